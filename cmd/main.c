@@ -1,0 +1,47 @@
+/* main.c - bin/tally: one binary, one subcommand per job. */
+#include <stdio.h>
+#include <string.h>
+
+#include "cmd.h"
+
+static const struct {
+	const char *name;
+	int (*fn)(int, char **);
+	const char *help;
+} commands[] = {
+	{"up", cmd_up, "all-in-one: embedded services, migrations, collector (--demo: traffic)"},
+	{"migrate", cmd_migrate, "apply migrations/*.sql not yet applied"},
+	{"collect", cmd_collect, "the collector alone (one consumer group member)"},
+	{"serve", cmd_serve, "web/API + router alone"},
+	{"status", cmd_status, "ledger counts and per-partition offsets and lag [--format json]"},
+	{"dev-kafka", cmd_dev_kafka, "an embedded Kafka cluster as its own process"},
+	{"report", cmd_report, "report spend --from TS --to TS --group-by DIM [--format csv|json]"},
+	{"produce", cmd_produce, "JSON events (one per line) to the right topics [FILE]"},
+	{"prices", cmd_prices, "prices import FILE --format litellm|csv | prices reprice"},
+};
+
+static void usage(FILE *fp)
+{
+	fprintf(fp, "usage: tally COMMAND [OPTIONS]\n\ncommands:\n");
+	for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+		fprintf(fp, "  %-10s %s\n", commands[i].name, commands[i].help);
+	fprintf(fp, "\nconfiguration: TALLY_* environment variables (see README.md)\n");
+}
+
+int main(int argc, char **argv)
+{
+	if (argc < 2) {
+		usage(stderr);
+		return 2;
+	}
+	if (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0 ||
+	    strcmp(argv[1], "help") == 0) {
+		usage(stdout);
+		return 0;
+	}
+	for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+		if (strcmp(argv[1], commands[i].name) == 0)
+			return commands[i].fn(argc - 1, argv + 1);
+	fprintf(stderr, "tally: unknown command \"%s\"; run `tally --help` for the list\n", argv[1]);
+	return 2;
+}

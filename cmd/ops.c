@@ -1,0 +1,357 @@
+/* ops.c - migrate, collect, status, prices, serve. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "../collector/collector.h"
+#include "../common/common.h"
+#include "../ledger/ledger.h"
+#include "cmd.h"
+
+/* Opens the ledger named by the configuration, or prints why not. */
+static struct ledger *open_ledger(const struct tally_config *cfg)
+{
+	struct tally_err err = {0};
+	struct ledger *lg;
+
+	if (!cfg->database_url[0]) {
+		fprintf(stderr, "tally: no ledger: set TALLY_DATABASE_URL or start `tally up`\n");
+		return NULL;
+	}
+	if (!(lg = ledger_open(cfg->database_url, &err)))
+		fprintf(stderr, "tally: %s\n", err.msg);
+	return lg;
+}
+
+int cmd_migrate(int argc, char **argv)
+{
+	struct tally_config cfg;
+	struct tally_err err = {0};
+	int applied;
+
+	(void)argv;
+	if (argc > 1) {
+		fprintf(stderr, "usage: tally migrate\n");
+		return 2;
+	}
+	if (cmd_config(&cfg, true) < 0)
+		return 2;
+	struct ledger *lg = open_ledger(&cfg);
+	if (!lg)
+		return 1;
+	if (ledger_migrate(lg, &applied, &err) < 0) {
+		fprintf(stderr, "tally: %s\n", err.msg);
+		ledger_close(lg);
+		return 1;
+	}
+	printf("migrations: %d applied, schema up to date\n", applied);
+	ledger_close(lg);
+	return 0;
+}
+
+int cmd_collect(int argc, char **argv)
+{
+	struct tally_config cfg;
+	struct tally_err err = {0};
+
+	(void)argv;
+	if (argc > 1) {
+		fprintf(stderr, "usage: tally collect\n");
+		return 2;
+	}
+	if (cmd_config(&cfg, true) < 0)
+		return 2;
+	if (!cfg.database_url[0] || !cfg.kafka_brokers[0]) {
+		fprintf(stderr, "tally: the collector needs TALLY_DATABASE_URL and "
+				"TALLY_KAFKA_BROKERS (or a running `tally up`)\n");
+		return 2;
+	}
+	cmd_install_signals();
+	if (collector_run(&cfg, &cmd_stop, NULL, &err) < 0) {
+		fprintf(stderr, "tally: %s\n", err.msg);
+		return 1;
+	}
+	log_info("collector: stopped");
+	return 0;
+}
+
+int cmd_status(int argc, char **argv)
+{
+	struct tally_config cfg;
+	struct tally_err err = {0};
+	struct ledger_status st;
+	bool json = false;
+
+	for (int i = 1; i < argc; i++) {
+		bool missing = false;
+		const char *v = cmd_opt(argc, argv, &i, "--format", &missing);
+		if (v && strcmp(v, "json") == 0)
+			json = true;
+		else if (!(v && strcmp(v, "table") == 0)) {
+			fprintf(stderr, "usage: tally status [--format json]\n");
+			return 2;
+		}
+	}
+	if (cmd_config(&cfg, true) < 0)
+		return 2;
+	struct ledger *lg = open_ledger(&cfg);
+	if (!lg)
+		return 1;
+	if (ledger_status(lg, cfg.kafka_group, &st, &err) < 0) {
+		fprintf(stderr, "tally: %s\n", err.msg);
+		ledger_close(lg);
+		return 1;
+	}
+	ledger_close(lg);
+
+	/* Lag needs Kafka; without it the offsets are still shown. */
+	struct partition_watermark *wm = NULL;
+	size_t nwm = 0;
+	bool have_kafka = false;
+	if (cfg.kafka_brokers[0]) {
+		struct tally_err kerr = {0};
+		have_kafka = collector_watermarks(&cfg, 3000, &wm, &nwm, &kerr) == 0;
+		if (!have_kafka)
+			fprintf(stderr, "tally: lag unknown: %s\n", kerr.msg);
+	}
+
+	/* Rows: every partition Kafka knows, plus any with stored offsets only. */
+	struct row {
+		const char *topic;
+		int32_t partition;
+		int64_t offset, lag;
+	};
+	size_t cap = nwm + st.n_partitions, n = 0;
+	struct row *rows = calloc(cap ? cap : 1, sizeof *rows);
+	if (!rows) {
+		fprintf(stderr, "tally: out of memory\n");
+		return 1;
+	}
+	for (size_t i = 0; i < nwm; i++) {
+		rows[n] = (struct row){wm[i].topic, wm[i].partition, 0, wm[i].high};
+		for (size_t j = 0; j < st.n_partitions; j++)
+			if (st.partitions[j].partition == wm[i].partition &&
+			    strcmp(st.partitions[j].topic, wm[i].topic) == 0) {
+				rows[n].offset = st.partitions[j].offset;
+				rows[n].lag = wm[i].high > rows[n].offset ? wm[i].high - rows[n].offset
+									  : 0;
+			}
+		n++;
+	}
+	for (size_t j = 0; j < st.n_partitions; j++) {
+		bool seen = false;
+		for (size_t i = 0; i < nwm && !seen; i++)
+			seen = st.partitions[j].partition == wm[i].partition &&
+			       strcmp(st.partitions[j].topic, wm[i].topic) == 0;
+		if (!seen)
+			rows[n++] = (struct row){st.partitions[j].topic, st.partitions[j].partition,
+						 st.partitions[j].offset, -1};
+	}
+
+	if (json) {
+		printf("{\"calls\":%lld,\"outcomes\":%lld,\"feedback\":%lld,\"duplicates\":%lld,"
+		       "\"quarantined\":%lld,\"unpriced\":%lld,\"partitions\":[",
+		       (long long)st.calls, (long long)st.outcomes, (long long)st.feedback,
+		       (long long)st.duplicates, (long long)st.quarantined, (long long)st.unpriced);
+		for (size_t i = 0; i < n; i++) {
+			printf("%s{\"topic\":\"%s\",\"partition\":%d,\"offset\":%lld,\"lag\":", i ? "," : "",
+			       rows[i].topic, rows[i].partition, (long long)rows[i].offset);
+			if (rows[i].lag >= 0)
+				printf("%lld}", (long long)rows[i].lag);
+			else
+				printf("null}");
+		}
+		printf("]}\n");
+	} else {
+		printf("calls        %lld\noutcomes     %lld\nfeedback     %lld\n"
+		       "duplicates   %lld\nquarantined  %lld\nunpriced     %lld\n\n",
+		       (long long)st.calls, (long long)st.outcomes, (long long)st.feedback,
+		       (long long)st.duplicates, (long long)st.quarantined, (long long)st.unpriced);
+		printf("%-24s %9s %12s %10s\n", "topic", "partition", "offset", "lag");
+		for (size_t i = 0; i < n; i++) {
+			char lag[32] = "?";
+			if (rows[i].lag >= 0)
+				snprintf(lag, sizeof lag, "%lld", (long long)rows[i].lag);
+			printf("%-24s %9d %12lld %10s\n", rows[i].topic, rows[i].partition,
+			       (long long)rows[i].offset, lag);
+		}
+	}
+	free(rows);
+	free(wm);
+	ledger_status_cleanup(&st);
+	return 0;
+}
+
+/* Reads a whole file (or stdin for "-"). Returns NULL after printing why. */
+static char *read_file(const char *path, size_t *len)
+{
+	FILE *fp = strcmp(path, "-") == 0 ? stdin : fopen(path, "rb");
+	struct sbuf sb;
+	char buf[65536];
+	size_t n;
+
+	if (!fp) {
+		fprintf(stderr, "tally: cannot open %s: %s\n", path, strerror(errno));
+		return NULL;
+	}
+	sbuf_init(&sb);
+	while ((n = fread(buf, 1, sizeof buf, fp)) > 0)
+		sbuf_append(&sb, buf, n);
+	bool bad = ferror(fp) || sb.oom;
+	if (fp != stdin)
+		fclose(fp);
+	if (bad) {
+		fprintf(stderr, "tally: cannot read %s\n", path);
+		sbuf_cleanup(&sb);
+		return NULL;
+	}
+	*len = sb.len;
+	return sb.p ? sb.p : calloc(1, 1);
+}
+
+int cmd_prices_load(struct ledger *lg, const char *text, size_t len, bool litellm,
+		    int64_t effective_from, const char *source, bool quiet)
+{
+	struct price_import im;
+	struct price_store_result sr;
+	struct tally_err err = {0};
+	int rc = litellm ? price_import_litellm(text, len, effective_from, &im, &err)
+			 : price_import_csv(text, len, effective_from, &im, &err);
+
+	if (rc < 0) {
+		fprintf(stderr, "tally: %s: %s\n", source, err.msg);
+		return -1;
+	}
+	if (ledger_store_prices(lg, &im, source, &sr, &err) < 0) {
+		fprintf(stderr, "tally: %s\n", err.msg);
+		price_import_cleanup(&im);
+		return -1;
+	}
+	if (!quiet)
+		printf("%s: loaded %zu entries (%zu new price versions, %zu unchanged), skipped %zu,"
+		       " rounded %zu\n",
+		       source, im.n, sr.stored, sr.unchanged, im.skipped, im.rounded);
+	else
+		log_info("price book: %s: loaded %zu entries (%zu new), skipped %zu, rounded %zu",
+			 source, im.n, sr.stored, im.skipped, im.rounded);
+	price_import_cleanup(&im);
+	return 0;
+}
+
+static int prices_import(int argc, char **argv, struct ledger *lg)
+{
+	const char *file = NULL, *format = NULL, *eff = NULL;
+	int64_t effective = -1;
+	size_t len;
+
+	for (int i = 1; i < argc; i++) {
+		bool missing = false;
+		const char *v;
+		if ((v = cmd_opt(argc, argv, &i, "--format", &missing)))
+			format = v;
+		else if ((v = cmd_opt(argc, argv, &i, "--effective-from", &missing)))
+			eff = v;
+		else if (!missing && argv[i][0] != '-' && !file)
+			file = argv[i];
+		else if (strcmp(argv[i], "-") == 0 && !file)
+			file = argv[i];
+		else {
+			fprintf(stderr, "tally prices import: bad argument \"%s\"\n", argv[i]);
+			return 2;
+		}
+	}
+	if (!file) {
+		fprintf(stderr, "usage: tally prices import FILE [--format litellm|csv]"
+				" [--effective-from TS]\n");
+		return 2;
+	}
+	if (!format) /* by the file name, else LiteLLM's JSON */
+		format = strlen(file) > 4 && strcmp(file + strlen(file) - 4, ".csv") == 0 ? "csv"
+											   : "litellm";
+	if (strcmp(format, "litellm") != 0 && strcmp(format, "csv") != 0) {
+		fprintf(stderr, "tally: --format %s: use litellm or csv\n", format);
+		return 2;
+	}
+	if (eff && cmd_time("--effective-from", eff, &effective) < 0)
+		return 2;
+	char *text = read_file(file, &len);
+	if (!text)
+		return 1;
+	int rc = cmd_prices_load(lg, text, len, strcmp(format, "litellm") == 0, effective, file,
+				 false);
+	free(text);
+	return rc < 0 ? 1 : 0;
+}
+
+static int prices_reprice(int argc, char **argv, struct ledger *lg)
+{
+	const char *from = NULL, *to = NULL;
+	int64_t f, t;
+	struct tally_err err = {0};
+	struct reprice_result r;
+
+	for (int i = 1; i < argc; i++) {
+		bool missing = false;
+		const char *v;
+		if ((v = cmd_opt(argc, argv, &i, "--from", &missing)))
+			from = v;
+		else if ((v = cmd_opt(argc, argv, &i, "--to", &missing)))
+			to = v;
+		else {
+			fprintf(stderr, "usage: tally prices reprice --from TS --to TS\n");
+			return 2;
+		}
+	}
+	if (!from || !to) {
+		fprintf(stderr, "usage: tally prices reprice --from TS --to TS\n");
+		return 2;
+	}
+	if (cmd_time("--from", from, &f) < 0 || cmd_time("--to", to, &t) < 0)
+		return 2;
+	struct pricebook *pb = ledger_load_pricebook(lg, &err);
+	if (!pb || ledger_reprice(lg, pb, f, t, getenv("USER") ? getenv("USER") : "tally", &r,
+				  &err) < 0) {
+		fprintf(stderr, "tally: %s\n", err.msg);
+		pricebook_free(pb);
+		return 1;
+	}
+	pricebook_free(pb);
+	printf("repriced [%s, %s): %zu calls examined, %zu changed (%zu newly priced),"
+	       " %zu still unpriced\n",
+	       from, to, r.examined, r.changed, r.newly_priced, r.still_unpriced);
+	return 0;
+}
+
+int cmd_prices(int argc, char **argv)
+{
+	struct tally_config cfg;
+	int rc;
+
+	if (argc < 2 || (strcmp(argv[1], "import") != 0 && strcmp(argv[1], "reprice") != 0)) {
+		fprintf(stderr, "usage: tally prices import FILE [--format litellm|csv]"
+				" [--effective-from TS]\n"
+				"       tally prices reprice --from TS --to TS\n");
+		return 2;
+	}
+	if (cmd_config(&cfg, true) < 0)
+		return 2;
+	struct ledger *lg = open_ledger(&cfg);
+	if (!lg)
+		return 1;
+	if (strcmp(argv[1], "import") == 0)
+		rc = prices_import(argc - 1, argv + 1, lg);
+	else
+		rc = prices_reprice(argc - 1, argv + 1, lg);
+	ledger_close(lg);
+	return rc;
+}
+
+int cmd_serve(int argc, char **argv)
+{
+	(void)argc;
+	(void)argv;
+	fprintf(stderr, "tally serve: the web API is not built yet (tracked as an open issue)\n");
+	return 1;
+}

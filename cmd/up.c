@@ -1,0 +1,203 @@
+/* up.c - `tally up [--demo]`: everything in one process on embedded defaults. */
+#include <errno.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "../collector/collector.h"
+#include "../common/common.h"
+#include "../embedded/embedded.h"
+#include "../ledger/ledger.h"
+#include "cmd.h"
+
+extern const unsigned char embedded_litellm_model_prices_json[];
+extern const size_t embedded_litellm_model_prices_json_len;
+extern const unsigned char embedded_local_prices_csv[];
+extern const size_t embedded_local_prices_csv_len;
+
+#define UP_PARTITIONS 16
+
+struct up {
+	struct tally_config cfg;
+	struct embedded_pg *pg;
+	struct embedded_kafka *kafka;
+	struct demo *demo;
+	pthread_t collector;
+	bool collector_started;
+	volatile sig_atomic_t collector_stop;
+	struct collector_stats stats;
+	char endpoints[PATH_MAX];
+};
+
+static void *collector_main(void *arg)
+{
+	struct up *u = arg;
+	struct tally_err err = {0};
+
+	if (collector_run(&u->cfg, &u->collector_stop, &u->stats, &err) < 0) {
+		log_error("collector: %s", err.msg);
+		cmd_stop = 1; /* a collector that cannot run stops the whole service */
+	}
+	return NULL;
+}
+
+/* Migrations, then the default price book on first start. */
+static int prepare_ledger(struct up *u)
+{
+	struct tally_err err = {0};
+	int applied;
+	int64_t prices;
+	struct ledger *lg = ledger_open(u->cfg.database_url, &err);
+
+	if (!lg || ledger_migrate(lg, &applied, &err) < 0 ||
+	    ledger_price_count(lg, &prices, &err) < 0) {
+		log_error("%s", err.msg);
+		ledger_close(lg);
+		return -1;
+	}
+	if (applied)
+		log_info("ledger: %d migrations applied", applied);
+	if (prices == 0) {
+		log_info("price book empty: loading the default (LiteLLM's price map + local models)");
+		if (cmd_prices_load(lg, (const char *)embedded_litellm_model_prices_json,
+				    embedded_litellm_model_prices_json_len, true, -1,
+				    "default:litellm_model_prices.json", true) < 0 ||
+		    cmd_prices_load(lg, (const char *)embedded_local_prices_csv,
+				    embedded_local_prices_csv_len, false, -1,
+				    "default:local_prices.csv", true) < 0) {
+			ledger_close(lg);
+			return -1;
+		}
+	}
+	ledger_close(lg);
+	return 0;
+}
+
+/* Writes endpoints.env atomically (temp file + rename). */
+static int write_endpoints(struct up *u, const char *http_url)
+{
+	char tmp[PATH_MAX + 16];
+	FILE *fp;
+
+	snprintf(u->endpoints, sizeof u->endpoints, "%s/endpoints.env", u->cfg.data_dir);
+	snprintf(tmp, sizeof tmp, "%s.partial", u->endpoints);
+	if (!(fp = fopen(tmp, "w"))) {
+		log_error("cannot write %s: %s", tmp, strerror(errno));
+		return -1;
+	}
+	fprintf(fp, "TALLY_KAFKA_BROKERS='%s'\nTALLY_DATABASE_URL='%s'\nTALLY_HTTP_URL='%s'\n",
+		u->cfg.kafka_brokers, u->cfg.database_url, http_url);
+	if (fclose(fp) != 0 || rename(tmp, u->endpoints) != 0) {
+		log_error("cannot write %s: %s", u->endpoints, strerror(errno));
+		unlink(tmp);
+		return -1;
+	}
+	return 0;
+}
+
+int cmd_up(int argc, char **argv)
+{
+	struct up *u = calloc(1, sizeof *u);
+	struct tally_err err = {0};
+	bool demo = false;
+	int rc = 1;
+
+	if (!u)
+		return 1;
+	for (int i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--demo") == 0) {
+			demo = true;
+		} else {
+			fprintf(stderr, "usage: tally up [--demo]\n");
+			free(u);
+			return 2;
+		}
+	}
+	if (cmd_config(&u->cfg, false) < 0) {
+		free(u);
+		return 2;
+	}
+	cmd_install_signals();
+	if (mkdir(u->cfg.data_dir, 0755) < 0 && errno != EEXIST) {
+		log_error("cannot create TALLY_DATA_DIR %s: %s", u->cfg.data_dir, strerror(errno));
+		goto out;
+	}
+	if (!u->cfg.database_url[0]) {
+		if (!(u->pg = embedded_pg_start(u->cfg.data_dir, &err))) {
+			log_error("embedded PostgreSQL: %s", err.msg);
+			goto out;
+		}
+		str_copy(u->cfg.database_url, sizeof u->cfg.database_url,
+			 embedded_pg_conninfo(u->pg));
+	}
+	if (prepare_ledger(u) < 0)
+		goto out;
+	if (!u->cfg.kafka_brokers[0]) {
+		const char *topics[3] = {u->cfg.topic_calls, u->cfg.topic_outcomes,
+					 u->cfg.topic_feedback};
+		if (!(u->kafka = embedded_kafka_start(1, UP_PARTITIONS, topics, 3, &err))) {
+			log_error("embedded Kafka: %s", err.msg);
+			goto out;
+		}
+		str_copy(u->cfg.kafka_brokers, sizeof u->cfg.kafka_brokers,
+			 embedded_kafka_brokers(u->kafka));
+		log_warn("embedded Kafka is librdkafka's in-memory mock cluster: it keeps only the"
+			 " newest ~5 MB of each partition and nothing across restarts; set"
+			 " TALLY_KAFKA_BROKERS for production");
+	}
+	char http_url[256];
+	snprintf(http_url, sizeof http_url, "http://%s/", u->cfg.http_addr);
+	printf("TALLY_KAFKA_BROKERS=%s\n", u->cfg.kafka_brokers);
+	printf("TALLY_DATABASE_URL=%s\n", u->cfg.database_url);
+	printf("TALLY_HTTP_URL=%s\n", http_url);
+	fflush(stdout);
+	if (write_endpoints(u, http_url) < 0)
+		goto out;
+	log_info("endpoints written to %s (source it: . %s)", u->endpoints, u->endpoints);
+
+	if (pthread_create(&u->collector, NULL, collector_main, u) != 0) {
+		log_error("cannot start the collector thread");
+		goto out;
+	}
+	u->collector_started = true;
+	if (demo) {
+		if (!(u->demo = demo_start(&u->cfg, u->cfg.kafka_brokers, 200, &err))) {
+			log_error("demo traffic: %s", err.msg);
+			goto out;
+		}
+		log_info("demo traffic: producing about 200 events/s until stopped");
+	}
+	log_info("tally is up; Ctrl-C stops it");
+	int64_t last = time_mono_us();
+	while (!cmd_stop) {
+		struct timespec ts = {0, 100 * 1000000L};
+		nanosleep(&ts, NULL);
+		if (time_mono_us() - last > 30000000) {
+			last = time_mono_us();
+			log_info("collector: %lld consumed, %lld calls stored, %lld duplicates,"
+				 " %lld quarantined, %lld unpriced",
+				 (long long)u->stats.consumed, (long long)u->stats.inserted,
+				 (long long)u->stats.duplicates, (long long)u->stats.quarantined,
+				 (long long)u->stats.unpriced);
+		}
+	}
+	log_info("stopping");
+	rc = 0;
+out:
+	demo_stop(u->demo);
+	if (u->collector_started) {
+		u->collector_stop = 1;
+		pthread_join(u->collector, NULL);
+	}
+	if (u->endpoints[0])
+		unlink(u->endpoints);
+	embedded_kafka_stop(u->kafka);
+	embedded_pg_stop(u->pg);
+	free(u);
+	return rc;
+}

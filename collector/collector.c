@@ -1,0 +1,537 @@
+/* collector.c - Kafka into the ledger: poll a batch, parse, validate, price,
+ * write it with its offsets in one transaction; seek to the ledger's offsets
+ * on assignment. Exactly-once in effect across crashes and rebalances. */
+#include "collector.h"
+
+#include <errno.h>
+#include <librdkafka/rdkafka.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "../common/event.h"
+#include "../ledger/ledger.h"
+
+#define BATCH_MAX_MESSAGES 5000
+#define BATCH_MAX_BYTES (16 * 1024 * 1024)
+#define BATCH_LINGER_US 200000
+#define PRICEBOOK_CHECK_US 5000000
+#define BACKOFF_MAX_MS 10000
+
+struct collector {
+	const struct tally_config *cfg;
+	volatile sig_atomic_t *stop;
+	struct collector_stats *stats;
+	rd_kafka_t *rk;
+	struct ledger *lg;
+	struct pricebook *pb;
+	int64_t pb_stamp, pb_checked_us;
+	const char *topics[EVENT_KINDS]; /* indexed by enum event_kind */
+	struct ledger_batch batch;
+	rd_kafka_message_t **msgs; /* the batch's messages, kept until it is stored */
+	size_t n_msgs, cap_msgs;
+	size_t batch_bytes;
+	int64_t batch_started_us;
+};
+
+/* Sleeps ms in small steps so that a stop request is seen quickly. */
+static void nap(struct collector *c, int ms)
+{
+	for (int slept = 0; slept < ms && !*c->stop; slept += 50) {
+		struct timespec ts = {0, 50 * 1000000L};
+		nanosleep(&ts, NULL);
+	}
+}
+
+/* Connects (or reconnects) the ledger, retrying with backoff until it works
+ * or a stop is requested. */
+static int ensure_ledger(struct collector *c)
+{
+	int backoff = 200;
+
+	while (!*c->stop) {
+		struct tally_err err = {0};
+		if (c->lg && ledger_ok(c->lg))
+			return 0;
+		if (!c->lg)
+			c->lg = ledger_open(c->cfg->database_url, &err);
+		else
+			ledger_reset(c->lg, &err);
+		if (c->lg && ledger_ok(c->lg)) {
+			log_info("collector: connected to the ledger");
+			return 0;
+		}
+		log_warn("collector: %s; retrying in %d ms", err.msg, backoff);
+		nap(c, backoff);
+		backoff = backoff * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : backoff * 2;
+	}
+	return -1;
+}
+
+/* Reloads the price book when it changed (checked every few seconds). */
+static void refresh_pricebook(struct collector *c)
+{
+	struct tally_err err = {0};
+	int64_t now = time_mono_us(), stamp;
+
+	if (c->pb && now - c->pb_checked_us < PRICEBOOK_CHECK_US)
+		return;
+	if (ensure_ledger(c) < 0)
+		return;
+	c->pb_checked_us = now;
+	if (ledger_pricebook_stamp(c->lg, &stamp, &err) < 0) {
+		log_warn("collector: %s", err.msg);
+		return;
+	}
+	if (c->pb && stamp == c->pb_stamp)
+		return;
+	struct pricebook *pb = ledger_load_pricebook(c->lg, &err);
+	if (!pb) {
+		log_warn("collector: %s", err.msg);
+		return;
+	}
+	pricebook_free(c->pb);
+	c->pb = pb;
+	c->pb_stamp = stamp;
+	log_info("collector: price book loaded (%zu prices)", pricebook_count(pb));
+}
+
+/* Keeps m with the batch until the batch is stored. */
+static int keep_message(struct collector *c, rd_kafka_message_t *m)
+{
+	if (c->n_msgs == c->cap_msgs) {
+		size_t cap = c->cap_msgs ? c->cap_msgs * 2 : 1024;
+		rd_kafka_message_t **p = realloc(c->msgs, cap * sizeof *p);
+		if (!p)
+			return -1;
+		c->msgs = p;
+		c->cap_msgs = cap;
+	}
+	c->msgs[c->n_msgs++] = m;
+	return 0;
+}
+
+/* Prices a parsed call into its row. */
+static void price_row(struct collector *c, struct call_row *row)
+{
+	const struct call_event *ev = &row->ev;
+	const struct price *p = c->pb ? pricebook_lookup(c->pb, ev->provider, ev->model, ev->ts_us)
+				      : NULL;
+
+	str_copy(row->tier, sizeof row->tier,
+		 ev->tier[0] ? ev->tier : p && p->tier[0] ? p->tier : "unknown");
+	row->price_version = p ? p->version : 0;
+	if (ev->cache_hit) { /* served by the application's cache: no provider charge */
+		row->priced = true;
+		row->cost_pusd = 0;
+	} else if (p && price_call(p, ev, &row->cost_pusd, NULL) == 0) {
+		row->priced = true;
+	} else {
+		row->priced = false;
+		row->price_version = 0;
+	}
+}
+
+static void quarantine(struct collector *c, const struct kafka_pos *pos, const char *reason,
+		       const void *raw, size_t len)
+{
+	if (ledger_batch_add_quarantine(&c->batch, pos, reason, raw, len) < 0)
+		log_error("collector: out of memory quarantining %s[%d]@%lld", pos->topic,
+			  pos->partition, (long long)pos->offset);
+}
+
+/* Parses one message into the batch: a call, outcome or feedback row, or
+ * quarantine. Every consumed offset is marked, whatever became of it. */
+static void add_message(struct collector *c, const rd_kafka_message_t *m)
+{
+	const char *tname = rd_kafka_topic_name(m->rkt);
+	struct kafka_pos pos = {NULL, m->partition, m->offset};
+	int kind = -1;
+	char reason[256];
+
+	for (int k = 0; k < EVENT_KINDS; k++)
+		if (strcmp(tname, c->topics[k]) == 0)
+			kind = k, pos.topic = c->topics[k];
+	if (kind < 0)
+		return; /* not one of ours */
+	ledger_batch_mark(&c->batch, &pos);
+	c->batch_bytes += m->len;
+	if (c->stats)
+		c->stats->consumed++;
+
+	const char *buf = m->payload ? (const char *)m->payload : "";
+	if (m->len > EVENT_MAX_BYTES) {
+		snprintf(reason, sizeof reason,
+			 "message is %zu bytes, over the %d-byte limit: split or trim it", m->len,
+			 EVENT_MAX_BYTES);
+		quarantine(c, &pos, reason, buf, m->len);
+		return;
+	}
+	if (!utf8_valid(buf, m->len)) {
+		quarantine(c, &pos, "message is not valid UTF-8: send JSON encoded as UTF-8", buf,
+			   m->len);
+		return;
+	}
+	struct event *ev = malloc(sizeof *ev);
+	struct tally_err err = {0};
+	if (!ev) {
+		quarantine(c, &pos, "collector out of memory while parsing", buf, m->len);
+		return;
+	}
+	if (event_parse(buf, m->len, kind, ev, &err) < 0) {
+		quarantine(c, &pos, err.msg, buf, m->len);
+		free(ev);
+		return;
+	}
+	if (kind == EVENT_CALL) {
+		struct call_row *row = ledger_batch_add_call(&c->batch);
+		if (row) {
+			row->ev = ev->u.call;
+			row->pos = pos;
+			price_row(c, row);
+		}
+	} else if (kind == EVENT_OUTCOME) {
+		struct outcome_row *row = ledger_batch_add_outcome(&c->batch);
+		if (row)
+			row->ev = ev->u.outcome, row->pos = pos;
+	} else {
+		struct feedback_row *row = ledger_batch_add_feedback(&c->batch);
+		if (row)
+			row->ev = ev->u.feedback, row->pos = pos;
+	}
+	free(ev);
+}
+
+/* Frees the messages of a stored or abandoned batch. */
+static void release_messages(struct collector *c)
+{
+	for (size_t i = 0; i < c->n_msgs; i++)
+		rd_kafka_message_destroy(c->msgs[i]);
+	c->n_msgs = 0;
+}
+
+/* The raw message at pos, kept with the batch. */
+static const rd_kafka_message_t *find_message(struct collector *c, const struct kafka_pos *pos)
+{
+	for (size_t i = 0; i < c->n_msgs; i++) {
+		const rd_kafka_message_t *m = c->msgs[i];
+		if (m->partition == pos->partition && m->offset == pos->offset &&
+		    strcmp(rd_kafka_topic_name(m->rkt), pos->topic) == 0)
+			return m;
+	}
+	return NULL;
+}
+
+static void account(struct collector *c, const struct ledger_batch_result *r, int64_t us)
+{
+	if (!c->stats)
+		return;
+	c->stats->inserted += (int64_t)r->calls_inserted;
+	c->stats->duplicates += (int64_t)r->duplicates;
+	c->stats->quarantined += (int64_t)r->quarantined;
+	c->stats->unpriced += (int64_t)r->unpriced;
+	c->stats->outcomes += (int64_t)r->outcomes;
+	c->stats->feedback += (int64_t)r->feedback;
+	c->stats->batches++;
+	c->stats->batch_us_total += us;
+}
+
+/* The ledger refused the batch for a reason that retrying will not fix (a
+ * value PostgreSQL rejects): write its messages one at a time, and
+ * quarantine the ones refused alone, with PostgreSQL's reason. Slow, but only
+ * for a poisoned batch. */
+static int write_one_by_one(struct collector *c)
+{
+	struct ledger_batch one;
+	const struct ledger_batch *b = &c->batch;
+	int rc = 0;
+
+	ledger_batch_init(&one);
+	for (size_t i = 0; i < b->n_calls + b->n_outcomes + b->n_feedback + b->n_quarantine && rc == 0;
+	     i++) {
+		struct ledger_batch_result r;
+		struct tally_err err = {0};
+		const struct kafka_pos *pos;
+		size_t j = i;
+
+		ledger_batch_reset(&one);
+		if (j < b->n_calls) {
+			*ledger_batch_add_call(&one) = b->calls[j];
+			pos = &b->calls[j].pos;
+		} else if ((j -= b->n_calls) < b->n_outcomes) {
+			*ledger_batch_add_outcome(&one) = b->outcomes[j];
+			pos = &b->outcomes[j].pos;
+		} else if ((j -= b->n_outcomes) < b->n_feedback) {
+			*ledger_batch_add_feedback(&one) = b->feedback[j];
+			pos = &b->feedback[j].pos;
+		} else {
+			j -= b->n_feedback;
+			const struct quarantine_row *q = &b->quarantine[j];
+			ledger_batch_add_quarantine(&one, &q->pos, q->reason, q->raw, q->raw_len);
+			pos = &q->pos;
+		}
+		ledger_batch_mark(&one, pos);
+		if (ledger_write_batch(c->lg, c->cfg->kafka_group, &one, &r, &err) == 0) {
+			account(c, &r, 0);
+			continue;
+		}
+		if (err.retriable) {
+			rc = -1;
+			break;
+		}
+		char reason[256];
+		snprintf(reason, sizeof reason, "the ledger refused this event: %.200s", err.msg);
+		log_warn("collector: %s[%d]@%lld: %s", pos->topic, pos->partition,
+			 (long long)pos->offset, reason);
+		const rd_kafka_message_t *m = find_message(c, pos);
+		ledger_batch_reset(&one);
+		ledger_batch_add_quarantine(&one, pos, reason, m && m->payload ? m->payload : "",
+					    m ? m->len : 0);
+		ledger_batch_mark(&one, pos);
+		tally_err_clear(&err);
+		if (ledger_write_batch(c->lg, c->cfg->kafka_group, &one, &r, &err) < 0)
+			rc = -1;
+		else
+			account(c, &r, 0);
+	}
+	ledger_batch_cleanup(&one);
+	return rc;
+}
+
+/* Writes the pending batch. With retry, keeps trying (backoff, reconnect)
+ * until it is stored or a stop is requested; without, tries once. Returns 0
+ * when stored; on -1 the batch is kept. */
+static int flush(struct collector *c, bool retry)
+{
+	int backoff = 200;
+
+	if (ledger_batch_size(&c->batch) == 0 && c->batch.n_marks == 0)
+		return 0;
+	for (;;) {
+		struct ledger_batch_result r;
+		struct tally_err err = {0};
+		int64_t t0 = time_mono_us();
+
+		if (ensure_ledger(c) < 0)
+			return -1;
+		if (ledger_write_batch(c->lg, c->cfg->kafka_group, &c->batch, &r, &err) == 0) {
+			account(c, &r, time_mono_us() - t0);
+			log_debug("collector: batch stored: %zu calls (%zu duplicates), %zu outcomes,"
+				  " %zu feedback, %zu quarantined in %lld us",
+				  r.calls_inserted, r.duplicates, r.outcomes, r.feedback,
+				  r.quarantined, (long long)(time_mono_us() - t0));
+			break;
+		}
+		if (c->stats)
+			c->stats->db_errors++;
+		if (!err.retriable) {
+			log_error("collector: batch refused: %s; storing its messages one by one",
+				  err.msg);
+			if (write_one_by_one(c) == 0)
+				break;
+		} else {
+			log_warn("collector: cannot store batch: %s; retrying in %d ms", err.msg,
+				 backoff);
+		}
+		if (!retry || *c->stop)
+			return -1;
+		nap(c, backoff);
+		backoff = backoff * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : backoff * 2;
+	}
+	ledger_batch_reset(&c->batch);
+	release_messages(c);
+	c->batch_bytes = 0;
+	return 0;
+}
+
+static void drop_batch(struct collector *c)
+{
+	if (ledger_batch_size(&c->batch))
+		log_info("collector: abandoning %zu unstored messages (they will be read again)",
+			 ledger_batch_size(&c->batch));
+	ledger_batch_reset(&c->batch);
+	release_messages(c);
+	c->batch_bytes = 0;
+}
+
+/* On assignment: start each partition at the offset stored in the ledger
+ * (the beginning when none); on revocation: store what is pending first. */
+static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t code,
+			 rd_kafka_topic_partition_list_t *parts, void *opaque)
+{
+	struct collector *c = opaque;
+
+	if (code == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
+		const char **topics = calloc((size_t)parts->cnt + 1, sizeof *topics);
+		int32_t *ps = calloc((size_t)parts->cnt + 1, sizeof *ps);
+		int64_t *offs = calloc((size_t)parts->cnt + 1, sizeof *offs);
+		bool ok = topics && ps && offs;
+		for (int i = 0; ok && i < parts->cnt; i++) {
+			topics[i] = parts->elems[i].topic;
+			ps[i] = parts->elems[i].partition;
+		}
+		while (ok) {
+			struct tally_err err = {0};
+			if (ensure_ledger(c) < 0) {
+				ok = false;
+				break;
+			}
+			if (ledger_stored_offsets(c->lg, c->cfg->kafka_group, topics, ps,
+						  (size_t)parts->cnt, offs, &err) == 0)
+				break;
+			log_warn("collector: %s; retrying", err.msg);
+			nap(c, 500);
+		}
+		for (int i = 0; i < parts->cnt; i++)
+			parts->elems[i].offset =
+				ok && offs[i] >= 0 ? offs[i] : RD_KAFKA_OFFSET_BEGINNING;
+		free(topics);
+		free(ps);
+		free(offs);
+		if (!ok) {
+			/* Stopping: take nothing, so nothing is consumed unstored. */
+			rd_kafka_assign(rk, NULL);
+			return;
+		}
+		log_info("collector: assigned %d partitions, resuming from stored offsets",
+			 parts->cnt);
+		rd_kafka_assign(rk, parts);
+	} else {
+		if (flush(c, false) < 0)
+			drop_batch(c);
+		log_info("collector: %d partitions revoked", parts->cnt);
+		rd_kafka_assign(rk, NULL);
+	}
+}
+
+static rd_kafka_t *consumer_new(struct collector *c, struct tally_err *err)
+{
+	char errstr[512];
+	rd_kafka_conf_t *conf = rd_kafka_conf_new();
+	const char *kv[][2] = {
+		{"bootstrap.servers", c->cfg->kafka_brokers},
+		{"group.id", c->cfg->kafka_group},
+		{"client.id", "tally-collector"},
+		{"enable.auto.commit", "false"},
+		{"enable.auto.offset.store", "false"},
+		{"auto.offset.reset", "earliest"},
+		{"enable.partition.eof", "false"},
+		/* While the database is away we hold the batch and do not poll. */
+		{"max.poll.interval.ms", "86400000"},
+		{"queued.max.messages.kbytes", "16384"},
+		/* A collector killed with -9 leaves the group within seconds. */
+		{"session.timeout.ms", "10000"},
+		{"heartbeat.interval.ms", "1000"},
+		{"fetch.wait.max.ms", "50"},
+	};
+
+	for (size_t i = 0; i < sizeof kv / sizeof kv[0]; i++) {
+		if (rd_kafka_conf_set(conf, kv[i][0], kv[i][1], errstr, sizeof errstr) !=
+		    RD_KAFKA_CONF_OK) {
+			rd_kafka_conf_destroy(conf);
+			tally_err_set(err, TALLY_EKAFKA, false, "Kafka setting %s: %s", kv[i][0],
+				      errstr);
+			return NULL;
+		}
+	}
+	rd_kafka_conf_set_opaque(conf, c);
+	rd_kafka_conf_set_rebalance_cb(conf, rebalance_cb);
+	rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, sizeof errstr);
+	if (!rk) {
+		tally_err_set(err, TALLY_EKAFKA, false, "cannot create the Kafka consumer: %s",
+			      errstr);
+		return NULL;
+	}
+	rd_kafka_poll_set_consumer(rk);
+	rd_kafka_topic_partition_list_t *subs = rd_kafka_topic_partition_list_new(EVENT_KINDS);
+	for (int k = 0; k < EVENT_KINDS; k++)
+		rd_kafka_topic_partition_list_add(subs, c->topics[k], RD_KAFKA_PARTITION_UA);
+	rd_kafka_resp_err_t e = rd_kafka_subscribe(rk, subs);
+	rd_kafka_topic_partition_list_destroy(subs);
+	if (e) {
+		rd_kafka_destroy(rk);
+		tally_err_set(err, TALLY_EKAFKA, false, "cannot subscribe: %s", rd_kafka_err2str(e));
+		return NULL;
+	}
+	return rk;
+}
+
+int collector_run(const struct tally_config *cfg, volatile sig_atomic_t *stop,
+		  struct collector_stats *stats, struct tally_err *err)
+{
+	struct collector c;
+	int64_t last_err_log = 0;
+
+	memset(&c, 0, sizeof c);
+	c.cfg = cfg;
+	c.stop = stop;
+	c.stats = stats;
+	c.topics[EVENT_CALL] = cfg->topic_calls;
+	c.topics[EVENT_OUTCOME] = cfg->topic_outcomes;
+	c.topics[EVENT_FEEDBACK] = cfg->topic_feedback;
+	ledger_batch_init(&c.batch);
+
+	if (!cfg->database_url[0] || !cfg->kafka_brokers[0])
+		return tally_err_set(err, TALLY_EINVAL, false,
+				     "the collector needs TALLY_DATABASE_URL and TALLY_KAFKA_BROKERS");
+	/* The ledger first: nothing is consumed that could not be stored. */
+	if (ensure_ledger(&c) < 0)
+		goto out;
+	refresh_pricebook(&c);
+	if (!(c.rk = consumer_new(&c, err)))
+		goto fail;
+	log_info("collector: consuming %s, %s, %s from %s as group %s", cfg->topic_calls,
+		 cfg->topic_outcomes, cfg->topic_feedback, cfg->kafka_brokers, cfg->kafka_group);
+
+	while (!*stop) {
+		rd_kafka_message_t *m = rd_kafka_consumer_poll(c.rk, 50);
+		if (m) {
+			if (m->err) {
+				int64_t now = time_mono_us();
+				if (now - last_err_log > 5000000) {
+					log_warn("collector: Kafka: %s", rd_kafka_message_errstr(m));
+					last_err_log = now;
+				}
+				rd_kafka_message_destroy(m);
+			} else if (keep_message(&c, m) < 0) {
+				log_error("collector: out of memory; pausing 1 s");
+				rd_kafka_message_destroy(m);
+				nap(&c, 1000);
+			} else {
+				if (ledger_batch_size(&c.batch) == 0)
+					c.batch_started_us = time_mono_us();
+				add_message(&c, m);
+			}
+		}
+		size_t n = ledger_batch_size(&c.batch);
+		if (n && (n >= BATCH_MAX_MESSAGES || c.batch_bytes >= BATCH_MAX_BYTES ||
+			  time_mono_us() - c.batch_started_us >= BATCH_LINGER_US)) {
+			refresh_pricebook(&c);
+			if (flush(&c, true) < 0)
+				break; /* stopping while the database is away */
+		}
+	}
+	/* Finish the batch in flight if the ledger takes it now; else abandon it:
+	 * its offsets were not stored, so it is read again on the next start. */
+	if (flush(&c, false) < 0)
+		drop_batch(&c);
+out:
+	release_messages(&c);
+	free(c.msgs);
+	if (c.rk) {
+		rd_kafka_consumer_close(c.rk);
+		rd_kafka_destroy(c.rk);
+	}
+	ledger_batch_cleanup(&c.batch);
+	pricebook_free(c.pb);
+	ledger_close(c.lg);
+	return 0;
+fail:
+	free(c.msgs);
+	ledger_batch_cleanup(&c.batch);
+	pricebook_free(c.pb);
+	ledger_close(c.lg);
+	return -1;
+}

@@ -1,0 +1,95 @@
+/* event.h - the three event kinds of DESIGN §5, as parsed and validated.
+ *
+ * Shared vocabulary: the collector and the HTTP ingestion parse into these,
+ * the ledger stores them. Strings are NUL-terminated and bounded.
+ */
+#ifndef TALLY_EVENT_H
+#define TALLY_EVENT_H
+
+#include "common.h"
+
+#define EVENT_MAX_BYTES (1024 * 1024) /* larger messages are quarantined */
+#define EVENT_ID_MAX 128              /* event_id, outcome_id */
+#define EVENT_NAME_MAX 128            /* team, workflow, task_type, provider, kind, prompt_hash */
+#define EVENT_MODEL_MAX 256
+#define EVENT_TIER_MAX 32
+#define EVENT_TAGS_MAX 4096           /* tags as compact JSON */
+#define EVENT_TOKENS_MAX INT64_C(1000000000)
+
+enum event_kind { EVENT_CALL = 0, EVENT_OUTCOME = 1, EVENT_FEEDBACK = 2, EVENT_KINDS = 3 };
+
+enum call_status { CALL_OK = 0, CALL_ERROR, CALL_TIMEOUT, CALL_CANCELLED };
+
+/* Which usage object shape the call carried (DESIGN §5). */
+enum usage_shape { USAGE_TALLY = 0, USAGE_OPENAI, USAGE_ANTHROPIC, USAGE_OPENAI_RESPONSES };
+
+struct call_event {
+	char event_id[EVENT_ID_MAX + 1];
+	int64_t ts_us; /* microseconds since the epoch, UTC */
+	char team[EVENT_NAME_MAX + 1];
+	char workflow[EVENT_NAME_MAX + 1];
+	char task_type[EVENT_NAME_MAX + 1];
+	char outcome_id[EVENT_ID_MAX + 1]; /* "" when absent */
+	char provider[EVENT_NAME_MAX + 1];
+	char model[EVENT_MODEL_MAX + 1];
+	char tier[EVENT_TIER_MAX + 1]; /* "" when absent: the price book decides */
+	/* Normalised usage: input counts all input (cache read and write are
+	 * parts of it); output counts all output (reasoning is part of it). */
+	int64_t input_tokens, output_tokens;
+	int64_t cache_read_tokens, cache_write_tokens, reasoning_tokens;
+	enum usage_shape usage_shape;
+	bool batch, cache_hit, local;
+	enum call_status status;
+	int64_t latency_ms; /* -1 when absent */
+	char prompt_hash[EVENT_NAME_MAX + 1]; /* "" when absent */
+	bool has_quality;
+	double quality; /* [0,1]; a score, not money */
+	bool has_provider_cost;
+	int64_t provider_cost_pusd; /* pico-USD, exact */
+	char tags[EVENT_TAGS_MAX + 1]; /* compact JSON object, "" when absent */
+};
+
+struct outcome_event {
+	char outcome_id[EVENT_ID_MAX + 1];
+	int64_t ts_us;
+	char team[EVENT_NAME_MAX + 1];     /* "" when absent */
+	char workflow[EVENT_NAME_MAX + 1]; /* "" when absent */
+	char kind[EVENT_NAME_MAX + 1];     /* "" when absent */
+	bool success;
+	bool has_value;
+	int64_t value_pusd;
+};
+
+struct feedback_event {
+	char event_id[EVENT_ID_MAX + 1]; /* the call it is about */
+	int64_t ts_us;
+	double score; /* [0,1] */
+	char source[EVENT_NAME_MAX + 1]; /* eval|human|auto, "" when absent */
+};
+
+struct event {
+	enum event_kind kind;
+	union {
+		struct call_event call;
+		struct outcome_event outcome;
+		struct feedback_event feedback;
+	} u;
+};
+
+/* Parses and validates one message into *ev. `expect` is the kind the topic
+ * carries, or -1 to detect it from the shape (a call has "model" and "usage",
+ * an outcome has "outcome_id" and "success" without "model", feedback has
+ * "score"). Returns 0, or -1 with err->msg a reason a person can act on
+ * ("usage.input_tokens must be an integer between 0 and 1000000000, got
+ * -5"). Never keeps a pointer into buf; thread-safe. */
+int event_parse(const char *buf, size_t len, int expect, struct event *ev,
+		struct tally_err *err);
+
+/* Returns the kind of a JSON event by its shape without full validation, or
+ * -1 when it is not a JSON object of any known shape. */
+int event_detect_kind(const char *buf, size_t len);
+
+const char *call_status_name(enum call_status s);
+const char *usage_shape_name(enum usage_shape s);
+
+#endif

@@ -1,0 +1,233 @@
+/* sbuf.c - growable byte buffer and the escapes tally writes with it. */
+#include "common.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+void sbuf_init(struct sbuf *b)
+{
+	b->p = NULL;
+	b->len = b->cap = 0;
+	b->oom = false;
+}
+
+void sbuf_cleanup(struct sbuf *b)
+{
+	if (!b)
+		return;
+	free(b->p);
+	sbuf_init(b);
+}
+
+void sbuf_reset(struct sbuf *b)
+{
+	b->len = 0;
+	b->oom = false;
+	if (b->p)
+		b->p[0] = '\0';
+}
+
+static bool sbuf_grow(struct sbuf *b, size_t extra)
+{
+	if (b->oom)
+		return false;
+	if (b->len + extra + 1 <= b->cap)
+		return true;
+	size_t cap = b->cap ? b->cap : 256;
+	while (cap < b->len + extra + 1)
+		cap *= 2;
+	char *p = realloc(b->p, cap);
+	if (!p) {
+		b->oom = true;
+		return false;
+	}
+	b->p = p;
+	b->cap = cap;
+	return true;
+}
+
+void sbuf_append(struct sbuf *b, const void *data, size_t n)
+{
+	if (!sbuf_grow(b, n))
+		return;
+	memcpy(b->p + b->len, data, n);
+	b->len += n;
+	b->p[b->len] = '\0';
+}
+
+void sbuf_puts(struct sbuf *b, const char *s)
+{
+	sbuf_append(b, s, strlen(s));
+}
+
+void sbuf_putc(struct sbuf *b, char c)
+{
+	if (!sbuf_grow(b, 1))
+		return;
+	b->p[b->len++] = c;
+	b->p[b->len] = '\0';
+}
+
+void sbuf_printf(struct sbuf *b, const char *fmt, ...)
+{
+	va_list ap;
+	char small[256];
+
+	va_start(ap, fmt);
+	int n = vsnprintf(small, sizeof small, fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		return;
+	if ((size_t)n < sizeof small) {
+		sbuf_append(b, small, (size_t)n);
+		return;
+	}
+	if (!sbuf_grow(b, (size_t)n))
+		return;
+	va_start(ap, fmt);
+	vsnprintf(b->p + b->len, (size_t)n + 1, fmt, ap);
+	va_end(ap);
+	b->len += (size_t)n;
+}
+
+void sbuf_copy_text(struct sbuf *b, const char *s)
+{
+	if (!s) {
+		sbuf_append(b, "\\N", 2);
+		return;
+	}
+	for (const char *p = s; *p; p++) {
+		switch (*p) {
+		case '\\': sbuf_append(b, "\\\\", 2); break;
+		case '\t': sbuf_append(b, "\\t", 2); break;
+		case '\n': sbuf_append(b, "\\n", 2); break;
+		case '\r': sbuf_append(b, "\\r", 2); break;
+		default: sbuf_putc(b, *p);
+		}
+	}
+}
+
+void sbuf_copy_bytea(struct sbuf *b, const void *data, size_t n)
+{
+	static const char hex[] = "0123456789abcdef";
+	const unsigned char *d = data;
+
+	if (!sbuf_grow(b, 3 + 2 * n))
+		return;
+	sbuf_append(b, "\\\\x", 3);
+	for (size_t i = 0; i < n; i++) {
+		b->p[b->len++] = hex[d[i] >> 4];
+		b->p[b->len++] = hex[d[i] & 15];
+	}
+	b->p[b->len] = '\0';
+}
+
+void sbuf_json_str(struct sbuf *b, const char *s)
+{
+	sbuf_putc(b, '"');
+	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+		switch (*p) {
+		case '"': sbuf_puts(b, "\\\""); break;
+		case '\\': sbuf_puts(b, "\\\\"); break;
+		case '\n': sbuf_puts(b, "\\n"); break;
+		case '\r': sbuf_puts(b, "\\r"); break;
+		case '\t': sbuf_puts(b, "\\t"); break;
+		default:
+			if (*p < 0x20)
+				sbuf_printf(b, "\\u%04x", *p);
+			else
+				sbuf_putc(b, (char)*p);
+		}
+	}
+	sbuf_putc(b, '"');
+}
+
+int str_copy(char *dst, size_t n, const char *src)
+{
+	size_t len = strlen(src);
+
+	if (n == 0)
+		return -1;
+	if (len >= n) {
+		memcpy(dst, src, n - 1);
+		dst[n - 1] = '\0';
+		return -1;
+	}
+	memcpy(dst, src, len + 1);
+	return 0;
+}
+
+int parse_i64(const char *s, int64_t *out)
+{
+	char *end;
+	long long v;
+
+	if (!s || !*s)
+		return -1;
+	errno = 0;
+	v = strtoll(s, &end, 10);
+	if (errno || *end)
+		return -1;
+	*out = v;
+	return 0;
+}
+
+/* Length of the well-formed UTF-8 sequence at s (n bytes left), 0 if none. */
+static size_t utf8_seq(const unsigned char *s, size_t n)
+{
+	unsigned c = s[0];
+	size_t len;
+	unsigned min, cp;
+
+	if (c < 0x80)
+		return 1;
+	if (c >= 0xc2 && c <= 0xdf)
+		len = 2, min = 0x80, cp = c & 0x1f;
+	else if (c >= 0xe0 && c <= 0xef)
+		len = 3, min = 0x800, cp = c & 0x0f;
+	else if (c >= 0xf0 && c <= 0xf4)
+		len = 4, min = 0x10000, cp = c & 0x07;
+	else
+		return 0;
+	if (n < len)
+		return 0;
+	for (size_t i = 1; i < len; i++) {
+		if ((s[i] & 0xc0) != 0x80)
+			return 0;
+		cp = (cp << 6) | (s[i] & 0x3f);
+	}
+	if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+		return 0;
+	return len;
+}
+
+bool utf8_valid(const char *s, size_t n)
+{
+	const unsigned char *p = (const unsigned char *)s;
+
+	for (size_t i = 0; i < n;) {
+		size_t len = utf8_seq(p + i, n - i);
+		if (len == 0)
+			return false;
+		i += len;
+	}
+	return true;
+}
+
+void utf8_sanitize(char *s)
+{
+	unsigned char *p = (unsigned char *)s;
+	size_t n = strlen(s);
+
+	for (size_t i = 0; i < n;) {
+		size_t len = utf8_seq(p + i, n - i);
+		if (len == 0) {
+			p[i++] = '?';
+			continue;
+		}
+		i += len;
+	}
+}

@@ -1,0 +1,47 @@
+/* embedded.h - the embedded defaults of `tally up`: a private PostgreSQL
+ * cluster on a unix socket and an in-process Kafka cluster (librdkafka's
+ * mock cluster, real Kafka protocol on 127.0.0.1), plus demo traffic.
+ */
+#ifndef TALLY_EMBEDDED_H
+#define TALLY_EMBEDDED_H
+
+#include "../common/common.h"
+
+struct embedded_pg;
+
+/* Creates the cluster under data_dir/pg with initdb the first time (kept
+ * across runs), starts it listening only on a unix socket in data_dir/run,
+ * waits until it answers and creates database "tally". When running as root
+ * the server runs as the "postgres" system user. Returns NULL with err set
+ * (the message names the log file to read). */
+struct embedded_pg *embedded_pg_start(const char *data_dir, struct tally_err *err);
+/* libpq connection string, e.g. "postgresql:///tally?host=/abs/var/run&user=tally". */
+const char *embedded_pg_conninfo(const struct embedded_pg *pg);
+/* Stops the server (fast shutdown, waits) and frees pg. NULL is fine. */
+void embedded_pg_stop(struct embedded_pg *pg);
+
+struct embedded_kafka;
+
+/* Starts a mock cluster of `brokers` brokers with each topic created with
+ * `partitions` partitions. Returns NULL with err set. */
+struct embedded_kafka *embedded_kafka_start(int brokers, int partitions,
+					    const char *const *topics, size_t n_topics,
+					    struct tally_err *err);
+/* "127.0.0.1:port,..." - valid while the cluster runs. */
+const char *embedded_kafka_brokers(const struct embedded_kafka *k);
+/* Takes every broker down (connections dropped and refused) or back up. */
+int embedded_kafka_set_down(struct embedded_kafka *k, bool down);
+void embedded_kafka_stop(struct embedded_kafka *k); /* NULL is fine */
+
+struct demo;
+
+/* Starts a thread that produces realistic demo traffic to cfg's topics on
+ * `brokers` until demo_stop: several teams, workflows with outcomes (some
+ * failing), task types, four tiers with real model names, feedback, cache
+ * hits, repeated prompts and a small share of malformed messages.
+ * events_per_sec bounds the rate. Returns NULL with err set. */
+struct demo *demo_start(const struct tally_config *cfg, const char *brokers, int events_per_sec,
+			struct tally_err *err);
+void demo_stop(struct demo *d); /* joins the thread and frees; NULL is fine */
+
+#endif

@@ -1,0 +1,632 @@
+/* batch.c - one batch of consumed messages into the ledger, in one
+ * transaction with the Kafka offsets it covers. */
+#include "ledger_int.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---- the batch in memory ---------------------------------------------- */
+
+void ledger_batch_init(struct ledger_batch *b)
+{
+	memset(b, 0, sizeof *b);
+}
+
+void ledger_batch_reset(struct ledger_batch *b)
+{
+	for (size_t i = 0; i < b->n_quarantine; i++)
+		free(b->quarantine[i].raw);
+	b->n_calls = b->n_outcomes = b->n_feedback = b->n_quarantine = b->n_marks = 0;
+}
+
+void ledger_batch_cleanup(struct ledger_batch *b)
+{
+	if (!b)
+		return;
+	ledger_batch_reset(b);
+	free(b->calls);
+	free(b->outcomes);
+	free(b->feedback);
+	free(b->quarantine);
+	free(b->marks);
+	ledger_batch_init(b);
+}
+
+size_t ledger_batch_size(const struct ledger_batch *b)
+{
+	return b->n_calls + b->n_outcomes + b->n_feedback + b->n_quarantine;
+}
+
+/* Grows *arr (of elements of size sz) to hold one more; returns the new
+ * zeroed slot or NULL. */
+static void *batch_slot(void **arr, size_t *n, size_t *cap, size_t sz)
+{
+	if (*n == *cap) {
+		size_t ncap = *cap ? *cap * 2 : 256;
+		void *p = realloc(*arr, ncap * sz);
+		if (!p)
+			return NULL;
+		*arr = p;
+		*cap = ncap;
+	}
+	void *slot = (char *)*arr + (*n)++ * sz;
+	memset(slot, 0, sz);
+	return slot;
+}
+
+struct call_row *ledger_batch_add_call(struct ledger_batch *b)
+{
+	return batch_slot((void **)&b->calls, &b->n_calls, &b->cap_calls, sizeof *b->calls);
+}
+
+struct outcome_row *ledger_batch_add_outcome(struct ledger_batch *b)
+{
+	return batch_slot((void **)&b->outcomes, &b->n_outcomes, &b->cap_outcomes,
+			  sizeof *b->outcomes);
+}
+
+struct feedback_row *ledger_batch_add_feedback(struct ledger_batch *b)
+{
+	return batch_slot((void **)&b->feedback, &b->n_feedback, &b->cap_feedback,
+			  sizeof *b->feedback);
+}
+
+int ledger_batch_add_quarantine(struct ledger_batch *b, const struct kafka_pos *pos,
+				const char *reason, const void *raw, size_t raw_len)
+{
+	struct quarantine_row *q = batch_slot((void **)&b->quarantine, &b->n_quarantine,
+					      &b->cap_quarantine, sizeof *b->quarantine);
+	if (!q)
+		return -1;
+	q->pos = *pos;
+	str_copy(q->reason, sizeof q->reason, reason);
+	utf8_sanitize(q->reason); /* a cut message may end inside a character */
+	q->raw = malloc(raw_len ? raw_len : 1);
+	if (!q->raw) {
+		b->n_quarantine--;
+		return -1;
+	}
+	memcpy(q->raw, raw, raw_len);
+	q->raw_len = raw_len;
+	return 0;
+}
+
+int ledger_batch_mark(struct ledger_batch *b, const struct kafka_pos *pos)
+{
+	if (pos->partition < 0)
+		return 0;
+	for (size_t i = 0; i < b->n_marks; i++) {
+		struct kafka_pos *m = &b->marks[i];
+		if (m->partition == pos->partition && strcmp(m->topic, pos->topic) == 0) {
+			if (pos->offset > m->offset)
+				m->offset = pos->offset;
+			return 0;
+		}
+	}
+	struct kafka_pos *m = batch_slot((void **)&b->marks, &b->n_marks, &b->cap_marks,
+					 sizeof *b->marks);
+	if (!m)
+		return -1;
+	*m = *pos;
+	return 0;
+}
+
+/* ---- statements ----------------------------------------------------------- */
+
+#define CALL_COLS                                                                         \
+	"event_id, ts, team, workflow, task_type, outcome_id, provider, model, tier, "     \
+	"input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, "             \
+	"reasoning_tokens, usage_shape, batch, cache_hit, local, status, latency_ms, "     \
+	"prompt_hash, quality, provider_cost_pusd, cost_pusd, price_version, tags, "       \
+	"kafka_topic, kafka_partition, kafka_offset"
+
+static const char stage_sql[] =
+	"CREATE TEMP TABLE IF NOT EXISTS stage_calls (LIKE calls) ON COMMIT DELETE ROWS;"
+	"CREATE TEMP TABLE IF NOT EXISTS stage_outcomes (outcome_id text, ts timestamptz,"
+	" team text, workflow text, kind text, success boolean, value_pusd bigint,"
+	" kafka_partition int, kafka_offset bigint) ON COMMIT DELETE ROWS;"
+	"CREATE TEMP TABLE IF NOT EXISTS stage_feedback (event_id text, ts timestamptz,"
+	" score real, source text) ON COMMIT DELETE ROWS;"
+	"CREATE TEMP TABLE IF NOT EXISTS stage_quarantine (topic text, kafka_partition int,"
+	" kafka_offset bigint, reason text, raw bytea) ON COMMIT DELETE ROWS;";
+
+/* New calls in, duplicates by event_id out (across all months and within
+ * the batch), rollups for exactly the rows inserted, teams on first use. */
+static const char insert_calls_sql[] =
+	"WITH ins AS ("
+	" INSERT INTO calls (" CALL_COLS ")"
+	" SELECT DISTINCT ON (s.event_id) " CALL_COLS " FROM stage_calls s"
+	" WHERE NOT EXISTS (SELECT 1 FROM calls c WHERE c.event_id = s.event_id)"
+	" ORDER BY s.event_id, s.kafka_partition, s.kafka_offset"
+	" ON CONFLICT DO NOTHING"
+	" RETURNING ts, team, workflow, task_type, provider, model, tier, status,"
+	"  input_tokens, output_tokens, cache_read_tokens, cache_write_tokens,"
+	"  reasoning_tokens, cost_pusd, cache_hit),"
+	" roll AS ("
+	" INSERT INTO rollup_hourly AS r (hour, team, workflow, task_type, provider, model,"
+	"  tier, status, calls, input_tokens, output_tokens, cache_read_tokens,"
+	"  cache_write_tokens, reasoning_tokens, cost_pusd, unpriced_calls, cache_hit_calls)"
+	" SELECT date_trunc('hour', ts), team, workflow, task_type, provider, model, tier,"
+	"  status, count(*), sum(input_tokens), sum(output_tokens), sum(cache_read_tokens),"
+	"  sum(cache_write_tokens), sum(reasoning_tokens), coalesce(sum(cost_pusd), 0),"
+	"  count(*) FILTER (WHERE cost_pusd IS NULL), count(*) FILTER (WHERE cache_hit)"
+	" FROM ins GROUP BY 1, 2, 3, 4, 5, 6, 7, 8 ORDER BY 1, 2, 3, 4, 5, 6, 7, 8"
+	" ON CONFLICT (hour, team, workflow, task_type, provider, model, tier, status)"
+	" DO UPDATE SET calls = r.calls + excluded.calls,"
+	"  input_tokens = r.input_tokens + excluded.input_tokens,"
+	"  output_tokens = r.output_tokens + excluded.output_tokens,"
+	"  cache_read_tokens = r.cache_read_tokens + excluded.cache_read_tokens,"
+	"  cache_write_tokens = r.cache_write_tokens + excluded.cache_write_tokens,"
+	"  reasoning_tokens = r.reasoning_tokens + excluded.reasoning_tokens,"
+	"  cost_pusd = r.cost_pusd + excluded.cost_pusd,"
+	"  unpriced_calls = r.unpriced_calls + excluded.unpriced_calls,"
+	"  cache_hit_calls = r.cache_hit_calls + excluded.cache_hit_calls),"
+	" tm AS (INSERT INTO teams (team) SELECT DISTINCT team FROM ins ORDER BY 1"
+	"  ON CONFLICT DO NOTHING)"
+	" SELECT count(*), count(*) FILTER (WHERE cost_pusd IS NULL) FROM ins";
+
+/* A later event for the same outcome updates it. */
+static const char upsert_outcomes_sql[] =
+	"INSERT INTO outcomes AS o (outcome_id, ts, team, workflow, kind, success, value_pusd)"
+	" SELECT DISTINCT ON (outcome_id) outcome_id, ts, team, workflow, kind, success,"
+	"  value_pusd FROM stage_outcomes"
+	" ORDER BY outcome_id, ts DESC, kafka_partition DESC, kafka_offset DESC"
+	" ON CONFLICT (outcome_id) DO UPDATE SET ts = excluded.ts,"
+	"  team = coalesce(excluded.team, o.team),"
+	"  workflow = coalesce(excluded.workflow, o.workflow),"
+	"  kind = coalesce(excluded.kind, o.kind), success = excluded.success,"
+	"  value_pusd = coalesce(excluded.value_pusd, o.value_pusd), updated_at = now()"
+	" WHERE excluded.ts >= o.ts";
+
+static const char insert_feedback_sql[] =
+	"INSERT INTO feedback (event_id, ts, score, source)"
+	" SELECT event_id, ts, score, source FROM stage_feedback ON CONFLICT DO NOTHING";
+
+static const char insert_quarantine_sql[] =
+	"INSERT INTO quarantine (topic, kafka_partition, kafka_offset, reason, raw)"
+	" SELECT topic, kafka_partition, kafka_offset, reason, raw FROM stage_quarantine"
+	" ON CONFLICT DO NOTHING";
+
+static const char fence_sql[] =
+	"SELECT topic, kafka_partition, next_offset FROM kafka_offsets"
+	" WHERE consumer_group = $1 AND (topic, kafka_partition) IN"
+	" (SELECT * FROM unnest($2::text[], $3::int[]))"
+	" ORDER BY topic, kafka_partition FOR UPDATE";
+
+static const char store_offsets_sql[] =
+	"INSERT INTO kafka_offsets AS k (consumer_group, topic, kafka_partition, next_offset)"
+	" SELECT $1, t, p, o FROM unnest($2::text[], $3::int[], $4::bigint[]) AS u(t, p, o)"
+	" ORDER BY t, p"
+	" ON CONFLICT (consumer_group, topic, kafka_partition) DO UPDATE"
+	" SET next_offset = greatest(k.next_offset, excluded.next_offset), updated_at = now()";
+
+static const char count_dups_sql[] =
+	"UPDATE ledger_counters SET value = value + $1 WHERE name = 'duplicates'";
+
+struct stmt {
+	const char *name, *sql;
+};
+
+static const struct stmt stmts[] = {
+	{"ins_calls", insert_calls_sql},       {"ups_outcomes", upsert_outcomes_sql},
+	{"ins_feedback", insert_feedback_sql}, {"ins_quarantine", insert_quarantine_sql},
+	{"fence", fence_sql},                  {"store_offsets", store_offsets_sql},
+	{"count_dups", count_dups_sql},
+};
+
+int ledger_prepare(struct ledger *lg, struct tally_err *err)
+{
+	if (lg->prepared)
+		return 0;
+	if (ledger_exec(lg, stage_sql, err) < 0)
+		return -1;
+	for (size_t i = 0; i < sizeof stmts / sizeof stmts[0]; i++) {
+		PGresult *res = PQprepare(lg->conn, stmts[i].name, stmts[i].sql, 0, NULL);
+		if (PQresultStatus(res) != PGRES_COMMAND_OK)
+			return ledger_fail(lg, res, stmts[i].name, err);
+		PQclear(res);
+	}
+	lg->prepared = true;
+	return 0;
+}
+
+/* ---- writing ----------------------------------------------------------------- */
+
+static int32_t month_of(int64_t ts_us)
+{
+	char buf[40];
+	time_format(ts_us, buf);
+	return (int32_t)(atoi(buf) * 12 + atoi(buf + 5) - 1);
+}
+
+/* Creates month partitions for the months of the batch not seen before. */
+static int ensure_months(struct ledger *lg, const struct ledger_batch *b, struct tally_err *err)
+{
+	for (size_t i = 0; i < b->n_calls; i++) {
+		int32_t m = month_of(b->calls[i].ev.ts_us);
+		bool known = false;
+		for (size_t j = 0; j < lg->n_months && !known; j++)
+			known = lg->months[j] == m;
+		if (known)
+			continue;
+		char ts[40];
+		const char *params[1] = {ts};
+		time_format(b->calls[i].ev.ts_us, ts);
+		PGresult *res = PQexecParams(lg->conn, "SELECT tally_ensure_month($1)", 1, NULL,
+					     params, NULL, NULL, 0);
+		if (PQresultStatus(res) != PGRES_TUPLES_OK)
+			return ledger_fail(lg, res, "creating the month partition", err);
+		PQclear(res);
+		if (lg->n_months == LEDGER_MONTHS_CACHED)
+			lg->n_months = 0;
+		lg->months[lg->n_months++] = m;
+	}
+	return 0;
+}
+
+/* Appends a PostgreSQL array literal element (topic names are plain). */
+static void array_text(struct sbuf *s, const char *v, bool first)
+{
+	if (!first)
+		sbuf_putc(s, ',');
+	sbuf_putc(s, '"');
+	for (const char *p = v; *p; p++) {
+		if (*p == '"' || *p == '\\')
+			sbuf_putc(s, '\\');
+		sbuf_putc(s, *p);
+	}
+	sbuf_putc(s, '"');
+}
+
+/* Stored next offsets of the batch's partitions, locked until commit so that
+ * a second collector cannot store the same messages at the same time. */
+static int fence(struct ledger *lg, const char *group, const struct ledger_batch *b,
+		 int64_t *stored, struct tally_err *err)
+{
+	struct sbuf topics, parts;
+	int rc = -1;
+
+	for (size_t i = 0; i < b->n_marks; i++)
+		stored[i] = -1;
+	if (b->n_marks == 0)
+		return 0;
+	sbuf_init(&topics);
+	sbuf_init(&parts);
+	sbuf_putc(&topics, '{');
+	sbuf_putc(&parts, '{');
+	for (size_t i = 0; i < b->n_marks; i++) {
+		array_text(&topics, b->marks[i].topic, i == 0);
+		sbuf_printf(&parts, "%s%d", i ? "," : "", b->marks[i].partition);
+	}
+	sbuf_putc(&topics, '}');
+	sbuf_putc(&parts, '}');
+	if (topics.oom || parts.oom) {
+		tally_err_set(err, TALLY_ENOMEM, true, "out of memory");
+		goto out;
+	}
+	const char *params[3] = {group, topics.p, parts.p};
+	PGresult *res = PQexecPrepared(lg->conn, "fence", 3, params, NULL, NULL, 0);
+	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+		ledger_fail(lg, res, "reading stored offsets", err);
+		goto out;
+	}
+	for (int r = 0; r < PQntuples(res); r++) {
+		const char *t = PQgetvalue(res, r, 0);
+		int32_t p = atoi(PQgetvalue(res, r, 1));
+		int64_t off = strtoll(PQgetvalue(res, r, 2), NULL, 10);
+		for (size_t i = 0; i < b->n_marks; i++)
+			if (b->marks[i].partition == p && strcmp(b->marks[i].topic, t) == 0)
+				stored[i] = off;
+	}
+	PQclear(res);
+	rc = 0;
+out:
+	sbuf_cleanup(&topics);
+	sbuf_cleanup(&parts);
+	return rc;
+}
+
+/* True when pos is below the offset already stored for its partition. */
+static bool already_stored(const struct ledger_batch *b, const int64_t *stored,
+			   const struct kafka_pos *pos)
+{
+	if (pos->partition < 0)
+		return false;
+	for (size_t i = 0; i < b->n_marks; i++)
+		if (b->marks[i].partition == pos->partition &&
+		    strcmp(b->marks[i].topic, pos->topic) == 0)
+			return stored[i] >= 0 && pos->offset < stored[i];
+	return false;
+}
+
+static void copy_ts(struct sbuf *s, int64_t us)
+{
+	char buf[40];
+	time_format(us, buf);
+	sbuf_puts(s, buf);
+}
+
+static void copy_opt_text(struct sbuf *s, const char *v)
+{
+	sbuf_copy_text(s, *v ? v : NULL);
+}
+
+static void copy_pos(struct sbuf *s, const struct kafka_pos *pos)
+{
+	if (pos->partition < 0)
+		sbuf_printf(s, "\t\\N\t\\N\t\\N\n");
+	else {
+		sbuf_putc(s, '\t');
+		sbuf_copy_text(s, pos->topic);
+		sbuf_printf(s, "\t%d\t%lld\n", pos->partition, (long long)pos->offset);
+	}
+}
+
+static void copy_call(struct sbuf *s, const struct call_row *r)
+{
+	const struct call_event *c = &r->ev;
+
+	sbuf_copy_text(s, c->event_id);
+	sbuf_putc(s, '\t');
+	copy_ts(s, c->ts_us);
+	sbuf_putc(s, '\t');
+	sbuf_copy_text(s, c->team);
+	sbuf_putc(s, '\t');
+	sbuf_copy_text(s, c->workflow);
+	sbuf_putc(s, '\t');
+	sbuf_copy_text(s, c->task_type);
+	sbuf_putc(s, '\t');
+	copy_opt_text(s, c->outcome_id);
+	sbuf_putc(s, '\t');
+	sbuf_copy_text(s, c->provider);
+	sbuf_putc(s, '\t');
+	sbuf_copy_text(s, c->model);
+	sbuf_putc(s, '\t');
+	sbuf_copy_text(s, r->tier);
+	sbuf_printf(s, "\t%lld\t%lld\t%lld\t%lld\t%lld\t%s\t%c\t%c\t%c\t%s\t",
+		    (long long)c->input_tokens, (long long)c->output_tokens,
+		    (long long)c->cache_read_tokens, (long long)c->cache_write_tokens,
+		    (long long)c->reasoning_tokens, usage_shape_name(c->usage_shape),
+		    c->batch ? 't' : 'f', c->cache_hit ? 't' : 'f', c->local ? 't' : 'f',
+		    call_status_name(c->status));
+	if (c->latency_ms >= 0)
+		sbuf_printf(s, "%lld\t", (long long)c->latency_ms);
+	else
+		sbuf_puts(s, "\\N\t");
+	copy_opt_text(s, c->prompt_hash);
+	if (c->has_quality)
+		sbuf_printf(s, "\t%.6f", c->quality);
+	else
+		sbuf_puts(s, "\t\\N");
+	if (c->has_provider_cost)
+		sbuf_printf(s, "\t%lld", (long long)c->provider_cost_pusd);
+	else
+		sbuf_puts(s, "\t\\N");
+	if (r->priced)
+		sbuf_printf(s, "\t%lld", (long long)r->cost_pusd);
+	else
+		sbuf_puts(s, "\t\\N");
+	if (r->price_version > 0)
+		sbuf_printf(s, "\t%lld\t", (long long)r->price_version);
+	else
+		sbuf_puts(s, "\t\\N\t");
+	copy_opt_text(s, c->tags);
+	copy_pos(s, &r->pos);
+}
+
+static int exec_prepared(struct ledger *lg, const char *name, int n, const char *const *params,
+			 PGresult **out, struct tally_err *err)
+{
+	PGresult *res = PQexecPrepared(lg->conn, name, n, params, NULL, NULL, 0);
+	ExecStatusType st = PQresultStatus(res);
+
+	if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK)
+		return ledger_fail(lg, res, name, err);
+	if (out)
+		*out = res;
+	else
+		PQclear(res);
+	return 0;
+}
+
+static int store_offsets(struct ledger *lg, const char *group, const struct ledger_batch *b,
+			 struct tally_err *err)
+{
+	struct sbuf t, p, o;
+	int rc;
+
+	if (b->n_marks == 0)
+		return 0;
+	sbuf_init(&t);
+	sbuf_init(&p);
+	sbuf_init(&o);
+	sbuf_putc(&t, '{');
+	sbuf_putc(&p, '{');
+	sbuf_putc(&o, '{');
+	for (size_t i = 0; i < b->n_marks; i++) {
+		array_text(&t, b->marks[i].topic, i == 0);
+		sbuf_printf(&p, "%s%d", i ? "," : "", b->marks[i].partition);
+		sbuf_printf(&o, "%s%lld", i ? "," : "", (long long)b->marks[i].offset + 1);
+	}
+	sbuf_putc(&t, '}');
+	sbuf_putc(&p, '}');
+	sbuf_putc(&o, '}');
+	const char *params[4] = {group, t.p, p.p, o.p};
+	rc = exec_prepared(lg, "store_offsets", 4, params, NULL, err);
+	sbuf_cleanup(&t);
+	sbuf_cleanup(&p);
+	sbuf_cleanup(&o);
+	return rc;
+}
+
+/* The transaction body; the caller begins and ends the transaction. */
+static int write_batch_txn(struct ledger *lg, const char *group, const struct ledger_batch *b,
+			   int64_t *stored, struct ledger_batch_result *res,
+			   struct tally_err *err)
+{
+	struct sbuf *s = &lg->copybuf;
+	size_t staged = 0;
+
+	if (fence(lg, group, b, stored, err) < 0)
+		return -1;
+
+	sbuf_reset(s);
+	for (size_t i = 0; i < b->n_calls; i++) {
+		if (already_stored(b, stored, &b->calls[i].pos)) {
+			res->redelivered++;
+			continue;
+		}
+		copy_call(s, &b->calls[i]);
+		staged++;
+	}
+	if (s->oom)
+		return tally_err_set(err, TALLY_ENOMEM, true, "out of memory building the batch");
+	if (staged) {
+		PGresult *r = NULL;
+		if (ledger_copy(lg, "COPY stage_calls (" CALL_COLS ") FROM STDIN", s->p, s->len,
+				err) < 0 ||
+		    exec_prepared(lg, "ins_calls", 0, NULL, &r, err) < 0)
+			return -1;
+		res->calls_inserted = strtoull(PQgetvalue(r, 0, 0), NULL, 10);
+		res->unpriced = strtoull(PQgetvalue(r, 0, 1), NULL, 10);
+		PQclear(r);
+		res->duplicates = staged - res->calls_inserted;
+	}
+
+	sbuf_reset(s);
+	for (size_t i = 0; i < b->n_outcomes; i++) {
+		const struct outcome_row *o = &b->outcomes[i];
+		if (already_stored(b, stored, &o->pos)) {
+			res->redelivered++;
+			continue;
+		}
+		sbuf_copy_text(s, o->ev.outcome_id);
+		sbuf_putc(s, '\t');
+		copy_ts(s, o->ev.ts_us);
+		sbuf_putc(s, '\t');
+		copy_opt_text(s, o->ev.team);
+		sbuf_putc(s, '\t');
+		copy_opt_text(s, o->ev.workflow);
+		sbuf_putc(s, '\t');
+		copy_opt_text(s, o->ev.kind);
+		sbuf_printf(s, "\t%c\t", o->ev.success ? 't' : 'f');
+		if (o->ev.has_value)
+			sbuf_printf(s, "%lld", (long long)o->ev.value_pusd);
+		else
+			sbuf_puts(s, "\\N");
+		sbuf_printf(s, "\t%d\t%lld\n", o->pos.partition, (long long)o->pos.offset);
+		res->outcomes++;
+	}
+	if (res->outcomes &&
+	    (ledger_copy(lg, "COPY stage_outcomes FROM STDIN", s->p, s->len, err) < 0 ||
+	     exec_prepared(lg, "ups_outcomes", 0, NULL, NULL, err) < 0))
+		return -1;
+
+	sbuf_reset(s);
+	for (size_t i = 0; i < b->n_feedback; i++) {
+		const struct feedback_row *f = &b->feedback[i];
+		if (already_stored(b, stored, &f->pos)) {
+			res->redelivered++;
+			continue;
+		}
+		sbuf_copy_text(s, f->ev.event_id);
+		sbuf_putc(s, '\t');
+		copy_ts(s, f->ev.ts_us);
+		sbuf_printf(s, "\t%.6f\t", f->ev.score);
+		sbuf_copy_text(s, f->ev.source);
+		sbuf_putc(s, '\n');
+		res->feedback++;
+	}
+	if (res->feedback &&
+	    (ledger_copy(lg, "COPY stage_feedback FROM STDIN", s->p, s->len, err) < 0 ||
+	     exec_prepared(lg, "ins_feedback", 0, NULL, NULL, err) < 0))
+		return -1;
+
+	sbuf_reset(s);
+	for (size_t i = 0; i < b->n_quarantine; i++) {
+		const struct quarantine_row *q = &b->quarantine[i];
+		if (already_stored(b, stored, &q->pos)) {
+			res->redelivered++;
+			continue;
+		}
+		sbuf_copy_text(s, q->pos.topic ? q->pos.topic : "http");
+		if (q->pos.partition >= 0)
+			sbuf_printf(s, "\t%d\t%lld\t", q->pos.partition, (long long)q->pos.offset);
+		else
+			sbuf_puts(s, "\t-1\t\\N\t");
+		sbuf_copy_text(s, q->reason);
+		sbuf_putc(s, '\t');
+		sbuf_copy_bytea(s, q->raw, q->raw_len);
+		sbuf_putc(s, '\n');
+		res->quarantined++;
+	}
+	if (s->oom)
+		return tally_err_set(err, TALLY_ENOMEM, true, "out of memory building the batch");
+	if (res->quarantined &&
+	    (ledger_copy(lg, "COPY stage_quarantine FROM STDIN", s->p, s->len, err) < 0 ||
+	     exec_prepared(lg, "ins_quarantine", 0, NULL, NULL, err) < 0))
+		return -1;
+
+	if (res->duplicates) {
+		char n[32];
+		const char *params[1] = {n};
+		snprintf(n, sizeof n, "%zu", res->duplicates);
+		if (exec_prepared(lg, "count_dups", 1, params, NULL, err) < 0)
+			return -1;
+	}
+	return store_offsets(lg, group, b, err);
+}
+
+int ledger_write_batch(struct ledger *lg, const char *group, const struct ledger_batch *b,
+		       struct ledger_batch_result *res, struct tally_err *err)
+{
+	int64_t stored_small[64], *stored = stored_small;
+	int rc = -1;
+
+	memset(res, 0, sizeof *res);
+	if (!ledger_ok(lg))
+		return tally_err_set(err, TALLY_EDB, true, "the ledger connection is down");
+	if (b->n_marks > 64 && !(stored = malloc(b->n_marks * sizeof *stored)))
+		return tally_err_set(err, TALLY_ENOMEM, true, "out of memory");
+	if (ledger_prepare(lg, err) < 0 || ensure_months(lg, b, err) < 0)
+		goto out;
+	if (ledger_exec(lg, "BEGIN", err) < 0)
+		goto out;
+	if (write_batch_txn(lg, group, b, stored, res, err) < 0 ||
+	    ledger_exec(lg, "COMMIT", err) < 0) {
+		if (PQstatus(lg->conn) == CONNECTION_OK)
+			PQclear(PQexec(lg->conn, "ROLLBACK"));
+		memset(res, 0, sizeof *res);
+		goto out;
+	}
+	rc = 0;
+out:
+	if (stored != stored_small)
+		free(stored);
+	return rc;
+}
+
+int ledger_stored_offsets(struct ledger *lg, const char *group, const char *const *topics,
+			  const int32_t *partitions, size_t n, int64_t *offsets,
+			  struct tally_err *err)
+{
+	PGresult *res = PQexecParams(lg->conn,
+				     "SELECT topic, kafka_partition, next_offset FROM kafka_offsets"
+				     " WHERE consumer_group = $1",
+				     1, NULL, &group, NULL, NULL, 0);
+
+	if (PQresultStatus(res) != PGRES_TUPLES_OK)
+		return ledger_fail(lg, res, "reading stored offsets", err);
+	for (size_t i = 0; i < n; i++)
+		offsets[i] = -1;
+	for (int r = 0; r < PQntuples(res); r++) {
+		const char *t = PQgetvalue(res, r, 0);
+		int32_t p = atoi(PQgetvalue(res, r, 1));
+		for (size_t i = 0; i < n; i++)
+			if (partitions[i] == p && strcmp(topics[i], t) == 0)
+				offsets[i] = strtoll(PQgetvalue(res, r, 2), NULL, 10);
+	}
+	PQclear(res);
+	return 0;
+}

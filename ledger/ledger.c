@@ -1,0 +1,204 @@
+/* ledger.c - the ledger connection, migrations and the helpers its other
+ * files share. */
+#include "ledger_int.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+extern const char *const embedded_migration_names[];
+extern const char *const embedded_migration_sql[];
+
+/* SQLSTATE classes after which the same work may succeed later. */
+static bool sqlstate_retriable(const char *st)
+{
+	if (!st)
+		return true;
+	return strncmp(st, "08", 2) == 0 || strncmp(st, "40", 2) == 0 ||
+	       strncmp(st, "53", 2) == 0 || strncmp(st, "57", 2) == 0 ||
+	       strncmp(st, "58", 2) == 0 || strcmp(st, "55P03") == 0;
+}
+
+int ledger_fail(struct ledger *lg, PGresult *res, const char *what, struct tally_err *err)
+{
+	const char *st = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+	const char *msg = res ? PQresultErrorMessage(res) : "";
+	bool lost = PQstatus(lg->conn) != CONNECTION_OK;
+	char clean[200];
+
+	if (!msg || !*msg)
+		msg = PQerrorMessage(lg->conn);
+	str_copy(clean, sizeof clean, msg);
+	clean[strcspn(clean, "\n")] = '\0';
+	tally_err_set(err, TALLY_EDB, lost || sqlstate_retriable(st), "%s: %s%s%s", what, clean,
+		      st ? " SQLSTATE " : "", st ? st : "");
+	PQclear(res);
+	return -1;
+}
+
+int ledger_exec(struct ledger *lg, const char *sql, struct tally_err *err)
+{
+	PGresult *res = PQexec(lg->conn, sql);
+
+	if (PQresultStatus(res) != PGRES_COMMAND_OK && PQresultStatus(res) != PGRES_TUPLES_OK)
+		return ledger_fail(lg, res, "ledger", err);
+	PQclear(res);
+	return 0;
+}
+
+int ledger_copy(struct ledger *lg, const char *copy_sql, const char *data, size_t len,
+		struct tally_err *err)
+{
+	PGresult *res = PQexec(lg->conn, copy_sql);
+
+	if (PQresultStatus(res) != PGRES_COPY_IN)
+		return ledger_fail(lg, res, "COPY", err);
+	PQclear(res);
+	for (size_t off = 0; off < len;) {
+		size_t n = len - off > (1 << 20) ? (1 << 20) : len - off;
+		if (PQputCopyData(lg->conn, data + off, (int)n) != 1) {
+			PQputCopyEnd(lg->conn, "client error");
+			return ledger_fail(lg, PQgetResult(lg->conn), "COPY data", err);
+		}
+		off += n;
+	}
+	if (PQputCopyEnd(lg->conn, NULL) != 1)
+		return ledger_fail(lg, NULL, "COPY end", err);
+	res = PQgetResult(lg->conn);
+	if (PQresultStatus(res) != PGRES_COMMAND_OK)
+		return ledger_fail(lg, res, "COPY", err);
+	PQclear(res);
+	while ((res = PQgetResult(lg->conn)))
+		PQclear(res);
+	return 0;
+}
+
+static void ledger_notice(void *arg, const char *msg)
+{
+	(void)arg;
+	(void)msg; /* NOTICEs (e.g. "relation exists, skipping") are not errors */
+}
+
+static int ledger_connect(struct ledger *lg, struct tally_err *err)
+{
+	lg->conn = PQconnectdb(lg->conninfo);
+	if (PQstatus(lg->conn) != CONNECTION_OK) {
+		char msg[200];
+		str_copy(msg, sizeof msg, PQerrorMessage(lg->conn));
+		msg[strcspn(msg, "\n")] = '\0';
+		PQfinish(lg->conn);
+		lg->conn = NULL;
+		return tally_err_set(err, TALLY_EDB, true,
+				     "cannot connect to PostgreSQL: %s (check TALLY_DATABASE_URL)",
+				     msg);
+	}
+	PQsetNoticeProcessor(lg->conn, ledger_notice, NULL);
+	lg->prepared = false;
+	lg->n_months = 0;
+	return ledger_exec(lg, "SET TIME ZONE 'UTC'", err);
+}
+
+struct ledger *ledger_open(const char *conninfo, struct tally_err *err)
+{
+	struct ledger *lg = calloc(1, sizeof *lg);
+
+	if (!lg || !(lg->conninfo = strdup(conninfo))) {
+		free(lg);
+		tally_err_set(err, TALLY_ENOMEM, false, "out of memory");
+		return NULL;
+	}
+	sbuf_init(&lg->copybuf);
+	if (ledger_connect(lg, err) < 0) {
+		ledger_close(lg);
+		return NULL;
+	}
+	return lg;
+}
+
+void ledger_close(struct ledger *lg)
+{
+	if (!lg)
+		return;
+	if (lg->conn)
+		PQfinish(lg->conn);
+	sbuf_cleanup(&lg->copybuf);
+	free(lg->conninfo);
+	free(lg);
+}
+
+bool ledger_ok(struct ledger *lg)
+{
+	return lg && lg->conn && PQstatus(lg->conn) == CONNECTION_OK;
+}
+
+int ledger_reset(struct ledger *lg, struct tally_err *err)
+{
+	if (lg->conn)
+		PQfinish(lg->conn);
+	lg->conn = NULL;
+	return ledger_connect(lg, err);
+}
+
+int ledger_migrate(struct ledger *lg, int *applied, struct tally_err *err)
+{
+	int n = 0;
+
+	if (applied)
+		*applied = 0;
+	/* One migrator at a time; the lock ends with the session. */
+	if (ledger_exec(lg, "SELECT pg_advisory_lock(hashtext('tally_migrate'))", err) < 0 ||
+	    ledger_exec(lg,
+			"CREATE TABLE IF NOT EXISTS schema_migrations ("
+			" version integer PRIMARY KEY, name text NOT NULL,"
+			" applied_at timestamptz NOT NULL DEFAULT now())",
+			err) < 0)
+		return -1;
+	for (int i = 0; embedded_migration_names[i]; i++) {
+		const char *name = embedded_migration_names[i];
+		char version[16];
+		const char *params[2] = {version, name};
+		snprintf(version, sizeof version, "%d", atoi(name));
+
+		PGresult *res = PQexecParams(lg->conn,
+					     "SELECT 1 FROM schema_migrations WHERE version = $1", 1,
+					     NULL, params, NULL, NULL, 0);
+		if (PQresultStatus(res) != PGRES_TUPLES_OK)
+			goto fail_res;
+		bool done = PQntuples(res) > 0;
+		PQclear(res);
+		if (done)
+			continue;
+		if (ledger_exec(lg, "BEGIN", err) < 0)
+			goto fail;
+		res = PQexec(lg->conn, embedded_migration_sql[i]);
+		if (PQresultStatus(res) != PGRES_COMMAND_OK && PQresultStatus(res) != PGRES_TUPLES_OK) {
+			char what[128];
+			snprintf(what, sizeof what, "migration %s", name);
+			ledger_fail(lg, res, what, err);
+			PQclear(PQexec(lg->conn, "ROLLBACK"));
+			goto fail;
+		}
+		PQclear(res);
+		res = PQexecParams(lg->conn,
+				   "INSERT INTO schema_migrations (version, name) VALUES ($1, $2)", 2,
+				   NULL, params, NULL, NULL, 0);
+		if (PQresultStatus(res) != PGRES_COMMAND_OK)
+			goto fail_res;
+		PQclear(res);
+		if (ledger_exec(lg, "COMMIT", err) < 0)
+			goto fail;
+		n++;
+		continue;
+	fail_res:
+		ledger_fail(lg, res, "migrations", err);
+		PQclear(PQexec(lg->conn, "ROLLBACK"));
+		goto fail;
+	}
+	ledger_exec(lg, "SELECT pg_advisory_unlock(hashtext('tally_migrate'))", NULL);
+	if (applied)
+		*applied = n;
+	return 0;
+fail:
+	ledger_exec(lg, "SELECT pg_advisory_unlock(hashtext('tally_migrate'))", NULL);
+	return -1;
+}

@@ -1,0 +1,254 @@
+/* ledger.h - the PostgreSQL ledger: schema, batch writes, prices, reads.
+ *
+ * Every SQL statement that touches a ledger table lives in ledger/. Money is
+ * integer pico-USD (1e-12 USD) in C and bigint/numeric in SQL.
+ */
+#ifndef TALLY_LEDGER_H
+#define TALLY_LEDGER_H
+
+#include "../common/common.h"
+#include "../common/event.h"
+
+/* ---- price book (pure C, no database) -------------------------------- */
+
+#define PRICE_UNSET INT64_C(-1)
+
+/* One effective-dated price of one (provider, model). Per-token prices in
+ * pico-USD; PRICE_UNSET where the price list has no such component. */
+struct price {
+	int64_t version; /* price_book.price_version; 0 before it is stored */
+	char provider[EVENT_NAME_MAX + 1];
+	char model[EVENT_MODEL_MAX + 1];
+	char tier[EVENT_TIER_MAX + 1];
+	int64_t effective_from_us;
+	int64_t input, output, cache_read, cache_write, reasoning;
+	int64_t batch_input, batch_output;
+	int64_t threshold_tokens; /* 0: no long-context prices */
+	int64_t above_input, above_output, above_cache_read, above_cache_write;
+};
+
+struct pricebook; /* in-memory, read-only once built; safe to share across threads for lookups */
+
+struct pricebook *pricebook_new(void);
+void pricebook_free(struct pricebook *pb); /* NULL is fine */
+/* Copies *p in. Returns 0 or -1 (out of memory). */
+int pricebook_add(struct pricebook *pb, const struct price *p, struct tally_err *err);
+/* Finds the price in force at ts for (provider, model): exact (provider,
+ * model) first; else a model name that exists under exactly one provider;
+ * else NULL (the call is stored unpriced). The pointer lives as long as pb. */
+const struct price *pricebook_lookup(const struct pricebook *pb, const char *provider,
+				     const char *model, int64_t ts_us);
+size_t pricebook_count(const struct pricebook *pb);
+
+/* Prices one call with p (DESIGN §6): uncached input, cache read, cache
+ * write, output, reasoning at its own price when p has one, batch prices
+ * when c->batch and p has them, long-context prices for the whole request
+ * when input exceeds p->threshold_tokens; cache_hit costs 0. Exact integer
+ * arithmetic; returns -1 on overflow. */
+int price_call(const struct price *p, const struct call_event *c, int64_t *cost_pusd,
+	       struct tally_err *err);
+
+/* Default tier of a model from its input price (local providers: "local"). */
+void price_default_tier(struct price *p);
+
+/* ---- price list import (pure C) ------------------------------------------ */
+
+struct price_import {
+	struct price *prices; /* malloc'd array; free with price_import_cleanup */
+	size_t n, cap;
+	size_t skipped;  /* entries without token prices (images, audio, sample_spec...) */
+	size_t rounded;  /* entries where a price was rounded to 1e-12 USD per token */
+	char first_skip_reason[256];
+};
+
+/* Parses LiteLLM's model_prices_and_context_window.json. Number text is read
+ * exactly (never through a double) and rounded half away from zero to
+ * 1e-12 USD per token. effective_from_us is stored in each price. */
+int price_import_litellm(const char *json, size_t len, int64_t effective_from_us,
+			 struct price_import *out, struct tally_err *err);
+/* Parses tally's CSV price list (docs/prices.md): header
+ * provider,model,tier,input,output,cache_read,cache_write,reasoning,
+ * batch_input,batch_output,threshold_tokens,above_input,above_output,
+ * above_cache_read,above_cache_write — prices in USD per million tokens,
+ * empty = not priced apart. */
+int price_import_csv(const char *text, size_t len, int64_t effective_from_us,
+		     struct price_import *out, struct tally_err *err);
+void price_import_cleanup(struct price_import *im);
+
+/* ---- the ledger connection ------------------------------------------------ */
+
+struct ledger; /* one per thread: owns one PostgreSQL connection */
+
+/* Connects (session time zone UTC). Returns NULL with err set (retriable when
+ * the server could not be reached). */
+struct ledger *ledger_open(const char *conninfo, struct tally_err *err);
+void ledger_close(struct ledger *lg); /* NULL is fine */
+/* True when the connection is usable; ledger_reset reconnects. */
+bool ledger_ok(struct ledger *lg);
+int ledger_reset(struct ledger *lg, struct tally_err *err);
+
+/* Applies the embedded migrations/NNNN_*.sql not yet applied, in order, each
+ * in its own transaction, recorded in schema_migrations. *applied (may be
+ * NULL) receives how many ran. */
+int ledger_migrate(struct ledger *lg, int *applied, struct tally_err *err);
+
+/* ---- batch writes ------------------------------------------------------------ */
+
+/* Where a message came from. topic is not copied: it must outlive the batch
+ * (the collector's configured topic names do). partition -1 = not Kafka. */
+struct kafka_pos {
+	const char *topic;
+	int32_t partition;
+	int64_t offset;
+};
+
+struct call_row {
+	struct call_event ev;
+	struct kafka_pos pos;
+	bool priced;
+	int64_t cost_pusd;     /* valid when priced */
+	int64_t price_version; /* 0 when none */
+	char tier[EVENT_TIER_MAX + 1]; /* resolved: event's, else the price book's, else "unknown" */
+};
+
+struct outcome_row {
+	struct outcome_event ev;
+	struct kafka_pos pos;
+};
+
+struct feedback_row {
+	struct feedback_event ev;
+	struct kafka_pos pos;
+};
+
+struct quarantine_row {
+	struct kafka_pos pos;
+	char reason[256];
+	char *raw; /* owned by the batch */
+	size_t raw_len;
+};
+
+struct ledger_batch {
+	struct call_row *calls;
+	size_t n_calls, cap_calls;
+	struct outcome_row *outcomes;
+	size_t n_outcomes, cap_outcomes;
+	struct feedback_row *feedback;
+	size_t n_feedback, cap_feedback;
+	struct quarantine_row *quarantine;
+	size_t n_quarantine, cap_quarantine;
+	/* Highest offset seen per (topic, partition) in this batch, including
+	 * quarantined messages: stored as next offset = highest + 1. */
+	struct kafka_pos *marks;
+	size_t n_marks, cap_marks;
+};
+
+struct ledger_batch_result {
+	size_t calls_inserted;
+	size_t duplicates;      /* calls whose event_id was already in the ledger */
+	size_t redelivered;     /* messages below the stored offset, skipped */
+	size_t unpriced;
+	size_t outcomes, feedback, quarantined;
+};
+
+void ledger_batch_init(struct ledger_batch *b);
+void ledger_batch_cleanup(struct ledger_batch *b);
+void ledger_batch_reset(struct ledger_batch *b); /* keeps the memory */
+size_t ledger_batch_size(const struct ledger_batch *b);
+/* Each returns a zeroed slot to fill, or NULL when out of memory. */
+struct call_row *ledger_batch_add_call(struct ledger_batch *b);
+struct outcome_row *ledger_batch_add_outcome(struct ledger_batch *b);
+struct feedback_row *ledger_batch_add_feedback(struct ledger_batch *b);
+/* Copies raw. */
+int ledger_batch_add_quarantine(struct ledger_batch *b, const struct kafka_pos *pos,
+				const char *reason, const void *raw, size_t raw_len);
+/* Records that pos was consumed (its offset is stored with the batch). */
+int ledger_batch_mark(struct ledger_batch *b, const struct kafka_pos *pos);
+
+/* Writes the whole batch in ONE transaction: calls (duplicates by event_id
+ * skipped), hourly rollups for the rows actually inserted, outcomes,
+ * feedback, quarantine and the consumed offsets of `group`. Messages below
+ * an already stored offset are skipped (another collector or an earlier run
+ * stored them). On error nothing is written; err->retriable tells whether
+ * the same batch may be retried. */
+int ledger_write_batch(struct ledger *lg, const char *group, const struct ledger_batch *b,
+		       struct ledger_batch_result *res, struct tally_err *err);
+
+/* Next offsets stored for group, one per (topic, partition) asked: offsets[i]
+ * = stored next offset or -1 when none. */
+int ledger_stored_offsets(struct ledger *lg, const char *group, const char *const *topics,
+			  const int32_t *partitions, size_t n, int64_t *offsets,
+			  struct tally_err *err);
+
+/* ---- prices in the ledger ------------------------------------------------------ */
+
+/* Loads the whole price book. Returns NULL with err set. */
+struct pricebook *ledger_load_pricebook(struct ledger *lg, struct tally_err *err);
+/* Cheap change detector for the price book (max version and row count). */
+int ledger_pricebook_stamp(struct ledger *lg, int64_t *stamp, struct tally_err *err);
+/* Stores imported prices as new price versions; a price identical to the one
+ * already in force for its (provider, model) is not stored again. */
+struct price_store_result {
+	size_t stored, unchanged;
+};
+int ledger_store_prices(struct ledger *lg, const struct price_import *im, const char *source,
+			struct price_store_result *res, struct tally_err *err);
+/* Number of price versions stored. */
+int ledger_price_count(struct ledger *lg, int64_t *n, struct tally_err *err);
+
+/* Re-prices the calls with ts in [from, to) with pb, rebuilds the hourly
+ * rollups of the hours touched, and records it in the audit log, all in one
+ * transaction. */
+struct reprice_result {
+	size_t examined, changed, newly_priced, still_unpriced;
+};
+int ledger_reprice(struct ledger *lg, const struct pricebook *pb, int64_t from_us, int64_t to_us,
+		   const char *actor, struct reprice_result *res, struct tally_err *err);
+
+/* ---- reads ------------------------------------------------------------------------ */
+
+struct ledger_status {
+	int64_t calls, outcomes, feedback, duplicates, quarantined, unpriced;
+	struct {
+		char topic[128];
+		int32_t partition;
+		int64_t offset;
+	} *partitions; /* malloc'd */
+	size_t n_partitions;
+};
+int ledger_status(struct ledger *lg, const char *group, struct ledger_status *st,
+		  struct tally_err *err);
+void ledger_status_cleanup(struct ledger_status *st);
+
+enum spend_dim {
+	DIM_TEAM, DIM_COST_CENTER, DIM_WORKFLOW, DIM_TASK_TYPE, DIM_MODEL, DIM_TIER,
+	DIM_PROVIDER, DIM_OUTCOME, DIM_DAY, DIM_COUNT
+};
+/* "team" -> DIM_TEAM ...; -1 when unknown. */
+int spend_dim_parse(const char *s);
+const char *spend_dim_name(int dim);
+
+struct spend_query {
+	int64_t from_us, to_us; /* [from, to) */
+	int dim;
+	const char *team; /* NULL: all teams */
+};
+
+struct spend_row {
+	char key[EVENT_MODEL_MAX + 1]; /* "" for no value (unmapped cost centre, no outcome) */
+	bool key_null;
+	int64_t calls, input_tokens, output_tokens, cache_read_tokens, cache_write_tokens,
+		reasoning_tokens, unpriced_calls;
+	char cost_pusd[48]; /* exact decimal integer of pico-USD (numeric sum) */
+};
+
+struct spend_result {
+	struct spend_row *rows; /* malloc'd */
+	size_t n;
+	struct spend_row total;
+};
+int ledger_spend(struct ledger *lg, const struct spend_query *q, struct spend_result *out,
+		 struct tally_err *err);
+void spend_result_cleanup(struct spend_result *r);
+
+#endif

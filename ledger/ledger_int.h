@@ -1,0 +1,30 @@
+/* ledger_int.h - shared between the ledger's own files only. */
+#ifndef TALLY_LEDGER_INT_H
+#define TALLY_LEDGER_INT_H
+
+#include <libpq-fe.h>
+
+#include "ledger.h"
+
+#define LEDGER_MONTHS_CACHED 64
+
+struct ledger {
+	PGconn *conn;
+	char *conninfo;
+	bool prepared;
+	int32_t months[LEDGER_MONTHS_CACHED]; /* month partitions known to exist */
+	size_t n_months;
+	struct sbuf copybuf;
+};
+
+/* Sets err from a failed result or connection; clears res. Returns -1. */
+int ledger_fail(struct ledger *lg, PGresult *res, const char *what, struct tally_err *err);
+/* Runs a statement without results. */
+int ledger_exec(struct ledger *lg, const char *sql, struct tally_err *err);
+/* Runs COPY ... FROM STDIN with data. */
+int ledger_copy(struct ledger *lg, const char *copy_sql, const char *data, size_t len,
+		struct tally_err *err);
+/* Prepares the hot-path statements and staging tables of this session. */
+int ledger_prepare(struct ledger *lg, struct tally_err *err);
+
+#endif

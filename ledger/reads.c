@@ -1,0 +1,173 @@
+/* reads.c - status counts and spend by dimension. */
+#include "ledger_int.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static int64_t cell_i64(PGresult *res, int r, int c)
+{
+	return PQgetisnull(res, r, c) ? 0 : strtoll(PQgetvalue(res, r, c), NULL, 10);
+}
+
+int ledger_status(struct ledger *lg, const char *group, struct ledger_status *st,
+		  struct tally_err *err)
+{
+	PGresult *res;
+
+	memset(st, 0, sizeof *st);
+	res = PQexec(lg->conn,
+		     "SELECT (SELECT coalesce(sum(calls), 0) FROM rollup_hourly),"
+		     " (SELECT count(*) FROM outcomes), (SELECT count(*) FROM feedback),"
+		     " (SELECT value FROM ledger_counters WHERE name = 'duplicates'),"
+		     " (SELECT count(*) FROM quarantine),"
+		     " (SELECT coalesce(sum(unpriced_calls), 0) FROM rollup_hourly)");
+	if (PQresultStatus(res) != PGRES_TUPLES_OK)
+		return ledger_fail(lg, res, "reading status", err);
+	st->calls = cell_i64(res, 0, 0);
+	st->outcomes = cell_i64(res, 0, 1);
+	st->feedback = cell_i64(res, 0, 2);
+	st->duplicates = cell_i64(res, 0, 3);
+	st->quarantined = cell_i64(res, 0, 4);
+	st->unpriced = cell_i64(res, 0, 5);
+	PQclear(res);
+
+	res = PQexecParams(lg->conn,
+			   "SELECT topic, kafka_partition, next_offset FROM kafka_offsets"
+			   " WHERE consumer_group = $1 ORDER BY topic, kafka_partition",
+			   1, NULL, &group, NULL, NULL, 0);
+	if (PQresultStatus(res) != PGRES_TUPLES_OK)
+		return ledger_fail(lg, res, "reading stored offsets", err);
+	int n = PQntuples(res);
+	if (n > 0 && !(st->partitions = calloc((size_t)n, sizeof *st->partitions))) {
+		PQclear(res);
+		return tally_err_set(err, TALLY_ENOMEM, false, "out of memory");
+	}
+	for (int r = 0; r < n; r++) {
+		str_copy(st->partitions[r].topic, sizeof st->partitions[r].topic,
+			 PQgetvalue(res, r, 0));
+		st->partitions[r].partition = (int32_t)cell_i64(res, r, 1);
+		st->partitions[r].offset = cell_i64(res, r, 2);
+	}
+	st->n_partitions = (size_t)n;
+	PQclear(res);
+	return 0;
+}
+
+void ledger_status_cleanup(struct ledger_status *st)
+{
+	if (!st)
+		return;
+	free(st->partitions);
+	st->partitions = NULL;
+	st->n_partitions = 0;
+}
+
+static const char *const dim_names[DIM_COUNT] = {
+	"team", "cost_center", "workflow", "task_type", "model",
+	"tier", "provider",    "outcome",  "day",
+};
+
+int spend_dim_parse(const char *s)
+{
+	for (int i = 0; i < DIM_COUNT; i++)
+		if (strcmp(s, dim_names[i]) == 0)
+			return i;
+	return -1;
+}
+
+const char *spend_dim_name(int dim)
+{
+	return dim >= 0 && dim < DIM_COUNT ? dim_names[dim] : "?";
+}
+
+/* Group expressions: fixed SQL text chosen by enum, never user input. `t`
+ * is the time column of the source (hour in rollups, ts in calls). */
+static const char *dim_expr(int dim)
+{
+	switch (dim) {
+	case DIM_TEAM: return "x.team";
+	case DIM_COST_CENTER: return "tm.cost_center";
+	case DIM_WORKFLOW: return "x.workflow";
+	case DIM_TASK_TYPE: return "x.task_type";
+	case DIM_MODEL: return "x.model";
+	case DIM_TIER: return "x.tier";
+	case DIM_PROVIDER: return "x.provider";
+	case DIM_OUTCOME: return "x.outcome_id";
+	case DIM_DAY: return "to_char(date_trunc('day', x.t), 'YYYY-MM-DD')";
+	}
+	return "NULL";
+}
+
+int ledger_spend(struct ledger *lg, const struct spend_query *q, struct spend_result *out,
+		 struct tally_err *err)
+{
+	const int64_t hour = INT64_C(3600000000);
+	char from[40], to[40], sql[2048];
+	bool rollups = q->dim != DIM_OUTCOME && q->from_us % hour == 0 && q->to_us % hour == 0;
+	const char *src;
+
+	memset(out, 0, sizeof *out);
+	if (q->dim < 0 || q->dim >= DIM_COUNT)
+		return tally_err_set(err, TALLY_EINVAL, false, "unknown group-by dimension");
+	time_format(q->from_us, from);
+	time_format(q->to_us, to);
+	/* Whole hours come from the rollups; anything finer from the calls. */
+	if (rollups)
+		src = "(SELECT hour AS t, team, workflow, task_type, provider, model, tier,"
+		      " NULL::text AS outcome_id, calls, input_tokens, output_tokens,"
+		      " cache_read_tokens, cache_write_tokens, reasoning_tokens, cost_pusd,"
+		      " unpriced_calls FROM rollup_hourly WHERE hour >= $1 AND hour < $2"
+		      " AND ($3::text IS NULL OR team = $3))";
+	else
+		src = "(SELECT ts AS t, team, workflow, task_type, provider, model, tier,"
+		      " outcome_id, 1 AS calls, input_tokens, output_tokens, cache_read_tokens,"
+		      " cache_write_tokens, reasoning_tokens, cost_pusd,"
+		      " (cost_pusd IS NULL)::int AS unpriced_calls FROM calls"
+		      " WHERE ts >= $1 AND ts < $2 AND ($3::text IS NULL OR team = $3))";
+	snprintf(sql, sizeof sql,
+		 "SELECT %s AS k, GROUPING(%s) AS g, sum(x.calls), sum(x.input_tokens),"
+		 " sum(x.output_tokens), sum(x.cache_read_tokens), sum(x.cache_write_tokens),"
+		 " sum(x.reasoning_tokens), coalesce(sum(x.cost_pusd), 0)::numeric(40,0),"
+		 " sum(x.unpriced_calls)"
+		 " FROM %s x LEFT JOIN teams tm ON tm.team = x.team"
+		 " GROUP BY GROUPING SETS ((%s), ())"
+		 " ORDER BY g, coalesce(sum(x.cost_pusd), 0) DESC, k NULLS LAST",
+		 dim_expr(q->dim), dim_expr(q->dim), src, dim_expr(q->dim));
+	const char *params[3] = {from, to, q->team};
+	PGresult *res = PQexecParams(lg->conn, sql, 3, NULL, params, NULL, NULL, 0);
+	if (PQresultStatus(res) != PGRES_TUPLES_OK)
+		return ledger_fail(lg, res, "spend report", err);
+	int n = PQntuples(res);
+	if (n > 0 && !(out->rows = calloc((size_t)n, sizeof *out->rows))) {
+		PQclear(res);
+		return tally_err_set(err, TALLY_ENOMEM, false, "out of memory");
+	}
+	for (int r = 0; r < n; r++) {
+		bool total = strcmp(PQgetvalue(res, r, 1), "0") != 0;
+		struct spend_row *row = total ? &out->total : &out->rows[out->n++];
+		row->key_null = PQgetisnull(res, r, 0);
+		str_copy(row->key, sizeof row->key, PQgetvalue(res, r, 0));
+		row->calls = cell_i64(res, r, 2);
+		row->input_tokens = cell_i64(res, r, 3);
+		row->output_tokens = cell_i64(res, r, 4);
+		row->cache_read_tokens = cell_i64(res, r, 5);
+		row->cache_write_tokens = cell_i64(res, r, 6);
+		row->reasoning_tokens = cell_i64(res, r, 7);
+		str_copy(row->cost_pusd, sizeof row->cost_pusd, PQgetvalue(res, r, 8));
+		row->unpriced_calls = cell_i64(res, r, 9);
+	}
+	if (out->total.cost_pusd[0] == '\0')
+		str_copy(out->total.cost_pusd, sizeof out->total.cost_pusd, "0");
+	PQclear(res);
+	return 0;
+}
+
+void spend_result_cleanup(struct spend_result *r)
+{
+	if (!r)
+		return;
+	free(r->rows);
+	r->rows = NULL;
+	r->n = 0;
+}

@@ -1,0 +1,27 @@
+#!/bin/sh
+# Installs the Debian bookworm packages tally needs to build, test and run,
+# with apt-get when any is missing (sudo when not root).
+set -e
+PKGS="gcc make pkg-config xxd libpq-dev postgresql librdkafka-dev libcjson-dev \
+libmicrohttpd-dev libcurl4-openssl-dev libssl-dev libcmocka-dev clang libclang-rt-14-dev \
+clang-format kcat"
+missing=""
+for p in $PKGS; do
+	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" ||
+		missing="$missing $p"
+done
+[ -z "$missing" ] && exit 0
+echo "tally: installing missing packages:$missing" >&2
+if [ "$(id -u)" = 0 ]; then
+	SUDO=""
+elif command -v sudo >/dev/null 2>&1; then
+	SUDO="sudo"
+else
+	echo "tally: cannot install$missing (not root and no sudo); install them with apt-get as root and re-run" >&2
+	exit 1
+fi
+export DEBIAN_FRONTEND=noninteractive
+if ! { $SUDO apt-get update -q && $SUDO apt-get install -y -q --no-install-recommends $missing; }; then
+	echo "tally: apt-get could not install:$missing - install these Debian packages and re-run" >&2
+	exit 1
+fi

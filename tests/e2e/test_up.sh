@@ -1,0 +1,64 @@
+# test_up.sh - `tally up --demo` as an operator runs it: embedded PostgreSQL
+# and Kafka, endpoints printed and written, demo traffic into the ledger,
+# external producers on the printed bootstrap, clean stop, data kept.
+. tests/lib.sh
+
+# Bind a port of our own so that parallel runs do not collide.
+export TALLY_HTTP_ADDR="127.0.0.1:$((20000 + $$ % 20000))"
+"$BIN" up --demo >"$T/up.out" 2>"$T/up.log" &
+UP=$!
+PIDS="$PIDS $UP"
+wait_until 90 test -f "$TALLY_DATA_DIR/endpoints.env"
+assert_eq "endpoints.env written" 0 $?
+assert_match "prints the Kafka bootstrap" "^TALLY_KAFKA_BROKERS=127.0.0.1:[0-9]+" "$(cat "$T/up.out")"
+assert_match "prints the database URL" "TALLY_DATABASE_URL=postgresql://" "$(cat "$T/up.out")"
+assert_match "prints the dashboard URL" "TALLY_HTTP_URL=http://" "$(cat "$T/up.out")"
+. "$TALLY_DATA_DIR/endpoints.env"
+export TALLY_DATABASE_URL TALLY_KAFKA_BROKERS
+assert_eq "psql works on the printed URL" 1 "$(psql "$TALLY_DATABASE_URL" -XAtqc 'select 1')"
+assert_match "embedded PostgreSQL listens on a unix socket only" "^$" "$(psql "$TALLY_DATABASE_URL" -XAtqc 'show listen_addresses')"
+assert_match "default price book loaded" "^[0-9]{4}" "$(psql "$TALLY_DATABASE_URL" -XAtqc 'select count(*) from price_book')"
+
+# demo traffic arrives: calls, outcomes, feedback and some quarantined junk
+wait_until 90 sh -c "[ \"\$(psql \"$TALLY_DATABASE_URL\" -XAtqc 'select count(*) from quarantine')\" -ge 1 ]"
+assert_eq "demo produces malformed messages that are quarantined" 0 $?
+wait_until 60 sh -c "[ \"\$(psql \"$TALLY_DATABASE_URL\" -XAtqc 'select count(*) from outcomes')\" -ge 1 ]"
+assert_eq "demo outcomes arrive" 0 $?
+assert_match "demo calls arrive across teams" "^[3-9]$" "$(psql "$TALLY_DATABASE_URL" -XAtqc 'select count(distinct team) from calls')"
+assert_match "demo uses several tiers" "^[3-9]$" "$(psql "$TALLY_DATABASE_URL" -XAtqc 'select count(distinct tier) from calls')"
+assert_eq "demo calls are priced" 0 "$(psql "$TALLY_DATABASE_URL" -XAtqc "select count(*) from calls where cost_pusd is null")"
+
+# an external producer on the printed bootstrap, like kcat would be
+echo '{"event_id":"ext-1","ts":"2026-11-03T00:00:00Z","team":"ext","workflow":"w","task_type":"t","provider":"openai","model":"gpt-4o-mini","usage":{"input_tokens":10,"output_tokens":5}}' |
+	"$BIN" produce >/dev/null 2>&1
+wait_until 30 sh -c "[ \"\$(psql \"$TALLY_DATABASE_URL\" -XAtqc \"select count(*) from calls where event_id='ext-1'\")\" = 1 ]"
+assert_eq "an external producer's event lands in the ledger" 0 $?
+if command -v kcat >/dev/null; then
+	echo '{"event_id":"kcat-1","ts":"2026-11-03T00:00:00Z","team":"ext","workflow":"w","task_type":"t","provider":"openai","model":"gpt-4o-mini","usage":{"input_tokens":10,"output_tokens":5}}' |
+		kcat -P -b "$TALLY_KAFKA_BROKERS" -t llm.calls -k kcat-1 2>/dev/null
+	wait_until 30 sh -c "[ \"\$(psql \"$TALLY_DATABASE_URL\" -XAtqc \"select count(*) from calls where event_id='kcat-1'\")\" = 1 ]"
+	assert_eq "kcat on the printed bootstrap works" 0 $?
+fi
+S=$("$BIN" status --format json)
+assert_match "status finds the running service through endpoints.env" '"calls":[1-9]' "$S"
+
+kill -TERM "$UP"
+wait "$UP"
+assert_eq "SIGTERM stops everything and exits 0" 0 $?
+assert_eq "endpoints.env removed on exit" 1 "$(test -f "$TALLY_DATA_DIR/endpoints.env"; echo $?)"
+assert_eq "embedded PostgreSQL stopped" 1 "$(test -f "$TALLY_DATA_DIR/pg/postmaster.pid"; echo $?)"
+BEFORE=$(grep -c . "$T/up.log")
+
+# second start: the same data
+unset TALLY_DATABASE_URL TALLY_KAFKA_BROKERS
+"$BIN" up >"$T/up2.out" 2>"$T/up2.log" &
+UP=$!
+PIDS="$PIDS $UP"
+wait_until 90 test -f "$TALLY_DATA_DIR/endpoints.env"
+. "$TALLY_DATA_DIR/endpoints.env"
+assert_eq "data kept across runs" 1 "$(psql "$TALLY_DATABASE_URL" -XAtqc "select count(*) from calls where event_id='ext-1'")"
+kill -INT "$UP"
+wait "$UP"
+assert_eq "SIGINT stops cleanly too" 0 $?
+[ "$BEFORE" -gt 0 ]
+t_done

@@ -1,0 +1,109 @@
+# test_ingest.sh - a mixed stream over Kafka into the running collector:
+# valid calls in three usage shapes, duplicates, every bad-input class, an
+# unknown model, outcomes and feedback. Exact counts and exact costs.
+. tests/lib.sh
+
+pg_start || exit 1
+kafka_start 8 || exit 1
+"$BIN" migrate >"$T/migrate.log" 2>&1
+assert_eq "migrate applies to an empty database" 0 $?
+"$BIN" prices import data/litellm_model_prices.json >"$T/prices.log" 2>&1
+assert_eq "LiteLLM price map imports" 0 $?
+assert_match "importer reports loaded/skipped/rounded" "loaded [0-9]+ entries.*skipped [0-9]+, rounded [0-9]+" "$(cat "$T/prices.log")"
+
+EV="$T/events.jsonl"
+awk 'BEGIN {
+	# support: 100 gpt-4o-mini calls, OpenAI usage shape
+	for (i = 0; i < 100; i++)
+		printf "{\"event_id\":\"sup-%d\",\"ts\":\"2026-11-01T10:%02d:%02dZ\",\"team\":\"support\",\"workflow\":\"ticket-triage\",\"task_type\":\"classify\",\"outcome_id\":\"T-%d\",\"provider\":\"openai\",\"model\":\"gpt-4o-mini\",\"usage\":{\"prompt_tokens\":1000,\"completion_tokens\":200,\"total_tokens\":1200,\"prompt_tokens_details\":{\"cached_tokens\":400}},\"latency_ms\":500}\n", i, i % 60, i % 60, i % 3
+	# legal: 50 claude-sonnet-4 calls, Anthropic usage shape
+	for (i = 0; i < 50; i++)
+		printf "{\"event_id\":\"leg-%d\",\"ts\":\"2026-11-01T11:%02d:00.5+00:00\",\"team\":\"legal\",\"workflow\":\"contract-review\",\"task_type\":\"legal-review\",\"provider\":\"anthropic\",\"model\":\"claude-sonnet-4-20250514\",\"usage\":{\"input_tokens\":1000,\"cache_creation_input_tokens\":200,\"cache_read_input_tokens\":800,\"output_tokens\":500}}\n", i, i
+	# research: 10 calls of a model no price list knows
+	for (i = 0; i < 10; i++)
+		printf "{\"event_id\":\"res-%d\",\"ts\":\"2026-11-01T12:00:%02dZ\",\"team\":\"research\",\"workflow\":\"lab\",\"task_type\":\"extract\",\"provider\":\"acme\",\"model\":\"acme-llm-1\",\"usage\":{\"input_tokens\":100,\"output_tokens\":10}}\n", i, i
+	# 20 duplicates of support calls
+	for (i = 0; i < 20; i++)
+		printf "{\"event_id\":\"sup-%d\",\"ts\":\"2026-11-01T10:%02d:%02dZ\",\"team\":\"support\",\"workflow\":\"ticket-triage\",\"task_type\":\"classify\",\"provider\":\"openai\",\"model\":\"gpt-4o-mini\",\"usage\":{\"input_tokens\":1,\"output_tokens\":1}}\n", i, i % 60, i % 60
+	# outcomes and feedback
+	printf "{\"outcome_id\":\"T-0\",\"ts\":\"2026-11-01T13:00:00Z\",\"team\":\"support\",\"workflow\":\"ticket-triage\",\"kind\":\"ticket_resolved\",\"success\":true,\"value_usd\":\"12.50\"}\n"
+	printf "{\"outcome_id\":\"T-1\",\"ts\":\"2026-11-01T13:00:00Z\",\"success\":false}\n"
+	printf "{\"outcome_id\":\"T-2\",\"ts\":\"2026-11-01T13:00:00Z\",\"success\":true}\n"
+	for (i = 0; i < 5; i++)
+		printf "{\"event_id\":\"sup-%d\",\"ts\":\"2026-11-01T14:00:00Z\",\"score\":0.%d,\"source\":\"human\"}\n", i, i
+}' >"$EV"
+# every class of bad input (DESIGN §5), one each
+cat >>"$EV" <<'BAD'
+this is not json at all
+{"event_id":"bad-missing","ts":"2026-11-01T10:00:00Z","workflow":"w","task_type":"t","provider":"openai","model":"gpt-4o-mini","usage":{"input_tokens":1,"output_tokens":1}}
+{"event_id":"bad-type","ts":"2026-11-01T10:00:00Z","team":42,"workflow":"w","task_type":"t","provider":"openai","model":"gpt-4o-mini","usage":{"input_tokens":1,"output_tokens":1}}
+{"event_id":"bad-negative","ts":"2026-11-01T10:00:00Z","team":"t","workflow":"w","task_type":"t","provider":"openai","model":"gpt-4o-mini","usage":{"input_tokens":-5,"output_tokens":1}}
+{"event_id":"bad-absurd","ts":"2026-11-01T10:00:00Z","team":"t","workflow":"w","task_type":"t","provider":"openai","model":"gpt-4o-mini","usage":{"input_tokens":2000000000,"output_tokens":1}}
+{"event_id":"bad-ts","ts":"2026-13-45T99:00:00Z","team":"t","workflow":"w","task_type":"t","provider":"openai","model":"gpt-4o-mini","usage":{"input_tokens":1,"output_tokens":1}}
+BAD
+long=$(head -c 300 /dev/zero | tr '\0' 'x')
+printf '{"event_id":"bad-long","ts":"2026-11-01T10:00:00Z","team":"%s","workflow":"w","task_type":"t","provider":"openai","model":"gpt-4o-mini","usage":{"input_tokens":1,"output_tokens":1}}\n' "$long" >>"$EV"
+printf '{"event_id":"bad-utf8","ts":"2026-11-01T10:00:00Z","team":"\377\376","workflow":"w","task_type":"t","provider":"openai","model":"gpt-4o-mini","usage":{"input_tokens":1,"output_tokens":1}}\n' >>"$EV"
+# a message over 1 MiB
+{ printf '{"event_id":"bad-big","pad":"'; head -c 1100000 /dev/zero | tr '\0' 'y'; printf '"}\n'; } >>"$EV"
+
+"$BIN" produce "$EV" >"$T/produce.log" 2>&1
+assert_eq "tally produce delivers the stream" 0 $?
+collector_start
+wait_until 60 sh -c "[ \"\$(psql \"$TALLY_DATABASE_URL\" -XAtq -c 'select count(*) from quarantine')\" -ge 9 ] && [ \"\$(psql \"$TALLY_DATABASE_URL\" -XAtq -c 'select count(*) from calls')\" -ge 160 ]"
+sleep 1
+
+assert_eq "calls stored once each" 160 "$(status_field calls)"
+assert_eq "duplicates skipped and counted" 20 "$(status_field duplicates)"
+assert_eq "every bad-input class quarantined" 9 "$(status_field quarantined)"
+assert_eq "unknown model stored unpriced" 10 "$(status_field unpriced)"
+assert_eq "outcomes stored" 3 "$(status_field outcomes)"
+assert_eq "feedback stored" 5 "$(status_field feedback)"
+assert_eq "Anthropic usage normalised (input includes cache)" "2000|200|800" \
+	"$(q "select distinct input_tokens||'|'||cache_write_tokens||'|'||cache_read_tokens from calls where team='legal'")"
+assert_eq "OpenAI usage normalised" "1000|400|200" \
+	"$(q "select distinct input_tokens||'|'||cache_read_tokens||'|'||output_tokens from calls where team='support'")"
+assert_eq "first copy of a duplicate wins" 1000 "$(q "select input_tokens from calls where event_id='sup-3'")"
+
+# quarantine keeps raw bytes, position and an actionable reason
+assert_eq "quarantine keeps the raw bytes" "this is not json at all" \
+	"$(q "select convert_from(raw, 'UTF8') from quarantine where raw = convert_to('this is not json at all', 'UTF8')")"
+assert_eq "quarantine rows carry topic/partition/offset" 0 \
+	"$(q "select count(*) from quarantine where topic <> 'llm.calls' or kafka_partition < 0 or kafka_offset is null")"
+assert_match "missing field reason names it" "team" "$(q "select reason from quarantine where convert_from(raw,'UTF8') like '%bad-missing%'")"
+assert_match "negative tokens reason" "input_tokens" "$(q "select reason from quarantine where convert_from(raw,'UTF8') like '%bad-negative%'")"
+assert_match "oversized reason" "limit" "$(q "select reason from quarantine where length(raw) > 1048576")"
+assert_match "bad utf-8 reason" "UTF-8" "$(q "select reason from quarantine where position('\\xfffe'::bytea in raw) > 0")"
+
+# exact money: 100 x 240,000,000 and 50 x 11,490,000,000 pico-USD
+J=$("$BIN" report spend --from 2026-11-01 --to 2026-11-02 --group-by team --format json)
+assert_match "support costs exactly \$0.024" '"team":"support","calls":100,[^}]*"cost_usd":"0.024000000000"' "$J"
+assert_match "legal costs exactly \$0.5745" '"team":"legal","calls":50,[^}]*"cost_usd":"0.574500000000"' "$J"
+assert_match "total is the sum" '"total":\{"calls":160,[^}]*"cost_usd":"0.598500000000"' "$J"
+assert_match "unpriced calls reported" '"unpriced_calls":10\}$' "$J"
+assert_eq "report total equals the ledger's rows" "598500000000" "$(q "select sum(cost_pusd) from calls")"
+C=$("$BIN" report spend --from 2026-11-01T10:00:00Z --to 2026-11-01T10:30:00Z --group-by day --format csv)
+assert_eq "half-open sub-hour interval reads the calls" "day,calls,input_tokens,output_tokens,cache_read_tokens,cache_write_tokens,reasoning_tokens,cost_usd,unpriced_calls
+2026-11-01,60,60000,12000,24000,0,0,0.014400000000,0" "$C"
+C=$("$BIN" report spend --from 2026-11-01 --to 2026-11-02 --group-by cost_center --format csv | tail -n +2)
+assert_eq "unmapped spend shown as such" "(unmapped),160,201000,45100,80000,10000,0,0.598500000000,10" "$C"
+
+# a price for the unknown model, then reprice
+printf 'provider,model,tier,input,output,cache_read,cache_write,reasoning,batch_input,batch_output,threshold_tokens,above_input,above_output,above_cache_read,above_cache_write\nacme,acme-llm-1,small,1.00,2.00,,,,,,,,,,\n' >"$T/acme.csv"
+"$BIN" prices import "$T/acme.csv" >>"$T/prices.log" 2>&1
+assert_eq "CSV price list imports" 0 $?
+sleep 6 # the collector notices the new price book within 5 s
+R=$("$BIN" prices reprice --from 2026-11-01 --to 2026-11-02)
+assert_match "reprice prices the formerly unpriced" "10 changed \(10 newly priced\)" "$R"
+assert_eq "no unpriced calls left" 0 "$(status_field unpriced)"
+J=$("$BIN" report spend --from 2026-11-01 --to 2026-11-02 --group-by team --format json)
+assert_match "research now costs 10 x 120,000,000 pico-USD" '"team":"research","calls":10,[^}]*"cost_usd":"0.001200000000"' "$J"
+assert_eq "rollups agree with the calls after reprice" "$(q "select sum(cost_pusd) from calls")" "$(q "select sum(cost_pusd) from rollup_hourly")"
+assert_eq "reprice recorded in the audit log" 1 "$(q "select count(*) from audit_log where action='prices.reprice'")"
+
+"$BIN" migrate >/dev/null 2>&1
+assert_eq "migrations are idempotent" "1" "$(q "select count(*) from schema_migrations")"
+kill -TERM "$COLLECTOR_PID"
+wait "$COLLECTOR_PID"
+assert_eq "collector exits 0 on SIGTERM" 0 $?
+t_done

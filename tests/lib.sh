@@ -1,0 +1,116 @@
+# lib.sh - sourced by integration and end-to-end tests: a throwaway
+# PostgreSQL (initdb into a temp dir, unix socket only), the embedded Kafka
+# cluster as its own process (`tally dev-kafka`), and assertions.
+set -u
+BIN=${BIN:-bin/tally}
+case "$BIN" in /*) ;; *) BIN="$PWD/$BIN" ;; esac
+T=$(mktemp -d /tmp/tally-test.XXXXXX)
+chmod 755 "$T"
+export TALLY_DATA_DIR="$T/data"
+mkdir -p "$TALLY_DATA_DIR"
+export TALLY_LOG_LEVEL=${TALLY_LOG_LEVEL:-info}
+unset TALLY_DATABASE_URL TALLY_KAFKA_BROKERS
+PGBIN=/usr/lib/postgresql/$(ls /usr/lib/postgresql | sort -n | tail -1)/bin
+RUNAS=""
+[ "$(id -u)" = 0 ] && RUNAS="runuser -u postgres --"
+PIDS=""
+T_PASS=0
+T_FAIL=0
+
+t_cleanup() {
+	for p in $PIDS; do kill -9 "$p" 2>/dev/null; done
+	[ -f "$T/pg/postmaster.pid" ] && $RUNAS "$PGBIN/pg_ctl" -D "$T/pg" -m immediate stop >/dev/null 2>&1
+	if [ "$T_FAIL" -ne 0 ] || [ "${T_KEEP:-0}" = 1 ]; then
+		for f in "$T"/*.log; do
+			[ -f "$f" ] || continue
+			echo "----- last lines of $(basename "$f")"
+			tail -n 25 "$f"
+		done
+	fi
+	rm -rf "$T"
+}
+trap t_cleanup EXIT
+trap 'exit 1' INT TERM
+
+ok() { T_PASS=$((T_PASS + 1)); echo "ok - $1"; }
+not_ok() { T_FAIL=$((T_FAIL + 1)); echo "not ok - $1"; }
+
+# assert_eq NAME EXPECTED ACTUAL
+assert_eq() {
+	if [ "$2" = "$3" ]; then ok "$1"; else not_ok "$1: expected [$2], got [$3]"; fi
+}
+
+# assert_match NAME REGEX TEXT
+assert_match() {
+	if printf '%s' "$3" | grep -Eq -- "$2"; then ok "$1"; else not_ok "$1: [$3] does not match /$2/"; fi
+}
+
+# Ends the test: its exit status says whether every assertion held.
+t_done() {
+	echo "# $T_PASS passed, $T_FAIL failed"
+	[ "$T_FAIL" -eq 0 ]
+	exit $?
+}
+
+# wait_until TIMEOUT_S COMMAND... - polls until COMMAND succeeds.
+wait_until() {
+	limit=$1
+	shift
+	i=0
+	while [ "$i" -lt $((limit * 5)) ]; do
+		if "$@" >/dev/null 2>&1; then return 0; fi
+		sleep 0.2
+		i=$((i + 1))
+	done
+	return 1
+}
+
+pg_start() {
+	if [ ! -d "$T/pg" ]; then
+		mkdir -p "$T/pg" "$T/sock"
+		[ -n "$RUNAS" ] && chown postgres "$T/pg" "$T/sock"
+		$RUNAS "$PGBIN/initdb" -D "$T/pg" -U tally --auth=trust --no-sync -E UTF8 \
+			>"$T/initdb.log" 2>&1 || { echo "initdb failed"; cat "$T/initdb.log"; return 1; }
+	fi
+	touch "$T/pg.log"
+	[ -n "$RUNAS" ] && chown postgres "$T/pg.log"
+	$RUNAS "$PGBIN/pg_ctl" -D "$T/pg" -l "$T/pg.log" -w -t 60 \
+		-o "-k $T/sock -c listen_addresses='' -c fsync=off -c max_connections=50" start \
+		>/dev/null || { echo "PostgreSQL did not start"; tail -n 30 "$T/pg.log"; return 1; }
+	export TALLY_DATABASE_URL="postgresql:///tally?host=$T/sock&user=tally"
+	"$PGBIN/createdb" -h "$T/sock" -U tally tally 2>/dev/null || true
+}
+
+pg_stop() {
+	$RUNAS "$PGBIN/pg_ctl" -D "$T/pg" -m fast -w stop >/dev/null
+}
+
+q() {
+	psql "$TALLY_DATABASE_URL" -XAtq -c "$1"
+}
+
+# kafka_start [PARTITIONS] - `tally dev-kafka` in the background.
+kafka_start() {
+	"$BIN" dev-kafka --partitions "${1:-16}" >"$T/kafka.out" 2>"$T/kafka.log" &
+	KAFKA_PID=$!
+	PIDS="$PIDS $KAFKA_PID"
+	wait_until 20 grep -q '^TALLY_KAFKA_BROKERS=' "$T/kafka.out" ||
+		{ echo "dev-kafka did not start"; cat "$T/kafka.log"; return 1; }
+	export TALLY_KAFKA_BROKERS="$(sed -n 's/^TALLY_KAFKA_BROKERS=//p' "$T/kafka.out" | head -n 1)"
+}
+
+# collector_start NAME - `tally collect` in the background; sets COLLECTOR_PID.
+collector_start() {
+	"$BIN" collect >>"$T/collector-${1:-1}.log" 2>&1 &
+	COLLECTOR_PID=$!
+	PIDS="$PIDS $COLLECTOR_PID"
+}
+
+status_field() {
+	"$BIN" status --format json 2>/dev/null | sed -n "s/.*\"$1\":\([0-9]*\).*/\1/p"
+}
+
+# wait_calls N TIMEOUT_S - until the ledger holds N calls.
+wait_calls() {
+	wait_until "${2:-60}" sh -c "[ \"\$(psql \"$TALLY_DATABASE_URL\" -XAtq -c 'select count(*) from calls' 2>/dev/null)\" -ge $1 ]"
+}

@@ -1,0 +1,51 @@
+#!/bin/sh
+# run.sh [unit|integration|all] - runs the test suites and prints one closing
+# line "N passed, N failed". Each test file counts as one test; its own
+# assertions are printed as it runs.
+BIN=${BIN:-bin/tally}
+BUILD=${BUILD:-build}
+export BIN
+what=${1:-all}
+passed=0
+failed=0
+failures=""
+
+run() {
+	name=$1
+	shift
+	echo "=== $name"
+	start=$(date +%s)
+	if "$@"; then
+		passed=$((passed + 1))
+		echo "--- PASS $name ($(($(date +%s) - start)) s)"
+	else
+		failed=$((failed + 1))
+		failures="$failures $name"
+		echo "--- FAIL $name ($(($(date +%s) - start)) s)"
+	fi
+}
+
+if [ "$what" = unit ] || [ "$what" = all ]; then
+	for t in "$BUILD"/tests/test_*; do
+		[ -x "$t" ] && run "unit/$(basename "$t")" "$t"
+	done
+	if [ -d build-san/tests ]; then
+		for t in build-san/tests/test_*; do
+			[ -x "$t" ] && run "asan+ubsan/$(basename "$t")" "$t"
+		done
+	fi
+	if [ -x build-fuzz/fuzz_event ]; then
+		mkdir -p build-fuzz/corpus
+		run "fuzz/event_parser (60 s)" build-fuzz/fuzz_event -max_total_time=60 \
+			-max_len=4096 -print_final_stats=0 build-fuzz/corpus tests/fuzz/corpus
+	fi
+fi
+if [ "$what" = integration ] || [ "$what" = all ]; then
+	for t in tests/integration/test_*.sh tests/e2e/test_*.sh; do
+		[ -f "$t" ] && run "${t#tests/}" sh "$t"
+	done
+fi
+echo
+[ -n "$failures" ] && echo "failed:$failures"
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]
