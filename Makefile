@@ -10,7 +10,7 @@ SANFLAGS :=
 endif
 BIN     := $(if $(filter 1,$(SANITIZE)),$(BUILD)/tally,bin/tally)
 
-PKGS    := libpq librdkafka libcjson libmicrohttpd libcurl libcrypto
+PKGS    := libpq rdkafka libcjson libmicrohttpd libcurl libcrypto
 WARN    := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
            -Wformat=2 -Wvla
 CFLAGS  ?= -O2 -g
@@ -87,5 +87,8 @@ fmt:
 
 clean:
 	rm -rf build build-san build-fuzz bin
+
+# The web dashboard's assets (npm, lockfile) and how they are embedded.
+-include web/web.mk
 
 -include $(OBJS:.o=.d) $(UNIT_BINS:=.d)

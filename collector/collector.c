@@ -277,8 +277,8 @@ static int write_one_by_one(struct collector *c)
 			account(c, &r, 0);
 			continue;
 		}
-		if (err.retriable) {
-			rc = -1;
+		if (err.retriable || err.code != TALLY_EINVAL) {
+			rc = -1; /* not this message's fault: retry the whole batch later */
 			break;
 		}
 		char reason[256];
@@ -326,11 +326,16 @@ static int flush(struct collector *c, bool retry)
 		}
 		if (c->stats)
 			c->stats->db_errors++;
-		if (!err.retriable) {
+		if (!err.retriable && err.code == TALLY_EINVAL) {
 			log_error("collector: batch refused: %s; storing its messages one by one",
 				  err.msg);
 			if (write_one_by_one(c) == 0)
 				break;
+		} else if (!err.retriable) {
+			/* Not the data's fault (e.g. a schema that is not migrated): hold
+			 * everything, say so loudly, and keep trying. */
+			log_error("collector: cannot store batch: %s; fix the ledger, retrying in %d ms",
+				  err.msg, backoff);
 		} else {
 			log_warn("collector: cannot store batch: %s; retrying in %d ms", err.msg,
 				 backoff);

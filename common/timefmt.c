@@ -74,8 +74,6 @@ int time_parse(const char *s, bool allow_date, int64_t *us_out)
 		return -1;
 	if (h > 23 || mi > 59 || sec > 60)
 		return -1;
-	if (sec == 60) /* a leap second is folded into the next second */
-		sec = 59, frac_us = 999999;
 	if (*p == '.') {
 		int n = 0;
 		p++;
@@ -91,6 +89,12 @@ int time_parse(const char *s, bool allow_date, int64_t *us_out)
 			return -1;
 		for (; n < 6; n++)
 			frac_us *= 10;
+	}
+	if (sec == 60) { /* a leap second is held at the last microsecond before it */
+		if (h != 23 || mi != 59)
+			return -1;
+		sec = 59;
+		frac_us = 999999;
 	}
 	if (*p == 'Z' || *p == 'z') {
 		p++;

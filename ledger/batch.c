@@ -122,7 +122,8 @@ int ledger_batch_mark(struct ledger_batch *b, const struct kafka_pos *pos)
 	"kafka_topic, kafka_partition, kafka_offset"
 
 static const char stage_sql[] =
-	"CREATE TEMP TABLE IF NOT EXISTS stage_calls (LIKE calls) ON COMMIT DELETE ROWS;"
+	"CREATE TEMP TABLE IF NOT EXISTS stage_calls (LIKE calls INCLUDING DEFAULTS)"
+	" ON COMMIT DELETE ROWS;"
 	"CREATE TEMP TABLE IF NOT EXISTS stage_outcomes (outcome_id text, ts timestamptz,"
 	" team text, workflow text, kind text, success boolean, value_pusd bigint,"
 	" kafka_partition int, kafka_offset bigint) ON COMMIT DELETE ROWS;"

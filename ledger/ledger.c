@@ -30,8 +30,11 @@ int ledger_fail(struct ledger *lg, PGresult *res, const char *what, struct tally
 		msg = PQerrorMessage(lg->conn);
 	str_copy(clean, sizeof clean, msg);
 	clean[strcspn(clean, "\n")] = '\0';
-	tally_err_set(err, TALLY_EDB, lost || sqlstate_retriable(st), "%s: %s%s%s", what, clean,
-		      st ? " SQLSTATE " : "", st ? st : "");
+	/* Data exceptions and program limits are about one value of one row:
+	 * TALLY_EINVAL tells the caller that the data, not the server, is at fault. */
+	bool data = st && (strncmp(st, "22", 2) == 0 || strncmp(st, "54", 2) == 0);
+	tally_err_set(err, data && !lost ? TALLY_EINVAL : TALLY_EDB, lost || sqlstate_retriable(st),
+		      "%s: %s%s%s", what, clean, st ? " SQLSTATE " : "", st ? st : "");
 	PQclear(res);
 	return -1;
 }

@@ -251,4 +251,104 @@ int ledger_spend(struct ledger *lg, const struct spend_query *q, struct spend_re
 		 struct tally_err *err);
 void spend_result_cleanup(struct spend_result *r);
 
+/* ---- web: keys, sessions, quarantine, prices (web_sql.c) ---- */
+
+enum api_role { ROLE_ADMIN = 0, ROLE_FINANCE, ROLE_VIEWER };
+/* "admin" -> ROLE_ADMIN ...; -1 when unknown. */
+int api_role_parse(const char *s);
+const char *api_role_name(int role);
+
+/* An API key as stored: never the token, only its SHA-256 in hex. */
+struct api_key {
+	int64_t id;
+	int role;                       /* enum api_role */
+	char team[EVENT_NAME_MAX + 1];  /* "" when none (admin, finance) */
+	char name[EVENT_NAME_MAX + 1];
+	char token_sha256[65];
+	char created_at[40], last_used_at[40], revoked_at[40]; /* "" when none */
+};
+
+/* Stores a new key and records it in the audit log; *id receives its id.
+ * team may be NULL. */
+int ledger_key_create(struct ledger *lg, const char *token_sha256, int role, const char *team,
+		      const char *name, const char *actor, int64_t *id, struct tally_err *err);
+/* Every key, oldest first; *keys is malloc'd (free it). */
+int ledger_key_list(struct ledger *lg, struct api_key **keys, size_t *n, struct tally_err *err);
+/* Revokes key id and ends its sessions; *found is false when no live key has
+ * that id. */
+int ledger_key_revoke(struct ledger *lg, int64_t id, const char *actor, bool *found,
+		      struct tally_err *err);
+/* The live (unrevoked) key whose token hashes to token_sha256; *found false
+ * when none. Records the use (last_used_at, at most once a minute). */
+int ledger_key_lookup(struct ledger *lg, const char *token_sha256, struct api_key *key,
+		      bool *found, struct tally_err *err);
+
+/* Opens a session for key_id lasting ttl_s seconds; the id is stored hashed.
+ * Expired sessions are deleted on the way. */
+int ledger_session_create(struct ledger *lg, const char *id_sha256, int64_t key_id,
+			  const char *csrf_token, int64_t ttl_s, struct tally_err *err);
+/* The key behind an unexpired session of a live key, and its CSRF token
+ * (csrf must hold 65 bytes). *found false when none. */
+int ledger_session_lookup(struct ledger *lg, const char *id_sha256, struct api_key *key,
+			  char *csrf, bool *found, struct tally_err *err);
+/* Ends a session (deletes it). Ending an unknown one is not an error. */
+int ledger_session_delete(struct ledger *lg, const char *id_sha256, struct tally_err *err);
+
+/* One quarantined message for the list: raw holds the first bytes only. */
+struct quarantine_item {
+	int64_t id;
+	char received_at[40];
+	char topic[128];
+	int32_t partition;
+	int64_t offset; /* -1 when unknown */
+	char reason[512];
+	unsigned char *raw; /* malloc'd, at most max_raw bytes */
+	size_t raw_len;
+	int64_t raw_total; /* the whole message's size */
+};
+struct quarantine_page {
+	int64_t total;
+	struct quarantine_item *items; /* malloc'd */
+	size_t n;
+};
+/* Newest first, limit items from offset; raw cut to max_raw bytes. */
+int ledger_quarantine_list(struct ledger *lg, int64_t limit, int64_t offset, size_t max_raw,
+			   struct quarantine_page *out, struct tally_err *err);
+void quarantine_page_cleanup(struct quarantine_page *p); /* NULL is fine */
+
+/* Price book rows (every version), filtered by exact provider / model when
+ * not NULL, ordered by provider, model, newest first. */
+struct price_row {
+	struct price p;
+	char effective_from[40];
+	char source[256];
+};
+struct price_page {
+	int64_t total;
+	struct price_row *rows; /* malloc'd */
+	size_t n;
+};
+int ledger_price_list(struct ledger *lg, const char *provider, const char *model, int64_t limit,
+		      int64_t offset, struct price_page *out, struct tally_err *err);
+void price_page_cleanup(struct price_page *p); /* NULL is fine */
+
+/* Spend per time bucket and dimension: the query of ledger_spend (same
+ * sources, same dimension whitelist) with a time bucket in front. */
+enum spend_bucket { BUCKET_HOUR = 0, BUCKET_DAY };
+struct spend_series_row {
+	char bucket[40]; /* "2026-11-01" or "2026-11-01T12:00:00Z" */
+	struct spend_row r;
+};
+struct spend_series {
+	struct spend_series_row *rows; /* malloc'd, by bucket then cost descending */
+	size_t n;
+	struct spend_row total;
+};
+int ledger_spend_series(struct ledger *lg, const struct spend_query *q, int bucket,
+			struct spend_series *out, struct tally_err *err);
+void spend_series_cleanup(struct spend_series *s); /* NULL is fine */
+
+/* A cheap round trip: is the ledger answering? */
+int ledger_ping(struct ledger *lg, struct tally_err *err);
+
 #endif

@@ -326,10 +326,17 @@ int ledger_reprice(struct ledger *lg, const struct pricebook *pb, int64_t from_u
 			" WHERE c.event_id = s.event_id AND c.ts = s.ts",
 			err) < 0)
 		goto fail;
+	/* Two statements: an INSERT does not see a DELETE of its own statement. */
+	res = PQexecParams(lg->conn, "DELETE FROM rollup_hourly WHERE hour >= $1 AND hour < $2", 2,
+			   NULL, hp, NULL, NULL, 0);
+	if (PQresultStatus(res) != PGRES_COMMAND_OK) {
+		ledger_fail(lg, res, "rebuilding rollups", err);
+		goto fail;
+	}
+	PQclear(res);
 	res = PQexecParams(
 		lg->conn,
-		"WITH del AS (DELETE FROM rollup_hourly WHERE hour >= $1 AND hour < $2)"
-		" INSERT INTO rollup_hourly (hour, team, workflow, task_type, provider, model,"
+		"INSERT INTO rollup_hourly (hour, team, workflow, task_type, provider, model,"
 		" tier, status, calls, input_tokens, output_tokens, cache_read_tokens,"
 		" cache_write_tokens, reasoning_tokens, cost_pusd, unpriced_calls, cache_hit_calls)"
 		" SELECT date_trunc('hour', ts), team, workflow, task_type, provider, model, tier,"

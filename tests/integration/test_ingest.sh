@@ -70,8 +70,8 @@ assert_eq "quarantine keeps the raw bytes" "this is not json at all" \
 	"$(q "select convert_from(raw, 'UTF8') from quarantine where raw = convert_to('this is not json at all', 'UTF8')")"
 assert_eq "quarantine rows carry topic/partition/offset" 0 \
 	"$(q "select count(*) from quarantine where topic <> 'llm.calls' or kafka_partition < 0 or kafka_offset is null")"
-assert_match "missing field reason names it" "team" "$(q "select reason from quarantine where convert_from(raw,'UTF8') like '%bad-missing%'")"
-assert_match "negative tokens reason" "input_tokens" "$(q "select reason from quarantine where convert_from(raw,'UTF8') like '%bad-negative%'")"
+assert_match "missing field reason names it" "team" "$(q "select reason from quarantine where position(convert_to('bad-missing','UTF8') in raw) > 0")"
+assert_match "negative tokens reason" "input_tokens" "$(q "select reason from quarantine where position(convert_to('bad-negative','UTF8') in raw) > 0")"
 assert_match "oversized reason" "limit" "$(q "select reason from quarantine where length(raw) > 1048576")"
 assert_match "bad utf-8 reason" "UTF-8" "$(q "select reason from quarantine where position('\\xfffe'::bytea in raw) > 0")"
 
@@ -101,8 +101,9 @@ assert_match "research now costs 10 x 120,000,000 pico-USD" '"team":"research","
 assert_eq "rollups agree with the calls after reprice" "$(q "select sum(cost_pusd) from calls")" "$(q "select sum(cost_pusd) from rollup_hourly")"
 assert_eq "reprice recorded in the audit log" 1 "$(q "select count(*) from audit_log where action='prices.reprice'")"
 
-"$BIN" migrate >/dev/null 2>&1
-assert_eq "migrations are idempotent" "1" "$(q "select count(*) from schema_migrations")"
+M=$(q "select count(*) from schema_migrations")
+assert_match "migrate reports nothing to do the second time" "0 applied" "$("$BIN" migrate 2>&1)"
+assert_eq "migrations are idempotent" "$M" "$(q "select count(*) from schema_migrations")"
 kill -TERM "$COLLECTOR_PID"
 wait "$COLLECTOR_PID"
 assert_eq "collector exits 0 on SIGTERM" 0 $?

@@ -1,0 +1,713 @@
+/* event.c - parsing and validating the JSON events of DESIGN §5.
+ *
+ * Each message is parsed with cJSON into a tree that lives only for the call;
+ * every string is copied into the fixed-size fields of struct event, so
+ * nothing points into the caller's buffer afterwards. There is no static
+ * mutable state here: event_parse may run on many threads at once.
+ *
+ * JSON null is treated as "absent" for optional fields (SDKs like to send
+ * "tier": null) and as missing for required ones. Unknown fields are ignored.
+ *
+ * Money (provider_cost_usd, value_usd) should be sent as a decimal string
+ * ("0.000183"): it is converted exactly to pico-USD. A JSON number is accepted
+ * too, but it has already been through binary floating point, so it is
+ * printed with 15 significant digits first; that is exact for any amount a
+ * person would write, not for arbitrary binary fractions.
+ *
+ * How a "usage" object's shape is recognised, in this order:
+ *   - "prompt_tokens" present: OpenAI Chat Completions. input = prompt_tokens
+ *     (cached included), output = completion_tokens, cache read =
+ *     prompt_tokens_details.cached_tokens, reasoning =
+ *     completion_tokens_details.reasoning_tokens.
+ *   - "input_tokens_details" or "output_tokens_details" present: OpenAI
+ *     Responses API. input = input_tokens (cached included), cache read =
+ *     input_tokens_details.cached_tokens, reasoning =
+ *     output_tokens_details.reasoning_tokens.
+ *   - "cache_creation_input_tokens" or "cache_read_input_tokens" present:
+ *     Anthropic Messages. Anthropic's input_tokens leaves the cache out, so
+ *     input = input_tokens + cache_creation_input_tokens +
+ *     cache_read_input_tokens; cache write = cache_creation_input_tokens,
+ *     cache read = cache_read_input_tokens.
+ *   - otherwise tally's own shape: input_tokens, output_tokens,
+ *     cache_read_tokens, cache_write_tokens, reasoning_tokens. (An Anthropic
+ *     usage without cache fields means the same thing in this shape.)
+ */
+#include "event.h"
+
+#include <cjson/cJSON.h>
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#define USD_MAX 9000000                /* bound on value_usd and provider_cost_usd */
+#define LATENCY_MAX_MS INT64_C(86400000) /* one day */
+#define EXCERPT_MAX 48                 /* bytes of a bad value quoted in a message */
+
+/* Earliest and latest accepted timestamps: 2000-01-01 and 2100-01-01 UTC. */
+#define TS_MIN_US (INT64_C(946684800) * 1000000)
+#define TS_END_US (INT64_C(4102444800) * 1000000)
+
+/* Copies at most EXCERPT_MAX bytes of s into out, cut on a character boundary
+ * and made printable, so that a bad value can be quoted in a one-line message
+ * that is itself valid UTF-8. */
+static void excerpt(const char *s, char *out, size_t n)
+{
+	size_t len = strlen(s), cut = len;
+
+	if (cut > EXCERPT_MAX)
+		cut = EXCERPT_MAX;
+	if (cut >= n)
+		cut = n - 1;
+	while (cut > 0 && cut < len && ((unsigned char)s[cut] & 0xC0) == 0x80)
+		cut--;
+	memcpy(out, s, cut);
+	out[cut] = '\0';
+	utf8_sanitize(out);
+	for (char *p = out; *p; p++)
+		if ((unsigned char)*p < 0x20 || *p == 0x7f)
+			*p = '?';
+	if (cut < len && cut + 4 <= n - 1)
+		memcpy(out + cut, "...", 4);
+}
+
+/* Describes a JSON value for "got ..." in an error message. */
+static void describe(const cJSON *v, char *out, size_t n)
+{
+	char ex[EXCERPT_MAX + 8];
+
+	if (!v) {
+		snprintf(out, n, "nothing");
+	} else if (cJSON_IsNull(v)) {
+		snprintf(out, n, "null");
+	} else if (cJSON_IsTrue(v)) {
+		snprintf(out, n, "true");
+	} else if (cJSON_IsFalse(v)) {
+		snprintf(out, n, "false");
+	} else if (cJSON_IsNumber(v)) {
+		snprintf(out, n, "%.15g", v->valuedouble);
+	} else if (cJSON_IsString(v)) {
+		excerpt(v->valuestring, ex, sizeof ex);
+		snprintf(out, n, "a string \"%s\"", ex);
+	} else if (cJSON_IsArray(v)) {
+		snprintf(out, n, "an array");
+	} else {
+		snprintf(out, n, "an object");
+	}
+}
+
+/* Returns the member `key` of obj, or NULL when it is absent or null. */
+static const cJSON *member(const cJSON *obj, const char *key)
+{
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, key);
+
+	return cJSON_IsNull(v) ? NULL : v;
+}
+
+static bool has_member(const cJSON *obj, const char *key)
+{
+	return cJSON_GetObjectItemCaseSensitive(obj, key) != NULL;
+}
+
+/* Copies the string member `key` into dst (room for max bytes and a NUL).
+ * An absent optional string leaves dst empty. */
+static int get_string(const cJSON *obj, const char *key, size_t max, bool required, char *dst,
+		      struct tally_err *err)
+{
+	const cJSON *v = member(obj, key);
+	char got[EXCERPT_MAX + 32];
+	size_t len;
+
+	dst[0] = '\0';
+	if (!v) {
+		if (!required)
+			return 0;
+		if (has_member(obj, key))
+			return tally_err_set(err, TALLY_EINVAL, false,
+					     "%s must be a non-empty string, got null", key);
+		return tally_err_set(err, TALLY_EINVAL, false,
+				     "missing required field \"%s\" (string)", key);
+	}
+	if (!cJSON_IsString(v)) {
+		describe(v, got, sizeof got);
+		return tally_err_set(err, TALLY_EINVAL, false, "%s must be a string, got %s", key,
+				     got);
+	}
+	len = strlen(v->valuestring);
+	if (len == 0 && required)
+		return tally_err_set(err, TALLY_EINVAL, false,
+				     "%s must be a non-empty string, got \"\"", key);
+	if (len > max)
+		return tally_err_set(err, TALLY_EINVAL, false,
+				     "%s is too long: %zu bytes, at most %zu allowed", key, len,
+				     max);
+	if (!utf8_valid(v->valuestring, len))
+		return tally_err_set(err, TALLY_EINVAL, false, "%s is not valid UTF-8", key);
+	memcpy(dst, v->valuestring, len + 1);
+	return 0;
+}
+
+/* Reads an integral number 0..max from obj[key]; `path` is the prefix used in
+ * messages ("usage."). Sets *found (may be NULL) when the member was there;
+ * an absent optional member leaves *out at 0. */
+static int get_int(const cJSON *obj, const char *path, const char *key, int64_t max, bool required,
+		   bool *found, int64_t *out, struct tally_err *err)
+{
+	const cJSON *v = member(obj, key);
+	char got[EXCERPT_MAX + 32];
+
+	if (found)
+		*found = v != NULL;
+	*out = 0;
+	if (!v) {
+		if (!required)
+			return 0;
+		return tally_err_set(err, TALLY_EINVAL, false,
+				     "missing required field \"%s%s\" (integer 0..%lld)", path, key,
+				     (long long)max);
+	}
+	describe(v, got, sizeof got);
+	if (!cJSON_IsNumber(v) || !isfinite(v->valuedouble) || v->valuedouble < 0 ||
+	    v->valuedouble > (double)max || v->valuedouble != (double)(int64_t)v->valuedouble)
+		return tally_err_set(err, TALLY_EINVAL, false,
+				     "%s%s must be an integer 0..%lld, got %s", path, key,
+				     (long long)max, got);
+	*out = (int64_t)v->valuedouble;
+	return 0;
+}
+
+/* Reads an optional boolean; absent leaves *out false. */
+static int get_bool(const cJSON *obj, const char *key, bool required, bool *out,
+		    struct tally_err *err)
+{
+	const cJSON *v = member(obj, key);
+	char got[EXCERPT_MAX + 32];
+
+	*out = false;
+	if (!v) {
+		if (!required)
+			return 0;
+		return tally_err_set(err, TALLY_EINVAL, false,
+				     "missing required field \"%s\" (true or false)", key);
+	}
+	if (!cJSON_IsBool(v)) {
+		describe(v, got, sizeof got);
+		return tally_err_set(err, TALLY_EINVAL, false, "%s must be true or false, got %s",
+				     key, got);
+	}
+	*out = cJSON_IsTrue(v);
+	return 0;
+}
+
+/* Reads a score in [0,1]. */
+static int get_unit(const cJSON *obj, const char *key, bool required, bool *found, double *out,
+		    struct tally_err *err)
+{
+	const cJSON *v = member(obj, key);
+	char got[EXCERPT_MAX + 32];
+
+	*found = v != NULL;
+	*out = 0;
+	if (!v) {
+		if (!required)
+			return 0;
+		return tally_err_set(err, TALLY_EINVAL, false,
+				     "missing required field \"%s\" (number 0..1)", key);
+	}
+	if (!cJSON_IsNumber(v) || !(v->valuedouble >= 0 && v->valuedouble <= 1)) {
+		describe(v, got, sizeof got);
+		return tally_err_set(err, TALLY_EINVAL, false, "%s must be a number 0..1, got %s",
+				     key, got);
+	}
+	*out = v->valuedouble;
+	return 0;
+}
+
+/* Reads an optional amount of USD, 0..USD_MAX, into pico-USD. */
+static int get_usd(const cJSON *obj, const char *key, bool *found, int64_t *out,
+		   struct tally_err *err)
+{
+	const cJSON *v = member(obj, key);
+	char got[EXCERPT_MAX + 32], num[64];
+	const char *text;
+
+	*found = v != NULL;
+	*out = 0;
+	if (!v)
+		return 0;
+	describe(v, got, sizeof got);
+	if (cJSON_IsString(v)) {
+		text = v->valuestring;
+	} else if (cJSON_IsNumber(v)) {
+		snprintf(num, sizeof num, "%.15g", v->valuedouble);
+		text = num;
+	} else {
+		return tally_err_set(err, TALLY_EINVAL, false,
+				     "%s must be a decimal string such as \"0.000183\", got %s",
+				     key, got);
+	}
+	/* One message for syntax and range: either way the fix is the same. */
+	if (money_parse(text, 12, out, NULL) < 0 || *out < 0 || *out > USD_MAX * PUSD_PER_USD)
+		return tally_err_set(err, TALLY_EINVAL, false,
+				     "%s must be a decimal amount of USD between 0 and %d such as "
+				     "\"0.000183\", got %s",
+				     key, USD_MAX, got);
+	return 0;
+}
+
+/* Reads the required "ts" member. */
+static int get_ts(const cJSON *obj, int64_t *out, struct tally_err *err)
+{
+	const cJSON *v = member(obj, "ts");
+	char got[EXCERPT_MAX + 32], ex[EXCERPT_MAX + 8];
+
+	if (!v)
+		return tally_err_set(err, TALLY_EINVAL, false,
+				     "missing required field \"ts\" (RFC 3339 timestamp, e.g. "
+				     "2026-11-01T12:00:00Z)");
+	if (!cJSON_IsString(v)) {
+		describe(v, got, sizeof got);
+		return tally_err_set(err, TALLY_EINVAL, false,
+				     "ts must be an RFC 3339 timestamp string (e.g. "
+				     "2026-11-01T12:00:00Z), got %s",
+				     got);
+	}
+	excerpt(v->valuestring, ex, sizeof ex);
+	if (time_parse(v->valuestring, false, out) < 0)
+		return tally_err_set(err, TALLY_EINVAL, false,
+				     "ts \"%s\" is not an RFC 3339 timestamp (e.g. "
+				     "2026-11-01T12:00:00Z)",
+				     ex);
+	if (*out < TS_MIN_US || *out >= TS_END_US)
+		return tally_err_set(err, TALLY_EINVAL, false,
+				     "ts \"%s\" is outside the years 2000..2099 (UTC)", ex);
+	return 0;
+}
+
+/* Finds an optional nested object such as usage.prompt_tokens_details;
+ * *out is NULL when it is absent or null. */
+static int get_object(const cJSON *obj, const char *path, const char *key, const cJSON **out,
+		      struct tally_err *err)
+{
+	const cJSON *v = member(obj, key);
+	char got[EXCERPT_MAX + 32];
+
+	*out = NULL;
+	if (!v)
+		return 0;
+	if (!cJSON_IsObject(v)) {
+		describe(v, got, sizeof got);
+		return tally_err_set(err, TALLY_EINVAL, false, "%s%s must be an object, got %s",
+				     path, key, got);
+	}
+	*out = v;
+	return 0;
+}
+
+static int usage_openai(const cJSON *u, struct call_event *c, struct tally_err *err)
+{
+	const cJSON *pd, *cd;
+
+	if (get_int(u, "usage.", "prompt_tokens", EVENT_TOKENS_MAX, true, NULL, &c->input_tokens,
+		    err) < 0 ||
+	    get_int(u, "usage.", "completion_tokens", EVENT_TOKENS_MAX, true, NULL,
+		    &c->output_tokens, err) < 0 ||
+	    get_object(u, "usage.", "prompt_tokens_details", &pd, err) < 0 ||
+	    get_object(u, "usage.", "completion_tokens_details", &cd, err) < 0)
+		return -1;
+	if (pd && get_int(pd, "usage.prompt_tokens_details.", "cached_tokens", EVENT_TOKENS_MAX,
+			  false, NULL, &c->cache_read_tokens, err) < 0)
+		return -1;
+	if (cd && get_int(cd, "usage.completion_tokens_details.", "reasoning_tokens",
+			  EVENT_TOKENS_MAX, false, NULL, &c->reasoning_tokens, err) < 0)
+		return -1;
+	if (c->cache_read_tokens > c->input_tokens)
+		return tally_err_set(err, TALLY_EINVAL, false,
+				     "usage.prompt_tokens_details.cached_tokens (%lld) must not "
+				     "exceed usage.prompt_tokens (%lld): cached tokens are part of "
+				     "the input",
+				     (long long)c->cache_read_tokens, (long long)c->input_tokens);
+	if (c->reasoning_tokens > c->output_tokens)
+		return tally_err_set(err, TALLY_EINVAL, false,
+				     "usage.completion_tokens_details.reasoning_tokens (%lld) must "
+				     "not exceed usage.completion_tokens (%lld): reasoning tokens "
+				     "are part of the output",
+				     (long long)c->reasoning_tokens, (long long)c->output_tokens);
+	return 0;
+}
+
+static int usage_openai_responses(const cJSON *u, struct call_event *c, struct tally_err *err)
+{
+	const cJSON *id, *od;
+
+	if (get_int(u, "usage.", "input_tokens", EVENT_TOKENS_MAX, true, NULL, &c->input_tokens,
+		    err) < 0 ||
+	    get_int(u, "usage.", "output_tokens", EVENT_TOKENS_MAX, true, NULL, &c->output_tokens,
+		    err) < 0 ||
+	    get_object(u, "usage.", "input_tokens_details", &id, err) < 0 ||
+	    get_object(u, "usage.", "output_tokens_details", &od, err) < 0)
+		return -1;
+	if (id && get_int(id, "usage.input_tokens_details.", "cached_tokens", EVENT_TOKENS_MAX,
+			  false, NULL, &c->cache_read_tokens, err) < 0)
+		return -1;
+	if (od && get_int(od, "usage.output_tokens_details.", "reasoning_tokens",
+			  EVENT_TOKENS_MAX, false, NULL, &c->reasoning_tokens, err) < 0)
+		return -1;
+	if (c->cache_read_tokens > c->input_tokens)
+		return tally_err_set(err, TALLY_EINVAL, false,
+				     "usage.input_tokens_details.cached_tokens (%lld) must not "
+				     "exceed usage.input_tokens (%lld): cached tokens are part of "
+				     "the input",
+				     (long long)c->cache_read_tokens, (long long)c->input_tokens);
+	if (c->reasoning_tokens > c->output_tokens)
+		return tally_err_set(err, TALLY_EINVAL, false,
+				     "usage.output_tokens_details.reasoning_tokens (%lld) must not "
+				     "exceed usage.output_tokens (%lld): reasoning tokens are part "
+				     "of the output",
+				     (long long)c->reasoning_tokens, (long long)c->output_tokens);
+	return 0;
+}
+
+static int usage_anthropic(const cJSON *u, struct call_event *c, struct tally_err *err)
+{
+	int64_t uncached;
+
+	if (get_int(u, "usage.", "input_tokens", EVENT_TOKENS_MAX, true, NULL, &uncached,
+		    err) < 0 ||
+	    get_int(u, "usage.", "output_tokens", EVENT_TOKENS_MAX, true, NULL, &c->output_tokens,
+		    err) < 0 ||
+	    get_int(u, "usage.", "cache_creation_input_tokens", EVENT_TOKENS_MAX, false, NULL,
+		    &c->cache_write_tokens, err) < 0 ||
+	    get_int(u, "usage.", "cache_read_input_tokens", EVENT_TOKENS_MAX, false, NULL,
+		    &c->cache_read_tokens, err) < 0)
+		return -1;
+	/* Each term is at most 10^9, so the sum cannot overflow. */
+	c->input_tokens = uncached + c->cache_write_tokens + c->cache_read_tokens;
+	if (c->input_tokens > EVENT_TOKENS_MAX)
+		return tally_err_set(err, TALLY_EINVAL, false,
+				     "usage.input_tokens + cache_creation_input_tokens + "
+				     "cache_read_input_tokens must be at most %lld, got %lld",
+				     (long long)EVENT_TOKENS_MAX, (long long)c->input_tokens);
+	return 0;
+}
+
+static int usage_tally(const cJSON *u, struct call_event *c, struct tally_err *err)
+{
+	if (get_int(u, "usage.", "input_tokens", EVENT_TOKENS_MAX, true, NULL, &c->input_tokens,
+		    err) < 0 ||
+	    get_int(u, "usage.", "output_tokens", EVENT_TOKENS_MAX, true, NULL, &c->output_tokens,
+		    err) < 0 ||
+	    get_int(u, "usage.", "cache_read_tokens", EVENT_TOKENS_MAX, false, NULL,
+		    &c->cache_read_tokens, err) < 0 ||
+	    get_int(u, "usage.", "cache_write_tokens", EVENT_TOKENS_MAX, false, NULL,
+		    &c->cache_write_tokens, err) < 0 ||
+	    get_int(u, "usage.", "reasoning_tokens", EVENT_TOKENS_MAX, false, NULL,
+		    &c->reasoning_tokens, err) < 0)
+		return -1;
+	if (c->cache_read_tokens + c->cache_write_tokens > c->input_tokens)
+		return tally_err_set(err, TALLY_EINVAL, false,
+				     "usage.cache_read_tokens + usage.cache_write_tokens (%lld) "
+				     "must not exceed usage.input_tokens (%lld): cached tokens are "
+				     "part of the input",
+				     (long long)(c->cache_read_tokens + c->cache_write_tokens),
+				     (long long)c->input_tokens);
+	if (c->reasoning_tokens > c->output_tokens)
+		return tally_err_set(err, TALLY_EINVAL, false,
+				     "usage.reasoning_tokens (%lld) must not exceed "
+				     "usage.output_tokens (%lld): reasoning tokens are part of the "
+				     "output",
+				     (long long)c->reasoning_tokens, (long long)c->output_tokens);
+	return 0;
+}
+
+static int parse_usage(const cJSON *root, struct call_event *c, struct tally_err *err)
+{
+	const cJSON *u = member(root, "usage");
+	char got[EXCERPT_MAX + 32];
+
+	if (!u)
+		return tally_err_set(err, TALLY_EINVAL, false,
+				     "missing required field \"usage\" (object with input_tokens "
+				     "and output_tokens)");
+	if (!cJSON_IsObject(u)) {
+		describe(u, got, sizeof got);
+		return tally_err_set(err, TALLY_EINVAL, false, "usage must be an object, got %s",
+				     got);
+	}
+	if (has_member(u, "prompt_tokens")) {
+		c->usage_shape = USAGE_OPENAI;
+		return usage_openai(u, c, err);
+	}
+	if (has_member(u, "input_tokens_details") || has_member(u, "output_tokens_details")) {
+		c->usage_shape = USAGE_OPENAI_RESPONSES;
+		return usage_openai_responses(u, c, err);
+	}
+	if (has_member(u, "cache_creation_input_tokens") ||
+	    has_member(u, "cache_read_input_tokens")) {
+		c->usage_shape = USAGE_ANTHROPIC;
+		return usage_anthropic(u, c, err);
+	}
+	c->usage_shape = USAGE_TALLY;
+	return usage_tally(u, c, err);
+}
+
+static int parse_status(const cJSON *root, enum call_status *out, struct tally_err *err)
+{
+	static const char *const names[] = {"ok", "error", "timeout", "cancelled"};
+	const cJSON *v = member(root, "status");
+	char got[EXCERPT_MAX + 32];
+
+	*out = CALL_OK;
+	if (!v)
+		return 0;
+	if (cJSON_IsString(v))
+		for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+			if (strcmp(v->valuestring, names[i]) == 0) {
+				*out = (enum call_status)i;
+				return 0;
+			}
+	describe(v, got, sizeof got);
+	return tally_err_set(err, TALLY_EINVAL, false,
+			     "status must be one of ok, error, timeout, cancelled, got %s", got);
+}
+
+static int parse_tags(const cJSON *root, char *dst, struct tally_err *err)
+{
+	const cJSON *t = member(root, "tags"), *v;
+	char got[EXCERPT_MAX + 32], key[EXCERPT_MAX + 8];
+	char *text;
+	size_t len;
+
+	dst[0] = '\0';
+	if (!t)
+		return 0;
+	if (!cJSON_IsObject(t)) {
+		describe(t, got, sizeof got);
+		return tally_err_set(err, TALLY_EINVAL, false,
+				     "tags must be an object of strings, numbers or booleans, "
+				     "got %s",
+				     got);
+	}
+	cJSON_ArrayForEach(v, t)
+	{
+		if (cJSON_IsString(v) || cJSON_IsNumber(v) || cJSON_IsBool(v))
+			continue;
+		excerpt(v->string ? v->string : "", key, sizeof key);
+		describe(v, got, sizeof got);
+		return tally_err_set(err, TALLY_EINVAL, false,
+				     "tags.%s must be a string, number or boolean, got %s", key,
+				     got);
+	}
+	text = cJSON_PrintUnformatted(t);
+	if (!text)
+		return tally_err_set(err, TALLY_ENOMEM, true, "out of memory printing tags");
+	len = strlen(text);
+	if (len > EVENT_TAGS_MAX) {
+		cJSON_free(text);
+		return tally_err_set(err, TALLY_EINVAL, false,
+				     "tags is too long: %zu bytes as compact JSON, at most %d "
+				     "allowed",
+				     len, EVENT_TAGS_MAX);
+	}
+	if (!utf8_valid(text, len)) {
+		cJSON_free(text);
+		return tally_err_set(err, TALLY_EINVAL, false, "tags is not valid UTF-8");
+	}
+	memcpy(dst, text, len + 1);
+	cJSON_free(text);
+	return 0;
+}
+
+static int parse_call(const cJSON *root, struct call_event *c, struct tally_err *err)
+{
+	bool found;
+
+	memset(c, 0, sizeof *c);
+	c->latency_ms = -1;
+	if (get_string(root, "event_id", EVENT_ID_MAX, true, c->event_id, err) < 0 ||
+	    get_ts(root, &c->ts_us, err) < 0 ||
+	    get_string(root, "team", EVENT_NAME_MAX, true, c->team, err) < 0 ||
+	    get_string(root, "workflow", EVENT_NAME_MAX, true, c->workflow, err) < 0 ||
+	    get_string(root, "task_type", EVENT_NAME_MAX, true, c->task_type, err) < 0 ||
+	    get_string(root, "provider", EVENT_NAME_MAX, true, c->provider, err) < 0 ||
+	    get_string(root, "model", EVENT_MODEL_MAX, true, c->model, err) < 0 ||
+	    parse_usage(root, c, err) < 0)
+		return -1;
+	if (get_string(root, "outcome_id", EVENT_ID_MAX, false, c->outcome_id, err) < 0 ||
+	    get_string(root, "tier", EVENT_TIER_MAX, false, c->tier, err) < 0 ||
+	    get_bool(root, "batch", false, &c->batch, err) < 0 ||
+	    get_bool(root, "cache_hit", false, &c->cache_hit, err) < 0 ||
+	    get_bool(root, "local", false, &c->local, err) < 0 ||
+	    get_int(root, "", "latency_ms", LATENCY_MAX_MS, false, &found, &c->latency_ms,
+		    err) < 0 ||
+	    parse_status(root, &c->status, err) < 0 ||
+	    get_string(root, "prompt_hash", EVENT_NAME_MAX, false, c->prompt_hash, err) < 0 ||
+	    get_unit(root, "quality", false, &c->has_quality, &c->quality, err) < 0 ||
+	    get_usd(root, "provider_cost_usd", &c->has_provider_cost, &c->provider_cost_pusd, err) <
+		    0 ||
+	    parse_tags(root, c->tags, err) < 0)
+		return -1;
+	if (!found)
+		c->latency_ms = -1;
+	return 0;
+}
+
+static int parse_outcome(const cJSON *root, struct outcome_event *o, struct tally_err *err)
+{
+	memset(o, 0, sizeof *o);
+	if (get_string(root, "outcome_id", EVENT_ID_MAX, true, o->outcome_id, err) < 0 ||
+	    get_ts(root, &o->ts_us, err) < 0 ||
+	    get_bool(root, "success", true, &o->success, err) < 0 ||
+	    get_string(root, "team", EVENT_NAME_MAX, false, o->team, err) < 0 ||
+	    get_string(root, "workflow", EVENT_NAME_MAX, false, o->workflow, err) < 0 ||
+	    get_string(root, "kind", EVENT_NAME_MAX, false, o->kind, err) < 0 ||
+	    get_usd(root, "value_usd", &o->has_value, &o->value_pusd, err) < 0)
+		return -1;
+	return 0;
+}
+
+static int parse_feedback(const cJSON *root, struct feedback_event *f, struct tally_err *err)
+{
+	bool found;
+
+	memset(f, 0, sizeof *f);
+	if (get_string(root, "event_id", EVENT_ID_MAX, true, f->event_id, err) < 0 ||
+	    get_ts(root, &f->ts_us, err) < 0 ||
+	    get_unit(root, "score", true, &found, &f->score, err) < 0 ||
+	    get_string(root, "source", EVENT_NAME_MAX, false, f->source, err) < 0)
+		return -1;
+	return 0;
+}
+
+/* The kind an object's top-level keys suggest, or -1. */
+static int shape_kind(const cJSON *root)
+{
+	if (has_member(root, "model") || has_member(root, "usage"))
+		return EVENT_CALL;
+	if (has_member(root, "outcome_id") && has_member(root, "success"))
+		return EVENT_OUTCOME;
+	if (has_member(root, "score"))
+		return EVENT_FEEDBACK;
+	return -1;
+}
+
+/* Parses buf as one JSON object with nothing but whitespace (or NUL padding)
+ * after it. Returns the tree (free with cJSON_Delete) or NULL with err set. */
+static cJSON *parse_object(const char *buf, size_t len, struct tally_err *err)
+{
+	const char *end = NULL;
+	cJSON *root;
+	char got[EXCERPT_MAX + 32];
+
+	if (len > EVENT_MAX_BYTES) {
+		tally_err_set(err, TALLY_EINVAL, false,
+			      "message is %zu bytes, larger than the limit of %d bytes", len,
+			      EVENT_MAX_BYTES);
+		return NULL;
+	}
+	if (!buf || len == 0) {
+		tally_err_set(err, TALLY_EINVAL, false, "message is empty, expected a JSON object");
+		return NULL;
+	}
+	root = cJSON_ParseWithLengthOpts(buf, len, &end, false);
+	if (!root) {
+		/* Counted from 1, as editors and `cut -b` do. */
+		size_t at = end && end >= buf && end < buf + len ? (size_t)(end - buf) + 1 : len;
+		tally_err_set(err, TALLY_EINVAL, false,
+			      "message is not JSON (syntax error near byte %zu)", at);
+		return NULL;
+	}
+	for (const char *p = end; p && p < buf + len; p++) {
+		if (*p == ' ' || *p == '\t' || *p == '\r' || *p == '\n' || *p == '\0')
+			continue;
+		tally_err_set(err, TALLY_EINVAL, false,
+			      "message is not JSON (unexpected data after the value at byte %zu)",
+			      (size_t)(p - buf) + 1);
+		cJSON_Delete(root);
+		return NULL;
+	}
+	if (!cJSON_IsObject(root)) {
+		describe(root, got, sizeof got);
+		tally_err_set(err, TALLY_EINVAL, false, "message must be a JSON object, got %s",
+			      got);
+		cJSON_Delete(root);
+		return NULL;
+	}
+	return root;
+}
+
+/* Parses and validates one event message; see event.h. Fills *ev; on error
+ * *ev is unspecified and err holds one actionable line. Allocates only
+ * temporarily (all freed before returning); thread-safe. */
+int event_parse(const char *buf, size_t len, int expect, struct event *ev, struct tally_err *err)
+{
+	cJSON *root;
+	int kind, rc = -1;
+
+	if (expect >= EVENT_KINDS)
+		return tally_err_set(err, TALLY_EINVAL, false, "unknown event kind %d", expect);
+	root = parse_object(buf, len, err);
+	if (!root)
+		return -1;
+	kind = expect >= 0 ? expect : shape_kind(root);
+	switch (kind) {
+	case EVENT_CALL:
+		rc = parse_call(root, &ev->u.call, err);
+		break;
+	case EVENT_OUTCOME:
+		rc = parse_outcome(root, &ev->u.outcome, err);
+		break;
+	case EVENT_FEEDBACK:
+		rc = parse_feedback(root, &ev->u.feedback, err);
+		break;
+	default:
+		tally_err_set(err, TALLY_EINVAL, false,
+			      "unknown event shape: expected a call (with \"model\" and "
+			      "\"usage\"), an outcome (with \"outcome_id\" and \"success\") or "
+			      "feedback (with \"score\")");
+		break;
+	}
+	if (rc == 0)
+		ev->kind = (enum event_kind)kind;
+	cJSON_Delete(root);
+	return rc;
+}
+
+/* Returns the kind a message's shape suggests (same rules as event_parse
+ * with expect -1), or -1 when it is not a JSON object of a known shape or is
+ * larger than EVENT_MAX_BYTES. Does not validate fields; thread-safe. */
+int event_detect_kind(const char *buf, size_t len)
+{
+	cJSON *root = parse_object(buf, len, NULL);
+	int kind;
+
+	if (!root)
+		return -1;
+	kind = shape_kind(root);
+	cJSON_Delete(root);
+	return kind;
+}
+
+/* The status as it appears in events and the ledger; "unknown" if out of range. */
+const char *call_status_name(enum call_status s)
+{
+	switch (s) {
+	case CALL_OK: return "ok";
+	case CALL_ERROR: return "error";
+	case CALL_TIMEOUT: return "timeout";
+	case CALL_CANCELLED: return "cancelled";
+	}
+	return "unknown";
+}
+
+/* A short name of the usage shape ("tally", "openai", "anthropic",
+ * "openai_responses"); "unknown" if out of range. */
+const char *usage_shape_name(enum usage_shape s)
+{
+	switch (s) {
+	case USAGE_TALLY: return "tally";
+	case USAGE_OPENAI: return "openai";
+	case USAGE_ANTHROPIC: return "anthropic";
+	case USAGE_OPENAI_RESPONSES: return "openai_responses";
+	}
+	return "unknown";
+}

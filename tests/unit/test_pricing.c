@@ -1,0 +1,834 @@
+/* test_pricing.c - the price book, the pricer and the price list importers.
+ *
+ * Real prices: the LiteLLM map in data/litellm_model_prices.json is imported
+ * once (run from the repository root: ./build/tests/test_pricing) and the
+ * cases below price calls against it. Every expected cost is worked out by
+ * hand in pico-USD (1e-12 USD) in the comment beside it.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "../../ledger/ledger.h"
+
+#define LITELLM_PATH "data/litellm_model_prices.json"
+#define LOCAL_CSV_PATH "data/local_prices.csv"
+#define T0 INT64_C(1767225600000000) /* 2026-01-01T00:00:00Z */
+#define U PRICE_UNSET
+
+static struct price_import litellm;
+static struct pricebook *book;
+
+static char *read_file(const char *path, size_t *len)
+{
+	FILE *fp = fopen(path, "rb");
+	char *buf = NULL;
+	long n;
+
+	if (!fp)
+		return NULL;
+	if (fseek(fp, 0, SEEK_END) == 0 && (n = ftell(fp)) >= 0 && fseek(fp, 0, SEEK_SET) == 0 &&
+	    (buf = malloc((size_t)n + 1)) && fread(buf, 1, (size_t)n, fp) == (size_t)n) {
+		buf[n] = '\0';
+		*len = (size_t)n;
+	} else {
+		free(buf);
+		buf = NULL;
+	}
+	fclose(fp);
+	return buf;
+}
+
+static int load_litellm(void **state)
+{
+	struct tally_err err = {0};
+	size_t len = 0;
+	char *json = read_file(LITELLM_PATH, &len);
+
+	(void)state;
+	if (!json) {
+		fprintf(stderr, "cannot read %s: run the tests from the repository root\n",
+			LITELLM_PATH);
+		return -1;
+	}
+	if (price_import_litellm(json, len, T0, &litellm, &err) < 0) {
+		fprintf(stderr, "price_import_litellm: %s\n", err.msg);
+		free(json);
+		return -1;
+	}
+	free(json);
+	if (!(book = pricebook_new()))
+		return -1;
+	for (size_t i = 0; i < litellm.n; i++)
+		if (pricebook_add(book, &litellm.prices[i], &err) < 0)
+			return -1;
+	return 0;
+}
+
+static int free_litellm(void **state)
+{
+	(void)state;
+	pricebook_free(book);
+	price_import_cleanup(&litellm);
+	return 0;
+}
+
+/* ---- the LiteLLM import -------------------------------------------------- */
+
+static void test_litellm_counts(void **state)
+{
+	(void)state;
+	/* 2,985 top-level entries: 2,505 priced, 480 skipped = 462 without
+	 * input_cost_per_token/output_cost_per_token (images, audio, rerank,
+	 * fallback_generalizations...), 16 duplicate (provider, model) pairs
+	 * ("deepseek/deepseek-chat" after "deepseek-chat" of provider deepseek,
+	 * ...), "sample_spec" and "last_updated" (a string). 23 entries (all
+	 * databricks/...) carry binary-float noise such as 2.9999900000000002e-06
+	 * that rounds to whole pico-USD. */
+	assert_int_equal(litellm.n, 2505);
+	assert_int_equal(litellm.skipped, 480);
+	assert_int_equal(litellm.rounded, 23);
+	assert_int_equal(litellm.n + litellm.skipped, 2985);
+	assert_non_null(strstr(litellm.first_skip_reason, "sample_spec"));
+	assert_int_equal(pricebook_count(book), 2505);
+}
+
+struct want_price {
+	const char *provider, *model, *tier;
+	int64_t input, output, cache_read, cache_write, reasoning, batch_input, batch_output;
+	int64_t threshold, above_input, above_output, above_cache_read, above_cache_write;
+};
+
+static void test_litellm_prices(void **state)
+{
+	/* Per-token prices in pico-USD: 1.5e-07 USD = 150000. */
+	static const struct want_price cases[] = {
+		/* gpt-4o-mini: 1.5e-07 in, 6e-07 out, 7.5e-08 cache read, batches half. */
+		{"openai", "gpt-4o-mini", "small", 150000, 600000, 75000, U, U, 75000, 300000,
+		 0, U, U, U, U},
+		{"azure", "gpt-4o-mini", "small", 165000, 660000, 75000, U, U, U, U, 0, U, U, U,
+		 U},
+		/* gemini-2.5-pro: 1.25e-06/1e-05, above 200k 2.5e-06/1.5e-05; the
+		 * *_priority variants are ignored. */
+		{"gemini", "gemini-2.5-pro", "medium", 1250000, 10000000, 125000, U, U, U, U,
+		 200000, 2500000, 15000000, 250000, U},
+		/* claude-sonnet-4-5 (key without '/', litellm_provider anthropic):
+		 * cache write 3.75e-06, read 3e-07; *_above_1hr ignored. */
+		{"anthropic", "claude-sonnet-4-5", "medium", 3000000, 15000000, 300000, 3750000, U,
+		 U, U, 200000, 6000000, 22500000, 600000, 7500000},
+		{"anthropic", "claude-opus-4-1", "large", 15000000, 75000000, 1500000, 18750000, U,
+		 U, U, 0, U, U, U, U},
+		/* output_cost_per_reasoning_token 3e-06 below output 8e-06. */
+		{"perplexity", "sonar-deep-research", "medium", 2000000, 8000000, U, U, 3000000, U,
+		 U, 0, U, U, U, U},
+		{"dashscope", "qwen-turbo", "small", 50000, 200000, U, U, 500000, U, U, 0, U, U, U,
+		 U},
+		/* 2.9999900000000002e-06 and 1.5000020000000002e-05, rounded. */
+		{"databricks", "databricks-claude-3-7-sonnet", "medium", 2999990, 15000020, U, U,
+		 U, U, U, 0, U, U, U, U},
+		{"ollama", "codellama", "local", 0, 0, U, U, U, U, U, 0, U, U, U, U},
+		/* "openrouter/anthropic/claude-opus-4.1" splits at the first '/'. */
+		{"openrouter", "anthropic/claude-opus-4.1", "large", 15000000, 75000000, 1500000,
+		 18750000, U, U, U, 0, U, U, U, U},
+	};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+		const struct want_price *w = &cases[i];
+		const struct price *p = pricebook_lookup(book, w->provider, w->model, T0);
+
+		print_message("case %zu: %s/%s\n", i, w->provider, w->model);
+		assert_non_null(p);
+		assert_string_equal(p->provider, w->provider);
+		assert_string_equal(p->model, w->model);
+		if (w->tier)
+			assert_string_equal(p->tier, w->tier);
+		assert_int_equal(p->effective_from_us, T0);
+		assert_int_equal(p->version, 0);
+		assert_int_equal(p->input, w->input);
+		assert_int_equal(p->output, w->output);
+		assert_int_equal(p->cache_read, w->cache_read);
+		assert_int_equal(p->cache_write, w->cache_write);
+		assert_int_equal(p->reasoning, w->reasoning);
+		assert_int_equal(p->batch_input, w->batch_input);
+		assert_int_equal(p->batch_output, w->batch_output);
+		assert_int_equal(p->threshold_tokens, w->threshold);
+		assert_int_equal(p->above_input, w->above_input);
+		assert_int_equal(p->above_output, w->above_output);
+		assert_int_equal(p->above_cache_read, w->above_cache_read);
+		assert_int_equal(p->above_cache_write, w->above_cache_write);
+	}
+}
+
+/* ---- price_call against real prices -------------------------------------- */
+
+struct call_case {
+	const char *name, *provider, *model;
+	int64_t input, output, cache_read, cache_write, reasoning;
+	bool batch, cache_hit;
+	int64_t want;
+};
+
+static void call_init(struct call_event *c)
+{
+	memset(c, 0, sizeof *c);
+	c->latency_ms = -1;
+}
+
+static void test_price_call_real(void **state)
+{
+	static const struct call_case cases[] = {
+		/* 1000*150000 + 500*600000 */
+		{"plain", "openai", "gpt-4o-mini", 1000, 500, 0, 0, 0, false, false,
+		 INT64_C(450000000)},
+		/* azure's own price: 1000*165000 + 500*660000 */
+		{"plain, other provider", "azure", "gpt-4o-mini", 1000, 500, 0, 0, 0, false, false,
+		 INT64_C(495000000)},
+		/* uncached 2000*3000000 + read 6000*300000 + write 2000*3750000
+		 * + out 1000*15000000 = 6e9 + 1.8e9 + 7.5e9 + 15e9 */
+		{"cache read+write", "anthropic", "claude-sonnet-4-5", 10000, 1000, 6000, 2000, 0,
+		 false, false, INT64_C(30300000000)},
+		/* cache write unset on openai: charged at the input rate.
+		 * uncached 500*150000 + read 300*75000 + write 200*150000 + out 0 */
+		{"cache write at input rate", "openai", "gpt-4o-mini", 1000, 0, 300, 200, 0, false,
+		 false, INT64_C(127500000)},
+		/* 1000*75000 + 500*300000 */
+		{"batch", "openai", "gpt-4o-mini", 1000, 500, 0, 0, 0, true, false,
+		 INT64_C(225000000)},
+		/* batch input for the uncached part only: 600*75000 + read
+		 * 400*75000 + out 100*300000 */
+		{"batch with cache read", "openai", "gpt-4o-mini", 1000, 100, 400, 0, 0, true,
+		 false, INT64_C(105000000)},
+		/* no batch prices: normal rates, 1000*3000000 + 100*15000000 */
+		{"batch without batch prices", "anthropic", "claude-sonnet-4-5", 1000, 100, 0, 0, 0,
+		 true, false, INT64_C(4500000000)},
+		/* 250000 > 200000: uncached 200000*2500000 + read 50000*250000
+		 * + out 2000*15000000 = 5e11 + 1.25e10 + 3e10 */
+		{"long context", "gemini", "gemini-2.5-pro", 250000, 2000, 50000, 0, 0, false,
+		 false, INT64_C(542500000000)},
+		/* exactly at the threshold: normal rates. 200000*1250000 +
+		 * 2000*10000000 */
+		{"at threshold", "gemini", "gemini-2.5-pro", 200000, 2000, 0, 0, 0, false, false,
+		 INT64_C(270000000000)},
+		/* 200001*2500000 + 1*15000000 */
+		{"one over threshold", "gemini", "gemini-2.5-pro", 200001, 1, 0, 0, 0, false, false,
+		 INT64_C(500017500000)},
+		/* above 200k: uncached 200000*6000000 + write 100000*7500000
+		 * + out 1000*22500000 = 1.2e12 + 7.5e11 + 2.25e10 */
+		{"long context cache write", "anthropic", "claude-sonnet-4-5", 300000, 1000, 0,
+		 100000, 0, false, false, INT64_C(1972500000000)},
+		/* 1000*2000000 + (3000-2000)*8000000 + 2000*3000000 */
+		{"reasoning", "perplexity", "sonar-deep-research", 1000, 3000, 0, 0, 2000, false,
+		 false, INT64_C(16000000000)},
+		/* no reasoning price: all output at the output rate,
+		 * 100*150000 + 300*600000 */
+		{"reasoning without price", "openai", "gpt-4o-mini", 100, 300, 0, 0, 200, false,
+		 false, INT64_C(195000000)},
+		{"cache hit", "anthropic", "claude-sonnet-4-5", 500000, 90000, 0, 0, 0, false, true,
+		 0},
+		/* rounded prices: 1e6*2999990 + 1e6*15000020 */
+		{"rounded price", "databricks", "databricks-claude-3-7-sonnet", 1000000, 1000000, 0,
+		 0, 0, false, false, INT64_C(18000010000000)},
+		{"local model", "ollama", "codellama", 100000, 100000, 0, 0, 0, false, false, 0},
+		/* unique model name under another provider: dashscope's price,
+		 * 1000*50000 + 1000*200000 */
+		{"model-name fallback", "openai_compatible", "qwen-turbo", 1000, 1000, 0, 0, 0,
+		 false, false, INT64_C(250000000)},
+	};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+		const struct call_case *k = &cases[i];
+		const struct price *p = pricebook_lookup(book, k->provider, k->model, T0 + 1);
+		struct call_event c;
+		struct tally_err err = {0};
+		int64_t cost = -7;
+
+		print_message("case %zu: %s\n", i, k->name);
+		assert_non_null(p);
+		call_init(&c);
+		c.input_tokens = k->input;
+		c.output_tokens = k->output;
+		c.cache_read_tokens = k->cache_read;
+		c.cache_write_tokens = k->cache_write;
+		c.reasoning_tokens = k->reasoning;
+		c.batch = k->batch;
+		c.cache_hit = k->cache_hit;
+		assert_int_equal(price_call(p, &c, &cost, &err), 0);
+		assert_int_equal(err.code, TALLY_OK);
+		assert_int_equal(cost, k->want);
+	}
+}
+
+static void test_lookup_real(void **state)
+{
+	const struct price *p;
+
+	(void)state;
+	/* Unknown model. */
+	assert_null(pricebook_lookup(book, "openai", "gpt-9-imaginary", T0));
+	assert_null(pricebook_lookup(book, NULL, "gpt-9-imaginary", T0));
+	/* gpt-4o-mini is listed by openai and azure: ambiguous without them. */
+	assert_null(pricebook_lookup(book, "litellm_proxy", "gpt-4o-mini", T0));
+	assert_null(pricebook_lookup(book, "", "gpt-4o-mini", T0));
+	assert_null(pricebook_lookup(book, NULL, "gpt-4o-mini", T0));
+	/* Four providers list claude-sonnet-4-5. */
+	assert_null(pricebook_lookup(book, "bedrock", "claude-sonnet-4-5", T0));
+	/* Exact names win. */
+	p = pricebook_lookup(book, "azure", "gpt-4o-mini", T0);
+	assert_non_null(p);
+	assert_string_equal(p->provider, "azure");
+	/* A unique model name without a provider. */
+	p = pricebook_lookup(book, NULL, "sonar-deep-research", T0);
+	assert_non_null(p);
+	assert_string_equal(p->provider, "perplexity");
+	/* Before the list took effect nothing is in force. */
+	assert_null(pricebook_lookup(book, "openai", "gpt-4o-mini", T0 - 1));
+	assert_null(pricebook_lookup(book, NULL, "sonar-deep-research", T0 - 1));
+	assert_null(pricebook_lookup(book, "openai", "", T0));
+	assert_null(pricebook_lookup(book, "openai", NULL, T0));
+}
+
+/* ---- synthetic books ----------------------------------------------------- */
+
+static void price_init(struct price *p, const char *provider, const char *model,
+		       int64_t from_us, int64_t input, int64_t output)
+{
+	memset(p, 0, sizeof *p);
+	str_copy(p->provider, sizeof p->provider, provider);
+	str_copy(p->model, sizeof p->model, model);
+	p->effective_from_us = from_us;
+	p->input = input;
+	p->output = output;
+	p->cache_read = p->cache_write = p->reasoning = U;
+	p->batch_input = p->batch_output = U;
+	p->above_input = p->above_output = p->above_cache_read = p->above_cache_write = U;
+}
+
+static void test_effective_dating(void **state)
+{
+	const int64_t t1 = T0, t2 = T0 + INT64_C(86400000000), t3 = t2 + 5;
+	struct pricebook *pb = pricebook_new();
+	struct price p;
+	struct tally_err err = {0};
+	const struct price *got;
+	struct call_event c;
+	int64_t cost = 0;
+	static const struct {
+		int64_t ts;
+		int64_t want_input; /* -2: nothing in force */
+	} at[] = {
+		{T0 - 1, -2}, {T0, 100}, {T0 + 1, 100}, {T0 + INT64_C(86400000000) - 1, 100},
+		{T0 + INT64_C(86400000000), 200}, {T0 + INT64_C(86400000000) + 4, 200},
+		{T0 + INT64_C(86400000000) + 5, 300}, {INT64_MAX, 300},
+	};
+
+	(void)state;
+	assert_non_null(pb);
+	/* Added out of order: the book sorts by effective_from. */
+	price_init(&p, "acme", "m1", t2, 200, 2000);
+	p.version = 2;
+	assert_int_equal(pricebook_add(pb, &p, &err), 0);
+	price_init(&p, "acme", "m1", t3, 300, 3000);
+	p.version = 3;
+	assert_int_equal(pricebook_add(pb, &p, &err), 0);
+	price_init(&p, "acme", "m1", t1, 100, 1000);
+	p.version = 1;
+	assert_int_equal(pricebook_add(pb, &p, &err), 0);
+	assert_int_equal(pricebook_count(pb), 3);
+	for (size_t i = 0; i < sizeof at / sizeof *at; i++) {
+		print_message("case %zu\n", i);
+		for (int by_name = 0; by_name < 2; by_name++) {
+			got = pricebook_lookup(pb, by_name ? "other" : "acme", "m1", at[i].ts);
+			if (at[i].want_input == -2) {
+				assert_null(got);
+				continue;
+			}
+			assert_non_null(got);
+			assert_int_equal(got->input, at[i].want_input);
+			assert_int_equal(got->version, at[i].want_input / 100);
+		}
+	}
+	/* The same call costs what the price in force said: 10*100+1*1000 in
+	 * version 1, 10*200+1*2000 in version 2. */
+	call_init(&c);
+	c.input_tokens = 10;
+	c.output_tokens = 1;
+	assert_int_equal(price_call(pricebook_lookup(pb, "acme", "m1", t1), &c, &cost, &err), 0);
+	assert_int_equal(cost, 2000);
+	assert_int_equal(price_call(pricebook_lookup(pb, "acme", "m1", t2), &c, &cost, &err), 0);
+	assert_int_equal(cost, 4000);
+	/* Same effective_from twice: the one added last wins. */
+	price_init(&p, "acme", "m1", t2, 250, 2500);
+	assert_int_equal(pricebook_add(pb, &p, &err), 0);
+	assert_int_equal(pricebook_lookup(pb, "acme", "m1", t2)->input, 250);
+	/* A second provider for the name makes the bare name ambiguous, and
+	 * exact names still resolve. */
+	price_init(&p, "globex", "m1", t1, 7, 7);
+	assert_int_equal(pricebook_add(pb, &p, &err), 0);
+	assert_null(pricebook_lookup(pb, "other", "m1", t3));
+	assert_int_equal(pricebook_lookup(pb, "globex", "m1", t3)->input, 7);
+	assert_int_equal(pricebook_lookup(pb, "acme", "m1", t3)->input, 300);
+	assert_int_equal(err.code, TALLY_OK);
+	pricebook_free(pb);
+	pricebook_free(NULL);
+	assert_int_equal(pricebook_count(NULL), 0);
+}
+
+static void test_many_models(void **state)
+{
+	struct pricebook *pb = pricebook_new();
+	struct tally_err err = {0};
+	struct price p;
+	char name[32];
+
+	(void)state;
+	/* Enough keys to make both tables grow several times. */
+	for (int i = 0; i < 5000; i++) {
+		snprintf(name, sizeof name, "model-%d", i);
+		price_init(&p, i % 2 ? "odd" : "even", name, T0, i, i);
+		assert_int_equal(pricebook_add(pb, &p, &err), 0);
+	}
+	for (int i = 0; i < 5000; i++) {
+		snprintf(name, sizeof name, "model-%d", i);
+		const struct price *got = pricebook_lookup(pb, NULL, name, T0);
+		assert_non_null(got);
+		assert_int_equal(got->input, i);
+	}
+	assert_int_equal(pricebook_count(pb), 5000);
+	price_init(&p, "x", "", T0, 1, 1);
+	assert_int_equal(pricebook_add(pb, &p, &err), -1);
+	assert_int_equal(err.code, TALLY_EINVAL);
+	pricebook_free(pb);
+}
+
+static void test_price_call_errors(void **state)
+{
+	struct price p;
+	struct call_event c;
+	struct tally_err err;
+	int64_t cost = 42;
+	static const struct {
+		const char *name;
+		int64_t input_rate, output_rate, input, output, cache_read, reasoning;
+		int code;
+	} cases[] = {
+		/* 1e9 tokens * 1e10 pico-USD = 1e19 > INT64_MAX */
+		{"product overflows", INT64_C(10000000000), 0, INT64_C(1000000000), 0, 0, 0,
+		 TALLY_ERANGE},
+		/* each part 5e18, the sum 1e19 */
+		{"sum overflows", INT64_C(5000000000), INT64_C(5000000000), INT64_C(1000000000),
+		 INT64_C(1000000000), 0, 0, TALLY_ERANGE},
+		{"cache beyond input", 1, 1, 10, 0, 11, 0, TALLY_EINVAL},
+		{"reasoning beyond output", 1, 1, 10, 5, 0, 6, TALLY_EINVAL},
+		{"negative tokens", 1, 1, -1, 0, 0, 0, TALLY_EINVAL},
+	};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+		print_message("case %zu: %s\n", i, cases[i].name);
+		price_init(&p, "acme", "big", T0, cases[i].input_rate, cases[i].output_rate);
+		call_init(&c);
+		c.input_tokens = cases[i].input;
+		c.output_tokens = cases[i].output;
+		c.cache_read_tokens = cases[i].cache_read;
+		c.reasoning_tokens = cases[i].reasoning;
+		tally_err_clear(&err);
+		cost = 42;
+		assert_int_equal(price_call(&p, &c, &cost, &err), -1);
+		assert_int_equal(err.code, cases[i].code);
+		assert_true(err.msg[0] != '\0');
+		assert_int_equal(cost, 42);
+	}
+	/* Just below the limit is fine: 922337203 * 1e10 = 9.22337203e18. */
+	price_init(&p, "acme", "big", T0, INT64_C(10000000000), 0);
+	call_init(&c);
+	c.input_tokens = 922337203;
+	tally_err_clear(&err);
+	assert_int_equal(price_call(&p, &c, &cost, &err), 0);
+	assert_int_equal(cost, INT64_C(9223372030000000000));
+	/* Unset input and output rates count as 0. */
+	price_init(&p, "acme", "free", T0, U, U);
+	c.output_tokens = 5;
+	assert_int_equal(price_call(&p, &c, &cost, &err), 0);
+	assert_int_equal(cost, 0);
+}
+
+static void test_price_rules_synthetic(void **state)
+{
+	struct price p;
+	struct call_event c;
+	struct tally_err err = {0};
+	int64_t cost = 0;
+
+	(void)state;
+	/* Long-context rates where only above_input is set: the others fall
+	 * back to their normal rates, cache read to the normal input rate.
+	 * 150 > 100: uncached 100*20 + read 50*10 + out 10*3 = 2530 */
+	price_init(&p, "acme", "lc", T0, 10, 3);
+	p.threshold_tokens = 100;
+	p.above_input = 20;
+	call_init(&c);
+	c.input_tokens = 150;
+	c.cache_read_tokens = 50;
+	c.output_tokens = 10;
+	assert_int_equal(price_call(&p, &c, &cost, &err), 0);
+	assert_int_equal(cost, 2530);
+	/* A threshold without above_input changes nothing: 100*10 + 50*10 + 30 */
+	p.above_input = U;
+	p.above_output = 99;
+	assert_int_equal(price_call(&p, &c, &cost, &err), 0);
+	assert_int_equal(cost, 1530);
+	/* Batch wins over long context, batch output falls back to output:
+	 * 100*4 + read 50*10 + 10*3 = 930 */
+	p.above_input = 20;
+	p.batch_input = 4;
+	c.batch = true;
+	assert_int_equal(price_call(&p, &c, &cost, &err), 0);
+	assert_int_equal(cost, 930);
+	/* Reasoning price with batch: reasoning at its own rate, the rest of
+	 * the output at the batch output rate: 100*4 + 50*10 + 6*2 + 4*7 = 940 */
+	p.batch_output = 2;
+	p.reasoning = 7;
+	c.reasoning_tokens = 4;
+	assert_int_equal(price_call(&p, &c, &cost, &err), 0);
+	assert_int_equal(cost, 940);
+}
+
+/* ---- LiteLLM import, synthetic ------------------------------------------- */
+
+static void test_litellm_synthetic(void **state)
+{
+	static const char json[] =
+		"{\n"
+		"  \"sample_spec\": {\"input_cost_per_token\": 0.0,\n"
+		"     \"output_cost_per_token\": 0},\n"
+		"  \"acme/tiny\": {\"input_cost_per_token\": 5e-13, \"output_cost_per_token\": "
+		"4.9e-13, \"litellm_provider\": \"acme\"},\n"
+		"  \"plain-model\": {\"input_cost_per_token\": 1E-6,\n"
+		"     \"output_cost_per_token\": 2,\n"
+		"     \"litellm_provider\": \"acme\", \"note\": \"12 \\\"3.5\\\" -4\",\n"
+		"     \"input_cost_per_token_priority\": 9e-06, \"input_cost_per_token_flex\": 1,\n"
+		"     \"cache_creation_input_token_cost_above_1hr\": 7e-06,\n"
+		"     \"list\": [1, -2.5e3]},\n"
+		"  \"acme/plain-model\": {\"input_cost_per_token\": 3e-06},\n"
+		"  \"lc/two/parts\": {\"input_cost_per_token\": 1e-06, \"output_cost_per_token\": "
+		"2e-06,\n"
+		"     \"input_cost_per_token_above_200k_tokens\": 4e-06,\n"
+		"     \"input_cost_per_token_above_128k_tokens\": 3e-06,\n"
+		"     \"output_cost_per_token_above_128k_tokens\": 5e-06,\n"
+		"     \"output_cost_per_token_above_200k_tokens_priority\": 9e-06},\n"
+		"  \"image-only\": {\"output_cost_per_image\": 0.04,\n"
+		"     \"litellm_provider\": \"acme\"},\n"
+		"  \"no-provider\": {\"input_cost_per_token\": 1e-06},\n"
+		"  \"ollama/llama3\": {\"input_cost_per_token\": 0.0,\n"
+		"     \"output_cost_per_token\": 0.0},\n"
+		"  \"exact\": {\"input_cost_per_token\": 0.000000123456789012,\n"
+		"     \"output_cost_per_token\": 1.0000000000005e-06,\n"
+		"     \"output_cost_per_reasoning_token\": null, \"litellm_provider\": \"acme\"},\n"
+		"  \"last_updated\": \"2026-07-24\"\n"
+		"}\n";
+	struct price_import im;
+	struct tally_err err = {0};
+	const struct price *p;
+
+	(void)state;
+	assert_int_equal(price_import_litellm(json, strlen(json), T0, &im, &err), 0);
+	/* loaded: acme/tiny, acme/plain-model, lc/two/parts, ollama/llama3,
+	 * acme/exact; skipped: sample_spec, the duplicate acme/plain-model,
+	 * image-only, no-provider, last_updated */
+	assert_int_equal(im.n, 5);
+	assert_int_equal(im.skipped, 5);
+	assert_string_equal(im.first_skip_reason,
+			    "entry \"sample_spec\": the format's example, not a model");
+	/* tiny (5e-13 -> 1, 4.9e-13 -> 0) and exact (0.123456789012 pico ->
+	 * 0, 1000000.0000005 -> 1000000) */
+	assert_int_equal(im.rounded, 2);
+	p = &im.prices[0];
+	assert_string_equal(p->provider, "acme");
+	assert_string_equal(p->model, "tiny");
+	assert_int_equal(p->input, 1); /* half a pico rounds away from zero */
+	assert_int_equal(p->output, 0);
+	p = &im.prices[1];
+	assert_string_equal(p->model, "plain-model");
+	assert_int_equal(p->input, 1000000);
+	assert_int_equal(p->output, 2 * PUSD_PER_USD);
+	assert_int_equal(p->cache_write, U); /* above_1hr is not a cache write price */
+	assert_string_equal(p->tier, "medium"); /* $1.00 per million */
+	p = &im.prices[2];
+	assert_string_equal(p->provider, "lc");
+	assert_string_equal(p->model, "two/parts");
+	assert_int_equal(p->threshold_tokens, 128000); /* the lowest threshold */
+	assert_int_equal(p->above_input, 3000000);
+	assert_int_equal(p->above_output, 5000000);
+	assert_int_equal(p->above_cache_read, U);
+	p = &im.prices[3];
+	assert_string_equal(p->tier, "local");
+	p = &im.prices[4];
+	assert_string_equal(p->model, "exact");
+	assert_int_equal(p->input, 123457);
+	assert_int_equal(p->output, 1000000);
+	assert_int_equal(p->reasoning, U);
+	for (size_t i = 0; i < im.n; i++)
+		assert_int_equal(im.prices[i].effective_from_us, T0);
+	price_import_cleanup(&im);
+	price_import_cleanup(&im);
+	price_import_cleanup(NULL);
+}
+
+struct bad_input {
+	const char *text;
+	const char *want; /* substring of the error */
+};
+
+static void test_litellm_errors(void **state)
+{
+	static const struct bad_input cases[] = {
+		{"", "JSON syntax error"},
+		{"{\n\"a/b\": {\"input_cost_per_token\": 1e-06,,}\n}", "line 2: JSON syntax error"},
+		{"[1, 2]", "must be a JSON object"},
+		{"{\"a/b\": {\"input_cost_per_token\": 01}}", "line 1: malformed number"},
+		{"{\"a/b\": {\"input_cost_per_token\": 1.}}", "malformed number"},
+		{"{\"a/b\": {\"input_cost_per_token\": -1e-06}}",
+		 "entry \"a/b\": input_cost_per_token: \"-1e-06\" is negative"},
+		{"{\"a/b\": {\"input_cost_per_token\": \"abc\"}}",
+		 "entry \"a/b\": input_cost_per_token: \"abc\" is not a decimal number"},
+		{"{\"a/b\": {\"input_cost_per_token\": true}}",
+		 "entry \"a/b\": input_cost_per_token is not a number"},
+		{"{\"a/b\": {\"input_cost_per_token\": 1e-06,\n"
+		 "\"cache_read_input_token_cost\": {}}}",
+		 "cache_read_input_token_cost is not a number"},
+		{"{\"a/b\": {\"input_cost_per_token\": 1e+30}}",
+		 "input_cost_per_token: \"1e+30\" is out of range"},
+	};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+		struct price_import im;
+		struct tally_err err = {0};
+
+		print_message("case %zu\n", i);
+		assert_int_equal(price_import_litellm(cases[i].text, strlen(cases[i].text), T0,
+						      &im, &err),
+				 -1);
+		print_message("  -> %s\n", err.msg);
+		assert_int_equal(err.code, TALLY_EINVAL);
+		assert_non_null(strstr(err.msg, cases[i].want));
+		assert_null(im.prices);
+		assert_int_equal(im.n, 0);
+	}
+}
+
+/* ---- CSV import ---------------------------------------------------------- */
+
+#define HEADER                                                                             \
+	"provider,model,tier,input,output,cache_read,cache_write,reasoning,batch_input,"   \
+	"batch_output,threshold_tokens,above_input,above_output,above_cache_read,"         \
+	"above_cache_write"
+
+static void test_csv_ok(void **state)
+{
+	static const char csv[] =
+		"\xEF\xBB\xBF# tally price list: USD per million tokens\r\n"
+		"\r\n" HEADER "\r\n"
+		"# self-hosted\r\n"
+		"vllm,llama-3.1-8b-instruct,,0.02,0.04,,,,,,,,,,\r\n"
+		"acme,\"big, model\",premium,3,15,0.30,3.75,,1.5,7.5,200000,6,22.5,0.6,7.5\r\n"
+		"  acme , \"say \"\"hi\"\"\" ,, 0.5 ,0.000001,,,2,,,,,,,\n"
+		"acme,tiny,,0.0000005,0.0000015,,,,,,,,,,\n"
+		"acme,mid,,0.500001,3.000000,,,,,,,,,,\n"
+		"acme,top,,3.000001,0,,,,,,,,,,";
+	struct price_import im;
+	struct tally_err err = {0};
+	const struct price *p;
+
+	(void)state;
+	assert_int_equal(price_import_csv(csv, strlen(csv), T0, &im, &err), 0);
+	assert_int_equal(im.n, 6);
+	assert_int_equal(im.skipped, 0);
+	assert_int_equal(im.rounded, 1); /* tiny: 0.5 and 1.5 pico-USD */
+	p = &im.prices[0];
+	assert_string_equal(p->provider, "vllm");
+	assert_string_equal(p->tier, "local");
+	assert_int_equal(p->input, 20000); /* $0.02/M = 2e-8 USD = 20000 pico */
+	assert_int_equal(p->output, 40000);
+	assert_int_equal(p->cache_read, U);
+	assert_int_equal(p->threshold_tokens, 0);
+	assert_int_equal(p->effective_from_us, T0);
+	p = &im.prices[1];
+	assert_string_equal(p->model, "big, model");
+	assert_string_equal(p->tier, "premium");
+	assert_int_equal(p->input, 3000000);
+	assert_int_equal(p->output, 15000000);
+	assert_int_equal(p->cache_read, 300000);
+	assert_int_equal(p->cache_write, 3750000);
+	assert_int_equal(p->reasoning, U);
+	assert_int_equal(p->batch_input, 1500000);
+	assert_int_equal(p->batch_output, 7500000);
+	assert_int_equal(p->threshold_tokens, 200000);
+	assert_int_equal(p->above_input, 6000000);
+	assert_int_equal(p->above_output, 22500000);
+	assert_int_equal(p->above_cache_read, 600000);
+	assert_int_equal(p->above_cache_write, 7500000);
+	p = &im.prices[2];
+	assert_string_equal(p->provider, "acme");
+	assert_string_equal(p->model, "say \"hi\"");
+	assert_int_equal(p->input, 500000);
+	assert_int_equal(p->output, 1);
+	assert_int_equal(p->reasoning, 2000000);
+	assert_string_equal(p->tier, "small"); /* exactly $0.50/M */
+	p = &im.prices[3];
+	assert_int_equal(p->input, 1);  /* 0.5 pico rounds away from zero */
+	assert_int_equal(p->output, 2); /* 1.5 pico too */
+	assert_string_equal(im.prices[4].tier, "medium");
+	assert_string_equal(im.prices[5].tier, "large");
+	price_import_cleanup(&im);
+
+	/* Only a header: an empty but valid list. */
+	assert_int_equal(price_import_csv(HEADER "\n", strlen(HEADER) + 1, T0, &im, &err), 0);
+	assert_int_equal(im.n, 0);
+	price_import_cleanup(&im);
+}
+
+static void test_csv_repo_file(void **state)
+{
+	size_t len = 0;
+	char *text = read_file(LOCAL_CSV_PATH, &len);
+	struct price_import im;
+	struct tally_err err = {0};
+
+	(void)state;
+	assert_non_null(text);
+	assert_int_equal(price_import_csv(text, len, T0, &im, &err), 0);
+	assert_int_equal(im.n, 2);
+	for (size_t i = 0; i < im.n; i++) {
+		assert_string_equal(im.prices[i].provider, "vllm");
+		assert_string_equal(im.prices[i].tier, "local");
+		assert_int_equal(im.prices[i].input, 20000);
+		assert_int_equal(im.prices[i].output, 40000);
+	}
+	price_import_cleanup(&im);
+	free(text);
+}
+
+static void test_csv_errors(void **state)
+{
+	static const struct bad_input cases[] = {
+		{"", "no header line"},
+		{"# only a comment\n\n", "no header line"},
+		{"provider,model,input\nacme,m,1\n", "line 1: the header must be exactly"},
+		{HEADER ",extra\n", "line 1: the header must be exactly"},
+		{HEADER "\n\n# c\n\nacme,m,,1,2,,,,,,,,,,\nacme,m2,,abc,2,,,,,,,,,,\n",
+		 "line 6: column input: \"abc\" is not a decimal number"},
+		{HEADER "\nacme,m,,1,2,,,,,,,,,\n", "line 2: 14 columns, expected 15"},
+		{HEADER "\nacme,m,,1,2,,,,,,,,,,,\n", "line 2: 16 columns, expected 15"},
+		{HEADER "\nacme,\"m,,1,2,,,,,,,,,,\n", "line 2: column model: unterminated quote"},
+		{HEADER "\nacme,\"m\"x,,1,2,,,,,,,,,,\n",
+		 "line 2: column model: text after closing"},
+		{HEADER "\nacme,m,,1,-2,,,,,,,,,,\n", "line 2: column output: \"-2\" is negative"},
+		{HEADER "\nacme,m,,1,2,1e,,,,,,,,,\n",
+		 "line 2: column cache_read: \"1e\" is not a decimal number"},
+		{HEADER "\nacme,m,,1,2,,,,,,,2,,,\n",
+		 "line 2: column threshold_tokens: above_* prices need a threshold"},
+		{HEADER "\nacme,m,,1,2,,,,,,1000,,3,,\n",
+		 "line 2: column above_input: threshold_tokens is set"},
+		{HEADER "\nacme,m,,1,2,,,,,,1.5,2,,,\n",
+		 "line 2: column threshold_tokens: \"1.5\" is not a non-negative whole number"},
+		{HEADER "\nacme,m,,1,2,,,,,,-5,2,,,\n", "line 2: column threshold_tokens"},
+		{HEADER "\nacme,m,,1,2,,,,,1,,,,,\n", "line 2: column batch_input"},
+		{HEADER "\n,m,,1,2,,,,,,,,,,\n", "line 2: column provider: must not be empty"},
+		{HEADER "\nacme,,,1,2,,,,,,,,,,\n", "line 2: column model: must not be empty"},
+		{HEADER "\nacme,m,,1,2,,,,,,,,,,\nacme,m,,1,2,,,,,,,,,,\n",
+		 "line 3: provider acme model m is listed twice"},
+		{HEADER "\nacme,m,a-tier-name-that-is-far-too-long-to-store,1,2,,,,,,,,,,\n",
+		 "line 2: provider, model or tier too long"},
+		{HEADER "\nacme,m,,99999999999999,2,,,,,,,,,,\n",
+		 "line 2: column input: \"99999999999999\" is out of range"},
+		{HEADER "\nacme,m,,1.2.3,2,,,,,,,,,,\n",
+		 "line 2: column input: \"1.2.3\" is not a decimal number"},
+		{HEADER "\nacme,m,,1,2,,,,,,,,,,,\"x\n",
+		 "line 2: column beyond the last: unterminated"},
+	};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+		struct price_import im;
+		struct tally_err err = {0};
+
+		print_message("case %zu\n", i);
+		assert_int_equal(
+			price_import_csv(cases[i].text, strlen(cases[i].text), T0, &im, &err), -1);
+		print_message("  -> %s\n", err.msg);
+		assert_int_equal(err.code, TALLY_EINVAL);
+		assert_non_null(strstr(err.msg, cases[i].want));
+		assert_null(im.prices);
+	}
+}
+
+/* ---- tiers --------------------------------------------------------------- */
+
+static void test_default_tier(void **state)
+{
+	static const struct {
+		const char *provider, *model, *preset;
+		int64_t input;
+		const char *want;
+	} cases[] = {
+		{"ollama", "llama3", "", 5000000, "local"},
+		{"ollama_chat", "llama3", "", 0, "local"},
+		{"hosted_vllm", "qwen", "", 1, "local"},
+		{"lm_studio", "m", "", 1, "local"},
+		{"llamafile", "m", "", 1, "local"},
+		{"local", "m", "", 1, "local"},
+		{"vllm", "m", "", 1, "local"},
+		{"openrouter", "ollama/llama3", "", 9000000, "local"},
+		{"ollamax", "m", "", 9000000, "large"},
+		{"openai", "m", "", U, "small"},
+		{"openai", "m", "", 0, "small"},
+		{"openai", "m", "", 500000, "small"},
+		{"openai", "m", "", 500001, "medium"},
+		{"openai", "m", "", 3000000, "medium"},
+		{"openai", "m", "", 3000001, "large"},
+		{"openai", "m", "premium", 1, "premium"},
+		{"ollama", "m", "large", 1, "large"},
+	};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+		struct price p;
+
+		print_message("case %zu\n", i);
+		price_init(&p, cases[i].provider, cases[i].model, T0, cases[i].input, U);
+		str_copy(p.tier, sizeof p.tier, cases[i].preset);
+		price_default_tier(&p);
+		assert_string_equal(p.tier, cases[i].want);
+	}
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_litellm_counts),
+		cmocka_unit_test(test_litellm_prices),
+		cmocka_unit_test(test_price_call_real),
+		cmocka_unit_test(test_lookup_real),
+		cmocka_unit_test(test_effective_dating),
+		cmocka_unit_test(test_many_models),
+		cmocka_unit_test(test_price_call_errors),
+		cmocka_unit_test(test_price_rules_synthetic),
+		cmocka_unit_test(test_litellm_synthetic),
+		cmocka_unit_test(test_litellm_errors),
+		cmocka_unit_test(test_csv_ok),
+		cmocka_unit_test(test_csv_repo_file),
+		cmocka_unit_test(test_csv_errors),
+		cmocka_unit_test(test_default_tier),
+	};
+
+	return cmocka_run_group_tests(tests, load_litellm, free_litellm);
+}

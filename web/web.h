@@ -1,0 +1,33 @@
+/* web.h - the HTTP server: JSON API, dashboard, /metrics, authentication.
+ */
+#ifndef TALLY_WEB_H
+#define TALLY_WEB_H
+
+#include "../collector/collector.h"
+#include "../common/common.h"
+
+struct web;
+
+/* Starts the HTTP server at cfg->http_addr ("host:port") over the ledger at
+ * cfg->database_url, with Kafka at cfg->kafka_brokers (for /readyz and for
+ * POST /api/v1/events). stats (may be NULL) are the counters of a collector
+ * running in the same process, exported on /metrics. cfg and stats must
+ * outlive the server. Returns NULL with err set (e.g. the port is taken). */
+struct web *web_start(const struct tally_config *cfg, const struct collector_stats *stats,
+		      struct tally_err *err);
+/* Stops accepting, finishes requests in flight, frees. NULL is fine. */
+void web_stop(struct web *w);
+
+/* A static file of the dashboard, embedded in the binary at build time. */
+struct web_asset {
+	const char *path;         /* "/index.html" */
+	const char *content_type; /* "text/html; charset=utf-8" */
+	const unsigned char *data;
+	size_t len;
+};
+
+/* The asset at an exact path ("/" means "/index.html"), or NULL. Generated
+ * by scripts/embed-web.sh from web/static/. Thread-safe (read-only). */
+const struct web_asset *web_asset_find(const char *path);
+
+#endif
