@@ -158,8 +158,10 @@ static void add_message(struct collector *c, const rd_kafka_message_t *m)
 		return; /* not one of ours */
 	ledger_batch_mark(&c->batch, &pos);
 	c->batch_bytes += m->len;
-	if (c->stats)
+	if (c->stats) {
 		c->stats->consumed++;
+		c->stats->consumed_by_topic[kind]++;
+	}
 
 	const char *buf = m->payload ? (const char *)m->payload : "";
 	if (m->len > EVENT_MAX_BYTES) {
@@ -236,6 +238,18 @@ static void account(struct collector *c, const struct ledger_batch_result *r, in
 	c->stats->feedback += (int64_t)r->feedback;
 	c->stats->batches++;
 	c->stats->batch_us_total += us;
+}
+
+/* Histograms and per-topic quarantine counts of a stored batch. */
+static void account_batch(struct collector *c, int64_t us)
+{
+	if (!c->stats)
+		return;
+	collector_stats_observe_batch(c->stats, (int64_t)ledger_batch_size(&c->batch), us);
+	for (size_t i = 0; i < c->batch.n_quarantine; i++)
+		for (int k = 0; k < EVENT_KINDS; k++)
+			if (c->batch.quarantine[i].pos.topic == c->topics[k])
+				c->stats->quarantined_by_topic[k]++;
 }
 
 /* The ledger refused the batch for a reason that retrying will not fix (a
@@ -318,6 +332,7 @@ static int flush(struct collector *c, bool retry)
 			return -1;
 		if (ledger_write_batch(c->lg, c->cfg->kafka_group, &c->batch, &r, &err) == 0) {
 			account(c, &r, time_mono_us() - t0);
+			account_batch(c, time_mono_us() - t0);
 			log_debug("collector: batch stored: %zu calls (%zu duplicates), %zu outcomes,"
 				  " %zu feedback, %zu quarantined in %lld us",
 				  r.calls_inserted, r.duplicates, r.outcomes, r.feedback,

@@ -36,8 +36,9 @@ if [ "$what" = unit ] || [ "$what" = all ]; then
 	fi
 	if [ -x build-fuzz/fuzz_event ]; then
 		mkdir -p build-fuzz/corpus
-		run "fuzz/event_parser (60 s)" build-fuzz/fuzz_event -max_total_time=60 \
-			-max_len=4096 -print_final_stats=0 build-fuzz/corpus tests/fuzz/corpus
+		run "fuzz/event_parser (60 s)" sh -c 'build-fuzz/fuzz_event -max_total_time=60 \
+			-max_len=4096 build-fuzz/corpus tests/fuzz/corpus >build-fuzz/fuzz.log 2>&1 ||
+			{ tail -n 40 build-fuzz/fuzz.log; exit 1; }; tail -n 1 build-fuzz/fuzz.log'
 	fi
 fi
 if [ "$what" = integration ] || [ "$what" = all ]; then
