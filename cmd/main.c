@@ -18,6 +18,7 @@ static const struct {
 	{"report", cmd_report, "report spend --from TS --to TS --group-by DIM [--format csv|json]"},
 	{"produce", cmd_produce, "JSON events (one per line) to the right topics [FILE]"},
 	{"prices", cmd_prices, "prices import FILE --format litellm|csv | prices reprice"},
+	{"keys", cmd_keys, "keys create --role admin|finance|viewer [--team T] | list | revoke ID"},
 };
 
 static void usage(FILE *fp)

@@ -81,7 +81,7 @@ int cmd_status(int argc, char **argv)
 {
 	struct tally_config cfg;
 	struct tally_err err = {0};
-	struct ledger_status st;
+	struct tally_status st;
 	bool json = false;
 
 	for (int i = 1; i < argc; i++) {
@@ -99,88 +99,36 @@ int cmd_status(int argc, char **argv)
 	struct ledger *lg = open_ledger(&cfg);
 	if (!lg)
 		return 1;
-	if (ledger_status(lg, cfg.kafka_group, &st, &err) < 0) {
+	if (tally_status_read(&cfg, lg, 3000, &st, &err) < 0) {
 		fprintf(stderr, "tally: %s\n", err.msg);
 		ledger_close(lg);
 		return 1;
 	}
 	ledger_close(lg);
-
-	/* Lag needs Kafka; without it the offsets are still shown. */
-	struct partition_watermark *wm = NULL;
-	size_t nwm = 0;
-	bool have_kafka = false;
-	if (cfg.kafka_brokers[0]) {
-		struct tally_err kerr = {0};
-		have_kafka = collector_watermarks(&cfg, 3000, &wm, &nwm, &kerr) == 0;
-		if (!have_kafka)
-			fprintf(stderr, "tally: lag unknown: %s\n", kerr.msg);
-	}
-
-	/* Rows: every partition Kafka knows, plus any with stored offsets only. */
-	struct row {
-		const char *topic;
-		int32_t partition;
-		int64_t offset, lag;
-	};
-	size_t cap = nwm + st.n_partitions, n = 0;
-	struct row *rows = calloc(cap ? cap : 1, sizeof *rows);
-	if (!rows) {
-		fprintf(stderr, "tally: out of memory\n");
-		return 1;
-	}
-	for (size_t i = 0; i < nwm; i++) {
-		rows[n] = (struct row){wm[i].topic, wm[i].partition, 0, wm[i].high};
-		for (size_t j = 0; j < st.n_partitions; j++)
-			if (st.partitions[j].partition == wm[i].partition &&
-			    strcmp(st.partitions[j].topic, wm[i].topic) == 0) {
-				rows[n].offset = st.partitions[j].offset;
-				rows[n].lag = wm[i].high > rows[n].offset ? wm[i].high - rows[n].offset
-									  : 0;
-			}
-		n++;
-	}
-	for (size_t j = 0; j < st.n_partitions; j++) {
-		bool seen = false;
-		for (size_t i = 0; i < nwm && !seen; i++)
-			seen = st.partitions[j].partition == wm[i].partition &&
-			       strcmp(st.partitions[j].topic, wm[i].topic) == 0;
-		if (!seen)
-			rows[n++] = (struct row){st.partitions[j].topic, st.partitions[j].partition,
-						 st.partitions[j].offset, -1};
-	}
-
+	if (cfg.kafka_brokers[0] && !st.kafka_ok) /* the offsets are still shown */
+		fprintf(stderr, "tally: lag unknown: %s\n", st.kafka_error);
 	if (json) {
-		printf("{\"calls\":%lld,\"outcomes\":%lld,\"feedback\":%lld,\"duplicates\":%lld,"
-		       "\"quarantined\":%lld,\"unpriced\":%lld,\"partitions\":[",
-		       (long long)st.calls, (long long)st.outcomes, (long long)st.feedback,
-		       (long long)st.duplicates, (long long)st.quarantined, (long long)st.unpriced);
-		for (size_t i = 0; i < n; i++) {
-			printf("%s{\"topic\":\"%s\",\"partition\":%d,\"offset\":%lld,\"lag\":", i ? "," : "",
-			       rows[i].topic, rows[i].partition, (long long)rows[i].offset);
-			if (rows[i].lag >= 0)
-				printf("%lld}", (long long)rows[i].lag);
-			else
-				printf("null}");
-		}
-		printf("]}\n");
+		struct sbuf sb;
+		sbuf_init(&sb);
+		tally_status_json(&st, &sb);
+		fwrite(sb.p, 1, sb.len, stdout);
+		sbuf_cleanup(&sb);
 	} else {
 		printf("calls        %lld\noutcomes     %lld\nfeedback     %lld\n"
 		       "duplicates   %lld\nquarantined  %lld\nunpriced     %lld\n\n",
 		       (long long)st.calls, (long long)st.outcomes, (long long)st.feedback,
 		       (long long)st.duplicates, (long long)st.quarantined, (long long)st.unpriced);
 		printf("%-24s %9s %12s %10s\n", "topic", "partition", "offset", "lag");
-		for (size_t i = 0; i < n; i++) {
+		for (size_t i = 0; i < st.n_partitions; i++) {
+			const struct status_partition *p = &st.partitions[i];
 			char lag[32] = "?";
-			if (rows[i].lag >= 0)
-				snprintf(lag, sizeof lag, "%lld", (long long)rows[i].lag);
-			printf("%-24s %9d %12lld %10s\n", rows[i].topic, rows[i].partition,
-			       (long long)rows[i].offset, lag);
+			if (p->lag >= 0)
+				snprintf(lag, sizeof lag, "%lld", (long long)p->lag);
+			printf("%-24s %9d %12lld %10s\n", p->topic, p->partition,
+			       (long long)p->offset, lag);
 		}
 	}
-	free(rows);
-	free(wm);
-	ledger_status_cleanup(&st);
+	tally_status_cleanup(&st);
 	return 0;
 }
 
@@ -346,12 +294,4 @@ int cmd_prices(int argc, char **argv)
 		rc = prices_reprice(argc - 1, argv + 1, lg);
 	ledger_close(lg);
 	return rc;
-}
-
-int cmd_serve(int argc, char **argv)
-{
-	(void)argc;
-	(void)argv;
-	fprintf(stderr, "tally serve: the web API is not built yet (tracked as an open issue)\n");
-	return 1;
 }

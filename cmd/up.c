@@ -13,6 +13,7 @@
 #include "../common/common.h"
 #include "../embedded/embedded.h"
 #include "../ledger/ledger.h"
+#include "../web/web.h"
 #include "cmd.h"
 
 extern const unsigned char embedded_litellm_model_prices_json[];
@@ -27,6 +28,7 @@ struct up {
 	struct embedded_pg *pg;
 	struct embedded_kafka *kafka;
 	struct demo *demo;
+	struct web *web;
 	pthread_t collector;
 	bool collector_started;
 	volatile sig_atomic_t collector_stop;
@@ -150,6 +152,10 @@ int cmd_up(int argc, char **argv)
 			 " newest ~5 MB of each partition and nothing across restarts; set"
 			 " TALLY_KAFKA_BROKERS for production");
 	}
+	if (!(u->web = web_start(&u->cfg, &u->stats, &err))) {
+		log_error("web: %s (set TALLY_HTTP_ADDR to a free address)", err.msg);
+		goto out;
+	}
 	char http_url[256];
 	snprintf(http_url, sizeof http_url, "http://%s/", u->cfg.http_addr);
 	printf("TALLY_KAFKA_BROKERS=%s\n", u->cfg.kafka_brokers);
@@ -189,6 +195,7 @@ int cmd_up(int argc, char **argv)
 	log_info("stopping");
 	rc = 0;
 out:
+	web_stop(u->web); /* drains requests in flight first */
 	demo_stop(u->demo);
 	if (u->collector_started) {
 		u->collector_stop = 1;

@@ -8,12 +8,46 @@
 
 #include "../common/common.h"
 
+/* Upper bounds (le) of the batch histograms' finite buckets. */
+#define COLLECTOR_SIZE_BUCKETS 8
+#define COLLECTOR_SIZE_BOUNDS {1, 10, 50, 100, 500, 1000, 2500, 5000}
+#define COLLECTOR_SECONDS_BUCKETS 10
+#define COLLECTOR_SECONDS_BOUNDS_US                                                               \
+	{1000, 5000, 10000, 25000, 50000, 100000, 250000, 500000, 1000000, 5000000}
+
 /* Counters a running collector keeps (for logs and /metrics). Updated by the
  * collector thread only; readers may see slightly stale values. */
 struct collector_stats {
 	volatile int64_t consumed, inserted, duplicates, quarantined, unpriced, outcomes,
 		feedback, batches, batch_us_total, db_errors;
+	/* Per topic, indexed by enum event_kind (0 calls, 1 outcomes, 2 feedback):
+	 * messages consumed from it and quarantined from it. */
+	volatile int64_t consumed_by_topic[3], quarantined_by_topic[3];
+	/* Histograms of batch size (messages) and batch latency (poll to commit),
+	 * one count per bucket (not cumulative; the last is +Inf); fill them with
+	 * collector_stats_observe_batch(). */
+	volatile int64_t batch_size_buckets[COLLECTOR_SIZE_BUCKETS + 1];
+	volatile int64_t batch_seconds_buckets[COLLECTOR_SECONDS_BUCKETS + 1];
+	volatile int64_t batch_messages_total;
 };
+
+/* Counts one written batch of `messages` messages that took `us` in the two
+ * histograms of *s (batches and batch_us_total are counted apart). */
+static inline void collector_stats_observe_batch(struct collector_stats *s, int64_t messages,
+						 int64_t us)
+{
+	static const int64_t size_le[COLLECTOR_SIZE_BUCKETS] = COLLECTOR_SIZE_BOUNDS;
+	static const int64_t us_le[COLLECTOR_SECONDS_BUCKETS] = COLLECTOR_SECONDS_BOUNDS_US;
+	int i = 0, j = 0;
+
+	while (i < COLLECTOR_SIZE_BUCKETS && messages > size_le[i])
+		i++;
+	while (j < COLLECTOR_SECONDS_BUCKETS && us > us_le[j])
+		j++;
+	s->batch_size_buckets[i]++;
+	s->batch_seconds_buckets[j]++;
+	s->batch_messages_total += messages;
+}
 
 /* Consumes cfg's three topics in consumer group cfg->kafka_group and writes
  * each batch into the ledger at cfg->database_url in one transaction with
@@ -51,5 +85,36 @@ int producer_flush(struct producer *p, int timeout_ms, struct tally_err *err);
 /* Messages that the broker confirmed / that failed for good. */
 void producer_counts(const struct producer *p, int64_t *delivered, int64_t *failed);
 void producer_close(struct producer *p); /* flushes up to 10 s; NULL is fine */
+
+/* ---- status: counts, stored offsets and lag (status.c) ------------------- */
+
+struct ledger;
+
+/* One partition: the offset stored in the ledger and its lag behind Kafka's
+ * high watermark (-1 when Kafka did not answer or knows no such partition). */
+struct status_partition {
+	char topic[128];
+	int32_t partition;
+	int64_t offset, lag;
+};
+
+struct tally_status {
+	int64_t calls, outcomes, feedback, duplicates, quarantined, unpriced;
+	struct status_partition *partitions; /* malloc'd */
+	size_t n_partitions;
+	bool kafka_ok;         /* the watermarks were read */
+	char kafka_error[256]; /* why not, when !kafka_ok and brokers are set */
+};
+
+/* What `tally status` shows: the ledger's counts and, for every partition
+ * Kafka knows plus any with stored offsets only, the stored offset and lag.
+ * Kafka is asked (within timeout_ms) only when cfg->kafka_brokers is set; its
+ * failure is not an error (kafka_ok false, lag -1). Fails when the ledger
+ * does. Free with tally_status_cleanup. Thread-safe for distinct lg. */
+int tally_status_read(const struct tally_config *cfg, struct ledger *lg, int timeout_ms,
+		      struct tally_status *st, struct tally_err *err);
+void tally_status_cleanup(struct tally_status *st); /* NULL is fine */
+/* Appends the JSON of `tally status --format json` (one line, "\n"). */
+void tally_status_json(const struct tally_status *st, struct sbuf *sb);
 
 #endif

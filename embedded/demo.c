@@ -304,6 +304,10 @@ static void add_usage(struct demo *d, cJSON *call, const struct model *m, int64_
 static char *malformed(struct demo *d, cJSON *call)
 {
 	cJSON *usage = cJSON_GetObjectItem(call, "usage");
+	/* The token counts under the names of the usage shape in use. */
+	bool openai = cJSON_HasObjectItem(usage, "prompt_tokens");
+	const char *in_key = openai ? "prompt_tokens" : "input_tokens";
+	const char *out_key = openai ? "completion_tokens" : "output_tokens";
 	char *text;
 
 	switch (rnd_range(d, 0, 5)) {
@@ -316,17 +320,13 @@ static char *malformed(struct demo *d, cJSON *call)
 		cJSON_DeleteItemFromObject(call, "team");
 		break;
 	case 2:
-		cJSON_DeleteItemFromObject(usage, "prompt_tokens");
-		cJSON_DeleteItemFromObject(usage, "input_tokens");
-		cJSON_AddNumberToObject(usage, "input_tokens", -5);
+		cJSON_ReplaceItemInObject(usage, in_key, cJSON_CreateNumber(-5));
 		break;
 	case 3:
 		cJSON_ReplaceItemInObject(call, "ts", cJSON_CreateString("yesterday at noon"));
 		break;
 	case 4:
-		cJSON_DeleteItemFromObject(usage, "completion_tokens");
-		cJSON_DeleteItemFromObject(usage, "output_tokens");
-		cJSON_AddStringToObject(usage, "output_tokens", "many");
+		cJSON_ReplaceItemInObject(usage, out_key, cJSON_CreateString("many"));
 		break;
 	default:
 		return strdup("upstream gateway error: 502 Bad Gateway (not JSON)");

@@ -27,4 +27,10 @@ int ledger_copy(struct ledger *lg, const char *copy_sql, const char *data, size_
 /* Prepares the hot-path statements and staging tables of this session. */
 int ledger_prepare(struct ledger *lg, struct tally_err *err);
 
+/* The SQL group expression of a spend dimension (fixed text chosen by enum,
+ * never user input) and the row source of a spend query ($1 from, $2 to,
+ * $3 team or NULL): whole hours from the rollups, else from the calls. */
+const char *ledger_spend_dim_sql(int dim);
+const char *ledger_spend_source_sql(bool rollups);
+
 #endif

@@ -81,9 +81,8 @@ const char *spend_dim_name(int dim)
 	return dim >= 0 && dim < DIM_COUNT ? dim_names[dim] : "?";
 }
 
-/* Group expressions: fixed SQL text chosen by enum, never user input. `t`
- * is the time column of the source (hour in rollups, ts in calls). */
-static const char *dim_expr(int dim)
+/* `x.t` is the time column of the source (hour in rollups, ts in calls). */
+const char *ledger_spend_dim_sql(int dim)
 {
 	switch (dim) {
 	case DIM_TEAM: return "x.team";
@@ -99,6 +98,22 @@ static const char *dim_expr(int dim)
 	return "NULL";
 }
 
+const char *ledger_spend_source_sql(bool rollups)
+{
+	/* Whole hours come from the rollups; anything finer from the calls. */
+	if (rollups)
+		return "(SELECT hour AS t, team, workflow, task_type, provider, model, tier,"
+		       " NULL::text AS outcome_id, calls, input_tokens, output_tokens,"
+		       " cache_read_tokens, cache_write_tokens, reasoning_tokens, cost_pusd,"
+		       " unpriced_calls FROM rollup_hourly WHERE hour >= $1 AND hour < $2"
+		       " AND ($3::text IS NULL OR team = $3))";
+	return "(SELECT ts AS t, team, workflow, task_type, provider, model, tier,"
+	       " outcome_id, 1 AS calls, input_tokens, output_tokens, cache_read_tokens,"
+	       " cache_write_tokens, reasoning_tokens, cost_pusd,"
+	       " (cost_pusd IS NULL)::int AS unpriced_calls FROM calls"
+	       " WHERE ts >= $1 AND ts < $2 AND ($3::text IS NULL OR team = $3))";
+}
+
 int ledger_spend(struct ledger *lg, const struct spend_query *q, struct spend_result *out,
 		 struct tally_err *err)
 {
@@ -112,19 +127,7 @@ int ledger_spend(struct ledger *lg, const struct spend_query *q, struct spend_re
 		return tally_err_set(err, TALLY_EINVAL, false, "unknown group-by dimension");
 	time_format(q->from_us, from);
 	time_format(q->to_us, to);
-	/* Whole hours come from the rollups; anything finer from the calls. */
-	if (rollups)
-		src = "(SELECT hour AS t, team, workflow, task_type, provider, model, tier,"
-		      " NULL::text AS outcome_id, calls, input_tokens, output_tokens,"
-		      " cache_read_tokens, cache_write_tokens, reasoning_tokens, cost_pusd,"
-		      " unpriced_calls FROM rollup_hourly WHERE hour >= $1 AND hour < $2"
-		      " AND ($3::text IS NULL OR team = $3))";
-	else
-		src = "(SELECT ts AS t, team, workflow, task_type, provider, model, tier,"
-		      " outcome_id, 1 AS calls, input_tokens, output_tokens, cache_read_tokens,"
-		      " cache_write_tokens, reasoning_tokens, cost_pusd,"
-		      " (cost_pusd IS NULL)::int AS unpriced_calls FROM calls"
-		      " WHERE ts >= $1 AND ts < $2 AND ($3::text IS NULL OR team = $3))";
+	src = ledger_spend_source_sql(rollups);
 	snprintf(sql, sizeof sql,
 		 "SELECT %s AS k, GROUPING(%s) AS g, sum(x.calls), sum(x.input_tokens),"
 		 " sum(x.output_tokens), sum(x.cache_read_tokens), sum(x.cache_write_tokens),"
@@ -133,7 +136,7 @@ int ledger_spend(struct ledger *lg, const struct spend_query *q, struct spend_re
 		 " FROM %s x LEFT JOIN teams tm ON tm.team = x.team"
 		 " GROUP BY GROUPING SETS ((%s), ())"
 		 " ORDER BY g, coalesce(sum(x.cost_pusd), 0) DESC, k NULLS LAST",
-		 dim_expr(q->dim), dim_expr(q->dim), src, dim_expr(q->dim));
+		 ledger_spend_dim_sql(q->dim), ledger_spend_dim_sql(q->dim), src, ledger_spend_dim_sql(q->dim));
 	const char *params[3] = {from, to, q->team};
 	PGresult *res = PQexecParams(lg->conn, sql, 3, NULL, params, NULL, NULL, 0);
 	if (PQresultStatus(res) != PGRES_TUPLES_OK)

@@ -339,44 +339,6 @@ void price_page_cleanup(struct price_page *p)
 
 /* ---- spend series ------------------------------------------------------------ */
 
-/* The group expression of a dimension and the row source of a spend query
- * belong to reads.c (ledger_spend). Until reads.c exports them under these
- * names (declared in ledger_int.h), these weak copies stand in; the strong
- * definitions replace them at link time. */
-const char *ledger_spend_dim_sql(int dim);
-const char *ledger_spend_source_sql(bool rollups);
-
-__attribute__((weak)) const char *ledger_spend_dim_sql(int dim)
-{
-	switch (dim) {
-	case DIM_TEAM: return "x.team";
-	case DIM_COST_CENTER: return "tm.cost_center";
-	case DIM_WORKFLOW: return "x.workflow";
-	case DIM_TASK_TYPE: return "x.task_type";
-	case DIM_MODEL: return "x.model";
-	case DIM_TIER: return "x.tier";
-	case DIM_PROVIDER: return "x.provider";
-	case DIM_OUTCOME: return "x.outcome_id";
-	case DIM_DAY: return "to_char(date_trunc('day', x.t), 'YYYY-MM-DD')";
-	}
-	return "NULL";
-}
-
-__attribute__((weak)) const char *ledger_spend_source_sql(bool rollups)
-{
-	if (rollups)
-		return "(SELECT hour AS t, team, workflow, task_type, provider, model, tier,"
-		       " NULL::text AS outcome_id, calls, input_tokens, output_tokens,"
-		       " cache_read_tokens, cache_write_tokens, reasoning_tokens, cost_pusd,"
-		       " unpriced_calls FROM rollup_hourly WHERE hour >= $1 AND hour < $2"
-		       " AND ($3::text IS NULL OR team = $3))";
-	return "(SELECT ts AS t, team, workflow, task_type, provider, model, tier,"
-	       " outcome_id, 1 AS calls, input_tokens, output_tokens, cache_read_tokens,"
-	       " cache_write_tokens, reasoning_tokens, cost_pusd,"
-	       " (cost_pusd IS NULL)::int AS unpriced_calls FROM calls"
-	       " WHERE ts >= $1 AND ts < $2 AND ($3::text IS NULL OR team = $3))";
-}
-
 static void spend_from_row(PGresult *res, int r, int c, struct spend_row *row)
 {
 	row->key_null = PQgetisnull(res, r, c);

@@ -75,7 +75,7 @@ pg_start() {
 	touch "$T/pg.log"
 	[ -n "$RUNAS" ] && chown postgres "$T/pg.log"
 	$RUNAS "$PGBIN/pg_ctl" -D "$T/pg" -l "$T/pg.log" -w -t 60 \
-		-o "-k $T/sock -c listen_addresses='' -c fsync=off -c max_connections=50" start \
+		-o "-k $T/sock -c listen_addresses='' -c fsync=${PG_FSYNC:-off} -c max_connections=50 ${PG_EXTRA:-}" start \
 		>/dev/null || { echo "PostgreSQL did not start"; tail -n 30 "$T/pg.log"; return 1; }
 	export TALLY_DATABASE_URL="postgresql:///tally?host=$T/sock&user=tally"
 	"$PGBIN/createdb" -h "$T/sock" -U tally tally 2>/dev/null || true

@@ -30,4 +30,18 @@ struct web_asset {
  * by scripts/embed-web.sh from web/static/. Thread-safe (read-only). */
 const struct web_asset *web_asset_find(const char *path);
 
+/* ---- tokens (API keys and session ids) ------------------------------------- */
+
+#define WEB_TOKEN_PREFIX "tly_"
+#define WEB_TOKEN_LEN (4 + 64) /* "tly_" + 32 random bytes in hex */
+
+/* Fills out (WEB_TOKEN_LEN + 1 bytes) with a new API token from the CSPRNG
+ * (RAND_bytes). Returns 0, or -1 with err set when the CSPRNG fails. */
+int web_token_new(char *out, struct tally_err *err);
+/* Random bytes as lowercase hex: n bytes give 2n digits (out holds 2n + 1). */
+int web_random_hex(char *out, size_t n, struct tally_err *err);
+/* SHA-256 of s as 64 lowercase hex digits (out holds 65). What the ledger
+ * stores instead of a token or a session id. Thread-safe. */
+void web_sha256_hex(const char *s, size_t len, char *out);
+
 #endif

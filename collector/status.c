@@ -1,0 +1,100 @@
+/* status.c - the ledger's counts with per-partition stored offsets and lag:
+ * what `tally status` prints and what the web API and /metrics export. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "../ledger/ledger.h"
+#include "collector.h"
+
+void tally_status_cleanup(struct tally_status *st)
+{
+	if (!st)
+		return;
+	free(st->partitions);
+	st->partitions = NULL;
+	st->n_partitions = 0;
+}
+
+int tally_status_read(const struct tally_config *cfg, struct ledger *lg, int timeout_ms,
+		      struct tally_status *st, struct tally_err *err)
+{
+	struct ledger_status ls;
+	struct partition_watermark *wm = NULL;
+	size_t nwm = 0, n = 0;
+
+	memset(st, 0, sizeof *st);
+	if (ledger_status(lg, cfg->kafka_group, &ls, err) < 0)
+		return -1;
+	st->calls = ls.calls;
+	st->outcomes = ls.outcomes;
+	st->feedback = ls.feedback;
+	st->duplicates = ls.duplicates;
+	st->quarantined = ls.quarantined;
+	st->unpriced = ls.unpriced;
+
+	/* Lag needs Kafka; without it the stored offsets are still shown. */
+	if (cfg->kafka_brokers[0]) {
+		struct tally_err kerr = {0};
+		st->kafka_ok = collector_watermarks(cfg, timeout_ms, &wm, &nwm, &kerr) == 0;
+		if (!st->kafka_ok)
+			str_copy(st->kafka_error, sizeof st->kafka_error, kerr.msg);
+	}
+	size_t cap = nwm + ls.n_partitions;
+	if (cap && !(st->partitions = calloc(cap, sizeof *st->partitions))) {
+		free(wm);
+		ledger_status_cleanup(&ls);
+		return tally_err_set(err, TALLY_ENOMEM, false, "out of memory");
+	}
+	/* Every partition Kafka knows, plus any with stored offsets only. */
+	for (size_t i = 0; i < nwm; i++) {
+		struct status_partition *p = &st->partitions[n++];
+		str_copy(p->topic, sizeof p->topic, wm[i].topic);
+		p->partition = wm[i].partition;
+		p->offset = 0;
+		p->lag = wm[i].high;
+		for (size_t j = 0; j < ls.n_partitions; j++)
+			if (ls.partitions[j].partition == wm[i].partition &&
+			    strcmp(ls.partitions[j].topic, wm[i].topic) == 0) {
+				p->offset = ls.partitions[j].offset;
+				p->lag = wm[i].high > p->offset ? wm[i].high - p->offset : 0;
+			}
+	}
+	for (size_t j = 0; j < ls.n_partitions; j++) {
+		bool seen = false;
+		for (size_t i = 0; i < nwm && !seen; i++)
+			seen = ls.partitions[j].partition == wm[i].partition &&
+			       strcmp(ls.partitions[j].topic, wm[i].topic) == 0;
+		if (seen)
+			continue;
+		struct status_partition *p = &st->partitions[n++];
+		str_copy(p->topic, sizeof p->topic, ls.partitions[j].topic);
+		p->partition = ls.partitions[j].partition;
+		p->offset = ls.partitions[j].offset;
+		p->lag = -1;
+	}
+	st->n_partitions = n;
+	free(wm);
+	ledger_status_cleanup(&ls);
+	return 0;
+}
+
+void tally_status_json(const struct tally_status *st, struct sbuf *sb)
+{
+	sbuf_printf(sb,
+		    "{\"calls\":%lld,\"outcomes\":%lld,\"feedback\":%lld,\"duplicates\":%lld,"
+		    "\"quarantined\":%lld,\"unpriced\":%lld,\"partitions\":[",
+		    (long long)st->calls, (long long)st->outcomes, (long long)st->feedback,
+		    (long long)st->duplicates, (long long)st->quarantined, (long long)st->unpriced);
+	for (size_t i = 0; i < st->n_partitions; i++) {
+		const struct status_partition *p = &st->partitions[i];
+		sbuf_puts(sb, i ? ",{\"topic\":" : "{\"topic\":");
+		sbuf_json_str(sb, p->topic);
+		sbuf_printf(sb, ",\"partition\":%d,\"offset\":%lld,\"lag\":", (int)p->partition,
+			    (long long)p->offset);
+		if (p->lag >= 0)
+			sbuf_printf(sb, "%lld}", (long long)p->lag);
+		else
+			sbuf_puts(sb, "null}");
+	}
+	sbuf_puts(sb, "]}\n");
+}

@@ -1,0 +1,615 @@
+/* web.c - the HTTP server: routing, request bodies, answers and their
+ * headers, the ledger connection pool, static files, tokens. */
+#include <arpa/inet.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <openssl/rand.h>
+#include <openssl/sha.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include "web_int.h"
+
+#define CSP "default-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
+
+/* Authorization a route needs. */
+enum { NEED_NONE, NEED_ANY, NEED_STAFF, NEED_ADMIN };
+
+static const struct route {
+	const char *path;
+	int id;
+	const char *method;
+	int need;
+	web_handler fn;
+	const char *params; /* the query parameters it takes, space-separated */
+} routes[] = {
+	{"/healthz", ROUTE_HEALTHZ, "GET", NEED_NONE, NULL, ""},
+	{"/readyz", ROUTE_READYZ, "GET", NEED_NONE, web_readyz, ""},
+	{"/metrics", ROUTE_METRICS, "GET", NEED_NONE, web_metrics, ""},
+	{"/api/v1/session", ROUTE_SESSION, "POST", NEED_NONE, web_session_post, ""},
+	{"/api/v1/session", ROUTE_SESSION, "DELETE", NEED_ANY, web_session_delete, ""},
+	{"/api/v1/me", ROUTE_ME, "GET", NEED_ANY, web_me, ""},
+	{"/api/v1/spend", ROUTE_SPEND, "GET", NEED_ANY, web_spend, "from to group_by team bucket"},
+	{"/api/v1/status", ROUTE_STATUS, "GET", NEED_STAFF, web_status, ""},
+	{"/api/v1/quarantine", ROUTE_QUARANTINE, "GET", NEED_STAFF, web_quarantine,
+	 "limit offset"},
+	{"/api/v1/prices", ROUTE_PRICES, "GET", NEED_ANY, web_prices_get,
+	 "provider model limit offset"},
+	{"/api/v1/prices", ROUTE_PRICES, "POST", NEED_ADMIN, web_prices_post,
+	 "format effective_from"},
+	{"/api/v1/events", ROUTE_EVENTS, "POST", NEED_ANY, web_events_post, ""},
+};
+#define N_ROUTES (sizeof routes / sizeof routes[0])
+
+/* ---- tokens ------------------------------------------------------------------ */
+
+int web_random_hex(char *out, size_t n, struct tally_err *err)
+{
+	unsigned char buf[64];
+	static const char hex[] = "0123456789abcdef";
+
+	if (n > sizeof buf || RAND_bytes(buf, (int)n) != 1)
+		return tally_err_set(err, TALLY_EIO, false, "the random generator failed");
+	for (size_t i = 0; i < n; i++) {
+		out[2 * i] = hex[buf[i] >> 4];
+		out[2 * i + 1] = hex[buf[i] & 15];
+	}
+	out[2 * n] = '\0';
+	OPENSSL_cleanse(buf, sizeof buf);
+	return 0;
+}
+
+int web_token_new(char *out, struct tally_err *err)
+{
+	memcpy(out, WEB_TOKEN_PREFIX, 4);
+	return web_random_hex(out + 4, 32, err);
+}
+
+void web_sha256_hex(const char *s, size_t len, char *out)
+{
+	unsigned char md[SHA256_DIGEST_LENGTH];
+	static const char hex[] = "0123456789abcdef";
+
+	SHA256((const unsigned char *)s, len, md);
+	for (int i = 0; i < SHA256_DIGEST_LENGTH; i++) {
+		out[2 * i] = hex[md[i] >> 4];
+		out[2 * i + 1] = hex[md[i] & 15];
+	}
+	out[64] = '\0';
+}
+
+/* Until scripts/embed-web.sh generates the dashboard's assets, nothing is
+ * embedded; the generated strong definition replaces this one. */
+__attribute__((weak)) const struct web_asset *web_asset_find(const char *path)
+{
+	(void)path;
+	return NULL;
+}
+
+/* ---- answers ------------------------------------------------------------------- */
+
+void web_error(struct web_resp *rs, unsigned status, const char *fmt, ...)
+{
+	char msg[512];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof msg, fmt, ap);
+	va_end(ap);
+	utf8_sanitize(msg);
+	rs->status = status;
+	rs->content_type = "application/json";
+	rs->asset = NULL;
+	sbuf_reset(&rs->body);
+	sbuf_puts(&rs->body, "{\"error\":");
+	sbuf_json_str(&rs->body, msg);
+	sbuf_puts(&rs->body, "}\n");
+}
+
+const char *web_arg(struct web_req *rq, const char *name)
+{
+	return MHD_lookup_connection_value(rq->conn, MHD_GET_ARGUMENT_KIND, name);
+}
+
+static void pool_put(struct web *w, struct ledger *lg)
+{
+	if (!lg)
+		return;
+	pthread_mutex_lock(&w->pool_mu);
+	if (ledger_ok(lg) && w->n_idle < WEB_POOL_MAX) {
+		w->idle[w->n_idle++] = lg;
+		lg = NULL;
+	}
+	pthread_mutex_unlock(&w->pool_mu);
+	ledger_close(lg);
+}
+
+struct ledger *web_ledger(struct web_req *rq, struct web_resp *rs)
+{
+	struct web *w = rq->w;
+	struct tally_err err = {0};
+
+	if (rq->lg)
+		return rq->lg;
+	pthread_mutex_lock(&w->pool_mu);
+	if (w->n_idle > 0)
+		rq->lg = w->idle[--w->n_idle];
+	pthread_mutex_unlock(&w->pool_mu);
+	/* A pooled connection may have died since; try a fresh one then. */
+	if (rq->lg && !ledger_ok(rq->lg)) {
+		ledger_close(rq->lg);
+		rq->lg = NULL;
+	}
+	if (!rq->lg && !(rq->lg = ledger_open(rq->w->cfg->database_url, &err))) {
+		log_warn("web: %s", err.msg);
+		web_error(rs, 503, "the ledger is unreachable; try again shortly");
+		return NULL;
+	}
+	return rq->lg;
+}
+
+void web_db_error(struct web_req *rq, struct web_resp *rs, const struct tally_err *err)
+{
+	log_error("web: %s %s: %s", rq->method, rq->url, err->msg);
+	if (err->retriable)
+		web_error(rs, 503, "the ledger did not answer; try again shortly");
+	else
+		web_error(rs, 500, "the ledger failed to answer this request (see the server log)");
+}
+
+int web_status_cached(struct web *w, struct ledger *lg, struct tally_status *out,
+		      struct tally_err *err)
+{
+	int64_t now = time_mono_us();
+	int rc = 0;
+
+	memset(out, 0, sizeof *out);
+	pthread_mutex_lock(&w->cache_mu);
+	if (!w->cache_valid || now - w->cache_at_us > WEB_CACHE_US) {
+		struct tally_status fresh;
+		if (tally_status_read(w->cfg, lg, 2000, &fresh, err) < 0) {
+			rc = -1;
+			goto out;
+		}
+		tally_status_cleanup(&w->cache);
+		w->cache = fresh;
+		w->cache_valid = true;
+		w->cache_at_us = time_mono_us();
+	}
+	*out = w->cache;
+	out->partitions = NULL;
+	if (w->cache.n_partitions &&
+	    !(out->partitions = malloc(w->cache.n_partitions * sizeof *out->partitions))) {
+		out->n_partitions = 0;
+		rc = tally_err_set(err, TALLY_ENOMEM, false, "out of memory");
+		goto out;
+	}
+	if (w->cache.n_partitions)
+		memcpy(out->partitions, w->cache.partitions,
+		       w->cache.n_partitions * sizeof *out->partitions);
+out:
+	pthread_mutex_unlock(&w->cache_mu);
+	return rc;
+}
+
+static void add_headers(struct web *w, struct MHD_Response *r, const struct web_resp *rs)
+{
+	(void)w;
+	MHD_add_response_header(r, "Content-Type",
+				rs->content_type ? rs->content_type : "application/json");
+	MHD_add_response_header(r, "Cache-Control",
+				rs->cache_control ? rs->cache_control : "no-store");
+	MHD_add_response_header(r, "X-Content-Type-Options", "nosniff");
+	MHD_add_response_header(r, "X-Frame-Options", "DENY");
+	MHD_add_response_header(r, "Content-Security-Policy", CSP);
+	MHD_add_response_header(r, "Referrer-Policy", "no-referrer");
+	if (rs->set_cookie[0])
+		MHD_add_response_header(r, "Set-Cookie", rs->set_cookie);
+	if (rs->status == 401)
+		MHD_add_response_header(r, "WWW-Authenticate", "Bearer realm=\"tally\"");
+	if (rs->allow)
+		MHD_add_response_header(r, "Allow", rs->allow);
+}
+
+static enum MHD_Result send_answer(struct web_req *rq, struct web_resp *rs)
+{
+	struct MHD_Response *r;
+	enum MHD_Result ret;
+
+	if (rs->body.oom)
+		web_error(rs, 500, "out of memory");
+	if (rs->asset)
+		r = MHD_create_response_from_buffer(rs->asset->len, (void *)rs->asset->data,
+						    MHD_RESPMEM_PERSISTENT);
+	else
+		r = MHD_create_response_from_buffer(rs->body.len, rs->body.p ? rs->body.p : (void *)"",
+						    MHD_RESPMEM_MUST_COPY);
+	if (!r)
+		return MHD_NO;
+	add_headers(rq->w, r, rs);
+	ret = MHD_queue_response(rq->conn, rs->status, r);
+	MHD_destroy_response(r);
+	web_count_request(rq->w, rq->route, rs->status);
+	if (rs->status >= 500)
+		log_warn("web: %s %s -> %u", rq->method, rq->url, rs->status);
+	else
+		log_debug("web: %s %s -> %u", rq->method, rq->url, rs->status);
+	return ret;
+}
+
+/* ---- routing ----------------------------------------------------------------- */
+
+static bool has_bad_bytes(const char *s)
+{
+	for (const unsigned char *p = (const unsigned char *)s; *p; p++)
+		if (*p < 0x20 || *p == 0x7f)
+			return true;
+	return false;
+}
+
+struct arg_check {
+	const char *allowed;
+	char bad[160];
+};
+
+/* Every query parameter must be one the route takes, once-sized and clean. */
+static enum MHD_Result check_arg(void *cls, enum MHD_ValueKind kind, const char *key,
+				 const char *value)
+{
+	struct arg_check *c = cls;
+	size_t klen = strlen(key);
+	const char *p = c->allowed;
+
+	(void)kind;
+	if (has_bad_bytes(key) || !utf8_valid(key, klen)) {
+		snprintf(c->bad, sizeof c->bad, "a query parameter name holds invalid characters");
+		return MHD_NO;
+	}
+	while (*p) {
+		size_t n = strcspn(p, " ");
+		if (n == klen && strncmp(p, key, n) == 0)
+			break;
+		p += n;
+		p += *p == ' ';
+	}
+	if (!*p) {
+		char k[64];
+		str_copy(k, sizeof k, key);
+		snprintf(c->bad, sizeof c->bad, "unknown query parameter \"%s\"", k);
+		return MHD_NO;
+	}
+	if (value && (strlen(value) > WEB_PARAM_MAX || has_bad_bytes(value) ||
+		      !utf8_valid(value, strlen(value)))) {
+		snprintf(c->bad, sizeof c->bad,
+			 "query parameter %s must be UTF-8 text of at most %d bytes without"
+			 " control characters",
+			 key, WEB_PARAM_MAX);
+		return MHD_NO;
+	}
+	return MHD_YES;
+}
+
+static const char *allowed_methods(const char *path)
+{
+	static const char *const names[] = {"GET", "POST", "DELETE"};
+	static const char *const allow[] = {"", "GET", "POST", "GET, POST", "DELETE",
+					    "GET, DELETE", "POST, DELETE", "GET, POST, DELETE"};
+	int mask = 0;
+
+	for (size_t i = 0; i < N_ROUTES; i++)
+		if (strcmp(routes[i].path, path) == 0)
+			for (int m = 0; m < 3; m++)
+				if (strcmp(routes[i].method, names[m]) == 0)
+					mask |= 1 << m;
+	return allow[mask];
+}
+
+/* Decides everything that needs only the headers: route, method, path and
+ * parameters, size, authentication. Returns 0 to go on to the body, -1 with
+ * an answer set in rs. */
+static int on_headers(struct web_req *rq, struct web_resp *rs, const struct route **out)
+{
+	const char *cl;
+	const struct route *rt = NULL;
+	char path[512];
+
+	*out = NULL;
+	rq->route = ROUTE_UNKNOWN;
+	if (has_bad_bytes(rq->url) || strstr(rq->url, "..") || strlen(rq->url) >= sizeof path) {
+		web_error(rs, 400, "the path is not valid (no \"..\", control characters or NUL)");
+		return -1;
+	}
+	str_copy(path, sizeof path, rq->url);
+	for (size_t i = 0; i < N_ROUTES; i++)
+		if (strcmp(routes[i].path, path) == 0) {
+			rq->route = routes[i].id;
+			if (strcmp(routes[i].method, rq->method) == 0)
+				rt = &routes[i];
+		}
+	if (!rt && rq->route == ROUTE_UNKNOWN && strncmp(path, "/api/", 5) != 0 &&
+	    strcmp(path, "/healthz") != 0 && strcmp(path, "/readyz") != 0 &&
+	    strcmp(path, "/metrics") != 0) {
+		rq->route = ROUTE_STATIC;
+		if (strcmp(rq->method, "GET") != 0 && strcmp(rq->method, "HEAD") != 0) {
+			rs->allow = "GET, HEAD";
+			web_error(rs, 405, "%s is not allowed here: static files answer GET only",
+				  rq->method);
+			return -1;
+		}
+		return 0;
+	}
+	if (!rt && rq->route == ROUTE_UNKNOWN) {
+		web_error(rs, 404, "no such endpoint: see docs/api.md for the API");
+		return -1;
+	}
+	if (!rt) {
+		rs->allow = allowed_methods(path);
+		web_error(rs, 405, "%s is not allowed on %s (allowed: %s)", rq->method, path,
+			  rs->allow);
+		return -1;
+	}
+	*out = rt;
+
+	struct arg_check chk = {.allowed = rt->params, .bad = ""};
+	MHD_get_connection_values(rq->conn, MHD_GET_ARGUMENT_KIND, check_arg, &chk);
+	if (chk.bad[0]) {
+		web_error(rs, 400, "%s", chk.bad);
+		return -1;
+	}
+	cl = MHD_lookup_connection_value(rq->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+	if (cl) {
+		int64_t n;
+		if (parse_i64(cl, &n) < 0 || n < 0) {
+			web_error(rs, 400, "Content-Length is not a number");
+			return -1;
+		}
+		if (n > WEB_BODY_MAX) {
+			web_error(rs, 413, "the request body is larger than 1 MiB");
+			return -1;
+		}
+	}
+	if (rt->need == NEED_NONE)
+		return 0;
+	if (web_authenticate(rq, rs) < 0)
+		return -1;
+	if ((rt->need == NEED_STAFF && rq->auth.key.role == ROLE_VIEWER) ||
+	    (rt->need == NEED_ADMIN && rq->auth.key.role != ROLE_ADMIN)) {
+		web_error(rs, 403, "a %s key may not use %s %s (it needs %s)",
+			  api_role_name(rq->auth.key.role), rq->method, path,
+			  rt->need == NEED_ADMIN ? "an admin key" : "an admin or finance key");
+		return -1;
+	}
+	return 0;
+}
+
+static void serve_static(struct web_req *rq, struct web_resp *rs)
+{
+	const struct web_asset *a = web_asset_find(rq->url);
+
+	if (!a) {
+		web_error(rs, 404, strcmp(rq->url, "/") == 0
+					   ? "the dashboard is not built into this binary"
+					   : "no such file");
+		return;
+	}
+	rs->status = 200;
+	rs->asset = a;
+	rs->content_type = a->content_type;
+	rs->cache_control = "no-cache";
+}
+
+static void healthz(struct web_resp *rs)
+{
+	rs->status = 200;
+	rs->content_type = "text/plain; charset=utf-8";
+	sbuf_puts(&rs->body, "ok\n");
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
+				  const char *method, const char *version, const char *upload,
+				  size_t *upload_size, void **con_cls)
+{
+	struct web *w = cls;
+	struct web_req *rq = *con_cls;
+	struct web_resp rs;
+	const struct route *rt = NULL;
+	enum MHD_Result ret;
+
+	(void)version;
+	memset(&rs, 0, sizeof rs);
+	sbuf_init(&rs.body);
+	if (!rq) {
+		if (!(rq = calloc(1, sizeof *rq)))
+			return MHD_NO;
+		rq->w = w;
+		rq->conn = conn;
+		rq->method = method;
+		rq->url = url;
+		sbuf_init(&rq->body);
+		*con_cls = rq;
+		if (on_headers(rq, &rs, &rt) < 0) {
+			/* Answered before the body: MHD then reads no more of it. */
+			ret = send_answer(rq, &rs);
+			sbuf_cleanup(&rs.body);
+			return ret;
+		}
+		rq->started = true;
+		sbuf_cleanup(&rs.body);
+		return MHD_YES;
+	}
+	if (*upload_size > 0) {
+		/* Bounded while receiving: past 1 MiB nothing more is kept. */
+		if (!rq->too_big && rq->body.len + *upload_size <= WEB_BODY_MAX)
+			sbuf_append(&rq->body, upload, *upload_size);
+		else
+			rq->too_big = true;
+		*upload_size = 0;
+		return MHD_YES;
+	}
+
+	/* The whole request is here. */
+	for (size_t i = 0; i < N_ROUTES; i++)
+		if (strcmp(routes[i].path, url) == 0 && strcmp(routes[i].method, method) == 0)
+			rt = &routes[i];
+	if (rq->too_big)
+		web_error(&rs, 413, "the request body is larger than 1 MiB");
+	else if (rq->body.oom)
+		web_error(&rs, 500, "out of memory");
+	else if (rq->route == ROUTE_STATIC)
+		serve_static(rq, &rs);
+	else if (rt && rt->id == ROUTE_HEALTHZ)
+		healthz(&rs);
+	else if (rt && rt->fn)
+		rt->fn(rq, &rs);
+	else
+		web_error(&rs, 404, "no such endpoint: see docs/api.md for the API");
+	if (rs.status == 0)
+		web_error(&rs, 500, "no answer");
+	ret = send_answer(rq, &rs);
+	sbuf_cleanup(&rs.body);
+	/* The connection goes back to the pool as soon as the answer is queued. */
+	pool_put(w, rq->lg);
+	rq->lg = NULL;
+	return ret;
+}
+
+static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
+			 enum MHD_RequestTerminationCode toe)
+{
+	struct web *w = cls;
+	struct web_req *rq = *con_cls;
+
+	(void)conn;
+	(void)toe;
+	if (!rq)
+		return;
+	pool_put(w, rq->lg);
+	sbuf_cleanup(&rq->body);
+	free(rq);
+	*con_cls = NULL;
+}
+
+/* Percent-decoding of paths and query values; a decoded NUL becomes 0x01 so
+ * that the request is refused (400) instead of silently cut short. */
+static size_t unescape(void *cls, struct MHD_Connection *c, char *s)
+{
+	char *r = s, *wp = s;
+
+	(void)cls;
+	(void)c;
+	while (*r) {
+		if (r[0] == '%' && r[1] && r[2] && strchr("0123456789abcdefABCDEF", r[1]) &&
+		    strchr("0123456789abcdefABCDEF", r[2])) {
+			char hex[3] = {r[1], r[2], 0};
+			unsigned v = (unsigned)strtoul(hex, NULL, 16);
+			*wp++ = v ? (char)v : '\x01';
+			r += 3;
+		} else {
+			*wp++ = *r++;
+		}
+	}
+	*wp = '\0';
+	return (size_t)(wp - s);
+}
+
+static void mhd_log(void *cls, const char *fmt, va_list ap)
+{
+	char msg[512];
+
+	(void)cls;
+	vsnprintf(msg, sizeof msg, fmt, ap);
+	msg[strcspn(msg, "\n")] = '\0';
+	log_warn("web: %s", msg);
+}
+
+/* Parses "host:port" / "[v6]:port" into *ss. */
+static int parse_addr(const char *addr, struct sockaddr_storage *ss, bool *v6,
+		      struct tally_err *err)
+{
+	char host[256];
+	const char *colon = strrchr(addr, ':');
+	struct addrinfo hints, *ai = NULL;
+	int64_t port;
+
+	if (!colon || parse_i64(colon + 1, &port) < 0 || port < 0 || port > 65535 ||
+	    (size_t)(colon - addr) >= sizeof host)
+		return tally_err_set(err, TALLY_EINVAL, false,
+				     "TALLY_HTTP_ADDR=%s: use host:port, e.g. 127.0.0.1:8080", addr);
+	memcpy(host, addr, (size_t)(colon - addr));
+	host[colon - addr] = '\0';
+	if (host[0] == '[' && host[strlen(host) - 1] == ']') {
+		memmove(host, host + 1, strlen(host));
+		host[strlen(host) - 1] = '\0';
+	}
+	memset(&hints, 0, sizeof hints);
+	hints.ai_family = AF_UNSPEC;
+	hints.ai_socktype = SOCK_STREAM;
+	hints.ai_flags = AI_PASSIVE;
+	if (getaddrinfo(host[0] ? host : NULL, colon + 1, &hints, &ai) != 0 || !ai)
+		return tally_err_set(err, TALLY_EINVAL, false,
+				     "TALLY_HTTP_ADDR=%s: cannot resolve host \"%s\"", addr, host);
+	memset(ss, 0, sizeof *ss);
+	memcpy(ss, ai->ai_addr, ai->ai_addrlen);
+	*v6 = ai->ai_family == AF_INET6;
+	freeaddrinfo(ai);
+	return 0;
+}
+
+struct web *web_start(const struct tally_config *cfg, const struct collector_stats *stats,
+		      struct tally_err *err)
+{
+	struct sockaddr_storage ss;
+	bool v6 = false;
+	struct web *w;
+	const char *secure = getenv("TALLY_COOKIE_SECURE");
+
+	if (parse_addr(cfg->http_addr, &ss, &v6, err) < 0)
+		return NULL;
+	if (!(w = calloc(1, sizeof *w))) {
+		tally_err_set(err, TALLY_ENOMEM, false, "out of memory");
+		return NULL;
+	}
+	w->cfg = cfg;
+	w->stats = stats;
+	w->cookie_secure = secure && strcmp(secure, "1") == 0;
+	pthread_mutex_init(&w->pool_mu, NULL);
+	pthread_mutex_init(&w->prod_mu, NULL);
+	pthread_mutex_init(&w->cache_mu, NULL);
+	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG;
+	if (v6)
+		flags |= MHD_USE_IPv6;
+	w->daemon = MHD_start_daemon(
+		flags, 0, NULL, NULL, on_request, w, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, w,
+		MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
+		MHD_OPTION_THREAD_POOL_SIZE, (unsigned)WEB_THREADS, MHD_OPTION_CONNECTION_TIMEOUT,
+		(unsigned)WEB_TIMEOUT_S, MHD_OPTION_CONNECTION_LIMIT, 1000u,
+		MHD_OPTION_NOTIFY_COMPLETED, on_completed, w, MHD_OPTION_UNESCAPE_CALLBACK,
+		unescape, w, MHD_OPTION_END);
+	if (!w->daemon) {
+		tally_err_set(err, TALLY_EIO, false,
+			      "cannot listen on %s (is the port taken? set TALLY_HTTP_ADDR)",
+			      cfg->http_addr);
+		web_stop(w);
+		return NULL;
+	}
+	return w;
+}
+
+void web_stop(struct web *w)
+{
+	if (!w)
+		return;
+	if (w->daemon)
+		MHD_stop_daemon(w->daemon); /* waits for the requests in flight */
+	for (size_t i = 0; i < w->n_idle; i++)
+		ledger_close(w->idle[i]);
+	producer_close(w->prod);
+	tally_status_cleanup(&w->cache);
+	pthread_mutex_destroy(&w->pool_mu);
+	pthread_mutex_destroy(&w->prod_mu);
+	pthread_mutex_destroy(&w->cache_mu);
+	free(w);
+}

@@ -1,0 +1,642 @@
+/* web_api.c - the JSON API over the ledger: spend, status, quarantine,
+ * prices, events, readiness. The queries are the CLI's (ledger/, reports/). */
+#include <cjson/cJSON.h>
+#include <openssl/evp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../reports/report.h"
+#include "web_int.h"
+
+#define HOUR_US INT64_C(3600000000)
+#define DAY_US (24 * HOUR_US)
+#define SERIES_MAX_BUCKETS 10000
+#define QUARANTINE_RAW_MAX 2048
+
+/* An integer parameter in [lo, hi], def when absent. -1 with a 400 set. */
+static int int_arg(struct web_req *rq, struct web_resp *rs, const char *name, int64_t def,
+		   int64_t lo, int64_t hi, int64_t *out)
+{
+	const char *v = web_arg(rq, name);
+
+	*out = def;
+	if (!v)
+		return 0;
+	if (parse_i64(v, out) < 0 || *out < lo || *out > hi) {
+		web_error(rs, 400, "%s must be an integer from %lld to %lld", name, (long long)lo,
+			  (long long)hi);
+		return -1;
+	}
+	return 0;
+}
+
+/* A time parameter (RFC 3339 or YYYY-MM-DD). -1 with a 400 set. */
+static int time_arg(struct web_req *rq, struct web_resp *rs, const char *name, int64_t def,
+		    int64_t *out)
+{
+	const char *v = web_arg(rq, name);
+
+	*out = def;
+	if (v && time_parse(v, true, out) < 0) {
+		web_error(rs, 400, "%s needs a time like 2026-11-01 or 2026-11-01T12:00:00Z", name);
+		return -1;
+	}
+	return 0;
+}
+
+/* A text parameter for a name (team, provider, model): NULL when absent. */
+static int name_arg(struct web_req *rq, struct web_resp *rs, const char *name, size_t max,
+		    const char **out)
+{
+	const char *v = web_arg(rq, name);
+
+	*out = v;
+	if (v && (!*v || strlen(v) > max)) {
+		web_error(rs, 400, "%s must be 1 to %zu bytes long", name, max);
+		return -1;
+	}
+	return 0;
+}
+
+/* ---- spend ----------------------------------------------------------------------- */
+
+static const char *no_key(int dim)
+{
+	return dim == DIM_COST_CENTER ? "(unmapped)" : dim == DIM_OUTCOME ? "(none)" : "";
+}
+
+static void counters_json(struct sbuf *b, const struct spend_row *r)
+{
+	char usd[64];
+
+	if (money_format_digits(r->cost_pusd, 12, usd, sizeof usd) < 0)
+		str_copy(usd, sizeof usd, "0.000000000000");
+	sbuf_printf(b,
+		    "\"calls\":%lld,\"input_tokens\":%lld,\"output_tokens\":%lld,"
+		    "\"cache_read_tokens\":%lld,\"cache_write_tokens\":%lld,"
+		    "\"reasoning_tokens\":%lld,\"cost_usd\":\"%s\",\"unpriced_calls\":%lld",
+		    (long long)r->calls, (long long)r->input_tokens, (long long)r->output_tokens,
+		    (long long)r->cache_read_tokens, (long long)r->cache_write_tokens,
+		    (long long)r->reasoning_tokens, usd, (long long)r->unpriced_calls);
+}
+
+void web_spend(struct web_req *rq, struct web_resp *rs)
+{
+	struct spend_query q;
+	struct tally_err err = {0};
+	const char *group = web_arg(rq, "group_by"), *bucket_s = web_arg(rq, "bucket");
+	int64_t now = time_now_us(), to_def = (now / HOUR_US + 1) * HOUR_US;
+	int bucket = -1;
+	struct ledger *lg;
+
+	memset(&q, 0, sizeof q);
+	if (time_arg(rq, rs, "to", to_def, &q.to_us) < 0 ||
+	    time_arg(rq, rs, "from", q.to_us - 30 * DAY_US, &q.from_us) < 0 ||
+	    name_arg(rq, rs, "team", EVENT_NAME_MAX, &q.team) < 0)
+		return;
+	if (q.to_us <= q.from_us) {
+		web_error(rs, 400, "to must be after from (the interval is [from, to))");
+		return;
+	}
+	if ((q.dim = spend_dim_parse(group ? group : "team")) < 0) {
+		web_error(rs, 400, "group_by must be team, cost_center, workflow, task_type, model,"
+				   " tier, provider, outcome or day");
+		return;
+	}
+	if (bucket_s) {
+		if (strcmp(bucket_s, "hour") == 0)
+			bucket = BUCKET_HOUR;
+		else if (strcmp(bucket_s, "day") == 0)
+			bucket = BUCKET_DAY;
+		else {
+			web_error(rs, 400, "bucket must be hour or day");
+			return;
+		}
+		int64_t width = bucket == BUCKET_DAY ? DAY_US : HOUR_US;
+		if ((q.to_us - q.from_us) / width > SERIES_MAX_BUCKETS) {
+			web_error(rs, 400, "at most %d %ss per series: narrow the range or use a"
+					   " larger bucket",
+				  SERIES_MAX_BUCKETS, bucket_s);
+			return;
+		}
+	}
+	/* A viewer sees its own team only, whatever it asks to group by. */
+	if (web_team_allowed(rq, rs, q.team) < 0)
+		return;
+	if (rq->auth.key.role == ROLE_VIEWER)
+		q.team = rq->auth.key.team;
+	if (!(lg = web_ledger(rq, rs)))
+		return;
+
+	if (bucket < 0) {
+		struct spend_result r;
+		if (ledger_spend(lg, &q, &r, &err) < 0) {
+			web_db_error(rq, rs, &err);
+			return;
+		}
+		report_spend_format(&r, q.dim, REPORT_JSON, &rs->body);
+		spend_result_cleanup(&r);
+		rs->status = 200;
+		return;
+	}
+	struct spend_series s;
+	const char *name = spend_dim_name(q.dim);
+	if (ledger_spend_series(lg, &q, bucket, &s, &err) < 0) {
+		web_db_error(rq, rs, &err);
+		return;
+	}
+	sbuf_puts(&rs->body, "{\"group_by\":");
+	sbuf_json_str(&rs->body, name);
+	sbuf_printf(&rs->body, ",\"bucket\":\"%s\",\"series\":[", bucket_s);
+	for (size_t i = 0; i < s.n; i++) {
+		const struct spend_series_row *row = &s.rows[i];
+		sbuf_puts(&rs->body, i ? ",{\"bucket\":" : "{\"bucket\":");
+		sbuf_json_str(&rs->body, row->bucket);
+		sbuf_putc(&rs->body, ',');
+		sbuf_json_str(&rs->body, name);
+		sbuf_putc(&rs->body, ':');
+		sbuf_json_str(&rs->body, row->r.key_null ? no_key(q.dim) : row->r.key);
+		sbuf_putc(&rs->body, ',');
+		counters_json(&rs->body, &row->r);
+		sbuf_putc(&rs->body, '}');
+	}
+	sbuf_puts(&rs->body, "],\"total\":{");
+	counters_json(&rs->body, &s.total);
+	sbuf_puts(&rs->body, "}}\n");
+	spend_series_cleanup(&s);
+	rs->status = 200;
+}
+
+/* ---- status, readiness ---------------------------------------------------------- */
+
+void web_status(struct web_req *rq, struct web_resp *rs)
+{
+	struct tally_status st;
+	struct tally_err err = {0};
+	struct ledger *lg = web_ledger(rq, rs);
+
+	if (!lg)
+		return;
+	if (tally_status_read(rq->w->cfg, lg, 3000, &st, &err) < 0) {
+		web_db_error(rq, rs, &err);
+		return;
+	}
+	tally_status_json(&st, &rs->body);
+	tally_status_cleanup(&st);
+	rs->status = 200;
+}
+
+void web_readyz(struct web_req *rq, struct web_resp *rs)
+{
+	struct tally_err err = {0};
+	struct tally_status st;
+	const char *ledger = "ok", *kafka = "ok";
+	struct ledger *lg = web_ledger(rq, rs);
+
+	memset(&st, 0, sizeof st);
+	if (!lg)
+		ledger = "unreachable";
+	else if (ledger_ping(lg, &err) < 0 || web_status_cached(rq->w, lg, &st, &err) < 0)
+		ledger = "failing";
+	else if (!rq->w->cfg->kafka_brokers[0])
+		kafka = "not configured";
+	else if (!st.kafka_ok)
+		kafka = "unreachable";
+	tally_status_cleanup(&st);
+	if (strcmp(ledger, "ok") != 0)
+		kafka = "unknown";
+	sbuf_reset(&rs->body);
+	rs->content_type = "application/json";
+	sbuf_puts(&rs->body, "{\"ledger\":");
+	sbuf_json_str(&rs->body, ledger);
+	sbuf_puts(&rs->body, ",\"kafka\":");
+	sbuf_json_str(&rs->body, kafka);
+	sbuf_puts(&rs->body, "}\n");
+	rs->status = strcmp(ledger, "ok") == 0 && strcmp(kafka, "ok") == 0 ? 200 : 503;
+}
+
+/* ---- quarantine ---------------------------------------------------------------- */
+
+/* Appends n bytes that are valid UTF-8 as a JSON string (NUL included). */
+static void json_strn(struct sbuf *b, const unsigned char *s, size_t n)
+{
+	sbuf_putc(b, '"');
+	for (size_t i = 0; i < n; i++) {
+		unsigned char c = s[i];
+		if (c == '"' || c == '\\')
+			sbuf_printf(b, "\\%c", c);
+		else if (c < 0x20 || c == 0x7f)
+			sbuf_printf(b, "\\u%04x", c);
+		else
+			sbuf_putc(b, (char)c);
+	}
+	sbuf_putc(b, '"');
+}
+
+void web_quarantine(struct web_req *rq, struct web_resp *rs)
+{
+	struct quarantine_page pg;
+	struct tally_err err = {0};
+	int64_t limit, offset;
+	struct ledger *lg;
+
+	if (int_arg(rq, rs, "limit", 50, 1, 500, &limit) < 0 ||
+	    int_arg(rq, rs, "offset", 0, 0, INT64_C(1000000000), &offset) < 0)
+		return;
+	if (!(lg = web_ledger(rq, rs)))
+		return;
+	/* One more byte than shown tells whether the text was cut. */
+	if (ledger_quarantine_list(lg, limit, offset, QUARANTINE_RAW_MAX + 3, &pg, &err) < 0) {
+		web_db_error(rq, rs, &err);
+		return;
+	}
+	sbuf_printf(&rs->body, "{\"total\":%lld,\"limit\":%lld,\"offset\":%lld,\"items\":[",
+		    (long long)pg.total, (long long)limit, (long long)offset);
+	for (size_t i = 0; i < pg.n; i++) {
+		const struct quarantine_item *q = &pg.items[i];
+		size_t n = q->raw_len > QUARANTINE_RAW_MAX ? QUARANTINE_RAW_MAX : q->raw_len;
+		/* Cut at a character boundary: drop up to 3 bytes of a split one. */
+		size_t shown = n;
+		while (shown > 0 && n - shown < 4 && !utf8_valid((const char *)q->raw, shown))
+			shown--;
+		bool text = utf8_valid((const char *)q->raw, shown) &&
+			    (shown == q->raw_len || n - shown < 4);
+		sbuf_printf(&rs->body, "%s{\"id\":%lld,\"received_at\":", i ? "," : "",
+			    (long long)q->id);
+		sbuf_json_str(&rs->body, q->received_at);
+		sbuf_puts(&rs->body, ",\"topic\":");
+		sbuf_json_str(&rs->body, q->topic);
+		sbuf_printf(&rs->body, ",\"partition\":%d,\"offset\":", (int)q->partition);
+		if (q->offset >= 0)
+			sbuf_printf(&rs->body, "%lld", (long long)q->offset);
+		else
+			sbuf_puts(&rs->body, "null");
+		sbuf_puts(&rs->body, ",\"reason\":");
+		{
+			char reason[sizeof q->reason];
+			str_copy(reason, sizeof reason, q->reason);
+			utf8_sanitize(reason);
+			sbuf_json_str(&rs->body, reason);
+		}
+		sbuf_puts(&rs->body, ",\"raw\":");
+		if (text) {
+			json_strn(&rs->body, q->raw, shown);
+		} else {
+			/* Not UTF-8: the first bytes in base64 instead. */
+			unsigned char b64[4 * ((QUARANTINE_RAW_MAX + 2) / 3) + 1];
+			EVP_EncodeBlock(b64, q->raw, (int)n);
+			sbuf_puts(&rs->body, "null,\"raw_base64\":");
+			sbuf_json_str(&rs->body, (const char *)b64);
+		}
+		sbuf_printf(&rs->body, ",\"raw_bytes\":%lld,\"raw_truncated\":%s}",
+			    (long long)q->raw_total,
+			    (int64_t)(text ? shown : n) < q->raw_total ? "true" : "false");
+	}
+	sbuf_puts(&rs->body, "]}\n");
+	quarantine_page_cleanup(&pg);
+	rs->status = 200;
+}
+
+/* ---- prices --------------------------------------------------------------------- */
+
+static void price_json(struct sbuf *b, const char *name, int64_t pusd, bool first)
+{
+	char v[48];
+
+	sbuf_printf(b, "%s\"%s\":", first ? "" : ",", name);
+	if (pusd == PRICE_UNSET) {
+		sbuf_puts(b, "null");
+		return;
+	}
+	/* pico-USD per token = USD per million tokens with 6 decimals */
+	money_format(pusd, 6, v, sizeof v);
+	sbuf_printf(b, "\"%s\"", v);
+}
+
+void web_prices_get(struct web_req *rq, struct web_resp *rs)
+{
+	struct price_page pg;
+	struct tally_err err = {0};
+	const char *provider, *model;
+	int64_t limit, offset;
+	struct ledger *lg;
+
+	if (name_arg(rq, rs, "provider", EVENT_NAME_MAX, &provider) < 0 ||
+	    name_arg(rq, rs, "model", EVENT_MODEL_MAX, &model) < 0 ||
+	    int_arg(rq, rs, "limit", 100, 1, 1000, &limit) < 0 ||
+	    int_arg(rq, rs, "offset", 0, 0, INT64_C(1000000000), &offset) < 0)
+		return;
+	if (!(lg = web_ledger(rq, rs)))
+		return;
+	if (ledger_price_list(lg, provider, model, limit, offset, &pg, &err) < 0) {
+		web_db_error(rq, rs, &err);
+		return;
+	}
+	sbuf_printf(&rs->body, "{\"total\":%lld,\"limit\":%lld,\"offset\":%lld,\"prices\":[",
+		    (long long)pg.total, (long long)limit, (long long)offset);
+	for (size_t i = 0; i < pg.n; i++) {
+		const struct price *p = &pg.rows[i].p;
+		sbuf_printf(&rs->body, "%s{\"price_version\":%lld,\"provider\":", i ? "," : "",
+			    (long long)p->version);
+		sbuf_json_str(&rs->body, p->provider);
+		sbuf_puts(&rs->body, ",\"model\":");
+		sbuf_json_str(&rs->body, p->model);
+		sbuf_puts(&rs->body, ",\"tier\":");
+		sbuf_json_str(&rs->body, p->tier);
+		sbuf_puts(&rs->body, ",\"effective_from\":");
+		sbuf_json_str(&rs->body, pg.rows[i].effective_from);
+		sbuf_puts(&rs->body, ",\"source\":");
+		sbuf_json_str(&rs->body, pg.rows[i].source);
+		sbuf_puts(&rs->body, ",\"usd_per_million_tokens\":{");
+		price_json(&rs->body, "input", p->input, true);
+		price_json(&rs->body, "output", p->output, false);
+		price_json(&rs->body, "cache_read", p->cache_read, false);
+		price_json(&rs->body, "cache_write", p->cache_write, false);
+		price_json(&rs->body, "reasoning", p->reasoning, false);
+		price_json(&rs->body, "batch_input", p->batch_input, false);
+		price_json(&rs->body, "batch_output", p->batch_output, false);
+		price_json(&rs->body, "above_input", p->above_input, false);
+		price_json(&rs->body, "above_output", p->above_output, false);
+		price_json(&rs->body, "above_cache_read", p->above_cache_read, false);
+		price_json(&rs->body, "above_cache_write", p->above_cache_write, false);
+		sbuf_printf(&rs->body, "},\"threshold_tokens\":%lld}",
+			    (long long)(p->threshold_tokens > 0 ? p->threshold_tokens : 0));
+	}
+	sbuf_puts(&rs->body, "]}\n");
+	price_page_cleanup(&pg);
+	rs->status = 200;
+}
+
+void web_prices_post(struct web_req *rq, struct web_resp *rs)
+{
+	const char *format = web_arg(rq, "format");
+	struct price_import im;
+	struct price_store_result sr;
+	struct tally_err err = {0};
+	int64_t effective = -1;
+	char source[64];
+	bool litellm;
+	struct ledger *lg;
+	size_t skip = 0;
+
+	if (time_arg(rq, rs, "effective_from", -1, &effective) < 0)
+		return;
+	if (!rq->body.len) {
+		web_error(rs, 400, "send the price list as the body (LiteLLM JSON or tally CSV)");
+		return;
+	}
+	while (skip < rq->body.len && strchr(" \t\r\n", rq->body.p[skip]))
+		skip++;
+	if (!format)
+		litellm = skip < rq->body.len && rq->body.p[skip] == '{';
+	else if (strcmp(format, "litellm") == 0 || strcmp(format, "csv") == 0)
+		litellm = strcmp(format, "litellm") == 0;
+	else {
+		web_error(rs, 400, "format must be litellm or csv");
+		return;
+	}
+	sbuf_putc(&rq->body, '\0'); /* the importers read text */
+	rq->body.len--;
+	if (rq->body.oom) {
+		web_error(rs, 500, "out of memory");
+		return;
+	}
+	if ((litellm ? price_import_litellm(rq->body.p, rq->body.len, effective, &im, &err)
+		     : price_import_csv(rq->body.p, rq->body.len, effective, &im, &err)) < 0) {
+		web_error(rs, 400, "the price list was not imported: %s", err.msg);
+		return;
+	}
+	if (!(lg = web_ledger(rq, rs))) {
+		price_import_cleanup(&im);
+		return;
+	}
+	snprintf(source, sizeof source, "api (key %lld)", (long long)rq->auth.key.id);
+	if (ledger_store_prices(lg, &im, source, &sr, &err) < 0) {
+		price_import_cleanup(&im);
+		web_db_error(rq, rs, &err);
+		return;
+	}
+	sbuf_printf(&rs->body,
+		    "{\"format\":\"%s\",\"loaded\":%zu,\"stored\":%zu,\"unchanged\":%zu,"
+		    "\"skipped\":%zu,\"rounded\":%zu}\n",
+		    litellm ? "litellm" : "csv", im.n, sr.stored, sr.unchanged, im.skipped,
+		    im.rounded);
+	price_import_cleanup(&im);
+	rs->status = 200;
+}
+
+/* ---- events -------------------------------------------------------------------- */
+
+struct ev_item {
+	char *text; /* malloc'd: the event as produced */
+	size_t len;
+	struct event ev;
+	bool ok;
+	char reason[256];
+};
+
+/* The team an event belongs to, or NULL when it names none. */
+static const char *event_team(const struct event *ev)
+{
+	if (ev->kind == EVENT_CALL)
+		return ev->u.call.team;
+	if (ev->kind == EVENT_OUTCOME && ev->u.outcome.team[0])
+		return ev->u.outcome.team;
+	return NULL;
+}
+
+/* Splits the body into events: a JSON array, or one JSON value per line. */
+static int split_events(struct web_req *rq, struct web_resp *rs, struct ev_item **out,
+			size_t *n)
+{
+	const char *p = rq->body.p ? rq->body.p : "";
+	size_t len = rq->body.len, skip = 0, cap = 0;
+	struct ev_item *items = NULL;
+
+	*out = NULL;
+	*n = 0;
+	while (skip < len && strchr(" \t\r\n", p[skip]))
+		skip++;
+	if (skip < len && p[skip] == '[') {
+		cJSON *root = cJSON_ParseWithLength(p, len), *el;
+		if (!cJSON_IsArray(root)) {
+			cJSON_Delete(root);
+			web_error(rs, 400, "the body starts with [ but is not a JSON array");
+			return -1;
+		}
+		cap = (size_t)cJSON_GetArraySize(root);
+		if (cap && !(items = calloc(cap, sizeof *items))) {
+			cJSON_Delete(root);
+			web_error(rs, 500, "out of memory");
+			return -1;
+		}
+		cJSON_ArrayForEach(el, root)
+		{
+			struct ev_item *it = &items[(*n)++];
+			it->text = cJSON_PrintUnformatted(el);
+			it->len = it->text ? strlen(it->text) : 0;
+		}
+		cJSON_Delete(root);
+		*out = items;
+		return 0;
+	}
+	for (size_t i = 0; i < len;) {
+		size_t e = i;
+		while (e < len && p[e] != '\n')
+			e++;
+		size_t a = i, b = e;
+		while (a < b && strchr(" \t\r", p[a]))
+			a++;
+		while (b > a && strchr(" \t\r", p[b - 1]))
+			b--;
+		i = e + 1;
+		if (a == b)
+			continue;
+		if (*n == cap) {
+			cap = cap ? cap * 2 : 64;
+			struct ev_item *ni = realloc(items, cap * sizeof *ni);
+			if (!ni)
+				goto oom;
+			items = ni;
+		}
+		struct ev_item *it = &items[*n];
+		memset(it, 0, sizeof *it);
+		if (!(it->text = malloc(b - a + 1)))
+			goto oom;
+		memcpy(it->text, p + a, b - a);
+		it->text[b - a] = '\0';
+		it->len = b - a;
+		(*n)++;
+	}
+	*out = items;
+	return 0;
+oom:
+	for (size_t i = 0; i < *n; i++)
+		free(items[i].text);
+	free(items);
+	*n = 0;
+	web_error(rs, 500, "out of memory");
+	return -1;
+}
+
+/* Produces the valid events and waits for Kafka to confirm them. Returns 0,
+ * or -1 with an answer set. */
+static int produce_events(struct web_req *rq, struct web_resp *rs, struct ev_item *items,
+			  size_t n)
+{
+	struct web *w = rq->w;
+	const struct tally_config *cfg = w->cfg;
+	struct tally_err err = {0};
+	int64_t d0, d1;
+	size_t sent = 0;
+
+	pthread_mutex_lock(&w->prod_mu);
+	if (!w->prod && !(w->prod = producer_open(cfg->kafka_brokers, &err))) {
+		pthread_mutex_unlock(&w->prod_mu);
+		log_warn("web: events: %s", err.msg);
+		web_error(rs, 503, "cannot produce to Kafka: %s", err.msg);
+		return -1;
+	}
+	producer_counts(w->prod, &d0, NULL);
+	for (size_t i = 0; i < n; i++) {
+		struct ev_item *it = &items[i];
+		const char *topic = cfg->topic_calls, *key = it->ev.u.call.event_id;
+		if (!it->ok)
+			continue;
+		if (it->ev.kind == EVENT_OUTCOME) {
+			topic = cfg->topic_outcomes;
+			key = it->ev.u.outcome.outcome_id;
+		} else if (it->ev.kind == EVENT_FEEDBACK) {
+			topic = cfg->topic_feedback;
+			key = it->ev.u.feedback.event_id;
+		}
+		if (producer_send(w->prod, topic, key, strlen(key), it->text, it->len, &err) < 0) {
+			it->ok = false;
+			str_copy(it->reason, sizeof it->reason, err.msg);
+			tally_err_clear(&err);
+			continue;
+		}
+		sent++;
+	}
+	/* The delivery counts tell what happened; the flush only waits. */
+	producer_flush(w->prod, 10000, NULL);
+	producer_counts(w->prod, &d1, NULL);
+	pthread_mutex_unlock(&w->prod_mu);
+	if (d1 - d0 < (int64_t)sent) {
+		web_error(rs, 503,
+			  "Kafka confirmed %lld of %zu events; send them again (duplicates are"
+			  " skipped by event_id)",
+			  (long long)(d1 - d0), sent);
+		return -1;
+	}
+	return 0;
+}
+
+void web_events_post(struct web_req *rq, struct web_resp *rs)
+{
+	struct ev_item *items = NULL;
+	size_t n = 0, valid = 0, accepted = 0;
+
+	if (!rq->w->cfg->kafka_brokers[0]) {
+		web_error(rs, 503, "Kafka is not configured (TALLY_KAFKA_BROKERS): events cannot be"
+				   " accepted");
+		return;
+	}
+	if (split_events(rq, rs, &items, &n) < 0)
+		return;
+	if (n == 0) {
+		free(items);
+		web_error(rs, 400, "no events in the body: send JSON lines or a JSON array");
+		return;
+	}
+	for (size_t i = 0; i < n; i++) {
+		struct ev_item *it = &items[i];
+		struct tally_err err = {0};
+		if (!it->text) {
+			str_copy(it->reason, sizeof it->reason, "out of memory");
+			continue;
+		}
+		it->ok = event_parse(it->text, it->len, -1, &it->ev, &err) == 0;
+		if (!it->ok) {
+			str_copy(it->reason, sizeof it->reason, err.msg);
+			utf8_sanitize(it->reason);
+			continue;
+		}
+		/* A viewer posts for its own team only: anything else refuses the
+		 * whole request before a single event is produced. */
+		if (rq->auth.key.role == ROLE_VIEWER) {
+			const char *team = event_team(&it->ev);
+			if (!team || strcmp(team, rq->auth.key.team) != 0) {
+				web_error(rs, 403,
+					  "event %zu: this key may post only events of team %s%s", i,
+					  rq->auth.key.team,
+					  team ? "" : " (feedback and outcomes without a team are not"
+						      " allowed)");
+				goto out;
+			}
+		}
+		valid++;
+	}
+	if (valid > 0 && produce_events(rq, rs, items, n) < 0)
+		goto out;
+	for (size_t i = 0; i < n; i++)
+		accepted += items[i].ok;
+	sbuf_printf(&rs->body, "{\"accepted\":%zu,\"rejected\":%zu,\"results\":[", accepted,
+		    n - accepted);
+	for (size_t i = 0; i < n; i++) {
+		sbuf_printf(&rs->body, "%s{\"index\":%zu,\"status\":\"%s\"", i ? "," : "", i,
+			    items[i].ok ? "accepted" : "rejected");
+		if (!items[i].ok) {
+			sbuf_puts(&rs->body, ",\"reason\":");
+			sbuf_json_str(&rs->body, items[i].reason);
+		}
+		sbuf_putc(&rs->body, '}');
+	}
+	sbuf_puts(&rs->body, "]}\n");
+	rs->status = 202;
+out:
+	for (size_t i = 0; i < n; i++)
+		free(items[i].text);
+	free(items);
+}

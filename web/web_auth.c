@@ -1,0 +1,204 @@
+/* web_auth.c - who is asking: Bearer tokens, session cookies, CSRF, roles;
+ * and the session endpoints of the dashboard's sign-in. */
+#include <cjson/cJSON.h>
+#include <openssl/crypto.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+
+#include "web_int.h"
+
+static bool is_hex(const char *s, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (!strchr("0123456789abcdef", s[i]) || !s[i])
+			return false;
+	return s[n] == '\0';
+}
+
+/* A well-formed token: "tly_" and 64 lowercase hex digits. */
+static bool token_shape(const char *t)
+{
+	return strncmp(t, WEB_TOKEN_PREFIX, 4) == 0 && is_hex(t + 4, 64);
+}
+
+/* Looks a token up; 1 found, 0 not, -1 ledger failure (answer set). */
+static int token_check(struct web_req *rq, struct web_resp *rs, const char *token,
+		       struct api_key *key)
+{
+	struct tally_err err = {0};
+	char hash[65];
+	bool found = false;
+	struct ledger *lg;
+
+	if (!token_shape(token))
+		return 0;
+	if (!(lg = web_ledger(rq, rs)))
+		return -1;
+	web_sha256_hex(token, strlen(token), hash);
+	if (ledger_key_lookup(lg, hash, key, &found, &err) < 0) {
+		web_db_error(rq, rs, &err);
+		return -1;
+	}
+	/* The index found it by hash; compare again in constant time. */
+	return found && CRYPTO_memcmp(key->token_sha256, hash, 64) == 0 ? 1 : 0;
+}
+
+static bool changes_state(const char *method)
+{
+	return strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0 &&
+	       strcmp(method, "OPTIONS") != 0;
+}
+
+int web_authenticate(struct web_req *rq, struct web_resp *rs)
+{
+	const char *authz = MHD_lookup_connection_value(rq->conn, MHD_HEADER_KIND,
+							 MHD_HTTP_HEADER_AUTHORIZATION);
+	const char *cookie = MHD_lookup_connection_value(rq->conn, MHD_COOKIE_KIND, WEB_COOKIE);
+	struct web_auth *a = &rq->auth;
+	struct tally_err err = {0};
+
+	memset(a, 0, sizeof *a);
+	if (authz) {
+		if (strncasecmp(authz, "Bearer ", 7) != 0) {
+			web_error(rs, 401, "use Authorization: Bearer <token>");
+			return -1;
+		}
+		const char *token = authz + 7;
+		while (*token == ' ')
+			token++;
+		int found = token_check(rq, rs, token, &a->key);
+		if (found < 0)
+			return -1;
+		if (!found) {
+			web_error(rs, 401, "the token is not valid (unknown or revoked key)");
+			return -1;
+		}
+		a->ok = true;
+		return 0;
+	}
+	if (cookie) {
+		bool found = false;
+		struct ledger *lg;
+		if (!is_hex(cookie, 64)) {
+			web_error(rs, 401, "the session is not valid; sign in again");
+			return -1;
+		}
+		if (!(lg = web_ledger(rq, rs)))
+			return -1;
+		web_sha256_hex(cookie, 64, a->session_sha256);
+		if (ledger_session_lookup(lg, a->session_sha256, &a->key, a->csrf, &found, &err) <
+		    0) {
+			web_db_error(rq, rs, &err);
+			return -1;
+		}
+		if (!found) {
+			web_error(rs, 401, "the session has ended or expired; sign in again");
+			return -1;
+		}
+		a->by_cookie = true;
+		/* A browser's cookie rides along on any request: state changes
+		 * must also prove they come from the dashboard. */
+		if (changes_state(rq->method)) {
+			const char *t = MHD_lookup_connection_value(rq->conn, MHD_HEADER_KIND,
+								    "X-CSRF-Token");
+			if (!t || strlen(t) != strlen(a->csrf) ||
+			    CRYPTO_memcmp(t, a->csrf, strlen(a->csrf)) != 0) {
+				web_error(rs, 403, "missing or wrong X-CSRF-Token header for a"
+						   " cookie-authenticated request");
+				return -1;
+			}
+		}
+		a->ok = true;
+		return 0;
+	}
+	web_error(rs, 401, "this endpoint needs Authorization: Bearer <token> or a session cookie");
+	return -1;
+}
+
+int web_team_allowed(struct web_req *rq, struct web_resp *rs, const char *team)
+{
+	if (rq->auth.key.role != ROLE_VIEWER || !team || strcmp(team, rq->auth.key.team) == 0)
+		return 0;
+	web_error(rs, 403, "this key sees only team %s", rq->auth.key.team);
+	return -1;
+}
+
+static void identity_json(struct sbuf *b, const struct api_key *k)
+{
+	sbuf_puts(b, "\"role\":");
+	sbuf_json_str(b, api_role_name(k->role));
+	sbuf_puts(b, ",\"team\":");
+	if (k->team[0])
+		sbuf_json_str(b, k->team);
+	else
+		sbuf_puts(b, "null");
+}
+
+void web_session_post(struct web_req *rq, struct web_resp *rs)
+{
+	struct tally_err err = {0};
+	struct api_key key;
+	char sid[65], sid_hash[65], csrf[65];
+	cJSON *root = cJSON_ParseWithLength(rq->body.p ? rq->body.p : "", rq->body.len);
+	const cJSON *tok = cJSON_GetObjectItemCaseSensitive(root, "token");
+	int found;
+
+	if (!cJSON_IsString(tok)) {
+		cJSON_Delete(root);
+		web_error(rs, 400, "send JSON {\"token\":\"tly_...\"}");
+		return;
+	}
+	found = token_check(rq, rs, tok->valuestring, &key);
+	cJSON_Delete(root);
+	if (found < 0)
+		return;
+	if (!found) {
+		web_error(rs, 401, "the token is not valid (unknown or revoked key)");
+		return;
+	}
+	if (web_random_hex(sid, 32, &err) < 0 || web_random_hex(csrf, 32, &err) < 0) {
+		web_error(rs, 500, "%s", err.msg);
+		return;
+	}
+	web_sha256_hex(sid, 64, sid_hash);
+	if (ledger_session_create(rq->lg, sid_hash, key.id, csrf, WEB_SESSION_TTL_S, &err) < 0) {
+		web_db_error(rq, rs, &err);
+		return;
+	}
+	snprintf(rs->set_cookie, sizeof rs->set_cookie,
+		 WEB_COOKIE "=%s; HttpOnly; SameSite=Strict; Path=/; Max-Age=%d%s", sid,
+		 WEB_SESSION_TTL_S, rq->w->cookie_secure ? "; Secure" : "");
+	rs->status = 200;
+	sbuf_putc(&rs->body, '{');
+	identity_json(&rs->body, &key);
+	sbuf_printf(&rs->body, ",\"csrf_token\":\"%s\",\"expires_in\":%d}\n", csrf,
+		    WEB_SESSION_TTL_S);
+}
+
+void web_session_delete(struct web_req *rq, struct web_resp *rs)
+{
+	struct tally_err err = {0};
+
+	if (rq->auth.by_cookie &&
+	    ledger_session_delete(rq->lg, rq->auth.session_sha256, &err) < 0) {
+		web_db_error(rq, rs, &err);
+		return;
+	}
+	snprintf(rs->set_cookie, sizeof rs->set_cookie,
+		 WEB_COOKIE "=; HttpOnly; SameSite=Strict; Path=/; Max-Age=0%s",
+		 rq->w->cookie_secure ? "; Secure" : "");
+	rs->status = 200;
+	sbuf_printf(&rs->body, "{\"signed_out\":%s}\n", rq->auth.by_cookie ? "true" : "false");
+}
+
+void web_me(struct web_req *rq, struct web_resp *rs)
+{
+	rs->status = 200;
+	sbuf_putc(&rs->body, '{');
+	identity_json(&rs->body, &rq->auth.key);
+	/* A reloaded dashboard gets its CSRF token back from here. */
+	if (rq->auth.by_cookie)
+		sbuf_printf(&rs->body, ",\"csrf_token\":\"%s\"", rq->auth.csrf);
+	sbuf_puts(&rs->body, "}\n");
+}

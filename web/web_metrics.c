@@ -1,0 +1,206 @@
+/* web_metrics.c - GET /metrics in the Prometheus text format 0.0.4: the
+ * collector's counters and batch histograms (when a collector runs in this
+ * process), stored offset and lag per partition, HTTP requests, build info. */
+#include <stdio.h>
+#include <string.h>
+
+#include "web_int.h"
+
+#ifndef TALLY_VERSION
+#define TALLY_VERSION "0.1.0"
+#endif
+
+static const char *const route_names[ROUTE_COUNT] = {
+	"/healthz",        "/readyz",         "/metrics",           "/api/v1/session",
+	"/api/v1/me",      "/api/v1/spend",   "/api/v1/status",     "/api/v1/quarantine",
+	"/api/v1/prices",  "/api/v1/events",  "static",             "unknown",
+};
+
+const char *web_route_name(int route)
+{
+	return route >= 0 && route < ROUTE_COUNT ? route_names[route] : "unknown";
+}
+
+void web_count_request(struct web *w, int route, unsigned status)
+{
+	static const unsigned codes[WEB_N_CODES] = WEB_CODES;
+	int c = WEB_N_CODES; /* "other" */
+
+	if (route < 0 || route >= ROUTE_COUNT)
+		route = ROUTE_UNKNOWN;
+	for (int i = 0; i < WEB_N_CODES; i++)
+		if (codes[i] == status)
+			c = i;
+	__atomic_fetch_add(&w->http_counts[route][c], 1, __ATOMIC_RELAXED);
+}
+
+static int64_t rd(const volatile int64_t *v)
+{
+	return __atomic_load_n(v, __ATOMIC_RELAXED);
+}
+
+/* A label value, escaped as the exposition format wants (\\, \", \n). */
+static void label_value(struct sbuf *b, const char *s)
+{
+	sbuf_putc(b, '"');
+	for (; *s; s++) {
+		if (*s == '\\' || *s == '"')
+			sbuf_putc(b, '\\');
+		if (*s == '\n') {
+			sbuf_puts(b, "\\n");
+			continue;
+		}
+		sbuf_putc(b, *s);
+	}
+	sbuf_putc(b, '"');
+}
+
+static void header(struct sbuf *b, const char *name, const char *type, const char *help)
+{
+	sbuf_printf(b, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+}
+
+/* A counter with a topic label per event kind when the collector fills the
+ * per-topic counts, else one unlabelled series. */
+static void topic_counter(struct sbuf *b, const struct tally_config *cfg, const char *name,
+			  const char *help, int64_t total, const volatile int64_t *by_topic)
+{
+	const char *topics[3] = {cfg->topic_calls, cfg->topic_outcomes, cfg->topic_feedback};
+	int64_t sum = 0;
+
+	header(b, name, "counter", help);
+	if (by_topic)
+		for (int i = 0; i < 3; i++)
+			sum += rd(&by_topic[i]);
+	if (!by_topic || sum == 0) {
+		sbuf_printf(b, "%s %lld\n", name, (long long)total);
+		return;
+	}
+	for (int i = 0; i < 3; i++) {
+		sbuf_printf(b, "%s{topic=", name);
+		label_value(b, topics[i]);
+		sbuf_printf(b, "} %lld\n", (long long)rd(&by_topic[i]));
+	}
+}
+
+/* A counter of one topic (a call-only count is labelled with the calls topic). */
+static void one_topic_counter(struct sbuf *b, const char *topic, const char *name,
+			      const char *help, int64_t v)
+{
+	header(b, name, "counter", help);
+	sbuf_printf(b, "%s{topic=", name);
+	label_value(b, topic);
+	sbuf_printf(b, "} %lld\n", (long long)v);
+}
+
+static void histogram(struct sbuf *b, const char *name, const char *help, const int64_t *le,
+		      int n, double scale, const volatile int64_t *counts, double sum)
+{
+	int64_t cum = 0;
+
+	header(b, name, "histogram", help);
+	for (int i = 0; i < n; i++) {
+		cum += rd(&counts[i]);
+		sbuf_printf(b, "%s_bucket{le=\"%.17g\"} %lld\n", name, (double)le[i] / scale,
+			    (long long)cum);
+	}
+	cum += rd(&counts[n]);
+	sbuf_printf(b, "%s_bucket{le=\"+Inf\"} %lld\n", name, (long long)cum);
+	sbuf_printf(b, "%s_sum %.17g\n%s_count %lld\n", name, sum, name, (long long)cum);
+}
+
+static void collector_metrics(struct sbuf *b, const struct tally_config *cfg,
+			      const struct collector_stats *s)
+{
+	static const int64_t size_le[COLLECTOR_SIZE_BUCKETS] = COLLECTOR_SIZE_BOUNDS;
+	static const int64_t us_le[COLLECTOR_SECONDS_BUCKETS] = COLLECTOR_SECONDS_BOUNDS_US;
+
+	topic_counter(b, cfg, "tally_events_consumed_total", "Kafka messages consumed.",
+		      rd(&s->consumed), s->consumed_by_topic);
+	one_topic_counter(b, cfg->topic_calls, "tally_calls_inserted_total",
+			  "Calls newly stored in the ledger.", rd(&s->inserted));
+	one_topic_counter(b, cfg->topic_calls, "tally_duplicates_total",
+			  "Calls skipped because their event_id was already stored.",
+			  rd(&s->duplicates));
+	topic_counter(b, cfg, "tally_quarantined_total", "Messages quarantined as bad input.",
+		      rd(&s->quarantined), s->quarantined_by_topic);
+	one_topic_counter(b, cfg->topic_calls, "tally_unpriced_total",
+			  "Calls stored without a price (unknown model).", rd(&s->unpriced));
+	one_topic_counter(b, cfg->topic_outcomes, "tally_outcomes_total",
+			  "Outcome events stored.", rd(&s->outcomes));
+	one_topic_counter(b, cfg->topic_feedback, "tally_feedback_total",
+			  "Feedback events stored.", rd(&s->feedback));
+	header(b, "tally_db_errors_total", "counter", "Failed ledger writes (retried).");
+	sbuf_printf(b, "tally_db_errors_total %lld\n", (long long)rd(&s->db_errors));
+	histogram(b, "tally_batch_size", "Messages per written batch.", size_le,
+		  COLLECTOR_SIZE_BUCKETS, 1.0, s->batch_size_buckets,
+		  (double)rd(&s->batch_messages_total));
+	histogram(b, "tally_batch_seconds", "Time from a batch's first poll to its commit.",
+		  us_le, COLLECTOR_SECONDS_BUCKETS, 1e6, s->batch_seconds_buckets,
+		  (double)rd(&s->batch_us_total) / 1e6);
+}
+
+void web_metrics(struct web_req *rq, struct web_resp *rs)
+{
+	static const unsigned codes[WEB_N_CODES] = WEB_CODES;
+	struct web *w = rq->w;
+	struct sbuf *b = &rs->body;
+	struct tally_status st;
+	struct tally_err err = {0};
+	struct ledger *lg;
+	bool have = false;
+
+	/* The ledger's offsets and Kafka's watermarks, at most 5 s old; when the
+	 * ledger is unreachable the rest is still exported. */
+	memset(&st, 0, sizeof st);
+	if ((lg = web_ledger(rq, rs)) && web_status_cached(w, lg, &st, &err) == 0)
+		have = true;
+	else if (lg)
+		log_warn("web: metrics: %s", err.msg);
+	sbuf_reset(b);
+	rs->content_type = "text/plain; version=0.0.4; charset=utf-8";
+	if (w->stats)
+		collector_metrics(b, w->cfg, w->stats);
+	header(b, "tally_up", "gauge", "1 when the ledger answered this scrape.");
+	sbuf_printf(b, "tally_up %d\n", have ? 1 : 0);
+	if (have) {
+		header(b, "tally_partition_offset", "gauge",
+		       "Next offset stored in the ledger per partition.");
+		for (size_t i = 0; i < st.n_partitions; i++) {
+			sbuf_puts(b, "tally_partition_offset{topic=");
+			label_value(b, st.partitions[i].topic);
+			sbuf_printf(b, ",partition=\"%d\"} %lld\n", (int)st.partitions[i].partition,
+				    (long long)st.partitions[i].offset);
+		}
+		header(b, "tally_partition_lag", "gauge",
+		       "Messages in Kafka not yet stored in the ledger per partition.");
+		for (size_t i = 0; i < st.n_partitions; i++) {
+			if (st.partitions[i].lag < 0)
+				continue;
+			sbuf_puts(b, "tally_partition_lag{topic=");
+			label_value(b, st.partitions[i].topic);
+			sbuf_printf(b, ",partition=\"%d\"} %lld\n", (int)st.partitions[i].partition,
+				    (long long)st.partitions[i].lag);
+		}
+	}
+	tally_status_cleanup(&st);
+
+	header(b, "tally_http_requests_total", "counter", "HTTP requests answered.");
+	for (int r = 0; r < ROUTE_COUNT; r++)
+		for (int c = 0; c <= WEB_N_CODES; c++) {
+			int64_t v = rd(&w->http_counts[r][c]);
+			if (!v)
+				continue;
+			sbuf_printf(b, "tally_http_requests_total{route=\"%s\",code=", route_names[r]);
+			if (c < WEB_N_CODES)
+				sbuf_printf(b, "\"%u\"", codes[c]);
+			else
+				sbuf_puts(b, "\"other\"");
+			sbuf_printf(b, "} %lld\n", (long long)v);
+		}
+	header(b, "tally_build_info", "gauge", "The running tally's version.");
+	sbuf_puts(b, "tally_build_info{version=");
+	label_value(b, TALLY_VERSION);
+	sbuf_puts(b, "} 1\n");
+	rs->status = 200;
+}
