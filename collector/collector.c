@@ -30,6 +30,7 @@ struct collector {
 	int64_t pb_stamp, pb_checked_us;
 	const char *topics[EVENT_KINDS]; /* indexed by enum event_kind */
 	struct ledger_batch batch;
+	struct event scratch; /* the message being parsed */
 	rd_kafka_message_t **msgs; /* the batch's messages, kept until it is stored */
 	size_t n_msgs, cap_msgs;
 	size_t batch_bytes;
@@ -176,21 +177,15 @@ static void add_message(struct collector *c, const rd_kafka_message_t *m)
 			   m->len);
 		return;
 	}
-	struct event *ev = malloc(sizeof *ev);
+	struct event *ev = &c->scratch;
 	struct tally_err err = {0};
-	if (!ev) {
-		quarantine(c, &pos, "collector out of memory while parsing", buf, m->len);
-		return;
-	}
 	if (event_parse(buf, m->len, kind, ev, &err) < 0) {
 		quarantine(c, &pos, err.msg, buf, m->len);
-		free(ev);
 		return;
 	}
 	if (kind == EVENT_CALL) {
-		struct call_row *row = ledger_batch_add_call(&c->batch);
+		struct call_row *row = ledger_batch_add_call_from(&c->batch, &ev->u.call);
 		if (row) {
-			row->ev = ev->u.call;
 			row->pos = pos;
 			price_row(c, row);
 		}
@@ -203,7 +198,6 @@ static void add_message(struct collector *c, const rd_kafka_message_t *m)
 		if (row)
 			row->ev = ev->u.feedback, row->pos = pos;
 	}
-	free(ev);
 }
 
 /* Frees the messages of a stored or abandoned batch. */

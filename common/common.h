@@ -118,6 +118,10 @@ void sbuf_append(struct sbuf *b, const void *data, size_t n);
 void sbuf_puts(struct sbuf *b, const char *s);
 void sbuf_putc(struct sbuf *b, char c);
 void sbuf_printf(struct sbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Appends v in decimal (no printf: this is on the ingestion hot path). */
+void sbuf_i64(struct sbuf *b, int64_t v);
+/* Appends a score in [0,1] with 6 fraction digits ("0.920000"); not money. */
+void sbuf_score(struct sbuf *b, double v);
 /* Appends s escaped for PostgreSQL's COPY text format (NULL -> \N). */
 void sbuf_copy_text(struct sbuf *b, const char *s);
 /* Appends bytes as a COPY text bytea literal (\\x...). */

@@ -46,6 +46,7 @@ struct call_event {
 	double quality; /* [0,1]; a score, not money */
 	bool has_provider_cost;
 	int64_t provider_cost_pusd; /* pico-USD, exact */
+	/* Last, so that a copy can stop at the tags actually used. */
 	char tags[EVENT_TAGS_MAX + 1]; /* compact JSON object, "" when absent */
 };
 

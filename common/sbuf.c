@@ -93,20 +93,54 @@ void sbuf_printf(struct sbuf *b, const char *fmt, ...)
 	b->len += (size_t)n;
 }
 
+void sbuf_i64(struct sbuf *b, int64_t v)
+{
+	char buf[24];
+	int i = sizeof buf;
+	uint64_t mag = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
+
+	do {
+		buf[--i] = (char)('0' + mag % 10);
+		mag /= 10;
+	} while (mag);
+	if (v < 0)
+		buf[--i] = '-';
+	sbuf_append(b, buf + i, sizeof buf - (size_t)i);
+}
+
+void sbuf_score(struct sbuf *b, double v)
+{
+	int64_t micro = (int64_t)(v * 1000000.0 + 0.5);
+	char frac[8];
+
+	if (micro < 0)
+		micro = 0;
+	sbuf_i64(b, micro / 1000000);
+	for (int i = 6; i > 0; i--, micro /= 10)
+		frac[i] = (char)('0' + micro % 10);
+	frac[0] = '.';
+	sbuf_append(b, frac, 7);
+}
+
 void sbuf_copy_text(struct sbuf *b, const char *s)
 {
+	const char *run = s;
+
 	if (!s) {
 		sbuf_append(b, "\\N", 2);
 		return;
 	}
-	for (const char *p = s; *p; p++) {
-		switch (*p) {
-		case '\\': sbuf_append(b, "\\\\", 2); break;
-		case '\t': sbuf_append(b, "\\t", 2); break;
-		case '\n': sbuf_append(b, "\\n", 2); break;
-		case '\r': sbuf_append(b, "\\r", 2); break;
-		default: sbuf_putc(b, *p);
-		}
+	/* Copy runs of plain bytes at once; escape the four that COPY needs. */
+	for (const char *p = s;; p++) {
+		char c = *p;
+		if (c != '\0' && c != '\\' && c != '\t' && c != '\n' && c != '\r')
+			continue;
+		sbuf_append(b, run, (size_t)(p - run));
+		if (c == '\0')
+			break;
+		char esc[2] = {'\\', c == '\\' ? '\\' : c == '\t' ? 't' : c == '\n' ? 'n' : 'r'};
+		sbuf_append(b, esc, 2);
+		run = p + 1;
 	}
 }
 
@@ -209,6 +243,16 @@ bool utf8_valid(const char *s, size_t n)
 	const unsigned char *p = (const unsigned char *)s;
 
 	for (size_t i = 0; i < n;) {
+		/* ASCII fast path: eight bytes at a time. */
+		while (i + 8 <= n) {
+			uint64_t w;
+			memcpy(&w, p + i, 8);
+			if (w & UINT64_C(0x8080808080808080))
+				break;
+			i += 8;
+		}
+		if (i >= n)
+			break;
 		size_t len = utf8_seq(p + i, n - i);
 		if (len == 0)
 			return false;

@@ -114,6 +114,14 @@ int time_parse(const char *s, bool allow_date, int64_t *us_out)
 	return 0;
 }
 
+/* Writes v as n decimal digits with leading zeros. */
+static char *put_digits(char *p, unsigned v, int n)
+{
+	for (int i = n - 1; i >= 0; i--, v /= 10)
+		p[i] = (char)('0' + v % 10);
+	return p + n;
+}
+
 void time_format(int64_t us, char out[40])
 {
 	int64_t secs = us / 1000000, frac = us % 1000000;
@@ -125,8 +133,26 @@ void time_format(int64_t us, char out[40])
 	int y;
 	unsigned m, d;
 	civil_from_days(days, &y, &m, &d);
-	snprintf(out, 40, "%04d-%02u-%02uT%02d:%02d:%02d.%06dZ", y, m, d, (int)(rem / 3600),
-		 (int)(rem / 60 % 60), (int)(rem % 60), (int)frac);
+	if (y < 0 || y > 9999) { /* outside what RFC 3339 can say; never on the hot path */
+		snprintf(out, 40, "%04d-%02u-%02uT00:00:00.000000Z", y, m, d);
+		return;
+	}
+	/* By hand: this runs for every row written to the ledger. */
+	char *p = put_digits(out, (unsigned)y, 4);
+	*p++ = '-';
+	p = put_digits(p, m, 2);
+	*p++ = '-';
+	p = put_digits(p, d, 2);
+	*p++ = 'T';
+	p = put_digits(p, (unsigned)(rem / 3600), 2);
+	*p++ = ':';
+	p = put_digits(p, (unsigned)(rem / 60 % 60), 2);
+	*p++ = ':';
+	p = put_digits(p, (unsigned)(rem % 60), 2);
+	*p++ = '.';
+	p = put_digits(p, (unsigned)frac, 6);
+	*p++ = 'Z';
+	*p = '\0';
 }
 
 int64_t time_now_us(void)

@@ -2,6 +2,7 @@
  * transaction with the Kafka offsets it covers. */
 #include "ledger_int.h"
 
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -40,7 +41,7 @@ size_t ledger_batch_size(const struct ledger_batch *b)
 
 /* Grows *arr (of elements of size sz) to hold one more; returns the new
  * zeroed slot or NULL. */
-static void *batch_slot(void **arr, size_t *n, size_t *cap, size_t sz)
+static void *batch_slot_raw(void **arr, size_t *n, size_t *cap, size_t sz)
 {
 	if (*n == *cap) {
 		size_t ncap = *cap ? *cap * 2 : 256;
@@ -50,14 +51,37 @@ static void *batch_slot(void **arr, size_t *n, size_t *cap, size_t sz)
 		*arr = p;
 		*cap = ncap;
 	}
-	void *slot = (char *)*arr + (*n)++ * sz;
-	memset(slot, 0, sz);
+	return (char *)*arr + (*n)++ * sz;
+}
+
+static void *batch_slot(void **arr, size_t *n, size_t *cap, size_t sz)
+{
+	void *slot = batch_slot_raw(arr, n, cap, sz);
+	if (slot)
+		memset(slot, 0, sz);
 	return slot;
 }
 
 struct call_row *ledger_batch_add_call(struct ledger_batch *b)
 {
 	return batch_slot((void **)&b->calls, &b->n_calls, &b->cap_calls, sizeof *b->calls);
+}
+
+struct call_row *ledger_batch_add_call_from(struct ledger_batch *b, const struct call_event *ev)
+{
+	struct call_row *row = batch_slot_raw((void **)&b->calls, &b->n_calls, &b->cap_calls,
+					      sizeof *b->calls);
+	if (!row)
+		return NULL;
+	/* Everything but the tags buffer in one copy, then only the tags used. */
+	memcpy(&row->ev, ev, offsetof(struct call_event, tags));
+	memcpy(row->ev.tags, ev->tags, strlen(ev->tags) + 1);
+	row->pos = (struct kafka_pos){NULL, -1, 0};
+	row->priced = false;
+	row->cost_pusd = 0;
+	row->price_version = 0;
+	row->tier[0] = '\0';
+	return row;
 }
 
 struct outcome_row *ledger_batch_add_outcome(struct ledger_batch *b)
@@ -96,9 +120,20 @@ int ledger_batch_mark(struct ledger_batch *b, const struct kafka_pos *pos)
 {
 	if (pos->partition < 0)
 		return 0;
+	/* Messages come in runs per partition: try the last mark first. */
+	if (b->n_marks) {
+		struct kafka_pos *m = &b->marks[b->last_mark < b->n_marks ? b->last_mark : 0];
+		if (m->partition == pos->partition && m->topic == pos->topic) {
+			if (pos->offset > m->offset)
+				m->offset = pos->offset;
+			return 0;
+		}
+	}
 	for (size_t i = 0; i < b->n_marks; i++) {
 		struct kafka_pos *m = &b->marks[i];
-		if (m->partition == pos->partition && strcmp(m->topic, pos->topic) == 0) {
+		if (m->partition == pos->partition &&
+		    (m->topic == pos->topic || strcmp(m->topic, pos->topic) == 0)) {
+			b->last_mark = i;
 			if (pos->offset > m->offset)
 				m->offset = pos->offset;
 			return 0;
@@ -109,6 +144,7 @@ int ledger_batch_mark(struct ledger_batch *b, const struct kafka_pos *pos)
 	if (!m)
 		return -1;
 	*m = *pos;
+	b->last_mark = b->n_marks - 1;
 	return 0;
 }
 
@@ -355,13 +391,27 @@ static void copy_opt_text(struct sbuf *s, const char *v)
 
 static void copy_pos(struct sbuf *s, const struct kafka_pos *pos)
 {
-	if (pos->partition < 0)
-		sbuf_printf(s, "\t\\N\t\\N\t\\N\n");
-	else {
-		sbuf_putc(s, '\t');
-		sbuf_copy_text(s, pos->topic);
-		sbuf_printf(s, "\t%d\t%lld\n", pos->partition, (long long)pos->offset);
+	if (pos->partition < 0) {
+		sbuf_puts(s, "\t\\N\t\\N\t\\N\n");
+		return;
 	}
+	sbuf_putc(s, '\t');
+	sbuf_copy_text(s, pos->topic);
+	sbuf_putc(s, '\t');
+	sbuf_i64(s, pos->partition);
+	sbuf_putc(s, '\t');
+	sbuf_i64(s, pos->offset);
+	sbuf_putc(s, '\n');
+}
+
+/* A tab, then v or \N when absent. */
+static void copy_opt_i64(struct sbuf *s, bool present, int64_t v)
+{
+	sbuf_putc(s, '\t');
+	if (present)
+		sbuf_i64(s, v);
+	else
+		sbuf_append(s, "\\N", 2);
 }
 
 static void copy_call(struct sbuf *s, const struct call_row *r)
@@ -385,33 +435,28 @@ static void copy_call(struct sbuf *s, const struct call_row *r)
 	sbuf_copy_text(s, c->model);
 	sbuf_putc(s, '\t');
 	sbuf_copy_text(s, r->tier);
-	sbuf_printf(s, "\t%lld\t%lld\t%lld\t%lld\t%lld\t%s\t%c\t%c\t%c\t%s\t",
-		    (long long)c->input_tokens, (long long)c->output_tokens,
-		    (long long)c->cache_read_tokens, (long long)c->cache_write_tokens,
-		    (long long)c->reasoning_tokens, usage_shape_name(c->usage_shape),
-		    c->batch ? 't' : 'f', c->cache_hit ? 't' : 'f', c->local ? 't' : 'f',
-		    call_status_name(c->status));
-	if (c->latency_ms >= 0)
-		sbuf_printf(s, "%lld\t", (long long)c->latency_ms);
-	else
-		sbuf_puts(s, "\\N\t");
+	const int64_t tokens[5] = {c->input_tokens, c->output_tokens, c->cache_read_tokens,
+				   c->cache_write_tokens, c->reasoning_tokens};
+	for (int i = 0; i < 5; i++)
+		copy_opt_i64(s, true, tokens[i]);
+	sbuf_putc(s, '\t');
+	sbuf_puts(s, usage_shape_name(c->usage_shape));
+	sbuf_puts(s, c->batch ? "\tt" : "\tf");
+	sbuf_puts(s, c->cache_hit ? "\tt" : "\tf");
+	sbuf_puts(s, c->local ? "\tt\t" : "\tf\t");
+	sbuf_puts(s, call_status_name(c->status));
+	copy_opt_i64(s, c->latency_ms >= 0, c->latency_ms);
+	sbuf_putc(s, '\t');
 	copy_opt_text(s, c->prompt_hash);
+	sbuf_putc(s, '\t');
 	if (c->has_quality)
-		sbuf_printf(s, "\t%.6f", c->quality);
+		sbuf_score(s, c->quality);
 	else
-		sbuf_puts(s, "\t\\N");
-	if (c->has_provider_cost)
-		sbuf_printf(s, "\t%lld", (long long)c->provider_cost_pusd);
-	else
-		sbuf_puts(s, "\t\\N");
-	if (r->priced)
-		sbuf_printf(s, "\t%lld", (long long)r->cost_pusd);
-	else
-		sbuf_puts(s, "\t\\N");
-	if (r->price_version > 0)
-		sbuf_printf(s, "\t%lld\t", (long long)r->price_version);
-	else
-		sbuf_puts(s, "\t\\N\t");
+		sbuf_append(s, "\\N", 2);
+	copy_opt_i64(s, c->has_provider_cost, c->provider_cost_pusd);
+	copy_opt_i64(s, r->priced, r->cost_pusd);
+	copy_opt_i64(s, r->price_version > 0, r->price_version);
+	sbuf_putc(s, '\t');
 	copy_opt_text(s, c->tags);
 	copy_pos(s, &r->pos);
 }

@@ -140,7 +140,7 @@ struct ledger_batch {
 	/* Highest offset seen per (topic, partition) in this batch, including
 	 * quarantined messages: stored as next offset = highest + 1. */
 	struct kafka_pos *marks;
-	size_t n_marks, cap_marks;
+	size_t n_marks, cap_marks, last_mark;
 };
 
 struct ledger_batch_result {
@@ -157,6 +157,9 @@ void ledger_batch_reset(struct ledger_batch *b); /* keeps the memory */
 size_t ledger_batch_size(const struct ledger_batch *b);
 /* Each returns a zeroed slot to fill, or NULL when out of memory. */
 struct call_row *ledger_batch_add_call(struct ledger_batch *b);
+/* A slot holding a copy of ev (the rest zeroed), without clearing the whole
+ * row first: the ingestion hot path. NULL when out of memory. */
+struct call_row *ledger_batch_add_call_from(struct ledger_batch *b, const struct call_event *ev);
 struct outcome_row *ledger_batch_add_outcome(struct ledger_batch *b);
 struct feedback_row *ledger_batch_add_feedback(struct ledger_batch *b);
 /* Copies raw. */
