@@ -150,45 +150,26 @@ int ledger_batch_mark(struct ledger_batch *b, const struct kafka_pos *pos)
 
 /* ---- statements ----------------------------------------------------------- */
 
-#define CALL_COLS                                                                         \
-	"event_id, ts, team, workflow, task_type, outcome_id, provider, model, tier, "     \
-	"input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, "             \
-	"reasoning_tokens, usage_shape, batch, cache_hit, local, status, latency_ms, "     \
-	"prompt_hash, quality, provider_cost_pusd, cost_pusd, price_version, tags, "       \
-	"kafka_topic, kafka_partition, kafka_offset"
-
 static const char stage_sql[] =
-	"CREATE TEMP TABLE IF NOT EXISTS stage_calls (LIKE calls INCLUDING DEFAULTS)"
-	" ON COMMIT DELETE ROWS;"
 	"CREATE TEMP TABLE IF NOT EXISTS stage_outcomes (outcome_id text, ts timestamptz,"
 	" team text, workflow text, kind text, success boolean, value_pusd bigint,"
 	" kafka_partition int, kafka_offset bigint) ON COMMIT DELETE ROWS;"
 	"CREATE TEMP TABLE IF NOT EXISTS stage_feedback (event_id text, ts timestamptz,"
 	" score real, source text) ON COMMIT DELETE ROWS;"
+	"CREATE TEMP TABLE IF NOT EXISTS stage_rollup (LIKE rollup_hourly) ON COMMIT DELETE ROWS;"
 	"CREATE TEMP TABLE IF NOT EXISTS stage_quarantine (topic text, kafka_partition int,"
 	" kafka_offset bigint, reason text, raw bytea) ON COMMIT DELETE ROWS;";
 
-/* New calls in, duplicates by event_id out (across all months and within
- * the batch), rollups for exactly the rows inserted, teams on first use. */
-static const char insert_calls_sql[] =
-	"WITH ins AS ("
-	" INSERT INTO calls (" CALL_COLS ")"
-	" SELECT DISTINCT ON (s.event_id) " CALL_COLS " FROM stage_calls s"
-	" WHERE NOT EXISTS (SELECT 1 FROM calls c WHERE c.event_id = s.event_id)"
-	" ORDER BY s.event_id, s.kafka_partition, s.kafka_offset"
-	" ON CONFLICT DO NOTHING"
-	" RETURNING ts, team, workflow, task_type, provider, model, tier, status,"
-	"  input_tokens, output_tokens, cache_read_tokens, cache_write_tokens,"
-	"  reasoning_tokens, cost_pusd, cache_hit),"
-	" roll AS ("
-	" INSERT INTO rollup_hourly AS r (hour, team, workflow, task_type, provider, model,"
-	"  tier, status, calls, input_tokens, output_tokens, cache_read_tokens,"
-	"  cache_write_tokens, reasoning_tokens, cost_pusd, unpriced_calls, cache_hit_calls)"
-	" SELECT date_trunc('hour', ts), team, workflow, task_type, provider, model, tier,"
-	"  status, count(*), sum(input_tokens), sum(output_tokens), sum(cache_read_tokens),"
-	"  sum(cache_write_tokens), sum(reasoning_tokens), coalesce(sum(cost_pusd), 0),"
-	"  count(*) FILTER (WHERE cost_pusd IS NULL), count(*) FILTER (WHERE cache_hit)"
-	" FROM ins GROUP BY 1, 2, 3, 4, 5, 6, 7, 8 ORDER BY 1, 2, 3, 4, 5, 6, 7, 8"
+/* The batch's event_ids that the ledger already holds (any month). */
+static const char probe_calls_sql[] =
+	"SELECT event_id FROM calls WHERE event_id = ANY($1::text[])";
+
+/* Rollup deltas aggregated by the collector, and teams on first use. */
+static const char upsert_rollup_sql[] =
+	"WITH tm AS (INSERT INTO teams (team) SELECT DISTINCT team FROM stage_rollup ORDER BY 1"
+	"  ON CONFLICT DO NOTHING)"
+	" INSERT INTO rollup_hourly AS r SELECT * FROM stage_rollup"
+	" ORDER BY hour, team, workflow, task_type, provider, model, tier, status"
 	" ON CONFLICT (hour, team, workflow, task_type, provider, model, tier, status)"
 	" DO UPDATE SET calls = r.calls + excluded.calls,"
 	"  input_tokens = r.input_tokens + excluded.input_tokens,"
@@ -198,10 +179,7 @@ static const char insert_calls_sql[] =
 	"  reasoning_tokens = r.reasoning_tokens + excluded.reasoning_tokens,"
 	"  cost_pusd = r.cost_pusd + excluded.cost_pusd,"
 	"  unpriced_calls = r.unpriced_calls + excluded.unpriced_calls,"
-	"  cache_hit_calls = r.cache_hit_calls + excluded.cache_hit_calls),"
-	" tm AS (INSERT INTO teams (team) SELECT DISTINCT team FROM ins ORDER BY 1"
-	"  ON CONFLICT DO NOTHING)"
-	" SELECT count(*), count(*) FILTER (WHERE cost_pusd IS NULL) FROM ins";
+	"  cache_hit_calls = r.cache_hit_calls + excluded.cache_hit_calls";
 
 /* A later event for the same outcome updates it. */
 static const char upsert_outcomes_sql[] =
@@ -246,7 +224,8 @@ struct stmt {
 };
 
 static const struct stmt stmts[] = {
-	{"ins_calls", insert_calls_sql},       {"ups_outcomes", upsert_outcomes_sql},
+	{"probe_calls", probe_calls_sql},      {"upsert_rollup", upsert_rollup_sql},
+	{"ups_outcomes", upsert_outcomes_sql},
 	{"ins_feedback", insert_feedback_sql}, {"ins_quarantine", insert_quarantine_sql},
 	{"fence", fence_sql},                  {"store_offsets", store_offsets_sql},
 	{"count_dups", count_dups_sql},
@@ -365,8 +344,8 @@ out:
 }
 
 /* True when pos is below the offset already stored for its partition. */
-static bool already_stored(const struct ledger_batch *b, const int64_t *stored,
-			   const struct kafka_pos *pos)
+bool ledger_batch_already_stored(const struct ledger_batch *b, const int64_t *stored,
+				  const struct kafka_pos *pos)
 {
 	if (pos->partition < 0)
 		return false;
@@ -414,7 +393,7 @@ static void copy_opt_i64(struct sbuf *s, bool present, int64_t v)
 		sbuf_append(s, "\\N", 2);
 }
 
-static void copy_call(struct sbuf *s, const struct call_row *r)
+void ledger_copy_call(struct sbuf *s, const struct call_row *r)
 {
 	const struct call_event *c = &r->ev;
 
@@ -512,38 +491,16 @@ static int write_batch_txn(struct ledger *lg, const char *group, const struct le
 			   struct tally_err *err)
 {
 	struct sbuf *s = &lg->copybuf;
-	size_t staged = 0;
-
 	if (fence(lg, group, b, stored, err) < 0)
 		return -1;
 
-	sbuf_reset(s);
-	for (size_t i = 0; i < b->n_calls; i++) {
-		if (already_stored(b, stored, &b->calls[i].pos)) {
-			res->redelivered++;
-			continue;
-		}
-		copy_call(s, &b->calls[i]);
-		staged++;
-	}
-	if (s->oom)
-		return tally_err_set(err, TALLY_ENOMEM, true, "out of memory building the batch");
-	if (staged) {
-		PGresult *r = NULL;
-		if (ledger_copy(lg, "COPY stage_calls (" CALL_COLS ") FROM STDIN", s->p, s->len,
-				err) < 0 ||
-		    exec_prepared(lg, "ins_calls", 0, NULL, &r, err) < 0)
-			return -1;
-		res->calls_inserted = strtoull(PQgetvalue(r, 0, 0), NULL, 10);
-		res->unpriced = strtoull(PQgetvalue(r, 0, 1), NULL, 10);
-		PQclear(r);
-		res->duplicates = staged - res->calls_inserted;
-	}
+	if (ledger_write_calls(lg, b, stored, res, err) < 0)
+		return -1;
 
 	sbuf_reset(s);
 	for (size_t i = 0; i < b->n_outcomes; i++) {
 		const struct outcome_row *o = &b->outcomes[i];
-		if (already_stored(b, stored, &o->pos)) {
+		if (ledger_batch_already_stored(b, stored, &o->pos)) {
 			res->redelivered++;
 			continue;
 		}
@@ -572,7 +529,7 @@ static int write_batch_txn(struct ledger *lg, const char *group, const struct le
 	sbuf_reset(s);
 	for (size_t i = 0; i < b->n_feedback; i++) {
 		const struct feedback_row *f = &b->feedback[i];
-		if (already_stored(b, stored, &f->pos)) {
+		if (ledger_batch_already_stored(b, stored, &f->pos)) {
 			res->redelivered++;
 			continue;
 		}
@@ -592,7 +549,7 @@ static int write_batch_txn(struct ledger *lg, const char *group, const struct le
 	sbuf_reset(s);
 	for (size_t i = 0; i < b->n_quarantine; i++) {
 		const struct quarantine_row *q = &b->quarantine[i];
-		if (already_stored(b, stored, &q->pos)) {
+		if (ledger_batch_already_stored(b, stored, &q->pos)) {
 			res->redelivered++;
 			continue;
 		}

@@ -16,7 +16,8 @@ static bool sqlstate_retriable(const char *st)
 		return true;
 	return strncmp(st, "08", 2) == 0 || strncmp(st, "40", 2) == 0 ||
 	       strncmp(st, "53", 2) == 0 || strncmp(st, "57", 2) == 0 ||
-	       strncmp(st, "58", 2) == 0 || strcmp(st, "55P03") == 0;
+	       strncmp(st, "58", 2) == 0 || strcmp(st, "55P03") == 0 ||
+	       strcmp(st, "23505") == 0; /* a concurrent writer won: the next try skips it */
 }
 
 int ledger_fail(struct ledger *lg, PGresult *res, const char *what, struct tally_err *err)
