@@ -1,10 +1,18 @@
-/* collector.c - Kafka into the ledger: poll a batch, parse, validate, price,
- * write it with its offsets in one transaction; seek to the ledger's offsets
- * on assignment. Exactly-once in effect across crashes and rebalances. */
+/* collector.c - Kafka into the ledger: poll, parse, validate, price, and
+ * write each batch with its offsets in one transaction; seek to the ledger's
+ * offsets on assignment. Exactly-once in effect across crashes and
+ * rebalances.
+ *
+ * Two threads: the consumer thread polls Kafka and parses into one batch
+ * while a writer thread stores the previous batch. Batches are written one
+ * at a time, in order, so offsets only move forward. While the writer cannot
+ * store a batch (database away) the consumer waits for it: at most two
+ * batches are ever held, and nothing is consumed that could not be stored. */
 #include "collector.h"
 
 #include <errno.h>
 #include <librdkafka/rdkafka.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,21 +28,38 @@
 #define PRICEBOOK_CHECK_US 5000000
 #define BACKOFF_MAX_MS 10000
 
+/* One batch and the Kafka messages it came from (kept until it is stored,
+ * so that a message the ledger refuses can be quarantined raw). */
+struct pending {
+	struct ledger_batch batch;
+	rd_kafka_message_t **msgs;
+	size_t n_msgs, cap_msgs;
+	size_t bytes;
+	int64_t started_us;
+};
+
 struct collector {
 	const struct tally_config *cfg;
 	volatile sig_atomic_t *stop;
 	struct collector_stats *stats;
 	rd_kafka_t *rk;
-	struct ledger *lg;
+	struct ledger *lg_main;  /* consumer thread: price book, stored offsets */
+	struct ledger *lg_write; /* writer thread: batches */
 	struct pricebook *pb;
 	int64_t pb_stamp, pb_checked_us;
 	const char *topics[EVENT_KINDS]; /* indexed by enum event_kind */
-	struct ledger_batch batch;
-	struct event scratch; /* the message being parsed */
-	rd_kafka_message_t **msgs; /* the batch's messages, kept until it is stored */
-	size_t n_msgs, cap_msgs;
-	size_t batch_bytes;
-	int64_t batch_started_us;
+	struct event scratch;            /* the message being parsed */
+	struct pending slots[2];
+	struct pending *filling; /* the consumer thread's */
+
+	/* Hand-off to the writer, under mu. */
+	pthread_t writer;
+	bool writer_started;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	struct pending *handed; /* the writer's until it is NULL again */
+	bool handed_retry;      /* retry until stored (false: one try, else abandon) */
+	bool quit;
 };
 
 /* Sleeps ms in small steps so that a stop request is seen quickly. */
@@ -46,24 +71,22 @@ static void nap(struct collector *c, int ms)
 	}
 }
 
-/* Connects (or reconnects) the ledger, retrying with backoff until it works
- * or a stop is requested. */
-static int ensure_ledger(struct collector *c)
+/* Connects (or reconnects) *lg, retrying with backoff until it works or a
+ * stop is requested. */
+static int ensure_ledger(struct collector *c, struct ledger **lg)
 {
 	int backoff = 200;
 
 	while (!*c->stop) {
 		struct tally_err err = {0};
-		if (c->lg && ledger_ok(c->lg))
+		if (*lg && ledger_ok(*lg))
 			return 0;
-		if (!c->lg)
-			c->lg = ledger_open(c->cfg->database_url, &err);
+		if (!*lg)
+			*lg = ledger_open(c->cfg->database_url, &err);
 		else
-			ledger_reset(c->lg, &err);
-		if (c->lg && ledger_ok(c->lg)) {
-			log_info("collector: connected to the ledger");
+			ledger_reset(*lg, &err);
+		if (*lg && ledger_ok(*lg))
 			return 0;
-		}
 		log_warn("collector: %s; retrying in %d ms", err.msg, backoff);
 		nap(c, backoff);
 		backoff = backoff * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : backoff * 2;
@@ -79,16 +102,16 @@ static void refresh_pricebook(struct collector *c)
 
 	if (c->pb && now - c->pb_checked_us < PRICEBOOK_CHECK_US)
 		return;
-	if (ensure_ledger(c) < 0)
+	if (ensure_ledger(c, &c->lg_main) < 0)
 		return;
 	c->pb_checked_us = now;
-	if (ledger_pricebook_stamp(c->lg, &stamp, &err) < 0) {
+	if (ledger_pricebook_stamp(c->lg_main, &stamp, &err) < 0) {
 		log_warn("collector: %s", err.msg);
 		return;
 	}
 	if (c->pb && stamp == c->pb_stamp)
 		return;
-	struct pricebook *pb = ledger_load_pricebook(c->lg, &err);
+	struct pricebook *pb = ledger_load_pricebook(c->lg_main, &err);
 	if (!pb) {
 		log_warn("collector: %s", err.msg);
 		return;
@@ -99,19 +122,52 @@ static void refresh_pricebook(struct collector *c)
 	log_info("collector: price book loaded (%zu prices)", pricebook_count(pb));
 }
 
-/* Keeps m with the batch until the batch is stored. */
-static int keep_message(struct collector *c, rd_kafka_message_t *m)
+/* ---- the batch being filled ---------------------------------------------- */
+
+static int keep_message(struct pending *p, rd_kafka_message_t *m)
 {
-	if (c->n_msgs == c->cap_msgs) {
-		size_t cap = c->cap_msgs ? c->cap_msgs * 2 : 1024;
-		rd_kafka_message_t **p = realloc(c->msgs, cap * sizeof *p);
-		if (!p)
+	if (p->n_msgs == p->cap_msgs) {
+		size_t cap = p->cap_msgs ? p->cap_msgs * 2 : 1024;
+		rd_kafka_message_t **np = realloc(p->msgs, cap * sizeof *np);
+		if (!np)
 			return -1;
-		c->msgs = p;
-		c->cap_msgs = cap;
+		p->msgs = np;
+		p->cap_msgs = cap;
 	}
-	c->msgs[c->n_msgs++] = m;
+	p->msgs[p->n_msgs++] = m;
 	return 0;
+}
+
+/* Empties p: frees its messages and resets its batch. */
+static void pending_reset(struct pending *p)
+{
+	for (size_t i = 0; i < p->n_msgs; i++)
+		rd_kafka_message_destroy(p->msgs[i]);
+	p->n_msgs = 0;
+	p->bytes = 0;
+	ledger_batch_reset(&p->batch);
+}
+
+static void pending_cleanup(struct pending *p)
+{
+	pending_reset(p);
+	free(p->msgs);
+	p->msgs = NULL;
+	p->cap_msgs = 0;
+	ledger_batch_cleanup(&p->batch);
+}
+
+/* The raw message at pos, kept with the batch. */
+static const rd_kafka_message_t *find_message(const struct pending *p,
+					      const struct kafka_pos *pos)
+{
+	for (size_t i = 0; i < p->n_msgs; i++) {
+		const rd_kafka_message_t *m = p->msgs[i];
+		if (m->partition == pos->partition && m->offset == pos->offset &&
+		    strcmp(rd_kafka_topic_name(m->rkt), pos->topic) == 0)
+			return m;
+	}
+	return NULL;
 }
 
 /* Prices a parsed call into its row. */
@@ -135,10 +191,10 @@ static void price_row(struct collector *c, struct call_row *row)
 	}
 }
 
-static void quarantine(struct collector *c, const struct kafka_pos *pos, const char *reason,
+static void quarantine(struct pending *p, const struct kafka_pos *pos, const char *reason,
 		       const void *raw, size_t len)
 {
-	if (ledger_batch_add_quarantine(&c->batch, pos, reason, raw, len) < 0)
+	if (ledger_batch_add_quarantine(&p->batch, pos, reason, raw, len) < 0)
 		log_error("collector: out of memory quarantining %s[%d]@%lld", pos->topic,
 			  pos->partition, (long long)pos->offset);
 }
@@ -147,6 +203,7 @@ static void quarantine(struct collector *c, const struct kafka_pos *pos, const c
  * quarantine. Every consumed offset is marked, whatever became of it. */
 static void add_message(struct collector *c, const rd_kafka_message_t *m)
 {
+	struct pending *p = c->filling;
 	const char *tname = rd_kafka_topic_name(m->rkt);
 	struct kafka_pos pos = {NULL, m->partition, m->offset};
 	int kind = -1;
@@ -157,8 +214,8 @@ static void add_message(struct collector *c, const rd_kafka_message_t *m)
 			kind = k, pos.topic = c->topics[k];
 	if (kind < 0)
 		return; /* not one of ours */
-	ledger_batch_mark(&c->batch, &pos);
-	c->batch_bytes += m->len;
+	ledger_batch_mark(&p->batch, &pos);
+	p->bytes += m->len;
 	if (c->stats) {
 		c->stats->consumed++;
 		c->stats->consumed_by_topic[kind]++;
@@ -169,58 +226,40 @@ static void add_message(struct collector *c, const rd_kafka_message_t *m)
 		snprintf(reason, sizeof reason,
 			 "message is %zu bytes, over the %d-byte limit: split or trim it", m->len,
 			 EVENT_MAX_BYTES);
-		quarantine(c, &pos, reason, buf, m->len);
+		quarantine(p, &pos, reason, buf, m->len);
 		return;
 	}
 	if (!utf8_valid(buf, m->len)) {
-		quarantine(c, &pos, "message is not valid UTF-8: send JSON encoded as UTF-8", buf,
+		quarantine(p, &pos, "message is not valid UTF-8: send JSON encoded as UTF-8", buf,
 			   m->len);
 		return;
 	}
 	struct event *ev = &c->scratch;
 	struct tally_err err = {0};
 	if (event_parse(buf, m->len, kind, ev, &err) < 0) {
-		quarantine(c, &pos, err.msg, buf, m->len);
+		quarantine(p, &pos, err.msg, buf, m->len);
 		return;
 	}
 	if (kind == EVENT_CALL) {
-		struct call_row *row = ledger_batch_add_call_from(&c->batch, &ev->u.call);
+		struct call_row *row = ledger_batch_add_call_from(&p->batch, &ev->u.call);
 		if (row) {
 			row->pos = pos;
 			price_row(c, row);
 		}
 	} else if (kind == EVENT_OUTCOME) {
-		struct outcome_row *row = ledger_batch_add_outcome(&c->batch);
+		struct outcome_row *row = ledger_batch_add_outcome(&p->batch);
 		if (row)
 			row->ev = ev->u.outcome, row->pos = pos;
 	} else {
-		struct feedback_row *row = ledger_batch_add_feedback(&c->batch);
+		struct feedback_row *row = ledger_batch_add_feedback(&p->batch);
 		if (row)
 			row->ev = ev->u.feedback, row->pos = pos;
 	}
 }
 
-/* Frees the messages of a stored or abandoned batch. */
-static void release_messages(struct collector *c)
-{
-	for (size_t i = 0; i < c->n_msgs; i++)
-		rd_kafka_message_destroy(c->msgs[i]);
-	c->n_msgs = 0;
-}
+/* ---- the writer thread ------------------------------------------------------ */
 
-/* The raw message at pos, kept with the batch. */
-static const rd_kafka_message_t *find_message(struct collector *c, const struct kafka_pos *pos)
-{
-	for (size_t i = 0; i < c->n_msgs; i++) {
-		const rd_kafka_message_t *m = c->msgs[i];
-		if (m->partition == pos->partition && m->offset == pos->offset &&
-		    strcmp(rd_kafka_topic_name(m->rkt), pos->topic) == 0)
-			return m;
-	}
-	return NULL;
-}
-
-static void account(struct collector *c, const struct ledger_batch_result *r, int64_t us)
+static void account(struct collector *c, const struct ledger_batch_result *r)
 {
 	if (!c->stats)
 		return;
@@ -230,35 +269,35 @@ static void account(struct collector *c, const struct ledger_batch_result *r, in
 	c->stats->unpriced += (int64_t)r->unpriced;
 	c->stats->outcomes += (int64_t)r->outcomes;
 	c->stats->feedback += (int64_t)r->feedback;
-	c->stats->batches++;
-	c->stats->batch_us_total += us;
 }
 
 /* Histograms and per-topic quarantine counts of a stored batch. */
-static void account_batch(struct collector *c, int64_t us)
+static void account_batch(struct collector *c, const struct pending *p, int64_t us)
 {
 	if (!c->stats)
 		return;
-	collector_stats_observe_batch(c->stats, (int64_t)ledger_batch_size(&c->batch), us);
-	for (size_t i = 0; i < c->batch.n_quarantine; i++)
+	c->stats->batches++;
+	c->stats->batch_us_total += us;
+	collector_stats_observe_batch(c->stats, (int64_t)ledger_batch_size(&p->batch), us);
+	for (size_t i = 0; i < p->batch.n_quarantine; i++)
 		for (int k = 0; k < EVENT_KINDS; k++)
-			if (c->batch.quarantine[i].pos.topic == c->topics[k])
+			if (p->batch.quarantine[i].pos.topic == c->topics[k])
 				c->stats->quarantined_by_topic[k]++;
 }
 
 /* The ledger refused the batch for a reason that retrying will not fix (a
  * value PostgreSQL rejects): write its messages one at a time, and
- * quarantine the ones refused alone, with PostgreSQL's reason. Slow, but only
- * for a poisoned batch. */
-static int write_one_by_one(struct collector *c)
+ * quarantine the ones refused alone, raw, with PostgreSQL's reason. Slow,
+ * but only for a poisoned batch. */
+static int write_one_by_one(struct collector *c, const struct pending *p)
 {
+	const struct ledger_batch *b = &p->batch;
+	size_t n = b->n_calls + b->n_outcomes + b->n_feedback + b->n_quarantine;
 	struct ledger_batch one;
-	const struct ledger_batch *b = &c->batch;
 	int rc = 0;
 
 	ledger_batch_init(&one);
-	for (size_t i = 0; i < b->n_calls + b->n_outcomes + b->n_feedback + b->n_quarantine && rc == 0;
-	     i++) {
+	for (size_t i = 0; i < n && rc == 0; i++) {
 		struct ledger_batch_result r;
 		struct tally_err err = {0};
 		const struct kafka_pos *pos;
@@ -281,8 +320,8 @@ static int write_one_by_one(struct collector *c)
 			pos = &q->pos;
 		}
 		ledger_batch_mark(&one, pos);
-		if (ledger_write_batch(c->lg, c->cfg->kafka_group, &one, &r, &err) == 0) {
-			account(c, &r, 0);
+		if (ledger_write_batch(c->lg_write, c->cfg->kafka_group, &one, &r, &err) == 0) {
+			account(c, &r);
 			continue;
 		}
 		if (err.retriable || err.code != TALLY_EINVAL) {
@@ -293,53 +332,53 @@ static int write_one_by_one(struct collector *c)
 		snprintf(reason, sizeof reason, "the ledger refused this event: %.200s", err.msg);
 		log_warn("collector: %s[%d]@%lld: %s", pos->topic, pos->partition,
 			 (long long)pos->offset, reason);
-		const rd_kafka_message_t *m = find_message(c, pos);
+		const rd_kafka_message_t *m = find_message(p, pos);
 		ledger_batch_reset(&one);
 		ledger_batch_add_quarantine(&one, pos, reason, m && m->payload ? m->payload : "",
 					    m ? m->len : 0);
 		ledger_batch_mark(&one, pos);
 		tally_err_clear(&err);
-		if (ledger_write_batch(c->lg, c->cfg->kafka_group, &one, &r, &err) < 0)
+		if (ledger_write_batch(c->lg_write, c->cfg->kafka_group, &one, &r, &err) < 0)
 			rc = -1;
 		else
-			account(c, &r, 0);
+			account(c, &r);
 	}
 	ledger_batch_cleanup(&one);
 	return rc;
 }
 
-/* Writes the pending batch. With retry, keeps trying (backoff, reconnect)
- * until it is stored or a stop is requested; without, tries once. Returns 0
- * when stored; on -1 the batch is kept. */
-static int flush(struct collector *c, bool retry)
+/* Stores p. With retry, keeps trying (backoff, reconnect) until it is stored
+ * or a stop is requested; without, tries once. Returns 0 when stored. */
+static int store(struct collector *c, struct pending *p, bool retry)
 {
 	int backoff = 200;
 
-	if (ledger_batch_size(&c->batch) == 0 && c->batch.n_marks == 0)
+	if (ledger_batch_size(&p->batch) == 0 && p->batch.n_marks == 0)
 		return 0;
 	for (;;) {
 		struct ledger_batch_result r;
 		struct tally_err err = {0};
 		int64_t t0 = time_mono_us();
 
-		if (ensure_ledger(c) < 0)
+		if (ensure_ledger(c, &c->lg_write) < 0)
 			return -1;
-		if (ledger_write_batch(c->lg, c->cfg->kafka_group, &c->batch, &r, &err) == 0) {
-			account(c, &r, time_mono_us() - t0);
-			account_batch(c, time_mono_us() - t0);
+		if (ledger_write_batch(c->lg_write, c->cfg->kafka_group, &p->batch, &r, &err) == 0) {
+			int64_t us = time_mono_us() - t0;
+			account(c, &r);
+			account_batch(c, p, us);
 			log_debug("collector: batch stored: %zu calls (%zu duplicates), %zu outcomes,"
 				  " %zu feedback, %zu quarantined in %lld us",
 				  r.calls_inserted, r.duplicates, r.outcomes, r.feedback,
-				  r.quarantined, (long long)(time_mono_us() - t0));
-			break;
+				  r.quarantined, (long long)us);
+			return 0;
 		}
 		if (c->stats)
 			c->stats->db_errors++;
 		if (!err.retriable && err.code == TALLY_EINVAL) {
 			log_error("collector: batch refused: %s; storing its messages one by one",
 				  err.msg);
-			if (write_one_by_one(c) == 0)
-				break;
+			if (write_one_by_one(c, p) == 0)
+				return 0;
 		} else if (!err.retriable) {
 			/* Not the data's fault (e.g. a schema that is not migrated): hold
 			 * everything, say so loudly, and keep trying. */
@@ -354,21 +393,64 @@ static int flush(struct collector *c, bool retry)
 		nap(c, backoff);
 		backoff = backoff * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : backoff * 2;
 	}
-	ledger_batch_reset(&c->batch);
-	release_messages(c);
-	c->batch_bytes = 0;
-	return 0;
 }
 
-static void drop_batch(struct collector *c)
+static void *writer_main(void *arg)
 {
-	if (ledger_batch_size(&c->batch))
-		log_info("collector: abandoning %zu unstored messages (they will be read again)",
-			 ledger_batch_size(&c->batch));
-	ledger_batch_reset(&c->batch);
-	release_messages(c);
-	c->batch_bytes = 0;
+	struct collector *c = arg;
+
+	pthread_mutex_lock(&c->mu);
+	for (;;) {
+		while (!c->handed && !c->quit)
+			pthread_cond_wait(&c->cv, &c->mu);
+		if (!c->handed)
+			break;
+		struct pending *p = c->handed;
+		bool retry = c->handed_retry;
+		pthread_mutex_unlock(&c->mu);
+
+		if (store(c, p, retry) < 0 && ledger_batch_size(&p->batch))
+			log_info("collector: abandoning %zu unstored messages (they will be read"
+				 " again)",
+				 ledger_batch_size(&p->batch));
+		pending_reset(p);
+
+		pthread_mutex_lock(&c->mu);
+		c->handed = NULL;
+		pthread_cond_broadcast(&c->cv);
+	}
+	pthread_mutex_unlock(&c->mu);
+	return NULL;
 }
+
+/* Waits until the writer has no batch. */
+static void wait_writer(struct collector *c)
+{
+	pthread_mutex_lock(&c->mu);
+	while (c->handed)
+		pthread_cond_wait(&c->cv, &c->mu);
+	pthread_mutex_unlock(&c->mu);
+}
+
+/* Gives the batch being filled to the writer (after the previous one is
+ * done) and starts filling the other slot. */
+static void hand_off(struct collector *c, bool retry)
+{
+	struct pending *p = c->filling;
+
+	if (ledger_batch_size(&p->batch) == 0 && p->batch.n_marks == 0)
+		return;
+	pthread_mutex_lock(&c->mu);
+	while (c->handed)
+		pthread_cond_wait(&c->cv, &c->mu);
+	c->handed = p;
+	c->handed_retry = retry;
+	pthread_cond_broadcast(&c->cv);
+	pthread_mutex_unlock(&c->mu);
+	c->filling = p == &c->slots[0] ? &c->slots[1] : &c->slots[0];
+}
+
+/* ---- Kafka ------------------------------------------------------------------- */
 
 /* On assignment: start each partition at the offset stored in the ledger
  * (the beginning when none); on revocation: store what is pending first. */
@@ -377,47 +459,46 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t code,
 {
 	struct collector *c = opaque;
 
-	if (code == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
-		const char **topics = calloc((size_t)parts->cnt + 1, sizeof *topics);
-		int32_t *ps = calloc((size_t)parts->cnt + 1, sizeof *ps);
-		int64_t *offs = calloc((size_t)parts->cnt + 1, sizeof *offs);
-		bool ok = topics && ps && offs;
-		for (int i = 0; ok && i < parts->cnt; i++) {
-			topics[i] = parts->elems[i].topic;
-			ps[i] = parts->elems[i].partition;
-		}
-		while (ok) {
-			struct tally_err err = {0};
-			if (ensure_ledger(c) < 0) {
-				ok = false;
-				break;
-			}
-			if (ledger_stored_offsets(c->lg, c->cfg->kafka_group, topics, ps,
-						  (size_t)parts->cnt, offs, &err) == 0)
-				break;
-			log_warn("collector: %s; retrying", err.msg);
-			nap(c, 500);
-		}
-		for (int i = 0; i < parts->cnt; i++)
-			parts->elems[i].offset =
-				ok && offs[i] >= 0 ? offs[i] : RD_KAFKA_OFFSET_BEGINNING;
-		free(topics);
-		free(ps);
-		free(offs);
-		if (!ok) {
-			/* Stopping: take nothing, so nothing is consumed unstored. */
-			rd_kafka_assign(rk, NULL);
-			return;
-		}
-		log_info("collector: assigned %d partitions, resuming from stored offsets",
-			 parts->cnt);
-		rd_kafka_assign(rk, parts);
-	} else {
-		if (flush(c, false) < 0)
-			drop_batch(c);
+	if (code != RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
+		hand_off(c, false);
+		wait_writer(c);
 		log_info("collector: %d partitions revoked", parts->cnt);
 		rd_kafka_assign(rk, NULL);
+		return;
 	}
+	wait_writer(c); /* offsets read below must include every batch written */
+	const char **topics = calloc((size_t)parts->cnt + 1, sizeof *topics);
+	int32_t *ps = calloc((size_t)parts->cnt + 1, sizeof *ps);
+	int64_t *offs = calloc((size_t)parts->cnt + 1, sizeof *offs);
+	bool ok = topics && ps && offs;
+	for (int i = 0; ok && i < parts->cnt; i++) {
+		topics[i] = parts->elems[i].topic;
+		ps[i] = parts->elems[i].partition;
+	}
+	while (ok) {
+		struct tally_err err = {0};
+		if (ensure_ledger(c, &c->lg_main) < 0) {
+			ok = false;
+			break;
+		}
+		if (ledger_stored_offsets(c->lg_main, c->cfg->kafka_group, topics, ps,
+					  (size_t)parts->cnt, offs, &err) == 0)
+			break;
+		log_warn("collector: %s; retrying", err.msg);
+		nap(c, 500);
+	}
+	for (int i = 0; i < parts->cnt; i++)
+		parts->elems[i].offset = ok && offs[i] >= 0 ? offs[i] : RD_KAFKA_OFFSET_BEGINNING;
+	free(topics);
+	free(ps);
+	free(offs);
+	if (!ok) {
+		/* Stopping: take nothing, so nothing is consumed unstored. */
+		rd_kafka_assign(rk, NULL);
+		return;
+	}
+	log_info("collector: assigned %d partitions, resuming from stored offsets", parts->cnt);
+	rd_kafka_assign(rk, parts);
 }
 
 static rd_kafka_t *consumer_new(struct collector *c, struct tally_err *err)
@@ -454,6 +535,7 @@ static rd_kafka_t *consumer_new(struct collector *c, struct tally_err *err)
 	rd_kafka_conf_set_rebalance_cb(conf, rebalance_cb);
 	rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, sizeof errstr);
 	if (!rk) {
+		rd_kafka_conf_destroy(conf); /* still ours when rd_kafka_new fails */
 		tally_err_set(err, TALLY_EKAFKA, false, "cannot create the Kafka consumer: %s",
 			      errstr);
 		return NULL;
@@ -472,35 +554,13 @@ static rd_kafka_t *consumer_new(struct collector *c, struct tally_err *err)
 	return rk;
 }
 
-int collector_run(const struct tally_config *cfg, volatile sig_atomic_t *stop,
-		  struct collector_stats *stats, struct tally_err *err)
+static void consume(struct collector *c)
 {
-	struct collector c;
 	int64_t last_err_log = 0;
 
-	memset(&c, 0, sizeof c);
-	c.cfg = cfg;
-	c.stop = stop;
-	c.stats = stats;
-	c.topics[EVENT_CALL] = cfg->topic_calls;
-	c.topics[EVENT_OUTCOME] = cfg->topic_outcomes;
-	c.topics[EVENT_FEEDBACK] = cfg->topic_feedback;
-	ledger_batch_init(&c.batch);
-
-	if (!cfg->database_url[0] || !cfg->kafka_brokers[0])
-		return tally_err_set(err, TALLY_EINVAL, false,
-				     "the collector needs TALLY_DATABASE_URL and TALLY_KAFKA_BROKERS");
-	/* The ledger first: nothing is consumed that could not be stored. */
-	if (ensure_ledger(&c) < 0)
-		goto out;
-	refresh_pricebook(&c);
-	if (!(c.rk = consumer_new(&c, err)))
-		goto fail;
-	log_info("collector: consuming %s, %s, %s from %s as group %s", cfg->topic_calls,
-		 cfg->topic_outcomes, cfg->topic_feedback, cfg->kafka_brokers, cfg->kafka_group);
-
-	while (!*stop) {
-		rd_kafka_message_t *m = rd_kafka_consumer_poll(c.rk, 50);
+	while (!*c->stop) {
+		rd_kafka_message_t *m = rd_kafka_consumer_poll(c->rk, 50);
+		struct pending *p = c->filling;
 		if (m) {
 			if (m->err) {
 				int64_t now = time_mono_us();
@@ -509,43 +569,90 @@ int collector_run(const struct tally_config *cfg, volatile sig_atomic_t *stop,
 					last_err_log = now;
 				}
 				rd_kafka_message_destroy(m);
-			} else if (keep_message(&c, m) < 0) {
+			} else if (keep_message(p, m) < 0) {
 				log_error("collector: out of memory; pausing 1 s");
 				rd_kafka_message_destroy(m);
-				nap(&c, 1000);
+				nap(c, 1000);
 			} else {
-				if (ledger_batch_size(&c.batch) == 0)
-					c.batch_started_us = time_mono_us();
-				add_message(&c, m);
+				if (ledger_batch_size(&p->batch) == 0)
+					p->started_us = time_mono_us();
+				add_message(c, m);
 			}
 		}
-		size_t n = ledger_batch_size(&c.batch);
-		if (n && (n >= BATCH_MAX_MESSAGES || c.batch_bytes >= BATCH_MAX_BYTES ||
-			  time_mono_us() - c.batch_started_us >= BATCH_LINGER_US)) {
-			refresh_pricebook(&c);
-			if (flush(&c, true) < 0)
-				break; /* stopping while the database is away */
+		size_t n = ledger_batch_size(&p->batch);
+		if (n && (n >= BATCH_MAX_MESSAGES || p->bytes >= BATCH_MAX_BYTES ||
+			  time_mono_us() - p->started_us >= BATCH_LINGER_US)) {
+			refresh_pricebook(c);
+			hand_off(c, true);
 		}
 	}
+}
+
+int collector_run(const struct tally_config *cfg, volatile sig_atomic_t *stop,
+		  struct collector_stats *stats, struct tally_err *err)
+{
+	struct collector *c = calloc(1, sizeof *c);
+	int rc = -1;
+
+	if (!c)
+		return tally_err_set(err, TALLY_ENOMEM, false, "out of memory");
+	c->cfg = cfg;
+	c->stop = stop;
+	c->stats = stats;
+	c->topics[EVENT_CALL] = cfg->topic_calls;
+	c->topics[EVENT_OUTCOME] = cfg->topic_outcomes;
+	c->topics[EVENT_FEEDBACK] = cfg->topic_feedback;
+	ledger_batch_init(&c->slots[0].batch);
+	ledger_batch_init(&c->slots[1].batch);
+	c->filling = &c->slots[0];
+	pthread_mutex_init(&c->mu, NULL);
+	pthread_cond_init(&c->cv, NULL);
+
+	if (!cfg->database_url[0] || !cfg->kafka_brokers[0]) {
+		tally_err_set(err, TALLY_EINVAL, false,
+			      "the collector needs TALLY_DATABASE_URL and TALLY_KAFKA_BROKERS");
+		goto out;
+	}
+	/* The ledger first: nothing is consumed that could not be stored. */
+	if (ensure_ledger(c, &c->lg_main) < 0) {
+		rc = 0; /* stopped before the database answered */
+		goto out;
+	}
+	refresh_pricebook(c);
+	if (pthread_create(&c->writer, NULL, writer_main, c) != 0) {
+		tally_err_set(err, TALLY_EIO, false, "cannot start the writer thread");
+		goto out;
+	}
+	c->writer_started = true;
+	if (!(c->rk = consumer_new(c, err)))
+		goto out;
+	log_info("collector: consuming %s, %s, %s from %s as group %s", cfg->topic_calls,
+		 cfg->topic_outcomes, cfg->topic_feedback, cfg->kafka_brokers, cfg->kafka_group);
+	consume(c);
 	/* Finish the batch in flight if the ledger takes it now; else abandon it:
 	 * its offsets were not stored, so it is read again on the next start. */
-	if (flush(&c, false) < 0)
-		drop_batch(&c);
+	hand_off(c, false);
+	wait_writer(c);
+	rc = 0;
 out:
-	release_messages(&c);
-	free(c.msgs);
-	if (c.rk) {
-		rd_kafka_consumer_close(c.rk);
-		rd_kafka_destroy(c.rk);
+	if (c->rk) {
+		rd_kafka_consumer_close(c->rk); /* revokes: the rebalance callback runs */
+		rd_kafka_destroy(c->rk);
 	}
-	ledger_batch_cleanup(&c.batch);
-	pricebook_free(c.pb);
-	ledger_close(c.lg);
-	return 0;
-fail:
-	free(c.msgs);
-	ledger_batch_cleanup(&c.batch);
-	pricebook_free(c.pb);
-	ledger_close(c.lg);
-	return -1;
+	if (c->writer_started) {
+		pthread_mutex_lock(&c->mu);
+		c->quit = true;
+		pthread_cond_broadcast(&c->cv);
+		pthread_mutex_unlock(&c->mu);
+		pthread_join(c->writer, NULL);
+	}
+	pending_cleanup(&c->slots[0]);
+	pending_cleanup(&c->slots[1]);
+	pthread_mutex_destroy(&c->mu);
+	pthread_cond_destroy(&c->cv);
+	pricebook_free(c->pb);
+	ledger_close(c->lg_main);
+	ledger_close(c->lg_write);
+	free(c);
+	return rc;
 }

@@ -34,16 +34,16 @@ assert_eq "kill -9 x4: exact cost" "$(sh $E 0 $N)" "$(q 'select sum(cost_pusd) f
 assert_eq "kill -9 x4: rollups agree" "$(q 'select sum(cost_pusd) from calls')" "$(q 'select sum(cost_pusd) from rollup_hourly')"
 assert_eq "kill -9 x4: stored offsets cover every message" "$N" "$(q "select sum(next_offset) from kafka_offsets where topic='llm.calls'")"
 
-# Phase 2: PostgreSQL stops hard mid-stream and comes back.
-sh $G $N 40000 | "$BIN" produce >>"$T/produce.log" 2>&1 &
-PROD=$!
-sleep 0.7
+# Phase 2: PostgreSQL stops hard while events wait for the collector, and
+# comes back.
+kill -STOP "$COLLECTOR_PID"
+sh $G $N 40000 | "$BIN" produce >>"$T/produce.log" 2>&1
 $RUNAS "$PGBIN/pg_ctl" -D "$T/pg" -m immediate stop >/dev/null
+kill -CONT "$COLLECTOR_PID"
 sleep 3
 kill -0 "$COLLECTOR_PID"
 assert_eq "collector survives the database going away" 0 $?
 pg_start
-wait "$PROD"
 N=$((N + 40000))
 wait_calls $N 120
 sleep 1
@@ -57,6 +57,7 @@ before=$(q 'select count(*) from calls')
 kill -STOP "$COLLECTOR_PID"
 sh $G $N 20000 | "$BIN" produce >>"$T/produce.log" 2>&1
 kill -USR1 "$KAFKA_PID"
+sleep 1 # dev-kafka acts on the signal within 100 ms
 kill -CONT "$COLLECTOR_PID"
 sleep 3
 assert_eq "broker down: nothing consumed while it is away" "$before" "$(q 'select count(*) from calls')"
