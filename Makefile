@@ -80,7 +80,10 @@ build-fuzz/fuzz_event: tests/fuzz/fuzz_event.c $(FUZZ_SRCS)
 
 bench: deps
 	@$(MAKE) --no-print-directory all
-	@BIN=$(BIN) ./bench/run.sh
+	@BIN=$(BIN) sh bench/run.sh
+	@BIN=$(BIN) sh bench/router.sh
+	@BIN=$(BIN) sh bench/reports.sh
+	@BIN=$(BIN) sh bench/web.sh
 
 fmt:
 	clang-format -i $(SRCS) $(wildcard */*.h) $(UNIT_SRCS) $(wildcard tests/fuzz/*.c)

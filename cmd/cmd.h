@@ -13,6 +13,15 @@ int cmd_report(int argc, char **argv);
 int cmd_produce(int argc, char **argv);
 int cmd_prices(int argc, char **argv);
 int cmd_keys(int argc, char **argv);
+/* reports_cmds.c: finance reports, exports, teams, budgets */
+int cmd_teams(int argc, char **argv);
+int cmd_export(int argc, char **argv);
+int cmd_audit(int argc, char **argv);
+int cmd_budgets(int argc, char **argv);
+int cmd_report_chargeback(int argc, char **argv);
+int cmd_report_outcomes(int argc, char **argv);
+int cmd_report_waste(int argc, char **argv);
+int cmd_router(int argc, char **argv);
 
 #include <signal.h>
 #include <stdbool.h>

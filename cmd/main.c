@@ -18,7 +18,12 @@ static const struct {
 	{"report", cmd_report, "report spend --from TS --to TS --group-by DIM [--format csv|json]"},
 	{"produce", cmd_produce, "JSON events (one per line) to the right topics [FILE]"},
 	{"prices", cmd_prices, "prices import FILE --format litellm|csv | prices reprice"},
+	{"router", cmd_router, "router eval --data FILE: replay a routing data set (DESIGN 9)"},
 	{"keys", cmd_keys, "keys create --role admin|finance|viewer [--team T] | list | revoke ID"},
+	{"teams", cmd_teams, "teams set-cost-center TEAM CC | teams list"},
+	{"export", cmd_export, "export focus --from --to [-o FILE] | export audit --from --to --out DIR"},
+	{"audit", cmd_audit, "audit verify DIR: checks an audit bundle"},
+	{"budgets", cmd_budgets, "budgets set|list|delete|alerts|evaluate|run (monthly per team/workflow)"},
 };
 
 static void usage(FILE *fp)

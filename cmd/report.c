@@ -9,7 +9,8 @@
 
 static int report_spend(int argc, char **argv)
 {
-	const char *from = NULL, *to = NULL, *group = NULL, *team = NULL, *format = "csv";
+	const char *from = NULL, *to = NULL, *group = NULL, *team = NULL, *workflow = NULL;
+	const char *format = "csv";
 	struct spend_query q;
 	struct tally_config cfg;
 	struct tally_err err = {0};
@@ -25,6 +26,8 @@ static int report_spend(int argc, char **argv)
 			group = v;
 		else if ((v = cmd_opt(argc, argv, &i, "--team", &missing)))
 			team = v;
+		else if ((v = cmd_opt(argc, argv, &i, "--workflow", &missing)))
+			workflow = v;
 		else if ((v = cmd_opt(argc, argv, &i, "--format", &missing)))
 			format = v;
 		else {
@@ -37,7 +40,7 @@ static int report_spend(int argc, char **argv)
 	if (!from || !to || !group) {
 		fprintf(stderr, "usage: tally report spend --from TS --to TS --group-by "
 				"team|cost_center|workflow|task_type|model|tier|provider|outcome|day"
-				" [--team T] [--format csv|json]\n");
+				" [--team T] [--workflow W] [--format csv|json]\n");
 		return 2;
 	}
 	if (cmd_time("--from", from, &q.from_us) < 0 || cmd_time("--to", to, &q.to_us) < 0)
@@ -58,6 +61,7 @@ static int report_spend(int argc, char **argv)
 		return 2;
 	}
 	q.team = team;
+	q.workflow = workflow;
 	if (cmd_config(&cfg, true) < 0)
 		return 2;
 	if (!cfg.database_url[0]) {
@@ -86,7 +90,13 @@ int cmd_report(int argc, char **argv)
 {
 	if (argc >= 2 && strcmp(argv[1], "spend") == 0)
 		return report_spend(argc - 1, argv + 1);
+	if (argc >= 2 && strcmp(argv[1], "chargeback") == 0)
+		return cmd_report_chargeback(argc - 1, argv + 1);
+	if (argc >= 2 && strcmp(argv[1], "outcomes") == 0)
+		return cmd_report_outcomes(argc - 1, argv + 1);
+	if (argc >= 2 && strcmp(argv[1], "waste") == 0)
+		return cmd_report_waste(argc - 1, argv + 1);
 	fprintf(stderr, "usage: tally report spend --from TS --to TS --group-by DIM "
-			"[--team T] [--format csv|json]\n");
+			"[--team T] [--workflow W] [--format csv|json]\n");
 	return 2;
 }

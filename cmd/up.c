@@ -13,6 +13,8 @@
 #include "../common/common.h"
 #include "../embedded/embedded.h"
 #include "../ledger/ledger.h"
+#include "../reports/report.h"
+#include "../router/router.h"
 #include "../web/web.h"
 #include "cmd.h"
 
@@ -29,6 +31,8 @@ struct up {
 	struct embedded_kafka *kafka;
 	struct demo *demo;
 	struct web *web;
+	struct router *router;
+	struct reports_bg *reports;
 	pthread_t collector;
 	bool collector_started;
 	volatile sig_atomic_t collector_stop;
@@ -152,6 +156,10 @@ int cmd_up(int argc, char **argv)
 			 " newest ~5 MB of each partition and nothing across restarts; set"
 			 " TALLY_KAFKA_BROKERS for production");
 	}
+	if (!(u->router = router_start(&u->cfg, &err))) {
+		log_error("router: %s", err.msg);
+		goto out;
+	}
 	if (!(u->web = web_start(&u->cfg, &u->stats, &err))) {
 		log_error("web: %s (set TALLY_HTTP_ADDR to a free address)", err.msg);
 		goto out;
@@ -171,6 +179,10 @@ int cmd_up(int argc, char **argv)
 		goto out;
 	}
 	u->collector_started = true;
+	if (!(u->reports = reports_start(&u->cfg, &err))) {
+		log_error("reports: %s", err.msg);
+		goto out;
+	}
 	if (demo) {
 		if (!(u->demo = demo_start(&u->cfg, u->cfg.kafka_brokers, 200, &err))) {
 			log_error("demo traffic: %s", err.msg);
@@ -195,7 +207,9 @@ int cmd_up(int argc, char **argv)
 	log_info("stopping");
 	rc = 0;
 out:
+	reports_stop(u->reports);
 	web_stop(u->web); /* drains requests in flight first */
+	router_stop(u->router);
 	demo_stop(u->demo);
 	if (u->collector_started) {
 		u->collector_stop = 1;

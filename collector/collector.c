@@ -515,7 +515,7 @@ static rd_kafka_t *consumer_new(struct collector *c, struct tally_err *err)
 		{"enable.partition.eof", "false"},
 		/* While the database is away we hold the batch and do not poll. */
 		{"max.poll.interval.ms", "86400000"},
-		{"queued.max.messages.kbytes", "16384"},
+		{"queued.max.messages.kbytes", "8192"},
 		/* A collector killed with -9 leaves the group within seconds. */
 		{"session.timeout.ms", "10000"},
 		{"heartbeat.interval.ms", "1000"},

@@ -13,7 +13,7 @@
 #define EVENT_NAME_MAX 128            /* team, workflow, task_type, provider, kind, prompt_hash */
 #define EVENT_MODEL_MAX 256
 #define EVENT_TIER_MAX 32
-#define EVENT_TAGS_MAX 4096           /* tags as compact JSON */
+#define EVENT_TAGS_MAX 1024           /* tags as compact JSON: labels, not payloads */
 #define EVENT_TOKENS_MAX INT64_C(1000000000)
 
 enum event_kind { EVENT_CALL = 0, EVENT_OUTCOME = 1, EVENT_FEEDBACK = 2, EVENT_KINDS = 3 };

@@ -234,7 +234,8 @@ const char *spend_dim_name(int dim);
 struct spend_query {
 	int64_t from_us, to_us; /* [from, to) */
 	int dim;
-	const char *team; /* NULL: all teams */
+	const char *team;     /* NULL: all teams */
+	const char *workflow; /* NULL: all workflows */
 };
 
 struct spend_row {
@@ -353,5 +354,204 @@ void spend_series_cleanup(struct spend_series *s); /* NULL is fine */
 
 /* A cheap round trip: is the ledger answering? */
 int ledger_ping(struct ledger *lg, struct tally_err *err);
+
+/* ---- reports (report_sql.c) ---- */
+
+/* A small query answer copied out of libpq: rows x cols cells, NULL for SQL
+ * NULL. Free with ledger_table_cleanup. */
+struct ledger_table {
+	int rows, cols;
+	char **cells; /* malloc'd, rows * cols, each malloc'd or NULL */
+};
+/* Cell (r, c) or "" for NULL. */
+const char *ledger_cell(const struct ledger_table *t, int r, int c);
+bool ledger_cell_null(const struct ledger_table *t, int r, int c);
+void ledger_table_cleanup(struct ledger_table *t); /* NULL is fine */
+
+/* The fixed report statements (SQL text chosen by enum, values as $n). The
+ * comment says the parameters and the columns. */
+enum ledger_report_sql {
+	LRS_TEAMS,          /* -> team, cost_center, first_seen */
+	LRS_FOCUS_DAY,      /* $1 from, $2 to -> see report_focus (reports/focus.c) */
+	LRS_FOCUS_HOUR,     /* same, hourly charge periods */
+	LRS_AUDIT_CALLS,    /* $1 from, $2 to -> the calls of the period, by ts, event_id */
+	LRS_AUDIT_PRICES,   /* $2 to -> every price version in force before to */
+	LRS_AUDIT_PRICE_CHANGES, /* $1, $2 -> versions effective or imported in the period */
+	LRS_AUDIT_REPRICES, /* $1, $2 -> audit_log prices.reprice rows of the period */
+	LRS_AUDIT_BUDGETS,  /* -> every budget */
+	LRS_AUDIT_ALERTS,   /* $1, $2 -> alerts fired in the period */
+	LRS_AUDIT_LOG,      /* $1, $2 -> chain_seq, id, ts_us, ts, actor, action, details,
+			       prev_hash, hash, by chain_seq */
+	LRS_OUTCOMES,       /* $1, $2 -> see reports/outcomes.c */
+	LRS_OUTCOMES_TIERS, /* $1, $2 -> workflow, tier, calls, outcomes */
+	LRS_OUTCOMES_WEEKS, /* $1, $2 -> workflow, week, outcomes, successes, spend */
+	LRS_OUTCOMES_APART, /* $1, $2 -> orphan calls, their spend, outcomes without calls */
+	LRS_WASTE,          /* $1, $2, $3 window seconds, $4 team or NULL -> team, workflow,
+			       failed calls, failed spend, repeated calls, repeated spend,
+			       cache hits, realised savings, total spend */
+	LRS_POLICY_EXISTS,  /* -> whether the router's policy table exists (t/f) */
+	LRS_BUDGETS,        /* $1 at -> see reports/budget.c */
+	LRS_ALERTS,         /* $1 limit -> newest alerts first */
+	LRS_COUNT
+};
+/* Runs one of the statements and copies its answer into *out. */
+int ledger_report_query(struct ledger *lg, int which, const char *const *params, int n,
+			struct ledger_table *out, struct tally_err *err);
+
+/* Called once per row of a stream; vals[i] NULL for SQL NULL. Non-zero stops
+ * the stream (and fails it with err set by the callback). */
+typedef int (*ledger_row_fn)(void *ctx, int ncols, const char *const *vals,
+			     struct tally_err *err);
+/* Streams one of the statements through a server-side cursor (constant
+ * memory whatever the size of the answer). Runs in the caller's transaction
+ * when one is open (ledger_snapshot_begin), else in its own read-only one. */
+int ledger_report_stream(struct ledger *lg, int which, const char *const *params, int n,
+			 ledger_row_fn fn, void *ctx, struct tally_err *err);
+/* A repeatable-read, read-only transaction so that several reads see one
+ * snapshot; end it with ledger_snapshot_end (always, also after an error). */
+int ledger_snapshot_begin(struct ledger *lg, struct tally_err *err);
+void ledger_snapshot_end(struct ledger *lg);
+
+/* Chargeback for [from, to) from the hourly rollups. share: "none",
+ * "proportional" or "even"; how unassigned spend (teams without a cost
+ * centre) is shared among the assigned teams. Money as exact decimal integer
+ * strings of pico-USD; share_pct as integer millionths of the whole (so
+ * 1000000 = 100%), rounded down with the remainders handed out largest first
+ * (ties by cost centre, team) so that the column sums to exactly 1000000. */
+struct chargeback_row {
+	char cost_center[EVENT_NAME_MAX + 1]; /* "" when unassigned */
+	bool unassigned;
+	char team[EVENT_NAME_MAX + 1];
+	int64_t calls, input_tokens, output_tokens;
+	char direct_pusd[48]; /* the team's own spend */
+	char shared_pusd[48]; /* + share received (or - spend shared away) */
+	char cost_pusd[48];   /* direct + shared */
+	int64_t share_ppm;
+};
+struct chargeback_result {
+	struct chargeback_row *rows; /* malloc'd */
+	size_t n;
+	int64_t calls, input_tokens, output_tokens;
+	char total_pusd[48], unassigned_pusd[48];
+	char method[16]; /* the method applied: none|proportional|even */
+};
+int ledger_chargeback(struct ledger *lg, int64_t from_us, int64_t to_us, const char *share,
+		      struct chargeback_result *out, struct tally_err *err);
+void chargeback_result_cleanup(struct chargeback_result *r); /* NULL is fine */
+
+/* Maps team to cost centre cc (created when new; NULL or "" unmaps) and
+ * records it in the audit log, in one transaction. */
+int ledger_team_set_cost_center(struct ledger *lg, const char *team, const char *cc,
+				const char *actor, struct tally_err *err);
+
+/* The head of the audit log's hash chain: *seq 0 and hash of zeros when empty. */
+int ledger_audit_head(struct ledger *lg, int64_t *seq, char hash[65], struct tally_err *err);
+
+/* Budgets: scope "team" or "workflow"; amount in pico-USD as a decimal
+ * integer string. Set inserts or updates; both are audited. */
+int ledger_budget_set(struct ledger *lg, const char *scope, const char *name,
+		      const char *amount_pusd, const char *actor, struct tally_err *err);
+int ledger_budget_delete(struct ledger *lg, const char *scope, const char *name,
+			 const char *actor, bool *found, struct tally_err *err);
+/* Evaluates every budget for the month holding at_us (forecast by run rate)
+ * and stores the alerts newly crossed, each with its webhook in the outbox,
+ * in one transaction. *fired (may be NULL) receives how many. */
+int ledger_budget_evaluate(struct ledger *lg, int64_t at_us, int *fired, struct tally_err *err);
+
+/* The webhook outbox: claims the oldest due delivery (row lock held in an
+ * open transaction until ledger_outbox_done); *found false when none is due.
+ * payload is malloc'd (free it). */
+struct outbox_item {
+	int64_t id;
+	int attempts;
+	char kind[64];
+	char *payload;
+};
+int ledger_outbox_claim(struct ledger *lg, struct outbox_item *it, bool *found,
+			struct tally_err *err);
+/* Records the outcome of a claimed delivery and ends its transaction:
+ * delivered, or retried after retry_s seconds with error noted. */
+int ledger_outbox_done(struct ledger *lg, int64_t id, bool delivered, int retry_s,
+		       const char *error, struct tally_err *err);
+
+/* ---- router (router_sql.c) ---- */
+
+#define LEDGER_ROUTER_LAT_BUCKETS 20  /* = ROUTER_LAT_BUCKETS of router.h */
+#define LEDGER_ROUTER_MAX_ALLOWED 16  /* = ROUTER_MAX_ALLOWED of router.h */
+
+/* Reads the calls ingested since router_state.stats_through and up to
+ * settle_s seconds ago (so that feedback and outcomes have time to arrive)
+ * into router_stats, and moves the watermark, in one statement. Latency
+ * buckets are given by their upper bounds in ms (n_bounds - 1 bounds; the
+ * last bucket is open). *calls_read (may be NULL) receives how many calls
+ * were read. Never scans calls older than the watermark. */
+int ledger_router_update_stats(struct ledger *lg, int64_t settle_s, const int64_t *bounds,
+			       int n_bounds, int64_t *calls_read, struct tally_err *err);
+
+/* One (task_type, tier) of router_stats summed over the days since a date. */
+struct router_stat_row {
+	char task_type[EVENT_NAME_MAX + 1];
+	char tier[EVENT_TIER_MAX + 1];
+	char model[EVENT_MODEL_MAX + 1]; /* the most used model of the latest day */
+	int64_t calls, priced_calls, cost_pusd, quality_n;
+	double quality_sum, quality_sumsq;
+	int64_t latency_hist[LEDGER_ROUTER_LAT_BUCKETS];
+};
+/* The statistics of the days from since_us (UTC date) on, by task type and
+ * tier; *rows is malloc'd (free it). */
+int ledger_router_load_stats(struct ledger *lg, int64_t since_us, struct router_stat_row **rows,
+			     size_t *n, struct tally_err *err);
+
+/* A per task type override as stored. */
+struct router_override_row {
+	char task_type[EVENT_NAME_MAX + 1];
+	bool has_tolerance;
+	double tolerance;
+	char pinned[EVENT_TIER_MAX + 1]; /* "" = none */
+	char allowed[LEDGER_ROUTER_MAX_ALLOWED][EVENT_TIER_MAX + 1];
+	size_t n_allowed;
+	char updated_at[40], updated_by[EVENT_NAME_MAX + 1];
+};
+/* Every override; *rows is malloc'd (free it). */
+int ledger_router_overrides(struct ledger *lg, struct router_override_row **rows, size_t *n,
+			    struct tally_err *err);
+/* Inserts or replaces an override and audits it, in one transaction. */
+int ledger_router_override_set(struct ledger *lg, const struct router_override_row *o,
+			       const char *actor, struct tally_err *err);
+/* Deletes the override of task_type (audited); *found false when none. */
+int ledger_router_override_delete(struct ledger *lg, const char *task_type, const char *actor,
+				  bool *found, struct tally_err *err);
+
+/* The newest policy version: *version 0 and *policy_json NULL when none;
+ * otherwise *policy_json is malloc'd ({"task_type": "tier", ...}). */
+int ledger_router_latest(struct ledger *lg, int64_t *version, char **policy_json,
+			 struct tally_err *err);
+/* Stores a new policy version, its audit_log entry and its webhook in
+ * webhook_outbox (kind 'router.policy'), in one statement. changes_json is a
+ * JSON array; saving_pusd the projected monthly saving. *version receives
+ * the new version. */
+int ledger_router_store_version(struct ledger *lg, const char *trigger, const char *policy_json,
+				const char *changes_json, int64_t saving_pusd, int64_t *version,
+				struct tally_err *err);
+
+/* Policy versions, newest first: JSON array text into *json (malloc'd) of
+ * {"version","created_at","trigger","policy","changes",
+ * "projected_monthly_saving_usd"}. */
+int ledger_router_history(struct ledger *lg, int64_t limit, char **json, struct tally_err *err);
+
+/* Over-tier spend (the waste report's column, DESIGN §8): per task type of
+ * the newest policy version, the calls on tiers dearer per call than the
+ * policy's tier in the UTC days of router_stats that overlap [from, to), what
+ * they cost, and what they would have cost at the policy tier's cost per
+ * call. Amounts are exact decimal integers of pico-USD. *rows is malloc'd;
+ * empty when there is no policy version yet. */
+struct router_over_tier_row {
+	char task_type[EVENT_NAME_MAX + 1];
+	char policy_tier[EVENT_TIER_MAX + 1];
+	int64_t calls;
+	char cost_pusd[48], under_policy_pusd[48], saving_pusd[48];
+};
+int ledger_router_over_tier(struct ledger *lg, int64_t from_us, int64_t to_us,
+			    struct router_over_tier_row **rows, size_t *n, struct tally_err *err);
 
 #endif

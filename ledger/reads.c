@@ -106,12 +106,14 @@ const char *ledger_spend_source_sql(bool rollups)
 		       " NULL::text AS outcome_id, calls, input_tokens, output_tokens,"
 		       " cache_read_tokens, cache_write_tokens, reasoning_tokens, cost_pusd,"
 		       " unpriced_calls FROM rollup_hourly WHERE hour >= $1 AND hour < $2"
-		       " AND ($3::text IS NULL OR team = $3))";
+		       " AND ($3::text IS NULL OR team = $3)"
+		       " AND ($4::text IS NULL OR workflow = $4))";
 	return "(SELECT ts AS t, team, workflow, task_type, provider, model, tier,"
 	       " outcome_id, 1 AS calls, input_tokens, output_tokens, cache_read_tokens,"
 	       " cache_write_tokens, reasoning_tokens, cost_pusd,"
 	       " (cost_pusd IS NULL)::int AS unpriced_calls FROM calls"
-	       " WHERE ts >= $1 AND ts < $2 AND ($3::text IS NULL OR team = $3))";
+	       " WHERE ts >= $1 AND ts < $2 AND ($3::text IS NULL OR team = $3)"
+	       " AND ($4::text IS NULL OR workflow = $4))";
 }
 
 int ledger_spend(struct ledger *lg, const struct spend_query *q, struct spend_result *out,
@@ -137,8 +139,8 @@ int ledger_spend(struct ledger *lg, const struct spend_query *q, struct spend_re
 		 " GROUP BY GROUPING SETS ((%s), ())"
 		 " ORDER BY g, coalesce(sum(x.cost_pusd), 0) DESC, k NULLS LAST",
 		 ledger_spend_dim_sql(q->dim), ledger_spend_dim_sql(q->dim), src, ledger_spend_dim_sql(q->dim));
-	const char *params[3] = {from, to, q->team};
-	PGresult *res = PQexecParams(lg->conn, sql, 3, NULL, params, NULL, NULL, 0);
+	const char *params[4] = {from, to, q->team, q->workflow};
+	PGresult *res = PQexecParams(lg->conn, sql, 4, NULL, params, NULL, NULL, 0);
 	if (PQresultStatus(res) != PGRES_TUPLES_OK)
 		return ledger_fail(lg, res, "spend report", err);
 	int n = PQntuples(res);

@@ -381,8 +381,8 @@ int ledger_spend_series(struct ledger *lg, const struct spend_query *q, int buck
 		 " GROUP BY GROUPING SETS ((%s, %s), ())"
 		 " ORDER BY g, b, coalesce(sum(x.cost_pusd), 0) DESC, k NULLS LAST",
 		 bexpr, bexpr, dim, ledger_spend_source_sql(rollups), bexpr, dim);
-	const char *params[3] = {from, to, q->team};
-	res = PQexecParams(lg->conn, sql, 3, NULL, params, NULL, NULL, 0);
+	const char *params[4] = {from, to, q->team, q->workflow};
+	res = PQexecParams(lg->conn, sql, 4, NULL, params, NULL, NULL, 0);
 	if (PQresultStatus(res) != PGRES_TUPLES_OK)
 		return ledger_fail(lg, res, "spend series", err);
 	n = PQntuples(res);

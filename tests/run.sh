@@ -45,6 +45,7 @@ if [ "$what" = integration ] || [ "$what" = all ]; then
 	for t in tests/integration/test_*.sh tests/e2e/test_*.sh; do
 		[ -f "$t" ] && run "${t#tests/}" sh "$t"
 	done
+	run browser/dashboard sh tests/browser/run.sh
 fi
 echo
 [ -n "$failures" ] && echo "failed:$failures"

@@ -32,7 +32,8 @@ static const struct route {
 	{"/api/v1/session", ROUTE_SESSION, "POST", NEED_NONE, web_session_post, ""},
 	{"/api/v1/session", ROUTE_SESSION, "DELETE", NEED_ANY, web_session_delete, ""},
 	{"/api/v1/me", ROUTE_ME, "GET", NEED_ANY, web_me, ""},
-	{"/api/v1/spend", ROUTE_SPEND, "GET", NEED_ANY, web_spend, "from to group_by team bucket"},
+	{"/api/v1/spend", ROUTE_SPEND, "GET", NEED_ANY, web_spend,
+	 "from to group_by team workflow bucket"},
 	{"/api/v1/status", ROUTE_STATUS, "GET", NEED_STAFF, web_status, ""},
 	{"/api/v1/quarantine", ROUTE_QUARANTINE, "GET", NEED_STAFF, web_quarantine,
 	 "limit offset"},
@@ -41,6 +42,27 @@ static const struct route {
 	{"/api/v1/prices", ROUTE_PRICES, "POST", NEED_ADMIN, web_prices_post,
 	 "format effective_from"},
 	{"/api/v1/events", ROUTE_EVENTS, "POST", NEED_ANY, web_events_post, ""},
+	{"/api/v1/chargeback", ROUTE_CHARGEBACK, "GET", NEED_ANY, web_chargeback,
+	 "month share_unassigned format"},
+	{"/api/v1/outcomes", ROUTE_OUTCOMES, "GET", NEED_STAFF, web_outcomes, "from to"},
+	{"/api/v1/waste", ROUTE_WASTE, "GET", NEED_ANY, web_waste, "from to team window_s"},
+	{"/api/v1/budgets", ROUTE_BUDGETS, "GET", NEED_ANY, web_budgets_get, "at"},
+	{"/api/v1/budgets", ROUTE_BUDGETS, "POST", NEED_STAFF, web_budgets_post, ""},
+	{"/api/v1/budgets", ROUTE_BUDGETS, "DELETE", NEED_STAFF, web_budgets_delete, "scope name"},
+	{"/api/v1/alerts", ROUTE_ALERTS, "GET", NEED_ANY, web_alerts, ""},
+	{"/api/v1/export/focus", ROUTE_EXPORT_FOCUS, "GET", NEED_STAFF, web_export_focus,
+	 "from to granularity"},
+	{"/api/v1/teams", ROUTE_TEAMS, "GET", NEED_ANY, web_teams_get, ""},
+	{"/api/v1/teams", ROUTE_TEAMS, "POST", NEED_ADMIN, web_teams_post, ""},
+	{"/api/v1/route", ROUTE_ROUTE, "GET", NEED_NONE, web_route_get, "task_type workflow"},
+	{"/api/v1/routing/policy", ROUTE_ROUTING, "GET", NEED_STAFF, web_routing_policy, ""},
+	{"/api/v1/routing/history", ROUTE_ROUTING, "GET", NEED_STAFF, web_routing_history, "limit"},
+	{"/api/v1/routing/savings", ROUTE_ROUTING, "GET", NEED_STAFF, web_routing_savings, ""},
+	{"/api/v1/routing/overrides", ROUTE_ROUTING, "POST", NEED_ADMIN, web_routing_override_post,
+	 ""},
+	{"/api/v1/routing/overrides", ROUTE_ROUTING, "DELETE", NEED_ADMIN,
+	 web_routing_override_delete, "task_type"},
+	{"/api/v1/routing/evaluate", ROUTE_ROUTING, "POST", NEED_ADMIN, web_routing_evaluate, ""},
 };
 #define N_ROUTES (sizeof routes / sizeof routes[0])
 
@@ -578,14 +600,26 @@ struct web *web_start(const struct tally_config *cfg, const struct collector_sta
 	pthread_mutex_init(&w->pool_mu, NULL);
 	pthread_mutex_init(&w->prod_mu, NULL);
 	pthread_mutex_init(&w->cache_mu, NULL);
-	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG;
+	int64_t ttl_ms = WEB_ANSWER_TTL_MS;
+	const char *ttl = getenv("TALLY_WEB_CACHE_MS");
+	if (ttl && (parse_i64(ttl, &ttl_ms) < 0 || ttl_ms < 0 || ttl_ms > 3600000)) {
+		tally_err_set(err, TALLY_EINVAL, false,
+			      "TALLY_WEB_CACHE_MS=%s: use milliseconds from 0 (off) to 3600000", ttl);
+		web_stop(w);
+		return NULL;
+	}
+	w->answers = web_cache_new(ttl_ms * 1000);
+	/* A thread per connection: handlers block on the ledger, and a slow query
+	 * must hold up its own client only, not every connection of a pool thread. */
+	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION |
+			 MHD_USE_POLL | MHD_USE_ERROR_LOG;
 	if (v6)
 		flags |= MHD_USE_IPv6;
 	w->daemon = MHD_start_daemon(
 		flags, 0, NULL, NULL, on_request, w, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, w,
 		MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
-		MHD_OPTION_THREAD_POOL_SIZE, (unsigned)WEB_THREADS, MHD_OPTION_CONNECTION_TIMEOUT,
-		(unsigned)WEB_TIMEOUT_S, MHD_OPTION_CONNECTION_LIMIT, 1000u,
+		MHD_OPTION_THREAD_STACK_SIZE, WEB_STACK_BYTES, MHD_OPTION_CONNECTION_TIMEOUT,
+		(unsigned)WEB_TIMEOUT_S, MHD_OPTION_CONNECTION_LIMIT, WEB_CONN_MAX,
 		MHD_OPTION_NOTIFY_COMPLETED, on_completed, w, MHD_OPTION_UNESCAPE_CALLBACK,
 		unescape, w, MHD_OPTION_END);
 	if (!w->daemon) {
@@ -608,6 +642,7 @@ void web_stop(struct web *w)
 		ledger_close(w->idle[i]);
 	producer_close(w->prod);
 	tally_status_cleanup(&w->cache);
+	web_cache_free(w->answers);
 	pthread_mutex_destroy(&w->pool_mu);
 	pthread_mutex_destroy(&w->prod_mu);
 	pthread_mutex_destroy(&w->cache_mu);

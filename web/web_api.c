@@ -81,10 +81,55 @@ static void counters_json(struct sbuf *b, const struct spend_row *r)
 		    (long long)r->reasoning_tokens, usd, (long long)r->unpriced_calls);
 }
 
+/* Answers one spend question from the ledger. */
+static void spend_answer(struct web_req *rq, struct web_resp *rs, struct ledger *lg,
+			 const struct spend_query *q, int bucket)
+{
+	struct tally_err err = {0};
+
+	if (bucket < 0) {
+		struct spend_result r;
+		if (ledger_spend(lg, q, &r, &err) < 0) {
+			web_db_error(rq, rs, &err);
+			return;
+		}
+		report_spend_format(&r, q->dim, REPORT_JSON, &rs->body);
+		spend_result_cleanup(&r);
+		rs->status = 200;
+		return;
+	}
+	struct spend_series s;
+	const char *name = spend_dim_name(q->dim);
+	if (ledger_spend_series(lg, q, bucket, &s, &err) < 0) {
+		web_db_error(rq, rs, &err);
+		return;
+	}
+	sbuf_puts(&rs->body, "{\"group_by\":");
+	sbuf_json_str(&rs->body, name);
+	sbuf_printf(&rs->body, ",\"bucket\":\"%s\",\"series\":[",
+		    bucket == BUCKET_DAY ? "day" : "hour");
+	for (size_t i = 0; i < s.n; i++) {
+		const struct spend_series_row *row = &s.rows[i];
+		sbuf_puts(&rs->body, i ? ",{\"bucket\":" : "{\"bucket\":");
+		sbuf_json_str(&rs->body, row->bucket);
+		sbuf_putc(&rs->body, ',');
+		sbuf_json_str(&rs->body, name);
+		sbuf_putc(&rs->body, ':');
+		sbuf_json_str(&rs->body, row->r.key_null ? no_key(q->dim) : row->r.key);
+		sbuf_putc(&rs->body, ',');
+		counters_json(&rs->body, &row->r);
+		sbuf_putc(&rs->body, '}');
+	}
+	sbuf_puts(&rs->body, "],\"total\":{");
+	counters_json(&rs->body, &s.total);
+	sbuf_puts(&rs->body, "}}\n");
+	spend_series_cleanup(&s);
+	rs->status = 200;
+}
+
 void web_spend(struct web_req *rq, struct web_resp *rs)
 {
 	struct spend_query q;
-	struct tally_err err = {0};
 	const char *group = web_arg(rq, "group_by"), *bucket_s = web_arg(rq, "bucket");
 	int64_t now = time_now_us(), to_def = (now / HOUR_US + 1) * HOUR_US;
 	int bucket = -1;
@@ -93,7 +138,8 @@ void web_spend(struct web_req *rq, struct web_resp *rs)
 	memset(&q, 0, sizeof q);
 	if (time_arg(rq, rs, "to", to_def, &q.to_us) < 0 ||
 	    time_arg(rq, rs, "from", q.to_us - 30 * DAY_US, &q.from_us) < 0 ||
-	    name_arg(rq, rs, "team", EVENT_NAME_MAX, &q.team) < 0)
+	    name_arg(rq, rs, "team", EVENT_NAME_MAX, &q.team) < 0 ||
+	    name_arg(rq, rs, "workflow", EVENT_NAME_MAX, &q.workflow) < 0)
 		return;
 	if (q.to_us <= q.from_us) {
 		web_error(rs, 400, "to must be after from (the interval is [from, to))");
@@ -126,46 +172,19 @@ void web_spend(struct web_req *rq, struct web_resp *rs)
 		return;
 	if (rq->auth.key.role == ROLE_VIEWER)
 		q.team = rq->auth.key.team;
-	if (!(lg = web_ledger(rq, rs)))
-		return;
 
-	if (bucket < 0) {
-		struct spend_result r;
-		if (ledger_spend(lg, &q, &r, &err) < 0) {
-			web_db_error(rq, rs, &err);
-			return;
-		}
-		report_spend_format(&r, q.dim, REPORT_JSON, &rs->body);
-		spend_result_cleanup(&r);
-		rs->status = 200;
+	/* The key is the resolved question, the viewer's team included. */
+	char key[WEB_CACHE_KEY_MAX];
+	snprintf(key, sizeof key, "spend %lld %lld %d %d %zu:%s %zu:%s", (long long)q.from_us,
+		 (long long)q.to_us, q.dim, bucket, q.team ? strlen(q.team) : 0,
+		 q.team ? q.team : "-", q.workflow ? strlen(q.workflow) : 0,
+		 q.workflow ? q.workflow : "-");
+	int slot = web_cache_get(rq->w->answers, key, rs);
+	if (slot == WEB_CACHE_HIT)
 		return;
-	}
-	struct spend_series s;
-	const char *name = spend_dim_name(q.dim);
-	if (ledger_spend_series(lg, &q, bucket, &s, &err) < 0) {
-		web_db_error(rq, rs, &err);
-		return;
-	}
-	sbuf_puts(&rs->body, "{\"group_by\":");
-	sbuf_json_str(&rs->body, name);
-	sbuf_printf(&rs->body, ",\"bucket\":\"%s\",\"series\":[", bucket_s);
-	for (size_t i = 0; i < s.n; i++) {
-		const struct spend_series_row *row = &s.rows[i];
-		sbuf_puts(&rs->body, i ? ",{\"bucket\":" : "{\"bucket\":");
-		sbuf_json_str(&rs->body, row->bucket);
-		sbuf_putc(&rs->body, ',');
-		sbuf_json_str(&rs->body, name);
-		sbuf_putc(&rs->body, ':');
-		sbuf_json_str(&rs->body, row->r.key_null ? no_key(q.dim) : row->r.key);
-		sbuf_putc(&rs->body, ',');
-		counters_json(&rs->body, &row->r);
-		sbuf_putc(&rs->body, '}');
-	}
-	sbuf_puts(&rs->body, "],\"total\":{");
-	counters_json(&rs->body, &s.total);
-	sbuf_puts(&rs->body, "}}\n");
-	spend_series_cleanup(&s);
-	rs->status = 200;
+	if ((lg = web_ledger(rq, rs)))
+		spend_answer(rq, rs, lg, &q, bucket);
+	web_cache_done(rq->w->answers, slot, rs);
 }
 
 /* ---- status, readiness ---------------------------------------------------------- */
@@ -174,17 +193,20 @@ void web_status(struct web_req *rq, struct web_resp *rs)
 {
 	struct tally_status st;
 	struct tally_err err = {0};
-	struct ledger *lg = web_ledger(rq, rs);
+	struct ledger *lg;
+	int slot = web_cache_get(rq->w->answers, "status", rs);
 
-	if (!lg)
+	if (slot == WEB_CACHE_HIT)
 		return;
-	if (tally_status_read(rq->w->cfg, lg, 3000, &st, &err) < 0) {
+	lg = web_ledger(rq, rs);
+	if (lg && tally_status_read(rq->w->cfg, lg, 3000, &st, &err) < 0)
 		web_db_error(rq, rs, &err);
-		return;
+	else if (lg) {
+		tally_status_json(&st, &rs->body);
+		tally_status_cleanup(&st);
+		rs->status = 200;
 	}
-	tally_status_json(&st, &rs->body);
-	tally_status_cleanup(&st);
-	rs->status = 200;
+	web_cache_done(rq->w->answers, slot, rs);
 }
 
 void web_readyz(struct web_req *rq, struct web_resp *rs)

@@ -10,16 +10,23 @@
 
 #define WEB_BODY_MAX (1024 * 1024)   /* larger request bodies get 413 */
 #define WEB_POOL_MAX 8               /* idle ledger connections kept */
-#define WEB_THREADS 4                /* MHD worker threads (epoll each) */
+#define WEB_CONN_MAX 512u            /* connections, each with its own thread */
+#define WEB_STACK_BYTES ((size_t)512 * 1024)
 #define WEB_TIMEOUT_S 30             /* idle connection timeout */
 #define WEB_SESSION_TTL_S (12 * 3600)
 #define WEB_CACHE_US INT64_C(5000000) /* status / lag cache for /metrics, /readyz */
 #define WEB_PARAM_MAX 256             /* bytes of one query parameter */
 #define WEB_COOKIE "tally_session"
+#define WEB_ANSWER_TTL_MS 5000        /* spend / status answers reused (TALLY_WEB_CACHE_MS) */
+#define WEB_CACHE_KEY_MAX 640
+#define WEB_CACHE_HIT (-2)
 
 enum web_route {
 	ROUTE_HEALTHZ, ROUTE_READYZ, ROUTE_METRICS, ROUTE_SESSION, ROUTE_ME, ROUTE_SPEND,
 	ROUTE_STATUS, ROUTE_QUARANTINE, ROUTE_PRICES, ROUTE_EVENTS, ROUTE_STATIC, ROUTE_UNKNOWN,
+	ROUTE_ROUTE, ROUTE_ROUTING, /* web_router.c */
+	ROUTE_CHARGEBACK, ROUTE_OUTCOMES, ROUTE_WASTE, ROUTE_BUDGETS, ROUTE_ALERTS,
+	ROUTE_EXPORT_FOCUS, ROUTE_TEAMS, /* web_reports.c */
 	ROUTE_COUNT
 };
 
@@ -46,6 +53,7 @@ struct web {
 	int64_t cache_at_us;
 
 	int64_t http_counts[ROUTE_COUNT][WEB_N_CODES + 1]; /* atomic adds */
+	struct web_cache *answers; /* NULL when disabled */
 };
 
 /* Who is asking, once authenticated. */
@@ -117,6 +125,39 @@ void web_prices_get(struct web_req *rq, struct web_resp *rs);
 void web_prices_post(struct web_req *rq, struct web_resp *rs);
 void web_events_post(struct web_req *rq, struct web_resp *rs);
 void web_readyz(struct web_req *rq, struct web_resp *rs);
+
+/* ---- web_cache.c ---- */
+/* Recent answers to read-only queries, by key. NULL (ttl_us <= 0) disables. */
+struct web_cache *web_cache_new(int64_t ttl_us);
+void web_cache_free(struct web_cache *c); /* NULL is fine */
+/* WEB_CACHE_HIT with the answer set in rs; else a slot (>= 0) the caller
+ * fills by answering and then passing rs to web_cache_done, or -1 (nothing
+ * to do). May wait while another request computes the same key. */
+int web_cache_get(struct web_cache *c, const char *key, struct web_resp *rs);
+/* Stores a 200 answer of a slot from web_cache_get (any other status only
+ * ends the fill) and wakes the requests waiting for it. */
+void web_cache_done(struct web_cache *c, int slot, const struct web_resp *rs);
+
+/* ---- web_router.c ---- */
+void web_route_get(struct web_req *rq, struct web_resp *rs);
+void web_routing_policy(struct web_req *rq, struct web_resp *rs);
+void web_routing_history(struct web_req *rq, struct web_resp *rs);
+void web_routing_savings(struct web_req *rq, struct web_resp *rs);
+void web_routing_override_post(struct web_req *rq, struct web_resp *rs);
+void web_routing_override_delete(struct web_req *rq, struct web_resp *rs);
+void web_routing_evaluate(struct web_req *rq, struct web_resp *rs);
+
+/* ---- web_reports.c ---- */
+void web_chargeback(struct web_req *rq, struct web_resp *rs);
+void web_outcomes(struct web_req *rq, struct web_resp *rs);
+void web_waste(struct web_req *rq, struct web_resp *rs);
+void web_budgets_get(struct web_req *rq, struct web_resp *rs);
+void web_budgets_post(struct web_req *rq, struct web_resp *rs);
+void web_budgets_delete(struct web_req *rq, struct web_resp *rs);
+void web_alerts(struct web_req *rq, struct web_resp *rs);
+void web_export_focus(struct web_req *rq, struct web_resp *rs);
+void web_teams_get(struct web_req *rq, struct web_resp *rs);
+void web_teams_post(struct web_req *rq, struct web_resp *rs);
 
 /* ---- web_metrics.c ---- */
 void web_metrics(struct web_req *rq, struct web_resp *rs);

@@ -11,14 +11,33 @@
 #endif
 
 static const char *const route_names[ROUTE_COUNT] = {
-	"/healthz",        "/readyz",         "/metrics",           "/api/v1/session",
-	"/api/v1/me",      "/api/v1/spend",   "/api/v1/status",     "/api/v1/quarantine",
-	"/api/v1/prices",  "/api/v1/events",  "static",             "unknown",
+	[ROUTE_HEALTHZ] = "/healthz",
+	[ROUTE_READYZ] = "/readyz",
+	[ROUTE_METRICS] = "/metrics",
+	[ROUTE_SESSION] = "/api/v1/session",
+	[ROUTE_ME] = "/api/v1/me",
+	[ROUTE_SPEND] = "/api/v1/spend",
+	[ROUTE_STATUS] = "/api/v1/status",
+	[ROUTE_QUARANTINE] = "/api/v1/quarantine",
+	[ROUTE_PRICES] = "/api/v1/prices",
+	[ROUTE_EVENTS] = "/api/v1/events",
+	[ROUTE_STATIC] = "static",
+	[ROUTE_UNKNOWN] = "unknown",
+	[ROUTE_ROUTE] = "/api/v1/route",
+	[ROUTE_ROUTING] = "/api/v1/routing",
+	[ROUTE_CHARGEBACK] = "/api/v1/chargeback",
+	[ROUTE_OUTCOMES] = "/api/v1/outcomes",
+	[ROUTE_WASTE] = "/api/v1/waste",
+	[ROUTE_BUDGETS] = "/api/v1/budgets",
+	[ROUTE_ALERTS] = "/api/v1/alerts",
+	[ROUTE_EXPORT_FOCUS] = "/api/v1/export/focus",
+	[ROUTE_TEAMS] = "/api/v1/teams",
 };
 
 const char *web_route_name(int route)
 {
-	return route >= 0 && route < ROUTE_COUNT ? route_names[route] : "unknown";
+	return route >= 0 && route < ROUTE_COUNT && route_names[route] ? route_names[route]
+								   : "unknown";
 }
 
 void web_count_request(struct web *w, int route, unsigned status)

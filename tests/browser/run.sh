@@ -6,6 +6,7 @@
 # is printed when something fails. Exit status: the test's.
 set -u
 BIN=${BIN:-bin/tally}
+case "$BIN" in /*) ;; *) BIN="$PWD/$BIN" ;; esac # as given, before the cd below
 cd "$(dirname "$0")/../.." || exit 1
 root=$(pwd)
 

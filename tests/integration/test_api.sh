@@ -124,6 +124,25 @@ assert_match "series: legal on Nov 2" '\{"bucket":"2026-11-02","team":"legal","c
 assert_match "series total" '"total":\{"calls":150,' "$(body)"
 http -H "$A" "$U/api/v1/spend?$R&group_by=team&bucket=hour" >/dev/null
 assert_match "series by hour" '"bucket":"2026-11-01T10:00:00Z","team":"support","calls":100' "$(body)"
+# workflow filter: the CLI's --workflow, on both sources and in series
+http -H "$A" "$U/api/v1/spend?$R&group_by=task_type&workflow=ticket-triage" >/dev/null
+assert_match "workflow filter: its task types only" '^\{"group_by":"task_type","rows":\[\{"task_type":"classify","calls":100,[^]]*\],"total":\{"calls":100,' "$(body)"
+assert_eq "workflow filter is exactly the CLI's --workflow" \
+	"$("$BIN" report spend --from 2026-11-01 --to 2026-11-03 --group-by task_type --workflow ticket-triage --format json)" "$(body)"
+CLI=$("$BIN" report spend --from 2026-11-01 --to 2026-11-03 --group-by team --workflow contract-review)
+assert_eq "CLI --workflow filters the CSV report" "team,calls,input_tokens,output_tokens,cache_read_tokens,cache_write_tokens,reasoning_tokens,cost_usd,unpriced_calls
+legal,50,100000,25000,40000,10000,0,0.574500000000,0" "$CLI"
+"$BIN" report spend --from 2026-11-01 --to 2026-11-03 --group-by team --workflow >/dev/null 2>&1
+assert_eq "CLI --workflow without a value: 2" 2 $?
+http -H "$A" "$U/api/v1/spend?from=2026-11-01T10:00:00Z&to=2026-11-01T10:30:00Z&group_by=workflow&workflow=ticket-triage" >/dev/null
+assert_match "workflow filter on the calls source" '"rows":\[\{"workflow":"ticket-triage","calls":60,' "$(body)"
+http -H "$A" "$U/api/v1/spend?from=2026-11-01T10:00:00Z&to=2026-11-01T10:30:00Z&group_by=team&workflow=contract-review" >/dev/null
+assert_match "workflow filter on the calls source: other workflow empty" '"rows":\[\],"total":\{"calls":0,' "$(body)"
+http -H "$A" "$U/api/v1/spend?$R&group_by=team&bucket=day&workflow=contract-review" >/dev/null
+assert_match "workflow filter in a series" '^\{"group_by":"team","bucket":"day","series":\[\{"bucket":"2026-11-02","team":"legal","calls":50,[^]]*\],"total":\{"calls":50,' "$(body)"
+http -H "$A" "$U/api/v1/spend?$R&group_by=team&team=support&workflow=contract-review" >/dev/null
+assert_match "team and workflow filters combine" '"rows":\[\],"total":\{"calls":0,' "$(body)"
+assert_eq "empty workflow: 400" 400 "$(http -H "$A" "$U/api/v1/spend?$R&workflow=")"
 assert_eq "bad bucket: 400" 400 "$(http -H "$A" "$U/api/v1/spend?$R&bucket=week")"
 assert_eq "bad group_by: 400" 400 "$(http -H "$A" "$U/api/v1/spend?$R&group_by=salary")"
 assert_eq "bad from: 400" 400 "$(http -H "$A" "$U/api/v1/spend?from=yesterday")"
@@ -143,6 +162,17 @@ for g in cost_center workflow task_type model tier provider outcome day; do
 done
 http -H "$V" "$U/api/v1/spend?$R&group_by=team&bucket=day" >/dev/null
 case "$(body)" in *legal*) not_ok "viewer series: no other team" ;; *) ok "viewer series: no other team" ;; esac
+http -H "$V" "$U/api/v1/spend?$R&group_by=workflow&workflow=ticket-triage" >/dev/null
+assert_match "viewer workflow=own workflow" '"rows":\[\{"workflow":"ticket-triage","calls":100,' "$(body)"
+for g in team workflow model; do
+	for b in "" "&bucket=day"; do
+		c=$(http -H "$V" "$U/api/v1/spend?$R&group_by=$g&workflow=contract-review$b")
+		assert_match "viewer workflow=<other team's> group_by=$g$b: $c, nothing of it" '"total":\{"calls":0,' "$(body)"
+		case "$(body)" in *legal* | *contract* | *anthropic*) not_ok "viewer workflow probe leaks: $(body)" ;; esac
+	done
+done
+http -H "$V" "$U/api/v1/spend?from=2026-11-02T11:00:00Z&to=2026-11-02T11:30:00Z&group_by=team&workflow=contract-review" >/dev/null
+assert_match "viewer workflow probe on the calls source: nothing" '"rows":\[\],"total":\{"calls":0,' "$(body)"
 assert_eq "viewer status: 403" 403 "$(http -H "$V" "$U/api/v1/status")"
 assert_eq "viewer quarantine: 403" 403 "$(http -H "$V" "$U/api/v1/quarantine")"
 assert_eq "viewer prices import: 403" 403 "$(http -X POST -H "$V" --data-binary @data/local_prices.csv "$U/api/v1/prices?format=csv")"
@@ -152,15 +182,19 @@ assert_match "legal viewer: legal only" '"rows":\[\{"team":"legal","calls":50,' 
 
 # SQL metacharacters, traversal and junk in every string parameter
 for v in "'" "';DROP TABLE calls;--" "support' OR '1'='1" '../../etc/passwd' '..%2f..%2fetc%2fpasswd' '%00' 'a%00b' '%27%3B--' 'x%0d%0aSet-Cookie:%20a=b' '%ff%fe' "$(head -c 400 /dev/zero | tr '\0' a)"; do
-	for p in team from to group_by bucket; do
+	for p in team workflow from to group_by bucket; do
 		c=$(http -H "$A" "$U/api/v1/spend?$p=$(printf %s "$v" | sed 's/ /%20/g')")
 		case "$p:$c" in
-		team:200) assert_match "admin team=<$v> is empty" '"rows":\[\],"total":\{"calls":0,' "$(body)" ;;
+		team:200 | workflow:200) assert_match "admin $p=<$v> is empty" '"rows":\[\],"total":\{"calls":0,' "$(body)" ;;
 		*:400) ok "spend $p=<$v> refused with 400" ;;
 		*) not_ok "spend $p=<$v> answered $c: $(body)" ;;
 		esac
 		c=$(http -H "$V" "$U/api/v1/spend?$p=$(printf %s "$v" | sed 's/ /%20/g')")
-		case "$c" in 400 | 403) ok "viewer spend $p=<$v>: $c" ;; *) not_ok "viewer spend $p=<$v> answered $c: $(body)" ;; esac
+		case "$p:$c" in
+		workflow:200) assert_match "viewer workflow=<$v> is empty" '"rows":\[\],"total":\{"calls":0,' "$(body)" ;;
+		*:400 | *:403) ok "viewer spend $p=<$v>: $c" ;;
+		*) not_ok "viewer spend $p=<$v> answered $c: $(body)" ;;
+		esac
 	done
 	for p in provider model limit offset; do
 		c=$(http -H "$A" "$U/api/v1/prices?$p=$(printf %s "$v" | sed 's/ /%20/g')")

@@ -756,7 +756,7 @@ static void test_call_tags_limit(void **state)
 	json = with_member(base_call, "tags", tags);
 	assert_int_equal(parse_str(json, -1, &ev, &err), -1);
 	assert_string_equal(err.msg,
-			    "tags is too long: 4097 bytes as compact JSON, at most 4096 allowed");
+			    "tags is too long: 1025 bytes as compact JSON, at most 1024 allowed");
 	free(json);
 	free(tags);
 	free(v);

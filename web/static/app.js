@@ -26,7 +26,6 @@
     team: '',            /* '' = all teams (admin/finance only) */
     teams: [],
     renderSeq: 0,
-    workflowFilter: undefined, /* does the server filter spend by workflow? */
   };
   const charts = {};
   window.__tallyCharts = charts;
@@ -538,26 +537,13 @@
 
   async function renderWorkflow(view, seq, workflow) {
     const r = currentRange();
-    const breakdowns = (filter) => Promise.all([
+    const filter = { workflow };
+    const [all, tasks, tiers, models] = await Promise.all([
+      spendQuery('workflow'),
       spendQuery('task_type', filter),
       spendQuery('tier', filter),
       spendQuery('model', filter),
     ]);
-    const all = await spendQuery('workflow');
-    let parts;
-    if (state.workflowFilter !== false) {
-      try {
-        parts = await breakdowns({ workflow });
-        state.workflowFilter = true;
-      } catch (e) {
-        /* a server without the workflow filter refuses the parameter (400):
-         * remember that for the session and fall back to the whole scope */
-        if (e.status !== 400) throw e;
-        state.workflowFilter = false;
-      }
-    }
-    if (!parts) parts = await breakdowns({});
-    const [tasks, tiers, models] = parts;
     if (seq !== state.renderSeq) return;
     view.replaceChildren(pageHead(`Workflow ${workflow}`, `${state.team ? 'team ' + state.team + ' · ' : ''}${r.label} (UTC)`));
     const row = (all.rows || []).find((x) => x.workflow === workflow);
@@ -571,11 +557,6 @@
     if (!calls) {
       view.append(empty(`No calls for workflow ${workflow} in this range. ` + EMPTY_HINT));
       return;
-    }
-    /* If the server ignored the workflow filter, the breakdowns would describe
-     * every workflow; say so rather than show them under this name. */
-    if (totalCost(tasks) !== cost) {
-      view.append(el('div', { class: 'notice' }, 'This server does not filter spend by workflow; the breakdowns below cover all workflows in scope.'));
     }
     view.append(el('div', { class: 'grid' },
       panel('Spend by task type', 'w6', chartBox('workflowTask', true)),

@@ -1,0 +1,328 @@
+/* budget.c - monthly budgets with run-rate forecasts, alerts at 50/80/100%
+ * of actual and forecast spend, and the webhook outbox that delivers them
+ * (and the router's policy changes): HMAC-signed, retried with backoff
+ * across failures and restarts, marked delivered once answered 2xx. */
+#include <curl/curl.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "report.h"
+
+#define BG_TICK_MS     500
+#define BG_EVALUATE_US INT64_C(30000000) /* budgets every 30 s */
+#define BACKOFF_MAX_S  600
+
+static const char forecast_method[] =
+    "run rate: month-to-date spend / elapsed time x length of the month (forecast alerts"
+    " from the second day of the month)";
+
+static int64_t num(const struct ledger_table *t, int r, int c)
+{
+	return strtoll(ledger_cell(t, r, c), NULL, 10);
+}
+
+/* spend * 100 / amount as a percentage with 2 decimals (digits strings). */
+static void burn_pct(const char *spend, const char *amount, char *out, size_t n)
+{
+	__int128 s = strtoll(spend, NULL, 10), a = strtoll(amount, NULL, 10);
+	if (a <= 0) {
+		str_copy(out, n, "");
+		return;
+	}
+	__int128 v = s * 10000 / a;
+	snprintf(out, n, "%lld.%02lld", (long long)(v / 100), (long long)(v % 100));
+}
+
+int report_budgets(struct ledger *lg, int64_t at_us, const char *team, enum report_format fmt,
+                   struct sbuf *sb, struct tally_err *err)
+{
+	char at[40], usd[3][64], pct[2][32];
+	const char *p[1] = {at};
+	struct ledger_table t = {0};
+	bool first = true;
+
+	time_format(at_us, at);
+	if (ledger_report_query(lg, LRS_BUDGETS, p, 1, &t, err) < 0)
+		return -1;
+	if (fmt == REPORT_CSV)
+		sbuf_puts(sb, "scope,name,month,budget_usd,spend_usd,forecast_usd,spend_pct,"
+		              "forecast_pct\n");
+	else {
+		sbuf_printf(sb, "{\"at\":\"%s\",\"forecast_method\":", at);
+		sbuf_json_str(sb, forecast_method);
+		sbuf_puts(sb, ",\"budgets\":[");
+	}
+	for (int r = 0; r < t.rows; r++) {
+		/* A viewer sees its own team's budget only. */
+		if (team && (strcmp(ledger_cell(&t, r, 1), "team") != 0 ||
+		             strcmp(ledger_cell(&t, r, 2), team) != 0))
+			continue;
+		report_usd(ledger_cell(&t, r, 3), usd[0], sizeof usd[0]);
+		report_usd(ledger_cell(&t, r, 5), usd[1], sizeof usd[1]);
+		report_usd(ledger_cell(&t, r, 6), usd[2], sizeof usd[2]);
+		burn_pct(ledger_cell(&t, r, 5), ledger_cell(&t, r, 3), pct[0], sizeof pct[0]);
+		burn_pct(ledger_cell(&t, r, 6), ledger_cell(&t, r, 3), pct[1], sizeof pct[1]);
+		if (fmt == REPORT_CSV) {
+			sbuf_printf(sb, "%s,", ledger_cell(&t, r, 1));
+			report_csv_field(sb, ledger_cell(&t, r, 2));
+			sbuf_printf(sb, ",%s,%s,%s,%s,%s,%s\n", ledger_cell(&t, r, 4), usd[0],
+			            usd[1], usd[2], pct[0], pct[1]);
+			continue;
+		}
+		sbuf_printf(sb, "%s{\"id\":%lld,\"scope\":\"%s\",\"name\":", first ? "" : ",",
+		            (long long)num(&t, r, 0), ledger_cell(&t, r, 1));
+		sbuf_json_str(sb, ledger_cell(&t, r, 2));
+		sbuf_printf(sb,
+		            ",\"month\":\"%s\",\"budget_usd\":\"%s\",\"spend_usd\":\"%s\","
+		            "\"forecast_usd\":\"%s\",\"spend_pct\":\"%s\",\"forecast_pct\":\"%s\","
+		            "\"elapsed_s\":%lld,\"month_s\":%lld}",
+		            ledger_cell(&t, r, 4), usd[0], usd[1], usd[2], pct[0], pct[1],
+		            (long long)num(&t, r, 7), (long long)num(&t, r, 8));
+		first = false;
+	}
+	if (fmt == REPORT_JSON)
+		sbuf_puts(sb, "]}\n");
+	ledger_table_cleanup(&t);
+	return sb->oom ? tally_err_set(err, TALLY_ENOMEM, false, "out of memory") : 0;
+}
+
+int report_alerts(struct ledger *lg, int limit, const char *team, struct sbuf *sb,
+                  struct tally_err *err)
+{
+	char lim[16], usd[3][64];
+	const char *p[1] = {lim};
+	struct ledger_table t = {0};
+	bool first = true;
+
+	snprintf(lim, sizeof lim, "%d", limit);
+	if (ledger_report_query(lg, LRS_ALERTS, p, 1, &t, err) < 0)
+		return -1;
+	sbuf_puts(sb, "{\"alerts\":[");
+	for (int r = 0; r < t.rows; r++) {
+		if (team && (strcmp(ledger_cell(&t, r, 1), "team") != 0 ||
+		             strcmp(ledger_cell(&t, r, 2), team) != 0))
+			continue;
+		for (int k = 0; k < 3; k++)
+			report_usd(ledger_cell(&t, r, 6 + k), usd[k], sizeof usd[k]);
+		sbuf_printf(sb, "%s{\"id\":%lld,\"scope\":\"%s\",\"name\":", first ? "" : ",",
+		            (long long)num(&t, r, 0), ledger_cell(&t, r, 1));
+		sbuf_json_str(sb, ledger_cell(&t, r, 2));
+		sbuf_printf(sb,
+		            ",\"period\":\"%s\",\"basis\":\"%s\",\"threshold_pct\":%lld,"
+		            "\"budget_usd\":\"%s\",\"spend_usd\":\"%s\",\"forecast_usd\":\"%s\","
+		            "\"fired_at\":\"%s\"}",
+		            ledger_cell(&t, r, 3), ledger_cell(&t, r, 4), (long long)num(&t, r, 5),
+		            usd[0], usd[1], usd[2], ledger_cell(&t, r, 9));
+		first = false;
+	}
+	sbuf_puts(sb, "]}\n");
+	ledger_table_cleanup(&t);
+	return sb->oom ? tally_err_set(err, TALLY_ENOMEM, false, "out of memory") : 0;
+}
+
+/* ---- webhook -------------------------------------------------------------------- */
+
+void report_hmac_hex(const char *key, const char *body, size_t len, char *out)
+{
+	static const char hx[] = "0123456789abcdef";
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned int n = 0;
+
+	if (!HMAC(EVP_sha256(), key, (int)strlen(key), (const unsigned char *)body, len, md, &n))
+		n = 0;
+	for (unsigned int i = 0; i < n; i++) {
+		out[2 * i] = hx[md[i] >> 4];
+		out[2 * i + 1] = hx[md[i] & 15];
+	}
+	out[2 * n] = '\0';
+}
+
+static size_t discard(char *p, size_t size, size_t n, void *ctx)
+{
+	(void)p;
+	(void)ctx;
+	return size * n;
+}
+
+int report_webhook_post(const char *url, const char *secret, int64_t id, const char *kind,
+                        const char *body, struct tally_err *err)
+{
+	char sig[160], hmac[65], did[64], ev[128];
+	struct curl_slist *h = NULL;
+	long code = 0;
+	CURLcode cc;
+	CURL *c = curl_easy_init();
+
+	if (!c)
+		return tally_err_set(err, TALLY_ENOMEM, true, "curl_easy_init failed");
+	h = curl_slist_append(h, "Content-Type: application/json");
+	if (secret && *secret) {
+		report_hmac_hex(secret, body, strlen(body), hmac);
+		snprintf(sig, sizeof sig, "X-Tally-Signature: sha256=%s", hmac);
+		h = curl_slist_append(h, sig);
+	}
+	snprintf(did, sizeof did, "X-Tally-Delivery: %lld", (long long)id);
+	snprintf(ev, sizeof ev, "X-Tally-Event: %s", kind);
+	h = curl_slist_append(h, did);
+	h = curl_slist_append(h, ev);
+	curl_easy_setopt(c, CURLOPT_URL, url);
+	curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
+	curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
+	curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE, (long)strlen(body));
+	curl_easy_setopt(c, CURLOPT_TIMEOUT, 10L);
+	curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, 5L);
+	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, discard);
+	curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
+	cc = curl_easy_perform(c);
+	if (cc == CURLE_OK)
+		curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &code);
+	curl_slist_free_all(h);
+	curl_easy_cleanup(c);
+	if (cc != CURLE_OK)
+		return tally_err_set(err, TALLY_EIO, true, "webhook: %s", curl_easy_strerror(cc));
+	if (code < 200 || code > 299)
+		return tally_err_set(err, TALLY_EIO, true, "webhook: HTTP %ld", code);
+	return 0;
+}
+
+/* ---- the background loop ------------------------------------------------------------- */
+
+struct reports_bg {
+	const struct tally_config *cfg;
+	pthread_t thread;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	bool stop;
+};
+
+/* Delivers every due outbox row; returns how many were attempted. */
+static int deliver_due(struct reports_bg *bg, struct ledger *lg)
+{
+	int attempted = 0;
+
+	while (attempted < 100) {
+		struct outbox_item it;
+		struct tally_err err = {0};
+		bool found;
+		pthread_mutex_lock(&bg->mu);
+		bool stop = bg->stop;
+		pthread_mutex_unlock(&bg->mu);
+		if (stop || ledger_outbox_claim(lg, &it, &found, &err) < 0) {
+			if (err.msg[0])
+				log_warn("webhook outbox: %s", err.msg);
+			break;
+		}
+		if (!found)
+			break;
+		attempted++;
+		struct tally_err perr = {0};
+		int rc = report_webhook_post(bg->cfg->webhook_url, bg->cfg->webhook_secret, it.id,
+		                             it.kind, it.payload, &perr);
+		int backoff = it.attempts >= 9 ? BACKOFF_MAX_S : 1 << it.attempts;
+		if (backoff > BACKOFF_MAX_S)
+			backoff = BACKOFF_MAX_S;
+		if (rc < 0)
+			log_warn(
+			    "webhook delivery %lld (%s) failed (attempt %d): %s; retrying in %d s",
+			    (long long)it.id, it.kind, it.attempts + 1, perr.msg, backoff);
+		else
+			log_info("webhook delivery %lld (%s) delivered", (long long)it.id, it.kind);
+		if (ledger_outbox_done(lg, it.id, rc == 0, backoff, rc == 0 ? NULL : perr.msg,
+		                       &err) < 0)
+			log_warn("webhook outbox: %s", err.msg);
+		free(it.payload);
+	}
+	return attempted;
+}
+
+static void *bg_main(void *arg)
+{
+	struct reports_bg *bg = arg;
+	struct ledger *lg = NULL;
+	int64_t last_eval = 0;
+
+	for (;;) {
+		pthread_mutex_lock(&bg->mu);
+		if (!bg->stop) {
+			struct timespec ts;
+			clock_gettime(CLOCK_REALTIME, &ts);
+			ts.tv_nsec += BG_TICK_MS * 1000000L;
+			ts.tv_sec += ts.tv_nsec / 1000000000L;
+			ts.tv_nsec %= 1000000000L;
+			pthread_cond_timedwait(&bg->cv, &bg->mu, &ts);
+		}
+		bool stop = bg->stop;
+		pthread_mutex_unlock(&bg->mu);
+		if (stop)
+			break;
+		struct tally_err err = {0};
+		if (lg && !ledger_ok(lg) && ledger_reset(lg, &err) < 0)
+			continue;
+		if (!lg && !(lg = ledger_open(bg->cfg->database_url, &err)))
+			continue;
+		int64_t now = time_mono_us();
+		if (now - last_eval >= BG_EVALUATE_US || last_eval == 0) {
+			int fired = 0;
+			last_eval = now;
+			if (ledger_budget_evaluate(lg, time_now_us(), &fired, &err) < 0)
+				log_warn("budget evaluation: %s", err.msg);
+			else if (fired > 0)
+				log_info("budgets: %d new alert(s)", fired);
+		}
+		if (bg->cfg->webhook_url[0])
+			deliver_due(bg, lg);
+	}
+	ledger_close(lg);
+	return NULL;
+}
+
+static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
+
+static void curl_init_once(void)
+{
+	curl_global_init(CURL_GLOBAL_DEFAULT);
+}
+
+struct reports_bg *reports_start(const struct tally_config *cfg, struct tally_err *err)
+{
+	struct reports_bg *bg = calloc(1, sizeof *bg);
+
+	/* libcurl's global state before any thread uses it. */
+	pthread_once(&curl_once, curl_init_once);
+
+	if (!bg) {
+		tally_err_set(err, TALLY_ENOMEM, false, "out of memory");
+		return NULL;
+	}
+	bg->cfg = cfg;
+	pthread_mutex_init(&bg->mu, NULL);
+	pthread_cond_init(&bg->cv, NULL);
+	if (pthread_create(&bg->thread, NULL, bg_main, bg) != 0) {
+		pthread_mutex_destroy(&bg->mu);
+		pthread_cond_destroy(&bg->cv);
+		free(bg);
+		tally_err_set(err, TALLY_EIO, false, "cannot start the reports thread");
+		return NULL;
+	}
+	return bg;
+}
+
+void reports_stop(struct reports_bg *bg)
+{
+	if (!bg)
+		return;
+	pthread_mutex_lock(&bg->mu);
+	bg->stop = true;
+	pthread_cond_signal(&bg->cv);
+	pthread_mutex_unlock(&bg->mu);
+	pthread_join(bg->thread, NULL);
+	pthread_mutex_destroy(&bg->mu);
+	pthread_cond_destroy(&bg->cv);
+	free(bg);
+}

@@ -1,0 +1,77 @@
+/* waste.c - the "laziness tax" (DESIGN §8) per team and workflow: spend on
+ * failed, errored and timed-out calls; spend on repeated identical prompts
+ * that a cache could have served; savings already realised by cache hits;
+ * and over-tier spend once the router's policy exists. */
+#include <stdio.h>
+#include <string.h>
+
+#include "report.h"
+
+static const char over_tier_note[] =
+    "over-tier spend needs the router's learned policy (table routing_policy); none exists"
+    " yet, so the column is empty";
+
+int report_waste(struct ledger *lg, int64_t from_us, int64_t to_us, int64_t window_s,
+                 const char *team, enum report_format fmt, struct sbuf *sb, struct tally_err *err)
+{
+	char from[40], to[40], win[24], usd[5][64];
+	const char *p[4] = {from, to, win, team};
+	struct ledger_table t = {0}, pol = {0};
+	bool policy;
+
+	time_format(from_us, from);
+	time_format(to_us, to);
+	snprintf(win, sizeof win, "%lld", (long long)window_s);
+	if (ledger_report_query(lg, LRS_POLICY_EXISTS, NULL, 0, &pol, err) < 0)
+		return -1;
+	policy = pol.rows == 1 && strcmp(ledger_cell(&pol, 0, 0), "t") == 0;
+	ledger_table_cleanup(&pol);
+	if (ledger_report_query(lg, LRS_WASTE, p, 4, &t, err) < 0)
+		return -1;
+	if (fmt == REPORT_CSV)
+		sbuf_puts(sb, "team,workflow,failed_calls,failed_usd,repeated_calls,repeated_usd,"
+		              "cache_hit_calls,cache_savings_usd,over_tier_usd,spend_usd\n");
+	else
+		sbuf_printf(sb, "{\"from\":\"%s\",\"to\":\"%s\",\"window_s\":%lld,\"rows\":[", from,
+		            to, (long long)window_s);
+	for (int r = 0; r < t.rows; r++) {
+		report_usd(ledger_cell(&t, r, 3), usd[0], sizeof usd[0]);
+		report_usd(ledger_cell(&t, r, 5), usd[1], sizeof usd[1]);
+		report_usd(ledger_cell(&t, r, 7), usd[2], sizeof usd[2]);
+		report_usd(ledger_cell(&t, r, 8), usd[3], sizeof usd[3]);
+		/* Over-tier spend: 0 until the router's policy can be applied here. */
+		str_copy(usd[4], sizeof usd[4], policy ? "0.000000000000" : "");
+		if (fmt == REPORT_CSV) {
+			report_csv_field(sb, ledger_cell(&t, r, 0));
+			sbuf_putc(sb, ',');
+			report_csv_field(sb, ledger_cell(&t, r, 1));
+			sbuf_printf(sb, ",%s,%s,%s,%s,%s,%s,%s,%s\n", ledger_cell(&t, r, 2), usd[0],
+			            ledger_cell(&t, r, 4), usd[1], ledger_cell(&t, r, 6), usd[2],
+			            usd[4], usd[3]);
+			continue;
+		}
+		sbuf_puts(sb, r ? ",{\"team\":" : "{\"team\":");
+		sbuf_json_str(sb, ledger_cell(&t, r, 0));
+		sbuf_puts(sb, ",\"workflow\":");
+		sbuf_json_str(sb, ledger_cell(&t, r, 1));
+		sbuf_printf(sb,
+		            ",\"failed_calls\":%s,\"failed_usd\":\"%s\",\"repeated_calls\":%s,"
+		            "\"repeated_usd\":\"%s\",\"cache_hit_calls\":%s,"
+		            "\"cache_savings_usd\":\"%s\",\"over_tier_usd\":%s%s%s,"
+		            "\"spend_usd\":\"%s\"}",
+		            ledger_cell(&t, r, 2), usd[0], ledger_cell(&t, r, 4), usd[1],
+		            ledger_cell(&t, r, 6), usd[2], policy ? "\"" : "",
+		            policy ? usd[4] : "null", policy ? "\"" : "", usd[3]);
+	}
+	if (fmt == REPORT_JSON) {
+		sbuf_puts(sb, "],\"over_tier_note\":");
+		if (policy)
+			sbuf_puts(sb, "null}\n");
+		else {
+			sbuf_json_str(sb, over_tier_note);
+			sbuf_puts(sb, "}\n");
+		}
+	}
+	ledger_table_cleanup(&t);
+	return sb->oom ? tally_err_set(err, TALLY_ENOMEM, false, "out of memory") : 0;
+}

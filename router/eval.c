@@ -1,0 +1,418 @@
+/* eval.c - offline, online replay of a routing data set (DESIGN §9).
+ *
+ * Each item carries every tier's result; the router sees only the result of
+ * the tier it chose, in item order, and learns from it with the learner the
+ * live router uses. The baselines use hindsight over the whole file.
+ */
+#include <cjson/cJSON.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "router.h"
+
+struct item {
+	char *name;
+	size_t task;
+	int64_t *cost; /* per tier, pico-USD */
+	double *q;     /* per tier */
+};
+
+struct eval_set {
+	char (*tiers)[ROUTER_TIER_MAX + 1];
+	size_t n_tiers, cap_tiers;
+	char (*tasks)[ROUTER_TASK_MAX + 1];
+	size_t n_tasks, cap_tasks, last_task;
+	struct item *items;
+	size_t n_items;
+	int64_t *costs; /* n_items x n_tiers */
+	double *qs;
+};
+
+static void set_cleanup(struct eval_set *s)
+{
+	for (size_t i = 0; i < s->n_items; i++)
+		free(s->items[i].name);
+	free(s->items);
+	free(s->tiers);
+	free(s->tasks);
+	free(s->costs);
+	free(s->qs);
+}
+
+static int find_tier(const struct eval_set *s, const char *name)
+{
+	for (size_t i = 0; i < s->n_tiers; i++)
+		if (strcmp(s->tiers[i], name) == 0)
+			return (int)i;
+	return -1;
+}
+
+static int add_tier(struct eval_set *s, const char *name, size_t line, struct tally_err *err)
+{
+	if (find_tier(s, name) >= 0)
+		return 0;
+	if (!name[0] || strlen(name) > ROUTER_TIER_MAX)
+		return tally_err_set(err, TALLY_EINVAL, false,
+		                     "line %zu: a tier name must have 1 to %d bytes", line,
+		                     ROUTER_TIER_MAX);
+	if (s->n_tiers == s->cap_tiers) {
+		size_t cap = s->cap_tiers ? s->cap_tiers * 2 : 4;
+		void *p = realloc(s->tiers, cap * sizeof *s->tiers);
+		if (!p)
+			return tally_err_set(err, TALLY_ENOMEM, false, "out of memory");
+		s->tiers = p;
+		s->cap_tiers = cap;
+	}
+	strcpy(s->tiers[s->n_tiers++], name);
+	return 0;
+}
+
+static int task_of(struct eval_set *s, const char *name, size_t *out, struct tally_err *err)
+{
+	/* items usually come grouped by task type: try the last one first */
+	if (s->n_tasks && strcmp(s->tasks[s->last_task], name) == 0) {
+		*out = s->last_task;
+		return 0;
+	}
+	for (size_t i = 0; i < s->n_tasks; i++)
+		if (strcmp(s->tasks[i], name) == 0) {
+			*out = s->last_task = i;
+			return 0;
+		}
+	if (s->n_tasks == s->cap_tasks) {
+		size_t cap = s->cap_tasks ? s->cap_tasks * 2 : 16;
+		void *p = realloc(s->tasks, cap * sizeof *s->tasks);
+		if (!p)
+			return tally_err_set(err, TALLY_ENOMEM, false, "out of memory");
+		s->tasks = p;
+		s->cap_tasks = cap;
+	}
+	strcpy(s->tasks[s->n_tasks], name);
+	*out = s->last_task = s->n_tasks++;
+	return 0;
+}
+
+/* Calls fn for each non-blank line (NUL-terminated copy) with its number. */
+typedef int (*line_fn)(struct eval_set *s, const char *line, size_t no, struct tally_err *err);
+
+static int each_line(const char *text, size_t len, struct eval_set *s, line_fn fn,
+                     struct tally_err *err)
+{
+	size_t no = 0, start = 0;
+	char *buf = NULL;
+	size_t cap = 0;
+	int rc = 0;
+	while (start < len && rc == 0) {
+		const char *nl = memchr(text + start, '\n', len - start);
+		size_t end = nl ? (size_t)(nl - text) : len;
+		size_t n = end - start;
+		no++;
+		if (n + 1 > cap) {
+			cap = n + 1;
+			char *nb = realloc(buf, cap);
+			if (!nb) {
+				rc = tally_err_set(err, TALLY_ENOMEM, false, "out of memory");
+				break;
+			}
+			buf = nb;
+		}
+		memcpy(buf, text + start, n);
+		buf[n] = '\0';
+		bool blank = true;
+		for (size_t i = 0; i < n && blank; i++)
+			if (buf[i] != ' ' && buf[i] != '\t' && buf[i] != '\r')
+				blank = false;
+		if (!blank)
+			rc = fn(s, buf, no, err);
+		start = end + 1;
+	}
+	free(buf);
+	return rc;
+}
+
+static cJSON *parse_line(const char *line, size_t no, const cJSON **results, struct tally_err *err)
+{
+	cJSON *root = cJSON_Parse(line);
+	if (!root || !cJSON_IsObject(root)) {
+		tally_err_set(err, TALLY_EINVAL, false, "line %zu: not a JSON object", no);
+		cJSON_Delete(root);
+		return NULL;
+	}
+	const cJSON *task = cJSON_GetObjectItemCaseSensitive(root, "task_type");
+	*results = cJSON_GetObjectItemCaseSensitive(root, "results");
+	if (!cJSON_IsString(task) || !task->valuestring[0] ||
+	    strlen(task->valuestring) > ROUTER_TASK_MAX) {
+		tally_err_set(err, TALLY_EINVAL, false,
+		              "line %zu: \"task_type\" must be a string of 1 to %d bytes", no,
+		              ROUTER_TASK_MAX);
+		cJSON_Delete(root);
+		return NULL;
+	}
+	if (!cJSON_IsObject(*results) || !(*results)->child) {
+		tally_err_set(err, TALLY_EINVAL, false,
+		              "line %zu: \"results\" must be an object with one entry per tier",
+		              no);
+		cJSON_Delete(root);
+		return NULL;
+	}
+	return root;
+}
+
+static int pass_tiers(struct eval_set *s, const char *line, size_t no, struct tally_err *err)
+{
+	const cJSON *results, *r;
+	cJSON *root = parse_line(line, no, &results, err);
+	if (!root)
+		return -1;
+	int rc = 0;
+	cJSON_ArrayForEach(r, results) if ((rc = add_tier(s, r->string, no, err)) < 0) break;
+	cJSON_Delete(root);
+	s->n_items++;
+	return rc;
+}
+
+static int parse_cost(const cJSON *c, int64_t *out)
+{
+	char num[64];
+	if (cJSON_IsString(c))
+		return money_parse(c->valuestring, 12, out, NULL);
+	if (!cJSON_IsNumber(c))
+		return -1;
+	/* a JSON number: its shortest decimal form, read exactly from there */
+	snprintf(num, sizeof num, "%.17g", c->valuedouble);
+	return money_parse(num, 12, out, NULL);
+}
+
+static int pass_items(struct eval_set *s, const char *line, size_t no, struct tally_err *err)
+{
+	const cJSON *results, *r;
+	cJSON *root = parse_line(line, no, &results, err);
+	if (!root)
+		return -1;
+	struct item *it = &s->items[s->n_items];
+	int rc = -1;
+	const cJSON *name = cJSON_GetObjectItemCaseSensitive(root, "item");
+	char nbuf[32];
+	it->cost = &s->costs[s->n_items * s->n_tiers];
+	it->q = &s->qs[s->n_items * s->n_tiers];
+	for (size_t t = 0; t < s->n_tiers; t++)
+		it->cost[t] = -1;
+	if (cJSON_IsString(name)) {
+		it->name = strdup(name->valuestring);
+	} else if (cJSON_IsNumber(name)) {
+		snprintf(nbuf, sizeof nbuf, "%.0f", name->valuedouble);
+		it->name = strdup(nbuf);
+	} else {
+		snprintf(nbuf, sizeof nbuf, "line-%zu", no);
+		it->name = strdup(nbuf);
+	}
+	if (!it->name) {
+		tally_err_set(err, TALLY_ENOMEM, false, "out of memory");
+		goto out;
+	}
+	if (task_of(s, cJSON_GetObjectItemCaseSensitive(root, "task_type")->valuestring, &it->task,
+	            err) < 0)
+		goto out;
+	cJSON_ArrayForEach(r, results)
+	{
+		int t = find_tier(s, r->string);
+		const cJSON *q = cJSON_GetObjectItemCaseSensitive(r, "quality");
+		const cJSON *c = cJSON_GetObjectItemCaseSensitive(r, "cost_usd");
+		if (!cJSON_IsNumber(q) || !(q->valuedouble >= 0 && q->valuedouble <= 1)) {
+			tally_err_set(err, TALLY_EINVAL, false,
+			              "line %zu: results.%s.quality must be a number in [0,1]", no,
+			              r->string);
+			goto out;
+		}
+		if (parse_cost(c, &it->cost[t]) < 0 || it->cost[t] < 0) {
+			tally_err_set(err, TALLY_EINVAL, false,
+			              "line %zu: results.%s.cost_usd must be a non-negative decimal"
+			              " (a string such as \"0.000310\")",
+			              no, r->string);
+			goto out;
+		}
+		it->q[t] = q->valuedouble;
+	}
+	for (size_t t = 0; t < s->n_tiers; t++)
+		if (it->cost[t] < 0) {
+			tally_err_set(err, TALLY_EINVAL, false,
+			              "line %zu: item %s has no result for tier \"%s\"; every item "
+			              "needs a result for every tier of the file",
+			              no, it->name, s->tiers[t]);
+			goto out;
+		}
+	rc = 0;
+out:
+	s->n_items++; /* so that set_cleanup frees the name */
+	cJSON_Delete(root);
+	return rc;
+}
+
+static void line_add(struct router_eval_line *ln, int64_t cost, double q)
+{
+	ln->cost_pusd += cost;
+	ln->quality += q;
+	ln->items++;
+}
+
+static void line_finish(struct router_eval_line *ln)
+{
+	if (ln->items)
+		ln->quality /= (double)ln->items;
+}
+
+/* Hindsight baselines: always-best, always-cheapest, static and item oracles. */
+static void baselines(const struct eval_set *s, double tol, struct router_eval_result *out)
+{
+	size_t nt = s->n_tiers, nk = s->n_tasks;
+	int64_t *tc = calloc(nt * (nk + 1), sizeof *tc);
+	double *tq = calloc(nt * (nk + 1), sizeof *tq);
+	int64_t *tn = calloc(nk + 1, sizeof *tn);
+	size_t *pick = calloc(nk + 1, sizeof *pick);
+	if (!tc || !tq || !tn || !pick)
+		goto out;
+	/* row nk holds the totals over all task types */
+	for (size_t i = 0; i < s->n_items; i++) {
+		const struct item *it = &s->items[i];
+		tn[it->task]++;
+		for (size_t t = 0; t < nt; t++) {
+			tc[it->task * nt + t] += it->cost[t];
+			tq[it->task * nt + t] += it->q[t];
+			tc[nk * nt + t] += it->cost[t];
+			tq[nk * nt + t] += it->q[t];
+		}
+	}
+	/* counts are equal across tiers within a row, so sums compare as means */
+	size_t best = 0, cheap = 0;
+	for (size_t t = 1; t < nt; t++) {
+		const int64_t *c = &tc[nk * nt];
+		const double *q = &tq[nk * nt];
+		if (q[t] > q[best] || (q[t] == q[best] && c[t] < c[best]))
+			best = t;
+		if (c[t] < c[cheap] || (c[t] == c[cheap] && q[t] > q[cheap]))
+			cheap = t;
+	}
+	snprintf(out->best_tier, sizeof out->best_tier, "%s", s->tiers[best]);
+	snprintf(out->cheapest_tier, sizeof out->cheapest_tier, "%s", s->tiers[cheap]);
+	for (size_t k = 0; k < nk; k++) {
+		const int64_t *c = &tc[k * nt];
+		const double *q = &tq[k * nt];
+		size_t b = 0;
+		for (size_t t = 1; t < nt; t++)
+			if (q[t] > q[b] || (q[t] == q[b] && c[t] < c[b]))
+				b = t;
+		size_t p = b;
+		double thr = (1 - tol) * q[b] / (double)tn[k];
+		for (size_t t = 0; t < nt; t++)
+			if (q[t] / (double)tn[k] >= thr - 1e-12 && c[t] < c[p])
+				p = t;
+		pick[k] = p;
+	}
+	for (size_t i = 0; i < s->n_items; i++) {
+		const struct item *it = &s->items[i];
+		line_add(&out->always_best, it->cost[best], it->q[best]);
+		line_add(&out->always_cheapest, it->cost[cheap], it->q[cheap]);
+		line_add(&out->static_oracle, it->cost[pick[it->task]], it->q[pick[it->task]]);
+		/* the cheapest tier reaching the item's best result (for 0/1
+		 * quality: the cheapest that succeeds, else the cheapest) */
+		double top = 0;
+		for (size_t t = 0; t < nt; t++)
+			if (it->q[t] > top)
+				top = it->q[t];
+		size_t o = nt;
+		for (size_t t = 0; t < nt; t++)
+			if (it->q[t] >= top && (o == nt || it->cost[t] < it->cost[o]))
+				o = t;
+		line_add(&out->item_oracle, it->cost[o], it->q[o]);
+	}
+out:
+	free(tc);
+	free(tq);
+	free(tn);
+	free(pick);
+}
+
+int router_eval(const char *text, size_t len, const struct router_params *p, bool shuffle,
+                FILE *trace, struct router_eval_result *out, struct tally_err *err)
+{
+	struct eval_set s;
+	struct router_learner *l = NULL;
+	size_t *order = NULL;
+	int rc = -1;
+
+	memset(&s, 0, sizeof s);
+	memset(out, 0, sizeof *out);
+	if (each_line(text, len, &s, pass_tiers, err) < 0)
+		goto out;
+	if (s.n_items == 0) {
+		tally_err_set(err, TALLY_EINVAL, false, "no items: the file is empty");
+		goto out;
+	}
+	size_t n = s.n_items;
+	s.n_items = 0;
+	s.items = calloc(n, sizeof *s.items);
+	s.costs = calloc(n * s.n_tiers, sizeof *s.costs);
+	s.qs = calloc(n * s.n_tiers, sizeof *s.qs);
+	order = calloc(n, sizeof *order);
+	if (!s.items || !s.costs || !s.qs || !order) {
+		tally_err_set(err, TALLY_ENOMEM, false, "out of memory");
+		goto out;
+	}
+	if (each_line(text, len, &s, pass_items, err) < 0)
+		goto out;
+	for (size_t i = 0; i < n; i++)
+		order[i] = i;
+	if (shuffle) {
+		struct router_rng rng;
+		router_rng_seed(&rng, p->seed ^ UINT64_C(0x53485546464c45)); /* own stream */
+		for (size_t i = n - 1; i > 0; i--) {
+			size_t j = (size_t)(router_rng_next(&rng) % (uint64_t)(i + 1));
+			size_t tmp = order[i];
+			order[i] = order[j];
+			order[j] = tmp;
+		}
+	}
+	if (!(l = router_learner_new(p, err)))
+		goto out;
+	for (size_t t = 0; t < s.n_tiers; t++)
+		if (router_learner_add_tier(l, s.tiers[t], err) < 0)
+			goto out;
+	for (size_t i = 0; i < n; i++) {
+		const struct item *it = &s.items[order[i]];
+		struct router_choice ch;
+		router_learner_choose(l, s.tasks[it->task], &ch);
+		int t = find_tier(&s, ch.tier);
+		if (t < 0) {
+			tally_err_set(err, TALLY_EINVAL, false,
+			              "the router chose tier \"%s\", which the file does not have",
+			              ch.tier);
+			goto out;
+		}
+		/* the only result the learner ever sees */
+		if (router_learner_observe(l, s.tasks[it->task], s.tiers[t], it->q[t], it->cost[t],
+		                           -1, err) < 0)
+			goto out;
+		line_add(&out->router, it->cost[t], it->q[t]);
+		if (trace)
+			fprintf(trace, "%s\t%s\n", it->name, s.tiers[t]);
+	}
+	baselines(&s, p->tolerance, out);
+	line_finish(&out->router);
+	line_finish(&out->always_best);
+	line_finish(&out->always_cheapest);
+	line_finish(&out->static_oracle);
+	line_finish(&out->item_oracle);
+	out->n_tiers = s.n_tiers;
+	out->n_task_types = s.n_tasks;
+	if (out->always_best.items != (int64_t)n) {
+		tally_err_set(err, TALLY_ENOMEM, false, "out of memory");
+		goto out;
+	}
+	rc = 0;
+out:
+	router_learner_free(l);
+	free(order);
+	set_cleanup(&s);
+	return rc;
+}

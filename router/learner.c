@@ -1,0 +1,706 @@
+/* learner.c - per (task_type, tier) statistics and the routing policy.
+ *
+ * Pure C: no database, no threads, no clock. The live router and
+ * `tally router eval` both run this code.
+ *
+ * Statistics of a cell: a decision window (n, quality sum and sum of
+ * squares, cost sum) that the policy reads, halved whenever n reaches
+ * params.window so that a tier that changed is noticed, and lifetime totals
+ * (calls, exact cost, quality sum, latency histogram) for reports.
+ *
+ * The quality bound is Wilson's score interval at params.z applied to the
+ * window's mean. For 0/1 quality it is the Wilson interval; for scores in
+ * [0,1] it is conservative, because a [0,1] variable with mean m has variance
+ * at most m(1 - m). It behaves well at small n and at means near 0 or 1,
+ * where the normal approximation does not.
+ */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "router.h"
+
+struct cell {
+	int64_t n;
+	double qsum, qsq;
+	int64_t cost;
+	int64_t calls, cost_total;
+	double qsum_total;
+	int64_t lat[ROUTER_LAT_BUCKETS];
+};
+
+struct task {
+	char name[ROUTER_TASK_MAX + 1];
+	struct cell *cells; /* one per tier; cap_cells >= n_tiers after task_cells() */
+	size_t cap_cells;
+	bool has_ov;
+	struct router_override ov;
+};
+
+struct router_learner {
+	struct router_params p;
+	char (*tiers)[ROUTER_TIER_MAX + 1];
+	size_t n_tiers, cap_tiers;
+	struct cell *pooled; /* per tier, over all task types */
+	struct task *tasks;
+	size_t n_tasks, cap_tasks;
+	uint32_t *slots; /* open addressing: task index + 1, 0 = empty */
+	size_t n_slots;  /* power of two */
+	struct router_rng rng;
+};
+
+static const int64_t lat_max[ROUTER_LAT_BUCKETS] = {
+    5,    10,   20,   50,   100,  200,   300,   500,   750,   1000,
+    1500, 2000, 3000, 5000, 7500, 10000, 15000, 30000, 60000, INT64_MAX};
+
+/* ---- small helpers ------------------------------------------------------- */
+
+void router_params_init(struct router_params *p)
+{
+	memset(p, 0, sizeof *p);
+	p->tolerance = 0.02;
+	p->min_samples = 30;
+	p->explore_share = 0.05;
+	p->warmup_share = 0.25;
+	p->z = 1.645;
+	p->window = 2000;
+	p->seed = 1;
+}
+
+void router_rng_seed(struct router_rng *r, uint64_t seed)
+{
+	/* splitmix64 spreads small seeds; xorshift must not start at 0 */
+	uint64_t z = seed + UINT64_C(0x9E3779B97F4A7C15);
+	z = (z ^ (z >> 30)) * UINT64_C(0xBF58476D1CE4E5B9);
+	z = (z ^ (z >> 27)) * UINT64_C(0x94D049BB133111EB);
+	z ^= z >> 31;
+	r->s = z ? z : UINT64_C(0x2545F4914F6CDD1D);
+}
+
+uint64_t router_rng_next(struct router_rng *r)
+{
+	uint64_t x = r->s;
+	x ^= x >> 12;
+	x ^= x << 25;
+	x ^= x >> 27;
+	r->s = x;
+	return x * UINT64_C(0x2545F4914F6CDD1D);
+}
+
+double router_rng_unit(struct router_rng *r)
+{
+	return (double)(router_rng_next(r) >> 11) * (1.0 / 9007199254740992.0);
+}
+
+void router_wilson(double mean, int64_t n, double z, double *lcb, double *ucb)
+{
+	if (n <= 0) {
+		*lcb = 0;
+		*ucb = 1;
+		return;
+	}
+	if (mean < 0)
+		mean = 0;
+	if (mean > 1)
+		mean = 1;
+	double dn = (double)n, z2 = z * z;
+	double d = 1 + z2 / dn;
+	double c = mean + z2 / (2 * dn);
+	double s = z * sqrt(mean * (1 - mean) / dn + z2 / (4 * dn * dn));
+	double lo = (c - s) / d, hi = (c + s) / d;
+	*lcb = lo < 0 ? 0 : lo;
+	*ucb = hi > 1 ? 1 : hi;
+}
+
+int router_latency_bucket(int64_t latency_ms)
+{
+	int b = 0;
+	while (b < ROUTER_LAT_BUCKETS - 1 && latency_ms > lat_max[b])
+		b++;
+	return b;
+}
+
+int64_t router_latency_bucket_max(int b)
+{
+	if (b < 0 || b >= ROUTER_LAT_BUCKETS)
+		return -1;
+	return lat_max[b];
+}
+
+static int64_t lat_percentile(const int64_t *h, double p)
+{
+	int64_t total = 0;
+	for (int b = 0; b < ROUTER_LAT_BUCKETS; b++)
+		total += h[b];
+	if (total == 0)
+		return -1;
+	int64_t want = (int64_t)ceil(p * (double)total), acc = 0;
+	if (want < 1)
+		want = 1;
+	for (int b = 0; b < ROUTER_LAT_BUCKETS; b++) {
+		acc += h[b];
+		if (acc >= want)
+			/* the open last bucket reports its lower edge */
+			return b == ROUTER_LAT_BUCKETS - 1 ? lat_max[b - 1] : lat_max[b];
+	}
+	return lat_max[ROUTER_LAT_BUCKETS - 2];
+}
+
+static uint32_t hash_name(const char *s)
+{
+	uint32_t h = 2166136261u;
+	for (; *s; s++)
+		h = (h ^ (unsigned char)*s) * 16777619u;
+	return h;
+}
+
+static double cell_mean(const struct cell *c)
+{
+	return c->n > 0 ? c->qsum / (double)c->n : 0;
+}
+
+static int64_t cell_cost_mean(const struct cell *c)
+{
+	return c->n > 0 ? c->cost / c->n : 0;
+}
+
+static void cell_halve(struct cell *c)
+{
+	/* the window is even, so n halves exactly and the mean is kept */
+	c->n /= 2;
+	c->qsum /= 2;
+	c->qsq /= 2;
+	c->cost /= 2;
+}
+
+static void cell_add(struct cell *c, int64_t window, double q, int64_t cost, int64_t lat)
+{
+	if (window > 0 && c->n >= window)
+		cell_halve(c);
+	c->n++;
+	c->qsum += q;
+	c->qsq += q * q;
+	c->cost += cost;
+	c->calls++;
+	c->cost_total += cost;
+	c->qsum_total += q;
+	if (lat >= 0)
+		c->lat[router_latency_bucket(lat)]++;
+}
+
+/* ---- tiers and tasks ----------------------------------------------------------- */
+
+static int tier_index(const struct router_learner *l, const char *tier)
+{
+	for (size_t i = 0; i < l->n_tiers; i++)
+		if (strcmp(l->tiers[i], tier) == 0)
+			return (int)i;
+	return -1;
+}
+
+static struct task *task_find(const struct router_learner *l, const char *name)
+{
+	if (!l->n_slots)
+		return NULL;
+	size_t mask = l->n_slots - 1;
+	for (size_t i = hash_name(name) & mask;; i = (i + 1) & mask) {
+		uint32_t s = l->slots[i];
+		if (!s)
+			return NULL;
+		if (strcmp(l->tasks[s - 1].name, name) == 0)
+			return &l->tasks[s - 1];
+	}
+}
+
+static int rehash(struct router_learner *l, size_t n_slots, struct tally_err *err)
+{
+	uint32_t *slots = calloc(n_slots, sizeof *slots);
+	if (!slots)
+		return tally_err_set(err, TALLY_ENOMEM, false, "router: out of memory");
+	for (size_t t = 0; t < l->n_tasks; t++) {
+		size_t i = hash_name(l->tasks[t].name) & (n_slots - 1);
+		while (slots[i])
+			i = (i + 1) & (n_slots - 1);
+		slots[i] = (uint32_t)(t + 1);
+	}
+	free(l->slots);
+	l->slots = slots;
+	l->n_slots = n_slots;
+	return 0;
+}
+
+/* Makes t->cells hold one cell per registered tier. */
+static int task_cells(struct router_learner *l, struct task *t, struct tally_err *err)
+{
+	if (t->cap_cells >= l->n_tiers)
+		return 0;
+	size_t cap = l->cap_tiers;
+	struct cell *c = realloc(t->cells, cap * sizeof *c);
+	if (!c)
+		return tally_err_set(err, TALLY_ENOMEM, false, "router: out of memory");
+	memset(c + t->cap_cells, 0, (cap - t->cap_cells) * sizeof *c);
+	t->cells = c;
+	t->cap_cells = cap;
+	return 0;
+}
+
+static struct task *task_get(struct router_learner *l, const char *name, struct tally_err *err)
+{
+	struct task *t = task_find(l, name);
+	if (t)
+		return t;
+	if (strlen(name) > ROUTER_TASK_MAX) {
+		tally_err_set(err, TALLY_EINVAL, false, "router: task type longer than %d bytes",
+		              ROUTER_TASK_MAX);
+		return NULL;
+	}
+	if (l->n_tasks >= UINT32_MAX - 1) {
+		tally_err_set(err, TALLY_ERANGE, false, "router: too many task types");
+		return NULL;
+	}
+	if (l->n_tasks == l->cap_tasks) {
+		size_t cap = l->cap_tasks ? l->cap_tasks * 2 : 16;
+		struct task *nt = realloc(l->tasks, cap * sizeof *nt);
+		if (!nt) {
+			tally_err_set(err, TALLY_ENOMEM, false, "router: out of memory");
+			return NULL;
+		}
+		l->tasks = nt;
+		l->cap_tasks = cap;
+	}
+	if ((l->n_tasks + 1) * 2 > l->n_slots &&
+	    rehash(l, l->n_slots ? l->n_slots * 2 : 64, err) < 0)
+		return NULL;
+	t = &l->tasks[l->n_tasks];
+	memset(t, 0, sizeof *t);
+	strcpy(t->name, name);
+	size_t i = hash_name(name) & (l->n_slots - 1);
+	while (l->slots[i])
+		i = (i + 1) & (l->n_slots - 1);
+	l->slots[i] = (uint32_t)(l->n_tasks + 1);
+	l->n_tasks++;
+	if (task_cells(l, t, err) < 0)
+		return NULL;
+	return t;
+}
+
+int router_learner_add_tier(struct router_learner *l, const char *tier, struct tally_err *err)
+{
+	int i = tier_index(l, tier);
+	if (i >= 0)
+		return i;
+	if (!tier[0] || strlen(tier) > ROUTER_TIER_MAX)
+		return tally_err_set(err, TALLY_EINVAL, false,
+		                     "router: a tier name must have 1 to %d bytes",
+		                     ROUTER_TIER_MAX);
+	if (l->n_tiers == l->cap_tiers) {
+		size_t cap = l->cap_tiers ? l->cap_tiers * 2 : 8;
+		void *nt = realloc(l->tiers, cap * sizeof *l->tiers);
+		if (!nt)
+			return tally_err_set(err, TALLY_ENOMEM, false, "router: out of memory");
+		l->tiers = nt;
+		struct cell *np = realloc(l->pooled, cap * sizeof *np);
+		if (!np)
+			return tally_err_set(err, TALLY_ENOMEM, false, "router: out of memory");
+		memset(np + l->cap_tiers, 0, (cap - l->cap_tiers) * sizeof *np);
+		l->pooled = np;
+		l->cap_tiers = cap;
+	}
+	strcpy(l->tiers[l->n_tiers], tier);
+	l->n_tiers++;
+	for (size_t t = 0; t < l->n_tasks; t++)
+		if (task_cells(l, &l->tasks[t], err) < 0)
+			return -1;
+	return (int)(l->n_tiers - 1);
+}
+
+size_t router_learner_tier_count(const struct router_learner *l)
+{
+	return l->n_tiers;
+}
+
+const char *router_learner_tier_name(const struct router_learner *l, size_t i)
+{
+	return i < l->n_tiers ? l->tiers[i] : NULL;
+}
+
+size_t router_learner_task_count(const struct router_learner *l)
+{
+	return l->n_tasks;
+}
+
+const char *router_learner_task_name(const struct router_learner *l, size_t i)
+{
+	return i < l->n_tasks ? l->tasks[i].name : NULL;
+}
+
+/* ---- life cycle ------------------------------------------------------------------ */
+
+static int check_params(const struct router_params *p, struct tally_err *err)
+{
+	if (!(p->tolerance >= 0 && p->tolerance < 1))
+		return tally_err_set(err, TALLY_EINVAL, false,
+		                     "router: tolerance must be in [0,1) (0.02 = within 2%% of "
+		                     "the best tier), got %g",
+		                     p->tolerance);
+	if (p->min_samples < 1)
+		return tally_err_set(err, TALLY_EINVAL, false, "router: min_samples must be >= 1");
+	if (!(p->explore_share >= 0 && p->explore_share <= 1) ||
+	    !(p->warmup_share >= 0 && p->warmup_share <= 1))
+		return tally_err_set(err, TALLY_EINVAL, false,
+		                     "router: exploration shares must be in [0,1]");
+	if (!(p->z > 0 && p->z < 10))
+		return tally_err_set(err, TALLY_EINVAL, false, "router: z must be in (0,10)");
+	if (p->window < 0 || (p->window && (p->window % 2 || p->window < 2 * p->min_samples)))
+		return tally_err_set(
+		    err, TALLY_EINVAL, false,
+		    "router: window must be 0 or an even number >= 2 x min_samples");
+	return 0;
+}
+
+struct router_learner *router_learner_new(const struct router_params *p, struct tally_err *err)
+{
+	struct router_params def;
+	if (!p) {
+		router_params_init(&def);
+		p = &def;
+	}
+	if (check_params(p, err) < 0)
+		return NULL;
+	struct router_learner *l = calloc(1, sizeof *l);
+	if (!l) {
+		tally_err_set(err, TALLY_ENOMEM, false, "router: out of memory");
+		return NULL;
+	}
+	l->p = *p;
+	l->p.default_tier[sizeof l->p.default_tier - 1] = '\0';
+	router_rng_seed(&l->rng, p->seed);
+	if (l->p.default_tier[0] && router_learner_add_tier(l, l->p.default_tier, err) < 0) {
+		router_learner_free(l);
+		return NULL;
+	}
+	return l;
+}
+
+void router_learner_free(struct router_learner *l)
+{
+	if (!l)
+		return;
+	for (size_t i = 0; i < l->n_tasks; i++)
+		free(l->tasks[i].cells);
+	free(l->tasks);
+	free(l->slots);
+	free(l->tiers);
+	free(l->pooled);
+	free(l);
+}
+
+/* ---- learning ------------------------------------------------------------------------ */
+
+int router_learner_observe(struct router_learner *l, const char *task_type, const char *tier,
+                           double quality, int64_t cost_pusd, int64_t latency_ms,
+                           struct tally_err *err)
+{
+	if (cost_pusd < 0)
+		return tally_err_set(err, TALLY_EINVAL, false, "router: negative cost");
+	if (!(quality >= 0))
+		quality = 0; /* NaN too */
+	if (quality > 1)
+		quality = 1;
+	int ti = router_learner_add_tier(l, tier, err);
+	if (ti < 0)
+		return -1;
+	struct task *t = task_get(l, task_type, err);
+	if (!t)
+		return -1;
+	cell_add(&t->cells[ti], l->p.window, quality, cost_pusd, latency_ms);
+	cell_add(&l->pooled[ti], l->p.window, quality, cost_pusd, latency_ms);
+	return 0;
+}
+
+static void sums_into(struct cell *c, int64_t window, const struct router_cell_sums *s)
+{
+	c->n += s->n;
+	c->qsum += s->quality_sum;
+	c->qsq += s->quality_sumsq;
+	c->cost += s->cost_pusd;
+	c->calls += s->n;
+	c->cost_total += s->cost_pusd;
+	c->qsum_total += s->quality_sum;
+	for (int b = 0; b < ROUTER_LAT_BUCKETS; b++)
+		c->lat[b] += s->latency_hist[b];
+	/* shrink to the window keeping the means, as repeated halving would */
+	if (window > 0 && c->n > window) {
+		double f = (double)(window / 2) / (double)c->n;
+		c->qsum *= f;
+		c->qsq *= f;
+		c->cost = (int64_t)((double)c->cost * f);
+		c->n = window / 2;
+	}
+}
+
+int router_learner_add_sums(struct router_learner *l, const char *task_type, const char *tier,
+                            const struct router_cell_sums *s, struct tally_err *err)
+{
+	if (s->n < 0 || s->cost_pusd < 0)
+		return tally_err_set(err, TALLY_EINVAL, false, "router: negative statistics");
+	int ti = router_learner_add_tier(l, tier, err);
+	if (ti < 0)
+		return -1;
+	struct task *t = task_get(l, task_type, err);
+	if (!t)
+		return -1;
+	sums_into(&t->cells[ti], l->p.window, s);
+	sums_into(&l->pooled[ti], l->p.window, s);
+	return 0;
+}
+
+int router_learner_set_override(struct router_learner *l, const char *task_type,
+                                const struct router_override *ov, struct tally_err *err)
+{
+	if (ov) {
+		if (ov->has_tolerance && !(ov->tolerance >= 0 && ov->tolerance < 1))
+			return tally_err_set(err, TALLY_EINVAL, false,
+			                     "router: override tolerance must be in [0,1)");
+		if (ov->n_allowed > ROUTER_MAX_ALLOWED)
+			return tally_err_set(err, TALLY_EINVAL, false,
+			                     "router: at most %d allowed tiers",
+			                     ROUTER_MAX_ALLOWED);
+		if (ov->pinned[0] && router_learner_add_tier(l, ov->pinned, err) < 0)
+			return -1;
+		for (size_t i = 0; i < ov->n_allowed; i++)
+			if (router_learner_add_tier(l, ov->allowed[i], err) < 0)
+				return -1;
+	}
+	struct task *t = task_get(l, task_type, err);
+	if (!t)
+		return -1;
+	if (ov) {
+		t->ov = *ov;
+		t->has_ov = true;
+	} else {
+		memset(&t->ov, 0, sizeof t->ov);
+		t->has_ov = false;
+	}
+	return 0;
+}
+
+void router_learner_stats(const struct router_learner *l, const char *task_type, const char *tier,
+                          struct router_cell_stats *out)
+{
+	memset(out, 0, sizeof *out);
+	out->quality_ucb = 1;
+	out->cost_per_success_pusd = -1;
+	out->latency_p50_ms = out->latency_p95_ms = -1;
+	const struct task *t = task_find(l, task_type);
+	int ti = tier_index(l, tier);
+	if (!t || ti < 0)
+		return;
+	const struct cell *c = &t->cells[ti];
+	out->n = c->n;
+	out->quality_mean = cell_mean(c);
+	router_wilson(out->quality_mean, c->n, l->p.z, &out->quality_lcb, &out->quality_ucb);
+	out->cost_mean_pusd = cell_cost_mean(c);
+	out->calls = c->calls;
+	out->cost_pusd = c->cost_total;
+	out->quality_sum = c->qsum_total;
+	if (c->qsum_total > 0)
+		out->cost_per_success_pusd = (int64_t)((double)c->cost_total / c->qsum_total);
+	out->latency_p50_ms = lat_percentile(c->lat, 0.50);
+	out->latency_p95_ms = lat_percentile(c->lat, 0.95);
+}
+
+/* ---- the policy ------------------------------------------------------------------------ */
+
+static bool tier_allowed(const struct task *t, const char *tier)
+{
+	if (!t || !t->has_ov || t->ov.n_allowed == 0)
+		return true;
+	for (size_t i = 0; i < t->ov.n_allowed; i++)
+		if (strcmp(t->ov.allowed[i], tier) == 0)
+			return true;
+	return false;
+}
+
+/* The default of a task type: the configured default tier when allowed, else
+ * the allowed tier with the best pooled quality among those with enough
+ * pooled samples (ties: cheaper), else -1 (nothing measured yet). */
+static int default_tier(const struct router_learner *l, const struct task *t)
+{
+	int d = l->p.default_tier[0] ? tier_index(l, l->p.default_tier) : -1;
+	if (d >= 0 && tier_allowed(t, l->tiers[d]))
+		return d;
+	int best = -1;
+	for (size_t i = 0; i < l->n_tiers; i++) {
+		const struct cell *c = &l->pooled[i];
+		if (!tier_allowed(t, l->tiers[i]) || c->n < l->p.min_samples)
+			continue;
+		if (best < 0 || cell_mean(c) > cell_mean(&l->pooled[best]) ||
+		    (cell_mean(c) == cell_mean(&l->pooled[best]) &&
+		     cell_cost_mean(c) < cell_cost_mean(&l->pooled[best])))
+			best = (int)i;
+	}
+	return best;
+}
+
+/* The allowed tier with the fewest pooled samples: warm-up before any tier
+ * is known. -1 when no allowed tier is registered. */
+static int least_pooled(const struct router_learner *l, const struct task *t)
+{
+	int best = -1;
+	for (size_t i = 0; i < l->n_tiers; i++)
+		if (tier_allowed(t, l->tiers[i]) &&
+		    (best < 0 || l->pooled[i].n < l->pooled[best].n))
+			best = (int)i;
+	return best;
+}
+
+/* Internal decision: index of the recommended tier (-1 when pinned to an
+ * unknown tier or nothing is known), the threshold when settled. */
+struct decision {
+	int rec, best;
+	bool settled, pinned, warmup;
+	double tol, thr;
+};
+
+static void decide(const struct router_learner *l, const struct task *t, struct decision *d,
+                   char *reason, size_t rn)
+{
+	memset(d, 0, sizeof *d);
+	d->rec = d->best = -1;
+	d->tol = t && t->has_ov && t->ov.has_tolerance ? t->ov.tolerance : l->p.tolerance;
+	if (t && t->has_ov && t->ov.pinned[0]) {
+		d->pinned = true;
+		d->rec = tier_index(l, t->ov.pinned);
+		snprintf(reason, rn, "pinned to %s by override", t->ov.pinned);
+		return;
+	}
+	int def = default_tier(l, t);
+	if (def < 0) {
+		d->warmup = true;
+		d->rec = least_pooled(l, t);
+		snprintf(reason, rn, "warm-up: no tier has %lld samples yet",
+		         (long long)l->p.min_samples);
+		return;
+	}
+	d->rec = def;
+	const struct cell *cells = t ? t->cells : NULL;
+	if (!cells || cells[def].n < l->p.min_samples) {
+		snprintf(reason, rn, "default %s: it has %lld of %lld samples for this task type",
+		         l->tiers[def], cells ? (long long)cells[def].n : 0LL,
+		         (long long)l->p.min_samples);
+		return;
+	}
+	int best = -1;
+	for (size_t i = 0; i < l->n_tiers; i++) {
+		const struct cell *c = &cells[i];
+		if (!tier_allowed(t, l->tiers[i]) || c->n < l->p.min_samples)
+			continue;
+		if (best < 0 || cell_mean(c) > cell_mean(&cells[best]) ||
+		    (cell_mean(c) == cell_mean(&cells[best]) &&
+		     cell_cost_mean(c) < cell_cost_mean(&cells[best])))
+			best = (int)i;
+	}
+	/* best exists: the default itself qualifies */
+	double bm = cell_mean(&cells[best]);
+	d->best = best;
+	d->thr = (1 - d->tol) * bm;
+	d->settled = true;
+	int rec = best;
+	double rec_lcb = 0, ucb;
+	router_wilson(bm, cells[best].n, l->p.z, &rec_lcb, &ucb);
+	for (size_t i = 0; i < l->n_tiers; i++) {
+		const struct cell *c = &cells[i];
+		double lcb;
+		if ((int)i == best || !tier_allowed(t, l->tiers[i]) || c->n < l->p.min_samples)
+			continue;
+		router_wilson(cell_mean(c), c->n, l->p.z, &lcb, &ucb);
+		if (lcb >= d->thr && cell_cost_mean(c) < cell_cost_mean(&cells[rec])) {
+			rec = (int)i;
+			rec_lcb = lcb;
+		}
+	}
+	d->rec = rec;
+	if (rec == best)
+		snprintf(reason, rn,
+		         "best tier %s (quality %.3f, n %lld); no cheaper tier's lower bound "
+		         "reaches %.3f",
+		         l->tiers[best], bm, (long long)cells[best].n, d->thr);
+	else
+		snprintf(reason, rn,
+		         "cheapest tier within tolerance: %s quality lower bound %.3f >= %.3f "
+		         "(%.0f%% of %s's %.3f), n %lld",
+		         l->tiers[rec], rec_lcb, d->thr, (1 - d->tol) * 100, l->tiers[best], bm,
+		         (long long)cells[rec].n);
+}
+
+void router_learner_decide(const struct router_learner *l, const char *task_type,
+                           struct router_decision *out)
+{
+	struct decision d;
+	const struct task *t = task_find(l, task_type);
+	memset(out, 0, sizeof *out);
+	decide(l, t, &d, out->reason, sizeof out->reason);
+	if (d.pinned)
+		snprintf(out->tier, sizeof out->tier, "%s", t->ov.pinned);
+	else if (d.rec >= 0)
+		snprintf(out->tier, sizeof out->tier, "%s", l->tiers[d.rec]);
+	else if (t && t->has_ov && t->ov.n_allowed)
+		snprintf(out->tier, sizeof out->tier, "%s", t->ov.allowed[0]);
+	if (d.best >= 0)
+		snprintf(out->best, sizeof out->best, "%s", l->tiers[d.best]);
+	out->settled = d.settled;
+	out->tolerance = d.tol;
+}
+
+/* Is tier i still worth measuring for this task type, given the decision? */
+static bool uncertain(const struct router_learner *l, const struct task *t,
+                      const struct decision *d, size_t i)
+{
+	if ((int)i == d->rec || !tier_allowed(t, l->tiers[i]))
+		return false;
+	const struct cell *c = t ? &t->cells[i] : NULL;
+	if (!c || c->n < l->p.min_samples || !d->settled)
+		return true;
+	/* a cheaper tier is kept measured, so that an improvement is noticed */
+	if (cell_cost_mean(c) < cell_cost_mean(&t->cells[d->rec]))
+		return true;
+	double lcb, ucb;
+	router_wilson(cell_mean(c), c->n, l->p.z, &lcb, &ucb);
+	return lcb < d->thr && ucb >= d->thr;
+}
+
+void router_learner_choose(struct router_learner *l, const char *task_type,
+                           struct router_choice *out)
+{
+	struct decision d;
+	const struct task *t = task_find(l, task_type);
+	struct router_decision rd;
+
+	memset(out, 0, sizeof *out);
+	router_learner_decide(l, task_type, &rd);
+	decide(l, t, &d, out->reason, sizeof out->reason);
+	snprintf(out->tier, sizeof out->tier, "%s", rd.tier);
+	/* one draw per answer whatever happens: the sequence stays reproducible */
+	double u = router_rng_unit(&l->rng);
+	if (d.pinned || d.warmup)
+		return;
+	bool warm = false;
+	int pick = -1;
+	for (size_t i = 0; i < l->n_tiers; i++) {
+		if (!tier_allowed(t, l->tiers[i]))
+			continue;
+		int64_t n = t ? t->cells[i].n : 0;
+		if (n < l->p.min_samples)
+			warm = true;
+		if (uncertain(l, t, &d, i) && (pick < 0 || (t && n < t->cells[pick].n)))
+			pick = (int)i;
+	}
+	double share = warm && l->p.warmup_share > 0 ? l->p.warmup_share : l->p.explore_share;
+	if (pick < 0 || u >= share)
+		return;
+	snprintf(out->tier, sizeof out->tier, "%s", l->tiers[pick]);
+	out->explore = true;
+	snprintf(out->reason, sizeof out->reason, "exploring %s: %lld samples, estimate uncertain",
+	         l->tiers[pick], t ? (long long)t->cells[pick].n : 0LL);
+}

@@ -1,0 +1,110 @@
+#!/bin/sh
+# test_router_live.sh - the live router's cycle against a real PostgreSQL:
+# incremental statistics from the calls (watermark, never rescanned), how
+# quality, feedback and outcomes combine, the policy per task type, versions
+# with audit entries and webhooks in the outbox, overrides, no version when
+# nothing changed. Calls are written straight into the ledger with SQL.
+cd "$(dirname "$0")/../.." || exit 1
+. tests/lib.sh
+pg_start || exit 1
+"$BIN" migrate >"$T/migrate.log" 2>&1 || { cat "$T/migrate.log"; exit 1; }
+export TALLY_ROUTER_DEFAULT_TIER=large
+
+# calls N TASK TIER MODEL COST_PUSD QUALITY_EXPR [OUTCOME_EXPR]
+calls() {
+	q "SELECT tally_ensure_month(now());
+	   INSERT INTO calls (event_id, ts, team, workflow, task_type, outcome_id, provider, model,
+	     tier, input_tokens, output_tokens, cache_read_tokens, cache_write_tokens,
+	     reasoning_tokens, usage_shape, batch, cache_hit, local, status, latency_ms, quality,
+	     cost_pusd)
+	   SELECT '$2-$3-' || g || '-' || md5(random()::text), now() - interval '1 minute', 'team',
+	     'wf', '$2', ${7:-NULL}, 'prov', '$4', '$3', 100, 10, 0, 0, 0, 'tally', false, false,
+	     false, 'ok', 40 + (g % 100), $6, $5
+	   FROM generate_series(1, $1) g" >/dev/null
+}
+# classify: small as good as large; reason: small clearly worse
+calls 400 classify small m-small 1000000 "CASE WHEN g % 10 = 0 THEN 0 ELSE 1 END"
+calls 400 classify large m-large 20000000 "CASE WHEN g % 10 = 0 THEN 0 ELSE 1 END"
+calls 400 reason small m-small 1000000 "CASE WHEN g % 2 = 0 THEN 0 ELSE 1 END"
+calls 400 reason large m-large 20000000 "CASE WHEN g % 10 = 0 THEN 0 ELSE 1 END"
+calls 10 rare small m-small 1000000 1
+calls 10 rare large m-large 20000000 1
+
+out=$("$BIN" router refresh --settle 0)
+assert_eq "refresh exits 0" 0 $?
+assert_eq "stats rows" 6 "$(q 'select count(*) from router_stats')"
+assert_eq "stats calls" 1620 "$(q 'select sum(calls) from router_stats')"
+assert_eq "exact cost" "$((400 * 1000000 * 2 + 400 * 20000000 * 2 + 10 * 1000000 + 10 * 20000000))" \
+	"$(q 'select sum(cost_pusd) from router_stats')"
+assert_eq "quality of classify/small" "360|400" \
+	"$(q "select quality_sum, quality_n from router_stats where task_type = 'classify' and tier = 'small'")"
+assert_match "classify goes small" '"task_type":"classify","tier":"small","model":"m-small","settled":true' "$out"
+assert_match "reason stays large" '"task_type":"reason","tier":"large","model":"m-large","settled":true' "$out"
+assert_match "rare keeps the default" '"task_type":"rare","tier":"large","model":"m-large","settled":false' "$out"
+assert_match "latency p50/p95" '"latency_p50_ms":100,"latency_p95_ms":200' "$out"
+assert_eq "one version" 1 "$(q 'select count(*) from router_policy_versions')"
+assert_eq "version policy" '{"reason": "large", "classify": "small"}' \
+	"$(q 'select policy::text from router_policy_versions where version = 1')"
+assert_eq "change of classify (from the default)" "classify|large|small|true|15200000000" \
+	"$(q "select c->>'task_type', c->>'old_tier', c->>'new_tier', c->>'old_was_default', (select projected_monthly_saving_pusd from router_policy_versions where version = 1) from router_policy_versions, jsonb_array_elements(changes) c where version = 1 and c->>'task_type' = 'classify'")"
+assert_eq "audited" 1 "$(q "select count(*) from audit_log where action = 'router.policy_version'")"
+assert_eq "webhook queued" 1 "$(q "select count(*) from webhook_outbox where kind = 'router.policy'")"
+assert_match "webhook payload" '"event" : "router.policy", "version" : 1' \
+	"$(q "select payload from webhook_outbox where kind = 'router.policy'")"
+
+# over-tier spend under version 1 (the waste report's column): classify's
+# 400 calls on large at 0.00002 would have cost 0.000001 each on small
+assert_eq "over-tier spend" '{"task_types":[{"task_type":"classify","policy_tier":"small","over_tier_calls":400,"over_tier_cost_usd":"0.008000000000","under_policy_cost_usd":"0.000400000000","saving_usd":"0.007600000000"}]}' \
+	"$("$BIN" router savings)"
+
+# nothing new: no new version, and the calls are not read again
+"$BIN" router refresh --settle 0 >/dev/null
+assert_eq "no change, no version" 1 "$(q 'select count(*) from router_policy_versions')"
+assert_eq "not counted twice" 1620 "$(q 'select sum(calls) from router_stats')"
+
+# quality signals combine: own quality 1, feedback 0, outcome failed -> 1/3
+q "INSERT INTO outcomes (outcome_id, ts, success) VALUES ('o-1', now(), false)" >/dev/null
+calls 1 combo small m-small 1000000 1 "'o-1'"
+q "INSERT INTO feedback (event_id, ts, score, source)
+   SELECT event_id, now(), 0, 'human' FROM calls WHERE task_type = 'combo'" >/dev/null
+# an errored call counts as quality 0; a call with no signal counts for cost only
+calls 1 combo large m-large 20000000 NULL
+q "UPDATE calls SET status = 'error' WHERE task_type = 'combo' AND tier = 'large'" >/dev/null
+calls 1 nosignal small m-small 1000000 NULL
+"$BIN" router refresh --settle 0 >/dev/null
+assert_eq "combined quality" "0.333" \
+	"$(q "select round(quality_sum::numeric, 3) from router_stats where task_type = 'combo' and tier = 'small'")"
+assert_eq "error is quality 0" "0|1" \
+	"$(q "select quality_sum, quality_n from router_stats where task_type = 'combo' and tier = 'large'")"
+assert_eq "no signal: cost only" "1|0|1000000" \
+	"$(q "select calls, quality_n, cost_pusd from router_stats where task_type = 'nosignal'")"
+
+# settle time: calls younger than it wait for the next cycle
+calls 5 classify small m-small 1000000 1
+"$BIN" router refresh --settle 3600 >/dev/null
+assert_eq "settle holds back new calls" 1623 "$(q 'select sum(calls) from router_stats')"
+"$BIN" router refresh --settle 0 >/dev/null
+assert_eq "then they are read" 1628 "$(q 'select sum(calls) from router_stats')"
+
+# overrides: pin reason to small -> version 2; sensitive only local
+"$BIN" router override reason --pin small >/dev/null
+assert_eq "override stored" "small" "$(q "select pinned_tier from router_overrides where task_type = 'reason'")"
+out=$("$BIN" router refresh --settle 0)
+assert_match "pinned" '"task_type":"reason","tier":"small","model":"m-small","settled":false,"tolerance":0.02,"reason":"pinned to small by override"' "$out"
+assert_eq "version 2" 2 "$(q 'select max(version) from router_policy_versions')"
+assert_eq "version 2 changes reason" "reason|large|small" \
+	"$(q "select c->>'task_type', c->>'old_tier', c->>'new_tier' from router_policy_versions, jsonb_array_elements(changes) c where version = 2")"
+assert_eq "two webhooks" 2 "$(q "select count(*) from webhook_outbox where kind = 'router.policy'")"
+"$BIN" router override classify --allow local,large >/dev/null
+out=$("$BIN" router refresh --settle 0)
+assert_match "allowed excludes small" '"task_type":"classify","tier":"large"' "$out"
+"$BIN" router override classify --clear >/dev/null
+"$BIN" router override reason --clear >/dev/null
+out=$("$BIN" router refresh --settle 0)
+assert_match "back to small" '"task_type":"classify","tier":"small"' "$out"
+assert_eq "overrides audited" 4 "$(q "select count(*) from audit_log where action like 'router.override%'")"
+hist=$("$BIN" router history --limit 2)
+assert_match "history newest first" '^\[\{"version" : 4' "$hist"
+"$BIN" router override >/dev/null 2>&1
+assert_eq "override usage" 2 $?
+t_done

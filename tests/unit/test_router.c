@@ -1,0 +1,437 @@
+/* test_router.c - the router's learner and policy (router/learner.c) on
+ * synthetic streams with known truth, the overrides, and the offline replay
+ * (router/eval.c) on an in-memory data set with hand-computed baselines.
+ *
+ * Streams are online: the learner picks a tier, the test draws that tier's
+ * result from the known success rate (its own PRNG), and the learner learns
+ * only that result.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "../../router/router.h"
+
+#define SMALL_COST INT64_C(1000000000)  /* $0.001 */
+#define LARGE_COST INT64_C(20000000000) /* $0.02 */
+#define LOCAL_COST INT64_C(200000000)   /* $0.0002 */
+
+struct truth {
+	const char *task;
+	double p_small, p_large, p_local;
+};
+
+static int64_t cost_of(const char *tier)
+{
+	if (strcmp(tier, "small") == 0)
+		return SMALL_COST;
+	if (strcmp(tier, "local") == 0)
+		return LOCAL_COST;
+	return LARGE_COST;
+}
+
+static double p_of(const struct truth *t, const char *tier)
+{
+	if (strcmp(tier, "small") == 0)
+		return t->p_small;
+	if (strcmp(tier, "local") == 0)
+		return t->p_local;
+	return t->p_large;
+}
+
+/* One online step: choose, draw the chosen tier's 0/1 result, learn it. */
+static void step(struct router_learner *l, struct router_rng *world, const struct truth *t,
+                 struct router_choice *ch)
+{
+	struct tally_err err = {0};
+	router_learner_choose(l, t->task, ch);
+	assert_true(ch->tier[0] != '\0');
+	double q = router_rng_unit(world) < p_of(t, ch->tier) ? 1.0 : 0.0;
+	assert_int_equal(
+	    router_learner_observe(l, t->task, ch->tier, q, cost_of(ch->tier), 100, &err), 0);
+}
+
+static struct router_learner *new_learner(double tol, int64_t window, uint64_t seed)
+{
+	struct router_params p;
+	struct tally_err err = {0};
+	router_params_init(&p);
+	p.tolerance = tol;
+	p.seed = seed;
+	if (window >= 0)
+		p.window = window;
+	snprintf(p.default_tier, sizeof p.default_tier, "large");
+	struct router_learner *l = router_learner_new(&p, &err);
+	assert_non_null(l);
+	assert_int_equal(router_learner_add_tier(l, "small", &err), 1);
+	return l;
+}
+
+static void test_wilson_and_rng(void **state)
+{
+	(void)state;
+	double lo, hi;
+	router_wilson(0.5, 0, 1.645, &lo, &hi);
+	assert_true(lo == 0 && hi == 1);
+	/* 50/100 at z 1.645: (0.51353 -/+ 1.645 x sqrt(0.0025 + 0.0000677)) / 1.02706
+	 * = (0.51353 -/+ 0.08336) / 1.02706 = 0.41884 .. 0.58116 */
+	router_wilson(0.5, 100, 1.645, &lo, &hi);
+	assert_true(lo > 0.4185 && lo < 0.4192);
+	assert_true(hi > 0.5808 && hi < 0.5815);
+	router_wilson(0.0, 30, 1.645, &lo, &hi);
+	assert_true(lo == 0 && hi > 0.05 && hi < 0.10);
+	router_wilson(1.0, 30, 1.645, &lo, &hi);
+	assert_true(hi == 1 && lo > 0.90 && lo < 0.95);
+
+	struct router_rng a, b, c;
+	router_rng_seed(&a, 42);
+	router_rng_seed(&b, 42);
+	router_rng_seed(&c, 43);
+	bool differ = false;
+	for (int i = 0; i < 100; i++) {
+		uint64_t x = router_rng_next(&a);
+		assert_true(x == router_rng_next(&b));
+		differ |= x != router_rng_next(&c);
+	}
+	assert_true(differ);
+	router_rng_seed(&a, 0); /* seed 0 must not stick at 0 */
+	assert_true(router_rng_next(&a) != 0);
+	for (int i = 0; i < 1000; i++) {
+		double u = router_rng_unit(&a);
+		assert_true(u >= 0 && u < 1);
+	}
+}
+
+/* Four task types interleaved in one learner, tolerance 0.05:
+ *  same:     small as good as large       -> small
+ *  worse:    small clearly worse          -> large
+ *  border:   small's mean just inside the tolerance, never with confidence -> large
+ *  few:      only 20 requests             -> the default, not settled */
+static void test_policy_converges(void **state)
+{
+	(void)state;
+	struct router_learner *l = new_learner(0.05, -1, 7);
+	struct router_rng world;
+	router_rng_seed(&world, 99);
+	const struct truth ts[] = {
+	    {"same", 0.90, 0.90, 0}, {"worse", 0.60, 0.90, 0}, {"border", 0.86, 0.90, 0}};
+	const struct truth few = {"few", 0.95, 0.95, 0};
+	struct router_choice ch;
+	int border_small = 0, explored = 0, answers = 0;
+
+	for (int i = 0; i < 6000; i++) {
+		for (size_t k = 0; k < 3; k++) {
+			step(l, &world, &ts[k], &ch);
+			answers++;
+			explored += ch.explore;
+		}
+		if (i < 20)
+			step(l, &world, &few, &ch);
+		if (i >= 3000) {
+			struct router_decision d;
+			router_learner_decide(l, "border", &d);
+			border_small += strcmp(d.tier, "small") == 0;
+		}
+	}
+	struct router_decision d;
+	router_learner_decide(l, "same", &d);
+	assert_string_equal(d.tier, "small");
+	assert_true(d.settled);
+	assert_string_equal(d.best, "large");
+	router_learner_decide(l, "worse", &d);
+	assert_string_equal(d.tier, "large");
+	assert_true(d.settled);
+	router_learner_decide(l, "border", &d);
+	assert_string_equal(d.tier, "large");
+	assert_int_equal(border_small, 0); /* stayed put, never flip-flopped */
+	router_learner_decide(l, "few", &d);
+	assert_string_equal(d.tier, "large");
+	assert_false(d.settled);
+	assert_non_null(strstr(d.reason, "default large"));
+	/* exploration stays a small share of the answers */
+	assert_true(explored > answers / 100 && explored < answers / 10);
+
+	/* the statistics behind it: exact lifetime cost, latency buckets */
+	struct router_cell_stats st;
+	router_learner_stats(l, "worse", "large", &st);
+	assert_true(st.calls > 5000);
+	assert_true(st.cost_pusd == st.calls * LARGE_COST);
+	assert_true(st.quality_lcb < st.quality_mean && st.quality_mean < st.quality_ucb);
+	assert_true(st.quality_mean > 0.87 && st.quality_mean < 0.93);
+	assert_int_equal(st.latency_p50_ms, 100);
+	assert_int_equal(st.latency_p95_ms, 100);
+	assert_true(st.cost_per_success_pusd > LARGE_COST);
+	router_learner_stats(l, "nobody", "large", &st);
+	assert_int_equal(st.n, 0);
+	assert_int_equal(st.latency_p50_ms, -1);
+	router_learner_free(l);
+}
+
+/* The small tier is poor for 4000 requests, then better than large: the
+ * exploration keeps it measured and the window forgets the old results. */
+static void test_policy_follows_improvement(void **state)
+{
+	(void)state;
+	struct router_learner *l = new_learner(0.05, 200, 11);
+	struct router_rng world;
+	router_rng_seed(&world, 5);
+	struct truth t = {"improves", 0.40, 0.90, 0};
+	struct router_choice ch;
+	struct router_decision d;
+
+	for (int i = 0; i < 4000; i++)
+		step(l, &world, &t, &ch);
+	router_learner_decide(l, "improves", &d);
+	assert_string_equal(d.tier, "large");
+	t.p_small = 0.96;
+	int switched_at = -1;
+	for (int i = 0; i < 20000; i++) {
+		step(l, &world, &t, &ch);
+		router_learner_decide(l, "improves", &d);
+		if (switched_at < 0 && strcmp(d.tier, "small") == 0)
+			switched_at = i;
+	}
+	assert_true(switched_at >= 0);
+	router_learner_decide(l, "improves", &d);
+	assert_string_equal(d.tier, "small");
+	router_learner_free(l);
+}
+
+static void test_overrides(void **state)
+{
+	(void)state;
+	struct tally_err err = {0};
+	struct router_learner *l = new_learner(0.02, -1, 3);
+	struct router_rng world;
+	struct router_choice ch;
+	struct router_decision d;
+	struct router_override ov;
+	router_rng_seed(&world, 8);
+	assert_true(router_learner_add_tier(l, "local", &err) >= 0);
+
+	/* pinned: every answer is the pinned tier, no exploration */
+	memset(&ov, 0, sizeof ov);
+	snprintf(ov.pinned, sizeof ov.pinned, "small");
+	assert_int_equal(router_learner_set_override(l, "pinned", &ov, &err), 0);
+	const struct truth tp = {"pinned", 0.1, 0.99, 0.1};
+	for (int i = 0; i < 2000; i++) {
+		step(l, &world, &tp, &ch);
+		assert_string_equal(ch.tier, "small");
+		assert_false(ch.explore);
+	}
+	router_learner_decide(l, "pinned", &d);
+	assert_string_equal(d.tier, "small");
+	assert_non_null(strstr(d.reason, "pinned"));
+
+	/* sensitive: only local, though large and small are better */
+	memset(&ov, 0, sizeof ov);
+	snprintf(ov.allowed[0], sizeof ov.allowed[0], "local");
+	ov.n_allowed = 1;
+	assert_int_equal(router_learner_set_override(l, "sensitive", &ov, &err), 0);
+	const struct truth tsn = {"sensitive", 0.99, 0.99, 0.5};
+	for (int i = 0; i < 3000; i++) {
+		step(l, &world, &tsn, &ch);
+		assert_string_equal(ch.tier, "local");
+	}
+	router_learner_decide(l, "sensitive", &d);
+	assert_string_equal(d.tier, "local");
+
+	/* allowed small and large: local, the cheapest and as good, is never used */
+	memset(&ov, 0, sizeof ov);
+	snprintf(ov.allowed[0], sizeof ov.allowed[0], "small");
+	snprintf(ov.allowed[1], sizeof ov.allowed[1], "large");
+	ov.n_allowed = 2;
+	assert_int_equal(router_learner_set_override(l, "cloud", &ov, &err), 0);
+	const struct truth tc = {"cloud", 0.95, 0.95, 0.95};
+	for (int i = 0; i < 3000; i++) {
+		step(l, &world, &tc, &ch);
+		assert_string_not_equal(ch.tier, "local");
+	}
+
+	/* tolerance: small at 0.80 vs large at 0.95 is out at 2%, in at 30% */
+	const struct truth tt = {"tol", 0.80, 0.95, 0.0};
+	memset(&ov, 0, sizeof ov);
+	snprintf(ov.allowed[0], sizeof ov.allowed[0], "small");
+	snprintf(ov.allowed[1], sizeof ov.allowed[1], "large");
+	ov.n_allowed = 2;
+	assert_int_equal(router_learner_set_override(l, "tol", &ov, &err), 0);
+	for (int i = 0; i < 3000; i++)
+		step(l, &world, &tt, &ch);
+	router_learner_decide(l, "tol", &d);
+	assert_string_equal(d.tier, "large");
+	ov.has_tolerance = true;
+	ov.tolerance = 0.30;
+	assert_int_equal(router_learner_set_override(l, "tol", &ov, &err), 0);
+	router_learner_decide(l, "tol", &d);
+	assert_string_equal(d.tier, "small");
+	assert_true(d.tolerance == 0.30);
+	/* removing the override restores the global rule */
+	assert_int_equal(router_learner_set_override(l, "tol", NULL, &err), 0);
+	router_learner_decide(l, "tol", &d);
+	assert_string_equal(d.tier, "large");
+
+	/* bad overrides are refused */
+	ov.tolerance = 1.5;
+	assert_int_equal(router_learner_set_override(l, "tol", &ov, &err), -1);
+	assert_int_equal(err.code, TALLY_EINVAL);
+
+	/* an unknown task type gets the default and is not registered */
+	size_t n = router_learner_task_count(l);
+	router_learner_decide(l, "never-seen", &d);
+	assert_string_equal(d.tier, "large");
+	assert_int_equal(router_learner_task_count(l), n);
+	router_learner_free(l);
+}
+
+/* Without a configured default, the learner warms up over the tiers, then
+ * uses the tier with the best pooled quality. Same seed, same answers. */
+static void test_default_and_determinism(void **state)
+{
+	(void)state;
+	struct tally_err err = {0};
+	char seq[2][4000];
+	for (int run = 0; run < 2; run++) {
+		struct router_learner *l = router_learner_new(NULL, &err);
+		struct router_rng world;
+		struct router_choice ch;
+		assert_non_null(l);
+		router_rng_seed(&world, 1);
+		assert_int_equal(router_learner_add_tier(l, "a-cheap", &err), 0);
+		assert_int_equal(router_learner_add_tier(l, "b-good", &err), 1);
+		assert_int_equal(router_learner_add_tier(l, "c-pricey", &err), 2);
+		assert_int_equal(router_learner_add_tier(l, "b-good", &err), 1);
+		for (int i = 0; i < 4000; i++) {
+			char task[16];
+			snprintf(task, sizeof task, "t%d", i % 7);
+			router_learner_choose(l, task, &ch);
+			seq[run][i] = ch.tier[0];
+			double p = ch.tier[0] == 'a' ? 0.3 : ch.tier[0] == 'b' ? 0.9 : 0.8;
+			int64_t c = ch.tier[0] == 'a' ? 1 : ch.tier[0] == 'b' ? 50 : 100;
+			double q = router_rng_unit(&world) < p ? 1 : 0;
+			assert_int_equal(router_learner_observe(l, task, ch.tier, q, c, -1, &err),
+			                 0);
+		}
+		struct router_decision d;
+		router_learner_decide(l, "brand-new", &d);
+		assert_string_equal(d.tier, "b-good");
+		assert_int_equal(router_learner_task_count(l), 7);
+		assert_int_equal(router_learner_tier_count(l), 3);
+		router_learner_free(l);
+	}
+	assert_memory_equal(seq[0], seq[1], sizeof seq[0]);
+	/* warm-up went round the tiers first */
+	assert_true(seq[0][0] == 'a' && seq[0][1] == 'b' && seq[0][2] == 'c');
+}
+
+static void test_bad_params(void **state)
+{
+	(void)state;
+	struct router_params p;
+	struct tally_err err = {0};
+	router_params_init(&p);
+	p.tolerance = 1.0;
+	assert_null(router_learner_new(&p, &err));
+	assert_int_equal(err.code, TALLY_EINVAL);
+	router_params_init(&p);
+	p.window = 31;
+	assert_null(router_learner_new(&p, &err));
+	struct router_learner *l = router_learner_new(NULL, &err);
+	tally_err_clear(&err);
+	assert_int_equal(router_learner_observe(l, "t", "x", 0.5, -1, -1, &err), -1);
+	assert_int_equal(router_learner_add_tier(l, "", &err), -1);
+	router_learner_free(l);
+	router_learner_free(NULL);
+}
+
+/* Aggregates loaded in bulk give the same statistics as one by one. */
+static void test_add_sums(void **state)
+{
+	(void)state;
+	struct tally_err err = {0};
+	struct router_learner *a = router_learner_new(NULL, &err),
+	                      *b = router_learner_new(NULL, &err);
+	struct router_cell_sums s;
+	memset(&s, 0, sizeof s);
+	for (int i = 0; i < 40; i++) {
+		double q = i % 4 ? 1.0 : 0.0;
+		int64_t lat = i < 20 ? 40 : 900;
+		assert_int_equal(router_learner_observe(a, "t", "x", q, 1000 + i, lat, &err), 0);
+		s.n++;
+		s.quality_sum += q;
+		s.quality_sumsq += q * q;
+		s.cost_pusd += 1000 + i;
+		s.latency_hist[router_latency_bucket(lat)]++;
+	}
+	assert_int_equal(router_learner_add_sums(b, "t", "x", &s, &err), 0);
+	struct router_cell_stats sa, sb;
+	router_learner_stats(a, "t", "x", &sa);
+	router_learner_stats(b, "t", "x", &sb);
+	assert_int_equal(sa.n, sb.n);
+	assert_true(sa.quality_mean == sb.quality_mean && sa.quality_mean == 0.75);
+	assert_int_equal(sa.cost_pusd, 40 * 1000 + 780);
+	assert_int_equal(sa.cost_pusd, sb.cost_pusd);
+	assert_int_equal(sa.latency_p50_ms, 50);
+	assert_int_equal(sa.latency_p95_ms, 1000);
+	assert_int_equal(sb.latency_p95_ms, 1000);
+	router_learner_free(a);
+	router_learner_free(b);
+}
+
+static const char eval_data[] =
+    "{\"item\":\"1\",\"task_type\":\"x\",\"results\":{\"s\":{\"quality\":1,\"cost_usd\":\"0.1\"},"
+    "\"l\":{\"quality\":1,\"cost_usd\":\"1\"}}}\n"
+    "{\"item\":\"2\",\"task_type\":\"x\",\"results\":{\"s\":{\"quality\":0,\"cost_usd\":\"0.1\"},"
+    "\"l\":{\"quality\":1,\"cost_usd\":\"1\"}}}\n"
+    "{\"item\":\"3\",\"task_type\":\"y\",\"results\":{\"s\":{\"quality\":1,\"cost_usd\":0.2},"
+    "\"l\":{\"quality\":1,\"cost_usd\":\"2\"}}}\n";
+
+/* x: s 0.5 vs l 1.0 -> static l (2 x $1); y: s 1.0 = l -> s ($0.2).
+ * item oracle: s .1, l 1, s .2 = $1.3, quality 1. */
+static void test_eval(void **state)
+{
+	(void)state;
+	struct router_params p;
+	struct router_eval_result r;
+	struct tally_err err = {0};
+	router_params_init(&p);
+	assert_int_equal(router_eval(eval_data, strlen(eval_data), &p, false, NULL, &r, &err), 0);
+	assert_string_equal(r.best_tier, "l");
+	assert_string_equal(r.cheapest_tier, "s");
+	assert_int_equal(r.always_best.cost_pusd, 4 * PUSD_PER_USD);
+	assert_true(r.always_best.quality == 1.0);
+	assert_int_equal(r.always_cheapest.cost_pusd, 4 * PUSD_PER_USD / 10);
+	assert_int_equal(r.static_oracle.cost_pusd, 2 * PUSD_PER_USD + PUSD_PER_USD / 5);
+	assert_int_equal(r.item_oracle.cost_pusd, 13 * PUSD_PER_USD / 10);
+	assert_true(r.item_oracle.quality == 1.0);
+	/* warm-up: s, l, s */
+	assert_int_equal(r.router.cost_pusd, PUSD_PER_USD / 10 + PUSD_PER_USD + PUSD_PER_USD / 5);
+	assert_int_equal(r.router.items, 3);
+	assert_int_equal(r.n_task_types, 2);
+
+	const char bad[] = "{\"task_type\":\"x\",\"results\":{\"s\":{\"quality\":1}}}\n";
+	assert_int_equal(router_eval(bad, strlen(bad), &p, false, NULL, &r, &err), -1);
+	assert_non_null(strstr(err.msg, "line 1"));
+	tally_err_clear(&err);
+	assert_int_equal(router_eval("\n\n", 2, &p, false, NULL, &r, &err), -1);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_wilson_and_rng),
+	    cmocka_unit_test(test_policy_converges),
+	    cmocka_unit_test(test_policy_follows_improvement),
+	    cmocka_unit_test(test_overrides),
+	    cmocka_unit_test(test_default_and_determinism),
+	    cmocka_unit_test(test_bad_params),
+	    cmocka_unit_test(test_add_sums),
+	    cmocka_unit_test(test_eval),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,326 @@
+/* web_reports.c - the finance reports over HTTP: chargeback, cost per
+ * outcome, waste, budgets and alerts, teams and cost centres, and the FOCUS
+ * export. The queries and formats are the CLI's (reports/, ledger/); a
+ * viewer sees its own team only. */
+#include <cjson/cJSON.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "../reports/report.h"
+#include "web_int.h"
+
+#define DAY_US             (INT64_C(86400) * 1000000)
+#define FOCUS_API_MAX_DAYS 93 /* the API builds the CSV in memory; the CLI streams any period */
+
+/* [from, to) from the query (both required). -1 with a 400 set. */
+static int period_args(struct web_req *rq, struct web_resp *rs, int64_t *from, int64_t *to)
+{
+	const char *f = web_arg(rq, "from"), *t = web_arg(rq, "to");
+
+	if (!f || !t || time_parse(f, true, from) < 0 || time_parse(t, true, to) < 0) {
+		web_error(rs, 400,
+		          "from and to are required, like 2026-11-01 or"
+		          " 2026-11-01T12:00:00Z");
+		return -1;
+	}
+	if (*to <= *from) {
+		web_error(rs, 400, "to must be after from (the interval is [from, to))");
+		return -1;
+	}
+	return 0;
+}
+
+static const char *viewer_team(struct web_req *rq)
+{
+	return rq->auth.key.role == ROLE_VIEWER ? rq->auth.key.team : NULL;
+}
+
+/* Who did it, for the audit log. */
+static void actor_of(struct web_req *rq, char *out, size_t n)
+{
+	snprintf(out, n, "api-key:%lld:%s", (long long)rq->auth.key.id, rq->auth.key.name);
+}
+
+static void json_ok(struct web_resp *rs)
+{
+	rs->status = 200;
+	rs->content_type = "application/json";
+}
+
+void web_chargeback(struct web_req *rq, struct web_resp *rs)
+{
+	const char *month = web_arg(rq, "month"), *share = web_arg(rq, "share_unassigned");
+	struct chargeback_result r;
+	struct tally_err err = {0};
+	int64_t from, to;
+	struct ledger *lg;
+
+	if (!month || report_month(month, &from, &to) < 0) {
+		web_error(rs, 400, "month is required, like 2026-11");
+		return;
+	}
+	if (!share)
+		share = "none";
+	if (strcmp(share, "none") && strcmp(share, "proportional") && strcmp(share, "even")) {
+		web_error(rs, 400, "share_unassigned must be none, proportional or even");
+		return;
+	}
+	if (!(lg = web_ledger(rq, rs)))
+		return;
+	if (ledger_chargeback(lg, from, to, share, &r, &err) < 0) {
+		web_db_error(rq, rs, &err);
+		return;
+	}
+	const char *fmt = web_arg(rq, "format");
+	bool csv = fmt && strcmp(fmt, "csv") == 0;
+	report_chargeback_format(&r, month, viewer_team(rq), csv ? REPORT_CSV : REPORT_JSON,
+	                         &rs->body);
+	chargeback_result_cleanup(&r);
+	json_ok(rs);
+	if (csv)
+		rs->content_type = "text/csv; charset=utf-8";
+}
+
+void web_outcomes(struct web_req *rq, struct web_resp *rs)
+{
+	struct tally_err err = {0};
+	int64_t from, to;
+	struct ledger *lg;
+
+	if (period_args(rq, rs, &from, &to) < 0 || !(lg = web_ledger(rq, rs)))
+		return;
+	if (report_outcomes(lg, from, to, REPORT_JSON, &rs->body, &err) < 0) {
+		web_db_error(rq, rs, &err);
+		return;
+	}
+	json_ok(rs);
+}
+
+void web_waste(struct web_req *rq, struct web_resp *rs)
+{
+	const char *team = web_arg(rq, "team"), *win = web_arg(rq, "window_s");
+	struct tally_err err = {0};
+	int64_t from, to, window = 86400;
+	struct ledger *lg;
+
+	if (period_args(rq, rs, &from, &to) < 0 || web_team_allowed(rq, rs, team) < 0)
+		return;
+	if (win && (parse_i64(win, &window) < 0 || window < 1 || window > 366 * 86400)) {
+		web_error(rs, 400, "window_s must be seconds from 1 to 31622400");
+		return;
+	}
+	if (viewer_team(rq))
+		team = viewer_team(rq);
+	if (!(lg = web_ledger(rq, rs)))
+		return;
+	if (report_waste(lg, from, to, window, team, REPORT_JSON, &rs->body, &err) < 0) {
+		web_db_error(rq, rs, &err);
+		return;
+	}
+	json_ok(rs);
+}
+
+void web_budgets_get(struct web_req *rq, struct web_resp *rs)
+{
+	const char *at_s = web_arg(rq, "at");
+	struct tally_err err = {0};
+	int64_t at = time_now_us();
+	struct ledger *lg;
+
+	if (at_s && time_parse(at_s, true, &at) < 0) {
+		web_error(rs, 400, "at needs a time like 2026-11-16 or 2026-11-16T00:00:00Z");
+		return;
+	}
+	if (!(lg = web_ledger(rq, rs)))
+		return;
+	if (report_budgets(lg, at, viewer_team(rq), REPORT_JSON, &rs->body, &err) < 0) {
+		web_db_error(rq, rs, &err);
+		return;
+	}
+	json_ok(rs);
+}
+
+/* scope and name from a JSON body or the query. */
+static int scope_name(cJSON *doc, struct web_req *rq, struct web_resp *rs, const char **scope,
+                      const char **name)
+{
+	*scope =
+	    doc ? cJSON_GetStringValue(cJSON_GetObjectItem(doc, "scope")) : web_arg(rq, "scope");
+	*name = doc ? cJSON_GetStringValue(cJSON_GetObjectItem(doc, "name")) : web_arg(rq, "name");
+	if (!*scope || (strcmp(*scope, "team") && strcmp(*scope, "workflow")) || !*name ||
+	    !**name || strlen(*name) > EVENT_NAME_MAX) {
+		web_error(rs, 400, "scope (team or workflow) and name (1 to %d bytes) are required",
+		          EVENT_NAME_MAX);
+		return -1;
+	}
+	return 0;
+}
+
+void web_budgets_post(struct web_req *rq, struct web_resp *rs)
+{
+	struct tally_err err = {0};
+	const char *scope, *name, *amount;
+	char pusd[48], actor[200];
+	struct ledger *lg;
+	cJSON *doc = cJSON_ParseWithLength(rq->body.p ? rq->body.p : "", rq->body.len);
+
+	if (!cJSON_IsObject(doc)) {
+		web_error(rs, 400,
+		          "send {\"scope\":\"team\",\"name\":\"T\",\"amount_usd\":\"100\"}");
+		goto out;
+	}
+	if (scope_name(doc, rq, rs, &scope, &name) < 0)
+		goto out;
+	amount = cJSON_GetStringValue(cJSON_GetObjectItem(doc, "amount_usd"));
+	if (!amount || report_usd_parse(amount, pusd, sizeof pusd) < 0) {
+		web_error(rs, 400, "amount_usd must be a positive decimal string, like \"1500\"");
+		goto out;
+	}
+	if (!(lg = web_ledger(rq, rs)))
+		goto out;
+	actor_of(rq, actor, sizeof actor);
+	if (ledger_budget_set(lg, scope, name, pusd, actor, &err) < 0) {
+		web_db_error(rq, rs, &err);
+		goto out;
+	}
+	sbuf_puts(&rs->body, "{\"ok\":true}\n");
+	json_ok(rs);
+out:
+	cJSON_Delete(doc);
+}
+
+void web_budgets_delete(struct web_req *rq, struct web_resp *rs)
+{
+	struct tally_err err = {0};
+	const char *scope, *name;
+	char actor[200];
+	struct ledger *lg;
+	bool found;
+
+	if (scope_name(NULL, rq, rs, &scope, &name) < 0 || !(lg = web_ledger(rq, rs)))
+		return;
+	actor_of(rq, actor, sizeof actor);
+	if (ledger_budget_delete(lg, scope, name, actor, &found, &err) < 0) {
+		web_db_error(rq, rs, &err);
+		return;
+	}
+	if (!found) {
+		web_error(rs, 404, "no budget for %s %s", scope, name);
+		return;
+	}
+	sbuf_puts(&rs->body, "{\"ok\":true}\n");
+	json_ok(rs);
+}
+
+void web_alerts(struct web_req *rq, struct web_resp *rs)
+{
+	struct tally_err err = {0};
+	struct ledger *lg;
+
+	if (!(lg = web_ledger(rq, rs)))
+		return;
+	if (report_alerts(lg, 500, viewer_team(rq), &rs->body, &err) < 0) {
+		web_db_error(rq, rs, &err);
+		return;
+	}
+	json_ok(rs);
+}
+
+static int sbuf_write(void *ctx, const char *data, size_t len)
+{
+	struct sbuf *b = ctx;
+	sbuf_append(b, data, len);
+	return b->oom ? -1 : 0;
+}
+
+void web_export_focus(struct web_req *rq, struct web_resp *rs)
+{
+	const char *gran = web_arg(rq, "granularity");
+	struct tally_err err = {0};
+	int64_t from, to;
+	struct ledger *lg;
+
+	if (period_args(rq, rs, &from, &to) < 0)
+		return;
+	if (gran && strcmp(gran, "hour") && strcmp(gran, "day")) {
+		web_error(rs, 400, "granularity must be hour or day");
+		return;
+	}
+	if ((to - from) / DAY_US > FOCUS_API_MAX_DAYS) {
+		web_error(rs, 400,
+		          "at most %d days per request; `tally export focus` streams any"
+		          " period",
+		          FOCUS_API_MAX_DAYS);
+		return;
+	}
+	if (!(lg = web_ledger(rq, rs)))
+		return;
+	if (report_focus(lg, from, to, gran && strcmp(gran, "hour") == 0, sbuf_write, &rs->body,
+	                 NULL, &err) < 0) {
+		sbuf_reset(&rs->body);
+		web_db_error(rq, rs, &err);
+		return;
+	}
+	rs->status = 200;
+	rs->content_type = "text/csv; charset=utf-8";
+}
+
+void web_teams_get(struct web_req *rq, struct web_resp *rs)
+{
+	struct tally_err err = {0};
+	struct ledger_table t;
+	struct ledger *lg;
+	bool first = true;
+
+	if (!(lg = web_ledger(rq, rs)))
+		return;
+	if (ledger_report_query(lg, LRS_TEAMS, NULL, 0, &t, &err) < 0) {
+		web_db_error(rq, rs, &err);
+		return;
+	}
+	sbuf_puts(&rs->body, "{\"teams\":[");
+	for (int r = 0; r < t.rows; r++) {
+		if (viewer_team(rq) && strcmp(viewer_team(rq), ledger_cell(&t, r, 0)) != 0)
+			continue;
+		sbuf_puts(&rs->body, first ? "{\"team\":" : ",{\"team\":");
+		sbuf_json_str(&rs->body, ledger_cell(&t, r, 0));
+		sbuf_puts(&rs->body, ",\"cost_center\":");
+		if (ledger_cell_null(&t, r, 1))
+			sbuf_puts(&rs->body, "null");
+		else
+			sbuf_json_str(&rs->body, ledger_cell(&t, r, 1));
+		sbuf_printf(&rs->body, ",\"first_seen\":\"%s\"}", ledger_cell(&t, r, 2));
+		first = false;
+	}
+	sbuf_puts(&rs->body, "]}\n");
+	ledger_table_cleanup(&t);
+	json_ok(rs);
+}
+
+void web_teams_post(struct web_req *rq, struct web_resp *rs)
+{
+	struct tally_err err = {0};
+	char actor[200];
+	struct ledger *lg;
+	cJSON *doc = cJSON_ParseWithLength(rq->body.p ? rq->body.p : "", rq->body.len);
+	const char *team = cJSON_GetStringValue(cJSON_GetObjectItem(doc, "team"));
+	cJSON *ccj = cJSON_GetObjectItem(doc, "cost_center");
+	const char *cc = cJSON_GetStringValue(ccj);
+
+	if (!team || !*team || strlen(team) > EVENT_NAME_MAX || (!cc && !cJSON_IsNull(ccj)) ||
+	    (cc && strlen(cc) > EVENT_NAME_MAX)) {
+		web_error(rs, 400, "send {\"team\":\"T\",\"cost_center\":\"CC\"} (null unmaps)");
+		goto out;
+	}
+	if (!(lg = web_ledger(rq, rs)))
+		goto out;
+	actor_of(rq, actor, sizeof actor);
+	if (ledger_team_set_cost_center(lg, team, cc, actor, &err) < 0) {
+		web_db_error(rq, rs, &err);
+		goto out;
+	}
+	sbuf_puts(&rs->body, "{\"ok\":true}\n");
+	json_ok(rs);
+out:
+	cJSON_Delete(doc);
+}
