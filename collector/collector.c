@@ -12,6 +12,7 @@
 
 #include <errno.h>
 #include <librdkafka/rdkafka.h>
+#include <malloc.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,12 +29,21 @@
 #define PRICEBOOK_CHECK_US 5000000
 #define BACKOFF_MAX_MS 10000
 
-/* One batch and the Kafka messages it came from (kept until it is stored,
- * so that a message the ledger refuses can be quarantined raw). */
+/* Where a message's raw bytes are kept in its batch. */
+struct raw_ref {
+	struct kafka_pos pos;
+	size_t from, len;
+};
+
+/* One batch and a copy of the raw messages it came from (kept until it is
+ * stored, so that a message the ledger refuses can be quarantined raw; the
+ * Kafka messages themselves are released at once, which frees librdkafka's
+ * fetch buffers). */
 struct pending {
 	struct ledger_batch batch;
-	rd_kafka_message_t **msgs;
-	size_t n_msgs, cap_msgs;
+	struct sbuf raw;
+	struct raw_ref *refs;
+	size_t n_refs, cap_refs;
 	size_t bytes;
 	int64_t started_us;
 };
@@ -81,10 +91,14 @@ static int ensure_ledger(struct collector *c, struct ledger **lg)
 		struct tally_err err = {0};
 		if (*lg && ledger_ok(*lg))
 			return 0;
-		if (!*lg)
+		if (!*lg) {
 			*lg = ledger_open(c->cfg->database_url, &err);
-		else
+			/* The writer's batches carry their offsets: see ledger.h. */
+			if (*lg && lg == &c->lg_write)
+				ledger_use_async_commit(*lg, &err);
+		} else {
 			ledger_reset(*lg, &err);
+		}
 		if (*lg && ledger_ok(*lg))
 			return 0;
 		log_warn("collector: %s; retrying in %d ms", err.msg, backoff);
@@ -124,48 +138,54 @@ static void refresh_pricebook(struct collector *c)
 
 /* ---- the batch being filled ---------------------------------------------- */
 
-static int keep_message(struct pending *p, rd_kafka_message_t *m)
+/* Copies the raw bytes of the message at pos into p. */
+static int keep_raw(struct pending *p, const struct kafka_pos *pos, const void *data, size_t len)
 {
-	if (p->n_msgs == p->cap_msgs) {
-		size_t cap = p->cap_msgs ? p->cap_msgs * 2 : 1024;
-		rd_kafka_message_t **np = realloc(p->msgs, cap * sizeof *np);
-		if (!np)
+	if (p->n_refs == p->cap_refs) {
+		size_t cap = p->cap_refs ? p->cap_refs * 2 : 1024;
+		struct raw_ref *nr = realloc(p->refs, cap * sizeof *nr);
+		if (!nr)
 			return -1;
-		p->msgs = np;
-		p->cap_msgs = cap;
+		p->refs = nr;
+		p->cap_refs = cap;
 	}
-	p->msgs[p->n_msgs++] = m;
+	p->refs[p->n_refs] = (struct raw_ref){*pos, p->raw.len, len};
+	sbuf_append(&p->raw, data, len);
+	if (p->raw.oom)
+		return -1;
+	p->n_refs++;
 	return 0;
 }
 
-/* Empties p: frees its messages and resets its batch. */
+/* Empties p. */
 static void pending_reset(struct pending *p)
 {
-	for (size_t i = 0; i < p->n_msgs; i++)
-		rd_kafka_message_destroy(p->msgs[i]);
-	p->n_msgs = 0;
+	p->n_refs = 0;
 	p->bytes = 0;
+	sbuf_reset(&p->raw);
 	ledger_batch_reset(&p->batch);
 }
 
 static void pending_cleanup(struct pending *p)
 {
 	pending_reset(p);
-	free(p->msgs);
-	p->msgs = NULL;
-	p->cap_msgs = 0;
+	free(p->refs);
+	p->refs = NULL;
+	p->cap_refs = 0;
+	sbuf_cleanup(&p->raw);
 	ledger_batch_cleanup(&p->batch);
 }
 
-/* The raw message at pos, kept with the batch. */
-static const rd_kafka_message_t *find_message(const struct pending *p,
-					      const struct kafka_pos *pos)
+/* The raw bytes of the message at pos, kept with the batch (NULL if none). */
+static const char *find_raw(const struct pending *p, const struct kafka_pos *pos, size_t *len)
 {
-	for (size_t i = 0; i < p->n_msgs; i++) {
-		const rd_kafka_message_t *m = p->msgs[i];
-		if (m->partition == pos->partition && m->offset == pos->offset &&
-		    strcmp(rd_kafka_topic_name(m->rkt), pos->topic) == 0)
-			return m;
+	for (size_t i = 0; i < p->n_refs; i++) {
+		const struct raw_ref *r = &p->refs[i];
+		if (r->pos.partition == pos->partition && r->pos.offset == pos->offset &&
+		    r->pos.topic == pos->topic) {
+			*len = r->len;
+			return p->raw.p + r->from;
+		}
 	}
 	return NULL;
 }
@@ -216,12 +236,17 @@ static void add_message(struct collector *c, const rd_kafka_message_t *m)
 		return; /* not one of ours */
 	ledger_batch_mark(&p->batch, &pos);
 	p->bytes += m->len;
+	const char *buf = m->payload ? (const char *)m->payload : "";
+	/* The quarantine keeps its own copy; keep one for the others only while
+	 * the message is small enough to be an event at all. */
+	if (m->len <= EVENT_MAX_BYTES && keep_raw(p, &pos, buf, m->len) < 0)
+		log_error("collector: out of memory keeping %s[%d]@%lld", pos.topic, pos.partition,
+			  (long long)pos.offset);
 	if (c->stats) {
 		c->stats->consumed++;
 		c->stats->consumed_by_topic[kind]++;
 	}
 
-	const char *buf = m->payload ? (const char *)m->payload : "";
 	if (m->len > EVENT_MAX_BYTES) {
 		snprintf(reason, sizeof reason,
 			 "message is %zu bytes, over the %d-byte limit: split or trim it", m->len,
@@ -245,6 +270,7 @@ static void add_message(struct collector *c, const rd_kafka_message_t *m)
 		if (row) {
 			row->pos = pos;
 			price_row(c, row);
+			ledger_batch_seal_call(&p->batch); /* format here, off the writer */
 		}
 	} else if (kind == EVENT_OUTCOME) {
 		struct outcome_row *row = ledger_batch_add_outcome(&p->batch);
@@ -332,10 +358,10 @@ static int write_one_by_one(struct collector *c, const struct pending *p)
 		snprintf(reason, sizeof reason, "the ledger refused this event: %.200s", err.msg);
 		log_warn("collector: %s[%d]@%lld: %s", pos->topic, pos->partition,
 			 (long long)pos->offset, reason);
-		const rd_kafka_message_t *m = find_message(p, pos);
+		size_t raw_len = 0;
+		const char *raw = find_raw(p, pos, &raw_len);
 		ledger_batch_reset(&one);
-		ledger_batch_add_quarantine(&one, pos, reason, m && m->payload ? m->payload : "",
-					    m ? m->len : 0);
+		ledger_batch_add_quarantine(&one, pos, reason, raw ? raw : "", raw_len);
 		ledger_batch_mark(&one, pos);
 		tally_err_clear(&err);
 		if (ledger_write_batch(c->lg_write, c->cfg->kafka_group, &one, &r, &err) < 0)
@@ -440,9 +466,13 @@ static void hand_off(struct collector *c, bool retry)
 
 	if (ledger_batch_size(&p->batch) == 0 && p->batch.n_marks == 0)
 		return;
+	int64_t t0 = time_mono_us();
 	pthread_mutex_lock(&c->mu);
 	while (c->handed)
 		pthread_cond_wait(&c->cv, &c->mu);
+	log_debug("collector: %zu messages parsed in %lld us; waited %lld us for the writer",
+		  ledger_batch_size(&p->batch), (long long)(t0 - p->started_us),
+		  (long long)(time_mono_us() - t0));
 	c->handed = p;
 	c->handed_retry = retry;
 	pthread_cond_broadcast(&c->cv);
@@ -515,7 +545,7 @@ static rd_kafka_t *consumer_new(struct collector *c, struct tally_err *err)
 		{"enable.partition.eof", "false"},
 		/* While the database is away we hold the batch and do not poll. */
 		{"max.poll.interval.ms", "86400000"},
-		{"queued.max.messages.kbytes", "8192"},
+		{"queued.max.messages.kbytes", "16384"},
 		/* A collector killed with -9 leaves the group within seconds. */
 		{"session.timeout.ms", "10000"},
 		{"heartbeat.interval.ms", "1000"},
@@ -568,16 +598,12 @@ static void consume(struct collector *c)
 					log_warn("collector: Kafka: %s", rd_kafka_message_errstr(m));
 					last_err_log = now;
 				}
-				rd_kafka_message_destroy(m);
-			} else if (keep_message(p, m) < 0) {
-				log_error("collector: out of memory; pausing 1 s");
-				rd_kafka_message_destroy(m);
-				nap(c, 1000);
 			} else {
 				if (ledger_batch_size(&p->batch) == 0)
 					p->started_us = time_mono_us();
 				add_message(c, m);
 			}
+			rd_kafka_message_destroy(m);
 		}
 		size_t n = ledger_batch_size(&p->batch);
 		if (n && (n >= BATCH_MAX_MESSAGES || p->bytes >= BATCH_MAX_BYTES ||
@@ -596,6 +622,9 @@ int collector_run(const struct tally_config *cfg, volatile sig_atomic_t *stop,
 
 	if (!c)
 		return tally_err_set(err, TALLY_ENOMEM, false, "out of memory");
+	/* Few malloc arenas: the consumer, writer and librdkafka threads would
+	 * otherwise each keep their own, and the collector's memory with them. */
+	mallopt(M_ARENA_MAX, 2);
 	c->cfg = cfg;
 	c->stop = stop;
 	c->stats = stats;

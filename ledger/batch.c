@@ -19,6 +19,8 @@ void ledger_batch_reset(struct ledger_batch *b)
 	for (size_t i = 0; i < b->n_quarantine; i++)
 		free(b->quarantine[i].raw);
 	b->n_calls = b->n_outcomes = b->n_feedback = b->n_quarantine = b->n_marks = 0;
+	b->n_call_text = 0;
+	sbuf_reset(&b->call_text);
 }
 
 void ledger_batch_cleanup(struct ledger_batch *b)
@@ -31,6 +33,8 @@ void ledger_batch_cleanup(struct ledger_batch *b)
 	free(b->feedback);
 	free(b->quarantine);
 	free(b->marks);
+	free(b->call_text_end);
+	sbuf_cleanup(&b->call_text);
 	ledger_batch_init(b);
 }
 
@@ -94,6 +98,25 @@ struct feedback_row *ledger_batch_add_feedback(struct ledger_batch *b)
 {
 	return batch_slot((void **)&b->feedback, &b->n_feedback, &b->cap_feedback,
 			  sizeof *b->feedback);
+}
+
+int ledger_batch_seal_call(struct ledger_batch *b)
+{
+	if (b->n_calls == 0 || b->n_call_text != b->n_calls - 1)
+		return -1; /* only the newest call, in order */
+	if (b->n_call_text == b->cap_call_text) {
+		size_t cap = b->cap_call_text ? b->cap_call_text * 2 : 1024;
+		size_t *p = realloc(b->call_text_end, cap * sizeof *p);
+		if (!p)
+			return -1;
+		b->call_text_end = p;
+		b->cap_call_text = cap;
+	}
+	ledger_copy_call(&b->call_text, &b->calls[b->n_calls - 1]);
+	if (b->call_text.oom)
+		return -1;
+	b->call_text_end[b->n_call_text++] = b->call_text.len;
+	return 0;
 }
 
 int ledger_batch_add_quarantine(struct ledger_batch *b, const struct kafka_pos *pos,

@@ -279,10 +279,16 @@ int ledger_write_calls(struct ledger *lg, const struct ledger_batch *b, const in
 		goto out;
 	n_keep = 0;
 	sbuf_reset(s);
+	bool sealed = b->n_call_text == b->n_calls && !b->call_text.oom;
 	for (size_t i = 0; i < b->n_calls; i++) {
 		if (!keep[i])
 			continue;
-		ledger_copy_call(s, &b->calls[i]);
+		if (!sealed) {
+			ledger_copy_call(s, &b->calls[i]);
+		} else {
+			size_t from = i ? b->call_text_end[i - 1] : 0;
+			sbuf_append(s, b->call_text.p + from, b->call_text_end[i] - from);
+		}
 		n_keep++;
 		res->unpriced += !b->calls[i].priced;
 	}

@@ -99,7 +99,9 @@ static int ledger_connect(struct ledger *lg, struct tally_err *err)
 	PQsetNoticeProcessor(lg->conn, ledger_notice, NULL);
 	lg->prepared = false;
 	lg->n_months = 0;
-	return ledger_exec(lg, "SET TIME ZONE 'UTC'", err);
+	if (ledger_exec(lg, "SET TIME ZONE 'UTC'", err) < 0)
+		return -1;
+	return lg->async_commit ? ledger_exec(lg, "SET synchronous_commit = off", err) : 0;
 }
 
 struct ledger *ledger_open(const char *conninfo, struct tally_err *err)
@@ -128,6 +130,12 @@ void ledger_close(struct ledger *lg)
 	sbuf_cleanup(&lg->copybuf);
 	free(lg->conninfo);
 	free(lg);
+}
+
+int ledger_use_async_commit(struct ledger *lg, struct tally_err *err)
+{
+	lg->async_commit = true;
+	return ledger_exec(lg, "SET synchronous_commit = off", err);
 }
 
 bool ledger_ok(struct ledger *lg)

@@ -83,6 +83,12 @@ struct ledger; /* one per thread: owns one PostgreSQL connection */
  * the server could not be reached). */
 struct ledger *ledger_open(const char *conninfo, struct tally_err *err);
 void ledger_close(struct ledger *lg); /* NULL is fine */
+/* Commits of this connection return before their WAL reaches the disk (kept
+ * across reconnects). Only for writers whose transactions also store where
+ * their input came from, so that a server crash that drops the last commits
+ * rewinds input and output together: the collector's batches (rows and Kafka
+ * offsets commit together; the messages are read again). */
+int ledger_use_async_commit(struct ledger *lg, struct tally_err *err);
 /* True when the connection is usable; ledger_reset reconnects. */
 bool ledger_ok(struct ledger *lg);
 int ledger_reset(struct ledger *lg, struct tally_err *err);
@@ -141,6 +147,12 @@ struct ledger_batch {
 	 * quarantined messages: stored as next offset = highest + 1. */
 	struct kafka_pos *marks;
 	size_t n_marks, cap_marks, last_mark;
+	/* COPY text of calls[0..n_call_text), formatted ahead by
+	 * ledger_batch_seal_call on the thread that fills the batch; row i ends at
+	 * call_text_end[i]. */
+	struct sbuf call_text;
+	size_t *call_text_end;
+	size_t n_call_text, cap_call_text;
 };
 
 struct ledger_batch_result {
@@ -162,6 +174,10 @@ struct call_row *ledger_batch_add_call(struct ledger_batch *b);
 struct call_row *ledger_batch_add_call_from(struct ledger_batch *b, const struct call_event *ev);
 struct outcome_row *ledger_batch_add_outcome(struct ledger_batch *b);
 struct feedback_row *ledger_batch_add_feedback(struct ledger_batch *b);
+/* Formats the last call added (complete: priced, tier and position set) as
+ * COPY text now, so that the writer does not have to. Optional: a batch
+ * whose calls are not all sealed is formatted when written. */
+int ledger_batch_seal_call(struct ledger_batch *b);
 /* Copies raw. */
 int ledger_batch_add_quarantine(struct ledger_batch *b, const struct kafka_pos *pos,
 				const char *reason, const void *raw, size_t raw_len);

@@ -12,6 +12,7 @@ struct ledger {
 	PGconn *conn;
 	char *conninfo;
 	bool prepared;
+	bool async_commit;
 	int32_t months[LEDGER_MONTHS_CACHED]; /* month partitions known to exist */
 	size_t n_months;
 	struct sbuf copybuf;
