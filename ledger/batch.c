@@ -304,11 +304,8 @@ static int ensure_months(struct ledger *lg, const struct ledger_batch *b, struct
 	return 0;
 }
 
-/* Appends a PostgreSQL array literal element (topic names are plain). */
-static void array_text(struct sbuf *s, const char *v, bool first)
+void ledger_array_elem(struct sbuf *s, const char *v)
 {
-	if (!first)
-		sbuf_putc(s, ',');
 	sbuf_putc(s, '"');
 	for (const char *p = v; *p; p++) {
 		if (*p == '"' || *p == '\\')
@@ -316,6 +313,14 @@ static void array_text(struct sbuf *s, const char *v, bool first)
 		sbuf_putc(s, *p);
 	}
 	sbuf_putc(s, '"');
+}
+
+/* Appends a PostgreSQL array literal element, after a comma unless first. */
+static void array_text(struct sbuf *s, const char *v, bool first)
+{
+	if (!first)
+		sbuf_putc(s, ',');
+	ledger_array_elem(s, v);
 }
 
 /* Stored next offsets of the batch's partitions, locked until commit so that

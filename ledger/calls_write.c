@@ -65,17 +65,6 @@ static int32_t ids_find(const struct rowset *rs, const struct ledger_batch *b, c
 	}
 }
 
-static void array_elem(struct sbuf *s, const char *v)
-{
-	sbuf_putc(s, '"');
-	for (const char *p = v; *p; p++) {
-		if (*p == '"' || *p == '\\')
-			sbuf_putc(s, '\\');
-		sbuf_putc(s, *p);
-	}
-	sbuf_putc(s, '"');
-}
-
 /* Marks (keep[i] = false) the rows whose event_id the ledger already has. */
 static int probe(struct ledger *lg, const struct ledger_batch *b, const struct rowset *ids,
 		 bool *keep, size_t n_keep, struct tally_err *err)
@@ -93,7 +82,7 @@ static int probe(struct ledger *lg, const struct ledger_batch *b, const struct r
 			continue;
 		if (!first)
 			sbuf_putc(&arr, ',');
-		array_elem(&arr, b->calls[i].ev.event_id);
+		ledger_array_elem(&arr, b->calls[i].ev.event_id);
 		first = false;
 	}
 	sbuf_putc(&arr, '}');

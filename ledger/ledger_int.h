@@ -40,6 +40,8 @@ int ledger_prepare(struct ledger *lg, struct tally_err *err);
  * (stored[i] belongs to b->marks[i]). */
 bool ledger_batch_already_stored(const struct ledger_batch *b, const int64_t *stored,
 				 const struct kafka_pos *pos);
+/* Appends v as a double-quoted element of a PostgreSQL array literal. */
+void ledger_array_elem(struct sbuf *s, const char *v);
 /* Appends one call as a COPY text line of LEDGER_CALL_COLS. */
 void ledger_copy_call(struct sbuf *s, const struct call_row *r);
 /* Inside the batch transaction: the batch's new calls and their rollups. */

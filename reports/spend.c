@@ -19,21 +19,6 @@ static void cost_usd(const char *pusd, char *out, size_t n)
 		str_copy(out, n, "0.000000000000");
 }
 
-static void csv_field(struct sbuf *sb, const char *s)
-{
-	if (!strpbrk(s, ",\"\r\n")) {
-		sbuf_puts(sb, s);
-		return;
-	}
-	sbuf_putc(sb, '"');
-	for (const char *p = s; *p; p++) {
-		if (*p == '"')
-			sbuf_putc(sb, '"');
-		sbuf_putc(sb, *p);
-	}
-	sbuf_putc(sb, '"');
-}
-
 static void json_counters(struct sbuf *sb, const struct spend_row *row)
 {
 	char usd[64];
@@ -62,7 +47,7 @@ void report_spend_format(const struct spend_result *r, int dim, enum report_form
 			    name);
 		for (size_t i = 0; i < r->n; i++) {
 			const struct spend_row *row = &r->rows[i];
-			csv_field(sb, row->key_null ? no_key(dim) : row->key);
+			report_csv_field(sb, row->key_null ? no_key(dim) : row->key);
 			cost_usd(row->cost_pusd, usd, sizeof usd);
 			sbuf_printf(sb, ",%lld,%lld,%lld,%lld,%lld,%lld,%s,%lld\n",
 				    (long long)row->calls, (long long)row->input_tokens,
