@@ -23,7 +23,7 @@
 #include "../common/event.h"
 #include "../ledger/ledger.h"
 
-#define BATCH_MAX_MESSAGES 5000
+#define BATCH_MAX_MESSAGES 3000
 #define BATCH_MAX_BYTES (16 * 1024 * 1024)
 #define BATCH_LINGER_US 200000
 #define PRICEBOOK_CHECK_US 5000000
@@ -545,7 +545,7 @@ static rd_kafka_t *consumer_new(struct collector *c, struct tally_err *err)
 		{"enable.partition.eof", "false"},
 		/* While the database is away we hold the batch and do not poll. */
 		{"max.poll.interval.ms", "86400000"},
-		{"queued.max.messages.kbytes", "16384"},
+		{"queued.max.messages.kbytes", "24576"},
 		/* A collector killed with -9 leaves the group within seconds. */
 		{"session.timeout.ms", "10000"},
 		{"heartbeat.interval.ms", "1000"},
