@@ -43,6 +43,6 @@ int cmd_config(struct tally_config *cfg, bool use_endpoints);
  * summary (or logs it when quiet). Shared with `tally up`'s first start. */
 struct ledger;
 int cmd_prices_load(struct ledger *lg, const char *text, size_t len, bool litellm,
-		    int64_t effective_from, const char *source, bool quiet);
+                    int64_t effective_from, const char *source, bool quiet);
 
 #endif

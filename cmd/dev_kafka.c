@@ -29,7 +29,7 @@ static int int_option(const char *name, const char *s, int lo, int hi, int *out)
 
 	if (parse_i64(s, &v) < 0 || v < lo || v > hi) {
 		fprintf(stderr, "tally dev-kafka: %s needs a number from %d to %d, got \"%s\"\n",
-			name, lo, hi, s);
+		        name, lo, hi, s);
 		return -1;
 	}
 	*out = (int)v;
@@ -80,7 +80,7 @@ int cmd_dev_kafka(int argc, char **argv)
 				fprintf(stderr, "tally dev-kafka: %s needs a value\n", argv[i]);
 			else
 				fprintf(stderr, "tally dev-kafka: unknown argument \"%s\"\n",
-					argv[i]);
+				        argv[i]);
 			fputs(DEV_KAFKA_USAGE, stderr);
 			return 2;
 		}
@@ -102,10 +102,10 @@ int cmd_dev_kafka(int argc, char **argv)
 	}
 	printf("TALLY_KAFKA_BROKERS=%s\n", embedded_kafka_brokers(k));
 	fflush(stdout);
-	log_info("dev-kafka: %d broker(s); topics %s, %s, %s with %d partitions each",
-		 brokers, cfg.topic_calls, cfg.topic_outcomes, cfg.topic_feedback, partitions);
+	log_info("dev-kafka: %d broker(s); topics %s, %s, %s with %d partitions each", brokers,
+	         cfg.topic_calls, cfg.topic_outcomes, cfg.topic_feedback, partitions);
 	log_warn("dev-kafka: librdkafka's in-memory mock cluster keeps only the newest ~5 MB of"
-		 " each partition and nothing across restarts: for development and tests only");
+	         " each partition and nothing across restarts: for development and tests only");
 	while (!cmd_stop) {
 		struct timespec ts = {0, 100 * 1000000L};
 		nanosleep(&ts, NULL);

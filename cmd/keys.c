@@ -8,9 +8,9 @@
 #include "../web/web.h"
 #include "cmd.h"
 
-#define KEYS_USAGE                                                                               \
-	"usage: tally keys create --role admin|finance|viewer [--team T] [--name N]\n"            \
-	"       tally keys list\n"                                                               \
+#define KEYS_USAGE                                                                                 \
+	"usage: tally keys create --role admin|finance|viewer [--team T] [--name N]\n"             \
+	"       tally keys list\n"                                                                 \
 	"       tally keys revoke ID\n"
 
 static const char *actor(void)
@@ -38,7 +38,8 @@ static int keys_create(int argc, char **argv, struct ledger *lg)
 			name = v;
 		else {
 			fprintf(stderr, "tally keys create: %s \"%s\"\n%s",
-				missing ? "missing value for" : "unknown option", argv[i], KEYS_USAGE);
+			        missing ? "missing value for" : "unknown option", argv[i],
+			        KEYS_USAGE);
 			return 2;
 		}
 	}
@@ -52,9 +53,10 @@ static int keys_create(int argc, char **argv, struct ledger *lg)
 	}
 	if ((team && (strlen(team) > EVENT_NAME_MAX || !utf8_valid(team, strlen(team)))) ||
 	    strlen(name) > EVENT_NAME_MAX || !utf8_valid(name, strlen(name))) {
-		fprintf(stderr, "tally keys create: --team and --name take UTF-8 text of at most"
-				" %d bytes\n",
-			EVENT_NAME_MAX);
+		fprintf(stderr,
+		        "tally keys create: --team and --name take UTF-8 text of at most"
+		        " %d bytes\n",
+		        EVENT_NAME_MAX);
 		return 2;
 	}
 	if (web_token_new(token, &err) < 0) {
@@ -112,7 +114,7 @@ static int keys_revoke(int argc, char **argv, struct ledger *lg)
 	}
 	if (!found) {
 		fprintf(stderr, "tally: no live key with id %lld (see `tally keys list`)\n",
-			(long long)id);
+		        (long long)id);
 		return 1;
 	}
 	printf("key %lld revoked; its sessions are ended\n", (long long)id);
@@ -126,7 +128,7 @@ int cmd_keys(int argc, char **argv)
 	int rc;
 
 	if (argc < 2 || (strcmp(argv[1], "create") != 0 && strcmp(argv[1], "list") != 0 &&
-			 strcmp(argv[1], "revoke") != 0)) {
+	                 strcmp(argv[1], "revoke") != 0)) {
 		fprintf(stderr, KEYS_USAGE);
 		return 2;
 	}

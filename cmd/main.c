@@ -9,21 +9,23 @@ static const struct {
 	int (*fn)(int, char **);
 	const char *help;
 } commands[] = {
-	{"up", cmd_up, "all-in-one: embedded services, migrations, collector (--demo: traffic)"},
-	{"migrate", cmd_migrate, "apply migrations/*.sql not yet applied"},
-	{"collect", cmd_collect, "the collector alone (one consumer group member)"},
-	{"serve", cmd_serve, "web/API + router alone"},
-	{"status", cmd_status, "ledger counts and per-partition offsets and lag [--format json]"},
-	{"dev-kafka", cmd_dev_kafka, "an embedded Kafka cluster as its own process"},
-	{"report", cmd_report, "report spend --from TS --to TS --group-by DIM [--format csv|json]"},
-	{"produce", cmd_produce, "JSON events (one per line) to the right topics [FILE]"},
-	{"prices", cmd_prices, "prices import FILE --format litellm|csv | prices reprice"},
-	{"router", cmd_router, "router eval --data FILE: replay a routing data set (DESIGN 9)"},
-	{"keys", cmd_keys, "keys create --role admin|finance|viewer [--team T] | list | revoke ID"},
-	{"teams", cmd_teams, "teams set-cost-center TEAM CC | teams list"},
-	{"export", cmd_export, "export focus --from --to [-o FILE] | export audit --from --to --out DIR"},
-	{"audit", cmd_audit, "audit verify DIR: checks an audit bundle"},
-	{"budgets", cmd_budgets, "budgets set|list|delete|alerts|evaluate|run (monthly per team/workflow)"},
+    {"up", cmd_up, "all-in-one: embedded services, migrations, collector (--demo: traffic)"},
+    {"migrate", cmd_migrate, "apply migrations/*.sql not yet applied"},
+    {"collect", cmd_collect, "the collector alone (one consumer group member)"},
+    {"serve", cmd_serve, "web/API + router alone"},
+    {"status", cmd_status, "ledger counts and per-partition offsets and lag [--format json]"},
+    {"dev-kafka", cmd_dev_kafka, "an embedded Kafka cluster as its own process"},
+    {"report", cmd_report, "report spend --from TS --to TS --group-by DIM [--format csv|json]"},
+    {"produce", cmd_produce, "JSON events (one per line) to the right topics [FILE]"},
+    {"prices", cmd_prices, "prices import FILE --format litellm|csv | prices reprice"},
+    {"router", cmd_router, "router eval --data FILE: replay a routing data set (DESIGN 9)"},
+    {"keys", cmd_keys, "keys create --role admin|finance|viewer [--team T] | list | revoke ID"},
+    {"teams", cmd_teams, "teams set-cost-center TEAM CC | teams list"},
+    {"export", cmd_export,
+     "export focus --from --to [-o FILE] | export audit --from --to --out DIR"},
+    {"audit", cmd_audit, "audit verify DIR: checks an audit bundle"},
+    {"budgets", cmd_budgets,
+     "budgets set|list|delete|alerts|evaluate|run (monthly per team/workflow)"},
 };
 
 static void usage(FILE *fp)
@@ -48,6 +50,7 @@ int main(int argc, char **argv)
 	for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
 		if (strcmp(argv[1], commands[i].name) == 0)
 			return commands[i].fn(argc - 1, argv + 1);
-	fprintf(stderr, "tally: unknown command \"%s\"; run `tally --help` for the list\n", argv[1]);
+	fprintf(stderr, "tally: unknown command \"%s\"; run `tally --help` for the list\n",
+	        argv[1]);
 	return 2;
 }

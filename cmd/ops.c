@@ -65,7 +65,7 @@ int cmd_collect(int argc, char **argv)
 		return 2;
 	if (!cfg.database_url[0] || !cfg.kafka_brokers[0]) {
 		fprintf(stderr, "tally: the collector needs TALLY_DATABASE_URL and "
-				"TALLY_KAFKA_BROKERS (or a running `tally up`)\n");
+		                "TALLY_KAFKA_BROKERS (or a running `tally up`)\n");
 		return 2;
 	}
 	cmd_install_signals();
@@ -160,13 +160,13 @@ static char *read_file(const char *path, size_t *len)
 }
 
 int cmd_prices_load(struct ledger *lg, const char *text, size_t len, bool litellm,
-		    int64_t effective_from, const char *source, bool quiet)
+                    int64_t effective_from, const char *source, bool quiet)
 {
 	struct price_import im;
 	struct price_store_result sr;
 	struct tally_err err = {0};
 	int rc = litellm ? price_import_litellm(text, len, effective_from, &im, &err)
-			 : price_import_csv(text, len, effective_from, &im, &err);
+	                 : price_import_csv(text, len, effective_from, &im, &err);
 
 	if (rc < 0) {
 		fprintf(stderr, "tally: %s: %s\n", source, err.msg);
@@ -178,12 +178,13 @@ int cmd_prices_load(struct ledger *lg, const char *text, size_t len, bool litell
 		return -1;
 	}
 	if (!quiet)
-		printf("%s: loaded %zu entries (%zu new price versions, %zu unchanged), skipped %zu,"
-		       " rounded %zu\n",
-		       source, im.n, sr.stored, sr.unchanged, im.skipped, im.rounded);
+		printf(
+		    "%s: loaded %zu entries (%zu new price versions, %zu unchanged), skipped %zu,"
+		    " rounded %zu\n",
+		    source, im.n, sr.stored, sr.unchanged, im.skipped, im.rounded);
 	else
 		log_info("price book: %s: loaded %zu entries (%zu new), skipped %zu, rounded %zu",
-			 source, im.n, sr.stored, im.skipped, im.rounded);
+		         source, im.n, sr.stored, im.skipped, im.rounded);
 	price_import_cleanup(&im);
 	return 0;
 }
@@ -212,12 +213,13 @@ static int prices_import(int argc, char **argv, struct ledger *lg)
 	}
 	if (!file) {
 		fprintf(stderr, "usage: tally prices import FILE [--format litellm|csv]"
-				" [--effective-from TS]\n");
+		                " [--effective-from TS]\n");
 		return 2;
 	}
 	if (!format) /* by the file name, else LiteLLM's JSON */
-		format = strlen(file) > 4 && strcmp(file + strlen(file) - 4, ".csv") == 0 ? "csv"
-											   : "litellm";
+		format = strlen(file) > 4 && strcmp(file + strlen(file) - 4, ".csv") == 0
+		             ? "csv"
+		             : "litellm";
 	if (strcmp(format, "litellm") != 0 && strcmp(format, "csv") != 0) {
 		fprintf(stderr, "tally: --format %s: use litellm or csv\n", format);
 		return 2;
@@ -227,8 +229,8 @@ static int prices_import(int argc, char **argv, struct ledger *lg)
 	char *text = read_file(file, &len);
 	if (!text)
 		return 1;
-	int rc = cmd_prices_load(lg, text, len, strcmp(format, "litellm") == 0, effective, file,
-				 false);
+	int rc =
+	    cmd_prices_load(lg, text, len, strcmp(format, "litellm") == 0, effective, file, false);
 	free(text);
 	return rc < 0 ? 1 : 0;
 }
@@ -259,8 +261,8 @@ static int prices_reprice(int argc, char **argv, struct ledger *lg)
 	if (cmd_time("--from", from, &f) < 0 || cmd_time("--to", to, &t) < 0)
 		return 2;
 	struct pricebook *pb = ledger_load_pricebook(lg, &err);
-	if (!pb || ledger_reprice(lg, pb, f, t, getenv("USER") ? getenv("USER") : "tally", &r,
-				  &err) < 0) {
+	if (!pb ||
+	    ledger_reprice(lg, pb, f, t, getenv("USER") ? getenv("USER") : "tally", &r, &err) < 0) {
 		fprintf(stderr, "tally: %s\n", err.msg);
 		pricebook_free(pb);
 		return 1;
@@ -279,8 +281,8 @@ int cmd_prices(int argc, char **argv)
 
 	if (argc < 2 || (strcmp(argv[1], "import") != 0 && strcmp(argv[1], "reprice") != 0)) {
 		fprintf(stderr, "usage: tally prices import FILE [--format litellm|csv]"
-				" [--effective-from TS]\n"
-				"       tally prices reprice --from TS --to TS\n");
+		                " [--effective-from TS]\n"
+		                "       tally prices reprice --from TS --to TS\n");
 		return 2;
 	}
 	if (cmd_config(&cfg, true) < 0)

@@ -15,14 +15,14 @@
 
 #define PRODUCE_USAGE                                                                              \
 	"usage: tally produce [FILE]   (JSON events, one per line; stdin without FILE)\n"
-#define PROGRESS_EVERY_US 100000
+#define PROGRESS_EVERY_US   100000
 #define FLUSH_NOTE_AFTER_US 10000000
 
 struct produce_run {
 	struct tally_config cfg;
 	struct producer *p;
 	FILE *in;
-	const char *name; /* for messages: the file or "stdin" */
+	const char *name;    /* for messages: the file or "stdin" */
 	int64_t total_bytes; /* 0 when unknown (a pipe) */
 	int64_t read_bytes;
 	int64_t lines, events, by_kind[EVENT_KINDS], unrecognised, refused;
@@ -41,8 +41,8 @@ static char *event_key(const char *line, size_t len, int kind)
 
 	if (!root)
 		return NULL;
-	id = cJSON_GetObjectItemCaseSensitive(root, kind == EVENT_OUTCOME ? "outcome_id"
-									  : "event_id");
+	id = cJSON_GetObjectItemCaseSensitive(root,
+	                                      kind == EVENT_OUTCOME ? "outcome_id" : "event_id");
 	if (cJSON_IsString(id) && id->valuestring[0])
 		key = strdup(id->valuestring);
 	cJSON_Delete(root);
@@ -70,8 +70,8 @@ static void show_progress(struct produce_run *r, bool force)
 		fprintf(stderr, "] %3d%% ", pct > 100 ? 100 : pct);
 	}
 	fprintf(stderr, "%lld events, %lld delivered, %lld failed, %.0f/s\033[K",
-		(long long)r->events, (long long)delivered, (long long)failed,
-		secs > 0 ? (double)r->events / secs : 0.0);
+	        (long long)r->events, (long long)delivered, (long long)failed,
+	        secs > 0 ? (double)r->events / secs : 0.0);
 	fflush(stderr);
 }
 
@@ -100,11 +100,11 @@ static int produce_line(struct produce_run *r, const char *line, size_t len)
 	r->refused++;
 	if (err.retriable) {
 		fprintf(stderr, "\ntally produce: %s:%lld: %s\n", r->name, (long long)r->lines,
-			err.msg);
+		        err.msg);
 		return -1;
 	}
-	fprintf(stderr, "%stally produce: %s:%lld: %s\n", r->progress ? "\r\033[K" : "",
-		r->name, (long long)r->lines, err.msg);
+	fprintf(stderr, "%stally produce: %s:%lld: %s\n", r->progress ? "\r\033[K" : "", r->name,
+	        (long long)r->lines, err.msg);
 	return 0;
 }
 
@@ -154,10 +154,10 @@ static void wait_delivered(struct produce_run *r)
 			int64_t waiting = r->events - r->refused - delivered - failed;
 			noted = true;
 			fprintf(stderr,
-				"%stally produce: waiting for Kafka at %s to confirm %lld events"
-				" (Ctrl-C gives up)\n",
-				r->progress ? "\r\033[K" : "", r->cfg.kafka_brokers,
-				(long long)waiting);
+			        "%stally produce: waiting for Kafka at %s to confirm %lld events"
+			        " (Ctrl-C gives up)\n",
+			        r->progress ? "\r\033[K" : "", r->cfg.kafka_brokers,
+			        (long long)waiting);
 		}
 	}
 }
@@ -195,7 +195,7 @@ int cmd_produce(int argc, char **argv)
 	}
 	if (!r->cfg.kafka_brokers[0]) {
 		fprintf(stderr, "tally produce: no Kafka brokers: set TALLY_KAFKA_BROKERS or start"
-				" `tally up`\n");
+		                " `tally up`\n");
 		goto out;
 	}
 	if (!path || strcmp(path, "-") == 0) {
@@ -234,7 +234,7 @@ int cmd_produce(int argc, char **argv)
 	fflush(stdout);
 	if (cmd_stop)
 		fprintf(stderr, "tally produce: interrupted after line %lld of %s\n",
-			(long long)r->lines, r->name);
+		        (long long)r->lines, r->name);
 	rc = (read_rc == 0 && failed == 0 && !cmd_stop) ? 0 : 1;
 out:
 	producer_close(r->p);

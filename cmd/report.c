@@ -32,15 +32,16 @@ static int report_spend(int argc, char **argv)
 			format = v;
 		else {
 			fprintf(stderr, "tally report spend: %s \"%s\"\n",
-				missing ? "missing value for" : "unknown option", argv[i]);
+			        missing ? "missing value for" : "unknown option", argv[i]);
 			return 2;
 		}
 	}
 	memset(&q, 0, sizeof q);
 	if (!from || !to || !group) {
-		fprintf(stderr, "usage: tally report spend --from TS --to TS --group-by "
-				"team|cost_center|workflow|task_type|model|tier|provider|outcome|day"
-				" [--team T] [--workflow W] [--format csv|json]\n");
+		fprintf(stderr,
+		        "usage: tally report spend --from TS --to TS --group-by "
+		        "team|cost_center|workflow|task_type|model|tier|provider|outcome|day"
+		        " [--team T] [--workflow W] [--format csv|json]\n");
 		return 2;
 	}
 	if (cmd_time("--from", from, &q.from_us) < 0 || cmd_time("--to", to, &q.to_us) < 0)
@@ -51,9 +52,9 @@ static int report_spend(int argc, char **argv)
 	}
 	if ((q.dim = spend_dim_parse(group)) < 0) {
 		fprintf(stderr,
-			"tally: --group-by %s: use team, cost_center, workflow, task_type, model,"
-			" tier, provider, outcome or day\n",
-			group);
+		        "tally: --group-by %s: use team, cost_center, workflow, task_type, model,"
+		        " tier, provider, outcome or day\n",
+		        group);
 		return 2;
 	}
 	if (strcmp(format, "csv") != 0 && strcmp(format, "json") != 0) {
@@ -77,8 +78,7 @@ static int report_spend(int argc, char **argv)
 	}
 	struct sbuf sb;
 	sbuf_init(&sb);
-	report_spend_format(&r, q.dim, strcmp(format, "json") == 0 ? REPORT_JSON : REPORT_CSV,
-			    &sb);
+	report_spend_format(&r, q.dim, strcmp(format, "json") == 0 ? REPORT_JSON : REPORT_CSV, &sb);
 	fwrite(sb.p, 1, sb.len, stdout);
 	sbuf_cleanup(&sb);
 	spend_result_cleanup(&r);
@@ -97,6 +97,6 @@ int cmd_report(int argc, char **argv)
 	if (argc >= 2 && strcmp(argv[1], "waste") == 0)
 		return cmd_report_waste(argc - 1, argv + 1);
 	fprintf(stderr, "usage: tally report spend --from TS --to TS --group-by DIM "
-			"[--team T] [--workflow W] [--format csv|json]\n");
+	                "[--team T] [--workflow W] [--format csv|json]\n");
 	return 2;
 }

@@ -418,9 +418,9 @@ static int router_savings_cmd(int argc, char **argv)
 		sbuf_puts(&b, ",\"policy_tier\":");
 		sbuf_json_str(&b, rows[i].policy_tier);
 		sbuf_printf(&b,
-			    ",\"over_tier_calls\":%lld,\"over_tier_cost_usd\":\"%s\","
-			    "\"under_policy_cost_usd\":\"%s\",\"saving_usd\":\"%s\"}",
-			    (long long)rows[i].calls, c, u, s);
+		            ",\"over_tier_calls\":%lld,\"over_tier_cost_usd\":\"%s\","
+		            "\"under_policy_cost_usd\":\"%s\",\"saving_usd\":\"%s\"}",
+		            (long long)rows[i].calls, c, u, s);
 	}
 	sbuf_puts(&b, "]}\n");
 	fwrite(b.p, 1, b.len, stdout);

@@ -69,13 +69,14 @@ static int prepare_ledger(struct up *u)
 	if (applied)
 		log_info("ledger: %d migrations applied", applied);
 	if (prices == 0) {
-		log_info("price book empty: loading the default (LiteLLM's price map + local models)");
+		log_info(
+		    "price book empty: loading the default (LiteLLM's price map + local models)");
 		if (cmd_prices_load(lg, (const char *)embedded_litellm_model_prices_json,
-				    embedded_litellm_model_prices_json_len, true, -1,
-				    "default:litellm_model_prices.json", true) < 0 ||
+		                    embedded_litellm_model_prices_json_len, true, -1,
+		                    "default:litellm_model_prices.json", true) < 0 ||
 		    cmd_prices_load(lg, (const char *)embedded_local_prices_csv,
-				    embedded_local_prices_csv_len, false, -1,
-				    "default:local_prices.csv", true) < 0) {
+		                    embedded_local_prices_csv_len, false, -1,
+		                    "default:local_prices.csv", true) < 0) {
 			ledger_close(lg);
 			return -1;
 		}
@@ -97,7 +98,7 @@ static int write_endpoints(struct up *u, const char *http_url)
 		return -1;
 	}
 	fprintf(fp, "TALLY_KAFKA_BROKERS='%s'\nTALLY_DATABASE_URL='%s'\nTALLY_HTTP_URL='%s'\n",
-		u->cfg.kafka_brokers, u->cfg.database_url, http_url);
+	        u->cfg.kafka_brokers, u->cfg.database_url, http_url);
 	if (fclose(fp) != 0 || rename(tmp, u->endpoints) != 0) {
 		log_error("cannot write %s: %s", u->endpoints, strerror(errno));
 		unlink(tmp);
@@ -139,22 +140,22 @@ int cmd_up(int argc, char **argv)
 			goto out;
 		}
 		str_copy(u->cfg.database_url, sizeof u->cfg.database_url,
-			 embedded_pg_conninfo(u->pg));
+		         embedded_pg_conninfo(u->pg));
 	}
 	if (prepare_ledger(u) < 0)
 		goto out;
 	if (!u->cfg.kafka_brokers[0]) {
 		const char *topics[3] = {u->cfg.topic_calls, u->cfg.topic_outcomes,
-					 u->cfg.topic_feedback};
+		                         u->cfg.topic_feedback};
 		if (!(u->kafka = embedded_kafka_start(1, UP_PARTITIONS, topics, 3, &err))) {
 			log_error("embedded Kafka: %s", err.msg);
 			goto out;
 		}
 		str_copy(u->cfg.kafka_brokers, sizeof u->cfg.kafka_brokers,
-			 embedded_kafka_brokers(u->kafka));
+		         embedded_kafka_brokers(u->kafka));
 		log_warn("embedded Kafka is librdkafka's in-memory mock cluster: it keeps only the"
-			 " newest ~5 MB of each partition and nothing across restarts; set"
-			 " TALLY_KAFKA_BROKERS for production");
+		         " newest ~5 MB of each partition and nothing across restarts; set"
+		         " TALLY_KAFKA_BROKERS for production");
 	}
 	if (!(u->router = router_start(&u->cfg, &err))) {
 		log_error("router: %s", err.msg);
@@ -198,10 +199,10 @@ int cmd_up(int argc, char **argv)
 		if (time_mono_us() - last > 30000000) {
 			last = time_mono_us();
 			log_info("collector: %lld consumed, %lld calls stored, %lld duplicates,"
-				 " %lld quarantined, %lld unpriced",
-				 (long long)u->stats.consumed, (long long)u->stats.inserted,
-				 (long long)u->stats.duplicates, (long long)u->stats.quarantined,
-				 (long long)u->stats.unpriced);
+			         " %lld quarantined, %lld unpriced",
+			         (long long)u->stats.consumed, (long long)u->stats.inserted,
+			         (long long)u->stats.duplicates, (long long)u->stats.quarantined,
+			         (long long)u->stats.unpriced);
 		}
 	}
 	log_info("stopping");

@@ -50,9 +50,10 @@ const char *cmd_opt(int argc, char **argv, int *i, const char *name, bool *missi
 int cmd_time(const char *opt, const char *s, int64_t *us)
 {
 	if (!s || time_parse(s, true, us) < 0) {
-		fprintf(stderr,
-			"tally: %s needs a time like 2026-11-01 or 2026-11-01T12:00:00Z, got \"%s\"\n",
-			opt, s ? s : "");
+		fprintf(
+		    stderr,
+		    "tally: %s needs a time like 2026-11-01 or 2026-11-01T12:00:00Z, got \"%s\"\n",
+		    opt, s ? s : "");
 		return -1;
 	}
 	return 0;

@@ -24,10 +24,10 @@
 #include "../ledger/ledger.h"
 
 #define BATCH_MAX_MESSAGES 3000
-#define BATCH_MAX_BYTES (16 * 1024 * 1024)
-#define BATCH_LINGER_US 200000
+#define BATCH_MAX_BYTES    (16 * 1024 * 1024)
+#define BATCH_LINGER_US    200000
 #define PRICEBOOK_CHECK_US 5000000
-#define BACKOFF_MAX_MS 10000
+#define BACKOFF_MAX_MS     10000
 
 /* Where a message's raw bytes are kept in its batch. */
 struct raw_ref {
@@ -194,11 +194,13 @@ static const char *find_raw(const struct pending *p, const struct kafka_pos *pos
 static void price_row(struct collector *c, struct call_row *row)
 {
 	const struct call_event *ev = &row->ev;
-	const struct price *p = c->pb ? pricebook_lookup(c->pb, ev->provider, ev->model, ev->ts_us)
-				      : NULL;
+	const struct price *p =
+	    c->pb ? pricebook_lookup(c->pb, ev->provider, ev->model, ev->ts_us) : NULL;
 
 	str_copy(row->tier, sizeof row->tier,
-		 ev->tier[0] ? ev->tier : p && p->tier[0] ? p->tier : "unknown");
+	         ev->tier[0]       ? ev->tier
+	         : p && p->tier[0] ? p->tier
+	                           : "unknown");
 	row->price_version = p ? p->version : 0;
 	if (ev->cache_hit) { /* served by the application's cache: no provider charge */
 		row->priced = true;
@@ -212,11 +214,11 @@ static void price_row(struct collector *c, struct call_row *row)
 }
 
 static void quarantine(struct pending *p, const struct kafka_pos *pos, const char *reason,
-		       const void *raw, size_t len)
+                       const void *raw, size_t len)
 {
 	if (ledger_batch_add_quarantine(&p->batch, pos, reason, raw, len) < 0)
 		log_error("collector: out of memory quarantining %s[%d]@%lld", pos->topic,
-			  pos->partition, (long long)pos->offset);
+		          pos->partition, (long long)pos->offset);
 }
 
 /* Parses one message into the batch: a call, outcome or feedback row, or
@@ -241,7 +243,7 @@ static void add_message(struct collector *c, const rd_kafka_message_t *m)
 	 * the message is small enough to be an event at all. */
 	if (m->len <= EVENT_MAX_BYTES && keep_raw(p, &pos, buf, m->len) < 0)
 		log_error("collector: out of memory keeping %s[%d]@%lld", pos.topic, pos.partition,
-			  (long long)pos.offset);
+		          (long long)pos.offset);
 	if (c->stats) {
 		c->stats->consumed++;
 		c->stats->consumed_by_topic[kind]++;
@@ -249,14 +251,14 @@ static void add_message(struct collector *c, const rd_kafka_message_t *m)
 
 	if (m->len > EVENT_MAX_BYTES) {
 		snprintf(reason, sizeof reason,
-			 "message is %zu bytes, over the %d-byte limit: split or trim it", m->len,
-			 EVENT_MAX_BYTES);
+		         "message is %zu bytes, over the %d-byte limit: split or trim it", m->len,
+		         EVENT_MAX_BYTES);
 		quarantine(p, &pos, reason, buf, m->len);
 		return;
 	}
 	if (!utf8_valid(buf, m->len)) {
 		quarantine(p, &pos, "message is not valid UTF-8: send JSON encoded as UTF-8", buf,
-			   m->len);
+		           m->len);
 		return;
 	}
 	struct event *ev = &c->scratch;
@@ -357,7 +359,7 @@ static int write_one_by_one(struct collector *c, const struct pending *p)
 		char reason[256];
 		snprintf(reason, sizeof reason, "the ledger refused this event: %.200s", err.msg);
 		log_warn("collector: %s[%d]@%lld: %s", pos->topic, pos->partition,
-			 (long long)pos->offset, reason);
+		         (long long)pos->offset, reason);
 		size_t raw_len = 0;
 		const char *raw = find_raw(p, pos, &raw_len);
 		ledger_batch_reset(&one);
@@ -388,31 +390,34 @@ static int store(struct collector *c, struct pending *p, bool retry)
 
 		if (ensure_ledger(c, &c->lg_write) < 0)
 			return -1;
-		if (ledger_write_batch(c->lg_write, c->cfg->kafka_group, &p->batch, &r, &err) == 0) {
+		if (ledger_write_batch(c->lg_write, c->cfg->kafka_group, &p->batch, &r, &err) ==
+		    0) {
 			int64_t us = time_mono_us() - t0;
 			account(c, &r);
 			account_batch(c, p, us);
-			log_debug("collector: batch stored: %zu calls (%zu duplicates), %zu outcomes,"
-				  " %zu feedback, %zu quarantined in %lld us",
-				  r.calls_inserted, r.duplicates, r.outcomes, r.feedback,
-				  r.quarantined, (long long)us);
+			log_debug(
+			    "collector: batch stored: %zu calls (%zu duplicates), %zu outcomes,"
+			    " %zu feedback, %zu quarantined in %lld us",
+			    r.calls_inserted, r.duplicates, r.outcomes, r.feedback, r.quarantined,
+			    (long long)us);
 			return 0;
 		}
 		if (c->stats)
 			c->stats->db_errors++;
 		if (!err.retriable && err.code == TALLY_EINVAL) {
 			log_error("collector: batch refused: %s; storing its messages one by one",
-				  err.msg);
+			          err.msg);
 			if (write_one_by_one(c, p) == 0)
 				return 0;
 		} else if (!err.retriable) {
 			/* Not the data's fault (e.g. a schema that is not migrated): hold
 			 * everything, say so loudly, and keep trying. */
-			log_error("collector: cannot store batch: %s; fix the ledger, retrying in %d ms",
-				  err.msg, backoff);
+			log_error(
+			    "collector: cannot store batch: %s; fix the ledger, retrying in %d ms",
+			    err.msg, backoff);
 		} else {
 			log_warn("collector: cannot store batch: %s; retrying in %d ms", err.msg,
-				 backoff);
+			         backoff);
 		}
 		if (!retry || *c->stop)
 			return -1;
@@ -437,8 +442,8 @@ static void *writer_main(void *arg)
 
 		if (store(c, p, retry) < 0 && ledger_batch_size(&p->batch))
 			log_info("collector: abandoning %zu unstored messages (they will be read"
-				 " again)",
-				 ledger_batch_size(&p->batch));
+			         " again)",
+			         ledger_batch_size(&p->batch));
 		pending_reset(p);
 
 		pthread_mutex_lock(&c->mu);
@@ -471,8 +476,8 @@ static void hand_off(struct collector *c, bool retry)
 	while (c->handed)
 		pthread_cond_wait(&c->cv, &c->mu);
 	log_debug("collector: %zu messages parsed in %lld us; waited %lld us for the writer",
-		  ledger_batch_size(&p->batch), (long long)(t0 - p->started_us),
-		  (long long)(time_mono_us() - t0));
+	          ledger_batch_size(&p->batch), (long long)(t0 - p->started_us),
+	          (long long)(time_mono_us() - t0));
 	c->handed = p;
 	c->handed_retry = retry;
 	pthread_cond_broadcast(&c->cv);
@@ -485,7 +490,7 @@ static void hand_off(struct collector *c, bool retry)
 /* On assignment: start each partition at the offset stored in the ledger
  * (the beginning when none); on revocation: store what is pending first. */
 static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t code,
-			 rd_kafka_topic_partition_list_t *parts, void *opaque)
+                         rd_kafka_topic_partition_list_t *parts, void *opaque)
 {
 	struct collector *c = opaque;
 
@@ -512,7 +517,7 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t code,
 			break;
 		}
 		if (ledger_stored_offsets(c->lg_main, c->cfg->kafka_group, topics, ps,
-					  (size_t)parts->cnt, offs, &err) == 0)
+		                          (size_t)parts->cnt, offs, &err) == 0)
 			break;
 		log_warn("collector: %s; retrying", err.msg);
 		nap(c, 500);
@@ -536,20 +541,20 @@ static rd_kafka_t *consumer_new(struct collector *c, struct tally_err *err)
 	char errstr[512];
 	rd_kafka_conf_t *conf = rd_kafka_conf_new();
 	const char *kv[][2] = {
-		{"bootstrap.servers", c->cfg->kafka_brokers},
-		{"group.id", c->cfg->kafka_group},
-		{"client.id", "tally-collector"},
-		{"enable.auto.commit", "false"},
-		{"enable.auto.offset.store", "false"},
-		{"auto.offset.reset", "earliest"},
-		{"enable.partition.eof", "false"},
-		/* While the database is away we hold the batch and do not poll. */
-		{"max.poll.interval.ms", "86400000"},
-		{"queued.max.messages.kbytes", "24576"},
-		/* A collector killed with -9 leaves the group within seconds. */
-		{"session.timeout.ms", "10000"},
-		{"heartbeat.interval.ms", "1000"},
-		{"fetch.wait.max.ms", "50"},
+	    {"bootstrap.servers", c->cfg->kafka_brokers},
+	    {"group.id", c->cfg->kafka_group},
+	    {"client.id", "tally-collector"},
+	    {"enable.auto.commit", "false"},
+	    {"enable.auto.offset.store", "false"},
+	    {"auto.offset.reset", "earliest"},
+	    {"enable.partition.eof", "false"},
+	    /* While the database is away we hold the batch and do not poll. */
+	    {"max.poll.interval.ms", "86400000"},
+	    {"queued.max.messages.kbytes", "24576"},
+	    /* A collector killed with -9 leaves the group within seconds. */
+	    {"session.timeout.ms", "10000"},
+	    {"heartbeat.interval.ms", "1000"},
+	    {"fetch.wait.max.ms", "50"},
 	};
 
 	for (size_t i = 0; i < sizeof kv / sizeof kv[0]; i++) {
@@ -557,7 +562,7 @@ static rd_kafka_t *consumer_new(struct collector *c, struct tally_err *err)
 		    RD_KAFKA_CONF_OK) {
 			rd_kafka_conf_destroy(conf);
 			tally_err_set(err, TALLY_EKAFKA, false, "Kafka setting %s: %s", kv[i][0],
-				      errstr);
+			              errstr);
 			return NULL;
 		}
 	}
@@ -567,7 +572,7 @@ static rd_kafka_t *consumer_new(struct collector *c, struct tally_err *err)
 	if (!rk) {
 		rd_kafka_conf_destroy(conf); /* still ours when rd_kafka_new fails */
 		tally_err_set(err, TALLY_EKAFKA, false, "cannot create the Kafka consumer: %s",
-			      errstr);
+		              errstr);
 		return NULL;
 	}
 	rd_kafka_poll_set_consumer(rk);
@@ -578,7 +583,8 @@ static rd_kafka_t *consumer_new(struct collector *c, struct tally_err *err)
 	rd_kafka_topic_partition_list_destroy(subs);
 	if (e) {
 		rd_kafka_destroy(rk);
-		tally_err_set(err, TALLY_EKAFKA, false, "cannot subscribe: %s", rd_kafka_err2str(e));
+		tally_err_set(err, TALLY_EKAFKA, false, "cannot subscribe: %s",
+		              rd_kafka_err2str(e));
 		return NULL;
 	}
 	return rk;
@@ -595,7 +601,8 @@ static void consume(struct collector *c)
 			if (m->err) {
 				int64_t now = time_mono_us();
 				if (now - last_err_log > 5000000) {
-					log_warn("collector: Kafka: %s", rd_kafka_message_errstr(m));
+					log_warn("collector: Kafka: %s",
+					         rd_kafka_message_errstr(m));
 					last_err_log = now;
 				}
 			} else {
@@ -607,7 +614,7 @@ static void consume(struct collector *c)
 		}
 		size_t n = ledger_batch_size(&p->batch);
 		if (n && (n >= BATCH_MAX_MESSAGES || p->bytes >= BATCH_MAX_BYTES ||
-			  time_mono_us() - p->started_us >= BATCH_LINGER_US)) {
+		          time_mono_us() - p->started_us >= BATCH_LINGER_US)) {
 			refresh_pricebook(c);
 			hand_off(c, true);
 		}
@@ -615,7 +622,7 @@ static void consume(struct collector *c)
 }
 
 int collector_run(const struct tally_config *cfg, volatile sig_atomic_t *stop,
-		  struct collector_stats *stats, struct tally_err *err)
+                  struct collector_stats *stats, struct tally_err *err)
 {
 	struct collector *c = calloc(1, sizeof *c);
 	int rc = -1;
@@ -639,7 +646,7 @@ int collector_run(const struct tally_config *cfg, volatile sig_atomic_t *stop,
 
 	if (!cfg->database_url[0] || !cfg->kafka_brokers[0]) {
 		tally_err_set(err, TALLY_EINVAL, false,
-			      "the collector needs TALLY_DATABASE_URL and TALLY_KAFKA_BROKERS");
+		              "the collector needs TALLY_DATABASE_URL and TALLY_KAFKA_BROKERS");
 		goto out;
 	}
 	/* The ledger first: nothing is consumed that could not be stored. */
@@ -656,7 +663,7 @@ int collector_run(const struct tally_config *cfg, volatile sig_atomic_t *stop,
 	if (!(c->rk = consumer_new(c, err)))
 		goto out;
 	log_info("collector: consuming %s, %s, %s from %s as group %s", cfg->topic_calls,
-		 cfg->topic_outcomes, cfg->topic_feedback, cfg->kafka_brokers, cfg->kafka_group);
+	         cfg->topic_outcomes, cfg->topic_feedback, cfg->kafka_brokers, cfg->kafka_group);
 	consume(c);
 	/* Finish the batch in flight if the ledger takes it now; else abandon it:
 	 * its offsets were not stored, so it is read again on the next start. */

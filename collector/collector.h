@@ -10,16 +10,21 @@
 
 /* Upper bounds (le) of the batch histograms' finite buckets. */
 #define COLLECTOR_SIZE_BUCKETS 8
-#define COLLECTOR_SIZE_BOUNDS {1, 10, 50, 100, 500, 1000, 2500, 5000}
+#define COLLECTOR_SIZE_BOUNDS                                                                      \
+	{                                                                                          \
+		1, 10, 50, 100, 500, 1000, 2500, 5000                                              \
+	}
 #define COLLECTOR_SECONDS_BUCKETS 10
-#define COLLECTOR_SECONDS_BOUNDS_US                                                               \
-	{1000, 5000, 10000, 25000, 50000, 100000, 250000, 500000, 1000000, 5000000}
+#define COLLECTOR_SECONDS_BOUNDS_US                                                                \
+	{                                                                                          \
+		1000, 5000, 10000, 25000, 50000, 100000, 250000, 500000, 1000000, 5000000          \
+	}
 
 /* Counters a running collector keeps (for logs and /metrics). Updated by the
  * collector thread only; readers may see slightly stale values. */
 struct collector_stats {
-	volatile int64_t consumed, inserted, duplicates, quarantined, unpriced, outcomes,
-		feedback, batches, batch_us_total, db_errors;
+	volatile int64_t consumed, inserted, duplicates, quarantined, unpriced, outcomes, feedback,
+	    batches, batch_us_total, db_errors;
 	/* Per topic, indexed by enum event_kind (0 calls, 1 outcomes, 2 feedback):
 	 * messages consumed from it and quarantined from it. */
 	volatile int64_t consumed_by_topic[3], quarantined_by_topic[3];
@@ -34,7 +39,7 @@ struct collector_stats {
 /* Counts one written batch of `messages` messages that took `us` in the two
  * histograms of *s (batches and batch_us_total are counted apart). */
 static inline void collector_stats_observe_batch(struct collector_stats *s, int64_t messages,
-						 int64_t us)
+                                                 int64_t us)
 {
 	static const int64_t size_le[COLLECTOR_SIZE_BUCKETS] = COLLECTOR_SIZE_BOUNDS;
 	static const int64_t us_le[COLLECTOR_SECONDS_BUCKETS] = COLLECTOR_SECONDS_BOUNDS_US;
@@ -56,7 +61,7 @@ static inline void collector_stats_observe_batch(struct collector_stats *s, int6
  * batch in flight and returns 0. Retries a lost database with backoff and
  * never consumes what it cannot store. stats may be NULL. */
 int collector_run(const struct tally_config *cfg, volatile sig_atomic_t *stop,
-		  struct collector_stats *stats, struct tally_err *err);
+                  struct collector_stats *stats, struct tally_err *err);
 
 /* Every partition of cfg's three topics with its high watermark (the offset
  * the next produced message gets). *out is malloc'd; the caller frees it.
@@ -67,7 +72,7 @@ struct partition_watermark {
 	int64_t high;
 };
 int collector_watermarks(const struct tally_config *cfg, int timeout_ms,
-			 struct partition_watermark **out, size_t *n, struct tally_err *err);
+                         struct partition_watermark **out, size_t *n, struct tally_err *err);
 
 /* ---- producing --------------------------------------------------------- */
 
@@ -78,7 +83,7 @@ struct producer *producer_open(const char *brokers, struct tally_err *err);
 /* Queues one message; key may be NULL. Blocks briefly when the local queue
  * is full. */
 int producer_send(struct producer *p, const char *topic, const char *key, size_t key_len,
-		  const void *payload, size_t len, struct tally_err *err);
+                  const void *payload, size_t len, struct tally_err *err);
 /* Waits until everything queued is delivered (or timeout_ms passes);
  * returns -1 when some message failed or is still queued. */
 int producer_flush(struct producer *p, int timeout_ms, struct tally_err *err);
@@ -112,7 +117,7 @@ struct tally_status {
  * failure is not an error (kafka_ok false, lag -1). Fails when the ledger
  * does. Free with tally_status_cleanup. Thread-safe for distinct lg. */
 int tally_status_read(const struct tally_config *cfg, struct ledger *lg, int timeout_ms,
-		      struct tally_status *st, struct tally_err *err);
+                      struct tally_status *st, struct tally_err *err);
 void tally_status_cleanup(struct tally_status *st); /* NULL is fine */
 /* Appends the JSON of `tally status --format json` (one line, "\n"). */
 void tally_status_json(const struct tally_status *st, struct sbuf *sb);

@@ -6,7 +6,7 @@
 #include "collector.h"
 
 int collector_watermarks(const struct tally_config *cfg, int timeout_ms,
-			 struct partition_watermark **out, size_t *n, struct tally_err *err)
+                         struct partition_watermark **out, size_t *n, struct tally_err *err)
 {
 	char errstr[256];
 	const char *topics[3] = {cfg->topic_calls, cfg->topic_outcomes, cfg->topic_feedback};
@@ -18,7 +18,7 @@ int collector_watermarks(const struct tally_config *cfg, int timeout_ms,
 	*out = NULL;
 	*n = 0;
 	if (rd_kafka_conf_set(conf, "bootstrap.servers", cfg->kafka_brokers, errstr,
-			      sizeof errstr) != RD_KAFKA_CONF_OK) {
+	                      sizeof errstr) != RD_KAFKA_CONF_OK) {
 		rd_kafka_conf_destroy(conf);
 		return tally_err_set(err, TALLY_EKAFKA, false, "Kafka: %s", errstr);
 	}
@@ -31,8 +31,8 @@ int collector_watermarks(const struct tally_config *cfg, int timeout_ms,
 		rd_kafka_resp_err_t e = rd_kafka_metadata(rk, 0, rkt, &md, timeout_ms);
 		rd_kafka_topic_destroy(rkt);
 		if (e) {
-			tally_err_set(err, TALLY_EKAFKA, true, "Kafka metadata for %s: %s", topics[t],
-				      rd_kafka_err2str(e));
+			tally_err_set(err, TALLY_EKAFKA, true, "Kafka metadata for %s: %s",
+			              topics[t], rd_kafka_err2str(e));
 			goto out;
 		}
 		for (int i = 0; i < md->topic_cnt; i++) {
@@ -40,15 +40,17 @@ int collector_watermarks(const struct tally_config *cfg, int timeout_ms,
 				int32_t part = md->topics[i].partitions[p].id;
 				int64_t lo, hi;
 				e = rd_kafka_query_watermark_offsets(rk, topics[t], part, &lo, &hi,
-								     timeout_ms);
+				                                     timeout_ms);
 				if (e)
 					continue;
 				if (*n == cap) {
 					cap = cap ? cap * 2 : 64;
-					struct partition_watermark *np = realloc(*out, cap * sizeof *np);
+					struct partition_watermark *np =
+					    realloc(*out, cap * sizeof *np);
 					if (!np) {
 						rd_kafka_metadata_destroy(md);
-						tally_err_set(err, TALLY_ENOMEM, false, "out of memory");
+						tally_err_set(err, TALLY_ENOMEM, false,
+						              "out of memory");
 						goto out;
 					}
 					*out = np;

@@ -32,7 +32,7 @@ static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaqu
 	}
 	p->failed++;
 	snprintf(p->last_failure, sizeof p->last_failure, "%s [%d]: %s",
-		 rd_kafka_topic_name(m->rkt), (int)m->partition, rd_kafka_err2str(m->err));
+	         rd_kafka_topic_name(m->rkt), (int)m->partition, rd_kafka_err2str(m->err));
 }
 
 /* Client-level errors (brokers unreachable, ...): librdkafka keeps retrying,
@@ -67,14 +67,14 @@ static void on_log(const rd_kafka_t *rk, int level, const char *fac, const char 
 struct producer *producer_open(const char *brokers, struct tally_err *err)
 {
 	static const char *const settings[][2] = {
-		{"client.id", "tally-producer"},
-		{"enable.idempotence", "true"},
-		{"linger.ms", "20"},
-		{"compression.type", "lz4"},
-		{"queue.buffering.max.messages", "1000000"},
-		{"queue.buffering.max.kbytes", "1048576"},
-		/* Oversized events must reach the collector's quarantine, not die here. */
-		{"message.max.bytes", "16777216"},
+	    {"client.id", "tally-producer"},
+	    {"enable.idempotence", "true"},
+	    {"linger.ms", "20"},
+	    {"compression.type", "lz4"},
+	    {"queue.buffering.max.messages", "1000000"},
+	    {"queue.buffering.max.kbytes", "1048576"},
+	    /* Oversized events must reach the collector's quarantine, not die here. */
+	    {"message.max.bytes", "16777216"},
 	};
 	char errstr[512];
 	struct producer *p = calloc(1, sizeof *p);
@@ -97,7 +97,7 @@ struct producer *producer_open(const char *brokers, struct tally_err *err)
 		goto bad_setting;
 	for (size_t i = 0; i < sizeof settings / sizeof settings[0]; i++)
 		if (rd_kafka_conf_set(conf, settings[i][0], settings[i][1], errstr,
-				      sizeof errstr) != RD_KAFKA_CONF_OK)
+		                      sizeof errstr) != RD_KAFKA_CONF_OK)
 			goto bad_setting;
 	rd_kafka_conf_set_opaque(conf, p);
 	rd_kafka_conf_set_dr_msg_cb(conf, on_delivery);
@@ -106,7 +106,7 @@ struct producer *producer_open(const char *brokers, struct tally_err *err)
 	if (!(p->rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof errstr))) {
 		rd_kafka_conf_destroy(conf); /* rd_kafka_new takes it only on success */
 		tally_err_set(err, TALLY_EKAFKA, false, "cannot create a Kafka producer: %s",
-			      errstr);
+		              errstr);
 		free(p);
 		return NULL;
 	}
@@ -123,27 +123,27 @@ bad_setting:
  * fails retriably. Other refusals (message too large, unknown topic) fail
  * for this message only. */
 int producer_send(struct producer *p, const char *topic, const char *key, size_t key_len,
-		  const void *payload, size_t len, struct tally_err *err)
+                  const void *payload, size_t len, struct tally_err *err)
 {
 	int64_t started = 0;
 
 	for (;;) {
 		rd_kafka_resp_err_t e = rd_kafka_producev(
-			p->rk, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
-			RD_KAFKA_V_KEY(key, key ? key_len : 0),
-			RD_KAFKA_V_VALUE((void *)payload, len), RD_KAFKA_V_END);
+		    p->rk, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+		    RD_KAFKA_V_KEY(key, key ? key_len : 0), RD_KAFKA_V_VALUE((void *)payload, len),
+		    RD_KAFKA_V_END);
 		if (!e)
 			break;
 		if (e != RD_KAFKA_RESP_ERR__QUEUE_FULL)
 			return tally_err_set(err, TALLY_EKAFKA, false, "cannot produce to %s: %s",
-					     topic, rd_kafka_err2str(e));
+			                     topic, rd_kafka_err2str(e));
 		if (!started)
 			started = time_mono_us();
 		else if (time_mono_us() - started > QUEUE_FULL_WAIT_US)
 			return tally_err_set(err, TALLY_EKAFKA, true,
-					     "the producer queue stayed full for %d s: Kafka at %s"
-					     " is not taking messages",
-					     QUEUE_FULL_WAIT_US / 1000000, p->brokers);
+			                     "the producer queue stayed full for %d s: Kafka at %s"
+			                     " is not taking messages",
+			                     QUEUE_FULL_WAIT_US / 1000000, p->brokers);
 		rd_kafka_poll(p->rk, 100);
 	}
 	rd_kafka_poll(p->rk, 0); /* serve delivery reports as we go */
@@ -159,11 +159,11 @@ int producer_flush(struct producer *p, int timeout_ms, struct tally_err *err)
 
 	if (e == RD_KAFKA_RESP_ERR__TIMED_OUT || queued > 0)
 		return tally_err_set(err, TALLY_EKAFKA, true,
-				     "%d messages still queued for Kafka at %s after %d ms", queued,
-				     p->brokers, timeout_ms);
+		                     "%d messages still queued for Kafka at %s after %d ms", queued,
+		                     p->brokers, timeout_ms);
 	if (p->failed > 0)
 		return tally_err_set(err, TALLY_EKAFKA, false, "%lld messages failed; last: %s",
-				     (long long)p->failed, p->last_failure);
+		                     (long long)p->failed, p->last_failure);
 	return 0;
 }
 
@@ -184,7 +184,7 @@ void producer_close(struct producer *p)
 		return;
 	if (rd_kafka_flush(p->rk, 10000) == RD_KAFKA_RESP_ERR__TIMED_OUT)
 		log_warn("kafka producer: %d messages undelivered at close",
-			 rd_kafka_outq_len(p->rk));
+		         rd_kafka_outq_len(p->rk));
 	rd_kafka_destroy(p->rk);
 	free(p);
 }

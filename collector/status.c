@@ -16,7 +16,7 @@ void tally_status_cleanup(struct tally_status *st)
 }
 
 int tally_status_read(const struct tally_config *cfg, struct ledger *lg, int timeout_ms,
-		      struct tally_status *st, struct tally_err *err)
+                      struct tally_status *st, struct tally_err *err)
 {
 	struct ledger_status ls;
 	struct partition_watermark *wm = NULL;
@@ -81,16 +81,16 @@ int tally_status_read(const struct tally_config *cfg, struct ledger *lg, int tim
 void tally_status_json(const struct tally_status *st, struct sbuf *sb)
 {
 	sbuf_printf(sb,
-		    "{\"calls\":%lld,\"outcomes\":%lld,\"feedback\":%lld,\"duplicates\":%lld,"
-		    "\"quarantined\":%lld,\"unpriced\":%lld,\"partitions\":[",
-		    (long long)st->calls, (long long)st->outcomes, (long long)st->feedback,
-		    (long long)st->duplicates, (long long)st->quarantined, (long long)st->unpriced);
+	            "{\"calls\":%lld,\"outcomes\":%lld,\"feedback\":%lld,\"duplicates\":%lld,"
+	            "\"quarantined\":%lld,\"unpriced\":%lld,\"partitions\":[",
+	            (long long)st->calls, (long long)st->outcomes, (long long)st->feedback,
+	            (long long)st->duplicates, (long long)st->quarantined, (long long)st->unpriced);
 	for (size_t i = 0; i < st->n_partitions; i++) {
 		const struct status_partition *p = &st->partitions[i];
 		sbuf_puts(sb, i ? ",{\"topic\":" : "{\"topic\":");
 		sbuf_json_str(sb, p->topic);
 		sbuf_printf(sb, ",\"partition\":%d,\"offset\":%lld,\"lag\":", (int)p->partition,
-			    (long long)p->offset);
+		            (long long)p->offset);
 		if (p->lag >= 0)
 			sbuf_printf(sb, "%lld}", (long long)p->lag);
 		else

@@ -15,13 +15,13 @@
 
 enum tally_code {
 	TALLY_OK = 0,
-	TALLY_EINVAL,   /* bad input or usage */
-	TALLY_EIO,      /* file or system call */
-	TALLY_EDB,      /* PostgreSQL */
-	TALLY_EKAFKA,   /* Kafka */
+	TALLY_EINVAL, /* bad input or usage */
+	TALLY_EIO,    /* file or system call */
+	TALLY_EDB,    /* PostgreSQL */
+	TALLY_EKAFKA, /* Kafka */
 	TALLY_ENOMEM,
 	TALLY_ENOTFOUND,
-	TALLY_ERANGE,   /* a number out of range */
+	TALLY_ERANGE, /* a number out of range */
 };
 
 struct tally_err {
@@ -33,7 +33,7 @@ struct tally_err {
 /* Sets *e only if it holds no error yet (the first error wins); e may be NULL.
  * Always returns -1 so callers can write `return tally_err_set(...)`. */
 int tally_err_set(struct tally_err *e, int code, bool retriable, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
+    __attribute__((format(printf, 4, 5)));
 void tally_err_clear(struct tally_err *e);
 
 /* ---- logging (stderr, one line each, thread-safe) --------------------- */
@@ -44,8 +44,8 @@ void log_set_level(enum log_level lvl);
 int log_parse_level(const char *s, enum log_level *out);
 void log_msg(enum log_level lvl, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 #define log_debug(...) log_msg(LOG_DEBUG, __VA_ARGS__)
-#define log_info(...) log_msg(LOG_INFO, __VA_ARGS__)
-#define log_warn(...) log_msg(LOG_WARN, __VA_ARGS__)
+#define log_info(...)  log_msg(LOG_INFO, __VA_ARGS__)
+#define log_warn(...)  log_msg(LOG_WARN, __VA_ARGS__)
 #define log_error(...) log_msg(LOG_ERROR, __VA_ARGS__)
 
 /* ---- configuration (DESIGN §4) ---------------------------------------- */

@@ -12,21 +12,24 @@ struct config_var {
 	const char *dflt;
 };
 
-#define CFG(name, field, dflt) {name, offsetof(struct tally_config, field), \
-				 sizeof(((struct tally_config *)0)->field), dflt}
+#define CFG(name, field, dflt)                                                                     \
+	{                                                                                          \
+		name, offsetof(struct tally_config, field),                                        \
+		    sizeof(((struct tally_config *)0)->field), dflt                                \
+	}
 
 /* The one declarative table of settings (DESIGN §4). */
 static const struct config_var config_vars[] = {
-	CFG("TALLY_DATABASE_URL", database_url, ""),
-	CFG("TALLY_KAFKA_BROKERS", kafka_brokers, ""),
-	CFG("TALLY_TOPIC_CALLS", topic_calls, "llm.calls"),
-	CFG("TALLY_TOPIC_OUTCOMES", topic_outcomes, "llm.outcomes"),
-	CFG("TALLY_TOPIC_FEEDBACK", topic_feedback, "llm.feedback"),
-	CFG("TALLY_KAFKA_GROUP", kafka_group, "tally-collector"),
-	CFG("TALLY_HTTP_ADDR", http_addr, "127.0.0.1:8080"),
-	CFG("TALLY_DATA_DIR", data_dir, "./var"),
-	CFG("TALLY_WEBHOOK_URL", webhook_url, ""),
-	CFG("TALLY_WEBHOOK_SECRET", webhook_secret, ""),
+    CFG("TALLY_DATABASE_URL", database_url, ""),
+    CFG("TALLY_KAFKA_BROKERS", kafka_brokers, ""),
+    CFG("TALLY_TOPIC_CALLS", topic_calls, "llm.calls"),
+    CFG("TALLY_TOPIC_OUTCOMES", topic_outcomes, "llm.outcomes"),
+    CFG("TALLY_TOPIC_FEEDBACK", topic_feedback, "llm.feedback"),
+    CFG("TALLY_KAFKA_GROUP", kafka_group, "tally-collector"),
+    CFG("TALLY_HTTP_ADDR", http_addr, "127.0.0.1:8080"),
+    CFG("TALLY_DATA_DIR", data_dir, "./var"),
+    CFG("TALLY_WEBHOOK_URL", webhook_url, ""),
+    CFG("TALLY_WEBHOOK_SECRET", webhook_secret, ""),
 };
 
 /* Reads KEY=VALUE lines of endpoints.env for the keys still empty. */
@@ -67,14 +70,14 @@ int config_load(struct tally_config *cfg, struct tally_err *err)
 			val = v->dflt;
 		if (str_copy((char *)cfg + v->offset, v->size, val) < 0)
 			return tally_err_set(err, TALLY_EINVAL, false,
-					     "%s is too long (at most %zu characters)", v->name,
-					     v->size - 1);
+			                     "%s is too long (at most %zu characters)", v->name,
+			                     v->size - 1);
 	}
 	const char *lvl = getenv("TALLY_LOG_LEVEL");
 	cfg->log_level = LOG_INFO;
 	if (lvl && *lvl && log_parse_level(lvl, &cfg->log_level) < 0)
 		return tally_err_set(err, TALLY_EINVAL, false,
-				     "TALLY_LOG_LEVEL=%s: use debug, info, warn or error", lvl);
+		                     "TALLY_LOG_LEVEL=%s: use debug, info, warn or error", lvl);
 	return 0;
 }
 

@@ -39,9 +39,9 @@
 #include <stdio.h>
 #include <string.h>
 
-#define USD_MAX 9000000                /* bound on value_usd and provider_cost_usd */
+#define USD_MAX        9000000           /* bound on value_usd and provider_cost_usd */
 #define LATENCY_MAX_MS INT64_C(86400000) /* one day */
-#define EXCERPT_MAX 48                 /* bytes of a bad value quoted in a message */
+#define EXCERPT_MAX    48                /* bytes of a bad value quoted in a message */
 
 /* Earliest and latest accepted timestamps: 2000-01-01 and 2100-01-01 UTC. */
 #define TS_MIN_US (INT64_C(946684800) * 1000000)
@@ -111,7 +111,7 @@ static bool has_member(const cJSON *obj, const char *key)
 /* Copies the string member `key` into dst (room for max bytes and a NUL).
  * An absent optional string leaves dst empty. */
 static int get_string(const cJSON *obj, const char *key, size_t max, bool required, char *dst,
-		      struct tally_err *err)
+                      struct tally_err *err)
 {
 	const cJSON *v = member(obj, key);
 	char got[EXCERPT_MAX + 32];
@@ -123,23 +123,23 @@ static int get_string(const cJSON *obj, const char *key, size_t max, bool requir
 			return 0;
 		if (has_member(obj, key))
 			return tally_err_set(err, TALLY_EINVAL, false,
-					     "%s must be a non-empty string, got null", key);
+			                     "%s must be a non-empty string, got null", key);
 		return tally_err_set(err, TALLY_EINVAL, false,
-				     "missing required field \"%s\" (string)", key);
+		                     "missing required field \"%s\" (string)", key);
 	}
 	if (!cJSON_IsString(v)) {
 		describe(v, got, sizeof got);
 		return tally_err_set(err, TALLY_EINVAL, false, "%s must be a string, got %s", key,
-				     got);
+		                     got);
 	}
 	len = strlen(v->valuestring);
 	if (len == 0 && required)
 		return tally_err_set(err, TALLY_EINVAL, false,
-				     "%s must be a non-empty string, got \"\"", key);
+		                     "%s must be a non-empty string, got \"\"", key);
 	if (len > max)
 		return tally_err_set(err, TALLY_EINVAL, false,
-				     "%s is too long: %zu bytes, at most %zu allowed", key, len,
-				     max);
+		                     "%s is too long: %zu bytes, at most %zu allowed", key, len,
+		                     max);
 	if (!utf8_valid(v->valuestring, len))
 		return tally_err_set(err, TALLY_EINVAL, false, "%s is not valid UTF-8", key);
 	memcpy(dst, v->valuestring, len + 1);
@@ -150,7 +150,7 @@ static int get_string(const cJSON *obj, const char *key, size_t max, bool requir
  * messages ("usage."). Sets *found (may be NULL) when the member was there;
  * an absent optional member leaves *out at 0. */
 static int get_int(const cJSON *obj, const char *path, const char *key, int64_t max, bool required,
-		   bool *found, int64_t *out, struct tally_err *err)
+                   bool *found, int64_t *out, struct tally_err *err)
 {
 	const cJSON *v = member(obj, key);
 	char got[EXCERPT_MAX + 32];
@@ -162,22 +162,22 @@ static int get_int(const cJSON *obj, const char *path, const char *key, int64_t 
 		if (!required)
 			return 0;
 		return tally_err_set(err, TALLY_EINVAL, false,
-				     "missing required field \"%s%s\" (integer 0..%lld)", path, key,
-				     (long long)max);
+		                     "missing required field \"%s%s\" (integer 0..%lld)", path, key,
+		                     (long long)max);
 	}
 	describe(v, got, sizeof got);
 	if (!cJSON_IsNumber(v) || !isfinite(v->valuedouble) || v->valuedouble < 0 ||
 	    v->valuedouble > (double)max || v->valuedouble != (double)(int64_t)v->valuedouble)
 		return tally_err_set(err, TALLY_EINVAL, false,
-				     "%s%s must be an integer 0..%lld, got %s", path, key,
-				     (long long)max, got);
+		                     "%s%s must be an integer 0..%lld, got %s", path, key,
+		                     (long long)max, got);
 	*out = (int64_t)v->valuedouble;
 	return 0;
 }
 
 /* Reads an optional boolean; absent leaves *out false. */
 static int get_bool(const cJSON *obj, const char *key, bool required, bool *out,
-		    struct tally_err *err)
+                    struct tally_err *err)
 {
 	const cJSON *v = member(obj, key);
 	char got[EXCERPT_MAX + 32];
@@ -187,12 +187,12 @@ static int get_bool(const cJSON *obj, const char *key, bool required, bool *out,
 		if (!required)
 			return 0;
 		return tally_err_set(err, TALLY_EINVAL, false,
-				     "missing required field \"%s\" (true or false)", key);
+		                     "missing required field \"%s\" (true or false)", key);
 	}
 	if (!cJSON_IsBool(v)) {
 		describe(v, got, sizeof got);
 		return tally_err_set(err, TALLY_EINVAL, false, "%s must be true or false, got %s",
-				     key, got);
+		                     key, got);
 	}
 	*out = cJSON_IsTrue(v);
 	return 0;
@@ -200,7 +200,7 @@ static int get_bool(const cJSON *obj, const char *key, bool required, bool *out,
 
 /* Reads a score in [0,1]. */
 static int get_unit(const cJSON *obj, const char *key, bool required, bool *found, double *out,
-		    struct tally_err *err)
+                    struct tally_err *err)
 {
 	const cJSON *v = member(obj, key);
 	char got[EXCERPT_MAX + 32];
@@ -211,12 +211,12 @@ static int get_unit(const cJSON *obj, const char *key, bool required, bool *foun
 		if (!required)
 			return 0;
 		return tally_err_set(err, TALLY_EINVAL, false,
-				     "missing required field \"%s\" (number 0..1)", key);
+		                     "missing required field \"%s\" (number 0..1)", key);
 	}
 	if (!cJSON_IsNumber(v) || !(v->valuedouble >= 0 && v->valuedouble <= 1)) {
 		describe(v, got, sizeof got);
 		return tally_err_set(err, TALLY_EINVAL, false, "%s must be a number 0..1, got %s",
-				     key, got);
+		                     key, got);
 	}
 	*out = v->valuedouble;
 	return 0;
@@ -224,7 +224,7 @@ static int get_unit(const cJSON *obj, const char *key, bool required, bool *foun
 
 /* Reads an optional amount of USD, 0..USD_MAX, into pico-USD. */
 static int get_usd(const cJSON *obj, const char *key, bool *found, int64_t *out,
-		   struct tally_err *err)
+                   struct tally_err *err)
 {
 	const cJSON *v = member(obj, key);
 	char got[EXCERPT_MAX + 32], num[64];
@@ -242,15 +242,15 @@ static int get_usd(const cJSON *obj, const char *key, bool *found, int64_t *out,
 		text = num;
 	} else {
 		return tally_err_set(err, TALLY_EINVAL, false,
-				     "%s must be a decimal string such as \"0.000183\", got %s",
-				     key, got);
+		                     "%s must be a decimal string such as \"0.000183\", got %s",
+		                     key, got);
 	}
 	/* One message for syntax and range: either way the fix is the same. */
 	if (money_parse(text, 12, out, NULL) < 0 || *out < 0 || *out > USD_MAX * PUSD_PER_USD)
 		return tally_err_set(err, TALLY_EINVAL, false,
-				     "%s must be a decimal amount of USD between 0 and %d such as "
-				     "\"0.000183\", got %s",
-				     key, USD_MAX, got);
+		                     "%s must be a decimal amount of USD between 0 and %d such as "
+		                     "\"0.000183\", got %s",
+		                     key, USD_MAX, got);
 	return 0;
 }
 
@@ -262,31 +262,31 @@ static int get_ts(const cJSON *obj, int64_t *out, struct tally_err *err)
 
 	if (!v)
 		return tally_err_set(err, TALLY_EINVAL, false,
-				     "missing required field \"ts\" (RFC 3339 timestamp, e.g. "
-				     "2026-11-01T12:00:00Z)");
+		                     "missing required field \"ts\" (RFC 3339 timestamp, e.g. "
+		                     "2026-11-01T12:00:00Z)");
 	if (!cJSON_IsString(v)) {
 		describe(v, got, sizeof got);
 		return tally_err_set(err, TALLY_EINVAL, false,
-				     "ts must be an RFC 3339 timestamp string (e.g. "
-				     "2026-11-01T12:00:00Z), got %s",
-				     got);
+		                     "ts must be an RFC 3339 timestamp string (e.g. "
+		                     "2026-11-01T12:00:00Z), got %s",
+		                     got);
 	}
 	excerpt(v->valuestring, ex, sizeof ex);
 	if (time_parse(v->valuestring, false, out) < 0)
 		return tally_err_set(err, TALLY_EINVAL, false,
-				     "ts \"%s\" is not an RFC 3339 timestamp (e.g. "
-				     "2026-11-01T12:00:00Z)",
-				     ex);
+		                     "ts \"%s\" is not an RFC 3339 timestamp (e.g. "
+		                     "2026-11-01T12:00:00Z)",
+		                     ex);
 	if (*out < TS_MIN_US || *out >= TS_END_US)
 		return tally_err_set(err, TALLY_EINVAL, false,
-				     "ts \"%s\" is outside the years 2000..2099 (UTC)", ex);
+		                     "ts \"%s\" is outside the years 2000..2099 (UTC)", ex);
 	return 0;
 }
 
 /* Finds an optional nested object such as usage.prompt_tokens_details;
  * *out is NULL when it is absent or null. */
 static int get_object(const cJSON *obj, const char *path, const char *key, const cJSON **out,
-		      struct tally_err *err)
+                      struct tally_err *err)
 {
 	const cJSON *v = member(obj, key);
 	char got[EXCERPT_MAX + 32];
@@ -297,7 +297,7 @@ static int get_object(const cJSON *obj, const char *path, const char *key, const
 	if (!cJSON_IsObject(v)) {
 		describe(v, got, sizeof got);
 		return tally_err_set(err, TALLY_EINVAL, false, "%s%s must be an object, got %s",
-				     path, key, got);
+		                     path, key, got);
 	}
 	*out = v;
 	return 0;
@@ -308,30 +308,30 @@ static int usage_openai(const cJSON *u, struct call_event *c, struct tally_err *
 	const cJSON *pd, *cd;
 
 	if (get_int(u, "usage.", "prompt_tokens", EVENT_TOKENS_MAX, true, NULL, &c->input_tokens,
-		    err) < 0 ||
+	            err) < 0 ||
 	    get_int(u, "usage.", "completion_tokens", EVENT_TOKENS_MAX, true, NULL,
-		    &c->output_tokens, err) < 0 ||
+	            &c->output_tokens, err) < 0 ||
 	    get_object(u, "usage.", "prompt_tokens_details", &pd, err) < 0 ||
 	    get_object(u, "usage.", "completion_tokens_details", &cd, err) < 0)
 		return -1;
 	if (pd && get_int(pd, "usage.prompt_tokens_details.", "cached_tokens", EVENT_TOKENS_MAX,
-			  false, NULL, &c->cache_read_tokens, err) < 0)
+	                  false, NULL, &c->cache_read_tokens, err) < 0)
 		return -1;
 	if (cd && get_int(cd, "usage.completion_tokens_details.", "reasoning_tokens",
-			  EVENT_TOKENS_MAX, false, NULL, &c->reasoning_tokens, err) < 0)
+	                  EVENT_TOKENS_MAX, false, NULL, &c->reasoning_tokens, err) < 0)
 		return -1;
 	if (c->cache_read_tokens > c->input_tokens)
 		return tally_err_set(err, TALLY_EINVAL, false,
-				     "usage.prompt_tokens_details.cached_tokens (%lld) must not "
-				     "exceed usage.prompt_tokens (%lld): cached tokens are part of "
-				     "the input",
-				     (long long)c->cache_read_tokens, (long long)c->input_tokens);
+		                     "usage.prompt_tokens_details.cached_tokens (%lld) must not "
+		                     "exceed usage.prompt_tokens (%lld): cached tokens are part of "
+		                     "the input",
+		                     (long long)c->cache_read_tokens, (long long)c->input_tokens);
 	if (c->reasoning_tokens > c->output_tokens)
 		return tally_err_set(err, TALLY_EINVAL, false,
-				     "usage.completion_tokens_details.reasoning_tokens (%lld) must "
-				     "not exceed usage.completion_tokens (%lld): reasoning tokens "
-				     "are part of the output",
-				     (long long)c->reasoning_tokens, (long long)c->output_tokens);
+		                     "usage.completion_tokens_details.reasoning_tokens (%lld) must "
+		                     "not exceed usage.completion_tokens (%lld): reasoning tokens "
+		                     "are part of the output",
+		                     (long long)c->reasoning_tokens, (long long)c->output_tokens);
 	return 0;
 }
 
@@ -340,30 +340,30 @@ static int usage_openai_responses(const cJSON *u, struct call_event *c, struct t
 	const cJSON *id, *od;
 
 	if (get_int(u, "usage.", "input_tokens", EVENT_TOKENS_MAX, true, NULL, &c->input_tokens,
-		    err) < 0 ||
+	            err) < 0 ||
 	    get_int(u, "usage.", "output_tokens", EVENT_TOKENS_MAX, true, NULL, &c->output_tokens,
-		    err) < 0 ||
+	            err) < 0 ||
 	    get_object(u, "usage.", "input_tokens_details", &id, err) < 0 ||
 	    get_object(u, "usage.", "output_tokens_details", &od, err) < 0)
 		return -1;
 	if (id && get_int(id, "usage.input_tokens_details.", "cached_tokens", EVENT_TOKENS_MAX,
-			  false, NULL, &c->cache_read_tokens, err) < 0)
+	                  false, NULL, &c->cache_read_tokens, err) < 0)
 		return -1;
-	if (od && get_int(od, "usage.output_tokens_details.", "reasoning_tokens",
-			  EVENT_TOKENS_MAX, false, NULL, &c->reasoning_tokens, err) < 0)
+	if (od && get_int(od, "usage.output_tokens_details.", "reasoning_tokens", EVENT_TOKENS_MAX,
+	                  false, NULL, &c->reasoning_tokens, err) < 0)
 		return -1;
 	if (c->cache_read_tokens > c->input_tokens)
 		return tally_err_set(err, TALLY_EINVAL, false,
-				     "usage.input_tokens_details.cached_tokens (%lld) must not "
-				     "exceed usage.input_tokens (%lld): cached tokens are part of "
-				     "the input",
-				     (long long)c->cache_read_tokens, (long long)c->input_tokens);
+		                     "usage.input_tokens_details.cached_tokens (%lld) must not "
+		                     "exceed usage.input_tokens (%lld): cached tokens are part of "
+		                     "the input",
+		                     (long long)c->cache_read_tokens, (long long)c->input_tokens);
 	if (c->reasoning_tokens > c->output_tokens)
 		return tally_err_set(err, TALLY_EINVAL, false,
-				     "usage.output_tokens_details.reasoning_tokens (%lld) must not "
-				     "exceed usage.output_tokens (%lld): reasoning tokens are part "
-				     "of the output",
-				     (long long)c->reasoning_tokens, (long long)c->output_tokens);
+		                     "usage.output_tokens_details.reasoning_tokens (%lld) must not "
+		                     "exceed usage.output_tokens (%lld): reasoning tokens are part "
+		                     "of the output",
+		                     (long long)c->reasoning_tokens, (long long)c->output_tokens);
 	return 0;
 }
 
@@ -371,51 +371,51 @@ static int usage_anthropic(const cJSON *u, struct call_event *c, struct tally_er
 {
 	int64_t uncached;
 
-	if (get_int(u, "usage.", "input_tokens", EVENT_TOKENS_MAX, true, NULL, &uncached,
-		    err) < 0 ||
+	if (get_int(u, "usage.", "input_tokens", EVENT_TOKENS_MAX, true, NULL, &uncached, err) <
+	        0 ||
 	    get_int(u, "usage.", "output_tokens", EVENT_TOKENS_MAX, true, NULL, &c->output_tokens,
-		    err) < 0 ||
+	            err) < 0 ||
 	    get_int(u, "usage.", "cache_creation_input_tokens", EVENT_TOKENS_MAX, false, NULL,
-		    &c->cache_write_tokens, err) < 0 ||
+	            &c->cache_write_tokens, err) < 0 ||
 	    get_int(u, "usage.", "cache_read_input_tokens", EVENT_TOKENS_MAX, false, NULL,
-		    &c->cache_read_tokens, err) < 0)
+	            &c->cache_read_tokens, err) < 0)
 		return -1;
 	/* Each term is at most 10^9, so the sum cannot overflow. */
 	c->input_tokens = uncached + c->cache_write_tokens + c->cache_read_tokens;
 	if (c->input_tokens > EVENT_TOKENS_MAX)
 		return tally_err_set(err, TALLY_EINVAL, false,
-				     "usage.input_tokens + cache_creation_input_tokens + "
-				     "cache_read_input_tokens must be at most %lld, got %lld",
-				     (long long)EVENT_TOKENS_MAX, (long long)c->input_tokens);
+		                     "usage.input_tokens + cache_creation_input_tokens + "
+		                     "cache_read_input_tokens must be at most %lld, got %lld",
+		                     (long long)EVENT_TOKENS_MAX, (long long)c->input_tokens);
 	return 0;
 }
 
 static int usage_tally(const cJSON *u, struct call_event *c, struct tally_err *err)
 {
 	if (get_int(u, "usage.", "input_tokens", EVENT_TOKENS_MAX, true, NULL, &c->input_tokens,
-		    err) < 0 ||
+	            err) < 0 ||
 	    get_int(u, "usage.", "output_tokens", EVENT_TOKENS_MAX, true, NULL, &c->output_tokens,
-		    err) < 0 ||
+	            err) < 0 ||
 	    get_int(u, "usage.", "cache_read_tokens", EVENT_TOKENS_MAX, false, NULL,
-		    &c->cache_read_tokens, err) < 0 ||
+	            &c->cache_read_tokens, err) < 0 ||
 	    get_int(u, "usage.", "cache_write_tokens", EVENT_TOKENS_MAX, false, NULL,
-		    &c->cache_write_tokens, err) < 0 ||
+	            &c->cache_write_tokens, err) < 0 ||
 	    get_int(u, "usage.", "reasoning_tokens", EVENT_TOKENS_MAX, false, NULL,
-		    &c->reasoning_tokens, err) < 0)
+	            &c->reasoning_tokens, err) < 0)
 		return -1;
 	if (c->cache_read_tokens + c->cache_write_tokens > c->input_tokens)
 		return tally_err_set(err, TALLY_EINVAL, false,
-				     "usage.cache_read_tokens + usage.cache_write_tokens (%lld) "
-				     "must not exceed usage.input_tokens (%lld): cached tokens are "
-				     "part of the input",
-				     (long long)(c->cache_read_tokens + c->cache_write_tokens),
-				     (long long)c->input_tokens);
+		                     "usage.cache_read_tokens + usage.cache_write_tokens (%lld) "
+		                     "must not exceed usage.input_tokens (%lld): cached tokens are "
+		                     "part of the input",
+		                     (long long)(c->cache_read_tokens + c->cache_write_tokens),
+		                     (long long)c->input_tokens);
 	if (c->reasoning_tokens > c->output_tokens)
 		return tally_err_set(err, TALLY_EINVAL, false,
-				     "usage.reasoning_tokens (%lld) must not exceed "
-				     "usage.output_tokens (%lld): reasoning tokens are part of the "
-				     "output",
-				     (long long)c->reasoning_tokens, (long long)c->output_tokens);
+		                     "usage.reasoning_tokens (%lld) must not exceed "
+		                     "usage.output_tokens (%lld): reasoning tokens are part of the "
+		                     "output",
+		                     (long long)c->reasoning_tokens, (long long)c->output_tokens);
 	return 0;
 }
 
@@ -426,12 +426,12 @@ static int parse_usage(const cJSON *root, struct call_event *c, struct tally_err
 
 	if (!u)
 		return tally_err_set(err, TALLY_EINVAL, false,
-				     "missing required field \"usage\" (object with input_tokens "
-				     "and output_tokens)");
+		                     "missing required field \"usage\" (object with input_tokens "
+		                     "and output_tokens)");
 	if (!cJSON_IsObject(u)) {
 		describe(u, got, sizeof got);
 		return tally_err_set(err, TALLY_EINVAL, false, "usage must be an object, got %s",
-				     got);
+		                     got);
 	}
 	if (has_member(u, "prompt_tokens")) {
 		c->usage_shape = USAGE_OPENAI;
@@ -467,7 +467,7 @@ static int parse_status(const cJSON *root, enum call_status *out, struct tally_e
 			}
 	describe(v, got, sizeof got);
 	return tally_err_set(err, TALLY_EINVAL, false,
-			     "status must be one of ok, error, timeout, cancelled, got %s", got);
+	                     "status must be one of ok, error, timeout, cancelled, got %s", got);
 }
 
 static int parse_tags(const cJSON *root, char *dst, struct tally_err *err)
@@ -483,9 +483,9 @@ static int parse_tags(const cJSON *root, char *dst, struct tally_err *err)
 	if (!cJSON_IsObject(t)) {
 		describe(t, got, sizeof got);
 		return tally_err_set(err, TALLY_EINVAL, false,
-				     "tags must be an object of strings, numbers or booleans, "
-				     "got %s",
-				     got);
+		                     "tags must be an object of strings, numbers or booleans, "
+		                     "got %s",
+		                     got);
 	}
 	cJSON_ArrayForEach(v, t)
 	{
@@ -494,8 +494,8 @@ static int parse_tags(const cJSON *root, char *dst, struct tally_err *err)
 		excerpt(v->string ? v->string : "", key, sizeof key);
 		describe(v, got, sizeof got);
 		return tally_err_set(err, TALLY_EINVAL, false,
-				     "tags.%s must be a string, number or boolean, got %s", key,
-				     got);
+		                     "tags.%s must be a string, number or boolean, got %s", key,
+		                     got);
 	}
 	text = cJSON_PrintUnformatted(t);
 	if (!text)
@@ -504,9 +504,9 @@ static int parse_tags(const cJSON *root, char *dst, struct tally_err *err)
 	if (len > EVENT_TAGS_MAX) {
 		cJSON_free(text);
 		return tally_err_set(err, TALLY_EINVAL, false,
-				     "tags is too long: %zu bytes as compact JSON, at most %d "
-				     "allowed",
-				     len, EVENT_TAGS_MAX);
+		                     "tags is too long: %zu bytes as compact JSON, at most %d "
+		                     "allowed",
+		                     len, EVENT_TAGS_MAX);
 	}
 	if (!utf8_valid(text, len)) {
 		cJSON_free(text);
@@ -537,13 +537,13 @@ static int parse_call(const cJSON *root, struct call_event *c, struct tally_err 
 	    get_bool(root, "batch", false, &c->batch, err) < 0 ||
 	    get_bool(root, "cache_hit", false, &c->cache_hit, err) < 0 ||
 	    get_bool(root, "local", false, &c->local, err) < 0 ||
-	    get_int(root, "", "latency_ms", LATENCY_MAX_MS, false, &found, &c->latency_ms,
-		    err) < 0 ||
+	    get_int(root, "", "latency_ms", LATENCY_MAX_MS, false, &found, &c->latency_ms, err) <
+	        0 ||
 	    parse_status(root, &c->status, err) < 0 ||
 	    get_string(root, "prompt_hash", EVENT_NAME_MAX, false, c->prompt_hash, err) < 0 ||
 	    get_unit(root, "quality", false, &c->has_quality, &c->quality, err) < 0 ||
 	    get_usd(root, "provider_cost_usd", &c->has_provider_cost, &c->provider_cost_pusd, err) <
-		    0 ||
+	        0 ||
 	    parse_tags(root, c->tags, err) < 0)
 		return -1;
 	if (!found)
@@ -600,8 +600,8 @@ static cJSON *parse_object(const char *buf, size_t len, struct tally_err *err)
 
 	if (len > EVENT_MAX_BYTES) {
 		tally_err_set(err, TALLY_EINVAL, false,
-			      "message is %zu bytes, larger than the limit of %d bytes", len,
-			      EVENT_MAX_BYTES);
+		              "message is %zu bytes, larger than the limit of %d bytes", len,
+		              EVENT_MAX_BYTES);
 		return NULL;
 	}
 	if (!buf || len == 0) {
@@ -613,22 +613,22 @@ static cJSON *parse_object(const char *buf, size_t len, struct tally_err *err)
 		/* Counted from 1, as editors and `cut -b` do. */
 		size_t at = end && end >= buf && end < buf + len ? (size_t)(end - buf) + 1 : len;
 		tally_err_set(err, TALLY_EINVAL, false,
-			      "message is not JSON (syntax error near byte %zu)", at);
+		              "message is not JSON (syntax error near byte %zu)", at);
 		return NULL;
 	}
 	for (const char *p = end; p && p < buf + len; p++) {
 		if (*p == ' ' || *p == '\t' || *p == '\r' || *p == '\n' || *p == '\0')
 			continue;
 		tally_err_set(err, TALLY_EINVAL, false,
-			      "message is not JSON (unexpected data after the value at byte %zu)",
-			      (size_t)(p - buf) + 1);
+		              "message is not JSON (unexpected data after the value at byte %zu)",
+		              (size_t)(p - buf) + 1);
 		cJSON_Delete(root);
 		return NULL;
 	}
 	if (!cJSON_IsObject(root)) {
 		describe(root, got, sizeof got);
 		tally_err_set(err, TALLY_EINVAL, false, "message must be a JSON object, got %s",
-			      got);
+		              got);
 		cJSON_Delete(root);
 		return NULL;
 	}
@@ -650,20 +650,14 @@ int event_parse(const char *buf, size_t len, int expect, struct event *ev, struc
 		return -1;
 	kind = expect >= 0 ? expect : shape_kind(root);
 	switch (kind) {
-	case EVENT_CALL:
-		rc = parse_call(root, &ev->u.call, err);
-		break;
-	case EVENT_OUTCOME:
-		rc = parse_outcome(root, &ev->u.outcome, err);
-		break;
-	case EVENT_FEEDBACK:
-		rc = parse_feedback(root, &ev->u.feedback, err);
-		break;
+	case EVENT_CALL: rc = parse_call(root, &ev->u.call, err); break;
+	case EVENT_OUTCOME: rc = parse_outcome(root, &ev->u.outcome, err); break;
+	case EVENT_FEEDBACK: rc = parse_feedback(root, &ev->u.feedback, err); break;
 	default:
 		tally_err_set(err, TALLY_EINVAL, false,
-			      "unknown event shape: expected a call (with \"model\" and "
-			      "\"usage\"), an outcome (with \"outcome_id\" and \"success\") or "
-			      "feedback (with \"score\")");
+		              "unknown event shape: expected a call (with \"model\" and "
+		              "\"usage\"), an outcome (with \"outcome_id\" and \"success\") or "
+		              "feedback (with \"score\")");
 		break;
 	}
 	if (rc == 0)

@@ -8,12 +8,12 @@
 
 #include "common.h"
 
-#define EVENT_MAX_BYTES (1024 * 1024) /* larger messages are quarantined */
-#define EVENT_ID_MAX 128              /* event_id, outcome_id */
-#define EVENT_NAME_MAX 128            /* team, workflow, task_type, provider, kind, prompt_hash */
-#define EVENT_MODEL_MAX 256
-#define EVENT_TIER_MAX 32
-#define EVENT_TAGS_MAX 1024           /* tags as compact JSON: labels, not payloads */
+#define EVENT_MAX_BYTES  (1024 * 1024) /* larger messages are quarantined */
+#define EVENT_ID_MAX     128           /* event_id, outcome_id */
+#define EVENT_NAME_MAX   128           /* team, workflow, task_type, provider, kind, prompt_hash */
+#define EVENT_MODEL_MAX  256
+#define EVENT_TIER_MAX   32
+#define EVENT_TAGS_MAX   1024 /* tags as compact JSON: labels, not payloads */
 #define EVENT_TOKENS_MAX INT64_C(1000000000)
 
 enum event_kind { EVENT_CALL = 0, EVENT_OUTCOME = 1, EVENT_FEEDBACK = 2, EVENT_KINDS = 3 };
@@ -40,7 +40,7 @@ struct call_event {
 	enum usage_shape usage_shape;
 	bool batch, cache_hit, local;
 	enum call_status status;
-	int64_t latency_ms; /* -1 when absent */
+	int64_t latency_ms;                   /* -1 when absent */
 	char prompt_hash[EVENT_NAME_MAX + 1]; /* "" when absent */
 	bool has_quality;
 	double quality; /* [0,1]; a score, not money */
@@ -64,7 +64,7 @@ struct outcome_event {
 struct feedback_event {
 	char event_id[EVENT_ID_MAX + 1]; /* the call it is about */
 	int64_t ts_us;
-	double score; /* [0,1] */
+	double score;                    /* [0,1] */
 	char source[EVENT_NAME_MAX + 1]; /* eval|human|auto, "" when absent */
 };
 
@@ -83,8 +83,7 @@ struct event {
  * "score"). Returns 0, or -1 with err->msg a reason a person can act on
  * ("usage.input_tokens must be an integer between 0 and 1000000000, got
  * -5"). Never keeps a pointer into buf; thread-safe. */
-int event_parse(const char *buf, size_t len, int expect, struct event *ev,
-		struct tally_err *err);
+int event_parse(const char *buf, size_t len, int expect, struct event *ev, struct tally_err *err);
 
 /* Returns the kind of a JSON event by its shape without full validation, or
  * -1 when it is not a JSON object of any known shape. */

@@ -90,8 +90,7 @@ void money_format(int64_t units, int scale, char *out, size_t n)
 	char digits[32];
 	uint64_t mag = units < 0 ? (uint64_t)0 - (uint64_t)units : (uint64_t)units;
 
-	snprintf(digits, sizeof digits, "%s%llu", units < 0 ? "-" : "",
-		 (unsigned long long)mag);
+	snprintf(digits, sizeof digits, "%s%llu", units < 0 ? "-" : "", (unsigned long long)mag);
 	if (money_format_digits(digits, scale, out, n) < 0 && n)
 		out[0] = '\0';
 }

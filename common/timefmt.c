@@ -108,8 +108,8 @@ int time_parse(const char *s, bool allow_date, int64_t *us_out)
 	}
 	if (*p != '\0')
 		return -1;
-	int64_t secs = days_from_civil(y, (unsigned)mo, (unsigned)d) * 86400 + h * 3600 +
-		       mi * 60 + sec - off;
+	int64_t secs =
+	    days_from_civil(y, (unsigned)mo, (unsigned)d) * 86400 + h * 3600 + mi * 60 + sec - off;
 	*us_out = secs * INT64_C(1000000) + frac_us;
 	return 0;
 }

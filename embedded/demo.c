@@ -23,12 +23,12 @@
 
 #include "../collector/collector.h"
 
-#define DEMO_TICK_US 50000
-#define DEMO_ACTIVE_MAX 4096   /* outcomes in progress */
-#define DEMO_DELAYED_MAX 8192  /* feedback and outcome updates waiting for their time */
-#define DEMO_HOT_PROMPTS 40    /* per task type: prompts that recur */
+#define DEMO_TICK_US             50000
+#define DEMO_ACTIVE_MAX          4096 /* outcomes in progress */
+#define DEMO_DELAYED_MAX         8192 /* feedback and outcome updates waiting for their time */
+#define DEMO_HOT_PROMPTS         40   /* per task type: prompts that recur */
 #define DEMO_MALFORMED_PER_MILLE 10
-#define DEMO_ERROR_LOG_EVERY_US 10000000
+#define DEMO_ERROR_LOG_EVERY_US  10000000
 
 /* ---- the world ------------------------------------------------------------ */
 
@@ -44,11 +44,11 @@ struct model {
 
 /* Model names as they appear in LiteLLM's price map (and data/local_prices.csv). */
 static const struct model tier_models[TIERS][2] = {
-	[TIER_LOCAL] = {{"vllm", "llama-3.1-8b-instruct", 8, 120}},
-	[TIER_SMALL] = {{"openai", "gpt-4o-mini", 10, 300}},
-	[TIER_MEDIUM] = {{"anthropic", "claude-haiku-4-5", 9, 450},
-			 {"openai", "gpt-4.1-mini", 11, 400}},
-	[TIER_LARGE] = {{"openai", "gpt-4o", 18, 800}, {"anthropic", "claude-sonnet-4-5", 22, 900}},
+    [TIER_LOCAL] = {{"vllm", "llama-3.1-8b-instruct", 8, 120}},
+    [TIER_SMALL] = {{"openai", "gpt-4o-mini", 10, 300}},
+    [TIER_MEDIUM] = {{"anthropic", "claude-haiku-4-5", 9, 450},
+                     {"openai", "gpt-4.1-mini", 11, 400}},
+    [TIER_LARGE] = {{"openai", "gpt-4o", 18, 800}, {"anthropic", "claude-sonnet-4-5", 22, 900}},
 };
 static const int tier_model_count[TIERS] = {1, 1, 2, 2};
 
@@ -62,12 +62,12 @@ struct task_info {
 };
 
 static const struct task_info tasks[TASKS] = {
-	[CLASSIFY] = {"classify", TIER_LOCAL, 250, 1500, 2, 40, 30},
-	[EXTRACT] = {"extract", TIER_SMALL, 800, 5000, 80, 500, 10},
-	[SUMMARIZE] = {"summarize", TIER_MEDIUM, 2000, 16000, 150, 700, 15},
-	[DRAFT_REPLY] = {"draft-reply", TIER_MEDIUM, 800, 4000, 150, 800, 5},
-	[LEGAL_REVIEW] = {"legal-review", TIER_LARGE, 6000, 60000, 400, 2500, 0},
-	[CODE_GEN] = {"code-gen", TIER_LARGE, 1500, 20000, 200, 3000, 0},
+    [CLASSIFY] = {"classify", TIER_LOCAL, 250, 1500, 2, 40, 30},
+    [EXTRACT] = {"extract", TIER_SMALL, 800, 5000, 80, 500, 10},
+    [SUMMARIZE] = {"summarize", TIER_MEDIUM, 2000, 16000, 150, 700, 15},
+    [DRAFT_REPLY] = {"draft-reply", TIER_MEDIUM, 800, 4000, 150, 800, 5},
+    [LEGAL_REVIEW] = {"legal-review", TIER_LARGE, 6000, 60000, 400, 2500, 0},
+    [CODE_GEN] = {"code-gen", TIER_LARGE, 1500, 20000, 200, 3000, 0},
 };
 
 struct workflow {
@@ -82,22 +82,86 @@ struct workflow {
 };
 
 static const struct workflow workflows[] = {
-	{"support", "ticket-triage", "helpdesk", "TICKET", "ticket_resolved", "12.50",
-	 {CLASSIFY, EXTRACT, DRAFT_REPLY}, 3, {5, 15, 30, 50}, 30},
-	{"support", "kb-answer", "helpdesk", "CHAT", "question_answered", "3.00",
-	 {CLASSIFY, SUMMARIZE}, 2, {10, 20, 40, 30}, 12},
-	{"sales", "lead-qualify", "crm", "LEAD", "lead_qualified", "40.00",
-	 {EXTRACT, CLASSIFY, DRAFT_REPLY}, 3, {0, 30, 40, 30}, 15},
-	{"sales", "call-summary", "crm", "CALL", "summary_sent", NULL, {SUMMARIZE}, 1,
-	 {0, 40, 40, 20}, 8},
-	{"legal", "contract-review", "clm", "CONTRACT", "contract_reviewed", "250.00",
-	 {EXTRACT, LEGAL_REVIEW, SUMMARIZE}, 3, {30, 0, 20, 50}, 6},
-	{"platform", "code-assist", "devtools", "PR", "pr_merged", "35.00",
-	 {CODE_GEN, SUMMARIZE, CLASSIFY}, 3, {10, 10, 30, 50}, 12},
-	{"marketing", "campaign-copy", "cms", "CAMPAIGN", "copy_approved", "5.00",
-	 {DRAFT_REPLY, SUMMARIZE, CLASSIFY}, 3, {0, 30, 40, 30}, 9},
-	{"marketing", "adhoc-chat", "chat", NULL, NULL, NULL, {SUMMARIZE, DRAFT_REPLY}, 2,
-	 {0, 10, 20, 70}, 8},
+    {"support",
+     "ticket-triage",
+     "helpdesk",
+     "TICKET",
+     "ticket_resolved",
+     "12.50",
+     {CLASSIFY, EXTRACT, DRAFT_REPLY},
+     3,
+     {5, 15, 30, 50},
+     30},
+    {"support",
+     "kb-answer",
+     "helpdesk",
+     "CHAT",
+     "question_answered",
+     "3.00",
+     {CLASSIFY, SUMMARIZE},
+     2,
+     {10, 20, 40, 30},
+     12},
+    {"sales",
+     "lead-qualify",
+     "crm",
+     "LEAD",
+     "lead_qualified",
+     "40.00",
+     {EXTRACT, CLASSIFY, DRAFT_REPLY},
+     3,
+     {0, 30, 40, 30},
+     15},
+    {"sales",
+     "call-summary",
+     "crm",
+     "CALL",
+     "summary_sent",
+     NULL,
+     {SUMMARIZE},
+     1,
+     {0, 40, 40, 20},
+     8},
+    {"legal",
+     "contract-review",
+     "clm",
+     "CONTRACT",
+     "contract_reviewed",
+     "250.00",
+     {EXTRACT, LEGAL_REVIEW, SUMMARIZE},
+     3,
+     {30, 0, 20, 50},
+     6},
+    {"platform",
+     "code-assist",
+     "devtools",
+     "PR",
+     "pr_merged",
+     "35.00",
+     {CODE_GEN, SUMMARIZE, CLASSIFY},
+     3,
+     {10, 10, 30, 50},
+     12},
+    {"marketing",
+     "campaign-copy",
+     "cms",
+     "CAMPAIGN",
+     "copy_approved",
+     "5.00",
+     {DRAFT_REPLY, SUMMARIZE, CLASSIFY},
+     3,
+     {0, 30, 40, 30},
+     9},
+    {"marketing",
+     "adhoc-chat",
+     "chat",
+     NULL,
+     NULL,
+     NULL,
+     {SUMMARIZE, DRAFT_REPLY},
+     2,
+     {0, 10, 20, 70},
+     8},
 };
 
 #define N_WORKFLOWS (sizeof workflows / sizeof workflows[0])
@@ -204,9 +268,9 @@ static void rnd_uuid(struct demo *d, char out[37])
 	uint64_t a = rnd(d), b = rnd(d);
 
 	snprintf(out, 37, "%08x-%04x-4%03x-%04x-%012llx", (unsigned)(a >> 32),
-		 (unsigned)(a >> 16) & 0xffff, (unsigned)a & 0xfff,
-		 (unsigned)((b >> 48) & 0x3fff) | 0x8000,
-		 (unsigned long long)(b & UINT64_C(0xffffffffffff)));
+	         (unsigned)(a >> 16) & 0xffff, (unsigned)a & 0xfff,
+	         (unsigned)((b >> 48) & 0x3fff) | 0x8000,
+	         (unsigned long long)(b & UINT64_C(0xffffffffffff)));
 }
 
 static double clamp01(double x)
@@ -228,8 +292,8 @@ static void send_json(struct demo *d, int topic, const char *key, cJSON *root)
 
 	if (!text)
 		return;
-	if (producer_send(d->p, d->topics[topic], key, key ? strlen(key) : 0, text,
-			  strlen(text), &err) == 0) {
+	if (producer_send(d->p, d->topics[topic], key, key ? strlen(key) : 0, text, strlen(text),
+	                  &err) == 0) {
 		d->sent++;
 	} else {
 		int64_t now = time_mono_us();
@@ -237,7 +301,7 @@ static void send_json(struct demo *d, int topic, const char *key, cJSON *root)
 		if (now - d->last_error_log_us > DEMO_ERROR_LOG_EVERY_US) {
 			d->last_error_log_us = now;
 			log_warn("demo: %s (%lld messages not sent so far)", err.msg,
-				 (long long)d->send_errors);
+			         (long long)d->send_errors);
 		}
 	}
 	cJSON_free(text);
@@ -270,8 +334,8 @@ static double call_quality(struct demo *d, enum task t, enum tier tier)
 }
 
 /* The usage object in one of the three accepted shapes. */
-static void add_usage(struct demo *d, cJSON *call, const struct model *m, int64_t in,
-		      int64_t out, int64_t cache_read, int64_t cache_write)
+static void add_usage(struct demo *d, cJSON *call, const struct model *m, int64_t in, int64_t out,
+                      int64_t cache_read, int64_t cache_write)
 {
 	cJSON *u = cJSON_AddObjectToObject(call, "usage");
 	int shape = (int)rnd_range(d, 0, 9);
@@ -316,32 +380,24 @@ static char *malformed(struct demo *d, cJSON *call)
 		if (text)
 			text[strlen(text) / 2] = '\0';
 		return text;
-	case 1:
-		cJSON_DeleteItemFromObject(call, "team");
-		break;
-	case 2:
-		cJSON_ReplaceItemInObject(usage, in_key, cJSON_CreateNumber(-5));
-		break;
+	case 1: cJSON_DeleteItemFromObject(call, "team"); break;
+	case 2: cJSON_ReplaceItemInObject(usage, in_key, cJSON_CreateNumber(-5)); break;
 	case 3:
 		cJSON_ReplaceItemInObject(call, "ts", cJSON_CreateString("yesterday at noon"));
 		break;
-	case 4:
-		cJSON_ReplaceItemInObject(usage, out_key, cJSON_CreateString("many"));
-		break;
-	default:
-		return strdup("upstream gateway error: 502 Bad Gateway (not JSON)");
+	case 4: cJSON_ReplaceItemInObject(usage, out_key, cJSON_CreateString("many")); break;
+	default: return strdup("upstream gateway error: 502 Bad Gateway (not JSON)");
 	}
 	return cJSON_PrintUnformatted(call);
 }
 
 /* Emits one call; returns its quality (-1 for a failed call). */
 static double emit_call(struct demo *d, int wf_i, const char *outcome_id, enum task t,
-			bool escalate)
+                        bool escalate)
 {
 	const struct workflow *wf = &workflows[wf_i];
 	const struct task_info *ti = &tasks[t];
-	enum tier tier = escalate ? TIER_LARGE
-				  : (enum tier)rnd_weighted(d, wf->tier_weight, TIERS);
+	enum tier tier = escalate ? TIER_LARGE : (enum tier)rnd_weighted(d, wf->tier_weight, TIERS);
 	const struct model *m = &tier_models[tier][rnd_range(d, 0, tier_model_count[tier] - 1)];
 	char event_id[37], hash[33];
 	bool hot = rnd_pct(d, ti->hot_share_pct);
@@ -399,7 +455,7 @@ static double emit_call(struct demo *d, int wf_i, const char *outcome_id, enum t
 	add_usage(d, call, m, in, out, cache_read, cache_write);
 	/* Sales summaries are not urgent: some go through the batch APIs. */
 	bool batch = t == SUMMARIZE && strcmp(wf->team, "sales") == 0 && tier != TIER_LOCAL &&
-		     !cache_hit && rnd_pct(d, 30);
+	             !cache_hit && rnd_pct(d, 30);
 	cJSON_AddBoolToObject(call, "batch", batch);
 	if (!batch)
 		cJSON_AddNumberToObject(call, "latency_ms", (double)latency);
@@ -418,8 +474,8 @@ static double emit_call(struct demo *d, int wf_i, const char *outcome_id, enum t
 	if (rnd_range(d, 0, 999) < DEMO_MALFORMED_PER_MILLE) {
 		char *bad = malformed(d, call);
 		struct tally_err err = {0};
-		if (bad && producer_send(d->p, d->topics[TOPIC_CALLS], event_id,
-					 strlen(event_id), bad, strlen(bad), &err) == 0)
+		if (bad && producer_send(d->p, d->topics[TOPIC_CALLS], event_id, strlen(event_id),
+		                         bad, strlen(bad), &err) == 0)
 			d->sent++;
 		free(bad);
 		cJSON_Delete(call);
@@ -430,7 +486,7 @@ static double emit_call(struct demo *d, int wf_i, const char *outcome_id, enum t
 
 	if (ok && rnd_pct(d, 12)) {
 		struct delayed fb = {.due_us = time_mono_us() + rnd_range(d, 2, 30) * 1000000,
-				     .kind = DELAYED_FEEDBACK};
+		                     .kind = DELAYED_FEEDBACK};
 		memcpy(fb.id, event_id, sizeof event_id);
 		fb.score = q;
 		schedule(d, &fb);
@@ -555,7 +611,7 @@ static void emit_one(struct demo *d, int64_t now)
 	a->wf = wf;
 	a->min_q = 1.0;
 	snprintf(a->outcome_id, sizeof a->outcome_id, "%s-%lld", workflows[wf].outcome_prefix,
-		 (long long)d->outcome_seq++);
+	         (long long)d->outcome_seq++);
 	advance(d, a);
 }
 
@@ -583,13 +639,13 @@ static void *demo_main(void *arg)
 
 /* Opens a producer and starts the traffic thread; stop it with demo_stop. */
 struct demo *demo_start(const struct tally_config *cfg, const char *brokers, int events_per_sec,
-			struct tally_err *err)
+                        struct tally_err *err)
 {
 	struct demo *d;
 
 	if (events_per_sec < 1) {
 		tally_err_set(err, TALLY_EINVAL, false,
-			      "demo rate must be at least 1 event/s, got %d", events_per_sec);
+		              "demo rate must be at least 1 event/s, got %d", events_per_sec);
 		return NULL;
 	}
 	if (!(d = calloc(1, sizeof *d)) ||
@@ -642,7 +698,7 @@ void demo_stop(struct demo *d)
 	producer_flush(d->p, 10000, NULL);
 	producer_counts(d->p, &delivered, &failed);
 	log_info("demo: %lld messages produced, %lld delivered, %lld failed", (long long)d->sent,
-		 (long long)delivered, (long long)failed);
+	         (long long)delivered, (long long)failed);
 	producer_close(d->p);
 	free(d->active);
 	free(d->delayed);

@@ -24,9 +24,8 @@ struct embedded_kafka;
 
 /* Starts a mock cluster of `brokers` brokers with each topic created with
  * `partitions` partitions. Returns NULL with err set. */
-struct embedded_kafka *embedded_kafka_start(int brokers, int partitions,
-					    const char *const *topics, size_t n_topics,
-					    struct tally_err *err);
+struct embedded_kafka *embedded_kafka_start(int brokers, int partitions, const char *const *topics,
+                                            size_t n_topics, struct tally_err *err);
 /* "127.0.0.1:port,..." - valid while the cluster runs. */
 const char *embedded_kafka_brokers(const struct embedded_kafka *k);
 /* Takes every broker down (connections dropped and refused) or back up. */
@@ -41,7 +40,7 @@ struct demo;
  * hits, repeated prompts and a small share of malformed messages.
  * events_per_sec bounds the rate. Returns NULL with err set. */
 struct demo *demo_start(const struct tally_config *cfg, const char *brokers, int events_per_sec,
-			struct tally_err *err);
+                        struct tally_err *err);
 void demo_stop(struct demo *d); /* joins the thread and frees; NULL is fine */
 
 #endif

@@ -39,16 +39,16 @@ static rd_kafka_t *mock_handle(struct tally_err *err)
 }
 
 /* Starts the mock cluster and creates the topics; the caller stops it. */
-struct embedded_kafka *embedded_kafka_start(int brokers, int partitions,
-					    const char *const *topics, size_t n_topics,
-					    struct tally_err *err)
+struct embedded_kafka *embedded_kafka_start(int brokers, int partitions, const char *const *topics,
+                                            size_t n_topics, struct tally_err *err)
 {
 	struct embedded_kafka *k;
 
 	if (brokers < 1 || partitions < 1) {
 		tally_err_set(err, TALLY_EINVAL, false,
-			      "a mock cluster needs at least 1 broker and 1 partition,"
-			      " got %d and %d", brokers, partitions);
+		              "a mock cluster needs at least 1 broker and 1 partition,"
+		              " got %d and %d",
+		              brokers, partitions);
 		return NULL;
 	}
 	if (!(k = calloc(1, sizeof *k))) {
@@ -60,15 +60,15 @@ struct embedded_kafka *embedded_kafka_start(int brokers, int partitions,
 		goto fail;
 	if (!(k->mcluster = rd_kafka_mock_cluster_new(k->rk, brokers))) {
 		tally_err_set(err, TALLY_EKAFKA, false,
-			      "cannot start the mock Kafka cluster (no free port on 127.0.0.1?)");
+		              "cannot start the mock Kafka cluster (no free port on 127.0.0.1?)");
 		goto fail;
 	}
 	for (size_t i = 0; i < n_topics; i++) {
 		rd_kafka_resp_err_t e =
-			rd_kafka_mock_topic_create(k->mcluster, topics[i], partitions, 1);
+		    rd_kafka_mock_topic_create(k->mcluster, topics[i], partitions, 1);
 		if (e) {
 			tally_err_set(err, TALLY_EKAFKA, false, "cannot create topic %s: %s",
-				      topics[i], rd_kafka_err2str(e));
+			              topics[i], rd_kafka_err2str(e));
 			goto fail;
 		}
 	}
@@ -91,7 +91,7 @@ int embedded_kafka_set_down(struct embedded_kafka *k, bool down)
 
 	for (int32_t id = 1; id <= k->brokers; id++) {
 		rd_kafka_resp_err_t e = down ? rd_kafka_mock_broker_set_down(k->mcluster, id)
-					     : rd_kafka_mock_broker_set_up(k->mcluster, id);
+		                             : rd_kafka_mock_broker_set_up(k->mcluster, id);
 		if (e)
 			rc = -1;
 	}

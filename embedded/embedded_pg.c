@@ -27,11 +27,11 @@
 #include <time.h>
 #include <unistd.h>
 
-#define PG_SERVER_USER "postgres" /* who runs the server when we are root */
-#define PG_PORT "5432"            /* only names the socket file; no TCP */
+#define PG_SERVER_USER      "postgres" /* who runs the server when we are root */
+#define PG_PORT             "5432"     /* only names the socket file; no TCP */
 #define PG_START_TIMEOUT_US 30000000
-#define PG_STOP_TIMEOUT_US 60000000
-#define PG_MAX_GROUPS 64
+#define PG_STOP_TIMEOUT_US  60000000
+#define PG_MAX_GROUPS       64
 
 struct embedded_pg {
 	char data_dir[PATH_MAX];     /* absolute */
@@ -80,7 +80,7 @@ static int make_dirs(const char *dir, struct tally_err *err)
 		*s = '\0';
 		if (mkdir(tmp, 0755) < 0 && errno != EEXIST)
 			return tally_err_set(err, TALLY_EIO, false, "cannot create %s: %s", tmp,
-					     strerror(errno));
+			                     strerror(errno));
 		*s = c;
 		if (c == '\0')
 			return 0;
@@ -121,7 +121,7 @@ static int fail_with_log(const struct embedded_pg *pg, struct tally_err *err, co
 
 	log_last_line(pg->log_path, last, sizeof last);
 	return tally_err_set(err, TALLY_EIO, false, "%s; see %s%s%s%s", what, pg->log_path,
-			     last[0] ? " (last line: \"" : "", last, last[0] ? "\")" : "");
+	                     last[0] ? " (last line: \"" : "", last, last[0] ? "\")" : "");
 }
 
 /* ---- finding the server binaries ------------------------------------------ */
@@ -184,9 +184,9 @@ static int find_bin_dir(struct embedded_pg *pg, int want, struct tally_err *err)
 		path += n + (path[n] == ':');
 	}
 	return tally_err_set(err, TALLY_ENOTFOUND, false,
-			     "PostgreSQL server programs not found (no initdb and postgres in"
-			     " /usr/lib/postgresql/*/bin or on PATH): install postgresql or set"
-			     " TALLY_DATABASE_URL");
+	                     "PostgreSQL server programs not found (no initdb and postgres in"
+	                     " /usr/lib/postgresql/*/bin or on PATH): install postgresql or set"
+	                     " TALLY_DATABASE_URL");
 }
 
 /* ---- running as the server user ------------------------------------------- */
@@ -200,10 +200,10 @@ static int choose_server_user(struct embedded_pg *pg, struct tally_err *err)
 		return 0;
 	if (!(pw = getpwnam(PG_SERVER_USER)))
 		return tally_err_set(err, TALLY_ENOTFOUND, false,
-				     "running as root, and PostgreSQL refuses root: no \"%s\""
-				     " system user to run it as (install postgresql, run tally as"
-				     " an ordinary user, or set TALLY_DATABASE_URL)",
-				     PG_SERVER_USER);
+		                     "running as root, and PostgreSQL refuses root: no \"%s\""
+		                     " system user to run it as (install postgresql, run tally as"
+		                     " an ordinary user, or set TALLY_DATABASE_URL)",
+		                     PG_SERVER_USER);
 	pg->as_other = true;
 	pg->uid = pw->pw_uid;
 	pg->gid = pw->pw_gid;
@@ -245,7 +245,7 @@ static int chown_entry(const char *path, const struct stat *st, int flag, struct
 
 /* Gives path (and, when recursive, everything under it) to the server user. */
 static int give_to_server_user(const struct embedded_pg *pg, const char *path, bool recursive,
-			       struct tally_err *err)
+                               struct tally_err *err)
 {
 	struct stat st;
 
@@ -262,7 +262,7 @@ static int give_to_server_user(const struct embedded_pg *pg, const char *path, b
 		return 0;
 	}
 	return tally_err_set(err, TALLY_EIO, false, "cannot give %s to the %s user: %s", path,
-			     PG_SERVER_USER, strerror(errno));
+	                     PG_SERVER_USER, strerror(errno));
 }
 
 /* As root: checks that the server user can reach the data dir, naming the
@@ -301,14 +301,14 @@ static int check_reachable(const struct embedded_pg *pg, struct tally_err *err)
 		;
 	if (!WIFEXITED(status) || WEXITSTATUS(status) == 126)
 		return tally_err_set(err, TALLY_EIO, false, "cannot run as the %s user to check %s",
-				     PG_SERVER_USER, pg->data_dir);
+		                     PG_SERVER_USER, pg->data_dir);
 	int bad = WEXITSTATUS(status);
 	if (bad > 0 && (size_t)bad <= n)
 		return tally_err_set(err, TALLY_EIO, false,
-				     "running as root, PostgreSQL runs as the %s user, which cannot"
-				     " enter %s (no search permission): chmod o+x it or choose a"
-				     " TALLY_DATA_DIR it can reach",
-				     PG_SERVER_USER, dirs[bad - 1]);
+		                     "running as root, PostgreSQL runs as the %s user, which cannot"
+		                     " enter %s (no search permission): chmod o+x it or choose a"
+		                     " TALLY_DATA_DIR it can reach",
+		                     PG_SERVER_USER, dirs[bad - 1]);
 	return 0;
 }
 
@@ -324,7 +324,7 @@ static pid_t spawn(const struct embedded_pg *pg, char *const argv[], struct tall
 
 	if (fd < 0) {
 		tally_err_set(err, TALLY_EIO, false, "cannot open %s: %s", pg->log_path,
-			      strerror(errno));
+		              strerror(errno));
 		return -1;
 	}
 	if ((pid = fork()) < 0) {
@@ -382,17 +382,17 @@ static int run_initdb(struct embedded_pg *pg, struct tally_err *err)
 	snprintf(initdb, sizeof initdb, "%s/initdb", pg->bin_dir);
 	if (access(partial, F_OK) == 0 && nftw(partial, remove_entry, 16, FTW_DEPTH | FTW_PHYS) < 0)
 		return tally_err_set(err, TALLY_EIO, false,
-				     "cannot remove the unfinished cluster %s: %s", partial,
-				     strerror(errno));
+		                     "cannot remove the unfinished cluster %s: %s", partial,
+		                     strerror(errno));
 	if (mkdir(partial, 0700) < 0)
 		return tally_err_set(err, TALLY_EIO, false, "cannot create %s: %s", partial,
-				     strerror(errno));
+		                     strerror(errno));
 	if (give_to_server_user(pg, partial, false, err) < 0)
 		return -1;
 	log_info("embedded PostgreSQL: creating a cluster in %s (once)", pg->pgdata);
 	/* The whole tree is synced once below: much faster than initdb's own. */
-	char *argv[] = {initdb, "-D", partial, "-U", "tally", "-E", "UTF8", "--no-locale",
-			"--auth=trust", "--no-sync", NULL};
+	char *argv[] = {initdb, "-D",          partial,        "-U",        "tally", "-E",
+	                "UTF8", "--no-locale", "--auth=trust", "--no-sync", NULL};
 	if ((pid = spawn(pg, argv, err)) < 0)
 		return -1;
 	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
@@ -406,7 +406,7 @@ static int run_initdb(struct embedded_pg *pg, struct tally_err *err)
 	}
 	if (rename(partial, pg->pgdata) < 0)
 		return tally_err_set(err, TALLY_EIO, false, "cannot rename %s to %s: %s", partial,
-				     pg->pgdata, strerror(errno));
+		                     pg->pgdata, strerror(errno));
 	return 0;
 }
 
@@ -477,13 +477,13 @@ static int create_database(struct embedded_pg *pg, struct tally_err *err)
 
 	if (PQstatus(conn) != CONNECTION_OK) {
 		tally_err_set(err, TALLY_EDB, true, "cannot connect to the embedded PostgreSQL: %s",
-			      PQerrorMessage(conn));
+		              PQerrorMessage(conn));
 		goto out;
 	}
 	res = PQexec(conn, "SELECT 1 FROM pg_database WHERE datname = 'tally'");
 	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
 		tally_err_set(err, TALLY_EDB, false, "cannot list databases: %s",
-			      PQerrorMessage(conn));
+		              PQerrorMessage(conn));
 		goto out;
 	}
 	if (PQntuples(res) == 0) {
@@ -491,7 +491,7 @@ static int create_database(struct embedded_pg *pg, struct tally_err *err)
 		res = PQexec(conn, "CREATE DATABASE tally");
 		if (PQresultStatus(res) != PGRES_COMMAND_OK) {
 			tally_err_set(err, TALLY_EDB, false, "cannot create database tally: %s",
-				      PQerrorMessage(conn));
+			              PQerrorMessage(conn));
 			goto out;
 		}
 	}
@@ -566,7 +566,7 @@ static int prepare_paths(struct embedded_pg *pg, const char *data_dir, struct ta
 		return -1;
 	if (!realpath(data_dir, abs))
 		return tally_err_set(err, TALLY_EIO, false, "cannot resolve %s: %s", data_dir,
-				     strerror(errno));
+		                     strerror(errno));
 	if (strlen(abs) + 16 >= sizeof pg->data_dir)
 		return tally_err_set(err, TALLY_EINVAL, false, "data dir path too long: %s", abs);
 	str_copy(pg->data_dir, sizeof pg->data_dir, abs);
@@ -575,12 +575,12 @@ static int prepare_paths(struct embedded_pg *pg, const char *data_dir, struct ta
 	snprintf(pg->log_path, sizeof pg->log_path, "%s/pg.log", pg->data_dir);
 	if (strlen(pg->sock_dir) + sizeof "/.s.PGSQL." PG_PORT > sizeof sun.sun_path)
 		return tally_err_set(err, TALLY_EINVAL, false,
-				     "the socket path %s/.s.PGSQL.%s is longer than unix sockets"
-				     " allow (%zu bytes): choose a shorter TALLY_DATA_DIR",
-				     pg->sock_dir, PG_PORT, sizeof sun.sun_path - 1);
+		                     "the socket path %s/.s.PGSQL.%s is longer than unix sockets"
+		                     " allow (%zu bytes): choose a shorter TALLY_DATA_DIR",
+		                     pg->sock_dir, PG_PORT, sizeof sun.sun_path - 1);
 	if (mkdir(pg->sock_dir, 0700) < 0 && errno != EEXIST)
 		return tally_err_set(err, TALLY_EIO, false, "cannot create %s: %s", pg->sock_dir,
-				     strerror(errno));
+		                     strerror(errno));
 	build_conninfo(pg);
 	return 0;
 }
@@ -601,8 +601,7 @@ struct embedded_pg *embedded_pg_start(const char *data_dir, struct tally_err *er
 		return NULL;
 	}
 	if (prepare_paths(pg, data_dir, err) < 0 || choose_server_user(pg, err) < 0 ||
-	    find_bin_dir(pg, cluster_version(pg->pgdata), err) < 0 ||
-	    check_reachable(pg, err) < 0)
+	    find_bin_dir(pg, cluster_version(pg->pgdata), err) < 0 || check_reachable(pg, err) < 0)
 		goto fail;
 	if (!is_file(pg->log_path)) {
 		int fd = open(pg->log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
@@ -623,32 +622,43 @@ struct embedded_pg *embedded_pg_start(const char *data_dir, struct tally_err *er
 	int have = cluster_version(pg->pgdata);
 	if (have == 0) {
 		tally_err_set(err, TALLY_EIO, false,
-			      "%s exists but holds no PostgreSQL cluster (no PG_VERSION): move it"
-			      " away and start again",
-			      pg->pgdata);
+		              "%s exists but holds no PostgreSQL cluster (no PG_VERSION): move it"
+		              " away and start again",
+		              pg->pgdata);
 		goto fail;
 	}
 	if (strstr(pg->bin_dir, "/usr/lib/postgresql/") == pg->bin_dir &&
 	    atoi(pg->bin_dir + strlen("/usr/lib/postgresql/")) != have) {
 		tally_err_set(err, TALLY_EIO, false,
-			      "the cluster in %s was made by PostgreSQL %d, but only %s is"
-			      " installed: install PostgreSQL %d or pg_upgrade the cluster",
-			      pg->pgdata, have, pg->bin_dir, have);
+		              "the cluster in %s was made by PostgreSQL %d, but only %s is"
+		              " installed: install PostgreSQL %d or pg_upgrade the cluster",
+		              pg->pgdata, have, pg->bin_dir, have);
 		goto fail;
 	}
 	if ((other = previous_postmaster(pg)) > 0) {
 		tally_err_set(err, TALLY_EIO, false,
-			      "a PostgreSQL server (pid %ld) is already running on %s: is another"
-			      " `tally up` using TALLY_DATA_DIR=%s? stop it first",
-			      (long)other, pg->pgdata, pg->data_dir);
+		              "a PostgreSQL server (pid %ld) is already running on %s: is another"
+		              " `tally up` using TALLY_DATA_DIR=%s? stop it first",
+		              (long)other, pg->pgdata, pg->data_dir);
 		goto fail;
 	}
 	snprintf(postgres, sizeof postgres, "%s/postgres", pg->bin_dir);
 	char sock_opt[PATH_MAX + 32];
 	snprintf(sock_opt, sizeof sock_opt, "unix_socket_directories=%s", pg->sock_dir);
-	char *argv[] = {postgres, "-D", pg->pgdata, "-c", "listen_addresses=", "-c", sock_opt,
-			"-c", "port=" PG_PORT, "-c", "unix_socket_permissions=0700",
-			"-c", "logging_collector=off", NULL};
+	char *argv[] = {postgres,
+	                "-D",
+	                pg->pgdata,
+	                "-c",
+	                "listen_addresses=",
+	                "-c",
+	                sock_opt,
+	                "-c",
+	                "port=" PG_PORT,
+	                "-c",
+	                "unix_socket_permissions=0700",
+	                "-c",
+	                "logging_collector=off",
+	                NULL};
 	if ((pg->pid = spawn(pg, argv, err)) < 0) {
 		pg->pid = 0;
 		goto fail;
@@ -685,7 +695,7 @@ void embedded_pg_stop(struct embedded_pg *pg)
 				break;
 			if (!quit_sent && time_mono_us() > deadline) {
 				log_warn("embedded PostgreSQL: no fast shutdown within 60 s;"
-					 " stopping it immediately");
+				         " stopping it immediately");
 				kill(pg->pid, SIGQUIT);
 				quit_sent = true;
 			}

@@ -73,8 +73,8 @@ struct call_row *ledger_batch_add_call(struct ledger_batch *b)
 
 struct call_row *ledger_batch_add_call_from(struct ledger_batch *b, const struct call_event *ev)
 {
-	struct call_row *row = batch_slot_raw((void **)&b->calls, &b->n_calls, &b->cap_calls,
-					      sizeof *b->calls);
+	struct call_row *row =
+	    batch_slot_raw((void **)&b->calls, &b->n_calls, &b->cap_calls, sizeof *b->calls);
 	if (!row)
 		return NULL;
 	/* Everything but the tags buffer in one copy, then only the tags used. */
@@ -91,13 +91,13 @@ struct call_row *ledger_batch_add_call_from(struct ledger_batch *b, const struct
 struct outcome_row *ledger_batch_add_outcome(struct ledger_batch *b)
 {
 	return batch_slot((void **)&b->outcomes, &b->n_outcomes, &b->cap_outcomes,
-			  sizeof *b->outcomes);
+	                  sizeof *b->outcomes);
 }
 
 struct feedback_row *ledger_batch_add_feedback(struct ledger_batch *b)
 {
 	return batch_slot((void **)&b->feedback, &b->n_feedback, &b->cap_feedback,
-			  sizeof *b->feedback);
+	                  sizeof *b->feedback);
 }
 
 int ledger_batch_seal_call(struct ledger_batch *b)
@@ -120,10 +120,10 @@ int ledger_batch_seal_call(struct ledger_batch *b)
 }
 
 int ledger_batch_add_quarantine(struct ledger_batch *b, const struct kafka_pos *pos,
-				const char *reason, const void *raw, size_t raw_len)
+                                const char *reason, const void *raw, size_t raw_len)
 {
 	struct quarantine_row *q = batch_slot((void **)&b->quarantine, &b->n_quarantine,
-					      &b->cap_quarantine, sizeof *b->quarantine);
+	                                      &b->cap_quarantine, sizeof *b->quarantine);
 	if (!q)
 		return -1;
 	q->pos = *pos;
@@ -162,8 +162,8 @@ int ledger_batch_mark(struct ledger_batch *b, const struct kafka_pos *pos)
 			return 0;
 		}
 	}
-	struct kafka_pos *m = batch_slot((void **)&b->marks, &b->n_marks, &b->cap_marks,
-					 sizeof *b->marks);
+	struct kafka_pos *m =
+	    batch_slot((void **)&b->marks, &b->n_marks, &b->cap_marks, sizeof *b->marks);
 	if (!m)
 		return -1;
 	*m = *pos;
@@ -174,84 +174,81 @@ int ledger_batch_mark(struct ledger_batch *b, const struct kafka_pos *pos)
 /* ---- statements ----------------------------------------------------------- */
 
 static const char stage_sql[] =
-	"CREATE TEMP TABLE IF NOT EXISTS stage_outcomes (outcome_id text, ts timestamptz,"
-	" team text, workflow text, kind text, success boolean, value_pusd bigint,"
-	" kafka_partition int, kafka_offset bigint) ON COMMIT DELETE ROWS;"
-	"CREATE TEMP TABLE IF NOT EXISTS stage_feedback (event_id text, ts timestamptz,"
-	" score real, source text) ON COMMIT DELETE ROWS;"
-	"CREATE TEMP TABLE IF NOT EXISTS stage_rollup (LIKE rollup_hourly) ON COMMIT DELETE ROWS;"
-	"CREATE TEMP TABLE IF NOT EXISTS stage_quarantine (topic text, kafka_partition int,"
-	" kafka_offset bigint, reason text, raw bytea) ON COMMIT DELETE ROWS;";
+    "CREATE TEMP TABLE IF NOT EXISTS stage_outcomes (outcome_id text, ts timestamptz,"
+    " team text, workflow text, kind text, success boolean, value_pusd bigint,"
+    " kafka_partition int, kafka_offset bigint) ON COMMIT DELETE ROWS;"
+    "CREATE TEMP TABLE IF NOT EXISTS stage_feedback (event_id text, ts timestamptz,"
+    " score real, source text) ON COMMIT DELETE ROWS;"
+    "CREATE TEMP TABLE IF NOT EXISTS stage_rollup (LIKE rollup_hourly) ON COMMIT DELETE ROWS;"
+    "CREATE TEMP TABLE IF NOT EXISTS stage_quarantine (topic text, kafka_partition int,"
+    " kafka_offset bigint, reason text, raw bytea) ON COMMIT DELETE ROWS;";
 
 /* The batch's event_ids that the ledger already holds (any month). */
-static const char probe_calls_sql[] =
-	"SELECT event_id FROM calls WHERE event_id = ANY($1::text[])";
+static const char probe_calls_sql[] = "SELECT event_id FROM calls WHERE event_id = ANY($1::text[])";
 
 /* Rollup deltas aggregated by the collector, and teams on first use. */
 static const char upsert_rollup_sql[] =
-	"WITH tm AS (INSERT INTO teams (team) SELECT DISTINCT team FROM stage_rollup ORDER BY 1"
-	"  ON CONFLICT DO NOTHING)"
-	" INSERT INTO rollup_hourly AS r SELECT * FROM stage_rollup"
-	" ORDER BY hour, team, workflow, task_type, provider, model, tier, status"
-	" ON CONFLICT (hour, team, workflow, task_type, provider, model, tier, status)"
-	" DO UPDATE SET calls = r.calls + excluded.calls,"
-	"  input_tokens = r.input_tokens + excluded.input_tokens,"
-	"  output_tokens = r.output_tokens + excluded.output_tokens,"
-	"  cache_read_tokens = r.cache_read_tokens + excluded.cache_read_tokens,"
-	"  cache_write_tokens = r.cache_write_tokens + excluded.cache_write_tokens,"
-	"  reasoning_tokens = r.reasoning_tokens + excluded.reasoning_tokens,"
-	"  cost_pusd = r.cost_pusd + excluded.cost_pusd,"
-	"  unpriced_calls = r.unpriced_calls + excluded.unpriced_calls,"
-	"  cache_hit_calls = r.cache_hit_calls + excluded.cache_hit_calls";
+    "WITH tm AS (INSERT INTO teams (team) SELECT DISTINCT team FROM stage_rollup ORDER BY 1"
+    "  ON CONFLICT DO NOTHING)"
+    " INSERT INTO rollup_hourly AS r SELECT * FROM stage_rollup"
+    " ORDER BY hour, team, workflow, task_type, provider, model, tier, status"
+    " ON CONFLICT (hour, team, workflow, task_type, provider, model, tier, status)"
+    " DO UPDATE SET calls = r.calls + excluded.calls,"
+    "  input_tokens = r.input_tokens + excluded.input_tokens,"
+    "  output_tokens = r.output_tokens + excluded.output_tokens,"
+    "  cache_read_tokens = r.cache_read_tokens + excluded.cache_read_tokens,"
+    "  cache_write_tokens = r.cache_write_tokens + excluded.cache_write_tokens,"
+    "  reasoning_tokens = r.reasoning_tokens + excluded.reasoning_tokens,"
+    "  cost_pusd = r.cost_pusd + excluded.cost_pusd,"
+    "  unpriced_calls = r.unpriced_calls + excluded.unpriced_calls,"
+    "  cache_hit_calls = r.cache_hit_calls + excluded.cache_hit_calls";
 
 /* A later event for the same outcome updates it. */
 static const char upsert_outcomes_sql[] =
-	"INSERT INTO outcomes AS o (outcome_id, ts, team, workflow, kind, success, value_pusd)"
-	" SELECT DISTINCT ON (outcome_id) outcome_id, ts, team, workflow, kind, success,"
-	"  value_pusd FROM stage_outcomes"
-	" ORDER BY outcome_id, ts DESC, kafka_partition DESC, kafka_offset DESC"
-	" ON CONFLICT (outcome_id) DO UPDATE SET ts = excluded.ts,"
-	"  team = coalesce(excluded.team, o.team),"
-	"  workflow = coalesce(excluded.workflow, o.workflow),"
-	"  kind = coalesce(excluded.kind, o.kind), success = excluded.success,"
-	"  value_pusd = coalesce(excluded.value_pusd, o.value_pusd), updated_at = now()"
-	" WHERE excluded.ts >= o.ts";
+    "INSERT INTO outcomes AS o (outcome_id, ts, team, workflow, kind, success, value_pusd)"
+    " SELECT DISTINCT ON (outcome_id) outcome_id, ts, team, workflow, kind, success,"
+    "  value_pusd FROM stage_outcomes"
+    " ORDER BY outcome_id, ts DESC, kafka_partition DESC, kafka_offset DESC"
+    " ON CONFLICT (outcome_id) DO UPDATE SET ts = excluded.ts,"
+    "  team = coalesce(excluded.team, o.team),"
+    "  workflow = coalesce(excluded.workflow, o.workflow),"
+    "  kind = coalesce(excluded.kind, o.kind), success = excluded.success,"
+    "  value_pusd = coalesce(excluded.value_pusd, o.value_pusd), updated_at = now()"
+    " WHERE excluded.ts >= o.ts";
 
 static const char insert_feedback_sql[] =
-	"INSERT INTO feedback (event_id, ts, score, source)"
-	" SELECT event_id, ts, score, source FROM stage_feedback ON CONFLICT DO NOTHING";
+    "INSERT INTO feedback (event_id, ts, score, source)"
+    " SELECT event_id, ts, score, source FROM stage_feedback ON CONFLICT DO NOTHING";
 
 static const char insert_quarantine_sql[] =
-	"INSERT INTO quarantine (topic, kafka_partition, kafka_offset, reason, raw)"
-	" SELECT topic, kafka_partition, kafka_offset, reason, raw FROM stage_quarantine"
-	" ON CONFLICT DO NOTHING";
+    "INSERT INTO quarantine (topic, kafka_partition, kafka_offset, reason, raw)"
+    " SELECT topic, kafka_partition, kafka_offset, reason, raw FROM stage_quarantine"
+    " ON CONFLICT DO NOTHING";
 
-static const char fence_sql[] =
-	"SELECT topic, kafka_partition, next_offset FROM kafka_offsets"
-	" WHERE consumer_group = $1 AND (topic, kafka_partition) IN"
-	" (SELECT * FROM unnest($2::text[], $3::int[]))"
-	" ORDER BY topic, kafka_partition FOR UPDATE";
+static const char fence_sql[] = "SELECT topic, kafka_partition, next_offset FROM kafka_offsets"
+                                " WHERE consumer_group = $1 AND (topic, kafka_partition) IN"
+                                " (SELECT * FROM unnest($2::text[], $3::int[]))"
+                                " ORDER BY topic, kafka_partition FOR UPDATE";
 
 static const char store_offsets_sql[] =
-	"INSERT INTO kafka_offsets AS k (consumer_group, topic, kafka_partition, next_offset)"
-	" SELECT $1, t, p, o FROM unnest($2::text[], $3::int[], $4::bigint[]) AS u(t, p, o)"
-	" ORDER BY t, p"
-	" ON CONFLICT (consumer_group, topic, kafka_partition) DO UPDATE"
-	" SET next_offset = greatest(k.next_offset, excluded.next_offset), updated_at = now()";
+    "INSERT INTO kafka_offsets AS k (consumer_group, topic, kafka_partition, next_offset)"
+    " SELECT $1, t, p, o FROM unnest($2::text[], $3::int[], $4::bigint[]) AS u(t, p, o)"
+    " ORDER BY t, p"
+    " ON CONFLICT (consumer_group, topic, kafka_partition) DO UPDATE"
+    " SET next_offset = greatest(k.next_offset, excluded.next_offset), updated_at = now()";
 
 static const char count_dups_sql[] =
-	"UPDATE ledger_counters SET value = value + $1 WHERE name = 'duplicates'";
+    "UPDATE ledger_counters SET value = value + $1 WHERE name = 'duplicates'";
 
 struct stmt {
 	const char *name, *sql;
 };
 
 static const struct stmt stmts[] = {
-	{"probe_calls", probe_calls_sql},      {"upsert_rollup", upsert_rollup_sql},
-	{"ups_outcomes", upsert_outcomes_sql},
-	{"ins_feedback", insert_feedback_sql}, {"ins_quarantine", insert_quarantine_sql},
-	{"fence", fence_sql},                  {"store_offsets", store_offsets_sql},
-	{"count_dups", count_dups_sql},
+    {"probe_calls", probe_calls_sql},          {"upsert_rollup", upsert_rollup_sql},
+    {"ups_outcomes", upsert_outcomes_sql},     {"ins_feedback", insert_feedback_sql},
+    {"ins_quarantine", insert_quarantine_sql}, {"fence", fence_sql},
+    {"store_offsets", store_offsets_sql},      {"count_dups", count_dups_sql},
 };
 
 int ledger_prepare(struct ledger *lg, struct tally_err *err)
@@ -293,7 +290,7 @@ static int ensure_months(struct ledger *lg, const struct ledger_batch *b, struct
 		const char *params[1] = {ts};
 		time_format(b->calls[i].ev.ts_us, ts);
 		PGresult *res = PQexecParams(lg->conn, "SELECT tally_ensure_month($1)", 1, NULL,
-					     params, NULL, NULL, 0);
+		                             params, NULL, NULL, 0);
 		if (PQresultStatus(res) != PGRES_TUPLES_OK)
 			return ledger_fail(lg, res, "creating the month partition", err);
 		PQclear(res);
@@ -326,7 +323,7 @@ static void array_text(struct sbuf *s, const char *v, bool first)
 /* Stored next offsets of the batch's partitions, locked until commit so that
  * a second collector cannot store the same messages at the same time. */
 static int fence(struct ledger *lg, const char *group, const struct ledger_batch *b,
-		 int64_t *stored, struct tally_err *err)
+                 int64_t *stored, struct tally_err *err)
 {
 	struct sbuf topics, parts;
 	int rc = -1;
@@ -373,7 +370,7 @@ out:
 
 /* True when pos is below the offset already stored for its partition. */
 bool ledger_batch_already_stored(const struct ledger_batch *b, const int64_t *stored,
-				  const struct kafka_pos *pos)
+                                 const struct kafka_pos *pos)
 {
 	if (pos->partition < 0)
 		return false;
@@ -443,7 +440,7 @@ void ledger_copy_call(struct sbuf *s, const struct call_row *r)
 	sbuf_putc(s, '\t');
 	sbuf_copy_text(s, r->tier);
 	const int64_t tokens[5] = {c->input_tokens, c->output_tokens, c->cache_read_tokens,
-				   c->cache_write_tokens, c->reasoning_tokens};
+	                           c->cache_write_tokens, c->reasoning_tokens};
 	for (int i = 0; i < 5; i++)
 		copy_opt_i64(s, true, tokens[i]);
 	sbuf_putc(s, '\t');
@@ -469,7 +466,7 @@ void ledger_copy_call(struct sbuf *s, const struct call_row *r)
 }
 
 static int exec_prepared(struct ledger *lg, const char *name, int n, const char *const *params,
-			 PGresult **out, struct tally_err *err)
+                         PGresult **out, struct tally_err *err)
 {
 	PGresult *res = PQexecPrepared(lg->conn, name, n, params, NULL, NULL, 0);
 	ExecStatusType st = PQresultStatus(res);
@@ -484,7 +481,7 @@ static int exec_prepared(struct ledger *lg, const char *name, int n, const char 
 }
 
 static int store_offsets(struct ledger *lg, const char *group, const struct ledger_batch *b,
-			 struct tally_err *err)
+                         struct tally_err *err)
 {
 	struct sbuf t, p, o;
 	int rc;
@@ -515,8 +512,7 @@ static int store_offsets(struct ledger *lg, const char *group, const struct ledg
 
 /* The transaction body; the caller begins and ends the transaction. */
 static int write_batch_txn(struct ledger *lg, const char *group, const struct ledger_batch *b,
-			   int64_t *stored, struct ledger_batch_result *res,
-			   struct tally_err *err)
+                           int64_t *stored, struct ledger_batch_result *res, struct tally_err *err)
 {
 	struct sbuf *s = &lg->copybuf;
 	if (fence(lg, group, b, stored, err) < 0)
@@ -610,7 +606,7 @@ static int write_batch_txn(struct ledger *lg, const char *group, const struct le
 }
 
 int ledger_write_batch(struct ledger *lg, const char *group, const struct ledger_batch *b,
-		       struct ledger_batch_result *res, struct tally_err *err)
+                       struct ledger_batch_result *res, struct tally_err *err)
 {
 	int64_t stored_small[64], *stored = stored_small;
 	int rc = -1;
@@ -639,13 +635,13 @@ out:
 }
 
 int ledger_stored_offsets(struct ledger *lg, const char *group, const char *const *topics,
-			  const int32_t *partitions, size_t n, int64_t *offsets,
-			  struct tally_err *err)
+                          const int32_t *partitions, size_t n, int64_t *offsets,
+                          struct tally_err *err)
 {
 	PGresult *res = PQexecParams(lg->conn,
-				     "SELECT topic, kafka_partition, next_offset FROM kafka_offsets"
-				     " WHERE consumer_group = $1",
-				     1, NULL, &group, NULL, NULL, 0);
+	                             "SELECT topic, kafka_partition, next_offset FROM kafka_offsets"
+	                             " WHERE consumer_group = $1",
+	                             1, NULL, &group, NULL, NULL, 0);
 
 	if (PQresultStatus(res) != PGRES_TUPLES_OK)
 		return ledger_fail(lg, res, "reading stored offsets", err);

@@ -67,7 +67,7 @@ static int32_t ids_find(const struct rowset *rs, const struct ledger_batch *b, c
 
 /* Marks (keep[i] = false) the rows whose event_id the ledger already has. */
 static int probe(struct ledger *lg, const struct ledger_batch *b, const struct rowset *ids,
-		 bool *keep, size_t n_keep, struct tally_err *err)
+                 bool *keep, size_t n_keep, struct tally_err *err)
 {
 	struct sbuf arr;
 	bool first = true;
@@ -163,7 +163,7 @@ static void sbuf_i128(struct sbuf *s, __int128 v)
 
 /* Aggregates the kept rows per (hour, attribution, status) into COPY text. */
 static int rollup_rows(const struct ledger_batch *b, const bool *keep, size_t n_keep,
-		       struct sbuf *s, struct tally_err *err)
+                       struct sbuf *s, struct tally_err *err)
 {
 	struct rowset set;
 	struct group *groups = calloc(n_keep ? n_keep : 1, sizeof *groups);
@@ -211,8 +211,13 @@ static int rollup_rows(const struct ledger_batch *b, const bool *keep, size_t n_
 		char ts[40];
 		time_format(g->hour_us, ts);
 		sbuf_puts(s, ts);
-		const char *keys[] = {c->team, c->workflow, c->task_type, c->provider, c->model,
-				      g->first->tier, call_status_name(c->status)};
+		const char *keys[] = {c->team,
+		                      c->workflow,
+		                      c->task_type,
+		                      c->provider,
+		                      c->model,
+		                      g->first->tier,
+		                      call_status_name(c->status)};
 		for (int f = 0; f < 7; f++) {
 			sbuf_putc(s, '\t');
 			sbuf_copy_text(s, keys[f]);
@@ -239,7 +244,7 @@ static int rollup_rows(const struct ledger_batch *b, const bool *keep, size_t n_
 /* ---- the whole step ------------------------------------------------------- */
 
 int ledger_write_calls(struct ledger *lg, const struct ledger_batch *b, const int64_t *stored,
-		       struct ledger_batch_result *res, struct tally_err *err)
+                       struct ledger_batch_result *res, struct tally_err *err)
 {
 	struct sbuf *s = &lg->copybuf;
 	struct rowset ids = {NULL, 0};

@@ -35,7 +35,7 @@ int ledger_fail(struct ledger *lg, PGresult *res, const char *what, struct tally
 	 * TALLY_EINVAL tells the caller that the data, not the server, is at fault. */
 	bool data = st && (strncmp(st, "22", 2) == 0 || strncmp(st, "54", 2) == 0);
 	tally_err_set(err, data && !lost ? TALLY_EINVAL : TALLY_EDB, lost || sqlstate_retriable(st),
-		      "%s: %s%s%s", what, clean, st ? " SQLSTATE " : "", st ? st : "");
+	              "%s: %s%s%s", what, clean, st ? " SQLSTATE " : "", st ? st : "");
 	PQclear(res);
 	return -1;
 }
@@ -51,7 +51,7 @@ int ledger_exec(struct ledger *lg, const char *sql, struct tally_err *err)
 }
 
 int ledger_copy(struct ledger *lg, const char *copy_sql, const char *data, size_t len,
-		struct tally_err *err)
+                struct tally_err *err)
 {
 	PGresult *res = PQexec(lg->conn, copy_sql);
 
@@ -93,8 +93,8 @@ static int ledger_connect(struct ledger *lg, struct tally_err *err)
 		PQfinish(lg->conn);
 		lg->conn = NULL;
 		return tally_err_set(err, TALLY_EDB, true,
-				     "cannot connect to PostgreSQL: %s (check TALLY_DATABASE_URL)",
-				     msg);
+		                     "cannot connect to PostgreSQL: %s (check TALLY_DATABASE_URL)",
+		                     msg);
 	}
 	PQsetNoticeProcessor(lg->conn, ledger_notice, NULL);
 	lg->prepared = false;
@@ -160,10 +160,10 @@ int ledger_migrate(struct ledger *lg, int *applied, struct tally_err *err)
 	/* One migrator at a time; the lock ends with the session. */
 	if (ledger_exec(lg, "SELECT pg_advisory_lock(hashtext('tally_migrate'))", err) < 0 ||
 	    ledger_exec(lg,
-			"CREATE TABLE IF NOT EXISTS schema_migrations ("
-			" version integer PRIMARY KEY, name text NOT NULL,"
-			" applied_at timestamptz NOT NULL DEFAULT now())",
-			err) < 0)
+	                "CREATE TABLE IF NOT EXISTS schema_migrations ("
+	                " version integer PRIMARY KEY, name text NOT NULL,"
+	                " applied_at timestamptz NOT NULL DEFAULT now())",
+	                err) < 0)
 		return -1;
 	for (int i = 0; embedded_migration_names[i]; i++) {
 		const char *name = embedded_migration_names[i];
@@ -171,9 +171,9 @@ int ledger_migrate(struct ledger *lg, int *applied, struct tally_err *err)
 		const char *params[2] = {version, name};
 		snprintf(version, sizeof version, "%d", atoi(name));
 
-		PGresult *res = PQexecParams(lg->conn,
-					     "SELECT 1 FROM schema_migrations WHERE version = $1", 1,
-					     NULL, params, NULL, NULL, 0);
+		PGresult *res =
+		    PQexecParams(lg->conn, "SELECT 1 FROM schema_migrations WHERE version = $1", 1,
+		                 NULL, params, NULL, NULL, 0);
 		if (PQresultStatus(res) != PGRES_TUPLES_OK)
 			goto fail_res;
 		bool done = PQntuples(res) > 0;
@@ -183,7 +183,8 @@ int ledger_migrate(struct ledger *lg, int *applied, struct tally_err *err)
 		if (ledger_exec(lg, "BEGIN", err) < 0)
 			goto fail;
 		res = PQexec(lg->conn, embedded_migration_sql[i]);
-		if (PQresultStatus(res) != PGRES_COMMAND_OK && PQresultStatus(res) != PGRES_TUPLES_OK) {
+		if (PQresultStatus(res) != PGRES_COMMAND_OK &&
+		    PQresultStatus(res) != PGRES_TUPLES_OK) {
 			char what[128];
 			snprintf(what, sizeof what, "migration %s", name);
 			ledger_fail(lg, res, what, err);
@@ -192,8 +193,8 @@ int ledger_migrate(struct ledger *lg, int *applied, struct tally_err *err)
 		}
 		PQclear(res);
 		res = PQexecParams(lg->conn,
-				   "INSERT INTO schema_migrations (version, name) VALUES ($1, $2)", 2,
-				   NULL, params, NULL, NULL, 0);
+		                   "INSERT INTO schema_migrations (version, name) VALUES ($1, $2)",
+		                   2, NULL, params, NULL, NULL, 0);
 		if (PQresultStatus(res) != PGRES_COMMAND_OK)
 			goto fail_res;
 		PQclear(res);

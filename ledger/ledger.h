@@ -37,7 +37,7 @@ int pricebook_add(struct pricebook *pb, const struct price *p, struct tally_err 
  * model) first; else a model name that exists under exactly one provider;
  * else NULL (the call is stored unpriced). The pointer lives as long as pb. */
 const struct price *pricebook_lookup(const struct pricebook *pb, const char *provider,
-				     const char *model, int64_t ts_us);
+                                     const char *model, int64_t ts_us);
 size_t pricebook_count(const struct pricebook *pb);
 
 /* Prices one call with p (DESIGN §6): uncached input, cache read, cache
@@ -46,7 +46,7 @@ size_t pricebook_count(const struct pricebook *pb);
  * when input exceeds p->threshold_tokens; cache_hit costs 0. Exact integer
  * arithmetic; returns -1 on overflow. */
 int price_call(const struct price *p, const struct call_event *c, int64_t *cost_pusd,
-	       struct tally_err *err);
+               struct tally_err *err);
 
 /* Default tier of a model from its input price (local providers: "local"). */
 void price_default_tier(struct price *p);
@@ -56,8 +56,8 @@ void price_default_tier(struct price *p);
 struct price_import {
 	struct price *prices; /* malloc'd array; free with price_import_cleanup */
 	size_t n, cap;
-	size_t skipped;  /* entries without token prices (images, audio, sample_spec...) */
-	size_t rounded;  /* entries where a price was rounded to 1e-12 USD per token */
+	size_t skipped; /* entries without token prices (images, audio, sample_spec...) */
+	size_t rounded; /* entries where a price was rounded to 1e-12 USD per token */
 	char first_skip_reason[256];
 };
 
@@ -65,14 +65,14 @@ struct price_import {
  * exactly (never through a double) and rounded half away from zero to
  * 1e-12 USD per token. effective_from_us is stored in each price. */
 int price_import_litellm(const char *json, size_t len, int64_t effective_from_us,
-			 struct price_import *out, struct tally_err *err);
+                         struct price_import *out, struct tally_err *err);
 /* Parses tally's CSV price list (docs/prices.md): header
  * provider,model,tier,input,output,cache_read,cache_write,reasoning,
  * batch_input,batch_output,threshold_tokens,above_input,above_output,
  * above_cache_read,above_cache_write — prices in USD per million tokens,
  * empty = not priced apart. */
 int price_import_csv(const char *text, size_t len, int64_t effective_from_us,
-		     struct price_import *out, struct tally_err *err);
+                     struct price_import *out, struct tally_err *err);
 void price_import_cleanup(struct price_import *im);
 
 /* ---- the ledger connection ------------------------------------------------ */
@@ -114,7 +114,8 @@ struct call_row {
 	bool priced;
 	int64_t cost_pusd;     /* valid when priced */
 	int64_t price_version; /* 0 when none */
-	char tier[EVENT_TIER_MAX + 1]; /* resolved: event's, else the price book's, else "unknown" */
+	char
+	    tier[EVENT_TIER_MAX + 1]; /* resolved: event's, else the price book's, else "unknown" */
 };
 
 struct outcome_row {
@@ -157,8 +158,8 @@ struct ledger_batch {
 
 struct ledger_batch_result {
 	size_t calls_inserted;
-	size_t duplicates;      /* calls whose event_id was already in the ledger */
-	size_t redelivered;     /* messages below the stored offset, skipped */
+	size_t duplicates;  /* calls whose event_id was already in the ledger */
+	size_t redelivered; /* messages below the stored offset, skipped */
 	size_t unpriced;
 	size_t outcomes, feedback, quarantined;
 };
@@ -180,7 +181,7 @@ struct feedback_row *ledger_batch_add_feedback(struct ledger_batch *b);
 int ledger_batch_seal_call(struct ledger_batch *b);
 /* Copies raw. */
 int ledger_batch_add_quarantine(struct ledger_batch *b, const struct kafka_pos *pos,
-				const char *reason, const void *raw, size_t raw_len);
+                                const char *reason, const void *raw, size_t raw_len);
 /* Records that pos was consumed (its offset is stored with the batch). */
 int ledger_batch_mark(struct ledger_batch *b, const struct kafka_pos *pos);
 
@@ -191,13 +192,13 @@ int ledger_batch_mark(struct ledger_batch *b, const struct kafka_pos *pos);
  * stored them). On error nothing is written; err->retriable tells whether
  * the same batch may be retried. */
 int ledger_write_batch(struct ledger *lg, const char *group, const struct ledger_batch *b,
-		       struct ledger_batch_result *res, struct tally_err *err);
+                       struct ledger_batch_result *res, struct tally_err *err);
 
 /* Next offsets stored for group, one per (topic, partition) asked: offsets[i]
  * = stored next offset or -1 when none. */
 int ledger_stored_offsets(struct ledger *lg, const char *group, const char *const *topics,
-			  const int32_t *partitions, size_t n, int64_t *offsets,
-			  struct tally_err *err);
+                          const int32_t *partitions, size_t n, int64_t *offsets,
+                          struct tally_err *err);
 
 /* ---- prices in the ledger ------------------------------------------------------ */
 
@@ -211,7 +212,7 @@ struct price_store_result {
 	size_t stored, unchanged;
 };
 int ledger_store_prices(struct ledger *lg, const struct price_import *im, const char *source,
-			struct price_store_result *res, struct tally_err *err);
+                        struct price_store_result *res, struct tally_err *err);
 /* Number of price versions stored. */
 int ledger_price_count(struct ledger *lg, int64_t *n, struct tally_err *err);
 
@@ -222,7 +223,7 @@ struct reprice_result {
 	size_t examined, changed, newly_priced, still_unpriced;
 };
 int ledger_reprice(struct ledger *lg, const struct pricebook *pb, int64_t from_us, int64_t to_us,
-		   const char *actor, struct reprice_result *res, struct tally_err *err);
+                   const char *actor, struct reprice_result *res, struct tally_err *err);
 
 /* ---- reads ------------------------------------------------------------------------ */
 
@@ -232,16 +233,24 @@ struct ledger_status {
 		char topic[128];
 		int32_t partition;
 		int64_t offset;
-	} *partitions; /* malloc'd */
+	} * partitions; /* malloc'd */
 	size_t n_partitions;
 };
 int ledger_status(struct ledger *lg, const char *group, struct ledger_status *st,
-		  struct tally_err *err);
+                  struct tally_err *err);
 void ledger_status_cleanup(struct ledger_status *st);
 
 enum spend_dim {
-	DIM_TEAM, DIM_COST_CENTER, DIM_WORKFLOW, DIM_TASK_TYPE, DIM_MODEL, DIM_TIER,
-	DIM_PROVIDER, DIM_OUTCOME, DIM_DAY, DIM_COUNT
+	DIM_TEAM,
+	DIM_COST_CENTER,
+	DIM_WORKFLOW,
+	DIM_TASK_TYPE,
+	DIM_MODEL,
+	DIM_TIER,
+	DIM_PROVIDER,
+	DIM_OUTCOME,
+	DIM_DAY,
+	DIM_COUNT
 };
 /* "team" -> DIM_TEAM ...; -1 when unknown. */
 int spend_dim_parse(const char *s);
@@ -258,7 +267,7 @@ struct spend_row {
 	char key[EVENT_MODEL_MAX + 1]; /* "" for no value (unmapped cost centre, no outcome) */
 	bool key_null;
 	int64_t calls, input_tokens, output_tokens, cache_read_tokens, cache_write_tokens,
-		reasoning_tokens, unpriced_calls;
+	    reasoning_tokens, unpriced_calls;
 	char cost_pusd[48]; /* exact decimal integer of pico-USD (numeric sum) */
 };
 
@@ -268,7 +277,7 @@ struct spend_result {
 	struct spend_row total;
 };
 int ledger_spend(struct ledger *lg, const struct spend_query *q, struct spend_result *out,
-		 struct tally_err *err);
+                 struct tally_err *err);
 void spend_result_cleanup(struct spend_result *r);
 
 /* ---- web: keys, sessions, quarantine, prices (web_sql.c) ---- */
@@ -281,8 +290,8 @@ const char *api_role_name(int role);
 /* An API key as stored: never the token, only its SHA-256 in hex. */
 struct api_key {
 	int64_t id;
-	int role;                       /* enum api_role */
-	char team[EVENT_NAME_MAX + 1];  /* "" when none (admin, finance) */
+	int role;                      /* enum api_role */
+	char team[EVENT_NAME_MAX + 1]; /* "" when none (admin, finance) */
 	char name[EVENT_NAME_MAX + 1];
 	char token_sha256[65];
 	char created_at[40], last_used_at[40], revoked_at[40]; /* "" when none */
@@ -291,26 +300,26 @@ struct api_key {
 /* Stores a new key and records it in the audit log; *id receives its id.
  * team may be NULL. */
 int ledger_key_create(struct ledger *lg, const char *token_sha256, int role, const char *team,
-		      const char *name, const char *actor, int64_t *id, struct tally_err *err);
+                      const char *name, const char *actor, int64_t *id, struct tally_err *err);
 /* Every key, oldest first; *keys is malloc'd (free it). */
 int ledger_key_list(struct ledger *lg, struct api_key **keys, size_t *n, struct tally_err *err);
 /* Revokes key id and ends its sessions; *found is false when no live key has
  * that id. */
 int ledger_key_revoke(struct ledger *lg, int64_t id, const char *actor, bool *found,
-		      struct tally_err *err);
+                      struct tally_err *err);
 /* The live (unrevoked) key whose token hashes to token_sha256; *found false
  * when none. Records the use (last_used_at, at most once a minute). */
-int ledger_key_lookup(struct ledger *lg, const char *token_sha256, struct api_key *key,
-		      bool *found, struct tally_err *err);
+int ledger_key_lookup(struct ledger *lg, const char *token_sha256, struct api_key *key, bool *found,
+                      struct tally_err *err);
 
 /* Opens a session for key_id lasting ttl_s seconds; the id is stored hashed.
  * Expired sessions are deleted on the way. */
 int ledger_session_create(struct ledger *lg, const char *id_sha256, int64_t key_id,
-			  const char *csrf_token, int64_t ttl_s, struct tally_err *err);
+                          const char *csrf_token, int64_t ttl_s, struct tally_err *err);
 /* The key behind an unexpired session of a live key, and its CSRF token
  * (csrf must hold 65 bytes). *found false when none. */
-int ledger_session_lookup(struct ledger *lg, const char *id_sha256, struct api_key *key,
-			  char *csrf, bool *found, struct tally_err *err);
+int ledger_session_lookup(struct ledger *lg, const char *id_sha256, struct api_key *key, char *csrf,
+                          bool *found, struct tally_err *err);
 /* Ends a session (deletes it). Ending an unknown one is not an error. */
 int ledger_session_delete(struct ledger *lg, const char *id_sha256, struct tally_err *err);
 
@@ -333,7 +342,7 @@ struct quarantine_page {
 };
 /* Newest first, limit items from offset; raw cut to max_raw bytes. */
 int ledger_quarantine_list(struct ledger *lg, int64_t limit, int64_t offset, size_t max_raw,
-			   struct quarantine_page *out, struct tally_err *err);
+                           struct quarantine_page *out, struct tally_err *err);
 void quarantine_page_cleanup(struct quarantine_page *p); /* NULL is fine */
 
 /* Price book rows (every version), filtered by exact provider / model when
@@ -349,7 +358,7 @@ struct price_page {
 	size_t n;
 };
 int ledger_price_list(struct ledger *lg, const char *provider, const char *model, int64_t limit,
-		      int64_t offset, struct price_page *out, struct tally_err *err);
+                      int64_t offset, struct price_page *out, struct tally_err *err);
 void price_page_cleanup(struct price_page *p); /* NULL is fine */
 
 /* Spend per time bucket and dimension: the query of ledger_spend (same
@@ -365,7 +374,7 @@ struct spend_series {
 	struct spend_row total;
 };
 int ledger_spend_series(struct ledger *lg, const struct spend_query *q, int bucket,
-			struct spend_series *out, struct tally_err *err);
+                        struct spend_series *out, struct tally_err *err);
 void spend_series_cleanup(struct spend_series *s); /* NULL is fine */
 
 /* A cheap round trip: is the ledger answering? */
@@ -387,42 +396,41 @@ void ledger_table_cleanup(struct ledger_table *t); /* NULL is fine */
 /* The fixed report statements (SQL text chosen by enum, values as $n). The
  * comment says the parameters and the columns. */
 enum ledger_report_sql {
-	LRS_TEAMS,          /* -> team, cost_center, first_seen */
-	LRS_FOCUS_DAY,      /* $1 from, $2 to -> see report_focus (reports/focus.c) */
-	LRS_FOCUS_HOUR,     /* same, hourly charge periods */
-	LRS_AUDIT_CALLS,    /* $1 from, $2 to -> the calls of the period, by ts, event_id */
-	LRS_AUDIT_PRICES,   /* $2 to -> every price version in force before to */
+	LRS_TEAMS,               /* -> team, cost_center, first_seen */
+	LRS_FOCUS_DAY,           /* $1 from, $2 to -> see report_focus (reports/focus.c) */
+	LRS_FOCUS_HOUR,          /* same, hourly charge periods */
+	LRS_AUDIT_CALLS,         /* $1 from, $2 to -> the calls of the period, by ts, event_id */
+	LRS_AUDIT_PRICES,        /* $2 to -> every price version in force before to */
 	LRS_AUDIT_PRICE_CHANGES, /* $1, $2 -> versions effective or imported in the period */
-	LRS_AUDIT_REPRICES, /* $1, $2 -> audit_log prices.reprice rows of the period */
-	LRS_AUDIT_BUDGETS,  /* -> every budget */
-	LRS_AUDIT_ALERTS,   /* $1, $2 -> alerts fired in the period */
-	LRS_AUDIT_LOG,      /* $1, $2 -> chain_seq, id, ts_us, ts, actor, action, details,
-			       prev_hash, hash, by chain_seq */
-	LRS_OUTCOMES,       /* $1, $2 -> see reports/outcomes.c */
-	LRS_OUTCOMES_TIERS, /* $1, $2 -> workflow, tier, calls, outcomes */
-	LRS_OUTCOMES_WEEKS, /* $1, $2 -> workflow, week, outcomes, successes, spend */
-	LRS_OUTCOMES_APART, /* $1, $2 -> orphan calls, their spend, outcomes without calls */
-	LRS_WASTE,          /* $1, $2, $3 window seconds, $4 team or NULL -> team, workflow,
-			       failed calls, failed spend, repeated calls, repeated spend,
-			       cache hits, realised savings, total spend */
-	LRS_POLICY_EXISTS,  /* -> whether the router's policy table exists (t/f) */
-	LRS_BUDGETS,        /* $1 at -> see reports/budget.c */
-	LRS_ALERTS,         /* $1 limit -> newest alerts first */
+	LRS_AUDIT_REPRICES,      /* $1, $2 -> audit_log prices.reprice rows of the period */
+	LRS_AUDIT_BUDGETS,       /* -> every budget */
+	LRS_AUDIT_ALERTS,        /* $1, $2 -> alerts fired in the period */
+	LRS_AUDIT_LOG,           /* $1, $2 -> chain_seq, id, ts_us, ts, actor, action, details,
+	                            prev_hash, hash, by chain_seq */
+	LRS_OUTCOMES,            /* $1, $2 -> see reports/outcomes.c */
+	LRS_OUTCOMES_TIERS,      /* $1, $2 -> workflow, tier, calls, outcomes */
+	LRS_OUTCOMES_WEEKS,      /* $1, $2 -> workflow, week, outcomes, successes, spend */
+	LRS_OUTCOMES_APART,      /* $1, $2 -> orphan calls, their spend, outcomes without calls */
+	LRS_WASTE,               /* $1, $2, $3 window seconds, $4 team or NULL -> team, workflow,
+	                            failed calls, failed spend, repeated calls, repeated spend,
+	                            cache hits, realised savings, total spend */
+	LRS_POLICY_EXISTS,       /* -> whether the router's policy table exists (t/f) */
+	LRS_BUDGETS,             /* $1 at -> see reports/budget.c */
+	LRS_ALERTS,              /* $1 limit -> newest alerts first */
 	LRS_COUNT
 };
 /* Runs one of the statements and copies its answer into *out. */
 int ledger_report_query(struct ledger *lg, int which, const char *const *params, int n,
-			struct ledger_table *out, struct tally_err *err);
+                        struct ledger_table *out, struct tally_err *err);
 
 /* Called once per row of a stream; vals[i] NULL for SQL NULL. Non-zero stops
  * the stream (and fails it with err set by the callback). */
-typedef int (*ledger_row_fn)(void *ctx, int ncols, const char *const *vals,
-			     struct tally_err *err);
+typedef int (*ledger_row_fn)(void *ctx, int ncols, const char *const *vals, struct tally_err *err);
 /* Streams one of the statements through a server-side cursor (constant
  * memory whatever the size of the answer). Runs in the caller's transaction
  * when one is open (ledger_snapshot_begin), else in its own read-only one. */
 int ledger_report_stream(struct ledger *lg, int which, const char *const *params, int n,
-			 ledger_row_fn fn, void *ctx, struct tally_err *err);
+                         ledger_row_fn fn, void *ctx, struct tally_err *err);
 /* A repeatable-read, read-only transaction so that several reads see one
  * snapshot; end it with ledger_snapshot_end (always, also after an error). */
 int ledger_snapshot_begin(struct ledger *lg, struct tally_err *err);
@@ -452,13 +460,13 @@ struct chargeback_result {
 	char method[16]; /* the method applied: none|proportional|even */
 };
 int ledger_chargeback(struct ledger *lg, int64_t from_us, int64_t to_us, const char *share,
-		      struct chargeback_result *out, struct tally_err *err);
+                      struct chargeback_result *out, struct tally_err *err);
 void chargeback_result_cleanup(struct chargeback_result *r); /* NULL is fine */
 
 /* Maps team to cost centre cc (created when new; NULL or "" unmaps) and
  * records it in the audit log, in one transaction. */
 int ledger_team_set_cost_center(struct ledger *lg, const char *team, const char *cc,
-				const char *actor, struct tally_err *err);
+                                const char *actor, struct tally_err *err);
 
 /* The head of the audit log's hash chain: *seq 0 and hash of zeros when empty. */
 int ledger_audit_head(struct ledger *lg, int64_t *seq, char hash[65], struct tally_err *err);
@@ -466,9 +474,9 @@ int ledger_audit_head(struct ledger *lg, int64_t *seq, char hash[65], struct tal
 /* Budgets: scope "team" or "workflow"; amount in pico-USD as a decimal
  * integer string. Set inserts or updates; both are audited. */
 int ledger_budget_set(struct ledger *lg, const char *scope, const char *name,
-		      const char *amount_pusd, const char *actor, struct tally_err *err);
-int ledger_budget_delete(struct ledger *lg, const char *scope, const char *name,
-			 const char *actor, bool *found, struct tally_err *err);
+                      const char *amount_pusd, const char *actor, struct tally_err *err);
+int ledger_budget_delete(struct ledger *lg, const char *scope, const char *name, const char *actor,
+                         bool *found, struct tally_err *err);
 /* Evaluates every budget for the month holding at_us (forecast by run rate)
  * and stores the alerts newly crossed, each with its webhook in the outbox,
  * in one transaction. *fired (may be NULL) receives how many. */
@@ -484,16 +492,16 @@ struct outbox_item {
 	char *payload;
 };
 int ledger_outbox_claim(struct ledger *lg, struct outbox_item *it, bool *found,
-			struct tally_err *err);
+                        struct tally_err *err);
 /* Records the outcome of a claimed delivery and ends its transaction:
  * delivered, or retried after retry_s seconds with error noted. */
 int ledger_outbox_done(struct ledger *lg, int64_t id, bool delivered, int retry_s,
-		       const char *error, struct tally_err *err);
+                       const char *error, struct tally_err *err);
 
 /* ---- router (router_sql.c) ---- */
 
-#define LEDGER_ROUTER_LAT_BUCKETS 20  /* = ROUTER_LAT_BUCKETS of router.h */
-#define LEDGER_ROUTER_MAX_ALLOWED 16  /* = ROUTER_MAX_ALLOWED of router.h */
+#define LEDGER_ROUTER_LAT_BUCKETS 20 /* = ROUTER_LAT_BUCKETS of router.h */
+#define LEDGER_ROUTER_MAX_ALLOWED 16 /* = ROUTER_MAX_ALLOWED of router.h */
 
 /* Reads the calls ingested since router_state.stats_through and up to
  * settle_s seconds ago (so that feedback and outcomes have time to arrive)
@@ -502,7 +510,7 @@ int ledger_outbox_done(struct ledger *lg, int64_t id, bool delivered, int retry_
  * last bucket is open). *calls_read (may be NULL) receives how many calls
  * were read. Never scans calls older than the watermark. */
 int ledger_router_update_stats(struct ledger *lg, int64_t settle_s, const int64_t *bounds,
-			       int n_bounds, int64_t *calls_read, struct tally_err *err);
+                               int n_bounds, int64_t *calls_read, struct tally_err *err);
 
 /* One (task_type, tier) of router_stats summed over the days since a date. */
 struct router_stat_row {
@@ -516,7 +524,7 @@ struct router_stat_row {
 /* The statistics of the days from since_us (UTC date) on, by task type and
  * tier; *rows is malloc'd (free it). */
 int ledger_router_load_stats(struct ledger *lg, int64_t since_us, struct router_stat_row **rows,
-			     size_t *n, struct tally_err *err);
+                             size_t *n, struct tally_err *err);
 
 /* A per task type override as stored. */
 struct router_override_row {
@@ -530,25 +538,25 @@ struct router_override_row {
 };
 /* Every override; *rows is malloc'd (free it). */
 int ledger_router_overrides(struct ledger *lg, struct router_override_row **rows, size_t *n,
-			    struct tally_err *err);
+                            struct tally_err *err);
 /* Inserts or replaces an override and audits it, in one transaction. */
 int ledger_router_override_set(struct ledger *lg, const struct router_override_row *o,
-			       const char *actor, struct tally_err *err);
+                               const char *actor, struct tally_err *err);
 /* Deletes the override of task_type (audited); *found false when none. */
 int ledger_router_override_delete(struct ledger *lg, const char *task_type, const char *actor,
-				  bool *found, struct tally_err *err);
+                                  bool *found, struct tally_err *err);
 
 /* The newest policy version: *version 0 and *policy_json NULL when none;
  * otherwise *policy_json is malloc'd ({"task_type": "tier", ...}). */
 int ledger_router_latest(struct ledger *lg, int64_t *version, char **policy_json,
-			 struct tally_err *err);
+                         struct tally_err *err);
 /* Stores a new policy version, its audit_log entry and its webhook in
  * webhook_outbox (kind 'router.policy'), in one statement. changes_json is a
  * JSON array; saving_pusd the projected monthly saving. *version receives
  * the new version. */
 int ledger_router_store_version(struct ledger *lg, const char *trigger, const char *policy_json,
-				const char *changes_json, int64_t saving_pusd, int64_t *version,
-				struct tally_err *err);
+                                const char *changes_json, int64_t saving_pusd, int64_t *version,
+                                struct tally_err *err);
 
 /* Policy versions, newest first: JSON array text into *json (malloc'd) of
  * {"version","created_at","trigger","policy","changes",
@@ -568,6 +576,6 @@ struct router_over_tier_row {
 	char cost_pusd[48], under_policy_pusd[48], saving_pusd[48];
 };
 int ledger_router_over_tier(struct ledger *lg, int64_t from_us, int64_t to_us,
-			    struct router_over_tier_row **rows, size_t *n, struct tally_err *err);
+                            struct router_over_tier_row **rows, size_t *n, struct tally_err *err);
 
 #endif

@@ -24,29 +24,29 @@ int ledger_fail(struct ledger *lg, PGresult *res, const char *what, struct tally
 int ledger_exec(struct ledger *lg, const char *sql, struct tally_err *err);
 /* Runs COPY ... FROM STDIN with data. */
 int ledger_copy(struct ledger *lg, const char *copy_sql, const char *data, size_t len,
-		struct tally_err *err);
+                struct tally_err *err);
 /* Prepares the hot-path statements and staging tables of this session. */
 int ledger_prepare(struct ledger *lg, struct tally_err *err);
 
 /* The columns of a call row as COPY writes them. */
-#define LEDGER_CALL_COLS                                                                  \
-	"event_id, ts, team, workflow, task_type, outcome_id, provider, model, tier, "     \
-	"input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, "             \
-	"reasoning_tokens, usage_shape, batch, cache_hit, local, status, latency_ms, "     \
-	"prompt_hash, quality, provider_cost_pusd, cost_pusd, price_version, tags, "       \
+#define LEDGER_CALL_COLS                                                                           \
+	"event_id, ts, team, workflow, task_type, outcome_id, provider, model, tier, "             \
+	"input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, "                     \
+	"reasoning_tokens, usage_shape, batch, cache_hit, local, status, latency_ms, "             \
+	"prompt_hash, quality, provider_cost_pusd, cost_pusd, price_version, tags, "               \
 	"kafka_topic, kafka_partition, kafka_offset"
 
 /* True when pos is below the offset already stored for its partition
  * (stored[i] belongs to b->marks[i]). */
 bool ledger_batch_already_stored(const struct ledger_batch *b, const int64_t *stored,
-				 const struct kafka_pos *pos);
+                                 const struct kafka_pos *pos);
 /* Appends v as a double-quoted element of a PostgreSQL array literal. */
 void ledger_array_elem(struct sbuf *s, const char *v);
 /* Appends one call as a COPY text line of LEDGER_CALL_COLS. */
 void ledger_copy_call(struct sbuf *s, const struct call_row *r);
 /* Inside the batch transaction: the batch's new calls and their rollups. */
 int ledger_write_calls(struct ledger *lg, const struct ledger_batch *b, const int64_t *stored,
-		       struct ledger_batch_result *res, struct tally_err *err);
+                       struct ledger_batch_result *res, struct tally_err *err);
 
 /* The SQL group expression of a spend dimension (fixed text chosen by enum,
  * never user input) and the row source of a spend query ($1 from, $2 to,

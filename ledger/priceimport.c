@@ -20,8 +20,7 @@ static void price_blank(struct price *p, int64_t effective_from_us)
 	p->effective_from_us = effective_from_us;
 	p->input = p->output = p->cache_read = p->cache_write = p->reasoning = PRICE_UNSET;
 	p->batch_input = p->batch_output = PRICE_UNSET;
-	p->above_input = p->above_output = p->above_cache_read = p->above_cache_write =
-		PRICE_UNSET;
+	p->above_input = p->above_output = p->above_cache_read = p->above_cache_write = PRICE_UNSET;
 }
 
 static int im_push(struct price_import *im, const struct price *p, struct tally_err *err)
@@ -31,7 +30,7 @@ static int im_push(struct price_import *im, const struct price *p, struct tally_
 		struct price *np = realloc(im->prices, cap * sizeof *np);
 		if (!np)
 			return tally_err_set(err, TALLY_ENOMEM, false,
-					     "price import: out of memory");
+			                     "price import: out of memory");
 		im->prices = np;
 		im->cap = cap;
 	}
@@ -40,7 +39,7 @@ static int im_push(struct price_import *im, const struct price *p, struct tally_
 }
 
 static void im_skip(struct price_import *im, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
+    __attribute__((format(printf, 2, 3)));
 
 static void im_skip(struct price_import *im, const char *fmt, ...)
 {
@@ -105,7 +104,7 @@ static int seen_grow(struct seen_set *s, const struct price_import *im)
  * SIZE_MAX after remembering p as the coming im->prices[idx], or SEEN_OOM. */
 #define SEEN_OOM (SIZE_MAX - 1)
 static size_t seen_check_add(struct seen_set *s, const struct price_import *im,
-			     const struct price *p, size_t idx)
+                             const struct price *p, size_t idx)
 {
 	size_t j;
 
@@ -149,13 +148,13 @@ static bool is_decimal(const char *s)
 /* Parses a non-negative decimal price into units of 10^-scale USD; on
  * failure writes why into why[] ("is not a decimal number"). */
 static int parse_price(const char *text, int scale, int64_t *out, bool *rounded, char *why,
-		       size_t why_len)
+                       size_t why_len)
 {
 	bool r = false;
 
 	if (money_parse(text, scale, out, &r) < 0) {
 		snprintf(why, why_len, "%s",
-			 is_decimal(text) ? "is out of range" : "is not a decimal number");
+		         is_decimal(text) ? "is out of range" : "is not a decimal number");
 		return -1;
 	}
 	if (*out < 0) {
@@ -257,8 +256,8 @@ static int quote_numbers(const char *json, size_t len, struct sbuf *out, struct 
 			n = 0;
 		if (n == 0)
 			return tally_err_set(err, TALLY_EINVAL, false,
-					     "line %zu: malformed number in JSON",
-					     line_of(json, i));
+			                     "line %zu: malformed number in JSON",
+			                     line_of(json, i));
 		sbuf_append(out, json + run, i - run);
 		sbuf_putc(out, '"');
 		sbuf_append(out, json + i, n);
@@ -275,7 +274,7 @@ static int quote_numbers(const char *json, size_t len, struct sbuf *out, struct 
 /* Reads one price field of a LiteLLM entry (quoted by quote_numbers) into
  * *out in pico-USD per token. Absent or null leaves *out alone. */
 static int litellm_price(const cJSON *entry, const char *field, int64_t *out, bool *rounded,
-			 struct tally_err *err)
+                         struct tally_err *err)
 {
 	const cJSON *v = cJSON_GetObjectItemCaseSensitive(entry, field);
 	char why[64];
@@ -285,17 +284,19 @@ static int litellm_price(const cJSON *entry, const char *field, int64_t *out, bo
 		return 0;
 	if (!cJSON_IsString(v))
 		return tally_err_set(err, TALLY_EINVAL, false, "entry \"%s\": %s is not a number",
-				     entry->string, field);
+		                     entry->string, field);
 	if (parse_price(v->valuestring, 12, &x, rounded, why, sizeof why) < 0)
 		return tally_err_set(err, TALLY_EINVAL, false, "entry \"%s\": %s: \"%.40s\" %s",
-				     entry->string, field, v->valuestring, why);
+		                     entry->string, field, v->valuestring, why);
 	*out = x;
 	return 0;
 }
 
 static const char *const above_bases[] = {
-	"input_cost_per_token", "output_cost_per_token", "cache_read_input_token_cost",
-	"cache_creation_input_token_cost",
+    "input_cost_per_token",
+    "output_cost_per_token",
+    "cache_read_input_token_cost",
+    "cache_creation_input_token_cost",
 };
 static const int above_thresholds_k[] = {128, 200, 256, 272, 512};
 
@@ -307,7 +308,8 @@ static int litellm_threshold_k(const cJSON *entry)
 	int best = 0;
 	const cJSON *f;
 
-	cJSON_ArrayForEach(f, entry) {
+	cJSON_ArrayForEach(f, entry)
+	{
 		for (size_t b = 0; b < sizeof above_bases / sizeof *above_bases; b++) {
 			size_t bl = strlen(above_bases[b]);
 			if (strncmp(f->string, above_bases[b], bl) != 0 ||
@@ -349,7 +351,7 @@ static bool litellm_names(const cJSON *entry, struct price *p, struct price_impo
 	if (plen == 0 || plen >= sizeof p->provider || *model == '\0' ||
 	    strlen(model) >= sizeof p->model) {
 		im_skip(im, "entry \"%.200s\": provider or model name empty or too long",
-			entry->string);
+		        entry->string);
 		return false;
 	}
 	memcpy(p->provider, key, plen);
@@ -361,23 +363,25 @@ static bool litellm_names(const cJSON *entry, struct price *p, struct price_impo
 /* Parses one entry into p. Returns 1 when p holds a price, 0 when the entry
  * was skipped, -1 on a bad price. */
 static int litellm_entry(const cJSON *entry, int64_t effective_from_us, struct price *p,
-			 bool *rounded, struct price_import *im, struct tally_err *err)
+                         bool *rounded, struct price_import *im, struct tally_err *err)
 {
 	static const struct {
 		const char *field;
 		size_t off;
 	} plain[] = {
-		{"input_cost_per_token", offsetof(struct price, input)},
-		{"output_cost_per_token", offsetof(struct price, output)},
-		{"cache_read_input_token_cost", offsetof(struct price, cache_read)},
-		{"cache_creation_input_token_cost", offsetof(struct price, cache_write)},
-		{"output_cost_per_reasoning_token", offsetof(struct price, reasoning)},
-		{"input_cost_per_token_batches", offsetof(struct price, batch_input)},
-		{"output_cost_per_token_batches", offsetof(struct price, batch_output)},
+	    {"input_cost_per_token", offsetof(struct price, input)},
+	    {"output_cost_per_token", offsetof(struct price, output)},
+	    {"cache_read_input_token_cost", offsetof(struct price, cache_read)},
+	    {"cache_creation_input_token_cost", offsetof(struct price, cache_write)},
+	    {"output_cost_per_reasoning_token", offsetof(struct price, reasoning)},
+	    {"input_cost_per_token_batches", offsetof(struct price, batch_input)},
+	    {"output_cost_per_token_batches", offsetof(struct price, batch_output)},
 	};
 	static const size_t above_off[] = {
-		offsetof(struct price, above_input), offsetof(struct price, above_output),
-		offsetof(struct price, above_cache_read), offsetof(struct price, above_cache_write),
+	    offsetof(struct price, above_input),
+	    offsetof(struct price, above_output),
+	    offsetof(struct price, above_cache_read),
+	    offsetof(struct price, above_cache_write),
 	};
 	int k;
 
@@ -394,14 +398,14 @@ static int litellm_entry(const cJSON *entry, int64_t effective_from_us, struct p
 	if (!cJSON_GetObjectItemCaseSensitive(entry, "input_cost_per_token") &&
 	    !cJSON_GetObjectItemCaseSensitive(entry, "output_cost_per_token")) {
 		im_skip(im, "entry \"%.200s\": no input_cost_per_token or output_cost_per_token",
-			entry->string);
+		        entry->string);
 		return 0;
 	}
 	if (!litellm_names(entry, p, im))
 		return 0;
 	for (size_t i = 0; i < sizeof plain / sizeof *plain; i++)
 		if (litellm_price(entry, plain[i].field, (int64_t *)((char *)p + plain[i].off),
-				  rounded, err) < 0)
+		                  rounded, err) < 0)
 			return -1;
 	if ((k = litellm_threshold_k(entry)) > 0) {
 		p->threshold_tokens = (int64_t)k * 1000;
@@ -409,7 +413,7 @@ static int litellm_entry(const cJSON *entry, int64_t effective_from_us, struct p
 			char field[96];
 			snprintf(field, sizeof field, "%s_above_%dk_tokens", above_bases[b], k);
 			if (litellm_price(entry, field, (int64_t *)((char *)p + above_off[b]),
-					  rounded, err) < 0)
+			                  rounded, err) < 0)
 				return -1;
 		}
 	}
@@ -420,7 +424,7 @@ static int litellm_entry(const cJSON *entry, int64_t effective_from_us, struct p
 /* Imports LiteLLM's price map (docs/prices.md). Overwrites *out; on success
  * the caller frees it with price_import_cleanup(), on error it is left empty. */
 int price_import_litellm(const char *json, size_t len, int64_t effective_from_us,
-			 struct price_import *out, struct tally_err *err)
+                         struct price_import *out, struct tally_err *err)
 {
 	struct sbuf quoted;
 	struct seen_set seen = {NULL, 0};
@@ -439,15 +443,16 @@ int price_import_litellm(const char *json, size_t len, int64_t effective_from_us
 	if (!root) {
 		size_t at = end && quoted.p ? (size_t)(end - quoted.p) : 0;
 		tally_err_set(err, TALLY_EINVAL, false, "line %zu: JSON syntax error",
-			      line_of(quoted.p ? quoted.p : "", at > quoted.len ? quoted.len : at));
+		              line_of(quoted.p ? quoted.p : "", at > quoted.len ? quoted.len : at));
 		goto done;
 	}
 	if (!cJSON_IsObject(root)) {
 		tally_err_set(err, TALLY_EINVAL, false,
-			      "the LiteLLM price map must be a JSON object of models");
+		              "the LiteLLM price map must be a JSON object of models");
 		goto done;
 	}
-	cJSON_ArrayForEach(entry, root) {
+	cJSON_ArrayForEach(entry, root)
+	{
 		struct price p;
 		bool rounded;
 		size_t first;
@@ -464,7 +469,7 @@ int price_import_litellm(const char *json, size_t len, int64_t effective_from_us
 		}
 		if (first != SIZE_MAX) {
 			im_skip(out, "entry \"%.120s\": provider %s model %.60s already listed",
-				entry->string, p.provider, p.model);
+			        entry->string, p.provider, p.model);
 			continue;
 		}
 		if (im_push(out, &p, err) < 0)
@@ -484,20 +489,45 @@ done:
 /* ---- CSV ----------------------------------------------------------------- */
 
 enum csv_col {
-	COL_PROVIDER, COL_MODEL, COL_TIER, COL_INPUT, COL_OUTPUT, COL_CACHE_READ,
-	COL_CACHE_WRITE, COL_REASONING, COL_BATCH_INPUT, COL_BATCH_OUTPUT, COL_THRESHOLD,
-	COL_ABOVE_INPUT, COL_ABOVE_OUTPUT, COL_ABOVE_CACHE_READ, COL_ABOVE_CACHE_WRITE, COL_N
+	COL_PROVIDER,
+	COL_MODEL,
+	COL_TIER,
+	COL_INPUT,
+	COL_OUTPUT,
+	COL_CACHE_READ,
+	COL_CACHE_WRITE,
+	COL_REASONING,
+	COL_BATCH_INPUT,
+	COL_BATCH_OUTPUT,
+	COL_THRESHOLD,
+	COL_ABOVE_INPUT,
+	COL_ABOVE_OUTPUT,
+	COL_ABOVE_CACHE_READ,
+	COL_ABOVE_CACHE_WRITE,
+	COL_N
 };
 
 static const char *const csv_names[COL_N] = {
-	"provider", "model", "tier", "input", "output", "cache_read", "cache_write",
-	"reasoning", "batch_input", "batch_output", "threshold_tokens", "above_input",
-	"above_output", "above_cache_read", "above_cache_write",
+    "provider",
+    "model",
+    "tier",
+    "input",
+    "output",
+    "cache_read",
+    "cache_write",
+    "reasoning",
+    "batch_input",
+    "batch_output",
+    "threshold_tokens",
+    "above_input",
+    "above_output",
+    "above_cache_read",
+    "above_cache_write",
 };
 
-#define CSV_HEADER                                                                         \
-	"provider,model,tier,input,output,cache_read,cache_write,reasoning,batch_input,"   \
-	"batch_output,threshold_tokens,above_input,above_output,above_cache_read,"         \
+#define CSV_HEADER                                                                                 \
+	"provider,model,tier,input,output,cache_read,cache_write,reasoning,batch_input,"           \
+	"batch_output,threshold_tokens,above_input,above_output,above_cache_read,"                 \
 	"above_cache_write"
 
 #define CSV_FIELD_MAX 512
@@ -511,7 +541,7 @@ static const char *csv_col_name(int i)
  * may hold commas and "" for a quote; unquoted fields are trimmed of blanks.
  * Returns the number of fields or -1 with err set. */
 static int csv_split(const char *s, size_t n, size_t lineno, char fields[COL_N][CSV_FIELD_MAX],
-		     struct tally_err *err)
+                     struct tally_err *err)
 {
 	size_t i = 0;
 	int nf = 0;
@@ -527,9 +557,9 @@ static int csv_split(const char *s, size_t n, size_t lineno, char fields[COL_N][
 			for (i++;; i++) {
 				if (i >= n)
 					return tally_err_set(
-						err, TALLY_EINVAL, false,
-						"line %zu: column %s: unterminated quote", lineno,
-						csv_col_name(nf));
+					    err, TALLY_EINVAL, false,
+					    "line %zu: column %s: unterminated quote", lineno,
+					    csv_col_name(nf));
 				if (s[i] == '"') {
 					if (i + 1 < n && s[i + 1] == '"')
 						i++;
@@ -546,9 +576,9 @@ static int csv_split(const char *s, size_t n, size_t lineno, char fields[COL_N][
 				i++;
 			if (i < n && s[i] != ',')
 				return tally_err_set(err, TALLY_EINVAL, false,
-						     "line %zu: column %s: text after closing "
-						     "quote",
-						     lineno, csv_col_name(nf));
+				                     "line %zu: column %s: text after closing "
+				                     "quote",
+				                     lineno, csv_col_name(nf));
 		} else {
 			for (; i < n && s[i] != ','; i++) {
 				if (o + 1 < sizeof buf)
@@ -562,8 +592,8 @@ static int csv_split(const char *s, size_t n, size_t lineno, char fields[COL_N][
 		buf[o] = '\0';
 		if (too_long)
 			return tally_err_set(err, TALLY_EINVAL, false,
-					     "line %zu: column %s: longer than %d bytes", lineno,
-					     csv_col_name(nf), CSV_FIELD_MAX - 1);
+			                     "line %zu: column %s: longer than %d bytes", lineno,
+			                     csv_col_name(nf), CSV_FIELD_MAX - 1);
 		if (nf < COL_N)
 			memcpy(fields[nf], buf, o + 1);
 		nf++;
@@ -574,8 +604,8 @@ static int csv_split(const char *s, size_t n, size_t lineno, char fields[COL_N][
 }
 
 /* Parses a price column (USD per million tokens) into pico-USD per token. */
-static int csv_price(const char *text, enum csv_col col, size_t lineno, int64_t *out,
-		     bool *rounded, struct tally_err *err)
+static int csv_price(const char *text, enum csv_col col, size_t lineno, int64_t *out, bool *rounded,
+                     struct tally_err *err)
 {
 	char why[64];
 
@@ -585,28 +615,28 @@ static int csv_price(const char *text, enum csv_col col, size_t lineno, int64_t 
 	}
 	if (parse_price(text, 6, out, rounded, why, sizeof why) < 0)
 		return tally_err_set(err, TALLY_EINVAL, false, "line %zu: column %s: \"%.60s\" %s",
-				     lineno, csv_names[col], text, why);
+		                     lineno, csv_names[col], text, why);
 	return 0;
 }
 
 static int csv_row(char fields[COL_N][CSV_FIELD_MAX], size_t lineno, int64_t effective_from_us,
-		   struct price *p, bool *rounded, struct tally_err *err)
+                   struct price *p, bool *rounded, struct tally_err *err)
 {
 	static const struct {
 		enum csv_col col;
 		size_t off;
 	} cols[] = {
-		{COL_INPUT, offsetof(struct price, input)},
-		{COL_OUTPUT, offsetof(struct price, output)},
-		{COL_CACHE_READ, offsetof(struct price, cache_read)},
-		{COL_CACHE_WRITE, offsetof(struct price, cache_write)},
-		{COL_REASONING, offsetof(struct price, reasoning)},
-		{COL_BATCH_INPUT, offsetof(struct price, batch_input)},
-		{COL_BATCH_OUTPUT, offsetof(struct price, batch_output)},
-		{COL_ABOVE_INPUT, offsetof(struct price, above_input)},
-		{COL_ABOVE_OUTPUT, offsetof(struct price, above_output)},
-		{COL_ABOVE_CACHE_READ, offsetof(struct price, above_cache_read)},
-		{COL_ABOVE_CACHE_WRITE, offsetof(struct price, above_cache_write)},
+	    {COL_INPUT, offsetof(struct price, input)},
+	    {COL_OUTPUT, offsetof(struct price, output)},
+	    {COL_CACHE_READ, offsetof(struct price, cache_read)},
+	    {COL_CACHE_WRITE, offsetof(struct price, cache_write)},
+	    {COL_REASONING, offsetof(struct price, reasoning)},
+	    {COL_BATCH_INPUT, offsetof(struct price, batch_input)},
+	    {COL_BATCH_OUTPUT, offsetof(struct price, batch_output)},
+	    {COL_ABOVE_INPUT, offsetof(struct price, above_input)},
+	    {COL_ABOVE_OUTPUT, offsetof(struct price, above_output)},
+	    {COL_ABOVE_CACHE_READ, offsetof(struct price, above_cache_read)},
+	    {COL_ABOVE_CACHE_WRITE, offsetof(struct price, above_cache_write)},
 	};
 	const char *thr = fields[COL_THRESHOLD];
 
@@ -614,41 +644,41 @@ static int csv_row(char fields[COL_N][CSV_FIELD_MAX], size_t lineno, int64_t eff
 	*rounded = false;
 	if (fields[COL_PROVIDER][0] == '\0' || fields[COL_MODEL][0] == '\0')
 		return tally_err_set(err, TALLY_EINVAL, false,
-				     "line %zu: column %s: must not be empty", lineno,
-				     csv_names[fields[COL_PROVIDER][0] ? COL_MODEL : COL_PROVIDER]);
+		                     "line %zu: column %s: must not be empty", lineno,
+		                     csv_names[fields[COL_PROVIDER][0] ? COL_MODEL : COL_PROVIDER]);
 	if (str_copy(p->provider, sizeof p->provider, fields[COL_PROVIDER]) < 0 ||
 	    str_copy(p->model, sizeof p->model, fields[COL_MODEL]) < 0 ||
 	    str_copy(p->tier, sizeof p->tier, fields[COL_TIER]) < 0)
 		return tally_err_set(err, TALLY_EINVAL, false,
-				     "line %zu: provider, model or tier too long "
-				     "(limits %d, %d, %d)",
-				     lineno, EVENT_NAME_MAX, EVENT_MODEL_MAX, EVENT_TIER_MAX);
+		                     "line %zu: provider, model or tier too long "
+		                     "(limits %d, %d, %d)",
+		                     lineno, EVENT_NAME_MAX, EVENT_MODEL_MAX, EVENT_TIER_MAX);
 	for (size_t i = 0; i < sizeof cols / sizeof *cols; i++)
 		if (csv_price(fields[cols[i].col], cols[i].col, lineno,
-			      (int64_t *)((char *)p + cols[i].off), rounded, err) < 0)
+		              (int64_t *)((char *)p + cols[i].off), rounded, err) < 0)
 			return -1;
 	if (*thr && (parse_i64(thr, &p->threshold_tokens) < 0 || p->threshold_tokens < 0))
 		return tally_err_set(err, TALLY_EINVAL, false,
-				     "line %zu: column threshold_tokens: \"%.60s\" is not a "
-				     "non-negative whole number",
-				     lineno, thr);
+		                     "line %zu: column threshold_tokens: \"%.60s\" is not a "
+		                     "non-negative whole number",
+		                     lineno, thr);
 	if (p->threshold_tokens == 0 &&
 	    (p->above_input != PRICE_UNSET || p->above_output != PRICE_UNSET ||
 	     p->above_cache_read != PRICE_UNSET || p->above_cache_write != PRICE_UNSET))
 		return tally_err_set(err, TALLY_EINVAL, false,
-				     "line %zu: column threshold_tokens: above_* prices need a "
-				     "threshold above 0",
-				     lineno);
+		                     "line %zu: column threshold_tokens: above_* prices need a "
+		                     "threshold above 0",
+		                     lineno);
 	if (p->threshold_tokens > 0 && p->above_input == PRICE_UNSET)
 		return tally_err_set(err, TALLY_EINVAL, false,
-				     "line %zu: column above_input: threshold_tokens is set, so "
-				     "above_input must be too",
-				     lineno);
+		                     "line %zu: column above_input: threshold_tokens is set, so "
+		                     "above_input must be too",
+		                     lineno);
 	if (p->batch_input == PRICE_UNSET && p->batch_output != PRICE_UNSET)
 		return tally_err_set(err, TALLY_EINVAL, false,
-				     "line %zu: column batch_input: batch_output is set, so "
-				     "batch_input must be too",
-				     lineno);
+		                     "line %zu: column batch_input: batch_output is set, so "
+		                     "batch_input must be too",
+		                     lineno);
 	price_default_tier(p);
 	return 0;
 }
@@ -665,9 +695,9 @@ static bool csv_blank(const char *s, size_t n)
  * the caller frees it with price_import_cleanup(), on error it is left empty
  * and err names the line and column. */
 int price_import_csv(const char *text, size_t len, int64_t effective_from_us,
-		     struct price_import *out, struct tally_err *err)
+                     struct price_import *out, struct tally_err *err)
 {
-	char (*fields)[CSV_FIELD_MAX] = NULL;
+	char(*fields)[CSV_FIELD_MAX] = NULL;
 	struct seen_set seen = {NULL, 0};
 	bool header = false;
 	size_t pos = 0, lineno = 0;
@@ -702,8 +732,8 @@ int price_import_csv(const char *text, size_t len, int64_t effective_from_us,
 		if (!header) {
 			if (n != strlen(CSV_HEADER) || memcmp(line, CSV_HEADER, n) != 0) {
 				tally_err_set(err, TALLY_EINVAL, false,
-					      "line %zu: the header must be exactly %s", lineno,
-					      CSV_HEADER);
+				              "line %zu: the header must be exactly %s", lineno,
+				              CSV_HEADER);
 				goto done;
 			}
 			header = true;
@@ -712,8 +742,8 @@ int price_import_csv(const char *text, size_t len, int64_t effective_from_us,
 		if ((nf = csv_split(line, n, lineno, fields, err)) < 0)
 			goto done;
 		if (nf != COL_N) {
-			tally_err_set(err, TALLY_EINVAL, false,
-				      "line %zu: %d columns, expected %d", lineno, nf, COL_N);
+			tally_err_set(err, TALLY_EINVAL, false, "line %zu: %d columns, expected %d",
+			              lineno, nf, COL_N);
 			goto done;
 		}
 		if (csv_row(fields, lineno, effective_from_us, &p, &rounded, err) < 0)
@@ -725,8 +755,8 @@ int price_import_csv(const char *text, size_t len, int64_t effective_from_us,
 		}
 		if (first != SIZE_MAX) {
 			tally_err_set(err, TALLY_EINVAL, false,
-				      "line %zu: provider %s model %s is listed twice", lineno,
-				      p.provider, p.model);
+			              "line %zu: provider %s model %s is listed twice", lineno,
+			              p.provider, p.model);
 			goto done;
 		}
 		if (im_push(out, &p, err) < 0)

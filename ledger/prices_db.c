@@ -5,9 +5,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define PRICE_COLS                                                                        \
-	"input_pusd, output_pusd, cache_read_pusd, cache_write_pusd, reasoning_pusd, "     \
-	"batch_input_pusd, batch_output_pusd, threshold_tokens, above_input_pusd, "        \
+#define PRICE_COLS                                                                                 \
+	"input_pusd, output_pusd, cache_read_pusd, cache_write_pusd, reasoning_pusd, "             \
+	"batch_input_pusd, batch_output_pusd, threshold_tokens, above_input_pusd, "                \
 	"above_output_pusd, above_cache_read_pusd, above_cache_write_pusd"
 
 static int64_t get_price(PGresult *res, int r, int c)
@@ -24,9 +24,10 @@ struct pricebook *ledger_load_pricebook(struct ledger *lg, struct tally_err *err
 		tally_err_set(err, TALLY_ENOMEM, false, "out of memory");
 		return NULL;
 	}
-	res = PQexec(lg->conn, "SELECT price_version, provider, model, tier,"
-			       " (extract(epoch FROM effective_from) * 1000000)::bigint, " PRICE_COLS
-			       " FROM price_book ORDER BY provider, model, effective_from");
+	res =
+	    PQexec(lg->conn, "SELECT price_version, provider, model, tier,"
+	                     " (extract(epoch FROM effective_from) * 1000000)::bigint, " PRICE_COLS
+	                     " FROM price_book ORDER BY provider, model, effective_from");
 	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
 		ledger_fail(lg, res, "loading the price book", err);
 		pricebook_free(pb);
@@ -40,10 +41,10 @@ struct pricebook *ledger_load_pricebook(struct ledger *lg, struct tally_err *err
 		str_copy(p.model, sizeof p.model, PQgetvalue(res, r, 2));
 		str_copy(p.tier, sizeof p.tier, PQgetvalue(res, r, 3));
 		p.effective_from_us = strtoll(PQgetvalue(res, r, 4), NULL, 10);
-		int64_t *f[] = {&p.input,        &p.output,      &p.cache_read,
-				&p.cache_write,  &p.reasoning,   &p.batch_input,
-				&p.batch_output, &p.threshold_tokens, &p.above_input,
-				&p.above_output, &p.above_cache_read, &p.above_cache_write};
+		int64_t *f[] = {&p.input,        &p.output,           &p.cache_read,
+		                &p.cache_write,  &p.reasoning,        &p.batch_input,
+		                &p.batch_output, &p.threshold_tokens, &p.above_input,
+		                &p.above_output, &p.above_cache_read, &p.above_cache_write};
 		for (int i = 0; i < 12; i++)
 			*f[i] = get_price(res, r, 5 + i);
 		if (p.threshold_tokens < 0)
@@ -61,7 +62,7 @@ struct pricebook *ledger_load_pricebook(struct ledger *lg, struct tally_err *err
 int ledger_pricebook_stamp(struct ledger *lg, int64_t *stamp, struct tally_err *err)
 {
 	PGresult *res = PQexec(lg->conn, "SELECT coalesce(max(price_version), 0) * 1000003"
-					 " + count(*) FROM price_book");
+	                                 " + count(*) FROM price_book");
 
 	if (PQresultStatus(res) != PGRES_TUPLES_OK)
 		return ledger_fail(lg, res, "reading the price book", err);
@@ -90,7 +91,7 @@ static void copy_price(struct sbuf *s, int64_t v)
 }
 
 int ledger_store_prices(struct ledger *lg, const struct price_import *im, const char *source,
-			struct price_store_result *out, struct tally_err *err)
+                        struct price_store_result *out, struct tally_err *err)
 {
 	struct sbuf s;
 	PGresult *res = NULL;
@@ -113,10 +114,10 @@ int ledger_store_prices(struct ledger *lg, const struct price_import *im, const 
 			time_format(p->effective_from_us, ts);
 			sbuf_puts(&s, ts);
 		}
-		const int64_t v[] = {p->input,        p->output,       p->cache_read,
-				     p->cache_write,  p->reasoning,    p->batch_input,
-				     p->batch_output, p->threshold_tokens, p->above_input,
-				     p->above_output, p->above_cache_read, p->above_cache_write};
+		const int64_t v[] = {p->input,        p->output,           p->cache_read,
+		                     p->cache_write,  p->reasoning,        p->batch_input,
+		                     p->batch_output, p->threshold_tokens, p->above_input,
+		                     p->above_output, p->above_cache_read, p->above_cache_write};
 		for (int k = 0; k < 12; k++)
 			copy_price(&s, k == 7 && v[k] <= 0 ? 0 : v[k]);
 		sbuf_putc(&s, '\n');
@@ -126,15 +127,16 @@ int ledger_store_prices(struct ledger *lg, const struct price_import *im, const 
 		goto out;
 	}
 	if (ledger_exec(lg, "BEGIN", err) < 0 ||
-	    ledger_exec(lg,
-			"CREATE TEMP TABLE stage_prices (provider text, model text, tier text,"
-			" effective_from timestamptz, input_pusd bigint, output_pusd bigint,"
-			" cache_read_pusd bigint, cache_write_pusd bigint, reasoning_pusd bigint,"
-			" batch_input_pusd bigint, batch_output_pusd bigint, threshold_tokens bigint,"
-			" above_input_pusd bigint, above_output_pusd bigint,"
-			" above_cache_read_pusd bigint, above_cache_write_pusd bigint)"
-			" ON COMMIT DROP",
-			err) < 0 ||
+	    ledger_exec(
+	        lg,
+	        "CREATE TEMP TABLE stage_prices (provider text, model text, tier text,"
+	        " effective_from timestamptz, input_pusd bigint, output_pusd bigint,"
+	        " cache_read_pusd bigint, cache_write_pusd bigint, reasoning_pusd bigint,"
+	        " batch_input_pusd bigint, batch_output_pusd bigint, threshold_tokens bigint,"
+	        " above_input_pusd bigint, above_output_pusd bigint,"
+	        " above_cache_read_pusd bigint, above_cache_write_pusd bigint)"
+	        " ON COMMIT DROP",
+	        err) < 0 ||
 	    ledger_copy(lg, "COPY stage_prices FROM STDIN", s.p ? s.p : "", s.len, err) < 0)
 		goto rollback;
 	/* A price identical to the one in force is not stored again. The first
@@ -142,29 +144,29 @@ int ledger_store_prices(struct ledger *lg, const struct price_import *im, const 
 	 * changed price applies from now. */
 	const char *params[1] = {source};
 	res = PQexecParams(
-		lg->conn,
-		"WITH latest AS (SELECT DISTINCT ON (provider, model) * FROM price_book"
-		"  ORDER BY provider, model, effective_from DESC),"
-		" ins AS (INSERT INTO price_book (provider, model, tier, effective_from, " PRICE_COLS
-		", source)"
-		" SELECT s.provider, s.model, s.tier, coalesce(s.effective_from,"
-		"  CASE WHEN l.provider IS NULL THEN '1970-01-01T00:00:00Z'::timestamptz"
-		"  ELSE now() END), s.input_pusd, s.output_pusd, s.cache_read_pusd,"
-		"  s.cache_write_pusd, s.reasoning_pusd, s.batch_input_pusd, s.batch_output_pusd,"
-		"  s.threshold_tokens, s.above_input_pusd, s.above_output_pusd,"
-		"  s.above_cache_read_pusd, s.above_cache_write_pusd, $1"
-		" FROM stage_prices s LEFT JOIN latest l USING (provider, model)"
-		" WHERE l.provider IS NULL OR (l.tier, l.input_pusd, l.output_pusd,"
-		"  l.cache_read_pusd, l.cache_write_pusd, l.reasoning_pusd, l.batch_input_pusd,"
-		"  l.batch_output_pusd, l.threshold_tokens, l.above_input_pusd,"
-		"  l.above_output_pusd, l.above_cache_read_pusd, l.above_cache_write_pusd)"
-		"  IS DISTINCT FROM (s.tier, s.input_pusd, s.output_pusd, s.cache_read_pusd,"
-		"  s.cache_write_pusd, s.reasoning_pusd, s.batch_input_pusd, s.batch_output_pusd,"
-		"  s.threshold_tokens, s.above_input_pusd, s.above_output_pusd,"
-		"  s.above_cache_read_pusd, s.above_cache_write_pusd)"
-		" ON CONFLICT (provider, model, effective_from) DO NOTHING RETURNING 1)"
-		" SELECT count(*) FROM ins",
-		1, NULL, params, NULL, NULL, 0);
+	    lg->conn,
+	    "WITH latest AS (SELECT DISTINCT ON (provider, model) * FROM price_book"
+	    "  ORDER BY provider, model, effective_from DESC),"
+	    " ins AS (INSERT INTO price_book (provider, model, tier, effective_from, " PRICE_COLS
+	    ", source)"
+	    " SELECT s.provider, s.model, s.tier, coalesce(s.effective_from,"
+	    "  CASE WHEN l.provider IS NULL THEN '1970-01-01T00:00:00Z'::timestamptz"
+	    "  ELSE now() END), s.input_pusd, s.output_pusd, s.cache_read_pusd,"
+	    "  s.cache_write_pusd, s.reasoning_pusd, s.batch_input_pusd, s.batch_output_pusd,"
+	    "  s.threshold_tokens, s.above_input_pusd, s.above_output_pusd,"
+	    "  s.above_cache_read_pusd, s.above_cache_write_pusd, $1"
+	    " FROM stage_prices s LEFT JOIN latest l USING (provider, model)"
+	    " WHERE l.provider IS NULL OR (l.tier, l.input_pusd, l.output_pusd,"
+	    "  l.cache_read_pusd, l.cache_write_pusd, l.reasoning_pusd, l.batch_input_pusd,"
+	    "  l.batch_output_pusd, l.threshold_tokens, l.above_input_pusd,"
+	    "  l.above_output_pusd, l.above_cache_read_pusd, l.above_cache_write_pusd)"
+	    "  IS DISTINCT FROM (s.tier, s.input_pusd, s.output_pusd, s.cache_read_pusd,"
+	    "  s.cache_write_pusd, s.reasoning_pusd, s.batch_input_pusd, s.batch_output_pusd,"
+	    "  s.threshold_tokens, s.above_input_pusd, s.above_output_pusd,"
+	    "  s.above_cache_read_pusd, s.above_cache_write_pusd)"
+	    " ON CONFLICT (provider, model, effective_from) DO NOTHING RETURNING 1)"
+	    " SELECT count(*) FROM ins",
+	    1, NULL, params, NULL, NULL, 0);
 	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
 		ledger_fail(lg, res, "storing prices", err);
 		res = NULL;
@@ -180,14 +182,14 @@ int ledger_store_prices(struct ledger *lg, const struct price_import *im, const 
 	sbuf_puts(&d, "{\"source\":");
 	sbuf_json_str(&d, source);
 	sbuf_printf(&d, ",\"entries\":%zu,\"stored\":%zu,\"unchanged\":%zu}", im->n, out->stored,
-		    out->unchanged);
+	            out->unchanged);
 	str_copy(details, sizeof details, d.p ? d.p : "{}");
 	sbuf_cleanup(&d);
 	const char *ap[1] = {details};
 	res = PQexecParams(lg->conn,
-			   "INSERT INTO audit_log (actor, action, details)"
-			   " VALUES (current_user, 'prices.import', $1::jsonb)",
-			   1, NULL, ap, NULL, NULL, 0);
+	                   "INSERT INTO audit_log (actor, action, details)"
+	                   " VALUES (current_user, 'prices.import', $1::jsonb)",
+	                   1, NULL, ap, NULL, NULL, 0);
 	if (PQresultStatus(res) != PGRES_COMMAND_OK) {
 		ledger_fail(lg, res, "audit log", err);
 		res = NULL;
@@ -208,7 +210,7 @@ out:
 /* ---- reprice ------------------------------------------------------------ */
 
 static int reprice_fetch(struct ledger *lg, const struct pricebook *pb, struct sbuf *s,
-			 struct reprice_result *out, bool *more, struct tally_err *err)
+                         struct reprice_result *out, bool *more, struct tally_err *err)
 {
 	PGresult *res = PQexec(lg->conn, "FETCH 10000 FROM reprice_cur");
 
@@ -231,7 +233,7 @@ static int reprice_fetch(struct ledger *lg, const struct pricebook *pb, struct s
 		bool was_priced = !PQgetisnull(res, r, 12);
 		int64_t old_cost = was_priced ? strtoll(PQgetvalue(res, r, 12), NULL, 10) : 0;
 		int64_t old_version =
-			PQgetisnull(res, r, 13) ? 0 : strtoll(PQgetvalue(res, r, 13), NULL, 10);
+		    PQgetisnull(res, r, 13) ? 0 : strtoll(PQgetvalue(res, r, 13), NULL, 10);
 		const char *tier = PQgetvalue(res, r, 14);
 
 		out->examined++;
@@ -266,7 +268,7 @@ static int reprice_fetch(struct ledger *lg, const struct pricebook *pb, struct s
 }
 
 int ledger_reprice(struct ledger *lg, const struct pricebook *pb, int64_t from_us, int64_t to_us,
-		   const char *actor, struct reprice_result *out, struct tally_err *err)
+                   const char *actor, struct reprice_result *out, struct tally_err *err)
 {
 	char from[40], to[40], hfrom[40], hto[40];
 	const int64_t hour = INT64_C(3600000000);
@@ -290,18 +292,19 @@ int ledger_reprice(struct ledger *lg, const struct pricebook *pb, int64_t from_u
 	 * lost between our aggregate and our commit. */
 	if (ledger_exec(lg, "LOCK TABLE rollup_hourly IN SHARE ROW EXCLUSIVE MODE", err) < 0 ||
 	    ledger_exec(lg,
-			"CREATE TEMP TABLE stage_reprice (event_id text, ts timestamptz,"
-			" cost_pusd bigint, price_version bigint, tier text) ON COMMIT DROP",
-			err) < 0)
+	                "CREATE TEMP TABLE stage_reprice (event_id text, ts timestamptz,"
+	                " cost_pusd bigint, price_version bigint, tier text) ON COMMIT DROP",
+	                err) < 0)
 		goto fail;
 	const char *params[2] = {from, to};
-	res = PQexecParams(lg->conn,
-			   "DECLARE reprice_cur NO SCROLL CURSOR FOR SELECT event_id, ts, provider,"
-			   " model, (extract(epoch FROM ts) * 1000000)::bigint, input_tokens,"
-			   " output_tokens, cache_read_tokens, cache_write_tokens, reasoning_tokens,"
-			   " batch, cache_hit, cost_pusd, price_version, tier FROM calls"
-			   " WHERE ts >= $1 AND ts < $2",
-			   2, NULL, params, NULL, NULL, 0);
+	res =
+	    PQexecParams(lg->conn,
+	                 "DECLARE reprice_cur NO SCROLL CURSOR FOR SELECT event_id, ts, provider,"
+	                 " model, (extract(epoch FROM ts) * 1000000)::bigint, input_tokens,"
+	                 " output_tokens, cache_read_tokens, cache_write_tokens, reasoning_tokens,"
+	                 " batch, cache_hit, cost_pusd, price_version, tier FROM calls"
+	                 " WHERE ts >= $1 AND ts < $2",
+	                 2, NULL, params, NULL, NULL, 0);
 	if (PQresultStatus(res) != PGRES_COMMAND_OK) {
 		ledger_fail(lg, res, "reprice", err);
 		goto fail;
@@ -320,31 +323,32 @@ int ledger_reprice(struct ledger *lg, const struct pricebook *pb, int64_t from_u
 	}
 	const char *hp[2] = {hfrom, hto};
 	if (ledger_exec(lg, "CLOSE reprice_cur", err) < 0 ||
-	    ledger_exec(lg,
-			"UPDATE calls c SET cost_pusd = s.cost_pusd, price_version = s.price_version,"
-			" tier = s.tier FROM stage_reprice s"
-			" WHERE c.event_id = s.event_id AND c.ts = s.ts",
-			err) < 0)
+	    ledger_exec(
+	        lg,
+	        "UPDATE calls c SET cost_pusd = s.cost_pusd, price_version = s.price_version,"
+	        " tier = s.tier FROM stage_reprice s"
+	        " WHERE c.event_id = s.event_id AND c.ts = s.ts",
+	        err) < 0)
 		goto fail;
 	/* Two statements: an INSERT does not see a DELETE of its own statement. */
 	res = PQexecParams(lg->conn, "DELETE FROM rollup_hourly WHERE hour >= $1 AND hour < $2", 2,
-			   NULL, hp, NULL, NULL, 0);
+	                   NULL, hp, NULL, NULL, 0);
 	if (PQresultStatus(res) != PGRES_COMMAND_OK) {
 		ledger_fail(lg, res, "rebuilding rollups", err);
 		goto fail;
 	}
 	PQclear(res);
 	res = PQexecParams(
-		lg->conn,
-		"INSERT INTO rollup_hourly (hour, team, workflow, task_type, provider, model,"
-		" tier, status, calls, input_tokens, output_tokens, cache_read_tokens,"
-		" cache_write_tokens, reasoning_tokens, cost_pusd, unpriced_calls, cache_hit_calls)"
-		" SELECT date_trunc('hour', ts), team, workflow, task_type, provider, model, tier,"
-		" status, count(*), sum(input_tokens), sum(output_tokens), sum(cache_read_tokens),"
-		" sum(cache_write_tokens), sum(reasoning_tokens), coalesce(sum(cost_pusd), 0),"
-		" count(*) FILTER (WHERE cost_pusd IS NULL), count(*) FILTER (WHERE cache_hit)"
-		" FROM calls WHERE ts >= $1 AND ts < $2 GROUP BY 1, 2, 3, 4, 5, 6, 7, 8",
-		2, NULL, hp, NULL, NULL, 0);
+	    lg->conn,
+	    "INSERT INTO rollup_hourly (hour, team, workflow, task_type, provider, model,"
+	    " tier, status, calls, input_tokens, output_tokens, cache_read_tokens,"
+	    " cache_write_tokens, reasoning_tokens, cost_pusd, unpriced_calls, cache_hit_calls)"
+	    " SELECT date_trunc('hour', ts), team, workflow, task_type, provider, model, tier,"
+	    " status, count(*), sum(input_tokens), sum(output_tokens), sum(cache_read_tokens),"
+	    " sum(cache_write_tokens), sum(reasoning_tokens), coalesce(sum(cost_pusd), 0),"
+	    " count(*) FILTER (WHERE cost_pusd IS NULL), count(*) FILTER (WHERE cache_hit)"
+	    " FROM calls WHERE ts >= $1 AND ts < $2 GROUP BY 1, 2, 3, 4, 5, 6, 7, 8",
+	    2, NULL, hp, NULL, NULL, 0);
 	if (PQresultStatus(res) != PGRES_COMMAND_OK) {
 		ledger_fail(lg, res, "rebuilding rollups", err);
 		goto fail;
@@ -352,14 +356,14 @@ int ledger_reprice(struct ledger *lg, const struct pricebook *pb, int64_t from_u
 	PQclear(res);
 	char details[512];
 	snprintf(details, sizeof details,
-		 "{\"from\":\"%s\",\"to\":\"%s\",\"examined\":%zu,\"changed\":%zu,"
-		 "\"newly_priced\":%zu,\"still_unpriced\":%zu}",
-		 from, to, out->examined, out->changed, out->newly_priced, out->still_unpriced);
+	         "{\"from\":\"%s\",\"to\":\"%s\",\"examined\":%zu,\"changed\":%zu,"
+	         "\"newly_priced\":%zu,\"still_unpriced\":%zu}",
+	         from, to, out->examined, out->changed, out->newly_priced, out->still_unpriced);
 	const char *ap[2] = {actor, details};
 	res = PQexecParams(lg->conn,
-			   "INSERT INTO audit_log (actor, action, details)"
-			   " VALUES ($1, 'prices.reprice', $2::jsonb)",
-			   2, NULL, ap, NULL, NULL, 0);
+	                   "INSERT INTO audit_log (actor, action, details)"
+	                   " VALUES ($1, 'prices.reprice', $2::jsonb)",
+	                   2, NULL, ap, NULL, NULL, 0);
 	if (PQresultStatus(res) != PGRES_COMMAND_OK) {
 		ledger_fail(lg, res, "audit log", err);
 		goto fail;

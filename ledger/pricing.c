@@ -105,7 +105,7 @@ void pricebook_free(struct pricebook *pb)
 }
 
 static const struct pb_key *pb_find_key(const struct pricebook *pb, const char *provider,
-					const char *model)
+                                        const char *model)
 {
 	uint64_t h = pb_hash_key(provider, model);
 
@@ -208,7 +208,7 @@ int pricebook_add(struct pricebook *pb, const struct price *p, struct tally_err 
 	if (!memchr(p->provider, '\0', sizeof p->provider) ||
 	    !memchr(p->model, '\0', sizeof p->model) || p->model[0] == '\0')
 		return tally_err_set(err, TALLY_EINVAL, false,
-				     "pricebook_add: provider or model missing or unterminated");
+		                     "pricebook_add: provider or model missing or unterminated");
 	if (!(v = malloc(sizeof *v)))
 		goto oom;
 	*v = *p;
@@ -277,7 +277,7 @@ static const struct price *pb_key_at(const struct pb_key *k, int64_t ts_us)
 /* The version in force at ts: exact name first, else a model name listed by
  * exactly one provider, else NULL. Thread-safe on a book no longer added to. */
 const struct price *pricebook_lookup(const struct pricebook *pb, const char *provider,
-				     const char *model, int64_t ts_us)
+                                     const char *model, int64_t ts_us)
 {
 	const struct pb_key *k;
 	const struct pb_name *m;
@@ -325,7 +325,7 @@ static void pick_rates(const struct price *p, const struct call_event *c, struct
 		r->input = p->batch_input;
 		r->output = rate_or(p->batch_output, output);
 	} else if (p->threshold_tokens > 0 && c->input_tokens > p->threshold_tokens &&
-		   p->above_input != PRICE_UNSET) {
+	           p->above_input != PRICE_UNSET) {
 		/* Long context: the whole request moves to the higher rates. */
 		r->input = p->above_input;
 		r->output = rate_or(p->above_output, output);
@@ -348,7 +348,7 @@ static bool add_product(int64_t *sum, int64_t tokens, int64_t rate)
  * alone on error: TALLY_ERANGE on overflow, TALLY_EINVAL for inconsistent
  * token counts. Pure; thread-safe. */
 int price_call(const struct price *p, const struct call_event *c, int64_t *cost_pusd,
-	       struct tally_err *err)
+               struct tally_err *err)
 {
 	struct rates r;
 	int64_t uncached, plain_output, sum = 0;
@@ -366,15 +366,15 @@ int price_call(const struct price *p, const struct call_event *c, int64_t *cost_
 	uncached = c->input_tokens - c->cache_read_tokens - c->cache_write_tokens;
 	if (uncached < 0)
 		return tally_err_set(err, TALLY_EINVAL, false,
-				     "price_call: cache tokens (%lld read + %lld write) exceed "
-				     "input tokens (%lld)",
-				     (long long)c->cache_read_tokens,
-				     (long long)c->cache_write_tokens, (long long)c->input_tokens);
+		                     "price_call: cache tokens (%lld read + %lld write) exceed "
+		                     "input tokens (%lld)",
+		                     (long long)c->cache_read_tokens,
+		                     (long long)c->cache_write_tokens, (long long)c->input_tokens);
 	if (c->reasoning_tokens > c->output_tokens)
 		return tally_err_set(err, TALLY_EINVAL, false,
-				     "price_call: reasoning tokens (%lld) exceed output tokens "
-				     "(%lld)",
-				     (long long)c->reasoning_tokens, (long long)c->output_tokens);
+		                     "price_call: reasoning tokens (%lld) exceed output tokens "
+		                     "(%lld)",
+		                     (long long)c->reasoning_tokens, (long long)c->output_tokens);
 	plain_output = c->output_tokens - c->reasoning_tokens;
 
 	pick_rates(p, c, &r);
@@ -384,14 +384,14 @@ int price_call(const struct price *p, const struct call_event *c, int64_t *cost_
 	    !add_product(&sum, plain_output, r.output) ||
 	    !add_product(&sum, c->reasoning_tokens, r.reasoning))
 		return tally_err_set(err, TALLY_ERANGE, false,
-				     "price_call: cost of %s/%s overflows 64-bit pico-USD",
-				     p->provider, p->model);
+		                     "price_call: cost of %s/%s overflows 64-bit pico-USD",
+		                     p->provider, p->model);
 	*cost_pusd = sum;
 	return 0;
 }
 
 static const char *const local_providers[] = {
-	"ollama", "ollama_chat", "vllm", "hosted_vllm", "lm_studio", "llamafile", "local",
+    "ollama", "ollama_chat", "vllm", "hosted_vllm", "lm_studio", "llamafile", "local",
 };
 
 static bool is_local_provider(const char *name, size_t len)

@@ -11,17 +11,16 @@ static int64_t cell_i64(PGresult *res, int r, int c)
 }
 
 int ledger_status(struct ledger *lg, const char *group, struct ledger_status *st,
-		  struct tally_err *err)
+                  struct tally_err *err)
 {
 	PGresult *res;
 
 	memset(st, 0, sizeof *st);
-	res = PQexec(lg->conn,
-		     "SELECT (SELECT coalesce(sum(calls), 0) FROM rollup_hourly),"
-		     " (SELECT count(*) FROM outcomes), (SELECT count(*) FROM feedback),"
-		     " (SELECT value FROM ledger_counters WHERE name = 'duplicates'),"
-		     " (SELECT count(*) FROM quarantine),"
-		     " (SELECT coalesce(sum(unpriced_calls), 0) FROM rollup_hourly)");
+	res = PQexec(lg->conn, "SELECT (SELECT coalesce(sum(calls), 0) FROM rollup_hourly),"
+	                       " (SELECT count(*) FROM outcomes), (SELECT count(*) FROM feedback),"
+	                       " (SELECT value FROM ledger_counters WHERE name = 'duplicates'),"
+	                       " (SELECT count(*) FROM quarantine),"
+	                       " (SELECT coalesce(sum(unpriced_calls), 0) FROM rollup_hourly)");
 	if (PQresultStatus(res) != PGRES_TUPLES_OK)
 		return ledger_fail(lg, res, "reading status", err);
 	st->calls = cell_i64(res, 0, 0);
@@ -33,9 +32,9 @@ int ledger_status(struct ledger *lg, const char *group, struct ledger_status *st
 	PQclear(res);
 
 	res = PQexecParams(lg->conn,
-			   "SELECT topic, kafka_partition, next_offset FROM kafka_offsets"
-			   " WHERE consumer_group = $1 ORDER BY topic, kafka_partition",
-			   1, NULL, &group, NULL, NULL, 0);
+	                   "SELECT topic, kafka_partition, next_offset FROM kafka_offsets"
+	                   " WHERE consumer_group = $1 ORDER BY topic, kafka_partition",
+	                   1, NULL, &group, NULL, NULL, 0);
 	if (PQresultStatus(res) != PGRES_TUPLES_OK)
 		return ledger_fail(lg, res, "reading stored offsets", err);
 	int n = PQntuples(res);
@@ -45,7 +44,7 @@ int ledger_status(struct ledger *lg, const char *group, struct ledger_status *st
 	}
 	for (int r = 0; r < n; r++) {
 		str_copy(st->partitions[r].topic, sizeof st->partitions[r].topic,
-			 PQgetvalue(res, r, 0));
+		         PQgetvalue(res, r, 0));
 		st->partitions[r].partition = (int32_t)cell_i64(res, r, 1);
 		st->partitions[r].offset = cell_i64(res, r, 2);
 	}
@@ -64,8 +63,7 @@ void ledger_status_cleanup(struct ledger_status *st)
 }
 
 static const char *const dim_names[DIM_COUNT] = {
-	"team", "cost_center", "workflow", "task_type", "model",
-	"tier", "provider",    "outcome",  "day",
+    "team", "cost_center", "workflow", "task_type", "model", "tier", "provider", "outcome", "day",
 };
 
 int spend_dim_parse(const char *s)
@@ -117,7 +115,7 @@ const char *ledger_spend_source_sql(bool rollups)
 }
 
 int ledger_spend(struct ledger *lg, const struct spend_query *q, struct spend_result *out,
-		 struct tally_err *err)
+                 struct tally_err *err)
 {
 	const int64_t hour = INT64_C(3600000000);
 	char from[40], to[40], sql[2048];
@@ -131,14 +129,15 @@ int ledger_spend(struct ledger *lg, const struct spend_query *q, struct spend_re
 	time_format(q->to_us, to);
 	src = ledger_spend_source_sql(rollups);
 	snprintf(sql, sizeof sql,
-		 "SELECT %s AS k, GROUPING(%s) AS g, sum(x.calls), sum(x.input_tokens),"
-		 " sum(x.output_tokens), sum(x.cache_read_tokens), sum(x.cache_write_tokens),"
-		 " sum(x.reasoning_tokens), coalesce(sum(x.cost_pusd), 0)::numeric(40,0),"
-		 " sum(x.unpriced_calls)"
-		 " FROM %s x LEFT JOIN teams tm ON tm.team = x.team"
-		 " GROUP BY GROUPING SETS ((%s), ())"
-		 " ORDER BY g, coalesce(sum(x.cost_pusd), 0) DESC, k NULLS LAST",
-		 ledger_spend_dim_sql(q->dim), ledger_spend_dim_sql(q->dim), src, ledger_spend_dim_sql(q->dim));
+	         "SELECT %s AS k, GROUPING(%s) AS g, sum(x.calls), sum(x.input_tokens),"
+	         " sum(x.output_tokens), sum(x.cache_read_tokens), sum(x.cache_write_tokens),"
+	         " sum(x.reasoning_tokens), coalesce(sum(x.cost_pusd), 0)::numeric(40,0),"
+	         " sum(x.unpriced_calls)"
+	         " FROM %s x LEFT JOIN teams tm ON tm.team = x.team"
+	         " GROUP BY GROUPING SETS ((%s), ())"
+	         " ORDER BY g, coalesce(sum(x.cost_pusd), 0) DESC, k NULLS LAST",
+	         ledger_spend_dim_sql(q->dim), ledger_spend_dim_sql(q->dim), src,
+	         ledger_spend_dim_sql(q->dim));
 	const char *params[4] = {from, to, q->team, q->workflow};
 	PGresult *res = PQexecParams(lg->conn, sql, 4, NULL, params, NULL, NULL, 0);
 	if (PQresultStatus(res) != PGRES_TUPLES_OK)

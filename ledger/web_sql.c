@@ -31,9 +31,9 @@ static int64_t cell_i64(PGresult *res, int r, int c)
 
 /* ---- keys ----------------------------------------------------------------- */
 
-#define KEY_COLS                                                                           \
-	"k.id, k.role, coalesce(k.team, ''), k.name, k.token_sha256, " TS_TEXT("k.created_at") \
-	", " TS_TEXT("k.last_used_at") ", " TS_TEXT("k.revoked_at")
+#define KEY_COLS                                                                                   \
+	"k.id, k.role, coalesce(k.team, ''), k.name, k.token_sha256, " TS_TEXT(                    \
+	    "k.created_at") ", " TS_TEXT("k.last_used_at") ", " TS_TEXT("k.revoked_at")
 
 static void key_from_row(PGresult *res, int r, int c, struct api_key *k)
 {
@@ -49,10 +49,10 @@ static void key_from_row(PGresult *res, int r, int c, struct api_key *k)
 }
 
 int ledger_key_create(struct ledger *lg, const char *token_sha256, int role, const char *team,
-		      const char *name, const char *actor, int64_t *id, struct tally_err *err)
+                      const char *name, const char *actor, int64_t *id, struct tally_err *err)
 {
 	const char *params[5] = {token_sha256, api_role_name(role), team, name ? name : "",
-				 actor ? actor : "tally"};
+	                         actor ? actor : "tally"};
 	PGresult *res;
 
 	if (role < 0 || role > ROLE_VIEWER)
@@ -61,13 +61,13 @@ int ledger_key_create(struct ledger *lg, const char *token_sha256, int role, con
 		return tally_err_set(err, TALLY_EINVAL, false, "a viewer key needs a team");
 	/* The key and its audit record commit together. */
 	res = PQexecParams(lg->conn,
-			   "WITH k AS (INSERT INTO api_keys (token_sha256, role, team, name)"
-			   " VALUES ($1, $2, nullif($3, ''), $4) RETURNING id, role, team, name),"
-			   " a AS (INSERT INTO audit_log (actor, action, details)"
-			   " SELECT $5, 'keys.create', jsonb_build_object('id', id, 'role', role,"
-			   " 'team', team, 'name', name) FROM k)"
-			   " SELECT id FROM k",
-			   5, NULL, params, NULL, NULL, 0);
+	                   "WITH k AS (INSERT INTO api_keys (token_sha256, role, team, name)"
+	                   " VALUES ($1, $2, nullif($3, ''), $4) RETURNING id, role, team, name),"
+	                   " a AS (INSERT INTO audit_log (actor, action, details)"
+	                   " SELECT $5, 'keys.create', jsonb_build_object('id', id, 'role', role,"
+	                   " 'team', team, 'name', name) FROM k)"
+	                   " SELECT id FROM k",
+	                   5, NULL, params, NULL, NULL, 0);
 	if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1)
 		return ledger_fail(lg, res, "storing the API key", err);
 	*id = cell_i64(res, 0, 0);
@@ -97,7 +97,7 @@ int ledger_key_list(struct ledger *lg, struct api_key **keys, size_t *n, struct 
 }
 
 int ledger_key_revoke(struct ledger *lg, int64_t id, const char *actor, bool *found,
-		      struct tally_err *err)
+                      struct tally_err *err)
 {
 	char idbuf[24];
 	const char *params[2] = {idbuf, actor ? actor : "tally"};
@@ -105,13 +105,13 @@ int ledger_key_revoke(struct ledger *lg, int64_t id, const char *actor, bool *fo
 
 	snprintf(idbuf, sizeof idbuf, "%lld", (long long)id);
 	res = PQexecParams(lg->conn,
-			   "WITH k AS (UPDATE api_keys SET revoked_at = now()"
-			   " WHERE id = $1 AND revoked_at IS NULL RETURNING id),"
-			   " s AS (DELETE FROM sessions WHERE key_id IN (SELECT id FROM k)),"
-			   " a AS (INSERT INTO audit_log (actor, action, details)"
-			   " SELECT $2, 'keys.revoke', jsonb_build_object('id', id) FROM k)"
-			   " SELECT count(*) FROM k",
-			   2, NULL, params, NULL, NULL, 0);
+	                   "WITH k AS (UPDATE api_keys SET revoked_at = now()"
+	                   " WHERE id = $1 AND revoked_at IS NULL RETURNING id),"
+	                   " s AS (DELETE FROM sessions WHERE key_id IN (SELECT id FROM k)),"
+	                   " a AS (INSERT INTO audit_log (actor, action, details)"
+	                   " SELECT $2, 'keys.revoke', jsonb_build_object('id', id) FROM k)"
+	                   " SELECT count(*) FROM k",
+	                   2, NULL, params, NULL, NULL, 0);
 	if (PQresultStatus(res) != PGRES_TUPLES_OK)
 		return ledger_fail(lg, res, "revoking the API key", err);
 	*found = cell_i64(res, 0, 0) > 0;
@@ -119,19 +119,19 @@ int ledger_key_revoke(struct ledger *lg, int64_t id, const char *actor, bool *fo
 	return 0;
 }
 
-int ledger_key_lookup(struct ledger *lg, const char *token_sha256, struct api_key *key,
-		      bool *found, struct tally_err *err)
+int ledger_key_lookup(struct ledger *lg, const char *token_sha256, struct api_key *key, bool *found,
+                      struct tally_err *err)
 {
 	const char *params[1] = {token_sha256};
 	PGresult *res;
 
 	*found = false;
 	res = PQexecParams(lg->conn,
-			   "UPDATE api_keys k SET last_used_at = CASE WHEN last_used_at IS NULL"
-			   " OR last_used_at < now() - interval '1 minute' THEN now()"
-			   " ELSE last_used_at END"
-			   " WHERE token_sha256 = $1 AND revoked_at IS NULL RETURNING " KEY_COLS,
-			   1, NULL, params, NULL, NULL, 0);
+	                   "UPDATE api_keys k SET last_used_at = CASE WHEN last_used_at IS NULL"
+	                   " OR last_used_at < now() - interval '1 minute' THEN now()"
+	                   " ELSE last_used_at END"
+	                   " WHERE token_sha256 = $1 AND revoked_at IS NULL RETURNING " KEY_COLS,
+	                   1, NULL, params, NULL, NULL, 0);
 	if (PQresultStatus(res) != PGRES_TUPLES_OK)
 		return ledger_fail(lg, res, "looking up the API key", err);
 	if (PQntuples(res) == 1) {
@@ -145,7 +145,7 @@ int ledger_key_lookup(struct ledger *lg, const char *token_sha256, struct api_ke
 /* ---- sessions -------------------------------------------------------------- */
 
 int ledger_session_create(struct ledger *lg, const char *id_sha256, int64_t key_id,
-			  const char *csrf_token, int64_t ttl_s, struct tally_err *err)
+                          const char *csrf_token, int64_t ttl_s, struct tally_err *err)
 {
 	char idbuf[24], ttl[24];
 	const char *params[4] = {id_sha256, idbuf, csrf_token, ttl};
@@ -158,27 +158,28 @@ int ledger_session_create(struct ledger *lg, const char *id_sha256, int64_t key_
 		return ledger_fail(lg, res, "expiring sessions", err);
 	PQclear(res);
 	res = PQexecParams(lg->conn,
-			   "INSERT INTO sessions (id_sha256, key_id, csrf_token, expires_at)"
-			   " VALUES ($1, $2, $3, now() + make_interval(secs => $4::bigint))",
-			   4, NULL, params, NULL, NULL, 0);
+	                   "INSERT INTO sessions (id_sha256, key_id, csrf_token, expires_at)"
+	                   " VALUES ($1, $2, $3, now() + make_interval(secs => $4::bigint))",
+	                   4, NULL, params, NULL, NULL, 0);
 	if (PQresultStatus(res) != PGRES_COMMAND_OK)
 		return ledger_fail(lg, res, "storing the session", err);
 	PQclear(res);
 	return 0;
 }
 
-int ledger_session_lookup(struct ledger *lg, const char *id_sha256, struct api_key *key,
-			  char *csrf, bool *found, struct tally_err *err)
+int ledger_session_lookup(struct ledger *lg, const char *id_sha256, struct api_key *key, char *csrf,
+                          bool *found, struct tally_err *err)
 {
 	const char *params[1] = {id_sha256};
 	PGresult *res;
 
 	*found = false;
-	res = PQexecParams(lg->conn,
-			   "SELECT " KEY_COLS ", s.csrf_token FROM sessions s"
-			   " JOIN api_keys k ON k.id = s.key_id"
-			   " WHERE s.id_sha256 = $1 AND s.expires_at > now() AND k.revoked_at IS NULL",
-			   1, NULL, params, NULL, NULL, 0);
+	res = PQexecParams(
+	    lg->conn,
+	    "SELECT " KEY_COLS ", s.csrf_token FROM sessions s"
+	    " JOIN api_keys k ON k.id = s.key_id"
+	    " WHERE s.id_sha256 = $1 AND s.expires_at > now() AND k.revoked_at IS NULL",
+	    1, NULL, params, NULL, NULL, 0);
 	if (PQresultStatus(res) != PGRES_TUPLES_OK)
 		return ledger_fail(lg, res, "looking up the session", err);
 	if (PQntuples(res) == 1) {
@@ -193,8 +194,8 @@ int ledger_session_lookup(struct ledger *lg, const char *id_sha256, struct api_k
 int ledger_session_delete(struct ledger *lg, const char *id_sha256, struct tally_err *err)
 {
 	const char *params[1] = {id_sha256};
-	PGresult *res = PQexecParams(lg->conn, "DELETE FROM sessions WHERE id_sha256 = $1", 1,
-				     NULL, params, NULL, NULL, 0);
+	PGresult *res = PQexecParams(lg->conn, "DELETE FROM sessions WHERE id_sha256 = $1", 1, NULL,
+	                             params, NULL, NULL, 0);
 
 	if (PQresultStatus(res) != PGRES_COMMAND_OK)
 		return ledger_fail(lg, res, "ending the session", err);
@@ -205,7 +206,7 @@ int ledger_session_delete(struct ledger *lg, const char *id_sha256, struct tally
 /* ---- quarantine ----------------------------------------------------------- */
 
 int ledger_quarantine_list(struct ledger *lg, int64_t limit, int64_t offset, size_t max_raw,
-			   struct quarantine_page *out, struct tally_err *err)
+                           struct quarantine_page *out, struct tally_err *err)
 {
 	char lim[24], off[24], maxr[24];
 	const char *params[3] = {lim, off, maxr};
@@ -221,12 +222,15 @@ int ledger_quarantine_list(struct ledger *lg, int64_t limit, int64_t offset, siz
 		return ledger_fail(lg, res, "counting the quarantine", err);
 	out->total = cell_i64(res, 0, 0);
 	PQclear(res);
-	res = PQexecParams(lg->conn,
-			   "SELECT id, " TS_TEXT("received_at") ", topic, kafka_partition,"
-			   " coalesce(kafka_offset, -1), reason, substring(raw FROM 1 FOR $3::int),"
-			   " octet_length(raw) FROM quarantine"
-			   " ORDER BY received_at DESC, id DESC LIMIT $1 OFFSET $2",
-			   3, NULL, params, NULL, NULL, 0);
+	res = PQexecParams(
+	    lg->conn,
+	    "SELECT id, " TS_TEXT(
+	        "received_at") ", topic, kafka_partition,"
+	                       " coalesce(kafka_offset, -1), reason, substring(raw FROM 1 FOR "
+	                       "$3::int),"
+	                       " octet_length(raw) FROM quarantine"
+	                       " ORDER BY received_at DESC, id DESC LIMIT $1 OFFSET $2",
+	    3, NULL, params, NULL, NULL, 0);
 	if (PQresultStatus(res) != PGRES_TUPLES_OK)
 		return ledger_fail(lg, res, "reading the quarantine", err);
 	n = PQntuples(res);
@@ -270,7 +274,7 @@ void quarantine_page_cleanup(struct quarantine_page *p)
 /* ---- prices ------------------------------------------------------------- */
 
 int ledger_price_list(struct ledger *lg, const char *provider, const char *model, int64_t limit,
-		      int64_t offset, struct price_page *out, struct tally_err *err)
+                      int64_t offset, struct price_page *out, struct tally_err *err)
 {
 	char lim[24], off[24];
 	const char *params[4] = {provider, model, lim, off};
@@ -280,16 +284,20 @@ int ledger_price_list(struct ledger *lg, const char *provider, const char *model
 	memset(out, 0, sizeof *out);
 	snprintf(lim, sizeof lim, "%lld", (long long)limit);
 	snprintf(off, sizeof off, "%lld", (long long)offset);
-	res = PQexecParams(lg->conn,
-			   "SELECT count(*) OVER (), price_version, provider, model, tier, "
-			   TS_TEXT("effective_from") ", source, input_pusd, output_pusd,"
-			   " cache_read_pusd, cache_write_pusd, reasoning_pusd, batch_input_pusd,"
-			   " batch_output_pusd, threshold_tokens, above_input_pusd, above_output_pusd,"
-			   " above_cache_read_pusd, above_cache_write_pusd FROM price_book"
-			   " WHERE ($1::text IS NULL OR provider = $1)"
-			   " AND ($2::text IS NULL OR model = $2)"
-			   " ORDER BY provider, model, effective_from DESC LIMIT $3 OFFSET $4",
-			   4, NULL, params, NULL, NULL, 0);
+	res = PQexecParams(
+	    lg->conn,
+	    "SELECT count(*) OVER (), price_version, provider, model, tier, " TS_TEXT(
+	        "effective_from") ", source, input_pusd, output_pusd,"
+	                          " cache_read_pusd, cache_write_pusd, reasoning_pusd, "
+	                          "batch_input_pusd,"
+	                          " batch_output_pusd, threshold_tokens, above_input_pusd, "
+	                          "above_output_pusd,"
+	                          " above_cache_read_pusd, above_cache_write_pusd FROM price_book"
+	                          " WHERE ($1::text IS NULL OR provider = $1)"
+	                          " AND ($2::text IS NULL OR model = $2)"
+	                          " ORDER BY provider, model, effective_from DESC LIMIT $3 OFFSET "
+	                          "$4",
+	    4, NULL, params, NULL, NULL, 0);
 	if (PQresultStatus(res) != PGRES_TUPLES_OK)
 		return ledger_fail(lg, res, "reading the price book", err);
 	n = PQntuples(res);
@@ -300,10 +308,10 @@ int ledger_price_list(struct ledger *lg, const char *provider, const char *model
 	for (int r = 0; r < n; r++) {
 		struct price_row *row = &out->rows[out->n++];
 		struct price *p = &row->p;
-		int64_t *f[] = {&p->input,       &p->output,          &p->cache_read,
-				&p->cache_write,  &p->reasoning,       &p->batch_input,
-				&p->batch_output, &p->threshold_tokens, &p->above_input,
-				&p->above_output, &p->above_cache_read, &p->above_cache_write};
+		int64_t *f[] = {&p->input,        &p->output,           &p->cache_read,
+		                &p->cache_write,  &p->reasoning,        &p->batch_input,
+		                &p->batch_output, &p->threshold_tokens, &p->above_input,
+		                &p->above_output, &p->above_cache_read, &p->above_cache_write};
 		out->total = cell_i64(res, r, 0);
 		p->version = cell_i64(res, r, 1);
 		str_copy(p->provider, sizeof p->provider, PQgetvalue(res, r, 2));
@@ -317,9 +325,9 @@ int ledger_price_list(struct ledger *lg, const char *provider, const char *model
 	PQclear(res);
 	if (n == 0 && offset > 0) { /* past the end: the total still counts */
 		res = PQexecParams(lg->conn,
-				   "SELECT count(*) FROM price_book WHERE ($1::text IS NULL OR"
-				   " provider = $1) AND ($2::text IS NULL OR model = $2)",
-				   2, NULL, params, NULL, NULL, 0);
+		                   "SELECT count(*) FROM price_book WHERE ($1::text IS NULL OR"
+		                   " provider = $1) AND ($2::text IS NULL OR model = $2)",
+		                   2, NULL, params, NULL, NULL, 0);
 		if (PQresultStatus(res) != PGRES_TUPLES_OK)
 			return ledger_fail(lg, res, "reading the price book", err);
 		out->total = cell_i64(res, 0, 0);
@@ -354,13 +362,14 @@ static void spend_from_row(PGresult *res, int r, int c, struct spend_row *row)
 }
 
 int ledger_spend_series(struct ledger *lg, const struct spend_query *q, int bucket,
-			struct spend_series *out, struct tally_err *err)
+                        struct spend_series *out, struct tally_err *err)
 {
 	const int64_t hour = INT64_C(3600000000);
 	/* Bucket expressions: fixed text chosen by enum, never user input. */
-	const char *bexpr = bucket == BUCKET_DAY
-				    ? "to_char(date_trunc('day', x.t), 'YYYY-MM-DD')"
-				    : "to_char(date_trunc('hour', x.t), 'YYYY-MM-DD\"T\"HH24:00:00\"Z\"')";
+	const char *bexpr =
+	    bucket == BUCKET_DAY
+	        ? "to_char(date_trunc('day', x.t), 'YYYY-MM-DD')"
+	        : "to_char(date_trunc('hour', x.t), 'YYYY-MM-DD\"T\"HH24:00:00\"Z\"')";
 	bool rollups = q->dim != DIM_OUTCOME && q->from_us % hour == 0 && q->to_us % hour == 0;
 	const char *dim = ledger_spend_dim_sql(q->dim);
 	char from[40], to[40], sql[3072];
@@ -373,14 +382,14 @@ int ledger_spend_series(struct ledger *lg, const struct spend_query *q, int buck
 	time_format(q->from_us, from);
 	time_format(q->to_us, to);
 	snprintf(sql, sizeof sql,
-		 "SELECT %s AS b, GROUPING(%s) AS g, %s AS k, sum(x.calls), sum(x.input_tokens),"
-		 " sum(x.output_tokens), sum(x.cache_read_tokens), sum(x.cache_write_tokens),"
-		 " sum(x.reasoning_tokens), coalesce(sum(x.cost_pusd), 0)::numeric(40,0),"
-		 " sum(x.unpriced_calls)"
-		 " FROM %s x LEFT JOIN teams tm ON tm.team = x.team"
-		 " GROUP BY GROUPING SETS ((%s, %s), ())"
-		 " ORDER BY g, b, coalesce(sum(x.cost_pusd), 0) DESC, k NULLS LAST",
-		 bexpr, bexpr, dim, ledger_spend_source_sql(rollups), bexpr, dim);
+	         "SELECT %s AS b, GROUPING(%s) AS g, %s AS k, sum(x.calls), sum(x.input_tokens),"
+	         " sum(x.output_tokens), sum(x.cache_read_tokens), sum(x.cache_write_tokens),"
+	         " sum(x.reasoning_tokens), coalesce(sum(x.cost_pusd), 0)::numeric(40,0),"
+	         " sum(x.unpriced_calls)"
+	         " FROM %s x LEFT JOIN teams tm ON tm.team = x.team"
+	         " GROUP BY GROUPING SETS ((%s, %s), ())"
+	         " ORDER BY g, b, coalesce(sum(x.cost_pusd), 0) DESC, k NULLS LAST",
+	         bexpr, bexpr, dim, ledger_spend_source_sql(rollups), bexpr, dim);
 	const char *params[4] = {from, to, q->team, q->workflow};
 	res = PQexecParams(lg->conn, sql, 4, NULL, params, NULL, NULL, 0);
 	if (PQresultStatus(res) != PGRES_TUPLES_OK)

@@ -11,7 +11,7 @@ enum report_format { REPORT_CSV, REPORT_JSON };
 /* Writes a spend report (rows and total) to sb. cost_usd is an exact decimal
  * string with 12 fraction digits. */
 void report_spend_format(const struct spend_result *r, int dim, enum report_format fmt,
-			 struct sbuf *sb);
+                         struct sbuf *sb);
 
 /* ---- finance reports (chargeback.c, focus.c, audit.c, outcomes.c, waste.c,
  * budget.c, util.c) ---- */
@@ -28,7 +28,7 @@ int report_month(const char *s, int64_t *from_us, int64_t *to_us);
  * output_tokens,cost_usd,share_pct; JSON with totals and method). When team
  * is not NULL only that team's row is shown (a viewer), totals of it. */
 void report_chargeback_format(const struct chargeback_result *r, const char *month,
-			      const char *team, enum report_format fmt, struct sbuf *sb);
+                              const char *team, enum report_format fmt, struct sbuf *sb);
 /* The sentence describing r->method, for stderr and JSON. */
 const char *report_share_method(const char *method);
 
@@ -38,11 +38,11 @@ typedef int (*report_write_fn)(void *ctx, const char *data, size_t len);
 /* Streams the FOCUS 1.2 CSV for [from, to) (docs/focus.md) through out;
  * constant memory. *rows (may be NULL) receives the data rows written. */
 int report_focus(struct ledger *lg, int64_t from_us, int64_t to_us, bool hourly,
-		 report_write_fn out, void *ctx, int64_t *rows, struct tally_err *err);
+                 report_write_fn out, void *ctx, int64_t *rows, struct tally_err *err);
 /* The same into path through path.partial + rename (stdout when path is NULL
  * or "-"). */
 int report_focus_file(struct ledger *lg, int64_t from_us, int64_t to_us, bool hourly,
-		      const char *path, int64_t *rows, struct tally_err *err);
+                      const char *path, int64_t *rows, struct tally_err *err);
 
 /* Writes the audit bundle of [from, to) into dir (created when missing):
  * one CSV per record kind, each line "seq,fields...,chain" where chain is
@@ -50,7 +50,7 @@ int report_focus_file(struct ledger *lg, int64_t from_us, int64_t to_us, bool ho
  * (per file SHA-256 and rows, period, generation time, audit-log chain head,
  * seal). Every file goes through a temp name and rename. */
 int report_audit_export(struct ledger *lg, int64_t from_us, int64_t to_us, const char *dir,
-			struct sbuf *summary, struct tally_err *err);
+                        struct sbuf *summary, struct tally_err *err);
 /* Verifies a bundle. Returns 0 when intact, 1 when not (msg names the first
  * bad file and record), -1 when it cannot be read at all (err). */
 int report_audit_verify(const char *dir, struct sbuf *msg, struct tally_err *err);
@@ -58,17 +58,16 @@ int report_audit_verify(const char *dir, struct sbuf *msg, struct tally_err *err
 /* Cost per outcome and waste for [from, to); team (may be NULL) limits the
  * waste report to one team. window_s: repeated-prompt window. */
 int report_outcomes(struct ledger *lg, int64_t from_us, int64_t to_us, enum report_format fmt,
-		    struct sbuf *sb, struct tally_err *err);
+                    struct sbuf *sb, struct tally_err *err);
 int report_waste(struct ledger *lg, int64_t from_us, int64_t to_us, int64_t window_s,
-		 const char *team, enum report_format fmt, struct sbuf *sb,
-		 struct tally_err *err);
+                 const char *team, enum report_format fmt, struct sbuf *sb, struct tally_err *err);
 
 /* Budgets with spend and forecast as of at_us, and the newest alerts. team
  * (may be NULL): a viewer's team only. */
 int report_budgets(struct ledger *lg, int64_t at_us, const char *team, enum report_format fmt,
-		   struct sbuf *sb, struct tally_err *err);
+                   struct sbuf *sb, struct tally_err *err);
 int report_alerts(struct ledger *lg, int limit, const char *team, struct sbuf *sb,
-		  struct tally_err *err);
+                  struct tally_err *err);
 /* Parses a USD amount ("1500", "99.95") into pico-USD digits (out >= 48). */
 int report_usd_parse(const char *usd, char *out, size_t n);
 
@@ -76,7 +75,7 @@ int report_usd_parse(const char *usd, char *out, size_t n);
  * X-Tally-Signature: sha256=<HMAC-SHA256 hex of body with secret> (when
  * secret is not empty) and X-Tally-Delivery: id. 0 on a 2xx answer. */
 int report_webhook_post(const char *url, const char *secret, int64_t id, const char *kind,
-			const char *body, struct tally_err *err);
+                        const char *body, struct tally_err *err);
 /* HMAC-SHA256 of body with key as 64 hex digits (out holds 65). */
 void report_hmac_hex(const char *key, const char *body, size_t len, char *out);
 

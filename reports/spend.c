@@ -25,36 +25,35 @@ static void json_counters(struct sbuf *sb, const struct spend_row *row)
 
 	cost_usd(row->cost_pusd, usd, sizeof usd);
 	sbuf_printf(sb,
-		    "\"calls\":%lld,\"input_tokens\":%lld,\"output_tokens\":%lld,"
-		    "\"cache_read_tokens\":%lld,\"cache_write_tokens\":%lld,"
-		    "\"reasoning_tokens\":%lld,\"cost_usd\":\"%s\",\"unpriced_calls\":%lld",
-		    (long long)row->calls, (long long)row->input_tokens,
-		    (long long)row->output_tokens, (long long)row->cache_read_tokens,
-		    (long long)row->cache_write_tokens, (long long)row->reasoning_tokens, usd,
-		    (long long)row->unpriced_calls);
+	            "\"calls\":%lld,\"input_tokens\":%lld,\"output_tokens\":%lld,"
+	            "\"cache_read_tokens\":%lld,\"cache_write_tokens\":%lld,"
+	            "\"reasoning_tokens\":%lld,\"cost_usd\":\"%s\",\"unpriced_calls\":%lld",
+	            (long long)row->calls, (long long)row->input_tokens,
+	            (long long)row->output_tokens, (long long)row->cache_read_tokens,
+	            (long long)row->cache_write_tokens, (long long)row->reasoning_tokens, usd,
+	            (long long)row->unpriced_calls);
 }
 
 void report_spend_format(const struct spend_result *r, int dim, enum report_format fmt,
-			 struct sbuf *sb)
+                         struct sbuf *sb)
 {
 	const char *name = spend_dim_name(dim);
 	char usd[64];
 
 	if (fmt == REPORT_CSV) {
 		sbuf_printf(sb,
-			    "%s,calls,input_tokens,output_tokens,cache_read_tokens,"
-			    "cache_write_tokens,reasoning_tokens,cost_usd,unpriced_calls\n",
-			    name);
+		            "%s,calls,input_tokens,output_tokens,cache_read_tokens,"
+		            "cache_write_tokens,reasoning_tokens,cost_usd,unpriced_calls\n",
+		            name);
 		for (size_t i = 0; i < r->n; i++) {
 			const struct spend_row *row = &r->rows[i];
 			report_csv_field(sb, row->key_null ? no_key(dim) : row->key);
 			cost_usd(row->cost_pusd, usd, sizeof usd);
-			sbuf_printf(sb, ",%lld,%lld,%lld,%lld,%lld,%lld,%s,%lld\n",
-				    (long long)row->calls, (long long)row->input_tokens,
-				    (long long)row->output_tokens, (long long)row->cache_read_tokens,
-				    (long long)row->cache_write_tokens,
-				    (long long)row->reasoning_tokens, usd,
-				    (long long)row->unpriced_calls);
+			sbuf_printf(
+			    sb, ",%lld,%lld,%lld,%lld,%lld,%lld,%s,%lld\n", (long long)row->calls,
+			    (long long)row->input_tokens, (long long)row->output_tokens,
+			    (long long)row->cache_read_tokens, (long long)row->cache_write_tokens,
+			    (long long)row->reasoning_tokens, usd, (long long)row->unpriced_calls);
 		}
 		return;
 	}

@@ -26,43 +26,40 @@ static const struct route {
 	web_handler fn;
 	const char *params; /* the query parameters it takes, space-separated */
 } routes[] = {
-	{"/healthz", ROUTE_HEALTHZ, "GET", NEED_NONE, NULL, ""},
-	{"/readyz", ROUTE_READYZ, "GET", NEED_NONE, web_readyz, ""},
-	{"/metrics", ROUTE_METRICS, "GET", NEED_NONE, web_metrics, ""},
-	{"/api/v1/session", ROUTE_SESSION, "POST", NEED_NONE, web_session_post, ""},
-	{"/api/v1/session", ROUTE_SESSION, "DELETE", NEED_ANY, web_session_delete, ""},
-	{"/api/v1/me", ROUTE_ME, "GET", NEED_ANY, web_me, ""},
-	{"/api/v1/spend", ROUTE_SPEND, "GET", NEED_ANY, web_spend,
-	 "from to group_by team workflow bucket"},
-	{"/api/v1/status", ROUTE_STATUS, "GET", NEED_STAFF, web_status, ""},
-	{"/api/v1/quarantine", ROUTE_QUARANTINE, "GET", NEED_STAFF, web_quarantine,
-	 "limit offset"},
-	{"/api/v1/prices", ROUTE_PRICES, "GET", NEED_ANY, web_prices_get,
-	 "provider model limit offset"},
-	{"/api/v1/prices", ROUTE_PRICES, "POST", NEED_ADMIN, web_prices_post,
-	 "format effective_from"},
-	{"/api/v1/events", ROUTE_EVENTS, "POST", NEED_ANY, web_events_post, ""},
-	{"/api/v1/chargeback", ROUTE_CHARGEBACK, "GET", NEED_ANY, web_chargeback,
-	 "month share_unassigned format"},
-	{"/api/v1/outcomes", ROUTE_OUTCOMES, "GET", NEED_STAFF, web_outcomes, "from to"},
-	{"/api/v1/waste", ROUTE_WASTE, "GET", NEED_ANY, web_waste, "from to team window_s"},
-	{"/api/v1/budgets", ROUTE_BUDGETS, "GET", NEED_ANY, web_budgets_get, "at"},
-	{"/api/v1/budgets", ROUTE_BUDGETS, "POST", NEED_STAFF, web_budgets_post, ""},
-	{"/api/v1/budgets", ROUTE_BUDGETS, "DELETE", NEED_STAFF, web_budgets_delete, "scope name"},
-	{"/api/v1/alerts", ROUTE_ALERTS, "GET", NEED_ANY, web_alerts, ""},
-	{"/api/v1/export/focus", ROUTE_EXPORT_FOCUS, "GET", NEED_STAFF, web_export_focus,
-	 "from to granularity"},
-	{"/api/v1/teams", ROUTE_TEAMS, "GET", NEED_ANY, web_teams_get, ""},
-	{"/api/v1/teams", ROUTE_TEAMS, "POST", NEED_ADMIN, web_teams_post, ""},
-	{"/api/v1/route", ROUTE_ROUTE, "GET", NEED_NONE, web_route_get, "task_type workflow"},
-	{"/api/v1/routing/policy", ROUTE_ROUTING, "GET", NEED_STAFF, web_routing_policy, ""},
-	{"/api/v1/routing/history", ROUTE_ROUTING, "GET", NEED_STAFF, web_routing_history, "limit"},
-	{"/api/v1/routing/savings", ROUTE_ROUTING, "GET", NEED_STAFF, web_routing_savings, ""},
-	{"/api/v1/routing/overrides", ROUTE_ROUTING, "POST", NEED_ADMIN, web_routing_override_post,
-	 ""},
-	{"/api/v1/routing/overrides", ROUTE_ROUTING, "DELETE", NEED_ADMIN,
-	 web_routing_override_delete, "task_type"},
-	{"/api/v1/routing/evaluate", ROUTE_ROUTING, "POST", NEED_ADMIN, web_routing_evaluate, ""},
+    {"/healthz", ROUTE_HEALTHZ, "GET", NEED_NONE, NULL, ""},
+    {"/readyz", ROUTE_READYZ, "GET", NEED_NONE, web_readyz, ""},
+    {"/metrics", ROUTE_METRICS, "GET", NEED_NONE, web_metrics, ""},
+    {"/api/v1/session", ROUTE_SESSION, "POST", NEED_NONE, web_session_post, ""},
+    {"/api/v1/session", ROUTE_SESSION, "DELETE", NEED_ANY, web_session_delete, ""},
+    {"/api/v1/me", ROUTE_ME, "GET", NEED_ANY, web_me, ""},
+    {"/api/v1/spend", ROUTE_SPEND, "GET", NEED_ANY, web_spend,
+     "from to group_by team workflow bucket"},
+    {"/api/v1/status", ROUTE_STATUS, "GET", NEED_STAFF, web_status, ""},
+    {"/api/v1/quarantine", ROUTE_QUARANTINE, "GET", NEED_STAFF, web_quarantine, "limit offset"},
+    {"/api/v1/prices", ROUTE_PRICES, "GET", NEED_ANY, web_prices_get,
+     "provider model limit offset"},
+    {"/api/v1/prices", ROUTE_PRICES, "POST", NEED_ADMIN, web_prices_post, "format effective_from"},
+    {"/api/v1/events", ROUTE_EVENTS, "POST", NEED_ANY, web_events_post, ""},
+    {"/api/v1/chargeback", ROUTE_CHARGEBACK, "GET", NEED_ANY, web_chargeback,
+     "month share_unassigned format"},
+    {"/api/v1/outcomes", ROUTE_OUTCOMES, "GET", NEED_STAFF, web_outcomes, "from to"},
+    {"/api/v1/waste", ROUTE_WASTE, "GET", NEED_ANY, web_waste, "from to team window_s"},
+    {"/api/v1/budgets", ROUTE_BUDGETS, "GET", NEED_ANY, web_budgets_get, "at"},
+    {"/api/v1/budgets", ROUTE_BUDGETS, "POST", NEED_STAFF, web_budgets_post, ""},
+    {"/api/v1/budgets", ROUTE_BUDGETS, "DELETE", NEED_STAFF, web_budgets_delete, "scope name"},
+    {"/api/v1/alerts", ROUTE_ALERTS, "GET", NEED_ANY, web_alerts, ""},
+    {"/api/v1/export/focus", ROUTE_EXPORT_FOCUS, "GET", NEED_STAFF, web_export_focus,
+     "from to granularity"},
+    {"/api/v1/teams", ROUTE_TEAMS, "GET", NEED_ANY, web_teams_get, ""},
+    {"/api/v1/teams", ROUTE_TEAMS, "POST", NEED_ADMIN, web_teams_post, ""},
+    {"/api/v1/route", ROUTE_ROUTE, "GET", NEED_NONE, web_route_get, "task_type workflow"},
+    {"/api/v1/routing/policy", ROUTE_ROUTING, "GET", NEED_STAFF, web_routing_policy, ""},
+    {"/api/v1/routing/history", ROUTE_ROUTING, "GET", NEED_STAFF, web_routing_history, "limit"},
+    {"/api/v1/routing/savings", ROUTE_ROUTING, "GET", NEED_STAFF, web_routing_savings, ""},
+    {"/api/v1/routing/overrides", ROUTE_ROUTING, "POST", NEED_ADMIN, web_routing_override_post, ""},
+    {"/api/v1/routing/overrides", ROUTE_ROUTING, "DELETE", NEED_ADMIN, web_routing_override_delete,
+     "task_type"},
+    {"/api/v1/routing/evaluate", ROUTE_ROUTING, "POST", NEED_ADMIN, web_routing_evaluate, ""},
 };
 #define N_ROUTES (sizeof routes / sizeof routes[0])
 
@@ -183,7 +180,7 @@ void web_db_error(struct web_req *rq, struct web_resp *rs, const struct tally_er
 }
 
 int web_status_cached(struct web *w, struct ledger *lg, struct tally_status *out,
-		      struct tally_err *err)
+                      struct tally_err *err)
 {
 	int64_t now = time_mono_us();
 	int rc = 0;
@@ -221,9 +218,9 @@ static void add_headers(struct web *w, struct MHD_Response *r, const struct web_
 {
 	(void)w;
 	MHD_add_response_header(r, "Content-Type",
-				rs->content_type ? rs->content_type : "application/json");
+	                        rs->content_type ? rs->content_type : "application/json");
 	MHD_add_response_header(r, "Cache-Control",
-				rs->cache_control ? rs->cache_control : "no-store");
+	                        rs->cache_control ? rs->cache_control : "no-store");
 	MHD_add_response_header(r, "X-Content-Type-Options", "nosniff");
 	MHD_add_response_header(r, "X-Frame-Options", "DENY");
 	MHD_add_response_header(r, "Content-Security-Policy", CSP);
@@ -245,10 +242,10 @@ static enum MHD_Result send_answer(struct web_req *rq, struct web_resp *rs)
 		web_error(rs, 500, "out of memory");
 	if (rs->asset)
 		r = MHD_create_response_from_buffer(rs->asset->len, (void *)rs->asset->data,
-						    MHD_RESPMEM_PERSISTENT);
+		                                    MHD_RESPMEM_PERSISTENT);
 	else
-		r = MHD_create_response_from_buffer(rs->body.len, rs->body.p ? rs->body.p : (void *)"",
-						    MHD_RESPMEM_MUST_COPY);
+		r = MHD_create_response_from_buffer(
+		    rs->body.len, rs->body.p ? rs->body.p : (void *)"", MHD_RESPMEM_MUST_COPY);
 	if (!r)
 		return MHD_NO;
 	add_headers(rq->w, r, rs);
@@ -279,7 +276,7 @@ struct arg_check {
 
 /* Every query parameter must be one the route takes, once-sized and clean. */
 static enum MHD_Result check_arg(void *cls, enum MHD_ValueKind kind, const char *key,
-				 const char *value)
+                                 const char *value)
 {
 	struct arg_check *c = cls;
 	size_t klen = strlen(key);
@@ -304,11 +301,11 @@ static enum MHD_Result check_arg(void *cls, enum MHD_ValueKind kind, const char 
 		return MHD_NO;
 	}
 	if (value && (strlen(value) > WEB_PARAM_MAX || has_bad_bytes(value) ||
-		      !utf8_valid(value, strlen(value)))) {
+	              !utf8_valid(value, strlen(value)))) {
 		snprintf(c->bad, sizeof c->bad,
-			 "query parameter %s must be UTF-8 text of at most %d bytes without"
-			 " control characters",
-			 key, WEB_PARAM_MAX);
+		         "query parameter %s must be UTF-8 text of at most %d bytes without"
+		         " control characters",
+		         key, WEB_PARAM_MAX);
 		return MHD_NO;
 	}
 	return MHD_YES;
@@ -317,8 +314,9 @@ static enum MHD_Result check_arg(void *cls, enum MHD_ValueKind kind, const char 
 static const char *allowed_methods(const char *path)
 {
 	static const char *const names[] = {"GET", "POST", "DELETE"};
-	static const char *const allow[] = {"", "GET", "POST", "GET, POST", "DELETE",
-					    "GET, DELETE", "POST, DELETE", "GET, POST, DELETE"};
+	static const char *const allow[] = {
+	    "",       "GET",         "POST",         "GET, POST",
+	    "DELETE", "GET, DELETE", "POST, DELETE", "GET, POST, DELETE"};
 	int mask = 0;
 
 	for (size_t i = 0; i < N_ROUTES; i++)
@@ -358,7 +356,7 @@ static int on_headers(struct web_req *rq, struct web_resp *rs, const struct rout
 		if (strcmp(rq->method, "GET") != 0 && strcmp(rq->method, "HEAD") != 0) {
 			rs->allow = "GET, HEAD";
 			web_error(rs, 405, "%s is not allowed here: static files answer GET only",
-				  rq->method);
+			          rq->method);
 			return -1;
 		}
 		return 0;
@@ -370,7 +368,7 @@ static int on_headers(struct web_req *rq, struct web_resp *rs, const struct rout
 	if (!rt) {
 		rs->allow = allowed_methods(path);
 		web_error(rs, 405, "%s is not allowed on %s (allowed: %s)", rq->method, path,
-			  rs->allow);
+		          rs->allow);
 		return -1;
 	}
 	*out = rt;
@@ -400,8 +398,8 @@ static int on_headers(struct web_req *rq, struct web_resp *rs, const struct rout
 	if ((rt->need == NEED_STAFF && rq->auth.key.role == ROLE_VIEWER) ||
 	    (rt->need == NEED_ADMIN && rq->auth.key.role != ROLE_ADMIN)) {
 		web_error(rs, 403, "a %s key may not use %s %s (it needs %s)",
-			  api_role_name(rq->auth.key.role), rq->method, path,
-			  rt->need == NEED_ADMIN ? "an admin key" : "an admin or finance key");
+		          api_role_name(rq->auth.key.role), rq->method, path,
+		          rt->need == NEED_ADMIN ? "an admin key" : "an admin or finance key");
 		return -1;
 	}
 	return 0;
@@ -412,9 +410,9 @@ static void serve_static(struct web_req *rq, struct web_resp *rs)
 	const struct web_asset *a = web_asset_find(rq->url);
 
 	if (!a) {
-		web_error(rs, 404, strcmp(rq->url, "/") == 0
-					   ? "the dashboard is not built into this binary"
-					   : "no such file");
+		web_error(rs, 404,
+		          strcmp(rq->url, "/") == 0 ? "the dashboard is not built into this binary"
+		                                    : "no such file");
 		return;
 	}
 	rs->status = 200;
@@ -431,8 +429,8 @@ static void healthz(struct web_resp *rs)
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
-				  const char *method, const char *version, const char *upload,
-				  size_t *upload_size, void **con_cls)
+                                  const char *method, const char *version, const char *upload,
+                                  size_t *upload_size, void **con_cls)
 {
 	struct web *w = cls;
 	struct web_req *rq = *con_cls;
@@ -499,7 +497,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 }
 
 static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
-			 enum MHD_RequestTerminationCode toe)
+                         enum MHD_RequestTerminationCode toe)
 {
 	struct web *w = cls;
 	struct web_req *rq = *con_cls;
@@ -549,7 +547,7 @@ static void mhd_log(void *cls, const char *fmt, va_list ap)
 
 /* Parses "host:port" / "[v6]:port" into *ss. */
 static int parse_addr(const char *addr, struct sockaddr_storage *ss, bool *v6,
-		      struct tally_err *err)
+                      struct tally_err *err)
 {
 	char host[256];
 	const char *colon = strrchr(addr, ':');
@@ -559,7 +557,8 @@ static int parse_addr(const char *addr, struct sockaddr_storage *ss, bool *v6,
 	if (!colon || parse_i64(colon + 1, &port) < 0 || port < 0 || port > 65535 ||
 	    (size_t)(colon - addr) >= sizeof host)
 		return tally_err_set(err, TALLY_EINVAL, false,
-				     "TALLY_HTTP_ADDR=%s: use host:port, e.g. 127.0.0.1:8080", addr);
+		                     "TALLY_HTTP_ADDR=%s: use host:port, e.g. 127.0.0.1:8080",
+		                     addr);
 	memcpy(host, addr, (size_t)(colon - addr));
 	host[colon - addr] = '\0';
 	if (host[0] == '[' && host[strlen(host) - 1] == ']') {
@@ -572,7 +571,7 @@ static int parse_addr(const char *addr, struct sockaddr_storage *ss, bool *v6,
 	hints.ai_flags = AI_PASSIVE;
 	if (getaddrinfo(host[0] ? host : NULL, colon + 1, &hints, &ai) != 0 || !ai)
 		return tally_err_set(err, TALLY_EINVAL, false,
-				     "TALLY_HTTP_ADDR=%s: cannot resolve host \"%s\"", addr, host);
+		                     "TALLY_HTTP_ADDR=%s: cannot resolve host \"%s\"", addr, host);
 	memset(ss, 0, sizeof *ss);
 	memcpy(ss, ai->ai_addr, ai->ai_addrlen);
 	*v6 = ai->ai_family == AF_INET6;
@@ -581,7 +580,7 @@ static int parse_addr(const char *addr, struct sockaddr_storage *ss, bool *v6,
 }
 
 struct web *web_start(const struct tally_config *cfg, const struct collector_stats *stats,
-		      struct tally_err *err)
+                      struct tally_err *err)
 {
 	struct sockaddr_storage ss;
 	bool v6 = false;
@@ -604,7 +603,8 @@ struct web *web_start(const struct tally_config *cfg, const struct collector_sta
 	const char *ttl = getenv("TALLY_WEB_CACHE_MS");
 	if (ttl && (parse_i64(ttl, &ttl_ms) < 0 || ttl_ms < 0 || ttl_ms > 3600000)) {
 		tally_err_set(err, TALLY_EINVAL, false,
-			      "TALLY_WEB_CACHE_MS=%s: use milliseconds from 0 (off) to 3600000", ttl);
+		              "TALLY_WEB_CACHE_MS=%s: use milliseconds from 0 (off) to 3600000",
+		              ttl);
 		web_stop(w);
 		return NULL;
 	}
@@ -612,20 +612,19 @@ struct web *web_start(const struct tally_config *cfg, const struct collector_sta
 	/* A thread per connection: handlers block on the ledger, and a slow query
 	 * must hold up its own client only, not every connection of a pool thread. */
 	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION |
-			 MHD_USE_POLL | MHD_USE_ERROR_LOG;
+	                 MHD_USE_POLL | MHD_USE_ERROR_LOG;
 	if (v6)
 		flags |= MHD_USE_IPv6;
 	w->daemon = MHD_start_daemon(
-		flags, 0, NULL, NULL, on_request, w, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, w,
-		MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
-		MHD_OPTION_THREAD_STACK_SIZE, WEB_STACK_BYTES, MHD_OPTION_CONNECTION_TIMEOUT,
-		(unsigned)WEB_TIMEOUT_S, MHD_OPTION_CONNECTION_LIMIT, WEB_CONN_MAX,
-		MHD_OPTION_NOTIFY_COMPLETED, on_completed, w, MHD_OPTION_UNESCAPE_CALLBACK,
-		unescape, w, MHD_OPTION_END);
+	    flags, 0, NULL, NULL, on_request, w, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, w,
+	    MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss, MHD_OPTION_THREAD_STACK_SIZE,
+	    WEB_STACK_BYTES, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)WEB_TIMEOUT_S,
+	    MHD_OPTION_CONNECTION_LIMIT, WEB_CONN_MAX, MHD_OPTION_NOTIFY_COMPLETED, on_completed, w,
+	    MHD_OPTION_UNESCAPE_CALLBACK, unescape, w, MHD_OPTION_END);
 	if (!w->daemon) {
 		tally_err_set(err, TALLY_EIO, false,
-			      "cannot listen on %s (is the port taken? set TALLY_HTTP_ADDR)",
-			      cfg->http_addr);
+		              "cannot listen on %s (is the port taken? set TALLY_HTTP_ADDR)",
+		              cfg->http_addr);
 		web_stop(w);
 		return NULL;
 	}

@@ -14,7 +14,7 @@ struct web;
  * running in the same process, exported on /metrics. cfg and stats must
  * outlive the server. Returns NULL with err set (e.g. the port is taken). */
 struct web *web_start(const struct tally_config *cfg, const struct collector_stats *stats,
-		      struct tally_err *err);
+                      struct tally_err *err);
 /* Stops accepting, finishes requests in flight, frees. NULL is fine. */
 void web_stop(struct web *w);
 
@@ -33,7 +33,7 @@ const struct web_asset *web_asset_find(const char *path);
 /* ---- tokens (API keys and session ids) ------------------------------------- */
 
 #define WEB_TOKEN_PREFIX "tly_"
-#define WEB_TOKEN_LEN (4 + 64) /* "tly_" + 32 random bytes in hex */
+#define WEB_TOKEN_LEN    (4 + 64) /* "tly_" + 32 random bytes in hex */
 
 /* Fills out (WEB_TOKEN_LEN + 1 bytes) with a new API token from the CSPRNG
  * (RAND_bytes). Returns 0, or -1 with err set when the CSPRNG fails. */

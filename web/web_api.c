@@ -9,14 +9,14 @@
 #include "../reports/report.h"
 #include "web_int.h"
 
-#define HOUR_US INT64_C(3600000000)
-#define DAY_US (24 * HOUR_US)
+#define HOUR_US            INT64_C(3600000000)
+#define DAY_US             (24 * HOUR_US)
 #define SERIES_MAX_BUCKETS 10000
 #define QUARANTINE_RAW_MAX 2048
 
 /* An integer parameter in [lo, hi], def when absent. -1 with a 400 set. */
 static int int_arg(struct web_req *rq, struct web_resp *rs, const char *name, int64_t def,
-		   int64_t lo, int64_t hi, int64_t *out)
+                   int64_t lo, int64_t hi, int64_t *out)
 {
 	const char *v = web_arg(rq, name);
 
@@ -25,7 +25,7 @@ static int int_arg(struct web_req *rq, struct web_resp *rs, const char *name, in
 		return 0;
 	if (parse_i64(v, out) < 0 || *out < lo || *out > hi) {
 		web_error(rs, 400, "%s must be an integer from %lld to %lld", name, (long long)lo,
-			  (long long)hi);
+		          (long long)hi);
 		return -1;
 	}
 	return 0;
@@ -33,7 +33,7 @@ static int int_arg(struct web_req *rq, struct web_resp *rs, const char *name, in
 
 /* A time parameter (RFC 3339 or YYYY-MM-DD). -1 with a 400 set. */
 static int time_arg(struct web_req *rq, struct web_resp *rs, const char *name, int64_t def,
-		    int64_t *out)
+                    int64_t *out)
 {
 	const char *v = web_arg(rq, name);
 
@@ -47,7 +47,7 @@ static int time_arg(struct web_req *rq, struct web_resp *rs, const char *name, i
 
 /* A text parameter for a name (team, provider, model): NULL when absent. */
 static int name_arg(struct web_req *rq, struct web_resp *rs, const char *name, size_t max,
-		    const char **out)
+                    const char **out)
 {
 	const char *v = web_arg(rq, name);
 
@@ -73,17 +73,17 @@ static void counters_json(struct sbuf *b, const struct spend_row *r)
 	if (money_format_digits(r->cost_pusd, 12, usd, sizeof usd) < 0)
 		str_copy(usd, sizeof usd, "0.000000000000");
 	sbuf_printf(b,
-		    "\"calls\":%lld,\"input_tokens\":%lld,\"output_tokens\":%lld,"
-		    "\"cache_read_tokens\":%lld,\"cache_write_tokens\":%lld,"
-		    "\"reasoning_tokens\":%lld,\"cost_usd\":\"%s\",\"unpriced_calls\":%lld",
-		    (long long)r->calls, (long long)r->input_tokens, (long long)r->output_tokens,
-		    (long long)r->cache_read_tokens, (long long)r->cache_write_tokens,
-		    (long long)r->reasoning_tokens, usd, (long long)r->unpriced_calls);
+	            "\"calls\":%lld,\"input_tokens\":%lld,\"output_tokens\":%lld,"
+	            "\"cache_read_tokens\":%lld,\"cache_write_tokens\":%lld,"
+	            "\"reasoning_tokens\":%lld,\"cost_usd\":\"%s\",\"unpriced_calls\":%lld",
+	            (long long)r->calls, (long long)r->input_tokens, (long long)r->output_tokens,
+	            (long long)r->cache_read_tokens, (long long)r->cache_write_tokens,
+	            (long long)r->reasoning_tokens, usd, (long long)r->unpriced_calls);
 }
 
 /* Answers one spend question from the ledger. */
 static void spend_answer(struct web_req *rq, struct web_resp *rs, struct ledger *lg,
-			 const struct spend_query *q, int bucket)
+                         const struct spend_query *q, int bucket)
 {
 	struct tally_err err = {0};
 
@@ -107,7 +107,7 @@ static void spend_answer(struct web_req *rq, struct web_resp *rs, struct ledger 
 	sbuf_puts(&rs->body, "{\"group_by\":");
 	sbuf_json_str(&rs->body, name);
 	sbuf_printf(&rs->body, ",\"bucket\":\"%s\",\"series\":[",
-		    bucket == BUCKET_DAY ? "day" : "hour");
+	            bucket == BUCKET_DAY ? "day" : "hour");
 	for (size_t i = 0; i < s.n; i++) {
 		const struct spend_series_row *row = &s.rows[i];
 		sbuf_puts(&rs->body, i ? ",{\"bucket\":" : "{\"bucket\":");
@@ -146,8 +146,9 @@ void web_spend(struct web_req *rq, struct web_resp *rs)
 		return;
 	}
 	if ((q.dim = spend_dim_parse(group ? group : "team")) < 0) {
-		web_error(rs, 400, "group_by must be team, cost_center, workflow, task_type, model,"
-				   " tier, provider, outcome or day");
+		web_error(rs, 400,
+		          "group_by must be team, cost_center, workflow, task_type, model,"
+		          " tier, provider, outcome or day");
 		return;
 	}
 	if (bucket_s) {
@@ -161,9 +162,10 @@ void web_spend(struct web_req *rq, struct web_resp *rs)
 		}
 		int64_t width = bucket == BUCKET_DAY ? DAY_US : HOUR_US;
 		if ((q.to_us - q.from_us) / width > SERIES_MAX_BUCKETS) {
-			web_error(rs, 400, "at most %d %ss per series: narrow the range or use a"
-					   " larger bucket",
-				  SERIES_MAX_BUCKETS, bucket_s);
+			web_error(rs, 400,
+			          "at most %d %ss per series: narrow the range or use a"
+			          " larger bucket",
+			          SERIES_MAX_BUCKETS, bucket_s);
 			return;
 		}
 	}
@@ -176,9 +178,9 @@ void web_spend(struct web_req *rq, struct web_resp *rs)
 	/* The key is the resolved question, the viewer's team included. */
 	char key[WEB_CACHE_KEY_MAX];
 	snprintf(key, sizeof key, "spend %lld %lld %d %d %zu:%s %zu:%s", (long long)q.from_us,
-		 (long long)q.to_us, q.dim, bucket, q.team ? strlen(q.team) : 0,
-		 q.team ? q.team : "-", q.workflow ? strlen(q.workflow) : 0,
-		 q.workflow ? q.workflow : "-");
+	         (long long)q.to_us, q.dim, bucket, q.team ? strlen(q.team) : 0,
+	         q.team ? q.team : "-", q.workflow ? strlen(q.workflow) : 0,
+	         q.workflow ? q.workflow : "-");
 	int slot = web_cache_get(rq->w->answers, key, rs);
 	if (slot == WEB_CACHE_HIT)
 		return;
@@ -274,7 +276,7 @@ void web_quarantine(struct web_req *rq, struct web_resp *rs)
 		return;
 	}
 	sbuf_printf(&rs->body, "{\"total\":%lld,\"limit\":%lld,\"offset\":%lld,\"items\":[",
-		    (long long)pg.total, (long long)limit, (long long)offset);
+	            (long long)pg.total, (long long)limit, (long long)offset);
 	for (size_t i = 0; i < pg.n; i++) {
 		const struct quarantine_item *q = &pg.items[i];
 		size_t n = q->raw_len > QUARANTINE_RAW_MAX ? QUARANTINE_RAW_MAX : q->raw_len;
@@ -283,9 +285,9 @@ void web_quarantine(struct web_req *rq, struct web_resp *rs)
 		while (shown > 0 && n - shown < 4 && !utf8_valid((const char *)q->raw, shown))
 			shown--;
 		bool text = utf8_valid((const char *)q->raw, shown) &&
-			    (shown == q->raw_len || n - shown < 4);
+		            (shown == q->raw_len || n - shown < 4);
 		sbuf_printf(&rs->body, "%s{\"id\":%lld,\"received_at\":", i ? "," : "",
-			    (long long)q->id);
+		            (long long)q->id);
 		sbuf_json_str(&rs->body, q->received_at);
 		sbuf_puts(&rs->body, ",\"topic\":");
 		sbuf_json_str(&rs->body, q->topic);
@@ -312,8 +314,8 @@ void web_quarantine(struct web_req *rq, struct web_resp *rs)
 			sbuf_json_str(&rs->body, (const char *)b64);
 		}
 		sbuf_printf(&rs->body, ",\"raw_bytes\":%lld,\"raw_truncated\":%s}",
-			    (long long)q->raw_total,
-			    (int64_t)(text ? shown : n) < q->raw_total ? "true" : "false");
+		            (long long)q->raw_total,
+		            (int64_t)(text ? shown : n) < q->raw_total ? "true" : "false");
 	}
 	sbuf_puts(&rs->body, "]}\n");
 	quarantine_page_cleanup(&pg);
@@ -356,11 +358,11 @@ void web_prices_get(struct web_req *rq, struct web_resp *rs)
 		return;
 	}
 	sbuf_printf(&rs->body, "{\"total\":%lld,\"limit\":%lld,\"offset\":%lld,\"prices\":[",
-		    (long long)pg.total, (long long)limit, (long long)offset);
+	            (long long)pg.total, (long long)limit, (long long)offset);
 	for (size_t i = 0; i < pg.n; i++) {
 		const struct price *p = &pg.rows[i].p;
 		sbuf_printf(&rs->body, "%s{\"price_version\":%lld,\"provider\":", i ? "," : "",
-			    (long long)p->version);
+		            (long long)p->version);
 		sbuf_json_str(&rs->body, p->provider);
 		sbuf_puts(&rs->body, ",\"model\":");
 		sbuf_json_str(&rs->body, p->model);
@@ -383,7 +385,7 @@ void web_prices_get(struct web_req *rq, struct web_resp *rs)
 		price_json(&rs->body, "above_cache_read", p->above_cache_read, false);
 		price_json(&rs->body, "above_cache_write", p->above_cache_write, false);
 		sbuf_printf(&rs->body, "},\"threshold_tokens\":%lld}",
-			    (long long)(p->threshold_tokens > 0 ? p->threshold_tokens : 0));
+		            (long long)(p->threshold_tokens > 0 ? p->threshold_tokens : 0));
 	}
 	sbuf_puts(&rs->body, "]}\n");
 	price_page_cleanup(&pg);
@@ -425,7 +427,7 @@ void web_prices_post(struct web_req *rq, struct web_resp *rs)
 		return;
 	}
 	if ((litellm ? price_import_litellm(rq->body.p, rq->body.len, effective, &im, &err)
-		     : price_import_csv(rq->body.p, rq->body.len, effective, &im, &err)) < 0) {
+	             : price_import_csv(rq->body.p, rq->body.len, effective, &im, &err)) < 0) {
 		web_error(rs, 400, "the price list was not imported: %s", err.msg);
 		return;
 	}
@@ -440,10 +442,10 @@ void web_prices_post(struct web_req *rq, struct web_resp *rs)
 		return;
 	}
 	sbuf_printf(&rs->body,
-		    "{\"format\":\"%s\",\"loaded\":%zu,\"stored\":%zu,\"unchanged\":%zu,"
-		    "\"skipped\":%zu,\"rounded\":%zu}\n",
-		    litellm ? "litellm" : "csv", im.n, sr.stored, sr.unchanged, im.skipped,
-		    im.rounded);
+	            "{\"format\":\"%s\",\"loaded\":%zu,\"stored\":%zu,\"unchanged\":%zu,"
+	            "\"skipped\":%zu,\"rounded\":%zu}\n",
+	            litellm ? "litellm" : "csv", im.n, sr.stored, sr.unchanged, im.skipped,
+	            im.rounded);
 	price_import_cleanup(&im);
 	rs->status = 200;
 }
@@ -469,8 +471,7 @@ static const char *event_team(const struct event *ev)
 }
 
 /* Splits the body into events: a JSON array, or one JSON value per line. */
-static int split_events(struct web_req *rq, struct web_resp *rs, struct ev_item **out,
-			size_t *n)
+static int split_events(struct web_req *rq, struct web_resp *rs, struct ev_item **out, size_t *n)
 {
 	const char *p = rq->body.p ? rq->body.p : "";
 	size_t len = rq->body.len, skip = 0, cap = 0;
@@ -544,8 +545,7 @@ oom:
 
 /* Produces the valid events and waits for Kafka to confirm them. Returns 0,
  * or -1 with an answer set. */
-static int produce_events(struct web_req *rq, struct web_resp *rs, struct ev_item *items,
-			  size_t n)
+static int produce_events(struct web_req *rq, struct web_resp *rs, struct ev_item *items, size_t n)
 {
 	struct web *w = rq->w;
 	const struct tally_config *cfg = w->cfg;
@@ -587,9 +587,9 @@ static int produce_events(struct web_req *rq, struct web_resp *rs, struct ev_ite
 	pthread_mutex_unlock(&w->prod_mu);
 	if (d1 - d0 < (int64_t)sent) {
 		web_error(rs, 503,
-			  "Kafka confirmed %lld of %zu events; send them again (duplicates are"
-			  " skipped by event_id)",
-			  (long long)(d1 - d0), sent);
+		          "Kafka confirmed %lld of %zu events; send them again (duplicates are"
+		          " skipped by event_id)",
+		          (long long)(d1 - d0), sent);
 		return -1;
 	}
 	return 0;
@@ -601,8 +601,9 @@ void web_events_post(struct web_req *rq, struct web_resp *rs)
 	size_t n = 0, valid = 0, accepted = 0;
 
 	if (!rq->w->cfg->kafka_brokers[0]) {
-		web_error(rs, 503, "Kafka is not configured (TALLY_KAFKA_BROKERS): events cannot be"
-				   " accepted");
+		web_error(rs, 503,
+		          "Kafka is not configured (TALLY_KAFKA_BROKERS): events cannot be"
+		          " accepted");
 		return;
 	}
 	if (split_events(rq, rs, &items, &n) < 0)
@@ -631,10 +632,11 @@ void web_events_post(struct web_req *rq, struct web_resp *rs)
 			const char *team = event_team(&it->ev);
 			if (!team || strcmp(team, rq->auth.key.team) != 0) {
 				web_error(rs, 403,
-					  "event %zu: this key may post only events of team %s%s", i,
-					  rq->auth.key.team,
-					  team ? "" : " (feedback and outcomes without a team are not"
-						      " allowed)");
+				          "event %zu: this key may post only events of team %s%s",
+				          i, rq->auth.key.team,
+				          team ? ""
+				               : " (feedback and outcomes without a team are not"
+				                 " allowed)");
 				goto out;
 			}
 		}
@@ -645,10 +647,10 @@ void web_events_post(struct web_req *rq, struct web_resp *rs)
 	for (size_t i = 0; i < n; i++)
 		accepted += items[i].ok;
 	sbuf_printf(&rs->body, "{\"accepted\":%zu,\"rejected\":%zu,\"results\":[", accepted,
-		    n - accepted);
+	            n - accepted);
 	for (size_t i = 0; i < n; i++) {
 		sbuf_printf(&rs->body, "%s{\"index\":%zu,\"status\":\"%s\"", i ? "," : "", i,
-			    items[i].ok ? "accepted" : "rejected");
+		            items[i].ok ? "accepted" : "rejected");
 		if (!items[i].ok) {
 			sbuf_puts(&rs->body, ",\"reason\":");
 			sbuf_json_str(&rs->body, items[i].reason);

@@ -24,7 +24,7 @@ static bool token_shape(const char *t)
 
 /* Looks a token up; 1 found, 0 not, -1 ledger failure (answer set). */
 static int token_check(struct web_req *rq, struct web_resp *rs, const char *token,
-		       struct api_key *key)
+                       struct api_key *key)
 {
 	struct tally_err err = {0};
 	char hash[65];
@@ -52,8 +52,8 @@ static bool changes_state(const char *method)
 
 int web_authenticate(struct web_req *rq, struct web_resp *rs)
 {
-	const char *authz = MHD_lookup_connection_value(rq->conn, MHD_HEADER_KIND,
-							 MHD_HTTP_HEADER_AUTHORIZATION);
+	const char *authz =
+	    MHD_lookup_connection_value(rq->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
 	const char *cookie = MHD_lookup_connection_value(rq->conn, MHD_COOKIE_KIND, WEB_COOKIE);
 	struct web_auth *a = &rq->auth;
 	struct tally_err err = {0};
@@ -100,12 +100,13 @@ int web_authenticate(struct web_req *rq, struct web_resp *rs)
 		/* A browser's cookie rides along on any request: state changes
 		 * must also prove they come from the dashboard. */
 		if (changes_state(rq->method)) {
-			const char *t = MHD_lookup_connection_value(rq->conn, MHD_HEADER_KIND,
-								    "X-CSRF-Token");
+			const char *t =
+			    MHD_lookup_connection_value(rq->conn, MHD_HEADER_KIND, "X-CSRF-Token");
 			if (!t || strlen(t) != strlen(a->csrf) ||
 			    CRYPTO_memcmp(t, a->csrf, strlen(a->csrf)) != 0) {
-				web_error(rs, 403, "missing or wrong X-CSRF-Token header for a"
-						   " cookie-authenticated request");
+				web_error(rs, 403,
+				          "missing or wrong X-CSRF-Token header for a"
+				          " cookie-authenticated request");
 				return -1;
 			}
 		}
@@ -167,13 +168,13 @@ void web_session_post(struct web_req *rq, struct web_resp *rs)
 		return;
 	}
 	snprintf(rs->set_cookie, sizeof rs->set_cookie,
-		 WEB_COOKIE "=%s; HttpOnly; SameSite=Strict; Path=/; Max-Age=%d%s", sid,
-		 WEB_SESSION_TTL_S, rq->w->cookie_secure ? "; Secure" : "");
+	         WEB_COOKIE "=%s; HttpOnly; SameSite=Strict; Path=/; Max-Age=%d%s", sid,
+	         WEB_SESSION_TTL_S, rq->w->cookie_secure ? "; Secure" : "");
 	rs->status = 200;
 	sbuf_putc(&rs->body, '{');
 	identity_json(&rs->body, &key);
 	sbuf_printf(&rs->body, ",\"csrf_token\":\"%s\",\"expires_in\":%d}\n", csrf,
-		    WEB_SESSION_TTL_S);
+	            WEB_SESSION_TTL_S);
 }
 
 void web_session_delete(struct web_req *rq, struct web_resp *rs)
@@ -186,8 +187,8 @@ void web_session_delete(struct web_req *rq, struct web_resp *rs)
 		return;
 	}
 	snprintf(rs->set_cookie, sizeof rs->set_cookie,
-		 WEB_COOKIE "=; HttpOnly; SameSite=Strict; Path=/; Max-Age=0%s",
-		 rq->w->cookie_secure ? "; Secure" : "");
+	         WEB_COOKIE "=; HttpOnly; SameSite=Strict; Path=/; Max-Age=0%s",
+	         rq->w->cookie_secure ? "; Secure" : "");
 	rs->status = 200;
 	sbuf_printf(&rs->body, "{\"signed_out\":%s}\n", rq->auth.by_cookie ? "true" : "false");
 }

@@ -112,7 +112,7 @@ int web_cache_get(struct web_cache *c, const char *key, struct web_resp *rs)
 		}
 		s->used_us = now;
 		if (s->body && (now - s->at_us < c->ttl_us ||
-				(s->filling && now - s->at_us < 2 * c->ttl_us))) {
+		                (s->filling && now - s->at_us < 2 * c->ttl_us))) {
 			answer(rs, s);
 			slot = WEB_CACHE_HIT;
 			break;

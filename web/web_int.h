@@ -8,30 +8,49 @@
 #include "../ledger/ledger.h"
 #include "web.h"
 
-#define WEB_BODY_MAX (1024 * 1024)   /* larger request bodies get 413 */
-#define WEB_POOL_MAX 8               /* idle ledger connections kept */
-#define WEB_CONN_MAX 512u            /* connections, each with its own thread */
-#define WEB_STACK_BYTES ((size_t)512 * 1024)
-#define WEB_TIMEOUT_S 30             /* idle connection timeout */
+#define WEB_BODY_MAX      (1024 * 1024) /* larger request bodies get 413 */
+#define WEB_POOL_MAX      8             /* idle ledger connections kept */
+#define WEB_CONN_MAX      512u          /* connections, each with its own thread */
+#define WEB_STACK_BYTES   ((size_t)512 * 1024)
+#define WEB_TIMEOUT_S     30 /* idle connection timeout */
 #define WEB_SESSION_TTL_S (12 * 3600)
-#define WEB_CACHE_US INT64_C(5000000) /* status / lag cache for /metrics, /readyz */
-#define WEB_PARAM_MAX 256             /* bytes of one query parameter */
-#define WEB_COOKIE "tally_session"
-#define WEB_ANSWER_TTL_MS 5000        /* spend / status answers reused (TALLY_WEB_CACHE_MS) */
+#define WEB_CACHE_US      INT64_C(5000000) /* status / lag cache for /metrics, /readyz */
+#define WEB_PARAM_MAX     256              /* bytes of one query parameter */
+#define WEB_COOKIE        "tally_session"
+#define WEB_ANSWER_TTL_MS 5000 /* spend / status answers reused (TALLY_WEB_CACHE_MS) */
 #define WEB_CACHE_KEY_MAX 640
-#define WEB_CACHE_HIT (-2)
+#define WEB_CACHE_HIT     (-2)
 
 enum web_route {
-	ROUTE_HEALTHZ, ROUTE_READYZ, ROUTE_METRICS, ROUTE_SESSION, ROUTE_ME, ROUTE_SPEND,
-	ROUTE_STATUS, ROUTE_QUARANTINE, ROUTE_PRICES, ROUTE_EVENTS, ROUTE_STATIC, ROUTE_UNKNOWN,
-	ROUTE_ROUTE, ROUTE_ROUTING, /* web_router.c */
-	ROUTE_CHARGEBACK, ROUTE_OUTCOMES, ROUTE_WASTE, ROUTE_BUDGETS, ROUTE_ALERTS,
-	ROUTE_EXPORT_FOCUS, ROUTE_TEAMS, /* web_reports.c */
+	ROUTE_HEALTHZ,
+	ROUTE_READYZ,
+	ROUTE_METRICS,
+	ROUTE_SESSION,
+	ROUTE_ME,
+	ROUTE_SPEND,
+	ROUTE_STATUS,
+	ROUTE_QUARANTINE,
+	ROUTE_PRICES,
+	ROUTE_EVENTS,
+	ROUTE_STATIC,
+	ROUTE_UNKNOWN,
+	ROUTE_ROUTE,
+	ROUTE_ROUTING, /* web_router.c */
+	ROUTE_CHARGEBACK,
+	ROUTE_OUTCOMES,
+	ROUTE_WASTE,
+	ROUTE_BUDGETS,
+	ROUTE_ALERTS,
+	ROUTE_EXPORT_FOCUS,
+	ROUTE_TEAMS, /* web_reports.c */
 	ROUTE_COUNT
 };
 
 /* Status codes counted on /metrics; anything else is counted as "other". */
-#define WEB_CODES {200, 202, 304, 400, 401, 403, 404, 405, 413, 500, 503}
+#define WEB_CODES                                                                                  \
+	{                                                                                          \
+		200, 202, 304, 400, 401, 403, 404, 405, 413, 500, 503                              \
+	}
 #define WEB_N_CODES 11
 
 struct web {
@@ -53,7 +72,7 @@ struct web {
 	int64_t cache_at_us;
 
 	int64_t http_counts[ROUTE_COUNT][WEB_N_CODES + 1]; /* atomic adds */
-	struct web_cache *answers; /* NULL when disabled */
+	struct web_cache *answers;                         /* NULL when disabled */
 };
 
 /* Who is asking, once authenticated. */
@@ -83,10 +102,10 @@ struct web_resp {
 	unsigned status;
 	const char *content_type;
 	struct sbuf body;
-	const char *cache_control;        /* NULL: no-store */
-	char set_cookie[256];             /* "" for none */
-	const struct web_asset *asset;    /* a static file instead of body */
-	const char *allow;                /* for 405 */
+	const char *cache_control;     /* NULL: no-store */
+	char set_cookie[256];          /* "" for none */
+	const struct web_asset *asset; /* a static file instead of body */
+	const char *allow;             /* for 405 */
 };
 
 typedef void (*web_handler)(struct web_req *rq, struct web_resp *rs);
@@ -94,7 +113,7 @@ typedef void (*web_handler)(struct web_req *rq, struct web_resp *rs);
 /* ---- web.c ---- */
 /* Sets a JSON error answer {"error": "..."}. */
 void web_error(struct web_resp *rs, unsigned status, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+    __attribute__((format(printf, 3, 4)));
 /* A query parameter (already checked: UTF-8, no control characters), or NULL. */
 const char *web_arg(struct web_req *rq, const char *name);
 /* The request's ledger connection from the pool (kept until the request
@@ -105,7 +124,7 @@ void web_db_error(struct web_req *rq, struct web_resp *rs, const struct tally_er
 /* Status with lag, at most WEB_CACHE_US old; copies it into *out (free with
  * tally_status_cleanup). Returns -1 when the ledger fails. */
 int web_status_cached(struct web *w, struct ledger *lg, struct tally_status *out,
-		      struct tally_err *err);
+                      struct tally_err *err);
 
 /* ---- web_auth.c ---- */
 /* Authenticates rq (Bearer token or session cookie, CSRF for cookie requests

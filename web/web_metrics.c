@@ -11,33 +11,33 @@
 #endif
 
 static const char *const route_names[ROUTE_COUNT] = {
-	[ROUTE_HEALTHZ] = "/healthz",
-	[ROUTE_READYZ] = "/readyz",
-	[ROUTE_METRICS] = "/metrics",
-	[ROUTE_SESSION] = "/api/v1/session",
-	[ROUTE_ME] = "/api/v1/me",
-	[ROUTE_SPEND] = "/api/v1/spend",
-	[ROUTE_STATUS] = "/api/v1/status",
-	[ROUTE_QUARANTINE] = "/api/v1/quarantine",
-	[ROUTE_PRICES] = "/api/v1/prices",
-	[ROUTE_EVENTS] = "/api/v1/events",
-	[ROUTE_STATIC] = "static",
-	[ROUTE_UNKNOWN] = "unknown",
-	[ROUTE_ROUTE] = "/api/v1/route",
-	[ROUTE_ROUTING] = "/api/v1/routing",
-	[ROUTE_CHARGEBACK] = "/api/v1/chargeback",
-	[ROUTE_OUTCOMES] = "/api/v1/outcomes",
-	[ROUTE_WASTE] = "/api/v1/waste",
-	[ROUTE_BUDGETS] = "/api/v1/budgets",
-	[ROUTE_ALERTS] = "/api/v1/alerts",
-	[ROUTE_EXPORT_FOCUS] = "/api/v1/export/focus",
-	[ROUTE_TEAMS] = "/api/v1/teams",
+    [ROUTE_HEALTHZ] = "/healthz",
+    [ROUTE_READYZ] = "/readyz",
+    [ROUTE_METRICS] = "/metrics",
+    [ROUTE_SESSION] = "/api/v1/session",
+    [ROUTE_ME] = "/api/v1/me",
+    [ROUTE_SPEND] = "/api/v1/spend",
+    [ROUTE_STATUS] = "/api/v1/status",
+    [ROUTE_QUARANTINE] = "/api/v1/quarantine",
+    [ROUTE_PRICES] = "/api/v1/prices",
+    [ROUTE_EVENTS] = "/api/v1/events",
+    [ROUTE_STATIC] = "static",
+    [ROUTE_UNKNOWN] = "unknown",
+    [ROUTE_ROUTE] = "/api/v1/route",
+    [ROUTE_ROUTING] = "/api/v1/routing",
+    [ROUTE_CHARGEBACK] = "/api/v1/chargeback",
+    [ROUTE_OUTCOMES] = "/api/v1/outcomes",
+    [ROUTE_WASTE] = "/api/v1/waste",
+    [ROUTE_BUDGETS] = "/api/v1/budgets",
+    [ROUTE_ALERTS] = "/api/v1/alerts",
+    [ROUTE_EXPORT_FOCUS] = "/api/v1/export/focus",
+    [ROUTE_TEAMS] = "/api/v1/teams",
 };
 
 const char *web_route_name(int route)
 {
 	return route >= 0 && route < ROUTE_COUNT && route_names[route] ? route_names[route]
-								   : "unknown";
+	                                                               : "unknown";
 }
 
 void web_count_request(struct web *w, int route, unsigned status)
@@ -82,7 +82,7 @@ static void header(struct sbuf *b, const char *name, const char *type, const cha
 /* A counter with a topic label per event kind when the collector fills the
  * per-topic counts, else one unlabelled series. */
 static void topic_counter(struct sbuf *b, const struct tally_config *cfg, const char *name,
-			  const char *help, int64_t total, const volatile int64_t *by_topic)
+                          const char *help, int64_t total, const volatile int64_t *by_topic)
 {
 	const char *topics[3] = {cfg->topic_calls, cfg->topic_outcomes, cfg->topic_feedback};
 	int64_t sum = 0;
@@ -103,8 +103,8 @@ static void topic_counter(struct sbuf *b, const struct tally_config *cfg, const 
 }
 
 /* A counter of one topic (a call-only count is labelled with the calls topic). */
-static void one_topic_counter(struct sbuf *b, const char *topic, const char *name,
-			      const char *help, int64_t v)
+static void one_topic_counter(struct sbuf *b, const char *topic, const char *name, const char *help,
+                              int64_t v)
 {
 	header(b, name, "counter", help);
 	sbuf_printf(b, "%s{topic=", name);
@@ -112,8 +112,8 @@ static void one_topic_counter(struct sbuf *b, const char *topic, const char *nam
 	sbuf_printf(b, "} %lld\n", (long long)v);
 }
 
-static void histogram(struct sbuf *b, const char *name, const char *help, const int64_t *le,
-		      int n, double scale, const volatile int64_t *counts, double sum)
+static void histogram(struct sbuf *b, const char *name, const char *help, const int64_t *le, int n,
+                      double scale, const volatile int64_t *counts, double sum)
 {
 	int64_t cum = 0;
 
@@ -121,7 +121,7 @@ static void histogram(struct sbuf *b, const char *name, const char *help, const 
 	for (int i = 0; i < n; i++) {
 		cum += rd(&counts[i]);
 		sbuf_printf(b, "%s_bucket{le=\"%.17g\"} %lld\n", name, (double)le[i] / scale,
-			    (long long)cum);
+		            (long long)cum);
 	}
 	cum += rd(&counts[n]);
 	sbuf_printf(b, "%s_bucket{le=\"+Inf\"} %lld\n", name, (long long)cum);
@@ -129,34 +129,34 @@ static void histogram(struct sbuf *b, const char *name, const char *help, const 
 }
 
 static void collector_metrics(struct sbuf *b, const struct tally_config *cfg,
-			      const struct collector_stats *s)
+                              const struct collector_stats *s)
 {
 	static const int64_t size_le[COLLECTOR_SIZE_BUCKETS] = COLLECTOR_SIZE_BOUNDS;
 	static const int64_t us_le[COLLECTOR_SECONDS_BUCKETS] = COLLECTOR_SECONDS_BOUNDS_US;
 
 	topic_counter(b, cfg, "tally_events_consumed_total", "Kafka messages consumed.",
-		      rd(&s->consumed), s->consumed_by_topic);
+	              rd(&s->consumed), s->consumed_by_topic);
 	one_topic_counter(b, cfg->topic_calls, "tally_calls_inserted_total",
-			  "Calls newly stored in the ledger.", rd(&s->inserted));
+	                  "Calls newly stored in the ledger.", rd(&s->inserted));
 	one_topic_counter(b, cfg->topic_calls, "tally_duplicates_total",
-			  "Calls skipped because their event_id was already stored.",
-			  rd(&s->duplicates));
+	                  "Calls skipped because their event_id was already stored.",
+	                  rd(&s->duplicates));
 	topic_counter(b, cfg, "tally_quarantined_total", "Messages quarantined as bad input.",
-		      rd(&s->quarantined), s->quarantined_by_topic);
+	              rd(&s->quarantined), s->quarantined_by_topic);
 	one_topic_counter(b, cfg->topic_calls, "tally_unpriced_total",
-			  "Calls stored without a price (unknown model).", rd(&s->unpriced));
-	one_topic_counter(b, cfg->topic_outcomes, "tally_outcomes_total",
-			  "Outcome events stored.", rd(&s->outcomes));
-	one_topic_counter(b, cfg->topic_feedback, "tally_feedback_total",
-			  "Feedback events stored.", rd(&s->feedback));
+	                  "Calls stored without a price (unknown model).", rd(&s->unpriced));
+	one_topic_counter(b, cfg->topic_outcomes, "tally_outcomes_total", "Outcome events stored.",
+	                  rd(&s->outcomes));
+	one_topic_counter(b, cfg->topic_feedback, "tally_feedback_total", "Feedback events stored.",
+	                  rd(&s->feedback));
 	header(b, "tally_db_errors_total", "counter", "Failed ledger writes (retried).");
 	sbuf_printf(b, "tally_db_errors_total %lld\n", (long long)rd(&s->db_errors));
 	histogram(b, "tally_batch_size", "Messages per written batch.", size_le,
-		  COLLECTOR_SIZE_BUCKETS, 1.0, s->batch_size_buckets,
-		  (double)rd(&s->batch_messages_total));
-	histogram(b, "tally_batch_seconds", "Time from a batch's first poll to its commit.",
-		  us_le, COLLECTOR_SECONDS_BUCKETS, 1e6, s->batch_seconds_buckets,
-		  (double)rd(&s->batch_us_total) / 1e6);
+	          COLLECTOR_SIZE_BUCKETS, 1.0, s->batch_size_buckets,
+	          (double)rd(&s->batch_messages_total));
+	histogram(b, "tally_batch_seconds", "Time from a batch's first poll to its commit.", us_le,
+	          COLLECTOR_SECONDS_BUCKETS, 1e6, s->batch_seconds_buckets,
+	          (double)rd(&s->batch_us_total) / 1e6);
 }
 
 void web_metrics(struct web_req *rq, struct web_resp *rs)
@@ -189,7 +189,7 @@ void web_metrics(struct web_req *rq, struct web_resp *rs)
 			sbuf_puts(b, "tally_partition_offset{topic=");
 			label_value(b, st.partitions[i].topic);
 			sbuf_printf(b, ",partition=\"%d\"} %lld\n", (int)st.partitions[i].partition,
-				    (long long)st.partitions[i].offset);
+			            (long long)st.partitions[i].offset);
 		}
 		header(b, "tally_partition_lag", "gauge",
 		       "Messages in Kafka not yet stored in the ledger per partition.");
@@ -199,7 +199,7 @@ void web_metrics(struct web_req *rq, struct web_resp *rs)
 			sbuf_puts(b, "tally_partition_lag{topic=");
 			label_value(b, st.partitions[i].topic);
 			sbuf_printf(b, ",partition=\"%d\"} %lld\n", (int)st.partitions[i].partition,
-				    (long long)st.partitions[i].lag);
+			            (long long)st.partitions[i].lag);
 		}
 	}
 	tally_status_cleanup(&st);
@@ -210,7 +210,8 @@ void web_metrics(struct web_req *rq, struct web_resp *rs)
 			int64_t v = rd(&w->http_counts[r][c]);
 			if (!v)
 				continue;
-			sbuf_printf(b, "tally_http_requests_total{route=\"%s\",code=", route_names[r]);
+			sbuf_printf(b,
+			            "tally_http_requests_total{route=\"%s\",code=", route_names[r]);
 			if (c < WEB_N_CODES)
 				sbuf_printf(b, "\"%u\"", codes[c]);
 			else

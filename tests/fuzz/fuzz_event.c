@@ -17,23 +17,23 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-#define CHECK(cond)                                                                               \
-	do {                                                                                      \
-		if (!(cond))                                                                      \
-			abort();                                                                  \
+#define CHECK(cond)                                                                                \
+	do {                                                                                       \
+		if (!(cond))                                                                       \
+			abort();                                                                   \
 	} while (0)
 
 /* A string field: NUL-terminated inside its array, valid UTF-8. */
-#define CHECK_STR(field, nonempty)                                                                \
-	do {                                                                                      \
-		const char *nul_ = memchr((field), '\0', sizeof(field));                          \
-		CHECK(nul_ != NULL);                                                              \
-		CHECK(utf8_valid((field), (size_t)(nul_ - (field))));                             \
-		CHECK(!(nonempty) || (field)[0] != '\0');                                         \
+#define CHECK_STR(field, nonempty)                                                                 \
+	do {                                                                                       \
+		const char *nul_ = memchr((field), '\0', sizeof(field));                           \
+		CHECK(nul_ != NULL);                                                               \
+		CHECK(utf8_valid((field), (size_t)(nul_ - (field))));                              \
+		CHECK(!(nonempty) || (field)[0] != '\0');                                          \
 	} while (0)
 
-#define TS_MIN_US (INT64_C(946684800) * 1000000)
-#define TS_END_US (INT64_C(4102444800) * 1000000)
+#define TS_MIN_US    (INT64_C(946684800) * 1000000)
+#define TS_END_US    (INT64_C(4102444800) * 1000000)
 #define USD_MAX_PUSD (INT64_C(9000000) * PUSD_PER_USD)
 
 static void check_call(const struct call_event *c)

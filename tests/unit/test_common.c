@@ -17,23 +17,23 @@ static void test_money_parse(void **state)
 		int64_t want;
 		bool rounded;
 	} cases[] = {
-		{"0.000183", 12, 183000000, false},
-		{"1.5e-07", 12, 150000, false},
-		{"7.5e-08", 12, 75000, false},
-		{"1e-05", 12, 10000000, false},
-		{"12.50", 12, INT64_C(12500000000000), false},
-		{"-1.25", 2, -125, false},
-		{"0.0000000000005", 12, 1, true},  /* half rounds away from zero */
-		{"0.0000000000004999", 12, 0, true},
-		{"3.5e-13", 12, 0, true},
-		{"2.5", 0, 3, true},
-		{"-2.5", 0, -3, true},
-		{"0.15", 6, 150000, false},
-		{"1.234567891", 6, 1234568, true},
-		{"100", 6, 100000000, false},
-		{"0", 12, 0, false},
-		{"1E+2", 0, 100, false},
-		{"000.100", 3, 100, false},
+	    {"0.000183", 12, 183000000, false},
+	    {"1.5e-07", 12, 150000, false},
+	    {"7.5e-08", 12, 75000, false},
+	    {"1e-05", 12, 10000000, false},
+	    {"12.50", 12, INT64_C(12500000000000), false},
+	    {"-1.25", 2, -125, false},
+	    {"0.0000000000005", 12, 1, true}, /* half rounds away from zero */
+	    {"0.0000000000004999", 12, 0, true},
+	    {"3.5e-13", 12, 0, true},
+	    {"2.5", 0, 3, true},
+	    {"-2.5", 0, -3, true},
+	    {"0.15", 6, 150000, false},
+	    {"1.234567891", 6, 1234568, true},
+	    {"100", 6, 100000000, false},
+	    {"0", 12, 0, false},
+	    {"1E+2", 0, 100, false},
+	    {"000.100", 3, 100, false},
 	};
 	(void)state;
 	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
@@ -67,7 +67,8 @@ static void test_money_format(void **state)
 	assert_string_equal(out, "0.000000000000");
 	assert_int_equal(money_format_digits("598500000000", 12, out, sizeof out), 0);
 	assert_string_equal(out, "0.598500000000");
-	assert_int_equal(money_format_digits("123456789012345678901234567890", 12, out, sizeof out), 0);
+	assert_int_equal(money_format_digits("123456789012345678901234567890", 12, out, sizeof out),
+	                 0);
 	assert_string_equal(out, "123456789012345678.901234567890");
 	assert_int_equal(money_format_digits("-5", 3, out, sizeof out), 0);
 	assert_string_equal(out, "-0.005");
@@ -88,9 +89,14 @@ static void test_time(void **state)
 	assert_int_equal(time_parse("2024-02-29T00:00:00Z", false, &us), 0);
 	assert_int_equal(time_parse("2026-11-01", true, &us), 0);
 	assert_int_equal(us, INT64_C(1793491200000000));
-	const char *bad[] = {"2026-11-01", "2026-13-01T00:00:00Z", "2025-02-29T00:00:00Z",
-			     "2026-11-01T24:00:00Z", "2026-11-01T12:00:00", "yesterday",
-			     "2026-11-01T12:00:00.Z", "2026-11-01T12:00:00Zjunk"};
+	const char *bad[] = {"2026-11-01",
+	                     "2026-13-01T00:00:00Z",
+	                     "2025-02-29T00:00:00Z",
+	                     "2026-11-01T24:00:00Z",
+	                     "2026-11-01T12:00:00",
+	                     "yesterday",
+	                     "2026-11-01T12:00:00.Z",
+	                     "2026-11-01T12:00:00Zjunk"};
 	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
 		assert_int_equal(time_parse(bad[i], false, &us), -1);
 	time_format(-1, out);
@@ -103,9 +109,9 @@ static void test_utf8_and_copy(void **state)
 	char s[] = "ok\xff\xfe caf\xc3\xa9";
 	(void)state;
 	assert_true(utf8_valid("caf\xc3\xa9", 5));
-	assert_false(utf8_valid("\xc0\xaf", 2));          /* overlong */
-	assert_false(utf8_valid("\xed\xa0\x80", 3));      /* surrogate */
-	assert_false(utf8_valid("\xc3", 1));              /* cut */
+	assert_false(utf8_valid("\xc0\xaf", 2));     /* overlong */
+	assert_false(utf8_valid("\xed\xa0\x80", 3)); /* surrogate */
+	assert_false(utf8_valid("\xc3", 1));         /* cut */
 	utf8_sanitize(s);
 	assert_string_equal(s, "ok?? caf\xc3\xa9");
 	sbuf_init(&b);
@@ -122,9 +128,9 @@ static void test_utf8_and_copy(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_money_parse),   cmocka_unit_test(test_money_parse_rejects),
-		cmocka_unit_test(test_money_format),  cmocka_unit_test(test_time),
-		cmocka_unit_test(test_utf8_and_copy),
+	    cmocka_unit_test(test_money_parse),   cmocka_unit_test(test_money_parse_rejects),
+	    cmocka_unit_test(test_money_format),  cmocka_unit_test(test_time),
+	    cmocka_unit_test(test_utf8_and_copy),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -15,33 +15,33 @@
 
 /* The call of DESIGN §5 (prompt_hash shortened to plain ASCII). */
 static const char base_call[] =
-	"{\"event_id\":\"c0a8012e-7f3b-4d1a-9a51-2b1f0e6d9c11\","
-	"\"ts\":\"2026-11-01T12:00:00.123Z\",\"team\":\"support\",\"workflow\":\"ticket-triage\","
-	"\"task_type\":\"classify\","
-	"\"outcome_id\":\"TICKET-4411\",\"provider\":\"openai\",\"model\":\"gpt-4o-mini\","
-	"\"tier\":\"small\",\"usage\":{\"input_tokens\":812,\"output_tokens\":96,"
-	"\"cache_read_tokens\":512,\"cache_write_tokens\":0,\"reasoning_tokens\":0},"
-	"\"batch\":false,\"latency_ms\":640,\"status\":\"ok\",\"cache_hit\":false,\"local\":false,"
-	"\"prompt_hash\":\"9f2c\",\"quality\":0.92,\"provider_cost_usd\":\"0.000183\","
-	"\"tags\":{\"env\":\"prod\"}}";
+    "{\"event_id\":\"c0a8012e-7f3b-4d1a-9a51-2b1f0e6d9c11\","
+    "\"ts\":\"2026-11-01T12:00:00.123Z\",\"team\":\"support\",\"workflow\":\"ticket-triage\","
+    "\"task_type\":\"classify\","
+    "\"outcome_id\":\"TICKET-4411\",\"provider\":\"openai\",\"model\":\"gpt-4o-mini\","
+    "\"tier\":\"small\",\"usage\":{\"input_tokens\":812,\"output_tokens\":96,"
+    "\"cache_read_tokens\":512,\"cache_write_tokens\":0,\"reasoning_tokens\":0},"
+    "\"batch\":false,\"latency_ms\":640,\"status\":\"ok\",\"cache_hit\":false,\"local\":false,"
+    "\"prompt_hash\":\"9f2c\",\"quality\":0.92,\"provider_cost_usd\":\"0.000183\","
+    "\"tags\":{\"env\":\"prod\"}}";
 
 /* Only the required fields. */
 static const char min_call[] =
-	"{\"event_id\":\"e1\",\"ts\":\"2026-11-01T12:00:00Z\",\"team\":\"support\","
-	"\"workflow\":\"triage\",\"task_type\":\"classify\",\"provider\":\"openai\","
-	"\"model\":\"gpt-4o-mini\",\"usage\":{\"input_tokens\":10,\"output_tokens\":2}}";
+    "{\"event_id\":\"e1\",\"ts\":\"2026-11-01T12:00:00Z\",\"team\":\"support\","
+    "\"workflow\":\"triage\",\"task_type\":\"classify\",\"provider\":\"openai\","
+    "\"model\":\"gpt-4o-mini\",\"usage\":{\"input_tokens\":10,\"output_tokens\":2}}";
 
 static const char base_outcome[] =
-	"{\"outcome_id\":\"TICKET-4411\",\"ts\":\"2026-11-01T12:00:00Z\",\"team\":\"support\","
-	"\"workflow\":\"ticket-triage\",\"kind\":\"ticket_resolved\",\"success\":true,"
-	"\"value_usd\":\"12.50\"}";
+    "{\"outcome_id\":\"TICKET-4411\",\"ts\":\"2026-11-01T12:00:00Z\",\"team\":\"support\","
+    "\"workflow\":\"ticket-triage\",\"kind\":\"ticket_resolved\",\"success\":true,"
+    "\"value_usd\":\"12.50\"}";
 
 static const char base_feedback[] =
-	"{\"event_id\":\"c0a8012e-7f3b-4d1a-9a51-2b1f0e6d9c11\",\"ts\":\"2026-11-01T12:00:00Z\","
-	"\"score\":0.0,\"source\":\"human\"}";
+    "{\"event_id\":\"c0a8012e-7f3b-4d1a-9a51-2b1f0e6d9c11\",\"ts\":\"2026-11-01T12:00:00Z\","
+    "\"score\":0.0,\"source\":\"human\"}";
 
-#define TS_NOON INT64_C(1793534400000000) /* 2026-11-01T12:00:00Z */
-#define PUSD(usd) ((int64_t)(usd) * PUSD_PER_USD)
+#define TS_NOON   INT64_C(1793534400000000) /* 2026-11-01T12:00:00Z */
+#define PUSD(usd) ((int64_t)(usd)*PUSD_PER_USD)
 
 static int parse_str(const char *json, int expect, struct event *ev, struct tally_err *err)
 {
@@ -102,86 +102,85 @@ static void test_call_usage_shapes(void **state)
 		enum usage_shape shape;
 		int64_t in, out, cache_read, cache_write, reasoning;
 	} cases[] = {
-		/* OpenAI Chat Completions, the chat completion object example. */
-		{"openai chat",
-		 "{\"prompt_tokens\":19,\"completion_tokens\":10,\"total_tokens\":29,"
-		 "\"prompt_tokens_details\":{\"cached_tokens\":0,\"audio_tokens\":0},"
-		 "\"completion_tokens_details\":{\"reasoning_tokens\":0,\"audio_tokens\":0,"
-		 "\"accepted_prediction_tokens\":0,\"rejected_prediction_tokens\":0}}",
-		 USAGE_OPENAI, 19, 10, 0, 0, 0},
-		/* OpenAI Chat Completions with a prompt-cache hit (prompt caching guide). */
-		{"openai chat cached",
-		 "{\"prompt_tokens\":2006,\"completion_tokens\":300,\"total_tokens\":2306,"
-		 "\"prompt_tokens_details\":{\"cached_tokens\":1920},"
-		 "\"completion_tokens_details\":{\"reasoning_tokens\":0,"
-		 "\"accepted_prediction_tokens\":0,\"rejected_prediction_tokens\":0}}",
-		 USAGE_OPENAI, 2006, 300, 1920, 0, 0},
-		/* Older responses and compatible servers: details absent or null. */
-		{"openai chat no details",
-		 "{\"prompt_tokens\":9,\"completion_tokens\":12,\"total_tokens\":21}", USAGE_OPENAI,
-		 9, 12, 0, 0, 0},
-		{"openai chat null details",
-		 "{\"prompt_tokens\":9,\"completion_tokens\":12,\"prompt_tokens_details\":null,"
-		 "\"completion_tokens_details\":null}",
-		 USAGE_OPENAI, 9, 12, 0, 0, 0},
-		/* OpenAI Responses API, the response object example. */
-		{"openai responses",
-		 "{\"input_tokens\":36,\"input_tokens_details\":{\"cached_tokens\":0},"
-		 "\"output_tokens\":87,\"output_tokens_details\":{\"reasoning_tokens\":0},"
-		 "\"total_tokens\":123}",
-		 USAGE_OPENAI_RESPONSES, 36, 87, 0, 0, 0},
-		/* OpenAI Responses API with a reasoning model (reasoning guide). */
-		{"openai responses reasoning",
-		 "{\"input_tokens\":75,\"input_tokens_details\":{\"cached_tokens\":0},"
-		 "\"output_tokens\":1186,\"output_tokens_details\":{\"reasoning_tokens\":1024},"
-		 "\"total_tokens\":1261}",
-		 USAGE_OPENAI_RESPONSES, 75, 1186, 0, 0, 1024},
-		{"openai responses cached",
-		 "{\"input_tokens\":5000,\"input_tokens_details\":{\"cached_tokens\":4864},"
-		 "\"output_tokens\":40}",
-		 USAGE_OPENAI_RESPONSES, 5000, 40, 4864, 0, 0},
-		/* Anthropic Messages, the message object example (all current fields). */
-		{"anthropic",
-		 "{\"cache_creation\":{\"ephemeral_1h_input_tokens\":0,"
-		 "\"ephemeral_5m_input_tokens\":0},\"cache_creation_input_tokens\":2051,"
-		 "\"cache_read_input_tokens\":2051,\"input_tokens\":2095,\"output_tokens\":503,"
-		 "\"server_tool_use\":{\"web_search_requests\":0},\"service_tier\":\"standard\"}",
-		 USAGE_ANTHROPIC, 2095 + 2051 + 2051, 503, 2051, 2051, 0},
-		/* Anthropic prompt caching guide: the first request writes the cache... */
-		{"anthropic cache write",
-		 "{\"input_tokens\":21,\"cache_creation_input_tokens\":188086,"
-		 "\"cache_read_input_tokens\":0,\"output_tokens\":393}",
-		 USAGE_ANTHROPIC, 188107, 393, 0, 188086, 0},
-		/* ... and the next one reads it. */
-		{"anthropic cache read",
-		 "{\"input_tokens\":21,\"cache_creation_input_tokens\":0,"
-		 "\"cache_read_input_tokens\":188086,\"output_tokens\":393}",
-		 USAGE_ANTHROPIC, 188107, 393, 188086, 0, 0},
-		{"anthropic nulls",
-		 "{\"input_tokens\":12,\"cache_creation_input_tokens\":null,"
-		 "\"cache_read_input_tokens\":null,\"output_tokens\":6}",
-		 USAGE_ANTHROPIC, 12, 6, 0, 0, 0},
-		/* Anthropic without cache fields: same meaning as tally's shape. */
-		{"anthropic plain", "{\"input_tokens\":2095,\"output_tokens\":503}", USAGE_TALLY,
-		 2095, 503, 0, 0, 0},
-		{"tally",
-		 "{\"input_tokens\":812,\"output_tokens\":96,\"cache_read_tokens\":512,"
-		 "\"cache_write_tokens\":0,\"reasoning_tokens\":0}",
-		 USAGE_TALLY, 812, 96, 512, 0, 0},
-		{"tally all parts",
-		 "{\"input_tokens\":1000,\"output_tokens\":500,\"cache_read_tokens\":600,"
-		 "\"cache_write_tokens\":400,\"reasoning_tokens\":500}",
-		 USAGE_TALLY, 1000, 500, 600, 400, 500},
-		{"tally zero", "{\"input_tokens\":0,\"output_tokens\":0}", USAGE_TALLY, 0, 0, 0, 0,
-		 0},
-		{"tally limit", "{\"input_tokens\":1000000000,\"output_tokens\":1e9}", USAGE_TALLY,
-		 1000000000, 1000000000, 0, 0, 0},
-		{"tally integral float", "{\"input_tokens\":812.0,\"output_tokens\":9.6e1}",
-		 USAGE_TALLY, 812, 96, 0, 0, 0},
-		{"anthropic at limit",
-		 "{\"input_tokens\":400000000,\"cache_creation_input_tokens\":300000000,"
-		 "\"cache_read_input_tokens\":300000000,\"output_tokens\":1}",
-		 USAGE_ANTHROPIC, 1000000000, 1, 300000000, 300000000, 0},
+	    /* OpenAI Chat Completions, the chat completion object example. */
+	    {"openai chat",
+	     "{\"prompt_tokens\":19,\"completion_tokens\":10,\"total_tokens\":29,"
+	     "\"prompt_tokens_details\":{\"cached_tokens\":0,\"audio_tokens\":0},"
+	     "\"completion_tokens_details\":{\"reasoning_tokens\":0,\"audio_tokens\":0,"
+	     "\"accepted_prediction_tokens\":0,\"rejected_prediction_tokens\":0}}",
+	     USAGE_OPENAI, 19, 10, 0, 0, 0},
+	    /* OpenAI Chat Completions with a prompt-cache hit (prompt caching guide). */
+	    {"openai chat cached",
+	     "{\"prompt_tokens\":2006,\"completion_tokens\":300,\"total_tokens\":2306,"
+	     "\"prompt_tokens_details\":{\"cached_tokens\":1920},"
+	     "\"completion_tokens_details\":{\"reasoning_tokens\":0,"
+	     "\"accepted_prediction_tokens\":0,\"rejected_prediction_tokens\":0}}",
+	     USAGE_OPENAI, 2006, 300, 1920, 0, 0},
+	    /* Older responses and compatible servers: details absent or null. */
+	    {"openai chat no details",
+	     "{\"prompt_tokens\":9,\"completion_tokens\":12,\"total_tokens\":21}", USAGE_OPENAI, 9,
+	     12, 0, 0, 0},
+	    {"openai chat null details",
+	     "{\"prompt_tokens\":9,\"completion_tokens\":12,\"prompt_tokens_details\":null,"
+	     "\"completion_tokens_details\":null}",
+	     USAGE_OPENAI, 9, 12, 0, 0, 0},
+	    /* OpenAI Responses API, the response object example. */
+	    {"openai responses",
+	     "{\"input_tokens\":36,\"input_tokens_details\":{\"cached_tokens\":0},"
+	     "\"output_tokens\":87,\"output_tokens_details\":{\"reasoning_tokens\":0},"
+	     "\"total_tokens\":123}",
+	     USAGE_OPENAI_RESPONSES, 36, 87, 0, 0, 0},
+	    /* OpenAI Responses API with a reasoning model (reasoning guide). */
+	    {"openai responses reasoning",
+	     "{\"input_tokens\":75,\"input_tokens_details\":{\"cached_tokens\":0},"
+	     "\"output_tokens\":1186,\"output_tokens_details\":{\"reasoning_tokens\":1024},"
+	     "\"total_tokens\":1261}",
+	     USAGE_OPENAI_RESPONSES, 75, 1186, 0, 0, 1024},
+	    {"openai responses cached",
+	     "{\"input_tokens\":5000,\"input_tokens_details\":{\"cached_tokens\":4864},"
+	     "\"output_tokens\":40}",
+	     USAGE_OPENAI_RESPONSES, 5000, 40, 4864, 0, 0},
+	    /* Anthropic Messages, the message object example (all current fields). */
+	    {"anthropic",
+	     "{\"cache_creation\":{\"ephemeral_1h_input_tokens\":0,"
+	     "\"ephemeral_5m_input_tokens\":0},\"cache_creation_input_tokens\":2051,"
+	     "\"cache_read_input_tokens\":2051,\"input_tokens\":2095,\"output_tokens\":503,"
+	     "\"server_tool_use\":{\"web_search_requests\":0},\"service_tier\":\"standard\"}",
+	     USAGE_ANTHROPIC, 2095 + 2051 + 2051, 503, 2051, 2051, 0},
+	    /* Anthropic prompt caching guide: the first request writes the cache... */
+	    {"anthropic cache write",
+	     "{\"input_tokens\":21,\"cache_creation_input_tokens\":188086,"
+	     "\"cache_read_input_tokens\":0,\"output_tokens\":393}",
+	     USAGE_ANTHROPIC, 188107, 393, 0, 188086, 0},
+	    /* ... and the next one reads it. */
+	    {"anthropic cache read",
+	     "{\"input_tokens\":21,\"cache_creation_input_tokens\":0,"
+	     "\"cache_read_input_tokens\":188086,\"output_tokens\":393}",
+	     USAGE_ANTHROPIC, 188107, 393, 188086, 0, 0},
+	    {"anthropic nulls",
+	     "{\"input_tokens\":12,\"cache_creation_input_tokens\":null,"
+	     "\"cache_read_input_tokens\":null,\"output_tokens\":6}",
+	     USAGE_ANTHROPIC, 12, 6, 0, 0, 0},
+	    /* Anthropic without cache fields: same meaning as tally's shape. */
+	    {"anthropic plain", "{\"input_tokens\":2095,\"output_tokens\":503}", USAGE_TALLY, 2095,
+	     503, 0, 0, 0},
+	    {"tally",
+	     "{\"input_tokens\":812,\"output_tokens\":96,\"cache_read_tokens\":512,"
+	     "\"cache_write_tokens\":0,\"reasoning_tokens\":0}",
+	     USAGE_TALLY, 812, 96, 512, 0, 0},
+	    {"tally all parts",
+	     "{\"input_tokens\":1000,\"output_tokens\":500,\"cache_read_tokens\":600,"
+	     "\"cache_write_tokens\":400,\"reasoning_tokens\":500}",
+	     USAGE_TALLY, 1000, 500, 600, 400, 500},
+	    {"tally zero", "{\"input_tokens\":0,\"output_tokens\":0}", USAGE_TALLY, 0, 0, 0, 0, 0},
+	    {"tally limit", "{\"input_tokens\":1000000000,\"output_tokens\":1e9}", USAGE_TALLY,
+	     1000000000, 1000000000, 0, 0, 0},
+	    {"tally integral float", "{\"input_tokens\":812.0,\"output_tokens\":9.6e1}",
+	     USAGE_TALLY, 812, 96, 0, 0, 0},
+	    {"anthropic at limit",
+	     "{\"input_tokens\":400000000,\"cache_creation_input_tokens\":300000000,"
+	     "\"cache_read_input_tokens\":300000000,\"output_tokens\":1}",
+	     USAGE_ANTHROPIC, 1000000000, 1, 300000000, 300000000, 0},
 	};
 	(void)state;
 	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
@@ -285,52 +284,51 @@ static void test_call_optional(void **state)
 		bool has_cost, batch, cache_hit, local;
 		const char *tier, *tags;
 	} cases[] = {
-		{"status", "\"error\"", CALL_ERROR, -1, 0, TS_NOON, false, false, false, false, "",
-		 ""},
-		{"status", "\"timeout\"", CALL_TIMEOUT, -1, 0, TS_NOON, false, false, false, false,
-		 "", ""},
-		{"status", "\"cancelled\"", CALL_CANCELLED, -1, 0, TS_NOON, false, false, false,
-		 false, "", ""},
-		{"status", "null", CALL_OK, -1, 0, TS_NOON, false, false, false, false, "", ""},
-		{"latency_ms", "0", CALL_OK, 0, 0, TS_NOON, false, false, false, false, "", ""},
-		{"latency_ms", "86400000", CALL_OK, 86400000, 0, TS_NOON, false, false, false,
-		 false, "", ""},
-		{"provider_cost_usd", "\"0.000183\"", CALL_OK, -1, 183000000, TS_NOON, true, false,
-		 false, false, "", ""},
-		{"provider_cost_usd", "\"1.5e-07\"", CALL_OK, -1, 150000, TS_NOON, true, false,
-		 false, false, "", ""},
-		{"provider_cost_usd", "\"0\"", CALL_OK, -1, 0, TS_NOON, true, false, false, false,
-		 "", ""},
-		{"provider_cost_usd", "\"9000000\"", CALL_OK, -1, PUSD(9000000), TS_NOON, true,
-		 false, false, false, "", ""},
-		/* A JSON number goes through "%.15g": fine for amounts people write. */
-		{"provider_cost_usd", "0.000183", CALL_OK, -1, 183000000, TS_NOON, true, false,
-		 false, false, "", ""},
-		{"provider_cost_usd", "1.5e-7", CALL_OK, -1, 150000, TS_NOON, true, false, false,
-		 false, "", ""},
-		{"provider_cost_usd", "null", CALL_OK, -1, 0, TS_NOON, false, false, false, false,
-		 "", ""},
-		{"batch", "true", CALL_OK, -1, 0, TS_NOON, false, true, false, false, "", ""},
-		{"cache_hit", "true", CALL_OK, -1, 0, TS_NOON, false, false, true, false, "", ""},
-		{"local", "true", CALL_OK, -1, 0, TS_NOON, false, false, false, true, "", ""},
-		{"tier", "\"frontier\"", CALL_OK, -1, 0, TS_NOON, false, false, false, false,
-		 "frontier", ""},
-		{"tier", "null", CALL_OK, -1, 0, TS_NOON, false, false, false, false, "", ""},
-		{"tags", "{\"env\": \"prod\", \"n\": 3, \"canary\": true}", CALL_OK, -1, 0, TS_NOON,
-		 false, false, false, false, "", "{\"env\":\"prod\",\"n\":3,\"canary\":true}"},
-		{"tags", "{}", CALL_OK, -1, 0, TS_NOON, false, false, false, false, "", "{}"},
-		{"ts", "\"2026-11-01T14:00:00+02:00\"", CALL_OK, -1, 0, TS_NOON, false, false,
-		 false, false, "", ""},
-		{"ts", "\"2026-11-01t12:00:00.000001z\"", CALL_OK, -1, 0, TS_NOON + 1, false, false,
-		 false, false, "", ""},
-		{"ts", "\"2026-11-01T12:00:00.123456789Z\"", CALL_OK, -1, 0, TS_NOON + 123456,
-		 false, false, false, false, "", ""},
-		{"ts", "\"2024-02-29T00:00:00Z\"", CALL_OK, -1, 0, INT64_C(1709164800000000), false,
-		 false, false, false, "", ""},
-		{"ts", "\"2000-01-01T00:00:00Z\"", CALL_OK, -1, 0, INT64_C(946684800000000), false,
-		 false, false, false, "", ""},
-		{"ts", "\"2099-12-31T23:59:59Z\"", CALL_OK, -1, 0, INT64_C(4102444799000000), false,
-		 false, false, false, "", ""},
+	    {"status", "\"error\"", CALL_ERROR, -1, 0, TS_NOON, false, false, false, false, "", ""},
+	    {"status", "\"timeout\"", CALL_TIMEOUT, -1, 0, TS_NOON, false, false, false, false, "",
+	     ""},
+	    {"status", "\"cancelled\"", CALL_CANCELLED, -1, 0, TS_NOON, false, false, false, false,
+	     "", ""},
+	    {"status", "null", CALL_OK, -1, 0, TS_NOON, false, false, false, false, "", ""},
+	    {"latency_ms", "0", CALL_OK, 0, 0, TS_NOON, false, false, false, false, "", ""},
+	    {"latency_ms", "86400000", CALL_OK, 86400000, 0, TS_NOON, false, false, false, false,
+	     "", ""},
+	    {"provider_cost_usd", "\"0.000183\"", CALL_OK, -1, 183000000, TS_NOON, true, false,
+	     false, false, "", ""},
+	    {"provider_cost_usd", "\"1.5e-07\"", CALL_OK, -1, 150000, TS_NOON, true, false, false,
+	     false, "", ""},
+	    {"provider_cost_usd", "\"0\"", CALL_OK, -1, 0, TS_NOON, true, false, false, false, "",
+	     ""},
+	    {"provider_cost_usd", "\"9000000\"", CALL_OK, -1, PUSD(9000000), TS_NOON, true, false,
+	     false, false, "", ""},
+	    /* A JSON number goes through "%.15g": fine for amounts people write. */
+	    {"provider_cost_usd", "0.000183", CALL_OK, -1, 183000000, TS_NOON, true, false, false,
+	     false, "", ""},
+	    {"provider_cost_usd", "1.5e-7", CALL_OK, -1, 150000, TS_NOON, true, false, false, false,
+	     "", ""},
+	    {"provider_cost_usd", "null", CALL_OK, -1, 0, TS_NOON, false, false, false, false, "",
+	     ""},
+	    {"batch", "true", CALL_OK, -1, 0, TS_NOON, false, true, false, false, "", ""},
+	    {"cache_hit", "true", CALL_OK, -1, 0, TS_NOON, false, false, true, false, "", ""},
+	    {"local", "true", CALL_OK, -1, 0, TS_NOON, false, false, false, true, "", ""},
+	    {"tier", "\"frontier\"", CALL_OK, -1, 0, TS_NOON, false, false, false, false,
+	     "frontier", ""},
+	    {"tier", "null", CALL_OK, -1, 0, TS_NOON, false, false, false, false, "", ""},
+	    {"tags", "{\"env\": \"prod\", \"n\": 3, \"canary\": true}", CALL_OK, -1, 0, TS_NOON,
+	     false, false, false, false, "", "{\"env\":\"prod\",\"n\":3,\"canary\":true}"},
+	    {"tags", "{}", CALL_OK, -1, 0, TS_NOON, false, false, false, false, "", "{}"},
+	    {"ts", "\"2026-11-01T14:00:00+02:00\"", CALL_OK, -1, 0, TS_NOON, false, false, false,
+	     false, "", ""},
+	    {"ts", "\"2026-11-01t12:00:00.000001z\"", CALL_OK, -1, 0, TS_NOON + 1, false, false,
+	     false, false, "", ""},
+	    {"ts", "\"2026-11-01T12:00:00.123456789Z\"", CALL_OK, -1, 0, TS_NOON + 123456, false,
+	     false, false, false, "", ""},
+	    {"ts", "\"2024-02-29T00:00:00Z\"", CALL_OK, -1, 0, INT64_C(1709164800000000), false,
+	     false, false, false, "", ""},
+	    {"ts", "\"2000-01-01T00:00:00Z\"", CALL_OK, -1, 0, INT64_C(946684800000000), false,
+	     false, false, false, "", ""},
+	    {"ts", "\"2099-12-31T23:59:59Z\"", CALL_OK, -1, 0, INT64_C(4102444799000000), false,
+	     false, false, false, "", ""},
 	};
 	(void)state;
 	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
@@ -342,7 +340,7 @@ static void test_call_optional(void **state)
 
 		if (rc != 0)
 			print_error("case %zu %s=%s: %s\n", i, cases[i].path, cases[i].raw,
-				    err.msg);
+			            err.msg);
 		assert_int_equal(rc, 0);
 		assert_int_equal(c->status, cases[i].status);
 		assert_int_equal(c->latency_ms, cases[i].latency_ms);
@@ -384,11 +382,11 @@ static void test_call_string_limits(void **state)
 		const char *key;
 		size_t max;
 	} cases[] = {
-		{"event_id", EVENT_ID_MAX},   {"team", EVENT_NAME_MAX},
-		{"workflow", EVENT_NAME_MAX}, {"task_type", EVENT_NAME_MAX},
-		{"provider", EVENT_NAME_MAX}, {"model", EVENT_MODEL_MAX},
-		{"tier", EVENT_TIER_MAX},     {"outcome_id", EVENT_ID_MAX},
-		{"prompt_hash", EVENT_NAME_MAX},
+	    {"event_id", EVENT_ID_MAX},      {"team", EVENT_NAME_MAX},
+	    {"workflow", EVENT_NAME_MAX},    {"task_type", EVENT_NAME_MAX},
+	    {"provider", EVENT_NAME_MAX},    {"model", EVENT_MODEL_MAX},
+	    {"tier", EVENT_TIER_MAX},        {"outcome_id", EVENT_ID_MAX},
+	    {"prompt_hash", EVENT_NAME_MAX},
 	};
 	(void)state;
 	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
@@ -422,8 +420,8 @@ static void run_bad(const char *base, const struct bad_case *cases, size_t n)
 
 		if (rc != -1 || strcmp(err.msg, cases[i].msg) != 0)
 			print_error("case %zu %s=%s\n  got:  %s\n  want: %s\n", i, cases[i].path,
-				    cases[i].raw ? cases[i].raw : "(removed)",
-				    rc == 0 ? "(success)" : err.msg, cases[i].msg);
+			            cases[i].raw ? cases[i].raw : "(removed)",
+			            rc == 0 ? "(success)" : err.msg, cases[i].msg);
 		assert_int_equal(rc, -1);
 		assert_int_equal(err.code, TALLY_EINVAL);
 		assert_false(err.retriable);
@@ -438,26 +436,26 @@ static void run_bad(const char *base, const struct bad_case *cases, size_t n)
 static void test_call_missing(void **state)
 {
 	static const struct bad_case cases[] = {
-		{"event_id", NULL, -1, "missing required field \"event_id\" (string)"},
-		{"ts", NULL, -1,
-		 "missing required field \"ts\" (RFC 3339 timestamp, e.g. 2026-11-01T12:00:00Z)"},
-		{"team", NULL, -1, "missing required field \"team\" (string)"},
-		{"workflow", NULL, -1, "missing required field \"workflow\" (string)"},
-		{"task_type", NULL, -1, "missing required field \"task_type\" (string)"},
-		{"provider", NULL, -1, "missing required field \"provider\" (string)"},
-		{"model", NULL, -1, "missing required field \"model\" (string)"},
-		{"model", NULL, EVENT_CALL, "missing required field \"model\" (string)"},
-		{"usage", NULL, -1,
-		 "missing required field \"usage\" (object with input_tokens and output_tokens)"},
-		{"usage.input_tokens", NULL, -1,
-		 "missing required field \"usage.input_tokens\" (integer 0..1000000000)"},
-		{"usage.output_tokens", NULL, -1,
-		 "missing required field \"usage.output_tokens\" (integer 0..1000000000)"},
-		{"team", "null", -1, "team must be a non-empty string, got null"},
-		{"team", "\"\"", -1, "team must be a non-empty string, got \"\""},
-		{"event_id", "\"\"", -1, "event_id must be a non-empty string, got \"\""},
-		{"usage.input_tokens", "null", -1,
-		 "missing required field \"usage.input_tokens\" (integer 0..1000000000)"},
+	    {"event_id", NULL, -1, "missing required field \"event_id\" (string)"},
+	    {"ts", NULL, -1,
+	     "missing required field \"ts\" (RFC 3339 timestamp, e.g. 2026-11-01T12:00:00Z)"},
+	    {"team", NULL, -1, "missing required field \"team\" (string)"},
+	    {"workflow", NULL, -1, "missing required field \"workflow\" (string)"},
+	    {"task_type", NULL, -1, "missing required field \"task_type\" (string)"},
+	    {"provider", NULL, -1, "missing required field \"provider\" (string)"},
+	    {"model", NULL, -1, "missing required field \"model\" (string)"},
+	    {"model", NULL, EVENT_CALL, "missing required field \"model\" (string)"},
+	    {"usage", NULL, -1,
+	     "missing required field \"usage\" (object with input_tokens and output_tokens)"},
+	    {"usage.input_tokens", NULL, -1,
+	     "missing required field \"usage.input_tokens\" (integer 0..1000000000)"},
+	    {"usage.output_tokens", NULL, -1,
+	     "missing required field \"usage.output_tokens\" (integer 0..1000000000)"},
+	    {"team", "null", -1, "team must be a non-empty string, got null"},
+	    {"team", "\"\"", -1, "team must be a non-empty string, got \"\""},
+	    {"event_id", "\"\"", -1, "event_id must be a non-empty string, got \"\""},
+	    {"usage.input_tokens", "null", -1,
+	     "missing required field \"usage.input_tokens\" (integer 0..1000000000)"},
 	};
 	(void)state;
 	run_bad(base_call, cases, sizeof cases / sizeof cases[0]);
@@ -466,42 +464,41 @@ static void test_call_missing(void **state)
 static void test_call_wrong_type(void **state)
 {
 	static const struct bad_case cases[] = {
-		{"event_id", "42", -1, "event_id must be a string, got 42"},
-		{"team", "true", -1, "team must be a string, got true"},
-		{"workflow", "{\"a\":1}", -1, "workflow must be a string, got an object"},
-		{"model", "[\"gpt-4o\"]", -1, "model must be a string, got an array"},
-		{"tier", "3", -1, "tier must be a string, got 3"},
-		{"outcome_id", "false", -1, "outcome_id must be a string, got false"},
-		{"usage", "\"812/96\"", -1, "usage must be an object, got a string \"812/96\""},
-		{"usage", "[812,96]", -1, "usage must be an object, got an array"},
-		{"usage.input_tokens", "\"812\"", -1,
-		 "usage.input_tokens must be an integer 0..1000000000, got a string \"812\""},
-		{"usage.output_tokens", "true", -1,
-		 "usage.output_tokens must be an integer 0..1000000000, got true"},
-		{"usage.cache_read_tokens", "[]", -1,
-		 "usage.cache_read_tokens must be an integer 0..1000000000, got an array"},
-		{"batch", "\"yes\"", -1, "batch must be true or false, got a string \"yes\""},
-		{"cache_hit", "1", -1, "cache_hit must be true or false, got 1"},
-		{"local", "\"false\"", -1, "local must be true or false, got a string \"false\""},
-		{"latency_ms", "\"640\"", -1,
-		 "latency_ms must be an integer 0..86400000, got a string \"640\""},
-		{"status", "0", -1, "status must be one of ok, error, timeout, cancelled, got 0"},
-		{"prompt_hash", "{}", -1, "prompt_hash must be a string, got an object"},
-		{"quality", "\"high\"", -1, "quality must be a number 0..1, got a string \"high\""},
-		{"quality", "true", -1, "quality must be a number 0..1, got true"},
-		{"provider_cost_usd", "true", -1,
-		 "provider_cost_usd must be a decimal string such as \"0.000183\", got true"},
-		{"tags", "\"env=prod\"", -1,
-		 "tags must be an object of strings, numbers or booleans, got a string "
-		 "\"env=prod\""},
-		{"tags", "[\"prod\"]", -1,
-		 "tags must be an object of strings, numbers or booleans, got an array"},
-		{"tags", "{\"env\":\"prod\",\"owner\":{\"team\":\"x\"}}", -1,
-		 "tags.owner must be a string, number or boolean, got an object"},
-		{"tags", "{\"ids\":[1,2]}", -1,
-		 "tags.ids must be a string, number or boolean, got an array"},
-		{"tags", "{\"x\":null}", -1,
-		 "tags.x must be a string, number or boolean, got null"},
+	    {"event_id", "42", -1, "event_id must be a string, got 42"},
+	    {"team", "true", -1, "team must be a string, got true"},
+	    {"workflow", "{\"a\":1}", -1, "workflow must be a string, got an object"},
+	    {"model", "[\"gpt-4o\"]", -1, "model must be a string, got an array"},
+	    {"tier", "3", -1, "tier must be a string, got 3"},
+	    {"outcome_id", "false", -1, "outcome_id must be a string, got false"},
+	    {"usage", "\"812/96\"", -1, "usage must be an object, got a string \"812/96\""},
+	    {"usage", "[812,96]", -1, "usage must be an object, got an array"},
+	    {"usage.input_tokens", "\"812\"", -1,
+	     "usage.input_tokens must be an integer 0..1000000000, got a string \"812\""},
+	    {"usage.output_tokens", "true", -1,
+	     "usage.output_tokens must be an integer 0..1000000000, got true"},
+	    {"usage.cache_read_tokens", "[]", -1,
+	     "usage.cache_read_tokens must be an integer 0..1000000000, got an array"},
+	    {"batch", "\"yes\"", -1, "batch must be true or false, got a string \"yes\""},
+	    {"cache_hit", "1", -1, "cache_hit must be true or false, got 1"},
+	    {"local", "\"false\"", -1, "local must be true or false, got a string \"false\""},
+	    {"latency_ms", "\"640\"", -1,
+	     "latency_ms must be an integer 0..86400000, got a string \"640\""},
+	    {"status", "0", -1, "status must be one of ok, error, timeout, cancelled, got 0"},
+	    {"prompt_hash", "{}", -1, "prompt_hash must be a string, got an object"},
+	    {"quality", "\"high\"", -1, "quality must be a number 0..1, got a string \"high\""},
+	    {"quality", "true", -1, "quality must be a number 0..1, got true"},
+	    {"provider_cost_usd", "true", -1,
+	     "provider_cost_usd must be a decimal string such as \"0.000183\", got true"},
+	    {"tags", "\"env=prod\"", -1,
+	     "tags must be an object of strings, numbers or booleans, got a string "
+	     "\"env=prod\""},
+	    {"tags", "[\"prod\"]", -1,
+	     "tags must be an object of strings, numbers or booleans, got an array"},
+	    {"tags", "{\"env\":\"prod\",\"owner\":{\"team\":\"x\"}}", -1,
+	     "tags.owner must be a string, number or boolean, got an object"},
+	    {"tags", "{\"ids\":[1,2]}", -1,
+	     "tags.ids must be a string, number or boolean, got an array"},
+	    {"tags", "{\"x\":null}", -1, "tags.x must be a string, number or boolean, got null"},
 	};
 	(void)state;
 	run_bad(base_call, cases, sizeof cases / sizeof cases[0]);
@@ -510,48 +507,48 @@ static void test_call_wrong_type(void **state)
 static void test_call_bad_numbers(void **state)
 {
 	static const struct bad_case cases[] = {
-		{"usage.input_tokens", "-5", -1,
-		 "usage.input_tokens must be an integer 0..1000000000, got -5"},
-		{"usage.output_tokens", "-1", -1,
-		 "usage.output_tokens must be an integer 0..1000000000, got -1"},
-		{"usage.input_tokens", "1000000001", -1,
-		 "usage.input_tokens must be an integer 0..1000000000, got 1000000001"},
-		{"usage.input_tokens", "1e12", -1,
-		 "usage.input_tokens must be an integer 0..1000000000, got 1000000000000"},
-		{"usage.input_tokens", "812.5", -1,
-		 "usage.input_tokens must be an integer 0..1000000000, got 812.5"},
-		{"usage.output_tokens", "0.1", -1,
-		 "usage.output_tokens must be an integer 0..1000000000, got 0.1"},
-		{"usage.cache_read_tokens", "-512", -1,
-		 "usage.cache_read_tokens must be an integer 0..1000000000, got -512"},
-		{"usage.cache_write_tokens", "2.5", -1,
-		 "usage.cache_write_tokens must be an integer 0..1000000000, got 2.5"},
-		{"usage.reasoning_tokens", "9999999999", -1,
-		 "usage.reasoning_tokens must be an integer 0..1000000000, got 9999999999"},
-		{"latency_ms", "-1", -1, "latency_ms must be an integer 0..86400000, got -1"},
-		{"latency_ms", "86400001", -1,
-		 "latency_ms must be an integer 0..86400000, got 86400001"},
-		{"latency_ms", "640.5", -1, "latency_ms must be an integer 0..86400000, got 640.5"},
-		{"quality", "1.5", -1, "quality must be a number 0..1, got 1.5"},
-		{"quality", "-0.1", -1, "quality must be a number 0..1, got -0.1"},
-		{"provider_cost_usd", "\"-0.01\"", -1,
-		 "provider_cost_usd must be a decimal amount of USD between 0 and 9000000 such as "
-		 "\"0.000183\", got a string \"-0.01\""},
-		{"provider_cost_usd", "\"$0.01\"", -1,
-		 "provider_cost_usd must be a decimal amount of USD between 0 and 9000000 such as "
-		 "\"0.000183\", got a string \"$0.01\""},
-		{"provider_cost_usd", "\"\"", -1,
-		 "provider_cost_usd must be a decimal amount of USD between 0 and 9000000 such as "
-		 "\"0.000183\", got a string \"\""},
-		{"provider_cost_usd", "\"9000000.000000000001\"", -1,
-		 "provider_cost_usd must be a decimal amount of USD between 0 and 9000000 such as "
-		 "\"0.000183\", got a string \"9000000.000000000001\""},
-		{"provider_cost_usd", "\"1e30\"", -1,
-		 "provider_cost_usd must be a decimal amount of USD between 0 and 9000000 such as "
-		 "\"0.000183\", got a string \"1e30\""},
-		{"provider_cost_usd", "-3", -1,
-		 "provider_cost_usd must be a decimal amount of USD between 0 and 9000000 such as "
-		 "\"0.000183\", got -3"},
+	    {"usage.input_tokens", "-5", -1,
+	     "usage.input_tokens must be an integer 0..1000000000, got -5"},
+	    {"usage.output_tokens", "-1", -1,
+	     "usage.output_tokens must be an integer 0..1000000000, got -1"},
+	    {"usage.input_tokens", "1000000001", -1,
+	     "usage.input_tokens must be an integer 0..1000000000, got 1000000001"},
+	    {"usage.input_tokens", "1e12", -1,
+	     "usage.input_tokens must be an integer 0..1000000000, got 1000000000000"},
+	    {"usage.input_tokens", "812.5", -1,
+	     "usage.input_tokens must be an integer 0..1000000000, got 812.5"},
+	    {"usage.output_tokens", "0.1", -1,
+	     "usage.output_tokens must be an integer 0..1000000000, got 0.1"},
+	    {"usage.cache_read_tokens", "-512", -1,
+	     "usage.cache_read_tokens must be an integer 0..1000000000, got -512"},
+	    {"usage.cache_write_tokens", "2.5", -1,
+	     "usage.cache_write_tokens must be an integer 0..1000000000, got 2.5"},
+	    {"usage.reasoning_tokens", "9999999999", -1,
+	     "usage.reasoning_tokens must be an integer 0..1000000000, got 9999999999"},
+	    {"latency_ms", "-1", -1, "latency_ms must be an integer 0..86400000, got -1"},
+	    {"latency_ms", "86400001", -1,
+	     "latency_ms must be an integer 0..86400000, got 86400001"},
+	    {"latency_ms", "640.5", -1, "latency_ms must be an integer 0..86400000, got 640.5"},
+	    {"quality", "1.5", -1, "quality must be a number 0..1, got 1.5"},
+	    {"quality", "-0.1", -1, "quality must be a number 0..1, got -0.1"},
+	    {"provider_cost_usd", "\"-0.01\"", -1,
+	     "provider_cost_usd must be a decimal amount of USD between 0 and 9000000 such as "
+	     "\"0.000183\", got a string \"-0.01\""},
+	    {"provider_cost_usd", "\"$0.01\"", -1,
+	     "provider_cost_usd must be a decimal amount of USD between 0 and 9000000 such as "
+	     "\"0.000183\", got a string \"$0.01\""},
+	    {"provider_cost_usd", "\"\"", -1,
+	     "provider_cost_usd must be a decimal amount of USD between 0 and 9000000 such as "
+	     "\"0.000183\", got a string \"\""},
+	    {"provider_cost_usd", "\"9000000.000000000001\"", -1,
+	     "provider_cost_usd must be a decimal amount of USD between 0 and 9000000 such as "
+	     "\"0.000183\", got a string \"9000000.000000000001\""},
+	    {"provider_cost_usd", "\"1e30\"", -1,
+	     "provider_cost_usd must be a decimal amount of USD between 0 and 9000000 such as "
+	     "\"0.000183\", got a string \"1e30\""},
+	    {"provider_cost_usd", "-3", -1,
+	     "provider_cost_usd must be a decimal amount of USD between 0 and 9000000 such as "
+	     "\"0.000183\", got -3"},
 	};
 	(void)state;
 	run_bad(base_call, cases, sizeof cases / sizeof cases[0]);
@@ -560,42 +557,41 @@ static void test_call_bad_numbers(void **state)
 static void test_call_bad_ts(void **state)
 {
 	static const struct bad_case cases[] = {
-		{"ts", "\"2026-13-01\"", -1,
-		 "ts \"2026-13-01\" is not an RFC 3339 timestamp (e.g. 2026-11-01T12:00:00Z)"},
-		{"ts", "\"2026-11-01\"", -1,
-		 "ts \"2026-11-01\" is not an RFC 3339 timestamp (e.g. 2026-11-01T12:00:00Z)"},
-		{"ts", "\"2026-11-01T12:00:00\"", -1,
-		 "ts \"2026-11-01T12:00:00\" is not an RFC 3339 timestamp (e.g. "
-		 "2026-11-01T12:00:00Z)"},
-		{"ts", "\"2026-02-29T12:00:00Z\"", -1,
-		 "ts \"2026-02-29T12:00:00Z\" is not an RFC 3339 timestamp (e.g. "
-		 "2026-11-01T12:00:00Z)"},
-		{"ts", "\"2026-11-01T24:00:00Z\"", -1,
-		 "ts \"2026-11-01T24:00:00Z\" is not an RFC 3339 timestamp (e.g. "
-		 "2026-11-01T12:00:00Z)"},
-		{"ts", "\"2026-11-01T12:00:00Z junk\"", -1,
-		 "ts \"2026-11-01T12:00:00Z junk\" is not an RFC 3339 timestamp (e.g. "
-		 "2026-11-01T12:00:00Z)"},
-		{"ts", "\"yesterday\"", -1,
-		 "ts \"yesterday\" is not an RFC 3339 timestamp (e.g. 2026-11-01T12:00:00Z)"},
-		{"ts", "\"\"", -1,
-		 "ts \"\" is not an RFC 3339 timestamp (e.g. 2026-11-01T12:00:00Z)"},
-		{"ts", "1793534400", -1,
-		 "ts must be an RFC 3339 timestamp string (e.g. 2026-11-01T12:00:00Z), got "
-		 "1793534400"},
-		{"ts", "null", -1,
-		 "missing required field \"ts\" (RFC 3339 timestamp, e.g. 2026-11-01T12:00:00Z)"},
-		{"ts", "\"1999-12-31T23:59:59Z\"", -1,
-		 "ts \"1999-12-31T23:59:59Z\" is outside the years 2000..2099 (UTC)"},
-		{"ts", "\"2100-01-01T00:00:00Z\"", -1,
-		 "ts \"2100-01-01T00:00:00Z\" is outside the years 2000..2099 (UTC)"},
-		{"ts", "\"0001-01-01T00:00:00Z\"", -1,
-		 "ts \"0001-01-01T00:00:00Z\" is outside the years 2000..2099 (UTC)"},
-		/* Long junk is quoted in part only, so the message stays one short line. */
-		{"ts",
-		 "\"2026-11-01T12:00:00Zxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx\"", -1,
-		 "ts \"2026-11-01T12:00:00Zxxxxxxxxxxxxxxxxxxxxxxxxxxxx...\" is not an RFC 3339 "
-		 "timestamp (e.g. 2026-11-01T12:00:00Z)"},
+	    {"ts", "\"2026-13-01\"", -1,
+	     "ts \"2026-13-01\" is not an RFC 3339 timestamp (e.g. 2026-11-01T12:00:00Z)"},
+	    {"ts", "\"2026-11-01\"", -1,
+	     "ts \"2026-11-01\" is not an RFC 3339 timestamp (e.g. 2026-11-01T12:00:00Z)"},
+	    {"ts", "\"2026-11-01T12:00:00\"", -1,
+	     "ts \"2026-11-01T12:00:00\" is not an RFC 3339 timestamp (e.g. "
+	     "2026-11-01T12:00:00Z)"},
+	    {"ts", "\"2026-02-29T12:00:00Z\"", -1,
+	     "ts \"2026-02-29T12:00:00Z\" is not an RFC 3339 timestamp (e.g. "
+	     "2026-11-01T12:00:00Z)"},
+	    {"ts", "\"2026-11-01T24:00:00Z\"", -1,
+	     "ts \"2026-11-01T24:00:00Z\" is not an RFC 3339 timestamp (e.g. "
+	     "2026-11-01T12:00:00Z)"},
+	    {"ts", "\"2026-11-01T12:00:00Z junk\"", -1,
+	     "ts \"2026-11-01T12:00:00Z junk\" is not an RFC 3339 timestamp (e.g. "
+	     "2026-11-01T12:00:00Z)"},
+	    {"ts", "\"yesterday\"", -1,
+	     "ts \"yesterday\" is not an RFC 3339 timestamp (e.g. 2026-11-01T12:00:00Z)"},
+	    {"ts", "\"\"", -1, "ts \"\" is not an RFC 3339 timestamp (e.g. 2026-11-01T12:00:00Z)"},
+	    {"ts", "1793534400", -1,
+	     "ts must be an RFC 3339 timestamp string (e.g. 2026-11-01T12:00:00Z), got "
+	     "1793534400"},
+	    {"ts", "null", -1,
+	     "missing required field \"ts\" (RFC 3339 timestamp, e.g. 2026-11-01T12:00:00Z)"},
+	    {"ts", "\"1999-12-31T23:59:59Z\"", -1,
+	     "ts \"1999-12-31T23:59:59Z\" is outside the years 2000..2099 (UTC)"},
+	    {"ts", "\"2100-01-01T00:00:00Z\"", -1,
+	     "ts \"2100-01-01T00:00:00Z\" is outside the years 2000..2099 (UTC)"},
+	    {"ts", "\"0001-01-01T00:00:00Z\"", -1,
+	     "ts \"0001-01-01T00:00:00Z\" is outside the years 2000..2099 (UTC)"},
+	    /* Long junk is quoted in part only, so the message stays one short line. */
+	    {"ts", "\"2026-11-01T12:00:00Zxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx\"",
+	     -1,
+	     "ts \"2026-11-01T12:00:00Zxxxxxxxxxxxxxxxxxxxxxxxxxxxx...\" is not an RFC 3339 "
+	     "timestamp (e.g. 2026-11-01T12:00:00Z)"},
 	};
 	(void)state;
 	run_bad(base_call, cases, sizeof cases / sizeof cases[0]);
@@ -604,74 +600,82 @@ static void test_call_bad_ts(void **state)
 static void test_call_bad_usage(void **state)
 {
 	static const struct bad_case cases[] = {
-		{"usage", "{\"input_tokens\":812,\"output_tokens\":96,\"cache_read_tokens\":900}",
-		 -1,
-		 "usage.cache_read_tokens + usage.cache_write_tokens (900) must not exceed "
-		 "usage.input_tokens (812): cached tokens are part of the input"},
-		{"usage", "{\"input_tokens\":812,\"output_tokens\":96,\"cache_read_tokens\":500,"
-			  "\"cache_write_tokens\":400}",
-		 -1,
-		 "usage.cache_read_tokens + usage.cache_write_tokens (900) must not exceed "
-		 "usage.input_tokens (812): cached tokens are part of the input"},
-		{"usage", "{\"input_tokens\":812,\"output_tokens\":96,\"reasoning_tokens\":97}", -1,
-		 "usage.reasoning_tokens (97) must not exceed usage.output_tokens (96): reasoning "
-		 "tokens are part of the output"},
-		{"usage", "{\"prompt_tokens\":19,\"completion_tokens\":10,"
-			  "\"prompt_tokens_details\":{\"cached_tokens\":20}}",
-		 -1,
-		 "usage.prompt_tokens_details.cached_tokens (20) must not exceed "
-		 "usage.prompt_tokens (19): cached tokens are part of the input"},
-		{"usage", "{\"prompt_tokens\":19,\"completion_tokens\":10,"
-			  "\"completion_tokens_details\":{\"reasoning_tokens\":11}}",
-		 -1,
-		 "usage.completion_tokens_details.reasoning_tokens (11) must not exceed "
-		 "usage.completion_tokens (10): reasoning tokens are part of the output"},
-		{"usage", "{\"prompt_tokens\":19}", -1,
-		 "missing required field \"usage.completion_tokens\" (integer 0..1000000000)"},
-		{"usage", "{\"prompt_tokens\":-19,\"completion_tokens\":10}", -1,
-		 "usage.prompt_tokens must be an integer 0..1000000000, got -19"},
-		{"usage", "{\"prompt_tokens\":19,\"completion_tokens\":10,"
-			  "\"prompt_tokens_details\":{\"cached_tokens\":1.5}}",
-		 -1,
-		 "usage.prompt_tokens_details.cached_tokens must be an integer 0..1000000000, got "
-		 "1.5"},
-		{"usage", "{\"prompt_tokens\":19,\"completion_tokens\":10,"
-			  "\"prompt_tokens_details\":7}",
-		 -1, "usage.prompt_tokens_details must be an object, got 7"},
-		{"usage", "{\"input_tokens\":36,\"output_tokens\":87,"
-			  "\"input_tokens_details\":{\"cached_tokens\":37}}",
-		 -1,
-		 "usage.input_tokens_details.cached_tokens (37) must not exceed usage.input_tokens "
-		 "(36): cached tokens are part of the input"},
-		{"usage", "{\"input_tokens\":36,\"output_tokens\":87,"
-			  "\"output_tokens_details\":{\"reasoning_tokens\":88}}",
-		 -1,
-		 "usage.output_tokens_details.reasoning_tokens (88) must not exceed "
-		 "usage.output_tokens (87): reasoning tokens are part of the output"},
-		{"usage", "{\"input_tokens\":36,\"input_tokens_details\":{\"cached_tokens\":0}}",
-		 -1,
-		 "missing required field \"usage.output_tokens\" (integer 0..1000000000)"},
-		{"usage", "{\"output_tokens\":87,\"output_tokens_details\":\"none\"}", -1,
-		 "missing required field \"usage.input_tokens\" (integer 0..1000000000)"},
-		{"usage", "{\"input_tokens\":36,\"output_tokens\":87,"
-			  "\"output_tokens_details\":\"none\"}",
-		 -1, "usage.output_tokens_details must be an object, got a string \"none\""},
-		{"usage", "{\"input_tokens\":600000000,\"cache_creation_input_tokens\":300000000,"
-			  "\"cache_read_input_tokens\":100000001,\"output_tokens\":1}",
-		 -1,
-		 "usage.input_tokens + cache_creation_input_tokens + cache_read_input_tokens must "
-		 "be at most 1000000000, got 1000000001"},
-		{"usage", "{\"input_tokens\":21,\"cache_creation_input_tokens\":-1,"
-			  "\"output_tokens\":393}",
-		 -1,
-		 "usage.cache_creation_input_tokens must be an integer 0..1000000000, got -1"},
-		{"usage", "{\"input_tokens\":21,\"cache_read_input_tokens\":\"5\","
-			  "\"output_tokens\":393}",
-		 -1,
-		 "usage.cache_read_input_tokens must be an integer 0..1000000000, got a string "
-		 "\"5\""},
-		{"usage", "{\"cache_read_input_tokens\":5,\"output_tokens\":393}", -1,
-		 "missing required field \"usage.input_tokens\" (integer 0..1000000000)"},
+	    {"usage", "{\"input_tokens\":812,\"output_tokens\":96,\"cache_read_tokens\":900}", -1,
+	     "usage.cache_read_tokens + usage.cache_write_tokens (900) must not exceed "
+	     "usage.input_tokens (812): cached tokens are part of the input"},
+	    {"usage",
+	     "{\"input_tokens\":812,\"output_tokens\":96,\"cache_read_tokens\":500,"
+	     "\"cache_write_tokens\":400}",
+	     -1,
+	     "usage.cache_read_tokens + usage.cache_write_tokens (900) must not exceed "
+	     "usage.input_tokens (812): cached tokens are part of the input"},
+	    {"usage", "{\"input_tokens\":812,\"output_tokens\":96,\"reasoning_tokens\":97}", -1,
+	     "usage.reasoning_tokens (97) must not exceed usage.output_tokens (96): reasoning "
+	     "tokens are part of the output"},
+	    {"usage",
+	     "{\"prompt_tokens\":19,\"completion_tokens\":10,"
+	     "\"prompt_tokens_details\":{\"cached_tokens\":20}}",
+	     -1,
+	     "usage.prompt_tokens_details.cached_tokens (20) must not exceed "
+	     "usage.prompt_tokens (19): cached tokens are part of the input"},
+	    {"usage",
+	     "{\"prompt_tokens\":19,\"completion_tokens\":10,"
+	     "\"completion_tokens_details\":{\"reasoning_tokens\":11}}",
+	     -1,
+	     "usage.completion_tokens_details.reasoning_tokens (11) must not exceed "
+	     "usage.completion_tokens (10): reasoning tokens are part of the output"},
+	    {"usage", "{\"prompt_tokens\":19}", -1,
+	     "missing required field \"usage.completion_tokens\" (integer 0..1000000000)"},
+	    {"usage", "{\"prompt_tokens\":-19,\"completion_tokens\":10}", -1,
+	     "usage.prompt_tokens must be an integer 0..1000000000, got -19"},
+	    {"usage",
+	     "{\"prompt_tokens\":19,\"completion_tokens\":10,"
+	     "\"prompt_tokens_details\":{\"cached_tokens\":1.5}}",
+	     -1,
+	     "usage.prompt_tokens_details.cached_tokens must be an integer 0..1000000000, got "
+	     "1.5"},
+	    {"usage",
+	     "{\"prompt_tokens\":19,\"completion_tokens\":10,"
+	     "\"prompt_tokens_details\":7}",
+	     -1, "usage.prompt_tokens_details must be an object, got 7"},
+	    {"usage",
+	     "{\"input_tokens\":36,\"output_tokens\":87,"
+	     "\"input_tokens_details\":{\"cached_tokens\":37}}",
+	     -1,
+	     "usage.input_tokens_details.cached_tokens (37) must not exceed usage.input_tokens "
+	     "(36): cached tokens are part of the input"},
+	    {"usage",
+	     "{\"input_tokens\":36,\"output_tokens\":87,"
+	     "\"output_tokens_details\":{\"reasoning_tokens\":88}}",
+	     -1,
+	     "usage.output_tokens_details.reasoning_tokens (88) must not exceed "
+	     "usage.output_tokens (87): reasoning tokens are part of the output"},
+	    {"usage", "{\"input_tokens\":36,\"input_tokens_details\":{\"cached_tokens\":0}}", -1,
+	     "missing required field \"usage.output_tokens\" (integer 0..1000000000)"},
+	    {"usage", "{\"output_tokens\":87,\"output_tokens_details\":\"none\"}", -1,
+	     "missing required field \"usage.input_tokens\" (integer 0..1000000000)"},
+	    {"usage",
+	     "{\"input_tokens\":36,\"output_tokens\":87,"
+	     "\"output_tokens_details\":\"none\"}",
+	     -1, "usage.output_tokens_details must be an object, got a string \"none\""},
+	    {"usage",
+	     "{\"input_tokens\":600000000,\"cache_creation_input_tokens\":300000000,"
+	     "\"cache_read_input_tokens\":100000001,\"output_tokens\":1}",
+	     -1,
+	     "usage.input_tokens + cache_creation_input_tokens + cache_read_input_tokens must "
+	     "be at most 1000000000, got 1000000001"},
+	    {"usage",
+	     "{\"input_tokens\":21,\"cache_creation_input_tokens\":-1,"
+	     "\"output_tokens\":393}",
+	     -1, "usage.cache_creation_input_tokens must be an integer 0..1000000000, got -1"},
+	    {"usage",
+	     "{\"input_tokens\":21,\"cache_read_input_tokens\":\"5\","
+	     "\"output_tokens\":393}",
+	     -1,
+	     "usage.cache_read_input_tokens must be an integer 0..1000000000, got a string "
+	     "\"5\""},
+	    {"usage", "{\"cache_read_input_tokens\":5,\"output_tokens\":393}", -1,
+	     "missing required field \"usage.input_tokens\" (integer 0..1000000000)"},
 	};
 	(void)state;
 	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
@@ -682,7 +686,7 @@ static void test_call_bad_usage(void **state)
 
 		if (rc != -1 || strcmp(err.msg, cases[i].msg) != 0)
 			print_error("case %zu\n  got:  %s\n  want: %s\n", i,
-				    rc == 0 ? "(success)" : err.msg, cases[i].msg);
+			            rc == 0 ? "(success)" : err.msg, cases[i].msg);
 		assert_int_equal(rc, -1);
 		assert_string_equal(err.msg, cases[i].msg);
 		assert_non_null(strstr(err.msg, "usage."));
@@ -693,12 +697,12 @@ static void test_call_bad_usage(void **state)
 static void test_call_bad_enum(void **state)
 {
 	static const struct bad_case cases[] = {
-		{"status", "\"done\"", -1,
-		 "status must be one of ok, error, timeout, cancelled, got a string \"done\""},
-		{"status", "\"OK\"", -1,
-		 "status must be one of ok, error, timeout, cancelled, got a string \"OK\""},
-		{"status", "\"\"", -1,
-		 "status must be one of ok, error, timeout, cancelled, got a string \"\""},
+	    {"status", "\"done\"", -1,
+	     "status must be one of ok, error, timeout, cancelled, got a string \"done\""},
+	    {"status", "\"OK\"", -1,
+	     "status must be one of ok, error, timeout, cancelled, got a string \"OK\""},
+	    {"status", "\"\"", -1,
+	     "status must be one of ok, error, timeout, cancelled, got a string \"\""},
 	};
 	(void)state;
 	run_bad(base_call, cases, sizeof cases / sizeof cases[0]);
@@ -711,15 +715,15 @@ static void test_call_too_long(void **state)
 		size_t len;
 		const char *msg;
 	} cases[] = {
-		{"event_id", 129, "event_id is too long: 129 bytes, at most 128 allowed"},
-		{"team", 129, "team is too long: 129 bytes, at most 128 allowed"},
-		{"workflow", 1000, "workflow is too long: 1000 bytes, at most 128 allowed"},
-		{"task_type", 129, "task_type is too long: 129 bytes, at most 128 allowed"},
-		{"provider", 129, "provider is too long: 129 bytes, at most 128 allowed"},
-		{"model", 257, "model is too long: 257 bytes, at most 256 allowed"},
-		{"tier", 33, "tier is too long: 33 bytes, at most 32 allowed"},
-		{"outcome_id", 129, "outcome_id is too long: 129 bytes, at most 128 allowed"},
-		{"prompt_hash", 129, "prompt_hash is too long: 129 bytes, at most 128 allowed"},
+	    {"event_id", 129, "event_id is too long: 129 bytes, at most 128 allowed"},
+	    {"team", 129, "team is too long: 129 bytes, at most 128 allowed"},
+	    {"workflow", 1000, "workflow is too long: 1000 bytes, at most 128 allowed"},
+	    {"task_type", 129, "task_type is too long: 129 bytes, at most 128 allowed"},
+	    {"provider", 129, "provider is too long: 129 bytes, at most 128 allowed"},
+	    {"model", 257, "model is too long: 257 bytes, at most 256 allowed"},
+	    {"tier", 33, "tier is too long: 33 bytes, at most 32 allowed"},
+	    {"outcome_id", 129, "outcome_id is too long: 129 bytes, at most 128 allowed"},
+	    {"prompt_hash", 129, "prompt_hash is too long: 129 bytes, at most 128 allowed"},
 	};
 	(void)state;
 	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
@@ -756,14 +760,14 @@ static void test_call_tags_limit(void **state)
 	json = with_member(base_call, "tags", tags);
 	assert_int_equal(parse_str(json, -1, &ev, &err), -1);
 	assert_string_equal(err.msg,
-			    "tags is too long: 1025 bytes as compact JSON, at most 1024 allowed");
+	                    "tags is too long: 1025 bytes as compact JSON, at most 1024 allowed");
 	free(json);
 	free(tags);
 	free(v);
 }
 
 #define UNKNOWN_SHAPE                                                                              \
-	"unknown event shape: expected a call (with \"model\" and \"usage\"), an outcome (with " \
+	"unknown event shape: expected a call (with \"model\" and \"usage\"), an outcome (with "   \
 	"\"outcome_id\" and \"success\") or feedback (with \"score\")"
 
 /* Messages that are not a JSON object at all, or not UTF-8 where it matters. */
@@ -773,34 +777,34 @@ static void test_bad_messages(void **state)
 		const char *raw;
 		const char *msg;
 	} cases[] = {
-		{"", "message is empty, expected a JSON object"},
-		{"hello", "message is not JSON (syntax error near byte 1)"},
-		{"{\"event_id\": \"x\",", "message is not JSON (syntax error near byte 17)"},
-		{"{\"a\":1,}", "message is not JSON (syntax error near byte 8)"},
-		{"{\"a\":1} x", "message is not JSON (unexpected data after the value at byte 9)"},
-		{"{\"a\":1}{\"b\":2}", "message is not JSON (unexpected data after the value at "
-				       "byte 8)"},
-		{"[1,2]", "message must be a JSON object, got an array"},
-		{"\"call\"", "message must be a JSON object, got a string \"call\""},
-		{"42", "message must be a JSON object, got 42"},
-		{"null", "message must be a JSON object, got null"},
-		{"{}", UNKNOWN_SHAPE},
-		{"{\"event_id\":\"e1\",\"ts\":\"2026-11-01T12:00:00Z\"}", UNKNOWN_SHAPE},
-		{"{\"event_id\":\"e1\",\"ts\":\"2026-11-01T12:00:00Z\",\"team\":\"sup\xffport\","
-		 "\"workflow\":\"w\",\"task_type\":\"t\",\"provider\":\"p\",\"model\":\"m\","
-		 "\"usage\":{\"input_tokens\":1,\"output_tokens\":1}}",
-		 "team is not valid UTF-8"},
-		{"{\"event_id\":\"e1\",\"ts\":\"2026-11-01T12:00:00Z\",\"team\":\"t\","
-		 "\"workflow\":\"w\",\"task_type\":\"t\",\"provider\":\"p\",\"model\":\"m\","
-		 "\"usage\":{\"input_tokens\":1,\"output_tokens\":1},\"tags\":{\"\xc0\xaf\":1}}",
-		 "tags is not valid UTF-8"},
-		{"{\"event_id\":\"e1\",\"ts\":\"2026-11-01T12:00:00Z\",\"team\":\"t\","
-		 "\"workflow\":\"w\",\"task_type\":\"t\",\"provider\":\"p\",\"model\":\"m\","
-		 "\"usage\":{\"input_tokens\":1e400,\"output_tokens\":1}}",
-		 "usage.input_tokens must be an integer 0..1000000000, got inf"},
-		{"{\"event_id\":\"e1\",\"ts\":\"2026-11-01T12:00:00Z\",\"score\":-1e999}",
-		 "score must be a number 0..1, got -inf"},
-		{"{\"ts\":\"\x01\xff\"}", UNKNOWN_SHAPE},
+	    {"", "message is empty, expected a JSON object"},
+	    {"hello", "message is not JSON (syntax error near byte 1)"},
+	    {"{\"event_id\": \"x\",", "message is not JSON (syntax error near byte 17)"},
+	    {"{\"a\":1,}", "message is not JSON (syntax error near byte 8)"},
+	    {"{\"a\":1} x", "message is not JSON (unexpected data after the value at byte 9)"},
+	    {"{\"a\":1}{\"b\":2}", "message is not JSON (unexpected data after the value at "
+	                           "byte 8)"},
+	    {"[1,2]", "message must be a JSON object, got an array"},
+	    {"\"call\"", "message must be a JSON object, got a string \"call\""},
+	    {"42", "message must be a JSON object, got 42"},
+	    {"null", "message must be a JSON object, got null"},
+	    {"{}", UNKNOWN_SHAPE},
+	    {"{\"event_id\":\"e1\",\"ts\":\"2026-11-01T12:00:00Z\"}", UNKNOWN_SHAPE},
+	    {"{\"event_id\":\"e1\",\"ts\":\"2026-11-01T12:00:00Z\",\"team\":\"sup\xffport\","
+	     "\"workflow\":\"w\",\"task_type\":\"t\",\"provider\":\"p\",\"model\":\"m\","
+	     "\"usage\":{\"input_tokens\":1,\"output_tokens\":1}}",
+	     "team is not valid UTF-8"},
+	    {"{\"event_id\":\"e1\",\"ts\":\"2026-11-01T12:00:00Z\",\"team\":\"t\","
+	     "\"workflow\":\"w\",\"task_type\":\"t\",\"provider\":\"p\",\"model\":\"m\","
+	     "\"usage\":{\"input_tokens\":1,\"output_tokens\":1},\"tags\":{\"\xc0\xaf\":1}}",
+	     "tags is not valid UTF-8"},
+	    {"{\"event_id\":\"e1\",\"ts\":\"2026-11-01T12:00:00Z\",\"team\":\"t\","
+	     "\"workflow\":\"w\",\"task_type\":\"t\",\"provider\":\"p\",\"model\":\"m\","
+	     "\"usage\":{\"input_tokens\":1e400,\"output_tokens\":1}}",
+	     "usage.input_tokens must be an integer 0..1000000000, got inf"},
+	    {"{\"event_id\":\"e1\",\"ts\":\"2026-11-01T12:00:00Z\",\"score\":-1e999}",
+	     "score must be a number 0..1, got -inf"},
+	    {"{\"ts\":\"\x01\xff\"}", UNKNOWN_SHAPE},
 	};
 	(void)state;
 	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
@@ -810,7 +814,7 @@ static void test_bad_messages(void **state)
 
 		if (rc != -1 || strcmp(err.msg, cases[i].msg) != 0)
 			print_error("case %zu\n  got:  %s\n  want: %s\n", i,
-				    rc == 0 ? "(success)" : err.msg, cases[i].msg);
+			            rc == 0 ? "(success)" : err.msg, cases[i].msg);
 		assert_int_equal(rc, -1);
 		assert_int_equal(err.code, TALLY_EINVAL);
 		assert_string_equal(err.msg, cases[i].msg);
@@ -843,14 +847,14 @@ static void test_message_edges(void **state)
 	char *json = with_member(base_call, "status", "\"d\\u0001ne\"");
 	assert_int_equal(parse_str(json, -1, &ev, &err), -1);
 	assert_string_equal(err.msg,
-			    "status must be one of ok, error, timeout, cancelled, got a string "
-			    "\"d?ne\"");
+	                    "status must be one of ok, error, timeout, cancelled, got a string "
+	                    "\"d?ne\"");
 	free(json);
 	static const char bad_ts[] =
-		"{\"outcome_id\":\"o\",\"success\":true,\"ts\":\"20\xff\xfe\"}";
+	    "{\"outcome_id\":\"o\",\"success\":true,\"ts\":\"20\xff\xfe\"}";
 	assert_int_equal(parse_str(bad_ts, -1, &ev, &err), -1);
 	assert_string_equal(err.msg,
-			    "ts \"20??\" is not an RFC 3339 timestamp (e.g. 2026-11-01T12:00:00Z)");
+	                    "ts \"20??\" is not an RFC 3339 timestamp (e.g. 2026-11-01T12:00:00Z)");
 
 	/* An unknown kind is refused. */
 	assert_int_equal(parse_str(min_call, EVENT_KINDS, &ev, &err), -1);
@@ -880,7 +884,7 @@ static void test_oversized(void **state)
 	tally_err_clear(&err);
 	assert_int_equal(event_parse(buf, n, -1, &ev, &err), -1);
 	assert_string_equal(err.msg,
-			    "message is 1048577 bytes, larger than the limit of 1048576 bytes");
+	                    "message is 1048577 bytes, larger than the limit of 1048576 bytes");
 	assert_int_equal(event_detect_kind(buf, n), -1);
 	assert_int_equal(event_detect_kind(buf, EVENT_MAX_BYTES), EVENT_CALL);
 	free(buf);
@@ -917,23 +921,22 @@ static void test_outcome_valid(void **state)
 		int64_t value_pusd;
 		const char *team, *kind;
 	} cases[] = {
-		{"kind", "\"ticket_resolved\"", -1, true, true, INT64_C(12500000000000), "support",
-		 "ticket_resolved"},
-		{"kind", "\"ticket_resolved\"", EVENT_OUTCOME, true, true, INT64_C(12500000000000),
-		 "support", "ticket_resolved"},
-		{"success", "false", -1, false, true, INT64_C(12500000000000), "support",
-		 "ticket_resolved"},
-		{"value_usd", NULL, -1, true, false, 0, "support", "ticket_resolved"},
-		{"value_usd", "null", -1, true, false, 0, "support", "ticket_resolved"},
-		{"value_usd", "12.5", -1, true, true, INT64_C(12500000000000), "support",
-		 "ticket_resolved"},
-		{"value_usd", "\"0\"", -1, true, true, 0, "support", "ticket_resolved"},
-		{"value_usd", "\"9000000\"", -1, true, true, PUSD(9000000), "support",
-		 "ticket_resolved"},
-		{"value_usd", "\"0.000000000001\"", -1, true, true, 1, "support",
-		 "ticket_resolved"},
-		{"team", NULL, -1, true, true, INT64_C(12500000000000), "", "ticket_resolved"},
-		{"kind", NULL, -1, true, true, INT64_C(12500000000000), "support", ""},
+	    {"kind", "\"ticket_resolved\"", -1, true, true, INT64_C(12500000000000), "support",
+	     "ticket_resolved"},
+	    {"kind", "\"ticket_resolved\"", EVENT_OUTCOME, true, true, INT64_C(12500000000000),
+	     "support", "ticket_resolved"},
+	    {"success", "false", -1, false, true, INT64_C(12500000000000), "support",
+	     "ticket_resolved"},
+	    {"value_usd", NULL, -1, true, false, 0, "support", "ticket_resolved"},
+	    {"value_usd", "null", -1, true, false, 0, "support", "ticket_resolved"},
+	    {"value_usd", "12.5", -1, true, true, INT64_C(12500000000000), "support",
+	     "ticket_resolved"},
+	    {"value_usd", "\"0\"", -1, true, true, 0, "support", "ticket_resolved"},
+	    {"value_usd", "\"9000000\"", -1, true, true, PUSD(9000000), "support",
+	     "ticket_resolved"},
+	    {"value_usd", "\"0.000000000001\"", -1, true, true, 1, "support", "ticket_resolved"},
+	    {"team", NULL, -1, true, true, INT64_C(12500000000000), "", "ticket_resolved"},
+	    {"kind", NULL, -1, true, true, INT64_C(12500000000000), "support", ""},
 	};
 	(void)state;
 	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
@@ -962,34 +965,32 @@ static void test_outcome_valid(void **state)
 static void test_outcome_invalid(void **state)
 {
 	static const struct bad_case cases[] = {
-		{"outcome_id", NULL, EVENT_OUTCOME,
-		 "missing required field \"outcome_id\" (string)"},
-		{"ts", NULL, -1,
-		 "missing required field \"ts\" (RFC 3339 timestamp, e.g. 2026-11-01T12:00:00Z)"},
-		{"success", NULL, EVENT_OUTCOME,
-		 "missing required field \"success\" (true or false)"},
-		{"success", "\"yes\"", -1, "success must be true or false, got a string \"yes\""},
-		{"success", "1", -1, "success must be true or false, got 1"},
-		{"outcome_id", "4411", -1, "outcome_id must be a string, got 4411"},
-		{"ts", "\"2026-11-31T00:00:00Z\"", -1,
-		 "ts \"2026-11-31T00:00:00Z\" is not an RFC 3339 timestamp (e.g. "
-		 "2026-11-01T12:00:00Z)"},
-		{"team", "5", -1, "team must be a string, got 5"},
-		{"kind", "[]", -1, "kind must be a string, got an array"},
-		{"value_usd", "\"-1\"", -1,
-		 "value_usd must be a decimal amount of USD between 0 and 9000000 such as "
-		 "\"0.000183\", got a string \"-1\""},
-		{"value_usd", "\"9000000.000000000001\"", -1,
-		 "value_usd must be a decimal amount of USD between 0 and 9000000 such as "
-		 "\"0.000183\", got a string \"9000000.000000000001\""},
-		{"value_usd", "\"12,50\"", -1,
-		 "value_usd must be a decimal amount of USD between 0 and 9000000 such as "
-		 "\"0.000183\", got a string \"12,50\""},
-		{"value_usd", "1e7", -1,
-		 "value_usd must be a decimal amount of USD between 0 and 9000000 such as "
-		 "\"0.000183\", got 10000000"},
-		{"value_usd", "{}", -1,
-		 "value_usd must be a decimal string such as \"0.000183\", got an object"},
+	    {"outcome_id", NULL, EVENT_OUTCOME, "missing required field \"outcome_id\" (string)"},
+	    {"ts", NULL, -1,
+	     "missing required field \"ts\" (RFC 3339 timestamp, e.g. 2026-11-01T12:00:00Z)"},
+	    {"success", NULL, EVENT_OUTCOME, "missing required field \"success\" (true or false)"},
+	    {"success", "\"yes\"", -1, "success must be true or false, got a string \"yes\""},
+	    {"success", "1", -1, "success must be true or false, got 1"},
+	    {"outcome_id", "4411", -1, "outcome_id must be a string, got 4411"},
+	    {"ts", "\"2026-11-31T00:00:00Z\"", -1,
+	     "ts \"2026-11-31T00:00:00Z\" is not an RFC 3339 timestamp (e.g. "
+	     "2026-11-01T12:00:00Z)"},
+	    {"team", "5", -1, "team must be a string, got 5"},
+	    {"kind", "[]", -1, "kind must be a string, got an array"},
+	    {"value_usd", "\"-1\"", -1,
+	     "value_usd must be a decimal amount of USD between 0 and 9000000 such as "
+	     "\"0.000183\", got a string \"-1\""},
+	    {"value_usd", "\"9000000.000000000001\"", -1,
+	     "value_usd must be a decimal amount of USD between 0 and 9000000 such as "
+	     "\"0.000183\", got a string \"9000000.000000000001\""},
+	    {"value_usd", "\"12,50\"", -1,
+	     "value_usd must be a decimal amount of USD between 0 and 9000000 such as "
+	     "\"0.000183\", got a string \"12,50\""},
+	    {"value_usd", "1e7", -1,
+	     "value_usd must be a decimal amount of USD between 0 and 9000000 such as "
+	     "\"0.000183\", got 10000000"},
+	    {"value_usd", "{}", -1,
+	     "value_usd must be a decimal string such as \"0.000183\", got an object"},
 	};
 	(void)state;
 	run_bad(base_outcome, cases, sizeof cases / sizeof cases[0]);
@@ -1023,12 +1024,12 @@ static void test_feedback_valid(void **state)
 		double score;
 		const char *source;
 	} cases[] = {
-		{"score", "0.0", -1, 0.0, "human"},
-		{"score", "1", -1, 1.0, "human"},
-		{"score", "0.75", EVENT_FEEDBACK, 0.75, "human"},
-		{"source", "\"eval\"", -1, 0.0, "eval"},
-		{"source", NULL, -1, 0.0, ""},
-		{"source", "null", -1, 0.0, ""},
+	    {"score", "0.0", -1, 0.0, "human"},
+	    {"score", "1", -1, 1.0, "human"},
+	    {"score", "0.75", EVENT_FEEDBACK, 0.75, "human"},
+	    {"source", "\"eval\"", -1, 0.0, "eval"},
+	    {"source", NULL, -1, 0.0, ""},
+	    {"source", "null", -1, 0.0, ""},
 	};
 	(void)state;
 	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
@@ -1052,19 +1053,19 @@ static void test_feedback_valid(void **state)
 static void test_feedback_invalid(void **state)
 {
 	static const struct bad_case cases[] = {
-		{"score", NULL, EVENT_FEEDBACK, "missing required field \"score\" (number 0..1)"},
-		{"score", "null", EVENT_FEEDBACK, "missing required field \"score\" (number 0..1)"},
-		{"score", "1.5", -1, "score must be a number 0..1, got 1.5"},
-		{"score", "-1", -1, "score must be a number 0..1, got -1"},
-		{"score", "\"0.5\"", -1, "score must be a number 0..1, got a string \"0.5\""},
-		{"event_id", NULL, -1, "missing required field \"event_id\" (string)"},
-		{"event_id", "7", -1, "event_id must be a string, got 7"},
-		{"ts", NULL, -1,
-		 "missing required field \"ts\" (RFC 3339 timestamp, e.g. 2026-11-01T12:00:00Z)"},
-		{"ts", "\"2026-11-01 12:00\"", -1,
-		 "ts \"2026-11-01 12:00\" is not an RFC 3339 timestamp (e.g. "
-		 "2026-11-01T12:00:00Z)"},
-		{"source", "3", -1, "source must be a string, got 3"},
+	    {"score", NULL, EVENT_FEEDBACK, "missing required field \"score\" (number 0..1)"},
+	    {"score", "null", EVENT_FEEDBACK, "missing required field \"score\" (number 0..1)"},
+	    {"score", "1.5", -1, "score must be a number 0..1, got 1.5"},
+	    {"score", "-1", -1, "score must be a number 0..1, got -1"},
+	    {"score", "\"0.5\"", -1, "score must be a number 0..1, got a string \"0.5\""},
+	    {"event_id", NULL, -1, "missing required field \"event_id\" (string)"},
+	    {"event_id", "7", -1, "event_id must be a string, got 7"},
+	    {"ts", NULL, -1,
+	     "missing required field \"ts\" (RFC 3339 timestamp, e.g. 2026-11-01T12:00:00Z)"},
+	    {"ts", "\"2026-11-01 12:00\"", -1,
+	     "ts \"2026-11-01 12:00\" is not an RFC 3339 timestamp (e.g. "
+	     "2026-11-01T12:00:00Z)"},
+	    {"source", "3", -1, "source must be a string, got 3"},
 	};
 	(void)state;
 	run_bad(base_feedback, cases, sizeof cases / sizeof cases[0]);
@@ -1093,25 +1094,25 @@ static void test_detect_kind(void **state)
 		const char *raw;
 		int want;
 	} cases[] = {
-		{base_call, EVENT_CALL},
-		{min_call, EVENT_CALL},
-		{base_outcome, EVENT_OUTCOME},
-		{base_feedback, EVENT_FEEDBACK},
-		{"{\"model\":\"gpt-4o\"}", EVENT_CALL},
-		{"{\"usage\":{}}", EVENT_CALL},
-		{"{\"outcome_id\":\"o\",\"success\":true,\"model\":\"m\"}", EVENT_CALL},
-		{"{\"outcome_id\":\"o\",\"success\":null}", EVENT_OUTCOME},
-		{"{\"outcome_id\":\"o\"}", -1},
-		{"{\"success\":true}", -1},
-		{"{\"score\":0.5,\"model\":\"m\"}", EVENT_CALL},
-		{"{\"score\":\"anything\"}", EVENT_FEEDBACK},
-		{"{\"x\":{\"model\":\"m\"}}", -1},
-		{"{}", -1},
-		{"[{\"model\":\"m\"}]", -1},
-		{"\"model\"", -1},
-		{"", -1},
-		{"{\"model\":", -1},
-		{"{\"model\":\"m\"} trailing", -1},
+	    {base_call, EVENT_CALL},
+	    {min_call, EVENT_CALL},
+	    {base_outcome, EVENT_OUTCOME},
+	    {base_feedback, EVENT_FEEDBACK},
+	    {"{\"model\":\"gpt-4o\"}", EVENT_CALL},
+	    {"{\"usage\":{}}", EVENT_CALL},
+	    {"{\"outcome_id\":\"o\",\"success\":true,\"model\":\"m\"}", EVENT_CALL},
+	    {"{\"outcome_id\":\"o\",\"success\":null}", EVENT_OUTCOME},
+	    {"{\"outcome_id\":\"o\"}", -1},
+	    {"{\"success\":true}", -1},
+	    {"{\"score\":0.5,\"model\":\"m\"}", EVENT_CALL},
+	    {"{\"score\":\"anything\"}", EVENT_FEEDBACK},
+	    {"{\"x\":{\"model\":\"m\"}}", -1},
+	    {"{}", -1},
+	    {"[{\"model\":\"m\"}]", -1},
+	    {"\"model\"", -1},
+	    {"", -1},
+	    {"{\"model\":", -1},
+	    {"{\"model\":\"m\"} trailing", -1},
 	};
 	(void)state;
 	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
@@ -1177,33 +1178,20 @@ static void test_threads(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_call_usage_shapes),
-		cmocka_unit_test(test_call_all_fields),
-		cmocka_unit_test(test_call_defaults),
-		cmocka_unit_test(test_call_optional),
-		cmocka_unit_test(test_call_quality),
-		cmocka_unit_test(test_call_string_limits),
-		cmocka_unit_test(test_call_missing),
-		cmocka_unit_test(test_call_wrong_type),
-		cmocka_unit_test(test_call_bad_numbers),
-		cmocka_unit_test(test_call_bad_ts),
-		cmocka_unit_test(test_call_bad_usage),
-		cmocka_unit_test(test_call_bad_enum),
-		cmocka_unit_test(test_call_too_long),
-		cmocka_unit_test(test_call_tags_limit),
-		cmocka_unit_test(test_bad_messages),
-		cmocka_unit_test(test_message_edges),
-		cmocka_unit_test(test_oversized),
-		cmocka_unit_test(test_no_pointers_into_buf),
-		cmocka_unit_test(test_outcome_valid),
-		cmocka_unit_test(test_outcome_invalid),
-		cmocka_unit_test(test_outcome_too_long),
-		cmocka_unit_test(test_feedback_valid),
-		cmocka_unit_test(test_feedback_invalid),
-		cmocka_unit_test(test_expect_mismatch),
-		cmocka_unit_test(test_detect_kind),
-		cmocka_unit_test(test_names),
-		cmocka_unit_test(test_threads),
+	    cmocka_unit_test(test_call_usage_shapes), cmocka_unit_test(test_call_all_fields),
+	    cmocka_unit_test(test_call_defaults),     cmocka_unit_test(test_call_optional),
+	    cmocka_unit_test(test_call_quality),      cmocka_unit_test(test_call_string_limits),
+	    cmocka_unit_test(test_call_missing),      cmocka_unit_test(test_call_wrong_type),
+	    cmocka_unit_test(test_call_bad_numbers),  cmocka_unit_test(test_call_bad_ts),
+	    cmocka_unit_test(test_call_bad_usage),    cmocka_unit_test(test_call_bad_enum),
+	    cmocka_unit_test(test_call_too_long),     cmocka_unit_test(test_call_tags_limit),
+	    cmocka_unit_test(test_bad_messages),      cmocka_unit_test(test_message_edges),
+	    cmocka_unit_test(test_oversized),         cmocka_unit_test(test_no_pointers_into_buf),
+	    cmocka_unit_test(test_outcome_valid),     cmocka_unit_test(test_outcome_invalid),
+	    cmocka_unit_test(test_outcome_too_long),  cmocka_unit_test(test_feedback_valid),
+	    cmocka_unit_test(test_feedback_invalid),  cmocka_unit_test(test_expect_mismatch),
+	    cmocka_unit_test(test_detect_kind),       cmocka_unit_test(test_names),
+	    cmocka_unit_test(test_threads),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -17,10 +17,10 @@
 
 #include "../../ledger/ledger.h"
 
-#define LITELLM_PATH "data/litellm_model_prices.json"
+#define LITELLM_PATH   "data/litellm_model_prices.json"
 #define LOCAL_CSV_PATH "data/local_prices.csv"
-#define T0 INT64_C(1767225600000000) /* 2026-01-01T00:00:00Z */
-#define U PRICE_UNSET
+#define T0             INT64_C(1767225600000000) /* 2026-01-01T00:00:00Z */
+#define U              PRICE_UNSET
 
 static struct price_import litellm;
 static struct pricebook *book;
@@ -54,7 +54,7 @@ static int load_litellm(void **state)
 	(void)state;
 	if (!json) {
 		fprintf(stderr, "cannot read %s: run the tests from the repository root\n",
-			LITELLM_PATH);
+		        LITELLM_PATH);
 		return -1;
 	}
 	if (price_import_litellm(json, len, T0, &litellm, &err) < 0) {
@@ -109,33 +109,31 @@ static void test_litellm_prices(void **state)
 {
 	/* Per-token prices in pico-USD: 1.5e-07 USD = 150000. */
 	static const struct want_price cases[] = {
-		/* gpt-4o-mini: 1.5e-07 in, 6e-07 out, 7.5e-08 cache read, batches half. */
-		{"openai", "gpt-4o-mini", "small", 150000, 600000, 75000, U, U, 75000, 300000,
-		 0, U, U, U, U},
-		{"azure", "gpt-4o-mini", "small", 165000, 660000, 75000, U, U, U, U, 0, U, U, U,
-		 U},
-		/* gemini-2.5-pro: 1.25e-06/1e-05, above 200k 2.5e-06/1.5e-05; the
-		 * *_priority variants are ignored. */
-		{"gemini", "gemini-2.5-pro", "medium", 1250000, 10000000, 125000, U, U, U, U,
-		 200000, 2500000, 15000000, 250000, U},
-		/* claude-sonnet-4-5 (key without '/', litellm_provider anthropic):
-		 * cache write 3.75e-06, read 3e-07; *_above_1hr ignored. */
-		{"anthropic", "claude-sonnet-4-5", "medium", 3000000, 15000000, 300000, 3750000, U,
-		 U, U, 200000, 6000000, 22500000, 600000, 7500000},
-		{"anthropic", "claude-opus-4-1", "large", 15000000, 75000000, 1500000, 18750000, U,
-		 U, U, 0, U, U, U, U},
-		/* output_cost_per_reasoning_token 3e-06 below output 8e-06. */
-		{"perplexity", "sonar-deep-research", "medium", 2000000, 8000000, U, U, 3000000, U,
-		 U, 0, U, U, U, U},
-		{"dashscope", "qwen-turbo", "small", 50000, 200000, U, U, 500000, U, U, 0, U, U, U,
-		 U},
-		/* 2.9999900000000002e-06 and 1.5000020000000002e-05, rounded. */
-		{"databricks", "databricks-claude-3-7-sonnet", "medium", 2999990, 15000020, U, U,
-		 U, U, U, 0, U, U, U, U},
-		{"ollama", "codellama", "local", 0, 0, U, U, U, U, U, 0, U, U, U, U},
-		/* "openrouter/anthropic/claude-opus-4.1" splits at the first '/'. */
-		{"openrouter", "anthropic/claude-opus-4.1", "large", 15000000, 75000000, 1500000,
-		 18750000, U, U, U, 0, U, U, U, U},
+	    /* gpt-4o-mini: 1.5e-07 in, 6e-07 out, 7.5e-08 cache read, batches half. */
+	    {"openai", "gpt-4o-mini", "small", 150000, 600000, 75000, U, U, 75000, 300000, 0, U, U,
+	     U, U},
+	    {"azure", "gpt-4o-mini", "small", 165000, 660000, 75000, U, U, U, U, 0, U, U, U, U},
+	    /* gemini-2.5-pro: 1.25e-06/1e-05, above 200k 2.5e-06/1.5e-05; the
+	     * *_priority variants are ignored. */
+	    {"gemini", "gemini-2.5-pro", "medium", 1250000, 10000000, 125000, U, U, U, U, 200000,
+	     2500000, 15000000, 250000, U},
+	    /* claude-sonnet-4-5 (key without '/', litellm_provider anthropic):
+	     * cache write 3.75e-06, read 3e-07; *_above_1hr ignored. */
+	    {"anthropic", "claude-sonnet-4-5", "medium", 3000000, 15000000, 300000, 3750000, U, U,
+	     U, 200000, 6000000, 22500000, 600000, 7500000},
+	    {"anthropic", "claude-opus-4-1", "large", 15000000, 75000000, 1500000, 18750000, U, U,
+	     U, 0, U, U, U, U},
+	    /* output_cost_per_reasoning_token 3e-06 below output 8e-06. */
+	    {"perplexity", "sonar-deep-research", "medium", 2000000, 8000000, U, U, 3000000, U, U,
+	     0, U, U, U, U},
+	    {"dashscope", "qwen-turbo", "small", 50000, 200000, U, U, 500000, U, U, 0, U, U, U, U},
+	    /* 2.9999900000000002e-06 and 1.5000020000000002e-05, rounded. */
+	    {"databricks", "databricks-claude-3-7-sonnet", "medium", 2999990, 15000020, U, U, U, U,
+	     U, 0, U, U, U, U},
+	    {"ollama", "codellama", "local", 0, 0, U, U, U, U, U, 0, U, U, U, U},
+	    /* "openrouter/anthropic/claude-opus-4.1" splits at the first '/'. */
+	    {"openrouter", "anthropic/claude-opus-4.1", "large", 15000000, 75000000, 1500000,
+	     18750000, U, U, U, 0, U, U, U, U},
 	};
 
 	(void)state;
@@ -184,62 +182,60 @@ static void call_init(struct call_event *c)
 static void test_price_call_real(void **state)
 {
 	static const struct call_case cases[] = {
-		/* 1000*150000 + 500*600000 */
-		{"plain", "openai", "gpt-4o-mini", 1000, 500, 0, 0, 0, false, false,
-		 INT64_C(450000000)},
-		/* azure's own price: 1000*165000 + 500*660000 */
-		{"plain, other provider", "azure", "gpt-4o-mini", 1000, 500, 0, 0, 0, false, false,
-		 INT64_C(495000000)},
-		/* uncached 2000*3000000 + read 6000*300000 + write 2000*3750000
-		 * + out 1000*15000000 = 6e9 + 1.8e9 + 7.5e9 + 15e9 */
-		{"cache read+write", "anthropic", "claude-sonnet-4-5", 10000, 1000, 6000, 2000, 0,
-		 false, false, INT64_C(30300000000)},
-		/* cache write unset on openai: charged at the input rate.
-		 * uncached 500*150000 + read 300*75000 + write 200*150000 + out 0 */
-		{"cache write at input rate", "openai", "gpt-4o-mini", 1000, 0, 300, 200, 0, false,
-		 false, INT64_C(127500000)},
-		/* 1000*75000 + 500*300000 */
-		{"batch", "openai", "gpt-4o-mini", 1000, 500, 0, 0, 0, true, false,
-		 INT64_C(225000000)},
-		/* batch input for the uncached part only: 600*75000 + read
-		 * 400*75000 + out 100*300000 */
-		{"batch with cache read", "openai", "gpt-4o-mini", 1000, 100, 400, 0, 0, true,
-		 false, INT64_C(105000000)},
-		/* no batch prices: normal rates, 1000*3000000 + 100*15000000 */
-		{"batch without batch prices", "anthropic", "claude-sonnet-4-5", 1000, 100, 0, 0, 0,
-		 true, false, INT64_C(4500000000)},
-		/* 250000 > 200000: uncached 200000*2500000 + read 50000*250000
-		 * + out 2000*15000000 = 5e11 + 1.25e10 + 3e10 */
-		{"long context", "gemini", "gemini-2.5-pro", 250000, 2000, 50000, 0, 0, false,
-		 false, INT64_C(542500000000)},
-		/* exactly at the threshold: normal rates. 200000*1250000 +
-		 * 2000*10000000 */
-		{"at threshold", "gemini", "gemini-2.5-pro", 200000, 2000, 0, 0, 0, false, false,
-		 INT64_C(270000000000)},
-		/* 200001*2500000 + 1*15000000 */
-		{"one over threshold", "gemini", "gemini-2.5-pro", 200001, 1, 0, 0, 0, false, false,
-		 INT64_C(500017500000)},
-		/* above 200k: uncached 200000*6000000 + write 100000*7500000
-		 * + out 1000*22500000 = 1.2e12 + 7.5e11 + 2.25e10 */
-		{"long context cache write", "anthropic", "claude-sonnet-4-5", 300000, 1000, 0,
-		 100000, 0, false, false, INT64_C(1972500000000)},
-		/* 1000*2000000 + (3000-2000)*8000000 + 2000*3000000 */
-		{"reasoning", "perplexity", "sonar-deep-research", 1000, 3000, 0, 0, 2000, false,
-		 false, INT64_C(16000000000)},
-		/* no reasoning price: all output at the output rate,
-		 * 100*150000 + 300*600000 */
-		{"reasoning without price", "openai", "gpt-4o-mini", 100, 300, 0, 0, 200, false,
-		 false, INT64_C(195000000)},
-		{"cache hit", "anthropic", "claude-sonnet-4-5", 500000, 90000, 0, 0, 0, false, true,
-		 0},
-		/* rounded prices: 1e6*2999990 + 1e6*15000020 */
-		{"rounded price", "databricks", "databricks-claude-3-7-sonnet", 1000000, 1000000, 0,
-		 0, 0, false, false, INT64_C(18000010000000)},
-		{"local model", "ollama", "codellama", 100000, 100000, 0, 0, 0, false, false, 0},
-		/* unique model name under another provider: dashscope's price,
-		 * 1000*50000 + 1000*200000 */
-		{"model-name fallback", "openai_compatible", "qwen-turbo", 1000, 1000, 0, 0, 0,
-		 false, false, INT64_C(250000000)},
+	    /* 1000*150000 + 500*600000 */
+	    {"plain", "openai", "gpt-4o-mini", 1000, 500, 0, 0, 0, false, false,
+	     INT64_C(450000000)},
+	    /* azure's own price: 1000*165000 + 500*660000 */
+	    {"plain, other provider", "azure", "gpt-4o-mini", 1000, 500, 0, 0, 0, false, false,
+	     INT64_C(495000000)},
+	    /* uncached 2000*3000000 + read 6000*300000 + write 2000*3750000
+	     * + out 1000*15000000 = 6e9 + 1.8e9 + 7.5e9 + 15e9 */
+	    {"cache read+write", "anthropic", "claude-sonnet-4-5", 10000, 1000, 6000, 2000, 0,
+	     false, false, INT64_C(30300000000)},
+	    /* cache write unset on openai: charged at the input rate.
+	     * uncached 500*150000 + read 300*75000 + write 200*150000 + out 0 */
+	    {"cache write at input rate", "openai", "gpt-4o-mini", 1000, 0, 300, 200, 0, false,
+	     false, INT64_C(127500000)},
+	    /* 1000*75000 + 500*300000 */
+	    {"batch", "openai", "gpt-4o-mini", 1000, 500, 0, 0, 0, true, false, INT64_C(225000000)},
+	    /* batch input for the uncached part only: 600*75000 + read
+	     * 400*75000 + out 100*300000 */
+	    {"batch with cache read", "openai", "gpt-4o-mini", 1000, 100, 400, 0, 0, true, false,
+	     INT64_C(105000000)},
+	    /* no batch prices: normal rates, 1000*3000000 + 100*15000000 */
+	    {"batch without batch prices", "anthropic", "claude-sonnet-4-5", 1000, 100, 0, 0, 0,
+	     true, false, INT64_C(4500000000)},
+	    /* 250000 > 200000: uncached 200000*2500000 + read 50000*250000
+	     * + out 2000*15000000 = 5e11 + 1.25e10 + 3e10 */
+	    {"long context", "gemini", "gemini-2.5-pro", 250000, 2000, 50000, 0, 0, false, false,
+	     INT64_C(542500000000)},
+	    /* exactly at the threshold: normal rates. 200000*1250000 +
+	     * 2000*10000000 */
+	    {"at threshold", "gemini", "gemini-2.5-pro", 200000, 2000, 0, 0, 0, false, false,
+	     INT64_C(270000000000)},
+	    /* 200001*2500000 + 1*15000000 */
+	    {"one over threshold", "gemini", "gemini-2.5-pro", 200001, 1, 0, 0, 0, false, false,
+	     INT64_C(500017500000)},
+	    /* above 200k: uncached 200000*6000000 + write 100000*7500000
+	     * + out 1000*22500000 = 1.2e12 + 7.5e11 + 2.25e10 */
+	    {"long context cache write", "anthropic", "claude-sonnet-4-5", 300000, 1000, 0, 100000,
+	     0, false, false, INT64_C(1972500000000)},
+	    /* 1000*2000000 + (3000-2000)*8000000 + 2000*3000000 */
+	    {"reasoning", "perplexity", "sonar-deep-research", 1000, 3000, 0, 0, 2000, false, false,
+	     INT64_C(16000000000)},
+	    /* no reasoning price: all output at the output rate,
+	     * 100*150000 + 300*600000 */
+	    {"reasoning without price", "openai", "gpt-4o-mini", 100, 300, 0, 0, 200, false, false,
+	     INT64_C(195000000)},
+	    {"cache hit", "anthropic", "claude-sonnet-4-5", 500000, 90000, 0, 0, 0, false, true, 0},
+	    /* rounded prices: 1e6*2999990 + 1e6*15000020 */
+	    {"rounded price", "databricks", "databricks-claude-3-7-sonnet", 1000000, 1000000, 0, 0,
+	     0, false, false, INT64_C(18000010000000)},
+	    {"local model", "ollama", "codellama", 100000, 100000, 0, 0, 0, false, false, 0},
+	    /* unique model name under another provider: dashscope's price,
+	     * 1000*50000 + 1000*200000 */
+	    {"model-name fallback", "openai_compatible", "qwen-turbo", 1000, 1000, 0, 0, 0, false,
+	     false, INT64_C(250000000)},
 	};
 
 	(void)state;
@@ -297,8 +293,8 @@ static void test_lookup_real(void **state)
 
 /* ---- synthetic books ----------------------------------------------------- */
 
-static void price_init(struct price *p, const char *provider, const char *model,
-		       int64_t from_us, int64_t input, int64_t output)
+static void price_init(struct price *p, const char *provider, const char *model, int64_t from_us,
+                       int64_t input, int64_t output)
 {
 	memset(p, 0, sizeof *p);
 	str_copy(p->provider, sizeof p->provider, provider);
@@ -324,9 +320,14 @@ static void test_effective_dating(void **state)
 		int64_t ts;
 		int64_t want_input; /* -2: nothing in force */
 	} at[] = {
-		{T0 - 1, -2}, {T0, 100}, {T0 + 1, 100}, {T0 + INT64_C(86400000000) - 1, 100},
-		{T0 + INT64_C(86400000000), 200}, {T0 + INT64_C(86400000000) + 4, 200},
-		{T0 + INT64_C(86400000000) + 5, 300}, {INT64_MAX, 300},
+	    {T0 - 1, -2},
+	    {T0, 100},
+	    {T0 + 1, 100},
+	    {T0 + INT64_C(86400000000) - 1, 100},
+	    {T0 + INT64_C(86400000000), 200},
+	    {T0 + INT64_C(86400000000) + 4, 200},
+	    {T0 + INT64_C(86400000000) + 5, 300},
+	    {INT64_MAX, 300},
 	};
 
 	(void)state;
@@ -419,15 +420,15 @@ static void test_price_call_errors(void **state)
 		int64_t input_rate, output_rate, input, output, cache_read, reasoning;
 		int code;
 	} cases[] = {
-		/* 1e9 tokens * 1e10 pico-USD = 1e19 > INT64_MAX */
-		{"product overflows", INT64_C(10000000000), 0, INT64_C(1000000000), 0, 0, 0,
-		 TALLY_ERANGE},
-		/* each part 5e18, the sum 1e19 */
-		{"sum overflows", INT64_C(5000000000), INT64_C(5000000000), INT64_C(1000000000),
-		 INT64_C(1000000000), 0, 0, TALLY_ERANGE},
-		{"cache beyond input", 1, 1, 10, 0, 11, 0, TALLY_EINVAL},
-		{"reasoning beyond output", 1, 1, 10, 5, 0, 6, TALLY_EINVAL},
-		{"negative tokens", 1, 1, -1, 0, 0, 0, TALLY_EINVAL},
+	    /* 1e9 tokens * 1e10 pico-USD = 1e19 > INT64_MAX */
+	    {"product overflows", INT64_C(10000000000), 0, INT64_C(1000000000), 0, 0, 0,
+	     TALLY_ERANGE},
+	    /* each part 5e18, the sum 1e19 */
+	    {"sum overflows", INT64_C(5000000000), INT64_C(5000000000), INT64_C(1000000000),
+	     INT64_C(1000000000), 0, 0, TALLY_ERANGE},
+	    {"cache beyond input", 1, 1, 10, 0, 11, 0, TALLY_EINVAL},
+	    {"reasoning beyond output", 1, 1, 10, 5, 0, 6, TALLY_EINVAL},
+	    {"negative tokens", 1, 1, -1, 0, 0, 0, TALLY_EINVAL},
 	};
 
 	(void)state;
@@ -506,34 +507,34 @@ static void test_price_rules_synthetic(void **state)
 static void test_litellm_synthetic(void **state)
 {
 	static const char json[] =
-		"{\n"
-		"  \"sample_spec\": {\"input_cost_per_token\": 0.0,\n"
-		"     \"output_cost_per_token\": 0},\n"
-		"  \"acme/tiny\": {\"input_cost_per_token\": 5e-13, \"output_cost_per_token\": "
-		"4.9e-13, \"litellm_provider\": \"acme\"},\n"
-		"  \"plain-model\": {\"input_cost_per_token\": 1E-6,\n"
-		"     \"output_cost_per_token\": 2,\n"
-		"     \"litellm_provider\": \"acme\", \"note\": \"12 \\\"3.5\\\" -4\",\n"
-		"     \"input_cost_per_token_priority\": 9e-06, \"input_cost_per_token_flex\": 1,\n"
-		"     \"cache_creation_input_token_cost_above_1hr\": 7e-06,\n"
-		"     \"list\": [1, -2.5e3]},\n"
-		"  \"acme/plain-model\": {\"input_cost_per_token\": 3e-06},\n"
-		"  \"lc/two/parts\": {\"input_cost_per_token\": 1e-06, \"output_cost_per_token\": "
-		"2e-06,\n"
-		"     \"input_cost_per_token_above_200k_tokens\": 4e-06,\n"
-		"     \"input_cost_per_token_above_128k_tokens\": 3e-06,\n"
-		"     \"output_cost_per_token_above_128k_tokens\": 5e-06,\n"
-		"     \"output_cost_per_token_above_200k_tokens_priority\": 9e-06},\n"
-		"  \"image-only\": {\"output_cost_per_image\": 0.04,\n"
-		"     \"litellm_provider\": \"acme\"},\n"
-		"  \"no-provider\": {\"input_cost_per_token\": 1e-06},\n"
-		"  \"ollama/llama3\": {\"input_cost_per_token\": 0.0,\n"
-		"     \"output_cost_per_token\": 0.0},\n"
-		"  \"exact\": {\"input_cost_per_token\": 0.000000123456789012,\n"
-		"     \"output_cost_per_token\": 1.0000000000005e-06,\n"
-		"     \"output_cost_per_reasoning_token\": null, \"litellm_provider\": \"acme\"},\n"
-		"  \"last_updated\": \"2026-07-24\"\n"
-		"}\n";
+	    "{\n"
+	    "  \"sample_spec\": {\"input_cost_per_token\": 0.0,\n"
+	    "     \"output_cost_per_token\": 0},\n"
+	    "  \"acme/tiny\": {\"input_cost_per_token\": 5e-13, \"output_cost_per_token\": "
+	    "4.9e-13, \"litellm_provider\": \"acme\"},\n"
+	    "  \"plain-model\": {\"input_cost_per_token\": 1E-6,\n"
+	    "     \"output_cost_per_token\": 2,\n"
+	    "     \"litellm_provider\": \"acme\", \"note\": \"12 \\\"3.5\\\" -4\",\n"
+	    "     \"input_cost_per_token_priority\": 9e-06, \"input_cost_per_token_flex\": 1,\n"
+	    "     \"cache_creation_input_token_cost_above_1hr\": 7e-06,\n"
+	    "     \"list\": [1, -2.5e3]},\n"
+	    "  \"acme/plain-model\": {\"input_cost_per_token\": 3e-06},\n"
+	    "  \"lc/two/parts\": {\"input_cost_per_token\": 1e-06, \"output_cost_per_token\": "
+	    "2e-06,\n"
+	    "     \"input_cost_per_token_above_200k_tokens\": 4e-06,\n"
+	    "     \"input_cost_per_token_above_128k_tokens\": 3e-06,\n"
+	    "     \"output_cost_per_token_above_128k_tokens\": 5e-06,\n"
+	    "     \"output_cost_per_token_above_200k_tokens_priority\": 9e-06},\n"
+	    "  \"image-only\": {\"output_cost_per_image\": 0.04,\n"
+	    "     \"litellm_provider\": \"acme\"},\n"
+	    "  \"no-provider\": {\"input_cost_per_token\": 1e-06},\n"
+	    "  \"ollama/llama3\": {\"input_cost_per_token\": 0.0,\n"
+	    "     \"output_cost_per_token\": 0.0},\n"
+	    "  \"exact\": {\"input_cost_per_token\": 0.000000123456789012,\n"
+	    "     \"output_cost_per_token\": 1.0000000000005e-06,\n"
+	    "     \"output_cost_per_reasoning_token\": null, \"litellm_provider\": \"acme\"},\n"
+	    "  \"last_updated\": \"2026-07-24\"\n"
+	    "}\n";
 	struct price_import im;
 	struct tally_err err = {0};
 	const struct price *p;
@@ -546,7 +547,7 @@ static void test_litellm_synthetic(void **state)
 	assert_int_equal(im.n, 5);
 	assert_int_equal(im.skipped, 5);
 	assert_string_equal(im.first_skip_reason,
-			    "entry \"sample_spec\": the format's example, not a model");
+	                    "entry \"sample_spec\": the format's example, not a model");
 	/* tiny (5e-13 -> 1, 4.9e-13 -> 0) and exact (0.123456789012 pico ->
 	 * 0, 1000000.0000005 -> 1000000) */
 	assert_int_equal(im.rounded, 2);
@@ -559,7 +560,7 @@ static void test_litellm_synthetic(void **state)
 	assert_string_equal(p->model, "plain-model");
 	assert_int_equal(p->input, 1000000);
 	assert_int_equal(p->output, 2 * PUSD_PER_USD);
-	assert_int_equal(p->cache_write, U); /* above_1hr is not a cache write price */
+	assert_int_equal(p->cache_write, U);    /* above_1hr is not a cache write price */
 	assert_string_equal(p->tier, "medium"); /* $1.00 per million */
 	p = &im.prices[2];
 	assert_string_equal(p->provider, "lc");
@@ -590,22 +591,22 @@ struct bad_input {
 static void test_litellm_errors(void **state)
 {
 	static const struct bad_input cases[] = {
-		{"", "JSON syntax error"},
-		{"{\n\"a/b\": {\"input_cost_per_token\": 1e-06,,}\n}", "line 2: JSON syntax error"},
-		{"[1, 2]", "must be a JSON object"},
-		{"{\"a/b\": {\"input_cost_per_token\": 01}}", "line 1: malformed number"},
-		{"{\"a/b\": {\"input_cost_per_token\": 1.}}", "malformed number"},
-		{"{\"a/b\": {\"input_cost_per_token\": -1e-06}}",
-		 "entry \"a/b\": input_cost_per_token: \"-1e-06\" is negative"},
-		{"{\"a/b\": {\"input_cost_per_token\": \"abc\"}}",
-		 "entry \"a/b\": input_cost_per_token: \"abc\" is not a decimal number"},
-		{"{\"a/b\": {\"input_cost_per_token\": true}}",
-		 "entry \"a/b\": input_cost_per_token is not a number"},
-		{"{\"a/b\": {\"input_cost_per_token\": 1e-06,\n"
-		 "\"cache_read_input_token_cost\": {}}}",
-		 "cache_read_input_token_cost is not a number"},
-		{"{\"a/b\": {\"input_cost_per_token\": 1e+30}}",
-		 "input_cost_per_token: \"1e+30\" is out of range"},
+	    {"", "JSON syntax error"},
+	    {"{\n\"a/b\": {\"input_cost_per_token\": 1e-06,,}\n}", "line 2: JSON syntax error"},
+	    {"[1, 2]", "must be a JSON object"},
+	    {"{\"a/b\": {\"input_cost_per_token\": 01}}", "line 1: malformed number"},
+	    {"{\"a/b\": {\"input_cost_per_token\": 1.}}", "malformed number"},
+	    {"{\"a/b\": {\"input_cost_per_token\": -1e-06}}",
+	     "entry \"a/b\": input_cost_per_token: \"-1e-06\" is negative"},
+	    {"{\"a/b\": {\"input_cost_per_token\": \"abc\"}}",
+	     "entry \"a/b\": input_cost_per_token: \"abc\" is not a decimal number"},
+	    {"{\"a/b\": {\"input_cost_per_token\": true}}",
+	     "entry \"a/b\": input_cost_per_token is not a number"},
+	    {"{\"a/b\": {\"input_cost_per_token\": 1e-06,\n"
+	     "\"cache_read_input_token_cost\": {}}}",
+	     "cache_read_input_token_cost is not a number"},
+	    {"{\"a/b\": {\"input_cost_per_token\": 1e+30}}",
+	     "input_cost_per_token: \"1e+30\" is out of range"},
 	};
 
 	(void)state;
@@ -614,9 +615,8 @@ static void test_litellm_errors(void **state)
 		struct tally_err err = {0};
 
 		print_message("case %zu\n", i);
-		assert_int_equal(price_import_litellm(cases[i].text, strlen(cases[i].text), T0,
-						      &im, &err),
-				 -1);
+		assert_int_equal(
+		    price_import_litellm(cases[i].text, strlen(cases[i].text), T0, &im, &err), -1);
 		print_message("  -> %s\n", err.msg);
 		assert_int_equal(err.code, TALLY_EINVAL);
 		assert_non_null(strstr(err.msg, cases[i].want));
@@ -627,23 +627,23 @@ static void test_litellm_errors(void **state)
 
 /* ---- CSV import ---------------------------------------------------------- */
 
-#define HEADER                                                                             \
-	"provider,model,tier,input,output,cache_read,cache_write,reasoning,batch_input,"   \
-	"batch_output,threshold_tokens,above_input,above_output,above_cache_read,"         \
+#define HEADER                                                                                     \
+	"provider,model,tier,input,output,cache_read,cache_write,reasoning,batch_input,"           \
+	"batch_output,threshold_tokens,above_input,above_output,above_cache_read,"                 \
 	"above_cache_write"
 
 static void test_csv_ok(void **state)
 {
 	static const char csv[] =
-		"\xEF\xBB\xBF# tally price list: USD per million tokens\r\n"
-		"\r\n" HEADER "\r\n"
-		"# self-hosted\r\n"
-		"vllm,llama-3.1-8b-instruct,,0.02,0.04,,,,,,,,,,\r\n"
-		"acme,\"big, model\",premium,3,15,0.30,3.75,,1.5,7.5,200000,6,22.5,0.6,7.5\r\n"
-		"  acme , \"say \"\"hi\"\"\" ,, 0.5 ,0.000001,,,2,,,,,,,\n"
-		"acme,tiny,,0.0000005,0.0000015,,,,,,,,,,\n"
-		"acme,mid,,0.500001,3.000000,,,,,,,,,,\n"
-		"acme,top,,3.000001,0,,,,,,,,,,";
+	    "\xEF\xBB\xBF# tally price list: USD per million tokens\r\n"
+	    "\r\n" HEADER "\r\n"
+	    "# self-hosted\r\n"
+	    "vllm,llama-3.1-8b-instruct,,0.02,0.04,,,,,,,,,,\r\n"
+	    "acme,\"big, model\",premium,3,15,0.30,3.75,,1.5,7.5,200000,6,22.5,0.6,7.5\r\n"
+	    "  acme , \"say \"\"hi\"\"\" ,, 0.5 ,0.000001,,,2,,,,,,,\n"
+	    "acme,tiny,,0.0000005,0.0000015,,,,,,,,,,\n"
+	    "acme,mid,,0.500001,3.000000,,,,,,,,,,\n"
+	    "acme,top,,3.000001,0,,,,,,,,,,";
 	struct price_import im;
 	struct tally_err err = {0};
 	const struct price *p;
@@ -720,40 +720,39 @@ static void test_csv_repo_file(void **state)
 static void test_csv_errors(void **state)
 {
 	static const struct bad_input cases[] = {
-		{"", "no header line"},
-		{"# only a comment\n\n", "no header line"},
-		{"provider,model,input\nacme,m,1\n", "line 1: the header must be exactly"},
-		{HEADER ",extra\n", "line 1: the header must be exactly"},
-		{HEADER "\n\n# c\n\nacme,m,,1,2,,,,,,,,,,\nacme,m2,,abc,2,,,,,,,,,,\n",
-		 "line 6: column input: \"abc\" is not a decimal number"},
-		{HEADER "\nacme,m,,1,2,,,,,,,,,\n", "line 2: 14 columns, expected 15"},
-		{HEADER "\nacme,m,,1,2,,,,,,,,,,,\n", "line 2: 16 columns, expected 15"},
-		{HEADER "\nacme,\"m,,1,2,,,,,,,,,,\n", "line 2: column model: unterminated quote"},
-		{HEADER "\nacme,\"m\"x,,1,2,,,,,,,,,,\n",
-		 "line 2: column model: text after closing"},
-		{HEADER "\nacme,m,,1,-2,,,,,,,,,,\n", "line 2: column output: \"-2\" is negative"},
-		{HEADER "\nacme,m,,1,2,1e,,,,,,,,,\n",
-		 "line 2: column cache_read: \"1e\" is not a decimal number"},
-		{HEADER "\nacme,m,,1,2,,,,,,,2,,,\n",
-		 "line 2: column threshold_tokens: above_* prices need a threshold"},
-		{HEADER "\nacme,m,,1,2,,,,,,1000,,3,,\n",
-		 "line 2: column above_input: threshold_tokens is set"},
-		{HEADER "\nacme,m,,1,2,,,,,,1.5,2,,,\n",
-		 "line 2: column threshold_tokens: \"1.5\" is not a non-negative whole number"},
-		{HEADER "\nacme,m,,1,2,,,,,,-5,2,,,\n", "line 2: column threshold_tokens"},
-		{HEADER "\nacme,m,,1,2,,,,,1,,,,,\n", "line 2: column batch_input"},
-		{HEADER "\n,m,,1,2,,,,,,,,,,\n", "line 2: column provider: must not be empty"},
-		{HEADER "\nacme,,,1,2,,,,,,,,,,\n", "line 2: column model: must not be empty"},
-		{HEADER "\nacme,m,,1,2,,,,,,,,,,\nacme,m,,1,2,,,,,,,,,,\n",
-		 "line 3: provider acme model m is listed twice"},
-		{HEADER "\nacme,m,a-tier-name-that-is-far-too-long-to-store,1,2,,,,,,,,,,\n",
-		 "line 2: provider, model or tier too long"},
-		{HEADER "\nacme,m,,99999999999999,2,,,,,,,,,,\n",
-		 "line 2: column input: \"99999999999999\" is out of range"},
-		{HEADER "\nacme,m,,1.2.3,2,,,,,,,,,,\n",
-		 "line 2: column input: \"1.2.3\" is not a decimal number"},
-		{HEADER "\nacme,m,,1,2,,,,,,,,,,,\"x\n",
-		 "line 2: column beyond the last: unterminated"},
+	    {"", "no header line"},
+	    {"# only a comment\n\n", "no header line"},
+	    {"provider,model,input\nacme,m,1\n", "line 1: the header must be exactly"},
+	    {HEADER ",extra\n", "line 1: the header must be exactly"},
+	    {HEADER "\n\n# c\n\nacme,m,,1,2,,,,,,,,,,\nacme,m2,,abc,2,,,,,,,,,,\n",
+	     "line 6: column input: \"abc\" is not a decimal number"},
+	    {HEADER "\nacme,m,,1,2,,,,,,,,,\n", "line 2: 14 columns, expected 15"},
+	    {HEADER "\nacme,m,,1,2,,,,,,,,,,,\n", "line 2: 16 columns, expected 15"},
+	    {HEADER "\nacme,\"m,,1,2,,,,,,,,,,\n", "line 2: column model: unterminated quote"},
+	    {HEADER "\nacme,\"m\"x,,1,2,,,,,,,,,,\n", "line 2: column model: text after closing"},
+	    {HEADER "\nacme,m,,1,-2,,,,,,,,,,\n", "line 2: column output: \"-2\" is negative"},
+	    {HEADER "\nacme,m,,1,2,1e,,,,,,,,,\n",
+	     "line 2: column cache_read: \"1e\" is not a decimal number"},
+	    {HEADER "\nacme,m,,1,2,,,,,,,2,,,\n",
+	     "line 2: column threshold_tokens: above_* prices need a threshold"},
+	    {HEADER "\nacme,m,,1,2,,,,,,1000,,3,,\n",
+	     "line 2: column above_input: threshold_tokens is set"},
+	    {HEADER "\nacme,m,,1,2,,,,,,1.5,2,,,\n",
+	     "line 2: column threshold_tokens: \"1.5\" is not a non-negative whole number"},
+	    {HEADER "\nacme,m,,1,2,,,,,,-5,2,,,\n", "line 2: column threshold_tokens"},
+	    {HEADER "\nacme,m,,1,2,,,,,1,,,,,\n", "line 2: column batch_input"},
+	    {HEADER "\n,m,,1,2,,,,,,,,,,\n", "line 2: column provider: must not be empty"},
+	    {HEADER "\nacme,,,1,2,,,,,,,,,,\n", "line 2: column model: must not be empty"},
+	    {HEADER "\nacme,m,,1,2,,,,,,,,,,\nacme,m,,1,2,,,,,,,,,,\n",
+	     "line 3: provider acme model m is listed twice"},
+	    {HEADER "\nacme,m,a-tier-name-that-is-far-too-long-to-store,1,2,,,,,,,,,,\n",
+	     "line 2: provider, model or tier too long"},
+	    {HEADER "\nacme,m,,99999999999999,2,,,,,,,,,,\n",
+	     "line 2: column input: \"99999999999999\" is out of range"},
+	    {HEADER "\nacme,m,,1.2.3,2,,,,,,,,,,\n",
+	     "line 2: column input: \"1.2.3\" is not a decimal number"},
+	    {HEADER "\nacme,m,,1,2,,,,,,,,,,,\"x\n",
+	     "line 2: column beyond the last: unterminated"},
 	};
 
 	(void)state;
@@ -763,7 +762,7 @@ static void test_csv_errors(void **state)
 
 		print_message("case %zu\n", i);
 		assert_int_equal(
-			price_import_csv(cases[i].text, strlen(cases[i].text), T0, &im, &err), -1);
+		    price_import_csv(cases[i].text, strlen(cases[i].text), T0, &im, &err), -1);
 		print_message("  -> %s\n", err.msg);
 		assert_int_equal(err.code, TALLY_EINVAL);
 		assert_non_null(strstr(err.msg, cases[i].want));
@@ -780,23 +779,23 @@ static void test_default_tier(void **state)
 		int64_t input;
 		const char *want;
 	} cases[] = {
-		{"ollama", "llama3", "", 5000000, "local"},
-		{"ollama_chat", "llama3", "", 0, "local"},
-		{"hosted_vllm", "qwen", "", 1, "local"},
-		{"lm_studio", "m", "", 1, "local"},
-		{"llamafile", "m", "", 1, "local"},
-		{"local", "m", "", 1, "local"},
-		{"vllm", "m", "", 1, "local"},
-		{"openrouter", "ollama/llama3", "", 9000000, "local"},
-		{"ollamax", "m", "", 9000000, "large"},
-		{"openai", "m", "", U, "small"},
-		{"openai", "m", "", 0, "small"},
-		{"openai", "m", "", 500000, "small"},
-		{"openai", "m", "", 500001, "medium"},
-		{"openai", "m", "", 3000000, "medium"},
-		{"openai", "m", "", 3000001, "large"},
-		{"openai", "m", "premium", 1, "premium"},
-		{"ollama", "m", "large", 1, "large"},
+	    {"ollama", "llama3", "", 5000000, "local"},
+	    {"ollama_chat", "llama3", "", 0, "local"},
+	    {"hosted_vllm", "qwen", "", 1, "local"},
+	    {"lm_studio", "m", "", 1, "local"},
+	    {"llamafile", "m", "", 1, "local"},
+	    {"local", "m", "", 1, "local"},
+	    {"vllm", "m", "", 1, "local"},
+	    {"openrouter", "ollama/llama3", "", 9000000, "local"},
+	    {"ollamax", "m", "", 9000000, "large"},
+	    {"openai", "m", "", U, "small"},
+	    {"openai", "m", "", 0, "small"},
+	    {"openai", "m", "", 500000, "small"},
+	    {"openai", "m", "", 500001, "medium"},
+	    {"openai", "m", "", 3000000, "medium"},
+	    {"openai", "m", "", 3000001, "large"},
+	    {"openai", "m", "premium", 1, "premium"},
+	    {"ollama", "m", "large", 1, "large"},
 	};
 
 	(void)state;
@@ -814,20 +813,20 @@ static void test_default_tier(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_litellm_counts),
-		cmocka_unit_test(test_litellm_prices),
-		cmocka_unit_test(test_price_call_real),
-		cmocka_unit_test(test_lookup_real),
-		cmocka_unit_test(test_effective_dating),
-		cmocka_unit_test(test_many_models),
-		cmocka_unit_test(test_price_call_errors),
-		cmocka_unit_test(test_price_rules_synthetic),
-		cmocka_unit_test(test_litellm_synthetic),
-		cmocka_unit_test(test_litellm_errors),
-		cmocka_unit_test(test_csv_ok),
-		cmocka_unit_test(test_csv_repo_file),
-		cmocka_unit_test(test_csv_errors),
-		cmocka_unit_test(test_default_tier),
+	    cmocka_unit_test(test_litellm_counts),
+	    cmocka_unit_test(test_litellm_prices),
+	    cmocka_unit_test(test_price_call_real),
+	    cmocka_unit_test(test_lookup_real),
+	    cmocka_unit_test(test_effective_dating),
+	    cmocka_unit_test(test_many_models),
+	    cmocka_unit_test(test_price_call_errors),
+	    cmocka_unit_test(test_price_rules_synthetic),
+	    cmocka_unit_test(test_litellm_synthetic),
+	    cmocka_unit_test(test_litellm_errors),
+	    cmocka_unit_test(test_csv_ok),
+	    cmocka_unit_test(test_csv_repo_file),
+	    cmocka_unit_test(test_csv_errors),
+	    cmocka_unit_test(test_default_tier),
 	};
 
 	return cmocka_run_group_tests(tests, load_litellm, free_litellm);
