@@ -4,12 +4,14 @@
 set -e
 PKGS="gcc make pkg-config xxd libpq-dev postgresql librdkafka-dev libcjson-dev \
 libmicrohttpd-dev libcurl4-openssl-dev libssl-dev libcmocka-dev clang libclang-rt-14-dev \
-clang-format kcat"
+clang-format kcat curl python3"
 missing=""
 for p in $PKGS; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" ||
 		missing="$missing $p"
 done
+# The dashboard's assets come from npm; a machine with its own Node.js keeps it.
+command -v npm >/dev/null 2>&1 || missing="$missing nodejs npm"
 [ -z "$missing" ] && exit 0
 echo "tally: installing missing packages:$missing" >&2
 if [ "$(id -u)" = 0 ]; then
