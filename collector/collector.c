@@ -317,37 +317,80 @@ static void account_batch(struct collector *c, const struct pending *p, int64_t 
  * value PostgreSQL rejects): write its messages one at a time, and
  * quarantine the ones refused alone, raw, with PostgreSQL's reason. Slow,
  * but only for a poisoned batch. */
+/* One message of a batch, for writing them one by one. */
+struct batch_item {
+	const struct kafka_pos *pos;
+	size_t index; /* over calls, then outcomes, feedback, quarantine */
+};
+
+static int item_cmp(const void *a, const void *b)
+{
+	const struct kafka_pos *x = ((const struct batch_item *)a)->pos;
+	const struct kafka_pos *y = ((const struct batch_item *)b)->pos;
+	int t = strcmp(x->topic ? x->topic : "", y->topic ? y->topic : "");
+
+	if (t)
+		return t;
+	if (x->partition != y->partition)
+		return x->partition < y->partition ? -1 : 1;
+	return x->offset < y->offset ? -1 : x->offset > y->offset;
+}
+
+static const struct kafka_pos *item_pos(const struct ledger_batch *b, size_t j)
+{
+	if (j < b->n_calls)
+		return &b->calls[j].pos;
+	if ((j -= b->n_calls) < b->n_outcomes)
+		return &b->outcomes[j].pos;
+	if ((j -= b->n_outcomes) < b->n_feedback)
+		return &b->feedback[j].pos;
+	return &b->quarantine[j - b->n_feedback].pos;
+}
+
 static int write_one_by_one(struct collector *c, const struct pending *p)
 {
 	const struct ledger_batch *b = &p->batch;
 	size_t n = b->n_calls + b->n_outcomes + b->n_feedback + b->n_quarantine;
+	struct batch_item *items = calloc(n ? n : 1, sizeof *items);
 	struct ledger_batch one;
 	int rc = 0;
 
+	if (!items)
+		return -1;
+	/* In offset order per partition: each write stores its message's offset,
+	 * and anything below a stored offset counts as stored already. */
+	for (size_t i = 0; i < n; i++)
+		items[i] = (struct batch_item){item_pos(b, i), i};
+	qsort(items, n, sizeof *items, item_cmp);
 	ledger_batch_init(&one);
-	for (size_t i = 0; i < n && rc == 0; i++) {
+	for (size_t k = 0; k < n && rc == 0; k++) {
 		struct ledger_batch_result r;
 		struct tally_err err = {0};
 		const struct kafka_pos *pos;
-		size_t j = i;
+		size_t j = items[k].index;
 
 		ledger_batch_reset(&one);
+		pos = items[k].pos;
+		void *slot = NULL;
 		if (j < b->n_calls) {
-			*ledger_batch_add_call(&one) = b->calls[j];
-			pos = &b->calls[j].pos;
+			if ((slot = ledger_batch_add_call(&one)))
+				*(struct call_row *)slot = b->calls[j];
 		} else if ((j -= b->n_calls) < b->n_outcomes) {
-			*ledger_batch_add_outcome(&one) = b->outcomes[j];
-			pos = &b->outcomes[j].pos;
+			if ((slot = ledger_batch_add_outcome(&one)))
+				*(struct outcome_row *)slot = b->outcomes[j];
 		} else if ((j -= b->n_outcomes) < b->n_feedback) {
-			*ledger_batch_add_feedback(&one) = b->feedback[j];
-			pos = &b->feedback[j].pos;
+			if ((slot = ledger_batch_add_feedback(&one)))
+				*(struct feedback_row *)slot = b->feedback[j];
 		} else {
-			j -= b->n_feedback;
-			const struct quarantine_row *q = &b->quarantine[j];
-			ledger_batch_add_quarantine(&one, &q->pos, q->reason, q->raw, q->raw_len);
-			pos = &q->pos;
+			const struct quarantine_row *q = &b->quarantine[j - b->n_feedback];
+			if (ledger_batch_add_quarantine(&one, &q->pos, q->reason, q->raw,
+			                                q->raw_len) == 0)
+				slot = &one;
 		}
-		ledger_batch_mark(&one, pos);
+		if (!slot || ledger_batch_mark(&one, pos) < 0) {
+			rc = -1; /* out of memory: retry the whole batch later */
+			break;
+		}
 		if (ledger_write_batch(c->lg_write, c->cfg->kafka_group, &one, &r, &err) == 0) {
 			account(c, &r);
 			continue;
@@ -363,8 +406,11 @@ static int write_one_by_one(struct collector *c, const struct pending *p)
 		size_t raw_len = 0;
 		const char *raw = find_raw(p, pos, &raw_len);
 		ledger_batch_reset(&one);
-		ledger_batch_add_quarantine(&one, pos, reason, raw ? raw : "", raw_len);
-		ledger_batch_mark(&one, pos);
+		if (ledger_batch_add_quarantine(&one, pos, reason, raw ? raw : "", raw_len) < 0 ||
+		    ledger_batch_mark(&one, pos) < 0) {
+			rc = -1; /* never store the offset without the message */
+			break;
+		}
 		tally_err_clear(&err);
 		if (ledger_write_batch(c->lg_write, c->cfg->kafka_group, &one, &r, &err) < 0)
 			rc = -1;
@@ -372,6 +418,7 @@ static int write_one_by_one(struct collector *c, const struct pending *p)
 			account(c, &r);
 	}
 	ledger_batch_cleanup(&one);
+	free(items);
 	return rc;
 }
 

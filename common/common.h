@@ -80,6 +80,8 @@ void config_use_endpoints(struct tally_config *cfg);
 int time_parse(const char *s, bool allow_date, int64_t *us_out);
 /* Formats microseconds since the epoch as "YYYY-MM-DDTHH:MM:SS.uuuuuuZ". */
 void time_format(int64_t us, char out[40]);
+/* year * 12 + month - 1 of a time (UTC): which calendar month it falls in. */
+int32_t time_month_index(int64_t us);
 int64_t time_now_us(void);
 /* Microseconds since an arbitrary fixed point (CLOCK_MONOTONIC). */
 int64_t time_mono_us(void);

@@ -303,67 +303,64 @@ static int get_object(const cJSON *obj, const char *path, const char *key, const
 	return 0;
 }
 
-static int usage_openai(const cJSON *u, struct call_event *c, struct tally_err *err)
-{
-	const cJSON *pd, *cd;
+/* The field names of one of OpenAI's two usage shapes. */
+struct openai_usage_names {
+	const char *input, *output;           /* "prompt_tokens", "completion_tokens" */
+	const char *input_details;            /* "prompt_tokens_details" */
+	const char *output_details;           /* "completion_tokens_details" */
+	const char *input_path, *output_path; /* "usage.prompt_tokens_details." */
+};
 
-	if (get_int(u, "usage.", "prompt_tokens", EVENT_TOKENS_MAX, true, NULL, &c->input_tokens,
-	            err) < 0 ||
-	    get_int(u, "usage.", "completion_tokens", EVENT_TOKENS_MAX, true, NULL,
-	            &c->output_tokens, err) < 0 ||
-	    get_object(u, "usage.", "prompt_tokens_details", &pd, err) < 0 ||
-	    get_object(u, "usage.", "completion_tokens_details", &cd, err) < 0)
-		return -1;
-	if (pd && get_int(pd, "usage.prompt_tokens_details.", "cached_tokens", EVENT_TOKENS_MAX,
-	                  false, NULL, &c->cache_read_tokens, err) < 0)
-		return -1;
-	if (cd && get_int(cd, "usage.completion_tokens_details.", "reasoning_tokens",
-	                  EVENT_TOKENS_MAX, false, NULL, &c->reasoning_tokens, err) < 0)
-		return -1;
-	if (c->cache_read_tokens > c->input_tokens)
-		return tally_err_set(err, TALLY_EINVAL, false,
-		                     "usage.prompt_tokens_details.cached_tokens (%lld) must not "
-		                     "exceed usage.prompt_tokens (%lld): cached tokens are part of "
-		                     "the input",
-		                     (long long)c->cache_read_tokens, (long long)c->input_tokens);
-	if (c->reasoning_tokens > c->output_tokens)
-		return tally_err_set(err, TALLY_EINVAL, false,
-		                     "usage.completion_tokens_details.reasoning_tokens (%lld) must "
-		                     "not exceed usage.completion_tokens (%lld): reasoning tokens "
-		                     "are part of the output",
-		                     (long long)c->reasoning_tokens, (long long)c->output_tokens);
-	return 0;
-}
+static const struct openai_usage_names openai_chat = {
+    "prompt_tokens",
+    "completion_tokens",
+    "prompt_tokens_details",
+    "completion_tokens_details",
+    "usage.prompt_tokens_details.",
+    "usage.completion_tokens_details.",
+};
 
-static int usage_openai_responses(const cJSON *u, struct call_event *c, struct tally_err *err)
+static const struct openai_usage_names openai_responses = {
+    "input_tokens",
+    "output_tokens",
+    "input_tokens_details",
+    "output_tokens_details",
+    "usage.input_tokens_details.",
+    "usage.output_tokens_details.",
+};
+
+/* Both OpenAI shapes: input includes the cached tokens, output the
+ * reasoning tokens; only the names differ. */
+static int usage_openai(const cJSON *u, const struct openai_usage_names *n, struct call_event *c,
+                        struct tally_err *err)
 {
 	const cJSON *id, *od;
 
-	if (get_int(u, "usage.", "input_tokens", EVENT_TOKENS_MAX, true, NULL, &c->input_tokens,
-	            err) < 0 ||
-	    get_int(u, "usage.", "output_tokens", EVENT_TOKENS_MAX, true, NULL, &c->output_tokens,
-	            err) < 0 ||
-	    get_object(u, "usage.", "input_tokens_details", &id, err) < 0 ||
-	    get_object(u, "usage.", "output_tokens_details", &od, err) < 0)
+	if (get_int(u, "usage.", n->input, EVENT_TOKENS_MAX, true, NULL, &c->input_tokens, err) <
+	        0 ||
+	    get_int(u, "usage.", n->output, EVENT_TOKENS_MAX, true, NULL, &c->output_tokens, err) <
+	        0 ||
+	    get_object(u, "usage.", n->input_details, &id, err) < 0 ||
+	    get_object(u, "usage.", n->output_details, &od, err) < 0)
 		return -1;
-	if (id && get_int(id, "usage.input_tokens_details.", "cached_tokens", EVENT_TOKENS_MAX,
-	                  false, NULL, &c->cache_read_tokens, err) < 0)
+	if (id && get_int(id, n->input_path, "cached_tokens", EVENT_TOKENS_MAX, false, NULL,
+	                  &c->cache_read_tokens, err) < 0)
 		return -1;
-	if (od && get_int(od, "usage.output_tokens_details.", "reasoning_tokens", EVENT_TOKENS_MAX,
-	                  false, NULL, &c->reasoning_tokens, err) < 0)
+	if (od && get_int(od, n->output_path, "reasoning_tokens", EVENT_TOKENS_MAX, false, NULL,
+	                  &c->reasoning_tokens, err) < 0)
 		return -1;
 	if (c->cache_read_tokens > c->input_tokens)
 		return tally_err_set(err, TALLY_EINVAL, false,
-		                     "usage.input_tokens_details.cached_tokens (%lld) must not "
-		                     "exceed usage.input_tokens (%lld): cached tokens are part of "
-		                     "the input",
-		                     (long long)c->cache_read_tokens, (long long)c->input_tokens);
+		                     "%scached_tokens (%lld) must not exceed usage.%s (%lld): "
+		                     "cached tokens are part of the input",
+		                     n->input_path, (long long)c->cache_read_tokens, n->input,
+		                     (long long)c->input_tokens);
 	if (c->reasoning_tokens > c->output_tokens)
 		return tally_err_set(err, TALLY_EINVAL, false,
-		                     "usage.output_tokens_details.reasoning_tokens (%lld) must not "
-		                     "exceed usage.output_tokens (%lld): reasoning tokens are part "
-		                     "of the output",
-		                     (long long)c->reasoning_tokens, (long long)c->output_tokens);
+		                     "%sreasoning_tokens (%lld) must not exceed usage.%s (%lld): "
+		                     "reasoning tokens are part of the output",
+		                     n->output_path, (long long)c->reasoning_tokens, n->output,
+		                     (long long)c->output_tokens);
 	return 0;
 }
 
@@ -435,11 +432,11 @@ static int parse_usage(const cJSON *root, struct call_event *c, struct tally_err
 	}
 	if (has_member(u, "prompt_tokens")) {
 		c->usage_shape = USAGE_OPENAI;
-		return usage_openai(u, c, err);
+		return usage_openai(u, &openai_chat, c, err);
 	}
 	if (has_member(u, "input_tokens_details") || has_member(u, "output_tokens_details")) {
 		c->usage_shape = USAGE_OPENAI_RESPONSES;
-		return usage_openai_responses(u, c, err);
+		return usage_openai(u, &openai_responses, c, err);
 	}
 	if (has_member(u, "cache_creation_input_tokens") ||
 	    has_member(u, "cache_read_input_tokens")) {

@@ -155,6 +155,17 @@ void time_format(int64_t us, char out[40])
 	*p = '\0';
 }
 
+int32_t time_month_index(int64_t us)
+{
+	const int64_t day_us = INT64_C(86400000000);
+	int64_t days = us / day_us - (us % day_us < 0); /* floor */
+	int y;
+	unsigned m, d;
+
+	civil_from_days(days, &y, &m, &d);
+	return (int32_t)y * 12 + (int32_t)m - 1;
+}
+
 int64_t time_now_us(void)
 {
 	struct timespec ts;

@@ -269,18 +269,11 @@ int ledger_prepare(struct ledger *lg, struct tally_err *err)
 
 /* ---- writing ----------------------------------------------------------------- */
 
-static int32_t month_of(int64_t ts_us)
-{
-	char buf[40];
-	time_format(ts_us, buf);
-	return (int32_t)(atoi(buf) * 12 + atoi(buf + 5) - 1);
-}
-
 /* Creates month partitions for the months of the batch not seen before. */
 static int ensure_months(struct ledger *lg, const struct ledger_batch *b, struct tally_err *err)
 {
 	for (size_t i = 0; i < b->n_calls; i++) {
-		int32_t m = month_of(b->calls[i].ev.ts_us);
+		int32_t m = time_month_index(b->calls[i].ev.ts_us);
 		bool known = false;
 		for (size_t j = 0; j < lg->n_months && !known; j++)
 			known = lg->months[j] == m;
@@ -480,6 +473,16 @@ static int exec_prepared(struct ledger *lg, const char *name, int n, const char 
 	return 0;
 }
 
+int ledger_stage_run(struct ledger *lg, const char *copy_sql, const struct sbuf *s,
+                     const char *stmt, struct tally_err *err)
+{
+	if (s->oom)
+		return tally_err_set(err, TALLY_ENOMEM, true, "out of memory building the batch");
+	if (ledger_copy(lg, copy_sql, s->p ? s->p : "", s->len, err) < 0)
+		return -1;
+	return exec_prepared(lg, stmt, 0, NULL, NULL, err);
+}
+
 static int store_offsets(struct ledger *lg, const char *group, const struct ledger_batch *b,
                          struct tally_err *err)
 {
@@ -546,8 +549,7 @@ static int write_batch_txn(struct ledger *lg, const char *group, const struct le
 		res->outcomes++;
 	}
 	if (res->outcomes &&
-	    (ledger_copy(lg, "COPY stage_outcomes FROM STDIN", s->p, s->len, err) < 0 ||
-	     exec_prepared(lg, "ups_outcomes", 0, NULL, NULL, err) < 0))
+	    ledger_stage_run(lg, "COPY stage_outcomes FROM STDIN", s, "ups_outcomes", err) < 0)
 		return -1;
 
 	sbuf_reset(s);
@@ -566,8 +568,7 @@ static int write_batch_txn(struct ledger *lg, const char *group, const struct le
 		res->feedback++;
 	}
 	if (res->feedback &&
-	    (ledger_copy(lg, "COPY stage_feedback FROM STDIN", s->p, s->len, err) < 0 ||
-	     exec_prepared(lg, "ins_feedback", 0, NULL, NULL, err) < 0))
+	    ledger_stage_run(lg, "COPY stage_feedback FROM STDIN", s, "ins_feedback", err) < 0)
 		return -1;
 
 	sbuf_reset(s);
@@ -588,11 +589,8 @@ static int write_batch_txn(struct ledger *lg, const char *group, const struct le
 		sbuf_putc(s, '\n');
 		res->quarantined++;
 	}
-	if (s->oom)
-		return tally_err_set(err, TALLY_ENOMEM, true, "out of memory building the batch");
 	if (res->quarantined &&
-	    (ledger_copy(lg, "COPY stage_quarantine FROM STDIN", s->p, s->len, err) < 0 ||
-	     exec_prepared(lg, "ins_quarantine", 0, NULL, NULL, err) < 0))
+	    ledger_stage_run(lg, "COPY stage_quarantine FROM STDIN", s, "ins_quarantine", err) < 0)
 		return -1;
 
 	if (res->duplicates) {

@@ -300,14 +300,8 @@ int ledger_write_calls(struct ledger *lg, const struct ledger_batch *b, const in
 		goto out;
 	sbuf_reset(s);
 	if (rollup_rows(b, keep, n_keep, s, err) < 0 ||
-	    ledger_copy(lg, "COPY stage_rollup FROM STDIN", s->p, s->len, err) < 0)
+	    ledger_stage_run(lg, "COPY stage_rollup FROM STDIN", s, "upsert_rollup", err) < 0)
 		goto out;
-	PGresult *r = PQexecPrepared(lg->conn, "upsert_rollup", 0, NULL, NULL, NULL, 0);
-	if (PQresultStatus(r) != PGRES_COMMAND_OK && PQresultStatus(r) != PGRES_TUPLES_OK) {
-		ledger_fail(lg, r, "updating rollups", err);
-		goto out;
-	}
-	PQclear(r);
 	rc = 0;
 out:
 	if (rc < 0) {

@@ -25,6 +25,10 @@ int ledger_exec(struct ledger *lg, const char *sql, struct tally_err *err);
 /* Runs COPY ... FROM STDIN with data. */
 int ledger_copy(struct ledger *lg, const char *copy_sql, const char *data, size_t len,
                 struct tally_err *err);
+/* COPYs the rows in s into a staging table, then runs the prepared statement
+ * stmt (without parameters) that moves them on. */
+int ledger_stage_run(struct ledger *lg, const char *copy_sql, const struct sbuf *s,
+                     const char *stmt, struct tally_err *err);
 /* Prepares the hot-path statements and staging tables of this session. */
 int ledger_prepare(struct ledger *lg, struct tally_err *err);
 

@@ -176,20 +176,19 @@ int ledger_store_prices(struct ledger *lg, const struct price_import *im, const 
 	out->unchanged = im->n - out->stored;
 	PQclear(res);
 	res = NULL;
-	char details[600];
+	/* Built whole, never cut: a long file name must not make it invalid JSON. */
 	struct sbuf d;
 	sbuf_init(&d);
 	sbuf_puts(&d, "{\"source\":");
 	sbuf_json_str(&d, source);
 	sbuf_printf(&d, ",\"entries\":%zu,\"stored\":%zu,\"unchanged\":%zu}", im->n, out->stored,
 	            out->unchanged);
-	str_copy(details, sizeof details, d.p ? d.p : "{}");
-	sbuf_cleanup(&d);
-	const char *ap[1] = {details};
+	const char *ap[1] = {d.oom ? "{}" : d.p};
 	res = PQexecParams(lg->conn,
 	                   "INSERT INTO audit_log (actor, action, details)"
 	                   " VALUES (current_user, 'prices.import', $1::jsonb)",
 	                   1, NULL, ap, NULL, NULL, 0);
+	sbuf_cleanup(&d);
 	if (PQresultStatus(res) != PGRES_COMMAND_OK) {
 		ledger_fail(lg, res, "audit log", err);
 		res = NULL;

@@ -99,6 +99,9 @@ static void test_time(void **state)
 	                     "2026-11-01T12:00:00Zjunk"};
 	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
 		assert_int_equal(time_parse(bad[i], false, &us), -1);
+	assert_int_equal(time_month_index(INT64_C(1793534400123000)), 2026 * 12 + 10);
+	assert_int_equal(time_month_index(-1), 1969 * 12 + 11);
+	assert_int_equal(time_month_index(0), 1970 * 12);
 	time_format(-1, out);
 	assert_string_equal(out, "1969-12-31T23:59:59.999999Z");
 }
