@@ -12,6 +12,7 @@ int cmd_dev_kafka(int argc, char **argv);
 int cmd_report(int argc, char **argv);
 int cmd_produce(int argc, char **argv);
 int cmd_prices(int argc, char **argv);
+int cmd_rollups(int argc, char **argv);
 int cmd_keys(int argc, char **argv);
 /* reports_cmds.c: finance reports, exports, teams, budgets */
 int cmd_teams(int argc, char **argv);

@@ -274,6 +274,50 @@ static int prices_reprice(int argc, char **argv, struct ledger *lg)
 	return 0;
 }
 
+int cmd_rollups(int argc, char **argv)
+{
+	static const char usage[] = "usage: tally rollups rebuild --from TS --to TS\n";
+	const char *from = NULL, *to = NULL;
+	struct tally_config cfg;
+	struct tally_err err = {0};
+	int64_t f, t;
+
+	if (argc < 2 || strcmp(argv[1], "rebuild") != 0) {
+		fputs(usage, stderr);
+		return 2;
+	}
+	for (int i = 2; i < argc; i++) {
+		bool missing = false;
+		const char *v;
+		if ((v = cmd_opt(argc, argv, &i, "--from", &missing)))
+			from = v;
+		else if ((v = cmd_opt(argc, argv, &i, "--to", &missing)))
+			to = v;
+		else {
+			fputs(usage, stderr);
+			return 2;
+		}
+	}
+	if (!from || !to) {
+		fputs(usage, stderr);
+		return 2;
+	}
+	if (cmd_time("--from", from, &f) < 0 || cmd_time("--to", to, &t) < 0 ||
+	    cmd_config(&cfg, true) < 0)
+		return 2;
+	struct ledger *lg = open_ledger(&cfg);
+	if (!lg)
+		return 1;
+	int rc = ledger_rebuild_rollups(lg, f, t, getenv("USER") ? getenv("USER") : "tally", &err);
+	ledger_close(lg);
+	if (rc < 0) {
+		fprintf(stderr, "tally: %s\n", err.msg);
+		return 1;
+	}
+	printf("rollups rebuilt for the hours covering [%s, %s)\n", from, to);
+	return 0;
+}
+
 int cmd_prices(int argc, char **argv)
 {
 	struct tally_config cfg;

@@ -211,6 +211,8 @@ static void price_row(struct collector *c, struct call_row *row)
 		row->priced = false;
 		row->price_version = 0;
 	}
+	/* As tally_price_mode() derives it from the stored call. */
+	row->price_mode = row->price_version ? price_mode(p, ev) : 0;
 }
 
 static void quarantine(struct pending *p, const struct kafka_pos *pos, const char *reason,

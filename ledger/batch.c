@@ -84,6 +84,7 @@ struct call_row *ledger_batch_add_call_from(struct ledger_batch *b, const struct
 	row->priced = false;
 	row->cost_pusd = 0;
 	row->price_version = 0;
+	row->price_mode = 0;
 	row->tier[0] = '\0';
 	return row;
 }
@@ -180,28 +181,49 @@ static const char stage_sql[] =
     "CREATE TEMP TABLE IF NOT EXISTS stage_feedback (event_id text, ts timestamptz,"
     " score real, source text) ON COMMIT DELETE ROWS;"
     "CREATE TEMP TABLE IF NOT EXISTS stage_rollup (LIKE rollup_hourly) ON COMMIT DELETE ROWS;"
+    "CREATE TEMP TABLE IF NOT EXISTS stage_charges (LIKE rollup_charges) ON COMMIT DELETE ROWS;"
     "CREATE TEMP TABLE IF NOT EXISTS stage_quarantine (topic text, kafka_partition int,"
     " kafka_offset bigint, reason text, raw bytea) ON COMMIT DELETE ROWS;";
 
 /* The batch's event_ids that the ledger already holds (any month). */
 static const char probe_calls_sql[] = "SELECT event_id FROM calls WHERE event_id = ANY($1::text[])";
 
-/* Rollup deltas aggregated by the collector, and teams on first use. */
+/* Rollup deltas aggregated by the collector, and teams on first use: hourly
+ * and charges as staged, daily summed from the hourly deltas. One statement,
+ * so that its tables are locked in one order: rollup_daily, rollup_charges,
+ * rollup_hourly, the order `prices reprice` locks them in (prices_db.c). */
+#define ROLLUP_SUMS(R)                                                                             \
+	" calls = " R ".calls + excluded.calls,"                                                   \
+	"  input_tokens = " R ".input_tokens + excluded.input_tokens,"                             \
+	"  output_tokens = " R ".output_tokens + excluded.output_tokens,"                          \
+	"  cache_read_tokens = " R ".cache_read_tokens + excluded.cache_read_tokens,"              \
+	"  cache_write_tokens = " R ".cache_write_tokens + excluded.cache_write_tokens,"           \
+	"  reasoning_tokens = " R ".reasoning_tokens + excluded.reasoning_tokens,"                 \
+	"  cost_pusd = " R ".cost_pusd + excluded.cost_pusd"
 static const char upsert_rollup_sql[] =
     "WITH tm AS (INSERT INTO teams (team) SELECT DISTINCT team FROM stage_rollup ORDER BY 1"
-    "  ON CONFLICT DO NOTHING)"
-    " INSERT INTO rollup_hourly AS r SELECT * FROM stage_rollup"
-    " ORDER BY hour, team, workflow, task_type, provider, model, tier, status"
-    " ON CONFLICT (hour, team, workflow, task_type, provider, model, tier, status)"
-    " DO UPDATE SET calls = r.calls + excluded.calls,"
-    "  input_tokens = r.input_tokens + excluded.input_tokens,"
-    "  output_tokens = r.output_tokens + excluded.output_tokens,"
-    "  cache_read_tokens = r.cache_read_tokens + excluded.cache_read_tokens,"
-    "  cache_write_tokens = r.cache_write_tokens + excluded.cache_write_tokens,"
-    "  reasoning_tokens = r.reasoning_tokens + excluded.reasoning_tokens,"
-    "  cost_pusd = r.cost_pusd + excluded.cost_pusd,"
-    "  unpriced_calls = r.unpriced_calls + excluded.unpriced_calls,"
-    "  cache_hit_calls = r.cache_hit_calls + excluded.cache_hit_calls";
+    "  ON CONFLICT DO NOTHING),"
+    " d AS (INSERT INTO rollup_daily AS r SELECT date_trunc('day', hour), team, workflow,"
+    "  task_type, provider, model, tier, sum(calls), sum(input_tokens), sum(output_tokens),"
+    "  sum(cache_read_tokens), sum(cache_write_tokens), sum(reasoning_tokens),"
+    "  sum(cost_pusd), sum(unpriced_calls), sum(cache_hit_calls) FROM stage_rollup"
+    "  GROUP BY 1, 2, 3, 4, 5, 6, 7 ORDER BY 1, 2, 3, 4, 5, 6, 7"
+    "  ON CONFLICT (day, team, workflow, task_type, provider, model, tier) DO UPDATE "
+    "SET" ROLLUP_SUMS(
+        "r") ", unpriced_calls = r.unpriced_calls + excluded.unpriced_calls,"
+             "  cache_hit_calls = r.cache_hit_calls + excluded.cache_hit_calls),"
+             " ch AS (INSERT INTO rollup_charges AS r SELECT * FROM stage_charges"
+             "  ORDER BY hour, team, workflow, task_type, provider, model, price_version, mode"
+             "  ON CONFLICT (hour, team, workflow, task_type, provider, model, price_version, mode)"
+             "  DO UPDATE SET" ROLLUP_SUMS(
+                 "r") ")"
+                      " INSERT INTO rollup_hourly AS r SELECT * FROM stage_rollup"
+                      " ORDER BY hour, team, workflow, task_type, provider, model, tier, status"
+                      " ON CONFLICT (hour, team, workflow, task_type, provider, model, tier, "
+                      "status)"
+                      " DO UPDATE SET" ROLLUP_SUMS(
+                          "r") ", unpriced_calls = r.unpriced_calls + excluded.unpriced_calls,"
+                               "  cache_hit_calls = r.cache_hit_calls + excluded.cache_hit_calls";
 
 /* A later event for the same outcome updates it. */
 static const char upsert_outcomes_sql[] =

@@ -1,8 +1,8 @@
 /* calls_write.c - the hot path: new calls of a batch into the ledger.
  *
  * One probe for the batch's event_ids already in the ledger, one COPY of the
- * rest straight into the calls table, and the hourly rollups of exactly those
- * rows, aggregated here and upserted with one statement. Duplicates within
+ * rest straight into the calls table, and the rollups of exactly those rows
+ * (hourly, daily, charges), aggregated here and upserted with one statement. Duplicates within
  * the batch are dropped here (the first by position wins). */
 #include "ledger_int.h"
 
@@ -110,9 +110,15 @@ out:
 
 /* ---- rollups ------------------------------------------------------------ */
 
+/* Two aggregations of the kept rows: rollup_hourly's (hour, attribution,
+ * tier, status) and rollup_charges' (hour, attribution, price version,
+ * pricing mode), the latter with tokens split by kind as priced. */
+enum rollup_kind { ROLLUP_HOURLY, ROLLUP_CHARGES };
+
 struct group {
 	const struct call_row *first; /* the group's key fields */
 	int64_t hour_us;
+	unsigned mode; /* ROLLUP_CHARGES: PRICE_MODE_* bits */
 	int64_t calls, unpriced, cache_hits;
 	int64_t tokens[5];
 	__int128 cost;
@@ -124,7 +130,14 @@ static int64_t hour_of(int64_t us)
 	return us - ((us % h) + h) % h;
 }
 
-static uint64_t group_hash(const struct call_row *r, int64_t hour)
+static unsigned charge_mode(const struct call_row *r)
+{
+	return (r->price_mode & (PRICE_MODE_BATCH | PRICE_MODE_LONG)) |
+	       (r->ev.cache_hit || !r->priced ? PRICE_MODE_FREE : 0);
+}
+
+static uint64_t group_hash(enum rollup_kind kind, const struct call_row *r, int64_t hour,
+                           unsigned mode)
 {
 	const struct call_event *c = &r->ev;
 	uint64_t h = UINT64_C(14695981039346656037) ^ (uint64_t)hour;
@@ -133,17 +146,23 @@ static uint64_t group_hash(const struct call_row *r, int64_t hour)
 	h = fnv(h, c->task_type);
 	h = fnv(h, c->provider);
 	h = fnv(h, c->model);
+	if (kind == ROLLUP_CHARGES)
+		return (h ^ (uint64_t)r->price_version) * UINT64_C(1099511628211) ^ mode;
 	h = fnv(h, r->tier);
 	return h ^ (uint64_t)c->status;
 }
 
-static bool group_eq(const struct group *g, const struct call_row *r, int64_t hour)
+static bool group_eq(enum rollup_kind kind, const struct group *g, const struct call_row *r,
+                     int64_t hour, unsigned mode)
 {
 	const struct call_event *a = &g->first->ev, *c = &r->ev;
-	return g->hour_us == hour && a->status == c->status && strcmp(a->team, c->team) == 0 &&
-	       strcmp(a->workflow, c->workflow) == 0 && strcmp(a->task_type, c->task_type) == 0 &&
-	       strcmp(a->provider, c->provider) == 0 && strcmp(a->model, c->model) == 0 &&
-	       strcmp(g->first->tier, r->tier) == 0;
+	if (g->hour_us != hour || strcmp(a->team, c->team) != 0 ||
+	    strcmp(a->workflow, c->workflow) != 0 || strcmp(a->task_type, c->task_type) != 0 ||
+	    strcmp(a->provider, c->provider) != 0 || strcmp(a->model, c->model) != 0)
+		return false;
+	if (kind == ROLLUP_CHARGES)
+		return g->mode == mode && g->first->price_version == r->price_version;
+	return a->status == c->status && strcmp(g->first->tier, r->tier) == 0;
 }
 
 static void sbuf_i128(struct sbuf *s, __int128 v)
@@ -161,9 +180,76 @@ static void sbuf_i128(struct sbuf *s, __int128 v)
 	sbuf_append(s, buf + i, sizeof buf - (size_t)i);
 }
 
-/* Aggregates the kept rows per (hour, attribution, status) into COPY text. */
-static int rollup_rows(const struct ledger_batch *b, const bool *keep, size_t n_keep,
-                       struct sbuf *s, struct tally_err *err)
+static void group_add(enum rollup_kind kind, struct group *g, const struct call_row *r)
+{
+	const struct call_event *c = &r->ev;
+
+	g->calls++;
+	if (kind == ROLLUP_CHARGES) {
+		/* Kinds as priced: uncached input, cache read, cache write,
+		 * output without reasoning, reasoning. */
+		g->tokens[0] += c->input_tokens - c->cache_read_tokens - c->cache_write_tokens;
+		g->tokens[1] += c->cache_read_tokens;
+		g->tokens[2] += c->cache_write_tokens;
+		g->tokens[3] += c->output_tokens - c->reasoning_tokens;
+	} else {
+		g->tokens[0] += c->input_tokens;
+		g->tokens[1] += c->output_tokens;
+		g->tokens[2] += c->cache_read_tokens;
+		g->tokens[3] += c->cache_write_tokens;
+	}
+	g->tokens[4] += c->reasoning_tokens;
+	if (r->priced)
+		g->cost += r->cost_pusd;
+	else
+		g->unpriced++;
+	g->cache_hits += c->cache_hit;
+}
+
+static void group_copy_text(enum rollup_kind kind, const struct group *g, struct sbuf *s)
+{
+	const struct call_event *c = &g->first->ev;
+	const char *keys[] = {c->team,
+	                      c->workflow,
+	                      c->task_type,
+	                      c->provider,
+	                      c->model,
+	                      g->first->tier,
+	                      call_status_name(c->status)};
+	char ts[40];
+
+	time_format(g->hour_us, ts);
+	sbuf_puts(s, ts);
+	for (int f = 0; f < (kind == ROLLUP_CHARGES ? 5 : 7); f++) {
+		sbuf_putc(s, '\t');
+		sbuf_copy_text(s, keys[f]);
+	}
+	if (kind == ROLLUP_CHARGES) {
+		sbuf_putc(s, '\t');
+		sbuf_i64(s, g->first->price_version);
+		sbuf_putc(s, '\t');
+		sbuf_i64(s, g->mode);
+	}
+	sbuf_putc(s, '\t');
+	sbuf_i64(s, g->calls);
+	for (int t = 0; t < 5; t++) {
+		sbuf_putc(s, '\t');
+		sbuf_i64(s, g->tokens[t]);
+	}
+	sbuf_putc(s, '\t');
+	sbuf_i128(s, g->cost);
+	if (kind == ROLLUP_HOURLY) {
+		sbuf_putc(s, '\t');
+		sbuf_i64(s, g->unpriced);
+		sbuf_putc(s, '\t');
+		sbuf_i64(s, g->cache_hits);
+	}
+	sbuf_putc(s, '\n');
+}
+
+/* Aggregates the kept rows per the kind's key into COPY text. */
+static int rollup_rows(enum rollup_kind kind, const struct ledger_batch *b, const bool *keep,
+                       size_t n_keep, struct sbuf *s, struct tally_err *err)
 {
 	struct rowset set;
 	struct group *groups = calloc(n_keep ? n_keep : 1, sizeof *groups);
@@ -178,64 +264,27 @@ static int rollup_rows(const struct ledger_batch *b, const bool *keep, size_t n_
 			continue;
 		const struct call_row *r = &b->calls[i];
 		int64_t hour = hour_of(r->ev.ts_us);
+		unsigned mode = kind == ROLLUP_CHARGES ? charge_mode(r) : 0;
 		struct group *g = NULL;
-		size_t h = group_hash(r, hour) & set.mask;
+		size_t h = group_hash(kind, r, hour, mode) & set.mask;
 		for (;; h = (h + 1) & set.mask) {
 			if (set.slots[h] < 0) {
 				set.slots[h] = (int32_t)n_groups;
 				g = &groups[n_groups++];
 				g->first = r;
 				g->hour_us = hour;
+				g->mode = mode;
 				break;
 			}
-			if (group_eq(&groups[set.slots[h]], r, hour)) {
+			if (group_eq(kind, &groups[set.slots[h]], r, hour, mode)) {
 				g = &groups[set.slots[h]];
 				break;
 			}
 		}
-		g->calls++;
-		g->tokens[0] += r->ev.input_tokens;
-		g->tokens[1] += r->ev.output_tokens;
-		g->tokens[2] += r->ev.cache_read_tokens;
-		g->tokens[3] += r->ev.cache_write_tokens;
-		g->tokens[4] += r->ev.reasoning_tokens;
-		if (r->priced)
-			g->cost += r->cost_pusd;
-		else
-			g->unpriced++;
-		g->cache_hits += r->ev.cache_hit;
+		group_add(kind, g, r);
 	}
-	for (size_t k = 0; k < n_groups; k++) {
-		const struct group *g = &groups[k];
-		const struct call_event *c = &g->first->ev;
-		char ts[40];
-		time_format(g->hour_us, ts);
-		sbuf_puts(s, ts);
-		const char *keys[] = {c->team,
-		                      c->workflow,
-		                      c->task_type,
-		                      c->provider,
-		                      c->model,
-		                      g->first->tier,
-		                      call_status_name(c->status)};
-		for (int f = 0; f < 7; f++) {
-			sbuf_putc(s, '\t');
-			sbuf_copy_text(s, keys[f]);
-		}
-		sbuf_putc(s, '\t');
-		sbuf_i64(s, g->calls);
-		for (int t = 0; t < 5; t++) {
-			sbuf_putc(s, '\t');
-			sbuf_i64(s, g->tokens[t]);
-		}
-		sbuf_putc(s, '\t');
-		sbuf_i128(s, g->cost);
-		sbuf_putc(s, '\t');
-		sbuf_i64(s, g->unpriced);
-		sbuf_putc(s, '\t');
-		sbuf_i64(s, g->cache_hits);
-		sbuf_putc(s, '\n');
-	}
+	for (size_t k = 0; k < n_groups; k++)
+		group_copy_text(kind, &groups[k], s);
 	free(groups);
 	free(set.slots);
 	return 0;
@@ -298,8 +347,19 @@ int ledger_write_calls(struct ledger *lg, const struct ledger_batch *b, const in
 	}
 	if (ledger_copy(lg, "COPY calls (" LEDGER_CALL_COLS ") FROM STDIN", s->p, s->len, err) < 0)
 		goto out;
+	/* The charges are staged first: upsert_rollup writes all three rollups
+	 * in one statement (see ledger/batch.c). */
 	sbuf_reset(s);
-	if (rollup_rows(b, keep, n_keep, s, err) < 0 ||
+	if (rollup_rows(ROLLUP_CHARGES, b, keep, n_keep, s, err) < 0)
+		goto out;
+	if (s->oom) {
+		tally_err_set(err, TALLY_ENOMEM, true, "out of memory building the rollups");
+		goto out;
+	}
+	if (ledger_copy(lg, "COPY stage_charges FROM STDIN", s->p, s->len, err) < 0)
+		goto out;
+	sbuf_reset(s);
+	if (rollup_rows(ROLLUP_HOURLY, b, keep, n_keep, s, err) < 0 ||
 	    ledger_stage_run(lg, "COPY stage_rollup FROM STDIN", s, "upsert_rollup", err) < 0)
 		goto out;
 	rc = 0;

@@ -48,6 +48,16 @@ size_t pricebook_count(const struct pricebook *pb);
 int price_call(const struct price *p, const struct call_event *c, int64_t *cost_pusd,
                struct tally_err *err);
 
+/* Which rates price_call() applies to c at p, as the bits of
+ * rollup_charges.mode (migrations/0005_rollups.sql): PRICE_MODE_BATCH when
+ * batch rates apply, PRICE_MODE_LONG when input is above the long-context
+ * threshold (batch rates win when both). PRICE_MODE_FREE (a cache hit or an
+ * unpriced call) is the caller's to add. */
+#define PRICE_MODE_BATCH 1
+#define PRICE_MODE_LONG  2
+#define PRICE_MODE_FREE  4
+unsigned price_mode(const struct price *p, const struct call_event *c);
+
 /* Default tier of a model from its input price (local providers: "local"). */
 void price_default_tier(struct price *p);
 
@@ -114,6 +124,7 @@ struct call_row {
 	bool priced;
 	int64_t cost_pusd;     /* valid when priced */
 	int64_t price_version; /* 0 when none */
+	unsigned price_mode;   /* PRICE_MODE_BATCH/LONG of its price version */
 	char
 	    tier[EVENT_TIER_MAX + 1]; /* resolved: event's, else the price book's, else "unknown" */
 };
@@ -224,6 +235,12 @@ struct reprice_result {
 };
 int ledger_reprice(struct ledger *lg, const struct pricebook *pb, int64_t from_us, int64_t to_us,
                    const char *actor, struct reprice_result *res, struct tally_err *err);
+
+/* Rebuilds every rollup (hourly, daily, charges) of the whole hours covering
+ * [from, to) from the calls table, in one transaction, audit-logged. For an
+ * operator who loaded or fixed calls outside the collector. */
+int ledger_rebuild_rollups(struct ledger *lg, int64_t from_us, int64_t to_us, const char *actor,
+                           struct tally_err *err);
 
 /* ---- reads ------------------------------------------------------------------------ */
 
@@ -399,6 +416,8 @@ enum ledger_report_sql {
 	LRS_TEAMS,               /* -> team, cost_center, first_seen */
 	LRS_FOCUS_DAY,           /* $1 from, $2 to -> see report_focus (reports/focus.c) */
 	LRS_FOCUS_HOUR,          /* same, hourly charge periods */
+	LRS_FOCUS_DAY_CALLS,     /* the same two from the calls: any [from, to) */
+	LRS_FOCUS_HOUR_CALLS,    /* (the two above need whole hours: rollup_charges) */
 	LRS_AUDIT_CALLS,         /* $1 from, $2 to -> the calls of the period, by ts, event_id */
 	LRS_AUDIT_PRICES,        /* $2 to -> every price version in force before to */
 	LRS_AUDIT_PRICE_CHANGES, /* $1, $2 -> versions effective or imported in the period */

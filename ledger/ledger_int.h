@@ -53,9 +53,21 @@ int ledger_write_calls(struct ledger *lg, const struct ledger_batch *b, const in
                        struct ledger_batch_result *res, struct tally_err *err);
 
 /* The SQL group expression of a spend dimension (fixed text chosen by enum,
- * never user input) and the row source of a spend query ($1 from, $2 to,
- * $3 team or NULL): whole hours from the rollups, else from the calls. */
+ * never user input). */
 const char *ledger_spend_dim_sql(int dim);
-const char *ledger_spend_source_sql(bool rollups);
+
+/* The row source of a spend query, aliased x by the caller, and its
+ * parameters: $1 from, $2 to, $3 team or NULL, $4 workflow or NULL, and for
+ * a range holding whole UTC days $5/$6 the first and end day. Whole days come
+ * from rollup_daily, the hours at the edges from rollup_hourly, anything finer
+ * than an hour (or grouped by outcome) from the calls; hour_buckets keeps to
+ * hourly rows. */
+struct spend_source {
+	const char *sql;
+	char p[6][40];
+	const char *params[6];
+	int n_params;
+};
+void ledger_spend_source(const struct spend_query *q, bool hour_buckets, struct spend_source *s);
 
 #endif

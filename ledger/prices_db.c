@@ -266,10 +266,102 @@ static int reprice_fetch(struct ledger *lg, const struct pricebook *pb, struct s
 	return 0;
 }
 
+/* Collectors wait on the rollups while they are rebuilt, so that no
+ * increment is lost between the aggregate and the commit. The order is the
+ * one the collector's upsert locks them in (ledger/batch.c). */
+#define ROLLUP_LOCK                                                                                \
+	"LOCK TABLE rollup_daily, rollup_charges, rollup_hourly IN SHARE ROW EXCLUSIVE MODE"
+
+/* Rebuilds the rollups of the whole hours [hf, ht) from the calls, and the
+ * days that overlap them from the hourly rollups. The caller holds the
+ * rollup tables locked. Each DELETE is its own statement: an INSERT does not
+ * see a DELETE of its own statement. */
+static int rebuild_rollups(struct ledger *lg, int64_t hf, int64_t ht, struct tally_err *err)
+{
+	static const char *const sql[] = {
+	    "DELETE FROM rollup_hourly WHERE hour >= $1 AND hour < $2",
+	    "INSERT INTO rollup_hourly (hour, team, workflow, task_type, provider, model,"
+	    " tier, status, calls, input_tokens, output_tokens, cache_read_tokens,"
+	    " cache_write_tokens, reasoning_tokens, cost_pusd, unpriced_calls, cache_hit_calls)"
+	    " SELECT date_trunc('hour', ts), team, workflow, task_type, provider, model, tier,"
+	    " status, count(*), sum(input_tokens), sum(output_tokens), sum(cache_read_tokens),"
+	    " sum(cache_write_tokens), sum(reasoning_tokens), coalesce(sum(cost_pusd), 0),"
+	    " count(*) FILTER (WHERE cost_pusd IS NULL), count(*) FILTER (WHERE cache_hit)"
+	    " FROM calls WHERE ts >= $1 AND ts < $2 GROUP BY 1, 2, 3, 4, 5, 6, 7, 8",
+	    "DELETE FROM rollup_charges WHERE hour >= $1 AND hour < $2",
+	    "INSERT INTO rollup_charges SELECT date_trunc('hour', c.ts), c.team, c.workflow,"
+	    " c.task_type, c.provider, c.model, coalesce(c.price_version, 0),"
+	    " tally_price_mode(c.batch, c.input_tokens, c.cache_hit, c.cost_pusd, pb), count(*),"
+	    " sum(c.input_tokens - c.cache_read_tokens - c.cache_write_tokens),"
+	    " sum(c.cache_read_tokens), sum(c.cache_write_tokens),"
+	    " sum(c.output_tokens - c.reasoning_tokens), sum(c.reasoning_tokens),"
+	    " coalesce(sum(c.cost_pusd), 0)"
+	    " FROM calls c LEFT JOIN price_book pb ON pb.price_version = c.price_version"
+	    " WHERE c.ts >= $1 AND c.ts < $2 GROUP BY 1, 2, 3, 4, 5, 6, 7, 8",
+	    "DELETE FROM rollup_daily WHERE day >= date_trunc('day', $1::timestamptz)"
+	    " AND day < $2",
+	    "INSERT INTO rollup_daily SELECT date_trunc('day', hour), team, workflow, task_type,"
+	    " provider, model, tier, sum(calls), sum(input_tokens), sum(output_tokens),"
+	    " sum(cache_read_tokens), sum(cache_write_tokens), sum(reasoning_tokens),"
+	    " sum(cost_pusd), sum(unpriced_calls), sum(cache_hit_calls) FROM rollup_hourly"
+	    " WHERE hour >= date_trunc('day', $1::timestamptz) AND hour < $2"
+	    " GROUP BY 1, 2, 3, 4, 5, 6, 7",
+	};
+	const int64_t day = INT64_C(86400000000);
+	char hfrom[40], hto[40], dto[40];
+	const char *hp[2] = {hfrom, hto}, *dp[2] = {hfrom, dto};
+
+	time_format(hf, hfrom);
+	time_format(ht, hto);
+	time_format(ht + (day - ((ht % day) + day) % day) % day, dto);
+	for (size_t i = 0; i < sizeof sql / sizeof sql[0]; i++) {
+		PGresult *res =
+		    PQexecParams(lg->conn, sql[i], 2, NULL, i < 4 ? hp : dp, NULL, NULL, 0);
+		if (PQresultStatus(res) != PGRES_COMMAND_OK)
+			return ledger_fail(lg, res, "rebuilding rollups", err);
+		PQclear(res);
+	}
+	return 0;
+}
+
+int ledger_rebuild_rollups(struct ledger *lg, int64_t from_us, int64_t to_us, const char *actor,
+                           struct tally_err *err)
+{
+	const int64_t hour = INT64_C(3600000000);
+	int64_t hf = from_us - ((from_us % hour) + hour) % hour;
+	int64_t ht = to_us + (hour - ((to_us % hour) + hour) % hour) % hour;
+	char from[40], to[40], details[160];
+	const char *ap[2] = {actor, details};
+	PGresult *res;
+
+	time_format(hf, from);
+	time_format(ht, to);
+	snprintf(details, sizeof details, "{\"from\":\"%s\",\"to\":\"%s\"}", from, to);
+	if (ledger_exec(lg, "BEGIN", err) < 0)
+		return -1;
+	if (ledger_exec(lg, ROLLUP_LOCK, err) < 0 || rebuild_rollups(lg, hf, ht, err) < 0)
+		goto fail;
+	res = PQexecParams(lg->conn,
+	                   "INSERT INTO audit_log (actor, action, details)"
+	                   " VALUES ($1, 'rollups.rebuild', $2::jsonb)",
+	                   2, NULL, ap, NULL, NULL, 0);
+	if (PQresultStatus(res) != PGRES_COMMAND_OK) {
+		ledger_fail(lg, res, "audit log", err);
+		goto fail;
+	}
+	PQclear(res);
+	if (ledger_exec(lg, "COMMIT", err) < 0)
+		goto fail;
+	return 0;
+fail:
+	PQclear(PQexec(lg->conn, "ROLLBACK"));
+	return -1;
+}
+
 int ledger_reprice(struct ledger *lg, const struct pricebook *pb, int64_t from_us, int64_t to_us,
                    const char *actor, struct reprice_result *out, struct tally_err *err)
 {
-	char from[40], to[40], hfrom[40], hto[40];
+	char from[40], to[40];
 	const int64_t hour = INT64_C(3600000000);
 	struct sbuf s;
 	PGresult *res;
@@ -282,14 +374,12 @@ int ledger_reprice(struct ledger *lg, const struct pricebook *pb, int64_t from_u
 	/* Rollups are rebuilt for whole hours. */
 	int64_t hf = from_us - ((from_us % hour) + hour) % hour;
 	int64_t ht = to_us + (hour - ((to_us % hour) + hour) % hour) % hour;
-	time_format(hf, hfrom);
-	time_format(ht, hto);
 
 	if (ledger_exec(lg, "BEGIN", err) < 0)
 		goto fail;
 	/* Collectors wait on rollups while we rebuild them, so no increment is
 	 * lost between our aggregate and our commit. */
-	if (ledger_exec(lg, "LOCK TABLE rollup_hourly IN SHARE ROW EXCLUSIVE MODE", err) < 0 ||
+	if (ledger_exec(lg, ROLLUP_LOCK, err) < 0 ||
 	    ledger_exec(lg,
 	                "CREATE TEMP TABLE stage_reprice (event_id text, ts timestamptz,"
 	                " cost_pusd bigint, price_version bigint, tier text) ON COMMIT DROP",
@@ -320,7 +410,6 @@ int ledger_reprice(struct ledger *lg, const struct pricebook *pb, int64_t from_u
 		if (s.len && ledger_copy(lg, "COPY stage_reprice FROM STDIN", s.p, s.len, err) < 0)
 			goto fail;
 	}
-	const char *hp[2] = {hfrom, hto};
 	if (ledger_exec(lg, "CLOSE reprice_cur", err) < 0 ||
 	    ledger_exec(
 	        lg,
@@ -329,30 +418,8 @@ int ledger_reprice(struct ledger *lg, const struct pricebook *pb, int64_t from_u
 	        " WHERE c.event_id = s.event_id AND c.ts = s.ts",
 	        err) < 0)
 		goto fail;
-	/* Two statements: an INSERT does not see a DELETE of its own statement. */
-	res = PQexecParams(lg->conn, "DELETE FROM rollup_hourly WHERE hour >= $1 AND hour < $2", 2,
-	                   NULL, hp, NULL, NULL, 0);
-	if (PQresultStatus(res) != PGRES_COMMAND_OK) {
-		ledger_fail(lg, res, "rebuilding rollups", err);
+	if (rebuild_rollups(lg, hf, ht, err) < 0)
 		goto fail;
-	}
-	PQclear(res);
-	res = PQexecParams(
-	    lg->conn,
-	    "INSERT INTO rollup_hourly (hour, team, workflow, task_type, provider, model,"
-	    " tier, status, calls, input_tokens, output_tokens, cache_read_tokens,"
-	    " cache_write_tokens, reasoning_tokens, cost_pusd, unpriced_calls, cache_hit_calls)"
-	    " SELECT date_trunc('hour', ts), team, workflow, task_type, provider, model, tier,"
-	    " status, count(*), sum(input_tokens), sum(output_tokens), sum(cache_read_tokens),"
-	    " sum(cache_write_tokens), sum(reasoning_tokens), coalesce(sum(cost_pusd), 0),"
-	    " count(*) FILTER (WHERE cost_pusd IS NULL), count(*) FILTER (WHERE cache_hit)"
-	    " FROM calls WHERE ts >= $1 AND ts < $2 GROUP BY 1, 2, 3, 4, 5, 6, 7, 8",
-	    2, NULL, hp, NULL, NULL, 0);
-	if (PQresultStatus(res) != PGRES_COMMAND_OK) {
-		ledger_fail(lg, res, "rebuilding rollups", err);
-		goto fail;
-	}
-	PQclear(res);
 	char details[512];
 	snprintf(details, sizeof details,
 	         "{\"from\":\"%s\",\"to\":\"%s\",\"examined\":%zu,\"changed\":%zu,"

@@ -390,6 +390,20 @@ int price_call(const struct price *p, const struct call_event *c, int64_t *cost_
 	return 0;
 }
 
+unsigned price_mode(const struct price *p, const struct call_event *c)
+{
+	unsigned mode = 0;
+
+	if (!p)
+		return 0;
+	if (c->batch && p->batch_input != PRICE_UNSET)
+		mode |= PRICE_MODE_BATCH;
+	if (p->threshold_tokens > 0 && c->input_tokens > p->threshold_tokens &&
+	    p->above_input != PRICE_UNSET)
+		mode |= PRICE_MODE_LONG;
+	return mode;
+}
+
 static const char *const local_providers[] = {
     "ollama", "ollama_chat", "vllm", "hosted_vllm", "lm_studio", "llamafile", "local",
 };

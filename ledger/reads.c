@@ -16,11 +16,11 @@ int ledger_status(struct ledger *lg, const char *group, struct ledger_status *st
 	PGresult *res;
 
 	memset(st, 0, sizeof *st);
-	res = PQexec(lg->conn, "SELECT (SELECT coalesce(sum(calls), 0) FROM rollup_hourly),"
+	res = PQexec(lg->conn, "SELECT coalesce(sum(d.calls), 0),"
 	                       " (SELECT count(*) FROM outcomes), (SELECT count(*) FROM feedback),"
 	                       " (SELECT value FROM ledger_counters WHERE name = 'duplicates'),"
 	                       " (SELECT count(*) FROM quarantine),"
-	                       " (SELECT coalesce(sum(unpriced_calls), 0) FROM rollup_hourly)");
+	                       " coalesce(sum(d.unpriced_calls), 0) FROM rollup_daily d");
 	if (PQresultStatus(res) != PGRES_TUPLES_OK)
 		return ledger_fail(lg, res, "reading status", err);
 	st->calls = cell_i64(res, 0, 0);
@@ -96,38 +96,62 @@ const char *ledger_spend_dim_sql(int dim)
 	return "NULL";
 }
 
-const char *ledger_spend_source_sql(bool rollups)
+#define SPEND_FILTER " AND ($3::text IS NULL OR team = $3) AND ($4::text IS NULL OR workflow = $4)"
+#define ROLLUP_COLS                                                                                \
+	" team, workflow, task_type, provider, model, tier, NULL::text AS outcome_id, calls,"      \
+	" input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, reasoning_tokens,"   \
+	" cost_pusd, unpriced_calls"
+
+void ledger_spend_source(const struct spend_query *q, bool hour_buckets, struct spend_source *s)
 {
-	/* Whole hours come from the rollups; anything finer from the calls. */
-	if (rollups)
-		return "(SELECT hour AS t, team, workflow, task_type, provider, model, tier,"
-		       " NULL::text AS outcome_id, calls, input_tokens, output_tokens,"
-		       " cache_read_tokens, cache_write_tokens, reasoning_tokens, cost_pusd,"
-		       " unpriced_calls FROM rollup_hourly WHERE hour >= $1 AND hour < $2"
-		       " AND ($3::text IS NULL OR team = $3)"
-		       " AND ($4::text IS NULL OR workflow = $4))";
-	return "(SELECT ts AS t, team, workflow, task_type, provider, model, tier,"
-	       " outcome_id, 1 AS calls, input_tokens, output_tokens, cache_read_tokens,"
-	       " cache_write_tokens, reasoning_tokens, cost_pusd,"
-	       " (cost_pusd IS NULL)::int AS unpriced_calls FROM calls"
-	       " WHERE ts >= $1 AND ts < $2 AND ($3::text IS NULL OR team = $3)"
-	       " AND ($4::text IS NULL OR workflow = $4))";
+	const int64_t hour = INT64_C(3600000000), day = INT64_C(86400000000);
+	int64_t d1 = q->from_us + (day - ((q->from_us % day) + day) % day) % day;
+	int64_t d2 = q->to_us - ((q->to_us % day) + day) % day;
+
+	time_format(q->from_us, s->p[0]);
+	time_format(q->to_us, s->p[1]);
+	s->params[0] = s->p[0];
+	s->params[1] = s->p[1];
+	s->params[2] = q->team;
+	s->params[3] = q->workflow;
+	s->n_params = 4;
+	if (q->dim == DIM_OUTCOME || q->from_us % hour != 0 || q->to_us % hour != 0) {
+		s->sql = "(SELECT ts AS t, team, workflow, task_type, provider, model, tier,"
+		         " outcome_id, 1 AS calls, input_tokens, output_tokens, cache_read_tokens,"
+		         " cache_write_tokens, reasoning_tokens, cost_pusd,"
+		         " (cost_pusd IS NULL)::int AS unpriced_calls FROM calls"
+		         " WHERE ts >= $1 AND ts < $2" SPEND_FILTER ")";
+		return;
+	}
+	if (hour_buckets || d1 >= d2) {
+		s->sql = "(SELECT hour AS t," ROLLUP_COLS " FROM rollup_hourly"
+		         " WHERE hour >= $1 AND hour < $2" SPEND_FILTER ")";
+		return;
+	}
+	time_format(d1, s->p[4]);
+	time_format(d2, s->p[5]);
+	s->params[4] = s->p[4];
+	s->params[5] = s->p[5];
+	s->n_params = 6;
+	/* Three index ranges: [from, d1) hourly, [d1, d2) daily, [d2, to) hourly. */
+	s->sql = "(SELECT day AS t," ROLLUP_COLS " FROM rollup_daily"
+	         " WHERE day >= $5 AND day < $6" SPEND_FILTER
+	         " UNION ALL SELECT hour AS t," ROLLUP_COLS " FROM rollup_hourly"
+	         " WHERE hour >= $1 AND hour < $5" SPEND_FILTER
+	         " UNION ALL SELECT hour AS t," ROLLUP_COLS " FROM rollup_hourly"
+	         " WHERE hour >= $6 AND hour < $2" SPEND_FILTER ")";
 }
 
 int ledger_spend(struct ledger *lg, const struct spend_query *q, struct spend_result *out,
                  struct tally_err *err)
 {
-	const int64_t hour = INT64_C(3600000000);
-	char from[40], to[40], sql[2048];
-	bool rollups = q->dim != DIM_OUTCOME && q->from_us % hour == 0 && q->to_us % hour == 0;
-	const char *src;
+	struct spend_source src;
+	char sql[4096];
 
 	memset(out, 0, sizeof *out);
 	if (q->dim < 0 || q->dim >= DIM_COUNT)
 		return tally_err_set(err, TALLY_EINVAL, false, "unknown group-by dimension");
-	time_format(q->from_us, from);
-	time_format(q->to_us, to);
-	src = ledger_spend_source_sql(rollups);
+	ledger_spend_source(q, false, &src);
 	snprintf(sql, sizeof sql,
 	         "SELECT %s AS k, GROUPING(%s) AS g, sum(x.calls), sum(x.input_tokens),"
 	         " sum(x.output_tokens), sum(x.cache_read_tokens), sum(x.cache_write_tokens),"
@@ -136,10 +160,9 @@ int ledger_spend(struct ledger *lg, const struct spend_query *q, struct spend_re
 	         " FROM %s x LEFT JOIN teams tm ON tm.team = x.team"
 	         " GROUP BY GROUPING SETS ((%s), ())"
 	         " ORDER BY g, coalesce(sum(x.cost_pusd), 0) DESC, k NULLS LAST",
-	         ledger_spend_dim_sql(q->dim), ledger_spend_dim_sql(q->dim), src,
+	         ledger_spend_dim_sql(q->dim), ledger_spend_dim_sql(q->dim), src.sql,
 	         ledger_spend_dim_sql(q->dim));
-	const char *params[4] = {from, to, q->team, q->workflow};
-	PGresult *res = PQexecParams(lg->conn, sql, 4, NULL, params, NULL, NULL, 0);
+	PGresult *res = PQexecParams(lg->conn, sql, src.n_params, NULL, src.params, NULL, NULL, 0);
 	if (PQresultStatus(res) != PGRES_TUPLES_OK)
 		return ledger_fail(lg, res, "spend report", err);
 	int n = PQntuples(res);

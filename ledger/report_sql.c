@@ -15,12 +15,24 @@
 
 /* ---- FOCUS: tokens per kind priced with the call's own price version ------ *
  * Calls are first summed per charge period, attribution, price version and
- * pricing mode (cache hit, unpriced, batch, long context), then each group's
- * tokens are multiplied by the rates price_call() used (ledger/pricing.c):
- * a sum of products equals the product of sums, so this is exact. The output
- * kind takes the group's stored cost minus the other kinds, so that
- * ΣBilledCost equals Σcalls.cost_pusd (and the chargeback) by construction. */
-#define FOCUS_SQL(UNIT)                                                                            \
+ * pricing mode (cache hit or unpriced, batch, long context), then each
+ * group's tokens are multiplied by the rates price_call() used
+ * (ledger/pricing.c): a sum of products equals the product of sums, so this is
+ * exact. The output kind takes the group's stored cost minus the other kinds,
+ * so that ΣBilledCost equals Σcalls.cost_pusd (and the chargeback) by
+ * construction. Whole hours read those groups from rollup_charges, kept by
+ * the collector per hour (migrations/0005_rollups.sql); a range that is not
+ * whole hours sums the calls. */
+#define FOCUS_G_ROLLUPS(UNIT)                                                                      \
+	"WITH g AS MATERIALIZED (SELECT date_trunc('" UNIT "', r.hour) AS p, r.provider,"          \
+	" r.model, r.team, r.workflow, r.task_type, nullif(r.price_version, 0) AS v,"              \
+	" (r.mode & 4) <> 0 AS free, (r.mode & 1) <> 0 AS bat, (r.mode & 2) <> 0 AS lng,"          \
+	" sum(r.input_tokens) AS t_in, sum(r.cache_read_tokens) AS t_cr,"                          \
+	" sum(r.cache_write_tokens) AS t_cw, sum(r.output_tokens) AS t_out,"                       \
+	" sum(r.reasoning_tokens) AS t_rs, sum(r.calls) AS n, sum(r.cost_pusd) AS cost"            \
+	" FROM rollup_charges r WHERE r.hour >= $1 AND r.hour < $2"                                \
+	" GROUP BY 1, 2, 3, 4, 5, 6, 7, 8, 9, 10),"
+#define FOCUS_G_CALLS(UNIT)                                                                        \
 	"WITH g AS MATERIALIZED (SELECT date_trunc('" UNIT "', c.ts) AS p, c.provider,"            \
 	" c.model, c.team, c.workflow, c.task_type, c.price_version AS v,"                         \
 	" (c.cache_hit OR c.cost_pusd IS NULL) AS free,"                                           \
@@ -32,7 +44,10 @@
 	" sum(c.output_tokens - c.reasoning_tokens) AS t_out, sum(c.reasoning_tokens) AS t_rs,"    \
 	" count(*) AS n, coalesce(sum(c.cost_pusd), 0) AS cost"                                    \
 	" FROM calls c LEFT JOIN price_book pb ON pb.price_version = c.price_version"              \
-	" WHERE c.ts >= $1 AND c.ts < $2 GROUP BY 1, 2, 3, 4, 5, 6, 7, 8, 9, 10),"                 \
+	" WHERE c.ts >= $1 AND c.ts < $2 GROUP BY 1, 2, 3, 4, 5, 6, 7, 8, 9, 10),"
+/* The rates of each group (b: billed, l: list), its cost per kind, and the
+ * rows: one per charge period, provider, model, kind and attribution. */
+#define FOCUS_KINDS(UNIT)                                                                          \
 	" k AS (SELECT g.p, g.provider, g.model, g.team, g.workflow, g.task_type, x.kind,"         \
 	" x.qty, x.billed, x.list, g.n FROM g"                                                     \
 	" LEFT JOIN price_book pb ON pb.price_version = g.v"                                       \
@@ -80,9 +95,8 @@
 	                                                           "sum(k.billed)::numeric(40,0)," \
 	                                                           " coalesce(sum(k.list), "       \
 	                                                           "0)::numeric(40,0),"            \
-	                                                           " sum(k.n)"                     \
-	                                                           " FROM k LEFT JOIN teams tm "   \
-	                                                           "ON tm.team = k.team"           \
+	                                                           " sum(k.n) FROM k LEFT JOIN "   \
+	                                                           "teams tm ON tm.team = k.team"  \
 	                                                           " GROUP BY k.p, k.provider, "   \
 	                                                           "k.model, k.kind, k.team, "     \
 	                                                           "k.workflow, k.task_type,"      \
@@ -90,6 +104,11 @@
 	                                                           " ORDER BY k.p, k.provider, "   \
 	                                                           "k.model, k.team, k.workflow, " \
 	                                                           "k.task_type, k.kind"
+
+/* clang-format off */
+#define FOCUS_SQL(UNIT)       FOCUS_G_ROLLUPS(UNIT) FOCUS_KINDS(UNIT)
+#define FOCUS_CALLS_SQL(UNIT) FOCUS_G_CALLS(UNIT) FOCUS_KINDS(UNIT)
+/* clang-format on */
 
 #define PRICE_COLS                                                                                 \
 	"price_version, provider, model, tier, " ISO_US(                                           \
@@ -113,6 +132,8 @@ static const char *const report_sql[LRS_COUNT] = {
         "t.first_seen") " FROM teams t ORDER BY t.cost_center NULLS LAST, t.team",
     [LRS_FOCUS_DAY] = FOCUS_SQL("day"),
     [LRS_FOCUS_HOUR] = FOCUS_SQL("hour"),
+    [LRS_FOCUS_DAY_CALLS] = FOCUS_CALLS_SQL("day"),
+    [LRS_FOCUS_HOUR_CALLS] = FOCUS_CALLS_SQL("hour"),
     [LRS_AUDIT_CALLS] = "SELECT event_id, " ISO_US(
         "ts") ", team, workflow, task_type, outcome_id, provider,"
               " model, tier, input_tokens, output_tokens, cache_read_tokens, cache_write_tokens,"
@@ -308,7 +329,8 @@ int ledger_report_stream(struct ledger *lg, int which, const char *const *params
 	 * whole month (hundreds of MB) where a hash table of the real, few
 	 * thousand groups suffices: steer it to hashing for the FOCUS export.
 	 * (A hash aggregate that outgrows work_mem spills to disk.) */
-	if ((which == LRS_FOCUS_DAY || which == LRS_FOCUS_HOUR) &&
+	if ((which == LRS_FOCUS_DAY || which == LRS_FOCUS_HOUR || which == LRS_FOCUS_DAY_CALLS ||
+	     which == LRS_FOCUS_HOUR_CALLS) &&
 	    ledger_exec(lg, "SET LOCAL enable_sort = off; SET LOCAL jit = off", err) < 0)
 		goto out;
 	if (snprintf(sql, sizeof sql, "DECLARE tally_stream NO SCROLL CURSOR FOR %s",
@@ -367,8 +389,8 @@ static const char chargeback_sql[] =
     "WITH t AS (SELECT r.team, tm.cost_center, sum(r.calls)::bigint AS calls,"
     " sum(r.input_tokens) AS it, sum(r.output_tokens) AS ot,"
     " coalesce(sum(r.cost_pusd), 0) AS cost"
-    " FROM rollup_hourly r LEFT JOIN teams tm ON tm.team = r.team"
-    " WHERE r.hour >= $1 AND r.hour < $2 GROUP BY r.team, tm.cost_center),"
+    " FROM rollup_daily r LEFT JOIN teams tm ON tm.team = r.team"
+    " WHERE r.day >= $1 AND r.day < $2 GROUP BY r.team, tm.cost_center),"
     " a AS (SELECT coalesce(sum(cost) FILTER (WHERE cost_center IS NULL), 0) AS u,"
     "  coalesce(sum(cost) FILTER (WHERE cost_center IS NOT NULL), 0) AS w,"
     "  count(*) FILTER (WHERE cost_center IS NOT NULL) AS n,"

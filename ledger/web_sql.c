@@ -364,23 +364,21 @@ static void spend_from_row(PGresult *res, int r, int c, struct spend_row *row)
 int ledger_spend_series(struct ledger *lg, const struct spend_query *q, int bucket,
                         struct spend_series *out, struct tally_err *err)
 {
-	const int64_t hour = INT64_C(3600000000);
 	/* Bucket expressions: fixed text chosen by enum, never user input. */
 	const char *bexpr =
 	    bucket == BUCKET_DAY
 	        ? "to_char(date_trunc('day', x.t), 'YYYY-MM-DD')"
 	        : "to_char(date_trunc('hour', x.t), 'YYYY-MM-DD\"T\"HH24:00:00\"Z\"')";
-	bool rollups = q->dim != DIM_OUTCOME && q->from_us % hour == 0 && q->to_us % hour == 0;
 	const char *dim = ledger_spend_dim_sql(q->dim);
-	char from[40], to[40], sql[3072];
+	struct spend_source src;
+	char sql[4096];
 	PGresult *res;
 	int n;
 
 	memset(out, 0, sizeof *out);
 	if (q->dim < 0 || q->dim >= DIM_COUNT || (bucket != BUCKET_HOUR && bucket != BUCKET_DAY))
 		return tally_err_set(err, TALLY_EINVAL, false, "unknown group-by or bucket");
-	time_format(q->from_us, from);
-	time_format(q->to_us, to);
+	ledger_spend_source(q, bucket == BUCKET_HOUR, &src);
 	snprintf(sql, sizeof sql,
 	         "SELECT %s AS b, GROUPING(%s) AS g, %s AS k, sum(x.calls), sum(x.input_tokens),"
 	         " sum(x.output_tokens), sum(x.cache_read_tokens), sum(x.cache_write_tokens),"
@@ -389,9 +387,8 @@ int ledger_spend_series(struct ledger *lg, const struct spend_query *q, int buck
 	         " FROM %s x LEFT JOIN teams tm ON tm.team = x.team"
 	         " GROUP BY GROUPING SETS ((%s, %s), ())"
 	         " ORDER BY g, b, coalesce(sum(x.cost_pusd), 0) DESC, k NULLS LAST",
-	         bexpr, bexpr, dim, ledger_spend_source_sql(rollups), bexpr, dim);
-	const char *params[4] = {from, to, q->team, q->workflow};
-	res = PQexecParams(lg->conn, sql, 4, NULL, params, NULL, NULL, 0);
+	         bexpr, bexpr, dim, src.sql, bexpr, dim);
+	res = PQexecParams(lg->conn, sql, src.n_params, NULL, src.params, NULL, NULL, 0);
 	if (PQresultStatus(res) != PGRES_TUPLES_OK)
 		return ledger_fail(lg, res, "spend series", err);
 	n = PQntuples(res);

@@ -142,8 +142,12 @@ int report_focus(struct ledger *lg, int64_t from_us, int64_t to_us, bool hourly,
 	time_format(to_us, to);
 	sbuf_init(&fc.buf);
 	sbuf_puts(&fc.buf, focus_header);
-	rc = ledger_report_stream(lg, hourly ? LRS_FOCUS_HOUR : LRS_FOCUS_DAY, params, 2, focus_row,
-	                          &fc, err);
+	/* Whole hours from the collector's charge rollups, else from the calls. */
+	const int64_t hour = INT64_C(3600000000);
+	bool whole = from_us % hour == 0 && to_us % hour == 0;
+	int which = whole ? (hourly ? LRS_FOCUS_HOUR : LRS_FOCUS_DAY)
+	                  : (hourly ? LRS_FOCUS_HOUR_CALLS : LRS_FOCUS_DAY_CALLS);
+	rc = ledger_report_stream(lg, which, params, 2, focus_row, &fc, err);
 	if (rc == 0)
 		rc = focus_flush(&fc, err);
 	sbuf_cleanup(&fc.buf);

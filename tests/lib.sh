@@ -89,6 +89,37 @@ q() {
 	psql "$TALLY_DATABASE_URL" -XAtq -c "$1"
 }
 
+# rollups_mismatch - rows of rollup_hourly, rollup_daily and rollup_charges
+# that differ from the same aggregate recomputed from the calls (0: all agree
+# to the last token and pico-dollar).
+rollups_mismatch() {
+	q "WITH h AS (SELECT date_trunc('hour', ts) AS hour, team, workflow, task_type, provider,
+		model, tier, status, count(*) AS calls, sum(input_tokens) AS i, sum(output_tokens) AS o,
+		sum(cache_read_tokens) AS cr, sum(cache_write_tokens) AS cw, sum(reasoning_tokens) AS r,
+		coalesce(sum(cost_pusd), 0) AS cost, count(*) FILTER (WHERE cost_pusd IS NULL) AS u,
+		count(*) FILTER (WHERE cache_hit) AS ch FROM calls GROUP BY 1, 2, 3, 4, 5, 6, 7, 8),
+	d AS (SELECT date_trunc('day', ts) AS day, team, workflow, task_type, provider, model, tier,
+		count(*) AS calls, sum(input_tokens) AS i, sum(output_tokens) AS o,
+		sum(cache_read_tokens) AS cr, sum(cache_write_tokens) AS cw, sum(reasoning_tokens) AS r,
+		coalesce(sum(cost_pusd), 0) AS cost, count(*) FILTER (WHERE cost_pusd IS NULL) AS u,
+		count(*) FILTER (WHERE cache_hit) AS ch FROM calls GROUP BY 1, 2, 3, 4, 5, 6, 7),
+	c AS (SELECT date_trunc('hour', c.ts) AS hour, c.team, c.workflow, c.task_type, c.provider,
+		c.model, coalesce(c.price_version, 0) AS v,
+		tally_price_mode(c.batch, c.input_tokens, c.cache_hit, c.cost_pusd, pb) AS mode,
+		count(*) AS calls, sum(c.input_tokens - c.cache_read_tokens - c.cache_write_tokens) AS i,
+		sum(c.cache_read_tokens) AS cr, sum(c.cache_write_tokens) AS cw,
+		sum(c.output_tokens - c.reasoning_tokens) AS o, sum(c.reasoning_tokens) AS r,
+		coalesce(sum(c.cost_pusd), 0) AS cost
+		FROM calls c LEFT JOIN price_book pb ON pb.price_version = c.price_version
+		GROUP BY 1, 2, 3, 4, 5, 6, 7, 8)
+	SELECT (SELECT count(*) FROM ((SELECT * FROM h EXCEPT ALL SELECT * FROM rollup_hourly)
+		UNION ALL (SELECT * FROM rollup_hourly EXCEPT ALL SELECT * FROM h)) x)
+	     + (SELECT count(*) FROM ((SELECT * FROM d EXCEPT ALL SELECT * FROM rollup_daily)
+		UNION ALL (SELECT * FROM rollup_daily EXCEPT ALL SELECT * FROM d)) x)
+	     + (SELECT count(*) FROM ((SELECT * FROM c EXCEPT ALL SELECT * FROM rollup_charges)
+		UNION ALL (SELECT * FROM rollup_charges EXCEPT ALL SELECT * FROM c)) x)"
+}
+
 # kafka_start [PARTITIONS] - `tally dev-kafka` in the background.
 kafka_start() {
 	"$BIN" dev-kafka --partitions "${1:-16}" >"$T/kafka.out" 2>"$T/kafka.log" &

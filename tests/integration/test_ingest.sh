@@ -98,8 +98,19 @@ assert_match "reprice prices the formerly unpriced" "10 changed \(10 newly price
 assert_eq "no unpriced calls left" 0 "$(status_field unpriced)"
 J=$("$BIN" report spend --from 2026-11-01 --to 2026-11-02 --group-by team --format json)
 assert_match "research now costs 10 x 120,000,000 pico-USD" '"team":"research","calls":10,[^}]*"cost_usd":"0.001200000000"' "$J"
-assert_eq "rollups agree with the calls after reprice" "$(q "select sum(cost_pusd) from calls")" "$(q "select sum(cost_pusd) from rollup_hourly")"
+assert_eq "rollups (hourly, daily, charges) agree with the calls row by row after reprice" 0 "$(rollups_mismatch)"
 assert_eq "reprice recorded in the audit log" 1 "$(q "select count(*) from audit_log where action='prices.reprice'")"
+# An operator's repair: damaged rollups are found, and rebuilt from the calls.
+q "update rollup_daily set cost_pusd = cost_pusd + 1 where ctid = (select min(ctid) from rollup_daily);
+   delete from rollup_charges where ctid = (select min(ctid) from rollup_charges)" >/dev/null
+# (the changed daily row counts twice: its old value is missing, its new one extra)
+assert_eq "the rollup check notices a changed and a missing row" 3 "$(rollups_mismatch)"
+R=$("$BIN" rollups rebuild --from 2026-11-01T00:30:00Z --to 2026-11-02)
+assert_match "rollups rebuild names the whole hours it rebuilt" "rebuilt for the hours covering" "$R"
+assert_eq "rollups rebuild repairs every rollup" 0 "$(rollups_mismatch)"
+assert_eq "rollups rebuild is audit-logged with its whole-hour range" \
+	'{"to": "2026-11-02T00:00:00.000000Z", "from": "2026-11-01T00:00:00.000000Z"}' \
+	"$(q "select details from audit_log where action='rollups.rebuild'")"
 
 M=$(q "select count(*) from schema_migrations")
 assert_match "migrate reports nothing to do the second time" "0 applied" "$("$BIN" migrate 2>&1)"

@@ -156,6 +156,12 @@ assert_match "token kinds are separate rows" "reasoning output tokens of testp/m
 assert_match "Tags carry the cost centre" '"cost_center"":""CC1""' "$(grep ',a,a,' "$T/focus.csv" | head -n 1)"
 "$BIN" export focus --from 2026-11-01 --to 2026-12-01 --granularity hour -o "$T/focus-h.csv" 2>/dev/null
 assert_eq "hourly FOCUS reconciles too" "0.145550000000" "$(colsum "$T/focus-h.csv" BilledCost)"
+# Whole hours are read from the collector's charge rollups; a range that is
+# not whole hours from the calls: the same rows either way.
+"$BIN" export focus --from 2026-10-31T23:59:59Z --to 2026-12-01 -o "$T/focus-calls.csv" 2>/dev/null
+assert_eq "FOCUS from the charge rollups = FOCUS from the calls, byte for byte" "$(cat "$T/focus.csv")" "$(cat "$T/focus-calls.csv")"
+"$BIN" export focus --from 2026-10-31T23:59:59Z --to 2026-12-01 --granularity hour -o "$T/focus-hc.csv" 2>/dev/null
+assert_eq "hourly FOCUS: rollups = calls" "$(cat "$T/focus-h.csv")" "$(cat "$T/focus-hc.csv")"
 assert_match "hourly charge periods" "2026-11-01T10:00:00Z,2026-11-01T10:00:00Z|2026-11-01T11:00:00Z,2026-11-01T10:00:00Z" "$(cat "$T/focus-h.csv")"
 "$BIN" export focus --from 2026-11-01 --to 2026-12-01 --granularity week >/dev/null 2>&1
 assert_eq "bad granularity is bad usage" 2 $?
