@@ -1,8 +1,8 @@
 #!/bin/sh
 # bench/reports.sh - chargeback and the FOCUS export over a month of
 # BENCH_REPORT_CALLS (default 10,000,000) calls generated straight into
-# PostgreSQL with generate_series (calls + their hourly rollups, as the
-# collector would write them). Prints seconds and peak memory of each
+# PostgreSQL with generate_series, then their rollups by `tally rollups
+# rebuild` (what the collector keeps batch by batch). Prints seconds and peak memory of each
 # command. Targets (issue 4, 2 cores): chargeback <= 1 s from the rollups;
 # the month's FOCUS export <= 10 s in < 100 MB.
 cd "$(dirname "$0")/.." || exit 1
@@ -34,18 +34,13 @@ SELECT 'b-' || i, timestamptz '2026-11-01T00:00:00Z' + (i % 2592000) * interval 
 		ELSE (1000 + i % 500 - (i % 3) * 100) * 150000 + (i % 3) * 100 * 75000 + (100 + i % 50) * 600000 END,
 	(SELECT price_version FROM price_book WHERE model = CASE WHEN i % 4 = 0 THEN 'm-large' ELSE 'm-small' END)
 FROM generate_series(1::bigint, $N) i;
-INSERT INTO rollup_hourly
-SELECT date_trunc('hour', ts), team, workflow, task_type, provider, model, tier, status,
-	count(*), sum(input_tokens), sum(output_tokens), sum(cache_read_tokens),
-	sum(cache_write_tokens), sum(reasoning_tokens), coalesce(sum(cost_pusd), 0),
-	count(*) FILTER (WHERE cost_pusd IS NULL), count(*) FILTER (WHERE cache_hit)
-FROM calls GROUP BY 1, 2, 3, 4, 5, 6, 7, 8;
 INSERT INTO cost_centers (cost_center) SELECT 'CC-' || c FROM generate_series(0, 3) c;
 INSERT INTO teams (team, cost_center) SELECT 'team-' || t, CASE WHEN t < 15 THEN 'CC-' || (t % 4) END
 	FROM generate_series(0, 19) t ON CONFLICT (team) DO UPDATE SET cost_center = EXCLUDED.cost_center;
 VACUUM ANALYZE calls_2026_11;
-VACUUM ANALYZE rollup_hourly;
 SQL
+"$BIN" rollups rebuild --from 2026-11-01 --to 2026-12-01 >/dev/null || exit 1
+for t in rollup_hourly rollup_daily rollup_charges; do q "VACUUM ANALYZE $t" >/dev/null; done
 t1=$(date +%s%3N)
 echo "generated in $(((t1 - t0) / 1000)) s"
 

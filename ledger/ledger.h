@@ -432,8 +432,9 @@ enum ledger_report_sql {
 	LRS_OUTCOMES_APART,      /* $1, $2 -> orphan calls, their spend, outcomes without calls */
 	LRS_WASTE,               /* $1, $2, $3 window seconds, $4 team or NULL -> team, workflow,
 	                            failed calls, failed spend, repeated calls, repeated spend,
-	                            cache hits, realised savings, total spend */
-	LRS_POLICY_EXISTS,       /* -> whether the router's policy table exists (t/f) */
+	                            cache hits, realised savings, total spend, over-tier
+	                            spend (NULL without a policy version) */
+	LRS_POLICY_EXISTS,       /* -> whether a routing policy version exists (t/f) */
 	LRS_BUDGETS,             /* $1 at -> see reports/budget.c */
 	LRS_ALERTS,              /* $1 limit -> newest alerts first */
 	LRS_COUNT

@@ -182,7 +182,8 @@ static const char *const report_sql[LRS_COUNT] = {
         " (SELECT count(*) FROM outcomes o WHERE o.ts >= $1 AND o.ts < $2"
         "  AND NOT EXISTS (SELECT 1 FROM calls c WHERE c.outcome_id = o.outcome_id))",
     /* team, workflow, failed calls, failed spend, repeated calls, repeated
-     * spend, cache hits, realised savings, over-tier spend (NULL: no policy). */
+     * spend, cache hits, realised savings, spend, over-tier spend (NULL: no
+     * policy version yet). */
     [LRS_WASTE] = "WITH c AS (SELECT c.team, c.workflow, c.status, c.cost_pusd, c.cache_hit,"
                   " c.input_tokens, c.output_tokens, c.cache_read_tokens, c.cache_write_tokens,"
                   " c.reasoning_tokens, c.price_version FROM calls c"
@@ -210,15 +211,40 @@ static const char *const report_sql[LRS_COUNT] = {
                   "  WHERE c.cache_hit GROUP BY 1, 2),"
                   " f AS (SELECT team, workflow, count(*) FILTER (WHERE status <> 'ok') AS fn,"
                   "  coalesce(sum(cost_pusd) FILTER (WHERE status <> 'ok'), 0) AS fs,"
-                  "  coalesce(sum(cost_pusd), 0) AS total FROM c GROUP BY 1, 2)"
+                  "  coalesce(sum(cost_pusd), 0) AS total FROM c GROUP BY 1, 2),"
+                  /* Over-tier spend under the newest policy version, in the
+                   * UTC days overlapping the period, as /api/v1/routing/savings
+                   * computes it per task type (ledger_router_over_tier): the
+                   * calls of a tier dearer per call than the policy's tier,
+                   * less what they would have cost at the policy tier's mean
+                   * cost per call; here split by team and workflow. */
+                  " pol AS (SELECT e.key AS task_type, e.value AS tier FROM"
+                  "  (SELECT policy FROM router_policy_versions ORDER BY version DESC LIMIT 1) v,"
+                  "  jsonb_each_text(v.policy) e),"
+                  " rd AS (SELECT * FROM rollup_daily"
+                  "  WHERE day >= date_trunc('day', $1::timestamptz) AND day < $2),"
+                  " rs AS (SELECT task_type, tier, sum(calls - unpriced_calls) AS n,"
+                  "  sum(cost_pusd) AS cost FROM rd GROUP BY 1, 2),"
+                  " pc AS (SELECT rs.task_type, rs.tier, trunc(rs.cost / rs.n) AS per_call"
+                  "  FROM rs JOIN pol ON pol.task_type = rs.task_type AND pol.tier = rs.tier"
+                  "  WHERE rs.n > 0),"
+                  " dear AS (SELECT rs.task_type, rs.tier, pc.per_call FROM rs"
+                  "  JOIN pc ON pc.task_type = rs.task_type WHERE rs.n > 0 AND rs.tier <> pc.tier"
+                  "  AND trunc(rs.cost / rs.n) > pc.per_call),"
+                  " ot AS (SELECT rd.team, rd.workflow,"
+                  "  sum(rd.cost_pusd - (rd.calls - rd.unpriced_calls) * dear.per_call) AS over"
+                  "  FROM rd JOIN dear ON dear.task_type = rd.task_type AND dear.tier = rd.tier"
+                  "  WHERE ($4::text IS NULL OR rd.team = $4) GROUP BY 1, 2)"
                   " SELECT f.team, f.workflow, f.fn, f.fs::numeric(40,0), coalesce(r.rn, 0),"
                   " coalesce(r.rs, 0)::numeric(40,0), coalesce(sav.n, 0),"
-                  " coalesce(sav.s, 0)::numeric(40,0), f.total::numeric(40,0)"
+                  " coalesce(sav.s, 0)::numeric(40,0), f.total::numeric(40,0),"
+                  " CASE WHEN EXISTS (SELECT 1 FROM pol) THEN coalesce(ot.over, 0)"
+                  "  END::numeric(40,0)"
                   " FROM f LEFT JOIN r USING (team, workflow) LEFT JOIN sav USING (team, workflow)"
+                  " LEFT JOIN ot USING (team, workflow)"
                   " ORDER BY f.team, f.workflow",
     /* Does the router's policy table exist yet? -> 1 row, t or f */
-    [LRS_POLICY_EXISTS] = "SELECT to_regclass('routing_policy') IS NOT NULL"
-                          " OR to_regclass('routing_policies') IS NOT NULL",
+    [LRS_POLICY_EXISTS] = "SELECT EXISTS (SELECT 1 FROM router_policy_versions)",
     /* id, scope, name, amount, month, spend, forecast, elapsed_s, month_s,
      * $1 at: the month holding it, spend up to it. */
     [LRS_BUDGETS] =

@@ -8,8 +8,8 @@
 #include "report.h"
 
 static const char over_tier_note[] =
-    "over-tier spend needs the router's learned policy (table routing_policy); none exists"
-    " yet, so the column is empty";
+    "over-tier spend needs a routing policy version (the router publishes one once it has"
+    " enough samples; see `tally router history`); none exists yet, so the column is empty";
 
 int report_waste(struct ledger *lg, int64_t from_us, int64_t to_us, int64_t window_s,
                  const char *team, enum report_format fmt, struct sbuf *sb, struct tally_err *err)
@@ -39,8 +39,11 @@ int report_waste(struct ledger *lg, int64_t from_us, int64_t to_us, int64_t wind
 		report_usd(ledger_cell(&t, r, 5), usd[1], sizeof usd[1]);
 		report_usd(ledger_cell(&t, r, 7), usd[2], sizeof usd[2]);
 		report_usd(ledger_cell(&t, r, 8), usd[3], sizeof usd[3]);
-		/* Over-tier spend: 0 until the router's policy can be applied here. */
-		str_copy(usd[4], sizeof usd[4], policy ? "0.000000000000" : "");
+		/* Over-tier spend: empty until a policy version exists. */
+		if (policy && ledger_cell(&t, r, 9))
+			report_usd(ledger_cell(&t, r, 9), usd[4], sizeof usd[4]);
+		else
+			usd[4][0] = '\0';
 		if (fmt == REPORT_CSV) {
 			report_csv_field(sb, ledger_cell(&t, r, 0));
 			sbuf_putc(sb, ',');
