@@ -2,8 +2,11 @@
 # run.sh - the dashboard's browser test: headless Chromium (Debian's
 # /usr/bin/chromium, installed here when missing) driven by playwright-core
 # (web/package-lock.json) against `bin/tally up --demo` on a random port with a
-# throw-away data directory. Prints the test's "ok - ..." lines; the tally log
-# is printed when something fails. Exit status: the test's.
+# throw-away data directory. Before the test it maps two teams to cost centres,
+# sets two budgets (one small enough to fire alerts) and waits for a routing
+# policy version, so that every page has something to show. Prints the test's
+# "ok - ..." lines; the tally log is printed when something fails. Exit
+# status: the test's.
 set -u
 BIN=${BIN:-bin/tally}
 case "$BIN" in /*) ;; *) BIN="$PWD/$BIN" ;; esac # as given, before the cd below
@@ -37,7 +40,9 @@ port=$(node -e 'const s=require("net").createServer().listen(0,"127.0.0.1",()=>{
 export TALLY_HTTP_ADDR="127.0.0.1:$port"
 url="http://127.0.0.1:$port/"
 log="$TALLY_DATA_DIR/tally.log"
-"$BIN" up --demo >"$log" 2>&1 &
+# the router learns from calls at once and re-evaluates every 5 s (defaults:
+# 300 s and 60 s), so that the routing page has a policy and a history
+TALLY_ROUTER_SETTLE_S=0 TALLY_ROUTER_INTERVAL_S=5 "$BIN" up --demo >"$log" 2>&1 &
 pid=$!
 status=1
 
@@ -87,6 +92,27 @@ while :; do
 	i=$((i + 1))
 done
 say "demo data in: $calls calls, ${quar:-0} quarantined"
+
+# --- finance set-up: cost centres, budgets and their alerts, a routing policy ----
+"$BIN" teams set-cost-center support CC-SUPPORT >/dev/null || fail "teams set-cost-center failed"
+"$BIN" teams set-cost-center sales CC-SALES >/dev/null || fail "teams set-cost-center failed"
+"$BIN" budgets set --team support --amount 1 >/dev/null || fail "budgets set --team failed"
+"$BIN" budgets set --workflow contract-review --amount 1000 >/dev/null || fail "budgets set --workflow failed"
+i=0
+# support spends a dollar within seconds of demo traffic: evaluate until its 100% alert fires
+until "$BIN" budgets evaluate >/dev/null 2>&1 &&
+	"$BIN" budgets alerts 2>/dev/null | grep -q '"basis":"actual","threshold_pct":100'; do
+	[ $i -ge 120 ] && fail "no budget alert fired within 60 s"
+	sleep 0.5
+	i=$((i + 1))
+done
+i=0
+until curl -sf -H "Authorization: Bearer $admin" "${url}api/v1/routing/history" 2>/dev/null | grep -Eq '"version" *: *[0-9]'; do
+	[ $i -ge 180 ] && fail "no routing policy version within 90 s"
+	sleep 0.5
+	i=$((i + 1))
+done
+say "cost centres, budgets with alerts and a routing policy are in"
 
 TALLY_URL=$url TALLY_ADMIN_TOKEN=$admin TALLY_VIEWER_TOKEN=$viewer TALLY_VIEWER_TEAM=support \
 	OUT_DIR="$root/tests/browser/out" node tests/browser/test_dashboard.mjs

@@ -5,6 +5,9 @@
 //      TALLY_VIEWER_TEAM (default support), OUT_DIR (default tests/browser/out),
 //      CHROMIUM (default /usr/bin/chromium).
 // Prints one line per check ("ok - ..." / "not ok - ...") and exits 1 when any fails.
+// The finance pages expect what tests/browser/run.sh sets up before: teams support and
+// sales mapped to cost centres, a $1 budget for team support (with alerts fired) and a
+// budget for workflow contract-review, and a routing policy with at least one version.
 import { createRequire } from 'node:module';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -66,16 +69,19 @@ page.on('console', (m) => {
   if (m.type() === 'error' && !/^Failed to load resource/.test(m.text())) pageErrors.push('console: ' + m.text());
 });
 const httpErrors = [];
+const expected403 = new Set();
 page.on('response', (r) => {
   const u = new URL(r.url());
   const st = r.status();
   if (st < 400) return;
   if (st === 401 && (u.pathname === '/api/v1/me' || u.pathname === '/api/v1/session')) return; // signed out, bad token
   if (st === 403 && u.searchParams.get('team') === 'sales') return; // the viewer's probe
+  if (st === 403 && expected403.has(u.pathname)) return; // the viewer's probes of staff-only reports
   httpErrors.push(`${st} ${u.pathname}${u.search}`);
 });
 const offsite = [];
-page.on('request', (r) => { if (!r.url().startsWith(base)) offsite.push(r.url()); });
+// (the CSV download is a blob: URL of the page's own origin)
+page.on('request', (r) => { if (!r.url().startsWith(base) && !r.url().startsWith('blob:' + base.slice(0, -1))) offsite.push(r.url()); });
 
 const shot = (name) => page.screenshot({ path: path.join(outDir, name + '.png'), fullPage: true });
 const settled = (pageName) => page.waitForFunction(
@@ -100,6 +106,18 @@ const chartInfo = () => page.evaluate(() => {
   }
   return out;
 });
+// a request the page is about to make; a step that fails before awaiting it leaves no
+// unhandled rejection behind
+const nextRequest = (pred) => {
+  const p = page.waitForRequest(pred);
+  p.catch(() => {});
+  return p;
+};
+const apiJson = (p) => page.evaluate(async (u) => (await fetch(u, { credentials: 'same-origin' })).json(), p);
+const rowsOf = (sel) => page.$$eval(sel, (rs) => rs.map((r) => [...r.children].map((td) => td.textContent.trim())));
+// the rows (or, with part 'tfoot', the totals) of the table in the panel titled `title`
+const panelRows = (title, part = 'tbody') => rowsOf(`section.panel:has(h2:text-is("${title}")) table ${part} tr`);
+const MONEY = /^-?\$\d[\d,]*\.\d{2,}$/;
 const apiStatus = (p) => page.evaluate(async (u) => (await fetch(u, { credentials: 'same-origin' })).status, p);
 const hasData = (c) => c && c.datasets.length > 0 && c.datasets.some((d) => d.sum > 0) && c.painted > 0;
 
@@ -116,6 +134,7 @@ async function signOut() {
   return apiStatus('/api/v1/me');
 }
 
+const thisMonth = new Date().toISOString().slice(0, 7);
 const daysBack = (d) => {
   const t = new Date();
   return new Date(Date.UTC(t.getUTCFullYear(), t.getUTCMonth(), t.getUTCDate()) - d * 86400000).toISOString().slice(0, 10);
@@ -239,6 +258,145 @@ try {
     return true;
   });
 
+  // ---- finance pages (admin) -----------------------------------------------------
+  await step('chargeback: a row per team with $ amounts, totals, this month picked', async () => {
+    await page.goto(base + '#/chargeback');
+    await settled('chargeback');
+    await shot('10-chargeback');
+    if ((await page.$eval('#month', (s) => s.value)) !== thisMonth) return 'month picker is not on this month';
+    const rows = await panelRows('By team');
+    const teams = rows.map((r) => r[1]);
+    for (const t of ['support', 'sales', 'legal', 'platform', 'marketing']) if (!teams.includes(t)) return `team ${t} missing: ${teams}`;
+    if (!rows.every((r) => MONEY.test(r[7]) && /^\d+\.\d{4}%$/.test(r[8]))) return 'cost/share cells: ' + JSON.stringify(rows[0]);
+    if (!rows.some((r) => r[0] === 'CC-SUPPORT' && r[1] === 'support')) return 'support is not under CC-SUPPORT: ' + JSON.stringify(rows);
+    const foot = (await panelRows('By team', 'tfoot'))[0] || [];
+    if (foot[0] !== 'Total' || !MONEY.test(foot[7]) || foot[8] !== '100.0000%') return 'totals row: ' + JSON.stringify(foot);
+    return (await chartInfo()).chargebackCentres ? true : 'no cost-centre chart';
+  });
+
+  await step('chargeback: "proportional" shares the unassigned teams\' spend out to the mapped ones', async () => {
+    const req = nextRequest((r) => r.url().includes('/api/v1/chargeback') && r.url().includes('share_unassigned=proportional'));
+    await page.selectOption('#share-method', 'proportional');
+    await req;
+    await settled('chargeback');
+    await page.waitForFunction(() => location.hash === '#/chargeback/' + document.querySelector('#month').value + '/proportional');
+    const rows = await panelRows('By team');
+    const shared = Object.fromEntries(rows.map((r) => [r[1], r[6]]));
+    if (!/^\$/.test(shared.support) || shared.support === '$0.00') return `support got no share: ${JSON.stringify(shared)}`;
+    if (!/^-\$/.test(shared.legal)) return `legal (unassigned) kept its cost: ${JSON.stringify(shared)}`;
+    const cost = rows.find((r) => r[1] === 'legal')[7];
+    return cost === '$0.00' || `legal still costs ${cost}`;
+  });
+
+  await step('chargeback: "Download CSV" downloads the month\'s CSV with the exact header', async () => {
+    const dl = page.waitForEvent('download');
+    await page.click('#chargeback-csv');
+    const d = await dl;
+    const text = fs.readFileSync(await d.path(), 'utf8');
+    fs.writeFileSync(path.join(outDir, '10-chargeback.csv'), text);
+    const lines = text.trim().split('\n');
+    if (lines[0] !== 'month,cost_center,team,calls,input_tokens,output_tokens,cost_usd,share_pct') return `header "${lines[0]}"`;
+    if (d.suggestedFilename() !== `tally-chargeback-${thisMonth}-proportional.csv`) return `file name ${d.suggestedFilename()}`;
+    if (lines.length < 6) return `${lines.length - 1} rows`;
+    if (!lines.slice(1).every((l) => l.startsWith(thisMonth + ','))) return 'a row is not this month: ' + lines[1];
+    return lines.some((l) => /^[^,]+,CC-SUPPORT,support,\d+,\d+,\d+,\d+\.\d{12},\d+\.\d{4}$/.test(l)) || 'no support row: ' + lines.slice(1, 3);
+  });
+
+  await step('budgets: the list, a burn-up with actual, dashed forecast, budget line and alert marks', async () => {
+    await page.goto(base + '#/budgets');
+    await settled('budgets');
+    if (await page.$eval('#team', (t) => t.value)) {
+      // the team page above picked team support: back to every team
+      const req = nextRequest((r) => r.url().includes('/api/v1/budgets'));
+      await page.selectOption('#team', '');
+      await req;
+      await settled('budgets');
+    }
+    await page.waitForFunction(() => window.__tallyCharts && window.__tallyCharts.budgetBurn);
+    await shot('11-budgets');
+    const rows = await panelRows('Budgets');
+    if (!rows.some((r) => r[0] === 'team' && r[1] === 'support' && r[2] === '$1.00')) return 'no $1 support budget: ' + JSON.stringify(rows);
+    if (!rows.some((r) => r[0] === 'workflow' && r[1] === 'contract-review')) return 'no contract-review budget';
+    const burn = await page.evaluate(() => window.__tallyCharts.budgetBurn.data.datasets.map((d) => ({
+      label: d.label, dash: (d.borderDash || []).length > 0,
+      values: d.data.map((v) => (v && typeof v === 'object' ? v.y : v)).filter((v) => v !== null),
+    })));
+    const by = Object.fromEntries(burn.map((d) => [d.label, d]));
+    const actual = by['Actual spend (cumulative)'];
+    if (!actual || !(actual.values[actual.values.length - 1] > 0)) return 'no cumulative actual spend: ' + JSON.stringify(burn.map((d) => d.label));
+    if (!by.Budget || !by.Budget.values.every((v) => v === 1)) return 'budget line is not at $1';
+    const fc = by['Forecast (run rate)'];
+    if (!fc || !fc.dash || !fc.values.length) return 'no dashed forecast line';
+    const marks = by['Alerts on actual spend'];
+    if (!marks || !marks.values.some((v) => v === 1) || !marks.values.some((v) => v === 0.5)) return 'alert marks at 50% and 100% missing';
+    if (!/run rate/.test(await page.textContent('#forecast-method'))) return 'forecast method not shown';
+    const alerts = await panelRows('Alert history');
+    return alerts.some((r) => r[1] === 'team support' && r[3] === 'actual' && r[4] === '100%') || 'alert history: ' + JSON.stringify(alerts[0]);
+  });
+
+  await step('budgets: picking the workflow budget draws that workflow\'s spend', async () => {
+    const req = nextRequest((r) => r.url().includes('/api/v1/spend') &&
+      new URL(r.url()).searchParams.get('workflow') === 'contract-review' && r.url().includes('bucket=day'));
+    await page.click('a:text-is("contract-review")');
+    await req;
+    await settled('budgets');
+    await page.waitForFunction(() => window.__tallyCharts && window.__tallyCharts.budgetBurn);
+    const h2 = await page.textContent('.panel h2');
+    const budget = await page.evaluate(() => window.__tallyCharts.budgetBurn.data.datasets.find((d) => d.label === 'Budget').data[0]);
+    return (h2 === 'Burn-up: workflow contract-review' && budget === 1000) || `${h2}, budget ${budget}`;
+  });
+
+  await step('outcomes: cost per success by workflow (bars), calls per outcome by tier, the numbers reported apart', async () => {
+    await page.goto(base + '#/outcomes');
+    await settled('outcomes');
+    await shot('12-outcomes');
+    const info = await chartInfo();
+    if (!hasData(info.outcomeCost) || !hasData(info.outcomeTiers)) return JSON.stringify({ c: info.outcomeCost, t: info.outcomeTiers });
+    const rows = await panelRows('Workflows');
+    if (!rows.some((r) => r[0] === 'ticket-triage')) return 'no ticket-triage row';
+    if (!rows.every((r) => /^\d+\.\d{2}%$/.test(r[3]) && MONEY.test(r[5]))) return 'rate/spend: ' + JSON.stringify(rows[0]);
+    if (!rows.some((r) => /^\$0\.\d+$|^\$\d/.test(r[6]) && /(small|medium|large|local) \d+\.\d{2}/.test(r[7]))) return 'cost per success / tiers: ' + JSON.stringify(rows[0]);
+    const labels = await page.$$eval('.card .label', (e) => e.map((x) => x.textContent));
+    for (const want of ['Outcome never arrived', 'Outcomes with no calls', 'Cost per success']) if (!labels.includes(want)) return `card ${want} missing`;
+    return true;
+  });
+
+  await step('waste: stacked breakdown by team and workflow, totals, the over-tier note when the API gives one', async () => {
+    const req = nextRequest((r) => r.url().includes('/api/v1/waste'));
+    await page.goto(base + '#/waste');
+    const q = new URL((await req).url());
+    await settled('waste');
+    await shot('13-waste');
+    const c = (await chartInfo()).wasteBreakdown;
+    if (!hasData(c)) return 'no data: ' + JSON.stringify(c);
+    const stacks = await page.evaluate(() => window.__tallyCharts.wasteBreakdown.data.datasets.map((d) => d.stack));
+    if (!stacks.includes('waste') || !stacks.includes('savings')) return `stacks ${stacks}`;
+    const rows = await panelRows('Team and workflow');
+    if (rows.length < 5 || !rows.every((r) => MONEY.test(r[2]) && MONEY.test(r[4]))) return 'rows: ' + JSON.stringify(rows[0]);
+    const foot = (await panelRows('Team and workflow', 'tfoot'))[0] || [];
+    if (foot[0] !== 'Total' || !MONEY.test(foot[10])) return 'totals: ' + JSON.stringify(foot);
+    const res = await apiJson(q.pathname + q.search);
+    const note = await page.$('#over-tier-note');
+    if (res.over_tier_note && !(note && (await note.textContent()).includes(res.over_tier_note))) return 'over-tier note not shown';
+    return true;
+  });
+
+  await step('routing: tier mix, recommended tier and quality interval per task type, savings, policy history', async () => {
+    await page.goto(base + '#/routing');
+    await settled('routing');
+    await shot('14-routing');
+    const info = await chartInfo();
+    if (!hasData(info.routingMix)) return 'tier mix chart: ' + JSON.stringify(info.routingMix);
+    const policy = await apiJson('/api/v1/routing/policy');
+    const tasks = await page.$$eval('.task-policy', (s) => s.map((x) => x.dataset.task));
+    if (!policy.task_types.length || tasks.length !== policy.task_types.length) return `${tasks.length} task panels for ${policy.task_types.length} task types`;
+    const tierRows = await rowsOf('.task-policy table tbody tr');
+    if (!tierRows.some((r) => /\d\.\d{3} \(\d\.\d{3}–\d\.\d{3}\)/.test(r[5]) && /^\$/.test(r[3]))) return 'tier rows: ' + JSON.stringify(tierRows[0]);
+    if (!tierRows.some((r) => r[0].includes('← policy'))) return 'no tier marked as the policy\'s';
+    const history = await page.$$eval('details summary', (s) => s.map((x) => x.textContent));
+    return history.some((h) => /^v\d+$/.test(h)) || 'no policy version in the history';
+  });
+
   await step('admin signs out; /api/v1/me is then 401', async () => {
     const st = await signOut();
     await shot('07-signed-out');
@@ -279,6 +437,41 @@ try {
     if (h1 !== `Team ${viewerTeam}`) return `heading "${h1}"`;
     const st = await apiStatus('/api/v1/spend?from=2020-01-01T00:00:00Z&to=2100-01-01T00:00:00Z&group_by=team&team=sales');
     return st === 403 || `spend for sales answered ${st}`;
+  });
+
+  await step('viewer: no links to outcomes or routing; those pages say they need finance or admin; the API says 403', async () => {
+    for (const id of ['#nav-outcomes', '#nav-routing']) if (await page.isVisible(id)) return `${id} visible`;
+    for (const id of ['#nav-chargeback', '#nav-budgets', '#nav-waste']) if (!(await page.isVisible(id))) return `${id} hidden`;
+    for (const [hash, name] of [['#/outcomes', 'outcomes'], ['#/routing', 'routing']]) {
+      await page.goto(base + hash);
+      await settled(name);
+      const text = await page.textContent('#view');
+      if (!/needs a finance or admin key/.test(text)) return `${hash} says "${text}"`;
+    }
+    await shot('15-viewer-routing');
+    for (const p of ['/api/v1/outcomes', '/api/v1/routing/policy', '/api/v1/routing/history', '/api/v1/routing/savings']) expected403.add(p);
+    for (const p of ['/api/v1/outcomes?from=2020-01-01&to=2100-01-01', '/api/v1/routing/policy', '/api/v1/routing/history', '/api/v1/routing/savings']) {
+      const st = await apiStatus(p);
+      if (st !== 403) return `${p} answered ${st}`;
+    }
+    return true;
+  });
+
+  await step(`viewer: chargeback, budgets and waste show team ${viewerTeam} only`, async () => {
+    await page.goto(base + '#/chargeback');
+    await settled('chargeback');
+    await shot('16-viewer-chargeback');
+    const cb = await panelRows('By team');
+    if (cb.length !== 1 || cb[0][1] !== viewerTeam) return 'chargeback rows: ' + JSON.stringify(cb);
+    await page.goto(base + '#/budgets');
+    await settled('budgets');
+    const budgets = await panelRows('Budgets');
+    if (!budgets.length || budgets.some((r) => r[0] !== 'team' || r[1] !== viewerTeam)) return 'budget rows: ' + JSON.stringify(budgets);
+    await page.goto(base + '#/waste');
+    await settled('waste');
+    await shot('17-viewer-waste');
+    const waste = await panelRows('Team and workflow');
+    return (waste.length > 0 && waste.every((r) => r[0] === viewerTeam)) || 'waste rows: ' + JSON.stringify(waste.map((r) => r[0]));
   });
 
   await step('viewer signs out; /api/v1/me is then 401', async () => (await signOut()) === 401);

@@ -7,6 +7,8 @@
  * the page with textContent, never as HTML. Charts are drawn by Chart.js
  * (web/static/vendor/chart.umd.min.js, copied from npm by web/web.mk); the
  * live Chart instances are exposed as window.__tallyCharts for the browser test.
+ * Pages: overview, team, workflow, chargeback, budgets, outcomes, waste,
+ * routing and quarantine (docs/dashboard.md).
  */
 'use strict';
 
@@ -25,6 +27,7 @@
     customTo: '',        /* YYYY-MM-DD, inclusive */
     team: '',            /* '' = all teams (admin/finance only) */
     teams: [],
+    wasteWindow: '86400', /* seconds: how far back a repeated prompt counts (waste page) */
     renderSeq: 0,
   };
   const charts = {};
@@ -55,15 +58,16 @@
     return digits.replace(/\B(?=(\d{3})+(?!\d))/g, ',');
   }
 
-  /* $1,234.56; sub-cent amounts keep four significant digits ($0.002400 -> $0.0024). */
-  function money(value) {
+  /* $1,234.56; sub-cent amounts keep four significant digits ($0.002400 -> $0.0024), and so do
+   * amounts under a dollar when perUnit is set (a cost per call or per success: $0.01860). */
+  function money(value, perUnit) {
     let v = typeof value === 'bigint' ? value : toPico(value);
     const neg = v < 0n;
     if (neg) v = -v;
     let out;
     if (v === 0n) {
       out = '$0.00';
-    } else if (v >= ONE / 100n) {
+    } else if (v >= (perUnit ? ONE : ONE / 100n)) {
       const cents = (v + ONE / 200n) / (ONE / 100n);
       out = '$' + groupThousands((cents / 100n).toString()) + '.' + (cents % 100n).toString().padStart(2, '0');
     } else {
@@ -72,10 +76,26 @@
       const keep = Math.min(SCALE, first + 4);
       const unit = 10n ** BigInt(SCALE - keep);
       const rounded = (v + unit / 2n) / unit;
-      out = ('$0.' + rounded.toString().padStart(keep, '0')).replace(/0+$/, '');
+      out = rounded >= 10n ** BigInt(keep) ? '$1.00' /* $0.99996 per unit */
+        : ('$0.' + rounded.toString().padStart(keep, '0')).replace(/0+$/, '');
     }
     return neg ? '-' + out : out;
   }
+
+  /* An exact decimal (BigInt, 12 fraction digits) as text with `digits` fraction digits, half up. */
+  function fixed(p, digits) {
+    const neg = p < 0n;
+    const unit = 10n ** BigInt(SCALE - digits);
+    const v = ((neg ? -p : p) + unit / 2n) / unit;
+    const s = v.toString().padStart(digits + 1, '0');
+    return (neg && v ? '-' : '') + (digits ? s.slice(0, -digits) + '.' + s.slice(-digits) : s);
+  }
+  /* part / whole as a percentage with one decimal, exactly (both BigInt). */
+  const pctOf = (part, whole) => (whole > 0n ? fixed((part * 100n * ONE) / whole, 1) + '%' : '—');
+  /* A decimal string from the API that is already a percentage ("25.1906") or a rate ("0.6406"). */
+  const pctText = (s, digits = 2) => (s === null || s === undefined ? '—' : fixed(toPico(s), digits) + '%');
+  const rateText = (s) => (s === null || s === undefined ? '—' : fixed(toPico(s) * 100n, 2) + '%');
+  const sumOf = (rows, key) => rows.reduce((acc, r) => acc + toPico(r[key]), 0n);
 
   const picoToNumber = (p) => Number(p) / 1e12;   /* for chart geometry only */
   const num = (n) => (Number(n) || 0).toLocaleString('en-US');
@@ -138,8 +158,9 @@
     constructor(status, message) { super(message); this.status = status; }
   }
 
-  async function api(method, path, body) {
-    const headers = { Accept: 'application/json' };
+  /* JSON in and out; with opts.text the answer's body is returned as text (CSV downloads). */
+  async function api(method, path, body, opts = {}) {
+    const headers = { Accept: opts.text ? 'text/csv, application/json' : 'application/json' };
     const init = { method, headers, credentials: 'same-origin', cache: 'no-store' };
     if (body !== undefined) {
       headers['Content-Type'] = 'application/json';
@@ -157,6 +178,7 @@
     }
     let data = null;
     const text = await res.text();
+    if (opts.text && res.ok) return text;
     if (text) {
       try { data = JSON.parse(text); } catch (e) { data = null; }
     }
@@ -219,13 +241,14 @@
     return el('section', { class: 'panel' + (width ? ' ' + width : '') }, el('h2', { text: title }), ...children);
   }
 
-  function table(columns, rows) {
+  /* columns: {label, value(row), num?, cls?}; foot: optional cells of a totals row, one per
+   * column; rowClass: optional row -> class name. */
+  function table(columns, rows, foot, rowClass) {
+    const cell = (tag, c, v) => el(tag, { class: c.num ? 'num' : c.cls || null }, v instanceof Node ? v : String(v ?? ''));
     return el('table', {},
       el('thead', {}, el('tr', {}, columns.map((c) => el('th', { class: c.num ? 'num' : null, text: c.label })))),
-      el('tbody', {}, rows.map((r) => el('tr', {}, columns.map((c) => {
-        const v = c.value(r);
-        return el('td', { class: c.num ? 'num' : c.cls || null }, v instanceof Node ? v : String(v ?? ''));
-      })))));
+      el('tbody', {}, rows.map((r) => el('tr', { class: rowClass ? rowClass(r) : null }, columns.map((c) => cell('td', c, c.value(r)))))),
+      foot ? el('tfoot', {}, el('tr', {}, columns.map((c, i) => cell('td', c, foot[i])))) : null);
   }
 
   const nameOf = (row, dim) => {
@@ -235,6 +258,9 @@
 
   /* Stable colours per dimension: a team keeps its colour across charts and pages. */
   const TIER_COLORS = { local: '#38a169', small: '#3182ce', medium: '#dd6b20', large: '#c53030' };
+  /* Known tiers cheapest first, then any others by name (tiers are data). */
+  const tierRank = (t) => (TIER_ORDER.includes(t) ? TIER_ORDER.indexOf(t) : TIER_ORDER.length);
+  const tierSort = (a, b) => tierRank(a) - tierRank(b) || a.localeCompare(b);
   function colorFor(name, dim) {
     if (dim === 'tier' && TIER_COLORS[name]) return TIER_COLORS[name];
     if (!colorOf.has(dim)) colorOf.set(dim, new Map());
@@ -246,14 +272,14 @@
   const teamLink = (name) => el('a', { href: '#/team/' + encodeURIComponent(name), text: name });
   const workflowLink = (name) => el('a', { href: '#/workflow/' + encodeURIComponent(name), text: name });
 
-  function byCostDesc(rows) {
+  function byCostDesc(rows, key = 'cost_usd') {
     return rows.slice().sort((a, b) => {
-      const d = toPico(b.cost_usd) - toPico(a.cost_usd);
+      const d = toPico(b[key]) - toPico(a[key]);
       return d > 0n ? 1 : d < 0n ? -1 : 0;
     });
   }
 
-  const sumCost = (rows) => rows.reduce((acc, r) => acc + toPico(r.cost_usd), 0n);
+  const sumCost = (rows) => sumOf(rows, 'cost_usd');
   const sumCalls = (rows) => rows.reduce((acc, r) => acc + (Number(r.calls) || 0), 0);
   const totalCalls = (res) => Number(res && res.total && res.total.calls) || sumCalls((res && res.rows) || []);
   const totalCost = (res) => (res && res.total && res.total.cost_usd !== undefined
@@ -344,17 +370,18 @@
     });
   }
 
-  function drawBars(id, rows, dim) {
-    const sorted = byCostDesc(rows);
+  /* Horizontal bars of an amount per row (by default its spend), largest first. */
+  function drawBars(id, rows, dim, key = 'cost_usd', label = 'spend') {
+    const sorted = byCostDesc(rows, key);
     const labels = sorted.map((r) => nameOf(r, dim));
     charts[id] = new window.Chart(document.getElementById('chart-' + id), {
       type: 'bar',
       data: {
         labels,
         datasets: [{
-          label: 'spend',
-          data: sorted.map((r) => picoToNumber(toPico(r.cost_usd))),
-          exact: sorted.map((r) => toPico(r.cost_usd)),
+          label,
+          data: sorted.map((r) => picoToNumber(toPico(r[key]))),
+          exact: sorted.map((r) => toPico(r[key])),
           backgroundColor: labels.map((l) => colorFor(l, dim)),
           borderWidth: 0,
           maxBarThickness: 36,
@@ -391,6 +418,9 @@
   function pageHead(title, sub) {
     return el('div', { class: 'page-head' }, el('h1', { text: title }), sub ? el('span', { class: 'muted', text: sub }) : null);
   }
+
+  /* "2026-11-23T08:11:07.123Z" -> "2026-11-23 08:11:07Z" */
+  const utcTime = (ts) => String(ts || '').replace('T', ' ').replace(/\.\d+/, '');
 
   function failure(e) {
     return el('div', { class: 'failure', role: 'alert' },
@@ -592,7 +622,7 @@
         return s && s.length > 160 ? s.slice(0, 160) + '…' : s || '';
       };
       view.append(el('section', { class: 'panel' }, table([
-        { label: 'Received (UTC)', value: (q) => String(q.received_at || '').replace('T', ' ').replace(/\.\d+/, '') },
+        { label: 'Received (UTC)', value: (q) => utcTime(q.received_at) },
         { label: 'Reason', cls: 'reason', value: (q) => q.reason },
         { label: 'Topic', value: (q) => q.topic },
         { label: 'Partition', num: true, value: (q) => q.partition },
@@ -608,13 +638,788 @@
       el('button', { type: 'button', class: 'secondary', id: 'q-next', disabled: offset + items.length >= total, onclick: () => go(page + 1) }, 'Older →')));
   }
 
-  /* ---- routing --------------------------------------------------------------------- */
+  /* ---- finance pages: shared pieces ------------------------------------------------ */
+
+  const MONTH_RE = /^\d{4}-(0[1-9]|1[0-2])$/;
+  const currentMonth = () => ymd(new Date()).slice(0, 7);
+
+  function monthBounds(month) {
+    const [y, m] = month.split('-').map(Number);
+    return { from: new Date(Date.UTC(y, m - 1, 1)), to: new Date(Date.UTC(y, m, 1)) };
+  }
+
+  /* The last 24 months, newest first (and `month` itself when it is older). */
+  function monthPicker(month, onPick) {
+    const now = new Date();
+    const months = [];
+    for (let i = 0; i < 24; i++) months.push(ymd(new Date(Date.UTC(now.getUTCFullYear(), now.getUTCMonth() - i, 1))).slice(0, 7));
+    if (!months.includes(month)) months.push(month);
+    const sel = el('select', { id: 'month', onchange: (e) => onPick(e.target.value) },
+      months.map((m) => el('option', { value: m, text: m })));
+    sel.value = month;
+    return el('label', {}, 'Month', sel);
+  }
+
+  const toolbar = (...children) => el('div', { class: 'toolbar' }, ...children);
+  const chip = (text, cls) => el('span', { class: 'chip' + (cls ? ' ' + cls : ''), text });
+
+  /* Pages whose data spans every team answer a viewer key with 403: say so instead of asking. */
+  function staffOnly(view, title, what) {
+    if (state.user.role !== 'viewer') return false;
+    view.replaceChildren(pageHead(title), empty(`${what} spans every team: it needs a finance or admin key ` +
+      `(yours is a viewer key for team ${state.user.team}).`));
+    return true;
+  }
+
+  /* Fields this page does not know yet (the API may grow them): shown as they come, arrays
+   * of objects as tables, objects as key/value lists (three levels deep, then as JSON),
+   * `*_usd` strings as money (`*_per_*_usd` as a cost per unit). */
+  function generic(value, key = '', depth = 0) {
+    if (value === null || value === undefined) return '—';
+    if (/_usd$/.test(key) && typeof value === 'string') return money(value, /_per_/.test(key));
+    if (typeof value === 'number') return Number.isInteger(value) ? num(value) : String(+value.toFixed(4));
+    if (Array.isArray(value)) {
+      if (depth < 3 && value.length && value.every((v) => v && typeof v === 'object' && !Array.isArray(v))) {
+        const keys = [...new Set(value.flatMap((v) => Object.keys(v)))];
+        return table(keys.map((k) => ({ label: k, value: (r) => generic(r[k], k, depth + 1) })), value);
+      }
+      return value.map((v) => (v && typeof v === 'object' ? JSON.stringify(v) : String(v))).join(', ');
+    }
+    if (typeof value === 'object') {
+      if (depth >= 3) return JSON.stringify(value);
+      return el('dl', { class: 'kv' }, Object.entries(value).map(([k, v]) =>
+        el('div', {}, el('dt', { text: k }), el('dd', {}, generic(v, k, depth + 1)))));
+    }
+    return String(value);
+  }
+  const unknownFields = (obj, known) => Object.fromEntries(Object.entries(obj || {}).filter(([k]) => !known.includes(k)));
+
+  /* Fetches a CSV with the session cookie and hands it to the browser as a file. */
+  async function downloadCsv(path, filename, button, status) {
+    button.disabled = true;
+    status.className = 'muted small';
+    status.textContent = 'Preparing…';
+    try {
+      const text = await api('GET', path, undefined, { text: true });
+      const url = URL.createObjectURL(new Blob([text], { type: 'text/csv;charset=utf-8' }));
+      const a = el('a', { href: url, download: filename, hidden: true });
+      document.body.append(a);
+      a.click();
+      a.remove();
+      setTimeout(() => URL.revokeObjectURL(url), 60000);
+      const lines = text.split('\n').filter(Boolean).length;
+      status.textContent = `${filename}: ${num(Math.max(0, lines - 1))} rows`;
+    } catch (e) {
+      status.className = 'error small';
+      status.textContent = 'Download failed: ' + e.message;
+    } finally {
+      button.disabled = false;
+    }
+  }
+
+  /* ---- chargeback -------------------------------------------------------------------- */
+
+  const SHARE_METHODS = {
+    none: 'shown apart as (unassigned)',
+    proportional: 'shared in proportion to spend',
+    even: 'shared in equal parts',
+  };
+  const UNASSIGNED = '(unassigned)';
+
+  async function renderChargeback(view, seq, args) {
+    const month = MONTH_RE.test(args[0] || '') ? args[0] : currentMonth();
+    const method = Object.hasOwn(SHARE_METHODS, args[1] || '') ? args[1] : 'none';
+    const query = (extra) => '/api/v1/chargeback?' + new URLSearchParams({ month, share_unassigned: method, ...extra });
+    const res = await api('GET', query({}));
+    if (seq !== state.renderSeq) return;
+    const viewer = state.user.role === 'viewer';
+    const go = (m, how) => { location.hash = `#/chargeback/${m}/${how}`; };
+    const rows = res.rows || [];
+    const total = res.total || {};
+
+    const status = el('span', { class: 'muted small', id: 'chargeback-csv-status', role: 'status' });
+    const button = el('button', {
+      type: 'button', id: 'chargeback-csv',
+      onclick: () => downloadCsv(query({ format: 'csv' }), `tally-chargeback-${month}-${method}.csv`, button, status),
+    }, 'Download CSV');
+    view.replaceChildren(
+      pageHead('Chargeback', `${month} (UTC) · ${viewer ? `team ${state.user.team} only` : 'every team, by cost centre'}`),
+      toolbar(monthPicker(month, (m) => go(m, method)),
+        el('label', {}, 'Unassigned spend',
+          el('select', { id: 'share-method', onchange: (e) => go(month, e.target.value) },
+            Object.entries(SHARE_METHODS).map(([k, t]) => el('option', { value: k, text: `${k}: ${t}`, selected: k === method })))),
+        button, status));
+
+    /* per cost centre: share_pct strings add up exactly (4 decimals) */
+    const centres = new Map();
+    for (const r of rows) {
+      const cc = r.cost_center || UNASSIGNED;
+      const c = centres.get(cc) || { cost_center: cc, teams: 0, calls: 0, cost: 0n, share: 0n };
+      c.teams++;
+      c.calls += Number(r.calls) || 0;
+      c.cost += toPico(r.cost_usd);
+      c.share += toPico(r.share_pct);
+      centres.set(cc, c);
+    }
+    const assigned = [...centres.keys()].filter((c) => c !== UNASSIGNED).length;
+    const unassigned = toPico(res.unassigned_cost_usd);
+    /* a viewer's answer holds its own row only: the cost-centre figures would mislead */
+    view.append(el('div', { class: 'cards' },
+      card(viewer ? 'Your team\'s cost' : 'Total cost', money(total.cost_usd), `${num(total.calls)} calls`),
+      viewer ? card('Share of the month\'s spend', pctText(total.share_pct, 4), 'of every team\'s cost') : null,
+      viewer ? null : card('Cost centres', num(assigned), `${num(rows.length)} team${rows.length === 1 ? '' : 's'}`),
+      viewer ? null : card('Unassigned spend', money(unassigned), unassigned > 0n ? 'spend of teams without a cost centre' : 'none',
+        unassigned > 0n && res.method === 'none' ? 'alert' : ''),
+      card('Share method', res.method || method, res.method_description)));
+    if (res.method && res.method !== method) {
+      view.append(el('div', { class: 'notice' }, `You asked to share unassigned spend "${method}"; applied: "${res.method}" (${res.method_description}).`));
+    }
+    if (!rows.length) {
+      view.append(empty(`No spend recorded for ${month}: pick another month, or run \`make run\` for demo traffic.`));
+      return;
+    }
+    if (!viewer && !assigned) {
+      view.append(el('div', { class: 'notice' }, withCode('No team has a cost centre yet, so unassigned spend cannot be shared: ' +
+        'an admin maps teams with `tally teams set-cost-center TEAM CC` (or `POST /api/v1/teams`).')));
+    }
+
+    const ccRows = [...centres.values()];
+    const grid = el('div', { class: 'grid' },
+      panel('By team', '', table([
+        { label: 'Cost centre', value: (r) => r.cost_center || UNASSIGNED },
+        { label: 'Team', value: (r) => teamLink(r.team) },
+        { label: 'Calls', num: true, value: (r) => num(r.calls) },
+        { label: 'Input tokens', num: true, value: (r) => num(r.input_tokens) },
+        { label: 'Output tokens', num: true, value: (r) => num(r.output_tokens) },
+        { label: 'Direct cost', num: true, value: (r) => money(r.direct_cost_usd) },
+        { label: 'Shared', num: true, value: (r) => money(r.shared_usd) },
+        { label: 'Cost', num: true, value: (r) => money(r.cost_usd) },
+        { label: 'Share', num: true, value: (r) => pctText(r.share_pct, 4) },
+      ], rows, ['Total', '', num(total.calls), num(total.input_tokens), num(total.output_tokens),
+        money(sumOf(rows, 'direct_cost_usd')), money(sumOf(rows, 'shared_usd')), money(total.cost_usd), pctText(total.share_pct, 4)])));
+    view.append(grid);
+    if (viewer) return;
+    grid.append(panel('By cost centre', 'w6', table([
+      { label: 'Cost centre', value: (c) => c.cost_center },
+      { label: 'Teams', num: true, value: (c) => num(c.teams) },
+      { label: 'Calls', num: true, value: (c) => num(c.calls) },
+      { label: 'Cost', num: true, value: (c) => money(c.cost) },
+      { label: 'Share', num: true, value: (c) => fixed(c.share, 4) + '%' },
+    ], ccRows)), panel('Cost by cost centre', 'w6', chartBox('chargebackCentres', true)));
+    drawDoughnut('chargebackCentres', ccRows.map((c) => ({ cost_center: c.cost_center, cost_usd: fixed(c.cost, SCALE) })), 'cost_center');
+  }
+
+  /* ---- budgets ------------------------------------------------------------------------- */
+
+  const budgetKey = (b) => `${b.scope}/${b.name}`;
+
+  function budgetStatus(b) {
+    const budget = toPico(b.budget_usd);
+    if (toPico(b.spend_usd) >= budget) return chip('over budget', 'bad');
+    if (toPico(b.forecast_usd) >= budget) return chip('forecast over budget', 'warn');
+    if (toPico(b.forecast_usd) * 10n >= budget * 8n) return chip('forecast over 80%', 'warn');
+    return chip('on track', 'good');
+  }
+
+  /* Cumulative actual spend, a dashed run-rate forecast to month end, the budget and the alerts. */
+  function drawBurnUp(id, days, daily, lastActual, budget, forecast, alerts) {
+    let run = 0n;
+    const actual = days.map((d, i) => {
+      if (i > lastActual) return null;
+      run += daily.get(d) || 0n;
+      return run;
+    });
+    const last = days.length - 1;
+    const fc = days.map((d, i) => {
+      if (forecast === null || lastActual < 0 || i < lastActual) return null;
+      if (i === last) return forecast;
+      const start = actual[lastActual];
+      return start + ((forecast - start) * BigInt(i - lastActual)) / BigInt(last - lastActual);
+    });
+    const line = (label, values, color, extra) => ({
+      label, data: values.map((v) => (v === null ? null : picoToNumber(v))), exact: values,
+      borderColor: color, backgroundColor: color, pointRadius: 0, pointHitRadius: 6, borderWidth: 2, fill: false, ...extra,
+    });
+    const datasets = [
+      line('Actual spend (cumulative)', actual, '#2b6cb0', { fill: 'origin', backgroundColor: 'rgba(43,108,176,0.12)' }),
+    ];
+    if (forecast !== null && lastActual >= 0 && lastActual <= last) datasets.push(line('Forecast (run rate)', fc, '#dd6b20', { borderDash: [6, 4] }));
+    datasets.push(line('Budget', days.map(() => budget), '#c53030', { borderWidth: 1.5 }));
+    for (const [basis, style, color] of [['actual', 'triangle', '#b42318'], ['forecast', 'rectRot', '#b54708']]) {
+      const points = alerts.filter((a) => a.basis === basis && days.includes(String(a.fired_at).slice(0, 10)))
+        .map((a) => ({ x: String(a.fired_at).slice(0, 10), y: picoToNumber((budget * BigInt(a.threshold_pct)) / 100n), alert: a }));
+      if (points.length) {
+        datasets.push({ label: `Alerts on ${basis} spend`, data: points, showLine: false, pointStyle: style, pointRadius: 8,
+          pointHoverRadius: 10, borderColor: color, backgroundColor: color });
+      }
+    }
+    charts[id] = new window.Chart(document.getElementById('chart-' + id), {
+      type: 'line',
+      data: { labels: days, datasets },
+      options: {
+        responsive: true, maintainAspectRatio: false, animation: false,
+        interaction: { mode: 'nearest', intersect: false },
+        scales: {
+          x: { grid: { display: false }, ticks: { maxRotation: 0, autoSkipPadding: 12 } },
+          y: { beginAtZero: true, ticks: { callback: axisMoney } },
+        },
+        plugins: {
+          legend: { position: 'bottom' },
+          tooltip: {
+            callbacks: {
+              label: (ctx) => {
+                const a = ctx.raw && ctx.raw.alert;
+                if (!a) return moneyTooltip.callbacks.label(ctx);
+                return `${a.threshold_pct}% of budget on ${a.basis} spend, fired ${utcTime(a.fired_at)} ` +
+                  `(spend ${money(a.spend_usd)}, forecast ${money(a.forecast_usd)})`;
+              },
+            },
+          },
+        },
+      },
+    });
+  }
+
+  async function renderBudgets(view, seq, args) {
+    const month = MONTH_RE.test(args[0] || '') ? args[0] : currentMonth();
+    const mb = monthBounds(month);
+    const now = new Date();
+    const closed = mb.to <= now;
+    const viewer = state.user.role === 'viewer';
+    /* a past month is read as of its last second, where its forecast is its spend */
+    const at = month === currentMonth() ? '' : rfc3339(closed ? new Date(mb.to.getTime() - 1000) : mb.from);
+    const [list, alertRes, teamWorkflows] = await Promise.all([
+      api('GET', '/api/v1/budgets' + (at ? '?at=' + encodeURIComponent(at) : '')),
+      api('GET', '/api/v1/alerts'),
+      /* workflow budgets shown under the team picker: that team's workflows this month */
+      state.team && !viewer ? spendQuery('workflow', { range: mb }) : null,
+    ]);
+    if (seq !== state.renderSeq) return;
+    const inTeam = (b) => !state.team || (b.scope === 'team' ? b.name === state.team
+      : !teamWorkflows || (teamWorkflows.rows || []).some((r) => r.workflow === b.name));
+    const all = list.budgets || [];
+    const budgets = all.filter(inTeam);
+    const keys = new Set(budgets.map(budgetKey));
+    const alerts = (alertRes.alerts || []).filter((a) => keys.has(budgetKey(a)));
+    const sel = budgets.find((b) => b.scope === args[1] && b.name === args[2]) || budgets[0];
+    const href = (m, b) => `#/budgets/${m}` + (b ? `/${encodeURIComponent(b.scope)}/${encodeURIComponent(b.name)}` : '');
+
+    const today = utcDay(now);
+    const days = daysOf(mb.from, mb.to);
+    const lastActual = closed ? days.length - 1 : days.indexOf(ymd(today));
+    let series = null;
+    if (sel && lastActual >= 0) {
+      const to = new Date(Math.min(mb.to.getTime(), today.getTime() + DAY_MS));
+      series = await spendQuery(sel.scope === 'team' ? 'team' : 'workflow', {
+        range: { from: mb.from, to }, bucket: 'day',
+        team: sel.scope === 'team' ? sel.name : '', workflow: sel.scope === 'workflow' ? sel.name : undefined,
+      });
+      if (seq !== state.renderSeq) return;
+    }
+
+    view.replaceChildren(
+      pageHead('Budgets', `${month} (UTC) · ${state.team ? 'team ' + state.team : 'all teams'} · monthly budgets with a run-rate forecast`),
+      toolbar(monthPicker(month, (m) => { location.hash = href(m, sel); })));
+    if (!sel) {
+      const team = viewer ? state.user.team : state.team;
+      view.append(empty(viewer
+        ? `No budget for team ${team} yet: finance or an admin sets one with \`tally budgets set --team ${team} --amount USD\`.`
+        : all.length && state.team
+          ? `No budget for team ${team} or its workflows: pick "All teams", or set one with \`tally budgets set --team ${team} --amount USD\`.`
+          : 'No budgets yet: `tally budgets set --team TEAM --amount USD` (or `--workflow WORKFLOW`) sets a monthly budget; ' +
+            'alerts fire at 50, 80 and 100% of it, on actual and on forecast spend.'));
+      return;
+    }
+
+    const budget = toPico(sel.budget_usd);
+    const spent = toPico(sel.spend_usd);
+    const forecast = toPico(sel.forecast_usd);
+    const fired = alerts.filter((a) => budgetKey(a) === budgetKey(sel) && a.period === month);
+    const top = fired.reduce((m, a) => (!m || a.threshold_pct > m.threshold_pct ? a : m), null);
+    view.append(el('div', { class: 'cards' },
+      card(`Budget · ${sel.scope} ${sel.name}`, money(budget), 'per month'),
+      card('Spent', money(spent), `${pctText(sel.spend_pct)} of the budget`, spent >= budget ? 'alert' : ''),
+      card(closed ? 'Month total' : 'Forecast at month end', money(forecast), `${pctText(sel.forecast_pct)} of the budget`,
+        forecast >= budget ? 'alert' : ''),
+      card('Alerts this month', num(fired.length), top ? `up to ${top.threshold_pct}% (${top.basis})` : 'none fired')));
+
+    const daily = new Map();
+    for (const p of (series && series.series) || []) {
+      const d = String(p.bucket).slice(0, 10);
+      daily.set(d, (daily.get(d) || 0n) + toPico(p.cost_usd));
+    }
+    view.append(el('div', { class: 'grid' },
+      panel(`Burn-up: ${sel.scope} ${sel.name}`, '', chartBox('budgetBurn'),
+        el('p', { class: 'muted small', id: 'forecast-method' },
+          `Forecast method: ${list.forecast_method}. ${closed ? 'A closed month\'s forecast is its spend. ' : ''}As of ${utcTime(list.at)}.`)),
+      panel('Budgets', '', table([
+        { label: 'Scope', value: (b) => b.scope },
+        { label: 'Name', value: (b) => el('a', { href: href(month, b), text: b.name }) },
+        { label: 'Budget', num: true, value: (b) => money(b.budget_usd) },
+        { label: 'Spent', num: true, value: (b) => money(b.spend_usd) },
+        { label: 'Used', num: true, value: (b) => pctText(b.spend_pct) },
+        { label: closed ? 'Month total' : 'Forecast', num: true, value: (b) => money(b.forecast_usd) },
+        { label: closed ? 'Total / budget' : 'Forecast / budget', num: true, value: (b) => pctText(b.forecast_pct) },
+        { label: 'Status', value: budgetStatus },
+      ], budgets, null, (b) => (b === sel ? 'selected' : null))),
+      panel('Alert history', '', alerts.length ? table([
+        { label: 'Fired', value: (a) => utcTime(a.fired_at) },
+        { label: 'Budget', value: (a) => `${a.scope} ${a.name}` },
+        { label: 'Month', value: (a) => a.period },
+        { label: 'Basis', value: (a) => a.basis },
+        { label: 'Threshold', num: true, value: (a) => `${a.threshold_pct}%` },
+        { label: 'Budget', num: true, value: (a) => money(a.budget_usd) },
+        { label: 'Spend then', num: true, value: (a) => money(a.spend_usd) },
+        { label: 'Forecast then', num: true, value: (a) => money(a.forecast_usd) },
+      ], alerts, null, (a) => (budgetKey(a) === budgetKey(sel) ? 'selected' : null))
+        : empty('No alert has fired yet. Alerts fire once per budget, month, basis and threshold (50, 80 and 100% of actual ' +
+          'or forecast spend); the server evaluates every 30 s, and `tally budgets evaluate` runs an evaluation now.'))));
+    drawBurnUp('budgetBurn', days, daily, lastActual, budget, closed ? null : forecast, fired);
+  }
+
+  /* ---- cost per outcome --------------------------------------------------------------- */
+
+  const tierEntries = (obj) => Object.entries(obj || {}).sort((a, b) => tierSort(a[0], b[0]));
+
+  async function renderOutcomes(view, seq) {
+    if (staffOnly(view, 'Cost per outcome', 'Cost per outcome')) return;
+    const r = currentRange();
+    const res = await api('GET', '/api/v1/outcomes?' + new URLSearchParams({ from: rfc3339(r.from), to: rfc3339(r.to) }));
+    if (seq !== state.renderSeq) return;
+    const wfs = res.workflows || [];
+    const count = (key) => wfs.reduce((a, w) => a + (Number(w[key]) || 0), 0);
+    const outcomes = count('outcomes');
+    const successes = count('successes');
+    const spend = sumOf(wfs, 'spend_usd');
+    const apart = res.calls_without_outcome || {};
+    view.replaceChildren(pageHead('Cost per outcome', `all teams · ${r.label} (UTC) · spend on an outcome's calls, failed attempts included, ÷ successes`));
+    view.append(el('div', { class: 'cards' },
+      card('Outcomes', num(outcomes), `${num(successes)} successes (${pctOf(BigInt(successes), BigInt(outcomes))})`),
+      card('Spend on outcomes', money(spend), `${num(count('calls'))} calls`),
+      card('Cost per success', successes ? money(spend / BigInt(successes), true) : '—', 'all workflows together'),
+      card('Outcome never arrived', num(apart.calls), `calls costing ${money(apart.spend_usd)}, reported apart`, Number(apart.calls) ? 'alert' : ''),
+      card('Outcomes with no calls', num(res.outcomes_without_calls), 'reported apart')));
+    if (!wfs.length) {
+      view.append(empty('No outcomes in this range: send `llm.outcomes` events (for example with `tally produce`) carrying the ' +
+        '`outcome_id` your calls carry, or pick a longer time range.'));
+      return;
+    }
+    const weeks = [...new Set(wfs.flatMap((w) => (w.weeks || []).map((x) => x.week)))].sort();
+    view.append(el('div', { class: 'grid' },
+      panel('Cost per success by workflow', 'w6', chartBox('outcomeCost', true)),
+      panel('Calls per outcome by tier', 'w6', chartBox('outcomeTiers', true)),
+      panel('Workflows', '', table([
+        { label: 'Workflow', value: (w) => workflowLink(w.workflow) },
+        { label: 'Outcomes', num: true, value: (w) => num(w.outcomes) },
+        { label: 'Successes', num: true, value: (w) => num(w.successes) },
+        { label: 'Success rate', num: true, value: (w) => rateText(w.success_rate) },
+        { label: 'Calls', num: true, value: (w) => num(w.calls) },
+        { label: 'Spend', num: true, value: (w) => money(w.spend_usd) },
+        { label: 'Cost per success', num: true, value: (w) => (w.cost_per_success_usd ? money(w.cost_per_success_usd, true) : '—') },
+        { label: 'Calls per outcome by tier', value: (w) => el('span', { class: 'chips' },
+          tierEntries(w.calls_per_outcome_by_tier).map(([t, v]) => chip(`${t} ${v}`))) },
+      ], wfs, ['Total', num(outcomes), num(successes), pctOf(BigInt(successes), BigInt(outcomes)), num(count('calls')),
+        money(spend), successes ? money(spend / BigInt(successes), true) : '—', ''])),
+      panel('Cost per success, week by week', '', weeks.length > 1 ? chartBox('outcomeWeeks', true)
+        : el('p', { class: 'muted small', text: `One week (starting Monday ${weeks[0] || '—'}) in this range: pick a longer range to see a trend.` }))));
+
+    drawBars('outcomeCost', wfs.filter((w) => w.cost_per_success_usd), 'workflow', 'cost_per_success_usd', 'cost per success');
+    const tiers = [...new Set(wfs.flatMap((w) => Object.keys(w.calls_per_outcome_by_tier || {})))].sort(tierSort);
+    charts.outcomeTiers = new window.Chart(document.getElementById('chart-outcomeTiers'), {
+      type: 'bar',
+      data: {
+        labels: wfs.map((w) => w.workflow),
+        datasets: tiers.map((t) => ({
+          label: t, data: wfs.map((w) => Number((w.calls_per_outcome_by_tier || {})[t]) || 0),
+          backgroundColor: colorFor(t, 'tier'), borderWidth: 0, maxBarThickness: 28,
+        })),
+      },
+      options: {
+        indexAxis: 'y', responsive: true, maintainAspectRatio: false, animation: false,
+        scales: { x: { stacked: true, beginAtZero: true }, y: { stacked: true, grid: { display: false } } },
+        plugins: {
+          legend: { position: 'bottom' },
+          tooltip: { callbacks: { label: (ctx) => `${ctx.dataset.label}: ${ctx.parsed.x.toFixed(2)} calls per outcome` } },
+        },
+      },
+    });
+    if (weeks.length > 1) {
+      const datasets = wfs.map((w) => {
+        const byWeek = new Map((w.weeks || []).map((x) => [x.week, x]));
+        const exact = weeks.map((k) => {
+          const x = byWeek.get(k);
+          return x && Number(x.successes) > 0 ? toPico(x.spend_usd) / BigInt(x.successes) : null;
+        });
+        const color = colorFor(w.workflow, 'workflow');
+        return { label: w.workflow, data: exact.map((v) => (v === null ? null : picoToNumber(v))), exact, borderColor: color, backgroundColor: color, spanGaps: true };
+      });
+      charts.outcomeWeeks = new window.Chart(document.getElementById('chart-outcomeWeeks'), {
+        type: 'line',
+        data: { labels: weeks.map((k) => 'week of ' + k), datasets },
+        options: {
+          responsive: true, maintainAspectRatio: false, animation: false,
+          interaction: { mode: 'index', intersect: false },
+          scales: { y: { beginAtZero: true, ticks: { callback: axisMoney } } },
+          plugins: { legend: { position: 'bottom' }, tooltip: moneyTooltip },
+        },
+      });
+    }
+  }
+
+  /* ---- waste ----------------------------------------------------------------------------- */
+
+  const WASTE_WINDOWS = { 3600: '1 hour', 86400: '24 hours', 604800: '7 days' };
+  const WASTE_KINDS = [
+    { key: 'failed_usd', label: 'Failed calls', color: '#e53e3e' },
+    { key: 'repeated_usd', label: 'Repeated prompts', color: '#d69e2e' },
+    { key: 'over_tier_usd', label: 'Over-tier', color: '#805ad5' },
+  ];
+
+  async function renderWaste(view, seq) {
+    const r = currentRange();
+    const p = new URLSearchParams({ from: rfc3339(r.from), to: rfc3339(r.to), window_s: state.wasteWindow });
+    if (state.team) p.set('team', state.team);
+    const res = await api('GET', '/api/v1/waste?' + p.toString());
+    if (seq !== state.renderSeq) return;
+    const rows = res.rows || [];
+    const overKnown = rows.some((x) => x.over_tier_usd !== null && x.over_tier_usd !== undefined);
+    const kinds = WASTE_KINDS.filter((k) => k.key !== 'over_tier_usd' || overKnown);
+    const wasteOf = (x) => kinds.reduce((a, k) => a + toPico(x[k.key]), 0n);
+    const count = (key) => rows.reduce((a, x) => a + (Number(x[key]) || 0), 0);
+    const spend = sumOf(rows, 'spend_usd');
+    const waste = rows.reduce((a, x) => a + wasteOf(x), 0n);
+    const windowText = WASTE_WINDOWS[res.window_s] || `${num(res.window_s)} s`;
+
+    view.replaceChildren(
+      pageHead('Waste', `${state.team ? 'team ' + state.team : 'all teams'} · ${r.label} (UTC) · what could have been spent less`),
+      toolbar(el('label', {}, 'Repeated prompts count within',
+        el('select', { id: 'waste-window', onchange: (e) => { state.wasteWindow = e.target.value; render(); } },
+          Object.entries(WASTE_WINDOWS).map(([sec, t]) => el('option', { value: sec, text: t, selected: sec === state.wasteWindow }))))));
+    view.append(el('div', { class: 'cards' },
+      card('Waste', money(waste), `${pctOf(waste, spend)} of ${money(spend)} spend`, waste > 0n ? 'alert' : ''),
+      card('Failed calls', money(sumOf(rows, 'failed_usd')), `${num(count('failed_calls'))} calls: error, timeout or cancelled`),
+      card('Repeated prompts', money(sumOf(rows, 'repeated_usd')), `${num(count('repeated_calls'))} calls a cache could have served (within ${windowText})`),
+      card('Over-tier spend', overKnown ? money(sumOf(rows, 'over_tier_usd')) : '—',
+        overKnown ? 'on a dearer tier than the router\'s policy needs' : 'not available yet: see the note'),
+      card('Cache savings realised', money(sumOf(rows, 'cache_savings_usd')), `${num(count('cache_hit_calls'))} cache hits`)));
+    if (res.over_tier_note) view.append(el('div', { class: 'notice', id: 'over-tier-note' }, 'Note: ' + res.over_tier_note));
+    if (!rows.length) {
+      view.append(empty((state.team ? `No calls for team ${state.team} in this range (${r.label}). ` : `No calls in this range (${r.label}). `) +
+        EMPTY_HINT + ' Or pick a longer time range.'));
+      return;
+    }
+
+    const sorted = rows.slice().sort((a, b) => {
+      const d = wasteOf(b) - wasteOf(a);
+      return d > 0n ? 1 : d < 0n ? -1 : 0;
+    });
+    const overCell = (x) => (x.over_tier_usd === null || x.over_tier_usd === undefined ? '—' : money(x.over_tier_usd));
+    view.append(el('div', { class: 'grid' },
+      panel('Waste by team and workflow (and the cache savings already realised)', '', chartBox('wasteBreakdown')),
+      panel('Team and workflow', '', table([
+        { label: 'Team', value: (x) => teamLink(x.team) },
+        { label: 'Workflow', value: (x) => workflowLink(x.workflow) },
+        { label: 'Spend', num: true, value: (x) => money(x.spend_usd) },
+        { label: 'Failed calls', num: true, value: (x) => num(x.failed_calls) },
+        { label: 'Failed', num: true, value: (x) => money(x.failed_usd) },
+        { label: 'Repeated calls', num: true, value: (x) => num(x.repeated_calls) },
+        { label: 'Repeated', num: true, value: (x) => money(x.repeated_usd) },
+        { label: 'Over-tier', num: true, value: overCell },
+        { label: 'Cache hits', num: true, value: (x) => num(x.cache_hit_calls) },
+        { label: 'Cache savings', num: true, value: (x) => money(x.cache_savings_usd) },
+        { label: 'Waste', num: true, value: (x) => money(wasteOf(x)) },
+        { label: 'Waste share', num: true, value: (x) => pctOf(wasteOf(x), toPico(x.spend_usd)) },
+      ], sorted, ['Total', '', money(spend), num(count('failed_calls')), money(sumOf(rows, 'failed_usd')),
+        num(count('repeated_calls')), money(sumOf(rows, 'repeated_usd')), overKnown ? money(sumOf(rows, 'over_tier_usd')) : '—',
+        num(count('cache_hit_calls')), money(sumOf(rows, 'cache_savings_usd')), money(waste), pctOf(waste, spend)]))));
+
+    const bar = (label, key, color, stack) => ({
+      label, stack, backgroundColor: color, borderWidth: 0, maxBarThickness: 40,
+      data: sorted.map((x) => picoToNumber(toPico(x[key]))), exact: sorted.map((x) => toPico(x[key])),
+    });
+    charts.wasteBreakdown = new window.Chart(document.getElementById('chart-wasteBreakdown'), {
+      type: 'bar',
+      data: {
+        labels: sorted.map((x) => `${x.team} / ${x.workflow}`),
+        datasets: [...kinds.map((k) => bar(k.label, k.key, k.color, 'waste')),
+          bar('Cache savings (realised)', 'cache_savings_usd', '#38a169', 'savings')],
+      },
+      options: {
+        responsive: true, maintainAspectRatio: false, animation: false,
+        interaction: { mode: 'index', intersect: false },
+        scales: {
+          x: { stacked: true, grid: { display: false }, ticks: { autoSkip: false } },
+          y: { stacked: true, beginAtZero: true, ticks: { callback: axisMoney } },
+        },
+        plugins: { legend: { position: 'bottom' }, tooltip: moneyTooltip },
+      },
+    });
+  }
+
+  /* ---- routing policy ------------------------------------------------------------------- */
+
+  /* Fields rendered as such; anything else the router adds (per-workflow policy, ...) is shown generically. */
+  const POLICY_KEYS = ['policy_version', 'evaluated_at', 'period_days', 'tolerance', 'min_samples', 'explore_share', 'default_tier', 'task_types'];
+  const TASK_KEYS = ['task_type', 'tier', 'model', 'settled', 'tolerance', 'reason', 'override', 'tiers'];
+  const TIER_KEYS = ['tier', 'model', 'calls', 'cost_usd', 'cost_per_call_usd', 'cost_per_success_usd', 'quality_samples',
+    'quality', 'quality_lcb', 'quality_ucb', 'latency_p50_ms', 'latency_p95_ms'];
+  const CHANGE_KEYS = ['task_type', 'workflow', 'old_tier', 'old_was_default', 'new_tier', 'reason', 'tolerance', 'evidence', 'calls_30d',
+    'projected_monthly_saving_usd'];
+  const VERSION_KEYS = ['version', 'created_at', 'trigger', 'policy', 'changes', 'projected_monthly_saving_usd'];
+
+  const q3 = (v) => (typeof v === 'number' ? v.toFixed(3) : '—');
+  const share = (x) => `${+(Number(x) * 100).toFixed(2)}%`;
+  const perUnit = (v) => (v === null || v === undefined ? '—' : money(v, true));
+  const taskCalls = (t) => (t.tiers || []).reduce((a, x) => a + (Number(x.calls) || 0), 0);
+
+  function evidenceList(ev) {
+    return el('div', { class: 'evidence' }, Object.entries(ev || {}).sort((a, b) => tierSort(a[0], b[0])).map(([tier, e]) =>
+      el('div', {}, chip(tier, 'tier'), ` quality ${q3(e.quality)} (${q3(e.quality_lcb)}–${q3(e.quality_ucb)}), n ${num(e.samples)}, ` +
+        `${num(e.calls_30d)} calls, ${perUnit(e.cost_per_call_usd)}/call`)));
+  }
+
+  function overrideText(o) {
+    if (!o) return null;
+    const parts = [];
+    if (o.pinned_tier) parts.push(`pinned to ${o.pinned_tier}`);
+    if (o.tolerance !== null && o.tolerance !== undefined) parts.push(`tolerance ${o.tolerance}`);
+    if (o.allowed_tiers && o.allowed_tiers.length) parts.push(`allowed ${o.allowed_tiers.join(', ')}`);
+    return `Override: ${parts.join('; ') || 'none'} (by ${o.updated_by || '?'}, ${utcTime(o.updated_at)})`;
+  }
+
+  function qualityChart(id, task, pol) {
+    const tiers = (task.tiers || []).slice().sort((a, b) => tierSort(a.tier, b.tier));
+    const measured = tiers.filter((t) => Number(t.quality_samples) >= Number(pol.min_samples || 0));
+    const best = measured.reduce((m, t) => (m === null || t.quality > m ? t.quality : m), null);
+    /* zoom in on the intervals: they are often narrow and close to each other */
+    const low = Math.min(...tiers.map((t) => t.quality_lcb), best === null ? 1 : best * (1 - task.tolerance));
+    const yMin = Math.max(0, Math.floor((low - 0.05) * 10) / 10);
+    const datasets = [
+      {
+        type: 'bar', label: 'quality interval', order: 2, borderSkipped: false, maxBarThickness: 48,
+        data: tiers.map((t) => [t.quality_lcb, t.quality_ucb]),
+        backgroundColor: tiers.map((t) => colorFor(t.tier, 'tier') + (t.tier === task.tier ? 'cc' : '55')),
+        borderColor: tiers.map((t) => colorFor(t.tier, 'tier')),
+        borderWidth: tiers.map((t) => (t.tier === task.tier ? 2 : 0)),
+      },
+      {
+        type: 'line', label: 'mean quality', order: 1, data: tiers.map((t) => t.quality), showLine: false,
+        pointStyle: 'line', pointRadius: 14, pointBorderWidth: 3, borderColor: '#1d2433', backgroundColor: '#1d2433',
+      },
+    ];
+    if (best !== null) {
+      datasets.push({
+        type: 'line', label: `threshold ${q3(best * (1 - task.tolerance))}`, order: 0, data: tiers.map(() => best * (1 - task.tolerance)),
+        borderColor: '#b42318', borderDash: [5, 4], borderWidth: 1.5, pointRadius: 0, fill: false,
+      });
+    }
+    charts[id] = new window.Chart(document.getElementById('chart-' + id), {
+      type: 'bar',
+      data: { labels: tiers.map((t) => t.tier), datasets },
+      options: {
+        responsive: true, maintainAspectRatio: false, animation: false,
+        scales: { y: { min: yMin, max: 1, title: { display: true, text: 'quality' } }, x: { grid: { display: false } } },
+        plugins: {
+          legend: { position: 'bottom', labels: { boxWidth: 14 } },
+          tooltip: {
+            callbacks: {
+              label: (ctx) => {
+                const t = tiers[ctx.dataIndex];
+                if (ctx.datasetIndex === 0) return `${t.tier}: ${q3(t.quality_lcb)}–${q3(t.quality_ucb)} (n ${num(t.quality_samples)})`;
+                return `${ctx.dataset.label}: ${q3(ctx.parsed.y)}`;
+              },
+            },
+          },
+        },
+      },
+    });
+  }
+
+  async function renderRouting(view, seq) {
+    if (staffOnly(view, 'Routing', 'The routing policy')) return;
+    const [policyRes, historyRes, savingsRes] = await Promise.allSettled([
+      api('GET', '/api/v1/routing/policy'),
+      api('GET', '/api/v1/routing/history?limit=50'),
+      api('GET', '/api/v1/routing/savings'),
+    ]);
+    if (seq !== state.renderSeq) return;
+    if (policyRes.status === 'rejected') {
+      const e = policyRes.reason;
+      view.replaceChildren(pageHead('Routing'), e.status === 503
+        ? empty(`The router has no policy yet (${e.message}). It learns from calls once they are \`TALLY_ROUTER_SETTLE_S\` old ` +
+          '(300 s by default) and re-evaluates every minute; `tally router refresh` runs a cycle now.')
+        : failure(e));
+      return;
+    }
+    const pol = policyRes.value;
+    const tasks = pol.task_types || [];
+    const savings = savingsRes.status === 'fulfilled' ? savingsRes.value : null;
+    const versions = historyRes.status === 'fulfilled' ? historyRes.value.versions || [] : null;
+    const saving = new Map(((savings && savings.task_types) || []).map((x) => [x.task_type, x]));
+    /* task type -> its newest change of the task type's own tier (versions come newest first;
+     * a change that names a workflow is that workflow's) */
+    const lastChange = new Map();
+    for (const v of versions || []) {
+      for (const c of v.changes || []) {
+        if (!c.workflow && !lastChange.has(c.task_type)) lastChange.set(c.task_type, { ...c, version: v.version });
+      }
+    }
+
+    view.replaceChildren(pageHead('Routing', `policy version ${pol.policy_version} · evaluated ${utcTime(pol.evaluated_at)} · ` +
+      `learned from the last ${pol.period_days} days of every team`));
+    view.append(el('p', { class: 'muted small', id: 'routing-rule' }, `Per task type: the cheapest tier whose quality lower bound ` +
+      `reaches ${share(1 - pol.tolerance)} of the best tier's mean quality (tolerance ${pol.tolerance}), comparing tiers with at least ` +
+      `${num(pol.min_samples)} samples; ${share(pol.explore_share)} of answers explore; default tier ${pol.default_tier || '—'}.`));
+    const overCalls = ((savings && savings.task_types) || []).reduce((a, x) => a + (Number(x.over_tier_calls) || 0), 0);
+    view.append(el('div', { class: 'cards' },
+      card('Policy version', num(pol.policy_version), versions && versions[0] ? `last change ${utcTime(versions[0].created_at)}` : 'no version stored yet'),
+      card('Task types', num(tasks.length), `${num(tasks.filter((t) => t.settled).length)} settled`),
+      savings ? card(`Over-tier spend, ${savings.period_days} days`, money(savings.over_tier_cost_usd), `${num(overCalls)} calls on a dearer tier than the policy's`,
+        toPico(savings.over_tier_cost_usd) > 0n ? 'alert' : '') : null,
+      savings ? card('Saving had the policy been followed', money(savings.saving_usd), `they would have cost ${money(savings.under_policy_cost_usd)}`) : null,
+      versions && versions[0] ? card('Latest version\'s projected saving', money(versions[0].projected_monthly_saving_usd), `a month (version ${versions[0].version})`) : null));
+    if (savingsRes.status === 'rejected') view.append(failure(savingsRes.reason));
+
+    if (!tasks.length) {
+      view.append(empty('No task type has statistics yet: the router learns from calls (with `task_type` and `tier`) once they are ' +
+        '`TALLY_ROUTER_SETTLE_S` old (300 s by default); `tally router refresh` runs a cycle now.'));
+    } else {
+      const grid = el('div', { class: 'grid' });
+      grid.append(panel('Tier mix by task type (calls, last 30 days)', 'w6', chartBox('routingMix', true)));
+      grid.append(panel('Policy by task type', 'w6', table([
+        { label: 'Task type', value: (t) => t.task_type },
+        { label: 'Calls', num: true, value: (t) => num(taskCalls(t)) },
+        { label: 'Recommended', value: (t) => el('span', {}, t.tier ? chip(t.tier, 'tier') : '—', t.settled ? '' : ' not settled',
+          t.override ? ' (override)' : '') },
+        { label: 'Most used now', value: (t) => {
+          const top = (t.tiers || []).reduce((m, x) => (!m || Number(x.calls) > Number(m.calls) ? x : m), null);
+          return top ? `${top.tier} (${pctOf(BigInt(top.calls), BigInt(taskCalls(t)))})` : '—';
+        } },
+        { label: 'Over-tier calls', num: true, value: (t) => num(saving.has(t.task_type) ? saving.get(t.task_type).over_tier_calls : 0) },
+        { label: 'Saving, 30 days', num: true, value: (t) => (saving.has(t.task_type) ? money(saving.get(t.task_type).saving_usd) : '—') },
+      ], tasks, null, (t) => (t.tier && !t.settled ? 'unsettled' : null))));
+
+      tasks.forEach((t, i) => {
+        const tiers = (t.tiers || []).slice().sort((a, b) => tierSort(a.tier, b.tier));
+        const calls = taskCalls(t);
+        const extraTierKeys = [...new Set(tiers.flatMap((x) => Object.keys(x)))].filter((k) => !TIER_KEYS.includes(k));
+        const change = lastChange.get(t.task_type);
+        const extra = unknownFields(t, TASK_KEYS);
+        grid.append(el('section', { class: 'panel task-policy', 'data-task': t.task_type },
+          el('h2', {}, `${t.task_type} → `, t.tier ? chip(t.tier, 'tier') : 'default', t.model ? el('span', { class: 'muted', text: ` ${t.model}` }) : null),
+          el('p', { class: 'muted small' }, `${t.settled ? 'Settled' : 'Not settled yet'} · tolerance ${t.tolerance} · ${t.reason || ''}`),
+          t.override ? el('p', { class: 'small' }, overrideText(t.override)) : null,
+          change ? el('p', { class: 'small' }, `Changed in version ${change.version}: ${change.old_tier || '—'}${change.old_was_default ? ' (default)' : ''} → ` +
+            `${change.new_tier}, projected saving ${money(change.projected_monthly_saving_usd)} a month.`) : null,
+          saving.has(t.task_type) ? el('p', { class: 'small' }, `Over-tier in the last 30 days: ${num(saving.get(t.task_type).over_tier_calls)} calls cost ` +
+            `${money(saving.get(t.task_type).over_tier_cost_usd)}; at ${t.tier}'s cost per call ${money(saving.get(t.task_type).under_policy_cost_usd)} ` +
+            `(saving ${money(saving.get(t.task_type).saving_usd)}).`) : null,
+          el('div', { class: 'split' }, chartBox('routingQuality' + i, true), el('div', { class: 'scroll' }, table([
+            { label: 'Tier and model', value: (x) => el('span', {}, chip(x.tier, 'tier'), x.tier === t.tier ? ' ← policy' : '',
+              el('div', { class: 'muted small', text: x.model || '' })) },
+            { label: 'Calls', num: true, value: (x) => num(x.calls) },
+            { label: 'Mix', num: true, value: (x) => pctOf(BigInt(Number(x.calls) || 0), BigInt(calls)) },
+            { label: 'Cost / call', num: true, value: (x) => perUnit(x.cost_per_call_usd) },
+            { label: 'Cost / success', num: true, value: (x) => perUnit(x.cost_per_success_usd) },
+            { label: 'Quality (interval)', num: true, value: (x) => `${q3(x.quality)} (${q3(x.quality_lcb)}–${q3(x.quality_ucb)})` },
+            { label: 'Samples', num: true, value: (x) => num(x.quality_samples) },
+            { label: 'Latency p50 / p95', num: true, value: (x) => `${num(x.latency_p50_ms)} / ${num(x.latency_p95_ms)} ms` },
+            ...extraTierKeys.map((k) => ({ label: k, value: (x) => generic(x[k], k, 1) })),
+          ], tiers))),
+          Object.keys(extra).length ? generic(extra) : null));
+      });
+      view.append(grid);
+    }
+
+    const more = unknownFields(pol, POLICY_KEYS);
+    const bottom = el('div', { class: 'grid' });
+    for (const [k, v] of Object.entries(more)) bottom.append(panel(`Policy: ${k}`, '', generic(v, k)));
+    if (savings) {
+      const st = savings.task_types || [];
+      bottom.append(panel(`Over-tier spend by task type (last ${savings.period_days} days, policy version ${savings.policy_version})`, '',
+        st.length ? table([
+          { label: 'Task type', value: (x) => x.task_type },
+          { label: 'Policy tier', value: (x) => chip(x.policy_tier, 'tier') },
+          { label: 'Calls on dearer tiers', num: true, value: (x) => num(x.over_tier_calls) },
+          { label: 'They cost', num: true, value: (x) => money(x.over_tier_cost_usd) },
+          { label: 'At the policy tier', num: true, value: (x) => money(x.under_policy_cost_usd) },
+          { label: 'Saving', num: true, value: (x) => money(x.saving_usd) },
+        ], st, ['Total', '', num(overCalls), money(savings.over_tier_cost_usd), money(savings.under_policy_cost_usd), money(savings.saving_usd)])
+          : empty('No call in the period used a dearer tier than the policy says its task type needs.')));
+    }
+    if (versions) {
+      const rows = [];
+      for (const v of versions) (v.changes && v.changes.length ? v.changes : [null]).forEach((c, i) => rows.push({ v, c, first: i === 0 }));
+      bottom.append(panel('Policy history', '', rows.length ? table([
+        { label: 'Version', value: (x) => (x.first ? el('details', {}, el('summary', { text: `v${x.v.version}` }), generic(x.v.policy, 'policy')) : '') },
+        { label: 'When', value: (x) => (x.first ? utcTime(x.v.created_at) : '') },
+        { label: 'Trigger', value: (x) => {
+          const extra = unknownFields(x.v, VERSION_KEYS);
+          return x.first ? el('span', {}, x.v.trigger || '', Object.keys(extra).length ? generic(extra, '', 1) : null) : '';
+        } },
+        { label: 'Task type', value: (x) => (!x.c ? '—' : x.c.workflow ? `${x.c.task_type} in workflow ${x.c.workflow}` : x.c.task_type) },
+        { label: 'Change', value: (x) => (x.c ? el('span', { class: 'change' }, chip(x.c.old_tier || '—', 'tier'),
+          x.c.old_was_default ? ' (default)' : '', ' → ', chip(x.c.new_tier, 'tier')) : '') },
+        { label: 'Reason and evidence', cls: 'evidence-cell', value: (x) => (x.c ? el('div', {}, el('div', { text: x.c.reason || '' }),
+          evidenceList(x.c.evidence), Object.keys(unknownFields(x.c, CHANGE_KEYS)).length ? generic(unknownFields(x.c, CHANGE_KEYS), '', 1) : null) : '') },
+        { label: 'Calls, 30 days', num: true, value: (x) => (x.c ? num(x.c.calls_30d) : '') },
+        { label: 'Projected saving / month', num: true, value: (x) => (x.c ? money(x.c.projected_monthly_saving_usd) : '') },
+      ], rows, null, (x) => (x.first ? 'version-start' : null))
+        : empty('No policy version yet: a task type enters the policy once its decision is settled (enough samples on the tiers it compares).')));
+    } else {
+      bottom.append(failure(historyRes.reason));
+    }
+    view.append(bottom);
+
+    if (tasks.length) {
+      const tiers = [...new Set(tasks.flatMap((t) => (t.tiers || []).map((x) => x.tier)))].sort(tierSort);
+      charts.routingMix = new window.Chart(document.getElementById('chart-routingMix'), {
+        type: 'bar',
+        data: {
+          labels: tasks.map((t) => t.task_type),
+          datasets: tiers.map((tier) => ({
+            label: tier, backgroundColor: colorFor(tier, 'tier'), borderWidth: 0, maxBarThickness: 28,
+            data: tasks.map((t) => Number(((t.tiers || []).find((x) => x.tier === tier) || {}).calls) || 0),
+          })),
+        },
+        options: {
+          indexAxis: 'y', responsive: true, maintainAspectRatio: false, animation: false,
+          scales: { x: { stacked: true, beginAtZero: true }, y: { stacked: true, grid: { display: false } } },
+          plugins: {
+            legend: { position: 'bottom' },
+            tooltip: { callbacks: { label: (ctx) => `${ctx.dataset.label}: ${num(ctx.parsed.x)} calls` } },
+          },
+        },
+      });
+      tasks.forEach((t, i) => qualityChart('routingQuality' + i, t, pol));
+    }
+  }
+
+  /* ---- pages by URL fragment ------------------------------------------------------------ */
 
   function parseRoute() {
     const parts = location.hash.replace(/^#\/?/, '').split('/').map((p) => {
       try { return decodeURIComponent(p); } catch (e) { return ''; }
     });
-    return { page: parts[0] || 'overview', arg: parts[1] || '' };
+    return { page: parts[0] || 'overview', arg: parts[1] || '', args: parts.slice(1) };
+  }
+
+  /* The top-bar pickers a page uses; the others are disabled there, saying why. */
+  const PAGE_PICKERS = {
+    chargeback: { range: 'Chargeback is monthly: pick the month on the page', team: 'Chargeback covers every team of the month' },
+    budgets: { range: 'Budgets are monthly: pick the month on the page' },
+    outcomes: { team: 'Cost per outcome covers every team\'s workflows' },
+    routing: { range: 'The policy learns from the last 30 days', team: 'The policy covers every team' },
+    quarantine: { range: 'The quarantine lists every event that failed validation', team: 'Quarantined events carry no trusted team' },
+  };
+
+  function syncPickers(page) {
+    const why = PAGE_PICKERS[page] || {};
+    const viewer = state.user && state.user.role === 'viewer';
+    for (const id of ['#range', '#from', '#to', '#apply-range']) $(id).disabled = !!why.range;
+    $('#range-label').title = why.range || '';
+    $('#team').disabled = viewer || !!why.team;
+    $('#team-label').title = viewer ? 'Your key is bound to this team' : why.team || '';
   }
 
   async function render() {
@@ -627,6 +1432,7 @@
       syncTeamPicker();
     }
     for (const a of document.querySelectorAll('.nav a')) a.classList.toggle('active', a.dataset.page === route.page);
+    syncPickers(route.page);
     destroyCharts();
     const view = $('#view');
     view.replaceChildren(el('p', { class: 'muted', text: 'Loading…' }));
@@ -645,6 +1451,21 @@
       case 'quarantine':
         await renderQuarantine(view, seq, parseInt(route.arg, 10) || 0);
         break;
+      case 'chargeback':
+        await renderChargeback(view, seq, route.args);
+        break;
+      case 'budgets':
+        await renderBudgets(view, seq, route.args);
+        break;
+      case 'outcomes':
+        await renderOutcomes(view, seq);
+        break;
+      case 'waste':
+        await renderWaste(view, seq);
+        break;
+      case 'routing':
+        await renderRouting(view, seq);
+        break;
       default:
         await renderOverview(view, seq);
       }
@@ -653,7 +1474,7 @@
     }
     if (seq === state.renderSeq) {
       delete document.body.dataset.loading;
-      $('#status-line').textContent = `Updated ${new Date().toLocaleTimeString()} · amounts in USD, exact to the cent (sub-cent amounts shown to four digits) · days are UTC`;
+      $('#status-line').textContent = `Updated ${new Date().toLocaleTimeString()} · amounts in USD, exact to the cent (sub-cent amounts, and costs per call or per success under $1, to four significant digits) · days are UTC`;
     }
   }
 
@@ -666,8 +1487,7 @@
     if (!viewer && state.team && !names.includes(state.team)) names.push(state.team);
     sel.replaceChildren(...names.map((t) => el('option', { value: t, text: t || 'All teams' })));
     sel.value = viewer ? state.user.team : state.team;
-    sel.disabled = viewer;
-    sel.title = viewer ? 'Your key is bound to this team' : '';
+    syncPickers(parseRoute().page);
   }
 
   async function loadTeams() {
@@ -688,7 +1508,8 @@
     $('#topbar').hidden = false;
     $('#status-line').hidden = false;
     $('#who').textContent = user.role === 'viewer' ? `viewer · team ${user.team}` : `${user.role} · all teams`;
-    $('#nav-quarantine').hidden = user.role === 'viewer';
+    /* pages whose data spans every team (the API answers a viewer 403) */
+    for (const a of document.querySelectorAll('.nav a[data-staff]')) a.hidden = user.role === 'viewer';
     await loadTeams();
     syncTeamPicker();
     if (!location.hash || location.hash === '#/signin') location.hash = '#/overview';
