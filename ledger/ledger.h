@@ -318,6 +318,17 @@ struct api_key {
  * team may be NULL. */
 int ledger_key_create(struct ledger *lg, const char *token_sha256, int role, const char *team,
                       const char *name, const char *actor, int64_t *id, struct tally_err *err);
+/* Revoking a key notifies this PostgreSQL channel, so that servers which
+ * remember checked keys forget them at once. */
+#define LEDGER_KEYS_CHANNEL "tally_keys"
+struct ledger_listener;
+/* A connection of its own LISTENing on LEDGER_KEYS_CHANNEL. */
+struct ledger_listener *ledger_keys_listen(const char *conninfo, struct tally_err *err);
+/* Waits up to timeout_ms: the number of notifications received (0 for
+ * none), -1 when the connection is lost (close it and listen again). */
+int ledger_listener_wait(struct ledger_listener *l, int timeout_ms);
+void ledger_listener_close(struct ledger_listener *l); /* NULL is fine */
+
 /* Every key, oldest first; *keys is malloc'd (free it). */
 int ledger_key_list(struct ledger *lg, struct api_key **keys, size_t *n, struct tally_err *err);
 /* Revokes key id and ends its sessions; *found is false when no live key has

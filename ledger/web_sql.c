@@ -3,6 +3,9 @@
  * value from a request travels as a parameter ($n), never inside SQL text. */
 #include "ledger_int.h"
 
+#include <errno.h>
+#include <poll.h>
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -116,7 +119,68 @@ int ledger_key_revoke(struct ledger *lg, int64_t id, const char *actor, bool *fo
 		return ledger_fail(lg, res, "revoking the API key", err);
 	*found = cell_i64(res, 0, 0) > 0;
 	PQclear(res);
-	return 0;
+	/* Servers that remember checked keys forget them now (web_auth.c). */
+	return *found ? ledger_exec(lg, "NOTIFY " LEDGER_KEYS_CHANNEL, err) : 0;
+}
+
+/* ---- key changes, as PostgreSQL notifications ---------------------------------- */
+
+struct ledger_listener {
+	PGconn *conn;
+};
+
+struct ledger_listener *ledger_keys_listen(const char *conninfo, struct tally_err *err)
+{
+	struct ledger_listener *l = calloc(1, sizeof *l);
+	PGresult *res;
+
+	if (!l) {
+		tally_err_set(err, TALLY_ENOMEM, false, "out of memory");
+		return NULL;
+	}
+	l->conn = PQconnectdb(conninfo);
+	if (PQstatus(l->conn) != CONNECTION_OK) {
+		tally_err_set(err, TALLY_EDB, true, "cannot connect to PostgreSQL to listen: %s",
+		              PQerrorMessage(l->conn));
+		ledger_listener_close(l);
+		return NULL;
+	}
+	res = PQexec(l->conn, "LISTEN " LEDGER_KEYS_CHANNEL);
+	if (PQresultStatus(res) != PGRES_COMMAND_OK) {
+		tally_err_set(err, TALLY_EDB, true, "LISTEN failed: %s", PQerrorMessage(l->conn));
+		PQclear(res);
+		ledger_listener_close(l);
+		return NULL;
+	}
+	PQclear(res);
+	return l;
+}
+
+int ledger_listener_wait(struct ledger_listener *l, int timeout_ms)
+{
+	struct pollfd pfd = {.fd = PQsocket(l->conn), .events = POLLIN};
+	PGnotify *n;
+	int got = 0;
+
+	if (pfd.fd < 0)
+		return -1;
+	if (poll(&pfd, 1, timeout_ms) < 0)
+		return errno == EINTR ? 0 : -1;
+	if (PQconsumeInput(l->conn) != 1 || PQstatus(l->conn) != CONNECTION_OK)
+		return -1;
+	while ((n = PQnotifies(l->conn))) {
+		got++;
+		PQfreemem(n);
+	}
+	return got;
+}
+
+void ledger_listener_close(struct ledger_listener *l)
+{
+	if (!l)
+		return;
+	PQfinish(l->conn);
+	free(l);
 }
 
 int ledger_key_lookup(struct ledger *lg, const char *token_sha256, struct api_key *key, bool *found,
@@ -124,20 +188,35 @@ int ledger_key_lookup(struct ledger *lg, const char *token_sha256, struct api_ke
 {
 	const char *params[1] = {token_sha256};
 	PGresult *res;
+	bool stale;
 
 	*found = false;
+	/* A plain read: requests with the same key must not queue on its row.
+	 * last_used_at is written at most once a minute per key. */
 	res = PQexecParams(lg->conn,
-	                   "UPDATE api_keys k SET last_used_at = CASE WHEN last_used_at IS NULL"
-	                   " OR last_used_at < now() - interval '1 minute' THEN now()"
-	                   " ELSE last_used_at END"
-	                   " WHERE token_sha256 = $1 AND revoked_at IS NULL RETURNING " KEY_COLS,
+	                   "SELECT " KEY_COLS ", k.last_used_at IS NULL"
+	                   " OR k.last_used_at < now() - interval '1 minute'"
+	                   " FROM api_keys k WHERE k.token_sha256 = $1 AND k.revoked_at IS NULL",
 	                   1, NULL, params, NULL, NULL, 0);
 	if (PQresultStatus(res) != PGRES_TUPLES_OK)
 		return ledger_fail(lg, res, "looking up the API key", err);
-	if (PQntuples(res) == 1) {
-		key_from_row(res, 0, 0, key);
-		*found = key->role >= 0;
+	if (PQntuples(res) != 1) {
+		PQclear(res);
+		return 0;
 	}
+	key_from_row(res, 0, 0, key);
+	*found = key->role >= 0;
+	stale = PQgetvalue(res, 0, 8)[0] == 't';
+	PQclear(res);
+	if (!*found || !stale)
+		return 0;
+	res = PQexecParams(
+	    lg->conn,
+	    "UPDATE api_keys SET last_used_at = now() WHERE token_sha256 = $1"
+	    " AND (last_used_at IS NULL OR last_used_at < now() - interval '1 minute')",
+	    1, NULL, params, NULL, NULL, 0);
+	if (PQresultStatus(res) != PGRES_COMMAND_OK)
+		return ledger_fail(lg, res, "recording the API key's use", err);
 	PQclear(res);
 	return 0;
 }

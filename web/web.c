@@ -609,6 +609,7 @@ struct web *web_start(const struct tally_config *cfg, const struct collector_sta
 		return NULL;
 	}
 	w->answers = web_cache_new(ttl_ms * 1000);
+	web_keys_watch_start(cfg->database_url);
 	/* A thread per connection: handlers block on the ledger, and a slow query
 	 * must hold up its own client only, not every connection of a pool thread. */
 	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION |
@@ -637,6 +638,7 @@ void web_stop(struct web *w)
 		return;
 	if (w->daemon)
 		MHD_stop_daemon(w->daemon); /* waits for the requests in flight */
+	web_keys_watch_stop();
 	for (size_t i = 0; i < w->n_idle; i++)
 		ledger_close(w->idle[i]);
 	producer_close(w->prod);

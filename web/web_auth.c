@@ -2,9 +2,12 @@
  * and the session endpoints of the dashboard's sign-in. */
 #include <cjson/cJSON.h>
 #include <openssl/crypto.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
 
 #include "web_int.h"
 
@@ -22,6 +25,124 @@ static bool token_shape(const char *t)
 	return strncmp(t, WEB_TOKEN_PREFIX, 4) == 0 && is_hex(t + 4, 64);
 }
 
+/* ---- checked keys, remembered ---------------------------------------------------- *
+ * A Bearer request would otherwise cost a ledger round trip before any work:
+ * the keys checked recently are remembered (by the SHA-256 of the token) for
+ * KEY_TTL_US, but only while a listener connection hears the ledger's key
+ * notifications: `tally keys revoke` notifies, every remembered key is
+ * forgotten within moments, and the next request asks the ledger again.
+ * Without the listener (ledger down, not started) nothing is remembered. */
+#define KEY_SLOTS  256
+#define KEY_TTL_US INT64_C(60000000)
+
+static struct {
+	pthread_mutex_t mu;
+	uint64_t gen;  /* bumped on each notification: older entries are void */
+	bool watching; /* the listener is connected */
+	struct {
+		char sha256[65];
+		struct api_key key;
+		uint64_t gen;
+		int64_t at_us;
+	} slot[KEY_SLOTS];
+	pthread_t thread;
+	bool running;
+	atomic_bool stop;
+	const char *conninfo;
+} keys = {.mu = PTHREAD_MUTEX_INITIALIZER};
+
+static unsigned key_slot(const char *sha)
+{
+	unsigned v = 0;
+	for (int i = 0; i < 8; i++)
+		v = v * 16 + (unsigned)(sha[i] <= '9' ? sha[i] - '0' : sha[i] - 'a' + 10);
+	return v % KEY_SLOTS;
+}
+
+/* 1 with *key filled when sha was checked recently; else 0 and *gen the
+ * generation to remember a fresh answer under. */
+static int key_remembered(const char *sha, struct api_key *key, uint64_t *gen)
+{
+	unsigned k = key_slot(sha);
+	int64_t now = time_mono_us();
+	int hit = 0;
+
+	pthread_mutex_lock(&keys.mu);
+	*gen = keys.gen;
+	if (keys.watching && keys.slot[k].gen == keys.gen &&
+	    now - keys.slot[k].at_us < KEY_TTL_US &&
+	    CRYPTO_memcmp(keys.slot[k].sha256, sha, 64) == 0) {
+		*key = keys.slot[k].key;
+		hit = 1;
+	}
+	pthread_mutex_unlock(&keys.mu);
+	return hit;
+}
+
+/* Remembers a key checked under generation gen, unless keys changed since. */
+static void key_remember(const char *sha, const struct api_key *key, uint64_t gen)
+{
+	unsigned k = key_slot(sha);
+
+	pthread_mutex_lock(&keys.mu);
+	if (keys.watching && gen == keys.gen) {
+		memcpy(keys.slot[k].sha256, sha, 65);
+		keys.slot[k].key = *key;
+		keys.slot[k].gen = gen;
+		keys.slot[k].at_us = time_mono_us();
+	}
+	pthread_mutex_unlock(&keys.mu);
+}
+
+static void keys_forget(bool watching)
+{
+	pthread_mutex_lock(&keys.mu);
+	keys.gen++;
+	keys.watching = watching;
+	pthread_mutex_unlock(&keys.mu);
+}
+
+static void *keys_watch(void *arg)
+{
+	(void)arg;
+	while (!keys.stop) {
+		struct tally_err err = {0};
+		struct ledger_listener *l = ledger_keys_listen(keys.conninfo, &err);
+		if (!l) {
+			for (int i = 0; i < 10 && !keys.stop; i++)
+				usleep(100000);
+			continue;
+		}
+		keys_forget(true);
+		int n;
+		while (!keys.stop && (n = ledger_listener_wait(l, 200)) >= 0)
+			if (n > 0)
+				keys_forget(true);
+		keys_forget(false);
+		ledger_listener_close(l);
+	}
+	return NULL;
+}
+
+void web_keys_watch_start(const char *conninfo)
+{
+	keys.conninfo = conninfo;
+	keys.stop = false;
+	keys.running = pthread_create(&keys.thread, NULL, keys_watch, NULL) == 0;
+	if (!keys.running)
+		log_warn("web: cannot start the key listener; every request asks the ledger");
+}
+
+void web_keys_watch_stop(void)
+{
+	if (!keys.running)
+		return;
+	keys.stop = true;
+	pthread_join(keys.thread, NULL);
+	keys.running = false;
+	keys_forget(false);
+}
+
 /* Looks a token up; 1 found, 0 not, -1 ledger failure (answer set). */
 static int token_check(struct web_req *rq, struct web_resp *rs, const char *token,
                        struct api_key *key)
@@ -30,18 +151,24 @@ static int token_check(struct web_req *rq, struct web_resp *rs, const char *toke
 	char hash[65];
 	bool found = false;
 	struct ledger *lg;
+	uint64_t gen;
 
 	if (!token_shape(token))
 		return 0;
+	web_sha256_hex(token, strlen(token), hash);
+	if (key_remembered(hash, key, &gen))
+		return 1;
 	if (!(lg = web_ledger(rq, rs)))
 		return -1;
-	web_sha256_hex(token, strlen(token), hash);
 	if (ledger_key_lookup(lg, hash, key, &found, &err) < 0) {
 		web_db_error(rq, rs, &err);
 		return -1;
 	}
 	/* The index found it by hash; compare again in constant time. */
-	return found && CRYPTO_memcmp(key->token_sha256, hash, 64) == 0 ? 1 : 0;
+	if (!found || CRYPTO_memcmp(key->token_sha256, hash, 64) != 0)
+		return 0;
+	key_remember(hash, key, gen);
+	return 1;
 }
 
 static bool changes_state(const char *method)
@@ -163,7 +290,10 @@ void web_session_post(struct web_req *rq, struct web_resp *rs)
 		return;
 	}
 	web_sha256_hex(sid, 64, sid_hash);
-	if (ledger_session_create(rq->lg, sid_hash, key.id, csrf, WEB_SESSION_TTL_S, &err) < 0) {
+	struct ledger *lg = web_ledger(rq, rs); /* not asked yet when the key was remembered */
+	if (!lg)
+		return;
+	if (ledger_session_create(lg, sid_hash, key.id, csrf, WEB_SESSION_TTL_S, &err) < 0) {
 		web_db_error(rq, rs, &err);
 		return;
 	}

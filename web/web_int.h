@@ -127,6 +127,10 @@ int web_status_cached(struct web *w, struct ledger *lg, struct tally_status *out
                       struct tally_err *err);
 
 /* ---- web_auth.c ---- */
+/* The listener that lets checked API keys be remembered (forgotten when a
+ * key is revoked); one per process, started and stopped with the server. */
+void web_keys_watch_start(const char *conninfo);
+void web_keys_watch_stop(void);
 /* Authenticates rq (Bearer token or session cookie, CSRF for cookie requests
  * that change state). Returns 0, or -1 with the 401/403/503 answer set. */
 int web_authenticate(struct web_req *rq, struct web_resp *rs);

@@ -81,9 +81,14 @@ assert_eq "bad token: 401" 401 "$(http -H "Authorization: Bearer tly_00000000000
 assert_eq "garbage token: 401" 401 "$(http -H "Authorization: Bearer ' OR 1=1 --" "$U/api/v1/me")"
 assert_eq "Basic auth: 401" 401 "$(http -H "Authorization: Basic YWRtaW46YWRtaW4=" "$U/api/v1/me")"
 assert_eq "bad cookie: 401" 401 "$(http -b "tally_session=abc" "$U/api/v1/me")"
+# The server remembers a checked key (no ledger round trip per request) until
+# a revocation notifies it.
+assert_eq "a valid key works" 200 "$(http -H "Authorization: Bearer $TMP" "$U/api/v1/me")"
+assert_eq "and again (remembered)" 200 "$(http -H "Authorization: Bearer $TMP" "$U/api/v1/me")"
+assert_match "its use is recorded" "finance +- +temp +20[0-9:TZ-]+ +20[0-9:TZ-]+ +no" "$("$BIN" keys list | grep temp)"
 "$BIN" keys revoke "$TMP_ID" >/dev/null
 assert_eq "keys revoke exits 0" 0 $?
-assert_eq "revoked key: 401" 401 "$(http -H "Authorization: Bearer $TMP" "$U/api/v1/me")"
+assert_eq "revoked key: 401 at once, remembered or not" 401 "$(http -H "Authorization: Bearer $TMP" "$U/api/v1/me")"
 "$BIN" keys revoke "$TMP_ID" >/dev/null 2>&1
 assert_eq "revoking twice fails" 1 $?
 assert_match "keys list shows revoked" "temp +[^ ]+ +[^ ]+ +20[0-9-]+T" "$("$BIN" keys list | grep temp)"
