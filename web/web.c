@@ -10,6 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "web_int.h"
 
@@ -240,7 +242,16 @@ static enum MHD_Result send_answer(struct web_req *rq, struct web_resp *rs)
 
 	if (rs->body.oom)
 		web_error(rs, 500, "out of memory");
-	if (rs->asset)
+	struct stat st;
+	if (rs->file >= 0) {
+		/* libmicrohttpd sends it with sendfile() and closes it. */
+		r = fstat(rs->file, &st) == 0
+		        ? MHD_create_response_from_fd64((uint64_t)st.st_size, rs->file)
+		        : NULL;
+		if (!r)
+			close(rs->file);
+		rs->file = -1;
+	} else if (rs->asset)
 		r = MHD_create_response_from_buffer(rs->asset->len, (void *)rs->asset->data,
 		                                    MHD_RESPMEM_PERSISTENT);
 	else
@@ -440,6 +451,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 
 	(void)version;
 	memset(&rs, 0, sizeof rs);
+	rs.file = -1;
 	sbuf_init(&rs.body);
 	if (!rq) {
 		if (!(rq = calloc(1, sizeof *rq)))

@@ -105,6 +105,7 @@ struct web_resp {
 	const char *cache_control;     /* NULL: no-store */
 	char set_cookie[256];          /* "" for none */
 	const struct web_asset *asset; /* a static file instead of body */
+	int file;                      /* an open file to send instead of body, or -1 */
 	const char *allow;             /* for 405 */
 };
 

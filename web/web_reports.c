@@ -3,14 +3,18 @@
  * export. The queries and formats are the CLI's (reports/, ledger/); a
  * viewer sees its own team only. */
 #include <cjson/cJSON.h>
+#include <errno.h>
+#include <limits.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "../reports/report.h"
 #include "web_int.h"
 
 #define DAY_US             (INT64_C(86400) * 1000000)
-#define FOCUS_API_MAX_DAYS 93 /* the API builds the CSV in memory; the CLI streams any period */
+#define FOCUS_API_MAX_DAYS 366 /* per request; the CLI takes any period */
 
 /* [from, to) from the query (both required). -1 with a 400 set. */
 static int period_args(struct web_req *rq, struct web_resp *rs, int64_t *from, int64_t *to)
@@ -226,19 +230,32 @@ void web_alerts(struct web_req *rq, struct web_resp *rs)
 	json_ok(rs);
 }
 
-static int sbuf_write(void *ctx, const char *data, size_t len)
+static int fd_write(void *ctx, const char *data, size_t len)
 {
-	struct sbuf *b = ctx;
-	sbuf_append(b, data, len);
-	return b->oom ? -1 : 0;
+	int fd = *(int *)ctx;
+	while (len > 0) {
+		ssize_t n = write(fd, data, len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return -1;
+		data += n;
+		len -= (size_t)n;
+	}
+	return 0;
 }
 
+/* The CSV is streamed from the ledger's cursor into an unlinked temporary
+ * file and sent from there (sendfile): constant memory for any period. */
 void web_export_focus(struct web_req *rq, struct web_resp *rs)
 {
 	const char *gran = web_arg(rq, "granularity");
+	const char *dir = getenv("TMPDIR");
 	struct tally_err err = {0};
+	char path[PATH_MAX];
 	int64_t from, to;
 	struct ledger *lg;
+	int fd;
 
 	if (period_args(rq, rs, &from, &to) < 0)
 		return;
@@ -248,19 +265,27 @@ void web_export_focus(struct web_req *rq, struct web_resp *rs)
 	}
 	if ((to - from) / DAY_US > FOCUS_API_MAX_DAYS) {
 		web_error(rs, 400,
-		          "at most %d days per request; `tally export focus` streams any"
-		          " period",
+		          "at most %d days per request; `tally export focus` takes any period",
 		          FOCUS_API_MAX_DAYS);
 		return;
 	}
 	if (!(lg = web_ledger(rq, rs)))
 		return;
-	if (report_focus(lg, from, to, gran && strcmp(gran, "hour") == 0, sbuf_write, &rs->body,
-	                 NULL, &err) < 0) {
-		sbuf_reset(&rs->body);
+	snprintf(path, sizeof path, "%s/tally-focus-XXXXXX", dir && dir[0] ? dir : "/tmp");
+	if ((fd = mkstemp(path)) < 0) {
+		log_error("web: FOCUS export: cannot create %s: %s", path, strerror(errno));
+		web_error(rs, 500,
+		          "cannot create a temporary file for the export (see the server log)");
+		return;
+	}
+	unlink(path);
+	if (report_focus(lg, from, to, gran && strcmp(gran, "hour") == 0, fd_write, &fd, NULL,
+	                 &err) < 0) {
+		close(fd);
 		web_db_error(rq, rs, &err);
 		return;
 	}
+	rs->file = fd;
 	rs->status = 200;
 	rs->content_type = "text/csv; charset=utf-8";
 }
