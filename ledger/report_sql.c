@@ -234,15 +234,18 @@ static const char *const report_sql[LRS_COUNT] = {
                   " ot AS (SELECT rd.team, rd.workflow,"
                   "  sum(rd.cost_pusd - (rd.calls - rd.unpriced_calls) * dear.per_call) AS over"
                   "  FROM rd JOIN dear ON dear.task_type = rd.task_type AND dear.tier = rd.tier"
-                  "  WHERE ($4::text IS NULL OR rd.team = $4) GROUP BY 1, 2)"
-                  " SELECT f.team, f.workflow, f.fn, f.fs::numeric(40,0), coalesce(r.rn, 0),"
-                  " coalesce(r.rs, 0)::numeric(40,0), coalesce(sav.n, 0),"
-                  " coalesce(sav.s, 0)::numeric(40,0), f.total::numeric(40,0),"
-                  " CASE WHEN EXISTS (SELECT 1 FROM pol) THEN coalesce(ot.over, 0)"
-                  "  END::numeric(40,0)"
-                  " FROM f LEFT JOIN r USING (team, workflow) LEFT JOIN sav USING (team, workflow)"
-                  " LEFT JOIN ot USING (team, workflow)"
-                  " ORDER BY f.team, f.workflow",
+                  "  WHERE ($4::text IS NULL OR rd.team = $4) GROUP BY 1, 2),"
+                  " x AS (SELECT f.team, f.workflow, f.fn, f.fs, coalesce(r.rn, 0) AS rn,"
+                  "  coalesce(r.rs, 0) AS rs, coalesce(sav.n, 0) AS sn, coalesce(sav.s, 0) AS ss,"
+                  "  f.total, CASE WHEN EXISTS (SELECT 1 FROM pol) THEN coalesce(ot.over, 0)"
+                  "  END AS over FROM f LEFT JOIN r USING (team, workflow)"
+                  "  LEFT JOIN sav USING (team, workflow) LEFT JOIN ot USING (team, workflow))"
+                  /* The rows, then their exact totals (team NULL, last). */
+                  " SELECT team, workflow, sum(fn), sum(fs)::numeric(40,0), sum(rn),"
+                  " sum(rs)::numeric(40,0), sum(sn), sum(ss)::numeric(40,0),"
+                  " sum(total)::numeric(40,0), sum(over)::numeric(40,0), GROUPING(team)"
+                  " FROM x GROUP BY GROUPING SETS ((team, workflow), ())"
+                  " ORDER BY GROUPING(team), team, workflow",
     /* Does the router's policy table exist yet? -> 1 row, t or f */
     [LRS_POLICY_EXISTS] = "SELECT EXISTS (SELECT 1 FROM router_policy_versions)",
     /* id, scope, name, amount, month, spend, forecast, elapsed_s, month_s,

@@ -11,6 +11,39 @@ static const char over_tier_note[] =
     "over-tier spend needs a routing policy version (the router publishes one once it has"
     " enough samples; see `tally router history`); none exists yet, so the column is empty";
 
+/* A cell of LRS_WASTE, "0" for SQL NULL (the totals of no rows); row -1: none. */
+static const char *cell0(const struct ledger_table *t, int r, int c)
+{
+	return r >= 0 && !ledger_cell_null(t, r, c) ? ledger_cell(t, r, c) : "0";
+}
+
+/* failed, repeated, cache savings, spend, over-tier ("" without a policy) */
+static void waste_usd(const struct ledger_table *t, int r, bool policy, char usd[5][64])
+{
+	report_usd(cell0(t, r, 3), usd[0], sizeof usd[0]);
+	report_usd(cell0(t, r, 5), usd[1], sizeof usd[1]);
+	report_usd(cell0(t, r, 7), usd[2], sizeof usd[2]);
+	report_usd(cell0(t, r, 8), usd[3], sizeof usd[3]);
+	if (policy)
+		report_usd(cell0(t, r, 9), usd[4], sizeof usd[4]);
+	else
+		usd[4][0] = '\0';
+}
+
+static void waste_json_fields(struct sbuf *sb, const struct ledger_table *t, int r, bool policy)
+{
+	char usd[5][64];
+
+	waste_usd(t, r, policy, usd);
+	sbuf_printf(sb,
+	            "\"failed_calls\":%s,\"failed_usd\":\"%s\",\"repeated_calls\":%s,"
+	            "\"repeated_usd\":\"%s\",\"cache_hit_calls\":%s,"
+	            "\"cache_savings_usd\":\"%s\",\"over_tier_usd\":%s%s%s,"
+	            "\"spend_usd\":\"%s\"",
+	            cell0(t, r, 2), usd[0], cell0(t, r, 4), usd[1], cell0(t, r, 6), usd[2],
+	            policy ? "\"" : "", policy ? usd[4] : "null", policy ? "\"" : "", usd[3]);
+}
+
 int report_waste(struct ledger *lg, int64_t from_us, int64_t to_us, int64_t window_s,
                  const char *team, enum report_format fmt, struct sbuf *sb, struct tally_err *err)
 {
@@ -34,40 +67,34 @@ int report_waste(struct ledger *lg, int64_t from_us, int64_t to_us, int64_t wind
 	else
 		sbuf_printf(sb, "{\"from\":\"%s\",\"to\":\"%s\",\"window_s\":%lld,\"rows\":[", from,
 		            to, (long long)window_s);
+	int total = -1, n = 0;
 	for (int r = 0; r < t.rows; r++) {
-		report_usd(ledger_cell(&t, r, 3), usd[0], sizeof usd[0]);
-		report_usd(ledger_cell(&t, r, 5), usd[1], sizeof usd[1]);
-		report_usd(ledger_cell(&t, r, 7), usd[2], sizeof usd[2]);
-		report_usd(ledger_cell(&t, r, 8), usd[3], sizeof usd[3]);
-		/* Over-tier spend: empty until a policy version exists. */
-		if (policy && ledger_cell(&t, r, 9))
-			report_usd(ledger_cell(&t, r, 9), usd[4], sizeof usd[4]);
-		else
-			usd[4][0] = '\0';
+		if (strcmp(cell0(&t, r, 10), "1") == 0) {
+			total = r; /* GROUPING SETS' () row: the totals */
+			continue;
+		}
 		if (fmt == REPORT_CSV) {
+			waste_usd(&t, r, policy, usd);
 			report_csv_field(sb, ledger_cell(&t, r, 0));
 			sbuf_putc(sb, ',');
 			report_csv_field(sb, ledger_cell(&t, r, 1));
-			sbuf_printf(sb, ",%s,%s,%s,%s,%s,%s,%s,%s\n", ledger_cell(&t, r, 2), usd[0],
-			            ledger_cell(&t, r, 4), usd[1], ledger_cell(&t, r, 6), usd[2],
-			            usd[4], usd[3]);
+			sbuf_printf(sb, ",%s,%s,%s,%s,%s,%s,%s,%s\n", cell0(&t, r, 2), usd[0],
+			            cell0(&t, r, 4), usd[1], cell0(&t, r, 6), usd[2], usd[4],
+			            usd[3]);
 			continue;
 		}
-		sbuf_puts(sb, r ? ",{\"team\":" : "{\"team\":");
+		sbuf_puts(sb, n++ ? ",{\"team\":" : "{\"team\":");
 		sbuf_json_str(sb, ledger_cell(&t, r, 0));
 		sbuf_puts(sb, ",\"workflow\":");
 		sbuf_json_str(sb, ledger_cell(&t, r, 1));
-		sbuf_printf(sb,
-		            ",\"failed_calls\":%s,\"failed_usd\":\"%s\",\"repeated_calls\":%s,"
-		            "\"repeated_usd\":\"%s\",\"cache_hit_calls\":%s,"
-		            "\"cache_savings_usd\":\"%s\",\"over_tier_usd\":%s%s%s,"
-		            "\"spend_usd\":\"%s\"}",
-		            ledger_cell(&t, r, 2), usd[0], ledger_cell(&t, r, 4), usd[1],
-		            ledger_cell(&t, r, 6), usd[2], policy ? "\"" : "",
-		            policy ? usd[4] : "null", policy ? "\"" : "", usd[3]);
+		sbuf_putc(sb, ',');
+		waste_json_fields(sb, &t, r, policy);
+		sbuf_putc(sb, '}');
 	}
 	if (fmt == REPORT_JSON) {
-		sbuf_puts(sb, "],\"over_tier_note\":");
+		sbuf_puts(sb, "],\"total\":{");
+		waste_json_fields(sb, &t, total, policy);
+		sbuf_puts(sb, "},\"over_tier_note\":");
 		if (policy)
 			sbuf_puts(sb, "null}\n");
 		else {

@@ -47,6 +47,8 @@ assert_match "team b / intake: 100 x 19,000,000 pico-USD over tier" \
 assert_match "team c / triage: nothing over tier" \
 	'"team":"c","workflow":"triage",[^}]*"over_tier_usd":"0.000000000000"' "$W"
 assert_match "no note once a policy exists" '"over_tier_note":null' "$W"
+assert_match "exact totals: over-tier 0.0076 of 0.0084 spent" \
+	'"total":\{"failed_calls":0,[^}]*"over_tier_usd":"0.007600000000","spend_usd":"0.008400000000"\}' "$W"
 S=$("$BIN" router savings)
 assert_match "the router's saving is the column's sum" '"saving_usd":"0.007600000000"' "$S"
 C=$("$BIN" report waste --from "$TODAY" --to "$TOMORROW" --format csv)
