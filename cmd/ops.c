@@ -235,30 +235,40 @@ static int prices_import(int argc, char **argv, struct ledger *lg)
 	return rc < 0 ? 1 : 0;
 }
 
+/* Reads exactly --from TS --to TS from argv[first..]: 0, or 2 after printing
+ * usage. from and to keep the texts as given, f and t the instants. */
+static int range_args(int argc, char **argv, int first, const char *usage, const char **from,
+                      const char **to, int64_t *f, int64_t *t)
+{
+	bool bad = false;
+
+	*from = *to = NULL;
+	for (int i = first; i < argc; i++) {
+		bool missing = false;
+		const char *v;
+		if ((v = cmd_opt(argc, argv, &i, "--from", &missing)))
+			*from = v;
+		else if ((v = cmd_opt(argc, argv, &i, "--to", &missing)))
+			*to = v;
+		else
+			bad = true;
+	}
+	if (bad || !*from || !*to) {
+		fputs(usage, stderr);
+		return 2;
+	}
+	return cmd_time("--from", *from, f) < 0 || cmd_time("--to", *to, t) < 0 ? 2 : 0;
+}
+
 static int prices_reprice(int argc, char **argv, struct ledger *lg)
 {
-	const char *from = NULL, *to = NULL;
+	const char *from, *to;
 	int64_t f, t;
 	struct tally_err err = {0};
 	struct reprice_result r;
 
-	for (int i = 1; i < argc; i++) {
-		bool missing = false;
-		const char *v;
-		if ((v = cmd_opt(argc, argv, &i, "--from", &missing)))
-			from = v;
-		else if ((v = cmd_opt(argc, argv, &i, "--to", &missing)))
-			to = v;
-		else {
-			fprintf(stderr, "usage: tally prices reprice --from TS --to TS\n");
-			return 2;
-		}
-	}
-	if (!from || !to) {
-		fprintf(stderr, "usage: tally prices reprice --from TS --to TS\n");
-		return 2;
-	}
-	if (cmd_time("--from", from, &f) < 0 || cmd_time("--to", to, &t) < 0)
+	if (range_args(argc, argv, 1, "usage: tally prices reprice --from TS --to TS\n", &from, &to,
+	               &f, &t) != 0)
 		return 2;
 	struct pricebook *pb = ledger_load_pricebook(lg, &err);
 	if (!pb ||
@@ -277,7 +287,7 @@ static int prices_reprice(int argc, char **argv, struct ledger *lg)
 int cmd_rollups(int argc, char **argv)
 {
 	static const char usage[] = "usage: tally rollups rebuild --from TS --to TS\n";
-	const char *from = NULL, *to = NULL;
+	const char *from, *to;
 	struct tally_config cfg;
 	struct tally_err err = {0};
 	int64_t f, t;
@@ -286,24 +296,7 @@ int cmd_rollups(int argc, char **argv)
 		fputs(usage, stderr);
 		return 2;
 	}
-	for (int i = 2; i < argc; i++) {
-		bool missing = false;
-		const char *v;
-		if ((v = cmd_opt(argc, argv, &i, "--from", &missing)))
-			from = v;
-		else if ((v = cmd_opt(argc, argv, &i, "--to", &missing)))
-			to = v;
-		else {
-			fputs(usage, stderr);
-			return 2;
-		}
-	}
-	if (!from || !to) {
-		fputs(usage, stderr);
-		return 2;
-	}
-	if (cmd_time("--from", from, &f) < 0 || cmd_time("--to", to, &t) < 0 ||
-	    cmd_config(&cfg, true) < 0)
+	if (range_args(argc, argv, 2, usage, &from, &to, &f, &t) != 0 || cmd_config(&cfg, true) < 0)
 		return 2;
 	struct ledger *lg = open_ledger(&cfg);
 	if (!lg)

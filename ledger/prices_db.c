@@ -266,6 +266,21 @@ static int reprice_fetch(struct ledger *lg, const struct pricebook *pb, struct s
 	return 0;
 }
 
+/* Records action in the audit log and commits the caller's transaction. */
+static int audit_and_commit(struct ledger *lg, const char *actor, const char *action,
+                            const char *details_json, struct tally_err *err)
+{
+	const char *p[3] = {actor, action, details_json};
+	PGresult *res = PQexecParams(lg->conn,
+	                             "INSERT INTO audit_log (actor, action, details)"
+	                             " VALUES ($1, $2, $3::jsonb)",
+	                             3, NULL, p, NULL, NULL, 0);
+	if (PQresultStatus(res) != PGRES_COMMAND_OK)
+		return ledger_fail(lg, res, "audit log", err);
+	PQclear(res);
+	return ledger_exec(lg, "COMMIT", err);
+}
+
 /* Collectors wait on the rollups while they are rebuilt, so that no
  * increment is lost between the aggregate and the commit. The order is the
  * one the collector's upsert locks them in (ledger/batch.c). */
@@ -331,8 +346,6 @@ int ledger_rebuild_rollups(struct ledger *lg, int64_t from_us, int64_t to_us, co
 	int64_t hf = from_us - ((from_us % hour) + hour) % hour;
 	int64_t ht = to_us + (hour - ((to_us % hour) + hour) % hour) % hour;
 	char from[40], to[40], details[160];
-	const char *ap[2] = {actor, details};
-	PGresult *res;
 
 	time_format(hf, from);
 	time_format(ht, to);
@@ -341,16 +354,7 @@ int ledger_rebuild_rollups(struct ledger *lg, int64_t from_us, int64_t to_us, co
 		return -1;
 	if (ledger_exec(lg, ROLLUP_LOCK, err) < 0 || rebuild_rollups(lg, hf, ht, err) < 0)
 		goto fail;
-	res = PQexecParams(lg->conn,
-	                   "INSERT INTO audit_log (actor, action, details)"
-	                   " VALUES ($1, 'rollups.rebuild', $2::jsonb)",
-	                   2, NULL, ap, NULL, NULL, 0);
-	if (PQresultStatus(res) != PGRES_COMMAND_OK) {
-		ledger_fail(lg, res, "audit log", err);
-		goto fail;
-	}
-	PQclear(res);
-	if (ledger_exec(lg, "COMMIT", err) < 0)
+	if (audit_and_commit(lg, actor, "rollups.rebuild", details, err) < 0)
 		goto fail;
 	return 0;
 fail:
@@ -425,17 +429,7 @@ int ledger_reprice(struct ledger *lg, const struct pricebook *pb, int64_t from_u
 	         "{\"from\":\"%s\",\"to\":\"%s\",\"examined\":%zu,\"changed\":%zu,"
 	         "\"newly_priced\":%zu,\"still_unpriced\":%zu}",
 	         from, to, out->examined, out->changed, out->newly_priced, out->still_unpriced);
-	const char *ap[2] = {actor, details};
-	res = PQexecParams(lg->conn,
-	                   "INSERT INTO audit_log (actor, action, details)"
-	                   " VALUES ($1, 'prices.reprice', $2::jsonb)",
-	                   2, NULL, ap, NULL, NULL, 0);
-	if (PQresultStatus(res) != PGRES_COMMAND_OK) {
-		ledger_fail(lg, res, "audit log", err);
-		goto fail;
-	}
-	PQclear(res);
-	if (ledger_exec(lg, "COMMIT", err) < 0)
+	if (audit_and_commit(lg, actor, "prices.reprice", details, err) < 0)
 		goto fail;
 	sbuf_cleanup(&s);
 	return 0;
