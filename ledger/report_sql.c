@@ -268,7 +268,9 @@ static const char *const report_sql[LRS_COUNT] = {
         " FROM b ORDER BY b.scope, b.name",
     [LRS_ALERTS] = "SELECT id, scope, name, to_char(period, 'YYYY-MM'), basis, threshold_pct,"
                    " amount_pusd, spend_pusd, forecast_pusd, " ISO(
-                       "fired_at") " FROM budget_alerts ORDER BY id DESC LIMIT $1",
+                       "fired_at") " FROM budget_alerts"
+                                   " WHERE $2::text IS NULL OR (scope = 'team' AND name = $2)"
+                                   " ORDER BY id DESC LIMIT $1",
 };
 
 /* ---- tables and streams ------------------------------------------------------ */

@@ -95,18 +95,16 @@ int report_alerts(struct ledger *lg, int limit, const char *team, struct sbuf *s
                   struct tally_err *err)
 {
 	char lim[16], usd[3][64];
-	const char *p[1] = {lim};
+	const char *p[2] = {lim, team};
 	struct ledger_table t = {0};
 	bool first = true;
 
 	snprintf(lim, sizeof lim, "%d", limit);
-	if (ledger_report_query(lg, LRS_ALERTS, p, 1, &t, err) < 0)
+	/* A team's view is filtered before the limit, not after. */
+	if (ledger_report_query(lg, LRS_ALERTS, p, 2, &t, err) < 0)
 		return -1;
 	sbuf_puts(sb, "{\"alerts\":[");
 	for (int r = 0; r < t.rows; r++) {
-		if (team && (strcmp(ledger_cell(&t, r, 1), "team") != 0 ||
-		             strcmp(ledger_cell(&t, r, 2), team) != 0))
-			continue;
 		for (int k = 0; k < 3; k++)
 			report_usd(ledger_cell(&t, r, 6 + k), usd[k], sizeof usd[k]);
 		sbuf_printf(sb, "%s{\"id\":%lld,\"scope\":\"%s\",\"name\":", first ? "" : ",",

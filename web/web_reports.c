@@ -21,9 +21,15 @@ static int period_args(struct web_req *rq, struct web_resp *rs, int64_t *from, i
 {
 	const char *f = web_arg(rq, "from"), *t = web_arg(rq, "to");
 
-	if (!f || !t || time_parse(f, true, from) < 0 || time_parse(t, true, to) < 0) {
+	if (!f || !t) {
 		web_error(rs, 400,
 		          "from and to are required, like 2026-11-01 or"
+		          " 2026-11-01T12:00:00Z");
+		return -1;
+	}
+	if (time_parse(f, true, from) < 0 || time_parse(t, true, to) < 0) {
+		web_error(rs, 400,
+		          "from and to must be dates or RFC 3339 times, like 2026-11-01 or"
 		          " 2026-11-01T12:00:00Z");
 		return -1;
 	}
@@ -59,8 +65,18 @@ void web_chargeback(struct web_req *rq, struct web_resp *rs)
 	int64_t from, to;
 	struct ledger *lg;
 
-	if (!month || report_month(month, &from, &to) < 0) {
+	if (!month) {
 		web_error(rs, 400, "month is required, like 2026-11");
+		return;
+	}
+	if (report_month(month, &from, &to) < 0) {
+		web_error(rs, 400,
+		          "month must be YYYY-MM with a month from 01 to 12, like 2026-11");
+		return;
+	}
+	const char *fmt = web_arg(rq, "format");
+	if (fmt && strcmp(fmt, "csv") && strcmp(fmt, "json")) {
+		web_error(rs, 400, "format must be csv or json");
 		return;
 	}
 	if (!share)
@@ -75,7 +91,6 @@ void web_chargeback(struct web_req *rq, struct web_resp *rs)
 		web_db_error(rq, rs, &err);
 		return;
 	}
-	const char *fmt = web_arg(rq, "format");
 	bool csv = fmt && strcmp(fmt, "csv") == 0;
 	report_chargeback_format(&r, month, viewer_team(rq), csv ? REPORT_CSV : REPORT_JSON,
 	                         &rs->body);
@@ -263,7 +278,7 @@ void web_export_focus(struct web_req *rq, struct web_resp *rs)
 		web_error(rs, 400, "granularity must be hour or day");
 		return;
 	}
-	if ((to - from) / DAY_US > FOCUS_API_MAX_DAYS) {
+	if (to - from > FOCUS_API_MAX_DAYS * DAY_US) {
 		web_error(rs, 400,
 		          "at most %d days per request; `tally export focus` takes any period",
 		          FOCUS_API_MAX_DAYS);
