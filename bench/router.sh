@@ -36,8 +36,16 @@ fi
 [ "${BENCH_ROUTER_API:-1}" = 0 ] && exit $fail
 
 # ---- the route API under wrk (target: >= 20,000 requests/s, p99 < 2 ms on 2 cores) ------------
-# 100,000 calls over 50 task types and 2 tiers straight into PostgreSQL; `tally serve`
-# learns them (settle 0) and answers GET /api/v1/route from memory.
+# 100,000 calls over 50 task types, 3 workflows and 2 tiers straight into PostgreSQL (small is
+# worse for a fifth of the task types, and for one workflow of another fifth); `tally serve`
+# learns them (settle 0) and answers GET /api/v1/route from memory. The requests cycle over the
+# 50 task types, alone and with each workflow, as a gateway's would. Two runs of
+# BENCH_ROUTER_SECONDS (default 10) each, after a 1 s warm-up:
+#  - capacity: wrk -t1 -c4 as fast as it goes (closed loop: tally and wrk saturate the 2 cores);
+#  - at the target rate: 36 connections (BENCH_ROUTER_CONNS), each sending its next request
+#    1 ms after its answer (about 21,000 requests/s).
+# Before serving, VACUUM ANALYZE and CHECKPOINT settle the freshly loaded table, so that
+# autovacuum and the checkpointer do not run during the measurement.
 command -v wrk >/dev/null 2>&1 || { echo "route API: skipped (wrk is not installed)"; exit $fail; }
 . tests/lib.sh
 pg_start >/dev/null || exit 1
@@ -47,27 +55,80 @@ q "SELECT tally_ensure_month(now());
    INSERT INTO calls (event_id, ts, team, workflow, task_type, provider, model, tier,
      input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, reasoning_tokens,
      usage_shape, batch, cache_hit, local, status, latency_ms, quality, cost_pusd)
-   SELECT 'b' || g, now() - interval '1 minute', 'bench', 'wf', 'task' || (g % 50), 'p',
+   SELECT 'b' || g, now() - interval '1 minute', 'bench', 'wf' || ((g / 100) % 3),
+     'task' || ((g / 2) % 50), 'p',
      CASE WHEN g % 2 = 0 THEN 'm-small' ELSE 'm-large' END,
      CASE WHEN g % 2 = 0 THEN 'small' ELSE 'large' END, 100, 10, 0, 0, 0, 'tally', false,
-     false, false, 'ok', 50 + g % 500, (g % 7 <> 0)::int,
+     false, false, 'ok', 50 + g % 500,
+     CASE WHEN g % 2 = 1 THEN (g % 7 <> 0)::int
+       WHEN (g / 2) % 5 = 0 THEN (g % 3 <> 0)::int
+       WHEN (g / 2) % 5 = 1 AND (g / 100) % 3 = 2 THEN (g % 3 <> 0)::int
+       ELSE (g % 7 <> 0)::int END,
      CASE WHEN g % 2 = 0 THEN 1000000 ELSE 20000000 END
    FROM generate_series(1, 100000) g" >/dev/null
+q "VACUUM ANALYZE" >/dev/null
+q "CHECKPOINT" >/dev/null
 PORT=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 TALLY_HTTP_ADDR="127.0.0.1:$PORT" TALLY_ROUTER_SETTLE_S=0 TALLY_LOG_LEVEL=warn \
 	"$BIN" serve >"$T/serve.log" 2>&1 &
 SERVE_PID=$!
 PIDS="$PIDS $SERVE_PID"
-URL="http://127.0.0.1:$PORT/api/v1/route?task_type=task7"
-wait_until 30 sh -c "curl -s -H 'Authorization: Bearer $KEY' '$URL' | grep -q -e tier -e 'not running'"
-if ! curl -s -H "Authorization: Bearer $KEY" "$URL" | grep -q '"tier"'; then
-	echo "route API: skipped (this tally serve does not run the router)"
+U="http://127.0.0.1:$PORT"
+URL="$U/api/v1/route?task_type=task7&workflow=wf1"
+wait_until 60 sh -c "curl -s -H 'Authorization: Bearer $KEY' '$URL' | grep -q -e '\"policy_version\":[1-9]' -e 'not running'"
+if ! curl -s -H "Authorization: Bearer $KEY" "$URL" | grep -q '"policy_version":[1-9]'; then
+	echo "route API: skipped (this tally serve does not run the router, or learned nothing)"
 	exit $fail
 fi
-out=$(wrk -t1 -c4 -d"${BENCH_ROUTER_SECONDS:-10}"s --latency -H "Authorization: Bearer $KEY" "$URL")
-rps=$(printf '%s\n' "$out" | awk '/^Requests\/sec/ { printf "%.0f", $2 }')
-p99=$(printf '%s\n' "$out" | awk '$1 == "99%" { print $2 }')
-printf 'route API: %s requests/s, p99 %s (wrk 1 thread, 4 connections, loopback)\n' "$rps" "$p99"
+cat >"$T/route.lua" <<'LUA'
+-- the 50 task types, alone and with each of their 3 workflows, in turn
+local paths = {}
+for t = 0, 49 do
+	paths[#paths + 1] = "/api/v1/route?task_type=task" .. t
+	for w = 0, 2 do
+		paths[#paths + 1] = "/api/v1/route?task_type=task" .. t .. "&workflow=wf" .. w
+	end
+end
+local i = 0
+request = function()
+	i = i % #paths + 1
+	return wrk.format("GET", paths[i])
+end
+local pace = tonumber(os.getenv("ROUTE_PACE_MS") or "0")
+if pace > 0 then
+	delay = function() return pace end
+end
+LUA
+route_wrk() { # CONNECTIONS SECONDS
+	wrk -t1 -c"$1" -d"$2"s --latency -s "$T/route.lua" -H "Authorization: Bearer $KEY" "$U/"
+}
+# CPU time (user + system, clock ticks) of the whole tally serve process
+serve_ticks() { awk '{ print $14 + $15 }' "/proc/$SERVE_PID/stat" 2>/dev/null || echo 0; }
+route_line() { # LABEL WRK_OUTPUT CPU_TICKS
+	printf '%s\n' "$2" | awk -v label="$1" -v ticks="$3" -v hz="$(getconf CLK_TCK)" '
+		/ requests in / { n = $1 }
+		/^Requests\/sec/ { rps = $2 }
+		$1 == "50%" { p50 = $2 }
+		$1 == "99%" { p99 = $2 }
+		/Non-2xx/ { bad = $NF }
+		END { printf "route API, %s: %.0f requests/s, p50 %s, p99 %s, tally CPU %.1f us/request%s\n",
+			label, rps, p50, p99, n ? ticks * 1e6 / hz / n : 0,
+			bad ? ", " bad " answers not 2xx" : "" }'
+}
+SECS=${BENCH_ROUTER_SECONDS:-10}
+route_wrk 4 1 >/dev/null
+c0=$(serve_ticks)
+out=$(route_wrk 4 "$SECS")
+c1=$(serve_ticks)
+route_line "capacity (wrk 1 thread, 4 connections, closed loop)" "$out" $((c1 - c0))
+out=$(ROUTE_PACE_MS=1 route_wrk "${BENCH_ROUTER_CONNS:-36}" "$SECS")
+c2=$(serve_ticks)
+route_line "target rate (wrk 1 thread, ${BENCH_ROUTER_CONNS:-36} connections, 1 ms between answer and request)" "$out" $((c2 - c1))
+printf '%s\n' "$out" | awk '
+	/^Requests\/sec/ { rps = $2 }
+	$1 == "99%" { v = $2; ms = v ~ /us$/ ? v / 1000 : v ~ /ms$/ ? v + 0 : v * 1000 }
+	END { printf "route API target (>= 20000 requests/s with p99 < 2 ms): %s\n",
+		(rps >= 20000 && ms < 2) ? "met" : "MISSED" }'
 kill -TERM "$SERVE_PID"
 wait "$SERVE_PID"
 exit $fail

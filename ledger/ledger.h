@@ -557,6 +557,23 @@ struct router_stat_row {
 int ledger_router_load_stats(struct ledger *lg, int64_t since_us, struct router_stat_row **rows,
                              size_t *n, struct tally_err *err);
 
+/* One (task_type, workflow, tier) of router_workflow_stats summed over the
+ * days since a date. */
+struct router_workflow_stat_row {
+	char task_type[EVENT_NAME_MAX + 1];
+	char workflow[EVENT_NAME_MAX + 1];
+	char tier[EVENT_TIER_MAX + 1];
+	int64_t calls, priced_calls, cost_pusd, quality_n;
+	double quality_sum, quality_sumsq;
+};
+/* The per-workflow statistics of the days from since_us (UTC date) on, of
+ * the (task type, workflow) pairs where some tier has at least min_samples
+ * quality samples (the others cannot decide for themselves), by task type,
+ * workflow and tier (byte order); *rows is malloc'd (free it). */
+int ledger_router_load_workflow_stats(struct ledger *lg, int64_t since_us, int64_t min_samples,
+                                      struct router_workflow_stat_row **rows, size_t *n,
+                                      struct tally_err *err);
+
 /* A per task type override as stored. */
 struct router_override_row {
 	char task_type[EVENT_NAME_MAX + 1];
@@ -578,19 +595,23 @@ int ledger_router_override_delete(struct ledger *lg, const char *task_type, cons
                                   bool *found, struct tally_err *err);
 
 /* The newest policy version: *version 0 and *policy_json NULL when none;
- * otherwise *policy_json is malloc'd ({"task_type": "tier", ...}). */
+ * otherwise *policy_json is malloc'd ({"task_type": "tier", ...}) and so is
+ * *workflow_policy_json ({"task_type": {"workflow": "tier"}}) when
+ * workflow_policy_json is not NULL. */
 int ledger_router_latest(struct ledger *lg, int64_t *version, char **policy_json,
-                         struct tally_err *err);
+                         char **workflow_policy_json, struct tally_err *err);
 /* Stores a new policy version, its audit_log entry and its webhook in
  * webhook_outbox (kind 'router.policy'), in one statement. changes_json is a
- * JSON array; saving_pusd the projected monthly saving. *version receives
- * the new version. */
+ * JSON array of n_task_changes task type and n_workflow_changes workflow
+ * changes; saving_pusd the projected monthly saving. *version receives the
+ * new version. */
 int ledger_router_store_version(struct ledger *lg, const char *trigger, const char *policy_json,
-                                const char *changes_json, int64_t saving_pusd, int64_t *version,
-                                struct tally_err *err);
+                                const char *workflow_policy_json, const char *changes_json,
+                                int n_task_changes, int n_workflow_changes, int64_t saving_pusd,
+                                int64_t *version, struct tally_err *err);
 
 /* Policy versions, newest first: JSON array text into *json (malloc'd) of
- * {"version","created_at","trigger","policy","changes",
+ * {"version","created_at","trigger","policy","workflow_policy","changes",
  * "projected_monthly_saving_usd"}. */
 int ledger_router_history(struct ledger *lg, int64_t limit, char **json, struct tally_err *err);
 

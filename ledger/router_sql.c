@@ -40,8 +40,8 @@ static const char update_head[] =
     "WITH st AS (SELECT stats_through AS lo,"
     "  now() - make_interval(secs => $1::double precision) AS hi"
     "  FROM router_state WHERE id = 1 FOR UPDATE),"
-    " c AS (SELECT c.ts, c.task_type, c.tier, c.model, c.cost_pusd, c.latency_ms, c.status,"
-    "  c.quality, c.event_id, c.outcome_id FROM calls c, st"
+    " c AS (SELECT c.ts, c.task_type, c.workflow, c.tier, c.model, c.cost_pusd, c.latency_ms,"
+    "  c.status, c.quality, c.event_id, c.outcome_id FROM calls c, st"
     "  WHERE c.ingested_at > st.lo AND c.ingested_at <= st.hi AND NOT c.cache_hit),"
     " s AS (SELECT c.*, f.fb, o.success FROM c"
     "  LEFT JOIN LATERAL (SELECT avg(score)::double precision AS fb FROM feedback f"
@@ -71,9 +71,25 @@ static const char update_tail[] =
     "   WITH ORDINALITY AS t(a, b, i) ORDER BY i),"
     "  model = CASE WHEN EXCLUDED.calls >= r.calls THEN EXCLUDED.model ELSE r.model END"
     "  RETURNING 1),"
+    /* the same calls per workflow too (0006): the same watermark moves both */
+    " aggw AS (SELECT (ts AT TIME ZONE 'UTC')::date AS day, task_type, workflow, tier,"
+    "  count(*) AS calls, count(cost_pusd) AS priced, coalesce(sum(cost_pusd), 0) AS cost,"
+    "  count(qv) AS qn, coalesce(sum(qv), 0) AS qs, coalesce(sum(qv * qv), 0) AS qq"
+    "  FROM q WHERE workflow <> '' GROUP BY 1, 2, 3, 4),"
+    " upw AS (INSERT INTO router_workflow_stats AS r (day, task_type, workflow, tier, calls,"
+    "  priced_calls, cost_pusd, quality_n, quality_sum, quality_sumsq)"
+    "  SELECT day, task_type, workflow, tier, calls, priced, cost, qn, qs, qq FROM aggw"
+    "  ON CONFLICT (day, task_type, workflow, tier) DO UPDATE SET calls = r.calls + EXCLUDED.calls,"
+    "  priced_calls = r.priced_calls + EXCLUDED.priced_calls,"
+    "  cost_pusd = r.cost_pusd + EXCLUDED.cost_pusd,"
+    "  quality_n = r.quality_n + EXCLUDED.quality_n,"
+    "  quality_sum = r.quality_sum + EXCLUDED.quality_sum,"
+    "  quality_sumsq = r.quality_sumsq + EXCLUDED.quality_sumsq"
+    "  RETURNING 1),"
     " w AS (UPDATE router_state SET stats_through = st.hi, updated_at = now() FROM st"
     "  WHERE router_state.id = 1 AND st.hi > st.lo RETURNING 1)"
-    " SELECT (SELECT count(*) FROM c), (SELECT count(*) FROM up), (SELECT count(*) FROM w)";
+    " SELECT (SELECT count(*) FROM c), (SELECT count(*) FROM up), (SELECT count(*) FROM w),"
+    " (SELECT count(*) FROM upw)";
 
 int ledger_router_update_stats(struct ledger *lg, int64_t settle_s, const int64_t *bounds,
                                int n_bounds, int64_t *calls_read, struct tally_err *err)
@@ -201,6 +217,63 @@ int ledger_router_load_stats(struct ledger *lg, int64_t since_us, struct router_
 	return 0;
 }
 
+int ledger_router_load_workflow_stats(struct ledger *lg, int64_t since_us, int64_t min_samples,
+                                      struct router_workflow_stat_row **rows, size_t *n,
+                                      struct tally_err *err)
+{
+	char since[40], min[32];
+	const char *p[2] = {since, min};
+	PGresult *res = NULL;
+
+	*rows = NULL;
+	*n = 0;
+	time_format(since_us, since);
+	snprintf(min, sizeof min, "%lld", (long long)(min_samples < 1 ? 1 : min_samples));
+	/* only the workflows that may have a decision of their own: some tier
+	 * has min_samples quality samples; the rest follow their task type */
+	if (run(lg,
+	        "WITH s AS (SELECT task_type, workflow, tier, sum(calls) AS calls,"
+	        "  sum(priced_calls) AS priced, sum(cost_pusd) AS cost, sum(quality_n) AS qn,"
+	        "  sum(quality_sum) AS qs, sum(quality_sumsq) AS qq FROM router_workflow_stats"
+	        "  WHERE day >= ($1::timestamptz AT TIME ZONE 'UTC')::date GROUP BY 1, 2, 3),"
+	        " k AS (SELECT DISTINCT task_type, workflow FROM s WHERE qn >= $2::bigint)"
+	        " SELECT s.task_type, s.workflow, s.tier, s.calls, s.priced, s.cost::text, s.qn,"
+	        " s.qs, s.qq FROM s JOIN k USING (task_type, workflow)"
+	        " ORDER BY s.task_type COLLATE \"C\", s.workflow COLLATE \"C\","
+	        " s.tier COLLATE \"C\"",
+	        2, p, "router workflow statistics", &res, err) < 0)
+		return -1;
+	int nt = PQntuples(res);
+	struct router_workflow_stat_row *out = calloc(nt ? (size_t)nt : 1, sizeof *out);
+	if (!out) {
+		PQclear(res);
+		return tally_err_set(err, TALLY_ENOMEM, false, "out of memory");
+	}
+	for (int i = 0; i < nt; i++) {
+		struct router_workflow_stat_row *r = &out[i];
+		snprintf(r->task_type, sizeof r->task_type, "%s", PQgetvalue(res, i, 0));
+		snprintf(r->workflow, sizeof r->workflow, "%s", PQgetvalue(res, i, 1));
+		snprintf(r->tier, sizeof r->tier, "%s", PQgetvalue(res, i, 2));
+		if (parse_i64(PQgetvalue(res, i, 5), &r->cost_pusd) < 0) {
+			PQclear(res);
+			free(out);
+			return tally_err_set(err, TALLY_ERANGE, false,
+			                     "router workflow statistics: cost of %s/%s/%s out of "
+			                     "range",
+			                     r->task_type, r->workflow, r->tier);
+		}
+		r->calls = strtoll(PQgetvalue(res, i, 3), NULL, 10);
+		r->priced_calls = strtoll(PQgetvalue(res, i, 4), NULL, 10);
+		r->quality_n = strtoll(PQgetvalue(res, i, 6), NULL, 10);
+		r->quality_sum = strtod(PQgetvalue(res, i, 7), NULL);
+		r->quality_sumsq = strtod(PQgetvalue(res, i, 8), NULL);
+	}
+	PQclear(res);
+	*rows = out;
+	*n = (size_t)nt;
+	return 0;
+}
+
 int ledger_router_overrides(struct ledger *lg, struct router_override_row **rows, size_t *n,
                             struct tally_err *err)
 {
@@ -322,21 +395,31 @@ int ledger_router_override_delete(struct ledger *lg, const char *task_type, cons
 }
 
 int ledger_router_latest(struct ledger *lg, int64_t *version, char **policy_json,
-                         struct tally_err *err)
+                         char **workflow_policy_json, struct tally_err *err)
 {
 	PGresult *res = NULL;
 	*version = 0;
 	*policy_json = NULL;
+	if (workflow_policy_json)
+		*workflow_policy_json = NULL;
 	if (run(lg,
-	        "SELECT version, policy::text FROM router_policy_versions"
+	        "SELECT version, policy::text, workflow_policy::text FROM router_policy_versions"
 	        " ORDER BY version DESC LIMIT 1",
 	        0, NULL, "router policy", &res, err) < 0)
 		return -1;
 	if (PQntuples(res) == 1) {
 		*version = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
 		*policy_json = strdup(PQgetvalue(res, 0, 1));
-		if (!*policy_json) {
+		if (workflow_policy_json)
+			*workflow_policy_json = strdup(PQgetvalue(res, 0, 2));
+		if (!*policy_json || (workflow_policy_json && !*workflow_policy_json)) {
 			PQclear(res);
+			free(*policy_json);
+			*policy_json = NULL;
+			if (workflow_policy_json) {
+				free(*workflow_policy_json);
+				*workflow_policy_json = NULL;
+			}
 			return tally_err_set(err, TALLY_ENOMEM, false, "out of memory");
 		}
 	}
@@ -345,20 +428,30 @@ int ledger_router_latest(struct ledger *lg, int64_t *version, char **policy_json
 }
 
 int ledger_router_store_version(struct ledger *lg, const char *trigger, const char *policy_json,
-                                const char *changes_json, int64_t saving_pusd, int64_t *version,
-                                struct tally_err *err)
+                                const char *workflow_policy_json, const char *changes_json,
+                                int n_task_changes, int n_workflow_changes, int64_t saving_pusd,
+                                int64_t *version, struct tally_err *err)
 {
-	char saving[48], saving_usd[48];
+	char saving[48], saving_usd[48], what[96];
 	PGresult *res = NULL;
 
 	snprintf(saving, sizeof saving, "%lld", (long long)saving_pusd);
 	money_format(saving_pusd, 12, saving_usd, sizeof saving_usd);
-	const char *p[5] = {trigger, policy_json, changes_json, saving, saving_usd};
+	if (n_workflow_changes == 0)
+		snprintf(what, sizeof what, "%d task type(s) changed", n_task_changes);
+	else if (n_task_changes == 0)
+		snprintf(what, sizeof what, "%d workflow(s) changed", n_workflow_changes);
+	else
+		snprintf(what, sizeof what, "%d task type(s) and %d workflow(s) changed",
+		         n_task_changes, n_workflow_changes);
+	const char *p[7] = {trigger,    policy_json, changes_json,        saving,
+	                    saving_usd, what,        workflow_policy_json};
 	/* the version, its audit entry and its webhook commit together; the
 	 * payload is the exact body that the outbox signs and sends */
 	if (run(lg,
-	        "WITH v AS (INSERT INTO router_policy_versions (trigger, policy, changes,"
-	        "  projected_monthly_saving_pusd) VALUES ($1, $2::jsonb, $3::jsonb, $4::numeric)"
+	        "WITH v AS (INSERT INTO router_policy_versions (trigger, policy, workflow_policy,"
+	        "  changes, projected_monthly_saving_pusd)"
+	        "  VALUES ($1, $2::jsonb, $7::jsonb, $3::jsonb, $4::numeric)"
 	        "  RETURNING version, created_at),"
 	        " au AS (INSERT INTO audit_log (actor, action, details)"
 	        "  SELECT 'router', 'router.policy_version', jsonb_build_object('version', "
@@ -367,16 +460,16 @@ int ledger_router_store_version(struct ledger *lg, const char *trigger, const ch
 	        "   'projected_monthly_saving_usd', $5::text) FROM v),"
 	        " ob AS (INSERT INTO webhook_outbox (kind, payload)"
 	        "  SELECT 'router.policy', json_build_object("
-	        "   'text', format('Routing policy version %s: %s task type(s) changed,"
-	        " projected saving $%s a month', v.version, jsonb_array_length($3::jsonb),"
-	        "    round($4::numeric / 1000000000000::numeric, 2)),"
+	        "   'text', format('Routing policy version %s: %s, projected saving $%s a month',"
+	        "    v.version, $6::text, round($4::numeric / 1000000000000::numeric, 2)),"
 	        "   'event', 'router.policy', 'version', v.version,"
 	        "   'created_at', " ISO(
 	            "v.created_at") ", 'trigger', $1::text,"
-	                            "   'changes', $3::jsonb, 'policy', $2::jsonb,"
+	                            "   'changes', $3::jsonb, 'policy', $2::jsonb, "
+	                            "'workflow_policy', $7::jsonb,"
 	                            "   'projected_monthly_saving_usd', $5::text)::text FROM v)"
 	                            " SELECT version FROM v",
-	        5, p, "router policy version", &res, err) < 0)
+	        7, p, "router policy version", &res, err) < 0)
 		return -1;
 	*version = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
 	PQclear(res);
@@ -395,6 +488,7 @@ int ledger_router_history(struct ledger *lg, int64_t limit, char **json, struct 
 	        "SELECT coalesce(json_agg(json_build_object('version', version,"
 	        " 'created_at', " ISO(
 	            "created_at") ", 'trigger', trigger, 'policy', policy,"
+	                          " 'workflow_policy', workflow_policy,"
 	                          " 'changes', changes, 'projected_monthly_saving_usd',"
 	                          " (projected_monthly_saving_pusd / "
 	                          "1000000000000::numeric)::numeric(40, 12)::text)"

@@ -37,6 +37,15 @@ struct task {
 	struct router_override ov;
 };
 
+/* One workflow of a task type: its own cells (its calls are also in the
+ * task type's). */
+struct flow {
+	char task[ROUTER_TASK_MAX + 1];
+	char name[ROUTER_TASK_MAX + 1];
+	struct cell *cells;
+	size_t cap_cells;
+};
+
 struct router_learner {
 	struct router_params p;
 	char (*tiers)[ROUTER_TIER_MAX + 1];
@@ -46,6 +55,10 @@ struct router_learner {
 	size_t n_tasks, cap_tasks;
 	uint32_t *slots; /* open addressing: task index + 1, 0 = empty */
 	size_t n_slots;  /* power of two */
+	struct flow *flows;
+	size_t n_flows, cap_flows;
+	uint32_t *fslots; /* the same for flows */
+	size_t n_fslots;
 	struct router_rng rng;
 };
 
@@ -154,6 +167,15 @@ static uint32_t hash_name(const char *s)
 	return h;
 }
 
+/* A workflow's key: task type, a unit separator, workflow. */
+static uint32_t hash_flow(const char *task, const char *workflow)
+{
+	uint32_t h = (hash_name(task) ^ 0x1fu) * 16777619u;
+	for (; *workflow; workflow++)
+		h = (h ^ (unsigned char)*workflow) * 16777619u;
+	return h;
+}
+
 static double cell_mean(const struct cell *c)
 {
 	return c->n > 0 ? c->qsum / (double)c->n : 0;
@@ -200,7 +222,7 @@ static int tier_index(const struct router_learner *l, const char *tier)
 
 static struct task *task_find(const struct router_learner *l, const char *name)
 {
-	if (!l->n_slots)
+	if (!l->n_slots || !name)
 		return NULL;
 	size_t mask = l->n_slots - 1;
 	for (size_t i = hash_name(name) & mask;; i = (i + 1) & mask) {
@@ -229,19 +251,101 @@ static int rehash(struct router_learner *l, size_t n_slots, struct tally_err *er
 	return 0;
 }
 
-/* Makes t->cells hold one cell per registered tier. */
-static int task_cells(struct router_learner *l, struct task *t, struct tally_err *err)
+/* Makes *cells hold one cell per registered tier. */
+static int cells_fit(const struct router_learner *l, struct cell **cells, size_t *cap_cells,
+                     struct tally_err *err)
 {
-	if (t->cap_cells >= l->n_tiers)
+	if (*cap_cells >= l->n_tiers)
 		return 0;
 	size_t cap = l->cap_tiers;
-	struct cell *c = realloc(t->cells, cap * sizeof *c);
+	struct cell *c = realloc(*cells, cap * sizeof *c);
 	if (!c)
 		return tally_err_set(err, TALLY_ENOMEM, false, "router: out of memory");
-	memset(c + t->cap_cells, 0, (cap - t->cap_cells) * sizeof *c);
-	t->cells = c;
-	t->cap_cells = cap;
+	memset(c + *cap_cells, 0, (cap - *cap_cells) * sizeof *c);
+	*cells = c;
+	*cap_cells = cap;
 	return 0;
+}
+
+static int task_cells(struct router_learner *l, struct task *t, struct tally_err *err)
+{
+	return cells_fit(l, &t->cells, &t->cap_cells, err);
+}
+
+static struct flow *flow_find(const struct router_learner *l, const char *task,
+                              const char *workflow)
+{
+	if (!l->n_fslots || !task || !workflow)
+		return NULL;
+	size_t mask = l->n_fslots - 1;
+	for (size_t i = hash_flow(task, workflow) & mask;; i = (i + 1) & mask) {
+		uint32_t s = l->fslots[i];
+		if (!s)
+			return NULL;
+		const struct flow *f = &l->flows[s - 1];
+		if (strcmp(f->name, workflow) == 0 && strcmp(f->task, task) == 0)
+			return &l->flows[s - 1];
+	}
+}
+
+static int flow_rehash(struct router_learner *l, size_t n_slots, struct tally_err *err)
+{
+	uint32_t *slots = calloc(n_slots, sizeof *slots);
+	if (!slots)
+		return tally_err_set(err, TALLY_ENOMEM, false, "router: out of memory");
+	for (size_t k = 0; k < l->n_flows; k++) {
+		size_t i = hash_flow(l->flows[k].task, l->flows[k].name) & (n_slots - 1);
+		while (slots[i])
+			i = (i + 1) & (n_slots - 1);
+		slots[i] = (uint32_t)(k + 1);
+	}
+	free(l->fslots);
+	l->fslots = slots;
+	l->n_fslots = n_slots;
+	return 0;
+}
+
+static struct flow *flow_get(struct router_learner *l, const char *task, const char *workflow,
+                             struct tally_err *err)
+{
+	struct flow *f = flow_find(l, task, workflow);
+	if (f)
+		return f;
+	if (strlen(task) > ROUTER_TASK_MAX || strlen(workflow) > ROUTER_TASK_MAX) {
+		tally_err_set(err, TALLY_EINVAL, false,
+		              "router: task type or workflow longer than %d bytes",
+		              ROUTER_TASK_MAX);
+		return NULL;
+	}
+	if (l->n_flows >= UINT32_MAX - 1) {
+		tally_err_set(err, TALLY_ERANGE, false, "router: too many workflows");
+		return NULL;
+	}
+	if (l->n_flows == l->cap_flows) {
+		size_t cap = l->cap_flows ? l->cap_flows * 2 : 16;
+		struct flow *nf = realloc(l->flows, cap * sizeof *nf);
+		if (!nf) {
+			tally_err_set(err, TALLY_ENOMEM, false, "router: out of memory");
+			return NULL;
+		}
+		l->flows = nf;
+		l->cap_flows = cap;
+	}
+	if ((l->n_flows + 1) * 2 > l->n_fslots &&
+	    flow_rehash(l, l->n_fslots ? l->n_fslots * 2 : 64, err) < 0)
+		return NULL;
+	f = &l->flows[l->n_flows];
+	memset(f, 0, sizeof *f);
+	strcpy(f->task, task);
+	strcpy(f->name, workflow);
+	size_t i = hash_flow(task, workflow) & (l->n_fslots - 1);
+	while (l->fslots[i])
+		i = (i + 1) & (l->n_fslots - 1);
+	l->fslots[i] = (uint32_t)(l->n_flows + 1);
+	l->n_flows++;
+	if (cells_fit(l, &f->cells, &f->cap_cells, err) < 0)
+		return NULL;
+	return f;
 }
 
 static struct task *task_get(struct router_learner *l, const char *name, struct tally_err *err)
@@ -311,6 +415,9 @@ int router_learner_add_tier(struct router_learner *l, const char *tier, struct t
 	for (size_t t = 0; t < l->n_tasks; t++)
 		if (task_cells(l, &l->tasks[t], err) < 0)
 			return -1;
+	for (size_t k = 0; k < l->n_flows; k++)
+		if (cells_fit(l, &l->flows[k].cells, &l->flows[k].cap_cells, err) < 0)
+			return -1;
 	return (int)(l->n_tiers - 1);
 }
 
@@ -332,6 +439,27 @@ size_t router_learner_task_count(const struct router_learner *l)
 const char *router_learner_task_name(const struct router_learner *l, size_t i)
 {
 	return i < l->n_tasks ? l->tasks[i].name : NULL;
+}
+
+size_t router_learner_workflow_count(const struct router_learner *l)
+{
+	return l->n_flows;
+}
+
+bool router_learner_workflow_at(const struct router_learner *l, size_t i, const char **task_type,
+                                const char **workflow)
+{
+	if (i >= l->n_flows)
+		return false;
+	*task_type = l->flows[i].task;
+	*workflow = l->flows[i].name;
+	return true;
+}
+
+bool router_learner_workflow_known(const struct router_learner *l, const char *task_type,
+                                   const char *workflow)
+{
+	return flow_find(l, task_type, workflow) != NULL;
 }
 
 /* ---- life cycle ------------------------------------------------------------------ */
@@ -390,6 +518,10 @@ void router_learner_free(struct router_learner *l)
 		free(l->tasks[i].cells);
 	free(l->tasks);
 	free(l->slots);
+	for (size_t i = 0; i < l->n_flows; i++)
+		free(l->flows[i].cells);
+	free(l->flows);
+	free(l->fslots);
 	free(l->tiers);
 	free(l->pooled);
 	free(l);
@@ -455,6 +587,44 @@ int router_learner_add_sums(struct router_learner *l, const char *task_type, con
 	return 0;
 }
 
+int router_learner_observe_workflow(struct router_learner *l, const char *task_type,
+                                    const char *workflow, const char *tier, double quality,
+                                    int64_t cost_pusd, int64_t latency_ms, struct tally_err *err)
+{
+	if (router_learner_observe(l, task_type, tier, quality, cost_pusd, latency_ms, err) < 0)
+		return -1;
+	if (!workflow || !workflow[0])
+		return 0;
+	struct flow *f = flow_get(l, task_type, workflow, err);
+	if (!f)
+		return -1;
+	/* observe clamped the quality and registered the tier */
+	if (!(quality >= 0))
+		quality = 0;
+	if (quality > 1)
+		quality = 1;
+	cell_add(&f->cells[tier_index(l, tier)], l->p.window, quality, cost_pusd, latency_ms);
+	return 0;
+}
+
+int router_learner_add_workflow_sums(struct router_learner *l, const char *task_type,
+                                     const char *workflow, const char *tier,
+                                     const struct router_cell_sums *s, struct tally_err *err)
+{
+	if (s->n < 0 || s->cost_pusd < 0)
+		return tally_err_set(err, TALLY_EINVAL, false, "router: negative statistics");
+	if (!workflow || !workflow[0])
+		return tally_err_set(err, TALLY_EINVAL, false, "router: empty workflow name");
+	int ti = router_learner_add_tier(l, tier, err);
+	if (ti < 0 || !task_get(l, task_type, err))
+		return -1;
+	struct flow *f = flow_get(l, task_type, workflow, err);
+	if (!f)
+		return -1;
+	sums_into(&f->cells[ti], l->p.window, s);
+	return 0;
+}
+
 int router_learner_set_override(struct router_learner *l, const char *task_type,
                                 const struct router_override *ov, struct tally_err *err)
 {
@@ -485,18 +655,15 @@ int router_learner_set_override(struct router_learner *l, const char *task_type,
 	return 0;
 }
 
-void router_learner_stats(const struct router_learner *l, const char *task_type, const char *tier,
-                          struct router_cell_stats *out)
+static void cell_stats(const struct router_learner *l, const struct cell *c,
+                       struct router_cell_stats *out)
 {
 	memset(out, 0, sizeof *out);
 	out->quality_ucb = 1;
 	out->cost_per_success_pusd = -1;
 	out->latency_p50_ms = out->latency_p95_ms = -1;
-	const struct task *t = task_find(l, task_type);
-	int ti = tier_index(l, tier);
-	if (!t || ti < 0)
+	if (!c)
 		return;
-	const struct cell *c = &t->cells[ti];
 	out->n = c->n;
 	out->quality_mean = cell_mean(c);
 	router_wilson(out->quality_mean, c->n, l->p.z, &out->quality_lcb, &out->quality_ucb);
@@ -508,6 +675,23 @@ void router_learner_stats(const struct router_learner *l, const char *task_type,
 		out->cost_per_success_pusd = (int64_t)((double)c->cost_total / c->qsum_total);
 	out->latency_p50_ms = lat_percentile(c->lat, 0.50);
 	out->latency_p95_ms = lat_percentile(c->lat, 0.95);
+}
+
+void router_learner_stats(const struct router_learner *l, const char *task_type, const char *tier,
+                          struct router_cell_stats *out)
+{
+	const struct task *t = task_find(l, task_type);
+	int ti = tier_index(l, tier);
+	cell_stats(l, t && ti >= 0 ? &t->cells[ti] : NULL, out);
+}
+
+void router_learner_stats_workflow(const struct router_learner *l, const char *task_type,
+                                   const char *workflow, const char *tier,
+                                   struct router_cell_stats *out)
+{
+	const struct flow *f = flow_find(l, task_type, workflow);
+	int ti = tier_index(l, tier);
+	cell_stats(l, f && ti >= 0 ? &f->cells[ti] : NULL, out);
 }
 
 /* ---- the policy ------------------------------------------------------------------------ */
@@ -563,8 +747,10 @@ struct decision {
 	double tol, thr;
 };
 
-static void decide(const struct router_learner *l, const struct task *t, struct decision *d,
-                   char *reason, size_t rn)
+/* The rule over one set of cells: a task type's (t->cells) or one of its
+ * workflows' (cells of a flow, with t's overrides). cells may be NULL. */
+static void decide(const struct router_learner *l, const struct task *t, const struct cell *cells,
+                   struct decision *d, char *reason, size_t rn)
 {
 	memset(d, 0, sizeof *d);
 	d->rec = d->best = -1;
@@ -584,7 +770,6 @@ static void decide(const struct router_learner *l, const struct task *t, struct 
 		return;
 	}
 	d->rec = def;
-	const struct cell *cells = t ? t->cells : NULL;
 	if (!cells || cells[def].n < l->p.min_samples) {
 		snprintf(reason, rn, "default %s: it has %lld of %lld samples for this task type",
 		         l->tiers[def], cells ? (long long)cells[def].n : 0LL,
@@ -634,55 +819,123 @@ static void decide(const struct router_learner *l, const struct task *t, struct 
 		         (long long)cells[rec].n);
 }
 
+/* The public form of a decision over cells. */
+static void decision_out(const struct router_learner *l, const struct task *t,
+                         const struct cell *cells, struct decision *d, struct router_decision *out)
+{
+	memset(out, 0, sizeof *out);
+	decide(l, t, cells, d, out->reason, sizeof out->reason);
+	if (d->pinned)
+		snprintf(out->tier, sizeof out->tier, "%s", t->ov.pinned);
+	else if (d->rec >= 0)
+		snprintf(out->tier, sizeof out->tier, "%s", l->tiers[d->rec]);
+	else if (t && t->has_ov && t->ov.n_allowed)
+		snprintf(out->tier, sizeof out->tier, "%s", t->ov.allowed[0]);
+	if (d->best >= 0)
+		snprintf(out->best, sizeof out->best, "%s", l->tiers[d->best]);
+	out->settled = d->settled;
+	out->tolerance = d->tol;
+}
+
 void router_learner_decide(const struct router_learner *l, const char *task_type,
                            struct router_decision *out)
 {
 	struct decision d;
 	const struct task *t = task_find(l, task_type);
-	memset(out, 0, sizeof *out);
-	decide(l, t, &d, out->reason, sizeof out->reason);
-	if (d.pinned)
-		snprintf(out->tier, sizeof out->tier, "%s", t->ov.pinned);
-	else if (d.rec >= 0)
-		snprintf(out->tier, sizeof out->tier, "%s", l->tiers[d.rec]);
-	else if (t && t->has_ov && t->ov.n_allowed)
-		snprintf(out->tier, sizeof out->tier, "%s", t->ov.allowed[0]);
-	if (d.best >= 0)
-		snprintf(out->best, sizeof out->best, "%s", l->tiers[d.best]);
-	out->settled = d.settled;
-	out->tolerance = d.tol;
+	decision_out(l, t, t ? t->cells : NULL, &d, out);
 }
 
-/* Is tier i still worth measuring for this task type, given the decision? */
+/* A workflow's decision: out is the one that applies, *own the workflow's
+ * internal decision when it applies (rec -1 otherwise). */
+static void decide_flow(const struct router_learner *l, const struct task *t, const struct flow *f,
+                        struct router_decision *out, struct decision *own)
+{
+	struct decision td, wd;
+	struct router_decision wo;
+
+	decision_out(l, t, t ? t->cells : NULL, &td, out);
+	memset(own, 0, sizeof *own);
+	own->rec = own->best = -1;
+	out->settled = false;
+	if (!f) {
+		snprintf(out->reason, sizeof out->reason,
+		         "no statistics of its own (fewer than %lld samples on every tier); the "
+		         "task type's policy applies",
+		         (long long)l->p.min_samples);
+		return;
+	}
+	if (td.pinned) {
+		snprintf(out->reason, sizeof out->reason,
+		         "the task type is pinned to %s by override", out->tier);
+		return;
+	}
+	if (!td.settled) {
+		snprintf(out->reason, sizeof out->reason,
+		         "the task type's policy applies: it is not settled yet");
+		return;
+	}
+	decision_out(l, t, f->cells, &wd, &wo);
+	/* the workflow's own rule must have compared the task type's tier too:
+	 * a tier it never measured enough is no evidence against it */
+	int short_tier = !wd.settled ? wd.rec : f->cells[td.rec].n < l->p.min_samples ? td.rec : -1;
+	if (short_tier >= 0) {
+		snprintf(out->reason, sizeof out->reason,
+		         "%s has %lld of %lld samples for this workflow; the task type's policy "
+		         "applies",
+		         l->tiers[short_tier], (long long)f->cells[short_tier].n,
+		         (long long)l->p.min_samples);
+		return;
+	}
+	if (wd.rec == td.rec) {
+		char why[ROUTER_REASON_MAX];
+		memcpy(why, wo.reason, sizeof why);
+		out->settled = true;
+		out->workflow_agrees = true;
+		snprintf(out->reason, sizeof out->reason, "its own statistics agree: %.*s",
+		         (int)(sizeof out->reason - 32), why);
+		return;
+	}
+	*out = wo;
+	out->workflow_policy = true;
+	*own = wd;
+}
+
+void router_learner_decide_workflow(const struct router_learner *l, const char *task_type,
+                                    const char *workflow, struct router_decision *out)
+{
+	struct decision own;
+	decide_flow(l, task_find(l, task_type), flow_find(l, task_type, workflow), out, &own);
+}
+
+/* Is tier i still worth measuring for these cells, given the decision? */
 static bool uncertain(const struct router_learner *l, const struct task *t,
-                      const struct decision *d, size_t i)
+                      const struct cell *cells, const struct decision *d, size_t i)
 {
 	if ((int)i == d->rec || !tier_allowed(t, l->tiers[i]))
 		return false;
-	const struct cell *c = t ? &t->cells[i] : NULL;
+	const struct cell *c = cells ? &cells[i] : NULL;
 	if (!c || c->n < l->p.min_samples || !d->settled)
 		return true;
 	/* a cheaper tier is kept measured, so that an improvement is noticed */
-	if (cell_cost_mean(c) < cell_cost_mean(&t->cells[d->rec]))
+	if (cell_cost_mean(c) < cell_cost_mean(&cells[d->rec]))
 		return true;
 	double lcb, ucb;
 	router_wilson(cell_mean(c), c->n, l->p.z, &lcb, &ucb);
 	return lcb < d->thr && ucb >= d->thr;
 }
 
-void router_learner_choose(struct router_learner *l, const char *task_type,
-                           struct router_choice *out)
+/* The plan of answers over cells (a task type's or a workflow's). */
+static void plan_cells(const struct router_learner *l, const struct task *t,
+                       const struct cell *cells, struct router_plan *out)
 {
 	struct decision d;
-	const struct task *t = task_find(l, task_type);
 	struct router_decision rd;
 
 	memset(out, 0, sizeof *out);
-	router_learner_decide(l, task_type, &rd);
-	decide(l, t, &d, out->reason, sizeof out->reason);
-	snprintf(out->tier, sizeof out->tier, "%s", rd.tier);
-	/* one draw per answer whatever happens: the sequence stays reproducible */
-	double u = router_rng_unit(&l->rng);
+	decision_out(l, t, cells, &d, &rd);
+	memcpy(out->tier, rd.tier, sizeof out->tier);
+	memcpy(out->reason, rd.reason, sizeof out->reason);
+	out->pinned = d.pinned;
 	if (d.pinned || d.warmup)
 		return;
 	bool warm = false;
@@ -690,17 +943,72 @@ void router_learner_choose(struct router_learner *l, const char *task_type,
 	for (size_t i = 0; i < l->n_tiers; i++) {
 		if (!tier_allowed(t, l->tiers[i]))
 			continue;
-		int64_t n = t ? t->cells[i].n : 0;
+		int64_t n = cells ? cells[i].n : 0;
 		if (n < l->p.min_samples)
 			warm = true;
-		if (uncertain(l, t, &d, i) && (pick < 0 || (t && n < t->cells[pick].n)))
+		if (uncertain(l, t, cells, &d, i) && (pick < 0 || (cells && n < cells[pick].n)))
 			pick = (int)i;
 	}
-	double share = warm && l->p.warmup_share > 0 ? l->p.warmup_share : l->p.explore_share;
-	if (pick < 0 || u >= share)
+	if (pick < 0)
 		return;
-	snprintf(out->tier, sizeof out->tier, "%s", l->tiers[pick]);
-	out->explore = true;
-	snprintf(out->reason, sizeof out->reason, "exploring %s: %lld samples, estimate uncertain",
-	         l->tiers[pick], t ? (long long)t->cells[pick].n : 0LL);
+	out->explore_share = warm && l->p.warmup_share > 0 ? l->p.warmup_share : l->p.explore_share;
+	snprintf(out->explore_tier, sizeof out->explore_tier, "%s", l->tiers[pick]);
+	snprintf(out->explore_reason, sizeof out->explore_reason,
+	         "exploring %s: %lld samples, estimate uncertain", l->tiers[pick],
+	         cells ? (long long)cells[pick].n : 0LL);
+}
+
+void router_learner_plan(const struct router_learner *l, const char *task_type,
+                         struct router_plan *out)
+{
+	const struct task *t = task_find(l, task_type);
+	plan_cells(l, t, t ? t->cells : NULL, out);
+}
+
+void router_learner_plan_workflow(const struct router_learner *l, const char *task_type,
+                                  const char *workflow, struct router_plan *out)
+{
+	const struct task *t = task_find(l, task_type);
+	const struct flow *f = flow_find(l, task_type, workflow);
+	struct router_decision wd;
+	struct decision own;
+
+	decide_flow(l, t, f, &wd, &own);
+	if (wd.workflow_policy) {
+		plan_cells(l, t, f->cells, out);
+		out->workflow_policy = true;
+		return;
+	}
+	plan_cells(l, t, t ? t->cells : NULL, out);
+	out->workflow_agrees = wd.workflow_agrees;
+}
+
+void router_plan_choose(const struct router_plan *p, double u, struct router_choice *out)
+{
+	memset(out, 0, sizeof *out);
+	if (p->explore_tier[0] && u < p->explore_share) {
+		memcpy(out->tier, p->explore_tier, sizeof out->tier);
+		memcpy(out->reason, p->explore_reason, sizeof out->reason);
+		out->explore = true;
+		return;
+	}
+	memcpy(out->tier, p->tier, sizeof out->tier);
+	memcpy(out->reason, p->reason, sizeof out->reason);
+}
+
+void router_learner_choose(struct router_learner *l, const char *task_type,
+                           struct router_choice *out)
+{
+	struct router_plan plan;
+	router_learner_plan(l, task_type, &plan);
+	/* one draw per answer whatever happens: the sequence stays reproducible */
+	router_plan_choose(&plan, router_rng_unit(&l->rng), out);
+}
+
+void router_learner_choose_workflow(struct router_learner *l, const char *task_type,
+                                    const char *workflow, struct router_choice *out)
+{
+	struct router_plan plan;
+	router_learner_plan_workflow(l, task_type, workflow, &plan);
+	router_plan_choose(&plan, router_rng_unit(&l->rng), out);
 }

@@ -4,15 +4,22 @@
  * route queries read.
  *
  * One cycle: (1) read the calls ingested since the watermark into
- * router_stats; (2) load the last ROUTER_DAYS days of statistics and the
- * overrides (a few rows per task type and tier, never the calls); (3) build a
- * fresh learner from them and decide every task type; (4) when the policy
- * differs from the newest version, store a new version; (5) swap in the new
- * snapshot.
+ * router_stats and router_workflow_stats; (2) load the last ROUTER_DAYS days
+ * of statistics and the overrides (a few rows per task type, workflow and
+ * tier, never the calls); (3) build a fresh learner from them, decide every
+ * task type and workflow, and precompute the route plan of each; (4) when
+ * the policy differs from the newest version, store a new version; (5) swap
+ * in the new snapshot.
+ *
+ * Route answers never wait for a cycle: the snapshot is immutable once
+ * published and read without a lock (see snap_enter), and each answer is a
+ * hash lookup of a precomputed plan plus one draw of a per-thread PRNG.
  */
 #include <cjson/cJSON.h>
 #include <errno.h>
 #include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -25,14 +32,30 @@
 _Static_assert(ROUTER_LAT_BUCKETS == LEDGER_ROUTER_LAT_BUCKETS, "latency buckets");
 _Static_assert(ROUTER_MAX_ALLOWED == LEDGER_ROUTER_MAX_ALLOWED, "allowed tiers");
 
+/* The precomputed answers of one task type, or of one workflow of a task
+ * type that decided for itself (or agrees with its task type). */
+struct route_entry {
+	char task[ROUTER_TASK_MAX + 1];
+	char workflow[ROUTER_TASK_MAX + 1]; /* "" for the task type's own */
+	struct router_plan plan;
+	const char *model, *explore_model; /* into the snapshot's rows, or "" */
+};
+
 struct snapshot {
-	struct router_learner *l; /* route answers advance its PRNG: under snap_mu */
+	struct router_learner *l; /* read-only once published */
 	int64_t version;
 	int64_t built_us;
 	struct router_stat_row *rows; /* by task type, tier */
 	size_t n_rows;
+	struct router_workflow_stat_row *wrows; /* by task type, workflow, tier */
+	size_t n_wrows;
 	struct router_override_row *ovs;
 	size_t n_ovs;
+	struct route_entry *entries;
+	size_t n_entries;
+	uint32_t *slots;            /* open addressing: entry index + 1, 0 = empty */
+	size_t n_slots;             /* power of two */
+	struct route_entry unknown; /* a task type never seen */
 };
 
 struct router {
@@ -48,12 +71,13 @@ struct router {
 	uint64_t cycles;
 	char last_error[256];
 
-	pthread_mutex_t snap_mu;
-	struct snapshot *snap;
+	/* The published snapshot, read without a lock: see snap_enter. */
+	struct snapshot *_Atomic snap;
+	atomic_uint epoch;
+	atomic_long readers[2];
 };
 
-static pthread_mutex_t live_mu = PTHREAD_MUTEX_INITIALIZER;
-static struct router *live;
+static struct router *_Atomic live;
 
 /* ---- configuration ------------------------------------------------------------- */
 
@@ -100,19 +124,62 @@ static void snapshot_free(struct snapshot *s)
 		return;
 	router_learner_free(s->l);
 	free(s->rows);
+	free(s->wrows);
 	free(s->ovs);
+	free(s->entries);
+	free(s->slots);
 	free(s);
+}
+
+/* Readers (route answers, the policy and savings JSON) count themselves in
+ * readers[epoch & 1] before they load the pointer, and uncount when done.
+ * publish() swaps the pointer, then flips the epoch twice, each time waiting
+ * until the half it left is empty, and only then frees the old snapshot: a
+ * reader that may have loaded the old pointer counted itself before the
+ * swap, in the half of the epoch it read, and the two flips wait for both
+ * halves (the second one catches a reader that read the epoch before an
+ * earlier flip and counted itself after that flip's wait). New readers go to
+ * the other half meanwhile, so the wait ends. Readers never wait. */
+static struct snapshot *snap_enter(struct router *r, unsigned *half)
+{
+	*half = atomic_load(&r->epoch) & 1u;
+	atomic_fetch_add(&r->readers[*half], 1);
+	return atomic_load(&r->snap);
+}
+
+static void snap_leave(struct router *r, unsigned half)
+{
+	atomic_fetch_sub(&r->readers[half], 1);
+}
+
+static void publish(struct router *r, struct snapshot *s)
+{
+	struct snapshot *old = atomic_exchange(&r->snap, s);
+	for (int flip = 0; flip < 2; flip++) {
+		unsigned half = atomic_fetch_add(&r->epoch, 1) & 1u;
+		while (atomic_load(&r->readers[half]) != 0) {
+			struct timespec ts = {0, 20000};
+			nanosleep(&ts, NULL);
+		}
+	}
+	snapshot_free(old);
+}
+
+static int str_pair_cmp(const char *a1, const char *a2, const char *b1, const char *b2)
+{
+	int c = strcmp(a1, b1);
+	return c ? c : strcmp(a2, b2);
 }
 
 static const struct router_stat_row *find_row(const struct snapshot *s, const char *task,
                                               const char *tier)
 {
 	size_t lo = 0, hi = s->n_rows;
+	if (!task)
+		return NULL;
 	while (lo < hi) {
 		size_t mid = (lo + hi) / 2;
-		int c = strcmp(s->rows[mid].task_type, task);
-		if (c == 0)
-			c = strcmp(s->rows[mid].tier, tier);
+		int c = str_pair_cmp(s->rows[mid].task_type, s->rows[mid].tier, task, tier);
 		if (c == 0)
 			return &s->rows[mid];
 		if (c < 0)
@@ -126,8 +193,43 @@ static const struct router_stat_row *find_row(const struct snapshot *s, const ch
 static int row_cmp(const void *a, const void *b)
 {
 	const struct router_stat_row *x = a, *y = b;
-	int c = strcmp(x->task_type, y->task_type);
-	return c ? c : strcmp(x->tier, y->tier);
+	return str_pair_cmp(x->task_type, x->tier, y->task_type, y->tier);
+}
+
+static int wrow_cmp3(const struct router_workflow_stat_row *x, const char *task,
+                     const char *workflow, const char *tier)
+{
+	int c = str_pair_cmp(x->task_type, x->workflow, task, workflow);
+	return c ? c : strcmp(x->tier, tier);
+}
+
+static int wrow_cmp(const void *a, const void *b)
+{
+	const struct router_workflow_stat_row *y = b;
+	return wrow_cmp3(a, y->task_type, y->workflow, y->tier);
+}
+
+/* The first workflow row not before (task, workflow, tier). */
+static size_t wrow_lower(const struct snapshot *s, const char *task, const char *workflow,
+                         const char *tier)
+{
+	size_t lo = 0, hi = s->n_wrows;
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+		if (wrow_cmp3(&s->wrows[mid], task, workflow, tier) < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+static const struct router_workflow_stat_row *find_wrow(const struct snapshot *s, const char *task,
+                                                        const char *workflow, const char *tier)
+{
+	size_t i = wrow_lower(s, task, workflow, tier);
+	return i < s->n_wrows && wrow_cmp3(&s->wrows[i], task, workflow, tier) == 0 ? &s->wrows[i]
+	                                                                            : NULL;
 }
 
 /* The model a route answer names: the task type's own for that tier, else
@@ -152,23 +254,137 @@ static int64_t row_cost_mean(const struct router_stat_row *r)
 	return r && r->priced_calls > 0 ? r->cost_pusd / r->priced_calls : -1;
 }
 
+/* A workflow's cost per call on a tier: its own, else its task type's. */
+static int64_t wf_cost_mean(const struct snapshot *s, const char *task, const char *workflow,
+                            const char *tier)
+{
+	const struct router_workflow_stat_row *w = find_wrow(s, task, workflow, tier);
+	if (w && w->priced_calls > 0)
+		return w->cost_pusd / w->priced_calls;
+	return row_cost_mean(find_row(s, task, tier));
+}
+
+/* Calls of a workflow over the period, all tiers (0 when not loaded). */
+static int64_t wf_volume(const struct snapshot *s, const char *task, const char *workflow)
+{
+	int64_t v = 0;
+	for (size_t i = wrow_lower(s, task, workflow, "");
+	     i < s->n_wrows &&
+	     str_pair_cmp(s->wrows[i].task_type, s->wrows[i].workflow, task, workflow) == 0;
+	     i++)
+		v += s->wrows[i].calls;
+	return v;
+}
+
+static uint32_t entry_hash(const char *task, const char *workflow)
+{
+	uint32_t h = 2166136261u;
+	for (; *task; task++)
+		h = (h ^ (unsigned char)*task) * 16777619u;
+	h = (h ^ 0x1fu) * 16777619u;
+	for (; *workflow; workflow++)
+		h = (h ^ (unsigned char)*workflow) * 16777619u;
+	return h;
+}
+
+static const struct route_entry *route_find(const struct snapshot *s, const char *task,
+                                            const char *workflow)
+{
+	if (!s->n_slots)
+		return NULL;
+	size_t mask = s->n_slots - 1;
+	for (size_t i = entry_hash(task, workflow) & mask;; i = (i + 1) & mask) {
+		uint32_t k = s->slots[i];
+		if (!k)
+			return NULL;
+		const struct route_entry *e = &s->entries[k - 1];
+		if (strcmp(e->task, task) == 0 && strcmp(e->workflow, workflow) == 0)
+			return e;
+	}
+}
+
+static void entry_models(const struct snapshot *s, struct route_entry *e, const char *task)
+{
+	e->model = e->plan.tier[0] ? model_for(s, task, e->plan.tier) : "";
+	e->explore_model = e->plan.explore_tier[0] ? model_for(s, task, e->plan.explore_tier) : "";
+}
+
+static void entry_add(struct snapshot *s, const struct route_entry *e)
+{
+	size_t k = s->n_entries++;
+	s->entries[k] = *e;
+	size_t i = entry_hash(e->task, e->workflow) & (s->n_slots - 1);
+	while (s->slots[i])
+		i = (i + 1) & (s->n_slots - 1);
+	s->slots[i] = (uint32_t)(k + 1);
+}
+
+/* The plans of every task type, of the workflows that decide for themselves
+ * or agree with their task type, and of an unknown task type. */
+static int routes_build(struct snapshot *s, struct tally_err *err)
+{
+	const struct router_learner *l = s->l;
+	size_t n_tasks = router_learner_task_count(l), n_flows = router_learner_workflow_count(l);
+	size_t cap = n_tasks + n_flows, n_slots = 64;
+	struct route_entry e;
+
+	if (cap >= UINT32_MAX / 4)
+		return tally_err_set(err, TALLY_ERANGE, false, "router: too many routes");
+	while (n_slots < 2 * cap)
+		n_slots *= 2;
+	s->entries = calloc(cap ? cap : 1, sizeof *s->entries);
+	s->slots = calloc(n_slots, sizeof *s->slots);
+	if (!s->entries || !s->slots)
+		return tally_err_set(err, TALLY_ENOMEM, false, "out of memory");
+	s->n_slots = n_slots;
+	router_learner_plan(l, NULL, &s->unknown.plan);
+	entry_models(s, &s->unknown, NULL);
+	for (size_t i = 0; i < n_tasks; i++) {
+		const char *task = router_learner_task_name(l, i);
+		memset(&e, 0, sizeof e);
+		snprintf(e.task, sizeof e.task, "%s", task);
+		router_learner_plan(l, task, &e.plan);
+		entry_models(s, &e, task);
+		entry_add(s, &e);
+	}
+	for (size_t i = 0; i < n_flows; i++) {
+		const char *task, *wf;
+		router_learner_workflow_at(l, i, &task, &wf);
+		memset(&e, 0, sizeof e);
+		router_learner_plan_workflow(l, task, wf, &e.plan);
+		if (!e.plan.workflow_policy && !e.plan.workflow_agrees)
+			continue; /* answered as an unknown workflow: the task type's plan */
+		snprintf(e.task, sizeof e.task, "%s", task);
+		snprintf(e.workflow, sizeof e.workflow, "%s", wf);
+		entry_models(s, &e, task);
+		entry_add(s, &e);
+	}
+	return 0;
+}
+
+/* Takes ownership of rows, wrows and ovs (freed on failure too). */
 static struct snapshot *snapshot_build(const struct router_params *p, struct router_stat_row *rows,
-                                       size_t n_rows, struct router_override_row *ovs, size_t n_ovs,
-                                       struct tally_err *err)
+                                       size_t n_rows, struct router_workflow_stat_row *wrows,
+                                       size_t n_wrows, struct router_override_row *ovs,
+                                       size_t n_ovs, struct tally_err *err)
 {
 	struct snapshot *s = calloc(1, sizeof *s);
 	if (!s) {
 		free(rows);
+		free(wrows);
 		free(ovs);
 		tally_err_set(err, TALLY_ENOMEM, false, "out of memory");
 		return NULL;
 	}
 	s->rows = rows;
 	s->n_rows = n_rows;
+	s->wrows = wrows;
+	s->n_wrows = n_wrows;
 	s->ovs = ovs;
 	s->n_ovs = n_ovs;
 	s->built_us = time_now_us();
 	qsort(s->rows, s->n_rows, sizeof *s->rows, row_cmp);
+	qsort(s->wrows, s->n_wrows, sizeof *s->wrows, wrow_cmp);
 	if (!(s->l = router_learner_new(p, err)))
 		goto fail;
 	for (size_t i = 0; i < n_rows; i++) {
@@ -187,6 +403,20 @@ static struct snapshot *snapshot_build(const struct router_params *p, struct rou
 		if (router_learner_add_sums(s->l, r->task_type, r->tier, &cs, err) < 0)
 			goto fail;
 	}
+	for (size_t i = 0; i < n_wrows; i++) {
+		const struct router_workflow_stat_row *r = &wrows[i];
+		struct router_cell_sums cs;
+		memset(&cs, 0, sizeof cs);
+		cs.n = r->quality_n;
+		cs.quality_sum = r->quality_sum;
+		cs.quality_sumsq = r->quality_sumsq;
+		if (r->priced_calls > 0)
+			cs.cost_pusd = (int64_t)((double)r->cost_pusd / (double)r->priced_calls *
+			                         (double)r->quality_n);
+		if (router_learner_add_workflow_sums(s->l, r->task_type, r->workflow, r->tier, &cs,
+		                                     err) < 0)
+			goto fail;
+	}
 	for (size_t i = 0; i < n_ovs; i++) {
 		struct router_override ov;
 		memset(&ov, 0, sizeof ov);
@@ -199,6 +429,8 @@ static struct snapshot *snapshot_build(const struct router_params *p, struct rou
 		if (router_learner_set_override(s->l, ovs[i].task_type, &ov, err) < 0)
 			goto fail;
 	}
+	if (routes_build(s, err) < 0)
+		goto fail;
 	return s;
 fail:
 	snapshot_free(s);
@@ -212,25 +444,42 @@ static void usd_str(int64_t pusd, char *out, size_t n)
 	money_format(pusd, 12, out, n);
 }
 
-static void evidence_json(struct sbuf *b, const struct snapshot *s, const char *task,
-                          const char *tier)
+static void evidence_tail(struct sbuf *b, const struct router_cell_stats *st, int64_t calls,
+                          int64_t cost_mean)
 {
-	struct router_cell_stats st;
 	char usd[48];
-	const struct router_stat_row *r = find_row(s, task, tier);
-	router_learner_stats(s->l, task, tier, &st);
-	sbuf_json_str(b, tier);
 	sbuf_printf(b,
 	            ":{\"samples\":%lld,\"quality\":%.6f,\"quality_lcb\":%.6f,"
 	            "\"quality_ucb\":%.6f,\"calls_30d\":%lld,\"cost_per_call_usd\":",
-	            (long long)st.n, st.quality_mean, st.quality_lcb, st.quality_ucb,
-	            r ? (long long)r->calls : 0LL);
-	if (row_cost_mean(r) >= 0) {
-		usd_str(row_cost_mean(r), usd, sizeof usd);
+	            (long long)st->n, st->quality_mean, st->quality_lcb, st->quality_ucb,
+	            (long long)calls);
+	if (cost_mean >= 0) {
+		usd_str(cost_mean, usd, sizeof usd);
 		sbuf_printf(b, "\"%s\"}", usd);
 	} else {
 		sbuf_puts(b, "null}");
 	}
+}
+
+static void evidence_json(struct sbuf *b, const struct snapshot *s, const char *task,
+                          const char *tier)
+{
+	struct router_cell_stats st;
+	const struct router_stat_row *r = find_row(s, task, tier);
+	router_learner_stats(s->l, task, tier, &st);
+	sbuf_json_str(b, tier);
+	evidence_tail(b, &st, r ? r->calls : 0, row_cost_mean(r));
+}
+
+static void wf_evidence_json(struct sbuf *b, const struct snapshot *s, const char *task,
+                             const char *workflow, const char *tier)
+{
+	struct router_cell_stats st;
+	const struct router_workflow_stat_row *r = find_wrow(s, task, workflow, tier);
+	router_learner_stats_workflow(s->l, task, workflow, tier, &st);
+	sbuf_json_str(b, tier);
+	evidence_tail(b, &st, r ? r->calls : 0,
+	              r && r->priced_calls > 0 ? r->cost_pusd / r->priced_calls : -1);
 }
 
 /* Volume of a task type over the period, all tiers. */
@@ -249,30 +498,185 @@ static const char *old_tier_of(const cJSON *old, const char *task)
 	return cJSON_IsString(t) ? t->valuestring : NULL;
 }
 
-/* Decides every task type of s; builds the policy and the changes against
- * the previous policy. Returns the number of changes. */
-static size_t diff_policy(const struct snapshot *s, const cJSON *old, struct sbuf *policy,
-                          struct sbuf *changes, int64_t *saving)
+static const char *old_wf_tier_of(const cJSON *oldw, const char *task, const char *workflow)
 {
-	size_t n_changes = 0, n_policy = 0;
-	struct router_decision def;
-	*saving = 0;
+	const cJSON *t = oldw ? cJSON_GetObjectItemCaseSensitive(oldw, task) : NULL;
+	const cJSON *w = cJSON_IsObject(t) ? cJSON_GetObjectItemCaseSensitive(t, workflow) : NULL;
+	return cJSON_IsString(w) ? w->valuestring : NULL;
+}
+
+/* A workflow with a policy entry in the old or the new version: its calls
+ * follow its own tier, not its task type's, in the projected saving. */
+struct own_volume {
+	const char *task;
+	int64_t calls;
+};
+
+/* A new workflow entry, for workflow_policy. */
+struct wf_entry {
+	const char *task, *workflow, *tier;
+};
+
+static int wf_entry_cmp(const void *a, const void *b)
+{
+	const struct wf_entry *x = a, *y = b;
+	return str_pair_cmp(x->task, x->workflow, y->task, y->workflow);
+}
+
+struct diff {
+	const struct snapshot *s;
+	const cJSON *old, *oldw;
+	struct router_decision def; /* what a task type not in a version had */
+	struct sbuf wchanges;
+	int n_task, n_wf;
+	int64_t saving;
+	struct own_volume *own;
+	size_t n_own;
+};
+
+/* One workflow: its change (old and new tier that apply to it) when its
+ * own entry is or was involved. */
+static void diff_workflow(struct diff *df, const char *task, const char *wf)
+{
+	const struct snapshot *s = df->s;
+	struct router_decision d;
+	const char *old_entry = old_wf_tier_of(df->oldw, task, wf);
+	const char *was = old_entry, *was_policy = "workflow";
+	char usd[48];
+
+	router_learner_decide_workflow(s->l, task, wf, &d);
+	if (!d.workflow_policy && !old_entry)
+		return; /* follows its task type, before and now */
+	int64_t vol = wf_volume(s, task, wf);
+	df->own[df->n_own++] = (struct own_volume){task, vol};
+	if (!was) {
+		was = old_tier_of(df->old, task);
+		was_policy = "task_type";
+	}
+	if (!was && df->def.tier[0]) {
+		was = df->def.tier;
+		was_policy = "default";
+	}
+	if (!d.tier[0] || (was && strcmp(was, d.tier) == 0))
+		return;
+	int64_t c_old = was ? wf_cost_mean(s, task, wf, was) : -1;
+	int64_t c_new = wf_cost_mean(s, task, wf, d.tier);
+	int64_t sv = c_old >= 0 && c_new >= 0 ? vol * (c_old - c_new) : 0;
+	struct sbuf *b = &df->wchanges;
+	df->saving += sv;
+	df->n_wf++;
+	sbuf_puts(b, ",{\"task_type\":");
+	sbuf_json_str(b, task);
+	sbuf_puts(b, ",\"workflow\":");
+	sbuf_json_str(b, wf);
+	sbuf_puts(b, ",\"old_tier\":");
+	if (was)
+		sbuf_json_str(b, was);
+	else
+		sbuf_puts(b, "null");
+	sbuf_printf(b, ",\"old_policy\":\"%s\",\"old_was_default\":%s,\"new_tier\":", was_policy,
+	            strcmp(was_policy, "default") == 0 ? "true" : "false");
+	sbuf_json_str(b, d.tier);
+	sbuf_printf(
+	    b, ",\"new_policy\":\"%s\",\"reason\":", d.workflow_policy ? "workflow" : "task_type");
+	sbuf_json_str(b, d.reason);
+	sbuf_printf(b, ",\"tolerance\":%g,\"evidence\":{", d.tolerance);
+	bool first = true;
+	const char *tiers[3] = {d.tier, was, d.best};
+	for (int k = 0; k < 3; k++) {
+		const char *t = tiers[k];
+		if (!t || !t[0] || (k >= 1 && strcmp(t, d.tier) == 0) ||
+		    (k == 2 && was && strcmp(t, was) == 0))
+			continue;
+		if (!first)
+			sbuf_putc(b, ',');
+		first = false;
+		wf_evidence_json(b, s, task, wf, t);
+	}
+	usd_str(sv, usd, sizeof usd);
+	sbuf_printf(b, "},\"calls_30d\":%lld,\"projected_monthly_saving_usd\":\"%s\"}",
+	            (long long)vol, usd);
+}
+
+/* Decides every task type and workflow of s; builds the policy, the
+ * workflow policy and the changes against the previous version. Returns
+ * the number of changes, -1 when out of memory. */
+static int diff_policy(const struct snapshot *s, const cJSON *old, const cJSON *oldw,
+                       struct sbuf *policy, struct sbuf *wpolicy, struct sbuf *changes, int *n_task,
+                       int *n_wf, int64_t *saving)
+{
+	const struct router_learner *l = s->l;
+	size_t n_flows = router_learner_workflow_count(l), n_old = 0, n_entries = 0, n_policy = 0;
+	struct wf_entry *entries = NULL;
+	const cJSON *to, *wo;
+	struct diff df;
+	int rc = -1;
+
+	memset(&df, 0, sizeof df);
+	df.s = s;
+	df.old = old;
+	df.oldw = oldw;
+	sbuf_init(&df.wchanges);
 	/* a task type not in the previous policy was getting the default */
-	router_learner_decide(s->l, "", &def);
+	router_learner_decide(l, NULL, &df.def);
+	cJSON_ArrayForEach(to, oldw) cJSON_ArrayForEach(wo, to) n_old++;
+	df.own = calloc(n_flows + n_old + 1, sizeof *df.own);
+	entries = calloc(n_flows + 1, sizeof *entries);
+	if (!df.own || !entries)
+		goto out;
+
+	/* workflows first: their entries take their calls out of their task
+	 * type's projected saving */
+	for (size_t i = 0; i < n_flows; i++) {
+		const char *task, *wf;
+		struct router_decision d;
+		router_learner_workflow_at(l, i, &task, &wf);
+		router_learner_decide_workflow(l, task, wf, &d);
+		if (d.workflow_policy)
+			entries[n_entries++] = (struct wf_entry){task, wf, NULL};
+		diff_workflow(&df, task, wf);
+	}
+	/* entries of the previous version whose workflow has no statistics now */
+	cJSON_ArrayForEach(to, oldw) cJSON_ArrayForEach(wo, to)
+	{
+		if (cJSON_IsObject(to) && to->string && wo->string && cJSON_IsString(wo) &&
+		    !router_learner_workflow_known(l, to->string, wo->string))
+			diff_workflow(&df, to->string, wo->string);
+	}
+	qsort(entries, n_entries, sizeof *entries, wf_entry_cmp);
+	sbuf_putc(wpolicy, '{');
+	for (size_t i = 0; i < n_entries; i++) {
+		struct router_decision d;
+		bool new_task = i == 0 || strcmp(entries[i - 1].task, entries[i].task) != 0;
+		router_learner_decide_workflow(l, entries[i].task, entries[i].workflow, &d);
+		if (new_task) {
+			if (i)
+				sbuf_puts(wpolicy, "},");
+			sbuf_json_str(wpolicy, entries[i].task);
+			sbuf_puts(wpolicy, ":{");
+		} else {
+			sbuf_putc(wpolicy, ',');
+		}
+		sbuf_json_str(wpolicy, entries[i].workflow);
+		sbuf_putc(wpolicy, ':');
+		sbuf_json_str(wpolicy, d.tier);
+	}
+	sbuf_puts(wpolicy, n_entries ? "}}" : "}");
+
 	sbuf_putc(policy, '{');
 	sbuf_putc(changes, '[');
-	for (size_t i = 0; i < router_learner_task_count(s->l); i++) {
-		const char *task = router_learner_task_name(s->l, i);
+	for (size_t i = 0; i < router_learner_task_count(l); i++) {
+		const char *task = router_learner_task_name(l, i);
 		struct router_decision d;
-		router_learner_decide(s->l, task, &d);
+		router_learner_decide(l, task, &d);
 		const char *was = old_tier_of(old, task);
 		bool pinned = strncmp(d.reason, "pinned", 6) == 0, was_default = false;
 		/* a task type enters the policy once it is decided (or pinned);
 		 * until then it gets the default, which is no change */
 		if (!d.tier[0] || (!d.settled && !pinned && !was))
 			continue;
-		if (!was && def.tier[0]) {
-			was = def.tier;
+		if (!was && df.def.tier[0]) {
+			was = df.def.tier;
 			was_default = true;
 		}
 		if (n_policy++)
@@ -283,12 +687,17 @@ static size_t diff_policy(const struct snapshot *s, const cJSON *old, struct sbu
 		if (was && strcmp(was, d.tier) == 0)
 			continue;
 		int64_t vol = task_volume(s, task);
+		for (size_t k = 0; k < df.n_own; k++)
+			if (strcmp(df.own[k].task, task) == 0)
+				vol -= df.own[k].calls;
+		if (vol < 0)
+			vol = 0;
 		int64_t c_old = was ? row_cost_mean(find_row(s, task, was)) : -1;
 		int64_t c_new = row_cost_mean(find_row(s, task, d.tier));
 		int64_t sv = c_old >= 0 && c_new >= 0 ? vol * (c_old - c_new) : 0;
 		char usd[48];
-		*saving += sv;
-		if (n_changes++)
+		df.saving += sv;
+		if (df.n_task++)
 			sbuf_putc(changes, ',');
 		sbuf_puts(changes, "{\"task_type\":");
 		sbuf_json_str(changes, task);
@@ -319,53 +728,72 @@ static size_t diff_policy(const struct snapshot *s, const cJSON *old, struct sbu
 		            (long long)vol, usd);
 	}
 	sbuf_putc(policy, '}');
+	/* the workflow changes follow the task types' (each began with a comma) */
+	if (df.wchanges.len)
+		sbuf_append(changes, df.wchanges.p + (df.n_task ? 0 : 1),
+		            df.wchanges.len - (df.n_task ? 0 : 1));
 	sbuf_putc(changes, ']');
-	return n_changes;
+	if (df.wchanges.oom)
+		goto out;
+	*n_task = df.n_task;
+	*n_wf = df.n_wf;
+	*saving = df.saving;
+	rc = df.n_task + df.n_wf;
+out:
+	free(df.own);
+	free(entries);
+	sbuf_cleanup(&df.wchanges);
+	return rc;
 }
 
 /* One cycle over an open ledger. *out receives the new snapshot. */
 static int cycle(struct ledger *lg, const struct router_params *p, int64_t settle_s,
                  const char *trigger, struct snapshot **out, struct tally_err *err)
 {
-	int64_t bounds[ROUTER_LAT_BUCKETS], version = 0;
+	int64_t bounds[ROUTER_LAT_BUCKETS], version = 0, saving = 0;
+	int64_t since = time_now_us() - INT64_C(86400000000) * ROUTER_DAYS;
 	struct router_stat_row *rows = NULL;
+	struct router_workflow_stat_row *wrows = NULL;
 	struct router_override_row *ovs = NULL;
-	size_t n_rows = 0, n_ovs = 0;
-	char *old_json = NULL;
-	cJSON *old = NULL;
+	size_t n_rows = 0, n_wrows = 0, n_ovs = 0;
+	char *old_json = NULL, *old_wjson = NULL;
+	cJSON *old = NULL, *oldw = NULL;
 	struct snapshot *s = NULL;
-	struct sbuf policy, changes;
-	int rc = -1;
+	struct sbuf policy, wpolicy, changes;
+	int n_task = 0, n_wf = 0, rc = -1;
 
 	*out = NULL;
 	sbuf_init(&policy);
+	sbuf_init(&wpolicy);
 	sbuf_init(&changes);
 	for (int b = 0; b < ROUTER_LAT_BUCKETS; b++)
 		bounds[b] = router_latency_bucket_max(b);
 	if (ledger_router_update_stats(lg, settle_s, bounds, ROUTER_LAT_BUCKETS, NULL, err) < 0 ||
-	    ledger_router_load_stats(lg, time_now_us() - INT64_C(86400000000) * ROUTER_DAYS, &rows,
-	                             &n_rows, err) < 0 ||
+	    ledger_router_load_stats(lg, since, &rows, &n_rows, err) < 0 ||
+	    ledger_router_load_workflow_stats(lg, since, p->min_samples, &wrows, &n_wrows, err) <
+	        0 ||
 	    ledger_router_overrides(lg, &ovs, &n_ovs, err) < 0 ||
-	    ledger_router_latest(lg, &version, &old_json, err) < 0)
+	    ledger_router_latest(lg, &version, &old_json, &old_wjson, err) < 0)
 		goto out;
-	s = snapshot_build(p, rows, n_rows, ovs, n_ovs, err);
+	s = snapshot_build(p, rows, n_rows, wrows, n_wrows, ovs, n_ovs, err);
 	rows = NULL;
+	wrows = NULL;
 	ovs = NULL;
 	if (!s)
 		goto out;
 	old = old_json ? cJSON_Parse(old_json) : NULL;
-	int64_t saving = 0;
-	size_t n = diff_policy(s, old, &policy, &changes, &saving);
-	if (policy.oom || changes.oom) {
+	oldw = old_wjson ? cJSON_Parse(old_wjson) : NULL;
+	int n = diff_policy(s, old, oldw, &policy, &wpolicy, &changes, &n_task, &n_wf, &saving);
+	if (n < 0 || policy.oom || wpolicy.oom || changes.oom) {
 		tally_err_set(err, TALLY_ENOMEM, false, "out of memory");
 		goto out;
 	}
 	if (n > 0) {
-		if (ledger_router_store_version(lg, trigger, policy.p, changes.p, saving, &version,
-		                                err) < 0)
+		if (ledger_router_store_version(lg, trigger, policy.p, wpolicy.p, changes.p, n_task,
+		                                n_wf, saving, &version, err) < 0)
 			goto out;
-		log_info("router: policy version %lld (%zu task type(s) changed)",
-		         (long long)version, n);
+		log_info("router: policy version %lld (%d task type(s), %d workflow(s) changed)",
+		         (long long)version, n_task, n_wf);
 	}
 	s->version = version;
 	*out = s;
@@ -374,12 +802,24 @@ static int cycle(struct ledger *lg, const struct router_params *p, int64_t settl
 out:
 	snapshot_free(s);
 	free(rows);
+	free(wrows);
 	free(ovs);
 	free(old_json);
+	free(old_wjson);
 	cJSON_Delete(old);
+	cJSON_Delete(oldw);
 	sbuf_cleanup(&policy);
+	sbuf_cleanup(&wpolicy);
 	sbuf_cleanup(&changes);
 	return rc;
+}
+
+static void router_init_snap(struct router *r, struct snapshot *s)
+{
+	atomic_init(&r->snap, s);
+	atomic_init(&r->epoch, 0);
+	atomic_init(&r->readers[0], 0);
+	atomic_init(&r->readers[1], 0);
 }
 
 int router_refresh_once(const struct tally_config *cfg, int64_t settle_s, struct sbuf *policy,
@@ -400,25 +840,14 @@ int router_refresh_once(const struct tally_config *cfg, int64_t settle_s, struct
 		*version = s->version;
 	if (policy) {
 		/* the same JSON as the API, from a router that has no thread */
-		tmp.snap = s;
-		pthread_mutex_init(&tmp.snap_mu, NULL);
+		router_init_snap(&tmp, s);
 		rc = router_policy_json(&tmp, policy, err);
-		pthread_mutex_destroy(&tmp.snap_mu);
 	}
 	snapshot_free(s);
 	return rc;
 }
 
 /* ---- the thread ---------------------------------------------------------------------- */
-
-static void publish(struct router *r, struct snapshot *s)
-{
-	pthread_mutex_lock(&r->snap_mu);
-	struct snapshot *old = r->snap;
-	r->snap = s;
-	pthread_mutex_unlock(&r->snap_mu);
-	snapshot_free(old);
-}
 
 static void *router_main(void *arg)
 {
@@ -477,20 +906,17 @@ struct router *router_start(const struct tally_config *cfg, struct tally_err *er
 	router_learner_free(probe);
 	pthread_mutex_init(&r->mu, NULL);
 	pthread_cond_init(&r->cv, NULL);
-	pthread_mutex_init(&r->snap_mu, NULL);
+	router_init_snap(r, NULL);
 	if (pthread_create(&r->thread, NULL, router_main, r) != 0) {
 		tally_err_set(err, TALLY_EIO, false, "router: cannot start its thread");
 		pthread_mutex_destroy(&r->mu);
 		pthread_cond_destroy(&r->cv);
-		pthread_mutex_destroy(&r->snap_mu);
 		free(r);
 		return NULL;
 	}
 	r->thread_started = true;
-	pthread_mutex_lock(&live_mu);
-	if (!live)
-		live = r;
-	pthread_mutex_unlock(&live_mu);
+	struct router *none = NULL;
+	atomic_compare_exchange_strong(&live, &none, r);
 	return r;
 }
 
@@ -498,29 +924,23 @@ void router_stop(struct router *r)
 {
 	if (!r)
 		return;
-	pthread_mutex_lock(&live_mu);
-	if (live == r)
-		live = NULL;
-	pthread_mutex_unlock(&live_mu);
+	struct router *self = r;
+	atomic_compare_exchange_strong(&live, &self, NULL);
 	pthread_mutex_lock(&r->mu);
 	r->stop = true;
 	pthread_cond_broadcast(&r->cv);
 	pthread_mutex_unlock(&r->mu);
 	if (r->thread_started)
 		pthread_join(r->thread, NULL);
-	snapshot_free(r->snap);
+	snapshot_free(atomic_load(&r->snap));
 	pthread_mutex_destroy(&r->mu);
 	pthread_cond_destroy(&r->cv);
-	pthread_mutex_destroy(&r->snap_mu);
 	free(r);
 }
 
 struct router *router_live(void)
 {
-	pthread_mutex_lock(&live_mu);
-	struct router *r = live;
-	pthread_mutex_unlock(&live_mu);
-	return r;
+	return atomic_load(&live);
 }
 
 int router_reevaluate(struct router *r, int timeout_ms, struct tally_err *err)
@@ -554,27 +974,81 @@ int router_reevaluate(struct router *r, int timeout_ms, struct tally_err *err)
 
 /* ---- queries ------------------------------------------------------------------------- */
 
+/* A uniform draw in [0,1) from this thread's own generator: route answers
+ * share nothing mutable. */
+static double route_draw(void)
+{
+	static _Thread_local struct router_rng rng;
+	static _Thread_local bool seeded;
+	if (!seeded) {
+		router_rng_seed(&rng, (uint64_t)time_now_us() ^ ((uint64_t)(uintptr_t)&rng << 16));
+		seeded = true;
+	}
+	return router_rng_unit(&rng);
+}
+
+/* Copies at most ROUTER_TASK_MAX bytes of a name, never half a UTF-8
+ * character. */
+static void name_cut(char *out, const char *name)
+{
+	size_t n = strnlen(name, ROUTER_TASK_MAX + 1);
+	if (n > ROUTER_TASK_MAX) {
+		n = ROUTER_TASK_MAX;
+		while (n > 0 && ((unsigned char)name[n] & 0xC0) == 0x80)
+			n--;
+	}
+	memcpy(out, name, n);
+	out[n] = '\0';
+}
+
 int router_route(struct router *r, const char *task_type, const char *workflow,
                  struct router_route *out, struct tally_err *err)
 {
-	struct router_choice ch;
-	(void)workflow; /* the policy is per task type (docs/router.md) */
-	memset(out, 0, sizeof *out);
-	pthread_mutex_lock(&r->snap_mu);
-	struct snapshot *s = r->snap;
+	unsigned half;
+	struct snapshot *s = snap_enter(r, &half);
+
+	out->tier[0] = out->model[0] = out->reason[0] = '\0';
+	out->explore = out->workflow_policy = false;
+	out->policy_version = 0;
 	if (!s) {
-		pthread_mutex_unlock(&r->snap_mu);
+		snap_leave(r, half);
 		return tally_err_set(err, TALLY_ENOTFOUND, true,
 		                     "router: no policy yet (the first cycle has not finished)");
 	}
-	router_learner_choose(s->l, task_type, &ch);
-	snprintf(out->tier, sizeof out->tier, "%s", ch.tier);
-	snprintf(out->model, sizeof out->model, "%s",
-	         ch.tier[0] ? model_for(s, task_type, ch.tier) : "");
+	bool has_wf = workflow && workflow[0];
+	const struct route_entry *te = route_find(s, task_type, ""), *we = NULL;
+	if (!te)
+		te = &s->unknown;
+	if (has_wf)
+		we = route_find(s, task_type, workflow);
+	const struct route_entry *e = we && we->plan.workflow_policy ? we : te;
+	bool explore = e->plan.explore_tier[0] && route_draw() < e->plan.explore_share;
+	const char *why = explore ? e->plan.explore_reason : e->plan.reason;
+	memcpy(out->tier, explore ? e->plan.explore_tier : e->plan.tier, sizeof out->tier);
+	snprintf(out->model, sizeof out->model, "%s", explore ? e->explore_model : e->model);
 	out->policy_version = s->version;
-	out->explore = ch.explore;
-	snprintf(out->reason, sizeof out->reason, "%s", ch.reason);
-	pthread_mutex_unlock(&r->snap_mu);
+	out->explore = explore;
+	out->workflow_policy = e == we;
+	if (!has_wf) {
+		snprintf(out->reason, sizeof out->reason, "%s", why);
+	} else {
+		char wf[ROUTER_TASK_MAX + 1];
+		name_cut(wf, workflow);
+		if (e == we)
+			snprintf(out->reason, sizeof out->reason, "workflow %s: %s", wf, why);
+		else if (te->plan.pinned)
+			snprintf(out->reason, sizeof out->reason, "task type policy: %s", why);
+		else if (we && we->plan.workflow_agrees)
+			snprintf(out->reason, sizeof out->reason,
+			         "task type policy (workflow %s's own statistics agree): %s", wf,
+			         why);
+		else
+			snprintf(
+			    out->reason, sizeof out->reason,
+			    "task type policy (workflow %s has too few samples of its own): %s", wf,
+			    why);
+	}
+	snap_leave(r, half);
 	return 0;
 }
 
@@ -603,13 +1077,68 @@ static void override_json(struct sbuf *b, const struct router_override_row *o)
 	sbuf_putc(b, '}');
 }
 
+/* The workflows of a task type that have statistics enough to be loaded:
+ * their decision and per tier statistics. */
+static void workflows_json(struct sbuf *b, const struct snapshot *s, const char *task)
+{
+	char usd[48];
+	bool first = true;
+	size_t i = wrow_lower(s, task, "", "");
+	sbuf_puts(b, ",\"workflows\":[");
+	while (i < s->n_wrows && strcmp(s->wrows[i].task_type, task) == 0) {
+		const char *wf = s->wrows[i].workflow;
+		struct router_decision d;
+		router_learner_decide_workflow(s->l, task, wf, &d);
+		if (!first)
+			sbuf_putc(b, ',');
+		first = false;
+		sbuf_puts(b, "{\"workflow\":");
+		sbuf_json_str(b, wf);
+		sbuf_puts(b, ",\"tier\":");
+		sbuf_json_str(b, d.tier);
+		sbuf_printf(b, ",\"policy_scope\":\"%s\",\"settled\":%s,\"reason\":",
+		            d.workflow_policy ? "workflow" : "task_type",
+		            d.settled ? "true" : "false");
+		sbuf_json_str(b, d.reason);
+		sbuf_puts(b, ",\"tiers\":[");
+		for (bool tfirst = true;
+		     i < s->n_wrows && strcmp(s->wrows[i].task_type, task) == 0 &&
+		     strcmp(s->wrows[i].workflow, wf) == 0;
+		     i++, tfirst = false) {
+			const struct router_workflow_stat_row *row = &s->wrows[i];
+			struct router_cell_stats st;
+			router_learner_stats_workflow(s->l, task, wf, row->tier, &st);
+			if (!tfirst)
+				sbuf_putc(b, ',');
+			sbuf_puts(b, "{\"tier\":");
+			sbuf_json_str(b, row->tier);
+			sbuf_printf(
+			    b, ",\"calls\":%lld,\"cost_per_call_usd\":", (long long)row->calls);
+			if (row->priced_calls > 0) {
+				money_format(row->cost_pusd / row->priced_calls, 12, usd,
+				             sizeof usd);
+				sbuf_printf(b, "\"%s\"", usd);
+			} else {
+				sbuf_puts(b, "null");
+			}
+			sbuf_printf(
+			    b,
+			    ",\"quality_samples\":%lld,\"quality\":%.6f,\"quality_lcb\":%.6f,"
+			    "\"quality_ucb\":%.6f}",
+			    (long long)st.n, st.quality_mean, st.quality_lcb, st.quality_ucb);
+		}
+		sbuf_puts(b, "]}");
+	}
+	sbuf_putc(b, ']');
+}
+
 int router_policy_json(struct router *r, struct sbuf *b, struct tally_err *err)
 {
 	char ts[40], usd[48];
-	pthread_mutex_lock(&r->snap_mu);
-	struct snapshot *s = r->snap;
+	unsigned half;
+	struct snapshot *s = snap_enter(r, &half);
 	if (!s) {
-		pthread_mutex_unlock(&r->snap_mu);
+		snap_leave(r, half);
 		return tally_err_set(err, TALLY_ENOTFOUND, true, "router: no policy yet");
 	}
 	time_format(s->built_us, ts);
@@ -620,7 +1149,7 @@ int router_policy_json(struct router *r, struct sbuf *b, struct tally_err *err)
 	            (long long)s->version, ts, ROUTER_DAYS, r->params.tolerance,
 	            (long long)r->params.min_samples, r->params.explore_share);
 	struct router_decision dd;
-	router_learner_decide(s->l, "", &dd);
+	router_learner_decide(s->l, NULL, &dd);
 	sbuf_json_str(b, dd.tier);
 	sbuf_puts(b, ",\"task_types\":[");
 	for (size_t i = 0; i < router_learner_task_count(s->l); i++) {
@@ -688,10 +1217,12 @@ int router_policy_json(struct router *r, struct sbuf *b, struct tally_err *err)
 			    (long long)st.n, st.quality_mean, st.quality_lcb, st.quality_ucb,
 			    (long long)st.latency_p50_ms, (long long)st.latency_p95_ms);
 		}
-		sbuf_puts(b, "]}");
+		sbuf_putc(b, ']');
+		workflows_json(b, s, task);
+		sbuf_putc(b, '}');
 	}
 	sbuf_puts(b, "]}\n");
-	pthread_mutex_unlock(&r->snap_mu);
+	snap_leave(r, half);
 	return 0;
 }
 
@@ -699,10 +1230,10 @@ int router_savings_json(struct router *r, struct sbuf *b, struct tally_err *err)
 {
 	char a[48], u[48], v[48];
 	int64_t tot_actual = 0, tot_policy = 0;
-	pthread_mutex_lock(&r->snap_mu);
-	struct snapshot *s = r->snap;
+	unsigned half;
+	struct snapshot *s = snap_enter(r, &half);
 	if (!s) {
-		pthread_mutex_unlock(&r->snap_mu);
+		snap_leave(r, half);
 		return tally_err_set(err, TALLY_ENOTFOUND, true, "router: no policy yet");
 	}
 	sbuf_printf(b, "{\"policy_version\":%lld,\"period_days\":%d,\"task_types\":[",
@@ -753,6 +1284,6 @@ int router_savings_json(struct router *r, struct sbuf *b, struct tally_err *err)
 	            "],\"over_tier_cost_usd\":\"%s\",\"under_policy_cost_usd\":\"%s\","
 	            "\"saving_usd\":\"%s\"}\n",
 	            a, u, v);
-	pthread_mutex_unlock(&r->snap_mu);
+	snap_leave(r, half);
 	return 0;
 }

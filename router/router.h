@@ -3,7 +3,8 @@
  *
  * Two layers:
  *  - the learner: pure C, no database, no threads. Per (task_type, tier)
- *    statistics, the policy rule, exploration with its own seeded PRNG.
+ *    and per (task_type, workflow, tier) statistics, the policy rule,
+ *    exploration with its own seeded PRNG.
  *    `tally router eval` and the live router run the same code.
  *  - the live router: a thread that keeps the learner in step with the
  *    ledger and publishes an immutable snapshot that route queries read.
@@ -81,20 +82,43 @@ struct router_cell_sums {
 	int64_t latency_hist[ROUTER_LAT_BUCKETS]; /* counts per router_latency_bucket() */
 };
 
-/* The policy of one task type: deterministic, no PRNG. */
+#define ROUTER_REASON_MAX 200 /* bytes of a learner's reason, with its NUL */
+
+/* The policy of one task type, or of one workflow of a task type:
+ * deterministic, no PRNG. */
 struct router_decision {
 	char tier[ROUTER_TIER_MAX + 1]; /* recommended; "" when no tier is known at all */
 	char best[ROUTER_TIER_MAX + 1]; /* best mean quality among measured tiers; "" if none */
-	bool settled;                   /* the rule applied (not a default/warm-up/pin answer) */
+	bool settled;                   /* the rule applied (not a default/warm-up/pin answer);
+	                                   for a workflow: its own statistics decided */
+	bool workflow_policy;           /* workflow only: its own decision applies (it is
+	                                   settled and differs from the task type's) */
+	bool workflow_agrees;           /* workflow only: settled, and the same as the task
+	                                   type's (whose policy applies) */
 	double tolerance;               /* in force for this task type */
-	char reason[200];
+	char reason[ROUTER_REASON_MAX];
 };
 
 /* One route answer. */
 struct router_choice {
 	char tier[ROUTER_TIER_MAX + 1]; /* "" when the learner knows no tier */
 	bool explore;
-	char reason[200];
+	char reason[ROUTER_REASON_MAX];
+};
+
+/* What a route answer for one task type (or workflow) will be, computed
+ * once: the policy's tier, and the uncertain tier that a share of the
+ * answers explores. A plan is plain data: once made it can be read by any
+ * number of threads, and router_plan_choose() turns it into an answer. */
+struct router_plan {
+	char tier[ROUTER_TIER_MAX + 1]; /* the policy's; "" when the learner knows no tier */
+	char reason[ROUTER_REASON_MAX];
+	char explore_tier[ROUTER_TIER_MAX + 1]; /* "" = never explores (pinned, warm-up) */
+	char explore_reason[ROUTER_REASON_MAX];
+	double explore_share;
+	bool pinned;          /* the task type is pinned by an override */
+	bool workflow_policy; /* a workflow's plan from its own statistics */
+	bool workflow_agrees; /* a workflow whose own decision is the task type's */
 };
 
 /* A new learner with a copy of p (NULL: defaults). Returns NULL with err set
@@ -120,24 +144,75 @@ int router_learner_observe(struct router_learner *l, const char *task_type, cons
  * applies). */
 int router_learner_add_sums(struct router_learner *l, const char *task_type, const char *tier,
                             const struct router_cell_sums *s, struct tally_err *err);
+/* Learns one result of a workflow of a task type: into the task type's cell
+ * (as router_learner_observe) and into the workflow's own. An empty workflow
+ * is the task type alone. */
+int router_learner_observe_workflow(struct router_learner *l, const char *task_type,
+                                    const char *workflow, const char *tier, double quality,
+                                    int64_t cost_pusd, int64_t latency_ms, struct tally_err *err);
+/* Adds stored aggregates to a workflow's cell only: the task type's cells
+ * get theirs from router_learner_add_sums (its statistics include the
+ * workflow's), and the pooled statistics are not counted twice. */
+int router_learner_add_workflow_sums(struct router_learner *l, const char *task_type,
+                                     const char *workflow, const char *tier,
+                                     const struct router_cell_sums *s, struct tally_err *err);
 /* Sets (copies) or, with ov NULL, removes the override of a task type.
  * Fails on a tolerance outside [0,1) or too many allowed tiers. */
 int router_learner_set_override(struct router_learner *l, const char *task_type,
                                 const struct router_override *ov, struct tally_err *err);
 
+/* Workflows seen (observed or loaded), in first-seen order: *task_type and
+ * *workflow point into the learner (valid until it changes). false when
+ * i is out of range. */
+size_t router_learner_workflow_count(const struct router_learner *l);
+bool router_learner_workflow_at(const struct router_learner *l, size_t i, const char **task_type,
+                                const char **workflow);
+/* Whether the learner has statistics for this workflow of this task type. */
+bool router_learner_workflow_known(const struct router_learner *l, const char *task_type,
+                                   const char *workflow);
+
 /* The statistics of a cell; zeroes (n 0, latencies -1) for an unknown one. */
 void router_learner_stats(const struct router_learner *l, const char *task_type, const char *tier,
                           struct router_cell_stats *out);
+/* The same for a workflow's own cell. */
+void router_learner_stats_workflow(const struct router_learner *l, const char *task_type,
+                                   const char *workflow, const char *tier,
+                                   struct router_cell_stats *out);
 /* The policy of a task type (unknown ones get the default). Does not
  * register the task type. */
 void router_learner_decide(const struct router_learner *l, const char *task_type,
                            struct router_decision *out);
+/* The policy of a workflow of a task type. The workflow's own statistics
+ * go through the same rule as a task type's (the task type's overrides and
+ * the same default tier), and decide when they are settled, cover the task
+ * type's tier (it has min_samples for the workflow too) and the task type is
+ * settled and not pinned; otherwise the task type's policy applies.
+ * out->workflow_policy says whether the workflow's own tier applies (it
+ * differs from the task type's), out->workflow_agrees that it is settled and
+ * the same; out->tier is the tier its routes get either way. */
+void router_learner_decide_workflow(const struct router_learner *l, const char *task_type,
+                                    const char *workflow, struct router_decision *out);
+/* The plan of a task type's answers; task_type NULL (or unknown): the plan
+ * of a task type the learner has never seen. */
+void router_learner_plan(const struct router_learner *l, const char *task_type,
+                         struct router_plan *out);
+/* The plan of a workflow's answers: its own when its decision applies
+ * (router_learner_decide_workflow), else the task type's with
+ * workflow_agrees set when its own statistics agree. */
+void router_learner_plan_workflow(const struct router_learner *l, const char *task_type,
+                                  const char *workflow, struct router_plan *out);
+/* The answer of a plan for a uniform draw u in [0,1): its explore tier
+ * when u < explore_share, else its tier. */
+void router_plan_choose(const struct router_plan *p, double u, struct router_choice *out);
 /* A route answer for one request: the policy's tier, or with the
  * exploration share an uncertain allowed tier (never outside the allowed
  * tiers, never when pinned). Advances the PRNG: deterministic given the
  * seed and the sequence of calls. */
 void router_learner_choose(struct router_learner *l, const char *task_type,
                            struct router_choice *out);
+/* The same for a workflow of a task type (router_learner_plan_workflow). */
+void router_learner_choose_workflow(struct router_learner *l, const char *task_type,
+                                    const char *workflow, struct router_choice *out);
 
 /* The histogram bucket of a latency in ms (0 .. ROUTER_LAT_BUCKETS-1), and
  * the upper bound in ms of a bucket (INT64_MAX for the last). */
@@ -191,7 +266,8 @@ struct router_route {
 	char model[EVENT_MODEL_MAX + 1]; /* the tier's most used model for the task type */
 	int64_t policy_version;          /* 0 before the first version */
 	bool explore;
-	char reason[200];
+	bool workflow_policy; /* the workflow's own policy applied (else the task type's) */
+	char reason[512];     /* which policy applied, and why this tier */
 };
 
 /* Router parameters from TALLY_ROUTER_TOLERANCE, _MIN_SAMPLES, _EXPLORE,
@@ -217,9 +293,11 @@ struct router *router_live(void);
  * after the call has finished; -1 with err on timeout or when it failed. */
 int router_reevaluate(struct router *r, int timeout_ms, struct tally_err *err);
 
-/* A route answer from memory (no I/O): the policy's tier, or an exploration.
- * workflow is accepted and not used yet (the policy is per task type).
- * -1 with err (retriable) before the first cycle has finished. Thread-safe. */
+/* A route answer from memory (no I/O, no lock: it never waits for a cycle):
+ * the policy's tier, or an exploration. With a workflow (NULL or "" for
+ * none), the workflow's own policy when it has one, else the task type's;
+ * the reason says which. -1 with err (retriable) before the first cycle has
+ * finished. Thread-safe. */
 int router_route(struct router *r, const char *task_type, const char *workflow,
                  struct router_route *out, struct tally_err *err);
 /* Appends the current policy with its statistics per task type and tier as

@@ -2,7 +2,8 @@
 # test_router_api.sh - the live router behind `tally serve`: route answers
 # from memory, policy, savings, history, overrides through the API (admin
 # only), each new version delivered once to the webhook, HMAC-signed, and
-# route answers that follow the new version at once.
+# route answers that follow the new version at once; per-workflow answers
+# (a workflow whose truth differs from its task type's) with their reasons.
 cd "$(dirname "$0")/../.." || exit 1
 . tests/lib.sh
 pg_start || exit 1
@@ -10,14 +11,15 @@ pg_start || exit 1
 ADMIN=$("$BIN" keys create --role admin --name router-test | tail -n 1)
 VIEW=$("$BIN" keys create --role viewer --team team --name v | tail -n 1)
 
-# calls N TASK TIER MODEL COST_PUSD QUALITY_EXPR
+# calls N TASK TIER MODEL COST_PUSD QUALITY_EXPR (workflow: $WF)
+WF=wf
 calls() {
 	q "SELECT tally_ensure_month(now());
 	   INSERT INTO calls (event_id, ts, team, workflow, task_type, provider, model, tier,
 	     input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, reasoning_tokens,
 	     usage_shape, batch, cache_hit, local, status, latency_ms, quality, cost_pusd)
 	   SELECT '$2-$3-' || g || '-' || md5(random()::text), now() - interval '1 minute', 'team',
-	     'wf', '$2', 'prov', '$4', '$3', 100, 10, 0, 0, 0, 'tally', false, false, false, 'ok',
+	     '$WF', '$2', 'prov', '$4', '$3', 100, 10, 0, 0, 0, 'tally', false, false, false, 'ok',
 	     50, $6, $5
 	   FROM generate_series(1, $1) g" >/dev/null
 }
@@ -84,6 +86,14 @@ assert_match "unknown task type gets the default" '"tier":"large".*"reason":"def
 assert_eq "task_type required" 400 "$(http -H "$A" "$U/api/v1/route")"
 assert_eq "route needs a key" 401 "$(http "$U/api/v1/route?task_type=classify")"
 assert_eq "a viewer may route" 200 "$(http -H "Authorization: Bearer $VIEW" "$U/api/v1/route?task_type=classify")"
+# the route endpoint remembers a key for 1 s only: a revoked key stops routing within it
+GW=$("$BIN" keys create --role viewer --team team --name gateway | tail -n 1)
+assert_eq "a gateway key routes" 200 "$(http -H "Authorization: Bearer $GW" "$U/api/v1/route?task_type=classify")"
+assert_eq "and again (remembered)" 200 "$(http -H "Authorization: Bearer $GW" "$U/api/v1/route?task_type=classify")"
+"$BIN" keys revoke "$(q "select id from api_keys where name = 'gateway'")" >/dev/null
+wait_until 3 sh -c "[ \"\$(curl -s -o /dev/null -w '%{http_code}' -H 'Authorization: Bearer $GW' '$U/api/v1/route?task_type=classify')\" = 401 ]"
+assert_eq "revoked: refused within a second or two" 401 "$(http -H "Authorization: Bearer $GW" "$U/api/v1/route?task_type=classify")"
+assert_eq "a bad token never routes" 401 "$(http -H "Authorization: Bearer tly_0000000000000000000000000000000000000000000000000000000000000000" "$U/api/v1/route?task_type=classify")"
 
 assert_eq "policy" 200 "$(http -H "$A" "$U/api/v1/routing/policy")"
 assert_match "policy content" '"policy_version":1,.*"task_type":"classify","tier":"small"' "$(cat "$B")"
@@ -113,6 +123,33 @@ assert_eq "no change, same version" '{"evaluated":true,"policy_version":5}' "$(c
 assert_eq "history" 200 "$(http -H "$A" "$U/api/v1/routing/history?limit=2")"
 assert_match "history newest first" '^\{"versions":\[\{"version" : 5, .*\{"version" : 4, ' "$(cat "$B")"
 
+# ---- per workflow --------------------------------------------------------------------------
+# support: small as good as large for workflow faq (many samples), clearly
+# worse for legal; over the task type small is worse, so support stays large
+WF=faq
+calls 400 support small m-small 1000000 "CASE WHEN g % 10 = 0 THEN 0 ELSE 1 END"
+calls 400 support large m-large 20000000 "CASE WHEN g % 10 = 0 THEN 0 ELSE 1 END"
+WF=legal
+calls 200 support small m-small 1000000 "CASE WHEN g % 2 = 0 THEN 0 ELSE 1 END"
+calls 200 support large m-large 20000000 "CASE WHEN g % 10 = 0 THEN 0 ELSE 1 END"
+WF=wf
+assert_eq "evaluate with workflows" 200 "$(http -H "$A" -X POST "$U/api/v1/routing/evaluate")"
+assert_eq "a version for the workflow" '{"evaluated":true,"policy_version":6}' "$(cat "$B")"
+assert_eq "route support/faq" 200 "$(http -H "$A" "$U/api/v1/route?task_type=support&workflow=faq")"
+assert_match "faq: small, by its own policy" '^\{"tier":"small","model":"m-small","policy_version":6,"explore":false,"reason":"workflow faq: best tier small \(quality 0.900, n 400\)[^"]*","policy_scope":"workflow"\}$' "$(cat "$B")"
+http -H "$A" "$U/api/v1/route?task_type=support&workflow=legal" >/dev/null
+assert_match "legal: large, the task type's policy, which it confirms" '^\{"tier":"large","model":"m-large","policy_version":6,"explore":false,"reason":"task type policy \(workflow legal.s own statistics agree\): best tier large[^"]*","policy_scope":"task_type"\}$' "$(cat "$B")"
+http -H "$A" "$U/api/v1/route?task_type=support&workflow=brand-new" >/dev/null
+assert_match "unknown workflow: the task type's policy" '^\{"tier":"large","model":"m-large","policy_version":6,"explore":false,"reason":"task type policy \(workflow brand-new has too few samples of its own\): best tier large[^"]*","policy_scope":"task_type"\}$' "$(cat "$B")"
+http -H "$A" "$U/api/v1/route?task_type=support" >/dev/null
+assert_match "no workflow: the task type's policy" '^\{"tier":"large","model":"m-large","policy_version":6,"explore":false,"reason":"best tier large' "$(cat "$B")"
+http -H "Authorization: Bearer $VIEW" "$U/api/v1/route?task_type=support&workflow=faq" >/dev/null
+assert_match "a viewer gets the workflow's answer too" '^\{"tier":"small"' "$(cat "$B")"
+http -H "$A" "$U/api/v1/routing/policy" >/dev/null
+assert_match "policy lists the workflows" '"task_type":"support","tier":"large".*"workflows":\[\{"workflow":"faq","tier":"small","policy_scope":"workflow"' "$(cat "$B")"
+http -H "$A" "$U/api/v1/routing/history?limit=1" >/dev/null
+assert_match "history: version 6 names faq" '^\{"versions":\[\{"version" : 6, .*"workflow_policy" : \{"support": \{"faq": "small"\}\}.*"workflow": "faq"' "$(cat "$B")"
+
 # ---- every version reaches the webhook once, signed ---------------------------------------
 "$BIN" budgets run >"$T/budgets-run.log" 2>&1 &
 RUN_PID=$!
@@ -121,7 +158,7 @@ wait_until 30 sh -c "[ \"\$(psql \"$TALLY_DATABASE_URL\" -XAtq -c \"select count
 sleep 1
 kill -TERM "$RUN_PID"
 wait "$RUN_PID"
-assert_eq "each version once, signed" "router.policy 1 sig-ok 1|router.policy 2 sig-ok 1|router.policy 3 sig-ok 1|router.policy 4 sig-ok 1|router.policy 5 sig-ok 1" \
+assert_eq "each version once, signed" "router.policy 1 sig-ok 1|router.policy 2 sig-ok 1|router.policy 3 sig-ok 1|router.policy 4 sig-ok 1|router.policy 5 sig-ok 1|router.policy 6 sig-ok 1" \
 	"$(sort "$T/received.log" | paste -sd'|')"
 
 kill -TERM "$SERVE_PID"

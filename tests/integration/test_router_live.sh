@@ -3,14 +3,17 @@
 # incremental statistics from the calls (watermark, never rescanned), how
 # quality, feedback and outcomes combine, the policy per task type, versions
 # with audit entries and webhooks in the outbox, overrides, no version when
-# nothing changed. Calls are written straight into the ledger with SQL.
+# nothing changed; per-workflow statistics and policy entries (a workflow
+# whose truth differs from its task type's), their versions, and migration
+# 0006's backfill. Calls are written straight into the ledger with SQL.
 cd "$(dirname "$0")/../.." || exit 1
 . tests/lib.sh
 pg_start || exit 1
 "$BIN" migrate >"$T/migrate.log" 2>&1 || { cat "$T/migrate.log"; exit 1; }
 export TALLY_ROUTER_DEFAULT_TIER=large
 
-# calls N TASK TIER MODEL COST_PUSD QUALITY_EXPR [OUTCOME_EXPR]
+# calls N TASK TIER MODEL COST_PUSD QUALITY_EXPR [OUTCOME_EXPR] (workflow: $WF)
+WF=wf
 calls() {
 	q "SELECT tally_ensure_month(now());
 	   INSERT INTO calls (event_id, ts, team, workflow, task_type, outcome_id, provider, model,
@@ -18,7 +21,7 @@ calls() {
 	     reasoning_tokens, usage_shape, batch, cache_hit, local, status, latency_ms, quality,
 	     cost_pusd)
 	   SELECT '$2-$3-' || g || '-' || md5(random()::text), now() - interval '1 minute', 'team',
-	     'wf', '$2', ${7:-NULL}, 'prov', '$4', '$3', 100, 10, 0, 0, 0, 'tally', false, false,
+	     '$WF', '$2', ${7:-NULL}, 'prov', '$4', '$3', 100, 10, 0, 0, 0, 'tally', false, false,
 	     false, 'ok', 40 + (g % 100), $6, $5
 	   FROM generate_series(1, $1) g" >/dev/null
 }
@@ -105,6 +108,70 @@ assert_match "back to small" '"task_type":"classify","tier":"small"' "$out"
 assert_eq "overrides audited" 4 "$(q "select count(*) from audit_log where action like 'router.override%'")"
 hist=$("$BIN" router history --limit 2)
 assert_match "history newest first" '^\[\{"version" : 4' "$hist"
+
+# ---- per workflow ---------------------------------------------------------------------------
+# support: small is as good as large for workflow faq (many samples) and
+# clearly worse for legal; over the task type small is worse (0.77 vs 0.9),
+# so support stays large, faq gets its own entry (small), legal agrees.
+WF=faq
+calls 400 support small m-small 1000000 "CASE WHEN g % 10 = 0 THEN 0 ELSE 1 END"
+calls 400 support large m-large 20000000 "CASE WHEN g % 10 = 0 THEN 0 ELSE 1 END"
+WF=legal
+calls 200 support small m-small 1000000 "CASE WHEN g % 2 = 0 THEN 0 ELSE 1 END"
+calls 200 support large m-large 20000000 "CASE WHEN g % 10 = 0 THEN 0 ELSE 1 END"
+WF=wf
+out=$("$BIN" router refresh --settle 0)
+assert_eq "workflow statistics, same watermark" "faq|small|400|360|400|legal|small|200|100|200" \
+	"$(q "select workflow, tier, calls, quality_sum, quality_n from router_workflow_stats where task_type = 'support' and tier = 'small' order by 1" | paste -sd'|')"
+assert_eq "every call once per workflow too" "$(q 'select sum(calls) from router_stats')" \
+	"$(q 'select sum(calls) from router_workflow_stats')"
+assert_match "support stays large" '"task_type":"support","tier":"large","model":"m-large","settled":true' "$out"
+assert_match "faq decides for itself" '"workflow":"faq","tier":"small","policy_scope":"workflow","settled":true,"reason":"best tier small' "$out"
+assert_match "legal agrees with its task type" '"workflow":"legal","tier":"large","policy_scope":"task_type","settled":true,"reason":"its own statistics agree: best tier large' "$out"
+assert_match "per-workflow tier statistics" '"workflow":"faq",.*"tiers":\[\{"tier":"large","calls":400,"cost_per_call_usd":"0.000020000000","quality_samples":400,"quality":0.900000' "$out"
+assert_match "classify's one workflow follows it" '"workflow":"wf","tier":"small","policy_scope":"task_type","settled":true' "$out"
+assert_eq "version 5" 5 "$(q 'select max(version) from router_policy_versions')"
+assert_eq "policy keeps its shape: task type -> tier" '{"reason": "large", "support": "large", "classify": "small"}' \
+	"$(q 'select policy::text from router_policy_versions where version = 5')"
+assert_eq "workflow policy of version 5" '{"support": {"faq": "small"}}' \
+	"$(q 'select workflow_policy::text from router_policy_versions where version = 5')"
+# faq's 800 calls would each cost 0.000019 less on small
+assert_eq "version 5 names the workflow change" "1|support|faq|large|default|small|workflow|800|0.015200000000|15200000000" \
+	"$(q "select jsonb_array_length(changes), c->>'task_type', c->>'workflow', c->>'old_tier', c->>'old_policy', c->>'new_tier', c->>'new_policy', c->>'calls_30d', c->>'projected_monthly_saving_usd', projected_monthly_saving_pusd from router_policy_versions, jsonb_array_elements(changes) c where version = 5")"
+assert_eq "with the workflow's own evidence" "400|0.900000|0.000001000000|400|0.000020000000" \
+	"$(q "select c->'evidence'->'small'->>'samples', c->'evidence'->'small'->>'quality', c->'evidence'->'small'->>'cost_per_call_usd', c->'evidence'->'large'->>'samples', c->'evidence'->'large'->>'cost_per_call_usd' from router_policy_versions, jsonb_array_elements(changes) c where version = 5")"
+assert_eq "audited" 1 "$(q "select count(*) from audit_log where action = 'router.policy_version' and details->'changes'->0->>'workflow' = 'faq'")"
+assert_match "webhook text counts workflows" 'Routing policy version 5: 1 workflow\(s\) changed, projected saving \$0.02 a month' \
+	"$(q "select payload from webhook_outbox where kind = 'router.policy' order by id desc limit 1")"
+assert_match "webhook carries the workflow policy" '"workflow_policy" : \{"support": \{"faq": "small"\}\}' \
+	"$(q "select payload from webhook_outbox where kind = 'router.policy' order by id desc limit 1")"
+assert_match "history shows it" '"workflow_policy" : \{"support": \{"faq": "small"\}\}' "$("$BIN" router history --limit 1)"
+"$BIN" router refresh --settle 0 >/dev/null
+assert_eq "no change, no version" 5 "$(q 'select max(version) from router_policy_versions')"
+assert_match "the waste report's reading is unchanged" '"task_type":"classify","policy_tier":"small","over_tier_calls":400' \
+	"$("$BIN" router savings)"
+
+# pinning the task type takes faq's entry away (its calls go large again)
+"$BIN" router override support --pin large >/dev/null
+"$BIN" router refresh --settle 0 >/dev/null
+assert_eq "pinned: workflow entry removed" "6|{}|support|faq|small|workflow|large|task_type|-0.015200000000" \
+	"$(q "select version, workflow_policy::text, c->>'task_type', c->>'workflow', c->>'old_tier', c->>'old_policy', c->>'new_tier', c->>'new_policy', c->>'projected_monthly_saving_usd' from router_policy_versions, jsonb_array_elements(changes) c where version = 6")"
+"$BIN" router override support --clear >/dev/null
+"$BIN" router refresh --settle 0 >/dev/null
+assert_eq "unpinned: back" '7|{"support": {"faq": "small"}}' \
+	"$(q "select version, workflow_policy::text from router_policy_versions order by version desc limit 1")"
+
+# migration 0006 on a ledger that had learned before it: the workflow
+# statistics are backfilled from the calls already read (last 31 days)
+want=$(q "select task_type, workflow, tier, calls, priced_calls, cost_pusd, quality_n, round(quality_sum::numeric, 6) from router_workflow_stats order by 1, 2, 3" | md5sum)
+q "DROP TABLE router_workflow_stats; ALTER TABLE router_policy_versions DROP COLUMN workflow_policy;
+   DELETE FROM schema_migrations WHERE version = 6" >/dev/null
+"$BIN" migrate >"$T/migrate6.log" 2>&1
+assert_eq "migrate 0006 again" 0 $?
+assert_eq "backfilled the same statistics" "$want" \
+	"$(q "select task_type, workflow, tier, calls, priced_calls, cost_pusd, quality_n, round(quality_sum::numeric, 6) from router_workflow_stats order by 1, 2, 3" | md5sum)"
+assert_eq "old versions get an empty workflow policy" 0 \
+	"$(q "select count(*) from router_policy_versions where workflow_policy <> '{}'")"
 "$BIN" router override >/dev/null 2>&1
 assert_eq "override usage" 2 $?
 t_done

@@ -383,6 +383,187 @@ static void test_add_sums(void **state)
 	router_learner_free(b);
 }
 
+static void sums(struct router_cell_sums *s, int64_t n, double mean, int64_t cost_per_call)
+{
+	memset(s, 0, sizeof *s);
+	s->n = n;
+	s->quality_sum = mean * (double)n;
+	s->quality_sumsq = mean * (double)n; /* 0/1 quality */
+	s->cost_pusd = cost_per_call * n;
+}
+
+/* Per-workflow decisions from stored aggregates: a workflow decides for
+ * itself only with enough samples on the tiers it compares, including the
+ * task type's tier; otherwise the task type's policy applies. */
+static void test_workflow_rule(void **state)
+{
+	(void)state;
+	struct tally_err err = {0};
+	struct router_learner *l = new_learner(0.02, 0, 1);
+	struct router_cell_sums cs;
+	struct router_decision d;
+	struct router_plan plan;
+	struct router_cell_stats before, after;
+
+	/* the task type: small as good as large -> small */
+	sums(&cs, 1000, 0.9, SMALL_COST);
+	assert_int_equal(router_learner_add_sums(l, "T", "small", &cs, &err), 0);
+	sums(&cs, 1000, 0.9, LARGE_COST);
+	assert_int_equal(router_learner_add_sums(l, "T", "large", &cs, &err), 0);
+	router_learner_stats(l, "T", "small", &before);
+	/* x: small barely measured; y: small clearly worse; z: the same as T */
+	const struct {
+		const char *wf;
+		int64_t n_small;
+		double q_small;
+	} wfs[] = {{"x", 10, 0.2}, {"y", 100, 0.3}, {"z", 100, 0.9}};
+	for (size_t i = 0; i < 3; i++) {
+		sums(&cs, 100, 0.9, LARGE_COST);
+		assert_int_equal(
+		    router_learner_add_workflow_sums(l, "T", wfs[i].wf, "large", &cs, &err), 0);
+		sums(&cs, wfs[i].n_small, wfs[i].q_small, SMALL_COST);
+		assert_int_equal(
+		    router_learner_add_workflow_sums(l, "T", wfs[i].wf, "small", &cs, &err), 0);
+	}
+	/* workflow sums leave the task type's (and the pooled) statistics alone */
+	router_learner_stats(l, "T", "small", &after);
+	assert_int_equal(before.n, after.n);
+	assert_true(before.quality_mean == after.quality_mean);
+	assert_int_equal(router_learner_task_count(l), 1);
+	assert_int_equal(router_learner_workflow_count(l), 3);
+	assert_true(router_learner_workflow_known(l, "T", "y"));
+	assert_false(router_learner_workflow_known(l, "T", "nope"));
+	assert_false(router_learner_workflow_known(l, "U", "y"));
+
+	router_learner_decide(l, "T", &d);
+	assert_string_equal(d.tier, "small");
+
+	router_learner_decide_workflow(l, "T", "x", &d);
+	assert_string_equal(d.tier, "small");
+	assert_false(d.settled);
+	assert_false(d.workflow_policy);
+	assert_non_null(strstr(d.reason, "small has 10 of 30 samples for this workflow"));
+
+	router_learner_decide_workflow(l, "T", "y", &d);
+	assert_string_equal(d.tier, "large");
+	assert_true(d.settled);
+	assert_true(d.workflow_policy);
+	assert_false(d.workflow_agrees);
+	assert_non_null(strstr(d.reason, "best tier large"));
+
+	router_learner_decide_workflow(l, "T", "z", &d);
+	assert_string_equal(d.tier, "small");
+	assert_true(d.settled);
+	assert_false(d.workflow_policy);
+	assert_true(d.workflow_agrees);
+
+	router_learner_decide_workflow(l, "T", "nope", &d);
+	assert_string_equal(d.tier, "small");
+	assert_false(d.settled || d.workflow_policy || d.workflow_agrees);
+	assert_non_null(strstr(d.reason, "no statistics of its own"));
+
+	/* plans: y its own, with small (cheaper) kept measured; x the task type's */
+	router_learner_plan_workflow(l, "T", "y", &plan);
+	assert_true(plan.workflow_policy);
+	assert_string_equal(plan.tier, "large");
+	assert_string_equal(plan.explore_tier, "small");
+	assert_true(plan.explore_share == 0.05);
+	struct router_choice ch;
+	router_plan_choose(&plan, 0.01, &ch);
+	assert_true(ch.explore);
+	assert_string_equal(ch.tier, "small");
+	router_plan_choose(&plan, 0.5, &ch);
+	assert_false(ch.explore);
+	assert_string_equal(ch.tier, "large");
+	router_learner_plan_workflow(l, "T", "x", &plan);
+	assert_false(plan.workflow_policy || plan.workflow_agrees);
+	assert_string_equal(plan.tier, "small");
+	router_learner_plan_workflow(l, "T", "z", &plan);
+	assert_true(plan.workflow_agrees);
+	/* an unknown task type's plan is the default's */
+	router_learner_plan(l, NULL, &plan);
+	assert_string_equal(plan.tier, "large");
+	assert_non_null(strstr(plan.reason, "default large"));
+
+	/* a pinned task type: no workflow decides for itself */
+	struct router_override ov;
+	memset(&ov, 0, sizeof ov);
+	snprintf(ov.pinned, sizeof ov.pinned, "small");
+	assert_int_equal(router_learner_set_override(l, "T", &ov, &err), 0);
+	router_learner_decide_workflow(l, "T", "y", &d);
+	assert_string_equal(d.tier, "small");
+	assert_false(d.workflow_policy);
+	assert_non_null(strstr(d.reason, "pinned"));
+	router_learner_plan_workflow(l, "T", "y", &plan);
+	assert_true(plan.pinned);
+	assert_string_equal(plan.explore_tier, "");
+	/* the task type's tolerance applies to its workflows: at 80% y's small
+	 * (0.3) still fails, and allowed tiers are respected */
+	memset(&ov, 0, sizeof ov);
+	ov.has_tolerance = true;
+	ov.tolerance = 0.20;
+	assert_int_equal(router_learner_set_override(l, "T", &ov, &err), 0);
+	router_learner_decide_workflow(l, "T", "y", &d);
+	assert_string_equal(d.tier, "large");
+	assert_true(d.tolerance == 0.20);
+	memset(&ov, 0, sizeof ov);
+	snprintf(ov.allowed[0], sizeof ov.allowed[0], "small");
+	ov.n_allowed = 1;
+	assert_int_equal(router_learner_set_override(l, "T", &ov, &err), 0);
+	router_learner_decide_workflow(l, "T", "y", &d);
+	assert_string_equal(d.tier, "small");
+	assert_false(d.workflow_policy);
+	router_learner_free(l);
+}
+
+/* Online: one task type, two workflows with different truths. faq: small
+ * as good as large; legal: small clearly worse. Whatever the task type
+ * ends up with, faq routes small and legal large, one of them by its own
+ * policy, and an unknown workflow follows the task type. */
+static void test_workflow_online(void **state)
+{
+	(void)state;
+	struct tally_err err = {0};
+	struct router_learner *l = new_learner(0.05, 0, 21);
+	struct router_rng world;
+	struct router_choice ch;
+	router_rng_seed(&world, 77);
+	const struct {
+		const char *wf;
+		double p_small, p_large;
+	} wfs[] = {{"faq", 0.95, 0.95}, {"legal", 0.50, 0.90}};
+
+	for (int i = 0; i < 12000; i++) {
+		size_t k = i % 4 == 3; /* faq 3 of 4 */
+		router_learner_choose_workflow(l, "support", wfs[k].wf, &ch);
+		double p = strcmp(ch.tier, "small") == 0 ? wfs[k].p_small : wfs[k].p_large;
+		double q = router_rng_unit(&world) < p ? 1.0 : 0.0;
+		assert_int_equal(router_learner_observe_workflow(l, "support", wfs[k].wf, ch.tier,
+		                                                 q, cost_of(ch.tier), 100, &err),
+		                 0);
+	}
+	struct router_decision t, faq, legal, other;
+	router_learner_decide(l, "support", &t);
+	router_learner_decide_workflow(l, "support", "faq", &faq);
+	router_learner_decide_workflow(l, "support", "legal", &legal);
+	router_learner_decide_workflow(l, "support", "other", &other);
+	assert_true(t.settled);
+	assert_string_equal(faq.tier, "small");
+	assert_string_equal(legal.tier, "large");
+	assert_true(faq.settled && legal.settled);
+	assert_true(faq.workflow_policy != legal.workflow_policy);
+	assert_true(faq.workflow_agrees != legal.workflow_agrees);
+	assert_string_equal(other.tier, t.tier);
+	assert_false(other.workflow_policy);
+	/* the task type's cells hold every call, the workflows' their own */
+	struct router_cell_stats a, b, c;
+	router_learner_stats(l, "support", "large", &a);
+	router_learner_stats_workflow(l, "support", "faq", "large", &b);
+	router_learner_stats_workflow(l, "support", "legal", "large", &c);
+	assert_int_equal(a.calls, b.calls + c.calls);
+	router_learner_free(l);
+}
+
 static const char eval_data[] =
     "{\"item\":\"1\",\"task_type\":\"x\",\"results\":{\"s\":{\"quality\":1,\"cost_usd\":\"0.1\"},"
     "\"l\":{\"quality\":1,\"cost_usd\":\"1\"}}}\n"
@@ -431,6 +612,8 @@ int main(void)
 	    cmocka_unit_test(test_default_and_determinism),
 	    cmocka_unit_test(test_bad_params),
 	    cmocka_unit_test(test_add_sums),
+	    cmocka_unit_test(test_workflow_rule),
+	    cmocka_unit_test(test_workflow_online),
 	    cmocka_unit_test(test_eval),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
