@@ -38,6 +38,7 @@ struct up {
 	volatile sig_atomic_t collector_stop;
 	struct collector_stats stats;
 	char endpoints[PATH_MAX];
+	char demo_token[WEB_TOKEN_LEN + 1]; /* "" unless created on this start */
 };
 
 static void *collector_main(void *arg)
@@ -52,8 +53,85 @@ static void *collector_main(void *arg)
 	return NULL;
 }
 
+/* A demo ledger nobody has set up for finance yet gets cost centres for the
+ * demo's teams (platform left unassigned, to show sharing) and three
+ * budgets, so that chargeback, budgets and alerts have something to show.
+ * Audit-logged as the actor "demo"; never touches a ledger already set up. */
+static void seed_demo_finance(struct ledger *lg)
+{
+	static const char *const centres[][2] = {
+	    {"support", "CC-100"},
+	    {"sales", "CC-200"},
+	    {"marketing", "CC-200"},
+	    {"legal", "CC-300"},
+	};
+	/* scope, name, pico-USD per month */
+	static const char *const budgets[][3] = {
+	    {"team", "support", "40000000000000"},
+	    {"team", "marketing", "15000000000000"},
+	    {"workflow", "contract-review", "150000000000000"},
+	};
+	struct ledger_table t = {0};
+	struct tally_err err = {0};
+	bool set_up;
+
+	if (ledger_report_query(lg, LRS_FINANCE_SET_UP, NULL, 0, &t, &err) < 0) {
+		log_warn("demo: %s", err.msg);
+		return;
+	}
+	set_up = t.rows == 1 && strcmp(ledger_cell(&t, 0, 0), "t") == 0;
+	ledger_table_cleanup(&t);
+	if (set_up)
+		return;
+	for (size_t i = 0; i < sizeof centres / sizeof centres[0]; i++)
+		if (ledger_team_set_cost_center(lg, centres[i][0], centres[i][1], "demo", &err) <
+		    0) {
+			log_warn("demo: %s", err.msg);
+			return;
+		}
+	for (size_t i = 0; i < sizeof budgets / sizeof budgets[0]; i++)
+		if (ledger_budget_set(lg, budgets[i][0], budgets[i][1], budgets[i][2], "demo",
+		                      &err) < 0) {
+			log_warn("demo: %s", err.msg);
+			return;
+		}
+	log_info("demo: cost centres for support, sales, marketing and legal (platform left"
+	         " unassigned) and budgets for support ($40), marketing ($15) and"
+	         " contract-review ($150) a month; change them with `tally teams` and"
+	         " `tally budgets`");
+}
+
+/* A demo ledger without any API key gets an admin key, its token printed
+ * once with the endpoints, so that the dashboard can be opened at once. */
+static void demo_admin_key(struct up *u, struct ledger *lg)
+{
+	struct api_key *keys = NULL;
+	struct tally_err err = {0};
+	char hash[65];
+	int64_t id;
+	size_t n = 0;
+
+	if (ledger_key_list(lg, &keys, &n, &err) < 0) {
+		log_warn("demo: %s", err.msg);
+		return;
+	}
+	free(keys);
+	if (n > 0)
+		return;
+	if (web_token_new(u->demo_token, &err) < 0) {
+		log_warn("demo: %s", err.msg);
+		u->demo_token[0] = '\0';
+		return;
+	}
+	web_sha256_hex(u->demo_token, strlen(u->demo_token), hash);
+	if (ledger_key_create(lg, hash, ROLE_ADMIN, NULL, "demo-admin", "demo", &id, &err) < 0) {
+		log_warn("demo: %s", err.msg);
+		memset(u->demo_token, 0, sizeof u->demo_token);
+	}
+}
+
 /* Migrations, then the default price book on first start. */
-static int prepare_ledger(struct up *u)
+static int prepare_ledger(struct up *u, bool demo)
 {
 	struct tally_err err = {0};
 	int applied;
@@ -80,6 +158,10 @@ static int prepare_ledger(struct up *u)
 			ledger_close(lg);
 			return -1;
 		}
+	}
+	if (demo) {
+		seed_demo_finance(lg);
+		demo_admin_key(u, lg);
 	}
 	ledger_close(lg);
 	return 0;
@@ -142,7 +224,7 @@ int cmd_up(int argc, char **argv)
 		str_copy(u->cfg.database_url, sizeof u->cfg.database_url,
 		         embedded_pg_conninfo(u->pg));
 	}
-	if (prepare_ledger(u) < 0)
+	if (prepare_ledger(u, demo) < 0)
 		goto out;
 	if (!u->cfg.kafka_brokers[0]) {
 		const char *topics[3] = {u->cfg.topic_calls, u->cfg.topic_outcomes,
@@ -170,6 +252,14 @@ int cmd_up(int argc, char **argv)
 	printf("TALLY_KAFKA_BROKERS=%s\n", u->cfg.kafka_brokers);
 	printf("TALLY_DATABASE_URL=%s\n", u->cfg.database_url);
 	printf("TALLY_HTTP_URL=%s\n", http_url);
+	if (u->demo_token[0]) {
+		/* First start of a demo ledger: sign in to the dashboard with it. */
+		printf("TALLY_DEMO_ADMIN_TOKEN=%s\n", u->demo_token);
+		log_info("demo: an admin key was created; its token, printed above once, signs in"
+		         " to %s (the ledger keeps only its hash)",
+		         http_url);
+		memset(u->demo_token, 0, sizeof u->demo_token);
+	}
 	fflush(stdout);
 	if (write_endpoints(u, http_url) < 0)
 		goto out;

@@ -446,6 +446,7 @@ enum ledger_report_sql {
 	                            cache hits, realised savings, total spend, over-tier
 	                            spend (NULL without a policy version) */
 	LRS_POLICY_EXISTS,       /* -> whether a routing policy version exists (t/f) */
+	LRS_FINANCE_SET_UP,      /* -> whether any team has a cost centre or any budget exists */
 	LRS_BUDGETS,             /* $1 at -> see reports/budget.c */
 	LRS_ALERTS,              /* $1 limit -> newest alerts first */
 	LRS_COUNT

@@ -248,6 +248,8 @@ static const char *const report_sql[LRS_COUNT] = {
                   " ORDER BY GROUPING(team), team, workflow",
     /* Does the router's policy table exist yet? -> 1 row, t or f */
     [LRS_POLICY_EXISTS] = "SELECT EXISTS (SELECT 1 FROM router_policy_versions)",
+    [LRS_FINANCE_SET_UP] = "SELECT EXISTS (SELECT 1 FROM teams WHERE cost_center IS NOT NULL)"
+                           " OR EXISTS (SELECT 1 FROM budgets)",
     /* id, scope, name, amount, month, spend, forecast, elapsed_s, month_s,
      * $1 at: the month holding it, spend up to it. */
     [LRS_BUDGETS] =

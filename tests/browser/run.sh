@@ -2,9 +2,11 @@
 # run.sh - the dashboard's browser test: headless Chromium (Debian's
 # /usr/bin/chromium, installed here when missing) driven by playwright-core
 # (web/package-lock.json) against `bin/tally up --demo` on a random port with a
-# throw-away data directory. Before the test it maps two teams to cost centres,
-# sets two budgets (one small enough to fire alerts) and waits for a routing
-# policy version, so that every page has something to show. Prints the test's
+# throw-away data directory. On top of the demo's own finance set-up (cost
+# centres for support, sales, marketing and legal, platform unassigned; three
+# budgets), it maps support and sales to other cost centres, sets two budgets
+# (one small enough to fire alerts) and waits for a routing policy version, so
+# that every page has something to show. Prints the test's
 # "ok - ..." lines; the tally log is printed when something fails. Exit
 # status: the test's.
 set -u

@@ -41,6 +41,13 @@ if command -v kcat >/dev/null; then
 fi
 S=$("$BIN" status --format json)
 assert_match "status finds the running service through endpoints.env" '"calls":[1-9]' "$S"
+TOKEN=$(sed -n 's/^TALLY_DEMO_ADMIN_TOKEN=//p' "$T/up.out")
+assert_match "the first demo start prints an admin token" '^tly_[0-9a-f]{64}$' "$TOKEN"
+. "$TALLY_DATA_DIR/endpoints.env"
+assert_eq "the demo token signs in as admin" '{"role":"admin","team":null}' \
+	"$(curl -s -H "Authorization: Bearer $TOKEN" "${TALLY_HTTP_URL}api/v1/me")"
+assert_eq "the demo maps teams to cost centres and sets budgets" "4|3" \
+	"$(psql "$TALLY_DATABASE_URL" -XAtqc "select (select count(*) from teams where cost_center is not null), (select count(*) from budgets)")"
 
 kill -TERM "$UP"
 wait "$UP"
@@ -48,14 +55,15 @@ assert_eq "SIGTERM stops everything and exits 0" 0 $?
 assert_eq "endpoints.env removed on exit" 1 "$(test -f "$TALLY_DATA_DIR/endpoints.env"; echo $?)"
 assert_eq "embedded PostgreSQL stopped" 1 "$(test -f "$TALLY_DATA_DIR/pg/postmaster.pid"; echo $?)"
 
-# second start: the same data
+# second start (demo again): the same data, no new demo key
 unset TALLY_DATABASE_URL TALLY_KAFKA_BROKERS
-"$BIN" up >"$T/up2.out" 2>"$T/up2.log" &
+"$BIN" up --demo >"$T/up2.out" 2>"$T/up2.log" &
 UP=$!
 PIDS="$PIDS $UP"
 wait_until 90 test -f "$TALLY_DATA_DIR/endpoints.env"
 . "$TALLY_DATA_DIR/endpoints.env"
 assert_eq "data kept across runs" 1 "$(psql "$TALLY_DATABASE_URL" -XAtqc "select count(*) from calls where event_id='ext-1'")"
+assert_eq "no second demo token once keys exist" "" "$(sed -n 's/^TALLY_DEMO_ADMIN_TOKEN=//p' "$T/up2.out")"
 kill -INT "$UP"
 wait "$UP"
 assert_eq "SIGINT stops cleanly too" 0 $?

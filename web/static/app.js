@@ -901,7 +901,11 @@
     const budgets = all.filter(inTeam);
     const keys = new Set(budgets.map(budgetKey));
     const alerts = (alertRes.alerts || []).filter((a) => keys.has(budgetKey(a)));
-    const sel = budgets.find((b) => b.scope === args[1] && b.name === args[2]) || budgets[0];
+    // Without a choice in the address, the budget most at risk: the highest
+    // forecast / budget (exact: cross-multiplied pico-dollars).
+    const risk = (a, b) => toPico(b.forecast_usd) * toPico(a.budget_usd) - toPico(a.forecast_usd) * toPico(b.budget_usd);
+    const sel = budgets.find((b) => b.scope === args[1] && b.name === args[2]) ||
+      budgets.slice().sort((a, b) => (risk(a, b) > 0n ? 1 : risk(a, b) < 0n ? -1 : 0))[0];
     const href = (m, b) => `#/budgets/${m}` + (b ? `/${encodeURIComponent(b.scope)}/${encodeURIComponent(b.name)}` : '');
 
     const today = utcDay(now);
