@@ -363,6 +363,22 @@ static int routes_build(struct snapshot *s, struct tally_err *err)
 }
 
 /* Takes ownership of rows, wrows and ovs (freed on failure too). */
+
+/* The learner's sums of one statistics row: n counts quality samples; cost
+ * enters as its mean per call over the priced calls, times n (a decision
+ * estimate for choosing a tier, not an account: reports never read it). */
+static void cell_sums(struct router_cell_sums *cs, int64_t quality_n, double quality_sum,
+                      double quality_sumsq, int64_t priced_calls, int64_t cost_pusd)
+{
+	memset(cs, 0, sizeof *cs);
+	cs->n = quality_n;
+	cs->quality_sum = quality_sum;
+	cs->quality_sumsq = quality_sumsq;
+	if (priced_calls > 0)
+		cs->cost_pusd =
+		    (int64_t)((double)cost_pusd / (double)priced_calls * (double)quality_n);
+}
+
 static struct snapshot *snapshot_build(const struct router_params *p, struct router_stat_row *rows,
                                        size_t n_rows, struct router_workflow_stat_row *wrows,
                                        size_t n_wrows, struct router_override_row *ovs,
@@ -390,15 +406,8 @@ static struct snapshot *snapshot_build(const struct router_params *p, struct rou
 	for (size_t i = 0; i < n_rows; i++) {
 		const struct router_stat_row *r = &rows[i];
 		struct router_cell_sums cs;
-		memset(&cs, 0, sizeof cs);
-		/* the learner's n counts quality samples; cost enters as its mean
-		 * per call over the priced calls (a decision estimate, not an account) */
-		cs.n = r->quality_n;
-		cs.quality_sum = r->quality_sum;
-		cs.quality_sumsq = r->quality_sumsq;
-		if (r->priced_calls > 0)
-			cs.cost_pusd = (int64_t)((double)r->cost_pusd / (double)r->priced_calls *
-			                         (double)r->quality_n);
+		cell_sums(&cs, r->quality_n, r->quality_sum, r->quality_sumsq, r->priced_calls,
+		          r->cost_pusd);
 		memcpy(cs.latency_hist, r->latency_hist, sizeof cs.latency_hist);
 		if (router_learner_add_sums(s->l, r->task_type, r->tier, &cs, err) < 0)
 			goto fail;
@@ -406,13 +415,8 @@ static struct snapshot *snapshot_build(const struct router_params *p, struct rou
 	for (size_t i = 0; i < n_wrows; i++) {
 		const struct router_workflow_stat_row *r = &wrows[i];
 		struct router_cell_sums cs;
-		memset(&cs, 0, sizeof cs);
-		cs.n = r->quality_n;
-		cs.quality_sum = r->quality_sum;
-		cs.quality_sumsq = r->quality_sumsq;
-		if (r->priced_calls > 0)
-			cs.cost_pusd = (int64_t)((double)r->cost_pusd / (double)r->priced_calls *
-			                         (double)r->quality_n);
+		cell_sums(&cs, r->quality_n, r->quality_sum, r->quality_sumsq, r->priced_calls,
+		          r->cost_pusd);
 		if (router_learner_add_workflow_sums(s->l, r->task_type, r->workflow, r->tier, &cs,
 		                                     err) < 0)
 			goto fail;
