@@ -472,7 +472,7 @@ int cmd_budgets(int argc, char **argv)
 	struct sbuf sb;
 	sbuf_init(&sb);
 	int rc = strcmp(sub, "list") == 0 ? report_budgets(lg, at, NULL, fmt, &sb, &err)
-	                                  : report_alerts(lg, 1000, NULL, &sb, &err);
+	                                  : report_alerts(lg, 1000, 0, NULL, &sb, &err);
 	if (rc < 0) {
 		sbuf_cleanup(&sb);
 		return fail(lg, &err);

@@ -448,7 +448,7 @@ enum ledger_report_sql {
 	LRS_POLICY_EXISTS,       /* -> whether a routing policy version exists (t/f) */
 	LRS_FINANCE_SET_UP,      /* -> whether any team has a cost centre or any budget exists */
 	LRS_BUDGETS,             /* $1 at -> see reports/budget.c */
-	LRS_ALERTS,              /* $1 limit -> newest alerts first */
+	LRS_ALERTS,              /* $1 limit, $2 team or NULL, $3 offset -> newest alerts first */
 	LRS_COUNT
 };
 /* Runs one of the statements and copies its answer into *out. */

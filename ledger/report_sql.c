@@ -272,7 +272,7 @@ static const char *const report_sql[LRS_COUNT] = {
                    " amount_pusd, spend_pusd, forecast_pusd, " ISO(
                        "fired_at") " FROM budget_alerts"
                                    " WHERE $2::text IS NULL OR (scope = 'team' AND name = $2)"
-                                   " ORDER BY id DESC LIMIT $1",
+                                   " ORDER BY id DESC LIMIT $1 OFFSET $3",
 };
 
 /* ---- tables and streams ------------------------------------------------------ */

@@ -91,17 +91,18 @@ int report_budgets(struct ledger *lg, int64_t at_us, const char *team, enum repo
 	return sb->oom ? tally_err_set(err, TALLY_ENOMEM, false, "out of memory") : 0;
 }
 
-int report_alerts(struct ledger *lg, int limit, const char *team, struct sbuf *sb,
+int report_alerts(struct ledger *lg, int limit, int64_t offset, const char *team, struct sbuf *sb,
                   struct tally_err *err)
 {
-	char lim[16], usd[3][64];
-	const char *p[2] = {lim, team};
+	char lim[16], off[24], usd[3][64];
+	const char *p[3] = {lim, team, off};
 	struct ledger_table t = {0};
 	bool first = true;
 
 	snprintf(lim, sizeof lim, "%d", limit);
+	snprintf(off, sizeof off, "%lld", (long long)offset);
 	/* A team's view is filtered before the limit, not after. */
-	if (ledger_report_query(lg, LRS_ALERTS, p, 2, &t, err) < 0)
+	if (ledger_report_query(lg, LRS_ALERTS, p, 3, &t, err) < 0)
 		return -1;
 	sbuf_puts(sb, "{\"alerts\":[");
 	for (int r = 0; r < t.rows; r++) {

@@ -62,11 +62,12 @@ int report_outcomes(struct ledger *lg, int64_t from_us, int64_t to_us, enum repo
 int report_waste(struct ledger *lg, int64_t from_us, int64_t to_us, int64_t window_s,
                  const char *team, enum report_format fmt, struct sbuf *sb, struct tally_err *err);
 
-/* Budgets with spend and forecast as of at_us, and the newest alerts. team
- * (may be NULL): a viewer's team only. */
+/* Budgets with spend and forecast as of at_us, and the alerts, newest first
+ * (limit of them after skipping offset). team (may be NULL): a viewer's team
+ * only. */
 int report_budgets(struct ledger *lg, int64_t at_us, const char *team, enum report_format fmt,
                    struct sbuf *sb, struct tally_err *err);
-int report_alerts(struct ledger *lg, int limit, const char *team, struct sbuf *sb,
+int report_alerts(struct ledger *lg, int limit, int64_t offset, const char *team, struct sbuf *sb,
                   struct tally_err *err);
 /* Parses a USD amount ("1500", "99.95") into pico-USD digits (out >= 48). */
 int report_usd_parse(const char *usd, char *out, size_t n);

@@ -49,7 +49,7 @@ static const struct route {
     {"/api/v1/budgets", ROUTE_BUDGETS, "GET", NEED_ANY, web_budgets_get, "at"},
     {"/api/v1/budgets", ROUTE_BUDGETS, "POST", NEED_STAFF, web_budgets_post, ""},
     {"/api/v1/budgets", ROUTE_BUDGETS, "DELETE", NEED_STAFF, web_budgets_delete, "scope name"},
-    {"/api/v1/alerts", ROUTE_ALERTS, "GET", NEED_ANY, web_alerts, ""},
+    {"/api/v1/alerts", ROUTE_ALERTS, "GET", NEED_ANY, web_alerts, "limit offset"},
     {"/api/v1/export/focus", ROUTE_EXPORT_FOCUS, "GET", NEED_STAFF, web_export_focus,
      "from to granularity"},
     {"/api/v1/teams", ROUTE_TEAMS, "GET", NEED_ANY, web_teams_get, ""},

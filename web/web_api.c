@@ -14,9 +14,8 @@
 #define SERIES_MAX_BUCKETS 10000
 #define QUARANTINE_RAW_MAX 2048
 
-/* An integer parameter in [lo, hi], def when absent. -1 with a 400 set. */
-static int int_arg(struct web_req *rq, struct web_resp *rs, const char *name, int64_t def,
-                   int64_t lo, int64_t hi, int64_t *out)
+int web_int_arg(struct web_req *rq, struct web_resp *rs, const char *name, int64_t def, int64_t lo,
+                int64_t hi, int64_t *out)
 {
 	const char *v = web_arg(rq, name);
 
@@ -265,8 +264,8 @@ void web_quarantine(struct web_req *rq, struct web_resp *rs)
 	int64_t limit, offset;
 	struct ledger *lg;
 
-	if (int_arg(rq, rs, "limit", 50, 1, 500, &limit) < 0 ||
-	    int_arg(rq, rs, "offset", 0, 0, INT64_C(1000000000), &offset) < 0)
+	if (web_int_arg(rq, rs, "limit", 50, 1, 500, &limit) < 0 ||
+	    web_int_arg(rq, rs, "offset", 0, 0, INT64_C(1000000000), &offset) < 0)
 		return;
 	if (!(lg = web_ledger(rq, rs)))
 		return;
@@ -348,8 +347,8 @@ void web_prices_get(struct web_req *rq, struct web_resp *rs)
 
 	if (name_arg(rq, rs, "provider", EVENT_NAME_MAX, &provider) < 0 ||
 	    name_arg(rq, rs, "model", EVENT_MODEL_MAX, &model) < 0 ||
-	    int_arg(rq, rs, "limit", 100, 1, 1000, &limit) < 0 ||
-	    int_arg(rq, rs, "offset", 0, 0, INT64_C(1000000000), &offset) < 0)
+	    web_int_arg(rq, rs, "limit", 100, 1, 1000, &limit) < 0 ||
+	    web_int_arg(rq, rs, "offset", 0, 0, INT64_C(1000000000), &offset) < 0)
 		return;
 	if (!(lg = web_ledger(rq, rs)))
 		return;

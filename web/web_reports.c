@@ -235,10 +235,14 @@ void web_alerts(struct web_req *rq, struct web_resp *rs)
 {
 	struct tally_err err = {0};
 	struct ledger *lg;
+	int64_t limit, offset;
 
+	if (web_int_arg(rq, rs, "limit", 500, 1, 500, &limit) < 0 ||
+	    web_int_arg(rq, rs, "offset", 0, 0, INT64_C(1000000000), &offset) < 0)
+		return;
 	if (!(lg = web_ledger(rq, rs)))
 		return;
-	if (report_alerts(lg, 500, viewer_team(rq), &rs->body, &err) < 0) {
+	if (report_alerts(lg, (int)limit, offset, viewer_team(rq), &rs->body, &err) < 0) {
 		web_db_error(rq, rs, &err);
 		return;
 	}

@@ -223,7 +223,16 @@ assert_eq "budgets POST refused for a viewer" 403 "$(http -H "Authorization: Bea
 assert_eq "budgets POST validates the amount" 400 "$(http -H "Authorization: Bearer $FIN" -d '{"scope":"team","name":"a","amount_usd":"-1"}' "$U/api/v1/budgets")"
 assert_eq "budgets GET (viewer)" 200 "$(http -H "Authorization: Bearer $VIEW" "$U/api/v1/budgets?at=2026-11-16")"
 assert_match "viewer sees its budget with forecast" '"scope":"team","name":"a","month":"2026-11","budget_usd":"0.020000000000","spend_usd":"0.010200000000"' "$(cat "$B")"
+"$BIN" budgets evaluate --at 2026-11-16 >/dev/null
+N_AL=$(q "select count(*) from budget_alerts where scope = 'team' and name = 'a'")
+assert_match "team a's budget fired alerts (50% actual, forecast thresholds)" '^[2-6]$' "$N_AL"
 assert_eq "alerts GET" 200 "$(http -H "Authorization: Bearer $VIEW" "$U/api/v1/alerts")"
+assert_eq "a viewer gets all of its team's alerts" "$N_AL" "$(grep -o '"id":' "$B" | wc -l)"
+http -H "Authorization: Bearer $FIN" "$U/api/v1/alerts?limit=1&offset=1" >/dev/null
+assert_eq "alerts page: limit=1&offset=1 is the second newest" \
+	"$(q "select id from budget_alerts order by id desc limit 1 offset 1")" \
+	"$(sed -n 's/^{"alerts":\[{"id":\([0-9]*\),.*/\1/p' "$B")"
+assert_eq "alerts limit is bounded" 400 "$(http -H "Authorization: Bearer $FIN" "$U/api/v1/alerts?limit=501")"
 assert_eq "budgets DELETE" 200 "$(http -X DELETE -H "Authorization: Bearer $FIN" "$U/api/v1/budgets?scope=team&name=a")"
 assert_eq "budgets DELETE unknown" 404 "$(http -X DELETE -H "Authorization: Bearer $FIN" "$U/api/v1/budgets?scope=team&name=a")"
 assert_eq "teams POST needs admin" 403 "$(http -H "Authorization: Bearer $FIN" -d '{"team":"d","cost_center":"CC2"}' "$U/api/v1/teams")"
