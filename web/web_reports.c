@@ -57,6 +57,29 @@ static void json_ok(struct web_resp *rs)
 	rs->content_type = "application/json";
 }
 
+/* format=csv|json (default json), as the CLI's --format. -1 with a 400 set. */
+static int format_arg(struct web_req *rq, struct web_resp *rs, enum report_format *fmt)
+{
+	const char *f = web_arg(rq, "format");
+
+	*fmt = REPORT_JSON;
+	if (!f || strcmp(f, "json") == 0)
+		return 0;
+	if (strcmp(f, "csv") == 0) {
+		*fmt = REPORT_CSV;
+		return 0;
+	}
+	web_error(rs, 400, "format must be csv or json");
+	return -1;
+}
+
+static void report_ok(struct web_resp *rs, enum report_format fmt)
+{
+	json_ok(rs);
+	if (fmt == REPORT_CSV)
+		rs->content_type = "text/csv; charset=utf-8";
+}
+
 void web_chargeback(struct web_req *rq, struct web_resp *rs)
 {
 	const char *month = web_arg(rq, "month"), *share = web_arg(rq, "share_unassigned");
@@ -74,11 +97,9 @@ void web_chargeback(struct web_req *rq, struct web_resp *rs)
 		          "month must be YYYY-MM with a month from 01 to 12, like 2026-11");
 		return;
 	}
-	const char *fmt = web_arg(rq, "format");
-	if (fmt && strcmp(fmt, "csv") && strcmp(fmt, "json")) {
-		web_error(rs, 400, "format must be csv or json");
+	enum report_format fmt;
+	if (format_arg(rq, rs, &fmt) < 0)
 		return;
-	}
 	if (!share)
 		share = "none";
 	if (strcmp(share, "none") && strcmp(share, "proportional") && strcmp(share, "even")) {
@@ -91,28 +112,26 @@ void web_chargeback(struct web_req *rq, struct web_resp *rs)
 		web_db_error(rq, rs, &err);
 		return;
 	}
-	bool csv = fmt && strcmp(fmt, "csv") == 0;
-	report_chargeback_format(&r, month, viewer_team(rq), csv ? REPORT_CSV : REPORT_JSON,
-	                         &rs->body);
+	report_chargeback_format(&r, month, viewer_team(rq), fmt, &rs->body);
 	chargeback_result_cleanup(&r);
-	json_ok(rs);
-	if (csv)
-		rs->content_type = "text/csv; charset=utf-8";
+	report_ok(rs, fmt);
 }
 
 void web_outcomes(struct web_req *rq, struct web_resp *rs)
 {
 	struct tally_err err = {0};
+	enum report_format fmt;
 	int64_t from, to;
 	struct ledger *lg;
 
-	if (period_args(rq, rs, &from, &to) < 0 || !(lg = web_ledger(rq, rs)))
+	if (period_args(rq, rs, &from, &to) < 0 || format_arg(rq, rs, &fmt) < 0 ||
+	    !(lg = web_ledger(rq, rs)))
 		return;
-	if (report_outcomes(lg, from, to, REPORT_JSON, &rs->body, &err) < 0) {
+	if (report_outcomes(lg, from, to, fmt, &rs->body, &err) < 0) {
 		web_db_error(rq, rs, &err);
 		return;
 	}
-	json_ok(rs);
+	report_ok(rs, fmt);
 }
 
 void web_waste(struct web_req *rq, struct web_resp *rs)
@@ -120,9 +139,11 @@ void web_waste(struct web_req *rq, struct web_resp *rs)
 	const char *team = web_arg(rq, "team"), *win = web_arg(rq, "window_s");
 	struct tally_err err = {0};
 	int64_t from, to, window = 86400;
+	enum report_format fmt;
 	struct ledger *lg;
 
-	if (period_args(rq, rs, &from, &to) < 0 || web_team_allowed(rq, rs, team) < 0)
+	if (period_args(rq, rs, &from, &to) < 0 || web_team_allowed(rq, rs, team) < 0 ||
+	    format_arg(rq, rs, &fmt) < 0)
 		return;
 	if (win && (parse_i64(win, &window) < 0 || window < 1 || window > 366 * 86400)) {
 		web_error(rs, 400, "window_s must be seconds from 1 to 31622400");
@@ -132,11 +153,11 @@ void web_waste(struct web_req *rq, struct web_resp *rs)
 		team = viewer_team(rq);
 	if (!(lg = web_ledger(rq, rs)))
 		return;
-	if (report_waste(lg, from, to, window, team, REPORT_JSON, &rs->body, &err) < 0) {
+	if (report_waste(lg, from, to, window, team, fmt, &rs->body, &err) < 0) {
 		web_db_error(rq, rs, &err);
 		return;
 	}
-	json_ok(rs);
+	report_ok(rs, fmt);
 }
 
 void web_budgets_get(struct web_req *rq, struct web_resp *rs)
@@ -144,19 +165,22 @@ void web_budgets_get(struct web_req *rq, struct web_resp *rs)
 	const char *at_s = web_arg(rq, "at");
 	struct tally_err err = {0};
 	int64_t at = time_now_us();
+	enum report_format fmt;
 	struct ledger *lg;
 
 	if (at_s && time_parse(at_s, true, &at) < 0) {
 		web_error(rs, 400, "at needs a time like 2026-11-16 or 2026-11-16T00:00:00Z");
 		return;
 	}
+	if (format_arg(rq, rs, &fmt) < 0)
+		return;
 	if (!(lg = web_ledger(rq, rs)))
 		return;
-	if (report_budgets(lg, at, viewer_team(rq), REPORT_JSON, &rs->body, &err) < 0) {
+	if (report_budgets(lg, at, viewer_team(rq), fmt, &rs->body, &err) < 0) {
 		web_db_error(rq, rs, &err);
 		return;
 	}
-	json_ok(rs);
+	report_ok(rs, fmt);
 }
 
 /* scope and name from a JSON body or the query. */

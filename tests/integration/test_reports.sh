@@ -215,6 +215,11 @@ assert_eq "viewer waste is its own team" 200 "$(http -H "Authorization: Bearer $
 assert_match "only team a rows" '"rows":\[\{"team":"a","workflow":"wa",[^]]*\],' "$(cat "$B")"
 assert_eq "outcomes need finance/admin" 403 "$(http -H "Authorization: Bearer $VIEW" "$U/api/v1/outcomes?from=2026-11-01&to=2026-12-01")"
 assert_eq "outcomes (finance)" 200 "$(http -H "Authorization: Bearer $FIN" "$U/api/v1/outcomes?from=2026-11-01&to=2026-12-01")"
+http -H "Authorization: Bearer $FIN" "$U/api/v1/outcomes?from=2026-11-01&to=2026-12-01&format=csv" >/dev/null
+assert_eq "outcomes CSV over HTTP = the CLI's" "$("$BIN" report outcomes --from 2026-11-01 --to 2026-12-01 --format csv)" "$(cat "$B")"
+http -H "Authorization: Bearer $FIN" "$U/api/v1/waste?from=2026-11-01&to=2026-12-01&format=csv" >/dev/null
+assert_eq "waste CSV over HTTP = the CLI's" "$("$BIN" report waste --from 2026-11-01 --to 2026-12-01 --format csv)" "$(cat "$B")"
+assert_eq "an unknown format: 400" 400 "$(http -H "Authorization: Bearer $FIN" "$U/api/v1/waste?from=2026-11-01&to=2026-12-01&format=xml")"
 assert_eq "FOCUS export needs finance/admin" 403 "$(http -H "Authorization: Bearer $VIEW" "$U/api/v1/export/focus?from=2026-11-01&to=2026-12-01")"
 assert_eq "FOCUS export over HTTP" 200 "$(http -H "Authorization: Bearer $FIN" "$U/api/v1/export/focus?from=2026-11-01&to=2026-12-01")"
 assert_eq "API FOCUS = CLI FOCUS" "$(cat "$T/focus.csv")" "$(cat "$B")"
@@ -223,6 +228,8 @@ assert_eq "budgets POST refused for a viewer" 403 "$(http -H "Authorization: Bea
 assert_eq "budgets POST validates the amount" 400 "$(http -H "Authorization: Bearer $FIN" -d '{"scope":"team","name":"a","amount_usd":"-1"}' "$U/api/v1/budgets")"
 assert_eq "budgets GET (viewer)" 200 "$(http -H "Authorization: Bearer $VIEW" "$U/api/v1/budgets?at=2026-11-16")"
 assert_match "viewer sees its budget with forecast" '"scope":"team","name":"a","month":"2026-11","budget_usd":"0.020000000000","spend_usd":"0.010200000000"' "$(cat "$B")"
+http -H "Authorization: Bearer $FIN" "$U/api/v1/budgets?at=2026-11-16&format=csv" >/dev/null
+assert_eq "budgets CSV over HTTP = the CLI's" "$("$BIN" budgets list --at 2026-11-16 --format csv)" "$(cat "$B")"
 "$BIN" budgets evaluate --at 2026-11-16 >/dev/null
 N_AL=$(q "select count(*) from budget_alerts where scope = 'team' and name = 'a'")
 assert_match "team a's budget fired alerts (50% actual, forecast thresholds)" '^[2-6]$' "$N_AL"
