@@ -260,6 +260,15 @@ static enum MHD_Result send_answer(struct web_req *rq, struct web_resp *rs)
 	if (!r)
 		return MHD_NO;
 	add_headers(rq->w, r, rs);
+	if (rs->status == 200 && rs->content_type &&
+	    strncmp(rs->content_type, "text/csv", 8) == 0) {
+		/* A report as a file named after its endpoint: tally-chargeback.csv... */
+		const char *name = strrchr(rq->url, '/');
+		char cd[96];
+		snprintf(cd, sizeof cd, "attachment; filename=\"tally-%s.csv\"",
+		         name ? name + 1 : "report");
+		MHD_add_response_header(r, "Content-Disposition", cd);
+	}
 	ret = MHD_queue_response(rq->conn, rs->status, r);
 	MHD_destroy_response(r);
 	web_count_request(rq->w, rq->route, rs->status);

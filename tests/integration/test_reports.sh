@@ -219,6 +219,8 @@ http -H "Authorization: Bearer $FIN" "$U/api/v1/outcomes?from=2026-11-01&to=2026
 assert_eq "outcomes CSV over HTTP = the CLI's" "$("$BIN" report outcomes --from 2026-11-01 --to 2026-12-01 --format csv)" "$(cat "$B")"
 http -H "Authorization: Bearer $FIN" "$U/api/v1/waste?from=2026-11-01&to=2026-12-01&format=csv" >/dev/null
 assert_eq "waste CSV over HTTP = the CLI's" "$("$BIN" report waste --from 2026-11-01 --to 2026-12-01 --format csv)" "$(cat "$B")"
+assert_match "a CSV answer is a named attachment" 'Content-Disposition: attachment; filename="tally-waste.csv"' \
+	"$(curl -s -D - -o /dev/null -H "Authorization: Bearer $FIN" "$U/api/v1/waste?from=2026-11-01&to=2026-12-01&format=csv" | tr -d '\r')"
 assert_eq "an unknown format: 400" 400 "$(http -H "Authorization: Bearer $FIN" "$U/api/v1/waste?from=2026-11-01&to=2026-12-01&format=xml")"
 assert_eq "FOCUS export needs finance/admin" 403 "$(http -H "Authorization: Bearer $VIEW" "$U/api/v1/export/focus?from=2026-11-01&to=2026-12-01")"
 assert_eq "FOCUS export over HTTP" 200 "$(http -H "Authorization: Bearer $FIN" "$U/api/v1/export/focus?from=2026-11-01&to=2026-12-01")"
