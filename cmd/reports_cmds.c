@@ -365,7 +365,8 @@ int cmd_audit(int argc, char **argv)
 
 static int budgets_usage(void)
 {
-	fprintf(stderr, "usage: tally budgets set (--team T | --workflow W) --amount USD\n"
+	fprintf(stderr, "usage: tally budgets set (--team T | --workflow W) --amount USD"
+	                " [--month YYYY-MM]\n"
 	                "       tally budgets list [--at TS] [--format csv|json]\n"
 	                "       tally budgets delete (--team T | --workflow W)\n"
 	                "       tally budgets alerts            (alert history, JSON)\n"
@@ -431,14 +432,26 @@ int cmd_budgets(int argc, char **argv)
 			        " 99.95)\n");
 			return 2;
 		}
+		char month[16] = "";
+		int64_t m0, m1;
+		if (o.month) {
+			if (report_month(o.month, &m0, &m1) < 0) {
+				fprintf(stderr,
+				        "tally: --month must be YYYY-MM (the first month the"
+				        " amount applies to)\n");
+				return 2;
+			}
+			snprintf(month, sizeof month, "%.7s-01", o.month);
+		}
 		if (!(lg = open_ledger(&cfg)))
 			return 1;
 		const char *actor = getenv("USER");
 		if (strcmp(sub, "set") == 0) {
-			if (ledger_budget_set(lg, scope, name, pusd, actor ? actor : "cli", &err) <
-			    0)
+			if (ledger_budget_set(lg, scope, name, pusd, month[0] ? month : NULL,
+			                      actor ? actor : "cli", &err) < 0)
 				return fail(lg, &err);
-			printf("budget %s %s: %s USD per month\n", scope, name, o.amount);
+			printf("budget %s %s: %s USD per month%s%.7s\n", scope, name, o.amount,
+			       month[0] ? " from " : "", month);
 		} else {
 			bool found;
 			if (ledger_budget_delete(lg, scope, name, actor ? actor : "cli", &found,

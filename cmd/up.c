@@ -90,7 +90,7 @@ static void seed_demo_finance(struct ledger *lg)
 			return;
 		}
 	for (size_t i = 0; i < sizeof budgets / sizeof budgets[0]; i++)
-		if (ledger_budget_set(lg, budgets[i][0], budgets[i][1], budgets[i][2], "demo",
+		if (ledger_budget_set(lg, budgets[i][0], budgets[i][1], budgets[i][2], NULL, "demo",
 		                      &err) < 0) {
 			log_warn("demo: %s", err.msg);
 			return;

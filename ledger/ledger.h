@@ -504,9 +504,12 @@ int ledger_team_set_cost_center(struct ledger *lg, const char *team, const char 
 int ledger_audit_head(struct ledger *lg, int64_t *seq, char hash[65], struct tally_err *err);
 
 /* Budgets: scope "team" or "workflow"; amount in pico-USD as a decimal
- * integer string. Set inserts or updates; both are audited. */
+ * integer string. Set inserts or updates, for every month when from_month is
+ * NULL, else from that month ("YYYY-MM-01") on, earlier months keeping their
+ * amounts; set and delete are audited. */
 int ledger_budget_set(struct ledger *lg, const char *scope, const char *name,
-                      const char *amount_pusd, const char *actor, struct tally_err *err);
+                      const char *amount_pusd, const char *from_month, const char *actor,
+                      struct tally_err *err);
 int ledger_budget_delete(struct ledger *lg, const char *scope, const char *name, const char *actor,
                          bool *found, struct tally_err *err);
 /* Evaluates every budget for the month holding at_us (forecast by run rate)

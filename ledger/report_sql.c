@@ -252,22 +252,26 @@ static const char *const report_sql[LRS_COUNT] = {
                            " OR EXISTS (SELECT 1 FROM budgets)",
     /* id, scope, name, amount, month, spend, forecast, elapsed_s, month_s,
      * $1 at: the month holding it, spend up to it. */
-    [LRS_BUDGETS] =
-        "WITH m AS (SELECT date_trunc('month', $1::timestamptz) AS m0,"
-        " date_trunc('month', $1::timestamptz) + interval '1 month' AS m1,"
-        " $1::timestamptz AS at),"
-        " b AS (SELECT b.*, m.*, (SELECT coalesce(sum(r.cost_pusd), 0) FROM rollup_hourly r"
-        "  WHERE r.hour >= m.m0 AND r.hour < least(m.at, m.m1)"
-        "  AND CASE b.scope WHEN 'team' THEN r.team ELSE r.workflow END = b.name)"
-        "  AS spend FROM budgets b, m)"
-        " SELECT b.id, b.scope, b.name, b.amount_pusd, to_char(b.m0, 'YYYY-MM'),"
-        " b.spend::numeric(40,0),"
-        " CASE WHEN b.at >= b.m1 THEN b.spend WHEN b.at <= b.m0 THEN 0"
-        "  ELSE div(b.spend * extract(epoch FROM b.m1 - b.m0) * 1000000,"
-        "   extract(epoch FROM b.at - b.m0) * 1000000) END::numeric(40,0),"
-        " extract(epoch FROM least(b.at, b.m1) - b.m0)::bigint,"
-        " extract(epoch FROM b.m1 - b.m0)::bigint"
-        " FROM b ORDER BY b.scope, b.name",
+    [LRS_BUDGETS] = "WITH m AS (SELECT date_trunc('month', $1::timestamptz) AS m0,"
+                    " date_trunc('month', $1::timestamptz) + interval '1 month' AS m1,"
+                    " $1::timestamptz AS at),"
+                    /* each budget with the amount that applies to the month (none: not shown) */
+                    " b AS (SELECT bb.id, bb.scope, bb.name, a.amount_pusd, m.*,"
+                    "  (SELECT coalesce(sum(r.cost_pusd), 0) FROM rollup_hourly r"
+                    "  WHERE r.hour >= m.m0 AND r.hour < least(m.at, m.m1)"
+                    "  AND CASE bb.scope WHEN 'team' THEN r.team ELSE r.workflow END = bb.name)"
+                    "  AS spend FROM budgets bb CROSS JOIN m CROSS JOIN LATERAL"
+                    "  (SELECT x.amount_pusd FROM budget_amounts x WHERE x.budget_id = bb.id"
+                    "   AND x.from_month <= (m.m0 AT TIME ZONE 'UTC')::date"
+                    "   ORDER BY x.from_month DESC LIMIT 1) a)"
+                    " SELECT b.id, b.scope, b.name, b.amount_pusd, to_char(b.m0, 'YYYY-MM'),"
+                    " b.spend::numeric(40,0),"
+                    " CASE WHEN b.at >= b.m1 THEN b.spend WHEN b.at <= b.m0 THEN 0"
+                    "  ELSE div(b.spend * extract(epoch FROM b.m1 - b.m0) * 1000000,"
+                    "   extract(epoch FROM b.at - b.m0) * 1000000) END::numeric(40,0),"
+                    " extract(epoch FROM least(b.at, b.m1) - b.m0)::bigint,"
+                    " extract(epoch FROM b.m1 - b.m0)::bigint"
+                    " FROM b ORDER BY b.scope, b.name",
     [LRS_ALERTS] = "SELECT id, scope, name, to_char(period, 'YYYY-MM'), basis, threshold_pct,"
                    " amount_pusd, spend_pusd, forecast_pusd, " ISO(
                        "fired_at") " FROM budget_alerts"
@@ -590,9 +594,10 @@ int ledger_audit_head(struct ledger *lg, int64_t *seq, char hash[65], struct tal
 /* ---- budgets, alerts, outbox ------------------------------------------------------ */
 
 int ledger_budget_set(struct ledger *lg, const char *scope, const char *name,
-                      const char *amount_pusd, const char *actor, struct tally_err *err)
+                      const char *amount_pusd, const char *from_month, const char *actor,
+                      struct tally_err *err)
 {
-	const char *p[4] = {scope, name, amount_pusd, actor ? actor : "tally"};
+	const char *p[5] = {scope, name, amount_pusd, actor ? actor : "tally", from_month};
 	int rc;
 
 	if (ledger_exec(lg, "BEGIN", err) < 0)
@@ -602,12 +607,27 @@ int ledger_budget_set(struct ledger *lg, const char *scope, const char *name,
 	                 " ON CONFLICT (scope, name) DO UPDATE"
 	                 " SET amount_pusd = EXCLUDED.amount_pusd, updated_at = now()",
 	                 3, p, "budget", NULL, err);
+	/* The new amount replaces those from its month on (every month without one). */
 	if (rc == 0)
 		rc = exec_params(lg,
-		                 "INSERT INTO audit_log (actor, action, details)"
-		                 " VALUES ($4, 'budgets.set', jsonb_build_object('scope', $1::text,"
-		                 " 'name', $2::text, 'amount_pusd', $3::text))",
-		                 4, p, "audit log", NULL, err);
+		                 "DELETE FROM budget_amounts WHERE budget_id ="
+		                 " (SELECT id FROM budgets WHERE scope = $1 AND name = $2)"
+		                 " AND ($3::date IS NULL OR from_month >= $3::date)",
+		                 3, (const char *[]){scope, name, from_month}, "budget", NULL, err);
+	if (rc == 0)
+		rc = exec_params(lg,
+		                 "INSERT INTO budget_amounts (budget_id, from_month, amount_pusd)"
+		                 " SELECT id, coalesce($4::date, '-infinity'), $3 FROM budgets"
+		                 " WHERE scope = $1 AND name = $2",
+		                 4, (const char *[]){scope, name, amount_pusd, from_month},
+		                 "budget", NULL, err);
+	if (rc == 0)
+		rc = exec_params(
+		    lg,
+		    "INSERT INTO audit_log (actor, action, details)"
+		    " VALUES ($4, 'budgets.set', jsonb_build_object('scope', $1::text,"
+		    " 'name', $2::text, 'amount_pusd', $3::text, 'from_month', $5::text))",
+		    5, p, "audit log", NULL, err);
 	return commit_or_rollback(lg, rc, err);
 }
 

@@ -219,10 +219,22 @@ void web_budgets_post(struct web_req *rq, struct web_resp *rs)
 		web_error(rs, 400, "amount_usd must be a positive decimal string, like \"1500\"");
 		goto out;
 	}
+	/* from_month (optional): the amount applies from that month on. */
+	const cJSON *fm = cJSON_GetObjectItem(doc, "from_month");
+	char month[16] = "";
+	int64_t m0, m1;
+	if (fm && !cJSON_IsNull(fm)) {
+		const char *v = cJSON_GetStringValue(fm);
+		if (!v || report_month(v, &m0, &m1) < 0) {
+			web_error(rs, 400, "from_month must be YYYY-MM, like \"2027-01\"");
+			goto out;
+		}
+		snprintf(month, sizeof month, "%.7s-01", v);
+	}
 	if (!(lg = web_ledger(rq, rs)))
 		goto out;
 	actor_of(rq, actor, sizeof actor);
-	if (ledger_budget_set(lg, scope, name, pusd, actor, &err) < 0) {
+	if (ledger_budget_set(lg, scope, name, pusd, month[0] ? month : NULL, actor, &err) < 0) {
 		web_db_error(rq, rs, &err);
 		goto out;
 	}

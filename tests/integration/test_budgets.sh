@@ -105,5 +105,26 @@ assert_eq "every body has a Slack-compatible text" 0 "$(grep -c 'no-text' "$T/re
 assert_eq "the outbox records retries" 3 "$(q 'select count(*) from webhook_outbox where attempts > 1')"
 assert_eq "everything delivered" 0 "$(q 'select count(*) from webhook_outbox where delivered_at is null')"
 assert_match "alerts are audited" '^10$' "$(q "select count(*) from audit_log where action = 'budgets.alert'")"
+
+# ---- a budget changed from a month on: earlier months keep their amount -----------------
+R=$("$BIN" budgets set --team a --amount 0.05 --month 2026-12)
+assert_eq "budgets set --month" "budget team a: 0.05 USD per month from 2026-12" "$R"
+assert_match "November keeps its amount" '^team,a,2026-11,0.010000000000,' \
+	"$("$BIN" budgets list --at 2026-11-16T00:00:00Z | grep '^team,a,')"
+assert_match "December has the new one" '^team,a,2026-12,0.050000000000,' \
+	"$("$BIN" budgets list --at 2026-12-05T00:00:00Z | grep '^team,a,')"
+assert_eq "re-evaluating November fires nothing new" "0 new alert(s)" "$("$BIN" budgets evaluate --at 2026-11-20T00:00:00Z)"
+"$BIN" budgets set --team a --amount 0.03 --month 2026-11 >/dev/null
+assert_match "a change from an earlier month replaces the later ones" '^team,a,2026-12,0.030000000000,' \
+	"$("$BIN" budgets list --at 2026-12-05T00:00:00Z | grep '^team,a,')"
+assert_match "and October keeps the first amount" '^team,a,2026-10,0.010000000000,' \
+	"$("$BIN" budgets list --at 2026-10-05T00:00:00Z | grep '^team,a,')"
+"$BIN" budgets set --team a --amount 0.02 >/dev/null
+assert_eq "without --month the amount is every month's" "1|-infinity|20000000000" \
+	"$(q "select count(*), min(a.from_month)::text, min(a.amount_pusd) from budget_amounts a join budgets b on b.id = a.budget_id where b.scope = 'team' and b.name = 'a'")"
+"$BIN" budgets set --team a --amount 1 --month 2026-13 >/dev/null 2>&1
+assert_eq "a bad --month is bad usage" 2 $?
+assert_match "the month is in the audit log" '"from_month": "2026-11-01"' \
+	"$(q "select details::text from audit_log where action = 'budgets.set' and details->>'amount_pusd' = '30000000000'")"
 kill "$RECV_PID" 2>/dev/null
 t_done

@@ -228,8 +228,12 @@ assert_eq "API FOCUS = CLI FOCUS" "$(cat "$T/focus.csv")" "$(cat "$B")"
 assert_eq "budgets POST (finance)" 200 "$(http -H "Authorization: Bearer $FIN" -H 'Content-Type: application/json' -d '{"scope":"team","name":"a","amount_usd":"0.02"}' "$U/api/v1/budgets")"
 assert_eq "budgets POST refused for a viewer" 403 "$(http -H "Authorization: Bearer $VIEW" -d '{"scope":"team","name":"a","amount_usd":"1"}' "$U/api/v1/budgets")"
 assert_eq "budgets POST validates the amount" 400 "$(http -H "Authorization: Bearer $FIN" -d '{"scope":"team","name":"a","amount_usd":"-1"}' "$U/api/v1/budgets")"
+assert_eq "budgets POST from a later month" 200 "$(http -H "Authorization: Bearer $FIN" -d '{"scope":"team","name":"a","amount_usd":"0.5","from_month":"2026-12"}' "$U/api/v1/budgets")"
+assert_eq "budgets POST with a bad from_month: 400" 400 "$(http -H "Authorization: Bearer $FIN" -d '{"scope":"team","name":"a","amount_usd":"0.5","from_month":"2026-13"}' "$U/api/v1/budgets")"
 assert_eq "budgets GET (viewer)" 200 "$(http -H "Authorization: Bearer $VIEW" "$U/api/v1/budgets?at=2026-11-16")"
 assert_match "viewer sees its budget with forecast" '"scope":"team","name":"a","month":"2026-11","budget_usd":"0.020000000000","spend_usd":"0.010200000000"' "$(cat "$B")"
+http -H "Authorization: Bearer $VIEW" "$U/api/v1/budgets?at=2026-12-02" >/dev/null
+assert_match "December has the amount set from then" '"scope":"team","name":"a","month":"2026-12","budget_usd":"0.500000000000"' "$(cat "$B")"
 http -H "Authorization: Bearer $FIN" "$U/api/v1/budgets?at=2026-11-16&format=csv" >/dev/null
 assert_eq "budgets CSV over HTTP = the CLI's" "$("$BIN" budgets list --at 2026-11-16 --format csv)" "$(cat "$B")"
 "$BIN" budgets evaluate --at 2026-11-16 >/dev/null
