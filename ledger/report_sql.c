@@ -252,14 +252,21 @@ static const char *const report_sql[LRS_COUNT] = {
                            " OR EXISTS (SELECT 1 FROM budgets)",
     /* id, scope, name, amount, month, spend, forecast, elapsed_s, month_s,
      * $1 at: the month holding it, spend up to it. */
-    [LRS_BUDGETS] = "WITH m AS (SELECT date_trunc('month', $1::timestamptz) AS m0,"
+    [LRS_BUDGETS] = "WITH m0 AS (SELECT date_trunc('month', $1::timestamptz) AS m0,"
                     " date_trunc('month', $1::timestamptz) + interval '1 month' AS m1,"
                     " $1::timestamptz AS at),"
+                    " m AS (SELECT m0.*, greatest(m0.m0, date_trunc('hour', least(m0.at, m0.m1)))"
+                    "  AS h FROM m0),"
                     /* each budget with the amount that applies to the month (none: not shown) */
                     " b AS (SELECT bb.id, bb.scope, bb.name, a.amount_pusd, m.*,"
+                    /* spend in [m0, at): whole hours from the rollups, the hour
+                     * holding `at` from the calls: "as of" exact to the microsecond */
                     "  (SELECT coalesce(sum(r.cost_pusd), 0) FROM rollup_hourly r"
-                    "  WHERE r.hour >= m.m0 AND r.hour < least(m.at, m.m1)"
+                    "  WHERE r.hour >= m.m0 AND r.hour < m.h"
                     "  AND CASE bb.scope WHEN 'team' THEN r.team ELSE r.workflow END = bb.name)"
+                    "  + (SELECT coalesce(sum(c.cost_pusd), 0) FROM calls c"
+                    "  WHERE c.ts >= m.h AND c.ts < least(m.at, m.m1)"
+                    "  AND CASE bb.scope WHEN 'team' THEN c.team ELSE c.workflow END = bb.name)"
                     "  AS spend FROM budgets bb CROSS JOIN m CROSS JOIN LATERAL"
                     "  (SELECT x.amount_pusd FROM budget_amounts x WHERE x.budget_id = bb.id"
                     "   AND x.from_month <= (m.m0 AT TIME ZONE 'UTC')::date"

@@ -40,6 +40,9 @@ assert_eq "budgets list: spend, run-rate forecast and burn" \
 "scope,name,month,budget_usd,spend_usd,forecast_usd,spend_pct,forecast_pct
 team,a,2026-11,0.010000000000,0.012000000000,0.024000000000,120.00,240.00
 workflow,wb,2026-11,0.200000000000,0.120000000000,0.240000000000,60.00,120.00" "$L"
+assert_match "spend as of a time inside an hour counts only the calls before it (5 of 10)" \
+	'^team,a,2026-11,0.010000000000,0.006000000000,' \
+	"$("$BIN" budgets list --at 2026-11-02T10:05:00Z | grep '^team,a,')"
 assert_match "JSON names the forecast method" '"forecast_method":"run rate: month-to-date spend / elapsed time x length of the month' \
 	"$("$BIN" budgets list --at 2026-11-16T00:00:00Z --format json)"
 
