@@ -52,6 +52,22 @@ void ledger_copy_call(struct sbuf *s, const struct call_row *r);
 int ledger_write_calls(struct ledger *lg, const struct ledger_batch *b, const int64_t *stored,
                        struct ledger_batch_result *res, struct tally_err *err);
 
+/* rollup_charges' rows (migrations/0005_rollups.sql, same columns and order)
+ * computed from the calls in [$1, $2): for rebuilding the rollup and for the
+ * FOCUS export of a range that is not whole hours. */
+#define LEDGER_CHARGES_FROM_CALLS                                                                  \
+	"SELECT date_trunc('hour', c.ts) AS hour, c.team, c.workflow, c.task_type, c.provider,"    \
+	" c.model, coalesce(c.price_version, 0) AS price_version,"                                 \
+	" tally_price_mode(c.batch, c.input_tokens, c.cache_hit, c.cost_pusd, pb) AS mode,"        \
+	" count(*) AS calls,"                                                                      \
+	" sum(c.input_tokens - c.cache_read_tokens - c.cache_write_tokens) AS input_tokens,"       \
+	" sum(c.cache_read_tokens) AS cache_read_tokens,"                                          \
+	" sum(c.cache_write_tokens) AS cache_write_tokens,"                                        \
+	" sum(c.output_tokens - c.reasoning_tokens) AS output_tokens,"                             \
+	" sum(c.reasoning_tokens) AS reasoning_tokens, coalesce(sum(c.cost_pusd), 0) AS cost_pusd" \
+	" FROM calls c LEFT JOIN price_book pb ON pb.price_version = c.price_version"              \
+	" WHERE c.ts >= $1 AND c.ts < $2 GROUP BY 1, 2, 3, 4, 5, 6, 7, 8"
+
 /* The SQL group expression of a spend dimension (fixed text chosen by enum,
  * never user input). */
 const char *ledger_spend_dim_sql(int dim);

@@ -304,15 +304,7 @@ static int rebuild_rollups(struct ledger *lg, int64_t hf, int64_t ht, struct tal
 	    " count(*) FILTER (WHERE cost_pusd IS NULL), count(*) FILTER (WHERE cache_hit)"
 	    " FROM calls WHERE ts >= $1 AND ts < $2 GROUP BY 1, 2, 3, 4, 5, 6, 7, 8",
 	    "DELETE FROM rollup_charges WHERE hour >= $1 AND hour < $2",
-	    "INSERT INTO rollup_charges SELECT date_trunc('hour', c.ts), c.team, c.workflow,"
-	    " c.task_type, c.provider, c.model, coalesce(c.price_version, 0),"
-	    " tally_price_mode(c.batch, c.input_tokens, c.cache_hit, c.cost_pusd, pb), count(*),"
-	    " sum(c.input_tokens - c.cache_read_tokens - c.cache_write_tokens),"
-	    " sum(c.cache_read_tokens), sum(c.cache_write_tokens),"
-	    " sum(c.output_tokens - c.reasoning_tokens), sum(c.reasoning_tokens),"
-	    " coalesce(sum(c.cost_pusd), 0)"
-	    " FROM calls c LEFT JOIN price_book pb ON pb.price_version = c.price_version"
-	    " WHERE c.ts >= $1 AND c.ts < $2 GROUP BY 1, 2, 3, 4, 5, 6, 7, 8",
+	    "INSERT INTO rollup_charges " LEDGER_CHARGES_FROM_CALLS,
 	    "DELETE FROM rollup_daily WHERE day >= date_trunc('day', $1::timestamptz)"
 	    " AND day < $2",
 	    "INSERT INTO rollup_daily SELECT date_trunc('day', hour), team, workflow, task_type,"

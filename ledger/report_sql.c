@@ -23,28 +23,16 @@
  * construction. Whole hours read those groups from rollup_charges, kept by
  * the collector per hour (migrations/0005_rollups.sql); a range that is not
  * whole hours sums the calls. */
-#define FOCUS_G_ROLLUPS(UNIT)                                                                      \
+/* SOURCE: rows of rollup_charges' shape for [$1, $2). */
+#define FOCUS_G(UNIT, SOURCE)                                                                      \
 	"WITH g AS MATERIALIZED (SELECT date_trunc('" UNIT "', r.hour) AS p, r.provider,"          \
 	" r.model, r.team, r.workflow, r.task_type, nullif(r.price_version, 0) AS v,"              \
 	" (r.mode & 4) <> 0 AS free, (r.mode & 1) <> 0 AS bat, (r.mode & 2) <> 0 AS lng,"          \
 	" sum(r.input_tokens) AS t_in, sum(r.cache_read_tokens) AS t_cr,"                          \
 	" sum(r.cache_write_tokens) AS t_cw, sum(r.output_tokens) AS t_out,"                       \
 	" sum(r.reasoning_tokens) AS t_rs, sum(r.calls) AS n, sum(r.cost_pusd) AS cost"            \
-	" FROM rollup_charges r WHERE r.hour >= $1 AND r.hour < $2"                                \
-	" GROUP BY 1, 2, 3, 4, 5, 6, 7, 8, 9, 10),"
-#define FOCUS_G_CALLS(UNIT)                                                                        \
-	"WITH g AS MATERIALIZED (SELECT date_trunc('" UNIT "', c.ts) AS p, c.provider,"            \
-	" c.model, c.team, c.workflow, c.task_type, c.price_version AS v,"                         \
-	" (c.cache_hit OR c.cost_pusd IS NULL) AS free,"                                           \
-	" coalesce(c.batch AND pb.batch_input_pusd IS NOT NULL, false) AS bat,"                    \
-	" coalesce(pb.threshold_tokens > 0 AND c.input_tokens > pb.threshold_tokens"               \
-	"  AND pb.above_input_pusd IS NOT NULL, false) AS lng,"                                    \
-	" sum(c.input_tokens - c.cache_read_tokens - c.cache_write_tokens) AS t_in,"               \
-	" sum(c.cache_read_tokens) AS t_cr, sum(c.cache_write_tokens) AS t_cw,"                    \
-	" sum(c.output_tokens - c.reasoning_tokens) AS t_out, sum(c.reasoning_tokens) AS t_rs,"    \
-	" count(*) AS n, coalesce(sum(c.cost_pusd), 0) AS cost"                                    \
-	" FROM calls c LEFT JOIN price_book pb ON pb.price_version = c.price_version"              \
-	" WHERE c.ts >= $1 AND c.ts < $2 GROUP BY 1, 2, 3, 4, 5, 6, 7, 8, 9, 10),"
+	" FROM (" SOURCE ") r GROUP BY 1, 2, 3, 4, 5, 6, 7, 8, 9, 10),"
+#define FOCUS_ROLLUPS "SELECT * FROM rollup_charges WHERE hour >= $1 AND hour < $2"
 /* The rates of each group (b: billed, l: list), its cost per kind, and the
  * rows: one per charge period, provider, model, kind and attribution. */
 #define FOCUS_KINDS(UNIT)                                                                          \
@@ -106,8 +94,8 @@
 	                                                           "k.task_type, k.kind"
 
 /* clang-format off */
-#define FOCUS_SQL(UNIT)       FOCUS_G_ROLLUPS(UNIT) FOCUS_KINDS(UNIT)
-#define FOCUS_CALLS_SQL(UNIT) FOCUS_G_CALLS(UNIT) FOCUS_KINDS(UNIT)
+#define FOCUS_SQL(UNIT)       FOCUS_G(UNIT, FOCUS_ROLLUPS) FOCUS_KINDS(UNIT)
+#define FOCUS_CALLS_SQL(UNIT) FOCUS_G(UNIT, LEDGER_CHARGES_FROM_CALLS) FOCUS_KINDS(UNIT)
 /* clang-format on */
 
 #define PRICE_COLS                                                                                 \
