@@ -444,8 +444,8 @@ enum ledger_report_sql {
 	LRS_WASTE,               /* $1, $2, $3 window seconds, $4 team or NULL -> team, workflow,
 	                            failed calls, failed spend, repeated calls, repeated spend,
 	                            cache hits, realised savings, total spend, over-tier
-	                            spend (NULL without a policy version) */
-	LRS_POLICY_EXISTS,       /* -> whether a routing policy version exists (t/f) */
+	                            spend (NULL without a policy version), totals row
+	                            flag, whether a policy version exists */
 	LRS_FINANCE_SET_UP,      /* -> whether any team has a cost centre or any budget exists */
 	LRS_BUDGETS,             /* $1 at -> see reports/budget.c */
 	LRS_ALERTS,              /* $1 limit, $2 team or NULL, $3 offset -> newest alerts first */

@@ -68,6 +68,22 @@ int ledger_write_calls(struct ledger *lg, const struct ledger_batch *b, const in
 	" FROM calls c LEFT JOIN price_book pb ON pb.price_version = c.price_version"              \
 	" WHERE c.ts >= $1 AND c.ts < $2 GROUP BY 1, 2, 3, 4, 5, 6, 7, 8"
 
+/* Over-tier arithmetic, shared by the waste report and the router's savings
+ * (DESIGN §8): given a CTE ot_stats(task_type, tier, n priced calls, cost),
+ * pol is the newest policy version's tier per task type, pc that tier's mean
+ * cost per call (pico-USD, truncated), and dear the (task type, tier) pairs
+ * dearer per call than the policy's tier, with policy_tier and per_call.
+ * Their over-tier spend is cost - n x per_call. */
+#define LEDGER_OVER_TIER_CTES                                                                      \
+	" pol AS (SELECT e.key AS task_type, e.value AS tier FROM"                                 \
+	"  (SELECT policy FROM router_policy_versions ORDER BY version DESC LIMIT 1) v,"           \
+	"  jsonb_each_text(v.policy) e),"                                                          \
+	" pc AS (SELECT s.task_type, s.tier, trunc(s.cost / s.n) AS per_call FROM ot_stats s"      \
+	"  JOIN pol ON pol.task_type = s.task_type AND pol.tier = s.tier WHERE s.n > 0),"          \
+	" dear AS (SELECT s.task_type, s.tier, pc.tier AS policy_tier, pc.per_call"                \
+	"  FROM ot_stats s JOIN pc ON pc.task_type = s.task_type"                                  \
+	"  WHERE s.n > 0 AND s.tier <> pc.tier AND trunc(s.cost / s.n) > pc.per_call)"
+
 /* The SQL group expression of a spend dimension (fixed text chosen by enum,
  * never user input). */
 const char *ledger_spend_dim_sql(int dim);

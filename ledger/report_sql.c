@@ -171,7 +171,7 @@ static const char *const report_sql[LRS_COUNT] = {
         "  AND NOT EXISTS (SELECT 1 FROM calls c WHERE c.outcome_id = o.outcome_id))",
     /* team, workflow, failed calls, failed spend, repeated calls, repeated
      * spend, cache hits, realised savings, spend, over-tier spend (NULL: no
-     * policy version yet). */
+     * policy version yet), 1 on the totals row, whether a policy exists. */
     [LRS_WASTE] = "WITH c AS (SELECT c.team, c.workflow, c.status, c.cost_pusd, c.cache_hit,"
                   " c.input_tokens, c.output_tokens, c.cache_read_tokens, c.cache_write_tokens,"
                   " c.reasoning_tokens, c.price_version FROM calls c"
@@ -206,19 +206,10 @@ static const char *const report_sql[LRS_COUNT] = {
                    * calls of a tier dearer per call than the policy's tier,
                    * less what they would have cost at the policy tier's mean
                    * cost per call; here split by team and workflow. */
-                  " pol AS (SELECT e.key AS task_type, e.value AS tier FROM"
-                  "  (SELECT policy FROM router_policy_versions ORDER BY version DESC LIMIT 1) v,"
-                  "  jsonb_each_text(v.policy) e),"
                   " rd AS (SELECT * FROM rollup_daily"
                   "  WHERE day >= date_trunc('day', $1::timestamptz) AND day < $2),"
-                  " rs AS (SELECT task_type, tier, sum(calls - unpriced_calls) AS n,"
-                  "  sum(cost_pusd) AS cost FROM rd GROUP BY 1, 2),"
-                  " pc AS (SELECT rs.task_type, rs.tier, trunc(rs.cost / rs.n) AS per_call"
-                  "  FROM rs JOIN pol ON pol.task_type = rs.task_type AND pol.tier = rs.tier"
-                  "  WHERE rs.n > 0),"
-                  " dear AS (SELECT rs.task_type, rs.tier, pc.per_call FROM rs"
-                  "  JOIN pc ON pc.task_type = rs.task_type WHERE rs.n > 0 AND rs.tier <> pc.tier"
-                  "  AND trunc(rs.cost / rs.n) > pc.per_call),"
+                  " ot_stats AS (SELECT task_type, tier, sum(calls - unpriced_calls) AS n,"
+                  "  sum(cost_pusd) AS cost FROM rd GROUP BY 1, 2)," LEDGER_OVER_TIER_CTES ","
                   " ot AS (SELECT rd.team, rd.workflow,"
                   "  sum(rd.cost_pusd - (rd.calls - rd.unpriced_calls) * dear.per_call) AS over"
                   "  FROM rd JOIN dear ON dear.task_type = rd.task_type AND dear.tier = rd.tier"
@@ -231,11 +222,10 @@ static const char *const report_sql[LRS_COUNT] = {
                   /* The rows, then their exact totals (team NULL, last). */
                   " SELECT team, workflow, sum(fn), sum(fs)::numeric(40,0), sum(rn),"
                   " sum(rs)::numeric(40,0), sum(sn), sum(ss)::numeric(40,0),"
-                  " sum(total)::numeric(40,0), sum(over)::numeric(40,0), GROUPING(team)"
+                  " sum(total)::numeric(40,0), sum(over)::numeric(40,0), GROUPING(team),"
+                  " (SELECT EXISTS (SELECT 1 FROM pol))"
                   " FROM x GROUP BY GROUPING SETS ((team, workflow), ())"
                   " ORDER BY GROUPING(team), team, workflow",
-    /* Does the router's policy table exist yet? -> 1 row, t or f */
-    [LRS_POLICY_EXISTS] = "SELECT EXISTS (SELECT 1 FROM router_policy_versions)",
     [LRS_FINANCE_SET_UP] = "SELECT EXISTS (SELECT 1 FROM teams WHERE cost_center IS NOT NULL)"
                            " OR EXISTS (SELECT 1 FROM budgets)",
     /* id, scope, name, amount, month, spend, forecast, elapsed_s, month_s,

@@ -516,20 +516,15 @@ int ledger_router_over_tier(struct ledger *lg, int64_t from_us, int64_t to_us,
 	time_format(from_us, from);
 	time_format(to_us, to);
 	if (run(lg,
-	        "WITH pol AS (SELECT e.key AS task_type, e.value AS tier FROM"
-	        "  (SELECT policy FROM router_policy_versions ORDER BY version DESC LIMIT 1) v,"
-	        "  jsonb_each_text(v.policy) e),"
-	        " s AS (SELECT task_type, tier, sum(priced_calls) AS n, sum(cost_pusd) AS cost"
-	        "  FROM router_stats WHERE day >= ($1::timestamptz AT TIME ZONE 'UTC')::date"
+	        "WITH ot_stats AS (SELECT task_type, tier, sum(priced_calls) AS n,"
+	        "  sum(cost_pusd) AS cost FROM router_stats"
+	        "  WHERE day >= ($1::timestamptz AT TIME ZONE 'UTC')::date"
 	        "  AND day <= (($2::timestamptz - interval '1 microsecond') AT TIME ZONE "
 	        "'UTC')::date"
-	        "  GROUP BY 1, 2),"
-	        " pc AS (SELECT s.task_type, pol.tier, trunc(s.cost / s.n) AS per_call FROM s"
-	        "  JOIN pol ON pol.task_type = s.task_type AND pol.tier = s.tier WHERE s.n > 0),"
-	        " o AS (SELECT s.task_type, pc.tier, sum(s.n) AS calls, sum(s.cost) AS cost,"
-	        "  sum(s.n * pc.per_call) AS under FROM s JOIN pc USING (task_type)"
-	        "  WHERE s.n > 0 AND s.tier <> pc.tier AND trunc(s.cost / s.n) > pc.per_call"
-	        "  GROUP BY 1, 2)"
+	        "  GROUP BY 1, 2)," LEDGER_OVER_TIER_CTES ","
+	        " o AS (SELECT s.task_type, d.policy_tier AS tier, sum(s.n) AS calls,"
+	        "  sum(s.cost) AS cost, sum(s.n * d.per_call) AS under"
+	        "  FROM ot_stats s JOIN dear d USING (task_type, tier) GROUP BY 1, 2)"
 	        " SELECT task_type, tier, calls, cost::text, under::text, (cost - under)::text"
 	        " FROM o ORDER BY cost - under DESC, task_type",
 	        2, p, "over-tier spend", &res, err) < 0)

@@ -49,18 +49,16 @@ int report_waste(struct ledger *lg, int64_t from_us, int64_t to_us, int64_t wind
 {
 	char from[40], to[40], win[24], usd[5][64];
 	const char *p[4] = {from, to, win, team};
-	struct ledger_table t = {0}, pol = {0};
+	struct ledger_table t = {0};
 	bool policy;
 
 	time_format(from_us, from);
 	time_format(to_us, to);
 	snprintf(win, sizeof win, "%lld", (long long)window_s);
-	if (ledger_report_query(lg, LRS_POLICY_EXISTS, NULL, 0, &pol, err) < 0)
-		return -1;
-	policy = pol.rows == 1 && strcmp(ledger_cell(&pol, 0, 0), "t") == 0;
-	ledger_table_cleanup(&pol);
 	if (ledger_report_query(lg, LRS_WASTE, p, 4, &t, err) < 0)
 		return -1;
+	/* Every row says whether a policy exists (the totals row is always there). */
+	policy = t.rows > 0 && strcmp(ledger_cell(&t, t.rows - 1, 11), "t") == 0;
 	if (fmt == REPORT_CSV)
 		sbuf_puts(sb, "team,workflow,failed_calls,failed_usd,repeated_calls,repeated_usd,"
 		              "cache_hit_calls,cache_savings_usd,over_tier_usd,spend_usd\n");
