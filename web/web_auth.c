@@ -36,7 +36,10 @@ static bool token_shape(const char *t)
 #define KEY_TTL_US INT64_C(60000000)
 
 static struct {
-	pthread_mutex_t mu;
+	/* Lookups take it shared, so that requests never wait for each other
+	 * (a thread preempted in a lookup holds up no other lookup); only
+	 * remembering and forgetting take it exclusively. */
+	pthread_rwlock_t mu;
 	uint64_t gen;  /* bumped on each notification: older entries are void */
 	bool watching; /* the listener is connected */
 	struct {
@@ -49,7 +52,7 @@ static struct {
 	bool running;
 	atomic_bool stop;
 	const char *conninfo;
-} keys = {.mu = PTHREAD_MUTEX_INITIALIZER};
+} keys = {.mu = PTHREAD_RWLOCK_INITIALIZER};
 
 static unsigned key_slot(const char *sha)
 {
@@ -67,7 +70,7 @@ static int key_remembered(const char *sha, struct api_key *key, uint64_t *gen)
 	int64_t now = time_mono_us();
 	int hit = 0;
 
-	pthread_mutex_lock(&keys.mu);
+	pthread_rwlock_rdlock(&keys.mu);
 	*gen = keys.gen;
 	if (keys.watching && keys.slot[k].gen == keys.gen &&
 	    now - keys.slot[k].at_us < KEY_TTL_US &&
@@ -75,7 +78,7 @@ static int key_remembered(const char *sha, struct api_key *key, uint64_t *gen)
 		*key = keys.slot[k].key;
 		hit = 1;
 	}
-	pthread_mutex_unlock(&keys.mu);
+	pthread_rwlock_unlock(&keys.mu);
 	return hit;
 }
 
@@ -84,22 +87,22 @@ static void key_remember(const char *sha, const struct api_key *key, uint64_t ge
 {
 	unsigned k = key_slot(sha);
 
-	pthread_mutex_lock(&keys.mu);
+	pthread_rwlock_wrlock(&keys.mu);
 	if (keys.watching && gen == keys.gen) {
 		memcpy(keys.slot[k].sha256, sha, 65);
 		keys.slot[k].key = *key;
 		keys.slot[k].gen = gen;
 		keys.slot[k].at_us = time_mono_us();
 	}
-	pthread_mutex_unlock(&keys.mu);
+	pthread_rwlock_unlock(&keys.mu);
 }
 
 static void keys_forget(bool watching)
 {
-	pthread_mutex_lock(&keys.mu);
+	pthread_rwlock_wrlock(&keys.mu);
 	keys.gen++;
 	keys.watching = watching;
-	pthread_mutex_unlock(&keys.mu);
+	pthread_rwlock_unlock(&keys.mu);
 }
 
 static void *keys_watch(void *arg)

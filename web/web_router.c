@@ -4,9 +4,6 @@
  * started in this process (router_live()).
  */
 #include <cjson/cJSON.h>
-#include <openssl/sha.h>
-#include <pthread.h>
-#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,82 +12,6 @@
 #include "web_int.h"
 
 #define REEVALUATE_MS 15000
-#define AUTH_SLOTS    256              /* tokens remembered by the route endpoint */
-#define AUTH_TTL_US   INT64_C(1000000) /* how long it trusts a token web_authenticate took */
-
-/* The route endpoint is the gateways' hot path. web_authenticate() already
- * remembers checked keys (and forgets them when a key is revoked), but
- * behind a mutex that every request of every connection thread takes; on
- * two busy cores a thread preempted while holding it stalls the others. So
- * the route endpoint keeps its own lock-free memory of the tokens that
- * web_authenticate() accepted, for AUTH_TTL_US only: a revoked key routes
- * for at most that long. Each slot is a sequence lock: readers never wait
- * (a reader that overlaps a write sees a miss and asks web_authenticate),
- * writers take auth_mu. The whole SHA-256 of the token is compared. */
-static pthread_mutex_t auth_mu = PTHREAD_MUTEX_INITIALIZER;
-static struct auth_slot {
-	atomic_uint seq; /* odd while the slot is being written */
-	atomic_uint_least64_t sha[4];
-	atomic_int_least64_t until_us;
-} auth_cache[AUTH_SLOTS];
-
-/* Sequentially consistent accesses throughout: if a reader sees any word
- * of a write, it also sees the odd sequence number stored before that
- * write, so its second read of seq differs from its first. (On x86 the
- * loads are plain loads; writes are rare.) */
-static bool auth_cached(const uint64_t sha[4], int64_t now)
-{
-	struct auth_slot *a = &auth_cache[sha[0] % AUTH_SLOTS];
-	unsigned s1 = atomic_load(&a->seq);
-	bool same = !(s1 & 1u);
-	for (int i = 0; i < 4; i++)
-		same &= atomic_load(&a->sha[i]) == sha[i];
-	int64_t until = atomic_load(&a->until_us);
-	return same && until > now && atomic_load(&a->seq) == s1;
-}
-
-static void auth_remember(const uint64_t sha[4], int64_t until)
-{
-	struct auth_slot *a = &auth_cache[sha[0] % AUTH_SLOTS];
-	pthread_mutex_lock(&auth_mu);
-	unsigned s = atomic_load(&a->seq);
-	atomic_store(&a->seq, s + 1);
-	for (int i = 0; i < 4; i++)
-		atomic_store(&a->sha[i], sha[i]);
-	atomic_store(&a->until_us, until);
-	atomic_store(&a->seq, s + 2);
-	pthread_mutex_unlock(&auth_mu);
-}
-
-/* 0 when the request may route (any role), else -1 with the answer set. */
-static int route_auth(struct web_req *rq, struct web_resp *rs)
-{
-	const char *authz =
-	    MHD_lookup_connection_value(rq->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
-	uint64_t sha[4];
-	bool cacheable = false;
-	int64_t now = time_mono_us();
-
-	if (authz && strncmp(authz, "Bearer ", 7) == 0) {
-		const char *token = authz + 7;
-		while (*token == ' ')
-			token++;
-		if (strlen(token) == WEB_TOKEN_LEN) {
-			unsigned char md[SHA256_DIGEST_LENGTH];
-			SHA256((const unsigned char *)token, WEB_TOKEN_LEN, md);
-			memcpy(sha, md, sizeof sha);
-			cacheable = true;
-			if (auth_cached(sha, now))
-				return 0;
-		}
-	}
-	if (web_authenticate(rq, rs) < 0)
-		return -1;
-	if (cacheable && !rq->auth.by_cookie)
-		auth_remember(sha, now + AUTH_TTL_US);
-	return 0;
-}
-
 static struct router *live_or_503(struct web_resp *rs)
 {
 	struct router *r = router_live();
@@ -106,7 +27,9 @@ void web_route_get(struct web_req *rq, struct web_resp *rs)
 	struct tally_err err = {0};
 	struct router *r;
 
-	if (route_auth(rq, rs) < 0)
+	/* Any role may route; checked keys are remembered (web_auth.c), so the
+	 * answer needs no ledger round trip. */
+	if (web_authenticate(rq, rs) < 0)
 		return;
 	if (!task || !task[0]) {
 		web_error(rs, 400, "task_type is required: /api/v1/route?task_type=classify");
