@@ -291,6 +291,7 @@ static int audit_and_commit(struct ledger *lg, const char *actor, const char *ac
  * days that overlap them from the hourly rollups. The caller holds the
  * rollup tables locked. Each DELETE is its own statement: an INSERT does not
  * see a DELETE of its own statement. */
+#define DAY_END "(date_trunc('day', $2::timestamptz - interval '1 microsecond') + interval '1 day')"
 static int rebuild_rollups(struct ledger *lg, int64_t hf, int64_t ht, struct tally_err *err)
 {
 	static const char *const sql[] = {
@@ -305,25 +306,23 @@ static int rebuild_rollups(struct ledger *lg, int64_t hf, int64_t ht, struct tal
 	    " FROM calls WHERE ts >= $1 AND ts < $2 GROUP BY 1, 2, 3, 4, 5, 6, 7, 8",
 	    "DELETE FROM rollup_charges WHERE hour >= $1 AND hour < $2",
 	    "INSERT INTO rollup_charges " LEDGER_CHARGES_FROM_CALLS,
+	    /* the days overlapping [$1, $2), whole */
 	    "DELETE FROM rollup_daily WHERE day >= date_trunc('day', $1::timestamptz)"
-	    " AND day < $2",
+	    " AND day < " DAY_END,
 	    "INSERT INTO rollup_daily SELECT date_trunc('day', hour), team, workflow, task_type,"
 	    " provider, model, tier, sum(calls), sum(input_tokens), sum(output_tokens),"
 	    " sum(cache_read_tokens), sum(cache_write_tokens), sum(reasoning_tokens),"
 	    " sum(cost_pusd), sum(unpriced_calls), sum(cache_hit_calls) FROM rollup_hourly"
-	    " WHERE hour >= date_trunc('day', $1::timestamptz) AND hour < $2"
+	    " WHERE hour >= date_trunc('day', $1::timestamptz) AND hour < " DAY_END
 	    " GROUP BY 1, 2, 3, 4, 5, 6, 7",
 	};
-	const int64_t day = INT64_C(86400000000);
-	char hfrom[40], hto[40], dto[40];
-	const char *hp[2] = {hfrom, hto}, *dp[2] = {hfrom, dto};
+	char hfrom[40], hto[40];
+	const char *hp[2] = {hfrom, hto};
 
 	time_format(hf, hfrom);
 	time_format(ht, hto);
-	time_format(ht + (day - ((ht % day) + day) % day) % day, dto);
 	for (size_t i = 0; i < sizeof sql / sizeof sql[0]; i++) {
-		PGresult *res =
-		    PQexecParams(lg->conn, sql[i], 2, NULL, i < 4 ? hp : dp, NULL, NULL, 0);
+		PGresult *res = PQexecParams(lg->conn, sql[i], 2, NULL, hp, NULL, NULL, 0);
 		if (PQresultStatus(res) != PGRES_COMMAND_OK)
 			return ledger_fail(lg, res, "rebuilding rollups", err);
 		PQclear(res);
