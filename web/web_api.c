@@ -30,9 +30,8 @@ int web_int_arg(struct web_req *rq, struct web_resp *rs, const char *name, int64
 	return 0;
 }
 
-/* A time parameter (RFC 3339 or YYYY-MM-DD). -1 with a 400 set. */
-static int time_arg(struct web_req *rq, struct web_resp *rs, const char *name, int64_t def,
-                    int64_t *out)
+int web_time_arg(struct web_req *rq, struct web_resp *rs, const char *name, int64_t def,
+                 int64_t *out)
 {
 	const char *v = web_arg(rq, name);
 
@@ -135,8 +134,8 @@ void web_spend(struct web_req *rq, struct web_resp *rs)
 	struct ledger *lg;
 
 	memset(&q, 0, sizeof q);
-	if (time_arg(rq, rs, "to", to_def, &q.to_us) < 0 ||
-	    time_arg(rq, rs, "from", q.to_us - 30 * DAY_US, &q.from_us) < 0 ||
+	if (web_time_arg(rq, rs, "to", to_def, &q.to_us) < 0 ||
+	    web_time_arg(rq, rs, "from", q.to_us - 30 * DAY_US, &q.from_us) < 0 ||
 	    name_arg(rq, rs, "team", EVENT_NAME_MAX, &q.team) < 0 ||
 	    name_arg(rq, rs, "workflow", EVENT_NAME_MAX, &q.workflow) < 0)
 		return;
@@ -403,7 +402,7 @@ void web_prices_post(struct web_req *rq, struct web_resp *rs)
 	struct ledger *lg;
 	size_t skip = 0;
 
-	if (time_arg(rq, rs, "effective_from", -1, &effective) < 0)
+	if (web_time_arg(rq, rs, "effective_from", -1, &effective) < 0)
 		return;
 	if (!rq->body.len) {
 		web_error(rs, 400, "send the price list as the body (LiteLLM JSON or tally CSV)");

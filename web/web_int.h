@@ -120,6 +120,10 @@ const char *web_arg(struct web_req *rq, const char *name);
 /* An integer query parameter in [lo, hi], def when absent; -1 with a 400 set. */
 int web_int_arg(struct web_req *rq, struct web_resp *rs, const char *name, int64_t def, int64_t lo,
                 int64_t hi, int64_t *out);
+/* A time query parameter (RFC 3339 or YYYY-MM-DD), def when absent; -1 with a
+ * 400 set. */
+int web_time_arg(struct web_req *rq, struct web_resp *rs, const char *name, int64_t def,
+                 int64_t *out);
 /* The request's ledger connection from the pool (kept until the request
  * ends); NULL with a 503 answer set in rs when the ledger is unreachable. */
 struct ledger *web_ledger(struct web_req *rq, struct web_resp *rs);

@@ -162,17 +162,12 @@ void web_waste(struct web_req *rq, struct web_resp *rs)
 
 void web_budgets_get(struct web_req *rq, struct web_resp *rs)
 {
-	const char *at_s = web_arg(rq, "at");
 	struct tally_err err = {0};
-	int64_t at = time_now_us();
 	enum report_format fmt;
 	struct ledger *lg;
+	int64_t at;
 
-	if (at_s && time_parse(at_s, true, &at) < 0) {
-		web_error(rs, 400, "at needs a time like 2026-11-16 or 2026-11-16T00:00:00Z");
-		return;
-	}
-	if (format_arg(rq, rs, &fmt) < 0)
+	if (web_time_arg(rq, rs, "at", time_now_us(), &at) < 0 || format_arg(rq, rs, &fmt) < 0)
 		return;
 	if (!(lg = web_ledger(rq, rs)))
 		return;
