@@ -332,7 +332,15 @@ void web_export_focus(struct web_req *rq, struct web_resp *rs)
 	if (report_focus(lg, from, to, gran && strcmp(gran, "hour") == 0, fd_write, &fd, NULL,
 	                 &err) < 0) {
 		close(fd);
-		web_db_error(rq, rs, &err);
+		if (err.code != TALLY_EIO) {
+			web_db_error(rq, rs, &err);
+			return;
+		}
+		/* The temporary file, not the ledger, failed (a full disk...). */
+		log_error("web: FOCUS export into %s: %s", path, err.msg);
+		web_error(rs, 500,
+		          "cannot write the export to a temporary file (is $TMPDIR full? see the"
+		          " server log)");
 		return;
 	}
 	rs->file = fd;
