@@ -234,21 +234,59 @@ static struct task *task_find(const struct router_learner *l, const char *name)
 	}
 }
 
-static int rehash(struct router_learner *l, size_t n_slots, struct tally_err *err)
+/* items with room for one more (n used of *cap, doubling from 16): the same
+ * or a moved array, NULL when out of memory (items then unchanged). */
+static void *grow(void *items, size_t *cap, size_t n, size_t size, struct tally_err *err)
 {
-	uint32_t *slots = calloc(n_slots, sizeof *slots);
-	if (!slots)
-		return tally_err_set(err, TALLY_ENOMEM, false, "router: out of memory");
-	for (size_t t = 0; t < l->n_tasks; t++) {
-		size_t i = hash_name(l->tasks[t].name) & (n_slots - 1);
-		while (slots[i])
-			i = (i + 1) & (n_slots - 1);
-		slots[i] = (uint32_t)(t + 1);
+	if (n < *cap)
+		return items;
+	size_t want = *cap ? *cap * 2 : 16;
+	void *p = realloc(items, want * size);
+	if (!p) {
+		tally_err_set(err, TALLY_ENOMEM, false, "router: out of memory");
+		return NULL;
 	}
-	free(l->slots);
-	l->slots = slots;
-	l->n_slots = n_slots;
+	*cap = want;
+	return p;
+}
+
+/* Open addressing over an item array: slots hold item numbers + 1 (0 empty). */
+static void slots_put(uint32_t *slots, size_t n_slots, uint32_t hash, size_t item)
+{
+	size_t i = hash & (n_slots - 1);
+	while (slots[i])
+		i = (i + 1) & (n_slots - 1);
+	slots[i] = (uint32_t)(item + 1);
+}
+
+/* Room in *slots (at most half full) for n_items + 1 items, rebuilt from
+ * item_hash when it grows. */
+static int slots_fit(const struct router_learner *l, uint32_t **slots, size_t *n_slots,
+                     size_t n_items, uint32_t (*item_hash)(const struct router_learner *, size_t),
+                     struct tally_err *err)
+{
+	if ((n_items + 1) * 2 <= *n_slots)
+		return 0;
+	size_t want = *n_slots ? *n_slots * 2 : 64;
+	uint32_t *grown = calloc(want, sizeof *grown);
+	if (!grown)
+		return tally_err_set(err, TALLY_ENOMEM, false, "router: out of memory");
+	for (size_t k = 0; k < n_items; k++)
+		slots_put(grown, want, item_hash(l, k), k);
+	free(*slots);
+	*slots = grown;
+	*n_slots = want;
 	return 0;
+}
+
+static uint32_t task_hash(const struct router_learner *l, size_t k)
+{
+	return hash_name(l->tasks[k].name);
+}
+
+static uint32_t flow_hash(const struct router_learner *l, size_t k)
+{
+	return hash_flow(l->flows[k].task, l->flows[k].name);
 }
 
 /* Makes *cells hold one cell per registered tier. */
@@ -288,23 +326,6 @@ static struct flow *flow_find(const struct router_learner *l, const char *task,
 	}
 }
 
-static int flow_rehash(struct router_learner *l, size_t n_slots, struct tally_err *err)
-{
-	uint32_t *slots = calloc(n_slots, sizeof *slots);
-	if (!slots)
-		return tally_err_set(err, TALLY_ENOMEM, false, "router: out of memory");
-	for (size_t k = 0; k < l->n_flows; k++) {
-		size_t i = hash_flow(l->flows[k].task, l->flows[k].name) & (n_slots - 1);
-		while (slots[i])
-			i = (i + 1) & (n_slots - 1);
-		slots[i] = (uint32_t)(k + 1);
-	}
-	free(l->fslots);
-	l->fslots = slots;
-	l->n_fslots = n_slots;
-	return 0;
-}
-
 static struct flow *flow_get(struct router_learner *l, const char *task, const char *workflow,
                              struct tally_err *err)
 {
@@ -321,27 +342,17 @@ static struct flow *flow_get(struct router_learner *l, const char *task, const c
 		tally_err_set(err, TALLY_ERANGE, false, "router: too many workflows");
 		return NULL;
 	}
-	if (l->n_flows == l->cap_flows) {
-		size_t cap = l->cap_flows ? l->cap_flows * 2 : 16;
-		struct flow *nf = realloc(l->flows, cap * sizeof *nf);
-		if (!nf) {
-			tally_err_set(err, TALLY_ENOMEM, false, "router: out of memory");
-			return NULL;
-		}
-		l->flows = nf;
-		l->cap_flows = cap;
-	}
-	if ((l->n_flows + 1) * 2 > l->n_fslots &&
-	    flow_rehash(l, l->n_fslots ? l->n_fslots * 2 : 64, err) < 0)
+	struct flow *flows = grow(l->flows, &l->cap_flows, l->n_flows, sizeof *flows, err);
+	if (!flows)
+		return NULL;
+	l->flows = flows;
+	if (slots_fit(l, &l->fslots, &l->n_fslots, l->n_flows, flow_hash, err) < 0)
 		return NULL;
 	f = &l->flows[l->n_flows];
 	memset(f, 0, sizeof *f);
 	strcpy(f->task, task);
 	strcpy(f->name, workflow);
-	size_t i = hash_flow(task, workflow) & (l->n_fslots - 1);
-	while (l->fslots[i])
-		i = (i + 1) & (l->n_fslots - 1);
-	l->fslots[i] = (uint32_t)(l->n_flows + 1);
+	slots_put(l->fslots, l->n_fslots, hash_flow(task, workflow), l->n_flows);
 	l->n_flows++;
 	if (cells_fit(l, &f->cells, &f->cap_cells, err) < 0)
 		return NULL;
@@ -362,26 +373,16 @@ static struct task *task_get(struct router_learner *l, const char *name, struct 
 		tally_err_set(err, TALLY_ERANGE, false, "router: too many task types");
 		return NULL;
 	}
-	if (l->n_tasks == l->cap_tasks) {
-		size_t cap = l->cap_tasks ? l->cap_tasks * 2 : 16;
-		struct task *nt = realloc(l->tasks, cap * sizeof *nt);
-		if (!nt) {
-			tally_err_set(err, TALLY_ENOMEM, false, "router: out of memory");
-			return NULL;
-		}
-		l->tasks = nt;
-		l->cap_tasks = cap;
-	}
-	if ((l->n_tasks + 1) * 2 > l->n_slots &&
-	    rehash(l, l->n_slots ? l->n_slots * 2 : 64, err) < 0)
+	struct task *tasks = grow(l->tasks, &l->cap_tasks, l->n_tasks, sizeof *tasks, err);
+	if (!tasks)
+		return NULL;
+	l->tasks = tasks;
+	if (slots_fit(l, &l->slots, &l->n_slots, l->n_tasks, task_hash, err) < 0)
 		return NULL;
 	t = &l->tasks[l->n_tasks];
 	memset(t, 0, sizeof *t);
 	strcpy(t->name, name);
-	size_t i = hash_name(name) & (l->n_slots - 1);
-	while (l->slots[i])
-		i = (i + 1) & (l->n_slots - 1);
-	l->slots[i] = (uint32_t)(l->n_tasks + 1);
+	slots_put(l->slots, l->n_slots, hash_name(name), l->n_tasks);
 	l->n_tasks++;
 	if (task_cells(l, t, err) < 0)
 		return NULL;
