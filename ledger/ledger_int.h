@@ -89,15 +89,17 @@ int ledger_write_calls(struct ledger *lg, const struct ledger_batch *b, const in
 const char *ledger_spend_dim_sql(int dim);
 
 /* The row source of a spend query, aliased x by the caller, and its
- * parameters: $1 from, $2 to, $3 team or NULL, $4 workflow or NULL, and for
- * a range holding whole UTC days $5/$6 the first and end day. Whole days come
- * from rollup_daily, the hours at the edges from rollup_hourly, anything finer
- * than an hour (or grouped by outcome) from the calls; hour_buckets keeps to
- * hourly rows. */
+ * parameters: $1 team or NULL, $2 workflow or NULL, then the bounds of each
+ * part. Whole days come from rollup_daily, whole hours around them from
+ * rollup_hourly, and only the partial hours at the edges (less than an hour
+ * each) from the calls, so any range reads about as much as its whole-hour
+ * neighbour. Grouping by outcome (not in the rollups) reads the calls;
+ * hour_buckets keeps to hourly rows. */
 struct spend_source {
-	const char *sql;
-	char p[6][40];
-	const char *params[6];
+	const char *sql; /* points into buf */
+	char buf[3072];
+	char p[12][40];
+	const char *params[12];
 	int n_params;
 };
 void ledger_spend_source(const struct spend_query *q, bool hour_buckets, struct spend_source *s);

@@ -96,57 +96,83 @@ const char *ledger_spend_dim_sql(int dim)
 	return "NULL";
 }
 
-#define SPEND_FILTER " AND ($3::text IS NULL OR team = $3) AND ($4::text IS NULL OR workflow = $4)"
+#define SPEND_FILTER " AND ($1::text IS NULL OR team = $1) AND ($2::text IS NULL OR workflow = $2)"
 #define ROLLUP_COLS                                                                                \
 	" team, workflow, task_type, provider, model, tier, NULL::text AS outcome_id, calls,"      \
 	" input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, reasoning_tokens,"   \
 	" cost_pusd, unpriced_calls"
+#define CALLS_COLS                                                                                 \
+	" team, workflow, task_type, provider, model, tier, outcome_id, 1 AS calls, input_tokens," \
+	" output_tokens, cache_read_tokens, cache_write_tokens, reasoning_tokens, cost_pusd,"      \
+	" (cost_pusd IS NULL)::int AS unpriced_calls"
+
+static int64_t floor_to(int64_t t, int64_t unit)
+{
+	return t - ((t % unit) + unit) % unit;
+}
+
+/* Appends "UNION ALL SELECT <time> AS t, <cols> FROM <table> WHERE <time> in
+ * [from, to) AND the filters", with from and to as new parameters. */
+static void spend_part(struct spend_source *s, const char *table, int64_t from, int64_t to)
+{
+	bool calls = strcmp(table, "calls") == 0;
+	const char *t = calls ? "ts" : strcmp(table, "rollup_daily") == 0 ? "day" : "hour";
+	size_t len = strlen(s->buf);
+	int a = s->n_params + 1;
+
+	time_format(from, s->p[s->n_params]);
+	s->params[s->n_params] = s->p[s->n_params];
+	time_format(to, s->p[s->n_params + 1]);
+	s->params[s->n_params + 1] = s->p[s->n_params + 1];
+	s->n_params += 2;
+	snprintf(s->buf + len, sizeof s->buf - len,
+	         "%sSELECT %s AS t,%s FROM %s WHERE %s >= $%d AND %s < $%d" SPEND_FILTER,
+	         len > 1 ? " UNION ALL " : "", t, calls ? CALLS_COLS : ROLLUP_COLS, table, t, a, t,
+	         a + 1);
+}
 
 void ledger_spend_source(const struct spend_query *q, bool hour_buckets, struct spend_source *s)
 {
 	const int64_t hour = INT64_C(3600000000), day = INT64_C(86400000000);
-	int64_t d1 = q->from_us + (day - ((q->from_us % day) + day) % day) % day;
-	int64_t d2 = q->to_us - ((q->to_us % day) + day) % day;
+	/* [h1, h2): the whole hours inside the range; [d1, d2): the whole days. */
+	int64_t h1 = floor_to(q->from_us + hour - 1, hour), h2 = floor_to(q->to_us, hour);
+	int64_t d1 = floor_to(h1 + day - 1, day), d2 = floor_to(h2, day);
+	size_t len;
 
-	time_format(q->from_us, s->p[0]);
-	time_format(q->to_us, s->p[1]);
-	s->params[0] = s->p[0];
-	s->params[1] = s->p[1];
-	s->params[2] = q->team;
-	s->params[3] = q->workflow;
-	s->n_params = 4;
-	if (q->dim == DIM_OUTCOME || q->from_us % hour != 0 || q->to_us % hour != 0) {
-		s->sql = "(SELECT ts AS t, team, workflow, task_type, provider, model, tier,"
-		         " outcome_id, 1 AS calls, input_tokens, output_tokens, cache_read_tokens,"
-		         " cache_write_tokens, reasoning_tokens, cost_pusd,"
-		         " (cost_pusd IS NULL)::int AS unpriced_calls FROM calls"
-		         " WHERE ts >= $1 AND ts < $2" SPEND_FILTER ")";
-		return;
+	s->params[0] = q->team;
+	s->params[1] = q->workflow;
+	s->n_params = 2;
+	s->sql = s->buf;
+	str_copy(s->buf, sizeof s->buf, "(");
+	if (q->dim == DIM_OUTCOME || h1 >= h2) {
+		spend_part(s, "calls", q->from_us, q->to_us);
+	} else {
+		/* The partial hours at the edges, less than an hour each, from the
+		 * calls; whole days from rollup_daily, whole hours around them from
+		 * rollup_hourly. */
+		if (q->from_us < h1)
+			spend_part(s, "calls", q->from_us, h1);
+		if (h2 < q->to_us)
+			spend_part(s, "calls", h2, q->to_us);
+		if (hour_buckets || d1 >= d2) {
+			spend_part(s, "rollup_hourly", h1, h2);
+		} else {
+			spend_part(s, "rollup_daily", d1, d2);
+			if (h1 < d1)
+				spend_part(s, "rollup_hourly", h1, d1);
+			if (d2 < h2)
+				spend_part(s, "rollup_hourly", d2, h2);
+		}
 	}
-	if (hour_buckets || d1 >= d2) {
-		s->sql = "(SELECT hour AS t," ROLLUP_COLS " FROM rollup_hourly"
-		         " WHERE hour >= $1 AND hour < $2" SPEND_FILTER ")";
-		return;
-	}
-	time_format(d1, s->p[4]);
-	time_format(d2, s->p[5]);
-	s->params[4] = s->p[4];
-	s->params[5] = s->p[5];
-	s->n_params = 6;
-	/* Three index ranges: [from, d1) hourly, [d1, d2) daily, [d2, to) hourly. */
-	s->sql = "(SELECT day AS t," ROLLUP_COLS " FROM rollup_daily"
-	         " WHERE day >= $5 AND day < $6" SPEND_FILTER
-	         " UNION ALL SELECT hour AS t," ROLLUP_COLS " FROM rollup_hourly"
-	         " WHERE hour >= $1 AND hour < $5" SPEND_FILTER
-	         " UNION ALL SELECT hour AS t," ROLLUP_COLS " FROM rollup_hourly"
-	         " WHERE hour >= $6 AND hour < $2" SPEND_FILTER ")";
+	len = strlen(s->buf);
+	snprintf(s->buf + len, sizeof s->buf - len, ")");
 }
 
 int ledger_spend(struct ledger *lg, const struct spend_query *q, struct spend_result *out,
                  struct tally_err *err)
 {
 	struct spend_source src;
-	char sql[4096];
+	char sql[6144];
 
 	memset(out, 0, sizeof *out);
 	if (q->dim < 0 || q->dim >= DIM_COUNT)

@@ -450,7 +450,7 @@ int ledger_spend_series(struct ledger *lg, const struct spend_query *q, int buck
 	        : "to_char(date_trunc('hour', x.t), 'YYYY-MM-DD\"T\"HH24:00:00\"Z\"')";
 	const char *dim = ledger_spend_dim_sql(q->dim);
 	struct spend_source src;
-	char sql[4096];
+	char sql[6144];
 	PGresult *res;
 	int n;
 

@@ -85,6 +85,27 @@ assert_eq "report total equals the ledger's rows" "598500000000" "$(q "select su
 C=$("$BIN" report spend --from 2026-11-01T10:00:00Z --to 2026-11-01T10:30:00Z --group-by day --format csv)
 assert_eq "half-open sub-hour interval reads the calls" "day,calls,input_tokens,output_tokens,cache_read_tokens,cache_write_tokens,reasoning_tokens,cost_usd,unpriced_calls
 2026-11-01,60,60000,12000,24000,0,0,0.014400000000,0" "$C"
+# Ranges whose edges are not whole hours read the rollups for the whole hours
+# and the calls only for the partial hours at the edges: same figures as the
+# calls themselves, row by row, across hour and day boundaries.
+for R in 2026-11-01T10:30:00Z,2026-11-01T11:30:00Z 2026-10-31T23:30:00Z,2026-11-02T00:15:00Z \
+	2026-11-01T10:59:59.5Z,2026-11-01T12:00:00.000001Z 2026-11-01T09:00:00Z,2026-11-01T11:20:00Z \
+	2026-10-30T07:07:07Z,2026-11-01T11:00:00Z 2026-11-01T10:15:00Z,2026-11-01T10:45:00Z; do
+	F=${R%,*} TO=${R#*,}
+	C=$("$BIN" report spend --from "$F" --to "$TO" --group-by team --format csv | tail -n +2)
+	E=$(q "select team||','||count(*)||','||sum(input_tokens)||','||sum(output_tokens)||','||
+		sum(cache_read_tokens)||','||sum(cache_write_tokens)||','||sum(reasoning_tokens)||','||
+		(coalesce(sum(cost_pusd), 0) / 1000000000000)::numeric(40,12)||','||count(*) filter (where cost_pusd is null)
+		from calls where ts >= '$F' and ts < '$TO' group by team
+		order by coalesce(sum(cost_pusd), 0) desc, team")
+	assert_eq "spend over [$F, $TO) equals the calls' own sums" "$E" "$C"
+done
+# ... and reads the hourly rollup for the whole hour inside such a range (a
+# marked rollup row shows through, then the mark is taken off again)
+q "update rollup_hourly set calls = calls + 1000 where hour = '2026-11-01T11:00:00Z'" >/dev/null
+J=$("$BIN" report spend --from 2026-11-01T10:30:00Z --to 2026-11-01T12:00:00.5Z --group-by team --format json)
+q "update rollup_hourly set calls = calls - 1000 where hour = '2026-11-01T11:00:00Z'" >/dev/null
+assert_match "a range not on whole hours reads the rollups for its whole hours" '"total":\{"calls":1091,' "$J"
 C=$("$BIN" report spend --from 2026-11-01 --to 2026-11-02 --group-by cost_center --format csv | tail -n +2)
 assert_eq "unmapped spend shown as such" "(unmapped),160,201000,45100,80000,10000,0,0.598500000000,10" "$C"
 
