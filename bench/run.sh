@@ -1,81 +1,147 @@
 #!/bin/sh
-# bench/run.sh - end-to-end ingestion of BENCH_EVENTS (default 1,000,000)
-# call events produced keyed into 128 partitions of the embedded Kafka
-# cluster, consumed by one `tally collect` into a real PostgreSQL; in the same
-# run, the ceiling (a plain COPY of the same rows into an identical table) and
-# the naive baseline (one INSERT per event). Prints figures and ratios.
+# bench/run.sh - end-to-end ingestion of traffic as diverse as a real
+# company's (bench/gen_traffic.sh: 36 teams, ~140 workflows, 12 task types,
+# 14 models of 7 providers, four usage shapes, outcomes, tags), in two
+# workloads:
+#   live      BENCH_EVENTS calls stamped within the last 10 minutes
+#   backfill  BENCH_EVENTS calls spread over a month, in no time order
+# each produced keyed into 64 partitions of the embedded Kafka cluster (with
+# their outcome and feedback events) and consumed by one `tally collect` into
+# its own database of one real PostgreSQL. In the same run, for each
+# workload: the ceiling (a plain COPY of the same rows into an identical
+# table) and the naive baseline (one INSERT per event); where the time goes
+# (pg_stat_statements per statement, the collector's own parse/write split);
+# the collector's peak RSS. Prints figures and ratios; asserts nothing.
+#
+# env: BENCH_EVENTS (calls per workload, default 400,000), BENCH_NAIVE_EVENTS
+#      (default 20,000), BENCH_WORKLOADS (default "live backfill")
 cd "$(dirname "$0")/.." || exit 1
 . tests/lib.sh
-N=${BENCH_EVENTS:-1000000}
+N=${BENCH_EVENTS:-400000}
 NAIVE=${BENCH_NAIVE_EVENTS:-20000}
-export PG_FSYNC=on PG_EXTRA="-c shared_buffers=512MB -c max_wal_size=4GB"
+WORKLOADS=${BENCH_WORKLOADS:-live backfill}
+export PG_FSYNC=on PG_EXTRA="-c shared_buffers=512MB -c max_wal_size=4GB -c shared_preload_libraries=pg_stat_statements -c pg_stat_statements.track=all"
 
 now_ms() { date +%s%3N; }
 rate() { awk -v n="$1" -v ms="$2" 'BEGIN { printf "%.0f", n * 1000 / (ms > 0 ? ms : 1) }'; }
+pct() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.0f%%", 100 * a / (b > 0 ? b : 1) }'; }
 
 pg_start || exit 1
-kafka_start 128 || exit 1
-"$BIN" migrate >/dev/null && "$BIN" prices import data/litellm_model_prices.json >/dev/null || exit 1
+BASE_URL=$TALLY_DATABASE_URL
+SUMMARY=""
 
-echo "generating $N events..."
-sh tests/integration/gen_calls.sh 0 "$N" bench >"$T/events.jsonl"
-SIZE=$(wc -c <"$T/events.jsonl")
+# run_workload NAME - sets INGEST STEADY COPY NAIVE_RATE PEAK and prints the profile
+run_workload() {
+	name=$1
+	"$PGBIN/createdb" -h "$T/sock" -U tally "bench_$name" || exit 1
+	export TALLY_DATABASE_URL="postgresql:///bench_$name?host=$T/sock&user=tally"
+	q "CREATE EXTENSION IF NOT EXISTS pg_stat_statements" >/dev/null
+	"$BIN" migrate >/dev/null && "$BIN" prices import data/litellm_model_prices.json >/dev/null &&
+		"$BIN" prices import --format csv data/local_prices.csv >/dev/null || exit 1
+	[ -n "${KAFKA_PID:-}" ] && { kill "$KAFKA_PID"; wait "$KAFKA_PID" 2>/dev/null; }
+	kafka_start 64 || exit 1
 
-# The collector runs first, as in production (its consumer group joined);
-# the clock runs from the first event produced to the last one stored.
-collector_start bench
-wait_until 60 grep -q "assigned" "$T/collector-bench.log" || { echo "collector did not join"; exit 1; }
-t0=$(now_ms)
-"$BIN" produce "$T/events.jsonl" >"$T/produce.log" 2>&1 &
-PROD=$!
-PEAK=0
-FIRST=""
-while :; do
-	c=$(q "select coalesce(sum(calls), 0) from rollup_hourly")
-	r=$(sed -n 's/^VmHWM:[[:space:]]*\([0-9]*\) kB/\1/p' /proc/$COLLECTOR_PID/status 2>/dev/null)
-	[ -n "$r" ] && [ "$r" -gt "$PEAK" ] && PEAK=$r
-	[ -z "$FIRST" ] && [ "$c" -gt 0 ] && { FIRST=$(now_ms); FIRST_N=$c; }
-	[ "$c" -ge "$N" ] && break
-	kill -0 "$COLLECTOR_PID" 2>/dev/null || { echo "collector died"; tail "$T/collector-bench.log"; exit 1; }
-	sleep 0.2
+	echo "[$name] generating $N calls with their outcomes and feedback..."
+	sh bench/gen_traffic.sh "$name" "$N" >"$T/$name.jsonl"
+	SIZE=$(grep -c '"provider"' "$T/$name.jsonl")
+	BYTES=$(grep '"provider"' "$T/$name.jsonl" | wc -c)
+	# The ledger's month partitions exist before the clock starts, as they do
+	# on a ledger in use.
+	q "SELECT tally_ensure_month(now() - make_interval(days => d)) FROM generate_series(0, 31) d" >/dev/null
+
+	TALLY_LOG_LEVEL=debug collector_start "$name"
+	wait_until 60 grep -q "assigned" "$T/collector-$name.log" || { echo "collector did not join"; exit 1; }
+	q "SELECT pg_stat_statements_reset()" >/dev/null
+	t0=$(now_ms)
+	"$BIN" produce "$T/$name.jsonl" >"$T/produce-$name.log" 2>&1 &
+	PROD=$!
+	PEAK=0
+	FIRST=""
+	while :; do
+		c=$(q "SELECT coalesce(sum(next_offset), 0) FROM kafka_offsets WHERE topic = 'llm.calls'")
+		r=$(sed -n 's/^VmHWM:[[:space:]]*\([0-9]*\) kB/\1/p' /proc/$COLLECTOR_PID/status 2>/dev/null)
+		[ -n "$r" ] && [ "$r" -gt "$PEAK" ] && PEAK=$r
+		[ -z "$FIRST" ] && [ "$c" -gt 0 ] && { FIRST=$(now_ms); FIRST_N=$c; }
+		[ "$c" -ge "$N" ] && break
+		kill -0 "$COLLECTOR_PID" 2>/dev/null || { echo "collector died"; tail "$T/collector-$name.log"; exit 1; }
+		sleep 0.1
+	done
+	t1=$(now_ms)
+	wait "$PROD" || { cat "$T/produce-$name.log"; exit 1; }
+	INGEST_MS=$((t1 - t0))
+	INGEST=$(rate "$N" "$INGEST_MS")
+	STEADY_MS=$((t1 - FIRST))
+	STEADY=$(rate "$((N - FIRST_N))" "$STEADY_MS")
+	sleep 2 # the outcomes and feedback behind the calls
+	kill -TERM "$COLLECTOR_PID"
+	wait "$COLLECTOR_PID"
+	PROFILE=$(q "SELECT to_char(total_exec_time, 'FM999990') || ' ms' || chr(9) || calls || chr(9) ||
+		to_char(total_exec_time / greatest(calls, 1), 'FM9990.00') || ' ms' || chr(9) ||
+		regexp_replace(left(regexp_replace(query, '\\s+', ' ', 'g'), 90), '\\t', ' ', 'g')
+		FROM pg_stat_statements WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database())
+		ORDER BY total_exec_time DESC LIMIT 8")
+	DB_MS=$(q "SELECT round(sum(total_exec_time)) FROM pg_stat_statements
+		WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database())")
+	STORED=$(q "SELECT count(*) FROM calls")
+	[ "$STORED" = "$N" ] || echo "warning: the ledger holds $STORED calls, not $N"
+	MISMATCH=$(rollups_mismatch)
+	[ "$MISMATCH" = 0 ] || echo "warning: $MISMATCH rollup rows differ from the calls"
+
+	# The collector's own split: filling a batch (Kafka fetch + parse +
+	# price) and the writer's time per batch (one transaction).
+	SPLIT=$(awk '/messages parsed in/ { for (i = 1; i <= NF; i++) { if ($i == "in" && $(i+2) == "us;") fill += $(i+1); if ($i == "waited") wait += $(i+1) } nb++ }
+		/batch stored:/ { for (i = 1; i <= NF; i++) if ($i == "in" && $(i+2) == "us") write += $(i+1); nw++ }
+		END { printf "%d batches; filling (fetch, parse, price) %d ms; waiting for the writer %d ms; writing %d ms (%.1f ms a batch)",
+			nb, fill / 1000, wait / 1000, write / 1000, nw ? write / nw / 1000 : 0 }' "$T/collector-$name.log")
+	HOURS=$(q "SELECT count(DISTINCT hour) FROM rollup_hourly")
+	HROWS=$(q "SELECT count(*) FROM rollup_hourly")
+
+	# The ceiling: the same rows, COPYed straight into an identical table.
+	psql "$TALLY_DATABASE_URL" -XAtq -c "\\copy (SELECT * FROM calls) TO '$T/rows.copy'"
+	q "CREATE TABLE bench_copy (LIKE calls INCLUDING ALL) PARTITION BY RANGE (ts)" >/dev/null
+	q "DO \$\$ DECLARE m timestamptz; BEGIN
+		FOR m IN SELECT generate_series(date_trunc('month', min(ts)), max(ts), '1 month') FROM calls LOOP
+			EXECUTE format('CREATE TABLE %I PARTITION OF bench_copy FOR VALUES FROM (%L) TO (%L)',
+				'bench_copy_' || to_char(m, 'YYYYMM'), m, m + interval '1 month');
+		END LOOP; END \$\$" >/dev/null
+	q "CHECKPOINT" >/dev/null
+	t0=$(now_ms)
+	psql "$TALLY_DATABASE_URL" -XAtq -c "\\copy bench_copy FROM '$T/rows.copy'" >/dev/null
+	t1=$(now_ms)
+	COPY_MS=$((t1 - t0))
+	COPY=$(rate "$N" "$COPY_MS")
+
+	# The naive loop: one INSERT per event, each its own transaction.
+	q "CREATE TABLE bench_naive (LIKE calls INCLUDING ALL)" >/dev/null
+	psql "$TALLY_DATABASE_URL" -XAtq -c "\\copy (SELECT format('INSERT INTO bench_naive SELECT * FROM json_populate_record(NULL::bench_naive, %L);', row_to_json(c)) FROM calls c LIMIT $NAIVE) TO '$T/naive.sql'"
+	t0=$(now_ms)
+	psql "$TALLY_DATABASE_URL" -XAtq -f "$T/naive.sql" >/dev/null
+	t1=$(now_ms)
+	NAIVE_MS=$((t1 - t0))
+	NAIVE_RATE=$(rate "$NAIVE" "$NAIVE_MS")
+
+	echo
+	echo "[$name] $N calls ($((BYTES / SIZE)) bytes each) over $HOURS hours ($HROWS hourly rollup rows), one collector, $(nproc) cores:"
+	printf "  %-52s %10s events/s  (%d ms)\n" "produced -> Kafka -> parse -> price -> ledger" "$INGEST" "$INGEST_MS"
+	printf "  %-52s %10s events/s  (%d ms)\n" "  the same, from the first batch stored" "$STEADY" "$STEADY_MS"
+	printf "  %-52s %10s rows/s    (%d ms)\n" "ceiling: plain COPY of the same rows" "$COPY" "$COPY_MS"
+	printf "  %-52s %10s rows/s    (%d ms, %d rows)\n" "baseline: one INSERT per event" "$NAIVE_RATE" "$NAIVE_MS" "$NAIVE"
+	printf "  %-52s %10s\n" "from the first batch / COPY ceiling" "$(pct "$STEADY" "$COPY")"
+	printf "  %-52s %10s\n" "ingestion / naive loop" "$(awk -v a="$INGEST" -v b="$NAIVE_RATE" 'BEGIN { printf "%.1fx", a / b }')"
+	printf "  %-52s %10s\n" "collector peak RSS" "$((PEAK / 1024)) MB"
+	printf "  %-52s %10s\n" "rollups agree with the calls (rows differing)" "$MISMATCH"
+	echo "  where the time goes: $SPLIT"
+	echo "  PostgreSQL, all statements of the run: $DB_MS ms; the top ones (total, calls, mean, statement):"
+	echo "$PROFILE" | sed 's/^/    /'
+	SUMMARY="$SUMMARY$(printf "  %-10s %8s ev/s   ceiling %8s rows/s   ratio %5s   naive x%s   %s MB" "$name" "$STEADY" "$COPY" "$(pct "$STEADY" "$COPY")" "$(awk -v a="$INGEST" -v b="$NAIVE_RATE" 'BEGIN { printf "%.1f", a / b }')" "$((PEAK / 1024))")
+"
+	export TALLY_DATABASE_URL=$BASE_URL
+}
+
+for w in $WORKLOADS; do
+	run_workload "$w"
 done
-t1=$(now_ms)
-wait "$PROD" || { cat "$T/produce.log"; exit 1; }
-echo "produced and stored $N events ($((SIZE / N)) bytes each)"
-INGEST_MS=$((t1 - t0))
-INGEST=$(rate "$N" "$INGEST_MS")
-STEADY_MS=$((t1 - FIRST))
-STEADY=$(rate "$((N - FIRST_N))" "$STEADY_MS")
-kill -TERM "$COLLECTOR_PID"; wait "$COLLECTOR_PID"
-[ "$(q 'select count(*) from calls')" = "$N" ] || { echo "ledger does not hold $N calls"; exit 1; }
-
-# The ceiling: the same rows, COPYed straight into an identical table.
-psql "$TALLY_DATABASE_URL" -XAtq -c "\\copy (SELECT * FROM calls) TO '$T/rows.copy'"
-q "CREATE TABLE bench_copy (LIKE calls INCLUDING ALL) PARTITION BY RANGE (ts)" >/dev/null
-q "CREATE TABLE bench_copy_m PARTITION OF bench_copy FOR VALUES FROM ('2026-11-01') TO ('2026-12-01')" >/dev/null
-t0=$(now_ms)
-psql "$TALLY_DATABASE_URL" -XAtq -c "\\copy bench_copy FROM '$T/rows.copy'" >/dev/null
-t1=$(now_ms)
-COPY_MS=$((t1 - t0))
-COPY=$(rate "$N" "$COPY_MS")
-
-# The naive loop: one INSERT per event, each its own transaction.
-q "CREATE TABLE bench_naive (LIKE calls INCLUDING ALL)" >/dev/null
-psql "$TALLY_DATABASE_URL" -XAtq -c "\\copy (SELECT format('INSERT INTO bench_naive SELECT * FROM json_populate_record(NULL::bench_naive, %L);', row_to_json(c)) FROM calls c LIMIT $NAIVE) TO '$T/naive.sql'"
-t0=$(now_ms)
-psql "$TALLY_DATABASE_URL" -XAtq -f "$T/naive.sql" >/dev/null
-t1=$(now_ms)
-NAIVE_MS=$((t1 - t0))
-NAIVE_RATE=$(rate "$NAIVE" "$NAIVE_MS")
-
 echo
-echo "tally ingestion, whole process, one collector, $(nproc) cores:"
-printf "  %-52s %10s events/s  (%d ms)\n" "produced -> Kafka -> parse -> price -> ledger ($N)" "$INGEST" "$INGEST_MS"
-printf "  %-52s %10s events/s  (%d ms)\n" "  the same, from the first batch stored" "$STEADY" "$STEADY_MS"
-printf "  %-52s %10s rows/s    (%d ms)\n" "ceiling: plain COPY of the same rows" "$COPY" "$COPY_MS"
-printf "  %-52s %10s rows/s    (%d ms, %d rows)\n" "baseline: one INSERT per event" "$NAIVE_RATE" "$NAIVE_MS" "$NAIVE"
-printf "  %-52s %10s\n" "ingestion / COPY ceiling" "$(awk -v a="$INGEST" -v b="$COPY" 'BEGIN { printf "%.0f%%", 100 * a / b }')"
-printf "  %-52s %10s\n" "from the first batch / COPY ceiling" "$(awk -v a="$STEADY" -v b="$COPY" 'BEGIN { printf "%.0f%%", 100 * a / b }')"
-printf "  %-52s %10s\n" "ingestion / naive loop" "$(awk -v a="$INGEST" -v b="$NAIVE_RATE" 'BEGIN { printf "%.1fx", a / b }')"
-printf "  %-52s %10s\n" "collector peak RSS" "$((PEAK / 1024)) MB"
+echo "ingestion of diverse traffic, from the first batch stored, against the COPY ceiling:"
+printf '%s' "$SUMMARY"
 t_done
