@@ -1,0 +1,491 @@
+/* reconcile.c - the ledger statements of reconciliation: imported provider
+ * bills with their provenance, the project-to-team map, the drift threshold
+ * and its alerts, and the billed-against-ledger comparison. Values travel as
+ * $n parameters; money is numeric pico-USD, never float. docs/reconcile.md. */
+#include "ledger_int.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* The comparison for the UTC days [$1, $2) (dates). The billed side sums the
+ * bill lines per day, provider, canonical model and team (the team the
+ * line's project is mapped to, NULL when unmapped). The ledger side sums
+ * rollup_daily for the (day, provider) pairs an imported document covers, per
+ * canonical model and team: a team keeps its own row for a provider when
+ * some project of that provider is mapped to it, the other teams' calls meet
+ * the unmapped bill lines. Unmatched bill lines (model NULL) never join the
+ * ledger. pct = (billed - ledger) / billed x 100 rounded half away from zero
+ * to 2 decimals, in integer arithmetic; NULL when billed is 0. */
+#define RC_ROWS                                                                                    \
+	"WITH mp AS (SELECT tally_reconcile_provider(provider) AS provider, project, team"          \
+	"  FROM reconcile_map),"                                                                    \
+	" cov AS (SELECT DISTINCT d::date AS day, tally_reconcile_provider(p) AS provider"         \
+	"  FROM reconcile_imports i CROSS JOIN unnest(i.providers) p"                               \
+	"  CROSS JOIN generate_series(i.period_start, i.period_end - 1, interval '1 day') d"        \
+	"  WHERE i.period_end > $1::date AND i.period_start < $2::date),"                          \
+	" b AS (SELECT l.day, l.provider, l.model, mp.team, sum(l.amount_pusd) AS billed,"          \
+	"  string_agg(DISTINCT l.project, ' ' ORDER BY l.project)"                                  \
+	"   FILTER (WHERE l.project <> '') AS projects,"                                            \
+	"  string_agg(DISTINCT l.line_item, '; ' ORDER BY l.line_item)"                             \
+	"   FILTER (WHERE l.model IS NULL) AS unmatched"                                            \
+	"  FROM reconcile_lines l LEFT JOIN mp ON mp.provider = l.provider"                         \
+	"   AND mp.project = l.project"                                                             \
+	"  WHERE l.day >= $1::date AND l.day < $2::date GROUP BY 1, 2, 3, 4),"                      \
+	" c AS (SELECT r.day::date AS day, x.provider, tally_reconcile_model(r.model) AS model,"    \
+	"  CASE WHEN EXISTS (SELECT 1 FROM mp WHERE mp.provider = x.provider"                       \
+	"   AND mp.team = r.team) THEN r.team END AS team,"                                         \
+	"  sum(r.calls) AS calls, sum(r.unpriced_calls) AS unpriced, sum(r.cost_pusd) AS cost"      \
+	"  FROM rollup_daily r"                                                                     \
+	"  CROSS JOIN LATERAL (SELECT tally_reconcile_provider(r.provider) AS provider) x"          \
+	"  JOIN cov ON cov.day = r.day::date AND cov.provider = x.provider"                         \
+	"  WHERE r.day >= $1::date AND r.day < $2::date GROUP BY 1, 2, 3, 4),"                      \
+	" j AS (SELECT coalesce(b.day, c.day) AS day, coalesce(b.provider, c.provider) AS provider," \
+	"  coalesce(b.model, c.model) AS model, coalesce(b.team, c.team) AS team, b.projects,"      \
+	"  b.unmatched, b.day IS NOT NULL AS billed_p, c.day IS NOT NULL AS ledger_p,"              \
+	"  coalesce(b.billed, 0) AS billed, coalesce(c.cost, 0) AS cost,"                           \
+	"  coalesce(c.calls, 0) AS calls, coalesce(c.unpriced, 0) AS unpriced"                      \
+	"  FROM b FULL JOIN c ON c.day = b.day AND c.provider = b.provider AND c.model = b.model"   \
+	"  AND c.team IS NOT DISTINCT FROM b.team)"                                                 \
+	" SELECT to_char(j.day, 'YYYY-MM-DD') AS day, j.provider, j.model, j.team, j.projects,"     \
+	"  j.unmatched, j.billed_p, j.ledger_p, j.billed::numeric(40, 0) AS billed,"                \
+	"  j.cost::numeric(40, 0) AS ledger, (j.billed - j.cost)::numeric(40, 0) AS diff,"          \
+	"  CASE WHEN j.billed <> 0 THEN round((sign(j.billed - j.cost) * sign(j.billed)"           \
+	"   * div(abs(j.billed - j.cost) * 20000 + abs(j.billed), 2 * abs(j.billed))) / 100, 2)"    \
+	"  END AS pct,"                                                                             \
+	"  j.calls, j.unpriced,"                                                                    \
+	"  (SELECT count(DISTINCT rc.price_version) FROM rollup_charges rc"                         \
+	"   WHERE rc.hour >= j.day AND rc.hour < j.day + 1 AND rc.price_version <> 0"               \
+	"   AND tally_reconcile_provider(rc.provider) = j.provider"                                 \
+	"   AND tally_reconcile_model(rc.model) = j.model) AS versions,"                            \
+	"  EXISTS (SELECT 1 FROM price_book pb WHERE pb.effective_from >= j.day"                    \
+	"   AND pb.effective_from < j.day + 1 AND tally_reconcile_provider(pb.provider) = j.provider" \
+	"   AND tally_reconcile_model(pb.model) = j.model) AS price_changed"                        \
+	" FROM j"
+
+/* The columns of RC_ROWS, in order. */
+enum rc_col {
+	RC_DAY,
+	RC_PROVIDER,
+	RC_MODEL,
+	RC_TEAM,
+	RC_PROJECTS,
+	RC_UNMATCHED,
+	RC_BILLED_P,
+	RC_LEDGER_P,
+	RC_BILLED,
+	RC_LEDGER,
+	RC_DIFF,
+	RC_PCT,
+	RC_CALLS,
+	RC_UNPRICED,
+	RC_VERSIONS,
+	RC_PRICE_CHANGED,
+	RC_NCOLS
+};
+
+static const char report_sql[] =
+    "SELECT * FROM (" RC_ROWS ") r ORDER BY r.day, r.provider, r.model NULLS LAST,"
+    " r.team NULLS LAST";
+
+static const char totals_sql[] =
+    "SELECT coalesce(sum(billed), 0)::numeric(40, 0), coalesce(sum(ledger), 0)::numeric(40, 0),"
+    " coalesce(sum(diff), 0)::numeric(40, 0),"
+    " CASE WHEN sum(billed) <> 0 THEN round((sign(sum(diff)) * sign(sum(billed))"
+    "  * div(abs(sum(diff)) * 20000 + abs(sum(billed)), 2 * abs(sum(billed)))) / 100, 2) END"
+    " FROM (" RC_ROWS ") r";
+
+/* Drift per day and provider of the imported document's days ($1, $2) and
+ * providers ($3) past the threshold: each fires once (UNIQUE (day,
+ * provider)), is recorded, audit-logged and queued for the webhook. */
+static const char alert_sql[] =
+    "WITH r AS (" RC_ROWS "),"
+    " s AS (SELECT r.day::date AS day, r.provider, sum(r.billed) AS billed,"
+    "  sum(r.ledger) AS ledger FROM r"
+    "  WHERE r.provider IN (SELECT tally_reconcile_provider(p) FROM unnest($3::text[]) p)"
+    "  GROUP BY 1, 2),"
+    " hit AS (SELECT s.*, st.threshold_pct,"
+    "  round((sign(s.billed - s.ledger) * sign(s.billed) * div(abs(s.billed - s.ledger) * 20000"
+    "   + abs(s.billed), 2 * abs(s.billed))) / 100, 2) AS pct"
+    "  FROM s CROSS JOIN reconcile_settings st"
+    "  WHERE s.billed <> 0 AND abs(s.billed - s.ledger) * 100 > st.threshold_pct * abs(s.billed)),"
+    " ins AS (INSERT INTO reconcile_alerts (day, provider, threshold_pct, billed_pusd,"
+    "  ledger_pusd, diff_pct, import_id)"
+    "  SELECT day, provider, threshold_pct, billed, ledger, pct, $4::bigint FROM hit"
+    "  ORDER BY day, provider ON CONFLICT (day, provider) DO NOTHING RETURNING *),"
+    " ob AS (INSERT INTO webhook_outbox (kind, payload)"
+    "  SELECT 'reconcile.alert', json_build_object("
+    "   'text', format('Reconciliation alert: %s billed $%s on %s, the ledger holds $%s"
+    " (%s%% drift, threshold %s%%)', i.provider,"
+    "    round(i.billed_pusd / 1000000000000::numeric, 2), to_char(i.day, 'YYYY-MM-DD'),"
+    "    round(i.ledger_pusd / 1000000000000::numeric, 2), i.diff_pct, i.threshold_pct),"
+    "   'event', 'reconcile.alert', 'alert_id', i.id, 'day', to_char(i.day, 'YYYY-MM-DD'),"
+    "   'provider', i.provider,"
+    "   'billed_usd', round(i.billed_pusd / 1000000000000::numeric, 12)::text,"
+    "   'ledger_usd', round(i.ledger_pusd / 1000000000000::numeric, 12)::text,"
+    "   'diff_usd', round((i.billed_pusd - i.ledger_pusd) / 1000000000000::numeric, 12)::text,"
+    "   'diff_pct', i.diff_pct::text, 'threshold_pct', i.threshold_pct::text,"
+    "   'import_id', i.import_id,"
+    "   'fired_at', to_char(i.fired_at, 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'))::text"
+    "  FROM ins i ORDER BY i.id RETURNING id),"
+    " au AS (INSERT INTO audit_log (actor, action, details)"
+    "  SELECT 'tally', 'reconcile.alert', jsonb_build_object('alert_id', i.id,"
+    "   'day', to_char(i.day, 'YYYY-MM-DD'), 'provider', i.provider,"
+    "   'diff_pct', i.diff_pct::text, 'threshold_pct', i.threshold_pct::text) FROM ins i)"
+    " SELECT (SELECT count(*) FROM ob)";
+
+static int exec_p(struct ledger *lg, const char *sql, int n, const char *const *p,
+                  const char *what, PGresult **out, struct tally_err *err)
+{
+	PGresult *res = PQexecParams(lg->conn, sql, n, NULL, p, NULL, NULL, 0);
+
+	if (PQresultStatus(res) != PGRES_COMMAND_OK && PQresultStatus(res) != PGRES_TUPLES_OK)
+		return ledger_fail(lg, res, what, err);
+	if (out)
+		*out = res;
+	else
+		PQclear(res);
+	return 0;
+}
+
+static int finish(struct ledger *lg, int rc, struct tally_err *err)
+{
+	if (rc == 0 && ledger_exec(lg, "COMMIT", err) == 0)
+		return 0;
+	PQclear(PQexec(lg->conn, "ROLLBACK"));
+	return -1;
+}
+
+/* ---- import ---------------------------------------------------------------------- */
+
+int ledger_reconcile_store(struct ledger *lg, const struct reconcile_doc *d,
+                           const char *file_name, const char *sha256, const char *actor,
+                           struct reconcile_import_result *res, struct tally_err *err)
+{
+	struct sbuf lines, provs;
+	char id[24] = "", nlines[24], nskip[24], nrep[24];
+	const char *src = reconcile_source_name(d->source);
+	PGresult *r = NULL;
+	int rc = -1;
+
+	memset(res, 0, sizeof *res);
+	sbuf_init(&lines);
+	sbuf_init(&provs);
+	/* The providers the document bills: its rows replace theirs. */
+	sbuf_putc(&provs, '{');
+	if (d->source != RECONCILE_FOCUS)
+		ledger_array_elem(&provs, src);
+	for (size_t i = 0; i < d->n; i++) {
+		bool seen = d->source != RECONCILE_FOCUS;
+		for (size_t k = 0; k < i && !seen; k++)
+			seen = strcmp(d->lines[k].provider, d->lines[i].provider) == 0;
+		if (!seen) {
+			if (provs.len > 1)
+				sbuf_putc(&provs, ',');
+			ledger_array_elem(&provs, d->lines[i].provider);
+		}
+	}
+	sbuf_puts(&provs, "}");
+	sbuf_putc(&provs, '\0');
+	sbuf_putc(&lines, '[');
+	for (size_t i = 0; i < d->n; i++) {
+		const struct reconcile_line *l = &d->lines[i];
+		sbuf_printf(&lines, "%s{\"d\":\"%s\",\"p\":", i ? "," : "", l->day);
+		sbuf_json_str(&lines, l->provider);
+		sbuf_puts(&lines, ",\"j\":");
+		sbuf_json_str(&lines, l->project);
+		sbuf_puts(&lines, ",\"l\":");
+		sbuf_json_str(&lines, l->line_item);
+		sbuf_puts(&lines, ",\"m\":");
+		sbuf_json_str(&lines, l->model);
+		sbuf_printf(&lines, ",\"a\":\"%lld\"}", (long long)l->amount_pusd);
+	}
+	sbuf_puts(&lines, "]");
+	sbuf_putc(&lines, '\0');
+	if (lines.oom || provs.oom) {
+		tally_err_set(err, TALLY_ENOMEM, false, "out of memory");
+		goto out;
+	}
+	snprintf(nskip, sizeof nskip, "%zu", d->skipped);
+	if (ledger_exec(lg, "BEGIN", err) < 0)
+		goto out;
+	{
+		const char *p[8] = {src,
+		                    file_name,
+		                    sha256,
+		                    d->period_start,
+		                    d->period_end,
+		                    provs.p,
+		                    nskip,
+		                    actor ? actor : "tally"};
+		if (exec_p(lg,
+		           "INSERT INTO reconcile_imports (source, file_name, sha256, period_start,"
+		           " period_end, providers, lines, skipped, imported_by)"
+		           " VALUES ($1, $2, $3, $4, $5, ARRAY(SELECT DISTINCT"
+		           " tally_reconcile_provider(p) FROM unnest($6::text[]) p ORDER BY 1),"
+		           " 0, $7, $8) RETURNING id",
+		           8, p, "reconcile import", &r, err) < 0)
+			goto fail;
+		str_copy(id, sizeof id, PQgetvalue(r, 0, 0));
+		PQclear(r);
+		r = NULL;
+	}
+	{
+		const char *p[4] = {src, provs.p, d->period_start, d->period_end};
+		if (exec_p(lg,
+		           "WITH del AS (DELETE FROM reconcile_lines WHERE source = $1"
+		           " AND provider IN (SELECT tally_reconcile_provider(p)"
+		           " FROM unnest($2::text[]) p)"
+		           " AND day >= $3::date AND day < $4::date RETURNING 1)"
+		           " SELECT count(*) FROM del",
+		           4, p, "reconcile import", &r, err) < 0)
+			goto fail;
+		res->replaced = strtoull(PQgetvalue(r, 0, 0), NULL, 10);
+		PQclear(r);
+		r = NULL;
+	}
+	{
+		const char *p[3] = {src, lines.p, id};
+		if (exec_p(lg,
+		           "WITH ins AS (INSERT INTO reconcile_lines (source, day, provider, project,"
+		           " line_item, model, amount_pusd, import_id)"
+		           " SELECT $1, x.d, tally_reconcile_provider(x.p), x.j, x.l,"
+		           " tally_reconcile_model(min(x.m)), sum(x.a), $3::bigint"
+		           " FROM json_to_recordset($2::json)"
+		           " AS x(d date, p text, j text, l text, m text, a numeric)"
+		           " GROUP BY x.d, tally_reconcile_provider(x.p), x.j, x.l"
+		           " ON CONFLICT (source, day, provider, project, line_item) DO UPDATE"
+		           " SET model = EXCLUDED.model, amount_pusd = EXCLUDED.amount_pusd,"
+		           " import_id = EXCLUDED.import_id RETURNING 1)"
+		           " SELECT count(*) FROM ins",
+		           3, p, "reconcile lines", &r, err) < 0)
+			goto fail;
+		res->lines = strtoull(PQgetvalue(r, 0, 0), NULL, 10);
+		PQclear(r);
+		r = NULL;
+	}
+	snprintf(nlines, sizeof nlines, "%zu", res->lines);
+	snprintf(nrep, sizeof nrep, "%zu", res->replaced);
+	{
+		const char *p[2] = {id, nlines};
+		if (exec_p(lg, "UPDATE reconcile_imports SET lines = $2 WHERE id = $1", 2, p,
+		           "reconcile import", NULL, err) < 0)
+			goto fail;
+	}
+	{
+		const char *p[9] = {actor ? actor : "tally", id, src, file_name, sha256,
+		                    d->period_start, d->period_end, nlines, nrep};
+		if (exec_p(lg,
+		           "INSERT INTO audit_log (actor, action, details) VALUES ($1,"
+		           " 'reconcile.import', jsonb_build_object('import_id', $2::bigint,"
+		           " 'source', $3::text, 'file', $4::text, 'sha256', $5::text,"
+		           " 'period_start', $6::text, 'period_end', $7::text,"
+		           " 'lines', $8::int, 'replaced', $9::int))",
+		           9, p, "audit log", NULL, err) < 0)
+			goto fail;
+	}
+	{
+		const char *p[4] = {d->period_start, d->period_end, provs.p, id};
+		if (exec_p(lg, alert_sql, 4, p, "reconcile alerts", &r, err) < 0)
+			goto fail;
+		res->alerts = atoi(PQgetvalue(r, 0, 0));
+		PQclear(r);
+		r = NULL;
+	}
+	res->import_id = strtoll(id, NULL, 10);
+	rc = finish(lg, 0, err);
+	goto out;
+fail:
+	finish(lg, -1, err);
+out:
+	PQclear(r);
+	sbuf_cleanup(&lines);
+	sbuf_cleanup(&provs);
+	return rc;
+}
+
+/* ---- map and threshold ------------------------------------------------------------- */
+
+int ledger_reconcile_map_set(struct ledger *lg, const char *provider, const char *project,
+                             const char *team, const char *actor, bool *found,
+                             struct tally_err *err)
+{
+	const char *p[4] = {provider, project, team && *team ? team : NULL, actor ? actor : "tally"};
+	PGresult *r = NULL;
+	int rc;
+
+	*found = true;
+	if (ledger_exec(lg, "BEGIN", err) < 0)
+		return -1;
+	if (p[2])
+		rc = exec_p(lg,
+		            "INSERT INTO reconcile_map (provider, project, team)"
+		            " VALUES (tally_reconcile_provider($1), $2, $3)"
+		            " ON CONFLICT (provider, project) DO UPDATE SET team = EXCLUDED.team,"
+		            " updated_at = now()",
+		            3, p, "reconcile map", NULL, err);
+	else {
+		rc = exec_p(lg,
+		            "WITH d AS (DELETE FROM reconcile_map WHERE provider ="
+		            " tally_reconcile_provider($1) AND project = $2 RETURNING 1)"
+		            " SELECT count(*) FROM d",
+		            2, p, "reconcile map", &r, err);
+		if (rc == 0) {
+			*found = atoi(PQgetvalue(r, 0, 0)) > 0;
+			PQclear(r);
+		}
+	}
+	if (rc == 0 && *found)
+		rc = exec_p(lg,
+		            "INSERT INTO audit_log (actor, action, details) VALUES ($4,"
+		            " 'reconcile.map', jsonb_build_object('provider',"
+		            " tally_reconcile_provider($1), 'project', $2::text, 'team', $3::text))",
+		            4, p, "audit log", NULL, err);
+	return finish(lg, rc, err);
+}
+
+int ledger_reconcile_map_list(struct ledger *lg, struct reconcile_map_row **rows, size_t *n,
+                              struct tally_err *err)
+{
+	PGresult *r = NULL;
+
+	*rows = NULL;
+	*n = 0;
+	if (exec_p(lg,
+	           "SELECT provider, project, team,"
+	           " to_char(updated_at, 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')"
+	           " FROM reconcile_map ORDER BY provider, project",
+	           0, NULL, "reconcile map", &r, err) < 0)
+		return -1;
+	int nr = PQntuples(r);
+	if (nr > 0 && !(*rows = calloc((size_t)nr, sizeof **rows))) {
+		PQclear(r);
+		return tally_err_set(err, TALLY_ENOMEM, false, "out of memory");
+	}
+	for (int i = 0; i < nr; i++) {
+		struct reconcile_map_row *m = &(*rows)[i];
+		str_copy(m->provider, sizeof m->provider, PQgetvalue(r, i, 0));
+		str_copy(m->project, sizeof m->project, PQgetvalue(r, i, 1));
+		str_copy(m->team, sizeof m->team, PQgetvalue(r, i, 2));
+		str_copy(m->updated_at, sizeof m->updated_at, PQgetvalue(r, i, 3));
+	}
+	*n = (size_t)nr;
+	PQclear(r);
+	return 0;
+}
+
+int ledger_reconcile_threshold_set(struct ledger *lg, const char *pct, const char *actor,
+                                   struct tally_err *err)
+{
+	const char *p[2] = {pct, actor ? actor : "tally"};
+	int rc;
+
+	if (ledger_exec(lg, "BEGIN", err) < 0)
+		return -1;
+	if (pct)
+		rc = exec_p(lg,
+		            "INSERT INTO reconcile_settings (threshold_pct) VALUES ($1::numeric)"
+		            " ON CONFLICT (id) DO UPDATE SET threshold_pct = EXCLUDED.threshold_pct,"
+		            " updated_at = now()",
+		            1, p, "reconcile threshold", NULL, err);
+	else
+		rc = exec_p(lg, "DELETE FROM reconcile_settings", 0, NULL, "reconcile threshold",
+		            NULL, err);
+	if (rc == 0)
+		rc = exec_p(lg,
+		            "INSERT INTO audit_log (actor, action, details) VALUES ($2,"
+		            " 'reconcile.threshold', jsonb_build_object('threshold_pct', $1::text))",
+		            2, p, "audit log", NULL, err);
+	return finish(lg, rc, err);
+}
+
+/* ---- the comparison ---------------------------------------------------------------- */
+
+static void cell(PGresult *r, int row, int col, char *out, size_t n)
+{
+	str_copy(out, n, PQgetisnull(r, row, col) ? "" : PQgetvalue(r, row, col));
+}
+
+static bool flag(PGresult *r, int row, int col)
+{
+	return !PQgetisnull(r, row, col) && PQgetvalue(r, row, col)[0] == 't';
+}
+
+int ledger_reconcile(struct ledger *lg, int64_t from_us, int64_t to_us,
+                     struct reconcile_result *out, struct tally_err *err)
+{
+	char from[40], to[40];
+	PGresult *r = NULL;
+
+	memset(out, 0, sizeof *out);
+	time_format(from_us, from);
+	time_format(to_us, to);
+	/* The UTC days [from, to) touches. */
+	const char *p[2] = {from, to};
+	char fday[16], tday[16];
+	if (exec_p(lg,
+	           "SELECT to_char(date_trunc('day', $1::timestamptz), 'YYYY-MM-DD'),"
+	           " to_char(date_trunc('day', $2::timestamptz - interval '1 microsecond')"
+	           " + interval '1 day', 'YYYY-MM-DD')",
+	           2, p, "reconcile", &r, err) < 0)
+		return -1;
+	cell(r, 0, 0, fday, sizeof fday);
+	cell(r, 0, 1, tday, sizeof tday);
+	PQclear(r);
+	r = NULL;
+	const char *pd[2] = {fday, tday};
+	if (exec_p(lg, report_sql, 2, pd, "reconcile", &r, err) < 0)
+		return -1;
+	if (PQnfields(r) != RC_NCOLS) {
+		PQclear(r);
+		return tally_err_set(err, TALLY_EINVAL, false, "reconcile: unexpected columns");
+	}
+	int n = PQntuples(r);
+	if (n > 0 && !(out->rows = calloc((size_t)n, sizeof *out->rows))) {
+		PQclear(r);
+		return tally_err_set(err, TALLY_ENOMEM, false, "out of memory");
+	}
+	for (int i = 0; i < n; i++) {
+		struct reconcile_row *row = &out->rows[i];
+		cell(r, i, RC_DAY, row->day, sizeof row->day);
+		cell(r, i, RC_PROVIDER, row->provider, sizeof row->provider);
+		cell(r, i, RC_MODEL, row->model, sizeof row->model);
+		row->unmatched = PQgetisnull(r, i, RC_MODEL);
+		cell(r, i, RC_TEAM, row->team, sizeof row->team);
+		row->unmapped = PQgetisnull(r, i, RC_TEAM);
+		cell(r, i, RC_PROJECTS, row->projects, sizeof row->projects);
+		cell(r, i, RC_UNMATCHED, row->unmatched_lines, sizeof row->unmatched_lines);
+		row->billed = flag(r, i, RC_BILLED_P);
+		row->in_ledger = flag(r, i, RC_LEDGER_P);
+		cell(r, i, RC_BILLED, row->billed_pusd, sizeof row->billed_pusd);
+		cell(r, i, RC_LEDGER, row->ledger_pusd, sizeof row->ledger_pusd);
+		cell(r, i, RC_DIFF, row->diff_pusd, sizeof row->diff_pusd);
+		cell(r, i, RC_PCT, row->diff_pct, sizeof row->diff_pct);
+		row->calls = strtoll(PQgetvalue(r, i, RC_CALLS), NULL, 10);
+		row->unpriced_calls = strtoll(PQgetvalue(r, i, RC_UNPRICED), NULL, 10);
+		row->price_versions = strtoll(PQgetvalue(r, i, RC_VERSIONS), NULL, 10);
+		row->price_changed = flag(r, i, RC_PRICE_CHANGED);
+	}
+	out->n = (size_t)n;
+	PQclear(r);
+	r = NULL;
+	if (exec_p(lg, totals_sql, 2, pd, "reconcile", &r, err) < 0) {
+		reconcile_result_cleanup(out);
+		return -1;
+	}
+	cell(r, 0, 0, out->billed_pusd, sizeof out->billed_pusd);
+	cell(r, 0, 1, out->ledger_pusd, sizeof out->ledger_pusd);
+	cell(r, 0, 2, out->diff_pusd, sizeof out->diff_pusd);
+	cell(r, 0, 3, out->diff_pct, sizeof out->diff_pct);
+	PQclear(r);
+	return 0;
+}
+
+void reconcile_result_cleanup(struct reconcile_result *r)
+{
+	if (!r)
+		return;
+	free(r->rows);
+	r->rows = NULL;
+	r->n = 0;
+}
