@@ -92,25 +92,20 @@ static void days_of(int64_t from_us, int64_t to_us, char start[11], char end[11]
 		day_of(e + DAY_US, end);
 }
 
-/* Reads an amount (the digits of a JSON number or a decimal string) as units
- * of 10^-scale USD, into pico-USD. */
+/* Reads an amount (the digits of a JSON number or a decimal string) given in
+ * units of 10^(scale-12) USD into pico-USD: scale 12 for dollars, 10 for
+ * cents (x 10^10 pico-USD each). Digits below 1e-12 USD are rounded half
+ * away from zero and counted. */
 static int amount_pusd(const char *text, int scale, int64_t *out, struct reconcile_doc *d,
                        const char *where, struct tally_err *err)
 {
 	bool rounded = false;
-	int64_t v;
 
-	if (!text || money_parse(text, scale, &v, &rounded) < 0)
-		return tally_err_set(err, TALLY_EINVAL, false, "%s: amount \"%.60s\" is not a number",
-		                     where, text ? text : "(missing)");
-	/* scale 12 is pico-USD; 10 (cents of Anthropic) needs x100. */
-	for (int s = scale; s < 12; s++) {
-		if (v > INT64_MAX / 10 || v < INT64_MIN / 10)
-			return tally_err_set(err, TALLY_EINVAL, false, "%s: amount too large", where);
-		v *= 10;
-	}
+	if (!text || money_parse(text, scale, out, &rounded) < 0)
+		return tally_err_set(err, TALLY_EINVAL, false,
+		                     "%s: amount \"%.60s\" is not a number (or too large)", where,
+		                     text ? text : "(missing)");
 	d->rounded += rounded;
-	*out = v;
 	return 0;
 }
 
