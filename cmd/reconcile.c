@@ -90,14 +90,16 @@ static int reconcile_import(int argc, char **argv)
 			continue;
 		}
 		if (missing || argv[i][0] == '-' || file) {
-			fprintf(stderr, "tally reconcile import: unexpected argument \"%s\"\n", argv[i]);
+			fprintf(stderr, "tally reconcile import: unexpected argument \"%s\"\n",
+			        argv[i]);
 			return 2;
 		}
 		file = argv[i];
 	}
 	int source = reconcile_source_parse(format);
 	if (!file || source < 0) {
-		fprintf(stderr, "usage: tally reconcile import FILE --format openai|anthropic|focus\n");
+		fprintf(stderr,
+		        "usage: tally reconcile import FILE --format openai|anthropic|focus\n");
 		return 2;
 	}
 	char *text = slurp(file, &len, sha);
@@ -173,7 +175,8 @@ static int reconcile_map(int argc, char **argv)
 		else if ((v = cmd_opt(argc, argv, &i, "--team", &missing)))
 			team = v;
 		else {
-			fprintf(stderr, "tally reconcile map: unexpected argument \"%s\"\n", argv[i]);
+			fprintf(stderr, "tally reconcile map: unexpected argument \"%s\"\n",
+			        argv[i]);
 			return 2;
 		}
 	}
@@ -222,11 +225,11 @@ static int reconcile_threshold(int argc, char **argv)
 	}
 	int64_t hundredths;
 	bool rounded = false;
-	if (off == (pct != NULL) ||
-	    (pct && (money_parse(pct, 2, &hundredths, &rounded) < 0 || rounded ||
-	             hundredths <= 0 || hundredths > 1000000))) {
-		fprintf(stderr, "usage: tally reconcile threshold --pct P (0 < P <= 10000, at most 2"
-		                " decimals) | --off\n");
+	if (off == (pct != NULL) || (pct && (money_parse(pct, 2, &hundredths, &rounded) < 0 ||
+	                                     rounded || hundredths <= 0 || hundredths > 1000000))) {
+		fprintf(stderr,
+		        "usage: tally reconcile threshold --pct P (0 < P <= 10000, at most 2"
+		        " decimals) | --off\n");
 		return 2;
 	}
 	char norm[32];
@@ -277,12 +280,14 @@ int cmd_report_reconcile(int argc, char **argv)
 		else if ((v = cmd_opt(argc, argv, &i, "--format", &missing)))
 			format = v;
 		else {
-			fprintf(stderr, "tally report reconcile: unexpected argument \"%s\"\n", argv[i]);
+			fprintf(stderr, "tally report reconcile: unexpected argument \"%s\"\n",
+			        argv[i]);
 			return 2;
 		}
 	}
 	if (!from || !to || (format && strcmp(format, "csv") && strcmp(format, "json"))) {
-		fprintf(stderr, "usage: tally report reconcile --from TS --to TS [--format csv|json]\n");
+		fprintf(stderr,
+		        "usage: tally report reconcile --from TS --to TS [--format csv|json]\n");
 		return 2;
 	}
 	if (cmd_time("--from", from, &f) < 0 || cmd_time("--to", to, &t) < 0)

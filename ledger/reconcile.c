@@ -18,49 +18,51 @@
  * ledger. pct = (billed - ledger) / billed x 100 rounded half away from zero
  * to 2 decimals, in integer arithmetic; NULL when billed is 0. */
 #define RC_ROWS                                                                                    \
-	"WITH mp AS (SELECT tally_reconcile_provider(provider) AS provider, project, team"          \
-	"  FROM reconcile_map),"                                                                    \
+	"WITH mp AS (SELECT tally_reconcile_provider(provider) AS provider, project, team"         \
+	"  FROM reconcile_map),"                                                                   \
 	" cov AS (SELECT DISTINCT d::date AS day, tally_reconcile_provider(p) AS provider"         \
-	"  FROM reconcile_imports i CROSS JOIN unnest(i.providers) p"                               \
-	"  CROSS JOIN generate_series(i.period_start, i.period_end - 1, interval '1 day') d"        \
+	"  FROM reconcile_imports i CROSS JOIN unnest(i.providers) p"                              \
+	"  CROSS JOIN generate_series(i.period_start, i.period_end - 1, interval '1 day') d"       \
 	"  WHERE i.period_end > $1::date AND i.period_start < $2::date),"                          \
-	" b AS (SELECT l.day, l.provider, l.model, mp.team, sum(l.amount_pusd) AS billed,"          \
-	"  string_agg(DISTINCT l.project, ' ' ORDER BY l.project)"                                  \
-	"   FILTER (WHERE l.project <> '') AS projects,"                                            \
-	"  string_agg(DISTINCT l.line_item, '; ' ORDER BY l.line_item)"                             \
-	"   FILTER (WHERE l.model IS NULL) AS unmatched"                                            \
-	"  FROM reconcile_lines l LEFT JOIN mp ON mp.provider = l.provider"                         \
-	"   AND mp.project = l.project"                                                             \
-	"  WHERE l.day >= $1::date AND l.day < $2::date GROUP BY 1, 2, 3, 4),"                      \
-	" c AS (SELECT r.day::date AS day, x.provider, tally_reconcile_model(r.model) AS model,"    \
-	"  CASE WHEN EXISTS (SELECT 1 FROM mp WHERE mp.provider = x.provider"                       \
-	"   AND mp.team = r.team) THEN r.team END AS team,"                                         \
-	"  sum(r.calls) AS calls, sum(r.unpriced_calls) AS unpriced, sum(r.cost_pusd) AS cost"      \
-	"  FROM rollup_daily r"                                                                     \
-	"  CROSS JOIN LATERAL (SELECT tally_reconcile_provider(r.provider) AS provider) x"          \
-	"  JOIN cov ON cov.day = r.day::date AND cov.provider = x.provider"                         \
-	"  WHERE r.day >= $1::date AND r.day < $2::date GROUP BY 1, 2, 3, 4),"                      \
-	" j AS (SELECT coalesce(b.day, c.day) AS day, coalesce(b.provider, c.provider) AS provider," \
-	"  coalesce(b.model, c.model) AS model, coalesce(b.team, c.team) AS team, b.projects,"      \
-	"  b.unmatched, b.day IS NOT NULL AS billed_p, c.day IS NOT NULL AS ledger_p,"              \
-	"  coalesce(b.billed, 0) AS billed, coalesce(c.cost, 0) AS cost,"                           \
-	"  coalesce(c.calls, 0) AS calls, coalesce(c.unpriced, 0) AS unpriced"                      \
-	"  FROM b FULL JOIN c ON c.day = b.day AND c.provider = b.provider AND c.model = b.model"   \
-	"  AND c.team IS NOT DISTINCT FROM b.team)"                                                 \
-	" SELECT to_char(j.day, 'YYYY-MM-DD') AS day, j.provider, j.model, j.team, j.projects,"     \
-	"  j.unmatched, j.billed_p, j.ledger_p, j.billed::numeric(40, 0) AS billed,"                \
-	"  j.cost::numeric(40, 0) AS ledger, (j.billed - j.cost)::numeric(40, 0) AS diff,"          \
+	" b AS (SELECT l.day, l.provider, l.model, mp.team, sum(l.amount_pusd) AS billed,"         \
+	"  string_agg(DISTINCT l.project, ' ' ORDER BY l.project)"                                 \
+	"   FILTER (WHERE l.project <> '') AS projects,"                                           \
+	"  string_agg(DISTINCT l.line_item, '; ' ORDER BY l.line_item)"                            \
+	"   FILTER (WHERE l.model IS NULL) AS unmatched"                                           \
+	"  FROM reconcile_lines l LEFT JOIN mp ON mp.provider = l.provider"                        \
+	"   AND mp.project = l.project"                                                            \
+	"  WHERE l.day >= $1::date AND l.day < $2::date GROUP BY 1, 2, 3, 4),"                     \
+	" c AS (SELECT r.day::date AS day, x.provider, tally_reconcile_model(r.model) AS model,"   \
+	"  CASE WHEN EXISTS (SELECT 1 FROM mp WHERE mp.provider = x.provider"                      \
+	"   AND mp.team = r.team) THEN r.team END AS team,"                                        \
+	"  sum(r.calls) AS calls, sum(r.unpriced_calls) AS unpriced, sum(r.cost_pusd) AS cost"     \
+	"  FROM rollup_daily r"                                                                    \
+	"  CROSS JOIN LATERAL (SELECT tally_reconcile_provider(r.provider) AS provider) x"         \
+	"  JOIN cov ON cov.day = r.day::date AND cov.provider = x.provider"                        \
+	"  WHERE r.day >= $1::date AND r.day < $2::date GROUP BY 1, 2, 3, 4),"                     \
+	" j AS (SELECT coalesce(b.day, c.day) AS day, coalesce(b.provider, c.provider) AS "        \
+	"provider,"                                                                                \
+	"  coalesce(b.model, c.model) AS model, coalesce(b.team, c.team) AS team, b.projects,"     \
+	"  b.unmatched, b.day IS NOT NULL AS billed_p, c.day IS NOT NULL AS ledger_p,"             \
+	"  coalesce(b.billed, 0) AS billed, coalesce(c.cost, 0) AS cost,"                          \
+	"  coalesce(c.calls, 0) AS calls, coalesce(c.unpriced, 0) AS unpriced"                     \
+	"  FROM b FULL JOIN c ON c.day = b.day AND c.provider = b.provider AND c.model = b.model"  \
+	"  AND c.team IS NOT DISTINCT FROM b.team)"                                                \
+	" SELECT to_char(j.day, 'YYYY-MM-DD') AS day, j.provider, j.model, j.team, j.projects,"    \
+	"  j.unmatched, j.billed_p, j.ledger_p, j.billed::numeric(40, 0) AS billed,"               \
+	"  j.cost::numeric(40, 0) AS ledger, (j.billed - j.cost)::numeric(40, 0) AS diff,"         \
 	"  CASE WHEN j.billed <> 0 THEN round((sign(j.billed - j.cost) * sign(j.billed)"           \
-	"   * div(abs(j.billed - j.cost) * 20000 + abs(j.billed), 2 * abs(j.billed))) / 100, 2)"    \
-	"  END AS pct,"                                                                             \
-	"  j.calls, j.unpriced,"                                                                    \
-	"  (SELECT count(DISTINCT rc.price_version) FROM rollup_charges rc"                         \
-	"   WHERE rc.hour >= j.day AND rc.hour < j.day + 1 AND rc.price_version <> 0"               \
-	"   AND tally_reconcile_provider(rc.provider) = j.provider"                                 \
-	"   AND tally_reconcile_model(rc.model) = j.model) AS versions,"                            \
-	"  EXISTS (SELECT 1 FROM price_book pb WHERE pb.effective_from >= j.day"                    \
-	"   AND pb.effective_from < j.day + 1 AND tally_reconcile_provider(pb.provider) = j.provider" \
-	"   AND tally_reconcile_model(pb.model) = j.model) AS price_changed"                        \
+	"   * div(abs(j.billed - j.cost) * 20000 + abs(j.billed), 2 * abs(j.billed))) / 100, 2)"   \
+	"  END AS pct,"                                                                            \
+	"  j.calls, j.unpriced,"                                                                   \
+	"  (SELECT count(DISTINCT rc.price_version) FROM rollup_charges rc"                        \
+	"   WHERE rc.hour >= j.day AND rc.hour < j.day + 1 AND rc.price_version <> 0"              \
+	"   AND tally_reconcile_provider(rc.provider) = j.provider"                                \
+	"   AND tally_reconcile_model(rc.model) = j.model) AS versions,"                           \
+	"  EXISTS (SELECT 1 FROM price_book pb WHERE pb.effective_from >= j.day"                   \
+	"   AND pb.effective_from < j.day + 1 AND tally_reconcile_provider(pb.provider) = "        \
+	"j.provider"                                                                               \
+	"   AND tally_reconcile_model(pb.model) = j.model) AS price_changed"                       \
 	" FROM j"
 
 /* The columns of RC_ROWS, in order. */
@@ -134,8 +136,8 @@ static const char alert_sql[] =
     "   'diff_pct', i.diff_pct::text, 'threshold_pct', i.threshold_pct::text) FROM ins i)"
     " SELECT (SELECT count(*) FROM ob)";
 
-static int exec_p(struct ledger *lg, const char *sql, int n, const char *const *p,
-                  const char *what, PGresult **out, struct tally_err *err)
+static int exec_p(struct ledger *lg, const char *sql, int n, const char *const *p, const char *what,
+                  PGresult **out, struct tally_err *err)
 {
 	PGresult *res = PQexecParams(lg->conn, sql, n, NULL, p, NULL, NULL, 0);
 
@@ -158,8 +160,8 @@ static int finish(struct ledger *lg, int rc, struct tally_err *err)
 
 /* ---- import ---------------------------------------------------------------------- */
 
-int ledger_reconcile_store(struct ledger *lg, const struct reconcile_doc *d,
-                           const char *file_name, const char *sha256, const char *actor,
+int ledger_reconcile_store(struct ledger *lg, const struct reconcile_doc *d, const char *file_name,
+                           const char *sha256, const char *actor,
                            struct reconcile_import_result *res, struct tally_err *err)
 {
 	struct sbuf lines, provs;
@@ -210,14 +212,8 @@ int ledger_reconcile_store(struct ledger *lg, const struct reconcile_doc *d,
 	if (ledger_exec(lg, "BEGIN", err) < 0)
 		goto out;
 	{
-		const char *p[8] = {src,
-		                    file_name,
-		                    sha256,
-		                    d->period_start,
-		                    d->period_end,
-		                    provs.p,
-		                    nskip,
-		                    actor ? actor : "tally"};
+		const char *p[8] = {src,           file_name, sha256, d->period_start,
+		                    d->period_end, provs.p,   nskip,  actor ? actor : "tally"};
 		if (exec_p(lg,
 		           "INSERT INTO reconcile_imports (source, file_name, sha256, period_start,"
 		           " period_end, providers, lines, skipped, imported_by)"
@@ -246,19 +242,20 @@ int ledger_reconcile_store(struct ledger *lg, const struct reconcile_doc *d,
 	}
 	{
 		const char *p[3] = {src, lines.p, id};
-		if (exec_p(lg,
-		           "WITH ins AS (INSERT INTO reconcile_lines (source, day, provider, project,"
-		           " line_item, model, amount_pusd, import_id)"
-		           " SELECT $1, x.d, tally_reconcile_provider(x.p), x.j, x.l,"
-		           " tally_reconcile_model(min(x.m)), sum(x.a), $3::bigint"
-		           " FROM json_to_recordset($2::json)"
-		           " AS x(d date, p text, j text, l text, m text, a numeric)"
-		           " GROUP BY x.d, tally_reconcile_provider(x.p), x.j, x.l"
-		           " ON CONFLICT (source, day, provider, project, line_item) DO UPDATE"
-		           " SET model = EXCLUDED.model, amount_pusd = EXCLUDED.amount_pusd,"
-		           " import_id = EXCLUDED.import_id RETURNING 1)"
-		           " SELECT count(*) FROM ins",
-		           3, p, "reconcile lines", &r, err) < 0)
+		if (exec_p(
+		        lg,
+		        "WITH ins AS (INSERT INTO reconcile_lines (source, day, provider, project,"
+		        " line_item, model, amount_pusd, import_id)"
+		        " SELECT $1, x.d, tally_reconcile_provider(x.p), x.j, x.l,"
+		        " tally_reconcile_model(min(x.m)), sum(x.a), $3::bigint"
+		        " FROM json_to_recordset($2::json)"
+		        " AS x(d date, p text, j text, l text, m text, a numeric)"
+		        " GROUP BY x.d, tally_reconcile_provider(x.p), x.j, x.l"
+		        " ON CONFLICT (source, day, provider, project, line_item) DO UPDATE"
+		        " SET model = EXCLUDED.model, amount_pusd = EXCLUDED.amount_pusd,"
+		        " import_id = EXCLUDED.import_id RETURNING 1)"
+		        " SELECT count(*) FROM ins",
+		        3, p, "reconcile lines", &r, err) < 0)
 			goto fail;
 		res->lines = strtoull(PQgetvalue(r, 0, 0), NULL, 10);
 		PQclear(r);
@@ -273,8 +270,9 @@ int ledger_reconcile_store(struct ledger *lg, const struct reconcile_doc *d,
 			goto fail;
 	}
 	{
-		const char *p[9] = {actor ? actor : "tally", id, src, file_name, sha256,
-		                    d->period_start, d->period_end, nlines, nrep};
+		const char *p[9] = {
+		    actor ? actor : "tally", id,     src, file_name, sha256, d->period_start,
+		    d->period_end,           nlines, nrep};
 		if (exec_p(lg,
 		           "INSERT INTO audit_log (actor, action, details) VALUES ($1,"
 		           " 'reconcile.import', jsonb_build_object('import_id', $2::bigint,"
@@ -310,7 +308,8 @@ int ledger_reconcile_map_set(struct ledger *lg, const char *provider, const char
                              const char *team, const char *actor, bool *found,
                              struct tally_err *err)
 {
-	const char *p[4] = {provider, project, team && *team ? team : NULL, actor ? actor : "tally"};
+	const char *p[4] = {provider, project, team && *team ? team : NULL,
+	                    actor ? actor : "tally"};
 	PGresult *r = NULL;
 	int rc;
 
@@ -336,11 +335,12 @@ int ledger_reconcile_map_set(struct ledger *lg, const char *provider, const char
 		}
 	}
 	if (rc == 0 && *found)
-		rc = exec_p(lg,
-		            "INSERT INTO audit_log (actor, action, details) VALUES ($4,"
-		            " 'reconcile.map', jsonb_build_object('provider',"
-		            " tally_reconcile_provider($1), 'project', $2::text, 'team', $3::text))",
-		            4, p, "audit log", NULL, err);
+		rc =
+		    exec_p(lg,
+		           "INSERT INTO audit_log (actor, action, details) VALUES ($4,"
+		           " 'reconcile.map', jsonb_build_object('provider',"
+		           " tally_reconcile_provider($1), 'project', $2::text, 'team', $3::text))",
+		           4, p, "audit log", NULL, err);
 	return finish(lg, rc, err);
 }
 
@@ -383,19 +383,21 @@ int ledger_reconcile_threshold_set(struct ledger *lg, const char *pct, const cha
 	if (ledger_exec(lg, "BEGIN", err) < 0)
 		return -1;
 	if (pct)
-		rc = exec_p(lg,
-		            "INSERT INTO reconcile_settings (threshold_pct) VALUES ($1::numeric)"
-		            " ON CONFLICT (id) DO UPDATE SET threshold_pct = EXCLUDED.threshold_pct,"
-		            " updated_at = now()",
-		            1, p, "reconcile threshold", NULL, err);
+		rc =
+		    exec_p(lg,
+		           "INSERT INTO reconcile_settings (threshold_pct) VALUES ($1::numeric)"
+		           " ON CONFLICT (id) DO UPDATE SET threshold_pct = EXCLUDED.threshold_pct,"
+		           " updated_at = now()",
+		           1, p, "reconcile threshold", NULL, err);
 	else
 		rc = exec_p(lg, "DELETE FROM reconcile_settings", 0, NULL, "reconcile threshold",
 		            NULL, err);
 	if (rc == 0)
-		rc = exec_p(lg,
-		            "INSERT INTO audit_log (actor, action, details) VALUES ($2,"
-		            " 'reconcile.threshold', jsonb_build_object('threshold_pct', $1::text))",
-		            2, p, "audit log", NULL, err);
+		rc =
+		    exec_p(lg,
+		           "INSERT INTO audit_log (actor, action, details) VALUES ($2,"
+		           " 'reconcile.threshold', jsonb_build_object('threshold_pct', $1::text))",
+		           2, p, "audit log", NULL, err);
 	return finish(lg, rc, err);
 }
 

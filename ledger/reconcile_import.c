@@ -120,12 +120,14 @@ static const char *jstr(const cJSON *o, const char *name)
 static bool is_stop_word(const char *w)
 {
 	static const char *const stop[] = {
-	    "input",   "output", "inp",    "outp",   "opt",   "cached", "cache",  "batch",
-	    "tokens",  "token",  "per",    "in",     "for",   "on",     "short",  "long",
-	    "text",    "image",  "audio",  "video",  "chars", "characters", "requests",
-	    "request", "regnl",  "glbl",   "global", "data",  "zone",   "usage",  "-",
-	    "priority", "flex",  "provisioned", "throughput", "write", "read", "hit", "miss",
-	    "context", "with",  "and",    "count",  "generation", NULL};
+	    "input", "output",     "inp",    "outp",        "opt",        "cached",
+	    "cache", "batch",      "tokens", "token",       "per",        "in",
+	    "for",   "on",         "short",  "long",        "text",       "image",
+	    "audio", "video",      "chars",  "characters",  "requests",   "request",
+	    "regnl", "glbl",       "global", "data",        "zone",       "usage",
+	    "-",     "priority",   "flex",   "provisioned", "throughput", "write",
+	    "read",  "hit",        "miss",   "context",     "with",       "and",
+	    "count", "generation", NULL};
 	for (int i = 0; stop[i]; i++)
 		if (strcmp(w, stop[i]) == 0)
 			return true;
@@ -135,9 +137,9 @@ static bool is_stop_word(const char *w)
 
 static bool is_family(const char *w)
 {
-	static const char *const fam[] = {"claude", "gpt",      "gemini", "llama",   "mistral",
-	                                  "mixtral", "titan",   "nova",   "command", "deepseek",
-	                                  "jamba",  "text-embedding", "chatgpt", NULL};
+	static const char *const fam[] = {
+	    "claude", "gpt",     "gemini",   "llama", "mistral",        "mixtral", "titan",
+	    "nova",   "command", "deepseek", "jamba", "text-embedding", "chatgpt", NULL};
 	for (int i = 0; fam[i]; i++)
 		if (strncmp(w, fam[i], strlen(fam[i])) == 0)
 			return true;
@@ -160,7 +162,8 @@ static void model_from_text(const char *text, char *out, size_t n)
 	str_copy(buf, sizeof buf, text ? text : "");
 	for (char *p = buf; *p; p++)
 		*p = (char)tolower((unsigned char)*p);
-	for (char *w = strtok_r(buf, " \t()[],;:/|", &save); w; w = strtok_r(NULL, " \t()[],;:/|", &save)) {
+	for (char *w = strtok_r(buf, " \t()[],;:/|", &save); w;
+	     w = strtok_r(NULL, " \t()[],;:/|", &save)) {
 		if (!started) {
 			if (!is_family(w))
 				continue;
@@ -216,34 +219,38 @@ static int openai_page(const cJSON *page, struct reconcile_doc *d, struct tally_
 		const cJSON *res = cJSON_GetObjectItemCaseSensitive(b, "results"), *r;
 		if (!st || !et || parse_i64(st, &s) < 0 || parse_i64(et, &e) < 0 || e <= s ||
 		    !cJSON_IsArray(res))
-			return tally_err_set(err, TALLY_EINVAL, false,
-			                     "OpenAI bucket without start_time, end_time and results");
+			return tally_err_set(
+			    err, TALLY_EINVAL, false,
+			    "OpenAI bucket without start_time, end_time and results");
 		days_of(s * 1000000, e * 1000000, sday, eday);
 		doc_cover(d, sday, eday);
 		cJSON_ArrayForEach(r, res)
 		{
 			const char *obj = jstr(r, "object");
 			if (obj && strcmp(obj, "organization.costs.result") != 0)
-				return tally_err_set(err, TALLY_EINVAL, false,
-				                     "\"%.80s\" results carry no amounts: import the"
-				                     " answer of GET /v1/organization/costs",
-				                     obj);
+				return tally_err_set(
+				    err, TALLY_EINVAL, false,
+				    "\"%.80s\" results carry no amounts: import the"
+				    " answer of GET /v1/organization/costs",
+				    obj);
 			const cJSON *amount = cJSON_GetObjectItemCaseSensitive(r, "amount");
 			const char *cur = jstr(amount, "currency"), *item = jstr(r, "line_item"),
 			           *proj = jstr(r, "project_id");
 			if (cur && strcasecmp(cur, "usd") != 0)
 				return tally_err_set(err, TALLY_EINVAL, false,
-				                     "currency \"%.16s\": only USD is reconciled", cur);
+				                     "currency \"%.16s\": only USD is reconciled",
+				                     cur);
 			struct reconcile_line *l = doc_push(d, err);
 			if (!l)
 				return -1;
-			if (amount_pusd(jstr(amount, "value"), 12, &l->amount_pusd, d, "OpenAI result",
-			                err) < 0)
+			if (amount_pusd(jstr(amount, "value"), 12, &l->amount_pusd, d,
+			                "OpenAI result", err) < 0)
 				return -1;
 			str_copy(l->day, sizeof l->day, sday);
 			str_copy(l->provider, sizeof l->provider, "openai");
 			str_copy(l->project, sizeof l->project, proj ? proj : "");
-			str_copy(l->line_item, sizeof l->line_item, item ? item : "(all line items)");
+			str_copy(l->line_item, sizeof l->line_item,
+			         item ? item : "(all line items)");
 			openai_model(item, l->model, sizeof l->model);
 		}
 	}
@@ -277,18 +284,20 @@ static int anthropic_page(const cJSON *page, struct reconcile_doc *d, struct tal
 			const char *cur = jstr(r, "currency"), *ws = jstr(r, "workspace_id"),
 			           *desc = jstr(r, "description"), *model = jstr(r, "model");
 			if (cJSON_GetObjectItemCaseSensitive(r, "uncached_input_tokens"))
-				return tally_err_set(err, TALLY_EINVAL, false,
-				                     "a usage report carries no amounts: import the"
-				                     " answer of GET /v1/organizations/cost_report");
+				return tally_err_set(
+				    err, TALLY_EINVAL, false,
+				    "a usage report carries no amounts: import the"
+				    " answer of GET /v1/organizations/cost_report");
 			if (cur && strcmp(cur, "USD") != 0)
 				return tally_err_set(err, TALLY_EINVAL, false,
-				                     "currency \"%.16s\": only USD is reconciled", cur);
+				                     "currency \"%.16s\": only USD is reconciled",
+				                     cur);
 			struct reconcile_line *l = doc_push(d, err);
 			if (!l)
 				return -1;
 			/* "amount" is in cents: "123.45" is $1.2345. */
-			if (amount_pusd(jstr(r, "amount"), 10, &l->amount_pusd, d, "Anthropic result",
-			                err) < 0)
+			if (amount_pusd(jstr(r, "amount"), 10, &l->amount_pusd, d,
+			                "Anthropic result", err) < 0)
 				return -1;
 			str_copy(l->day, sizeof l->day, sday);
 			str_copy(l->provider, sizeof l->provider, "anthropic");
@@ -297,16 +306,18 @@ static int anthropic_page(const cJSON *page, struct reconcile_doc *d, struct tal
 			if (desc)
 				str_copy(l->line_item, sizeof l->line_item, desc);
 			else {
-				const char *parts[] = {model, jstr(r, "cost_type"), jstr(r, "token_type"),
-				                       jstr(r, "service_tier"), jstr(r, "context_window")};
+				const char *parts[] = {
+				    model, jstr(r, "cost_type"), jstr(r, "token_type"),
+				    jstr(r, "service_tier"), jstr(r, "context_window")};
 				char li[RECONCILE_TEXT_MAX] = "";
 				for (size_t k = 0; k < 5; k++)
 					if (parts[k]) {
 						size_t u = strlen(li);
-						snprintf(li + u, sizeof li - u, "%s%s", u ? ", " : "",
-						         parts[k]);
+						snprintf(li + u, sizeof li - u, "%s%s",
+						         u ? ", " : "", parts[k]);
 					}
-				str_copy(l->line_item, sizeof l->line_item, li[0] ? li : "(all costs)");
+				str_copy(l->line_item, sizeof l->line_item,
+				         li[0] ? li : "(all costs)");
 			}
 			str_copy(l->model, sizeof l->model, model ? model : "");
 		}
@@ -372,9 +383,9 @@ enum focus_col {
 	FC_N
 };
 static const char *const focus_cols[FC_N] = {
-    "BilledCost",  "BillingCurrency", "ChargePeriodStart", "ProviderName",
-    "ServiceProviderName", "ServiceName", "SubAccountId", "SubAccountName",
-    "ChargeDescription",   "SkuId",       "SkuMeter"};
+    "BilledCost",          "BillingCurrency", "ChargePeriodStart", "ProviderName",
+    "ServiceProviderName", "ServiceName",     "SubAccountId",      "SubAccountName",
+    "ChargeDescription",   "SkuId",           "SkuMeter"};
 
 #define CSV_MAX_FIELDS 256
 
@@ -467,8 +478,7 @@ static const char *fcell(const struct sbuf *buf, const size_t *offs, const int *
 }
 #define F(c) fcell(&buf, offs, col, nf, c)
 
-static int parse_focus(const char *text, size_t len, struct reconcile_doc *d,
-                       struct tally_err *err)
+static int parse_focus(const char *text, size_t len, struct reconcile_doc *d, struct tally_err *err)
 {
 	struct sbuf buf;
 	size_t offs[CSV_MAX_FIELDS], pos = 0, lineno = 1;
@@ -500,8 +510,8 @@ static int parse_focus(const char *text, size_t len, struct reconcile_doc *d,
 		if (nf == 0)
 			break;
 		if (nf < 0) {
-			tally_err_set(err, TALLY_EINVAL, false, "FOCUS CSV: record %zu is malformed",
-			              lineno);
+			tally_err_set(err, TALLY_EINVAL, false,
+			              "FOCUS CSV: record %zu is malformed", lineno);
 			goto out;
 		}
 		if (nf == 1 && buf.p[offs[0]] == '\0')
@@ -510,8 +520,10 @@ static int parse_focus(const char *text, size_t len, struct reconcile_doc *d,
 		const char *tp = focus_provider(prov, F(FC_SERVICE));
 		char why[RECONCILE_TEXT_MAX];
 		if (!tp) {
-			snprintf(why, sizeof why, "record %zu: service \"%.80s\" of %.40s is not an LLM"
-			         " service tally reconciles", lineno, F(FC_SERVICE), prov ? prov : "");
+			snprintf(why, sizeof why,
+			         "record %zu: service \"%.80s\" of %.40s is not an LLM"
+			         " service tally reconciles",
+			         lineno, F(FC_SERVICE), prov ? prov : "");
 			doc_skip(d, why);
 			continue;
 		}
@@ -519,13 +531,15 @@ static int parse_focus(const char *text, size_t len, struct reconcile_doc *d,
 		if (cur && *cur && strcmp(cur, "USD") != 0) {
 			tally_err_set(err, TALLY_EINVAL, false,
 			              "FOCUS CSV record %zu: BillingCurrency %.16s: only USD is"
-			              " reconciled", lineno, cur);
+			              " reconciled",
+			              lineno, cur);
 			goto out;
 		}
 		if (!start || strlen(start) < 10 || !is_day(start)) {
-			tally_err_set(err, TALLY_EINVAL, false,
-			              "FOCUS CSV record %zu: ChargePeriodStart \"%.40s\" is not a time",
-			              lineno, start ? start : "");
+			tally_err_set(
+			    err, TALLY_EINVAL, false,
+			    "FOCUS CSV record %zu: ChargePeriodStart \"%.40s\" is not a time",
+			    lineno, start ? start : "");
 			goto out;
 		}
 		struct reconcile_line *l = doc_push(d, err);
@@ -541,8 +555,8 @@ static int parse_focus(const char *text, size_t len, struct reconcile_doc *d,
 		const char *acct = F(FC_SUB_ACCOUNT) && *F(FC_SUB_ACCOUNT) ? F(FC_SUB_ACCOUNT)
 		                                                           : F(FC_SUB_ACCOUNT_NAME);
 		str_copy(l->project, sizeof l->project, acct ? acct : "");
-		const char *desc = F(FC_DESCRIPTION) && *F(FC_DESCRIPTION) ? F(FC_DESCRIPTION)
-		                                                           : F(FC_SKU_METER);
+		const char *desc =
+		    F(FC_DESCRIPTION) && *F(FC_DESCRIPTION) ? F(FC_DESCRIPTION) : F(FC_SKU_METER);
 		str_copy(l->line_item, sizeof l->line_item,
 		         desc && *desc ? desc : (F(FC_SKU) ? F(FC_SKU) : "(no description)"));
 		model_from_text(F(FC_DESCRIPTION), l->model, sizeof l->model);

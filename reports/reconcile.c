@@ -79,8 +79,8 @@ void report_reconcile_format(const struct reconcile_result *r, const char *from,
 			report_csv_field(sb, w->unmapped ? "(unmapped)" : w->team);
 			sbuf_putc(sb, ',');
 			report_csv_field(sb, w->projects);
-			sbuf_printf(sb, ",%s,%s,%s,%s,%lld,%lld,", usd[0], usd[1], usd[2], w->diff_pct,
-			            (long long)w->calls, (long long)w->unpriced_calls);
+			sbuf_printf(sb, ",%s,%s,%s,%s,%lld,%lld,", usd[0], usd[1], usd[2],
+			            w->diff_pct, (long long)w->calls, (long long)w->unpriced_calls);
 			report_csv_field(sb, why);
 			sbuf_putc(sb, '\n');
 			continue;
@@ -99,19 +99,21 @@ void report_reconcile_format(const struct reconcile_result *r, const char *from,
 			sbuf_json_str(sb, w->team);
 		sbuf_puts(sb, ",\"projects\":");
 		sbuf_json_str(sb, w->projects);
-		sbuf_printf(sb, ",\"billed_usd\":\"%s\",\"ledger_usd\":\"%s\",\"diff_usd\":\"%s\","
-		                "\"diff_pct\":",
+		sbuf_printf(sb,
+		            ",\"billed_usd\":\"%s\",\"ledger_usd\":\"%s\",\"diff_usd\":\"%s\","
+		            "\"diff_pct\":",
 		            usd[0], usd[1], usd[2]);
 		if (w->diff_pct[0])
 			sbuf_printf(sb, "\"%s\"", w->diff_pct);
 		else
 			sbuf_puts(sb, "null");
-		sbuf_printf(sb,
-		            ",\"calls\":%lld,\"unpriced_calls\":%lld,\"price_versions\":%lld,"
-		            "\"price_changed\":%s,\"billed\":%s,\"in_ledger\":%s,\"unmatched_lines\":",
-		            (long long)w->calls, (long long)w->unpriced_calls,
-		            (long long)w->price_versions, w->price_changed ? "true" : "false",
-		            w->billed ? "true" : "false", w->in_ledger ? "true" : "false");
+		sbuf_printf(
+		    sb,
+		    ",\"calls\":%lld,\"unpriced_calls\":%lld,\"price_versions\":%lld,"
+		    "\"price_changed\":%s,\"billed\":%s,\"in_ledger\":%s,\"unmatched_lines\":",
+		    (long long)w->calls, (long long)w->unpriced_calls, (long long)w->price_versions,
+		    w->price_changed ? "true" : "false", w->billed ? "true" : "false",
+		    w->in_ledger ? "true" : "false");
 		sbuf_json_str(sb, w->unmatched_lines);
 		sbuf_puts(sb, ",\"explanation\":");
 		sbuf_json_str(sb, why);

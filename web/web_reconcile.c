@@ -21,7 +21,8 @@ void web_reconcile_get(struct web_req *rq, struct web_resp *rs)
 	struct ledger *lg;
 
 	if (!web_arg(rq, "from") || !web_arg(rq, "to")) {
-		web_error(rs, 400, "from and to are required, like 2026-11-01 or 2026-11-01T12:00:00Z");
+		web_error(rs, 400,
+		          "from and to are required, like 2026-11-01 or 2026-11-01T12:00:00Z");
 		return;
 	}
 	if (web_time_arg(rq, rs, "from", 0, &from) < 0 || web_time_arg(rq, rs, "to", 0, &to) < 0)
@@ -96,8 +97,9 @@ void web_reconcile_map_post(struct web_req *rq, struct web_resp *rs)
 	if (!prov || !*prov || strlen(prov) > EVENT_NAME_MAX || !proj ||
 	    strlen(proj) >= RECONCILE_TEXT_MAX || (!team && !cJSON_IsNull(tj)) ||
 	    (team && (!*team || strlen(team) > EVENT_NAME_MAX))) {
-		web_error(rs, 400,
-		          "send {\"provider\":\"P\",\"project\":\"ID\",\"team\":\"T\"} (null unmaps)");
+		web_error(
+		    rs, 400,
+		    "send {\"provider\":\"P\",\"project\":\"ID\",\"team\":\"T\"} (null unmaps)");
 		goto out;
 	}
 	if (!(lg = web_ledger(rq, rs)))
