@@ -15,7 +15,9 @@
  * canonical model and team: a team keeps its own row for a provider when
  * some project of that provider is mapped to it, the other teams' calls meet
  * the unmapped bill lines. Unmatched bill lines (model NULL) never join the
- * ledger. pct = (billed - ledger) / billed x 100 rounded half away from zero
+ * ledger. versions: the price versions that priced the model's calls that day
+ * (rollup_charges); price_changed: a price of the model took effect that day.
+ * pct = (billed - ledger) / billed x 100 rounded half away from zero
  * to 2 decimals, in integer arithmetic; NULL when billed is 0. */
 #define RC_ROWS                                                                                    \
 	"WITH mp AS (SELECT tally_reconcile_provider(provider) AS provider, project, team"         \
@@ -47,7 +49,17 @@
 	"  coalesce(b.billed, 0) AS billed, coalesce(c.cost, 0) AS cost,"                          \
 	"  coalesce(c.calls, 0) AS calls, coalesce(c.unpriced, 0) AS unpriced"                     \
 	"  FROM b FULL JOIN c ON c.day = b.day AND c.provider = b.provider AND c.model = b.model"  \
-	"  AND c.team IS NOT DISTINCT FROM b.team)"                                                \
+	"  AND c.team IS NOT DISTINCT FROM b.team),"                                               \
+	" rv AS (SELECT rc.hour::date AS day, tally_reconcile_provider(rc.provider) AS provider,"  \
+	"  tally_reconcile_model(rc.model) AS model,"                                              \
+	"  count(DISTINCT rc.price_version) FILTER (WHERE rc.price_version <> 0) AS n"             \
+	"  FROM rollup_charges rc WHERE rc.hour >= $1::date AND rc.hour < $2::date"                \
+	"  GROUP BY 1, 2, 3),"                                                                     \
+	" pc AS (SELECT DISTINCT pb.effective_from::date AS day,"                                  \
+	"  tally_reconcile_provider(pb.provider) AS provider, tally_reconcile_model(pb.model) AS " \
+	"model"                                                                                    \
+	"  FROM price_book pb WHERE pb.effective_from >= $1::date AND pb.effective_from < "        \
+	"$2::date)"                                                                                \
 	" SELECT to_char(j.day, 'YYYY-MM-DD') AS day, j.provider, j.model, j.team, j.projects,"    \
 	"  j.unmatched, j.billed_p, j.ledger_p, j.billed::numeric(40, 0) AS billed,"               \
 	"  j.cost::numeric(40, 0) AS ledger, (j.billed - j.cost)::numeric(40, 0) AS diff,"         \
@@ -55,15 +67,10 @@
 	"   * div(abs(j.billed - j.cost) * 20000 + abs(j.billed), 2 * abs(j.billed))) / 100, 2)"   \
 	"  END AS pct,"                                                                            \
 	"  j.calls, j.unpriced,"                                                                   \
-	"  (SELECT count(DISTINCT rc.price_version) FROM rollup_charges rc"                        \
-	"   WHERE rc.hour >= j.day AND rc.hour < j.day + 1 AND rc.price_version <> 0"              \
-	"   AND tally_reconcile_provider(rc.provider) = j.provider"                                \
-	"   AND tally_reconcile_model(rc.model) = j.model) AS versions,"                           \
-	"  EXISTS (SELECT 1 FROM price_book pb WHERE pb.effective_from >= j.day"                   \
-	"   AND pb.effective_from < j.day + 1 AND tally_reconcile_provider(pb.provider) = "        \
-	"j.provider"                                                                               \
-	"   AND tally_reconcile_model(pb.model) = j.model) AS price_changed"                       \
-	" FROM j"
+	"  coalesce(rv.n, 0) AS versions, pc.day IS NOT NULL AS price_changed"                     \
+	" FROM j LEFT JOIN rv ON rv.day = j.day AND rv.provider = j.provider"                      \
+	"  AND rv.model = j.model"                                                                 \
+	" LEFT JOIN pc ON pc.day = j.day AND pc.provider = j.provider AND pc.model = j.model"
 
 /* The columns of RC_ROWS, in order. */
 enum rc_col {
