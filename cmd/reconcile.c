@@ -247,8 +247,47 @@ static int reconcile_threshold(int argc, char **argv)
 	return 0;
 }
 
+static int reconcile_alerts(int argc, char **argv)
+{
+	struct tally_config cfg;
+	struct tally_err err = {0};
+	struct reconcile_alert_row *rows;
+	struct ledger *lg;
+	struct sbuf sb;
+	char usd[2][64];
+	size_t n;
+
+	(void)argv;
+	if (argc != 1) {
+		fprintf(stderr, "usage: tally reconcile alerts\n");
+		return 2;
+	}
+	if (!(lg = rc_open(&cfg)))
+		return 1;
+	if (ledger_reconcile_alerts(lg, 1000, &rows, &n, &err) < 0)
+		return rc_fail(lg, &err);
+	ledger_close(lg);
+	sbuf_init(&sb);
+	sbuf_puts(&sb, "id,day,provider,billed_usd,ledger_usd,diff_pct,threshold_pct,import_id,"
+	               "fired_at\n");
+	for (size_t i = 0; i < n; i++) {
+		report_usd(rows[i].billed_pusd, usd[0], sizeof usd[0]);
+		report_usd(rows[i].ledger_pusd, usd[1], sizeof usd[1]);
+		sbuf_printf(&sb, "%lld,%s,", (long long)rows[i].id, rows[i].day);
+		report_csv_field(&sb, rows[i].provider);
+		sbuf_printf(&sb, ",%s,%s,%s,%s,%lld,%s\n", usd[0], usd[1], rows[i].diff_pct,
+		            rows[i].threshold_pct, (long long)rows[i].import_id, rows[i].fired_at);
+	}
+	free(rows);
+	int rc = sb.oom || fwrite(sb.p, 1, sb.len, stdout) != sb.len;
+	sbuf_cleanup(&sb);
+	return rc;
+}
+
 int cmd_reconcile(int argc, char **argv)
 {
+	if (argc >= 2 && strcmp(argv[1], "alerts") == 0)
+		return reconcile_alerts(argc - 1, argv + 1);
 	if (argc >= 2 && strcmp(argv[1], "import") == 0)
 		return reconcile_import(argc - 1, argv + 1);
 	if (argc >= 2 && strcmp(argv[1], "map") == 0)
@@ -258,6 +297,7 @@ int cmd_reconcile(int argc, char **argv)
 	fprintf(stderr, "usage: tally reconcile import FILE --format openai|anthropic|focus\n"
 	                "       tally reconcile map --provider P --project ID --team T | map list\n"
 	                "       tally reconcile threshold --pct P | --off\n"
+	                "       tally reconcile alerts\n"
 	                "       tally report reconcile --from TS --to TS [--format csv|json]\n");
 	return 2;
 }

@@ -739,4 +739,17 @@ int ledger_reconcile(struct ledger *lg, int64_t from_us, int64_t to_us,
     __attribute__((warn_unused_result));
 void reconcile_result_cleanup(struct reconcile_result *r); /* NULL is fine */
 
+/* A drift alert as recorded (money as decimal integers of pico-USD). */
+struct reconcile_alert_row {
+	int64_t id, import_id;
+	char day[11];
+	char provider[EVENT_NAME_MAX + 1];
+	char threshold_pct[24], diff_pct[24];
+	char billed_pusd[48], ledger_pusd[48];
+	char fired_at[40];
+};
+/* The newest limit alerts, newest first; *rows malloc'd (free it). */
+int ledger_reconcile_alerts(struct ledger *lg, int limit, struct reconcile_alert_row **rows,
+                            size_t *n, struct tally_err *err) __attribute__((warn_unused_result));
+
 #endif

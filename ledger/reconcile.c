@@ -498,3 +498,42 @@ void reconcile_result_cleanup(struct reconcile_result *r)
 	r->rows = NULL;
 	r->n = 0;
 }
+
+int ledger_reconcile_alerts(struct ledger *lg, int limit, struct reconcile_alert_row **rows,
+                            size_t *n, struct tally_err *err)
+{
+	char lim[16];
+	const char *p[1] = {lim};
+	PGresult *r = NULL;
+
+	*rows = NULL;
+	*n = 0;
+	snprintf(lim, sizeof lim, "%d", limit);
+	if (exec_p(lg,
+	           "SELECT id, import_id, to_char(day, 'YYYY-MM-DD'), provider, threshold_pct,"
+	           " coalesce(diff_pct::text, ''), billed_pusd, ledger_pusd,"
+	           " to_char(fired_at, 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')"
+	           " FROM reconcile_alerts ORDER BY id DESC LIMIT $1",
+	           1, p, "reconcile alerts", &r, err) < 0)
+		return -1;
+	int nr = PQntuples(r);
+	if (nr > 0 && !(*rows = calloc((size_t)nr, sizeof **rows))) {
+		PQclear(r);
+		return tally_err_set(err, TALLY_ENOMEM, false, "out of memory");
+	}
+	for (int i = 0; i < nr; i++) {
+		struct reconcile_alert_row *a = &(*rows)[i];
+		a->id = strtoll(PQgetvalue(r, i, 0), NULL, 10);
+		a->import_id = strtoll(PQgetvalue(r, i, 1), NULL, 10);
+		cell(r, i, 2, a->day, sizeof a->day);
+		cell(r, i, 3, a->provider, sizeof a->provider);
+		cell(r, i, 4, a->threshold_pct, sizeof a->threshold_pct);
+		cell(r, i, 5, a->diff_pct, sizeof a->diff_pct);
+		cell(r, i, 6, a->billed_pusd, sizeof a->billed_pusd);
+		cell(r, i, 7, a->ledger_pusd, sizeof a->ledger_pusd);
+		cell(r, i, 8, a->fired_at, sizeof a->fired_at);
+	}
+	*n = (size_t)nr;
+	PQclear(r);
+	return 0;
+}

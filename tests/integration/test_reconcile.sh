@@ -150,6 +150,13 @@ assert_eq "alerts: once per day and provider" \
 assert_eq "each alert queued once for the webhook" 5 "$(q "select count(*) from webhook_outbox where kind = 'reconcile.alert'")"
 assert_match "webhook payload" '"event" : "reconcile.alert".*"provider" : "openai".*"billed_usd" : "0.066500000000"' \
 	"$(q "select payload from webhook_outbox where kind = 'reconcile.alert' and payload like '%2024-11-01%openai%'")"
+assert_eq "reconcile alerts lists them, newest first" \
+"id,day,provider,billed_usd,ledger_usd,diff_pct,threshold_pct,import_id,fired_at
+5,2024-11-01,vertex_ai,0.050200000000,0.000180000000,99.64,5.00,3
+4,2024-11-01,azure,0.000330000000,0.000000000000,100.00,5.00,3
+3,2024-11-01,anthropic,0.026500000000,0.013500000000,49.06,5.00,2
+2,2024-11-03,openai,0.010000000000,0.000000000000,100.00,5.00,1
+1,2024-11-01,openai,0.066500000000,0.005310000000,92.02,5.00,1" "$("$BIN" reconcile alerts | sed 's/,[^,]*$//')"
 assert_eq "alerts audit-logged" 5 "$(q "select count(*) from audit_log where action = 'reconcile.alert'")"
 
 # A corrected document for one day replaces that day only.
