@@ -151,7 +151,7 @@ assert_eq "each alert queued once for the webhook" 5 "$(q "select count(*) from 
 assert_match "webhook payload" '"event" : "reconcile.alert".*"provider" : "openai".*"billed_usd" : "0.066500000000"' \
 	"$(q "select payload from webhook_outbox where kind = 'reconcile.alert' and payload like '%2024-11-01%openai%'")"
 assert_eq "reconcile alerts lists them, newest first" \
-"id,day,provider,billed_usd,ledger_usd,diff_pct,threshold_pct,import_id,fired_at
+"id,day,provider,billed_usd,ledger_usd,diff_pct,threshold_pct,import_id
 5,2024-11-01,vertex_ai,0.050200000000,0.000180000000,99.64,5.00,3
 4,2024-11-01,azure,0.000330000000,0.000000000000,100.00,5.00,3
 3,2024-11-01,anthropic,0.026500000000,0.013500000000,49.06,5.00,2
