@@ -176,6 +176,31 @@ key() { "$BIN" keys create "$@" 2>>"$T/keys.log" | tail -n 1; }
 ADMIN=$(key --role admin --name ops)
 FIN=$(key --role finance --name cfo)
 VIEW=$(key --role viewer --team support --name lead)
+# The alerts reach a webhook receiver through the outbox, signed, once each.
+cat >"$T/receiver.py" <<'PY'
+import hashlib, hmac, http.server, json, sys
+secret, log, portfile = sys.argv[1].encode(), sys.argv[2], sys.argv[3]
+class H(http.server.BaseHTTPRequestHandler):
+    def do_POST(self):
+        body = self.rfile.read(int(self.headers["Content-Length"]))
+        want = "sha256=" + hmac.new(secret, body, hashlib.sha256).hexdigest()
+        ok = hmac.compare_digest(want, self.headers.get("X-Tally-Signature", ""))
+        doc = json.loads(body)
+        with open(log, "a") as f:
+            f.write("%s %s %s %s %s\n" % (self.headers.get("X-Tally-Event"), "sig-ok" if ok else "sig-BAD",
+                    doc.get("alert_id"), doc.get("provider"), doc.get("day")))
+        self.send_response(200)
+        self.end_headers()
+    def log_message(self, *a):
+        pass
+s = http.server.HTTPServer(("127.0.0.1", 0), H)
+open(portfile, "w").write(str(s.server_address[1]))
+s.serve_forever()
+PY
+python3 "$T/receiver.py" s3cret "$T/received.log" "$T/port" 2>"$T/receiver.log" &
+PIDS="$PIDS $!"
+wait_until 10 test -s "$T/port" || not_ok "receiver started"
+export TALLY_WEBHOOK_URL="http://127.0.0.1:$(cat "$T/port")/hook" TALLY_WEBHOOK_SECRET=s3cret
 PORT=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 export TALLY_HTTP_ADDR="127.0.0.1:$PORT"
 "$BIN" serve >"$T/serve.log" 2>&1 &
@@ -199,6 +224,13 @@ assert_eq "API: admin maps a workspace" 200 "$(http -X POST -H "Authorization: B
 assert_eq "mapped workspace: the row is the team's" \
 	"2024-11-01,anthropic,claude-3-5-sonnet,support,wrkspc_01JwQvzr7rXLA5AGx3HKfFUJ,0.016500000000,0.013500000000,0.003000000000,18.18,3,0," \
 	"$("$BIN" report reconcile --from 2024-11-01 --to 2024-11-02 | grep '^2024-11-01,anthropic,claude')"
+wait_until 30 sh -c "[ \"\$(psql \"$TALLY_DATABASE_URL\" -XAtq -c \"select count(*) from webhook_outbox where kind = 'reconcile.alert' and delivered_at is null\")\" = 0 ]"
+assert_eq "webhook: each alert delivered once, signed" \
+"reconcile.alert sig-ok 1 openai 2024-11-01
+reconcile.alert sig-ok 2 openai 2024-11-03
+reconcile.alert sig-ok 3 anthropic 2024-11-01
+reconcile.alert sig-ok 4 azure 2024-11-01
+reconcile.alert sig-ok 5 vertex_ai 2024-11-01" "$(sort -k3n "$T/received.log" 2>/dev/null)"
 assert_eq "API: a bad mapping body" 400 "$(http -X POST -H "Authorization: Bearer $ADMIN" -d '{"provider":"openai"}' "$U/api/v1/reconcile/mappings")"
 
 t_done
