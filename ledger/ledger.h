@@ -652,10 +652,14 @@ struct reconcile_line {
 	char line_item[RECONCILE_TEXT_MAX];   /* the bill's identity of the line */
 	char model[EVENT_MODEL_MAX + 1];      /* model named by the line; "" unmatched */
 	int64_t amount_pusd;                  /* exact; see reconcile_parse */
+	/* usage documents only (amount 0): what the provider counted */
+	int64_t requests; /* -1 when the document does not count requests */
+	int64_t input_tokens, output_tokens;
 };
 
 struct reconcile_doc {
 	int source;
+	bool usage; /* a usage document (tokens, requests), not a cost one */
 	struct reconcile_line *lines; /* malloc'd */
 	size_t n, cap;
 	char period_start[11], period_end[11]; /* the days covered: [start, end) */
@@ -665,8 +669,10 @@ struct reconcile_doc {
 };
 
 /* Parses one provider document: OpenAI's GET /v1/organization/costs answer
- * (amount.value in USD), Anthropic's GET /v1/organizations/cost_report answer
- * (amount: a decimal string of cents) or a FOCUS CSV (BilledCost in
+ * (amount.value in USD) or GET /v1/organization/usage/completions answer
+ * (tokens and requests), Anthropic's GET /v1/organizations/cost_report answer
+ * (amount: a decimal string of cents) or usage_report/messages answer
+ * (tokens), or a FOCUS CSV (BilledCost in
  * BillingCurrency USD) of AWS, Azure or Google, keeping the Bedrock, Azure
  * OpenAI and Vertex AI rows. Amounts are read from their text, never through a
  * double, into pico-USD. Fills *doc (cleanup with reconcile_doc_cleanup, also
@@ -724,6 +730,10 @@ struct reconcile_row {
 	char diff_pct[24]; /* diff / billed x 100, 2 decimals half away; "" when billed 0 */
 	bool billed, in_ledger; /* a bill line / ledger calls exist for the row */
 	int64_t calls, unpriced_calls;
+	bool usage; /* a usage document covers the row: the three below are set */
+	int64_t usage_requests; /* -1 when the document does not count requests */
+	char usage_input[24], usage_output[24];   /* tokens the provider counted */
+	char ledger_input[24], ledger_output[24]; /* tokens in the ledger */
 	int64_t price_versions; /* price versions that priced the model's calls that day */
 	bool price_changed;     /* a price of the model took effect that day */
 };

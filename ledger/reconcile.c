@@ -25,7 +25,7 @@
 	" cov AS (SELECT DISTINCT d::date AS day, tally_reconcile_provider(p) AS provider"         \
 	"  FROM reconcile_imports i CROSS JOIN unnest(i.providers) p"                              \
 	"  CROSS JOIN generate_series(i.period_start, i.period_end - 1, interval '1 day') d"       \
-	"  WHERE i.period_end > $1::date AND i.period_start < $2::date),"                          \
+	"  WHERE i.kind = 'cost' AND i.period_end > $1::date AND i.period_start < $2::date),"      \
 	" b AS (SELECT l.day, l.provider, l.model, mp.team, sum(l.amount_pusd) AS billed,"         \
 	"  string_agg(DISTINCT l.project, ' ' ORDER BY l.project)"                                 \
 	"   FILTER (WHERE l.project <> '') AS projects,"                                           \
@@ -37,17 +37,19 @@
 	" c AS (SELECT r.day::date AS day, x.provider, tally_reconcile_model(r.model) AS model,"   \
 	"  CASE WHEN EXISTS (SELECT 1 FROM mp WHERE mp.provider = x.provider"                      \
 	"   AND mp.team = r.team) THEN r.team END AS team,"                                        \
-	"  sum(r.calls) AS calls, sum(r.unpriced_calls) AS unpriced, sum(r.cost_pusd) AS cost"     \
+	"  sum(r.calls) AS calls, sum(r.unpriced_calls) AS unpriced, sum(r.cost_pusd) AS cost,"    \
+	"  sum(r.input_tokens) AS lit, sum(r.output_tokens) AS lot"                                \
 	"  FROM rollup_daily r"                                                                    \
 	"  CROSS JOIN LATERAL (SELECT tally_reconcile_provider(r.provider) AS provider) x"         \
 	"  JOIN cov ON cov.day = r.day::date AND cov.provider = x.provider"                        \
 	"  WHERE r.day >= $1::date AND r.day < $2::date GROUP BY 1, 2, 3, 4),"                     \
-	" j AS (SELECT coalesce(b.day, c.day) AS day, coalesce(b.provider, c.provider) AS "        \
-	"provider,"                                                                                \
+	" j AS (SELECT coalesce(b.day, c.day) AS day,"                                             \
+	"  coalesce(b.provider, c.provider) AS provider,"                                          \
 	"  coalesce(b.model, c.model) AS model, coalesce(b.team, c.team) AS team, b.projects,"     \
 	"  b.unmatched, b.day IS NOT NULL AS billed_p, c.day IS NOT NULL AS ledger_p,"             \
 	"  coalesce(b.billed, 0) AS billed, coalesce(c.cost, 0) AS cost,"                          \
-	"  coalesce(c.calls, 0) AS calls, coalesce(c.unpriced, 0) AS unpriced"                     \
+	"  coalesce(c.calls, 0) AS calls, coalesce(c.unpriced, 0) AS unpriced,"                    \
+	"  coalesce(c.lit, 0) AS lit, coalesce(c.lot, 0) AS lot"                                   \
 	"  FROM b FULL JOIN c ON c.day = b.day AND c.provider = b.provider AND c.model = b.model"  \
 	"  AND c.team IS NOT DISTINCT FROM b.team),"                                               \
 	" rv AS (SELECT rc.hour::date AS day, tally_reconcile_provider(rc.provider) AS provider,"  \
@@ -56,10 +58,15 @@
 	"  FROM rollup_charges rc WHERE rc.hour >= $1::date AND rc.hour < $2::date"                \
 	"  GROUP BY 1, 2, 3),"                                                                     \
 	" pc AS (SELECT DISTINCT pb.effective_from::date AS day,"                                  \
-	"  tally_reconcile_provider(pb.provider) AS provider, tally_reconcile_model(pb.model) AS " \
-	"model"                                                                                    \
-	"  FROM price_book pb WHERE pb.effective_from >= $1::date AND pb.effective_from < "        \
-	"$2::date)"                                                                                \
+	"  tally_reconcile_provider(pb.provider) AS provider,"                                     \
+	"  tally_reconcile_model(pb.model) AS model FROM price_book pb"                            \
+	"  WHERE pb.effective_from >= $1::date AND pb.effective_from < $2::date),"                 \
+	" u AS (SELECT x.day, x.provider, x.model, mp.team, sum(x.requests) AS req,"               \
+	"  bool_and(x.requests IS NOT NULL) AS req_known, sum(x.input_tokens) AS it,"              \
+	"  sum(x.output_tokens) AS ot FROM reconcile_usage x LEFT JOIN mp"                         \
+	"  ON mp.provider = x.provider AND mp.project = x.project"                                 \
+	"  WHERE x.day >= $1::date AND x.day < $2::date AND x.model IS NOT NULL"                   \
+	"  GROUP BY 1, 2, 3, 4)"                                                                   \
 	" SELECT to_char(j.day, 'YYYY-MM-DD') AS day, j.provider, j.model, j.team, j.projects,"    \
 	"  j.unmatched, j.billed_p, j.ledger_p, j.billed::numeric(40, 0) AS billed,"               \
 	"  j.cost::numeric(40, 0) AS ledger, (j.billed - j.cost)::numeric(40, 0) AS diff,"         \
@@ -67,10 +74,15 @@
 	"   * div(abs(j.billed - j.cost) * 20000 + abs(j.billed), 2 * abs(j.billed))) / 100, 2)"   \
 	"  END AS pct,"                                                                            \
 	"  j.calls, j.unpriced,"                                                                   \
-	"  coalesce(rv.n, 0) AS versions, pc.day IS NOT NULL AS price_changed"                     \
+	"  coalesce(rv.n, 0) AS versions, pc.day IS NOT NULL AS price_changed,"                    \
+	"  u.day IS NOT NULL AS usage_p, CASE WHEN u.req_known THEN u.req END AS usage_requests,"  \
+	"  u.it AS usage_input, u.ot AS usage_output, j.lit AS ledger_input,"                      \
+	"  j.lot AS ledger_output"                                                                 \
 	" FROM j LEFT JOIN rv ON rv.day = j.day AND rv.provider = j.provider"                      \
 	"  AND rv.model = j.model"                                                                 \
-	" LEFT JOIN pc ON pc.day = j.day AND pc.provider = j.provider AND pc.model = j.model"
+	" LEFT JOIN pc ON pc.day = j.day AND pc.provider = j.provider AND pc.model = j.model"      \
+	" LEFT JOIN u ON u.day = j.day AND u.provider = j.provider AND u.model = j.model"          \
+	"  AND u.team IS NOT DISTINCT FROM j.team"
 
 /* The columns of RC_ROWS, in order. */
 enum rc_col {
@@ -90,6 +102,12 @@ enum rc_col {
 	RC_UNPRICED,
 	RC_VERSIONS,
 	RC_PRICE_CHANGED,
+	RC_USAGE_P,
+	RC_USAGE_REQUESTS,
+	RC_USAGE_INPUT,
+	RC_USAGE_OUTPUT,
+	RC_LEDGER_INPUT,
+	RC_LEDGER_OUTPUT,
 	RC_NCOLS
 };
 
@@ -142,6 +160,44 @@ static const char alert_sql[] =
     "   'day', to_char(i.day, 'YYYY-MM-DD'), 'provider', i.provider,"
     "   'diff_pct', i.diff_pct::text, 'threshold_pct', i.threshold_pct::text) FROM ins i)"
     " SELECT (SELECT count(*) FROM ob)";
+
+/* An import replaces the rows of its source and providers on its days; a
+ * usage document's in reconcile_usage, a cost document's in reconcile_lines.
+ * $1 source, $2 providers, $3 first day, $4 day after the last. */
+#define DELETE_SQL(TABLE)                                                                          \
+	"WITH del AS (DELETE FROM " TABLE " WHERE source = $1"                                     \
+	" AND provider IN (SELECT tally_reconcile_provider(p) FROM unnest($2::text[]) p)"          \
+	" AND day >= $3::date AND day < $4::date RETURNING 1) SELECT count(*) FROM del"
+static const char delete_lines_sql[] = DELETE_SQL("reconcile_lines");
+static const char delete_usage_sql[] = DELETE_SQL("reconcile_usage");
+
+/* The document's lines ($2, JSON), summed per day and line identity. */
+#define LINES_FROM_JSON                                                                            \
+	" FROM json_to_recordset($2::json) AS x(d date, p text, j text, l text, m text,"           \
+	" a numeric, i bigint, o bigint, r bigint)"                                                \
+	" GROUP BY x.d, tally_reconcile_provider(x.p), x.j, x.l"
+static const char insert_lines_sql[] =
+    "WITH ins AS (INSERT INTO reconcile_lines (source, day, provider, project, line_item,"
+    " model, amount_pusd, import_id)"
+    " SELECT $1, x.d, tally_reconcile_provider(x.p), x.j, x.l,"
+    " tally_reconcile_model(min(x.m)), sum(x.a), $3::bigint" LINES_FROM_JSON
+    " ON CONFLICT (source, day, provider, project, line_item) DO UPDATE"
+    " SET model = EXCLUDED.model, amount_pusd = EXCLUDED.amount_pusd,"
+    " import_id = EXCLUDED.import_id RETURNING 1)"
+    " SELECT count(*) FROM ins";
+/* requests stay NULL when any line of the group does not count them. */
+static const char insert_usage_sql[] =
+    "WITH ins AS (INSERT INTO reconcile_usage (source, day, provider, project, line_item,"
+    " model, requests, input_tokens, output_tokens, import_id)"
+    " SELECT $1, x.d, tally_reconcile_provider(x.p), x.j, x.l,"
+    " tally_reconcile_model(min(x.m)),"
+    " CASE WHEN bool_and(x.r IS NOT NULL) THEN sum(x.r) END, sum(x.i), sum(x.o),"
+    " $3::bigint" LINES_FROM_JSON
+    " ON CONFLICT (source, day, provider, project, line_item) DO UPDATE"
+    " SET model = EXCLUDED.model, requests = EXCLUDED.requests,"
+    " input_tokens = EXCLUDED.input_tokens, output_tokens = EXCLUDED.output_tokens,"
+    " import_id = EXCLUDED.import_id RETURNING 1)"
+    " SELECT count(*) FROM ins";
 
 static int exec_p(struct ledger *lg, const char *sql, int n, const char *const *p, const char *what,
                   PGresult **out, struct tally_err *err)
@@ -207,7 +263,13 @@ int ledger_reconcile_store(struct ledger *lg, const struct reconcile_doc *d, con
 		sbuf_json_str(&lines, l->line_item);
 		sbuf_puts(&lines, ",\"m\":");
 		sbuf_json_str(&lines, l->model);
-		sbuf_printf(&lines, ",\"a\":\"%lld\"}", (long long)l->amount_pusd);
+		sbuf_printf(&lines, ",\"a\":\"%lld\",\"i\":%lld,\"o\":%lld",
+		            (long long)l->amount_pusd, (long long)l->input_tokens,
+		            (long long)l->output_tokens);
+		if (l->requests >= 0)
+			sbuf_printf(&lines, ",\"r\":%lld}", (long long)l->requests);
+		else
+			sbuf_puts(&lines, ",\"r\":null}");
 	}
 	sbuf_puts(&lines, "]");
 	sbuf_putc(&lines, '\0');
@@ -219,15 +281,22 @@ int ledger_reconcile_store(struct ledger *lg, const struct reconcile_doc *d, con
 	if (ledger_exec(lg, "BEGIN", err) < 0)
 		goto out;
 	{
-		const char *p[8] = {src,           file_name, sha256, d->period_start,
-		                    d->period_end, provs.p,   nskip,  actor ? actor : "tally"};
+		const char *p[9] = {src,
+		                    file_name,
+		                    sha256,
+		                    d->period_start,
+		                    d->period_end,
+		                    provs.p,
+		                    nskip,
+		                    actor ? actor : "tally",
+		                    d->usage ? "usage" : "cost"};
 		if (exec_p(lg,
-		           "INSERT INTO reconcile_imports (source, file_name, sha256, period_start,"
-		           " period_end, providers, lines, skipped, imported_by)"
-		           " VALUES ($1, $2, $3, $4, $5, ARRAY(SELECT DISTINCT"
+		           "INSERT INTO reconcile_imports (source, kind, file_name, sha256,"
+		           " period_start, period_end, providers, lines, skipped, imported_by)"
+		           " VALUES ($1, $9, $2, $3, $4, $5, ARRAY(SELECT DISTINCT"
 		           " tally_reconcile_provider(p) FROM unnest($6::text[]) p ORDER BY 1),"
 		           " 0, $7, $8) RETURNING id",
-		           8, p, "reconcile import", &r, err) < 0)
+		           9, p, "reconcile import", &r, err) < 0)
 			goto fail;
 		str_copy(id, sizeof id, PQgetvalue(r, 0, 0));
 		PQclear(r);
@@ -235,13 +304,8 @@ int ledger_reconcile_store(struct ledger *lg, const struct reconcile_doc *d, con
 	}
 	{
 		const char *p[4] = {src, provs.p, d->period_start, d->period_end};
-		if (exec_p(lg,
-		           "WITH del AS (DELETE FROM reconcile_lines WHERE source = $1"
-		           " AND provider IN (SELECT tally_reconcile_provider(p)"
-		           " FROM unnest($2::text[]) p)"
-		           " AND day >= $3::date AND day < $4::date RETURNING 1)"
-		           " SELECT count(*) FROM del",
-		           4, p, "reconcile import", &r, err) < 0)
+		if (exec_p(lg, d->usage ? delete_usage_sql : delete_lines_sql, 4, p,
+		           "reconcile import", &r, err) < 0)
 			goto fail;
 		res->replaced = strtoull(PQgetvalue(r, 0, 0), NULL, 10);
 		PQclear(r);
@@ -249,20 +313,8 @@ int ledger_reconcile_store(struct ledger *lg, const struct reconcile_doc *d, con
 	}
 	{
 		const char *p[3] = {src, lines.p, id};
-		if (exec_p(
-		        lg,
-		        "WITH ins AS (INSERT INTO reconcile_lines (source, day, provider, project,"
-		        " line_item, model, amount_pusd, import_id)"
-		        " SELECT $1, x.d, tally_reconcile_provider(x.p), x.j, x.l,"
-		        " tally_reconcile_model(min(x.m)), sum(x.a), $3::bigint"
-		        " FROM json_to_recordset($2::json)"
-		        " AS x(d date, p text, j text, l text, m text, a numeric)"
-		        " GROUP BY x.d, tally_reconcile_provider(x.p), x.j, x.l"
-		        " ON CONFLICT (source, day, provider, project, line_item) DO UPDATE"
-		        " SET model = EXCLUDED.model, amount_pusd = EXCLUDED.amount_pusd,"
-		        " import_id = EXCLUDED.import_id RETURNING 1)"
-		        " SELECT count(*) FROM ins",
-		        3, p, "reconcile lines", &r, err) < 0)
+		if (exec_p(lg, d->usage ? insert_usage_sql : insert_lines_sql, 3, p,
+		           "reconcile lines", &r, err) < 0)
 			goto fail;
 		res->lines = strtoull(PQgetvalue(r, 0, 0), NULL, 10);
 		PQclear(r);
@@ -289,7 +341,8 @@ int ledger_reconcile_store(struct ledger *lg, const struct reconcile_doc *d, con
 		           9, p, "audit log", NULL, err) < 0)
 			goto fail;
 	}
-	{
+	/* Usage documents bill nothing: drift is judged on cost imports. */
+	if (!d->usage) {
 		const char *p[4] = {d->period_start, d->period_end, provs.p, id};
 		if (exec_p(lg, alert_sql, 4, p, "reconcile alerts", &r, err) < 0)
 			goto fail;
@@ -474,6 +527,14 @@ int ledger_reconcile(struct ledger *lg, int64_t from_us, int64_t to_us,
 		row->unpriced_calls = strtoll(PQgetvalue(r, i, RC_UNPRICED), NULL, 10);
 		row->price_versions = strtoll(PQgetvalue(r, i, RC_VERSIONS), NULL, 10);
 		row->price_changed = flag(r, i, RC_PRICE_CHANGED);
+		row->usage = flag(r, i, RC_USAGE_P);
+		row->usage_requests = PQgetisnull(r, i, RC_USAGE_REQUESTS)
+		                          ? -1
+		                          : strtoll(PQgetvalue(r, i, RC_USAGE_REQUESTS), NULL, 10);
+		cell(r, i, RC_USAGE_INPUT, row->usage_input, sizeof row->usage_input);
+		cell(r, i, RC_USAGE_OUTPUT, row->usage_output, sizeof row->usage_output);
+		cell(r, i, RC_LEDGER_INPUT, row->ledger_input, sizeof row->ledger_input);
+		cell(r, i, RC_LEDGER_OUTPUT, row->ledger_output, sizeof row->ledger_output);
 	}
 	out->n = (size_t)n;
 	PQclear(r);

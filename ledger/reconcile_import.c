@@ -54,6 +54,7 @@ static struct reconcile_line *doc_push(struct reconcile_doc *d, struct tally_err
 	}
 	struct reconcile_line *l = &d->lines[d->n++];
 	memset(l, 0, sizeof *l);
+	l->requests = -1;
 	return l;
 }
 
@@ -113,6 +114,33 @@ static const char *jstr(const cJSON *o, const char *name)
 {
 	const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, name);
 	return cJSON_IsString(v) ? v->valuestring : NULL;
+}
+
+/* A token or request count (quoted by ledger_json_quote_numbers); 0 when
+ * absent or null, -1 (with err) when not a non-negative integer. */
+static int64_t jcount(const cJSON *o, const char *name, struct tally_err *err)
+{
+	const char *t = jstr(o, name);
+	int64_t v;
+
+	if (!t)
+		return 0;
+	if (parse_i64(t, &v) < 0 || v < 0) {
+		tally_err_set(err, TALLY_EINVAL, false, "%s \"%.40s\" is not a count", name, t);
+		return -1;
+	}
+	return v;
+}
+
+/* The document is a usage one: its results count tokens. A document mixing
+ * costs and usage is refused. */
+static int doc_kind(struct reconcile_doc *d, bool usage, struct tally_err *err)
+{
+	if (d->n > 0 && d->usage != usage)
+		return tally_err_set(err, TALLY_EINVAL, false,
+		                     "the document mixes cost and usage results");
+	d->usage = usage;
+	return 0;
 }
 
 /* ---- the model a billed line names ------------------------------------------ */
@@ -204,6 +232,28 @@ static void openai_model(const char *item, char *out, size_t n)
 	out[len] = '\0';
 }
 
+/* A completions usage result: tokens (input counts the cached ones too, as
+ * tally's input_tokens) and requests of a model, project, API key... */
+static int openai_usage(const cJSON *r, const char *day, struct reconcile_doc *d,
+                        struct tally_err *err)
+{
+	const char *model = jstr(r, "model"), *proj = jstr(r, "project_id");
+	struct reconcile_line *l;
+
+	if (doc_kind(d, true, err) < 0 || !(l = doc_push(d, err)))
+		return -1;
+	str_copy(l->day, sizeof l->day, day);
+	str_copy(l->provider, sizeof l->provider, "openai");
+	str_copy(l->project, sizeof l->project, proj ? proj : "");
+	str_copy(l->model, sizeof l->model, model ? model : "");
+	str_copy(l->line_item, sizeof l->line_item, model ? model : "(all models)");
+	if ((l->requests = jcount(r, "num_model_requests", err)) < 0 ||
+	    (l->input_tokens = jcount(r, "input_tokens", err)) < 0 ||
+	    (l->output_tokens = jcount(r, "output_tokens", err)) < 0)
+		return -1;
+	return 0;
+}
+
 static int openai_page(const cJSON *page, struct reconcile_doc *d, struct tally_err *err)
 {
 	const cJSON *data = cJSON_GetObjectItemCaseSensitive(page, "data"), *b;
@@ -227,12 +277,20 @@ static int openai_page(const cJSON *page, struct reconcile_doc *d, struct tally_
 		cJSON_ArrayForEach(r, res)
 		{
 			const char *obj = jstr(r, "object");
+			if (obj && strcmp(obj, "organization.usage.completions.result") == 0) {
+				if (openai_usage(r, sday, d, err) < 0)
+					return -1;
+				continue;
+			}
 			if (obj && strcmp(obj, "organization.costs.result") != 0)
 				return tally_err_set(
 				    err, TALLY_EINVAL, false,
 				    "\"%.80s\" results carry no amounts: import the"
-				    " answer of GET /v1/organization/costs",
+				    " answer of GET /v1/organization/costs (or"
+				    " /usage/completions)",
 				    obj);
+			if (doc_kind(d, false, err) < 0)
+				return -1;
 			const cJSON *amount = cJSON_GetObjectItemCaseSensitive(r, "amount");
 			const char *cur = jstr(amount, "currency"), *item = jstr(r, "line_item"),
 			           *proj = jstr(r, "project_id");
@@ -259,6 +317,34 @@ static int openai_page(const cJSON *page, struct reconcile_doc *d, struct tally_
 
 /* ---- Anthropic: GET /v1/organizations/cost_report --------------------------------- */
 
+/* A messages usage result: input = uncached + cache writes (5 min and 1 h) +
+ * cache reads, as tally's input_tokens; no request count. */
+static int anthropic_usage(const cJSON *r, const char *day, struct reconcile_doc *d,
+                           struct tally_err *err)
+{
+	const char *model = jstr(r, "model"), *ws = jstr(r, "workspace_id");
+	const cJSON *cc = cJSON_GetObjectItemCaseSensitive(r, "cache_creation");
+	struct reconcile_line *l;
+	int64_t parts[4];
+
+	if (doc_kind(d, true, err) < 0 || !(l = doc_push(d, err)))
+		return -1;
+	str_copy(l->day, sizeof l->day, day);
+	str_copy(l->provider, sizeof l->provider, "anthropic");
+	str_copy(l->project, sizeof l->project, ws ? ws : "default");
+	str_copy(l->model, sizeof l->model, model ? model : "");
+	str_copy(l->line_item, sizeof l->line_item, model ? model : "(all models)");
+	l->requests = -1;
+	if ((parts[0] = jcount(r, "uncached_input_tokens", err)) < 0 ||
+	    (parts[1] = jcount(r, "cache_read_input_tokens", err)) < 0 ||
+	    (parts[2] = jcount(cc, "ephemeral_5m_input_tokens", err)) < 0 ||
+	    (parts[3] = jcount(cc, "ephemeral_1h_input_tokens", err)) < 0 ||
+	    (l->output_tokens = jcount(r, "output_tokens", err)) < 0)
+		return -1;
+	l->input_tokens = parts[0] + parts[1] + parts[2] + parts[3];
+	return 0;
+}
+
 static int anthropic_page(const cJSON *page, struct reconcile_doc *d, struct tally_err *err)
 {
 	const cJSON *data = cJSON_GetObjectItemCaseSensitive(page, "data"), *b;
@@ -283,11 +369,13 @@ static int anthropic_page(const cJSON *page, struct reconcile_doc *d, struct tal
 		{
 			const char *cur = jstr(r, "currency"), *ws = jstr(r, "workspace_id"),
 			           *desc = jstr(r, "description"), *model = jstr(r, "model");
-			if (cJSON_GetObjectItemCaseSensitive(r, "uncached_input_tokens"))
-				return tally_err_set(
-				    err, TALLY_EINVAL, false,
-				    "a usage report carries no amounts: import the"
-				    " answer of GET /v1/organizations/cost_report");
+			if (cJSON_GetObjectItemCaseSensitive(r, "uncached_input_tokens")) {
+				if (anthropic_usage(r, sday, d, err) < 0)
+					return -1;
+				continue;
+			}
+			if (doc_kind(d, false, err) < 0)
+				return -1;
 			if (cur && strcmp(cur, "USD") != 0)
 				return tally_err_set(err, TALLY_EINVAL, false,
 				                     "currency \"%.16s\": only USD is reconciled",

@@ -5,6 +5,7 @@
 CREATE TABLE reconcile_imports (
 	id           bigserial PRIMARY KEY,
 	source       text NOT NULL CHECK (source IN ('openai', 'anthropic', 'focus')),
+	kind         text NOT NULL DEFAULT 'cost' CHECK (kind IN ('cost', 'usage')),
 	file_name    text NOT NULL,
 	sha256       text NOT NULL,
 	period_start date NOT NULL,   -- first day the document covers
@@ -32,6 +33,23 @@ CREATE TABLE reconcile_lines (
 	PRIMARY KEY (source, day, provider, project, line_item)
 );
 CREATE INDEX reconcile_lines_day ON reconcile_lines (day);
+
+-- What the providers' usage documents counted (OpenAI usage/completions,
+-- Anthropic usage_report/messages), per day and model, replaced like the bill
+-- lines. input_tokens counts cached input too, as calls.input_tokens does.
+CREATE TABLE reconcile_usage (
+	source        text NOT NULL,
+	day           date NOT NULL,
+	provider      text NOT NULL,
+	project       text NOT NULL,
+	line_item     text NOT NULL,  -- the model as the document names it
+	model         text,           -- canonical, NULL when none
+	requests      bigint,         -- NULL when the document does not count them
+	input_tokens  bigint NOT NULL,
+	output_tokens bigint NOT NULL,
+	import_id     bigint NOT NULL REFERENCES reconcile_imports,
+	PRIMARY KEY (source, day, provider, project, line_item)
+);
 
 -- Admin-edited: which tally team a provider project / workspace / account /
 -- API key belongs to.

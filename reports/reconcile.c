@@ -37,6 +37,25 @@ static void explain(const struct reconcile_row *w, char *out, size_t n)
 		reason(out, n, "no calls in the ledger (calls not sent to tally)");
 	else if (!w->billed && w->in_ledger)
 		reason(out, n, "no bill line for these calls");
+	if (w->usage && w->usage_requests >= 0 && w->usage_requests != w->calls) {
+		if (w->usage_requests > w->calls)
+			reason(out, n,
+			       "the provider counted %lld requests against %lld calls in the ledger"
+			       " (%lld not sent to tally)",
+			       (long long)w->usage_requests, (long long)w->calls,
+			       (long long)(w->usage_requests - w->calls));
+		else
+			reason(
+			    out, n,
+			    "the provider counted %lld requests against %lld calls in the ledger",
+			    (long long)w->usage_requests, (long long)w->calls);
+	}
+	if (w->usage && (strcmp(w->usage_input, w->ledger_input) != 0 ||
+	                 strcmp(w->usage_output, w->ledger_output) != 0))
+		reason(out, n,
+		       "the provider counted %s input / %s output tokens against %s / %s in the "
+		       "ledger",
+		       w->usage_input, w->usage_output, w->ledger_input, w->ledger_output);
 	if (w->unpriced_calls > 0)
 		reason(out, n, "%lld unpriced call%s (cost 0 in the ledger)",
 		       (long long)w->unpriced_calls, w->unpriced_calls == 1 ? "" : "s");
@@ -115,6 +134,20 @@ void report_reconcile_format(const struct reconcile_result *r, const char *from,
 		    w->price_changed ? "true" : "false", w->billed ? "true" : "false",
 		    w->in_ledger ? "true" : "false");
 		sbuf_json_str(sb, w->unmatched_lines);
+		sbuf_printf(sb,
+		            ",\"ledger_input_tokens\":%s,\"ledger_output_tokens\":%s,\"usage\":",
+		            w->ledger_input[0] ? w->ledger_input : "0",
+		            w->ledger_output[0] ? w->ledger_output : "0");
+		if (!w->usage)
+			sbuf_puts(sb, "null");
+		else if (w->usage_requests >= 0)
+			sbuf_printf(sb,
+			            "{\"requests\":%lld,\"input_tokens\":%s,\"output_tokens\":%s}",
+			            (long long)w->usage_requests, w->usage_input, w->usage_output);
+		else
+			sbuf_printf(sb,
+			            "{\"requests\":null,\"input_tokens\":%s,\"output_tokens\":%s}",
+			            w->usage_input, w->usage_output);
 		sbuf_puts(sb, ",\"explanation\":");
 		sbuf_json_str(sb, why);
 		sbuf_putc(sb, '}');

@@ -90,6 +90,15 @@ assert_match "OpenAI: 7 lines over 3 days, 2 alerts (11-01 and 11-03 past 5%)" \
 assert_match "import Anthropic cost report" '3 lines for 2024-11-01..2024-11-02, 0 replaced, 0 rows skipped, 1 drift alert' "$(cat "$T/i2.out")"
 "$BIN" reconcile import "$F/focus_cloud.csv" --format focus >"$T/i3.out" 2>&1
 assert_match "import FOCUS CSV: the EC2 row is skipped" '5 lines for 2024-11-01..2024-11-02, 0 replaced, 1 rows skipped, 2 drift alert' "$(cat "$T/i3.out")"
+# Usage documents: what the provider counted, no amounts (no alert, no drift).
+"$BIN" reconcile import "$F/openai_usage_completions.json" --format openai >"$T/u1.out" 2>&1
+assert_match "import OpenAI usage (completions)" '2 lines for 2024-11-01..2024-11-02, 0 replaced, 0 rows skipped, 0 drift alert' "$(cat "$T/u1.out")"
+"$BIN" reconcile import "$F/anthropic_usage_report.json" --format anthropic >"$T/u2.out" 2>&1
+assert_match "import Anthropic usage report" '1 lines for 2024-11-01..2024-11-02, 0 replaced' "$(cat "$T/u2.out")"
+assert_eq "usage stored apart, input counting cache reads and writes" \
+"anthropic|claude-3-5-sonnet||3000|400
+openai|gpt-4o-mini|12|12000|1200
+openai|gpt-4o-mini|5|10000|2500" "$(q "select provider, model, requests, input_tokens, output_tokens from reconcile_usage order by provider, project")"
 "$BIN" reconcile import "$F/openai_costs.json" --format anthropic >/dev/null 2>&1
 assert_eq "a document of another format is refused" 1 $?
 "$BIN" reconcile import "$F/openai_costs.json" >/dev/null 2>&1
@@ -108,12 +117,12 @@ assert_eq "amounts exact in pico-USD (0.0025 USD, 0.9 cents, 1.68e-3 USD)" "2500
 # anthropic: billed (0.9 + 0.75) cents = 0.0165, ledger 0.0135: +0.003 = 18.18%
 # vertex: 0.0002 - 0.00018 = 0.00002 = 10.00%
 EXP='day,provider,model,team,projects,billed_usd,ledger_usd,diff_usd,diff_pct,calls,unpriced_calls,explanation
-2024-11-01,anthropic,claude-3-5-sonnet,(unmapped),wrkspc_01JwQvzr7rXLA5AGx3HKfFUJ,0.016500000000,0.013500000000,0.003000000000,18.18,3,0,projects not mapped to a team: wrkspc_01JwQvzr7rXLA5AGx3HKfFUJ
+2024-11-01,anthropic,claude-3-5-sonnet,(unmapped),wrkspc_01JwQvzr7rXLA5AGx3HKfFUJ,0.016500000000,0.013500000000,0.003000000000,18.18,3,0,the provider counted 3000 input / 400 output tokens against 3000 / 300 in the ledger; projects not mapped to a team: wrkspc_01JwQvzr7rXLA5AGx3HKfFUJ
 2024-11-01,anthropic,(unmatched),(unmapped),default,0.010000000000,0.000000000000,0.010000000000,100.00,0,0,bill lines naming no model tally reads: Web Search; projects not mapped to a team: default
 2024-11-01,azure,gpt-4o-mini,(unmapped),00000000-0000-0000-0000-000000000001,0.000330000000,0.000000000000,0.000330000000,100.00,0,0,no calls in the ledger (calls not sent to tally); projects not mapped to a team: 00000000-0000-0000-0000-000000000001
 2024-11-01,bedrock,claude-3-5-sonnet,support,111122223333,0.009000000000,0.009000000000,0.000000000000,0.00,1,0,
 2024-11-01,openai,gpt-4o-mini,research,proj_xyz,0.003000000000,0.003000000000,0.000000000000,0.00,5,0,
-2024-11-01,openai,gpt-4o-mini,support,proj_abc,0.003100000000,0.002100000000,0.001000000000,32.26,10,0,
+2024-11-01,openai,gpt-4o-mini,support,proj_abc,0.003100000000,0.002100000000,0.001000000000,32.26,10,0,the provider counted 12 requests against 10 calls in the ledger (2 not sent to tally); the provider counted 12000 input / 1200 output tokens against 10000 / 1000 in the ledger
 2024-11-01,openai,gpt-4o-mini,(unmapped),,0.000000000000,0.000210000000,-0.000210000000,,1,0,no bill line for these calls
 2024-11-01,openai,gpt-unknown-x,support,proj_abc,0.000400000000,0.000000000000,0.000400000000,100.00,2,2,2 unpriced calls (cost 0 in the ledger)
 2024-11-01,openai,(unmatched),support,proj_abc,0.060000000000,0.000000000000,0.060000000000,100.00,0,0,bill lines naming no model tally reads: Image models
@@ -129,6 +138,7 @@ assert_match "JSON totals" '"totals":\{"billed_usd":"0.164210000000","ledger_usd
 assert_match "JSON rows: null model and team for unmatched/unmapped, exact strings" \
 	'\{"day":"2024-11-01","provider":"openai","model":null,"team":"support","projects":"proj_abc","billed_usd":"0.060000000000","ledger_usd":"0.000000000000","diff_usd":"0.060000000000","diff_pct":"100.00"' "$J"
 assert_match "JSON: a row without a bill has a null percent" '"ledger_usd":"0.000210000000","diff_usd":"-0.000210000000","diff_pct":null' "$J"
+assert_match "JSON: the usage counted beside the ledger tokens" '"ledger_input_tokens":10000,"ledger_output_tokens":1000,"usage":\{"requests":12,"input_tokens":12000,"output_tokens":1200\}' "$J"
 assert_eq "JSON parses and has 13 rows" 13 "$(printf '%s' "$J" | python3 -c 'import json,sys; print(len(json.load(sys.stdin)["rows"]))')"
 assert_eq "one day: only its rows" 1 "$("$BIN" report reconcile --from 2024-11-03 --to 2024-11-04 | tail -n +2 | wc -l)"
 
@@ -137,8 +147,9 @@ assert_eq "one day: only its rows" 1 "$("$BIN" report reconcile --from 2024-11-0
 assert_match "re-import replaces its 7 lines, fires no alert again" '7 lines for 2024-11-01..2024-11-04, 7 replaced, 0 rows skipped, 0 drift alert' "$(cat "$T/i4.out")"
 assert_eq "re-import: same report" "$R1" "$("$BIN" report reconcile --from 2024-11-01 --to 2024-11-05)"
 assert_eq "lines stored once" 15 "$(q "select count(*) from reconcile_lines")"
-assert_eq "each import keeps its provenance" 4 "$(q "select count(*) from reconcile_imports")"
-assert_eq "imports audit-logged" 4 "$(q "select count(*) from audit_log where action = 'reconcile.import'")"
+assert_eq "each import keeps its provenance" "cost|4
+usage|2" "$(q "select kind, count(*) from reconcile_imports group by 1 order by 1")"
+assert_eq "imports audit-logged" 6 "$(q "select count(*) from audit_log where action = 'reconcile.import'")"
 # per day and provider: openai 11-01 billed 0.0665, ledger 0.00531 -> 92.02%;
 # anthropic 0.0265 / 0.0135 -> 49.06%; vertex 0.0502 / 0.00018 -> 99.64%.
 assert_eq "alerts: once per day and provider" \
@@ -222,7 +233,7 @@ assert_match "API mapping list" '"provider":"openai","project":"proj_xyz","team"
 assert_eq "API: admin maps a workspace" 200 "$(http -X POST -H "Authorization: Bearer $ADMIN" -H 'Content-Type: application/json' \
 	-d '{"provider":"anthropic","project":"wrkspc_01JwQvzr7rXLA5AGx3HKfFUJ","team":"support"}' "$U/api/v1/reconcile/mappings")"
 assert_eq "mapped workspace: the row is the team's" \
-	"2024-11-01,anthropic,claude-3-5-sonnet,support,wrkspc_01JwQvzr7rXLA5AGx3HKfFUJ,0.016500000000,0.013500000000,0.003000000000,18.18,3,0," \
+	"2024-11-01,anthropic,claude-3-5-sonnet,support,wrkspc_01JwQvzr7rXLA5AGx3HKfFUJ,0.016500000000,0.013500000000,0.003000000000,18.18,3,0,the provider counted 3000 input / 400 output tokens against 3000 / 300 in the ledger" \
 	"$("$BIN" report reconcile --from 2024-11-01 --to 2024-11-02 | grep '^2024-11-01,anthropic,claude')"
 wait_until 30 sh -c "[ \"\$(psql \"$TALLY_DATABASE_URL\" -XAtq -c \"select count(*) from webhook_outbox where kind = 'reconcile.alert' and delivered_at is null\")\" = 0 ]"
 assert_eq "webhook: each alert delivered once, signed" \

@@ -119,6 +119,43 @@ static void test_focus_models(void **state)
 	}
 }
 
+/* Usage documents: tokens and requests, no amounts. */
+static void test_usage(void **state)
+{
+	static const char oa[] =
+	    "{\"object\":\"page\",\"data\":[{\"object\":\"bucket\",\"start_time\":1730419200,"
+	    "\"end_time\":1730505600,\"results\":[{\"object\":"
+	    "\"organization.usage.completions.result\",\"input_tokens\":1000,"
+	    "\"output_tokens\":500,\"input_cached_tokens\":800,\"num_model_requests\":5,"
+	    "\"project_id\":null,\"model\":\"gpt-4o-mini-2024-07-18\"}]}]}";
+	static const char an[] =
+	    "{\"data\":[{\"starting_at\":\"2025-08-01T00:00:00Z\",\"ending_at\":"
+	    "\"2025-08-02T00:00:00Z\",\"results\":[{\"uncached_input_tokens\":1500,"
+	    "\"cache_creation\":{\"ephemeral_1h_input_tokens\":1000,"
+	    "\"ephemeral_5m_input_tokens\":500},\"cache_read_input_tokens\":200,"
+	    "\"output_tokens\":500,\"server_tool_use\":{\"web_search_requests\":10},"
+	    "\"api_key_id\":\"apikey_01Rj2N8SVvo6BePZj99NhmiT\",\"workspace_id\":"
+	    "\"wrkspc_01JwQvzr7rXLA5AGx3HKfFUJ\",\"model\":\"claude-sonnet-4-20250514\","
+	    "\"service_tier\":\"standard\",\"context_window\":\"0-200k\"}]}]}";
+	struct reconcile_doc d;
+
+	(void)state;
+	parse_ok(RECONCILE_OPENAI, oa, &d);
+	assert_true(d.usage);
+	assert_int_equal(d.n, 1);
+	assert_true(d.lines[0].requests == 5 && d.lines[0].input_tokens == 1000 &&
+	            d.lines[0].output_tokens == 500 && d.lines[0].amount_pusd == 0);
+	assert_string_equal(d.lines[0].model, "gpt-4o-mini-2024-07-18");
+	reconcile_doc_cleanup(&d);
+	parse_ok(RECONCILE_ANTHROPIC, an, &d);
+	assert_true(d.usage);
+	assert_true(d.lines[0].requests == -1);
+	assert_true(d.lines[0].input_tokens == 3200); /* 1500 + 1000 + 500 + 200 */
+	assert_true(d.lines[0].output_tokens == 500);
+	assert_string_equal(d.lines[0].project, "wrkspc_01JwQvzr7rXLA5AGx3HKfFUJ");
+	reconcile_doc_cleanup(&d);
+}
+
 static void test_refused(void **state)
 {
 	static const struct {
@@ -127,17 +164,21 @@ static void test_refused(void **state)
 	} cases[] = {
 	    {RECONCILE_OPENAI,
 	     "{\"data\":[{\"start_time\":1,\"end_time\":2,\"results\":[{\"object\":"
-	     "\"organization.usage.completions.result\"}]}]}",
+	     "\"organization.usage.embeddings.result\"}]}]}",
 	     "carry no amounts"},
 	    {RECONCILE_OPENAI,
 	     "{\"data\":[{\"start_time\":1,\"end_time\":86401,\"results\":[{\"amount\":{\"value\":"
 	     "1,\"currency\":\"eur\"}}]}]}",
 	     "only USD"},
 	    {RECONCILE_ANTHROPIC,
-	     "{\"data\":[{\"starting_at\":\"2025-08-01T00:00:00Z\","
-	     "\"ending_at\":\"2025-08-02T00:00:00Z\",\"results\":[{"
-	     "\"uncached_input_tokens\":5}]}]}",
-	     "usage report"},
+	     "{\"data\":[{\"starting_at\":\"2025-08-01T00:00:00Z\",\"ending_at\":"
+	     "\"2025-08-02T00:00:00Z\",\"results\":[{\"uncached_input_tokens\":5},{\"amount\":"
+	     "\"1\",\"currency\":\"USD\"}]}]}",
+	     "mixes cost and usage"},
+	    {RECONCILE_ANTHROPIC,
+	     "{\"data\":[{\"starting_at\":\"2025-08-01T00:00:00Z\",\"ending_at\":"
+	     "\"2025-08-02T00:00:00Z\",\"results\":[{\"uncached_input_tokens\":-5}]}]}",
+	     "is not a count"},
 	    {RECONCILE_ANTHROPIC, "not json", "not valid JSON"},
 	    {RECONCILE_FOCUS, "a,b\n1,2\n", "the header needs"},
 	    {RECONCILE_FOCUS,
@@ -163,9 +204,8 @@ static void test_refused(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_openai),
-	    cmocka_unit_test(test_anthropic),
-	    cmocka_unit_test(test_focus_models),
+	    cmocka_unit_test(test_openai),       cmocka_unit_test(test_anthropic),
+	    cmocka_unit_test(test_focus_models), cmocka_unit_test(test_usage),
 	    cmocka_unit_test(test_refused),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
