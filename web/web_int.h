@@ -42,7 +42,7 @@ enum web_route {
 	ROUTE_BUDGETS,
 	ROUTE_ALERTS,
 	ROUTE_EXPORT_FOCUS,
-	ROUTE_TEAMS, /* web_reports.c */
+	ROUTE_TEAMS,     /* web_reports.c */
 	ROUTE_RECONCILE, /* web_reconcile.c */
 	ROUTE_COUNT
 };
