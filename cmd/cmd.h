@@ -23,6 +23,9 @@ int cmd_report_chargeback(int argc, char **argv);
 int cmd_report_outcomes(int argc, char **argv);
 int cmd_report_waste(int argc, char **argv);
 int cmd_router(int argc, char **argv);
+/* reconcile.c: provider bills against the ledger */
+int cmd_reconcile(int argc, char **argv);
+int cmd_report_reconcile(int argc, char **argv);
 
 #include <signal.h>
 #include <stdbool.h>

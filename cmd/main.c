@@ -27,6 +27,8 @@ static const struct {
     {"audit", cmd_audit, "audit verify DIR: checks an audit bundle"},
     {"budgets", cmd_budgets,
      "budgets set|list|delete|alerts|evaluate|run (monthly per team/workflow)"},
+    {"reconcile", cmd_reconcile,
+     "reconcile import FILE --format openai|anthropic|focus | map | threshold"},
 };
 
 static void usage(FILE *fp)

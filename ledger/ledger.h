@@ -634,4 +634,132 @@ struct router_over_tier_row {
 int ledger_router_over_tier(struct ledger *lg, int64_t from_us, int64_t to_us,
                             struct router_over_tier_row **rows, size_t *n, struct tally_err *err);
 
+/* ---- reconciliation with the providers' own bills (reconcile_import.c,
+ * reconcile.c; docs/reconcile.md) ---- */
+
+enum reconcile_source { RECONCILE_OPENAI = 0, RECONCILE_ANTHROPIC, RECONCILE_FOCUS };
+/* "openai" -> RECONCILE_OPENAI ...; -1 when unknown. */
+int reconcile_source_parse(const char *s);
+const char *reconcile_source_name(int source);
+
+#define RECONCILE_TEXT_MAX 256
+
+/* One billed line of a provider document, as the parser read it. */
+struct reconcile_line {
+	char day[11];                         /* YYYY-MM-DD (UTC) */
+	char provider[EVENT_NAME_MAX + 1];    /* as billed; canonicalised in SQL */
+	char project[RECONCILE_TEXT_MAX];     /* project / workspace / account; "" none */
+	char line_item[RECONCILE_TEXT_MAX];   /* the bill's identity of the line */
+	char model[EVENT_MODEL_MAX + 1];      /* model named by the line; "" unmatched */
+	int64_t amount_pusd;                  /* exact; see reconcile_parse */
+	/* usage documents only (amount 0): what the provider counted */
+	int64_t requests; /* -1 when the document does not count requests */
+	int64_t input_tokens, output_tokens;
+};
+
+struct reconcile_doc {
+	int source;
+	bool usage; /* a usage document (tokens, requests), not a cost one */
+	struct reconcile_line *lines; /* malloc'd */
+	size_t n, cap;
+	char period_start[11], period_end[11]; /* the days covered: [start, end) */
+	size_t skipped;                        /* rows that are not LLM charges */
+	size_t rounded; /* amounts with digits below 1e-12 USD (rounded half away) */
+	char first_skip[RECONCILE_TEXT_MAX];
+};
+
+/* Parses one provider document: OpenAI's GET /v1/organization/costs answer
+ * (amount.value in USD) or GET /v1/organization/usage/completions answer
+ * (tokens and requests), Anthropic's GET /v1/organizations/cost_report answer
+ * (amount: a decimal string of cents) or usage_report/messages answer
+ * (tokens), or a FOCUS CSV (BilledCost in
+ * BillingCurrency USD) of AWS, Azure or Google, keeping the Bedrock, Azure
+ * OpenAI and Vertex AI rows. Amounts are read from their text, never through a
+ * double, into pico-USD. Fills *doc (cleanup with reconcile_doc_cleanup, also
+ * after an error). */
+int reconcile_parse(int source, const char *text, size_t len, struct reconcile_doc *doc,
+                    struct tally_err *err) __attribute__((warn_unused_result));
+void reconcile_doc_cleanup(struct reconcile_doc *d); /* NULL is fine */
+
+struct reconcile_import_result {
+	int64_t import_id;
+	size_t lines;    /* rows stored (lines summed per day and identity) */
+	size_t replaced; /* rows of an earlier import of the same days replaced */
+	int alerts;      /* drift alerts fired */
+};
+/* Stores a parsed document with its provenance (file name, SHA-256 hex),
+ * replacing the rows of the same source, providers and days, audit-logged,
+ * and fires the drift alerts its days newly pass, in one transaction. */
+int ledger_reconcile_store(struct ledger *lg, const struct reconcile_doc *d,
+                           const char *file_name, const char *sha256, const char *actor,
+                           struct reconcile_import_result *res, struct tally_err *err)
+    __attribute__((warn_unused_result));
+
+/* The admin-edited map of provider projects to teams. team NULL or "" removes
+ * the entry (*found false when there was none). Audit-logged. */
+int ledger_reconcile_map_set(struct ledger *lg, const char *provider, const char *project,
+                             const char *team, const char *actor, bool *found,
+                             struct tally_err *err) __attribute__((warn_unused_result));
+struct reconcile_map_row {
+	char provider[EVENT_NAME_MAX + 1];
+	char project[RECONCILE_TEXT_MAX];
+	char team[EVENT_NAME_MAX + 1];
+	char updated_at[40];
+};
+/* Every entry by provider and project; *rows malloc'd (free it). */
+int ledger_reconcile_map_list(struct ledger *lg, struct reconcile_map_row **rows, size_t *n,
+                              struct tally_err *err) __attribute__((warn_unused_result));
+
+/* The drift alert threshold in percent ("5", "2.5"; NULL clears it), audited. */
+int ledger_reconcile_threshold_set(struct ledger *lg, const char *pct, const char *actor,
+                                   struct tally_err *err) __attribute__((warn_unused_result));
+
+/* One row of the reconciliation: a day, provider, canonical model and team
+ * (the team a project is mapped to; unmapped when none). Money as exact
+ * decimal integers of pico-USD. */
+struct reconcile_row {
+	char day[11];
+	char provider[EVENT_NAME_MAX + 1];
+	char model[EVENT_MODEL_MAX + 1]; /* "" when unmatched */
+	bool unmatched;                   /* billed lines naming no model tally reads */
+	char team[EVENT_NAME_MAX + 1];    /* "" when unmapped */
+	bool unmapped;
+	char projects[RECONCILE_TEXT_MAX];        /* billed projects, space-separated */
+	char unmatched_lines[RECONCILE_TEXT_MAX]; /* their line items, "; "-separated */
+	char billed_pusd[48], ledger_pusd[48], diff_pusd[48]; /* diff = billed - ledger */
+	char diff_pct[24]; /* diff / billed x 100, 2 decimals half away; "" when billed 0 */
+	bool billed, in_ledger; /* a bill line / ledger calls exist for the row */
+	int64_t calls, unpriced_calls;
+	bool usage; /* a usage document covers the row: the three below are set */
+	int64_t usage_requests; /* -1 when the document does not count requests */
+	char usage_input[24], usage_output[24];   /* tokens the provider counted */
+	char ledger_input[24], ledger_output[24]; /* tokens in the ledger */
+	int64_t price_versions; /* price versions that priced the model's calls that day */
+	bool price_changed;     /* a price of the model took effect that day */
+};
+struct reconcile_result {
+	struct reconcile_row *rows; /* malloc'd, by day, provider, model, team */
+	size_t n;
+	char billed_pusd[48], ledger_pusd[48], diff_pusd[48], diff_pct[24]; /* totals */
+};
+/* Billed against ledger for the UTC days [from, to) touches: the ledger
+ * side counts the (day, provider) pairs an imported document covers. */
+int ledger_reconcile(struct ledger *lg, int64_t from_us, int64_t to_us,
+                     struct reconcile_result *out, struct tally_err *err)
+    __attribute__((warn_unused_result));
+void reconcile_result_cleanup(struct reconcile_result *r); /* NULL is fine */
+
+/* A drift alert as recorded (money as decimal integers of pico-USD). */
+struct reconcile_alert_row {
+	int64_t id, import_id;
+	char day[11];
+	char provider[EVENT_NAME_MAX + 1];
+	char threshold_pct[24], diff_pct[24];
+	char billed_pusd[48], ledger_pusd[48];
+	char fired_at[40];
+};
+/* The newest limit alerts, newest first; *rows malloc'd (free it). */
+int ledger_reconcile_alerts(struct ledger *lg, int limit, struct reconcile_alert_row **rows,
+                            size_t *n, struct tally_err *err) __attribute__((warn_unused_result));
+
 #endif

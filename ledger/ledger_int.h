@@ -32,6 +32,12 @@ int ledger_stage_run(struct ledger *lg, const char *copy_sql, const struct sbuf 
 /* Prepares the hot-path statements and staging tables of this session. */
 int ledger_prepare(struct ledger *lg, struct tally_err *err);
 
+/* Copies JSON text into out with every number outside a string quoted, so
+ * that cJSON hands back the original digits instead of a double (exact
+ * money). Newlines are kept. priceimport.c; used by reconcile_import.c. */
+int ledger_json_quote_numbers(const char *json, size_t len, struct sbuf *out,
+                              struct tally_err *err);
+
 /* The columns of a call row as COPY writes them. */
 #define LEDGER_CALL_COLS                                                                           \
 	"event_id, ts, team, workflow, task_type, outcome_id, provider, model, tier, "             \

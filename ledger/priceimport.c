@@ -5,7 +5,7 @@
  * numbers are turned into strings before cJSON sees them, and every price goes
  * through money_parse().
  */
-#include "ledger.h"
+#include "ledger_int.h"
 
 #include <cjson/cJSON.h>
 #include <stdio.h>
@@ -224,7 +224,7 @@ static size_t line_of(const char *text, size_t upto)
 /* Copies JSON text into out with every number outside a string quoted, so
  * that cJSON hands back the original digits instead of a double. Newlines
  * are kept, so line numbers stay those of the input. */
-static int quote_numbers(const char *json, size_t len, struct sbuf *out, struct tally_err *err)
+int ledger_json_quote_numbers(const char *json, size_t len, struct sbuf *out, struct tally_err *err)
 {
 	bool in_str = false, esc = false;
 	size_t i = 0, run = 0;
@@ -271,7 +271,7 @@ static int quote_numbers(const char *json, size_t len, struct sbuf *out, struct 
 	return 0;
 }
 
-/* Reads one price field of a LiteLLM entry (quoted by quote_numbers) into
+/* Reads one price field of a LiteLLM entry (quoted by ledger_json_quote_numbers) into
  * *out in pico-USD per token. Absent or null leaves *out alone. */
 static int litellm_price(const cJSON *entry, const char *field, int64_t *out, bool *rounded,
                          struct tally_err *err)
@@ -437,7 +437,7 @@ int price_import_litellm(const char *json, size_t len, int64_t effective_from_us
 	sbuf_init(&quoted);
 	if (!json)
 		return tally_err_set(err, TALLY_EINVAL, false, "price import: no JSON text");
-	if (quote_numbers(json, len, &quoted, err) < 0)
+	if (ledger_json_quote_numbers(json, len, &quoted, err) < 0)
 		goto done;
 	root = cJSON_ParseWithLengthOpts(quoted.p ? quoted.p : "", quoted.len, &end, false);
 	if (!root) {

@@ -88,4 +88,12 @@ struct reports_bg;
 struct reports_bg *reports_start(const struct tally_config *cfg, struct tally_err *err);
 void reports_stop(struct reports_bg *bg); /* NULL is fine; joins the thread */
 
+/* Reconciliation (reconcile.c): billed against ledger per day, provider,
+ * model and team with the difference, its percentage and what explains it
+ * (docs/reconcile.md). CSV header: day,provider,model,team,projects,
+ * billed_usd,ledger_usd,diff_usd,diff_pct,calls,unpriced_calls,explanation;
+ * JSON with totals. */
+void report_reconcile_format(const struct reconcile_result *r, const char *from, const char *to,
+                             enum report_format fmt, struct sbuf *sb);
+
 #endif

@@ -42,7 +42,8 @@ enum web_route {
 	ROUTE_BUDGETS,
 	ROUTE_ALERTS,
 	ROUTE_EXPORT_FOCUS,
-	ROUTE_TEAMS, /* web_reports.c */
+	ROUTE_TEAMS,     /* web_reports.c */
+	ROUTE_RECONCILE, /* web_reconcile.c */
 	ROUTE_COUNT
 };
 
@@ -189,6 +190,11 @@ void web_alerts(struct web_req *rq, struct web_resp *rs);
 void web_export_focus(struct web_req *rq, struct web_resp *rs);
 void web_teams_get(struct web_req *rq, struct web_resp *rs);
 void web_teams_post(struct web_req *rq, struct web_resp *rs);
+
+/* ---- web_reconcile.c ---- */
+void web_reconcile_get(struct web_req *rq, struct web_resp *rs);
+void web_reconcile_map_get(struct web_req *rq, struct web_resp *rs);
+void web_reconcile_map_post(struct web_req *rq, struct web_resp *rs);
 
 /* ---- web_metrics.c ---- */
 void web_metrics(struct web_req *rq, struct web_resp *rs);

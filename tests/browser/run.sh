@@ -116,6 +116,16 @@ until curl -sf -H "Authorization: Bearer $admin" "${url}api/v1/routing/history" 
 done
 say "cost centres, budgets with alerts and a routing policy are in"
 
+# --- a provider bill for the reconciliation page: OpenAI costs for today ----------
+now=$(date -u +%s)
+d0=$((now - now % 86400))
+printf '{"object":"page","data":[{"object":"bucket","start_time":%d,"end_time":%d,"results":[%s,%s]}],"has_more":false,"next_page":null}\n' \
+	"$d0" $((d0 + 86400)) \
+	'{"object":"organization.costs.result","amount":{"value":1.5,"currency":"usd"},"line_item":"gpt-4o-mini-2024-07-18, input","project_id":"proj_demo"}' \
+	'{"object":"organization.costs.result","amount":{"value":0.25,"currency":"usd"},"line_item":"Image models","project_id":"proj_demo"}' \
+	>"$TALLY_DATA_DIR/openai_costs.json"
+"$BIN" reconcile import "$TALLY_DATA_DIR/openai_costs.json" --format openai >/dev/null || fail "reconcile import failed"
+
 TALLY_URL=$url TALLY_ADMIN_TOKEN=$admin TALLY_VIEWER_TOKEN=$viewer TALLY_VIEWER_TEAM=support \
 	OUT_DIR="$root/tests/browser/out" node tests/browser/test_dashboard.mjs
 status=$?

@@ -399,6 +399,21 @@ try {
     return history.some((h) => /^v\d+$/.test(h)) || 'no policy version in the history';
   });
 
+  await step('reconcile: drift over time (billed, ledger, drift %) and the rows with their explanation', async () => {
+    await page.goto(base + '#/reconcile');
+    await settled('reconcile');
+    await shot('18-reconcile');
+    const c = (await chartInfo()).reconcileDrift;
+    if (!hasData(c)) return 'no data: ' + JSON.stringify(c);
+    const labels = await page.evaluate(() => window.__tallyCharts.reconcileDrift.data.datasets.map((d) => d.label));
+    if (labels.join() !== 'Billed,Ledger,Drift %') return 'datasets ' + labels;
+    const rows = await panelRows('Per day, provider, model and team');
+    if (!rows.some((r) => r[2] === '(unmatched)' && r[5] === '$0.25' && /Image models/.test(r[10]))) return 'rows: ' + JSON.stringify(rows);
+    const foot = (await panelRows('Per day, provider, model and team', 'tfoot'))[0] || [];
+    if (foot[0] !== 'Total' || foot[5] !== '$1.75' || !MONEY.test(foot[6])) return 'totals: ' + JSON.stringify(foot);
+    return true;
+  });
+
   await step('admin signs out; /api/v1/me is then 401', async () => {
     const st = await signOut();
     await shot('07-signed-out');

@@ -8,7 +8,7 @@
  * (web/static/vendor/chart.umd.min.js, copied from npm by web/web.mk); the
  * live Chart instances are exposed as window.__tallyCharts for the browser test.
  * Pages: overview, team, workflow, chargeback, budgets, outcomes, waste,
- * routing and quarantine (docs/dashboard.md).
+ * routing, reconcile and quarantine (docs/dashboard.md, docs/reconcile.md).
  */
 'use strict';
 
@@ -1399,6 +1399,89 @@
     }
   }
 
+  /* ---- reconciliation: the providers' bills against the ledger (docs/reconcile.md) ---- */
+
+  /* Drift per day: exact sums (BigInt pico-USD) of billed and ledger; percent of the billed. */
+  function driftByDay(rows) {
+    const days = new Map();
+    for (const x of rows) {
+      const d = days.get(x.day) || { billed: 0n, ledger: 0n };
+      d.billed += toPico(x.billed_usd);
+      d.ledger += toPico(x.ledger_usd);
+      days.set(x.day, d);
+    }
+    return [...days.entries()].sort((a, b) => a[0].localeCompare(b[0]));
+  }
+
+  async function renderReconcile(view, seq) {
+    if (staffOnly(view, 'Reconciliation', 'Reconciliation with the providers\' bills')) return;
+    const r = currentRange();
+    const params = { from: rfc3339(r.from), to: rfc3339(r.to) };
+    const res = await api('GET', '/api/v1/reconcile?' + new URLSearchParams(params));
+    if (seq !== state.renderSeq) return;
+    const rows = res.rows || [];
+    const t = res.totals || {};
+    view.replaceChildren(pageHead('Reconciliation', `all teams · ${r.label} (UTC) · billed by the providers against the ledger`));
+    view.append(el('div', { class: 'cards' },
+      card('Billed', money(t.billed_usd), 'imported provider bills'),
+      card('Ledger', money(t.ledger_usd), 'tally\'s priced calls on the same days'),
+      card('Difference', money(t.diff_usd), 'billed − ledger', toPico(t.diff_usd) !== 0n ? 'alert' : ''),
+      card('Drift', pctText(t.diff_pct), 'of the billed amount')));
+    if (!rows.length) {
+      view.append(empty('No provider bill imported for this range: load one with ' +
+        '`tally reconcile import FILE --format openai|anthropic|focus` (docs/reconcile.md), or pick a longer time range.'));
+      return;
+    }
+    const days = driftByDay(rows);
+    view.append(el('div', { class: 'grid' },
+      panel('Drift over time: billed and ledger per day, difference as % of billed', '', chartBox('reconcileDrift')),
+      panel('Per day, provider, model and team', '', el('p', {},
+        el('a', { href: '/api/v1/reconcile?' + new URLSearchParams({ ...params, format: 'csv' }), id: 'reconcile-csv', text: 'Download CSV' })),
+      table([
+        { label: 'Day', value: (x) => x.day },
+        { label: 'Provider', value: (x) => x.provider },
+        { label: 'Model', value: (x) => (x.model === null ? '(unmatched)' : x.model) },
+        { label: 'Team', value: (x) => (x.team === null ? '(unmapped)' : x.team) },
+        { label: 'Projects', value: (x) => x.projects },
+        { label: 'Billed', num: true, value: (x) => money(x.billed_usd) },
+        { label: 'Ledger', num: true, value: (x) => money(x.ledger_usd) },
+        { label: 'Difference', num: true, value: (x) => money(x.diff_usd) },
+        { label: 'Drift', num: true, value: (x) => pctText(x.diff_pct) },
+        { label: 'Calls', num: true, value: (x) => num(x.calls) },
+        { label: 'Explanation', value: (x) => x.explanation },
+      ], rows, ['Total', '', '', '', '', money(t.billed_usd), money(t.ledger_usd), money(t.diff_usd), pctText(t.diff_pct), '', ''],
+      (x) => (x.model === null || toPico(x.diff_usd) !== 0n ? 'drift' : '')))));
+    const bars = (label, key, color) => ({
+      type: 'bar', label, backgroundColor: color, borderWidth: 0, maxBarThickness: 40, yAxisID: 'y',
+      data: days.map(([, d]) => picoToNumber(d[key])), exact: days.map(([, d]) => d[key]),
+    });
+    /* percent with 2 decimals, exactly, for the tooltip; the line's geometry is a float */
+    const pct = days.map(([, d]) => (d.billed !== 0n ? fixed(((d.billed - d.ledger) * 100n * ONE) / d.billed, 2) : null));
+    charts.reconcileDrift = new window.Chart(document.getElementById('chart-reconcileDrift'), {
+      data: {
+        labels: days.map(([day]) => day),
+        datasets: [bars('Billed', 'billed', '#2b6cb0'), bars('Ledger', 'ledger', '#38a169'),
+          { type: 'line', label: 'Drift %', yAxisID: 'pct', borderColor: '#e53e3e', backgroundColor: '#e53e3e',
+            data: pct.map((v) => (v === null ? null : Number(v))), exactPct: pct, spanGaps: true }],
+      },
+      options: {
+        responsive: true, maintainAspectRatio: false, animation: false,
+        interaction: { mode: 'index', intersect: false },
+        scales: {
+          x: { grid: { display: false } },
+          y: { beginAtZero: true, ticks: { callback: axisMoney } },
+          pct: { position: 'right', grid: { display: false }, ticks: { callback: (v) => v + '%' } },
+        },
+        plugins: {
+          legend: { position: 'bottom' },
+          tooltip: { callbacks: { label: (ctx) => (ctx.dataset.exactPct
+            ? `${ctx.dataset.label}: ${ctx.dataset.exactPct[ctx.dataIndex] ?? '—'}%`
+            : `${ctx.dataset.label}: ${money(ctx.dataset.exact[ctx.dataIndex])}`) } },
+        },
+      },
+    });
+  }
+
   /* ---- pages by URL fragment ------------------------------------------------------------ */
 
   function parseRoute() {
@@ -1414,6 +1497,7 @@
     budgets: { range: 'Budgets are monthly: pick the month on the page' },
     outcomes: { team: 'Cost per outcome covers every team\'s workflows' },
     routing: { range: 'The policy learns from the last 30 days', team: 'The policy covers every team' },
+    reconcile: { team: 'A provider bill covers every team' },
     quarantine: { range: 'The quarantine lists every event that failed validation', team: 'Quarantined events carry no trusted team' },
   };
 
@@ -1469,6 +1553,9 @@
         break;
       case 'routing':
         await renderRouting(view, seq);
+        break;
+      case 'reconcile':
+        await renderReconcile(view, seq);
         break;
       default:
         await renderOverview(view, seq);
