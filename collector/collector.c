@@ -438,8 +438,7 @@ static void commit_to_kafka(struct collector *c, const struct ledger_batch *b)
 {
 	if (!c->rk || b->n_marks == 0)
 		return;
-	rd_kafka_topic_partition_list_t *l =
-	    rd_kafka_topic_partition_list_new((int)b->n_marks);
+	rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new((int)b->n_marks);
 	for (size_t i = 0; i < b->n_marks; i++)
 		rd_kafka_topic_partition_list_add(l, b->marks[i].topic, b->marks[i].partition)
 		    ->offset = b->marks[i].offset + 1;
@@ -573,9 +572,10 @@ static int read_cluster_id(struct collector *c)
 	}
 	if (strcmp(id, c->cluster_id) != 0) {
 		if (c->cluster_id[0])
-			log_warn("collector: Kafka cluster changed from %s to %s: offsets stored for"
-			         " %s are not used on %s",
-			         c->cluster_id, id, c->cluster_id, id);
+			log_warn(
+			    "collector: Kafka cluster changed from %s to %s: offsets stored for"
+			    " %s are not used on %s",
+			    c->cluster_id, id, c->cluster_id, id);
 		else
 			log_info("collector: Kafka cluster %s", id);
 		str_copy(c->cluster_id, sizeof c->cluster_id, id);
@@ -636,11 +636,12 @@ static int64_t resume_offset(struct collector *c, const char *topic, int32_t par
 	if (pos >= lo && pos <= hi)
 		return pos;
 	if (pos > hi)
-		snprintf(why, sizeof why,
-		         "it is beyond the partition's end: the topic was deleted and created again,"
-		         " or the cluster was replaced or lost data; read the partition again from"
-		         " offset %lld (calls already stored are recognised by event_id)",
-		         (long long)lo);
+		snprintf(
+		    why, sizeof why,
+		    "it is beyond the partition's end: the topic was deleted and created again,"
+		    " or the cluster was replaced or lost data; read the partition again from"
+		    " offset %lld (calls already stored are recognised by event_id)",
+		    (long long)lo);
 	else
 		snprintf(why, sizeof why,
 		         "it is below the first offset Kafka still holds: messages %lld to %lld"
@@ -653,8 +654,8 @@ static int64_t resume_offset(struct collector *c, const char *topic, int32_t par
 	          (long long)lo, (long long)hi, c->cluster_id, c->cfg->kafka_group, why);
 	if (c->stats)
 		c->stats->offset_resets++;
-	struct ledger_offset_reset r = {topic, partition, stored >= 0 ? stored : pos, lo, hi, lo,
-	                                why};
+	struct ledger_offset_reset r = {topic, partition, stored >= 0 ? stored : pos, lo, hi,
+	                                lo,    why};
 	record_reset(c, &r);
 	return lo;
 }
@@ -663,8 +664,7 @@ static int64_t resume_offset(struct collector *c, const char *topic, int32_t par
  * auto.offset.reset is "error", so librdkafka does not guess). Stores what is
  * pending, judges the stored offset against the broker's watermarks and
  * seeks to where reading must go on. */
-static void out_of_range(struct collector *c, const char *topic, int32_t partition,
-                         int64_t refused)
+static void out_of_range(struct collector *c, const char *topic, int32_t partition, int64_t refused)
 {
 	int64_t stored = -1;
 	const char *topics[1] = {topic};

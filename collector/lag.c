@@ -1,4 +1,4 @@
-/* lag.c - partition high watermarks, for consumer lag. */
+/* lag.c - partition watermarks and the cluster id, for consumer lag. */
 #include <librdkafka/rdkafka.h>
 #include <stdlib.h>
 #include <string.h>
@@ -6,7 +6,8 @@
 #include "collector.h"
 
 int collector_watermarks(const struct tally_config *cfg, int timeout_ms,
-                         struct partition_watermark **out, size_t *n, struct tally_err *err)
+                         struct partition_watermark **out, size_t *n, char *cluster_id,
+                         size_t cluster_id_size, struct tally_err *err)
 {
 	char errstr[256];
 	const char *topics[3] = {cfg->topic_calls, cfg->topic_outcomes, cfg->topic_feedback};
@@ -17,6 +18,8 @@ int collector_watermarks(const struct tally_config *cfg, int timeout_ms,
 
 	*out = NULL;
 	*n = 0;
+	if (cluster_id_size)
+		cluster_id[0] = 0;
 	if (rd_kafka_conf_set(conf, "bootstrap.servers", cfg->kafka_brokers, errstr,
 	                      sizeof errstr) != RD_KAFKA_CONF_OK) {
 		rd_kafka_conf_destroy(conf);
@@ -58,10 +61,17 @@ int collector_watermarks(const struct tally_config *cfg, int timeout_ms,
 				struct partition_watermark *w = &(*out)[(*n)++];
 				str_copy(w->topic, sizeof w->topic, topics[t]);
 				w->partition = part;
+				w->low = lo;
 				w->high = hi;
 			}
 		}
 		rd_kafka_metadata_destroy(md);
+	}
+	/* Known from the metadata answers above: no wait. */
+	char *id = rd_kafka_clusterid(rk, 0);
+	if (id) {
+		str_copy(cluster_id, cluster_id_size, id);
+		rd_kafka_mem_free(rk, id);
 	}
 	rc = 0;
 out:

@@ -690,12 +690,11 @@ int ledger_stored_offsets(struct ledger *lg, const struct ledger_source *src,
 }
 
 int ledger_offset_reset(struct ledger *lg, const struct ledger_source *src,
-                        const struct ledger_offset_reset *r, bool *applied,
-                        struct tally_err *err)
+                        const struct ledger_offset_reset *r, bool *applied, struct tally_err *err)
 {
 	char part[16], stored[24], low[24], high[24], resumed[24];
-	const char *params[9] = {src->group, src->cluster_id, r->topic, part, stored,
-	                         low,        high,            resumed,  r->reason};
+	const char *params[9] = {src->group, src->cluster_id, r->topic, part, stored, low,
+	                         high,       resumed,         r->reason};
 	PGresult *res;
 
 	*applied = false;

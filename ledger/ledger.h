@@ -235,8 +235,7 @@ struct ledger_offset_reset {
  * is still r->stored_offset or none is stored (*applied false: someone moved
  * it first, nothing written). */
 int ledger_offset_reset(struct ledger *lg, const struct ledger_source *src,
-                        const struct ledger_offset_reset *r, bool *applied,
-                        struct tally_err *err);
+                        const struct ledger_offset_reset *r, bool *applied, struct tally_err *err);
 
 /* ---- prices in the ledger ------------------------------------------------------ */
 
@@ -280,8 +279,8 @@ struct ledger_status {
 		int64_t offset;
 	} * partitions; /* malloc'd; every cluster's */
 	size_t n_partitions;
-	int64_t offset_resets;     /* kafka_offset_resets rows of the group */
-	char last_reset[512];      /* the newest one, as a sentence ("" if none) */
+	int64_t offset_resets; /* kafka_offset_resets rows of the group */
+	char last_reset[512];  /* the newest one, as a sentence ("" if none) */
 };
 int ledger_status(struct ledger *lg, const char *group, struct ledger_status *st,
                   struct tally_err *err);
