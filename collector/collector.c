@@ -74,6 +74,10 @@ struct collector {
 	struct pending *handed; /* the writer's until it is NULL again */
 	bool handed_retry;      /* retry until stored (false: one try, else abandon) */
 	bool quit;
+	/* Set by the writer when a batch had messages below a stored offset:
+	 * the consumer thread then checks the stored offsets against the
+	 * broker's watermarks (recheck_offsets). */
+	volatile int recheck;
 };
 
 /* Sleeps ms in small steps so that a stop request is seen quickly. */
@@ -295,6 +299,8 @@ static void add_message(struct collector *c, const rd_kafka_message_t *m)
 
 static void account(struct collector *c, const struct ledger_batch_result *r)
 {
+	if (r->redelivered)
+		__atomic_store_n(&c->recheck, 1, __ATOMIC_RELAXED);
 	if (!c->stats)
 		return;
 	c->stats->inserted += (int64_t)r->calls_inserted;
@@ -695,6 +701,51 @@ static void out_of_range(struct collector *c, const char *topic, int32_t partiti
 	rd_kafka_topic_partition_list_destroy(l);
 }
 
+/* Messages were skipped as already stored. That is right when another
+ * collector stored them (a rebalance overlaps), never when the stored offset
+ * is beyond the partition's end (a topic recreated under a running
+ * collector, a ledger restored from another deployment): check every
+ * assigned partition's stored offset against the broker's watermarks and
+ * read again what an impossible one hid. */
+static void recheck_offsets(struct collector *c)
+{
+	rd_kafka_topic_partition_list_t *as = NULL;
+
+	if (rd_kafka_assignment(c->rk, &as) || !as)
+		return;
+	hand_off(c, true);
+	wait_writer(c);
+	for (int i = 0; i < as->cnt && !*c->stop; i++) {
+		const char *topics[1] = {as->elems[i].topic};
+		int64_t stored = -1;
+		struct tally_err err = {0};
+		if (ensure_ledger(c, &c->lg_main) < 0)
+			break;
+		if (ledger_stored_offsets(c->lg_main, &c->src, topics, &as->elems[i].partition, 1,
+		                          &stored, &err) < 0) {
+			log_warn("collector: %s", err.msg);
+			break;
+		}
+		if (stored < 0)
+			continue;
+		int64_t at = resume_offset(c, topics[0], as->elems[i].partition, stored, -1);
+		if (at == stored)
+			continue;
+		rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
+		rd_kafka_topic_partition_list_add(l, topics[0], as->elems[i].partition)->offset =
+		    at;
+		rd_kafka_error_t *se = rd_kafka_seek_partitions(c->rk, l, 5000);
+		if (se) {
+			log_error("collector: %s[%d]: cannot seek to %lld: %s", topics[0],
+			          (int)as->elems[i].partition, (long long)at,
+			          rd_kafka_error_string(se));
+			rd_kafka_error_destroy(se);
+		}
+		rd_kafka_topic_partition_list_destroy(l);
+	}
+	rd_kafka_topic_partition_list_destroy(as);
+}
+
 /* On assignment: start each partition at the offset stored in the ledger
  * (the beginning when none); on revocation: store what is pending first. */
 static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t code,
@@ -832,6 +883,9 @@ static void consume(struct collector *c)
 			}
 			rd_kafka_message_destroy(m);
 		}
+		if (__atomic_exchange_n(&c->recheck, 0, __ATOMIC_RELAXED))
+			recheck_offsets(c);
+		p = c->filling;
 		size_t n = ledger_batch_size(&p->batch);
 		if (n && (n >= BATCH_MAX_MESSAGES || p->bytes >= BATCH_MAX_BYTES ||
 		          time_mono_us() - p->started_us >= BATCH_LINGER_US)) {

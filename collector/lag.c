@@ -26,6 +26,8 @@ int collector_watermarks(const struct tally_config *cfg, int timeout_ms,
 		return tally_err_set(err, TALLY_EKAFKA, false, "Kafka: %s", errstr);
 	}
 	rd_kafka_conf_set(conf, "log_level", "0", errstr, sizeof errstr);
+	/* Only to read the group's committed offsets: never subscribes. */
+	rd_kafka_conf_set(conf, "group.id", cfg->kafka_group, errstr, sizeof errstr);
 	if (!(rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, sizeof errstr)))
 		return tally_err_set(err, TALLY_EKAFKA, false, "Kafka: %s", errstr);
 	for (int t = 0; t < 3; t++) {
@@ -62,10 +64,23 @@ int collector_watermarks(const struct tally_config *cfg, int timeout_ms,
 				str_copy(w->topic, sizeof w->topic, topics[t]);
 				w->partition = part;
 				w->low = lo;
+				w->committed = -1;
 				w->high = hi;
 			}
 		}
 		rd_kafka_metadata_destroy(md);
+	}
+	/* What the collectors committed to Kafka (informational: what
+	 * kafka-consumer-groups shows); none when the group never committed. */
+	if (*n) {
+		rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new((int)*n);
+		for (size_t i = 0; i < *n; i++)
+			rd_kafka_topic_partition_list_add(l, (*out)[i].topic, (*out)[i].partition);
+		if (rd_kafka_committed(rk, l, timeout_ms) == RD_KAFKA_RESP_ERR_NO_ERROR)
+			for (int i = 0; i < l->cnt && (size_t)i < *n; i++)
+				if (!l->elems[i].err && l->elems[i].offset >= 0)
+					(*out)[i].committed = l->elems[i].offset;
+		rd_kafka_topic_partition_list_destroy(l);
 	}
 	/* Known from the metadata answers above: no wait. */
 	char *id = rd_kafka_clusterid(rk, 0);
