@@ -70,12 +70,14 @@ int collector_run(const struct tally_config *cfg, volatile sig_atomic_t *stop,
 /* Every partition of cfg's three topics with its watermarks: low (the
  * first offset the broker still holds) and high (the offset the next
  * produced message gets), and the cluster id the brokers report
- * (cluster_id[0] = 0 when they report none). *out is malloc'd; the caller
+ * (cluster_id[0] = 0 when they report none), and the offset cfg's group
+ * committed to Kafka. *out is malloc'd; the caller
  * frees it. Fails (retriable) when Kafka does not answer within timeout_ms. */
 struct partition_watermark {
 	char topic[128];
 	int32_t partition;
 	int64_t low, high;
+	int64_t committed; /* the group's offset committed to Kafka, -1 if none */
 };
 int collector_watermarks(const struct tally_config *cfg, int timeout_ms,
                          struct partition_watermark **out, size_t *n, char *cluster_id,
@@ -111,6 +113,7 @@ struct status_partition {
 	int32_t partition;
 	int64_t offset, lag;
 	int64_t low, high;    /* the broker's watermarks; -1 when unknown */
+	int64_t committed;    /* the group's offset committed to Kafka; -1 if none */
 	bool stored;          /* an offset is stored for it */
 	bool out_of_range;    /* stored, but below low or beyond high */
 	char cluster_id[128]; /* whose offset (only filled without Kafka) */
