@@ -125,19 +125,21 @@ int cmd_status(int argc, char **argv)
 		if (st.other_cluster_offsets)
 			printf("(%zu stored offsets of other Kafka clusters are not used here)\n",
 			       st.other_cluster_offsets);
-		printf("\n%-24s %9s %12s %12s %12s %10s\n", "topic", "partition", "offset",
-		       "kafka low", "kafka high", "lag");
+		printf("\n%-24s %9s %12s %12s %12s %10s %16s\n", "topic", "partition", "offset",
+		       "kafka low", "kafka high", "lag", "kafka committed");
 		for (size_t i = 0; i < st.n_partitions; i++) {
 			const struct status_partition *p = &st.partitions[i];
-			char lag[32] = "?", lo[32] = "?", hi[32] = "?";
+			char lag[32] = "?", lo[32] = "?", hi[32] = "?", cm[32] = "-";
 			if (p->lag >= 0)
 				snprintf(lag, sizeof lag, "%lld", (long long)p->lag);
 			if (p->low >= 0)
 				snprintf(lo, sizeof lo, "%lld", (long long)p->low);
 			if (p->high >= 0)
 				snprintf(hi, sizeof hi, "%lld", (long long)p->high);
-			printf("%-24s %9d %12lld %12s %12s %10s%s\n", p->topic, p->partition,
-			       (long long)p->offset, lo, hi, lag,
+			if (p->committed >= 0)
+				snprintf(cm, sizeof cm, "%lld", (long long)p->committed);
+			printf("%-24s %9d %12lld %12s %12s %10s %16s%s\n", p->topic, p->partition,
+			       (long long)p->offset, lo, hi, lag, cm,
 			       p->out_of_range ? "  OUT OF RANGE: read again from kafka low" : "");
 		}
 		if (st.out_of_range)

@@ -68,6 +68,7 @@ int tally_status_read(const struct tally_config *cfg, struct ledger *lg, int tim
 		p->partition = wm[i].partition;
 		p->low = wm[i].low;
 		p->high = wm[i].high;
+		p->committed = wm[i].committed;
 		for (size_t j = 0; j < ls.n_partitions; j++)
 			if (ls.partitions[j].partition == wm[i].partition &&
 			    strcmp(ls.partitions[j].cluster_id, st->cluster_id) == 0 &&
@@ -98,7 +99,7 @@ int tally_status_read(const struct tally_config *cfg, struct ledger *lg, int tim
 		p->partition = ls.partitions[j].partition;
 		p->offset = ls.partitions[j].offset;
 		p->stored = true;
-		p->low = p->high = p->lag = -1;
+		p->low = p->high = p->lag = p->committed = -1;
 	}
 	st->n_partitions = n;
 	free(wm);
@@ -143,8 +144,15 @@ void tally_status_json(const struct tally_status *st, struct sbuf *sb)
 		            (int)p->partition, (long long)p->offset, (long long)p->low,
 		            (long long)p->high);
 	}
+	/* The sum of the group's offsets committed to Kafka, as Kafka's tools
+	 * see it (informational; the ledger's offsets are the truth). */
+	int64_t committed = 0;
+	for (size_t i = 0; i < st->n_partitions; i++)
+		if (st->partitions[i].committed > 0)
+			committed += st->partitions[i].committed;
+	sbuf_printf(sb, "],\"kafka_committed_offsets\":%lld", (long long)committed);
 	sbuf_printf(sb,
-	            "],\"other_cluster_offsets\":%zu,\"offset_resets\":%lld,\"last_offset_reset\":",
+	            ",\"other_cluster_offsets\":%zu,\"offset_resets\":%lld,\"last_offset_reset\":",
 	            st->other_cluster_offsets, (long long)st->offset_resets);
 	if (st->last_reset[0])
 		sbuf_json_str(sb, st->last_reset);
