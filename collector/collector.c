@@ -677,6 +677,12 @@ static void out_of_range(struct collector *c, const char *topic, int32_t partiti
 
 	hand_off(c, true);
 	wait_writer(c);
+	/* A cluster replaced under the collector answers out of range before the
+	 * group is joined again: judge against the offsets of the one answering. */
+	if (read_cluster_id(c) < 0)
+		log_warn("collector: Kafka does not tell its cluster id; judging %s[%d] against"
+		         " cluster %s",
+		         topic, (int)partition, c->cluster_id);
 	while (!*c->stop) {
 		struct tally_err err = {0};
 		if (ensure_ledger(c, &c->lg_main) < 0)

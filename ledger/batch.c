@@ -645,8 +645,9 @@ int ledger_write_batch(struct ledger *lg, const struct ledger_source *src,
 	if (ledger_exec(lg, "BEGIN", err) < 0)
 		goto out;
 	if (b->n_marks && (!src || !src->cluster_id || !src->cluster_id[0])) {
-		/* An offset that names no cluster could be mistaken for another's. */
-		tally_err_set(err, TALLY_EINVAL, false,
+		/* An offset that names no cluster could be mistaken for another's
+		 * (not the data's fault: nothing is quarantined, the batch is held). */
+		tally_err_set(err, TALLY_EKAFKA, false,
 		              "offsets to store but no Kafka cluster id to store them under");
 		goto out;
 	}
