@@ -666,6 +666,22 @@ static int64_t resume_offset(struct collector *c, const char *topic, int32_t par
 	return lo;
 }
 
+/* Moves an assigned partition's reading position (its fetched but unread
+ * messages are dropped by librdkafka). */
+static void seek_partition(struct collector *c, const char *topic, int32_t partition, int64_t at)
+{
+	rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
+
+	rd_kafka_topic_partition_list_add(l, topic, partition)->offset = at;
+	rd_kafka_error_t *se = rd_kafka_seek_partitions(c->rk, l, 5000);
+	if (se) {
+		log_error("collector: %s[%d]: cannot seek to %lld: %s", topic, (int)partition,
+		          (long long)at, rd_kafka_error_string(se));
+		rd_kafka_error_destroy(se);
+	}
+	rd_kafka_topic_partition_list_destroy(l);
+}
+
 /* The broker refused to fetch a partition from its position (out of range:
  * auto.offset.reset is "error", so librdkafka does not guess). Stores what is
  * pending, judges the stored offset against the broker's watermarks and
@@ -695,16 +711,8 @@ static void out_of_range(struct collector *c, const char *topic, int32_t partiti
 	}
 	if (*c->stop)
 		return;
-	int64_t at = resume_offset(c, topic, partition, stored, refused >= 0 ? refused : stored);
-	rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
-	rd_kafka_topic_partition_list_add(l, topic, partition)->offset = at;
-	rd_kafka_error_t *se = rd_kafka_seek_partitions(c->rk, l, 5000);
-	if (se) {
-		log_error("collector: %s[%d]: cannot seek to %lld: %s", topic, (int)partition,
-		          (long long)at, rd_kafka_error_string(se));
-		rd_kafka_error_destroy(se);
-	}
-	rd_kafka_topic_partition_list_destroy(l);
+	seek_partition(c, topic, partition,
+	               resume_offset(c, topic, partition, stored, refused >= 0 ? refused : stored));
 }
 
 /* Messages were skipped as already stored. That is right when another
@@ -735,19 +743,8 @@ static void recheck_offsets(struct collector *c)
 		if (stored < 0)
 			continue;
 		int64_t at = resume_offset(c, topics[0], as->elems[i].partition, stored, -1);
-		if (at == stored)
-			continue;
-		rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
-		rd_kafka_topic_partition_list_add(l, topics[0], as->elems[i].partition)->offset =
-		    at;
-		rd_kafka_error_t *se = rd_kafka_seek_partitions(c->rk, l, 5000);
-		if (se) {
-			log_error("collector: %s[%d]: cannot seek to %lld: %s", topics[0],
-			          (int)as->elems[i].partition, (long long)at,
-			          rd_kafka_error_string(se));
-			rd_kafka_error_destroy(se);
-		}
-		rd_kafka_topic_partition_list_destroy(l);
+		if (at != stored)
+			seek_partition(c, topics[0], as->elems[i].partition, at);
 	}
 	rd_kafka_topic_partition_list_destroy(as);
 }
