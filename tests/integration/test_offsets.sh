@@ -8,7 +8,8 @@
 #     end): status shows the lag and the impossible offsets, the collector
 #     logs one ERROR per partition, records it, and stores every new call;
 #  3. the same under a running collector (messages it skipped as "already
-#     stored" are read again);
+#     stored" are read again), and when the broker answers its fetch "offset
+#     out of range" (mock cluster API), as it does after a recreation;
 #  4. retention deleted messages before they were stored (stored offset below
 #     the low watermark; the mock really drops the oldest beyond ~5 MB): one
 #     ERROR naming what was lost, and everything Kafka still holds is stored.
@@ -87,6 +88,31 @@ assert_eq "running collector: every call stored after the recreation" $M3 "$(q "
 assert_eq "running collector: nothing stored twice" $((N + M + M2 + M3)) "$(calls)"
 assert_eq "running collector: each impossible offset logged and recorded" "$P" "$(($(resets) - R0))"
 
+# ---- 3b. the broker answers "offset out of range" to a running collector ------
+# What a running collector hears when its topic is recreated under it: its
+# next fetch is out of range (mock cluster API: the next Fetch is answered
+# OFFSET_OUT_OF_RANGE for every partition; the ledger is put beyond the end as
+# the recreation would leave it). No new message arrives first, so only the
+# out-of-range answer can reveal it.
+R0=$(resets)
+D0=$(status_field duplicates)
+q "update kafka_offsets set next_offset = next_offset + 1000000 where cluster_id = '$CB' and topic = 'llm.calls'" >/dev/null
+kill -HUP "$KAFKA_PID"
+wait_until 30 sh -c "[ \"\$(psql \"$TALLY_DATABASE_URL\" -XAtq -c 'select count(*) from kafka_offset_resets')\" -ge $((R0 + P)) ]"
+assert_eq "out-of-range answer: each impossible offset logged and recorded" "$P" "$(($(resets) - R0))"
+assert_eq "out-of-range answer: an ERROR names the fetch offset and the broker's" 1 \
+	"$(grep -cE 'ERROR.*llm\.calls\[0\]: stored offset 10[0-9]{5} is not in the broker.s offsets 0\.\.[0-9]+' "$T/collector-c.log" | awk '{print ($1 >= 2)}')"
+M4=150
+sh $G 40000 $M4 five | "$BIN" produce >/dev/null 2>&1
+wait_calls $((N + M + M2 + M3 + M4)) 60
+sleep 2
+assert_eq "out-of-range answer: every later call stored" $M4 "$(q "select count(*) from calls where event_id like 'five-%'")"
+assert_eq "out-of-range answer: nothing stored twice" $((N + M + M2 + M3 + M4)) "$(calls)"
+assert_eq "out-of-range answer: the partitions were read again (re-read calls are duplicates)" \
+	$((M + M2 + M3)) "$(($(status_field duplicates) - D0))"
+assert_eq "out-of-range answer: every partition is read on (no lag)" 0 \
+	"$("$BIN" status --format json | grep -o '"lag":[1-9][0-9]*' | wc -l)"
+
 # /metrics of a server on the same ledger and Kafka
 export TALLY_HTTP_ADDR="127.0.0.1:$((20000 + $$ % 20000))"
 "$BIN" serve >"$T/serve.log" 2>&1 &
@@ -94,7 +120,7 @@ SV=$!
 PIDS="$PIDS $SV"
 wait_until 30 curl -sf "http://$TALLY_HTTP_ADDR/healthz"
 MET=$(curl -s "http://$TALLY_HTTP_ADDR/metrics")
-assert_match "/metrics counts the resets" "tally_offset_resets_total $((P * 2))" "$MET"
+assert_match "/metrics counts the resets" "tally_offset_resets_total $((P * 3))" "$MET"
 assert_match "/metrics: per-partition out-of-range gauge" 'tally_partition_offset_out_of_range\{topic="llm.calls",partition="0"\} 0' "$MET"
 kill -TERM "$SV"
 wait "$SV"
