@@ -682,37 +682,82 @@ static void seek_partition(struct collector *c, const char *topic, int32_t parti
 	rd_kafka_topic_partition_list_destroy(l);
 }
 
-/* The broker refused to fetch a partition from its position (out of range:
- * auto.offset.reset is "error", so librdkafka does not guess). Stores what is
- * pending, judges the stored offset against the broker's watermarks and
- * seeks to where reading must go on. */
-static void out_of_range(struct collector *c, const char *topic, int32_t partition, int64_t refused)
+/* Assigns parts, each partition at the offset stored in the ledger for the
+ * brokers' cluster as judged by resume_offset (the beginning when none).
+ * The partition refused_topic[refused_partition], when not NULL, is the one
+ * the broker refused to fetch at `refused`. A stop takes nothing, so that
+ * nothing is consumed unstored. The writer must be idle. */
+static void assign_from_ledger(struct collector *c, rd_kafka_topic_partition_list_t *parts,
+                               const char *refused_topic, int32_t refused_partition,
+                               int64_t refused)
 {
-	int64_t stored = -1;
-	const char *topics[1] = {topic};
+	const char **topics = calloc((size_t)parts->cnt + 1, sizeof *topics);
+	int32_t *ps = calloc((size_t)parts->cnt + 1, sizeof *ps);
+	int64_t *offs = calloc((size_t)parts->cnt + 1, sizeof *offs);
+	bool ok = topics && ps && offs;
 
-	hand_off(c, true);
-	wait_writer(c);
-	/* A cluster replaced under the collector answers out of range before the
-	 * group is joined again: judge against the offsets of the one answering. */
-	if (read_cluster_id(c) < 0)
-		log_warn("collector: Kafka does not tell its cluster id; judging %s[%d] against"
-		         " cluster %s",
-		         topic, (int)partition, c->cluster_id);
-	while (!*c->stop) {
+	for (int i = 0; ok && i < parts->cnt; i++) {
+		topics[i] = parts->elems[i].topic;
+		ps[i] = parts->elems[i].partition;
+	}
+	/* Offsets belong to the cluster they were read from: which one is this? */
+	while (ok && read_cluster_id(c) < 0) {
+		log_warn("collector: Kafka does not tell its cluster id yet; retrying");
+		nap(c, 500);
+		ok = !*c->stop;
+	}
+	while (ok) {
 		struct tally_err err = {0};
-		if (ensure_ledger(c, &c->lg_main) < 0)
-			return;
-		if (ledger_stored_offsets(c->lg_main, &c->src, topics, &partition, 1, &stored,
+		if (ensure_ledger(c, &c->lg_main) < 0) {
+			ok = false;
+			break;
+		}
+		if (ledger_stored_offsets(c->lg_main, &c->src, topics, ps, (size_t)parts->cnt, offs,
 		                          &err) == 0)
 			break;
 		log_warn("collector: %s; retrying", err.msg);
 		nap(c, 500);
 	}
-	if (*c->stop)
+	for (int i = 0; ok && i < parts->cnt; i++) {
+		bool was_refused = refused_topic && ps[i] == refused_partition &&
+		                   strcmp(topics[i], refused_topic) == 0;
+		parts->elems[i].offset =
+		    resume_offset(c, topics[i], ps[i], offs[i], was_refused ? refused : -1);
+	}
+	free(topics);
+	free(ps);
+	free(offs);
+	if (!ok) {
+		rd_kafka_assign(c->rk, NULL);
 		return;
-	seek_partition(c, topic, partition,
-	               resume_offset(c, topic, partition, stored, refused >= 0 ? refused : stored));
+	}
+	log_info("collector: assigned %d partitions of cluster %s, resuming from stored offsets",
+	         parts->cnt, c->cluster_id);
+	rd_kafka_resp_err_t e = rd_kafka_assign(c->rk, parts);
+	if (e)
+		log_error("collector: cannot assign the partitions: %s", rd_kafka_err2str(e));
+}
+
+/* The broker refused to fetch a partition from its position (out of range:
+ * auto.offset.reset is "error", so librdkafka does not guess, and the
+ * partition stops). Stores what is pending, then assigns the partitions
+ * again from the ledger's offsets, the refused one judged against the
+ * broker's watermarks (librdkafka cannot seek a partition stopped so). */
+static void out_of_range(struct collector *c, const char *topic, int32_t partition, int64_t refused)
+{
+	rd_kafka_topic_partition_list_t *as = NULL;
+	char t[128];
+
+	str_copy(t, sizeof t, topic); /* the message carrying topic goes away */
+	hand_off(c, true);
+	wait_writer(c);
+	if (rd_kafka_assignment(c->rk, &as) || !as)
+		return;
+	log_warn("collector: %s[%d]: the broker refused offset %lld as out of range; checking"
+	         " every stored offset against the broker's",
+	         t, (int)partition, (long long)refused);
+	assign_from_ledger(c, as, t, partition, refused);
+	rd_kafka_topic_partition_list_destroy(as);
 }
 
 /* Messages were skipped as already stored. That is right when another
@@ -764,45 +809,7 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t code,
 		return;
 	}
 	wait_writer(c); /* offsets read below must include every batch written */
-	const char **topics = calloc((size_t)parts->cnt + 1, sizeof *topics);
-	int32_t *ps = calloc((size_t)parts->cnt + 1, sizeof *ps);
-	int64_t *offs = calloc((size_t)parts->cnt + 1, sizeof *offs);
-	bool ok = topics && ps && offs;
-	for (int i = 0; ok && i < parts->cnt; i++) {
-		topics[i] = parts->elems[i].topic;
-		ps[i] = parts->elems[i].partition;
-	}
-	/* Offsets belong to the cluster they were read from: which one is this? */
-	while (ok && read_cluster_id(c) < 0) {
-		log_warn("collector: Kafka does not tell its cluster id yet; retrying");
-		nap(c, 500);
-		ok = !*c->stop;
-	}
-	while (ok) {
-		struct tally_err err = {0};
-		if (ensure_ledger(c, &c->lg_main) < 0) {
-			ok = false;
-			break;
-		}
-		if (ledger_stored_offsets(c->lg_main, &c->src, topics, ps, (size_t)parts->cnt, offs,
-		                          &err) == 0)
-			break;
-		log_warn("collector: %s; retrying", err.msg);
-		nap(c, 500);
-	}
-	for (int i = 0; ok && i < parts->cnt; i++)
-		parts->elems[i].offset = resume_offset(c, topics[i], ps[i], offs[i], -1);
-	free(topics);
-	free(ps);
-	free(offs);
-	if (!ok) {
-		/* Stopping: take nothing, so nothing is consumed unstored. */
-		rd_kafka_assign(rk, NULL);
-		return;
-	}
-	log_info("collector: assigned %d partitions of cluster %s, resuming from stored offsets",
-	         parts->cnt, c->cluster_id);
-	rd_kafka_assign(rk, parts);
+	assign_from_ledger(c, parts, NULL, 0, -1);
 }
 
 static rd_kafka_t *consumer_new(struct collector *c, struct tally_err *err)

@@ -1,5 +1,6 @@
 # test_offsets.sh - issue 9: stored offsets belong to one Kafka cluster and
 # one incarnation of each topic.
+#  0. offsets stored before migration 0008 (no cluster) are never used to skip;
 #  1. a collector pointed at a second cluster with the same group and topics
 #     reads it from the start (the first cluster's offsets are not used);
 #  2. a topic recreated while the collector is stopped (simulated: the mock
@@ -17,7 +18,20 @@
 G=tests/integration/gen_calls.sh
 
 pg_start || exit 1
-"$BIN" migrate >/dev/null || exit 1
+
+# ---- 0. a ledger from before offsets named their cluster ------------------------
+# Migrations 0001-0007 as an earlier tally applied them, with the offsets an
+# earlier collector stored (far ahead of anything the new cluster holds).
+q "create table schema_migrations (version integer primary key, name text not null, applied_at timestamptz not null default now())" >/dev/null
+for f in migrations/000[1-7]_*.sql; do
+	psql "$TALLY_DATABASE_URL" -XAtq -v ON_ERROR_STOP=1 -1 -f "$f" >/dev/null || { echo "cannot apply $f"; exit 1; }
+	q "insert into schema_migrations (version, name) values ($(basename "$f" | sed 's/_.*//; s/^0*//'), '$(basename "$f")')" >/dev/null
+done
+q "insert into kafka_offsets (consumer_group, topic, kafka_partition, next_offset) select 'tally-collector', 'llm.calls', p, 999999 from generate_series(0, 15) p" >/dev/null
+"$BIN" migrate >"$T/migrate.log" 2>&1
+assert_eq "an existing ledger migrates forward" 0 $?
+assert_eq "offsets stored before 0008 belong to no known cluster" "16|" \
+	"$(q "select count(*), min(cluster_id) from kafka_offsets")"
 calls() { q 'select count(*) from calls'; }
 cluster() { "$BIN" status --format json 2>/dev/null | sed -n 's/.*"kafka_cluster_id":"\([^"]*\)".*/\1/p'; }
 resets() { q "select count(*) from kafka_offset_resets"; }
@@ -44,6 +58,8 @@ wait_calls $((N + M)) 60
 sleep 1
 assert_eq "second cluster: every call of it stored" $M "$(q "select count(*) from calls where event_id like 'two-%'")"
 assert_eq "second cluster: nothing stored twice" $((N + M)) "$(calls)"
+assert_eq "offsets from before 0008 did not make the first cluster skip anything" $N \
+	"$(q "select count(*) from calls where event_id like 'one-%'")"
 assert_eq "each cluster keeps its own offsets" "$N|$M" \
 	"$(q "select (select sum(next_offset) from kafka_offsets where cluster_id = '$CA' and topic = 'llm.calls'), (select sum(next_offset) from kafka_offsets where cluster_id = '$CB' and topic = 'llm.calls')")"
 assert_eq "a new cluster is not an error" 0 "$(resets)"
