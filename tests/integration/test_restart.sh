@@ -81,6 +81,9 @@ M=$(curl -s "${TALLY_HTTP_URL}metrics")
 assert_match "/metrics: lag per partition from the broker" 'tally_partition_lag\{topic="llm.calls",partition="0"\} 0' "$M"
 assert_match "/metrics: no offset reset was needed" 'tally_offset_resets_total 0' "$M"
 assert_eq "no message skipped as already stored" "" "$(echo "$M" | grep '^tally_redelivered_total [1-9]')"
+echo "$M" >"$T/metrics.prom"
+assert_match "/metrics passes the strict exposition parser" '^ok: [0-9]+ samples' \
+	"$(python3 tests/integration/promcheck.py "$T/metrics.prom")"
 kill -TERM "$UP"
 wait "$UP"
 assert_eq "second run stops cleanly" 0 $?
