@@ -615,10 +615,10 @@ static void record_reset(struct collector *c, const struct ledger_offset_reset *
 static int64_t resume_offset(struct collector *c, const char *topic, int32_t partition,
                              int64_t stored, int64_t refused)
 {
-	int64_t lo = -1, hi = -1, pos = refused >= 0 ? refused : stored;
+	int64_t lo = -1, hi = -1, pos;
 	char why[512];
 
-	if (pos < 0)
+	if (stored < 0 && refused < 0)
 		return RD_KAFKA_OFFSET_BEGINNING;
 	rd_kafka_resp_err_t e =
 	    rd_kafka_query_watermark_offsets(c->rk, topic, partition, &lo, &hi, 5000);
@@ -639,8 +639,14 @@ static int64_t resume_offset(struct collector *c, const char *topic, int32_t par
 			c->stats->offset_resets++;
 		return RD_KAFKA_OFFSET_BEGINNING;
 	}
-	if (pos >= lo && pos <= hi)
-		return pos;
+	/* The refused position first (out of range now: the partition changed
+	 * under the collector), then the stored offset. */
+	if (refused >= 0 && (refused < lo || refused > hi))
+		pos = refused;
+	else if (stored >= 0 && (stored < lo || stored > hi))
+		pos = stored;
+	else
+		return stored >= 0 ? stored : refused;
 	if (pos > hi)
 		snprintf(
 		    why, sizeof why,
@@ -656,7 +662,7 @@ static int64_t resume_offset(struct collector *c, const char *topic, int32_t par
 		         (long long)pos, (long long)lo - 1, (long long)lo);
 	log_error("collector: %s[%d]: %s offset %lld is not in the broker's offsets %lld..%lld"
 	          " (cluster %s, group %s): %s",
-	          topic, (int)partition, refused >= 0 ? "fetch" : "stored", (long long)pos,
+	          topic, (int)partition, pos == stored ? "stored" : "fetch", (long long)pos,
 	          (long long)lo, (long long)hi, c->cluster_id, c->cfg->kafka_group, why);
 	if (c->stats)
 		c->stats->offset_resets++;

@@ -123,7 +123,9 @@ assert_match "out-of-range answer: the refusal is logged" 'the broker refused of
 M4=150
 sh $G 40000 $M4 five | "$BIN" produce >/dev/null 2>&1
 wait_calls $((N + M + M2 + M3 + M4)) 60
-sleep 2
+# until the partitions are read again to their end
+wait_until 60 sh -c "[ \"\$(\"$BIN\" status --format json | grep -o '\"lag\":[1-9][0-9]*' | wc -l)\" = 0 ]"
+sleep 1
 assert_eq "out-of-range answer: every later call stored" $M4 "$(q "select count(*) from calls where event_id like 'five-%'")"
 assert_eq "out-of-range answer: nothing stored twice" $((N + M + M2 + M3 + M4)) "$(calls)"
 assert_eq "out-of-range answer: the partitions were read again (re-read calls are duplicates)" \
