@@ -635,8 +635,6 @@ static int64_t resume_offset(struct collector *c, const char *topic, int32_t par
 		          " its offsets cannot be read (%s); reading the partition from its"
 		          " beginning",
 		          topic, (int)partition, (long long)refused, rd_kafka_err2str(e));
-		if (c->stats)
-			c->stats->offset_resets++;
 		return RD_KAFKA_OFFSET_BEGINNING;
 	}
 	/* The refused position first (out of range now: the partition changed
@@ -664,8 +662,6 @@ static int64_t resume_offset(struct collector *c, const char *topic, int32_t par
 	          " (cluster %s, group %s): %s",
 	          topic, (int)partition, pos == stored ? "stored" : "fetch", (long long)pos,
 	          (long long)lo, (long long)hi, c->cluster_id, c->cfg->kafka_group, why);
-	if (c->stats)
-		c->stats->offset_resets++;
 	struct ledger_offset_reset r = {topic, partition, stored >= 0 ? stored : pos, lo, hi,
 	                                lo,    why};
 	record_reset(c, &r);

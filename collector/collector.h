@@ -26,9 +26,10 @@ struct collector_stats {
 	volatile int64_t consumed, inserted, duplicates, quarantined, unpriced, outcomes, feedback,
 	    batches, batch_us_total, db_errors;
 	/* Messages skipped because the ledger's stored offset was beyond them
-	 * (another collector or an earlier run stored them); stored offsets the
-	 * broker's watermarks made impossible (logged as ERROR, read again). */
-	volatile int64_t redelivered, offset_resets;
+	 * (another collector or an earlier run stored them). Offsets found
+	 * impossible are counted in the ledger (kafka_offset_resets), for every
+	 * collector. */
+	volatile int64_t redelivered;
 	/* Per topic, indexed by enum event_kind (0 calls, 1 outcomes, 2 feedback):
 	 * messages consumed from it and quarantined from it. */
 	volatile int64_t consumed_by_topic[3], quarantined_by_topic[3];
