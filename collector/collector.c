@@ -3,6 +3,13 @@
  * offsets on assignment. Exactly-once in effect across crashes and
  * rebalances.
  *
+ * Offsets are the ledger's for the cluster the brokers name, and are never
+ * taken on trust: on assignment, after an "offset out of range" answer
+ * (auto.offset.reset is "error") and after messages were skipped as already
+ * stored, they are checked against the broker's watermarks; an impossible
+ * one is logged, recorded and the partition read again from its low
+ * watermark (README, "Offsets belong to one cluster").
+ *
  * Two threads: the consumer thread polls Kafka and parses into one batch
  * while a writer thread stores the previous batch. Batches are written one
  * at a time, in order, so offsets only move forward. While the writer cannot
