@@ -1,6 +1,7 @@
 /* dev_kafka.c - `tally dev-kafka [--partitions N] [--brokers N]`: the
  * embedded Kafka cluster as a process of its own, for tests and development.
- * SIGUSR1 takes every broker down, SIGUSR2 brings them back. */
+ * SIGUSR1 takes every broker down, SIGUSR2 brings them back; SIGHUP answers
+ * the next fetches "offset out of range", as for a recreated topic. */
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
@@ -12,12 +13,14 @@
 
 #define DEV_KAFKA_USAGE "usage: tally dev-kafka [--partitions N] [--brokers N]\n"
 
-static volatile sig_atomic_t want_down, want_up;
+static volatile sig_atomic_t want_down, want_up, want_oor;
 
 static void on_usr(int sig)
 {
 	if (sig == SIGUSR1)
 		want_down = 1;
+	else if (sig == SIGHUP)
+		want_oor = 1;
 	else
 		want_up = 1;
 }
@@ -45,6 +48,11 @@ static void apply_broker_requests(struct embedded_kafka *k)
 			log_warn("dev-kafka: could not take every broker down");
 		else
 			log_info("dev-kafka: brokers down (SIGUSR1); SIGUSR2 brings them back");
+	}
+	if (want_oor) {
+		want_oor = 0;
+		embedded_kafka_fail_fetches(k, 1);
+		log_info("dev-kafka: the next fetch is answered \"offset out of range\" (SIGHUP)");
 	}
 	if (want_up) {
 		want_up = 0;
@@ -93,6 +101,7 @@ int cmd_dev_kafka(int argc, char **argv)
 	sigemptyset(&sa.sa_mask);
 	sigaction(SIGUSR1, &sa, NULL);
 	sigaction(SIGUSR2, &sa, NULL);
+	sigaction(SIGHUP, &sa, NULL);
 
 	const char *topics[3] = {cfg.topic_calls, cfg.topic_outcomes, cfg.topic_feedback};
 	struct embedded_kafka *k = embedded_kafka_start(brokers, partitions, topics, 3, &err);

@@ -118,15 +118,36 @@ int cmd_status(int argc, char **argv)
 		       "duplicates   %lld\nquarantined  %lld\nunpriced     %lld\n\n",
 		       (long long)st.calls, (long long)st.outcomes, (long long)st.feedback,
 		       (long long)st.duplicates, (long long)st.quarantined, (long long)st.unpriced);
-		printf("%-24s %9s %12s %10s\n", "topic", "partition", "offset", "lag");
+		if (st.kafka_ok)
+			printf("kafka cluster  %s\n", st.cluster_id[0] ? st.cluster_id : "?");
+		printf("offset resets  %lld%s%s\n", (long long)st.offset_resets,
+		       st.last_reset[0] ? "  last: " : "", st.last_reset);
+		if (st.other_cluster_offsets)
+			printf("(%zu stored offsets of other Kafka clusters are not used here)\n",
+			       st.other_cluster_offsets);
+		printf("\n%-24s %9s %12s %12s %12s %10s %16s\n", "topic", "partition", "offset",
+		       "kafka low", "kafka high", "lag", "kafka committed");
 		for (size_t i = 0; i < st.n_partitions; i++) {
 			const struct status_partition *p = &st.partitions[i];
-			char lag[32] = "?";
+			char lag[32] = "?", lo[32] = "?", hi[32] = "?", cm[32] = "-";
 			if (p->lag >= 0)
 				snprintf(lag, sizeof lag, "%lld", (long long)p->lag);
-			printf("%-24s %9d %12lld %10s\n", p->topic, p->partition,
-			       (long long)p->offset, lag);
+			if (p->low >= 0)
+				snprintf(lo, sizeof lo, "%lld", (long long)p->low);
+			if (p->high >= 0)
+				snprintf(hi, sizeof hi, "%lld", (long long)p->high);
+			if (p->committed >= 0)
+				snprintf(cm, sizeof cm, "%lld", (long long)p->committed);
+			printf("%-24s %9d %12lld %12s %12s %10s %16s%s\n", p->topic, p->partition,
+			       (long long)p->offset, lo, hi, lag, cm,
+			       p->out_of_range ? "  OUT OF RANGE: read again from kafka low" : "");
 		}
+		if (st.out_of_range)
+			fprintf(stderr,
+			        "tally: %zu stored offsets are outside the broker's offsets (topic"
+			        " recreated, another cluster, or retention): the collector reads"
+			        " them again; see its log\n",
+			        st.out_of_range);
 	}
 	tally_status_cleanup(&st);
 	return 0;

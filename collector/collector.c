@@ -3,6 +3,13 @@
  * offsets on assignment. Exactly-once in effect across crashes and
  * rebalances.
  *
+ * Offsets are the ledger's for the cluster the brokers name, and are never
+ * taken on trust: on assignment, after an "offset out of range" answer
+ * (auto.offset.reset is "error") and after messages were skipped as already
+ * stored, they are checked against the broker's watermarks; an impossible
+ * one is logged, recorded and the partition read again from its low
+ * watermark (README, "Offsets belong to one cluster").
+ *
  * Two threads: the consumer thread polls Kafka and parses into one batch
  * while a writer thread stores the previous batch. Batches are written one
  * at a time, in order, so offsets only move forward. While the writer cannot
@@ -57,6 +64,10 @@ struct collector {
 	struct ledger *lg_write; /* writer thread: batches */
 	struct pricebook *pb;
 	int64_t pb_stamp, pb_checked_us;
+	/* The cluster the brokers say they are, read on each assignment (the
+	 * writer is idle then); offsets are stored and read under it. */
+	char cluster_id[128];
+	struct ledger_source src;
 	const char *topics[EVENT_KINDS]; /* indexed by enum event_kind */
 	struct event scratch;            /* the message being parsed */
 	struct pending slots[2];
@@ -70,6 +81,10 @@ struct collector {
 	struct pending *handed; /* the writer's until it is NULL again */
 	bool handed_retry;      /* retry until stored (false: one try, else abandon) */
 	bool quit;
+	/* Set by the writer when a batch had messages below a stored offset:
+	 * the consumer thread then checks the stored offsets against the
+	 * broker's watermarks (recheck_offsets). */
+	volatile int recheck;
 };
 
 /* Sleeps ms in small steps so that a stop request is seen quickly. */
@@ -291,6 +306,8 @@ static void add_message(struct collector *c, const rd_kafka_message_t *m)
 
 static void account(struct collector *c, const struct ledger_batch_result *r)
 {
+	if (r->redelivered)
+		__atomic_store_n(&c->recheck, 1, __ATOMIC_RELAXED);
 	if (!c->stats)
 		return;
 	c->stats->inserted += (int64_t)r->calls_inserted;
@@ -299,6 +316,7 @@ static void account(struct collector *c, const struct ledger_batch_result *r)
 	c->stats->unpriced += (int64_t)r->unpriced;
 	c->stats->outcomes += (int64_t)r->outcomes;
 	c->stats->feedback += (int64_t)r->feedback;
+	c->stats->redelivered += (int64_t)r->redelivered;
 }
 
 /* Histograms and per-topic quarantine counts of a stored batch. */
@@ -393,7 +411,7 @@ static int write_one_by_one(struct collector *c, const struct pending *p)
 			rc = -1; /* out of memory: retry the whole batch later */
 			break;
 		}
-		if (ledger_write_batch(c->lg_write, c->cfg->kafka_group, &one, &r, &err) == 0) {
+		if (ledger_write_batch(c->lg_write, &c->src, &one, &r, &err) == 0) {
 			account(c, &r);
 			continue;
 		}
@@ -414,7 +432,7 @@ static int write_one_by_one(struct collector *c, const struct pending *p)
 			break;
 		}
 		tally_err_clear(&err);
-		if (ledger_write_batch(c->lg_write, c->cfg->kafka_group, &one, &r, &err) < 0)
+		if (ledger_write_batch(c->lg_write, &c->src, &one, &r, &err) < 0)
 			rc = -1;
 		else
 			account(c, &r);
@@ -422,6 +440,25 @@ static int write_one_by_one(struct collector *c, const struct pending *p)
 	ledger_batch_cleanup(&one);
 	free(items);
 	return rc;
+}
+
+/* Tells Kafka what the ledger now holds, so that the group's lag shows in
+ * the usual tools (kafka-consumer-groups, Burrow, Kafka UIs). Only after the
+ * ledger's commit and only informational: the collector never reads these
+ * back, it seeks to the ledger's offsets. Asynchronous; a failure is
+ * harmless (the next batch commits again). */
+static void commit_to_kafka(struct collector *c, const struct ledger_batch *b)
+{
+	if (!c->rk || b->n_marks == 0)
+		return;
+	rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new((int)b->n_marks);
+	for (size_t i = 0; i < b->n_marks; i++)
+		rd_kafka_topic_partition_list_add(l, b->marks[i].topic, b->marks[i].partition)
+		    ->offset = b->marks[i].offset + 1;
+	rd_kafka_resp_err_t e = rd_kafka_commit(c->rk, l, 1);
+	if (e)
+		log_debug("collector: Kafka offset commit: %s", rd_kafka_err2str(e));
+	rd_kafka_topic_partition_list_destroy(l);
 }
 
 /* Stores p. With retry, keeps trying (backoff, reconnect) until it is stored
@@ -439,11 +476,11 @@ static int store(struct collector *c, struct pending *p, bool retry)
 
 		if (ensure_ledger(c, &c->lg_write) < 0)
 			return -1;
-		if (ledger_write_batch(c->lg_write, c->cfg->kafka_group, &p->batch, &r, &err) ==
-		    0) {
+		if (ledger_write_batch(c->lg_write, &c->src, &p->batch, &r, &err) == 0) {
 			int64_t us = time_mono_us() - t0;
 			account(c, &r);
 			account_batch(c, p, us);
+			commit_to_kafka(c, &p->batch);
 			log_debug(
 			    "collector: batch stored: %zu calls (%zu duplicates), %zu outcomes,"
 			    " %zu feedback, %zu quarantined in %lld us",
@@ -536,6 +573,236 @@ static void hand_off(struct collector *c, bool retry)
 
 /* ---- Kafka ------------------------------------------------------------------- */
 
+/* Reads the cluster id the brokers report into c->cluster_id. */
+static int read_cluster_id(struct collector *c)
+{
+	char *id = rd_kafka_clusterid(c->rk, 5000);
+
+	if (!id || !*id) {
+		if (id)
+			rd_kafka_mem_free(c->rk, id);
+		return -1;
+	}
+	if (strcmp(id, c->cluster_id) != 0) {
+		if (c->cluster_id[0])
+			log_warn(
+			    "collector: Kafka cluster changed from %s to %s: offsets stored for"
+			    " %s are not used on %s",
+			    c->cluster_id, id, c->cluster_id, id);
+		else
+			log_info("collector: Kafka cluster %s", id);
+		str_copy(c->cluster_id, sizeof c->cluster_id, id);
+	}
+	rd_kafka_mem_free(c->rk, id);
+	return 0;
+}
+
+/* Records a stored offset that the broker's watermarks make impossible
+ * (retrying while the ledger is away); a stop abandons it. */
+static void record_reset(struct collector *c, const struct ledger_offset_reset *r)
+{
+	while (!*c->stop) {
+		struct tally_err err = {0};
+		bool applied;
+		if (ensure_ledger(c, &c->lg_main) < 0)
+			return;
+		if (ledger_offset_reset(c->lg_main, &c->src, r, &applied, &err) == 0)
+			return;
+		log_warn("collector: %s; retrying", err.msg);
+		nap(c, 500);
+	}
+}
+
+/* Where to read a partition from, given its stored next offset (-1: none)
+ * and, after the broker refused a fetch, the fetch position it refused (-1
+ * otherwise). The stored offset when the broker's watermarks allow it. When
+ * they do not, never guess silently: one ERROR naming both, a count, a row
+ * in kafka_offset_resets, and the partition is read from its low watermark
+ * (nothing unseen is taken as stored). */
+static int64_t resume_offset(struct collector *c, const char *topic, int32_t partition,
+                             int64_t stored, int64_t refused)
+{
+	int64_t lo = -1, hi = -1, pos;
+	char why[512];
+
+	if (stored < 0 && refused < 0)
+		return RD_KAFKA_OFFSET_BEGINNING;
+	rd_kafka_resp_err_t e =
+	    rd_kafka_query_watermark_offsets(c->rk, topic, partition, &lo, &hi, 5000);
+	if (e) {
+		if (refused < 0) {
+			/* Checked again by the broker when fetching (auto.offset.reset
+			 * is "error"). */
+			log_warn("collector: %s[%d]: cannot read the broker's offsets (%s);"
+			         " resuming at stored offset %lld",
+			         topic, (int)partition, rd_kafka_err2str(e), (long long)stored);
+			return stored;
+		}
+		log_error("collector: %s[%d]: the broker refused offset %lld as out of range and"
+		          " its offsets cannot be read (%s); reading the partition from its"
+		          " beginning",
+		          topic, (int)partition, (long long)refused, rd_kafka_err2str(e));
+		return RD_KAFKA_OFFSET_BEGINNING;
+	}
+	/* The refused position first (out of range now: the partition changed
+	 * under the collector), then the stored offset. */
+	if (refused >= 0 && (refused < lo || refused > hi))
+		pos = refused;
+	else if (stored >= 0 && (stored < lo || stored > hi))
+		pos = stored;
+	else
+		return stored >= 0 ? stored : refused;
+	if (pos > hi)
+		snprintf(
+		    why, sizeof why,
+		    "it is beyond the partition's end: the topic was deleted and created again,"
+		    " or the cluster was replaced or lost data; read the partition again from"
+		    " offset %lld (calls already stored are recognised by event_id)",
+		    (long long)lo);
+	else
+		snprintf(why, sizeof why,
+		         "it is below the first offset Kafka still holds: messages %lld to %lld"
+		         " were deleted by retention before the collector stored them and are"
+		         " lost; resumed at offset %lld",
+		         (long long)pos, (long long)lo - 1, (long long)lo);
+	log_error("collector: %s[%d]: %s offset %lld is not in the broker's offsets %lld..%lld"
+	          " (cluster %s, group %s): %s",
+	          topic, (int)partition, pos == stored ? "stored" : "fetch", (long long)pos,
+	          (long long)lo, (long long)hi, c->cluster_id, c->cfg->kafka_group, why);
+	struct ledger_offset_reset r = {topic, partition, stored >= 0 ? stored : pos, lo, hi,
+	                                lo,    why};
+	record_reset(c, &r);
+	return lo;
+}
+
+/* Moves an assigned partition's reading position (its fetched but unread
+ * messages are dropped by librdkafka). */
+static void seek_partition(struct collector *c, const char *topic, int32_t partition, int64_t at)
+{
+	rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
+
+	rd_kafka_topic_partition_list_add(l, topic, partition)->offset = at;
+	rd_kafka_error_t *se = rd_kafka_seek_partitions(c->rk, l, 5000);
+	if (se) {
+		log_error("collector: %s[%d]: cannot seek to %lld: %s", topic, (int)partition,
+		          (long long)at, rd_kafka_error_string(se));
+		rd_kafka_error_destroy(se);
+	}
+	rd_kafka_topic_partition_list_destroy(l);
+}
+
+/* Assigns parts, each partition at the offset stored in the ledger for the
+ * brokers' cluster as judged by resume_offset (the beginning when none).
+ * The partition refused_topic[refused_partition], when not NULL, is the one
+ * the broker refused to fetch at `refused`. A stop takes nothing, so that
+ * nothing is consumed unstored. The writer must be idle. */
+static void assign_from_ledger(struct collector *c, rd_kafka_topic_partition_list_t *parts,
+                               const char *refused_topic, int32_t refused_partition,
+                               int64_t refused)
+{
+	const char **topics = calloc((size_t)parts->cnt + 1, sizeof *topics);
+	int32_t *ps = calloc((size_t)parts->cnt + 1, sizeof *ps);
+	int64_t *offs = calloc((size_t)parts->cnt + 1, sizeof *offs);
+	bool ok = topics && ps && offs;
+
+	for (int i = 0; ok && i < parts->cnt; i++) {
+		topics[i] = parts->elems[i].topic;
+		ps[i] = parts->elems[i].partition;
+	}
+	/* Offsets belong to the cluster they were read from: which one is this? */
+	while (ok && read_cluster_id(c) < 0) {
+		log_warn("collector: Kafka does not tell its cluster id yet; retrying");
+		nap(c, 500);
+		ok = !*c->stop;
+	}
+	while (ok) {
+		struct tally_err err = {0};
+		if (ensure_ledger(c, &c->lg_main) < 0) {
+			ok = false;
+			break;
+		}
+		if (ledger_stored_offsets(c->lg_main, &c->src, topics, ps, (size_t)parts->cnt, offs,
+		                          &err) == 0)
+			break;
+		log_warn("collector: %s; retrying", err.msg);
+		nap(c, 500);
+	}
+	for (int i = 0; ok && i < parts->cnt; i++) {
+		bool was_refused = refused_topic && ps[i] == refused_partition &&
+		                   strcmp(topics[i], refused_topic) == 0;
+		parts->elems[i].offset =
+		    resume_offset(c, topics[i], ps[i], offs[i], was_refused ? refused : -1);
+	}
+	free(topics);
+	free(ps);
+	free(offs);
+	if (!ok) {
+		rd_kafka_assign(c->rk, NULL);
+		return;
+	}
+	log_info("collector: assigned %d partitions of cluster %s, resuming from stored offsets",
+	         parts->cnt, c->cluster_id);
+	rd_kafka_resp_err_t e = rd_kafka_assign(c->rk, parts);
+	if (e)
+		log_error("collector: cannot assign the partitions: %s", rd_kafka_err2str(e));
+}
+
+/* The broker refused to fetch a partition from its position (out of range:
+ * auto.offset.reset is "error", so librdkafka does not guess, and the
+ * partition stops). Stores what is pending, then assigns the partitions
+ * again from the ledger's offsets, the refused one judged against the
+ * broker's watermarks (librdkafka cannot seek a partition stopped so). */
+static void out_of_range(struct collector *c, const char *topic, int32_t partition, int64_t refused)
+{
+	rd_kafka_topic_partition_list_t *as = NULL;
+	char t[128];
+
+	str_copy(t, sizeof t, topic); /* the message carrying topic goes away */
+	hand_off(c, true);
+	wait_writer(c);
+	if (rd_kafka_assignment(c->rk, &as) || !as)
+		return;
+	log_warn("collector: %s[%d]: the broker refused offset %lld as out of range; checking"
+	         " every stored offset against the broker's",
+	         t, (int)partition, (long long)refused);
+	assign_from_ledger(c, as, t, partition, refused);
+	rd_kafka_topic_partition_list_destroy(as);
+}
+
+/* Messages were skipped as already stored. That is right when another
+ * collector stored them (a rebalance overlaps), never when the stored offset
+ * is beyond the partition's end (a topic recreated under a running
+ * collector, a ledger restored from another deployment): check every
+ * assigned partition's stored offset against the broker's watermarks and
+ * read again what an impossible one hid. */
+static void recheck_offsets(struct collector *c)
+{
+	rd_kafka_topic_partition_list_t *as = NULL;
+
+	if (rd_kafka_assignment(c->rk, &as) || !as)
+		return;
+	hand_off(c, true);
+	wait_writer(c);
+	for (int i = 0; i < as->cnt && !*c->stop; i++) {
+		const char *topics[1] = {as->elems[i].topic};
+		int64_t stored = -1;
+		struct tally_err err = {0};
+		if (ensure_ledger(c, &c->lg_main) < 0)
+			break;
+		if (ledger_stored_offsets(c->lg_main, &c->src, topics, &as->elems[i].partition, 1,
+		                          &stored, &err) < 0) {
+			log_warn("collector: %s", err.msg);
+			break;
+		}
+		if (stored < 0)
+			continue;
+		int64_t at = resume_offset(c, topics[0], as->elems[i].partition, stored, -1);
+		if (at != stored)
+			seek_partition(c, topics[0], as->elems[i].partition, at);
+	}
+	rd_kafka_topic_partition_list_destroy(as);
+}
+
 /* On assignment: start each partition at the offset stored in the ledger
  * (the beginning when none); on revocation: store what is pending first. */
 static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t code,
@@ -551,38 +818,7 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t code,
 		return;
 	}
 	wait_writer(c); /* offsets read below must include every batch written */
-	const char **topics = calloc((size_t)parts->cnt + 1, sizeof *topics);
-	int32_t *ps = calloc((size_t)parts->cnt + 1, sizeof *ps);
-	int64_t *offs = calloc((size_t)parts->cnt + 1, sizeof *offs);
-	bool ok = topics && ps && offs;
-	for (int i = 0; ok && i < parts->cnt; i++) {
-		topics[i] = parts->elems[i].topic;
-		ps[i] = parts->elems[i].partition;
-	}
-	while (ok) {
-		struct tally_err err = {0};
-		if (ensure_ledger(c, &c->lg_main) < 0) {
-			ok = false;
-			break;
-		}
-		if (ledger_stored_offsets(c->lg_main, c->cfg->kafka_group, topics, ps,
-		                          (size_t)parts->cnt, offs, &err) == 0)
-			break;
-		log_warn("collector: %s; retrying", err.msg);
-		nap(c, 500);
-	}
-	for (int i = 0; i < parts->cnt; i++)
-		parts->elems[i].offset = ok && offs[i] >= 0 ? offs[i] : RD_KAFKA_OFFSET_BEGINNING;
-	free(topics);
-	free(ps);
-	free(offs);
-	if (!ok) {
-		/* Stopping: take nothing, so nothing is consumed unstored. */
-		rd_kafka_assign(rk, NULL);
-		return;
-	}
-	log_info("collector: assigned %d partitions, resuming from stored offsets", parts->cnt);
-	rd_kafka_assign(rk, parts);
+	assign_from_ledger(c, parts, NULL, 0, -1);
 }
 
 static rd_kafka_t *consumer_new(struct collector *c, struct tally_err *err)
@@ -595,7 +831,9 @@ static rd_kafka_t *consumer_new(struct collector *c, struct tally_err *err)
 	    {"client.id", "tally-collector"},
 	    {"enable.auto.commit", "false"},
 	    {"enable.auto.offset.store", "false"},
-	    {"auto.offset.reset", "earliest"},
+	    /* Never guess where to read: a position the broker refuses comes back
+	     * as an error and is judged by out_of_range(). */
+	    {"auto.offset.reset", "error"},
 	    {"enable.partition.eof", "false"},
 	    /* While the database is away we hold the batch and do not poll. */
 	    {"max.poll.interval.ms", "86400000"},
@@ -647,7 +885,10 @@ static void consume(struct collector *c)
 		rd_kafka_message_t *m = rd_kafka_consumer_poll(c->rk, 50);
 		struct pending *p = c->filling;
 		if (m) {
-			if (m->err) {
+			if (m->err == RD_KAFKA_RESP_ERR__AUTO_OFFSET_RESET && m->rkt) {
+				out_of_range(c, rd_kafka_topic_name(m->rkt), m->partition,
+				             m->offset);
+			} else if (m->err) {
 				int64_t now = time_mono_us();
 				if (now - last_err_log > 5000000) {
 					log_warn("collector: Kafka: %s",
@@ -661,6 +902,9 @@ static void consume(struct collector *c)
 			}
 			rd_kafka_message_destroy(m);
 		}
+		if (__atomic_exchange_n(&c->recheck, 0, __ATOMIC_RELAXED))
+			recheck_offsets(c);
+		p = c->filling;
 		size_t n = ledger_batch_size(&p->batch);
 		if (n && (n >= BATCH_MAX_MESSAGES || p->bytes >= BATCH_MAX_BYTES ||
 		          time_mono_us() - p->started_us >= BATCH_LINGER_US)) {
@@ -687,6 +931,8 @@ int collector_run(const struct tally_config *cfg, volatile sig_atomic_t *stop,
 	c->topics[EVENT_CALL] = cfg->topic_calls;
 	c->topics[EVENT_OUTCOME] = cfg->topic_outcomes;
 	c->topics[EVENT_FEEDBACK] = cfg->topic_feedback;
+	c->src.group = cfg->kafka_group;
+	c->src.cluster_id = c->cluster_id;
 	ledger_batch_init(&c->slots[0].batch);
 	ledger_batch_init(&c->slots[1].batch);
 	c->filling = &c->slots[0];

@@ -25,6 +25,11 @@
 struct collector_stats {
 	volatile int64_t consumed, inserted, duplicates, quarantined, unpriced, outcomes, feedback,
 	    batches, batch_us_total, db_errors;
+	/* Messages skipped because the ledger's stored offset was beyond them
+	 * (another collector or an earlier run stored them). Offsets found
+	 * impossible are counted in the ledger (kafka_offset_resets), for every
+	 * collector. */
+	volatile int64_t redelivered;
 	/* Per topic, indexed by enum event_kind (0 calls, 1 outcomes, 2 feedback):
 	 * messages consumed from it and quarantined from it. */
 	volatile int64_t consumed_by_topic[3], quarantined_by_topic[3];
@@ -56,23 +61,32 @@ static inline void collector_stats_observe_batch(struct collector_stats *s, int6
 
 /* Consumes cfg's three topics in consumer group cfg->kafka_group and writes
  * each batch into the ledger at cfg->database_url in one transaction with
- * the offsets; on partition assignment seeks to the offsets stored in the
- * ledger. Runs until *stop becomes non-zero, then abandons or finishes the
- * batch in flight and returns 0. Retries a lost database with backoff and
- * never consumes what it cannot store. stats may be NULL. */
+ * the offsets, keyed by the cluster id the brokers report; on partition
+ * assignment seeks to the offsets stored in the ledger for that cluster. A
+ * stored offset outside the broker's watermarks (topic recreated, retention)
+ * is logged as an ERROR, recorded, and the partition read from its low
+ * watermark. After each ledger commit the offsets are also committed to
+ * Kafka (informational). Runs until *stop becomes non-zero, then abandons or
+ * finishes the batch in flight and returns 0. Retries a lost database with
+ * backoff and never consumes what it cannot store. stats may be NULL. */
 int collector_run(const struct tally_config *cfg, volatile sig_atomic_t *stop,
                   struct collector_stats *stats, struct tally_err *err);
 
-/* Every partition of cfg's three topics with its high watermark (the offset
- * the next produced message gets). *out is malloc'd; the caller frees it.
- * Fails (retriable) when Kafka does not answer within timeout_ms. */
+/* Every partition of cfg's three topics with its watermarks: low (the
+ * first offset the broker still holds) and high (the offset the next
+ * produced message gets), and the cluster id the brokers report
+ * (cluster_id[0] = 0 when they report none), and the offset cfg's group
+ * committed to Kafka. *out is malloc'd; the caller
+ * frees it. Fails (retriable) when Kafka does not answer within timeout_ms. */
 struct partition_watermark {
 	char topic[128];
 	int32_t partition;
-	int64_t high;
+	int64_t low, high;
+	int64_t committed; /* the group's offset committed to Kafka, -1 if none */
 };
 int collector_watermarks(const struct tally_config *cfg, int timeout_ms,
-                         struct partition_watermark **out, size_t *n, struct tally_err *err);
+                         struct partition_watermark **out, size_t *n, char *cluster_id,
+                         size_t cluster_id_size, struct tally_err *err);
 
 /* ---- producing --------------------------------------------------------- */
 
@@ -95,12 +109,19 @@ void producer_close(struct producer *p); /* flushes up to 10 s; NULL is fine */
 
 struct ledger;
 
-/* One partition: the offset stored in the ledger and its lag behind Kafka's
- * high watermark (-1 when Kafka did not answer or knows no such partition). */
+/* One partition: the offset stored in the ledger for the brokers' cluster
+ * (0 when none) and its lag behind Kafka's high watermark, counted from the
+ * low watermark when the stored offset is outside the broker's offsets (-1
+ * when Kafka did not answer or knows no such partition). */
 struct status_partition {
 	char topic[128];
 	int32_t partition;
 	int64_t offset, lag;
+	int64_t low, high;    /* the broker's watermarks; -1 when unknown */
+	int64_t committed;    /* the group's offset committed to Kafka; -1 if none */
+	bool stored;          /* an offset is stored for it */
+	bool out_of_range;    /* stored, but below low or beyond high */
+	char cluster_id[128]; /* whose offset (only filled without Kafka) */
 };
 
 struct tally_status {
@@ -109,10 +130,18 @@ struct tally_status {
 	size_t n_partitions;
 	bool kafka_ok;         /* the watermarks were read */
 	char kafka_error[256]; /* why not, when !kafka_ok and brokers are set */
+	char cluster_id[128];  /* the brokers' cluster, when kafka_ok */
+	/* Stored offsets of other clusters (and of offsets stored before they
+	 * named one), never used to skip messages on this one. */
+	size_t other_cluster_offsets;
+	size_t out_of_range;   /* partitions whose stored offset is impossible */
+	int64_t offset_resets; /* impossible stored offsets found, ever */
+	char last_reset[512];  /* the newest one as a sentence, "" if none */
 };
 
 /* What `tally status` shows: the ledger's counts and, for every partition
- * Kafka knows plus any with stored offsets only, the stored offset and lag.
+ * Kafka knows plus any with stored offsets of its cluster only, the stored
+ * offset and lag (with Kafka unreachable: every stored offset, lag -1).
  * Kafka is asked (within timeout_ms) only when cfg->kafka_brokers is set; its
  * failure is not an error (kafka_ok false, lag -1). Fails when the ledger
  * does. Free with tally_status_cleanup. Thread-safe for distinct lg. */

@@ -1,4 +1,4 @@
-/* lag.c - partition high watermarks, for consumer lag. */
+/* lag.c - partition watermarks and the cluster id, for consumer lag. */
 #include <librdkafka/rdkafka.h>
 #include <stdlib.h>
 #include <string.h>
@@ -6,7 +6,8 @@
 #include "collector.h"
 
 int collector_watermarks(const struct tally_config *cfg, int timeout_ms,
-                         struct partition_watermark **out, size_t *n, struct tally_err *err)
+                         struct partition_watermark **out, size_t *n, char *cluster_id,
+                         size_t cluster_id_size, struct tally_err *err)
 {
 	char errstr[256];
 	const char *topics[3] = {cfg->topic_calls, cfg->topic_outcomes, cfg->topic_feedback};
@@ -17,12 +18,16 @@ int collector_watermarks(const struct tally_config *cfg, int timeout_ms,
 
 	*out = NULL;
 	*n = 0;
+	if (cluster_id_size)
+		cluster_id[0] = 0;
 	if (rd_kafka_conf_set(conf, "bootstrap.servers", cfg->kafka_brokers, errstr,
 	                      sizeof errstr) != RD_KAFKA_CONF_OK) {
 		rd_kafka_conf_destroy(conf);
 		return tally_err_set(err, TALLY_EKAFKA, false, "Kafka: %s", errstr);
 	}
 	rd_kafka_conf_set(conf, "log_level", "0", errstr, sizeof errstr);
+	/* Only to read the group's committed offsets: never subscribes. */
+	rd_kafka_conf_set(conf, "group.id", cfg->kafka_group, errstr, sizeof errstr);
 	if (!(rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, sizeof errstr)))
 		return tally_err_set(err, TALLY_EKAFKA, false, "Kafka: %s", errstr);
 	for (int t = 0; t < 3; t++) {
@@ -58,10 +63,30 @@ int collector_watermarks(const struct tally_config *cfg, int timeout_ms,
 				struct partition_watermark *w = &(*out)[(*n)++];
 				str_copy(w->topic, sizeof w->topic, topics[t]);
 				w->partition = part;
+				w->low = lo;
+				w->committed = -1;
 				w->high = hi;
 			}
 		}
 		rd_kafka_metadata_destroy(md);
+	}
+	/* What the collectors committed to Kafka (informational: what
+	 * kafka-consumer-groups shows); none when the group never committed. */
+	if (*n) {
+		rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new((int)*n);
+		for (size_t i = 0; i < *n; i++)
+			rd_kafka_topic_partition_list_add(l, (*out)[i].topic, (*out)[i].partition);
+		if (rd_kafka_committed(rk, l, timeout_ms) == RD_KAFKA_RESP_ERR_NO_ERROR)
+			for (int i = 0; i < l->cnt && (size_t)i < *n; i++)
+				if (!l->elems[i].err && l->elems[i].offset >= 0)
+					(*out)[i].committed = l->elems[i].offset;
+		rd_kafka_topic_partition_list_destroy(l);
+	}
+	/* Known from the metadata answers above: no wait. */
+	char *id = rd_kafka_clusterid(rk, 0);
+	if (id) {
+		str_copy(cluster_id, cluster_id_size, id);
+		rd_kafka_mem_free(rk, id);
 	}
 	rc = 0;
 out:

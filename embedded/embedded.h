@@ -30,6 +30,10 @@ struct embedded_kafka *embedded_kafka_start(int brokers, int partitions, const c
 const char *embedded_kafka_brokers(const struct embedded_kafka *k);
 /* Takes every broker down (connections dropped and refused) or back up. */
 int embedded_kafka_set_down(struct embedded_kafka *k, bool down);
+/* The next n Fetch requests are answered "offset out of range" for every
+ * partition, as a broker answers a consumer whose topic was deleted and
+ * created again (the 2.0.2 mock cannot delete a topic). For tests. */
+void embedded_kafka_fail_fetches(struct embedded_kafka *k, size_t n);
 void embedded_kafka_stop(struct embedded_kafka *k); /* NULL is fine */
 
 struct demo;

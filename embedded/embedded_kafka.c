@@ -98,6 +98,13 @@ int embedded_kafka_set_down(struct embedded_kafka *k, bool down)
 	return rc;
 }
 
+void embedded_kafka_fail_fetches(struct embedded_kafka *k, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		rd_kafka_mock_push_request_errors(k->mcluster, 1 /* Fetch */, 1,
+		                                  RD_KAFKA_RESP_ERR_OFFSET_OUT_OF_RANGE);
+}
+
 /* Destroys the cluster, then its handle; NULL is fine. */
 void embedded_kafka_stop(struct embedded_kafka *k)
 {

@@ -247,16 +247,18 @@ static const char insert_quarantine_sql[] =
     " SELECT topic, kafka_partition, kafka_offset, reason, raw FROM stage_quarantine"
     " ON CONFLICT DO NOTHING";
 
-static const char fence_sql[] = "SELECT topic, kafka_partition, next_offset FROM kafka_offsets"
-                                " WHERE consumer_group = $1 AND (topic, kafka_partition) IN"
-                                " (SELECT * FROM unnest($2::text[], $3::int[]))"
-                                " ORDER BY topic, kafka_partition FOR UPDATE";
+static const char fence_sql[] =
+    "SELECT topic, kafka_partition, next_offset FROM kafka_offsets"
+    " WHERE consumer_group = $1 AND cluster_id = $2 AND (topic, kafka_partition) IN"
+    " (SELECT * FROM unnest($3::text[], $4::int[]))"
+    " ORDER BY topic, kafka_partition FOR UPDATE";
 
 static const char store_offsets_sql[] =
-    "INSERT INTO kafka_offsets AS k (consumer_group, topic, kafka_partition, next_offset)"
-    " SELECT $1, t, p, o FROM unnest($2::text[], $3::int[], $4::bigint[]) AS u(t, p, o)"
+    "INSERT INTO kafka_offsets AS k (consumer_group, cluster_id, topic, kafka_partition,"
+    " next_offset)"
+    " SELECT $1, $2, t, p, o FROM unnest($3::text[], $4::int[], $5::bigint[]) AS u(t, p, o)"
     " ORDER BY t, p"
-    " ON CONFLICT (consumer_group, topic, kafka_partition) DO UPDATE"
+    " ON CONFLICT (consumer_group, cluster_id, topic, kafka_partition) DO UPDATE"
     " SET next_offset = greatest(k.next_offset, excluded.next_offset), updated_at = now()";
 
 static const char count_dups_sql[] =
@@ -337,7 +339,7 @@ static void array_text(struct sbuf *s, const char *v, bool first)
 
 /* Stored next offsets of the batch's partitions, locked until commit so that
  * a second collector cannot store the same messages at the same time. */
-static int fence(struct ledger *lg, const char *group, const struct ledger_batch *b,
+static int fence(struct ledger *lg, const struct ledger_source *src, const struct ledger_batch *b,
                  int64_t *stored, struct tally_err *err)
 {
 	struct sbuf topics, parts;
@@ -361,8 +363,8 @@ static int fence(struct ledger *lg, const char *group, const struct ledger_batch
 		tally_err_set(err, TALLY_ENOMEM, true, "out of memory");
 		goto out;
 	}
-	const char *params[3] = {group, topics.p, parts.p};
-	PGresult *res = PQexecPrepared(lg->conn, "fence", 3, params, NULL, NULL, 0);
+	const char *params[4] = {src->group, src->cluster_id, topics.p, parts.p};
+	PGresult *res = PQexecPrepared(lg->conn, "fence", 4, params, NULL, NULL, 0);
 	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
 		ledger_fail(lg, res, "reading stored offsets", err);
 		goto out;
@@ -505,8 +507,8 @@ int ledger_stage_run(struct ledger *lg, const char *copy_sql, const struct sbuf 
 	return exec_prepared(lg, stmt, 0, NULL, NULL, err);
 }
 
-static int store_offsets(struct ledger *lg, const char *group, const struct ledger_batch *b,
-                         struct tally_err *err)
+static int store_offsets(struct ledger *lg, const struct ledger_source *src,
+                         const struct ledger_batch *b, struct tally_err *err)
 {
 	struct sbuf t, p, o;
 	int rc;
@@ -527,8 +529,8 @@ static int store_offsets(struct ledger *lg, const char *group, const struct ledg
 	sbuf_putc(&t, '}');
 	sbuf_putc(&p, '}');
 	sbuf_putc(&o, '}');
-	const char *params[4] = {group, t.p, p.p, o.p};
-	rc = exec_prepared(lg, "store_offsets", 4, params, NULL, err);
+	const char *params[5] = {src->group, src->cluster_id, t.p, p.p, o.p};
+	rc = exec_prepared(lg, "store_offsets", 5, params, NULL, err);
 	sbuf_cleanup(&t);
 	sbuf_cleanup(&p);
 	sbuf_cleanup(&o);
@@ -536,11 +538,12 @@ static int store_offsets(struct ledger *lg, const char *group, const struct ledg
 }
 
 /* The transaction body; the caller begins and ends the transaction. */
-static int write_batch_txn(struct ledger *lg, const char *group, const struct ledger_batch *b,
-                           int64_t *stored, struct ledger_batch_result *res, struct tally_err *err)
+static int write_batch_txn(struct ledger *lg, const struct ledger_source *src,
+                           const struct ledger_batch *b, int64_t *stored,
+                           struct ledger_batch_result *res, struct tally_err *err)
 {
 	struct sbuf *s = &lg->copybuf;
-	if (fence(lg, group, b, stored, err) < 0)
+	if (fence(lg, src, b, stored, err) < 0)
 		return -1;
 
 	if (ledger_write_calls(lg, b, stored, res, err) < 0)
@@ -622,11 +625,12 @@ static int write_batch_txn(struct ledger *lg, const char *group, const struct le
 		if (exec_prepared(lg, "count_dups", 1, params, NULL, err) < 0)
 			return -1;
 	}
-	return store_offsets(lg, group, b, err);
+	return store_offsets(lg, src, b, err);
 }
 
-int ledger_write_batch(struct ledger *lg, const char *group, const struct ledger_batch *b,
-                       struct ledger_batch_result *res, struct tally_err *err)
+int ledger_write_batch(struct ledger *lg, const struct ledger_source *src,
+                       const struct ledger_batch *b, struct ledger_batch_result *res,
+                       struct tally_err *err)
 {
 	int64_t stored_small[64], *stored = stored_small;
 	int rc = -1;
@@ -640,7 +644,14 @@ int ledger_write_batch(struct ledger *lg, const char *group, const struct ledger
 		goto out;
 	if (ledger_exec(lg, "BEGIN", err) < 0)
 		goto out;
-	if (write_batch_txn(lg, group, b, stored, res, err) < 0 ||
+	if (b->n_marks && (!src || !src->cluster_id || !src->cluster_id[0])) {
+		/* An offset that names no cluster could be mistaken for another's
+		 * (not the data's fault: nothing is quarantined, the batch is held). */
+		tally_err_set(err, TALLY_EKAFKA, false,
+		              "offsets to store but no Kafka cluster id to store them under");
+		goto out;
+	}
+	if (write_batch_txn(lg, src, b, stored, res, err) < 0 ||
 	    ledger_exec(lg, "COMMIT", err) < 0) {
 		if (PQstatus(lg->conn) == CONNECTION_OK)
 			PQclear(PQexec(lg->conn, "ROLLBACK"));
@@ -654,14 +665,15 @@ out:
 	return rc;
 }
 
-int ledger_stored_offsets(struct ledger *lg, const char *group, const char *const *topics,
-                          const int32_t *partitions, size_t n, int64_t *offsets,
-                          struct tally_err *err)
+int ledger_stored_offsets(struct ledger *lg, const struct ledger_source *src,
+                          const char *const *topics, const int32_t *partitions, size_t n,
+                          int64_t *offsets, struct tally_err *err)
 {
+	const char *params[2] = {src->group, src->cluster_id};
 	PGresult *res = PQexecParams(lg->conn,
 	                             "SELECT topic, kafka_partition, next_offset FROM kafka_offsets"
-	                             " WHERE consumer_group = $1",
-	                             1, NULL, &group, NULL, NULL, 0);
+	                             " WHERE consumer_group = $1 AND cluster_id = $2",
+	                             2, NULL, params, NULL, NULL, 0);
 
 	if (PQresultStatus(res) != PGRES_TUPLES_OK)
 		return ledger_fail(lg, res, "reading stored offsets", err);
@@ -674,6 +686,42 @@ int ledger_stored_offsets(struct ledger *lg, const char *group, const char *cons
 			if (partitions[i] == p && strcmp(topics[i], t) == 0)
 				offsets[i] = strtoll(PQgetvalue(res, r, 2), NULL, 10);
 	}
+	PQclear(res);
+	return 0;
+}
+
+int ledger_offset_reset(struct ledger *lg, const struct ledger_source *src,
+                        const struct ledger_offset_reset *r, bool *applied, struct tally_err *err)
+{
+	char part[16], stored[24], low[24], high[24], resumed[24];
+	const char *params[9] = {src->group, src->cluster_id, r->topic, part, stored, low,
+	                         high,       resumed,         r->reason};
+	PGresult *res;
+
+	*applied = false;
+	snprintf(part, sizeof part, "%d", (int)r->partition);
+	snprintf(stored, sizeof stored, "%lld", (long long)r->stored_offset);
+	snprintf(low, sizeof low, "%lld", (long long)r->low_watermark);
+	snprintf(high, sizeof high, "%lld", (long long)r->high_watermark);
+	snprintf(resumed, sizeof resumed, "%lld", (long long)r->resumed_at);
+	/* Only if the stored offset is still the one the collector judged (or
+	 * none is stored): a second collector that got there first has already
+	 * recorded it. */
+	res = PQexecParams(
+	    lg->conn,
+	    "WITH u AS (UPDATE kafka_offsets SET next_offset = $8, updated_at = now()"
+	    "  WHERE consumer_group = $1 AND cluster_id = $2 AND topic = $3"
+	    "  AND kafka_partition = $4 AND next_offset = $5 RETURNING 1)"
+	    " INSERT INTO kafka_offset_resets (consumer_group, cluster_id, topic, kafka_partition,"
+	    "  stored_offset, low_watermark, high_watermark, resumed_at, reason)"
+	    " SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9"
+	    " WHERE EXISTS (SELECT 1 FROM u) OR NOT EXISTS (SELECT 1 FROM kafka_offsets"
+	    "  WHERE consumer_group = $1 AND cluster_id = $2 AND topic = $3"
+	    "  AND kafka_partition = $4)",
+	    9, NULL, params, NULL, NULL, 0);
+	if (PQresultStatus(res) != PGRES_COMMAND_OK)
+		return ledger_fail(lg, res, "recording an offset reset", err);
+	*applied = strcmp(PQcmdTuples(res), "1") == 0;
 	PQclear(res);
 	return 0;
 }

@@ -196,20 +196,46 @@ int ledger_batch_add_quarantine(struct ledger_batch *b, const struct kafka_pos *
 /* Records that pos was consumed (its offset is stored with the batch). */
 int ledger_batch_mark(struct ledger_batch *b, const struct kafka_pos *pos);
 
+/* Whose offsets a batch stores: a consumer group reading one Kafka cluster
+ * (the cluster id its brokers report). Offsets are keyed by both, so that
+ * an offset read from one cluster never counts on another. Not copied. */
+struct ledger_source {
+	const char *group;
+	const char *cluster_id;
+};
+
 /* Writes the whole batch in ONE transaction: calls (duplicates by event_id
  * skipped), hourly rollups for the rows actually inserted, outcomes,
- * feedback, quarantine and the consumed offsets of `group`. Messages below
- * an already stored offset are skipped (another collector or an earlier run
- * stored them). On error nothing is written; err->retriable tells whether
- * the same batch may be retried. */
-int ledger_write_batch(struct ledger *lg, const char *group, const struct ledger_batch *b,
-                       struct ledger_batch_result *res, struct tally_err *err);
+ * feedback, quarantine and the consumed offsets of src. Messages below
+ * an already stored offset of src are skipped (another collector or an
+ * earlier run stored them). A batch with offsets needs src->cluster_id. On
+ * error nothing is written; err->retriable tells whether the same batch may
+ * be retried. */
+int ledger_write_batch(struct ledger *lg, const struct ledger_source *src,
+                       const struct ledger_batch *b, struct ledger_batch_result *res,
+                       struct tally_err *err);
 
-/* Next offsets stored for group, one per (topic, partition) asked: offsets[i]
- * = stored next offset or -1 when none. */
-int ledger_stored_offsets(struct ledger *lg, const char *group, const char *const *topics,
-                          const int32_t *partitions, size_t n, int64_t *offsets,
-                          struct tally_err *err);
+/* Next offsets stored for src, one per (topic, partition) asked: offsets[i]
+ * = stored next offset or -1 when none. Offsets stored for another cluster
+ * (or before offsets named their cluster) are never returned. */
+int ledger_stored_offsets(struct ledger *lg, const struct ledger_source *src,
+                          const char *const *topics, const int32_t *partitions, size_t n,
+                          int64_t *offsets, struct tally_err *err);
+
+/* A stored offset that the broker's watermarks make impossible, and where
+ * the collector resumes instead. */
+struct ledger_offset_reset {
+	const char *topic;
+	int32_t partition;
+	int64_t stored_offset, low_watermark, high_watermark, resumed_at;
+	const char *reason; /* one line a person can act on */
+};
+/* Moves src's stored offset of r's partition to r->resumed_at and records
+ * r in kafka_offset_resets, in one statement, only while the stored offset
+ * is still r->stored_offset or none is stored (*applied false: someone moved
+ * it first, nothing written). */
+int ledger_offset_reset(struct ledger *lg, const struct ledger_source *src,
+                        const struct ledger_offset_reset *r, bool *applied, struct tally_err *err);
 
 /* ---- prices in the ledger ------------------------------------------------------ */
 
@@ -247,11 +273,14 @@ int ledger_rebuild_rollups(struct ledger *lg, int64_t from_us, int64_t to_us, co
 struct ledger_status {
 	int64_t calls, outcomes, feedback, duplicates, quarantined, unpriced;
 	struct {
+		char cluster_id[128]; /* "" for offsets stored before 0008 */
 		char topic[128];
 		int32_t partition;
 		int64_t offset;
-	} * partitions; /* malloc'd */
+	} * partitions; /* malloc'd; every cluster's */
 	size_t n_partitions;
+	int64_t offset_resets; /* kafka_offset_resets rows of the group */
+	char last_reset[512];  /* the newest one, as a sentence ("" if none) */
 };
 int ledger_status(struct ledger *lg, const char *group, struct ledger_status *st,
                   struct tally_err *err);

@@ -31,10 +31,11 @@ int ledger_status(struct ledger *lg, const char *group, struct ledger_status *st
 	st->unpriced = cell_i64(res, 0, 5);
 	PQclear(res);
 
-	res = PQexecParams(lg->conn,
-	                   "SELECT topic, kafka_partition, next_offset FROM kafka_offsets"
-	                   " WHERE consumer_group = $1 ORDER BY topic, kafka_partition",
-	                   1, NULL, &group, NULL, NULL, 0);
+	res =
+	    PQexecParams(lg->conn,
+	                 "SELECT cluster_id, topic, kafka_partition, next_offset FROM kafka_offsets"
+	                 " WHERE consumer_group = $1 ORDER BY cluster_id, topic, kafka_partition",
+	                 1, NULL, &group, NULL, NULL, 0);
 	if (PQresultStatus(res) != PGRES_TUPLES_OK)
 		return ledger_fail(lg, res, "reading stored offsets", err);
 	int n = PQntuples(res);
@@ -43,12 +44,33 @@ int ledger_status(struct ledger *lg, const char *group, struct ledger_status *st
 		return tally_err_set(err, TALLY_ENOMEM, false, "out of memory");
 	}
 	for (int r = 0; r < n; r++) {
-		str_copy(st->partitions[r].topic, sizeof st->partitions[r].topic,
+		str_copy(st->partitions[r].cluster_id, sizeof st->partitions[r].cluster_id,
 		         PQgetvalue(res, r, 0));
-		st->partitions[r].partition = (int32_t)cell_i64(res, r, 1);
-		st->partitions[r].offset = cell_i64(res, r, 2);
+		str_copy(st->partitions[r].topic, sizeof st->partitions[r].topic,
+		         PQgetvalue(res, r, 1));
+		st->partitions[r].partition = (int32_t)cell_i64(res, r, 2);
+		st->partitions[r].offset = cell_i64(res, r, 3);
 	}
 	st->n_partitions = (size_t)n;
+	PQclear(res);
+
+	res = PQexecParams(
+	    lg->conn,
+	    "SELECT (SELECT count(*) FROM kafka_offset_resets WHERE consumer_group = $1),"
+	    " (SELECT to_char(at, 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"') || ' '"
+	    "  || topic || '[' || kafka_partition || ']: stored offset '"
+	    "  || stored_offset || ', broker offsets ' || low_watermark || '..'"
+	    "  || high_watermark || ' (cluster ' || cluster_id || '): ' || reason"
+	    "  FROM kafka_offset_resets WHERE consumer_group = $1"
+	    "  ORDER BY id DESC LIMIT 1)",
+	    1, NULL, &group, NULL, NULL, 0);
+	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+		ledger_status_cleanup(st);
+		return ledger_fail(lg, res, "reading offset resets", err);
+	}
+	st->offset_resets = cell_i64(res, 0, 0);
+	if (!PQgetisnull(res, 0, 1))
+		str_copy(st->last_reset, sizeof st->last_reset, PQgetvalue(res, 0, 1));
 	PQclear(res);
 	return 0;
 }

@@ -152,6 +152,9 @@ static void collector_metrics(struct sbuf *b, const struct tally_config *cfg,
 	                  rd(&s->feedback));
 	header(b, "tally_db_errors_total", "counter", "Failed ledger writes (retried).");
 	sbuf_printf(b, "tally_db_errors_total %lld\n", (long long)rd(&s->db_errors));
+	header(b, "tally_redelivered_total", "counter",
+	       "Messages skipped as already stored (below the ledger's stored offset).");
+	sbuf_printf(b, "tally_redelivered_total %lld\n", (long long)rd(&s->redelivered));
 	histogram(b, "tally_batch_size", "Messages per written batch.", size_le,
 	          COLLECTOR_SIZE_BUCKETS, 1.0, s->batch_size_buckets,
 	          (double)rd(&s->batch_messages_total));
@@ -192,8 +195,23 @@ void web_metrics(struct web_req *rq, struct web_resp *rs)
 			sbuf_printf(b, ",partition=\"%d\"} %lld\n", (int)st.partitions[i].partition,
 			            (long long)st.partitions[i].offset);
 		}
+		header(b, "tally_offset_resets_total", "counter",
+		       "Stored offsets found outside the broker's offsets (topic recreated,"
+		       " another cluster, retention), logged and read again.");
+		sbuf_printf(b, "tally_offset_resets_total %lld\n", (long long)st.offset_resets);
+		header(b, "tally_partition_offset_out_of_range", "gauge",
+		       "1 while a partition's stored offset is outside the broker's offsets.");
+		for (size_t i = 0; i < st.n_partitions; i++) {
+			if (st.partitions[i].low < 0)
+				continue;
+			sbuf_puts(b, "tally_partition_offset_out_of_range{topic=");
+			label_value(b, st.partitions[i].topic);
+			sbuf_printf(b, ",partition=\"%d\"} %d\n", (int)st.partitions[i].partition,
+			            st.partitions[i].out_of_range ? 1 : 0);
+		}
 		header(b, "tally_partition_lag", "gauge",
-		       "Messages in Kafka not yet stored in the ledger per partition.");
+		       "Messages in Kafka not yet stored in the ledger per partition (from the"
+		       " broker's watermarks).");
 		for (size_t i = 0; i < st.n_partitions; i++) {
 			if (st.partitions[i].lag < 0)
 				continue;

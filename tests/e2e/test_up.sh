@@ -64,6 +64,15 @@ wait_until 90 test -f "$TALLY_DATA_DIR/endpoints.env"
 . "$TALLY_DATA_DIR/endpoints.env"
 assert_eq "data kept across runs" 1 "$(psql "$TALLY_DATABASE_URL" -XAtqc "select count(*) from calls where event_id='ext-1'")"
 assert_eq "no second demo token once keys exist" "" "$(sed -n 's/^TALLY_DEMO_ADMIN_TOKEN=//p' "$T/up2.out")"
+# The restarted embedded Kafka is a new, empty cluster while the ledger keeps
+# the first run's offsets: what is produced now must still be stored (issue 9).
+export TALLY_DATABASE_URL TALLY_KAFKA_BROKERS
+echo '{"event_id":"ext-2","ts":"2026-11-03T00:00:00Z","team":"ext","workflow":"w","task_type":"t","provider":"openai","model":"gpt-4o-mini","usage":{"input_tokens":10,"output_tokens":5}}' |
+	"$BIN" produce >/dev/null 2>&1
+wait_until 30 sh -c "[ \"\$(psql \"$TALLY_DATABASE_URL\" -XAtqc \"select count(*) from calls where event_id='ext-2'\")\" = 1 ]"
+assert_eq "after a restart, an event produced to the new embedded Kafka is stored" 0 $?
+wait_until 30 sh -c "\"$BIN\" status --format json | grep -q '\"other_cluster_offsets\":[1-9]'"
+assert_eq "status sets the first run's offsets aside" 0 $?
 kill -INT "$UP"
 wait "$UP"
 assert_eq "SIGINT stops cleanly too" 0 $?

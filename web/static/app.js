@@ -487,6 +487,13 @@
     if (status.status === 'fulfilled') {
       const q = Number(status.value.quarantined) || 0;
       cards.append(card('Quarantined events', num(q), q ? 'events that failed validation (all time)' : 'none', q ? 'alert' : ''));
+      const oor = (status.value.offsets_out_of_range || []).length;
+      const resets = Number(status.value.offset_resets) || 0;
+      if (oor || resets) {
+        cards.append(card('Kafka offset resets', num(resets), oor
+          ? `${oor} stored offset(s) outside Kafka's offsets now: read again (see the collector log)`
+          : `last: ${status.value.last_offset_reset || '?'}`, 'alert'));
+      }
     }
     view.append(cards);
 
