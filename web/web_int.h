@@ -8,18 +8,20 @@
 #include "../ledger/ledger.h"
 #include "web.h"
 
-#define WEB_BODY_MAX      (1024 * 1024) /* larger request bodies get 413 */
-#define WEB_POOL_MAX      8             /* idle ledger connections kept */
-#define WEB_CONN_MAX      512u          /* connections, each with its own thread */
-#define WEB_STACK_BYTES   ((size_t)512 * 1024)
-#define WEB_TIMEOUT_S     30 /* idle connection timeout */
-#define WEB_SESSION_TTL_S (12 * 3600)
-#define WEB_CACHE_US      INT64_C(5000000) /* status / lag cache for /metrics, /readyz */
-#define WEB_PARAM_MAX     256              /* bytes of one query parameter */
-#define WEB_COOKIE        "tally_session"
-#define WEB_ANSWER_TTL_MS 5000 /* spend / status answers reused (TALLY_WEB_CACHE_MS) */
-#define WEB_CACHE_KEY_MAX 640
-#define WEB_CACHE_HIT     (-2)
+#define WEB_BODY_MAX          (1024 * 1024) /* larger request bodies get 413 */
+#define WEB_EVENTS_MAX        1000          /* events per POST /api/v1/events, else 413 */
+#define WEB_EVENT_REASONS_MAX 100           /* rejected events answered with their reason */
+#define WEB_POOL_MAX          8             /* idle ledger connections kept */
+#define WEB_CONN_MAX          512u          /* connections, each with its own thread */
+#define WEB_STACK_BYTES       ((size_t)512 * 1024)
+#define WEB_TIMEOUT_S         30 /* idle connection timeout */
+#define WEB_SESSION_TTL_S     (12 * 3600)
+#define WEB_CACHE_US          INT64_C(5000000) /* status / lag cache for /metrics, /readyz */
+#define WEB_PARAM_MAX         256              /* bytes of one query parameter */
+#define WEB_COOKIE            "tally_session"
+#define WEB_ANSWER_TTL_MS     5000 /* spend / status answers reused (TALLY_WEB_CACHE_MS) */
+#define WEB_CACHE_KEY_MAX     640
+#define WEB_CACHE_HIT         (-2)
 
 enum web_route {
 	ROUTE_HEALTHZ,
