@@ -65,4 +65,44 @@ http -X POST -H "$V" --data-binary @"$T/nul" "$U/api/v1/events" >/dev/null
 assert_match "raw NUL: rejected" '"rejected":1,.*NUL' "$(body)"
 http -X POST -H "$V" --data-binary '{"event_id":"ctl-1","ts":"2026-11-03T10:00:00Z","team":"support","workflow":"w\u001b[31mx","task_type":"t","provider":"openai","model":"gpt-4o-mini","usage":{"input_tokens":1,"output_tokens":1}}' "$U/api/v1/events" >/dev/null
 assert_match "control character in a name: rejected" '"rejected":1,.*control character' "$(body)"
+
+# ---- cross-team writes: outcomes and workflows are scoped by team -------------
+{
+	call sup-c1 support triage SUP-1
+	call sup-c2 support triage SUP-1
+	printf '{"outcome_id":"SUP-1","ts":"2026-11-03T12:00:00Z","team":"support","workflow":"triage","success":false}\n'
+} >"$T/sup"
+assert_eq "support posts its calls and outcome: 202" 202 "$(http -X POST -H "$V" --data-binary @"$T/sup" "$U/api/v1/events")"
+wait_until 30 sh -c "[ \"\$(psql \"$TALLY_DATABASE_URL\" -XAtq -c \"select count(*) from outcomes where outcome_id = 'SUP-1'\")\" = 1 ]"
+http -X POST -H "$A" -d '{"scope":"workflow","name":"triage","amount_usd":"100"}' "$U/api/v1/budgets" >/dev/null
+http -H "$A" "$U/api/v1/budgets?at=2026-11-30" >/dev/null
+BUDGET0=$(body | sed -n 's/.*"name":"triage",[^}]*"spend_usd":"\([0-9.]*\)".*/\1/p')
+assert_match "the workflow budget counts support's calls" '^0\.0*[1-9]' "$BUDGET0"
+http -H "$F" "$U/api/v1/outcomes?from=2026-11-01&to=2026-12-01" >/dev/null
+wf() { python3 -c 'import json, sys; print([w for w in json.load(open(sys.argv[1]))["workflows"] if w["workflow"] == "triage"])' "$B"; }
+OUT0=$(wf)
+# sales guesses the id: moves it to sales with a far-future ts, then names it in calls
+{
+	printf '{"outcome_id":"SUP-1","ts":"2099-01-01T00:00:00Z","team":"sales","workflow":"steal","success":true}\n'
+	call sal-c1 sales triage SUP-1
+	call sal-c2 sales triage SUP-1
+	call sal-c3 sales triage
+} >"$T/sal"
+assert_eq "sales posts (its own team's events): 202" 202 "$(http -X POST -H "$S" --data-binary @"$T/sal" "$U/api/v1/events")"
+wait_until 30 sh -c "[ \"\$(psql \"$TALLY_DATABASE_URL\" -XAtq -c \"select count(*) from calls where event_id like 'sal-%'\")\" = 3 ] && [ \"\$(psql \"$TALLY_DATABASE_URL\" -XAtq -c \"select count(*) from quarantine where reason like 'outcome SUP-1 belongs%'\")\" = 1 ]"
+assert_eq "another team's outcome never moves" "support|f|2026-11-03 12:00:00+00" "$(q "select team, success, ts from outcomes where outcome_id = 'SUP-1'")"
+assert_match "the foreign outcome event is quarantined with its reason" \
+	'outcome SUP-1 belongs to team support: an event of team sales may not change it' \
+	"$(q "select reason from quarantine where reason like 'outcome SUP-1%'")"
+http -H "$F" "$U/api/v1/outcomes?from=2026-11-01&to=2026-12-01" >/dev/null
+assert_eq "support's cost per outcome is unchanged by sales' calls" "$OUT0" "$(wf)"
+assert_match "sales' calls naming it count as calls without a known outcome" '"calls_without_outcome":\{"calls":2,' "$(body)"
+http -H "$A" "$U/api/v1/budgets?at=2026-11-30" >/dev/null
+assert_eq "support's workflow budget ignores sales' calls naming the workflow" "$BUDGET0" \
+	"$(body | sed -n 's/.*"name":"triage",[^}]*"spend_usd":"\([0-9.]*\)".*/\1/p')"
+# a later correction (admin over HTTP, the owning team) takes effect
+printf '{"outcome_id":"SUP-1","ts":"2026-11-04T09:00:00Z","team":"support","workflow":"triage","success":true}\n' >"$T/fix"
+assert_eq "admin correction: 202" 202 "$(http -X POST -H "$A" --data-binary @"$T/fix" "$U/api/v1/events")"
+wait_until 30 sh -c "[ \"\$(psql \"$TALLY_DATABASE_URL\" -XAtq -c \"select success from outcomes where outcome_id = 'SUP-1'\")\" = t ]"
+assert_eq "the admin's later correction takes effect" "support|t" "$(q "select team, success from outcomes where outcome_id = 'SUP-1'")"
 t_done
