@@ -479,6 +479,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 		}
 		rq->started = true;
 		sbuf_cleanup(&rs.body);
+		/* The headers are in: the body and the answer get the longer timeout. */
+		MHD_set_connection_option(conn, MHD_CONNECTION_OPTION_TIMEOUT,
+		                          (unsigned)WEB_TIMEOUT_S);
 		return MHD_YES;
 	}
 	if (*upload_size > 0) {
@@ -523,10 +526,12 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 	struct web *w = cls;
 	struct web_req *rq = *con_cls;
 
-	(void)conn;
 	(void)toe;
 	if (!rq)
 		return;
+	/* Back to waiting for the next request's headers (keep-alive). */
+	MHD_set_connection_option(conn, MHD_CONNECTION_OPTION_TIMEOUT,
+	                          (unsigned)WEB_HEADER_TIMEOUT_S);
 	pool_put(w, rq->lg);
 	sbuf_cleanup(&rq->body);
 	free(rq);
@@ -629,6 +634,16 @@ struct web *web_start(const struct tally_config *cfg, const struct collector_sta
 		web_stop(w);
 		return NULL;
 	}
+	int64_t per_ip = WEB_CONN_PER_IP;
+	const char *pip = getenv("TALLY_HTTP_CONN_PER_IP");
+	if (pip && (parse_i64(pip, &per_ip) < 0 || per_ip < 0 || per_ip > WEB_CONN_MAX)) {
+		tally_err_set(err, TALLY_EINVAL, false,
+		              "TALLY_HTTP_CONN_PER_IP=%s: use connections per client address from 0"
+		              " (no limit) to %u",
+		              pip, WEB_CONN_MAX);
+		web_stop(w);
+		return NULL;
+	}
 	w->answers = web_cache_new(ttl_ms * 1000);
 	web_keys_watch_start(cfg->database_url);
 	/* A thread per connection: handlers block on the ledger, and a slow query
@@ -640,8 +655,9 @@ struct web *web_start(const struct tally_config *cfg, const struct collector_sta
 	w->daemon = MHD_start_daemon(
 	    flags, 0, NULL, NULL, on_request, w, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, w,
 	    MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss, MHD_OPTION_THREAD_STACK_SIZE,
-	    WEB_STACK_BYTES, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)WEB_TIMEOUT_S,
-	    MHD_OPTION_CONNECTION_LIMIT, WEB_CONN_MAX, MHD_OPTION_NOTIFY_COMPLETED, on_completed, w,
+	    WEB_STACK_BYTES, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)WEB_HEADER_TIMEOUT_S,
+	    MHD_OPTION_CONNECTION_LIMIT, WEB_CONN_MAX, MHD_OPTION_PER_IP_CONNECTION_LIMIT,
+	    (unsigned)per_ip, MHD_OPTION_NOTIFY_COMPLETED, on_completed, w,
 	    MHD_OPTION_UNESCAPE_CALLBACK, unescape, w, MHD_OPTION_END);
 	if (!w->daemon) {
 		tally_err_set(err, TALLY_EIO, false,

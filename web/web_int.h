@@ -14,7 +14,9 @@
 #define WEB_POOL_MAX          8             /* idle ledger connections kept */
 #define WEB_CONN_MAX          512u          /* connections, each with its own thread */
 #define WEB_STACK_BYTES       ((size_t)512 * 1024)
-#define WEB_TIMEOUT_S         30 /* idle connection timeout */
+#define WEB_TIMEOUT_S         30 /* a request's body and answer: inactivity timeout */
+#define WEB_HEADER_TIMEOUT_S  10 /* headers of a request, and a keep-alive wait for the next */
+#define WEB_CONN_PER_IP       32 /* connections per client address (TALLY_HTTP_CONN_PER_IP) */
 #define WEB_SESSION_TTL_S     (12 * 3600)
 #define WEB_CACHE_US          INT64_C(5000000) /* status / lag cache for /metrics, /readyz */
 #define WEB_PARAM_MAX         256              /* bytes of one query parameter */

@@ -105,4 +105,55 @@ printf '{"outcome_id":"SUP-1","ts":"2026-11-04T09:00:00Z","team":"support","work
 assert_eq "admin correction: 202" 202 "$(http -X POST -H "$A" --data-binary @"$T/fix" "$U/api/v1/events")"
 wait_until 30 sh -c "[ \"\$(psql \"$TALLY_DATABASE_URL\" -XAtq -c \"select success from outcomes where outcome_id = 'SUP-1'\")\" = t ]"
 assert_eq "the admin's later correction takes effect" "support|t" "$(q "select team, success from outcomes where outcome_id = 'SUP-1'")"
+
+# ---- connection exhaustion: per-client bound and header deadline --------------
+# One client (127.0.0.1) holds 520 slow-header connections, then 600 idle
+# keep-alive ones; the health check comes from another client (127.0.0.2).
+hold() { # hold MODE COUNT SECONDS: holds connections; prints how many stayed open
+	python3 - "$PORT" "$@" <<'PY'
+import socket, sys, time
+port, mode, n, secs = int(sys.argv[1]), sys.argv[2], int(sys.argv[3]), float(sys.argv[4])
+socks = []
+for i in range(n):
+    s = socket.socket()
+    s.settimeout(2)
+    try:
+        s.connect(("127.0.0.1", port))
+        if mode == "slow":
+            s.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")
+        else:
+            s.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+            s.recv(4096)
+        socks.append(s)
+    except OSError:
+        s.close()
+open(sys.argv[5] if len(sys.argv) > 5 else "/dev/null", "w").write("ready\n")
+time.sleep(secs)
+alive = 0
+for s in socks:
+    s.setblocking(False)
+    try:
+        alive += s.recv(1) != b""
+    except BlockingIOError:
+        alive += 1
+    except OSError:
+        pass
+print(alive)
+PY
+}
+health2() { curl -s -o /dev/null -m 3 -w '%{http_code}' --interface 127.0.0.2 "$U/healthz"; }
+hold slow 520 14 "$T/held" >"$T/slow.out" &
+HOLD=$!
+wait_until 30 test -s "$T/held"
+assert_eq "520 slow-header connections of one client: /healthz of another answers" 200 "$(health2)"
+assert_eq "and the API too" 200 "$(curl -s -o /dev/null -m 3 -w '%{http_code}' --interface 127.0.0.2 -H "$V" "$U/api/v1/me")"
+wait "$HOLD"
+assert_eq "slow-header connections are closed after the header deadline (10 s)" 0 "$(cat "$T/slow.out")"
+rm -f "$T/held"
+hold idle 600 3 "$T/held" >"$T/idle.out" &
+HOLD=$!
+wait_until 30 test -s "$T/held"
+assert_eq "600 idle keep-alive connections of one client: /healthz of another answers" 200 "$(health2)"
+wait "$HOLD"
+assert_eq "one client holds at most 32 connections" 32 "$(cat "$T/idle.out")"
 t_done
