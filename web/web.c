@@ -11,6 +11,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "web_int.h"
@@ -135,41 +136,73 @@ const char *web_arg(struct web_req *rq, const char *name)
 	return MHD_lookup_connection_value(rq->conn, MHD_GET_ARGUMENT_KIND, name);
 }
 
+/* Gives a connection (and its slot) back; NULL is fine. */
 static void pool_put(struct web *w, struct ledger *lg)
 {
 	if (!lg)
 		return;
 	pthread_mutex_lock(&w->pool_mu);
-	if (ledger_ok(lg) && w->n_idle < WEB_POOL_MAX) {
+	w->n_busy--;
+	if (ledger_ok(lg) && w->n_idle < WEB_POOL_SIZE) {
 		w->idle[w->n_idle++] = lg;
 		lg = NULL;
 	}
+	pthread_cond_broadcast(&w->pool_cv);
 	pthread_mutex_unlock(&w->pool_mu);
 	ledger_close(lg);
+}
+
+/* Routes that must keep working while reports hold every other connection. */
+static bool pool_reserved_for(int route)
+{
+	return route == ROUTE_SESSION || route == ROUTE_ME || route == ROUTE_ROUTE ||
+	       route == ROUTE_READYZ;
 }
 
 struct ledger *web_ledger(struct web_req *rq, struct web_resp *rs)
 {
 	struct web *w = rq->w;
 	struct tally_err err = {0};
+	size_t limit =
+	    pool_reserved_for(rq->route) ? WEB_POOL_SIZE : WEB_POOL_SIZE - WEB_POOL_RESERVED;
+	struct timespec until;
+	struct ledger *lg = NULL;
 
 	if (rq->lg)
 		return rq->lg;
+	clock_gettime(CLOCK_MONOTONIC, &until);
+	until.tv_sec += WEB_POOL_WAIT_S;
 	pthread_mutex_lock(&w->pool_mu);
+	while (w->n_busy >= limit)
+		if (pthread_cond_timedwait(&w->pool_cv, &w->pool_mu, &until) != 0 &&
+		    w->n_busy >= limit) {
+			pthread_mutex_unlock(&w->pool_mu);
+			log_warn("web: %s %s: every ledger connection stayed busy for %d s",
+			         rq->method, rq->url, WEB_POOL_WAIT_S);
+			web_error(rs, 503,
+			          "the server is busy (every ledger connection is in use); try"
+			          " again shortly");
+			return NULL;
+		}
+	w->n_busy++;
 	if (w->n_idle > 0)
-		rq->lg = w->idle[--w->n_idle];
+		lg = w->idle[--w->n_idle];
 	pthread_mutex_unlock(&w->pool_mu);
 	/* A pooled connection may have died since; try a fresh one then. */
-	if (rq->lg && !ledger_ok(rq->lg)) {
-		ledger_close(rq->lg);
-		rq->lg = NULL;
+	if (lg && !ledger_ok(lg)) {
+		ledger_close(lg);
+		lg = NULL;
 	}
-	if (!rq->lg && !(rq->lg = ledger_open(rq->w->cfg->database_url, &err))) {
+	if (!lg && !(lg = ledger_open(rq->w->cfg->database_url, &err))) {
 		log_warn("web: %s", err.msg);
+		pthread_mutex_lock(&w->pool_mu);
+		w->n_busy--;
+		pthread_cond_broadcast(&w->pool_cv);
+		pthread_mutex_unlock(&w->pool_mu);
 		web_error(rs, 503, "the ledger is unreachable; try again shortly");
 		return NULL;
 	}
-	return rq->lg;
+	return rq->lg = lg;
 }
 
 void web_db_error(struct web_req *rq, struct web_resp *rs, const struct tally_err *err)
@@ -623,6 +656,11 @@ struct web *web_start(const struct tally_config *cfg, const struct collector_sta
 	w->stats = stats;
 	w->cookie_secure = secure && strcmp(secure, "1") == 0;
 	pthread_mutex_init(&w->pool_mu, NULL);
+	pthread_condattr_t ca;
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&w->pool_cv, &ca);
+	pthread_condattr_destroy(&ca);
 	pthread_mutex_init(&w->prod_mu, NULL);
 	pthread_mutex_init(&w->cache_mu, NULL);
 	int64_t ttl_ms = WEB_ANSWER_TTL_MS;
@@ -682,6 +720,7 @@ void web_stop(struct web *w)
 	tally_status_cleanup(&w->cache);
 	web_cache_free(w->answers);
 	pthread_mutex_destroy(&w->pool_mu);
+	pthread_cond_destroy(&w->pool_cv);
 	pthread_mutex_destroy(&w->prod_mu);
 	pthread_mutex_destroy(&w->cache_mu);
 	free(w);

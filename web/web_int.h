@@ -11,8 +11,10 @@
 #define WEB_BODY_MAX          (1024 * 1024) /* larger request bodies get 413 */
 #define WEB_EVENTS_MAX        1000          /* events per POST /api/v1/events, else 413 */
 #define WEB_EVENT_REASONS_MAX 100           /* rejected events answered with their reason */
-#define WEB_POOL_MAX          8             /* idle ledger connections kept */
-#define WEB_CONN_MAX          512u          /* connections, each with its own thread */
+#define WEB_POOL_SIZE         16            /* ledger connections of the server, in use or idle */
+#define WEB_POOL_RESERVED     4    /* of them, kept for sign-in, /me, the route API, /readyz */
+#define WEB_POOL_WAIT_S       30   /* a request waits this long for a connection, then 503 */
+#define WEB_CONN_MAX          512u /* connections, each with its own thread */
 #define WEB_STACK_BYTES       ((size_t)512 * 1024)
 #define WEB_TIMEOUT_S         30 /* a request's body and answer: inactivity timeout */
 #define WEB_HEADER_TIMEOUT_S  10 /* headers of a request, and a keep-alive wait for the next */
@@ -63,9 +65,10 @@ struct web {
 	const struct collector_stats *stats;
 	bool cookie_secure;
 
-	pthread_mutex_t pool_mu; /* idle ledger connections */
-	struct ledger *idle[WEB_POOL_MAX];
-	size_t n_idle;
+	pthread_mutex_t pool_mu; /* ledger connections: idle ones, and how many in use */
+	pthread_cond_t pool_cv;  /* signalled when one is given back */
+	struct ledger *idle[WEB_POOL_SIZE];
+	size_t n_idle, n_busy;
 
 	pthread_mutex_t prod_mu; /* the producer of POST /api/v1/events */
 	struct producer *prod;
@@ -129,7 +132,10 @@ int web_int_arg(struct web_req *rq, struct web_resp *rs, const char *name, int64
 int web_time_arg(struct web_req *rq, struct web_resp *rs, const char *name, int64_t def,
                  int64_t *out);
 /* The request's ledger connection from the pool (kept until the request
- * ends); NULL with a 503 answer set in rs when the ledger is unreachable. */
+ * ends). The server holds at most WEB_POOL_SIZE connections; a request waits
+ * up to WEB_POOL_WAIT_S for one, and only sign-in, /me, the route API and
+ * /readyz may take the last WEB_POOL_RESERVED. NULL with a 503 answer set in
+ * rs when the ledger is unreachable or every connection stayed busy. */
 struct ledger *web_ledger(struct web_req *rq, struct web_resp *rs);
 /* Answers 500/503 for a failed ledger call and logs it. */
 void web_db_error(struct web_req *rq, struct web_resp *rs, const struct tally_err *err);

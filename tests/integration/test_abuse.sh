@@ -156,4 +156,39 @@ wait_until 30 test -s "$T/held"
 assert_eq "600 idle keep-alive connections of one client: /healthz of another answers" 200 "$(health2)"
 wait "$HOLD"
 assert_eq "one client holds at most 32 connections" 32 "$(cat "$T/idle.out")"
+
+# ---- ledger connections: a bounded pool, room kept for sign-in ---------------
+# Budgets are locked, so each budgets request holds a ledger connection while
+# it waits; 60 of them (from two other client addresses) queue behind the 12
+# general connections, and sign-in still gets a reserved one. PostgreSQL has
+# max_connections=50 here (tests/lib.sh).
+psql "$TALLY_DATABASE_URL" -XAtq -c "BEGIN; LOCK TABLE budgets IN ACCESS EXCLUSIVE MODE; SELECT pg_sleep(8); COMMIT" >/dev/null 2>&1 &
+LOCKER=$!
+sleep 0.5
+python3 - "$PORT" "$FIN" >"$T/slow_reports.out" <<'PY' &
+import http.client, sys, threading
+port, token = int(sys.argv[1]), sys.argv[2]
+codes = []
+def one(src, i):
+    c = http.client.HTTPConnection("127.0.0.1", port, timeout=60, source_address=(src, 0))
+    c.request("GET", "/api/v1/budgets?at=2026-11-%02dT%02d:00:00Z" % (1 + i % 28, i % 24),
+              headers={"Authorization": "Bearer " + token})
+    codes.append(c.getresponse().status)
+ts = [threading.Thread(target=one, args=("127.0.0.%d" % (3 + i % 2), i)) for i in range(60)]
+[t.start() for t in ts]
+[t.join() for t in ts]
+print(" ".join(sorted(set(str(c) for c in codes))), len(codes))
+PY
+REPORTS=$!
+sleep 3
+PEAK=$(q "select count(*) from pg_stat_activity where backend_type = 'client backend'")
+SIGNIN=$(curl -s -o /dev/null -m 10 -w '%{http_code}' --interface 127.0.0.2 -X POST -H 'Content-Type: application/json' -d "{\"token\":\"$VIEW\"}" "$U/api/v1/session")
+assert_eq "sign-in answers while 60 slow reports wait" 200 "$SIGNIN"
+assert_eq "the collector still writes meanwhile" 202 "$(http -X POST -H "$V" --data-binary "$(call pool-1 support triage)" --interface 127.0.0.2 "$U/api/v1/events")"
+wait "$LOCKER"
+wait "$REPORTS"
+assert_eq "every queued report is answered once the lock goes" "200 60" "$(cat "$T/slow_reports.out")"
+assert_eq "the server's ledger connections stay bounded (16 + collector + listeners)" 1 "$([ "$PEAK" -le 26 ] && echo 1)"
+wait_until 30 sh -c "[ \"\$(psql \"$TALLY_DATABASE_URL\" -XAtq -c \"select count(*) from calls where event_id = 'pool-1'\")\" = 1 ]"
+assert_eq "the collector's write went through" 1 "$(q "select count(*) from calls where event_id = 'pool-1'")"
 t_done
