@@ -191,4 +191,32 @@ assert_eq "every queued report is answered once the lock goes" "200 60" "$(cat "
 assert_eq "the server's ledger connections stay bounded (16 + collector + listeners)" 1 "$([ "$PEAK" -le 26 ] && echo 1)"
 wait_until 30 sh -c "[ \"\$(psql \"$TALLY_DATABASE_URL\" -XAtq -c \"select count(*) from calls where event_id = 'pool-1'\")\" = 1 ]"
 assert_eq "the collector's write went through" 1 "$(q "select count(*) from calls where event_id = 'pool-1'")"
+
+# ---- CSV formula injection: every CSV neutralises formula-like cells -----------
+python3 - >"$T/formula.jsonl" <<'PY'
+import json
+names = [("=cmd|' /C calc'!A0", "+1", "@SUM(1+1)"), ("-2+3", "@x", "=HYPERLINK(\"http://x\")")]
+for i, (team, wf, model) in enumerate(names):
+    print(json.dumps({"event_id": "csv-%d" % i, "ts": "2026-11-05T10:00:00Z", "team": team,
+        "workflow": wf, "task_type": "t", "outcome_id": "CSV-%d" % i, "provider": "openai",
+        "model": model, "usage": {"input_tokens": 10, "output_tokens": 1}}))
+    print(json.dumps({"outcome_id": "CSV-%d" % i, "ts": "2026-11-05T11:00:00Z", "team": team,
+        "workflow": wf, "success": True}))
+PY
+assert_eq "formula-like names are accepted as names" 202 "$(http -X POST -H "$A" --data-binary @"$T/formula.jsonl" "$U/api/v1/events")"
+wait_until 30 sh -c "[ \"\$(psql \"$TALLY_DATABASE_URL\" -XAtq -c \"select count(*) from calls where event_id like 'csv-%'\")\" = 2 ]"
+http -X POST -H "$A" -d '{"scope":"team","name":"@SUM(1+1)","amount_usd":"5"}' "$U/api/v1/budgets" >/dev/null
+# a cell starting with = + - @ TAB or CR, bare or quoted
+formula_cells() { grep -cE "(^|,)\"?[-=+@$(printf '\t\r')]" "$1"; }
+for ep in "chargeback?month=2026-11" "waste?from=2026-11-01&to=2026-12-01" \
+	"outcomes?from=2026-11-01&to=2026-12-01" "budgets?at=2026-11-20" \
+	"export/focus?from=2026-11-01&to=2026-12-01"; do
+	case "$ep" in export/*) fmt="" ;; *) fmt="&format=csv" ;; esac
+	http -H "$A" "$U/api/v1/$ep$fmt" >/dev/null
+	assert_eq "CSV ${ep%%\?*}: no cell starts a formula" 0 "$(formula_cells "$B")"
+	assert_match "CSV ${ep%%\?*}: the name is kept, marked" "'(=cmd|\+1|@SUM|-2\+3)" "$(cat "$B")"
+done
+"$BIN" report spend --from 2026-11-01 --to 2026-12-01 --group-by model --format csv >"$T/spend.csv"
+assert_eq "CLI spend CSV: no cell starts a formula" 0 "$(formula_cells "$T/spend.csv")"
+assert_match "CLI spend CSV keeps the model, marked" "'@SUM\(1\+1\)" "$(cat "$T/spend.csv")"
 t_done
