@@ -266,15 +266,67 @@ static void identity_json(struct sbuf *b, const struct api_key *k)
 		sbuf_puts(b, "null");
 }
 
+/* Sign-in must come from this server's own page or a non-browser client: a
+ * page of another site must not sign a victim's browser into the attacker's
+ * key (login CSRF). Browsers send Sec-Fetch-Site and Origin on such a POST;
+ * scripts send neither. Returns 0, or -1 with a 403 set. */
+static int same_origin(struct web_req *rq, struct web_resp *rs)
+{
+	const char *site = MHD_lookup_connection_value(rq->conn, MHD_HEADER_KIND, "Sec-Fetch-Site");
+	const char *origin = MHD_lookup_connection_value(rq->conn, MHD_HEADER_KIND, "Origin");
+	const char *host = MHD_lookup_connection_value(rq->conn, MHD_HEADER_KIND, "Host");
+
+	if (site && strcmp(site, "same-origin") != 0 && strcmp(site, "none") != 0) {
+		web_error(rs, 403,
+		          "sign-in is accepted from this server's own page only"
+		          " (Sec-Fetch-Site: %s)",
+		          site);
+		return -1;
+	}
+	if (origin) {
+		const char *h = strncmp(origin, "https://", 8) == 0  ? origin + 8
+		                : strncmp(origin, "http://", 7) == 0 ? origin + 7
+		                                                     : NULL;
+		if (!h || !host || strcmp(h, host) != 0) {
+			web_error(rs, 403,
+			          "sign-in is accepted from this server's own page only"
+			          " (the Origin is another site)");
+			return -1;
+		}
+	}
+	return 0;
+}
+
+/* Whether the request's Content-Type is application/json (parameters aside). */
+static bool is_json(struct web_req *rq)
+{
+	const char *ct =
+	    MHD_lookup_connection_value(rq->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE);
+	size_t n = strlen("application/json");
+
+	return ct && strncasecmp(ct, "application/json", n) == 0 &&
+	       (ct[n] == '\0' || ct[n] == ';' || ct[n] == ' ');
+}
+
 void web_session_post(struct web_req *rq, struct web_resp *rs)
 {
 	struct tally_err err = {0};
 	struct api_key key;
 	char sid[65], sid_hash[65], csrf[65];
-	cJSON *root = cJSON_ParseWithLength(rq->body.p ? rq->body.p : "", rq->body.len);
-	const cJSON *tok = cJSON_GetObjectItemCaseSensitive(root, "token");
+	cJSON *root;
+	const cJSON *tok;
 	int found;
 
+	if (same_origin(rq, rs) < 0)
+		return;
+	if (!is_json(rq)) {
+		web_error(rs, 415,
+		          "send JSON {\"token\":\"tly_...\"} with Content-Type:"
+		          " application/json");
+		return;
+	}
+	root = cJSON_ParseWithLength(rq->body.p ? rq->body.p : "", rq->body.len);
+	tok = cJSON_GetObjectItemCaseSensitive(root, "token");
 	if (!cJSON_IsString(tok)) {
 		cJSON_Delete(root);
 		web_error(rs, 400, "send JSON {\"token\":\"tly_...\"}");

@@ -55,9 +55,9 @@ enum web_route {
 /* Status codes counted on /metrics; anything else is counted as "other". */
 #define WEB_CODES                                                                                  \
 	{                                                                                          \
-		200, 202, 304, 400, 401, 403, 404, 405, 413, 500, 503                              \
+		200, 202, 304, 400, 401, 403, 404, 405, 413, 415, 500, 503                         \
 	}
-#define WEB_N_CODES 11
+#define WEB_N_CODES 12
 
 struct web {
 	struct MHD_Daemon *daemon;

@@ -219,4 +219,14 @@ done
 "$BIN" report spend --from 2026-11-01 --to 2026-12-01 --group-by model --format csv >"$T/spend.csv"
 assert_eq "CLI spend CSV: no cell starts a formula" 0 "$(formula_cells "$T/spend.csv")"
 assert_match "CLI spend CSV keeps the model, marked" "'@SUM\(1\+1\)" "$(cat "$T/spend.csv")"
+
+# ---- login CSRF: sign-in takes JSON from this server's own page only -----------
+TOK="{\"token\":\"$SALES\"}"
+assert_eq "cross-site text/plain form post: 403" 403 "$(http -X POST -H 'Content-Type: text/plain' -H 'Origin: http://evil.example' -H 'Sec-Fetch-Site: cross-site' --data "$TOK" "$U/api/v1/session")"
+assert_eq "no session cookie for it" "" "$(grep -i '^Set-Cookie' "$H")"
+assert_eq "text/plain body without Origin: 415" 415 "$(http -X POST -H 'Content-Type: text/plain' --data "$TOK" "$U/api/v1/session")"
+assert_eq "JSON from another Origin: 403" 403 "$(http -X POST -H 'Content-Type: application/json' -H 'Origin: http://evil.example' --data "$TOK" "$U/api/v1/session")"
+assert_eq "JSON with Sec-Fetch-Site cross-site: 403" 403 "$(http -X POST -H 'Content-Type: application/json' -H 'Sec-Fetch-Site: same-site' --data "$TOK" "$U/api/v1/session")"
+assert_eq "JSON from the server's own page: 200" 200 "$(http -X POST -H 'Content-Type: application/json' -H "Origin: $U" -H 'Sec-Fetch-Site: same-origin' --data "$TOK" "$U/api/v1/session")"
+assert_eq "JSON from a script (no Origin): 200" 200 "$(http -X POST -H 'Content-Type: application/json; charset=utf-8' --data "$TOK" "$U/api/v1/session")"
 t_done
