@@ -264,6 +264,8 @@ static void add_headers(struct web *w, struct MHD_Response *r, const struct web_
 		MHD_add_response_header(r, "Set-Cookie", rs->set_cookie);
 	if (rs->status == 401)
 		MHD_add_response_header(r, "WWW-Authenticate", "Bearer realm=\"tally\"");
+	if (rs->status == 413)
+		MHD_add_response_header(r, "Connection", "close");
 	if (rs->allow)
 		MHD_add_response_header(r, "Allow", rs->allow);
 }
@@ -439,9 +441,16 @@ static int on_headers(struct web_req *rq, struct web_resp *rs, const struct rout
 			web_error(rs, 400, "Content-Length is not a number");
 			return -1;
 		}
-		if (n > WEB_BODY_MAX) {
+		if (n > WEB_DRAIN_MAX) {
 			web_error(rs, 413, "the request body is larger than 1 MiB");
 			return -1;
+		}
+		if (n > WEB_BODY_MAX) {
+			/* Answered once the body is read (and dropped): a client that
+			 * writes its whole body before reading (Python's urllib) would
+			 * otherwise get a reset instead of the 413. No other work. */
+			rq->too_big = true;
+			return 0;
 		}
 	}
 	if (rt->need == NEED_NONE)
@@ -519,12 +528,15 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 	}
 	if (*upload_size > 0) {
 		/* Bounded while receiving: past 1 MiB nothing more is kept. */
+		rq->received += *upload_size;
 		if (!rq->too_big && rq->body.len + *upload_size <= WEB_BODY_MAX)
 			sbuf_append(&rq->body, upload, *upload_size);
 		else
 			rq->too_big = true;
 		*upload_size = 0;
-		return MHD_YES;
+		/* Past the bounded tail (a chunked body has no length to refuse
+		 * early): stop reading and close the connection. */
+		return rq->received > WEB_DRAIN_MAX ? MHD_NO : MHD_YES;
 	}
 
 	/* The whole request is here. */

@@ -8,10 +8,13 @@
 #include "../ledger/ledger.h"
 #include "web.h"
 
-#define WEB_BODY_MAX          (1024 * 1024) /* larger request bodies get 413 */
-#define WEB_EVENTS_MAX        1000          /* events per POST /api/v1/events, else 413 */
-#define WEB_EVENT_REASONS_MAX 100           /* rejected events answered with their reason */
-#define WEB_POOL_SIZE         16            /* ledger connections of the server, in use or idle */
+#define WEB_BODY_MAX (1024 * 1024) /* larger request bodies get 413 */
+#define WEB_DRAIN_MAX                                                                              \
+	(16 * 1024 * 1024)         /* a too large body read (and dropped) up to this,              \
+	                              so that the client sees the 413 */
+#define WEB_EVENTS_MAX        1000 /* events per POST /api/v1/events, else 413 */
+#define WEB_EVENT_REASONS_MAX 100  /* rejected events answered with their reason */
+#define WEB_POOL_SIZE         16   /* ledger connections of the server, in use or idle */
 #define WEB_POOL_RESERVED     4    /* of them, kept for sign-in, /me, the route API, /readyz */
 #define WEB_POOL_WAIT_S       30   /* a request waits this long for a connection, then 503 */
 #define WEB_CONN_MAX          512u /* connections, each with its own thread */
@@ -100,6 +103,7 @@ struct web_req {
 	bool started;
 	struct sbuf body;
 	bool too_big;
+	size_t received;   /* body bytes, kept or dropped */
 	struct ledger *lg; /* from the pool, while the request holds one */
 	struct web_auth auth;
 };

@@ -229,4 +229,28 @@ assert_eq "JSON from another Origin: 403" 403 "$(http -X POST -H 'Content-Type: 
 assert_eq "JSON with Sec-Fetch-Site cross-site: 403" 403 "$(http -X POST -H 'Content-Type: application/json' -H 'Sec-Fetch-Site: same-site' --data "$TOK" "$U/api/v1/session")"
 assert_eq "JSON from the server's own page: 200" 200 "$(http -X POST -H 'Content-Type: application/json' -H "Origin: $U" -H 'Sec-Fetch-Site: same-origin' --data "$TOK" "$U/api/v1/session")"
 assert_eq "JSON from a script (no Origin): 200" 200 "$(http -X POST -H 'Content-Type: application/json; charset=utf-8' --data "$TOK" "$U/api/v1/session")"
+
+# ---- 413 that a client can read ---------------------------------------------------
+for mib in 2 8; do
+	CODE=$(python3 - "$U" "$VIEW" "$mib" <<'PY'
+import sys, urllib.request, urllib.error
+url, tok, mib = sys.argv[1], sys.argv[2], int(sys.argv[3])
+req = urllib.request.Request(url + "/api/v1/events", data=b"x" * (mib << 20), method="POST",
+                             headers={"Authorization": "Bearer " + tok})
+try:
+    urllib.request.urlopen(req, timeout=30)
+    print("no error")
+except urllib.error.HTTPError as e:
+    print(e.code)
+except Exception as e:
+    print(type(e).__name__, e)
+PY
+)
+	assert_eq "Python urllib posting $mib MiB reads the 413" 413 "$CODE"
+done
+head -c $((100 << 20)) /dev/zero >"$T/huge"
+OUT=$(curl -s -o /dev/null -m 60 -w '%{size_upload}' -X POST -H "$V" -H 'Transfer-Encoding: chunked' --data-binary @"$T/huge" "$U/api/v1/events")
+rm -f "$T/huge"
+assert_eq "a chunked 100 MiB body is not read to the end (at most ~16 MiB)" 1 "$([ "${OUT%.*}" -lt $((20 << 20)) ] && echo 1)"
+assert_eq "the server still answers after it" 200 "$(curl -s -o /dev/null -w '%{http_code}' "$U/healthz")"
 t_done
