@@ -253,4 +253,14 @@ OUT=$(curl -s -o /dev/null -m 60 -w '%{size_upload}' -X POST -H "$V" -H 'Transfe
 rm -f "$T/huge"
 assert_eq "a chunked 100 MiB body is not read to the end (at most ~16 MiB)" 1 "$([ "${OUT%.*}" -lt $((20 << 20)) ] && echo 1)"
 assert_eq "the server still answers after it" 200 "$(curl -s -o /dev/null -w '%{http_code}' "$U/healthz")"
+
+# ---- year 0 is an unreadable time (400), never a 500 --------------------------------
+E0=$(grep -ci error "$T/serve.log")
+for ep in "spend?from=0000-01-01" "spend?from=0000-01-01T00:00:00Z&to=2026-12-01" \
+	"waste?from=0000-01-01&to=2026-12-01" "budgets?at=0000-01-01" \
+	"outcomes?from=0000-01-01&to=2026-12-01" "export/focus?from=0000-01-01&to=0000-02-01"; do
+	assert_eq "${ep}: 400" 400 "$(http -H "$A" "$U/api/v1/$ep")"
+done
+assert_eq "year 1 is a time: not a 500" 1 "$(c=$(http -H "$A" "$U/api/v1/spend?from=0001-01-01&to=2026-12-01"); [ "$c" = 200 ] || [ "$c" = 400 ] && echo 1)"
+assert_eq "no error logged for them" "$E0" "$(grep -ci error "$T/serve.log")"
 t_done
