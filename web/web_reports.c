@@ -106,6 +106,15 @@ void web_chargeback(struct web_req *rq, struct web_resp *rs)
 		web_error(rs, 400, "share_unassigned must be none, proportional or even");
 		return;
 	}
+	/* Shared amounts follow from the unassigned spend and the number or the
+	 * spend of the other teams: a viewer sees its direct spend only. */
+	if (viewer_team(rq) && strcmp(share, "none") != 0) {
+		web_error(rs, 403,
+		          "a viewer key sees its team's direct spend only: share_unassigned=%s"
+		          " depends on other teams' spend (it needs an admin or finance key)",
+		          share);
+		return;
+	}
 	if (!(lg = web_ledger(rq, rs)))
 		return;
 	if (ledger_chargeback(lg, from, to, share, &r, &err) < 0) {

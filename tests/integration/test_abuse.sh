@@ -20,7 +20,8 @@ S="Authorization: Bearer $SALES"
 collector_start
 
 PORT=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-export TALLY_HTTP_ADDR="127.0.0.1:$PORT"
+export TALLY_HTTP_ADDR="127.0.0.1:$PORT" TALLY_ROUTER_SETTLE_S=0 TALLY_ROUTER_INTERVAL_S=2 \
+	TALLY_ROUTER_EXPLORE=0 TALLY_ROUTER_WARMUP=0
 "$BIN" serve >"$T/serve.log" 2>&1 &
 SERVE_PID=$!
 PIDS="$PIDS $SERVE_PID"
@@ -263,4 +264,23 @@ for ep in "spend?from=0000-01-01" "spend?from=0000-01-01T00:00:00Z&to=2026-12-01
 done
 assert_eq "year 1 is a time: not a 500" 1 "$(c=$(http -H "$A" "$U/api/v1/spend?from=0001-01-01&to=2026-12-01"); [ "$c" = 200 ] || [ "$c" = 400 ] && echo 1)"
 assert_eq "no error logged for them" "$E0" "$(grep -ci error "$T/serve.log")"
+
+# ---- leaks to viewers: nothing from which another team's figures follow ----------
+http -H "$S" "$U/api/v1/chargeback?month=2026-11" >/dev/null
+assert_match "viewer chargeback: its own row" '"rows":\[\{"cost_center":"\(unassigned\)","team":"sales"' "$(body)"
+assert_match "viewer chargeback: no share_pct (it gives the month's total)" '"share_pct":null\}\],"total":\{[^}]*"share_pct":null\}' "$(body)"
+http -H "$S" "$U/api/v1/chargeback?month=2026-11&format=csv" >/dev/null
+assert_match "viewer chargeback CSV: empty share_pct cell" '^2026-11,\(unassigned\),sales,[0-9]+,[0-9]+,[0-9]+,[0-9.]+,$' "$(sed -n 2p "$B")"
+for m in proportional even; do
+	assert_eq "viewer chargeback share_unassigned=$m: 403" 403 "$(http -H "$S" "$U/api/v1/chargeback?month=2026-11&share_unassigned=$m")"
+done
+assert_eq "finance still gets shares" 200 "$(http -H "$F" "$U/api/v1/chargeback?month=2026-11&share_unassigned=even")"
+assert_match "finance share_pct" '"share_pct":"[0-9]+\.[0-9]{4}"' "$(body)"
+wait_until 30 sh -c "curl -s -H '$A' '$U/api/v1/route?task_type=t&workflow=triage' | grep -q tier"
+http -H "$A" "$U/api/v1/route?task_type=t&workflow=triage" >/dev/null
+ADMIN_REASON=$(body)
+http -H "$S" "$U/api/v1/route?task_type=t&workflow=triage" >/dev/null
+assert_match "viewer route: a tier" '"tier":' "$(body)"
+assert_match "viewer route: the reason carries no statistics" '"reason":"(workflow triage|task type t): see the routing policy \(admin, finance\)"' "$(body)"
+echo "# admin's route answer: $ADMIN_REASON"
 t_done
