@@ -144,12 +144,12 @@ static int get_string(const cJSON *obj, const char *key, size_t max, bool requir
 	if (!utf8_valid(v->valuestring, len))
 		return tally_err_set(err, TALLY_EINVAL, false, "%s is not valid UTF-8", key);
 	/* Names end up in logs, CSV cells and dashboards: no control characters. */
-	for (size_t i = 0; i < len; i++)
-		if ((unsigned char)v->valuestring[i] < 0x20 || v->valuestring[i] == 0x7f)
-			return tally_err_set(err, TALLY_EINVAL, false,
-			                     "%s holds a control character (byte %zu): names are"
-			                     " printable text",
-			                     key, i + 1);
+	ptrdiff_t ctl = text_control_at(v->valuestring, len);
+	if (ctl >= 0)
+		return tally_err_set(err, TALLY_EINVAL, false,
+		                     "%s holds a control character (byte %td): names are printable"
+		                     " text",
+		                     key, ctl + 1);
 	memcpy(dst, v->valuestring, len + 1);
 	return 0;
 }

@@ -268,6 +268,8 @@ static void add_headers(struct web *w, struct MHD_Response *r, const struct web_
 		MHD_add_response_header(r, "Connection", "close");
 	if (rs->allow)
 		MHD_add_response_header(r, "Allow", rs->allow);
+	if (rs->retry_after[0])
+		MHD_add_response_header(r, "Retry-After", rs->retry_after);
 }
 
 static enum MHD_Result send_answer(struct web_req *rq, struct web_resp *rs)
@@ -318,10 +320,7 @@ static enum MHD_Result send_answer(struct web_req *rq, struct web_resp *rs)
 
 static bool has_bad_bytes(const char *s)
 {
-	for (const unsigned char *p = (const unsigned char *)s; *p; p++)
-		if (*p < 0x20 || *p == 0x7f)
-			return true;
-	return false;
+	return text_control_at(s, strlen(s)) >= 0;
 }
 
 struct arg_check {
@@ -385,6 +384,45 @@ static const char *allowed_methods(const char *path)
 /* Decides everything that needs only the headers: route, method, path and
  * parameters, size, authentication. Returns 0 to go on to the body, -1 with
  * an answer set in rs. */
+struct header_sizes {
+	size_t total, longest;
+};
+
+static enum MHD_Result add_size(void *cls, enum MHD_ValueKind kind, const char *key,
+                                const char *value)
+{
+	struct header_sizes *hs = cls;
+	size_t n = strlen(key) + (value ? strlen(value) : 0) + 2;
+
+	(void)kind;
+	hs->total += n;
+	if (n > hs->longest)
+		hs->longest = n;
+	return MHD_YES;
+}
+
+/* The request line and headers within nginx's default bounds (a request line
+ * and each header at most 8 KiB, 32 KiB of headers), answered here with the
+ * headers of every answer: only requests beyond MHD's buffer
+ * (WEB_CONN_MEMORY) get libmicrohttpd's own bare 414 or 431. */
+static int check_sizes(struct web_req *rq, struct web_resp *rs)
+{
+	struct header_sizes args = {strlen(rq->url), 0}, hdrs = {0, 0};
+
+	MHD_get_connection_values(rq->conn, MHD_GET_ARGUMENT_KIND, add_size, &args);
+	if (args.total > WEB_URI_MAX) {
+		web_error(rs, 414, "the request target is longer than %d bytes", WEB_URI_MAX);
+		return -1;
+	}
+	MHD_get_connection_values(rq->conn, MHD_HEADER_KIND, add_size, &hdrs);
+	if (hdrs.longest > WEB_URI_MAX || hdrs.total > WEB_HEADERS_MAX) {
+		web_error(rs, 431, "request headers too large (at most %d bytes each, %d in all)",
+		          WEB_URI_MAX, WEB_HEADERS_MAX);
+		return -1;
+	}
+	return 0;
+}
+
 static int on_headers(struct web_req *rq, struct web_resp *rs, const struct route **out)
 {
 	const char *cl;
@@ -393,6 +431,8 @@ static int on_headers(struct web_req *rq, struct web_resp *rs, const struct rout
 
 	*out = NULL;
 	rq->route = ROUTE_UNKNOWN;
+	if (check_sizes(rq, rs) < 0)
+		return -1;
 	if (has_bad_bytes(rq->url) || strstr(rq->url, "..") || strlen(rq->url) >= sizeof path) {
 		web_error(rs, 400, "the path is not valid (no \"..\", control characters or NUL)");
 		return -1;
@@ -707,8 +747,9 @@ struct web *web_start(const struct tally_config *cfg, const struct collector_sta
 	    MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss, MHD_OPTION_THREAD_STACK_SIZE,
 	    WEB_STACK_BYTES, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)WEB_HEADER_TIMEOUT_S,
 	    MHD_OPTION_CONNECTION_LIMIT, WEB_CONN_MAX, MHD_OPTION_PER_IP_CONNECTION_LIMIT,
-	    (unsigned)per_ip, MHD_OPTION_NOTIFY_COMPLETED, on_completed, w,
-	    MHD_OPTION_UNESCAPE_CALLBACK, unescape, w, MHD_OPTION_END);
+	    (unsigned)per_ip, MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)WEB_CONN_MEMORY,
+	    MHD_OPTION_NOTIFY_COMPLETED, on_completed, w, MHD_OPTION_UNESCAPE_CALLBACK, unescape, w,
+	    MHD_OPTION_END);
 	if (!w->daemon) {
 		tally_err_set(err, TALLY_EIO, false,
 		              "cannot listen on %s (is the port taken? set TALLY_HTTP_ADDR)",

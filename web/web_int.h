@@ -24,6 +24,9 @@
 #define WEB_CONN_PER_IP       32 /* connections per client address (TALLY_HTTP_CONN_PER_IP) */
 #define WEB_SESSION_TTL_S     (12 * 3600)
 #define WEB_CACHE_US          INT64_C(5000000) /* status / lag cache for /metrics, /readyz */
+#define WEB_URI_MAX           8192             /* request target, and each header: else 414 / 431 */
+#define WEB_HEADERS_MAX       32768            /* all headers: else 431 */
+#define WEB_CONN_MEMORY       (128 * 1024)     /* MHD's buffer per connection */
 #define WEB_PARAM_MAX         256              /* bytes of one query parameter */
 #define WEB_COOKIE            "tally_session"
 #define WEB_ANSWER_TTL_MS     5000 /* spend / status answers reused (TALLY_WEB_CACHE_MS) */
@@ -58,9 +61,9 @@ enum web_route {
 /* Status codes counted on /metrics; anything else is counted as "other". */
 #define WEB_CODES                                                                                  \
 	{                                                                                          \
-		200, 202, 304, 400, 401, 403, 404, 405, 413, 415, 500, 503                         \
+		200, 202, 304, 400, 401, 403, 404, 405, 413, 414, 415, 429, 431, 500, 503          \
 	}
-#define WEB_N_CODES 12
+#define WEB_N_CODES 15
 
 struct web {
 	struct MHD_Daemon *daemon;
@@ -118,6 +121,7 @@ struct web_resp {
 	const struct web_asset *asset; /* a static file instead of body */
 	int file;                      /* an open file to send instead of body, or -1 */
 	const char *allow;             /* for 405 */
+	char retry_after[16];          /* seconds, for 429; "" for none */
 };
 
 typedef void (*web_handler)(struct web_req *rq, struct web_resp *rs);

@@ -283,4 +283,24 @@ http -H "$S" "$U/api/v1/route?task_type=t&workflow=triage" >/dev/null
 assert_match "viewer route: a tier" '"tier":' "$(body)"
 assert_match "viewer route: the reason carries no statistics" '"reason":"(workflow triage|task type t): see the routing policy \(admin, finance\)"' "$(body)"
 echo "# admin's route answer: $ADMIN_REASON"
+
+# ---- smaller: failed sign-ins throttled and logged, names, 414/431 headers --------
+BAD="Authorization: Bearer tly_$(printf '%064d' 7)"
+CODES=""
+for i in $(seq 1 12); do CODES="$CODES$(curl -s -o /dev/null -w '%{http_code}' --interface 127.0.0.6 -H "$BAD" "$U/api/v1/me") "; done
+assert_eq "10 failed sign-ins per address and minute, then 429" "401 401 401 401 401 401 401 401 401 401 429 429 " "$CODES"
+assert_match "429 says when to come back" '^Retry-After: [0-9]+' "$(curl -s -D - -o /dev/null --interface 127.0.0.6 -H "$V" "$U/api/v1/me" | tr -d '\r' | grep -i '^Retry-After')"
+FRESH=$(key --role viewer --team support --name fresh)
+assert_eq "the throttled address is refused before the ledger asks for a key" 429 "$(curl -s -o /dev/null -w '%{http_code}' --interface 127.0.0.6 -X POST -H 'Content-Type: application/json' -d "{\"token\":\"$FRESH\"}" "$U/api/v1/session")"
+assert_eq "other addresses are not throttled" 200 "$(curl -s -o /dev/null -w '%{http_code}' --interface 127.0.0.7 -H "$V" "$U/api/v1/me")"
+assert_match "failed sign-ins are logged at info with the address" 'INFO: web: failed authentication from 127\.0\.0\.6 \(GET /api/v1/me, 1 in the last minute\): unknown or revoked key' "$(cat "$T/serve.log")"
+assert_eq "a team name with a control character: 400" 400 "$(http -X POST -H "$A" -d '{"team":"a\u0007b","cost_center":"CC"}' "$U/api/v1/teams")"
+assert_eq "a budget name with a control character: 400" 400 "$(http -X POST -H "$A" -d '{"scope":"team","name":"a\nb","amount_usd":"1"}' "$U/api/v1/budgets")"
+LONG=$(head -c 20000 /dev/zero | tr '\0' a)
+for case in "414 url" "431 header"; do
+	code=${case% *}
+	if [ "${case#* }" = url ]; then http -H "$V" "$U/api/v1/spend?team=$LONG" >/dev/null; else http -H "X-Big: $LONG" "$U/healthz" >/dev/null; fi
+	assert_eq "oversized ${case#* }: $code" "$code" "$(sed -n '1s/^HTTP\/1.1 \([0-9]*\).*/\1/p' "$H")"
+	assert_match "the $code carries the security headers" 'X-Content-Type-Options: nosniff.*Content-Security-Policy: default-src' "$(tr -d '\r' <"$H" | tr '\n' ' ')"
+done
 t_done
