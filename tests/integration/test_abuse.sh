@@ -289,7 +289,7 @@ BAD="Authorization: Bearer tly_$(printf '%064d' 7)"
 CODES=""
 for i in $(seq 1 12); do CODES="$CODES$(curl -s -o /dev/null -w '%{http_code}' --interface 127.0.0.6 -H "$BAD" "$U/api/v1/me") "; done
 assert_eq "10 failed sign-ins per address and minute, then 429" "401 401 401 401 401 401 401 401 401 401 429 429 " "$CODES"
-assert_match "429 says when to come back" '^Retry-After: [0-9]+' "$(curl -s -D - -o /dev/null --interface 127.0.0.6 -H "$V" "$U/api/v1/me" | tr -d '\r' | grep -i '^Retry-After')"
+assert_match "429 says when to come back" '^Retry-After: [0-9]+' "$(curl -s -D - -o /dev/null --interface 127.0.0.6 -H "$BAD" "$U/api/v1/me" | tr -d '\r' | grep -i '^Retry-After')"
 FRESH=$(key --role viewer --team support --name fresh)
 assert_eq "the throttled address is refused before the ledger asks for a key" 429 "$(curl -s -o /dev/null -w '%{http_code}' --interface 127.0.0.6 -X POST -H 'Content-Type: application/json' -d "{\"token\":\"$FRESH\"}" "$U/api/v1/session")"
 assert_eq "other addresses are not throttled" 200 "$(curl -s -o /dev/null -w '%{http_code}' --interface 127.0.0.7 -H "$V" "$U/api/v1/me")"
