@@ -565,7 +565,8 @@ static int parse_outcome(const cJSON *root, struct outcome_event *o, struct tall
 	    get_string(root, "team", EVENT_NAME_MAX, false, o->team, err) < 0 ||
 	    get_string(root, "workflow", EVENT_NAME_MAX, false, o->workflow, err) < 0 ||
 	    get_string(root, "kind", EVENT_NAME_MAX, false, o->kind, err) < 0 ||
-	    get_usd(root, "value_usd", &o->has_value, &o->value_pusd, err) < 0)
+	    get_usd(root, "value_usd", &o->has_value, &o->value_pusd, err) < 0 ||
+	    get_bool(root, "correction", false, &o->correction, err) < 0)
 		return -1;
 	return 0;
 }

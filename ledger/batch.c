@@ -177,7 +177,8 @@ int ledger_batch_mark(struct ledger_batch *b, const struct kafka_pos *pos)
 static const char stage_sql[] =
     "CREATE TEMP TABLE IF NOT EXISTS stage_outcomes (outcome_id text, ts timestamptz,"
     " team text, workflow text, kind text, success boolean, value_pusd bigint,"
-    " kafka_partition int, kafka_offset bigint, topic text) ON COMMIT DELETE ROWS;"
+    " kafka_partition int, kafka_offset bigint, topic text, correction boolean)"
+    " ON COMMIT DELETE ROWS;"
     "CREATE TEMP TABLE IF NOT EXISTS stage_feedback (event_id text, ts timestamptz,"
     " score real, source text) ON COMMIT DELETE ROWS;"
     "CREATE TEMP TABLE IF NOT EXISTS stage_rollup (LIKE rollup_hourly) ON COMMIT DELETE ROWS;"
@@ -234,7 +235,8 @@ static const char upsert_rollup_sql[] =
  * another team for the same outcome_id is quarantined with the reason, so
  * that a guessed id cannot take over or rewrite another team's outcome. An
  * event of its team (or naming none) with a ts not earlier than the stored
- * one updates it. */
+ * one updates it, and so does a correction ("correction": true, which HTTP
+ * ingestion lets only admin keys send) whatever its ts. */
 #define OUTCOME_OWNER                                                                              \
 	"own AS (SELECT DISTINCT ON (s.outcome_id) s.outcome_id, coalesce(o.team, s.team) AS team" \
 	"  FROM stage_outcomes s LEFT JOIN outcomes o ON o.outcome_id = s.outcome_id"              \
@@ -255,13 +257,14 @@ static const char upsert_outcomes_sql[] =
     " INSERT INTO outcomes AS o (outcome_id, ts, team, workflow, kind, success, value_pusd)"
     " SELECT DISTINCT ON (outcome_id) outcome_id, ts, owner, workflow, kind, success,"
     "  value_pusd FROM st WHERE NOT foreign_team"
-    " ORDER BY outcome_id, ts DESC, kafka_partition DESC, kafka_offset DESC"
+    " ORDER BY outcome_id, correction DESC, ts DESC, kafka_partition DESC, kafka_offset DESC"
     " ON CONFLICT (outcome_id) DO UPDATE SET ts = excluded.ts,"
     "  team = coalesce(o.team, excluded.team),"
     "  workflow = coalesce(excluded.workflow, o.workflow),"
     "  kind = coalesce(excluded.kind, o.kind), success = excluded.success,"
     "  value_pusd = coalesce(excluded.value_pusd, o.value_pusd), updated_at = now()"
-    " WHERE excluded.ts >= o.ts";
+    " WHERE excluded.ts >= o.ts OR EXISTS (SELECT 1 FROM st c"
+    "  WHERE c.outcome_id = excluded.outcome_id AND c.correction AND NOT c.foreign_team)";
 
 static const char insert_feedback_sql[] =
     "INSERT INTO feedback (event_id, ts, score, source)"
@@ -594,7 +597,7 @@ static int write_batch_txn(struct ledger *lg, const char *group, const struct le
 			sbuf_puts(s, "\\N");
 		sbuf_printf(s, "\t%d\t%lld\t", o->pos.partition, (long long)o->pos.offset);
 		sbuf_copy_text(s, o->pos.topic ? o->pos.topic : "http");
-		sbuf_putc(s, '\n');
+		sbuf_puts(s, o->ev.correction ? "\tt\n" : "\tf\n");
 		res->outcomes++;
 	}
 	if (res->outcomes &&

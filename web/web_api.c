@@ -630,6 +630,45 @@ static int produce_events(struct web_req *rq, struct web_resp *rs, struct ev_bat
 	return 0;
 }
 
+/* An admin's outcome over HTTP is a correction: it takes effect whatever its
+ * ts (ledger/batch.c), so a wrong outcome with a far-future ts can always be
+ * put right. Other keys may not send "correction". Returns 0, or -1 with the
+ * item rejected. */
+static int mark_correction(struct web_req *rq, struct ev_batch *b, struct ev_item *it,
+                           const struct event *ev)
+{
+	cJSON *root;
+	char *text;
+
+	if (rq->auth.key.role != ROLE_ADMIN) {
+		if (ev->u.outcome.correction) {
+			ev_reject(
+			    b, it,
+			    "\"correction\" is for admin keys: send the outcome with a later ts");
+			return -1;
+		}
+		return 0;
+	}
+	if (ev->u.outcome.correction)
+		return 0;
+	root = cJSON_ParseWithLength(it->text, it->len);
+	/* "correction":false is replaced, never doubled (a key twice is refused). */
+	if (root)
+		cJSON_DeleteItemFromObjectCaseSensitive(root, "correction");
+	if (!root || !cJSON_AddTrueToObject(root, "correction") ||
+	    !(text = cJSON_PrintUnformatted(root))) {
+		cJSON_Delete(root);
+		ev_reject(b, it, "out of memory");
+		return -1;
+	}
+	cJSON_Delete(root);
+	free(it->owned);
+	it->owned = text;
+	it->text = text;
+	it->len = strlen(text);
+	return 0;
+}
+
 void web_events_post(struct web_req *rq, struct web_resp *rs)
 {
 	struct ev_batch *b = NULL;
@@ -677,6 +716,8 @@ void web_events_post(struct web_req *rq, struct web_resp *rs)
 				goto out;
 			}
 		}
+		if (ev->kind == EVENT_OUTCOME && mark_correction(rq, b, it, ev) < 0)
+			continue;
 		it->ok = true;
 		it->kind = ev->kind;
 		str_copy(it->key, sizeof it->key,

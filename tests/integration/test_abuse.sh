@@ -106,6 +106,16 @@ printf '{"outcome_id":"SUP-1","ts":"2026-11-04T09:00:00Z","team":"support","work
 assert_eq "admin correction: 202" 202 "$(http -X POST -H "$A" --data-binary @"$T/fix" "$U/api/v1/events")"
 wait_until 30 sh -c "[ \"\$(psql \"$TALLY_DATABASE_URL\" -XAtq -c \"select success from outcomes where outcome_id = 'SUP-1'\")\" = t ]"
 assert_eq "the admin's later correction takes effect" "support|t" "$(q "select team, success from outcomes where outcome_id = 'SUP-1'")"
+# within its team, a far-future ts cannot lock an outcome against an admin's correction
+printf '{"outcome_id":"SUP-2","ts":"2099-01-01T00:00:00Z","team":"support","workflow":"triage","success":true}\n' >"$T/fut"
+assert_eq "support posts an outcome dated 2099: 202" 202 "$(http -X POST -H "$V" --data-binary @"$T/fut" "$U/api/v1/events")"
+wait_until 30 sh -c "[ \"\$(psql \"$TALLY_DATABASE_URL\" -XAtq -c \"select count(*) from outcomes where outcome_id = 'SUP-2'\")\" = 1 ]"
+http -X POST -H "$V" --data-binary '{"outcome_id":"SUP-2","ts":"2026-11-05T00:00:00Z","team":"support","success":false,"correction":true}' "$U/api/v1/events" >/dev/null
+assert_match "a viewer may not send a correction" '"rejected":1,.*correction.*admin' "$(body)"
+printf '{"outcome_id":"SUP-2","ts":"2026-11-05T00:00:00Z","team":"support","workflow":"triage","success":false,"correction":false}\n' >"$T/fix2"
+assert_eq "admin corrects it with an earlier ts: 202" 202 "$(http -X POST -H "$A" --data-binary @"$T/fix2" "$U/api/v1/events")"
+wait_until 30 sh -c "[ \"\$(psql \"$TALLY_DATABASE_URL\" -XAtq -c \"select success from outcomes where outcome_id = 'SUP-2'\")\" = f ]"
+assert_eq "the admin's correction takes effect whatever its ts" "support|f|2026-11-05 00:00:00+00" "$(q "select team, success, ts from outcomes where outcome_id = 'SUP-2'")"
 
 # ---- connection exhaustion: per-client bound and header deadline --------------
 # One client (127.0.0.1) holds 520 slow-header connections, then 600 idle
