@@ -530,6 +530,87 @@ static void healthz(struct web_resp *rs)
 	sbuf_puts(&rs->body, "ok\n");
 }
 
+/* ---- the header deadline ------------------------------------------------------ */
+
+/* libmicrohttpd's timeout counts from the last byte received, so a client
+ * sending a header byte every few seconds would keep its connection (and
+ * thread) for ever. Like nginx's client_header_timeout, the headers of a
+ * request (or the wait for the next one on a kept-alive connection) get
+ * WEB_HEADER_TIMEOUT_S in all; past it the watchdog shuts the socket down and
+ * libmicrohttpd closes the connection. */
+static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
+                          enum MHD_ConnectionNotificationCode toe)
+{
+	struct web *w = cls;
+	struct web_conn *c = *socket_context;
+
+	if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
+		const union MHD_ConnectionInfo *ci =
+		    MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+		if (!ci || !(c = calloc(1, sizeof *c)))
+			return; /* no deadline for it: MHD's inactivity timeout still applies */
+		c->fd = ci->connect_fd;
+		c->since_us = time_mono_us();
+		pthread_mutex_lock(&w->conns_mu);
+		c->next = w->conns;
+		if (w->conns)
+			w->conns->prev = c;
+		w->conns = c;
+		pthread_mutex_unlock(&w->conns_mu);
+		*socket_context = c;
+		return;
+	}
+	if (!c)
+		return;
+	/* Unlinked before libmicrohttpd closes the socket: the watchdog never
+	 * touches a descriptor that may have been reused. */
+	pthread_mutex_lock(&w->conns_mu);
+	if (c->prev)
+		c->prev->next = c->next;
+	else
+		w->conns = c->next;
+	if (c->next)
+		c->next->prev = c->prev;
+	pthread_mutex_unlock(&w->conns_mu);
+	free(c);
+	*socket_context = NULL;
+}
+
+/* Marks the connection of rq as in a request (headers in) or waiting for the
+ * next one's headers. */
+static void conn_phase(struct web *w, struct MHD_Connection *conn, bool in_request)
+{
+	const union MHD_ConnectionInfo *ci =
+	    MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+	struct web_conn *c = ci ? ci->socket_context : NULL;
+
+	if (!c)
+		return;
+	pthread_mutex_lock(&w->conns_mu);
+	c->in_request = in_request;
+	c->since_us = time_mono_us();
+	pthread_mutex_unlock(&w->conns_mu);
+}
+
+static void *header_watchdog(void *arg)
+{
+	struct web *w = arg;
+
+	while (!w->stopping) {
+		int64_t now = time_mono_us();
+		pthread_mutex_lock(&w->conns_mu);
+		for (struct web_conn *c = w->conns; c; c = c->next)
+			if (!c->in_request && !c->cut &&
+			    now - c->since_us > (int64_t)WEB_HEADER_TIMEOUT_S * 1000000) {
+				shutdown(c->fd, SHUT_RDWR);
+				c->cut = true;
+			}
+		pthread_mutex_unlock(&w->conns_mu);
+		usleep(250000);
+	}
+	return NULL;
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
                                   const char *method, const char *version, const char *upload,
                                   size_t *upload_size, void **con_cls)
@@ -553,6 +634,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 		rq->url = url;
 		sbuf_init(&rq->body);
 		*con_cls = rq;
+		conn_phase(w, conn, true);
 		if (on_headers(rq, &rs, &rt) < 0) {
 			/* Answered before the body: MHD then reads no more of it. */
 			ret = send_answer(rq, &rs);
@@ -617,6 +699,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 	/* Back to waiting for the next request's headers (keep-alive). */
 	MHD_set_connection_option(conn, MHD_CONNECTION_OPTION_TIMEOUT,
 	                          (unsigned)WEB_HEADER_TIMEOUT_S);
+	conn_phase(w, conn, false);
 	pool_put(w, rq->lg);
 	sbuf_cleanup(&rq->body);
 	free(rq);
@@ -708,6 +791,7 @@ struct web *web_start(const struct tally_config *cfg, const struct collector_sta
 	w->stats = stats;
 	w->cookie_secure = secure && strcmp(secure, "1") == 0;
 	pthread_mutex_init(&w->pool_mu, NULL);
+	pthread_mutex_init(&w->conns_mu, NULL);
 	pthread_condattr_t ca;
 	pthread_condattr_init(&ca);
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
@@ -748,8 +832,8 @@ struct web *web_start(const struct tally_config *cfg, const struct collector_sta
 	    WEB_STACK_BYTES, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)WEB_HEADER_TIMEOUT_S,
 	    MHD_OPTION_CONNECTION_LIMIT, WEB_CONN_MAX, MHD_OPTION_PER_IP_CONNECTION_LIMIT,
 	    (unsigned)per_ip, MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)WEB_CONN_MEMORY,
-	    MHD_OPTION_NOTIFY_COMPLETED, on_completed, w, MHD_OPTION_UNESCAPE_CALLBACK, unescape, w,
-	    MHD_OPTION_END);
+	    MHD_OPTION_NOTIFY_COMPLETED, on_completed, w, MHD_OPTION_NOTIFY_CONNECTION,
+	    on_connection, w, MHD_OPTION_UNESCAPE_CALLBACK, unescape, w, MHD_OPTION_END);
 	if (!w->daemon) {
 		tally_err_set(err, TALLY_EIO, false,
 		              "cannot listen on %s (is the port taken? set TALLY_HTTP_ADDR)",
@@ -757,6 +841,10 @@ struct web *web_start(const struct tally_config *cfg, const struct collector_sta
 		web_stop(w);
 		return NULL;
 	}
+	w->dog_running = pthread_create(&w->dog, NULL, header_watchdog, w) == 0;
+	if (!w->dog_running)
+		log_warn("web: cannot start the header watchdog; only the inactivity timeout"
+		         " bounds slow request headers");
 	return w;
 }
 
@@ -766,6 +854,9 @@ void web_stop(struct web *w)
 		return;
 	if (w->daemon)
 		MHD_stop_daemon(w->daemon); /* waits for the requests in flight */
+	w->stopping = true;
+	if (w->dog_running)
+		pthread_join(w->dog, NULL);
 	web_keys_watch_stop();
 	for (size_t i = 0; i < w->n_idle; i++)
 		ledger_close(w->idle[i]);
@@ -773,6 +864,7 @@ void web_stop(struct web *w)
 	tally_status_cleanup(&w->cache);
 	web_cache_free(w->answers);
 	pthread_mutex_destroy(&w->pool_mu);
+	pthread_mutex_destroy(&w->conns_mu);
 	pthread_cond_destroy(&w->pool_cv);
 	pthread_mutex_destroy(&w->prod_mu);
 	pthread_mutex_destroy(&w->cache_mu);

@@ -65,8 +65,23 @@ enum web_route {
 	}
 #define WEB_N_CODES 15
 
+/* A connection as the header deadline sees it (web.c). */
+struct web_conn {
+	struct web_conn *prev, *next;
+	int fd;
+	int64_t since_us; /* when it began waiting for request headers */
+	bool in_request;  /* headers in: the deadline does not apply */
+	bool cut;
+};
+
 struct web {
 	struct MHD_Daemon *daemon;
+
+	pthread_mutex_t conns_mu; /* connections, for the header deadline */
+	struct web_conn *conns;
+	pthread_t dog;
+	bool dog_running;
+	volatile bool stopping;
 	const struct tally_config *cfg;
 	const struct collector_stats *stats;
 	bool cookie_secure;

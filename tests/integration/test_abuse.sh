@@ -160,6 +160,29 @@ assert_eq "520 slow-header connections of one client: /healthz of another answer
 assert_eq "and the API too" 200 "$(curl -s -o /dev/null -m 3 -w '%{http_code}' --interface 127.0.0.2 -H "$V" "$U/api/v1/me")"
 wait "$HOLD"
 assert_eq "slow-header connections are closed after the header deadline (10 s)" 0 "$(cat "$T/slow.out")"
+# a header byte every 2 s keeps an inactivity timeout happy, not the deadline
+LORIS=$(python3 - "$PORT" <<'PY'
+import socket, sys, time
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
+s.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")
+t0 = time.time()
+try:
+    while time.time() - t0 < 30:
+        time.sleep(2)
+        s.sendall(b"X-Slow: 1\r\n")
+        s.setblocking(False)
+        try:
+            if s.recv(1) == b"":
+                break
+        except BlockingIOError:
+            pass
+        s.setblocking(True)
+except OSError:
+    pass
+print(int(time.time() - t0))
+PY
+)
+assert_eq "headers trickled byte by byte are cut at the 10 s deadline" 1 "$([ "$LORIS" -ge 9 ] && [ "$LORIS" -le 14 ] && echo 1)"
 rm -f "$T/held"
 hold idle 600 3 "$T/held" >"$T/idle.out" &
 HOLD=$!
