@@ -139,6 +139,10 @@ int str_copy(char *dst, size_t n, const char *src);
 /* True when the n bytes at s are well-formed UTF-8 (no overlongs, no
  * surrogates, nothing above U+10FFFF). */
 bool utf8_valid(const char *s, size_t n);
+/* The offset of the first control character (below 0x20, or DEL) in the n
+ * bytes at s, or -1 when there is none: names, query parameters and paths
+ * are printable text. */
+ptrdiff_t text_control_at(const char *s, size_t n);
 /* Replaces each byte of s that is not part of well-formed UTF-8 with '?'. */
 void utf8_sanitize(char *s);
 /* Strict decimal integer parse of a whole string; -1 on junk or overflow. */

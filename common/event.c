@@ -37,6 +37,7 @@
 #include <cjson/cJSON.h>
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #define USD_MAX        9000000           /* bound on value_usd and provider_cost_usd */
@@ -142,6 +143,13 @@ static int get_string(const cJSON *obj, const char *key, size_t max, bool requir
 		                     max);
 	if (!utf8_valid(v->valuestring, len))
 		return tally_err_set(err, TALLY_EINVAL, false, "%s is not valid UTF-8", key);
+	/* Names end up in logs, CSV cells and dashboards: no control characters. */
+	ptrdiff_t ctl = text_control_at(v->valuestring, len);
+	if (ctl >= 0)
+		return tally_err_set(err, TALLY_EINVAL, false,
+		                     "%s holds a control character (byte %td): names are printable"
+		                     " text",
+		                     key, ctl + 1);
 	memcpy(dst, v->valuestring, len + 1);
 	return 0;
 }
@@ -557,7 +565,8 @@ static int parse_outcome(const cJSON *root, struct outcome_event *o, struct tall
 	    get_string(root, "team", EVENT_NAME_MAX, false, o->team, err) < 0 ||
 	    get_string(root, "workflow", EVENT_NAME_MAX, false, o->workflow, err) < 0 ||
 	    get_string(root, "kind", EVENT_NAME_MAX, false, o->kind, err) < 0 ||
-	    get_usd(root, "value_usd", &o->has_value, &o->value_pusd, err) < 0)
+	    get_usd(root, "value_usd", &o->has_value, &o->value_pusd, err) < 0 ||
+	    get_bool(root, "correction", false, &o->correction, err) < 0)
 		return -1;
 	return 0;
 }
@@ -585,6 +594,82 @@ static int shape_kind(const cJSON *root)
 	if (has_member(root, "score"))
 		return EVENT_FEEDBACK;
 	return -1;
+}
+
+/* Bytes that JSON text must not carry for tally: a raw NUL anywhere in the
+ * value and a \u0000 escape in a string. C strings end at a NUL, so another
+ * consumer of the same message would read a different text than tally did.
+ * Returns 0, or -1 with err set. */
+static int check_no_nul(const char *buf, const char *end, struct tally_err *err)
+{
+	bool in_str = false;
+
+	for (const char *p = buf; p < end; p++) {
+		if (*p == '\0')
+			return tally_err_set(
+			    err, TALLY_EINVAL, false,
+			    "message holds a NUL byte at byte %zu: send text without"
+			    " NUL",
+			    (size_t)(p - buf) + 1);
+		if (!in_str) {
+			in_str = *p == '"';
+			continue;
+		}
+		if (*p == '"') {
+			in_str = false;
+		} else if (*p == '\\' && p + 1 < end) {
+			if (p[1] == 'u' && end - p >= 6 && memcmp(p + 2, "0000", 4) == 0)
+				return tally_err_set(
+				    err, TALLY_EINVAL, false,
+				    "message holds \\u0000 (NUL) in a string at byte"
+				    " %zu: send text without NUL",
+				    (size_t)(p - buf) + 1);
+			p++;
+		}
+	}
+	return 0;
+}
+
+static int key_cmp(const void *a, const void *b)
+{
+	return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* Refuses an object (at any depth) that names a key twice: tally reads the
+ * first, other consumers often the last, so the message has no one meaning.
+ * Returns 0, or -1 with err set. */
+static int check_unique_keys(const cJSON *v, struct tally_err *err)
+{
+	const cJSON *c;
+	size_t n = 0, i = 0;
+	const char **keys;
+	int rc = 0;
+
+	if (!cJSON_IsObject(v) && !cJSON_IsArray(v))
+		return 0;
+	for (c = v->child; c; c = c->next) {
+		n++;
+		if (check_unique_keys(c, err) < 0)
+			return -1;
+	}
+	if (!cJSON_IsObject(v) || n < 2)
+		return 0;
+	if (!(keys = malloc(n * sizeof *keys)))
+		return tally_err_set(err, TALLY_ENOMEM, true, "out of memory");
+	for (c = v->child; c; c = c->next)
+		keys[i++] = c->string ? c->string : "";
+	qsort(keys, n, sizeof *keys, key_cmp);
+	for (i = 1; i < n && rc == 0; i++)
+		if (strcmp(keys[i - 1], keys[i]) == 0) {
+			char k[EXCERPT_MAX + 1];
+			excerpt(keys[i], k, sizeof k);
+			rc = tally_err_set(err, TALLY_EINVAL, false,
+			                   "key \"%s\" appears twice in one object: send each key"
+			                   " once",
+			                   k);
+		}
+	free(keys);
+	return rc;
 }
 
 /* Parses buf as one JSON object with nothing but whitespace (or NUL padding)
@@ -619,6 +704,10 @@ static cJSON *parse_object(const char *buf, size_t len, struct tally_err *err)
 		tally_err_set(err, TALLY_EINVAL, false,
 		              "message is not JSON (unexpected data after the value at byte %zu)",
 		              (size_t)(p - buf) + 1);
+		cJSON_Delete(root);
+		return NULL;
+	}
+	if (check_no_nul(buf, end, err) < 0 || check_unique_keys(root, err) < 0) {
 		cJSON_Delete(root);
 		return NULL;
 	}

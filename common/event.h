@@ -59,6 +59,7 @@ struct outcome_event {
 	bool success;
 	bool has_value;
 	int64_t value_pusd;
+	bool correction; /* "correction": true: takes effect whatever its ts (admin) */
 };
 
 struct feedback_event {

@@ -238,6 +238,14 @@ static size_t utf8_seq(const unsigned char *s, size_t n)
 	return len;
 }
 
+ptrdiff_t text_control_at(const char *s, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f)
+			return (ptrdiff_t)i;
+	return -1;
+}
+
 bool utf8_valid(const char *s, size_t n)
 {
 	const unsigned char *p = (const unsigned char *)s;

@@ -59,7 +59,8 @@ int time_parse(const char *s, bool allow_date, int64_t *us_out)
 	if (!s || digits(&p, 4, &y) || *p++ != '-' || digits(&p, 2, &mo) || *p++ != '-' ||
 	    digits(&p, 2, &d))
 		return -1;
-	if (mo < 1 || mo > 12 || d < 1 || d > mdays[mo - 1] + (mo == 2 && leap(y)))
+	/* Year 0 has no date in PostgreSQL (1 BC is followed by AD 1): unreadable. */
+	if (y < 1 || mo < 1 || mo > 12 || d < 1 || d > mdays[mo - 1] + (mo == 2 && leap(y)))
 		return -1;
 	if (*p == '\0') {
 		if (!allow_date)

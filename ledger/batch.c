@@ -177,7 +177,8 @@ int ledger_batch_mark(struct ledger_batch *b, const struct kafka_pos *pos)
 static const char stage_sql[] =
     "CREATE TEMP TABLE IF NOT EXISTS stage_outcomes (outcome_id text, ts timestamptz,"
     " team text, workflow text, kind text, success boolean, value_pusd bigint,"
-    " kafka_partition int, kafka_offset bigint) ON COMMIT DELETE ROWS;"
+    " kafka_partition int, kafka_offset bigint, topic text, correction boolean)"
+    " ON COMMIT DELETE ROWS;"
     "CREATE TEMP TABLE IF NOT EXISTS stage_feedback (event_id text, ts timestamptz,"
     " score real, source text) ON COMMIT DELETE ROWS;"
     "CREATE TEMP TABLE IF NOT EXISTS stage_rollup (LIKE rollup_hourly) ON COMMIT DELETE ROWS;"
@@ -203,6 +204,10 @@ static const char probe_calls_sql[] = "SELECT event_id FROM calls WHERE event_id
 static const char upsert_rollup_sql[] =
     "WITH tm AS (INSERT INTO teams (team) SELECT DISTINCT team FROM stage_rollup ORDER BY 1"
     "  ON CONFLICT DO NOTHING),"
+    /* a workflow belongs to the team that used it first (budgets by workflow) */
+    " wo AS (INSERT INTO workflow_owners (workflow, team, first_seen)"
+    "  SELECT DISTINCT ON (workflow) workflow, team, hour FROM stage_rollup"
+    "  ORDER BY workflow, hour, team ON CONFLICT DO NOTHING),"
     " d AS (INSERT INTO rollup_daily AS r SELECT date_trunc('day', hour), team, workflow,"
     "  task_type, provider, model, tier, sum(calls), sum(input_tokens), sum(output_tokens),"
     "  sum(cache_read_tokens), sum(cache_write_tokens), sum(reasoning_tokens),"
@@ -225,18 +230,41 @@ static const char upsert_rollup_sql[] =
                           "r") ", unpriced_calls = r.unpriced_calls + excluded.unpriced_calls,"
                                "  cache_hit_calls = r.cache_hit_calls + excluded.cache_hit_calls";
 
-/* A later event for the same outcome updates it. */
+/* An outcome belongs to the team of its first event (the stored one, else
+ * the earliest of the batch that names a team) and never moves: an event of
+ * another team for the same outcome_id is quarantined with the reason, so
+ * that a guessed id cannot take over or rewrite another team's outcome. An
+ * event of its team (or naming none) with a ts not earlier than the stored
+ * one updates it, and so does a correction ("correction": true, which HTTP
+ * ingestion lets only admin keys send) whatever its ts. */
+#define OUTCOME_OWNER                                                                              \
+	"own AS (SELECT DISTINCT ON (s.outcome_id) s.outcome_id, coalesce(o.team, s.team) AS team" \
+	"  FROM stage_outcomes s LEFT JOIN outcomes o ON o.outcome_id = s.outcome_id"              \
+	"  ORDER BY s.outcome_id, s.team IS NULL, s.kafka_partition, s.kafka_offset),"             \
+	" st AS (SELECT s.*, own.team AS owner,"                                                   \
+	"  (s.team IS NOT NULL AND own.team IS NOT NULL AND s.team <> own.team) AS foreign_team"   \
+	"  FROM stage_outcomes s JOIN own ON own.outcome_id = s.outcome_id)"
 static const char upsert_outcomes_sql[] =
-    "INSERT INTO outcomes AS o (outcome_id, ts, team, workflow, kind, success, value_pusd)"
-    " SELECT DISTINCT ON (outcome_id) outcome_id, ts, team, workflow, kind, success,"
-    "  value_pusd FROM stage_outcomes"
-    " ORDER BY outcome_id, ts DESC, kafka_partition DESC, kafka_offset DESC"
+    "WITH " OUTCOME_OWNER ","
+    " q AS (INSERT INTO quarantine (topic, kafka_partition, kafka_offset, reason, raw)"
+    "  SELECT topic, kafka_partition, kafka_offset,"
+    "  format('outcome %s belongs to team %s: an event of team %s may not change it (an"
+    " outcome never moves to another team; use an outcome_id of your own)',"
+    "  outcome_id, owner, team),"
+    "  convert_to(json_build_object('outcome_id', outcome_id, 'ts', ts, 'team', team,"
+    "  'workflow', workflow, 'kind', kind, 'success', success)::text, 'UTF8')"
+    "  FROM st WHERE foreign_team ON CONFLICT DO NOTHING)"
+    " INSERT INTO outcomes AS o (outcome_id, ts, team, workflow, kind, success, value_pusd)"
+    " SELECT DISTINCT ON (outcome_id) outcome_id, ts, owner, workflow, kind, success,"
+    "  value_pusd FROM st WHERE NOT foreign_team"
+    " ORDER BY outcome_id, correction DESC, ts DESC, kafka_partition DESC, kafka_offset DESC"
     " ON CONFLICT (outcome_id) DO UPDATE SET ts = excluded.ts,"
-    "  team = coalesce(excluded.team, o.team),"
+    "  team = coalesce(o.team, excluded.team),"
     "  workflow = coalesce(excluded.workflow, o.workflow),"
     "  kind = coalesce(excluded.kind, o.kind), success = excluded.success,"
     "  value_pusd = coalesce(excluded.value_pusd, o.value_pusd), updated_at = now()"
-    " WHERE excluded.ts >= o.ts";
+    " WHERE excluded.ts >= o.ts OR EXISTS (SELECT 1 FROM st c"
+    "  WHERE c.outcome_id = excluded.outcome_id AND c.correction AND NOT c.foreign_team)";
 
 static const char insert_feedback_sql[] =
     "INSERT INTO feedback (event_id, ts, score, source)"
@@ -570,7 +598,9 @@ static int write_batch_txn(struct ledger *lg, const struct ledger_source *src,
 			sbuf_printf(s, "%lld", (long long)o->ev.value_pusd);
 		else
 			sbuf_puts(s, "\\N");
-		sbuf_printf(s, "\t%d\t%lld\n", o->pos.partition, (long long)o->pos.offset);
+		sbuf_printf(s, "\t%d\t%lld\t", o->pos.partition, (long long)o->pos.offset);
+		sbuf_copy_text(s, o->pos.topic ? o->pos.topic : "http");
+		sbuf_puts(s, o->ev.correction ? "\tt\n" : "\tf\n");
 		res->outcomes++;
 	}
 	if (res->outcomes &&

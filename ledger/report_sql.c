@@ -108,12 +108,26 @@
 	                      " above_cache_read_pusd, above_cache_write_pusd, source, " ISO_US(   \
 	                          "imported_at")
 
+/* A call works towards an outcome when it names it and is of the outcome's
+ * team (or the outcome names none): outcome ids are guessable, so a call of
+ * another team naming it never touches that team's cost per outcome (it is a
+ * call without a known outcome instead). */
+#define OUTCOME_OF_CALL(o, c)                                                                      \
+	o ".outcome_id = " c ".outcome_id AND (" o ".team IS NULL OR " o ".team = " c ".team)"
 /* Cost per outcome: calls in [from, to) that name an outcome, joined to it. */
 #define OUTCOME_CALLS                                                                              \
 	"oc AS (SELECT c.outcome_id, coalesce(o.workflow, c.workflow) AS workflow, c.tier,"        \
-	" c.cost_pusd, o.success, o.outcome_id IS NOT NULL AS known"                               \
-	" FROM calls c LEFT JOIN outcomes o ON o.outcome_id = c.outcome_id"                        \
-	" WHERE c.ts >= $1 AND c.ts < $2 AND c.outcome_id IS NOT NULL)"
+	" c.cost_pusd, o.success, o.outcome_id IS NOT NULL AS known, o.ts AS ots"                  \
+	" FROM calls c LEFT JOIN outcomes o ON " OUTCOME_OF_CALL(                                  \
+	    "o", "c") " WHERE c.ts >= $1 AND c.ts < $2 AND c.outcome_id IS NOT NULL)"
+
+/* Whether a call or rollup row r counts towards budget bb: a team budget,
+ * the team's rows; a workflow budget, the workflow's rows of the team that
+ * owns it (used it first), never another team's calls naming it. */
+#define BUDGET_COVERS(r)                                                                           \
+	"CASE bb.scope WHEN 'team' THEN " r ".team = bb.name ELSE " r ".workflow = bb.name"        \
+	" AND " r                                                                                  \
+	".team = (SELECT wo.team FROM workflow_owners wo WHERE wo.workflow = bb.name) END"
 
 static const char *const report_sql[LRS_COUNT] = {
     [LRS_TEAMS] = "SELECT t.team, t.cost_center, " ISO(
@@ -159,8 +173,7 @@ static const char *const report_sql[LRS_COUNT] = {
         "WITH " OUTCOME_CALLS " SELECT workflow, tier, count(*), count(DISTINCT outcome_id)"
         " FROM oc WHERE known GROUP BY workflow, tier ORDER BY 1, 2",
     [LRS_OUTCOMES_WEEKS] =
-        "WITH " OUTCOME_CALLS ", w AS (SELECT oc.*, o.ts AS ots FROM oc"
-        " JOIN outcomes o ON o.outcome_id = oc.outcome_id)"
+        "WITH " OUTCOME_CALLS ", w AS (SELECT * FROM oc WHERE known)"
         " SELECT workflow, to_char(date_trunc('week', ots), 'YYYY-MM-DD'),"
         " count(DISTINCT outcome_id), count(DISTINCT outcome_id) FILTER (WHERE success),"
         " coalesce(sum(cost_pusd), 0)::numeric(40,0) FROM w GROUP BY 1, 2 ORDER BY 1, 2",
@@ -168,7 +181,7 @@ static const char *const report_sql[LRS_COUNT] = {
         "WITH " OUTCOME_CALLS " SELECT (SELECT count(*) FROM oc WHERE NOT known),"
         " (SELECT coalesce(sum(cost_pusd), 0)::numeric(40,0) FROM oc WHERE NOT known),"
         " (SELECT count(*) FROM outcomes o WHERE o.ts >= $1 AND o.ts < $2"
-        "  AND NOT EXISTS (SELECT 1 FROM calls c WHERE c.outcome_id = o.outcome_id))",
+        "  AND NOT EXISTS (SELECT 1 FROM calls c WHERE " OUTCOME_OF_CALL("o", "c") "))",
     /* team, workflow, failed calls, failed spend, repeated calls, repeated
      * spend, cache hits, realised savings, spend, over-tier spend (NULL: no
      * policy version yet), 1 on the totals row, whether a policy exists. */
@@ -230,33 +243,36 @@ static const char *const report_sql[LRS_COUNT] = {
                            " OR EXISTS (SELECT 1 FROM budgets)",
     /* id, scope, name, amount, month, spend, forecast, elapsed_s, month_s,
      * $1 at: the month holding it, spend up to it. */
-    [LRS_BUDGETS] = "WITH m0 AS (SELECT date_trunc('month', $1::timestamptz) AS m0,"
-                    " date_trunc('month', $1::timestamptz) + interval '1 month' AS m1,"
-                    " $1::timestamptz AS at),"
-                    " m AS (SELECT m0.*, greatest(m0.m0, date_trunc('hour', least(m0.at, m0.m1)))"
-                    "  AS h FROM m0),"
-                    /* each budget with the amount that applies to the month (none: not shown) */
-                    " b AS (SELECT bb.id, bb.scope, bb.name, a.amount_pusd, m.*,"
-                    /* spend in [m0, at): whole hours from the rollups, the hour
-                     * holding `at` from the calls: "as of" exact to the microsecond */
-                    "  (SELECT coalesce(sum(r.cost_pusd), 0) FROM rollup_hourly r"
-                    "  WHERE r.hour >= m.m0 AND r.hour < m.h"
-                    "  AND CASE bb.scope WHEN 'team' THEN r.team ELSE r.workflow END = bb.name)"
-                    "  + (SELECT coalesce(sum(c.cost_pusd), 0) FROM calls c"
-                    "  WHERE c.ts >= m.h AND c.ts < least(m.at, m.m1)"
-                    "  AND CASE bb.scope WHEN 'team' THEN c.team ELSE c.workflow END = bb.name)"
-                    "  AS spend FROM budgets bb CROSS JOIN m CROSS JOIN LATERAL"
-                    "  (SELECT x.amount_pusd FROM budget_amounts x WHERE x.budget_id = bb.id"
-                    "   AND x.from_month <= (m.m0 AT TIME ZONE 'UTC')::date"
-                    "   ORDER BY x.from_month DESC LIMIT 1) a)"
-                    " SELECT b.id, b.scope, b.name, b.amount_pusd, to_char(b.m0, 'YYYY-MM'),"
-                    " b.spend::numeric(40,0),"
-                    " CASE WHEN b.at >= b.m1 THEN b.spend WHEN b.at <= b.m0 THEN 0"
-                    "  ELSE div(b.spend * extract(epoch FROM b.m1 - b.m0) * 1000000,"
-                    "   extract(epoch FROM b.at - b.m0) * 1000000) END::numeric(40,0),"
-                    " extract(epoch FROM least(b.at, b.m1) - b.m0)::bigint,"
-                    " extract(epoch FROM b.m1 - b.m0)::bigint"
-                    " FROM b ORDER BY b.scope, b.name",
+    [LRS_BUDGETS] =
+        "WITH m0 AS (SELECT date_trunc('month', $1::timestamptz) AS m0,"
+        " date_trunc('month', $1::timestamptz) + interval '1 month' AS m1,"
+        " $1::timestamptz AS at),"
+        " m AS (SELECT m0.*, greatest(m0.m0, date_trunc('hour', least(m0.at, m0.m1)))"
+        "  AS h FROM m0),"
+        /* each budget with the amount that applies to the month (none: not shown) */
+        " b AS (SELECT bb.id, bb.scope, bb.name, a.amount_pusd, m.*,"
+        /* spend in [m0, at): whole hours from the rollups, the hour
+         * holding `at` from the calls: "as of" exact to the microsecond */
+        "  (SELECT coalesce(sum(r.cost_pusd), 0) FROM rollup_hourly r"
+        "  WHERE r.hour >= m.m0 AND r.hour < m.h"
+        "  AND " BUDGET_COVERS(
+            "r") ")"
+                 "  + (SELECT coalesce(sum(c.cost_pusd), 0) FROM calls c"
+                 "  WHERE c.ts >= m.h AND c.ts < least(m.at, m.m1)"
+                 "  AND " BUDGET_COVERS(
+                     "c") ")"
+                          "  AS spend FROM budgets bb CROSS JOIN m CROSS JOIN LATERAL"
+                          "  (SELECT x.amount_pusd FROM budget_amounts x WHERE x.budget_id = bb.id"
+                          "   AND x.from_month <= (m.m0 AT TIME ZONE 'UTC')::date"
+                          "   ORDER BY x.from_month DESC LIMIT 1) a)"
+                          " SELECT b.id, b.scope, b.name, b.amount_pusd, to_char(b.m0, 'YYYY-MM'),"
+                          " b.spend::numeric(40,0),"
+                          " CASE WHEN b.at >= b.m1 THEN b.spend WHEN b.at <= b.m0 THEN 0"
+                          "  ELSE div(b.spend * extract(epoch FROM b.m1 - b.m0) * 1000000,"
+                          "   extract(epoch FROM b.at - b.m0) * 1000000) END::numeric(40,0),"
+                          " extract(epoch FROM least(b.at, b.m1) - b.m0)::bigint,"
+                          " extract(epoch FROM b.m1 - b.m0)::bigint"
+                          " FROM b ORDER BY b.scope, b.name",
     [LRS_ALERTS] = "SELECT id, scope, name, to_char(period, 'YYYY-MM'), basis, threshold_pct,"
                    " amount_pusd, spend_pusd, forecast_pusd, " ISO(
                        "fired_at") " FROM budget_alerts"

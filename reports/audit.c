@@ -340,6 +340,7 @@ static int csv_split(const char *line, char **fields, int max)
 			while (*p && *p != ',')
 				sbuf_putc(&f, *p++);
 		sbuf_putc(&f, '\0');
+		report_csv_unmark(f.p);
 		/* Undo the line-safe escapes. */
 		char *s = f.p, *d = f.p;
 		for (; s && *s; s++) {

@@ -21,7 +21,9 @@ static void pct(int64_t ppm, char *out, size_t n)
 	snprintf(out, n, "%lld.%04lld", (long long)(ppm / 10000), (long long)(ppm % 10000));
 }
 
-static void json_row(struct sbuf *sb, const struct chargeback_row *row)
+/* A single team's view (a viewer) has no share_pct: its share of the month
+ * and its own spend would give the month's total, hence the other teams'. */
+static void json_row(struct sbuf *sb, const struct chargeback_row *row, bool single)
 {
 	char usd[64], d[64], s[64], p[32];
 
@@ -36,9 +38,13 @@ static void json_row(struct sbuf *sb, const struct chargeback_row *row)
 	sbuf_printf(sb,
 	            ",\"calls\":%lld,\"input_tokens\":%lld,\"output_tokens\":%lld,"
 	            "\"cost_usd\":\"%s\",\"direct_cost_usd\":\"%s\",\"shared_usd\":\"%s\","
-	            "\"share_pct\":\"%s\"}",
+	            "\"share_pct\":",
 	            (long long)row->calls, (long long)row->input_tokens,
-	            (long long)row->output_tokens, usd, d, s, p);
+	            (long long)row->output_tokens, usd, d, s);
+	if (single)
+		sbuf_puts(sb, "null}");
+	else
+		sbuf_printf(sb, "\"%s\"}", p);
 }
 
 void report_chargeback_format(const struct chargeback_result *r, const char *month,
@@ -71,7 +77,7 @@ void report_chargeback_format(const struct chargeback_result *r, const char *mon
 		if (fmt == REPORT_JSON) {
 			if (!first)
 				sbuf_putc(sb, ',');
-			json_row(sb, row);
+			json_row(sb, row, team != NULL);
 			first = false;
 			continue;
 		}
@@ -83,7 +89,8 @@ void report_chargeback_format(const struct chargeback_result *r, const char *mon
 		sbuf_putc(sb, ',');
 		report_csv_field(sb, row->team);
 		sbuf_printf(sb, ",%lld,%lld,%lld,%s,%s\n", (long long)row->calls,
-		            (long long)row->input_tokens, (long long)row->output_tokens, usd, p);
+		            (long long)row->input_tokens, (long long)row->output_tokens, usd,
+		            team ? "" : p);
 	}
 	if (fmt == REPORT_CSV)
 		return;
@@ -100,8 +107,9 @@ void report_chargeback_format(const struct chargeback_result *r, const char *mon
 	pct(ppm, p, sizeof p);
 	sbuf_printf(sb,
 	            "],\"total\":{\"calls\":%lld,\"input_tokens\":%lld,\"output_tokens\":%lld,"
-	            "\"cost_usd\":\"%s\",\"share_pct\":\"%s\"}",
-	            (long long)calls, (long long)in, (long long)out, usd, p);
+	            "\"cost_usd\":\"%s\",\"share_pct\":%s%s%s}",
+	            (long long)calls, (long long)in, (long long)out, usd, team ? "" : "\"",
+	            team ? "null" : p, team ? "" : "\"");
 	report_usd(r->unassigned_pusd, usd, sizeof usd);
 	sbuf_printf(sb, ",\"unassigned_cost_usd\":\"%s\"}\n", team ? "0.000000000000" : usd);
 }

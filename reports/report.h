@@ -19,8 +19,13 @@ void report_spend_format(const struct spend_result *r, int dim, enum report_form
 /* Formats a decimal integer of pico-USD as USD with 12 fraction digits;
  * "0.000000000000" when digits is not an integer. */
 void report_usd(const char *pusd, char *out, size_t n);
-/* Appends s as one CSV field (quoted when it holds , " CR or LF). */
+/* Appends s as one CSV field (quoted when it holds , " CR or LF). The one
+ * place every CSV tally writes goes through: a text starting with = + - @,
+ * TAB, CR or ' gets a leading ' so that no spreadsheet runs it as a formula
+ * (OWASP's advice for CSV injection). NULL appends nothing. */
 void report_csv_field(struct sbuf *sb, const char *s);
+/* Undoes report_csv_field's mark on an unquoted field, in place. */
+void report_csv_unmark(char *s);
 /* Parses "YYYY-MM" into [first instant of the month, first of the next). */
 int report_month(const char *s, int64_t *from_us, int64_t *to_us);
 

@@ -10,21 +10,42 @@ void report_usd(const char *pusd, char *out, size_t n)
 		str_copy(out, n, "0.000000000000");
 }
 
+/* Whether a spreadsheet would read the cell as a formula (= + - @, and TAB or
+ * CR, which some strip before looking), or it starts with the mark itself (so
+ * that removing one leading mark always gives the value back). */
+static bool csv_needs_mark(const char *s)
+{
+	return *s && strchr("=+-@\t\r'", *s);
+}
+
 void report_csv_field(struct sbuf *sb, const char *s)
 {
+	bool mark;
+
 	if (!s)
 		return;
+	mark = csv_needs_mark(s);
 	if (!strpbrk(s, ",\"\r\n")) {
+		if (mark)
+			sbuf_putc(sb, '\'');
 		sbuf_puts(sb, s);
 		return;
 	}
 	sbuf_putc(sb, '"');
+	if (mark)
+		sbuf_putc(sb, '\'');
 	for (const char *p = s; *p; p++) {
 		if (*p == '"')
 			sbuf_putc(sb, '"');
 		sbuf_putc(sb, *p);
 	}
 	sbuf_putc(sb, '"');
+}
+
+void report_csv_unmark(char *s)
+{
+	if (s && s[0] == '\'' && (csv_needs_mark(s + 1)))
+		memmove(s, s + 1, strlen(s));
 }
 
 int report_month(const char *s, int64_t *from_us, int64_t *to_us)

@@ -11,6 +11,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "web_int.h"
@@ -138,41 +139,73 @@ const char *web_arg(struct web_req *rq, const char *name)
 	return MHD_lookup_connection_value(rq->conn, MHD_GET_ARGUMENT_KIND, name);
 }
 
+/* Gives a connection (and its slot) back; NULL is fine. */
 static void pool_put(struct web *w, struct ledger *lg)
 {
 	if (!lg)
 		return;
 	pthread_mutex_lock(&w->pool_mu);
-	if (ledger_ok(lg) && w->n_idle < WEB_POOL_MAX) {
+	w->n_busy--;
+	if (ledger_ok(lg) && w->n_idle < WEB_POOL_SIZE) {
 		w->idle[w->n_idle++] = lg;
 		lg = NULL;
 	}
+	pthread_cond_broadcast(&w->pool_cv);
 	pthread_mutex_unlock(&w->pool_mu);
 	ledger_close(lg);
+}
+
+/* Routes that must keep working while reports hold every other connection. */
+static bool pool_reserved_for(int route)
+{
+	return route == ROUTE_SESSION || route == ROUTE_ME || route == ROUTE_ROUTE ||
+	       route == ROUTE_READYZ;
 }
 
 struct ledger *web_ledger(struct web_req *rq, struct web_resp *rs)
 {
 	struct web *w = rq->w;
 	struct tally_err err = {0};
+	size_t limit =
+	    pool_reserved_for(rq->route) ? WEB_POOL_SIZE : WEB_POOL_SIZE - WEB_POOL_RESERVED;
+	struct timespec until;
+	struct ledger *lg = NULL;
 
 	if (rq->lg)
 		return rq->lg;
+	clock_gettime(CLOCK_MONOTONIC, &until);
+	until.tv_sec += WEB_POOL_WAIT_S;
 	pthread_mutex_lock(&w->pool_mu);
+	while (w->n_busy >= limit)
+		if (pthread_cond_timedwait(&w->pool_cv, &w->pool_mu, &until) != 0 &&
+		    w->n_busy >= limit) {
+			pthread_mutex_unlock(&w->pool_mu);
+			log_warn("web: %s %s: every ledger connection stayed busy for %d s",
+			         rq->method, rq->url, WEB_POOL_WAIT_S);
+			web_error(rs, 503,
+			          "the server is busy (every ledger connection is in use); try"
+			          " again shortly");
+			return NULL;
+		}
+	w->n_busy++;
 	if (w->n_idle > 0)
-		rq->lg = w->idle[--w->n_idle];
+		lg = w->idle[--w->n_idle];
 	pthread_mutex_unlock(&w->pool_mu);
 	/* A pooled connection may have died since; try a fresh one then. */
-	if (rq->lg && !ledger_ok(rq->lg)) {
-		ledger_close(rq->lg);
-		rq->lg = NULL;
+	if (lg && !ledger_ok(lg)) {
+		ledger_close(lg);
+		lg = NULL;
 	}
-	if (!rq->lg && !(rq->lg = ledger_open(rq->w->cfg->database_url, &err))) {
+	if (!lg && !(lg = ledger_open(rq->w->cfg->database_url, &err))) {
 		log_warn("web: %s", err.msg);
+		pthread_mutex_lock(&w->pool_mu);
+		w->n_busy--;
+		pthread_cond_broadcast(&w->pool_cv);
+		pthread_mutex_unlock(&w->pool_mu);
 		web_error(rs, 503, "the ledger is unreachable; try again shortly");
 		return NULL;
 	}
-	return rq->lg;
+	return rq->lg = lg;
 }
 
 void web_db_error(struct web_req *rq, struct web_resp *rs, const struct tally_err *err)
@@ -234,8 +267,12 @@ static void add_headers(struct web *w, struct MHD_Response *r, const struct web_
 		MHD_add_response_header(r, "Set-Cookie", rs->set_cookie);
 	if (rs->status == 401)
 		MHD_add_response_header(r, "WWW-Authenticate", "Bearer realm=\"tally\"");
+	if (rs->status == 413)
+		MHD_add_response_header(r, "Connection", "close");
 	if (rs->allow)
 		MHD_add_response_header(r, "Allow", rs->allow);
+	if (rs->retry_after[0])
+		MHD_add_response_header(r, "Retry-After", rs->retry_after);
 }
 
 static enum MHD_Result send_answer(struct web_req *rq, struct web_resp *rs)
@@ -286,10 +323,7 @@ static enum MHD_Result send_answer(struct web_req *rq, struct web_resp *rs)
 
 static bool has_bad_bytes(const char *s)
 {
-	for (const unsigned char *p = (const unsigned char *)s; *p; p++)
-		if (*p < 0x20 || *p == 0x7f)
-			return true;
-	return false;
+	return text_control_at(s, strlen(s)) >= 0;
 }
 
 struct arg_check {
@@ -353,6 +387,45 @@ static const char *allowed_methods(const char *path)
 /* Decides everything that needs only the headers: route, method, path and
  * parameters, size, authentication. Returns 0 to go on to the body, -1 with
  * an answer set in rs. */
+struct header_sizes {
+	size_t total, longest;
+};
+
+static enum MHD_Result add_size(void *cls, enum MHD_ValueKind kind, const char *key,
+                                const char *value)
+{
+	struct header_sizes *hs = cls;
+	size_t n = strlen(key) + (value ? strlen(value) : 0) + 2;
+
+	(void)kind;
+	hs->total += n;
+	if (n > hs->longest)
+		hs->longest = n;
+	return MHD_YES;
+}
+
+/* The request line and headers within nginx's default bounds (a request line
+ * and each header at most 8 KiB, 32 KiB of headers), answered here with the
+ * headers of every answer: only requests beyond MHD's buffer
+ * (WEB_CONN_MEMORY) get libmicrohttpd's own bare 414 or 431. */
+static int check_sizes(struct web_req *rq, struct web_resp *rs)
+{
+	struct header_sizes args = {strlen(rq->url), 0}, hdrs = {0, 0};
+
+	MHD_get_connection_values(rq->conn, MHD_GET_ARGUMENT_KIND, add_size, &args);
+	if (args.total > WEB_URI_MAX) {
+		web_error(rs, 414, "the request target is longer than %d bytes", WEB_URI_MAX);
+		return -1;
+	}
+	MHD_get_connection_values(rq->conn, MHD_HEADER_KIND, add_size, &hdrs);
+	if (hdrs.longest > WEB_URI_MAX || hdrs.total > WEB_HEADERS_MAX) {
+		web_error(rs, 431, "request headers too large (at most %d bytes each, %d in all)",
+		          WEB_URI_MAX, WEB_HEADERS_MAX);
+		return -1;
+	}
+	return 0;
+}
+
 static int on_headers(struct web_req *rq, struct web_resp *rs, const struct route **out)
 {
 	const char *cl;
@@ -361,6 +434,8 @@ static int on_headers(struct web_req *rq, struct web_resp *rs, const struct rout
 
 	*out = NULL;
 	rq->route = ROUTE_UNKNOWN;
+	if (check_sizes(rq, rs) < 0)
+		return -1;
 	if (has_bad_bytes(rq->url) || strstr(rq->url, "..") || strlen(rq->url) >= sizeof path) {
 		web_error(rs, 400, "the path is not valid (no \"..\", control characters or NUL)");
 		return -1;
@@ -409,9 +484,16 @@ static int on_headers(struct web_req *rq, struct web_resp *rs, const struct rout
 			web_error(rs, 400, "Content-Length is not a number");
 			return -1;
 		}
-		if (n > WEB_BODY_MAX) {
+		if (n > WEB_DRAIN_MAX) {
 			web_error(rs, 413, "the request body is larger than 1 MiB");
 			return -1;
+		}
+		if (n > WEB_BODY_MAX) {
+			/* Answered once the body is read (and dropped): a client that
+			 * writes its whole body before reading (Python's urllib) would
+			 * otherwise get a reset instead of the 413. No other work. */
+			rq->too_big = true;
+			return 0;
 		}
 	}
 	if (rt->need == NEED_NONE)
@@ -451,6 +533,87 @@ static void healthz(struct web_resp *rs)
 	sbuf_puts(&rs->body, "ok\n");
 }
 
+/* ---- the header deadline ------------------------------------------------------ */
+
+/* libmicrohttpd's timeout counts from the last byte received, so a client
+ * sending a header byte every few seconds would keep its connection (and
+ * thread) for ever. Like nginx's client_header_timeout, the headers of a
+ * request (or the wait for the next one on a kept-alive connection) get
+ * WEB_HEADER_TIMEOUT_S in all; past it the watchdog shuts the socket down and
+ * libmicrohttpd closes the connection. */
+static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
+                          enum MHD_ConnectionNotificationCode toe)
+{
+	struct web *w = cls;
+	struct web_conn *c = *socket_context;
+
+	if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
+		const union MHD_ConnectionInfo *ci =
+		    MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+		if (!ci || !(c = calloc(1, sizeof *c)))
+			return; /* no deadline for it: MHD's inactivity timeout still applies */
+		c->fd = ci->connect_fd;
+		c->since_us = time_mono_us();
+		pthread_mutex_lock(&w->conns_mu);
+		c->next = w->conns;
+		if (w->conns)
+			w->conns->prev = c;
+		w->conns = c;
+		pthread_mutex_unlock(&w->conns_mu);
+		*socket_context = c;
+		return;
+	}
+	if (!c)
+		return;
+	/* Unlinked before libmicrohttpd closes the socket: the watchdog never
+	 * touches a descriptor that may have been reused. */
+	pthread_mutex_lock(&w->conns_mu);
+	if (c->prev)
+		c->prev->next = c->next;
+	else
+		w->conns = c->next;
+	if (c->next)
+		c->next->prev = c->prev;
+	pthread_mutex_unlock(&w->conns_mu);
+	free(c);
+	*socket_context = NULL;
+}
+
+/* Marks the connection of rq as in a request (headers in) or waiting for the
+ * next one's headers. */
+static void conn_phase(struct web *w, struct MHD_Connection *conn, bool in_request)
+{
+	const union MHD_ConnectionInfo *ci =
+	    MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+	struct web_conn *c = ci ? ci->socket_context : NULL;
+
+	if (!c)
+		return;
+	pthread_mutex_lock(&w->conns_mu);
+	c->in_request = in_request;
+	c->since_us = time_mono_us();
+	pthread_mutex_unlock(&w->conns_mu);
+}
+
+static void *header_watchdog(void *arg)
+{
+	struct web *w = arg;
+
+	while (!w->stopping) {
+		int64_t now = time_mono_us();
+		pthread_mutex_lock(&w->conns_mu);
+		for (struct web_conn *c = w->conns; c; c = c->next)
+			if (!c->in_request && !c->cut &&
+			    now - c->since_us > (int64_t)WEB_HEADER_TIMEOUT_S * 1000000) {
+				shutdown(c->fd, SHUT_RDWR);
+				c->cut = true;
+			}
+		pthread_mutex_unlock(&w->conns_mu);
+		usleep(250000);
+	}
+	return NULL;
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
                                   const char *method, const char *version, const char *upload,
                                   size_t *upload_size, void **con_cls)
@@ -474,6 +637,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 		rq->url = url;
 		sbuf_init(&rq->body);
 		*con_cls = rq;
+		conn_phase(w, conn, true);
 		if (on_headers(rq, &rs, &rt) < 0) {
 			/* Answered before the body: MHD then reads no more of it. */
 			ret = send_answer(rq, &rs);
@@ -482,16 +646,22 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 		}
 		rq->started = true;
 		sbuf_cleanup(&rs.body);
+		/* The headers are in: the body and the answer get the longer timeout. */
+		MHD_set_connection_option(conn, MHD_CONNECTION_OPTION_TIMEOUT,
+		                          (unsigned)WEB_TIMEOUT_S);
 		return MHD_YES;
 	}
 	if (*upload_size > 0) {
 		/* Bounded while receiving: past 1 MiB nothing more is kept. */
+		rq->received += *upload_size;
 		if (!rq->too_big && rq->body.len + *upload_size <= WEB_BODY_MAX)
 			sbuf_append(&rq->body, upload, *upload_size);
 		else
 			rq->too_big = true;
 		*upload_size = 0;
-		return MHD_YES;
+		/* Past the bounded tail (a chunked body has no length to refuse
+		 * early): stop reading and close the connection. */
+		return rq->received > WEB_DRAIN_MAX ? MHD_NO : MHD_YES;
 	}
 
 	/* The whole request is here. */
@@ -526,10 +696,13 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 	struct web *w = cls;
 	struct web_req *rq = *con_cls;
 
-	(void)conn;
 	(void)toe;
 	if (!rq)
 		return;
+	/* Back to waiting for the next request's headers (keep-alive). */
+	MHD_set_connection_option(conn, MHD_CONNECTION_OPTION_TIMEOUT,
+	                          (unsigned)WEB_HEADER_TIMEOUT_S);
+	conn_phase(w, conn, false);
 	pool_put(w, rq->lg);
 	sbuf_cleanup(&rq->body);
 	free(rq);
@@ -621,6 +794,12 @@ struct web *web_start(const struct tally_config *cfg, const struct collector_sta
 	w->stats = stats;
 	w->cookie_secure = secure && strcmp(secure, "1") == 0;
 	pthread_mutex_init(&w->pool_mu, NULL);
+	pthread_mutex_init(&w->conns_mu, NULL);
+	pthread_condattr_t ca;
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&w->pool_cv, &ca);
+	pthread_condattr_destroy(&ca);
 	pthread_mutex_init(&w->prod_mu, NULL);
 	pthread_mutex_init(&w->cache_mu, NULL);
 	int64_t ttl_ms = WEB_ANSWER_TTL_MS;
@@ -629,6 +808,16 @@ struct web *web_start(const struct tally_config *cfg, const struct collector_sta
 		tally_err_set(err, TALLY_EINVAL, false,
 		              "TALLY_WEB_CACHE_MS=%s: use milliseconds from 0 (off) to 3600000",
 		              ttl);
+		web_stop(w);
+		return NULL;
+	}
+	int64_t per_ip = WEB_CONN_PER_IP;
+	const char *pip = getenv("TALLY_HTTP_CONN_PER_IP");
+	if (pip && (parse_i64(pip, &per_ip) < 0 || per_ip < 0 || per_ip > WEB_CONN_MAX)) {
+		tally_err_set(err, TALLY_EINVAL, false,
+		              "TALLY_HTTP_CONN_PER_IP=%s: use connections per client address from 0"
+		              " (no limit) to %u",
+		              pip, WEB_CONN_MAX);
 		web_stop(w);
 		return NULL;
 	}
@@ -643,9 +832,11 @@ struct web *web_start(const struct tally_config *cfg, const struct collector_sta
 	w->daemon = MHD_start_daemon(
 	    flags, 0, NULL, NULL, on_request, w, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, w,
 	    MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss, MHD_OPTION_THREAD_STACK_SIZE,
-	    WEB_STACK_BYTES, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)WEB_TIMEOUT_S,
-	    MHD_OPTION_CONNECTION_LIMIT, WEB_CONN_MAX, MHD_OPTION_NOTIFY_COMPLETED, on_completed, w,
-	    MHD_OPTION_UNESCAPE_CALLBACK, unescape, w, MHD_OPTION_END);
+	    WEB_STACK_BYTES, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)WEB_HEADER_TIMEOUT_S,
+	    MHD_OPTION_CONNECTION_LIMIT, WEB_CONN_MAX, MHD_OPTION_PER_IP_CONNECTION_LIMIT,
+	    (unsigned)per_ip, MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)WEB_CONN_MEMORY,
+	    MHD_OPTION_NOTIFY_COMPLETED, on_completed, w, MHD_OPTION_NOTIFY_CONNECTION,
+	    on_connection, w, MHD_OPTION_UNESCAPE_CALLBACK, unescape, w, MHD_OPTION_END);
 	if (!w->daemon) {
 		tally_err_set(err, TALLY_EIO, false,
 		              "cannot listen on %s (is the port taken? set TALLY_HTTP_ADDR)",
@@ -653,6 +844,10 @@ struct web *web_start(const struct tally_config *cfg, const struct collector_sta
 		web_stop(w);
 		return NULL;
 	}
+	w->dog_running = pthread_create(&w->dog, NULL, header_watchdog, w) == 0;
+	if (!w->dog_running)
+		log_warn("web: cannot start the header watchdog; only the inactivity timeout"
+		         " bounds slow request headers");
 	return w;
 }
 
@@ -662,6 +857,9 @@ void web_stop(struct web *w)
 		return;
 	if (w->daemon)
 		MHD_stop_daemon(w->daemon); /* waits for the requests in flight */
+	w->stopping = true;
+	if (w->dog_running)
+		pthread_join(w->dog, NULL);
 	web_keys_watch_stop();
 	for (size_t i = 0; i < w->n_idle; i++)
 		ledger_close(w->idle[i]);
@@ -669,6 +867,8 @@ void web_stop(struct web *w)
 	tally_status_cleanup(&w->cache);
 	web_cache_free(w->answers);
 	pthread_mutex_destroy(&w->pool_mu);
+	pthread_mutex_destroy(&w->conns_mu);
+	pthread_cond_destroy(&w->pool_cv);
 	pthread_mutex_destroy(&w->prod_mu);
 	pthread_mutex_destroy(&w->cache_mu);
 	free(w);

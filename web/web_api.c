@@ -450,13 +450,47 @@ void web_prices_post(struct web_req *rq, struct web_resp *rs)
 
 /* ---- events -------------------------------------------------------------------- */
 
+/* One event of a request. The parsed event itself is not kept: one is parsed
+ * at a time, so a request costs its body plus WEB_EVENTS_MAX of these. */
 struct ev_item {
-	char *text; /* malloc'd: the event as produced */
+	const char *text; /* the event as produced: into the body, or owned */
+	char *owned;      /* malloc'd text of an array element */
 	size_t len;
-	struct event ev;
+	enum event_kind kind;
+	char key[EVENT_ID_MAX + 1]; /* the Kafka message key */
 	bool ok;
-	char reason[256];
+	int reason; /* index into ev_batch.reasons, or -1 */
 };
+
+struct ev_batch {
+	struct ev_item *items;
+	size_t n;
+	char reasons[WEB_EVENT_REASONS_MAX][256];
+	size_t n_reasons;
+};
+
+static void ev_batch_free(struct ev_batch *b)
+{
+	if (!b)
+		return;
+	for (size_t i = 0; i < b->n; i++)
+		free(b->items[i].owned);
+	free(b->items);
+	free(b);
+}
+
+/* Marks an item rejected; its reason is kept for the first
+ * WEB_EVENT_REASONS_MAX rejected events only. */
+static void ev_reject(struct ev_batch *b, struct ev_item *it, const char *reason)
+{
+	it->ok = false;
+	it->reason = -1;
+	if (b->n_reasons < WEB_EVENT_REASONS_MAX) {
+		str_copy(b->reasons[b->n_reasons], sizeof b->reasons[0], reason);
+		utf8_sanitize(b->reasons[b->n_reasons]);
+		it->reason = (int)b->n_reasons++;
+	}
+}
 
 /* The team an event belongs to, or NULL when it names none. */
 static const char *event_team(const struct event *ev)
@@ -468,15 +502,21 @@ static const char *event_team(const struct event *ev)
 	return NULL;
 }
 
-/* Splits the body into events: a JSON array, or one JSON value per line. */
-static int split_events(struct web_req *rq, struct web_resp *rs, struct ev_item **out, size_t *n)
+static void too_many_events(struct web_resp *rs)
+{
+	web_error(rs, 413,
+	          "at most %d events per request: split the body (or use `tally produce` for"
+	          " backfills)",
+	          WEB_EVENTS_MAX);
+}
+
+/* Splits the body into events: a JSON array, or one JSON value per line.
+ * More than WEB_EVENTS_MAX is refused (413) before any event is parsed. */
+static int split_events(struct web_req *rq, struct web_resp *rs, struct ev_batch *b)
 {
 	const char *p = rq->body.p ? rq->body.p : "";
-	size_t len = rq->body.len, skip = 0, cap = 0;
-	struct ev_item *items = NULL;
+	size_t len = rq->body.len, skip = 0, count = 0;
 
-	*out = NULL;
-	*n = 0;
 	while (skip < len && strchr(" \t\r\n", p[skip]))
 		skip++;
 	if (skip < len && p[skip] == '[') {
@@ -486,64 +526,66 @@ static int split_events(struct web_req *rq, struct web_resp *rs, struct ev_item 
 			web_error(rs, 400, "the body starts with [ but is not a JSON array");
 			return -1;
 		}
-		cap = (size_t)cJSON_GetArraySize(root);
-		if (cap && !(items = calloc(cap, sizeof *items))) {
+		count = (size_t)cJSON_GetArraySize(root);
+		if (count > WEB_EVENTS_MAX) {
+			cJSON_Delete(root);
+			too_many_events(rs);
+			return -1;
+		}
+		if (count && !(b->items = calloc(count, sizeof *b->items))) {
 			cJSON_Delete(root);
 			web_error(rs, 500, "out of memory");
 			return -1;
 		}
 		cJSON_ArrayForEach(el, root)
 		{
-			struct ev_item *it = &items[(*n)++];
-			it->text = cJSON_PrintUnformatted(el);
-			it->len = it->text ? strlen(it->text) : 0;
+			struct ev_item *it = &b->items[b->n++];
+			it->owned = cJSON_PrintUnformatted(el);
+			it->text = it->owned;
+			it->len = it->owned ? strlen(it->owned) : 0;
 		}
 		cJSON_Delete(root);
-		*out = items;
 		return 0;
 	}
+	/* Count first, so that a body of many small lines costs nothing. */
 	for (size_t i = 0; i < len;) {
-		size_t e = i;
-		while (e < len && p[e] != '\n')
-			e++;
-		size_t a = i, b = e;
-		while (a < b && strchr(" \t\r", p[a]))
-			a++;
-		while (b > a && strchr(" \t\r", p[b - 1]))
-			b--;
+		const char *nl = memchr(p + i, '\n', len - i);
+		size_t e = nl ? (size_t)(nl - p) : len;
+		for (size_t k = i; k < e; k++)
+			if (!strchr(" \t\r", p[k])) {
+				count++;
+				break;
+			}
 		i = e + 1;
-		if (a == b)
-			continue;
-		if (*n == cap) {
-			cap = cap ? cap * 2 : 64;
-			struct ev_item *ni = realloc(items, cap * sizeof *ni);
-			if (!ni)
-				goto oom;
-			items = ni;
-		}
-		struct ev_item *it = &items[*n];
-		memset(it, 0, sizeof *it);
-		if (!(it->text = malloc(b - a + 1)))
-			goto oom;
-		memcpy(it->text, p + a, b - a);
-		it->text[b - a] = '\0';
-		it->len = b - a;
-		(*n)++;
 	}
-	*out = items;
+	if (count > WEB_EVENTS_MAX) {
+		too_many_events(rs);
+		return -1;
+	}
+	if (count && !(b->items = calloc(count, sizeof *b->items))) {
+		web_error(rs, 500, "out of memory");
+		return -1;
+	}
+	for (size_t i = 0; i < len && b->n < count;) {
+		const char *nl = memchr(p + i, '\n', len - i);
+		size_t e = nl ? (size_t)(nl - p) : len, a = i, z = e;
+		while (a < z && strchr(" \t\r", p[a]))
+			a++;
+		while (z > a && strchr(" \t\r", p[z - 1]))
+			z--;
+		i = e + 1;
+		if (a == z)
+			continue;
+		b->items[b->n].text = p + a;
+		b->items[b->n].len = z - a;
+		b->n++;
+	}
 	return 0;
-oom:
-	for (size_t i = 0; i < *n; i++)
-		free(items[i].text);
-	free(items);
-	*n = 0;
-	web_error(rs, 500, "out of memory");
-	return -1;
 }
 
 /* Produces the valid events and waits for Kafka to confirm them. Returns 0,
  * or -1 with an answer set. */
-static int produce_events(struct web_req *rq, struct web_resp *rs, struct ev_item *items, size_t n)
+static int produce_events(struct web_req *rq, struct web_resp *rs, struct ev_batch *b)
 {
 	struct web *w = rq->w;
 	const struct tally_config *cfg = w->cfg;
@@ -559,21 +601,16 @@ static int produce_events(struct web_req *rq, struct web_resp *rs, struct ev_ite
 		return -1;
 	}
 	producer_counts(w->prod, &d0, NULL);
-	for (size_t i = 0; i < n; i++) {
-		struct ev_item *it = &items[i];
-		const char *topic = cfg->topic_calls, *key = it->ev.u.call.event_id;
+	for (size_t i = 0; i < b->n; i++) {
+		struct ev_item *it = &b->items[i];
+		const char *topic = it->kind == EVENT_OUTCOME    ? cfg->topic_outcomes
+		                    : it->kind == EVENT_FEEDBACK ? cfg->topic_feedback
+		                                                 : cfg->topic_calls;
 		if (!it->ok)
 			continue;
-		if (it->ev.kind == EVENT_OUTCOME) {
-			topic = cfg->topic_outcomes;
-			key = it->ev.u.outcome.outcome_id;
-		} else if (it->ev.kind == EVENT_FEEDBACK) {
-			topic = cfg->topic_feedback;
-			key = it->ev.u.feedback.event_id;
-		}
-		if (producer_send(w->prod, topic, key, strlen(key), it->text, it->len, &err) < 0) {
-			it->ok = false;
-			str_copy(it->reason, sizeof it->reason, err.msg);
+		if (producer_send(w->prod, topic, it->key, strlen(it->key), it->text, it->len,
+		                  &err) < 0) {
+			ev_reject(b, it, err.msg);
 			tally_err_clear(&err);
 			continue;
 		}
@@ -593,10 +630,50 @@ static int produce_events(struct web_req *rq, struct web_resp *rs, struct ev_ite
 	return 0;
 }
 
+/* An admin's outcome over HTTP is a correction: it takes effect whatever its
+ * ts (ledger/batch.c), so a wrong outcome with a far-future ts can always be
+ * put right. Other keys may not send "correction". Returns 0, or -1 with the
+ * item rejected. */
+static int mark_correction(struct web_req *rq, struct ev_batch *b, struct ev_item *it,
+                           const struct event *ev)
+{
+	cJSON *root;
+	char *text;
+
+	if (rq->auth.key.role != ROLE_ADMIN) {
+		if (ev->u.outcome.correction) {
+			ev_reject(
+			    b, it,
+			    "\"correction\" is for admin keys: send the outcome with a later ts");
+			return -1;
+		}
+		return 0;
+	}
+	if (ev->u.outcome.correction)
+		return 0;
+	root = cJSON_ParseWithLength(it->text, it->len);
+	/* "correction":false is replaced, never doubled (a key twice is refused). */
+	if (root)
+		cJSON_DeleteItemFromObjectCaseSensitive(root, "correction");
+	if (!root || !cJSON_AddTrueToObject(root, "correction") ||
+	    !(text = cJSON_PrintUnformatted(root))) {
+		cJSON_Delete(root);
+		ev_reject(b, it, "out of memory");
+		return -1;
+	}
+	cJSON_Delete(root);
+	free(it->owned);
+	it->owned = text;
+	it->text = text;
+	it->len = strlen(text);
+	return 0;
+}
+
 void web_events_post(struct web_req *rq, struct web_resp *rs)
 {
-	struct ev_item *items = NULL;
-	size_t n = 0, valid = 0, accepted = 0;
+	struct ev_batch *b = NULL;
+	struct event *ev = NULL;
+	size_t valid = 0, accepted = 0;
 
 	if (!rq->w->cfg->kafka_brokers[0]) {
 		web_error(rs, 503,
@@ -604,30 +681,31 @@ void web_events_post(struct web_req *rq, struct web_resp *rs)
 		          " accepted");
 		return;
 	}
-	if (split_events(rq, rs, &items, &n) < 0)
-		return;
-	if (n == 0) {
-		free(items);
-		web_error(rs, 400, "no events in the body: send JSON lines or a JSON array");
-		return;
+	if (!(b = calloc(1, sizeof *b)) || !(ev = malloc(sizeof *ev))) {
+		web_error(rs, 500, "out of memory");
+		goto out;
 	}
-	for (size_t i = 0; i < n; i++) {
-		struct ev_item *it = &items[i];
+	if (split_events(rq, rs, b) < 0)
+		goto out;
+	if (b->n == 0) {
+		web_error(rs, 400, "no events in the body: send JSON lines or a JSON array");
+		goto out;
+	}
+	for (size_t i = 0; i < b->n; i++) {
+		struct ev_item *it = &b->items[i];
 		struct tally_err err = {0};
 		if (!it->text) {
-			str_copy(it->reason, sizeof it->reason, "out of memory");
+			ev_reject(b, it, "out of memory");
 			continue;
 		}
-		it->ok = event_parse(it->text, it->len, -1, &it->ev, &err) == 0;
-		if (!it->ok) {
-			str_copy(it->reason, sizeof it->reason, err.msg);
-			utf8_sanitize(it->reason);
+		if (event_parse(it->text, it->len, -1, ev, &err) < 0) {
+			ev_reject(b, it, err.msg);
 			continue;
 		}
 		/* A viewer posts for its own team only: anything else refuses the
 		 * whole request before a single event is produced. */
 		if (rq->auth.key.role == ROLE_VIEWER) {
-			const char *team = event_team(&it->ev);
+			const char *team = event_team(ev);
 			if (!team || strcmp(team, rq->auth.key.team) != 0) {
 				web_error(rs, 403,
 				          "event %zu: this key may post only events of team %s%s",
@@ -638,27 +716,35 @@ void web_events_post(struct web_req *rq, struct web_resp *rs)
 				goto out;
 			}
 		}
+		if (ev->kind == EVENT_OUTCOME && mark_correction(rq, b, it, ev) < 0)
+			continue;
+		it->ok = true;
+		it->kind = ev->kind;
+		str_copy(it->key, sizeof it->key,
+		         ev->kind == EVENT_OUTCOME    ? ev->u.outcome.outcome_id
+		         : ev->kind == EVENT_FEEDBACK ? ev->u.feedback.event_id
+		                                      : ev->u.call.event_id);
 		valid++;
 	}
-	if (valid > 0 && produce_events(rq, rs, items, n) < 0)
+	if (valid > 0 && produce_events(rq, rs, b) < 0)
 		goto out;
-	for (size_t i = 0; i < n; i++)
-		accepted += items[i].ok;
+	for (size_t i = 0; i < b->n; i++)
+		accepted += b->items[i].ok;
 	sbuf_printf(&rs->body, "{\"accepted\":%zu,\"rejected\":%zu,\"results\":[", accepted,
-	            n - accepted);
-	for (size_t i = 0; i < n; i++) {
+	            b->n - accepted);
+	for (size_t i = 0; i < b->n; i++) {
+		const struct ev_item *it = &b->items[i];
 		sbuf_printf(&rs->body, "%s{\"index\":%zu,\"status\":\"%s\"", i ? "," : "", i,
-		            items[i].ok ? "accepted" : "rejected");
-		if (!items[i].ok) {
+		            it->ok ? "accepted" : "rejected");
+		if (!it->ok && it->reason >= 0) {
 			sbuf_puts(&rs->body, ",\"reason\":");
-			sbuf_json_str(&rs->body, items[i].reason);
+			sbuf_json_str(&rs->body, b->reasons[it->reason]);
 		}
 		sbuf_putc(&rs->body, '}');
 	}
 	sbuf_puts(&rs->body, "]}\n");
 	rs->status = 202;
 out:
-	for (size_t i = 0; i < n; i++)
-		free(items[i].text);
-	free(items);
+	free(ev);
+	ev_batch_free(b);
 }

@@ -1,5 +1,6 @@
 /* web_auth.c - who is asking: Bearer tokens, session cookies, CSRF, roles;
  * and the session endpoints of the dashboard's sign-in. */
+#include <arpa/inet.h>
 #include <cjson/cJSON.h>
 #include <openssl/crypto.h>
 #include <pthread.h>
@@ -146,6 +147,88 @@ void web_keys_watch_stop(void)
 	keys_forget(false);
 }
 
+/* ---- failed authentication: logged, and throttled per client address ---------- */
+
+#define FAIL_SLOTS     256
+#define FAIL_WINDOW_US INT64_C(60000000)
+#define FAIL_MAX       10 /* failures per address and minute; then 429 until it ends */
+
+static struct {
+	pthread_mutex_t mu;
+	struct {
+		char addr[48];
+		int64_t since_us;
+		int n;
+	} slot[FAIL_SLOTS];
+} fails = {.mu = PTHREAD_MUTEX_INITIALIZER};
+
+static void client_addr(struct web_req *rq, char *out, size_t n)
+{
+	const union MHD_ConnectionInfo *ci =
+	    MHD_get_connection_info(rq->conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+	const struct sockaddr *sa = ci ? ci->client_addr : NULL;
+
+	str_copy(out, n, "?");
+	if (sa && sa->sa_family == AF_INET)
+		inet_ntop(AF_INET, &((const struct sockaddr_in *)(const void *)sa)->sin_addr, out,
+		          (socklen_t)n);
+	else if (sa && sa->sa_family == AF_INET6)
+		inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr,
+		          out, (socklen_t)n);
+}
+
+static unsigned fail_slot(const char *addr)
+{
+	unsigned h = 2166136261u;
+	for (const unsigned char *p = (const unsigned char *)addr; *p; p++)
+		h = (h ^ *p) * 16777619u;
+	return h % FAIL_SLOTS;
+}
+
+/* 0, or -1 with a 429 set when the client's address failed too often in the
+ * last minute: checked before the ledger is asked, so guessing costs nothing. */
+static int auth_throttle(struct web_req *rq, struct web_resp *rs)
+{
+	char addr[48];
+	int64_t now = time_mono_us(), left = 0;
+
+	client_addr(rq, addr, sizeof addr);
+	pthread_mutex_lock(&fails.mu);
+	unsigned i = fail_slot(addr);
+	if (strcmp(fails.slot[i].addr, addr) == 0 &&
+	    now - fails.slot[i].since_us < FAIL_WINDOW_US && fails.slot[i].n >= FAIL_MAX)
+		left = (FAIL_WINDOW_US - (now - fails.slot[i].since_us)) / 1000000 + 1;
+	pthread_mutex_unlock(&fails.mu);
+	if (!left)
+		return 0;
+	snprintf(rs->retry_after, sizeof rs->retry_after, "%lld", (long long)left);
+	web_error(rs, 429, "too many failed sign-ins from this address; try again in %lld s",
+	          (long long)left);
+	return -1;
+}
+
+/* Counts and logs (info) one failed authentication of the client. */
+static void auth_failed(struct web_req *rq, const char *why)
+{
+	char addr[48];
+	int64_t now = time_mono_us();
+	int n;
+
+	client_addr(rq, addr, sizeof addr);
+	pthread_mutex_lock(&fails.mu);
+	unsigned i = fail_slot(addr);
+	if (strcmp(fails.slot[i].addr, addr) != 0 ||
+	    now - fails.slot[i].since_us >= FAIL_WINDOW_US) {
+		str_copy(fails.slot[i].addr, sizeof fails.slot[i].addr, addr);
+		fails.slot[i].since_us = now;
+		fails.slot[i].n = 0;
+	}
+	n = ++fails.slot[i].n;
+	pthread_mutex_unlock(&fails.mu);
+	log_info("web: failed authentication from %s (%s %s, %d in the last minute): %s", addr,
+	         rq->method, rq->url, n, why);
+}
+
 /* Looks a token up; 1 found, 0 not, -1 ledger failure (answer set). */
 static int token_check(struct web_req *rq, struct web_resp *rs, const char *token,
                        struct api_key *key)
@@ -156,11 +239,15 @@ static int token_check(struct web_req *rq, struct web_resp *rs, const char *toke
 	struct ledger *lg;
 	uint64_t gen;
 
-	if (!token_shape(token))
+	if (!token_shape(token)) {
+		auth_failed(rq, "not a tally token");
 		return 0;
+	}
 	web_sha256_hex(token, strlen(token), hash);
 	if (key_remembered(hash, key, &gen))
 		return 1;
+	if (auth_throttle(rq, rs) < 0)
+		return -1;
 	if (!(lg = web_ledger(rq, rs)))
 		return -1;
 	if (ledger_key_lookup(lg, hash, key, &found, &err) < 0) {
@@ -168,8 +255,10 @@ static int token_check(struct web_req *rq, struct web_resp *rs, const char *toke
 		return -1;
 	}
 	/* The index found it by hash; compare again in constant time. */
-	if (!found || CRYPTO_memcmp(key->token_sha256, hash, 64) != 0)
+	if (!found || CRYPTO_memcmp(key->token_sha256, hash, 64) != 0) {
+		auth_failed(rq, "unknown or revoked key");
 		return 0;
+	}
 	key_remember(hash, key, gen);
 	return 1;
 }
@@ -211,10 +300,11 @@ int web_authenticate(struct web_req *rq, struct web_resp *rs)
 		bool found = false;
 		struct ledger *lg;
 		if (!is_hex(cookie, 64)) {
+			auth_failed(rq, "not a session cookie");
 			web_error(rs, 401, "the session is not valid; sign in again");
 			return -1;
 		}
-		if (!(lg = web_ledger(rq, rs)))
+		if (auth_throttle(rq, rs) < 0 || !(lg = web_ledger(rq, rs)))
 			return -1;
 		web_sha256_hex(cookie, 64, a->session_sha256);
 		if (ledger_session_lookup(lg, a->session_sha256, &a->key, a->csrf, &found, &err) <
@@ -223,6 +313,7 @@ int web_authenticate(struct web_req *rq, struct web_resp *rs)
 			return -1;
 		}
 		if (!found) {
+			auth_failed(rq, "unknown or expired session");
 			web_error(rs, 401, "the session has ended or expired; sign in again");
 			return -1;
 		}
@@ -266,15 +357,67 @@ static void identity_json(struct sbuf *b, const struct api_key *k)
 		sbuf_puts(b, "null");
 }
 
+/* Sign-in must come from this server's own page or a non-browser client: a
+ * page of another site must not sign a victim's browser into the attacker's
+ * key (login CSRF). Browsers send Sec-Fetch-Site and Origin on such a POST;
+ * scripts send neither. Returns 0, or -1 with a 403 set. */
+static int same_origin(struct web_req *rq, struct web_resp *rs)
+{
+	const char *site = MHD_lookup_connection_value(rq->conn, MHD_HEADER_KIND, "Sec-Fetch-Site");
+	const char *origin = MHD_lookup_connection_value(rq->conn, MHD_HEADER_KIND, "Origin");
+	const char *host = MHD_lookup_connection_value(rq->conn, MHD_HEADER_KIND, "Host");
+
+	if (site && strcmp(site, "same-origin") != 0 && strcmp(site, "none") != 0) {
+		web_error(rs, 403,
+		          "sign-in is accepted from this server's own page only"
+		          " (Sec-Fetch-Site: %s)",
+		          site);
+		return -1;
+	}
+	if (origin) {
+		const char *h = strncmp(origin, "https://", 8) == 0  ? origin + 8
+		                : strncmp(origin, "http://", 7) == 0 ? origin + 7
+		                                                     : NULL;
+		if (!h || !host || strcmp(h, host) != 0) {
+			web_error(rs, 403,
+			          "sign-in is accepted from this server's own page only"
+			          " (the Origin is another site)");
+			return -1;
+		}
+	}
+	return 0;
+}
+
+/* Whether the request's Content-Type is application/json (parameters aside). */
+static bool is_json(struct web_req *rq)
+{
+	const char *ct =
+	    MHD_lookup_connection_value(rq->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE);
+	size_t n = strlen("application/json");
+
+	return ct && strncasecmp(ct, "application/json", n) == 0 &&
+	       (ct[n] == '\0' || ct[n] == ';' || ct[n] == ' ');
+}
+
 void web_session_post(struct web_req *rq, struct web_resp *rs)
 {
 	struct tally_err err = {0};
 	struct api_key key;
 	char sid[65], sid_hash[65], csrf[65];
-	cJSON *root = cJSON_ParseWithLength(rq->body.p ? rq->body.p : "", rq->body.len);
-	const cJSON *tok = cJSON_GetObjectItemCaseSensitive(root, "token");
+	cJSON *root;
+	const cJSON *tok;
 	int found;
 
+	if (same_origin(rq, rs) < 0)
+		return;
+	if (!is_json(rq)) {
+		web_error(rs, 415,
+		          "send JSON {\"token\":\"tly_...\"} with Content-Type:"
+		          " application/json");
+		return;
+	}
+	root = cJSON_ParseWithLength(rq->body.p ? rq->body.p : "", rq->body.len);
+	tok = cJSON_GetObjectItemCaseSensitive(root, "token");
 	if (!cJSON_IsString(tok)) {
 		cJSON_Delete(root);
 		web_error(rs, 400, "send JSON {\"token\":\"tly_...\"}");

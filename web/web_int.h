@@ -8,18 +8,30 @@
 #include "../ledger/ledger.h"
 #include "web.h"
 
-#define WEB_BODY_MAX      (1024 * 1024) /* larger request bodies get 413 */
-#define WEB_POOL_MAX      8             /* idle ledger connections kept */
-#define WEB_CONN_MAX      512u          /* connections, each with its own thread */
-#define WEB_STACK_BYTES   ((size_t)512 * 1024)
-#define WEB_TIMEOUT_S     30 /* idle connection timeout */
-#define WEB_SESSION_TTL_S (12 * 3600)
-#define WEB_CACHE_US      INT64_C(5000000) /* status / lag cache for /metrics, /readyz */
-#define WEB_PARAM_MAX     256              /* bytes of one query parameter */
-#define WEB_COOKIE        "tally_session"
-#define WEB_ANSWER_TTL_MS 5000 /* spend / status answers reused (TALLY_WEB_CACHE_MS) */
-#define WEB_CACHE_KEY_MAX 640
-#define WEB_CACHE_HIT     (-2)
+#define WEB_BODY_MAX (1024 * 1024) /* larger request bodies get 413 */
+#define WEB_DRAIN_MAX                                                                              \
+	(16 * 1024 * 1024)         /* a too large body read (and dropped) up to this,              \
+	                              so that the client sees the 413 */
+#define WEB_EVENTS_MAX        1000 /* events per POST /api/v1/events, else 413 */
+#define WEB_EVENT_REASONS_MAX 100  /* rejected events answered with their reason */
+#define WEB_POOL_SIZE         16   /* ledger connections of the server, in use or idle */
+#define WEB_POOL_RESERVED     4    /* of them, kept for sign-in, /me, the route API, /readyz */
+#define WEB_POOL_WAIT_S       30   /* a request waits this long for a connection, then 503 */
+#define WEB_CONN_MAX          512u /* connections, each with its own thread */
+#define WEB_STACK_BYTES       ((size_t)512 * 1024)
+#define WEB_TIMEOUT_S         30 /* a request's body and answer: inactivity timeout */
+#define WEB_HEADER_TIMEOUT_S  10 /* headers of a request, and a keep-alive wait for the next */
+#define WEB_CONN_PER_IP       32 /* connections per client address (TALLY_HTTP_CONN_PER_IP) */
+#define WEB_SESSION_TTL_S     (12 * 3600)
+#define WEB_CACHE_US          INT64_C(5000000) /* status / lag cache for /metrics, /readyz */
+#define WEB_URI_MAX           8192             /* request target, and each header: else 414 / 431 */
+#define WEB_HEADERS_MAX       32768            /* all headers: else 431 */
+#define WEB_CONN_MEMORY       (128 * 1024)     /* MHD's buffer per connection */
+#define WEB_PARAM_MAX         256              /* bytes of one query parameter */
+#define WEB_COOKIE            "tally_session"
+#define WEB_ANSWER_TTL_MS     5000 /* spend / status answers reused (TALLY_WEB_CACHE_MS) */
+#define WEB_CACHE_KEY_MAX     640
+#define WEB_CACHE_HIT         (-2)
 
 enum web_route {
 	ROUTE_HEALTHZ,
@@ -50,19 +62,35 @@ enum web_route {
 /* Status codes counted on /metrics; anything else is counted as "other". */
 #define WEB_CODES                                                                                  \
 	{                                                                                          \
-		200, 202, 304, 400, 401, 403, 404, 405, 413, 500, 503                              \
+		200, 202, 304, 400, 401, 403, 404, 405, 413, 414, 415, 429, 431, 500, 503          \
 	}
-#define WEB_N_CODES 11
+#define WEB_N_CODES 15
+
+/* A connection as the header deadline sees it (web.c). */
+struct web_conn {
+	struct web_conn *prev, *next;
+	int fd;
+	int64_t since_us; /* when it began waiting for request headers */
+	bool in_request;  /* headers in: the deadline does not apply */
+	bool cut;
+};
 
 struct web {
 	struct MHD_Daemon *daemon;
+
+	pthread_mutex_t conns_mu; /* connections, for the header deadline */
+	struct web_conn *conns;
+	pthread_t dog;
+	bool dog_running;
+	volatile bool stopping;
 	const struct tally_config *cfg;
 	const struct collector_stats *stats;
 	bool cookie_secure;
 
-	pthread_mutex_t pool_mu; /* idle ledger connections */
-	struct ledger *idle[WEB_POOL_MAX];
-	size_t n_idle;
+	pthread_mutex_t pool_mu; /* ledger connections: idle ones, and how many in use */
+	pthread_cond_t pool_cv;  /* signalled when one is given back */
+	struct ledger *idle[WEB_POOL_SIZE];
+	size_t n_idle, n_busy;
 
 	pthread_mutex_t prod_mu; /* the producer of POST /api/v1/events */
 	struct producer *prod;
@@ -94,6 +122,7 @@ struct web_req {
 	bool started;
 	struct sbuf body;
 	bool too_big;
+	size_t received;   /* body bytes, kept or dropped */
 	struct ledger *lg; /* from the pool, while the request holds one */
 	struct web_auth auth;
 };
@@ -108,6 +137,7 @@ struct web_resp {
 	const struct web_asset *asset; /* a static file instead of body */
 	int file;                      /* an open file to send instead of body, or -1 */
 	const char *allow;             /* for 405 */
+	char retry_after[16];          /* seconds, for 429; "" for none */
 };
 
 typedef void (*web_handler)(struct web_req *rq, struct web_resp *rs);
@@ -126,7 +156,10 @@ int web_int_arg(struct web_req *rq, struct web_resp *rs, const char *name, int64
 int web_time_arg(struct web_req *rq, struct web_resp *rs, const char *name, int64_t def,
                  int64_t *out);
 /* The request's ledger connection from the pool (kept until the request
- * ends); NULL with a 503 answer set in rs when the ledger is unreachable. */
+ * ends). The server holds at most WEB_POOL_SIZE connections; a request waits
+ * up to WEB_POOL_WAIT_S for one, and only sign-in, /me, the route API and
+ * /readyz may take the last WEB_POOL_RESERVED. NULL with a 503 answer set in
+ * rs when the ledger is unreachable or every connection stayed busy. */
 struct ledger *web_ledger(struct web_req *rq, struct web_resp *rs);
 /* Answers 500/503 for a failed ledger call and logs it. */
 void web_db_error(struct web_req *rq, struct web_resp *rs, const struct tally_err *err);

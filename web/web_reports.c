@@ -106,6 +106,15 @@ void web_chargeback(struct web_req *rq, struct web_resp *rs)
 		web_error(rs, 400, "share_unassigned must be none, proportional or even");
 		return;
 	}
+	/* Shared amounts follow from the unassigned spend and the number or the
+	 * spend of the other teams: a viewer sees its direct spend only. */
+	if (viewer_team(rq) && strcmp(share, "none") != 0) {
+		web_error(rs, 403,
+		          "a viewer key sees its team's direct spend only: share_unassigned=%s"
+		          " depends on other teams' spend (it needs an admin or finance key)",
+		          share);
+		return;
+	}
 	if (!(lg = web_ledger(rq, rs)))
 		return;
 	if (ledger_chargeback(lg, from, to, share, &r, &err) < 0) {
@@ -186,8 +195,11 @@ static int scope_name(cJSON *doc, struct web_req *rq, struct web_resp *rs, const
 	    doc ? cJSON_GetStringValue(cJSON_GetObjectItem(doc, "scope")) : web_arg(rq, "scope");
 	*name = doc ? cJSON_GetStringValue(cJSON_GetObjectItem(doc, "name")) : web_arg(rq, "name");
 	if (!*scope || (strcmp(*scope, "team") && strcmp(*scope, "workflow")) || !*name ||
-	    !**name || strlen(*name) > EVENT_NAME_MAX) {
-		web_error(rs, 400, "scope (team or workflow) and name (1 to %d bytes) are required",
+	    !**name || strlen(*name) > EVENT_NAME_MAX ||
+	    text_control_at(*name, strlen(*name)) >= 0) {
+		web_error(rs, 400,
+		          "scope (team or workflow) and name (1 to %d bytes, no control"
+		          " characters) are required",
 		          EVENT_NAME_MAX);
 		return -1;
 	}
@@ -391,7 +403,8 @@ void web_teams_post(struct web_req *rq, struct web_resp *rs)
 	const char *cc = cJSON_GetStringValue(ccj);
 
 	if (!team || !*team || strlen(team) > EVENT_NAME_MAX || (!cc && !cJSON_IsNull(ccj)) ||
-	    (cc && strlen(cc) > EVENT_NAME_MAX)) {
+	    (cc && strlen(cc) > EVENT_NAME_MAX) || text_control_at(team, strlen(team)) >= 0 ||
+	    (cc && text_control_at(cc, strlen(cc)) >= 0)) {
 		web_error(rs, 400, "send {\"team\":\"T\",\"cost_center\":\"CC\"} (null unmaps)");
 		goto out;
 	}

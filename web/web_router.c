@@ -47,7 +47,16 @@ void web_route_get(struct web_req *rq, struct web_resp *rs)
 	sbuf_json_str(&rs->body, rt.model);
 	sbuf_printf(&rs->body, ",\"policy_version\":%lld,\"explore\":%s,\"reason\":",
 	            (long long)rt.policy_version, rt.explore ? "true" : "false");
-	sbuf_json_str(&rs->body, rt.reason);
+	if (rq->auth.key.role == ROLE_VIEWER) {
+		/* The reason quotes the quality and sample counts the policy was
+		 * learned from, over every team's calls: not for a viewer. */
+		char why[EVENT_NAME_MAX * 2 + 64];
+		snprintf(why, sizeof why, "%s %s: see the routing policy (admin, finance)",
+		         rt.workflow_policy ? "workflow" : "task type",
+		         rt.workflow_policy && workflow ? workflow : task);
+		sbuf_json_str(&rs->body, why);
+	} else
+		sbuf_json_str(&rs->body, rt.reason);
 	sbuf_printf(&rs->body, ",\"policy_scope\":\"%s\"}\n",
 	            rt.workflow_policy ? "workflow" : "task_type");
 	rs->status = 200;

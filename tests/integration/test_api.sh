@@ -311,10 +311,11 @@ assert_eq "sign out: 200" 200 "$(http -b "$J" -X DELETE -H "X-CSRF-Token: $CSRF"
 assert_match "sign out clears the cookie" '^Set-Cookie: tally_session=; .*Max-Age=0' "$(tr -d '\r' <"$H")"
 assert_eq "session ended server-side" 0 "$(q "select count(*) from sessions where id_sha256 = '$(printf %s "$SID" | sha256sum | cut -d' ' -f1)'")"
 assert_eq "old cookie after sign-out: 401" 401 "$(http -b "tally_session=$SID" "$U/api/v1/me")"
-assert_eq "sign in with a bad token: 401" 401 "$(http -X POST --data '{"token":"tly_nope"}' "$U/api/v1/session")"
-assert_eq "sign in without a token: 400" 400 "$(http -X POST --data 'token=x' "$U/api/v1/session")"
+assert_eq "sign in with a bad token: 401" 401 "$(http -X POST -H 'Content-Type: application/json' --data '{"token":"tly_nope"}' "$U/api/v1/session")"
+assert_eq "sign in without a token: 400" 400 "$(http -X POST -H 'Content-Type: application/json' --data '{"tok":"x"}' "$U/api/v1/session")"
+assert_eq "sign in with a form: 415" 415 "$(http -X POST --data 'token=x' "$U/api/v1/session")"
 q "update sessions set expires_at = now() - interval '1 second'" >/dev/null
-http -c "$J" -X POST --data "{\"token\":\"$ADMIN\"}" "$U/api/v1/session" >/dev/null
+http -c "$J" -X POST -H 'Content-Type: application/json' --data "{\"token\":\"$ADMIN\"}" "$U/api/v1/session" >/dev/null
 q "update sessions set expires_at = now() - interval '1 second'" >/dev/null
 assert_eq "expired session: 401" 401 "$(http -b "$J" "$U/api/v1/me")"
 

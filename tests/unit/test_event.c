@@ -805,6 +805,15 @@ static void test_bad_messages(void **state)
 	    {"{\"event_id\":\"e1\",\"ts\":\"2026-11-01T12:00:00Z\",\"score\":-1e999}",
 	     "score must be a number 0..1, got -inf"},
 	    {"{\"ts\":\"\x01\xff\"}", UNKNOWN_SHAPE},
+	    /* One meaning for every consumer: no key twice, no NUL, printable names. */
+	    {"{\"a\":1,\"b\":{\"c\":1,\"c\":2}}",
+	     "key \"c\" appears twice in one object: send each key once"},
+	    {"{\"event_id\":\"e\\u0000x\"}",
+	     "message holds \\u0000 (NUL) in a string at byte 15: send text without NUL"},
+	    {"{\"event_id\":\"e1\",\"ts\":\"2026-11-01T12:00:00Z\",\"team\":\"t\","
+	     "\"workflow\":\"w\\u0007\",\"task_type\":\"t\",\"provider\":\"p\",\"model\":\"m\","
+	     "\"usage\":{\"input_tokens\":1,\"output_tokens\":1}}",
+	     "workflow holds a control character (byte 2): names are printable text"},
 	};
 	(void)state;
 	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
