@@ -450,14 +450,6 @@ void web_prices_post(struct web_req *rq, struct web_resp *rs)
 
 /* ---- events -------------------------------------------------------------------- */
 
-struct ev_item {
-	char *text; /* malloc'd: the event as produced */
-	size_t len;
-	struct event ev;
-	bool ok;
-	char reason[256];
-};
-
 /* The team an event belongs to, or NULL when it names none. */
 static const char *event_team(const struct event *ev)
 {
@@ -593,29 +585,16 @@ static int produce_events(struct web_req *rq, struct web_resp *rs, struct ev_ite
 	return 0;
 }
 
-void web_events_post(struct web_req *rq, struct web_resp *rs)
+int web_events_accept(struct web_req *rq, struct web_resp *rs, struct ev_item *items, size_t n)
 {
-	struct ev_item *items = NULL;
-	size_t n = 0, valid = 0, accepted = 0;
+	size_t valid = 0;
 
-	if (!rq->w->cfg->kafka_brokers[0]) {
-		web_error(rs, 503,
-		          "Kafka is not configured (TALLY_KAFKA_BROKERS): events cannot be"
-		          " accepted");
-		return;
-	}
-	if (split_events(rq, rs, &items, &n) < 0)
-		return;
-	if (n == 0) {
-		free(items);
-		web_error(rs, 400, "no events in the body: send JSON lines or a JSON array");
-		return;
-	}
 	for (size_t i = 0; i < n; i++) {
 		struct ev_item *it = &items[i];
 		struct tally_err err = {0};
 		if (!it->text) {
-			str_copy(it->reason, sizeof it->reason, "out of memory");
+			if (!it->reason[0])
+				str_copy(it->reason, sizeof it->reason, "out of memory");
 			continue;
 		}
 		it->ok = event_parse(it->text, it->len, -1, &it->ev, &err) == 0;
@@ -635,12 +614,33 @@ void web_events_post(struct web_req *rq, struct web_resp *rs)
 				          team ? ""
 				               : " (feedback and outcomes without a team are not"
 				                 " allowed)");
-				goto out;
+				return -1;
 			}
 		}
 		valid++;
 	}
-	if (valid > 0 && produce_events(rq, rs, items, n) < 0)
+	return valid > 0 ? produce_events(rq, rs, items, n) : 0;
+}
+
+void web_events_post(struct web_req *rq, struct web_resp *rs)
+{
+	struct ev_item *items = NULL;
+	size_t n = 0, accepted = 0;
+
+	if (!rq->w->cfg->kafka_brokers[0]) {
+		web_error(rs, 503,
+		          "Kafka is not configured (TALLY_KAFKA_BROKERS): events cannot be"
+		          " accepted");
+		return;
+	}
+	if (split_events(rq, rs, &items, &n) < 0)
+		return;
+	if (n == 0) {
+		free(items);
+		web_error(rs, 400, "no events in the body: send JSON lines or a JSON array");
+		return;
+	}
+	if (web_events_accept(rq, rs, items, n) < 0)
 		goto out;
 	for (size_t i = 0; i < n; i++)
 		accepted += items[i].ok;

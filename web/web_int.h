@@ -43,6 +43,8 @@ enum web_route {
 	ROUTE_ALERTS,
 	ROUTE_EXPORT_FOCUS,
 	ROUTE_TEAMS, /* web_reports.c */
+	ROUTE_OTLP,  /* web_ingest.c */
+	ROUTE_LITELLM,
 	ROUTE_COUNT
 };
 
@@ -155,6 +157,19 @@ void web_quarantine(struct web_req *rq, struct web_resp *rs);
 void web_prices_get(struct web_req *rq, struct web_resp *rs);
 void web_prices_post(struct web_req *rq, struct web_resp *rs);
 void web_events_post(struct web_req *rq, struct web_resp *rs);
+/* One event to ingest: its JSON text and, once accepted, what became of it. */
+struct ev_item {
+	char *text; /* malloc'd: the event as produced; NULL with reason set */
+	size_t len;
+	struct event ev;
+	bool ok;
+	char reason[256];
+};
+/* Validates each item with event_parse (the collector's validation), refuses
+ * the whole request (403) when a viewer's key posts another team's event,
+ * and produces the valid ones to their topics, waiting for Kafka. Returns 0
+ * with each item's ok / reason set, or -1 with the answer set in rs. */
+int web_events_accept(struct web_req *rq, struct web_resp *rs, struct ev_item *items, size_t n);
 void web_readyz(struct web_req *rq, struct web_resp *rs);
 
 /* ---- web_cache.c ---- */
@@ -189,6 +204,10 @@ void web_alerts(struct web_req *rq, struct web_resp *rs);
 void web_export_focus(struct web_req *rq, struct web_resp *rs);
 void web_teams_get(struct web_req *rq, struct web_resp *rs);
 void web_teams_post(struct web_req *rq, struct web_resp *rs);
+
+/* ---- web_ingest.c ---- */
+void web_otlp_traces(struct web_req *rq, struct web_resp *rs);
+void web_litellm_post(struct web_req *rq, struct web_resp *rs);
 
 /* ---- web_metrics.c ---- */
 void web_metrics(struct web_req *rq, struct web_resp *rs);

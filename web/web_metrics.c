@@ -32,6 +32,8 @@ static const char *const route_names[ROUTE_COUNT] = {
     [ROUTE_ALERTS] = "/api/v1/alerts",
     [ROUTE_EXPORT_FOCUS] = "/api/v1/export/focus",
     [ROUTE_TEAMS] = "/api/v1/teams",
+    [ROUTE_OTLP] = "/v1/traces",
+    [ROUTE_LITELLM] = "/api/v1/litellm",
 };
 
 const char *web_route_name(int route)
