@@ -131,32 +131,37 @@ static const char *attr_str(const struct span_view *sv, const char *key)
 	                                                                              : NULL;
 }
 
+#define COUNT_ABSENT INT64_MIN
+#define COUNT_BAD    (INT64_MIN + 1) /* present, not an integer */
+
 /* A token count: an int attribute, or a whole double or decimal string
- * (some instrumentations send them so). -1 when absent or not a count. */
+ * (some instrumentations send them so); any integer, negative ones too, for
+ * the one validation to judge. */
 static int64_t attr_count(const struct span_view *sv, const char *key)
 {
 	const struct attr *a = attr_get(sv, key);
 	int64_t v;
 
 	if (!a)
-		return -1;
+		return COUNT_ABSENT;
 	if (a->type == ATTR_INT)
-		return a->i;
-	if (a->type == ATTR_DOUBLE && a->d >= 0 && a->d <= 1e15 && a->d == (double)(int64_t)a->d)
+		return a->i > COUNT_BAD ? a->i : COUNT_BAD;
+	if (a->type == ATTR_DOUBLE && a->d >= -1e15 && a->d <= 1e15 &&
+	    a->d == (double)(int64_t)a->d)
 		return (int64_t)a->d;
-	if (a->type == ATTR_STR && parse_i64(a->s, &v) == 0)
+	if (a->type == ATTR_STR && parse_i64(a->s, &v) == 0 && v > COUNT_BAD)
 		return v;
-	return -2; /* present but not a count: let validation say so */
+	return COUNT_BAD;
 }
 
 static int64_t first_count(const struct span_view *sv, const char *const *keys)
 {
 	for (; *keys; keys++) {
 		int64_t v = attr_count(sv, *keys);
-		if (v != -1)
+		if (v != COUNT_ABSENT)
 			return v;
 	}
-	return -1;
+	return COUNT_ABSENT;
 }
 
 /* gen_ai.provider.name (or the older gen_ai.system) as the price book names
@@ -275,10 +280,10 @@ static int convert_span(const struct span_view *sv, const struct otlp_map *map,
 	}
 	bool error = sv->status_code == 2 || attr_get(sv, "error.type");
 	int64_t in = first_count(sv, in_keys), out = first_count(sv, out_keys);
-	if ((in == -1 || out == -1) && !error) {
+	if ((in == COUNT_ABSENT || out == COUNT_ABSENT) && !error) {
 		snprintf(it->reason, sizeof it->reason,
 		         "GenAI span without gen_ai.usage.%s_tokens: the call's usage is unknown",
-		         in == -1 ? "input" : "output");
+		         in == COUNT_ABSENT ? "input" : "output");
 		return 0;
 	}
 
@@ -310,7 +315,7 @@ static int convert_span(const struct span_view *sv, const struct otlp_map *map,
 	cJSON_AddStringToObject(o, "provider", provider_name(prov));
 	cJSON_AddStringToObject(o, "model", model);
 	usage = cJSON_AddObjectToObject(o, "usage");
-	/* -2 (present, not a count) goes through as a string so that the one
+	/* A value that is not a count goes through as a string so that the one
 	 * validation names the field. */
 	const struct {
 		const char *name;
@@ -322,10 +327,10 @@ static int convert_span(const struct span_view *sv, const struct otlp_map *map,
 	         {"cache_write_tokens", first_count(sv, cw_keys), cw_keys},
 	         {"reasoning_tokens", first_count(sv, rs_keys), rs_keys}};
 	for (size_t i = 0; i < sizeof u / sizeof u[0]; i++) {
-		if (u[i].v >= 0)
-			cJSON_AddNumberToObject(usage, u[i].name, (double)u[i].v);
-		else if (u[i].v == -2)
+		if (u[i].v == COUNT_BAD)
 			cJSON_AddStringToObject(usage, u[i].name, "not an integer");
+		else if (u[i].v != COUNT_ABSENT)
+			cJSON_AddNumberToObject(usage, u[i].name, (double)u[i].v);
 		else if (i < 2) /* an error before any usage: nothing was billed */
 			cJSON_AddNumberToObject(usage, u[i].name, 0);
 	}

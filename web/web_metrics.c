@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "../ingest/ingest.h"
 #include "web_int.h"
 
 #ifndef TALLY_VERSION
@@ -114,16 +115,37 @@ static void one_topic_counter(struct sbuf *b, const char *topic, const char *nam
 	sbuf_printf(b, "} %lld\n", (long long)v);
 }
 
+/* v / 10^decimals as the shortest exact decimal ("0.005", "1", "2.5"): a
+ * bucket bound printed through a double would read 0.0050000000000000001. */
+static void exact_decimal(struct sbuf *b, int64_t v, int decimals)
+{
+	int64_t div = 1;
+	char frac[24];
+	int n;
+
+	for (int i = 0; i < decimals; i++)
+		div *= 10;
+	sbuf_i64(b, v / div);
+	if (v % div == 0)
+		return;
+	n = snprintf(frac, sizeof frac, "%0*lld", decimals, (long long)(v % div));
+	while (n > 0 && frac[n - 1] == '0')
+		frac[--n] = '\0';
+	sbuf_putc(b, '.');
+	sbuf_puts(b, frac);
+}
+
 static void histogram(struct sbuf *b, const char *name, const char *help, const int64_t *le, int n,
-                      double scale, const volatile int64_t *counts, double sum)
+                      int decimals, const volatile int64_t *counts, double sum)
 {
 	int64_t cum = 0;
 
 	header(b, name, "histogram", help);
 	for (int i = 0; i < n; i++) {
 		cum += rd(&counts[i]);
-		sbuf_printf(b, "%s_bucket{le=\"%.17g\"} %lld\n", name, (double)le[i] / scale,
-		            (long long)cum);
+		sbuf_printf(b, "%s_bucket{le=\"", name);
+		exact_decimal(b, le[i], decimals);
+		sbuf_printf(b, "\"} %lld\n", (long long)cum);
 	}
 	cum += rd(&counts[n]);
 	sbuf_printf(b, "%s_bucket{le=\"+Inf\"} %lld\n", name, (long long)cum);
@@ -154,10 +176,10 @@ static void collector_metrics(struct sbuf *b, const struct tally_config *cfg,
 	header(b, "tally_db_errors_total", "counter", "Failed ledger writes (retried).");
 	sbuf_printf(b, "tally_db_errors_total %lld\n", (long long)rd(&s->db_errors));
 	histogram(b, "tally_batch_size", "Messages per written batch.", size_le,
-	          COLLECTOR_SIZE_BUCKETS, 1.0, s->batch_size_buckets,
+	          COLLECTOR_SIZE_BUCKETS, 0, s->batch_size_buckets,
 	          (double)rd(&s->batch_messages_total));
 	histogram(b, "tally_batch_seconds", "Time from a batch's first poll to its commit.", us_le,
-	          COLLECTOR_SECONDS_BUCKETS, 1e6, s->batch_seconds_buckets,
+	          COLLECTOR_SECONDS_BUCKETS, 6, s->batch_seconds_buckets,
 	          (double)rd(&s->batch_us_total) / 1e6);
 }
 
@@ -220,6 +242,19 @@ void web_metrics(struct web_req *rq, struct web_resp *rs)
 				sbuf_puts(b, "\"other\"");
 			sbuf_printf(b, "} %lld\n", (long long)v);
 		}
+	for (int which = 0; which < 2; which++) {
+		const char *name = which ? "tally_otlp_spans_skipped_total" : "tally_otlp_spans_total";
+		header(b, name, "counter",
+		       which ? "OpenTelemetry spans skipped as not GenAI model calls (not errors)."
+		             : "OpenTelemetry spans received, by way in (GenAI calls and others).");
+		for (int src = 0; src < 2; src++) {
+			int64_t spans, skipped;
+			ingest_span_counts(src, &spans, &skipped);
+			sbuf_printf(b, "%s{source=\"%s\"} %lld\n", name,
+			            src == INGEST_HTTP ? "http" : "kafka",
+			            (long long)(which ? skipped : spans));
+		}
+	}
 	header(b, "tally_build_info", "gauge", "The running tally's version.");
 	sbuf_puts(b, "tally_build_info{version=");
 	label_value(b, TALLY_VERSION);

@@ -1,0 +1,109 @@
+# test_otlp.sh - OpenTelemetry GenAI spans become calls: made by the real
+# OpenTelemetry JS SDK (tests/otel), sent over OTLP/HTTP (protobuf gzipped and
+# JSON) to POST /v1/traces, and written to the OTLP Kafka topic as the
+# Collector's Kafka exporter writes them (otlp_proto, otlp_json); plus the
+# Collector's documented OTLP/JSON example. Non-GenAI spans are skipped and
+# counted, never quarantined; bad GenAI spans are refused with a reason.
+. tests/lib.sh
+
+command -v node >/dev/null || { echo "node is needed (Debian nodejs)"; exit 1; }
+if [ ! -f tests/otel/node_modules/.package-lock.json ] ||
+	[ tests/otel/package-lock.json -nt tests/otel/node_modules/.package-lock.json ]; then
+	(cd tests/otel && npm ci --no-audit --no-fund >/dev/null 2>&1) || { echo "npm ci in tests/otel failed"; exit 1; }
+fi
+pg_start || exit 1
+kafka_start 2 || exit 1
+"$BIN" migrate >"$T/migrate.log" 2>&1
+"$BIN" prices import data/litellm_model_prices.json >"$T/prices.log" 2>&1
+key() { "$BIN" keys create "$@" 2>>"$T/keys.log" | tail -n 1; }
+ADMIN=$(key --role admin --name ops)
+VIEW=$(key --role viewer --team support --name support-lead)
+LEGAL=$(key --role viewer --team legal --name legal-lead)
+collector_start
+PORT=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+export TALLY_HTTP_ADDR="127.0.0.1:$PORT"
+"$BIN" serve >"$T/serve.log" 2>&1 &
+PIDS="$PIDS $!"
+U="http://127.0.0.1:$PORT"
+wait_until 20 curl -sf "$U/healthz" || { not_ok "tally serve answers"; t_done; }
+B="$T/body"
+http() { curl -s -o "$B" -w '%{http_code}' "$@"; }
+calls_like() { q "select count(*) from calls where tags->>'service.name' = '$1-bot'"; }
+
+# ---- OTLP/HTTP from the SDK's exporters ---------------------------------------
+(cd tests/otel && node send_spans.mjs export "$U/v1/traces" "$VIEW" proto hp) >"$T/node-hp.log" 2>&1
+assert_eq "SDK protobuf exporter (gzip) succeeds" 0 $?
+(cd tests/otel && node send_spans.mjs export "$U/v1/traces" "$VIEW" json hj) >"$T/node-hj.log" 2>&1
+assert_eq "SDK JSON exporter succeeds" 0 $?
+wait_until 30 sh -c "[ \"\$(psql \"$TALLY_DATABASE_URL\" -XAtq -c \"select count(*) from calls where tags->>'service.name' in ('hp-bot','hj-bot')\")\" -ge 6 ]"
+assert_eq "protobuf: 3 GenAI calls of 6 spans stored" 3 "$(calls_like hp)"
+assert_eq "JSON: 3 GenAI calls of 6 spans stored" 3 "$(calls_like hj)"
+R=$(q "select team, workflow, task_type, outcome_id, provider, model, input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, reasoning_tokens, status, latency_ms, ts, tags->>'gen_ai.response.id', tags->>'gen_ai.response.finish_reasons', tags->>'user', cost_pusd is not null from calls where tags->>'service.name' = 'hp-bot' and provider = 'openai' and status = 'ok'")
+assert_eq "OpenAI span mapped" "support|ticket-triage|classify|TICKET-hp|openai|gpt-4o-mini-2024-07-18|1000|200|400|0|0|ok|800|2026-11-05 09:00:00+00|chatcmpl-hp-1|stop|alice|t" "$R"
+R=$(q "select team, workflow, task_type, provider, model, input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, reasoning_tokens, tags->>'gen_ai.response.finish_reasons', tags->>'env' from calls where tags->>'service.name' = 'hj-bot' and provider = 'anthropic'")
+assert_eq "Anthropic span (gen_ai.system) mapped, workflow from service.name" "support|hj-bot|chat|anthropic|claude-sonnet-4-20250514|2000|500|800|200|100|end_turn,tool_use|prod" "$R"
+R=$(q "select status, input_tokens, output_tokens, latency_ms from calls where tags->>'service.name' = 'hp-bot' and model = 'gpt-4o'")
+assert_eq "timed-out span: status timeout, no tokens" "timeout|0|0|30000" "$R"
+assert_eq "event_id is trace id - span id" 3 "$(q "select count(*) from calls where tags->>'service.name' in ('hp-bot') and event_id ~ '^[0-9a-f]{32}-[0-9a-f]{16}\$'")"
+assert_eq "non-GenAI spans never quarantined" 0 "$(q "select count(*) from quarantine")"
+
+# ---- the answers: ExportTraceServiceResponse with partial success ---------------
+(cd tests/otel && node send_spans.mjs write "$T/req.json" json direct && node send_spans.mjs write "$T/req.pb" proto direct2) >/dev/null
+assert_eq "JSON request: 200" 200 "$(http -X POST -H "Authorization: Bearer $ADMIN" -H 'Content-Type: application/json' --data-binary @"$T/req.json" "$U/v1/traces")"
+assert_match "JSON partial success names the refused span" '^\{"partialSuccess":\{"rejectedSpans":"1","errorMessage":"span [0-9a-f]{32}/[0-9a-f]{16}: usage.input_tokens[^"]*"\}\}$' "$(cat "$B")"
+assert_eq "protobuf request: 200" 200 "$(http -X POST -H "Authorization: Bearer $ADMIN" -H 'Content-Type: application/x-protobuf' --data-binary @"$T/req.pb" "$U/v1/traces")"
+assert_eq "protobuf answer: partial_success (field 1) with rejected_spans=1 (field 1)" "0a" "$(head -c 1 "$B" | od -An -tx1 | tr -d ' \n')"
+assert_match "protobuf answer carries the reason" 'usage.input_tokens' "$(tr -c '[:print:]' ' ' <"$B")"
+assert_eq "no token: 401" 401 "$(http -X POST -H 'Content-Type: application/json' --data-binary @"$T/req.json" "$U/v1/traces")"
+assert_eq "viewer of another team: 403" 403 "$(http -X POST -H "Authorization: Bearer $LEGAL" -H 'Content-Type: application/json' --data-binary @"$T/req.json" "$U/v1/traces")"
+assert_eq "other content type: 415" 415 "$(http -X POST -H "Authorization: Bearer $ADMIN" -H 'Content-Type: text/plain' --data-binary @"$T/req.json" "$U/v1/traces")"
+assert_eq "not protobuf: 400" 400 "$(http -X POST -H "Authorization: Bearer $ADMIN" -H 'Content-Type: application/x-protobuf' --data-binary 'garbage' "$U/v1/traces")"
+assert_eq "corrupt gzip: 400" 400 "$(http -X POST -H "Authorization: Bearer $ADMIN" -H 'Content-Type: application/x-protobuf' -H 'Content-Encoding: gzip' --data-binary 'garbage' "$U/v1/traces")"
+head -c 20000000 /dev/zero | gzip -c >"$T/bomb.gz"
+assert_eq "gzip bomb: 400, bounded" 400 "$(http -X POST -H "Authorization: Bearer $ADMIN" -H 'Content-Type: application/x-protobuf' -H 'Content-Encoding: gzip' --data-binary @"$T/bomb.gz" "$U/v1/traces")"
+assert_eq "only non-GenAI spans: 200 {}" "200{}" "$(http -X POST -H "Authorization: Bearer $ADMIN" -H 'Content-Type: application/json' --data-binary '{"resourceSpans":[{"resource":{"attributes":[]},"scopeSpans":[{"spans":[{"traceId":"5b8efff798038103d269b633813fc60c","spanId":"eee19b7ec3c1b174","name":"GET /","startTimeUnixNano":"1544712660000000000","endTimeUnixNano":"1544712661000000000","attributes":[]}]}]}]}' "$U/v1/traces")$(tr -d '\n' <"$B")"
+
+# ---- the Kafka topic: the Collector's Kafka exporter encodings --------------------
+(cd tests/otel && node send_spans.mjs write "$T/k.pb" proto kp && node send_spans.mjs write "$T/k.json" json kj) >/dev/null
+# The Collector's documented OTLP/JSON example (opentelemetry-proto
+# examples/trace.json), with GenAI attributes on its span.
+cat >"$T/example.json" <<'JSON'
+{"resourceSpans":[{"resource":{"attributes":[{"key":"service.name","value":{"stringValue":"ex-bot"}},{"key":"tally.team","value":{"stringValue":"research"}}]},
+ "scopeSpans":[{"scope":{"name":"my.library","version":"1.0.0","attributes":[{"key":"my.scope.attribute","value":{"stringValue":"some scope attribute"}}]},
+ "spans":[{"traceId":"5b8efff798038103d269b633813fc60c","spanId":"eee19b7ec3c1b174","parentSpanId":"eee19b7ec3c1b173","name":"chat gpt-4o","startTimeUnixNano":"1544712660000000000","endTimeUnixNano":"1544712661000000000","kind":2,
+  "attributes":[{"key":"gen_ai.operation.name","value":{"stringValue":"chat"}},{"key":"gen_ai.provider.name","value":{"stringValue":"openai"}},{"key":"gen_ai.request.model","value":{"stringValue":"gpt-4o"}},{"key":"gen_ai.usage.input_tokens","value":{"intValue":"120"}},{"key":"gen_ai.usage.output_tokens","value":{"intValue":45}},{"key":"tally.workflow","value":{"stringValue":"papers"}},{"key":"tally.task_type","value":{"stringValue":"summarise"}},{"key":"my.array.attribute","value":{"arrayValue":{"values":[{"stringValue":"a"},{"stringValue":"b"}]}}}]}]}]}]}
+JSON
+printf 'not an OTLP message' >"$T/junk.bin"
+kcat -P -b "$TALLY_KAFKA_BROKERS" -t otlp_spans "$T/k.pb" "$T/k.json" "$T/example.json" "$T/junk.bin" 2>"$T/kcat.log"
+assert_eq "kcat produced 4 messages to otlp_spans" 0 $?
+wait_until 30 sh -c "[ \"\$(psql \"$TALLY_DATABASE_URL\" -XAtq -c \"select count(*) from calls where tags->>'service.name' in ('kp-bot','kj-bot','ex-bot')\")\" -ge 7 ] && [ \"\$(psql \"$TALLY_DATABASE_URL\" -XAtq -c \"select count(*) from quarantine where topic = 'otlp_spans'\")\" -ge 3 ]"
+assert_eq "otlp_proto message: 3 calls" 3 "$(calls_like kp)"
+assert_eq "otlp_json message: 3 calls" 3 "$(calls_like kj)"
+R=$(q "select event_id, ts, team, workflow, task_type, provider, model, input_tokens, output_tokens, latency_ms from calls where tags->>'service.name' = 'ex-bot'")
+assert_eq "documented example span mapped" "5b8efff798038103d269b633813fc60c-eee19b7ec3c1b174|2018-12-13 14:51:00+00|research|papers|summarise|openai|gpt-4o|120|45|1000" "$R"
+R=$(q "select string_agg(reason, ' / ' order by kafka_offset) from quarantine where topic = 'otlp_spans'")
+assert_match "bad GenAI span: message quarantined with the span's reason" 'OTLP message: 1 of 4 GenAI spans refused: span [0-9a-f]{32}/[0-9a-f]{16}: usage.input_tokens' "$R"
+assert_match "junk message quarantined as not OTLP" 'OTLP message: not an OTLP ExportTraceServiceRequest' "$R"
+assert_eq "offsets of otlp_spans stored with the batch" 4 "$(q "select sum(next_offset) from kafka_offsets where topic = 'otlp_spans'")"
+
+# ---- exactly once: a restart reads nothing twice, a replay is skipped -------------
+kill -TERM "$COLLECTOR_PID"; wait "$COLLECTOR_PID" 2>/dev/null
+N=$(q "select count(*) from calls")
+kcat -P -b "$TALLY_KAFKA_BROKERS" -t otlp_spans "$T/k.pb" 2>>"$T/kcat.log"
+collector_start
+wait_until 30 sh -c "[ \"\$(psql \"$TALLY_DATABASE_URL\" -XAtq -c \"select coalesce(sum(next_offset),0) from kafka_offsets where topic = 'otlp_spans'\")\" -ge 5 ]"
+assert_eq "after a restart, the replayed message adds nothing" "$N" "$(q "select count(*) from calls")"
+assert_eq "rollups agree with the calls" 0 "$(rollups_mismatch)"
+
+# ---- the mapping is the admin's: TALLY_OTLP_MAP -------------------------------------
+kill -TERM "$COLLECTOR_PID"; wait "$COLLECTOR_PID" 2>/dev/null
+TALLY_OTLP_MAP="team='platform';workflow=deployment.environment.name" collector_start
+(cd tests/otel && node send_spans.mjs write "$T/m.pb" proto mp) >/dev/null
+kcat -P -b "$TALLY_KAFKA_BROKERS" -t otlp_spans "$T/m.pb" 2>>"$T/kcat.log"
+wait_until 30 sh -c "[ \"\$(psql \"$TALLY_DATABASE_URL\" -XAtq -c \"select count(*) from calls where tags->>'service.name' = 'mp-bot'\")\" -ge 3 ]"
+assert_eq "TALLY_OTLP_MAP: constant team, workflow from another attribute" "platform|test|3" "$(q "select team, workflow, count(*) from calls where tags->>'service.name' = 'mp-bot' group by 1, 2")"
+
+# ---- counted on /metrics ---------------------------------------------------------
+http "$U/metrics" >/dev/null
+assert_match "skipped spans counted (HTTP)" '^tally_otlp_spans_skipped_total\{source="http"\} [1-9][0-9]*$' "$(cat "$B")"
+t_done
