@@ -145,12 +145,16 @@ static const char *jstr(const cJSON *o, const char *key)
 	return s && *s ? s : NULL;
 }
 
+#define NO_COUNT INT64_MIN
+
+/* A token count as sent (negative ones too: the one validation judges them);
+ * NO_COUNT when absent or not a number. */
 static int64_t jcount(const cJSON *o, const char *key)
 {
 	const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
-	return cJSON_IsNumber(v) && v->valuedouble >= 0 && v->valuedouble <= 1e12
+	return cJSON_IsNumber(v) && v->valuedouble >= -1e15 && v->valuedouble <= 1e15
 	           ? (int64_t)v->valuedouble
-	           : -1;
+	           : NO_COUNT;
 }
 
 /* Adds a tag while the tags stay within the event's 1 KiB. */
@@ -240,27 +244,28 @@ static void convert_payload(const cJSON *pl, const char *raw, const char *raw_en
 	/* Usage in tally's shape: LiteLLM's prompt_tokens count the cache. */
 	u = cJSON_AddObjectToObject(o, "usage");
 	int64_t in = jcount(pl, "prompt_tokens"), out = jcount(pl, "completion_tokens");
-	if (in < 0)
+	if (in == NO_COUNT)
 		in = jcount(usage, "prompt_tokens");
-	if (out < 0)
+	if (out == NO_COUNT)
 		out = jcount(usage, "completion_tokens");
 	int64_t cr = jcount(cJSON_GetObjectItemCaseSensitive(usage, "prompt_tokens_details"),
 	                    "cached_tokens");
-	if (cr <= 0 && jcount(usage, "cache_read_input_tokens") >= 0)
+	if ((cr == NO_COUNT || cr == 0) && jcount(usage, "cache_read_input_tokens") != NO_COUNT)
 		cr = jcount(usage, "cache_read_input_tokens");
 	int64_t cw = jcount(usage, "cache_creation_input_tokens");
 	int64_t rs = jcount(cJSON_GetObjectItemCaseSensitive(usage, "completion_tokens_details"),
 	                    "reasoning_tokens");
-	if (in >= 0)
-		cJSON_AddNumberToObject(u, "input_tokens", (double)in);
-	if (out >= 0)
-		cJSON_AddNumberToObject(u, "output_tokens", (double)out);
-	if (cr >= 0)
-		cJSON_AddNumberToObject(u, "cache_read_tokens", (double)cr);
-	if (cw >= 0)
-		cJSON_AddNumberToObject(u, "cache_write_tokens", (double)cw);
-	if (rs >= 0)
-		cJSON_AddNumberToObject(u, "reasoning_tokens", (double)rs);
+	const struct {
+		const char *name;
+		int64_t v;
+	} counts[] = {{"input_tokens", in},
+	              {"output_tokens", out},
+	              {"cache_read_tokens", cr},
+	              {"cache_write_tokens", cw},
+	              {"reasoning_tokens", rs}};
+	for (size_t i = 0; i < sizeof counts / sizeof counts[0]; i++)
+		if (counts[i].v != NO_COUNT)
+			cJSON_AddNumberToObject(u, counts[i].name, (double)counts[i].v);
 	v = jstr(pl, "status");
 	cJSON_AddStringToObject(o, "status", v && strcmp(v, "failure") == 0 ? "error" : "ok");
 	if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(pl, "cache_hit")))

@@ -449,6 +449,10 @@ enum ledger_report_sql {
 	LRS_FINANCE_SET_UP,      /* -> whether any team has a cost centre or any budget exists */
 	LRS_BUDGETS,             /* $1 at -> see reports/budget.c */
 	LRS_ALERTS,              /* $1 limit, $2 team or NULL, $3 offset -> newest alerts first */
+	LRS_METRICS_SPEND,       /* $1 series -> team, provider, model, tier, calls, input, output,
+	                            cache read, cache write, reasoning tokens, cost_pusd, all time
+	                            from the rollups: the $1 - 1 largest by cost, the rest as
+	                            one row of "_other" */
 	LRS_COUNT
 };
 /* Runs one of the statements and copies its answer into *out. */

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "../ingest/ingest.h"
+#include "../reports/report.h"
 #include "web_int.h"
 
 #ifndef TALLY_VERSION
@@ -183,6 +184,106 @@ static void collector_metrics(struct sbuf *b, const struct tally_config *cfg,
 	          (double)rd(&s->batch_us_total) / 1e6);
 }
 
+/* ---- spend, tokens and budgets from the ledger --------------------------------- */
+
+#define METRICS_SPEND_SERIES 200 /* label sets per spend metric; the rest is "_other" */
+
+/* A value of pico-USD digits as USD, exact ("0.000183000000"). */
+static void usd_value(struct sbuf *b, const char *pusd)
+{
+	char usd[64];
+	report_usd(pusd, usd, sizeof usd);
+	sbuf_puts(b, usd);
+}
+
+static void spend_labels(struct sbuf *b, const char *name, const struct ledger_table *t, int r)
+{
+	static const char *const labels[4] = {"team", "provider", "model", "tier"};
+	sbuf_printf(b, "%s{", name);
+	for (int c = 0; c < 4; c++) {
+		sbuf_printf(b, "%s%s=", c ? "," : "", labels[c]);
+		label_value(b, ledger_cell(t, r, c));
+	}
+	sbuf_puts(b, "} ");
+}
+
+/* Spend and tokens by team, provider, model and tier (all time, from the
+ * rollups), and each budget's state this month. Returns -1 when the ledger
+ * fails (nothing written then). */
+static int ledger_metrics(struct ledger *lg, struct sbuf *b, struct tally_err *err)
+{
+	static const struct {
+		const char *name;
+		int col;
+	} token_kinds[] = {{"input", 5}, {"output", 6}, {"cache_read", 7}, {"cache_write", 8},
+	                   {"reasoning", 9}};
+	struct ledger_table t = {0}, bt = {0};
+	char series[16], at[40];
+	const char *p[1] = {series};
+
+	snprintf(series, sizeof series, "%d", METRICS_SPEND_SERIES);
+	if (ledger_report_query(lg, LRS_METRICS_SPEND, p, 1, &t, err) < 0)
+		return -1;
+	time_format(time_now_us(), at);
+	p[0] = at;
+	if (ledger_report_query(lg, LRS_BUDGETS, p, 1, &bt, err) < 0) {
+		ledger_table_cleanup(&t);
+		return -1;
+	}
+	header(b, "tally_spend_usd_total", "counter",
+	       "Spend in USD (tally's own price) by team, provider, model and tier; at most 200 "
+	       "label sets, the rest summed under \"_other\".");
+	for (int r = 0; r < t.rows; r++) {
+		spend_labels(b, "tally_spend_usd_total", &t, r);
+		usd_value(b, ledger_cell(&t, r, 10));
+		sbuf_putc(b, '\n');
+	}
+	header(b, "tally_calls_total", "counter",
+	       "Calls stored by team, provider, model and tier (same label sets).");
+	for (int r = 0; r < t.rows; r++) {
+		spend_labels(b, "tally_calls_total", &t, r);
+		sbuf_printf(b, "%s\n", ledger_cell(&t, r, 4));
+	}
+	header(b, "tally_tokens_total", "counter",
+	       "Tokens by kind (input counts cache reads and writes, output counts reasoning), "
+	       "team, provider, model and tier.");
+	for (size_t k = 0; k < sizeof token_kinds / sizeof token_kinds[0]; k++)
+		for (int r = 0; r < t.rows; r++) {
+			sbuf_puts(b, "tally_tokens_total{kind=");
+			label_value(b, token_kinds[k].name);
+			static const char *const labels[4] = {"team", "provider", "model", "tier"};
+			for (int c = 0; c < 4; c++) {
+				sbuf_printf(b, ",%s=", labels[c]);
+				label_value(b, ledger_cell(&t, r, c));
+			}
+			sbuf_printf(b, "} %s\n", ledger_cell(&t, r, token_kinds[k].col));
+		}
+	static const struct {
+		const char *name, *help;
+		int col;
+	} budget_gauges[] = {
+	    {"tally_budget_usd", "Each budget's amount for this month (USD).", 3},
+	    {"tally_budget_spend_usd", "Each budget's spend this month so far (USD).", 5},
+	    {"tally_budget_forecast_usd", "Each budget's month-end forecast by run rate (USD).", 6},
+	};
+	for (size_t g = 0; g < sizeof budget_gauges / sizeof budget_gauges[0]; g++) {
+		header(b, budget_gauges[g].name, "gauge", budget_gauges[g].help);
+		for (int r = 0; r < bt.rows; r++) {
+			sbuf_printf(b, "%s{scope=", budget_gauges[g].name);
+			label_value(b, ledger_cell(&bt, r, 1));
+			sbuf_puts(b, ",name=");
+			label_value(b, ledger_cell(&bt, r, 2));
+			sbuf_putc(b, '}');
+			sbuf_putc(b, ' ');
+			usd_value(b, ledger_cell(&bt, r, budget_gauges[g].col));
+			sbuf_putc(b, '\n');
+		}
+	}
+	ledger_table_cleanup(&t);
+	ledger_table_cleanup(&bt);
+	return 0;
+}
+
 void web_metrics(struct web_req *rq, struct web_resp *rs)
 {
 	static const unsigned codes[WEB_N_CODES] = WEB_CODES;
@@ -227,6 +328,9 @@ void web_metrics(struct web_req *rq, struct web_resp *rs)
 		}
 	}
 	tally_status_cleanup(&st);
+	struct tally_err merr = {0};
+	if (lg && ledger_metrics(lg, b, &merr) < 0)
+		log_warn("web: metrics: %s", merr.msg);
 
 	header(b, "tally_http_requests_total", "counter", "HTTP requests answered.");
 	for (int r = 0; r < ROUTE_COUNT; r++)

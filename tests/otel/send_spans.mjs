@@ -1,6 +1,8 @@
 // send_spans.mjs - GenAI spans made by the real OpenTelemetry JS SDK, for
 // tally's tests. Usage:
 //   node send_spans.mjs export URL TOKEN proto|json PREFIX   (OTLP/HTTP exporter)
+//   node send_spans.mjs env proto|json PREFIX              (exporter configured by the
+//                                                              OTEL_EXPORTER_OTLP_* variables)
 //   node send_spans.mjs write FILE proto|json PREFIX          (the bytes the Collector's
 //                                                              Kafka exporter writes:
 //                                                              otlp_proto / otlp_json)
@@ -13,14 +15,17 @@ import { SpanStatusCode, SpanKind } from '@opentelemetry/api';
 import { writeFileSync } from 'node:fs';
 
 const [mode, a1, a2, a3, a4] = process.argv.slice(2);
-const enc = mode === 'export' ? a3 : a2;
-const prefix = mode === 'export' ? a4 : a3;
+const enc = mode === 'export' ? a3 : mode === 'env' ? a1 : a2;
+const prefix = mode === 'export' ? a4 : mode === 'env' ? a2 : a3;
 
 let exporter;
 if (mode === 'export') {
   const opts = { url: a1, headers: { Authorization: `Bearer ${a2}` } };
   // The protobuf exporter gzips, as the Collector's otlphttp exporter does by default.
   exporter = enc === 'proto' ? new ProtoExporter({ ...opts, compression: 'gzip' }) : new JsonExporter(opts);
+} else if (mode === 'env') {
+  // Everything from OTEL_EXPORTER_OTLP_TRACES_* (docs/integrations.md).
+  exporter = enc === 'proto' ? new ProtoExporter() : new JsonExporter();
 } else {
   exporter = new InMemorySpanExporter();
 }

@@ -1,9 +1,12 @@
-# test_otlp.sh - OpenTelemetry GenAI spans become calls: made by the real
+# test_integrations.sh - the ways in of docs/integrations.md, its examples run
+# as written. OpenTelemetry GenAI spans become calls: made by the real
 # OpenTelemetry JS SDK (tests/otel), sent over OTLP/HTTP (protobuf gzipped and
 # JSON) to POST /v1/traces, and written to the OTLP Kafka topic as the
 # Collector's Kafka exporter writes them (otlp_proto, otlp_json); plus the
 # Collector's documented OTLP/JSON example. Non-GenAI spans are skipped and
 # counted, never quarantined; bad GenAI spans are refused with a reason.
+# LiteLLM's StandardLoggingPayload becomes a call with LiteLLM's cost kept
+# exactly as provider_cost_usd.
 . tests/lib.sh
 
 command -v node >/dev/null || { echo "node is needed (Debian nodejs)"; exit 1; }
@@ -28,6 +31,10 @@ U="http://127.0.0.1:$PORT"
 wait_until 20 curl -sf "$U/healthz" || { not_ok "tally serve answers"; t_done; }
 B="$T/body"
 http() { curl -s -o "$B" -w '%{http_code}' "$@"; }
+# doc_block NAME - the fenced block after "<!-- test: NAME -->" in docs/integrations.md
+doc_block() {
+	awk -v n="<!-- test: $1 -->" '$0 == n { f = 1; next } f == 1 && /^```/ { f = 2; next } f == 2 && /^```/ { exit } f == 2 { print }' docs/integrations.md
+}
 calls_like() { q "select count(*) from calls where tags->>'service.name' = '$1-bot'"; }
 
 # ---- OTLP/HTTP from the SDK's exporters ---------------------------------------
@@ -102,6 +109,37 @@ TALLY_OTLP_MAP="team='platform';workflow=deployment.environment.name" collector_
 kcat -P -b "$TALLY_KAFKA_BROKERS" -t otlp_spans "$T/m.pb" 2>>"$T/kcat.log"
 wait_until 30 sh -c "[ \"\$(psql \"$TALLY_DATABASE_URL\" -XAtq -c \"select count(*) from calls where tags->>'service.name' = 'mp-bot'\")\" -ge 3 ]"
 assert_eq "TALLY_OTLP_MAP: constant team, workflow from another attribute" "platform|test|3" "$(q "select team, workflow, count(*) from calls where tags->>'service.name' = 'mp-bot' group by 1, 2")"
+
+# ---- the documented examples --------------------------------------------------------
+export TALLY_URL="$U" TALLY_TOKEN="$VIEW"
+R=$(doc_block otlp-json | sh)
+assert_eq "docs: OTLP/JSON curl example answers {}" "{}" "$R"
+(eval "$(doc_block otlp-env)"; cd tests/otel && node send_spans.mjs env proto ev) >"$T/node-env.log" 2>&1
+assert_eq "docs: the SDK configured by the documented OTEL_EXPORTER_OTLP_TRACES_* exports" 0 $?
+R=$(doc_block litellm-payload | sh)
+assert_eq "docs: LiteLLM payload accepted" '{"accepted":1,"rejected":0,"results":[{"index":0,"status":"accepted"}]}' "$R"
+wait_until 30 sh -c "[ \"\$(psql \"$TALLY_DATABASE_URL\" -XAtq -c \"select count(*) from calls where event_id in ('0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331', 'litellm-chatcmpl-9f2c1a')\")\" -ge 2 ] && [ \"\$(psql \"$TALLY_DATABASE_URL\" -XAtq -c \"select count(*) from calls where tags->>'service.name' = 'ev-bot'\")\" -ge 3 ]"
+assert_eq "docs: spans exported through the environment stored" 3 "$(calls_like ev)"
+R=$(q "select team, workflow, task_type, provider, model, input_tokens, output_tokens, cache_read_tokens, status, latency_ms from calls where event_id = '0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331'")
+assert_eq "docs: OTLP/JSON example stored as documented" "support|ticket-triage|classify|openai|gpt-4o-mini|812|96|512|ok|640" "$R"
+R=$(q "select team, workflow, task_type, provider, model, input_tokens, output_tokens, cache_read_tokens, status, latency_ms, ts, provider_cost_pusd, tags->>'api_key', tags->>'user', tags->>'env', tags->>'checkout', tags->>'litellm.team', cost_pusd is not null from calls where event_id = 'litellm-chatcmpl-9f2c1a'")
+assert_eq "LiteLLM payload mapped, response_cost 1.5e-05 kept exactly" "support|ticket-triage|classify|openai|gpt-4o-mini|1200|80|1024|ok|750|2026-11-05 09:00:00.25+00|15000000|checkout-svc|cust-42|prod|true|support|t" "$R"
+R=$(TALLY_TOKEN="$LEGAL" doc_block litellm-payload | TALLY_TOKEN="$LEGAL" sh)
+assert_match "LiteLLM: a viewer of another team is refused (403)" 'may post only events of team legal' "$R"
+# ndjson as the generic_api logger's log_format: ndjson sends it; a failure; a
+# cost with many digits; an Anthropic call with cache writes; a broken one.
+cat >"$T/ll.ndjson" <<'NDJSON'
+{"id":"ll-2","call_type":"acompletion","status":"failure","response_cost":0,"prompt_tokens":0,"completion_tokens":0,"startTime":1793869300.0,"endTime":1793869330.0,"model":"gpt-4o","custom_llm_provider":"openai","metadata":{"user_api_key_alias":"batch-job","user_api_key_team_alias":"support"}}
+{"id":"ll-3","call_type":"acompletion","status":"success","response_cost":0.012345678901234567,"prompt_tokens":3000,"completion_tokens":400,"startTime":1793869400.0,"endTime":1793869402.5,"model":"anthropic/claude-sonnet-4-20250514","custom_llm_provider":"anthropic","metadata":{"user_api_key_team_alias":"support"},"response":{"usage":{"prompt_tokens":3000,"completion_tokens":400,"cache_creation_input_tokens":1000,"cache_read_input_tokens":500}}}
+{"id":"ll-4","call_type":"acompletion","status":"success","prompt_tokens":-1,"completion_tokens":3,"startTime":1793869400.0,"model":"gpt-4o","custom_llm_provider":"openai","metadata":{"user_api_key_team_alias":"support"}}
+NDJSON
+assert_eq "LiteLLM ndjson: 202" 202 "$(http -X POST -H "Authorization: Bearer $ADMIN" --data-binary @"$T/ll.ndjson" "$U/api/v1/litellm")"
+assert_match "LiteLLM ndjson: 2 accepted, the bad one named" '"accepted":2,"rejected":1,.*"index":2,"status":"rejected","reason":"usage.input_tokens' "$(cat "$B")"
+wait_until 30 sh -c "[ \"\$(psql \"$TALLY_DATABASE_URL\" -XAtq -c \"select count(*) from calls where event_id in ('litellm-ll-2', 'litellm-ll-3')\")\" -ge 2 ]"
+assert_eq "LiteLLM failure stored as error" "error|batch-job" "$(q "select status, tags->>'api_key' from calls where event_id = 'litellm-ll-2'")"
+assert_eq "LiteLLM Anthropic: prefix removed, cache fields, cost digits kept to the pico-dollar" "claude-sonnet-4-20250514|3000|500|1000|12345678901" "$(q "select model, input_tokens, cache_read_tokens, cache_write_tokens, provider_cost_pusd from calls where event_id = 'litellm-ll-3'")"
+assert_eq "LiteLLM: not JSON: 400" 400 "$(http -X POST -H "Authorization: Bearer $ADMIN" --data-binary 'nope' "$U/api/v1/litellm")"
+assert_eq "LiteLLM: no token: 401" 401 "$(http -X POST --data-binary @"$T/ll.ndjson" "$U/api/v1/litellm")"
 
 # ---- counted on /metrics ---------------------------------------------------------
 http "$U/metrics" >/dev/null
