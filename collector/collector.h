@@ -54,7 +54,7 @@ static inline void collector_stats_observe_batch(struct collector_stats *s, int6
 	s->batch_messages_total += messages;
 }
 
-/* Consumes cfg's three topics in consumer group cfg->kafka_group and writes
+/* Consumes cfg's three topics and its OTLP topic in consumer group cfg->kafka_group and writes
  * each batch into the ledger at cfg->database_url in one transaction with
  * the offsets; on partition assignment seeks to the offsets stored in the
  * ledger. Runs until *stop becomes non-zero, then abandons or finishes the
@@ -63,7 +63,7 @@ static inline void collector_stats_observe_batch(struct collector_stats *s, int6
 int collector_run(const struct tally_config *cfg, volatile sig_atomic_t *stop,
                   struct collector_stats *stats, struct tally_err *err);
 
-/* Every partition of cfg's three topics with its high watermark (the offset
+/* Every partition of cfg's topics (the OTLP one when it exists) with its high watermark (the offset
  * the next produced message gets). *out is malloc'd; the caller frees it.
  * Fails (retriable) when Kafka does not answer within timeout_ms. */
 struct partition_watermark {

@@ -141,7 +141,37 @@ assert_eq "LiteLLM Anthropic: prefix removed, cache fields, cost digits kept to 
 assert_eq "LiteLLM: not JSON: 400" 400 "$(http -X POST -H "Authorization: Bearer $ADMIN" --data-binary 'nope' "$U/api/v1/litellm")"
 assert_eq "LiteLLM: no token: 401" 401 "$(http -X POST --data-binary @"$T/ll.ndjson" "$U/api/v1/litellm")"
 
-# ---- counted on /metrics ---------------------------------------------------------
+# ---- /metrics: spans counted, spend and budgets, checked by promtool ----------------
+assert_eq "a budget for support" 200 "$(http -X POST -H "Authorization: Bearer $ADMIN" --data '{"scope":"team","name":"support","amount_usd":"100"}' "$U/api/v1/budgets")"
 http "$U/metrics" >/dev/null
-assert_match "skipped spans counted (HTTP)" '^tally_otlp_spans_skipped_total\{source="http"\} [1-9][0-9]*$' "$(cat "$B")"
+M=$(cat "$B")
+assert_match "skipped spans counted (HTTP)" '^tally_otlp_spans_skipped_total\{source="http"\} [1-9][0-9]*$' "$M"
+assert_match "skipped spans counted (Kafka)" '^tally_otlp_spans_skipped_total\{source="kafka"\} [1-9][0-9]*$' "$M"
+EXP=$(q "select (sum(cost_pusd) / 1e12)::numeric(30,12) from calls where team = 'support' and provider = 'openai' and model = 'gpt-4o-mini' and tier = (select tier from calls where event_id = 'litellm-chatcmpl-9f2c1a')")
+TIER=$(q "select tier from calls where event_id = 'litellm-chatcmpl-9f2c1a'")
+assert_match "spend by team, provider, model, tier, exact" "^tally_spend_usd_total\\{team=\"support\",provider=\"openai\",model=\"gpt-4o-mini\",tier=\"$TIER\"\\} $EXP\$" "$M"
+assert_match "tokens by kind" '^tally_tokens_total\{kind="cache_read",team="support",provider="openai",model="gpt-4o-mini",tier="[^"]+"\} [0-9]+$' "$M"
+assert_match "budget spend gauge" '^tally_budget_spend_usd\{scope="team",name="support"\} [0-9]+\.[0-9]{12}$' "$M"
+assert_match "budget amount gauge" '^tally_budget_usd\{scope="team",name="support"\} 100\.000000000000$' "$M"
+assert_match "lag per partition of the OTLP topic" '^tally_partition_lag\{topic="otlp_spans",partition="[01]"\} [0-9]+$' "$M"
+if command -v promtool >/dev/null; then
+	promtool check metrics <"$B" >"$T/promtool.log" 2>&1
+	assert_eq "promtool check metrics accepts /metrics" 0 $?
+	# The Grafana dashboard's queries are valid PromQL: promtool checks them
+	# as recording rules (Grafana's variables replaced by values).
+	python3 - docs/grafana/tally.json >"$T/rules.yml" <<'PY'
+import json, sys
+d = json.load(open(sys.argv[1]))
+print("groups:\n- name: dashboard\n  rules:")
+for i, p in enumerate(d["panels"]):
+    for t in p["targets"]:
+        e = t["expr"].replace("$__range", "1h").replace("$team", ".*")
+        print("  - record: tally:dashboard_%d_%s" % (i, t["refId"].lower()))
+        print("    expr: %s" % json.dumps(e))
+PY
+	promtool check rules "$T/rules.yml" >"$T/promtool-rules.log" 2>&1
+	assert_eq "promtool accepts every query of docs/grafana/tally.json" 0 $?
+else
+	not_ok "promtool (Debian prometheus) is installed"
+fi
 t_done
