@@ -103,8 +103,8 @@ int cmd_dev_kafka(int argc, char **argv)
 	}
 	printf("TALLY_KAFKA_BROKERS=%s\n", embedded_kafka_brokers(k));
 	fflush(stdout);
-	log_info("dev-kafka: %d broker(s); topics %s, %s, %s, %s with %d partitions each",
-	         brokers, cfg.topic_calls, cfg.topic_outcomes, cfg.topic_feedback, cfg.topic_otlp,
+	log_info("dev-kafka: %d broker(s); topics %s, %s, %s, %s with %d partitions each", brokers,
+	         cfg.topic_calls, cfg.topic_outcomes, cfg.topic_feedback, cfg.topic_otlp,
 	         partitions);
 	log_warn("dev-kafka: librdkafka's in-memory mock cluster keeps only the newest ~5 MB of"
 	         " each partition and nothing across restarts: for development and tests only");

@@ -61,7 +61,7 @@ struct collector {
 	const char *topics[EVENT_KINDS]; /* indexed by enum event_kind */
 	const char *topic_otlp;          /* OTLP spans (ingest/otlp.c) */
 	struct otlp_map otlp_map;
-	struct event scratch;            /* the message being parsed */
+	struct event scratch; /* the message being parsed */
 	struct pending slots[2];
 	struct pending *filling; /* the consumer thread's */
 

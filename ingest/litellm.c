@@ -29,8 +29,8 @@ static const char *skip_value(const char *p, const char *end)
 		} else if (*p == '}' || *p == ']') {
 			if (--depth <= 0)
 				return depth < 0 ? p : p + 1;
-		} else if (depth == 0 && (*p == ',' || *p == ' ' || *p == '\n' || *p == '\r' ||
-		                          *p == '\t')) {
+		} else if (depth == 0 &&
+		           (*p == ',' || *p == ' ' || *p == '\n' || *p == '\r' || *p == '\t')) {
 			return p;
 		}
 	}
@@ -160,8 +160,7 @@ static int64_t jcount(const cJSON *o, const char *key)
 /* Adds a tag while the tags stay within the event's 1 KiB. */
 static void tag(cJSON *tags, const char *k, const char *v)
 {
-	if (!k || !*k || !v || !*v || strlen(k) > 64 ||
-	    cJSON_GetObjectItemCaseSensitive(tags, k))
+	if (!k || !*k || !v || !*v || strlen(k) > 64 || cJSON_GetObjectItemCaseSensitive(tags, k))
 		return;
 	cJSON *s = cJSON_AddStringToObject(tags, k, v);
 	char *txt = cJSON_PrintUnformatted(tags);
@@ -202,7 +201,8 @@ static void convert_payload(const cJSON *pl, const char *raw, const char *raw_en
 		cJSON_AddStringToObject(o, "ts", ts);
 		if (cJSON_IsNumber(et) && et->valuedouble >= st->valuedouble)
 			cJSON_AddNumberToObject(
-			    o, "latency_ms", (double)(int64_t)((et->valuedouble - st->valuedouble) * 1000));
+			    o, "latency_ms",
+			    (double)(int64_t)((et->valuedouble - st->valuedouble) * 1000));
 	}
 	/* Team, workflow and task type: what the request said (metadata tally_*
 	 * or workflow / task_type), then what the key says. */

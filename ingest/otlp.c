@@ -48,8 +48,8 @@ static int map_apply(const char *spec, struct otlp_map *m, struct tally_err *err
 		eq = memchr(p, '=', n);
 		if (!eq)
 			return tally_err_set(err, TALLY_EINVAL, false,
-			                     "TALLY_OTLP_MAP: \"%.*s\" is not field=key|key", (int)n,
-			                     p);
+			                     "TALLY_OTLP_MAP: \"%.*s\" is not field=key|key",
+			                     (int)n, p);
 		for (int i = 0; i < OTLP_MAP_FIELDS; i++)
 			if (strlen(map_fields[i]) == (size_t)(eq - p) &&
 			    memcmp(p, map_fields[i], (size_t)(eq - p)) == 0)
@@ -67,7 +67,8 @@ static int map_apply(const char *spec, struct otlp_map *m, struct tally_err *err
 				return tally_err_set(err, TALLY_EINVAL, false,
 				                     "TALLY_OTLP_MAP: field %s takes 1..%d keys of "
 				                     "1..%d bytes each",
-				                     map_fields[f], OTLP_MAP_KEYS, OTLP_MAP_KEY_MAX);
+				                     map_fields[f], OTLP_MAP_KEYS,
+				                     OTLP_MAP_KEY_MAX);
 			memcpy(m->field[f].keys[m->field[f].n], k, kn);
 			m->field[f].keys[m->field[f].n][kn] = '\0';
 			m->field[f].n++;
@@ -127,8 +128,7 @@ static const struct attr *attr_get(const struct span_view *sv, const char *key)
 static const char *attr_str(const struct span_view *sv, const char *key)
 {
 	const struct attr *a = attr_get(sv, key);
-	return a && (a->type == ATTR_STR || a->type == ATTR_ARRAY) && a->s && a->s[0] ? a->s
-	                                                                              : NULL;
+	return a && (a->type == ATTR_STR || a->type == ATTR_ARRAY) && a->s && a->s[0] ? a->s : NULL;
 }
 
 #define COUNT_ABSENT INT64_MIN
@@ -169,11 +169,16 @@ static int64_t first_count(const struct span_view *sv, const char *const *keys)
 static const char *provider_name(const char *otel)
 {
 	static const char *const tr[][2] = {
-	    {"aws.bedrock", "bedrock"},      {"azure.ai.openai", "azure"},
-	    {"azure.ai.inference", "azure_ai"}, {"az.ai.openai", "azure"},
-	    {"az.ai.inference", "azure_ai"}, {"gcp.gemini", "gemini"},
-	    {"gcp.vertex_ai", "vertex_ai"},  {"gcp.gen_ai", "vertex_ai"},
-	    {"ibm.watsonx.ai", "watsonx"},   {"mistral_ai", "mistral"},
+	    {"aws.bedrock", "bedrock"},
+	    {"azure.ai.openai", "azure"},
+	    {"azure.ai.inference", "azure_ai"},
+	    {"az.ai.openai", "azure"},
+	    {"az.ai.inference", "azure_ai"},
+	    {"gcp.gemini", "gemini"},
+	    {"gcp.vertex_ai", "vertex_ai"},
+	    {"gcp.gen_ai", "vertex_ai"},
+	    {"ibm.watsonx.ai", "watsonx"},
+	    {"mistral_ai", "mistral"},
 	    {"x_ai", "xai"},
 	};
 	for (size_t i = 0; i < sizeof tr / sizeof tr[0]; i++)
@@ -349,8 +354,8 @@ static int convert_span(const struct span_view *sv, const struct otlp_map *map,
 	        attr_str(sv, "gen_ai.response.finish_reasons"));
 	add_tag(tags, "error.type", etype);
 	add_tag(tags, "service.name", attr_str(sv, "service.name"));
-	add_tag(tags, "user", attr_str(sv, "user.id") ? attr_str(sv, "user.id")
-	                                               : attr_str(sv, "enduser.id"));
+	add_tag(tags, "user",
+	        attr_str(sv, "user.id") ? attr_str(sv, "user.id") : attr_str(sv, "enduser.id"));
 	/* tally.tag.KEY attributes become tag KEY, the span's first. */
 	for (int pass = 0; pass < 2; pass++) {
 		const struct attr *a = pass ? sv->res : sv->attrs;
@@ -420,8 +425,7 @@ static struct attr *pb_attrs(Tallyotlp__KeyValue **kv, size_t n)
 			join_array(&a[i], m, vals);
 			break;
 		}
-		default:
-			break;
+		default: break;
 		}
 	}
 	return a;
@@ -536,7 +540,8 @@ static struct attr *json_attrs(const cJSON *arr, size_t *n_out)
 			int64_t iv;
 			if (cJSON_IsString(x) && parse_i64(x->valuestring, &iv) == 0)
 				a[i].type = ATTR_INT, a[i].i = iv;
-			else if (cJSON_IsNumber(x) && x->valuedouble == (double)(int64_t)x->valuedouble)
+			else if (cJSON_IsNumber(x) &&
+			         x->valuedouble == (double)(int64_t)x->valuedouble)
 				a[i].type = ATTR_INT, a[i].i = (int64_t)x->valuedouble;
 		} else if ((x = jget(v, "boolValue", "bool_value")) && cJSON_IsBool(x)) {
 			a[i].type = ATTR_BOOL, a[i].b = cJSON_IsTrue(x);
@@ -595,15 +600,18 @@ static int convert_json(const void *buf, size_t len, const struct otlp_map *map,
 				const cJSON *p = jget(s, "spanId", "span_id");
 				sv.trace_id = unhex(cJSON_GetStringValue(t), tid, 16) ? tid : NULL;
 				sv.span_id = unhex(cJSON_GetStringValue(p), sid, 8) ? sid : NULL;
-				sv.start_ns = j_u64(jget(s, "startTimeUnixNano", "start_time_unix_nano"));
+				sv.start_ns =
+				    j_u64(jget(s, "startTimeUnixNano", "start_time_unix_nano"));
 				sv.end_ns = j_u64(jget(s, "endTimeUnixNano", "end_time_unix_nano"));
-				sv.status_code = cJSON_IsNumber(code) ? code->valueint
-				                 : cJSON_IsString(code) &&
-				                         strcmp(code->valuestring, "STATUS_CODE_ERROR") == 0
-				                     ? 2
-				                     : 0;
-				if (!(sv.attrs = json_attrs(cJSON_GetObjectItemCaseSensitive(s, "attributes"),
-				                            &sv.n_attrs)))
+				sv.status_code =
+				    cJSON_IsNumber(code) ? code->valueint
+				    : cJSON_IsString(code) &&
+				            strcmp(code->valuestring, "STATUS_CODE_ERROR") == 0
+				        ? 2
+				        : 0;
+				if (!(sv.attrs = json_attrs(
+				          cJSON_GetObjectItemCaseSensitive(s, "attributes"),
+				          &sv.n_attrs)))
 					rc = -1;
 				else if (rc == 0)
 					rc = convert_span(&sv, map, r, &cap);
@@ -670,7 +678,8 @@ int ingest_inflate(const void *buf, size_t len, size_t max, char **out, size_t *
 				inflateEnd(&z);
 				free(dst);
 				return tally_err_set(err, TALLY_EINVAL, false,
-				                     "the body inflates to more than %zu bytes", max);
+				                     "the body inflates to more than %zu bytes",
+				                     max);
 			}
 			size_t nc = cap * 2 > max + 1 ? max + 1 : cap * 2;
 			char *nd = realloc(dst, nc);

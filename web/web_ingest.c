@@ -60,8 +60,9 @@ static long accept_items(struct web_req *rq, struct web_resp *rs, struct ingest_
 	if (r->n == 0)
 		return 0;
 	if (!rq->w->cfg->kafka_brokers[0]) {
-		web_error(rs, 503,
-		          "Kafka is not configured (TALLY_KAFKA_BROKERS): calls cannot be accepted");
+		web_error(
+		    rs, 503,
+		    "Kafka is not configured (TALLY_KAFKA_BROKERS): calls cannot be accepted");
 		return -1;
 	}
 	if (!(items = calloc(r->n, sizeof *items))) {
@@ -108,8 +109,9 @@ void web_otlp_traces(struct web_req *rq, struct web_resp *rs)
 	sbuf_init(&why);
 	if (!json && !media_is(ctype, "application/x-protobuf") &&
 	    !media_is(ctype, "application/protobuf")) {
-		web_error(rs, 415,
-		          "Content-Type must be application/x-protobuf or application/json (OTLP/HTTP)");
+		web_error(
+		    rs, 415,
+		    "Content-Type must be application/x-protobuf or application/json (OTLP/HTTP)");
 		return;
 	}
 	if (otlp_map_parse(rq->w->cfg->otlp_map, &map, &err) < 0) {
@@ -133,8 +135,9 @@ void web_otlp_traces(struct web_req *rq, struct web_resp *rs)
 		if (rejected == 0) {
 			sbuf_puts(&rs->body, "{}\n");
 		} else {
-			sbuf_printf(&rs->body, "{\"partialSuccess\":{\"rejectedSpans\":\"%ld\","
-			                       "\"errorMessage\":",
+			sbuf_printf(&rs->body,
+			            "{\"partialSuccess\":{\"rejectedSpans\":\"%ld\","
+			            "\"errorMessage\":",
 			            rejected);
 			sbuf_json_str(&rs->body, why.p ? why.p : "");
 			sbuf_puts(&rs->body, "}}\n");
@@ -187,7 +190,8 @@ void web_litellm_post(struct web_req *rq, struct web_resp *rs)
 		goto out;
 	}
 	if (r.n == 0) {
-		web_error(rs, 400, "no payloads in the body: send LiteLLM's StandardLoggingPayload");
+		web_error(rs, 400,
+		          "no payloads in the body: send LiteLLM's StandardLoggingPayload");
 		goto out;
 	}
 	struct sbuf why;
@@ -199,8 +203,9 @@ void web_litellm_post(struct web_req *rq, struct web_resp *rs)
 	}
 	if (!rq->w->cfg->kafka_brokers[0]) {
 		free(items);
-		web_error(rs, 503,
-		          "Kafka is not configured (TALLY_KAFKA_BROKERS): calls cannot be accepted");
+		web_error(
+		    rs, 503,
+		    "Kafka is not configured (TALLY_KAFKA_BROKERS): calls cannot be accepted");
 		goto out;
 	}
 	for (size_t i = 0; i < r.n; i++) {
@@ -212,11 +217,11 @@ void web_litellm_post(struct web_req *rq, struct web_resp *rs)
 	if (web_events_accept(rq, rs, items, r.n) == 0) {
 		for (size_t i = 0; i < r.n; i++)
 			accepted += items[i].ok;
-		sbuf_printf(&rs->body, "{\"accepted\":%zu,\"rejected\":%zu,\"results\":[",
-		            accepted, r.n - accepted);
+		sbuf_printf(&rs->body, "{\"accepted\":%zu,\"rejected\":%zu,\"results\":[", accepted,
+		            r.n - accepted);
 		for (size_t i = 0; i < r.n; i++) {
-			sbuf_printf(&rs->body, "%s{\"index\":%zu,\"status\":\"%s\"", i ? "," : "", i,
-			            items[i].ok ? "accepted" : "rejected");
+			sbuf_printf(&rs->body, "%s{\"index\":%zu,\"status\":\"%s\"", i ? "," : "",
+			            i, items[i].ok ? "accepted" : "rejected");
 			if (!items[i].ok) {
 				sbuf_puts(&rs->body, ",\"reason\":");
 				sbuf_json_str(&rs->body, items[i].reason);

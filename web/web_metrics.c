@@ -215,8 +215,8 @@ static int ledger_metrics(struct ledger *lg, struct sbuf *b, struct tally_err *e
 	static const struct {
 		const char *name;
 		int col;
-	} token_kinds[] = {{"input", 5}, {"output", 6}, {"cache_read", 7}, {"cache_write", 8},
-	                   {"reasoning", 9}};
+	} token_kinds[] = {
+	    {"input", 5}, {"output", 6}, {"cache_read", 7}, {"cache_write", 8}, {"reasoning", 9}};
 	struct ledger_table t = {0}, bt = {0};
 	char series[16], at[40];
 	const char *p[1] = {series};
@@ -347,7 +347,8 @@ void web_metrics(struct web_req *rq, struct web_resp *rs)
 			sbuf_printf(b, "} %lld\n", (long long)v);
 		}
 	for (int which = 0; which < 2; which++) {
-		const char *name = which ? "tally_otlp_spans_skipped_total" : "tally_otlp_spans_total";
+		const char *name =
+		    which ? "tally_otlp_spans_skipped_total" : "tally_otlp_spans_total";
 		header(b, name, "counter",
 		       which ? "OpenTelemetry spans skipped as not GenAI model calls (not errors)."
 		             : "OpenTelemetry spans received, by way in (GenAI calls and others).");

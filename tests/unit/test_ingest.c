@@ -31,9 +31,10 @@ static char *otlp_json(const char *resource_attrs, const char *attrs)
 #define I(k, v) "{\"key\":\"" k "\",\"value\":{\"intValue\":\"" v "\"}}"
 #define GENAI                                                                                      \
 	S("gen_ai.operation.name", "chat")                                                         \
-	"," S("gen_ai.provider.name", "aws.bedrock") "," S("gen_ai.request.model",                 \
-	                                                   "anthropic.claude-3-haiku") "," I(      \
-	    "gen_ai.usage.input_tokens", "100") "," I("gen_ai.usage.output_tokens", "20")
+	"," S("gen_ai.provider.name", "aws.bedrock") "," S(                                        \
+	    "gen_ai.request.model",                                                                \
+	    "anthropic.claude-3-haiku") "," I("gen_ai.usage.input_tokens",                         \
+	                                      "100") "," I("gen_ai.usage.output_tokens", "20")
 
 static void convert_one(const char *json, const char *map_spec, struct event *ev, size_t *skipped)
 {
@@ -59,9 +60,10 @@ static void test_otlp_span(void **state)
 	size_t skipped;
 	(void)state;
 
-	convert_one(otlp_json(S("service.name", "svc") "," S("tally.team", "research"), GENAI), NULL,
-	            &ev, &skipped);
-	assert_string_equal(ev.u.call.event_id, "5b8efff798038103d269b633813fc60c-eee19b7ec3c1b174");
+	convert_one(otlp_json(S("service.name", "svc") "," S("tally.team", "research"), GENAI),
+	            NULL, &ev, &skipped);
+	assert_string_equal(ev.u.call.event_id,
+	                    "5b8efff798038103d269b633813fc60c-eee19b7ec3c1b174");
 	assert_string_equal(ev.u.call.team, "research");
 	assert_string_equal(ev.u.call.workflow, "svc");
 	assert_string_equal(ev.u.call.task_type, "chat");
@@ -95,11 +97,11 @@ static void test_otlp_skipped(void **state)
 
 	convert_one(otlp_json("", S("http.request.method", "GET")), NULL, NULL, &skipped);
 	assert_int_equal(skipped, 1);
-	convert_one(otlp_json(S("tally.team", "t"),
-	                      S("gen_ai.operation.name", "invoke_agent") "," S(
-	                          "gen_ai.provider.name", "openai") "," S("gen_ai.request.model",
-	                                                                  "gpt-4o")),
-	            NULL, NULL, &skipped);
+	convert_one(
+	    otlp_json(S("tally.team", "t"), S("gen_ai.operation.name", "invoke_agent") "," S(
+	                                        "gen_ai.provider.name",
+	                                        "openai") "," S("gen_ai.request.model", "gpt-4o")),
+	    NULL, NULL, &skipped);
 	assert_int_equal(skipped, 1);
 }
 
@@ -127,9 +129,12 @@ static void test_litellm_cost_text(void **state)
 {
 	static const struct {
 		const char *json, *pusd;
-	} cases[] = {{"1.5e-05", "15000000"},      {"0.000183", "183000000"},
-	             {"2", "2000000000000"},       {"1.25E+1", "12500000000000"},
-	             {"0", "0"},                   {"3.0e-12", "3"},
+	} cases[] = {{"1.5e-05", "15000000"},
+	             {"0.000183", "183000000"},
+	             {"2", "2000000000000"},
+	             {"1.25E+1", "12500000000000"},
+	             {"0", "0"},
+	             {"3.0e-12", "3"},
 	             {"0.0123456789012", "12345678901"}};
 	(void)state;
 
@@ -143,8 +148,8 @@ static void test_litellm_cost_text(void **state)
 		snprintf(body, sizeof body, litellm_payload, cases[i].json);
 		assert_int_equal(litellm_convert(body, strlen(body), "", &r, &err), 0);
 		assert_int_equal(r.n, 1);
-		assert_int_equal(event_parse(r.items[0].text, r.items[0].len, EVENT_CALL, &ev, &err),
-		                 0);
+		assert_int_equal(
+		    event_parse(r.items[0].text, r.items[0].len, EVENT_CALL, &ev, &err), 0);
 		snprintf(got, sizeof got, "%lld", (long long)ev.u.call.provider_cost_pusd);
 		assert_string_equal(got, cases[i].pusd);
 		assert_string_equal(ev.u.call.model, "gpt-4o-mini");
@@ -155,8 +160,8 @@ static void test_litellm_cost_text(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_otlp_span),    cmocka_unit_test(test_otlp_map),
-	    cmocka_unit_test(test_otlp_skipped), cmocka_unit_test(test_otlp_bad),
+	    cmocka_unit_test(test_otlp_span),         cmocka_unit_test(test_otlp_map),
+	    cmocka_unit_test(test_otlp_skipped),      cmocka_unit_test(test_otlp_bad),
 	    cmocka_unit_test(test_litellm_cost_text),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
