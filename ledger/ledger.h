@@ -267,17 +267,23 @@ enum spend_dim {
 	DIM_PROVIDER,
 	DIM_OUTCOME,
 	DIM_DAY,
+	DIM_TAG, /* a tag's value (spend_query.tag_key): tag:KEY, user, api_key */
 	DIM_COUNT
 };
 /* "team" -> DIM_TEAM ...; -1 when unknown. */
 int spend_dim_parse(const char *s);
 const char *spend_dim_name(int dim);
+/* Like spend_dim_parse, and also "tag:KEY" (KEY 1..128 bytes), "user" and
+ * "api_key" (the tags an attribution gateway fills) -> DIM_TAG with *tag_key
+ * pointing into s or at a static name. */
+int spend_dim_parse_tag(const char *s, const char **tag_key);
 
 struct spend_query {
 	int64_t from_us, to_us; /* [from, to) */
 	int dim;
 	const char *team;     /* NULL: all teams */
 	const char *workflow; /* NULL: all workflows */
+	const char *tag_key;  /* DIM_TAG: the tag grouped by */
 };
 
 struct spend_row {
@@ -292,6 +298,7 @@ struct spend_result {
 	struct spend_row *rows; /* malloc'd */
 	size_t n;
 	struct spend_row total;
+	char dim_name[EVENT_NAME_MAX + 8]; /* "tag:env", "user"; "" = spend_dim_name */
 };
 int ledger_spend(struct ledger *lg, const struct spend_query *q, struct spend_result *out,
                  struct tally_err *err);

@@ -141,6 +141,35 @@ assert_eq "LiteLLM Anthropic: prefix removed, cache fields, cost digits kept to 
 assert_eq "LiteLLM: not JSON: 400" 400 "$(http -X POST -H "Authorization: Bearer $ADMIN" --data-binary 'nope' "$U/api/v1/litellm")"
 assert_eq "LiteLLM: no token: 401" 401 "$(http -X POST --data-binary @"$T/ll.ndjson" "$U/api/v1/litellm")"
 
+# ---- attribution: spend by api_key, user and any tag (rollup_tags_hourly) -----------
+# expected: the same figures straight from the calls
+exp_tag() { # KEY FROM TO [TEAM]
+	q "select coalesce(case when tags->>'$1' like '%,%' then '\"' || (tags->>'$1') || '\"' else tags->>'$1' end, '(no tag)') || ',' || count(*) || ',' || sum(input_tokens) || ',' || sum(output_tokens) || ',' || sum(cache_read_tokens) || ',' || sum(cache_write_tokens) || ',' || sum(reasoning_tokens) || ',' || (coalesce(sum(cost_pusd), 0) / 1e12)::numeric(30,12) || ',' || count(*) filter (where cost_pusd is null) from calls where ts >= '$2' and ts < '$3' ${4:+and team = '$4'} group by tags->>'$1'" | sort
+}
+got_tag() { # GROUP FROM TO
+	"$BIN" report spend --from "$2" --to "$3" --group-by "$1" --format csv 2>"$T/report.err" | tail -n +2 | sort
+}
+for g in api_key user tag:env tag:gen_ai.response.finish_reasons; do
+	k=${g#tag:}
+	assert_eq "report spend --group-by $g (whole hours from the rollup, edges from the calls)" \
+		"$(exp_tag "$k" 2026-11-05T08:30:00Z 2026-11-05T10:30:00Z)" "$(got_tag "$g" 2026-11-05T08:30:00Z 2026-11-05T10:30:00Z)"
+	assert_eq "report spend --group-by $g (within one hour: the calls)" \
+		"$(exp_tag "$k" 2026-11-05T09:00:01Z 2026-11-05T09:30:00Z)" "$(got_tag "$g" 2026-11-05T09:00:01Z 2026-11-05T09:30:00Z)"
+done
+R=$(doc_block attribution | sed "s|^tally |\"\$BIN\" |" | sh)
+assert_match "docs: the attribution example names the tag" '^api_key,calls,' "$R"
+assert_match "docs: the attribution example has the key's row" '^checkout-svc,1,1200,80,1024,' "$R"
+assert_eq "tag rollup equals the calls row by row" 0 "$(q "select count(*) from ((select tag_key, date_trunc('hour', ts) as hour, team, workflow, tag_value, count(*)::bigint as calls, sum(input_tokens)::numeric as i, coalesce(sum(cost_pusd), 0)::numeric as cost from calls, jsonb_each_text(coalesce(tags, '{}')) as t(tag_key, tag_value) group by 1, 2, 3, 4, 5 except select tag_key, hour, team, workflow, tag_value, calls, input_tokens, cost_pusd from rollup_tags_hourly) union all (select tag_key, hour, team, workflow, tag_value, calls, input_tokens, cost_pusd from rollup_tags_hourly except select tag_key, date_trunc('hour', ts), team, workflow, tag_value, count(*)::bigint, sum(input_tokens)::numeric, coalesce(sum(cost_pusd), 0)::numeric from calls, jsonb_each_text(coalesce(tags, '{}')) as t(tag_key, tag_value) group by 1, 2, 3, 4, 5)) x")"
+assert_eq "API group_by=user for a viewer: 200" 200 "$(http -H "Authorization: Bearer $VIEW" "$U/api/v1/spend?from=2026-11-05T08:30:00Z&to=2026-11-05T10:30:00Z&group_by=user")"
+assert_match "API: the viewer's own team only, rows keyed by user" '^\{"group_by":"user","rows":\[.*"user":"cust-42".*"total":' "$(cat "$B")"
+VT=$(q "select count(*) from calls where ts >= '2026-11-05T08:30:00Z' and ts < '2026-11-05T10:30:00Z' and team = 'support'")
+assert_match "API: the viewer's total counts its team's calls only" "\"total\":\\{\"calls\":$VT," "$(cat "$B")"
+assert_eq "API: a viewer cannot ask for another team by tag" 403 "$(http -H "Authorization: Bearer $VIEW" "$U/api/v1/spend?team=legal&group_by=api_key")"
+assert_eq "API group_by=tag:env: 200" 200 "$(http -H "Authorization: Bearer $ADMIN" "$U/api/v1/spend?from=2026-11-05&to=2026-11-06&group_by=tag:env")"
+assert_match "API: tag rows" '"group_by":"tag:env","rows":\[\{"tag:env":"prod",' "$(cat "$B")"
+assert_eq "API: group_by=tag: without a key: 400" 400 "$(http -H "Authorization: Bearer $ADMIN" "$U/api/v1/spend?group_by=tag:")"
+assert_eq "API: tag series by bucket: 400" 400 "$(http -H "Authorization: Bearer $ADMIN" "$U/api/v1/spend?group_by=user&bucket=day")"
+
 # ---- /metrics: spans counted, spend and budgets, checked by promtool ----------------
 assert_eq "a budget for support" 200 "$(http -X POST -H "Authorization: Bearer $ADMIN" --data '{"scope":"team","name":"support","amount_usd":"100"}' "$U/api/v1/budgets")"
 http "$U/metrics" >/dev/null
@@ -175,4 +204,11 @@ PY
 else
 	not_ok "promtool (Debian prometheus) is installed"
 fi
+# (last: it changes a call behind the other rollups' back, as a reprice would)
+q "update calls set cost_pusd = cost_pusd + 1 where event_id = 'litellm-chatcmpl-9f2c1a'" >/dev/null
+# (the tagged rows only: "(no tag)" is the whole spend, from the other
+# rollups, which this bare UPDATE does not move and a reprice does, less them)
+assert_eq "an update of a call's cost moves the tag rollup with it" \
+	"$(exp_tag api_key 2026-11-05T08:30:00Z 2026-11-05T10:30:00Z | grep -v '^(no tag)')" \
+	"$(got_tag api_key 2026-11-05T08:30:00Z 2026-11-05T10:30:00Z | grep -v '^(no tag)')"
 t_done
