@@ -103,16 +103,18 @@ int cmd_dev_kafka(int argc, char **argv)
 	sigaction(SIGUSR2, &sa, NULL);
 	sigaction(SIGHUP, &sa, NULL);
 
-	const char *topics[3] = {cfg.topic_calls, cfg.topic_outcomes, cfg.topic_feedback};
-	struct embedded_kafka *k = embedded_kafka_start(brokers, partitions, topics, 3, &err);
+	const char *topics[4] = {cfg.topic_calls, cfg.topic_outcomes, cfg.topic_feedback,
+	                         cfg.topic_otlp};
+	struct embedded_kafka *k = embedded_kafka_start(brokers, partitions, topics, 4, &err);
 	if (!k) {
 		fprintf(stderr, "tally dev-kafka: %s\n", err.msg);
 		return 1;
 	}
 	printf("TALLY_KAFKA_BROKERS=%s\n", embedded_kafka_brokers(k));
 	fflush(stdout);
-	log_info("dev-kafka: %d broker(s); topics %s, %s, %s with %d partitions each", brokers,
-	         cfg.topic_calls, cfg.topic_outcomes, cfg.topic_feedback, partitions);
+	log_info("dev-kafka: %d broker(s); topics %s, %s, %s, %s with %d partitions each", brokers,
+	         cfg.topic_calls, cfg.topic_outcomes, cfg.topic_feedback, cfg.topic_otlp,
+	         partitions);
 	log_warn("dev-kafka: librdkafka's in-memory mock cluster keeps only the newest ~5 MB of"
 	         " each partition and nothing across restarts: for development and tests only");
 	while (!cmd_stop) {

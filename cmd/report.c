@@ -40,7 +40,8 @@ static int report_spend(int argc, char **argv)
 	if (!from || !to || !group) {
 		fprintf(stderr,
 		        "usage: tally report spend --from TS --to TS --group-by "
-		        "team|cost_center|workflow|task_type|model|tier|provider|outcome|day"
+		        "team|cost_center|workflow|task_type|model|tier|provider|outcome|day|"
+		        "tag:KEY|user|api_key"
 		        " [--team T] [--workflow W] [--format csv|json]\n");
 		return 2;
 	}
@@ -50,10 +51,10 @@ static int report_spend(int argc, char **argv)
 		fprintf(stderr, "tally: --to must be after --from (the interval is [from, to))\n");
 		return 2;
 	}
-	if ((q.dim = spend_dim_parse(group)) < 0) {
+	if ((q.dim = spend_dim_parse_tag(group, &q.tag_key)) < 0) {
 		fprintf(stderr,
 		        "tally: --group-by %s: use team, cost_center, workflow, task_type, model,"
-		        " tier, provider, outcome or day\n",
+		        " tier, provider, outcome, day, tag:KEY, user or api_key\n",
 		        group);
 		return 2;
 	}

@@ -227,9 +227,9 @@ int cmd_up(int argc, char **argv)
 	if (prepare_ledger(u, demo) < 0)
 		goto out;
 	if (!u->cfg.kafka_brokers[0]) {
-		const char *topics[3] = {u->cfg.topic_calls, u->cfg.topic_outcomes,
-		                         u->cfg.topic_feedback};
-		if (!(u->kafka = embedded_kafka_start(1, UP_PARTITIONS, topics, 3, &err))) {
+		const char *topics[4] = {u->cfg.topic_calls, u->cfg.topic_outcomes,
+		                         u->cfg.topic_feedback, u->cfg.topic_otlp};
+		if (!(u->kafka = embedded_kafka_start(1, UP_PARTITIONS, topics, 4, &err))) {
 			log_error("embedded Kafka: %s", err.msg);
 			goto out;
 		}

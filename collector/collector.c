@@ -28,6 +28,7 @@
 #include <unistd.h>
 
 #include "../common/event.h"
+#include "../ingest/ingest.h"
 #include "../ledger/ledger.h"
 
 #define BATCH_MAX_MESSAGES 3000
@@ -69,7 +70,9 @@ struct collector {
 	char cluster_id[128];
 	struct ledger_source src;
 	const char *topics[EVENT_KINDS]; /* indexed by enum event_kind */
-	struct event scratch;            /* the message being parsed */
+	const char *topic_otlp;          /* OTLP spans (ingest/otlp.c) */
+	struct otlp_map otlp_map;
+	struct event scratch; /* the message being parsed */
 	struct pending slots[2];
 	struct pending *filling; /* the consumer thread's */
 
@@ -238,6 +241,68 @@ static void quarantine(struct pending *p, const struct kafka_pos *pos, const cha
 		          pos->partition, (long long)pos->offset);
 }
 
+/* Turns one OTLP message (otlp_proto or otlp_json, as the OpenTelemetry
+ * Collector's Kafka exporter writes them) into call rows: one per GenAI span;
+ * other spans are skipped and counted. Spans that cannot be calls put the
+ * message in quarantine once (its position is unique there) with their
+ * reasons, while its good spans are stored. */
+static void add_otlp(struct collector *c, const rd_kafka_message_t *m)
+{
+	struct pending *p = c->filling;
+	struct kafka_pos pos = {c->topic_otlp, m->partition, m->offset};
+	const char *buf = m->payload ? (const char *)m->payload : "";
+	struct ingest_result r;
+	struct tally_err err = {0};
+	struct sbuf why;
+	size_t bad = 0, i = 0;
+
+	ledger_batch_mark(&p->batch, &pos);
+	p->bytes += m->len;
+	if (m->len <= OTLP_MAX_BYTES && keep_raw(p, &pos, buf, m->len) < 0)
+		log_error("collector: out of memory keeping %s[%d]@%lld", pos.topic, pos.partition,
+		          (long long)pos.offset);
+	if (c->stats)
+		c->stats->consumed++;
+	while (i < m->len && strchr(" \t\r\n", buf[i]))
+		i++;
+	/* A protobuf request starts with field 1's tag (0x0a), never '{'. */
+	if (otlp_convert(buf, m->len, i < m->len && buf[i] == '{' ? OTLP_JSON : OTLP_PROTOBUF,
+	                 &c->otlp_map, &r, &err) < 0) {
+		char reason[300];
+		snprintf(reason, sizeof reason, "OTLP message: %s", err.msg);
+		quarantine(p, &pos, reason, buf, m->len);
+		ingest_result_cleanup(&r);
+		return;
+	}
+	ingest_count_spans(INGEST_KAFKA, r.spans, r.skipped);
+	sbuf_init(&why);
+	for (i = 0; i < r.n; i++) {
+		struct ingest_item *it = &r.items[i];
+		struct event *ev = &c->scratch;
+		tally_err_clear(&err);
+		if (it->text && event_parse(it->text, it->len, EVENT_CALL, ev, &err) == 0) {
+			struct call_row *row = ledger_batch_add_call_from(&p->batch, &ev->u.call);
+			if (row) {
+				row->pos = pos;
+				price_row(c, row);
+				ledger_batch_seal_call(&p->batch);
+			}
+			continue;
+		}
+		if (bad++ < 3)
+			sbuf_printf(&why, "%s%s: %s", why.len ? "; " : "", it->source,
+			            it->text ? err.msg : it->reason);
+	}
+	if (bad) {
+		char reason[512];
+		snprintf(reason, sizeof reason, "OTLP message: %zu of %zu GenAI spans refused: %s",
+		         bad, r.n, why.p ? why.p : "");
+		quarantine(p, &pos, reason, buf, m->len);
+	}
+	sbuf_cleanup(&why);
+	ingest_result_cleanup(&r);
+}
+
 /* Parses one message into the batch: a call, outcome or feedback row, or
  * quarantine. Every consumed offset is marked, whatever became of it. */
 static void add_message(struct collector *c, const rd_kafka_message_t *m)
@@ -251,6 +316,10 @@ static void add_message(struct collector *c, const rd_kafka_message_t *m)
 	for (int k = 0; k < EVENT_KINDS; k++)
 		if (strcmp(tname, c->topics[k]) == 0)
 			kind = k, pos.topic = c->topics[k];
+	if (kind < 0 && strcmp(tname, c->topic_otlp) == 0) {
+		add_otlp(c, m);
+		return;
+	}
 	if (kind < 0)
 		return; /* not one of ours */
 	ledger_batch_mark(&p->batch, &pos);
@@ -391,21 +460,28 @@ static int write_one_by_one(struct collector *c, const struct pending *p)
 
 		ledger_batch_reset(&one);
 		pos = items[k].pos;
-		void *slot = NULL;
-		if (j < b->n_calls) {
-			if ((slot = ledger_batch_add_call(&one)))
-				*(struct call_row *)slot = b->calls[j];
-		} else if ((j -= b->n_calls) < b->n_outcomes) {
-			if ((slot = ledger_batch_add_outcome(&one)))
-				*(struct outcome_row *)slot = b->outcomes[j];
-		} else if ((j -= b->n_outcomes) < b->n_feedback) {
-			if ((slot = ledger_batch_add_feedback(&one)))
-				*(struct feedback_row *)slot = b->feedback[j];
-		} else {
-			const struct quarantine_row *q = &b->quarantine[j - b->n_feedback];
-			if (ledger_batch_add_quarantine(&one, &q->pos, q->reason, q->raw,
-			                                q->raw_len) == 0)
-				slot = &one;
+		void *slot = &one;
+		/* An OTLP message may hold several rows: they are one message, written
+		 * together (storing its offset alone would skip the others). */
+		for (size_t g = k; slot && g < n && (g == k || item_cmp(&items[k], &items[g]) == 0);
+		     k = g++) {
+			j = items[g].index;
+			if (j < b->n_calls) {
+				if ((slot = ledger_batch_add_call(&one)))
+					*(struct call_row *)slot = b->calls[j];
+			} else if ((j -= b->n_calls) < b->n_outcomes) {
+				if ((slot = ledger_batch_add_outcome(&one)))
+					*(struct outcome_row *)slot = b->outcomes[j];
+			} else if ((j -= b->n_outcomes) < b->n_feedback) {
+				if ((slot = ledger_batch_add_feedback(&one)))
+					*(struct feedback_row *)slot = b->feedback[j];
+			} else {
+				const struct quarantine_row *q = &b->quarantine[j - b->n_feedback];
+				slot = ledger_batch_add_quarantine(&one, &q->pos, q->reason, q->raw,
+				                                   q->raw_len) == 0
+				           ? &one
+				           : NULL;
+			}
 		}
 		if (!slot || ledger_batch_mark(&one, pos) < 0) {
 			rc = -1; /* out of memory: retry the whole batch later */
@@ -863,9 +939,11 @@ static rd_kafka_t *consumer_new(struct collector *c, struct tally_err *err)
 		return NULL;
 	}
 	rd_kafka_poll_set_consumer(rk);
-	rd_kafka_topic_partition_list_t *subs = rd_kafka_topic_partition_list_new(EVENT_KINDS);
+	rd_kafka_topic_partition_list_t *subs = rd_kafka_topic_partition_list_new(EVENT_KINDS + 1);
 	for (int k = 0; k < EVENT_KINDS; k++)
 		rd_kafka_topic_partition_list_add(subs, c->topics[k], RD_KAFKA_PARTITION_UA);
+	if (c->topic_otlp[0])
+		rd_kafka_topic_partition_list_add(subs, c->topic_otlp, RD_KAFKA_PARTITION_UA);
 	rd_kafka_resp_err_t e = rd_kafka_subscribe(rk, subs);
 	rd_kafka_topic_partition_list_destroy(subs);
 	if (e) {
@@ -933,6 +1011,7 @@ int collector_run(const struct tally_config *cfg, volatile sig_atomic_t *stop,
 	c->topics[EVENT_FEEDBACK] = cfg->topic_feedback;
 	c->src.group = cfg->kafka_group;
 	c->src.cluster_id = c->cluster_id;
+	c->topic_otlp = cfg->topic_otlp;
 	ledger_batch_init(&c->slots[0].batch);
 	ledger_batch_init(&c->slots[1].batch);
 	c->filling = &c->slots[0];
@@ -944,6 +1023,8 @@ int collector_run(const struct tally_config *cfg, volatile sig_atomic_t *stop,
 		              "the collector needs TALLY_DATABASE_URL and TALLY_KAFKA_BROKERS");
 		goto out;
 	}
+	if (otlp_map_parse(cfg->otlp_map, &c->otlp_map, err) < 0)
+		goto out;
 	/* The ledger first: nothing is consumed that could not be stored. */
 	if (ensure_ledger(c, &c->lg_main) < 0) {
 		rc = 0; /* stopped before the database answered */
@@ -957,8 +1038,9 @@ int collector_run(const struct tally_config *cfg, volatile sig_atomic_t *stop,
 	c->writer_started = true;
 	if (!(c->rk = consumer_new(c, err)))
 		goto out;
-	log_info("collector: consuming %s, %s, %s from %s as group %s", cfg->topic_calls,
-	         cfg->topic_outcomes, cfg->topic_feedback, cfg->kafka_brokers, cfg->kafka_group);
+	log_info("collector: consuming %s, %s, %s, %s from %s as group %s", cfg->topic_calls,
+	         cfg->topic_outcomes, cfg->topic_feedback, cfg->topic_otlp, cfg->kafka_brokers,
+	         cfg->kafka_group);
 	consume(c);
 	/* Finish the batch in flight if the ledger takes it now; else abandon it:
 	 * its offsets were not stored, so it is read again on the next start. */

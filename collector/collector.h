@@ -59,25 +59,24 @@ static inline void collector_stats_observe_batch(struct collector_stats *s, int6
 	s->batch_messages_total += messages;
 }
 
-/* Consumes cfg's three topics in consumer group cfg->kafka_group and writes
- * each batch into the ledger at cfg->database_url in one transaction with
- * the offsets, keyed by the cluster id the brokers report; on partition
- * assignment seeks to the offsets stored in the ledger for that cluster. A
- * stored offset outside the broker's watermarks (topic recreated, retention)
- * is logged as an ERROR, recorded, and the partition read from its low
- * watermark. After each ledger commit the offsets are also committed to
- * Kafka (informational). Runs until *stop becomes non-zero, then abandons or
- * finishes the batch in flight and returns 0. Retries a lost database with
- * backoff and never consumes what it cannot store. stats may be NULL. */
+/* Consumes cfg's three topics and its OTLP topic in consumer group
+ * cfg->kafka_group and writes each batch into the ledger at cfg->database_url in one transaction
+ * with the offsets, keyed by the cluster id the brokers report; on partition assignment seeks to
+ * the offsets stored in the ledger for that cluster. A stored offset outside the broker's
+ * watermarks (topic recreated, retention) is logged as an ERROR, recorded, and the partition read
+ * from its low watermark. After each ledger commit the offsets are also committed to Kafka
+ * (informational). Runs until *stop becomes non-zero, then abandons or finishes the batch in flight
+ * and returns 0. Retries a lost database with backoff and never consumes what it cannot store.
+ * stats may be NULL. */
 int collector_run(const struct tally_config *cfg, volatile sig_atomic_t *stop,
                   struct collector_stats *stats, struct tally_err *err);
 
-/* Every partition of cfg's three topics with its watermarks: low (the
- * first offset the broker still holds) and high (the offset the next
- * produced message gets), and the cluster id the brokers report
- * (cluster_id[0] = 0 when they report none), and the offset cfg's group
- * committed to Kafka. *out is malloc'd; the caller
- * frees it. Fails (retriable) when Kafka does not answer within timeout_ms. */
+/* Every partition of cfg's topics (the OTLP one when it exists) with its
+ * watermarks: low (the first offset the broker still holds) and high (the
+ * offset the next produced message gets), and the cluster id the brokers
+ * report (cluster_id[0] = 0 when they report none), and the offset cfg's
+ * group committed to Kafka. *out is malloc'd; the caller frees it. Fails
+ * (retriable) when Kafka does not answer within timeout_ms. */
 struct partition_watermark {
 	char topic[128];
 	int32_t partition;

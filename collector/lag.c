@@ -10,7 +10,9 @@ int collector_watermarks(const struct tally_config *cfg, int timeout_ms,
                          size_t cluster_id_size, struct tally_err *err)
 {
 	char errstr[256];
-	const char *topics[3] = {cfg->topic_calls, cfg->topic_outcomes, cfg->topic_feedback};
+	/* The OTLP topic last: written by other tools, it may not exist yet. */
+	const char *topics[4] = {cfg->topic_calls, cfg->topic_outcomes, cfg->topic_feedback,
+	                         cfg->topic_otlp};
 	rd_kafka_conf_t *conf = rd_kafka_conf_new();
 	rd_kafka_t *rk;
 	size_t cap = 0;
@@ -30,11 +32,13 @@ int collector_watermarks(const struct tally_config *cfg, int timeout_ms,
 	rd_kafka_conf_set(conf, "group.id", cfg->kafka_group, errstr, sizeof errstr);
 	if (!(rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, sizeof errstr)))
 		return tally_err_set(err, TALLY_EKAFKA, false, "Kafka: %s", errstr);
-	for (int t = 0; t < 3; t++) {
+	for (int t = 0; t < 4; t++) {
 		rd_kafka_topic_t *rkt = rd_kafka_topic_new(rk, topics[t], NULL);
 		const struct rd_kafka_metadata *md = NULL;
 		rd_kafka_resp_err_t e = rd_kafka_metadata(rk, 0, rkt, &md, timeout_ms);
 		rd_kafka_topic_destroy(rkt);
+		if (e && t == 3)
+			continue;
 		if (e) {
 			tally_err_set(err, TALLY_EKAFKA, true, "Kafka metadata for %s: %s",
 			              topics[t], rd_kafka_err2str(e));

@@ -56,6 +56,10 @@ struct tally_config {
 	char topic_calls[128];
 	char topic_outcomes[128];
 	char topic_feedback[128];
+	char topic_otlp[128]; /* OTLP spans as the OpenTelemetry Collector's Kafka exporter writes
+	                         them */
+	char otlp_map[1024];  /* TALLY_OTLP_MAP: span/resource attributes -> call fields, "" =
+	                         default */
 	char kafka_group[128];
 	char http_addr[128];
 	char data_dir[512];

@@ -25,6 +25,8 @@ static const struct config_var config_vars[] = {
     CFG("TALLY_TOPIC_CALLS", topic_calls, "llm.calls"),
     CFG("TALLY_TOPIC_OUTCOMES", topic_outcomes, "llm.outcomes"),
     CFG("TALLY_TOPIC_FEEDBACK", topic_feedback, "llm.feedback"),
+    CFG("TALLY_TOPIC_OTLP", topic_otlp, "otlp_spans"),
+    CFG("TALLY_OTLP_MAP", otlp_map, ""),
     CFG("TALLY_KAFKA_GROUP", kafka_group, "tally-collector"),
     CFG("TALLY_HTTP_ADDR", http_addr, "127.0.0.1:8080"),
     CFG("TALLY_DATA_DIR", data_dir, "./var"),

@@ -470,6 +470,13 @@ static double emit_call(struct demo *d, int wf_i, const char *outcome_id, enum t
 	cJSON_AddStringToObject(tags, "env", "prod");
 	cJSON_AddStringToObject(tags, "app", wf->app);
 	cJSON_AddStringToObject(tags, "region", rnd_pct(d, 60) ? "eu-west-1" : "us-east-1");
+	/* What a gateway carries (docs/integrations.md), without drawing on the
+	 * random sequence: a key alias per app, an end user from the event id. */
+	char key_alias[96], user[32];
+	snprintf(key_alias, sizeof key_alias, "%s-svc", wf->app);
+	snprintf(user, sizeof user, "customer-%c", event_id[strlen(event_id) - 1]);
+	cJSON_AddStringToObject(tags, "api_key", key_alias);
+	cJSON_AddStringToObject(tags, "user", user);
 
 	if (rnd_range(d, 0, 999) < DEMO_MALFORMED_PER_MILLE) {
 		char *bad = malformed(d, call);

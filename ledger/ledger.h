@@ -296,17 +296,23 @@ enum spend_dim {
 	DIM_PROVIDER,
 	DIM_OUTCOME,
 	DIM_DAY,
+	DIM_TAG, /* a tag's value (spend_query.tag_key): tag:KEY, user, api_key */
 	DIM_COUNT
 };
 /* "team" -> DIM_TEAM ...; -1 when unknown. */
 int spend_dim_parse(const char *s);
 const char *spend_dim_name(int dim);
+/* Like spend_dim_parse, and also "tag:KEY" (KEY 1..128 bytes), "user" and
+ * "api_key" (the tags an attribution gateway fills) -> DIM_TAG with *tag_key
+ * pointing into s or at a static name. */
+int spend_dim_parse_tag(const char *s, const char **tag_key);
 
 struct spend_query {
 	int64_t from_us, to_us; /* [from, to) */
 	int dim;
 	const char *team;     /* NULL: all teams */
 	const char *workflow; /* NULL: all workflows */
+	const char *tag_key;  /* DIM_TAG: the tag grouped by */
 };
 
 struct spend_row {
@@ -321,6 +327,7 @@ struct spend_result {
 	struct spend_row *rows; /* malloc'd */
 	size_t n;
 	struct spend_row total;
+	char dim_name[EVENT_NAME_MAX + 8]; /* "tag:env", "user"; "" = spend_dim_name */
 };
 int ledger_spend(struct ledger *lg, const struct spend_query *q, struct spend_result *out,
                  struct tally_err *err);
@@ -478,6 +485,10 @@ enum ledger_report_sql {
 	LRS_FINANCE_SET_UP,      /* -> whether any team has a cost centre or any budget exists */
 	LRS_BUDGETS,             /* $1 at -> see reports/budget.c */
 	LRS_ALERTS,              /* $1 limit, $2 team or NULL, $3 offset -> newest alerts first */
+	LRS_METRICS_SPEND,       /* $1 series -> team, provider, model, tier, calls, input, output,
+	                            cache read, cache write, reasoning tokens, cost_pusd, all time
+	                            from the rollups: the $1 - 1 largest by cost, the rest as
+	                            one row of "_other" */
 	LRS_COUNT
 };
 /* Runs one of the statements and copies its answer into *out. */

@@ -85,7 +85,8 @@ void ledger_status_cleanup(struct ledger_status *st)
 }
 
 static const char *const dim_names[DIM_COUNT] = {
-    "team", "cost_center", "workflow", "task_type", "model", "tier", "provider", "outcome", "day",
+    "team", "cost_center", "workflow", "task_type", "model",
+    "tier", "provider",    "outcome",  "day",       "tag",
 };
 
 int spend_dim_parse(const char *s)
@@ -94,6 +95,20 @@ int spend_dim_parse(const char *s)
 		if (strcmp(s, dim_names[i]) == 0)
 			return i;
 	return -1;
+}
+
+int spend_dim_parse_tag(const char *s, const char **tag_key)
+{
+	*tag_key = NULL;
+	if (strcmp(s, "user") == 0 || strcmp(s, "api_key") == 0) {
+		*tag_key = s[0] == 'u' ? "user" : "api_key";
+		return DIM_TAG;
+	}
+	if (strncmp(s, "tag:", 4) == 0 && s[4] && strlen(s + 4) <= EVENT_NAME_MAX) {
+		*tag_key = s + 4;
+		return DIM_TAG;
+	}
+	return strcmp(s, "tag") == 0 ? -1 : spend_dim_parse(s);
 }
 
 const char *spend_dim_name(int dim)
@@ -114,6 +129,7 @@ const char *ledger_spend_dim_sql(int dim)
 	case DIM_PROVIDER: return "x.provider";
 	case DIM_OUTCOME: return "x.outcome_id";
 	case DIM_DAY: return "to_char(date_trunc('day', x.t), 'YYYY-MM-DD')";
+	case DIM_TAG: return "NULL"; /* spend_by_tag */
 	}
 	return "NULL";
 }
@@ -190,29 +206,16 @@ void ledger_spend_source(const struct spend_query *q, bool hour_buckets, struct 
 	snprintf(s->buf + len, sizeof s->buf - len, ")");
 }
 
-int ledger_spend(struct ledger *lg, const struct spend_query *q, struct spend_result *out,
-                 struct tally_err *err)
+/* Reads a spend answer (key, total flag, counters) into *out; clears res. */
+static int spend_rows(PGresult *res, const struct spend_query *q, struct spend_result *out,
+                      struct tally_err *err)
 {
-	struct spend_source src;
-	char sql[6144];
-
-	memset(out, 0, sizeof *out);
-	if (q->dim < 0 || q->dim >= DIM_COUNT)
-		return tally_err_set(err, TALLY_EINVAL, false, "unknown group-by dimension");
-	ledger_spend_source(q, false, &src);
-	snprintf(sql, sizeof sql,
-	         "SELECT %s AS k, GROUPING(%s) AS g, sum(x.calls), sum(x.input_tokens),"
-	         " sum(x.output_tokens), sum(x.cache_read_tokens), sum(x.cache_write_tokens),"
-	         " sum(x.reasoning_tokens), coalesce(sum(x.cost_pusd), 0)::numeric(40,0),"
-	         " sum(x.unpriced_calls)"
-	         " FROM %s x LEFT JOIN teams tm ON tm.team = x.team"
-	         " GROUP BY GROUPING SETS ((%s), ())"
-	         " ORDER BY g, coalesce(sum(x.cost_pusd), 0) DESC, k NULLS LAST",
-	         ledger_spend_dim_sql(q->dim), ledger_spend_dim_sql(q->dim), src.sql,
-	         ledger_spend_dim_sql(q->dim));
-	PGresult *res = PQexecParams(lg->conn, sql, src.n_params, NULL, src.params, NULL, NULL, 0);
-	if (PQresultStatus(res) != PGRES_TUPLES_OK)
-		return ledger_fail(lg, res, "spend report", err);
+	if (q->dim == DIM_TAG)
+		snprintf(out->dim_name, sizeof out->dim_name, "%s%s",
+		         strcmp(q->tag_key, "user") == 0 || strcmp(q->tag_key, "api_key") == 0
+		             ? ""
+		             : "tag:",
+		         q->tag_key);
 	int n = PQntuples(res);
 	if (n > 0 && !(out->rows = calloc((size_t)n, sizeof *out->rows))) {
 		PQclear(res);
@@ -236,6 +239,132 @@ int ledger_spend(struct ledger *lg, const struct spend_query *q, struct spend_re
 		str_copy(out->total.cost_pusd, sizeof out->total.cost_pusd, "0");
 	PQclear(res);
 	return 0;
+}
+
+/* Spend by one tag's value: whole hours from rollup_tags_hourly, the partial
+ * hours at the edges from the calls; calls without the tag in one row of
+ * their own (key NULL: the whole spend less the tagged), so that nothing is
+ * dropped; the total is the whole spend. */
+static int spend_by_tag(struct ledger *lg, const struct spend_query *q, struct spend_result *out,
+                        struct tally_err *err)
+{
+	const int64_t hour = INT64_C(3600000000);
+	int64_t h1 = floor_to(q->from_us + hour - 1, hour), h2 = floor_to(q->to_us, hour);
+	struct spend_query all = *q;
+	struct spend_source src;
+	const char *params[32];
+	char tp[6][40], tagged[2048], sql[8192];
+	int n;
+
+	all.dim = DIM_TEAM;
+	ledger_spend_source(&all, false, &src);
+	n = src.n_params;
+	for (int i = 0; i < n; i++)
+		params[i] = src.params[i];
+	params[n] = q->tag_key;
+	int k = ++n;
+#define TAG_COLS                                                                                   \
+	" calls, input_tokens, output_tokens, cache_read_tokens, cache_write_tokens,"              \
+	" reasoning_tokens, cost_pusd, unpriced_calls"
+#define TAG_CALL_COLS                                                                              \
+	" 1 AS calls, input_tokens, output_tokens, cache_read_tokens, cache_write_tokens,"         \
+	" reasoning_tokens, cost_pusd, (cost_pusd IS NULL)::int AS unpriced_calls"
+#define TAG_FILTER " AND ($1::text IS NULL OR team = $1) AND ($2::text IS NULL OR workflow = $2)"
+	/* [from, to) as calls only, or edges from the calls and whole hours from the rollup. */
+	int64_t parts[3][2] = {{q->from_us, q->to_us}, {0, 0}, {0, 0}};
+	int np = 1;
+	if (h1 < h2) {
+		np = 0;
+		if (q->from_us < h1)
+			parts[np][0] = q->from_us, parts[np++][1] = h1;
+		if (h2 < q->to_us)
+			parts[np][0] = h2, parts[np++][1] = q->to_us;
+	}
+	size_t len = 0;
+	tagged[0] = '\0';
+	for (int i = 0; i < np; i++) {
+		time_format(parts[i][0], tp[2 * i]);
+		time_format(parts[i][1], tp[2 * i + 1]);
+		params[n] = tp[2 * i];
+		params[n + 1] = tp[2 * i + 1];
+		len += (size_t)snprintf(
+		    tagged + len, sizeof tagged - len,
+		    "%sSELECT tags->>$%d AS v," TAG_CALL_COLS
+		    " FROM calls WHERE ts >= $%d AND ts < $%d AND tags ? $%d" TAG_FILTER,
+		    len ? " UNION ALL " : "", k, n + 1, n + 2, k);
+		n += 2;
+	}
+	if (h1 < h2) {
+		time_format(h1, tp[4]);
+		time_format(h2, tp[5]);
+		params[n] = tp[4];
+		params[n + 1] = tp[5];
+		len +=
+		    (size_t)snprintf(tagged + len, sizeof tagged - len,
+		                     "%sSELECT tag_value AS v," TAG_COLS
+		                     " FROM rollup_tags_hourly WHERE tag_key = $%d AND hour >= $%d"
+		                     " AND hour < $%d" TAG_FILTER,
+		                     len ? " UNION ALL " : "", k, n + 1, n + 2);
+		n += 2;
+	}
+	snprintf(
+	    sql, sizeof sql,
+	    "WITH a AS (SELECT coalesce(sum(calls), 0) AS c, coalesce(sum(input_tokens), 0) AS i,"
+	    " coalesce(sum(output_tokens), 0) AS o, coalesce(sum(cache_read_tokens), 0) AS cr,"
+	    " coalesce(sum(cache_write_tokens), 0) AS cw, coalesce(sum(reasoning_tokens), 0) AS r,"
+	    " coalesce(sum(cost_pusd), 0) AS cost, coalesce(sum(unpriced_calls), 0) AS u FROM %s "
+	    "x),"
+	    " t AS (SELECT v, sum(calls) AS c, sum(input_tokens) AS i, sum(output_tokens) AS o,"
+	    " sum(cache_read_tokens) AS cr, sum(cache_write_tokens) AS cw,"
+	    " sum(reasoning_tokens) AS r, sum(cost_pusd) AS cost, sum(unpriced_calls) AS u"
+	    " FROM (%s) y GROUP BY v HAVING sum(calls) <> 0),"
+	    " s AS (SELECT coalesce(sum(c), 0) AS c, coalesce(sum(i), 0) AS i,"
+	    " coalesce(sum(o), 0) AS o, coalesce(sum(cr), 0) AS cr, coalesce(sum(cw), 0) AS cw,"
+	    " coalesce(sum(r), 0) AS r, coalesce(sum(cost), 0) AS cost,"
+	    " coalesce(sum(u), 0) AS u FROM t),"
+	    " rows AS (SELECT v, 0 AS g, c, i, o, cr, cw, r, cost, u FROM t"
+	    " UNION ALL SELECT NULL, 0, a.c - s.c, a.i - s.i, a.o - s.o, a.cr - s.cr, a.cw - s.cw,"
+	    " a.r - s.r, a.cost - s.cost, a.u - s.u FROM a, s WHERE a.c > s.c"
+	    " UNION ALL SELECT NULL, 1, c, i, o, cr, cw, r, cost, u FROM a)"
+	    " SELECT v, g, c, i, o, cr, cw, r, cost::numeric(40,0), u FROM rows"
+	    " ORDER BY g, cost DESC, v NULLS LAST",
+	    src.sql, tagged);
+#undef TAG_COLS
+#undef TAG_CALL_COLS
+#undef TAG_FILTER
+	PGresult *res = PQexecParams(lg->conn, sql, n, NULL, params, NULL, NULL, 0);
+	if (PQresultStatus(res) != PGRES_TUPLES_OK)
+		return ledger_fail(lg, res, "spend report by tag", err);
+	return spend_rows(res, q, out, err);
+}
+
+int ledger_spend(struct ledger *lg, const struct spend_query *q, struct spend_result *out,
+                 struct tally_err *err)
+{
+	struct spend_source src;
+	char sql[6144];
+
+	memset(out, 0, sizeof *out);
+	if (q->dim < 0 || q->dim >= DIM_COUNT)
+		return tally_err_set(err, TALLY_EINVAL, false, "unknown group-by dimension");
+	if (q->dim == DIM_TAG)
+		return q->tag_key ? spend_by_tag(lg, q, out, err)
+		                  : tally_err_set(err, TALLY_EINVAL, false, "group by tag: no key");
+	ledger_spend_source(q, false, &src);
+	snprintf(sql, sizeof sql,
+	         "SELECT %s AS k, GROUPING(%s) AS g, sum(x.calls), sum(x.input_tokens),"
+	         " sum(x.output_tokens), sum(x.cache_read_tokens), sum(x.cache_write_tokens),"
+	         " sum(x.reasoning_tokens), coalesce(sum(x.cost_pusd), 0)::numeric(40,0),"
+	         " sum(x.unpriced_calls)"
+	         " FROM %s x LEFT JOIN teams tm ON tm.team = x.team"
+	         " GROUP BY GROUPING SETS ((%s), ())"
+	         " ORDER BY g, coalesce(sum(x.cost_pusd), 0) DESC, k NULLS LAST",
+	         ledger_spend_dim_sql(q->dim), ledger_spend_dim_sql(q->dim), src.sql,
+	         ledger_spend_dim_sql(q->dim));
+	PGresult *res = PQexecParams(lg->conn, sql, src.n_params, NULL, src.params, NULL, NULL, 0);
+	if (PQresultStatus(res) != PGRES_TUPLES_OK)
+		return ledger_fail(lg, res, "spend report", err);
+	return spend_rows(res, q, out, err);
 }
 
 void spend_result_cleanup(struct spend_result *r)

@@ -278,6 +278,20 @@ static const char *const report_sql[LRS_COUNT] = {
                        "fired_at") " FROM budget_alerts"
                                    " WHERE $2::text IS NULL OR (scope = 'team' AND name = $2)"
                                    " ORDER BY id DESC LIMIT $1 OFFSET $3",
+    [LRS_METRICS_SPEND] =
+        "WITH s AS (SELECT team, provider, model, tier, sum(calls) AS calls,"
+        " sum(input_tokens) AS i, sum(output_tokens) AS o, sum(cache_read_tokens) AS cr,"
+        " sum(cache_write_tokens) AS cw, sum(reasoning_tokens) AS r, sum(cost_pusd) AS cost"
+        " FROM rollup_daily GROUP BY 1, 2, 3, 4),"
+        " k AS (SELECT s.*, row_number() OVER (ORDER BY cost DESC, calls DESC, team, provider,"
+        "  model, tier) < $1::int AS keep FROM s)"
+        " SELECT CASE WHEN keep THEN team ELSE '_other' END,"
+        " CASE WHEN keep THEN provider ELSE '_other' END,"
+        " CASE WHEN keep THEN model ELSE '_other' END,"
+        " CASE WHEN keep THEN tier ELSE '_other' END,"
+        " sum(calls)::numeric(40,0), sum(i)::numeric(40,0), sum(o)::numeric(40,0),"
+        " sum(cr)::numeric(40,0), sum(cw)::numeric(40,0), sum(r)::numeric(40,0),"
+        " sum(cost)::numeric(40,0) FROM k GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4",
 };
 
 /* ---- tables and streams ------------------------------------------------------ */

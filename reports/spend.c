@@ -10,6 +10,8 @@ static const char *no_key(int dim)
 		return "(unmapped)";
 	if (dim == DIM_OUTCOME)
 		return "(none)";
+	if (dim == DIM_TAG)
+		return "(no tag)";
 	return "";
 }
 
@@ -37,7 +39,7 @@ static void json_counters(struct sbuf *sb, const struct spend_row *row)
 void report_spend_format(const struct spend_result *r, int dim, enum report_format fmt,
                          struct sbuf *sb)
 {
-	const char *name = spend_dim_name(dim);
+	const char *name = r->dim_name[0] ? r->dim_name : spend_dim_name(dim);
 	char usd[64];
 
 	if (fmt == REPORT_CSV) {

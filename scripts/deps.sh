@@ -4,7 +4,7 @@
 set -e
 PKGS="gcc make pkg-config xxd libpq-dev postgresql librdkafka-dev libcjson-dev \
 libmicrohttpd-dev libcurl4-openssl-dev libssl-dev libcmocka-dev clang libclang-rt-14-dev \
-clang-format kcat curl python3"
+clang-format kcat curl python3 libprotobuf-c-dev protobuf-c-compiler zlib1g-dev prometheus"
 missing=""
 for p in $PKGS; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" ||

@@ -43,6 +43,8 @@ static const struct route {
      "provider model limit offset"},
     {"/api/v1/prices", ROUTE_PRICES, "POST", NEED_ADMIN, web_prices_post, "format effective_from"},
     {"/api/v1/events", ROUTE_EVENTS, "POST", NEED_ANY, web_events_post, ""},
+    {"/v1/traces", ROUTE_OTLP, "POST", NEED_ANY, web_otlp_traces, ""},
+    {"/api/v1/litellm", ROUTE_LITELLM, "POST", NEED_ANY, web_litellm_post, "team"},
     {"/api/v1/chargeback", ROUTE_CHARGEBACK, "GET", NEED_ANY, web_chargeback,
      "month share_unassigned format"},
     {"/api/v1/outcomes", ROUTE_OUTCOMES, "GET", NEED_STAFF, web_outcomes, "from to format"},

@@ -450,26 +450,22 @@ void web_prices_post(struct web_req *rq, struct web_resp *rs)
 
 /* ---- events -------------------------------------------------------------------- */
 
-/* One event of a request. The parsed event itself is not kept: one is parsed
- * at a time, so a request costs its body plus WEB_EVENTS_MAX of these. */
-struct ev_item {
-	const char *text; /* the event as produced: into the body, or owned */
-	char *owned;      /* malloc'd text of an array element */
-	size_t len;
-	enum event_kind kind;
-	char key[EVENT_ID_MAX + 1]; /* the Kafka message key */
-	bool ok;
-	int reason; /* index into ev_batch.reasons, or -1 */
-};
+struct ev_batch *web_ev_batch_new(size_t n)
+{
+	struct ev_batch *b = calloc(1, sizeof *b);
 
-struct ev_batch {
-	struct ev_item *items;
-	size_t n;
-	char reasons[WEB_EVENT_REASONS_MAX][256];
-	size_t n_reasons;
-};
+	if (!b)
+		return NULL;
+	if (n && !(b->items = calloc(n, sizeof *b->items))) {
+		free(b);
+		return NULL;
+	}
+	for (size_t i = 0; i < n; i++)
+		b->items[i].reason = -1;
+	return b;
+}
 
-static void ev_batch_free(struct ev_batch *b)
+void web_ev_batch_free(struct ev_batch *b)
 {
 	if (!b)
 		return;
@@ -479,9 +475,7 @@ static void ev_batch_free(struct ev_batch *b)
 	free(b);
 }
 
-/* Marks an item rejected; its reason is kept for the first
- * WEB_EVENT_REASONS_MAX rejected events only. */
-static void ev_reject(struct ev_batch *b, struct ev_item *it, const char *reason)
+void web_ev_reject(struct ev_batch *b, struct ev_item *it, const char *reason)
 {
 	it->ok = false;
 	it->reason = -1;
@@ -490,6 +484,11 @@ static void ev_reject(struct ev_batch *b, struct ev_item *it, const char *reason
 		utf8_sanitize(b->reasons[b->n_reasons]);
 		it->reason = (int)b->n_reasons++;
 	}
+}
+
+const char *web_ev_reason(const struct ev_batch *b, const struct ev_item *it)
+{
+	return it->reason >= 0 ? b->reasons[it->reason] : NULL;
 }
 
 /* The team an event belongs to, or NULL when it names none. */
@@ -510,10 +509,12 @@ static void too_many_events(struct web_resp *rs)
 	          WEB_EVENTS_MAX);
 }
 
-/* Splits the body into events: a JSON array, or one JSON value per line.
- * More than WEB_EVENTS_MAX is refused (413) before any event is parsed. */
-static int split_events(struct web_req *rq, struct web_resp *rs, struct ev_batch *b)
+/* Splits the body into events: a JSON array, or one JSON value per line,
+ * into a new *out. More than WEB_EVENTS_MAX is refused (413) before any event
+ * is parsed. */
+static int split_events(struct web_req *rq, struct web_resp *rs, struct ev_batch **out)
 {
+	struct ev_batch *b;
 	const char *p = rq->body.p ? rq->body.p : "";
 	size_t len = rq->body.len, skip = 0, count = 0;
 
@@ -532,17 +533,20 @@ static int split_events(struct web_req *rq, struct web_resp *rs, struct ev_batch
 			too_many_events(rs);
 			return -1;
 		}
-		if (count && !(b->items = calloc(count, sizeof *b->items))) {
+		if (!(*out = web_ev_batch_new(count))) {
 			cJSON_Delete(root);
 			web_error(rs, 500, "out of memory");
 			return -1;
 		}
+		b = *out;
 		cJSON_ArrayForEach(el, root)
 		{
 			struct ev_item *it = &b->items[b->n++];
 			it->owned = cJSON_PrintUnformatted(el);
 			it->text = it->owned;
 			it->len = it->owned ? strlen(it->owned) : 0;
+			if (!it->owned)
+				web_ev_reject(b, it, "out of memory");
 		}
 		cJSON_Delete(root);
 		return 0;
@@ -562,10 +566,11 @@ static int split_events(struct web_req *rq, struct web_resp *rs, struct ev_batch
 		too_many_events(rs);
 		return -1;
 	}
-	if (count && !(b->items = calloc(count, sizeof *b->items))) {
+	if (!(*out = web_ev_batch_new(count))) {
 		web_error(rs, 500, "out of memory");
 		return -1;
 	}
+	b = *out;
 	for (size_t i = 0; i < len && b->n < count;) {
 		const char *nl = memchr(p + i, '\n', len - i);
 		size_t e = nl ? (size_t)(nl - p) : len, a = i, z = e;
@@ -610,7 +615,7 @@ static int produce_events(struct web_req *rq, struct web_resp *rs, struct ev_bat
 			continue;
 		if (producer_send(w->prod, topic, it->key, strlen(it->key), it->text, it->len,
 		                  &err) < 0) {
-			ev_reject(b, it, err.msg);
+			web_ev_reject(b, it, err.msg);
 			tally_err_clear(&err);
 			continue;
 		}
@@ -642,7 +647,7 @@ static int mark_correction(struct web_req *rq, struct ev_batch *b, struct ev_ite
 
 	if (rq->auth.key.role != ROLE_ADMIN) {
 		if (ev->u.outcome.correction) {
-			ev_reject(
+			web_ev_reject(
 			    b, it,
 			    "\"correction\" is for admin keys: send the outcome with a later ts");
 			return -1;
@@ -658,7 +663,7 @@ static int mark_correction(struct web_req *rq, struct ev_batch *b, struct ev_ite
 	if (!root || !cJSON_AddTrueToObject(root, "correction") ||
 	    !(text = cJSON_PrintUnformatted(root))) {
 		cJSON_Delete(root);
-		ev_reject(b, it, "out of memory");
+		web_ev_reject(b, it, "out of memory");
 		return -1;
 	}
 	cJSON_Delete(root);
@@ -669,37 +674,23 @@ static int mark_correction(struct web_req *rq, struct ev_batch *b, struct ev_ite
 	return 0;
 }
 
-void web_events_post(struct web_req *rq, struct web_resp *rs)
+int web_events_accept(struct web_req *rq, struct web_resp *rs, struct ev_batch *b)
 {
-	struct ev_batch *b = NULL;
-	struct event *ev = NULL;
-	size_t valid = 0, accepted = 0;
+	struct event *ev = malloc(sizeof *ev);
+	size_t valid = 0;
+	int rc = -1;
 
-	if (!rq->w->cfg->kafka_brokers[0]) {
-		web_error(rs, 503,
-		          "Kafka is not configured (TALLY_KAFKA_BROKERS): events cannot be"
-		          " accepted");
-		return;
-	}
-	if (!(b = calloc(1, sizeof *b)) || !(ev = malloc(sizeof *ev))) {
+	if (!ev) {
 		web_error(rs, 500, "out of memory");
-		goto out;
-	}
-	if (split_events(rq, rs, b) < 0)
-		goto out;
-	if (b->n == 0) {
-		web_error(rs, 400, "no events in the body: send JSON lines or a JSON array");
-		goto out;
+		return -1;
 	}
 	for (size_t i = 0; i < b->n; i++) {
 		struct ev_item *it = &b->items[i];
 		struct tally_err err = {0};
-		if (!it->text) {
-			ev_reject(b, it, "out of memory");
-			continue;
-		}
+		if (!it->text)
+			continue; /* refused by the caller, with its reason */
 		if (event_parse(it->text, it->len, -1, ev, &err) < 0) {
-			ev_reject(b, it, err.msg);
+			web_ev_reject(b, it, err.msg);
 			continue;
 		}
 		/* A viewer posts for its own team only: anything else refuses the
@@ -728,23 +719,50 @@ void web_events_post(struct web_req *rq, struct web_resp *rs)
 	}
 	if (valid > 0 && produce_events(rq, rs, b) < 0)
 		goto out;
+	rc = 0;
+out:
+	free(ev);
+	return rc;
+}
+
+void web_events_answer(struct web_resp *rs, const struct ev_batch *b)
+{
+	size_t accepted = 0;
+
 	for (size_t i = 0; i < b->n; i++)
 		accepted += b->items[i].ok;
 	sbuf_printf(&rs->body, "{\"accepted\":%zu,\"rejected\":%zu,\"results\":[", accepted,
 	            b->n - accepted);
 	for (size_t i = 0; i < b->n; i++) {
 		const struct ev_item *it = &b->items[i];
+		const char *why = web_ev_reason(b, it);
 		sbuf_printf(&rs->body, "%s{\"index\":%zu,\"status\":\"%s\"", i ? "," : "", i,
 		            it->ok ? "accepted" : "rejected");
-		if (!it->ok && it->reason >= 0) {
+		if (!it->ok && why) {
 			sbuf_puts(&rs->body, ",\"reason\":");
-			sbuf_json_str(&rs->body, b->reasons[it->reason]);
+			sbuf_json_str(&rs->body, why);
 		}
 		sbuf_putc(&rs->body, '}');
 	}
 	sbuf_puts(&rs->body, "]}\n");
 	rs->status = 202;
-out:
-	free(ev);
-	ev_batch_free(b);
+}
+
+void web_events_post(struct web_req *rq, struct web_resp *rs)
+{
+	struct ev_batch *b = NULL;
+
+	if (!rq->w->cfg->kafka_brokers[0]) {
+		web_error(rs, 503,
+		          "Kafka is not configured (TALLY_KAFKA_BROKERS): events cannot be"
+		          " accepted");
+		return;
+	}
+	if (split_events(rq, rs, &b) < 0)
+		return;
+	if (b->n == 0)
+		web_error(rs, 400, "no events in the body: send JSON lines or a JSON array");
+	else if (web_events_accept(rq, rs, b) == 0)
+		web_events_answer(rs, b);
+	web_ev_batch_free(b);
 }

@@ -56,6 +56,8 @@ enum web_route {
 	ROUTE_EXPORT_FOCUS,
 	ROUTE_TEAMS,     /* web_reports.c */
 	ROUTE_RECONCILE, /* web_reconcile.c */
+	ROUTE_OTLP,      /* web_ingest.c */
+	ROUTE_LITELLM,
 	ROUTE_COUNT
 };
 
@@ -189,6 +191,43 @@ void web_quarantine(struct web_req *rq, struct web_resp *rs);
 void web_prices_get(struct web_req *rq, struct web_resp *rs);
 void web_prices_post(struct web_req *rq, struct web_resp *rs);
 void web_events_post(struct web_req *rq, struct web_resp *rs);
+/* One event of a request, as its JSON text. The parsed event is not kept:
+ * one is parsed at a time, so a request costs its body plus these. */
+struct ev_item {
+	const char *text; /* the event as produced: into the body, or owned; NULL
+	                   * when the caller refused it (web_ev_reject) */
+	char *owned;      /* malloc'd text, freed with the batch */
+	size_t len;
+	enum event_kind kind;
+	char key[EVENT_ID_MAX + 1]; /* the Kafka message key */
+	bool ok;
+	int reason; /* index into ev_batch.reasons, or -1 */
+};
+/* The events of one request; reasons are kept for the first
+ * WEB_EVENT_REASONS_MAX rejected ones only, so the answer stays bounded. */
+struct ev_batch {
+	struct ev_item *items; /* n of them, room for the count asked */
+	size_t n;
+	char reasons[WEB_EVENT_REASONS_MAX][256];
+	size_t n_reasons;
+};
+/* A batch with room for n items (n itself 0: the caller fills and counts
+ * them), each with no reason; NULL when out of memory. Freed, with each
+ * item's owned text, by web_ev_batch_free (NULL is fine). */
+struct ev_batch *web_ev_batch_new(size_t n);
+void web_ev_batch_free(struct ev_batch *b);
+/* Marks an item rejected with a reason (kept for the first ones only). */
+void web_ev_reject(struct ev_batch *b, struct ev_item *it, const char *reason);
+/* The reason an item was rejected, or NULL when it was not kept. */
+const char *web_ev_reason(const struct ev_batch *b, const struct ev_item *it);
+/* Validates each item with event_parse (the collector's validation), refuses
+ * the whole request (403) when a viewer's key posts another team's event,
+ * marks an admin's outcome a correction, and produces the valid ones to their
+ * topics, waiting for Kafka. Returns 0 with each item's ok / reason set, or
+ * -1 with the answer set in rs. */
+int web_events_accept(struct web_req *rq, struct web_resp *rs, struct ev_batch *b);
+/* The 202 answer of an accepted batch: counts and one result per item. */
+void web_events_answer(struct web_resp *rs, const struct ev_batch *b);
 void web_readyz(struct web_req *rq, struct web_resp *rs);
 
 /* ---- web_cache.c ---- */
@@ -228,6 +267,10 @@ void web_teams_post(struct web_req *rq, struct web_resp *rs);
 void web_reconcile_get(struct web_req *rq, struct web_resp *rs);
 void web_reconcile_map_get(struct web_req *rq, struct web_resp *rs);
 void web_reconcile_map_post(struct web_req *rq, struct web_resp *rs);
+
+/* ---- web_ingest.c ---- */
+void web_otlp_traces(struct web_req *rq, struct web_resp *rs);
+void web_litellm_post(struct web_req *rq, struct web_resp *rs);
 
 /* ---- web_metrics.c ---- */
 void web_metrics(struct web_req *rq, struct web_resp *rs);

@@ -4,6 +4,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "../ingest/ingest.h"
+#include "../reports/report.h"
 #include "web_int.h"
 
 #ifndef TALLY_VERSION
@@ -33,6 +35,8 @@ static const char *const route_names[ROUTE_COUNT] = {
     [ROUTE_EXPORT_FOCUS] = "/api/v1/export/focus",
     [ROUTE_TEAMS] = "/api/v1/teams",
     [ROUTE_RECONCILE] = "/api/v1/reconcile",
+    [ROUTE_OTLP] = "/v1/traces",
+    [ROUTE_LITELLM] = "/api/v1/litellm",
 };
 
 const char *web_route_name(int route)
@@ -113,16 +117,37 @@ static void one_topic_counter(struct sbuf *b, const char *topic, const char *nam
 	sbuf_printf(b, "} %lld\n", (long long)v);
 }
 
+/* v / 10^decimals as the shortest exact decimal ("0.005", "1", "2.5"): a
+ * bucket bound printed through a double would read 0.0050000000000000001. */
+static void exact_decimal(struct sbuf *b, int64_t v, int decimals)
+{
+	int64_t div = 1;
+	char frac[24];
+	int n;
+
+	for (int i = 0; i < decimals; i++)
+		div *= 10;
+	sbuf_i64(b, v / div);
+	if (v % div == 0)
+		return;
+	n = snprintf(frac, sizeof frac, "%0*lld", decimals, (long long)(v % div));
+	while (n > 0 && frac[n - 1] == '0')
+		frac[--n] = '\0';
+	sbuf_putc(b, '.');
+	sbuf_puts(b, frac);
+}
+
 static void histogram(struct sbuf *b, const char *name, const char *help, const int64_t *le, int n,
-                      double scale, const volatile int64_t *counts, double sum)
+                      int decimals, const volatile int64_t *counts, double sum)
 {
 	int64_t cum = 0;
 
 	header(b, name, "histogram", help);
 	for (int i = 0; i < n; i++) {
 		cum += rd(&counts[i]);
-		sbuf_printf(b, "%s_bucket{le=\"%.17g\"} %lld\n", name, (double)le[i] / scale,
-		            (long long)cum);
+		sbuf_printf(b, "%s_bucket{le=\"", name);
+		exact_decimal(b, le[i], decimals);
+		sbuf_printf(b, "\"} %lld\n", (long long)cum);
 	}
 	cum += rd(&counts[n]);
 	sbuf_printf(b, "%s_bucket{le=\"+Inf\"} %lld\n", name, (long long)cum);
@@ -156,11 +181,111 @@ static void collector_metrics(struct sbuf *b, const struct tally_config *cfg,
 	       "Messages skipped as already stored (below the ledger's stored offset).");
 	sbuf_printf(b, "tally_redelivered_total %lld\n", (long long)rd(&s->redelivered));
 	histogram(b, "tally_batch_size", "Messages per written batch.", size_le,
-	          COLLECTOR_SIZE_BUCKETS, 1.0, s->batch_size_buckets,
+	          COLLECTOR_SIZE_BUCKETS, 0, s->batch_size_buckets,
 	          (double)rd(&s->batch_messages_total));
 	histogram(b, "tally_batch_seconds", "Time from a batch's first poll to its commit.", us_le,
-	          COLLECTOR_SECONDS_BUCKETS, 1e6, s->batch_seconds_buckets,
+	          COLLECTOR_SECONDS_BUCKETS, 6, s->batch_seconds_buckets,
 	          (double)rd(&s->batch_us_total) / 1e6);
+}
+
+/* ---- spend, tokens and budgets from the ledger --------------------------------- */
+
+#define METRICS_SPEND_SERIES 200 /* label sets per spend metric; the rest is "_other" */
+
+/* A value of pico-USD digits as USD, exact ("0.000183000000"). */
+static void usd_value(struct sbuf *b, const char *pusd)
+{
+	char usd[64];
+	report_usd(pusd, usd, sizeof usd);
+	sbuf_puts(b, usd);
+}
+
+static void spend_labels(struct sbuf *b, const char *name, const struct ledger_table *t, int r)
+{
+	static const char *const labels[4] = {"team", "provider", "model", "tier"};
+	sbuf_printf(b, "%s{", name);
+	for (int c = 0; c < 4; c++) {
+		sbuf_printf(b, "%s%s=", c ? "," : "", labels[c]);
+		label_value(b, ledger_cell(t, r, c));
+	}
+	sbuf_puts(b, "} ");
+}
+
+/* Spend and tokens by team, provider, model and tier (all time, from the
+ * rollups), and each budget's state this month. Returns -1 when the ledger
+ * fails (nothing written then). */
+static int ledger_metrics(struct ledger *lg, struct sbuf *b, struct tally_err *err)
+{
+	static const struct {
+		const char *name;
+		int col;
+	} token_kinds[] = {
+	    {"input", 5}, {"output", 6}, {"cache_read", 7}, {"cache_write", 8}, {"reasoning", 9}};
+	struct ledger_table t = {0}, bt = {0};
+	char series[16], at[40];
+	const char *p[1] = {series};
+
+	snprintf(series, sizeof series, "%d", METRICS_SPEND_SERIES);
+	if (ledger_report_query(lg, LRS_METRICS_SPEND, p, 1, &t, err) < 0)
+		return -1;
+	time_format(time_now_us(), at);
+	p[0] = at;
+	if (ledger_report_query(lg, LRS_BUDGETS, p, 1, &bt, err) < 0) {
+		ledger_table_cleanup(&t);
+		return -1;
+	}
+	header(b, "tally_spend_usd_total", "counter",
+	       "Spend in USD (tally's own price) by team, provider, model and tier; at most 200 "
+	       "label sets, the rest summed under \"_other\".");
+	for (int r = 0; r < t.rows; r++) {
+		spend_labels(b, "tally_spend_usd_total", &t, r);
+		usd_value(b, ledger_cell(&t, r, 10));
+		sbuf_putc(b, '\n');
+	}
+	header(b, "tally_calls_total", "counter",
+	       "Calls stored by team, provider, model and tier (same label sets).");
+	for (int r = 0; r < t.rows; r++) {
+		spend_labels(b, "tally_calls_total", &t, r);
+		sbuf_printf(b, "%s\n", ledger_cell(&t, r, 4));
+	}
+	header(b, "tally_tokens_total", "counter",
+	       "Tokens by kind (input counts cache reads and writes, output counts reasoning), "
+	       "team, provider, model and tier.");
+	for (size_t k = 0; k < sizeof token_kinds / sizeof token_kinds[0]; k++)
+		for (int r = 0; r < t.rows; r++) {
+			sbuf_puts(b, "tally_tokens_total{kind=");
+			label_value(b, token_kinds[k].name);
+			static const char *const labels[4] = {"team", "provider", "model", "tier"};
+			for (int c = 0; c < 4; c++) {
+				sbuf_printf(b, ",%s=", labels[c]);
+				label_value(b, ledger_cell(&t, r, c));
+			}
+			sbuf_printf(b, "} %s\n", ledger_cell(&t, r, token_kinds[k].col));
+		}
+	static const struct {
+		const char *name, *help;
+		int col;
+	} budget_gauges[] = {
+	    {"tally_budget_usd", "Each budget's amount for this month (USD).", 3},
+	    {"tally_budget_spend_usd", "Each budget's spend this month so far (USD).", 5},
+	    {"tally_budget_forecast_usd", "Each budget's month-end forecast by run rate (USD).", 6},
+	};
+	for (size_t g = 0; g < sizeof budget_gauges / sizeof budget_gauges[0]; g++) {
+		header(b, budget_gauges[g].name, "gauge", budget_gauges[g].help);
+		for (int r = 0; r < bt.rows; r++) {
+			sbuf_printf(b, "%s{scope=", budget_gauges[g].name);
+			label_value(b, ledger_cell(&bt, r, 1));
+			sbuf_puts(b, ",name=");
+			label_value(b, ledger_cell(&bt, r, 2));
+			sbuf_putc(b, '}');
+			sbuf_putc(b, ' ');
+			usd_value(b, ledger_cell(&bt, r, budget_gauges[g].col));
+			sbuf_putc(b, '\n');
+		}
+	}
+	ledger_table_cleanup(&t);
+	ledger_table_cleanup(&bt);
+	return 0;
 }
 
 void web_metrics(struct web_req *rq, struct web_resp *rs)
@@ -222,6 +347,9 @@ void web_metrics(struct web_req *rq, struct web_resp *rs)
 		}
 	}
 	tally_status_cleanup(&st);
+	struct tally_err merr = {0};
+	if (lg && ledger_metrics(lg, b, &merr) < 0)
+		log_warn("web: metrics: %s", merr.msg);
 
 	header(b, "tally_http_requests_total", "counter", "HTTP requests answered.");
 	for (int r = 0; r < ROUTE_COUNT; r++)
@@ -237,6 +365,20 @@ void web_metrics(struct web_req *rq, struct web_resp *rs)
 				sbuf_puts(b, "\"other\"");
 			sbuf_printf(b, "} %lld\n", (long long)v);
 		}
+	for (int which = 0; which < 2; which++) {
+		const char *name =
+		    which ? "tally_otlp_spans_skipped_total" : "tally_otlp_spans_total";
+		header(b, name, "counter",
+		       which ? "OpenTelemetry spans skipped as not GenAI model calls (not errors)."
+		             : "OpenTelemetry spans received, by way in (GenAI calls and others).");
+		for (int src = 0; src < 2; src++) {
+			int64_t spans, skipped;
+			ingest_span_counts(src, &spans, &skipped);
+			sbuf_printf(b, "%s{source=\"%s\"} %lld\n", name,
+			            src == INGEST_HTTP ? "http" : "kafka",
+			            (long long)(which ? skipped : spans));
+		}
+	}
 	header(b, "tally_build_info", "gauge", "The running tally's version.");
 	sbuf_puts(b, "tally_build_info{version=");
 	label_value(b, TALLY_VERSION);

@@ -222,6 +222,11 @@ try {
     await shot('04-team-support');
     const info = await chartInfo();
     for (const id of ['teamDaily', 'teamWorkflow', 'teamTask', 'teamModel']) if (!hasData(info[id])) return `${id} has no data`;
+    // spend by what the gateway carried: the demo's key aliases and end users
+    const keys = await panelRows('By API key');
+    if (!keys.some((r) => /-svc$/.test(r[0]))) return `no API key rows: ${JSON.stringify(keys)}`;
+    const users = await panelRows('By end user');
+    if (!users.some((r) => /^customer-/.test(r[0]))) return `no end user rows: ${JSON.stringify(users)}`;
     return (await page.textContent('#view h1')) === 'Team support' || 'wrong heading';
   });
 

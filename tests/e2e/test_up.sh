@@ -28,6 +28,21 @@ assert_match "demo calls arrive across teams" "^[3-9]$" "$(psql "$TALLY_DATABASE
 assert_match "demo uses several tiers" "^[3-9]$" "$(psql "$TALLY_DATABASE_URL" -XAtqc 'select count(distinct tier) from calls')"
 assert_eq "demo calls are priced" 0 "$(psql "$TALLY_DATABASE_URL" -XAtqc "select count(*) from calls where cost_pusd is null")"
 
+# /metrics of the all-in-one process: Prometheus's own checker, clean bucket
+# bounds, and every metric the Grafana dashboard (docs/grafana/tally.json) uses
+curl -s "${TALLY_HTTP_URL}metrics" >"$T/metrics.txt"
+if command -v promtool >/dev/null; then
+	promtool check metrics <"$T/metrics.txt" >"$T/promtool.log" 2>&1
+	assert_eq "promtool check metrics accepts /metrics" 0 $?
+fi
+assert_match "bucket bounds printed cleanly" '^tally_batch_seconds_bucket\{le="0.005"\} ' "$(cat "$T/metrics.txt")"
+assert_eq "no bucket bound printed through a double" "" "$(grep -E 'le="[0-9.]{12,}"' "$T/metrics.txt")"
+missing=""
+for m in $(grep -o 'tally_[a-z_]*' docs/grafana/tally.json | sort -u); do
+	grep -q "^# TYPE $m " "$T/metrics.txt" || missing="$missing $m"
+done
+assert_eq "the Grafana dashboard uses only metrics /metrics exposes" "" "$missing"
+
 # an external producer on the printed bootstrap, like kcat would be
 echo '{"event_id":"ext-1","ts":"2026-11-03T00:00:00Z","team":"ext","workflow":"w","task_type":"t","provider":"openai","model":"gpt-4o-mini","usage":{"input_tokens":10,"output_tokens":5}}' |
 	"$BIN" produce >/dev/null 2>&1

@@ -51,13 +51,37 @@ assert_eq "exact cost of the stored calls (58 x 210,000,000 pico-USD)" 121800000
 assert_eq "rollups agree with the stored calls row by row" 0 "$(rollups_mismatch)"
 assert_match "the fallback is logged" "storing its messages one by one" "$(cat "$T/collector-1.log")"
 
+# An OTLP message is one message however many calls it holds: when PostgreSQL
+# refuses one of its calls, the whole message is quarantined once at its
+# offset and none of its calls is stored; a good message beside it is kept.
+otlp_msg() { # FILE SPAN_ID_PREFIX WORKFLOW_OF_SECOND_SPAN
+	printf '{"resourceSpans":[{"resource":{"attributes":[{"key":"tally.team","value":{"stringValue":"t"}},{"key":"tally.task_type","value":{"stringValue":"x"}}]},"scopeSpans":[{"spans":[' >"$1"
+	for i in 1 2; do
+		wf=ok-wf
+		[ "$i" = 2 ] && wf=$3
+		[ "$i" = 2 ] && printf ',' >>"$1"
+		printf '{"traceId":"5b8efff798038103d269b633813fc60c","spanId":"%s%s","name":"chat","startTimeUnixNano":"1793869200000000000","endTimeUnixNano":"1793869201000000000","attributes":[{"key":"gen_ai.operation.name","value":{"stringValue":"chat"}},{"key":"gen_ai.provider.name","value":{"stringValue":"openai"}},{"key":"gen_ai.request.model","value":{"stringValue":"gpt-4o-mini"}},{"key":"gen_ai.usage.input_tokens","value":{"intValue":"1000"}},{"key":"gen_ai.usage.output_tokens","value":{"intValue":"100"}},{"key":"tally.workflow","value":{"stringValue":"%s"}}]}' "$2" "$i" "$wf" >>"$1"
+	done
+	printf ']}]}]}' >>"$1"
+}
+otlp_msg "$T/otlp-good.json" 000000000000000 ok-wf
+otlp_msg "$T/otlp-poison.json" 00000000000000a poison
+kcat -P -b "$TALLY_KAFKA_BROKERS" -t otlp_spans "$T/otlp-good.json" "$T/otlp-poison.json" 2>"$T/kcat.log"
+wait_until 60 sh -c "[ \"\$(psql \"$TALLY_DATABASE_URL\" -XAtq -c \"select coalesce(sum(next_offset), 0) from kafka_offsets where topic='otlp_spans'\")\" = 2 ]"
+assert_eq "both OTLP messages' offsets are stored" 2 "$(q "select sum(next_offset) from kafka_offsets where topic='otlp_spans'")"
+assert_eq "the good OTLP message's 2 calls are stored" 2 "$(q "select count(*) from calls where event_id in ('5b8efff798038103d269b633813fc60c-0000000000000001', '5b8efff798038103d269b633813fc60c-0000000000000002')")"
+assert_eq "no call of the refused OTLP message is stored" 0 "$(q "select count(*) from calls where event_id like '5b8efff798038103d269b633813fc60c-00000000000000a%'")"
+assert_match "the refused OTLP message is quarantined once, raw, with PostgreSQL's reason" \
+	'^1\|1\|.*workflow poison is refused by the test' \
+	"$(q "select count(*), max(kafka_offset), max(reason) from quarantine where topic = 'otlp_spans'")"
+
 # The collector keeps going: later batches go through whole again.
 q "DROP TRIGGER refuse_poison ON calls" >/dev/null
 awk 'BEGIN { for (i = 60; i < 70; i++) printf "{\"event_id\":\"p-%d\",\"ts\":\"2026-11-01T11:%02d:00Z\",\"team\":\"t\",\"workflow\":\"poison\",\"task_type\":\"x\",\"provider\":\"openai\",\"model\":\"gpt-4o-mini\",\"usage\":{\"input_tokens\":1000,\"output_tokens\":100}}\n", i, i - 60 }' |
 	"$BIN" produce >>"$T/produce.log" 2>&1
-wait_calls 68 60
-assert_eq "later events are stored" 68 "$(q "select count(*) from calls")"
-assert_eq "still exactly 3 quarantined" 3 "$(q "select count(*) from quarantine")"
+wait_calls 70 60
+assert_eq "later events are stored" 70 "$(q "select count(*) from calls")"
+assert_eq "still exactly 4 quarantined" 4 "$(q "select count(*) from quarantine")"
 kill -TERM "$COLLECTOR_PID"
 wait "$COLLECTOR_PID"
 assert_eq "collector exits 0 on SIGTERM" 0 $?

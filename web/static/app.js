@@ -530,11 +530,14 @@
   async function renderTeam(view, seq, team) {
     const r = currentRange();
     const days = daysOf(r.from, r.to);
-    const [series, wf, tasks, models] = await Promise.all([
+    const [series, wf, tasks, models, keys, users] = await Promise.all([
       spendQuery('workflow', { team, bucket: 'day' }),
       spendQuery('workflow', { team }),
       spendQuery('task_type', { team }),
       spendQuery('model', { team }),
+      // What attribution gateways carry (docs/integrations.md): the key alias and end user.
+      spendQuery('api_key', { team }),
+      spendQuery('user', { team }),
     ]);
     if (seq !== state.renderSeq) return;
     view.replaceChildren(pageHead(`Team ${team}`, r.label + ' (UTC)'));
@@ -555,7 +558,9 @@
       panel('By task type', 'w4', chartBox('teamTask', true)),
       panel('By model', 'w4', chartBox('teamModel', true)),
       panel('Workflows', '', spendTable(wf.rows || [], 'workflow', 'Workflow', workflowLink)),
-      panel('Models', '', spendTable(models.rows || [], 'model', 'Model')));
+      panel('Models', '', spendTable(models.rows || [], 'model', 'Model')),
+      panel('By API key', 'w6', spendTable(byCostDesc(keys.rows || []).slice(0, 10), 'api_key', 'API key')),
+      panel('By end user', 'w6', spendTable(byCostDesc(users.rows || []).slice(0, 10), 'user', 'End user')));
     view.append(grid);
     drawStackedSeries('teamDaily', series.series || [], 'workflow', days);
     drawBars('teamWorkflow', wf.rows || [], 'workflow');
