@@ -84,19 +84,20 @@ static int free_litellm(void **state)
 static void test_litellm_counts(void **state)
 {
 	(void)state;
-	/* 2,985 top-level entries: 2,505 priced, 480 skipped = 462 without
-	 * input_cost_per_token/output_cost_per_token (images, audio, rerank,
-	 * fallback_generalizations...), 16 duplicate (provider, model) pairs
-	 * ("deepseek/deepseek-chat" after "deepseek-chat" of provider deepseek,
-	 * ...), "sample_spec" and "last_updated" (a string). 23 entries (all
-	 * databricks/...) carry binary-float noise such as 2.9999900000000002e-06
-	 * that rounds to whole pico-USD. */
-	assert_int_equal(litellm.n, 2505);
-	assert_int_equal(litellm.skipped, 480);
+	/* 2,985 top-level entries: 2,540 priced, 445 skipped = 427 without any
+	 * per-token, per-query or per-request price (image, video, audio-second
+	 * models...), 16 duplicate (provider, model) pairs ("deepseek/deepseek-chat"
+	 * after "deepseek-chat" of provider deepseek, ...), "sample_spec" and
+	 * "last_updated" (a string). 35 more than token prices alone: tiered_pricing
+	 * entries (dashscope, volcengine) and per-query/per-request models
+	 * (rerankers). 23 entries (all databricks/...) carry binary-float noise
+	 * such as 2.9999900000000002e-06 that rounds to whole pico-USD. */
+	assert_int_equal(litellm.n, 2540);
+	assert_int_equal(litellm.skipped, 445);
 	assert_int_equal(litellm.rounded, 23);
 	assert_int_equal(litellm.n + litellm.skipped, 2985);
 	assert_non_null(strstr(litellm.first_skip_reason, "sample_spec"));
-	assert_int_equal(pricebook_count(book), 2505);
+	assert_int_equal(pricebook_count(book), 2540);
 }
 
 struct want_price {
@@ -198,13 +199,16 @@ static void test_price_call_real(void **state)
 	     false, INT64_C(127500000)},
 	    /* 1000*75000 + 500*300000 */
 	    {"batch", "openai", "gpt-4o-mini", 1000, 500, 0, 0, 0, true, false, INT64_C(225000000)},
-	    /* batch input for the uncached part only: 600*75000 + read
-	     * 400*75000 + out 100*300000 */
+	    /* listed batch input for the uncached part: 600*75000; the cache
+	     * read has no batch price listed, so OpenAI's documented 50% batch
+	     * discount applies to it: 400*75000/2; out 100*300000.
+	     * 45e6 + 15e6 + 30e6 */
 	    {"batch with cache read", "openai", "gpt-4o-mini", 1000, 100, 400, 0, 0, true, false,
-	     INT64_C(105000000)},
-	    /* no batch prices: normal rates, 1000*3000000 + 100*15000000 */
+	     INT64_C(90000000)},
+	    /* no batch prices in the map: Anthropic's documented 50% batch
+	     * discount (Message Batches API), (1000*3000000 + 100*15000000)/2 */
 	    {"batch without batch prices", "anthropic", "claude-sonnet-4-5", 1000, 100, 0, 0, 0,
-	     true, false, INT64_C(4500000000)},
+	     true, false, INT64_C(2250000000)},
 	    /* 250000 > 200000: uncached 200000*2500000 + read 50000*250000
 	     * + out 2000*15000000 = 5e11 + 1.25e10 + 3e10 */
 	    {"long context", "gemini", "gemini-2.5-pro", 250000, 2000, 50000, 0, 0, false, false,
@@ -300,11 +304,11 @@ static void price_init(struct price *p, const char *provider, const char *model,
 	str_copy(p->provider, sizeof p->provider, provider);
 	str_copy(p->model, sizeof p->model, model);
 	p->effective_from_us = from_us;
+	for (int v = 0; v < PV_COUNT; v++)
+		for (int k = 0; k < PC_COUNT; k++)
+			p->rate[v][k] = U;
 	p->input = input;
 	p->output = output;
-	p->cache_read = p->cache_write = p->reasoning = U;
-	p->batch_input = p->batch_output = U;
-	p->above_input = p->above_output = p->above_cache_read = p->above_cache_write = U;
 }
 
 static void test_effective_dating(void **state)
@@ -454,11 +458,16 @@ static void test_price_call_errors(void **state)
 	tally_err_clear(&err);
 	assert_int_equal(price_call(&p, &c, &cost, &err), 0);
 	assert_int_equal(cost, INT64_C(9223372030000000000));
-	/* Unset input and output rates count as 0. */
+	/* Unset input and output rates: the call needs a rate the book lacks,
+	 * so it is flagged (stored unpriced), never priced at 0. */
 	price_init(&p, "acme", "free", T0, U, U);
 	c.output_tokens = 5;
-	assert_int_equal(price_call(&p, &c, &cost, &err), 0);
-	assert_int_equal(cost, 0);
+	cost = 42;
+	tally_err_clear(&err);
+	assert_int_equal(price_call(&p, &c, &cost, &err), -1);
+	assert_int_equal(err.code, TALLY_ENOPRICE);
+	assert_non_null(strstr(err.msg, "acme/free has no input price"));
+	assert_int_equal(cost, 42);
 }
 
 static void test_price_rules_synthetic(void **state)
@@ -722,14 +731,15 @@ static void test_csv_errors(void **state)
 	static const struct bad_input cases[] = {
 	    {"", "no header line"},
 	    {"# only a comment\n\n", "no header line"},
-	    {"provider,model,input\nacme,m,1\n", "line 1: the header must be exactly"},
-	    {HEADER ",extra\n", "line 1: the header must be exactly"},
+	    {"provider,input\nacme,1\n", "line 1: the header must name the columns, provider and"},
+	    {HEADER ",extra\n", "line 1: unknown column \"extra\""},
+	    {HEADER ",input\n", "line 1: column input twice"},
 	    {HEADER "\n\n# c\n\nacme,m,,1,2,,,,,,,,,,\nacme,m2,,abc,2,,,,,,,,,,\n",
 	     "line 6: column input: \"abc\" is not a decimal number"},
 	    {HEADER "\nacme,m,,1,2,,,,,,,,,\n", "line 2: 14 columns, expected 15"},
 	    {HEADER "\nacme,m,,1,2,,,,,,,,,,,\n", "line 2: 16 columns, expected 15"},
-	    {HEADER "\nacme,\"m,,1,2,,,,,,,,,,\n", "line 2: column model: unterminated quote"},
-	    {HEADER "\nacme,\"m\"x,,1,2,,,,,,,,,,\n", "line 2: column model: text after closing"},
+	    {HEADER "\nacme,\"m,,1,2,,,,,,,,,,\n", "line 2: field 2: unterminated quote"},
+	    {HEADER "\nacme,\"m\"x,,1,2,,,,,,,,,,\n", "line 2: field 2: text after closing"},
 	    {HEADER "\nacme,m,,1,-2,,,,,,,,,,\n", "line 2: column output: \"-2\" is negative"},
 	    {HEADER "\nacme,m,,1,2,1e,,,,,,,,,\n",
 	     "line 2: column cache_read: \"1e\" is not a decimal number"},
@@ -746,13 +756,13 @@ static void test_csv_errors(void **state)
 	    {HEADER "\nacme,m,,1,2,,,,,,,,,,\nacme,m,,1,2,,,,,,,,,,\n",
 	     "line 3: provider acme model m is listed twice"},
 	    {HEADER "\nacme,m,a-tier-name-that-is-far-too-long-to-store,1,2,,,,,,,,,,\n",
-	     "line 2: provider, model or tier too long"},
+	     "line 2: column tier: too long"},
 	    {HEADER "\nacme,m,,99999999999999,2,,,,,,,,,,\n",
 	     "line 2: column input: \"99999999999999\" is out of range"},
 	    {HEADER "\nacme,m,,1.2.3,2,,,,,,,,,,\n",
 	     "line 2: column input: \"1.2.3\" is not a decimal number"},
 	    {HEADER "\nacme,m,,1,2,,,,,,,,,,,\"x\n",
-	     "line 2: column beyond the last: unterminated"},
+	     "line 2: field 16: unterminated"},
 	};
 
 	(void)state;
