@@ -91,15 +91,28 @@ extern const char *const price_variant_prefix[PV_COUNT];
 /* The per-component columns of calls and rollup_charges, in COPY order. */
 #define PC_CALL_COLS PC_QTY_COLS PC_COST_COLS PC_LIST_COLS
 
-#define PC_SQL_SUM_(ID, name, key, unit)                                                           \
-	", sum(" #name "_qty), sum(" #name "_cost_pusd), sum(" #name "_list_pusd)"
-#define PC_SQL_SUM_SPLIT_QTY_(ID, name, key, unit)  ", sum(" #name "_qty)"
-#define PC_SQL_SUM_SPLIT_COST_(ID, name, key, unit) ", sum(" #name "_cost_pusd)"
-#define PC_SQL_SUM_SPLIT_LIST_(ID, name, key, unit) ", sum(" #name "_list_pusd)"
-/* Sums of PC_CALL_COLS, same order. */
+#define PC_SUM_QTY_(ID, name, key, unit)  ", sum(" #name "_qty) AS " #name "_qty"
+#define PC_SUM_COST_(ID, name, key, unit) ", sum(" #name "_cost_pusd) AS " #name "_cost_pusd"
+#define PC_SUM_LIST_(ID, name, key, unit) ", sum(" #name "_list_pusd) AS " #name "_list_pusd"
+/* Sums of PC_CALL_COLS, same order and names. */
 #define PC_CALL_SUMS                                                                               \
-	PRICE_COMPONENTS(PC_SQL_SUM_SPLIT_QTY_)                                                    \
-	PRICE_COMPONENTS(PC_SQL_SUM_SPLIT_COST_) PRICE_COMPONENTS(PC_SQL_SUM_SPLIT_LIST_)
+	PRICE_COMPONENTS(PC_SUM_QTY_) PRICE_COMPONENTS(PC_SUM_COST_) PRICE_COMPONENTS(PC_SUM_LIST_)
+
+/* "name = r.name + excluded.name" for every PC_CALL_COLS column of an upsert
+ * whose target is aliased r. */
+#define PC_UPSERT_QTY_(ID, name, key, unit)                                                        \
+	", " #name "_qty = r." #name "_qty + excluded." #name "_qty"
+#define PC_UPSERT_COST_(ID, name, key, unit)                                                       \
+	", " #name "_cost_pusd = r." #name "_cost_pusd + excluded." #name "_cost_pusd"
+#define PC_UPSERT_LIST_(ID, name, key, unit)                                                       \
+	", " #name "_list_pusd = r." #name "_list_pusd + excluded." #name "_list_pusd"
+#define PC_UPSERT_SUMS                                                                             \
+	PRICE_COMPONENTS(PC_UPSERT_QTY_)                                                           \
+	PRICE_COMPONENTS(PC_UPSERT_COST_) PRICE_COMPONENTS(PC_UPSERT_LIST_)
+
+/* "0 + input_list_pusd + cache_read_list_pusd ...": a call's list cost. */
+#define PC_LIST_TERM_(ID, name, key, unit) " + " #name "_list_pusd"
+#define PC_LIST_TOTAL                      "(0" PRICE_COMPONENTS(PC_LIST_TERM_) ")"
 
 /* "('input', g.input_qty, g.input_cost_pusd, g.input_list_pusd), ..." for a
  * VALUES list over a row aliased g (the FOCUS export). */

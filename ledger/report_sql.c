@@ -13,85 +13,35 @@
 #define ISO_US(col)  "to_char(" col ", 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')"
 #define STREAM_FETCH "2000"
 
-/* ---- FOCUS: tokens per kind priced with the call's own price version ------ *
- * Calls are first summed per charge period, attribution, price version and
- * pricing mode (cache hit or unpriced, batch, long context), then each
- * group's tokens are multiplied by the rates price_call() used
- * (ledger/pricing.c): a sum of products equals the product of sums, so this is
- * exact. The output kind takes the group's stored cost minus the other kinds,
- * so that ΣBilledCost equals Σcalls.cost_pusd (and the chargeback) by
- * construction. Whole hours read those groups from rollup_charges, kept by
- * the collector per hour (migrations/0005_rollups.sql); a range that is not
- * whole hours sums the calls. */
+/* ---- FOCUS: one row per price component as the pricer stored it ---------- *
+ * Every call carries its cost per component (ledger/pricing.c, the one
+ * pricer); the export only sums them per charge period, attribution and
+ * component, so ΣBilledCost equals Σcalls.cost_pusd (and the chargeback) by
+ * construction. Whole hours read rollup_charges, kept by the collector per
+ * hour (migrations/0010_price_components.sql); a range that is not whole
+ * hours sums the calls. */
 /* SOURCE: rows of rollup_charges' shape for [$1, $2). */
 #define FOCUS_G(UNIT, SOURCE)                                                                      \
 	"WITH g AS MATERIALIZED (SELECT date_trunc('" UNIT "', r.hour) AS p, r.provider,"          \
-	" r.model, r.team, r.workflow, r.task_type, nullif(r.price_version, 0) AS v,"              \
-	" (r.mode & 4) <> 0 AS free, (r.mode & 1) <> 0 AS bat, (r.mode & 2) <> 0 AS lng,"          \
-	" sum(r.input_tokens) AS t_in, sum(r.cache_read_tokens) AS t_cr,"                          \
-	" sum(r.cache_write_tokens) AS t_cw, sum(r.output_tokens) AS t_out,"                       \
-	" sum(r.reasoning_tokens) AS t_rs, sum(r.calls) AS n, sum(r.cost_pusd) AS cost"            \
-	" FROM (" SOURCE ") r GROUP BY 1, 2, 3, 4, 5, 6, 7, 8, 9, 10),"
+	" r.model, r.team, r.workflow, r.task_type, sum(r.calls) AS n" PC_CALL_SUMS                \
+	" FROM (" SOURCE ") r GROUP BY 1, 2, 3, 4, 5, 6),"
 #define FOCUS_ROLLUPS "SELECT * FROM rollup_charges WHERE hour >= $1 AND hour < $2"
-/* The rates of each group (b: billed, l: list), its cost per kind, and the
- * rows: one per charge period, provider, model, kind and attribution. */
+/* The rows: one per charge period, provider, model, component and
+ * attribution (the last VALUES row only closes the list). */
 #define FOCUS_KINDS(UNIT)                                                                          \
 	" k AS (SELECT g.p, g.provider, g.model, g.team, g.workflow, g.task_type, x.kind,"         \
-	" x.qty, x.billed, x.list, g.n FROM g"                                                     \
-	" LEFT JOIN price_book pb ON pb.price_version = g.v"                                       \
-	" CROSS JOIN LATERAL (SELECT coalesce(pb.input_pusd, 0) AS i,"                             \
-	"  coalesce(pb.output_pusd, 0) AS o) s"                                                    \
-	" CROSS JOIN LATERAL (SELECT coalesce(pb.cache_read_pusd, s.i) AS cr,"                     \
-	"  coalesce(pb.cache_write_pusd, s.i) AS cw) s2"                                           \
-	" CROSS JOIN LATERAL (SELECT"                                                              \
-	"  CASE WHEN g.bat THEN pb.batch_input_pusd WHEN g.lng THEN pb.above_input_pusd"           \
-	"   ELSE s.i END AS bi,"                                                                   \
-	"  CASE WHEN g.bat THEN coalesce(pb.batch_output_pusd, s.o)"                               \
-	"   WHEN g.lng THEN coalesce(pb.above_output_pusd, s.o) ELSE s.o END AS bo,"               \
-	"  CASE WHEN g.lng AND NOT g.bat THEN coalesce(pb.above_cache_read_pusd, s2.cr)"           \
-	"   ELSE s2.cr END AS bcr,"                                                                \
-	"  CASE WHEN g.lng AND NOT g.bat THEN coalesce(pb.above_cache_write_pusd, s2.cw)"          \
-	"   ELSE s2.cw END AS bcw,"                                                                \
-	"  CASE WHEN g.lng THEN pb.above_input_pusd ELSE s.i END AS li,"                           \
-	"  CASE WHEN g.lng THEN coalesce(pb.above_output_pusd, s.o) ELSE s.o END AS lo) b"         \
-	" CROSS JOIN LATERAL (SELECT coalesce(pb.reasoning_pusd, b.bo) AS brs,"                    \
-	"  coalesce(pb.reasoning_pusd, b.lo) AS lrs,"                                              \
-	"  CASE WHEN g.free THEN 0::numeric ELSE g.t_in * b.bi END AS c_in,"                       \
-	"  CASE WHEN g.free THEN 0::numeric ELSE g.t_cr * b.bcr END AS c_cr,"                      \
-	"  CASE WHEN g.free THEN 0::numeric ELSE g.t_cw * b.bcw END AS c_cw) b2"                   \
-	" CROSS JOIN LATERAL (SELECT CASE WHEN g.free THEN 0::numeric"                             \
-	"  ELSE g.t_rs * b2.brs END AS c_rs) b3"                                                   \
-	" CROSS JOIN LATERAL (VALUES"                                                              \
-	"  ('input', g.t_in, b2.c_in, g.t_in * b.li),"                                             \
-	"  ('cache_read', g.t_cr, b2.c_cr, g.t_cr * b.li),"                                        \
-	"  ('cache_write', g.t_cw, b2.c_cw, g.t_cw * b.li),"                                       \
-	"  ('reasoning', g.t_rs, b3.c_rs, g.t_rs * b2.lrs),"                                       \
-	"  ('output', g.t_out, g.cost - b2.c_in - b2.c_cr - b2.c_cw - b3.c_rs, g.t_out * b.lo)"    \
-	" ) x(kind, qty, billed, list)"                                                            \
-	" WHERE x.qty <> 0 OR x.billed <> 0)"                                                      \
-	" SELECT " ISO("k.p") ", " ISO(                                                            \
-	    "k.p + interval '1 " UNIT                                                              \
-	    "'") ","                                                                               \
-	         " " ISO("date_trunc('month', k.p)") ","                                           \
-	                                             " " ISO(                                      \
-	                                                 "date_trunc('month', k.p) + interval '1 " \
-	                                                 "month'") ","                             \
-	                                                           " k.provider, k.model, "        \
-	                                                           "k.kind, k.team, k.workflow, "  \
-	                                                           "k.task_type, tm.cost_center,"  \
-	                                                           " sum(k.qty), "                 \
-	                                                           "sum(k.billed)::numeric(40,0)," \
-	                                                           " coalesce(sum(k.list), "       \
-	                                                           "0)::numeric(40,0),"            \
-	                                                           " sum(k.n) FROM k LEFT JOIN "   \
-	                                                           "teams tm ON tm.team = k.team"  \
-	                                                           " GROUP BY k.p, k.provider, "   \
-	                                                           "k.model, k.kind, k.team, "     \
-	                                                           "k.workflow, k.task_type,"      \
-	                                                           " tm.cost_center"               \
-	                                                           " ORDER BY k.p, k.provider, "   \
-	                                                           "k.model, k.team, k.workflow, " \
-	                                                           "k.task_type, k.kind"
+	" x.qty, x.billed, x.list, g.n FROM g CROSS JOIN LATERAL (VALUES "                         \
+	PRICE_COMPONENTS(PC_SQL_VALUES_) " (NULL, 0, 0, 0)) x(kind, qty, billed, list)"            \
+	" WHERE x.kind IS NOT NULL AND (x.qty <> 0 OR x.billed <> 0))"                             \
+	" SELECT " ISO("k.p") ", " ISO("k.p + interval '1 " UNIT "'") ","                          \
+	" " ISO("date_trunc('month', k.p)") ","                                                    \
+	" " ISO("date_trunc('month', k.p) + interval '1 month'") ","                               \
+	" k.provider, k.model, k.kind, k.team, k.workflow, k.task_type, tm.cost_center,"           \
+	" sum(k.qty), sum(k.billed)::numeric(40,0), coalesce(sum(k.list), 0)::numeric(40,0),"      \
+	" sum(k.n) FROM k LEFT JOIN teams tm ON tm.team = k.team"                                  \
+	" GROUP BY k.p, k.provider, k.model, k.kind, k.team, k.workflow, k.task_type,"             \
+	" tm.cost_center ORDER BY k.p, k.provider, k.model, k.team, k.workflow, k.task_type,"      \
+	" k.kind"
 
 /* clang-format off */
 #define FOCUS_SQL(UNIT)       FOCUS_G(UNIT, FOCUS_ROLLUPS) FOCUS_KINDS(UNIT)
@@ -174,7 +124,8 @@ static const char *const report_sql[LRS_COUNT] = {
      * policy version yet), 1 on the totals row, whether a policy exists. */
     [LRS_WASTE] = "WITH c AS (SELECT c.team, c.workflow, c.status, c.cost_pusd, c.cache_hit,"
                   " c.input_tokens, c.output_tokens, c.cache_read_tokens, c.cache_write_tokens,"
-                  " c.reasoning_tokens, c.price_version FROM calls c"
+                  " c.reasoning_tokens, c.price_version, " PC_LIST_TOTAL "::numeric AS list"
+                  " FROM calls c"
                   " WHERE c.ts >= $1 AND c.ts < $2 AND ($4::text IS NULL OR c.team = $4)),"
                   /* The last successful identical prompt before each call, looking back
                    * one window before the period too. */
@@ -187,16 +138,10 @@ static const char *const report_sql[LRS_COUNT] = {
                   " r AS (SELECT team, workflow, count(*) AS rn, coalesce(sum(cost_pusd), 0) AS rs"
                   "  FROM w WHERE ts >= $1 AND last_ok >= ts - make_interval(secs => $3::bigint)"
                   "  GROUP BY 1, 2),"
-                  /* What cache hits would have cost at their price version's list rates. */
-                  " sav AS (SELECT c.team, c.workflow, count(*) AS n, sum("
-                  "  (c.input_tokens - c.cache_read_tokens - c.cache_write_tokens)::numeric"
-                  "   * coalesce(pb.input_pusd, 0)"
-                  "  + c.cache_read_tokens * coalesce(pb.cache_read_pusd, pb.input_pusd, 0)"
-                  "  + c.cache_write_tokens * coalesce(pb.cache_write_pusd, pb.input_pusd, 0)"
-                  "  + (c.output_tokens - c.reasoning_tokens) * coalesce(pb.output_pusd, 0)"
-                  "  + c.reasoning_tokens * coalesce(pb.reasoning_pusd, pb.output_pusd, 0)) AS s"
-                  "  FROM c JOIN price_book pb ON pb.price_version = c.price_version"
-                  "  WHERE c.cache_hit GROUP BY 1, 2),"
+                  /* What cache hits would have cost at list rates, as the
+                   * pricer stored it on each call. */
+                  " sav AS (SELECT c.team, c.workflow, count(*) AS n, sum(c.list) AS s"
+                  "  FROM c WHERE c.cache_hit AND c.price_version IS NOT NULL GROUP BY 1, 2),"
                   " f AS (SELECT team, workflow, count(*) FILTER (WHERE status <> 'ok') AS fn,"
                   "  coalesce(sum(cost_pusd) FILTER (WHERE status <> 'ok'), 0) AS fs,"
                   "  coalesce(sum(cost_pusd), 0) AS total FROM c GROUP BY 1, 2),"
