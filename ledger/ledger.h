@@ -519,8 +519,15 @@ enum ledger_report_sql {
 	LRS_FINANCE_SET_UP,      /* -> whether any team has a cost centre or any budget exists */
 	LRS_BUDGETS,             /* $1 at -> see reports/budget.c */
 	LRS_ALERTS,              /* $1 limit, $2 team or NULL, $3 offset -> newest alerts first */
+	LRS_COST_MISMATCH,       /* $1, $2, $3 tolerance pico-USD -> provider, model, calls with
+	                            provider_cost_usd, mismatched (beyond $3 or unpriced), of
+	                            them unpriced, provider's sum, tally's sum, difference;
+	                            largest difference first */
 	LRS_COUNT
 };
+/* provider_cost_usd and tally's cost agree when within this much (1e-6 USD):
+ * providers round what they report. */
+#define LEDGER_MISMATCH_TOLERANCE_PUSD INT64_C(1000000)
 /* Runs one of the statements and copies its answer into *out. */
 int ledger_report_query(struct ledger *lg, int which, const char *const *params, int n,
                         struct ledger_table *out, struct tally_err *err);

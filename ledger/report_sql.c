@@ -202,6 +202,15 @@ static const char *const report_sql[LRS_COUNT] = {
                     " extract(epoch FROM least(b.at, b.m1) - b.m0)::bigint,"
                     " extract(epoch FROM b.m1 - b.m0)::bigint"
                     " FROM b ORDER BY b.scope, b.name",
+    [LRS_COST_MISMATCH] =
+        "SELECT provider, model, count(*),"
+        " count(*) FILTER (WHERE cost_pusd IS NULL OR abs(provider_cost_pusd - cost_pusd) > $3),"
+        " count(*) FILTER (WHERE cost_pusd IS NULL),"
+        " sum(provider_cost_pusd)::numeric(40,0), coalesce(sum(cost_pusd), 0)::numeric(40,0),"
+        " (sum(provider_cost_pusd) - coalesce(sum(cost_pusd), 0))::numeric(40,0)"
+        " FROM calls WHERE ts >= $1 AND ts < $2 AND provider_cost_pusd IS NOT NULL"
+        " AND NOT cache_hit GROUP BY 1, 2"
+        " ORDER BY abs(sum(provider_cost_pusd) - coalesce(sum(cost_pusd), 0)) DESC, 1, 2",
     [LRS_ALERTS] = "SELECT id, scope, name, to_char(period, 'YYYY-MM'), basis, threshold_pct,"
                    " amount_pusd, spend_pusd, forecast_pusd, " ISO(
                        "fired_at") " FROM budget_alerts"
