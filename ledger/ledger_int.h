@@ -77,6 +77,12 @@ int ledger_write_calls(struct ledger *lg, const struct ledger_batch *b, const in
 	"  FROM ot_stats s JOIN pc ON pc.task_type = s.task_type"                                  \
 	"  WHERE s.n > 0 AND s.tier <> pc.tier AND trunc(s.cost / s.n) > pc.per_call)"
 
+/* The price-book rate, scalar and tier columns (from ledger/price_components.h),
+ * each prefixed by alias ("" or "s."), comma-separated; and a price's fields
+ * read back from columns c0.. of a row in that order. */
+void ledger_price_cols(struct sbuf *s, const char *alias);
+void ledger_price_from_row(PGresult *res, int r, int c0, struct price *p);
+
 /* The SQL group expression of a spend dimension (fixed text chosen by enum,
  * never user input). */
 const char *ledger_spend_dim_sql(int dim);

@@ -119,4 +119,29 @@ extern const char *const price_variant_prefix[PV_COUNT];
 #define PC_SQL_VALUES_(ID, name, key, unit)                                                        \
 	"('" #name "', g." #name "_qty, g." #name "_cost_pusd, g." #name "_list_pusd),"
 
+/* The price-book rate and scalar columns, comma-first and without blanks so
+ * that the same text is an SQL column list and a CSV header:
+ * ",input_pusd,...,batch_input_pusd,...,fast_ppm,extra_tiers". */
+#define PB_STD_(ID, name, key, unit)   "," #name "_pusd"
+#define PB_BATCH_(ID, name, key, unit) ",batch_" #name "_pusd"
+#define PB_FLEX_(ID, name, key, unit)  ",flex_" #name "_pusd"
+#define PB_PRIO_(ID, name, key, unit)  ",priority_" #name "_pusd"
+#define PB_ABOVE_(ID, name, key, unit) ",above_" #name "_pusd"
+#define PB_ABPR_(ID, name, key, unit)  ",above_priority_" #name "_pusd"
+#define PB_SCALAR_(name)               "," #name
+#define PB_RATE_COLS                                                                               \
+	PRICE_COMPONENTS(PB_STD_)                                                                  \
+	PRICE_COMPONENTS(PB_BATCH_)                                                                \
+	PRICE_COMPONENTS(PB_FLEX_)                                                                 \
+	PRICE_COMPONENTS(PB_PRIO_)                                                                 \
+	PRICE_COMPONENTS(PB_ABOVE_)                                                                \
+	PRICE_COMPONENTS(PB_ABPR_) PRICE_SCALARS(PB_SCALAR_) ",extra_tiers"
+
+/* The calls' component columns the same way: ",input_qty,...,request_list_pusd". */
+#define PC_CSV_QTY_(ID, name, key, unit)  "," #name "_qty"
+#define PC_CSV_COST_(ID, name, key, unit) "," #name "_cost_pusd"
+#define PC_CSV_LIST_(ID, name, key, unit) "," #name "_list_pusd"
+#define PC_CALL_CSV_COLS                                                                           \
+	PRICE_COMPONENTS(PC_CSV_QTY_) PRICE_COMPONENTS(PC_CSV_COST_) PRICE_COMPONENTS(PC_CSV_LIST_)
+
 #endif

@@ -15,7 +15,7 @@ static const char *const scalar_cols[] = {PRICE_SCALARS(PRICE_SCALAR_NAME_)};
 #define N_SCALARS ((int)(sizeof scalar_cols / sizeof *scalar_cols))
 #define N_PRICE_COLS (PV_COUNT * PC_COUNT + N_SCALARS + 1)
 
-static void price_cols(struct sbuf *s, const char *alias)
+void ledger_price_cols(struct sbuf *s, const char *alias)
 {
 	for (int v = 0; v < PV_COUNT; v++)
 		for (int k = 0; k < PC_COUNT; k++)
@@ -81,7 +81,7 @@ static void tiers_parse(const char *text, struct price *p)
 }
 
 /* Fills p's rates and scalars from columns c0.. of row r (price_cols order). */
-static void price_from_row(PGresult *res, int r, int c0, struct price *p)
+void ledger_price_from_row(PGresult *res, int r, int c0, struct price *p)
 {
 	int c = c0;
 
@@ -111,7 +111,7 @@ struct pricebook *ledger_load_pricebook(struct ledger *lg, struct tally_err *err
 	sbuf_init(&q);
 	sbuf_puts(&q, "SELECT price_version, provider, model, tier,"
 	              " (extract(epoch FROM effective_from) * 1000000)::bigint, ");
-	price_cols(&q, "");
+	ledger_price_cols(&q, "");
 	sbuf_puts(&q, " FROM price_book ORDER BY provider, model, effective_from");
 	if (q.oom) {
 		sbuf_cleanup(&q);
@@ -139,7 +139,7 @@ struct pricebook *ledger_load_pricebook(struct ledger *lg, struct tally_err *err
 		str_copy(p->model, sizeof p->model, PQgetvalue(res, r, 2));
 		str_copy(p->tier, sizeof p->tier, PQgetvalue(res, r, 3));
 		p->effective_from_us = strtoll(PQgetvalue(res, r, 4), NULL, 10);
-		price_from_row(res, r, 5, p);
+		ledger_price_from_row(res, r, 5, p);
 		int rc = pricebook_add(pb, p, err);
 		free(p);
 		if (rc < 0) {
@@ -189,16 +189,16 @@ static void store_sql(struct sbuf *q)
 	sbuf_puts(q, "WITH latest AS (SELECT DISTINCT ON (provider, model) * FROM price_book"
 	             "  ORDER BY provider, model, effective_from DESC),"
 	             " ins AS (INSERT INTO price_book (provider, model, tier, effective_from, ");
-	price_cols(q, "");
+	ledger_price_cols(q, "");
 	sbuf_puts(q, ", source) SELECT s.provider, s.model, s.tier, coalesce(s.effective_from,"
 	             "  CASE WHEN l.provider IS NULL THEN '1970-01-01T00:00:00Z'::timestamptz"
 	             "  ELSE now() END), ");
-	price_cols(q, "s.");
+	ledger_price_cols(q, "s.");
 	sbuf_puts(q, ", $1 FROM stage_prices s LEFT JOIN latest l USING (provider, model)"
 	             " WHERE l.provider IS NULL OR (l.tier, ");
-	price_cols(q, "l.");
+	ledger_price_cols(q, "l.");
 	sbuf_puts(q, ") IS DISTINCT FROM (s.tier, ");
-	price_cols(q, "s.");
+	ledger_price_cols(q, "s.");
 	sbuf_puts(q, ") ON CONFLICT (provider, model, effective_from) DO NOTHING RETURNING 1)"
 	             " SELECT count(*) FROM ins");
 }
@@ -242,7 +242,7 @@ int ledger_store_prices(struct ledger *lg, const struct price_import *im, const 
 		sbuf_putc(&s, '\n');
 	}
 	sbuf_puts(&q, "COPY stage_prices (provider, model, tier, effective_from, ");
-	price_cols(&q, "");
+	ledger_price_cols(&q, "");
 	sbuf_puts(&q, ") FROM STDIN");
 	if (s.oom || q.oom) {
 		tally_err_set(err, TALLY_ENOMEM, false, "out of memory");

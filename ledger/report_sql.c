@@ -48,15 +48,11 @@
 #define FOCUS_CALLS_SQL(UNIT) FOCUS_G(UNIT, LEDGER_CHARGES_FROM_CALLS) FOCUS_KINDS(UNIT)
 /* clang-format on */
 
+/* The audit export's price_book.csv columns (reports/audit.c's header is
+ * spelled from the same tables). */
 #define PRICE_COLS                                                                                 \
-	"price_version, provider, model, tier, " ISO_US(                                           \
-	    "effective_from") ", input_pusd,"                                                      \
-	                      " output_pusd, cache_read_pusd, cache_write_pusd, reasoning_pusd, "  \
-	                      "batch_input_pusd,"                                                  \
-	                      " batch_output_pusd, threshold_tokens, above_input_pusd, "           \
-	                      "above_output_pusd,"                                                 \
-	                      " above_cache_read_pusd, above_cache_write_pusd, source, " ISO_US(   \
-	                          "imported_at")
+	"price_version, provider, model, tier, " ISO_US("effective_from") PB_RATE_COLS             \
+	", source, " ISO_US("imported_at")
 
 /* Cost per outcome: calls in [from, to) that name an outcome, joined to it. */
 #define OUTCOME_CALLS                                                                              \
@@ -76,7 +72,8 @@ static const char *const report_sql[LRS_COUNT] = {
         "ts") ", team, workflow, task_type, outcome_id, provider,"
               " model, tier, input_tokens, output_tokens, cache_read_tokens, cache_write_tokens,"
               " reasoning_tokens, batch, cache_hit, local, status, latency_ms, prompt_hash,"
-              " cost_pusd, price_version, provider_cost_pusd"
+              " cost_pusd, price_version, provider_cost_pusd, service_tier, data_residency,"
+              " inference_geo, speed, unpriced_reason" PC_CALL_CSV_COLS
               " FROM calls WHERE ts >= $1 AND ts < $2 ORDER BY ts, event_id",
     [LRS_AUDIT_PRICES] = "SELECT " PRICE_COLS " FROM price_book"
                          " WHERE effective_from < $2 AND $1::timestamptz IS NOT NULL"
