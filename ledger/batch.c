@@ -84,7 +84,6 @@ struct call_row *ledger_batch_add_call_from(struct ledger_batch *b, const struct
 	row->priced = false;
 	row->cost_pusd = 0;
 	row->price_version = 0;
-	row->price_mode = 0;
 	row->tier[0] = '\0';
 	memset(&row->parts, 0, sizeof row->parts);
 	row->unpriced_reason[0] = '\0';

@@ -115,12 +115,6 @@ int price_call_parts(const struct price *p, const struct call_event *c, struct c
 int price_call(const struct price *p, const struct call_event *c, int64_t *cost_pusd,
                struct tally_err *err);
 
-/* Pricing mode bits, kept for callers of the former rollup_charges.mode. */
-#define PRICE_MODE_BATCH 1
-#define PRICE_MODE_LONG  2
-#define PRICE_MODE_FREE  4
-unsigned price_mode(const struct price *p, const struct call_event *c);
-
 /* Default tier of a model from its input price (local providers: "local"). */
 void price_default_tier(struct price *p);
 
@@ -187,7 +181,6 @@ struct call_row {
 	bool priced;
 	int64_t cost_pusd;     /* valid when priced */
 	int64_t price_version; /* 0 when none */
-	unsigned price_mode;   /* PRICE_MODE_BATCH/LONG of its price version */
 	char
 	    tier[EVENT_TIER_MAX + 1]; /* resolved: event's, else the price book's, else "unknown" */
 	struct call_price parts;  /* per component; cost[] zero when unpriced */

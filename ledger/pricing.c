@@ -700,19 +700,6 @@ int price_call(const struct price *p, const struct call_event *c, int64_t *cost_
 	return 0;
 }
 
-unsigned price_mode(const struct price *p, const struct call_event *c)
-{
-	unsigned mode = 0;
-
-	if (!p)
-		return 0;
-	if (service_of(c) == SVC_BATCH)
-		mode |= PRICE_MODE_BATCH;
-	if (level_of(p, c) > 0)
-		mode |= PRICE_MODE_LONG;
-	return mode;
-}
-
 void ledger_price_row(struct call_row *row, const struct pricebook *pb)
 {
 	const struct call_event *ev = &row->ev;
@@ -725,12 +712,10 @@ void ledger_price_row(struct call_row *row, const struct pricebook *pb)
 	                           : "unknown");
 	row->unpriced_reason[0] = '\0';
 	row->price_version = p ? p->version : 0;
-	row->price_mode = 0;
 	memset(&row->parts, 0, sizeof row->parts);
 	if (p && price_call_parts(p, ev, &row->parts, &err) == 0) {
 		row->priced = true;
 		row->cost_pusd = row->parts.total;
-		row->price_mode = price_mode(p, ev);
 		return;
 	}
 	/* What the call incurred is kept, priced or not. */
