@@ -88,13 +88,17 @@ extern const char *const price_variant_prefix[PV_COUNT];
 #define PC_QTY_COLS  PRICE_COMPONENTS(PC_SQL_QTY_)
 #define PC_COST_COLS PRICE_COMPONENTS(PC_SQL_COST_)
 #define PC_LIST_COLS PRICE_COMPONENTS(PC_SQL_LIST_)
-/* The per-component columns of calls and rollup_charges, in COPY order. */
+/* The per-component columns of calls and rollup_charges, in COPY order. On
+ * calls they are NULL where 0 (no room taken in the row); sum or coalesce. */
 #define PC_CALL_COLS PC_QTY_COLS PC_COST_COLS PC_LIST_COLS
 
-#define PC_SUM_QTY_(ID, name, key, unit)  ", sum(" #name "_qty) AS " #name "_qty"
-#define PC_SUM_COST_(ID, name, key, unit) ", sum(" #name "_cost_pusd) AS " #name "_cost_pusd"
-#define PC_SUM_LIST_(ID, name, key, unit) ", sum(" #name "_list_pusd) AS " #name "_list_pusd"
-/* Sums of PC_CALL_COLS, same order and names. */
+#define PC_SUM_QTY_(ID, name, key, unit)                                                           \
+	", coalesce(sum(" #name "_qty), 0) AS " #name "_qty"
+#define PC_SUM_COST_(ID, name, key, unit)                                                          \
+	", coalesce(sum(" #name "_cost_pusd), 0) AS " #name "_cost_pusd"
+#define PC_SUM_LIST_(ID, name, key, unit)                                                          \
+	", coalesce(sum(" #name "_list_pusd), 0) AS " #name "_list_pusd"
+/* Sums of PC_CALL_COLS, same order and names (calls store NULL for 0). */
 #define PC_CALL_SUMS                                                                               \
 	PRICE_COMPONENTS(PC_SUM_QTY_) PRICE_COMPONENTS(PC_SUM_COST_) PRICE_COMPONENTS(PC_SUM_LIST_)
 
@@ -111,7 +115,7 @@ extern const char *const price_variant_prefix[PV_COUNT];
 	PRICE_COMPONENTS(PC_UPSERT_COST_) PRICE_COMPONENTS(PC_UPSERT_LIST_)
 
 /* "0 + input_list_pusd + cache_read_list_pusd ...": a call's list cost. */
-#define PC_LIST_TERM_(ID, name, key, unit) " + " #name "_list_pusd"
+#define PC_LIST_TERM_(ID, name, key, unit) " + coalesce(" #name "_list_pusd, 0)"
 #define PC_LIST_TOTAL                      "(0" PRICE_COMPONENTS(PC_LIST_TERM_) ")"
 
 /* "('input', g.input_qty, g.input_cost_pusd, g.input_list_pusd), ..." for a

@@ -392,8 +392,12 @@ static int reprice_fetch(struct ledger *lg, const struct pricebook *pb, struct s
 		sbuf_copy_text(s, strcmp(tier, "unknown") == 0 ? row.tier : tier);
 		const int64_t *parts[3] = {row.parts.qty, row.parts.cost, row.parts.list};
 		for (int p = 0; p < 3; p++)
-			for (int k = 0; k < PC_COUNT; k++)
-				sbuf_printf(s, "\t%lld", (long long)parts[p][k]);
+			for (int k = 0; k < PC_COUNT; k++) {
+				if (parts[p][k] == 0)
+					sbuf_puts(s, "\t\\N"); /* 0 is stored as NULL */
+				else
+					sbuf_printf(s, "\t%lld", (long long)parts[p][k]);
+			}
 		sbuf_putc(s, '\n');
 	}
 	PQclear(res);
