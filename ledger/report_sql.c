@@ -288,7 +288,7 @@ int ledger_report_stream(struct ledger *lg, int which, const char *const *params
                          ledger_row_fn fn, void *ctx, struct tally_err *err)
 {
 	bool own = PQtransactionStatus(lg->conn) == PQTRANS_IDLE;
-	const char *vals[64];
+	const char *vals[160]; /* the widest: price_book.csv of the audit export */
 	char sql[16384];
 	PGresult *res = NULL;
 	int rc = -1;

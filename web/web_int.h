@@ -43,6 +43,7 @@ enum web_route {
 	ROUTE_ALERTS,
 	ROUTE_EXPORT_FOCUS,
 	ROUTE_TEAMS, /* web_reports.c */
+	ROUTE_MISMATCHES,
 	ROUTE_COUNT
 };
 
@@ -182,6 +183,7 @@ void web_routing_evaluate(struct web_req *rq, struct web_resp *rs);
 void web_chargeback(struct web_req *rq, struct web_resp *rs);
 void web_outcomes(struct web_req *rq, struct web_resp *rs);
 void web_waste(struct web_req *rq, struct web_resp *rs);
+void web_mismatches(struct web_req *rq, struct web_resp *rs);
 void web_budgets_get(struct web_req *rq, struct web_resp *rs);
 void web_budgets_post(struct web_req *rq, struct web_resp *rs);
 void web_budgets_delete(struct web_req *rq, struct web_resp *rs);
