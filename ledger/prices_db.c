@@ -31,7 +31,8 @@ static int64_t get_price(PGresult *res, int r, int c)
 	return PQgetisnull(res, r, c) ? PRICE_UNSET : strtoll(PQgetvalue(res, r, c), NULL, 10);
 }
 
-/* extra_tiers as JSON text: [{"from": n, "<component>": pusd, ...}] or NULL. */
+/* extra_tiers as JSON text: [{"from": n, "<component>": "pusd", ...}] (rates
+ * as decimal strings) or NULL. */
 static char *tiers_json(const struct price *p)
 {
 	struct sbuf s;
@@ -45,7 +46,7 @@ static char *tiers_json(const struct price *p)
 		            (long long)p->tiers[i].from_tokens);
 		for (int k = 0; k < PC_COUNT; k++)
 			if (p->tiers[i].rate[k] != PRICE_UNSET)
-				sbuf_printf(&s, ",\"%s\":%lld", price_component_names[k],
+				sbuf_printf(&s, ",\"%s\":\"%lld\"", price_component_names[k],
 				            (long long)p->tiers[i].rate[k]);
 		sbuf_putc(&s, '}');
 	}
@@ -72,9 +73,9 @@ static void tiers_parse(const char *text, struct price *p)
 		pt = &p->tiers[p->n_tiers++];
 		pt->from_tokens = (int64_t)from->valuedouble;
 		for (int k = 0; k < PC_COUNT; k++) {
+			/* Rates travel as decimal strings: money never goes through a double. */
 			const cJSON *v = cJSON_GetObjectItemCaseSensitive(t, price_component_names[k]);
-			/* Whole pico-USD rates below 2^53: exact through a double. */
-			pt->rate[k] = cJSON_IsNumber(v) ? (int64_t)v->valuedouble : PRICE_UNSET;
+			pt->rate[k] = cJSON_IsString(v) ? strtoll(v->valuestring, NULL, 10) : PRICE_UNSET;
 		}
 	}
 	cJSON_Delete(root);

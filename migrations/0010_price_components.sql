@@ -92,7 +92,7 @@ ALTER TABLE price_book
 	ADD COLUMN uplift_us_ppm       bigint NOT NULL DEFAULT 0,
 	ADD COLUMN geo_us_ppm          bigint NOT NULL DEFAULT 0,
 	ADD COLUMN fast_ppm            bigint NOT NULL DEFAULT 0,
-	ADD COLUMN extra_tiers         jsonb;  -- [{"from": tokens, "<component>": pusd, ...}]
+	ADD COLUMN extra_tiers         jsonb;  -- [{"from": tokens, "<component>": "pusd", ...}]
 
 ALTER TABLE calls
 	ADD COLUMN input_qty bigint,

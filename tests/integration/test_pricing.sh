@@ -106,18 +106,19 @@ cat >"$EV" <<EOF
 {"event_id":"xai",$B,"provider":"xai","model":"grok-4-fast-reasoning","usage":{"prompt_tokens":32,"completion_tokens":9,"total_tokens":135,"prompt_tokens_details":{"text_tokens":32,"audio_tokens":0,"image_tokens":0,"cached_tokens":6},"completion_tokens_details":{"reasoning_tokens":94}}}
 {"event_id":"vtx",$B,"provider":"vertex_ai","model":"gemini-2.5-pro","usage":{"input_tokens":1000,"output_tokens":100}}
 {"event_id":"eu",$B,"provider":"openai","model":"gpt-5.6","data_residency":"eu","usage":{"input_tokens":1000,"output_tokens":100}}
+{"event_id":"tier3",$B,"provider":"dashscope","model":"qwen3-coder-flash","usage":{"input_tokens":200000,"cache_read_tokens":50000,"output_tokens":1000}}
 {"event_id":"noaudio",$B,"provider":"openai","model":"gpt-4o-mini","provider_cost_usd":"0.00002","usage":{"prompt_tokens":100,"completion_tokens":10,"prompt_tokens_details":{"cached_tokens":0,"audio_tokens":60}}}
 EOF
 "$BIN" produce "$EV" >"$T/produce.log" 2>&1
 assert_eq "events produced" 0 $?
 collector_start
-wait_calls 11 60
+wait_calls 12 60
 sleep 1
-assert_eq "every provider shape stored, none quarantined" "11|0" \
+assert_eq "every provider shape stored, none quarantined" "12|0" \
 	"$(q "select (select count(*) from calls) || '|' || (select count(*) from quarantine)")"
 # Hand-worked in tests/unit/test_pricing.c (rule_cases), pico-USD.
 assert_eq "each call at its provider's rule" \
-	"bed|4281000000 ds|120400000 eu|8800000000 flex|3012500000 gem|73323600000 noaudio| rt|6965600000 search|130580650000 ttl|15384000000 vtx|2250000000 xai|57000000" \
+	"bed|4281000000 ds|120400000 eu|8800000000 flex|3012500000 gem|73323600000 noaudio| rt|6965600000 search|130580650000 tier3|134000000000 ttl|15384000000 vtx|2250000000 xai|57000000" \
 	"$(q "select string_agg(event_id || '|' || coalesce(cost_pusd::text, ''), ' ' order by event_id) from calls")"
 assert_eq "components sum exactly to every call" "0" \
 	"$(q "select count(*) from calls where coalesce(cost_pusd, 0) <> $PARTS")"
@@ -183,7 +184,7 @@ kill -TERM "$SERVE_PID"
 "$BIN" prices reprice --from 2026-11-01 --to 2026-12-01 >"$T/reprice.log" 2>&1
 assert_eq "reprice runs" 0 $?
 assert_eq "reprice with the same book changes nothing" "$TOTAL" "$(q "select sum(cost_pusd) from calls")"
-assert_match "reprice examined every call" "11 calls examined, 0 changed" "$(cat "$T/reprice.log")"
+assert_match "reprice examined every call" "12 calls examined, 0 changed" "$(cat "$T/reprice.log")"
 assert_eq "rollups still agree after reprice" 0 "$(rollups_mismatch)"
 
 kill -TERM "$COLLECTOR_PID"
