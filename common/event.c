@@ -375,8 +375,8 @@ static const struct openai_usage_names openai_realtime = {
 static int usage_check(struct call_event *c, struct tally_err *err)
 {
 	if (part_of(c->cache_read_tokens + c->cache_write_tokens, "cache read + write tokens",
-	            c->input_tokens, "input tokens", "cached tokens are part of the input", err) <
-	        0 ||
+	            c->input_tokens, "input tokens", "cached tokens are part of the input",
+	            err) < 0 ||
 	    part_of(c->cache_write_1h_tokens, "1-hour cache write tokens", c->cache_write_tokens,
 	            "cache write tokens", "1-hour writes are part of the cache writes", err) < 0 ||
 	    part_of(c->audio_cache_read_tokens, "cached audio tokens", c->audio_input_tokens,
@@ -410,9 +410,12 @@ static int usage_openai(const cJSON *u, const struct openai_usage_names *n, bool
 	    opt_tokens(u, "usage.", "cache_write_tokens", &c->cache_write_tokens, err) < 0)
 		return -1;
 	if (id) {
-		if (opt_tokens(id, n->input_path, "cached_tokens", &c->cache_read_tokens, err) < 0 ||
-		    opt_tokens(id, n->input_path, "audio_tokens", &c->audio_input_tokens, err) < 0 ||
-		    opt_tokens(id, n->input_path, "image_tokens", &c->image_input_tokens, err) < 0 ||
+		if (opt_tokens(id, n->input_path, "cached_tokens", &c->cache_read_tokens, err) <
+		        0 ||
+		    opt_tokens(id, n->input_path, "audio_tokens", &c->audio_input_tokens, err) <
+		        0 ||
+		    opt_tokens(id, n->input_path, "image_tokens", &c->image_input_tokens, err) <
+		        0 ||
 		    opt_tokens(id, n->input_path, "cache_write_tokens", &x, err) < 0 ||
 		    get_object(id, n->input_path, "cached_tokens_details", &cd, err) < 0)
 			return -1;
@@ -433,15 +436,15 @@ static int usage_openai(const cJSON *u, const struct openai_usage_names *n, bool
 			                     "image_tokens exceeds image_tokens");
 		c->image_input_tokens -= cached_image;
 	}
-	if (od && (opt_tokens(od, n->output_path, "reasoning_tokens", &c->reasoning_tokens, err) <
-	               0 ||
-	           opt_tokens(od, n->output_path, "audio_tokens", &c->audio_output_tokens, err) <
-	               0 ||
-	           opt_tokens(od, n->output_path, "image_tokens", &c->image_output_tokens, err) < 0))
+	if (od &&
+	    (opt_tokens(od, n->output_path, "reasoning_tokens", &c->reasoning_tokens, err) < 0 ||
+	     opt_tokens(od, n->output_path, "audio_tokens", &c->audio_output_tokens, err) < 0 ||
+	     opt_tokens(od, n->output_path, "image_tokens", &c->image_output_tokens, err) < 0))
 		return -1;
-	if (reasoning_beside &&
-	    sum_tokens(c->output_tokens, c->reasoning_tokens, "usage.completion_tokens + "
-	               "completion_tokens_details.reasoning_tokens", &c->output_tokens, err) < 0)
+	if (reasoning_beside && sum_tokens(c->output_tokens, c->reasoning_tokens,
+	                                   "usage.completion_tokens + "
+	                                   "completion_tokens_details.reasoning_tokens",
+	                                   &c->output_tokens, err) < 0)
 		return -1;
 	char pn[96], wn[96];
 	snprintf(pn, sizeof pn, "%scached_tokens", n->input_path);
@@ -499,20 +502,20 @@ static int usage_anthropic(const cJSON *u, struct call_event *c, struct tally_er
 	    get_object(u, "usage.", "cache_creation", &cc, err) < 0 ||
 	    get_object(u, "usage.", "server_tool_use", &stu, err) < 0)
 		return -1;
-	if (cc && (opt_tokens(cc, "usage.cache_creation.", "ephemeral_5m_input_tokens", &m5, err) <
-	               0 ||
-	           opt_tokens(cc, "usage.cache_creation.", "ephemeral_1h_input_tokens", &h1, err) <
-	               0))
+	if (cc &&
+	    (opt_tokens(cc, "usage.cache_creation.", "ephemeral_5m_input_tokens", &m5, err) < 0 ||
+	     opt_tokens(cc, "usage.cache_creation.", "ephemeral_1h_input_tokens", &h1, err) < 0))
 		return -1;
 	if (!has_cw)
 		cw = m5 + h1;
 	/* The API reference's own example reports a total with both TTL parts 0:
 	 * the total rules, and the 1-hour part of it is priced apart. */
 	if (h1 > cw)
-		return tally_err_set(err, TALLY_EINVAL, false,
-		                     "usage.cache_creation.ephemeral_1h_input_tokens (%lld) must not "
-		                     "exceed usage.cache_creation_input_tokens (%lld)",
-		                     (long long)h1, (long long)cw);
+		return tally_err_set(
+		    err, TALLY_EINVAL, false,
+		    "usage.cache_creation.ephemeral_1h_input_tokens (%lld) must not "
+		    "exceed usage.cache_creation_input_tokens (%lld)",
+		    (long long)h1, (long long)cw);
 	c->cache_write_tokens = cw;
 	c->cache_write_1h_tokens = h1;
 	if (stu && opt_tokens(stu, "usage.server_tool_use.", "web_search_requests",
@@ -567,9 +570,9 @@ static int gemini_modality(const cJSON *u, const char *list, const char *modalit
 		const cJSON *m = cJSON_IsObject(e) ? member(e, "modality") : NULL;
 		int64_t n;
 		if (!m || !cJSON_IsString(m))
-			return tally_err_set(err, TALLY_EINVAL, false,
-			                     "usage.%s entries must be objects with a modality string",
-			                     list);
+			return tally_err_set(
+			    err, TALLY_EINVAL, false,
+			    "usage.%s entries must be objects with a modality string", list);
 		if (strcmp(m->valuestring, modality) != 0)
 			continue;
 		if (opt_tokens(e, path, "tokenCount", &n, err) < 0 ||
@@ -651,7 +654,8 @@ static bool is_xai(const char *provider)
 static bool reasoning_beside(const cJSON *u)
 {
 	const cJSON *t = member(u, "total_tokens"), *p = member(u, "prompt_tokens"),
-	            *o = member(u, "completion_tokens"), *d = member(u, "completion_tokens_details");
+	            *o = member(u, "completion_tokens"),
+	            *d = member(u, "completion_tokens_details");
 	const cJSON *r = d && cJSON_IsObject(d) ? member(d, "reasoning_tokens") : NULL;
 
 	if (!t || !p || !o || !r || !cJSON_IsNumber(t) || !cJSON_IsNumber(p) ||
@@ -691,8 +695,8 @@ static int parse_usage(const cJSON *root, struct call_event *c, struct tally_err
 		}
 		if (is_xai(c->provider) || reasoning_beside(u)) {
 			c->usage_shape = USAGE_XAI;
-			return usage_openai(u, &openai_chat, reasoning_beside(u) || is_xai(c->provider),
-			                    c, err);
+			return usage_openai(u, &openai_chat,
+			                    reasoning_beside(u) || is_xai(c->provider), c, err);
 		}
 		c->usage_shape = USAGE_OPENAI;
 		return usage_openai(u, &openai_chat, false, c, err);
@@ -721,7 +725,7 @@ static int parse_usage(const cJSON *root, struct call_event *c, struct tally_err
 static int parse_pricing_fields(const cJSON *root, struct call_event *c, struct tally_err *err)
 {
 	char tier[EVENT_OPTION_MAX + 1] = "", geo[EVENT_OPTION_MAX + 1] = "",
-	                            speed[EVENT_OPTION_MAX + 1] = "";
+	                             speed[EVENT_OPTION_MAX + 1] = "";
 	const cJSON *tu;
 	int64_t searches = 0;
 	bool found = false;

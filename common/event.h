@@ -59,13 +59,13 @@ struct call_event {
 	bool has_provider_cost;
 	int64_t provider_cost_pusd; /* pico-USD, exact */
 	/* Billable details (docs/events.md); each a part of the counts above. */
-	int64_t cache_write_1h_tokens;   /* of cache_write_tokens: 1-hour TTL writes */
-	int64_t audio_input_tokens;      /* of input_tokens, cached audio included */
-	int64_t audio_cache_read_tokens; /* of audio_input_tokens and cache_read_tokens */
-	int64_t image_input_tokens;      /* of input_tokens (uncached) */
-	int64_t audio_output_tokens;     /* of output_tokens */
-	int64_t image_output_tokens;     /* of output_tokens */
-	int64_t web_search_calls;        /* billable web searches (tool_use.web_search) */
+	int64_t cache_write_1h_tokens;             /* of cache_write_tokens: 1-hour TTL writes */
+	int64_t audio_input_tokens;                /* of input_tokens, cached audio included */
+	int64_t audio_cache_read_tokens;           /* of audio_input_tokens and cache_read_tokens */
+	int64_t image_input_tokens;                /* of input_tokens (uncached) */
+	int64_t audio_output_tokens;               /* of output_tokens */
+	int64_t image_output_tokens;               /* of output_tokens */
+	int64_t web_search_calls;                  /* billable web searches (tool_use.web_search) */
 	char service_tier[EVENT_OPTION_MAX + 1];   /* "" = standard */
 	char data_residency[EVENT_OPTION_MAX + 1]; /* "" = none */
 	char inference_geo[EVENT_OPTION_MAX + 1];  /* Anthropic; "" = none */

@@ -218,13 +218,13 @@ static const char upsert_rollup_sql[] =
              "  ON CONFLICT (hour, team, workflow, task_type, provider, model)"
              "  DO UPDATE SET calls = r.calls + excluded.calls" PC_UPSERT_SUMS
              ", cost_pusd = r.cost_pusd + excluded.cost_pusd)"
-                      " INSERT INTO rollup_hourly AS r SELECT * FROM stage_rollup"
-                      " ORDER BY hour, team, workflow, task_type, provider, model, tier, status"
-                      " ON CONFLICT (hour, team, workflow, task_type, provider, model, tier, "
-                      "status)"
-                      " DO UPDATE SET" ROLLUP_SUMS(
-                          "r") ", unpriced_calls = r.unpriced_calls + excluded.unpriced_calls,"
-                               "  cache_hit_calls = r.cache_hit_calls + excluded.cache_hit_calls";
+             " INSERT INTO rollup_hourly AS r SELECT * FROM stage_rollup"
+             " ORDER BY hour, team, workflow, task_type, provider, model, tier, status"
+             " ON CONFLICT (hour, team, workflow, task_type, provider, model, tier, "
+             "status)"
+             " DO UPDATE SET" ROLLUP_SUMS(
+                 "r") ", unpriced_calls = r.unpriced_calls + excluded.unpriced_calls,"
+                      "  cache_hit_calls = r.cache_hit_calls + excluded.cache_hit_calls";
 
 /* A later event for the same outcome updates it. */
 static const char upsert_outcomes_sql[] =

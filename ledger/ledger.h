@@ -183,8 +183,8 @@ struct call_row {
 	int64_t price_version; /* 0 when none */
 	char
 	    tier[EVENT_TIER_MAX + 1]; /* resolved: event's, else the price book's, else "unknown" */
-	struct call_price parts;  /* per component; cost[] zero when unpriced */
-	char unpriced_reason[160]; /* "" when priced or no price version at all */
+	struct call_price parts;      /* per component; cost[] zero when unpriced */
+	char unpriced_reason[160];    /* "" when priced or no price version at all */
 };
 
 /* Prices row->ev with pb (may be NULL) into the row: tier, price version,

@@ -92,8 +92,7 @@ extern const char *const price_variant_prefix[PV_COUNT];
  * calls they are NULL where 0 (no room taken in the row); sum or coalesce. */
 #define PC_CALL_COLS PC_QTY_COLS PC_COST_COLS PC_LIST_COLS
 
-#define PC_SUM_QTY_(ID, name, key, unit)                                                           \
-	", coalesce(sum(" #name "_qty), 0) AS " #name "_qty"
+#define PC_SUM_QTY_(ID, name, key, unit) ", coalesce(sum(" #name "_qty), 0) AS " #name "_qty"
 #define PC_SUM_COST_(ID, name, key, unit)                                                          \
 	", coalesce(sum(" #name "_cost_pusd), 0) AS " #name "_cost_pusd"
 #define PC_SUM_LIST_(ID, name, key, unit)                                                          \

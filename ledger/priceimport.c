@@ -338,7 +338,7 @@ static int litellm_ppm(const cJSON *obj, const char *entry_name, const char *fie
  * OpenAI, Azure OpenAI, Anthropic, Bedrock, Vertex AI and the Gemini API. */
 static int64_t batch_discount_of(const char *provider)
 {
-	static const char *const half[] = {"openai", "azure",  "anthropic", "bedrock",
+	static const char *const half[] = {"openai",           "azure",  "anthropic", "bedrock",
 	                                   "bedrock_converse", "gemini", "vertex_ai"};
 
 	for (size_t i = 0; i < sizeof half / sizeof *half; i++)
@@ -362,11 +362,12 @@ static int litellm_rates(const cJSON *obj, const char *entry_name, const char *s
 		if (k == PC_WEB_SEARCH && v && cJSON_IsObject(v)) {
 			/* search_context_cost_per_query: the medium context size, the
 			 * default of the providers' search tools. */
-			const char *sizes[] = {"search_context_size_medium", "search_context_size_low",
+			const char *sizes[] = {"search_context_size_medium",
+			                       "search_context_size_low",
 			                       "search_context_size_high"};
 			for (int i = 0; i < 3 && rate[k] == PRICE_UNSET; i++)
-				if (litellm_price_in(v, entry_name, sizes[i], &rate[k], rounded, err) <
-				    0)
+				if (litellm_price_in(v, entry_name, sizes[i], &rate[k], rounded,
+				                     err) < 0)
 					return -1;
 			continue;
 		}
@@ -379,8 +380,7 @@ static int litellm_rates(const cJSON *obj, const char *entry_name, const char *s
 /* tiered_pricing: [{range: [from, to], <keys>}...] ascending. The first tier
  * gives the standard rates, the second the above_* rates from its start, the
  * others price.tiers. */
-static int litellm_tiers(const cJSON *entry, struct price *p, bool *rounded,
-                         struct tally_err *err)
+static int litellm_tiers(const cJSON *entry, struct price *p, bool *rounded, struct tally_err *err)
 {
 	const cJSON *tp = cJSON_GetObjectItemCaseSensitive(entry, "tiered_pricing"), *t;
 	int i = 0;
@@ -402,15 +402,17 @@ static int litellm_tiers(const cJSON *entry, struct price *p, bool *rounded,
 			return 0; /* tiers by something else than tokens (search results) */
 		if (!cJSON_IsObject(t) || !from || !cJSON_IsString(from) ||
 		    parse_price(from->valuestring, 0, &from_tokens, &r, why, sizeof why) < 0)
-			return tally_err_set(err, TALLY_EINVAL, false,
-			                     "entry \"%s\": tiered_pricing[%d] has no numeric range",
-			                     entry->string, i);
+			return tally_err_set(
+			    err, TALLY_EINVAL, false,
+			    "entry \"%s\": tiered_pricing[%d] has no numeric range", entry->string,
+			    i);
 		if (i == 0) {
 			if (litellm_rates(t, entry->string, "", p->rate[PV_STD], rounded, err) < 0)
 				return -1;
 		} else if (i == 1) {
 			p->threshold_tokens = from_tokens;
-			if (litellm_rates(t, entry->string, "", p->rate[PV_ABOVE], rounded, err) < 0)
+			if (litellm_rates(t, entry->string, "", p->rate[PV_ABOVE], rounded, err) <
+			    0)
 				return -1;
 		} else if (i - 2 < PRICE_TIERS_MAX) {
 			struct price_tier *pt = &p->tiers[i - 2];
@@ -522,7 +524,8 @@ static int litellm_entry(const cJSON *entry, int64_t effective_from_us, struct p
 		snprintf(sfx, sizeof sfx, "_above_%dk_tokens", k);
 		snprintf(sfx_pr, sizeof sfx_pr, "_above_%dk_tokens_priority", k);
 		if (litellm_rates(entry, name, sfx, p->rate[PV_ABOVE], rounded, err) < 0 ||
-		    litellm_rates(entry, name, sfx_pr, p->rate[PV_ABOVE_PRIORITY], rounded, err) < 0)
+		    litellm_rates(entry, name, sfx_pr, p->rate[PV_ABOVE_PRIORITY], rounded, err) <
+		        0)
 			return -1;
 	}
 	if (litellm_tiers(entry, p, rounded, err) < 0)
@@ -633,7 +636,7 @@ struct csv_col {
 	"provider,model,tier,input,output,cache_read,cache_write,reasoning,batch_input,"           \
 	"batch_output,threshold_tokens,above_input,above_output,above_cache_read,"                 \
 	"above_cache_write"
-#define CSV_MAX_COLS (3 + PV_COUNT * PC_COUNT + 8)
+#define CSV_MAX_COLS  (3 + PV_COUNT * PC_COUNT + 8)
 #define CSV_FIELD_MAX 512
 
 static size_t csv_columns(struct csv_col *cols)
@@ -673,8 +676,8 @@ static size_t csv_columns(struct csv_col *cols)
 /* Splits one line (without its newline) into at most max fields. Double-
  * quoted fields may hold commas and "" for a quote; unquoted fields are
  * trimmed of blanks. Returns the number of fields or -1 with err set. */
-static int csv_split(const char *s, size_t n, size_t lineno, char (*fields)[CSV_FIELD_MAX],
-                     int max, struct tally_err *err)
+static int csv_split(const char *s, size_t n, size_t lineno, char (*fields)[CSV_FIELD_MAX], int max,
+                     struct tally_err *err)
 {
 	size_t i = 0;
 	int nf = 0;
@@ -689,9 +692,10 @@ static int csv_split(const char *s, size_t n, size_t lineno, char (*fields)[CSV_
 		if (i < n && s[i] == '"') {
 			for (i++;; i++) {
 				if (i >= n)
-					return tally_err_set(err, TALLY_EINVAL, false,
-					                     "line %zu: field %d: unterminated quote",
-					                     lineno, nf + 1);
+					return tally_err_set(
+					    err, TALLY_EINVAL, false,
+					    "line %zu: field %d: unterminated quote", lineno,
+					    nf + 1);
 				if (s[i] == '"') {
 					if (i + 1 < n && s[i + 1] == '"')
 						i++;
@@ -723,8 +727,8 @@ static int csv_split(const char *s, size_t n, size_t lineno, char (*fields)[CSV_
 		buf[o] = '\0';
 		if (too_long)
 			return tally_err_set(err, TALLY_EINVAL, false,
-			                     "line %zu: field %d: longer than %d bytes", lineno, nf + 1,
-			                     CSV_FIELD_MAX - 1);
+			                     "line %zu: field %d: longer than %d bytes", lineno,
+			                     nf + 1, CSV_FIELD_MAX - 1);
 		if (nf < max)
 			memcpy(fields[nf], buf, o + 1);
 		nf++;
@@ -747,22 +751,25 @@ static int csv_header(char (*fields)[CSV_FIELD_MAX], int nf, size_t lineno,
 			if (strcmp(fields[f], all[c].name) == 0)
 				map[f] = &all[c];
 		if (!map[f])
-			return tally_err_set(err, TALLY_EINVAL, false,
-			                     "line %zu: unknown column \"%.60s\" (docs/prices.md lists "
-			                     "the columns)",
-			                     lineno, fields[f]);
+			return tally_err_set(
+			    err, TALLY_EINVAL, false,
+			    "line %zu: unknown column \"%.60s\" (docs/prices.md lists "
+			    "the columns)",
+			    lineno, fields[f]);
 		for (int g = 0; g < f; g++)
 			if (map[g] == map[f])
 				return tally_err_set(err, TALLY_EINVAL, false,
-				                     "line %zu: column %s twice", lineno, fields[f]);
+				                     "line %zu: column %s twice", lineno,
+				                     fields[f]);
 		seen_provider |= map[f]->kind == CK_PROVIDER;
 		seen_model |= map[f]->kind == CK_MODEL;
 	}
 	if (!seen_provider || !seen_model)
-		return tally_err_set(err, TALLY_EINVAL, false,
-		                     "line %zu: the header must name the columns, provider and model "
-		                     "among them (e.g. %s)",
-		                     lineno, CSV_HEADER);
+		return tally_err_set(
+		    err, TALLY_EINVAL, false,
+		    "line %zu: the header must name the columns, provider and model "
+		    "among them (e.g. %s)",
+		    lineno, CSV_HEADER);
 	return 0;
 }
 
@@ -798,11 +805,11 @@ static int csv_row(char (*fields)[CSV_FIELD_MAX], const struct csv_col *const *m
 		case CK_RATE:
 			if (!*t)
 				break;
-			if (parse_price(t, c->component == PC_WEB_SEARCH || c->component == PC_REQUEST
-			                       ? 12
-			                       : 6,
-			                &p->rate[c->variant][c->component], rounded, why,
-			                sizeof why) < 0)
+			if (parse_price(
+			        t,
+			        c->component == PC_WEB_SEARCH || c->component == PC_REQUEST ? 12
+			                                                                    : 6,
+			        &p->rate[c->variant][c->component], rounded, why, sizeof why) < 0)
 				return tally_err_set(err, TALLY_EINVAL, false,
 				                     "line %zu: column %s: \"%.60s\" %s", lineno,
 				                     c->name, t, why);
@@ -827,10 +834,10 @@ static int csv_row(char (*fields)[CSV_FIELD_MAX], const struct csv_col *const *m
 				break;
 			if (parse_price(t, 6, &x, rounded, why, sizeof why) < 0 ||
 			    (c->fraction && x > 1000000))
-				return tally_err_set(err, TALLY_EINVAL, false,
-				                     "line %zu: column %s: \"%.60s\" %s", lineno,
-				                     c->name, t,
-				                     c->fraction && x > 1000000 ? "is above 1" : why);
+				return tally_err_set(
+				    err, TALLY_EINVAL, false, "line %zu: column %s: \"%.60s\" %s",
+				    lineno, c->name, t,
+				    c->fraction && x > 1000000 ? "is above 1" : why);
 			*(int64_t *)((char *)p + c->scalar_off) = x;
 			break;
 		}
@@ -915,8 +922,8 @@ int price_import_csv(const char *text, size_t len, int64_t effective_from_us,
 			goto done;
 		if (n_cols == 0) {
 			if (nf > CSV_MAX_COLS) {
-				tally_err_set(err, TALLY_EINVAL, false, "line %zu: too many columns",
-				              lineno);
+				tally_err_set(err, TALLY_EINVAL, false,
+				              "line %zu: too many columns", lineno);
 				goto done;
 			}
 			if (csv_header(fields, nf, lineno, all, n_all, map, err) < 0)

@@ -12,7 +12,7 @@
  * "") prefixes each, as "s.". */
 #define PRICE_SCALAR_NAME_(name) #name,
 static const char *const scalar_cols[] = {PRICE_SCALARS(PRICE_SCALAR_NAME_)};
-#define N_SCALARS ((int)(sizeof scalar_cols / sizeof *scalar_cols))
+#define N_SCALARS    ((int)(sizeof scalar_cols / sizeof *scalar_cols))
 #define N_PRICE_COLS (PV_COUNT * PC_COUNT + N_SCALARS + 1)
 
 void ledger_price_cols(struct sbuf *s, const char *alias)
@@ -74,8 +74,10 @@ static void tiers_parse(const char *text, struct price *p)
 		pt->from_tokens = (int64_t)from->valuedouble;
 		for (int k = 0; k < PC_COUNT; k++) {
 			/* Rates travel as decimal strings: money never goes through a double. */
-			const cJSON *v = cJSON_GetObjectItemCaseSensitive(t, price_component_names[k]);
-			pt->rate[k] = cJSON_IsString(v) ? strtoll(v->valuestring, NULL, 10) : PRICE_UNSET;
+			const cJSON *v =
+			    cJSON_GetObjectItemCaseSensitive(t, price_component_names[k]);
+			pt->rate[k] =
+			    cJSON_IsString(v) ? strtoll(v->valuestring, NULL, 10) : PRICE_UNSET;
 		}
 	}
 	cJSON_Delete(root);
@@ -315,11 +317,11 @@ out:
  * 5..9 tokens, 10 batch, 11 cache_hit, 12 cost, 13 version, 14 tier,
  * 15..18 service_tier, data_residency, inference_geo, speed, then the
  * components' quantities and costs. */
-#define RP_QTY  19
+#define RP_QTY                            19
 #define RP_SET_QTY_(ID, name, key, unit)  ", " #name "_qty = s." #name "_qty"
 #define RP_SET_COST_(ID, name, key, unit) ", " #name "_cost_pusd = s." #name "_cost_pusd"
 #define RP_SET_LIST_(ID, name, key, unit) ", " #name "_list_pusd = s." #name "_list_pusd"
-#define RP_COST (RP_QTY + PC_COUNT)
+#define RP_COST                           (RP_QTY + PC_COUNT)
 
 static int64_t cell(PGresult *res, int r, int c)
 {
@@ -526,8 +528,8 @@ int ledger_reprice(struct ledger *lg, const struct pricebook *pb, int64_t from_u
 	    " model, (extract(epoch FROM ts) * 1000000)::bigint, input_tokens,"
 	    " output_tokens, cache_read_tokens, cache_write_tokens, reasoning_tokens,"
 	    " batch, cache_hit, cost_pusd, price_version, tier, coalesce(service_tier, ''),"
-	    " coalesce(data_residency, ''), coalesce(inference_geo, ''), coalesce(speed, '')"
-	    PC_QTY_COLS PC_COST_COLS " FROM calls WHERE ts >= $1 AND ts < $2",
+	    " coalesce(data_residency, ''), coalesce(inference_geo, ''), coalesce(speed, "
+	    "'')" PC_QTY_COLS PC_COST_COLS " FROM calls WHERE ts >= $1 AND ts < $2",
 	    2, NULL, params, NULL, NULL, 0);
 	if (PQresultStatus(res) != PGRES_COMMAND_OK) {
 		ledger_fail(lg, res, "reprice", err);
@@ -550,9 +552,9 @@ int ledger_reprice(struct ledger *lg, const struct pricebook *pb, int64_t from_u
 	        lg,
 	        "UPDATE calls c SET cost_pusd = s.cost_pusd, price_version = s.price_version,"
 	        " tier = s.tier, unpriced_reason = NULL" PRICE_COMPONENTS(RP_SET_QTY_)
-	            PRICE_COMPONENTS(RP_SET_COST_) PRICE_COMPONENTS(RP_SET_LIST_)
-	        " FROM stage_reprice s"
-	        " WHERE c.event_id = s.event_id AND c.ts = s.ts",
+	            PRICE_COMPONENTS(RP_SET_COST_) PRICE_COMPONENTS(
+	                RP_SET_LIST_) " FROM stage_reprice s"
+	                              " WHERE c.event_id = s.event_id AND c.ts = s.ts",
 	        err) < 0)
 		goto fail;
 	if (rebuild_rollups(lg, hf, ht, err) < 0)

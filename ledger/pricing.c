@@ -354,9 +354,9 @@ size_t pricebook_count(const struct pricebook *pb)
 
 /* ---- the component tables ------------------------------------------------ */
 
-#define PC_NAME_(ID, name, key, unit) #name,
-#define PC_UNIT_(ID, name, key, unit) unit,
-#define PC_KEY_(ID, name, key, unit)  key,
+#define PC_NAME_(ID, name, key, unit)  #name,
+#define PC_UNIT_(ID, name, key, unit)  unit,
+#define PC_KEY_(ID, name, key, unit)   key,
 #define PV_PREFIX_(ID, prefix, suffix) prefix,
 const char *const price_component_names[PC_COUNT] = {PRICE_COMPONENTS(PC_NAME_)};
 const char *const price_component_units[PC_COUNT] = {PRICE_COMPONENTS(PC_UNIT_)};
@@ -370,10 +370,11 @@ const char *const price_variant_prefix[PV_COUNT] = {PRICE_VARIANTS(PV_PREFIX_)};
 /* Splits the usage into disjoint quantities (docs/prices.md, "Components"). */
 int price_quantities(const struct call_event *c, int64_t q[PC_COUNT], struct tally_err *err)
 {
-	const int64_t in[] = {c->input_tokens,        c->output_tokens,         c->cache_read_tokens,
-	                      c->cache_write_tokens,  c->reasoning_tokens,      c->cache_write_1h_tokens,
-	                      c->audio_input_tokens,  c->audio_cache_read_tokens, c->image_input_tokens,
-	                      c->audio_output_tokens, c->image_output_tokens,   c->web_search_calls};
+	const int64_t in[] = {
+	    c->input_tokens,        c->output_tokens,           c->cache_read_tokens,
+	    c->cache_write_tokens,  c->reasoning_tokens,        c->cache_write_1h_tokens,
+	    c->audio_input_tokens,  c->audio_cache_read_tokens, c->image_input_tokens,
+	    c->audio_output_tokens, c->image_output_tokens,     c->web_search_calls};
 
 	for (size_t i = 0; i < sizeof in / sizeof *in; i++)
 		if (in[i] < 0 || in[i] > INT64_C(1) << 40)
@@ -399,15 +400,14 @@ int price_quantities(const struct call_event *c, int64_t q[PC_COUNT], struct tal
 		q[PC_WEB_SEARCH] = 1;
 	q[PC_REQUEST] = 1;
 	if (q[PC_CACHE_WRITE] < 0 || q[PC_CACHE_READ] < 0 || q[PC_AUDIO_INPUT] < 0)
-		return tally_err_set(err, TALLY_EINVAL, false,
-		                     "price_call: a part exceeds its whole (1-hour cache writes "
-		                     "%lld of %lld written, cached audio %lld of %lld read and "
-		                     "%lld audio)",
-		                     (long long)c->cache_write_1h_tokens,
-		                     (long long)c->cache_write_tokens,
-		                     (long long)c->audio_cache_read_tokens,
-		                     (long long)c->cache_read_tokens,
-		                     (long long)c->audio_input_tokens);
+		return tally_err_set(
+		    err, TALLY_EINVAL, false,
+		    "price_call: a part exceeds its whole (1-hour cache writes "
+		    "%lld of %lld written, cached audio %lld of %lld read and "
+		    "%lld audio)",
+		    (long long)c->cache_write_1h_tokens, (long long)c->cache_write_tokens,
+		    (long long)c->audio_cache_read_tokens, (long long)c->cache_read_tokens,
+		    (long long)c->audio_input_tokens);
 	if (q[PC_INPUT] < 0)
 		return tally_err_set(err, TALLY_EINVAL, false,
 		                     "price_call: cache tokens (%lld read + %lld write) and "
@@ -428,7 +428,7 @@ enum tier_kind { SVC_STD, SVC_BATCH, SVC_FLEX, SVC_PRIORITY };
  * know (flagged, not guessed). */
 static int service_of(const struct call_event *c)
 {
-	static const char *const standard[] = {"",     "default",   "standard",      "auto",
+	static const char *const standard[] = {"",      "default",   "standard",      "auto",
 	                                       "scale", "on_demand", "standard_only", "on-demand"};
 	const char *t = c->service_tier;
 
@@ -636,10 +636,9 @@ int price_call_parts(const struct price *p, const struct call_event *c, struct c
 		                     c->service_tier, p->provider, p->model);
 	mult = multiplier_of(p, c, &why);
 	if (mult == 0)
-		return tally_err_set(err, TALLY_ENOPRICE, false,
-		                     "%s \"%s\": %s/%s lists no multiplier for it", why,
-		                     strcmp(why, "speed") == 0 ? c->speed : c->inference_geo,
-		                     p->provider, p->model);
+		return tally_err_set(
+		    err, TALLY_ENOPRICE, false, "%s \"%s\": %s/%s lists no multiplier for it", why,
+		    strcmp(why, "speed") == 0 ? c->speed : c->inference_geo, p->provider, p->model);
 	for (int k = 0; k < PC_COUNT; k++) {
 		struct pick b, l;
 		__int128 cost, list;
@@ -703,7 +702,8 @@ int price_call(const struct price *p, const struct call_event *c, int64_t *cost_
 void ledger_price_row(struct call_row *row, const struct pricebook *pb)
 {
 	const struct call_event *ev = &row->ev;
-	const struct price *p = pb ? pricebook_lookup(pb, ev->provider, ev->model, ev->ts_us) : NULL;
+	const struct price *p =
+	    pb ? pricebook_lookup(pb, ev->provider, ev->model, ev->ts_us) : NULL;
 	struct tally_err err = {0};
 
 	str_copy(row->tier, sizeof row->tier,

@@ -20,6 +20,7 @@
  * construction. Whole hours read rollup_charges, kept by the collector per
  * hour (migrations/0010_price_components.sql); a range that is not whole
  * hours sums the calls. */
+/* clang-format off */
 /* SOURCE: rows of rollup_charges' shape for [$1, $2). */
 #define FOCUS_G(UNIT, SOURCE)                                                                      \
 	"WITH g AS MATERIALIZED (SELECT date_trunc('" UNIT "', r.hour) AS p, r.provider,"          \
@@ -43,6 +44,8 @@
 	" tm.cost_center ORDER BY k.p, k.provider, k.model, k.team, k.workflow, k.task_type,"      \
 	" k.kind"
 
+/* clang-format on */
+
 /* clang-format off */
 #define FOCUS_SQL(UNIT)       FOCUS_G(UNIT, FOCUS_ROLLUPS) FOCUS_KINDS(UNIT)
 #define FOCUS_CALLS_SQL(UNIT) FOCUS_G(UNIT, LEDGER_CHARGES_FROM_CALLS) FOCUS_KINDS(UNIT)
@@ -52,7 +55,7 @@
  * spelled from the same tables). */
 #define PRICE_COLS                                                                                 \
 	"price_version, provider, model, tier, " ISO_US("effective_from") PB_RATE_COLS             \
-	", source, " ISO_US("imported_at")
+	    ", source, " ISO_US("imported_at")
 
 /* Cost per outcome: calls in [from, to) that name an outcome, joined to it. */
 #define OUTCOME_CALLS                                                                              \

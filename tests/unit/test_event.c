@@ -743,9 +743,11 @@ static void test_call_provider_shapes(void **state)
 	     USAGE_OPENAI_REALTIME, 132, 121, 64, 0, 0, 0, 33, 20, 0, 91, 0, 0, ""},
 	    /* Gemini usageMetadata with thoughts, cache and modalities */
 	    {"gemini", "gemini",
-	     "{\"promptTokenCount\":1000,\"cachedContentTokenCount\":300,\"candidatesTokenCount\":100,"
+	     "{\"promptTokenCount\":1000,\"cachedContentTokenCount\":300,\"candidatesTokenCount\":"
+	     "100,"
 	     "\"thoughtsTokenCount\":50,\"totalTokenCount\":1150,\"promptTokensDetails\":"
-	     "[{\"modality\":\"TEXT\",\"tokenCount\":400},{\"modality\":\"AUDIO\",\"tokenCount\":600}],"
+	     "[{\"modality\":\"TEXT\",\"tokenCount\":400},{\"modality\":\"AUDIO\",\"tokenCount\":"
+	     "600}],"
 	     "\"cacheTokensDetails\":[{\"modality\":\"AUDIO\",\"tokenCount\":300}],"
 	     "\"candidatesTokensDetails\":[{\"modality\":\"IMAGE\",\"tokenCount\":60}]}",
 	     USAGE_GEMINI, 1000, 150, 300, 0, 50, 0, 600, 300, 0, 0, 60, 0, ""},
@@ -822,9 +824,10 @@ static void test_call_pricing_fields(void **state)
 	char *j1 = with_member(min_call, "service_tier", "\"flex\"");
 	char *j2 = with_member(j1, "data_residency", "\"eu\"");
 	char *j3 = with_member(j2, "tool_use", "{\"web_search\":3}");
-	char *j4 = with_member(j3, "usage",
-	                       "{\"input_tokens\":10,\"output_tokens\":1,\"cache_read_input_tokens\":0,"
-	                       "\"service_tier\":\"priority\",\"inference_geo\":\"us\"}");
+	char *j4 =
+	    with_member(j3, "usage",
+	                "{\"input_tokens\":10,\"output_tokens\":1,\"cache_read_input_tokens\":0,"
+	                "\"service_tier\":\"priority\",\"inference_geo\":\"us\"}");
 	char *bad = with_member(min_call, "tool_use", "{\"web_search\":-1}");
 
 	(void)state;
@@ -834,7 +837,8 @@ static void test_call_pricing_fields(void **state)
 	assert_string_equal(ev.u.call.inference_geo, "us");
 	assert_int_equal(ev.u.call.web_search_calls, 3);
 	assert_int_equal(parse_str(bad, -1, &ev, &err), -1);
-	assert_string_equal(err.msg, "tool_use.web_search must be an integer 0..1000000000, got -1");
+	assert_string_equal(err.msg,
+	                    "tool_use.web_search must be an integer 0..1000000000, got -1");
 	free(j1);
 	free(j2);
 	free(j3);
@@ -1326,20 +1330,34 @@ static void test_threads(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_call_usage_shapes), cmocka_unit_test(test_call_all_fields),
-	    cmocka_unit_test(test_call_provider_shapes), cmocka_unit_test(test_call_pricing_fields),
-	    cmocka_unit_test(test_call_defaults),     cmocka_unit_test(test_call_optional),
-	    cmocka_unit_test(test_call_quality),      cmocka_unit_test(test_call_string_limits),
-	    cmocka_unit_test(test_call_missing),      cmocka_unit_test(test_call_wrong_type),
-	    cmocka_unit_test(test_call_bad_numbers),  cmocka_unit_test(test_call_bad_ts),
-	    cmocka_unit_test(test_call_bad_usage),    cmocka_unit_test(test_call_bad_enum),
-	    cmocka_unit_test(test_call_too_long),     cmocka_unit_test(test_call_tags_limit),
-	    cmocka_unit_test(test_bad_messages),      cmocka_unit_test(test_message_edges),
-	    cmocka_unit_test(test_oversized),         cmocka_unit_test(test_no_pointers_into_buf),
-	    cmocka_unit_test(test_outcome_valid),     cmocka_unit_test(test_outcome_invalid),
-	    cmocka_unit_test(test_outcome_too_long),  cmocka_unit_test(test_feedback_valid),
-	    cmocka_unit_test(test_feedback_invalid),  cmocka_unit_test(test_expect_mismatch),
-	    cmocka_unit_test(test_detect_kind),       cmocka_unit_test(test_names),
+	    cmocka_unit_test(test_call_usage_shapes),
+	    cmocka_unit_test(test_call_all_fields),
+	    cmocka_unit_test(test_call_provider_shapes),
+	    cmocka_unit_test(test_call_pricing_fields),
+	    cmocka_unit_test(test_call_defaults),
+	    cmocka_unit_test(test_call_optional),
+	    cmocka_unit_test(test_call_quality),
+	    cmocka_unit_test(test_call_string_limits),
+	    cmocka_unit_test(test_call_missing),
+	    cmocka_unit_test(test_call_wrong_type),
+	    cmocka_unit_test(test_call_bad_numbers),
+	    cmocka_unit_test(test_call_bad_ts),
+	    cmocka_unit_test(test_call_bad_usage),
+	    cmocka_unit_test(test_call_bad_enum),
+	    cmocka_unit_test(test_call_too_long),
+	    cmocka_unit_test(test_call_tags_limit),
+	    cmocka_unit_test(test_bad_messages),
+	    cmocka_unit_test(test_message_edges),
+	    cmocka_unit_test(test_oversized),
+	    cmocka_unit_test(test_no_pointers_into_buf),
+	    cmocka_unit_test(test_outcome_valid),
+	    cmocka_unit_test(test_outcome_invalid),
+	    cmocka_unit_test(test_outcome_too_long),
+	    cmocka_unit_test(test_feedback_valid),
+	    cmocka_unit_test(test_feedback_invalid),
+	    cmocka_unit_test(test_expect_mismatch),
+	    cmocka_unit_test(test_detect_kind),
+	    cmocka_unit_test(test_names),
 	    cmocka_unit_test(test_threads),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

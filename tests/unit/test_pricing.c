@@ -521,9 +521,9 @@ struct rule_case {
 	const char *name, *provider, *model;
 	const char *extra; /* more top-level fields, "" or starting with ',' */
 	const char *usage;
-	int64_t want;      /* -1: flagged (stored unpriced) */
-	const char *flag;  /* a part of the reason when flagged */
-	int comp;          /* one component to check, -1 none */
+	int64_t want;     /* -1: flagged (stored unpriced) */
+	const char *flag; /* a part of the reason when flagged */
+	int comp;         /* one component to check, -1 none */
 	int64_t comp_cost;
 };
 
@@ -576,8 +576,8 @@ static const struct rule_case rule_cases[] = {
      INT64_C(45000000000), NULL, PC_INPUT, INT64_C(30000000000)},
     {"fast mode without a multiplier flagged", "anthropic", "claude-sonnet-4-5",
      ",\"speed\":\"fast\"",
-     "{\"input_tokens\":1000,\"output_tokens\":100,\"cache_read_input_tokens\":0}", -1, "speed",
-     -1, 0},
+     "{\"input_tokens\":1000,\"output_tokens\":100,\"cache_read_input_tokens\":0}", -1, "speed", -1,
+     0},
     /* OpenAI audio chat (gpt-4o-audio-preview, audio guide): 77 of 97
      * completion tokens are audio. input 2.5e-6, output 1e-5, audio output
      * 8e-5: 17*2.5e6 + 20*1e7 + 77*8e7 */
@@ -634,8 +634,8 @@ static const struct rule_case rule_cases[] = {
     /* search-preview models search on every request, medium context
      * $0.0275: 10*1.5e5 + 100*6e5 + 2.75e10 */
     {"openai search preview", "openai", "gpt-4o-mini-search-preview", "",
-     "{\"prompt_tokens\":10,\"completion_tokens\":100}", INT64_C(27561500000), NULL,
-     PC_WEB_SEARCH, INT64_C(27500000000)},
+     "{\"prompt_tokens\":10,\"completion_tokens\":100}", INT64_C(27561500000), NULL, PC_WEB_SEARCH,
+     INT64_C(27500000000)},
     /* data residency eu: regional_processing_uplift_multiplier_eu 1.1:
      * (1000*5e6 + 100*3e7) * 1.1 */
     {"openai data residency eu", "openai", "gpt-5.6", ",\"data_residency\":\"eu\"",
@@ -647,13 +647,12 @@ static const struct rule_case rule_cases[] = {
     /* batch above 272k: OpenAI applies the long-context rates in batch too,
      * at the batch discount: 300000*1e7/2 + 1000*4.5e7/2 */
     {"openai batch and long context", "openai", "gpt-5.6", ",\"batch\":true",
-     "{\"input_tokens\":300000,\"output_tokens\":1000}", INT64_C(1522500000000), NULL,
-     PC_INPUT, INT64_C(1500000000000)},
+     "{\"input_tokens\":300000,\"output_tokens\":1000}", INT64_C(1522500000000), NULL, PC_INPUT,
+     INT64_C(1500000000000)},
     /* Gemini thinking example (thoughtsTokenCount beside the candidates)
      * with 2 grounded searches at $35/1000. gemini-2.5-flash: input 3e-7,
      * output and reasoning 2.5e-6: 12*3e5 + 466*2.5e6 + 862*2.5e6 + 2*3.5e10 */
-    {"gemini thoughts and search", "gemini", "gemini-2.5-flash",
-     ",\"tool_use\":{\"web_search\":2}",
+    {"gemini thoughts and search", "gemini", "gemini-2.5-flash", ",\"tool_use\":{\"web_search\":2}",
      "{\"promptTokenCount\":12,\"candidatesTokenCount\":466,\"thoughtsTokenCount\":862,"
      "\"totalTokenCount\":1340}",
      INT64_C(73323600000), NULL, PC_REASONING, INT64_C(2155000000)},
@@ -735,11 +734,12 @@ static void test_provider_rules(void **state)
 		int rc;
 
 		print_message("case %zu: %s\n", i, k->name);
-		snprintf(json, sizeof json,
-		         "{\"event_id\":\"e\",\"ts\":\"2026-06-01T00:00:00Z\",\"team\":\"t\","
-		         "\"workflow\":\"w\",\"task_type\":\"k\",\"provider\":\"%s\",\"model\":\"%s\"%s,"
-		         "\"usage\":%s}",
-		         k->provider, k->model, k->extra, k->usage);
+		snprintf(
+		    json, sizeof json,
+		    "{\"event_id\":\"e\",\"ts\":\"2026-06-01T00:00:00Z\",\"team\":\"t\","
+		    "\"workflow\":\"w\",\"task_type\":\"k\",\"provider\":\"%s\",\"model\":\"%s\"%s,"
+		    "\"usage\":%s}",
+		    k->provider, k->model, k->extra, k->usage);
 		if (event_parse(json, strlen(json), EVENT_CALL, &ev, &err) < 0)
 			print_error("  parse: %s\n", err.msg);
 		assert_int_equal(err.code, TALLY_OK);
@@ -1041,8 +1041,7 @@ static void test_csv_errors(void **state)
 	     "line 2: column input: \"99999999999999\" is out of range"},
 	    {HEADER "\nacme,m,,1.2.3,2,,,,,,,,,,\n",
 	     "line 2: column input: \"1.2.3\" is not a decimal number"},
-	    {HEADER "\nacme,m,,1,2,,,,,,,,,,,\"x\n",
-	     "line 2: field 16: unterminated"},
+	    {HEADER "\nacme,m,,1,2,,,,,,,,,,,\"x\n", "line 2: field 16: unterminated"},
 	};
 
 	(void)state;
