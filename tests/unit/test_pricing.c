@@ -713,6 +713,20 @@ static const struct rule_case rule_cases[] = {
     {"dashscope third of four tiers", "dashscope", "qwen3-coder-flash", "",
      "{\"input_tokens\":200000,\"cache_read_tokens\":50000,\"output_tokens\":1000}",
      INT64_C(134000000000), NULL, PC_CACHE_READ, INT64_C(10000000000)},
+    /* Threshold boundaries, OpenAI and Anthropic: at the threshold the
+     * normal rates, one token more and the whole request moves up.
+     * gpt-5.6 at 272000: 272000*5e6 + 10*3e7 */
+    {"openai at 272k", "openai", "gpt-5.6", "", "{\"input_tokens\":272000,\"output_tokens\":10}",
+     INT64_C(1360300000000), NULL, -1, 0},
+    /* 272001*1e7 + 10*4.5e7 */
+    {"openai above 272k", "openai", "gpt-5.6", "", "{\"input_tokens\":272001,\"output_tokens\":10}",
+     INT64_C(2720460000000), NULL, -1, 0},
+    /* claude-sonnet-4-5 at 200000: 200000*3e6 + 10*1.5e7 */
+    {"anthropic at 200k", "anthropic", "claude-sonnet-4-5", "",
+     "{\"input_tokens\":200000,\"output_tokens\":10}", INT64_C(600150000000), NULL, -1, 0},
+    /* 200001*6e6 + 10*2.25e7 */
+    {"anthropic above 200k", "anthropic", "claude-sonnet-4-5", "",
+     "{\"input_tokens\":200001,\"output_tokens\":10}", INT64_C(1200231000000), NULL, -1, 0},
     /* a per-request fee: pplx-70b-online $0.005 per request, input free:
      * 100*0 + 100*2.8e6 + 5e9 */
     {"per-request fee", "perplexity", "pplx-70b-online", "",
