@@ -22,6 +22,7 @@ int cmd_budgets(int argc, char **argv);
 int cmd_report_chargeback(int argc, char **argv);
 int cmd_report_outcomes(int argc, char **argv);
 int cmd_report_waste(int argc, char **argv);
+int cmd_report_mismatches(int argc, char **argv);
 int cmd_router(int argc, char **argv);
 /* reconcile.c: provider bills against the ledger */
 int cmd_reconcile(int argc, char **argv);

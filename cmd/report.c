@@ -99,6 +99,8 @@ int cmd_report(int argc, char **argv)
 		return cmd_report_waste(argc - 1, argv + 1);
 	if (argc >= 2 && strcmp(argv[1], "reconcile") == 0)
 		return cmd_report_reconcile(argc - 1, argv + 1);
+	if (argc >= 2 && strcmp(argv[1], "mismatches") == 0)
+		return cmd_report_mismatches(argc - 1, argv + 1);
 	fprintf(stderr, "usage: tally report spend --from TS --to TS --group-by DIM "
 	                "[--team T] [--workflow W] [--format csv|json]\n");
 	return 2;

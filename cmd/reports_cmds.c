@@ -194,7 +194,9 @@ static int period_report(const char *name, int argc, char **argv, bool waste)
 		return 1;
 	sbuf_init(&sb);
 	rc = waste ? report_waste(lg, from, to, window, o.team, fmt, &sb, &err)
-	           : report_outcomes(lg, from, to, fmt, &sb, &err);
+	     : strcmp(name, "report mismatches") == 0
+	         ? report_cost_mismatch(lg, from, to, fmt, &sb, &err)
+	         : report_outcomes(lg, from, to, fmt, &sb, &err);
 	if (rc < 0) {
 		sbuf_cleanup(&sb);
 		return fail(lg, &err);
@@ -211,6 +213,11 @@ int cmd_report_outcomes(int argc, char **argv)
 int cmd_report_waste(int argc, char **argv)
 {
 	return period_report("report waste", argc, argv, true);
+}
+
+int cmd_report_mismatches(int argc, char **argv)
+{
+	return period_report("report mismatches", argc, argv, false);
 }
 
 /* ---- teams --------------------------------------------------------------------- */

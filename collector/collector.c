@@ -208,29 +208,10 @@ static const char *find_raw(const struct pending *p, const struct kafka_pos *pos
 	return NULL;
 }
 
-/* Prices a parsed call into its row. */
+/* Prices a parsed call into its row (ledger/pricing.c: the one pricer). */
 static void price_row(struct collector *c, struct call_row *row)
 {
-	const struct call_event *ev = &row->ev;
-	const struct price *p =
-	    c->pb ? pricebook_lookup(c->pb, ev->provider, ev->model, ev->ts_us) : NULL;
-
-	str_copy(row->tier, sizeof row->tier,
-	         ev->tier[0]       ? ev->tier
-	         : p && p->tier[0] ? p->tier
-	                           : "unknown");
-	row->price_version = p ? p->version : 0;
-	if (ev->cache_hit) { /* served by the application's cache: no provider charge */
-		row->priced = true;
-		row->cost_pusd = 0;
-	} else if (p && price_call(p, ev, &row->cost_pusd, NULL) == 0) {
-		row->priced = true;
-	} else {
-		row->priced = false;
-		row->price_version = 0;
-	}
-	/* As tally_price_mode() derives it from the stored call. */
-	row->price_mode = row->price_version ? price_mode(p, ev) : 0;
+	ledger_price_row(row, c->pb);
 }
 
 static void quarantine(struct pending *p, const struct kafka_pos *pos, const char *reason,

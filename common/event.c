@@ -311,7 +311,40 @@ static int get_object(const cJSON *obj, const char *path, const char *key, const
 	return 0;
 }
 
-/* The field names of one of OpenAI's two usage shapes. */
+/* An optional integer 0..EVENT_TOKENS_MAX member; absent leaves *out 0. */
+static int opt_tokens(const cJSON *obj, const char *path, const char *key, int64_t *out,
+                      struct tally_err *err)
+{
+	return get_int(obj, path, key, EVENT_TOKENS_MAX, false, NULL, out, err);
+}
+
+static int req_tokens(const cJSON *obj, const char *path, const char *key, int64_t *out,
+                      struct tally_err *err)
+{
+	return get_int(obj, path, key, EVENT_TOKENS_MAX, true, NULL, out, err);
+}
+
+/* a + b into *out, at most EVENT_TOKENS_MAX. */
+static int sum_tokens(int64_t a, int64_t b, const char *what, int64_t *out, struct tally_err *err)
+{
+	if (a + b > EVENT_TOKENS_MAX)
+		return tally_err_set(err, TALLY_EINVAL, false, "%s must be at most %lld, got %lld",
+		                     what, (long long)EVENT_TOKENS_MAX, (long long)(a + b));
+	*out = a + b;
+	return 0;
+}
+
+/* Checks that part <= whole ("cached tokens are part of the input"). */
+static int part_of(int64_t part, const char *part_name, int64_t whole, const char *whole_name,
+                   const char *why, struct tally_err *err)
+{
+	if (part <= whole)
+		return 0;
+	return tally_err_set(err, TALLY_EINVAL, false, "%s (%lld) must not exceed %s (%lld): %s",
+	                     part_name, (long long)part, whole_name, (long long)whole, why);
+}
+
+/* The field names of one of OpenAI's usage shapes. */
 struct openai_usage_names {
 	const char *input, *output;           /* "prompt_tokens", "completion_tokens" */
 	const char *input_details;            /* "prompt_tokens_details" */
@@ -337,76 +370,270 @@ static const struct openai_usage_names openai_responses = {
     "usage.output_tokens_details.",
 };
 
-/* Both OpenAI shapes: input includes the cached tokens, output the
- * reasoning tokens; only the names differ. */
-static int usage_openai(const cJSON *u, const struct openai_usage_names *n, struct call_event *c,
-                        struct tally_err *err)
-{
-	const cJSON *id, *od;
+static const struct openai_usage_names openai_realtime = {
+    "input_tokens",
+    "output_tokens",
+    "input_token_details",
+    "output_token_details",
+    "usage.input_token_details.",
+    "usage.output_token_details.",
+};
 
-	if (get_int(u, "usage.", n->input, EVENT_TOKENS_MAX, true, NULL, &c->input_tokens, err) <
-	        0 ||
-	    get_int(u, "usage.", n->output, EVENT_TOKENS_MAX, true, NULL, &c->output_tokens, err) <
-	        0 ||
-	    get_object(u, "usage.", n->input_details, &id, err) < 0 ||
-	    get_object(u, "usage.", n->output_details, &od, err) < 0)
+/* Checks the normalised parts against their wholes (every shape ends here). */
+static int usage_check(struct call_event *c, struct tally_err *err)
+{
+	if (part_of(c->cache_read_tokens + c->cache_write_tokens, "cache read + write tokens",
+	            c->input_tokens, "input tokens", "cached tokens are part of the input",
+	            err) < 0 ||
+	    part_of(c->cache_write_1h_tokens, "1-hour cache write tokens", c->cache_write_tokens,
+	            "cache write tokens", "1-hour writes are part of the cache writes", err) < 0 ||
+	    part_of(c->audio_cache_read_tokens, "cached audio tokens", c->audio_input_tokens,
+	            "audio input tokens", "cached audio is part of the audio input", err) < 0 ||
+	    part_of(c->audio_cache_read_tokens, "cached audio tokens", c->cache_read_tokens,
+	            "cache read tokens", "cached audio is part of the cache reads", err) < 0 ||
+	    part_of(c->cache_read_tokens + c->cache_write_tokens + c->audio_input_tokens -
+	                c->audio_cache_read_tokens + c->image_input_tokens,
+	            "cached + audio + image input tokens", c->input_tokens, "input tokens",
+	            "they are parts of the input", err) < 0 ||
+	    part_of(c->reasoning_tokens + c->audio_output_tokens + c->image_output_tokens,
+	            "reasoning + audio + image output tokens", c->output_tokens, "output tokens",
+	            "they are parts of the output", err) < 0)
 		return -1;
-	if (id && get_int(id, n->input_path, "cached_tokens", EVENT_TOKENS_MAX, false, NULL,
-	                  &c->cache_read_tokens, err) < 0)
-		return -1;
-	if (od && get_int(od, n->output_path, "reasoning_tokens", EVENT_TOKENS_MAX, false, NULL,
-	                  &c->reasoning_tokens, err) < 0)
-		return -1;
-	if (c->cache_read_tokens > c->input_tokens)
-		return tally_err_set(err, TALLY_EINVAL, false,
-		                     "%scached_tokens (%lld) must not exceed usage.%s (%lld): "
-		                     "cached tokens are part of the input",
-		                     n->input_path, (long long)c->cache_read_tokens, n->input,
-		                     (long long)c->input_tokens);
-	if (c->reasoning_tokens > c->output_tokens)
-		return tally_err_set(err, TALLY_EINVAL, false,
-		                     "%sreasoning_tokens (%lld) must not exceed usage.%s (%lld): "
-		                     "reasoning tokens are part of the output",
-		                     n->output_path, (long long)c->reasoning_tokens, n->output,
-		                     (long long)c->output_tokens);
 	return 0;
+}
+
+/* The OpenAI shapes: input includes the cached tokens, output the reasoning
+ * tokens; only the names differ. xAI reports reasoning beside the
+ * completion: reasoning_beside adds it to the output. */
+static int usage_openai(const cJSON *u, const struct openai_usage_names *n, bool reasoning_beside,
+                        struct call_event *c, struct tally_err *err)
+{
+	const cJSON *id, *od, *cd = NULL;
+	int64_t x = 0;
+
+	if (req_tokens(u, "usage.", n->input, &c->input_tokens, err) < 0 ||
+	    req_tokens(u, "usage.", n->output, &c->output_tokens, err) < 0 ||
+	    get_object(u, "usage.", n->input_details, &id, err) < 0 ||
+	    get_object(u, "usage.", n->output_details, &od, err) < 0 ||
+	    opt_tokens(u, "usage.", "cache_write_tokens", &c->cache_write_tokens, err) < 0)
+		return -1;
+	if (id) {
+		if (opt_tokens(id, n->input_path, "cached_tokens", &c->cache_read_tokens, err) <
+		        0 ||
+		    opt_tokens(id, n->input_path, "audio_tokens", &c->audio_input_tokens, err) <
+		        0 ||
+		    opt_tokens(id, n->input_path, "image_tokens", &c->image_input_tokens, err) <
+		        0 ||
+		    opt_tokens(id, n->input_path, "cache_write_tokens", &x, err) < 0 ||
+		    get_object(id, n->input_path, "cached_tokens_details", &cd, err) < 0)
+			return -1;
+		if (x)
+			c->cache_write_tokens = x;
+	}
+	if (cd) { /* Realtime: the cached part by modality */
+		int64_t cached_image = 0;
+		if (opt_tokens(cd, "usage.input_token_details.cached_tokens_details.",
+		               "audio_tokens", &c->audio_cache_read_tokens, err) < 0 ||
+		    opt_tokens(cd, "usage.input_token_details.cached_tokens_details.",
+		               "image_tokens", &cached_image, err) < 0)
+			return -1;
+		/* Cached images are cache reads; image_input counts the uncached. */
+		if (cached_image > c->image_input_tokens)
+			return tally_err_set(err, TALLY_EINVAL, false,
+			                     "usage.input_token_details.cached_tokens_details."
+			                     "image_tokens exceeds image_tokens");
+		c->image_input_tokens -= cached_image;
+	}
+	if (od &&
+	    (opt_tokens(od, n->output_path, "reasoning_tokens", &c->reasoning_tokens, err) < 0 ||
+	     opt_tokens(od, n->output_path, "audio_tokens", &c->audio_output_tokens, err) < 0 ||
+	     opt_tokens(od, n->output_path, "image_tokens", &c->image_output_tokens, err) < 0))
+		return -1;
+	if (reasoning_beside && sum_tokens(c->output_tokens, c->reasoning_tokens,
+	                                   "usage.completion_tokens + "
+	                                   "completion_tokens_details.reasoning_tokens",
+	                                   &c->output_tokens, err) < 0)
+		return -1;
+	char pn[96], wn[96];
+	snprintf(pn, sizeof pn, "%scached_tokens", n->input_path);
+	snprintf(wn, sizeof wn, "usage.%s", n->input);
+	if (part_of(c->cache_read_tokens, pn, c->input_tokens, wn,
+	            "cached tokens are part of the input", err) < 0)
+		return -1;
+	snprintf(pn, sizeof pn, "%sreasoning_tokens", n->output_path);
+	snprintf(wn, sizeof wn, "usage.%s", n->output);
+	if (part_of(c->reasoning_tokens, pn, c->output_tokens, wn,
+	            "reasoning tokens are part of the output", err) < 0)
+		return -1;
+	return usage_check(c, err);
+}
+
+/* DeepSeek: OpenAI's chat shape with the cache split into hit and miss. */
+static int usage_deepseek(const cJSON *u, struct call_event *c, struct tally_err *err)
+{
+	int64_t miss = 0;
+	bool has_miss = false;
+
+	if (usage_openai(u, &openai_chat, false, c, err) < 0 ||
+	    opt_tokens(u, "usage.", "prompt_cache_hit_tokens", &c->cache_read_tokens, err) < 0 ||
+	    get_int(u, "usage.", "prompt_cache_miss_tokens", EVENT_TOKENS_MAX, false, &has_miss,
+	            &miss, err) < 0)
+		return -1;
+	if (has_miss && c->cache_read_tokens + miss != c->input_tokens)
+		return tally_err_set(err, TALLY_EINVAL, false,
+		                     "usage.prompt_cache_hit_tokens + prompt_cache_miss_tokens "
+		                     "(%lld) must equal usage.prompt_tokens (%lld)",
+		                     (long long)(c->cache_read_tokens + miss),
+		                     (long long)c->input_tokens);
+	return usage_check(c, err);
+}
+
+/* An optional string of a usage object or the event (first found wins). */
+static int opt_option(const cJSON *obj, const char *key, char *dst, struct tally_err *err)
+{
+	if (dst[0] || !obj)
+		return 0;
+	return get_string(obj, key, EVENT_OPTION_MAX, false, dst, err);
 }
 
 static int usage_anthropic(const cJSON *u, struct call_event *c, struct tally_err *err)
 {
+	const cJSON *cc, *stu;
+	int64_t uncached, cw = 0, m5 = 0, h1 = 0;
+	bool has_cw;
+
+	if (req_tokens(u, "usage.", "input_tokens", &uncached, err) < 0 ||
+	    req_tokens(u, "usage.", "output_tokens", &c->output_tokens, err) < 0 ||
+	    get_int(u, "usage.", "cache_creation_input_tokens", EVENT_TOKENS_MAX, false, &has_cw,
+	            &cw, err) < 0 ||
+	    opt_tokens(u, "usage.", "cache_read_input_tokens", &c->cache_read_tokens, err) < 0 ||
+	    get_object(u, "usage.", "cache_creation", &cc, err) < 0 ||
+	    get_object(u, "usage.", "server_tool_use", &stu, err) < 0)
+		return -1;
+	if (cc &&
+	    (opt_tokens(cc, "usage.cache_creation.", "ephemeral_5m_input_tokens", &m5, err) < 0 ||
+	     opt_tokens(cc, "usage.cache_creation.", "ephemeral_1h_input_tokens", &h1, err) < 0))
+		return -1;
+	if (!has_cw)
+		cw = m5 + h1;
+	/* The API reference's own example reports a total with both TTL parts 0:
+	 * the total rules, and the 1-hour part of it is priced apart. */
+	if (h1 > cw)
+		return tally_err_set(
+		    err, TALLY_EINVAL, false,
+		    "usage.cache_creation.ephemeral_1h_input_tokens (%lld) must not "
+		    "exceed usage.cache_creation_input_tokens (%lld)",
+		    (long long)h1, (long long)cw);
+	c->cache_write_tokens = cw;
+	c->cache_write_1h_tokens = h1;
+	if (stu && opt_tokens(stu, "usage.server_tool_use.", "web_search_requests",
+	                      &c->web_search_calls, err) < 0)
+		return -1;
+	if (opt_option(u, "service_tier", c->service_tier, err) < 0 ||
+	    opt_option(u, "inference_geo", c->inference_geo, err) < 0 ||
+	    opt_option(u, "speed", c->speed, err) < 0)
+		return -1;
+	/* Anthropic's input_tokens leaves the cache out. */
+	if (sum_tokens(uncached, c->cache_write_tokens + c->cache_read_tokens,
+	               "usage.input_tokens + cache_creation_input_tokens + "
+	               "cache_read_input_tokens",
+	               &c->input_tokens, err) < 0)
+		return -1;
+	return usage_check(c, err);
+}
+
+/* Bedrock Converse: inputTokens leaves the cache out, as Anthropic's does. */
+static int usage_bedrock(const cJSON *u, struct call_event *c, struct tally_err *err)
+{
 	int64_t uncached;
 
-	if (get_int(u, "usage.", "input_tokens", EVENT_TOKENS_MAX, true, NULL, &uncached, err) <
-	        0 ||
-	    get_int(u, "usage.", "output_tokens", EVENT_TOKENS_MAX, true, NULL, &c->output_tokens,
-	            err) < 0 ||
-	    get_int(u, "usage.", "cache_creation_input_tokens", EVENT_TOKENS_MAX, false, NULL,
-	            &c->cache_write_tokens, err) < 0 ||
-	    get_int(u, "usage.", "cache_read_input_tokens", EVENT_TOKENS_MAX, false, NULL,
-	            &c->cache_read_tokens, err) < 0)
+	if (req_tokens(u, "usage.", "inputTokens", &uncached, err) < 0 ||
+	    req_tokens(u, "usage.", "outputTokens", &c->output_tokens, err) < 0 ||
+	    opt_tokens(u, "usage.", "cacheReadInputTokens", &c->cache_read_tokens, err) < 0 ||
+	    opt_tokens(u, "usage.", "cacheWriteInputTokens", &c->cache_write_tokens, err) < 0 ||
+	    sum_tokens(uncached, c->cache_read_tokens + c->cache_write_tokens,
+	               "usage.inputTokens + cacheReadInputTokens + cacheWriteInputTokens",
+	               &c->input_tokens, err) < 0)
 		return -1;
-	/* Each term is at most 10^9, so the sum cannot overflow. */
-	c->input_tokens = uncached + c->cache_write_tokens + c->cache_read_tokens;
-	if (c->input_tokens > EVENT_TOKENS_MAX)
+	return usage_check(c, err);
+}
+
+/* Sums the tokenCount of the entries of a Gemini modality list whose
+ * modality is `modality`. */
+static int gemini_modality(const cJSON *u, const char *list, const char *modality, int64_t *out,
+                           struct tally_err *err)
+{
+	const cJSON *arr = member(u, list), *e;
+	char path[96];
+
+	*out = 0;
+	if (!arr)
+		return 0;
+	if (!cJSON_IsArray(arr))
 		return tally_err_set(err, TALLY_EINVAL, false,
-		                     "usage.input_tokens + cache_creation_input_tokens + "
-		                     "cache_read_input_tokens must be at most %lld, got %lld",
-		                     (long long)EVENT_TOKENS_MAX, (long long)c->input_tokens);
+		                     "usage.%s must be an array of {modality, tokenCount}", list);
+	snprintf(path, sizeof path, "usage.%s[].", list);
+	cJSON_ArrayForEach(e, arr)
+	{
+		const cJSON *m = cJSON_IsObject(e) ? member(e, "modality") : NULL;
+		int64_t n;
+		if (!m || !cJSON_IsString(m))
+			return tally_err_set(
+			    err, TALLY_EINVAL, false,
+			    "usage.%s entries must be objects with a modality string", list);
+		if (strcmp(m->valuestring, modality) != 0)
+			continue;
+		if (opt_tokens(e, path, "tokenCount", &n, err) < 0 ||
+		    sum_tokens(*out, n, path, out, err) < 0)
+			return -1;
+	}
 	return 0;
+}
+
+/* Gemini usageMetadata: promptTokenCount includes the cached content;
+ * thoughts are billed as output beside the candidates. */
+static int usage_gemini(const cJSON *u, struct call_event *c, struct tally_err *err)
+{
+	int64_t prompt, tool = 0, cand = 0, thoughts = 0, x;
+
+	if (req_tokens(u, "usage.", "promptTokenCount", &prompt, err) < 0 ||
+	    opt_tokens(u, "usage.", "toolUsePromptTokenCount", &tool, err) < 0 ||
+	    opt_tokens(u, "usage.", "candidatesTokenCount", &cand, err) < 0 ||
+	    opt_tokens(u, "usage.", "thoughtsTokenCount", &thoughts, err) < 0 ||
+	    opt_tokens(u, "usage.", "cachedContentTokenCount", &c->cache_read_tokens, err) < 0 ||
+	    sum_tokens(prompt, tool, "usage.promptTokenCount + toolUsePromptTokenCount",
+	               &c->input_tokens, err) < 0 ||
+	    sum_tokens(cand, thoughts, "usage.candidatesTokenCount + thoughtsTokenCount",
+	               &c->output_tokens, err) < 0 ||
+	    gemini_modality(u, "promptTokensDetails", "AUDIO", &c->audio_input_tokens, err) < 0 ||
+	    gemini_modality(u, "toolUsePromptTokensDetails", "AUDIO", &x, err) < 0 ||
+	    sum_tokens(c->audio_input_tokens, x, "audio input tokens", &c->audio_input_tokens,
+	               err) < 0 ||
+	    gemini_modality(u, "cacheTokensDetails", "AUDIO", &c->audio_cache_read_tokens, err) <
+	        0 ||
+	    gemini_modality(u, "candidatesTokensDetails", "AUDIO", &c->audio_output_tokens, err) <
+	        0 ||
+	    gemini_modality(u, "candidatesTokensDetails", "IMAGE", &c->image_output_tokens, err) <
+	        0)
+		return -1;
+	c->reasoning_tokens = thoughts;
+	return usage_check(c, err);
 }
 
 static int usage_tally(const cJSON *u, struct call_event *c, struct tally_err *err)
 {
-	if (get_int(u, "usage.", "input_tokens", EVENT_TOKENS_MAX, true, NULL, &c->input_tokens,
-	            err) < 0 ||
-	    get_int(u, "usage.", "output_tokens", EVENT_TOKENS_MAX, true, NULL, &c->output_tokens,
-	            err) < 0 ||
-	    get_int(u, "usage.", "cache_read_tokens", EVENT_TOKENS_MAX, false, NULL,
-	            &c->cache_read_tokens, err) < 0 ||
-	    get_int(u, "usage.", "cache_write_tokens", EVENT_TOKENS_MAX, false, NULL,
-	            &c->cache_write_tokens, err) < 0 ||
-	    get_int(u, "usage.", "reasoning_tokens", EVENT_TOKENS_MAX, false, NULL,
-	            &c->reasoning_tokens, err) < 0)
+	if (req_tokens(u, "usage.", "input_tokens", &c->input_tokens, err) < 0 ||
+	    req_tokens(u, "usage.", "output_tokens", &c->output_tokens, err) < 0 ||
+	    opt_tokens(u, "usage.", "cache_read_tokens", &c->cache_read_tokens, err) < 0 ||
+	    opt_tokens(u, "usage.", "cache_write_tokens", &c->cache_write_tokens, err) < 0 ||
+	    opt_tokens(u, "usage.", "reasoning_tokens", &c->reasoning_tokens, err) < 0 ||
+	    opt_tokens(u, "usage.", "cache_write_1h_tokens", &c->cache_write_1h_tokens, err) < 0 ||
+	    opt_tokens(u, "usage.", "audio_input_tokens", &c->audio_input_tokens, err) < 0 ||
+	    opt_tokens(u, "usage.", "audio_cache_read_tokens", &c->audio_cache_read_tokens, err) <
+	        0 ||
+	    opt_tokens(u, "usage.", "image_input_tokens", &c->image_input_tokens, err) < 0 ||
+	    opt_tokens(u, "usage.", "audio_output_tokens", &c->audio_output_tokens, err) < 0 ||
+	    opt_tokens(u, "usage.", "image_output_tokens", &c->image_output_tokens, err) < 0)
 		return -1;
 	if (c->cache_read_tokens + c->cache_write_tokens > c->input_tokens)
 		return tally_err_set(err, TALLY_EINVAL, false,
@@ -421,7 +648,29 @@ static int usage_tally(const cJSON *u, struct call_event *c, struct tally_err *e
 		                     "usage.output_tokens (%lld): reasoning tokens are part of the "
 		                     "output",
 		                     (long long)c->reasoning_tokens, (long long)c->output_tokens);
-	return 0;
+	return usage_check(c, err);
+}
+
+static bool is_xai(const char *provider)
+{
+	return strcmp(provider, "xai") == 0 || strcmp(provider, "x-ai") == 0 ||
+	       strcmp(provider, "grok") == 0;
+}
+
+/* True when an OpenAI-chat-shaped usage reports reasoning beside the
+ * completion (xAI): total_tokens = prompt + completion + reasoning. */
+static bool reasoning_beside(const cJSON *u)
+{
+	const cJSON *t = member(u, "total_tokens"), *p = member(u, "prompt_tokens"),
+	            *o = member(u, "completion_tokens"),
+	            *d = member(u, "completion_tokens_details");
+	const cJSON *r = d && cJSON_IsObject(d) ? member(d, "reasoning_tokens") : NULL;
+
+	if (!t || !p || !o || !r || !cJSON_IsNumber(t) || !cJSON_IsNumber(p) ||
+	    !cJSON_IsNumber(o) || !cJSON_IsNumber(r) || r->valuedouble <= 0)
+		return false;
+	return t->valuedouble == p->valuedouble + o->valuedouble + r->valuedouble &&
+	       t->valuedouble != p->valuedouble + o->valuedouble;
 }
 
 static int parse_usage(const cJSON *root, struct call_event *c, struct tally_err *err)
@@ -438,21 +687,76 @@ static int parse_usage(const cJSON *root, struct call_event *c, struct tally_err
 		return tally_err_set(err, TALLY_EINVAL, false, "usage must be an object, got %s",
 		                     got);
 	}
-	if (has_member(u, "prompt_tokens")) {
-		c->usage_shape = USAGE_OPENAI;
-		return usage_openai(u, &openai_chat, c, err);
+	/* Each shape by a field only it has (docs/events.md, "Usage shapes"). */
+	if (has_member(u, "promptTokenCount")) {
+		c->usage_shape = USAGE_GEMINI;
+		return usage_gemini(u, c, err);
 	}
-	if (has_member(u, "input_tokens_details") || has_member(u, "output_tokens_details")) {
-		c->usage_shape = USAGE_OPENAI_RESPONSES;
-		return usage_openai(u, &openai_responses, c, err);
+	if (has_member(u, "inputTokens")) {
+		c->usage_shape = USAGE_BEDROCK;
+		return usage_bedrock(u, c, err);
+	}
+	if (has_member(u, "prompt_tokens")) {
+		if (has_member(u, "prompt_cache_hit_tokens")) {
+			c->usage_shape = USAGE_DEEPSEEK;
+			return usage_deepseek(u, c, err);
+		}
+		if (is_xai(c->provider) || reasoning_beside(u)) {
+			c->usage_shape = USAGE_XAI;
+			return usage_openai(u, &openai_chat,
+			                    reasoning_beside(u) || is_xai(c->provider), c, err);
+		}
+		c->usage_shape = USAGE_OPENAI;
+		return usage_openai(u, &openai_chat, false, c, err);
 	}
 	if (has_member(u, "cache_creation_input_tokens") ||
-	    has_member(u, "cache_read_input_tokens")) {
+	    has_member(u, "cache_read_input_tokens") || has_member(u, "cache_creation") ||
+	    has_member(u, "server_tool_use") || has_member(u, "inference_geo")) {
 		c->usage_shape = USAGE_ANTHROPIC;
 		return usage_anthropic(u, c, err);
 	}
+	if (has_member(u, "input_token_details") || has_member(u, "output_token_details")) {
+		c->usage_shape = USAGE_OPENAI_REALTIME;
+		return usage_openai(u, &openai_realtime, false, c, err);
+	}
+	if (has_member(u, "input_tokens_details") || has_member(u, "output_tokens_details")) {
+		c->usage_shape = USAGE_OPENAI_RESPONSES;
+		return usage_openai(u, &openai_responses, false, c, err);
+	}
 	c->usage_shape = USAGE_TALLY;
 	return usage_tally(u, c, err);
+}
+
+/* The optional pricing fields of a call (DESIGN §5): service_tier,
+ * data_residency, tool_use, and Anthropic's inference_geo and speed when the
+ * usage object did not carry them. The event's own fields win. */
+static int parse_pricing_fields(const cJSON *root, struct call_event *c, struct tally_err *err)
+{
+	char tier[EVENT_OPTION_MAX + 1] = "", geo[EVENT_OPTION_MAX + 1] = "",
+	                             speed[EVENT_OPTION_MAX + 1] = "";
+	const cJSON *tu;
+	int64_t searches = 0;
+	bool found = false;
+
+	if (get_string(root, "service_tier", EVENT_OPTION_MAX, false, tier, err) < 0 ||
+	    get_string(root, "data_residency", EVENT_OPTION_MAX, false, c->data_residency, err) <
+	        0 ||
+	    get_string(root, "inference_geo", EVENT_OPTION_MAX, false, geo, err) < 0 ||
+	    get_string(root, "speed", EVENT_OPTION_MAX, false, speed, err) < 0 ||
+	    get_object(root, "", "tool_use", &tu, err) < 0)
+		return -1;
+	if (tier[0])
+		memcpy(c->service_tier, tier, sizeof tier);
+	if (geo[0])
+		memcpy(c->inference_geo, geo, sizeof geo);
+	if (speed[0])
+		memcpy(c->speed, speed, sizeof speed);
+	if (tu && get_int(tu, "tool_use.", "web_search", EVENT_TOKENS_MAX, false, &found, &searches,
+	                  err) < 0)
+		return -1;
+	if (found)
+		c->web_search_calls = searches;
+	return 0;
 }
 
 static int parse_status(const cJSON *root, enum call_status *out, struct tally_err *err)
@@ -535,7 +839,7 @@ static int parse_call(const cJSON *root, struct call_event *c, struct tally_err 
 	    get_string(root, "task_type", EVENT_NAME_MAX, true, c->task_type, err) < 0 ||
 	    get_string(root, "provider", EVENT_NAME_MAX, true, c->provider, err) < 0 ||
 	    get_string(root, "model", EVENT_MODEL_MAX, true, c->model, err) < 0 ||
-	    parse_usage(root, c, err) < 0)
+	    parse_usage(root, c, err) < 0 || parse_pricing_fields(root, c, err) < 0)
 		return -1;
 	if (get_string(root, "outcome_id", EVENT_ID_MAX, false, c->outcome_id, err) < 0 ||
 	    get_string(root, "tier", EVENT_TIER_MAX, false, c->tier, err) < 0 ||
@@ -788,6 +1092,11 @@ const char *usage_shape_name(enum usage_shape s)
 	case USAGE_OPENAI: return "openai";
 	case USAGE_ANTHROPIC: return "anthropic";
 	case USAGE_OPENAI_RESPONSES: return "openai_responses";
+	case USAGE_OPENAI_REALTIME: return "openai_realtime";
+	case USAGE_GEMINI: return "gemini";
+	case USAGE_BEDROCK: return "bedrock";
+	case USAGE_DEEPSEEK: return "deepseek";
+	case USAGE_XAI: return "xai";
 	}
 	return "unknown";
 }

@@ -21,7 +21,19 @@ enum event_kind { EVENT_CALL = 0, EVENT_OUTCOME = 1, EVENT_FEEDBACK = 2, EVENT_K
 enum call_status { CALL_OK = 0, CALL_ERROR, CALL_TIMEOUT, CALL_CANCELLED };
 
 /* Which usage object shape the call carried (DESIGN §5). */
-enum usage_shape { USAGE_TALLY = 0, USAGE_OPENAI, USAGE_ANTHROPIC, USAGE_OPENAI_RESPONSES };
+enum usage_shape {
+	USAGE_TALLY = 0,
+	USAGE_OPENAI,
+	USAGE_ANTHROPIC,
+	USAGE_OPENAI_RESPONSES,
+	USAGE_OPENAI_REALTIME,
+	USAGE_GEMINI,
+	USAGE_BEDROCK,
+	USAGE_DEEPSEEK,
+	USAGE_XAI,
+};
+
+#define EVENT_OPTION_MAX 32 /* service_tier, data_residency, inference_geo, speed */
 
 struct call_event {
 	char event_id[EVENT_ID_MAX + 1];
@@ -46,6 +58,18 @@ struct call_event {
 	double quality; /* [0,1]; a score, not money */
 	bool has_provider_cost;
 	int64_t provider_cost_pusd; /* pico-USD, exact */
+	/* Billable details (docs/events.md); each a part of the counts above. */
+	int64_t cache_write_1h_tokens;             /* of cache_write_tokens: 1-hour TTL writes */
+	int64_t audio_input_tokens;                /* of input_tokens, cached audio included */
+	int64_t audio_cache_read_tokens;           /* of audio_input_tokens and cache_read_tokens */
+	int64_t image_input_tokens;                /* of input_tokens (uncached) */
+	int64_t audio_output_tokens;               /* of output_tokens */
+	int64_t image_output_tokens;               /* of output_tokens */
+	int64_t web_search_calls;                  /* billable web searches (tool_use.web_search) */
+	char service_tier[EVENT_OPTION_MAX + 1];   /* "" = standard */
+	char data_residency[EVENT_OPTION_MAX + 1]; /* "" = none */
+	char inference_geo[EVENT_OPTION_MAX + 1];  /* Anthropic; "" = none */
+	char speed[EVENT_OPTION_MAX + 1];          /* Anthropic "fast"; "" = standard */
 	/* Last, so that a copy can stop at the tags actually used. */
 	char tags[EVENT_TAGS_MAX + 1]; /* compact JSON object, "" when absent */
 };

@@ -84,8 +84,9 @@ struct call_row *ledger_batch_add_call_from(struct ledger_batch *b, const struct
 	row->priced = false;
 	row->cost_pusd = 0;
 	row->price_version = 0;
-	row->price_mode = 0;
 	row->tier[0] = '\0';
+	memset(&row->parts, 0, sizeof row->parts);
+	row->unpriced_reason[0] = '\0';
 	return row;
 }
 
@@ -218,17 +219,17 @@ static const char upsert_rollup_sql[] =
         "r") ", unpriced_calls = r.unpriced_calls + excluded.unpriced_calls,"
              "  cache_hit_calls = r.cache_hit_calls + excluded.cache_hit_calls),"
              " ch AS (INSERT INTO rollup_charges AS r SELECT * FROM stage_charges"
-             "  ORDER BY hour, team, workflow, task_type, provider, model, price_version, mode"
-             "  ON CONFLICT (hour, team, workflow, task_type, provider, model, price_version, mode)"
-             "  DO UPDATE SET" ROLLUP_SUMS(
-                 "r") ")"
-                      " INSERT INTO rollup_hourly AS r SELECT * FROM stage_rollup"
-                      " ORDER BY hour, team, workflow, task_type, provider, model, tier, status"
-                      " ON CONFLICT (hour, team, workflow, task_type, provider, model, tier, "
-                      "status)"
-                      " DO UPDATE SET" ROLLUP_SUMS(
-                          "r") ", unpriced_calls = r.unpriced_calls + excluded.unpriced_calls,"
-                               "  cache_hit_calls = r.cache_hit_calls + excluded.cache_hit_calls";
+             "  ORDER BY hour, team, workflow, task_type, provider, model"
+             "  ON CONFLICT (hour, team, workflow, task_type, provider, model)"
+             "  DO UPDATE SET calls = r.calls + excluded.calls" PC_UPSERT_SUMS
+             ", cost_pusd = r.cost_pusd + excluded.cost_pusd)"
+             " INSERT INTO rollup_hourly AS r SELECT * FROM stage_rollup"
+             " ORDER BY hour, team, workflow, task_type, provider, model, tier, status"
+             " ON CONFLICT (hour, team, workflow, task_type, provider, model, tier, "
+             "status)"
+             " DO UPDATE SET" ROLLUP_SUMS(
+                 "r") ", unpriced_calls = r.unpriced_calls + excluded.unpriced_calls,"
+                      "  cache_hit_calls = r.cache_hit_calls + excluded.cache_hit_calls";
 
 /* An outcome belongs to the team of its first event (the stored one, else
  * the earliest of the batch that names a team) and never moves: an event of
@@ -441,7 +442,7 @@ static void copy_opt_text(struct sbuf *s, const char *v)
 static void copy_pos(struct sbuf *s, const struct kafka_pos *pos)
 {
 	if (pos->partition < 0) {
-		sbuf_puts(s, "\t\\N\t\\N\t\\N\n");
+		sbuf_puts(s, "\t\\N\t\\N\t\\N");
 		return;
 	}
 	sbuf_putc(s, '\t');
@@ -450,7 +451,6 @@ static void copy_pos(struct sbuf *s, const struct kafka_pos *pos)
 	sbuf_i64(s, pos->partition);
 	sbuf_putc(s, '\t');
 	sbuf_i64(s, pos->offset);
-	sbuf_putc(s, '\n');
 }
 
 /* A tab, then v or \N when absent. */
@@ -508,6 +508,18 @@ void ledger_copy_call(struct sbuf *s, const struct call_row *r)
 	sbuf_putc(s, '\t');
 	copy_opt_text(s, c->tags);
 	copy_pos(s, &r->pos);
+	const char *opts[] = {c->service_tier, c->data_residency, c->inference_geo, c->speed,
+	                      r->unpriced_reason};
+	for (size_t i = 0; i < sizeof opts / sizeof *opts; i++) {
+		sbuf_putc(s, '\t');
+		copy_opt_text(s, opts[i]);
+	}
+	/* PC_CALL_COLS: quantities, billed costs, list costs. */
+	const int64_t *parts[3] = {r->parts.qty, r->parts.cost, r->parts.list};
+	for (int p = 0; p < 3; p++)
+		for (int k = 0; k < PC_COUNT; k++)
+			copy_opt_i64(s, parts[p][k] != 0, parts[p][k]); /* 0 is stored as NULL */
+	sbuf_putc(s, '\n');
 }
 
 static int exec_prepared(struct ledger *lg, const char *name, int n, const char *const *params,

@@ -111,17 +111,20 @@ out:
 /* ---- rollups ------------------------------------------------------------ */
 
 /* Two aggregations of the kept rows: rollup_hourly's (hour, attribution,
- * tier, status) and rollup_charges' (hour, attribution, price version,
- * pricing mode), the latter with tokens split by kind as priced. */
+ * tier, status) and rollup_charges' (hour, attribution), the latter with
+ * the quantity, cost and list cost of every price component as the pricer
+ * stored them on the calls. */
 enum rollup_kind { ROLLUP_HOURLY, ROLLUP_CHARGES };
 
 struct group {
 	const struct call_row *first; /* the group's key fields */
 	int64_t hour_us;
-	unsigned mode; /* ROLLUP_CHARGES: PRICE_MODE_* bits */
 	int64_t calls, unpriced, cache_hits;
 	int64_t tokens[5];
 	__int128 cost;
+	/* ROLLUP_CHARGES: per component */
+	int64_t qty[PC_COUNT];
+	__int128 part_cost[PC_COUNT], part_list[PC_COUNT];
 };
 
 static int64_t hour_of(int64_t us)
@@ -130,14 +133,7 @@ static int64_t hour_of(int64_t us)
 	return us - ((us % h) + h) % h;
 }
 
-static unsigned charge_mode(const struct call_row *r)
-{
-	return (r->price_mode & (PRICE_MODE_BATCH | PRICE_MODE_LONG)) |
-	       (r->ev.cache_hit || !r->priced ? PRICE_MODE_FREE : 0);
-}
-
-static uint64_t group_hash(enum rollup_kind kind, const struct call_row *r, int64_t hour,
-                           unsigned mode)
+static uint64_t group_hash(enum rollup_kind kind, const struct call_row *r, int64_t hour)
 {
 	const struct call_event *c = &r->ev;
 	uint64_t h = UINT64_C(14695981039346656037) ^ (uint64_t)hour;
@@ -147,13 +143,13 @@ static uint64_t group_hash(enum rollup_kind kind, const struct call_row *r, int6
 	h = fnv(h, c->provider);
 	h = fnv(h, c->model);
 	if (kind == ROLLUP_CHARGES)
-		return (h ^ (uint64_t)r->price_version) * UINT64_C(1099511628211) ^ mode;
+		return h;
 	h = fnv(h, r->tier);
 	return h ^ (uint64_t)c->status;
 }
 
 static bool group_eq(enum rollup_kind kind, const struct group *g, const struct call_row *r,
-                     int64_t hour, unsigned mode)
+                     int64_t hour)
 {
 	const struct call_event *a = &g->first->ev, *c = &r->ev;
 	if (g->hour_us != hour || strcmp(a->team, c->team) != 0 ||
@@ -161,7 +157,7 @@ static bool group_eq(enum rollup_kind kind, const struct group *g, const struct 
 	    strcmp(a->provider, c->provider) != 0 || strcmp(a->model, c->model) != 0)
 		return false;
 	if (kind == ROLLUP_CHARGES)
-		return g->mode == mode && g->first->price_version == r->price_version;
+		return true;
 	return a->status == c->status && strcmp(g->first->tier, r->tier) == 0;
 }
 
@@ -186,19 +182,18 @@ static void group_add(enum rollup_kind kind, struct group *g, const struct call_
 
 	g->calls++;
 	if (kind == ROLLUP_CHARGES) {
-		/* Kinds as priced: uncached input, cache read, cache write,
-		 * output without reasoning, reasoning. */
-		g->tokens[0] += c->input_tokens - c->cache_read_tokens - c->cache_write_tokens;
-		g->tokens[1] += c->cache_read_tokens;
-		g->tokens[2] += c->cache_write_tokens;
-		g->tokens[3] += c->output_tokens - c->reasoning_tokens;
+		for (int k = 0; k < PC_COUNT; k++) {
+			g->qty[k] += r->parts.qty[k];
+			g->part_cost[k] += r->parts.cost[k];
+			g->part_list[k] += r->parts.list[k];
+		}
 	} else {
 		g->tokens[0] += c->input_tokens;
 		g->tokens[1] += c->output_tokens;
 		g->tokens[2] += c->cache_read_tokens;
 		g->tokens[3] += c->cache_write_tokens;
+		g->tokens[4] += c->reasoning_tokens;
 	}
-	g->tokens[4] += c->reasoning_tokens;
 	if (r->priced)
 		g->cost += r->cost_pusd;
 	else
@@ -224,15 +219,23 @@ static void group_copy_text(enum rollup_kind kind, const struct group *g, struct
 		sbuf_putc(s, '\t');
 		sbuf_copy_text(s, keys[f]);
 	}
-	if (kind == ROLLUP_CHARGES) {
-		sbuf_putc(s, '\t');
-		sbuf_i64(s, g->first->price_version);
-		sbuf_putc(s, '\t');
-		sbuf_i64(s, g->mode);
-	}
 	sbuf_putc(s, '\t');
 	sbuf_i64(s, g->calls);
-	for (int t = 0; t < 5; t++) {
+	if (kind == ROLLUP_CHARGES) {
+		for (int k = 0; k < PC_COUNT; k++) {
+			sbuf_putc(s, '\t');
+			sbuf_i64(s, g->qty[k]);
+		}
+		for (int k = 0; k < PC_COUNT; k++) {
+			sbuf_putc(s, '\t');
+			sbuf_i128(s, g->part_cost[k]);
+		}
+		for (int k = 0; k < PC_COUNT; k++) {
+			sbuf_putc(s, '\t');
+			sbuf_i128(s, g->part_list[k]);
+		}
+	}
+	for (int t = 0; t < 5 && kind == ROLLUP_HOURLY; t++) {
 		sbuf_putc(s, '\t');
 		sbuf_i64(s, g->tokens[t]);
 	}
@@ -264,19 +267,17 @@ static int rollup_rows(enum rollup_kind kind, const struct ledger_batch *b, cons
 			continue;
 		const struct call_row *r = &b->calls[i];
 		int64_t hour = hour_of(r->ev.ts_us);
-		unsigned mode = kind == ROLLUP_CHARGES ? charge_mode(r) : 0;
 		struct group *g = NULL;
-		size_t h = group_hash(kind, r, hour, mode) & set.mask;
+		size_t h = group_hash(kind, r, hour) & set.mask;
 		for (;; h = (h + 1) & set.mask) {
 			if (set.slots[h] < 0) {
 				set.slots[h] = (int32_t)n_groups;
 				g = &groups[n_groups++];
 				g->first = r;
 				g->hour_us = hour;
-				g->mode = mode;
 				break;
 			}
-			if (group_eq(kind, &groups[set.slots[h]], r, hour, mode)) {
+			if (group_eq(kind, &groups[set.slots[h]], r, hour)) {
 				g = &groups[set.slots[h]];
 				break;
 			}

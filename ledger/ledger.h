@@ -13,18 +13,63 @@
 
 #define PRICE_UNSET INT64_C(-1)
 
-/* One effective-dated price of one (provider, model). Per-token prices in
- * pico-USD; PRICE_UNSET where the price list has no such component. */
+#include "price_components.h"
+
+/* Named fields over price.rate[][] (for readers that want one rate by name:
+ * p->input, p->batch_output, p->above_cache_read ...). */
+#define PC_FIELD_STD_(ID, name, key, unit)      int64_t name;
+#define PC_FIELD_BATCH_(ID, name, key, unit)    int64_t batch_##name;
+#define PC_FIELD_FLEX_(ID, name, key, unit)     int64_t flex_##name;
+#define PC_FIELD_PRIO_(ID, name, key, unit)     int64_t priority_##name;
+#define PC_FIELD_ABOVE_(ID, name, key, unit)    int64_t above_##name;
+#define PC_FIELD_ABOVE_PR_(ID, name, key, unit) int64_t above_priority_##name;
+#define PRICE_SCALAR_FIELD_(name)               int64_t name;
+
+#define PRICE_TIERS_MAX 10 /* long-context tiers beyond the first (tiered_pricing) */
+
+/* A further long-context tier: from from_tokens of input on, the whole
+ * request is priced at rate[] (PRICE_UNSET: as the tier below). */
+struct price_tier {
+	int64_t from_tokens;
+	int64_t rate[PC_COUNT];
+};
+
+/* One effective-dated price of one (provider, model): a rate per component
+ * (ledger/price_components.h) and variant, in pico-USD per unit;
+ * PRICE_UNSET where the price list has no such rate. */
 struct price {
 	int64_t version; /* price_book.price_version; 0 before it is stored */
 	char provider[EVENT_NAME_MAX + 1];
 	char model[EVENT_MODEL_MAX + 1];
 	char tier[EVENT_TIER_MAX + 1];
 	int64_t effective_from_us;
-	int64_t input, output, cache_read, cache_write, reasoning;
-	int64_t batch_input, batch_output;
-	int64_t threshold_tokens; /* 0: no long-context prices */
-	int64_t above_input, above_output, above_cache_read, above_cache_write;
+	union {
+		int64_t rate[PV_COUNT][PC_COUNT];
+		struct {
+			struct {
+				PRICE_COMPONENTS(PC_FIELD_STD_)
+			};
+			struct {
+				PRICE_COMPONENTS(PC_FIELD_BATCH_)
+			};
+			struct {
+				PRICE_COMPONENTS(PC_FIELD_FLEX_)
+			};
+			struct {
+				PRICE_COMPONENTS(PC_FIELD_PRIO_)
+			};
+			struct {
+				PRICE_COMPONENTS(PC_FIELD_ABOVE_)
+			};
+			struct {
+				PRICE_COMPONENTS(PC_FIELD_ABOVE_PR_)
+			};
+		};
+	};
+	PRICE_SCALARS(PRICE_SCALAR_FIELD_)
+	/* Tiers above the first long-context tier, ascending from_tokens. */
+	struct price_tier tiers[PRICE_TIERS_MAX];
+	int n_tiers;
 };
 
 struct pricebook; /* in-memory, read-only once built; safe to share across threads for lookups */
@@ -34,29 +79,41 @@ void pricebook_free(struct pricebook *pb); /* NULL is fine */
 /* Copies *p in. Returns 0 or -1 (out of memory). */
 int pricebook_add(struct pricebook *pb, const struct price *p, struct tally_err *err);
 /* Finds the price in force at ts for (provider, model): exact (provider,
- * model) first; else a model name that exists under exactly one provider;
- * else NULL (the call is stored unpriced). The pointer lives as long as pb. */
+ * model) first; then the provider's aliases (vertex_ai -> the map's
+ * vertex_ai-*_models families, google -> gemini, ... docs/prices.md); else a
+ * model name that exists under exactly one provider; else NULL (the call is
+ * stored unpriced). The pointer lives as long as pb. */
 const struct price *pricebook_lookup(const struct pricebook *pb, const char *provider,
                                      const char *model, int64_t ts_us);
 size_t pricebook_count(const struct pricebook *pb);
 
-/* Prices one call with p (DESIGN §6): uncached input, cache read, cache
- * write, output, reasoning at its own price when p has one, batch prices
- * when c->batch and p has them, long-context prices for the whole request
- * when input exceeds p->threshold_tokens; cache_hit costs 0. Exact integer
- * arithmetic; returns -1 on overflow. */
+/* A call priced per component: the quantities it incurred, their billed
+ * cost and their cost at list rates (standard service tier, no batch
+ * discount; what a cache hit saved), all pico-USD. */
+struct call_price {
+	int64_t qty[PC_COUNT];
+	int64_t cost[PC_COUNT];
+	int64_t list[PC_COUNT];
+	int64_t total, list_total; /* sums of cost[] and list[] */
+};
+
+/* Splits c's usage into the disjoint quantities of the components. -1 with
+ * TALLY_EINVAL when the parts exceed their whole. Pure. */
+int price_quantities(const struct call_event *c, int64_t qty[PC_COUNT], struct tally_err *err);
+
+/* Prices one call with p by each provider's documented rule (docs/prices.md):
+ * every component at the rate of the call's service tier (batch, flex,
+ * priority) and long-context tier, multipliers for data residency, inference
+ * geography and fast mode. A cache_hit costs 0 (list still filled). -1 with
+ * TALLY_ENOPRICE when the call needs a rate p lacks (the call is stored
+ * unpriced, err->msg says which), TALLY_ERANGE on overflow, TALLY_EINVAL for
+ * inconsistent counts; *out is then unspecified. Pure; thread-safe. */
+#define TALLY_ENOPRICE TALLY_ENOTFOUND
+int price_call_parts(const struct price *p, const struct call_event *c, struct call_price *out,
+                     struct tally_err *err);
+/* The total of price_call_parts(). */
 int price_call(const struct price *p, const struct call_event *c, int64_t *cost_pusd,
                struct tally_err *err);
-
-/* Which rates price_call() applies to c at p, as the bits of
- * rollup_charges.mode (migrations/0005_rollups.sql): PRICE_MODE_BATCH when
- * batch rates apply, PRICE_MODE_LONG when input is above the long-context
- * threshold (batch rates win when both). PRICE_MODE_FREE (a cache hit or an
- * unpriced call) is the caller's to add. */
-#define PRICE_MODE_BATCH 1
-#define PRICE_MODE_LONG  2
-#define PRICE_MODE_FREE  4
-unsigned price_mode(const struct price *p, const struct call_event *c);
 
 /* Default tier of a model from its input price (local providers: "local"). */
 void price_default_tier(struct price *p);
@@ -124,10 +181,16 @@ struct call_row {
 	bool priced;
 	int64_t cost_pusd;     /* valid when priced */
 	int64_t price_version; /* 0 when none */
-	unsigned price_mode;   /* PRICE_MODE_BATCH/LONG of its price version */
 	char
 	    tier[EVENT_TIER_MAX + 1]; /* resolved: event's, else the price book's, else "unknown" */
+	struct call_price parts;      /* per component; cost[] zero when unpriced */
+	char unpriced_reason[160];    /* "" when priced or no price version at all */
 };
+
+/* Prices row->ev with pb (may be NULL) into the row: tier, price version,
+ * cost, per-component parts; an unknown model or a missing rate leaves it
+ * unpriced (with the reason). Thread-safe on a finished book. */
+void ledger_price_row(struct call_row *row, const struct pricebook *pb);
 
 struct outcome_row {
 	struct outcome_event ev;
@@ -489,8 +552,15 @@ enum ledger_report_sql {
 	                            cache read, cache write, reasoning tokens, cost_pusd, all time
 	                            from the rollups: the $1 - 1 largest by cost, the rest as
 	                            one row of "_other" */
+	LRS_COST_MISMATCH,       /* $1, $2, $3 tolerance pico-USD -> provider, model, calls with
+	                            provider_cost_usd, mismatched (beyond $3 or unpriced), of
+	                            them unpriced, provider's sum, tally's sum, difference;
+	                            largest difference first */
 	LRS_COUNT
 };
+/* provider_cost_usd and tally's cost agree when within this much (1e-6 USD):
+ * providers round what they report. */
+#define LEDGER_MISMATCH_TOLERANCE_PUSD INT64_C(1000000)
 /* Runs one of the statements and copies its answer into *out. */
 int ledger_report_query(struct ledger *lg, int which, const char *const *params, int n,
                         struct ledger_table *out, struct tally_err *err);

@@ -44,7 +44,8 @@ int ledger_json_quote_numbers(const char *json, size_t len, struct sbuf *out,
 	"input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, "                     \
 	"reasoning_tokens, usage_shape, batch, cache_hit, local, status, latency_ms, "             \
 	"prompt_hash, quality, provider_cost_pusd, cost_pusd, price_version, tags, "               \
-	"kafka_topic, kafka_partition, kafka_offset"
+	"kafka_topic, kafka_partition, kafka_offset, service_tier, data_residency, "               \
+	"inference_geo, speed, unpriced_reason" PC_CALL_COLS
 
 /* True when pos is below the offset already stored for its partition
  * (stored[i] belongs to b->marks[i]). */
@@ -58,21 +59,13 @@ void ledger_copy_call(struct sbuf *s, const struct call_row *r);
 int ledger_write_calls(struct ledger *lg, const struct ledger_batch *b, const int64_t *stored,
                        struct ledger_batch_result *res, struct tally_err *err);
 
-/* rollup_charges' rows (migrations/0005_rollups.sql, same columns and order)
- * computed from the calls in [$1, $2): for rebuilding the rollup and for the
- * FOCUS export of a range that is not whole hours. */
+/* rollup_charges' rows (migrations/0010_price_components.sql, same columns
+ * and order) summed from the calls in [$1, $2): for rebuilding the rollup and
+ * for the FOCUS export of a range that is not whole hours. */
 #define LEDGER_CHARGES_FROM_CALLS                                                                  \
 	"SELECT date_trunc('hour', c.ts) AS hour, c.team, c.workflow, c.task_type, c.provider,"    \
-	" c.model, coalesce(c.price_version, 0) AS price_version,"                                 \
-	" tally_price_mode(c.batch, c.input_tokens, c.cache_hit, c.cost_pusd, pb) AS mode,"        \
-	" count(*) AS calls,"                                                                      \
-	" sum(c.input_tokens - c.cache_read_tokens - c.cache_write_tokens) AS input_tokens,"       \
-	" sum(c.cache_read_tokens) AS cache_read_tokens,"                                          \
-	" sum(c.cache_write_tokens) AS cache_write_tokens,"                                        \
-	" sum(c.output_tokens - c.reasoning_tokens) AS output_tokens,"                             \
-	" sum(c.reasoning_tokens) AS reasoning_tokens, coalesce(sum(c.cost_pusd), 0) AS cost_pusd" \
-	" FROM calls c LEFT JOIN price_book pb ON pb.price_version = c.price_version"              \
-	" WHERE c.ts >= $1 AND c.ts < $2 GROUP BY 1, 2, 3, 4, 5, 6, 7, 8"
+	" c.model, count(*) AS calls" PC_CALL_SUMS ", coalesce(sum(c.cost_pusd), 0) AS cost_pusd"  \
+	" FROM calls c WHERE c.ts >= $1 AND c.ts < $2 GROUP BY 1, 2, 3, 4, 5, 6"
 
 /* Over-tier arithmetic, shared by the waste report and the router's savings
  * (DESIGN §8): given a CTE ot_stats(task_type, tier, n priced calls, cost),
@@ -89,6 +82,12 @@ int ledger_write_calls(struct ledger *lg, const struct ledger_batch *b, const in
 	" dear AS (SELECT s.task_type, s.tier, pc.tier AS policy_tier, pc.per_call"                \
 	"  FROM ot_stats s JOIN pc ON pc.task_type = s.task_type"                                  \
 	"  WHERE s.n > 0 AND s.tier <> pc.tier AND trunc(s.cost / s.n) > pc.per_call)"
+
+/* The price-book rate, scalar and tier columns (from ledger/price_components.h),
+ * each prefixed by alias ("" or "s."), comma-separated; and a price's fields
+ * read back from columns c0.. of a row in that order. */
+void ledger_price_cols(struct sbuf *s, const char *alias);
+void ledger_price_from_row(PGresult *res, int r, int c0, struct price *p);
 
 /* The SQL group expression of a spend dimension (fixed text chosen by enum,
  * never user input). */

@@ -18,9 +18,9 @@ static void price_blank(struct price *p, int64_t effective_from_us)
 {
 	memset(p, 0, sizeof *p);
 	p->effective_from_us = effective_from_us;
-	p->input = p->output = p->cache_read = p->cache_write = p->reasoning = PRICE_UNSET;
-	p->batch_input = p->batch_output = PRICE_UNSET;
-	p->above_input = p->above_output = p->above_cache_read = p->above_cache_write = PRICE_UNSET;
+	for (int v = 0; v < PV_COUNT; v++)
+		for (int k = 0; k < PC_COUNT; k++)
+			p->rate[v][k] = PRICE_UNSET;
 }
 
 static int im_push(struct price_import *im, const struct price *p, struct tally_err *err)
@@ -271,12 +271,12 @@ int ledger_json_quote_numbers(const char *json, size_t len, struct sbuf *out, st
 	return 0;
 }
 
-/* Reads one price field of a LiteLLM entry (quoted by ledger_json_quote_numbers) into
- * *out in pico-USD per token. Absent or null leaves *out alone. */
-static int litellm_price(const cJSON *entry, const char *field, int64_t *out, bool *rounded,
-                         struct tally_err *err)
+/* Reads one price field of a LiteLLM entry (quoted by quote_numbers) into
+ * *out in pico-USD per unit. Absent or null leaves *out alone. */
+static int litellm_price_in(const cJSON *obj, const char *entry_name, const char *field,
+                            int64_t *out, bool *rounded, struct tally_err *err)
 {
-	const cJSON *v = cJSON_GetObjectItemCaseSensitive(entry, field);
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, field);
 	char why[64];
 	int64_t x;
 
@@ -284,47 +284,152 @@ static int litellm_price(const cJSON *entry, const char *field, int64_t *out, bo
 		return 0;
 	if (!cJSON_IsString(v))
 		return tally_err_set(err, TALLY_EINVAL, false, "entry \"%s\": %s is not a number",
-		                     entry->string, field);
+		                     entry_name, field);
 	if (parse_price(v->valuestring, 12, &x, rounded, why, sizeof why) < 0)
 		return tally_err_set(err, TALLY_EINVAL, false, "entry \"%s\": %s: \"%.40s\" %s",
-		                     entry->string, field, v->valuestring, why);
+		                     entry_name, field, v->valuestring, why);
 	*out = x;
 	return 0;
 }
 
-static const char *const above_bases[] = {
-    "input_cost_per_token",
-    "output_cost_per_token",
-    "cache_read_input_token_cost",
-    "cache_creation_input_token_cost",
-};
-static const int above_thresholds_k[] = {128, 200, 256, 272, 512};
-
-/* The lowest long-context threshold (in thousands of tokens) any of the
- * entry's *_above_<N>k_tokens token prices names, or 0 when none. */
+/* The lowest long-context threshold (in thousands of tokens) that any
+ * component's <key>_above_<N>k_tokens price names, or 0 when none. */
 static int litellm_threshold_k(const cJSON *entry)
 {
-	const size_t n_thresholds = sizeof above_thresholds_k / sizeof *above_thresholds_k;
 	int best = 0;
 	const cJSON *f;
 
 	cJSON_ArrayForEach(f, entry)
 	{
-		for (size_t b = 0; b < sizeof above_bases / sizeof *above_bases; b++) {
-			size_t bl = strlen(above_bases[b]);
-			if (strncmp(f->string, above_bases[b], bl) != 0 ||
-			    strncmp(f->string + bl, "_above_", 7) != 0)
+		for (int k = 0; k < PC_COUNT; k++) {
+			const char *key = price_component_litellm[k];
+			size_t kl = strlen(key);
+			const char *t = f->string + kl;
+			char *end;
+			long n;
+			if (strncmp(f->string, key, kl) != 0 || strncmp(t, "_above_", 7) != 0)
 				continue;
-			for (size_t t = 0; t < n_thresholds; t++) {
-				char tail[32];
-				snprintf(tail, sizeof tail, "%dk_tokens", above_thresholds_k[t]);
-				if (strcmp(f->string + bl + 7, tail) == 0 &&
-				    (best == 0 || above_thresholds_k[t] < best))
-					best = above_thresholds_k[t];
-			}
+			n = strtol(t + 7, &end, 10);
+			if (n > 0 && n < 100000 && strncmp(end, "k_tokens", 8) == 0 &&
+			    (best == 0 || n < best))
+				best = (int)n;
 		}
 	}
 	return best;
+}
+
+/* Reads a multiplier (1.1) into parts per million. */
+static int litellm_ppm(const cJSON *obj, const char *entry_name, const char *field, int64_t *out,
+                       struct tally_err *err)
+{
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, field);
+	char why[64];
+	bool rounded = false;
+
+	if (!v || !cJSON_IsString(v))
+		return 0; /* absent, or not a multiplier (other provider-specific data) */
+	if (parse_price(v->valuestring, 6, out, &rounded, why, sizeof why) < 0)
+		return tally_err_set(err, TALLY_EINVAL, false, "entry \"%s\": %s: \"%.40s\" %s",
+		                     entry_name, field, v->valuestring, why);
+	return 0;
+}
+
+/* The documented batch discount of a provider (docs/prices.md): 50% for
+ * OpenAI, Azure OpenAI, Anthropic, Bedrock, Vertex AI and the Gemini API. */
+static int64_t batch_discount_of(const char *provider)
+{
+	static const char *const half[] = {"openai",           "azure",  "anthropic", "bedrock",
+	                                   "bedrock_converse", "gemini", "vertex_ai"};
+
+	for (size_t i = 0; i < sizeof half / sizeof *half; i++)
+		if (strcmp(provider, half[i]) == 0)
+			return 500000;
+	if (strncmp(provider, "vertex_ai-", 10) == 0)
+		return 500000;
+	return 0;
+}
+
+/* Reads every component's rate of one variant from obj (an entry or one of
+ * its tiered_pricing tiers) into rate[]: <key><suffix>. */
+static int litellm_rates(const cJSON *obj, const char *entry_name, const char *suffix,
+                         int64_t rate[PC_COUNT], bool *rounded, struct tally_err *err)
+{
+	for (int k = 0; k < PC_COUNT; k++) {
+		char field[128];
+		const cJSON *v;
+		snprintf(field, sizeof field, "%s%s", price_component_litellm[k], suffix);
+		v = cJSON_GetObjectItemCaseSensitive(obj, field);
+		if (k == PC_WEB_SEARCH && v && cJSON_IsObject(v)) {
+			/* search_context_cost_per_query: the medium context size, the
+			 * default of the providers' search tools. */
+			const char *sizes[] = {"search_context_size_medium",
+			                       "search_context_size_low",
+			                       "search_context_size_high"};
+			for (int i = 0; i < 3 && rate[k] == PRICE_UNSET; i++)
+				if (litellm_price_in(v, entry_name, sizes[i], &rate[k], rounded,
+				                     err) < 0)
+					return -1;
+			continue;
+		}
+		if (litellm_price_in(obj, entry_name, field, &rate[k], rounded, err) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+/* tiered_pricing: [{range: [from, to], <keys>}...] ascending. The first tier
+ * gives the standard rates, the second the above_* rates from its start, the
+ * others price.tiers. */
+static int litellm_tiers(const cJSON *entry, struct price *p, bool *rounded, struct tally_err *err)
+{
+	const cJSON *tp = cJSON_GetObjectItemCaseSensitive(entry, "tiered_pricing"), *t;
+	int i = 0;
+
+	if (!tp)
+		return 0;
+	if (!cJSON_IsArray(tp))
+		return tally_err_set(err, TALLY_EINVAL, false,
+		                     "entry \"%s\": tiered_pricing is not an array", entry->string);
+	cJSON_ArrayForEach(t, tp)
+	{
+		const cJSON *range = cJSON_GetObjectItemCaseSensitive(t, "range");
+		const cJSON *from = cJSON_IsArray(range) ? cJSON_GetArrayItem(range, 0) : NULL;
+		int64_t from_tokens = 0;
+		bool r = false;
+		char why[64];
+
+		if (i == 0 && cJSON_IsObject(t) && !range)
+			return 0; /* tiers by something else than tokens (search results) */
+		if (!cJSON_IsObject(t) || !from || !cJSON_IsString(from) ||
+		    parse_price(from->valuestring, 0, &from_tokens, &r, why, sizeof why) < 0)
+			return tally_err_set(
+			    err, TALLY_EINVAL, false,
+			    "entry \"%s\": tiered_pricing[%d] has no numeric range", entry->string,
+			    i);
+		if (i == 0) {
+			if (litellm_rates(t, entry->string, "", p->rate[PV_STD], rounded, err) < 0)
+				return -1;
+		} else if (i == 1) {
+			p->threshold_tokens = from_tokens;
+			if (litellm_rates(t, entry->string, "", p->rate[PV_ABOVE], rounded, err) <
+			    0)
+				return -1;
+		} else if (i - 2 < PRICE_TIERS_MAX) {
+			struct price_tier *pt = &p->tiers[i - 2];
+			for (int k = 0; k < PC_COUNT; k++)
+				pt->rate[k] = PRICE_UNSET;
+			pt->from_tokens = from_tokens;
+			if (litellm_rates(t, entry->string, "", pt->rate, rounded, err) < 0)
+				return -1;
+			p->n_tiers = i - 1;
+		} else {
+			return tally_err_set(err, TALLY_EINVAL, false,
+			                     "entry \"%s\": more than %d tiers in tiered_pricing",
+			                     entry->string, PRICE_TIERS_MAX + 2);
+		}
+		i++;
+	}
+	return 0;
 }
 
 /* Fills p's names from the entry key; false (with a skip reason) when the
@@ -360,63 +465,88 @@ static bool litellm_names(const cJSON *entry, struct price *p, struct price_impo
 	return true;
 }
 
+/* True when the entry lists any price tally can apply to a call. */
+static bool litellm_has_price(const cJSON *entry)
+{
+	if (cJSON_GetObjectItemCaseSensitive(entry, "tiered_pricing") ||
+	    cJSON_GetObjectItemCaseSensitive(entry, "input_cost_per_query"))
+		return true;
+	for (int k = 0; k < PC_COUNT; k++)
+		if (cJSON_GetObjectItemCaseSensitive(entry, price_component_litellm[k]))
+			return true;
+	return false;
+}
+
 /* Parses one entry into p. Returns 1 when p holds a price, 0 when the entry
  * was skipped, -1 on a bad price. */
 static int litellm_entry(const cJSON *entry, int64_t effective_from_us, struct price *p,
                          bool *rounded, struct price_import *im, struct tally_err *err)
 {
-	static const struct {
-		const char *field;
-		size_t off;
-	} plain[] = {
-	    {"input_cost_per_token", offsetof(struct price, input)},
-	    {"output_cost_per_token", offsetof(struct price, output)},
-	    {"cache_read_input_token_cost", offsetof(struct price, cache_read)},
-	    {"cache_creation_input_token_cost", offsetof(struct price, cache_write)},
-	    {"output_cost_per_reasoning_token", offsetof(struct price, reasoning)},
-	    {"input_cost_per_token_batches", offsetof(struct price, batch_input)},
-	    {"output_cost_per_token_batches", offsetof(struct price, batch_output)},
-	};
-	static const size_t above_off[] = {
-	    offsetof(struct price, above_input),
-	    offsetof(struct price, above_output),
-	    offsetof(struct price, above_cache_read),
-	    offsetof(struct price, above_cache_write),
-	};
+	const char *name = entry->string;
+	const cJSON *pse;
 	int k;
 
 	price_blank(p, effective_from_us);
 	*rounded = false;
-	if (strcmp(entry->string, "sample_spec") == 0) {
+	if (strcmp(name, "sample_spec") == 0) {
 		im_skip(im, "entry \"sample_spec\": the format's example, not a model");
 		return 0;
 	}
 	if (!cJSON_IsObject(entry)) {
-		im_skip(im, "entry \"%.200s\": not a model object", entry->string);
+		im_skip(im, "entry \"%.200s\": not a model object", name);
 		return 0;
 	}
-	if (!cJSON_GetObjectItemCaseSensitive(entry, "input_cost_per_token") &&
-	    !cJSON_GetObjectItemCaseSensitive(entry, "output_cost_per_token")) {
-		im_skip(im, "entry \"%.200s\": no input_cost_per_token or output_cost_per_token",
-		        entry->string);
+	if (!litellm_has_price(entry)) {
+		im_skip(im, "entry \"%.200s\": no per-token, per-query or per-request price", name);
 		return 0;
 	}
 	if (!litellm_names(entry, p, im))
 		return 0;
-	for (size_t i = 0; i < sizeof plain / sizeof *plain; i++)
-		if (litellm_price(entry, plain[i].field, (int64_t *)((char *)p + plain[i].off),
-		                  rounded, err) < 0)
-			return -1;
+	if (litellm_rates(entry, name, "", p->rate[PV_STD], rounded, err) < 0 ||
+	    litellm_rates(entry, name, "_batches", p->rate[PV_BATCH], rounded, err) < 0 ||
+	    litellm_rates(entry, name, "_flex", p->rate[PV_FLEX], rounded, err) < 0 ||
+	    litellm_rates(entry, name, "_priority", p->rate[PV_PRIORITY], rounded, err) < 0)
+		return -1;
+	/* Rerankers price per query: a per-request fee. */
+	if (p->rate[PV_STD][PC_REQUEST] == PRICE_UNSET &&
+	    litellm_price_in(entry, name, "input_cost_per_query", &p->rate[PV_STD][PC_REQUEST],
+	                     rounded, err) < 0)
+		return -1;
+	/* LiteLLM files OpenAI Realtime's cached audio input price under
+	 * cache_creation_input_audio_token_cost. */
+	if (p->rate[PV_STD][PC_AUDIO_CACHE_READ] == PRICE_UNSET &&
+	    litellm_price_in(entry, name, "cache_creation_input_audio_token_cost",
+	                     &p->rate[PV_STD][PC_AUDIO_CACHE_READ], rounded, err) < 0)
+		return -1;
 	if ((k = litellm_threshold_k(entry)) > 0) {
+		char sfx[64], sfx_pr[80];
 		p->threshold_tokens = (int64_t)k * 1000;
-		for (size_t b = 0; b < sizeof above_bases / sizeof *above_bases; b++) {
-			char field[96];
-			snprintf(field, sizeof field, "%s_above_%dk_tokens", above_bases[b], k);
-			if (litellm_price(entry, field, (int64_t *)((char *)p + above_off[b]),
-			                  rounded, err) < 0)
-				return -1;
-		}
+		snprintf(sfx, sizeof sfx, "_above_%dk_tokens", k);
+		snprintf(sfx_pr, sizeof sfx_pr, "_above_%dk_tokens_priority", k);
+		if (litellm_rates(entry, name, sfx, p->rate[PV_ABOVE], rounded, err) < 0 ||
+		    litellm_rates(entry, name, sfx_pr, p->rate[PV_ABOVE_PRIORITY], rounded, err) <
+		        0)
+			return -1;
 	}
+	if (litellm_tiers(entry, p, rounded, err) < 0)
+		return -1;
+	if (p->rate[PV_STD][PC_INPUT] == PRICE_UNSET && p->rate[PV_STD][PC_OUTPUT] == PRICE_UNSET &&
+	    p->rate[PV_STD][PC_REQUEST] == PRICE_UNSET) {
+		im_skip(im, "entry \"%.200s\": no input, output or per-request price", name);
+		return 0;
+	}
+	/* xAI charges the higher rates from the threshold itself. */
+	p->threshold_inclusive = strcmp(p->provider, "xai") == 0;
+	p->batch_discount_ppm = batch_discount_of(p->provider);
+	if (litellm_ppm(entry, name, "regional_processing_uplift_multiplier_eu", &p->uplift_eu_ppm,
+	                err) < 0 ||
+	    litellm_ppm(entry, name, "regional_processing_uplift_multiplier_us", &p->uplift_us_ppm,
+	                err) < 0)
+		return -1;
+	pse = cJSON_GetObjectItemCaseSensitive(entry, "provider_specific_entry");
+	if (cJSON_IsObject(pse) && (litellm_ppm(pse, name, "us", &p->geo_us_ppm, err) < 0 ||
+	                            litellm_ppm(pse, name, "fast", &p->fast_ppm, err) < 0))
+		return -1;
 	price_default_tier(p);
 	return 1;
 }
@@ -488,59 +618,65 @@ done:
 
 /* ---- CSV ----------------------------------------------------------------- */
 
-enum csv_col {
-	COL_PROVIDER,
-	COL_MODEL,
-	COL_TIER,
-	COL_INPUT,
-	COL_OUTPUT,
-	COL_CACHE_READ,
-	COL_CACHE_WRITE,
-	COL_REASONING,
-	COL_BATCH_INPUT,
-	COL_BATCH_OUTPUT,
-	COL_THRESHOLD,
-	COL_ABOVE_INPUT,
-	COL_ABOVE_OUTPUT,
-	COL_ABOVE_CACHE_READ,
-	COL_ABOVE_CACHE_WRITE,
-	COL_N
-};
+/* The CSV columns, all derived from the component tables: provider, model,
+ * tier; <variant><component> for every rate (tokens in USD per million,
+ * queries and requests in USD each); the scalars. The header names the
+ * columns used, in any order (docs/prices.md). */
+enum csv_kind { CK_PROVIDER, CK_MODEL, CK_TIER, CK_RATE, CK_THRESHOLD, CK_INCLUSIVE, CK_PPM };
 
-static const char *const csv_names[COL_N] = {
-    "provider",
-    "model",
-    "tier",
-    "input",
-    "output",
-    "cache_read",
-    "cache_write",
-    "reasoning",
-    "batch_input",
-    "batch_output",
-    "threshold_tokens",
-    "above_input",
-    "above_output",
-    "above_cache_read",
-    "above_cache_write",
+struct csv_col {
+	char name[48];
+	enum csv_kind kind;
+	int variant, component; /* CK_RATE */
+	size_t scalar_off;      /* CK_PPM */
+	bool fraction;          /* CK_PPM: a share (0.5) stored as a discount */
 };
 
 #define CSV_HEADER                                                                                 \
 	"provider,model,tier,input,output,cache_read,cache_write,reasoning,batch_input,"           \
 	"batch_output,threshold_tokens,above_input,above_output,above_cache_read,"                 \
 	"above_cache_write"
-
+#define CSV_MAX_COLS  (3 + PV_COUNT * PC_COUNT + 8)
 #define CSV_FIELD_MAX 512
 
-static const char *csv_col_name(int i)
+static size_t csv_columns(struct csv_col *cols)
 {
-	return i < COL_N ? csv_names[i] : "beyond the last";
+	static const struct {
+		const char *name;
+		size_t off;
+	} ppm[] = {
+	    {"batch_discount", offsetof(struct price, batch_discount_ppm)},
+	    {"uplift_eu", offsetof(struct price, uplift_eu_ppm)},
+	    {"uplift_us", offsetof(struct price, uplift_us_ppm)},
+	    {"geo_us", offsetof(struct price, geo_us_ppm)},
+	    {"fast", offsetof(struct price, fast_ppm)},
+	};
+	size_t n = 0;
+
+	cols[n++] = (struct csv_col){"provider", CK_PROVIDER, 0, 0, 0, false};
+	cols[n++] = (struct csv_col){"model", CK_MODEL, 0, 0, 0, false};
+	cols[n++] = (struct csv_col){"tier", CK_TIER, 0, 0, 0, false};
+	for (int v = 0; v < PV_COUNT; v++)
+		for (int k = 0; k < PC_COUNT; k++) {
+			struct csv_col *c = &cols[n++];
+			*c = (struct csv_col){"", CK_RATE, v, k, 0, false};
+			snprintf(c->name, sizeof c->name, "%s%s", price_variant_prefix[v],
+			         price_component_names[k]);
+		}
+	cols[n++] = (struct csv_col){"threshold_tokens", CK_THRESHOLD, 0, 0, 0, false};
+	cols[n++] = (struct csv_col){"threshold_inclusive", CK_INCLUSIVE, 0, 0, 0, false};
+	for (size_t i = 0; i < sizeof ppm / sizeof *ppm; i++)
+		cols[n++] = (struct csv_col){"", CK_PPM, 0, 0, ppm[i].off, i == 0};
+	for (size_t i = 0; i < sizeof ppm / sizeof *ppm; i++)
+		str_copy(cols[n - (sizeof ppm / sizeof *ppm) + i].name, sizeof cols[0].name,
+		         ppm[i].name);
+	return n;
 }
 
-/* Splits one line (without its newline) into fields. Double-quoted fields
- * may hold commas and "" for a quote; unquoted fields are trimmed of blanks.
- * Returns the number of fields or -1 with err set. */
-static int csv_split(const char *s, size_t n, size_t lineno, char fields[COL_N][CSV_FIELD_MAX],
+/* Splits one line (without its newline) into at most max fields. Double-
+ * quoted fields may hold commas and "" for a quote; unquoted fields are
+ * trimmed of blanks. Returns the number of fields or -1 with err set. */
+static int csv_split(const char *s, size_t n, size_t lineno, char (*fields)[CSV_FIELD_MAX], int max,
                      struct tally_err *err)
 {
 	size_t i = 0;
@@ -558,8 +694,8 @@ static int csv_split(const char *s, size_t n, size_t lineno, char fields[COL_N][
 				if (i >= n)
 					return tally_err_set(
 					    err, TALLY_EINVAL, false,
-					    "line %zu: column %s: unterminated quote", lineno,
-					    csv_col_name(nf));
+					    "line %zu: field %d: unterminated quote", lineno,
+					    nf + 1);
 				if (s[i] == '"') {
 					if (i + 1 < n && s[i + 1] == '"')
 						i++;
@@ -576,9 +712,8 @@ static int csv_split(const char *s, size_t n, size_t lineno, char fields[COL_N][
 				i++;
 			if (i < n && s[i] != ',')
 				return tally_err_set(err, TALLY_EINVAL, false,
-				                     "line %zu: column %s: text after closing "
-				                     "quote",
-				                     lineno, csv_col_name(nf));
+				                     "line %zu: field %d: text after closing quote",
+				                     lineno, nf + 1);
 		} else {
 			for (; i < n && s[i] != ','; i++) {
 				if (o + 1 < sizeof buf)
@@ -592,9 +727,9 @@ static int csv_split(const char *s, size_t n, size_t lineno, char fields[COL_N][
 		buf[o] = '\0';
 		if (too_long)
 			return tally_err_set(err, TALLY_EINVAL, false,
-			                     "line %zu: column %s: longer than %d bytes", lineno,
-			                     csv_col_name(nf), CSV_FIELD_MAX - 1);
-		if (nf < COL_N)
+			                     "line %zu: field %d: longer than %d bytes", lineno,
+			                     nf + 1, CSV_FIELD_MAX - 1);
+		if (nf < max)
 			memcpy(fields[nf], buf, o + 1);
 		nf++;
 		if (i >= n)
@@ -603,68 +738,119 @@ static int csv_split(const char *s, size_t n, size_t lineno, char fields[COL_N][
 	}
 }
 
-/* Parses a price column (USD per million tokens) into pico-USD per token. */
-static int csv_price(const char *text, enum csv_col col, size_t lineno, int64_t *out, bool *rounded,
-                     struct tally_err *err)
+/* Reads the header: which column each field is. */
+static int csv_header(char (*fields)[CSV_FIELD_MAX], int nf, size_t lineno,
+                      const struct csv_col *all, size_t n_all, const struct csv_col **map,
+                      struct tally_err *err)
 {
-	char why[64];
+	bool seen_provider = false, seen_model = false;
 
-	if (*text == '\0') {
-		*out = PRICE_UNSET;
-		return 0;
+	for (int f = 0; f < nf; f++) {
+		map[f] = NULL;
+		for (size_t c = 0; c < n_all; c++)
+			if (strcmp(fields[f], all[c].name) == 0)
+				map[f] = &all[c];
+		if (!map[f])
+			return tally_err_set(
+			    err, TALLY_EINVAL, false,
+			    "line %zu: unknown column \"%.60s\" (docs/prices.md lists "
+			    "the columns)",
+			    lineno, fields[f]);
+		for (int g = 0; g < f; g++)
+			if (map[g] == map[f])
+				return tally_err_set(err, TALLY_EINVAL, false,
+				                     "line %zu: column %s twice", lineno,
+				                     fields[f]);
+		seen_provider |= map[f]->kind == CK_PROVIDER;
+		seen_model |= map[f]->kind == CK_MODEL;
 	}
-	if (parse_price(text, 6, out, rounded, why, sizeof why) < 0)
-		return tally_err_set(err, TALLY_EINVAL, false, "line %zu: column %s: \"%.60s\" %s",
-		                     lineno, csv_names[col], text, why);
+	if (!seen_provider || !seen_model)
+		return tally_err_set(
+		    err, TALLY_EINVAL, false,
+		    "line %zu: the header must name the columns, provider and model "
+		    "among them (e.g. %s)",
+		    lineno, CSV_HEADER);
 	return 0;
 }
 
-static int csv_row(char fields[COL_N][CSV_FIELD_MAX], size_t lineno, int64_t effective_from_us,
-                   struct price *p, bool *rounded, struct tally_err *err)
+static int csv_row(char (*fields)[CSV_FIELD_MAX], const struct csv_col *const *map, int nf,
+                   size_t lineno, int64_t effective_from_us, struct price *p, bool *rounded,
+                   struct tally_err *err)
 {
-	static const struct {
-		enum csv_col col;
-		size_t off;
-	} cols[] = {
-	    {COL_INPUT, offsetof(struct price, input)},
-	    {COL_OUTPUT, offsetof(struct price, output)},
-	    {COL_CACHE_READ, offsetof(struct price, cache_read)},
-	    {COL_CACHE_WRITE, offsetof(struct price, cache_write)},
-	    {COL_REASONING, offsetof(struct price, reasoning)},
-	    {COL_BATCH_INPUT, offsetof(struct price, batch_input)},
-	    {COL_BATCH_OUTPUT, offsetof(struct price, batch_output)},
-	    {COL_ABOVE_INPUT, offsetof(struct price, above_input)},
-	    {COL_ABOVE_OUTPUT, offsetof(struct price, above_output)},
-	    {COL_ABOVE_CACHE_READ, offsetof(struct price, above_cache_read)},
-	    {COL_ABOVE_CACHE_WRITE, offsetof(struct price, above_cache_write)},
-	};
-	const char *thr = fields[COL_THRESHOLD];
+	char why[64];
 
 	price_blank(p, effective_from_us);
 	*rounded = false;
-	if (fields[COL_PROVIDER][0] == '\0' || fields[COL_MODEL][0] == '\0')
+	for (int f = 0; f < nf; f++) {
+		const struct csv_col *c = map[f];
+		const char *t = fields[f];
+		int64_t x;
+
+		switch (c->kind) {
+		case CK_PROVIDER:
+		case CK_MODEL:
+		case CK_TIER: {
+			char *dst = c->kind == CK_PROVIDER ? p->provider
+			            : c->kind == CK_MODEL  ? p->model
+			                                   : p->tier;
+			size_t cap = c->kind == CK_PROVIDER ? sizeof p->provider
+			             : c->kind == CK_MODEL  ? sizeof p->model
+			                                    : sizeof p->tier;
+			if (str_copy(dst, cap, t) < 0)
+				return tally_err_set(err, TALLY_EINVAL, false,
+				                     "line %zu: column %s: too long", lineno,
+				                     c->name);
+			break;
+		}
+		case CK_RATE:
+			if (!*t)
+				break;
+			if (parse_price(
+			        t,
+			        c->component == PC_WEB_SEARCH || c->component == PC_REQUEST ? 12
+			                                                                    : 6,
+			        &p->rate[c->variant][c->component], rounded, why, sizeof why) < 0)
+				return tally_err_set(err, TALLY_EINVAL, false,
+				                     "line %zu: column %s: \"%.60s\" %s", lineno,
+				                     c->name, t, why);
+			break;
+		case CK_THRESHOLD:
+		case CK_INCLUSIVE:
+			if (!*t)
+				break;
+			if (parse_i64(t, &x) < 0 || x < 0 || (c->kind == CK_INCLUSIVE && x > 1))
+				return tally_err_set(err, TALLY_EINVAL, false,
+				                     "line %zu: column %s: \"%.60s\" is not a "
+				                     "non-negative whole number%s",
+				                     lineno, c->name, t,
+				                     c->kind == CK_INCLUSIVE ? " (0 or 1)" : "");
+			if (c->kind == CK_THRESHOLD)
+				p->threshold_tokens = x;
+			else
+				p->threshold_inclusive = x;
+			break;
+		case CK_PPM:
+			if (!*t)
+				break;
+			if (parse_price(t, 6, &x, rounded, why, sizeof why) < 0 ||
+			    (c->fraction && x > 1000000))
+				return tally_err_set(
+				    err, TALLY_EINVAL, false, "line %zu: column %s: \"%.60s\" %s",
+				    lineno, c->name, t,
+				    c->fraction && x > 1000000 ? "is above 1" : why);
+			*(int64_t *)((char *)p + c->scalar_off) = x;
+			break;
+		}
+	}
+	if (p->provider[0] == '\0' || p->model[0] == '\0')
 		return tally_err_set(err, TALLY_EINVAL, false,
 		                     "line %zu: column %s: must not be empty", lineno,
-		                     csv_names[fields[COL_PROVIDER][0] ? COL_MODEL : COL_PROVIDER]);
-	if (str_copy(p->provider, sizeof p->provider, fields[COL_PROVIDER]) < 0 ||
-	    str_copy(p->model, sizeof p->model, fields[COL_MODEL]) < 0 ||
-	    str_copy(p->tier, sizeof p->tier, fields[COL_TIER]) < 0)
-		return tally_err_set(err, TALLY_EINVAL, false,
-		                     "line %zu: provider, model or tier too long "
-		                     "(limits %d, %d, %d)",
-		                     lineno, EVENT_NAME_MAX, EVENT_MODEL_MAX, EVENT_TIER_MAX);
-	for (size_t i = 0; i < sizeof cols / sizeof *cols; i++)
-		if (csv_price(fields[cols[i].col], cols[i].col, lineno,
-		              (int64_t *)((char *)p + cols[i].off), rounded, err) < 0)
-			return -1;
-	if (*thr && (parse_i64(thr, &p->threshold_tokens) < 0 || p->threshold_tokens < 0))
-		return tally_err_set(err, TALLY_EINVAL, false,
-		                     "line %zu: column threshold_tokens: \"%.60s\" is not a "
-		                     "non-negative whole number",
-		                     lineno, thr);
-	if (p->threshold_tokens == 0 &&
-	    (p->above_input != PRICE_UNSET || p->above_output != PRICE_UNSET ||
-	     p->above_cache_read != PRICE_UNSET || p->above_cache_write != PRICE_UNSET))
+		                     p->provider[0] ? "model" : "provider");
+	bool any_above = false;
+	for (int k = 0; k < PC_COUNT; k++)
+		any_above |= p->rate[PV_ABOVE][k] != PRICE_UNSET ||
+		             p->rate[PV_ABOVE_PRIORITY][k] != PRICE_UNSET;
+	if (p->threshold_tokens == 0 && any_above)
 		return tally_err_set(err, TALLY_EINVAL, false,
 		                     "line %zu: column threshold_tokens: above_* prices need a "
 		                     "threshold above 0",
@@ -698,15 +884,18 @@ int price_import_csv(const char *text, size_t len, int64_t effective_from_us,
                      struct price_import *out, struct tally_err *err)
 {
 	char(*fields)[CSV_FIELD_MAX] = NULL;
+	struct csv_col all[CSV_MAX_COLS];
+	const struct csv_col *map[CSV_MAX_COLS];
+	size_t n_all = csv_columns(all);
 	struct seen_set seen = {NULL, 0};
-	bool header = false;
+	int n_cols = 0;
 	size_t pos = 0, lineno = 0;
 	int rc = -1;
 
 	memset(out, 0, sizeof *out);
 	if (!text)
 		return tally_err_set(err, TALLY_EINVAL, false, "price import: no CSV text");
-	if (!(fields = malloc(COL_N * sizeof *fields)))
+	if (!(fields = malloc(CSV_MAX_COLS * sizeof *fields)))
 		return tally_err_set(err, TALLY_ENOMEM, false, "price import: out of memory");
 	if (len >= 3 && memcmp(text, "\xEF\xBB\xBF", 3) == 0)
 		pos = 3; /* a UTF-8 byte order mark, as spreadsheets write */
@@ -729,24 +918,25 @@ int price_import_csv(const char *text, size_t len, int64_t effective_from_us,
 		}
 		if (csv_blank(line, n) || line[0] == '#')
 			continue;
-		if (!header) {
-			if (n != strlen(CSV_HEADER) || memcmp(line, CSV_HEADER, n) != 0) {
+		if ((nf = csv_split(line, n, lineno, fields, CSV_MAX_COLS, err)) < 0)
+			goto done;
+		if (n_cols == 0) {
+			if (nf > CSV_MAX_COLS) {
 				tally_err_set(err, TALLY_EINVAL, false,
-				              "line %zu: the header must be exactly %s", lineno,
-				              CSV_HEADER);
+				              "line %zu: too many columns", lineno);
 				goto done;
 			}
-			header = true;
+			if (csv_header(fields, nf, lineno, all, n_all, map, err) < 0)
+				goto done;
+			n_cols = nf;
 			continue;
 		}
-		if ((nf = csv_split(line, n, lineno, fields, err)) < 0)
-			goto done;
-		if (nf != COL_N) {
+		if (nf != n_cols) {
 			tally_err_set(err, TALLY_EINVAL, false, "line %zu: %d columns, expected %d",
-			              lineno, nf, COL_N);
+			              lineno, nf, n_cols);
 			goto done;
 		}
-		if (csv_row(fields, lineno, effective_from_us, &p, &rounded, err) < 0)
+		if (csv_row(fields, map, nf, lineno, effective_from_us, &p, &rounded, err) < 0)
 			goto done;
 		first = seen_check_add(&seen, out, &p, out->n);
 		if (first == SEEN_OOM) {
@@ -763,8 +953,9 @@ int price_import_csv(const char *text, size_t len, int64_t effective_from_us,
 			goto done;
 		out->rounded += rounded;
 	}
-	if (!header) {
-		tally_err_set(err, TALLY_EINVAL, false, "no header line: expected %s", CSV_HEADER);
+	if (n_cols == 0) {
+		tally_err_set(err, TALLY_EINVAL, false, "no header line: expected e.g. %s",
+		              CSV_HEADER);
 		goto done;
 	}
 	rc = 0;

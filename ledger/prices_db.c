@@ -5,51 +5,147 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define PRICE_COLS                                                                                 \
-	"input_pusd, output_pusd, cache_read_pusd, cache_write_pusd, reasoning_pusd, "             \
-	"batch_input_pusd, batch_output_pusd, threshold_tokens, above_input_pusd, "                \
-	"above_output_pusd, above_cache_read_pusd, above_cache_write_pusd"
+#include <cjson/cJSON.h>
+
+/* The price-book columns of a price version, from the component tables:
+ * every <variant><component>_pusd, the scalars, extra_tiers. alias (may be
+ * "") prefixes each, as "s.". */
+#define PRICE_SCALAR_NAME_(name) #name,
+static const char *const scalar_cols[] = {PRICE_SCALARS(PRICE_SCALAR_NAME_)};
+#define N_SCALARS    ((int)(sizeof scalar_cols / sizeof *scalar_cols))
+#define N_PRICE_COLS (PV_COUNT * PC_COUNT + N_SCALARS + 1)
+
+void ledger_price_cols(struct sbuf *s, const char *alias)
+{
+	for (int v = 0; v < PV_COUNT; v++)
+		for (int k = 0; k < PC_COUNT; k++)
+			sbuf_printf(s, "%s%s%s%s_pusd", v || k ? ", " : "", alias,
+			            price_variant_prefix[v], price_component_names[k]);
+	for (int i = 0; i < N_SCALARS; i++)
+		sbuf_printf(s, ", %s%s", alias, scalar_cols[i]);
+	sbuf_printf(s, ", %sextra_tiers", alias);
+}
 
 static int64_t get_price(PGresult *res, int r, int c)
 {
 	return PQgetisnull(res, r, c) ? PRICE_UNSET : strtoll(PQgetvalue(res, r, c), NULL, 10);
 }
 
+/* extra_tiers as JSON text: [{"from": n, "<component>": "pusd", ...}] (rates
+ * as decimal strings) or NULL. */
+static char *tiers_json(const struct price *p)
+{
+	struct sbuf s;
+
+	if (p->n_tiers <= 0)
+		return NULL;
+	sbuf_init(&s);
+	sbuf_putc(&s, '[');
+	for (int i = 0; i < p->n_tiers && i < PRICE_TIERS_MAX; i++) {
+		sbuf_printf(&s, "%s{\"from\":%lld", i ? "," : "",
+		            (long long)p->tiers[i].from_tokens);
+		for (int k = 0; k < PC_COUNT; k++)
+			if (p->tiers[i].rate[k] != PRICE_UNSET)
+				sbuf_printf(&s, ",\"%s\":\"%lld\"", price_component_names[k],
+				            (long long)p->tiers[i].rate[k]);
+		sbuf_putc(&s, '}');
+	}
+	sbuf_putc(&s, ']');
+	if (s.oom) {
+		sbuf_cleanup(&s);
+		return NULL;
+	}
+	return s.p; /* the caller frees it */
+}
+
+/* Reads extra_tiers back; a malformed value leaves no extra tiers. */
+static void tiers_parse(const char *text, struct price *p)
+{
+	cJSON *root = cJSON_Parse(text), *t;
+
+	p->n_tiers = 0;
+	cJSON_ArrayForEach(t, root)
+	{
+		struct price_tier *pt;
+		const cJSON *from = cJSON_GetObjectItemCaseSensitive(t, "from");
+		if (p->n_tiers >= PRICE_TIERS_MAX || !cJSON_IsNumber(from))
+			break;
+		pt = &p->tiers[p->n_tiers++];
+		pt->from_tokens = (int64_t)from->valuedouble;
+		for (int k = 0; k < PC_COUNT; k++) {
+			/* Rates travel as decimal strings: money never goes through a double. */
+			const cJSON *v =
+			    cJSON_GetObjectItemCaseSensitive(t, price_component_names[k]);
+			pt->rate[k] =
+			    cJSON_IsString(v) ? strtoll(v->valuestring, NULL, 10) : PRICE_UNSET;
+		}
+	}
+	cJSON_Delete(root);
+}
+
+/* Fills p's rates and scalars from columns c0.. of row r (price_cols order). */
+void ledger_price_from_row(PGresult *res, int r, int c0, struct price *p)
+{
+	int c = c0;
+
+	for (int v = 0; v < PV_COUNT; v++)
+		for (int k = 0; k < PC_COUNT; k++)
+			p->rate[v][k] = get_price(res, r, c++);
+#define PRICE_SCALAR_READ_(name)                                                                   \
+	p->name = get_price(res, r, c++);                                                          \
+	if (p->name < 0)                                                                           \
+		p->name = 0;
+	PRICE_SCALARS(PRICE_SCALAR_READ_)
+#undef PRICE_SCALAR_READ_
+	if (!PQgetisnull(res, r, c))
+		tiers_parse(PQgetvalue(res, r, c), p);
+}
+
 struct pricebook *ledger_load_pricebook(struct ledger *lg, struct tally_err *err)
 {
 	struct pricebook *pb = pricebook_new();
 	PGresult *res;
+	struct sbuf q;
 
 	if (!pb) {
 		tally_err_set(err, TALLY_ENOMEM, false, "out of memory");
 		return NULL;
 	}
-	res =
-	    PQexec(lg->conn, "SELECT price_version, provider, model, tier,"
-	                     " (extract(epoch FROM effective_from) * 1000000)::bigint, " PRICE_COLS
-	                     " FROM price_book ORDER BY provider, model, effective_from");
+	sbuf_init(&q);
+	sbuf_puts(&q, "SELECT price_version, provider, model, tier,"
+	              " (extract(epoch FROM effective_from) * 1000000)::bigint, ");
+	ledger_price_cols(&q, "");
+	sbuf_puts(&q, " FROM price_book ORDER BY provider, model, effective_from");
+	if (q.oom) {
+		sbuf_cleanup(&q);
+		pricebook_free(pb);
+		tally_err_set(err, TALLY_ENOMEM, false, "out of memory");
+		return NULL;
+	}
+	res = PQexec(lg->conn, q.p);
+	sbuf_cleanup(&q);
 	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
 		ledger_fail(lg, res, "loading the price book", err);
 		pricebook_free(pb);
 		return NULL;
 	}
 	for (int r = 0; r < PQntuples(res); r++) {
-		struct price p;
-		memset(&p, 0, sizeof p);
-		p.version = strtoll(PQgetvalue(res, r, 0), NULL, 10);
-		str_copy(p.provider, sizeof p.provider, PQgetvalue(res, r, 1));
-		str_copy(p.model, sizeof p.model, PQgetvalue(res, r, 2));
-		str_copy(p.tier, sizeof p.tier, PQgetvalue(res, r, 3));
-		p.effective_from_us = strtoll(PQgetvalue(res, r, 4), NULL, 10);
-		int64_t *f[] = {&p.input,        &p.output,           &p.cache_read,
-		                &p.cache_write,  &p.reasoning,        &p.batch_input,
-		                &p.batch_output, &p.threshold_tokens, &p.above_input,
-		                &p.above_output, &p.above_cache_read, &p.above_cache_write};
-		for (int i = 0; i < 12; i++)
-			*f[i] = get_price(res, r, 5 + i);
-		if (p.threshold_tokens < 0)
-			p.threshold_tokens = 0;
-		if (pricebook_add(pb, &p, err) < 0) {
+		struct price *p = calloc(1, sizeof *p);
+		if (!p) {
+			tally_err_set(err, TALLY_ENOMEM, false, "out of memory");
+			PQclear(res);
+			pricebook_free(pb);
+			return NULL;
+		}
+		p->version = strtoll(PQgetvalue(res, r, 0), NULL, 10);
+		str_copy(p->provider, sizeof p->provider, PQgetvalue(res, r, 1));
+		str_copy(p->model, sizeof p->model, PQgetvalue(res, r, 2));
+		str_copy(p->tier, sizeof p->tier, PQgetvalue(res, r, 3));
+		p->effective_from_us = strtoll(PQgetvalue(res, r, 4), NULL, 10);
+		ledger_price_from_row(res, r, 5, p);
+		int rc = pricebook_add(pb, p, err);
+		free(p);
+		if (rc < 0) {
 			PQclear(res);
 			pricebook_free(pb);
 			return NULL;
@@ -90,17 +186,39 @@ static void copy_price(struct sbuf *s, int64_t v)
 		sbuf_printf(s, "\t%lld", (long long)v);
 }
 
+/* The statement storing the staged prices that differ from those in force. */
+static void store_sql(struct sbuf *q)
+{
+	sbuf_puts(q, "WITH latest AS (SELECT DISTINCT ON (provider, model) * FROM price_book"
+	             "  ORDER BY provider, model, effective_from DESC),"
+	             " ins AS (INSERT INTO price_book (provider, model, tier, effective_from, ");
+	ledger_price_cols(q, "");
+	sbuf_puts(q, ", source) SELECT s.provider, s.model, s.tier, coalesce(s.effective_from,"
+	             "  CASE WHEN l.provider IS NULL THEN '1970-01-01T00:00:00Z'::timestamptz"
+	             "  ELSE now() END), ");
+	ledger_price_cols(q, "s.");
+	sbuf_puts(q, ", $1 FROM stage_prices s LEFT JOIN latest l USING (provider, model)"
+	             " WHERE l.provider IS NULL OR (l.tier, ");
+	ledger_price_cols(q, "l.");
+	sbuf_puts(q, ") IS DISTINCT FROM (s.tier, ");
+	ledger_price_cols(q, "s.");
+	sbuf_puts(q, ") ON CONFLICT (provider, model, effective_from) DO NOTHING RETURNING 1)"
+	             " SELECT count(*) FROM ins");
+}
+
 int ledger_store_prices(struct ledger *lg, const struct price_import *im, const char *source,
                         struct price_store_result *out, struct tally_err *err)
 {
-	struct sbuf s;
+	struct sbuf s, q;
 	PGresult *res = NULL;
 	int rc = -1;
 
 	memset(out, 0, sizeof *out);
 	sbuf_init(&s);
+	sbuf_init(&q);
 	for (size_t i = 0; i < im->n; i++) {
 		const struct price *p = &im->prices[i];
+		char *tiers;
 		sbuf_copy_text(&s, p->provider);
 		sbuf_putc(&s, '\t');
 		sbuf_copy_text(&s, p->model);
@@ -114,59 +232,45 @@ int ledger_store_prices(struct ledger *lg, const struct price_import *im, const 
 			time_format(p->effective_from_us, ts);
 			sbuf_puts(&s, ts);
 		}
-		const int64_t v[] = {p->input,        p->output,           p->cache_read,
-		                     p->cache_write,  p->reasoning,        p->batch_input,
-		                     p->batch_output, p->threshold_tokens, p->above_input,
-		                     p->above_output, p->above_cache_read, p->above_cache_write};
-		for (int k = 0; k < 12; k++)
-			copy_price(&s, k == 7 && v[k] <= 0 ? 0 : v[k]);
+		for (int v = 0; v < PV_COUNT; v++)
+			for (int k = 0; k < PC_COUNT; k++)
+				copy_price(&s, p->rate[v][k]);
+#define PRICE_SCALAR_COPY_(name) copy_price(&s, p->name > 0 ? p->name : 0);
+		PRICE_SCALARS(PRICE_SCALAR_COPY_)
+#undef PRICE_SCALAR_COPY_
+		sbuf_putc(&s, '\t');
+		tiers = tiers_json(p);
+		sbuf_copy_text(&s, tiers);
+		free(tiers);
 		sbuf_putc(&s, '\n');
 	}
-	if (s.oom) {
+	sbuf_puts(&q, "COPY stage_prices (provider, model, tier, effective_from, ");
+	ledger_price_cols(&q, "");
+	sbuf_puts(&q, ") FROM STDIN");
+	if (s.oom || q.oom) {
 		tally_err_set(err, TALLY_ENOMEM, false, "out of memory");
 		goto out;
 	}
 	if (ledger_exec(lg, "BEGIN", err) < 0 ||
-	    ledger_exec(
-	        lg,
-	        "CREATE TEMP TABLE stage_prices (provider text, model text, tier text,"
-	        " effective_from timestamptz, input_pusd bigint, output_pusd bigint,"
-	        " cache_read_pusd bigint, cache_write_pusd bigint, reasoning_pusd bigint,"
-	        " batch_input_pusd bigint, batch_output_pusd bigint, threshold_tokens bigint,"
-	        " above_input_pusd bigint, above_output_pusd bigint,"
-	        " above_cache_read_pusd bigint, above_cache_write_pusd bigint)"
-	        " ON COMMIT DROP",
-	        err) < 0 ||
-	    ledger_copy(lg, "COPY stage_prices FROM STDIN", s.p ? s.p : "", s.len, err) < 0)
+	    ledger_exec(lg,
+	                "CREATE TEMP TABLE stage_prices ON COMMIT DROP AS SELECT * FROM price_book"
+	                " WITH NO DATA",
+	                err) < 0 ||
+	    ledger_exec(lg, "ALTER TABLE stage_prices ALTER effective_from DROP NOT NULL", err) <
+	        0 ||
+	    ledger_copy(lg, q.p, s.p ? s.p : "", s.len, err) < 0)
 		goto rollback;
 	/* A price identical to the one in force is not stored again. The first
 	 * price of a model applies to all history unless a date was given; a
 	 * changed price applies from now. */
+	sbuf_reset(&q);
+	store_sql(&q);
+	if (q.oom) {
+		tally_err_set(err, TALLY_ENOMEM, false, "out of memory");
+		goto rollback;
+	}
 	const char *params[1] = {source};
-	res = PQexecParams(
-	    lg->conn,
-	    "WITH latest AS (SELECT DISTINCT ON (provider, model) * FROM price_book"
-	    "  ORDER BY provider, model, effective_from DESC),"
-	    " ins AS (INSERT INTO price_book (provider, model, tier, effective_from, " PRICE_COLS
-	    ", source)"
-	    " SELECT s.provider, s.model, s.tier, coalesce(s.effective_from,"
-	    "  CASE WHEN l.provider IS NULL THEN '1970-01-01T00:00:00Z'::timestamptz"
-	    "  ELSE now() END), s.input_pusd, s.output_pusd, s.cache_read_pusd,"
-	    "  s.cache_write_pusd, s.reasoning_pusd, s.batch_input_pusd, s.batch_output_pusd,"
-	    "  s.threshold_tokens, s.above_input_pusd, s.above_output_pusd,"
-	    "  s.above_cache_read_pusd, s.above_cache_write_pusd, $1"
-	    " FROM stage_prices s LEFT JOIN latest l USING (provider, model)"
-	    " WHERE l.provider IS NULL OR (l.tier, l.input_pusd, l.output_pusd,"
-	    "  l.cache_read_pusd, l.cache_write_pusd, l.reasoning_pusd, l.batch_input_pusd,"
-	    "  l.batch_output_pusd, l.threshold_tokens, l.above_input_pusd,"
-	    "  l.above_output_pusd, l.above_cache_read_pusd, l.above_cache_write_pusd)"
-	    "  IS DISTINCT FROM (s.tier, s.input_pusd, s.output_pusd, s.cache_read_pusd,"
-	    "  s.cache_write_pusd, s.reasoning_pusd, s.batch_input_pusd, s.batch_output_pusd,"
-	    "  s.threshold_tokens, s.above_input_pusd, s.above_output_pusd,"
-	    "  s.above_cache_read_pusd, s.above_cache_write_pusd)"
-	    " ON CONFLICT (provider, model, effective_from) DO NOTHING RETURNING 1)"
-	    " SELECT count(*) FROM ins",
-	    1, NULL, params, NULL, NULL, 0);
+	res = PQexecParams(lg->conn, q.p, 1, NULL, params, NULL, NULL, 0);
 	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
 		ledger_fail(lg, res, "storing prices", err);
 		res = NULL;
@@ -181,8 +285,8 @@ int ledger_store_prices(struct ledger *lg, const struct price_import *im, const 
 	sbuf_init(&d);
 	sbuf_puts(&d, "{\"source\":");
 	sbuf_json_str(&d, source);
-	sbuf_printf(&d, ",\"entries\":%zu,\"stored\":%zu,\"unchanged\":%zu}", im->n, out->stored,
-	            out->unchanged);
+	sbuf_printf(&d, ",\"entries\":%zu,\"stored\":%zu,\"unchanged\":%zu,\"components\":%d}",
+	            im->n, out->stored, out->unchanged, PC_COUNT);
 	const char *ap[1] = {d.oom ? "{}" : d.p};
 	res = PQexecParams(lg->conn,
 	                   "INSERT INTO audit_log (actor, action, details)"
@@ -203,10 +307,26 @@ rollback:
 	PQclear(PQexec(lg->conn, "ROLLBACK"));
 out:
 	sbuf_cleanup(&s);
+	sbuf_cleanup(&q);
 	return rc;
 }
 
 /* ---- reprice ------------------------------------------------------------ */
+
+/* The cursor's columns: 0 event_id, 1 ts, 2 provider, 3 model, 4 ts_us,
+ * 5..9 tokens, 10 batch, 11 cache_hit, 12 cost, 13 version, 14 tier,
+ * 15..18 service_tier, data_residency, inference_geo, speed, then the
+ * components' quantities and costs. */
+#define RP_QTY                            19
+#define RP_SET_QTY_(ID, name, key, unit)  ", " #name "_qty = s." #name "_qty"
+#define RP_SET_COST_(ID, name, key, unit) ", " #name "_cost_pusd = s." #name "_cost_pusd"
+#define RP_SET_LIST_(ID, name, key, unit) ", " #name "_list_pusd = s." #name "_list_pusd"
+#define RP_COST                           (RP_QTY + PC_COUNT)
+
+static int64_t cell(PGresult *res, int r, int c)
+{
+	return strtoll(PQgetvalue(res, r, c), NULL, 10);
+}
 
 static int reprice_fetch(struct ledger *lg, const struct pricebook *pb, struct sbuf *s,
                          struct reprice_result *out, bool *more, struct tally_err *err)
@@ -217,36 +337,49 @@ static int reprice_fetch(struct ledger *lg, const struct pricebook *pb, struct s
 		return ledger_fail(lg, res, "reading calls to reprice", err);
 	*more = PQntuples(res) > 0;
 	for (int r = 0; r < PQntuples(res); r++) {
-		struct call_event c;
-		memset(&c, 0, sizeof c);
-		str_copy(c.provider, sizeof c.provider, PQgetvalue(res, r, 2));
-		str_copy(c.model, sizeof c.model, PQgetvalue(res, r, 3));
-		c.ts_us = strtoll(PQgetvalue(res, r, 4), NULL, 10);
-		c.input_tokens = strtoll(PQgetvalue(res, r, 5), NULL, 10);
-		c.output_tokens = strtoll(PQgetvalue(res, r, 6), NULL, 10);
-		c.cache_read_tokens = strtoll(PQgetvalue(res, r, 7), NULL, 10);
-		c.cache_write_tokens = strtoll(PQgetvalue(res, r, 8), NULL, 10);
-		c.reasoning_tokens = strtoll(PQgetvalue(res, r, 9), NULL, 10);
-		c.batch = PQgetvalue(res, r, 10)[0] == 't';
-		c.cache_hit = PQgetvalue(res, r, 11)[0] == 't';
+		struct call_row row;
+		struct call_event *c = &row.ev;
+		memset(&row, 0, sizeof row);
+		str_copy(c->provider, sizeof c->provider, PQgetvalue(res, r, 2));
+		str_copy(c->model, sizeof c->model, PQgetvalue(res, r, 3));
+		c->ts_us = cell(res, r, 4);
+		c->input_tokens = cell(res, r, 5);
+		c->output_tokens = cell(res, r, 6);
+		c->cache_read_tokens = cell(res, r, 7);
+		c->cache_write_tokens = cell(res, r, 8);
+		c->reasoning_tokens = cell(res, r, 9);
+		c->batch = PQgetvalue(res, r, 10)[0] == 't';
+		c->cache_hit = PQgetvalue(res, r, 11)[0] == 't';
+		str_copy(c->service_tier, sizeof c->service_tier, PQgetvalue(res, r, 15));
+		str_copy(c->data_residency, sizeof c->data_residency, PQgetvalue(res, r, 16));
+		str_copy(c->inference_geo, sizeof c->inference_geo, PQgetvalue(res, r, 17));
+		str_copy(c->speed, sizeof c->speed, PQgetvalue(res, r, 18));
+		/* The billable details, back from the quantities stored. */
+		c->cache_write_1h_tokens = cell(res, r, RP_QTY + PC_CACHE_WRITE_1H);
+		c->audio_cache_read_tokens = cell(res, r, RP_QTY + PC_AUDIO_CACHE_READ);
+		c->audio_input_tokens =
+		    cell(res, r, RP_QTY + PC_AUDIO_INPUT) + c->audio_cache_read_tokens;
+		c->image_input_tokens = cell(res, r, RP_QTY + PC_IMAGE_INPUT);
+		c->audio_output_tokens = cell(res, r, RP_QTY + PC_AUDIO_OUTPUT);
+		c->image_output_tokens = cell(res, r, RP_QTY + PC_IMAGE_OUTPUT);
+		c->web_search_calls = cell(res, r, RP_QTY + PC_WEB_SEARCH);
 		bool was_priced = !PQgetisnull(res, r, 12);
-		int64_t old_cost = was_priced ? strtoll(PQgetvalue(res, r, 12), NULL, 10) : 0;
-		int64_t old_version =
-		    PQgetisnull(res, r, 13) ? 0 : strtoll(PQgetvalue(res, r, 13), NULL, 10);
+		int64_t old_cost = was_priced ? cell(res, r, 12) : 0;
+		int64_t old_version = PQgetisnull(res, r, 13) ? 0 : cell(res, r, 13);
 		const char *tier = PQgetvalue(res, r, 14);
+		bool same_parts = true;
 
 		out->examined++;
-		const struct price *p = pricebook_lookup(pb, c.provider, c.model, c.ts_us);
-		int64_t cost = 0;
-		if (c.cache_hit && !p) {
-			cost = 0; /* an application cache hit costs nothing, known model or not */
-		} else if (!p || price_call(p, &c, &cost, NULL) < 0) {
+		ledger_price_row(&row, pb);
+		if (!row.priced) {
 			if (!was_priced)
 				out->still_unpriced++;
 			continue;
 		}
-		int64_t version = p ? p->version : 0;
-		if (was_priced && cost == old_cost && version == old_version)
+		for (int k = 0; k < PC_COUNT; k++)
+			same_parts &= row.parts.cost[k] == cell(res, r, RP_COST + k);
+		if (was_priced && row.cost_pusd == old_cost && row.price_version == old_version &&
+		    same_parts)
 			continue;
 		out->changed++;
 		if (!was_priced)
@@ -254,12 +387,20 @@ static int reprice_fetch(struct ledger *lg, const struct pricebook *pb, struct s
 		sbuf_copy_text(s, PQgetvalue(res, r, 0));
 		sbuf_putc(s, '\t');
 		sbuf_copy_text(s, PQgetvalue(res, r, 1));
-		sbuf_printf(s, "\t%lld\t", (long long)cost);
-		if (version)
-			sbuf_printf(s, "%lld\t", (long long)version);
+		sbuf_printf(s, "\t%lld\t", (long long)row.cost_pusd);
+		if (row.price_version)
+			sbuf_printf(s, "%lld\t", (long long)row.price_version);
 		else
 			sbuf_puts(s, "\\N\t");
-		sbuf_copy_text(s, strcmp(tier, "unknown") == 0 && p && p->tier[0] ? p->tier : tier);
+		sbuf_copy_text(s, strcmp(tier, "unknown") == 0 ? row.tier : tier);
+		const int64_t *parts[3] = {row.parts.qty, row.parts.cost, row.parts.list};
+		for (int p = 0; p < 3; p++)
+			for (int k = 0; k < PC_COUNT; k++) {
+				if (parts[p][k] == 0)
+					sbuf_puts(s, "\t\\N"); /* 0 is stored as NULL */
+				else
+					sbuf_printf(s, "\t%lld", (long long)parts[p][k]);
+			}
 		sbuf_putc(s, '\n');
 	}
 	PQclear(res);
@@ -376,19 +517,20 @@ int ledger_reprice(struct ledger *lg, const struct pricebook *pb, int64_t from_u
 	 * lost between our aggregate and our commit. */
 	if (ledger_exec(lg, ROLLUP_LOCK, err) < 0 ||
 	    ledger_exec(lg,
-	                "CREATE TEMP TABLE stage_reprice (event_id text, ts timestamptz,"
-	                " cost_pusd bigint, price_version bigint, tier text) ON COMMIT DROP",
+	                "CREATE TEMP TABLE stage_reprice ON COMMIT DROP AS SELECT event_id, ts,"
+	                " cost_pusd, price_version, tier" PC_CALL_COLS " FROM calls WITH NO DATA",
 	                err) < 0)
 		goto fail;
 	const char *params[2] = {from, to};
-	res =
-	    PQexecParams(lg->conn,
-	                 "DECLARE reprice_cur NO SCROLL CURSOR FOR SELECT event_id, ts, provider,"
-	                 " model, (extract(epoch FROM ts) * 1000000)::bigint, input_tokens,"
-	                 " output_tokens, cache_read_tokens, cache_write_tokens, reasoning_tokens,"
-	                 " batch, cache_hit, cost_pusd, price_version, tier FROM calls"
-	                 " WHERE ts >= $1 AND ts < $2",
-	                 2, NULL, params, NULL, NULL, 0);
+	res = PQexecParams(
+	    lg->conn,
+	    "DECLARE reprice_cur NO SCROLL CURSOR FOR SELECT event_id, ts, provider,"
+	    " model, (extract(epoch FROM ts) * 1000000)::bigint, input_tokens,"
+	    " output_tokens, cache_read_tokens, cache_write_tokens, reasoning_tokens,"
+	    " batch, cache_hit, cost_pusd, price_version, tier, coalesce(service_tier, ''),"
+	    " coalesce(data_residency, ''), coalesce(inference_geo, ''), coalesce(speed, "
+	    "'')" PC_QTY_COLS PC_COST_COLS " FROM calls WHERE ts >= $1 AND ts < $2",
+	    2, NULL, params, NULL, NULL, 0);
 	if (PQresultStatus(res) != PGRES_COMMAND_OK) {
 		ledger_fail(lg, res, "reprice", err);
 		goto fail;
@@ -409,8 +551,10 @@ int ledger_reprice(struct ledger *lg, const struct pricebook *pb, int64_t from_u
 	    ledger_exec(
 	        lg,
 	        "UPDATE calls c SET cost_pusd = s.cost_pusd, price_version = s.price_version,"
-	        " tier = s.tier FROM stage_reprice s"
-	        " WHERE c.event_id = s.event_id AND c.ts = s.ts",
+	        " tier = s.tier, unpriced_reason = NULL" PRICE_COMPONENTS(RP_SET_QTY_)
+	            PRICE_COMPONENTS(RP_SET_COST_) PRICE_COMPONENTS(
+	                RP_SET_LIST_) " FROM stage_reprice s"
+	                              " WHERE c.event_id = s.event_id AND c.ts = s.ts",
 	        err) < 0)
 		goto fail;
 	if (rebuild_rollups(lg, hf, ht, err) < 0)

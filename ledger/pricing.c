@@ -274,6 +274,58 @@ static const struct price *pb_key_at(const struct pb_key *k, int64_t ts_us)
 	return lo > 0 ? k->versions[lo - 1] : NULL;
 }
 
+/* Providers as events name them -> the names LiteLLM's map files them
+ * under, tried in order (docs/prices.md, "Lookup"). */
+static const struct {
+	const char *provider;
+	const char *as[12];
+} pb_aliases[] = {
+    {"vertex_ai",
+     {"vertex_ai-language-models", "vertex_ai-anthropic_models", "vertex_ai-mistral_models",
+      "vertex_ai-llama_models", "vertex_ai-deepseek_models", "vertex_ai-qwen_models",
+      "vertex_ai-openai_models", "vertex_ai-ai21_models", "vertex_ai-embedding-models",
+      "vertex_ai-text-models", "vertex_ai-image-models", NULL}},
+    {"vertex", {"vertex_ai", NULL}},
+    {"google_vertex", {"vertex_ai", NULL}},
+    {"google", {"gemini", NULL}},
+    {"google_ai_studio", {"gemini", NULL}},
+    {"bedrock", {"bedrock_converse", NULL}},
+    {"aws_bedrock", {"bedrock", NULL}},
+    {"amazon_bedrock", {"bedrock", NULL}},
+    {"bedrock_converse", {"bedrock", NULL}},
+    {"azure_openai", {"azure", NULL}},
+    {"x-ai", {"xai", NULL}},
+    {"grok", {"xai", NULL}},
+    {"alibaba", {"dashscope", NULL}},
+    {"qwen", {"dashscope", NULL}},
+    {"claude", {"anthropic", NULL}},
+};
+
+static const struct pb_key *pb_find_alias_depth(const struct pricebook *pb, const char *provider,
+                                                const char *model, int depth)
+{
+	const struct pb_key *k;
+
+	for (size_t i = 0; i < sizeof pb_aliases / sizeof *pb_aliases; i++) {
+		if (strcmp(pb_aliases[i].provider, provider) != 0)
+			continue;
+		for (size_t j = 0; pb_aliases[i].as[j]; j++) {
+			if ((k = pb_find_key(pb, pb_aliases[i].as[j], model)))
+				return k;
+			if (depth < 2 &&
+			    (k = pb_find_alias_depth(pb, pb_aliases[i].as[j], model, depth + 1)))
+				return k;
+		}
+	}
+	return NULL;
+}
+
+static const struct pb_key *pb_find_alias(const struct pricebook *pb, const char *provider,
+                                          const char *model)
+{
+	return pb_find_alias_depth(pb, provider, model, 0);
+}
+
 /* The version in force at ts: exact name first, else a model name listed by
  * exactly one provider, else NULL. Thread-safe on a book no longer added to. */
 const struct price *pricebook_lookup(const struct pricebook *pb, const char *provider,
@@ -285,6 +337,8 @@ const struct price *pricebook_lookup(const struct pricebook *pb, const char *pro
 	if (!pb || !model || !*model)
 		return NULL;
 	if (provider && *provider && (k = pb_find_key(pb, provider, model)))
+		return pb_key_at(k, ts_us);
+	if (provider && *provider && (k = pb_find_alias(pb, provider, model)))
 		return pb_key_at(k, ts_us);
 	m = pb_find_name(pb, model);
 	if (!m || m->providers != 1)
@@ -298,110 +352,389 @@ size_t pricebook_count(const struct pricebook *pb)
 	return pb ? pb->n_prices : 0;
 }
 
+/* ---- the component tables ------------------------------------------------ */
+
+#define PC_NAME_(ID, name, key, unit)  #name,
+#define PC_UNIT_(ID, name, key, unit)  unit,
+#define PC_KEY_(ID, name, key, unit)   key,
+#define PV_PREFIX_(ID, prefix, suffix) prefix,
+const char *const price_component_names[PC_COUNT] = {PRICE_COMPONENTS(PC_NAME_)};
+const char *const price_component_units[PC_COUNT] = {PRICE_COMPONENTS(PC_UNIT_)};
+const char *const price_component_litellm[PC_COUNT] = {PRICE_COMPONENTS(PC_KEY_)};
+const char *const price_variant_prefix[PV_COUNT] = {PRICE_VARIANTS(PV_PREFIX_)};
+
 /* ---- pricing ------------------------------------------------------------- */
 
-/* Per-token rates of one call, after choosing batch, long-context or normal. */
-struct rates {
-	int64_t input, cache_read, cache_write, output, reasoning;
-};
+#define PPM INT64_C(1000000)
 
-static int64_t rate_or(int64_t rate, int64_t fallback)
+/* Splits the usage into disjoint quantities (docs/prices.md, "Components"). */
+int price_quantities(const struct call_event *c, int64_t q[PC_COUNT], struct tally_err *err)
 {
-	return rate != PRICE_UNSET ? rate : fallback;
-}
+	const int64_t in[] = {
+	    c->input_tokens,        c->output_tokens,           c->cache_read_tokens,
+	    c->cache_write_tokens,  c->reasoning_tokens,        c->cache_write_1h_tokens,
+	    c->audio_input_tokens,  c->audio_cache_read_tokens, c->image_input_tokens,
+	    c->audio_output_tokens, c->image_output_tokens,     c->web_search_calls};
 
-static void pick_rates(const struct price *p, const struct call_event *c, struct rates *r)
-{
-	int64_t input = rate_or(p->input, 0);
-	int64_t output = rate_or(p->output, 0);
-	int64_t cache_read = rate_or(p->cache_read, input);
-	int64_t cache_write = rate_or(p->cache_write, input);
-
-	r->input = input;
-	r->output = output;
-	r->cache_read = cache_read;
-	r->cache_write = cache_write;
-	if (c->batch && p->batch_input != PRICE_UNSET) {
-		r->input = p->batch_input;
-		r->output = rate_or(p->batch_output, output);
-	} else if (p->threshold_tokens > 0 && c->input_tokens > p->threshold_tokens &&
-	           p->above_input != PRICE_UNSET) {
-		/* Long context: the whole request moves to the higher rates. */
-		r->input = p->above_input;
-		r->output = rate_or(p->above_output, output);
-		r->cache_read = rate_or(p->above_cache_read, cache_read);
-		r->cache_write = rate_or(p->above_cache_write, cache_write);
-	}
-	r->reasoning = rate_or(p->reasoning, r->output);
-}
-
-/* *sum += tokens * rate; false on overflow. */
-static bool add_product(int64_t *sum, int64_t tokens, int64_t rate)
-{
-	int64_t part;
-
-	return !__builtin_mul_overflow(tokens, rate, &part) &&
-	       !__builtin_add_overflow(*sum, part, sum);
-}
-
-/* Cost of call c at price p in pico-USD (docs/prices.md). Leaves *cost_pusd
- * alone on error: TALLY_ERANGE on overflow, TALLY_EINVAL for inconsistent
- * token counts. Pure; thread-safe. */
-int price_call(const struct price *p, const struct call_event *c, int64_t *cost_pusd,
-               struct tally_err *err)
-{
-	struct rates r;
-	int64_t uncached, plain_output, sum = 0;
-
-	if (!p || !c || !cost_pusd)
-		return tally_err_set(err, TALLY_EINVAL, false, "price_call: missing argument");
-	if (c->cache_hit) {
-		*cost_pusd = 0;
-		return 0;
-	}
-	if (c->input_tokens < 0 || c->output_tokens < 0 || c->cache_read_tokens < 0 ||
-	    c->cache_write_tokens < 0 || c->reasoning_tokens < 0)
-		return tally_err_set(err, TALLY_EINVAL, false, "price_call: negative token count");
-	/* Cannot overflow: each count is non-negative. */
-	uncached = c->input_tokens - c->cache_read_tokens - c->cache_write_tokens;
-	if (uncached < 0)
+	for (size_t i = 0; i < sizeof in / sizeof *in; i++)
+		if (in[i] < 0 || in[i] > INT64_C(1) << 40)
+			return tally_err_set(err, TALLY_EINVAL, false,
+			                     "price_call: negative or absurd count");
+	memset(q, 0, PC_COUNT * sizeof *q);
+	q[PC_CACHE_WRITE_1H] = c->cache_write_1h_tokens;
+	q[PC_CACHE_WRITE] = c->cache_write_tokens - c->cache_write_1h_tokens;
+	q[PC_AUDIO_CACHE_READ] = c->audio_cache_read_tokens;
+	q[PC_CACHE_READ] = c->cache_read_tokens - c->audio_cache_read_tokens;
+	q[PC_AUDIO_INPUT] = c->audio_input_tokens - c->audio_cache_read_tokens;
+	q[PC_IMAGE_INPUT] = c->image_input_tokens;
+	q[PC_INPUT] = c->input_tokens - c->cache_read_tokens - c->cache_write_tokens -
+	              q[PC_AUDIO_INPUT] - q[PC_IMAGE_INPUT];
+	q[PC_REASONING] = c->reasoning_tokens;
+	q[PC_AUDIO_OUTPUT] = c->audio_output_tokens;
+	q[PC_IMAGE_OUTPUT] = c->image_output_tokens;
+	q[PC_OUTPUT] = c->output_tokens - c->reasoning_tokens - c->audio_output_tokens -
+	               c->image_output_tokens;
+	q[PC_WEB_SEARCH] = c->web_search_calls;
+	/* OpenAI's search-preview models search on every request. */
+	if (q[PC_WEB_SEARCH] == 0 && strstr(c->model, "search-preview"))
+		q[PC_WEB_SEARCH] = 1;
+	q[PC_REQUEST] = 1;
+	if (q[PC_CACHE_WRITE] < 0 || q[PC_CACHE_READ] < 0 || q[PC_AUDIO_INPUT] < 0)
+		return tally_err_set(
+		    err, TALLY_EINVAL, false,
+		    "price_call: a part exceeds its whole (1-hour cache writes "
+		    "%lld of %lld written, cached audio %lld of %lld read and "
+		    "%lld audio)",
+		    (long long)c->cache_write_1h_tokens, (long long)c->cache_write_tokens,
+		    (long long)c->audio_cache_read_tokens, (long long)c->cache_read_tokens,
+		    (long long)c->audio_input_tokens);
+	if (q[PC_INPUT] < 0)
 		return tally_err_set(err, TALLY_EINVAL, false,
-		                     "price_call: cache tokens (%lld read + %lld write) exceed "
-		                     "input tokens (%lld)",
+		                     "price_call: cache tokens (%lld read + %lld write) and "
+		                     "uncached audio/image tokens exceed input tokens (%lld)",
 		                     (long long)c->cache_read_tokens,
 		                     (long long)c->cache_write_tokens, (long long)c->input_tokens);
-	if (c->reasoning_tokens > c->output_tokens)
+	if (q[PC_OUTPUT] < 0)
 		return tally_err_set(err, TALLY_EINVAL, false,
-		                     "price_call: reasoning tokens (%lld) exceed output tokens "
-		                     "(%lld)",
+		                     "price_call: reasoning tokens (%lld) and audio/image output "
+		                     "exceed output tokens (%lld)",
 		                     (long long)c->reasoning_tokens, (long long)c->output_tokens);
-	plain_output = c->output_tokens - c->reasoning_tokens;
-
-	pick_rates(p, c, &r);
-	if (!add_product(&sum, uncached, r.input) ||
-	    !add_product(&sum, c->cache_read_tokens, r.cache_read) ||
-	    !add_product(&sum, c->cache_write_tokens, r.cache_write) ||
-	    !add_product(&sum, plain_output, r.output) ||
-	    !add_product(&sum, c->reasoning_tokens, r.reasoning))
-		return tally_err_set(err, TALLY_ERANGE, false,
-		                     "price_call: cost of %s/%s overflows 64-bit pico-USD",
-		                     p->provider, p->model);
-	*cost_pusd = sum;
 	return 0;
 }
 
-unsigned price_mode(const struct price *p, const struct call_event *c)
-{
-	unsigned mode = 0;
+enum tier_kind { SVC_STD, SVC_BATCH, SVC_FLEX, SVC_PRIORITY };
 
-	if (!p)
+/* The service tier a call was served at, or -1 for a value tally does not
+ * know (flagged, not guessed). */
+static int service_of(const struct call_event *c)
+{
+	static const char *const standard[] = {"",      "default",   "standard",      "auto",
+	                                       "scale", "on_demand", "standard_only", "on-demand"};
+	const char *t = c->service_tier;
+
+	if (c->batch || strcmp(t, "batch") == 0)
+		return SVC_BATCH;
+	if (strcmp(t, "flex") == 0)
+		return SVC_FLEX;
+	if (strcmp(t, "priority") == 0)
+		return SVC_PRIORITY;
+	for (size_t i = 0; i < sizeof standard / sizeof *standard; i++)
+		if (strcmp(t, standard[i]) == 0)
+			return SVC_STD;
+	return -1;
+}
+
+/* The long-context level of the call: 0 below the first threshold, 1 in the
+ * first tier (above_* rates), 2 + i in tiers[i]. */
+static int level_of(const struct price *p, const struct call_event *c)
+{
+	int level = 0;
+	bool incl = p->threshold_inclusive != 0;
+
+#define OVER(t) ((t) > 0 && (incl ? c->input_tokens >= (t) : c->input_tokens > (t)))
+	/* A threshold without a long-context input rate changes nothing. */
+	if (!OVER(p->threshold_tokens) || (p->rate[PV_ABOVE][PC_INPUT] == PRICE_UNSET &&
+	                                   p->rate[PV_ABOVE_PRIORITY][PC_INPUT] == PRICE_UNSET))
 		return 0;
-	if (c->batch && p->batch_input != PRICE_UNSET)
-		mode |= PRICE_MODE_BATCH;
-	if (p->threshold_tokens > 0 && c->input_tokens > p->threshold_tokens &&
-	    p->above_input != PRICE_UNSET)
-		mode |= PRICE_MODE_LONG;
-	return mode;
+	level = 1;
+	for (int i = 0; i < p->n_tiers && i < PRICE_TIERS_MAX; i++)
+		if (OVER(p->tiers[i].from_tokens))
+			level = 2 + i;
+#undef OVER
+	return level;
+}
+
+static bool is_claude(const struct price *p)
+{
+	return strstr(p->model, "claude") != NULL;
+}
+
+/* The rate listed for component k at a level, standard or priority, without
+ * fallbacks; a higher level without its own rate takes the level below. */
+static int64_t listed(const struct price *p, int level, bool prio, int k)
+{
+	int64_t v = PRICE_UNSET;
+
+	for (; level >= 2 && v == PRICE_UNSET; level--)
+		v = prio ? PRICE_UNSET : p->tiers[level - 2].rate[k];
+	if (v == PRICE_UNSET && level == 1)
+		v = p->rate[prio ? PV_ABOVE_PRIORITY : PV_ABOVE][k];
+	if (v == PRICE_UNSET)
+		v = p->rate[prio ? PV_PRIORITY : PV_STD][k];
+	return v;
+}
+
+/* The rate of component k at a level with each component's documented
+ * fallback: cache reads and writes and image input at the input rate (how
+ * OpenAI and Gemini bill them when no price is listed apart), reasoning at
+ * the output rate, Anthropic 1-hour cache writes at 2x input. Per-call fees
+ * are the same in every service tier. */
+static int64_t rate_at(const struct price *p, int level, bool prio, int k)
+{
+	int64_t v = listed(p, level, prio, k);
+
+	if (v != PRICE_UNSET)
+		return v;
+	switch (k) {
+	case PC_CACHE_READ:
+	case PC_CACHE_WRITE:
+		/* As listed below the threshold: the normal input rate. */
+		return listed(p, 0, prio, PC_INPUT);
+	case PC_IMAGE_INPUT: return listed(p, level, prio, PC_INPUT);
+	case PC_REASONING: return listed(p, level, prio, PC_OUTPUT);
+	case PC_CACHE_WRITE_1H:
+		if (is_claude(p) && (v = listed(p, level, prio, PC_INPUT)) != PRICE_UNSET)
+			return 2 * v;
+		return PRICE_UNSET;
+	case PC_WEB_SEARCH:
+	case PC_REQUEST: return prio ? listed(p, 0, false, k) : PRICE_UNSET;
+	default: return PRICE_UNSET;
+	}
+}
+
+/* One component's rate and discount for the call's service tier. */
+struct pick {
+	int64_t rate;         /* pico-USD per unit; PRICE_UNSET: the book lacks it */
+	int64_t discount_ppm; /* applied on top (a documented batch discount) */
+};
+
+static struct pick pick_rate(const struct price *p, int level, int svc, int k)
+{
+	struct pick r = {PRICE_UNSET, 0};
+	bool token = k != PC_WEB_SEARCH && k != PC_REQUEST;
+
+	switch (svc) {
+	case SVC_STD: r.rate = rate_at(p, level, false, k); break;
+	case SVC_PRIORITY:
+		/* No priority rates (at this level): the book cannot price it. */
+		if (p->rate[level > 0 ? PV_ABOVE_PRIORITY : PV_PRIORITY][PC_INPUT] == PRICE_UNSET)
+			break;
+		r.rate = rate_at(p, level, true, k);
+		break;
+	case SVC_FLEX:
+		if (p->rate[PV_FLEX][PC_INPUT] == PRICE_UNSET || level > 0)
+			break;
+		r.rate = p->rate[PV_FLEX][k];
+		if (r.rate == PRICE_UNSET && (k == PC_CACHE_READ || k == PC_CACHE_WRITE))
+			r.rate = p->rate[PV_FLEX][PC_INPUT];
+		if (r.rate == PRICE_UNSET && k == PC_REASONING)
+			r.rate = p->rate[PV_FLEX][PC_OUTPUT];
+		if (r.rate == PRICE_UNSET && !token)
+			r.rate = rate_at(p, 0, false, k);
+		break;
+	case SVC_BATCH:
+		/* Without a documented discount to apply on long-context rates,
+		 * listed batch rates win over long context. */
+		if (p->batch_discount_ppm <= 0 && p->rate[PV_BATCH][PC_INPUT] != PRICE_UNSET)
+			level = 0;
+		if (level == 0 && p->rate[PV_BATCH][k] != PRICE_UNSET) {
+			r.rate = p->rate[PV_BATCH][k];
+		} else if (level == 0 && k == PC_REASONING &&
+		           p->rate[PV_STD][PC_REASONING] == PRICE_UNSET &&
+		           p->rate[PV_BATCH][PC_OUTPUT] != PRICE_UNSET) {
+			r.rate = p->rate[PV_BATCH][PC_OUTPUT];
+		} else if (!token) {
+			r.rate = rate_at(p, level, false, k);
+		} else if (p->batch_discount_ppm > 0) {
+			/* The provider's documented discount on the standard (or
+			 * long-context) rate. */
+			r.rate = rate_at(p, level, false, k);
+			r.discount_ppm = p->batch_discount_ppm;
+		} else if (level == 0 && p->rate[PV_BATCH][PC_INPUT] != PRICE_UNSET) {
+			/* Listed batch token prices, none for this kind: standard. */
+			r.rate = rate_at(p, 0, false, k);
+		}
+		break;
+	}
+	return r;
+}
+
+/* round(v * m / 10^6), half away from zero (v >= 0). */
+static __int128 scale_ppm(__int128 v, int64_t m)
+{
+	return (v * m + PPM / 2) / PPM;
+}
+
+/* The multiplier (ppm) of the call's region, geography and speed; 0 with
+ * *why set when the call asks for one the book lacks. */
+static int64_t multiplier_of(const struct price *p, const struct call_event *c, const char **why)
+{
+	int64_t m = PPM;
+
+	if (c->data_residency[0] && strcmp(c->data_residency, "global") != 0 &&
+	    strcmp(c->data_residency, "none") != 0) {
+		int64_t u = 0;
+		if (strcmp(c->data_residency, "eu") == 0)
+			u = p->uplift_eu_ppm;
+		else if (strcmp(c->data_residency, "us") == 0)
+			u = p->uplift_us_ppm ? p->uplift_us_ppm : p->geo_us_ppm;
+		/* A model without an uplift in the list is priced the same in
+		 * every region (docs/prices.md). */
+		if (u > 0)
+			m = m * u / PPM;
+	}
+	if (c->inference_geo[0] && strcmp(c->inference_geo, "global") != 0 &&
+	    strcmp(c->inference_geo, "not_available") != 0) {
+		int64_t u = strcmp(c->inference_geo, "us") == 0 ? p->geo_us_ppm : 0;
+		if (u <= 0) {
+			*why = "inference_geo";
+			return 0;
+		}
+		m = m * u / PPM;
+	}
+	if (c->speed[0] && strcmp(c->speed, "standard") != 0) {
+		if (strcmp(c->speed, "fast") != 0 || p->fast_ppm <= 0) {
+			*why = "speed";
+			return 0;
+		}
+		m = m * p->fast_ppm / PPM;
+	}
+	return m;
+}
+
+/* Prices c at p; see ledger.h. */
+int price_call_parts(const struct price *p, const struct call_event *c, struct call_price *out,
+                     struct tally_err *err)
+{
+	const char *why = NULL;
+	int level, svc;
+	int64_t mult;
+	__int128 total = 0, list_total = 0;
+
+	if (!p || !c || !out)
+		return tally_err_set(err, TALLY_EINVAL, false, "price_call: missing argument");
+	memset(out, 0, sizeof *out);
+	if (price_quantities(c, out->qty, err) < 0)
+		return -1;
+	if (p->rate[PV_STD][PC_REQUEST] == PRICE_UNSET)
+		out->qty[PC_REQUEST] = 0; /* no per-request fee: nothing to count */
+	level = level_of(p, c);
+	svc = service_of(c);
+	if (svc < 0)
+		return tally_err_set(err, TALLY_ENOPRICE, false,
+		                     "service_tier \"%s\" of %s/%s has no price rule",
+		                     c->service_tier, p->provider, p->model);
+	mult = multiplier_of(p, c, &why);
+	if (mult == 0)
+		return tally_err_set(
+		    err, TALLY_ENOPRICE, false, "%s \"%s\": %s/%s lists no multiplier for it", why,
+		    strcmp(why, "speed") == 0 ? c->speed : c->inference_geo, p->provider, p->model);
+	for (int k = 0; k < PC_COUNT; k++) {
+		struct pick b, l;
+		__int128 cost, list;
+		bool token = k != PC_WEB_SEARCH && k != PC_REQUEST;
+
+		if (out->qty[k] == 0)
+			continue;
+		b = pick_rate(p, level, svc, k);
+		l = pick_rate(p, level, SVC_STD, k);
+		if (b.rate == PRICE_UNSET) {
+			static const char *const svc_names[] = {"", " batch", " flex", " priority"};
+			return tally_err_set(err, TALLY_ENOPRICE, false,
+			                     "%s/%s has no%s %s price for %lld %s%s", p->provider,
+			                     p->model, svc_names[svc], price_component_names[k],
+			                     (long long)out->qty[k], price_component_units[k],
+			                     level ? " above its long-context threshold" : "");
+		}
+		cost = (__int128)out->qty[k] * b.rate;
+		list = l.rate == PRICE_UNSET ? cost : (__int128)out->qty[k] * l.rate;
+		if (b.discount_ppm)
+			cost = scale_ppm(cost, PPM - b.discount_ppm);
+		if (token && mult != PPM) {
+			cost = scale_ppm(cost, mult);
+			list = scale_ppm(list, mult);
+		}
+		if (cost > INT64_MAX || list > INT64_MAX)
+			goto overflow;
+		out->cost[k] = (int64_t)cost;
+		out->list[k] = (int64_t)list;
+		total += cost;
+		list_total += list;
+	}
+	if (total > INT64_MAX || list_total > INT64_MAX)
+		goto overflow;
+	out->total = (int64_t)total;
+	out->list_total = (int64_t)list_total;
+	if (c->cache_hit) { /* the application's cache answered: no charge */
+		memset(out->cost, 0, sizeof out->cost);
+		out->total = 0;
+	}
+	return 0;
+overflow:
+	return tally_err_set(err, TALLY_ERANGE, false,
+	                     "price_call: cost of %s/%s overflows 64-bit pico-USD", p->provider,
+	                     p->model);
+}
+
+int price_call(const struct price *p, const struct call_event *c, int64_t *cost_pusd,
+               struct tally_err *err)
+{
+	struct call_price cp;
+
+	if (!cost_pusd)
+		return tally_err_set(err, TALLY_EINVAL, false, "price_call: missing argument");
+	if (price_call_parts(p, c, &cp, err) < 0)
+		return -1;
+	*cost_pusd = cp.total;
+	return 0;
+}
+
+void ledger_price_row(struct call_row *row, const struct pricebook *pb)
+{
+	const struct call_event *ev = &row->ev;
+	const struct price *p =
+	    pb ? pricebook_lookup(pb, ev->provider, ev->model, ev->ts_us) : NULL;
+	struct tally_err err = {0};
+
+	str_copy(row->tier, sizeof row->tier,
+	         ev->tier[0]       ? ev->tier
+	         : p && p->tier[0] ? p->tier
+	                           : "unknown");
+	row->unpriced_reason[0] = '\0';
+	row->price_version = p ? p->version : 0;
+	memset(&row->parts, 0, sizeof row->parts);
+	if (p && price_call_parts(p, ev, &row->parts, &err) == 0) {
+		row->priced = true;
+		row->cost_pusd = row->parts.total;
+		return;
+	}
+	/* What the call incurred is kept, priced or not. */
+	if (price_quantities(ev, row->parts.qty, NULL) < 0)
+		memset(row->parts.qty, 0, sizeof row->parts.qty);
+	row->parts.qty[PC_REQUEST] = 0;
+	memset(row->parts.cost, 0, sizeof row->parts.cost);
+	memset(row->parts.list, 0, sizeof row->parts.list);
+	row->parts.total = row->parts.list_total = 0;
+	if (ev->cache_hit) { /* served by the application's cache: no provider charge */
+		row->priced = true;
+		row->cost_pusd = 0;
+		return;
+	}
+	row->priced = false;
+	row->cost_pusd = 0;
+	row->price_version = 0;
+	if (p)
+		str_copy(row->unpriced_reason, sizeof row->unpriced_reason, err.msg);
 }
 
 static const char *const local_providers[] = {
@@ -433,7 +766,7 @@ void price_default_tier(struct price *p)
 		return;
 	}
 	/* Thresholds in pico-USD per token: $0.50 and $3.00 per million tokens. */
-	input = rate_or(p->input, 0);
+	input = p->input != PRICE_UNSET ? p->input : 0;
 	if (input <= INT64_C(500000))
 		str_copy(p->tier, sizeof p->tier, "small");
 	else if (input <= INT64_C(3000000))

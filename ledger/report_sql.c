@@ -13,100 +13,49 @@
 #define ISO_US(col)  "to_char(" col ", 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')"
 #define STREAM_FETCH "2000"
 
-/* ---- FOCUS: tokens per kind priced with the call's own price version ------ *
- * Calls are first summed per charge period, attribution, price version and
- * pricing mode (cache hit or unpriced, batch, long context), then each
- * group's tokens are multiplied by the rates price_call() used
- * (ledger/pricing.c): a sum of products equals the product of sums, so this is
- * exact. The output kind takes the group's stored cost minus the other kinds,
- * so that ΣBilledCost equals Σcalls.cost_pusd (and the chargeback) by
- * construction. Whole hours read those groups from rollup_charges, kept by
- * the collector per hour (migrations/0005_rollups.sql); a range that is not
- * whole hours sums the calls. */
+/* ---- FOCUS: one row per price component as the pricer stored it ---------- *
+ * Every call carries its cost per component (ledger/pricing.c, the one
+ * pricer); the export only sums them per charge period, attribution and
+ * component, so ΣBilledCost equals Σcalls.cost_pusd (and the chargeback) by
+ * construction. Whole hours read rollup_charges, kept by the collector per
+ * hour (migrations/0010_price_components.sql); a range that is not whole
+ * hours sums the calls. */
+/* clang-format off */
 /* SOURCE: rows of rollup_charges' shape for [$1, $2). */
 #define FOCUS_G(UNIT, SOURCE)                                                                      \
 	"WITH g AS MATERIALIZED (SELECT date_trunc('" UNIT "', r.hour) AS p, r.provider,"          \
-	" r.model, r.team, r.workflow, r.task_type, nullif(r.price_version, 0) AS v,"              \
-	" (r.mode & 4) <> 0 AS free, (r.mode & 1) <> 0 AS bat, (r.mode & 2) <> 0 AS lng,"          \
-	" sum(r.input_tokens) AS t_in, sum(r.cache_read_tokens) AS t_cr,"                          \
-	" sum(r.cache_write_tokens) AS t_cw, sum(r.output_tokens) AS t_out,"                       \
-	" sum(r.reasoning_tokens) AS t_rs, sum(r.calls) AS n, sum(r.cost_pusd) AS cost"            \
-	" FROM (" SOURCE ") r GROUP BY 1, 2, 3, 4, 5, 6, 7, 8, 9, 10),"
+	" r.model, r.team, r.workflow, r.task_type, sum(r.calls) AS n" PC_CALL_SUMS                \
+	" FROM (" SOURCE ") r GROUP BY 1, 2, 3, 4, 5, 6),"
 #define FOCUS_ROLLUPS "SELECT * FROM rollup_charges WHERE hour >= $1 AND hour < $2"
-/* The rates of each group (b: billed, l: list), its cost per kind, and the
- * rows: one per charge period, provider, model, kind and attribution. */
+/* The rows: one per charge period, provider, model, component and
+ * attribution (the last VALUES row only closes the list). */
 #define FOCUS_KINDS(UNIT)                                                                          \
 	" k AS (SELECT g.p, g.provider, g.model, g.team, g.workflow, g.task_type, x.kind,"         \
-	" x.qty, x.billed, x.list, g.n FROM g"                                                     \
-	" LEFT JOIN price_book pb ON pb.price_version = g.v"                                       \
-	" CROSS JOIN LATERAL (SELECT coalesce(pb.input_pusd, 0) AS i,"                             \
-	"  coalesce(pb.output_pusd, 0) AS o) s"                                                    \
-	" CROSS JOIN LATERAL (SELECT coalesce(pb.cache_read_pusd, s.i) AS cr,"                     \
-	"  coalesce(pb.cache_write_pusd, s.i) AS cw) s2"                                           \
-	" CROSS JOIN LATERAL (SELECT"                                                              \
-	"  CASE WHEN g.bat THEN pb.batch_input_pusd WHEN g.lng THEN pb.above_input_pusd"           \
-	"   ELSE s.i END AS bi,"                                                                   \
-	"  CASE WHEN g.bat THEN coalesce(pb.batch_output_pusd, s.o)"                               \
-	"   WHEN g.lng THEN coalesce(pb.above_output_pusd, s.o) ELSE s.o END AS bo,"               \
-	"  CASE WHEN g.lng AND NOT g.bat THEN coalesce(pb.above_cache_read_pusd, s2.cr)"           \
-	"   ELSE s2.cr END AS bcr,"                                                                \
-	"  CASE WHEN g.lng AND NOT g.bat THEN coalesce(pb.above_cache_write_pusd, s2.cw)"          \
-	"   ELSE s2.cw END AS bcw,"                                                                \
-	"  CASE WHEN g.lng THEN pb.above_input_pusd ELSE s.i END AS li,"                           \
-	"  CASE WHEN g.lng THEN coalesce(pb.above_output_pusd, s.o) ELSE s.o END AS lo) b"         \
-	" CROSS JOIN LATERAL (SELECT coalesce(pb.reasoning_pusd, b.bo) AS brs,"                    \
-	"  coalesce(pb.reasoning_pusd, b.lo) AS lrs,"                                              \
-	"  CASE WHEN g.free THEN 0::numeric ELSE g.t_in * b.bi END AS c_in,"                       \
-	"  CASE WHEN g.free THEN 0::numeric ELSE g.t_cr * b.bcr END AS c_cr,"                      \
-	"  CASE WHEN g.free THEN 0::numeric ELSE g.t_cw * b.bcw END AS c_cw) b2"                   \
-	" CROSS JOIN LATERAL (SELECT CASE WHEN g.free THEN 0::numeric"                             \
-	"  ELSE g.t_rs * b2.brs END AS c_rs) b3"                                                   \
-	" CROSS JOIN LATERAL (VALUES"                                                              \
-	"  ('input', g.t_in, b2.c_in, g.t_in * b.li),"                                             \
-	"  ('cache_read', g.t_cr, b2.c_cr, g.t_cr * b.li),"                                        \
-	"  ('cache_write', g.t_cw, b2.c_cw, g.t_cw * b.li),"                                       \
-	"  ('reasoning', g.t_rs, b3.c_rs, g.t_rs * b2.lrs),"                                       \
-	"  ('output', g.t_out, g.cost - b2.c_in - b2.c_cr - b2.c_cw - b3.c_rs, g.t_out * b.lo)"    \
-	" ) x(kind, qty, billed, list)"                                                            \
-	" WHERE x.qty <> 0 OR x.billed <> 0)"                                                      \
-	" SELECT " ISO("k.p") ", " ISO(                                                            \
-	    "k.p + interval '1 " UNIT                                                              \
-	    "'") ","                                                                               \
-	         " " ISO("date_trunc('month', k.p)") ","                                           \
-	                                             " " ISO(                                      \
-	                                                 "date_trunc('month', k.p) + interval '1 " \
-	                                                 "month'") ","                             \
-	                                                           " k.provider, k.model, "        \
-	                                                           "k.kind, k.team, k.workflow, "  \
-	                                                           "k.task_type, tm.cost_center,"  \
-	                                                           " sum(k.qty), "                 \
-	                                                           "sum(k.billed)::numeric(40,0)," \
-	                                                           " coalesce(sum(k.list), "       \
-	                                                           "0)::numeric(40,0),"            \
-	                                                           " sum(k.n) FROM k LEFT JOIN "   \
-	                                                           "teams tm ON tm.team = k.team"  \
-	                                                           " GROUP BY k.p, k.provider, "   \
-	                                                           "k.model, k.kind, k.team, "     \
-	                                                           "k.workflow, k.task_type,"      \
-	                                                           " tm.cost_center"               \
-	                                                           " ORDER BY k.p, k.provider, "   \
-	                                                           "k.model, k.team, k.workflow, " \
-	                                                           "k.task_type, k.kind"
+	" x.qty, x.billed, x.list, g.n FROM g CROSS JOIN LATERAL (VALUES "                         \
+	PRICE_COMPONENTS(PC_SQL_VALUES_) " (NULL, 0, 0, 0)) x(kind, qty, billed, list)"            \
+	" WHERE x.kind IS NOT NULL AND (x.qty <> 0 OR x.billed <> 0))"                             \
+	" SELECT " ISO("k.p") ", " ISO("k.p + interval '1 " UNIT "'") ","                          \
+	" " ISO("date_trunc('month', k.p)") ","                                                    \
+	" " ISO("date_trunc('month', k.p) + interval '1 month'") ","                               \
+	" k.provider, k.model, k.kind, k.team, k.workflow, k.task_type, tm.cost_center,"           \
+	" sum(k.qty), sum(k.billed)::numeric(40,0), coalesce(sum(k.list), 0)::numeric(40,0),"      \
+	" sum(k.n) FROM k LEFT JOIN teams tm ON tm.team = k.team"                                  \
+	" GROUP BY k.p, k.provider, k.model, k.kind, k.team, k.workflow, k.task_type,"             \
+	" tm.cost_center ORDER BY k.p, k.provider, k.model, k.team, k.workflow, k.task_type,"      \
+	" k.kind"
+
+/* clang-format on */
 
 /* clang-format off */
 #define FOCUS_SQL(UNIT)       FOCUS_G(UNIT, FOCUS_ROLLUPS) FOCUS_KINDS(UNIT)
 #define FOCUS_CALLS_SQL(UNIT) FOCUS_G(UNIT, LEDGER_CHARGES_FROM_CALLS) FOCUS_KINDS(UNIT)
 /* clang-format on */
 
+/* The audit export's price_book.csv columns (reports/audit.c's header is
+ * spelled from the same tables). */
 #define PRICE_COLS                                                                                 \
-	"price_version, provider, model, tier, " ISO_US(                                           \
-	    "effective_from") ", input_pusd,"                                                      \
-	                      " output_pusd, cache_read_pusd, cache_write_pusd, reasoning_pusd, "  \
-	                      "batch_input_pusd,"                                                  \
-	                      " batch_output_pusd, threshold_tokens, above_input_pusd, "           \
-	                      "above_output_pusd,"                                                 \
-	                      " above_cache_read_pusd, above_cache_write_pusd, source, " ISO_US(   \
-	                          "imported_at")
+	"price_version, provider, model, tier, " ISO_US("effective_from") PB_RATE_COLS             \
+	    ", source, " ISO_US("imported_at")
 
 /* A call works towards an outcome when it names it and is of the outcome's
  * team (or the outcome names none): outcome ids are guessable, so a call of
@@ -140,7 +89,8 @@ static const char *const report_sql[LRS_COUNT] = {
         "ts") ", team, workflow, task_type, outcome_id, provider,"
               " model, tier, input_tokens, output_tokens, cache_read_tokens, cache_write_tokens,"
               " reasoning_tokens, batch, cache_hit, local, status, latency_ms, prompt_hash,"
-              " cost_pusd, price_version, provider_cost_pusd"
+              " cost_pusd, price_version, provider_cost_pusd, service_tier, data_residency,"
+              " inference_geo, speed, unpriced_reason" PC_CALL_CSV_COLS
               " FROM calls WHERE ts >= $1 AND ts < $2 ORDER BY ts, event_id",
     [LRS_AUDIT_PRICES] = "SELECT " PRICE_COLS " FROM price_book"
                          " WHERE effective_from < $2 AND $1::timestamptz IS NOT NULL"
@@ -187,7 +137,8 @@ static const char *const report_sql[LRS_COUNT] = {
      * policy version yet), 1 on the totals row, whether a policy exists. */
     [LRS_WASTE] = "WITH c AS (SELECT c.team, c.workflow, c.status, c.cost_pusd, c.cache_hit,"
                   " c.input_tokens, c.output_tokens, c.cache_read_tokens, c.cache_write_tokens,"
-                  " c.reasoning_tokens, c.price_version FROM calls c"
+                  " c.reasoning_tokens, c.price_version, " PC_LIST_TOTAL "::numeric AS list"
+                  " FROM calls c"
                   " WHERE c.ts >= $1 AND c.ts < $2 AND ($4::text IS NULL OR c.team = $4)),"
                   /* The last successful identical prompt before each call, looking back
                    * one window before the period too. */
@@ -200,16 +151,10 @@ static const char *const report_sql[LRS_COUNT] = {
                   " r AS (SELECT team, workflow, count(*) AS rn, coalesce(sum(cost_pusd), 0) AS rs"
                   "  FROM w WHERE ts >= $1 AND last_ok >= ts - make_interval(secs => $3::bigint)"
                   "  GROUP BY 1, 2),"
-                  /* What cache hits would have cost at their price version's list rates. */
-                  " sav AS (SELECT c.team, c.workflow, count(*) AS n, sum("
-                  "  (c.input_tokens - c.cache_read_tokens - c.cache_write_tokens)::numeric"
-                  "   * coalesce(pb.input_pusd, 0)"
-                  "  + c.cache_read_tokens * coalesce(pb.cache_read_pusd, pb.input_pusd, 0)"
-                  "  + c.cache_write_tokens * coalesce(pb.cache_write_pusd, pb.input_pusd, 0)"
-                  "  + (c.output_tokens - c.reasoning_tokens) * coalesce(pb.output_pusd, 0)"
-                  "  + c.reasoning_tokens * coalesce(pb.reasoning_pusd, pb.output_pusd, 0)) AS s"
-                  "  FROM c JOIN price_book pb ON pb.price_version = c.price_version"
-                  "  WHERE c.cache_hit GROUP BY 1, 2),"
+                  /* What cache hits would have cost at list rates, as the
+                   * pricer stored it on each call. */
+                  " sav AS (SELECT c.team, c.workflow, count(*) AS n, sum(c.list) AS s"
+                  "  FROM c WHERE c.cache_hit AND c.price_version IS NOT NULL GROUP BY 1, 2),"
                   " f AS (SELECT team, workflow, count(*) FILTER (WHERE status <> 'ok') AS fn,"
                   "  coalesce(sum(cost_pusd) FILTER (WHERE status <> 'ok'), 0) AS fs,"
                   "  coalesce(sum(cost_pusd), 0) AS total FROM c GROUP BY 1, 2),"
@@ -273,6 +218,15 @@ static const char *const report_sql[LRS_COUNT] = {
                           " extract(epoch FROM least(b.at, b.m1) - b.m0)::bigint,"
                           " extract(epoch FROM b.m1 - b.m0)::bigint"
                           " FROM b ORDER BY b.scope, b.name",
+    [LRS_COST_MISMATCH] =
+        "SELECT provider, model, count(*),"
+        " count(*) FILTER (WHERE cost_pusd IS NULL OR abs(provider_cost_pusd - cost_pusd) > $3),"
+        " count(*) FILTER (WHERE cost_pusd IS NULL),"
+        " sum(provider_cost_pusd)::numeric(40,0), coalesce(sum(cost_pusd), 0)::numeric(40,0),"
+        " (sum(provider_cost_pusd) - coalesce(sum(cost_pusd), 0))::numeric(40,0)"
+        " FROM calls WHERE ts >= $1 AND ts < $2 AND provider_cost_pusd IS NOT NULL"
+        " AND NOT cache_hit GROUP BY 1, 2"
+        " ORDER BY abs(sum(provider_cost_pusd) - coalesce(sum(cost_pusd), 0)) DESC, 1, 2",
     [LRS_ALERTS] = "SELECT id, scope, name, to_char(period, 'YYYY-MM'), basis, threshold_pct,"
                    " amount_pusd, spend_pusd, forecast_pusd, " ISO(
                        "fired_at") " FROM budget_alerts"
@@ -367,7 +321,7 @@ int ledger_report_stream(struct ledger *lg, int which, const char *const *params
                          ledger_row_fn fn, void *ctx, struct tally_err *err)
 {
 	bool own = PQtransactionStatus(lg->conn) == PQTRANS_IDLE;
-	const char *vals[64];
+	const char *vals[160]; /* the widest: price_book.csv of the audit export */
 	char sql[16384];
 	PGresult *res = NULL;
 	int rc = -1;

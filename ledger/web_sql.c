@@ -363,20 +363,20 @@ int ledger_price_list(struct ledger *lg, const char *provider, const char *model
 	memset(out, 0, sizeof *out);
 	snprintf(lim, sizeof lim, "%lld", (long long)limit);
 	snprintf(off, sizeof off, "%lld", (long long)offset);
-	res = PQexecParams(
-	    lg->conn,
-	    "SELECT count(*) OVER (), price_version, provider, model, tier, " TS_TEXT(
-	        "effective_from") ", source, input_pusd, output_pusd,"
-	                          " cache_read_pusd, cache_write_pusd, reasoning_pusd, "
-	                          "batch_input_pusd,"
-	                          " batch_output_pusd, threshold_tokens, above_input_pusd, "
-	                          "above_output_pusd,"
-	                          " above_cache_read_pusd, above_cache_write_pusd FROM price_book"
-	                          " WHERE ($1::text IS NULL OR provider = $1)"
-	                          " AND ($2::text IS NULL OR model = $2)"
-	                          " ORDER BY provider, model, effective_from DESC LIMIT $3 OFFSET "
-	                          "$4",
-	    4, NULL, params, NULL, NULL, 0);
+	struct sbuf q;
+	sbuf_init(&q);
+	sbuf_puts(&q, "SELECT count(*) OVER (), price_version, provider, model, tier, " TS_TEXT(
+	                  "effective_from") ", source, ");
+	ledger_price_cols(&q, "");
+	sbuf_puts(&q, " FROM price_book WHERE ($1::text IS NULL OR provider = $1)"
+	              " AND ($2::text IS NULL OR model = $2)"
+	              " ORDER BY provider, model, effective_from DESC LIMIT $3 OFFSET $4");
+	if (q.oom) {
+		sbuf_cleanup(&q);
+		return tally_err_set(err, TALLY_ENOMEM, false, "out of memory");
+	}
+	res = PQexecParams(lg->conn, q.p, 4, NULL, params, NULL, NULL, 0);
+	sbuf_cleanup(&q);
 	if (PQresultStatus(res) != PGRES_TUPLES_OK)
 		return ledger_fail(lg, res, "reading the price book", err);
 	n = PQntuples(res);
@@ -387,10 +387,6 @@ int ledger_price_list(struct ledger *lg, const char *provider, const char *model
 	for (int r = 0; r < n; r++) {
 		struct price_row *row = &out->rows[out->n++];
 		struct price *p = &row->p;
-		int64_t *f[] = {&p->input,        &p->output,           &p->cache_read,
-		                &p->cache_write,  &p->reasoning,        &p->batch_input,
-		                &p->batch_output, &p->threshold_tokens, &p->above_input,
-		                &p->above_output, &p->above_cache_read, &p->above_cache_write};
 		out->total = cell_i64(res, r, 0);
 		p->version = cell_i64(res, r, 1);
 		str_copy(p->provider, sizeof p->provider, PQgetvalue(res, r, 2));
@@ -398,8 +394,7 @@ int ledger_price_list(struct ledger *lg, const char *provider, const char *model
 		str_copy(p->tier, sizeof p->tier, PQgetvalue(res, r, 4));
 		str_copy(row->effective_from, sizeof row->effective_from, PQgetvalue(res, r, 5));
 		str_copy(row->source, sizeof row->source, PQgetvalue(res, r, 6));
-		for (int i = 0; i < 12; i++)
-			*f[i] = PQgetisnull(res, r, 7 + i) ? PRICE_UNSET : cell_i64(res, r, 7 + i);
+		ledger_price_from_row(res, r, 7, p);
 	}
 	PQclear(res);
 	if (n == 0 && offset > 0) { /* past the end: the total still counts */

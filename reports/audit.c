@@ -34,17 +34,12 @@ static const struct audit_file {
     {"calls.csv", LRS_AUDIT_CALLS,
      "event_id,ts,team,workflow,task_type,outcome_id,provider,model,tier,input_tokens,"
      "output_tokens,cache_read_tokens,cache_write_tokens,reasoning_tokens,batch,cache_hit,"
-     "local,status,latency_ms,prompt_hash,cost_pusd,price_version,provider_cost_pusd"},
+     "local,status,latency_ms,prompt_hash,cost_pusd,price_version,provider_cost_pusd,"
+     "service_tier,data_residency,inference_geo,speed,unpriced_reason" PC_CALL_CSV_COLS},
     {"price_book.csv", LRS_AUDIT_PRICES,
-     "price_version,provider,model,tier,effective_from,input_pusd,output_pusd,"
-     "cache_read_pusd,cache_write_pusd,reasoning_pusd,batch_input_pusd,batch_output_pusd,"
-     "threshold_tokens,above_input_pusd,above_output_pusd,above_cache_read_pusd,"
-     "above_cache_write_pusd,source,imported_at"},
+     "price_version,provider,model,tier,effective_from" PB_RATE_COLS ",source,imported_at"},
     {"price_changes.csv", LRS_AUDIT_PRICE_CHANGES,
-     "price_version,provider,model,tier,effective_from,input_pusd,output_pusd,"
-     "cache_read_pusd,cache_write_pusd,reasoning_pusd,batch_input_pusd,batch_output_pusd,"
-     "threshold_tokens,above_input_pusd,above_output_pusd,above_cache_read_pusd,"
-     "above_cache_write_pusd,source,imported_at"},
+     "price_version,provider,model,tier,effective_from" PB_RATE_COLS ",source,imported_at"},
     {"reprices.csv", LRS_AUDIT_REPRICES, "id,ts,actor,details"},
     {"budgets.csv", LRS_AUDIT_BUDGETS, "id,scope,name,amount_pusd,created_at,updated_at"},
     {"budget_alerts.csv", LRS_AUDIT_ALERTS,

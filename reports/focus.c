@@ -46,17 +46,40 @@ struct focus_ctx {
 	int64_t rows;
 };
 
+/* How a price component (ledger/price_components.h) reads in ChargeDescription,
+ * and its unit. */
 static const char *kind_words(const char *kind)
 {
-	if (strcmp(kind, "cache_read") == 0)
-		return "cache read input tokens";
-	if (strcmp(kind, "cache_write") == 0)
-		return "cache write input tokens";
-	if (strcmp(kind, "reasoning") == 0)
-		return "reasoning output tokens";
-	if (strcmp(kind, "output") == 0)
-		return "output tokens";
+	static const struct {
+		const char *kind, *words;
+	} w[] = {
+	    {"cache_read", "cache read input tokens"},
+	    {"cache_write", "cache write input tokens"},
+	    {"cache_write_1h", "1-hour cache write input tokens"},
+	    {"audio_input", "audio input tokens"},
+	    {"audio_cache_read", "cache read audio input tokens"},
+	    {"image_input", "image input tokens"},
+	    {"reasoning", "reasoning output tokens"},
+	    {"output", "output tokens"},
+	    {"audio_output", "audio output tokens"},
+	    {"image_output", "image output tokens"},
+	    {"web_search", "web search queries"},
+	    {"request", "per-request fees"},
+	};
+	for (size_t i = 0; i < sizeof w / sizeof *w; i++)
+		if (strcmp(kind, w[i].kind) == 0)
+			return w[i].words;
 	return "uncached input tokens";
+}
+
+static const char *kind_unit(const char *kind)
+{
+	for (int k = 0; k < PC_COUNT; k++)
+		if (strcmp(kind, price_component_names[k]) == 0)
+			return strcmp(price_component_units[k], "queries") == 0    ? "Queries"
+			       : strcmp(price_component_units[k], "requests") == 0 ? "Requests"
+			                                                           : "Tokens";
+	return "Tokens";
 }
 
 static int focus_flush(struct focus_ctx *fc, struct tally_err *err)
@@ -90,10 +113,10 @@ static int focus_row(void *ctx, int ncols, const char *const *v, struct tally_er
 	snprintf(text, sizeof text, "%s of %s/%s", kind_words(v[F_KIND]), v[F_PROVIDER],
 	         v[F_MODEL]);
 	report_csv_field(b, text);
-	sbuf_printf(b, ",Usage-Based,%s,%s,%s,Tokens,%s,%s,", v[F_CPE], v[F_CPS], v[F_QTY], billed,
-	            billed);
+	sbuf_printf(b, ",Usage-Based,%s,%s,%s,%s,%s,%s,", v[F_CPE], v[F_CPS], v[F_QTY],
+	            kind_unit(v[F_KIND]), billed, billed);
 	report_csv_field(b, v[F_PROVIDER]);
-	sbuf_printf(b, ",%s,Standard,%s,Tokens,", list, v[F_QTY]);
+	sbuf_printf(b, ",%s,Standard,%s,%s,", list, v[F_QTY], kind_unit(v[F_KIND]));
 	report_csv_field(b, v[F_PROVIDER]);
 	sbuf_putc(b, ',');
 	report_csv_field(b, v[F_PROVIDER]);

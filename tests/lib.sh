@@ -103,15 +103,21 @@ rollups_mismatch() {
 		sum(cache_read_tokens) AS cr, sum(cache_write_tokens) AS cw, sum(reasoning_tokens) AS r,
 		coalesce(sum(cost_pusd), 0) AS cost, count(*) FILTER (WHERE cost_pusd IS NULL) AS u,
 		count(*) FILTER (WHERE cache_hit) AS ch FROM calls GROUP BY 1, 2, 3, 4, 5, 6, 7),
-	c AS (SELECT date_trunc('hour', c.ts) AS hour, c.team, c.workflow, c.task_type, c.provider,
-		c.model, coalesce(c.price_version, 0) AS v,
-		tally_price_mode(c.batch, c.input_tokens, c.cache_hit, c.cost_pusd, pb) AS mode,
-		count(*) AS calls, sum(c.input_tokens - c.cache_read_tokens - c.cache_write_tokens) AS i,
-		sum(c.cache_read_tokens) AS cr, sum(c.cache_write_tokens) AS cw,
-		sum(c.output_tokens - c.reasoning_tokens) AS o, sum(c.reasoning_tokens) AS r,
-		coalesce(sum(c.cost_pusd), 0) AS cost
-		FROM calls c LEFT JOIN price_book pb ON pb.price_version = c.price_version
-		GROUP BY 1, 2, 3, 4, 5, 6, 7, 8)
+	c AS (SELECT date_trunc('hour', ts) AS hour, team, workflow, task_type, provider, model,
+		count(*) AS calls,
+		coalesce(sum(input_qty), 0), coalesce(sum(cache_read_qty), 0), coalesce(sum(cache_write_qty), 0), coalesce(sum(cache_write_1h_qty), 0),
+		coalesce(sum(audio_input_qty), 0), coalesce(sum(audio_cache_read_qty), 0), coalesce(sum(image_input_qty), 0), coalesce(sum(output_qty), 0),
+		coalesce(sum(reasoning_qty), 0), coalesce(sum(audio_output_qty), 0), coalesce(sum(image_output_qty), 0), coalesce(sum(web_search_qty), 0),
+		coalesce(sum(request_qty), 0), coalesce(sum(input_cost_pusd), 0), coalesce(sum(cache_read_cost_pusd), 0),
+		coalesce(sum(cache_write_cost_pusd), 0), coalesce(sum(cache_write_1h_cost_pusd), 0), coalesce(sum(audio_input_cost_pusd), 0),
+		coalesce(sum(audio_cache_read_cost_pusd), 0), coalesce(sum(image_input_cost_pusd), 0), coalesce(sum(output_cost_pusd), 0),
+		coalesce(sum(reasoning_cost_pusd), 0), coalesce(sum(audio_output_cost_pusd), 0), coalesce(sum(image_output_cost_pusd), 0),
+		coalesce(sum(web_search_cost_pusd), 0), coalesce(sum(request_cost_pusd), 0), coalesce(sum(input_list_pusd), 0),
+		coalesce(sum(cache_read_list_pusd), 0), coalesce(sum(cache_write_list_pusd), 0), coalesce(sum(cache_write_1h_list_pusd), 0),
+		coalesce(sum(audio_input_list_pusd), 0), coalesce(sum(audio_cache_read_list_pusd), 0), coalesce(sum(image_input_list_pusd), 0),
+		coalesce(sum(output_list_pusd), 0), coalesce(sum(reasoning_list_pusd), 0), coalesce(sum(audio_output_list_pusd), 0),
+		coalesce(sum(image_output_list_pusd), 0), coalesce(sum(web_search_list_pusd), 0), coalesce(sum(request_list_pusd), 0),
+		coalesce(sum(cost_pusd), 0) AS cost FROM calls GROUP BY 1, 2, 3, 4, 5, 6)
 	SELECT (SELECT count(*) FROM ((SELECT * FROM h EXCEPT ALL SELECT * FROM rollup_hourly)
 		UNION ALL (SELECT * FROM rollup_hourly EXCEPT ALL SELECT * FROM h)) x)
 	     + (SELECT count(*) FROM ((SELECT * FROM d EXCEPT ALL SELECT * FROM rollup_daily)

@@ -49,6 +49,7 @@ static const struct route {
      "month share_unassigned format"},
     {"/api/v1/outcomes", ROUTE_OUTCOMES, "GET", NEED_STAFF, web_outcomes, "from to format"},
     {"/api/v1/waste", ROUTE_WASTE, "GET", NEED_ANY, web_waste, "from to team window_s format"},
+    {"/api/v1/mismatches", ROUTE_MISMATCHES, "GET", NEED_STAFF, web_mismatches, "from to format"},
     {"/api/v1/budgets", ROUTE_BUDGETS, "GET", NEED_ANY, web_budgets_get, "at format"},
     {"/api/v1/budgets", ROUTE_BUDGETS, "POST", NEED_STAFF, web_budgets_post, ""},
     {"/api/v1/budgets", ROUTE_BUDGETS, "DELETE", NEED_STAFF, web_budgets_delete, "scope name"},

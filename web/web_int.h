@@ -58,6 +58,7 @@ enum web_route {
 	ROUTE_RECONCILE, /* web_reconcile.c */
 	ROUTE_OTLP,      /* web_ingest.c */
 	ROUTE_LITELLM,
+	ROUTE_MISMATCHES,
 	ROUTE_COUNT
 };
 
@@ -255,6 +256,7 @@ void web_routing_evaluate(struct web_req *rq, struct web_resp *rs);
 void web_chargeback(struct web_req *rq, struct web_resp *rs);
 void web_outcomes(struct web_req *rq, struct web_resp *rs);
 void web_waste(struct web_req *rq, struct web_resp *rs);
+void web_mismatches(struct web_req *rq, struct web_resp *rs);
 void web_budgets_get(struct web_req *rq, struct web_resp *rs);
 void web_budgets_post(struct web_req *rq, struct web_resp *rs);
 void web_budgets_delete(struct web_req *rq, struct web_resp *rs);

@@ -37,6 +37,7 @@ static const char *const route_names[ROUTE_COUNT] = {
     [ROUTE_RECONCILE] = "/api/v1/reconcile",
     [ROUTE_OTLP] = "/v1/traces",
     [ROUTE_LITELLM] = "/api/v1/litellm",
+    [ROUTE_MISMATCHES] = "/api/v1/mismatches",
 };
 
 const char *web_route_name(int route)

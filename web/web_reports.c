@@ -169,6 +169,25 @@ void web_waste(struct web_req *rq, struct web_resp *rs)
 	report_ok(rs, fmt);
 }
 
+/* provider_cost_usd against tally's cost per provider and model (finance, admin). */
+void web_mismatches(struct web_req *rq, struct web_resp *rs)
+{
+	struct tally_err err = {0};
+	int64_t from, to;
+	enum report_format fmt;
+	struct ledger *lg;
+
+	if (period_args(rq, rs, &from, &to) < 0 || format_arg(rq, rs, &fmt) < 0)
+		return;
+	if (!(lg = web_ledger(rq, rs)))
+		return;
+	if (report_cost_mismatch(lg, from, to, fmt, &rs->body, &err) < 0) {
+		web_db_error(rq, rs, &err);
+		return;
+	}
+	report_ok(rs, fmt);
+}
+
 void web_budgets_get(struct web_req *rq, struct web_resp *rs)
 {
 	struct tally_err err = {0};

@@ -56,7 +56,7 @@ static void check_call(const struct call_event *c)
 	CHECK(c->reasoning_tokens >= 0);
 	CHECK(c->cache_read_tokens + c->cache_write_tokens <= c->input_tokens);
 	CHECK(c->reasoning_tokens <= c->output_tokens);
-	CHECK(c->usage_shape >= USAGE_TALLY && c->usage_shape <= USAGE_OPENAI_RESPONSES);
+	CHECK(c->usage_shape >= USAGE_TALLY && c->usage_shape <= USAGE_XAI);
 	CHECK(c->status >= CALL_OK && c->status <= CALL_CANCELLED);
 	CHECK(c->latency_ms >= -1 && c->latency_ms <= 86400000);
 	CHECK(!c->has_quality || (c->quality >= 0 && c->quality <= 1));

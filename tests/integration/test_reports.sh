@@ -119,10 +119,12 @@ done
 assert_eq "FOCUS header has every mandatory column (+ optional ones)" "" "$missing"
 assert_eq "ΣBilledCost reconciles with chargeback exactly" "0.145550000000" "$(colsum "$T/focus.csv" BilledCost)"
 assert_eq "ΣEffectiveCost = ΣBilledCost" "0.145550000000" "$(colsum "$T/focus.csv" EffectiveCost)"
-# ListCost: no batch or cache discounts; cache hits at list price.
-# a: 10 x (1000 x 1 + 100 x 2) + 4 x 1200 = 12000 + 4800 (x1e-6); b: as billed
-# 116250; c: 3 x (1000 x 1 + 1000 x 2) = 9000; d: 7 x 1800 + 2 x 1000 = 14600
-assert_eq "ΣListCost = the tokens at list price" "0.156650000000" "$(colsum "$T/focus.csv" ListCost)"
+# ListCost: each component at its own list (standard-tier) rate, no batch
+# discount; cache hits at list price (stored per component by the pricer).
+# a: 10 x (800 x 1 + 200 x 0.10 + 100 x 2) + 4 x 1200 = 10200 + 4800 (x1e-6);
+# b: as billed 116250; c: 3 x (1000 x 1 + 1000 x 2) = 9000; d: 7 x 1800 +
+# 2 x 1000 = 14600
+assert_eq "ΣListCost = the components at list price" "0.154850000000" "$(colsum "$T/focus.csv" ListCost)"
 assert_eq "Σ PricingQuantity of team a = its tokens" "15400" \
 	"$(python3 -c 'import csv,sys,json
 print(sum(int(r["PricingQuantity"]) for r in csv.DictReader(open(sys.argv[1])) if json.loads(r["Tags"])["team"]=="a"))' "$T/focus.csv")"

@@ -694,6 +694,158 @@ static void test_call_bad_usage(void **state)
 	}
 }
 
+/* Every provider shape of DESIGN §5, each recognised by a field only it has,
+ * with its billable details normalised (documented examples). */
+static void test_call_provider_shapes(void **state)
+{
+	static const struct {
+		const char *name, *provider;
+		const char *usage;
+		enum usage_shape shape;
+		int64_t in, out, cache_read, cache_write, reasoning;
+		int64_t cw_1h, audio_in, audio_cached, image_in, audio_out, image_out, searches;
+		const char *service_tier;
+	} cases[] = {
+	    /* Anthropic, prompt caching "mixing TTLs" */
+	    {"anthropic ttl", "anthropic",
+	     "{\"input_tokens\":2048,\"cache_read_input_tokens\":1800,"
+	     "\"cache_creation_input_tokens\":248,\"output_tokens\":503,\"cache_creation\":"
+	     "{\"ephemeral_1h_input_tokens\":100,\"ephemeral_5m_input_tokens\":148}}",
+	     USAGE_ANTHROPIC, 4096, 503, 1800, 248, 0, 100, 0, 0, 0, 0, 0, 0, ""},
+	    /* Anthropic web search; service_tier in the usage object */
+	    {"anthropic web search", "anthropic",
+	     "{\"input_tokens\":105,\"output_tokens\":6039,\"cache_read_input_tokens\":7123,"
+	     "\"cache_creation_input_tokens\":7345,\"server_tool_use\":{\"web_search_requests\":1},"
+	     "\"service_tier\":\"standard\"}",
+	     USAGE_ANTHROPIC, 14573, 6039, 7123, 7345, 0, 0, 0, 0, 0, 0, 0, 1, "standard"},
+	    /* Anthropic with output_tokens_details: not an OpenAI Responses object */
+	    {"anthropic output details", "anthropic",
+	     "{\"input_tokens\":10,\"cache_read_input_tokens\":5,\"cache_creation_input_tokens\":0,"
+	     "\"output_tokens\":7,\"output_tokens_details\":{\"reasoning_tokens\":0}}",
+	     USAGE_ANTHROPIC, 15, 7, 5, 0, 0, 0, 0, 0, 0, 0, 0, 0, ""},
+	    /* OpenAI audio chat */
+	    {"openai audio", "openai",
+	     "{\"prompt_tokens\":17,\"completion_tokens\":97,\"total_tokens\":114,"
+	     "\"prompt_tokens_details\":{\"cached_tokens\":0,\"audio_tokens\":0},"
+	     "\"completion_tokens_details\":{\"reasoning_tokens\":0,\"audio_tokens\":77}}",
+	     USAGE_OPENAI, 17, 97, 0, 0, 0, 0, 0, 0, 0, 77, 0, 0, ""},
+	    /* OpenAI chat with a cache write */
+	    {"openai cache write", "openai",
+	     "{\"prompt_tokens\":3000,\"completion_tokens\":100,"
+	     "\"prompt_tokens_details\":{\"cached_tokens\":1000,\"cache_write_tokens\":1500}}",
+	     USAGE_OPENAI, 3000, 100, 1000, 1500, 0, 0, 0, 0, 0, 0, 0, 0, ""},
+	    /* OpenAI Realtime response.done */
+	    {"openai realtime", "openai",
+	     "{\"total_tokens\":253,\"input_tokens\":132,\"output_tokens\":121,"
+	     "\"input_token_details\":{\"text_tokens\":99,\"audio_tokens\":33,\"cached_tokens\":64,"
+	     "\"cached_tokens_details\":{\"text_tokens\":44,\"audio_tokens\":20}},"
+	     "\"output_token_details\":{\"text_tokens\":30,\"audio_tokens\":91}}",
+	     USAGE_OPENAI_REALTIME, 132, 121, 64, 0, 0, 0, 33, 20, 0, 91, 0, 0, ""},
+	    /* Gemini usageMetadata with thoughts, cache and modalities */
+	    {"gemini", "gemini",
+	     "{\"promptTokenCount\":1000,\"cachedContentTokenCount\":300,\"candidatesTokenCount\":"
+	     "100,"
+	     "\"thoughtsTokenCount\":50,\"totalTokenCount\":1150,\"promptTokensDetails\":"
+	     "[{\"modality\":\"TEXT\",\"tokenCount\":400},{\"modality\":\"AUDIO\",\"tokenCount\":"
+	     "600}],"
+	     "\"cacheTokensDetails\":[{\"modality\":\"AUDIO\",\"tokenCount\":300}],"
+	     "\"candidatesTokensDetails\":[{\"modality\":\"IMAGE\",\"tokenCount\":60}]}",
+	     USAGE_GEMINI, 1000, 150, 300, 0, 50, 0, 600, 300, 0, 0, 60, 0, ""},
+	    /* Bedrock Converse with a cache write */
+	    {"bedrock", "bedrock",
+	     "{\"inputTokens\":4,\"outputTokens\":315,\"totalTokens\":1339,"
+	     "\"cacheReadInputTokens\":0,\"cacheWriteInputTokens\":1020}",
+	     USAGE_BEDROCK, 1024, 315, 0, 1020, 0, 0, 0, 0, 0, 0, 0, 0, ""},
+	    /* DeepSeek context caching */
+	    {"deepseek", "deepseek",
+	     "{\"prompt_tokens\":1000,\"completion_tokens\":100,\"total_tokens\":1100,"
+	     "\"prompt_cache_hit_tokens\":800,\"prompt_cache_miss_tokens\":200}",
+	     USAGE_DEEPSEEK, 1000, 100, 800, 0, 0, 0, 0, 0, 0, 0, 0, 0, ""},
+	    /* xAI: reasoning beside the completion; total_tokens says so */
+	    {"xai", "xai",
+	     "{\"prompt_tokens\":32,\"completion_tokens\":9,\"total_tokens\":135,"
+	     "\"prompt_tokens_details\":{\"text_tokens\":32,\"audio_tokens\":0,\"image_tokens\":0,"
+	     "\"cached_tokens\":6},\"completion_tokens_details\":{\"reasoning_tokens\":94}}",
+	     USAGE_XAI, 32, 103, 6, 0, 94, 0, 0, 0, 0, 0, 0, 0, ""},
+	    /* the same object through another gateway name: total_tokens decides */
+	    {"xai by arithmetic", "openai_compatible",
+	     "{\"prompt_tokens\":32,\"completion_tokens\":9,\"total_tokens\":135,"
+	     "\"completion_tokens_details\":{\"reasoning_tokens\":94}}",
+	     USAGE_XAI, 32, 103, 0, 0, 94, 0, 0, 0, 0, 0, 0, 0, ""},
+	    /* tally's own shape with every detail */
+	    {"tally details", "acme",
+	     "{\"input_tokens\":100,\"output_tokens\":50,\"cache_write_tokens\":20,"
+	     "\"cache_write_1h_tokens\":5,\"audio_input_tokens\":10,\"image_input_tokens\":7,"
+	     "\"audio_output_tokens\":3,\"image_output_tokens\":4}",
+	     USAGE_TALLY, 100, 50, 0, 20, 0, 5, 10, 0, 7, 3, 4, 0, ""},
+	};
+	(void)state;
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		struct event ev;
+		struct tally_err err;
+		char prov[160];
+		char *j1, *json;
+		int rc;
+
+		snprintf(prov, sizeof prov, "\"%s\"", cases[i].provider);
+		j1 = with_member(min_call, "provider", prov);
+		json = with_member(j1, "usage", cases[i].usage);
+		rc = parse_str(json, -1, &ev, &err);
+		if (rc != 0)
+			print_error("case %s: %s\n", cases[i].name, err.msg);
+		assert_int_equal(rc, 0);
+		const struct call_event *c = &ev.u.call;
+		print_message("case %s\n", cases[i].name);
+		assert_int_equal(c->usage_shape, cases[i].shape);
+		assert_int_equal(c->input_tokens, cases[i].in);
+		assert_int_equal(c->output_tokens, cases[i].out);
+		assert_int_equal(c->cache_read_tokens, cases[i].cache_read);
+		assert_int_equal(c->cache_write_tokens, cases[i].cache_write);
+		assert_int_equal(c->reasoning_tokens, cases[i].reasoning);
+		assert_int_equal(c->cache_write_1h_tokens, cases[i].cw_1h);
+		assert_int_equal(c->audio_input_tokens, cases[i].audio_in);
+		assert_int_equal(c->audio_cache_read_tokens, cases[i].audio_cached);
+		assert_int_equal(c->image_input_tokens, cases[i].image_in);
+		assert_int_equal(c->audio_output_tokens, cases[i].audio_out);
+		assert_int_equal(c->image_output_tokens, cases[i].image_out);
+		assert_int_equal(c->web_search_calls, cases[i].searches);
+		assert_string_equal(c->service_tier, cases[i].service_tier);
+		free(j1);
+		free(json);
+	}
+}
+
+/* The optional pricing fields: service_tier, data_residency, tool_use; the
+ * event's own service_tier wins over the usage object's. */
+static void test_call_pricing_fields(void **state)
+{
+	struct event ev;
+	struct tally_err err;
+	char *j1 = with_member(min_call, "service_tier", "\"flex\"");
+	char *j2 = with_member(j1, "data_residency", "\"eu\"");
+	char *j3 = with_member(j2, "tool_use", "{\"web_search\":3}");
+	char *j4 =
+	    with_member(j3, "usage",
+	                "{\"input_tokens\":10,\"output_tokens\":1,\"cache_read_input_tokens\":0,"
+	                "\"service_tier\":\"priority\",\"inference_geo\":\"us\"}");
+	char *bad = with_member(min_call, "tool_use", "{\"web_search\":-1}");
+
+	(void)state;
+	assert_int_equal(parse_str(j4, -1, &ev, &err), 0);
+	assert_string_equal(ev.u.call.service_tier, "flex");
+	assert_string_equal(ev.u.call.data_residency, "eu");
+	assert_string_equal(ev.u.call.inference_geo, "us");
+	assert_int_equal(ev.u.call.web_search_calls, 3);
+	assert_int_equal(parse_str(bad, -1, &ev, &err), -1);
+	assert_string_equal(err.msg,
+	                    "tool_use.web_search must be an integer 0..1000000000, got -1");
+	free(j1);
+	free(j2);
+	free(j3);
+	free(j4);
+	free(bad);
+}
+
 static void test_call_bad_enum(void **state)
 {
 	static const struct bad_case cases[] = {
@@ -1187,19 +1339,34 @@ static void test_threads(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_call_usage_shapes), cmocka_unit_test(test_call_all_fields),
-	    cmocka_unit_test(test_call_defaults),     cmocka_unit_test(test_call_optional),
-	    cmocka_unit_test(test_call_quality),      cmocka_unit_test(test_call_string_limits),
-	    cmocka_unit_test(test_call_missing),      cmocka_unit_test(test_call_wrong_type),
-	    cmocka_unit_test(test_call_bad_numbers),  cmocka_unit_test(test_call_bad_ts),
-	    cmocka_unit_test(test_call_bad_usage),    cmocka_unit_test(test_call_bad_enum),
-	    cmocka_unit_test(test_call_too_long),     cmocka_unit_test(test_call_tags_limit),
-	    cmocka_unit_test(test_bad_messages),      cmocka_unit_test(test_message_edges),
-	    cmocka_unit_test(test_oversized),         cmocka_unit_test(test_no_pointers_into_buf),
-	    cmocka_unit_test(test_outcome_valid),     cmocka_unit_test(test_outcome_invalid),
-	    cmocka_unit_test(test_outcome_too_long),  cmocka_unit_test(test_feedback_valid),
-	    cmocka_unit_test(test_feedback_invalid),  cmocka_unit_test(test_expect_mismatch),
-	    cmocka_unit_test(test_detect_kind),       cmocka_unit_test(test_names),
+	    cmocka_unit_test(test_call_usage_shapes),
+	    cmocka_unit_test(test_call_all_fields),
+	    cmocka_unit_test(test_call_provider_shapes),
+	    cmocka_unit_test(test_call_pricing_fields),
+	    cmocka_unit_test(test_call_defaults),
+	    cmocka_unit_test(test_call_optional),
+	    cmocka_unit_test(test_call_quality),
+	    cmocka_unit_test(test_call_string_limits),
+	    cmocka_unit_test(test_call_missing),
+	    cmocka_unit_test(test_call_wrong_type),
+	    cmocka_unit_test(test_call_bad_numbers),
+	    cmocka_unit_test(test_call_bad_ts),
+	    cmocka_unit_test(test_call_bad_usage),
+	    cmocka_unit_test(test_call_bad_enum),
+	    cmocka_unit_test(test_call_too_long),
+	    cmocka_unit_test(test_call_tags_limit),
+	    cmocka_unit_test(test_bad_messages),
+	    cmocka_unit_test(test_message_edges),
+	    cmocka_unit_test(test_oversized),
+	    cmocka_unit_test(test_no_pointers_into_buf),
+	    cmocka_unit_test(test_outcome_valid),
+	    cmocka_unit_test(test_outcome_invalid),
+	    cmocka_unit_test(test_outcome_too_long),
+	    cmocka_unit_test(test_feedback_valid),
+	    cmocka_unit_test(test_feedback_invalid),
+	    cmocka_unit_test(test_expect_mismatch),
+	    cmocka_unit_test(test_detect_kind),
+	    cmocka_unit_test(test_names),
 	    cmocka_unit_test(test_threads),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -84,19 +84,20 @@ static int free_litellm(void **state)
 static void test_litellm_counts(void **state)
 {
 	(void)state;
-	/* 2,985 top-level entries: 2,505 priced, 480 skipped = 462 without
-	 * input_cost_per_token/output_cost_per_token (images, audio, rerank,
-	 * fallback_generalizations...), 16 duplicate (provider, model) pairs
-	 * ("deepseek/deepseek-chat" after "deepseek-chat" of provider deepseek,
-	 * ...), "sample_spec" and "last_updated" (a string). 23 entries (all
-	 * databricks/...) carry binary-float noise such as 2.9999900000000002e-06
-	 * that rounds to whole pico-USD. */
-	assert_int_equal(litellm.n, 2505);
-	assert_int_equal(litellm.skipped, 480);
+	/* 2,985 top-level entries: 2,540 priced, 445 skipped = 427 without any
+	 * per-token, per-query or per-request price (image, video, audio-second
+	 * models...), 16 duplicate (provider, model) pairs ("deepseek/deepseek-chat"
+	 * after "deepseek-chat" of provider deepseek, ...), "sample_spec" and
+	 * "last_updated" (a string). 35 more than token prices alone: tiered_pricing
+	 * entries (dashscope, volcengine) and per-query/per-request models
+	 * (rerankers). 23 entries (all databricks/...) carry binary-float noise
+	 * such as 2.9999900000000002e-06 that rounds to whole pico-USD. */
+	assert_int_equal(litellm.n, 2540);
+	assert_int_equal(litellm.skipped, 445);
 	assert_int_equal(litellm.rounded, 23);
 	assert_int_equal(litellm.n + litellm.skipped, 2985);
 	assert_non_null(strstr(litellm.first_skip_reason, "sample_spec"));
-	assert_int_equal(pricebook_count(book), 2505);
+	assert_int_equal(pricebook_count(book), 2540);
 }
 
 struct want_price {
@@ -198,13 +199,16 @@ static void test_price_call_real(void **state)
 	     false, INT64_C(127500000)},
 	    /* 1000*75000 + 500*300000 */
 	    {"batch", "openai", "gpt-4o-mini", 1000, 500, 0, 0, 0, true, false, INT64_C(225000000)},
-	    /* batch input for the uncached part only: 600*75000 + read
-	     * 400*75000 + out 100*300000 */
+	    /* listed batch input for the uncached part: 600*75000; the cache
+	     * read has no batch price listed, so OpenAI's documented 50% batch
+	     * discount applies to it: 400*75000/2; out 100*300000.
+	     * 45e6 + 15e6 + 30e6 */
 	    {"batch with cache read", "openai", "gpt-4o-mini", 1000, 100, 400, 0, 0, true, false,
-	     INT64_C(105000000)},
-	    /* no batch prices: normal rates, 1000*3000000 + 100*15000000 */
+	     INT64_C(90000000)},
+	    /* no batch prices in the map: Anthropic's documented 50% batch
+	     * discount (Message Batches API), (1000*3000000 + 100*15000000)/2 */
 	    {"batch without batch prices", "anthropic", "claude-sonnet-4-5", 1000, 100, 0, 0, 0,
-	     true, false, INT64_C(4500000000)},
+	     true, false, INT64_C(2250000000)},
 	    /* 250000 > 200000: uncached 200000*2500000 + read 50000*250000
 	     * + out 2000*15000000 = 5e11 + 1.25e10 + 3e10 */
 	    {"long context", "gemini", "gemini-2.5-pro", 250000, 2000, 50000, 0, 0, false, false,
@@ -300,11 +304,11 @@ static void price_init(struct price *p, const char *provider, const char *model,
 	str_copy(p->provider, sizeof p->provider, provider);
 	str_copy(p->model, sizeof p->model, model);
 	p->effective_from_us = from_us;
+	for (int v = 0; v < PV_COUNT; v++)
+		for (int k = 0; k < PC_COUNT; k++)
+			p->rate[v][k] = U;
 	p->input = input;
 	p->output = output;
-	p->cache_read = p->cache_write = p->reasoning = U;
-	p->batch_input = p->batch_output = U;
-	p->above_input = p->above_output = p->above_cache_read = p->above_cache_write = U;
 }
 
 static void test_effective_dating(void **state)
@@ -454,11 +458,16 @@ static void test_price_call_errors(void **state)
 	tally_err_clear(&err);
 	assert_int_equal(price_call(&p, &c, &cost, &err), 0);
 	assert_int_equal(cost, INT64_C(9223372030000000000));
-	/* Unset input and output rates count as 0. */
+	/* Unset input and output rates: the call needs a rate the book lacks,
+	 * so it is flagged (stored unpriced), never priced at 0. */
 	price_init(&p, "acme", "free", T0, U, U);
 	c.output_tokens = 5;
-	assert_int_equal(price_call(&p, &c, &cost, &err), 0);
-	assert_int_equal(cost, 0);
+	cost = 42;
+	tally_err_clear(&err);
+	assert_int_equal(price_call(&p, &c, &cost, &err), -1);
+	assert_int_equal(err.code, TALLY_ENOPRICE);
+	assert_non_null(strstr(err.msg, "acme/free has no input price"));
+	assert_int_equal(cost, 42);
 }
 
 static void test_price_rules_synthetic(void **state)
@@ -500,6 +509,300 @@ static void test_price_rules_synthetic(void **state)
 	c.reasoning_tokens = 4;
 	assert_int_equal(price_call(&p, &c, &cost, &err), 0);
 	assert_int_equal(cost, 940);
+}
+
+/* ---- every component and provider rule, from documented payloads -------- */
+
+/* One call as a gateway forwards it: the provider's usage object untouched
+ * (the examples of each provider's documentation), the optional pricing
+ * fields, and the cost worked out by hand from the map's prices (pico-USD per
+ * token = USD per token x 1e12). */
+struct rule_case {
+	const char *name, *provider, *model;
+	const char *extra; /* more top-level fields, "" or starting with ',' */
+	const char *usage;
+	int64_t want;     /* -1: flagged (stored unpriced) */
+	const char *flag; /* a part of the reason when flagged */
+	int comp;         /* one component to check, -1 none */
+	int64_t comp_cost;
+};
+
+static const struct rule_case rule_cases[] = {
+    /* Anthropic prompt caching, "mixing TTLs": 248 written, 100 of them for
+     * 1 hour. claude-sonnet-4-5: input 3e-6, read 3e-7, 5m write 3.75e-6,
+     * 1h write 6e-6 (2x input), output 1.5e-5.
+     * 2048*3e6 + 1800*3e5 + 148*3.75e6 + 100*6e6 + 503*1.5e7
+     * = 6144000000 + 540000000 + 555000000 + 600000000 + 7545000000 */
+    {"anthropic 1h cache write", "anthropic", "claude-sonnet-4-5", "",
+     "{\"input_tokens\":2048,\"cache_read_input_tokens\":1800,\"cache_creation_input_tokens\":248,"
+     "\"output_tokens\":503,\"cache_creation\":{\"ephemeral_1h_input_tokens\":100,"
+     "\"ephemeral_5m_input_tokens\":148}}",
+     INT64_C(15384000000), NULL, PC_CACHE_WRITE_1H, INT64_C(600000000)},
+    /* 210000 input > 200k: the whole request at the long-context rates,
+     * 1h writes at cache_creation_input_token_cost_above_1hr_above_200k_tokens
+     * 1.2e-5: 150000*6e6 + 60000*1.2e7 + 1000*2.25e7 */
+    {"anthropic 1h cache write above 200k", "anthropic", "claude-sonnet-4-5", "",
+     "{\"input_tokens\":150000,\"cache_creation_input_tokens\":60000,"
+     "\"cache_read_input_tokens\":0,\"output_tokens\":1000,\"cache_creation\":"
+     "{\"ephemeral_5m_input_tokens\":0,\"ephemeral_1h_input_tokens\":60000}}",
+     INT64_C(1642500000000), NULL, PC_CACHE_WRITE_1H, INT64_C(720000000000)},
+    /* Anthropic web search tool docs: one search at $10 per 1000.
+     * 105*3e6 + 7123*3e5 + 7345*3.75e6 + 6039*1.5e7 + 1*1e10 */
+    {"anthropic web search", "anthropic", "claude-sonnet-4-5", "",
+     "{\"input_tokens\":105,\"output_tokens\":6039,\"cache_read_input_tokens\":7123,"
+     "\"cache_creation_input_tokens\":7345,\"server_tool_use\":{\"web_search_requests\":1}}",
+     INT64_C(130580650000), NULL, PC_WEB_SEARCH, INT64_C(10000000000)},
+    /* Anthropic usage with output_tokens_details is still Anthropic's:
+     * 1000*3e6 + 500*3e5 + 100*1.5e7 */
+    {"anthropic with output_tokens_details", "anthropic", "claude-sonnet-4-5", "",
+     "{\"input_tokens\":1000,\"cache_read_input_tokens\":500,\"cache_creation_input_tokens\":0,"
+     "\"output_tokens\":100,\"output_tokens_details\":{\"reasoning_tokens\":0}}",
+     INT64_C(4650000000), NULL, PC_CACHE_READ, INT64_C(150000000)},
+    /* Anthropic Priority Tier has no list price in the map: flagged. */
+    {"anthropic priority tier flagged", "anthropic", "claude-sonnet-4-5", "",
+     "{\"input_tokens\":10,\"output_tokens\":10,\"cache_read_input_tokens\":0,"
+     "\"cache_creation_input_tokens\":0,\"service_tier\":\"priority\"}",
+     -1, "no priority input price", -1, 0},
+    /* inference_geo "us": provider_specific_entry us 1.1 on every token.
+     * claude-opus-4-6 input 5e-6, output 2.5e-5: (5e9 + 2.5e9) * 1.1 */
+    {"anthropic inference_geo us", "anthropic", "claude-opus-4-6", "",
+     "{\"input_tokens\":1000,\"output_tokens\":100,\"cache_read_input_tokens\":0,"
+     "\"cache_creation_input_tokens\":0,\"inference_geo\":\"us\"}",
+     INT64_C(8250000000), NULL, PC_OUTPUT, INT64_C(2750000000)},
+    /* fast mode: provider_specific_entry fast 6.0: 7.5e9 * 6 */
+    {"anthropic fast mode", "anthropic", "claude-opus-4-6", ",\"speed\":\"fast\"",
+     "{\"input_tokens\":1000,\"output_tokens\":100,\"cache_read_input_tokens\":0,"
+     "\"cache_creation_input_tokens\":0}",
+     INT64_C(45000000000), NULL, PC_INPUT, INT64_C(30000000000)},
+    {"fast mode without a multiplier flagged", "anthropic", "claude-sonnet-4-5",
+     ",\"speed\":\"fast\"",
+     "{\"input_tokens\":1000,\"output_tokens\":100,\"cache_read_input_tokens\":0}", -1, "speed", -1,
+     0},
+    /* OpenAI audio chat (gpt-4o-audio-preview, audio guide): 77 of 97
+     * completion tokens are audio. input 2.5e-6, output 1e-5, audio output
+     * 8e-5: 17*2.5e6 + 20*1e7 + 77*8e7 */
+    {"openai audio output", "openai", "gpt-4o-audio-preview", "",
+     "{\"prompt_tokens\":17,\"completion_tokens\":97,\"total_tokens\":114,"
+     "\"prompt_tokens_details\":{\"cached_tokens\":0,\"audio_tokens\":0},"
+     "\"completion_tokens_details\":{\"reasoning_tokens\":0,\"audio_tokens\":77,"
+     "\"accepted_prediction_tokens\":0,\"rejected_prediction_tokens\":0}}",
+     INT64_C(6402500000), NULL, PC_AUDIO_OUTPUT, INT64_C(6160000000)},
+    /* Realtime response.done usage (API reference). gpt-realtime: text in
+     * 4e-6, cached 4e-7, audio in 3.2e-5, text out 1.6e-5, audio out 6.4e-5:
+     * (132-64-13)*4e6 + 64*4e5 + 13*3.2e7 + 30*1.6e7 + 91*6.4e7 */
+    {"openai realtime", "openai", "gpt-realtime", "",
+     "{\"total_tokens\":253,\"input_tokens\":132,\"output_tokens\":121,"
+     "\"input_token_details\":{\"text_tokens\":119,\"audio_tokens\":13,\"cached_tokens\":64,"
+     "\"cached_tokens_details\":{\"text_tokens\":64,\"audio_tokens\":0}},"
+     "\"output_token_details\":{\"text_tokens\":30,\"audio_tokens\":91}}",
+     INT64_C(6965600000), NULL, PC_AUDIO_INPUT, INT64_C(416000000)},
+    /* Realtime with cached audio: 20 of the 64 cached are audio, at
+     * LiteLLM's cache_creation_input_audio_token_cost 4e-7:
+     * 55*4e6 + 44*4e5 + 20*4e5 + 13*3.2e7 + 30*1.6e7 + 91*6.4e7 */
+    {"openai realtime cached audio", "openai", "gpt-realtime", "",
+     "{\"total_tokens\":253,\"input_tokens\":132,\"output_tokens\":121,"
+     "\"input_token_details\":{\"text_tokens\":99,\"audio_tokens\":33,\"cached_tokens\":64,"
+     "\"cached_tokens_details\":{\"text_tokens\":44,\"audio_tokens\":20}},"
+     "\"output_token_details\":{\"text_tokens\":30,\"audio_tokens\":91}}",
+     INT64_C(6965600000), NULL, PC_AUDIO_CACHE_READ, INT64_C(8000000)},
+    /* audio tokens on a model without an audio price: flagged, never text */
+    {"audio without audio price flagged", "openai", "gpt-4o-mini", "",
+     "{\"prompt_tokens\":100,\"completion_tokens\":10,"
+     "\"prompt_tokens_details\":{\"cached_tokens\":0,\"audio_tokens\":60}}",
+     -1, "has no audio_input price", -1, 0},
+    /* OpenAI cache writes (cache_write_tokens) at the listed write price.
+     * gpt-5.6: input 5e-6, read 5e-7, write 6.25e-6, output 3e-5:
+     * 500*5e6 + 1000*5e5 + 1500*6.25e6 + 100*3e7 */
+    {"openai cache write", "openai", "gpt-5.6", "",
+     "{\"prompt_tokens\":3000,\"completion_tokens\":100,"
+     "\"prompt_tokens_details\":{\"cached_tokens\":1000,\"cache_write_tokens\":1500}}",
+     INT64_C(15375000000), NULL, PC_CACHE_WRITE, INT64_C(9375000000)},
+    /* service_tier flex (Responses). gpt-5 flex: input 6.25e-7, read
+     * 6.25e-8, output 5e-6 (reasoning as output): 800*625000 + 200*62500 +
+     * 500*5e6 */
+    {"openai flex", "openai", "gpt-5", ",\"service_tier\":\"flex\"",
+     "{\"input_tokens\":1000,\"input_tokens_details\":{\"cached_tokens\":200},"
+     "\"output_tokens\":500,\"output_tokens_details\":{\"reasoning_tokens\":300}}",
+     INT64_C(3012500000), NULL, PC_REASONING, INT64_C(1500000000)},
+    /* priority: 2.5e-6, 2.5e-7, 2e-5: 800*2.5e6 + 200*2.5e5 + 500*2e7 */
+    {"openai priority", "openai", "gpt-5", ",\"service_tier\":\"priority\"",
+     "{\"input_tokens\":1000,\"input_tokens_details\":{\"cached_tokens\":200},"
+     "\"output_tokens\":500,\"output_tokens_details\":{\"reasoning_tokens\":300}}",
+     INT64_C(12050000000), NULL, PC_INPUT, INT64_C(2000000000)},
+    {"unknown service tier flagged", "openai", "gpt-5", ",\"service_tier\":\"turbo\"",
+     "{\"input_tokens\":10,\"output_tokens\":1}", -1, "service_tier \"turbo\"", -1, 0},
+    /* search-preview models search on every request, medium context
+     * $0.0275: 10*1.5e5 + 100*6e5 + 2.75e10 */
+    {"openai search preview", "openai", "gpt-4o-mini-search-preview", "",
+     "{\"prompt_tokens\":10,\"completion_tokens\":100}", INT64_C(27561500000), NULL, PC_WEB_SEARCH,
+     INT64_C(27500000000)},
+    /* data residency eu: regional_processing_uplift_multiplier_eu 1.1:
+     * (1000*5e6 + 100*3e7) * 1.1 */
+    {"openai data residency eu", "openai", "gpt-5.6", ",\"data_residency\":\"eu\"",
+     "{\"input_tokens\":1000,\"output_tokens\":100}", INT64_C(8800000000), NULL, PC_INPUT,
+     INT64_C(5500000000)},
+    /* batch below the threshold: the listed batch rates 2.5e-6, 1.5e-5 */
+    {"openai batch", "openai", "gpt-5.6", ",\"batch\":true",
+     "{\"input_tokens\":1000,\"output_tokens\":100}", INT64_C(4000000000), NULL, -1, 0},
+    /* batch above 272k: OpenAI applies the long-context rates in batch too,
+     * at the batch discount: 300000*1e7/2 + 1000*4.5e7/2 */
+    {"openai batch and long context", "openai", "gpt-5.6", ",\"batch\":true",
+     "{\"input_tokens\":300000,\"output_tokens\":1000}", INT64_C(1522500000000), NULL, PC_INPUT,
+     INT64_C(1500000000000)},
+    /* Gemini thinking example (thoughtsTokenCount beside the candidates)
+     * with 2 grounded searches at $35/1000. gemini-2.5-flash: input 3e-7,
+     * output and reasoning 2.5e-6: 12*3e5 + 466*2.5e6 + 862*2.5e6 + 2*3.5e10 */
+    {"gemini thoughts and search", "gemini", "gemini-2.5-flash", ",\"tool_use\":{\"web_search\":2}",
+     "{\"promptTokenCount\":12,\"candidatesTokenCount\":466,\"thoughtsTokenCount\":862,"
+     "\"totalTokenCount\":1340}",
+     INT64_C(73323600000), NULL, PC_REASONING, INT64_C(2155000000)},
+    /* Gemini audio input by modality: 400*3e5 + 600*1e6 + 100*2.5e6 */
+    {"gemini audio input", "gemini", "gemini-2.5-flash", "",
+     "{\"promptTokenCount\":1000,\"candidatesTokenCount\":100,\"totalTokenCount\":1100,"
+     "\"promptTokensDetails\":[{\"modality\":\"TEXT\",\"tokenCount\":400},"
+     "{\"modality\":\"AUDIO\",\"tokenCount\":600}]}",
+     INT64_C(970000000), NULL, PC_AUDIO_INPUT, INT64_C(600000000)},
+    /* vertex_ai + gemini-2.5-pro: the map files it under
+     * vertex_ai-language-models. 1000*1.25e6 + 100*1e7 */
+    {"vertex alias", "vertex_ai", "gemini-2.5-pro", "",
+     "{\"input_tokens\":1000,\"output_tokens\":100}", INT64_C(2250000000), NULL, -1, 0},
+    /* Bedrock Converse (inputTokens leaves the cache out), batch at
+     * Bedrock's documented 50%: (4*3e6 + 1020*3.75e6 + 315*1.5e7) / 2 */
+    {"bedrock converse batch", "bedrock", "anthropic.claude-sonnet-4-5-20250929-v1:0",
+     ",\"batch\":true",
+     "{\"inputTokens\":4,\"outputTokens\":315,\"totalTokens\":1339,"
+     "\"cacheReadInputTokens\":0,\"cacheWriteInputTokens\":1020}",
+     INT64_C(4281000000), NULL, PC_CACHE_WRITE, INT64_C(1912500000)},
+    /* DeepSeek context caching: 800 hit at 2.8e-8, 200 miss at 2.8e-7,
+     * output 4.2e-7: 200*280000 + 800*28000 + 100*420000 */
+    {"deepseek cache hit", "deepseek", "deepseek-chat", "",
+     "{\"prompt_tokens\":1000,\"completion_tokens\":100,\"total_tokens\":1100,"
+     "\"prompt_cache_hit_tokens\":800,\"prompt_cache_miss_tokens\":200}",
+     INT64_C(120400000), NULL, PC_CACHE_READ, INT64_C(22400000)},
+    /* DeepSeek has no batch price and documents no batch discount */
+    {"deepseek batch flagged", "deepseek", "deepseek-chat", ",\"batch\":true",
+     "{\"prompt_tokens\":10,\"completion_tokens\":1}", -1, "no batch input price", -1, 0},
+    /* xAI reasoning beside the completion (total 32 + 9 + 94 = 135).
+     * grok-4-fast-reasoning: input 2e-7, cached 5e-8, output 5e-7:
+     * 26*2e5 + 6*5e4 + (9+94)*5e5 */
+    {"xai reasoning beside completion", "xai", "grok-4-fast-reasoning", "",
+     "{\"prompt_tokens\":32,\"completion_tokens\":9,\"total_tokens\":135,"
+     "\"prompt_tokens_details\":{\"text_tokens\":32,\"audio_tokens\":0,\"image_tokens\":0,"
+     "\"cached_tokens\":6},\"completion_tokens_details\":{\"reasoning_tokens\":94,"
+     "\"audio_tokens\":0,\"accepted_prediction_tokens\":0,\"rejected_prediction_tokens\":0},"
+     "\"num_sources_used\":0}",
+     INT64_C(57000000), NULL, PC_REASONING, INT64_C(47000000)},
+    /* xAI charges the higher rates from the threshold itself: 128000 input
+     * is above. 128000*4e5 + 10*1e6 */
+    {"xai at threshold", "xai", "grok-4-fast-reasoning", "",
+     "{\"input_tokens\":128000,\"output_tokens\":10}", INT64_C(51210000000), NULL, -1, 0},
+    /* one below: 127999*2e5 + 10*5e5 */
+    {"xai below threshold", "xai", "grok-4-fast-reasoning", "",
+     "{\"input_tokens\":127999,\"output_tokens\":10}", INT64_C(25604800000), NULL, -1, 0},
+    /* Dashscope tiered_pricing: 0 < tokens <= 256K is the first tier.
+     * qwen-plus-2025-07-28: 256000*4e5 + 600*1.2e6 + 400*4e6 */
+    {"dashscope tier 1 at boundary", "dashscope", "qwen-plus-2025-07-28", "",
+     "{\"input_tokens\":256000,\"output_tokens\":1000,\"reasoning_tokens\":400}",
+     INT64_C(104720000000), NULL, -1, 0},
+    /* 256001: second tier 1.2e-6, 3.6e-6, reasoning 1.2e-5 */
+    {"dashscope tier 2", "dashscope", "qwen-plus-2025-07-28", "",
+     "{\"input_tokens\":256001,\"output_tokens\":1000,\"reasoning_tokens\":400}",
+     INT64_C(314161200000), NULL, -1, 0},
+    /* four tiers: 200000 is in [128K, 256K]: 8e-7, cached 2e-7, out 4e-6:
+     * 150000*8e5 + 50000*2e5 + 1000*4e6 */
+    {"dashscope third of four tiers", "dashscope", "qwen3-coder-flash", "",
+     "{\"input_tokens\":200000,\"cache_read_tokens\":50000,\"output_tokens\":1000}",
+     INT64_C(134000000000), NULL, PC_CACHE_READ, INT64_C(10000000000)},
+    /* Threshold boundaries, OpenAI and Anthropic: at the threshold the
+     * normal rates, one token more and the whole request moves up.
+     * gpt-5.6 at 272000: 272000*5e6 + 10*3e7 */
+    {"openai at 272k", "openai", "gpt-5.6", "", "{\"input_tokens\":272000,\"output_tokens\":10}",
+     INT64_C(1360300000000), NULL, -1, 0},
+    /* 272001*1e7 + 10*4.5e7 */
+    {"openai above 272k", "openai", "gpt-5.6", "", "{\"input_tokens\":272001,\"output_tokens\":10}",
+     INT64_C(2720460000000), NULL, -1, 0},
+    /* claude-sonnet-4-5 at 200000: 200000*3e6 + 10*1.5e7 */
+    {"anthropic at 200k", "anthropic", "claude-sonnet-4-5", "",
+     "{\"input_tokens\":200000,\"output_tokens\":10}", INT64_C(600150000000), NULL, -1, 0},
+    /* 200001*6e6 + 10*2.25e7 */
+    {"anthropic above 200k", "anthropic", "claude-sonnet-4-5", "",
+     "{\"input_tokens\":200001,\"output_tokens\":10}", INT64_C(1200231000000), NULL, -1, 0},
+    /* a per-request fee: pplx-70b-online $0.005 per request, input free:
+     * 100*0 + 100*2.8e6 + 5e9 */
+    {"per-request fee", "perplexity", "pplx-70b-online", "",
+     "{\"input_tokens\":100,\"output_tokens\":100}", INT64_C(5280000000), NULL, PC_REQUEST,
+     INT64_C(5000000000)},
+};
+
+static void test_provider_rules(void **state)
+{
+	(void)state;
+	for (size_t i = 0; i < sizeof rule_cases / sizeof *rule_cases; i++) {
+		const struct rule_case *k = &rule_cases[i];
+		char json[2048];
+		struct event ev;
+		struct tally_err err = {0};
+		struct call_price cp;
+		const struct price *p;
+		int64_t sum = 0;
+		int rc;
+
+		print_message("case %zu: %s\n", i, k->name);
+		snprintf(
+		    json, sizeof json,
+		    "{\"event_id\":\"e\",\"ts\":\"2026-06-01T00:00:00Z\",\"team\":\"t\","
+		    "\"workflow\":\"w\",\"task_type\":\"k\",\"provider\":\"%s\",\"model\":\"%s\"%s,"
+		    "\"usage\":%s}",
+		    k->provider, k->model, k->extra, k->usage);
+		if (event_parse(json, strlen(json), EVENT_CALL, &ev, &err) < 0)
+			print_error("  parse: %s\n", err.msg);
+		assert_int_equal(err.code, TALLY_OK);
+		p = pricebook_lookup(book, k->provider, k->model, ev.u.call.ts_us);
+		assert_non_null(p);
+		rc = price_call_parts(p, &ev.u.call, &cp, &err);
+		if (k->want < 0) {
+			print_message("  flagged: %s\n", err.msg);
+			assert_int_equal(rc, -1);
+			assert_int_equal(err.code, TALLY_ENOPRICE);
+			assert_non_null(strstr(err.msg, k->flag));
+			continue;
+		}
+		if (rc < 0)
+			print_error("  price: %s\n", err.msg);
+		assert_int_equal(rc, 0);
+		assert_int_equal(cp.total, k->want);
+		/* The components add up to the call's cost exactly. */
+		for (int c = 0; c < PC_COUNT; c++)
+			sum += cp.cost[c];
+		assert_int_equal(sum, cp.total);
+		if (k->comp >= 0)
+			assert_int_equal(cp.cost[k->comp], k->comp_cost);
+	}
+}
+
+/* A cache hit costs nothing and keeps what it would have cost at list rates
+ * (the waste report's realised saving): 1000*3e6 + 100*1.5e7. */
+static void test_cache_hit_list(void **state)
+{
+	const struct price *p = pricebook_lookup(book, "anthropic", "claude-sonnet-4-5", T0 + 1);
+	struct call_event c;
+	struct call_price cp;
+
+	(void)state;
+	call_init(&c);
+	c.input_tokens = 1000;
+	c.output_tokens = 100;
+	c.cache_hit = true;
+	assert_int_equal(price_call_parts(p, &c, &cp, NULL), 0);
+	assert_int_equal(cp.total, 0);
+	assert_int_equal(cp.list_total, INT64_C(4500000000));
+	assert_int_equal(cp.list[PC_OUTPUT], INT64_C(1500000000));
+	/* a batch call's list is its cost without the discount */
+	c.cache_hit = false;
+	c.batch = true;
+	assert_int_equal(price_call_parts(p, &c, &cp, NULL), 0);
+	assert_int_equal(cp.total, INT64_C(2250000000));
+	assert_int_equal(cp.list_total, INT64_C(4500000000));
 }
 
 /* ---- LiteLLM import, synthetic ------------------------------------------- */
@@ -722,14 +1025,15 @@ static void test_csv_errors(void **state)
 	static const struct bad_input cases[] = {
 	    {"", "no header line"},
 	    {"# only a comment\n\n", "no header line"},
-	    {"provider,model,input\nacme,m,1\n", "line 1: the header must be exactly"},
-	    {HEADER ",extra\n", "line 1: the header must be exactly"},
+	    {"provider,input\nacme,1\n", "line 1: the header must name the columns, provider and"},
+	    {HEADER ",extra\n", "line 1: unknown column \"extra\""},
+	    {HEADER ",input\n", "line 1: column input twice"},
 	    {HEADER "\n\n# c\n\nacme,m,,1,2,,,,,,,,,,\nacme,m2,,abc,2,,,,,,,,,,\n",
 	     "line 6: column input: \"abc\" is not a decimal number"},
 	    {HEADER "\nacme,m,,1,2,,,,,,,,,\n", "line 2: 14 columns, expected 15"},
 	    {HEADER "\nacme,m,,1,2,,,,,,,,,,,\n", "line 2: 16 columns, expected 15"},
-	    {HEADER "\nacme,\"m,,1,2,,,,,,,,,,\n", "line 2: column model: unterminated quote"},
-	    {HEADER "\nacme,\"m\"x,,1,2,,,,,,,,,,\n", "line 2: column model: text after closing"},
+	    {HEADER "\nacme,\"m,,1,2,,,,,,,,,,\n", "line 2: field 2: unterminated quote"},
+	    {HEADER "\nacme,\"m\"x,,1,2,,,,,,,,,,\n", "line 2: field 2: text after closing"},
 	    {HEADER "\nacme,m,,1,-2,,,,,,,,,,\n", "line 2: column output: \"-2\" is negative"},
 	    {HEADER "\nacme,m,,1,2,1e,,,,,,,,,\n",
 	     "line 2: column cache_read: \"1e\" is not a decimal number"},
@@ -746,13 +1050,12 @@ static void test_csv_errors(void **state)
 	    {HEADER "\nacme,m,,1,2,,,,,,,,,,\nacme,m,,1,2,,,,,,,,,,\n",
 	     "line 3: provider acme model m is listed twice"},
 	    {HEADER "\nacme,m,a-tier-name-that-is-far-too-long-to-store,1,2,,,,,,,,,,\n",
-	     "line 2: provider, model or tier too long"},
+	     "line 2: column tier: too long"},
 	    {HEADER "\nacme,m,,99999999999999,2,,,,,,,,,,\n",
 	     "line 2: column input: \"99999999999999\" is out of range"},
 	    {HEADER "\nacme,m,,1.2.3,2,,,,,,,,,,\n",
 	     "line 2: column input: \"1.2.3\" is not a decimal number"},
-	    {HEADER "\nacme,m,,1,2,,,,,,,,,,,\"x\n",
-	     "line 2: column beyond the last: unterminated"},
+	    {HEADER "\nacme,m,,1,2,,,,,,,,,,,\"x\n", "line 2: field 16: unterminated"},
 	};
 
 	(void)state;
@@ -821,6 +1124,8 @@ int main(void)
 	    cmocka_unit_test(test_many_models),
 	    cmocka_unit_test(test_price_call_errors),
 	    cmocka_unit_test(test_price_rules_synthetic),
+	    cmocka_unit_test(test_provider_rules),
+	    cmocka_unit_test(test_cache_hit_list),
 	    cmocka_unit_test(test_litellm_synthetic),
 	    cmocka_unit_test(test_litellm_errors),
 	    cmocka_unit_test(test_csv_ok),

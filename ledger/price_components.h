@@ -1,0 +1,150 @@
+/* price_components.h - the one list of what a call can be billed for.
+ *
+ * Every price component is declared once, here. The price struct, the price
+ * book's columns, the LiteLLM importer's keys, the CSV columns, the calls'
+ * per-component cost and quantity columns, the rollups and the FOCUS rows are
+ * all derived from these tables. Adding a component: a line here, its rule in
+ * ledger/pricing.c (price_quantities), and a migration adding its columns
+ * (docs/hacking.md).
+ *
+ * PRICE_COMPONENTS(X): X(ID, name, litellm_key, unit). The components of a
+ * call are disjoint quantities: their costs add up to the call's cost.
+ *   name        - price_book column <variant><name>_pusd, calls columns
+ *                 <name>_qty and <name>_cost_pusd, CSV column <variant><name>
+ *   litellm_key - the key of LiteLLM's map holding the standard price (USD per
+ *                 unit); variants append _batches, _flex, _priority,
+ *                 _above_<N>k_tokens[_priority]
+ *   unit        - what one quantity counts (FOCUS PricingUnit)
+ */
+#ifndef TALLY_PRICE_COMPONENTS_H
+#define TALLY_PRICE_COMPONENTS_H
+
+#define PRICE_COMPONENTS(X)                                                                        \
+	X(INPUT, input, "input_cost_per_token", "tokens")                                          \
+	X(CACHE_READ, cache_read, "cache_read_input_token_cost", "tokens")                         \
+	X(CACHE_WRITE, cache_write, "cache_creation_input_token_cost", "tokens")                   \
+	X(CACHE_WRITE_1H, cache_write_1h, "cache_creation_input_token_cost_above_1hr", "tokens")   \
+	X(AUDIO_INPUT, audio_input, "input_cost_per_audio_token", "tokens")                        \
+	X(AUDIO_CACHE_READ, audio_cache_read, "cache_read_input_audio_token_cost", "tokens")       \
+	X(IMAGE_INPUT, image_input, "input_cost_per_image_token", "tokens")                        \
+	X(OUTPUT, output, "output_cost_per_token", "tokens")                                       \
+	X(REASONING, reasoning, "output_cost_per_reasoning_token", "tokens")                       \
+	X(AUDIO_OUTPUT, audio_output, "output_cost_per_audio_token", "tokens")                     \
+	X(IMAGE_OUTPUT, image_output, "output_cost_per_image_token", "tokens")                     \
+	X(WEB_SEARCH, web_search, "search_context_cost_per_query", "queries")                      \
+	X(REQUEST, request, "input_cost_per_request", "requests")
+
+#define PC_ENUM_(ID, name, key, unit) PC_##ID,
+enum price_component { PRICE_COMPONENTS(PC_ENUM_) PC_COUNT };
+#undef PC_ENUM_
+
+/* PRICE_VARIANTS(X): X(ID, column_prefix, litellm_suffix). A price version
+ * holds one rate per component and variant; PRICE_UNSET where the list has
+ * none. ABOVE and ABOVE_PRIORITY are the rates of the first long-context tier
+ * (above threshold_tokens); further tiers live in price.tiers. */
+#define PRICE_VARIANTS(X)                                                                          \
+	X(STD, "", "")                                                                             \
+	X(BATCH, "batch_", "_batches")                                                             \
+	X(FLEX, "flex_", "_flex")                                                                  \
+	X(PRIORITY, "priority_", "_priority")                                                      \
+	X(ABOVE, "above_", "")                                                                     \
+	X(ABOVE_PRIORITY, "above_priority_", "_priority")
+
+#define PV_ENUM_(ID, prefix, suffix) PV_##ID,
+enum price_variant { PRICE_VARIANTS(PV_ENUM_) PV_COUNT };
+#undef PV_ENUM_
+
+/* PRICE_SCALARS(X): X(name, column, csv) - the other numbers of a price
+ * version, stored as bigint columns of price_book (NULL = unset = 0 here).
+ *   threshold_tokens    - first long-context threshold (0: none)
+ *   threshold_inclusive - 1 when the tier starts at the threshold itself (xAI)
+ *   batch_discount_ppm  - a batch discount applied because the list gives no
+ *                         batch price and the provider documents one (set at
+ *                         import; the price version's provenance)
+ *   uplift_eu_ppm, uplift_us_ppm - data-residency multipliers (1.1 = 1100000)
+ *   geo_us_ppm          - Anthropic inference_geo "us" multiplier
+ *   fast_ppm            - fast-mode multiplier (Anthropic speed "fast") */
+#define PRICE_SCALARS(X)                                                                           \
+	X(threshold_tokens)                                                                        \
+	X(threshold_inclusive)                                                                     \
+	X(batch_discount_ppm)                                                                      \
+	X(uplift_eu_ppm)                                                                           \
+	X(uplift_us_ppm)                                                                           \
+	X(geo_us_ppm)                                                                              \
+	X(fast_ppm)
+
+/* Static tables derived from the lists above (ledger/pricing.c). */
+extern const char *const price_component_names[PC_COUNT];
+extern const char *const price_component_units[PC_COUNT];
+extern const char *const price_component_litellm[PC_COUNT];
+extern const char *const price_variant_prefix[PV_COUNT];
+
+/* ---- SQL column lists, spelled by the preprocessor from the tables -------- */
+
+#define PC_SQL_QTY_(ID, name, key, unit)  ", " #name "_qty"
+#define PC_SQL_COST_(ID, name, key, unit) ", " #name "_cost_pusd"
+#define PC_SQL_LIST_(ID, name, key, unit) ", " #name "_list_pusd"
+/* ", input_qty, cache_read_qty, ..." and so on: each starts with a comma. */
+#define PC_QTY_COLS  PRICE_COMPONENTS(PC_SQL_QTY_)
+#define PC_COST_COLS PRICE_COMPONENTS(PC_SQL_COST_)
+#define PC_LIST_COLS PRICE_COMPONENTS(PC_SQL_LIST_)
+/* The per-component columns of calls and rollup_charges, in COPY order. On
+ * calls they are NULL where 0 (no room taken in the row); sum or coalesce. */
+#define PC_CALL_COLS PC_QTY_COLS PC_COST_COLS PC_LIST_COLS
+
+#define PC_SUM_QTY_(ID, name, key, unit) ", coalesce(sum(" #name "_qty), 0) AS " #name "_qty"
+#define PC_SUM_COST_(ID, name, key, unit)                                                          \
+	", coalesce(sum(" #name "_cost_pusd), 0) AS " #name "_cost_pusd"
+#define PC_SUM_LIST_(ID, name, key, unit)                                                          \
+	", coalesce(sum(" #name "_list_pusd), 0) AS " #name "_list_pusd"
+/* Sums of PC_CALL_COLS, same order and names (calls store NULL for 0). */
+#define PC_CALL_SUMS                                                                               \
+	PRICE_COMPONENTS(PC_SUM_QTY_) PRICE_COMPONENTS(PC_SUM_COST_) PRICE_COMPONENTS(PC_SUM_LIST_)
+
+/* "name = r.name + excluded.name" for every PC_CALL_COLS column of an upsert
+ * whose target is aliased r. */
+#define PC_UPSERT_QTY_(ID, name, key, unit)                                                        \
+	", " #name "_qty = r." #name "_qty + excluded." #name "_qty"
+#define PC_UPSERT_COST_(ID, name, key, unit)                                                       \
+	", " #name "_cost_pusd = r." #name "_cost_pusd + excluded." #name "_cost_pusd"
+#define PC_UPSERT_LIST_(ID, name, key, unit)                                                       \
+	", " #name "_list_pusd = r." #name "_list_pusd + excluded." #name "_list_pusd"
+#define PC_UPSERT_SUMS                                                                             \
+	PRICE_COMPONENTS(PC_UPSERT_QTY_)                                                           \
+	PRICE_COMPONENTS(PC_UPSERT_COST_) PRICE_COMPONENTS(PC_UPSERT_LIST_)
+
+/* "0 + input_list_pusd + cache_read_list_pusd ...": a call's list cost. */
+#define PC_LIST_TERM_(ID, name, key, unit) " + coalesce(" #name "_list_pusd, 0)"
+#define PC_LIST_TOTAL                      "(0" PRICE_COMPONENTS(PC_LIST_TERM_) ")"
+
+/* "('input', g.input_qty, g.input_cost_pusd, g.input_list_pusd), ..." for a
+ * VALUES list over a row aliased g (the FOCUS export). */
+#define PC_SQL_VALUES_(ID, name, key, unit)                                                        \
+	"('" #name "', g." #name "_qty, g." #name "_cost_pusd, g." #name "_list_pusd),"
+
+/* The price-book rate and scalar columns, comma-first and without blanks so
+ * that the same text is an SQL column list and a CSV header:
+ * ",input_pusd,...,batch_input_pusd,...,fast_ppm,extra_tiers". */
+#define PB_STD_(ID, name, key, unit)   "," #name "_pusd"
+#define PB_BATCH_(ID, name, key, unit) ",batch_" #name "_pusd"
+#define PB_FLEX_(ID, name, key, unit)  ",flex_" #name "_pusd"
+#define PB_PRIO_(ID, name, key, unit)  ",priority_" #name "_pusd"
+#define PB_ABOVE_(ID, name, key, unit) ",above_" #name "_pusd"
+#define PB_ABPR_(ID, name, key, unit)  ",above_priority_" #name "_pusd"
+#define PB_SCALAR_(name)               "," #name
+#define PB_RATE_COLS                                                                               \
+	PRICE_COMPONENTS(PB_STD_)                                                                  \
+	PRICE_COMPONENTS(PB_BATCH_)                                                                \
+	PRICE_COMPONENTS(PB_FLEX_)                                                                 \
+	PRICE_COMPONENTS(PB_PRIO_)                                                                 \
+	PRICE_COMPONENTS(PB_ABOVE_)                                                                \
+	PRICE_COMPONENTS(PB_ABPR_) PRICE_SCALARS(PB_SCALAR_) ",extra_tiers"
+
+/* The calls' component columns the same way: ",input_qty,...,request_list_pusd". */
+#define PC_CSV_QTY_(ID, name, key, unit)  "," #name "_qty"
+#define PC_CSV_COST_(ID, name, key, unit) "," #name "_cost_pusd"
+#define PC_CSV_LIST_(ID, name, key, unit) "," #name "_list_pusd"
+#define PC_CALL_CSV_COLS                                                                           \
+	PRICE_COMPONENTS(PC_CSV_QTY_) PRICE_COMPONENTS(PC_CSV_COST_) PRICE_COMPONENTS(PC_CSV_LIST_)
+
+#endif

@@ -1,0 +1,192 @@
+# test_pricing.sh - bill-exact pricing end to end (issue 10): provider usage
+# objects forwarded untouched through Kafka, priced per component by the one
+# pricer, the components summing exactly to each call, to the rollups, to
+# FOCUS and to the chargeback; provider_cost_usd mismatches reported per
+# provider and model; reprice; and migration 0010 moving an old ledger
+# forward without losing a pico-dollar.
+. tests/lib.sh
+
+pg_start || exit 1
+
+# The sum of a call's component costs (NULL where 0).
+PARTS="0"
+for c in input cache_read cache_write cache_write_1h audio_input audio_cache_read image_input \
+	output reasoning audio_output image_output web_search request; do
+	PARTS="$PARTS + coalesce(${c}_cost_pusd, 0)"
+done
+
+# ---- migration 0010 over a ledger written by the old rule ------------------------
+OLD="postgresql:///old?host=$T/sock&user=tally"
+"$PGBIN/createdb" -h "$T/sock" -U tally old
+for f in migrations/000[1-7]_*.sql; do
+	psql "$OLD" -XAtq -v ON_ERROR_STOP=1 -1 -f "$f" >/dev/null || not_ok "old migration $f"
+done
+psql "$OLD" -XAtq -v ON_ERROR_STOP=1 >/dev/null <<'SQL'
+CREATE TABLE schema_migrations (version integer PRIMARY KEY, name text NOT NULL,
+	applied_at timestamptz NOT NULL DEFAULT now());
+INSERT INTO schema_migrations (version, name) SELECT v, 'old' FROM generate_series(1, 7) v;
+-- 1e-6 in, 2e-6 out, 1e-7 read, 1.25e-6 write, batch 5e-7/1e-6, above 1000: 2e-6/4e-6
+INSERT INTO price_book (provider, model, tier, effective_from, input_pusd, output_pusd,
+	cache_read_pusd, cache_write_pusd, batch_input_pusd, batch_output_pusd, threshold_tokens,
+	above_input_pusd, above_output_pusd, source)
+VALUES ('p', 'm', 'small', '2026-01-01', 1000000, 2000000, 100000, 1250000, 500000, 1000000,
+	1000, 2000000, 4000000, 'test');
+SELECT tally_ensure_month('2026-11-01');
+INSERT INTO calls (event_id, ts, team, workflow, task_type, provider, model, tier, input_tokens,
+	output_tokens, cache_read_tokens, cache_write_tokens, reasoning_tokens, usage_shape, batch,
+	cache_hit, local, status, cost_pusd, price_version) VALUES
+-- 800*1e6 + 200*1e5 + 100*2e6
+('a', '2026-11-01T10:00Z', 't', 'w', 'k', 'p', 'm', 'small', 1000, 100, 200, 0, 0, 'tally',
+	false, false, false, 'ok', 1020000000, 1),
+-- batch: 1000*5e5 + 1000*1e6
+('b', '2026-11-01T10:01Z', 't', 'w', 'k', 'p', 'm', 'small', 1000, 1000, 0, 0, 0, 'tally',
+	true, false, false, 'ok', 1500000000, 1),
+-- long context: 2000*2e6 + 400*4e6 + reasoning 100*4e6
+('c', '2026-11-01T10:02Z', 't', 'w', 'k', 'p', 'm', 'small', 2000, 500, 0, 0, 100, 'tally',
+	false, false, false, 'ok', 6000000000, 1),
+-- cache hit: free
+('d', '2026-11-01T10:03Z', 't', 'w', 'k', 'p', 'm', 'small', 1000, 100, 0, 0, 0, 'tally',
+	false, true, false, 'ok', 0, 1),
+-- unpriced
+('e', '2026-11-01T10:04Z', 't', 'w', 'k', 'acme', 'x', 'unknown', 10, 10, 0, 0, 0, 'tally',
+	false, false, false, 'ok', NULL, NULL),
+-- a stored cost the rule would not give today: kept to the pico-dollar
+('f', '2026-11-01T10:05Z', 't', 'w', 'k', 'p', 'm', 'small', 1, 0, 0, 0, 0, 'tally',
+	false, false, false, 'ok', 1000123, 1);
+SQL
+TALLY_DATABASE_URL="$OLD" "$BIN" migrate >"$T/migrate-old.log" 2>&1
+assert_eq "0010 migrates a ledger written by the old rule" 0 $?
+QO() { psql "$OLD" -XAtq -c "$1"; }
+assert_eq "no stored cost changes" "8521000123" "$(QO "select sum(cost_pusd) from calls")"
+assert_eq "components sum to each call's cost" "0" \
+	"$(QO "select count(*) from calls where coalesce(cost_pusd, 0) <> $PARTS")"
+assert_eq "long-context call split by the rule that priced it" "4000000000|1600000000|400000000" \
+	"$(QO "select input_cost_pusd || '|' || output_cost_pusd || '|' || reasoning_cost_pusd
+		from calls where event_id = 'c'")"
+assert_eq "a cache hit keeps its list cost (the realised saving)" "0|1200000000" \
+	"$(QO "select cost_pusd || '|' || (input_list_pusd + output_list_pusd) from calls
+		where event_id = 'd'")"
+assert_eq "an odd stored cost: the remainder stays in output" "1000000|123" \
+	"$(QO "select input_cost_pusd || '|' || output_cost_pusd from calls where event_id = 'f'")"
+assert_eq "rollup_charges rebuilt from the components" "8521000123|8521000123" \
+	"$(QO "select sum(cost_pusd) || '|' || sum(input_cost_pusd + cache_read_cost_pusd
+		+ cache_write_cost_pusd + output_cost_pusd + reasoning_cost_pusd) from rollup_charges")"
+assert_eq "zero components take no room (NULL)" "0" \
+	"$(QO "select count(*) from calls where audio_input_cost_pusd is not null
+		or web_search_qty is not null or cache_write_cost_pusd = 0")"
+assert_eq "the SQL copy of the pricing rule is gone" "" \
+	"$(QO "select proname from pg_proc where proname = 'tally_price_mode'")"
+
+# ---- provider usage objects through Kafka -------------------------------------------
+kafka_start 4 || exit 1
+"$BIN" migrate >"$T/migrate.log" 2>&1
+assert_eq "migrate" 0 $?
+"$BIN" prices import data/litellm_model_prices.json >"$T/prices.log" 2>&1
+assert_eq "LiteLLM price map imports every component" 0 $?
+assert_eq "batch discounts recorded in the price versions" "500000|500000|0" \
+	"$(q "select (select batch_discount_ppm from price_book where provider = 'anthropic'
+		and model = 'claude-sonnet-4-5') || '|' || (select batch_discount_ppm from price_book
+		where provider = 'gemini' and model = 'gemini-2.5-flash') || '|' ||
+		(select batch_discount_ppm from price_book where provider = 'deepseek'
+		and model = 'deepseek-chat')")"
+assert_eq "tiered_pricing stored: threshold and further tiers" "32000|2" \
+	"$(q "select threshold_tokens || '|' || jsonb_array_length(extra_tiers) from price_book
+		where provider = 'dashscope' and model = 'qwen3-coder-flash'")"
+
+EV="$T/events.jsonl"
+B='"ts":"2026-11-02T10:00:00Z","team":"t","workflow":"w","task_type":"k"'
+cat >"$EV" <<EOF
+{"event_id":"ttl",$B,"provider":"anthropic","model":"claude-sonnet-4-5","provider_cost_usd":"0.015384","usage":{"input_tokens":2048,"cache_read_input_tokens":1800,"cache_creation_input_tokens":248,"output_tokens":503,"cache_creation":{"ephemeral_1h_input_tokens":100,"ephemeral_5m_input_tokens":148}}}
+{"event_id":"search",$B,"provider":"anthropic","model":"claude-sonnet-4-5","provider_cost_usd":"0.12","usage":{"input_tokens":105,"output_tokens":6039,"cache_read_input_tokens":7123,"cache_creation_input_tokens":7345,"server_tool_use":{"web_search_requests":1}}}
+{"event_id":"rt",$B,"provider":"openai","model":"gpt-realtime","usage":{"total_tokens":253,"input_tokens":132,"output_tokens":121,"input_token_details":{"text_tokens":119,"audio_tokens":13,"cached_tokens":64,"cached_tokens_details":{"text_tokens":64,"audio_tokens":0}},"output_token_details":{"text_tokens":30,"audio_tokens":91}}}
+{"event_id":"flex",$B,"provider":"openai","model":"gpt-5","service_tier":"flex","usage":{"input_tokens":1000,"input_tokens_details":{"cached_tokens":200},"output_tokens":500,"output_tokens_details":{"reasoning_tokens":300}}}
+{"event_id":"gem",$B,"provider":"gemini","model":"gemini-2.5-flash","tool_use":{"web_search":2},"usage":{"promptTokenCount":12,"candidatesTokenCount":466,"thoughtsTokenCount":862,"totalTokenCount":1340}}
+{"event_id":"bed",$B,"provider":"bedrock","model":"anthropic.claude-sonnet-4-5-20250929-v1:0","batch":true,"usage":{"inputTokens":4,"outputTokens":315,"totalTokens":1339,"cacheReadInputTokens":0,"cacheWriteInputTokens":1020}}
+{"event_id":"ds",$B,"provider":"deepseek","model":"deepseek-chat","provider_cost_usd":"0.0001204","usage":{"prompt_tokens":1000,"completion_tokens":100,"total_tokens":1100,"prompt_cache_hit_tokens":800,"prompt_cache_miss_tokens":200}}
+{"event_id":"xai",$B,"provider":"xai","model":"grok-4-fast-reasoning","usage":{"prompt_tokens":32,"completion_tokens":9,"total_tokens":135,"prompt_tokens_details":{"text_tokens":32,"audio_tokens":0,"image_tokens":0,"cached_tokens":6},"completion_tokens_details":{"reasoning_tokens":94}}}
+{"event_id":"vtx",$B,"provider":"vertex_ai","model":"gemini-2.5-pro","usage":{"input_tokens":1000,"output_tokens":100}}
+{"event_id":"eu",$B,"provider":"openai","model":"gpt-5.6","data_residency":"eu","usage":{"input_tokens":1000,"output_tokens":100}}
+{"event_id":"tier3",$B,"provider":"dashscope","model":"qwen3-coder-flash","usage":{"input_tokens":200000,"cache_read_tokens":50000,"output_tokens":1000}}
+{"event_id":"noaudio",$B,"provider":"openai","model":"gpt-4o-mini","provider_cost_usd":"0.00002","usage":{"prompt_tokens":100,"completion_tokens":10,"prompt_tokens_details":{"cached_tokens":0,"audio_tokens":60}}}
+EOF
+"$BIN" produce "$EV" >"$T/produce.log" 2>&1
+assert_eq "events produced" 0 $?
+collector_start
+wait_calls 12 60
+sleep 1
+assert_eq "every provider shape stored, none quarantined" "12|0" \
+	"$(q "select (select count(*) from calls) || '|' || (select count(*) from quarantine)")"
+# Hand-worked in tests/unit/test_pricing.c (rule_cases), pico-USD.
+assert_eq "each call at its provider's rule" \
+	"bed|4281000000 ds|120400000 eu|8800000000 flex|3012500000 gem|73323600000 noaudio| rt|6965600000 search|130580650000 tier3|134000000000 ttl|15384000000 vtx|2250000000 xai|57000000" \
+	"$(q "select string_agg(event_id || '|' || coalesce(cost_pusd::text, ''), ' ' order by event_id) from calls")"
+assert_eq "components sum exactly to every call" "0" \
+	"$(q "select count(*) from calls where coalesce(cost_pusd, 0) <> $PARTS")"
+assert_eq "1-hour cache writes stored apart" "100|600000000" \
+	"$(q "select cache_write_1h_qty || '|' || cache_write_1h_cost_pusd from calls where event_id = 'ttl'")"
+assert_eq "web searches stored with their fee" "2|70000000000 1|10000000000" \
+	"$(q "select string_agg(web_search_qty || '|' || web_search_cost_pusd, ' ' order by event_id)
+		from calls where web_search_qty > 0")"
+assert_match "a call needing a rate the book lacks is flagged with the reason" \
+	"has no audio_input price for 60 tokens" \
+	"$(q "select unpriced_reason from calls where event_id = 'noaudio'")"
+assert_eq "flagged call counted as unpriced" 1 "$(status_field unpriced)"
+assert_eq "rollups agree with the calls" 0 "$(rollups_mismatch)"
+TOTAL=$(q "select sum(cost_pusd) from calls")
+TOTAL_USD=$(q "select (sum(cost_pusd) / 1e12)::numeric(30,12) from calls")
+colsum() { python3 -c 'import csv,sys,decimal
+r=list(csv.DictReader(open(sys.argv[1])))
+print(sum((decimal.Decimal(x[sys.argv[2]]) for x in r), decimal.Decimal(0)))' "$1" "$2"; }
+"$BIN" export focus --from 2026-11-01 --to 2026-12-01 -o "$T/focus.csv" 2>"$T/focus.err"
+assert_eq "FOCUS export" 0 $?
+assert_eq "ΣBilledCost = Σ calls' cost" "$TOTAL_USD" \
+	"$(colsum "$T/focus.csv" BilledCost)"
+assert_match "FOCUS has a row per component" "web search queries of gemini/gemini-2.5-flash" \
+	"$(cat "$T/focus.csv")"
+assert_match "per-call fees priced in queries" ",Queries," "$(grep 'web search' "$T/focus.csv" | head -n 1)"
+CB=$("$BIN" report chargeback --month 2026-11 --format json)
+assert_match "chargeback total = Σ calls' cost" \
+	"\"cost_usd\":\"$TOTAL_USD\"" "$CB"
+
+# ---- provider_cost_usd mismatches -----------------------------------------------------
+MM=$("$BIN" report mismatches --from 2026-11-01 --to 2026-12-01)
+assert_eq "mismatch report exits 0" 0 $?
+# ttl agrees (0.015384 = 15384000000), deepseek agrees, search is off by
+# 0.12 - 0.13058065 and noaudio could not be priced.
+assert_match "mismatches per provider and model" \
+	"anthropic,claude-sonnet-4-5,2,1,0,0.135384000000,0.145964650000,-0.010580650000" "$MM"
+assert_match "an unpriced call with a provider cost is a mismatch" \
+	"openai,gpt-4o-mini,1,1,1,0.000020000000,0.000000000000,0.000020000000" "$MM"
+assert_match "agreeing calls are no mismatch" "deepseek,deepseek-chat,1,0,0," "$MM"
+
+# ... and through the API (finance and admin; a viewer is refused)
+FIN=$("$BIN" keys create --role finance --name cfo 2>/dev/null | tail -n 1)
+VIEW=$("$BIN" keys create --role viewer --team t 2>/dev/null | tail -n 1)
+PORT=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+TALLY_HTTP_ADDR="127.0.0.1:$PORT" "$BIN" serve >"$T/serve.log" 2>&1 &
+SERVE_PID=$!
+PIDS="$PIDS $SERVE_PID"
+U="http://127.0.0.1:$PORT"
+if wait_until 20 curl -sf "$U/healthz"; then
+	J=$(curl -s -H "Authorization: Bearer $FIN" "$U/api/v1/mismatches?from=2026-11-01&to=2026-12-01&format=json")
+	assert_match "GET /api/v1/mismatches per provider and model" \
+		'"provider":"anthropic","model":"claude-sonnet-4-5","calls":2,"mismatched_calls":1' "$J"
+	assert_match "GET /api/v1/mismatches counts them" '"mismatched_calls":2\}' "$J"
+	assert_eq "a viewer may not read mismatches" 403 \
+		"$(curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $VIEW" \
+			"$U/api/v1/mismatches?from=2026-11-01&to=2026-12-01")"
+else
+	not_ok "tally serve answers"
+fi
+kill -TERM "$SERVE_PID"
+
+# ---- reprice ---------------------------------------------------------------------------
+"$BIN" prices reprice --from 2026-11-01 --to 2026-12-01 >"$T/reprice.log" 2>&1
+assert_eq "reprice runs" 0 $?
+assert_eq "reprice with the same book changes nothing" "$TOTAL" "$(q "select sum(cost_pusd) from calls")"
+assert_match "reprice examined every call" "12 calls examined, 0 changed" "$(cat "$T/reprice.log")"
+assert_eq "rollups still agree after reprice" 0 "$(rollups_mismatch)"
+
+kill -TERM "$COLLECTOR_PID"
+wait "$COLLECTOR_PID"
+t_done
