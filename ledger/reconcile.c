@@ -51,11 +51,16 @@
 	"  coalesce(c.calls, 0) AS calls, coalesce(c.unpriced, 0) AS unpriced,"                    \
 	"  coalesce(c.lit, 0) AS lit, coalesce(c.lot, 0) AS lot"                                   \
 	"  FROM b FULL JOIN c ON c.day = b.day AND c.provider = b.provider AND c.model = b.model"  \
-	"  AND c.team IS NOT DISTINCT FROM b.team),"                                               \
-	" rv AS (SELECT rc.hour::date AS day, tally_reconcile_provider(rc.provider) AS provider,"  \
-	"  tally_reconcile_model(rc.model) AS model,"                                              \
-	"  count(DISTINCT rc.price_version) FILTER (WHERE rc.price_version <> 0) AS n"             \
-	"  FROM rollup_charges rc WHERE rc.hour >= $1::date AND rc.hour < $2::date"                \
+	"  AND c.team IS NOT DISTINCT FROM b.team)," /* price versions in force during each day    \
+	                                              * (from the book: the ledger's charge                                                                                            \
+	                                              * rollups keep components, not versions) */  \
+	" rv AS (SELECT d.day::date AS day, v.provider, v.model, count(*) AS n"                    \
+	"  FROM (SELECT tally_reconcile_provider(pb.provider) AS provider,"                        \
+	"   tally_reconcile_model(pb.model) AS model, pb.effective_from AS f,"                     \
+	"   lead(pb.effective_from) OVER (PARTITION BY pb.provider, pb.model"                      \
+	"   ORDER BY pb.effective_from) AS t FROM price_book pb) v"                                \
+	"  JOIN generate_series($1::date, $2::date - 1, interval '1 day') d(day)"                  \
+	"  ON v.f < d.day + interval '1 day' AND (v.t IS NULL OR v.t > d.day)"                     \
 	"  GROUP BY 1, 2, 3),"                                                                     \
 	" pc AS (SELECT DISTINCT pb.effective_from::date AS day,"                                  \
 	"  tally_reconcile_provider(pb.provider) AS provider,"                                     \

@@ -143,10 +143,14 @@ void web_spend(struct web_req *rq, struct web_resp *rs)
 		web_error(rs, 400, "to must be after from (the interval is [from, to))");
 		return;
 	}
-	if ((q.dim = spend_dim_parse(group ? group : "team")) < 0) {
+	if ((q.dim = spend_dim_parse_tag(group ? group : "team", &q.tag_key)) < 0) {
 		web_error(rs, 400,
 		          "group_by must be team, cost_center, workflow, task_type, model,"
-		          " tier, provider, outcome or day");
+		          " tier, provider, outcome, day, tag:KEY, user or api_key");
+		return;
+	}
+	if (q.dim == DIM_TAG && bucket_s) {
+		web_error(rs, 400, "group_by %s takes no bucket: ask for the totals", group);
 		return;
 	}
 	if (bucket_s) {
@@ -175,10 +179,11 @@ void web_spend(struct web_req *rq, struct web_resp *rs)
 
 	/* The key is the resolved question, the viewer's team included. */
 	char key[WEB_CACHE_KEY_MAX];
-	snprintf(key, sizeof key, "spend %lld %lld %d %d %zu:%s %zu:%s", (long long)q.from_us,
-	         (long long)q.to_us, q.dim, bucket, q.team ? strlen(q.team) : 0,
-	         q.team ? q.team : "-", q.workflow ? strlen(q.workflow) : 0,
-	         q.workflow ? q.workflow : "-");
+	snprintf(key, sizeof key, "spend %lld %lld %d %d %zu:%s %zu:%s %zu:%s",
+	         (long long)q.from_us, (long long)q.to_us, q.dim, bucket,
+	         q.team ? strlen(q.team) : 0, q.team ? q.team : "-",
+	         q.workflow ? strlen(q.workflow) : 0, q.workflow ? q.workflow : "-",
+	         q.tag_key ? strlen(q.tag_key) : 0, q.tag_key ? q.tag_key : "-");
 	int slot = web_cache_get(rq->w->answers, key, rs);
 	if (slot == WEB_CACHE_HIT)
 		return;
