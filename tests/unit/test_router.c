@@ -602,6 +602,123 @@ static void test_eval(void **state)
 	assert_int_equal(router_eval("\n\n", 2, &p, false, NULL, &r, &err), -1);
 }
 
+/* A line of one item with the given tier names (all quality 1, cost $0.001). */
+static void eval_line(char *buf, size_t n, const char *task, const char *const *tiers,
+                      size_t n_tiers)
+{
+	size_t off = (size_t)snprintf(buf, n, "{\"task_type\":\"%s\",\"results\":{", task);
+	for (size_t i = 0; i < n_tiers; i++)
+		off += (size_t)snprintf(buf + off, n - off,
+		                        "%s\"%s\":{\"quality\":1,\"cost_usd\":\"0.001\"}", i ? "," : "",
+		                        tiers[i]);
+	snprintf(buf + off, n - off, "}}\n");
+}
+
+/* Malformed and extreme files: eval refuses them with the line at fault and
+ * frees only what it owns (the 33-byte model name of RouterBench used to
+ * crash it: the error path freed items it had never allocated). Real model
+ * names (up to the event's model field) are arms like any other. */
+static void test_eval_malformed(void **state)
+{
+	(void)state;
+	struct router_params p;
+	struct router_eval_result r;
+	struct tally_err err = {0};
+	char long_name[ROUTER_TIER_MAX + 2], buf[4096];
+	static char text[65536];
+	router_params_init(&p);
+
+	/* real names, 33 and 41 bytes, and one of the longest allowed */
+	memset(long_name, 'm', ROUTER_TIER_MAX);
+	long_name[ROUTER_TIER_MAX] = '\0';
+	const char *const ok_tiers[] = {"meta/code-llama-instruct-34b-chat",
+	                                "anthropic.claude-3-5-sonnet-20241022-v2:0", long_name};
+	text[0] = '\0';
+	for (int i = 0; i < 40; i++) {
+		eval_line(buf, sizeof buf, "t", ok_tiers, 3);
+		strcat(text, buf);
+	}
+	assert_int_equal(router_eval(text, strlen(text), &p, true, NULL, &r, &err), 0);
+	assert_int_equal(r.n_tiers, 3);
+	assert_int_equal(r.router.items, 40);
+
+	/* a name one byte too long, on the first line and on a later one */
+	long_name[ROUTER_TIER_MAX] = 'm';
+	long_name[ROUTER_TIER_MAX + 1] = '\0';
+	const char *const bad_tiers[] = {"small", long_name};
+	eval_line(text, sizeof text, "t", bad_tiers, 2);
+	tally_err_clear(&err);
+	assert_int_equal(router_eval(text, strlen(text), &p, false, NULL, &r, &err), -1);
+	assert_non_null(strstr(err.msg, "line 1"));
+	eval_line(text, sizeof text, "t", ok_tiers, 2);
+	eval_line(buf, sizeof buf, "t", bad_tiers, 2);
+	strcat(text, buf);
+	tally_err_clear(&err);
+	assert_int_equal(router_eval(text, strlen(text), &p, false, NULL, &r, &err), -1);
+	assert_non_null(strstr(err.msg, "line 2"));
+
+	/* each of these fails on its last line, after items were allocated */
+	static const char *const bad_last[] = {
+	    "{\"task_type\":\"t\",\"results\":{\"a\":{\"quality\":1,\"cost_usd\":\"0.1\"}}}\n"
+	    "{\"task_type\":\"t\",\"results\":{\"a\":{\"quality\":2,\"cost_usd\":\"0.1\"}}}\n",
+	    "{\"task_type\":\"t\",\"results\":{\"a\":{\"quality\":1,\"cost_usd\":\"0.1\"}}}\n"
+	    "{\"task_type\":\"t\",\"results\":{\"a\":{\"quality\":1,\"cost_usd\":\"-1\"}}}\n",
+	    "{\"task_type\":\"t\",\"results\":{\"a\":{\"quality\":1,\"cost_usd\":\"0.1\"},"
+	    "\"b\":{\"quality\":1,\"cost_usd\":\"0.1\"}}}\n"
+	    "{\"task_type\":\"t\",\"results\":{\"b\":{\"quality\":1,\"cost_usd\":\"0.1\"}}}\n",
+	    "{\"task_type\":\"t\",\"results\":{\"a\":{\"quality\":1,\"cost_usd\":\"0.1\"}}}\n"
+	    "{\"task_type\":\"t\",\"results\":{\"a\":{\"quality\":1,\"cost_usd\":\"x\"}}}\n",
+	    /* each fits, their sum would overflow the exact counters */
+	    "{\"task_type\":\"t\",\"results\":{\"a\":{\"quality\":1,\"cost_usd\":\"0.1\"}}}\n"
+	    "{\"task_type\":\"t\",\"results\":{\"\":{\"quality\":1,\"cost_usd\":\"0.1\"}}}\n",
+	    "{\"task_type\":\"t\",\"results\":{\"a\":{\"quality\":1,\"cost_usd\":\"0.1\"}}}\n"
+	    "[1,2,3]\n",
+	    "{\"task_type\":\"t\",\"results\":{\"a\":{\"quality\":1,\"cost_usd\":\"0.1\"}}}\n"
+	    "{\"task_type\":\"\",\"results\":{\"a\":{\"quality\":1,\"cost_usd\":\"0.1\"}}}\n",
+	};
+	for (size_t i = 0; i < sizeof bad_last / sizeof *bad_last; i++) {
+		tally_err_clear(&err);
+		assert_int_equal(
+		    router_eval(bad_last[i], strlen(bad_last[i]), &p, false, NULL, &r, &err), -1);
+		assert_non_null(strstr(err.msg, "line 2"));
+	}
+	/* each cost fits, their sum would overflow the exact counters */
+	static const char huge[] =
+	    "{\"task_type\":\"t\",\"results\":{\"a\":{\"quality\":1,\"cost_usd\":\"5000000\"}}}\n"
+	    "{\"task_type\":\"t\",\"results\":{\"a\":{\"quality\":1,\"cost_usd\":\"5000000\"}}}\n";
+	tally_err_clear(&err);
+	assert_int_equal(router_eval(huge, strlen(huge), &p, false, NULL, &r, &err), -1);
+	assert_int_equal(err.code, TALLY_ERANGE);
+
+	/* a small fuzz: random truncations and byte flips of a valid file must
+	 * either evaluate or fail cleanly (run under `make unit-san` too) */
+	const char *const tiers3[] = {"a", "bb", "ccc"};
+	text[0] = '\0';
+	for (int i = 0; i < 6; i++) {
+		eval_line(buf, sizeof buf, i % 2 ? "x" : "y", tiers3, 3);
+		strcat(text, buf);
+	}
+	size_t len = strlen(text);
+	struct router_rng rng;
+	router_rng_seed(&rng, 7);
+	char *m = malloc(len + 1);
+	assert_non_null(m);
+	static const char junk[] = "{}[]\":,\n\\0-9e.x\x80\xff ";
+	for (int round = 0; round < 3000; round++) {
+		memcpy(m, text, len + 1);
+		size_t n = len;
+		int flips = 1 + (int)(router_rng_next(&rng) % 4);
+		for (int f = 0; f < flips; f++)
+			m[router_rng_next(&rng) % n] = junk[router_rng_next(&rng) % (sizeof junk - 1)];
+		if (router_rng_next(&rng) % 3 == 0)
+			n = (size_t)(router_rng_next(&rng) % (n + 1));
+		tally_err_clear(&err);
+		int rc = router_eval(m, n, &p, round % 2 == 0, NULL, &r, &err);
+		assert_true(rc == 0 || (rc == -1 && err.msg[0] != '\0'));
+	}
+	free(m);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -615,6 +732,7 @@ int main(void)
 	    cmocka_unit_test(test_workflow_rule),
 	    cmocka_unit_test(test_workflow_online),
 	    cmocka_unit_test(test_eval),
+	    cmocka_unit_test(test_eval_malformed),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
