@@ -116,7 +116,13 @@ struct router_plan {
 	char reason[ROUTER_REASON_MAX];
 	char explore_tier[ROUTER_TIER_MAX + 1]; /* "" = never explores (pinned, warm-up) */
 	char explore_reason[ROUTER_REASON_MAX];
-	double explore_share;
+	double explore_share; /* a cheaper tier's share of the answers */
+	/* a dearer tier explored with a share scaled by the cost ratio; answered
+	 * for draws in [explore_share, explore_share + explore2_share) */
+	char explore2_tier[ROUTER_TIER_MAX + 1];
+	char explore2_reason[ROUTER_REASON_MAX];
+	double explore2_share;
+	bool settled;         /* the policy's tier was settled by the rule */
 	bool pinned;          /* the task type is pinned by an override */
 	bool workflow_policy; /* a workflow's plan from its own statistics */
 	bool workflow_agrees; /* a workflow whose own decision is the task type's */
@@ -211,6 +217,12 @@ void router_plan_choose(const struct router_plan *p, double u, struct router_cho
  * seed and the sequence of calls. */
 void router_learner_choose(struct router_learner *l, const char *task_type,
                            struct router_choice *out);
+/* Sets the policy in force for a task type (tier "" or NULL: none): the
+ * rule keeps it while the evidence against it does not outlast noise
+ * (docs/router.md, hysteresis). router_learner_choose sets it itself from
+ * each settled answer; the live router sets it from the newest version. */
+int router_learner_set_incumbent(struct router_learner *l, const char *task_type,
+                                 const char *tier, struct tally_err *err);
 /* The same for a workflow of a task type (router_learner_plan_workflow). */
 void router_learner_choose_workflow(struct router_learner *l, const char *task_type,
                                     const char *workflow, struct router_choice *out);
