@@ -316,10 +316,14 @@ int router_route(struct router *r, const char *task_type, const char *workflow,
 /* Appends the current policy with its statistics per task type and tier as
  * JSON (docs/router.md). Thread-safe. */
 int router_policy_json(struct router *r, struct sbuf *b, struct tally_err *err);
-/* Appends the over-tier spend of the last 30 days as JSON: per task type,
- * what the calls on dearer tiers cost and would have cost at the policy
- * tier's cost per call. Thread-safe. */
-int router_savings_json(struct router *r, struct sbuf *b, struct tally_err *err);
+/* Appends the over-tier spend of [from, to) as JSON (docs/router.md): per
+ * task type and policy tier, what the calls on dearer tiers cost and would
+ * have cost at the policy tier's cost per call. Each call is judged by the
+ * policy version in force when it was made, or (version > 0) by that
+ * version; the answer says which ("policy", "policy_versions"). */
+struct ledger;
+int router_over_tier_json(struct ledger *lg, int64_t from_us, int64_t to_us, int64_t version,
+                          struct sbuf *b, struct tally_err *err);
 
 /* One cycle without a thread (`tally router refresh`): statistics, policy,
  * a new version when it changed. policy (may be NULL) receives the policy
