@@ -460,14 +460,23 @@ int ledger_router_store_version(struct ledger *lg, const char *trigger, const ch
 	        "   'projected_monthly_saving_usd', $5::text) FROM v),"
 	        " ob AS (INSERT INTO webhook_outbox (kind, payload)"
 	        "  SELECT 'router.policy', json_build_object("
-	        "   'text', format('Routing policy version %s: %s, projected saving $%s a month',"
-	        "    v.version, $6::text, round($4::numeric / 1000000000000::numeric, 2)),"
+	        /* a version that costs more is announced as such, never as a
+	         * negative saving */
+	        "   'text', format('Routing policy version %s: %s, %s', v.version, $6::text,"
+	        "    CASE WHEN $4::numeric < 0 THEN format('projected extra cost $%s a month"
+	        " (for quality)', round(-$4::numeric / 1000000000000::numeric, 2))"
+	        "    ELSE format('projected saving $%s a month',"
+	        "     round($4::numeric / 1000000000000::numeric, 2)) END),"
 	        "   'event', 'router.policy', 'version', v.version,"
 	        "   'created_at', " ISO(
 	            "v.created_at") ", 'trigger', $1::text,"
 	                            "   'changes', $3::jsonb, 'policy', $2::jsonb, "
 	                            "'workflow_policy', $7::jsonb,"
-	                            "   'projected_monthly_saving_usd', $5::text)::text FROM v)"
+	                            "   'projected_monthly_saving_usd',"
+	                            "   CASE WHEN $4::numeric < 0 THEN '0.000000000000' ELSE $5::text END,"
+	                            "   'projected_monthly_extra_cost_usd',"
+	                            "   (greatest(-$4::numeric, 0) / 1000000000000::numeric)"
+	                            "   ::numeric(40, 12)::text)::text FROM v)"
 	                            " SELECT version FROM v",
 	        7, p, "router policy version", &res, err) < 0)
 		return -1;
@@ -490,7 +499,10 @@ int ledger_router_history(struct ledger *lg, int64_t limit, char **json, struct 
 	            "created_at") ", 'trigger', trigger, 'policy', policy,"
 	                          " 'workflow_policy', workflow_policy,"
 	                          " 'changes', changes, 'projected_monthly_saving_usd',"
-	                          " (projected_monthly_saving_pusd / "
+	                          " (greatest(projected_monthly_saving_pusd, 0) / "
+	                          "1000000000000::numeric)::numeric(40, 12)::text,"
+	                          " 'projected_monthly_extra_cost_usd',"
+	                          " (greatest(-projected_monthly_saving_pusd, 0) / "
 	                          "1000000000000::numeric)::numeric(40, 12)::text)"
 	                          " ORDER BY version DESC), '[]')::text"
 	                          " FROM (SELECT * FROM router_policy_versions ORDER BY version "

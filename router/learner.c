@@ -771,6 +771,15 @@ static bool arm_eliminated(const struct arm *a, const struct decision *d)
  * workflows' (cells of a flow, with t's overrides). cells may be NULL.
  * incumbent: the tier in force (-1 none), kept unless the evidence against
  * it outlasts noise (hysteresis, below). */
+/* Whether tier i takes part in the rule: allowed, and known (called at
+ * least once somewhere) unless the learner is still warming up, when a
+ * tier never called is tried once. A tier that appears later (a new model
+ * in an allowed list) is explored, not made the policy untried. */
+static bool usable(const struct router_learner *l, const struct task *t, size_t i, bool warming)
+{
+	return tier_allowed(t, l->tiers[i]) && (warming || l->pooled[i].n > 0);
+}
+
 static void decide(const struct router_learner *l, const struct task *t, const struct cell *cells,
                    int incumbent, struct decision *d, char *reason, size_t rn)
 {
@@ -783,13 +792,18 @@ static void decide(const struct router_learner *l, const struct task *t, const s
 		snprintf(reason, rn, "pinned to %s by override", t->ov.pinned);
 		return;
 	}
+	/* warming up: no allowed tier has min_samples anywhere yet */
+	bool warming = true;
+	for (size_t i = 0; i < l->n_tiers && warming; i++)
+		if (tier_allowed(t, l->tiers[i]) && l->pooled[i].n >= l->p.min_samples)
+			warming = false;
 	/* an arm never seen anywhere: its cost is unknown, one call tells it */
 	int n_allowed = 0, measured = 0, outside = 0, outside_elim = 0;
 	int64_t task_n = 0;
 	double lcb_max = 0;
 	struct arm a;
 	for (size_t i = 0; i < l->n_tiers; i++) {
-		if (!tier_allowed(t, l->tiers[i]))
+		if (!usable(l, t, i, warming))
 			continue;
 		n_allowed++;
 		if (l->pooled[i].n == 0) {
@@ -824,7 +838,7 @@ static void decide(const struct router_learner *l, const struct task *t, const s
 	d->thr = (1 - d->tol) * ref;
 	d->thr_elim = (1 - d->tol) * lcb_max;
 	for (size_t i = 0; i < l->n_tiers; i++) {
-		if (!tier_allowed(t, l->tiers[i]))
+		if (!usable(l, t, i, warming))
 			continue;
 		arm_of(l, cells, i, &a);
 		if (a.n < l->p.min_samples) {
@@ -853,7 +867,7 @@ static void decide(const struct router_learner *l, const struct task *t, const s
 		 * makes it */
 		double ucb_max = 0;
 		for (size_t i = 0; i < l->n_tiers; i++) {
-			if (!tier_allowed(t, l->tiers[i]))
+			if (!usable(l, t, i, warming))
 				continue;
 			arm_of(l, cells, i, &a);
 			if (!arm_eliminated(&a, d) && a.ucb > ucb_max)
@@ -861,7 +875,7 @@ static void decide(const struct router_learner *l, const struct task *t, const s
 		}
 		int64_t rc = -1;
 		for (size_t i = 0; i < l->n_tiers; i++) {
-			if (!tier_allowed(t, l->tiers[i]))
+			if (!usable(l, t, i, warming))
 				continue;
 			arm_of(l, cells, i, &a);
 			if (arm_eliminated(&a, d) || a.ucb < (1 - d->tol) * ucb_max)
@@ -884,7 +898,7 @@ static void decide(const struct router_learner *l, const struct task *t, const s
 	if (best < 0) {
 		/* one measured tier only: the others are eliminated */
 		for (size_t i = 0; i < l->n_tiers; i++)
-			if (tier_allowed(t, l->tiers[i]) && cells[i].n >= l->p.min_samples)
+			if (usable(l, t, i, warming) && cells[i].n >= l->p.min_samples)
 				best = d->best = (int)i;
 	}
 	double bm = cell_mean(&cells[best]);
@@ -896,7 +910,7 @@ static void decide(const struct router_learner *l, const struct task *t, const s
 	arm_of(l, cells, (size_t)best, &ab);
 	rec_lcb = ab.lcb;
 	for (size_t i = 0; i < l->n_tiers; i++) {
-		if ((int)i == best || !tier_allowed(t, l->tiers[i]))
+		if ((int)i == best || !usable(l, t, i, warming))
 			continue;
 		arm_of(l, cells, i, &a);
 		if (a.n < l->p.min_samples)

@@ -384,7 +384,7 @@ static void cell_sums(struct router_cell_sums *cs, int64_t quality_n, double qua
 static struct snapshot *snapshot_build(const struct router_params *p, struct router_stat_row *rows,
                                        size_t n_rows, struct router_workflow_stat_row *wrows,
                                        size_t n_wrows, struct router_override_row *ovs,
-                                       size_t n_ovs, struct tally_err *err)
+                                       size_t n_ovs, const cJSON *in_force, struct tally_err *err)
 {
 	struct snapshot *s = calloc(1, sizeof *s);
 	if (!s) {
@@ -435,6 +435,15 @@ static struct snapshot *snapshot_build(const struct router_params *p, struct rou
 		if (router_learner_set_override(s->l, ovs[i].task_type, &ov, err) < 0)
 			goto fail;
 	}
+	/* the newest version's tiers are the incumbents: the rule moves a task
+	 * type only on evidence that outlasts noise (hysteresis) */
+	const cJSON *e;
+	cJSON_ArrayForEach(e, in_force)
+	{
+		if (e->string && cJSON_IsString(e) && strlen(e->string) <= ROUTER_TASK_MAX &&
+		    router_learner_set_incumbent(s->l, e->string, e->valuestring, err) < 0)
+			goto fail;
+	}
 	if (routes_build(s, err) < 0)
 		goto fail;
 	return s;
@@ -448,6 +457,20 @@ fail:
 static void usd_str(int64_t pusd, char *out, size_t n)
 {
 	money_format(pusd, 12, out, n);
+}
+
+/* A projected monthly figure: a saving when the change costs less, an
+ * extra cost when it costs more (a move to a dearer tier for quality is
+ * never published as a negative saving). */
+static void saving_json(struct sbuf *b, int64_t saving_pusd)
+{
+	char sv[48], ex[48];
+	usd_str(saving_pusd > 0 ? saving_pusd : 0, sv, sizeof sv);
+	usd_str(saving_pusd < 0 ? -saving_pusd : 0, ex, sizeof ex);
+	sbuf_printf(b,
+	            "\"projected_monthly_saving_usd\":\"%s\","
+	            "\"projected_monthly_extra_cost_usd\":\"%s\"",
+	            sv, ex);
 }
 
 static void evidence_tail(struct sbuf *b, const struct router_cell_stats *st, int64_t calls,
@@ -548,7 +571,6 @@ static void diff_workflow(struct diff *df, const char *task, const char *wf)
 	struct router_decision d;
 	const char *old_entry = old_wf_tier_of(df->oldw, task, wf);
 	const char *was = old_entry, *was_policy = "workflow";
-	char usd[48];
 
 	router_learner_decide_workflow(s->l, task, wf, &d);
 	if (!d.workflow_policy && !old_entry)
@@ -599,9 +621,9 @@ static void diff_workflow(struct diff *df, const char *task, const char *wf)
 		first = false;
 		wf_evidence_json(b, s, task, wf, t);
 	}
-	usd_str(sv, usd, sizeof usd);
-	sbuf_printf(b, "},\"calls_30d\":%lld,\"projected_monthly_saving_usd\":\"%s\"}",
-	            (long long)vol, usd);
+	sbuf_printf(b, "},\"calls_30d\":%lld,", (long long)vol);
+	saving_json(b, sv);
+	sbuf_putc(b, '}');
 }
 
 /* Decides every task type and workflow of s; builds the policy, the
@@ -701,7 +723,6 @@ static int diff_policy(const struct snapshot *s, const cJSON *old, const cJSON *
 		int64_t c_old = was ? row_cost_mean(find_row(s, task, was)) : -1;
 		int64_t c_new = row_cost_mean(find_row(s, task, d.tier));
 		int64_t sv = c_old >= 0 && c_new >= 0 ? vol * (c_old - c_new) : 0;
-		char usd[48];
 		df.saving += sv;
 		if (df.n_task++)
 			sbuf_putc(changes, ',');
@@ -728,10 +749,9 @@ static int diff_policy(const struct snapshot *s, const cJSON *old, const cJSON *
 			sbuf_putc(changes, ',');
 			evidence_json(changes, s, task, d.best);
 		}
-		usd_str(sv, usd, sizeof usd);
-		sbuf_printf(changes,
-		            "},\"calls_30d\":%lld,\"projected_monthly_saving_usd\":\"%s\"}",
-		            (long long)vol, usd);
+		sbuf_printf(changes, "},\"calls_30d\":%lld,", (long long)vol);
+		saving_json(changes, sv);
+		sbuf_putc(changes, '}');
 	}
 	sbuf_putc(policy, '}');
 	/* the workflow changes follow the task types' (each began with a comma) */
@@ -781,14 +801,14 @@ static int cycle(struct ledger *lg, const struct router_params *p, int64_t settl
 	    ledger_router_overrides(lg, &ovs, &n_ovs, err) < 0 ||
 	    ledger_router_latest(lg, &version, &old_json, &old_wjson, err) < 0)
 		goto out;
-	s = snapshot_build(p, rows, n_rows, wrows, n_wrows, ovs, n_ovs, err);
+	old = old_json ? cJSON_Parse(old_json) : NULL;
+	oldw = old_wjson ? cJSON_Parse(old_wjson) : NULL;
+	s = snapshot_build(p, rows, n_rows, wrows, n_wrows, ovs, n_ovs, old, err);
 	rows = NULL;
 	wrows = NULL;
 	ovs = NULL;
 	if (!s)
 		goto out;
-	old = old_json ? cJSON_Parse(old_json) : NULL;
-	oldw = old_wjson ? cJSON_Parse(old_wjson) : NULL;
 	int n = diff_policy(s, old, oldw, &policy, &wpolicy, &changes, &n_task, &n_wf, &saving);
 	if (n < 0 || policy.oom || wpolicy.oom || changes.oom) {
 		tally_err_set(err, TALLY_ENOMEM, false, "out of memory");
