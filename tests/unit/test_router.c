@@ -728,6 +728,113 @@ static void test_eval_malformed(void **state)
 	free(m);
 }
 
+/* Hysteresis: small's lower bound (n 400, mean 0.875) is just under the bar
+ * (95% of large's 0.9 = 0.855) at full confidence and above it at half. As
+ * a newcomer it does not replace large; as the incumbent it stays. */
+static void test_hysteresis(void **state)
+{
+	(void)state;
+	struct tally_err err = {0};
+	struct router_learner *l = new_learner(0.05, 0, 1);
+	struct router_cell_sums cs;
+	struct router_decision d;
+	sums(&cs, 1000, 0.9, LARGE_COST);
+	assert_int_equal(router_learner_add_sums(l, "T", "large", &cs, &err), 0);
+	sums(&cs, 400, 0.875, SMALL_COST);
+	assert_int_equal(router_learner_add_sums(l, "T", "small", &cs, &err), 0);
+
+	router_learner_decide(l, "T", &d);
+	assert_string_equal(d.tier, "large");
+	assert_int_equal(router_learner_set_incumbent(l, "T", "large", &err), 0);
+	router_learner_decide(l, "T", &d);
+	assert_string_equal(d.tier, "large");
+	assert_int_equal(router_learner_set_incumbent(l, "T", "small", &err), 0);
+	router_learner_decide(l, "T", &d);
+	assert_string_equal(d.tier, "small");
+	assert_true(d.settled);
+	assert_non_null(strstr(d.reason, "kept small"));
+	/* clearly worse (0.8): the incumbent goes */
+	sums(&cs, 400, 0.8, SMALL_COST);
+	assert_int_equal(router_learner_add_sums(l, "U", "small", &cs, &err), 0);
+	sums(&cs, 1000, 0.9, LARGE_COST);
+	assert_int_equal(router_learner_add_sums(l, "U", "large", &cs, &err), 0);
+	assert_int_equal(router_learner_set_incumbent(l, "U", "small", &err), 0);
+	router_learner_decide(l, "U", &d);
+	assert_string_equal(d.tier, "large");
+	/* an unknown incumbent is none */
+	assert_int_equal(router_learner_set_incumbent(l, "U", "nope", &err), 0);
+	router_learner_decide(l, "U", &d);
+	assert_string_equal(d.tier, "large");
+	router_learner_free(l);
+
+	/* online, a tier on the border does not flip the policy back and forth */
+	l = new_learner(0.05, -1, 5);
+	struct router_rng world;
+	router_rng_seed(&world, 77);
+	const struct truth t = {"edge", 0.86, 0.90, 0};
+	struct router_choice ch;
+	char last[ROUTER_TIER_MAX + 1] = "";
+	int changes = 0;
+	for (int i = 0; i < 20000; i++) {
+		step(l, &world, &t, &ch);
+		router_learner_decide(l, "edge", &d);
+		if (d.settled && strcmp(d.tier, last) != 0) {
+			changes += last[0] != '\0';
+			memcpy(last, d.tier, sizeof last);
+		}
+	}
+	assert_true(changes <= 1);
+	router_learner_free(l);
+}
+
+/* Exploration knows what it costs: with a cheap tier that is not good
+ * enough, a mid tier that is, and a flagship 20x dearer than the mid tier,
+ * the router settles on mid, spends little on the flagship, stops exploring
+ * the eliminated cheap tier but for a rare re-check. */
+static void test_cost_aware_exploration(void **state)
+{
+	(void)state;
+	struct tally_err err = {0};
+	struct router_params p;
+	router_params_init(&p);
+	p.tolerance = 0.10;
+	p.seed = 9;
+	struct router_learner *l = router_learner_new(&p, &err);
+	assert_non_null(l);
+	static const char *const names[] = {"cheap", "mid", "flagship"};
+	static const double q[] = {0.60, 0.88, 0.95};
+	static const int64_t cost[] = {100, 1000, 20000};
+	for (int k = 0; k < 3; k++)
+		assert_int_equal(router_learner_add_tier(l, names[k], &err), k);
+	struct router_rng world;
+	router_rng_seed(&world, 4242);
+	int64_t spend[3] = {0}, calls[3] = {0};
+	struct router_choice ch;
+	for (int i = 0; i < 4000; i++) {
+		router_learner_choose(l, "t", &ch);
+		int k = ch.tier[0] == 'c' ? 0 : ch.tier[0] == 'm' ? 1 : 2;
+		double r = router_rng_unit(&world) < q[k] ? 1 : 0;
+		assert_int_equal(router_learner_observe(l, "t", ch.tier, r, cost[k], -1, &err), 0);
+		spend[k] += cost[k];
+		calls[k]++;
+	}
+	struct router_decision d;
+	router_learner_decide(l, "t", &d);
+	assert_string_equal(d.tier, "mid");
+	assert_true(d.settled);
+	/* the flagship: a few percent of the calls, its spend a fraction of the
+	 * policy's (a round-robin start would have spent as much on it as on mid) */
+	assert_true(calls[2] < 4000 / 25);
+	assert_true(spend[2] < spend[1] / 2);
+	/* the cheap tier is eliminated: only re-checked, at a tenth of the share */
+	struct router_plan plan;
+	router_learner_plan(l, "t", &plan);
+	assert_string_equal(plan.explore_tier, "cheap");
+	assert_true(plan.explore_share < p.explore_share);
+	assert_non_null(strstr(plan.explore_reason, "re-checking"));
+	router_learner_free(l);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -742,6 +849,8 @@ int main(void)
 	    cmocka_unit_test(test_workflow_online),
 	    cmocka_unit_test(test_eval),
 	    cmocka_unit_test(test_eval_malformed),
+	    cmocka_unit_test(test_hysteresis),
+	    cmocka_unit_test(test_cost_aware_exploration),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
