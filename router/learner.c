@@ -734,20 +734,53 @@ static int default_tier(const struct router_learner *l, const struct task *t)
 	return measured >= 2 || measured == allowed ? best : -1;
 }
 
+/* The z whose upper normal tail is p (0 < p < 0.5): bisection on erfc,
+ * exact enough for a bound (1e-9). */
+static double z_upper(double p)
+{
+	double lo = 0, hi = 10;
+	for (int i = 0; i < 60; i++) {
+		double mid = (lo + hi) / 2;
+		if (0.5 * erfc(mid / sqrt(2.0)) > p)
+			lo = mid;
+		else
+			hi = mid;
+	}
+	return (lo + hi) / 2;
+}
+
+/* The confidence of elimination: a tier written off is rarely looked at
+ * again, and with k allowed tiers one of k bounds is wrong k times as
+ * often; so the bound that eliminates holds for all k at once (Bonferroni:
+ * the one-sided error of z, divided by k). 2 tiers at z 1.645: 1.960;
+ * 11 tiers: 2.608. */
+static double elim_z(const struct router_learner *l, const struct task *t)
+{
+	size_t k = 0;
+	for (size_t i = 0; i < l->n_tiers; i++)
+		k += tier_allowed(t, l->tiers[i]);
+	if (k < 2)
+		return l->p.z;
+	return z_upper(0.5 * erfc(l->p.z / sqrt(2.0)) / (double)k);
+}
+
 /* What the rule knows of one allowed arm of a set of cells. */
 struct arm {
 	int64_t n;
 	double mean, lcb, ucb;
+	double ucb_elim; /* the upper bound elimination uses (stricter) */
 	int64_t cost; /* mean cost per call: the cells', else pooled; -1 never seen */
 };
 
 static void arm_of(const struct router_learner *l, const struct cell *cells, size_t i,
-                   struct arm *a)
+                   double z_elim, struct arm *a)
 {
 	const struct cell *c = cells ? &cells[i] : NULL;
 	a->n = c ? c->n : 0;
 	a->mean = c ? cell_mean(c) : 0;
 	router_wilson(a->mean, a->n, l->p.z, &a->lcb, &a->ucb);
+	double lo;
+	router_wilson(a->mean, a->n, z_elim, &lo, &a->ucb_elim);
 	a->cost = a->n > 0 ? cell_cost_mean(c) : l->pooled[i].n > 0 ? cell_cost_mean(&l->pooled[i]) : -1;
 }
 
@@ -758,13 +791,14 @@ struct decision {
 	bool settled, pinned, warmup;
 	double tol;
 	double thr;      /* (1 - tol) x the reference quality: a tier qualifies at or above */
-	double thr_elim; /* (1 - tol) x the best lower bound: a tier whose upper bound is below
-	                    cannot qualify (it is eliminated) */
+	double thr_elim; /* (1 - tol) x the best lower bound: a tier whose upper bound (at
+	                    z_elim) is below cannot qualify (it is eliminated) */
+	double z_elim;
 };
 
 static bool arm_eliminated(const struct arm *a, const struct decision *d)
 {
-	return a->n > 0 && a->ucb < d->thr_elim;
+	return a->n > 0 && a->ucb_elim < d->thr_elim;
 }
 
 /* The rule over one set of cells: a task type's (t->cells) or one of its
@@ -792,6 +826,7 @@ static void decide(const struct router_learner *l, const struct task *t, const s
 		snprintf(reason, rn, "pinned to %s by override", t->ov.pinned);
 		return;
 	}
+	d->z_elim = elim_z(l, t);
 	/* warming up: no allowed tier has min_samples anywhere yet */
 	bool warming = true;
 	for (size_t i = 0; i < l->n_tiers && warming; i++)
@@ -813,7 +848,7 @@ static void decide(const struct router_learner *l, const struct task *t, const s
 			         l->tiers[i]);
 			return;
 		}
-		arm_of(l, cells, i, &a);
+		arm_of(l, cells, i, d->z_elim, &a);
 		task_n += a.n;
 		if (a.lcb > lcb_max)
 			lcb_max = a.lcb;
@@ -840,7 +875,7 @@ static void decide(const struct router_learner *l, const struct task *t, const s
 	for (size_t i = 0; i < l->n_tiers; i++) {
 		if (!usable(l, t, i, warming))
 			continue;
-		arm_of(l, cells, i, &a);
+		arm_of(l, cells, i, d->z_elim, &a);
 		if (a.n < l->p.min_samples) {
 			outside++;
 			outside_elim += arm_eliminated(&a, d);
@@ -869,7 +904,7 @@ static void decide(const struct router_learner *l, const struct task *t, const s
 		for (size_t i = 0; i < l->n_tiers; i++) {
 			if (!usable(l, t, i, warming))
 				continue;
-			arm_of(l, cells, i, &a);
+			arm_of(l, cells, i, d->z_elim, &a);
 			if (!arm_eliminated(&a, d) && a.ucb > ucb_max)
 				ucb_max = a.ucb;
 		}
@@ -877,7 +912,7 @@ static void decide(const struct router_learner *l, const struct task *t, const s
 		for (size_t i = 0; i < l->n_tiers; i++) {
 			if (!usable(l, t, i, warming))
 				continue;
-			arm_of(l, cells, i, &a);
+			arm_of(l, cells, i, d->z_elim, &a);
 			if (arm_eliminated(&a, d) || a.ucb < (1 - d->tol) * ucb_max)
 				continue;
 			if (d->rec < 0 || a.cost < rc) {
@@ -907,12 +942,12 @@ static void decide(const struct router_learner *l, const struct task *t, const s
 	int rec = best;
 	double rec_lcb = 0;
 	struct arm ab;
-	arm_of(l, cells, (size_t)best, &ab);
+	arm_of(l, cells, (size_t)best, d->z_elim, &ab);
 	rec_lcb = ab.lcb;
 	for (size_t i = 0; i < l->n_tiers; i++) {
 		if ((int)i == best || !usable(l, t, i, warming))
 			continue;
-		arm_of(l, cells, i, &a);
+		arm_of(l, cells, i, d->z_elim, &a);
 		if (a.n < l->p.min_samples)
 			continue;
 		if (a.lcb >= d->thr && a.cost < cell_cost_mean(&cells[rec])) {
@@ -1075,13 +1110,13 @@ static void plan_cells(const struct router_learner *l, const struct task *t,
 	if (d.pinned || d.warmup || d.rec < 0)
 		return;
 	struct arm r, a;
-	arm_of(l, cells, (size_t)d.rec, &r);
+	arm_of(l, cells, (size_t)d.rec, d.z_elim, &r);
 	int cheap = -1, stale = -1, dear = -1;
 	struct arm ac = {0}, ad = {0};
 	for (size_t i = 0; i < l->n_tiers; i++) {
 		if ((int)i == d.rec || !tier_allowed(t, l->tiers[i]))
 			continue;
-		arm_of(l, cells, i, &a);
+		arm_of(l, cells, i, d.z_elim, &a);
 		if (a.cost < r.cost || (a.cost == r.cost && a.n < l->p.min_samples)) {
 			if (arm_eliminated(&a, &d)) {
 				if (d.settled && (stale < 0 || a.n < cells[stale].n))
