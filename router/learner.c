@@ -45,6 +45,7 @@ struct flow {
 	char name[ROUTER_TASK_MAX + 1];
 	struct cell *cells;
 	size_t cap_cells;
+	int incumbent; /* tier index + 1 of its own entry in force; 0 = none */
 };
 
 struct router_learner {
@@ -1017,6 +1018,15 @@ void router_learner_decide(const struct router_learner *l, const char *task_type
 	decision_out(l, t, t ? t->cells : NULL, t ? t->incumbent - 1 : -1, &d, out);
 }
 
+/* The incumbent of a workflow's own rule: its own entry in force, else the
+ * tier its task type has in force (which applied to it). */
+static int flow_incumbent(const struct task *t, const struct flow *f)
+{
+	if (f && f->incumbent)
+		return f->incumbent - 1;
+	return t ? t->incumbent - 1 : -1;
+}
+
 /* A workflow's decision: out is the one that applies, *own the workflow's
  * internal decision when it applies (rec -1 otherwise). */
 static void decide_flow(const struct router_learner *l, const struct task *t, const struct flow *f,
@@ -1046,7 +1056,7 @@ static void decide_flow(const struct router_learner *l, const struct task *t, co
 		         "the task type's policy applies: it is not settled yet");
 		return;
 	}
-	decision_out(l, t, f->cells, -1, &wd, &wo);
+	decision_out(l, t, f->cells, flow_incumbent(t, f), &wd, &wo);
 	/* the workflow's own rule must have compared the task type's tier too:
 	 * a tier it never measured enough is no evidence against it */
 	int short_tier = !wd.settled ? wd.rec : f->cells[td.rec].n < l->p.min_samples ? td.rec : -1;
@@ -1184,7 +1194,7 @@ void router_learner_plan_workflow(const struct router_learner *l, const char *ta
 
 	decide_flow(l, t, f, &wd, &own);
 	if (wd.workflow_policy) {
-		plan_cells(l, t, f->cells, -1, out);
+		plan_cells(l, t, f->cells, flow_incumbent(t, f), out);
 		out->workflow_policy = true;
 		return;
 	}
@@ -1225,14 +1235,23 @@ void router_learner_choose(struct router_learner *l, const char *task_type,
 }
 
 int router_learner_set_incumbent(struct router_learner *l, const char *task_type,
-                                 const char *tier, struct tally_err *err)
+                                 const char *workflow, const char *tier, struct tally_err *err)
 {
 	struct task *t = task_get(l, task_type, err);
 	if (!t)
 		return -1;
-	t->incumbent = tier && tier[0] ? tier_index(l, tier) + 1 : 0;
+	int k = tier && tier[0] ? tier_index(l, tier) + 1 : 0;
+	if (!workflow || !workflow[0]) {
+		t->incumbent = k;
+		return 0;
+	}
+	/* a workflow without statistics has no decision of its own to keep */
+	struct flow *f = flow_find(l, task_type, workflow);
+	if (f)
+		f->incumbent = k;
 	return 0;
 }
+
 
 void router_learner_choose_workflow(struct router_learner *l, const char *task_type,
                                     const char *workflow, struct router_choice *out)

@@ -384,7 +384,8 @@ static void cell_sums(struct router_cell_sums *cs, int64_t quality_n, double qua
 static struct snapshot *snapshot_build(const struct router_params *p, struct router_stat_row *rows,
                                        size_t n_rows, struct router_workflow_stat_row *wrows,
                                        size_t n_wrows, struct router_override_row *ovs,
-                                       size_t n_ovs, const cJSON *in_force, struct tally_err *err)
+                                       size_t n_ovs, const cJSON *in_force,
+                                       const cJSON *in_force_wf, struct tally_err *err)
 {
 	struct snapshot *s = calloc(1, sizeof *s);
 	if (!s) {
@@ -441,7 +442,16 @@ static struct snapshot *snapshot_build(const struct router_params *p, struct rou
 	cJSON_ArrayForEach(e, in_force)
 	{
 		if (e->string && cJSON_IsString(e) && strlen(e->string) <= ROUTER_TASK_MAX &&
-		    router_learner_set_incumbent(s->l, e->string, e->valuestring, err) < 0)
+		    router_learner_set_incumbent(s->l, e->string, NULL, e->valuestring, err) < 0)
+			goto fail;
+	}
+	const cJSON *wo;
+	cJSON_ArrayForEach(e, in_force_wf) cJSON_ArrayForEach(wo, e)
+	{
+		if (e->string && wo->string && cJSON_IsString(wo) &&
+		    strlen(e->string) <= ROUTER_TASK_MAX &&
+		    router_learner_set_incumbent(s->l, e->string, wo->string, wo->valuestring, err) <
+		        0)
 			goto fail;
 	}
 	if (routes_build(s, err) < 0)
@@ -803,7 +813,7 @@ static int cycle(struct ledger *lg, const struct router_params *p, int64_t settl
 		goto out;
 	old = old_json ? cJSON_Parse(old_json) : NULL;
 	oldw = old_wjson ? cJSON_Parse(old_wjson) : NULL;
-	s = snapshot_build(p, rows, n_rows, wrows, n_wrows, ovs, n_ovs, old, err);
+	s = snapshot_build(p, rows, n_rows, wrows, n_wrows, ovs, n_ovs, old, oldw, err);
 	rows = NULL;
 	wrows = NULL;
 	ovs = NULL;

@@ -217,12 +217,15 @@ void router_plan_choose(const struct router_plan *p, double u, struct router_cho
  * seed and the sequence of calls. */
 void router_learner_choose(struct router_learner *l, const char *task_type,
                            struct router_choice *out);
-/* Sets the policy in force for a task type (tier "" or NULL: none): the
- * rule keeps it while the evidence against it does not outlast noise
- * (docs/router.md, hysteresis). router_learner_choose sets it itself from
- * each settled answer; the live router sets it from the newest version. */
+/* Sets the policy in force for a task type, or with a workflow (NULL or ""
+ * for none) for that workflow's own entry (tier "" or NULL: none): the rule
+ * keeps it while the evidence against it does not outlast noise
+ * (docs/router.md, hysteresis); a workflow without an entry of its own
+ * keeps its task type's. router_learner_choose sets the task type's itself
+ * from each settled answer; the live router sets both from the newest
+ * version. A workflow the learner has no statistics for is ignored. */
 int router_learner_set_incumbent(struct router_learner *l, const char *task_type,
-                                 const char *tier, struct tally_err *err);
+                                 const char *workflow, const char *tier, struct tally_err *err);
 /* The same for a workflow of a task type (router_learner_plan_workflow). */
 void router_learner_choose_workflow(struct router_learner *l, const char *task_type,
                                     const char *workflow, struct router_choice *out);

@@ -187,6 +187,26 @@ assert_match "history: saving 0 and the extra cost" '"projected_monthly_saving_u
 assert_eq "unpinned: back" '7|{"support": {"faq": "small"}}' \
 	"$(q "select version, workflow_policy::text from router_policy_versions order by version desc limit 1")"
 
+# ---- hysteresis across cycles ---------------------------------------------------------------
+# edge: small and large both 0.9 over 400 calls -> small (the cheaper best).
+# 15 more successes on large lift it to 0.9036: small's lower bound (0.871)
+# is now under the bar (98% = 0.8855), but at half confidence (0.887) it is
+# not, so the version in force stays: no new version for this much noise.
+calls 400 edge small m-small 1000000 "CASE WHEN g % 10 = 0 THEN 0 ELSE 1 END"
+calls 400 edge large m-large 20000000 "CASE WHEN g % 10 = 0 THEN 0 ELSE 1 END"
+"$BIN" router refresh --settle 0 >/dev/null
+v0=$(q "select max(version) from router_policy_versions")
+assert_eq "edge goes small" small "$(q "select policy->>'edge' from router_policy_versions where version = $v0")"
+calls 15 edge large m-large 20000000 1
+out=$("$BIN" router refresh --settle 0)
+assert_eq "noise: no new version" "$v0" "$(q "select max(version) from router_policy_versions")"
+assert_match "the incumbent is kept, and says why" '"task_type":"edge","tier":"small","model":"m-small","settled":true,"tolerance":0.02,"reason":"kept small' "$out"
+# small really gets worse (100 more calls, half failing): the evidence outlasts noise
+calls 100 edge small m-small 1000000 "CASE WHEN g % 2 = 0 THEN 0 ELSE 1 END"
+"$BIN" router refresh --settle 0 >/dev/null
+assert_eq "evidence: a new version moves edge to large" "$((v0 + 1))|large" \
+	"$(q "select version, policy->>'edge' from router_policy_versions order by version desc limit 1" | tr -d ' ')"
+
 # migration 0006 on a ledger that had learned before it: the workflow
 # statistics are backfilled from the calls already read (last 31 days)
 want=$(q "select task_type, workflow, tier, calls, priced_calls, cost_pusd, quality_n, round(quality_sum::numeric, 6) from router_workflow_stats order by 1, 2, 3" | md5sum)

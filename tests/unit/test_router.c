@@ -745,10 +745,10 @@ static void test_hysteresis(void **state)
 
 	router_learner_decide(l, "T", &d);
 	assert_string_equal(d.tier, "large");
-	assert_int_equal(router_learner_set_incumbent(l, "T", "large", &err), 0);
+	assert_int_equal(router_learner_set_incumbent(l, "T", NULL, "large", &err), 0);
 	router_learner_decide(l, "T", &d);
 	assert_string_equal(d.tier, "large");
-	assert_int_equal(router_learner_set_incumbent(l, "T", "small", &err), 0);
+	assert_int_equal(router_learner_set_incumbent(l, "T", NULL, "small", &err), 0);
 	router_learner_decide(l, "T", &d);
 	assert_string_equal(d.tier, "small");
 	assert_true(d.settled);
@@ -758,11 +758,11 @@ static void test_hysteresis(void **state)
 	assert_int_equal(router_learner_add_sums(l, "U", "small", &cs, &err), 0);
 	sums(&cs, 1000, 0.9, LARGE_COST);
 	assert_int_equal(router_learner_add_sums(l, "U", "large", &cs, &err), 0);
-	assert_int_equal(router_learner_set_incumbent(l, "U", "small", &err), 0);
+	assert_int_equal(router_learner_set_incumbent(l, "U", NULL, "small", &err), 0);
 	router_learner_decide(l, "U", &d);
 	assert_string_equal(d.tier, "large");
 	/* an unknown incumbent is none */
-	assert_int_equal(router_learner_set_incumbent(l, "U", "nope", &err), 0);
+	assert_int_equal(router_learner_set_incumbent(l, "U", NULL, "nope", &err), 0);
 	router_learner_decide(l, "U", &d);
 	assert_string_equal(d.tier, "large");
 	router_learner_free(l);
