@@ -23,8 +23,8 @@ struct ropts {
 static int parse_opts(const char *cmd, int argc, char **argv, struct ropts *o)
 {
 	static const char *const names[] = {
-	    "--from",   "--to",          "--month",  "--format", "--share-unassigned",
-	    "-o",       "--granularity", "--window", "--team",   "--workflow",
+	    "--from",   "--to",          "--month",  "--format",        "--share-unassigned",
+	    "-o",       "--granularity", "--window", "--team",          "--workflow",
 	    "--amount", "--at",          "--out",    "--policy-version"};
 	memset(o, 0, sizeof *o);
 	for (int i = 1; i < argc; i++) {
@@ -34,10 +34,10 @@ static int parse_opts(const char *cmd, int argc, char **argv, struct ropts *o)
 			if (!v)
 				continue;
 			hit = true;
-			const char **slot[] = {&o->from,  &o->to,       &o->month,  &o->format,
-			                       &o->share, &o->out,      &o->gran,   &o->window,
-			                       &o->team,  &o->workflow, &o->amount, &o->at,
-			                       &o->out,   &o->policy_version};
+			const char **slot[] = {
+			    &o->from,   &o->to,   &o->month,  &o->format,        &o->share,
+			    &o->out,    &o->gran, &o->window, &o->team,          &o->workflow,
+			    &o->amount, &o->at,   &o->out,    &o->policy_version};
 			*slot[k] = v;
 		}
 		if (hit)
@@ -195,8 +195,9 @@ static int period_report(const char *name, int argc, char **argv, bool waste)
 		char *end;
 		version = strtoll(o.policy_version, &end, 10);
 		if (!waste || *end || version < 1) {
-			fprintf(stderr, "tally: --policy-version %s: a version number of `tally "
-			                "router history`, for the waste report\n",
+			fprintf(stderr,
+			        "tally: --policy-version %s: a version number of `tally "
+			        "router history`, for the waste report\n",
 			        o.policy_version);
 			return 2;
 		}

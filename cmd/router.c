@@ -84,8 +84,9 @@ static void print_result(const struct router_eval_result *r, const struct router
 		 * per task type within tolerance of its best, in hindsight) */
 		sbuf_printf(&b, "},\"ratio_to_static_oracle\":{\"cost\":%.6f,\"quality\":%.6f",
 		            ratio_cost(r->router.cost_pusd, r->static_oracle.cost_pusd),
-		            r->static_oracle.quality > 0 ? r->router.quality / r->static_oracle.quality
-		                                         : 0);
+		            r->static_oracle.quality > 0
+		                ? r->router.quality / r->static_oracle.quality
+		                : 0);
 		sbuf_printf(&b, "},\"best_tier\":");
 		sbuf_json_str(&b, r->best_tier);
 		sbuf_puts(&b, ",\"cheapest_tier\":");
@@ -116,8 +117,9 @@ static void print_result(const struct router_eval_result *r, const struct router
 		}
 		sbuf_printf(&b, "vs_static_oracle: router cost %.4fx, quality %.4fx\n",
 		            ratio_cost(r->router.cost_pusd, r->static_oracle.cost_pusd),
-		            r->static_oracle.quality > 0 ? r->router.quality / r->static_oracle.quality
-		                                         : 0);
+		            r->static_oracle.quality > 0
+		                ? r->router.quality / r->static_oracle.quality
+		                : 0);
 	}
 	fwrite(b.p, 1, b.len, stdout);
 	sbuf_cleanup(&b);

@@ -88,25 +88,26 @@ int ledger_write_calls(struct ledger *lg, const struct ledger_batch *b, const in
 	" vb AS (SELECT array_agg(created_at ORDER BY created_at, version) AS at,"                 \
 	"  array_agg(version ORDER BY created_at, version) AS v FROM router_policy_versions),"     \
 	" oc AS (SELECT c.team, c.workflow, c.task_type, c.tier,"                                  \
-	"  CASE WHEN " VERSION "::bigint IS NOT NULL THEN " VERSION "::bigint"                    \
+	"  CASE WHEN " VERSION "::bigint IS NOT NULL THEN " VERSION "::bigint"                     \
 	"  ELSE vb.v[nullif(width_bucket(c.ts, vb.at), 0)] END AS version,"                        \
 	"  count(*) AS n, sum(c.cost_pusd) AS cost"                                                \
-	"  FROM calls c CROSS JOIN vb WHERE c.ts >= " FROM "::timestamptz"                        \
+	"  FROM calls c CROSS JOIN vb WHERE c.ts >= " FROM "::timestamptz"                         \
 	"  AND c.ts < " TO "::timestamptz AND c.cost_pusd IS NOT NULL GROUP BY 1, 2, 3, 4, 5),"    \
 	" pc AS (SELECT task_type, tier, trunc(sum(cost) / sum(n)) AS per_call FROM oc"            \
 	"  GROUP BY 1, 2),"                                                                        \
 	" pol AS (SELECT DISTINCT oc.version, oc.task_type, v.policy ->> oc.task_type AS tier"     \
 	"  FROM (SELECT DISTINCT version, task_type FROM oc) oc"                                   \
 	"  JOIN router_policy_versions v ON v.version = oc.version),"                              \
-	" dear AS (SELECT oc.*, pol.tier AS policy_tier, pp.per_call FROM oc"                     \
+	" dear AS (SELECT oc.*, pol.tier AS policy_tier, pp.per_call FROM oc"                      \
 	"  JOIN pol ON pol.version = oc.version AND pol.task_type = oc.task_type"                  \
 	"  JOIN pc pp ON pp.task_type = oc.task_type AND pp.tier = pol.tier"                       \
 	"  JOIN pc sp ON sp.task_type = oc.task_type AND sp.tier = oc.tier"                        \
-	"  WHERE oc.tier <> pol.tier AND sp.per_call > pp.per_call),"                              \
-	/* whether some version judges the period, and which ones ("1,2") */                        \
-	" judged AS (SELECT EXISTS (SELECT 1 FROM router_policy_versions v"                         \
-	"  WHERE CASE WHEN " VERSION "::bigint IS NULL THEN v.created_at < " TO "::timestamptz"   \
-	"  ELSE v.version = " VERSION "::bigint END) AS judges,"                                      \
+	"  WHERE oc.tier <> pol.tier AND sp.per_call > pp.per_call)," /* whether some version      \
+	                                                                 judges the period, and    \
+	                                                                 which ones ("1,2") */     \
+	" judged AS (SELECT EXISTS (SELECT 1 FROM router_policy_versions v"                        \
+	"  WHERE CASE WHEN " VERSION "::bigint IS NULL THEN v.created_at < " TO "::timestamptz"    \
+	"  ELSE v.version = " VERSION "::bigint END) AS judges,"                                   \
 	"  (SELECT string_agg(version::text, ',' ORDER BY version) FROM"                           \
 	"   (SELECT DISTINCT version FROM oc WHERE version IS NOT NULL) x) AS versions)"
 

@@ -473,7 +473,8 @@ int ledger_router_store_version(struct ledger *lg, const char *trigger, const ch
 	                            "   'changes', $3::jsonb, 'policy', $2::jsonb, "
 	                            "'workflow_policy', $7::jsonb,"
 	                            "   'projected_monthly_saving_usd',"
-	                            "   CASE WHEN $4::numeric < 0 THEN '0.000000000000' ELSE $5::text END,"
+	                            "   CASE WHEN $4::numeric < 0 THEN '0.000000000000' ELSE "
+	                            "$5::text END,"
 	                            "   'projected_monthly_extra_cost_usd',"
 	                            "   (greatest(-$4::numeric, 0) / 1000000000000::numeric)"
 	                            "   ::numeric(40, 12)::text)::text FROM v)"
@@ -532,13 +533,17 @@ int ledger_router_over_tier(struct ledger *lg, int64_t from_us, int64_t to_us, i
 	snprintf(ver, sizeof ver, "%lld", (long long)version);
 	/* one row at least (the basis), the task types' after it */
 	if (run(lg,
-	        "WITH" LEDGER_OVER_TIER_CTES("$1", "$2", "$3") ","
-	        " o AS (SELECT task_type, policy_tier AS tier, sum(n) AS calls, sum(cost) AS cost,"
-	        "  sum(n * per_call) AS under FROM dear GROUP BY 1, 2)"
-	        " SELECT o.task_type, o.tier, o.calls, o.cost::text, o.under::text,"
-	        " (o.cost - o.under)::text, j.judges, j.versions"
-	        " FROM judged j LEFT JOIN o ON true"
-	        " ORDER BY o.task_type IS NOT NULL, o.cost - o.under DESC, o.task_type, o.tier",
+	        "WITH" LEDGER_OVER_TIER_CTES(
+	            "$1", "$2",
+	            "$3") ","
+	                  " o AS (SELECT task_type, policy_tier AS tier, sum(n) AS calls, "
+	                  "sum(cost) AS cost,"
+	                  "  sum(n * per_call) AS under FROM dear GROUP BY 1, 2)"
+	                  " SELECT o.task_type, o.tier, o.calls, o.cost::text, o.under::text,"
+	                  " (o.cost - o.under)::text, j.judges, j.versions"
+	                  " FROM judged j LEFT JOIN o ON true"
+	                  " ORDER BY o.task_type IS NOT NULL, o.cost - o.under DESC, o.task_type, "
+	                  "o.tier",
 	        3, p, "over-tier spend", &res, err) < 0)
 		return -1;
 	int nt = PQntuples(res);

@@ -62,8 +62,8 @@ int report_audit_verify(const char *dir, struct sbuf *msg, struct tally_err *err
 int report_outcomes(struct ledger *lg, int64_t from_us, int64_t to_us, enum report_format fmt,
                     struct sbuf *sb, struct tally_err *err);
 int report_waste(struct ledger *lg, int64_t from_us, int64_t to_us, int64_t window_s,
-                 const char *team, int64_t policy_version, enum report_format fmt,
-                 struct sbuf *sb, struct tally_err *err);
+                 const char *team, int64_t policy_version, enum report_format fmt, struct sbuf *sb,
+                 struct tally_err *err);
 
 /* Budgets with spend and forecast as of at_us, and the alerts, newest first
  * (limit of them after skipping offset). team (may be NULL): a viewer's team

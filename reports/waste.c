@@ -46,8 +46,8 @@ static void waste_json_fields(struct sbuf *sb, const struct ledger_table *t, int
 }
 
 int report_waste(struct ledger *lg, int64_t from_us, int64_t to_us, int64_t window_s,
-                 const char *team, int64_t policy_version, enum report_format fmt,
-                 struct sbuf *sb, struct tally_err *err)
+                 const char *team, int64_t policy_version, enum report_format fmt, struct sbuf *sb,
+                 struct tally_err *err)
 {
 	char from[40], to[40], win[24], ver[24], usd[5][64];
 	const char *p[5] = {from, to, win, team, policy_version > 0 ? ver : NULL};
@@ -98,9 +98,10 @@ int report_waste(struct ledger *lg, int64_t from_us, int64_t to_us, int64_t wind
 		/* which policy judged the over-tier column: the version in force
 		 * when each call was made, or the one named; and the versions used */
 		if (policy_version > 0)
-			sbuf_printf(sb,
-			            "},\"over_tier_policy\":\"version\",\"over_tier_policy_version\":%lld,",
-			            (long long)policy_version);
+			sbuf_printf(
+			    sb,
+			    "},\"over_tier_policy\":\"version\",\"over_tier_policy_version\":%lld,",
+			    (long long)policy_version);
 		else
 			sbuf_puts(sb, "},\"over_tier_policy\":\"in_force_at_each_call\","
 			              "\"over_tier_policy_version\":null,");

@@ -770,7 +770,7 @@ struct arm {
 	int64_t n;
 	double mean, lcb, ucb;
 	double ucb_elim; /* the upper bound elimination uses (stricter) */
-	int64_t cost; /* mean cost per call: the cells', else pooled; -1 never seen */
+	int64_t cost;    /* mean cost per call: the cells', else pooled; -1 never seen */
 };
 
 static void arm_of(const struct router_learner *l, const struct cell *cells, size_t i,
@@ -782,7 +782,9 @@ static void arm_of(const struct router_learner *l, const struct cell *cells, siz
 	router_wilson(a->mean, a->n, l->p.z, &a->lcb, &a->ucb);
 	double lo;
 	router_wilson(a->mean, a->n, z_elim, &lo, &a->ucb_elim);
-	a->cost = a->n > 0 ? cell_cost_mean(c) : l->pooled[i].n > 0 ? cell_cost_mean(&l->pooled[i]) : -1;
+	a->cost = a->n > 0             ? cell_cost_mean(c)
+	          : l->pooled[i].n > 0 ? cell_cost_mean(&l->pooled[i])
+	                               : -1;
 }
 
 /* Internal decision: index of the recommended tier (-1 when pinned to an
@@ -1172,8 +1174,8 @@ static void plan_cells(const struct router_learner *l, const struct task *t,
 		out->explore2_share = share;
 		snprintf(out->explore2_tier, sizeof out->explore2_tier, "%s", l->tiers[dear]);
 		snprintf(out->explore2_reason, sizeof out->explore2_reason,
-		         "exploring %s: dearer, %lld samples, could raise the bar",
-		         l->tiers[dear], (long long)ad.n);
+		         "exploring %s: dearer, %lld samples, could raise the bar", l->tiers[dear],
+		         (long long)ad.n);
 	}
 }
 
@@ -1211,7 +1213,8 @@ void router_plan_choose(const struct router_plan *p, double u, struct router_cho
 		out->explore = true;
 		return;
 	}
-	if (p->explore2_tier[0] && u >= p->explore_share && u < p->explore_share + p->explore2_share) {
+	if (p->explore2_tier[0] && u >= p->explore_share &&
+	    u < p->explore_share + p->explore2_share) {
 		memcpy(out->tier, p->explore2_tier, sizeof out->tier);
 		memcpy(out->reason, p->explore2_reason, sizeof out->reason);
 		out->explore = true;
@@ -1251,7 +1254,6 @@ int router_learner_set_incumbent(struct router_learner *l, const char *task_type
 		f->incumbent = k;
 	return 0;
 }
-
 
 void router_learner_choose_workflow(struct router_learner *l, const char *task_type,
                                     const char *workflow, struct router_choice *out)

@@ -450,8 +450,8 @@ static struct snapshot *snapshot_build(const struct router_params *p, struct rou
 	{
 		if (e->string && wo->string && cJSON_IsString(wo) &&
 		    strlen(e->string) <= ROUTER_TASK_MAX &&
-		    router_learner_set_incumbent(s->l, e->string, wo->string, wo->valuestring, err) <
-		        0)
+		    router_learner_set_incumbent(s->l, e->string, wo->string, wo->valuestring,
+		                                 err) < 0)
 			goto fail;
 	}
 	if (routes_build(s, err) < 0)
@@ -1299,8 +1299,8 @@ int router_over_tier_json(struct ledger *lg, int64_t from_us, int64_t to_us, int
 		            (long long)version);
 	else
 		sbuf_puts(b, "\"policy\":\"in_force_at_each_call\",\"policy_version\":null,");
-	sbuf_printf(b, "\"policy_versions\":[%s],\"judged\":%s,\"task_types\":[",
-	            basis.versions, basis.judged ? "true" : "false");
+	sbuf_printf(b, "\"policy_versions\":[%s],\"judged\":%s,\"task_types\":[", basis.versions,
+	            basis.judged ? "true" : "false");
 	for (size_t i = 0; i < n; i++) {
 		int64_t actual = strtoll(rows[i].cost_pusd, NULL, 10);
 		int64_t under = strtoll(rows[i].under_policy_pusd, NULL, 10);

@@ -22,8 +22,9 @@
 #include "../common/common.h"
 #include "../common/event.h"
 
-#define ROUTER_TIER_MAX    EVENT_MODEL_MAX /* bytes of an arm's name: a tier, or a model
-                                           * (as long as an event's model field) */
+#define ROUTER_TIER_MAX                                                                            \
+	EVENT_MODEL_MAX                   /* bytes of an arm's name: a tier, or a model            \
+	                                   * (as long as an event's model field) */
 #define ROUTER_TASK_MAX    EVENT_NAME_MAX /* bytes of a task type name */
 #define ROUTER_MAX_ALLOWED 16             /* tiers in one allowed list */
 #define ROUTER_LAT_BUCKETS 20             /* latency histogram buckets */
@@ -283,7 +284,8 @@ struct router_route {
 	int64_t policy_version;          /* 0 before the first version */
 	bool explore;
 	bool workflow_policy; /* the workflow's own policy applied (else the task type's) */
-	char reason[ROUTER_REASON_MAX + 2 * ROUTER_TASK_MAX + 128]; /* which policy applied, and why */
+	char reason[ROUTER_REASON_MAX + 2 * ROUTER_TASK_MAX +
+	            128]; /* which policy applied, and why */
 };
 
 /* Router parameters from TALLY_ROUTER_TOLERANCE, _MIN_SAMPLES, _EXPLORE,

@@ -618,8 +618,8 @@ static void eval_line(char *buf, size_t n, const char *task, const char *const *
 	size_t off = (size_t)snprintf(buf, n, "{\"task_type\":\"%s\",\"results\":{", task);
 	for (size_t i = 0; i < n_tiers; i++)
 		off += (size_t)snprintf(buf + off, n - off,
-		                        "%s\"%s\":{\"quality\":1,\"cost_usd\":\"0.001\"}", i ? "," : "",
-		                        tiers[i]);
+		                        "%s\"%s\":{\"quality\":1,\"cost_usd\":\"0.001\"}",
+		                        i ? "," : "", tiers[i]);
 	snprintf(buf + off, n - off, "}}\n");
 }
 
@@ -718,7 +718,8 @@ static void test_eval_malformed(void **state)
 		size_t n = len;
 		int flips = 1 + (int)(router_rng_next(&rng) % 4);
 		for (int f = 0; f < flips; f++)
-			m[router_rng_next(&rng) % n] = junk[router_rng_next(&rng) % (sizeof junk - 1)];
+			m[router_rng_next(&rng) % n] =
+			    junk[router_rng_next(&rng) % (sizeof junk - 1)];
 		if (router_rng_next(&rng) % 3 == 0)
 			n = (size_t)(router_rng_next(&rng) % (n + 1));
 		tally_err_clear(&err);
