@@ -923,8 +923,16 @@ static void decide(const struct router_learner *l, const struct task *t, const s
 				rc = a.cost;
 			}
 		}
-		if (d->rec < 0)
-			d->rec = 0;
+		/* the tier with the highest upper bound is never eliminated and
+		 * always on the ladder; this only guards the index */
+		for (size_t i = 0; d->rec < 0 && i < l->n_tiers; i++)
+			if (usable(l, t, i, warming))
+				d->rec = (int)i;
+		if (d->rec < 0) {
+			d->warmup = true;
+			snprintf(reason, rn, "warm-up: no allowed tier is known");
+			return;
+		}
 		snprintf(reason, rn,
 		         "learning: %s is the cheapest tier whose quality could still be within "
 		         "%.0f%% of the best (%lld samples)",
