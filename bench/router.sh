@@ -1,38 +1,70 @@
 #!/bin/sh
-# bench/router.sh - the router's offline target (issue 5): `tally router eval`
-# on the shared MMLU+GSM8K set, 5 shuffles (--seed 1..5), tolerance 0.10.
-# Target: router cost <= 1.10 x the static per-task oracle's cost and mean
-# quality >= 0.90 x always-best's, on every seed. Exit 1 when missed.
+# bench/router.sh - the router's offline targets (issues 5 and 11): `tally router
+# eval` on both shared routing sets, shuffled with --seed 1..N (ROUTER_BENCH_SEEDS,
+# default 7, at least 5), tolerance 0.10; per seed and as medians: the router's
+# cost against the static per-task oracle (the cheapest tier per task type
+# within tolerance of its best, in hindsight) and its quality against
+# always-the-best-tier. Targets (medians):
+#   routerbench-arc (11 models): cost <= 1.10 x static oracle, quality >= 0.95 x always-best
+#   mmlu-gsm8k (2 tiers):        cost <= 1.10 x static oracle, quality >= 0.97 x always-best
+#                                (no regression from about 1.0 x and 0.98 x)
+# The line "static oracle's own quality / best" shows what a static choice
+# can reach at all: on the ARC set the static oracle itself is at 0.947 x
+# always-best, so no policy without per-item foresight meets 0.95 x there at
+# the cost target (docs/router.md). Exit 1 when a target is missed.
 cd "$(dirname "$0")/.." || exit 1
 BIN=${BIN:-bin/tally}
-DATA=${ROUTER_BENCH_DATA:-../shared/data/router-eval-mmlu-gsm8k.jsonl}
 TOL=${ROUTER_BENCH_TOLERANCE:-0.10}
-[ -f "$DATA" ] || DATA=/work/shared/data/router-eval-mmlu-gsm8k.jsonl
-[ -f "$DATA" ] || { echo "router bench: no data set at $DATA"; exit 1; }
+SEEDS=${ROUTER_BENCH_SEEDS:-7}
+[ "$SEEDS" -ge 5 ] 2>/dev/null || SEEDS=5
+data_path() {
+	for d in "../shared/data/$1" "/work/shared/data/$1"; do
+		[ -f "$d" ] && { echo "$d"; return; }
+	done
+}
 
 fail=0
-printf 'router eval, tolerance %s, %s\n' "$TOL" "$(basename "$DATA")"
-printf '%-5s %12s %8s %12s %8s %12s %8s %10s %10s\n' seed router_usd quality static_usd \
-	quality best_usd quality cost/static qual/best
-for seed in 1 2 3 4 5; do
-	out=$("$BIN" router eval --data "$DATA" --tolerance "$TOL" --seed "$seed") || exit 1
-	line=$(printf '%s\n' "$out" | awk '
-		$1 == "router" { rc = $2; rq = $3 }
-		$1 == "always_best" { bc = $2; bq = $3 }
-		$1 == "static_oracle" { sc = $2; sq = $3 }
+# bench_set FILE MAX_COST_RATIO MIN_QUALITY_RATIO
+bench_set() {
+	DATA=$(data_path "$1")
+	[ -n "$DATA" ] || { echo "router bench: no data set $1"; fail=1; return; }
+	printf '\nrouter eval, tolerance %s, %s, %s shuffles\n' "$TOL" "$1" "$SEEDS"
+	printf '%-5s %12s %8s %12s %8s %12s %8s %10s %10s\n' seed router_usd quality static_usd \
+		quality best_usd quality cost/static qual/best
+	: >"${TMPDIR:-/tmp}/router-bench.$$"
+	seed=1
+	while [ "$seed" -le "$SEEDS" ]; do
+		out=$("$BIN" router eval --data "$DATA" --tolerance "$TOL" --seed "$seed") || exit 1
+		line=$(printf '%s\n' "$out" | awk '
+			$1 == "router" { rc = $2; rq = $3 }
+			$1 == "always_best" { bc = $2; bq = $3 }
+			$1 == "static_oracle" { sc = $2; sq = $3 }
+			END {
+				printf "%12s %8.4f %12s %8.4f %12s %8.4f %10.4f %10.4f %.4f", rc, rq, sc, sq, bc, bq, rc / sc, rq / bq, sq / bq
+			}')
+		printf '%s %s\n' "$seed" "$line" |
+			awk '{ printf "%-5s %12s %8s %12s %8s %12s %8s %10s %10s\n", $1, $2, $3, $4, $5, $6, $7, $8, $9 }'
+		printf '%s\n' "$line" >>"${TMPDIR:-/tmp}/router-bench.$$"
+		seed=$((seed + 1))
+	done
+	res=$(awk -v maxc="$2" -v minq="$3" '
+		{ c[NR] = $7; q[NR] = $8; sq = $9 }
+		function median(a, n,   i, j, t) {
+			for (i = 2; i <= n; i++) for (j = i; j > 1 && a[j - 1] > a[j]; j--) {
+				t = a[j]; a[j] = a[j - 1]; a[j - 1] = t }
+			return n % 2 ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2
+		}
 		END {
-			cr = rc / sc; qr = rq / bq
-			ok = (cr <= 1.10 && qr >= 0.90) ? "ok" : "MISS"
-			printf "%12s %8.4f %12s %8.4f %12s %8.4f %10.4f %10.4f %s", rc, rq, sc, sq, bc, bq, cr, qr, ok
-		}')
-	printf '%-5s %s\n' "$seed" "$line"
-	case "$line" in *MISS) fail=1 ;; esac
-done
-if [ "$fail" = 0 ]; then
-	echo "router target met: cost <= 1.10 x static oracle, quality >= 0.90 x always-best (5/5 seeds)"
-else
-	echo "router target MISSED on at least one seed"
-fi
+			mc = median(c, NR); mq = median(q, NR)
+			printf "median: cost %.4f x static oracle (target <= %s), quality %.4f x always-best (target >= %s); static oracle'"'"'s own quality / best %.4f: %s",
+				mc, maxc, mq, minq, sq, (mc <= maxc && mq >= minq) ? "met" : "MISSED"
+		}' "${TMPDIR:-/tmp}/router-bench.$$")
+	rm -f "${TMPDIR:-/tmp}/router-bench.$$"
+	echo "$res"
+	case "$res" in *MISSED) fail=1 ;; esac
+}
+bench_set router-eval-routerbench-arc.jsonl 1.10 0.95
+bench_set router-eval-mmlu-gsm8k.jsonl 1.10 0.97
 [ "${BENCH_ROUTER_API:-1}" = 0 ] && exit $fail
 
 # ---- the route API under wrk (target: >= 20,000 requests/s, p99 < 2 ms on 2 cores) ------------

@@ -15,7 +15,7 @@
 /* Options shared by the report commands; NULL when not given. */
 struct ropts {
 	const char *from, *to, *month, *format, *share, *out, *gran, *window, *team, *workflow,
-	    *amount, *at;
+	    *amount, *at, *policy_version;
 	const char *pos[4];
 	int npos;
 };
@@ -23,9 +23,9 @@ struct ropts {
 static int parse_opts(const char *cmd, int argc, char **argv, struct ropts *o)
 {
 	static const char *const names[] = {
-	    "--from",   "--to",          "--month",  "--format", "--share-unassigned",
-	    "-o",       "--granularity", "--window", "--team",   "--workflow",
-	    "--amount", "--at",          "--out"};
+	    "--from",   "--to",          "--month",  "--format",        "--share-unassigned",
+	    "-o",       "--granularity", "--window", "--team",          "--workflow",
+	    "--amount", "--at",          "--out",    "--policy-version"};
 	memset(o, 0, sizeof *o);
 	for (int i = 1; i < argc; i++) {
 		bool missing = false, hit = false;
@@ -34,10 +34,10 @@ static int parse_opts(const char *cmd, int argc, char **argv, struct ropts *o)
 			if (!v)
 				continue;
 			hit = true;
-			const char **slot[] = {&o->from,  &o->to,       &o->month,  &o->format,
-			                       &o->share, &o->out,      &o->gran,   &o->window,
-			                       &o->team,  &o->workflow, &o->amount, &o->at,
-			                       &o->out};
+			const char **slot[] = {
+			    &o->from,   &o->to,   &o->month,  &o->format,        &o->share,
+			    &o->out,    &o->gran, &o->window, &o->team,          &o->workflow,
+			    &o->amount, &o->at,   &o->out,    &o->policy_version};
 			*slot[k] = v;
 		}
 		if (hit)
@@ -171,7 +171,7 @@ static int period_report(const char *name, int argc, char **argv, bool waste)
 
 	if (parse_opts(name, argc, argv, &o) < 0 || o.npos) {
 		fprintf(stderr, "usage: tally %s --from TS --to TS%s [--format csv|json]\n", name,
-		        waste ? " [--window 24h] [--team T]" : "");
+		        waste ? " [--window 24h] [--team T] [--policy-version N]" : "");
 		return 2;
 	}
 	if (parse_period(&o, &from, &to) < 0 || parse_format(o.format, &fmt) < 0)
@@ -190,10 +190,22 @@ static int period_report(const char *name, int argc, char **argv, bool waste)
 		}
 		window = v * mult;
 	}
+	int64_t version = 0;
+	if (o.policy_version) {
+		char *end;
+		version = strtoll(o.policy_version, &end, 10);
+		if (!waste || *end || version < 1) {
+			fprintf(stderr,
+			        "tally: --policy-version %s: a version number of `tally "
+			        "router history`, for the waste report\n",
+			        o.policy_version);
+			return 2;
+		}
+	}
 	if (!(lg = open_ledger(&cfg)))
 		return 1;
 	sbuf_init(&sb);
-	rc = waste ? report_waste(lg, from, to, window, o.team, fmt, &sb, &err)
+	rc = waste ? report_waste(lg, from, to, window, o.team, version, fmt, &sb, &err)
 	     : strcmp(name, "report mismatches") == 0
 	         ? report_cost_mismatch(lg, from, to, fmt, &sb, &err)
 	         : report_outcomes(lg, from, to, fmt, &sb, &err);

@@ -80,6 +80,13 @@ static void print_result(const struct router_eval_result *r, const struct router
 			sbuf_printf(&b, "%s\"%s\":{\"cost\":%.6f,\"quality\":%.6f}", i ? "," : "",
 			            line_names[i], ratio_cost(lines[i]->cost_pusd, best->cost_pusd),
 			            best->quality > 0 ? lines[i]->quality / best->quality : 0);
+		/* the router against the static per-task oracle (the cheapest tier
+		 * per task type within tolerance of its best, in hindsight) */
+		sbuf_printf(&b, "},\"ratio_to_static_oracle\":{\"cost\":%.6f,\"quality\":%.6f",
+		            ratio_cost(r->router.cost_pusd, r->static_oracle.cost_pusd),
+		            r->static_oracle.quality > 0
+		                ? r->router.quality / r->static_oracle.quality
+		                : 0);
 		sbuf_printf(&b, "},\"best_tier\":");
 		sbuf_json_str(&b, r->best_tier);
 		sbuf_puts(&b, ",\"cheapest_tier\":");
@@ -108,6 +115,11 @@ static void print_result(const struct router_eval_result *r, const struct router
 			            ratio_cost(lines[i]->cost_pusd, best->cost_pusd),
 			            best->quality > 0 ? lines[i]->quality / best->quality : 0);
 		}
+		sbuf_printf(&b, "vs_static_oracle: router cost %.4fx, quality %.4fx\n",
+		            ratio_cost(r->router.cost_pusd, r->static_oracle.cost_pusd),
+		            r->static_oracle.quality > 0
+		                ? r->router.quality / r->static_oracle.quality
+		                : 0);
 	}
 	fwrite(b.p, 1, b.len, stdout);
 	sbuf_cleanup(&b);
@@ -377,9 +389,7 @@ static int router_savings_cmd(int argc, char **argv)
 	struct tally_config cfg;
 	struct tally_err err = {0};
 	struct ledger *lg = NULL;
-	struct router_over_tier_row *rows = NULL;
-	int64_t to = time_now_us(), from = to - INT64_C(30) * 86400 * 1000000;
-	size_t n = 0;
+	int64_t to = time_now_us(), from = to - INT64_C(30) * 86400 * 1000000, version = 0;
 	int rc;
 
 	for (int i = 1; i < argc; i++) {
@@ -391,41 +401,33 @@ static int router_savings_cmd(int argc, char **argv)
 		} else if ((v = cmd_opt(argc, argv, &i, "--to", &missing))) {
 			if (cmd_time("--to", v, &to) < 0)
 				return 2;
+		} else if ((v = cmd_opt(argc, argv, &i, "--policy-version", &missing))) {
+			char *end;
+			version = strtoll(v, &end, 10);
+			if (*end || version < 1) {
+				fprintf(stderr, "tally router savings: --policy-version must be a "
+				                "version number (tally router history)\n");
+				return 2;
+			}
 		} else {
-			fprintf(stderr, "usage: tally router savings [--from TS] [--to TS]\n");
+			fprintf(stderr, "usage: tally router savings [--from TS] [--to TS] "
+			                "[--policy-version N]\n");
 			return 2;
 		}
 	}
 	if ((rc = open_ledger("savings", &cfg, &lg)) != 0)
 		return rc;
-	rc = ledger_router_over_tier(lg, from, to, &rows, &n, &err);
+	struct sbuf b;
+	sbuf_init(&b);
+	rc = router_over_tier_json(lg, from, to, version, &b, &err);
 	ledger_close(lg);
 	if (rc < 0) {
 		fprintf(stderr, "tally router savings: %s\n", err.msg);
+		sbuf_cleanup(&b);
 		return 1;
 	}
-	struct sbuf b;
-	char c[64], u[64], s[64];
-	sbuf_init(&b);
-	sbuf_puts(&b, "{\"task_types\":[");
-	for (size_t i = 0; i < n; i++) {
-		if (money_format_digits(rows[i].cost_pusd, 12, c, sizeof c) < 0 ||
-		    money_format_digits(rows[i].under_policy_pusd, 12, u, sizeof u) < 0 ||
-		    money_format_digits(rows[i].saving_pusd, 12, s, sizeof s) < 0)
-			continue;
-		sbuf_puts(&b, i ? ",{\"task_type\":" : "{\"task_type\":");
-		sbuf_json_str(&b, rows[i].task_type);
-		sbuf_puts(&b, ",\"policy_tier\":");
-		sbuf_json_str(&b, rows[i].policy_tier);
-		sbuf_printf(&b,
-		            ",\"over_tier_calls\":%lld,\"over_tier_cost_usd\":\"%s\","
-		            "\"under_policy_cost_usd\":\"%s\",\"saving_usd\":\"%s\"}",
-		            (long long)rows[i].calls, c, u, s);
-	}
-	sbuf_puts(&b, "]}\n");
 	fwrite(b.p, 1, b.len, stdout);
 	sbuf_cleanup(&b);
-	free(rows);
 	return 0;
 }
 

@@ -741,8 +741,18 @@ struct router_over_tier_row {
 	int64_t calls;
 	char cost_pusd[48], under_policy_pusd[48], saving_pusd[48];
 };
-int ledger_router_over_tier(struct ledger *lg, int64_t from_us, int64_t to_us,
-                            struct router_over_tier_row **rows, size_t *n, struct tally_err *err);
+/* Which policy judged an over-tier figure: whether any version did, and
+ * the versions that judged calls of the period ("1,2,5"; "" none). */
+struct router_over_tier_basis {
+	bool judged;
+	char versions[512];
+};
+/* Over-tier spend of [from, to) per task type and policy tier: each call is
+ * judged by the policy version in force when it was made (version 0), or by
+ * the version given. *rows (free) has *n rows; basis says which versions. */
+int ledger_router_over_tier(struct ledger *lg, int64_t from_us, int64_t to_us, int64_t version,
+                            struct router_over_tier_row **rows, size_t *n,
+                            struct router_over_tier_basis *basis, struct tally_err *err);
 
 /* ---- reconciliation with the providers' own bills (reconcile_import.c,
  * reconcile.c; docs/reconcile.md) ---- */

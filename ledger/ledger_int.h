@@ -68,20 +68,47 @@ int ledger_write_calls(struct ledger *lg, const struct ledger_batch *b, const in
 	" FROM calls c WHERE c.ts >= $1 AND c.ts < $2 GROUP BY 1, 2, 3, 4, 5, 6"
 
 /* Over-tier arithmetic, shared by the waste report and the router's savings
- * (DESIGN §8): given a CTE ot_stats(task_type, tier, n priced calls, cost),
- * pol is the newest policy version's tier per task type, pc that tier's mean
- * cost per call (pico-USD, truncated), and dear the (task type, tier) pairs
- * dearer per call than the policy's tier, with policy_tier and per_call.
- * Their over-tier spend is cost - n x per_call. */
-#define LEDGER_OVER_TIER_CTES                                                                      \
-	" pol AS (SELECT e.key AS task_type, e.value AS tier FROM"                                 \
-	"  (SELECT policy FROM router_policy_versions ORDER BY version DESC LIMIT 1) v,"           \
-	"  jsonb_each_text(v.policy) e),"                                                          \
-	" pc AS (SELECT s.task_type, s.tier, trunc(s.cost / s.n) AS per_call FROM ot_stats s"      \
-	"  JOIN pol ON pol.task_type = s.task_type AND pol.tier = s.tier WHERE s.n > 0),"          \
-	" dear AS (SELECT s.task_type, s.tier, pc.tier AS policy_tier, pc.per_call"                \
-	"  FROM ot_stats s JOIN pc ON pc.task_type = s.task_type"                                  \
-	"  WHERE s.n > 0 AND s.tier <> pc.tier AND trunc(s.cost / s.n) > pc.per_call)"
+ * (DESIGN §8, docs/router.md). FROM and TO are the period's parameters
+ * ($n::timestamptz), VERSION a bigint parameter: NULL judges each call by
+ * the policy version in force when it was made (the newest created at or
+ * before its ts; calls before the first version are not judged), a number
+ * judges every call by that version. So a past period's figure never
+ * changes when a new version appears.
+ *  - oc: the period's priced calls per team, workflow, task type, tier and
+ *    the version that judges them (NULL: none), n and cost;
+ *  - pc: each (task type, tier)'s mean cost per call over the period
+ *    (pico-USD, truncated);
+ *  - dear: the oc rows on a tier dearer per call than their version's tier
+ *    for the task type, with policy_tier and per_call (the policy tier's).
+ * Their over-tier spend is cost - n x per_call. The version of each call is
+ * found by a binary search (width_bucket) over the versions' creation
+ * times, not by a join per call. */
+#define LEDGER_OVER_TIER_CTES(FROM, TO, VERSION)                                                   \
+	" vb AS (SELECT array_agg(created_at ORDER BY created_at, version) AS at,"                 \
+	"  array_agg(version ORDER BY created_at, version) AS v FROM router_policy_versions),"     \
+	" oc AS (SELECT c.team, c.workflow, c.task_type, c.tier,"                                  \
+	"  CASE WHEN " VERSION "::bigint IS NOT NULL THEN " VERSION "::bigint"                     \
+	"  ELSE vb.v[nullif(width_bucket(c.ts, vb.at), 0)] END AS version,"                        \
+	"  count(*) AS n, sum(c.cost_pusd) AS cost"                                                \
+	"  FROM calls c CROSS JOIN vb WHERE c.ts >= " FROM "::timestamptz"                         \
+	"  AND c.ts < " TO "::timestamptz AND c.cost_pusd IS NOT NULL GROUP BY 1, 2, 3, 4, 5),"    \
+	" pc AS (SELECT task_type, tier, trunc(sum(cost) / sum(n)) AS per_call FROM oc"            \
+	"  GROUP BY 1, 2),"                                                                        \
+	" pol AS (SELECT DISTINCT oc.version, oc.task_type, v.policy ->> oc.task_type AS tier"     \
+	"  FROM (SELECT DISTINCT version, task_type FROM oc) oc"                                   \
+	"  JOIN router_policy_versions v ON v.version = oc.version),"                              \
+	" dear AS (SELECT oc.*, pol.tier AS policy_tier, pp.per_call FROM oc"                      \
+	"  JOIN pol ON pol.version = oc.version AND pol.task_type = oc.task_type"                  \
+	"  JOIN pc pp ON pp.task_type = oc.task_type AND pp.tier = pol.tier"                       \
+	"  JOIN pc sp ON sp.task_type = oc.task_type AND sp.tier = oc.tier"                        \
+	"  WHERE oc.tier <> pol.tier AND sp.per_call > pp.per_call)," /* whether some version      \
+	                                                                 judges the period, and    \
+	                                                                 which ones ("1,2") */     \
+	" judged AS (SELECT EXISTS (SELECT 1 FROM router_policy_versions v"                        \
+	"  WHERE CASE WHEN " VERSION "::bigint IS NULL THEN v.created_at < " TO "::timestamptz"    \
+	"  ELSE v.version = " VERSION "::bigint END) AS judges,"                                   \
+	"  (SELECT string_agg(version::text, ',' ORDER BY version) FROM"                           \
+	"   (SELECT DISTINCT version FROM oc WHERE version IS NOT NULL) x) AS versions)"
 
 /* The price-book rate, scalar and tier columns (from ledger/price_components.h),
  * each prefixed by alias ("" or "s."), comma-separated; and a price's fields

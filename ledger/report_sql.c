@@ -158,32 +158,29 @@ static const char *const report_sql[LRS_COUNT] = {
                   " f AS (SELECT team, workflow, count(*) FILTER (WHERE status <> 'ok') AS fn,"
                   "  coalesce(sum(cost_pusd) FILTER (WHERE status <> 'ok'), 0) AS fs,"
                   "  coalesce(sum(cost_pusd), 0) AS total FROM c GROUP BY 1, 2),"
-                  /* Over-tier spend under the newest policy version, in the
-                   * UTC days overlapping the period, as /api/v1/routing/savings
-                   * computes it per task type (ledger_router_over_tier): the
-                   * calls of a tier dearer per call than the policy's tier,
-                   * less what they would have cost at the policy tier's mean
-                   * cost per call; here split by team and workflow. */
-                  " rd AS (SELECT * FROM rollup_daily"
-                  "  WHERE day >= date_trunc('day', $1::timestamptz) AND day < $2),"
-                  " ot_stats AS (SELECT task_type, tier, sum(calls - unpriced_calls) AS n,"
-                  "  sum(cost_pusd) AS cost FROM rd GROUP BY 1, 2)," LEDGER_OVER_TIER_CTES ","
-                  " ot AS (SELECT rd.team, rd.workflow,"
-                  "  sum(rd.cost_pusd - (rd.calls - rd.unpriced_calls) * dear.per_call) AS over"
-                  "  FROM rd JOIN dear ON dear.task_type = rd.task_type AND dear.tier = rd.tier"
-                  "  WHERE ($4::text IS NULL OR rd.team = $4) GROUP BY 1, 2),"
-                  " x AS (SELECT f.team, f.workflow, f.fn, f.fs, coalesce(r.rn, 0) AS rn,"
-                  "  coalesce(r.rs, 0) AS rs, coalesce(sav.n, 0) AS sn, coalesce(sav.s, 0) AS ss,"
-                  "  f.total, CASE WHEN EXISTS (SELECT 1 FROM pol) THEN coalesce(ot.over, 0)"
-                  "  END AS over FROM f LEFT JOIN r USING (team, workflow)"
-                  "  LEFT JOIN sav USING (team, workflow) LEFT JOIN ot USING (team, workflow))"
-                  /* The rows, then their exact totals (team NULL, last). */
-                  " SELECT team, workflow, sum(fn), sum(fs)::numeric(40,0), sum(rn),"
-                  " sum(rs)::numeric(40,0), sum(sn), sum(ss)::numeric(40,0),"
-                  " sum(total)::numeric(40,0), sum(over)::numeric(40,0), GROUPING(team),"
-                  " (SELECT EXISTS (SELECT 1 FROM pol))"
-                  " FROM x GROUP BY GROUPING SETS ((team, workflow), ())"
-                  " ORDER BY GROUPING(team), team, workflow",
+    /* Over-tier spend: the calls of the period on a tier dearer
+     * per call than the tier of the policy version that judges
+     * them (the one in force when each was made, or $5), less
+     * what they would have cost at that tier's mean cost per
+     * call; as /api/v1/routing/savings computes it per task type
+     * (ledger_router_over_tier), here by team and workflow. */
+    LEDGER_OVER_TIER_CTES(
+        "$1", "$2",
+        "$5") ","
+              " ot AS (SELECT team, workflow, sum(cost - n * per_call) AS over FROM dear"
+              "  WHERE ($4::text IS NULL OR team = $4) GROUP BY 1, 2),"
+              " x AS (SELECT f.team, f.workflow, f.fn, f.fs, coalesce(r.rn, 0) AS rn,"
+              "  coalesce(r.rs, 0) AS rs, coalesce(sav.n, 0) AS sn, coalesce(sav.s, 0) AS ss,"
+              "  f.total, CASE WHEN (SELECT judges FROM judged) THEN coalesce(ot.over, 0)"
+              "  END AS over FROM f LEFT JOIN r USING (team, workflow)"
+              "  LEFT JOIN sav USING (team, workflow) LEFT JOIN ot USING (team, workflow))"
+              /* The rows, then their exact totals (team NULL, last). */
+              " SELECT team, workflow, sum(fn), sum(fs)::numeric(40,0), sum(rn),"
+              " sum(rs)::numeric(40,0), sum(sn), sum(ss)::numeric(40,0),"
+              " sum(total)::numeric(40,0), sum(over)::numeric(40,0), GROUPING(team),"
+              " (SELECT judges FROM judged), (SELECT versions FROM judged)"
+              " FROM x GROUP BY GROUPING SETS ((team, workflow), ())"
+              " ORDER BY GROUPING(team), team, workflow",
     [LRS_FINANCE_SET_UP] = "SELECT EXISTS (SELECT 1 FROM teams WHERE cost_center IS NOT NULL)"
                            " OR EXISTS (SELECT 1 FROM budgets)",
     /* id, scope, name, amount, month, spend, forecast, elapsed_s, month_s,

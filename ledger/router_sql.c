@@ -460,14 +460,24 @@ int ledger_router_store_version(struct ledger *lg, const char *trigger, const ch
 	        "   'projected_monthly_saving_usd', $5::text) FROM v),"
 	        " ob AS (INSERT INTO webhook_outbox (kind, payload)"
 	        "  SELECT 'router.policy', json_build_object("
-	        "   'text', format('Routing policy version %s: %s, projected saving $%s a month',"
-	        "    v.version, $6::text, round($4::numeric / 1000000000000::numeric, 2)),"
+	        /* a version that costs more is announced as such, never as a
+	         * negative saving */
+	        "   'text', format('Routing policy version %s: %s, %s', v.version, $6::text,"
+	        "    CASE WHEN $4::numeric < 0 THEN format('projected extra cost $%s a month"
+	        " (for quality)', round(-$4::numeric / 1000000000000::numeric, 2))"
+	        "    ELSE format('projected saving $%s a month',"
+	        "     round($4::numeric / 1000000000000::numeric, 2)) END),"
 	        "   'event', 'router.policy', 'version', v.version,"
 	        "   'created_at', " ISO(
 	            "v.created_at") ", 'trigger', $1::text,"
 	                            "   'changes', $3::jsonb, 'policy', $2::jsonb, "
 	                            "'workflow_policy', $7::jsonb,"
-	                            "   'projected_monthly_saving_usd', $5::text)::text FROM v)"
+	                            "   'projected_monthly_saving_usd',"
+	                            "   CASE WHEN $4::numeric < 0 THEN '0.000000000000' ELSE "
+	                            "$5::text END,"
+	                            "   'projected_monthly_extra_cost_usd',"
+	                            "   (greatest(-$4::numeric, 0) / 1000000000000::numeric)"
+	                            "   ::numeric(40, 12)::text)::text FROM v)"
 	                            " SELECT version FROM v",
 	        7, p, "router policy version", &res, err) < 0)
 		return -1;
@@ -490,7 +500,10 @@ int ledger_router_history(struct ledger *lg, int64_t limit, char **json, struct 
 	            "created_at") ", 'trigger', trigger, 'policy', policy,"
 	                          " 'workflow_policy', workflow_policy,"
 	                          " 'changes', changes, 'projected_monthly_saving_usd',"
-	                          " (projected_monthly_saving_pusd / "
+	                          " (greatest(projected_monthly_saving_pusd, 0) / "
+	                          "1000000000000::numeric)::numeric(40, 12)::text,"
+	                          " 'projected_monthly_extra_cost_usd',"
+	                          " (greatest(-projected_monthly_saving_pusd, 0) / "
 	                          "1000000000000::numeric)::numeric(40, 12)::text)"
 	                          " ORDER BY version DESC), '[]')::text"
 	                          " FROM (SELECT * FROM router_policy_versions ORDER BY version "
@@ -504,30 +517,34 @@ int ledger_router_history(struct ledger *lg, int64_t limit, char **json, struct 
 	return 0;
 }
 
-int ledger_router_over_tier(struct ledger *lg, int64_t from_us, int64_t to_us,
-                            struct router_over_tier_row **rows, size_t *n, struct tally_err *err)
+int ledger_router_over_tier(struct ledger *lg, int64_t from_us, int64_t to_us, int64_t version,
+                            struct router_over_tier_row **rows, size_t *n,
+                            struct router_over_tier_basis *basis, struct tally_err *err)
 {
-	char from[40], to[40];
-	const char *p[2] = {from, to};
+	char from[40], to[40], ver[24];
+	const char *p[3] = {from, to, version > 0 ? ver : NULL};
 	PGresult *res = NULL;
 
 	*rows = NULL;
 	*n = 0;
+	memset(basis, 0, sizeof *basis);
 	time_format(from_us, from);
 	time_format(to_us, to);
+	snprintf(ver, sizeof ver, "%lld", (long long)version);
+	/* one row at least (the basis), the task types' after it */
 	if (run(lg,
-	        "WITH ot_stats AS (SELECT task_type, tier, sum(priced_calls) AS n,"
-	        "  sum(cost_pusd) AS cost FROM router_stats"
-	        "  WHERE day >= ($1::timestamptz AT TIME ZONE 'UTC')::date"
-	        "  AND day <= (($2::timestamptz - interval '1 microsecond') AT TIME ZONE "
-	        "'UTC')::date"
-	        "  GROUP BY 1, 2)," LEDGER_OVER_TIER_CTES ","
-	        " o AS (SELECT s.task_type, d.policy_tier AS tier, sum(s.n) AS calls,"
-	        "  sum(s.cost) AS cost, sum(s.n * d.per_call) AS under"
-	        "  FROM ot_stats s JOIN dear d USING (task_type, tier) GROUP BY 1, 2)"
-	        " SELECT task_type, tier, calls, cost::text, under::text, (cost - under)::text"
-	        " FROM o ORDER BY cost - under DESC, task_type",
-	        2, p, "over-tier spend", &res, err) < 0)
+	        "WITH" LEDGER_OVER_TIER_CTES(
+	            "$1", "$2",
+	            "$3") ","
+	                  " o AS (SELECT task_type, policy_tier AS tier, sum(n) AS calls, "
+	                  "sum(cost) AS cost,"
+	                  "  sum(n * per_call) AS under FROM dear GROUP BY 1, 2)"
+	                  " SELECT o.task_type, o.tier, o.calls, o.cost::text, o.under::text,"
+	                  " (o.cost - o.under)::text, j.judges, j.versions"
+	                  " FROM judged j LEFT JOIN o ON true"
+	                  " ORDER BY o.task_type IS NOT NULL, o.cost - o.under DESC, o.task_type, "
+	                  "o.tier",
+	        3, p, "over-tier spend", &res, err) < 0)
 		return -1;
 	int nt = PQntuples(res);
 	struct router_over_tier_row *out = calloc(nt ? (size_t)nt : 1, sizeof *out);
@@ -535,8 +552,16 @@ int ledger_router_over_tier(struct ledger *lg, int64_t from_us, int64_t to_us,
 		PQclear(res);
 		return tally_err_set(err, TALLY_ENOMEM, false, "out of memory");
 	}
+	size_t k = 0;
 	for (int i = 0; i < nt; i++) {
-		struct router_over_tier_row *r = &out[i];
+		if (i == 0) {
+			basis->judged = strcmp(PQgetvalue(res, 0, 6), "t") == 0;
+			snprintf(basis->versions, sizeof basis->versions, "%s",
+			         PQgetvalue(res, 0, 7));
+		}
+		if (PQgetisnull(res, i, 0))
+			continue;
+		struct router_over_tier_row *r = &out[k++];
 		snprintf(r->task_type, sizeof r->task_type, "%s", PQgetvalue(res, i, 0));
 		snprintf(r->policy_tier, sizeof r->policy_tier, "%s", PQgetvalue(res, i, 1));
 		r->calls = strtoll(PQgetvalue(res, i, 2), NULL, 10);
@@ -547,6 +572,6 @@ int ledger_router_over_tier(struct ledger *lg, int64_t from_us, int64_t to_us,
 	}
 	PQclear(res);
 	*rows = out;
-	*n = (size_t)nt;
+	*n = k;
 	return 0;
 }

@@ -61,11 +61,14 @@ int report_audit_export(struct ledger *lg, int64_t from_us, int64_t to_us, const
 int report_audit_verify(const char *dir, struct sbuf *msg, struct tally_err *err);
 
 /* Cost per outcome and waste for [from, to); team (may be NULL) limits the
- * waste report to one team. window_s: repeated-prompt window. */
+ * waste report to one team. window_s: repeated-prompt window. The waste
+ * report's over-tier column judges each call by the routing policy version
+ * in force when it was made, or by policy_version when > 0 (docs/router.md). */
 int report_outcomes(struct ledger *lg, int64_t from_us, int64_t to_us, enum report_format fmt,
                     struct sbuf *sb, struct tally_err *err);
 int report_waste(struct ledger *lg, int64_t from_us, int64_t to_us, int64_t window_s,
-                 const char *team, enum report_format fmt, struct sbuf *sb, struct tally_err *err);
+                 const char *team, int64_t policy_version, enum report_format fmt, struct sbuf *sb,
+                 struct tally_err *err);
 /* provider_cost_usd against tally's cost per provider and model in [from,
  * to) (reports/mismatch.c). */
 int report_cost_mismatch(struct ledger *lg, int64_t from_us, int64_t to_us,

@@ -9,7 +9,8 @@
 
 static const char over_tier_note[] =
     "over-tier spend needs a routing policy version (the router publishes one once it has"
-    " enough samples; see `tally router history`); none exists yet, so the column is empty";
+    " enough samples; see `tally router history`); none was in force in this period (or the"
+    " version named does not exist), so the column is empty";
 
 /* A cell of LRS_WASTE, "0" for SQL NULL (the totals of no rows); row -1: none. */
 static const char *cell0(const struct ledger_table *t, int r, int c)
@@ -45,17 +46,19 @@ static void waste_json_fields(struct sbuf *sb, const struct ledger_table *t, int
 }
 
 int report_waste(struct ledger *lg, int64_t from_us, int64_t to_us, int64_t window_s,
-                 const char *team, enum report_format fmt, struct sbuf *sb, struct tally_err *err)
+                 const char *team, int64_t policy_version, enum report_format fmt, struct sbuf *sb,
+                 struct tally_err *err)
 {
-	char from[40], to[40], win[24], usd[5][64];
-	const char *p[4] = {from, to, win, team};
+	char from[40], to[40], win[24], ver[24], usd[5][64];
+	const char *p[5] = {from, to, win, team, policy_version > 0 ? ver : NULL};
 	struct ledger_table t = {0};
 	bool policy;
 
 	time_format(from_us, from);
 	time_format(to_us, to);
 	snprintf(win, sizeof win, "%lld", (long long)window_s);
-	if (ledger_report_query(lg, LRS_WASTE, p, 4, &t, err) < 0)
+	snprintf(ver, sizeof ver, "%lld", (long long)policy_version);
+	if (ledger_report_query(lg, LRS_WASTE, p, 5, &t, err) < 0)
 		return -1;
 	/* Every row says whether a policy exists (the totals row is always there). */
 	policy = t.rows > 0 && strcmp(ledger_cell(&t, t.rows - 1, 11), "t") == 0;
@@ -92,7 +95,18 @@ int report_waste(struct ledger *lg, int64_t from_us, int64_t to_us, int64_t wind
 	if (fmt == REPORT_JSON) {
 		sbuf_puts(sb, "],\"total\":{");
 		waste_json_fields(sb, &t, total, policy);
-		sbuf_puts(sb, "},\"over_tier_note\":");
+		/* which policy judged the over-tier column: the version in force
+		 * when each call was made, or the one named; and the versions used */
+		if (policy_version > 0)
+			sbuf_printf(
+			    sb,
+			    "},\"over_tier_policy\":\"version\",\"over_tier_policy_version\":%lld,",
+			    (long long)policy_version);
+		else
+			sbuf_puts(sb, "},\"over_tier_policy\":\"in_force_at_each_call\","
+			              "\"over_tier_policy_version\":null,");
+		sbuf_printf(sb, "\"over_tier_policy_versions\":[%s],\"over_tier_note\":",
+		            t.rows > 0 ? ledger_cell(&t, t.rows - 1, 12) : "");
 		if (policy)
 			sbuf_puts(sb, "null}\n");
 		else {

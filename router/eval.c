@@ -24,14 +24,17 @@ struct eval_set {
 	char (*tasks)[ROUTER_TASK_MAX + 1];
 	size_t n_tasks, cap_tasks, last_task;
 	struct item *items;
-	size_t n_items;
+	size_t n_items; /* items whose name this set owns (set_cleanup frees them) */
+	size_t n_lines; /* non-blank lines seen by the first pass */
 	int64_t *costs; /* n_items x n_tiers */
 	double *qs;
 };
 
+/* Frees what the set owns: only the items that pass_items has started
+ * (s->n_items of them, in s->items), never more than were allocated. */
 static void set_cleanup(struct eval_set *s)
 {
-	for (size_t i = 0; i < s->n_items; i++)
+	for (size_t i = 0; s->items && i < s->n_items; i++)
 		free(s->items[i].name);
 	free(s->items);
 	free(s->tiers);
@@ -168,7 +171,7 @@ static int pass_tiers(struct eval_set *s, const char *line, size_t no, struct ta
 	int rc = 0;
 	cJSON_ArrayForEach(r, results) if ((rc = add_tier(s, r->string, no, err)) < 0) break;
 	cJSON_Delete(root);
-	s->n_items++;
+	s->n_lines++;
 	return rc;
 }
 
@@ -187,6 +190,8 @@ static int parse_cost(const cJSON *c, int64_t *out)
 static int pass_items(struct eval_set *s, const char *line, size_t no, struct tally_err *err)
 {
 	const cJSON *results, *r;
+	if (s->n_items >= s->n_lines)
+		return tally_err_set(err, TALLY_EINVAL, false, "line %zu: the file changed", no);
 	cJSON *root = parse_line(line, no, &results, err);
 	if (!root)
 		return -1;
@@ -219,6 +224,10 @@ static int pass_items(struct eval_set *s, const char *line, size_t no, struct ta
 		int t = find_tier(s, r->string);
 		const cJSON *q = cJSON_GetObjectItemCaseSensitive(r, "quality");
 		const cJSON *c = cJSON_GetObjectItemCaseSensitive(r, "cost_usd");
+		if (t < 0) { /* only if the text changed between the passes */
+			tally_err_set(err, TALLY_EINVAL, false, "line %zu: unknown tier", no);
+			goto out;
+		}
 		if (!cJSON_IsNumber(q) || !(q->valuedouble >= 0 && q->valuedouble <= 1)) {
 			tally_err_set(err, TALLY_EINVAL, false,
 			              "line %zu: results.%s.quality must be a number in [0,1]", no,
@@ -345,12 +354,11 @@ int router_eval(const char *text, size_t len, const struct router_params *p, boo
 	memset(out, 0, sizeof *out);
 	if (each_line(text, len, &s, pass_tiers, err) < 0)
 		goto out;
-	if (s.n_items == 0) {
+	if (s.n_lines == 0) {
 		tally_err_set(err, TALLY_EINVAL, false, "no items: the file is empty");
 		goto out;
 	}
-	size_t n = s.n_items;
-	s.n_items = 0;
+	size_t n = s.n_lines;
 	s.items = calloc(n, sizeof *s.items);
 	s.costs = calloc(n * s.n_tiers, sizeof *s.costs);
 	s.qs = calloc(n * s.n_tiers, sizeof *s.qs);
@@ -361,6 +369,23 @@ int router_eval(const char *text, size_t len, const struct router_params *p, boo
 	}
 	if (each_line(text, len, &s, pass_items, err) < 0)
 		goto out;
+	/* every sum of costs below (the router's, a baseline's, a learner's
+	 * cell) is at most the sum over items of their dearest result: when
+	 * that fits in int64, none of them can overflow */
+	int64_t bound = 0;
+	for (size_t i = 0; i < n; i++) {
+		int64_t top = 0;
+		for (size_t t = 0; t < s.n_tiers; t++)
+			if (s.items[i].cost[t] > top)
+				top = s.items[i].cost[t];
+		if (__builtin_add_overflow(bound, top, &bound)) {
+			tally_err_set(err, TALLY_ERANGE, false,
+			              "the costs of the file add up to more than can be counted "
+			              "exactly (%s)",
+			              s.items[i].name);
+			goto out;
+		}
+	}
 	for (size_t i = 0; i < n; i++)
 		order[i] = i;
 	if (shuffle) {

@@ -35,6 +35,7 @@ struct task {
 	size_t cap_cells;
 	bool has_ov;
 	struct router_override ov;
+	int incumbent; /* tier index + 1 of the policy in force; 0 = none */
 };
 
 /* One workflow of a task type: its own cells (its calls are also in the
@@ -44,6 +45,7 @@ struct flow {
 	char name[ROUTER_TASK_MAX + 1];
 	struct cell *cells;
 	size_t cap_cells;
+	int incumbent; /* tier index + 1 of its own entry in force; 0 = none */
 };
 
 struct router_learner {
@@ -709,49 +711,114 @@ static bool tier_allowed(const struct task *t, const char *tier)
 
 /* The default of a task type: the configured default tier when allowed, else
  * the allowed tier with the best pooled quality among those with enough
- * pooled samples (ties: cheaper), else -1 (nothing measured yet). */
+ * pooled samples (ties: cheaper) once two are so measured (one alone would
+ * be the best of itself: typically the cheapest, measured first), else -1. */
 static int default_tier(const struct router_learner *l, const struct task *t)
 {
 	int d = l->p.default_tier[0] ? tier_index(l, l->p.default_tier) : -1;
 	if (d >= 0 && tier_allowed(t, l->tiers[d]))
 		return d;
-	int best = -1;
+	int best = -1, measured = 0, allowed = 0;
 	for (size_t i = 0; i < l->n_tiers; i++) {
 		const struct cell *c = &l->pooled[i];
-		if (!tier_allowed(t, l->tiers[i]) || c->n < l->p.min_samples)
+		if (!tier_allowed(t, l->tiers[i]))
 			continue;
+		allowed++;
+		if (c->n < l->p.min_samples)
+			continue;
+		measured++;
 		if (best < 0 || cell_mean(c) > cell_mean(&l->pooled[best]) ||
 		    (cell_mean(c) == cell_mean(&l->pooled[best]) &&
 		     cell_cost_mean(c) < cell_cost_mean(&l->pooled[best])))
 			best = (int)i;
 	}
-	return best;
+	return measured >= 2 || measured == allowed ? best : -1;
 }
 
-/* The allowed tier with the fewest pooled samples: warm-up before any tier
- * is known. -1 when no allowed tier is registered. */
-static int least_pooled(const struct router_learner *l, const struct task *t)
+/* The z whose upper normal tail is p (0 < p < 0.5): bisection on erfc,
+ * exact enough for a bound (1e-9). */
+static double z_upper(double p)
 {
-	int best = -1;
+	double lo = 0, hi = 10;
+	for (int i = 0; i < 60; i++) {
+		double mid = (lo + hi) / 2;
+		if (0.5 * erfc(mid / sqrt(2.0)) > p)
+			lo = mid;
+		else
+			hi = mid;
+	}
+	return (lo + hi) / 2;
+}
+
+/* The confidence of elimination: a tier written off is rarely looked at
+ * again, and with k allowed tiers one of k bounds is wrong k times as
+ * often; so the bound that eliminates holds for all k at once (Bonferroni:
+ * the one-sided error of z, divided by k). 2 tiers at z 1.645: 1.960;
+ * 11 tiers: 2.608. */
+static double elim_z(const struct router_learner *l, const struct task *t)
+{
+	size_t k = 0;
 	for (size_t i = 0; i < l->n_tiers; i++)
-		if (tier_allowed(t, l->tiers[i]) &&
-		    (best < 0 || l->pooled[i].n < l->pooled[best].n))
-			best = (int)i;
-	return best;
+		k += tier_allowed(t, l->tiers[i]);
+	if (k < 2)
+		return l->p.z;
+	return z_upper(0.5 * erfc(l->p.z / sqrt(2.0)) / (double)k);
+}
+
+/* What the rule knows of one allowed arm of a set of cells. */
+struct arm {
+	int64_t n;
+	double mean, lcb, ucb;
+	double ucb_elim; /* the upper bound elimination uses (stricter) */
+	int64_t cost;    /* mean cost per call: the cells', else pooled; -1 never seen */
+};
+
+static void arm_of(const struct router_learner *l, const struct cell *cells, size_t i,
+                   double z_elim, struct arm *a)
+{
+	const struct cell *c = cells ? &cells[i] : NULL;
+	a->n = c ? c->n : 0;
+	a->mean = c ? cell_mean(c) : 0;
+	router_wilson(a->mean, a->n, l->p.z, &a->lcb, &a->ucb);
+	double lo;
+	router_wilson(a->mean, a->n, z_elim, &lo, &a->ucb_elim);
+	a->cost = a->n > 0             ? cell_cost_mean(c)
+	          : l->pooled[i].n > 0 ? cell_cost_mean(&l->pooled[i])
+	                               : -1;
 }
 
 /* Internal decision: index of the recommended tier (-1 when pinned to an
- * unknown tier or nothing is known), the threshold when settled. */
+ * unknown tier or nothing is known), the thresholds. */
 struct decision {
 	int rec, best;
 	bool settled, pinned, warmup;
-	double tol, thr;
+	double tol;
+	double thr;      /* (1 - tol) x the reference quality: a tier qualifies at or above */
+	double thr_elim; /* (1 - tol) x the best lower bound: a tier whose upper bound (at
+	                    z_elim) is below cannot qualify (it is eliminated) */
+	double z_elim;
 };
 
+static bool arm_eliminated(const struct arm *a, const struct decision *d)
+{
+	return a->n > 0 && a->ucb_elim < d->thr_elim;
+}
+
 /* The rule over one set of cells: a task type's (t->cells) or one of its
- * workflows' (cells of a flow, with t's overrides). cells may be NULL. */
+ * workflows' (cells of a flow, with t's overrides). cells may be NULL.
+ * incumbent: the tier in force (-1 none), kept unless the evidence against
+ * it outlasts noise (hysteresis, below). */
+/* Whether tier i takes part in the rule: allowed, and known (called at
+ * least once somewhere) unless the learner is still warming up, when a
+ * tier never called is tried once. A tier that appears later (a new model
+ * in an allowed list) is explored, not made the policy untried. */
+static bool usable(const struct router_learner *l, const struct task *t, size_t i, bool warming)
+{
+	return tier_allowed(t, l->tiers[i]) && (warming || l->pooled[i].n > 0);
+}
+
 static void decide(const struct router_learner *l, const struct task *t, const struct cell *cells,
-                   struct decision *d, char *reason, size_t rn)
+                   int incumbent, struct decision *d, char *reason, size_t rn)
 {
 	memset(d, 0, sizeof *d);
 	d->rec = d->best = -1;
@@ -762,48 +829,162 @@ static void decide(const struct router_learner *l, const struct task *t, const s
 		snprintf(reason, rn, "pinned to %s by override", t->ov.pinned);
 		return;
 	}
-	int def = default_tier(l, t);
-	if (def < 0) {
+	d->z_elim = elim_z(l, t);
+	/* warming up: no allowed tier has min_samples anywhere yet */
+	bool warming = true;
+	for (size_t i = 0; i < l->n_tiers && warming; i++)
+		if (tier_allowed(t, l->tiers[i]) && l->pooled[i].n >= l->p.min_samples)
+			warming = false;
+	/* an arm never seen anywhere: its cost is unknown, one call tells it */
+	int n_allowed = 0, measured = 0, outside = 0, outside_elim = 0;
+	int64_t task_n = 0;
+	double lcb_max = 0;
+	struct arm a;
+	for (size_t i = 0; i < l->n_tiers; i++) {
+		if (!usable(l, t, i, warming))
+			continue;
+		n_allowed++;
+		if (l->pooled[i].n == 0) {
+			d->warmup = true;
+			d->rec = (int)i;
+			snprintf(reason, rn, "warm-up: trying %s once (never called yet)",
+			         l->tiers[i]);
+			return;
+		}
+		arm_of(l, cells, i, d->z_elim, &a);
+		task_n += a.n;
+		if (a.lcb > lcb_max)
+			lcb_max = a.lcb;
+		if (a.n >= l->p.min_samples) {
+			measured++;
+			if (d->best < 0 || a.mean > cell_mean(&cells[d->best]) ||
+			    (a.mean == cell_mean(&cells[d->best]) &&
+			     a.cost < cell_cost_mean(&cells[d->best])))
+				d->best = (int)i;
+		}
+	}
+	if (n_allowed == 0) {
 		d->warmup = true;
-		d->rec = least_pooled(l, t);
-		snprintf(reason, rn, "warm-up: no tier has %lld samples yet",
-		         (long long)l->p.min_samples);
+		snprintf(reason, rn, "warm-up: no allowed tier is known");
 		return;
 	}
-	d->rec = def;
-	if (!cells || cells[def].n < l->p.min_samples) {
-		snprintf(reason, rn, "default %s: it has %lld of %lld samples for this task type",
-		         l->tiers[def], cells ? (long long)cells[def].n : 0LL,
-		         (long long)l->p.min_samples);
-		return;
-	}
-	int best = -1;
+	/* the reference: the best measured tier's mean, or a tier's lower bound
+	 * when that is higher (a sound floor under the best quality) */
+	double ref = d->best >= 0 ? cell_mean(&cells[d->best]) : 0;
+	if (lcb_max > ref)
+		ref = lcb_max;
+	d->thr = (1 - d->tol) * ref;
+	d->thr_elim = (1 - d->tol) * lcb_max;
 	for (size_t i = 0; i < l->n_tiers; i++) {
-		const struct cell *c = &cells[i];
-		if (!tier_allowed(t, l->tiers[i]) || c->n < l->p.min_samples)
+		if (!usable(l, t, i, warming))
 			continue;
-		if (best < 0 || cell_mean(c) > cell_mean(&cells[best]) ||
-		    (cell_mean(c) == cell_mean(&cells[best]) &&
-		     cell_cost_mean(c) < cell_cost_mean(&cells[best])))
-			best = (int)i;
+		arm_of(l, cells, i, d->z_elim, &a);
+		if (a.n < l->p.min_samples) {
+			outside++;
+			outside_elim += arm_eliminated(&a, d);
+		}
 	}
-	/* best exists: the default itself qualifies */
+	/* the default: the configured tier, else the best pooled one */
+	int def = default_tier(l, t);
+	/* the comparison is established once the default, or two tiers, are
+	 * measured for these cells, or one is and every other is eliminated */
+	bool established = measured > 0 && ((def >= 0 && cells[def].n >= l->p.min_samples) ||
+	                                    measured >= 2 || outside == outside_elim);
+	if (!established) {
+		if (def >= 0) {
+			d->rec = def;
+			snprintf(reason, rn,
+			         "default %s: it has %lld of %lld samples for this task type",
+			         l->tiers[def], cells ? (long long)cells[def].n : 0LL,
+			         (long long)l->p.min_samples);
+			return;
+		}
+		/* the ladder: the cheapest tier not eliminated whose upper bound
+		 * still reaches (1 - tol) x the highest upper bound, so that the
+		 * router climbs from cheap to dear only as far as the evidence
+		 * makes it */
+		double ucb_max = 0;
+		for (size_t i = 0; i < l->n_tiers; i++) {
+			if (!usable(l, t, i, warming))
+				continue;
+			arm_of(l, cells, i, d->z_elim, &a);
+			if (!arm_eliminated(&a, d) && a.ucb > ucb_max)
+				ucb_max = a.ucb;
+		}
+		int64_t rc = -1;
+		for (size_t i = 0; i < l->n_tiers; i++) {
+			if (!usable(l, t, i, warming))
+				continue;
+			arm_of(l, cells, i, d->z_elim, &a);
+			if (arm_eliminated(&a, d) || a.ucb < (1 - d->tol) * ucb_max)
+				continue;
+			if (d->rec < 0 || a.cost < rc) {
+				d->rec = (int)i;
+				rc = a.cost;
+			}
+		}
+		/* the tier with the highest upper bound is never eliminated and
+		 * always on the ladder; this only guards the index */
+		for (size_t i = 0; d->rec < 0 && i < l->n_tiers; i++)
+			if (usable(l, t, i, warming))
+				d->rec = (int)i;
+		if (d->rec < 0) {
+			d->warmup = true;
+			snprintf(reason, rn, "warm-up: no allowed tier is known");
+			return;
+		}
+		snprintf(reason, rn,
+		         "learning: %s is the cheapest tier whose quality could still be within "
+		         "%.0f%% of the best (%lld samples)",
+		         l->tiers[d->rec], (1 - d->tol) * 100,
+		         cells ? (long long)cells[d->rec].n : 0LL);
+		return;
+	}
+	int best = d->best;
+	if (best < 0) {
+		/* one measured tier only: the others are eliminated */
+		for (size_t i = 0; i < l->n_tiers; i++)
+			if (usable(l, t, i, warming) && cells[i].n >= l->p.min_samples)
+				best = d->best = (int)i;
+	}
 	double bm = cell_mean(&cells[best]);
-	d->best = best;
-	d->thr = (1 - d->tol) * bm;
 	d->settled = true;
+	/* the cheapest measured tier whose lower bound reaches the threshold */
 	int rec = best;
-	double rec_lcb = 0, ucb;
-	router_wilson(bm, cells[best].n, l->p.z, &rec_lcb, &ucb);
+	double rec_lcb = 0;
+	struct arm ab;
+	arm_of(l, cells, (size_t)best, d->z_elim, &ab);
+	rec_lcb = ab.lcb;
 	for (size_t i = 0; i < l->n_tiers; i++) {
-		const struct cell *c = &cells[i];
-		double lcb;
-		if ((int)i == best || !tier_allowed(t, l->tiers[i]) || c->n < l->p.min_samples)
+		if ((int)i == best || !usable(l, t, i, warming))
 			continue;
-		router_wilson(cell_mean(c), c->n, l->p.z, &lcb, &ucb);
-		if (lcb >= d->thr && cell_cost_mean(c) < cell_cost_mean(&cells[rec])) {
+		arm_of(l, cells, i, d->z_elim, &a);
+		if (a.n < l->p.min_samples)
+			continue;
+		if (a.lcb >= d->thr && a.cost < cell_cost_mean(&cells[rec])) {
 			rec = (int)i;
-			rec_lcb = lcb;
+			rec_lcb = a.lcb;
+		}
+	}
+	/* hysteresis: the incumbent stays while it still qualifies at half the
+	 * confidence (z / 2), unless a cheaper tier qualifies; a tier replaces
+	 * it only with the full bound. So a bound that wanders around the
+	 * threshold does not move the policy back and forth. */
+	if (incumbent >= 0 && incumbent != rec && tier_allowed(t, l->tiers[incumbent]) &&
+	    cells[incumbent].n >= l->p.min_samples) {
+		double ilo, ihi;
+		router_wilson(cell_mean(&cells[incumbent]), cells[incumbent].n, l->p.z / 2, &ilo,
+		              &ihi);
+		bool inc_ok = incumbent == best || ilo >= d->thr;
+		bool cheaper = cell_cost_mean(&cells[rec]) < cell_cost_mean(&cells[incumbent]);
+		if (inc_ok && !cheaper) {
+			d->rec = incumbent;
+			snprintf(reason, rn,
+			         "kept %s: quality %.3f (bound at half confidence %.3f) still "
+			         "reaches %.3f (%.0f%% of %s's %.3f); no cheaper tier qualifies",
+			         l->tiers[incumbent], cell_mean(&cells[incumbent]), ilo, d->thr,
+			         (1 - d->tol) * 100, l->tiers[best], bm);
+			return;
 		}
 	}
 	d->rec = rec;
@@ -822,10 +1003,11 @@ static void decide(const struct router_learner *l, const struct task *t, const s
 
 /* The public form of a decision over cells. */
 static void decision_out(const struct router_learner *l, const struct task *t,
-                         const struct cell *cells, struct decision *d, struct router_decision *out)
+                         const struct cell *cells, int incumbent, struct decision *d,
+                         struct router_decision *out)
 {
 	memset(out, 0, sizeof *out);
-	decide(l, t, cells, d, out->reason, sizeof out->reason);
+	decide(l, t, cells, incumbent, d, out->reason, sizeof out->reason);
 	if (d->pinned)
 		snprintf(out->tier, sizeof out->tier, "%s", t->ov.pinned);
 	else if (d->rec >= 0)
@@ -843,7 +1025,16 @@ void router_learner_decide(const struct router_learner *l, const char *task_type
 {
 	struct decision d;
 	const struct task *t = task_find(l, task_type);
-	decision_out(l, t, t ? t->cells : NULL, &d, out);
+	decision_out(l, t, t ? t->cells : NULL, t ? t->incumbent - 1 : -1, &d, out);
+}
+
+/* The incumbent of a workflow's own rule: its own entry in force, else the
+ * tier its task type has in force (which applied to it). */
+static int flow_incumbent(const struct task *t, const struct flow *f)
+{
+	if (f && f->incumbent)
+		return f->incumbent - 1;
+	return t ? t->incumbent - 1 : -1;
 }
 
 /* A workflow's decision: out is the one that applies, *own the workflow's
@@ -854,7 +1045,7 @@ static void decide_flow(const struct router_learner *l, const struct task *t, co
 	struct decision td, wd;
 	struct router_decision wo;
 
-	decision_out(l, t, t ? t->cells : NULL, &td, out);
+	decision_out(l, t, t ? t->cells : NULL, t ? t->incumbent - 1 : -1, &td, out);
 	memset(own, 0, sizeof *own);
 	own->rec = own->best = -1;
 	out->settled = false;
@@ -875,7 +1066,7 @@ static void decide_flow(const struct router_learner *l, const struct task *t, co
 		         "the task type's policy applies: it is not settled yet");
 		return;
 	}
-	decision_out(l, t, f->cells, &wd, &wo);
+	decision_out(l, t, f->cells, flow_incumbent(t, f), &wd, &wo);
 	/* the workflow's own rule must have compared the task type's tier too:
 	 * a tier it never measured enough is no evidence against it */
 	int short_tier = !wd.settled ? wd.rec : f->cells[td.rec].n < l->p.min_samples ? td.rec : -1;
@@ -908,62 +1099,99 @@ void router_learner_decide_workflow(const struct router_learner *l, const char *
 	decide_flow(l, task_find(l, task_type), flow_find(l, task_type, workflow), out, &own);
 }
 
-/* Is tier i still worth measuring for these cells, given the decision? */
-static bool uncertain(const struct router_learner *l, const struct task *t,
-                      const struct cell *cells, const struct decision *d, size_t i)
-{
-	if ((int)i == d->rec || !tier_allowed(t, l->tiers[i]))
-		return false;
-	const struct cell *c = cells ? &cells[i] : NULL;
-	if (!c || c->n < l->p.min_samples || !d->settled)
-		return true;
-	/* a cheaper tier is kept measured, so that an improvement is noticed */
-	if (cell_cost_mean(c) < cell_cost_mean(&cells[d->rec]))
-		return true;
-	double lcb, ucb;
-	router_wilson(cell_mean(c), c->n, l->p.z, &lcb, &ucb);
-	return lcb < d->thr && ucb >= d->thr;
-}
-
-/* The plan of answers over cells (a task type's or a workflow's). */
+/* The plan of answers over cells (a task type's or a workflow's).
+ *
+ * Exploration knows what it costs. Two kinds of tiers are worth a call:
+ *  - cheaper than the policy's and not eliminated: each could become the
+ *    policy (it is cheap to try); the one with the fewest samples gets the
+ *    share (warmup_share while it has fewer than min_samples or the policy
+ *    is not settled, else explore_share). An eliminated cheaper tier is
+ *    re-checked at a tenth of explore_share, so that one that got better
+ *    is noticed; a dearer eliminated one never is.
+ *  - dearer than the policy's, when its upper bound could still lift the
+ *    reference above what the policy's lower bound reaches (so it could
+ *    show that the policy is not good enough): the one with the least
+ *    spend so far, with the share scaled by the cost ratio, so that the
+ *    expected exploration spend is a share of the policy's spend (a
+ *    flagship 12x dearer is tried 12x less often than a peer).
+ * A tier that can change nothing is settled and no longer explored. */
 static void plan_cells(const struct router_learner *l, const struct task *t,
-                       const struct cell *cells, struct router_plan *out)
+                       const struct cell *cells, int incumbent, struct router_plan *out)
 {
 	struct decision d;
 	struct router_decision rd;
 
 	memset(out, 0, sizeof *out);
-	decision_out(l, t, cells, &d, &rd);
+	decision_out(l, t, cells, incumbent, &d, &rd);
 	memcpy(out->tier, rd.tier, sizeof out->tier);
 	memcpy(out->reason, rd.reason, sizeof out->reason);
 	out->pinned = d.pinned;
-	if (d.pinned || d.warmup)
+	out->settled = d.settled;
+	if (d.pinned || d.warmup || d.rec < 0)
 		return;
-	bool warm = false;
-	int pick = -1;
+	struct arm r, a;
+	arm_of(l, cells, (size_t)d.rec, d.z_elim, &r);
+	int cheap = -1, stale = -1, dear = -1;
+	struct arm ac = {0}, ad = {0};
 	for (size_t i = 0; i < l->n_tiers; i++) {
-		if (!tier_allowed(t, l->tiers[i]))
+		if ((int)i == d.rec || !tier_allowed(t, l->tiers[i]))
 			continue;
-		int64_t n = cells ? cells[i].n : 0;
-		if (n < l->p.min_samples)
-			warm = true;
-		if (uncertain(l, t, cells, &d, i) && (pick < 0 || (cells && n < cells[pick].n)))
-			pick = (int)i;
+		arm_of(l, cells, i, d.z_elim, &a);
+		if (a.cost < r.cost || (a.cost == r.cost && a.n < l->p.min_samples)) {
+			if (arm_eliminated(&a, &d)) {
+				if (d.settled && (stale < 0 || a.n < cells[stale].n))
+					stale = (int)i;
+				continue;
+			}
+			if (cheap < 0 || a.n < ac.n) {
+				cheap = (int)i;
+				ac = a;
+			}
+			continue;
+		}
+		if (arm_eliminated(&a, &d))
+			continue;
+		/* could it lift the reference so far that the policy no longer
+		 * qualifies? Before the policy is settled, every dearer tier could */
+		if (d.settled && (1 - d.tol) * a.ucb <= r.lcb)
+			continue;
+		if (dear < 0 || (double)a.n * (double)a.cost < (double)ad.n * (double)ad.cost) {
+			dear = (int)i;
+			ad = a;
+		}
 	}
-	if (pick < 0)
-		return;
-	out->explore_share = warm && l->p.warmup_share > 0 ? l->p.warmup_share : l->p.explore_share;
-	snprintf(out->explore_tier, sizeof out->explore_tier, "%s", l->tiers[pick]);
-	snprintf(out->explore_reason, sizeof out->explore_reason,
-	         "exploring %s: %lld samples, estimate uncertain", l->tiers[pick],
-	         cells ? (long long)cells[pick].n : 0LL);
+	double warm = l->p.warmup_share > 0 ? l->p.warmup_share : l->p.explore_share;
+	if (cheap >= 0) {
+		out->explore_share =
+		    !d.settled || ac.n < l->p.min_samples ? warm : l->p.explore_share;
+		snprintf(out->explore_tier, sizeof out->explore_tier, "%s", l->tiers[cheap]);
+		snprintf(out->explore_reason, sizeof out->explore_reason,
+		         "exploring %s: cheaper, %lld samples, could qualify", l->tiers[cheap],
+		         (long long)ac.n);
+	} else if (stale >= 0) {
+		out->explore_share = l->p.explore_share / 10;
+		snprintf(out->explore_tier, sizeof out->explore_tier, "%s", l->tiers[stale]);
+		snprintf(out->explore_reason, sizeof out->explore_reason,
+		         "re-checking %s: cheaper, eliminated at %lld samples", l->tiers[stale],
+		         (long long)cells[stale].n);
+	}
+	if (dear >= 0) {
+		double share = d.settled ? l->p.explore_share : warm;
+		if (ad.cost > 0 && r.cost < ad.cost)
+			share *= (double)r.cost / (double)ad.cost;
+		out->explore2_share = share;
+		snprintf(out->explore2_tier, sizeof out->explore2_tier, "%s", l->tiers[dear]);
+		snprintf(out->explore2_reason, sizeof out->explore2_reason,
+		         "exploring %s: dearer, %lld samples, could raise the bar", l->tiers[dear],
+		         (long long)ad.n);
+	}
 }
 
 void router_learner_plan(const struct router_learner *l, const char *task_type,
                          struct router_plan *out)
 {
 	const struct task *t = task_find(l, task_type);
-	plan_cells(l, t, t ? t->cells : NULL, out);
+	plan_cells(l, t, t ? t->cells : NULL, t ? t->incumbent - 1 : -1, out);
 }
 
 void router_learner_plan_workflow(const struct router_learner *l, const char *task_type,
@@ -976,11 +1204,11 @@ void router_learner_plan_workflow(const struct router_learner *l, const char *ta
 
 	decide_flow(l, t, f, &wd, &own);
 	if (wd.workflow_policy) {
-		plan_cells(l, t, f->cells, out);
+		plan_cells(l, t, f->cells, flow_incumbent(t, f), out);
 		out->workflow_policy = true;
 		return;
 	}
-	plan_cells(l, t, t ? t->cells : NULL, out);
+	plan_cells(l, t, t ? t->cells : NULL, t ? t->incumbent - 1 : -1, out);
 	out->workflow_agrees = wd.workflow_agrees;
 }
 
@@ -990,6 +1218,13 @@ void router_plan_choose(const struct router_plan *p, double u, struct router_cho
 	if (p->explore_tier[0] && u < p->explore_share) {
 		memcpy(out->tier, p->explore_tier, sizeof out->tier);
 		memcpy(out->reason, p->explore_reason, sizeof out->reason);
+		out->explore = true;
+		return;
+	}
+	if (p->explore2_tier[0] && u >= p->explore_share &&
+	    u < p->explore_share + p->explore2_share) {
+		memcpy(out->tier, p->explore2_tier, sizeof out->tier);
+		memcpy(out->reason, p->explore2_reason, sizeof out->reason);
 		out->explore = true;
 		return;
 	}
@@ -1004,6 +1239,28 @@ void router_learner_choose(struct router_learner *l, const char *task_type,
 	router_learner_plan(l, task_type, &plan);
 	/* one draw per answer whatever happens: the sequence stays reproducible */
 	router_plan_choose(&plan, router_rng_unit(&l->rng), out);
+	/* the settled policy becomes the incumbent that hysteresis keeps */
+	struct task *t = task_find(l, task_type);
+	if (t && plan.settled)
+		t->incumbent = tier_index(l, plan.tier) + 1;
+}
+
+int router_learner_set_incumbent(struct router_learner *l, const char *task_type,
+                                 const char *workflow, const char *tier, struct tally_err *err)
+{
+	struct task *t = task_get(l, task_type, err);
+	if (!t)
+		return -1;
+	int k = tier && tier[0] ? tier_index(l, tier) + 1 : 0;
+	if (!workflow || !workflow[0]) {
+		t->incumbent = k;
+		return 0;
+	}
+	/* a workflow without statistics has no decision of its own to keep */
+	struct flow *f = flow_find(l, task_type, workflow);
+	if (f)
+		f->incumbent = k;
+	return 0;
 }
 
 void router_learner_choose_workflow(struct router_learner *l, const char *task_type,

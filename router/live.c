@@ -38,7 +38,7 @@ struct route_entry {
 	char task[ROUTER_TASK_MAX + 1];
 	char workflow[ROUTER_TASK_MAX + 1]; /* "" for the task type's own */
 	struct router_plan plan;
-	const char *model, *explore_model; /* into the snapshot's rows, or "" */
+	const char *model, *explore_model, *explore2_model; /* into the snapshot's rows, or "" */
 };
 
 struct snapshot {
@@ -307,6 +307,8 @@ static void entry_models(const struct snapshot *s, struct route_entry *e, const 
 {
 	e->model = e->plan.tier[0] ? model_for(s, task, e->plan.tier) : "";
 	e->explore_model = e->plan.explore_tier[0] ? model_for(s, task, e->plan.explore_tier) : "";
+	e->explore2_model =
+	    e->plan.explore2_tier[0] ? model_for(s, task, e->plan.explore2_tier) : "";
 }
 
 static void entry_add(struct snapshot *s, const struct route_entry *e)
@@ -382,7 +384,8 @@ static void cell_sums(struct router_cell_sums *cs, int64_t quality_n, double qua
 static struct snapshot *snapshot_build(const struct router_params *p, struct router_stat_row *rows,
                                        size_t n_rows, struct router_workflow_stat_row *wrows,
                                        size_t n_wrows, struct router_override_row *ovs,
-                                       size_t n_ovs, struct tally_err *err)
+                                       size_t n_ovs, const cJSON *in_force,
+                                       const cJSON *in_force_wf, struct tally_err *err)
 {
 	struct snapshot *s = calloc(1, sizeof *s);
 	if (!s) {
@@ -433,6 +436,24 @@ static struct snapshot *snapshot_build(const struct router_params *p, struct rou
 		if (router_learner_set_override(s->l, ovs[i].task_type, &ov, err) < 0)
 			goto fail;
 	}
+	/* the newest version's tiers are the incumbents: the rule moves a task
+	 * type only on evidence that outlasts noise (hysteresis) */
+	const cJSON *e;
+	cJSON_ArrayForEach(e, in_force)
+	{
+		if (e->string && cJSON_IsString(e) && strlen(e->string) <= ROUTER_TASK_MAX &&
+		    router_learner_set_incumbent(s->l, e->string, NULL, e->valuestring, err) < 0)
+			goto fail;
+	}
+	const cJSON *wo;
+	cJSON_ArrayForEach(e, in_force_wf) cJSON_ArrayForEach(wo, e)
+	{
+		if (e->string && wo->string && cJSON_IsString(wo) &&
+		    strlen(e->string) <= ROUTER_TASK_MAX &&
+		    router_learner_set_incumbent(s->l, e->string, wo->string, wo->valuestring,
+		                                 err) < 0)
+			goto fail;
+	}
 	if (routes_build(s, err) < 0)
 		goto fail;
 	return s;
@@ -446,6 +467,20 @@ fail:
 static void usd_str(int64_t pusd, char *out, size_t n)
 {
 	money_format(pusd, 12, out, n);
+}
+
+/* A projected monthly figure: a saving when the change costs less, an
+ * extra cost when it costs more (a move to a dearer tier for quality is
+ * never published as a negative saving). */
+static void saving_json(struct sbuf *b, int64_t saving_pusd)
+{
+	char sv[48], ex[48];
+	usd_str(saving_pusd > 0 ? saving_pusd : 0, sv, sizeof sv);
+	usd_str(saving_pusd < 0 ? -saving_pusd : 0, ex, sizeof ex);
+	sbuf_printf(b,
+	            "\"projected_monthly_saving_usd\":\"%s\","
+	            "\"projected_monthly_extra_cost_usd\":\"%s\"",
+	            sv, ex);
 }
 
 static void evidence_tail(struct sbuf *b, const struct router_cell_stats *st, int64_t calls,
@@ -546,7 +581,6 @@ static void diff_workflow(struct diff *df, const char *task, const char *wf)
 	struct router_decision d;
 	const char *old_entry = old_wf_tier_of(df->oldw, task, wf);
 	const char *was = old_entry, *was_policy = "workflow";
-	char usd[48];
 
 	router_learner_decide_workflow(s->l, task, wf, &d);
 	if (!d.workflow_policy && !old_entry)
@@ -597,9 +631,9 @@ static void diff_workflow(struct diff *df, const char *task, const char *wf)
 		first = false;
 		wf_evidence_json(b, s, task, wf, t);
 	}
-	usd_str(sv, usd, sizeof usd);
-	sbuf_printf(b, "},\"calls_30d\":%lld,\"projected_monthly_saving_usd\":\"%s\"}",
-	            (long long)vol, usd);
+	sbuf_printf(b, "},\"calls_30d\":%lld,", (long long)vol);
+	saving_json(b, sv);
+	sbuf_putc(b, '}');
 }
 
 /* Decides every task type and workflow of s; builds the policy, the
@@ -699,7 +733,6 @@ static int diff_policy(const struct snapshot *s, const cJSON *old, const cJSON *
 		int64_t c_old = was ? row_cost_mean(find_row(s, task, was)) : -1;
 		int64_t c_new = row_cost_mean(find_row(s, task, d.tier));
 		int64_t sv = c_old >= 0 && c_new >= 0 ? vol * (c_old - c_new) : 0;
-		char usd[48];
 		df.saving += sv;
 		if (df.n_task++)
 			sbuf_putc(changes, ',');
@@ -726,10 +759,9 @@ static int diff_policy(const struct snapshot *s, const cJSON *old, const cJSON *
 			sbuf_putc(changes, ',');
 			evidence_json(changes, s, task, d.best);
 		}
-		usd_str(sv, usd, sizeof usd);
-		sbuf_printf(changes,
-		            "},\"calls_30d\":%lld,\"projected_monthly_saving_usd\":\"%s\"}",
-		            (long long)vol, usd);
+		sbuf_printf(changes, "},\"calls_30d\":%lld,", (long long)vol);
+		saving_json(changes, sv);
+		sbuf_putc(changes, '}');
 	}
 	sbuf_putc(policy, '}');
 	/* the workflow changes follow the task types' (each began with a comma) */
@@ -779,14 +811,14 @@ static int cycle(struct ledger *lg, const struct router_params *p, int64_t settl
 	    ledger_router_overrides(lg, &ovs, &n_ovs, err) < 0 ||
 	    ledger_router_latest(lg, &version, &old_json, &old_wjson, err) < 0)
 		goto out;
-	s = snapshot_build(p, rows, n_rows, wrows, n_wrows, ovs, n_ovs, err);
+	old = old_json ? cJSON_Parse(old_json) : NULL;
+	oldw = old_wjson ? cJSON_Parse(old_wjson) : NULL;
+	s = snapshot_build(p, rows, n_rows, wrows, n_wrows, ovs, n_ovs, old, oldw, err);
 	rows = NULL;
 	wrows = NULL;
 	ovs = NULL;
 	if (!s)
 		goto out;
-	old = old_json ? cJSON_Parse(old_json) : NULL;
-	oldw = old_wjson ? cJSON_Parse(old_wjson) : NULL;
 	int n = diff_policy(s, old, oldw, &policy, &wpolicy, &changes, &n_task, &n_wf, &saving);
 	if (n < 0 || policy.oom || wpolicy.oom || changes.oom) {
 		tally_err_set(err, TALLY_ENOMEM, false, "out of memory");
@@ -1026,10 +1058,25 @@ int router_route(struct router *r, const char *task_type, const char *workflow,
 	if (has_wf)
 		we = route_find(s, task_type, workflow);
 	const struct route_entry *e = we && we->plan.workflow_policy ? we : te;
-	bool explore = e->plan.explore_tier[0] && route_draw() < e->plan.explore_share;
-	const char *why = explore ? e->plan.explore_reason : e->plan.reason;
-	memcpy(out->tier, explore ? e->plan.explore_tier : e->plan.tier, sizeof out->tier);
-	snprintf(out->model, sizeof out->model, "%s", explore ? e->explore_model : e->model);
+	/* one draw: a cheaper tier below explore_share, a dearer one in the
+	 * next explore2_share, else the policy's */
+	double u = route_draw();
+	const char *why = e->plan.reason, *tier = e->plan.tier, *model = e->model;
+	bool explore = false;
+	if (e->plan.explore_tier[0] && u < e->plan.explore_share) {
+		why = e->plan.explore_reason;
+		tier = e->plan.explore_tier;
+		model = e->explore_model;
+		explore = true;
+	} else if (e->plan.explore2_tier[0] && u >= e->plan.explore_share &&
+	           u < e->plan.explore_share + e->plan.explore2_share) {
+		why = e->plan.explore2_reason;
+		tier = e->plan.explore2_tier;
+		model = e->explore2_model;
+		explore = true;
+	}
+	memcpy(out->tier, tier, sizeof out->tier);
+	snprintf(out->model, sizeof out->model, "%s", model);
 	out->policy_version = s->version;
 	out->explore = explore;
 	out->workflow_policy = e == we;
@@ -1230,64 +1277,58 @@ int router_policy_json(struct router *r, struct sbuf *b, struct tally_err *err)
 	return 0;
 }
 
-int router_savings_json(struct router *r, struct sbuf *b, struct tally_err *err)
+int router_over_tier_json(struct ledger *lg, int64_t from_us, int64_t to_us, int64_t version,
+                          struct sbuf *b, struct tally_err *err)
 {
-	char a[48], u[48], v[48];
-	int64_t tot_actual = 0, tot_policy = 0;
-	unsigned half;
-	struct snapshot *s = snap_enter(r, &half);
-	if (!s) {
-		snap_leave(r, half);
-		return tally_err_set(err, TALLY_ENOTFOUND, true, "router: no policy yet");
-	}
-	sbuf_printf(b, "{\"policy_version\":%lld,\"period_days\":%d,\"task_types\":[",
-	            (long long)s->version, ROUTER_DAYS);
-	bool first = true;
-	for (size_t i = 0; i < router_learner_task_count(s->l); i++) {
-		const char *task = router_learner_task_name(s->l, i);
-		struct router_decision d;
-		router_learner_decide(s->l, task, &d);
-		int64_t pc = row_cost_mean(find_row(s, task, d.tier));
-		if (!d.tier[0] || pc < 0)
-			continue;
-		/* over-tier spend: calls on a dearer tier than the policy's, priced
-		 * at what the policy's tier costs per call */
-		int64_t actual = 0, under = 0, over_calls = 0;
-		for (size_t k = 0; k < s->n_rows; k++) {
-			const struct router_stat_row *row = &s->rows[k];
-			int64_t c = row_cost_mean(row);
-			if (strcmp(row->task_type, task) != 0 || c <= pc || row->priced_calls == 0)
-				continue;
-			actual += row->cost_pusd;
-			under += row->priced_calls * pc;
-			over_calls += row->priced_calls;
+	struct router_over_tier_row *rows = NULL;
+	struct router_over_tier_basis basis;
+	size_t n = 0;
+	char c[64], u[64], v[64], from[40], to[40];
+	int64_t tot_actual = 0, tot_under = 0;
+
+	if (ledger_router_over_tier(lg, from_us, to_us, version, &rows, &n, &basis, err) < 0)
+		return -1;
+	time_format(from_us, from);
+	time_format(to_us, to);
+	sbuf_printf(b, "{\"from\":\"%s\",\"to\":\"%s\",\"period_days\":%lld,", from, to,
+	            (long long)((to_us - from_us) / (INT64_C(86400) * 1000000)));
+	/* which policy judged the figure: the one in force at each call, or a
+	 * version the caller named (never simply the newest) */
+	if (version > 0)
+		sbuf_printf(b, "\"policy\":\"version\",\"policy_version\":%lld,",
+		            (long long)version);
+	else
+		sbuf_puts(b, "\"policy\":\"in_force_at_each_call\",\"policy_version\":null,");
+	sbuf_printf(b, "\"policy_versions\":[%s],\"judged\":%s,\"task_types\":[", basis.versions,
+	            basis.judged ? "true" : "false");
+	for (size_t i = 0; i < n; i++) {
+		int64_t actual = strtoll(rows[i].cost_pusd, NULL, 10);
+		int64_t under = strtoll(rows[i].under_policy_pusd, NULL, 10);
+		if (__builtin_add_overflow(tot_actual, actual, &tot_actual) ||
+		    __builtin_add_overflow(tot_under, under, &tot_under)) {
+			free(rows);
+			return tally_err_set(err, TALLY_ERANGE, false,
+			                     "over-tier spend too large to total exactly");
 		}
-		if (!over_calls)
-			continue;
-		tot_actual += actual;
-		tot_policy += under;
-		money_format(actual, 12, a, sizeof a);
+		money_format(actual, 12, c, sizeof c);
 		money_format(under, 12, u, sizeof u);
 		money_format(actual - under, 12, v, sizeof v);
-		if (!first)
-			sbuf_putc(b, ',');
-		first = false;
-		sbuf_puts(b, "{\"task_type\":");
-		sbuf_json_str(b, task);
+		sbuf_puts(b, i ? ",{\"task_type\":" : "{\"task_type\":");
+		sbuf_json_str(b, rows[i].task_type);
 		sbuf_puts(b, ",\"policy_tier\":");
-		sbuf_json_str(b, d.tier);
+		sbuf_json_str(b, rows[i].policy_tier);
 		sbuf_printf(b,
 		            ",\"over_tier_calls\":%lld,\"over_tier_cost_usd\":\"%s\","
 		            "\"under_policy_cost_usd\":\"%s\",\"saving_usd\":\"%s\"}",
-		            (long long)over_calls, a, u, v);
+		            (long long)rows[i].calls, c, u, v);
 	}
-	money_format(tot_actual, 12, a, sizeof a);
-	money_format(tot_policy, 12, u, sizeof u);
-	money_format(tot_actual - tot_policy, 12, v, sizeof v);
+	free(rows);
+	money_format(tot_actual, 12, c, sizeof c);
+	money_format(tot_under, 12, u, sizeof u);
+	money_format(tot_actual - tot_under, 12, v, sizeof v);
 	sbuf_printf(b,
 	            "],\"over_tier_cost_usd\":\"%s\",\"under_policy_cost_usd\":\"%s\","
 	            "\"saving_usd\":\"%s\"}\n",
-	            a, u, v);
-	snap_leave(r, half);
-	return 0;
+	            c, u, v);
+	return b->oom ? tally_err_set(err, TALLY_ENOMEM, false, "out of memory") : 0;
 }

@@ -22,7 +22,9 @@
 #include "../common/common.h"
 #include "../common/event.h"
 
-#define ROUTER_TIER_MAX    EVENT_TIER_MAX /* bytes of a tier name */
+#define ROUTER_TIER_MAX                                                                            \
+	EVENT_MODEL_MAX                   /* bytes of an arm's name: a tier, or a model            \
+	                                   * (as long as an event's model field) */
 #define ROUTER_TASK_MAX    EVENT_NAME_MAX /* bytes of a task type name */
 #define ROUTER_MAX_ALLOWED 16             /* tiers in one allowed list */
 #define ROUTER_LAT_BUCKETS 20             /* latency histogram buckets */
@@ -82,7 +84,7 @@ struct router_cell_sums {
 	int64_t latency_hist[ROUTER_LAT_BUCKETS]; /* counts per router_latency_bucket() */
 };
 
-#define ROUTER_REASON_MAX 200 /* bytes of a learner's reason, with its NUL */
+#define ROUTER_REASON_MAX 768 /* bytes of a learner's reason, with its NUL */
 
 /* The policy of one task type, or of one workflow of a task type:
  * deterministic, no PRNG. */
@@ -115,7 +117,13 @@ struct router_plan {
 	char reason[ROUTER_REASON_MAX];
 	char explore_tier[ROUTER_TIER_MAX + 1]; /* "" = never explores (pinned, warm-up) */
 	char explore_reason[ROUTER_REASON_MAX];
-	double explore_share;
+	double explore_share; /* a cheaper tier's share of the answers */
+	/* a dearer tier explored with a share scaled by the cost ratio; answered
+	 * for draws in [explore_share, explore_share + explore2_share) */
+	char explore2_tier[ROUTER_TIER_MAX + 1];
+	char explore2_reason[ROUTER_REASON_MAX];
+	double explore2_share;
+	bool settled;         /* the policy's tier was settled by the rule */
 	bool pinned;          /* the task type is pinned by an override */
 	bool workflow_policy; /* a workflow's plan from its own statistics */
 	bool workflow_agrees; /* a workflow whose own decision is the task type's */
@@ -210,6 +218,15 @@ void router_plan_choose(const struct router_plan *p, double u, struct router_cho
  * seed and the sequence of calls. */
 void router_learner_choose(struct router_learner *l, const char *task_type,
                            struct router_choice *out);
+/* Sets the policy in force for a task type, or with a workflow (NULL or ""
+ * for none) for that workflow's own entry (tier "" or NULL: none): the rule
+ * keeps it while the evidence against it does not outlast noise
+ * (docs/router.md, hysteresis); a workflow without an entry of its own
+ * keeps its task type's. router_learner_choose sets the task type's itself
+ * from each settled answer; the live router sets both from the newest
+ * version. A workflow the learner has no statistics for is ignored. */
+int router_learner_set_incumbent(struct router_learner *l, const char *task_type,
+                                 const char *workflow, const char *tier, struct tally_err *err);
 /* The same for a workflow of a task type (router_learner_plan_workflow). */
 void router_learner_choose_workflow(struct router_learner *l, const char *task_type,
                                     const char *workflow, struct router_choice *out);
@@ -267,7 +284,8 @@ struct router_route {
 	int64_t policy_version;          /* 0 before the first version */
 	bool explore;
 	bool workflow_policy; /* the workflow's own policy applied (else the task type's) */
-	char reason[512];     /* which policy applied, and why this tier */
+	char reason[ROUTER_REASON_MAX + 2 * ROUTER_TASK_MAX +
+	            128]; /* which policy applied, and why */
 };
 
 /* Router parameters from TALLY_ROUTER_TOLERANCE, _MIN_SAMPLES, _EXPLORE,
@@ -303,10 +321,14 @@ int router_route(struct router *r, const char *task_type, const char *workflow,
 /* Appends the current policy with its statistics per task type and tier as
  * JSON (docs/router.md). Thread-safe. */
 int router_policy_json(struct router *r, struct sbuf *b, struct tally_err *err);
-/* Appends the over-tier spend of the last 30 days as JSON: per task type,
- * what the calls on dearer tiers cost and would have cost at the policy
- * tier's cost per call. Thread-safe. */
-int router_savings_json(struct router *r, struct sbuf *b, struct tally_err *err);
+/* Appends the over-tier spend of [from, to) as JSON (docs/router.md): per
+ * task type and policy tier, what the calls on dearer tiers cost and would
+ * have cost at the policy tier's cost per call. Each call is judged by the
+ * policy version in force when it was made, or (version > 0) by that
+ * version; the answer says which ("policy", "policy_versions"). */
+struct ledger;
+int router_over_tier_json(struct ledger *lg, int64_t from_us, int64_t to_us, int64_t version,
+                          struct sbuf *b, struct tally_err *err);
 
 /* One cycle without a thread (`tally router refresh`): statistics, policy,
  * a new version when it changed. policy (may be NULL) receives the policy

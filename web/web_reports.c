@@ -146,8 +146,9 @@ void web_outcomes(struct web_req *rq, struct web_resp *rs)
 void web_waste(struct web_req *rq, struct web_resp *rs)
 {
 	const char *team = web_arg(rq, "team"), *win = web_arg(rq, "window_s");
+	const char *pv = web_arg(rq, "policy_version");
 	struct tally_err err = {0};
-	int64_t from, to, window = 86400;
+	int64_t from, to, window = 86400, version = 0;
 	enum report_format fmt;
 	struct ledger *lg;
 
@@ -158,11 +159,15 @@ void web_waste(struct web_req *rq, struct web_resp *rs)
 		web_error(rs, 400, "window_s must be seconds from 1 to 31622400");
 		return;
 	}
+	if (pv && (parse_i64(pv, &version) < 0 || version < 1)) {
+		web_error(rs, 400, "policy_version must be a version number");
+		return;
+	}
 	if (viewer_team(rq))
 		team = viewer_team(rq);
 	if (!(lg = web_ledger(rq, rs)))
 		return;
-	if (report_waste(lg, from, to, window, team, fmt, &rs->body, &err) < 0) {
+	if (report_waste(lg, from, to, window, team, version, fmt, &rs->body, &err) < 0) {
 		web_db_error(rq, rs, &err);
 		return;
 	}

@@ -78,13 +78,22 @@ void web_routing_policy(struct web_req *rq, struct web_resp *rs)
 
 void web_routing_savings(struct web_req *rq, struct web_resp *rs)
 {
+	const char *pv = web_arg(rq, "policy_version");
 	struct tally_err err = {0};
-	struct router *r;
-	(void)rq;
-	if (!(r = live_or_503(rs)))
+	int64_t version = 0, to = time_now_us();
+	struct ledger *lg;
+
+	if (pv && (parse_i64(pv, &version) < 0 || version < 1)) {
+		web_error(rs, 400, "policy_version must be a version number");
 		return;
-	if (router_savings_json(r, &rs->body, &err) < 0) {
-		web_error(rs, 503, "%s", err.msg);
+	}
+	if (!(lg = web_ledger(rq, rs)))
+		return;
+	/* the last 30 days, each call judged by the version in force when it
+	 * was made (or the one named) */
+	if (router_over_tier_json(lg, to - INT64_C(30) * 86400 * 1000000, to, version, &rs->body,
+	                          &err) < 0) {
+		web_db_error(rq, rs, &err);
 		return;
 	}
 	rs->status = 200;

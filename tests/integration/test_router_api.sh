@@ -13,15 +13,22 @@ VIEW=$("$BIN" keys create --role viewer --team team --name v | tail -n 1)
 
 # calls N TASK TIER MODEL COST_PUSD QUALITY_EXPR (workflow: $WF)
 WF=wf
+# With BATCH set, the statement is kept in $T/batch.sql for one transaction
+# whose calls all count as ingested a second later (so that a periodic cycle
+# sees all of a scenario or none of it, and none is behind its watermark).
 calls() {
-	q "SELECT tally_ensure_month(now());
+	lag=0
+	[ -n "${BATCH:-}" ] && lag=1
+	sql="SELECT tally_ensure_month(now());
 	   INSERT INTO calls (event_id, ts, team, workflow, task_type, provider, model, tier,
 	     input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, reasoning_tokens,
-	     usage_shape, batch, cache_hit, local, status, latency_ms, quality, cost_pusd)
+	     usage_shape, batch, cache_hit, local, status, latency_ms, quality, cost_pusd,
+	     ingested_at)
 	   SELECT '$2-$3-' || g || '-' || md5(random()::text), now() - interval '1 minute', 'team',
 	     '$WF', '$2', 'prov', '$4', '$3', 100, 10, 0, 0, 0, 'tally', false, false, false, 'ok',
-	     50, $6, $5
-	   FROM generate_series(1, $1) g" >/dev/null
+	     50, $6, $5, now() + interval '$lag seconds'
+	   FROM generate_series(1, $1) g;"
+	if [ -n "${BATCH:-}" ]; then printf '%s\n' "$sql" >>"$T/batch.sql"; else q "$sql" >/dev/null; fi
 }
 calls 400 classify small m-small 1000000 "CASE WHEN g % 10 = 0 THEN 0 ELSE 1 END"
 calls 400 classify large m-large 20000000 "CASE WHEN g % 10 = 0 THEN 0 ELSE 1 END"
@@ -99,8 +106,13 @@ assert_match "policy content" '"policy_version":1,.*"task_type":"classify","tier
 assert_match "per tier interval" '"tier":"large","model":"m-large","calls":400,"cost_usd":"0.008000000000","cost_per_call_usd":"0.000020000000"' "$(cat "$B")"
 assert_eq "viewers do not see the policy" 403 "$(http -H "Authorization: Bearer $VIEW" "$U/api/v1/routing/policy")"
 assert_eq "savings" 200 "$(http -H "$A" "$U/api/v1/routing/savings")"
+# each call is judged by the version in force when it was made: these came
+# before version 1, and the answer says so
+assert_match "over-tier spend says which policy" '"policy":"in_force_at_each_call","policy_version":null,"policy_versions":\[\],"judged":true,"task_types":\[\]' "$(cat "$B")"
+assert_eq "savings under a named version" 200 "$(http -H "$A" "$U/api/v1/routing/savings?policy_version=1")"
 # classify: 400 calls on large at 0.00002 would have cost 400 x 0.000001 on small
-assert_match "over-tier spend" '"task_type":"classify","policy_tier":"small","over_tier_calls":400,"over_tier_cost_usd":"0.008000000000","under_policy_cost_usd":"0.000400000000","saving_usd":"0.007600000000"' "$(cat "$B")"
+assert_match "over-tier spend" '"policy":"version","policy_version":1,.*"task_type":"classify","policy_tier":"small","over_tier_calls":400,"over_tier_cost_usd":"0.008000000000","under_policy_cost_usd":"0.000400000000","saving_usd":"0.007600000000"' "$(cat "$B")"
+assert_eq "a bad policy_version is refused" 400 "$(http -H "$A" "$U/api/v1/routing/savings?policy_version=x")"
 
 # ---- overrides through the API ------------------------------------------------------------
 assert_eq "viewer cannot override" 403 "$(http -H "Authorization: Bearer $VIEW" -X POST -d '{"task_type":"classify","pinned_tier":"large"}' "$U/api/v1/routing/overrides")"
@@ -125,6 +137,8 @@ assert_match "history newest first" '^\{"versions":\[\{"version" : 5, .*\{"versi
 # ---- per workflow --------------------------------------------------------------------------
 # support: small as good as large for workflow faq (many samples), clearly
 # worse for legal; over the task type small is worse, so support stays large
+BATCH=1
+: >"$T/batch.sql"
 WF=faq
 calls 400 support small m-small 1000000 "CASE WHEN g % 10 = 0 THEN 0 ELSE 1 END"
 calls 400 support large m-large 20000000 "CASE WHEN g % 10 = 0 THEN 0 ELSE 1 END"
@@ -132,6 +146,9 @@ WF=legal
 calls 200 support small m-small 1000000 "CASE WHEN g % 2 = 0 THEN 0 ELSE 1 END"
 calls 200 support large m-large 20000000 "CASE WHEN g % 10 = 0 THEN 0 ELSE 1 END"
 WF=wf
+BATCH=
+q "$(cat "$T/batch.sql")" >/dev/null
+sleep 1.2
 assert_eq "evaluate with workflows" 200 "$(http -H "$A" -X POST "$U/api/v1/routing/evaluate")"
 assert_eq "a version for the workflow" '{"evaluated":true,"policy_version":6}' "$(cat "$B")"
 assert_eq "route support/faq" 200 "$(http -H "$A" "$U/api/v1/route?task_type=support&workflow=faq")"

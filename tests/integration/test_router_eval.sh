@@ -12,22 +12,27 @@
 #   b: sonnet 0.375 >= 0.5 x 0.75 -> sonnet (0.060, 1.5): 0.064, 3.5/7 = 0.5.
 # item oracle: a1 haiku .001, a2 sonnet .010, a3 haiku .002, b1 opus .100,
 #   b2 sonnet .010, b3 none succeeds -> haiku .001 (q 0), b4 opus .300: 0.424, 6/7.
-# router: 7 items never reach 30 samples, so it warms up round robin over the
-#   tiers in file order (fewest pooled samples first): haiku, sonnet, opus, ...
-#   = .001 + .010 + .200 + .001 + .010 + .100 + .003 = 0.325, quality 3.5/7 = 0.5.
+# router: 7 items never reach 30 samples. It tries each tier once, in file
+#   order (a tier's cost is unknown until it is called): a1 haiku, a2 sonnet,
+#   a3 opus. Then b climbs the ladder from the cheapest tier whose upper bound
+#   could still reach the bar: b1 haiku (fails: its bound drops below 98% of
+#   the untried tiers'), b2 sonnet (succeeds), and with the warm-up share the
+#   cheaper haiku is explored for b3 and b4 (draws 0.002 and 0.126 < 0.25 with seed 1):
+#   = .001 + .010 + .200 + .001 + .010 + .001 + .003 = 0.226, quality 3.5/7 = 0.5.
 cd "$(dirname "$0")/../.." || exit 1
 . tests/lib.sh
 F=tests/fixtures/router_eval_small.jsonl
 
 out=$("$BIN" router eval --data "$F" --format json --trace "$T/trace.tsv")
 assert_eq "eval exits 0" 0 $?
-assert_match "router line" '"router":{"cost_usd":"0.325","quality":0.500000,"items":7}' "$out"
+assert_match "router line" '"router":{"cost_usd":"0.226","quality":0.500000,"items":7}' "$out"
+assert_match "router against the static oracle" '"ratio_to_static_oracle":{"cost":0.353125,"quality":0.583333}' "$out"
 assert_match "always_best line" '"always_best":{"cost_usd":"1.00","quality":0.714286,"items":7}' "$out"
 assert_match "always_cheapest line" '"always_cheapest":{"cost_usd":"0.01","quality":0.357143,"items":7}' "$out"
 assert_match "static_oracle line" '"static_oracle":{"cost_usd":"0.64","quality":0.857143,"items":7}' "$out"
 assert_match "item_oracle line" '"item_oracle":{"cost_usd":"0.424","quality":0.857143,"items":7}' "$out"
 assert_match "ratio of static oracle cost" '"static_oracle":{"cost":0.640000,"quality":1.200000}' "$out"
-assert_eq "trace" "a1	haiku|a2	sonnet|a3	opus|b1	haiku|b2	sonnet|b3	opus|b4	haiku" \
+assert_eq "trace" "a1	haiku|a2	sonnet|a3	opus|b1	haiku|b2	sonnet|b3	haiku|b4	haiku" \
 	"$(paste -sd'|' "$T/trace.tsv")"
 
 out=$("$BIN" router eval --data "$F" --format json --tolerance 0.5)

@@ -55,11 +55,16 @@ assert_eq "webhook queued" 1 "$(q "select count(*) from webhook_outbox where kin
 assert_match "webhook payload" '"event" : "router.policy", "version" : 1' \
 	"$(q "select payload from webhook_outbox where kind = 'router.policy'")"
 
-# over-tier spend under version 1 (the waste report's column): classify's
-# 400 calls on large at 0.00002 would have cost 0.000001 each on small
-assert_eq "over-tier spend" '{"task_types":[{"task_type":"classify","policy_tier":"small","over_tier_calls":400,"over_tier_cost_usd":"0.008000000000","under_policy_cost_usd":"0.000400000000","saving_usd":"0.007600000000"}]}' \
+# over-tier spend (the waste report's column): each call is judged by the
+# version in force when it was made; these calls came before version 1
+assert_match "over-tier spend: no version was in force for these calls" \
+	'"policy":"in_force_at_each_call","policy_version":null,"policy_versions":\[\],"judged":true,"task_types":\[\]' \
 	"$("$BIN" router savings)"
-
+# judged by version 1, named: classify's 400 calls on large at 0.00002 would
+# have cost 0.000001 each on small
+assert_match "over-tier spend under version 1" \
+	'"policy":"version","policy_version":1,"policy_versions":\[1\],"judged":true,"task_types":\[\{"task_type":"classify","policy_tier":"small","over_tier_calls":400,"over_tier_cost_usd":"0.008000000000","under_policy_cost_usd":"0.000400000000","saving_usd":"0.007600000000"\}\]' \
+	"$("$BIN" router savings --policy-version 1)"
 # nothing new: no new version, and the calls are not read again
 "$BIN" router refresh --settle 0 >/dev/null
 assert_eq "no change, no version" 1 "$(q 'select count(*) from router_policy_versions')"
@@ -109,6 +114,22 @@ assert_eq "overrides audited" 4 "$(q "select count(*) from audit_log where actio
 hist=$("$BIN" router history --limit 2)
 assert_match "history newest first" '^\[\{"version" : 4' "$hist"
 
+# 40 more calls on large, made under the version now in force: the fixed
+# period up to now has its over-tier figure, which later versions must not change
+q "INSERT INTO calls (event_id, ts, team, workflow, task_type, provider, model, tier,
+     input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, reasoning_tokens,
+     usage_shape, batch, cache_hit, local, status, latency_ms, quality, cost_pusd)
+   SELECT 'late-' || g, now(), 'team', 'wf', 'classify', 'prov', 'm-large', 'large', 100, 10,
+     0, 0, 0, 'tally', false, false, false, 'ok', 50,
+     CASE WHEN g % 10 = 0 THEN 0 ELSE 1 END, 20000000
+   FROM generate_series(1, 40) g" >/dev/null
+FIXED_TO=$(q "select to_char(now() at time zone 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')")
+FIXED_FROM=$(q "select to_char(now() at time zone 'UTC' - interval '1 day', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')")
+FIXED=$("$BIN" router savings --from "$FIXED_FROM" --to "$FIXED_TO")
+assert_match "the later calls are judged by the version in force" \
+	'"policy_versions":\[4\],.*"task_type":"classify","policy_tier":"small","over_tier_calls":40,' "$FIXED"
+
+
 # ---- per workflow ---------------------------------------------------------------------------
 # support: small is as good as large for workflow faq (many samples) and
 # clearly worse for legal; over the task type small is worse (0.77 vs 0.9),
@@ -148,18 +169,43 @@ assert_match "webhook carries the workflow policy" '"workflow_policy" : \{"suppo
 assert_match "history shows it" '"workflow_policy" : \{"support": \{"faq": "small"\}\}' "$("$BIN" router history --limit 1)"
 "$BIN" router refresh --settle 0 >/dev/null
 assert_eq "no change, no version" 5 "$(q 'select max(version) from router_policy_versions')"
-assert_match "the waste report's reading is unchanged" '"task_type":"classify","policy_tier":"small","over_tier_calls":400' \
-	"$("$BIN" router savings)"
+assert_eq "the over-tier figure of a fixed period is unchanged by new versions" "$FIXED" \
+	"$("$BIN" router savings --from "$FIXED_FROM" --to "$FIXED_TO")"
 
 # pinning the task type takes faq's entry away (its calls go large again)
 "$BIN" router override support --pin large >/dev/null
 "$BIN" router refresh --settle 0 >/dev/null
-assert_eq "pinned: workflow entry removed" "6|{}|support|faq|small|workflow|large|task_type|-0.015200000000" \
-	"$(q "select version, workflow_policy::text, c->>'task_type', c->>'workflow', c->>'old_tier', c->>'old_policy', c->>'new_tier', c->>'new_policy', c->>'projected_monthly_saving_usd' from router_policy_versions, jsonb_array_elements(changes) c where version = 6")"
+# faq's calls now cost more: a projected extra cost, not a negative saving
+assert_eq "pinned: workflow entry removed" "6|{}|support|faq|small|workflow|large|task_type|0.000000000000|0.015200000000" \
+	"$(q "select version, workflow_policy::text, c->>'task_type', c->>'workflow', c->>'old_tier', c->>'old_policy', c->>'new_tier', c->>'new_policy', c->>'projected_monthly_saving_usd', c->>'projected_monthly_extra_cost_usd' from router_policy_versions, jsonb_array_elements(changes) c where version = 6")"
+assert_match "the webhook announces an extra cost" 'Routing policy version 6: 1 workflow\(s\) changed, projected extra cost \$0.02 a month \(for quality\)' \
+	"$(q "select payload from webhook_outbox where kind = 'router.policy' and payload::text like '%version 6:%'")"
+assert_match "history: saving 0 and the extra cost" '"projected_monthly_saving_usd" : "0.000000000000", "projected_monthly_extra_cost_usd" : "0.015200000000"' \
+	"$("$BIN" router history --limit 1)"
 "$BIN" router override support --clear >/dev/null
 "$BIN" router refresh --settle 0 >/dev/null
 assert_eq "unpinned: back" '7|{"support": {"faq": "small"}}' \
 	"$(q "select version, workflow_policy::text from router_policy_versions order by version desc limit 1")"
+
+# ---- hysteresis across cycles ---------------------------------------------------------------
+# edge: small and large both 0.9 over 400 calls -> small (the cheaper best).
+# 15 more successes on large lift it to 0.9036: small's lower bound (0.871)
+# is now under the bar (98% = 0.8855), but at half confidence (0.887) it is
+# not, so the version in force stays: no new version for this much noise.
+calls 400 edge small m-small 1000000 "CASE WHEN g % 10 = 0 THEN 0 ELSE 1 END"
+calls 400 edge large m-large 20000000 "CASE WHEN g % 10 = 0 THEN 0 ELSE 1 END"
+"$BIN" router refresh --settle 0 >/dev/null
+v0=$(q "select max(version) from router_policy_versions")
+assert_eq "edge goes small" small "$(q "select policy->>'edge' from router_policy_versions where version = $v0")"
+calls 15 edge large m-large 20000000 1
+out=$("$BIN" router refresh --settle 0)
+assert_eq "noise: no new version" "$v0" "$(q "select max(version) from router_policy_versions")"
+assert_match "the incumbent is kept, and says why" '"task_type":"edge","tier":"small","model":"m-small","settled":true,"tolerance":0.02,"reason":"kept small' "$out"
+# small really gets worse (100 more calls, half failing): the evidence outlasts noise
+calls 100 edge small m-small 1000000 "CASE WHEN g % 2 = 0 THEN 0 ELSE 1 END"
+"$BIN" router refresh --settle 0 >/dev/null
+assert_eq "evidence: a new version moves edge to large" "$((v0 + 1))|large" \
+	"$(q "select version, policy->>'edge' from router_policy_versions order by version desc limit 1" | tr -d ' ')"
 
 # migration 0006 on a ledger that had learned before it: the workflow
 # statistics are backfilled from the calls already read (last 31 days)

@@ -268,6 +268,10 @@ static void test_overrides(void **state)
 	ov.has_tolerance = true;
 	ov.tolerance = 0.30;
 	assert_int_equal(router_learner_set_override(l, "tol", &ov, &err), 0);
+	/* small was eliminated at 2% before it had min_samples: at 30% it is a
+	 * candidate again, and measured */
+	for (int i = 0; i < 4000; i++)
+		step(l, &world, &tt, &ch);
 	router_learner_decide(l, "tol", &d);
 	assert_string_equal(d.tier, "small");
 	assert_true(d.tolerance == 0.30);
@@ -301,7 +305,8 @@ static void test_default_and_determinism(void **state)
 		struct router_rng world;
 		struct router_choice ch;
 		assert_non_null(l);
-		router_rng_seed(&world, 1);
+		/* not the learner's seed (1): its draws decide what it explores */
+		router_rng_seed(&world, 12345);
 		assert_int_equal(router_learner_add_tier(l, "a-cheap", &err), 0);
 		assert_int_equal(router_learner_add_tier(l, "b-good", &err), 1);
 		assert_int_equal(router_learner_add_tier(l, "c-pricey", &err), 2);
@@ -466,10 +471,14 @@ static void test_workflow_rule(void **state)
 	router_learner_plan_workflow(l, "T", "y", &plan);
 	assert_true(plan.workflow_policy);
 	assert_string_equal(plan.tier, "large");
+	/* small is eliminated for y (its upper bound is far below the bar):
+	 * being cheaper, it is only re-checked, at a tenth of the share */
 	assert_string_equal(plan.explore_tier, "small");
-	assert_true(plan.explore_share == 0.05);
+	assert_true(plan.explore_share == 0.005);
+	assert_non_null(strstr(plan.explore_reason, "re-checking small"));
+	assert_true(plan.explore2_tier[0] == '\0');
 	struct router_choice ch;
-	router_plan_choose(&plan, 0.01, &ch);
+	router_plan_choose(&plan, 0.001, &ch);
 	assert_true(ch.explore);
 	assert_string_equal(ch.tier, "small");
 	router_plan_choose(&plan, 0.5, &ch);
@@ -602,6 +611,231 @@ static void test_eval(void **state)
 	assert_int_equal(router_eval("\n\n", 2, &p, false, NULL, &r, &err), -1);
 }
 
+/* A line of one item with the given tier names (all quality 1, cost $0.001). */
+static void eval_line(char *buf, size_t n, const char *task, const char *const *tiers,
+                      size_t n_tiers)
+{
+	size_t off = (size_t)snprintf(buf, n, "{\"task_type\":\"%s\",\"results\":{", task);
+	for (size_t i = 0; i < n_tiers; i++)
+		off += (size_t)snprintf(buf + off, n - off,
+		                        "%s\"%s\":{\"quality\":1,\"cost_usd\":\"0.001\"}",
+		                        i ? "," : "", tiers[i]);
+	snprintf(buf + off, n - off, "}}\n");
+}
+
+/* Malformed and extreme files: eval refuses them with the line at fault and
+ * frees only what it owns (the 33-byte model name of RouterBench used to
+ * crash it: the error path freed items it had never allocated). Real model
+ * names (up to the event's model field) are arms like any other. */
+static void test_eval_malformed(void **state)
+{
+	(void)state;
+	struct router_params p;
+	struct router_eval_result r;
+	struct tally_err err = {0};
+	char long_name[ROUTER_TIER_MAX + 2], buf[4096];
+	static char text[65536];
+	router_params_init(&p);
+
+	/* real names, 33 and 41 bytes, and one of the longest allowed */
+	memset(long_name, 'm', ROUTER_TIER_MAX);
+	long_name[ROUTER_TIER_MAX] = '\0';
+	const char *const ok_tiers[] = {"meta/code-llama-instruct-34b-chat",
+	                                "anthropic.claude-3-5-sonnet-20241022-v2:0", long_name};
+	text[0] = '\0';
+	for (int i = 0; i < 40; i++) {
+		eval_line(buf, sizeof buf, "t", ok_tiers, 3);
+		strcat(text, buf);
+	}
+	assert_int_equal(router_eval(text, strlen(text), &p, true, NULL, &r, &err), 0);
+	assert_int_equal(r.n_tiers, 3);
+	assert_int_equal(r.router.items, 40);
+
+	/* a name one byte too long, on the first line and on a later one */
+	long_name[ROUTER_TIER_MAX] = 'm';
+	long_name[ROUTER_TIER_MAX + 1] = '\0';
+	const char *const bad_tiers[] = {"small", long_name};
+	eval_line(text, sizeof text, "t", bad_tiers, 2);
+	tally_err_clear(&err);
+	assert_int_equal(router_eval(text, strlen(text), &p, false, NULL, &r, &err), -1);
+	assert_non_null(strstr(err.msg, "line 1"));
+	eval_line(text, sizeof text, "t", ok_tiers, 2);
+	eval_line(buf, sizeof buf, "t", bad_tiers, 2);
+	strcat(text, buf);
+	tally_err_clear(&err);
+	assert_int_equal(router_eval(text, strlen(text), &p, false, NULL, &r, &err), -1);
+	assert_non_null(strstr(err.msg, "line 2"));
+
+	/* each of these fails on its last line, after items were allocated */
+	static const char *const bad_last[] = {
+	    "{\"task_type\":\"t\",\"results\":{\"a\":{\"quality\":1,\"cost_usd\":\"0.1\"}}}\n"
+	    "{\"task_type\":\"t\",\"results\":{\"a\":{\"quality\":2,\"cost_usd\":\"0.1\"}}}\n",
+	    "{\"task_type\":\"t\",\"results\":{\"a\":{\"quality\":1,\"cost_usd\":\"0.1\"}}}\n"
+	    "{\"task_type\":\"t\",\"results\":{\"a\":{\"quality\":1,\"cost_usd\":\"-1\"}}}\n",
+	    "{\"task_type\":\"t\",\"results\":{\"a\":{\"quality\":1,\"cost_usd\":\"0.1\"},"
+	    "\"b\":{\"quality\":1,\"cost_usd\":\"0.1\"}}}\n"
+	    "{\"task_type\":\"t\",\"results\":{\"b\":{\"quality\":1,\"cost_usd\":\"0.1\"}}}\n",
+	    "{\"task_type\":\"t\",\"results\":{\"a\":{\"quality\":1,\"cost_usd\":\"0.1\"}}}\n"
+	    "{\"task_type\":\"t\",\"results\":{\"a\":{\"quality\":1,\"cost_usd\":\"x\"}}}\n",
+	    /* each fits, their sum would overflow the exact counters */
+	    "{\"task_type\":\"t\",\"results\":{\"a\":{\"quality\":1,\"cost_usd\":\"0.1\"}}}\n"
+	    "{\"task_type\":\"t\",\"results\":{\"\":{\"quality\":1,\"cost_usd\":\"0.1\"}}}\n",
+	    "{\"task_type\":\"t\",\"results\":{\"a\":{\"quality\":1,\"cost_usd\":\"0.1\"}}}\n"
+	    "[1,2,3]\n",
+	    "{\"task_type\":\"t\",\"results\":{\"a\":{\"quality\":1,\"cost_usd\":\"0.1\"}}}\n"
+	    "{\"task_type\":\"\",\"results\":{\"a\":{\"quality\":1,\"cost_usd\":\"0.1\"}}}\n",
+	};
+	for (size_t i = 0; i < sizeof bad_last / sizeof *bad_last; i++) {
+		tally_err_clear(&err);
+		assert_int_equal(
+		    router_eval(bad_last[i], strlen(bad_last[i]), &p, false, NULL, &r, &err), -1);
+		assert_non_null(strstr(err.msg, "line 2"));
+	}
+	/* each cost fits, their sum would overflow the exact counters */
+	static const char huge[] =
+	    "{\"task_type\":\"t\",\"results\":{\"a\":{\"quality\":1,\"cost_usd\":\"5000000\"}}}\n"
+	    "{\"task_type\":\"t\",\"results\":{\"a\":{\"quality\":1,\"cost_usd\":\"5000000\"}}}\n";
+	tally_err_clear(&err);
+	assert_int_equal(router_eval(huge, strlen(huge), &p, false, NULL, &r, &err), -1);
+	assert_int_equal(err.code, TALLY_ERANGE);
+
+	/* a small fuzz: random truncations and byte flips of a valid file must
+	 * either evaluate or fail cleanly (run under `make unit-san` too) */
+	const char *const tiers3[] = {"a", "bb", "ccc"};
+	text[0] = '\0';
+	for (int i = 0; i < 6; i++) {
+		eval_line(buf, sizeof buf, i % 2 ? "x" : "y", tiers3, 3);
+		strcat(text, buf);
+	}
+	size_t len = strlen(text);
+	struct router_rng rng;
+	router_rng_seed(&rng, 7);
+	char *m = malloc(len + 1);
+	assert_non_null(m);
+	static const char junk[] = "{}[]\":,\n\\0-9e.x\x80\xff ";
+	for (int round = 0; round < 3000; round++) {
+		memcpy(m, text, len + 1);
+		size_t n = len;
+		int flips = 1 + (int)(router_rng_next(&rng) % 4);
+		for (int f = 0; f < flips; f++)
+			m[router_rng_next(&rng) % n] =
+			    junk[router_rng_next(&rng) % (sizeof junk - 1)];
+		if (router_rng_next(&rng) % 3 == 0)
+			n = (size_t)(router_rng_next(&rng) % (n + 1));
+		tally_err_clear(&err);
+		int rc = router_eval(m, n, &p, round % 2 == 0, NULL, &r, &err);
+		assert_true(rc == 0 || (rc == -1 && err.msg[0] != '\0'));
+	}
+	free(m);
+}
+
+/* Hysteresis: small's lower bound (n 400, mean 0.875) is just under the bar
+ * (95% of large's 0.9 = 0.855) at full confidence and above it at half. As
+ * a newcomer it does not replace large; as the incumbent it stays. */
+static void test_hysteresis(void **state)
+{
+	(void)state;
+	struct tally_err err = {0};
+	struct router_learner *l = new_learner(0.05, 0, 1);
+	struct router_cell_sums cs;
+	struct router_decision d;
+	sums(&cs, 1000, 0.9, LARGE_COST);
+	assert_int_equal(router_learner_add_sums(l, "T", "large", &cs, &err), 0);
+	sums(&cs, 400, 0.875, SMALL_COST);
+	assert_int_equal(router_learner_add_sums(l, "T", "small", &cs, &err), 0);
+
+	router_learner_decide(l, "T", &d);
+	assert_string_equal(d.tier, "large");
+	assert_int_equal(router_learner_set_incumbent(l, "T", NULL, "large", &err), 0);
+	router_learner_decide(l, "T", &d);
+	assert_string_equal(d.tier, "large");
+	assert_int_equal(router_learner_set_incumbent(l, "T", NULL, "small", &err), 0);
+	router_learner_decide(l, "T", &d);
+	assert_string_equal(d.tier, "small");
+	assert_true(d.settled);
+	assert_non_null(strstr(d.reason, "kept small"));
+	/* clearly worse (0.8): the incumbent goes */
+	sums(&cs, 400, 0.8, SMALL_COST);
+	assert_int_equal(router_learner_add_sums(l, "U", "small", &cs, &err), 0);
+	sums(&cs, 1000, 0.9, LARGE_COST);
+	assert_int_equal(router_learner_add_sums(l, "U", "large", &cs, &err), 0);
+	assert_int_equal(router_learner_set_incumbent(l, "U", NULL, "small", &err), 0);
+	router_learner_decide(l, "U", &d);
+	assert_string_equal(d.tier, "large");
+	/* an unknown incumbent is none */
+	assert_int_equal(router_learner_set_incumbent(l, "U", NULL, "nope", &err), 0);
+	router_learner_decide(l, "U", &d);
+	assert_string_equal(d.tier, "large");
+	router_learner_free(l);
+
+	/* online, a tier on the border does not flip the policy back and forth */
+	l = new_learner(0.05, -1, 5);
+	struct router_rng world;
+	router_rng_seed(&world, 77);
+	const struct truth t = {"edge", 0.86, 0.90, 0};
+	struct router_choice ch;
+	char last[ROUTER_TIER_MAX + 1] = "";
+	int changes = 0;
+	for (int i = 0; i < 20000; i++) {
+		step(l, &world, &t, &ch);
+		router_learner_decide(l, "edge", &d);
+		if (d.settled && strcmp(d.tier, last) != 0) {
+			changes += last[0] != '\0';
+			memcpy(last, d.tier, sizeof last);
+		}
+	}
+	assert_true(changes <= 1);
+	router_learner_free(l);
+}
+
+/* Exploration knows what it costs: with a cheap tier that is not good
+ * enough, a mid tier that is, and a flagship 20x dearer than the mid tier,
+ * the router settles on mid, spends little on the flagship, stops exploring
+ * the eliminated cheap tier but for a rare re-check. */
+static void test_cost_aware_exploration(void **state)
+{
+	(void)state;
+	struct tally_err err = {0};
+	struct router_params p;
+	router_params_init(&p);
+	p.tolerance = 0.10;
+	p.seed = 9;
+	struct router_learner *l = router_learner_new(&p, &err);
+	assert_non_null(l);
+	static const char *const names[] = {"cheap", "mid", "flagship"};
+	static const double q[] = {0.60, 0.88, 0.95};
+	static const int64_t cost[] = {100, 1000, 20000};
+	for (int k = 0; k < 3; k++)
+		assert_int_equal(router_learner_add_tier(l, names[k], &err), k);
+	struct router_rng world;
+	router_rng_seed(&world, 4242);
+	int64_t spend[3] = {0}, calls[3] = {0};
+	struct router_choice ch;
+	for (int i = 0; i < 4000; i++) {
+		router_learner_choose(l, "t", &ch);
+		int k = ch.tier[0] == 'c' ? 0 : ch.tier[0] == 'm' ? 1 : 2;
+		double r = router_rng_unit(&world) < q[k] ? 1 : 0;
+		assert_int_equal(router_learner_observe(l, "t", ch.tier, r, cost[k], -1, &err), 0);
+		spend[k] += cost[k];
+		calls[k]++;
+	}
+	struct router_decision d;
+	router_learner_decide(l, "t", &d);
+	assert_string_equal(d.tier, "mid");
+	assert_true(d.settled);
+	/* the flagship: a few percent of the calls, its spend a fraction of the
+	 * policy's (a round-robin start would have spent as much on it as on mid) */
+	assert_true(calls[2] < 4000 / 25);
+	assert_true(spend[2] < spend[1] / 2);
+	/* the cheap tier is eliminated: only re-checked, at a tenth of the share */
+	struct router_plan plan;
+	router_learner_plan(l, "t", &plan);
+	assert_string_equal(plan.explore_tier, "cheap");
+	assert_true(plan.explore_share < p.explore_share);
+	assert_non_null(strstr(plan.explore_reason, "re-checking"));
+	router_learner_free(l);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -615,6 +849,9 @@ int main(void)
 	    cmocka_unit_test(test_workflow_rule),
 	    cmocka_unit_test(test_workflow_online),
 	    cmocka_unit_test(test_eval),
+	    cmocka_unit_test(test_eval_malformed),
+	    cmocka_unit_test(test_hysteresis),
+	    cmocka_unit_test(test_cost_aware_exploration),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

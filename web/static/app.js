@@ -1293,7 +1293,9 @@
       savings ? card(`Over-tier spend, ${savings.period_days} days`, money(savings.over_tier_cost_usd), `${num(overCalls)} calls on a dearer tier than the policy's`,
         toPico(savings.over_tier_cost_usd) > 0n ? 'alert' : '') : null,
       savings ? card('Saving had the policy been followed', money(savings.saving_usd), `they would have cost ${money(savings.under_policy_cost_usd)}`) : null,
-      versions && versions[0] ? card('Latest version\'s projected saving', money(versions[0].projected_monthly_saving_usd), `a month (version ${versions[0].version})`) : null));
+      versions && versions[0] ? (toPico(versions[0].projected_monthly_extra_cost_usd || '0') > 0n
+        ? card('Latest version\'s projected extra cost', money(versions[0].projected_monthly_extra_cost_usd), `a month, for quality (version ${versions[0].version})`)
+        : card('Latest version\'s projected saving', money(versions[0].projected_monthly_saving_usd), `a month (version ${versions[0].version})`)) : null));
     if (savingsRes.status === 'rejected') view.append(failure(savingsRes.reason));
 
     if (!tasks.length) {
@@ -1352,7 +1354,7 @@
     for (const [k, v] of Object.entries(more)) bottom.append(panel(`Policy: ${k}`, '', generic(v, k)));
     if (savings) {
       const st = savings.task_types || [];
-      bottom.append(panel(`Over-tier spend by task type (last ${savings.period_days} days, policy version ${savings.policy_version})`, '',
+      bottom.append(panel(`Over-tier spend by task type (last ${savings.period_days} days, each call judged by the policy version in force when it was made: ${(savings.policy_versions || []).join(', ') || 'none'})`, '',
         st.length ? table([
           { label: 'Task type', value: (x) => x.task_type },
           { label: 'Policy tier', value: (x) => chip(x.policy_tier, 'tier') },
