@@ -12,7 +12,9 @@ struct embedded_pg;
 /* Creates the cluster under data_dir/pg with initdb the first time (kept
  * across runs), starts it listening only on a unix socket in data_dir/run,
  * waits until it answers and creates database "tally". When running as root
- * the server runs as the "postgres" system user. Returns NULL with err set
+ * the server runs as the "postgres" system user; should it not be able to
+ * enter data_dir, cluster and socket live in a 0700 directory of its own
+ * (named in data_dir/pg.location) instead. Returns NULL with err set
  * (the message names the log file to read). */
 struct embedded_pg *embedded_pg_start(const char *data_dir, struct tally_err *err);
 /* libpq connection string, e.g. "postgresql:///tally?host=/abs/var/run&user=tally". */

@@ -67,4 +67,28 @@ assert_eq "no second demo token once keys exist" "" "$(sed -n 's/^TALLY_DEMO_ADM
 kill -INT "$UP"
 wait "$UP"
 assert_eq "SIGINT stops cleanly too" 0 $?
+
+# As root from a private (0700) directory, like a checkout in root's home:
+# `make run` is `bin/tally up --demo` with the data dir ./var there, which the
+# postgres user cannot enter; the cluster moves to a directory it can reach.
+if [ "$(id -u)" = 0 ]; then
+	mkdir -p "$T/home/checkout"
+	chmod 700 "$T/home"
+	unset TALLY_DATABASE_URL TALLY_KAFKA_BROKERS
+	(cd "$T/home/checkout" && TALLY_DATA_DIR= exec "$BIN" up --demo >"$T/up3.out" 2>"$T/up3.log") &
+	UP=$!
+	PIDS="$PIDS $UP"
+	wait_until 90 test -f "$T/home/checkout/var/endpoints.env"
+	assert_eq "as root in a 0700 home, tally up starts" 0 $?
+	LOC=$(cat "$T/home/checkout/var/pg.location" 2>/dev/null)
+	assert_match "the cluster moved to a directory postgres can reach" "^/.+/tally-" "$LOC"
+	assert_eq "that directory is postgres's, mode 0700" "postgres 700" "$(stat -c '%U %a' "$LOC" 2>/dev/null)"
+	. "$T/home/checkout/var/endpoints.env"
+	assert_eq "psql works on the printed URL there" 1 "$(psql "$TALLY_DATABASE_URL" -XAtqc 'select 1')"
+	assert_match "it prints a demo token there too" '^TALLY_DEMO_ADMIN_TOKEN=tly_' "$(grep TALLY_DEMO_ADMIN_TOKEN "$T/up3.out")"
+	kill -TERM "$UP"
+	wait "$UP"
+	assert_eq "and stops cleanly" 0 $?
+	case "$LOC" in */tally-*) rm -rf "$LOC" ;; esac
+fi
 t_done
