@@ -1,10 +1,12 @@
 /* up.c - `tally up [--demo]`: everything in one process on embedded defaults. */
 #include <errno.h>
 #include <limits.h>
+#include <netdb.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -102,21 +104,28 @@ static void seed_demo_finance(struct ledger *lg)
 }
 
 /* A demo ledger without any API key gets an admin key, its token printed
- * once with the endpoints, so that the dashboard can be opened at once. */
+ * with the endpoints, so that the dashboard can be opened at once. Only the
+ * token's hash is kept, so while that key is the ledger's only one and has
+ * never been used (say the first start stopped before printing it), each
+ * start replaces it with a new one and prints that: the demo never leaves a
+ * newcomer without a way in. */
 static void demo_admin_key(struct up *u, struct ledger *lg)
 {
 	struct api_key *keys = NULL;
 	struct tally_err err = {0};
 	char hash[65];
-	int64_t id;
+	int64_t id, unused = 0;
 	size_t n = 0;
 
 	if (ledger_key_list(lg, &keys, &n, &err) < 0) {
 		log_warn("demo: %s", err.msg);
 		return;
 	}
+	if (n == 1 && strcmp(keys[0].name, "demo-admin") == 0 && !keys[0].revoked_at[0] &&
+	    !keys[0].last_used_at[0])
+		unused = keys[0].id;
 	free(keys);
-	if (n > 0)
+	if (n > 0 && !unused)
 		return;
 	if (web_token_new(u->demo_token, &err) < 0) {
 		log_warn("demo: %s", err.msg);
@@ -127,7 +136,60 @@ static void demo_admin_key(struct up *u, struct ledger *lg)
 	if (ledger_key_create(lg, hash, ROLE_ADMIN, NULL, "demo-admin", "demo", &id, &err) < 0) {
 		log_warn("demo: %s", err.msg);
 		memset(u->demo_token, 0, sizeof u->demo_token);
+		return;
 	}
+	if (unused) {
+		bool found = false;
+		if (ledger_key_revoke(lg, unused, "demo", &found, &err) < 0)
+			log_warn("demo: %s", err.msg);
+		else
+			log_info("demo: the demo admin key %lld was never used; it is replaced by key"
+			         " %lld, whose token is printed below",
+			         (long long)unused, (long long)id);
+	}
+}
+
+/* Whether addr ("host:port") can be listened on: checked before anything is
+ * created, so that a taken port stops `tally up` at once, naming it. A race
+ * with another program remains possible; web_start reports that one. */
+static int http_addr_free(const char *addr, struct tally_err *err)
+{
+	char host[256];
+	const char *colon = strrchr(addr, ':');
+	struct addrinfo hints, *ai = NULL;
+	int fd, one = 1, rc;
+
+	if (!colon || (size_t)(colon - addr) >= sizeof host)
+		return tally_err_set(err, TALLY_EINVAL, false,
+		                     "TALLY_HTTP_ADDR=%s: use host:port, e.g. 127.0.0.1:8080", addr);
+	memcpy(host, addr, (size_t)(colon - addr));
+	host[colon - addr] = '\0';
+	if (host[0] == '[' && host[strlen(host) - 1] == ']') {
+		memmove(host, host + 1, strlen(host));
+		host[strlen(host) - 1] = '\0';
+	}
+	memset(&hints, 0, sizeof hints);
+	hints.ai_family = AF_UNSPEC;
+	hints.ai_socktype = SOCK_STREAM;
+	hints.ai_flags = AI_PASSIVE;
+	if (getaddrinfo(host[0] ? host : NULL, colon + 1, &hints, &ai) != 0 || !ai)
+		return tally_err_set(err, TALLY_EINVAL, false,
+		                     "TALLY_HTTP_ADDR=%s: cannot resolve host \"%s\"", addr, host);
+	if ((fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0)) < 0) {
+		freeaddrinfo(ai);
+		return 0; /* cannot tell: web_start will */
+	}
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+	rc = bind(fd, ai->ai_addr, ai->ai_addrlen);
+	int e = errno;
+	close(fd);
+	freeaddrinfo(ai);
+	if (rc < 0)
+		return tally_err_set(err, TALLY_EIO, false,
+		                     "cannot listen on %s: %s; set TALLY_HTTP_ADDR to a free"
+		                     " address, e.g. 127.0.0.1:8081",
+		                     addr, strerror(e));
+	return 0;
 }
 
 /* Migrations, then the default price book on first start. */
@@ -212,6 +274,12 @@ int cmd_up(int argc, char **argv)
 		return 2;
 	}
 	cmd_install_signals();
+	/* Before anything is created: a demo key made by a start that then cannot
+	 * listen would be of no use to anyone. */
+	if (http_addr_free(u->cfg.http_addr, &err) < 0) {
+		log_error("%s", err.msg);
+		goto out;
+	}
 	if (mkdir(u->cfg.data_dir, 0755) < 0 && errno != EEXIST) {
 		log_error("cannot create TALLY_DATA_DIR %s: %s", u->cfg.data_dir, strerror(errno));
 		goto out;
@@ -244,7 +312,7 @@ int cmd_up(int argc, char **argv)
 		goto out;
 	}
 	if (!(u->web = web_start(&u->cfg, &u->stats, &err))) {
-		log_error("web: %s (set TALLY_HTTP_ADDR to a free address)", err.msg);
+		log_error("web: %s", err.msg);
 		goto out;
 	}
 	char http_url[256];
@@ -255,8 +323,9 @@ int cmd_up(int argc, char **argv)
 	if (u->demo_token[0]) {
 		/* First start of a demo ledger: sign in to the dashboard with it. */
 		printf("TALLY_DEMO_ADMIN_TOKEN=%s\n", u->demo_token);
-		log_info("demo: an admin key was created; its token, printed above once, signs in"
-		         " to %s (the ledger keeps only its hash)",
+		log_info("demo: an admin key was created; its token, printed above, signs in"
+		         " to %s (the ledger keeps only its hash; it is printed again, as a new"
+		         " token, on each start until it is used)",
 		         http_url);
 		memset(u->demo_token, 0, sizeof u->demo_token);
 	}

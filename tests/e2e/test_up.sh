@@ -5,6 +5,22 @@
 
 # Bind a port of our own so that parallel runs do not collide.
 export TALLY_HTTP_ADDR="127.0.0.1:$((20000 + $$ % 20000))"
+
+# A taken port stops `tally up` before it creates anything, with one message.
+python3 -c 'import socket,sys,time
+s=socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("127.0.0.1", int(sys.argv[1]))); s.listen(1); print("ready", flush=True); time.sleep(60)' \
+	"${TALLY_HTTP_ADDR#*:}" >"$T/holder.out" 2>&1 &
+HOLDER=$!
+PIDS="$PIDS $HOLDER"
+wait_until 10 grep -q ready "$T/holder.out"
+TALLY_DATA_DIR="$T/taken" "$BIN" up --demo >"$T/taken.out" 2>"$T/taken.log"
+assert_eq "a taken port: exit 1" 1 $?
+assert_eq "a taken port: nothing created" 1 "$(test -e "$T/taken/pg" || test -e "$T/taken/pg.location"; echo $?)"
+assert_eq "a taken port: the error names it once" 1 "$(grep -c "cannot listen on $TALLY_HTTP_ADDR" "$T/taken.log")"
+assert_eq "a taken port: the advice is not repeated" 1 "$(grep -o 'TALLY_HTTP_ADDR' "$T/taken.log" | wc -l)"
+kill "$HOLDER" 2>/dev/null
+wait "$HOLDER" 2>/dev/null
 "$BIN" up --demo >"$T/up.out" 2>"$T/up.log" &
 UP=$!
 PIDS="$PIDS $UP"
@@ -67,6 +83,32 @@ assert_eq "no second demo token once keys exist" "" "$(sed -n 's/^TALLY_DEMO_ADM
 kill -INT "$UP"
 wait "$UP"
 assert_eq "SIGINT stops cleanly too" 0 $?
+
+# A demo admin key never used is replaced, and the new token printed, on the
+# next start: a newcomer who missed the first token still gets in.
+export TALLY_DATA_DIR="$T/unused"
+unset TALLY_DATABASE_URL TALLY_KAFKA_BROKERS
+"$BIN" up --demo >"$T/u1.out" 2>"$T/u1.log" &
+UP=$!
+PIDS="$PIDS $UP"
+wait_until 90 test -f "$TALLY_DATA_DIR/endpoints.env"
+T1=$(sed -n 's/^TALLY_DEMO_ADMIN_TOKEN=//p' "$T/u1.out")
+kill -TERM "$UP"
+wait "$UP"
+"$BIN" up --demo >"$T/u2.out" 2>"$T/u2.log" &
+UP=$!
+PIDS="$PIDS $UP"
+wait_until 90 test -f "$TALLY_DATA_DIR/endpoints.env"
+T2=$(sed -n 's/^TALLY_DEMO_ADMIN_TOKEN=//p' "$T/u2.out")
+assert_match "an unused demo key: a token again on the next start" '^tly_[0-9a-f]{64}$' "$T2"
+assert_eq "a new token, not the old one" 1 "$([ "$T1" != "$T2" ] && echo 1)"
+. "$TALLY_DATA_DIR/endpoints.env"
+assert_eq "the old token no longer signs in" 401 \
+	"$(curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $T1" "${TALLY_HTTP_URL}api/v1/me")"
+assert_eq "the new one does" '{"role":"admin","team":null}' \
+	"$(curl -s -H "Authorization: Bearer $T2" "${TALLY_HTTP_URL}api/v1/me")"
+kill -TERM "$UP"
+wait "$UP"
 
 # As root from a private (0700) directory, like a checkout in root's home:
 # `make run` is `bin/tally up --demo` with the data dir ./var there, which the
