@@ -56,10 +56,11 @@ static void *collector_main(void *arg)
 }
 
 /* A demo ledger nobody has set up for finance yet gets cost centres for the
- * demo's teams (platform left unassigned, to show sharing) and three
- * budgets, so that chargeback, budgets and alerts have something to show.
- * Audit-logged as the actor "demo"; never touches a ledger already set up. */
-static void seed_demo_finance(struct ledger *lg)
+ * demo's teams (platform left unassigned, to show sharing) and four monthly
+ * budgets scaled to the demo's own spend (its history's last 7 days): two on
+ * track, one forecast over, one already spent. Audit-logged as the actor
+ * "demo"; never touches a ledger already set up. */
+static void seed_demo_finance(struct ledger *lg, const struct demo_history_result *h)
 {
 	static const char *const centres[][2] = {
 	    {"support", "CC-100"},
@@ -67,14 +68,21 @@ static void seed_demo_finance(struct ledger *lg)
 	    {"marketing", "CC-200"},
 	    {"legal", "CC-300"},
 	};
-	/* scope, name, pico-USD per month */
-	static const char *const budgets[][3] = {
-	    {"team", "support", "40000000000000"},
-	    {"team", "marketing", "15000000000000"},
-	    {"workflow", "contract-review", "150000000000000"},
+	/* scope, name, budget as a share (percent) of the month's spend at the
+	 * pace of the last 7 days */
+	static const struct {
+		const char *scope, *name;
+		int pct;
+	} budgets[] = {
+	    {"team", "support", 150},              /* on track */
+	    {"team", "sales", 160},                /* on track */
+	    {"workflow", "contract-review", 92},   /* forecast over: at risk */
+	    {"team", "marketing", 3},              /* spent already: over */
 	};
 	struct ledger_table t = {0};
 	struct tally_err err = {0};
+	char amount[32], summary[512];
+	size_t used = 0;
 	bool set_up;
 
 	if (ledger_report_query(lg, LRS_FINANCE_SET_UP, NULL, 0, &t, &err) < 0) {
@@ -91,16 +99,132 @@ static void seed_demo_finance(struct ledger *lg)
 			log_warn("demo: %s", err.msg);
 			return;
 		}
-	for (size_t i = 0; i < sizeof budgets / sizeof budgets[0]; i++)
-		if (ledger_budget_set(lg, budgets[i][0], budgets[i][1], budgets[i][2], NULL, "demo",
+	summary[0] = '\0';
+	for (size_t i = 0; h && i < sizeof budgets / sizeof budgets[0]; i++) {
+		int64_t week = 0;
+		for (size_t w = 0; w < h->n_workflows; w++)
+			if (strcmp(budgets[i].scope, "team") == 0 ? strcmp(h->team[w], budgets[i].name) == 0
+			                                          : strcmp(h->workflow[w], budgets[i].name) == 0)
+				week += h->week_pusd[w];
+		/* a 30-day month at the last week's pace, scaled, in whole dollars */
+		__int128 month = (__int128)week * 30 / 7 * budgets[i].pct / 100;
+		int64_t dollars = (int64_t)(month / INT64_C(1000000000000));
+		if (dollars < 1)
+			dollars = 1;
+		/* two significant digits: budgets people set are round numbers */
+		int64_t unit = 1;
+		while (dollars / unit >= 100)
+			unit *= 10;
+		dollars = (dollars + unit / 2) / unit * unit;
+		snprintf(amount, sizeof amount, "%lld000000000000", (long long)dollars);
+		if (ledger_budget_set(lg, budgets[i].scope, budgets[i].name, amount, NULL, "demo",
 		                      &err) < 0) {
 			log_warn("demo: %s", err.msg);
 			return;
 		}
+		int k = snprintf(summary + used, sizeof summary - used, "%s%s $%lld", used ? ", " : "",
+		                 budgets[i].name, (long long)dollars);
+		if (k > 0 && (size_t)k < sizeof summary - used)
+			used += (size_t)k;
+	}
 	log_info("demo: cost centres for support, sales, marketing and legal (platform left"
-	         " unassigned) and budgets for support ($40), marketing ($15) and"
-	         " contract-review ($150) a month; change them with `tally teams` and"
-	         " `tally budgets`");
+	         " unassigned) and monthly budgets scaled to the demo's spend (%s); change them"
+	         " with `tally teams` and `tally budgets`",
+	         summary[0] ? summary : "none: no history");
+}
+
+/* The demo's self-hosted model gets cheaper DEMO_PRICE_CHANGE_DAYS ago (a
+ * new GPU reservation): a second price version, so that the history shows
+ * a price change and each call keeps the version that priced it. */
+#define DEMO_PRICE_CHANGE_DAYS 35
+#define DEMO_HISTORY_DAYS      100 /* TALLY_DEMO_HISTORY_DAYS: 0 for none */
+#define DEMO_RATE              2   /* events/s of live traffic; TALLY_DEMO_RATE */
+
+/* A whole number from the environment in [lo, hi], else dflt (and a warning). */
+static int env_int(const char *name, int dflt, int lo, int hi)
+{
+	const char *v = getenv(name);
+	int64_t n;
+
+	if (!v || !*v)
+		return dflt;
+	if (parse_i64(v, &n) < 0 || n < lo || n > hi) {
+		log_warn("%s=%s: use a whole number from %d to %d; using %d", name, v, lo, hi, dflt);
+		return dflt;
+	}
+	return (int)n;
+}
+
+static const char demo_price_change_csv[] =
+    "provider,model,tier,input,output,cache_read,cache_write,reasoning,batch_input,"
+    "batch_output,threshold_tokens,above_input,above_output,above_cache_read,"
+    "above_cache_write\n"
+    "vllm,llama-3.1-8b-instruct,local,0.012000,0.024000,,,,,,,,,,\n";
+
+struct history_bar {
+	bool tty;
+	int64_t started_us;
+};
+
+static void history_progress(void *ctx, int done, int total, int64_t calls)
+{
+	struct history_bar *bar = ctx;
+	int width = 30, fill = done * width / total;
+
+	if (bar->tty) {
+		fprintf(stderr, "\r\033[Kdemo history [%.*s%*s] %3d%%  %d/%d days  %lld calls", fill,
+		        "##############################", width - fill, "", done * 100 / total, done,
+		        total, (long long)calls);
+		if (done == total)
+			fputc('\n', stderr);
+		fflush(stderr);
+	} else if (done % 25 == 0 || done == total) {
+		log_info("demo history: %d/%d days, %lld calls", done, total, (long long)calls);
+	}
+}
+
+/* On a ledger without history (no call older than two days), writes the
+ * demo's past: the price change, then DEMO_HISTORY_DAYS days of calls and
+ * outcomes through the ledger's batch path; then the finance set-up scaled
+ * to that spend. */
+static int demo_history(struct up *u)
+{
+	struct tally_err err = {0};
+	struct demo_history_result res = {0};
+	struct history_bar bar = {isatty(STDERR_FILENO) == 1, time_mono_us()};
+	bool any = false;
+	int rc = -1, days = env_int("TALLY_DEMO_HISTORY_DAYS", DEMO_HISTORY_DAYS, 0, 400);
+	struct ledger *lg = ledger_open(u->cfg.database_url, &err);
+
+	if (!lg || ledger_calls_before(lg, time_now_us() - INT64_C(2) * 86400000000, &any, &err) < 0) {
+		log_error("demo: %s", err.msg);
+		goto out;
+	}
+	if (any || days == 0) {
+		seed_demo_finance(lg, NULL);
+		rc = 0;
+		goto out;
+	}
+	if (cmd_prices_load(lg, demo_price_change_csv, sizeof demo_price_change_csv - 1, false,
+	                    time_now_us() - (int64_t)DEMO_PRICE_CHANGE_DAYS * 86400000000,
+	                    "demo:price-change", true) < 0)
+		goto out;
+	log_info("demo: writing %d days of history (once, on a ledger without any)", days);
+	if (demo_load_history(u->cfg.database_url, days, history_progress, &bar, &res, &err) < 0) {
+		log_error("demo history: %s", err.msg);
+		goto out;
+	}
+	char usd[64];
+	char pusd[32];
+	snprintf(pusd, sizeof pusd, "%lld", (long long)res.cost_pusd);
+	report_usd(pusd, usd, sizeof usd);
+	log_info("demo history: %lld calls, %lld outcomes, $%s in %.1f s", (long long)res.calls,
+	         (long long)res.outcomes, usd, (double)(time_mono_us() - bar.started_us) / 1e6);
+	seed_demo_finance(lg, &res);
+	rc = 0;
+out:
+	ledger_close(lg);
+	return rc;
 }
 
 /* A demo ledger without any API key gets an admin key, its token printed
@@ -221,10 +345,8 @@ static int prepare_ledger(struct up *u, bool demo)
 			return -1;
 		}
 	}
-	if (demo) {
-		seed_demo_finance(lg);
+	if (demo)
 		demo_admin_key(u, lg);
-	}
 	ledger_close(lg);
 	return 0;
 }
@@ -294,6 +416,8 @@ int cmd_up(int argc, char **argv)
 	}
 	if (prepare_ledger(u, demo) < 0)
 		goto out;
+	if (demo && demo_history(u) < 0)
+		goto out;
 	if (!u->cfg.kafka_brokers[0]) {
 		const char *topics[3] = {u->cfg.topic_calls, u->cfg.topic_outcomes,
 		                         u->cfg.topic_feedback};
@@ -344,11 +468,13 @@ int cmd_up(int argc, char **argv)
 		goto out;
 	}
 	if (demo) {
-		if (!(u->demo = demo_start(&u->cfg, u->cfg.kafka_brokers, 200, &err))) {
+		int rate = env_int("TALLY_DEMO_RATE", DEMO_RATE, 1, 10000);
+		if (!(u->demo = demo_start(&u->cfg, u->cfg.kafka_brokers, rate, &err))) {
 			log_error("demo traffic: %s", err.msg);
 			goto out;
 		}
-		log_info("demo traffic: producing about 200 events/s until stopped");
+		log_info("demo traffic: producing about %d events/s until stopped (TALLY_DEMO_RATE)",
+		         rate);
 	}
 	log_info("tally is up; Ctrl-C stops it");
 	int64_t last = time_mono_us();

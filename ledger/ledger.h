@@ -517,6 +517,17 @@ int ledger_budget_delete(struct ledger *lg, const char *scope, const char *name,
  * in one transaction. *fired (may be NULL) receives how many. */
 int ledger_budget_evaluate(struct ledger *lg, int64_t at_us, int *fired, struct tally_err *err);
 
+/* Whether the ledger holds any call older than ts_us (ledger/demo_sql.c). */
+int ledger_calls_before(struct ledger *lg, int64_t ts_us, bool *any, struct tally_err *err);
+/* ANALYZE calls and outcomes, after a bulk load (ledger/demo_sql.c). */
+int ledger_analyze_calls(struct ledger *lg, struct tally_err *err);
+/* This connection plans each statement for its parameters (bulk loads). */
+int ledger_bulk_load_begin(struct ledger *lg, struct tally_err *err);
+/* Whether a team (workflow false) or workflow name is known: mapped, given
+ * a budget or seen in the daily rollups (ledger/names.c). */
+int ledger_name_known(struct ledger *lg, bool workflow, const char *name, bool *known,
+                      struct tally_err *err);
+
 /* The webhook outbox: claims the oldest due delivery (row lock held in an
  * open transaction until ledger_outbox_done); *found false when none is due.
  * payload is malloc'd (free it). */

@@ -3,8 +3,10 @@
 # external producers on the printed bootstrap, clean stop, data kept.
 . tests/lib.sh
 
-# Bind a port of our own so that parallel runs do not collide.
+# Bind a port of our own so that parallel runs do not collide; live demo
+# traffic fast enough to see every kind of message within seconds.
 export TALLY_HTTP_ADDR="127.0.0.1:$((20000 + $$ % 20000))"
+export TALLY_DEMO_RATE=200
 
 # A taken port stops `tally up` before it creates anything, with one message.
 python3 -c 'import socket,sys,time
@@ -24,7 +26,8 @@ wait "$HOLDER" 2>/dev/null
 "$BIN" up --demo >"$T/up.out" 2>"$T/up.log" &
 UP=$!
 PIDS="$PIDS $UP"
-wait_until 90 test -f "$TALLY_DATA_DIR/endpoints.env"
+# the first start writes the demo's history first
+wait_until 400 test -f "$TALLY_DATA_DIR/endpoints.env"
 assert_eq "endpoints.env written" 0 $?
 assert_match "prints the Kafka bootstrap" "^TALLY_KAFKA_BROKERS=127.0.0.1:[0-9]+" "$(cat "$T/up.out")"
 assert_match "prints the database URL" "TALLY_DATABASE_URL=postgresql://" "$(cat "$T/up.out")"
@@ -62,8 +65,42 @@ assert_match "the first demo start prints an admin token" '^tly_[0-9a-f]{64}$' "
 . "$TALLY_DATA_DIR/endpoints.env"
 assert_eq "the demo token signs in as admin" '{"role":"admin","team":null}' \
 	"$(curl -s -H "Authorization: Bearer $TOKEN" "${TALLY_HTTP_URL}api/v1/me")"
-assert_eq "the demo maps teams to cost centres and sets budgets" "4|3" \
+assert_eq "the demo maps teams to cost centres and sets budgets" "4|4" \
 	"$(psql "$TALLY_DATABASE_URL" -XAtqc "select (select count(*) from teams where cost_center is not null), (select count(*) from budgets)")"
+
+# the demo's history: >= 90 days, weekly rhythm, growth, a model launch, a
+# price change, an incident, a routing policy, outcomes with value
+hq() { psql "$TALLY_DATABASE_URL" -XAtqc "$1"; }
+assert_match "history reaches 90+ days back" '^t$' "$(hq "select min(ts) < now() - interval '90 days' from calls")"
+assert_eq "every one of the last 30 days has spend" 30 \
+	"$(hq "select count(distinct day) from rollup_daily where day >= date_trunc('day', now()) - interval '30 days' and day < date_trunc('day', now()) and cost_pusd > 0")"
+assert_match "weekends are quieter than weekdays" '^t$' \
+	"$(hq "with d as (select day, sum(calls) n from rollup_daily where day < date_trunc('day', now()) group by 1) select avg(n) filter (where extract(isodow from day) >= 6) * 2 < avg(n) filter (where extract(isodow from day) < 6) from d")"
+assert_match "spend grows" '^t$' \
+	"$(hq "select sum(cost_pusd) filter (where day >= now() - interval '30 days') > 1.3 * sum(cost_pusd) filter (where day < now() - interval '70 days') from rollup_daily")"
+assert_match "a model launch: claude-haiku-4-5 first used 40-60 days ago" '^t$' \
+	"$(hq "select min(ts) between now() - interval '60 days' and now() - interval '40 days' from calls where model = 'claude-haiku-4-5'")"
+assert_eq "a price change: the self-hosted model's calls carry two price versions" 2 \
+	"$(hq "select count(distinct price_version) from calls where model = 'llama-3.1-8b-instruct' and not cache_hit")"
+assert_match "an incident: one day's Anthropic error rate is far above the rest" '^t$' \
+	"$(hq "with d as (select date_trunc('day', ts) d, avg((status <> 'ok')::int) e from calls where provider = 'anthropic' and ts < date_trunc('day', now()) group by 1) select max(e) > 3 * percentile_cont(0.5) within group (order by e) from d")"
+assert_match "a routing policy: calls routed down a tier for 20+ days" '^t$' \
+	"$(hq "select min(ts) < now() - interval '20 days' and count(*) > 1000 from calls where tags->>'router' = 'policy'")"
+assert_match "outcomes with kind and value" '^[1-9][0-9]*\|[1-9]' \
+	"$(hq "select count(distinct kind), sum(value_pusd) from outcomes where ts < now() - interval '30 days'")"
+assert_match "the history was written quickly, with progress" "demo history: [0-9]+ calls, [0-9]+ outcomes" "$(cat "$T/up.log")"
+
+# budgets scaled to that spend: on track, at risk (forecast over), over
+BUD=$(curl -s -H "Authorization: Bearer $TOKEN" "${TALLY_HTTP_URL}api/v1/budgets")
+STATES=$(printf '%s' "$BUD" | python3 -c 'import json,sys
+from decimal import Decimal as D
+out=[]
+for b in json.load(sys.stdin)["budgets"]:
+    amt,sp,fc=D(b["budget_usd"]),D(b["spend_usd"]),D(b["forecast_usd"])
+    out.append("over" if sp>=amt else "risk" if fc>=amt else "ontrack" if fc*10<amt*8 else "watch")
+    assert b["basis_days"]==7 and D(b["forecast_low_usd"])<=fc<=D(b["forecast_high_usd"]), b
+print(" ".join(sorted(out)))')
+assert_eq "demo budgets: one over, one at risk, two on track; forecasts with a band" "ontrack ontrack over risk" "$STATES"
 
 kill -TERM "$UP"
 wait "$UP"
@@ -71,7 +108,7 @@ assert_eq "SIGTERM stops everything and exits 0" 0 $?
 assert_eq "endpoints.env removed on exit" 1 "$(test -f "$TALLY_DATA_DIR/endpoints.env"; echo $?)"
 assert_eq "embedded PostgreSQL stopped" 1 "$(test -f "$TALLY_DATA_DIR/pg/postmaster.pid"; echo $?)"
 
-# second start (demo again): the same data, no new demo key
+# second start (demo again): the same data, no new demo key, no second history
 unset TALLY_DATABASE_URL TALLY_KAFKA_BROKERS
 "$BIN" up --demo >"$T/up2.out" 2>"$T/up2.log" &
 UP=$!
@@ -80,6 +117,7 @@ wait_until 90 test -f "$TALLY_DATA_DIR/endpoints.env"
 . "$TALLY_DATA_DIR/endpoints.env"
 assert_eq "data kept across runs" 1 "$(psql "$TALLY_DATABASE_URL" -XAtqc "select count(*) from calls where event_id='ext-1'")"
 assert_eq "no second demo token once keys exist" "" "$(sed -n 's/^TALLY_DEMO_ADMIN_TOKEN=//p' "$T/up2.out")"
+assert_eq "no second history" 0 "$(grep -c 'writing .* days of history' "$T/up2.log")"
 kill -INT "$UP"
 wait "$UP"
 assert_eq "SIGINT stops cleanly too" 0 $?
@@ -87,6 +125,7 @@ assert_eq "SIGINT stops cleanly too" 0 $?
 # A demo admin key never used is replaced, and the new token printed, on the
 # next start: a newcomer who missed the first token still gets in.
 export TALLY_DATA_DIR="$T/unused"
+export TALLY_DEMO_HISTORY_DAYS=0 # history is tested above
 unset TALLY_DATABASE_URL TALLY_KAFKA_BROKERS
 "$BIN" up --demo >"$T/u1.out" 2>"$T/u1.log" &
 UP=$!
