@@ -102,6 +102,30 @@ for b in json.load(sys.stdin)["budgets"]:
 print(" ".join(sorted(out)))')
 assert_eq "demo budgets: one over, one at risk, two on track; forecasts with a band" "ontrack ontrack over risk" "$STATES"
 
+# the CLI a newcomer types
+assert_match "--version" '^tally [0-9]+\.[0-9]+\.[0-9]+$' "$("$BIN" --version)"
+HELP_OK=0
+for c in up migrate collect serve status dev-kafka report produce prices rollups router keys teams export audit budgets; do
+	"$BIN" "$c" --help 2>/dev/null | grep -q "^usage: tally" || { HELP_OK=1; echo "# no --help for $c"; }
+done
+assert_eq "--help on every subcommand" 0 "$HELP_OK"
+DAYS=$("$BIN" report spend --last 7d --group-by day --format csv)
+assert_eq "--last 7d by day: 8 day rows (the partial first and last days)" 8 "$(printf '%s\n' "$DAYS" | tail -n +2 | wc -l)"
+assert_eq "--group-by day is sorted by day" "$(printf '%s\n' "$DAYS" | tail -n +2 | cut -d, -f1 | sort | tr '\n' ' ')" \
+	"$(printf '%s\n' "$DAYS" | tail -n +2 | cut -d, -f1 | tr '\n' ' ')"
+assert_match "piped, the report stays CSV with exact decimals" '^support,[0-9]+,.*,[0-9]+\.[0-9]{12},' \
+	"$("$BIN" report spend --last 30d --group-by team | grep '^support,')"
+TABLE=$("$BIN" report spend --last 30d --group-by team --format table)
+assert_match "a table: aligned headers" '^team +calls +input tokens +output tokens +cost +share$' "$(printf '%s\n' "$TABLE" | head -1)"
+assert_match "a table: a totals row, money rounded, 100%" '^total +[0-9,]+ +[0-9,]+ +[0-9,]+ +\$[0-9,]+\.[0-9]{2} +100\.0%$' "$(printf '%s\n' "$TABLE" | tail -1)"
+assert_match "the README example answers rows" '"rows":\[\{"team"' "$("$BIN" report spend --last 30d --group-by team --format json)"
+assert_match "one word for spend without a cost centre" '^\(unassigned\),' "$("$BIN" report spend --last 30d --group-by cost_center | grep unassigned)"
+"$BIN" report spend --last 7d --group-by day --team nosuchteam >/dev/null 2>"$T/err.txt"
+assert_eq "an unknown team: exit 2" 2 $?
+assert_match "an unknown team: says so" 'no team "nosuchteam"' "$(cat "$T/err.txt")"
+"$BIN" budgets delete --team nosuchteam >/dev/null 2>&1
+assert_eq "an unknown budget: exit 2" 2 $?
+
 kill -TERM "$UP"
 wait "$UP"
 assert_eq "SIGTERM stops everything and exits 0" 0 $?

@@ -86,7 +86,7 @@ C=$("$BIN" report spend --from 2026-11-01T10:00:00Z --to 2026-11-01T10:30:00Z --
 assert_eq "half-open sub-hour interval reads the calls" "day,calls,input_tokens,output_tokens,cache_read_tokens,cache_write_tokens,reasoning_tokens,cost_usd,unpriced_calls
 2026-11-01,60,60000,12000,24000,0,0,0.014400000000,0" "$C"
 C=$("$BIN" report spend --from 2026-11-01 --to 2026-11-02 --group-by cost_center --format csv | tail -n +2)
-assert_eq "unmapped spend shown as such" "(unmapped),160,201000,45100,80000,10000,0,0.598500000000,10" "$C"
+assert_eq "unassigned spend shown as such" "(unassigned),160,201000,45100,80000,10000,0,0.598500000000,10" "$C"
 
 # a price for the unknown model, then reprice
 printf 'provider,model,tier,input,output,cache_read,cache_write,reasoning,batch_input,batch_output,threshold_tokens,above_input,above_output,above_cache_read,above_cache_write\nacme,acme-llm-1,small,1.00,2.00,,,,,,,,,,\n' >"$T/acme.csv"
