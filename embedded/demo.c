@@ -720,7 +720,7 @@ void demo_stop(struct demo *d)
  * tier they need instead of the one the app asks for, tagged
  * "router":"policy"). Outcomes close each workflow instance. */
 #define DEMO_HISTORY_BATCH     20000 /* calls per transaction */
-#define DEMO_HISTORY_PER_DAY   2600  /* workflow instances on a weekday, at the end */
+#define DEMO_HISTORY_PER_DAY   1600  /* workflow instances on a weekday, at the end */
 #define DEMO_LAUNCH_DAYS       48
 #define DEMO_INCIDENT_DAYS     12
 #define DEMO_ROUTER_DAYS       27

@@ -750,6 +750,10 @@ struct embedded_pg *embedded_pg_start(const char *data_dir, struct tally_err *er
 	                "unix_socket_permissions=0700",
 	                "-c",
 	                "logging_collector=off",
+	                /* JIT compiles the dashboard's few-second queries for longer than
+	                 * they run (16 s for the budgets over the demo's history) */
+	                "-c",
+	                "jit=off",
 	                NULL};
 	if ((pg->pid = spawn(pg, argv, err)) < 0) {
 		pg->pid = 0;

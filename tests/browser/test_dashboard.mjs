@@ -225,6 +225,38 @@ try {
     return (await page.textContent('#view h1')) === 'Team support' || 'wrong heading';
   });
 
+  await step('a team page leaves the team filter of the other pages alone', async () => {
+    // (the team page above showed support in the picker)
+    const req = nextRequest((r) => r.url().includes('/api/v1/spend') && r.url().includes('bucket=day'));
+    await page.goto(base + '#/overview');
+    const u = new URL((await req).url());
+    await settled('overview');
+    if (u.searchParams.get('team')) return `overview asked for team ${u.searchParams.get('team')}`;
+    return (await page.$eval('#team', (s) => s.value)) === '' || 'the picker still shows a team';
+  });
+
+  await step('a page that covers every team shows "All teams" in its disabled picker', async () => {
+    await page.selectOption('#team', 'sales');
+    await settled('overview');
+    await page.goto(base + '#/routing');
+    await settled('routing');
+    const [disabled, value] = await page.$eval('#team', (s) => [s.disabled, s.value]);
+    await page.goto(base + '#/overview');
+    await settled('overview');
+    const back = await page.$eval('#team', (s) => s.value);
+    await page.selectOption('#team', '');
+    await settled('overview');
+    return (disabled && value === '' && back === 'sales') || `disabled ${disabled}, shown "${value}", back on overview "${back}"`;
+  });
+
+  await step('overview: costs per call keep four significant digits under $1, like the footer says', async () => {
+    const cells = await rowsOf('section.panel:has(h2:text-is("Top workflows")) table tbody tr');
+    const col = await page.$$eval('section.panel:has(h2:text-is("Top workflows")) table thead th', (h) => h.map((x) => x.textContent.trim()).indexOf('Cost / call'));
+    if (col < 0 || !cells.length) return 'no cost per call column';
+    const bad = cells.map((r) => r[col]).filter((v) => !/^\$0\.0*[1-9]\d{1,3}$/.test(v) && !/^\$[1-9][\d,]*\.\d{2}$/.test(v));
+    return !bad.length || `cost per call cells ${bad}`;
+  });
+
   await step('workflow page shows spend by task type and tier of that workflow only', async () => {
     const filtered = page.waitForRequest((r) => r.url().includes('/api/v1/spend') &&
       new URL(r.url()).searchParams.get('workflow') === 'ticket-triage');
@@ -316,6 +348,8 @@ try {
     }
     await page.waitForFunction(() => window.__tallyCharts && window.__tallyCharts.budgetBurn);
     await shot('11-budgets');
+    const months = (await panelRows('Alert history')).map((r) => r[2]);
+    if (months.some((m) => m !== thisMonth)) return `alert history of other months: ${months}`;
     const rows = await panelRows('Budgets');
     if (!rows.some((r) => r[0] === 'team' && r[1] === 'support' && r[2] === '$1.00')) return 'no $1 support budget: ' + JSON.stringify(rows);
     if (!rows.some((r) => r[0] === 'workflow' && r[1] === 'contract-review')) return 'no contract-review budget';
@@ -399,6 +433,18 @@ try {
     return history.some((h) => /^v\d+$/.test(h)) || 'no policy version in the history';
   });
 
+  await step('routing: readable: no raw JSON or snake_case labels, no -1 latencies, a page not a scroll of 7,000 px', async () => {
+    const height = await page.evaluate(() => document.documentElement.scrollHeight);
+    const labels = await page.$$eval('#view th, #view dt, #view h2', (e) => e.map((x) => x.textContent));
+    const snake = labels.filter((t) => /\b[a-z]+_[a-z_]+\b/.test(t) && !/^[a-z-]+_[a-z_-]+ →/.test(t));
+    const text = await page.textContent('#view');
+    if (/\{"/.test(text)) return 'raw JSON on the page';
+    if (/(^|\s)-1 \/|\/ -1 ms/.test(text)) return 'a -1 latency';
+    if (/cost per call \$/.test(text)) return 'a total shown as a cost per call';
+    if (snake.length) return `snake_case labels: ${snake.slice(0, 3)}`;
+    return height < 4000 || `page is ${height} px tall`;
+  });
+
   await step('admin signs out; /api/v1/me is then 401', async () => {
     const st = await signOut();
     await shot('07-signed-out');
@@ -431,12 +477,15 @@ try {
     return true;
   });
 
-  await step('viewer: another team through the address bar still shows only their team; API says 403', async () => {
+  await step('viewer: another team through the address bar is refused, saying so, with a link to their own; API says 403', async () => {
     await page.goto(base + '#/team/sales');
     await settled('team');
     await shot('09-viewer-team');
-    const h1 = await page.textContent('#view h1');
-    if (h1 !== `Team ${viewerTeam}`) return `heading "${h1}"`;
+    const note = await page.$('#not-your-team');
+    if (!note || !/viewer key for team support/.test(await note.textContent())) return 'no notice: ' + (await page.textContent('#view'));
+    const charts = await chartInfo();
+    if (Object.keys(charts).length) return 'charts of their own team drawn anyway';
+    if (!(await page.$(`#not-your-team a[href="#/team/${viewerTeam}"]`))) return 'no link to their own page';
     const st = await apiStatus('/api/v1/spend?from=2020-01-01T00:00:00Z&to=2100-01-01T00:00:00Z&group_by=team&team=sales');
     return st === 403 || `spend for sales answered ${st}`;
   });

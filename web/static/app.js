@@ -406,7 +406,7 @@
       { label: 'Input tokens', num: true, value: (r) => compactTokens(r.input_tokens) },
       { label: 'Output tokens', num: true, value: (r) => compactTokens(r.output_tokens) },
       { label: 'Cache read', num: true, value: (r) => compactTokens(r.cache_read_tokens) },
-      { label: 'Cost / call', num: true, value: (r) => (Number(r.calls) > 0 ? money(toPico(r.cost_usd) / BigInt(r.calls)) : '—') },
+      { label: 'Cost / call', num: true, value: (r) => (Number(r.calls) > 0 ? money(toPico(r.cost_usd) / BigInt(r.calls), true) : '—') },
       { label: 'Share', num: true, value: (r) => (total > 0n ? (Number((toPico(r.cost_usd) * 10000n) / total) / 100).toFixed(1) + '%' : '—') },
       { label: 'Spend', num: true, value: (r) => money(r.cost_usd) },
       { label: 'Unpriced', num: true, value: (r) => num(r.unpriced_calls) },
@@ -535,7 +535,7 @@
     const cost = totalCost(wf);
     view.append(el('div', { class: 'cards' },
       card('Spend', money(cost), `${num(calls)} calls`),
-      card('Cost per call', calls ? money(cost / BigInt(calls)) : '—'),
+      card('Cost per call', calls ? money(cost / BigInt(calls), true) : '—'),
       card('Workflows', num((wf.rows || []).length)),
       card('Unpriced calls', num(wf.unpriced_calls ?? (wf.total && wf.total.unpriced_calls)), null, Number(wf.unpriced_calls) ? 'alert' : '')));
     if (!calls) {
@@ -581,7 +581,7 @@
     const calls = row ? Number(row.calls) || 0 : 0;
     view.append(el('div', { class: 'cards' },
       card('Spend', money(cost), `${num(calls)} calls`),
-      card('Cost per call', calls ? money(cost / BigInt(calls)) : '—'),
+      card('Cost per call', calls ? money(cost / BigInt(calls), true) : '—'),
       card('Task types', num((tasks.rows || []).length)),
       card('Unpriced calls', num(row ? row.unpriced_calls : 0))));
     if (!calls) {
@@ -674,6 +674,15 @@
   /* Fields this page does not know yet (the API may grow them): shown as they come, arrays
    * of objects as tables, objects as key/value lists (three levels deep, then as JSON),
    * `*_usd` strings as money (`*_per_*_usd` as a cost per unit). */
+  /* "per_workflow_policy" -> "Per workflow policy" */
+  const humanKey = (k) => { const w = String(k).replace(/_/g, ' ').trim(); return w.charAt(0).toUpperCase() + w.slice(1); };
+  /* A value too deep for a nested list, as "key: value; ..." text rather than JSON. */
+  function flatText(v) {
+    if (v === null || v === undefined) return '—';
+    if (Array.isArray(v)) return v.map(flatText).join(', ');
+    if (typeof v === 'object') return Object.entries(v).map(([k, x]) => `${humanKey(k).toLowerCase()}: ${flatText(x)}`).join('; ');
+    return String(v);
+  }
   function generic(value, key = '', depth = 0) {
     if (value === null || value === undefined) return '—';
     if (/_usd$/.test(key) && typeof value === 'string') return money(value, /_per_/.test(key));
@@ -681,14 +690,14 @@
     if (Array.isArray(value)) {
       if (depth < 3 && value.length && value.every((v) => v && typeof v === 'object' && !Array.isArray(v))) {
         const keys = [...new Set(value.flatMap((v) => Object.keys(v)))];
-        return table(keys.map((k) => ({ label: k, value: (r) => generic(r[k], k, depth + 1) })), value);
+        return table(keys.map((k) => ({ label: humanKey(k), value: (r) => generic(r[k], k, depth + 1) })), value);
       }
-      return value.map((v) => (v && typeof v === 'object' ? JSON.stringify(v) : String(v))).join(', ');
+      return value.map(flatText).join(', ');
     }
     if (typeof value === 'object') {
-      if (depth >= 3) return JSON.stringify(value);
+      if (depth >= 3) return flatText(value);
       return el('dl', { class: 'kv' }, Object.entries(value).map(([k, v]) =>
-        el('div', {}, el('dt', { text: k }), el('dd', {}, generic(v, k, depth + 1)))));
+        el('div', {}, el('dt', { text: humanKey(k) }), el('dd', {}, generic(v, k, depth + 1)))));
     }
     return String(value);
   }
@@ -900,7 +909,8 @@
     const all = list.budgets || [];
     const budgets = all.filter(inTeam);
     const keys = new Set(budgets.map(budgetKey));
-    const alerts = (alertRes.alerts || []).filter((a) => keys.has(budgetKey(a)));
+    /* the month's alerts only, like everything else on the page */
+    const alerts = (alertRes.alerts || []).filter((a) => keys.has(budgetKey(a)) && a.period === month);
     // Without a choice in the address, the budget most at risk: the highest
     // forecast / budget (exact: cross-multiplied pico-dollars).
     const risk = (a, b) => toPico(b.forecast_usd) * toPico(a.budget_usd) - toPico(a.forecast_usd) * toPico(b.budget_usd);
@@ -922,7 +932,7 @@
     }
 
     view.replaceChildren(
-      pageHead('Budgets', `${month} (UTC) · ${state.team ? 'team ' + state.team : 'all teams'} · monthly budgets with a run-rate forecast`),
+      pageHead('Budgets', `${month} (UTC) · ${state.team ? 'team ' + state.team : 'all teams'} · monthly budgets with a forecast from recent daily spend`),
       toolbar(monthPicker(month, (m) => { location.hash = href(m, sel); })));
     if (!sel) {
       const team = viewer ? state.user.team : state.team;
@@ -943,7 +953,10 @@
     view.append(el('div', { class: 'cards' },
       card(`Budget · ${sel.scope} ${sel.name}`, money(budget), 'per month'),
       card('Spent', money(spent), `${pctText(sel.spend_pct)} of the budget`, spent >= budget ? 'alert' : ''),
-      card(closed ? 'Month total' : 'Forecast at month end', money(forecast), `${pctText(sel.forecast_pct)} of the budget`,
+      card(closed ? 'Month total' : 'Forecast at month end', money(forecast), `${pctText(sel.forecast_pct)} of the budget` +
+        (!closed && sel.forecast_low_usd && sel.forecast_high_usd
+          ? ` · likely ${money(sel.forecast_low_usd)}–${money(sel.forecast_high_usd)} (from the last ${sel.basis_days} days)`
+          : !closed ? ' · a run rate of this month only: no past days to go by' : ''),
         forecast >= budget ? 'alert' : ''),
       card('Alerts this month', num(fired.length), top ? `up to ${top.threshold_pct}% (${top.basis})` : 'none fired')));
 
@@ -1172,6 +1185,9 @@
   const VERSION_KEYS = ['version', 'created_at', 'trigger', 'policy', 'changes', 'projected_monthly_saving_usd'];
 
   const q3 = (v) => (typeof v === 'number' ? v.toFixed(3) : '—');
+  /* The router says -1 (or nothing) when no call of the tier reported a latency. */
+  const ms = (v) => (v === null || v === undefined || Number(v) < 0 ? null : num(v));
+  const latencyText = (p50, p95) => (ms(p50) === null && ms(p95) === null ? '—' : `${ms(p50) ?? '—'} / ${ms(p95) ?? '—'} ms`);
   const share = (x) => `${+(Number(x) * 100).toFixed(2)}%`;
   const perUnit = (v) => (v === null || v === undefined ? '—' : money(v, true));
   const taskCalls = (t) => (t.tiers || []).reduce((a, x) => a + (Number(x.calls) || 0), 0);
@@ -1309,15 +1325,17 @@
         const extraTierKeys = [...new Set(tiers.flatMap((x) => Object.keys(x)))].filter((k) => !TIER_KEYS.includes(k));
         const change = lastChange.get(t.task_type);
         const extra = unknownFields(t, TASK_KEYS);
-        grid.append(el('section', { class: 'panel task-policy', 'data-task': t.task_type },
-          el('h2', {}, `${t.task_type} → `, t.tier ? chip(t.tier, 'tier') : 'default', t.model ? el('span', { class: 'muted', text: ` ${t.model}` }) : null),
+        /* one panel per task type, folded after the first: the page stays a page, not 7,000 px */
+        grid.append(el('details', { class: 'panel task-policy', 'data-task': t.task_type, open: i === 0 ? '' : null },
+          el('summary', {}, el('h2', {}, `${t.task_type} → `, t.tier ? chip(t.tier, 'tier') : 'default', t.model ? el('span', { class: 'muted', text: ` ${t.model}` }) : null,
+            el('span', { class: 'muted small', text: ` · ${num(calls)} calls` }))),
           el('p', { class: 'muted small' }, `${t.settled ? 'Settled' : 'Not settled yet'} · tolerance ${t.tolerance} · ${t.reason || ''}`),
           t.override ? el('p', { class: 'small' }, overrideText(t.override)) : null,
           change ? el('p', { class: 'small' }, `Changed in version ${change.version}: ${change.old_tier || '—'}${change.old_was_default ? ' (default)' : ''} → ` +
             `${change.new_tier}, projected saving ${money(change.projected_monthly_saving_usd)} a month.`) : null,
           saving.has(t.task_type) ? el('p', { class: 'small' }, `Over-tier in the last 30 days: ${num(saving.get(t.task_type).over_tier_calls)} calls cost ` +
-            `${money(saving.get(t.task_type).over_tier_cost_usd)}; at ${t.tier}'s cost per call ${money(saving.get(t.task_type).under_policy_cost_usd)} ` +
-            `(saving ${money(saving.get(t.task_type).saving_usd)}).`) : null,
+            `${money(saving.get(t.task_type).over_tier_cost_usd)}; the same calls on ${t.tier} would have cost ` +
+            `${money(saving.get(t.task_type).under_policy_cost_usd)} in all (saving ${money(saving.get(t.task_type).saving_usd)}).`) : null,
           el('div', { class: 'split' }, chartBox('routingQuality' + i, true), el('div', { class: 'scroll' }, table([
             { label: 'Tier and model', value: (x) => el('span', {}, chip(x.tier, 'tier'), x.tier === t.tier ? ' ← policy' : '',
               el('div', { class: 'muted small', text: x.model || '' })) },
@@ -1327,7 +1345,7 @@
             { label: 'Cost / success', num: true, value: (x) => perUnit(x.cost_per_success_usd) },
             { label: 'Quality (interval)', num: true, value: (x) => `${q3(x.quality)} (${q3(x.quality_lcb)}–${q3(x.quality_ucb)})` },
             { label: 'Samples', num: true, value: (x) => num(x.quality_samples) },
-            { label: 'Latency p50 / p95', num: true, value: (x) => `${num(x.latency_p50_ms)} / ${num(x.latency_p95_ms)} ms` },
+            { label: 'Latency p50 / p95', num: true, value: (x) => latencyText(x.latency_p50_ms, x.latency_p95_ms) },
             ...extraTierKeys.map((k) => ({ label: k, value: (x) => generic(x[k], k, 1) })),
           ], tiers))),
           Object.keys(extra).length ? generic(extra) : null));
@@ -1337,7 +1355,9 @@
 
     const more = unknownFields(pol, POLICY_KEYS);
     const bottom = el('div', { class: 'grid' });
-    for (const [k, v] of Object.entries(more)) bottom.append(panel(`Policy: ${k}`, '', generic(v, k)));
+    for (const [k, v] of Object.entries(more)) {
+      bottom.append(el('details', { class: 'panel' }, el('summary', {}, el('h2', { text: `Policy: ${humanKey(k).toLowerCase()}` })), generic(v, k)));
+    }
     if (savings) {
       const st = savings.task_types || [];
       bottom.append(panel(`Over-tier spend by task type (last ${savings.period_days} days, policy version ${savings.policy_version})`, '',
@@ -1352,14 +1372,17 @@
           : empty('No call in the period used a dearer tier than the policy says its task type needs.')));
     }
     if (versions) {
-      const rows = [];
-      for (const v of versions) (v.changes && v.changes.length ? v.changes : [null]).forEach((c, i) => rows.push({ v, c, first: i === 0 }));
-      bottom.append(panel('Policy history', '', rows.length ? table([
+      /* the newest versions; older ones fold away, so the history does not run for pages */
+      const historyTable = (vs) => {
+        const rows = [];
+        for (const v of vs) (v.changes && v.changes.length ? v.changes : [null]).forEach((c, i) => rows.push({ v, c, first: i === 0 }));
+        return table([
         { label: 'Version', value: (x) => (x.first ? el('details', {}, el('summary', { text: `v${x.v.version}` }), generic(x.v.policy, 'policy')) : '') },
         { label: 'When', value: (x) => (x.first ? utcTime(x.v.created_at) : '') },
         { label: 'Trigger', value: (x) => {
           const extra = unknownFields(x.v, VERSION_KEYS);
-          return x.first ? el('span', {}, x.v.trigger || '', Object.keys(extra).length ? generic(extra, '', 1) : null) : '';
+          return x.first ? el('span', {}, x.v.trigger || '', Object.keys(extra).length
+            ? el('details', {}, el('summary', { text: Object.keys(extra).map((k) => humanKey(k).toLowerCase()).join(', ') }), generic(extra, '', 1)) : null) : '';
         } },
         { label: 'Task type', value: (x) => (!x.c ? '—' : x.c.workflow ? `${x.c.task_type} in workflow ${x.c.workflow}` : x.c.task_type) },
         { label: 'Change', value: (x) => (x.c ? el('span', { class: 'change' }, chip(x.c.old_tier || '—', 'tier'),
@@ -1368,8 +1391,13 @@
           evidenceList(x.c.evidence), Object.keys(unknownFields(x.c, CHANGE_KEYS)).length ? generic(unknownFields(x.c, CHANGE_KEYS), '', 1) : null) : '') },
         { label: 'Calls, 30 days', num: true, value: (x) => (x.c ? num(x.c.calls_30d) : '') },
         { label: 'Projected saving / month', num: true, value: (x) => (x.c ? money(x.c.projected_monthly_saving_usd) : '') },
-      ], rows, null, (x) => (x.first ? 'version-start' : null))
-        : empty('No policy version yet: a task type enters the policy once its decision is settled (enough samples on the tiers it compares).')));
+      ], rows, null, (x) => (x.first ? 'version-start' : null));
+      };
+      const recent = versions.slice(0, 5);
+      const older = versions.slice(5);
+      bottom.append(panel('Policy history', '', versions.length ? historyTable(recent)
+        : empty('No policy version yet: a task type enters the policy once its decision is settled (enough samples on the tiers it compares).'),
+      older.length ? el('details', { class: 'older-versions' }, el('summary', { text: `${num(older.length)} older versions` }), historyTable(older)) : null));
     } else {
       bottom.append(failure(historyRes.reason));
     }
@@ -1424,19 +1452,19 @@
     $('#range-label').title = why.range || '';
     $('#team').disabled = viewer || !!why.team;
     $('#team-label').title = viewer ? 'Your key is bound to this team' : why.team || '';
+    /* a page that covers every team says so in the picker, whatever filter the others use */
+    if (!viewer) $('#team').value = why.team ? '' : (page === 'team' && state.pageTeam) || state.team;
   }
 
   async function render() {
     if (!state.user) return;
     const seq = ++state.renderSeq;
     const route = parseRoute();
-    /* A viewer is bound to its team, whatever the address says. */
-    if (route.page === 'team' && route.arg && state.user.role !== 'viewer' && route.arg !== state.team) {
-      state.team = route.arg;
-      syncTeamPicker();
-    }
+    /* A team page shows its team in the picker while it is open; the filter the other pages
+     * use (state.team) stays what the user picked there. */
+    state.pageTeam = route.page === 'team' && route.arg && state.user.role !== 'viewer' ? route.arg : '';
     for (const a of document.querySelectorAll('.nav a')) a.classList.toggle('active', a.dataset.page === route.page);
-    syncPickers(route.page);
+    syncTeamPicker();
     destroyCharts();
     const view = $('#view');
     view.replaceChildren(el('p', { class: 'muted', text: 'Loading…' }));
@@ -1445,6 +1473,14 @@
     try {
       switch (route.page) {
       case 'team': {
+        /* A viewer is bound to its team: another team's address says so instead of
+         * silently showing its own. */
+        if (state.user.role === 'viewer' && route.arg && route.arg !== state.user.team) {
+          view.replaceChildren(pageHead(`Team ${route.arg}`), el('div', { class: 'panel notice', id: 'not-your-team' },
+            el('p', {}, `Your key is a viewer key for team ${state.user.team}: team ${route.arg}'s page is not open to it. `,
+              el('a', { href: '#/team/' + encodeURIComponent(state.user.team) }, `Team ${state.user.team}'s page`), '.')));
+          break;
+        }
         const team = state.user.role === 'viewer' ? state.user.team : route.arg || state.team;
         await (team ? renderTeam(view, seq, team) : renderTeamIndex(view, seq));
         break;
@@ -1488,7 +1524,7 @@
     const sel = $('#team');
     const viewer = state.user && state.user.role === 'viewer';
     const names = viewer ? [state.user.team] : ['', ...state.teams];
-    if (!viewer && state.team && !names.includes(state.team)) names.push(state.team);
+    for (const t of [state.team, state.pageTeam]) if (!viewer && t && !names.includes(t)) names.push(t);
     sel.replaceChildren(...names.map((t) => el('option', { value: t, text: t || 'All teams' })));
     sel.value = viewer ? state.user.team : state.team;
     syncPickers(parseRoute().page);
@@ -1597,10 +1633,13 @@
     });
     $('#team').addEventListener('change', (e) => {
       if (state.user.role === 'viewer') return;
-      state.team = e.target.value;
       const route = parseRoute();
-      if (route.page === 'team') location.hash = state.team ? '#/team/' + encodeURIComponent(state.team) : '#/team';
-      else render();
+      /* on a team page the picker picks the page's team; elsewhere it is the filter */
+      if (route.page === 'team') location.hash = e.target.value ? '#/team/' + encodeURIComponent(e.target.value) : '#/team';
+      else {
+        state.team = e.target.value;
+        render();
+      }
     });
     $('#signin-form').addEventListener('submit', signIn);
     $('#signout').addEventListener('click', signOut);
