@@ -32,6 +32,7 @@ static const char *const route_names[ROUTE_COUNT] = {
     [ROUTE_ALERTS] = "/api/v1/alerts",
     [ROUTE_EXPORT_FOCUS] = "/api/v1/export/focus",
     [ROUTE_TEAMS] = "/api/v1/teams",
+    [ROUTE_CALLS] = "/api/v1/calls",
 };
 
 const char *web_route_name(int route)

@@ -120,6 +120,7 @@ const rowsOf = (sel) => page.$$eval(sel, (rs) => rs.map((r) => [...r.children].m
 // the rows (or, with part 'tfoot', the totals) of the table in the panel titled `title`
 const panelRows = (title, part = 'tbody') => rowsOf(`section.panel:has(h2:text-is("${title}")) table ${part} tr`);
 const MONEY = /^-?\$\d[\d,]*\.\d{2,}$/;
+const toPico = (s) => { const [i, f = ''] = String(s).split('.'); return BigInt(i) * 10n ** 12n + BigInt((f + '0'.repeat(12)).slice(0, 12)); };
 const apiStatus = (p) => page.evaluate(async (u) => (await fetch(u, { credentials: 'same-origin' })).status, p);
 const hasData = (c) => c && c.datasets.length > 0 && c.datasets.some((d) => d.sum > 0) && c.painted > 0;
 
@@ -281,6 +282,57 @@ try {
       `task-type bars sum to ${bars} pico-USD; the workflow costs ${own}, every workflow ${every}`;
   });
 
+  await step('drill-down: a click on a model slice opens the calls of that model, paged; a row opens the call\'s record', async () => {
+    await page.goto(base + '#/overview');
+    await settled('overview');
+    await page.waitForFunction(() => window.__tallyCharts && window.__tallyCharts.modelMix);
+    // click the first slice through Chart.js's own geometry
+    const pt = await page.evaluate(() => {
+      const c = window.__tallyCharts.modelMix;
+      const a = c.getDatasetMeta(0).data[0].tooltipPosition();
+      const r = c.canvas.getBoundingClientRect();
+      return { x: r.left + a.x, y: r.top + a.y, model: c.data.labels[0] };
+    });
+    await page.mouse.click(pt.x, pt.y);
+    await page.waitForFunction(() => location.hash.startsWith('#/calls/'));
+    await settled('calls');
+    await shot('19-calls');
+    const filters = await page.textContent('#call-filters');
+    if (!filters.includes(`model ${pt.model}`)) return `filters "${filters}" for ${pt.model}`;
+    const rows = await rowsOf('#view table tbody tr');
+    if (rows.length !== 50 || rows.some((r) => r[4] !== pt.model)) return `${rows.length} rows, models ${[...new Set(rows.map((r) => r[4]))]}`;
+    const head = await page.textContent('#view .page-head');
+    const next = await page.$('#calls-next[href]');
+    if (!next) return 'no next page: ' + head;
+    await next.click();
+    await settled('calls');
+    if (!/offset%3D50|offset=50/.test(await page.evaluate(() => location.hash))) return 'next page lost its offset';
+    const rows2 = await rowsOf('#view table tbody tr');
+    if (!rows2.length || rows2[0][0] === rows[0][0] && rows2[0][1] === rows[0][1] && rows2[0][9] === rows[0][9]) return 'page 2 repeats page 1';
+    await page.click('#view table tbody tr:first-child td:first-child a');
+    await settled('call');
+    await shot('20-call');
+    const text = await page.textContent('#view');
+    for (const want of ['Price version', 'Tokens by component', 'In force from', 'Cache read', pt.model]) if (!text.includes(want)) return `call page lacks "${want}"`;
+    return /\$\d[\d.]* \/ M tokens/.test(text) || 'no per-component rates';
+  });
+
+  await step('quarantine grouped by reason; a reason lists its own events only', async () => {
+    await page.goto(base + '#/quarantine');
+    await settled('quarantine');
+    await page.waitForSelector('section.panel:has(h2:text-is("By reason")) table');
+    const groups = await panelRows('By reason');
+    if (!groups.length) return 'no groups';
+    const api = await apiJson('/api/v1/quarantine/reasons?examples=0');
+    if (Number(groups.reduce((a, r) => a + Number(r[1].replace(/,/g, '')), 0)) !== Number(api.total)) return 'group counts do not add up to the total';
+    await page.click('section.panel:has(h2:text-is("By reason")) table tbody tr:first-child a');
+    await settled('quarantine');
+    await shot('21-quarantine-reason');
+    const reason = await page.textContent('#q-reason');
+    const items = await rowsOf('#view table tbody tr');
+    return (items.length > 0 && reason.includes(api.groups[0].reason)) || `reason "${reason}", ${items.length} items`;
+  });
+
   await step('quarantine page lists events with reason, topic/partition/offset and raw excerpt', async () => {
     await page.goto(base + '#/quarantine');
     await settled('quarantine');
@@ -397,6 +449,24 @@ try {
     return true;
   });
 
+  await step('outcomes: value delivered and return on AI spend by team, workflow and kind, exact against the API', async () => {
+    for (const want of ['Value delivered', 'Return on AI spend']) if (!(await page.$$eval('.card .label', (e) => e.map((x) => x.textContent))).includes(want)) return `card ${want} missing`;
+    const rows = await panelRows('Value by workflow and outcome kind');
+    const kinds = new Set(rows.map((r) => r[2]));
+    if (kinds.size < 5) return `only kinds ${[...kinds]}`;
+    if (!rows.every((r) => MONEY.test(r[5]) && MONEY.test(r[6]) && /^×\d+\.\d{2}$|^—$/.test(r[9]))) return 'cells: ' + JSON.stringify(rows[0]);
+    const teams = await panelRows('Return on AI spend by team');
+    if (teams.length < 4) return 'teams: ' + JSON.stringify(teams);
+    const q = new URLSearchParams({ from: daysBack(29) + 'T00:00:00Z', to: daysBack(-1) + 'T00:00:00Z' });
+    const api = await apiJson('/api/v1/outcomes/value?' + q);
+    const t = api.total;
+    // return on spend is value / spend to two decimals
+    const exact = Number(toPico(t.value_usd) * 100n / toPico(t.spend_usd)) / 100;
+    if (Math.abs(exact - Number(t.return_on_spend)) > 0.011) return `return ${t.return_on_spend} vs ${exact}`;
+    const sum = api.rows.reduce((a, r) => a + toPico(r.value_usd), 0n);
+    return sum === toPico(t.value_usd) || `rows add up to ${sum}, total ${t.value_usd}`;
+  });
+
   await step('waste: stacked breakdown by team and workflow, totals, the over-tier note when the API gives one', async () => {
     const req = nextRequest((r) => r.url().includes('/api/v1/waste'));
     await page.goto(base + '#/waste');
@@ -490,8 +560,21 @@ try {
     return st === 403 || `spend for sales answered ${st}`;
   });
 
-  await step('viewer: no links to outcomes or routing; those pages say they need finance or admin; the API says 403', async () => {
-    for (const id of ['#nav-outcomes', '#nav-routing']) if (await page.isVisible(id)) return `${id} visible`;
+  await step(`viewer: outcomes of team ${viewerTeam} with their value and return; the API refuses another team`, async () => {
+    if (!(await page.isVisible('#nav-outcomes'))) return 'no outcomes link';
+    await page.goto(base + '#/outcomes');
+    await settled('outcomes');
+    await shot('18-viewer-outcomes');
+    const rows = await panelRows('Value by workflow and outcome kind');
+    if (!rows.length || rows.some((r) => r[0] !== viewerTeam)) return 'rows: ' + JSON.stringify(rows.map((r) => r[0]));
+    if (!(await page.$('#value-cards'))) return 'no value cards';
+    expected403.add('/api/v1/outcomes/value');
+    const st = await apiStatus('/api/v1/outcomes/value?from=2020-01-01&to=2100-01-01&team=sales');
+    return st === 403 || `value for sales answered ${st}`;
+  });
+
+  await step('viewer: no link to routing; it and the all-team outcome report say they need finance or admin; the API says 403', async () => {
+    for (const id of ['#nav-routing']) if (await page.isVisible(id)) return `${id} visible`;
     for (const id of ['#nav-chargeback', '#nav-budgets', '#nav-waste']) if (!(await page.isVisible(id))) return `${id} hidden`;
     for (const [hash, name] of [['#/outcomes', 'outcomes'], ['#/routing', 'routing']]) {
       await page.goto(base + hash);
