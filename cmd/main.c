@@ -69,8 +69,8 @@ int main(int argc, char **argv)
 	for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++) {
 		if (strcmp(argv[1], commands[i].name) != 0)
 			continue;
-		if (wants_help(argc, argv) &&
-		    !(strcmp(argv[1], "report") == 0 && argc > 2 && strcmp(argv[2], "spend") == 0)) {
+		if (wants_help(argc, argv) && !(strcmp(argv[1], "report") == 0 && argc > 2 &&
+		                                strcmp(argv[2], "spend") == 0)) {
 			printf("usage: tally %s\n\n  %s\n\nSee README.md (Commands) and docs/.\n",
 			       commands[i].name, commands[i].help);
 			return 0;

@@ -29,8 +29,8 @@ static int by_key(const void *a, const void *b)
 static int spend_table(const struct spend_result *r, int dim, FILE *fp)
 {
 	static const bool num[] = {false, true, true, true, true, true};
-	const char *heads[] = {spend_dim_name(dim), "calls", "input tokens", "output tokens",
-	                       "cost", "share"};
+	const char *heads[] = {spend_dim_name(dim), "calls", "input tokens",
+	                       "output tokens",     "cost",  "share"};
 	struct cmd_table t;
 	char c[6][64];
 	const char *cells[6] = {c[0], c[1], c[2], c[3], c[4], c[5]};
@@ -43,10 +43,10 @@ static int spend_table(const struct spend_result *r, int dim, FILE *fp)
 	for (size_t i = 0; i <= r->n && rc == 0; i++) {
 		const struct spend_row *row = i < r->n ? &r->rows[i] : &r->total;
 		str_copy(c[0], sizeof c[0],
-		         i == r->n                               ? "total"
-		         : !row->key_null                        ? row->key
-		         : dim == DIM_COST_CENTER                ? "(unassigned)"
-		                                                 : "(none)");
+		         i == r->n                ? "total"
+		         : !row->key_null         ? row->key
+		         : dim == DIM_COST_CENTER ? "(unassigned)"
+		                                  : "(none)");
 		cmd_count_text(row->calls, c[1], sizeof c[1]);
 		cmd_count_text(row->input_tokens, c[2], sizeof c[2]);
 		cmd_count_text(row->output_tokens, c[3], sizeof c[3]);
@@ -61,9 +61,11 @@ static int spend_table(const struct spend_result *r, int dim, FILE *fp)
 	if (rc == 0) {
 		cmd_table_print(&t, fp, 1);
 		if (r->total.unpriced_calls > 0)
-			fprintf(fp, "\n%lld calls are unpriced (no price for their model): `tally status`"
-			            " counts them, `tally prices reprice` prices them\n",
-			        (long long)r->total.unpriced_calls);
+			fprintf(
+			    fp,
+			    "\n%lld calls are unpriced (no price for their model): `tally status`"
+			    " counts them, `tally prices reprice` prices them\n",
+			    (long long)r->total.unpriced_calls);
 	}
 	cmd_table_cleanup(&t);
 	return rc;
@@ -155,10 +157,11 @@ static int report_spend(int argc, char **argv)
 			return 1;
 		}
 		if (!known) {
-			fprintf(stderr,
-			        "tally: no %s \"%s\" in the ledger (no calls, budget or cost centre):"
-			        " `tally report spend --last 30d --group-by %s` lists them\n",
-			        w ? "workflow" : "team", name, w ? "workflow" : "team");
+			fprintf(
+			    stderr,
+			    "tally: no %s \"%s\" in the ledger (no calls, budget or cost centre):"
+			    " `tally report spend --last 30d --group-by %s` lists them\n",
+			    w ? "workflow" : "team", name, w ? "workflow" : "team");
 			ledger_close(lg);
 			return 2;
 		}
@@ -176,8 +179,8 @@ static int report_spend(int argc, char **argv)
 	} else {
 		struct sbuf sb;
 		sbuf_init(&sb);
-		report_spend_format(&r, q.dim, strcmp(format, "json") == 0 ? REPORT_JSON : REPORT_CSV,
-		                    &sb);
+		report_spend_format(&r, q.dim,
+		                    strcmp(format, "json") == 0 ? REPORT_JSON : REPORT_CSV, &sb);
 		fwrite(sb.p, 1, sb.len, stdout);
 		sbuf_cleanup(&sb);
 	}

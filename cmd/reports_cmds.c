@@ -173,8 +173,9 @@ static int period_report(const char *name, int argc, char **argv, bool waste)
 	int rc;
 
 	if (parse_opts(name, argc, argv, &o) < 0 || o.npos) {
-		fprintf(stderr, "usage: tally %s (--from TS --to TS | --last 7d)%s [--format csv|json]\n", name,
-		        waste ? " [--window 24h] [--team T]" : "");
+		fprintf(stderr,
+		        "usage: tally %s (--from TS --to TS | --last 7d)%s [--format csv|json]\n",
+		        name, waste ? " [--window 24h] [--team T]" : "");
 		return 2;
 	}
 	if (parse_period(&o, &from, &to) < 0 || parse_format(o.format, &fmt) < 0)
@@ -200,8 +201,10 @@ static int period_report(const char *name, int argc, char **argv, bool waste)
 		if (ledger_name_known(lg, false, o.team, &known, &err) < 0)
 			return fail(lg, &err);
 		if (!known) {
-			fprintf(stderr, "tally: no team \"%s\" in the ledger (no calls, budget or cost"
-			                " centre)\n", o.team);
+			fprintf(stderr,
+			        "tally: no team \"%s\" in the ledger (no calls, budget or cost"
+			        " centre)\n",
+			        o.team);
 			ledger_close(lg);
 			return 2;
 		}
@@ -472,8 +475,10 @@ int cmd_budgets(int argc, char **argv)
 			                         &err) < 0)
 				return fail(lg, &err);
 			if (!found) {
-				fprintf(stderr, "tally: no budget for %s %s: `tally budgets list` shows"
-				                " them\n", scope, name);
+				fprintf(stderr,
+				        "tally: no budget for %s %s: `tally budgets list` shows"
+				        " them\n",
+				        scope, name);
 				ledger_close(lg);
 				return 2;
 			}

@@ -74,10 +74,10 @@ static void seed_demo_finance(struct ledger *lg, const struct demo_history_resul
 		const char *scope, *name;
 		int pct;
 	} budgets[] = {
-	    {"team", "support", 150},              /* on track */
-	    {"team", "sales", 160},                /* on track */
-	    {"workflow", "contract-review", 92},   /* forecast over: at risk */
-	    {"team", "marketing", 3},              /* spent already: over */
+	    {"team", "support", 150},            /* on track */
+	    {"team", "sales", 160},              /* on track */
+	    {"workflow", "contract-review", 92}, /* forecast over: at risk */
+	    {"team", "marketing", 3},            /* spent already: over */
 	};
 	struct ledger_table t = {0};
 	struct tally_err err = {0};
@@ -103,8 +103,9 @@ static void seed_demo_finance(struct ledger *lg, const struct demo_history_resul
 	for (size_t i = 0; h && i < sizeof budgets / sizeof budgets[0]; i++) {
 		int64_t week = 0;
 		for (size_t w = 0; w < h->n_workflows; w++)
-			if (strcmp(budgets[i].scope, "team") == 0 ? strcmp(h->team[w], budgets[i].name) == 0
-			                                          : strcmp(h->workflow[w], budgets[i].name) == 0)
+			if (strcmp(budgets[i].scope, "team") == 0
+			        ? strcmp(h->team[w], budgets[i].name) == 0
+			        : strcmp(h->workflow[w], budgets[i].name) == 0)
 				week += h->week_pusd[w];
 		/* a 30-day month at the last week's pace, scaled, in whole dollars */
 		__int128 month = (__int128)week * 30 / 7 * budgets[i].pct / 100;
@@ -122,8 +123,8 @@ static void seed_demo_finance(struct ledger *lg, const struct demo_history_resul
 			log_warn("demo: %s", err.msg);
 			return;
 		}
-		int k = snprintf(summary + used, sizeof summary - used, "%s%s $%lld", used ? ", " : "",
-		                 budgets[i].name, (long long)dollars);
+		int k = snprintf(summary + used, sizeof summary - used, "%s%s $%lld",
+		                 used ? ", " : "", budgets[i].name, (long long)dollars);
 		if (k > 0 && (size_t)k < sizeof summary - used)
 			used += (size_t)k;
 	}
@@ -149,7 +150,8 @@ static int env_int(const char *name, int dflt, int lo, int hi)
 	if (!v || !*v)
 		return dflt;
 	if (parse_i64(v, &n) < 0 || n < lo || n > hi) {
-		log_warn("%s=%s: use a whole number from %d to %d; using %d", name, v, lo, hi, dflt);
+		log_warn("%s=%s: use a whole number from %d to %d; using %d", name, v, lo, hi,
+		         dflt);
 		return dflt;
 	}
 	return (int)n;
@@ -172,9 +174,9 @@ static void history_progress(void *ctx, int done, int total, int64_t calls)
 	int width = 30, fill = done * width / total;
 
 	if (bar->tty) {
-		fprintf(stderr, "\r\033[Kdemo history [%.*s%*s] %3d%%  %d/%d days  %lld calls", fill,
-		        "##############################", width - fill, "", done * 100 / total, done,
-		        total, (long long)calls);
+		fprintf(stderr, "\r\033[Kdemo history [%.*s%*s] %3d%%  %d/%d days  %lld calls",
+		        fill, "##############################", width - fill, "",
+		        done * 100 / total, done, total, (long long)calls);
 		if (done == total)
 			fputc('\n', stderr);
 		fflush(stderr);
@@ -196,7 +198,8 @@ static int demo_history(struct up *u)
 	int rc = -1, days = env_int("TALLY_DEMO_HISTORY_DAYS", DEMO_HISTORY_DAYS, 0, 400);
 	struct ledger *lg = ledger_open(u->cfg.database_url, &err);
 
-	if (!lg || ledger_calls_before(lg, time_now_us() - INT64_C(2) * 86400000000, &any, &err) < 0) {
+	if (!lg ||
+	    ledger_calls_before(lg, time_now_us() - INT64_C(2) * 86400000000, &any, &err) < 0) {
 		log_error("demo: %s", err.msg);
 		goto out;
 	}
@@ -267,9 +270,10 @@ static void demo_admin_key(struct up *u, struct ledger *lg)
 		if (ledger_key_revoke(lg, unused, "demo", &found, &err) < 0)
 			log_warn("demo: %s", err.msg);
 		else
-			log_info("demo: the demo admin key %lld was never used; it is replaced by key"
-			         " %lld, whose token is printed below",
-			         (long long)unused, (long long)id);
+			log_info(
+			    "demo: the demo admin key %lld was never used; it is replaced by key"
+			    " %lld, whose token is printed below",
+			    (long long)unused, (long long)id);
 	}
 }
 
@@ -285,7 +289,8 @@ static int http_addr_free(const char *addr, struct tally_err *err)
 
 	if (!colon || (size_t)(colon - addr) >= sizeof host)
 		return tally_err_set(err, TALLY_EINVAL, false,
-		                     "TALLY_HTTP_ADDR=%s: use host:port, e.g. 127.0.0.1:8080", addr);
+		                     "TALLY_HTTP_ADDR=%s: use host:port, e.g. 127.0.0.1:8080",
+		                     addr);
 	memcpy(host, addr, (size_t)(colon - addr));
 	host[colon - addr] = '\0';
 	if (host[0] == '[' && host[strlen(host) - 1] == ']') {
@@ -473,8 +478,9 @@ int cmd_up(int argc, char **argv)
 			log_error("demo traffic: %s", err.msg);
 			goto out;
 		}
-		log_info("demo traffic: producing about %d events/s until stopped (TALLY_DEMO_RATE)",
-		         rate);
+		log_info(
+		    "demo traffic: producing about %d events/s until stopped (TALLY_DEMO_RATE)",
+		    rate);
 	}
 	log_info("tally is up; Ctrl-C stops it");
 	int64_t last = time_mono_us();

@@ -719,14 +719,14 @@ void demo_stop(struct demo *d)
  * (from DEMO_ROUTER_DAYS ago support's and marketing's easy steps go to the
  * tier they need instead of the one the app asks for, tagged
  * "router":"policy"). Outcomes close each workflow instance. */
-#define DEMO_HISTORY_BATCH     20000 /* calls per transaction */
-#define DEMO_HISTORY_PER_DAY   1600  /* workflow instances on a weekday, at the end */
-#define DEMO_LAUNCH_DAYS       48
-#define DEMO_INCIDENT_DAYS     12
-#define DEMO_ROUTER_DAYS       27
+#define DEMO_HISTORY_BATCH   20000 /* calls per transaction */
+#define DEMO_HISTORY_PER_DAY 1600  /* workflow instances on a weekday, at the end */
+#define DEMO_LAUNCH_DAYS     48
+#define DEMO_INCIDENT_DAYS   12
+#define DEMO_ROUTER_DAYS     27
 
-static const int hour_weight[24] = {2,  1,  1,  1,  2,  3,  5,  9,  13, 15, 15, 14,
-                                    12, 14, 15, 15, 13, 10, 7,  5,  4,  3,  3,  2};
+static const int hour_weight[24] = {2,  1,  1,  1,  2,  3,  5, 9, 13, 15, 15, 14,
+                                    12, 14, 15, 15, 13, 10, 7, 5, 4,  3,  3,  2};
 
 struct history {
 	struct demo d; /* randomness and hot prompts only */
@@ -778,8 +778,9 @@ static double history_call(struct history *h, int wf_i, const char *outcome_id, 
 	}
 	int n_models = tier_model_count[tier];
 	/* Before its launch, claude-haiku-4-5 (the medium tier's first) is not used. */
-	int mi = (tier == TIER_MEDIUM && day_ago >= DEMO_LAUNCH_DAYS) ? 1
-	                                                              : (int)rnd_range(d, 0, n_models - 1);
+	int mi = (tier == TIER_MEDIUM && day_ago >= DEMO_LAUNCH_DAYS)
+	             ? 1
+	             : (int)rnd_range(d, 0, n_models - 1);
 	const struct model *m = &tier_models[tier][mi];
 	struct call_row *row = ledger_batch_add_call(&h->b);
 	if (!row) {
@@ -809,15 +810,15 @@ static double history_call(struct history *h, int wf_i, const char *outcome_id, 
 	ev->local = tier == TIER_LOCAL;
 	ev->batch = t == SUMMARIZE && strcmp(wf->team, "sales") == 0 && tier != TIER_LOCAL &&
 	            !ev->cache_hit && rnd_pct(d, 30);
-	ev->latency_ms =
-	    ev->batch ? -1
-	              : (ev->cache_hit ? rnd_range(d, 3, 40)
-	                               : m->base_ms + ev->output_tokens * m->ms_per_token *
-	                                                  rnd_range(d, 80, 140) / 100);
+	ev->latency_ms = ev->batch
+	                     ? -1
+	                     : (ev->cache_hit ? rnd_range(d, 3, 40)
+	                                      : m->base_ms + ev->output_tokens * m->ms_per_token *
+	                                                         rnd_range(d, 80, 140) / 100);
 	ev->status = CALL_OK;
 	int r = (int)rnd_range(d, 0, 999);
-	if (!ev->cache_hit && (r < 20 || (incident && strcmp(m->provider, "anthropic") == 0 &&
-	                                  rnd_pct(d, 55)))) {
+	if (!ev->cache_hit &&
+	    (r < 20 || (incident && strcmp(m->provider, "anthropic") == 0 && rnd_pct(d, 55)))) {
 		ev->status = rnd_pct(d, 60) ? CALL_ERROR : CALL_TIMEOUT;
 		ev->output_tokens = 0;
 		ev->latency_ms = ev->status == CALL_TIMEOUT ? 30000 : rnd_range(d, 50, 900);
@@ -830,9 +831,9 @@ static double history_call(struct history *h, int wf_i, const char *outcome_id, 
 		ev->has_quality = true;
 		ev->quality = round2(q);
 	}
-	snprintf(ev->tags, sizeof ev->tags,
-	         "{\"env\":\"prod\",\"app\":\"%s\",\"region\":\"%s\"%s}", wf->app,
-	         rnd_pct(d, 60) ? "eu-west-1" : "us-east-1", routed ? ",\"router\":\"policy\"" : "");
+	snprintf(ev->tags, sizeof ev->tags, "{\"env\":\"prod\",\"app\":\"%s\",\"region\":\"%s\"%s}",
+	         wf->app, rnd_pct(d, 60) ? "eu-west-1" : "us-east-1",
+	         routed ? ",\"router\":\"policy\"" : "");
 
 	/* Priced as the collector prices (collector.c, price_row). */
 	const struct price *p = pricebook_lookup(h->pb, ev->provider, ev->model, ev->ts_us);
@@ -860,8 +861,8 @@ static double history_call(struct history *h, int wf_i, const char *outcome_id, 
 }
 
 /* One workflow instance starting at ts: its calls, then its outcome. */
-static int history_instance(struct history *h, int wf_i, int64_t ts_us, int day_ago,
-                            bool incident, struct tally_err *err)
+static int history_instance(struct history *h, int wf_i, int64_t ts_us, int day_ago, bool incident,
+                            struct tally_err *err)
 {
 	struct demo *d = &h->d;
 	const struct workflow *wf = &workflows[wf_i];
@@ -871,17 +872,20 @@ static int history_instance(struct history *h, int wf_i, int64_t ts_us, int day_
 
 	if (!wf->outcome_prefix) {
 		enum task t = wf->steps[rnd_range(d, 0, wf->n_steps - 1)];
-		return history_call(h, wf_i, NULL, t, false, ts_us, day_ago, incident, err) < -1 ? -1
-		                                                                                : 0;
+		return history_call(h, wf_i, NULL, t, false, ts_us, day_ago, incident, err) < -1
+		           ? -1
+		           : 0;
 	}
 	snprintf(oid, sizeof oid, "%s-H%lld", wf->outcome_prefix, (long long)d->outcome_seq++);
 	for (int s = 0; s < wf->n_steps; s++) {
-		double q = history_call(h, wf_i, oid, wf->steps[s], false, ts_us, day_ago, incident, err);
+		double q =
+		    history_call(h, wf_i, oid, wf->steps[s], false, ts_us, day_ago, incident, err);
 		if (q < -1)
 			return -1;
 		ts_us += rnd_range(d, 200, 3000) * 1000;
 		if (q >= 0 && q < 0.7 && rnd_pct(d, 50)) { /* escalated to the flagship */
-			q = history_call(h, wf_i, oid, wf->steps[s], true, ts_us, day_ago, incident, err);
+			q = history_call(h, wf_i, oid, wf->steps[s], true, ts_us, day_ago, incident,
+			                 err);
 			if (q < -1)
 				return -1;
 			ts_us += rnd_range(d, 200, 3000) * 1000;
@@ -943,14 +947,17 @@ int demo_load_history(const char *database_url, int days, demo_progress_fn progr
 		wf_weights[i] = workflows[i].share;
 	for (int ago = days; ago >= 0; ago--) {
 		int64_t day0 = today0 - (int64_t)ago * day_us;
-		int wday = (int)((day0 / day_us + 4) % 7); /* 1970-01-01 was a Thursday: 0 = Sunday */
+		int wday =
+		    (int)((day0 / day_us + 4) % 7); /* 1970-01-01 was a Thursday: 0 = Sunday */
 		double weekday = wday == 0 ? 0.25 : wday == 6 ? 0.35 : 1.0;
 		/* Growth: from 45% of today's volume at the start to 100%. */
 		double growth = 0.45 + 0.55 * (double)(days - ago) / (double)days;
-		int n = (int)(DEMO_HISTORY_PER_DAY * weekday * growth * (0.9 + 0.2 * rnd_unit(&h->d)));
+		int n =
+		    (int)(DEMO_HISTORY_PER_DAY * weekday * growth * (0.9 + 0.2 * rnd_unit(&h->d)));
 		for (int i = 0; i < n; i++) {
 			int hour = rnd_weighted(&h->d, hour_weight, 24);
-			int64_t ts = day0 + (int64_t)hour * 3600000000LL + rnd_range(&h->d, 0, 3599999999LL);
+			int64_t ts =
+			    day0 + (int64_t)hour * 3600000000LL + rnd_range(&h->d, 0, 3599999999LL);
 			if (ts >= h->now_us - INT64_C(60000000))
 				continue; /* the live traffic takes over from here */
 			bool incident = ago == DEMO_INCIDENT_DAYS && hour >= 14 && hour < 17;
@@ -969,7 +976,8 @@ int demo_load_history(const char *database_url, int days, demo_progress_fn progr
 		out->calls = h->calls;
 		out->outcomes = h->outcomes;
 		out->cost_pusd = h->cost_pusd;
-		out->n_workflows = N_WORKFLOWS < DEMO_WORKFLOWS_MAX ? N_WORKFLOWS : DEMO_WORKFLOWS_MAX;
+		out->n_workflows =
+		    N_WORKFLOWS < DEMO_WORKFLOWS_MAX ? N_WORKFLOWS : DEMO_WORKFLOWS_MAX;
 		for (size_t i = 0; i < out->n_workflows; i++) {
 			out->team[i] = workflows[i].team;
 			out->workflow[i] = workflows[i].name;

@@ -13,9 +13,9 @@ int ledger_calls_before(struct ledger *lg, int64_t ts_us, bool *any, struct tall
 
 	*any = false;
 	time_format(ts_us, ts);
-	PGresult *res = PQexecParams(lg->conn,
-	                             "SELECT EXISTS (SELECT 1 FROM calls WHERE ts < $1::timestamptz)",
-	                             1, NULL, p, NULL, NULL, 0);
+	PGresult *res =
+	    PQexecParams(lg->conn, "SELECT EXISTS (SELECT 1 FROM calls WHERE ts < $1::timestamptz)",
+	                 1, NULL, p, NULL, NULL, 0);
 	if (PQresultStatus(res) != PGRES_TUPLES_OK)
 		return ledger_fail(lg, res, "calls", err);
 	*any = strcmp(PQgetvalue(res, 0, 0), "t") == 0;

@@ -15,13 +15,15 @@
 /* One call as JSON (alias c). */
 #define CALL_JSON                                                                                  \
 	"json_build_object('event_id', c.event_id, 'ts', to_char(c.ts AT TIME ZONE 'UTC',"         \
-	" 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"'), 'team', c.team, 'workflow', c.workflow,"            \
+	" 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"'), 'team', c.team, 'workflow', c.workflow,"           \
 	" 'task_type', c.task_type, 'outcome_id', c.outcome_id, 'provider', c.provider,"           \
 	" 'model', c.model, 'tier', c.tier, 'status', c.status, 'input_tokens', c.input_tokens,"   \
-	" 'output_tokens', c.output_tokens, 'cache_read_tokens', c.cache_read_tokens,"              \
-	" 'cache_write_tokens', c.cache_write_tokens, 'reasoning_tokens', c.reasoning_tokens,"      \
-	" 'batch', c.batch, 'cache_hit', c.cache_hit, 'local', c.local, 'latency_ms', c.latency_ms," \
-	" 'quality', c.quality, 'cost_usd', " USD("c.cost_pusd") ", 'price_version', c.price_version)"
+	" 'output_tokens', c.output_tokens, 'cache_read_tokens', c.cache_read_tokens,"             \
+	" 'cache_write_tokens', c.cache_write_tokens, 'reasoning_tokens', c.reasoning_tokens,"     \
+	" 'batch', c.batch, 'cache_hit', c.cache_hit, 'local', c.local, 'latency_ms', "            \
+	"c.latency_ms,"                                                                            \
+	" 'quality', c.quality, 'cost_usd', " USD(                                                 \
+	    "c.cost_pusd") ", 'price_version', c.price_version)"
 
 /* $1 from, $2 to, $3 team, $4 workflow, $5 task_type, $6 model, $7 tier,
  * $8 provider, $9 status, $10 outcome_id, $11 limit, $12 offset. */
@@ -40,8 +42,8 @@ int ledger_calls_json(struct ledger *lg, const struct calls_filter *f, struct sb
                       struct tally_err *err)
 {
 	char from[40], to[40], lim[24], off[24];
-	const char *p[12] = {from, to, f->team, f->workflow, f->task_type, f->model,
-	                     f->tier, f->provider, f->status, f->outcome_id, lim, off};
+	const char *p[12] = {from,    to,          f->team,   f->workflow,   f->task_type, f->model,
+	                     f->tier, f->provider, f->status, f->outcome_id, lim,          off};
 
 	time_format(f->from_us, from);
 	time_format(f->to_us, to);
@@ -58,30 +60,69 @@ int ledger_calls_json(struct ledger *lg, const struct calls_filter *f, struct sb
 /* $1 event_id, $2 team (NULL: any). The call, its price version's rates
  * (USD per million tokens) and, when it names one, its outcome and the
  * feedback it got. */
-static const char call_sql[] =
-    "SELECT json_build_object('call', " CALL_JSON ","
-    " 'usage_shape', c.usage_shape, 'prompt_hash', c.prompt_hash,"
-    " 'provider_cost_usd', " USD("c.provider_cost_pusd") ", 'tags', c.tags,"
-    " 'kafka', json_build_object('topic', c.kafka_topic, 'partition', c.kafka_partition,"
-    "  'offset', c.kafka_offset), 'ingested_at', to_char(c.ingested_at AT TIME ZONE 'UTC',"
-    "  'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'),"
-    " 'price', (SELECT json_build_object('price_version', pb.price_version,"
-    "  'provider', pb.provider, 'model', pb.model, 'tier', pb.tier,"
-    "  'effective_from', to_char(pb.effective_from AT TIME ZONE 'UTC',"
-    "  'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), 'source', pb.source,"
-    "  'usd_per_million_tokens', json_build_object('input', " PER_M("pb.input_pusd") ","
-    "  'output', " PER_M("pb.output_pusd") ", 'cache_read', " PER_M("pb.cache_read_pusd") ","
-    "  'cache_write', " PER_M("pb.cache_write_pusd") ", 'reasoning', " PER_M("pb.reasoning_pusd") ","
-    "  'batch_input', " PER_M("pb.batch_input_pusd") ", 'batch_output', " PER_M("pb.batch_output_pusd") ","
-    "  'above_input', " PER_M("pb.above_input_pusd") ", 'above_output', " PER_M("pb.above_output_pusd") "),"
-    "  'long_context_threshold_tokens', nullif(pb.threshold_tokens, 0))"
-    "  FROM price_book pb WHERE pb.price_version = c.price_version),"
-    " 'outcome', (SELECT json_build_object('outcome_id', o.outcome_id, 'kind', o.kind,"
-    "  'success', o.success, 'value_usd', " USD("o.value_pusd") ")"
-    "  FROM outcomes o WHERE o.outcome_id = c.outcome_id),"
-    " 'feedback', coalesce((SELECT json_agg(json_build_object('score', fb.score, 'source',"
-    "  fb.source) ORDER BY fb.ts) FROM feedback fb WHERE fb.event_id = c.event_id), '[]'::json))::text"
-    " FROM calls c WHERE c.event_id = $1 AND ($2::text IS NULL OR c.team = $2) LIMIT 1";
+static const char
+    call_sql
+        [] =
+            "SELECT json_build_object('call', " CALL_JSON ","
+            " 'usage_shape', c.usage_shape, 'prompt_hash', c.prompt_hash,"
+            " 'provider_cost_usd', " USD(
+                "c.provider_cost_pusd") ", 'tags', c.tags,"
+                                        " 'kafka', json_build_object('topic', c.kafka_topic, "
+                                        "'partition', c.kafka_partition,"
+                                        "  'offset', c.kafka_offset), 'ingested_at', "
+                                        "to_char(c.ingested_at AT TIME ZONE 'UTC',"
+                                        "  'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'),"
+                                        " 'price', (SELECT json_build_object('price_version', "
+                                        "pb.price_version,"
+                                        "  'provider', pb.provider, 'model', pb.model, 'tier', "
+                                        "pb.tier,"
+                                        "  'effective_from', to_char(pb.effective_from AT TIME "
+                                        "ZONE 'UTC',"
+                                        "  'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), 'source', pb.source,"
+                                        "  'usd_per_million_tokens', "
+                                        "json_build_object('input', " PER_M(
+                                            "pb.input_pusd") ","
+                                                             "  'output', " PER_M("pb.output_pusd") ", 'cache_read', " PER_M(
+                                                                 "pb.cache_read_pusd") ","
+                                                                                       "  "
+                                                                                       "'cache_"
+                                                                                       "write',"
+                                                                                       " " PER_M("p"
+                                                                                                 "b"
+                                                                                                 "."
+                                                                                                 "c"
+                                                                                                 "a"
+                                                                                                 "c"
+                                                                                                 "h"
+                                                                                                 "e"
+                                                                                                 "_"
+                                                                                                 "w"
+                                                                                                 "r"
+                                                                                                 "i"
+                                                                                                 "t"
+                                                                                                 "e"
+                                                                                                 "_"
+                                                                                                 "p"
+                                                                                                 "u"
+                                                                                                 "s"
+                                                                                                 "d") ", 'reasoning', " PER_M(
+                                                                                           "pb."
+                                                                                           "reasoni"
+                                                                                           "ng_"
+                                                                                           "pusd") ","
+                                                                                                   "  'batch_input', " PER_M("pb.batch_input_pusd") ", 'batch_output', " PER_M(
+                                                                                                       "pb.batch_output_pusd") ","
+                                                                                                                               "  'above_input', " PER_M("pb.above_input_pusd") ", 'above_output', " PER_M(
+                                                                                                                                   "pb.above_output_pusd") "),"
+                                                                                                                                                           "  'long_context_threshold_tokens', nullif(pb.threshold_tokens, 0))"
+                                                                                                                                                           "  FROM price_book pb WHERE pb.price_version = c.price_version),"
+                                                                                                                                                           " 'outcome', (SELECT json_build_object('outcome_id', o.outcome_id, 'kind', o.kind,"
+                                                                                                                                                           "  'success', o.success, 'value_usd', " USD(
+                                                                                                                                                               "o.value_pusd") ")"
+                                                                                                                                                                               "  FROM outcomes o WHERE o.outcome_id = c.outcome_id),"
+                                                                                                                                                                               " 'feedback', coalesce((SELECT json_agg(json_build_object('score', fb.score, 'source',"
+                                                                                                                                                                               "  fb.source) ORDER BY fb.ts) FROM feedback fb WHERE fb.event_id = c.event_id), '[]'::json))::text"
+                                                                                                                                                                               " FROM calls c WHERE c.event_id = $1 AND ($2::text IS NULL OR c.team = $2) LIMIT 1";
 
 int ledger_call_json(struct ledger *lg, const char *event_id, const char *team, struct sbuf *out,
                      bool *found, struct tally_err *err)

@@ -533,7 +533,8 @@ int ledger_name_known(struct ledger *lg, bool workflow, const char *name, bool *
 enum outcome_value_level { OUTCOME_VALUE_ROW, OUTCOME_VALUE_TEAM, OUTCOME_VALUE_TOTAL };
 
 struct outcome_value {
-	enum outcome_value_level level; /* a (team, workflow, kind) row, a team's subtotal, the total */
+	enum outcome_value_level
+	    level; /* a (team, workflow, kind) row, a team's subtotal, the total */
 	char kind[EVENT_NAME_MAX + 1], team[EVENT_NAME_MAX + 1], workflow[EVENT_NAME_MAX + 1];
 	int64_t outcomes, successes;
 	char value_pusd[48]; /* value of the successes, exact pico-USD digits */

@@ -11,11 +11,12 @@ int ledger_name_known(struct ledger *lg, bool workflow, const char *name, bool *
 {
 	const char *p[1] = {name};
 	const char *sql =
-	    workflow ? "SELECT EXISTS (SELECT 1 FROM budgets WHERE scope = 'workflow' AND name = $1)"
-	               " OR EXISTS (SELECT 1 FROM rollup_daily WHERE workflow = $1)"
-	             : "SELECT EXISTS (SELECT 1 FROM teams WHERE team = $1)"
-	               " OR EXISTS (SELECT 1 FROM budgets WHERE scope = 'team' AND name = $1)"
-	               " OR EXISTS (SELECT 1 FROM rollup_daily WHERE team = $1)";
+	    workflow
+	        ? "SELECT EXISTS (SELECT 1 FROM budgets WHERE scope = 'workflow' AND name = $1)"
+	          " OR EXISTS (SELECT 1 FROM rollup_daily WHERE workflow = $1)"
+	        : "SELECT EXISTS (SELECT 1 FROM teams WHERE team = $1)"
+	          " OR EXISTS (SELECT 1 FROM budgets WHERE scope = 'team' AND name = $1)"
+	          " OR EXISTS (SELECT 1 FROM rollup_daily WHERE team = $1)";
 
 	*known = false;
 	PGresult *res = PQexecParams(lg->conn, sql, 1, NULL, p, NULL, NULL, 0);

@@ -90,7 +90,8 @@ int report_budgets(struct ledger *lg, int64_t at_us, const char *team, enum repo
 		if (ledger_cell(&t, r, 10)[0] && ledger_cell(&t, r, 11)[0]) {
 			report_usd(ledger_cell(&t, r, 10), usd[3], sizeof usd[3]);
 			report_usd(ledger_cell(&t, r, 11), usd[4], sizeof usd[4]);
-			sbuf_printf(sb, ",\"forecast_low_usd\":\"%s\",\"forecast_high_usd\":\"%s\"}",
+			sbuf_printf(sb,
+			            ",\"forecast_low_usd\":\"%s\",\"forecast_high_usd\":\"%s\"}",
 			            usd[3], usd[4]);
 		} else {
 			sbuf_puts(sb, ",\"forecast_low_usd\":null,\"forecast_high_usd\":null}");

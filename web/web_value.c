@@ -34,8 +34,9 @@ static void put_row(struct sbuf *sb, const struct outcome_value *v)
 
 	usd_of(value, usd[0], sizeof usd[0]);
 	usd_of(spend, usd[1], sizeof usd[1]);
-	sbuf_printf(sb, "\"outcomes\":%lld,\"successes\":%lld,\"value_usd\":\"%s\",\"spend_usd\":\"%s\"",
-	            (long long)v->outcomes, (long long)v->successes, usd[0], usd[1]);
+	sbuf_printf(
+	    sb, "\"outcomes\":%lld,\"successes\":%lld,\"value_usd\":\"%s\",\"spend_usd\":\"%s\"",
+	    (long long)v->outcomes, (long long)v->successes, usd[0], usd[1]);
 	if (v->outcomes > 0) {
 		usd_of(spend / v->outcomes, usd[2], sizeof usd[2]);
 		sbuf_printf(sb, ",\"cost_per_outcome_usd\":\"%s\"", usd[2]);
@@ -68,7 +69,8 @@ void web_outcome_value(struct web_req *rq, struct web_resp *rs)
 	struct ledger *lg;
 
 	if (!f || !t || time_parse(f, true, &from) < 0 || time_parse(t, true, &to) < 0) {
-		web_error(rs, 400, "from and to are required, like 2026-11-01 or 2026-11-01T12:00:00Z");
+		web_error(rs, 400,
+		          "from and to are required, like 2026-11-01 or 2026-11-01T12:00:00Z");
 		return;
 	}
 	if (to <= from) {
@@ -96,9 +98,10 @@ void web_outcome_value(struct web_req *rq, struct web_resp *rs)
 		sbuf_json_str(sb, team);
 	else
 		sbuf_puts(sb, "null");
-	sbuf_puts(sb, ",\"method\":\"outcomes of the period by their time; spend = cost of the calls"
-	              " that name them (from a day before the period); value = value_usd of the"
-	              " successful ones; return on spend = value / spend\",\"rows\":[");
+	sbuf_puts(sb,
+	          ",\"method\":\"outcomes of the period by their time; spend = cost of the calls"
+	          " that name them (from a day before the period); value = value_usd of the"
+	          " successful ones; return on spend = value / spend\",\"rows\":[");
 	bool first = true;
 	for (size_t i = 0; i < n; i++) {
 		if (rows[i].level != OUTCOME_VALUE_ROW)
@@ -127,7 +130,8 @@ void web_outcome_value(struct web_req *rq, struct web_resp *rs)
 		first = false;
 	}
 	sbuf_puts(sb, "],\"total\":{");
-	struct outcome_value none = {.level = OUTCOME_VALUE_TOTAL, .value_pusd = "0", .spend_pusd = "0"};
+	struct outcome_value none = {
+	    .level = OUTCOME_VALUE_TOTAL, .value_pusd = "0", .spend_pusd = "0"};
 	const struct outcome_value *tot = &none;
 	for (size_t i = 0; i < n; i++)
 		if (rows[i].level == OUTCOME_VALUE_TOTAL)
@@ -159,8 +163,10 @@ void web_calls(struct web_req *rq, struct web_resp *rs)
 	const char *fr = web_arg(rq, "from"), *t = web_arg(rq, "to");
 	struct ledger *lg;
 
-	if (!fr || !t || time_parse(fr, true, &f.from_us) < 0 || time_parse(t, true, &f.to_us) < 0) {
-		web_error(rs, 400, "from and to are required, like 2026-11-01 or 2026-11-01T12:00:00Z");
+	if (!fr || !t || time_parse(fr, true, &f.from_us) < 0 ||
+	    time_parse(t, true, &f.to_us) < 0) {
+		web_error(rs, 400,
+		          "from and to are required, like 2026-11-01 or 2026-11-01T12:00:00Z");
 		return;
 	}
 	if (f.to_us <= f.from_us) {
@@ -230,8 +236,8 @@ void web_quarantine_reasons(struct web_req *rq, struct web_resp *rs)
 		return;
 	if (!(lg = web_ledger(rq, rs)))
 		return;
-	if (ledger_quarantine_groups_json(lg, opt_arg(rq, "reason"), (int)examples, &rs->body, &err) <
-	    0) {
+	if (ledger_quarantine_groups_json(lg, opt_arg(rq, "reason"), (int)examples, &rs->body,
+	                                  &err) < 0) {
 		web_db_error(rq, rs, &err);
 		return;
 	}
