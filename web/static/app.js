@@ -1617,8 +1617,8 @@
         { label: 'Projected saving / month', num: true, value: (x) => (x.c ? money(x.c.projected_monthly_saving_usd) : '') },
       ], rows, null, (x) => (x.first ? 'version-start' : null));
       };
-      const recent = versions.slice(0, 5);
-      const older = versions.slice(5);
+      const recent = versions.slice(0, 3);
+      const older = versions.slice(3);
       bottom.append(panel('Policy history', '', versions.length ? historyTable(recent)
         : empty('No policy version yet: a task type enters the policy once its decision is settled (enough samples on the tiers it compares).'),
       older.length ? el('details', { class: 'older-versions' }, el('summary', { text: `${num(older.length)} older versions` }), historyTable(older)) : null));
