@@ -72,6 +72,7 @@ page.on('console', (m) => {
 });
 const httpErrors = [];
 const expected403 = new Set();
+const expected404 = new Set();
 page.on('response', (r) => {
   const u = new URL(r.url());
   const st = r.status();
@@ -79,6 +80,7 @@ page.on('response', (r) => {
   if (st === 401 && (u.pathname === '/api/v1/me' || u.pathname === '/api/v1/session')) return; // signed out, bad token
   if (st === 403 && u.searchParams.get('team') === 'sales') return; // the viewer's probe
   if (st === 403 && expected403.has(u.pathname)) return; // the viewer's probes of staff-only reports
+  if (st === 404 && expected404.has(u.pathname)) return; // the viewer's probe of another team's call
   httpErrors.push(`${st} ${u.pathname}${u.search}`);
 });
 const offsite = [];
@@ -143,6 +145,7 @@ const daysBack = (d) => {
   return new Date(Date.UTC(t.getUTCFullYear(), t.getUTCMonth(), t.getUTCDate()) - d * 86400000).toISOString().slice(0, 10);
 };
 
+let otherCall = null; // a call the drill-down opened, for the viewer's probe
 try {
   await step('the sign-in page loads without a session', async () => {
     await page.goto(base);
@@ -311,6 +314,7 @@ try {
     if (!rows2.length || rows2[0][0] === rows[0][0] && rows2[0][1] === rows[0][1] && rows2[0][9] === rows[0][9]) return 'page 2 repeats page 1';
     await page.click('#view table tbody tr:first-child td:first-child a');
     await settled('call');
+    otherCall = { id: decodeURIComponent(await page.evaluate(() => location.hash.slice('#/call/'.length))), team: rows[0][1] };
     await shot('20-call');
     const text = await page.textContent('#view');
     for (const want of ['Price version', 'Tokens by component', 'In force from', 'Cache read', pt.model]) if (!text.includes(want)) return `call page lacks "${want}"`;
@@ -413,11 +417,11 @@ try {
     const actual = by['Actual spend (cumulative)'];
     if (!actual || !(actual.values[actual.values.length - 1] > 0)) return 'no cumulative actual spend: ' + JSON.stringify(burn.map((d) => d.label));
     if (!by.Budget || !by.Budget.values.every((v) => v === 1)) return 'budget line is not at $1';
-    const fc = by['Forecast (run rate)'];
+    const fc = by['Forecast (recent daily spend)'];
     if (!fc || !fc.dash || !fc.values.length) return 'no dashed forecast line';
     const marks = by['Alerts on actual spend'];
     if (!marks || !marks.values.some((v) => v === 1) || !marks.values.some((v) => v === 0.5)) return 'alert marks at 50% and 100% missing';
-    if (!/run rate/.test(await page.textContent('#forecast-method'))) return 'forecast method not shown';
+    if (!/mean daily spend of the last 7 whole days/.test(await page.textContent('#forecast-method'))) return 'forecast method not shown';
     const alerts = await panelRows('Alert history');
     return alerts.some((r) => r[1] === 'team support' && r[3] === 'actual' && r[4] === '100%') || 'alert history: ' + JSON.stringify(alerts[0]);
   });
@@ -570,7 +574,17 @@ try {
     if (!(await page.$('#value-cards'))) return 'no value cards';
     expected403.add('/api/v1/outcomes/value');
     const st = await apiStatus('/api/v1/outcomes/value?from=2020-01-01&to=2100-01-01&team=sales');
-    return st === 403 || `value for sales answered ${st}`;
+    if (st !== 403) return `value for sales answered ${st}`;
+    // the drill-down too: its own team's calls only
+    const calls = await apiJson('/api/v1/calls?from=2020-01-01&to=2100-01-01&limit=200');
+    if (!calls.items.length || calls.items.some((c) => c.team !== viewerTeam)) return 'calls of other teams';
+    if ((await apiStatus('/api/v1/calls?from=2020-01-01&to=2100-01-01&team=sales')) !== 403) return 'calls of sales not refused';
+    if (otherCall && otherCall.team !== viewerTeam) {
+      expected404.add('/api/v1/call');
+      const s2 = await apiStatus('/api/v1/call?event_id=' + encodeURIComponent(otherCall.id));
+      if (s2 !== 404) return `another team's call answered ${s2}`;
+    }
+    return true;
   });
 
   await step('viewer: no link to routing; it and the all-team outcome report say they need finance or admin; the API says 403', async () => {

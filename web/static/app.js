@@ -1025,7 +1025,7 @@
     const datasets = [
       line('Actual spend (cumulative)', actual, '#2b6cb0', { fill: 'origin', backgroundColor: 'rgba(43,108,176,0.12)' }),
     ];
-    if (forecast !== null && lastActual >= 0 && lastActual <= last) datasets.push(line('Forecast (run rate)', fc, '#dd6b20', { borderDash: [6, 4] }));
+    if (forecast !== null && lastActual >= 0 && lastActual <= last) datasets.push(line('Forecast (recent daily spend)', fc, '#dd6b20', { borderDash: [6, 4] }));
     datasets.push(line('Budget', days.map(() => budget), '#c53030', { borderWidth: 1.5 }));
     for (const [basis, style, color] of [['actual', 'triangle', '#b42318'], ['forecast', 'rectRot', '#b54708']]) {
       const points = alerts.filter((a) => a.basis === basis && days.includes(String(a.fired_at).slice(0, 10)))
@@ -1204,8 +1204,8 @@
         { label: 'Team', value: (x) => x.team || '(none)' },
         { label: 'Workflow', value: (x) => (x.workflow ? workflowLink(x.workflow) : '(none)') },
         { label: 'Kind', value: (x) => x.kind || '(none)' },
-      ]), rows, foot(3))),
-      el('p', { class: 'muted small', id: 'value-method' }, `How: ${val.method}.`))];
+      ]), rows, foot(3)))),
+      el('p', { class: 'muted small', id: 'value-method' }, `How: ${val.method}.`)];
   }
 
   async function renderOutcomes(view, seq) {
