@@ -45,7 +45,8 @@ int cmd_last(const char *s, int64_t now_us, int64_t *from_us, int64_t *to_us);
 #define TALLY_VERSION "0.1.0"
 
 /* table.c: reports for people on a terminal. Money under $1 to four
- * significant digits ("$0.003743"), else to the cent ("$1,234.57"), half
+ * significant digits, trailing zeros dropped ("$0.003743", "$0.02"), else to
+ * the cent ("$1,234.57"), half
  * away from zero, from the exact pico-USD digits; counts grouped by
  * thousands. */
 void cmd_usd_text(const char *pusd, char *out, size_t n);

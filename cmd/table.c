@@ -66,7 +66,10 @@ void cmd_usd_text(const char *pusd, char *out, size_t n)
 				}
 				last = i;
 			}
-			/* at least two decimals, like cents */
+			/* trailing zeros dropped ($0.02, not $0.02000), as the dashboard
+			 * does, but at least two decimals, like cents */
+			while (last > 1 && frac[last] == '0')
+				last--;
 			if (last < 1)
 				last = 1;
 			frac[last + 1] = '\0';
