@@ -8,6 +8,11 @@
 export TALLY_HTTP_ADDR="127.0.0.1:$((20000 + $$ % 20000))"
 export TALLY_DEMO_RATE=200
 
+# The licence: the standard Apache 2.0 text, named by the README and the package files.
+assert_match "LICENSE is the Apache License 2.0" 'Apache License.*Version 2\.0, January 2004.*END OF TERMS AND CONDITIONS' "$(tr '\n' ' ' <LICENSE)"
+assert_match "the README names it" 'Apache License, Version 2\.0' "$(cat README.md)"
+assert_match "web/package.json says Apache-2.0" '"license": "Apache-2\.0"' "$(cat web/package.json)"
+
 # A taken port stops `tally up` before it creates anything, with one message.
 python3 -c 'import socket,sys,time
 s=socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
