@@ -40,6 +40,37 @@ void cmd_install_signals(void);
 const char *cmd_opt(int argc, char **argv, int *i, const char *name, bool *missing);
 /* Parses a --from/--to value (RFC 3339 or YYYY-MM-DD). */
 int cmd_time(const char *opt, const char *s, int64_t *us);
+/* --last 24h|7d|4w: [now - that, now). Prints the error and returns -1. */
+int cmd_last(const char *s, int64_t now_us, int64_t *from_us, int64_t *to_us);
+
+#include <stddef.h>
+#include <stdio.h>
+
+#define TALLY_VERSION "0.1.0"
+
+/* table.c: reports for people on a terminal. Money under $1 to four
+ * significant digits, trailing zeros dropped ("$0.003743", "$0.02"), else to
+ * the cent ("$1,234.57"), half
+ * away from zero, from the exact pico-USD digits; counts grouped by
+ * thousands. */
+void cmd_usd_text(const char *pusd, char *out, size_t n);
+void cmd_count_text(int64_t v, char *out, size_t n);
+
+#define CMD_TABLE_COLS 12
+struct cmd_table {
+	int cols;
+	const char *heads[CMD_TABLE_COLS];
+	bool num[CMD_TABLE_COLS]; /* right-aligned */
+	int width[CMD_TABLE_COLS];
+	char **cells; /* rows x cols, each malloc'd */
+	size_t rows, cap;
+};
+void cmd_table_init(struct cmd_table *t, int cols, const char *const *heads, const bool *num);
+/* Copies the cells. -1 when out of memory. */
+int cmd_table_row(struct cmd_table *t, const char *const *cells);
+/* The last total_rows rows are set apart by a rule (totals). */
+void cmd_table_print(const struct cmd_table *t, FILE *fp, size_t total_rows);
+void cmd_table_cleanup(struct cmd_table *t);
 /* Loads configuration (and endpoints.env for a running `tally up`) and sets
  * the log level. Returns -1 after printing the error. */
 struct tally_config;

@@ -15,11 +15,13 @@ static const struct {
     {"serve", cmd_serve, "web/API + router alone"},
     {"status", cmd_status, "ledger counts and per-partition offsets and lag [--format json]"},
     {"dev-kafka", cmd_dev_kafka, "an embedded Kafka cluster as its own process"},
-    {"report", cmd_report, "report spend --from TS --to TS --group-by DIM [--format csv|json]"},
+    {"report", cmd_report,
+     "report spend (--from TS --to TS | --last 7d) --group-by DIM [--format table|csv|json]"
+     " | report chargeback|outcomes|waste ..."},
     {"produce", cmd_produce, "JSON events (one per line) to the right topics [FILE]"},
     {"prices", cmd_prices, "prices import FILE --format litellm|csv | prices reprice"},
     {"rollups", cmd_rollups, "rollups rebuild --from TS --to TS: from the calls table"},
-    {"router", cmd_router, "router eval --data FILE: replay a routing data set (DESIGN 9)"},
+    {"router", cmd_router, "router eval --data FILE: replay a routing data set (docs/router.md)"},
     {"keys", cmd_keys, "keys create --role admin|finance|viewer [--team T] | list | revoke ID"},
     {"teams", cmd_teams, "teams set-cost-center TEAM CC | teams list"},
     {"export", cmd_export,
@@ -36,7 +38,19 @@ static void usage(FILE *fp)
 	fprintf(fp, "usage: tally COMMAND [OPTIONS]\n\ncommands:\n");
 	for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
 		fprintf(fp, "  %-10s %s\n", commands[i].name, commands[i].help);
-	fprintf(fp, "\nconfiguration: TALLY_* environment variables (see README.md)\n");
+	fprintf(fp, "\n`tally COMMAND --help` describes one command; configuration: TALLY_*"
+	            " environment variables (README.md); docs/ has the rest\n");
+}
+
+/* `tally COMMAND --help` (or -h) anywhere in its arguments: the command's
+ * line of the table, before the command parses anything. report spend has
+ * a longer text of its own. */
+static bool wants_help(int argc, char **argv)
+{
+	for (int i = 2; i < argc; i++)
+		if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0)
+			return true;
+	return false;
 }
 
 int main(int argc, char **argv)
@@ -50,9 +64,21 @@ int main(int argc, char **argv)
 		usage(stdout);
 		return 0;
 	}
-	for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
-		if (strcmp(argv[1], commands[i].name) == 0)
-			return commands[i].fn(argc - 1, argv + 1);
+	if (strcmp(argv[1], "--version") == 0 || strcmp(argv[1], "version") == 0) {
+		printf("tally %s\n", TALLY_VERSION);
+		return 0;
+	}
+	for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++) {
+		if (strcmp(argv[1], commands[i].name) != 0)
+			continue;
+		if (wants_help(argc, argv) && !(strcmp(argv[1], "report") == 0 && argc > 2 &&
+		                                strcmp(argv[2], "spend") == 0)) {
+			printf("usage: tally %s\n\n  %s\n\nSee README.md (Commands) and docs/.\n",
+			       commands[i].name, commands[i].help);
+			return 0;
+		}
+		return commands[i].fn(argc - 1, argv + 1);
+	}
 	fprintf(stderr, "tally: unknown command \"%s\"; run `tally --help` for the list\n",
 	        argv[1]);
 	return 2;

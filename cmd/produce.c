@@ -162,7 +162,7 @@ static void wait_delivered(struct produce_run *r)
 	}
 }
 
-/* `tally produce [FILE]`; see DESIGN §3. */
+/* `tally produce [FILE]`; see the README's command table. */
 int cmd_produce(int argc, char **argv)
 {
 	struct produce_run *r = calloc(1, sizeof *r);

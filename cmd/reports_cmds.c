@@ -15,7 +15,7 @@
 /* Options shared by the report commands; NULL when not given. */
 struct ropts {
 	const char *from, *to, *month, *format, *share, *out, *gran, *window, *team, *workflow,
-	    *amount, *at, *policy_version;
+	    *amount, *at, *policy_version, *last;
 	const char *pos[4];
 	int npos;
 };
@@ -23,9 +23,9 @@ struct ropts {
 static int parse_opts(const char *cmd, int argc, char **argv, struct ropts *o)
 {
 	static const char *const names[] = {
-	    "--from",   "--to",          "--month",  "--format",        "--share-unassigned",
-	    "-o",       "--granularity", "--window", "--team",          "--workflow",
-	    "--amount", "--at",          "--out",    "--policy-version"};
+	    "--from",   "--to",          "--month",  "--format",         "--share-unassigned",
+	    "-o",       "--granularity", "--window", "--team",           "--workflow",
+	    "--amount", "--at",          "--out",    "--policy-version", "--last"};
 	memset(o, 0, sizeof *o);
 	for (int i = 1; i < argc; i++) {
 		bool missing = false, hit = false;
@@ -35,9 +35,9 @@ static int parse_opts(const char *cmd, int argc, char **argv, struct ropts *o)
 				continue;
 			hit = true;
 			const char **slot[] = {
-			    &o->from,   &o->to,   &o->month,  &o->format,        &o->share,
-			    &o->out,    &o->gran, &o->window, &o->team,          &o->workflow,
-			    &o->amount, &o->at,   &o->out,    &o->policy_version};
+			    &o->from,   &o->to,   &o->month,  &o->format,         &o->share,
+			    &o->out,    &o->gran, &o->window, &o->team,           &o->workflow,
+			    &o->amount, &o->at,   &o->out,    &o->policy_version, &o->last};
 			*slot[k] = v;
 		}
 		if (hit)
@@ -67,8 +67,11 @@ static int parse_format(const char *s, enum report_format *fmt)
 
 static int parse_period(const struct ropts *o, int64_t *from, int64_t *to)
 {
-	if (!o->from || !o->to) {
-		fprintf(stderr, "tally: --from and --to are required (RFC 3339 or YYYY-MM-DD)\n");
+	if (o->last && !o->from && !o->to)
+		return cmd_last(o->last, time_now_us(), from, to);
+	if (!o->from || !o->to || o->last) {
+		fprintf(stderr, "tally: --from and --to (RFC 3339 or YYYY-MM-DD), or --last 7d, are"
+		                " required\n");
 		return -1;
 	}
 	if (cmd_time("--from", o->from, from) < 0 || cmd_time("--to", o->to, to) < 0)
@@ -170,8 +173,9 @@ static int period_report(const char *name, int argc, char **argv, bool waste)
 	int rc;
 
 	if (parse_opts(name, argc, argv, &o) < 0 || o.npos) {
-		fprintf(stderr, "usage: tally %s --from TS --to TS%s [--format csv|json]\n", name,
-		        waste ? " [--window 24h] [--team T] [--policy-version N]" : "");
+		fprintf(stderr,
+		        "usage: tally %s (--from TS --to TS | --last 7d)%s [--format csv|json]\n",
+		        name, waste ? " [--window 24h] [--team T] [--policy-version N]" : "");
 		return 2;
 	}
 	if (parse_period(&o, &from, &to) < 0 || parse_format(o.format, &fmt) < 0)
@@ -204,6 +208,19 @@ static int period_report(const char *name, int argc, char **argv, bool waste)
 	}
 	if (!(lg = open_ledger(&cfg)))
 		return 1;
+	if (o.team) {
+		bool known = false;
+		if (ledger_name_known(lg, false, o.team, &known, &err) < 0)
+			return fail(lg, &err);
+		if (!known) {
+			fprintf(stderr,
+			        "tally: no team \"%s\" in the ledger (no calls, budget or cost"
+			        " centre)\n",
+			        o.team);
+			ledger_close(lg);
+			return 2;
+		}
+	}
 	sbuf_init(&sb);
 	rc = waste ? report_waste(lg, from, to, window, o.team, version, fmt, &sb, &err)
 	     : strcmp(name, "report mismatches") == 0
@@ -477,9 +494,12 @@ int cmd_budgets(int argc, char **argv)
 			                         &err) < 0)
 				return fail(lg, &err);
 			if (!found) {
-				fprintf(stderr, "tally: no budget for %s %s\n", scope, name);
+				fprintf(stderr,
+				        "tally: no budget for %s %s: `tally budgets list` shows"
+				        " them\n",
+				        scope, name);
 				ledger_close(lg);
-				return 1;
+				return 2;
 			}
 			printf("budget %s %s deleted\n", scope, name);
 		}

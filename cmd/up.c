@@ -1,10 +1,12 @@
 /* up.c - `tally up [--demo]`: everything in one process on embedded defaults. */
 #include <errno.h>
 #include <limits.h>
+#include <netdb.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -54,10 +56,11 @@ static void *collector_main(void *arg)
 }
 
 /* A demo ledger nobody has set up for finance yet gets cost centres for the
- * demo's teams (platform left unassigned, to show sharing) and three
- * budgets, so that chargeback, budgets and alerts have something to show.
- * Audit-logged as the actor "demo"; never touches a ledger already set up. */
-static void seed_demo_finance(struct ledger *lg)
+ * demo's teams (platform left unassigned, to show sharing) and four monthly
+ * budgets scaled to the demo's own spend (its history's last 7 days): two on
+ * track, one forecast over, one already spent. Audit-logged as the actor
+ * "demo"; never touches a ledger already set up. */
+static void seed_demo_finance(struct ledger *lg, const struct demo_history_result *h)
 {
 	static const char *const centres[][2] = {
 	    {"support", "CC-100"},
@@ -65,14 +68,21 @@ static void seed_demo_finance(struct ledger *lg)
 	    {"marketing", "CC-200"},
 	    {"legal", "CC-300"},
 	};
-	/* scope, name, pico-USD per month */
-	static const char *const budgets[][3] = {
-	    {"team", "support", "40000000000000"},
-	    {"team", "marketing", "15000000000000"},
-	    {"workflow", "contract-review", "150000000000000"},
+	/* scope, name, budget as a share (percent) of the month's spend at the
+	 * pace of the last 7 days */
+	static const struct {
+		const char *scope, *name;
+		int pct;
+	} budgets[] = {
+	    {"team", "support", 150},            /* on track */
+	    {"team", "sales", 160},              /* on track */
+	    {"workflow", "contract-review", 92}, /* forecast over: at risk */
+	    {"team", "marketing", 3},            /* spent already: over */
 	};
 	struct ledger_table t = {0};
 	struct tally_err err = {0};
+	char amount[32], summary[512];
+	size_t used = 0;
 	bool set_up;
 
 	if (ledger_report_query(lg, LRS_FINANCE_SET_UP, NULL, 0, &t, &err) < 0) {
@@ -89,34 +99,160 @@ static void seed_demo_finance(struct ledger *lg)
 			log_warn("demo: %s", err.msg);
 			return;
 		}
-	for (size_t i = 0; i < sizeof budgets / sizeof budgets[0]; i++)
-		if (ledger_budget_set(lg, budgets[i][0], budgets[i][1], budgets[i][2], NULL, "demo",
+	summary[0] = '\0';
+	for (size_t i = 0; h && i < sizeof budgets / sizeof budgets[0]; i++) {
+		int64_t week = 0;
+		for (size_t w = 0; w < h->n_workflows; w++)
+			if (strcmp(budgets[i].scope, "team") == 0
+			        ? strcmp(h->team[w], budgets[i].name) == 0
+			        : strcmp(h->workflow[w], budgets[i].name) == 0)
+				week += h->week_pusd[w];
+		/* a 30-day month at the last week's pace, scaled, in whole dollars */
+		__int128 month = (__int128)week * 30 / 7 * budgets[i].pct / 100;
+		int64_t dollars = (int64_t)(month / INT64_C(1000000000000));
+		if (dollars < 1)
+			dollars = 1;
+		/* two significant digits: budgets people set are round numbers */
+		int64_t unit = 1;
+		while (dollars / unit >= 100)
+			unit *= 10;
+		dollars = (dollars + unit / 2) / unit * unit;
+		snprintf(amount, sizeof amount, "%lld000000000000", (long long)dollars);
+		if (ledger_budget_set(lg, budgets[i].scope, budgets[i].name, amount, NULL, "demo",
 		                      &err) < 0) {
 			log_warn("demo: %s", err.msg);
 			return;
 		}
+		int k = snprintf(summary + used, sizeof summary - used, "%s%s $%lld",
+		                 used ? ", " : "", budgets[i].name, (long long)dollars);
+		if (k > 0 && (size_t)k < sizeof summary - used)
+			used += (size_t)k;
+	}
 	log_info("demo: cost centres for support, sales, marketing and legal (platform left"
-	         " unassigned) and budgets for support ($40), marketing ($15) and"
-	         " contract-review ($150) a month; change them with `tally teams` and"
-	         " `tally budgets`");
+	         " unassigned) and monthly budgets scaled to the demo's spend (%s); change them"
+	         " with `tally teams` and `tally budgets`",
+	         summary[0] ? summary : "none: no history");
+}
+
+/* The demo's self-hosted model gets cheaper DEMO_PRICE_CHANGE_DAYS ago (a
+ * new GPU reservation): a second price version, so that the history shows
+ * a price change and each call keeps the version that priced it. */
+#define DEMO_PRICE_CHANGE_DAYS 35
+#define DEMO_HISTORY_DAYS      100 /* TALLY_DEMO_HISTORY_DAYS: 0 for none */
+#define DEMO_RATE              2   /* events/s of live traffic; TALLY_DEMO_RATE */
+
+/* A whole number from the environment in [lo, hi], else dflt (and a warning). */
+static int env_int(const char *name, int dflt, int lo, int hi)
+{
+	const char *v = getenv(name);
+	int64_t n;
+
+	if (!v || !*v)
+		return dflt;
+	if (parse_i64(v, &n) < 0 || n < lo || n > hi) {
+		log_warn("%s=%s: use a whole number from %d to %d; using %d", name, v, lo, hi,
+		         dflt);
+		return dflt;
+	}
+	return (int)n;
+}
+
+static const char demo_price_change_csv[] =
+    "provider,model,tier,input,output,cache_read,cache_write,reasoning,batch_input,"
+    "batch_output,threshold_tokens,above_input,above_output,above_cache_read,"
+    "above_cache_write\n"
+    "vllm,llama-3.1-8b-instruct,local,0.012000,0.024000,,,,,,,,,,\n";
+
+struct history_bar {
+	bool tty;
+	int64_t started_us;
+};
+
+static void history_progress(void *ctx, int done, int total, int64_t calls)
+{
+	struct history_bar *bar = ctx;
+	int width = 30, fill = done * width / total;
+
+	if (bar->tty) {
+		fprintf(stderr, "\r\033[Kdemo history [%.*s%*s] %3d%%  %d/%d days  %lld calls",
+		        fill, "##############################", width - fill, "",
+		        done * 100 / total, done, total, (long long)calls);
+		if (done == total)
+			fputc('\n', stderr);
+		fflush(stderr);
+	} else if (done % 25 == 0 || done == total) {
+		log_info("demo history: %d/%d days, %lld calls", done, total, (long long)calls);
+	}
+}
+
+/* On a ledger without history (no call older than two days), writes the
+ * demo's past: the price change, then DEMO_HISTORY_DAYS days of calls and
+ * outcomes through the ledger's batch path; then the finance set-up scaled
+ * to that spend. */
+static int demo_history(struct up *u)
+{
+	struct tally_err err = {0};
+	struct demo_history_result res = {0};
+	struct history_bar bar = {isatty(STDERR_FILENO) == 1, time_mono_us()};
+	bool any = false;
+	int rc = -1, days = env_int("TALLY_DEMO_HISTORY_DAYS", DEMO_HISTORY_DAYS, 0, 400);
+	struct ledger *lg = ledger_open(u->cfg.database_url, &err);
+
+	if (!lg ||
+	    ledger_calls_before(lg, time_now_us() - INT64_C(2) * 86400000000, &any, &err) < 0) {
+		log_error("demo: %s", err.msg);
+		goto out;
+	}
+	if (any || days == 0) {
+		seed_demo_finance(lg, NULL);
+		rc = 0;
+		goto out;
+	}
+	if (cmd_prices_load(lg, demo_price_change_csv, sizeof demo_price_change_csv - 1, false,
+	                    time_now_us() - (int64_t)DEMO_PRICE_CHANGE_DAYS * 86400000000,
+	                    "demo:price-change", true) < 0)
+		goto out;
+	log_info("demo: writing %d days of history (once, on a ledger without any)", days);
+	if (demo_load_history(u->cfg.database_url, days, history_progress, &bar, &res, &err) < 0) {
+		log_error("demo history: %s", err.msg);
+		goto out;
+	}
+	char usd[64];
+	char pusd[32];
+	snprintf(pusd, sizeof pusd, "%lld", (long long)res.cost_pusd);
+	report_usd(pusd, usd, sizeof usd);
+	log_info("demo history: %lld calls, %lld outcomes, $%s in %.1f s", (long long)res.calls,
+	         (long long)res.outcomes, usd, (double)(time_mono_us() - bar.started_us) / 1e6);
+	seed_demo_finance(lg, &res);
+	rc = 0;
+out:
+	ledger_close(lg);
+	return rc;
 }
 
 /* A demo ledger without any API key gets an admin key, its token printed
- * once with the endpoints, so that the dashboard can be opened at once. */
+ * with the endpoints, so that the dashboard can be opened at once. Only the
+ * token's hash is kept, so while that key is the ledger's only one and has
+ * never been used (say the first start stopped before printing it), each
+ * start replaces it with a new one and prints that: the demo never leaves a
+ * newcomer without a way in. */
 static void demo_admin_key(struct up *u, struct ledger *lg)
 {
 	struct api_key *keys = NULL;
 	struct tally_err err = {0};
 	char hash[65];
-	int64_t id;
+	int64_t id, unused = 0;
 	size_t n = 0;
 
 	if (ledger_key_list(lg, &keys, &n, &err) < 0) {
 		log_warn("demo: %s", err.msg);
 		return;
 	}
+	if (n == 1 && strcmp(keys[0].name, "demo-admin") == 0 && !keys[0].revoked_at[0] &&
+	    !keys[0].last_used_at[0])
+		unused = keys[0].id;
 	free(keys);
-	if (n > 0)
+	if (n > 0 && !unused)
 		return;
 	if (web_token_new(u->demo_token, &err) < 0) {
 		log_warn("demo: %s", err.msg);
@@ -127,7 +263,62 @@ static void demo_admin_key(struct up *u, struct ledger *lg)
 	if (ledger_key_create(lg, hash, ROLE_ADMIN, NULL, "demo-admin", "demo", &id, &err) < 0) {
 		log_warn("demo: %s", err.msg);
 		memset(u->demo_token, 0, sizeof u->demo_token);
+		return;
 	}
+	if (unused) {
+		bool found = false;
+		if (ledger_key_revoke(lg, unused, "demo", &found, &err) < 0)
+			log_warn("demo: %s", err.msg);
+		else
+			log_info(
+			    "demo: the demo admin key %lld was never used; it is replaced by key"
+			    " %lld, whose token is printed below",
+			    (long long)unused, (long long)id);
+	}
+}
+
+/* Whether addr ("host:port") can be listened on: checked before anything is
+ * created, so that a taken port stops `tally up` at once, naming it. A race
+ * with another program remains possible; web_start reports that one. */
+static int http_addr_free(const char *addr, struct tally_err *err)
+{
+	char host[256];
+	const char *colon = strrchr(addr, ':');
+	struct addrinfo hints, *ai = NULL;
+	int fd, one = 1, rc;
+
+	if (!colon || (size_t)(colon - addr) >= sizeof host)
+		return tally_err_set(err, TALLY_EINVAL, false,
+		                     "TALLY_HTTP_ADDR=%s: use host:port, e.g. 127.0.0.1:8080",
+		                     addr);
+	memcpy(host, addr, (size_t)(colon - addr));
+	host[colon - addr] = '\0';
+	if (host[0] == '[' && host[strlen(host) - 1] == ']') {
+		memmove(host, host + 1, strlen(host));
+		host[strlen(host) - 1] = '\0';
+	}
+	memset(&hints, 0, sizeof hints);
+	hints.ai_family = AF_UNSPEC;
+	hints.ai_socktype = SOCK_STREAM;
+	hints.ai_flags = AI_PASSIVE;
+	if (getaddrinfo(host[0] ? host : NULL, colon + 1, &hints, &ai) != 0 || !ai)
+		return tally_err_set(err, TALLY_EINVAL, false,
+		                     "TALLY_HTTP_ADDR=%s: cannot resolve host \"%s\"", addr, host);
+	if ((fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0)) < 0) {
+		freeaddrinfo(ai);
+		return 0; /* cannot tell: web_start will */
+	}
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+	rc = bind(fd, ai->ai_addr, ai->ai_addrlen);
+	int e = errno;
+	close(fd);
+	freeaddrinfo(ai);
+	if (rc < 0)
+		return tally_err_set(err, TALLY_EIO, false,
+		                     "cannot listen on %s: %s; set TALLY_HTTP_ADDR to a free"
+		                     " address, e.g. 127.0.0.1:8081",
+		                     addr, strerror(e));
+	return 0;
 }
 
 /* Migrations, then the default price book on first start. */
@@ -159,10 +350,8 @@ static int prepare_ledger(struct up *u, bool demo)
 			return -1;
 		}
 	}
-	if (demo) {
-		seed_demo_finance(lg);
+	if (demo)
 		demo_admin_key(u, lg);
-	}
 	ledger_close(lg);
 	return 0;
 }
@@ -212,6 +401,12 @@ int cmd_up(int argc, char **argv)
 		return 2;
 	}
 	cmd_install_signals();
+	/* Before anything is created: a demo key made by a start that then cannot
+	 * listen would be of no use to anyone. */
+	if (http_addr_free(u->cfg.http_addr, &err) < 0) {
+		log_error("%s", err.msg);
+		goto out;
+	}
 	if (mkdir(u->cfg.data_dir, 0755) < 0 && errno != EEXIST) {
 		log_error("cannot create TALLY_DATA_DIR %s: %s", u->cfg.data_dir, strerror(errno));
 		goto out;
@@ -225,6 +420,8 @@ int cmd_up(int argc, char **argv)
 		         embedded_pg_conninfo(u->pg));
 	}
 	if (prepare_ledger(u, demo) < 0)
+		goto out;
+	if (demo && demo_history(u) < 0)
 		goto out;
 	if (!u->cfg.kafka_brokers[0]) {
 		const char *topics[4] = {u->cfg.topic_calls, u->cfg.topic_outcomes,
@@ -244,7 +441,7 @@ int cmd_up(int argc, char **argv)
 		goto out;
 	}
 	if (!(u->web = web_start(&u->cfg, &u->stats, &err))) {
-		log_error("web: %s (set TALLY_HTTP_ADDR to a free address)", err.msg);
+		log_error("web: %s", err.msg);
 		goto out;
 	}
 	char http_url[256];
@@ -255,8 +452,9 @@ int cmd_up(int argc, char **argv)
 	if (u->demo_token[0]) {
 		/* First start of a demo ledger: sign in to the dashboard with it. */
 		printf("TALLY_DEMO_ADMIN_TOKEN=%s\n", u->demo_token);
-		log_info("demo: an admin key was created; its token, printed above once, signs in"
-		         " to %s (the ledger keeps only its hash)",
+		log_info("demo: an admin key was created; its token, printed above, signs in"
+		         " to %s (the ledger keeps only its hash; it is printed again, as a new"
+		         " token, on each start until it is used)",
 		         http_url);
 		memset(u->demo_token, 0, sizeof u->demo_token);
 	}
@@ -275,11 +473,14 @@ int cmd_up(int argc, char **argv)
 		goto out;
 	}
 	if (demo) {
-		if (!(u->demo = demo_start(&u->cfg, u->cfg.kafka_brokers, 200, &err))) {
+		int rate = env_int("TALLY_DEMO_RATE", DEMO_RATE, 1, 10000);
+		if (!(u->demo = demo_start(&u->cfg, u->cfg.kafka_brokers, rate, &err))) {
 			log_error("demo traffic: %s", err.msg);
 			goto out;
 		}
-		log_info("demo traffic: producing about 200 events/s until stopped");
+		log_info(
+		    "demo traffic: producing about %d events/s until stopped (TALLY_DEMO_RATE)",
+		    rate);
 	}
 	log_info("tally is up; Ctrl-C stops it");
 	int64_t last = time_mono_us();

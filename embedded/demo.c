@@ -12,6 +12,7 @@
 #include "embedded.h"
 
 #include <cjson/cJSON.h>
+#include <inttypes.h>
 #include <math.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -22,6 +23,7 @@
 #include <unistd.h>
 
 #include "../collector/collector.h"
+#include "../ledger/ledger.h"
 
 #define DEMO_TICK_US             50000
 #define DEMO_ACTIVE_MAX          4096 /* outcomes in progress */
@@ -710,4 +712,279 @@ void demo_stop(struct demo *d)
 	free(d->active);
 	free(d->delayed);
 	free(d);
+}
+
+/* ---- history ----------------------------------------------------------------------------- */
+
+/* The demo's past, written straight into the ledger through its batch path
+ * (COPY, rollups in the same transaction), so that a first start shows
+ * months of data: a weekly rhythm (quiet weekends, busy afternoons), steady
+ * growth, a model launch (claude-haiku-4-5 joins the medium tier
+ * DEMO_LAUNCH_DAYS ago), a price change (set by the caller: the self-hosted
+ * model gets cheaper DEMO_PRICE_CHANGE_DAYS ago), an incident (three hours
+ * of failing Anthropic calls DEMO_INCIDENT_DAYS ago) and a routing policy
+ * (from DEMO_ROUTER_DAYS ago support's and marketing's easy steps go to the
+ * tier they need instead of the one the app asks for, tagged
+ * "router":"policy"). Outcomes close each workflow instance. */
+#define DEMO_HISTORY_BATCH   20000 /* calls per transaction */
+#define DEMO_HISTORY_PER_DAY 1600  /* workflow instances on a weekday, at the end */
+#define DEMO_LAUNCH_DAYS     48
+#define DEMO_INCIDENT_DAYS   12
+#define DEMO_ROUTER_DAYS     27
+
+static const int hour_weight[24] = {2,  1,  1,  1,  2,  3,  5, 9, 13, 15, 15, 14,
+                                    12, 14, 15, 15, 13, 10, 7, 5, 4,  3,  3,  2};
+
+struct history {
+	struct demo d; /* randomness and hot prompts only */
+	const struct pricebook *pb;
+	struct ledger *lg;
+	struct ledger_batch b;
+	int64_t calls, outcomes, cost_pusd;
+	int64_t now_us, week0_us, today0_us;
+	unsigned flushes;
+	int64_t week_pusd[N_WORKFLOWS];
+};
+
+static int history_flush(struct history *h, struct tally_err *err)
+{
+	struct ledger_batch_result res;
+
+	if (h->b.n_calls == 0 && h->b.n_outcomes == 0)
+		return 0;
+	const struct ledger_source src = {.group = "tally-demo-history", .cluster_id = ""};
+
+	if (ledger_write_batch(h->lg, &src, &h->b, &res, err) < 0)
+		return -1;
+	ledger_batch_reset(&h->b);
+	/* The first batches and then every few: fresh statistics keep the
+	 * batch path's event_id probe on the index. */
+	h->flushes++;
+	if ((h->flushes & (h->flushes - 1)) == 0 || h->flushes % 8 == 0)
+		return ledger_analyze_calls(h->lg, err);
+	return 0;
+}
+
+/* One historical call of a workflow step at ts; returns its quality or -1. */
+static double history_call(struct history *h, int wf_i, const char *outcome_id, enum task t,
+                           bool escalate, int64_t ts_us, int day_ago, bool incident,
+                           struct tally_err *err)
+{
+	struct demo *d = &h->d;
+	const struct workflow *wf = &workflows[wf_i];
+	const struct task_info *ti = &tasks[t];
+	enum tier tier = escalate ? TIER_LARGE : (enum tier)rnd_weighted(d, wf->tier_weight, TIERS);
+	bool routed = false;
+
+	/* The routing policy: easy steps of support and marketing go to the tier
+	 * they need. */
+	if (!escalate && day_ago < DEMO_ROUTER_DAYS && ti->needs <= TIER_SMALL &&
+	    tier > ti->needs &&
+	    (strcmp(wf->team, "support") == 0 || strcmp(wf->team, "marketing") == 0) &&
+	    rnd_pct(d, 85)) {
+		tier = ti->needs;
+		routed = true;
+	}
+	int n_models = tier_model_count[tier];
+	/* Before its launch, claude-haiku-4-5 (the medium tier's first) is not used. */
+	int mi = (tier == TIER_MEDIUM && day_ago >= DEMO_LAUNCH_DAYS)
+	             ? 1
+	             : (int)rnd_range(d, 0, n_models - 1);
+	const struct model *m = &tier_models[tier][mi];
+	struct call_row *row = ledger_batch_add_call(&h->b);
+	if (!row) {
+		tally_err_set(err, TALLY_ENOMEM, false, "out of memory");
+		return -2;
+	}
+	struct call_event *ev = &row->ev;
+	double q = call_quality(d, t, tier);
+	bool hot = rnd_pct(d, ti->hot_share_pct);
+
+	rnd_uuid(d, ev->event_id);
+	ev->ts_us = ts_us;
+	str_copy(ev->team, sizeof ev->team, wf->team);
+	str_copy(ev->workflow, sizeof ev->workflow, wf->name);
+	str_copy(ev->task_type, sizeof ev->task_type, ti->name);
+	if (outcome_id)
+		str_copy(ev->outcome_id, sizeof ev->outcome_id, outcome_id);
+	str_copy(ev->provider, sizeof ev->provider, m->provider);
+	str_copy(ev->model, sizeof ev->model, m->name);
+	str_copy(ev->tier, sizeof ev->tier, tier_names[tier]);
+	ev->input_tokens = rnd_skewed(d, ti->in_lo, ti->in_hi);
+	ev->output_tokens = rnd_skewed(d, ti->out_lo, ti->out_hi);
+	ev->cache_hit = hot && rnd_pct(d, 35);
+	if (tier != TIER_LOCAL && ev->input_tokens >= 1024 && rnd_pct(d, 30))
+		ev->cache_read_tokens = (ev->input_tokens * rnd_range(d, 40, 90) / 100) / 128 * 128;
+	ev->usage_shape = USAGE_TALLY;
+	ev->local = tier == TIER_LOCAL;
+	ev->batch = t == SUMMARIZE && strcmp(wf->team, "sales") == 0 && tier != TIER_LOCAL &&
+	            !ev->cache_hit && rnd_pct(d, 30);
+	ev->latency_ms = ev->batch
+	                     ? -1
+	                     : (ev->cache_hit ? rnd_range(d, 3, 40)
+	                                      : m->base_ms + ev->output_tokens * m->ms_per_token *
+	                                                         rnd_range(d, 80, 140) / 100);
+	ev->status = CALL_OK;
+	int r = (int)rnd_range(d, 0, 999);
+	if (!ev->cache_hit &&
+	    (r < 20 || (incident && strcmp(m->provider, "anthropic") == 0 && rnd_pct(d, 55)))) {
+		ev->status = rnd_pct(d, 60) ? CALL_ERROR : CALL_TIMEOUT;
+		ev->output_tokens = 0;
+		ev->latency_ms = ev->status == CALL_TIMEOUT ? 30000 : rnd_range(d, 50, 900);
+	}
+	if (hot)
+		memcpy(ev->prompt_hash, d->hot[t][rnd_range(d, 0, DEMO_HOT_PROMPTS - 1)], 33);
+	else
+		rnd_hex(d, ev->prompt_hash, 32);
+	if (ev->status == CALL_OK && rnd_pct(d, 70)) {
+		ev->has_quality = true;
+		ev->quality = round2(q);
+	}
+	snprintf(ev->tags, sizeof ev->tags, "{\"env\":\"prod\",\"app\":\"%s\",\"region\":\"%s\"%s}",
+	         wf->app, rnd_pct(d, 60) ? "eu-west-1" : "us-east-1",
+	         routed ? ",\"router\":\"policy\"" : "");
+
+	row->pos.topic = "demo-history";
+	row->pos.partition = -1;
+	ledger_price_row(row, h->pb); /* priced as the collector prices */
+	if (row->priced) {
+		h->cost_pusd += row->cost_pusd;
+		if (ts_us >= h->week0_us && ts_us < h->today0_us)
+			h->week_pusd[wf_i] += row->cost_pusd;
+	}
+	h->calls++;
+	return ev->status == CALL_OK ? q : -1;
+}
+
+/* One workflow instance starting at ts: its calls, then its outcome. */
+static int history_instance(struct history *h, int wf_i, int64_t ts_us, int day_ago, bool incident,
+                            struct tally_err *err)
+{
+	struct demo *d = &h->d;
+	const struct workflow *wf = &workflows[wf_i];
+	char oid[32];
+	double min_q = 1.0;
+	bool failed = false;
+
+	if (!wf->outcome_prefix) {
+		enum task t = wf->steps[rnd_range(d, 0, wf->n_steps - 1)];
+		return history_call(h, wf_i, NULL, t, false, ts_us, day_ago, incident, err) < -1
+		           ? -1
+		           : 0;
+	}
+	snprintf(oid, sizeof oid, "%s-H%lld", wf->outcome_prefix, (long long)d->outcome_seq++);
+	for (int s = 0; s < wf->n_steps; s++) {
+		double q =
+		    history_call(h, wf_i, oid, wf->steps[s], false, ts_us, day_ago, incident, err);
+		if (q < -1)
+			return -1;
+		ts_us += rnd_range(d, 200, 3000) * 1000;
+		if (q >= 0 && q < 0.7 && rnd_pct(d, 50)) { /* escalated to the flagship */
+			q = history_call(h, wf_i, oid, wf->steps[s], true, ts_us, day_ago, incident,
+			                 err);
+			if (q < -1)
+				return -1;
+			ts_us += rnd_range(d, 200, 3000) * 1000;
+		}
+		if (q < 0)
+			failed = true;
+		else if (q < min_q)
+			min_q = q;
+	}
+	if (ts_us >= h->now_us)
+		return 0;
+	struct outcome_row *o = ledger_batch_add_outcome(&h->b);
+	if (!o)
+		return tally_err_set(err, TALLY_ENOMEM, false, "out of memory");
+	o->pos.topic = "demo-history";
+	o->pos.partition = -1;
+	str_copy(o->ev.outcome_id, sizeof o->ev.outcome_id, oid);
+	o->ev.ts_us = ts_us;
+	str_copy(o->ev.team, sizeof o->ev.team, wf->team);
+	str_copy(o->ev.workflow, sizeof o->ev.workflow, wf->name);
+	str_copy(o->ev.kind, sizeof o->ev.kind, wf->outcome_kind);
+	o->ev.success = rnd_unit(d) < (failed ? 0.35 : pow(min_q, 1.5));
+	if (o->ev.success && wf->value_usd) {
+		/* "12.50" -> pico-USD, exactly */
+		int64_t whole = 0, cents = 0;
+		sscanf(wf->value_usd, "%" SCNd64 ".%" SCNd64, &whole, &cents);
+		o->ev.has_value = true;
+		o->ev.value_pusd = (whole * 100 + cents) * INT64_C(10000000000);
+	}
+	h->outcomes++;
+	return 0;
+}
+
+int demo_load_history(const char *database_url, int days, demo_progress_fn progress, void *ctx,
+                      struct demo_history_result *out, struct tally_err *err)
+{
+	struct history *h = calloc(1, sizeof *h);
+	struct pricebook *pb = NULL;
+	int rc = -1;
+
+	if (!h)
+		return tally_err_set(err, TALLY_ENOMEM, false, "out of memory");
+	ledger_batch_init(&h->b);
+	h->now_us = time_now_us();
+	h->d.rng = UINT64_C(0x9e3779b97f4a7c15) ^ (uint64_t)(h->now_us / 86400000000LL);
+	for (int t = 0; t < TASKS; t++)
+		for (int i = 0; i < DEMO_HOT_PROMPTS; i++)
+			rnd_hex(&h->d, h->d.hot[t][i], 32);
+	if (!(h->lg = ledger_open(database_url, err)) || ledger_bulk_load_begin(h->lg, err) < 0 ||
+	    !(pb = ledger_load_pricebook(h->lg, err)))
+		goto out;
+	h->pb = pb;
+	int64_t day_us = INT64_C(86400000000);
+	int64_t today0 = h->now_us / day_us * day_us;
+	h->today0_us = today0;
+	h->week0_us = today0 - 7 * day_us;
+	int wf_weights[N_WORKFLOWS];
+	for (size_t i = 0; i < N_WORKFLOWS; i++)
+		wf_weights[i] = workflows[i].share;
+	for (int ago = days; ago >= 0; ago--) {
+		int64_t day0 = today0 - (int64_t)ago * day_us;
+		int wday =
+		    (int)((day0 / day_us + 4) % 7); /* 1970-01-01 was a Thursday: 0 = Sunday */
+		double weekday = wday == 0 ? 0.25 : wday == 6 ? 0.35 : 1.0;
+		/* Growth: from 45% of today's volume at the start to 100%. */
+		double growth = 0.45 + 0.55 * (double)(days - ago) / (double)days;
+		int n =
+		    (int)(DEMO_HISTORY_PER_DAY * weekday * growth * (0.9 + 0.2 * rnd_unit(&h->d)));
+		for (int i = 0; i < n; i++) {
+			int hour = rnd_weighted(&h->d, hour_weight, 24);
+			int64_t ts =
+			    day0 + (int64_t)hour * 3600000000LL + rnd_range(&h->d, 0, 3599999999LL);
+			if (ts >= h->now_us - INT64_C(60000000))
+				continue; /* the live traffic takes over from here */
+			bool incident = ago == DEMO_INCIDENT_DAYS && hour >= 14 && hour < 17;
+			int wf = rnd_weighted(&h->d, wf_weights, (int)N_WORKFLOWS);
+			if (history_instance(h, wf, ts, ago, incident, err) < 0)
+				goto out;
+			if (h->b.n_calls >= DEMO_HISTORY_BATCH && history_flush(h, err) < 0)
+				goto out;
+		}
+		if (progress)
+			progress(ctx, days - ago + 1, days + 1, h->calls);
+	}
+	if (history_flush(h, err) < 0)
+		goto out;
+	if (out) {
+		out->calls = h->calls;
+		out->outcomes = h->outcomes;
+		out->cost_pusd = h->cost_pusd;
+		out->n_workflows =
+		    N_WORKFLOWS < DEMO_WORKFLOWS_MAX ? N_WORKFLOWS : DEMO_WORKFLOWS_MAX;
+		for (size_t i = 0; i < out->n_workflows; i++) {
+			out->team[i] = workflows[i].team;
+			out->workflow[i] = workflows[i].name;
+			out->week_pusd[i] = h->week_pusd[i];
+		}
+	}
+	rc = 0;
+out:
+	ledger_batch_cleanup(&h->b);
+	pricebook_free(pb);
+	ledger_close(h->lg);
+	free(h);
+	return rc;
 }

@@ -12,7 +12,9 @@ struct embedded_pg;
 /* Creates the cluster under data_dir/pg with initdb the first time (kept
  * across runs), starts it listening only on a unix socket in data_dir/run,
  * waits until it answers and creates database "tally". When running as root
- * the server runs as the "postgres" system user. Returns NULL with err set
+ * the server runs as the "postgres" system user; should it not be able to
+ * enter data_dir, cluster and socket live in a 0700 directory of its own
+ * (named in data_dir/pg.location) instead. Returns NULL with err set
  * (the message names the log file to read). */
 struct embedded_pg *embedded_pg_start(const char *data_dir, struct tally_err *err);
 /* libpq connection string, e.g. "postgresql:///tally?host=/abs/var/run&user=tally". */
@@ -46,5 +48,29 @@ struct demo;
 struct demo *demo_start(const struct tally_config *cfg, const char *brokers, int events_per_sec,
                         struct tally_err *err);
 void demo_stop(struct demo *d); /* joins the thread and frees; NULL is fine */
+
+/* Called after each simulated day: days done of total, calls so far. */
+typedef void (*demo_progress_fn)(void *ctx, int done, int total, int64_t calls);
+
+#define DEMO_WORKFLOWS_MAX 16
+
+struct demo_history_result {
+	int64_t calls, outcomes, cost_pusd;
+	/* Per workflow: its team and name (static strings) and its spend over the
+	 * 7 whole days before today, to scale budgets to the demo's spend. */
+	size_t n_workflows;
+	const char *team[DEMO_WORKFLOWS_MAX], *workflow[DEMO_WORKFLOWS_MAX];
+	int64_t week_pusd[DEMO_WORKFLOWS_MAX];
+};
+
+/* Writes `days` days of past demo traffic up to now (calls and outcomes)
+ * through the ledger's batch path (COPY; rollups in the same transactions):
+ * weekly rhythm, growth, a model launch, an incident of failed calls and a
+ * routing policy that saves money (see demo.c). Priced with the ledger's
+ * price book as it stands. Not idempotent: the caller checks that the ledger
+ * has no history yet. Blocks; the result (may be NULL) says what was
+ * written. */
+int demo_load_history(const char *database_url, int days, demo_progress_fn progress, void *ctx,
+                      struct demo_history_result *out, struct tally_err *err);
 
 #endif

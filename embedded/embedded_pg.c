@@ -3,7 +3,9 @@
  * <data_dir>/run, its output in <data_dir>/pg.log.
  *
  * PostgreSQL refuses to run as root, so as root the server (and initdb) run
- * as the "postgres" system user, which must be able to reach the data dir.
+ * as the "postgres" system user; when that user cannot enter the data dir
+ * (root's 0700 home), the cluster and its socket move to a directory of its
+ * own (relocate_cluster).
  */
 #include "embedded.h"
 
@@ -16,6 +18,7 @@
 #include <limits.h>
 #include <pwd.h>
 #include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -265,25 +268,26 @@ static int give_to_server_user(const struct embedded_pg *pg, const char *path, b
 	                     PG_SERVER_USER, strerror(errno));
 }
 
-/* As root: checks that the server user can reach the data dir, naming the
- * first directory it cannot enter. */
-static int check_reachable(const struct embedded_pg *pg, struct tally_err *err)
+/* As root: 0 when the server user can enter dir and every directory above
+ * it; otherwise -1 with *bad naming the first one it cannot enter (n bytes). */
+static int server_user_reaches(const struct embedded_pg *pg, const char *dir, char *bad, size_t n,
+                               struct tally_err *err)
 {
 	char dirs[64][PATH_MAX / 8];
-	size_t n = 0;
+	size_t count = 0;
 	int status;
 	pid_t pid;
 
 	if (!pg->as_other)
 		return 0;
-	/* Every ancestor of the data dir, shortest first ("/a", "/a/b", ...). */
-	for (const char *s = pg->data_dir + 1;; s++) {
+	/* Every ancestor of dir, shortest first ("/a", "/a/b", ...). */
+	for (const char *s = dir + 1;; s++) {
 		if (*s != '/' && *s != '\0')
 			continue;
-		size_t len = (size_t)(s - pg->data_dir);
-		if (n < sizeof dirs / sizeof dirs[0] && len < sizeof dirs[0]) {
-			memcpy(dirs[n], pg->data_dir, len);
-			dirs[n++][len] = '\0';
+		size_t len = (size_t)(s - dir);
+		if (count < sizeof dirs / sizeof dirs[0] && len < sizeof dirs[0]) {
+			memcpy(dirs[count], dir, len);
+			dirs[count++][len] = '\0';
 		}
 		if (!*s)
 			break;
@@ -292,7 +296,7 @@ static int check_reachable(const struct embedded_pg *pg, struct tally_err *err)
 		return tally_err_set(err, TALLY_EIO, false, "fork: %s", strerror(errno));
 	if (pid == 0) {
 		child_become_server_user(pg);
-		for (size_t i = 0; i < n; i++)
+		for (size_t i = 0; i < count; i++)
 			if (access(dirs[i], X_OK) < 0)
 				_exit((int)i + 1);
 		_exit(0);
@@ -301,15 +305,102 @@ static int check_reachable(const struct embedded_pg *pg, struct tally_err *err)
 		;
 	if (!WIFEXITED(status) || WEXITSTATUS(status) == 126)
 		return tally_err_set(err, TALLY_EIO, false, "cannot run as the %s user to check %s",
-		                     PG_SERVER_USER, pg->data_dir);
-	int bad = WEXITSTATUS(status);
-	if (bad > 0 && (size_t)bad <= n)
+		                     PG_SERVER_USER, dir);
+	int first = WEXITSTATUS(status);
+	if (first > 0 && (size_t)first <= count) {
+		str_copy(bad, n, dirs[first - 1]);
+		return -1;
+	}
+	return 0;
+}
+
+/* FNV-1a: names the relocated cluster after the data dir it belongs to. */
+static uint64_t path_hash(const char *s)
+{
+	uint64_t h = 1469598103934665603ULL;
+
+	for (; *s; s++) {
+		h ^= (unsigned char)*s;
+		h *= 1099511628211ULL;
+	}
+	return h;
+}
+
+/* As root, when the server user cannot enter the data dir (a checkout in
+ * root's 0700 home, the usual case in a container): the cluster and its
+ * socket go to <home of postgres>/tally-<hash of the data dir> (else
+ * /var/tmp/tally-pg-<hash>), a directory owned by the server user, mode
+ * 0700, so that every data dir keeps a cluster of its own across runs.
+ * <data_dir>/pg.location names it. A cluster already in <data_dir>/pg is
+ * never left behind silently: that is an error naming the directory. */
+static int relocate_cluster(struct embedded_pg *pg, const char *unreachable, struct tally_err *err)
+{
+	char base[PATH_MAX], bad[PATH_MAX], note[PATH_MAX + 16];
+	struct passwd *pw = getpwnam(PG_SERVER_USER);
+	const char *parents[2] = {pw && pw->pw_dir && pw->pw_dir[0] == '/' ? pw->pw_dir : NULL,
+	                          "/var/tmp"};
+	struct stat st;
+
+	if (cluster_version(pg->pgdata) > 0)
 		return tally_err_set(err, TALLY_EIO, false,
 		                     "running as root, PostgreSQL runs as the %s user, which cannot"
-		                     " enter %s (no search permission): chmod o+x it or choose a"
-		                     " TALLY_DATA_DIR it can reach",
-		                     PG_SERVER_USER, dirs[bad - 1]);
-	return 0;
+		                     " enter %s (no search permission), and %s holds a cluster:"
+		                     " chmod o+x %s or move the data dir somewhere it can reach",
+		                     PG_SERVER_USER, unreachable, pg->pgdata, unreachable);
+	for (size_t i = 0; i < 2; i++) {
+		if (!parents[i] || stat(parents[i], &st) < 0 || !S_ISDIR(st.st_mode))
+			continue;
+		if (snprintf(base, sizeof base, "%s/tally-%s%016llx", parents[i], i ? "pg-" : "",
+		             (unsigned long long)path_hash(pg->data_dir)) >= (int)sizeof base)
+			continue;
+		if (mkdir(base, 0700) < 0 && errno != EEXIST)
+			continue;
+		/* In /var/tmp anyone may have made it first: only ours or the server's. */
+		if (lstat(base, &st) < 0 || !S_ISDIR(st.st_mode) ||
+		    (st.st_uid != 0 && st.st_uid != pg->uid))
+			continue;
+		if (chown(base, pg->uid, pg->gid) < 0 || chmod(base, 0700) < 0)
+			continue;
+		if (server_user_reaches(pg, base, bad, sizeof bad, err) < 0)
+			continue;
+		snprintf(pg->pgdata, sizeof pg->pgdata, "%s/pg", base);
+		snprintf(pg->sock_dir, sizeof pg->sock_dir, "%s/run", base);
+		if (mkdir(pg->sock_dir, 0700) < 0 && errno != EEXIST)
+			return tally_err_set(err, TALLY_EIO, false, "cannot create %s: %s",
+			                     pg->sock_dir, strerror(errno));
+		snprintf(note, sizeof note, "%s/pg.location", pg->data_dir);
+		FILE *fp = fopen(note, "w");
+		if (fp) {
+			fprintf(fp, "%s\n", base);
+			fclose(fp);
+		}
+		log_info("embedded PostgreSQL: the %s user cannot enter %s, so the cluster lives in"
+		         " %s (owned by %s, mode 0700; named in %s)",
+		         PG_SERVER_USER, unreachable, base, PG_SERVER_USER, note);
+		return 0;
+	}
+	return tally_err_set(err, TALLY_EIO, false,
+	                     "running as root, PostgreSQL runs as the %s user, which cannot"
+	                     " enter %s (no search permission), and no directory it can reach"
+	                     " could be made for the cluster: chmod o+x %s or choose a"
+	                     " TALLY_DATA_DIR it can reach",
+	                     PG_SERVER_USER, unreachable, unreachable);
+}
+
+/* As root: makes sure the server user can reach the cluster and its socket,
+ * moving both out of an unreachable data dir (see relocate_cluster). */
+static int check_reachable(struct embedded_pg *pg, struct tally_err *err)
+{
+	char bad[PATH_MAX];
+
+	if (!pg->as_other)
+		return 0;
+	bad[0] = '\0';
+	if (server_user_reaches(pg, pg->data_dir, bad, sizeof bad, err) == 0)
+		return 0;
+	if (!bad[0])
+		return -1; /* could not check: err says why */
+	return relocate_cluster(pg, bad, err);
 }
 
 /* Forks and execs argv (a server program) as the server user with stdout
@@ -601,8 +692,9 @@ struct embedded_pg *embedded_pg_start(const char *data_dir, struct tally_err *er
 		return NULL;
 	}
 	if (prepare_paths(pg, data_dir, err) < 0 || choose_server_user(pg, err) < 0 ||
-	    find_bin_dir(pg, cluster_version(pg->pgdata), err) < 0 || check_reachable(pg, err) < 0)
+	    check_reachable(pg, err) < 0 || find_bin_dir(pg, cluster_version(pg->pgdata), err) < 0)
 		goto fail;
+	build_conninfo(pg); /* again: check_reachable may have moved the socket */
 	if (!is_file(pg->log_path)) {
 		int fd = open(pg->log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
 		if (fd >= 0)
@@ -645,6 +737,8 @@ struct embedded_pg *embedded_pg_start(const char *data_dir, struct tally_err *er
 	snprintf(postgres, sizeof postgres, "%s/postgres", pg->bin_dir);
 	char sock_opt[PATH_MAX + 32];
 	snprintf(sock_opt, sizeof sock_opt, "unix_socket_directories=%s", pg->sock_dir);
+	/* jit=off: JIT compiles the dashboard's few-second queries for longer than
+	 * they run (16 s for the budgets over the demo's history). */
 	char *argv[] = {postgres,
 	                "-D",
 	                pg->pgdata,
@@ -658,6 +752,8 @@ struct embedded_pg *embedded_pg_start(const char *data_dir, struct tally_err *er
 	                "unix_socket_permissions=0700",
 	                "-c",
 	                "logging_collector=off",
+	                "-c",
+	                "jit=off",
 	                NULL};
 	if ((pg->pid = spawn(pg, argv, err)) < 0) {
 		pg->pid = 0;

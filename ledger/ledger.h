@@ -627,6 +627,61 @@ int ledger_budget_delete(struct ledger *lg, const char *scope, const char *name,
  * in one transaction. *fired (may be NULL) receives how many. */
 int ledger_budget_evaluate(struct ledger *lg, int64_t at_us, int *fired, struct tally_err *err);
 
+/* Whether the ledger holds any call older than ts_us (ledger/demo_sql.c). */
+int ledger_calls_before(struct ledger *lg, int64_t ts_us, bool *any, struct tally_err *err);
+/* ANALYZE calls and outcomes, after a bulk load (ledger/demo_sql.c). */
+int ledger_analyze_calls(struct ledger *lg, struct tally_err *err);
+/* This connection plans each statement for its parameters (bulk loads). */
+int ledger_bulk_load_begin(struct ledger *lg, struct tally_err *err);
+/* Whether a team (workflow false) or workflow name is known: mapped, given
+ * a budget or seen in the daily rollups (ledger/names.c). */
+int ledger_name_known(struct ledger *lg, bool workflow, const char *name, bool *known,
+                      struct tally_err *err);
+
+/* ---- outcome value (ledger/outcome_value.c) ---------------------------------- */
+
+enum outcome_value_level { OUTCOME_VALUE_ROW, OUTCOME_VALUE_TEAM, OUTCOME_VALUE_TOTAL };
+
+struct outcome_value {
+	enum outcome_value_level
+	    level; /* a (team, workflow, kind) row, a team's subtotal, the total */
+	char kind[EVENT_NAME_MAX + 1], team[EVENT_NAME_MAX + 1], workflow[EVENT_NAME_MAX + 1];
+	int64_t outcomes, successes;
+	char value_pusd[48]; /* value of the successes, exact pico-USD digits */
+	char spend_pusd[48]; /* cost of the calls that name the outcomes */
+};
+
+/* Outcomes of [from, to) by team, workflow and kind (team NULL: every team),
+ * with what the successful ones were worth and what their calls cost; each
+ * team's subtotal follows its rows, the total comes last. *rows is malloc'd
+ * (free it). */
+int ledger_outcome_value(struct ledger *lg, int64_t from_us, int64_t to_us, const char *team,
+                         struct outcome_value **rows, size_t *n, struct tally_err *err);
+
+/* ---- drill-down (ledger/drilldown.c): JSON documents built by PostgreSQL ---- */
+
+struct calls_filter {
+	int64_t from_us, to_us; /* [from, to) */
+	/* NULL: any */
+	const char *team, *workflow, *task_type, *model, *tier, *provider, *status, *outcome_id;
+	int64_t limit, offset;
+};
+
+/* {"total","limit","offset","items":[call...]}: the calls matching f, newest
+ * first, appended to out. */
+int ledger_calls_json(struct ledger *lg, const struct calls_filter *f, struct sbuf *out,
+                      struct tally_err *err);
+/* One call's full record with its price version's rates, its outcome and
+ * feedback ({"call":…,"price":…,"outcome":…,"feedback":[…]}), appended to
+ * out; *found false when no call has that event_id (in team, when given). */
+int ledger_call_json(struct ledger *lg, const char *event_id, const char *team, struct sbuf *out,
+                     bool *found, struct tally_err *err);
+/* {"total","groups":[{"reason","count","first_at","last_at","items":[…]}]}:
+ * the quarantine by reason (only `reason` when not NULL), most frequent
+ * first, with up to `examples` newest messages each. */
+int ledger_quarantine_groups_json(struct ledger *lg, const char *reason, int examples,
+                                  struct sbuf *out, struct tally_err *err);
+
 /* The webhook outbox: claims the oldest due delivery (row lock held in an
  * open transaction until ledger_outbox_done); *found false when none is due.
  * payload is malloc'd (free it). */

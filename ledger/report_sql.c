@@ -184,7 +184,8 @@ static const char *const report_sql[LRS_COUNT] = {
     [LRS_FINANCE_SET_UP] = "SELECT EXISTS (SELECT 1 FROM teams WHERE cost_center IS NOT NULL)"
                            " OR EXISTS (SELECT 1 FROM budgets)",
     /* id, scope, name, amount, month, spend, forecast, elapsed_s, month_s,
-     * $1 at: the month holding it, spend up to it. */
+     * basis_days, forecast_low, forecast_high; $1 at: the month holding it,
+     * spend up to it. */
     [LRS_BUDGETS] =
         "WITH m0 AS (SELECT date_trunc('month', $1::timestamptz) AS m0,"
         " date_trunc('month', $1::timestamptz) + interval '1 month' AS m1,"
@@ -203,18 +204,47 @@ static const char *const report_sql[LRS_COUNT] = {
                  "  WHERE c.ts >= m.h AND c.ts < least(m.at, m.m1)"
                  "  AND " BUDGET_COVERS(
                      "c") ")"
-                          "  AS spend FROM budgets bb CROSS JOIN m CROSS JOIN LATERAL"
+                          "  AS spend, w.nd, w.tot, w.lo, w.hi"
+                          "  FROM budgets bb CROSS JOIN m CROSS JOIN LATERAL"
                           "  (SELECT x.amount_pusd FROM budget_amounts x WHERE x.budget_id = bb.id"
                           "   AND x.from_month <= (m.m0 AT TIME ZONE 'UTC')::date"
-                          "   ORDER BY x.from_month DESC LIMIT 1) a)"
-                          " SELECT b.id, b.scope, b.name, b.amount_pusd, to_char(b.m0, 'YYYY-MM'),"
-                          " b.spend::numeric(40,0),"
-                          " CASE WHEN b.at >= b.m1 THEN b.spend WHEN b.at <= b.m0 THEN 0"
-                          "  ELSE div(b.spend * extract(epoch FROM b.m1 - b.m0) * 1000000,"
-                          "   extract(epoch FROM b.at - b.m0) * 1000000) END::numeric(40,0),"
-                          " extract(epoch FROM least(b.at, b.m1) - b.m0)::bigint,"
-                          " extract(epoch FROM b.m1 - b.m0)::bigint"
-                          " FROM b ORDER BY b.scope, b.name",
+                          "   ORDER BY x.from_month DESC LIMIT 1) a"
+                          /* the daily spend of the 7 whole days before the day holding
+                           * `at`: its mean extends month-to-date spend to the month's
+                           * end, its lowest and highest day give the band */
+                          "  CROSS JOIN LATERAL (SELECT count(*) AS nd, coalesce(sum(q.s), 0) AS "
+                          "tot,"
+                          "   coalesce(min(q.s), 0) AS lo, coalesce(max(q.s), 0) AS hi FROM"
+                          "   (SELECT sum(r.cost_pusd) AS s FROM rollup_daily r"
+                          "   WHERE r.day >= date_trunc('day', least(m.at, m.m1)) - interval '7 "
+                          "days'"
+                          "   AND r.day < date_trunc('day', least(m.at, m.m1))"
+                          "   AND " BUDGET_COVERS(
+                              "r") "   GROUP BY r.day) q) w),"
+                                   " f AS (SELECT b.*, greatest(extract(epoch FROM b.m1 - b.at), "
+                                   "0)::numeric"
+                                   "  * 1000000 AS left_us FROM b)"
+                                   " SELECT b.id, b.scope, b.name, b.amount_pusd, to_char(b.m0, "
+                                   "'YYYY-MM'),"
+                                   " b.spend::numeric(40,0),"
+                                   " CASE WHEN b.at >= b.m1 THEN b.spend WHEN b.at <= b.m0 THEN 0"
+                                   "  WHEN b.nd > 0 THEN b.spend + div(b.tot * b.left_us, b.nd * "
+                                   "86400000000)"
+                                   "  ELSE div(b.spend * extract(epoch FROM b.m1 - b.m0) * 1000000,"
+                                   "   extract(epoch FROM b.at - b.m0) * 1000000) "
+                                   "END::numeric(40,0),"
+                                   " extract(epoch FROM least(b.at, b.m1) - b.m0)::bigint,"
+                                   " extract(epoch FROM b.m1 - b.m0)::bigint,"
+                                   /* 9 basis_days (0: run rate of the month so far, no band),
+                                    * 10 forecast_low, 11 forecast_high */
+                                   " CASE WHEN b.at >= b.m1 THEN 0 ELSE b.nd END,"
+                                   " CASE WHEN b.at >= b.m1 THEN b.spend WHEN b.nd > 0"
+                                   "  THEN b.spend + div(b.lo * b.left_us, 86400000000) "
+                                   "END::numeric(40,0),"
+                                   " CASE WHEN b.at >= b.m1 THEN b.spend WHEN b.nd > 0"
+                                   "  THEN b.spend + div(b.hi * b.left_us, 86400000000) "
+                                   "END::numeric(40,0)"
+                                   " FROM f b ORDER BY b.scope, b.name",
     [LRS_COST_MISMATCH] =
         "SELECT provider, model, count(*),"
         " count(*) FILTER (WHERE cost_pusd IS NULL OR abs(provider_cost_pusd - cost_pusd) > $3),"
@@ -649,7 +679,8 @@ static const char evaluate_sql[] =
     "   'budget_usd', round(i.amount_pusd / 1000000000000::numeric, 12)::text,"
     "   'spend_usd', round(i.spend_pusd / 1000000000000::numeric, 12)::text,"
     "   'forecast_usd', round(i.forecast_pusd / 1000000000000::numeric, 12)::text,"
-    "   'forecast_method', 'run rate: month-to-date spend / elapsed time x month length',"
+    "   'forecast_method', 'month-to-date spend + mean daily spend of the last 7 days x days"
+    " left (run rate of the month when there is no such day)',"
     "   'fired_at', " ISO(
         "i.fired_at") ")::text"
                       "  FROM ins i ORDER BY i.id RETURNING id),"

@@ -18,8 +18,10 @@
 #define BACKOFF_MAX_S  600
 
 static const char forecast_method[] =
-    "run rate: month-to-date spend / elapsed time x length of the month (forecast alerts"
-    " from the second day of the month)";
+    "month-to-date spend + the mean daily spend of the last 7 whole days x the days left,"
+    " with a band from the lowest to the highest of those days (basis_days says how many"
+    " there were); with no such day, the run rate of the month so far, without a band"
+    " (forecast alerts from the second day of the month)";
 
 static int64_t num(const struct ledger_table *t, int r, int c)
 {
@@ -41,7 +43,7 @@ static void burn_pct(const char *spend, const char *amount, char *out, size_t n)
 int report_budgets(struct ledger *lg, int64_t at_us, const char *team, enum report_format fmt,
                    struct sbuf *sb, struct tally_err *err)
 {
-	char at[40], usd[3][64], pct[2][32];
+	char at[40], usd[5][64], pct[2][32];
 	const char *p[1] = {at};
 	struct ledger_table t = {0};
 	bool first = true;
@@ -80,9 +82,20 @@ int report_budgets(struct ledger *lg, int64_t at_us, const char *team, enum repo
 		sbuf_printf(sb,
 		            ",\"month\":\"%s\",\"budget_usd\":\"%s\",\"spend_usd\":\"%s\","
 		            "\"forecast_usd\":\"%s\",\"spend_pct\":\"%s\",\"forecast_pct\":\"%s\","
-		            "\"elapsed_s\":%lld,\"month_s\":%lld}",
+		            "\"elapsed_s\":%lld,\"month_s\":%lld",
 		            ledger_cell(&t, r, 4), usd[0], usd[1], usd[2], pct[0], pct[1],
 		            (long long)num(&t, r, 7), (long long)num(&t, r, 8));
+		/* The band: null when the forecast is a run rate over the month so far. */
+		sbuf_printf(sb, ",\"basis_days\":%lld", (long long)num(&t, r, 9));
+		if (ledger_cell(&t, r, 10)[0] && ledger_cell(&t, r, 11)[0]) {
+			report_usd(ledger_cell(&t, r, 10), usd[3], sizeof usd[3]);
+			report_usd(ledger_cell(&t, r, 11), usd[4], sizeof usd[4]);
+			sbuf_printf(sb,
+			            ",\"forecast_low_usd\":\"%s\",\"forecast_high_usd\":\"%s\"}",
+			            usd[3], usd[4]);
+		} else {
+			sbuf_puts(sb, ",\"forecast_low_usd\":null,\"forecast_high_usd\":null}");
+		}
 		first = false;
 	}
 	if (fmt == REPORT_JSON)

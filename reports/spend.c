@@ -7,7 +7,7 @@
 static const char *no_key(int dim)
 {
 	if (dim == DIM_COST_CENTER)
-		return "(unmapped)";
+		return "(unassigned)";
 	if (dim == DIM_OUTCOME)
 		return "(none)";
 	if (dim == DIM_TAG)

@@ -12,7 +12,9 @@ export TALLY_LOG_LEVEL=${TALLY_LOG_LEVEL:-info}
 unset TALLY_DATABASE_URL TALLY_KAFKA_BROKERS
 PGBIN=/usr/lib/postgresql/$(ls /usr/lib/postgresql | sort -n | tail -1)/bin
 RUNAS=""
-[ "$(id -u)" = 0 ] && RUNAS="runuser -u postgres --"
+# from / : the postgres user may not enter the current directory (a checkout in
+# root's 0700 home)
+[ "$(id -u)" = 0 ] && RUNAS="runuser -u postgres -- env -C /"
 PIDS=""
 T_PASS=0
 T_FAIL=0

@@ -61,7 +61,7 @@ static int name_arg(struct web_req *rq, struct web_resp *rs, const char *name, s
 
 static const char *no_key(int dim)
 {
-	return dim == DIM_COST_CENTER ? "(unmapped)" : dim == DIM_OUTCOME ? "(none)" : "";
+	return dim == DIM_COST_CENTER ? "(unassigned)" : dim == DIM_OUTCOME ? "(none)" : "";
 }
 
 static void counters_json(struct sbuf *b, const struct spend_row *r)

@@ -59,6 +59,7 @@ enum web_route {
 	ROUTE_OTLP,      /* web_ingest.c */
 	ROUTE_LITELLM,
 	ROUTE_MISMATCHES,
+	ROUTE_CALLS, /* web_value.c */
 	ROUTE_COUNT
 };
 
@@ -255,6 +256,12 @@ void web_routing_evaluate(struct web_req *rq, struct web_resp *rs);
 /* ---- web_reports.c ---- */
 void web_chargeback(struct web_req *rq, struct web_resp *rs);
 void web_outcomes(struct web_req *rq, struct web_resp *rs);
+/* web_value.c: outcome value and return on spend by team, workflow and kind */
+void web_outcome_value(struct web_req *rq, struct web_resp *rs);
+/* web_value.c: the calls behind the charts, one call's record, the quarantine by reason */
+void web_calls(struct web_req *rq, struct web_resp *rs);
+void web_call(struct web_req *rq, struct web_resp *rs);
+void web_quarantine_reasons(struct web_req *rq, struct web_resp *rs);
 void web_waste(struct web_req *rq, struct web_resp *rs);
 void web_mismatches(struct web_req *rq, struct web_resp *rs);
 void web_budgets_get(struct web_req *rq, struct web_resp *rs);

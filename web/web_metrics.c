@@ -38,6 +38,7 @@ static const char *const route_names[ROUTE_COUNT] = {
     [ROUTE_OTLP] = "/v1/traces",
     [ROUTE_LITELLM] = "/api/v1/litellm",
     [ROUTE_MISMATCHES] = "/api/v1/mismatches",
+    [ROUTE_CALLS] = "/api/v1/calls",
 };
 
 const char *web_route_name(int route)

@@ -44,7 +44,9 @@ url="http://127.0.0.1:$port/"
 log="$TALLY_DATA_DIR/tally.log"
 # the router learns from calls at once and re-evaluates every 5 s (defaults:
 # 300 s and 60 s), so that the routing page has a policy and a history
-TALLY_ROUTER_SETTLE_S=0 TALLY_ROUTER_INTERVAL_S=5 "$BIN" up --demo >"$log" 2>&1 &
+# live demo traffic at 200 events/s (default 2), so that quarantined messages and
+# fresh calls arrive within seconds; the first start writes the demo's history first
+TALLY_DEMO_RATE=200 TALLY_ROUTER_SETTLE_S=0 TALLY_ROUTER_INTERVAL_S=5 "$BIN" up --demo >"$log" 2>&1 &
 pid=$!
 status=1
 
@@ -69,7 +71,7 @@ trap 'exit 130' INT TERM
 i=0
 until [ -s "$TALLY_DATA_DIR/endpoints.env" ]; do
 	kill -0 "$pid" 2>/dev/null || fail "tally up --demo exited early"
-	[ $i -ge 1200 ] && fail "tally up --demo wrote no endpoints.env within 120 s"
+	[ $i -ge 4000 ] && fail "tally up --demo wrote no endpoints.env within 400 s"
 	sleep 0.1
 	i=$((i + 1))
 done
@@ -126,7 +128,11 @@ printf '{"object":"page","data":[{"object":"bucket","start_time":%d,"end_time":%
 	>"$TALLY_DATA_DIR/openai_costs.json"
 "$BIN" reconcile import "$TALLY_DATA_DIR/openai_costs.json" --format openai >/dev/null || fail "reconcile import failed"
 
+# screenshots of every page, kept for review (git-ignored)
+shots="$root/artifacts/screenshots"
+rm -rf "$shots"
 TALLY_URL=$url TALLY_ADMIN_TOKEN=$admin TALLY_VIEWER_TOKEN=$viewer TALLY_VIEWER_TEAM=support \
-	OUT_DIR="$root/tests/browser/out" node tests/browser/test_dashboard.mjs
+	OUT_DIR="$shots" node tests/browser/test_dashboard.mjs
 status=$?
+say "screenshots of every page: $shots"
 exit $status

@@ -72,6 +72,7 @@ page.on('console', (m) => {
 });
 const httpErrors = [];
 const expected403 = new Set();
+const expected404 = new Set();
 page.on('response', (r) => {
   const u = new URL(r.url());
   const st = r.status();
@@ -79,6 +80,7 @@ page.on('response', (r) => {
   if (st === 401 && (u.pathname === '/api/v1/me' || u.pathname === '/api/v1/session')) return; // signed out, bad token
   if (st === 403 && u.searchParams.get('team') === 'sales') return; // the viewer's probe
   if (st === 403 && expected403.has(u.pathname)) return; // the viewer's probes of staff-only reports
+  if (st === 404 && expected404.has(u.pathname)) return; // the viewer's probe of another team's call
   httpErrors.push(`${st} ${u.pathname}${u.search}`);
 });
 const offsite = [];
@@ -120,6 +122,7 @@ const rowsOf = (sel) => page.$$eval(sel, (rs) => rs.map((r) => [...r.children].m
 // the rows (or, with part 'tfoot', the totals) of the table in the panel titled `title`
 const panelRows = (title, part = 'tbody') => rowsOf(`section.panel:has(h2:text-is("${title}")) table ${part} tr`);
 const MONEY = /^-?\$\d[\d,]*\.\d{2,}$/;
+const toPico = (s) => { const [i, f = ''] = String(s).split('.'); return BigInt(i) * 10n ** 12n + BigInt((f + '0'.repeat(12)).slice(0, 12)); };
 const apiStatus = (p) => page.evaluate(async (u) => (await fetch(u, { credentials: 'same-origin' })).status, p);
 const hasData = (c) => c && c.datasets.length > 0 && c.datasets.some((d) => d.sum > 0) && c.painted > 0;
 
@@ -142,6 +145,7 @@ const daysBack = (d) => {
   return new Date(Date.UTC(t.getUTCFullYear(), t.getUTCMonth(), t.getUTCDate()) - d * 86400000).toISOString().slice(0, 10);
 };
 
+let otherCall = null; // a call the drill-down opened, for the viewer's probe
 try {
   await step('the sign-in page loads without a session', async () => {
     await page.goto(base);
@@ -230,6 +234,38 @@ try {
     return (await page.textContent('#view h1')) === 'Team support' || 'wrong heading';
   });
 
+  await step('a team page leaves the team filter of the other pages alone', async () => {
+    // (the team page above showed support in the picker)
+    const req = nextRequest((r) => r.url().includes('/api/v1/spend') && r.url().includes('bucket=day'));
+    await page.goto(base + '#/overview');
+    const u = new URL((await req).url());
+    await settled('overview');
+    if (u.searchParams.get('team')) return `overview asked for team ${u.searchParams.get('team')}`;
+    return (await page.$eval('#team', (s) => s.value)) === '' || 'the picker still shows a team';
+  });
+
+  await step('a page that covers every team shows "All teams" in its disabled picker', async () => {
+    await page.selectOption('#team', 'sales');
+    await settled('overview');
+    await page.goto(base + '#/routing');
+    await settled('routing');
+    const [disabled, value] = await page.$eval('#team', (s) => [s.disabled, s.value]);
+    await page.goto(base + '#/overview');
+    await settled('overview');
+    const back = await page.$eval('#team', (s) => s.value);
+    await page.selectOption('#team', '');
+    await settled('overview');
+    return (disabled && value === '' && back === 'sales') || `disabled ${disabled}, shown "${value}", back on overview "${back}"`;
+  });
+
+  await step('overview: costs per call keep four significant digits under $1, like the footer says', async () => {
+    const cells = await rowsOf('section.panel:has(h2:text-is("Top workflows")) table tbody tr');
+    const col = await page.$$eval('section.panel:has(h2:text-is("Top workflows")) table thead th', (h) => h.map((x) => x.textContent.trim()).indexOf('Cost / call'));
+    if (col < 0 || !cells.length) return 'no cost per call column';
+    const bad = cells.map((r) => r[col]).filter((v) => !/^\$0\.0*[1-9]\d{1,3}$/.test(v) && !/^\$[1-9][\d,]*\.\d{2}$/.test(v));
+    return !bad.length || `cost per call cells ${bad}`;
+  });
+
   await step('workflow page shows spend by task type and tier of that workflow only', async () => {
     const filtered = page.waitForRequest((r) => r.url().includes('/api/v1/spend') &&
       new URL(r.url()).searchParams.get('workflow') === 'ticket-triage');
@@ -252,6 +288,61 @@ try {
     const got = Number(BigInt(bars));
     return (got > 0.7 * own && got < 1.3 * own && got < 0.9 * every) ||
       `task-type bars sum to ${bars} pico-USD; the workflow costs ${own}, every workflow ${every}`;
+  });
+
+  await step('drill-down: a click on a model slice opens the calls of that model, paged; a row opens the call\'s record', async () => {
+    await page.goto(base + '#/overview');
+    await settled('overview');
+    await page.waitForFunction(() => window.__tallyCharts && window.__tallyCharts.modelMix);
+    // click the first slice through Chart.js's own geometry
+    const pt = await page.evaluate(() => {
+      const c = window.__tallyCharts.modelMix;
+      const a = c.getDatasetMeta(0).data[0].tooltipPosition();
+      const r = c.canvas.getBoundingClientRect();
+      return { x: r.left + a.x, y: r.top + a.y, model: c.data.labels[0] };
+    });
+    await page.mouse.click(pt.x, pt.y);
+    await page.waitForFunction(() => location.hash.startsWith('#/calls/'));
+    await settled('calls');
+    await shot('19-calls');
+    const filters = await page.textContent('#call-filters');
+    if (!filters.includes(`model ${pt.model}`)) return `filters "${filters}" for ${pt.model}`;
+    const rows = await rowsOf('#view table tbody tr');
+    if (rows.length !== 50 || rows.some((r) => r[4] !== pt.model)) return `${rows.length} rows, models ${[...new Set(rows.map((r) => r[4]))]}`;
+    const head = await page.textContent('#view .page-head');
+    const next = await page.$('#calls-next[href]');
+    if (!next) return 'no next page: ' + head;
+    await next.click();
+    await settled('calls');
+    if (!/offset%3D50|offset=50/.test(await page.evaluate(() => location.hash))) return 'next page lost its offset';
+    const rows2 = await rowsOf('#view table tbody tr');
+    if (!rows2.length || rows2[0][0] === rows[0][0] && rows2[0][1] === rows[0][1] && rows2[0][9] === rows[0][9]) return 'page 2 repeats page 1';
+    await page.click('#view table tbody tr:first-child td:first-child a');
+    await settled('call');
+    const callId = decodeURIComponent(await page.evaluate(() => location.hash.slice('#/call/'.length)));
+    otherCall = { id: callId, team: (await apiJson('/api/v1/call?event_id=' + encodeURIComponent(callId))).call.team };
+    await shot('20-call');
+    const text = await page.textContent('#view');
+    for (const want of ['Price version', 'Tokens by component', 'In force from', 'Cache read', pt.model]) if (!text.includes(want)) return `call page lacks "${want}"`;
+    return /\$\d[\d.]* \/ M tokens/.test(text) || 'no per-component rates';
+  });
+
+  await step('quarantine grouped by reason; a reason lists its own events only', async () => {
+    await page.goto(base + '#/quarantine');
+    await settled('quarantine');
+    await page.waitForSelector('section.panel:has(h2:text-is("By reason")) table');
+    const groups = await panelRows('By reason');
+    if (!groups.length) return 'no groups';
+    // (the demo keeps quarantining: compare with the page's own total, not a later answer)
+    const foot = (await panelRows('By reason', 'tfoot'))[0] || [];
+    if (groups.reduce((a, r) => a + Number(r[1].replace(/,/g, '')), 0) !== Number(String(foot[1]).replace(/,/g, ''))) return 'group counts do not add up to the total: ' + JSON.stringify(foot);
+    const firstReason = groups[0][0];
+    await page.click('section.panel:has(h2:text-is("By reason")) table tbody tr:first-child a');
+    await settled('quarantine');
+    await shot('21-quarantine-reason');
+    const reason = await page.textContent('#q-reason');
+    const items = await rowsOf('#view table tbody tr');
+    return (items.length > 0 && reason.includes(firstReason)) || `reason "${reason}", ${items.length} items`;
   });
 
   await step('quarantine page lists events with reason, topic/partition/offset and raw excerpt', async () => {
@@ -321,6 +412,8 @@ try {
     }
     await page.waitForFunction(() => window.__tallyCharts && window.__tallyCharts.budgetBurn);
     await shot('11-budgets');
+    const months = (await panelRows('Alert history')).map((r) => r[2]);
+    if (months.some((m) => m !== thisMonth)) return `alert history of other months: ${months}`;
     const rows = await panelRows('Budgets');
     if (!rows.some((r) => r[0] === 'team' && r[1] === 'support' && r[2] === '$1.00')) return 'no $1 support budget: ' + JSON.stringify(rows);
     if (!rows.some((r) => r[0] === 'workflow' && r[1] === 'contract-review')) return 'no contract-review budget';
@@ -332,11 +425,11 @@ try {
     const actual = by['Actual spend (cumulative)'];
     if (!actual || !(actual.values[actual.values.length - 1] > 0)) return 'no cumulative actual spend: ' + JSON.stringify(burn.map((d) => d.label));
     if (!by.Budget || !by.Budget.values.every((v) => v === 1)) return 'budget line is not at $1';
-    const fc = by['Forecast (run rate)'];
+    const fc = by['Forecast (recent daily spend)'];
     if (!fc || !fc.dash || !fc.values.length) return 'no dashed forecast line';
     const marks = by['Alerts on actual spend'];
     if (!marks || !marks.values.some((v) => v === 1) || !marks.values.some((v) => v === 0.5)) return 'alert marks at 50% and 100% missing';
-    if (!/run rate/.test(await page.textContent('#forecast-method'))) return 'forecast method not shown';
+    if (!/mean daily spend of the last 7 whole days/.test(await page.textContent('#forecast-method'))) return 'forecast method not shown';
     const alerts = await panelRows('Alert history');
     return alerts.some((r) => r[1] === 'team support' && r[3] === 'actual' && r[4] === '100%') || 'alert history: ' + JSON.stringify(alerts[0]);
   });
@@ -366,6 +459,24 @@ try {
     const labels = await page.$$eval('.card .label', (e) => e.map((x) => x.textContent));
     for (const want of ['Outcome never arrived', 'Outcomes with no calls', 'Cost per success']) if (!labels.includes(want)) return `card ${want} missing`;
     return true;
+  });
+
+  await step('outcomes: value delivered and return on AI spend by team, workflow and kind, exact against the API', async () => {
+    for (const want of ['Value delivered', 'Return on AI spend']) if (!(await page.$$eval('.card .label', (e) => e.map((x) => x.textContent))).includes(want)) return `card ${want} missing`;
+    const rows = await panelRows('Value by workflow and outcome kind');
+    const kinds = new Set(rows.map((r) => r[2]));
+    if (kinds.size < 5) return `only kinds ${[...kinds]}`;
+    if (!rows.every((r) => MONEY.test(r[5]) && MONEY.test(r[6]) && /^×\d+\.\d{2}$|^—$/.test(r[9]))) return 'cells: ' + JSON.stringify(rows[0]);
+    const teams = await panelRows('Return on AI spend by team');
+    if (teams.length < 4) return 'teams: ' + JSON.stringify(teams);
+    const q = new URLSearchParams({ from: daysBack(29) + 'T00:00:00Z', to: daysBack(-1) + 'T00:00:00Z' });
+    const api = await apiJson('/api/v1/outcomes/value?' + q);
+    const t = api.total;
+    // return on spend is value / spend to two decimals
+    const exact = Number(toPico(t.value_usd) * 100n / toPico(t.spend_usd)) / 100;
+    if (Math.abs(exact - Number(t.return_on_spend)) > 0.011) return `return ${t.return_on_spend} vs ${exact}`;
+    const sum = api.rows.reduce((a, r) => a + toPico(r.value_usd), 0n);
+    return sum === toPico(t.value_usd) || `rows add up to ${sum}, total ${t.value_usd}`;
   });
 
   await step('waste: stacked breakdown by team and workflow, totals, the over-tier note when the API gives one', async () => {
@@ -402,6 +513,18 @@ try {
     if (!tierRows.some((r) => r[0].includes('← policy'))) return 'no tier marked as the policy\'s';
     const history = await page.$$eval('details summary', (s) => s.map((x) => x.textContent));
     return history.some((h) => /^v\d+$/.test(h)) || 'no policy version in the history';
+  });
+
+  await step('routing: readable: no raw JSON or snake_case labels, no -1 latencies, a page not a scroll of 7,000 px', async () => {
+    const height = await page.evaluate(() => document.documentElement.scrollHeight);
+    const labels = await page.$$eval('#view th, #view dt, #view h2', (e) => e.map((x) => x.textContent));
+    const snake = labels.filter((t) => /\b[a-z]+_[a-z_]+\b/.test(t) && !/^[a-z-]+_[a-z_-]+ →/.test(t));
+    const text = await page.textContent('#view');
+    if (/\{"/.test(text)) return 'raw JSON on the page';
+    if (/(^|\s)-1 \/|\/ -1 ms/.test(text)) return 'a -1 latency';
+    if (/cost per call \$/.test(text)) return 'a total shown as a cost per call';
+    if (snake.length) return `snake_case labels: ${snake.slice(0, 3)}`;
+    return height < 4000 || `page is ${height} px tall`;
   });
 
   await step('reconcile: drift over time (billed, ledger, drift %) and the rows with their explanation', async () => {
@@ -451,18 +574,44 @@ try {
     return true;
   });
 
-  await step('viewer: another team through the address bar still shows only their team; API says 403', async () => {
+  await step('viewer: another team through the address bar is refused, saying so, with a link to their own; API says 403', async () => {
     await page.goto(base + '#/team/sales');
     await settled('team');
     await shot('09-viewer-team');
-    const h1 = await page.textContent('#view h1');
-    if (h1 !== `Team ${viewerTeam}`) return `heading "${h1}"`;
+    const note = await page.$('#not-your-team');
+    if (!note || !/viewer key for team support/.test(await note.textContent())) return 'no notice: ' + (await page.textContent('#view'));
+    const charts = await chartInfo();
+    if (Object.keys(charts).length) return 'charts of their own team drawn anyway';
+    if (!(await page.$(`#not-your-team a[href="#/team/${viewerTeam}"]`))) return 'no link to their own page';
     const st = await apiStatus('/api/v1/spend?from=2020-01-01T00:00:00Z&to=2100-01-01T00:00:00Z&group_by=team&team=sales');
     return st === 403 || `spend for sales answered ${st}`;
   });
 
-  await step('viewer: no links to outcomes or routing; those pages say they need finance or admin; the API says 403', async () => {
-    for (const id of ['#nav-outcomes', '#nav-routing']) if (await page.isVisible(id)) return `${id} visible`;
+  await step(`viewer: outcomes of team ${viewerTeam} with their value and return; the API refuses another team`, async () => {
+    if (!(await page.isVisible('#nav-outcomes'))) return 'no outcomes link';
+    await page.goto(base + '#/outcomes');
+    await settled('outcomes');
+    await shot('18-viewer-outcomes');
+    const rows = await panelRows('Value by workflow and outcome kind');
+    if (!rows.length || rows.some((r) => r[0] !== viewerTeam)) return 'rows: ' + JSON.stringify(rows.map((r) => r[0]));
+    if (!(await page.$('#value-cards'))) return 'no value cards';
+    expected403.add('/api/v1/outcomes/value');
+    const st = await apiStatus('/api/v1/outcomes/value?from=2020-01-01&to=2100-01-01&team=sales');
+    if (st !== 403) return `value for sales answered ${st}`;
+    // the drill-down too: its own team's calls only
+    const calls = await apiJson('/api/v1/calls?from=2020-01-01&to=2100-01-01&limit=200');
+    if (!calls.items.length || calls.items.some((c) => c.team !== viewerTeam)) return 'calls of other teams';
+    if ((await apiStatus('/api/v1/calls?from=2020-01-01&to=2100-01-01&team=sales')) !== 403) return 'calls of sales not refused';
+    if (otherCall && otherCall.team !== viewerTeam) {
+      expected404.add('/api/v1/call');
+      const s2 = await apiStatus('/api/v1/call?event_id=' + encodeURIComponent(otherCall.id));
+      if (s2 !== 404) return `another team's call answered ${s2}`;
+    }
+    return true;
+  });
+
+  await step('viewer: no link to routing; it and the all-team outcome report say they need finance or admin; the API says 403', async () => {
+    for (const id of ['#nav-routing']) if (await page.isVisible(id)) return `${id} visible`;
     for (const id of ['#nav-chargeback', '#nav-budgets', '#nav-waste']) if (!(await page.isVisible(id))) return `${id} hidden`;
     for (const [hash, name] of [['#/outcomes', 'outcomes'], ['#/routing', 'routing']]) {
       await page.goto(base + hash);

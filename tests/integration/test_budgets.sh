@@ -33,8 +33,9 @@ assert_eq "a negative amount is bad usage" 2 $?
 "$BIN" budgets set --team zz --amount 1 >/dev/null && "$BIN" budgets delete --team zz >/dev/null
 assert_eq "budgets delete" 0 $?
 "$BIN" budgets delete --team zz >/dev/null 2>&1
-assert_eq "deleting an unknown budget fails" 1 $?
-# Half-way through November the run rate doubles the month-to-date spend.
+assert_eq "deleting an unknown budget is an error (exit 2)" 2 $?
+# Half-way through November, with no spend in the 7 days before, the forecast
+# falls back to the run rate, which doubles the month-to-date spend.
 L=$("$BIN" budgets list --at 2026-11-16T00:00:00Z)
 assert_eq "budgets list: spend, run-rate forecast and burn" \
 "scope,name,month,budget_usd,spend_usd,forecast_usd,spend_pct,forecast_pct
@@ -43,8 +44,14 @@ workflow,wb,2026-11,0.200000000000,0.120000000000,0.240000000000,60.00,120.00" "
 assert_match "spend as of a time inside an hour counts only the calls before it (5 of 10)" \
 	'^team,a,2026-11,0.010000000000,0.006000000000,' \
 	"$("$BIN" budgets list --at 2026-11-02T10:05:00Z | grep '^team,a,')"
-assert_match "JSON names the forecast method" '"forecast_method":"run rate: month-to-date spend / elapsed time x length of the month' \
-	"$("$BIN" budgets list --at 2026-11-16T00:00:00Z --format json)"
+J=$("$BIN" budgets list --at 2026-11-16T00:00:00Z --format json)
+assert_match "JSON names the forecast method" '"forecast_method":"month-to-date spend \+ the mean daily spend of the last 7 whole days' "$J"
+assert_match "without a day of spend in the last 7, no band" '"name":"a".*"basis_days":0,"forecast_low_usd":null,"forecast_high_usd":null' "$J"
+# On Nov 4 the 7 days before hold one day of spend ($0.012 on Nov 2): the forecast
+# is month-to-date + $0.012 x the 27 days left, not a run rate over 3 days.
+assert_match "forecast from the last 7 days' mean daily spend, with its band" \
+	'"name":"a","month":"2026-11","budget_usd":"0.010000000000","spend_usd":"0.012000000000","forecast_usd":"0.336000000000",.*"basis_days":1,"forecast_low_usd":"0.336000000000","forecast_high_usd":"0.336000000000"' \
+	"$("$BIN" budgets list --at 2026-11-04T00:00:00Z --format json)"
 
 # a: actual 50/80/100 + forecast 50/80/100; wb: actual 50 + forecast 50/80/100
 assert_eq "evaluate fires each crossed threshold" "10 new alert(s)" "$("$BIN" budgets evaluate --at 2026-11-16T00:00:00Z)"

@@ -107,7 +107,7 @@ J=$("$BIN" report spend --from 2026-11-01T10:30:00Z --to 2026-11-01T12:00:00.5Z 
 q "update rollup_hourly set calls = calls - 1000 where hour = '2026-11-01T11:00:00Z'" >/dev/null
 assert_match "a range not on whole hours reads the rollups for its whole hours" '"total":\{"calls":1091,' "$J"
 C=$("$BIN" report spend --from 2026-11-01 --to 2026-11-02 --group-by cost_center --format csv | tail -n +2)
-assert_eq "unmapped spend shown as such" "(unmapped),160,201000,45100,80000,10000,0,0.598500000000,10" "$C"
+assert_eq "unassigned spend shown as such" "(unassigned),160,201000,45100,80000,10000,0,0.598500000000,10" "$C"
 
 # a price for the unknown model, then reprice
 printf 'provider,model,tier,input,output,cache_read,cache_write,reasoning,batch_input,batch_output,threshold_tokens,above_input,above_output,above_cache_read,above_cache_write\nacme,acme-llm-1,small,1.00,2.00,,,,,,,,,,\n' >"$T/acme.csv"

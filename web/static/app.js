@@ -335,6 +335,7 @@
       options: {
         responsive: true, maintainAspectRatio: false, animation: false,
         interaction: { mode: 'index', intersect: false },
+        onClick: drillClick(dim, true),
         scales: {
           x: { stacked: true, grid: { display: false }, ticks: { maxRotation: 0, autoSkipPadding: 12 } },
           y: { stacked: true, beginAtZero: true, ticks: { callback: axisMoney } },
@@ -361,7 +362,7 @@
         }],
       },
       options: {
-        responsive: true, maintainAspectRatio: false, animation: false, cutout: '55%',
+        responsive: true, maintainAspectRatio: false, animation: false, cutout: '55%', onClick: drillClick(dim),
         plugins: {
           legend: { position: 'right' },
           tooltip: { callbacks: { label: (ctx) => `${ctx.label}: ${money(ctx.dataset.exact[ctx.dataIndex])}` } },
@@ -388,7 +389,7 @@
         }],
       },
       options: {
-        indexAxis: 'y', responsive: true, maintainAspectRatio: false, animation: false,
+        indexAxis: 'y', responsive: true, maintainAspectRatio: false, animation: false, onClick: drillClick(dim),
         scales: { x: { beginAtZero: true, ticks: { callback: axisMoney } }, y: { grid: { display: false } } },
         plugins: {
           legend: { display: false },
@@ -398,6 +399,29 @@
     });
   }
 
+  /* ---- drill-down: from a chart to the calls behind it ------------------------------- */
+
+  const CALL_FILTERS = ['team', 'workflow', 'task_type', 'model', 'tier', 'provider', 'status', 'outcome_id'];
+  /* #/calls/<query>: the calls matching the filters, in [from, to) (default: the range picked) */
+  const callsHref = (f) => '#/calls/' + encodeURIComponent(new URLSearchParams(
+    Object.entries(f).filter(([, v]) => v !== null && v !== undefined && v !== '')).toString());
+  /* The calls behind one mark of a chart of `dim`: the range picked (or one day), the team picked. */
+  function drillTo(dim, value, day) {
+    if (!CALL_FILTERS.includes(dim) || !value || value === '(none)') return;
+    const r = currentRange();
+    const f = { from: day || ymd(r.from), to: day ? ymd(new Date(Date.parse(day + 'T00:00:00Z') + DAY_MS)) : ymd(r.to) };
+    if (state.team && dim !== 'team') f.team = state.team;
+    f[dim] = value;
+    location.hash = callsHref(f);
+  }
+  /* Chart.js onClick: the clicked element's label (or dataset label for stacked series). */
+  const drillClick = (dim, byDataset) => (evt, els, chart) => {
+    if (!els.length) return;
+    const e = els[0];
+    if (byDataset) drillTo(dim, chart.data.datasets[e.datasetIndex].label, String(chart.data.labels[e.index]).slice(0, 10));
+    else drillTo(dim, String(chart.data.labels[e.index]));
+  };
+
   function spendTable(rows, dim, label, link) {
     const total = sumCost(rows);
     return table([
@@ -406,7 +430,7 @@
       { label: 'Input tokens', num: true, value: (r) => compactTokens(r.input_tokens) },
       { label: 'Output tokens', num: true, value: (r) => compactTokens(r.output_tokens) },
       { label: 'Cache read', num: true, value: (r) => compactTokens(r.cache_read_tokens) },
-      { label: 'Cost / call', num: true, value: (r) => (Number(r.calls) > 0 ? money(toPico(r.cost_usd) / BigInt(r.calls)) : '—') },
+      { label: 'Cost / call', num: true, value: (r) => (Number(r.calls) > 0 ? money(toPico(r.cost_usd) / BigInt(r.calls), true) : '—') },
       { label: 'Share', num: true, value: (r) => (total > 0n ? (Number((toPico(r.cost_usd) * 10000n) / total) / 100).toFixed(1) + '%' : '—') },
       { label: 'Spend', num: true, value: (r) => money(r.cost_usd) },
       { label: 'Unpriced', num: true, value: (r) => num(r.unpriced_calls) },
@@ -545,7 +569,7 @@
     const cost = totalCost(wf);
     view.append(el('div', { class: 'cards' },
       card('Spend', money(cost), `${num(calls)} calls`),
-      card('Cost per call', calls ? money(cost / BigInt(calls)) : '—'),
+      card('Cost per call', calls ? money(cost / BigInt(calls), true) : '—'),
       card('Workflows', num((wf.rows || []).length)),
       card('Unpriced calls', num(wf.unpriced_calls ?? (wf.total && wf.total.unpriced_calls)), null, Number(wf.unpriced_calls) ? 'alert' : '')));
     if (!calls) {
@@ -593,7 +617,7 @@
     const calls = row ? Number(row.calls) || 0 : 0;
     view.append(el('div', { class: 'cards' },
       card('Spend', money(cost), `${num(calls)} calls`),
-      card('Cost per call', calls ? money(cost / BigInt(calls)) : '—'),
+      card('Cost per call', calls ? money(cost / BigInt(calls), true) : '—'),
       card('Task types', num((tasks.rows || []).length)),
       card('Unpriced calls', num(row ? row.unpriced_calls : 0))));
     if (!calls) {
@@ -648,6 +672,155 @@
       el('button', { type: 'button', class: 'secondary', id: 'q-prev', disabled: page <= 0, onclick: () => go(page - 1) }, '← Newer'),
       el('span', { class: 'muted', text: `page ${Math.min(page + 1, pages)} of ${pages}` }),
       el('button', { type: 'button', class: 'secondary', id: 'q-next', disabled: offset + items.length >= total, onclick: () => go(page + 1) }, 'Older →')));
+    /* the same events grouped by reason: what to fix first */
+    const groups = await api('GET', '/api/v1/quarantine/reasons?examples=0');
+    if (seq !== state.renderSeq) return;
+    view.append(reasonPanel(groups));
+  }
+
+  const reasonHref = (reason) => '#/quarantine/0/' + encodeURIComponent(reason);
+  function reasonPanel(groups) {
+    const gs = groups.groups || [];
+    return panel('By reason', '', gs.length ? table([
+      { label: 'Reason', cls: 'reason', value: (g) => el('a', { href: reasonHref(g.reason), text: g.reason }) },
+      { label: 'Events', num: true, value: (g) => num(g.count) },
+      { label: 'Share', num: true, value: (g) => pctOf(BigInt(g.count), BigInt(groups.total || 0)) },
+      { label: 'First (UTC)', value: (g) => utcTime(g.first_at) },
+      { label: 'Last (UTC)', value: (g) => utcTime(g.last_at) },
+    ], gs, ['Total', num(groups.total), '100.0%', '', '']) : empty('Nothing quarantined.'));
+  }
+
+  /* One reason's events: the newest 100, with the reason's count and time span. */
+  async function renderQuarantineReason(view, seq, reason) {
+    let res;
+    try {
+      res = await api('GET', '/api/v1/quarantine/reasons?' + new URLSearchParams({ reason, examples: 100 }));
+    } catch (e) {
+      if (seq !== state.renderSeq) return;
+      view.replaceChildren(pageHead('Quarantine'), e.status === 403 ? empty('The quarantine is visible to admins and finance only.') : failure(e));
+      return;
+    }
+    if (seq !== state.renderSeq) return;
+    const g = (res.groups || [])[0];
+    view.replaceChildren(pageHead('Quarantine', g ? `${num(g.count)} events for one reason · first ${utcTime(g.first_at)}, last ${utcTime(g.last_at)} (UTC)` : 'no event for this reason'),
+      el('p', { id: 'q-reason' }, el('strong', { text: 'Reason: ' }), reason, ' · ', el('a', { href: '#/quarantine', text: 'every reason' })));
+    if (!g) return;
+    view.append(el('section', { class: 'panel' }, table([
+      { label: 'Received (UTC)', value: (q) => utcTime(q.received_at) },
+      { label: 'Topic', value: (q) => q.topic },
+      { label: 'Partition', num: true, value: (q) => q.partition },
+      { label: 'Offset', num: true, value: (q) => (q.offset === null ? '—' : q.offset) },
+      { label: 'Raw event (excerpt)', cls: 'raw', value: (q) => (q.raw.length > 160 ? q.raw.slice(0, 160) + '…' : q.raw) },
+      { label: 'Bytes', num: true, value: (q) => num(q.raw_bytes) },
+    ], g.items || []), (g.items || []).length < g.count ? el('p', { class: 'muted small', text: `the newest ${num(g.items.length)} of ${num(g.count)}` }) : null));
+  }
+
+  /* ---- calls and one call ------------------------------------------------------------ */
+
+  const CALLS_PAGE = 50;
+
+  async function renderCalls(view, seq, query) {
+    const q = new URLSearchParams(query || '');
+    const r = currentRange();
+    const f = { from: q.get('from') || ymd(r.from), to: q.get('to') || ymd(r.to) };
+    for (const k of CALL_FILTERS) if (q.get(k)) f[k] = q.get(k);
+    if (!f.team && state.team) f.team = state.team;
+    if (state.user.role === 'viewer') f.team = state.user.team;
+    const offset = Math.max(0, parseInt(q.get('offset'), 10) || 0);
+    const res = await api('GET', '/api/v1/calls?' + new URLSearchParams({ ...f, limit: CALLS_PAGE, offset }));
+    if (seq !== state.renderSeq) return;
+    const total = Number(res.total) || 0;
+    const items = res.items || [];
+    const shown = Object.entries(f).filter(([k]) => k !== 'from' && k !== 'to');
+    view.replaceChildren(pageHead('Calls', `${num(total)} calls · ${f.from} to ${f.to} (UTC, end excluded) · newest first`));
+    view.append(el('div', { class: 'filters', id: 'call-filters' }, shown.length ? 'Filters: ' : 'No filter: every call of the range. ',
+      shown.map(([k, v]) => el('span', { class: 'chip filter' }, `${humanKey(k).toLowerCase()} ${v} `,
+        state.user.role === 'viewer' && k === 'team' ? null
+          : el('a', { href: callsHref({ ...f, [k]: '' }), title: 'remove this filter', text: '×' }))),
+      el('span', { class: 'muted small' }, ' · click a chart\'s bar or slice anywhere to come here with its filter')));
+    if (!items.length) {
+      view.append(empty('No call matches these filters in this range.'));
+      return;
+    }
+    const filt = (k, v) => (v ? el('a', { href: callsHref({ ...f, [k]: v, offset: '' }), text: v }) : '—');
+    view.append(el('section', { class: 'panel' }, table([
+      { label: 'Time (UTC)', value: (c) => el('a', { href: '#/call/' + encodeURIComponent(c.event_id), text: utcTime(c.ts) }) },
+      { label: 'Team', value: (c) => filt('team', c.team) },
+      { label: 'Workflow', value: (c) => filt('workflow', c.workflow) },
+      { label: 'Task type', value: (c) => filt('task_type', c.task_type) },
+      { label: 'Model', value: (c) => filt('model', c.model) },
+      { label: 'Tier', value: (c) => filt('tier', c.tier) },
+      { label: 'Status', value: (c) => filt('status', c.status) },
+      { label: 'Input', num: true, value: (c) => num(c.input_tokens) },
+      { label: 'Output', num: true, value: (c) => num(c.output_tokens) },
+      { label: 'Latency', num: true, value: (c) => (c.latency_ms === null || c.latency_ms < 0 ? '—' : `${num(c.latency_ms)} ms`) },
+      { label: 'Cost', num: true, value: (c) => (c.cost_usd === null ? 'unpriced' : money(c.cost_usd, true)) },
+    ], items)));
+    const go = (o) => callsHref({ ...f, offset: o || '' });
+    view.append(el('div', { class: 'pager' },
+      el('a', { class: 'button secondary', id: 'calls-prev', href: offset > 0 ? go(Math.max(0, offset - CALLS_PAGE)) : null, 'aria-disabled': offset > 0 ? null : 'true' }, '← Newer'),
+      el('span', { class: 'muted', text: `${num(offset + 1)}–${num(offset + items.length)} of ${num(total)}` }),
+      el('a', { class: 'button secondary', id: 'calls-next', href: offset + items.length < total ? go(offset + CALLS_PAGE) : null,
+        'aria-disabled': offset + items.length < total ? null : 'true' }, 'Older →')));
+  }
+
+  async function renderCall(view, seq, id) {
+    let res;
+    try {
+      res = await api('GET', '/api/v1/call?' + new URLSearchParams({ event_id: id }));
+    } catch (e) {
+      if (seq !== state.renderSeq) return;
+      view.replaceChildren(pageHead('Call'), e.status === 404 ? empty(`No call ${id}${state.user.role === 'viewer' ? ` in team ${state.user.team}` : ''}.`) : failure(e));
+      return;
+    }
+    if (seq !== state.renderSeq) return;
+    const c = res.call;
+    const p = res.price;
+    const kv = (pairs) => el('dl', { class: 'kv' }, pairs.filter(Boolean).map(([k, v]) => el('div', {}, el('dt', { text: k }), el('dd', {}, v))));
+    const rate = (k) => (p && p.usd_per_million_tokens[k] !== null ? `$${p.usd_per_million_tokens[k]} / M tokens` : 'not priced apart');
+    const uncached = Number(c.input_tokens) - Number(c.cache_read_tokens) - Number(c.cache_write_tokens);
+    view.replaceChildren(pageHead(`Call ${c.event_id}`, `${utcTime(c.ts)} UTC`));
+    view.append(el('div', { class: 'cards' },
+      card('Cost', c.cost_usd === null ? 'unpriced' : money(c.cost_usd, true), c.cache_hit ? 'a cache hit: no provider charge' : `price version ${c.price_version ?? '—'}`),
+      card('Tokens', num(Number(c.input_tokens) + Number(c.output_tokens)), `${num(c.input_tokens)} in · ${num(c.output_tokens)} out`),
+      card('Status', c.status, c.latency_ms === null || c.latency_ms < 0 ? 'no latency reported' : `${num(c.latency_ms)} ms`)));
+    view.append(el('div', { class: 'grid' },
+      panel('The call', 'w6', kv([
+        ['Team', el('a', { href: callsHref({ team: c.team }), text: c.team })],
+        ['Workflow', el('a', { href: '#/workflow/' + encodeURIComponent(c.workflow), text: c.workflow })],
+        ['Task type', c.task_type], ['Provider', c.provider], ['Model', c.model], ['Tier', c.tier],
+        ['Outcome', c.outcome_id || '—'], ['Batch', c.batch ? 'yes' : 'no'], ['Cache hit', c.cache_hit ? 'yes' : 'no'],
+        ['Self-hosted', c.local ? 'yes' : 'no'], ['Quality', c.quality === null ? '—' : String(c.quality)],
+        ['Usage shape', res.usage_shape], ['Prompt hash', res.prompt_hash || '—'],
+        ['Provider\'s own cost', res.provider_cost_usd === null ? '—' : money(res.provider_cost_usd, true)],
+        ['Tags', res.tags ? flatText(res.tags) : '—'],
+        ['From', res.kafka && res.kafka.topic ? `${res.kafka.topic} [${res.kafka.partition}] @ ${res.kafka.offset}` : 'not Kafka (loaded in bulk)'],
+        ['Stored', utcTime(res.ingested_at)],
+      ])),
+      panel('Tokens by component, at the rates of its price version', 'w6', table([
+        { label: 'Component', value: (x) => x[0] },
+        { label: 'Tokens', num: true, value: (x) => num(x[1]) },
+        { label: 'Rate', num: true, value: (x) => x[2] },
+      ], [
+        ['Input, uncached', uncached, rate(c.batch ? 'batch_input' : 'input')],
+        ['Cache read', c.cache_read_tokens, rate('cache_read')],
+        ['Cache write', c.cache_write_tokens, rate('cache_write')],
+        ['Output (reasoning included)', c.output_tokens, rate(c.batch ? 'batch_output' : 'output')],
+        ['of which reasoning', c.reasoning_tokens, rate('reasoning')],
+      ]), el('p', { class: 'muted small', id: 'component-note' }, 'The ledger stores each call\'s total cost; its cost per component ' +
+        'is not stored yet, so the rates that priced each component are shown instead (docs/prices.md has the rules: cache reads ' +
+        'and writes, batch and long-context rates, a cache hit costs nothing).')),
+      panel('Price version', 'w6', p ? kv([
+        ['Version', String(p.price_version)], ['Model', `${p.provider} ${p.model} (${p.tier})`],
+        ['In force from', utcTime(p.effective_from)], ['Source', p.source],
+        ['Long-context threshold', p.long_context_threshold_tokens ? `${num(p.long_context_threshold_tokens)} input tokens` : 'none'],
+        ...Object.entries(p.usd_per_million_tokens).filter(([, v]) => v !== null).map(([k, v]) => [humanKey(k), `$${v} / M tokens`]),
+      ]) : empty('Unpriced: no price for this model at the call\'s time. `tally prices reprice` prices it once one exists.')),
+      panel('Outcome and feedback', 'w6', kv([
+        ['Outcome', res.outcome ? `${res.outcome.outcome_id} · ${res.outcome.kind || 'no kind'} · ${res.outcome.success ? 'success' : 'failure'}` : '—'],
+        ['Value', res.outcome && res.outcome.value_usd ? money(res.outcome.value_usd) : '—'],
+        ['Feedback', (res.feedback || []).length ? res.feedback.map((x) => `${x.score} (${x.source || '?'})`).join(', ') : 'none'],
+      ]))));
   }
 
   /* ---- finance pages: shared pieces ------------------------------------------------ */
@@ -686,6 +859,15 @@
   /* Fields this page does not know yet (the API may grow them): shown as they come, arrays
    * of objects as tables, objects as key/value lists (three levels deep, then as JSON),
    * `*_usd` strings as money (`*_per_*_usd` as a cost per unit). */
+  /* "per_workflow_policy" -> "Per workflow policy" */
+  const humanKey = (k) => { const w = String(k).replace(/_/g, ' ').trim(); return w.charAt(0).toUpperCase() + w.slice(1); };
+  /* A value too deep for a nested list, as "key: value; ..." text rather than JSON. */
+  function flatText(v) {
+    if (v === null || v === undefined) return '—';
+    if (Array.isArray(v)) return v.map(flatText).join(', ');
+    if (typeof v === 'object') return Object.entries(v).map(([k, x]) => `${humanKey(k).toLowerCase()}: ${flatText(x)}`).join('; ');
+    return String(v);
+  }
   function generic(value, key = '', depth = 0) {
     if (value === null || value === undefined) return '—';
     if (/_usd$/.test(key) && typeof value === 'string') return money(value, /_per_/.test(key));
@@ -693,14 +875,14 @@
     if (Array.isArray(value)) {
       if (depth < 3 && value.length && value.every((v) => v && typeof v === 'object' && !Array.isArray(v))) {
         const keys = [...new Set(value.flatMap((v) => Object.keys(v)))];
-        return table(keys.map((k) => ({ label: k, value: (r) => generic(r[k], k, depth + 1) })), value);
+        return table(keys.map((k) => ({ label: humanKey(k), value: (r) => generic(r[k], k, depth + 1) })), value);
       }
-      return value.map((v) => (v && typeof v === 'object' ? JSON.stringify(v) : String(v))).join(', ');
+      return value.map(flatText).join(', ');
     }
     if (typeof value === 'object') {
-      if (depth >= 3) return JSON.stringify(value);
+      if (depth >= 3) return flatText(value);
       return el('dl', { class: 'kv' }, Object.entries(value).map(([k, v]) =>
-        el('div', {}, el('dt', { text: k }), el('dd', {}, generic(v, k, depth + 1)))));
+        el('div', {}, el('dt', { text: humanKey(k) }), el('dd', {}, generic(v, k, depth + 1)))));
     }
     return String(value);
   }
@@ -855,7 +1037,7 @@
     const datasets = [
       line('Actual spend (cumulative)', actual, '#2b6cb0', { fill: 'origin', backgroundColor: 'rgba(43,108,176,0.12)' }),
     ];
-    if (forecast !== null && lastActual >= 0 && lastActual <= last) datasets.push(line('Forecast (run rate)', fc, '#dd6b20', { borderDash: [6, 4] }));
+    if (forecast !== null && lastActual >= 0 && lastActual <= last) datasets.push(line('Forecast (recent daily spend)', fc, '#dd6b20', { borderDash: [6, 4] }));
     datasets.push(line('Budget', days.map(() => budget), '#c53030', { borderWidth: 1.5 }));
     for (const [basis, style, color] of [['actual', 'triangle', '#b42318'], ['forecast', 'rectRot', '#b54708']]) {
       const points = alerts.filter((a) => a.basis === basis && days.includes(String(a.fired_at).slice(0, 10)))
@@ -912,7 +1094,8 @@
     const all = list.budgets || [];
     const budgets = all.filter(inTeam);
     const keys = new Set(budgets.map(budgetKey));
-    const alerts = (alertRes.alerts || []).filter((a) => keys.has(budgetKey(a)));
+    /* the month's alerts only, like everything else on the page */
+    const alerts = (alertRes.alerts || []).filter((a) => keys.has(budgetKey(a)) && a.period === month);
     // Without a choice in the address, the budget most at risk: the highest
     // forecast / budget (exact: cross-multiplied pico-dollars).
     const risk = (a, b) => toPico(b.forecast_usd) * toPico(a.budget_usd) - toPico(a.forecast_usd) * toPico(b.budget_usd);
@@ -934,7 +1117,7 @@
     }
 
     view.replaceChildren(
-      pageHead('Budgets', `${month} (UTC) · ${state.team ? 'team ' + state.team : 'all teams'} · monthly budgets with a run-rate forecast`),
+      pageHead('Budgets', `${month} (UTC) · ${state.team ? 'team ' + state.team : 'all teams'} · monthly budgets with a forecast from recent daily spend`),
       toolbar(monthPicker(month, (m) => { location.hash = href(m, sel); })));
     if (!sel) {
       const team = viewer ? state.user.team : state.team;
@@ -955,7 +1138,10 @@
     view.append(el('div', { class: 'cards' },
       card(`Budget · ${sel.scope} ${sel.name}`, money(budget), 'per month'),
       card('Spent', money(spent), `${pctText(sel.spend_pct)} of the budget`, spent >= budget ? 'alert' : ''),
-      card(closed ? 'Month total' : 'Forecast at month end', money(forecast), `${pctText(sel.forecast_pct)} of the budget`,
+      card(closed ? 'Month total' : 'Forecast at month end', money(forecast), `${pctText(sel.forecast_pct)} of the budget` +
+        (!closed && sel.forecast_low_usd && sel.forecast_high_usd
+          ? ` · likely ${money(sel.forecast_low_usd)}–${money(sel.forecast_high_usd)} (from the last ${sel.basis_days} days)`
+          : !closed ? ' · a run rate of this month only: no past days to go by' : ''),
         forecast >= budget ? 'alert' : ''),
       card('Alerts this month', num(fired.length), top ? `up to ${top.threshold_pct}% (${top.basis})` : 'none fired')));
 
@@ -997,10 +1183,59 @@
 
   const tierEntries = (obj) => Object.entries(obj || {}).sort((a, b) => tierSort(a[0], b[0]));
 
+  /* ×12.34 from the API's exact "12.34" */
+  const times = (s) => (s === null || s === undefined ? '—' : `×${s}`);
+
+  /* What outcomes are worth against what they cost: by team, and by workflow and kind. */
+  function valueSection(val) {
+    const t = val.total || {};
+    const teams = val.teams || [];
+    const rows = val.rows || [];
+    const head = el('div', { class: 'cards', id: 'value-cards' },
+      card('Value delivered', money(t.value_usd), `by ${num(t.successes)} successful outcomes of ${num(t.outcomes)}`),
+      card('Spend on them', money(t.spend_usd), `${money(t.cost_per_outcome_usd, true)} per outcome · ${money(t.cost_per_success_usd, true)} per success`),
+      card('Return on AI spend', times(t.return_on_spend), 'value delivered ÷ spend on the outcomes\' calls',
+        t.return_on_spend !== null && t.return_on_spend !== undefined && toPico(t.return_on_spend) < ONE ? 'alert' : ''));
+    if (!rows.length) return [head, empty('No outcome in this range carries a kind or a value yet: send `llm.outcomes` events with `kind` and `value_usd`.')];
+    const cols = (first) => [
+      ...first,
+      { label: 'Outcomes', num: true, value: (x) => num(x.outcomes) },
+      { label: 'Successes', num: true, value: (x) => num(x.successes) },
+      { label: 'Value delivered', num: true, value: (x) => money(x.value_usd) },
+      { label: 'Spend', num: true, value: (x) => money(x.spend_usd) },
+      { label: 'Cost / outcome', num: true, value: (x) => (x.cost_per_outcome_usd ? money(x.cost_per_outcome_usd, true) : '—') },
+      { label: 'Cost / success', num: true, value: (x) => (x.cost_per_success_usd ? money(x.cost_per_success_usd, true) : '—') },
+      { label: 'Return', num: true, value: (x) => times(x.return_on_spend) },
+    ];
+    const foot = (n) => ['Total', ...Array(n - 1).fill(''), num(t.outcomes), num(t.successes), money(t.value_usd), money(t.spend_usd),
+      t.cost_per_outcome_usd ? money(t.cost_per_outcome_usd, true) : '—', t.cost_per_success_usd ? money(t.cost_per_success_usd, true) : '—',
+      times(t.return_on_spend)];
+    return [head, el('div', { class: 'grid' },
+      teams.length > 1 ? panel('Return on AI spend by team', '', table(cols([{ label: 'Team', value: (x) => x.team || '(none)' }]), teams, foot(1))) : null,
+      panel('Value by workflow and outcome kind', '', table(cols([
+        { label: 'Team', value: (x) => x.team || '(none)' },
+        { label: 'Workflow', value: (x) => (x.workflow ? workflowLink(x.workflow) : '(none)') },
+        { label: 'Kind', value: (x) => x.kind || '(none)' },
+      ]), rows, foot(3)))),
+      el('p', { class: 'muted small', id: 'value-method' }, `How: ${val.method}.`)];
+  }
+
   async function renderOutcomes(view, seq) {
-    if (staffOnly(view, 'Cost per outcome', 'Cost per outcome')) return;
     const r = currentRange();
-    const res = await api('GET', '/api/v1/outcomes?' + new URLSearchParams({ from: rfc3339(r.from), to: rfc3339(r.to) }));
+    const span = new URLSearchParams({ from: rfc3339(r.from), to: rfc3339(r.to) });
+    if (state.user.role === 'viewer') {
+      /* a viewer: its own team's outcomes, what they are worth and what they cost */
+      const val = await api('GET', '/api/v1/outcomes/value?' + span);
+      if (seq !== state.renderSeq) return;
+      view.replaceChildren(pageHead('Outcomes', `team ${state.user.team} · ${r.label} (UTC)`), ...valueSection(val),
+        el('p', { class: 'muted small' }, `Cost per outcome across every team's workflows needs a finance or admin key ` +
+          `(yours is a viewer key for team ${state.user.team}).`));
+      return;
+    }
+    const [res, val] = await Promise.all([
+      api('GET', '/api/v1/outcomes?' + span),
+      api('GET', '/api/v1/outcomes/value?' + span + (state.team ? '&team=' + encodeURIComponent(state.team) : '')),
+    ]);
     if (seq !== state.renderSeq) return;
     const wfs = res.workflows || [];
     const count = (key) => wfs.reduce((a, w) => a + (Number(w[key]) || 0), 0);
@@ -1038,6 +1273,8 @@
         money(spend), successes ? money(spend / BigInt(successes), true) : '—', ''])),
       panel('Cost per success, week by week', '', weeks.length > 1 ? chartBox('outcomeWeeks', true)
         : el('p', { class: 'muted small', text: `One week (starting Monday ${weeks[0] || '—'}) in this range: pick a longer range to see a trend.` }))));
+    view.append(el('h2', { class: 'section-title', text: `Value and return on AI spend · ${state.team ? 'team ' + state.team : 'all teams'}` }),
+      ...valueSection(val));
 
     drawBars('outcomeCost', wfs.filter((w) => w.cost_per_success_usd), 'workflow', 'cost_per_success_usd', 'cost per success');
     const tiers = [...new Set(wfs.flatMap((w) => Object.keys(w.calls_per_outcome_by_tier || {})))].sort(tierSort);
@@ -1184,6 +1421,9 @@
   const VERSION_KEYS = ['version', 'created_at', 'trigger', 'policy', 'changes', 'projected_monthly_saving_usd'];
 
   const q3 = (v) => (typeof v === 'number' ? v.toFixed(3) : '—');
+  /* The router says -1 (or nothing) when no call of the tier reported a latency. */
+  const ms = (v) => (v === null || v === undefined || Number(v) < 0 ? null : num(v));
+  const latencyText = (p50, p95) => (ms(p50) === null && ms(p95) === null ? '—' : `${ms(p50) ?? '—'} / ${ms(p95) ?? '—'} ms`);
   const share = (x) => `${+(Number(x) * 100).toFixed(2)}%`;
   const perUnit = (v) => (v === null || v === undefined ? '—' : money(v, true));
   const taskCalls = (t) => (t.tiers || []).reduce((a, x) => a + (Number(x.calls) || 0), 0);
@@ -1323,15 +1563,17 @@
         const extraTierKeys = [...new Set(tiers.flatMap((x) => Object.keys(x)))].filter((k) => !TIER_KEYS.includes(k));
         const change = lastChange.get(t.task_type);
         const extra = unknownFields(t, TASK_KEYS);
-        grid.append(el('section', { class: 'panel task-policy', 'data-task': t.task_type },
-          el('h2', {}, `${t.task_type} → `, t.tier ? chip(t.tier, 'tier') : 'default', t.model ? el('span', { class: 'muted', text: ` ${t.model}` }) : null),
+        /* one panel per task type, folded after the first: the page stays a page, not 7,000 px */
+        grid.append(el('details', { class: 'panel task-policy', 'data-task': t.task_type, open: i === 0 ? '' : null },
+          el('summary', {}, el('h2', {}, `${t.task_type} → `, t.tier ? chip(t.tier, 'tier') : 'default', t.model ? el('span', { class: 'muted', text: ` ${t.model}` }) : null,
+            el('span', { class: 'muted small', text: ` · ${num(calls)} calls` }))),
           el('p', { class: 'muted small' }, `${t.settled ? 'Settled' : 'Not settled yet'} · tolerance ${t.tolerance} · ${t.reason || ''}`),
           t.override ? el('p', { class: 'small' }, overrideText(t.override)) : null,
           change ? el('p', { class: 'small' }, `Changed in version ${change.version}: ${change.old_tier || '—'}${change.old_was_default ? ' (default)' : ''} → ` +
             `${change.new_tier}, projected saving ${money(change.projected_monthly_saving_usd)} a month.`) : null,
           saving.has(t.task_type) ? el('p', { class: 'small' }, `Over-tier in the last 30 days: ${num(saving.get(t.task_type).over_tier_calls)} calls cost ` +
-            `${money(saving.get(t.task_type).over_tier_cost_usd)}; at ${t.tier}'s cost per call ${money(saving.get(t.task_type).under_policy_cost_usd)} ` +
-            `(saving ${money(saving.get(t.task_type).saving_usd)}).`) : null,
+            `${money(saving.get(t.task_type).over_tier_cost_usd)}; the same calls on ${t.tier} would have cost ` +
+            `${money(saving.get(t.task_type).under_policy_cost_usd)} in all (saving ${money(saving.get(t.task_type).saving_usd)}).`) : null,
           el('div', { class: 'split' }, chartBox('routingQuality' + i, true), el('div', { class: 'scroll' }, table([
             { label: 'Tier and model', value: (x) => el('span', {}, chip(x.tier, 'tier'), x.tier === t.tier ? ' ← policy' : '',
               el('div', { class: 'muted small', text: x.model || '' })) },
@@ -1341,7 +1583,7 @@
             { label: 'Cost / success', num: true, value: (x) => perUnit(x.cost_per_success_usd) },
             { label: 'Quality (interval)', num: true, value: (x) => `${q3(x.quality)} (${q3(x.quality_lcb)}–${q3(x.quality_ucb)})` },
             { label: 'Samples', num: true, value: (x) => num(x.quality_samples) },
-            { label: 'Latency p50 / p95', num: true, value: (x) => `${num(x.latency_p50_ms)} / ${num(x.latency_p95_ms)} ms` },
+            { label: 'Latency p50 / p95', num: true, value: (x) => latencyText(x.latency_p50_ms, x.latency_p95_ms) },
             ...extraTierKeys.map((k) => ({ label: k, value: (x) => generic(x[k], k, 1) })),
           ], tiers))),
           Object.keys(extra).length ? generic(extra) : null));
@@ -1351,7 +1593,9 @@
 
     const more = unknownFields(pol, POLICY_KEYS);
     const bottom = el('div', { class: 'grid' });
-    for (const [k, v] of Object.entries(more)) bottom.append(panel(`Policy: ${k}`, '', generic(v, k)));
+    for (const [k, v] of Object.entries(more)) {
+      bottom.append(el('details', { class: 'panel' }, el('summary', {}, el('h2', { text: `Policy: ${humanKey(k).toLowerCase()}` })), generic(v, k)));
+    }
     if (savings) {
       const st = savings.task_types || [];
       bottom.append(panel(`Over-tier spend by task type (last ${savings.period_days} days, each call judged by the policy version in force when it was made: ${(savings.policy_versions || []).join(', ') || 'none'})`, '',
@@ -1366,14 +1610,17 @@
           : empty('No call in the period used a dearer tier than the policy says its task type needs.')));
     }
     if (versions) {
-      const rows = [];
-      for (const v of versions) (v.changes && v.changes.length ? v.changes : [null]).forEach((c, i) => rows.push({ v, c, first: i === 0 }));
-      bottom.append(panel('Policy history', '', rows.length ? table([
+      /* the newest versions; older ones fold away, so the history does not run for pages */
+      const historyTable = (vs) => {
+        const rows = [];
+        for (const v of vs) (v.changes && v.changes.length ? v.changes : [null]).forEach((c, i) => rows.push({ v, c, first: i === 0 }));
+        return table([
         { label: 'Version', value: (x) => (x.first ? el('details', {}, el('summary', { text: `v${x.v.version}` }), generic(x.v.policy, 'policy')) : '') },
         { label: 'When', value: (x) => (x.first ? utcTime(x.v.created_at) : '') },
         { label: 'Trigger', value: (x) => {
           const extra = unknownFields(x.v, VERSION_KEYS);
-          return x.first ? el('span', {}, x.v.trigger || '', Object.keys(extra).length ? generic(extra, '', 1) : null) : '';
+          return x.first ? el('span', {}, x.v.trigger || '', Object.keys(extra).length
+            ? el('details', {}, el('summary', { text: Object.keys(extra).map((k) => humanKey(k).toLowerCase()).join(', ') }), generic(extra, '', 1)) : null) : '';
         } },
         { label: 'Task type', value: (x) => (!x.c ? '—' : x.c.workflow ? `${x.c.task_type} in workflow ${x.c.workflow}` : x.c.task_type) },
         { label: 'Change', value: (x) => (x.c ? el('span', { class: 'change' }, chip(x.c.old_tier || '—', 'tier'),
@@ -1382,8 +1629,13 @@
           evidenceList(x.c.evidence), Object.keys(unknownFields(x.c, CHANGE_KEYS)).length ? generic(unknownFields(x.c, CHANGE_KEYS), '', 1) : null) : '') },
         { label: 'Calls, 30 days', num: true, value: (x) => (x.c ? num(x.c.calls_30d) : '') },
         { label: 'Projected saving / month', num: true, value: (x) => (x.c ? money(x.c.projected_monthly_saving_usd) : '') },
-      ], rows, null, (x) => (x.first ? 'version-start' : null))
-        : empty('No policy version yet: a task type enters the policy once its decision is settled (enough samples on the tiers it compares).')));
+      ], rows, null, (x) => (x.first ? 'version-start' : null));
+      };
+      const recent = versions.slice(0, 3);
+      const older = versions.slice(3);
+      bottom.append(panel('Policy history', '', versions.length ? historyTable(recent)
+        : empty('No policy version yet: a task type enters the policy once its decision is settled (enough samples on the tiers it compares).'),
+      older.length ? el('details', { class: 'older-versions' }, el('summary', { text: `${num(older.length)} older versions` }), historyTable(older)) : null));
     } else {
       bottom.append(failure(historyRes.reason));
     }
@@ -1509,10 +1761,12 @@
   const PAGE_PICKERS = {
     chargeback: { range: 'Chargeback is monthly: pick the month on the page', team: 'Chargeback covers every team of the month' },
     budgets: { range: 'Budgets are monthly: pick the month on the page' },
-    outcomes: { team: 'Cost per outcome covers every team\'s workflows' },
+    outcomes: {},
     routing: { range: 'The policy learns from the last 30 days', team: 'The policy covers every team' },
     reconcile: { team: 'A provider bill covers every team' },
     quarantine: { range: 'The quarantine lists every event that failed validation', team: 'Quarantined events carry no trusted team' },
+    calls: { range: 'The calls page keeps the range it was opened with (in its address)' },
+    call: { range: 'One call', team: 'One call' },
   };
 
   function syncPickers(page) {
@@ -1522,19 +1776,19 @@
     $('#range-label').title = why.range || '';
     $('#team').disabled = viewer || !!why.team;
     $('#team-label').title = viewer ? 'Your key is bound to this team' : why.team || '';
+    /* a page that covers every team says so in the picker, whatever filter the others use */
+    if (!viewer) $('#team').value = why.team ? '' : (page === 'team' && state.pageTeam) || state.team;
   }
 
   async function render() {
     if (!state.user) return;
     const seq = ++state.renderSeq;
     const route = parseRoute();
-    /* A viewer is bound to its team, whatever the address says. */
-    if (route.page === 'team' && route.arg && state.user.role !== 'viewer' && route.arg !== state.team) {
-      state.team = route.arg;
-      syncTeamPicker();
-    }
+    /* A team page shows its team in the picker while it is open; the filter the other pages
+     * use (state.team) stays what the user picked there. */
+    state.pageTeam = route.page === 'team' && route.arg && state.user.role !== 'viewer' ? route.arg : '';
     for (const a of document.querySelectorAll('.nav a')) a.classList.toggle('active', a.dataset.page === route.page);
-    syncPickers(route.page);
+    syncTeamPicker();
     destroyCharts();
     const view = $('#view');
     view.replaceChildren(el('p', { class: 'muted', text: 'Loading…' }));
@@ -1543,6 +1797,14 @@
     try {
       switch (route.page) {
       case 'team': {
+        /* A viewer is bound to its team: another team's address says so instead of
+         * silently showing its own. */
+        if (state.user.role === 'viewer' && route.arg && route.arg !== state.user.team) {
+          view.replaceChildren(pageHead(`Team ${route.arg}`), el('div', { class: 'panel notice', id: 'not-your-team' },
+            el('p', {}, `Your key is a viewer key for team ${state.user.team}: team ${route.arg}'s page is not open to it. `,
+              el('a', { href: '#/team/' + encodeURIComponent(state.user.team) }, `Team ${state.user.team}'s page`), '.')));
+          break;
+        }
         const team = state.user.role === 'viewer' ? state.user.team : route.arg || state.team;
         await (team ? renderTeam(view, seq, team) : renderTeamIndex(view, seq));
         break;
@@ -1551,7 +1813,7 @@
         await (route.arg ? renderWorkflow(view, seq, route.arg) : renderWorkflowIndex(view, seq));
         break;
       case 'quarantine':
-        await renderQuarantine(view, seq, parseInt(route.arg, 10) || 0);
+        await (route.args[1] ? renderQuarantineReason(view, seq, route.args[1]) : renderQuarantine(view, seq, parseInt(route.arg, 10) || 0));
         break;
       case 'chargeback':
         await renderChargeback(view, seq, route.args);
@@ -1561,6 +1823,12 @@
         break;
       case 'outcomes':
         await renderOutcomes(view, seq);
+        break;
+      case 'calls':
+        await renderCalls(view, seq, route.arg);
+        break;
+      case 'call':
+        await renderCall(view, seq, route.arg);
         break;
       case 'waste':
         await renderWaste(view, seq);
@@ -1589,7 +1857,7 @@
     const sel = $('#team');
     const viewer = state.user && state.user.role === 'viewer';
     const names = viewer ? [state.user.team] : ['', ...state.teams];
-    if (!viewer && state.team && !names.includes(state.team)) names.push(state.team);
+    for (const t of [state.team, state.pageTeam]) if (!viewer && t && !names.includes(t)) names.push(t);
     sel.replaceChildren(...names.map((t) => el('option', { value: t, text: t || 'All teams' })));
     sel.value = viewer ? state.user.team : state.team;
     syncPickers(parseRoute().page);
@@ -1614,7 +1882,7 @@
     $('#status-line').hidden = false;
     $('#who').textContent = user.role === 'viewer' ? `viewer · team ${user.team}` : `${user.role} · all teams`;
     /* pages whose data spans every team (the API answers a viewer 403) */
-    for (const a of document.querySelectorAll('.nav a[data-staff]')) a.hidden = user.role === 'viewer';
+    for (const a of document.querySelectorAll('.nav a[data-staff]')) a.hidden = user.role === 'viewer' && a.id !== 'nav-outcomes';
     await loadTeams();
     syncTeamPicker();
     if (!location.hash || location.hash === '#/signin') location.hash = '#/overview';
@@ -1698,10 +1966,13 @@
     });
     $('#team').addEventListener('change', (e) => {
       if (state.user.role === 'viewer') return;
-      state.team = e.target.value;
       const route = parseRoute();
-      if (route.page === 'team') location.hash = state.team ? '#/team/' + encodeURIComponent(state.team) : '#/team';
-      else render();
+      /* on a team page the picker picks the page's team; elsewhere it is the filter */
+      if (route.page === 'team') location.hash = e.target.value ? '#/team/' + encodeURIComponent(e.target.value) : '#/team';
+      else {
+        state.team = e.target.value;
+        render();
+      }
     });
     $('#signin-form').addEventListener('submit', signIn);
     $('#signout').addEventListener('click', signOut);

@@ -1,0 +1,64 @@
+/* outcome_value.c - what outcomes are worth against what they cost: per
+ * outcome kind, team and workflow, with team subtotals and a total. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ledger_int.h"
+
+/* Outcomes are counted by their own time; their cost is the cost of the
+ * calls that name them, from a day before the period (an outcome's calls
+ * come before it) to its end. */
+static const char outcome_value_sql[] =
+    "WITH o AS (SELECT outcome_id, coalesce(kind, '') AS kind, coalesce(team, '') AS team,"
+    "  coalesce(workflow, '') AS workflow, success, value_pusd FROM outcomes"
+    "  WHERE ts >= $1::timestamptz AND ts < $2::timestamptz"
+    "  AND ($3::text IS NULL OR team = $3)),"
+    " c AS (SELECT c.outcome_id, sum(c.cost_pusd) AS cost FROM calls c"
+    "  WHERE c.ts >= $1::timestamptz - interval '1 day' AND c.ts < $2::timestamptz"
+    "  AND c.outcome_id IN (SELECT outcome_id FROM o)"
+    "  AND ($3::text IS NULL OR c.team = $3) GROUP BY 1)"
+    " SELECT o.kind, o.team, o.workflow, GROUPING(o.kind, o.workflow) <> 0 AS sub,"
+    "  GROUPING(o.team) <> 0 AS tot, count(*), count(*) FILTER (WHERE o.success),"
+    "  coalesce(sum(o.value_pusd) FILTER (WHERE o.success), 0)::numeric(40,0),"
+    "  coalesce(sum(c.cost), 0)::numeric(40,0)"
+    " FROM o LEFT JOIN c USING (outcome_id)"
+    " GROUP BY GROUPING SETS ((o.team, o.workflow, o.kind), (o.team), ())"
+    " ORDER BY GROUPING(o.team), o.team, GROUPING(o.kind, o.workflow),"
+    "  coalesce(sum(c.cost), 0) DESC, o.kind, o.workflow";
+
+int ledger_outcome_value(struct ledger *lg, int64_t from_us, int64_t to_us, const char *team,
+                         struct outcome_value **rows, size_t *n, struct tally_err *err)
+{
+	char from[40], to[40];
+	const char *p[3] = {from, to, team};
+
+	*rows = NULL;
+	*n = 0;
+	time_format(from_us, from);
+	time_format(to_us, to);
+	PGresult *res = PQexecParams(lg->conn, outcome_value_sql, 3, NULL, p, NULL, NULL, 0);
+	if (PQresultStatus(res) != PGRES_TUPLES_OK)
+		return ledger_fail(lg, res, "outcome value", err);
+	int m = PQntuples(res);
+	if (m > 0 && !(*rows = calloc((size_t)m, sizeof **rows))) {
+		PQclear(res);
+		return tally_err_set(err, TALLY_ENOMEM, false, "out of memory");
+	}
+	for (int r = 0; r < m; r++) {
+		struct outcome_value *v = &(*rows)[r];
+		str_copy(v->kind, sizeof v->kind, PQgetvalue(res, r, 0));
+		str_copy(v->team, sizeof v->team, PQgetvalue(res, r, 1));
+		str_copy(v->workflow, sizeof v->workflow, PQgetvalue(res, r, 2));
+		v->level = strcmp(PQgetvalue(res, r, 4), "t") == 0   ? OUTCOME_VALUE_TOTAL
+		           : strcmp(PQgetvalue(res, r, 3), "t") == 0 ? OUTCOME_VALUE_TEAM
+		                                                     : OUTCOME_VALUE_ROW;
+		v->outcomes = strtoll(PQgetvalue(res, r, 5), NULL, 10);
+		v->successes = strtoll(PQgetvalue(res, r, 6), NULL, 10);
+		str_copy(v->value_pusd, sizeof v->value_pusd, PQgetvalue(res, r, 7));
+		str_copy(v->spend_pusd, sizeof v->spend_pusd, PQgetvalue(res, r, 8));
+	}
+	*n = (size_t)m;
+	PQclear(res);
+	return 0;
+}
