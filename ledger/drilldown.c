@@ -57,72 +57,69 @@ int ledger_calls_json(struct ledger *lg, const struct calls_filter *f, struct sb
 	return 0;
 }
 
-/* $1 event_id, $2 team (NULL: any). The call, its price version's rates
- * (USD per million tokens) and, when it names one, its outcome and the
- * feedback it got. */
-static const char
-    call_sql
-        [] =
-            "SELECT json_build_object('call', " CALL_JSON ","
-            " 'usage_shape', c.usage_shape, 'prompt_hash', c.prompt_hash,"
-            " 'provider_cost_usd', " USD(
-                "c.provider_cost_pusd") ", 'tags', c.tags,"
-                                        " 'kafka', json_build_object('topic', c.kafka_topic, "
-                                        "'partition', c.kafka_partition,"
-                                        "  'offset', c.kafka_offset), 'ingested_at', "
-                                        "to_char(c.ingested_at AT TIME ZONE 'UTC',"
-                                        "  'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'),"
-                                        " 'price', (SELECT json_build_object('price_version', "
-                                        "pb.price_version,"
-                                        "  'provider', pb.provider, 'model', pb.model, 'tier', "
-                                        "pb.tier,"
-                                        "  'effective_from', to_char(pb.effective_from AT TIME "
-                                        "ZONE 'UTC',"
-                                        "  'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), 'source', pb.source,"
-                                        "  'usd_per_million_tokens', "
-                                        "json_build_object('input', " PER_M(
-                                            "pb.input_pusd") ","
-                                                             "  'output', " PER_M("pb.output_pusd") ", 'cache_read', " PER_M(
-                                                                 "pb.cache_read_pusd") ","
-                                                                                       "  "
-                                                                                       "'cache_"
-                                                                                       "write',"
-                                                                                       " " PER_M("p"
-                                                                                                 "b"
-                                                                                                 "."
-                                                                                                 "c"
-                                                                                                 "a"
-                                                                                                 "c"
-                                                                                                 "h"
-                                                                                                 "e"
-                                                                                                 "_"
-                                                                                                 "w"
-                                                                                                 "r"
-                                                                                                 "i"
-                                                                                                 "t"
-                                                                                                 "e"
-                                                                                                 "_"
-                                                                                                 "p"
-                                                                                                 "u"
-                                                                                                 "s"
-                                                                                                 "d") ", 'reasoning', " PER_M(
-                                                                                           "pb."
-                                                                                           "reasoni"
-                                                                                           "ng_"
-                                                                                           "pusd") ","
-                                                                                                   "  'batch_input', " PER_M("pb.batch_input_pusd") ", 'batch_output', " PER_M(
-                                                                                                       "pb.batch_output_pusd") ","
-                                                                                                                               "  'above_input', " PER_M("pb.above_input_pusd") ", 'above_output', " PER_M(
-                                                                                                                                   "pb.above_output_pusd") "),"
-                                                                                                                                                           "  'long_context_threshold_tokens', nullif(pb.threshold_tokens, 0))"
-                                                                                                                                                           "  FROM price_book pb WHERE pb.price_version = c.price_version),"
-                                                                                                                                                           " 'outcome', (SELECT json_build_object('outcome_id', o.outcome_id, 'kind', o.kind,"
-                                                                                                                                                           "  'success', o.success, 'value_usd', " USD(
-                                                                                                                                                               "o.value_pusd") ")"
-                                                                                                                                                                               "  FROM outcomes o WHERE o.outcome_id = c.outcome_id),"
-                                                                                                                                                                               " 'feedback', coalesce((SELECT json_agg(json_build_object('score', fb.score, 'source',"
-                                                                                                                                                                               "  fb.source) ORDER BY fb.ts) FROM feedback fb WHERE fb.event_id = c.event_id), '[]'::json))::text"
-                                                                                                                                                                               " FROM calls c WHERE c.event_id = $1 AND ($2::text IS NULL OR c.team = $2) LIMIT 1";
+/* A call's cost by component (alias c), from the stored quantities and
+ * costs (ledger/price_components.h): the components it incurred, in the
+ * list's order, each with its quantity, unit, cost and cost at list rates. */
+#define PC_NAME_(ID, name, key, unit) ", '" #name "'"
+#define PC_UNIT_(ID, name, key, unit) ", '" unit "'"
+#define PC_QTY_(ID, name, key, unit)  ", c." #name "_qty::numeric"
+#define PC_COST_(ID, name, key, unit) ", c." #name "_cost_pusd::numeric"
+#define PC_LIST_(ID, name, key, unit) ", c." #name "_list_pusd::numeric"
+#define CALL_COMPONENTS_JSON                                                                                                                   \
+	"(SELECT coalesce(json_agg(json_build_object('component', x.k, 'quantity', x.q,"                                                       \
+	" 'unit', x.u, 'cost_usd', " USD("coalesce(x.p, 0)") ", 'list_cost_usd', " USD(                                                        \
+	    "coalesce(x.l, 0)") ") ORDER BY x.o), '[]'::json)"                                                                                 \
+	                        " FROM unnest(ARRAY[NULL::text" PRICE_COMPONENTS(                                                              \
+	                            PC_NAME_) "],"                                                                                             \
+	                                      " ARRAY[NULL::numeric" PRICE_COMPONENTS(                                                         \
+	                                          PC_QTY_) "],"                                                                                \
+	                                                   " ARRAY[NULL::"                                                                     \
+	                                                   "numeric" PRICE_COMPONENTS(                                                         \
+	                                                       PC_COST_) "],"                                                                  \
+	                                                                 " ARRAY[NULL::"                                                       \
+	                                                                 "numeri"                                                              \
+	                                                                 "c" PRICE_COMPONENTS(                                                 \
+	                                                                     PC_LIST_) "],"                                                    \
+	                                                                               " ARRAY["                                               \
+	                                                                               "NULL::"                                                \
+	                                                                               "tex"                                                   \
+	                                                                               "t" PRICE_COMPONENTS(                                   \
+	                                                                                   PC_UNIT_) "])"                                      \
+	                                                                                             " WITH ORDINALITY AS x(k, q, p, l, u, o)" \
+	                                                                                             " WHERE x.k IS NOT NULL AND (coalesce(x.q, 0) <> 0 OR coalesce(x.p, 0) <> 0))"
+
+/* $1 event_id, $2 team (NULL: any). The call, its cost by component, its
+ * price version's rates (USD per million tokens) and, when it names one, its
+ * outcome and the feedback it got. */
+/* clang-format off */
+static const char call_sql[] =
+    "SELECT json_build_object('call', " CALL_JSON ","
+    " 'usage_shape', c.usage_shape, 'prompt_hash', c.prompt_hash,"
+    " 'provider_cost_usd', " USD("c.provider_cost_pusd") ", 'tags', c.tags,"
+    " 'kafka', json_build_object('topic', c.kafka_topic, 'partition', c.kafka_partition,"
+    "  'offset', c.kafka_offset),"
+    " 'ingested_at', to_char(c.ingested_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'),"
+    " 'unpriced_reason', nullif(c.unpriced_reason, ''),"
+    " 'components', " CALL_COMPONENTS_JSON ","
+    " 'price', (SELECT json_build_object('price_version', pb.price_version,"
+    "  'provider', pb.provider, 'model', pb.model, 'tier', pb.tier,"
+    "  'effective_from', to_char(pb.effective_from AT TIME ZONE 'UTC',"
+    "   'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), 'source', pb.source,"
+    "  'usd_per_million_tokens', json_build_object("
+    "   'input', " PER_M("pb.input_pusd") ", 'output', " PER_M("pb.output_pusd") ","
+    "   'cache_read', " PER_M("pb.cache_read_pusd") ", 'cache_write', " PER_M("pb.cache_write_pusd") ","
+    "   'reasoning', " PER_M("pb.reasoning_pusd") ","
+    "   'batch_input', " PER_M("pb.batch_input_pusd") ", 'batch_output', " PER_M("pb.batch_output_pusd") ","
+    "   'above_input', " PER_M("pb.above_input_pusd") ", 'above_output', " PER_M("pb.above_output_pusd") "),"
+    "  'long_context_threshold_tokens', nullif(pb.threshold_tokens, 0))"
+    "  FROM price_book pb WHERE pb.price_version = c.price_version),"
+    " 'outcome', (SELECT json_build_object('outcome_id', o.outcome_id, 'kind', o.kind,"
+    "  'success', o.success, 'value_usd', " USD("o.value_pusd") ")"
+    "  FROM outcomes o WHERE o.outcome_id = c.outcome_id),"
+    " 'feedback', coalesce((SELECT json_agg(json_build_object('score', fb.score, 'source',"
+    "  fb.source) ORDER BY fb.ts) FROM feedback fb WHERE fb.event_id = c.event_id), '[]'::json))::text"
+    " FROM calls c WHERE c.event_id = $1 AND ($2::text IS NULL OR c.team = $2) LIMIT 1";
+/* clang-format on */
 
 int ledger_call_json(struct ledger *lg, const char *event_id, const char *team, struct sbuf *out,
                      bool *found, struct tally_err *err)

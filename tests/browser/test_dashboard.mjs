@@ -323,8 +323,17 @@ try {
     otherCall = { id: callId, team: (await apiJson('/api/v1/call?event_id=' + encodeURIComponent(callId))).call.team };
     await shot('20-call');
     const text = await page.textContent('#view');
-    for (const want of ['Price version', 'Tokens by component', 'In force from', 'Cache read', pt.model]) if (!text.includes(want)) return `call page lacks "${want}"`;
-    return /\$\d[\d.]* \/ M tokens/.test(text) || 'no per-component rates';
+    for (const want of ['Price version', 'Cost by component', 'In force from', 'Cache read', pt.model]) if (!text.includes(want)) return `call page lacks "${want}"`;
+    if (!/\$\d[\d.]* \/ M tokens/.test(text)) return 'no per-component rates';
+    // the stored components add up to the call's cost, to the last digit
+    const rec = await apiJson('/api/v1/call?event_id=' + encodeURIComponent(callId));
+    const pico = (v) => BigInt(String(v).replace('.', ''));
+    if (rec.call.cost_usd !== null && !rec.call.cache_hit) {
+      if (!rec.components.length) return 'no components for a priced call';
+      const sum = rec.components.reduce((a, x) => a + pico(x.cost_usd), 0n);
+      if (sum !== pico(rec.call.cost_usd)) return `components sum to ${sum}, the call costs ${rec.call.cost_usd}`;
+    }
+    return true;
   });
 
   await step('quarantine grouped by reason; a reason lists its own events only', async () => {

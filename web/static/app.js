@@ -777,8 +777,6 @@
     const c = res.call;
     const p = res.price;
     const kv = (pairs) => el('dl', { class: 'kv' }, pairs.filter(Boolean).map(([k, v]) => el('div', {}, el('dt', { text: k }), el('dd', {}, v))));
-    const rate = (k) => (p && p.usd_per_million_tokens[k] !== null ? `$${p.usd_per_million_tokens[k]} / M tokens` : 'not priced apart');
-    const uncached = Number(c.input_tokens) - Number(c.cache_read_tokens) - Number(c.cache_write_tokens);
     view.replaceChildren(pageHead(`Call ${c.event_id}`, `${utcTime(c.ts)} UTC`));
     view.append(el('div', { class: 'cards' },
       card('Cost', c.cost_usd === null ? 'unpriced' : money(c.cost_usd, true), c.cache_hit ? 'a cache hit: no provider charge' : `price version ${c.price_version ?? '—'}`),
@@ -797,19 +795,15 @@
         ['From', res.kafka && res.kafka.topic ? `${res.kafka.topic} [${res.kafka.partition}] @ ${res.kafka.offset}` : 'not Kafka (loaded in bulk)'],
         ['Stored', utcTime(res.ingested_at)],
       ])),
-      panel('Tokens by component, at the rates of its price version', 'w6', table([
-        { label: 'Component', value: (x) => x[0] },
-        { label: 'Tokens', num: true, value: (x) => num(x[1]) },
-        { label: 'Rate', num: true, value: (x) => x[2] },
-      ], [
-        ['Input, uncached', uncached, rate(c.batch ? 'batch_input' : 'input')],
-        ['Cache read', c.cache_read_tokens, rate('cache_read')],
-        ['Cache write', c.cache_write_tokens, rate('cache_write')],
-        ['Output (reasoning included)', c.output_tokens, rate(c.batch ? 'batch_output' : 'output')],
-        ['of which reasoning', c.reasoning_tokens, rate('reasoning')],
-      ]), el('p', { class: 'muted small', id: 'component-note' }, 'The ledger stores each call\'s total cost; its cost per component ' +
-        'is not stored yet, so the rates that priced each component are shown instead (docs/prices.md has the rules: cache reads ' +
-        'and writes, batch and long-context rates, a cache hit costs nothing).')),
+      panel('Cost by component, as stored with the call', 'w6', (res.components || []).length ? table([
+        { label: 'Component', value: (x) => humanKey(x.component) },
+        { label: 'Quantity', num: true, value: (x) => `${num(x.quantity)} ${x.unit}` },
+        { label: 'Cost', num: true, value: (x) => money(x.cost_usd, true) },
+        { label: 'At list rates', num: true, value: (x) => money(x.list_cost_usd, true) },
+      ], res.components) : empty(c.cost_usd === null ? `Unpriced${res.unpriced_reason ? ': ' + res.unpriced_reason : ''}.` : 'No billable component.'),
+      el('p', { class: 'muted small', id: 'component-note' }, 'Each call stores what it was billed for, component by component, as ' +
+        'the one pricer computed it; the components add up to the call\'s cost (docs/prices.md has the rules). "At list rates" ' +
+        'is the same quantity at the standard rate, before batch, flex or other discounts.')),
       panel('Price version', 'w6', p ? kv([
         ['Version', String(p.price_version)], ['Model', `${p.provider} ${p.model} (${p.tier})`],
         ['In force from', utcTime(p.effective_from)], ['Source', p.source],
@@ -1626,7 +1620,9 @@
         { label: 'Change', value: (x) => (x.c ? el('span', { class: 'change' }, chip(x.c.old_tier || '—', 'tier'),
           x.c.old_was_default ? ' (default)' : '', ' → ', chip(x.c.new_tier, 'tier')) : '') },
         { label: 'Reason and evidence', cls: 'evidence-cell', value: (x) => (x.c ? el('div', {}, el('div', { text: x.c.reason || '' }),
-          evidenceList(x.c.evidence), Object.keys(unknownFields(x.c, CHANGE_KEYS)).length ? generic(unknownFields(x.c, CHANGE_KEYS), '', 1) : null) : '') },
+          /* the evidence folds away: a version changing many task types stays a screen, not a scroll */
+          el('details', { class: 'evidence' }, el('summary', { text: 'evidence' }), evidenceList(x.c.evidence),
+            Object.keys(unknownFields(x.c, CHANGE_KEYS)).length ? generic(unknownFields(x.c, CHANGE_KEYS), '', 1) : null)) : '') },
         { label: 'Calls, 30 days', num: true, value: (x) => (x.c ? num(x.c.calls_30d) : '') },
         { label: 'Projected saving / month', num: true, value: (x) => (x.c ? money(x.c.projected_monthly_saving_usd) : '') },
       ], rows, null, (x) => (x.first ? 'version-start' : null));
