@@ -75,6 +75,11 @@ void cmd_table_cleanup(struct cmd_table *t);
  * the log level. Returns -1 after printing the error. */
 struct tally_config;
 int cmd_config(struct tally_config *cfg, bool use_endpoints);
+/* Opens the ledger of a loaded configuration, or prints why not (no
+ * database configured, or the connection's error) and returns NULL. The
+ * caller closes it with ledger_close. */
+struct ledger;
+struct ledger *cmd_open_ledger(const struct tally_config *cfg);
 /* Parses and stores a price list (LiteLLM JSON or tally CSV); prints a
  * summary (or logs it when quiet). Shared with `tally up`'s first start. */
 struct ledger;

@@ -124,7 +124,6 @@ static int keys_revoke(int argc, char **argv, struct ledger *lg)
 int cmd_keys(int argc, char **argv)
 {
 	struct tally_config cfg;
-	struct tally_err err = {0};
 	int rc;
 
 	if (argc < 2 || (strcmp(argv[1], "create") != 0 && strcmp(argv[1], "list") != 0 &&
@@ -138,15 +137,9 @@ int cmd_keys(int argc, char **argv)
 	}
 	if (cmd_config(&cfg, true) < 0)
 		return 2;
-	if (!cfg.database_url[0]) {
-		fprintf(stderr, "tally: no ledger: set TALLY_DATABASE_URL or start `tally up`\n");
+	struct ledger *lg = cmd_open_ledger(&cfg);
+	if (!lg)
 		return 1;
-	}
-	struct ledger *lg = ledger_open(cfg.database_url, &err);
-	if (!lg) {
-		fprintf(stderr, "tally: %s\n", err.msg);
-		return 1;
-	}
 	if (strcmp(argv[1], "create") == 0)
 		rc = keys_create(argc - 1, argv + 1, lg);
 	else if (strcmp(argv[1], "list") == 0)

@@ -10,21 +10,6 @@
 #include "../ledger/ledger.h"
 #include "cmd.h"
 
-/* Opens the ledger named by the configuration, or prints why not. */
-static struct ledger *open_ledger(const struct tally_config *cfg)
-{
-	struct tally_err err = {0};
-	struct ledger *lg;
-
-	if (!cfg->database_url[0]) {
-		fprintf(stderr, "tally: no ledger: set TALLY_DATABASE_URL or start `tally up`\n");
-		return NULL;
-	}
-	if (!(lg = ledger_open(cfg->database_url, &err)))
-		fprintf(stderr, "tally: %s\n", err.msg);
-	return lg;
-}
-
 int cmd_migrate(int argc, char **argv)
 {
 	struct tally_config cfg;
@@ -38,7 +23,7 @@ int cmd_migrate(int argc, char **argv)
 	}
 	if (cmd_config(&cfg, true) < 0)
 		return 2;
-	struct ledger *lg = open_ledger(&cfg);
+	struct ledger *lg = cmd_open_ledger(&cfg);
 	if (!lg)
 		return 1;
 	if (ledger_migrate(lg, &applied, &err) < 0) {
@@ -96,7 +81,7 @@ int cmd_status(int argc, char **argv)
 	}
 	if (cmd_config(&cfg, true) < 0)
 		return 2;
-	struct ledger *lg = open_ledger(&cfg);
+	struct ledger *lg = cmd_open_ledger(&cfg);
 	if (!lg)
 		return 1;
 	if (tally_status_read(&cfg, lg, 3000, &st, &err) < 0) {
@@ -319,7 +304,7 @@ int cmd_rollups(int argc, char **argv)
 	}
 	if (range_args(argc, argv, 2, usage, &from, &to, &f, &t) != 0 || cmd_config(&cfg, true) < 0)
 		return 2;
-	struct ledger *lg = open_ledger(&cfg);
+	struct ledger *lg = cmd_open_ledger(&cfg);
 	if (!lg)
 		return 1;
 	int rc = ledger_rebuild_rollups(lg, f, t, getenv("USER") ? getenv("USER") : "tally", &err);
@@ -345,7 +330,7 @@ int cmd_prices(int argc, char **argv)
 	}
 	if (cmd_config(&cfg, true) < 0)
 		return 2;
-	struct ledger *lg = open_ledger(&cfg);
+	struct ledger *lg = cmd_open_ledger(&cfg);
 	if (!lg)
 		return 1;
 	if (strcmp(argv[1], "import") == 0)

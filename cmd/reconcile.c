@@ -15,18 +15,7 @@
 
 static struct ledger *rc_open(struct tally_config *cfg)
 {
-	struct tally_err err = {0};
-	struct ledger *lg;
-
-	if (cmd_config(cfg, true) < 0)
-		return NULL;
-	if (!cfg->database_url[0]) {
-		fprintf(stderr, "tally: no ledger: set TALLY_DATABASE_URL or start `tally up`\n");
-		return NULL;
-	}
-	if (!(lg = ledger_open(cfg->database_url, &err)))
-		fprintf(stderr, "tally: %s\n", err.msg);
-	return lg;
+	return cmd_config(cfg, true) < 0 ? NULL : cmd_open_ledger(cfg);
 }
 
 static int rc_fail(struct ledger *lg, const struct tally_err *err)

@@ -136,17 +136,11 @@ static int report_spend(int argc, char **argv)
 	q.workflow = workflow;
 	if (cmd_config(&cfg, true) < 0)
 		return 2;
-	if (!cfg.database_url[0]) {
-		fprintf(stderr, "tally: no ledger: set TALLY_DATABASE_URL or start `tally up`\n");
-		return 1;
-	}
-	struct ledger *lg = ledger_open(cfg.database_url, &err);
+	struct ledger *lg = cmd_open_ledger(&cfg);
 	struct spend_result r;
 	bool known = true;
-	if (!lg) {
-		fprintf(stderr, "tally: %s\n", err.msg);
+	if (!lg)
 		return 1;
-	}
 	/* A name that does not exist is a mistake to point out, not an empty report. */
 	for (int w = 0; w < 2; w++) {
 		const char *name = w ? workflow : team;

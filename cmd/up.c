@@ -277,50 +277,6 @@ static void demo_admin_key(struct up *u, struct ledger *lg)
 	}
 }
 
-/* Whether addr ("host:port") can be listened on: checked before anything is
- * created, so that a taken port stops `tally up` at once, naming it. A race
- * with another program remains possible; web_start reports that one. */
-static int http_addr_free(const char *addr, struct tally_err *err)
-{
-	char host[256];
-	const char *colon = strrchr(addr, ':');
-	struct addrinfo hints, *ai = NULL;
-	int fd, one = 1, rc;
-
-	if (!colon || (size_t)(colon - addr) >= sizeof host)
-		return tally_err_set(err, TALLY_EINVAL, false,
-		                     "TALLY_HTTP_ADDR=%s: use host:port, e.g. 127.0.0.1:8080",
-		                     addr);
-	memcpy(host, addr, (size_t)(colon - addr));
-	host[colon - addr] = '\0';
-	if (host[0] == '[' && host[strlen(host) - 1] == ']') {
-		memmove(host, host + 1, strlen(host));
-		host[strlen(host) - 1] = '\0';
-	}
-	memset(&hints, 0, sizeof hints);
-	hints.ai_family = AF_UNSPEC;
-	hints.ai_socktype = SOCK_STREAM;
-	hints.ai_flags = AI_PASSIVE;
-	if (getaddrinfo(host[0] ? host : NULL, colon + 1, &hints, &ai) != 0 || !ai)
-		return tally_err_set(err, TALLY_EINVAL, false,
-		                     "TALLY_HTTP_ADDR=%s: cannot resolve host \"%s\"", addr, host);
-	if ((fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0)) < 0) {
-		freeaddrinfo(ai);
-		return 0; /* cannot tell: web_start will */
-	}
-	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-	rc = bind(fd, ai->ai_addr, ai->ai_addrlen);
-	int e = errno;
-	close(fd);
-	freeaddrinfo(ai);
-	if (rc < 0)
-		return tally_err_set(err, TALLY_EIO, false,
-		                     "cannot listen on %s: %s; set TALLY_HTTP_ADDR to a free"
-		                     " address, e.g. 127.0.0.1:8081",
-		                     addr, strerror(e));
-	return 0;
-}
-
 /* Migrations, then the default price book on first start. */
 static int prepare_ledger(struct up *u, bool demo)
 {
@@ -403,7 +359,7 @@ int cmd_up(int argc, char **argv)
 	cmd_install_signals();
 	/* Before anything is created: a demo key made by a start that then cannot
 	 * listen would be of no use to anyone. */
-	if (http_addr_free(u->cfg.http_addr, &err) < 0) {
+	if (web_addr_free(u->cfg.http_addr, &err) < 0) {
 		log_error("%s", err.msg);
 		goto out;
 	}

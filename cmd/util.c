@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include "../common/common.h"
+#include "../ledger/ledger.h"
 #include "cmd.h"
 
 volatile sig_atomic_t cmd_stop = 0;
@@ -71,4 +72,18 @@ int cmd_config(struct tally_config *cfg, bool use_endpoints)
 	if (use_endpoints)
 		config_use_endpoints(cfg);
 	return 0;
+}
+
+struct ledger *cmd_open_ledger(const struct tally_config *cfg)
+{
+	struct tally_err err = {0};
+	struct ledger *lg;
+
+	if (!cfg->database_url[0]) {
+		fprintf(stderr, "tally: no ledger: set TALLY_DATABASE_URL or start `tally up`\n");
+		return NULL;
+	}
+	if (!(lg = ledger_open(cfg->database_url, &err)))
+		fprintf(stderr, "tally: %s\n", err.msg);
+	return lg;
 }

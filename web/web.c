@@ -1,6 +1,7 @@
 /* web.c - the HTTP server: routing, request bodies, answers and their
  * headers, the ledger connection pool, static files, tokens. */
 #include <arpa/inet.h>
+#include <errno.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <openssl/rand.h>
@@ -784,6 +785,29 @@ static int parse_addr(const char *addr, struct sockaddr_storage *ss, bool *v6,
 	memcpy(ss, ai->ai_addr, ai->ai_addrlen);
 	*v6 = ai->ai_family == AF_INET6;
 	freeaddrinfo(ai);
+	return 0;
+}
+
+int web_addr_free(const char *addr, struct tally_err *err)
+{
+	struct sockaddr_storage ss;
+	bool v6 = false;
+	int fd, one = 1, rc, e;
+
+	if (parse_addr(addr, &ss, &v6, err) < 0)
+		return -1;
+	if ((fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0)) < 0)
+		return 0; /* cannot tell: web_start will */
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+	rc = bind(fd, (const struct sockaddr *)&ss,
+	          v6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in));
+	e = errno;
+	close(fd);
+	if (rc < 0)
+		return tally_err_set(err, TALLY_EIO, false,
+		                     "cannot listen on %s: %s; set TALLY_HTTP_ADDR to a free"
+		                     " address, e.g. 127.0.0.1:8081",
+		                     addr, strerror(e));
 	return 0;
 }
 

@@ -16,6 +16,11 @@ struct web;
 struct web *web_start(const struct tally_config *cfg, const struct collector_stats *stats,
                       struct tally_err *err);
 /* Stops accepting, finishes requests in flight, frees. NULL is fine. */
+/* Whether addr ("host:port", "[v6]:port") can be listened on, checked by
+ * binding a socket and closing it: `tally up` asks before it creates
+ * anything, so a taken port stops it at once, naming the address. A race with
+ * another program remains possible; web_start reports that one. 0 or -1. */
+int web_addr_free(const char *addr, struct tally_err *err);
 void web_stop(struct web *w);
 
 /* A static file of the dashboard, embedded in the binary at build time. */
