@@ -821,12 +821,12 @@ const char *reconcile_source_name(int source);
 
 /* One billed line of a provider document, as the parser read it. */
 struct reconcile_line {
-	char day[11];                         /* YYYY-MM-DD (UTC) */
-	char provider[EVENT_NAME_MAX + 1];    /* as billed; canonicalised in SQL */
-	char project[RECONCILE_TEXT_MAX];     /* project / workspace / account; "" none */
-	char line_item[RECONCILE_TEXT_MAX];   /* the bill's identity of the line */
-	char model[EVENT_MODEL_MAX + 1];      /* model named by the line; "" unmatched */
-	int64_t amount_pusd;                  /* exact; see reconcile_parse */
+	char day[11];                       /* YYYY-MM-DD (UTC) */
+	char provider[EVENT_NAME_MAX + 1];  /* as billed; canonicalised in SQL */
+	char project[RECONCILE_TEXT_MAX];   /* project / workspace / account; "" none */
+	char line_item[RECONCILE_TEXT_MAX]; /* the bill's identity of the line */
+	char model[EVENT_MODEL_MAX + 1];    /* model named by the line; "" unmatched */
+	int64_t amount_pusd;                /* exact; see reconcile_parse */
 	/* usage documents only (amount 0): what the provider counted */
 	int64_t requests; /* -1 when the document does not count requests */
 	int64_t input_tokens, output_tokens;
@@ -834,7 +834,7 @@ struct reconcile_line {
 
 struct reconcile_doc {
 	int source;
-	bool usage; /* a usage document (tokens, requests), not a cost one */
+	bool usage;                   /* a usage document (tokens, requests), not a cost one */
 	struct reconcile_line *lines; /* malloc'd */
 	size_t n, cap;
 	char period_start[11], period_end[11]; /* the days covered: [start, end) */
@@ -865,8 +865,8 @@ struct reconcile_import_result {
 /* Stores a parsed document with its provenance (file name, SHA-256 hex),
  * replacing the rows of the same source, providers and days, audit-logged,
  * and fires the drift alerts its days newly pass, in one transaction. */
-int ledger_reconcile_store(struct ledger *lg, const struct reconcile_doc *d,
-                           const char *file_name, const char *sha256, const char *actor,
+int ledger_reconcile_store(struct ledger *lg, const struct reconcile_doc *d, const char *file_name,
+                           const char *sha256, const char *actor,
                            struct reconcile_import_result *res, struct tally_err *err)
     __attribute__((warn_unused_result));
 
@@ -896,16 +896,16 @@ struct reconcile_row {
 	char day[11];
 	char provider[EVENT_NAME_MAX + 1];
 	char model[EVENT_MODEL_MAX + 1]; /* "" when unmatched */
-	bool unmatched;                   /* billed lines naming no model tally reads */
-	char team[EVENT_NAME_MAX + 1];    /* "" when unmapped */
+	bool unmatched;                  /* billed lines naming no model tally reads */
+	char team[EVENT_NAME_MAX + 1];   /* "" when unmapped */
 	bool unmapped;
-	char projects[RECONCILE_TEXT_MAX];        /* billed projects, space-separated */
-	char unmatched_lines[RECONCILE_TEXT_MAX]; /* their line items, "; "-separated */
+	char projects[RECONCILE_TEXT_MAX];                    /* billed projects, space-separated */
+	char unmatched_lines[RECONCILE_TEXT_MAX];             /* their line items, "; "-separated */
 	char billed_pusd[48], ledger_pusd[48], diff_pusd[48]; /* diff = billed - ledger */
-	char diff_pct[24]; /* diff / billed x 100, 2 decimals half away; "" when billed 0 */
+	char diff_pct[24];      /* diff / billed x 100, 2 decimals half away; "" when billed 0 */
 	bool billed, in_ledger; /* a bill line / ledger calls exist for the row */
 	int64_t calls, unpriced_calls;
-	bool usage; /* a usage document covers the row: the three below are set */
+	bool usage;             /* a usage document covers the row: the three below are set */
 	int64_t usage_requests; /* -1 when the document does not count requests */
 	char usage_input[24], usage_output[24];   /* tokens the provider counted */
 	char ledger_input[24], ledger_output[24]; /* tokens in the ledger */

@@ -52,7 +52,7 @@
 	"  coalesce(c.lit, 0) AS lit, coalesce(c.lot, 0) AS lot"                                   \
 	"  FROM b FULL JOIN c ON c.day = b.day AND c.provider = b.provider AND c.model = b.model"  \
 	"  AND c.team IS NOT DISTINCT FROM b.team)," /* price versions in force during each day    \
-	                                              * (from the book: the ledger's charge                                                                                            \
+	                                              * (from the book: the ledger's charge        \
 	                                              * rollups keep components, not versions) */  \
 	" rv AS (SELECT d.day::date AS day, v.provider, v.model, count(*) AS n"                    \
 	"  FROM (SELECT tally_reconcile_provider(pb.provider) AS provider,"                        \

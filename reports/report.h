@@ -71,8 +71,8 @@ int report_waste(struct ledger *lg, int64_t from_us, int64_t to_us, int64_t wind
                  struct tally_err *err);
 /* provider_cost_usd against tally's cost per provider and model in [from,
  * to) (reports/mismatch.c). */
-int report_cost_mismatch(struct ledger *lg, int64_t from_us, int64_t to_us,
-                         enum report_format fmt, struct sbuf *sb, struct tally_err *err);
+int report_cost_mismatch(struct ledger *lg, int64_t from_us, int64_t to_us, enum report_format fmt,
+                         struct sbuf *sb, struct tally_err *err);
 
 /* Budgets with spend and forecast as of at_us, and the alerts, newest first
  * (limit of them after skipping offset). team (may be NULL): a viewer's team
