@@ -50,6 +50,28 @@ int ledger_exec(struct ledger *lg, const char *sql, struct tally_err *err)
 	return 0;
 }
 
+int ledger_exec_params(struct ledger *lg, const char *sql, int n, const char *const *p,
+                       const char *what, PGresult **out, struct tally_err *err)
+{
+	PGresult *res = PQexecParams(lg->conn, sql, n, NULL, p, NULL, NULL, 0);
+
+	if (PQresultStatus(res) != PGRES_COMMAND_OK && PQresultStatus(res) != PGRES_TUPLES_OK)
+		return ledger_fail(lg, res, what, err);
+	if (out)
+		*out = res;
+	else
+		PQclear(res);
+	return 0;
+}
+
+int ledger_tx_end(struct ledger *lg, int rc, struct tally_err *err)
+{
+	if (rc == 0 && ledger_exec(lg, "COMMIT", err) == 0)
+		return 0;
+	PQclear(PQexec(lg->conn, "ROLLBACK"));
+	return -1;
+}
+
 int ledger_copy(struct ledger *lg, const char *copy_sql, const char *data, size_t len,
                 struct tally_err *err)
 {

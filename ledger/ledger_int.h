@@ -22,6 +22,14 @@ struct ledger {
 int ledger_fail(struct ledger *lg, PGresult *res, const char *what, struct tally_err *err);
 /* Runs a statement without results. */
 int ledger_exec(struct ledger *lg, const char *sql, struct tally_err *err);
+/* Runs a statement with text parameters $1..$n; what names it in the error.
+ * With out, the result is handed over (the caller PQclears it); else cleared. */
+int ledger_exec_params(struct ledger *lg, const char *sql, int n, const char *const *p,
+                       const char *what, PGresult **out, struct tally_err *err);
+/* Ends the open transaction: COMMIT when rc is 0 (and the commit works),
+ * else ROLLBACK. Returns 0 when committed, -1 otherwise (err set by the
+ * failure that led here, or by the COMMIT). */
+int ledger_tx_end(struct ledger *lg, int rc, struct tally_err *err);
 /* Runs COPY ... FROM STDIN with data. */
 int ledger_copy(struct ledger *lg, const char *copy_sql, const char *data, size_t len,
                 struct tally_err *err);

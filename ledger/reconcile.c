@@ -204,28 +204,6 @@ static const char insert_usage_sql[] =
     " import_id = EXCLUDED.import_id RETURNING 1)"
     " SELECT count(*) FROM ins";
 
-static int exec_p(struct ledger *lg, const char *sql, int n, const char *const *p, const char *what,
-                  PGresult **out, struct tally_err *err)
-{
-	PGresult *res = PQexecParams(lg->conn, sql, n, NULL, p, NULL, NULL, 0);
-
-	if (PQresultStatus(res) != PGRES_COMMAND_OK && PQresultStatus(res) != PGRES_TUPLES_OK)
-		return ledger_fail(lg, res, what, err);
-	if (out)
-		*out = res;
-	else
-		PQclear(res);
-	return 0;
-}
-
-static int finish(struct ledger *lg, int rc, struct tally_err *err)
-{
-	if (rc == 0 && ledger_exec(lg, "COMMIT", err) == 0)
-		return 0;
-	PQclear(PQexec(lg->conn, "ROLLBACK"));
-	return -1;
-}
-
 /* ---- import ---------------------------------------------------------------------- */
 
 int ledger_reconcile_store(struct ledger *lg, const struct reconcile_doc *d, const char *file_name,
@@ -295,13 +273,14 @@ int ledger_reconcile_store(struct ledger *lg, const struct reconcile_doc *d, con
 		                    nskip,
 		                    actor ? actor : "tally",
 		                    d->usage ? "usage" : "cost"};
-		if (exec_p(lg,
-		           "INSERT INTO reconcile_imports (source, kind, file_name, sha256,"
-		           " period_start, period_end, providers, lines, skipped, imported_by)"
-		           " VALUES ($1, $9, $2, $3, $4, $5, ARRAY(SELECT DISTINCT"
-		           " tally_reconcile_provider(p) FROM unnest($6::text[]) p ORDER BY 1),"
-		           " 0, $7, $8) RETURNING id",
-		           9, p, "reconcile import", &r, err) < 0)
+		if (ledger_exec_params(
+		        lg,
+		        "INSERT INTO reconcile_imports (source, kind, file_name, sha256,"
+		        " period_start, period_end, providers, lines, skipped, imported_by)"
+		        " VALUES ($1, $9, $2, $3, $4, $5, ARRAY(SELECT DISTINCT"
+		        " tally_reconcile_provider(p) FROM unnest($6::text[]) p ORDER BY 1),"
+		        " 0, $7, $8) RETURNING id",
+		        9, p, "reconcile import", &r, err) < 0)
 			goto fail;
 		str_copy(id, sizeof id, PQgetvalue(r, 0, 0));
 		PQclear(r);
@@ -309,8 +288,8 @@ int ledger_reconcile_store(struct ledger *lg, const struct reconcile_doc *d, con
 	}
 	{
 		const char *p[4] = {src, provs.p, d->period_start, d->period_end};
-		if (exec_p(lg, d->usage ? delete_usage_sql : delete_lines_sql, 4, p,
-		           "reconcile import", &r, err) < 0)
+		if (ledger_exec_params(lg, d->usage ? delete_usage_sql : delete_lines_sql, 4, p,
+		                       "reconcile import", &r, err) < 0)
 			goto fail;
 		res->replaced = strtoull(PQgetvalue(r, 0, 0), NULL, 10);
 		PQclear(r);
@@ -318,8 +297,8 @@ int ledger_reconcile_store(struct ledger *lg, const struct reconcile_doc *d, con
 	}
 	{
 		const char *p[3] = {src, lines.p, id};
-		if (exec_p(lg, d->usage ? insert_usage_sql : insert_lines_sql, 3, p,
-		           "reconcile lines", &r, err) < 0)
+		if (ledger_exec_params(lg, d->usage ? insert_usage_sql : insert_lines_sql, 3, p,
+		                       "reconcile lines", &r, err) < 0)
 			goto fail;
 		res->lines = strtoull(PQgetvalue(r, 0, 0), NULL, 10);
 		PQclear(r);
@@ -329,37 +308,38 @@ int ledger_reconcile_store(struct ledger *lg, const struct reconcile_doc *d, con
 	snprintf(nrep, sizeof nrep, "%zu", res->replaced);
 	{
 		const char *p[2] = {id, nlines};
-		if (exec_p(lg, "UPDATE reconcile_imports SET lines = $2 WHERE id = $1", 2, p,
-		           "reconcile import", NULL, err) < 0)
+		if (ledger_exec_params(lg, "UPDATE reconcile_imports SET lines = $2 WHERE id = $1",
+		                       2, p, "reconcile import", NULL, err) < 0)
 			goto fail;
 	}
 	{
 		const char *p[9] = {
 		    actor ? actor : "tally", id,     src, file_name, sha256, d->period_start,
 		    d->period_end,           nlines, nrep};
-		if (exec_p(lg,
-		           "INSERT INTO audit_log (actor, action, details) VALUES ($1,"
-		           " 'reconcile.import', jsonb_build_object('import_id', $2::bigint,"
-		           " 'source', $3::text, 'file', $4::text, 'sha256', $5::text,"
-		           " 'period_start', $6::text, 'period_end', $7::text,"
-		           " 'lines', $8::int, 'replaced', $9::int))",
-		           9, p, "audit log", NULL, err) < 0)
+		if (ledger_exec_params(
+		        lg,
+		        "INSERT INTO audit_log (actor, action, details) VALUES ($1,"
+		        " 'reconcile.import', jsonb_build_object('import_id', $2::bigint,"
+		        " 'source', $3::text, 'file', $4::text, 'sha256', $5::text,"
+		        " 'period_start', $6::text, 'period_end', $7::text,"
+		        " 'lines', $8::int, 'replaced', $9::int))",
+		        9, p, "audit log", NULL, err) < 0)
 			goto fail;
 	}
 	/* Usage documents bill nothing: drift is judged on cost imports. */
 	if (!d->usage) {
 		const char *p[4] = {d->period_start, d->period_end, provs.p, id};
-		if (exec_p(lg, alert_sql, 4, p, "reconcile alerts", &r, err) < 0)
+		if (ledger_exec_params(lg, alert_sql, 4, p, "reconcile alerts", &r, err) < 0)
 			goto fail;
 		res->alerts = atoi(PQgetvalue(r, 0, 0));
 		PQclear(r);
 		r = NULL;
 	}
 	res->import_id = strtoll(id, NULL, 10);
-	rc = finish(lg, 0, err);
+	rc = ledger_tx_end(lg, 0, err);
 	goto out;
 fail:
-	finish(lg, -1, err);
+	ledger_tx_end(lg, -1, err);
 out:
 	PQclear(r);
 	sbuf_cleanup(&lines);
@@ -382,31 +362,33 @@ int ledger_reconcile_map_set(struct ledger *lg, const char *provider, const char
 	if (ledger_exec(lg, "BEGIN", err) < 0)
 		return -1;
 	if (p[2])
-		rc = exec_p(lg,
-		            "INSERT INTO reconcile_map (provider, project, team)"
-		            " VALUES (tally_reconcile_provider($1), $2, $3)"
-		            " ON CONFLICT (provider, project) DO UPDATE SET team = EXCLUDED.team,"
-		            " updated_at = now()",
-		            3, p, "reconcile map", NULL, err);
+		rc = ledger_exec_params(
+		    lg,
+		    "INSERT INTO reconcile_map (provider, project, team)"
+		    " VALUES (tally_reconcile_provider($1), $2, $3)"
+		    " ON CONFLICT (provider, project) DO UPDATE SET team = EXCLUDED.team,"
+		    " updated_at = now()",
+		    3, p, "reconcile map", NULL, err);
 	else {
-		rc = exec_p(lg,
-		            "WITH d AS (DELETE FROM reconcile_map WHERE provider ="
-		            " tally_reconcile_provider($1) AND project = $2 RETURNING 1)"
-		            " SELECT count(*) FROM d",
-		            2, p, "reconcile map", &r, err);
+		rc =
+		    ledger_exec_params(lg,
+		                       "WITH d AS (DELETE FROM reconcile_map WHERE provider ="
+		                       " tally_reconcile_provider($1) AND project = $2 RETURNING 1)"
+		                       " SELECT count(*) FROM d",
+		                       2, p, "reconcile map", &r, err);
 		if (rc == 0) {
 			*found = atoi(PQgetvalue(r, 0, 0)) > 0;
 			PQclear(r);
 		}
 	}
 	if (rc == 0 && *found)
-		rc =
-		    exec_p(lg,
-		           "INSERT INTO audit_log (actor, action, details) VALUES ($4,"
-		           " 'reconcile.map', jsonb_build_object('provider',"
-		           " tally_reconcile_provider($1), 'project', $2::text, 'team', $3::text))",
-		           4, p, "audit log", NULL, err);
-	return finish(lg, rc, err);
+		rc = ledger_exec_params(
+		    lg,
+		    "INSERT INTO audit_log (actor, action, details) VALUES ($4,"
+		    " 'reconcile.map', jsonb_build_object('provider',"
+		    " tally_reconcile_provider($1), 'project', $2::text, 'team', $3::text))",
+		    4, p, "audit log", NULL, err);
+	return ledger_tx_end(lg, rc, err);
 }
 
 int ledger_reconcile_map_list(struct ledger *lg, struct reconcile_map_row **rows, size_t *n,
@@ -416,11 +398,11 @@ int ledger_reconcile_map_list(struct ledger *lg, struct reconcile_map_row **rows
 
 	*rows = NULL;
 	*n = 0;
-	if (exec_p(lg,
-	           "SELECT provider, project, team,"
-	           " to_char(updated_at, 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')"
-	           " FROM reconcile_map ORDER BY provider, project",
-	           0, NULL, "reconcile map", &r, err) < 0)
+	if (ledger_exec_params(lg,
+	                       "SELECT provider, project, team,"
+	                       " to_char(updated_at, 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')"
+	                       " FROM reconcile_map ORDER BY provider, project",
+	                       0, NULL, "reconcile map", &r, err) < 0)
 		return -1;
 	int nr = PQntuples(r);
 	if (nr > 0 && !(*rows = calloc((size_t)nr, sizeof **rows))) {
@@ -448,22 +430,22 @@ int ledger_reconcile_threshold_set(struct ledger *lg, const char *pct, const cha
 	if (ledger_exec(lg, "BEGIN", err) < 0)
 		return -1;
 	if (pct)
-		rc =
-		    exec_p(lg,
-		           "INSERT INTO reconcile_settings (threshold_pct) VALUES ($1::numeric)"
-		           " ON CONFLICT (id) DO UPDATE SET threshold_pct = EXCLUDED.threshold_pct,"
-		           " updated_at = now()",
-		           1, p, "reconcile threshold", NULL, err);
+		rc = ledger_exec_params(
+		    lg,
+		    "INSERT INTO reconcile_settings (threshold_pct) VALUES ($1::numeric)"
+		    " ON CONFLICT (id) DO UPDATE SET threshold_pct = EXCLUDED.threshold_pct,"
+		    " updated_at = now()",
+		    1, p, "reconcile threshold", NULL, err);
 	else
-		rc = exec_p(lg, "DELETE FROM reconcile_settings", 0, NULL, "reconcile threshold",
-		            NULL, err);
+		rc = ledger_exec_params(lg, "DELETE FROM reconcile_settings", 0, NULL,
+		                        "reconcile threshold", NULL, err);
 	if (rc == 0)
-		rc =
-		    exec_p(lg,
-		           "INSERT INTO audit_log (actor, action, details) VALUES ($2,"
-		           " 'reconcile.threshold', jsonb_build_object('threshold_pct', $1::text))",
-		           2, p, "audit log", NULL, err);
-	return finish(lg, rc, err);
+		rc = ledger_exec_params(
+		    lg,
+		    "INSERT INTO audit_log (actor, action, details) VALUES ($2,"
+		    " 'reconcile.threshold', jsonb_build_object('threshold_pct', $1::text))",
+		    2, p, "audit log", NULL, err);
+	return ledger_tx_end(lg, rc, err);
 }
 
 /* ---- the comparison ---------------------------------------------------------------- */
@@ -490,18 +472,19 @@ int ledger_reconcile(struct ledger *lg, int64_t from_us, int64_t to_us,
 	/* The UTC days [from, to) touches. */
 	const char *p[2] = {from, to};
 	char fday[16], tday[16];
-	if (exec_p(lg,
-	           "SELECT to_char(date_trunc('day', $1::timestamptz), 'YYYY-MM-DD'),"
-	           " to_char(date_trunc('day', $2::timestamptz - interval '1 microsecond')"
-	           " + interval '1 day', 'YYYY-MM-DD')",
-	           2, p, "reconcile", &r, err) < 0)
+	if (ledger_exec_params(
+	        lg,
+	        "SELECT to_char(date_trunc('day', $1::timestamptz), 'YYYY-MM-DD'),"
+	        " to_char(date_trunc('day', $2::timestamptz - interval '1 microsecond')"
+	        " + interval '1 day', 'YYYY-MM-DD')",
+	        2, p, "reconcile", &r, err) < 0)
 		return -1;
 	cell(r, 0, 0, fday, sizeof fday);
 	cell(r, 0, 1, tday, sizeof tday);
 	PQclear(r);
 	r = NULL;
 	const char *pd[2] = {fday, tday};
-	if (exec_p(lg, report_sql, 2, pd, "reconcile", &r, err) < 0)
+	if (ledger_exec_params(lg, report_sql, 2, pd, "reconcile", &r, err) < 0)
 		return -1;
 	if (PQnfields(r) != RC_NCOLS) {
 		PQclear(r);
@@ -544,7 +527,7 @@ int ledger_reconcile(struct ledger *lg, int64_t from_us, int64_t to_us,
 	out->n = (size_t)n;
 	PQclear(r);
 	r = NULL;
-	if (exec_p(lg, totals_sql, 2, pd, "reconcile", &r, err) < 0) {
+	if (ledger_exec_params(lg, totals_sql, 2, pd, "reconcile", &r, err) < 0) {
 		reconcile_result_cleanup(out);
 		return -1;
 	}
@@ -575,12 +558,13 @@ int ledger_reconcile_alerts(struct ledger *lg, int limit, struct reconcile_alert
 	*rows = NULL;
 	*n = 0;
 	snprintf(lim, sizeof lim, "%d", limit);
-	if (exec_p(lg,
-	           "SELECT id, import_id, to_char(day, 'YYYY-MM-DD'), provider, threshold_pct,"
-	           " coalesce(diff_pct::text, ''), billed_pusd, ledger_pusd,"
-	           " to_char(fired_at, 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')"
-	           " FROM reconcile_alerts ORDER BY id DESC LIMIT $1",
-	           1, p, "reconcile alerts", &r, err) < 0)
+	if (ledger_exec_params(
+	        lg,
+	        "SELECT id, import_id, to_char(day, 'YYYY-MM-DD'), provider, threshold_pct,"
+	        " coalesce(diff_pct::text, ''), billed_pusd, ledger_pusd,"
+	        " to_char(fired_at, 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')"
+	        " FROM reconcile_alerts ORDER BY id DESC LIMIT $1",
+	        1, p, "reconcile alerts", &r, err) < 0)
 		return -1;
 	int nr = PQntuples(r);
 	if (nr > 0 && !(*rows = calloc((size_t)nr, sizeof **rows))) {

@@ -533,14 +533,6 @@ static int exec_params(struct ledger *lg, const char *sql, int n, const char *co
 	return 0;
 }
 
-static int commit_or_rollback(struct ledger *lg, int rc, struct tally_err *err)
-{
-	if (rc == 0 && ledger_exec(lg, "COMMIT", err) == 0)
-		return 0;
-	PQclear(PQexec(lg->conn, "ROLLBACK"));
-	return -1;
-}
-
 int ledger_team_set_cost_center(struct ledger *lg, const char *team, const char *cc,
                                 const char *actor, struct tally_err *err)
 {
@@ -565,7 +557,7 @@ int ledger_team_set_cost_center(struct ledger *lg, const char *team, const char 
 		                 " VALUES ($3, 'teams.set_cost_center',"
 		                 " jsonb_build_object('team', $1::text, 'cost_center', $2::text))",
 		                 3, p, "audit log", NULL, err);
-	return commit_or_rollback(lg, rc, err);
+	return ledger_tx_end(lg, rc, err);
 }
 
 int ledger_audit_head(struct ledger *lg, int64_t *seq, char hash[65], struct tally_err *err)
@@ -624,7 +616,7 @@ int ledger_budget_set(struct ledger *lg, const char *scope, const char *name,
 		    " VALUES ($4, 'budgets.set', jsonb_build_object('scope', $1::text,"
 		    " 'name', $2::text, 'amount_pusd', $3::text, 'from_month', $5::text))",
 		    5, p, "audit log", NULL, err);
-	return commit_or_rollback(lg, rc, err);
+	return ledger_tx_end(lg, rc, err);
 }
 
 int ledger_budget_delete(struct ledger *lg, const char *scope, const char *name, const char *actor,
@@ -646,7 +638,7 @@ int ledger_budget_delete(struct ledger *lg, const char *scope, const char *name,
 		    " 'name', $2::text))",
 		    3, p, "audit log", NULL, err);
 	*found = n > 0;
-	return commit_or_rollback(lg, rc, err);
+	return ledger_tx_end(lg, rc, err);
 }
 
 /* Forecast basis only once a day of the month has passed: a run rate over
@@ -733,7 +725,7 @@ int ledger_outbox_claim(struct ledger *lg, struct outbox_item *it, bool *found,
 	}
 	if (PQntuples(res) == 0) {
 		PQclear(res);
-		return commit_or_rollback(lg, 0, err);
+		return ledger_tx_end(lg, 0, err);
 	}
 	it->id = i64_of(PQgetvalue(res, 0, 0));
 	it->attempts = atoi(PQgetvalue(res, 0, 1));
@@ -768,5 +760,5 @@ int ledger_outbox_done(struct ledger *lg, int64_t id, bool delivered, int retry_
 		                 " next_attempt_at = now() + make_interval(secs => $2::int),"
 		                 " last_error = $3 WHERE id = $1",
 		                 3, p, "webhook outbox", NULL, err);
-	return commit_or_rollback(lg, rc, err);
+	return ledger_tx_end(lg, rc, err);
 }

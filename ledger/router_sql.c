@@ -9,28 +9,6 @@
 
 #define ISO(col) "to_char(" col ", 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')"
 
-static int exec_tx_end(struct ledger *lg, int rc, struct tally_err *err)
-{
-	if (rc == 0 && ledger_exec(lg, "COMMIT", err) == 0)
-		return 0;
-	PQclear(PQexec(lg->conn, "ROLLBACK"));
-	return -1;
-}
-
-static int run(struct ledger *lg, const char *sql, int n, const char *const *p, const char *what,
-               PGresult **out, struct tally_err *err)
-{
-	PGresult *res = PQexecParams(lg->conn, sql, n, NULL, p, NULL, NULL, 0);
-	ExecStatusType st = PQresultStatus(res);
-	if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK)
-		return ledger_fail(lg, res, what, err);
-	if (out)
-		*out = res;
-	else
-		PQclear(res);
-	return 0;
-}
-
 /* A call's quality is the mean of the signals it has: the mean of its
  * feedback scores, its own quality, and its outcome's success (1 or 0).
  * A call that did not answer (status other than ok) has quality 0; a call
@@ -130,7 +108,7 @@ int ledger_router_update_stats(struct ledger *lg, int64_t settle_s, const int64_
 		sbuf_cleanup(&sql);
 		return tally_err_set(err, TALLY_ENOMEM, false, "out of memory");
 	}
-	rc = run(lg, sql.p, 1, p, "router statistics", &res, err);
+	rc = ledger_exec_params(lg, sql.p, 1, p, "router statistics", &res, err);
 	sbuf_cleanup(&sql);
 	if (rc < 0)
 		return -1;
@@ -168,7 +146,8 @@ int ledger_router_load_stats(struct ledger *lg, int64_t since_us, struct router_
 	*n = 0;
 	time_format(since_us, since);
 	/* newest day first: the first row of a cell names its current model */
-	if (run(lg,
+	if (ledger_exec_params(
+	        lg,
 	        "SELECT task_type, tier, model, calls, priced_calls, cost_pusd::text, quality_n,"
 	        " quality_sum, quality_sumsq, latency_hist::text FROM router_stats"
 	        " WHERE day >= ($1::timestamptz AT TIME ZONE 'UTC')::date"
@@ -231,7 +210,8 @@ int ledger_router_load_workflow_stats(struct ledger *lg, int64_t since_us, int64
 	snprintf(min, sizeof min, "%lld", (long long)(min_samples < 1 ? 1 : min_samples));
 	/* only the workflows that may have a decision of their own: some tier
 	 * has min_samples quality samples; the rest follow their task type */
-	if (run(lg,
+	if (ledger_exec_params(
+	        lg,
 	        "WITH s AS (SELECT task_type, workflow, tier, sum(calls) AS calls,"
 	        "  sum(priced_calls) AS priced, sum(cost_pusd) AS cost, sum(quality_n) AS qn,"
 	        "  sum(quality_sum) AS qs, sum(quality_sumsq) AS qq FROM router_workflow_stats"
@@ -280,7 +260,8 @@ int ledger_router_overrides(struct ledger *lg, struct router_override_row **rows
 	PGresult *res = NULL;
 	*rows = NULL;
 	*n = 0;
-	if (run(lg,
+	if (ledger_exec_params(
+	        lg,
 	        "SELECT task_type, tolerance, coalesce(pinned_tier, ''),"
 	        " coalesce(array_to_json(allowed_tiers)::text, '[]'), " ISO(
 	            "updated_at") ","
@@ -352,7 +333,7 @@ int ledger_router_override_set(struct ledger *lg, const struct router_override_r
 	}
 	rc = ledger_exec(lg, "BEGIN", err);
 	if (rc == 0)
-		rc = run(
+		rc = ledger_exec_params(
 		    lg,
 		    "INSERT INTO router_overrides (task_type, tolerance, pinned_tier,"
 		    " allowed_tiers, updated_by)"
@@ -363,7 +344,7 @@ int ledger_router_override_set(struct ledger *lg, const struct router_override_r
 		    " updated_at = now(), updated_by = EXCLUDED.updated_by",
 		    5, p, "router override", NULL, err);
 	if (rc == 0)
-		rc = run(
+		rc = ledger_exec_params(
 		    lg,
 		    "INSERT INTO audit_log (actor, action, details)"
 		    " VALUES ($5, 'router.override_set', jsonb_build_object('task_type', $1::text,"
@@ -371,7 +352,7 @@ int ledger_router_override_set(struct ledger *lg, const struct router_override_r
 		    " 'allowed_tiers', $4::jsonb))",
 		    5, p, "audit log", NULL, err);
 	sbuf_cleanup(&allowed);
-	return exec_tx_end(lg, rc, err);
+	return ledger_tx_end(lg, rc, err);
 }
 
 int ledger_router_override_delete(struct ledger *lg, const char *task_type, const char *actor,
@@ -381,7 +362,8 @@ int ledger_router_override_delete(struct ledger *lg, const char *task_type, cons
 	PGresult *res = NULL;
 
 	*found = false;
-	if (run(lg,
+	if (ledger_exec_params(
+	        lg,
 	        "WITH d AS (DELETE FROM router_overrides WHERE task_type = $1 RETURNING task_type),"
 	        " a AS (INSERT INTO audit_log (actor, action, details)"
 	        "  SELECT $2, 'router.override_delete', jsonb_build_object('task_type', task_type)"
@@ -402,7 +384,8 @@ int ledger_router_latest(struct ledger *lg, int64_t *version, char **policy_json
 	*policy_json = NULL;
 	if (workflow_policy_json)
 		*workflow_policy_json = NULL;
-	if (run(lg,
+	if (ledger_exec_params(
+	        lg,
 	        "SELECT version, policy::text, workflow_policy::text FROM router_policy_versions"
 	        " ORDER BY version DESC LIMIT 1",
 	        0, NULL, "router policy", &res, err) < 0)
@@ -448,7 +431,8 @@ int ledger_router_store_version(struct ledger *lg, const char *trigger, const ch
 	                    saving_usd, what,        workflow_policy_json};
 	/* the version, its audit entry and its webhook commit together; the
 	 * payload is the exact body that the outbox signs and sends */
-	if (run(lg,
+	if (ledger_exec_params(
+	        lg,
 	        "WITH v AS (INSERT INTO router_policy_versions (trigger, policy, workflow_policy,"
 	        "  changes, projected_monthly_saving_pusd)"
 	        "  VALUES ($1, $2::jsonb, $7::jsonb, $3::jsonb, $4::numeric)"
@@ -494,7 +478,8 @@ int ledger_router_history(struct ledger *lg, int64_t limit, char **json, struct 
 
 	*json = NULL;
 	snprintf(lim, sizeof lim, "%lld", (long long)(limit > 0 ? limit : 50));
-	if (run(lg,
+	if (ledger_exec_params(
+	        lg,
 	        "SELECT coalesce(json_agg(json_build_object('version', version,"
 	        " 'created_at', " ISO(
 	            "created_at") ", 'trigger', trigger, 'policy', policy,"
@@ -532,7 +517,8 @@ int ledger_router_over_tier(struct ledger *lg, int64_t from_us, int64_t to_us, i
 	time_format(to_us, to);
 	snprintf(ver, sizeof ver, "%lld", (long long)version);
 	/* one row at least (the basis), the task types' after it */
-	if (run(lg,
+	if (ledger_exec_params(
+	        lg,
 	        "WITH" LEDGER_OVER_TIER_CTES(
 	            "$1", "$2",
 	            "$3") ","
