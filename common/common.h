@@ -48,7 +48,7 @@ void log_msg(enum log_level lvl, const char *fmt, ...) __attribute__((format(pri
 #define log_warn(...)  log_msg(LOG_WARN, __VA_ARGS__)
 #define log_error(...) log_msg(LOG_ERROR, __VA_ARGS__)
 
-/* ---- configuration (DESIGN §4) ---------------------------------------- */
+/* ---- configuration (README, Configuration) ---------------------------------------- */
 
 struct tally_config {
 	char database_url[1024]; /* "" = embedded PostgreSQL */

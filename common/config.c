@@ -18,7 +18,7 @@ struct config_var {
 		    sizeof(((struct tally_config *)0)->field), dflt                                \
 	}
 
-/* The one declarative table of settings (DESIGN §4). */
+/* The one declarative table of settings (README, Configuration). */
 static const struct config_var config_vars[] = {
     CFG("TALLY_DATABASE_URL", database_url, ""),
     CFG("TALLY_KAFKA_BROKERS", kafka_brokers, ""),

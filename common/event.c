@@ -1,4 +1,4 @@
-/* event.c - parsing and validating the JSON events of DESIGN §5.
+/* event.c - parsing and validating the JSON events of docs/events.md.
  *
  * Each message is parsed with cJSON into a tree that lives only for the call;
  * every string is copied into the fixed-size fields of struct event, so
@@ -727,7 +727,7 @@ static int parse_usage(const cJSON *root, struct call_event *c, struct tally_err
 	return usage_tally(u, c, err);
 }
 
-/* The optional pricing fields of a call (DESIGN §5): service_tier,
+/* The optional pricing fields of a call (docs/events.md): service_tier,
  * data_residency, tool_use, and Anthropic's inference_geo and speed when the
  * usage object did not carry them. The event's own fields win. */
 static int parse_pricing_fields(const cJSON *root, struct call_event *c, struct tally_err *err)

@@ -1,4 +1,4 @@
-/* event.h - the three event kinds of DESIGN §5, as parsed and validated.
+/* event.h - the three event kinds of docs/events.md, as parsed and validated.
  *
  * Shared vocabulary: the collector and the HTTP ingestion parse into these,
  * the ledger stores them. Strings are NUL-terminated and bounded.
@@ -20,7 +20,7 @@ enum event_kind { EVENT_CALL = 0, EVENT_OUTCOME = 1, EVENT_FEEDBACK = 2, EVENT_K
 
 enum call_status { CALL_OK = 0, CALL_ERROR, CALL_TIMEOUT, CALL_CANCELLED };
 
-/* Which usage object shape the call carried (DESIGN §5). */
+/* Which usage object shape the call carried (docs/events.md). */
 enum usage_shape {
 	USAGE_TALLY = 0,
 	USAGE_OPENAI,

@@ -2,7 +2,7 @@
  *
  * OpenTelemetry GenAI spans (OTLP protobuf or JSON) and LiteLLM's standard
  * logging payload become call events as JSON text with the field names of
- * DESIGN §5. The converters do not validate beyond what they need: the text
+ * docs/events.md. The converters do not validate beyond what they need: the text
  * goes through event_parse() like any event posted to /api/v1/events or read
  * from llm.calls, so there is one validation. Thread-safe; no globals besides
  * the skip counters below.

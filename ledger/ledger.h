@@ -784,7 +784,7 @@ int ledger_router_store_version(struct ledger *lg, const char *trigger, const ch
  * "projected_monthly_saving_usd"}. */
 int ledger_router_history(struct ledger *lg, int64_t limit, char **json, struct tally_err *err);
 
-/* Over-tier spend (the waste report's column, DESIGN §8): per task type of
+/* Over-tier spend (the waste report's column, docs/reports.md): per task type of
  * the newest policy version, the calls on tiers dearer per call than the
  * policy's tier in the UTC days of router_stats that overlap [from, to), what
  * they cost, and what they would have cost at the policy tier's cost per

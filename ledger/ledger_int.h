@@ -76,7 +76,7 @@ int ledger_write_calls(struct ledger *lg, const struct ledger_batch *b, const in
 	" FROM calls c WHERE c.ts >= $1 AND c.ts < $2 GROUP BY 1, 2, 3, 4, 5, 6"
 
 /* Over-tier arithmetic, shared by the waste report and the router's savings
- * (DESIGN §8, docs/router.md). FROM and TO are the period's parameters
+ * (docs/reports.md, docs/router.md). FROM and TO are the period's parameters
  * ($n::timestamptz), VERSION a bigint parameter: NULL judges each call by
  * the policy version in force when it was made (the newest created at or
  * before its ts; calls before the first version are not judged), a number

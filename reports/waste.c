@@ -1,4 +1,4 @@
-/* waste.c - the "laziness tax" (DESIGN §8) per team and workflow: spend on
+/* waste.c - the "laziness tax" (docs/reports.md) per team and workflow: spend on
  * failed, errored and timed-out calls; spend on repeated identical prompts
  * that a cache could have served; savings already realised by cache hits;
  * and over-tier spend once the router's policy exists. */

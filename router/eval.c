@@ -1,4 +1,4 @@
-/* eval.c - offline, online replay of a routing data set (DESIGN §9).
+/* eval.c - offline, online replay of a routing data set (docs/router.md).
  *
  * Each item carries every tier's result; the router sees only the result of
  * the tier it chose, in item order, and learns from it with the learner the

@@ -1,5 +1,5 @@
 /* router.h - learns which model tier each task type needs, and answers route
- * queries (DESIGN §9). The only header of router/ that other components use.
+ * queries (docs/router.md). The only header of router/ that other components use.
  *
  * Two layers:
  *  - the learner: pure C, no database, no threads. Per (task_type, tier)
@@ -264,7 +264,7 @@ struct router_eval_result {
 	size_t n_tiers, n_task_types;
 };
 
-/* Replays JSON lines (DESIGN §9 format) online through a learner with
+/* Replays JSON lines (docs/router.md format) online through a learner with
  * params p: items in file order, shuffled first when shuffle is true (with
  * p->seed); the learner sees only the result of the tier it chose. Every
  * item must carry a result for every tier of the file. trace (may be NULL)

@@ -13,7 +13,7 @@
 
 #include "../../common/event.h"
 
-/* The call of DESIGN §5 (prompt_hash shortened to plain ASCII). */
+/* The call of docs/events.md (prompt_hash shortened to plain ASCII). */
 static const char base_call[] =
     "{\"event_id\":\"c0a8012e-7f3b-4d1a-9a51-2b1f0e6d9c11\","
     "\"ts\":\"2026-11-01T12:00:00.123Z\",\"team\":\"support\",\"workflow\":\"ticket-triage\","
@@ -694,7 +694,7 @@ static void test_call_bad_usage(void **state)
 	}
 }
 
-/* Every provider shape of DESIGN §5, each recognised by a field only it has,
+/* Every provider shape of docs/events.md, each recognised by a field only it has,
  * with its billable details normalised (documented examples). */
 static void test_call_provider_shapes(void **state)
 {
