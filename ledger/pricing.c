@@ -1,4 +1,4 @@
-/* pricing.c - the in-memory price book and the pricer (DESIGN §6).
+/* pricing.c - the in-memory price book and the pricer (docs/prices.md).
  *
  * The book is a chained hash table keyed by (provider, model); each key holds
  * its price versions sorted by effective_from_us. A second table keyed by the

@@ -1,5 +1,5 @@
 /* mismatch.c - provider_cost_usd against tally's own cost, per provider and
- * model (DESIGN §6): a mismatch beyond rounding is reported, not trusted. */
+ * model (docs/prices.md): a mismatch beyond rounding is reported, not trusted. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

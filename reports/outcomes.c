@@ -1,4 +1,4 @@
-/* outcomes.c - cost per outcome by workflow (DESIGN §7): outcomes,
+/* outcomes.c - cost per outcome by workflow (docs/reports.md): outcomes,
  * successes, spend on their calls (failed attempts included), cost per
  * success, calls per outcome by tier, week by week; calls whose outcome
  * never arrived and outcomes without calls apart. Integer arithmetic only. */
