@@ -10,7 +10,10 @@
 #ifndef TALLY_INGEST_H
 #define TALLY_INGEST_H
 
+#include <cjson/cJSON.h>
+
 #include "../common/common.h"
+#include "../common/event.h"
 
 #define OTLP_MAX_BYTES   (8 * 1024 * 1024) /* a decoded (inflated) OTLP body or message */
 #define OTLP_MAP_FIELDS  5
@@ -72,6 +75,10 @@ int litellm_convert(const char *buf, size_t len, const char *default_team,
                     struct ingest_result *out, struct tally_err *err);
 
 void ingest_result_cleanup(struct ingest_result *r); /* NULL is fine */
+
+/* Adds tag k=v to a call's tags object unless v is empty, k is already there,
+ * or the tags would outgrow an event's EVENT_TAGS_MAX bytes. */
+void ingest_tag_add(cJSON *tags, const char *k, const char *v);
 
 /* Inflates a gzip or deflate body into *out (malloc'd, at most max bytes).
  * Returns 0, or -1 when it is corrupt or larger than max. */

@@ -157,16 +157,11 @@ static int64_t jcount(const cJSON *o, const char *key)
 	           : NO_COUNT;
 }
 
-/* Adds a tag while the tags stay within the event's 1 KiB. */
+/* Adds a tag named by the payload (a key of at most 64 bytes). */
 static void tag(cJSON *tags, const char *k, const char *v)
 {
-	if (!k || !*k || !v || !*v || strlen(k) > 64 || cJSON_GetObjectItemCaseSensitive(tags, k))
-		return;
-	cJSON *s = cJSON_AddStringToObject(tags, k, v);
-	char *txt = cJSON_PrintUnformatted(tags);
-	if (s && (!txt || strlen(txt) > 1024))
-		cJSON_DeleteItemFromObjectCaseSensitive(tags, k);
-	free(txt);
+	if (k && *k && strlen(k) <= 64)
+		ingest_tag_add(tags, k, v);
 }
 
 static void convert_payload(const cJSON *pl, const char *raw, const char *raw_end,

@@ -203,14 +203,13 @@ static bool is_agent_or_tool(const char *op)
 	       strcmp(op, "execute_tool") == 0;
 }
 
-/* Adds tag k=v while the tags stay within the event's 1 KiB. */
-static void add_tag(cJSON *tags, const char *k, const char *v)
+void ingest_tag_add(cJSON *tags, const char *k, const char *v)
 {
 	if (!v || !*v || cJSON_GetObjectItemCaseSensitive(tags, k))
 		return;
 	cJSON *s = cJSON_AddStringToObject(tags, k, v);
 	char *txt = cJSON_PrintUnformatted(tags);
-	if (s && (!txt || strlen(txt) > 1024))
+	if (s && (!txt || strlen(txt) > EVENT_TAGS_MAX))
 		cJSON_DeleteItemFromObjectCaseSensitive(tags, k);
 	free(txt);
 }
@@ -349,13 +348,14 @@ static int convert_span(const struct span_view *sv, const struct otlp_map *map,
 	                            ? "timeout"
 	                            : "error");
 	tags = cJSON_AddObjectToObject(o, "tags");
-	add_tag(tags, "gen_ai.response.id", attr_str(sv, "gen_ai.response.id"));
-	add_tag(tags, "gen_ai.response.finish_reasons",
-	        attr_str(sv, "gen_ai.response.finish_reasons"));
-	add_tag(tags, "error.type", etype);
-	add_tag(tags, "service.name", attr_str(sv, "service.name"));
-	add_tag(tags, "user",
-	        attr_str(sv, "user.id") ? attr_str(sv, "user.id") : attr_str(sv, "enduser.id"));
+	ingest_tag_add(tags, "gen_ai.response.id", attr_str(sv, "gen_ai.response.id"));
+	ingest_tag_add(tags, "gen_ai.response.finish_reasons",
+	               attr_str(sv, "gen_ai.response.finish_reasons"));
+	ingest_tag_add(tags, "error.type", etype);
+	ingest_tag_add(tags, "service.name", attr_str(sv, "service.name"));
+	ingest_tag_add(tags, "user",
+	               attr_str(sv, "user.id") ? attr_str(sv, "user.id")
+	                                       : attr_str(sv, "enduser.id"));
 	/* tally.tag.KEY attributes become tag KEY, the span's first. */
 	for (int pass = 0; pass < 2; pass++) {
 		const struct attr *a = pass ? sv->res : sv->attrs;
@@ -363,7 +363,7 @@ static int convert_span(const struct span_view *sv, const struct otlp_map *map,
 		for (size_t i = 0; i < n; i++)
 			if (a[i].key && strncmp(a[i].key, "tally.tag.", 10) == 0 && a[i].key[10] &&
 			    a[i].type == ATTR_STR)
-				add_tag(tags, a[i].key + 10, a[i].s);
+				ingest_tag_add(tags, a[i].key + 10, a[i].s);
 	}
 	if (!(it->text = cJSON_PrintUnformatted(o))) {
 		cJSON_Delete(o);
