@@ -286,11 +286,16 @@ int ledger_prepare(struct ledger *lg, struct tally_err *err)
 		return -1;
 	for (size_t i = 0; i < sizeof stmts / sizeof stmts[0]; i++)
 		if (ledger_prepare_one(lg, stmts[i].name, stmts[i].sql, err) < 0)
-			return -1;
+			goto fail;
 	if (ledger_rollups_prepare(lg, err) < 0)
-		return -1;
+		goto fail;
 	lg->prepared = true;
 	return 0;
+fail:
+	/* so that the next try prepares them all again */
+	if (lg->conn && PQstatus(lg->conn) == CONNECTION_OK)
+		PQclear(PQexec(lg->conn, "DEALLOCATE ALL"));
+	return -1;
 }
 
 /* ---- writing ----------------------------------------------------------------- */

@@ -136,6 +136,7 @@ struct ledger *ledger_open(const char *conninfo, struct tally_err *err)
 		return NULL;
 	}
 	sbuf_init(&lg->copybuf);
+	sbuf_init(&lg->rollbuf);
 	if (ledger_connect(lg, err) < 0) {
 		ledger_close(lg);
 		return NULL;
@@ -150,6 +151,7 @@ void ledger_close(struct ledger *lg)
 	if (lg->conn)
 		PQfinish(lg->conn);
 	sbuf_cleanup(&lg->copybuf);
+	sbuf_cleanup(&lg->rollbuf);
 	free(lg->conninfo);
 	free(lg);
 }

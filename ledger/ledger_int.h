@@ -16,6 +16,7 @@ struct ledger {
 	int32_t months[LEDGER_MONTHS_CACHED]; /* month partitions known to exist */
 	size_t n_months;
 	struct sbuf copybuf;
+	struct sbuf rollbuf; /* the rollups' pending rows of a batch */
 };
 
 /* Sets err from a failed result or connection; clears res. Returns -1. */

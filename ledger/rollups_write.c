@@ -35,6 +35,7 @@ struct kind_def {
 	bool tier, status;                   /* in the key */
 	bool parts;                          /* per-component sums (charges) instead of tokens */
 	const char *copy;                    /* into its staging table */
+	const char *copy_pending;            /* into _pending (NULL: through the stage) */
 	const char *upsert, *append, *merge; /* prepared statement names */
 };
 
@@ -78,16 +79,21 @@ static const struct rollup_sql {
                                     TOKEN_SUMS HIT_SUM, TOKEN_ADD HIT_ADD)},
 };
 
+#define KIND(BUCKET, TIER, STATUS, PARTS, T, PENDING, NAME)                                        \
+	{                                                                                          \
+		.bucket_us = BUCKET, .tier = TIER, .status = STATUS, .parts = PARTS,               \
+		.copy = "COPY stage_" T " FROM STDIN",                                             \
+		.copy_pending = PENDING ? "COPY " T "_pending FROM STDIN" : NULL,                  \
+		.upsert = "ru_" NAME, .append = "ra_" NAME, .merge = "rm_" NAME                    \
+	}
 static const struct kind_def kinds[] = {
-    [ROLLUP_DAILY] = {DAY_US, true, false, false, "COPY stage_rollup_daily FROM STDIN", "ru_daily",
-                      "ra_daily", "rm_daily"},
-    [ROLLUP_CHARGES] = {HOUR_US, false, false, true, "COPY stage_rollup_charges FROM STDIN",
-                        "ru_charges", "ra_charges", "rm_charges"},
-    [ROLLUP_TAGS] = {HOUR_US, false, false, false, "COPY stage_rollup_tags_hourly FROM STDIN",
-                     "ru_tags", "ra_tags", "rm_tags"},
-    [ROLLUP_HOURLY] = {HOUR_US, true, true, false, "COPY stage_rollup_hourly FROM STDIN",
-                       "ru_hourly", "ra_hourly", "rm_hourly"},
+    [ROLLUP_DAILY] = KIND(DAY_US, true, false, false, "rollup_daily", true, "daily"),
+    [ROLLUP_CHARGES] = KIND(HOUR_US, false, false, true, "rollup_charges", true, "charges"),
+    [ROLLUP_TAGS] = KIND(HOUR_US, false, false, false, "rollup_tags_hourly", true, "tags"),
+    /* through the stage either way: the owners statement reads it */
+    [ROLLUP_HOURLY] = KIND(HOUR_US, true, true, false, "rollup_hourly", false, "hourly"),
 };
+#undef KIND
 
 /* The kinds in lock order. */
 static const enum rollup_kind kind_order[] = {ROLLUP_DAILY, ROLLUP_CHARGES, ROLLUP_TAGS,
@@ -272,9 +278,13 @@ static void group_copy_text(const struct kind_def *k, const struct group *g, str
 	sbuf_putc(s, '\n');
 }
 
-/* The kind's groups of the kept calls as COPY text; *n_groups set. */
+/* The kind's groups of the kept calls as COPY text: into append when they
+ * average two calls a group or more (the same groups will come again in the
+ * next batches, and a merge folds them into one row each), else into
+ * direct (to be upserted now: merging later would not fold them). */
 static int rollup_rows(enum rollup_kind kind, const struct ledger_batch *b, const bool *keep,
-                       size_t n_keep, struct sbuf *s, size_t *n_groups, struct tally_err *err)
+                       size_t n_keep, struct sbuf *append, struct sbuf *direct,
+                       struct tally_err *err)
 {
 	const struct kind_def *k = &kinds[kind];
 	struct groups t;
@@ -305,9 +315,9 @@ static int rollup_rows(enum rollup_kind kind, const struct ledger_batch *b, cons
 		}
 		group_add(g, r, k->parts);
 	}
+	struct sbuf *s = t.n * 2 <= n_keep ? append : direct;
 	for (size_t i = 0; i < t.n; i++)
 		group_copy_text(k, &t.g[i], s);
-	*n_groups = t.n;
 	groups_cleanup(&t);
 	return 0;
 }
@@ -365,10 +375,20 @@ static int tag_add(const char *key, const char *value, void *arg)
 	}
 }
 
-/* The tag groups of the kept calls as COPY text; *n_groups set. */
-static int tag_rows(const struct ledger_batch *b, const bool *keep, struct sbuf *s,
-                    size_t *n_groups, struct tally_err *err)
+/* A tag key's share of the batch: its groups and the calls carrying it. */
+struct key_share {
+	size_t key; /* in the arena */
+	int64_t groups, calls;
+};
+
+/* The tag groups of the kept calls as COPY text, into append or direct as
+ * in rollup_rows but decided per tag key: an environment or a region
+ * repeats every batch, a customer or request id hardly ever. */
+static int tag_rows(const struct ledger_batch *b, const bool *keep, struct sbuf *append,
+                    struct sbuf *direct, struct tally_err *err)
 {
+	struct key_share shares[64];
+	size_t n_shares = 0;
 	struct groups t;
 	size_t n_tags = 0;
 	int rc = -1;
@@ -401,8 +421,28 @@ static int tag_rows(const struct ledger_batch *b, const bool *keep, struct sbuf 
 	}
 	for (size_t i = 0; i < t.n; i++) {
 		const struct group *g = &t.g[i];
+		const char *key = arena_str(&t, g->tag_key);
+		size_t k = 0;
+		while (k < n_shares && strcmp(arena_str(&t, shares[k].key), key) != 0)
+			k++;
+		if (k == n_shares && n_shares < sizeof shares / sizeof *shares)
+			shares[n_shares++] = (struct key_share){g->tag_key, 0, 0};
+		if (k < n_shares) {
+			shares[k].groups++;
+			shares[k].calls += g->calls;
+		}
+	}
+	for (size_t i = 0; i < t.n; i++) {
+		const struct group *g = &t.g[i];
+		const char *key = arena_str(&t, g->tag_key);
+		size_t k = 0;
+		while (k < n_shares && strcmp(arena_str(&t, shares[k].key), key) != 0)
+			k++;
+		/* keys beyond the first 64 of a batch: upserted */
+		struct sbuf *s =
+		    k < n_shares && shares[k].groups * 2 <= shares[k].calls ? append : direct;
 		char ts[40];
-		sbuf_copy_text(s, arena_str(&t, g->tag_key));
+		sbuf_copy_text(s, key);
 		sbuf_putc(s, '\t');
 		time_format(g->bucket_us, ts);
 		sbuf_puts(s, ts);
@@ -421,7 +461,6 @@ static int tag_rows(const struct ledger_batch *b, const bool *keep, struct sbuf 
 		sbuf_i64(s, g->unpriced);
 		sbuf_putc(s, '\n');
 	}
-	*n_groups = t.n;
 	rc = 0;
 out:
 	groups_cleanup(&t);
@@ -467,29 +506,34 @@ int ledger_rollups_prepare(struct ledger *lg, struct tally_err *err)
 int ledger_rollups_write(struct ledger *lg, const struct ledger_batch *b, const bool *keep,
                          size_t n_keep, size_t *appended, struct tally_err *err)
 {
-	struct sbuf *s = &lg->copybuf;
+	struct sbuf *direct = &lg->copybuf, *append = &lg->rollbuf;
 
 	*appended = 0;
 	for (size_t i = 0; i < N_KINDS; i++) {
 		enum rollup_kind kind = kind_order[i];
 		const struct kind_def *k = &kinds[kind];
-		size_t n = 0;
 
-		sbuf_reset(s);
-		if ((kind == ROLLUP_TAGS ? tag_rows(b, keep, s, &n, err)
-		                         : rollup_rows(kind, b, keep, n_keep, s, &n, err)) < 0)
+		sbuf_reset(direct);
+		sbuf_reset(append);
+		if ((kind == ROLLUP_TAGS
+		         ? tag_rows(b, keep, append, direct, err)
+		         : rollup_rows(kind, b, keep, n_keep, append, direct, err)) < 0)
 			return -1;
-		if (s->oom)
+		if (direct->oom || append->oom)
 			return tally_err_set(err, TALLY_ENOMEM, true,
 			                     "out of memory building the rollups");
-		if (n == 0)
-			continue;
-		/* Two calls a group or more: the same groups will come again in
-		 * the next batches, and a merge folds them into one row each. */
-		bool append = n * 2 <= n_keep;
-		if (ledger_stage_run(lg, k->copy, s, append ? k->append : k->upsert, err) < 0)
+		/* _pending before _merged, the lock order */
+		if (append->len) {
+			int rc = k->copy_pending
+			             ? ledger_copy(lg, k->copy_pending, append->p, append->len, err)
+			             : ledger_stage_run(lg, k->copy, append, k->append, err);
+			if (rc < 0)
+				return -1;
+			for (size_t j = 0; j < append->len; j++)
+				*appended += append->p[j] == '\n';
+		}
+		if (direct->len && ledger_stage_run(lg, k->copy, direct, k->upsert, err) < 0)
 			return -1;
-		*appended += append ? n : 0;
 	}
 	return ledger_run_prepared(lg, "rollup_owners", err);
 }
