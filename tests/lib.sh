@@ -95,6 +95,13 @@ q() {
 # that differ from the same aggregate recomputed from the calls (0: all agree
 # to the last token and pico-dollar).
 rollups_mismatch() {
+	# rollup_charges' component columns as they are (migrations 0010, 0015):
+	# "coalesce(sum(input_qty), 0), ..." in column order.
+	sums=$(q "SELECT string_agg('coalesce(sum(' || column_name || '), 0)', ', '
+		ORDER BY ordinal_position) FROM information_schema.columns
+		WHERE table_name = 'rollup_charges' AND table_schema = current_schema()
+		AND (column_name LIKE '%\\_qty' OR column_name LIKE '%\\_cost\\_pusd'
+			OR column_name LIKE '%\\_list\\_pusd')")
 	q "WITH h AS (SELECT date_trunc('hour', ts) AS hour, team, workflow, task_type, provider,
 		model, tier, status, count(*) AS calls, sum(input_tokens) AS i, sum(output_tokens) AS o,
 		sum(cache_read_tokens) AS cr, sum(cache_write_tokens) AS cw, sum(reasoning_tokens) AS r,
@@ -106,19 +113,7 @@ rollups_mismatch() {
 		coalesce(sum(cost_pusd), 0) AS cost, count(*) FILTER (WHERE cost_pusd IS NULL) AS u,
 		count(*) FILTER (WHERE cache_hit) AS ch FROM calls GROUP BY 1, 2, 3, 4, 5, 6, 7),
 	c AS (SELECT date_trunc('hour', ts) AS hour, team, workflow, task_type, provider, model,
-		count(*) AS calls,
-		coalesce(sum(input_qty), 0), coalesce(sum(cache_read_qty), 0), coalesce(sum(cache_write_qty), 0), coalesce(sum(cache_write_1h_qty), 0),
-		coalesce(sum(audio_input_qty), 0), coalesce(sum(audio_cache_read_qty), 0), coalesce(sum(image_input_qty), 0), coalesce(sum(output_qty), 0),
-		coalesce(sum(reasoning_qty), 0), coalesce(sum(audio_output_qty), 0), coalesce(sum(image_output_qty), 0), coalesce(sum(web_search_qty), 0),
-		coalesce(sum(request_qty), 0), coalesce(sum(input_cost_pusd), 0), coalesce(sum(cache_read_cost_pusd), 0),
-		coalesce(sum(cache_write_cost_pusd), 0), coalesce(sum(cache_write_1h_cost_pusd), 0), coalesce(sum(audio_input_cost_pusd), 0),
-		coalesce(sum(audio_cache_read_cost_pusd), 0), coalesce(sum(image_input_cost_pusd), 0), coalesce(sum(output_cost_pusd), 0),
-		coalesce(sum(reasoning_cost_pusd), 0), coalesce(sum(audio_output_cost_pusd), 0), coalesce(sum(image_output_cost_pusd), 0),
-		coalesce(sum(web_search_cost_pusd), 0), coalesce(sum(request_cost_pusd), 0), coalesce(sum(input_list_pusd), 0),
-		coalesce(sum(cache_read_list_pusd), 0), coalesce(sum(cache_write_list_pusd), 0), coalesce(sum(cache_write_1h_list_pusd), 0),
-		coalesce(sum(audio_input_list_pusd), 0), coalesce(sum(audio_cache_read_list_pusd), 0), coalesce(sum(image_input_list_pusd), 0),
-		coalesce(sum(output_list_pusd), 0), coalesce(sum(reasoning_list_pusd), 0), coalesce(sum(audio_output_list_pusd), 0),
-		coalesce(sum(image_output_list_pusd), 0), coalesce(sum(web_search_list_pusd), 0), coalesce(sum(request_list_pusd), 0),
+		count(*) AS calls, $sums,
 		coalesce(sum(cost_pusd), 0) AS cost FROM calls GROUP BY 1, 2, 3, 4, 5, 6)
 	SELECT (SELECT count(*) FROM ((SELECT * FROM h EXCEPT ALL SELECT * FROM rollup_hourly)
 		UNION ALL (SELECT * FROM rollup_hourly EXCEPT ALL SELECT * FROM h)) x)

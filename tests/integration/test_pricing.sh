@@ -8,10 +8,12 @@
 
 pg_start || exit 1
 
-# The sum of a call's component costs (NULL where 0).
+# The components (ledger/price_components.h: the one list), and the sum of a
+# call's component costs (NULL where 0).
+COMPONENTS=$(sed -n 's/^[[:space:]]*X([A-Z0-9_]*, \([a-z0-9_]*\), .*/\1/p' ledger/price_components.h |
+	grep -v '^$' | tr '\n' ' ')
 PARTS="0"
-for c in input cache_read cache_write cache_write_1h audio_input audio_cache_read image_input \
-	output reasoning audio_output image_output web_search request; do
+for c in $COMPONENTS; do
 	PARTS="$PARTS + coalesce(${c}_cost_pusd, 0)"
 done
 

@@ -84,20 +84,22 @@ static int free_litellm(void **state)
 static void test_litellm_counts(void **state)
 {
 	(void)state;
-	/* 2,985 top-level entries: 2,540 priced, 445 skipped = 427 without any
-	 * per-token, per-query or per-request price (image, video, audio-second
-	 * models...), 16 duplicate (provider, model) pairs ("deepseek/deepseek-chat"
+	/* 2,985 top-level entries: 2,850 priced, 135 skipped = 112 without any
+	 * price tally applies (annotation, OCR pages, vector-store storage, DBU
+	 * only...), 21 duplicate (provider, model) pairs ("deepseek/deepseek-chat"
 	 * after "deepseek-chat" of provider deepseek, ...), "sample_spec" and
-	 * "last_updated" (a string). 35 more than token prices alone: tiered_pricing
-	 * entries (dashscope, volcengine) and per-query/per-request models
-	 * (rerankers). 23 entries (all databricks/...) carry binary-float noise
-	 * such as 2.9999900000000002e-06 that rounds to whole pico-USD. */
-	assert_int_equal(litellm.n, 2540);
-	assert_int_equal(litellm.skipped, 445);
-	assert_int_equal(litellm.rounded, 23);
+	 * "last_updated" (a string). 310 entries are priced only per unit (image,
+	 * pixel, second, character: image, video, audio and speech models) and 35
+	 * by tiered_pricing or per query/request. Rounded to whole pico-USD: 23
+	 * databricks entries with binary-float noise (2.9999900000000002e-06)
+	 * and 32 per-unit prices finer than a pico-dollar (per-pixel prices such
+	 * as 1.59263611e-07 USD, a few per second). */
+	assert_int_equal(litellm.n, 2850);
+	assert_int_equal(litellm.skipped, 135);
+	assert_int_equal(litellm.rounded, 55);
 	assert_int_equal(litellm.n + litellm.skipped, 2985);
 	assert_non_null(strstr(litellm.first_skip_reason, "sample_spec"));
-	assert_int_equal(pricebook_count(book), 2540);
+	assert_int_equal(pricebook_count(book), 2850);
 }
 
 struct want_price {
@@ -844,11 +846,12 @@ static void test_litellm_synthetic(void **state)
 
 	(void)state;
 	assert_int_equal(price_import_litellm(json, strlen(json), T0, &im, &err), 0);
-	/* loaded: acme/tiny, acme/plain-model, lc/two/parts, ollama/llama3,
+	/* loaded: acme/tiny, acme/plain-model, lc/two/parts, acme/image-only
+	 * (per-image only: $0.04 = 4e10 pico-USD per image), ollama/llama3,
 	 * acme/exact; skipped: sample_spec, the duplicate acme/plain-model,
-	 * image-only, no-provider, last_updated */
-	assert_int_equal(im.n, 5);
-	assert_int_equal(im.skipped, 5);
+	 * no-provider, last_updated */
+	assert_int_equal(im.n, 6);
+	assert_int_equal(im.skipped, 4);
 	assert_string_equal(im.first_skip_reason,
 	                    "entry \"sample_spec\": the format's example, not a model");
 	/* tiny (5e-13 -> 1, 4.9e-13 -> 0) and exact (0.123456789012 pico ->
@@ -873,8 +876,12 @@ static void test_litellm_synthetic(void **state)
 	assert_int_equal(p->above_output, 5000000);
 	assert_int_equal(p->above_cache_read, U);
 	p = &im.prices[3];
-	assert_string_equal(p->tier, "local");
+	assert_string_equal(p->model, "image-only");
+	assert_int_equal(p->output_images, INT64_C(40000000000));
+	assert_int_equal(p->input, U);
 	p = &im.prices[4];
+	assert_string_equal(p->tier, "local");
+	p = &im.prices[5];
 	assert_string_equal(p->model, "exact");
 	assert_int_equal(p->input, 123457);
 	assert_int_equal(p->output, 1000000);
