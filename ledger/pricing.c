@@ -528,6 +528,17 @@ static int64_t rate_at(const struct price *p, int level, bool prio, int k)
 	}
 }
 
+/* A per-call fee (a search, a request, a live-search source): the same in
+ * every service tier, neither discounted for batch nor multiplied by region
+ * or speed. Tokens and the media units (images, pixels, seconds,
+ * characters) are what batch discounts and multipliers apply to. */
+static bool is_fee(int k)
+{
+	const char *u = price_component_units[k];
+
+	return strcmp(u, "queries") == 0 || strcmp(u, "requests") == 0 || strcmp(u, "sources") == 0;
+}
+
 /* One component's rate and discount for the call's service tier. */
 struct pick {
 	int64_t rate;         /* pico-USD per unit; PRICE_UNSET: the book lacks it */
@@ -569,7 +580,8 @@ static struct pick pick_rate(const struct price *p, int level, int svc, int k)
 		           p->rate[PV_STD][PC_REASONING] == PRICE_UNSET &&
 		           p->rate[PV_BATCH][PC_OUTPUT] != PRICE_UNSET) {
 			r.rate = p->rate[PV_BATCH][PC_OUTPUT];
-		} else if (!token) {
+		} else if (is_fee(k)) {
+			/* Per-call fees are not discounted. */
 			r.rate = rate_at(p, level, false, k);
 		} else if (p->batch_discount_ppm > 0) {
 			/* The provider's documented discount on the standard (or
@@ -658,8 +670,6 @@ int price_call_parts(const struct price *p, const struct call_event *c, struct c
 	for (int k = 0; k < PC_COUNT; k++) {
 		struct pick b, l;
 		__int128 cost, list;
-		bool token = price_component_is_token(k);
-
 		if (out->qty[k] == 0)
 			continue;
 		b = pick_rate(p, level, svc, k);
@@ -676,7 +686,7 @@ int price_call_parts(const struct price *p, const struct call_event *c, struct c
 		list = l.rate == PRICE_UNSET ? cost : (__int128)out->qty[k] * l.rate;
 		if (b.discount_ppm)
 			cost = scale_ppm(cost, PPM - b.discount_ppm);
-		if (token && mult != PPM) {
+		if (!is_fee(k) && mult != PPM) {
 			cost = scale_ppm(cost, mult);
 			list = scale_ppm(list, mult);
 		}
