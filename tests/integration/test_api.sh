@@ -254,7 +254,7 @@ printf 'provider,model,tier,input,output,cache_read,cache_write,reasoning,batch_
 assert_eq "admin imports CSV prices" 200 "$(http -X POST -H "$A" --data-binary @"$T/acme.csv" "$U/api/v1/prices?format=csv")"
 assert_match "import answers the counts" '^\{"format":"csv","loaded":1,"stored":1,"unchanged":0,"skipped":0,"rounded":0\}$' "$(body)"
 http -H "$A" "$U/api/v1/prices?provider=acme" >/dev/null
-assert_match "imported price listed" '"model":"acme-llm-1","tier":"small",[^}]*"input":"1.000000","output":"2.000000"' "$(body)"
+assert_match "imported price listed" '"model":"acme-llm-1","tier":"small",[^}]*"input":"1.000000",[^}]*"output":"2.000000"' "$(body)"
 assert_eq "LiteLLM import detected by shape" 200 "$(http -X POST -H "$A" --data-binary '{"acme-llm-2":{"litellm_provider":"acme","input_cost_per_token":3e-06,"output_cost_per_token":1.5e-05,"mode":"chat"}}' "$U/api/v1/prices")"
 assert_match "LiteLLM import counts" '"format":"litellm","loaded":1,"stored":1' "$(body)"
 assert_eq "bad price list: 400" 400 "$(http -X POST -H "$A" --data-binary 'provider,model\nx' "$U/api/v1/prices?format=csv")"

@@ -204,6 +204,18 @@ if wait_until 20 curl -sf "$U/healthz"; then
 	assert_match "GET /api/v1/mismatches per provider and model" \
 		'"provider":"anthropic","model":"claude-sonnet-4-5","calls":2,"mismatched_calls":1' "$J"
 	assert_match "GET /api/v1/mismatches counts them" '"mismatched_calls":2\}' "$J"
+	assert_match "GET /api/v1/prices: per-unit rates in USD per unit (xAI Live Search)" \
+		'"usd_per_unit":\{"web_search":null,"request":null,[^}]*"live_search":"0.025000000000"' \
+		"$(curl -s -H "Authorization: Bearer $FIN" "$U/api/v1/prices?provider=xai&model=grok-3")"
+	assert_match "GET /api/v1/prices: further tiers with their rates" \
+		'"extra_tiers":\[\{"from_tokens":128000,"usd_per_million_tokens":\{"input":"0.800000","cache_read":"0.200000","output":"4.000000"\}' \
+		"$(curl -s -H "Authorization: Bearer $FIN" "$U/api/v1/prices?provider=dashscope&model=qwen3-coder-flash")"
+	assert_match "GET /api/v1/call: the price version's per-unit rates" \
+		'"usd_per_unit":\{"output_images":"0.134000000000"' \
+		"$(curl -s -H "Authorization: Bearer $FIN" "$U/api/v1/call?event_id=img")"
+	assert_match "GET /api/v1/call: the per-unit component as stored" \
+		'"component":"output_images","quantity":1,"unit":"images","cost_usd":"0.067000000000"' \
+		"$(curl -s -H "Authorization: Bearer $FIN" "$U/api/v1/call?event_id=img")"
 	assert_eq "a viewer may not read mismatches" 403 \
 		"$(curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $VIEW" \
 			"$U/api/v1/mismatches?from=2026-11-01&to=2026-12-01")"

@@ -834,7 +834,8 @@
         ['Version', String(p.price_version)], ['Model', `${p.provider} ${p.model} (${p.tier})`],
         ['In force from', utcTime(p.effective_from)], ['Source', p.source],
         ['Long-context threshold', p.long_context_threshold_tokens ? `${num(p.long_context_threshold_tokens)} input tokens` : 'none'],
-        ...Object.entries(p.usd_per_million_tokens).filter(([, v]) => v !== null).map(([k, v]) => [humanKey(k), `$${v} / M tokens`]),
+        ...Object.entries(p.usd_per_million_tokens || {}).filter(([, v]) => v !== null).map(([k, v]) => [humanKey(k), `$${v} / M tokens`]),
+        ...Object.entries(p.usd_per_unit || {}).filter(([, v]) => v !== null).map(([k, v]) => [humanKey(k), `$${v} each`]),
       ]) : empty('Unpriced: no price for this model at the call\'s time. `tally prices reprice` prices it once one exists.')),
       panel('Outcome and feedback', 'w6', kv([
         ['Outcome', res.outcome ? `${res.outcome.outcome_id} · ${res.outcome.kind || 'no kind'} · ${res.outcome.success ? 'success' : 'failure'}` : '—'],
