@@ -152,4 +152,10 @@ void utf8_sanitize(char *s);
 /* Strict decimal integer parse of a whole string; -1 on junk or overflow. */
 int parse_i64(const char *s, int64_t *out);
 
+/* FNV-1a of s folded into h (start from HASH_SEED), then a field separator,
+ * so that ("ab", "c") and ("a", "bc") hash apart. For hash tables, not
+ * security. */
+#define HASH_SEED UINT64_C(14695981039346656037)
+uint64_t hash_str(uint64_t h, const char *s);
+
 #endif

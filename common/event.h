@@ -121,6 +121,15 @@ int event_parse(const char *buf, size_t len, int expect, struct event *ev, struc
 int event_detect_kind(const char *buf, size_t len);
 
 const char *call_status_name(enum call_status s);
+
+/* Calls fn with each tag of a call's tags (the compact JSON object
+ * event_parse stores in call_event.tags) as PostgreSQL's jsonb_each_text
+ * gives it for the stored jsonb: strings unescaped, numbers as numeric
+ * prints them, true and false; null values are not tags and of a key given
+ * twice the last counts. Returns the number of tags (0 for ""), or -1 when
+ * tags is not such an object or fn returned -1. */
+typedef int event_tag_fn(const char *key, const char *value, void *arg);
+int event_tags_each(const char *tags, event_tag_fn *fn, void *arg);
 const char *usage_shape_name(enum usage_shape s);
 
 #endif

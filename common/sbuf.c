@@ -283,3 +283,10 @@ void utf8_sanitize(char *s)
 		i += len;
 	}
 }
+
+uint64_t hash_str(uint64_t h, const char *s)
+{
+	for (; *s; s++)
+		h = (h ^ (unsigned char)*s) * UINT64_C(1099511628211);
+	return (h ^ 0xff) * UINT64_C(1099511628211);
+}

@@ -184,16 +184,19 @@ static const char stage_sql[] =
     " score real, source text) ON COMMIT DELETE ROWS;"
     "CREATE TEMP TABLE IF NOT EXISTS stage_rollup (LIKE rollup_hourly) ON COMMIT DELETE ROWS;"
     "CREATE TEMP TABLE IF NOT EXISTS stage_charges (LIKE rollup_charges) ON COMMIT DELETE ROWS;"
+    "CREATE TEMP TABLE IF NOT EXISTS stage_daily (LIKE rollup_daily) ON COMMIT DELETE ROWS;"
+    "CREATE TEMP TABLE IF NOT EXISTS stage_tags (LIKE rollup_tags_hourly) ON COMMIT DELETE ROWS;"
     "CREATE TEMP TABLE IF NOT EXISTS stage_quarantine (topic text, kafka_partition int,"
     " kafka_offset bigint, reason text, raw bytea) ON COMMIT DELETE ROWS;";
 
 /* The batch's event_ids that the ledger already holds (any month). */
 static const char probe_calls_sql[] = "SELECT event_id FROM calls WHERE event_id = ANY($1::text[])";
 
-/* Rollup deltas aggregated by the collector, and teams on first use: hourly
- * and charges as staged, daily summed from the hourly deltas. One statement,
- * so that its tables are locked in one order: rollup_daily, rollup_charges,
- * rollup_hourly, the order `prices reprice` locks them in (prices_db.c). */
+/* Rollup deltas aggregated by the collector (ledger/rollups_write.c), one
+ * row per key each, and teams on first use. One statement, so that its
+ * tables are locked in one order: rollup_daily, rollup_charges,
+ * rollup_tags_hourly, rollup_hourly, the order `prices reprice` and
+ * `rollups rebuild` lock them in (prices_db.c). */
 #define ROLLUP_SUMS(R)                                                                             \
 	" calls = " R ".calls + excluded.calls,"                                                   \
 	"  input_tokens = " R ".input_tokens + excluded.input_tokens,"                             \
@@ -201,7 +204,9 @@ static const char probe_calls_sql[] = "SELECT event_id FROM calls WHERE event_id
 	"  cache_read_tokens = " R ".cache_read_tokens + excluded.cache_read_tokens,"              \
 	"  cache_write_tokens = " R ".cache_write_tokens + excluded.cache_write_tokens,"           \
 	"  reasoning_tokens = " R ".reasoning_tokens + excluded.reasoning_tokens,"                 \
-	"  cost_pusd = " R ".cost_pusd + excluded.cost_pusd"
+	"  cost_pusd = " R ".cost_pusd + excluded.cost_pusd,"                                      \
+	"  unpriced_calls = " R ".unpriced_calls + excluded.unpriced_calls"
+#define ROLLUP_HIT_SUM(R) ", cache_hit_calls = " R ".cache_hit_calls + excluded.cache_hit_calls"
 static const char upsert_rollup_sql[] =
     "WITH tm AS (INSERT INTO teams (team) SELECT DISTINCT team FROM stage_rollup ORDER BY 1"
     "  ON CONFLICT DO NOTHING),"
@@ -209,27 +214,25 @@ static const char upsert_rollup_sql[] =
     " wo AS (INSERT INTO workflow_owners (workflow, team, first_seen)"
     "  SELECT DISTINCT ON (workflow) workflow, team, hour FROM stage_rollup"
     "  ORDER BY workflow, hour, team ON CONFLICT DO NOTHING),"
-    " d AS (INSERT INTO rollup_daily AS r SELECT date_trunc('day', hour), team, workflow,"
-    "  task_type, provider, model, tier, sum(calls), sum(input_tokens), sum(output_tokens),"
-    "  sum(cache_read_tokens), sum(cache_write_tokens), sum(reasoning_tokens),"
-    "  sum(cost_pusd), sum(unpriced_calls), sum(cache_hit_calls) FROM stage_rollup"
-    "  GROUP BY 1, 2, 3, 4, 5, 6, 7 ORDER BY 1, 2, 3, 4, 5, 6, 7"
+    " d AS (INSERT INTO rollup_daily AS r SELECT * FROM stage_daily"
+    "  ORDER BY day, team, workflow, task_type, provider, model, tier"
     "  ON CONFLICT (day, team, workflow, task_type, provider, model, tier) DO UPDATE "
-    "SET" ROLLUP_SUMS(
-        "r") ", unpriced_calls = r.unpriced_calls + excluded.unpriced_calls,"
-             "  cache_hit_calls = r.cache_hit_calls + excluded.cache_hit_calls),"
+    "SET" ROLLUP_SUMS("r") ROLLUP_HIT_SUM(
+        "r") "),"
              " ch AS (INSERT INTO rollup_charges AS r SELECT * FROM stage_charges"
              "  ORDER BY hour, team, workflow, task_type, provider, model"
              "  ON CONFLICT (hour, team, workflow, task_type, provider, model)"
              "  DO UPDATE SET calls = r.calls + excluded.calls" PC_UPSERT_SUMS
-             ", cost_pusd = r.cost_pusd + excluded.cost_pusd)"
-             " INSERT INTO rollup_hourly AS r SELECT * FROM stage_rollup"
-             " ORDER BY hour, team, workflow, task_type, provider, model, tier, status"
-             " ON CONFLICT (hour, team, workflow, task_type, provider, model, tier, "
-             "status)"
-             " DO UPDATE SET" ROLLUP_SUMS(
-                 "r") ", unpriced_calls = r.unpriced_calls + excluded.unpriced_calls,"
-                      "  cache_hit_calls = r.cache_hit_calls + excluded.cache_hit_calls";
+             ", cost_pusd = r.cost_pusd + excluded.cost_pusd),"
+             " tg AS (INSERT INTO rollup_tags_hourly AS r SELECT * FROM stage_tags"
+             "  ORDER BY tag_key, hour, team, workflow, tag_value"
+             "  ON CONFLICT (tag_key, hour, team, workflow, tag_value) DO UPDATE SET" ROLLUP_SUMS(
+                 "r") ")"
+                      " INSERT INTO rollup_hourly AS r SELECT * FROM stage_rollup"
+                      " ORDER BY hour, team, workflow, task_type, provider, model, tier, status"
+                      " ON CONFLICT (hour, team, workflow, task_type, provider, model, tier, "
+                      "status)"
+                      " DO UPDATE SET" ROLLUP_SUMS("r") ROLLUP_HIT_SUM("r");
 
 /* An outcome belongs to the team of its first event (the stored one, else
  * the earliest of the batch that names a team) and never moves: an event of
@@ -309,6 +312,13 @@ int ledger_prepare(struct ledger *lg, struct tally_err *err)
 	if (lg->prepared)
 		return 0;
 	if (ledger_exec(lg, stage_sql, err) < 0)
+		return -1;
+	/* Every statement of the write path looks rows up by key. A month
+	 * partition that filled since it was last analysed looks empty to the
+	 * planner, which then scans it whole for each batch's duplicate probe
+	 * (100-170 ms a batch in a backfill, bench/README.md): on this session,
+	 * an index is always preferred. */
+	if (ledger_exec(lg, "SET enable_seqscan = off", err) < 0)
 		return -1;
 	for (size_t i = 0; i < sizeof stmts / sizeof stmts[0]; i++) {
 		PGresult *res = PQprepare(lg->conn, stmts[i].name, stmts[i].sql, 0, NULL);

@@ -2,19 +2,12 @@
  *
  * One probe for the batch's event_ids already in the ledger, one COPY of the
  * rest straight into the calls table, and the rollups of exactly those rows
- * (hourly, daily, charges), aggregated here and upserted with one statement. Duplicates within
- * the batch are dropped here (the first by position wins). */
+ * (ledger/rollups_write.c), staged and upserted with one statement.
+ * Duplicates within the batch are dropped here (the first by position wins). */
 #include "ledger_int.h"
 
 #include <stdlib.h>
 #include <string.h>
-
-static uint64_t fnv(uint64_t h, const char *s)
-{
-	for (; *s; s++)
-		h = (h ^ (unsigned char)*s) * UINT64_C(1099511628211);
-	return (h ^ 0xff) * UINT64_C(1099511628211); /* field separator */
-}
 
 /* Open-addressing set of row indexes keyed by a hash of the row. */
 struct rowset {
@@ -38,7 +31,7 @@ static int rowset_init(struct rowset *rs, size_t n)
 
 static uint64_t id_hash(const char *id)
 {
-	return fnv(UINT64_C(14695981039346656037), id);
+	return hash_str(HASH_SEED, id);
 }
 
 /* Index of a row with this event_id already in the set, or -1 after adding i. */
@@ -108,189 +101,6 @@ out:
 	return rc;
 }
 
-/* ---- rollups ------------------------------------------------------------ */
-
-/* Two aggregations of the kept rows: rollup_hourly's (hour, attribution,
- * tier, status) and rollup_charges' (hour, attribution), the latter with
- * the quantity, cost and list cost of every price component as the pricer
- * stored them on the calls. */
-enum rollup_kind { ROLLUP_HOURLY, ROLLUP_CHARGES };
-
-struct group {
-	const struct call_row *first; /* the group's key fields */
-	int64_t hour_us;
-	int64_t calls, unpriced, cache_hits;
-	int64_t tokens[5];
-	__int128 cost;
-	/* ROLLUP_CHARGES: per component */
-	int64_t qty[PC_COUNT];
-	__int128 part_cost[PC_COUNT], part_list[PC_COUNT];
-};
-
-static int64_t hour_of(int64_t us)
-{
-	const int64_t h = INT64_C(3600000000);
-	return us - ((us % h) + h) % h;
-}
-
-static uint64_t group_hash(enum rollup_kind kind, const struct call_row *r, int64_t hour)
-{
-	const struct call_event *c = &r->ev;
-	uint64_t h = UINT64_C(14695981039346656037) ^ (uint64_t)hour;
-	h = fnv(h, c->team);
-	h = fnv(h, c->workflow);
-	h = fnv(h, c->task_type);
-	h = fnv(h, c->provider);
-	h = fnv(h, c->model);
-	if (kind == ROLLUP_CHARGES)
-		return h;
-	h = fnv(h, r->tier);
-	return h ^ (uint64_t)c->status;
-}
-
-static bool group_eq(enum rollup_kind kind, const struct group *g, const struct call_row *r,
-                     int64_t hour)
-{
-	const struct call_event *a = &g->first->ev, *c = &r->ev;
-	if (g->hour_us != hour || strcmp(a->team, c->team) != 0 ||
-	    strcmp(a->workflow, c->workflow) != 0 || strcmp(a->task_type, c->task_type) != 0 ||
-	    strcmp(a->provider, c->provider) != 0 || strcmp(a->model, c->model) != 0)
-		return false;
-	if (kind == ROLLUP_CHARGES)
-		return true;
-	return a->status == c->status && strcmp(g->first->tier, r->tier) == 0;
-}
-
-static void sbuf_i128(struct sbuf *s, __int128 v)
-{
-	char buf[48];
-	int i = sizeof buf;
-	unsigned __int128 mag = v < 0 ? -(unsigned __int128)v : (unsigned __int128)v;
-
-	do {
-		buf[--i] = (char)('0' + (int)(mag % 10));
-		mag /= 10;
-	} while (mag);
-	if (v < 0)
-		buf[--i] = '-';
-	sbuf_append(s, buf + i, sizeof buf - (size_t)i);
-}
-
-static void group_add(enum rollup_kind kind, struct group *g, const struct call_row *r)
-{
-	const struct call_event *c = &r->ev;
-
-	g->calls++;
-	if (kind == ROLLUP_CHARGES) {
-		for (int k = 0; k < PC_COUNT; k++) {
-			g->qty[k] += r->parts.qty[k];
-			g->part_cost[k] += r->parts.cost[k];
-			g->part_list[k] += r->parts.list[k];
-		}
-	} else {
-		g->tokens[0] += c->input_tokens;
-		g->tokens[1] += c->output_tokens;
-		g->tokens[2] += c->cache_read_tokens;
-		g->tokens[3] += c->cache_write_tokens;
-		g->tokens[4] += c->reasoning_tokens;
-	}
-	if (r->priced)
-		g->cost += r->cost_pusd;
-	else
-		g->unpriced++;
-	g->cache_hits += c->cache_hit;
-}
-
-static void group_copy_text(enum rollup_kind kind, const struct group *g, struct sbuf *s)
-{
-	const struct call_event *c = &g->first->ev;
-	const char *keys[] = {c->team,
-	                      c->workflow,
-	                      c->task_type,
-	                      c->provider,
-	                      c->model,
-	                      g->first->tier,
-	                      call_status_name(c->status)};
-	char ts[40];
-
-	time_format(g->hour_us, ts);
-	sbuf_puts(s, ts);
-	for (int f = 0; f < (kind == ROLLUP_CHARGES ? 5 : 7); f++) {
-		sbuf_putc(s, '\t');
-		sbuf_copy_text(s, keys[f]);
-	}
-	sbuf_putc(s, '\t');
-	sbuf_i64(s, g->calls);
-	if (kind == ROLLUP_CHARGES) {
-		for (int k = 0; k < PC_COUNT; k++) {
-			sbuf_putc(s, '\t');
-			sbuf_i64(s, g->qty[k]);
-		}
-		for (int k = 0; k < PC_COUNT; k++) {
-			sbuf_putc(s, '\t');
-			sbuf_i128(s, g->part_cost[k]);
-		}
-		for (int k = 0; k < PC_COUNT; k++) {
-			sbuf_putc(s, '\t');
-			sbuf_i128(s, g->part_list[k]);
-		}
-	}
-	for (int t = 0; t < 5 && kind == ROLLUP_HOURLY; t++) {
-		sbuf_putc(s, '\t');
-		sbuf_i64(s, g->tokens[t]);
-	}
-	sbuf_putc(s, '\t');
-	sbuf_i128(s, g->cost);
-	if (kind == ROLLUP_HOURLY) {
-		sbuf_putc(s, '\t');
-		sbuf_i64(s, g->unpriced);
-		sbuf_putc(s, '\t');
-		sbuf_i64(s, g->cache_hits);
-	}
-	sbuf_putc(s, '\n');
-}
-
-/* Aggregates the kept rows per the kind's key into COPY text. */
-static int rollup_rows(enum rollup_kind kind, const struct ledger_batch *b, const bool *keep,
-                       size_t n_keep, struct sbuf *s, struct tally_err *err)
-{
-	struct rowset set;
-	struct group *groups = calloc(n_keep ? n_keep : 1, sizeof *groups);
-	size_t n_groups = 0;
-
-	if (!groups || rowset_init(&set, n_keep) < 0) {
-		free(groups);
-		return tally_err_set(err, TALLY_ENOMEM, true, "out of memory");
-	}
-	for (size_t i = 0; i < b->n_calls; i++) {
-		if (!keep[i])
-			continue;
-		const struct call_row *r = &b->calls[i];
-		int64_t hour = hour_of(r->ev.ts_us);
-		struct group *g = NULL;
-		size_t h = group_hash(kind, r, hour) & set.mask;
-		for (;; h = (h + 1) & set.mask) {
-			if (set.slots[h] < 0) {
-				set.slots[h] = (int32_t)n_groups;
-				g = &groups[n_groups++];
-				g->first = r;
-				g->hour_us = hour;
-				break;
-			}
-			if (group_eq(kind, &groups[set.slots[h]], r, hour)) {
-				g = &groups[set.slots[h]];
-				break;
-			}
-		}
-		group_add(kind, g, r);
-	}
-	for (size_t k = 0; k < n_groups; k++)
-		group_copy_text(kind, &groups[k], s);
-	free(groups);
-	free(set.slots);
-	return 0;
-}
-
 /* ---- the whole step ------------------------------------------------------- */
 
 int ledger_write_calls(struct ledger *lg, const struct ledger_batch *b, const int64_t *stored,
@@ -348,21 +158,36 @@ int ledger_write_calls(struct ledger *lg, const struct ledger_batch *b, const in
 	}
 	if (ledger_copy(lg, "COPY calls (" LEDGER_CALL_COLS ") FROM STDIN", s->p, s->len, err) < 0)
 		goto out;
-	/* The charges are staged first: upsert_rollup writes all three rollups
-	 * in one statement (see ledger/batch.c). */
-	sbuf_reset(s);
-	if (rollup_rows(ROLLUP_CHARGES, b, keep, n_keep, s, err) < 0)
-		goto out;
-	if (s->oom) {
-		tally_err_set(err, TALLY_ENOMEM, true, "out of memory building the rollups");
-		goto out;
+	/* Staged in full first: upsert_rollup adds them to all the rollups in
+	 * one statement (ledger/batch.c). */
+	static const struct {
+		enum rollup_kind kind;
+		const char *copy;
+	} stages[] = {
+	    {ROLLUP_CHARGES, "COPY stage_charges FROM STDIN"},
+	    {ROLLUP_DAILY, "COPY stage_daily FROM STDIN"},
+	    {ROLLUP_TAGS, "COPY stage_tags FROM STDIN"},
+	    {ROLLUP_HOURLY, "COPY stage_rollup FROM STDIN"},
+	};
+	for (size_t k = 0; k < sizeof stages / sizeof *stages; k++) {
+		sbuf_reset(s);
+		if ((stages[k].kind == ROLLUP_TAGS
+		         ? ledger_rollup_tag_rows(b, keep, s, err)
+		         : ledger_rollup_rows(stages[k].kind, b, keep, n_keep, s, err)) < 0)
+			goto out;
+		if (s->oom) {
+			tally_err_set(err, TALLY_ENOMEM, true,
+			              "out of memory building the rollups");
+			goto out;
+		}
+		/* the last (hourly: one row at least) runs the upsert */
+		if (k + 1 == sizeof stages / sizeof *stages) {
+			if (ledger_stage_run(lg, stages[k].copy, s, "upsert_rollup", err) < 0)
+				goto out;
+		} else if (s->len && ledger_copy(lg, stages[k].copy, s->p, s->len, err) < 0) {
+			goto out;
+		}
 	}
-	if (ledger_copy(lg, "COPY stage_charges FROM STDIN", s->p, s->len, err) < 0)
-		goto out;
-	sbuf_reset(s);
-	if (rollup_rows(ROLLUP_HOURLY, b, keep, n_keep, s, err) < 0 ||
-	    ledger_stage_run(lg, "COPY stage_rollup FROM STDIN", s, "upsert_rollup", err) < 0)
-		goto out;
 	rc = 0;
 out:
 	if (rc < 0) {

@@ -63,6 +63,13 @@ bool ledger_batch_already_stored(const struct ledger_batch *b, const int64_t *st
 void ledger_array_elem(struct sbuf *s, const char *v);
 /* Appends one call as a COPY text line of LEDGER_CALL_COLS. */
 void ledger_copy_call(struct sbuf *s, const struct call_row *r);
+/* The rollups of a batch's kept calls (keep[i]) as COPY text of the staging
+ * table of each (ledger/rollups_write.c); n_keep bounds the groups. */
+enum rollup_kind { ROLLUP_HOURLY, ROLLUP_DAILY, ROLLUP_CHARGES, ROLLUP_TAGS };
+int ledger_rollup_rows(enum rollup_kind kind, const struct ledger_batch *b, const bool *keep,
+                       size_t n_keep, struct sbuf *s, struct tally_err *err);
+int ledger_rollup_tag_rows(const struct ledger_batch *b, const bool *keep, struct sbuf *s,
+                           struct tally_err *err);
 /* Inside the batch transaction: the batch's new calls and their rollups. */
 int ledger_write_calls(struct ledger *lg, const struct ledger_batch *b, const int64_t *stored,
                        struct ledger_batch_result *res, struct tally_err *err);
@@ -74,6 +81,19 @@ int ledger_write_calls(struct ledger *lg, const struct ledger_batch *b, const in
 	"SELECT date_trunc('hour', c.ts) AS hour, c.team, c.workflow, c.task_type, c.provider,"    \
 	" c.model, count(*) AS calls" PC_CALL_SUMS ", coalesce(sum(c.cost_pusd), 0) AS cost_pusd"  \
 	" FROM calls c WHERE c.ts >= $1 AND c.ts < $2 GROUP BY 1, 2, 3, 4, 5, 6"
+
+/* rollup_tags_hourly's rows (migrations/0014_tag_rollups.sql) summed from
+ * the calls in [$1, $2): one per tag key and value the calls carry, the
+ * value as jsonb_each_text gives it (what ledger/rollups_write.c sums at
+ * ingestion, through event_tags_each). */
+#define LEDGER_TAGS_FROM_CALLS                                                                     \
+	"SELECT t.key, date_trunc('hour', c.ts), c.team, c.workflow, t.value, count(*),"           \
+	" sum(c.input_tokens), sum(c.output_tokens), sum(c.cache_read_tokens),"                    \
+	" sum(c.cache_write_tokens), sum(c.reasoning_tokens), coalesce(sum(c.cost_pusd), 0),"      \
+	" count(*) FILTER (WHERE c.cost_pusd IS NULL)"                                             \
+	" FROM calls c CROSS JOIN LATERAL jsonb_each_text(CASE jsonb_typeof(c.tags)"               \
+	" WHEN 'object' THEN c.tags ELSE '{}'::jsonb END) t"                                       \
+	" WHERE c.ts >= $1 AND c.ts < $2 AND t.value IS NOT NULL GROUP BY 1, 2, 3, 4, 5"
 
 /* Over-tier arithmetic, shared by the waste report and the router's savings
  * (docs/reports.md, docs/router.md). FROM and TO are the period's parameters

@@ -429,7 +429,8 @@ static int audit_and_commit(struct ledger *lg, const char *actor, const char *ac
  * increment is lost between the aggregate and the commit. The order is the
  * one the collector's upsert locks them in (ledger/batch.c). */
 #define ROLLUP_LOCK                                                                                \
-	"LOCK TABLE rollup_daily, rollup_charges, rollup_hourly IN SHARE ROW EXCLUSIVE MODE"
+	"LOCK TABLE rollup_daily, rollup_charges, rollup_tags_hourly, rollup_hourly"               \
+	" IN SHARE ROW EXCLUSIVE MODE"
 
 /* Rebuilds the rollups of the whole hours [hf, ht) from the calls, and the
  * days that overlap them from the hourly rollups. The caller holds the
@@ -450,6 +451,8 @@ static int rebuild_rollups(struct ledger *lg, int64_t hf, int64_t ht, struct tal
 	    " FROM calls WHERE ts >= $1 AND ts < $2 GROUP BY 1, 2, 3, 4, 5, 6, 7, 8",
 	    "DELETE FROM rollup_charges WHERE hour >= $1 AND hour < $2",
 	    "INSERT INTO rollup_charges " LEDGER_CHARGES_FROM_CALLS,
+	    "DELETE FROM rollup_tags_hourly WHERE hour >= $1 AND hour < $2",
+	    "INSERT INTO rollup_tags_hourly " LEDGER_TAGS_FROM_CALLS,
 	    /* the days overlapping [$1, $2), whole */
 	    "DELETE FROM rollup_daily WHERE day >= date_trunc('day', $1::timestamptz)"
 	    " AND day < " DAY_END,

@@ -91,8 +91,8 @@ q() {
 	psql "$TALLY_DATABASE_URL" -XAtq -c "$1"
 }
 
-# rollups_mismatch - rows of rollup_hourly, rollup_daily and rollup_charges
-# that differ from the same aggregate recomputed from the calls (0: all agree
+# rollups_mismatch - rows of rollup_hourly, rollup_daily, rollup_charges and
+# rollup_tags_hourly that differ from the same aggregate recomputed from the calls (0: all agree
 # to the last token and pico-dollar).
 rollups_mismatch() {
 	# rollup_charges' component columns as they are (migrations 0010, 0015):
@@ -114,13 +114,21 @@ rollups_mismatch() {
 		count(*) FILTER (WHERE cache_hit) AS ch FROM calls GROUP BY 1, 2, 3, 4, 5, 6, 7),
 	c AS (SELECT date_trunc('hour', ts) AS hour, team, workflow, task_type, provider, model,
 		count(*) AS calls, $sums,
-		coalesce(sum(cost_pusd), 0) AS cost FROM calls GROUP BY 1, 2, 3, 4, 5, 6)
+		coalesce(sum(cost_pusd), 0) AS cost FROM calls GROUP BY 1, 2, 3, 4, 5, 6),
+	t AS (SELECT t.key, date_trunc('hour', c.ts), c.team, c.workflow, t.value, count(*),
+		sum(c.input_tokens), sum(c.output_tokens), sum(c.cache_read_tokens),
+		sum(c.cache_write_tokens), sum(c.reasoning_tokens), coalesce(sum(c.cost_pusd), 0),
+		count(*) FILTER (WHERE c.cost_pusd IS NULL) FROM calls c
+		CROSS JOIN LATERAL jsonb_each_text(CASE jsonb_typeof(c.tags) WHEN 'object'
+		THEN c.tags ELSE '{}'::jsonb END) t WHERE t.value IS NOT NULL GROUP BY 1, 2, 3, 4, 5)
 	SELECT (SELECT count(*) FROM ((SELECT * FROM h EXCEPT ALL SELECT * FROM rollup_hourly)
 		UNION ALL (SELECT * FROM rollup_hourly EXCEPT ALL SELECT * FROM h)) x)
 	     + (SELECT count(*) FROM ((SELECT * FROM d EXCEPT ALL SELECT * FROM rollup_daily)
 		UNION ALL (SELECT * FROM rollup_daily EXCEPT ALL SELECT * FROM d)) x)
 	     + (SELECT count(*) FROM ((SELECT * FROM c EXCEPT ALL SELECT * FROM rollup_charges)
-		UNION ALL (SELECT * FROM rollup_charges EXCEPT ALL SELECT * FROM c)) x)"
+		UNION ALL (SELECT * FROM rollup_charges EXCEPT ALL SELECT * FROM c)) x)
+	     + (SELECT count(*) FROM ((SELECT * FROM t EXCEPT ALL SELECT * FROM rollup_tags_hourly)
+		UNION ALL (SELECT * FROM rollup_tags_hourly EXCEPT ALL SELECT * FROM t)) x)"
 }
 
 # kafka_start [PARTITIONS] - `tally dev-kafka` in the background.

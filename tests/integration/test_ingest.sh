@@ -133,6 +133,35 @@ assert_eq "rollups rebuild is audit-logged with its whole-hour range" \
 	'{"to": "2026-11-02T00:00:00.000000Z", "from": "2026-11-01T00:00:00.000000Z"}' \
 	"$(q "select details from audit_log where action='rollups.rebuild'")"
 
+# Tags the collector sums in C (ledger/rollups_write.c) group exactly as
+# PostgreSQL's jsonb_each_text reads the stored jsonb: escapes, \u escapes,
+# numbers with exponents and scales, booleans. (null tag values and repeated
+# keys are refused by the parser; tests/unit/test_event.c covers them too.)
+cat >"$T/tagged.jsonl" <<'TAGGED'
+{"event_id":"tag-1","ts":"2026-11-03T10:05:00Z","team":"tagged","workflow":"w","task_type":"t","provider":"openai","model":"gpt-4o-mini","usage":{"input_tokens":10,"output_tokens":5},"tags":{"customer":"ACME \"EU\"","n":1e+20,"x":120e-1,"ok":true,"k":"last","u":"caf\u00e9 \ud83d\ude00","line":"a\nb\tc\\d"}}
+{"event_id":"tag-2","ts":"2026-11-03T10:06:00Z","team":"tagged","workflow":"w","task_type":"t","provider":"openai","model":"gpt-4o-mini","usage":{"input_tokens":20,"output_tokens":5},"tags":{"customer":"ACME \"EU\"","n":100000000000000000000,"x":1.5e-07,"ok":false,"k":"last"}}
+{"event_id":"tag-3","ts":"2026-11-03T11:00:00Z","team":"tagged","workflow":"w","task_type":"t","provider":"openai","model":"gpt-4o-mini","usage":{"input_tokens":30,"output_tokens":5},"tags":{"customer":"café 😀","n":-0.5}}
+TAGGED
+"$BIN" produce "$T/tagged.jsonl" >>"$T/produce.log" 2>&1
+wait_until 30 sh -c "[ \"\$(psql \"$TALLY_DATABASE_URL\" -XAtq -c \"select count(*) from calls where team = 'tagged'\")\" -ge 3 ]"
+sleep 1
+assert_eq "tag rollups summed by the collector agree with the calls' jsonb" 0 "$(rollups_mismatch)"
+assert_eq "tag values as jsonb_each_text gives them, summed per hour" \
+	'customer|ACME "EU"|2|30
+customer|café 😀|1|30
+k|last|2|30
+n|-0.5|1|30
+n|100000000000000000000|2|30
+ok|false|1|20
+ok|true|1|10
+u|café 😀|1|10
+x|0.00000015|1|20
+x|12|1|10' \
+	"$(q "select tag_key, tag_value, sum(calls), sum(input_tokens) from rollup_tags_hourly
+	     where team = 'tagged' and tag_key <> 'line' group by 1, 2 order by 1, 2")"
+assert_eq "a tag value with control characters is kept whole" 1 \
+	"$(q "select count(*) from rollup_tags_hourly where tag_key = 'line' and tag_value = E'a\nb\tc\\\\d'")"
+
 M=$(q "select count(*) from schema_migrations")
 assert_match "migrate reports nothing to do the second time" "0 applied" "$("$BIN" migrate 2>&1)"
 assert_eq "migrations are idempotent" "$M" "$(q "select count(*) from schema_migrations")"

@@ -1336,10 +1336,94 @@ static void test_threads(void **state)
 	}
 }
 
+/* event_tags_each gives what PostgreSQL's jsonb_each_text gives for the
+ * stored tags (the values the rollups group by; the SQL rebuild and
+ * tests/lib.sh's rollups_mismatch check the same on a real server). */
+struct tag_list {
+	char text[2048];
+};
+
+static int tag_collect(const char *key, const char *value, void *arg)
+{
+	struct tag_list *l = arg;
+	size_t n = strlen(l->text);
+	snprintf(l->text + n, sizeof l->text - n, "%s=%s;", key, value);
+	return 0;
+}
+
+static void test_tags_each(void **state)
+{
+	(void)state;
+	static const struct {
+		const char *tags, *want;
+		int n;
+	} cases[] = {
+	    {"", "", 0},
+	    {"{}", "", 0},
+	    {"{\"env\":\"prod\",\"region\":\"eu\"}", "env=prod;region=eu;", 2},
+	    /* escapes, \u escapes and a surrogate pair decoded to UTF-8 */
+	    {"{\"k\":\"a\\\"b\\\\c\\/d\\te\"}", "k=a\"b\\c/d\te;", 1},
+	    {"{\"k\":\"caf\\u00e9 \\ud83d\\ude00\"}", "k=caf\xc3\xa9 \xf0\x9f\x98\x80;", 1},
+	    {"{\"\\u0041\":\"x\"}", "A=x;", 1},
+	    /* numbers as numeric prints them: no exponent, the token's scale */
+	    {"{\"n\":12}", "n=12;", 1},
+	    {"{\"n\":0.5}", "n=0.5;", 1},
+	    {"{\"n\":-3.25}", "n=-3.25;", 1},
+	    {"{\"n\":1e+20}", "n=100000000000000000000;", 1},
+	    {"{\"n\":1.5e-07}", "n=0.00000015;", 1},
+	    {"{\"n\":120e-1}", "n=12.0;", 1},
+	    {"{\"n\":-2.5E2}", "n=-250;", 1},
+	    {"{\"n\":0e5}", "n=0;", 1},
+	    {"{\"n\":-0.0}", "n=0.0;", 1},
+	    /* booleans as text; null is no tag; the last of a repeated key */
+	    {"{\"a\":true,\"b\":false,\"c\":null}", "a=true;b=false;", 2},
+	    {"{\"k\":\"first\",\"j\":1,\"k\":\"last\"}", "j=1;k=last;", 2},
+	    /* whitespace, as another printer might leave it */
+	    {" { \"k\" : \"v\" , \"n\" : 2 } ", "k=v;n=2;", 2},
+	    /* not a flat object */
+	    {"[1]", NULL, -1},
+	    {"{\"k\":{\"a\":1}}", NULL, -1},
+	    {"{\"k\":\"unterminated}", NULL, -1},
+	    {"{\"k\":01x}", NULL, -1},
+	    {"{\"k\":\"\\q\"}", NULL, -1},
+	};
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		struct tag_list l = {{0}};
+		int n = event_tags_each(cases[i].tags, tag_collect, &l);
+		if (n != cases[i].n)
+			fail_msg("case %zu (%s): %d tags, want %d", i, cases[i].tags, n,
+			         cases[i].n);
+		if (cases[i].want)
+			assert_string_equal(l.text, cases[i].want);
+	}
+}
+
+/* A call parsed with tags gives back, through event_tags_each, the values
+ * it was sent with (the printer and the reader agree). */
+static void test_tags_round_trip(void **state)
+{
+	(void)state;
+	static const char msg[] =
+	    "{\"event_id\":\"t1\",\"ts\":\"2026-11-05T09:00:00Z\",\"team\":\"a\","
+	    "\"workflow\":\"w\",\"task_type\":\"t\",\"provider\":\"openai\",\"model\":\"m\","
+	    "\"usage\":{\"input_tokens\":1,\"output_tokens\":1},"
+	    "\"tags\":{\"customer\":\"ACME \\\"EU\\\"\",\"n\":1e+3,\"x\":0.125,\"ok\":true,"
+	    "\"line\":\"a\\nb\"}}";
+	struct event ev;
+	struct tally_err err = {0};
+	struct tag_list l = {{0}};
+
+	assert_int_equal(event_parse(msg, strlen(msg), EVENT_CALL, &ev, &err), 0);
+	assert_int_equal(event_tags_each(ev.u.call.tags, tag_collect, &l), 5);
+	assert_string_equal(l.text, "customer=ACME \"EU\";n=1000;x=0.125;ok=true;line=a\nb;");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_call_usage_shapes),
+	    cmocka_unit_test(test_tags_each),
+	    cmocka_unit_test(test_tags_round_trip),
 	    cmocka_unit_test(test_call_all_fields),
 	    cmocka_unit_test(test_call_provider_shapes),
 	    cmocka_unit_test(test_call_pricing_fields),

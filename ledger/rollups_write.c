@@ -1,0 +1,364 @@
+/* rollups_write.c - the rollups of a batch's new calls, aggregated here as
+ * COPY text for the staging tables that upsert_rollup (ledger/batch.c) adds
+ * to the rollups in the batch's transaction:
+ *
+ *   rollup_hourly       hour, attribution, tier, status
+ *   rollup_daily        day, attribution, tier
+ *   rollup_charges      hour, attribution; quantity, cost and list cost of
+ *                       every price component as the pricer stored them
+ *   rollup_tags_hourly  tag key, hour, team, workflow, tag value
+ *
+ * Each is summed here, in C, from the same rows the COPY of the calls
+ * writes, so that PostgreSQL only merges one row per group and key; the
+ * rebuild from the calls (ledger/prices_db.c) gives the same rows in SQL.
+ * Costs are summed in 128 bits: no group of a batch can overflow. */
+#include "ledger_int.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#define HOUR_US INT64_C(3600000000)
+#define DAY_US  (24 * HOUR_US)
+
+/* What each kind keys on and sums. */
+struct kind_def {
+	int64_t bucket_us; /* an hour or a day */
+	bool tier, status; /* in the key */
+	bool parts;        /* per-component sums (charges) instead of tokens */
+};
+
+static const struct kind_def kinds[] = {
+    [ROLLUP_HOURLY] = {HOUR_US, true, true, false},
+    [ROLLUP_DAILY] = {DAY_US, true, false, false},
+    [ROLLUP_CHARGES] = {HOUR_US, false, false, true},
+};
+
+struct group {
+	const struct call_row *first; /* the group's key fields */
+	int64_t bucket_us;
+	size_t tag_key, tag_value; /* tags: offsets of the strings in the arena */
+	int64_t calls, unpriced, cache_hits;
+	int64_t tokens[5];
+	__int128 cost;
+	int64_t qty[PC_COUNT];
+	__int128 part_cost[PC_COUNT], part_list[PC_COUNT];
+};
+
+/* Open-addressing table of groups, sized by the caller for the most groups
+ * the batch can make (it never grows). */
+struct groups {
+	struct group *g;
+	size_t n, cap;
+	int32_t *slots; /* -1 = empty */
+	size_t mask;
+	struct sbuf arena; /* tag keys and values, NUL-terminated */
+};
+
+static int groups_init(struct groups *t, size_t n)
+{
+	size_t cap = 64;
+	while (cap < n * 2)
+		cap *= 2;
+	memset(t, 0, sizeof *t);
+	sbuf_init(&t->arena);
+	t->cap = n ? n : 1;
+	t->g = malloc(t->cap * sizeof *t->g);
+	t->slots = malloc(cap * sizeof *t->slots);
+	if (!t->g || !t->slots)
+		return -1;
+	memset(t->slots, 0xff, cap * sizeof *t->slots);
+	t->mask = cap - 1;
+	return 0;
+}
+
+static void groups_cleanup(struct groups *t)
+{
+	free(t->g);
+	free(t->slots);
+	sbuf_cleanup(&t->arena);
+}
+
+static int64_t bucket_of(int64_t us, int64_t width)
+{
+	return us - ((us % width) + width) % width;
+}
+
+static uint64_t key_hash(const struct kind_def *k, const struct call_row *r, int64_t bucket)
+{
+	const struct call_event *c = &r->ev;
+	uint64_t h = HASH_SEED ^ (uint64_t)bucket;
+	h = hash_str(h, c->team);
+	h = hash_str(h, c->workflow);
+	h = hash_str(h, c->task_type);
+	h = hash_str(h, c->provider);
+	h = hash_str(h, c->model);
+	if (k->tier)
+		h = hash_str(h, r->tier);
+	if (k->status)
+		h ^= (uint64_t)c->status * UINT64_C(0x9e3779b97f4a7c15);
+	return h;
+}
+
+static bool key_eq(const struct kind_def *k, const struct group *g, const struct call_row *r,
+                   int64_t bucket)
+{
+	const struct call_event *a = &g->first->ev, *c = &r->ev;
+	if (g->bucket_us != bucket || strcmp(a->team, c->team) != 0 ||
+	    strcmp(a->workflow, c->workflow) != 0 || strcmp(a->task_type, c->task_type) != 0 ||
+	    strcmp(a->provider, c->provider) != 0 || strcmp(a->model, c->model) != 0)
+		return false;
+	if (k->tier && strcmp(g->first->tier, r->tier) != 0)
+		return false;
+	return !k->status || a->status == c->status;
+}
+
+static void sbuf_i128(struct sbuf *s, __int128 v)
+{
+	char buf[48];
+	int i = sizeof buf;
+	unsigned __int128 mag = v < 0 ? -(unsigned __int128)v : (unsigned __int128)v;
+
+	do {
+		buf[--i] = (char)('0' + (int)(mag % 10));
+		mag /= 10;
+	} while (mag);
+	if (v < 0)
+		buf[--i] = '-';
+	sbuf_append(s, buf + i, sizeof buf - (size_t)i);
+}
+
+/* The sums every kind keeps; parts only for charges. */
+static void group_add(struct group *g, const struct call_row *r, bool parts)
+{
+	const struct call_event *c = &r->ev;
+
+	g->calls++;
+	if (parts) {
+		for (int k = 0; k < PC_COUNT; k++) {
+			g->qty[k] += r->parts.qty[k];
+			g->part_cost[k] += r->parts.cost[k];
+			g->part_list[k] += r->parts.list[k];
+		}
+	} else {
+		g->tokens[0] += c->input_tokens;
+		g->tokens[1] += c->output_tokens;
+		g->tokens[2] += c->cache_read_tokens;
+		g->tokens[3] += c->cache_write_tokens;
+		g->tokens[4] += c->reasoning_tokens;
+	}
+	if (r->priced)
+		g->cost += r->cost_pusd;
+	else
+		g->unpriced++;
+	g->cache_hits += c->cache_hit;
+}
+
+static void put_tokens(struct sbuf *s, const struct group *g)
+{
+	for (int t = 0; t < 5; t++) {
+		sbuf_putc(s, '\t');
+		sbuf_i64(s, g->tokens[t]);
+	}
+}
+
+/* One COPY line in the column order of the kind's table. */
+static void group_copy_text(const struct kind_def *k, const struct group *g, struct sbuf *s)
+{
+	const struct call_event *c = &g->first->ev;
+	const char *keys[] = {c->team, c->workflow, c->task_type, c->provider, c->model};
+	char ts[40];
+
+	time_format(g->bucket_us, ts);
+	sbuf_puts(s, ts);
+	for (size_t f = 0; f < sizeof keys / sizeof *keys; f++) {
+		sbuf_putc(s, '\t');
+		sbuf_copy_text(s, keys[f]);
+	}
+	if (k->tier) {
+		sbuf_putc(s, '\t');
+		sbuf_copy_text(s, g->first->tier);
+	}
+	if (k->status) {
+		sbuf_putc(s, '\t');
+		sbuf_puts(s, call_status_name(c->status));
+	}
+	sbuf_putc(s, '\t');
+	sbuf_i64(s, g->calls);
+	if (k->parts) {
+		for (int p = 0; p < PC_COUNT; p++) {
+			sbuf_putc(s, '\t');
+			sbuf_i64(s, g->qty[p]);
+		}
+		for (int p = 0; p < PC_COUNT; p++) {
+			sbuf_putc(s, '\t');
+			sbuf_i128(s, g->part_cost[p]);
+		}
+		for (int p = 0; p < PC_COUNT; p++) {
+			sbuf_putc(s, '\t');
+			sbuf_i128(s, g->part_list[p]);
+		}
+	} else {
+		put_tokens(s, g);
+	}
+	sbuf_putc(s, '\t');
+	sbuf_i128(s, g->cost);
+	if (!k->parts) {
+		sbuf_putc(s, '\t');
+		sbuf_i64(s, g->unpriced);
+		sbuf_putc(s, '\t');
+		sbuf_i64(s, g->cache_hits);
+	}
+	sbuf_putc(s, '\n');
+}
+
+int ledger_rollup_rows(enum rollup_kind kind, const struct ledger_batch *b, const bool *keep,
+                       size_t n_keep, struct sbuf *s, struct tally_err *err)
+{
+	const struct kind_def *k = &kinds[kind];
+	struct groups t;
+
+	if (groups_init(&t, n_keep) < 0) {
+		groups_cleanup(&t);
+		return tally_err_set(err, TALLY_ENOMEM, true, "out of memory");
+	}
+	for (size_t i = 0; i < b->n_calls; i++) {
+		if (!keep[i])
+			continue;
+		const struct call_row *r = &b->calls[i];
+		int64_t bucket = bucket_of(r->ev.ts_us, k->bucket_us);
+		struct group *g = NULL;
+		for (size_t h = key_hash(k, r, bucket) & t.mask;; h = (h + 1) & t.mask) {
+			if (t.slots[h] < 0) {
+				t.slots[h] = (int32_t)t.n;
+				g = &t.g[t.n++];
+				memset(g, 0, sizeof *g);
+				g->first = r;
+				g->bucket_us = bucket;
+				break;
+			}
+			if (key_eq(k, &t.g[t.slots[h]], r, bucket)) {
+				g = &t.g[t.slots[h]];
+				break;
+			}
+		}
+		group_add(g, r, k->parts);
+	}
+	for (size_t i = 0; i < t.n; i++)
+		group_copy_text(k, &t.g[i], s);
+	groups_cleanup(&t);
+	return 0;
+}
+
+/* ---- tags ------------------------------------------------------------------ */
+
+struct tag_walk {
+	struct groups *t;
+	const struct call_row *r;
+	int64_t hour;
+};
+
+static const char *arena_str(const struct groups *t, size_t off)
+{
+	return t->arena.p + off;
+}
+
+static size_t arena_put(struct groups *t, const char *s)
+{
+	size_t off = t->arena.len;
+	sbuf_append(&t->arena, s, strlen(s) + 1);
+	return off;
+}
+
+static int tag_add(const char *key, const char *value, void *arg)
+{
+	struct tag_walk *w = arg;
+	struct groups *t = w->t;
+	const struct call_event *c = &w->r->ev;
+	uint64_t hv = hash_str(hash_str(HASH_SEED ^ (uint64_t)w->hour, key), value);
+	hv = hash_str(hash_str(hv, c->team), c->workflow);
+
+	for (size_t h = hv & t->mask;; h = (h + 1) & t->mask) {
+		if (t->slots[h] < 0) {
+			struct group *g = &t->g[t->n];
+			memset(g, 0, sizeof *g);
+			g->first = w->r;
+			g->bucket_us = w->hour;
+			g->tag_key = arena_put(t, key);
+			g->tag_value = arena_put(t, value);
+			if (t->arena.oom)
+				return -1;
+			t->slots[h] = (int32_t)t->n++;
+			group_add(g, w->r, false);
+			return 0;
+		}
+		struct group *g = &t->g[t->slots[h]];
+		const struct call_event *a = &g->first->ev;
+		if (g->bucket_us == w->hour && strcmp(arena_str(t, g->tag_key), key) == 0 &&
+		    strcmp(arena_str(t, g->tag_value), value) == 0 &&
+		    strcmp(a->team, c->team) == 0 && strcmp(a->workflow, c->workflow) == 0) {
+			group_add(g, w->r, false);
+			return 0;
+		}
+	}
+}
+
+int ledger_rollup_tag_rows(const struct ledger_batch *b, const bool *keep, struct sbuf *s,
+                           struct tally_err *err)
+{
+	struct groups t;
+	size_t n_tags = 0;
+	int rc = -1;
+
+	/* Sized for every tag of every kept call: the table never rehashes. */
+	for (size_t i = 0; i < b->n_calls; i++)
+		if (keep[i] && b->calls[i].ev.tags[0])
+			for (const char *p = b->calls[i].ev.tags; *p; p++)
+				n_tags += *p == ':';
+	if (groups_init(&t, n_tags + 1) < 0) {
+		tally_err_set(err, TALLY_ENOMEM, true, "out of memory");
+		goto out;
+	}
+	for (size_t i = 0; i < b->n_calls; i++) {
+		if (!keep[i] || !b->calls[i].ev.tags[0])
+			continue;
+		struct tag_walk w = {&t, &b->calls[i], bucket_of(b->calls[i].ev.ts_us, HOUR_US)};
+		if (event_tags_each(b->calls[i].ev.tags, tag_add, &w) < 0) {
+			if (t.arena.oom) {
+				tally_err_set(err, TALLY_ENOMEM, true, "out of memory");
+				goto out;
+			}
+			/* event_parse stores nothing else: a bug, said loudly; the
+			 * call is stored with its tags, and `tally rollups rebuild`
+			 * sums them from the calls. */
+			log_error("call %s: its tags are not a flat JSON object, left out of "
+			          "the tag rollup (tally rollups rebuild restores it): %.60s",
+			          b->calls[i].ev.event_id, b->calls[i].ev.tags);
+		}
+	}
+	for (size_t i = 0; i < t.n; i++) {
+		const struct group *g = &t.g[i];
+		char ts[40];
+		sbuf_copy_text(s, arena_str(&t, g->tag_key));
+		sbuf_putc(s, '\t');
+		time_format(g->bucket_us, ts);
+		sbuf_puts(s, ts);
+		sbuf_putc(s, '\t');
+		sbuf_copy_text(s, g->first->ev.team);
+		sbuf_putc(s, '\t');
+		sbuf_copy_text(s, g->first->ev.workflow);
+		sbuf_putc(s, '\t');
+		sbuf_copy_text(s, arena_str(&t, g->tag_value));
+		sbuf_putc(s, '\t');
+		sbuf_i64(s, g->calls);
+		put_tokens(s, g);
+		sbuf_putc(s, '\t');
+		sbuf_i128(s, g->cost);
+		sbuf_putc(s, '\t');
+		sbuf_i64(s, g->unpriced);
+		sbuf_putc(s, '\n');
+	}
+	rc = 0;
+out:
+	groups_cleanup(&t);
+	return rc;
+}
