@@ -532,20 +532,6 @@
         : 'every provider-reported cost in range agrees with tally\'s', n ? 'alert' : ''));
     }
     view.append(cards);
-    if (mismRows.length) {
-      view.append(el('div', { class: 'grid' }, panel('Provider cost mismatches by provider and model', 'w12', table([
-        { label: 'Provider', value: (x) => x.provider },
-        { label: 'Model', value: (x) => x.model },
-        { label: 'Calls with a provider cost', num: true, value: (x) => num(x.calls) },
-        { label: 'Mismatched', num: true, value: (x) => num(x.mismatched_calls) },
-        { label: 'Of them unpriced', num: true, value: (x) => num(x.unpriced_calls) },
-        { label: 'Provider says', num: true, value: (x) => money(x.provider_cost_usd, true) },
-        { label: 'tally', num: true, value: (x) => money(x.tally_cost_usd, true) },
-        { label: 'Difference', num: true, value: (x) => money(x.difference_usd, true) },
-      ], mismRows), el('p', { class: 'muted small', id: 'mismatch-note' }, 'provider_cost_usd is kept beside tally\'s own cost and ' +
-        'never trusted over it. A difference beyond rounding means a price or a rule differs from the provider\'s bill: check the ' +
-        'price book (`tally prices import`), then `tally prices reprice`. `tally report mismatches` gives the same per period.'))));
-    }
 
     if (rangeCalls === 0 && sumCalls(workflows.value.rows || []) === 0) {
       const anyCalls = status.status === 'fulfilled' && Number(status.value.calls) > 0;
@@ -561,6 +547,21 @@
     grid.append(panel('Tier mix', 'w6', (tiers.value.rows || []).length ? chartBox('tierMix', true) : empty('No tier in range.')));
     const wfRows = byCostDesc(workflows.value.rows || []).slice(0, 10);
     grid.append(panel('Top workflows', '', wfRows.length ? spendTable(wfRows, 'workflow', 'Workflow', workflowLink) : empty(EMPTY_HINT)));
+    /* below the charts, so that an alert does not move them */
+    if (mismRows.length) {
+      grid.append(panel('Provider cost mismatches by provider and model', 'w12', table([
+        { label: 'Provider', value: (x) => x.provider },
+        { label: 'Model', value: (x) => x.model },
+        { label: 'Calls with a provider cost', num: true, value: (x) => num(x.calls) },
+        { label: 'Mismatched', num: true, value: (x) => num(x.mismatched_calls) },
+        { label: 'Of them unpriced', num: true, value: (x) => num(x.unpriced_calls) },
+        { label: 'Provider says', num: true, value: (x) => money(x.provider_cost_usd, true) },
+        { label: 'tally', num: true, value: (x) => money(x.tally_cost_usd, true) },
+        { label: 'Difference', num: true, value: (x) => money(x.difference_usd, true) },
+      ], mismRows), el('p', { class: 'muted small', id: 'mismatch-note' }, withCode('provider_cost_usd is kept beside tally\'s own cost and ' +
+        'never trusted over it. A difference beyond rounding means a price or a rule differs from the provider\'s bill: check the ' +
+        'price book (`tally prices import`), then `tally prices reprice`. `tally report mismatches` gives the same per period.'))));
+    }
     view.append(grid);
 
     drawStackedSeries('spendByTeam', seriesRes.series || [], 'team', days);
