@@ -344,12 +344,32 @@ static int prices_reprice(int argc, char **argv, struct ledger *lg)
 
 int cmd_rollups(int argc, char **argv)
 {
-	static const char usage[] = "usage: tally rollups rebuild --from TS --to TS\n";
+	static const char usage[] = "usage: tally rollups rebuild --from TS --to TS\n"
+	                            "       tally rollups merge\n";
 	const char *from, *to;
 	struct tally_config cfg;
 	struct tally_err err = {0};
 	int64_t f, t;
 
+	if (argc == 2 && strcmp(argv[1], "merge") == 0) {
+		/* What the collector does every few seconds: the figures read the
+		 * same before and after. */
+		int64_t rows = 0;
+		if (cmd_config(&cfg, true) < 0)
+			return 2;
+		struct ledger *lg = cmd_open_ledger(&cfg);
+		if (!lg)
+			return 1;
+		int rc = ledger_merge_rollups(lg, &rows, &err);
+		ledger_close(lg);
+		if (rc < 0) {
+			fprintf(stderr, "tally: %s\n", err.msg);
+			return 1;
+		}
+		printf("rollups merged: %lld rows written from the pending deltas\n",
+		       (long long)rows);
+		return 0;
+	}
 	if (argc < 2 || strcmp(argv[1], "rebuild") != 0) {
 		fputs(usage, stderr);
 		return 2;

@@ -36,6 +36,12 @@
 #define BATCH_LINGER_US    200000
 #define PRICEBOOK_CHECK_US 5000000
 #define BACKOFF_MAX_MS     10000
+/* The rollups' pending deltas are merged (ledger_merge_rollups) when this
+ * many rows wait, this long after the last merge, or when the writer has
+ * had nothing to do for MERGE_IDLE_MS. */
+#define MERGE_ROWS     50000
+#define MERGE_EVERY_US 2000000
+#define MERGE_IDLE_MS  250
 
 /* Where a message's raw bytes are kept in its batch. */
 struct raw_ref {
@@ -84,6 +90,10 @@ struct collector {
 	struct pending *handed; /* the writer's until it is NULL again */
 	bool handed_retry;      /* retry until stored (false: one try, else abandon) */
 	bool quit;
+	/* The writer's: rollup rows appended since the last merge (1 at start:
+	 * a previous run may have left some), and when it merged last. */
+	size_t rollups_pending;
+	int64_t merged_us;
 	/* Set by the writer when a batch had messages below a stored offset:
 	 * the consumer thread then checks the stored offsets against the
 	 * broker's watermarks (recheck_offsets). */
@@ -358,6 +368,7 @@ static void account(struct collector *c, const struct ledger_batch_result *r)
 {
 	if (r->redelivered)
 		__atomic_store_n(&c->recheck, 1, __ATOMIC_RELAXED);
+	c->rollups_pending += r->rollups_pending;
 	if (!c->stats)
 		return;
 	c->stats->inserted += (int64_t)r->calls_inserted;
@@ -569,16 +580,63 @@ static int store(struct collector *c, struct pending *p, bool retry)
 	}
 }
 
+/* Folds the rollups' pending deltas into their merged rows when enough
+ * wait, when it has been a while, or (idle) whenever some wait. Readers
+ * see the same sums before and after; a failure only leaves them pending. */
+static void merge_rollups(struct collector *c, bool idle)
+{
+	int64_t now = time_mono_us(), rows = 0;
+	struct tally_err err = {0};
+
+	if (c->rollups_pending == 0 ||
+	    (!idle && c->rollups_pending < MERGE_ROWS && now - c->merged_us < MERGE_EVERY_US))
+		return;
+	if (ensure_ledger(c, &c->lg_write) < 0)
+		return;
+	if (ledger_merge_rollups(c->lg_write, &rows, &err) < 0) {
+		log_warn("collector: merging the rollups' pending rows: %s; they stay pending (the"
+		         " rollups read the same), retrying later",
+		         err.msg);
+		c->merged_us = now;
+		return;
+	}
+	log_debug("collector: %zu pending rollup rows merged into %lld rows in %lld us",
+	          c->rollups_pending, (long long)rows, (long long)(time_mono_us() - now));
+	c->rollups_pending = 0;
+	c->merged_us = time_mono_us();
+}
+
 static void *writer_main(void *arg)
 {
 	struct collector *c = arg;
 
+	c->rollups_pending = 1;
+	c->merged_us = time_mono_us();
 	pthread_mutex_lock(&c->mu);
 	for (;;) {
-		while (!c->handed && !c->quit)
-			pthread_cond_wait(&c->cv, &c->mu);
-		if (!c->handed)
+		while (!c->handed && !c->quit) {
+			if (c->rollups_pending == 0) {
+				pthread_cond_wait(&c->cv, &c->mu);
+				continue;
+			}
+			struct timespec until;
+			clock_gettime(CLOCK_REALTIME, &until);
+			until.tv_nsec += MERGE_IDLE_MS * 1000000L;
+			until.tv_sec += until.tv_nsec / 1000000000L;
+			until.tv_nsec %= 1000000000L;
+			if (pthread_cond_timedwait(&c->cv, &c->mu, &until) == ETIMEDOUT &&
+			    !c->handed && !c->quit) {
+				pthread_mutex_unlock(&c->mu);
+				merge_rollups(c, true);
+				pthread_mutex_lock(&c->mu);
+			}
+		}
+		if (!c->handed) {
+			pthread_mutex_unlock(&c->mu);
+			merge_rollups(c, true); /* nothing left pending at exit */
+			pthread_mutex_lock(&c->mu);
 			break;
+		}
 		struct pending *p = c->handed;
 		bool retry = c->handed_retry;
 		pthread_mutex_unlock(&c->mu);
@@ -592,6 +650,9 @@ static void *writer_main(void *arg)
 		pthread_mutex_lock(&c->mu);
 		c->handed = NULL;
 		pthread_cond_broadcast(&c->cv);
+		pthread_mutex_unlock(&c->mu);
+		merge_rollups(c, false);
+		pthread_mutex_lock(&c->mu);
 	}
 	pthread_mutex_unlock(&c->mu);
 	return NULL;

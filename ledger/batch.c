@@ -182,57 +182,11 @@ static const char stage_sql[] =
     " ON COMMIT DELETE ROWS;"
     "CREATE TEMP TABLE IF NOT EXISTS stage_feedback (event_id text, ts timestamptz,"
     " score real, source text) ON COMMIT DELETE ROWS;"
-    "CREATE TEMP TABLE IF NOT EXISTS stage_rollup (LIKE rollup_hourly) ON COMMIT DELETE ROWS;"
-    "CREATE TEMP TABLE IF NOT EXISTS stage_charges (LIKE rollup_charges) ON COMMIT DELETE ROWS;"
-    "CREATE TEMP TABLE IF NOT EXISTS stage_daily (LIKE rollup_daily) ON COMMIT DELETE ROWS;"
-    "CREATE TEMP TABLE IF NOT EXISTS stage_tags (LIKE rollup_tags_hourly) ON COMMIT DELETE ROWS;"
     "CREATE TEMP TABLE IF NOT EXISTS stage_quarantine (topic text, kafka_partition int,"
     " kafka_offset bigint, reason text, raw bytea) ON COMMIT DELETE ROWS;";
 
 /* The batch's event_ids that the ledger already holds (any month). */
 static const char probe_calls_sql[] = "SELECT event_id FROM calls WHERE event_id = ANY($1::text[])";
-
-/* Rollup deltas aggregated by the collector (ledger/rollups_write.c), one
- * row per key each, and teams on first use. One statement, so that its
- * tables are locked in one order: rollup_daily, rollup_charges,
- * rollup_tags_hourly, rollup_hourly, the order `prices reprice` and
- * `rollups rebuild` lock them in (prices_db.c). */
-#define ROLLUP_SUMS(R)                                                                             \
-	" calls = " R ".calls + excluded.calls,"                                                   \
-	"  input_tokens = " R ".input_tokens + excluded.input_tokens,"                             \
-	"  output_tokens = " R ".output_tokens + excluded.output_tokens,"                          \
-	"  cache_read_tokens = " R ".cache_read_tokens + excluded.cache_read_tokens,"              \
-	"  cache_write_tokens = " R ".cache_write_tokens + excluded.cache_write_tokens,"           \
-	"  reasoning_tokens = " R ".reasoning_tokens + excluded.reasoning_tokens,"                 \
-	"  cost_pusd = " R ".cost_pusd + excluded.cost_pusd,"                                      \
-	"  unpriced_calls = " R ".unpriced_calls + excluded.unpriced_calls"
-#define ROLLUP_HIT_SUM(R) ", cache_hit_calls = " R ".cache_hit_calls + excluded.cache_hit_calls"
-static const char upsert_rollup_sql[] =
-    "WITH tm AS (INSERT INTO teams (team) SELECT DISTINCT team FROM stage_rollup ORDER BY 1"
-    "  ON CONFLICT DO NOTHING),"
-    /* a workflow belongs to the team that used it first (budgets by workflow) */
-    " wo AS (INSERT INTO workflow_owners (workflow, team, first_seen)"
-    "  SELECT DISTINCT ON (workflow) workflow, team, hour FROM stage_rollup"
-    "  ORDER BY workflow, hour, team ON CONFLICT DO NOTHING),"
-    " d AS (INSERT INTO rollup_daily AS r SELECT * FROM stage_daily"
-    "  ORDER BY day, team, workflow, task_type, provider, model, tier"
-    "  ON CONFLICT (day, team, workflow, task_type, provider, model, tier) DO UPDATE "
-    "SET" ROLLUP_SUMS("r") ROLLUP_HIT_SUM(
-        "r") "),"
-             " ch AS (INSERT INTO rollup_charges AS r SELECT * FROM stage_charges"
-             "  ORDER BY hour, team, workflow, task_type, provider, model"
-             "  ON CONFLICT (hour, team, workflow, task_type, provider, model)"
-             "  DO UPDATE SET calls = r.calls + excluded.calls" PC_UPSERT_SUMS
-             ", cost_pusd = r.cost_pusd + excluded.cost_pusd),"
-             " tg AS (INSERT INTO rollup_tags_hourly AS r SELECT * FROM stage_tags"
-             "  ORDER BY tag_key, hour, team, workflow, tag_value"
-             "  ON CONFLICT (tag_key, hour, team, workflow, tag_value) DO UPDATE SET" ROLLUP_SUMS(
-                 "r") ")"
-                      " INSERT INTO rollup_hourly AS r SELECT * FROM stage_rollup"
-                      " ORDER BY hour, team, workflow, task_type, provider, model, tier, status"
-                      " ON CONFLICT (hour, team, workflow, task_type, provider, model, tier, "
-                      "status)"
-                      " DO UPDATE SET" ROLLUP_SUMS("r") ROLLUP_HIT_SUM("r");
 
 /* An outcome belongs to the team of its first event (the stored one, else
  * the earliest of the batch that names a team) and never moves: an event of
@@ -301,11 +255,23 @@ struct stmt {
 };
 
 static const struct stmt stmts[] = {
-    {"probe_calls", probe_calls_sql},          {"upsert_rollup", upsert_rollup_sql},
-    {"ups_outcomes", upsert_outcomes_sql},     {"ins_feedback", insert_feedback_sql},
-    {"ins_quarantine", insert_quarantine_sql}, {"fence", fence_sql},
-    {"store_offsets", store_offsets_sql},      {"count_dups", count_dups_sql},
+    {"probe_calls", probe_calls_sql},
+    {"ups_outcomes", upsert_outcomes_sql},
+    {"ins_feedback", insert_feedback_sql},
+    {"ins_quarantine", insert_quarantine_sql},
+    {"fence", fence_sql},
+    {"store_offsets", store_offsets_sql},
+    {"count_dups", count_dups_sql},
 };
+
+int ledger_prepare_one(struct ledger *lg, const char *name, const char *sql, struct tally_err *err)
+{
+	PGresult *res = PQprepare(lg->conn, name, sql, 0, NULL);
+	if (PQresultStatus(res) != PGRES_COMMAND_OK)
+		return ledger_fail(lg, res, name, err);
+	PQclear(res);
+	return 0;
+}
 
 int ledger_prepare(struct ledger *lg, struct tally_err *err)
 {
@@ -313,19 +279,16 @@ int ledger_prepare(struct ledger *lg, struct tally_err *err)
 		return 0;
 	if (ledger_exec(lg, stage_sql, err) < 0)
 		return -1;
-	/* Every statement of the write path looks rows up by key. A month
-	 * partition that filled since it was last analysed looks empty to the
-	 * planner, which then scans it whole for each batch's duplicate probe
-	 * (100-170 ms a batch in a backfill, bench/README.md): on this session,
-	 * an index is always preferred. */
-	if (ledger_exec(lg, "SET enable_seqscan = off", err) < 0)
+	/* The batch's statements are small and run once a batch: compiling
+	 * them (JIT, which a stale row estimate can trigger) costs more than
+	 * running them. */
+	if (ledger_exec(lg, "SET jit = off", err) < 0)
 		return -1;
-	for (size_t i = 0; i < sizeof stmts / sizeof stmts[0]; i++) {
-		PGresult *res = PQprepare(lg->conn, stmts[i].name, stmts[i].sql, 0, NULL);
-		if (PQresultStatus(res) != PGRES_COMMAND_OK)
-			return ledger_fail(lg, res, stmts[i].name, err);
-		PQclear(res);
-	}
+	for (size_t i = 0; i < sizeof stmts / sizeof stmts[0]; i++)
+		if (ledger_prepare_one(lg, stmts[i].name, stmts[i].sql, err) < 0)
+			return -1;
+	if (ledger_rollups_prepare(lg, err) < 0)
+		return -1;
 	lg->prepared = true;
 	return 0;
 }
@@ -545,6 +508,11 @@ static int exec_prepared(struct ledger *lg, const char *name, int n, const char 
 	else
 		PQclear(res);
 	return 0;
+}
+
+int ledger_run_prepared(struct ledger *lg, const char *name, struct tally_err *err)
+{
+	return exec_prepared(lg, name, 0, NULL, NULL, err);
 }
 
 int ledger_stage_run(struct ledger *lg, const char *copy_sql, const struct sbuf *s,

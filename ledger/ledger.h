@@ -236,6 +236,7 @@ struct ledger_batch_result {
 	size_t redelivered; /* messages below the stored offset, skipped */
 	size_t unpriced;
 	size_t outcomes, feedback, quarantined;
+	size_t rollups_pending; /* rollup rows appended for ledger_merge_rollups */
 };
 
 void ledger_batch_init(struct ledger_batch *b);
@@ -328,6 +329,11 @@ int ledger_reprice(struct ledger *lg, const struct pricebook *pb, int64_t from_u
 /* Rebuilds every rollup (hourly, daily, charges) of the whole hours covering
  * [from, to) from the calls table, in one transaction, audit-logged. For an
  * operator who loaded or fixed calls outside the collector. */
+/* Folds the rollups' pending deltas into their merged rows, in one
+ * transaction (ledger/rollups_write.c); *merged: the rows written. Readers
+ * see the same sums before and after. The collector does it every few
+ * seconds and when idle; `tally rollups merge` by hand. */
+int ledger_merge_rollups(struct ledger *lg, int64_t *merged, struct tally_err *err);
 int ledger_rebuild_rollups(struct ledger *lg, int64_t from_us, int64_t to_us, const char *actor,
                            struct tally_err *err);
 

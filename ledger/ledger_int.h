@@ -63,13 +63,19 @@ bool ledger_batch_already_stored(const struct ledger_batch *b, const int64_t *st
 void ledger_array_elem(struct sbuf *s, const char *v);
 /* Appends one call as a COPY text line of LEDGER_CALL_COLS. */
 void ledger_copy_call(struct sbuf *s, const struct call_row *r);
-/* The rollups of a batch's kept calls (keep[i]) as COPY text of the staging
- * table of each (ledger/rollups_write.c); n_keep bounds the groups. */
+/* The rollups (ledger/rollups_write.c). */
 enum rollup_kind { ROLLUP_HOURLY, ROLLUP_DAILY, ROLLUP_CHARGES, ROLLUP_TAGS };
-int ledger_rollup_rows(enum rollup_kind kind, const struct ledger_batch *b, const bool *keep,
-                       size_t n_keep, struct sbuf *s, struct tally_err *err);
-int ledger_rollup_tag_rows(const struct ledger_batch *b, const bool *keep, struct sbuf *s,
-                           struct tally_err *err);
+/* Staging tables and statements of this session (from ledger_prepare). */
+int ledger_rollups_prepare(struct ledger *lg, struct tally_err *err);
+/* Inside the batch transaction: the rollups of the kept calls (keep[i],
+ * n_keep of them), upserted or appended to the pending deltas; *pending is
+ * the rows appended. Teams and workflow owners on first use too. */
+int ledger_rollups_write(struct ledger *lg, const struct ledger_batch *b, const bool *keep,
+                         size_t n_keep, size_t *pending, struct tally_err *err);
+/* Prepares one statement of this session. */
+int ledger_prepare_one(struct ledger *lg, const char *name, const char *sql, struct tally_err *err);
+/* Runs a prepared statement without parameters or rows. */
+int ledger_run_prepared(struct ledger *lg, const char *name, struct tally_err *err);
 /* Inside the batch transaction: the batch's new calls and their rollups. */
 int ledger_write_calls(struct ledger *lg, const struct ledger_batch *b, const int64_t *stored,
                        struct ledger_batch_result *res, struct tally_err *err);

@@ -427,10 +427,11 @@ static int audit_and_commit(struct ledger *lg, const char *actor, const char *ac
 
 /* Collectors wait on the rollups while they are rebuilt, so that no
  * increment is lost between the aggregate and the commit. The order is the
- * one the collector's upsert locks them in (ledger/batch.c). */
+ * one the collector writes and merges them in (ledger/rollups_write.c). */
 #define ROLLUP_LOCK                                                                                \
-	"LOCK TABLE rollup_daily, rollup_charges, rollup_tags_hourly, rollup_hourly"               \
-	" IN SHARE ROW EXCLUSIVE MODE"
+	"LOCK TABLE rollup_daily_pending, rollup_daily_merged, rollup_charges_pending,"            \
+	" rollup_charges_merged, rollup_tags_hourly_pending, rollup_tags_hourly_merged,"           \
+	" rollup_hourly_pending, rollup_hourly_merged IN SHARE ROW EXCLUSIVE MODE"
 
 /* Rebuilds the rollups of the whole hours [hf, ht) from the calls, and the
  * days that overlap them from the hourly rollups. The caller holds the
@@ -439,9 +440,14 @@ static int audit_and_commit(struct ledger *lg, const char *actor, const char *ac
 #define DAY_END "(date_trunc('day', $2::timestamptz - interval '1 microsecond') + interval '1 day')"
 static int rebuild_rollups(struct ledger *lg, int64_t hf, int64_t ht, struct tally_err *err)
 {
+	/* The pending deltas of the range go with the merged rows: the calls
+	 * they summed are summed again. */
+#define REBUILD_DELETE(T, COL, FROM, TO)                                                           \
+	"DELETE FROM " T "_pending WHERE " COL " >= " FROM " AND " COL " < " TO,                   \
+	    "DELETE FROM " T "_merged WHERE " COL " >= " FROM " AND " COL " < " TO
 	static const char *const sql[] = {
-	    "DELETE FROM rollup_hourly WHERE hour >= $1 AND hour < $2",
-	    "INSERT INTO rollup_hourly (hour, team, workflow, task_type, provider, model,"
+	    REBUILD_DELETE("rollup_hourly", "hour", "$1", "$2"),
+	    "INSERT INTO rollup_hourly_merged (hour, team, workflow, task_type, provider, model,"
 	    " tier, status, calls, input_tokens, output_tokens, cache_read_tokens,"
 	    " cache_write_tokens, reasoning_tokens, cost_pusd, unpriced_calls, cache_hit_calls)"
 	    " SELECT date_trunc('hour', ts), team, workflow, task_type, provider, model, tier,"
@@ -449,20 +455,21 @@ static int rebuild_rollups(struct ledger *lg, int64_t hf, int64_t ht, struct tal
 	    " sum(cache_write_tokens), sum(reasoning_tokens), coalesce(sum(cost_pusd), 0),"
 	    " count(*) FILTER (WHERE cost_pusd IS NULL), count(*) FILTER (WHERE cache_hit)"
 	    " FROM calls WHERE ts >= $1 AND ts < $2 GROUP BY 1, 2, 3, 4, 5, 6, 7, 8",
-	    "DELETE FROM rollup_charges WHERE hour >= $1 AND hour < $2",
-	    "INSERT INTO rollup_charges " LEDGER_CHARGES_FROM_CALLS,
-	    "DELETE FROM rollup_tags_hourly WHERE hour >= $1 AND hour < $2",
-	    "INSERT INTO rollup_tags_hourly " LEDGER_TAGS_FROM_CALLS,
-	    /* the days overlapping [$1, $2), whole */
-	    "DELETE FROM rollup_daily WHERE day >= date_trunc('day', $1::timestamptz)"
-	    " AND day < " DAY_END,
-	    "INSERT INTO rollup_daily SELECT date_trunc('day', hour), team, workflow, task_type,"
-	    " provider, model, tier, sum(calls), sum(input_tokens), sum(output_tokens),"
+	    REBUILD_DELETE("rollup_charges", "hour", "$1", "$2"),
+	    "INSERT INTO rollup_charges_merged " LEDGER_CHARGES_FROM_CALLS,
+	    REBUILD_DELETE("rollup_tags_hourly", "hour", "$1", "$2"),
+	    "INSERT INTO rollup_tags_hourly_merged " LEDGER_TAGS_FROM_CALLS,
+	    /* the days overlapping [$1, $2), whole, from the hourly rollup
+	     * (merged and pending: the view) */
+	    REBUILD_DELETE("rollup_daily", "day", "date_trunc('day', $1::timestamptz)", DAY_END),
+	    "INSERT INTO rollup_daily_merged SELECT date_trunc('day', hour), team, workflow,"
+	    " task_type, provider, model, tier, sum(calls), sum(input_tokens), sum(output_tokens),"
 	    " sum(cache_read_tokens), sum(cache_write_tokens), sum(reasoning_tokens),"
 	    " sum(cost_pusd), sum(unpriced_calls), sum(cache_hit_calls) FROM rollup_hourly"
 	    " WHERE hour >= date_trunc('day', $1::timestamptz) AND hour < " DAY_END
 	    " GROUP BY 1, 2, 3, 4, 5, 6, 7",
 	};
+#undef REBUILD_DELETE
 	char hfrom[40], hto[40];
 	const char *hp[2] = {hfrom, hto};
 

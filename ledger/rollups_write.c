@@ -1,17 +1,26 @@
-/* rollups_write.c - the rollups of a batch's new calls, aggregated here as
- * COPY text for the staging tables that upsert_rollup (ledger/batch.c) adds
- * to the rollups in the batch's transaction:
+/* rollups_write.c - the rollups of a batch's new calls, in the batch's
+ * transaction, and their merge behind the batches.
  *
- *   rollup_hourly       hour, attribution, tier, status
  *   rollup_daily        day, attribution, tier
  *   rollup_charges      hour, attribution; quantity, cost and list cost of
  *                       every price component as the pricer stored them
  *   rollup_tags_hourly  tag key, hour, team, workflow, tag value
+ *   rollup_hourly       hour, attribution, tier, status
  *
  * Each is summed here, in C, from the same rows the COPY of the calls
- * writes, so that PostgreSQL only merges one row per group and key; the
- * rebuild from the calls (ledger/prices_db.c) gives the same rows in SQL.
- * Costs are summed in 128 bits: no group of a batch can overflow. */
+ * writes, and staged; the rebuild from the calls (ledger/prices_db.c) gives
+ * the same sums in SQL. Costs are summed in 128 bits: no group of a batch
+ * can overflow.
+ *
+ * Each rollup is a view over <rollup>_merged (one row per key) and
+ * <rollup>_pending (deltas not merged yet): migrations/0017. A batch whose
+ * groups repeat (live traffic: 2 calls a group or more) appends its deltas
+ * to _pending, a heap insert per row; one whose groups barely repeat (a
+ * backfill over many hours) upserts them into _merged, since merging later
+ * would not fold them. ledger_merge_rollups folds _pending into _merged,
+ * many batches at a time. Readers sum the view: exact at every instant.
+ * Tables are touched in the order of `kinds` below, _pending before _merged,
+ * the order every writer of the rollups locks them in. */
 #include "ledger_int.h"
 
 #include <stdlib.h>
@@ -20,18 +29,70 @@
 #define HOUR_US INT64_C(3600000000)
 #define DAY_US  (24 * HOUR_US)
 
-/* What each kind keys on and sums. */
+/* What each kind keys on and sums, and its SQL. */
 struct kind_def {
-	int64_t bucket_us; /* an hour or a day */
-	bool tier, status; /* in the key */
-	bool parts;        /* per-component sums (charges) instead of tokens */
+	int64_t bucket_us;                   /* an hour or a day */
+	bool tier, status;                   /* in the key */
+	bool parts;                          /* per-component sums (charges) instead of tokens */
+	const char *copy;                    /* into its staging table */
+	const char *upsert, *append, *merge; /* prepared statement names */
+};
+
+/* The statements of a kind: staged rows upserted into _merged, or appended
+ * to _pending; _pending folded into _merged. */
+#define ROLLUP_STMTS(T, KEYS, SUMS, ADD)                                                           \
+	"INSERT INTO " T "_merged AS r SELECT * FROM stage_" T " ORDER BY " KEYS                   \
+	" ON CONFLICT (" KEYS ") DO UPDATE SET " ADD,                                              \
+	    "INSERT INTO " T "_pending SELECT * FROM stage_" T,                                    \
+	    "WITH p AS (DELETE FROM " T "_pending RETURNING *) INSERT INTO " T "_merged AS r"      \
+	    " SELECT " KEYS ", " SUMS " FROM p GROUP BY " KEYS " ORDER BY " KEYS                   \
+	    " ON CONFLICT (" KEYS ") DO UPDATE SET " ADD
+
+#define TOKEN_SUMS                                                                                 \
+	"sum(calls), sum(input_tokens), sum(output_tokens), sum(cache_read_tokens),"               \
+	" sum(cache_write_tokens), sum(reasoning_tokens), sum(cost_pusd), sum(unpriced_calls)"
+#define TOKEN_ADD                                                                                  \
+	"calls = r.calls + excluded.calls, input_tokens = r.input_tokens + excluded.input_tokens," \
+	" output_tokens = r.output_tokens + excluded.output_tokens,"                               \
+	" cache_read_tokens = r.cache_read_tokens + excluded.cache_read_tokens,"                   \
+	" cache_write_tokens = r.cache_write_tokens + excluded.cache_write_tokens,"                \
+	" reasoning_tokens = r.reasoning_tokens + excluded.reasoning_tokens,"                      \
+	" cost_pusd = r.cost_pusd + excluded.cost_pusd,"                                           \
+	" unpriced_calls = r.unpriced_calls + excluded.unpriced_calls"
+#define HIT_SUM     ", sum(cache_hit_calls)"
+#define HIT_ADD     ", cache_hit_calls = r.cache_hit_calls + excluded.cache_hit_calls"
+#define ATTRIBUTION "team, workflow, task_type, provider, model"
+
+static const struct rollup_sql {
+	const char *upsert, *append, *merge;
+} kind_sql[] = {
+    [ROLLUP_DAILY] = {ROLLUP_STMTS("rollup_daily", "day, " ATTRIBUTION ", tier", TOKEN_SUMS HIT_SUM,
+                                   TOKEN_ADD HIT_ADD)},
+    [ROLLUP_CHARGES] = {ROLLUP_STMTS("rollup_charges", "hour, " ATTRIBUTION,
+                                     "sum(calls)" PC_CALL_SUMS ", sum(cost_pusd)",
+                                     "calls = r.calls + excluded.calls" PC_UPSERT_SUMS
+                                     ", cost_pusd = r.cost_pusd + excluded.cost_pusd")},
+    [ROLLUP_TAGS] = {ROLLUP_STMTS("rollup_tags_hourly", "tag_key, hour, team, workflow, tag_value",
+                                  TOKEN_SUMS, TOKEN_ADD)},
+    [ROLLUP_HOURLY] = {ROLLUP_STMTS("rollup_hourly", "hour, " ATTRIBUTION ", tier, status",
+                                    TOKEN_SUMS HIT_SUM, TOKEN_ADD HIT_ADD)},
 };
 
 static const struct kind_def kinds[] = {
-    [ROLLUP_HOURLY] = {HOUR_US, true, true, false},
-    [ROLLUP_DAILY] = {DAY_US, true, false, false},
-    [ROLLUP_CHARGES] = {HOUR_US, false, false, true},
+    [ROLLUP_DAILY] = {DAY_US, true, false, false, "COPY stage_rollup_daily FROM STDIN", "ru_daily",
+                      "ra_daily", "rm_daily"},
+    [ROLLUP_CHARGES] = {HOUR_US, false, false, true, "COPY stage_rollup_charges FROM STDIN",
+                        "ru_charges", "ra_charges", "rm_charges"},
+    [ROLLUP_TAGS] = {HOUR_US, false, false, false, "COPY stage_rollup_tags_hourly FROM STDIN",
+                     "ru_tags", "ra_tags", "rm_tags"},
+    [ROLLUP_HOURLY] = {HOUR_US, true, true, false, "COPY stage_rollup_hourly FROM STDIN",
+                       "ru_hourly", "ra_hourly", "rm_hourly"},
 };
+
+/* The kinds in lock order. */
+static const enum rollup_kind kind_order[] = {ROLLUP_DAILY, ROLLUP_CHARGES, ROLLUP_TAGS,
+                                              ROLLUP_HOURLY};
+#define N_KINDS (sizeof kind_order / sizeof *kind_order)
 
 struct group {
 	const struct call_row *first; /* the group's key fields */
@@ -211,8 +272,9 @@ static void group_copy_text(const struct kind_def *k, const struct group *g, str
 	sbuf_putc(s, '\n');
 }
 
-int ledger_rollup_rows(enum rollup_kind kind, const struct ledger_batch *b, const bool *keep,
-                       size_t n_keep, struct sbuf *s, struct tally_err *err)
+/* The kind's groups of the kept calls as COPY text; *n_groups set. */
+static int rollup_rows(enum rollup_kind kind, const struct ledger_batch *b, const bool *keep,
+                       size_t n_keep, struct sbuf *s, size_t *n_groups, struct tally_err *err)
 {
 	const struct kind_def *k = &kinds[kind];
 	struct groups t;
@@ -245,6 +307,7 @@ int ledger_rollup_rows(enum rollup_kind kind, const struct ledger_batch *b, cons
 	}
 	for (size_t i = 0; i < t.n; i++)
 		group_copy_text(k, &t.g[i], s);
+	*n_groups = t.n;
 	groups_cleanup(&t);
 	return 0;
 }
@@ -302,8 +365,9 @@ static int tag_add(const char *key, const char *value, void *arg)
 	}
 }
 
-int ledger_rollup_tag_rows(const struct ledger_batch *b, const bool *keep, struct sbuf *s,
-                           struct tally_err *err)
+/* The tag groups of the kept calls as COPY text; *n_groups set. */
+static int tag_rows(const struct ledger_batch *b, const bool *keep, struct sbuf *s,
+                    size_t *n_groups, struct tally_err *err)
 {
 	struct groups t;
 	size_t n_tags = 0;
@@ -357,8 +421,95 @@ int ledger_rollup_tag_rows(const struct ledger_batch *b, const bool *keep, struc
 		sbuf_i64(s, g->unpriced);
 		sbuf_putc(s, '\n');
 	}
+	*n_groups = t.n;
 	rc = 0;
 out:
 	groups_cleanup(&t);
 	return rc;
+}
+
+/* ---- statements, the batch's rollups, the merge ------------------------------ */
+
+int ledger_rollups_prepare(struct ledger *lg, struct tally_err *err)
+{
+	static const char stage_sql[] =
+	    "CREATE TEMP TABLE IF NOT EXISTS stage_rollup_daily (LIKE rollup_daily_merged)"
+	    " ON COMMIT DELETE ROWS;"
+	    "CREATE TEMP TABLE IF NOT EXISTS stage_rollup_charges (LIKE rollup_charges_merged)"
+	    " ON COMMIT DELETE ROWS;"
+	    "CREATE TEMP TABLE IF NOT EXISTS stage_rollup_tags_hourly"
+	    " (LIKE rollup_tags_hourly_merged) ON COMMIT DELETE ROWS;"
+	    "CREATE TEMP TABLE IF NOT EXISTS stage_rollup_hourly (LIKE rollup_hourly_merged)"
+	    " ON COMMIT DELETE ROWS;";
+	/* teams on first use; a workflow belongs to the team that used it
+	 * first (budgets by workflow) */
+	static const char owners_sql[] =
+	    "WITH tm AS (INSERT INTO teams (team) SELECT DISTINCT team FROM stage_rollup_hourly"
+	    "  ORDER BY 1 ON CONFLICT DO NOTHING)"
+	    " INSERT INTO workflow_owners (workflow, team, first_seen)"
+	    " SELECT DISTINCT ON (workflow) workflow, team, hour FROM stage_rollup_hourly"
+	    " ORDER BY workflow, hour, team ON CONFLICT DO NOTHING";
+
+	if (ledger_exec(lg, stage_sql, err) < 0 ||
+	    ledger_prepare_one(lg, "rollup_owners", owners_sql, err) < 0)
+		return -1;
+	for (size_t i = 0; i < N_KINDS; i++) {
+		const struct kind_def *k = &kinds[kind_order[i]];
+		const struct rollup_sql *q = &kind_sql[kind_order[i]];
+		if (ledger_prepare_one(lg, k->upsert, q->upsert, err) < 0 ||
+		    ledger_prepare_one(lg, k->append, q->append, err) < 0 ||
+		    ledger_prepare_one(lg, k->merge, q->merge, err) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+int ledger_rollups_write(struct ledger *lg, const struct ledger_batch *b, const bool *keep,
+                         size_t n_keep, size_t *appended, struct tally_err *err)
+{
+	struct sbuf *s = &lg->copybuf;
+
+	*appended = 0;
+	for (size_t i = 0; i < N_KINDS; i++) {
+		enum rollup_kind kind = kind_order[i];
+		const struct kind_def *k = &kinds[kind];
+		size_t n = 0;
+
+		sbuf_reset(s);
+		if ((kind == ROLLUP_TAGS ? tag_rows(b, keep, s, &n, err)
+		                         : rollup_rows(kind, b, keep, n_keep, s, &n, err)) < 0)
+			return -1;
+		if (s->oom)
+			return tally_err_set(err, TALLY_ENOMEM, true,
+			                     "out of memory building the rollups");
+		if (n == 0)
+			continue;
+		/* Two calls a group or more: the same groups will come again in
+		 * the next batches, and a merge folds them into one row each. */
+		bool append = n * 2 <= n_keep;
+		if (ledger_stage_run(lg, k->copy, s, append ? k->append : k->upsert, err) < 0)
+			return -1;
+		*appended += append ? n : 0;
+	}
+	return ledger_run_prepared(lg, "rollup_owners", err);
+}
+
+int ledger_merge_rollups(struct ledger *lg, int64_t *merged, struct tally_err *err)
+{
+	int rc = 0;
+
+	*merged = 0;
+	if (ledger_prepare(lg, err) < 0 || ledger_exec(lg, "BEGIN", err) < 0)
+		return -1;
+	for (size_t i = 0; i < N_KINDS && rc == 0; i++) {
+		PGresult *res =
+		    PQexecPrepared(lg->conn, kinds[kind_order[i]].merge, 0, NULL, NULL, NULL, 0);
+		if (PQresultStatus(res) != PGRES_COMMAND_OK) {
+			rc = ledger_fail(lg, res, "merging the rollups", err);
+			break;
+		}
+		*merged += strtoll(PQcmdTuples(res), NULL, 10);
+		PQclear(res);
+	}
+	return ledger_tx_end(lg, rc, err);
 }

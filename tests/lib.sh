@@ -94,14 +94,24 @@ q() {
 # rollups_mismatch - rows of rollup_hourly, rollup_daily, rollup_charges and
 # rollup_tags_hourly that differ from the same aggregate recomputed from the calls (0: all agree
 # to the last token and pico-dollar).
+# rollup_sums ROLLUP NKEYS - a query of the rollup's rows summed per key (its
+# first NKEYS columns): the view adds merged rows and pending deltas.
+rollup_sums() {
+	echo "SELECT $(q "SELECT string_agg(CASE WHEN ordinal_position <= $2 THEN
+		quote_ident(column_name) ELSE 'sum(' || quote_ident(column_name) || ')' END, ', '
+		ORDER BY ordinal_position) FROM information_schema.columns
+		WHERE table_name = '$1_merged'") FROM $1 GROUP BY $(seq -s, 1 "$2")"
+}
 rollups_mismatch() {
-	# rollup_charges' component columns as they are (migrations 0010, 0015):
+	# rollup_charges' component columns as they are (migrations 0010, 0015; a view since 0017):
 	# "coalesce(sum(input_qty), 0), ..." in column order.
 	sums=$(q "SELECT string_agg('coalesce(sum(' || column_name || '), 0)', ', '
 		ORDER BY ordinal_position) FROM information_schema.columns
 		WHERE table_name = 'rollup_charges' AND table_schema = current_schema()
 		AND (column_name LIKE '%\\_qty' OR column_name LIKE '%\\_cost\\_pusd'
 			OR column_name LIKE '%\\_list\\_pusd')")
+	RH=$(rollup_sums rollup_hourly 8) RD=$(rollup_sums rollup_daily 7)
+	RC=$(rollup_sums rollup_charges 6) RT=$(rollup_sums rollup_tags_hourly 5)
 	q "WITH h AS (SELECT date_trunc('hour', ts) AS hour, team, workflow, task_type, provider,
 		model, tier, status, count(*) AS calls, sum(input_tokens) AS i, sum(output_tokens) AS o,
 		sum(cache_read_tokens) AS cr, sum(cache_write_tokens) AS cw, sum(reasoning_tokens) AS r,
@@ -121,14 +131,14 @@ rollups_mismatch() {
 		count(*) FILTER (WHERE c.cost_pusd IS NULL) FROM calls c
 		CROSS JOIN LATERAL jsonb_each_text(CASE jsonb_typeof(c.tags) WHEN 'object'
 		THEN c.tags ELSE '{}'::jsonb END) t WHERE t.value IS NOT NULL GROUP BY 1, 2, 3, 4, 5)
-	SELECT (SELECT count(*) FROM ((SELECT * FROM h EXCEPT ALL SELECT * FROM rollup_hourly)
-		UNION ALL (SELECT * FROM rollup_hourly EXCEPT ALL SELECT * FROM h)) x)
-	     + (SELECT count(*) FROM ((SELECT * FROM d EXCEPT ALL SELECT * FROM rollup_daily)
-		UNION ALL (SELECT * FROM rollup_daily EXCEPT ALL SELECT * FROM d)) x)
-	     + (SELECT count(*) FROM ((SELECT * FROM c EXCEPT ALL SELECT * FROM rollup_charges)
-		UNION ALL (SELECT * FROM rollup_charges EXCEPT ALL SELECT * FROM c)) x)
-	     + (SELECT count(*) FROM ((SELECT * FROM t EXCEPT ALL SELECT * FROM rollup_tags_hourly)
-		UNION ALL (SELECT * FROM rollup_tags_hourly EXCEPT ALL SELECT * FROM t)) x)"
+	SELECT (SELECT count(*) FROM ((SELECT * FROM h EXCEPT ALL ($RH))
+		UNION ALL (($RH) EXCEPT ALL SELECT * FROM h)) x)
+	     + (SELECT count(*) FROM ((SELECT * FROM d EXCEPT ALL ($RD))
+		UNION ALL (($RD) EXCEPT ALL SELECT * FROM d)) x)
+	     + (SELECT count(*) FROM ((SELECT * FROM c EXCEPT ALL ($RC))
+		UNION ALL (($RC) EXCEPT ALL SELECT * FROM c)) x)
+	     + (SELECT count(*) FROM ((SELECT * FROM t EXCEPT ALL ($RT))
+		UNION ALL (($RT) EXCEPT ALL SELECT * FROM t)) x)"
 }
 
 # kafka_start [PARTITIONS] - `tally dev-kafka` in the background.

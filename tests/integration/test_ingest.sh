@@ -100,11 +100,46 @@ for R in 2026-11-01T10:30:00Z,2026-11-01T11:30:00Z 2026-10-31T23:30:00Z,2026-11-
 		order by coalesce(sum(cost_pusd), 0) desc, team")
 	assert_eq "spend over [$F, $TO) equals the calls' own sums" "$E" "$C"
 done
+# The rollups are merged rows plus pending deltas (migrations/0017): a merge
+# folds the deltas and changes no figure.
+P=$(q "select (select count(*) from rollup_hourly_pending) + (select count(*) from rollup_daily_pending)
+	+ (select count(*) from rollup_charges_pending) + (select count(*) from rollup_tags_hourly_pending)")
+B=$("$BIN" report spend --from 2026-11-01 --to 2026-11-02 --group-by workflow --format csv)
+BH=$("$BIN" report spend --from 2026-11-01T09:00:00Z --to 2026-11-01T14:00:00Z --group-by model --format csv)
+assert_match "tally rollups merge folds the pending deltas" "^rollups merged: [0-9]+ rows" "$("$BIN" rollups merge)"
+assert_eq "no pending rollup rows after the merge (there were some, or the collector merged them)" \
+	"0" "$(q "select (select count(*) from rollup_hourly_pending) + (select count(*) from rollup_daily_pending)
+	+ (select count(*) from rollup_charges_pending) + (select count(*) from rollup_tags_hourly_pending)")"
+echo "# pending rollup rows before the merge: $P"
+assert_eq "a merge changes no daily figure" "$B" \
+	"$("$BIN" report spend --from 2026-11-01 --to 2026-11-02 --group-by workflow --format csv)"
+assert_eq "a merge changes no hourly figure" "$BH" \
+	"$("$BIN" report spend --from 2026-11-01T09:00:00Z --to 2026-11-01T14:00:00Z --group-by model --format csv)"
+assert_eq "rollups agree with the calls after the merge" 0 "$(rollups_mismatch)"
+# Readers add pending deltas to merged rows key by key: an hour's rows moved
+# to the pending table (as deltas the collector appended), and two more
+# deltas that cancel out, read the same; a merge folds them back into one
+# row per key.
+q "with m as (delete from rollup_hourly_merged where hour = '2026-11-01T11:00:00Z' returning *)
+   insert into rollup_hourly_pending select * from m;
+   insert into rollup_hourly_pending select hour, team, workflow, task_type, provider, model, tier,
+     status, 7, 1, 1, 0, 0, 0, 1000, 0, 0 from rollup_hourly_merged where hour = '2026-11-01T10:00:00Z';
+   insert into rollup_hourly_pending select hour, team, workflow, task_type, provider, model, tier,
+     status, -7, -1, -1, 0, 0, 0, -1000, 0, 0 from rollup_hourly_merged where hour = '2026-11-01T10:00:00Z'" >/dev/null
+assert_eq "pending deltas and merged rows read as one (hourly)" "$BH" \
+	"$("$BIN" report spend --from 2026-11-01T09:00:00Z --to 2026-11-01T14:00:00Z --group-by model --format csv)"
+assert_eq "rollups agree with the calls with deltas pending" 0 "$(rollups_mismatch)"
+"$BIN" rollups merge >/dev/null
+assert_eq "the merge folds them: one row per key again" \
+	"0|$(q "select count(*) from (select distinct hour, team, workflow, task_type, provider, model, tier, status from rollup_hourly_merged) k")" \
+	"$(q "select count(*) from rollup_hourly_pending")|$(q "select count(*) from rollup_hourly_merged")"
+assert_eq "the merged figures are unchanged" "$BH" \
+	"$("$BIN" report spend --from 2026-11-01T09:00:00Z --to 2026-11-01T14:00:00Z --group-by model --format csv)"
 # ... and reads the hourly rollup for the whole hour inside such a range (a
 # marked rollup row shows through, then the mark is taken off again)
-q "update rollup_hourly set calls = calls + 1000 where hour = '2026-11-01T11:00:00Z'" >/dev/null
+q "update rollup_hourly_merged set calls = calls + 1000 where hour = '2026-11-01T11:00:00Z'" >/dev/null
 J=$("$BIN" report spend --from 2026-11-01T10:30:00Z --to 2026-11-01T12:00:00.5Z --group-by team --format json)
-q "update rollup_hourly set calls = calls - 1000 where hour = '2026-11-01T11:00:00Z'" >/dev/null
+q "update rollup_hourly_merged set calls = calls - 1000 where hour = '2026-11-01T11:00:00Z'" >/dev/null
 assert_match "a range not on whole hours reads the rollups for its whole hours" '"total":\{"calls":1091,' "$J"
 C=$("$BIN" report spend --from 2026-11-01 --to 2026-11-02 --group-by cost_center --format csv | tail -n +2)
 assert_eq "unassigned spend shown as such" "(unassigned),160,201000,45100,80000,10000,0,0.598500000000,10" "$C"
@@ -122,8 +157,9 @@ assert_match "research now costs 10 x 120,000,000 pico-USD" '"team":"research","
 assert_eq "rollups (hourly, daily, charges) agree with the calls row by row after reprice" 0 "$(rollups_mismatch)"
 assert_eq "reprice recorded in the audit log" 1 "$(q "select count(*) from audit_log where action='prices.reprice'")"
 # An operator's repair: damaged rollups are found, and rebuilt from the calls.
-q "update rollup_daily set cost_pusd = cost_pusd + 1 where ctid = (select min(ctid) from rollup_daily);
-   delete from rollup_charges where ctid = (select min(ctid) from rollup_charges)" >/dev/null
+"$BIN" rollups merge >/dev/null
+q "update rollup_daily_merged set cost_pusd = cost_pusd + 1 where ctid = (select min(ctid) from rollup_daily_merged);
+   delete from rollup_charges_merged where ctid = (select min(ctid) from rollup_charges_merged)" >/dev/null
 # (the changed daily row counts twice: its old value is missing, its new one extra)
 assert_eq "the rollup check notices a changed and a missing row" 3 "$(rollups_mismatch)"
 R=$("$BIN" rollups rebuild --from 2026-11-01T00:30:00Z --to 2026-11-02)
