@@ -79,6 +79,48 @@ assert_eq "zero components take no room (NULL)" "0" \
 assert_eq "the SQL copy of the pricing rule is gone" "" \
 	"$(QO "select proname from pg_proc where proname = 'tally_price_mode'")"
 
+# ---- migration 0015 on a ledger already at 0017 (rollup_charges a view) ------------
+LATE="postgresql:///late?host=$T/sock&user=tally"
+"$PGBIN/createdb" -h "$T/sock" -U tally late
+for f in migrations/00*.sql; do
+	case "$f" in *0015_*) continue ;; esac
+	psql "$LATE" -XAtq -v ON_ERROR_STOP=1 -1 -f "$f" >/dev/null || not_ok "migration $f"
+done
+# recorded as applied, as `tally migrate` records them: every one but 0015
+psql "$LATE" -XAtq -v ON_ERROR_STOP=1 -c "CREATE TABLE schema_migrations (version integer
+	PRIMARY KEY, name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())" >/dev/null
+for f in migrations/00*.sql; do
+	n=${f#migrations/}
+	case "$n" in 0015_*) continue ;; esac
+	psql "$LATE" -XAtq -c "INSERT INTO schema_migrations (version, name) VALUES (${n%%_*}, '$n')" >/dev/null
+done
+psql "$LATE" -XAtq -v ON_ERROR_STOP=1 >/dev/null <<'SQL'
+INSERT INTO rollup_charges_merged (hour, team, workflow, task_type, provider, model, calls,
+	input_qty, cache_read_qty, cache_write_qty, cache_write_1h_qty, audio_input_qty,
+	audio_cache_read_qty, image_input_qty, output_qty, reasoning_qty, audio_output_qty,
+	image_output_qty, web_search_qty, request_qty, input_cost_pusd, cache_read_cost_pusd,
+	cache_write_cost_pusd, cache_write_1h_cost_pusd, audio_input_cost_pusd,
+	audio_cache_read_cost_pusd, image_input_cost_pusd, output_cost_pusd, reasoning_cost_pusd,
+	audio_output_cost_pusd, image_output_cost_pusd, web_search_cost_pusd, request_cost_pusd,
+	input_list_pusd, cache_read_list_pusd, cache_write_list_pusd, cache_write_1h_list_pusd,
+	audio_input_list_pusd, audio_cache_read_list_pusd, image_input_list_pusd, output_list_pusd,
+	reasoning_list_pusd, audio_output_list_pusd, image_output_list_pusd, web_search_list_pusd,
+	request_list_pusd, cost_pusd)
+VALUES ('2026-11-01T10:00Z', 't', 'w', 'k', 'p', 'm', 2, 1000, 0, 0, 0, 0, 0, 0, 100, 0, 0, 0, 0,
+	0, 1000000000, 0, 0, 0, 0, 0, 0, 200000000, 0, 0, 0, 0, 0, 1000000000, 0, 0, 0, 0, 0, 0,
+	200000000, 0, 0, 0, 0, 0, 1200000000);
+SQL
+TALLY_DATABASE_URL="$LATE" "$BIN" migrate >"$T/migrate-late.log" 2>&1
+assert_eq "0015 migrates a ledger already at 0017" 0 $?
+QL() { psql "$LATE" -XAtq -c "$1"; }
+assert_eq "rollup_charges is a view again, its rows kept, the new columns 0" "v|1|1200000000|0" \
+	"$(QL "select (select relkind::text from pg_class where relname = 'rollup_charges') || '|' ||
+		count(*) || '|' || sum(cost_pusd) || '|' || sum(live_search_cost_pusd) from rollup_charges")"
+assert_eq "merged and pending tables in PC_CALL_COLS order" "cost_pusd|cost_pusd" \
+	"$(QL "select string_agg(column_name, '|' order by table_name) from information_schema.columns c
+		where table_name in ('rollup_charges_merged', 'rollup_charges_pending') and ordinal_position =
+		(select max(ordinal_position) from information_schema.columns d where d.table_name = c.table_name)")"
+
 # ---- provider usage objects through Kafka -------------------------------------------
 kafka_start 4 || exit 1
 "$BIN" migrate >"$T/migrate.log" 2>&1
