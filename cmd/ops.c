@@ -8,6 +8,7 @@
 #include "../collector/collector.h"
 #include "../common/common.h"
 #include "../ledger/ledger.h"
+#include "../reports/report.h"
 #include "cmd.h"
 
 int cmd_migrate(int argc, char **argv)
@@ -62,6 +63,51 @@ int cmd_collect(int argc, char **argv)
 	return 0;
 }
 
+/* How far back `tally status` looks for provider_cost_usd mismatches. */
+#define STATUS_MISMATCH_DAYS 30
+
+/* provider_cost_usd against tally's cost over the last STATUS_MISMATCH_DAYS,
+ * per provider and model (the query of `tally report mismatches`,
+ * docs/prices.md), largest difference first. */
+static int status_mismatches(struct ledger *lg, struct ledger_table *t, struct tally_err *err)
+{
+	int64_t now = time_now_us();
+	char from[40], to[40], tol[24];
+	const char *p[3] = {from, to, tol};
+
+	time_format(now - (int64_t)STATUS_MISMATCH_DAYS * 86400 * 1000000, from);
+	time_format(now + 1, to);
+	snprintf(tol, sizeof tol, "%lld", (long long)LEDGER_MISMATCH_TOLERANCE_PUSD);
+	return ledger_report_query(lg, LRS_COST_MISMATCH, p, 3, t, err);
+}
+
+/* The providers and models whose provider_cost_usd disagrees with tally's
+ * cost beyond rounding (or that tally could not price); "none" otherwise. */
+static void status_print_mismatches(const struct ledger_table *t)
+{
+	int shown = 0;
+
+	for (int r = 0; r < t->rows; r++) {
+		char usd[3][64];
+		if (strtoll(ledger_cell(t, r, 3), NULL, 10) == 0)
+			continue;
+		if (!shown++)
+			printf("provider_cost_usd mismatches, last %d days (beyond $0.000001, or "
+			       "unpriced; `tally report mismatches` for any period)\n"
+			       "%-16s %-32s %7s %10s %8s %18s %18s %18s\n",
+			       STATUS_MISMATCH_DAYS, "provider", "model", "calls", "mismatched",
+			       "unpriced", "provider usd", "tally usd", "difference usd");
+		for (int i = 0; i < 3; i++)
+			report_usd(ledger_cell(t, r, 5 + i), usd[i], sizeof usd[i]);
+		printf("%-16s %-32s %7s %10s %8s %18s %18s %18s\n", ledger_cell(t, r, 0),
+		       ledger_cell(t, r, 1), ledger_cell(t, r, 2), ledger_cell(t, r, 3),
+		       ledger_cell(t, r, 4), usd[0], usd[1], usd[2]);
+	}
+	if (!shown)
+		printf("provider_cost_usd mismatches, last %d days: none\n", STATUS_MISMATCH_DAYS);
+	printf("\n");
+}
+
 int cmd_status(int argc, char **argv)
 {
 	struct tally_config cfg;
@@ -84,8 +130,12 @@ int cmd_status(int argc, char **argv)
 	struct ledger *lg = cmd_open_ledger(&cfg);
 	if (!lg)
 		return 1;
-	if (tally_status_read(&cfg, lg, 3000, &st, &err) < 0) {
+	struct ledger_table mm = {0};
+	if (tally_status_read(&cfg, lg, 3000, &st, &err) < 0 ||
+	    (!json && status_mismatches(lg, &mm, &err) < 0)) {
 		fprintf(stderr, "tally: %s\n", err.msg);
+		ledger_table_cleanup(&mm);
+		tally_status_cleanup(&st);
 		ledger_close(lg);
 		return 1;
 	}
@@ -103,6 +153,7 @@ int cmd_status(int argc, char **argv)
 		       "duplicates   %lld\nquarantined  %lld\nunpriced     %lld\n\n",
 		       (long long)st.calls, (long long)st.outcomes, (long long)st.feedback,
 		       (long long)st.duplicates, (long long)st.quarantined, (long long)st.unpriced);
+		status_print_mismatches(&mm);
 		if (st.kafka_ok)
 			printf("kafka cluster  %s\n", st.cluster_id[0] ? st.cluster_id : "?");
 		printf("offset resets  %lld%s%s\n", (long long)st.offset_resets,
@@ -134,6 +185,7 @@ int cmd_status(int argc, char **argv)
 			        " them again; see its log\n",
 			        st.out_of_range);
 	}
+	ledger_table_cleanup(&mm);
 	tally_status_cleanup(&st);
 	return 0;
 }

@@ -673,6 +673,37 @@ static bool reasoning_beside(const cJSON *u)
 	       t->valuedouble != p->valuedouble + o->valuedouble;
 }
 
+/* OpenAI's transcription usage billed by duration:
+ * {"type": "duration", "seconds": 9}. */
+static bool is_duration(const cJSON *u)
+{
+	const cJSON *t = member(u, "type");
+
+	return t && cJSON_IsString(t) && strcmp(t->valuestring, "duration") == 0 &&
+	       has_member(u, "seconds") && !has_member(u, "input_tokens");
+}
+
+/* seconds (a number, fractions allowed) -> input_seconds, rounded up to the
+ * whole second: the per-second rate prices whole seconds (docs/prices.md). */
+static int usage_duration(const cJSON *u, struct call_event *c, struct tally_err *err)
+{
+	const cJSON *v = member(u, "seconds");
+	char got[EXCERPT_MAX + 32];
+	double sec;
+
+	describe(v, got, sizeof got);
+	if (!cJSON_IsNumber(v) || !isfinite(v->valuedouble) || v->valuedouble < 0 ||
+	    v->valuedouble > (double)EVENT_TOKENS_MAX)
+		return tally_err_set(err, TALLY_EINVAL, false,
+		                     "usage.seconds must be a number 0..%lld, got %s",
+		                     (long long)EVENT_TOKENS_MAX, got);
+	sec = v->valuedouble;
+	c->units[PC_INPUT_SECONDS] = (int64_t)sec;
+	if ((double)c->units[PC_INPUT_SECONDS] < sec)
+		c->units[PC_INPUT_SECONDS]++;
+	return 0;
+}
+
 static int parse_usage(const cJSON *root, struct call_event *c, struct tally_err *err)
 {
 	const cJSON *u = member(root, "usage");
@@ -696,7 +727,14 @@ static int parse_usage(const cJSON *root, struct call_event *c, struct tally_err
 		c->usage_shape = USAGE_BEDROCK;
 		return usage_bedrock(u, c, err);
 	}
+	if (is_duration(u)) {
+		c->usage_shape = USAGE_DURATION;
+		return usage_duration(u, c, err);
+	}
 	if (has_member(u, "prompt_tokens")) {
+		/* xAI Live Search: the sources it used, priced per source. */
+		if (opt_tokens(u, "usage.", "num_sources_used", &c->units[PC_LIVE_SEARCH], err) < 0)
+			return -1;
 		if (has_member(u, "prompt_cache_hit_tokens")) {
 			c->usage_shape = USAGE_DEEPSEEK;
 			return usage_deepseek(u, c, err);
@@ -725,6 +763,79 @@ static int parse_usage(const cJSON *root, struct call_event *c, struct tally_err
 	}
 	c->usage_shape = USAGE_TALLY;
 	return usage_tally(u, c, err);
+}
+
+/* The names of the per-unit components an event's "units" object may count
+ * (every component whose unit is not "tokens", request aside: one per call). */
+#define EV_UNIT_NAME_(ID, name, key, unit) #name,
+#define EV_UNIT_UNIT_(ID, name, key, unit) unit,
+static const char *const unit_names[PC_COUNT] = {PRICE_COMPONENTS(EV_UNIT_NAME_)};
+static const char *const unit_units[PC_COUNT] = {PRICE_COMPONENTS(EV_UNIT_UNIT_)};
+#undef EV_UNIT_NAME_
+#undef EV_UNIT_UNIT_
+
+static bool per_unit(int k)
+{
+	return strcmp(unit_units[k], "tokens") != 0 && k != PC_REQUEST;
+}
+
+/* "units": {"<component>": n, ...} - per-unit quantities of the call (images,
+ * pixels, seconds, characters, sources; docs/events.md). A name that is not
+ * a per-unit component is refused: a typo must not make a charge vanish. */
+static int parse_units(const cJSON *root, struct call_event *c, struct tally_err *err)
+{
+	const cJSON *uo, *m;
+
+	if (get_object(root, "", "units", &uo, err) < 0)
+		return -1;
+	if (!uo)
+		return 0;
+	cJSON_ArrayForEach(m, uo)
+	{
+		int k;
+		for (k = 0; k < PC_COUNT; k++)
+			if (per_unit(k) && strcmp(m->string, unit_names[k]) == 0)
+				break;
+		if (k == PC_COUNT) {
+			char names[512] = "";
+			size_t at = 0;
+			for (int j = 0; j < PC_COUNT && at < sizeof names; j++)
+				if (per_unit(j))
+					at +=
+					    (size_t)snprintf(names + at, sizeof names - at, "%s%s",
+					                     at ? ", " : "", unit_names[j]);
+			return tally_err_set(
+			    err, TALLY_EINVAL, false,
+			    "units.%.64s is not a per-unit price component (one of %s)", m->string,
+			    names);
+		}
+		if (get_int(uo, "units.", m->string, EVENT_TOKENS_MAX, false, NULL,
+		            k == PC_WEB_SEARCH ? &c->web_search_calls : &c->units[k], err) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+/* OpenAI Responses: the response's "output" items, when the gateway forwards
+ * them, count one web search per "web_search_call" item (docs/events.md).
+ * Anything else in "output" is not looked at. */
+static int parse_output_items(const cJSON *root, struct call_event *c, struct tally_err *err)
+{
+	const cJSON *out = member(root, "output"), *it;
+	int64_t n = 0;
+
+	(void)err;
+	if (!out || !cJSON_IsArray(out))
+		return 0;
+	cJSON_ArrayForEach(it, out)
+	{
+		const cJSON *t = cJSON_IsObject(it) ? member(it, "type") : NULL;
+		if (t && cJSON_IsString(t) && strcmp(t->valuestring, "web_search_call") == 0)
+			n++;
+	}
+	if (n > 0)
+		c->web_search_calls = n;
+	return 0;
 }
 
 /* The optional pricing fields of a call (docs/events.md): service_tier,
@@ -756,7 +867,9 @@ static int parse_pricing_fields(const cJSON *root, struct call_event *c, struct 
 		return -1;
 	if (found)
 		c->web_search_calls = searches;
-	return 0;
+	else if (parse_output_items(root, c, err) < 0)
+		return -1;
+	return parse_units(root, c, err);
 }
 
 static int parse_status(const cJSON *root, enum call_status *out, struct tally_err *err)
@@ -1097,6 +1210,7 @@ const char *usage_shape_name(enum usage_shape s)
 	case USAGE_BEDROCK: return "bedrock";
 	case USAGE_DEEPSEEK: return "deepseek";
 	case USAGE_XAI: return "xai";
+	case USAGE_DURATION: return "duration";
 	}
 	return "unknown";
 }

@@ -7,6 +7,7 @@
 #define TALLY_EVENT_H
 
 #include "common.h"
+#include "../ledger/price_components.h" /* the components, for units[] */
 
 #define EVENT_MAX_BYTES  (1024 * 1024) /* larger messages are quarantined */
 #define EVENT_ID_MAX     128           /* event_id, outcome_id */
@@ -31,6 +32,7 @@ enum usage_shape {
 	USAGE_BEDROCK,
 	USAGE_DEEPSEEK,
 	USAGE_XAI,
+	USAGE_DURATION, /* OpenAI transcription {"type":"duration","seconds":n} */
 };
 
 #define EVENT_OPTION_MAX 32 /* service_tier, data_residency, inference_geo, speed */
@@ -59,13 +61,17 @@ struct call_event {
 	bool has_provider_cost;
 	int64_t provider_cost_pusd; /* pico-USD, exact */
 	/* Billable details (docs/events.md); each a part of the counts above. */
-	int64_t cache_write_1h_tokens;             /* of cache_write_tokens: 1-hour TTL writes */
-	int64_t audio_input_tokens;                /* of input_tokens, cached audio included */
-	int64_t audio_cache_read_tokens;           /* of audio_input_tokens and cache_read_tokens */
-	int64_t image_input_tokens;                /* of input_tokens (uncached) */
-	int64_t audio_output_tokens;               /* of output_tokens */
-	int64_t image_output_tokens;               /* of output_tokens */
-	int64_t web_search_calls;                  /* billable web searches (tool_use.web_search) */
+	int64_t cache_write_1h_tokens;   /* of cache_write_tokens: 1-hour TTL writes */
+	int64_t audio_input_tokens;      /* of input_tokens, cached audio included */
+	int64_t audio_cache_read_tokens; /* of audio_input_tokens and cache_read_tokens */
+	int64_t image_input_tokens;      /* of input_tokens (uncached) */
+	int64_t audio_output_tokens;     /* of output_tokens */
+	int64_t image_output_tokens;     /* of output_tokens */
+	int64_t web_search_calls;        /* billable web searches (tool_use.web_search) */
+	/* Per-unit quantities by price component (images, pixels, seconds,
+	 * characters, live-search sources: every component whose unit is not
+	 * "tokens", web_search and request aside); 0 for the others. */
+	int64_t units[PC_COUNT];
 	char service_tier[EVENT_OPTION_MAX + 1];   /* "" = standard */
 	char data_residency[EVENT_OPTION_MAX + 1]; /* "" = none */
 	char inference_geo[EVENT_OPTION_MAX + 1];  /* Anthropic; "" = none */

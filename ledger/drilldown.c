@@ -88,6 +88,40 @@ int ledger_calls_json(struct ledger *lg, const struct calls_filter *f, struct sb
 	                                                                                             " WITH ORDINALITY AS x(k, q, p, l, u, o)" \
 	                                                                                             " WHERE x.k IS NOT NULL AND (coalesce(x.q, 0) <> 0 OR coalesce(x.p, 0) <> 0))"
 
+/* The call's price version's rates (alias pb), every component and variant
+ * of ledger/price_components.h that the version sets: token rates in USD per
+ * million tokens, per-unit rates in USD per unit. */
+#define PBN_STD_(ID, name, key, unit)   ", '" #name "'"
+#define PBN_BATCH_(ID, name, key, unit) ", 'batch_" #name "'"
+#define PBN_FLEX_(ID, name, key, unit)  ", 'flex_" #name "'"
+#define PBN_PRIO_(ID, name, key, unit)  ", 'priority_" #name "'"
+#define PBN_ABOVE_(ID, name, key, unit) ", 'above_" #name "'"
+#define PBN_ABPR_(ID, name, key, unit)  ", 'above_priority_" #name "'"
+#define PBC_STD_(ID, name, key, unit)   ", pb." #name "_pusd"
+#define PBC_BATCH_(ID, name, key, unit) ", pb.batch_" #name "_pusd"
+#define PBC_FLEX_(ID, name, key, unit)  ", pb.flex_" #name "_pusd"
+#define PBC_PRIO_(ID, name, key, unit)  ", pb.priority_" #name "_pusd"
+#define PBC_ABOVE_(ID, name, key, unit) ", pb.above_" #name "_pusd"
+#define PBC_ABPR_(ID, name, key, unit)  ", pb.above_priority_" #name "_pusd"
+#define PBU_(ID, name, key, unit)       ", '" unit "'"
+#define PB_RATES_UNNEST                                                                            \
+	" FROM unnest(ARRAY[NULL::text" PRICE_COMPONENTS(PBN_STD_) PRICE_COMPONENTS(PBN_BATCH_)    \
+	    PRICE_COMPONENTS(PBN_FLEX_) PRICE_COMPONENTS(PBN_PRIO_) PRICE_COMPONENTS(PBN_ABOVE_)   \
+	        PRICE_COMPONENTS(PBN_ABPR_) "], ARRAY[NULL::bigint" PRICE_COMPONENTS(PBC_STD_)     \
+	            PRICE_COMPONENTS(PBC_BATCH_) PRICE_COMPONENTS(PBC_FLEX_)                       \
+	                PRICE_COMPONENTS(PBC_PRIO_) PRICE_COMPONENTS(PBC_ABOVE_) PRICE_COMPONENTS( \
+	                    PBC_ABPR_) "], ARRAY[NULL::text" PRICE_COMPONENTS(PBU_)                \
+	                    PRICE_COMPONENTS(PBU_) PRICE_COMPONENTS(PBU_) PRICE_COMPONENTS(PBU_)   \
+	                        PRICE_COMPONENTS(PBU_) PRICE_COMPONENTS(                           \
+	                            PBU_) "]) WITH ORDINALITY AS x(n, v, u, o)"                    \
+	                                  " WHERE x.n IS NOT NULL AND x.v IS NOT NULL"
+#define PB_TOKEN_RATES_JSON                                                                        \
+	"(SELECT json_object_agg(x.n, " PER_M("x.v") " ORDER BY x.o)" PB_RATES_UNNEST              \
+	                                             " AND x.u = 'tokens')"
+#define PB_UNIT_RATES_JSON                                                                         \
+	"(SELECT json_object_agg(x.n, " USD("x.v") " ORDER BY x.o)" PB_RATES_UNNEST                \
+	                                           " AND x.u <> 'tokens')"
+
 /* $1 event_id, $2 team (NULL: any). The call, its cost by component, its
  * price version's rates (USD per million tokens) and, when it names one, its
  * outcome and the feedback it got. */
@@ -105,12 +139,8 @@ static const char call_sql[] =
     "  'provider', pb.provider, 'model', pb.model, 'tier', pb.tier,"
     "  'effective_from', to_char(pb.effective_from AT TIME ZONE 'UTC',"
     "   'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), 'source', pb.source,"
-    "  'usd_per_million_tokens', json_build_object("
-    "   'input', " PER_M("pb.input_pusd") ", 'output', " PER_M("pb.output_pusd") ","
-    "   'cache_read', " PER_M("pb.cache_read_pusd") ", 'cache_write', " PER_M("pb.cache_write_pusd") ","
-    "   'reasoning', " PER_M("pb.reasoning_pusd") ","
-    "   'batch_input', " PER_M("pb.batch_input_pusd") ", 'batch_output', " PER_M("pb.batch_output_pusd") ","
-    "   'above_input', " PER_M("pb.above_input_pusd") ", 'above_output', " PER_M("pb.above_output_pusd") "),"
+    "  'usd_per_million_tokens', coalesce(" PB_TOKEN_RATES_JSON ", '{}'::json),"
+    "  'usd_per_unit', coalesce(" PB_UNIT_RATES_JSON ", '{}'::json),"
     "  'long_context_threshold_tokens', nullif(pb.threshold_tokens, 0))"
     "  FROM price_book pb WHERE pb.price_version = c.price_version),"
     " 'outcome', (SELECT json_build_object('outcome_id', o.outcome_id, 'kind', o.kind,"

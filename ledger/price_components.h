@@ -14,10 +14,19 @@
  *   litellm_key - the key of LiteLLM's map holding the standard price (USD per
  *                 unit); variants append _batches, _flex, _priority,
  *                 _above_<N>k_tokens[_priority]
- *   unit        - what one quantity counts (FOCUS PricingUnit)
+ *   unit        - what one quantity counts (FOCUS PricingUnit); every unit
+ *                 but "tokens" is a per-unit charge counted apart from the
+ *                 tokens (docs/prices.md, "Per-unit components"): no token
+ *                 multiplier or batch discount applies to it, and its
+ *                 quantity comes from the event's "units" object
+ *                 (docs/events.md) or a usage field that reports it.
+ *                 live_search_cost_per_source is not a key of LiteLLM's map:
+ *                 the importer sets xAI's documented rate (docs/prices.md).
  */
 #ifndef TALLY_PRICE_COMPONENTS_H
 #define TALLY_PRICE_COMPONENTS_H
+
+#include <stdbool.h>
 
 #define PRICE_COMPONENTS(X)                                                                        \
 	X(INPUT, input, "input_cost_per_token", "tokens")                                          \
@@ -32,7 +41,20 @@
 	X(AUDIO_OUTPUT, audio_output, "output_cost_per_audio_token", "tokens")                     \
 	X(IMAGE_OUTPUT, image_output, "output_cost_per_image_token", "tokens")                     \
 	X(WEB_SEARCH, web_search, "search_context_cost_per_query", "queries")                      \
-	X(REQUEST, request, "input_cost_per_request", "requests")
+	X(REQUEST, request, "input_cost_per_request", "requests")                                  \
+	X(INPUT_IMAGES, input_images, "input_cost_per_image", "images")                            \
+	X(OUTPUT_IMAGES, output_images, "output_cost_per_image", "images")                         \
+	X(INPUT_PIXELS, input_pixels, "input_cost_per_pixel", "pixels")                            \
+	X(OUTPUT_PIXELS, output_pixels, "output_cost_per_pixel", "pixels")                         \
+	X(INPUT_SECONDS, input_seconds, "input_cost_per_second", "seconds")                        \
+	X(OUTPUT_SECONDS, output_seconds, "output_cost_per_second", "seconds")                     \
+	X(AUDIO_INPUT_SECONDS, audio_input_seconds, "input_cost_per_audio_per_second", "seconds")  \
+	X(VIDEO_INPUT_SECONDS, video_input_seconds, "input_cost_per_video_per_second", "seconds")  \
+	X(VIDEO_OUTPUT_SECONDS, video_output_seconds, "output_cost_per_video_per_second",          \
+	  "seconds")                                                                               \
+	X(INPUT_CHARS, input_chars, "input_cost_per_character", "characters")                      \
+	X(OUTPUT_CHARS, output_chars, "output_cost_per_character", "characters")                   \
+	X(LIVE_SEARCH, live_search, "live_search_cost_per_source", "sources")
 
 #define PC_ENUM_(ID, name, key, unit) PC_##ID,
 enum price_component { PRICE_COMPONENTS(PC_ENUM_) PC_COUNT };
@@ -78,6 +100,9 @@ extern const char *const price_component_names[PC_COUNT];
 extern const char *const price_component_units[PC_COUNT];
 extern const char *const price_component_litellm[PC_COUNT];
 extern const char *const price_variant_prefix[PV_COUNT];
+/* True for a component counted in tokens (unit "tokens"); false for the
+ * per-unit charges (queries, requests, images, seconds, ...). */
+bool price_component_is_token(int k);
 
 /* ---- SQL column lists, spelled by the preprocessor from the tables -------- */
 

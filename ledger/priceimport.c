@@ -103,6 +103,9 @@ static int seen_grow(struct seen_set *s, const struct price_import *im)
 /* Looks p up; returns the index of an earlier price with the same name, or
  * SIZE_MAX after remembering p as the coming im->prices[idx], or SEEN_OOM. */
 #define SEEN_OOM (SIZE_MAX - 1)
+
+/* xAI Live Search: $25 per 1,000 sources = $0.025 per source, in pico-USD. */
+#define XAI_LIVE_SEARCH_PUSD INT64_C(25000000000)
 static size_t seen_check_add(struct seen_set *s, const struct price_import *im,
                              const struct price *p, size_t idx)
 {
@@ -335,11 +338,13 @@ static int litellm_ppm(const cJSON *obj, const char *entry_name, const char *fie
 }
 
 /* The documented batch discount of a provider (docs/prices.md): 50% for
- * OpenAI, Azure OpenAI, Anthropic, Bedrock, Vertex AI and the Gemini API. */
+ * OpenAI, Azure OpenAI, Anthropic, Bedrock, Vertex AI, the Gemini API and
+ * Dashscope (Alibaba Model Studio batch inference: "50% of the cost of
+ * real-time inference"). */
 static int64_t batch_discount_of(const char *provider)
 {
 	static const char *const half[] = {"openai",           "azure",  "anthropic", "bedrock",
-	                                   "bedrock_converse", "gemini", "vertex_ai"};
+	                                   "bedrock_converse", "gemini", "vertex_ai", "dashscope"};
 
 	for (size_t i = 0; i < sizeof half / sizeof *half; i++)
 		if (strcmp(provider, half[i]) == 0)
@@ -530,13 +535,18 @@ static int litellm_entry(const cJSON *entry, int64_t effective_from_us, struct p
 	}
 	if (litellm_tiers(entry, p, rounded, err) < 0)
 		return -1;
-	if (p->rate[PV_STD][PC_INPUT] == PRICE_UNSET && p->rate[PV_STD][PC_OUTPUT] == PRICE_UNSET &&
-	    p->rate[PV_STD][PC_REQUEST] == PRICE_UNSET) {
-		im_skip(im, "entry \"%.200s\": no input, output or per-request price", name);
+	for (k = 0; k < PC_COUNT && p->rate[PV_STD][k] == PRICE_UNSET; k++)
+		;
+	if (k == PC_COUNT) {
+		im_skip(im, "entry \"%.200s\": no standard price of any component", name);
 		return 0;
 	}
-	/* xAI charges the higher rates from the threshold itself. */
+	/* xAI charges the higher rates from the threshold itself, and Live
+	 * Search $25 per 1,000 sources used (docs.x.ai/docs/guides/live-search),
+	 * a rate LiteLLM's map does not list. */
 	p->threshold_inclusive = strcmp(p->provider, "xai") == 0;
+	if (strcmp(p->provider, "xai") == 0 && p->rate[PV_STD][PC_LIVE_SEARCH] == PRICE_UNSET)
+		p->rate[PV_STD][PC_LIVE_SEARCH] = XAI_LIVE_SEARCH_PUSD;
 	p->batch_discount_ppm = batch_discount_of(p->provider);
 	if (litellm_ppm(entry, name, "regional_processing_uplift_multiplier_eu", &p->uplift_eu_ppm,
 	                err) < 0 ||
@@ -622,21 +632,32 @@ done:
  * tier; <variant><component> for every rate (tokens in USD per million,
  * queries and requests in USD each); the scalars. The header names the
  * columns used, in any order (docs/prices.md). */
-enum csv_kind { CK_PROVIDER, CK_MODEL, CK_TIER, CK_RATE, CK_THRESHOLD, CK_INCLUSIVE, CK_PPM };
+enum csv_kind {
+	CK_PROVIDER,
+	CK_MODEL,
+	CK_TIER,
+	CK_RATE,
+	CK_THRESHOLD,
+	CK_INCLUSIVE,
+	CK_PPM,
+	CK_LEVEL_FROM, /* level<N>_from_tokens */
+	CK_LEVEL_RATE, /* level<N>_<component> */
+};
 
 struct csv_col {
 	char name[48];
 	enum csv_kind kind;
-	int variant, component; /* CK_RATE */
+	int variant, component; /* CK_RATE; component and level for CK_LEVEL_* */
 	size_t scalar_off;      /* CK_PPM */
 	bool fraction;          /* CK_PPM: a share (0.5) stored as a discount */
+	int level;              /* CK_LEVEL_*: 2.. (price.tiers[level - 2]) */
 };
 
 #define CSV_HEADER                                                                                 \
 	"provider,model,tier,input,output,cache_read,cache_write,reasoning,batch_input,"           \
 	"batch_output,threshold_tokens,above_input,above_output,above_cache_read,"                 \
 	"above_cache_write"
-#define CSV_MAX_COLS  (3 + PV_COUNT * PC_COUNT + 8)
+#define CSV_MAX_COLS  (3 + PV_COUNT * PC_COUNT + 8 + PRICE_TIERS_MAX * (1 + PC_COUNT))
 #define CSV_FIELD_MAX 512
 
 static size_t csv_columns(struct csv_col *cols)
@@ -653,23 +674,36 @@ static size_t csv_columns(struct csv_col *cols)
 	};
 	size_t n = 0;
 
-	cols[n++] = (struct csv_col){"provider", CK_PROVIDER, 0, 0, 0, false};
-	cols[n++] = (struct csv_col){"model", CK_MODEL, 0, 0, 0, false};
-	cols[n++] = (struct csv_col){"tier", CK_TIER, 0, 0, 0, false};
+	cols[n++] = (struct csv_col){"provider", CK_PROVIDER, 0, 0, 0, false, 0};
+	cols[n++] = (struct csv_col){"model", CK_MODEL, 0, 0, 0, false, 0};
+	cols[n++] = (struct csv_col){"tier", CK_TIER, 0, 0, 0, false, 0};
 	for (int v = 0; v < PV_COUNT; v++)
 		for (int k = 0; k < PC_COUNT; k++) {
 			struct csv_col *c = &cols[n++];
-			*c = (struct csv_col){"", CK_RATE, v, k, 0, false};
+			*c = (struct csv_col){"", CK_RATE, v, k, 0, false, 0};
 			snprintf(c->name, sizeof c->name, "%s%s", price_variant_prefix[v],
 			         price_component_names[k]);
 		}
-	cols[n++] = (struct csv_col){"threshold_tokens", CK_THRESHOLD, 0, 0, 0, false};
-	cols[n++] = (struct csv_col){"threshold_inclusive", CK_INCLUSIVE, 0, 0, 0, false};
+	cols[n++] = (struct csv_col){"threshold_tokens", CK_THRESHOLD, 0, 0, 0, false, 0};
+	cols[n++] = (struct csv_col){"threshold_inclusive", CK_INCLUSIVE, 0, 0, 0, false, 0};
 	for (size_t i = 0; i < sizeof ppm / sizeof *ppm; i++)
-		cols[n++] = (struct csv_col){"", CK_PPM, 0, 0, ppm[i].off, i == 0};
+		cols[n++] = (struct csv_col){"", CK_PPM, 0, 0, ppm[i].off, i == 0, 0};
 	for (size_t i = 0; i < sizeof ppm / sizeof *ppm; i++)
 		str_copy(cols[n - (sizeof ppm / sizeof *ppm) + i].name, sizeof cols[0].name,
 		         ppm[i].name);
+	/* Further long-context tiers (LiteLLM's tiered_pricing beyond two):
+	 * level2_from_tokens, level2_input, ... level<PRICE_TIERS_MAX + 1>_*. */
+	for (int l = 2; l < PRICE_TIERS_MAX + 2; l++) {
+		struct csv_col *c = &cols[n++];
+		*c = (struct csv_col){"", CK_LEVEL_FROM, 0, 0, 0, false, l};
+		snprintf(c->name, sizeof c->name, "level%d_from_tokens", l);
+		for (int k = 0; k < PC_COUNT; k++) {
+			c = &cols[n++];
+			*c = (struct csv_col){"", CK_LEVEL_RATE, 0, k, 0, false, l};
+			snprintf(c->name, sizeof c->name, "level%d_%s", l,
+			         price_component_names[k]);
+		}
+	}
 	return n;
 }
 
@@ -773,6 +807,35 @@ static int csv_header(char (*fields)[CSV_FIELD_MAX], int nf, size_t lineno,
 	return 0;
 }
 
+/* The further tiers of a CSV row: each level up to the highest one given has
+ * a start above the level below's and at least one rate (docs/prices.md). */
+static int csv_check_levels(const struct price *p, size_t lineno, struct tally_err *err)
+{
+	int64_t below = p->threshold_tokens;
+
+	if (p->n_tiers > 0 && p->threshold_tokens <= 0)
+		return tally_err_set(err, TALLY_EINVAL, false,
+		                     "line %zu: column level2_from_tokens: further tiers need "
+		                     "threshold_tokens and above_input (level 1) first",
+		                     lineno);
+	for (int l = 0; l < p->n_tiers; l++) {
+		bool any = false;
+		for (int k = 0; k < PC_COUNT; k++)
+			any |= p->tiers[l].rate[k] != PRICE_UNSET;
+		if (p->tiers[l].from_tokens <= below)
+			return tally_err_set(err, TALLY_EINVAL, false,
+			                     "line %zu: column level%d_from_tokens: must be above "
+			                     "%lld, where the level below starts",
+			                     lineno, l + 2, (long long)below);
+		if (!any)
+			return tally_err_set(err, TALLY_EINVAL, false,
+			                     "line %zu: level %d has no price (level%d_input, ...)",
+			                     lineno, l + 2, l + 2);
+		below = p->tiers[l].from_tokens;
+	}
+	return 0;
+}
+
 static int csv_row(char (*fields)[CSV_FIELD_MAX], const struct csv_col *const *map, int nf,
                    size_t lineno, int64_t effective_from_us, struct price *p, bool *rounded,
                    struct tally_err *err)
@@ -780,6 +843,9 @@ static int csv_row(char (*fields)[CSV_FIELD_MAX], const struct csv_col *const *m
 	char why[64];
 
 	price_blank(p, effective_from_us);
+	for (int l = 0; l < PRICE_TIERS_MAX; l++)
+		for (int k = 0; k < PC_COUNT; k++)
+			p->tiers[l].rate[k] = PRICE_UNSET;
 	*rounded = false;
 	for (int f = 0; f < nf; f++) {
 		const struct csv_col *c = map[f];
@@ -803,16 +869,32 @@ static int csv_row(char (*fields)[CSV_FIELD_MAX], const struct csv_col *const *m
 			break;
 		}
 		case CK_RATE:
+		case CK_LEVEL_RATE:
 			if (!*t)
 				break;
-			if (parse_price(
-			        t,
-			        c->component == PC_WEB_SEARCH || c->component == PC_REQUEST ? 12
-			                                                                    : 6,
-			        &p->rate[c->variant][c->component], rounded, why, sizeof why) < 0)
+			/* Tokens in USD per million, per-unit charges in USD each. */
+			if (parse_price(t, price_component_is_token(c->component) ? 6 : 12,
+			                c->kind == CK_RATE
+			                    ? &p->rate[c->variant][c->component]
+			                    : &p->tiers[c->level - 2].rate[c->component],
+			                rounded, why, sizeof why) < 0)
 				return tally_err_set(err, TALLY_EINVAL, false,
 				                     "line %zu: column %s: \"%.60s\" %s", lineno,
 				                     c->name, t, why);
+			if (c->kind == CK_LEVEL_RATE && p->n_tiers < c->level - 1)
+				p->n_tiers = c->level - 1;
+			break;
+		case CK_LEVEL_FROM:
+			if (!*t)
+				break;
+			if (parse_i64(t, &x) < 0 || x <= 0)
+				return tally_err_set(err, TALLY_EINVAL, false,
+				                     "line %zu: column %s: \"%.60s\" is not a "
+				                     "whole number above 0",
+				                     lineno, c->name, t);
+			p->tiers[c->level - 2].from_tokens = x;
+			if (p->n_tiers < c->level - 1)
+				p->n_tiers = c->level - 1;
 			break;
 		case CK_THRESHOLD:
 		case CK_INCLUSIVE:
@@ -860,6 +942,8 @@ static int csv_row(char (*fields)[CSV_FIELD_MAX], const struct csv_col *const *m
 		                     "line %zu: column above_input: threshold_tokens is set, so "
 		                     "above_input must be too",
 		                     lineno);
+	if (csv_check_levels(p, lineno, err) < 0)
+		return -1;
 	if (p->batch_input == PRICE_UNSET && p->batch_output != PRICE_UNSET)
 		return tally_err_set(err, TALLY_EINVAL, false,
 		                     "line %zu: column batch_input: batch_output is set, so "

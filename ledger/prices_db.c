@@ -363,6 +363,9 @@ static int reprice_fetch(struct ledger *lg, const struct pricebook *pb, struct s
 		c->audio_output_tokens = cell(res, r, RP_QTY + PC_AUDIO_OUTPUT);
 		c->image_output_tokens = cell(res, r, RP_QTY + PC_IMAGE_OUTPUT);
 		c->web_search_calls = cell(res, r, RP_QTY + PC_WEB_SEARCH);
+		for (int k = 0; k < PC_COUNT; k++)
+			if (!price_component_is_token(k) && k != PC_WEB_SEARCH && k != PC_REQUEST)
+				c->units[k] = cell(res, r, RP_QTY + k);
 		bool was_priced = !PQgetisnull(res, r, 12);
 		int64_t old_cost = was_priced ? cell(res, r, 12) : 0;
 		int64_t old_version = PQgetisnull(res, r, 13) ? 0 : cell(res, r, 13);

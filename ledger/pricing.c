@@ -363,6 +363,11 @@ const char *const price_component_units[PC_COUNT] = {PRICE_COMPONENTS(PC_UNIT_)}
 const char *const price_component_litellm[PC_COUNT] = {PRICE_COMPONENTS(PC_KEY_)};
 const char *const price_variant_prefix[PV_COUNT] = {PRICE_VARIANTS(PV_PREFIX_)};
 
+bool price_component_is_token(int k)
+{
+	return k >= 0 && k < PC_COUNT && strcmp(price_component_units[k], "tokens") == 0;
+}
+
 /* ---- pricing ------------------------------------------------------------- */
 
 #define PPM INT64_C(1000000)
@@ -380,7 +385,16 @@ int price_quantities(const struct call_event *c, int64_t q[PC_COUNT], struct tal
 		if (in[i] < 0 || in[i] > INT64_C(1) << 40)
 			return tally_err_set(err, TALLY_EINVAL, false,
 			                     "price_call: negative or absurd count");
+	for (int k = 0; k < PC_COUNT; k++)
+		if (c->units[k] < 0 || c->units[k] > INT64_C(1) << 40)
+			return tally_err_set(err, TALLY_EINVAL, false,
+			                     "price_call: negative or absurd %s count",
+			                     price_component_names[k]);
 	memset(q, 0, PC_COUNT * sizeof *q);
+	/* The per-unit quantities as the event counted them. */
+	for (int k = 0; k < PC_COUNT; k++)
+		if (!price_component_is_token(k) && k != PC_WEB_SEARCH && k != PC_REQUEST)
+			q[k] = c->units[k];
 	q[PC_CACHE_WRITE_1H] = c->cache_write_1h_tokens;
 	q[PC_CACHE_WRITE] = c->cache_write_tokens - c->cache_write_1h_tokens;
 	q[PC_AUDIO_CACHE_READ] = c->audio_cache_read_tokens;
@@ -506,10 +520,23 @@ static int64_t rate_at(const struct price *p, int level, bool prio, int k)
 		if (is_claude(p) && (v = listed(p, level, prio, PC_INPUT)) != PRICE_UNSET)
 			return 2 * v;
 		return PRICE_UNSET;
-	case PC_WEB_SEARCH:
-	case PC_REQUEST: return prio ? listed(p, 0, false, k) : PRICE_UNSET;
-	default: return PRICE_UNSET;
+	default:
+		/* Per-unit charges are the same in every service tier. */
+		if (!price_component_is_token(k) && prio)
+			return listed(p, level, false, k);
+		return PRICE_UNSET;
 	}
+}
+
+/* A per-call fee (a search, a request, a live-search source): the same in
+ * every service tier, neither discounted for batch nor multiplied by region
+ * or speed. Tokens and the media units (images, pixels, seconds,
+ * characters) are what batch discounts and multipliers apply to. */
+static bool is_fee(int k)
+{
+	const char *u = price_component_units[k];
+
+	return strcmp(u, "queries") == 0 || strcmp(u, "requests") == 0 || strcmp(u, "sources") == 0;
 }
 
 /* One component's rate and discount for the call's service tier. */
@@ -521,7 +548,7 @@ struct pick {
 static struct pick pick_rate(const struct price *p, int level, int svc, int k)
 {
 	struct pick r = {PRICE_UNSET, 0};
-	bool token = k != PC_WEB_SEARCH && k != PC_REQUEST;
+	bool token = price_component_is_token(k);
 
 	switch (svc) {
 	case SVC_STD: r.rate = rate_at(p, level, false, k); break;
@@ -553,7 +580,8 @@ static struct pick pick_rate(const struct price *p, int level, int svc, int k)
 		           p->rate[PV_STD][PC_REASONING] == PRICE_UNSET &&
 		           p->rate[PV_BATCH][PC_OUTPUT] != PRICE_UNSET) {
 			r.rate = p->rate[PV_BATCH][PC_OUTPUT];
-		} else if (!token) {
+		} else if (is_fee(k)) {
+			/* Per-call fees are not discounted. */
 			r.rate = rate_at(p, level, false, k);
 		} else if (p->batch_discount_ppm > 0) {
 			/* The provider's documented discount on the standard (or
@@ -642,8 +670,6 @@ int price_call_parts(const struct price *p, const struct call_event *c, struct c
 	for (int k = 0; k < PC_COUNT; k++) {
 		struct pick b, l;
 		__int128 cost, list;
-		bool token = k != PC_WEB_SEARCH && k != PC_REQUEST;
-
 		if (out->qty[k] == 0)
 			continue;
 		b = pick_rate(p, level, svc, k);
@@ -660,7 +686,7 @@ int price_call_parts(const struct price *p, const struct call_event *c, struct c
 		list = l.rate == PRICE_UNSET ? cost : (__int128)out->qty[k] * l.rate;
 		if (b.discount_ppm)
 			cost = scale_ppm(cost, PPM - b.discount_ppm);
-		if (token && mult != PPM) {
+		if (!is_fee(k) && mult != PPM) {
 			cost = scale_ppm(cost, mult);
 			list = scale_ppm(list, mult);
 		}

@@ -103,6 +103,13 @@ rollup_sums() {
 		WHERE table_name = '$1_merged'") FROM $1 GROUP BY $(seq -s, 1 "$2")"
 }
 rollups_mismatch() {
+	# rollup_charges' component columns as they are (migrations 0010, 0015; a view since 0017):
+	# "coalesce(sum(input_qty), 0), ..." in column order.
+	sums=$(q "SELECT string_agg('coalesce(sum(' || column_name || '), 0)', ', '
+		ORDER BY ordinal_position) FROM information_schema.columns
+		WHERE table_name = 'rollup_charges' AND table_schema = current_schema()
+		AND (column_name LIKE '%\\_qty' OR column_name LIKE '%\\_cost\\_pusd'
+			OR column_name LIKE '%\\_list\\_pusd')")
 	RH=$(rollup_sums rollup_hourly 8) RD=$(rollup_sums rollup_daily 7)
 	RC=$(rollup_sums rollup_charges 6) RT=$(rollup_sums rollup_tags_hourly 5)
 	q "WITH h AS (SELECT date_trunc('hour', ts) AS hour, team, workflow, task_type, provider,
@@ -116,19 +123,7 @@ rollups_mismatch() {
 		coalesce(sum(cost_pusd), 0) AS cost, count(*) FILTER (WHERE cost_pusd IS NULL) AS u,
 		count(*) FILTER (WHERE cache_hit) AS ch FROM calls GROUP BY 1, 2, 3, 4, 5, 6, 7),
 	c AS (SELECT date_trunc('hour', ts) AS hour, team, workflow, task_type, provider, model,
-		count(*) AS calls,
-		coalesce(sum(input_qty), 0), coalesce(sum(cache_read_qty), 0), coalesce(sum(cache_write_qty), 0), coalesce(sum(cache_write_1h_qty), 0),
-		coalesce(sum(audio_input_qty), 0), coalesce(sum(audio_cache_read_qty), 0), coalesce(sum(image_input_qty), 0), coalesce(sum(output_qty), 0),
-		coalesce(sum(reasoning_qty), 0), coalesce(sum(audio_output_qty), 0), coalesce(sum(image_output_qty), 0), coalesce(sum(web_search_qty), 0),
-		coalesce(sum(request_qty), 0), coalesce(sum(input_cost_pusd), 0), coalesce(sum(cache_read_cost_pusd), 0),
-		coalesce(sum(cache_write_cost_pusd), 0), coalesce(sum(cache_write_1h_cost_pusd), 0), coalesce(sum(audio_input_cost_pusd), 0),
-		coalesce(sum(audio_cache_read_cost_pusd), 0), coalesce(sum(image_input_cost_pusd), 0), coalesce(sum(output_cost_pusd), 0),
-		coalesce(sum(reasoning_cost_pusd), 0), coalesce(sum(audio_output_cost_pusd), 0), coalesce(sum(image_output_cost_pusd), 0),
-		coalesce(sum(web_search_cost_pusd), 0), coalesce(sum(request_cost_pusd), 0), coalesce(sum(input_list_pusd), 0),
-		coalesce(sum(cache_read_list_pusd), 0), coalesce(sum(cache_write_list_pusd), 0), coalesce(sum(cache_write_1h_list_pusd), 0),
-		coalesce(sum(audio_input_list_pusd), 0), coalesce(sum(audio_cache_read_list_pusd), 0), coalesce(sum(image_input_list_pusd), 0),
-		coalesce(sum(output_list_pusd), 0), coalesce(sum(reasoning_list_pusd), 0), coalesce(sum(audio_output_list_pusd), 0),
-		coalesce(sum(image_output_list_pusd), 0), coalesce(sum(web_search_list_pusd), 0), coalesce(sum(request_list_pusd), 0),
+		count(*) AS calls, $sums,
 		coalesce(sum(cost_pusd), 0) AS cost FROM calls GROUP BY 1, 2, 3, 4, 5, 6),
 	t AS (SELECT t.key, date_trunc('hour', c.ts), c.team, c.workflow, t.value, count(*),
 		sum(c.input_tokens), sum(c.output_tokens), sum(c.cache_read_tokens),

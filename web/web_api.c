@@ -327,17 +327,57 @@ void web_quarantine(struct web_req *rq, struct web_resp *rs)
 
 /* ---- prices --------------------------------------------------------------------- */
 
-static void price_json(struct sbuf *b, const char *name, int64_t pusd, bool first)
+/* "name":"1.234567" (or null): a token rate as USD per million tokens (6
+ * decimals), a per-unit rate as USD per unit (12 decimals). */
+static void price_json(struct sbuf *b, const char *prefix, const char *name, int64_t pusd,
+                       bool token, bool *first)
 {
 	char v[48];
 
-	sbuf_printf(b, "%s\"%s\":", first ? "" : ",", name);
+	sbuf_printf(b, "%s\"%s%s\":", *first ? "" : ",", prefix, name);
+	*first = false;
 	if (pusd == PRICE_UNSET) {
 		sbuf_puts(b, "null");
 		return;
 	}
-	/* pico-USD per token = USD per million tokens with 6 decimals */
-	money_format(pusd, 6, v, sizeof v);
+	money_format(pusd, token ? 6 : 12, v, sizeof v);
+	sbuf_printf(b, "\"%s\"", v);
+}
+
+/* The rates of rate[v][k] (or one tier's rates, variants NULL) as the two
+ * objects "usd_per_million_tokens" and "usd_per_unit", every component and
+ * variant of ledger/price_components.h; unset: null (tiers: left out). */
+static void price_rates_json(struct sbuf *b, const int64_t (*rate)[PC_COUNT],
+                             const int64_t *tier_rate)
+{
+	for (int unit = 0; unit < 2; unit++) {
+		bool first = true;
+		sbuf_printf(b, "%s\"%s\":{", unit ? "," : "",
+		            unit ? "usd_per_unit" : "usd_per_million_tokens");
+		for (int v = 0; v < (tier_rate ? 1 : PV_COUNT); v++)
+			for (int k = 0; k < PC_COUNT; k++) {
+				int64_t r = tier_rate ? tier_rate[k] : rate[v][k];
+				if (price_component_is_token(k) == (unit == 1) ||
+				    (tier_rate && r == PRICE_UNSET))
+					continue;
+				price_json(b, price_variant_prefix[v], price_component_names[k], r,
+				           unit == 0, &first);
+			}
+		sbuf_putc(b, '}');
+	}
+}
+
+/* A multiplier or share in ppm as a decimal string ("1.1"), or null for 0. */
+static void ppm_json(struct sbuf *b, const char *name, int64_t ppm)
+{
+	char v[48];
+
+	sbuf_printf(b, ",\"%s\":", name);
+	if (ppm <= 0) {
+		sbuf_puts(b, "null");
+		return;
+	}
+	money_format(ppm, 6, v, sizeof v);
 	sbuf_printf(b, "\"%s\"", v);
 }
 
@@ -360,8 +400,13 @@ void web_prices_get(struct web_req *rq, struct web_resp *rs)
 		web_db_error(rq, rs, &err);
 		return;
 	}
-	sbuf_printf(&rs->body, "{\"total\":%lld,\"limit\":%lld,\"offset\":%lld,\"prices\":[",
+	sbuf_printf(&rs->body, "{\"total\":%lld,\"limit\":%lld,\"offset\":%lld,\"units\":{",
 	            (long long)pg.total, (long long)limit, (long long)offset);
+	for (int k = 0; k < PC_COUNT; k++) {
+		sbuf_printf(&rs->body, "%s\"%s\":", k ? "," : "", price_component_names[k]);
+		sbuf_json_str(&rs->body, price_component_units[k]);
+	}
+	sbuf_puts(&rs->body, "},\"prices\":[");
 	for (size_t i = 0; i < pg.n; i++) {
 		const struct price *p = &pg.rows[i].p;
 		sbuf_printf(&rs->body, "%s{\"price_version\":%lld,\"provider\":", i ? "," : "",
@@ -375,20 +420,24 @@ void web_prices_get(struct web_req *rq, struct web_resp *rs)
 		sbuf_json_str(&rs->body, pg.rows[i].effective_from);
 		sbuf_puts(&rs->body, ",\"source\":");
 		sbuf_json_str(&rs->body, pg.rows[i].source);
-		sbuf_puts(&rs->body, ",\"usd_per_million_tokens\":{");
-		price_json(&rs->body, "input", p->input, true);
-		price_json(&rs->body, "output", p->output, false);
-		price_json(&rs->body, "cache_read", p->cache_read, false);
-		price_json(&rs->body, "cache_write", p->cache_write, false);
-		price_json(&rs->body, "reasoning", p->reasoning, false);
-		price_json(&rs->body, "batch_input", p->batch_input, false);
-		price_json(&rs->body, "batch_output", p->batch_output, false);
-		price_json(&rs->body, "above_input", p->above_input, false);
-		price_json(&rs->body, "above_output", p->above_output, false);
-		price_json(&rs->body, "above_cache_read", p->above_cache_read, false);
-		price_json(&rs->body, "above_cache_write", p->above_cache_write, false);
-		sbuf_printf(&rs->body, "},\"threshold_tokens\":%lld}",
-		            (long long)(p->threshold_tokens > 0 ? p->threshold_tokens : 0));
+		sbuf_putc(&rs->body, ',');
+		price_rates_json(&rs->body, (const int64_t(*)[PC_COUNT])p->rate, NULL);
+		sbuf_printf(&rs->body, ",\"threshold_tokens\":%lld,\"threshold_inclusive\":%s",
+		            (long long)(p->threshold_tokens > 0 ? p->threshold_tokens : 0),
+		            p->threshold_inclusive ? "true" : "false");
+		ppm_json(&rs->body, "batch_discount", p->batch_discount_ppm);
+		ppm_json(&rs->body, "uplift_eu", p->uplift_eu_ppm);
+		ppm_json(&rs->body, "uplift_us", p->uplift_us_ppm);
+		ppm_json(&rs->body, "geo_us", p->geo_us_ppm);
+		ppm_json(&rs->body, "fast", p->fast_ppm);
+		sbuf_puts(&rs->body, ",\"extra_tiers\":[");
+		for (int t = 0; t < p->n_tiers && t < PRICE_TIERS_MAX; t++) {
+			sbuf_printf(&rs->body, "%s{\"from_tokens\":%lld,", t ? "," : "",
+			            (long long)p->tiers[t].from_tokens);
+			price_rates_json(&rs->body, NULL, p->tiers[t].rate);
+			sbuf_putc(&rs->body, '}');
+		}
+		sbuf_puts(&rs->body, "]}");
 	}
 	sbuf_puts(&rs->body, "]}\n");
 	price_page_cleanup(&pg);

@@ -219,6 +219,36 @@ try {
   await page.selectOption('#range', '30d');
   await settled('overview');
 
+  await step('overview: provider cost mismatches card and per provider and model panel', async () => {
+    // a call whose provider says $1.00 where gpt-4o-mini's price gives $0.00021
+    // (1,000 in x $0.15/M + 100 out x $0.60/M): a mismatch beyond rounding
+    const ev = { event_id: 'browser-mismatch-1', ts: new Date().toISOString(), team: 'support', workflow: 'ticket-triage',
+      task_type: 'classify', provider: 'openai', model: 'gpt-4o-mini', usage: { input_tokens: 1000, output_tokens: 100 },
+      provider_cost_usd: '1.00' };
+    const st = await page.evaluate(async ([tok, body]) => (await fetch('/api/v1/events', { method: 'POST',
+      headers: { Authorization: 'Bearer ' + tok, 'Content-Type': 'application/json' }, body })).status, [adminToken, JSON.stringify(ev)]);
+    if (st !== 202 && st !== 200) return `POST /api/v1/events answered ${st}`;
+    const q = '/api/v1/mismatches?' + new URLSearchParams({ from: daysBack(29) + 'T00:00:00Z', to: daysBack(-1) + 'T00:00:00Z', format: 'json' });
+    let api = null;
+    for (let i = 0; i < 60; i++) { // through Kafka and the collector
+      api = await apiJson(q);
+      if ((api.rows || []).some((x) => x.model === 'gpt-4o-mini' && Number(x.mismatched_calls) > 0)) break;
+      await page.waitForTimeout(500);
+    }
+    if (!(api.rows || []).some((x) => x.model === 'gpt-4o-mini')) return `the API never reported it: ${JSON.stringify(api)}`;
+    await page.reload();
+    await settled('overview');
+    await shot('03b-overview-mismatches');
+    const cards = await page.$$eval('.card', (cs) => cs.map((c) => [c.querySelector('.label').textContent, c.querySelector('.value').textContent]));
+    const card = cards.find(([l]) => l === 'Provider cost mismatches');
+    if (!card) return `no mismatch card: ${JSON.stringify(cards)}`;
+    if (card[1] !== Number(api.mismatched_calls).toLocaleString('en-US')) return `card says ${card[1]}, the API ${api.mismatched_calls}`;
+    const rows = await panelRows('Provider cost mismatches by provider and model');
+    const row = rows.find((r) => r[0] === 'openai' && r[1] === 'gpt-4o-mini');
+    if (!row) return `no openai gpt-4o-mini row: ${JSON.stringify(rows)}`;
+    return (Number(row[3].replace(/,/g, '')) >= 1 && MONEY.test(row[5])) || `row ${JSON.stringify(row)}`;
+  });
+
   await step('team page (support) shows its daily series and breakdowns', async () => {
     await page.goto(base + '#/team/support');
     await settled('team');

@@ -9,7 +9,7 @@ kafka_start 8 || exit 1
 assert_eq "migrate applies to an empty database" 0 $?
 "$BIN" prices import data/litellm_model_prices.json >"$T/prices.log" 2>&1
 assert_eq "LiteLLM price map imports" 0 $?
-assert_match "importer reports loaded/skipped/rounded" "loaded 2540 entries \(2540 new price versions, 0 unchanged\), skipped 445, rounded 23" "$(cat "$T/prices.log")"
+assert_match "importer reports loaded/skipped/rounded" "loaded 2850 entries \(2850 new price versions, 0 unchanged\), skipped 135, rounded 55" "$(cat "$T/prices.log")"
 
 EV="$T/events.jsonl"
 awk 'BEGIN {

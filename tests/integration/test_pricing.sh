@@ -8,10 +8,12 @@
 
 pg_start || exit 1
 
-# The sum of a call's component costs (NULL where 0).
+# The components (ledger/price_components.h: the one list), and the sum of a
+# call's component costs (NULL where 0).
+COMPONENTS=$(sed -n 's/^[[:space:]]*X([A-Z0-9_]*, \([a-z0-9_]*\), .*/\1/p' ledger/price_components.h |
+	grep -v '^$' | tr '\n' ' ')
 PARTS="0"
-for c in input cache_read cache_write cache_write_1h audio_input audio_cache_read image_input \
-	output reasoning audio_output image_output web_search request; do
+for c in $COMPONENTS; do
 	PARTS="$PARTS + coalesce(${c}_cost_pusd, 0)"
 done
 
@@ -77,6 +79,48 @@ assert_eq "zero components take no room (NULL)" "0" \
 assert_eq "the SQL copy of the pricing rule is gone" "" \
 	"$(QO "select proname from pg_proc where proname = 'tally_price_mode'")"
 
+# ---- migration 0015 on a ledger already at 0017 (rollup_charges a view) ------------
+LATE="postgresql:///late?host=$T/sock&user=tally"
+"$PGBIN/createdb" -h "$T/sock" -U tally late
+for f in migrations/00*.sql; do
+	case "$f" in *0015_*) continue ;; esac
+	psql "$LATE" -XAtq -v ON_ERROR_STOP=1 -1 -f "$f" >/dev/null || not_ok "migration $f"
+done
+# recorded as applied, as `tally migrate` records them: every one but 0015
+psql "$LATE" -XAtq -v ON_ERROR_STOP=1 -c "CREATE TABLE schema_migrations (version integer
+	PRIMARY KEY, name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())" >/dev/null
+for f in migrations/00*.sql; do
+	n=${f#migrations/}
+	case "$n" in 0015_*) continue ;; esac
+	psql "$LATE" -XAtq -c "INSERT INTO schema_migrations (version, name) VALUES (${n%%_*}, '$n')" >/dev/null
+done
+psql "$LATE" -XAtq -v ON_ERROR_STOP=1 >/dev/null <<'SQL'
+INSERT INTO rollup_charges_merged (hour, team, workflow, task_type, provider, model, calls,
+	input_qty, cache_read_qty, cache_write_qty, cache_write_1h_qty, audio_input_qty,
+	audio_cache_read_qty, image_input_qty, output_qty, reasoning_qty, audio_output_qty,
+	image_output_qty, web_search_qty, request_qty, input_cost_pusd, cache_read_cost_pusd,
+	cache_write_cost_pusd, cache_write_1h_cost_pusd, audio_input_cost_pusd,
+	audio_cache_read_cost_pusd, image_input_cost_pusd, output_cost_pusd, reasoning_cost_pusd,
+	audio_output_cost_pusd, image_output_cost_pusd, web_search_cost_pusd, request_cost_pusd,
+	input_list_pusd, cache_read_list_pusd, cache_write_list_pusd, cache_write_1h_list_pusd,
+	audio_input_list_pusd, audio_cache_read_list_pusd, image_input_list_pusd, output_list_pusd,
+	reasoning_list_pusd, audio_output_list_pusd, image_output_list_pusd, web_search_list_pusd,
+	request_list_pusd, cost_pusd)
+VALUES ('2026-11-01T10:00Z', 't', 'w', 'k', 'p', 'm', 2, 1000, 0, 0, 0, 0, 0, 0, 100, 0, 0, 0, 0,
+	0, 1000000000, 0, 0, 0, 0, 0, 0, 200000000, 0, 0, 0, 0, 0, 1000000000, 0, 0, 0, 0, 0, 0,
+	200000000, 0, 0, 0, 0, 0, 1200000000);
+SQL
+TALLY_DATABASE_URL="$LATE" "$BIN" migrate >"$T/migrate-late.log" 2>&1
+assert_eq "0015 migrates a ledger already at 0017" 0 $?
+QL() { psql "$LATE" -XAtq -c "$1"; }
+assert_eq "rollup_charges is a view again, its rows kept, the new columns 0" "v|1|1200000000|0" \
+	"$(QL "select (select relkind::text from pg_class where relname = 'rollup_charges') || '|' ||
+		count(*) || '|' || sum(cost_pusd) || '|' || sum(live_search_cost_pusd) from rollup_charges")"
+assert_eq "merged and pending tables in PC_CALL_COLS order" "cost_pusd|cost_pusd" \
+	"$(QL "select string_agg(column_name, '|' order by table_name) from information_schema.columns c
+		where table_name in ('rollup_charges_merged', 'rollup_charges_pending') and ordinal_position =
+		(select max(ordinal_position) from information_schema.columns d where d.table_name = c.table_name)")"
+
 # ---- provider usage objects through Kafka -------------------------------------------
 kafka_start 4 || exit 1
 "$BIN" migrate >"$T/migrate.log" 2>&1
@@ -108,32 +152,62 @@ cat >"$EV" <<EOF
 {"event_id":"eu",$B,"provider":"openai","model":"gpt-5.6","data_residency":"eu","usage":{"input_tokens":1000,"output_tokens":100}}
 {"event_id":"tier3",$B,"provider":"dashscope","model":"qwen3-coder-flash","usage":{"input_tokens":200000,"cache_read_tokens":50000,"output_tokens":1000}}
 {"event_id":"noaudio",$B,"provider":"openai","model":"gpt-4o-mini","provider_cost_usd":"0.00002","usage":{"prompt_tokens":100,"completion_tokens":10,"prompt_tokens_details":{"cached_tokens":0,"audio_tokens":60}}}
+{"event_id":"dur",$B,"provider":"openai","model":"whisper-1","usage":{"type":"duration","seconds":9.3}}
+{"event_id":"tts",$B,"provider":"openai","model":"tts-1","units":{"input_chars":45},"usage":{"input_tokens":0,"output_tokens":0}}
+{"event_id":"live",$B,"provider":"xai","model":"grok-3","usage":{"prompt_tokens":199,"completion_tokens":1,"total_tokens":200,"prompt_tokens_details":{"text_tokens":199,"audio_tokens":0,"image_tokens":0,"cached_tokens":0},"completion_tokens_details":{"reasoning_tokens":0},"num_sources_used":3}}
+{"event_id":"wsc",$B,"provider":"openai","model":"gpt-4o-mini-2024-07-18","output":[{"type":"web_search_call","id":"ws_1","status":"completed","action":{"type":"search","query":"news"}},{"type":"web_search_call","id":"ws_2","status":"completed"},{"type":"message","id":"msg_1","role":"assistant","content":[]}],"usage":{"input_tokens":5000,"input_tokens_details":{"cached_tokens":4864},"output_tokens":40,"output_tokens_details":{"reasoning_tokens":0},"total_tokens":5040}}
+{"event_id":"img",$B,"provider":"gemini","model":"gemini-3-pro-image-preview","batch":true,"units":{"output_images":1},"usage":{"input_tokens":20,"output_tokens":0}}
+{"event_id":"pix",$B,"provider":"openai","model":"hd/1024-x-1792/dall-e-3","units":{"input_pixels":1835008},"usage":{"input_tokens":0,"output_tokens":0}}
+{"event_id":"dsb",$B,"provider":"dashscope","model":"qwen-turbo","batch":true,"usage":{"input_tokens":1000,"output_tokens":100}}
+{"event_id":"noimg",$B,"provider":"openai","model":"gpt-4.1","units":{"input_images":2},"usage":{"input_tokens":10,"output_tokens":1}}
+{"event_id":"now","ts":"$(date -u +%Y-%m-%dT%H:%M:%SZ)","team":"t","workflow":"w","task_type":"k","provider":"openai","model":"gpt-4.1","provider_cost_usd":"1.00","usage":{"input_tokens":1000,"output_tokens":100}}
 EOF
 "$BIN" produce "$EV" >"$T/produce.log" 2>&1
 assert_eq "events produced" 0 $?
 collector_start
-wait_calls 12 60
+wait_calls 21 60
 sleep 1
-assert_eq "every provider shape stored, none quarantined" "12|0" \
+assert_eq "every provider shape stored, none quarantined" "21|0" \
 	"$(q "select (select count(*) from calls) || '|' || (select count(*) from quarantine)")"
 # Hand-worked in tests/unit/test_pricing.c (rule_cases), pico-USD.
 assert_eq "each call at its provider's rule" \
-	"bed|4281000000 ds|120400000 eu|8800000000 flex|3012500000 gem|73323600000 noaudio| rt|6965600000 search|130580650000 tier3|134000000000 ttl|15384000000 vtx|2250000000 xai|57000000" \
+	"bed|4281000000 ds|120400000 dsb|35000000 dur|1000000000 eu|8800000000 flex|3012500000 gem|73323600000 img|67020000000 live|75612000000 noaudio| noimg| now|2800000000 pix|119991173120 rt|6965600000 search|130580650000 tier3|134000000000 ttl|15384000000 tts|675000000 vtx|2250000000 wsc|55409200000 xai|57000000" \
 	"$(q "select string_agg(event_id || '|' || coalesce(cost_pusd::text, ''), ' ' order by event_id) from calls")"
+# Per-unit quantities and costs stored in their own columns (0015).
+assert_eq "per-unit components stored with their quantities" \
+	"dur:input_seconds 10 1000000000|img:output_images 1 67000000000|live:live_search 3 75000000000|pix:input_pixels 1835008 119991173120|tts:input_chars 45 675000000|wsc:web_search 2 55000000000" \
+	"$(q "select string_agg(x, '|' order by x) from (
+		select event_id || ':input_seconds ' || input_seconds_qty || ' ' || input_seconds_cost_pusd x from calls where input_seconds_qty > 0
+		union all select event_id || ':output_images ' || output_images_qty || ' ' || output_images_cost_pusd from calls where output_images_qty > 0
+		union all select event_id || ':live_search ' || live_search_qty || ' ' || live_search_cost_pusd from calls where live_search_qty > 0
+		union all select event_id || ':input_pixels ' || input_pixels_qty || ' ' || input_pixels_cost_pusd from calls where input_pixels_qty > 0
+		union all select event_id || ':input_chars ' || input_chars_qty || ' ' || input_chars_cost_pusd from calls where input_chars_qty > 0
+		union all select event_id || ':web_search ' || web_search_qty || ' ' || web_search_cost_pusd from calls where event_id = 'wsc') s")"
+assert_match "a per-unit quantity without its price is flagged, not priced at \$0" \
+	"has no input_images price for 2 images" \
+	"$(q "select unpriced_reason from calls where event_id = 'noimg'")"
+assert_eq "the flagged call keeps its quantity" "2" \
+	"$(q "select input_images_qty from calls where event_id = 'noimg'")"
 assert_eq "components sum exactly to every call" "0" \
 	"$(q "select count(*) from calls where coalesce(cost_pusd, 0) <> $PARTS")"
 assert_eq "1-hour cache writes stored apart" "100|600000000" \
 	"$(q "select cache_write_1h_qty || '|' || cache_write_1h_cost_pusd from calls where event_id = 'ttl'")"
-assert_eq "web searches stored with their fee" "2|70000000000 1|10000000000" \
+assert_eq "web searches stored with their fee" "2|70000000000 1|10000000000 2|55000000000" \
 	"$(q "select string_agg(web_search_qty || '|' || web_search_cost_pusd, ' ' order by event_id)
 		from calls where web_search_qty > 0")"
 assert_match "a call needing a rate the book lacks is flagged with the reason" \
 	"has no audio_input price for 60 tokens" \
 	"$(q "select unpriced_reason from calls where event_id = 'noaudio'")"
-assert_eq "flagged call counted as unpriced" 1 "$(status_field unpriced)"
+assert_eq "flagged calls counted as unpriced" 2 "$(status_field unpriced)"
+ST=$("$BIN" status 2>/dev/null)
+assert_match "tally status lists mismatches per provider and model" \
+	"openai +gpt-4.1 +1 +1 +0 +1.000000000000 +0.002800000000 +0.997200000000" "$ST"
+assert_match "tally status: an unpriced call with a provider cost is a mismatch too" \
+	"openai +gpt-4o-mini +1 +1 +1 " "$ST"
 assert_eq "rollups agree with the calls" 0 "$(rollups_mismatch)"
 TOTAL=$(q "select sum(cost_pusd) from calls")
-TOTAL_USD=$(q "select (sum(cost_pusd) / 1e12)::numeric(30,12) from calls")
+# November's calls: the "now" call above is outside the month exported
+TOTAL_USD=$(q "select (sum(cost_pusd) / 1e12)::numeric(30,12) from calls where ts < '2026-12-01'")
 colsum() { python3 -c 'import csv,sys,decimal
 r=list(csv.DictReader(open(sys.argv[1])))
 print(sum((decimal.Decimal(x[sys.argv[2]]) for x in r), decimal.Decimal(0)))' "$1" "$2"; }
@@ -172,6 +246,18 @@ if wait_until 20 curl -sf "$U/healthz"; then
 	assert_match "GET /api/v1/mismatches per provider and model" \
 		'"provider":"anthropic","model":"claude-sonnet-4-5","calls":2,"mismatched_calls":1' "$J"
 	assert_match "GET /api/v1/mismatches counts them" '"mismatched_calls":2\}' "$J"
+	assert_match "GET /api/v1/prices: per-unit rates in USD per unit (xAI Live Search)" \
+		'"usd_per_unit":\{"web_search":null,"request":null,[^}]*"live_search":"0.025000000000"' \
+		"$(curl -s -H "Authorization: Bearer $FIN" "$U/api/v1/prices?provider=xai&model=grok-3")"
+	assert_match "GET /api/v1/prices: further tiers with their rates" \
+		'"extra_tiers":\[\{"from_tokens":128000,"usd_per_million_tokens":\{"input":"0.800000","cache_read":"0.200000","output":"4.000000"\}' \
+		"$(curl -s -H "Authorization: Bearer $FIN" "$U/api/v1/prices?provider=dashscope&model=qwen3-coder-flash")"
+	assert_match "GET /api/v1/call: the price version's per-unit rates" \
+		'"usd_per_unit" *: *\{[^}]*"output_images" *: *"0.134000000000"' \
+		"$(curl -s -H "Authorization: Bearer $FIN" "$U/api/v1/call?event_id=img")"
+	assert_match "GET /api/v1/call: the per-unit component as stored" \
+		'"component" *: *"output_images", *"quantity" *: *1, *"unit" *: *"images", *"cost_usd" *: *"0.067000000000"' \
+		"$(curl -s -H "Authorization: Bearer $FIN" "$U/api/v1/call?event_id=img")"
 	assert_eq "a viewer may not read mismatches" 403 \
 		"$(curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $VIEW" \
 			"$U/api/v1/mismatches?from=2026-11-01&to=2026-12-01")"
@@ -184,7 +270,7 @@ kill -TERM "$SERVE_PID"
 "$BIN" prices reprice --from 2026-11-01 --to 2026-12-01 >"$T/reprice.log" 2>&1
 assert_eq "reprice runs" 0 $?
 assert_eq "reprice with the same book changes nothing" "$TOTAL" "$(q "select sum(cost_pusd) from calls")"
-assert_match "reprice examined every call" "12 calls examined, 0 changed" "$(cat "$T/reprice.log")"
+assert_match "reprice examined every call" "20 calls examined, 0 changed" "$(cat "$T/reprice.log")"
 assert_eq "rollups still agree after reprice" 0 "$(rollups_mismatch)"
 
 kill -TERM "$COLLECTOR_PID"

@@ -84,20 +84,22 @@ static int free_litellm(void **state)
 static void test_litellm_counts(void **state)
 {
 	(void)state;
-	/* 2,985 top-level entries: 2,540 priced, 445 skipped = 427 without any
-	 * per-token, per-query or per-request price (image, video, audio-second
-	 * models...), 16 duplicate (provider, model) pairs ("deepseek/deepseek-chat"
+	/* 2,985 top-level entries: 2,850 priced, 135 skipped = 112 without any
+	 * price tally applies (annotation, OCR pages, vector-store storage, DBU
+	 * only...), 21 duplicate (provider, model) pairs ("deepseek/deepseek-chat"
 	 * after "deepseek-chat" of provider deepseek, ...), "sample_spec" and
-	 * "last_updated" (a string). 35 more than token prices alone: tiered_pricing
-	 * entries (dashscope, volcengine) and per-query/per-request models
-	 * (rerankers). 23 entries (all databricks/...) carry binary-float noise
-	 * such as 2.9999900000000002e-06 that rounds to whole pico-USD. */
-	assert_int_equal(litellm.n, 2540);
-	assert_int_equal(litellm.skipped, 445);
-	assert_int_equal(litellm.rounded, 23);
+	 * "last_updated" (a string). 310 entries are priced only per unit (image,
+	 * pixel, second, character: image, video, audio and speech models) and 35
+	 * by tiered_pricing or per query/request. Rounded to whole pico-USD: 23
+	 * databricks entries with binary-float noise (2.9999900000000002e-06)
+	 * and 32 per-unit prices finer than a pico-dollar (per-pixel prices such
+	 * as 1.59263611e-07 USD, a few per second). */
+	assert_int_equal(litellm.n, 2850);
+	assert_int_equal(litellm.skipped, 135);
+	assert_int_equal(litellm.rounded, 55);
 	assert_int_equal(litellm.n + litellm.skipped, 2985);
 	assert_non_null(strstr(litellm.first_skip_reason, "sample_spec"));
-	assert_int_equal(pricebook_count(book), 2540);
+	assert_int_equal(pricebook_count(book), 2850);
 }
 
 struct want_price {
@@ -732,6 +734,100 @@ static const struct rule_case rule_cases[] = {
     {"per-request fee", "perplexity", "pplx-70b-online", "",
      "{\"input_tokens\":100,\"output_tokens\":100}", INT64_C(5280000000), NULL, PC_REQUEST,
      INT64_C(5000000000)},
+
+    /* ---- per-unit components (docs/prices.md, "Per-unit components") ---- */
+    /* OpenAI transcription billed by duration (openai-python's UsageDuration,
+     * seconds a float): 9.3 s is 10 whole seconds. whisper-1
+     * input_cost_per_second 0.0001 = 1e8: 10*1e8 */
+    {"openai duration usage", "openai", "whisper-1", "", "{\"type\":\"duration\",\"seconds\":9.3}",
+     INT64_C(1000000000), NULL, PC_INPUT_SECONDS, INT64_C(1000000000)},
+    /* Text to speech per character: tts-1 1.5e-05 per character.
+     * 45*1.5e7 */
+    {"per character input", "openai", "tts-1", ",\"units\":{\"input_chars\":45}",
+     "{\"input_tokens\":0,\"output_tokens\":0}", INT64_C(675000000), NULL, PC_INPUT_CHARS,
+     INT64_C(675000000)},
+    /* Vertex MedLM per character in and out: 5e-06 and 1.5e-05.
+     * 1000*5e6 + 400*1.5e7 */
+    {"per character in and out", "vertex_ai", "medlm-large",
+     ",\"units\":{\"input_chars\":1000,\"output_chars\":400}",
+     "{\"input_tokens\":0,\"output_tokens\":0}", INT64_C(11000000000), NULL, PC_OUTPUT_CHARS,
+     INT64_C(6000000000)},
+    /* LiteLLM files DALL-E 3's $0.040 per standard 1024x1024 image under
+     * input_cost_per_image: one image, 4e10 */
+    {"per image (dall-e-3)", "openai", "dall-e-3", ",\"units\":{\"input_images\":1}",
+     "{\"input_tokens\":0,\"output_tokens\":0}", INT64_C(40000000000), NULL, PC_INPUT_IMAGES,
+     INT64_C(40000000000)},
+    /* By size and quality: the map's hd/1024-x-1792/dall-e-3 entry prices
+     * 6.539e-08 per pixel; one 1024x1792 image = 1835008 pixels.
+     * 1835008*65390 = 119991173120 (LiteLLM's per-pixel figure, $0.11999,
+     * for OpenAI's $0.12) */
+    {"per pixel (hd 1024x1792)", "openai", "hd/1024-x-1792/dall-e-3",
+     ",\"units\":{\"input_pixels\":1835008}", "{\"input_tokens\":0,\"output_tokens\":0}",
+     INT64_C(119991173120), NULL, PC_INPUT_PIXELS, INT64_C(119991173120)},
+    /* Gemini 3 Pro Image: $0.134 per output image when the usage does not
+     * count its image tokens. 20*2e6 + 1*1.34e11 */
+    {"per output image", "gemini", "gemini-3-pro-image-preview", ",\"units\":{\"output_images\":1}",
+     "{\"input_tokens\":20,\"output_tokens\":0}", INT64_C(134040000000), NULL, PC_OUTPUT_IMAGES,
+     INT64_C(134000000000)},
+    /* ... in batch: the listed batch input rate (1e-06) and the Gemini API's
+     * documented 50% on the image ($0.067): 20*1e6 + 1.34e11/2 */
+    {"per output image, batch", "gemini", "gemini-3-pro-image-preview",
+     ",\"batch\":true,\"units\":{\"output_images\":1}", "{\"input_tokens\":20,\"output_tokens\":0}",
+     INT64_C(67020000000), NULL, PC_OUTPUT_IMAGES, INT64_C(67000000000)},
+    /* Sora 2 video: $0.10 per second of video generated; 8 s = 8*1e11 */
+    {"per video second out", "openai", "sora-2", ",\"units\":{\"video_output_seconds\":8}",
+     "{\"input_tokens\":0,\"output_tokens\":0}", INT64_C(800000000000), NULL,
+     PC_VIDEO_OUTPUT_SECONDS, INT64_C(800000000000)},
+    /* Nova 2 multimodal embeddings: tokens 1.35e-07, images 6e-05, video
+     * 7e-04 and audio 1.4e-04 per second.
+     * 100*135000 + 2*6e7 + 10*7e8 + 30*1.4e8
+     * = 13500000 + 120000000 + 7000000000 + 4200000000 */
+    {"per image and media seconds in", "bedrock", "amazon.nova-2-multimodal-embeddings-v1:0",
+     ",\"units\":{\"input_images\":2,\"video_input_seconds\":10,"
+     "\"audio_input_seconds\":30}",
+     "{\"input_tokens\":100,\"output_tokens\":0}", INT64_C(11333500000), NULL,
+     PC_AUDIO_INPUT_SECONDS, INT64_C(4200000000)},
+    /* xAI Live Search, docs.x.ai live-search guide: $25 per 1,000 sources,
+     * the count in usage.num_sources_used. grok-3 3e-06 in, 1.5e-05 out:
+     * 199*3e6 + 1*1.5e7 + 3*2.5e10 */
+    {"xai live search sources", "xai", "grok-3", "",
+     "{\"prompt_tokens\":199,\"completion_tokens\":1,\"total_tokens\":200,"
+     "\"prompt_tokens_details\":{\"text_tokens\":199,\"audio_tokens\":0,\"image_tokens\":0,"
+     "\"cached_tokens\":0},\"completion_tokens_details\":{\"reasoning_tokens\":0},"
+     "\"num_sources_used\":3}",
+     INT64_C(75612000000), NULL, PC_LIVE_SEARCH, INT64_C(75000000000)},
+    /* OpenAI Responses: every web_search_call output item is a search
+     * (search_context_cost_per_query medium $0.0275 for gpt-4o-mini), the
+     * usage from openai-python's Responses fixture:
+     * 136*1.5e5 + 4864*7.5e4 + 40*6e5 + 2*2.75e10 */
+    {"responses web_search_call items", "openai", "gpt-4o-mini-2024-07-18",
+     ",\"output\":[{\"type\":\"web_search_call\",\"id\":\"ws_67c9fa0502748190\","
+     "\"status\":\"completed\",\"action\":{\"type\":\"search\",\"query\":\"news\"}},"
+     "{\"type\":\"web_search_call\",\"id\":\"ws_67c9fa0502748191\",\"status\":"
+     "\"completed\"},{\"type\":\"message\",\"id\":\"msg_1\",\"role\":\"assistant\","
+     "\"content\":[]}]",
+     "{\"input_tokens\":5000,\"input_tokens_details\":{\"cached_tokens\":4864},"
+     "\"output_tokens\":40,\"output_tokens_details\":{\"reasoning_tokens\":0},"
+     "\"total_tokens\":5040}",
+     INT64_C(55409200000), NULL, PC_WEB_SEARCH, INT64_C(55000000000)},
+    /* Dashscope batch: Model Studio's batch inference at 50% of real time.
+     * qwen-turbo 5e-08 in, 2e-07 out: (1000*5e4 + 100*2e5) / 2 */
+    {"dashscope batch half", "dashscope", "qwen-turbo", ",\"batch\":true",
+     "{\"input_tokens\":1000,\"output_tokens\":100}", INT64_C(35000000), NULL, PC_OUTPUT,
+     INT64_C(10000000)},
+    /* A component the price lacks is flagged, never priced at $0. */
+    {"images on a model without a per-image price", "openai", "gpt-4o-mini",
+     ",\"units\":{\"input_images\":2}", "{\"input_tokens\":10,\"output_tokens\":1}", -1,
+     "has no input_images price for 2 images", -1, 0},
+    {"web_search_call on a model without a search price", "openai", "gpt-4o",
+     ",\"output\":[{\"type\":\"web_search_call\",\"id\":\"ws_1\",\"status\":"
+     "\"completed\"}]",
+     "{\"input_tokens\":10,\"input_tokens_details\":{\"cached_tokens\":0},"
+     "\"output_tokens\":1}",
+     -1, "has no web_search price for 1 queries", -1, 0},
+    {"seconds on a per-token model", "openai", "gpt-4o", "",
+     "{\"type\":\"duration\",\"seconds\":1}", -1, "has no input_seconds price for 1 seconds", -1,
+     0},
 };
 
 static void test_provider_rules(void **state)
@@ -844,11 +940,12 @@ static void test_litellm_synthetic(void **state)
 
 	(void)state;
 	assert_int_equal(price_import_litellm(json, strlen(json), T0, &im, &err), 0);
-	/* loaded: acme/tiny, acme/plain-model, lc/two/parts, ollama/llama3,
+	/* loaded: acme/tiny, acme/plain-model, lc/two/parts, acme/image-only
+	 * (per-image only: $0.04 = 4e10 pico-USD per image), ollama/llama3,
 	 * acme/exact; skipped: sample_spec, the duplicate acme/plain-model,
-	 * image-only, no-provider, last_updated */
-	assert_int_equal(im.n, 5);
-	assert_int_equal(im.skipped, 5);
+	 * no-provider, last_updated */
+	assert_int_equal(im.n, 6);
+	assert_int_equal(im.skipped, 4);
 	assert_string_equal(im.first_skip_reason,
 	                    "entry \"sample_spec\": the format's example, not a model");
 	/* tiny (5e-13 -> 1, 4.9e-13 -> 0) and exact (0.123456789012 pico ->
@@ -873,8 +970,12 @@ static void test_litellm_synthetic(void **state)
 	assert_int_equal(p->above_output, 5000000);
 	assert_int_equal(p->above_cache_read, U);
 	p = &im.prices[3];
-	assert_string_equal(p->tier, "local");
+	assert_string_equal(p->model, "image-only");
+	assert_int_equal(p->output_images, INT64_C(40000000000));
+	assert_int_equal(p->input, U);
 	p = &im.prices[4];
+	assert_string_equal(p->tier, "local");
+	p = &im.prices[5];
 	assert_string_equal(p->model, "exact");
 	assert_int_equal(p->input, 123457);
 	assert_int_equal(p->output, 1000000);
@@ -997,6 +1098,155 @@ static void test_csv_ok(void **state)
 	assert_int_equal(price_import_csv(HEADER "\n", strlen(HEADER) + 1, T0, &im, &err), 0);
 	assert_int_equal(im.n, 0);
 	price_import_cleanup(&im);
+}
+
+/* Further long-context tiers and per-unit prices in the CSV format
+ * (docs/prices.md, "CSV"): Dashscope's qwen3-coder-flash, four tiers by
+ * input tokens per request as LiteLLM's tiered_pricing lists them (USD per
+ * million: 0.3/1.5 up to 32K, 0.5/2.5 to 128K, 0.8/4 to 256K, 1.6/9.6
+ * above; cache reads at 0.08, 0.1, 0.2, 0.4), and a per-image model. */
+static void test_csv_tiers(void **state)
+{
+	static const char csv[] =
+	    "provider,model,input,output,cache_read,threshold_tokens,above_input,above_output,"
+	    "above_cache_read,level2_from_tokens,level2_input,level2_output,level2_cache_read,"
+	    "level3_from_tokens,level3_input,level3_output,level3_cache_read,output_images,"
+	    "batch_discount\n"
+	    "dashscope,qwen3-coder-flash,0.3,1.5,0.08,32000,0.5,2.5,0.1,128000,0.8,4,0.2,256000,1."
+	    "6,"
+	    "9.6,0.4,,\n"
+	    "acme,painter,,,,,,,,,,,,,,,,0.134,0.5\n";
+	struct price_import im;
+	struct tally_err err = {0};
+	struct call_event c;
+	struct call_price cp;
+	const struct price *p;
+
+	(void)state;
+	assert_int_equal(price_import_csv(csv, strlen(csv), T0, &im, &err), 0);
+	assert_int_equal(im.n, 2);
+	p = &im.prices[0];
+	assert_int_equal(p->threshold_tokens, 32000);
+	assert_int_equal(p->n_tiers, 2);
+	assert_int_equal(p->tiers[0].from_tokens, 128000);
+	assert_int_equal(p->tiers[0].rate[PC_INPUT], 800000);
+	assert_int_equal(p->tiers[1].rate[PC_OUTPUT], 9600000);
+	assert_int_equal(p->tiers[1].rate[PC_REASONING], U);
+	/* The same call as the LiteLLM case "dashscope third of four tiers":
+	 * 200000 input is in (128K, 256K]: 150000*8e5 + 50000*2e5 + 1000*4e6 */
+	call_init(&c);
+	c.input_tokens = 200000;
+	c.cache_read_tokens = 50000;
+	c.output_tokens = 1000;
+	assert_int_equal(price_call_parts(p, &c, &cp, &err), 0);
+	assert_int_equal(cp.total, INT64_C(134000000000));
+	/* above 256K: 100000*1.6e6 + 200000*4e5 + 1000*9.6e6 */
+	c.input_tokens = 300000;
+	c.cache_read_tokens = 200000;
+	assert_int_equal(price_call_parts(p, &c, &cp, &err), 0);
+	assert_int_equal(cp.total, INT64_C(249600000000));
+	/* a per-image price is USD per image: 0.134 = 1.34e11 pico-USD; with
+	 * the 50% batch discount two images cost 2*1.34e11/2 */
+	p = &im.prices[1];
+	assert_int_equal(p->output_images, INT64_C(134000000000));
+	call_init(&c);
+	c.units[PC_OUTPUT_IMAGES] = 2;
+	c.batch = true;
+	assert_int_equal(price_call_parts(p, &c, &cp, &err), 0);
+	assert_int_equal(cp.total, INT64_C(134000000000));
+	assert_int_equal(cp.list[PC_OUTPUT_IMAGES], INT64_C(268000000000));
+	price_import_cleanup(&im);
+
+	/* Each level above the one below it, with a price; levels need the
+	 * first threshold. */
+	static const struct {
+		const char *csv, *msg;
+	} bad[] = {
+	    {"provider,model,input,level2_from_tokens,level2_input\nacme,m,1,1000,2\n",
+	     "line 2: column level2_from_tokens: further tiers need threshold_tokens"},
+	    {"provider,model,input,threshold_tokens,above_input,level2_from_tokens,level2_input\n"
+	     "acme,m,1,1000,2,1000,3\n",
+	     "line 2: column level2_from_tokens: must be above 1000"},
+	    {"provider,model,input,threshold_tokens,above_input,level2_from_tokens\n"
+	     "acme,m,1,1000,2,2000\n",
+	     "line 2: level 2 has no price"},
+	    {"provider,model,input,threshold_tokens,above_input,level3_from_tokens,level3_input\n"
+	     "acme,m,1,1000,2,3000,3\n",
+	     "line 2: column level2_from_tokens: must be above 1000"},
+	    {"provider,model,level12_input\nacme,m,1\n", "unknown column \"level12_input\""},
+	};
+	for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+		struct tally_err e = {0};
+		print_message("bad %zu\n", i);
+		assert_int_equal(price_import_csv(bad[i].csv, strlen(bad[i].csv), T0, &im, &e), -1);
+		if (!strstr(e.msg, bad[i].msg))
+			print_error("  got: %s\n", e.msg);
+		assert_non_null(strstr(e.msg, bad[i].msg));
+	}
+}
+
+/* The event fields that carry per-unit quantities (docs/events.md). */
+static void test_event_units(void **state)
+{
+	static const char head[] = "{\"event_id\":\"e\",\"ts\":\"2026-06-01T00:00:00Z\",\"team\":"
+	                           "\"t\",\"workflow\":\"w\",\"task_type\":\"k\",\"provider\":"
+	                           "\"openai\",\"model\":\"m\",";
+	static const struct {
+		const char *tail;
+		int comp;
+		int64_t want;
+		const char *err;
+	} cases[] = {
+	    {"\"usage\":{\"type\":\"duration\",\"seconds\":3}}", PC_INPUT_SECONDS, 3, NULL},
+	    {"\"usage\":{\"type\":\"duration\",\"seconds\":0.2}}", PC_INPUT_SECONDS, 1, NULL},
+	    {"\"usage\":{\"type\":\"duration\",\"seconds\":-1}}", -1, 0,
+	     "usage.seconds must be a number"},
+	    {"\"units\":{\"output_images\":4},\"usage\":{\"input_tokens\":1,\"output_tokens\":1}}",
+	     PC_OUTPUT_IMAGES, 4, NULL},
+	    {"\"units\":{\"web_search\":2},\"usage\":{\"input_tokens\":1,\"output_tokens\":1}}",
+	     PC_WEB_SEARCH, 2, NULL},
+	    {"\"units\":{\"images\":4},\"usage\":{\"input_tokens\":1,\"output_tokens\":1}}", -1, 0,
+	     "units.images is not a per-unit price component (one of web_search, input_images"},
+	    {"\"units\":{\"input\":4},\"usage\":{\"input_tokens\":1,\"output_tokens\":1}}", -1, 0,
+	     "units.input is not a per-unit price component"},
+	    {"\"units\":{\"input_chars\":1.5},\"usage\":{\"input_tokens\":1,\"output_tokens\":1}}",
+	     -1, 0, "units.input_chars must be an integer"},
+	    {"\"units\":[1],\"usage\":{\"input_tokens\":1,\"output_tokens\":1}}", -1, 0, "units"},
+	    {"\"usage\":{\"prompt_tokens\":1,\"completion_tokens\":1,\"num_sources_used\":7}}",
+	     PC_LIVE_SEARCH, 7, NULL},
+	    /* tool_use.web_search wins over the output items */
+	    {"\"tool_use\":{\"web_search\":1},\"output\":[{\"type\":\"web_search_call\"},"
+	     "{\"type\":\"web_search_call\"}],\"usage\":{\"input_tokens\":1,\"output_tokens\":1}}",
+	     PC_WEB_SEARCH, 1, NULL},
+	    {"\"output\":[{\"type\":\"web_search_call\"},{\"type\":\"file_search_call\"},"
+	     "\"x\"],\"usage\":{\"input_tokens\":1,\"output_tokens\":1}}",
+	     PC_WEB_SEARCH, 1, NULL},
+	};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+		char json[1024];
+		struct event ev;
+		struct tally_err err = {0};
+		int64_t q[PC_COUNT];
+		int rc;
+
+		print_message("case %zu\n", i);
+		snprintf(json, sizeof json, "%s%s", head, cases[i].tail);
+		rc = event_parse(json, strlen(json), EVENT_CALL, &ev, &err);
+		if (cases[i].err) {
+			if (rc == 0 || !strstr(err.msg, cases[i].err))
+				print_error("  got: %s\n", err.msg);
+			assert_int_equal(rc, -1);
+			assert_non_null(strstr(err.msg, cases[i].err));
+			continue;
+		}
+		if (rc < 0)
+			print_error("  parse: %s\n", err.msg);
+		assert_int_equal(rc, 0);
+		assert_int_equal(price_quantities(&ev.u.call, q, &err), 0);
+		assert_int_equal(q[cases[i].comp], cases[i].want);
+	}
 }
 
 static void test_csv_repo_file(void **state)
@@ -1129,6 +1379,8 @@ int main(void)
 	    cmocka_unit_test(test_litellm_synthetic),
 	    cmocka_unit_test(test_litellm_errors),
 	    cmocka_unit_test(test_csv_ok),
+	    cmocka_unit_test(test_csv_tiers),
+	    cmocka_unit_test(test_event_units),
 	    cmocka_unit_test(test_csv_repo_file),
 	    cmocka_unit_test(test_csv_errors),
 	    cmocka_unit_test(test_default_tier),

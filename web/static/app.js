@@ -478,7 +478,7 @@
     const days = daysOf(r.from, r.to);
     const mr = monthRanges();
     const scope = state.team ? `team ${state.team}` : 'all teams';
-    const [series, models, tiers, workflows, mtd, last, lastSame, status] = await Promise.allSettled([
+    const [series, models, tiers, workflows, mtd, last, lastSame, status, mism] = await Promise.allSettled([
       spendQuery('team', { bucket: 'day' }),
       spendQuery('model'),
       spendQuery('tier'),
@@ -488,6 +488,9 @@
       spendQuery('team', { range: mr.lastSame }),
       /* status covers every team: admins and finance only */
       state.user.role === 'viewer' ? Promise.reject(new ApiError(403, 'not for viewers')) : api('GET', '/api/v1/status'),
+      /* provider_cost_usd against tally's cost, every team: finance and admin only */
+      state.user.role === 'viewer' ? Promise.reject(new ApiError(403, 'not for viewers'))
+        : api('GET', '/api/v1/mismatches?' + new URLSearchParams({ from: rfc3339(r.from), to: rfc3339(r.to), format: 'json' })),
     ]);
     if (seq !== state.renderSeq) return;
     const firstErr = [series, models, tiers, workflows].find((x) => x.status === 'rejected');
@@ -519,6 +522,15 @@
           : `last: ${status.value.last_offset_reset || '?'}`, 'alert'));
       }
     }
+    /* Calls whose provider_cost_usd differs from tally's cost beyond rounding, or that tally
+     * could not price (docs/prices.md): per provider and model below. */
+    const mismRows = mism.status === 'fulfilled' ? (mism.value.rows || []).filter((x) => Number(x.mismatched_calls) > 0) : [];
+    if (mism.status === 'fulfilled') {
+      const n = Number(mism.value.mismatched_calls) || 0;
+      cards.append(card('Provider cost mismatches', num(n), n
+        ? `calls whose provider_cost_usd differs from tally's cost by more than $${mism.value.tolerance_usd}, ${mismRows.length} model(s)`
+        : 'every provider-reported cost in range agrees with tally\'s', n ? 'alert' : ''));
+    }
     view.append(cards);
 
     if (rangeCalls === 0 && sumCalls(workflows.value.rows || []) === 0) {
@@ -535,6 +547,21 @@
     grid.append(panel('Tier mix', 'w6', (tiers.value.rows || []).length ? chartBox('tierMix', true) : empty('No tier in range.')));
     const wfRows = byCostDesc(workflows.value.rows || []).slice(0, 10);
     grid.append(panel('Top workflows', '', wfRows.length ? spendTable(wfRows, 'workflow', 'Workflow', workflowLink) : empty(EMPTY_HINT)));
+    /* below the charts, so that an alert does not move them */
+    if (mismRows.length) {
+      grid.append(panel('Provider cost mismatches by provider and model', 'w12', table([
+        { label: 'Provider', value: (x) => x.provider },
+        { label: 'Model', value: (x) => x.model },
+        { label: 'Calls with a provider cost', num: true, value: (x) => num(x.calls) },
+        { label: 'Mismatched', num: true, value: (x) => num(x.mismatched_calls) },
+        { label: 'Of them unpriced', num: true, value: (x) => num(x.unpriced_calls) },
+        { label: 'Provider says', num: true, value: (x) => money(x.provider_cost_usd, true) },
+        { label: 'tally', num: true, value: (x) => money(x.tally_cost_usd, true) },
+        { label: 'Difference', num: true, value: (x) => money(x.difference_usd, true) },
+      ], mismRows), el('p', { class: 'muted small', id: 'mismatch-note' }, withCode('provider_cost_usd is kept beside tally\'s own cost and ' +
+        'never trusted over it. A difference beyond rounding means a price or a rule differs from the provider\'s bill: check the ' +
+        'price book (`tally prices import`), then `tally prices reprice`. `tally report mismatches` gives the same per period.'))));
+    }
     view.append(grid);
 
     drawStackedSeries('spendByTeam', seriesRes.series || [], 'team', days);
@@ -808,7 +835,8 @@
         ['Version', String(p.price_version)], ['Model', `${p.provider} ${p.model} (${p.tier})`],
         ['In force from', utcTime(p.effective_from)], ['Source', p.source],
         ['Long-context threshold', p.long_context_threshold_tokens ? `${num(p.long_context_threshold_tokens)} input tokens` : 'none'],
-        ...Object.entries(p.usd_per_million_tokens).filter(([, v]) => v !== null).map(([k, v]) => [humanKey(k), `$${v} / M tokens`]),
+        ...Object.entries(p.usd_per_million_tokens || {}).filter(([, v]) => v !== null).map(([k, v]) => [humanKey(k), `$${v} / M tokens`]),
+        ...Object.entries(p.usd_per_unit || {}).filter(([, v]) => v !== null).map(([k, v]) => [humanKey(k), `$${v} each`]),
       ]) : empty('Unpriced: no price for this model at the call\'s time. `tally prices reprice` prices it once one exists.')),
       panel('Outcome and feedback', 'w6', kv([
         ['Outcome', res.outcome ? `${res.outcome.outcome_id} · ${res.outcome.kind || 'no kind'} · ${res.outcome.success ? 'success' : 'failure'}` : '—'],
