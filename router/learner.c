@@ -797,6 +797,12 @@ struct decision {
 	double thr_elim; /* (1 - tol) x the best lower bound: a tier whose upper bound (at
 	                    z_elim) is below cannot qualify (it is eliminated) */
 	double z_elim;
+	double ref_measured; /* the reference from the measured tiers alone */
+	int open;            /* the tier below min_samples whose upper bound raised the
+	                        reference above ref_measured; -1 none */
+	int peer;            /* a dearer tier at most twice the policy's cost, below
+	                        min_samples, that could raise the bar above the policy's
+	                        lower bound: the decision waits for it; -1 none */
 };
 
 static bool arm_eliminated(const struct arm *a, const struct decision *d)
@@ -817,11 +823,49 @@ static bool usable(const struct router_learner *l, const struct task *t, size_t 
 	return tier_allowed(t, l->tiers[i]) && (warming || l->pooled[i].n > 0);
 }
 
+/* The evidence a settled decision needs besides its own: every dearer tier
+ * that costs at most twice the policy's per call, is not eliminated, and
+ * could raise the bar above the policy's lower bound, measured (min_samples).
+ * Measuring such a peer costs at most as much again as measuring the policy's
+ * own tier, so the rule can afford to wait for it; a tier dearer than that is
+ * explored in proportion to its cost instead (plan_cells). Without this, the
+ * best *measured* tier is settled on while a peer that is better (and sets
+ * the true bar) has a handful of samples. Leaves the decision unsettled, with
+ * d->peer set and the reason saying so, when one is missing. */
+static void wait_for_peer(const struct router_learner *l, const struct task *t,
+                          const struct cell *cells, struct decision *d, char *reason, size_t rn)
+{
+	struct arm r, a;
+	int64_t peer_cost = 0;
+	arm_of(l, cells, (size_t)d->rec, d->z_elim, &r);
+	for (size_t i = 0; i < l->n_tiers; i++) {
+		if ((int)i == d->rec || !usable(l, t, i, false))
+			continue;
+		arm_of(l, cells, i, d->z_elim, &a);
+		if (a.n >= l->p.min_samples || arm_eliminated(&a, d) || a.cost <= r.cost ||
+		    a.cost > 2 * r.cost || (1 - d->tol) * a.ucb <= r.lcb)
+			continue;
+		/* the cheapest first: it may settle the question alone */
+		if (d->peer < 0 || a.cost < peer_cost) {
+			d->peer = (int)i;
+			peer_cost = a.cost;
+		}
+	}
+	if (d->peer < 0)
+		return;
+	d->settled = false;
+	snprintf(reason, rn,
+	         "%s for now: %s, at most twice its cost, has %lld of %lld samples and could "
+	         "still raise the bar",
+	         l->tiers[d->rec], l->tiers[d->peer], (long long)cells[d->peer].n,
+	         (long long)l->p.min_samples);
+}
+
 static void decide(const struct router_learner *l, const struct task *t, const struct cell *cells,
                    int incumbent, struct decision *d, char *reason, size_t rn)
 {
 	memset(d, 0, sizeof *d);
-	d->rec = d->best = -1;
+	d->rec = d->best = d->open = d->peer = -1;
 	d->tol = t && t->has_ov && t->ov.has_tolerance ? t->ov.tolerance : l->p.tolerance;
 	if (t && t->has_ov && t->ov.pinned[0]) {
 		d->pinned = true;
@@ -873,8 +917,29 @@ static void decide(const struct router_learner *l, const struct task *t, const s
 	double ref = d->best >= 0 ? cell_mean(&cells[d->best]) : 0;
 	if (lcb_max > ref)
 		ref = lcb_max;
-	d->thr = (1 - d->tol) * ref;
 	d->thr_elim = (1 - d->tol) * lcb_max;
+	/* what a tier not measured yet could still reach counts too: its upper
+	 * bound, unless it is eliminated. A tier qualifies only when it is within
+	 * tolerance of every tier that could be better, not just of those that
+	 * happen to be measured: else a tier just under the true bar is settled
+	 * on whenever the better tiers are not measured yet (docs/router.md) */
+	d->open = -1;
+	double open_ucb = 0;
+	for (size_t i = 0; i < l->n_tiers; i++) {
+		if (!usable(l, t, i, warming))
+			continue;
+		arm_of(l, cells, i, d->z_elim, &a);
+		if (a.n < l->p.min_samples && !arm_eliminated(&a, d) && a.ucb > open_ucb) {
+			open_ucb = a.ucb;
+			d->open = (int)i;
+		}
+	}
+	d->ref_measured = ref;
+	if (open_ucb > ref)
+		ref = open_ucb;
+	else
+		d->open = -1;
+	d->thr = (1 - d->tol) * ref;
 	for (size_t i = 0; i < l->n_tiers; i++) {
 		if (!usable(l, t, i, warming))
 			continue;
@@ -949,6 +1014,13 @@ static void decide(const struct router_learner *l, const struct task *t, const s
 	}
 	double bm = cell_mean(&cells[best]);
 	d->settled = true;
+	/* what the bar is a share of, for the reasons below */
+	char ref_what[ROUTER_TIER_MAX + 96];
+	if (d->open >= 0)
+		snprintf(ref_what, sizeof ref_what, "the %.3f that %s (n %lld) could still reach",
+		         d->thr / (1 - d->tol), l->tiers[d->open], (long long)cells[d->open].n);
+	else
+		snprintf(ref_what, sizeof ref_what, "%s's %.3f", l->tiers[best], bm);
 	/* the cheapest measured tier whose lower bound reaches the threshold */
 	int rec = best;
 	double rec_lcb = 0;
@@ -981,24 +1053,31 @@ static void decide(const struct router_learner *l, const struct task *t, const s
 			d->rec = incumbent;
 			snprintf(reason, rn,
 			         "kept %s: quality %.3f (bound at half confidence %.3f) still "
-			         "reaches %.3f (%.0f%% of %s's %.3f); no cheaper tier qualifies",
+			         "reaches %.3f (%.0f%% of %s); no cheaper tier qualifies",
 			         l->tiers[incumbent], cell_mean(&cells[incumbent]), ilo, d->thr,
-			         (1 - d->tol) * 100, l->tiers[best], bm);
+			         (1 - d->tol) * 100, ref_what);
+			wait_for_peer(l, t, cells, d, reason, rn);
 			return;
 		}
 	}
 	d->rec = rec;
-	if (rec == best)
+	if (rec == best) {
+		char open_why[sizeof ref_what + 16] = "";
+		if (d->open >= 0)
+			snprintf(open_why, sizeof open_why, " (%.0f%% of %s)", (1 - d->tol) * 100,
+			         ref_what);
 		snprintf(reason, rn,
 		         "best tier %s (quality %.3f, n %lld); no cheaper tier's lower bound "
-		         "reaches %.3f",
-		         l->tiers[best], bm, (long long)cells[best].n, d->thr);
-	else
+		         "reaches %.3f%s",
+		         l->tiers[best], bm, (long long)cells[best].n, d->thr, open_why);
+	} else {
 		snprintf(reason, rn,
 		         "cheapest tier within tolerance: %s quality lower bound %.3f >= %.3f "
-		         "(%.0f%% of %s's %.3f), n %lld",
-		         l->tiers[rec], rec_lcb, d->thr, (1 - d->tol) * 100, l->tiers[best], bm,
+		         "(%.0f%% of %s), n %lld",
+		         l->tiers[rec], rec_lcb, d->thr, (1 - d->tol) * 100, ref_what,
 		         (long long)cells[rec].n);
+	}
+	wait_for_peer(l, t, cells, d, reason, rn);
 }
 
 /* The public form of a decision over cells. */
@@ -1138,7 +1217,11 @@ static void plan_cells(const struct router_learner *l, const struct task *t,
 			continue;
 		arm_of(l, cells, i, d.z_elim, &a);
 		if (a.cost < r.cost || (a.cost == r.cost && a.n < l->p.min_samples)) {
-			if (arm_eliminated(&a, &d)) {
+			/* once settled, a cheaper tier whose upper bound is under the bar
+			 * in force cannot become the policy while the bar stands: it is
+			 * only re-checked, like an eliminated one (the bar may come down
+			 * when a tier that raised it is measured) */
+			if (arm_eliminated(&a, &d) || (a.n >= l->p.min_samples && a.ucb < d.thr)) {
 				if (d.settled && (stale < 0 || a.n < cells[stale].n))
 					stale = (int)i;
 				continue;
@@ -1159,6 +1242,11 @@ static void plan_cells(const struct router_learner *l, const struct task *t,
 			dear = (int)i;
 			ad = a;
 		}
+	}
+	if (d.peer >= 0) {
+		/* the decision waits for this peer's measurement (wait_for_peer) */
+		dear = d.peer;
+		arm_of(l, cells, (size_t)dear, d.z_elim, &ad);
 	}
 	double warm = l->p.warmup_share > 0 ? l->p.warmup_share : l->p.explore_share;
 	if (cheap >= 0) {
