@@ -843,7 +843,8 @@ static void wait_for_peer(const struct router_learner *l, const struct task *t,
 			continue;
 		arm_of(l, cells, i, d->z_elim, &a);
 		if (a.n >= l->p.min_samples || arm_eliminated(&a, d) || a.cost <= r.cost ||
-		    a.cost > 2 * r.cost || (1 - d->tol) * a.ucb <= r.lcb)
+		    a.cost - r.cost > r.cost /* more than twice, without overflow */ ||
+		    (1 - d->tol) * a.ucb <= r.lcb)
 			continue;
 		/* the cheapest first: it may settle the question alone */
 		if (d->peer < 0 || a.cost < peer_cost) {
@@ -1275,6 +1276,54 @@ static void plan_cells(const struct router_learner *l, const struct task *t,
 	}
 }
 
+/* A workflow that does not decide for itself yet answers its task type's
+ * tier; but it can only come to decide if its own statistics measure a
+ * cheaper tier too, which the task type's exploration may have written off
+ * (it is worse for the task type as a whole: say, for every workflow but
+ * this one). So a cheaper tier that the workflow's own statistics have not
+ * eliminated is explored on this workflow's answers, as a task type
+ * explores its own: the one with the fewest samples, with the warm-up share
+ * while it has fewer than min_samples, then the exploration share while it
+ * could still qualify under the workflow's own bar; unless the task type
+ * already explores it as often. */
+static void flow_explore(const struct router_learner *l, const struct task *t, const struct flow *f,
+                         struct router_plan *out)
+{
+	struct decision d;
+	char why[ROUTER_REASON_MAX];
+	int r = tier_index(l, out->tier), pick = -1;
+	if (r < 0)
+		return;
+	decide(l, t, f->cells, flow_incumbent(t, f), &d, why, sizeof why);
+	if (d.pinned || d.warmup)
+		return;
+	struct arm rc, a, ap = {0};
+	arm_of(l, t->cells, (size_t)r, d.z_elim, &rc);
+	for (size_t i = 0; i < l->n_tiers; i++) {
+		if ((int)i == r || !usable(l, t, i, false))
+			continue;
+		arm_of(l, f->cells, i, d.z_elim, &a);
+		if (arm_eliminated(&a, &d) || (a.n >= l->p.min_samples && a.ucb < d.thr) ||
+		    a.cost < 0 || a.cost >= rc.cost)
+			continue;
+		if (pick < 0 || a.n < ap.n) {
+			pick = (int)i;
+			ap = a;
+		}
+	}
+	double warm = l->p.warmup_share > 0 ? l->p.warmup_share : l->p.explore_share;
+	double share = ap.n < l->p.min_samples ? warm : l->p.explore_share;
+	if (pick < 0 ||
+	    (strcmp(out->explore_tier, l->tiers[pick]) == 0 && out->explore_share >= share))
+		return;
+	out->explore_share = share;
+	snprintf(out->explore_tier, sizeof out->explore_tier, "%s", l->tiers[pick]);
+	snprintf(out->explore_reason, sizeof out->explore_reason,
+	         "exploring %s for this workflow: cheaper, %lld samples of its own, could "
+	         "qualify for it",
+	         l->tiers[pick], (long long)ap.n);
+}
+
 void router_learner_plan(const struct router_learner *l, const char *task_type,
                          struct router_plan *out)
 {
@@ -1298,6 +1347,8 @@ void router_learner_plan_workflow(const struct router_learner *l, const char *ta
 	}
 	plan_cells(l, t, t ? t->cells : NULL, t ? t->incumbent - 1 : -1, out);
 	out->workflow_agrees = wd.workflow_agrees;
+	if (f && out->settled && !out->pinned)
+		flow_explore(l, t, f, out);
 }
 
 void router_plan_choose(const struct router_plan *p, double u, struct router_choice *out)
@@ -1354,7 +1405,19 @@ int router_learner_set_incumbent(struct router_learner *l, const char *task_type
 void router_learner_choose_workflow(struct router_learner *l, const char *task_type,
                                     const char *workflow, struct router_choice *out)
 {
-	struct router_plan plan;
+	struct router_plan plan, tplan;
 	router_learner_plan_workflow(l, task_type, workflow, &plan);
 	router_plan_choose(&plan, router_rng_unit(&l->rng), out);
+	/* the policy in force, as the live router keeps it in its versions: the
+	 * task type's settled tier, and the workflow's own entry while its own
+	 * decision applies (none otherwise: it keeps its task type's) */
+	struct task *t = task_find(l, task_type);
+	struct flow *f = flow_find(l, task_type, workflow);
+	if (t) {
+		router_learner_plan(l, task_type, &tplan);
+		if (tplan.settled)
+			t->incumbent = tier_index(l, tplan.tier) + 1;
+	}
+	if (f)
+		f->incumbent = plan.workflow_policy ? tier_index(l, plan.tier) + 1 : 0;
 }
