@@ -797,12 +797,11 @@ struct decision {
 	double thr_elim; /* (1 - tol) x the best lower bound: a tier whose upper bound (at
 	                    z_elim) is below cannot qualify (it is eliminated) */
 	double z_elim;
-	double ref_measured; /* the reference from the measured tiers alone */
-	int open;            /* the tier below min_samples whose upper bound raised the
-	                        reference above ref_measured; -1 none */
-	int peer;            /* a dearer tier at most twice the policy's cost, below
-	                        min_samples, that could raise the bar above the policy's
-	                        lower bound: the decision waits for it; -1 none */
+	int open; /* the tier below min_samples whose upper bound raised the reference
+	             above what the measured tiers give; -1 none */
+	int peer; /* a dearer tier at most twice the policy's cost, below min_samples,
+	             that could raise the bar above the policy's lower bound: the
+	             decision waits for it; -1 none */
 };
 
 static bool arm_eliminated(const struct arm *a, const struct decision *d)
@@ -935,7 +934,6 @@ static void decide(const struct router_learner *l, const struct task *t, const s
 			d->open = (int)i;
 		}
 	}
-	d->ref_measured = ref;
 	if (open_ucb > ref)
 		ref = open_ucb;
 	else
@@ -1218,10 +1216,10 @@ static void plan_cells(const struct router_learner *l, const struct task *t,
 			continue;
 		arm_of(l, cells, i, d.z_elim, &a);
 		if (a.cost < r.cost || (a.cost == r.cost && a.n < l->p.min_samples)) {
-			/* once settled, a cheaper tier whose upper bound is under the bar
-			 * in force cannot become the policy while the bar stands: it is
-			 * only re-checked, like an eliminated one (the bar may come down
-			 * when a tier that raised it is measured) */
+			/* a measured cheaper tier whose upper bound is under the bar in
+			 * force cannot become the policy while the bar stands: like an
+			 * eliminated one it is only re-checked once settled (the bar may
+			 * come down when a tier that raised it is measured) */
 			if (arm_eliminated(&a, &d) || (a.n >= l->p.min_samples && a.ucb < d.thr)) {
 				if (d.settled && (stale < 0 || a.n < cells[stale].n))
 					stale = (int)i;
@@ -1292,7 +1290,7 @@ static void flow_explore(const struct router_learner *l, const struct task *t, c
 	struct decision d;
 	char why[ROUTER_REASON_MAX];
 	int r = tier_index(l, out->tier), pick = -1;
-	if (r < 0)
+	if (r < 0 || !t)
 		return;
 	decide(l, t, f->cells, flow_incumbent(t, f), &d, why, sizeof why);
 	if (d.pinned || d.warmup)
