@@ -14,6 +14,8 @@
 struct item {
 	char *name;
 	size_t task;
+	size_t flow;   /* index in eval_set.flows; 0 = no workflow ("") */
+	size_t group;  /* index in eval_set.groups: (task, flow) */
 	int64_t *cost; /* per tier, pico-USD */
 	double *q;     /* per tier */
 };
@@ -23,6 +25,12 @@ struct eval_set {
 	size_t n_tiers, cap_tiers;
 	char (*tasks)[ROUTER_TASK_MAX + 1];
 	size_t n_tasks, cap_tasks, last_task;
+	char (*flows)[ROUTER_TASK_MAX + 1]; /* workflow names; flows[0] = "" (none) */
+	size_t n_flows, cap_flows, last_flow;
+	struct eval_group {
+		size_t task, flow;
+	} * groups; /* the (task type, workflow) pairs seen, in first-seen order */
+	size_t n_groups, cap_groups, last_group;
 	struct item *items;
 	size_t n_items; /* items whose name this set owns (set_cleanup frees them) */
 	size_t n_lines; /* non-blank lines seen by the first pass */
@@ -39,6 +47,8 @@ static void set_cleanup(struct eval_set *s)
 	free(s->items);
 	free(s->tiers);
 	free(s->tasks);
+	free(s->flows);
+	free(s->groups);
 	free(s->costs);
 	free(s->qs);
 }
@@ -71,28 +81,66 @@ static int add_tier(struct eval_set *s, const char *name, size_t line, struct ta
 	return 0;
 }
 
-static int task_of(struct eval_set *s, const char *name, size_t *out, struct tally_err *err)
+/* The index of name in a table of names (appended when new); items usually
+ * come grouped, so the last one found is tried first. */
+static int name_of(char (**tab)[ROUTER_TASK_MAX + 1], size_t *n, size_t *cap, size_t *last,
+                   const char *name, size_t *out, struct tally_err *err)
 {
-	/* items usually come grouped by task type: try the last one first */
-	if (s->n_tasks && strcmp(s->tasks[s->last_task], name) == 0) {
-		*out = s->last_task;
+	if (*n && strcmp((*tab)[*last], name) == 0) {
+		*out = *last;
 		return 0;
 	}
-	for (size_t i = 0; i < s->n_tasks; i++)
-		if (strcmp(s->tasks[i], name) == 0) {
-			*out = s->last_task = i;
+	for (size_t i = 0; i < *n; i++)
+		if (strcmp((*tab)[i], name) == 0) {
+			*out = *last = i;
 			return 0;
 		}
-	if (s->n_tasks == s->cap_tasks) {
-		size_t cap = s->cap_tasks ? s->cap_tasks * 2 : 16;
-		void *p = realloc(s->tasks, cap * sizeof *s->tasks);
+	if (*n == *cap) {
+		size_t c = *cap ? *cap * 2 : 16;
+		void *p = realloc(*tab, c * sizeof **tab);
 		if (!p)
 			return tally_err_set(err, TALLY_ENOMEM, false, "out of memory");
-		s->tasks = p;
-		s->cap_tasks = cap;
+		*tab = p;
+		*cap = c;
 	}
-	strcpy(s->tasks[s->n_tasks], name);
-	*out = s->last_task = s->n_tasks++;
+	strcpy((*tab)[*n], name);
+	*out = *last = (*n)++;
+	return 0;
+}
+
+static int task_of(struct eval_set *s, const char *name, size_t *out, struct tally_err *err)
+{
+	return name_of(&s->tasks, &s->n_tasks, &s->cap_tasks, &s->last_task, name, out, err);
+}
+
+/* The workflow (0 for none) and the (task type, workflow) group of an item. */
+static int group_of(struct eval_set *s, struct item *it, const char *workflow,
+                    struct tally_err *err)
+{
+	if (name_of(&s->flows, &s->n_flows, &s->cap_flows, &s->last_flow, workflow, &it->flow,
+	            err) < 0)
+		return -1;
+	const struct eval_group *g = s->n_groups ? &s->groups[s->last_group] : NULL;
+	if (g && g->task == it->task && g->flow == it->flow) {
+		it->group = s->last_group;
+		return 0;
+	}
+	for (size_t i = 0; i < s->n_groups; i++)
+		if (s->groups[i].task == it->task && s->groups[i].flow == it->flow) {
+			it->group = s->last_group = i;
+			return 0;
+		}
+	if (s->n_groups == s->cap_groups) {
+		size_t c = s->cap_groups ? s->cap_groups * 2 : 16;
+		void *p = realloc(s->groups, c * sizeof *s->groups);
+		if (!p)
+			return tally_err_set(err, TALLY_ENOMEM, false, "out of memory");
+		s->groups = p;
+		s->cap_groups = c;
+	}
+	s->groups[s->n_groups].task = it->task;
+	s->groups[s->n_groups].flow = it->flow;
+	it->group = s->last_group = s->n_groups++;
 	return 0;
 }
 
@@ -148,6 +196,15 @@ static cJSON *parse_line(const char *line, size_t no, const cJSON **results, str
 	    strlen(task->valuestring) > ROUTER_TASK_MAX) {
 		tally_err_set(err, TALLY_EINVAL, false,
 		              "line %zu: \"task_type\" must be a string of 1 to %d bytes", no,
+		              ROUTER_TASK_MAX);
+		cJSON_Delete(root);
+		return NULL;
+	}
+	const cJSON *wf = cJSON_GetObjectItemCaseSensitive(root, "workflow");
+	if (wf && !cJSON_IsNull(wf) &&
+	    (!cJSON_IsString(wf) || strlen(wf->valuestring) > ROUTER_TASK_MAX)) {
+		tally_err_set(err, TALLY_EINVAL, false,
+		              "line %zu: \"workflow\" must be a string of at most %d bytes", no,
 		              ROUTER_TASK_MAX);
 		cJSON_Delete(root);
 		return NULL;
@@ -219,6 +276,9 @@ static int pass_items(struct eval_set *s, const char *line, size_t no, struct ta
 	if (task_of(s, cJSON_GetObjectItemCaseSensitive(root, "task_type")->valuestring, &it->task,
 	            err) < 0)
 		goto out;
+	const cJSON *wf = cJSON_GetObjectItemCaseSensitive(root, "workflow");
+	if (group_of(s, it, cJSON_IsString(wf) ? wf->valuestring : "", err) < 0)
+		goto out;
 	cJSON_ArrayForEach(r, results)
 	{
 		int t = find_tier(s, r->string);
@@ -271,10 +331,12 @@ static void line_finish(struct router_eval_line *ln)
 		ln->quality /= (double)ln->items;
 }
 
-/* Hindsight baselines: always-best, always-cheapest, static and item oracles. */
+/* Hindsight baselines: always-best, always-cheapest, static and item oracles.
+ * The static oracle chooses per (task type, workflow) group: per task type
+ * when no item carries a workflow. */
 static void baselines(const struct eval_set *s, double tol, struct router_eval_result *out)
 {
-	size_t nt = s->n_tiers, nk = s->n_tasks;
+	size_t nt = s->n_tiers, nk = s->n_groups;
 	int64_t *tc = calloc(nt * (nk + 1), sizeof *tc);
 	double *tq = calloc(nt * (nk + 1), sizeof *tq);
 	int64_t *tn = calloc(nk + 1, sizeof *tn);
@@ -284,10 +346,10 @@ static void baselines(const struct eval_set *s, double tol, struct router_eval_r
 	/* row nk holds the totals over all task types */
 	for (size_t i = 0; i < s->n_items; i++) {
 		const struct item *it = &s->items[i];
-		tn[it->task]++;
+		tn[it->group]++;
 		for (size_t t = 0; t < nt; t++) {
-			tc[it->task * nt + t] += it->cost[t];
-			tq[it->task * nt + t] += it->q[t];
+			tc[it->group * nt + t] += it->cost[t];
+			tq[it->group * nt + t] += it->q[t];
 			tc[nk * nt + t] += it->cost[t];
 			tq[nk * nt + t] += it->q[t];
 		}
@@ -322,7 +384,7 @@ static void baselines(const struct eval_set *s, double tol, struct router_eval_r
 		const struct item *it = &s->items[i];
 		line_add(&out->always_best, it->cost[best], it->q[best]);
 		line_add(&out->always_cheapest, it->cost[cheap], it->q[cheap]);
-		line_add(&out->static_oracle, it->cost[pick[it->task]], it->q[pick[it->task]]);
+		line_add(&out->static_oracle, it->cost[pick[it->group]], it->q[pick[it->group]]);
 		/* the cheapest tier reaching the item's best result (for 0/1
 		 * quality: the cheapest that succeeds, else the cheapest) */
 		double top = 0;
@@ -352,6 +414,9 @@ int router_eval(const char *text, size_t len, const struct router_params *p, boo
 
 	memset(&s, 0, sizeof s);
 	memset(out, 0, sizeof *out);
+	size_t none;
+	if (name_of(&s.flows, &s.n_flows, &s.cap_flows, &s.last_flow, "", &none, err) < 0)
+		goto out; /* flows[0]: no workflow */
 	if (each_line(text, len, &s, pass_tiers, err) < 0)
 		goto out;
 	if (s.n_lines == 0) {
@@ -406,7 +471,11 @@ int router_eval(const char *text, size_t len, const struct router_params *p, boo
 	for (size_t i = 0; i < n; i++) {
 		const struct item *it = &s.items[order[i]];
 		struct router_choice ch;
-		router_learner_choose(l, s.tasks[it->task], &ch);
+		const char *task = s.tasks[it->task], *wf = s.flows[it->flow];
+		if (wf[0])
+			router_learner_choose_workflow(l, task, wf, &ch);
+		else
+			router_learner_choose(l, task, &ch);
 		int t = find_tier(&s, ch.tier);
 		if (t < 0) {
 			tally_err_set(err, TALLY_EINVAL, false,
@@ -415,8 +484,8 @@ int router_eval(const char *text, size_t len, const struct router_params *p, boo
 			goto out;
 		}
 		/* the only result the learner ever sees */
-		if (router_learner_observe(l, s.tasks[it->task], s.tiers[t], it->q[t], it->cost[t],
-		                           -1, err) < 0)
+		if (router_learner_observe_workflow(l, task, wf, s.tiers[t], it->q[t], it->cost[t],
+		                                    -1, err) < 0)
 			goto out;
 		line_add(&out->router, it->cost[t], it->q[t]);
 		if (trace)
@@ -430,6 +499,7 @@ int router_eval(const char *text, size_t len, const struct router_params *p, boo
 	line_finish(&out->item_oracle);
 	out->n_tiers = s.n_tiers;
 	out->n_task_types = s.n_tasks;
+	out->n_groups = s.n_groups;
 	if (out->always_best.items != (int64_t)n) {
 		tally_err_set(err, TALLY_ENOMEM, false, "out of memory");
 		goto out;

@@ -797,6 +797,11 @@ struct decision {
 	double thr_elim; /* (1 - tol) x the best lower bound: a tier whose upper bound (at
 	                    z_elim) is below cannot qualify (it is eliminated) */
 	double z_elim;
+	int open; /* the tier below min_samples whose upper bound raised the reference
+	             above what the measured tiers give; -1 none */
+	int peer; /* a dearer tier at most twice the policy's cost, below min_samples,
+	             that could raise the bar above the policy's lower bound: the
+	             decision waits for it; -1 none */
 };
 
 static bool arm_eliminated(const struct arm *a, const struct decision *d)
@@ -817,11 +822,50 @@ static bool usable(const struct router_learner *l, const struct task *t, size_t 
 	return tier_allowed(t, l->tiers[i]) && (warming || l->pooled[i].n > 0);
 }
 
+/* The evidence a settled decision needs besides its own: every dearer tier
+ * that costs at most twice the policy's per call, is not eliminated, and
+ * could raise the bar above the policy's lower bound, measured (min_samples).
+ * Measuring such a peer costs at most as much again as measuring the policy's
+ * own tier, so the rule can afford to wait for it; a tier dearer than that is
+ * explored in proportion to its cost instead (plan_cells). Without this, the
+ * best *measured* tier is settled on while a peer that is better (and sets
+ * the true bar) has a handful of samples. Leaves the decision unsettled, with
+ * d->peer set and the reason saying so, when one is missing. */
+static void wait_for_peer(const struct router_learner *l, const struct task *t,
+                          const struct cell *cells, struct decision *d, char *reason, size_t rn)
+{
+	struct arm r, a;
+	int64_t peer_cost = 0;
+	arm_of(l, cells, (size_t)d->rec, d->z_elim, &r);
+	for (size_t i = 0; i < l->n_tiers; i++) {
+		if ((int)i == d->rec || !usable(l, t, i, false))
+			continue;
+		arm_of(l, cells, i, d->z_elim, &a);
+		if (a.n >= l->p.min_samples || arm_eliminated(&a, d) || a.cost <= r.cost ||
+		    a.cost - r.cost > r.cost /* more than twice, without overflow */ ||
+		    (1 - d->tol) * a.ucb <= r.lcb)
+			continue;
+		/* the cheapest first: it may settle the question alone */
+		if (d->peer < 0 || a.cost < peer_cost) {
+			d->peer = (int)i;
+			peer_cost = a.cost;
+		}
+	}
+	if (d->peer < 0)
+		return;
+	d->settled = false;
+	snprintf(reason, rn,
+	         "%s for now: %s, at most twice its cost, has %lld of %lld samples and could "
+	         "still raise the bar",
+	         l->tiers[d->rec], l->tiers[d->peer], (long long)cells[d->peer].n,
+	         (long long)l->p.min_samples);
+}
+
 static void decide(const struct router_learner *l, const struct task *t, const struct cell *cells,
                    int incumbent, struct decision *d, char *reason, size_t rn)
 {
 	memset(d, 0, sizeof *d);
-	d->rec = d->best = -1;
+	d->rec = d->best = d->open = d->peer = -1;
 	d->tol = t && t->has_ov && t->ov.has_tolerance ? t->ov.tolerance : l->p.tolerance;
 	if (t && t->has_ov && t->ov.pinned[0]) {
 		d->pinned = true;
@@ -873,8 +917,28 @@ static void decide(const struct router_learner *l, const struct task *t, const s
 	double ref = d->best >= 0 ? cell_mean(&cells[d->best]) : 0;
 	if (lcb_max > ref)
 		ref = lcb_max;
-	d->thr = (1 - d->tol) * ref;
 	d->thr_elim = (1 - d->tol) * lcb_max;
+	/* what a tier not measured yet could still reach counts too: its upper
+	 * bound, unless it is eliminated. A tier qualifies only when it is within
+	 * tolerance of every tier that could be better, not just of those that
+	 * happen to be measured: else a tier just under the true bar is settled
+	 * on whenever the better tiers are not measured yet (docs/router.md) */
+	d->open = -1;
+	double open_ucb = 0;
+	for (size_t i = 0; i < l->n_tiers; i++) {
+		if (!usable(l, t, i, warming))
+			continue;
+		arm_of(l, cells, i, d->z_elim, &a);
+		if (a.n < l->p.min_samples && !arm_eliminated(&a, d) && a.ucb > open_ucb) {
+			open_ucb = a.ucb;
+			d->open = (int)i;
+		}
+	}
+	if (open_ucb > ref)
+		ref = open_ucb;
+	else
+		d->open = -1;
+	d->thr = (1 - d->tol) * ref;
 	for (size_t i = 0; i < l->n_tiers; i++) {
 		if (!usable(l, t, i, warming))
 			continue;
@@ -949,6 +1013,13 @@ static void decide(const struct router_learner *l, const struct task *t, const s
 	}
 	double bm = cell_mean(&cells[best]);
 	d->settled = true;
+	/* what the bar is a share of, for the reasons below */
+	char ref_what[ROUTER_TIER_MAX + 96];
+	if (d->open >= 0)
+		snprintf(ref_what, sizeof ref_what, "the %.3f that %s (n %lld) could still reach",
+		         d->thr / (1 - d->tol), l->tiers[d->open], (long long)cells[d->open].n);
+	else
+		snprintf(ref_what, sizeof ref_what, "%s's %.3f", l->tiers[best], bm);
 	/* the cheapest measured tier whose lower bound reaches the threshold */
 	int rec = best;
 	double rec_lcb = 0;
@@ -981,24 +1052,31 @@ static void decide(const struct router_learner *l, const struct task *t, const s
 			d->rec = incumbent;
 			snprintf(reason, rn,
 			         "kept %s: quality %.3f (bound at half confidence %.3f) still "
-			         "reaches %.3f (%.0f%% of %s's %.3f); no cheaper tier qualifies",
+			         "reaches %.3f (%.0f%% of %s); no cheaper tier qualifies",
 			         l->tiers[incumbent], cell_mean(&cells[incumbent]), ilo, d->thr,
-			         (1 - d->tol) * 100, l->tiers[best], bm);
+			         (1 - d->tol) * 100, ref_what);
+			wait_for_peer(l, t, cells, d, reason, rn);
 			return;
 		}
 	}
 	d->rec = rec;
-	if (rec == best)
+	if (rec == best) {
+		char open_why[sizeof ref_what + 16] = "";
+		if (d->open >= 0)
+			snprintf(open_why, sizeof open_why, " (%.0f%% of %s)", (1 - d->tol) * 100,
+			         ref_what);
 		snprintf(reason, rn,
 		         "best tier %s (quality %.3f, n %lld); no cheaper tier's lower bound "
-		         "reaches %.3f",
-		         l->tiers[best], bm, (long long)cells[best].n, d->thr);
-	else
+		         "reaches %.3f%s",
+		         l->tiers[best], bm, (long long)cells[best].n, d->thr, open_why);
+	} else {
 		snprintf(reason, rn,
 		         "cheapest tier within tolerance: %s quality lower bound %.3f >= %.3f "
-		         "(%.0f%% of %s's %.3f), n %lld",
-		         l->tiers[rec], rec_lcb, d->thr, (1 - d->tol) * 100, l->tiers[best], bm,
+		         "(%.0f%% of %s), n %lld",
+		         l->tiers[rec], rec_lcb, d->thr, (1 - d->tol) * 100, ref_what,
 		         (long long)cells[rec].n);
+	}
+	wait_for_peer(l, t, cells, d, reason, rn);
 }
 
 /* The public form of a decision over cells. */
@@ -1138,7 +1216,11 @@ static void plan_cells(const struct router_learner *l, const struct task *t,
 			continue;
 		arm_of(l, cells, i, d.z_elim, &a);
 		if (a.cost < r.cost || (a.cost == r.cost && a.n < l->p.min_samples)) {
-			if (arm_eliminated(&a, &d)) {
+			/* a measured cheaper tier whose upper bound is under the bar in
+			 * force cannot become the policy while the bar stands: like an
+			 * eliminated one it is only re-checked once settled (the bar may
+			 * come down when a tier that raised it is measured) */
+			if (arm_eliminated(&a, &d) || (a.n >= l->p.min_samples && a.ucb < d.thr)) {
 				if (d.settled && (stale < 0 || a.n < cells[stale].n))
 					stale = (int)i;
 				continue;
@@ -1159,6 +1241,11 @@ static void plan_cells(const struct router_learner *l, const struct task *t,
 			dear = (int)i;
 			ad = a;
 		}
+	}
+	if (d.peer >= 0) {
+		/* the decision waits for this peer's measurement (wait_for_peer) */
+		dear = d.peer;
+		arm_of(l, cells, (size_t)dear, d.z_elim, &ad);
 	}
 	double warm = l->p.warmup_share > 0 ? l->p.warmup_share : l->p.explore_share;
 	if (cheap >= 0) {
@@ -1187,6 +1274,54 @@ static void plan_cells(const struct router_learner *l, const struct task *t,
 	}
 }
 
+/* A workflow that does not decide for itself yet answers its task type's
+ * tier; but it can only come to decide if its own statistics measure a
+ * cheaper tier too, which the task type's exploration may have written off
+ * (it is worse for the task type as a whole: say, for every workflow but
+ * this one). So a cheaper tier that the workflow's own statistics have not
+ * eliminated is explored on this workflow's answers, as a task type
+ * explores its own: the one with the fewest samples, with the warm-up share
+ * while it has fewer than min_samples, then the exploration share while it
+ * could still qualify under the workflow's own bar; unless the task type
+ * already explores it as often. */
+static void flow_explore(const struct router_learner *l, const struct task *t, const struct flow *f,
+                         struct router_plan *out)
+{
+	struct decision d;
+	char why[ROUTER_REASON_MAX];
+	int r = tier_index(l, out->tier), pick = -1;
+	if (r < 0 || !t)
+		return;
+	decide(l, t, f->cells, flow_incumbent(t, f), &d, why, sizeof why);
+	if (d.pinned || d.warmup)
+		return;
+	struct arm rc, a, ap = {0};
+	arm_of(l, t->cells, (size_t)r, d.z_elim, &rc);
+	for (size_t i = 0; i < l->n_tiers; i++) {
+		if ((int)i == r || !usable(l, t, i, false))
+			continue;
+		arm_of(l, f->cells, i, d.z_elim, &a);
+		if (arm_eliminated(&a, &d) || (a.n >= l->p.min_samples && a.ucb < d.thr) ||
+		    a.cost < 0 || a.cost >= rc.cost)
+			continue;
+		if (pick < 0 || a.n < ap.n) {
+			pick = (int)i;
+			ap = a;
+		}
+	}
+	double warm = l->p.warmup_share > 0 ? l->p.warmup_share : l->p.explore_share;
+	double share = ap.n < l->p.min_samples ? warm : l->p.explore_share;
+	if (pick < 0 ||
+	    (strcmp(out->explore_tier, l->tiers[pick]) == 0 && out->explore_share >= share))
+		return;
+	out->explore_share = share;
+	snprintf(out->explore_tier, sizeof out->explore_tier, "%s", l->tiers[pick]);
+	snprintf(out->explore_reason, sizeof out->explore_reason,
+	         "exploring %s for this workflow: cheaper, %lld samples of its own, could "
+	         "qualify for it",
+	         l->tiers[pick], (long long)ap.n);
+}
+
 void router_learner_plan(const struct router_learner *l, const char *task_type,
                          struct router_plan *out)
 {
@@ -1210,6 +1345,8 @@ void router_learner_plan_workflow(const struct router_learner *l, const char *ta
 	}
 	plan_cells(l, t, t ? t->cells : NULL, t ? t->incumbent - 1 : -1, out);
 	out->workflow_agrees = wd.workflow_agrees;
+	if (f && out->settled && !out->pinned)
+		flow_explore(l, t, f, out);
 }
 
 void router_plan_choose(const struct router_plan *p, double u, struct router_choice *out)
@@ -1266,7 +1403,19 @@ int router_learner_set_incumbent(struct router_learner *l, const char *task_type
 void router_learner_choose_workflow(struct router_learner *l, const char *task_type,
                                     const char *workflow, struct router_choice *out)
 {
-	struct router_plan plan;
+	struct router_plan plan, tplan;
 	router_learner_plan_workflow(l, task_type, workflow, &plan);
 	router_plan_choose(&plan, router_rng_unit(&l->rng), out);
+	/* the policy in force, as the live router keeps it in its versions: the
+	 * task type's settled tier, and the workflow's own entry while its own
+	 * decision applies (none otherwise: it keeps its task type's) */
+	struct task *t = task_find(l, task_type);
+	struct flow *f = flow_find(l, task_type, workflow);
+	if (t) {
+		router_learner_plan(l, task_type, &tplan);
+		if (tplan.settled)
+			t->incumbent = tier_index(l, tplan.tier) + 1;
+	}
+	if (f)
+		f->incumbent = plan.workflow_policy ? tier_index(l, plan.tier) + 1 : 0;
 }

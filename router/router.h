@@ -227,7 +227,10 @@ void router_learner_choose(struct router_learner *l, const char *task_type,
  * version. A workflow the learner has no statistics for is ignored. */
 int router_learner_set_incumbent(struct router_learner *l, const char *task_type,
                                  const char *workflow, const char *tier, struct tally_err *err);
-/* The same for a workflow of a task type (router_learner_plan_workflow). */
+/* A route answer for a workflow of a task type (router_learner_plan_workflow),
+ * as router_learner_choose. Keeps the policy in force as the live router's
+ * versions do: the task type's settled tier, and the workflow's own entry
+ * while its own decision applies. */
 void router_learner_choose_workflow(struct router_learner *l, const char *task_type,
                                     const char *workflow, struct router_choice *out);
 
@@ -262,12 +265,16 @@ struct router_eval_result {
 	struct router_eval_line router, always_best, always_cheapest, static_oracle, item_oracle;
 	char best_tier[ROUTER_TIER_MAX + 1], cheapest_tier[ROUTER_TIER_MAX + 1];
 	size_t n_tiers, n_task_types;
+	size_t n_groups; /* (task type, workflow) pairs the static oracle chose for:
+	                    n_task_types when no item carries a workflow */
 };
 
 /* Replays JSON lines (docs/router.md format) online through a learner with
  * params p: items in file order, shuffled first when shuffle is true (with
  * p->seed); the learner sees only the result of the tier it chose. Every
- * item must carry a result for every tier of the file. trace (may be NULL)
+ * item must carry a result for every tier of the file. An item with a
+ * "workflow" is routed and learned per (task type, workflow), as the live
+ * router does, and the static oracle chooses per (task type, workflow). trace (may be NULL)
  * receives "item<TAB>tier" per item. Returns 0, or -1 with err naming the
  * line that is wrong. */
 int router_eval(const char *text, size_t len, const struct router_params *p, bool shuffle,

@@ -60,4 +60,52 @@ assert_eq "no --data exits 2" 2 $?
 printf '{"item":1,"task_type":"a","results":{"s":{"quality":2,"cost_usd":"1"}}}\n' >"$T/bad.jsonl"
 err=$("$BIN" router eval --data "$T/bad.jsonl" 2>&1 >/dev/null)
 assert_match "quality out of range" 'line 1: results.s.quality must be a number in \[0,1\]' "$err"
+
+# per (workflow, task type): task type support, 800 items alternating between
+# workflows faq and legal (400 each), tiers small ($0.001) and large ($0.010).
+#   faq:   small always right (1.0), large always right (1.0)
+#   legal: small right on odd items (200 of 400: 0.5), large always right
+# Over the task type small reaches 600/800 = 0.75 < 90% of large's 1.0, so a
+# policy per task type answers large: $8.00, quality 1. Per workflow, faq's
+# best is small (tied with large, cheaper): 400 x $0.001 = $0.40, quality 400;
+# legal needs large: 400 x $0.010 = $4.00, quality 400. So:
+#   static oracle per (task type, workflow), tolerance 0.10: $4.40, quality 1.0
+#   always_best (large): $8.00, 1.0; always_cheapest (small): $0.80, 600/800 = 0.75
+#   item oracle: faq small $0.40; legal odd small $0.20, even large $2.00 = $2.60, 1.0
+# The router learns per workflow: at the end faq answers small and legal
+# large (bar exploration), and it costs less than the per-task-type oracle's
+# $8.00 could: at most 1.25 x the per-workflow oracle ($5.50), at least
+# 0.97 x its quality. Without the workflows, the same items have a static
+# oracle of $8.00 and the router cannot learn that faq needs only small.
+awk 'BEGIN {
+	for (i = 1; i <= 800; i++) {
+		k = int((i + 1) / 2)
+		if (i % 2) { wf = "faq"; qs = 1 } else { wf = "legal"; qs = k % 2 }
+		printf "{\"item\":\"%s%d\",\"task_type\":\"support\",\"workflow\":\"%s\",\"results\":{\"small\":{\"quality\":%d,\"cost_usd\":\"0.001\"},\"large\":{\"quality\":1,\"cost_usd\":\"0.010\"}}}\n", wf, k, wf, qs
+	}
+}' >"$T/wf.jsonl"
+out=$("$BIN" router eval --data "$T/wf.jsonl" --tolerance 0.10 --seed 1 --format json \
+	--trace "$T/wf.trace")
+assert_eq "workflow eval exits 0" 0 $?
+assert_match "static oracle per (task type, workflow)" '"static_oracle":{"cost_usd":"4.40","quality":1.000000,"items":800}' "$out"
+assert_match "always_best with workflows" '"always_best":{"cost_usd":"8.00","quality":1.000000,"items":800}' "$out"
+assert_match "always_cheapest with workflows" '"always_cheapest":{"cost_usd":"0.80","quality":0.750000,"items":800}' "$out"
+assert_match "item oracle with workflows" '"item_oracle":{"cost_usd":"2.60","quality":1.000000,"items":800}' "$out"
+ratio=$(printf '%s\n' "$out" | sed -n 's/.*"ratio_to_static_oracle":{"cost":\([0-9.]*\),"quality":\([0-9.]*\)}.*/\1 \2/p')
+assert_eq "router within 1.25 x the per-workflow oracle's cost, 0.97 x its quality" yes \
+	"$(echo "$ratio" | awk '{ print ($1 <= 1.25 && $2 >= 0.97) ? "yes" : "no: " $0 }')"
+# the last 200 answers: faq on small, legal on large, but for exploration
+ends=$(tail -n 200 "$T/wf.trace" | awk '{ w = $1; sub(/[0-9]+$/, "", w); n[w]++; if ($2 == (w == "faq" ? "small" : "large")) ok[w]++ }
+	END { printf "%s %s", (ok["faq"] >= 0.9 * n["faq"]) ? "faq-small" : "faq:" ok["faq"] "/" n["faq"],
+		(ok["legal"] >= 0.9 * n["legal"]) ? "legal-large" : "legal:" ok["legal"] "/" n["legal"] }')
+assert_eq "each workflow settles on its own tier" "faq-small legal-large" "$ends"
+sed 's/"workflow":"[a-z]*",//' "$T/wf.jsonl" >"$T/nowf.jsonl"
+out=$("$BIN" router eval --data "$T/nowf.jsonl" --tolerance 0.10 --seed 1 --format json)
+assert_match "without workflows: the static oracle per task type" '"static_oracle":{"cost_usd":"8.00","quality":1.000000,"items":800}' "$out"
+cost=$(printf '%s\n' "$out" | sed -n 's/^{"router":{"cost_usd":"\([0-9.]*\)".*/\1/p')
+assert_eq "without workflows the router pays for large on faq too (> \$7)" yes \
+	"$(echo "$cost" | awk '{ print ($1 > 7) ? "yes" : "no: " $1 }')"
+printf '{"item":1,"task_type":"a","workflow":7,"results":{"s":{"quality":1,"cost_usd":"1"}}}\n' >"$T/badwf.jsonl"
+err=$("$BIN" router eval --data "$T/badwf.jsonl" 2>&1 >/dev/null)
+assert_match "a workflow that is not a string" 'line 1: "workflow" must be a string' "$err"
 t_done

@@ -6,6 +6,7 @@
  * result from the known success rate (its own PRNG), and the learner learns
  * only that result.
  */
+#include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -836,6 +837,234 @@ static void test_cost_aware_exploration(void **state)
 	router_learner_free(l);
 }
 
+static void qsums(struct router_cell_sums *s, int64_t n, double qsum, int64_t cost_per_call)
+{
+	memset(s, 0, sizeof *s);
+	s->n = n;
+	s->quality_sum = qsum;
+	s->quality_sumsq = qsum; /* 0/1 quality */
+	s->cost_pusd = n * cost_per_call;
+}
+
+/* RouterBench ARC in small: a mid-priced tier just under the true bar
+ * (mixtral, 0.85), a peer a third dearer and better (yi, 0.90), a flagship
+ * 17x dearer that sets the bar (0.95). With yi and the flagship barely
+ * sampled, mixtral is the best *measured* tier; the rule must not settle on
+ * it: it waits for yi (a peer: at most twice mixtral's cost) and counts
+ * what the flagship could still reach. */
+static void test_open_reach_and_peers(void **state)
+{
+	(void)state;
+	struct tally_err err = {0};
+	struct router_params p;
+	router_params_init(&p);
+	p.tolerance = 0.10;
+	struct router_learner *l = router_learner_new(&p, &err);
+	assert_non_null(l);
+	struct router_cell_sums cs;
+	struct router_decision d;
+	struct router_plan plan;
+	qsums(&cs, 60, 40, 100);
+	assert_int_equal(router_learner_add_sums(l, "arc", "mistral", &cs, &err), 0);
+	qsums(&cs, 300, 255, 300);
+	assert_int_equal(router_learner_add_sums(l, "arc", "mixtral", &cs, &err), 0);
+	qsums(&cs, 20, 18, 400);
+	assert_int_equal(router_learner_add_sums(l, "arc", "yi", &cs, &err), 0);
+	qsums(&cs, 2, 2, 5000);
+	assert_int_equal(router_learner_add_sums(l, "arc", "flagship", &cs, &err), 0);
+
+	router_learner_decide(l, "arc", &d);
+	assert_string_equal(d.tier, "mixtral");
+	assert_false(d.settled);
+	assert_non_null(strstr(d.reason, "yi, at most twice its cost, has 20 of 30 samples"));
+	/* the decision waits for yi: it is explored with the warm-up share,
+	 * scaled by the cost ratio (300 / 400) */
+	router_learner_plan(l, "arc", &plan);
+	assert_string_equal(plan.explore2_tier, "yi");
+	assert_true(fabs(plan.explore2_share - p.warmup_share * 0.75) < 1e-9);
+
+	/* yi measured (400 samples, 0.90): the best measured; but the flagship's
+	 * 2 of 2 could still mean 1.0, so nothing cheaper qualifies against it */
+	qsums(&cs, 380, 342, 400);
+	assert_int_equal(router_learner_add_sums(l, "arc", "yi", &cs, &err), 0);
+	router_learner_decide(l, "arc", &d);
+	assert_string_equal(d.tier, "yi");
+	assert_true(d.settled);
+	assert_non_null(strstr(d.reason, "best tier yi"));
+	assert_non_null(strstr(d.reason, "that flagship (n 2) could still reach"));
+	/* mixtral, measured and under the bar in force, is only re-checked */
+	router_learner_plan(l, "arc", &plan);
+	assert_true(strcmp(plan.explore_tier, "mixtral") != 0 ||
+	            plan.explore_share < p.explore_share);
+
+	/* the flagship measured at 0.95: the bar is 0.855; yi (lower bound
+	 * 0.873) qualifies and mixtral (0.815) does not */
+	qsums(&cs, 38, 36, 5000);
+	assert_int_equal(router_learner_add_sums(l, "arc", "flagship", &cs, &err), 0);
+	router_learner_decide(l, "arc", &d);
+	assert_string_equal(d.tier, "yi");
+	assert_true(d.settled);
+	assert_non_null(strstr(d.reason, "cheapest tier within tolerance: yi"));
+	router_learner_free(l);
+}
+
+/* A workflow whose cheaper tier is written off by its task type (small is
+ * bad for the task type as a whole) still gets that tier explored on its
+ * own answers, so that it can come to decide for itself; a workflow whose
+ * own statistics eliminated it does not. */
+static void test_workflow_explore(void **state)
+{
+	(void)state;
+	struct tally_err err = {0};
+	struct router_learner *l = new_learner(0.10, 0, 3);
+	struct router_cell_sums cs;
+	struct router_plan plan;
+	struct router_decision d;
+	qsums(&cs, 300, 300, cost_of("large"));
+	assert_int_equal(router_learner_add_sums(l, "support", "large", &cs, &err), 0);
+	qsums(&cs, 60, 22, cost_of("small"));
+	assert_int_equal(router_learner_add_sums(l, "support", "small", &cs, &err), 0);
+	router_learner_plan(l, "support", &plan);
+	assert_string_equal(plan.tier, "large");
+	assert_string_equal(plan.explore_tier, "small");
+	assert_true(plan.explore_share < 0.01); /* eliminated: re-checked only */
+
+	qsums(&cs, 150, 150, cost_of("large"));
+	assert_int_equal(router_learner_add_workflow_sums(l, "support", "faq", "large", &cs, &err),
+	                 0);
+	qsums(&cs, 2, 2, cost_of("small"));
+	assert_int_equal(router_learner_add_workflow_sums(l, "support", "faq", "small", &cs, &err),
+	                 0);
+	qsums(&cs, 150, 150, cost_of("large"));
+	assert_int_equal(
+	    router_learner_add_workflow_sums(l, "support", "legal", "large", &cs, &err), 0);
+	qsums(&cs, 58, 20, cost_of("small"));
+	assert_int_equal(
+	    router_learner_add_workflow_sums(l, "support", "legal", "small", &cs, &err), 0);
+
+	router_learner_plan_workflow(l, "support", "faq", &plan);
+	assert_string_equal(plan.tier, "large");
+	assert_string_equal(plan.explore_tier, "small");
+	assert_true(fabs(plan.explore_share - 0.25) < 1e-9);
+	assert_non_null(strstr(plan.explore_reason, "for this workflow"));
+	router_learner_plan_workflow(l, "support", "legal", &plan);
+	assert_true(plan.explore_share < 0.01);
+
+	/* faq's own evidence: small always right; it decides for itself */
+	qsums(&cs, 40, 40, cost_of("small"));
+	assert_int_equal(router_learner_add_workflow_sums(l, "support", "faq", "small", &cs, &err),
+	                 0);
+	router_learner_decide_workflow(l, "support", "faq", &d);
+	assert_string_equal(d.tier, "small");
+	assert_true(d.workflow_policy);
+	router_learner_free(l);
+}
+
+/* Extreme files: nothing in them, a thousand arms, names at and over the
+ * limits, qualities outside [0,1], the largest cost that can be counted,
+ * workflows of every wrong type. Each evaluates or fails with the line. */
+static void test_eval_extreme(void **state)
+{
+	(void)state;
+	struct router_params p;
+	struct router_eval_result r;
+	struct tally_err err = {0};
+	router_params_init(&p);
+
+	static const char *const empty[] = {"", "\n", " \n\t\n\r\n"};
+	for (size_t i = 0; i < sizeof empty / sizeof *empty; i++) {
+		tally_err_clear(&err);
+		assert_int_equal(router_eval(empty[i], strlen(empty[i]), &p, false, NULL, &r, &err),
+		                 -1);
+		assert_non_null(strstr(err.msg, "no items"));
+	}
+
+	/* 1000 arms, 40 items: the warm-up tries a new arm per item, every answer
+	 * is an arm of the file */
+	enum { ARMS = 1000, ITEMS = 40 };
+	size_t cap = (size_t)ITEMS * (ARMS * 48 + 64), off = 0;
+	char *text = malloc(cap);
+	assert_non_null(text);
+	for (int i = 0; i < ITEMS; i++) {
+		off +=
+		    (size_t)snprintf(text + off, cap - off, "{\"task_type\":\"t\",\"results\":{");
+		for (int k = 0; k < ARMS; k++)
+			off +=
+			    (size_t)snprintf(text + off, cap - off,
+			                     "%s\"arm%d\":{\"quality\":%d,\"cost_usd\":\"0.%06d\"}",
+			                     k ? "," : "", k, (i + k) % 2, k + 1);
+		off += (size_t)snprintf(text + off, cap - off, "}}\n");
+	}
+	assert_true(off < cap);
+	char trace_buf[ITEMS * 16];
+	FILE *trace = fmemopen(trace_buf, sizeof trace_buf, "w");
+	assert_non_null(trace);
+	tally_err_clear(&err);
+	assert_int_equal(router_eval(text, off, &p, true, trace, &r, &err), 0);
+	fclose(trace);
+	assert_int_equal(r.n_tiers, ARMS);
+	assert_int_equal(r.router.items, ITEMS);
+	assert_non_null(strstr(trace_buf, "\tarm"));
+	free(text);
+
+	/* the largest cost the exact counters hold, on one item */
+	static const char top[] = "{\"task_type\":\"t\",\"results\":{\"a\":{\"quality\":1,"
+	                          "\"cost_usd\":\"9223372.036854775807\"}}}\n";
+	tally_err_clear(&err);
+	assert_int_equal(router_eval(top, strlen(top), &p, false, NULL, &r, &err), 0);
+	assert_int_equal(r.router.cost_pusd, INT64_MAX);
+	assert_int_equal(r.static_oracle.cost_pusd, INT64_MAX);
+
+	char name[ROUTER_TASK_MAX + 2];
+	memset(name, 'w', sizeof name - 1);
+	name[sizeof name - 1] = '\0'; /* one byte over */
+	static char line[2048];
+	static const char *const bad_lines[] = {
+	    "{\"task_type\":\"t\",\"results\":{\"a\":{\"quality\":-0.5,\"cost_usd\":\"1\"}}}\n",
+	    "{\"task_type\":\"t\",\"results\":{\"a\":{\"quality\":\"NaN\",\"cost_usd\":\"1\"}}}\n",
+	    "{\"task_type\":\"t\",\"results\":{\"a\":{\"quality\":1e999,\"cost_usd\":\"1\"}}}\n",
+	    "{\"task_type\":\"t\",\"results\":{\"a\":{\"quality\":1,\"cost_usd\":\"1e30\"}}}\n",
+	    "{\"task_type\":\"t\",\"results\":{\"a\":{\"quality\":1,\"cost_usd\":"
+	    "\"9223372.036854775808\"}}}\n",
+	    "{\"task_type\":\"t\",\"workflow\":5,\"results\":{\"a\":{\"quality\":1,"
+	    "\"cost_usd\":\"1\"}}}\n",
+	    "{\"task_type\":\"t\",\"workflow\":[\"w\"],\"results\":{\"a\":{\"quality\":1,"
+	    "\"cost_usd\":\"1\"}}}\n",
+	};
+	for (size_t i = 0; i < sizeof bad_lines / sizeof *bad_lines + 2; i++) {
+		if (i < sizeof bad_lines / sizeof *bad_lines)
+			snprintf(line, sizeof line, "%s", bad_lines[i]);
+		else if (i ==
+		         sizeof bad_lines / sizeof *bad_lines) /* a task type a byte too long */
+			snprintf(line, sizeof line,
+			         "{\"task_type\":\"%s\",\"results\":{\"a\":{\"quality\":1,"
+			         "\"cost_usd\":\"1\"}}}\n",
+			         name);
+		else /* a workflow a byte too long */
+			snprintf(line, sizeof line,
+			         "{\"task_type\":\"t\",\"workflow\":\"%s\",\"results\":{\"a\":{"
+			         "\"quality\":1,\"cost_usd\":\"1\"}}}\n",
+			         name);
+		tally_err_clear(&err);
+		assert_int_equal(router_eval(line, strlen(line), &p, false, NULL, &r, &err), -1);
+		assert_non_null(strstr(err.msg, "line 1"));
+	}
+	/* at the limits: fine; an empty or null workflow is none */
+	name[ROUTER_TASK_MAX] = '\0';
+	snprintf(line, sizeof line,
+	         "{\"task_type\":\"%s\",\"workflow\":\"%s\",\"results\":{\"a\":{\"quality\":0,"
+	         "\"cost_usd\":\"0\"}}}\n"
+	         "{\"task_type\":\"t\",\"workflow\":\"\",\"results\":{\"a\":{\"quality\":1,"
+	         "\"cost_usd\":\"0\"}}}\n"
+	         "{\"task_type\":\"t\",\"workflow\":null,\"results\":{\"a\":{\"quality\":1,"
+	         "\"cost_usd\":\"0\"}}}\n",
+	         name, name);
+	tally_err_clear(&err);
+	assert_int_equal(router_eval(line, strlen(line), &p, false, NULL, &r, &err), 0);
+	assert_int_equal(r.n_task_types, 2);
+	assert_int_equal(r.n_groups, 2);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -852,6 +1081,9 @@ int main(void)
 	    cmocka_unit_test(test_eval_malformed),
 	    cmocka_unit_test(test_hysteresis),
 	    cmocka_unit_test(test_cost_aware_exploration),
+	    cmocka_unit_test(test_open_reach_and_peers),
+	    cmocka_unit_test(test_workflow_explore),
+	    cmocka_unit_test(test_eval_extreme),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
