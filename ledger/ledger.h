@@ -572,7 +572,7 @@ struct focus_row {
 	const char *period_start, *period_end;   /* ISO 8601 UTC, clamped to [from, to) */
 	const char *billing_start, *billing_end; /* the calendar month of the period */
 	const char *provider, *model;
-	bool local;                              /* a self-hosted model */
+	bool local; /* a self-hosted model */
 	const char *team, *workflow, *task_type;
 	const char *cost_center;   /* NULL: the team is mapped to none (at export time) */
 	const char *tags;          /* the calls' own tags, a JSON object ("{}": none) */
@@ -580,12 +580,12 @@ struct focus_row {
 	bool unpriced;             /* no price: amounts 0 */
 	const char *service;       /* pricing mode: standard, batch, flex or priority */
 	const char *data_residency, *inference_geo, *speed; /* "" when none */
-	int long_context;          /* 0, 1 = first long-context tier, 2 + i = extra tier i */
-	int component;             /* enum price_component */
-	const char *quantity;      /* units of the component */
-	const char *billed_usd;    /* the sum of the calls' stored charges, 12 fraction digits */
-	const char *unit_usd;      /* the row's one unit price (billed / quantity) */
-	const char *list_usd;      /* unit_usd x quantity, exact */
+	int long_context;       /* 0, 1 = first long-context tier, 2 + i = extra tier i */
+	int component;          /* enum price_component */
+	const char *quantity;   /* units of the component */
+	const char *billed_usd; /* the sum of the calls' stored charges, 12 fraction digits */
+	const char *unit_usd;   /* the row's one unit price (billed / quantity) */
+	const char *list_usd;   /* unit_usd x quantity, exact */
 	int64_t calls;
 };
 /* The prefix of tally's own keys in the FOCUS Tags (provider-defined tags);
