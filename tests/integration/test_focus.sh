@@ -20,7 +20,8 @@ assert_eq "migrations apply" 0 $?
 # USD per million tokens; x 10^6 = pico-USD per token:
 #   gpt-4o-mini          in 150,000  cache read 75,000  out 600,000
 #   claude-sonnet-4      in 3,000,000  cache read 300,000  cache write 3,750,000
-#                        out 15,000,000; batch in 1,500,000, batch out 7,500,000
+#                        out 15,000,000; batch in 1,500,000, batch out 7,500,000;
+#                        above 200,000 input tokens: in 6,000,000, out 22,500,000
 #   Bedrock's Claude     in 3,000,000  out 15,000,000
 #   Azure gpt-4o         in 2,500,000  out 10,000,000
 #   Vertex gemini flash  in 300,000  out 2,500,000
@@ -28,7 +29,7 @@ assert_eq "migrations apply" 0 $?
 cat >"$T/prices.csv" <<'CSV'
 provider,model,tier,input,output,cache_read,cache_write,reasoning,batch_input,batch_output,threshold_tokens,above_input,above_output,above_cache_read,above_cache_write
 openai,gpt-4o-mini,small,0.15,0.60,0.075,,,,,,,,,
-anthropic,claude-sonnet-4,large,3.00,15.00,0.30,3.75,,1.50,7.50,,,,,
+anthropic,claude-sonnet-4,large,3.00,15.00,0.30,3.75,,1.50,7.50,200000,6.00,22.50,,
 bedrock,anthropic.claude-sonnet-4,large,3.00,15.00,0.30,3.75,,,,,,,,
 azure,gpt-4o,large,2.50,10.00,1.25,,,,,,,,,
 vertex_ai,gemini-2.5-flash,small,0.30,2.50,0.075,,,,,,,,,
@@ -53,6 +54,8 @@ ev() { # ev ID TS TEAM PROVIDER MODEL USAGE [EXTRA]
 	ev b1 2026-11-03T11:00:00Z b anthropic claude-sonnet-4 '{"input_tokens":2000,"cache_read_tokens":500,"cache_write_tokens":1000,"output_tokens":100}' '"tags":{"env":"dev","n":5,"tally/team":"spoof"}'
 	# B2: Anthropic batch
 	ev b2 2026-11-03T11:30:00Z b anthropic claude-sonnet-4 '{"input_tokens":1000,"output_tokens":1000}' '"batch":true'
+	# B3: Anthropic above its long-context threshold
+	ev b3 2026-11-06T09:00:00Z b anthropic claude-sonnet-4 '{"input_tokens":250000,"output_tokens":100}'
 	# C1: Claude on Bedrock; C2: Azure OpenAI
 	ev c1 2026-11-04T09:00:00Z c bedrock anthropic.claude-sonnet-4 '{"input_tokens":1000,"output_tokens":100}'
 	ev c2 2026-11-04T09:10:00Z c azure gpt-4o '{"input_tokens":1000,"output_tokens":100}'
@@ -66,9 +69,9 @@ ev() { # ev ID TS TEAM PROVIDER MODEL USAGE [EXTRA]
 "$BIN" produce "$T/events.jsonl" >"$T/produce.log" 2>&1
 assert_eq "events produced" 0 $?
 collector_start
-wait_calls 12 60
+wait_calls 13 60
 sleep 1
-assert_eq "all calls stored" 12 "$(q 'select count(*) from calls')"
+assert_eq "all calls stored" 13 "$(q 'select count(*) from calls')"
 "$BIN" teams set-cost-center a CC-A >/dev/null && "$BIN" teams set-cost-center b CC-B >/dev/null &&
 	"$BIN" teams set-cost-center c CC-C >/dev/null
 assert_eq "cost centres mapped (team d stays unmapped)" 0 $?
@@ -97,11 +100,12 @@ M="$T/month.csv"
 assert_eq "export focus (month)" 0 $?
 assert_eq "the schema metadata is written beside the file" 0 "$([ -s "$M.metadata.json" ]; echo $?)"
 check "month" "$M" 2026-11-01T00:00:00Z 2026-12-01T00:00:00Z
-# ΣBilledCost (pico-USD): A1+A2 480e6, A4 21e6, B1 6.9e9, B2 9e9, C1 4.5e9,
-# C2 3.5e9, D1 550e6, D2 200e6, D3 unpriced 0 = 25,151,000,000.
-assert_eq "ΣBilledCost = the worked-out total" "0.025151000000" "$(colsum "$M" BilledCost)"
+# ΣBilledCost (pico-USD): A1+A2 480e6, A4 21e6, B1 6.9e9, B2 9e9, B3 1.5e12 +
+# 2.25e9, C1 4.5e9, C2 3.5e9, D1 550e6, D2 200e6, D3 unpriced 0
+# = 1,527,401,000,000.
+assert_eq "ΣBilledCost = the worked-out total" "1.527401000000" "$(colsum "$M" BilledCost)"
 SPEND=$("$BIN" report spend --from 2026-11-01 --to 2026-12-01 --group-by team --format json)
-assert_match "ΣBilledCost = report spend" '"cost_usd":"0.025151000000"' "$SPEND"
+assert_match "ΣBilledCost = report spend" '"total":\{[^}]*"cost_usd":"1.527401000000"' "$SPEND"
 D3=2026-11-03T00:00:00Z
 # A1+A2: input 2 x 600 x 150,000 = 180e6; cache read 2 x 400 x 75,000 = 60e6;
 # output 2 x 200 x 600,000 = 240e6 pico-USD.
@@ -123,6 +127,12 @@ assert_eq "batch input is its own SKU price" "0.001500000000,0.000001500000,0.00
 	"$(row "$M" anthropic/claude-sonnet-4/input/batch $D3 $(echo $F | tr , ' '))"
 assert_eq "batch output" "0.007500000000,0.000007500000,0.007500000000,0.007500000000,1000,1" \
 	"$(row "$M" anthropic/claude-sonnet-4/output/batch $D3 $(echo $F | tr , ' '))"
+# B3: 250,000 x 6,000,000 = 1.5e12; 100 x 22,500,000 = 2.25e9: the long-context
+# rate is its own SKU price
+assert_eq "long-context input" "1.500000000000,0.000006000000,1.500000000000,1.500000000000,250000,1" \
+	"$(row "$M" anthropic/claude-sonnet-4/input/standard/long-context-1 2026-11-06T00:00:00Z $(echo $F | tr , ' '))"
+assert_eq "long-context output" "0.002250000000,0.000022500000,0.002250000000,0.002250000000,100,1" \
+	"$(row "$M" anthropic/claude-sonnet-4/output/standard/long-context-1 2026-11-06T00:00:00Z $(echo $F | tr , ' '))"
 I=ProviderName,InvoiceIssuerName,PublisherName,ServiceName,x_InCloudBill,BillingAccountId
 assert_eq "Claude on Bedrock: AWS sells and bills, Anthropic publishes" \
 	"Amazon Web Services,Amazon Web Services,Anthropic,Amazon Bedrock,true,bedrock" \
@@ -218,8 +228,8 @@ R="$T/month2.csv"
 "$BIN" export focus --from 2026-11-01 --to 2026-12-01 -o "$R" 2>/dev/null
 check "re-delivered month" "$R" 2026-11-01T00:00:00Z 2026-12-01T00:00:00Z
 # A4 now at 200,000: 100 x 200,000 = 20e6 (+5e6); D3 priced: 500 x 1,000,000
-# + 50 x 2,000,000 = 600e6. 25,151e6 + 5e6 + 600e6 = 25,756,000,000.
-assert_eq "re-delivered ΣBilledCost" "0.025756000000" "$(colsum "$R" BilledCost)"
+# + 50 x 2,000,000 = 600e6. 1,527,401e6 + 5e6 + 600e6 = 1,528,006,000,000.
+assert_eq "re-delivered ΣBilledCost" "1.528006000000" "$(colsum "$R" BilledCost)"
 assert_eq "A4 at the corrected rate, a new price version" "0.000020000000,0.000000200000,100,false" \
 	"$(row "$R" openai/gpt-4o-mini/input/standard 2026-11-15T00:00:00Z BilledCost ListUnitPrice PricingQuantity x_Unpriced)"
 assert_eq "A1, A2 keep their price version" \
