@@ -17,21 +17,22 @@
  * tier's above_* rates, 2 + i: extra_tiers[i]) - the SQL twin of pricing.c's
  * level_of. It only labels the row (SkuPriceId); the amounts are the ones
  * the pricer stored on the call. */
+/* clang-format off */
 #define FOCUS_OVER(t)                                                                              \
 	"(" t " > 0 AND (c.input_tokens > " t " OR (pb.threshold_inclusive <> 0 AND"               \
 	" c.input_tokens = " t ")))"
 #define FOCUS_LEVEL                                                                                \
-	"CASE WHEN pb.price_version IS NULL OR NOT " FOCUS_OVER(                                   \
-	    "pb.threshold_tokens") " OR (pb.above_input_pusd IS NULL AND "                         \
-	                           "pb.above_priority_input_pusd IS NULL) THEN 0"                  \
-	                           " ELSE 1 + (SELECT count(*) FROM jsonb_array_elements(CASE "    \
-	                           "jsonb_typeof(pb.extra_tiers)"                                  \
-	                           " WHEN 'array' THEN pb.extra_tiers ELSE '[]'::jsonb END) t"     \
-	                           " WHERE " FOCUS_OVER("(t ->> 'from')::numeric") ") END"
+	"CASE WHEN pb.price_version IS NULL OR NOT " FOCUS_OVER("pb.threshold_tokens")             \
+	" OR (pb.above_input_pusd IS NULL AND pb.above_priority_input_pusd IS NULL) THEN 0"        \
+	" ELSE 1 + (SELECT count(*) FROM jsonb_array_elements(CASE jsonb_typeof(pb.extra_tiers)"   \
+	" WHEN 'array' THEN pb.extra_tiers ELSE '[]'::jsonb END) t"                                \
+	" WHERE " FOCUS_OVER("(t ->> 'from')::numeric") ") END"
+/* clang-format on */
 
 /* $1 from, $2 to, $3 'day' or 'hour', $4 FOCUS_TAG_PREFIX (the calls' tags
- * under it are left out; nested values become their JSON text). Cache hits (answered by the
- * application's or the gateway's cache) are no provider usage: left out.
+ * under it are left out; nested values become their JSON text). Cache hits
+ * (answered by the application's or the gateway's cache) are no provider
+ * usage: left out.
  * The charge period is clamped to [from, to). Amounts: pico-USD sums and
  * the row's unit price in pico-USD (exact when the sum divides, else to 6
  * fraction digits of a pico-dollar); USD = pico-USD x 10^-12, exact. */
@@ -54,9 +55,10 @@ static const char focus_sql[] =
     " " ISO("date_trunc('month', g.p, 'UTC')") ","
     " " ISO("date_trunc('month', g.p, 'UTC') + interval '1 month'") ","
     " g.provider, g.model, g.local, g.team, g.workflow, g.task_type, tm.cost_center,"
-    " (SELECT coalesce(jsonb_object_agg(e.key, CASE WHEN jsonb_typeof(e.value) IN ('object',"
-    "  'array') THEN to_jsonb(e.value::text) ELSE e.value END), '{}'::jsonb) FROM jsonb_each(g.tags) e"
-    "  WHERE left(e.key, length($4)) <> $4)::text, g.price_version, g.unpriced, g.svc, g.dr, g.ig, g.sp, g.lvl, x.kind,"
+    " (SELECT coalesce(jsonb_object_agg(e.key, CASE WHEN jsonb_typeof(e.value)"
+    "  IN ('object', 'array') THEN to_jsonb(e.value::text) ELSE e.value END), '{}'::jsonb)"
+    "  FROM jsonb_each(g.tags) e WHERE left(e.key, length($4)) <> $4)::text,"
+    " g.price_version, g.unpriced, g.svc, g.dr, g.ig, g.sp, g.lvl, x.kind,"
     " x.qty, (x.billed * 0.000000000001)::numeric(40,12), u.unit * 0.000000000001,"
     " u.unit * x.qty * 0.000000000001, g.n"
     " FROM g CROSS JOIN LATERAL (VALUES " PRICE_COMPONENTS(PC_SQL_VALUES_)
