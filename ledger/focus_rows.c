@@ -29,6 +29,12 @@
 	" WHERE " FOCUS_OVER("(t ->> 'from')::numeric") ") END"
 /* clang-format on */
 
+/* Per component: the sums of quantity and charge (the stored list figure,
+ * the standard tier's rate, is not a FOCUS list cost: not read), and the
+ * VALUES rows that turn them into one row per component of a group g. */
+#define FOCUS_SUMS                         PRICE_COMPONENTS(PC_SUM_QTY_) PRICE_COMPONENTS(PC_SUM_COST_)
+#define FOCUS_VALUES_(ID, name, key, unit) "('" #name "', g." #name "_qty, g." #name "_cost_pusd),"
+
 /* $1 from, $2 to, $3 'day' or 'hour', $4 FOCUS_TAG_PREFIX (the calls' tags
  * under it are left out; nested values become their JSON text). Cache hits
  * (answered by the application's or the gateway's cache) are no provider
@@ -46,7 +52,7 @@ static const char focus_sql[] =
     "  WHEN c.service_tier IN ('flex', 'priority') THEN c.service_tier ELSE 'standard' END AS svc,"
     " coalesce(c.data_residency, '') AS dr, coalesce(c.inference_geo, '') AS ig,"
     " coalesce(c.speed, '') AS sp, " FOCUS_LEVEL " AS lvl,"
-    " count(*) AS n" PC_CALL_SUMS
+    " count(*) AS n" FOCUS_SUMS
     " FROM calls c LEFT JOIN price_book pb ON pb.price_version = c.price_version"
     " WHERE c.ts >= $1 AND c.ts < $2 AND NOT c.cache_hit"
     " GROUP BY 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15)"
@@ -61,8 +67,8 @@ static const char focus_sql[] =
     " g.price_version, g.unpriced, g.svc, g.dr, g.ig, g.sp, g.lvl, x.kind,"
     " x.qty, (x.billed * 0.000000000001)::numeric(40,12), u.unit * 0.000000000001,"
     " u.unit * x.qty * 0.000000000001, g.n"
-    " FROM g CROSS JOIN LATERAL (VALUES " PRICE_COMPONENTS(PC_SQL_VALUES_)
-    " (NULL, 0, 0, 0)) x(kind, qty, billed, list)"
+    " FROM g CROSS JOIN LATERAL (VALUES " PRICE_COMPONENTS(FOCUS_VALUES_)
+    " (NULL, 0, 0)) x(kind, qty, billed)"
     " CROSS JOIN LATERAL (SELECT CASE WHEN x.qty = 0 THEN 0"
     "  WHEN mod(x.billed, x.qty) = 0 THEN div(x.billed, x.qty)"
     "  ELSE round(x.billed / x.qty, 6) END AS unit) u"
