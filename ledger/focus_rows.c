@@ -116,64 +116,15 @@ static int component_of(const char *name)
 	return -1;
 }
 
-/* One result row as a focus_row, to fn. */
-static int deliver(PGresult *res, ledger_focus_fn fn, void *ctx, struct tally_err *err)
-{
-	if (PQnfields(res) != Q_NCOLS)
-		return tally_err_set(err, TALLY_EINVAL, false, "FOCUS export: unexpected columns");
-/* S: a non-null column; V: NULL for SQL NULL. */
-#define S(c) PQgetvalue(res, 0, (c))
-#define V(c) (PQgetisnull(res, 0, (c)) ? NULL : S(c))
-	struct focus_row row = {
-	    .period_start = S(Q_START),
-	    .period_end = S(Q_END),
-	    .billing_start = S(Q_BSTART),
-	    .billing_end = S(Q_BEND),
-	    .provider = S(Q_PROVIDER),
-	    .model = S(Q_MODEL),
-	    .local = S(Q_LOCAL)[0] == 't',
-	    .team = S(Q_TEAM),
-	    .workflow = S(Q_WORKFLOW),
-	    .task_type = S(Q_TASK),
-	    .cost_center = V(Q_CC),
-	    .tags = S(Q_TAGS),
-	    .price_version = V(Q_VERSION),
-	    .unpriced = S(Q_UNPRICED)[0] == 't',
-	    .service = S(Q_SVC),
-	    .data_residency = S(Q_DR),
-	    .inference_geo = S(Q_IG),
-	    .speed = S(Q_SP),
-	    .long_context = atoi(S(Q_LEVEL)),
-	    .component = component_of(S(Q_KIND)),
-	    .quantity = S(Q_QTY),
-	    .billed_usd = S(Q_BILLED),
-	    .unit_usd = S(Q_UNIT),
-	    .list_usd = S(Q_LIST),
-	    .calls = strtoll(S(Q_CALLS), NULL, 10),
-	};
-#undef V
-#undef S
-	if (row.component < 0)
-		return tally_err_set(err, TALLY_EINVAL, false,
-		                     "FOCUS export: unknown price component");
-	if (fn(ctx, &row, err) != 0)
-		return tally_err_set(err, TALLY_EIO, false, "FOCUS export stopped");
-	return 0;
-}
-
-/* Streams in single-row mode rather than from a cursor: PostgreSQL plans a
- * cursor's query without parallel workers, and the grouping over the
- * period's calls is the export's whole cost (docs/focus.md, "Source and
- * speed"). libpq holds one row at a time: memory stays constant. */
 int ledger_focus_stream(struct ledger *lg, int64_t from_us, int64_t to_us, bool hourly,
                         ledger_focus_fn fn, void *ctx, struct tally_err *err)
 {
 	bool own = PQtransactionStatus(lg->conn) == PQTRANS_IDLE;
 	char from[40], to[40];
 	const char *params[4] = {from, to, hourly ? "hour" : "day", FOCUS_TAG_PREFIX};
-	PGresult *res;
+	char sql[sizeof focus_sql + 64];
+	PGresult *res = NULL;
 	int rc = -1;
-	bool failed = false;
 
 	time_format(from_us, from);
 	time_format(to_us, to);
@@ -185,39 +136,78 @@ int ledger_focus_stream(struct ledger *lg, int64_t from_us, int64_t to_us, bool 
 	 * work_mem). */
 	if (ledger_exec(lg, "SET LOCAL enable_sort = off; SET LOCAL jit = off", err) < 0)
 		goto out;
-	if (!PQsendQueryParams(lg->conn, focus_sql, 4, NULL, params, NULL, NULL, 0) ||
-	    !PQsetSingleRowMode(lg->conn)) {
-		ledger_fail(lg, NULL, "FOCUS export", err);
-		/* a query sent without single-row mode: drain it */
-		while ((res = PQgetResult(lg->conn)))
-			PQclear(res);
+	snprintf(sql, sizeof sql, "DECLARE tally_focus NO SCROLL CURSOR FOR %s", focus_sql);
+	res = PQexecParams(lg->conn, sql, 4, NULL, params, NULL, NULL, 0);
+	if (PQresultStatus(res) != PGRES_COMMAND_OK) {
+		ledger_fail(lg, res, "FOCUS export", err);
+		res = NULL;
 		goto out;
 	}
-	while ((res = PQgetResult(lg->conn))) {
-		ExecStatusType st = PQresultStatus(res);
-		if (st == PGRES_SINGLE_TUPLE) {
-			if (!failed && deliver(res, fn, ctx, err) < 0) {
-				/* Stop the server rather than read the rest. */
-				PGcancel *c = PQgetCancel(lg->conn);
-				char buf[256];
-				if (c) {
-					PQcancel(c, buf, sizeof buf);
-					PQfreeCancel(c);
-				}
-				failed = true;
-			}
-			PQclear(res);
-		} else if (st == PGRES_TUPLES_OK) {
-			PQclear(res);
-		} else if (!failed) {
+	PQclear(res);
+	for (;;) {
+		res = PQexec(lg->conn, "FETCH FORWARD 2000 FROM tally_focus");
+		if (PQresultStatus(res) != PGRES_TUPLES_OK) {
 			ledger_fail(lg, res, "FOCUS export", err);
-			failed = true;
-		} else {
-			PQclear(res); /* the cancel's error, after our own */
+			res = NULL;
+			goto out;
 		}
+		int rows = PQntuples(res);
+		if (rows > 0 && PQnfields(res) != Q_NCOLS) {
+			tally_err_set(err, TALLY_EINVAL, false, "FOCUS export: unexpected columns");
+			goto out;
+		}
+		for (int r = 0; r < rows; r++) {
+/* S: a non-null column; V: NULL for SQL NULL. */
+#define S(c) PQgetvalue(res, r, (c))
+#define V(c) (PQgetisnull(res, r, (c)) ? NULL : S(c))
+			struct focus_row row = {
+			    .period_start = S(Q_START),
+			    .period_end = S(Q_END),
+			    .billing_start = S(Q_BSTART),
+			    .billing_end = S(Q_BEND),
+			    .provider = S(Q_PROVIDER),
+			    .model = S(Q_MODEL),
+			    .local = S(Q_LOCAL)[0] == 't',
+			    .team = S(Q_TEAM),
+			    .workflow = S(Q_WORKFLOW),
+			    .task_type = S(Q_TASK),
+			    .cost_center = V(Q_CC),
+			    .tags = S(Q_TAGS),
+			    .price_version = V(Q_VERSION),
+			    .unpriced = S(Q_UNPRICED)[0] == 't',
+			    .service = S(Q_SVC),
+			    .data_residency = S(Q_DR),
+			    .inference_geo = S(Q_IG),
+			    .speed = S(Q_SP),
+			    .long_context = atoi(S(Q_LEVEL)),
+			    .component = component_of(S(Q_KIND)),
+			    .quantity = S(Q_QTY),
+			    .billed_usd = S(Q_BILLED),
+			    .unit_usd = S(Q_UNIT),
+			    .list_usd = S(Q_LIST),
+			    .calls = strtoll(S(Q_CALLS), NULL, 10),
+			};
+#undef V
+#undef S
+			if (row.component < 0) {
+				tally_err_set(err, TALLY_EINVAL, false,
+				              "FOCUS export: unknown price component");
+				goto out;
+			}
+			if (fn(ctx, &row, err) != 0) {
+				tally_err_set(err, TALLY_EIO, false, "FOCUS export stopped");
+				goto out;
+			}
+		}
+		PQclear(res);
+		res = NULL;
+		if (rows == 0)
+			break;
 	}
-	rc = failed ? -1 : 0;
+	PQclear(PQexec(lg->conn, "CLOSE tally_focus"));
+	rc = 0;
 out:
+	PQclear(res);
 	if (own)
 		ledger_snapshot_end(lg);
 	return rc;
