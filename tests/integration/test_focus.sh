@@ -152,6 +152,9 @@ assert_eq "direct Anthropic" "Anthropic,Anthropic,Anthropic,Claude API,false,ant
 	"$(row "$M" anthropic/claude-sonnet-4/input/standard $D3 $(echo $I | tr , ' '))"
 assert_eq "self-hosted: the configured provider, Meta publishes" "Self-hosted,Self-hosted,Meta,Self-hosted models,false,self-hosted" \
 	"$(row "$M" selfhost/llama-3.1-70b/input/standard $D5 $(echo $I | tr , ' '))"
+TALLY_FOCUS_SELF_HOSTED_PROVIDER="Acme GPU cluster" "$BIN" export focus --from 2026-11-05 --to 2026-11-06 -o "$T/self.csv" 2>/dev/null
+assert_eq "the self-hosted provider's name is configurable" "Acme GPU cluster,Acme GPU cluster,Meta" \
+	"$(row "$T/self.csv" selfhost/llama-3.1-70b/output/standard $D5 ProviderName InvoiceIssuerName PublisherName)"
 assert_eq "unpriced call: flagged, quantity kept, 0 billed" "0.000000000000,500,true," \
 	"$(row "$M" openai/gpt-unknown/input/standard $D5 BilledCost PricingQuantity x_Unpriced x_PriceVersion)"
 assert_eq "the cache hit is no provider usage (2 calls, not 3)" "2" \
