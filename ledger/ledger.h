@@ -561,8 +561,6 @@ enum ledger_report_sql {
 int ledger_report_query(struct ledger *lg, int which, const char *const *params, int n,
                         struct ledger_table *out, struct tally_err *err);
 
-/* Called once per row of a stream; vals[i] NULL for SQL NULL. Non-zero stops
- * the stream (and fails it with err set by the callback). */
 /* One row of the FOCUS export (ledger/focus_rows.c, docs/focus.md): the
  * provider charges (cache hits left out) of one charge period, route
  * (provider as the calls name it), model, attribution, tag set, price
@@ -600,6 +598,8 @@ int ledger_focus_stream(struct ledger *lg, int64_t from_us, int64_t to_us, bool 
                         ledger_focus_fn fn, void *ctx, struct tally_err *err)
     __attribute__((warn_unused_result));
 
+/* Called once per row of a stream; vals[i] NULL for SQL NULL. Non-zero stops
+ * the stream (and fails it with err set by the callback). */
 typedef int (*ledger_row_fn)(void *ctx, int ncols, const char *const *vals, struct tally_err *err);
 /* Streams one of the statements through a server-side cursor (constant
  * memory whatever the size of the answer). Runs in the caller's transaction
