@@ -117,6 +117,7 @@ price_parent = {}
 price_details = {}
 sku_meter = {}
 service_category = {}
+accounts = {}
 for i, r in enumerate(rows, start=2):
     if len(r) != len(header):
         fail(f"row {i}: {len(r)} cells for {len(header)} columns")
@@ -240,6 +241,11 @@ for i, r in enumerate(rows, start=2):
                 fail(f"row {i}: SkuPriceDetails key {k} MUST begin with x_ (not FOCUS-defined)")
         if price_details.setdefault(r["SkuPriceId"], r["SkuPriceDetails"]) != r["SkuPriceDetails"]:
             fail(f"row {i}: SkuPriceDetails MUST be associated with its SkuPriceId")
+    # billingaccountid.md: a unique identifier within a provider (one account,
+    # one name)
+    acct = (r["ProviderName"], r["BillingAccountId"])
+    if accounts.setdefault(acct, r["BillingAccountName"]) != r["BillingAccountName"]:
+        fail(f"row {i}: BillingAccountId {acct} MUST identify one billing account")
     # subaccountname.md: null exactly when SubAccountId is null
     if null(r["SubAccountId"]) != null(r["SubAccountName"]):
         fail(f"row {i}: SubAccountName MUST be null exactly when SubAccountId is")
