@@ -530,10 +530,6 @@ void ledger_table_cleanup(struct ledger_table *t); /* NULL is fine */
  * comment says the parameters and the columns. */
 enum ledger_report_sql {
 	LRS_TEAMS,               /* -> team, cost_center, first_seen */
-	LRS_FOCUS_DAY,           /* $1 from, $2 to -> see report_focus (reports/focus.c) */
-	LRS_FOCUS_HOUR,          /* same, hourly charge periods */
-	LRS_FOCUS_DAY_CALLS,     /* the same two from the calls: any [from, to) */
-	LRS_FOCUS_HOUR_CALLS,    /* (the two above need whole hours: rollup_charges) */
 	LRS_AUDIT_CALLS,         /* $1 from, $2 to -> the calls of the period, by ts, event_id */
 	LRS_AUDIT_PRICES,        /* $2 to -> every price version in force before to */
 	LRS_AUDIT_PRICE_CHANGES, /* $1, $2 -> versions effective or imported in the period */
@@ -570,6 +566,43 @@ enum ledger_report_sql {
 /* Runs one of the statements and copies its answer into *out. */
 int ledger_report_query(struct ledger *lg, int which, const char *const *params, int n,
                         struct ledger_table *out, struct tally_err *err);
+
+/* One row of the FOCUS export (ledger/focus_rows.c, docs/focus.md): the
+ * provider charges (cache hits left out) of one charge period, route
+ * (provider as the calls name it), model, attribution, tag set, price
+ * version, pricing mode and price component. Strings belong to the ledger
+ * and live only during the callback; amounts are exact decimal strings. */
+struct focus_row {
+	const char *period_start, *period_end;   /* ISO 8601 UTC, clamped to [from, to) */
+	const char *billing_start, *billing_end; /* the calendar month of the period */
+	const char *provider, *model;
+	bool local; /* a self-hosted model */
+	const char *team, *workflow, *task_type;
+	const char *cost_center;   /* NULL: the team is mapped to none (at export time) */
+	const char *tags;          /* the calls' own tags, a JSON object ("{}": none) */
+	const char *price_version; /* NULL: unpriced */
+	bool unpriced;             /* no price: amounts 0 */
+	const char *service;       /* pricing mode: standard, batch, flex or priority */
+	const char *data_residency, *inference_geo, *speed; /* "" when none */
+	int long_context;       /* 0, 1 = first long-context tier, 2 + i = extra tier i */
+	int component;          /* enum price_component */
+	const char *quantity;   /* units of the component */
+	const char *billed_usd; /* the sum of the calls' stored charges, 12 fraction digits */
+	const char *unit_usd;   /* the row's one unit price (billed / quantity) */
+	const char *list_usd;   /* unit_usd x quantity, exact */
+	int64_t calls;
+};
+/* The prefix of tally's own keys in the FOCUS Tags (provider-defined tags);
+ * a call's own tag under it is left out (the spec reserves the prefix). */
+#define FOCUS_TAG_PREFIX "tally/"
+typedef int (*ledger_focus_fn)(void *ctx, const struct focus_row *row, struct tally_err *err);
+/* Streams the FOCUS rows of [from, to) (hourly or daily charge periods) to
+ * fn from a server-side cursor, in a stable order; constant memory. fn
+ * returns 0, or non-zero to stop (then -1). Runs in the open transaction, or
+ * a read-only snapshot of its own. */
+int ledger_focus_stream(struct ledger *lg, int64_t from_us, int64_t to_us, bool hourly,
+                        ledger_focus_fn fn, void *ctx, struct tally_err *err)
+    __attribute__((warn_unused_result));
 
 /* Called once per row of a stream; vals[i] NULL for SQL NULL. Non-zero stops
  * the stream (and fails it with err set by the callback). */

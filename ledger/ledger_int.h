@@ -82,8 +82,7 @@ int ledger_write_calls(struct ledger *lg, const struct ledger_batch *b, const in
                        struct ledger_batch_result *res, struct tally_err *err);
 
 /* rollup_charges' rows (migrations/0010_price_components.sql, same columns
- * and order) summed from the calls in [$1, $2): for rebuilding the rollup and
- * for the FOCUS export of a range that is not whole hours. */
+ * and order) summed from the calls in [$1, $2): for rebuilding the rollup. */
 #define LEDGER_CHARGES_FROM_CALLS                                                                  \
 	"SELECT date_trunc('hour', c.ts) AS hour, c.team, c.workflow, c.task_type, c.provider,"    \
 	" c.model, count(*) AS calls" PC_CALL_SUMS ", coalesce(sum(c.cost_pusd), 0) AS cost_pusd"  \

@@ -1,5 +1,5 @@
 /* report_sql.c - the ledger statements of the finance reports: chargeback,
- * teams and cost centres, FOCUS and audit export streams, cost per outcome,
+ * teams and cost centres, the audit export stream, cost per outcome,
  * waste, budgets, alerts and the webhook outbox. Values travel as $n
  * parameters, never inside SQL text; money is bigint pico-USD per row and
  * numeric in sums, never float. */
@@ -12,44 +12,6 @@
 #define ISO(col)     "to_char(" col ", 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')"
 #define ISO_US(col)  "to_char(" col ", 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')"
 #define STREAM_FETCH "2000"
-
-/* ---- FOCUS: one row per price component as the pricer stored it ---------- *
- * Every call carries its cost per component (ledger/pricing.c, the one
- * pricer); the export only sums them per charge period, attribution and
- * component, so ΣBilledCost equals Σcalls.cost_pusd (and the chargeback) by
- * construction. Whole hours read rollup_charges, kept by the collector per
- * hour (migrations/0010_price_components.sql); a range that is not whole
- * hours sums the calls. */
-/* clang-format off */
-/* SOURCE: rows of rollup_charges' shape for [$1, $2). */
-#define FOCUS_G(UNIT, SOURCE)                                                                      \
-	"WITH g AS MATERIALIZED (SELECT date_trunc('" UNIT "', r.hour) AS p, r.provider,"          \
-	" r.model, r.team, r.workflow, r.task_type, sum(r.calls) AS n" PC_CALL_SUMS                \
-	" FROM (" SOURCE ") r GROUP BY 1, 2, 3, 4, 5, 6),"
-#define FOCUS_ROLLUPS "SELECT * FROM rollup_charges WHERE hour >= $1 AND hour < $2"
-/* The rows: one per charge period, provider, model, component and
- * attribution (the last VALUES row only closes the list). */
-#define FOCUS_KINDS(UNIT)                                                                          \
-	" k AS (SELECT g.p, g.provider, g.model, g.team, g.workflow, g.task_type, x.kind,"         \
-	" x.qty, x.billed, x.list, g.n FROM g CROSS JOIN LATERAL (VALUES "                         \
-	PRICE_COMPONENTS(PC_SQL_VALUES_) " (NULL, 0, 0, 0)) x(kind, qty, billed, list)"            \
-	" WHERE x.kind IS NOT NULL AND (x.qty <> 0 OR x.billed <> 0))"                             \
-	" SELECT " ISO("k.p") ", " ISO("k.p + interval '1 " UNIT "'") ","                          \
-	" " ISO("date_trunc('month', k.p)") ","                                                    \
-	" " ISO("date_trunc('month', k.p) + interval '1 month'") ","                               \
-	" k.provider, k.model, k.kind, k.team, k.workflow, k.task_type, tm.cost_center,"           \
-	" sum(k.qty), sum(k.billed)::numeric(40,0), coalesce(sum(k.list), 0)::numeric(40,0),"      \
-	" sum(k.n) FROM k LEFT JOIN teams tm ON tm.team = k.team"                                  \
-	" GROUP BY k.p, k.provider, k.model, k.kind, k.team, k.workflow, k.task_type,"             \
-	" tm.cost_center ORDER BY k.p, k.provider, k.model, k.team, k.workflow, k.task_type,"      \
-	" k.kind"
-
-/* clang-format on */
-
-/* clang-format off */
-#define FOCUS_SQL(UNIT)       FOCUS_G(UNIT, FOCUS_ROLLUPS) FOCUS_KINDS(UNIT)
-#define FOCUS_CALLS_SQL(UNIT) FOCUS_G(UNIT, LEDGER_CHARGES_FROM_CALLS) FOCUS_KINDS(UNIT)
-/* clang-format on */
 
 /* The audit export's price_book.csv columns (reports/audit.c's header is
  * spelled from the same tables). */
@@ -81,10 +43,6 @@
 static const char *const report_sql[LRS_COUNT] = {
     [LRS_TEAMS] = "SELECT t.team, t.cost_center, " ISO(
         "t.first_seen") " FROM teams t ORDER BY t.cost_center NULLS LAST, t.team",
-    [LRS_FOCUS_DAY] = FOCUS_SQL("day"),
-    [LRS_FOCUS_HOUR] = FOCUS_SQL("hour"),
-    [LRS_FOCUS_DAY_CALLS] = FOCUS_CALLS_SQL("day"),
-    [LRS_FOCUS_HOUR_CALLS] = FOCUS_CALLS_SQL("hour"),
     [LRS_AUDIT_CALLS] = "SELECT event_id, " ISO_US(
         "ts") ", team, workflow, task_type, outcome_id, provider,"
               " model, tier, input_tokens, output_tokens, cache_read_tokens, cache_write_tokens,"
@@ -357,15 +315,6 @@ int ledger_report_stream(struct ledger *lg, int which, const char *const *params
 		return tally_err_set(err, TALLY_EINVAL, false, "unknown report statement");
 	if (own && ledger_snapshot_begin(lg, err) < 0)
 		return -1;
-	/* The planner multiplies the distinct counts of team, workflow, task
-	 * type... as if independent, expects millions of groups and sorts the
-	 * whole month (hundreds of MB) where a hash table of the real, few
-	 * thousand groups suffices: steer it to hashing for the FOCUS export.
-	 * (A hash aggregate that outgrows work_mem spills to disk.) */
-	if ((which == LRS_FOCUS_DAY || which == LRS_FOCUS_HOUR || which == LRS_FOCUS_DAY_CALLS ||
-	     which == LRS_FOCUS_HOUR_CALLS) &&
-	    ledger_exec(lg, "SET LOCAL enable_sort = off; SET LOCAL jit = off", err) < 0)
-		goto out;
 	if (snprintf(sql, sizeof sql, "DECLARE tally_stream NO SCROLL CURSOR FOR %s",
 	             report_sql[which]) >= (int)sizeof sql) {
 		tally_err_set(err, TALLY_EINVAL, false, "report statement too long");

@@ -40,14 +40,28 @@ const char *report_share_method(const char *method);
 /* Where a streamed report goes: returns 0, or -1 to stop. */
 typedef int (*report_write_fn)(void *ctx, const char *data, size_t len);
 
+#define FOCUS_VERSION        "1.2"
+#define REPORT_TALLY_VERSION "0.1.0" /* DataGenerator version in the FOCUS metadata */
+/* The schema metadata beside an exported FILE: FILE.metadata.json. */
+#define FOCUS_METADATA_SUFFIX ".metadata.json"
+
 /* Streams the FOCUS 1.2 CSV for [from, to) (docs/focus.md) through out;
  * constant memory. *rows (may be NULL) receives the data rows written. */
 int report_focus(struct ledger *lg, int64_t from_us, int64_t to_us, bool hourly,
                  report_write_fn out, void *ctx, int64_t *rows, struct tally_err *err);
 /* The same into path through path.partial + rename (stdout when path is NULL
- * or "-"). */
+ * or "-"), with its schema metadata in path FOCUS_METADATA_SUFFIX (written
+ * before the CSV appears under its name). */
 int report_focus_file(struct ledger *lg, int64_t from_us, int64_t to_us, bool hourly,
                       const char *path, int64_t *rows, struct tally_err *err);
+
+/* Appends the FOCUS schema metadata (SchemaId, FocusVersion, DataGenerator
+ * and its version, CreationDate, ColumnDefinition with ProviderTagPrefixes:
+ * the spec's "Metadata" section) as one JSON object and a newline. */
+void report_focus_metadata(const char *creation_date, struct sbuf *b);
+/* ProviderName of self-hosted models: $TALLY_FOCUS_SELF_HOSTED_PROVIDER, else
+ * "Self-hosted". */
+const char *report_focus_self_hosted(void);
 
 /* Writes the audit bundle of [from, to) into dir (created when missing):
  * one CSV per record kind, each line "seq,fields...,chain" where chain is

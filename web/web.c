@@ -64,6 +64,8 @@ static const struct route {
     {"/api/v1/alerts", ROUTE_ALERTS, "GET", NEED_ANY, web_alerts, "limit offset"},
     {"/api/v1/export/focus", ROUTE_EXPORT_FOCUS, "GET", NEED_STAFF, web_export_focus,
      "from to granularity"},
+    {"/api/v1/export/focus/metadata", ROUTE_EXPORT_FOCUS, "GET", NEED_STAFF,
+     web_export_focus_metadata, ""},
     {"/api/v1/teams", ROUTE_TEAMS, "GET", NEED_ANY, web_teams_get, ""},
     {"/api/v1/teams", ROUTE_TEAMS, "POST", NEED_ADMIN, web_teams_post, ""},
     {"/api/v1/reconcile", ROUTE_RECONCILE, "GET", NEED_STAFF, web_reconcile_get, "from to format"},
@@ -285,6 +287,8 @@ static void add_headers(struct web *w, struct MHD_Response *r, const struct web_
 		MHD_add_response_header(r, "Allow", rs->allow);
 	if (rs->retry_after[0])
 		MHD_add_response_header(r, "Retry-After", rs->retry_after);
+	if (rs->link)
+		MHD_add_response_header(r, "Link", rs->link);
 }
 
 static enum MHD_Result send_answer(struct web_req *rq, struct web_resp *rs)

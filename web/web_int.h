@@ -142,6 +142,7 @@ struct web_resp {
 	int file;                      /* an open file to send instead of body, or -1 */
 	const char *allow;             /* for 405 */
 	char retry_after[16];          /* seconds, for 429; "" for none */
+	const char *link;              /* a Link header (the FOCUS schema), or NULL */
 };
 
 typedef void (*web_handler)(struct web_req *rq, struct web_resp *rs);
@@ -269,6 +270,7 @@ void web_budgets_post(struct web_req *rq, struct web_resp *rs);
 void web_budgets_delete(struct web_req *rq, struct web_resp *rs);
 void web_alerts(struct web_req *rq, struct web_resp *rs);
 void web_export_focus(struct web_req *rq, struct web_resp *rs);
+void web_export_focus_metadata(struct web_req *rq, struct web_resp *rs);
 void web_teams_get(struct web_req *rq, struct web_resp *rs);
 void web_teams_post(struct web_req *rq, struct web_resp *rs);
 

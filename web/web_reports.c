@@ -331,6 +331,9 @@ static int fd_write(void *ctx, const char *data, size_t len)
 	return 0;
 }
 
+#define FOCUS_METADATA_LINK                                                                        \
+	"</api/v1/export/focus/metadata>; rel=\"describedby\"; type=\"application/json\""
+
 /* The CSV is streamed from the ledger's cursor into an unlinked temporary
  * file and sent from there (sendfile): constant memory for any period. */
 void web_export_focus(struct web_req *rq, struct web_resp *rs)
@@ -382,6 +385,20 @@ void web_export_focus(struct web_req *rq, struct web_resp *rs)
 	rs->file = fd;
 	rs->status = 200;
 	rs->content_type = "text/csv; charset=utf-8";
+	rs->link = FOCUS_METADATA_LINK;
+}
+
+/* The FOCUS schema metadata (docs/focus.md, "Metadata"); every export answer
+ * points to it with its Link header. */
+void web_export_focus_metadata(struct web_req *rq, struct web_resp *rs)
+{
+	char now[40];
+
+	(void)rq;
+	time_format(time_now_us(), now);
+	report_focus_metadata(now, &rs->body);
+	rs->status = 200;
+	rs->link = FOCUS_METADATA_LINK;
 }
 
 void web_teams_get(struct web_req *rq, struct web_resp *rs)

@@ -119,15 +119,13 @@ done
 assert_eq "FOCUS header has every mandatory column (+ optional ones)" "" "$missing"
 assert_eq "ΣBilledCost reconciles with chargeback exactly" "0.145550000000" "$(colsum "$T/focus.csv" BilledCost)"
 assert_eq "ΣEffectiveCost = ΣBilledCost" "0.145550000000" "$(colsum "$T/focus.csv" EffectiveCost)"
-# ListCost: each component at its own list (standard-tier) rate, no batch
-# discount; cache hits at list price (stored per component by the pricer).
-# a: 10 x (800 x 1 + 200 x 0.10 + 100 x 2) + 4 x 1200 = 10200 + 4800 (x1e-6);
-# b: as billed 116250; c: 3 x (1000 x 1 + 1000 x 2) = 9000; d: 7 x 1800 +
-# 2 x 1000 = 14600
-assert_eq "ΣListCost = the components at list price" "0.154850000000" "$(colsum "$T/focus.csv" ListCost)"
-assert_eq "Σ PricingQuantity of team a = its tokens" "15400" \
+# ListCost = ListUnitPrice x PricingQuantity, each row at the one rate it was
+# charged (batch and long-context rates are their own SKU prices); cache hits
+# are no provider usage and are left out (docs/focus.md): = ΣBilledCost.
+assert_eq "ΣListCost = ΣBilledCost (no negotiated rates)" "0.145550000000" "$(colsum "$T/focus.csv" ListCost)"
+assert_eq "Σ PricingQuantity of team a = its tokens (cache hits left out)" "11000" \
 	"$(python3 -c 'import csv,sys,json
-print(sum(int(r["PricingQuantity"]) for r in csv.DictReader(open(sys.argv[1])) if json.loads(r["Tags"])["team"]=="a"))' "$T/focus.csv")"
+print(sum(int(r["PricingQuantity"]) for r in csv.DictReader(open(sys.argv[1])) if json.loads(r["Tags"])["tally/team"]=="a"))' "$T/focus.csv")"
 FMT=$(python3 - "$T/focus.csv" <<'PY'
 import csv, json, re, sys
 iso = re.compile(r'^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$')
@@ -149,21 +147,21 @@ for i, r in enumerate(csv.DictReader(open(sys.argv[1])), 2):
     if r["ServiceCategory"] != "AI and Machine Learning": bad.append(f"line {i}: ServiceCategory")
     if r["ChargePeriodStart"] >= r["ChargePeriodEnd"] or not (r["BillingPeriodStart"] <= r["ChargePeriodStart"] < r["BillingPeriodEnd"]): bad.append(f"line {i}: periods")
     t = json.loads(r["Tags"])
-    if set(t) != {"team", "workflow", "task_type", "cost_center"}: bad.append(f"line {i}: Tags {t}")
+    if not {"tally/team", "tally/workflow", "tally/task_type", "tally/cost_center"} <= set(t): bad.append(f"line {i}: Tags {t}")
 print("\n".join(bad[:5]) or "ok")
 PY
 )
 assert_eq "FOCUS values follow the spec's formats (ISO 8601 UTC, decimals, no nulls)" "ok" "$FMT"
-assert_match "token kinds are separate rows" "reasoning output tokens of testp/m-large" "$(cat "$T/focus.csv")"
-assert_match "Tags carry the cost centre" '"cost_center"":""CC1""' "$(grep ',a,a,' "$T/focus.csv" | head -n 1)"
+assert_match "token kinds are separate rows" "reasoning tokens of testp/m-large" "$(cat "$T/focus.csv")"
+assert_match "Tags carry the cost centre" '"tally/cost_center"":""CC1""' "$(grep ',a,a,' "$T/focus.csv" | head -n 1)"
 "$BIN" export focus --from 2026-11-01 --to 2026-12-01 --granularity hour -o "$T/focus-h.csv" 2>/dev/null
 assert_eq "hourly FOCUS reconciles too" "0.145550000000" "$(colsum "$T/focus-h.csv" BilledCost)"
-# Whole hours are read from the collector's charge rollups; a range that is
-# not whole hours from the calls: the same rows either way.
+# A range that is not whole hours gives the same rows (no call before
+# 2026-11-01 to clamp).
 "$BIN" export focus --from 2026-10-31T23:59:59Z --to 2026-12-01 -o "$T/focus-calls.csv" 2>/dev/null
-assert_eq "FOCUS from the charge rollups = FOCUS from the calls, byte for byte" "$(cat "$T/focus.csv")" "$(cat "$T/focus-calls.csv")"
+assert_eq "FOCUS of whole hours = FOCUS of a range that is not, byte for byte" "$(cat "$T/focus.csv")" "$(cat "$T/focus-calls.csv")"
 "$BIN" export focus --from 2026-10-31T23:59:59Z --to 2026-12-01 --granularity hour -o "$T/focus-hc.csv" 2>/dev/null
-assert_eq "hourly FOCUS: rollups = calls" "$(cat "$T/focus-h.csv")" "$(cat "$T/focus-hc.csv")"
+assert_eq "hourly FOCUS: the same" "$(cat "$T/focus-h.csv")" "$(cat "$T/focus-hc.csv")"
 assert_match "hourly charge periods" "2026-11-01T10:00:00Z,2026-11-01T10:00:00Z|2026-11-01T11:00:00Z,2026-11-01T10:00:00Z" "$(cat "$T/focus-h.csv")"
 "$BIN" export focus --from 2026-11-01 --to 2026-12-01 --granularity week >/dev/null 2>&1
 assert_eq "bad granularity is bad usage" 2 $?
