@@ -142,11 +142,6 @@ bool price_component_is_token(int k);
 #define PC_LIST_TERM_(ID, name, key, unit) " + coalesce(" #name "_list_pusd, 0)"
 #define PC_LIST_TOTAL                      "(0" PRICE_COMPONENTS(PC_LIST_TERM_) ")"
 
-/* "('input', g.input_qty, g.input_cost_pusd, g.input_list_pusd), ..." for a
- * VALUES list over a row aliased g (the FOCUS export). */
-#define PC_SQL_VALUES_(ID, name, key, unit)                                                        \
-	"('" #name "', g." #name "_qty, g." #name "_cost_pusd, g." #name "_list_pusd),"
-
 /* The price-book rate and scalar columns, comma-first and without blanks so
  * that the same text is an SQL column list and a CSV header:
  * ",input_pusd,...,batch_input_pusd,...,fast_ppm,extra_tiers". */

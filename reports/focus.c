@@ -199,12 +199,13 @@ static void component_words(int k, char *out, size_t n)
 			*p = ' ';
 }
 
-static const char *component_unit(int k)
+/* PricingUnit / ConsumedUnit: the component's unit (ledger/price_components.h)
+ * capitalised: "tokens" -> "Tokens", "seconds" -> "Seconds". */
+static void component_unit(int k, char *out, size_t n)
 {
-	const char *u = price_component_units[k];
-	return strcmp(u, "queries") == 0    ? "Queries"
-	       : strcmp(u, "requests") == 0 ? "Requests"
-	                                    : "Tokens";
+	str_copy(out, n, price_component_units[k]);
+	if (out[0] >= 'a' && out[0] <= 'z')
+		out[0] = (char)(out[0] - 'a' + 'A');
 }
 
 /* The pricing mode of a row as text: "batch", "standard, long context 1,
@@ -295,11 +296,13 @@ static int focus_row(void *ctx, const struct focus_row *r, struct tally_err *err
 	struct sbuf *b = &fc->buf;
 	const char *cell[FC_COUNT] = {0};
 	char words[64], mode[200], desc[700], sku[600], price_id[800], meter[96], calls[24];
+	char unit[24];
 	struct sbuf details, tags;
 	struct identity id;
 
 	identity_of(r, fc->self_hosted, &id);
 	component_words(r->component, words, sizeof words);
+	component_unit(r->component, unit, sizeof unit);
 	mode_text(r, mode, sizeof mode);
 	snprintf(sku, sizeof sku, "%s/%s/%s", r->provider, r->model,
 	         price_component_names[r->component]);
@@ -328,7 +331,7 @@ static int focus_row(void *ctx, const struct focus_row *r, struct tally_err *err
 	cell[FC_CHARGE_PERIOD_END] = r->period_end;
 	cell[FC_CHARGE_PERIOD_START] = r->period_start;
 	cell[FC_CONSUMED_QUANTITY] = r->quantity;
-	cell[FC_CONSUMED_UNIT] = component_unit(r->component);
+	cell[FC_CONSUMED_UNIT] = unit;
 	/* No negotiated rates beyond the price book: contracted = list. */
 	cell[FC_CONTRACTED_COST] = r->list_usd;
 	cell[FC_CONTRACTED_UNIT_PRICE] = r->unit_usd;
@@ -338,7 +341,7 @@ static int focus_row(void *ctx, const struct focus_row *r, struct tally_err *err
 	cell[FC_LIST_UNIT_PRICE] = r->unit_usd;
 	cell[FC_PRICING_CATEGORY] = "Standard";
 	cell[FC_PRICING_QUANTITY] = r->quantity;
-	cell[FC_PRICING_UNIT] = component_unit(r->component);
+	cell[FC_PRICING_UNIT] = unit;
 	cell[FC_PROVIDER_NAME] = id.provider;
 	cell[FC_PUBLISHER_NAME] = id.publisher;
 	cell[FC_SERVICE_CATEGORY] = "AI and Machine Learning";
