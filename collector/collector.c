@@ -675,6 +675,7 @@ static void hand_off(struct collector *c, bool retry)
 
 	if (ledger_batch_size(&p->batch) == 0 && p->batch.n_marks == 0)
 		return;
+	ledger_batch_seal_rollups(&p->batch); /* summed here, off the writer */
 	int64_t t0 = time_mono_us();
 	pthread_mutex_lock(&c->mu);
 	while (c->handed)

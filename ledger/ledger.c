@@ -136,7 +136,6 @@ struct ledger *ledger_open(const char *conninfo, struct tally_err *err)
 		return NULL;
 	}
 	sbuf_init(&lg->copybuf);
-	sbuf_init(&lg->rollbuf);
 	if (ledger_connect(lg, err) < 0) {
 		ledger_close(lg);
 		return NULL;
@@ -151,7 +150,10 @@ void ledger_close(struct ledger *lg)
 	if (lg->conn)
 		PQfinish(lg->conn);
 	sbuf_cleanup(&lg->copybuf);
-	sbuf_cleanup(&lg->rollbuf);
+	for (size_t k = 0; k < sizeof lg->roll_append / sizeof *lg->roll_append; k++) {
+		sbuf_cleanup(&lg->roll_append[k]);
+		sbuf_cleanup(&lg->roll_direct[k]);
+	}
 	free(lg->conninfo);
 	free(lg);
 }

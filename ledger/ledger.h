@@ -209,6 +209,9 @@ struct quarantine_row {
 	size_t raw_len;
 };
 
+/* hourly, daily, charges, tags (ledger/rollups_write.c) */
+#define LEDGER_ROLLUP_KINDS 4
+
 struct ledger_batch {
 	struct call_row *calls;
 	size_t n_calls, cap_calls;
@@ -228,7 +231,17 @@ struct ledger_batch {
 	struct sbuf call_text;
 	size_t *call_text_end;
 	size_t n_call_text, cap_call_text;
+	/* The rollups of all calls[0..rollups_for), summed ahead by
+	 * ledger_batch_seal_rollups on the thread that fills the batch: used
+	 * when every call turns out new (else summed again for those that
+	 * are). Per rollup kind, rows to append and rows to upsert. */
+	struct sbuf roll_append[LEDGER_ROLLUP_KINDS], roll_direct[LEDGER_ROLLUP_KINDS];
+	size_t rollups_for; /* 0: not sealed */
 };
+
+/* Sums the rollups of the batch's calls ahead of ledger_write_batch, on the
+ * filling thread, so that the writer only sends them (ledger/rollups_write.c). */
+void ledger_batch_seal_rollups(struct ledger_batch *b);
 
 struct ledger_batch_result {
 	size_t calls_inserted;

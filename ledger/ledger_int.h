@@ -16,7 +16,8 @@ struct ledger {
 	int32_t months[LEDGER_MONTHS_CACHED]; /* month partitions known to exist */
 	size_t n_months;
 	struct sbuf copybuf;
-	struct sbuf rollbuf; /* the rollups' pending rows of a batch */
+	/* a batch's rollup rows when not summed ahead, per kind */
+	struct sbuf roll_append[LEDGER_ROLLUP_KINDS], roll_direct[LEDGER_ROLLUP_KINDS];
 };
 
 /* Sets err from a failed result or connection; clears res. Returns -1. */

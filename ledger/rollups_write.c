@@ -99,6 +99,7 @@ static const struct kind_def kinds[] = {
 static const enum rollup_kind kind_order[] = {ROLLUP_DAILY, ROLLUP_CHARGES, ROLLUP_TAGS,
                                               ROLLUP_HOURLY};
 #define N_KINDS (sizeof kind_order / sizeof *kind_order)
+_Static_assert(N_KINDS == LEDGER_ROLLUP_KINDS, "one buffer per rollup kind");
 
 struct group {
 	const struct call_row *first; /* the group's key fields */
@@ -503,36 +504,72 @@ int ledger_rollups_prepare(struct ledger *lg, struct tally_err *err)
 	return 0;
 }
 
+/* Each kind's rows of the kept calls into append[kind] and direct[kind]. */
+static int build_all(const struct ledger_batch *b, const bool *keep, size_t n_keep,
+                     struct sbuf *append, struct sbuf *direct, struct tally_err *err)
+{
+	for (size_t i = 0; i < N_KINDS; i++) {
+		enum rollup_kind kind = kind_order[i];
+		sbuf_reset(&direct[kind]);
+		sbuf_reset(&append[kind]);
+		if ((kind == ROLLUP_TAGS ? tag_rows(b, keep, &append[kind], &direct[kind], err)
+		                         : rollup_rows(kind, b, keep, n_keep, &append[kind],
+		                                       &direct[kind], err)) < 0)
+			return -1;
+		if (direct[kind].oom || append[kind].oom)
+			return tally_err_set(err, TALLY_ENOMEM, true,
+			                     "out of memory building the rollups");
+	}
+	return 0;
+}
+
+void ledger_batch_seal_rollups(struct ledger_batch *b)
+{
+	struct tally_err err = {0};
+	bool *all = malloc((b->n_calls ? b->n_calls : 1) * sizeof *all);
+
+	b->rollups_for = 0;
+	if (!all || b->n_calls == 0) {
+		free(all);
+		return;
+	}
+	for (size_t i = 0; i < b->n_calls; i++)
+		all[i] = true;
+	if (build_all(b, all, b->n_calls, b->roll_append, b->roll_direct, &err) == 0)
+		b->rollups_for = b->n_calls;
+	free(all);
+}
+
 int ledger_rollups_write(struct ledger *lg, const struct ledger_batch *b, const bool *keep,
                          size_t n_keep, size_t *appended, struct tally_err *err)
 {
-	struct sbuf *direct = &lg->copybuf, *append = &lg->rollbuf;
+	const struct sbuf *append = b->roll_append, *direct = b->roll_direct;
 
 	*appended = 0;
+	/* Summed ahead for every call; else (duplicates, redeliveries) now,
+	 * for the kept ones. */
+	if (b->rollups_for != b->n_calls || n_keep != b->n_calls) {
+		if (build_all(b, keep, n_keep, lg->roll_append, lg->roll_direct, err) < 0)
+			return -1;
+		append = lg->roll_append;
+		direct = lg->roll_direct;
+	}
 	for (size_t i = 0; i < N_KINDS; i++) {
 		enum rollup_kind kind = kind_order[i];
 		const struct kind_def *k = &kinds[kind];
+		const struct sbuf *a = &append[kind], *d = &direct[kind];
 
-		sbuf_reset(direct);
-		sbuf_reset(append);
-		if ((kind == ROLLUP_TAGS
-		         ? tag_rows(b, keep, append, direct, err)
-		         : rollup_rows(kind, b, keep, n_keep, append, direct, err)) < 0)
-			return -1;
-		if (direct->oom || append->oom)
-			return tally_err_set(err, TALLY_ENOMEM, true,
-			                     "out of memory building the rollups");
 		/* _pending before _merged, the lock order */
-		if (append->len) {
+		if (a->len) {
 			int rc = k->copy_pending
-			             ? ledger_copy(lg, k->copy_pending, append->p, append->len, err)
-			             : ledger_stage_run(lg, k->copy, append, k->append, err);
+			             ? ledger_copy(lg, k->copy_pending, a->p, a->len, err)
+			             : ledger_stage_run(lg, k->copy, a, k->append, err);
 			if (rc < 0)
 				return -1;
-			for (size_t j = 0; j < append->len; j++)
-				*appended += append->p[j] == '\n';
+			for (size_t j = 0; j < a->len; j++)
+				*appended += a->p[j] == '\n';
 		}
-		if (direct->len && ledger_stage_run(lg, k->copy, direct, k->upsert, err) < 0)
+		if (d->len && ledger_stage_run(lg, k->copy, d, k->upsert, err) < 0)
 			return -1;
 	}
 	return ledger_run_prepared(lg, "rollup_owners", err);
