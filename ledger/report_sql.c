@@ -306,7 +306,8 @@ int ledger_report_stream(struct ledger *lg, int which, const char *const *params
                          ledger_row_fn fn, void *ctx, struct tally_err *err)
 {
 	bool own = PQtransactionStatus(lg->conn) == PQTRANS_IDLE;
-	const char *vals[160]; /* the widest: price_book.csv of the audit export */
+	const char **vals = NULL; /* as many as the widest row (price_book: ~250) */
+	int cap = 0;
 	char sql[16384];
 	PGresult *res = NULL;
 	int rc = -1;
@@ -335,9 +336,14 @@ int ledger_report_stream(struct ledger *lg, int which, const char *const *params
 			goto out;
 		}
 		int rows = PQntuples(res), cols = PQnfields(res);
-		if (cols > (int)(sizeof vals / sizeof vals[0])) {
-			tally_err_set(err, TALLY_EINVAL, false, "report stream: too many columns");
-			goto out;
+		if (cols > cap) {
+			const char **nv = realloc(vals, (size_t)cols * sizeof *nv);
+			if (!nv) {
+				tally_err_set(err, TALLY_ENOMEM, true, "out of memory");
+				goto out;
+			}
+			vals = nv;
+			cap = cols;
 		}
 		for (int r = 0; r < rows; r++) {
 			for (int c = 0; c < cols; c++)
@@ -356,6 +362,7 @@ int ledger_report_stream(struct ledger *lg, int which, const char *const *params
 	rc = 0;
 out:
 	PQclear(res);
+	free(vals);
 	/* On error inside the caller's transaction, the caller ends it. */
 	if (own)
 		ledger_snapshot_end(lg);
