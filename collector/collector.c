@@ -40,7 +40,7 @@
  * many rows wait, this long after the last merge, or when the writer has
  * had nothing to do for MERGE_IDLE_MS. */
 #define MERGE_ROWS     50000
-#define MERGE_EVERY_US 5000000
+#define MERGE_EVERY_US 10000000
 #define MERGE_IDLE_MS  250
 
 /* Where a message's raw bytes are kept in its batch. */
