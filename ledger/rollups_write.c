@@ -382,6 +382,16 @@ struct key_share {
 	int64_t groups, calls;
 };
 
+/* The index of g's tag key in shares, or n when it has none. */
+static size_t share_of(const struct groups *t, const struct key_share *shares, size_t n,
+                       const struct group *g)
+{
+	size_t k = 0;
+	while (k < n && strcmp(arena_str(t, shares[k].key), arena_str(t, g->tag_key)) != 0)
+		k++;
+	return k;
+}
+
 /* The tag groups of the kept calls as COPY text, into append or direct as
  * in rollup_rows but decided per tag key: an environment or a region
  * repeats every batch, a customer or request id hardly ever. */
@@ -422,10 +432,7 @@ static int tag_rows(const struct ledger_batch *b, const bool *keep, struct sbuf 
 	}
 	for (size_t i = 0; i < t.n; i++) {
 		const struct group *g = &t.g[i];
-		const char *key = arena_str(&t, g->tag_key);
-		size_t k = 0;
-		while (k < n_shares && strcmp(arena_str(&t, shares[k].key), key) != 0)
-			k++;
+		size_t k = share_of(&t, shares, n_shares, g);
 		if (k == n_shares && n_shares < sizeof shares / sizeof *shares)
 			shares[n_shares++] = (struct key_share){g->tag_key, 0, 0};
 		if (k < n_shares) {
@@ -436,9 +443,7 @@ static int tag_rows(const struct ledger_batch *b, const bool *keep, struct sbuf 
 	for (size_t i = 0; i < t.n; i++) {
 		const struct group *g = &t.g[i];
 		const char *key = arena_str(&t, g->tag_key);
-		size_t k = 0;
-		while (k < n_shares && strcmp(arena_str(&t, shares[k].key), key) != 0)
-			k++;
+		size_t k = share_of(&t, shares, n_shares, g);
 		/* keys beyond the first 64 of a batch: upserted */
 		struct sbuf *s =
 		    k < n_shares && shares[k].groups * 2 <= shares[k].calls ? append : direct;
