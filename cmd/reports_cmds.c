@@ -10,8 +10,6 @@
 #include "../reports/report.h"
 #include "cmd.h"
 
-#define HOUR_US INT64_C(3600000000)
-
 /* Options shared by the report commands; NULL when not given. */
 struct ropts {
 	const char *from, *to, *month, *format, *share, *out, *gran, *window, *team, *workflow,

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../common/common.h"
 #include "cmd.h"
 
 #define PICO INT64_C(1000000000000)
@@ -169,7 +170,7 @@ int cmd_last(const char *s, int64_t now_us, int64_t *from_us, int64_t *to_us)
 	if (!s || end == s || n <= 0 || n > 100000)
 		goto bad;
 	if (strcmp(end, "h") == 0)
-		unit = INT64_C(3600000000);
+		unit = HOUR_US;
 	else if (strcmp(end, "d") == 0)
 		unit = INT64_C(86400000000);
 	else if (strcmp(end, "w") == 0)

@@ -122,10 +122,10 @@ static int ensure_ledger(struct collector *c, struct ledger **lg)
 		if (!*lg) {
 			*lg = ledger_open(c->cfg->database_url, &err);
 			/* The writer's batches carry their offsets: see ledger.h. */
-			if (*lg && lg == &c->lg_write)
-				ledger_use_async_commit(*lg, &err);
-		} else {
-			ledger_reset(*lg, &err);
+			if (*lg && lg == &c->lg_write && ledger_use_async_commit(*lg, &err) < 0)
+				log_warn("collector: %s; commits wait for the disk", err.msg);
+		} else if (ledger_reset(*lg, &err) < 0) {
+			log_debug("collector: reconnecting to the ledger: %s", err.msg);
 		}
 		if (*lg && ledger_ok(*lg))
 			return 0;
@@ -247,7 +247,10 @@ static void add_otlp(struct collector *c, const rd_kafka_message_t *m)
 	struct sbuf why;
 	size_t bad = 0, i = 0;
 
-	ledger_batch_mark(&p->batch, &pos);
+	if (ledger_batch_mark(&p->batch, &pos) < 0)
+		log_error("collector: out of memory marking %s[%d]@%lld stored: after a restart it"
+		          " is read again (and stored once)",
+		          pos.topic, pos.partition, (long long)pos.offset);
 	p->bytes += m->len;
 	if (m->len <= OTLP_MAX_BYTES && keep_raw(p, &pos, buf, m->len) < 0)
 		log_error("collector: out of memory keeping %s[%d]@%lld", pos.topic, pos.partition,
@@ -313,7 +316,10 @@ static void add_message(struct collector *c, const rd_kafka_message_t *m)
 	}
 	if (kind < 0)
 		return; /* not one of ours */
-	ledger_batch_mark(&p->batch, &pos);
+	if (ledger_batch_mark(&p->batch, &pos) < 0)
+		log_error("collector: out of memory marking %s[%d]@%lld stored: after a restart it"
+		          " is read again (and stored once)",
+		          pos.topic, pos.partition, (long long)pos.offset);
 	p->bytes += m->len;
 	const char *buf = m->payload ? (const char *)m->payload : "";
 	/* The quarantine keeps its own copy; keep one for the others only while

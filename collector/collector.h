@@ -20,8 +20,9 @@
 		1000, 5000, 10000, 25000, 50000, 100000, 250000, 500000, 1000000, 5000000          \
 	}
 
-/* Counters a running collector keeps (for logs and /metrics). Updated by the
- * collector thread only; readers may see slightly stale values. */
+/* Counters a running collector keeps (for logs and /metrics). Each is
+ * updated by one thread only: consumed* by the consumer thread, the rest by
+ * the writer thread; readers may see slightly stale values. */
 struct collector_stats {
 	volatile int64_t consumed, inserted, duplicates, quarantined, unpriced, outcomes, feedback,
 	    batches, batch_us_total, db_errors;

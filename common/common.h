@@ -155,7 +155,14 @@ int parse_i64(const char *s, int64_t *out);
 /* FNV-1a of s folded into h (start from HASH_SEED), then a field separator,
  * so that ("ab", "c") and ("a", "bc") hash apart. For hash tables, not
  * security. */
+/* On a function whose result says whether it worked: the compiler refuses
+ * a call that drops it. */
+#define TALLY_MUST_USE __attribute__((warn_unused_result))
+
 #define HASH_SEED UINT64_C(14695981039346656037)
+
+/* An hour in microseconds, the unit of every timestamp here. */
+#define HOUR_US INT64_C(3600000000)
 uint64_t hash_str(uint64_t h, const char *s);
 
 #endif

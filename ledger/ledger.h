@@ -155,15 +155,15 @@ void ledger_close(struct ledger *lg); /* NULL is fine */
  * their input came from, so that a server crash that drops the last commits
  * rewinds input and output together: the collector's batches (rows and Kafka
  * offsets commit together; the messages are read again). */
-int ledger_use_async_commit(struct ledger *lg, struct tally_err *err);
+TALLY_MUST_USE int ledger_use_async_commit(struct ledger *lg, struct tally_err *err);
 /* True when the connection is usable; ledger_reset reconnects. */
 bool ledger_ok(struct ledger *lg);
-int ledger_reset(struct ledger *lg, struct tally_err *err);
+TALLY_MUST_USE int ledger_reset(struct ledger *lg, struct tally_err *err);
 
 /* Applies the embedded migrations/NNNN_*.sql not yet applied, in order, each
  * in its own transaction, recorded in schema_migrations. *applied (may be
  * NULL) receives how many ran. */
-int ledger_migrate(struct ledger *lg, int *applied, struct tally_err *err);
+TALLY_MUST_USE int ledger_migrate(struct ledger *lg, int *applied, struct tally_err *err);
 
 /* ---- batch writes ------------------------------------------------------------ */
 
@@ -266,12 +266,12 @@ struct feedback_row *ledger_batch_add_feedback(struct ledger_batch *b);
 /* Formats the last call added (complete: priced, tier and position set) as
  * COPY text now, so that the writer does not have to. Optional: a batch
  * whose calls are not all sealed is formatted when written. */
-int ledger_batch_seal_call(struct ledger_batch *b);
+int ledger_batch_seal_call(struct ledger_batch *b); /* best effort: see above */
 /* Copies raw. */
-int ledger_batch_add_quarantine(struct ledger_batch *b, const struct kafka_pos *pos,
-                                const char *reason, const void *raw, size_t raw_len);
+TALLY_MUST_USE int ledger_batch_add_quarantine(struct ledger_batch *b, const struct kafka_pos *pos,
+                                               const char *reason, const void *raw, size_t raw_len);
 /* Records that pos was consumed (its offset is stored with the batch). */
-int ledger_batch_mark(struct ledger_batch *b, const struct kafka_pos *pos);
+TALLY_MUST_USE int ledger_batch_mark(struct ledger_batch *b, const struct kafka_pos *pos);
 
 /* Whose offsets a batch stores: a consumer group reading one Kafka cluster
  * (the cluster id its brokers report). Offsets are keyed by both, so that
@@ -288,16 +288,16 @@ struct ledger_source {
  * earlier run stored them). A batch with offsets needs src->cluster_id. On
  * error nothing is written; err->retriable tells whether the same batch may
  * be retried. */
-int ledger_write_batch(struct ledger *lg, const struct ledger_source *src,
-                       const struct ledger_batch *b, struct ledger_batch_result *res,
-                       struct tally_err *err);
+TALLY_MUST_USE int ledger_write_batch(struct ledger *lg, const struct ledger_source *src,
+                                      const struct ledger_batch *b, struct ledger_batch_result *res,
+                                      struct tally_err *err);
 
 /* Next offsets stored for src, one per (topic, partition) asked: offsets[i]
  * = stored next offset or -1 when none. Offsets stored for another cluster
  * (or before offsets named their cluster) are never returned. */
-int ledger_stored_offsets(struct ledger *lg, const struct ledger_source *src,
-                          const char *const *topics, const int32_t *partitions, size_t n,
-                          int64_t *offsets, struct tally_err *err);
+TALLY_MUST_USE int ledger_stored_offsets(struct ledger *lg, const struct ledger_source *src,
+                                         const char *const *topics, const int32_t *partitions,
+                                         size_t n, int64_t *offsets, struct tally_err *err);
 
 /* A stored offset that the broker's watermarks make impossible, and where
  * the collector resumes instead. */
@@ -311,24 +311,26 @@ struct ledger_offset_reset {
  * r in kafka_offset_resets, in one statement, only while the stored offset
  * is still r->stored_offset or none is stored (*applied false: someone moved
  * it first, nothing written). */
-int ledger_offset_reset(struct ledger *lg, const struct ledger_source *src,
-                        const struct ledger_offset_reset *r, bool *applied, struct tally_err *err);
+TALLY_MUST_USE int ledger_offset_reset(struct ledger *lg, const struct ledger_source *src,
+                                       const struct ledger_offset_reset *r, bool *applied,
+                                       struct tally_err *err);
 
 /* ---- prices in the ledger ------------------------------------------------------ */
 
 /* Loads the whole price book. Returns NULL with err set. */
 struct pricebook *ledger_load_pricebook(struct ledger *lg, struct tally_err *err);
 /* Cheap change detector for the price book (max version and row count). */
-int ledger_pricebook_stamp(struct ledger *lg, int64_t *stamp, struct tally_err *err);
+TALLY_MUST_USE int ledger_pricebook_stamp(struct ledger *lg, int64_t *stamp, struct tally_err *err);
 /* Stores imported prices as new price versions; a price identical to the one
  * already in force for its (provider, model) is not stored again. */
 struct price_store_result {
 	size_t stored, unchanged;
 };
-int ledger_store_prices(struct ledger *lg, const struct price_import *im, const char *source,
-                        struct price_store_result *res, struct tally_err *err);
+TALLY_MUST_USE int ledger_store_prices(struct ledger *lg, const struct price_import *im,
+                                       const char *source, struct price_store_result *res,
+                                       struct tally_err *err);
 /* Number of price versions stored. */
-int ledger_price_count(struct ledger *lg, int64_t *n, struct tally_err *err);
+TALLY_MUST_USE int ledger_price_count(struct ledger *lg, int64_t *n, struct tally_err *err);
 
 /* Re-prices the calls with ts in [from, to) with pb, rebuilds the hourly
  * rollups of the hours touched, and records it in the audit log, all in one
@@ -336,8 +338,9 @@ int ledger_price_count(struct ledger *lg, int64_t *n, struct tally_err *err);
 struct reprice_result {
 	size_t examined, changed, newly_priced, still_unpriced;
 };
-int ledger_reprice(struct ledger *lg, const struct pricebook *pb, int64_t from_us, int64_t to_us,
-                   const char *actor, struct reprice_result *res, struct tally_err *err);
+TALLY_MUST_USE int ledger_reprice(struct ledger *lg, const struct pricebook *pb, int64_t from_us,
+                                  int64_t to_us, const char *actor, struct reprice_result *res,
+                                  struct tally_err *err);
 
 /* Rebuilds every rollup (hourly, daily, charges) of the whole hours covering
  * [from, to) from the calls table, in one transaction, audit-logged. For an
@@ -346,9 +349,9 @@ int ledger_reprice(struct ledger *lg, const struct pricebook *pb, int64_t from_u
  * transaction (ledger/rollups_write.c); *merged: the rows written. Readers
  * see the same sums before and after. The collector does it every few
  * seconds and when idle; `tally rollups merge` by hand. */
-int ledger_merge_rollups(struct ledger *lg, int64_t *merged, struct tally_err *err);
-int ledger_rebuild_rollups(struct ledger *lg, int64_t from_us, int64_t to_us, const char *actor,
-                           struct tally_err *err);
+TALLY_MUST_USE int ledger_merge_rollups(struct ledger *lg, int64_t *merged, struct tally_err *err);
+TALLY_MUST_USE int ledger_rebuild_rollups(struct ledger *lg, int64_t from_us, int64_t to_us,
+                                          const char *actor, struct tally_err *err);
 
 /* ---- reads ------------------------------------------------------------------------ */
 
@@ -364,8 +367,8 @@ struct ledger_status {
 	int64_t offset_resets; /* kafka_offset_resets rows of the group */
 	char last_reset[512];  /* the newest one, as a sentence ("" if none) */
 };
-int ledger_status(struct ledger *lg, const char *group, struct ledger_status *st,
-                  struct tally_err *err);
+TALLY_MUST_USE int ledger_status(struct ledger *lg, const char *group, struct ledger_status *st,
+                                 struct tally_err *err);
 void ledger_status_cleanup(struct ledger_status *st);
 
 enum spend_dim {
@@ -411,8 +414,8 @@ struct spend_result {
 	struct spend_row total;
 	char dim_name[EVENT_NAME_MAX + 8]; /* "tag:env", "user"; "" = spend_dim_name */
 };
-int ledger_spend(struct ledger *lg, const struct spend_query *q, struct spend_result *out,
-                 struct tally_err *err);
+TALLY_MUST_USE int ledger_spend(struct ledger *lg, const struct spend_query *q,
+                                struct spend_result *out, struct tally_err *err);
 void spend_result_cleanup(struct spend_result *r);
 
 /* ---- web: keys, sessions, quarantine, prices (web_sql.c) ---- */
@@ -434,8 +437,9 @@ struct api_key {
 
 /* Stores a new key and records it in the audit log; *id receives its id.
  * team may be NULL. */
-int ledger_key_create(struct ledger *lg, const char *token_sha256, int role, const char *team,
-                      const char *name, const char *actor, int64_t *id, struct tally_err *err);
+TALLY_MUST_USE int ledger_key_create(struct ledger *lg, const char *token_sha256, int role,
+                                     const char *team, const char *name, const char *actor,
+                                     int64_t *id, struct tally_err *err);
 /* Revoking a key notifies this PostgreSQL channel, so that servers which
  * remember checked keys forget them at once. */
 #define LEDGER_KEYS_CHANNEL "tally_keys"
@@ -444,30 +448,34 @@ struct ledger_listener;
 struct ledger_listener *ledger_keys_listen(const char *conninfo, struct tally_err *err);
 /* Waits up to timeout_ms: the number of notifications received (0 for
  * none), -1 when the connection is lost (close it and listen again). */
-int ledger_listener_wait(struct ledger_listener *l, int timeout_ms);
+TALLY_MUST_USE int ledger_listener_wait(struct ledger_listener *l, int timeout_ms);
 void ledger_listener_close(struct ledger_listener *l); /* NULL is fine */
 
 /* Every key, oldest first; *keys is malloc'd (free it). */
-int ledger_key_list(struct ledger *lg, struct api_key **keys, size_t *n, struct tally_err *err);
+TALLY_MUST_USE int ledger_key_list(struct ledger *lg, struct api_key **keys, size_t *n,
+                                   struct tally_err *err);
 /* Revokes key id and ends its sessions; *found is false when no live key has
  * that id. */
-int ledger_key_revoke(struct ledger *lg, int64_t id, const char *actor, bool *found,
-                      struct tally_err *err);
+TALLY_MUST_USE int ledger_key_revoke(struct ledger *lg, int64_t id, const char *actor, bool *found,
+                                     struct tally_err *err);
 /* The live (unrevoked) key whose token hashes to token_sha256; *found false
  * when none. Records the use (last_used_at, at most once a minute). */
-int ledger_key_lookup(struct ledger *lg, const char *token_sha256, struct api_key *key, bool *found,
-                      struct tally_err *err);
+TALLY_MUST_USE int ledger_key_lookup(struct ledger *lg, const char *token_sha256,
+                                     struct api_key *key, bool *found, struct tally_err *err);
 
 /* Opens a session for key_id lasting ttl_s seconds; the id is stored hashed.
  * Expired sessions are deleted on the way. */
-int ledger_session_create(struct ledger *lg, const char *id_sha256, int64_t key_id,
-                          const char *csrf_token, int64_t ttl_s, struct tally_err *err);
+TALLY_MUST_USE int ledger_session_create(struct ledger *lg, const char *id_sha256, int64_t key_id,
+                                         const char *csrf_token, int64_t ttl_s,
+                                         struct tally_err *err);
 /* The key behind an unexpired session of a live key, and its CSRF token
  * (csrf must hold 65 bytes). *found false when none. */
-int ledger_session_lookup(struct ledger *lg, const char *id_sha256, struct api_key *key, char *csrf,
-                          bool *found, struct tally_err *err);
+TALLY_MUST_USE int ledger_session_lookup(struct ledger *lg, const char *id_sha256,
+                                         struct api_key *key, char *csrf, bool *found,
+                                         struct tally_err *err);
 /* Ends a session (deletes it). Ending an unknown one is not an error. */
-int ledger_session_delete(struct ledger *lg, const char *id_sha256, struct tally_err *err);
+TALLY_MUST_USE int ledger_session_delete(struct ledger *lg, const char *id_sha256,
+                                         struct tally_err *err);
 
 /* One quarantined message for the list: raw holds the first bytes only. */
 struct quarantine_item {
@@ -487,8 +495,9 @@ struct quarantine_page {
 	size_t n;
 };
 /* Newest first, limit items from offset; raw cut to max_raw bytes. */
-int ledger_quarantine_list(struct ledger *lg, int64_t limit, int64_t offset, size_t max_raw,
-                           struct quarantine_page *out, struct tally_err *err);
+TALLY_MUST_USE int ledger_quarantine_list(struct ledger *lg, int64_t limit, int64_t offset,
+                                          size_t max_raw, struct quarantine_page *out,
+                                          struct tally_err *err);
 void quarantine_page_cleanup(struct quarantine_page *p); /* NULL is fine */
 
 /* Price book rows (every version), filtered by exact provider / model when
@@ -503,8 +512,9 @@ struct price_page {
 	struct price_row *rows; /* malloc'd */
 	size_t n;
 };
-int ledger_price_list(struct ledger *lg, const char *provider, const char *model, int64_t limit,
-                      int64_t offset, struct price_page *out, struct tally_err *err);
+TALLY_MUST_USE int ledger_price_list(struct ledger *lg, const char *provider, const char *model,
+                                     int64_t limit, int64_t offset, struct price_page *out,
+                                     struct tally_err *err);
 void price_page_cleanup(struct price_page *p); /* NULL is fine */
 
 /* Spend per time bucket and dimension: the query of ledger_spend (same
@@ -519,12 +529,12 @@ struct spend_series {
 	size_t n;
 	struct spend_row total;
 };
-int ledger_spend_series(struct ledger *lg, const struct spend_query *q, int bucket,
-                        struct spend_series *out, struct tally_err *err);
+TALLY_MUST_USE int ledger_spend_series(struct ledger *lg, const struct spend_query *q, int bucket,
+                                       struct spend_series *out, struct tally_err *err);
 void spend_series_cleanup(struct spend_series *s); /* NULL is fine */
 
 /* A cheap round trip: is the ledger answering? */
-int ledger_ping(struct ledger *lg, struct tally_err *err);
+TALLY_MUST_USE int ledger_ping(struct ledger *lg, struct tally_err *err);
 
 /* ---- reports (report_sql.c) ---- */
 
@@ -577,8 +587,8 @@ enum ledger_report_sql {
  * providers round what they report. */
 #define LEDGER_MISMATCH_TOLERANCE_PUSD INT64_C(1000000)
 /* Runs one of the statements and copies its answer into *out. */
-int ledger_report_query(struct ledger *lg, int which, const char *const *params, int n,
-                        struct ledger_table *out, struct tally_err *err);
+TALLY_MUST_USE int ledger_report_query(struct ledger *lg, int which, const char *const *params,
+                                       int n, struct ledger_table *out, struct tally_err *err);
 
 /* One row of the FOCUS export (ledger/focus_rows.c, docs/focus.md): the
  * provider charges (cache hits left out) of one charge period, route
@@ -613,9 +623,9 @@ typedef int (*ledger_focus_fn)(void *ctx, const struct focus_row *row, struct ta
  * fn from a server-side cursor, in a stable order; constant memory. fn
  * returns 0, or non-zero to stop (then -1). Runs in the open transaction, or
  * a read-only snapshot of its own. */
-int ledger_focus_stream(struct ledger *lg, int64_t from_us, int64_t to_us, bool hourly,
-                        ledger_focus_fn fn, void *ctx, struct tally_err *err)
-    __attribute__((warn_unused_result));
+TALLY_MUST_USE int ledger_focus_stream(struct ledger *lg, int64_t from_us, int64_t to_us,
+                                       bool hourly, ledger_focus_fn fn, void *ctx,
+                                       struct tally_err *err) __attribute__((warn_unused_result));
 
 /* Called once per row of a stream; vals[i] NULL for SQL NULL. Non-zero stops
  * the stream (and fails it with err set by the callback). */
@@ -623,11 +633,11 @@ typedef int (*ledger_row_fn)(void *ctx, int ncols, const char *const *vals, stru
 /* Streams one of the statements through a server-side cursor (constant
  * memory whatever the size of the answer). Runs in the caller's transaction
  * when one is open (ledger_snapshot_begin), else in its own read-only one. */
-int ledger_report_stream(struct ledger *lg, int which, const char *const *params, int n,
-                         ledger_row_fn fn, void *ctx, struct tally_err *err);
+TALLY_MUST_USE int ledger_report_stream(struct ledger *lg, int which, const char *const *params,
+                                        int n, ledger_row_fn fn, void *ctx, struct tally_err *err);
 /* A repeatable-read, read-only transaction so that several reads see one
  * snapshot; end it with ledger_snapshot_end (always, also after an error). */
-int ledger_snapshot_begin(struct ledger *lg, struct tally_err *err);
+TALLY_MUST_USE int ledger_snapshot_begin(struct ledger *lg, struct tally_err *err);
 void ledger_snapshot_end(struct ledger *lg);
 
 /* Chargeback for [from, to) from the hourly rollups. share: "none",
@@ -653,42 +663,46 @@ struct chargeback_result {
 	char total_pusd[48], unassigned_pusd[48];
 	char method[16]; /* the method applied: none|proportional|even */
 };
-int ledger_chargeback(struct ledger *lg, int64_t from_us, int64_t to_us, const char *share,
-                      struct chargeback_result *out, struct tally_err *err);
+TALLY_MUST_USE int ledger_chargeback(struct ledger *lg, int64_t from_us, int64_t to_us,
+                                     const char *share, struct chargeback_result *out,
+                                     struct tally_err *err);
 void chargeback_result_cleanup(struct chargeback_result *r); /* NULL is fine */
 
 /* Maps team to cost centre cc (created when new; NULL or "" unmaps) and
  * records it in the audit log, in one transaction. */
-int ledger_team_set_cost_center(struct ledger *lg, const char *team, const char *cc,
-                                const char *actor, struct tally_err *err);
+TALLY_MUST_USE int ledger_team_set_cost_center(struct ledger *lg, const char *team, const char *cc,
+                                               const char *actor, struct tally_err *err);
 
 /* The head of the audit log's hash chain: *seq 0 and hash of zeros when empty. */
-int ledger_audit_head(struct ledger *lg, int64_t *seq, char hash[65], struct tally_err *err);
+TALLY_MUST_USE int ledger_audit_head(struct ledger *lg, int64_t *seq, char hash[65],
+                                     struct tally_err *err);
 
 /* Budgets: scope "team" or "workflow"; amount in pico-USD as a decimal
  * integer string. Set inserts or updates, for every month when from_month is
  * NULL, else from that month ("YYYY-MM-01") on, earlier months keeping their
  * amounts; set and delete are audited. */
-int ledger_budget_set(struct ledger *lg, const char *scope, const char *name,
-                      const char *amount_pusd, const char *from_month, const char *actor,
-                      struct tally_err *err);
-int ledger_budget_delete(struct ledger *lg, const char *scope, const char *name, const char *actor,
-                         bool *found, struct tally_err *err);
+TALLY_MUST_USE int ledger_budget_set(struct ledger *lg, const char *scope, const char *name,
+                                     const char *amount_pusd, const char *from_month,
+                                     const char *actor, struct tally_err *err);
+TALLY_MUST_USE int ledger_budget_delete(struct ledger *lg, const char *scope, const char *name,
+                                        const char *actor, bool *found, struct tally_err *err);
 /* Evaluates every budget for the month holding at_us (forecast by run rate)
  * and stores the alerts newly crossed, each with its webhook in the outbox,
  * in one transaction. *fired (may be NULL) receives how many. */
-int ledger_budget_evaluate(struct ledger *lg, int64_t at_us, int *fired, struct tally_err *err);
+TALLY_MUST_USE int ledger_budget_evaluate(struct ledger *lg, int64_t at_us, int *fired,
+                                          struct tally_err *err);
 
 /* Whether the ledger holds any call older than ts_us (ledger/demo_sql.c). */
-int ledger_calls_before(struct ledger *lg, int64_t ts_us, bool *any, struct tally_err *err);
+TALLY_MUST_USE int ledger_calls_before(struct ledger *lg, int64_t ts_us, bool *any,
+                                       struct tally_err *err);
 /* ANALYZE calls and outcomes, after a bulk load (ledger/demo_sql.c). */
-int ledger_analyze_calls(struct ledger *lg, struct tally_err *err);
+TALLY_MUST_USE int ledger_analyze_calls(struct ledger *lg, struct tally_err *err);
 /* This connection plans each statement for its parameters (bulk loads). */
-int ledger_bulk_load_begin(struct ledger *lg, struct tally_err *err);
+TALLY_MUST_USE int ledger_bulk_load_begin(struct ledger *lg, struct tally_err *err);
 /* Whether a team (workflow false) or workflow name is known: mapped, given
  * a budget or seen in the daily rollups (ledger/names.c). */
-int ledger_name_known(struct ledger *lg, bool workflow, const char *name, bool *known,
-                      struct tally_err *err);
+TALLY_MUST_USE int ledger_name_known(struct ledger *lg, bool workflow, const char *name,
+                                     bool *known, struct tally_err *err);
 
 /* ---- outcome value (ledger/outcome_value.c) ---------------------------------- */
 
@@ -707,8 +721,9 @@ struct outcome_value {
  * with what the successful ones were worth and what their calls cost; each
  * team's subtotal follows its rows, the total comes last. *rows is malloc'd
  * (free it). */
-int ledger_outcome_value(struct ledger *lg, int64_t from_us, int64_t to_us, const char *team,
-                         struct outcome_value **rows, size_t *n, struct tally_err *err);
+TALLY_MUST_USE int ledger_outcome_value(struct ledger *lg, int64_t from_us, int64_t to_us,
+                                        const char *team, struct outcome_value **rows, size_t *n,
+                                        struct tally_err *err);
 
 /* ---- drill-down (ledger/drilldown.c): JSON documents built by PostgreSQL ---- */
 
@@ -721,18 +736,19 @@ struct calls_filter {
 
 /* {"total","limit","offset","items":[call...]}: the calls matching f, newest
  * first, appended to out. */
-int ledger_calls_json(struct ledger *lg, const struct calls_filter *f, struct sbuf *out,
-                      struct tally_err *err);
+TALLY_MUST_USE int ledger_calls_json(struct ledger *lg, const struct calls_filter *f,
+                                     struct sbuf *out, struct tally_err *err);
 /* One call's full record with its price version's rates, its outcome and
  * feedback ({"call":…,"price":…,"outcome":…,"feedback":[…]}), appended to
  * out; *found false when no call has that event_id (in team, when given). */
-int ledger_call_json(struct ledger *lg, const char *event_id, const char *team, struct sbuf *out,
-                     bool *found, struct tally_err *err);
+TALLY_MUST_USE int ledger_call_json(struct ledger *lg, const char *event_id, const char *team,
+                                    struct sbuf *out, bool *found, struct tally_err *err);
 /* {"total","groups":[{"reason","count","first_at","last_at","items":[…]}]}:
  * the quarantine by reason (only `reason` when not NULL), most frequent
  * first, with up to `examples` newest messages each. */
-int ledger_quarantine_groups_json(struct ledger *lg, const char *reason, int examples,
-                                  struct sbuf *out, struct tally_err *err);
+TALLY_MUST_USE int ledger_quarantine_groups_json(struct ledger *lg, const char *reason,
+                                                 int examples, struct sbuf *out,
+                                                 struct tally_err *err);
 
 /* The webhook outbox: claims the oldest due delivery (row lock held in an
  * open transaction until ledger_outbox_done); *found false when none is due.
@@ -743,12 +759,12 @@ struct outbox_item {
 	char kind[64];
 	char *payload;
 };
-int ledger_outbox_claim(struct ledger *lg, struct outbox_item *it, bool *found,
-                        struct tally_err *err);
+TALLY_MUST_USE int ledger_outbox_claim(struct ledger *lg, struct outbox_item *it, bool *found,
+                                       struct tally_err *err);
 /* Records the outcome of a claimed delivery and ends its transaction:
  * delivered, or retried after retry_s seconds with error noted. */
-int ledger_outbox_done(struct ledger *lg, int64_t id, bool delivered, int retry_s,
-                       const char *error, struct tally_err *err);
+TALLY_MUST_USE int ledger_outbox_done(struct ledger *lg, int64_t id, bool delivered, int retry_s,
+                                      const char *error, struct tally_err *err);
 
 /* ---- router (router_sql.c) ---- */
 
@@ -761,8 +777,9 @@ int ledger_outbox_done(struct ledger *lg, int64_t id, bool delivered, int retry_
  * buckets are given by their upper bounds in ms (n_bounds - 1 bounds; the
  * last bucket is open). *calls_read (may be NULL) receives how many calls
  * were read. Never scans calls older than the watermark. */
-int ledger_router_update_stats(struct ledger *lg, int64_t settle_s, const int64_t *bounds,
-                               int n_bounds, int64_t *calls_read, struct tally_err *err);
+TALLY_MUST_USE int ledger_router_update_stats(struct ledger *lg, int64_t settle_s,
+                                              const int64_t *bounds, int n_bounds,
+                                              int64_t *calls_read, struct tally_err *err);
 
 /* One (task_type, tier) of router_stats summed over the days since a date. */
 struct router_stat_row {
@@ -775,8 +792,9 @@ struct router_stat_row {
 };
 /* The statistics of the days from since_us (UTC date) on, by task type and
  * tier; *rows is malloc'd (free it). */
-int ledger_router_load_stats(struct ledger *lg, int64_t since_us, struct router_stat_row **rows,
-                             size_t *n, struct tally_err *err);
+TALLY_MUST_USE int ledger_router_load_stats(struct ledger *lg, int64_t since_us,
+                                            struct router_stat_row **rows, size_t *n,
+                                            struct tally_err *err);
 
 /* One (task_type, workflow, tier) of router_workflow_stats summed over the
  * days since a date. */
@@ -791,9 +809,10 @@ struct router_workflow_stat_row {
  * the (task type, workflow) pairs where some tier has at least min_samples
  * quality samples (the others cannot decide for themselves), by task type,
  * workflow and tier (byte order); *rows is malloc'd (free it). */
-int ledger_router_load_workflow_stats(struct ledger *lg, int64_t since_us, int64_t min_samples,
-                                      struct router_workflow_stat_row **rows, size_t *n,
-                                      struct tally_err *err);
+TALLY_MUST_USE int ledger_router_load_workflow_stats(struct ledger *lg, int64_t since_us,
+                                                     int64_t min_samples,
+                                                     struct router_workflow_stat_row **rows,
+                                                     size_t *n, struct tally_err *err);
 
 /* A per task type override as stored. */
 struct router_override_row {
@@ -806,35 +825,40 @@ struct router_override_row {
 	char updated_at[40], updated_by[EVENT_NAME_MAX + 1];
 };
 /* Every override; *rows is malloc'd (free it). */
-int ledger_router_overrides(struct ledger *lg, struct router_override_row **rows, size_t *n,
-                            struct tally_err *err);
+TALLY_MUST_USE int ledger_router_overrides(struct ledger *lg, struct router_override_row **rows,
+                                           size_t *n, struct tally_err *err);
 /* Inserts or replaces an override and audits it, in one transaction. */
-int ledger_router_override_set(struct ledger *lg, const struct router_override_row *o,
-                               const char *actor, struct tally_err *err);
+TALLY_MUST_USE int ledger_router_override_set(struct ledger *lg,
+                                              const struct router_override_row *o,
+                                              const char *actor, struct tally_err *err);
 /* Deletes the override of task_type (audited); *found false when none. */
-int ledger_router_override_delete(struct ledger *lg, const char *task_type, const char *actor,
-                                  bool *found, struct tally_err *err);
+TALLY_MUST_USE int ledger_router_override_delete(struct ledger *lg, const char *task_type,
+                                                 const char *actor, bool *found,
+                                                 struct tally_err *err);
 
 /* The newest policy version: *version 0 and *policy_json NULL when none;
  * otherwise *policy_json is malloc'd ({"task_type": "tier", ...}) and so is
  * *workflow_policy_json ({"task_type": {"workflow": "tier"}}) when
  * workflow_policy_json is not NULL. */
-int ledger_router_latest(struct ledger *lg, int64_t *version, char **policy_json,
-                         char **workflow_policy_json, struct tally_err *err);
+TALLY_MUST_USE int ledger_router_latest(struct ledger *lg, int64_t *version, char **policy_json,
+                                        char **workflow_policy_json, struct tally_err *err);
 /* Stores a new policy version, its audit_log entry and its webhook in
  * webhook_outbox (kind 'router.policy'), in one statement. changes_json is a
  * JSON array of n_task_changes task type and n_workflow_changes workflow
  * changes; saving_pusd the projected monthly saving. *version receives the
  * new version. */
-int ledger_router_store_version(struct ledger *lg, const char *trigger, const char *policy_json,
-                                const char *workflow_policy_json, const char *changes_json,
-                                int n_task_changes, int n_workflow_changes, int64_t saving_pusd,
-                                int64_t *version, struct tally_err *err);
+TALLY_MUST_USE int ledger_router_store_version(struct ledger *lg, const char *trigger,
+                                               const char *policy_json,
+                                               const char *workflow_policy_json,
+                                               const char *changes_json, int n_task_changes,
+                                               int n_workflow_changes, int64_t saving_pusd,
+                                               int64_t *version, struct tally_err *err);
 
 /* Policy versions, newest first: JSON array text into *json (malloc'd) of
  * {"version","created_at","trigger","policy","workflow_policy","changes",
  * "projected_monthly_saving_usd"}. */
-int ledger_router_history(struct ledger *lg, int64_t limit, char **json, struct tally_err *err);
+TALLY_MUST_USE int ledger_router_history(struct ledger *lg, int64_t limit, char **json,
+                                         struct tally_err *err);
 
 /* Over-tier spend (the waste report's column, docs/reports.md): per task type of
  * the newest policy version, the calls on tiers dearer per call than the
@@ -857,9 +881,10 @@ struct router_over_tier_basis {
 /* Over-tier spend of [from, to) per task type and policy tier: each call is
  * judged by the policy version in force when it was made (version 0), or by
  * the version given. *rows (free) has *n rows; basis says which versions. */
-int ledger_router_over_tier(struct ledger *lg, int64_t from_us, int64_t to_us, int64_t version,
-                            struct router_over_tier_row **rows, size_t *n,
-                            struct router_over_tier_basis *basis, struct tally_err *err);
+TALLY_MUST_USE int ledger_router_over_tier(struct ledger *lg, int64_t from_us, int64_t to_us,
+                                           int64_t version, struct router_over_tier_row **rows,
+                                           size_t *n, struct router_over_tier_basis *basis,
+                                           struct tally_err *err);
 
 /* ---- reconciliation with the providers' own bills (reconcile_import.c,
  * reconcile.c; docs/reconcile.md) ---- */
@@ -917,16 +942,18 @@ struct reconcile_import_result {
 /* Stores a parsed document with its provenance (file name, SHA-256 hex),
  * replacing the rows of the same source, providers and days, audit-logged,
  * and fires the drift alerts its days newly pass, in one transaction. */
-int ledger_reconcile_store(struct ledger *lg, const struct reconcile_doc *d, const char *file_name,
-                           const char *sha256, const char *actor,
-                           struct reconcile_import_result *res, struct tally_err *err)
+TALLY_MUST_USE int ledger_reconcile_store(struct ledger *lg, const struct reconcile_doc *d,
+                                          const char *file_name, const char *sha256,
+                                          const char *actor, struct reconcile_import_result *res,
+                                          struct tally_err *err)
     __attribute__((warn_unused_result));
 
 /* The admin-edited map of provider projects to teams. team NULL or "" removes
  * the entry (*found false when there was none). Audit-logged. */
-int ledger_reconcile_map_set(struct ledger *lg, const char *provider, const char *project,
-                             const char *team, const char *actor, bool *found,
-                             struct tally_err *err) __attribute__((warn_unused_result));
+TALLY_MUST_USE int ledger_reconcile_map_set(struct ledger *lg, const char *provider,
+                                            const char *project, const char *team,
+                                            const char *actor, bool *found, struct tally_err *err)
+    __attribute__((warn_unused_result));
 struct reconcile_map_row {
 	char provider[EVENT_NAME_MAX + 1];
 	char project[RECONCILE_TEXT_MAX];
@@ -934,12 +961,14 @@ struct reconcile_map_row {
 	char updated_at[40];
 };
 /* Every entry by provider and project; *rows malloc'd (free it). */
-int ledger_reconcile_map_list(struct ledger *lg, struct reconcile_map_row **rows, size_t *n,
-                              struct tally_err *err) __attribute__((warn_unused_result));
+TALLY_MUST_USE int ledger_reconcile_map_list(struct ledger *lg, struct reconcile_map_row **rows,
+                                             size_t *n, struct tally_err *err)
+    __attribute__((warn_unused_result));
 
 /* The drift alert threshold in percent ("5", "2.5"; NULL clears it), audited. */
-int ledger_reconcile_threshold_set(struct ledger *lg, const char *pct, const char *actor,
-                                   struct tally_err *err) __attribute__((warn_unused_result));
+TALLY_MUST_USE int ledger_reconcile_threshold_set(struct ledger *lg, const char *pct,
+                                                  const char *actor, struct tally_err *err)
+    __attribute__((warn_unused_result));
 
 /* One row of the reconciliation: a day, provider, canonical model and team
  * (the team a project is mapped to; unmapped when none). Money as exact
@@ -971,8 +1000,8 @@ struct reconcile_result {
 };
 /* Billed against ledger for the UTC days [from, to) touches: the ledger
  * side counts the (day, provider) pairs an imported document covers. */
-int ledger_reconcile(struct ledger *lg, int64_t from_us, int64_t to_us,
-                     struct reconcile_result *out, struct tally_err *err)
+TALLY_MUST_USE int ledger_reconcile(struct ledger *lg, int64_t from_us, int64_t to_us,
+                                    struct reconcile_result *out, struct tally_err *err)
     __attribute__((warn_unused_result));
 void reconcile_result_cleanup(struct reconcile_result *r); /* NULL is fine */
 
@@ -986,7 +1015,9 @@ struct reconcile_alert_row {
 	char fired_at[40];
 };
 /* The newest limit alerts, newest first; *rows malloc'd (free it). */
-int ledger_reconcile_alerts(struct ledger *lg, int limit, struct reconcile_alert_row **rows,
-                            size_t *n, struct tally_err *err) __attribute__((warn_unused_result));
+TALLY_MUST_USE int ledger_reconcile_alerts(struct ledger *lg, int limit,
+                                           struct reconcile_alert_row **rows, size_t *n,
+                                           struct tally_err *err)
+    __attribute__((warn_unused_result));
 
 #endif

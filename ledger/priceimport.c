@@ -61,17 +61,7 @@ struct seen_set {
 
 static uint64_t seen_hash(const struct price *p)
 {
-	uint64_t h = UINT64_C(14695981039346656037);
-	const char *parts[2] = {p->provider, p->model};
-
-	for (int i = 0; i < 2; i++) {
-		const char *s = parts[i];
-		do {
-			h ^= (unsigned char)*s;
-			h *= UINT64_C(1099511628211);
-		} while (*s++);
-	}
-	return h;
+	return hash_str(hash_str(HASH_SEED, p->provider), p->model);
 }
 
 static bool same_name(const struct price *a, const struct price *b)

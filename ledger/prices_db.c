@@ -487,7 +487,7 @@ static int rebuild_rollups(struct ledger *lg, int64_t hf, int64_t ht, struct tal
 int ledger_rebuild_rollups(struct ledger *lg, int64_t from_us, int64_t to_us, const char *actor,
                            struct tally_err *err)
 {
-	const int64_t hour = INT64_C(3600000000);
+	const int64_t hour = HOUR_US;
 	int64_t hf = from_us - ((from_us % hour) + hour) % hour;
 	int64_t ht = to_us + (hour - ((to_us % hour) + hour) % hour) % hour;
 	char from[40], to[40], details[160];
@@ -511,7 +511,7 @@ int ledger_reprice(struct ledger *lg, const struct pricebook *pb, int64_t from_u
                    const char *actor, struct reprice_result *out, struct tally_err *err)
 {
 	char from[40], to[40];
-	const int64_t hour = INT64_C(3600000000);
+	const int64_t hour = HOUR_US;
 	struct sbuf s;
 	PGresult *res;
 	bool more = true;

@@ -38,24 +38,14 @@ struct pricebook {
 
 #define PB_MIN_BUCKETS 64
 
-/* FNV-1a, continued from h over the bytes of s and its terminating NUL. */
-static uint64_t pb_hash_str(uint64_t h, const char *s)
-{
-	do {
-		h ^= (unsigned char)*s;
-		h *= UINT64_C(1099511628211);
-	} while (*s++);
-	return h;
-}
-
 static uint64_t pb_hash_key(const char *provider, const char *model)
 {
-	return pb_hash_str(pb_hash_str(UINT64_C(14695981039346656037), provider), model);
+	return hash_str(hash_str(HASH_SEED, provider), model);
 }
 
 static uint64_t pb_hash_name(const char *model)
 {
-	return pb_hash_str(UINT64_C(14695981039346656037), model);
+	return hash_str(HASH_SEED, model);
 }
 
 /* An empty book; NULL when out of memory. Free with pricebook_free(). */

@@ -171,7 +171,7 @@ static void spend_part(struct spend_source *s, const char *table, int64_t from, 
 
 void ledger_spend_source(const struct spend_query *q, bool hour_buckets, struct spend_source *s)
 {
-	const int64_t hour = INT64_C(3600000000), day = INT64_C(86400000000);
+	const int64_t hour = HOUR_US, day = 24 * HOUR_US;
 	/* [h1, h2): the whole hours inside the range; [d1, d2): the whole days. */
 	int64_t h1 = floor_to(q->from_us + hour - 1, hour), h2 = floor_to(q->to_us, hour);
 	int64_t d1 = floor_to(h1 + day - 1, day), d2 = floor_to(h2, day);
@@ -248,7 +248,7 @@ static int spend_rows(PGresult *res, const struct spend_query *q, struct spend_r
 static int spend_by_tag(struct ledger *lg, const struct spend_query *q, struct spend_result *out,
                         struct tally_err *err)
 {
-	const int64_t hour = INT64_C(3600000000);
+	const int64_t hour = HOUR_US;
 	int64_t h1 = floor_to(q->from_us + hour - 1, hour), h2 = floor_to(q->to_us, hour);
 	struct spend_query all = *q;
 	struct spend_source src;

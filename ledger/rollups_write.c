@@ -26,8 +26,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define HOUR_US INT64_C(3600000000)
-#define DAY_US  (24 * HOUR_US)
+#define DAY_US (24 * HOUR_US)
 
 /* What each kind keys on and sums, and its SQL. */
 struct kind_def {

@@ -896,8 +896,8 @@ static void *router_main(void *arg)
 		struct snapshot *s = NULL;
 		if (!lg)
 			lg = ledger_open(r->cfg.database_url, &err);
-		else if (!ledger_ok(lg))
-			ledger_reset(lg, &err);
+		else if (!ledger_ok(lg) && ledger_reset(lg, &err) < 0 && !err.code)
+			tally_err_set(&err, TALLY_EDB, true, "the ledger connection is down");
 		if (lg && !err.code && cycle(lg, &r->params, r->settle_s, trigger, &s, &err) == 0)
 			publish(r, s);
 		if (err.code)

@@ -9,7 +9,6 @@
 #include "../reports/report.h"
 #include "web_int.h"
 
-#define HOUR_US            INT64_C(3600000000)
 #define DAY_US             (24 * HOUR_US)
 #define SERIES_MAX_BUCKETS 10000
 #define QUARANTINE_RAW_MAX 2048
