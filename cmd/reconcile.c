@@ -28,7 +28,6 @@ static int rc_fail(struct ledger *lg, const struct tally_err *err)
 /* The whole file, NUL-terminated, and its SHA-256 in hex. */
 static char *slurp(const char *path, size_t *len, char sha[65])
 {
-	static const char hx[] = "0123456789abcdef";
 	FILE *fp = fopen(path, "rb");
 	struct sbuf b;
 	char chunk[65536];
@@ -51,11 +50,7 @@ static char *slurp(const char *path, size_t *len, char sha[65])
 		return NULL;
 	}
 	EVP_Digest(b.p ? b.p : "", b.len, md, &mdlen, EVP_sha256(), NULL);
-	for (unsigned int i = 0; i < mdlen; i++) {
-		sha[2 * i] = hx[md[i] >> 4];
-		sha[2 * i + 1] = hx[md[i] & 15];
-	}
-	sha[2 * mdlen] = '\0';
+	hex_encode(md, mdlen, sha);
 	*len = b.len;
 	sbuf_putc(&b, '\0');
 	return b.p;

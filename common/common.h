@@ -149,6 +149,8 @@ bool utf8_valid(const char *s, size_t n);
 ptrdiff_t text_control_at(const char *s, size_t n);
 /* Replaces each byte of s that is not part of well-formed UTF-8 with '?'. */
 void utf8_sanitize(char *s);
+/* Writes the n bytes at data as 2n lowercase hex digits and a NUL to out. */
+void hex_encode(const void *data, size_t n, char *out);
 /* Strict decimal integer parse of a whole string; -1 on junk or overflow. */
 int parse_i64(const char *s, int64_t *out);
 

@@ -144,19 +144,25 @@ void sbuf_copy_text(struct sbuf *b, const char *s)
 	}
 }
 
-void sbuf_copy_bytea(struct sbuf *b, const void *data, size_t n)
+void hex_encode(const void *data, size_t n, char *out)
 {
 	static const char hex[] = "0123456789abcdef";
 	const unsigned char *d = data;
 
+	for (size_t i = 0; i < n; i++) {
+		out[2 * i] = hex[d[i] >> 4];
+		out[2 * i + 1] = hex[d[i] & 15];
+	}
+	out[2 * n] = '\0';
+}
+
+void sbuf_copy_bytea(struct sbuf *b, const void *data, size_t n)
+{
 	if (!sbuf_grow(b, 3 + 2 * n))
 		return;
 	sbuf_append(b, "\\\\x", 3);
-	for (size_t i = 0; i < n; i++) {
-		b->p[b->len++] = hex[d[i] >> 4];
-		b->p[b->len++] = hex[d[i] & 15];
-	}
-	b->p[b->len] = '\0';
+	hex_encode(data, n, b->p + b->len);
+	b->len += 2 * n;
 }
 
 void sbuf_json_str(struct sbuf *b, const char *s)

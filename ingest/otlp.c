@@ -187,16 +187,6 @@ static const char *provider_name(const char *otel)
 	return otel;
 }
 
-static void hex(char *out, const uint8_t *b, size_t n)
-{
-	static const char digits[] = "0123456789abcdef";
-	for (size_t i = 0; i < n; i++) {
-		out[2 * i] = digits[b[i] >> 4];
-		out[2 * i + 1] = digits[b[i] & 15];
-	}
-	out[2 * n] = '\0';
-}
-
 static bool is_agent_or_tool(const char *op)
 {
 	return strcmp(op, "invoke_agent") == 0 || strcmp(op, "create_agent") == 0 ||
@@ -268,9 +258,9 @@ static int convert_span(const struct span_view *sv, const struct otlp_map *map,
 		return -1;
 	it = &r->items[r->n - 1];
 	if (sv->trace_id)
-		hex(trace, sv->trace_id, 16);
+		hex_encode(sv->trace_id, 16, trace);
 	if (sv->span_id)
-		hex(span, sv->span_id, 8);
+		hex_encode(sv->span_id, 8, span);
 	snprintf(it->source, sizeof it->source, "span %s/%s", trace[0] ? trace : "?",
 	         span[0] ? span : "?");
 	if (!sv->trace_id || !sv->span_id) {

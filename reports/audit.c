@@ -51,16 +51,6 @@ static const struct audit_file {
 
 /* ---- hashing ----------------------------------------------------------------- */
 
-static void hex_of(const unsigned char *d, size_t n, char *out)
-{
-	static const char hx[] = "0123456789abcdef";
-	for (size_t i = 0; i < n; i++) {
-		out[2 * i] = hx[d[i] >> 4];
-		out[2 * i + 1] = hx[d[i] & 15];
-	}
-	out[2 * n] = '\0';
-}
-
 /* sha256_hex(a "\n" b) (a may be NULL: just b). */
 static void sha_join(const char *a, const char *b, size_t blen, char out[65])
 {
@@ -73,7 +63,7 @@ static void sha_join(const char *a, const char *b, size_t blen, char out[65])
 	    !EVP_DigestUpdate(c, b, blen) || !EVP_DigestFinal_ex(c, d, &dl))
 		dl = 0;
 	EVP_MD_CTX_free(c);
-	hex_of(d, dl, out);
+	hex_encode(d, dl, out);
 	if (dl == 0)
 		out[0] = '\0';
 }
@@ -98,7 +88,7 @@ static int file_sha256(const char *path, char out[65], struct tally_err *err)
 		tally_err_set(err, TALLY_EIO, false, "cannot read %s", path);
 		goto out;
 	}
-	hex_of(d, dl, out);
+	hex_encode(d, dl, out);
 	rc = 0;
 out:
 	if (fp)

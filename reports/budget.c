@@ -141,17 +141,12 @@ int report_alerts(struct ledger *lg, int limit, int64_t offset, const char *team
 
 void report_hmac_hex(const char *key, const char *body, size_t len, char *out)
 {
-	static const char hx[] = "0123456789abcdef";
 	unsigned char md[EVP_MAX_MD_SIZE];
 	unsigned int n = 0;
 
 	if (!HMAC(EVP_sha256(), key, (int)strlen(key), (const unsigned char *)body, len, md, &n))
 		n = 0;
-	for (unsigned int i = 0; i < n; i++) {
-		out[2 * i] = hx[md[i] >> 4];
-		out[2 * i + 1] = hx[md[i] & 15];
-	}
-	out[2 * n] = '\0';
+	hex_encode(md, n, out);
 }
 
 static size_t discard(char *p, size_t size, size_t n, void *ctx)

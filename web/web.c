@@ -88,15 +88,10 @@ static const struct route {
 int web_random_hex(char *out, size_t n, struct tally_err *err)
 {
 	unsigned char buf[64];
-	static const char hex[] = "0123456789abcdef";
 
 	if (n > sizeof buf || RAND_bytes(buf, (int)n) != 1)
 		return tally_err_set(err, TALLY_EIO, false, "the random generator failed");
-	for (size_t i = 0; i < n; i++) {
-		out[2 * i] = hex[buf[i] >> 4];
-		out[2 * i + 1] = hex[buf[i] & 15];
-	}
-	out[2 * n] = '\0';
+	hex_encode(buf, n, out);
 	OPENSSL_cleanse(buf, sizeof buf);
 	return 0;
 }
@@ -110,14 +105,9 @@ int web_token_new(char *out, struct tally_err *err)
 void web_sha256_hex(const char *s, size_t len, char *out)
 {
 	unsigned char md[SHA256_DIGEST_LENGTH];
-	static const char hex[] = "0123456789abcdef";
 
 	SHA256((const unsigned char *)s, len, md);
-	for (int i = 0; i < SHA256_DIGEST_LENGTH; i++) {
-		out[2 * i] = hex[md[i] >> 4];
-		out[2 * i + 1] = hex[md[i] & 15];
-	}
-	out[64] = '\0';
+	hex_encode(md, sizeof md, out);
 }
 
 /* Until scripts/embed-web.sh generates the dashboard's assets, nothing is
