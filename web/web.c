@@ -71,7 +71,7 @@ static const struct route {
     {"/api/v1/reconcile", ROUTE_RECONCILE, "GET", NEED_STAFF, web_reconcile_get, "from to format"},
     {"/api/v1/reconcile/mappings", ROUTE_RECONCILE, "GET", NEED_ADMIN, web_reconcile_map_get, ""},
     {"/api/v1/reconcile/mappings", ROUTE_RECONCILE, "POST", NEED_ADMIN, web_reconcile_map_post, ""},
-    {"/api/v1/route", ROUTE_ROUTE, "GET", NEED_NONE, web_route_get, "task_type workflow"},
+    {"/api/v1/route", ROUTE_ROUTE, "GET", NEED_ANY, web_route_get, "task_type workflow"},
     {"/api/v1/routing/policy", ROUTE_ROUTING, "GET", NEED_STAFF, web_routing_policy, ""},
     {"/api/v1/routing/history", ROUTE_ROUTING, "GET", NEED_STAFF, web_routing_history, "limit"},
     {"/api/v1/routing/savings", ROUTE_ROUTING, "GET", NEED_STAFF, web_routing_savings,

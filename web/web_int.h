@@ -33,35 +33,39 @@
 #define WEB_CACHE_KEY_MAX     640
 #define WEB_CACHE_HIT         (-2)
 
-enum web_route {
-	ROUTE_HEALTHZ,
-	ROUTE_READYZ,
-	ROUTE_METRICS,
-	ROUTE_SESSION,
-	ROUTE_ME,
-	ROUTE_SPEND,
-	ROUTE_STATUS,
-	ROUTE_QUARANTINE,
-	ROUTE_PRICES,
-	ROUTE_EVENTS,
-	ROUTE_STATIC,
-	ROUTE_UNKNOWN,
-	ROUTE_ROUTE,
-	ROUTE_ROUTING, /* web_router.c */
-	ROUTE_CHARGEBACK,
-	ROUTE_OUTCOMES,
-	ROUTE_WASTE,
-	ROUTE_BUDGETS,
-	ROUTE_ALERTS,
-	ROUTE_EXPORT_FOCUS,
-	ROUTE_TEAMS,     /* web_reports.c */
-	ROUTE_RECONCILE, /* web_reconcile.c */
-	ROUTE_OTLP,      /* web_ingest.c */
-	ROUTE_LITELLM,
-	ROUTE_MISMATCHES,
-	ROUTE_CALLS, /* web_value.c */
-	ROUTE_COUNT
-};
+/* The routes as /metrics counts them (tally_http_requests_total{route=...}),
+ * each with its label; web.c's endpoint table maps paths to them. */
+#define WEB_ROUTES(X)                                                                              \
+	X(HEALTHZ, "/healthz")                                                                     \
+	X(READYZ, "/readyz")                                                                       \
+	X(METRICS, "/metrics")                                                                     \
+	X(SESSION, "/api/v1/session")                                                              \
+	X(ME, "/api/v1/me")                                                                        \
+	X(SPEND, "/api/v1/spend")                                                                  \
+	X(STATUS, "/api/v1/status")                                                                \
+	X(QUARANTINE, "/api/v1/quarantine")                                                        \
+	X(PRICES, "/api/v1/prices")                                                                \
+	X(EVENTS, "/api/v1/events")                                                                \
+	X(STATIC, "static")                                                                        \
+	X(UNKNOWN, "unknown")                                                                      \
+	X(ROUTE, "/api/v1/route")                                                                  \
+	X(ROUTING, "/api/v1/routing")                                                              \
+	X(CHARGEBACK, "/api/v1/chargeback")                                                        \
+	X(OUTCOMES, "/api/v1/outcomes")                                                            \
+	X(WASTE, "/api/v1/waste")                                                                  \
+	X(BUDGETS, "/api/v1/budgets")                                                              \
+	X(ALERTS, "/api/v1/alerts")                                                                \
+	X(EXPORT_FOCUS, "/api/v1/export/focus")                                                    \
+	X(TEAMS, "/api/v1/teams")                                                                  \
+	X(RECONCILE, "/api/v1/reconcile")                                                          \
+	X(OTLP, "/v1/traces")                                                                      \
+	X(LITELLM, "/api/v1/litellm")                                                              \
+	X(MISMATCHES, "/api/v1/mismatches")                                                        \
+	X(CALLS, "/api/v1/calls")
+
+#define WEB_ROUTE_ENUM_(ID, label) ROUTE_##ID,
+enum web_route { WEB_ROUTES(WEB_ROUTE_ENUM_) ROUTE_COUNT };
+#undef WEB_ROUTE_ENUM_
 
 /* Status codes counted on /metrics; anything else is counted as "other". */
 #define WEB_CODES                                                                                  \

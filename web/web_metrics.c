@@ -12,34 +12,9 @@
 #define TALLY_VERSION "0.1.0"
 #endif
 
-static const char *const route_names[ROUTE_COUNT] = {
-    [ROUTE_HEALTHZ] = "/healthz",
-    [ROUTE_READYZ] = "/readyz",
-    [ROUTE_METRICS] = "/metrics",
-    [ROUTE_SESSION] = "/api/v1/session",
-    [ROUTE_ME] = "/api/v1/me",
-    [ROUTE_SPEND] = "/api/v1/spend",
-    [ROUTE_STATUS] = "/api/v1/status",
-    [ROUTE_QUARANTINE] = "/api/v1/quarantine",
-    [ROUTE_PRICES] = "/api/v1/prices",
-    [ROUTE_EVENTS] = "/api/v1/events",
-    [ROUTE_STATIC] = "static",
-    [ROUTE_UNKNOWN] = "unknown",
-    [ROUTE_ROUTE] = "/api/v1/route",
-    [ROUTE_ROUTING] = "/api/v1/routing",
-    [ROUTE_CHARGEBACK] = "/api/v1/chargeback",
-    [ROUTE_OUTCOMES] = "/api/v1/outcomes",
-    [ROUTE_WASTE] = "/api/v1/waste",
-    [ROUTE_BUDGETS] = "/api/v1/budgets",
-    [ROUTE_ALERTS] = "/api/v1/alerts",
-    [ROUTE_EXPORT_FOCUS] = "/api/v1/export/focus",
-    [ROUTE_TEAMS] = "/api/v1/teams",
-    [ROUTE_RECONCILE] = "/api/v1/reconcile",
-    [ROUTE_OTLP] = "/v1/traces",
-    [ROUTE_LITELLM] = "/api/v1/litellm",
-    [ROUTE_MISMATCHES] = "/api/v1/mismatches",
-    [ROUTE_CALLS] = "/api/v1/calls",
-};
+#define ROUTE_NAME_(ID, label) [ROUTE_##ID] = label,
+static const char *const route_names[ROUTE_COUNT] = {WEB_ROUTES(ROUTE_NAME_)};
+#undef ROUTE_NAME_
 
 const char *web_route_name(int route)
 {
