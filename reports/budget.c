@@ -1,10 +1,7 @@
 /* budget.c - monthly budgets with run-rate forecasts, alerts at 50/80/100%
- * of actual and forecast spend, and the webhook outbox that delivers them
- * (and the router's policy changes): HMAC-signed, retried with backoff
- * across failures and restarts, marked delivered once answered 2xx. */
+ * of actual and forecast spend, and the reports' background thread that
+ * evaluates them and delivers the webhook outbox (reports/webhook.c). */
 #include <curl/curl.h>
-#include <openssl/evp.h>
-#include <openssl/hmac.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,7 +12,6 @@
 
 #define BG_TICK_MS     500
 #define BG_EVALUATE_US INT64_C(30000000) /* budgets every 30 s */
-#define BACKOFF_MAX_S  600
 
 static const char forecast_method[] =
     "month-to-date spend + the mean daily spend of the last 7 whole days x the days left,"
@@ -137,67 +133,6 @@ int report_alerts(struct ledger *lg, int limit, int64_t offset, const char *team
 	return sb->oom ? tally_err_set(err, TALLY_ENOMEM, false, "out of memory") : 0;
 }
 
-/* ---- webhook -------------------------------------------------------------------- */
-
-void report_hmac_hex(const char *key, const char *body, size_t len, char *out)
-{
-	unsigned char md[EVP_MAX_MD_SIZE];
-	unsigned int n = 0;
-
-	if (!HMAC(EVP_sha256(), key, (int)strlen(key), (const unsigned char *)body, len, md, &n))
-		n = 0;
-	hex_encode(md, n, out);
-}
-
-static size_t discard(char *p, size_t size, size_t n, void *ctx)
-{
-	(void)p;
-	(void)ctx;
-	return size * n;
-}
-
-int report_webhook_post(const char *url, const char *secret, int64_t id, const char *kind,
-                        const char *body, struct tally_err *err)
-{
-	char sig[160], hmac[65], did[64], ev[128];
-	struct curl_slist *h = NULL;
-	long code = 0;
-	CURLcode cc;
-	CURL *c = curl_easy_init();
-
-	if (!c)
-		return tally_err_set(err, TALLY_ENOMEM, true, "curl_easy_init failed");
-	h = curl_slist_append(h, "Content-Type: application/json");
-	if (secret && *secret) {
-		report_hmac_hex(secret, body, strlen(body), hmac);
-		snprintf(sig, sizeof sig, "X-Tally-Signature: sha256=%s", hmac);
-		h = curl_slist_append(h, sig);
-	}
-	snprintf(did, sizeof did, "X-Tally-Delivery: %lld", (long long)id);
-	snprintf(ev, sizeof ev, "X-Tally-Event: %s", kind);
-	h = curl_slist_append(h, did);
-	h = curl_slist_append(h, ev);
-	curl_easy_setopt(c, CURLOPT_URL, url);
-	curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
-	curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
-	curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE, (long)strlen(body));
-	curl_easy_setopt(c, CURLOPT_TIMEOUT, 10L);
-	curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, 5L);
-	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, discard);
-	curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
-	cc = curl_easy_perform(c);
-	if (cc == CURLE_OK)
-		curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &code);
-	curl_slist_free_all(h);
-	curl_easy_cleanup(c);
-	if (cc != CURLE_OK)
-		return tally_err_set(err, TALLY_EIO, true, "webhook: %s", curl_easy_strerror(cc));
-	if (code < 200 || code > 299)
-		return tally_err_set(err, TALLY_EIO, true, "webhook: HTTP %ld", code);
-	return 0;
-}
-
 /* ---- the background loop ------------------------------------------------------------- */
 
 struct reports_bg {
@@ -208,44 +143,13 @@ struct reports_bg {
 	bool stop;
 };
 
-/* Delivers every due outbox row; returns how many were attempted. */
-static int deliver_due(struct reports_bg *bg, struct ledger *lg)
+static bool bg_stopping(void *arg)
 {
-	int attempted = 0;
-
-	while (attempted < 100) {
-		struct outbox_item it;
-		struct tally_err err = {0};
-		bool found;
-		pthread_mutex_lock(&bg->mu);
-		bool stop = bg->stop;
-		pthread_mutex_unlock(&bg->mu);
-		if (stop || ledger_outbox_claim(lg, &it, &found, &err) < 0) {
-			if (err.msg[0])
-				log_warn("webhook outbox: %s", err.msg);
-			break;
-		}
-		if (!found)
-			break;
-		attempted++;
-		struct tally_err perr = {0};
-		int rc = report_webhook_post(bg->cfg->webhook_url, bg->cfg->webhook_secret, it.id,
-		                             it.kind, it.payload, &perr);
-		int backoff = it.attempts >= 9 ? BACKOFF_MAX_S : 1 << it.attempts;
-		if (backoff > BACKOFF_MAX_S)
-			backoff = BACKOFF_MAX_S;
-		if (rc < 0)
-			log_warn(
-			    "webhook delivery %lld (%s) failed (attempt %d): %s; retrying in %d s",
-			    (long long)it.id, it.kind, it.attempts + 1, perr.msg, backoff);
-		else
-			log_info("webhook delivery %lld (%s) delivered", (long long)it.id, it.kind);
-		if (ledger_outbox_done(lg, it.id, rc == 0, backoff, rc == 0 ? NULL : perr.msg,
-		                       &err) < 0)
-			log_warn("webhook outbox: %s", err.msg);
-		free(it.payload);
-	}
-	return attempted;
+	struct reports_bg *bg = arg;
+	pthread_mutex_lock(&bg->mu);
+	bool stop = bg->stop;
+	pthread_mutex_unlock(&bg->mu);
+	return stop;
 }
 
 static void *bg_main(void *arg)
@@ -283,7 +187,7 @@ static void *bg_main(void *arg)
 				log_info("budgets: %d new alert(s)", fired);
 		}
 		if (bg->cfg->webhook_url[0])
-			deliver_due(bg, lg);
+			report_webhook_deliver_due(bg->cfg, lg, bg_stopping, bg);
 	}
 	ledger_close(lg);
 	return NULL;

@@ -103,6 +103,10 @@ int report_usd_parse(const char *usd, char *out, size_t n);
  * secret is not empty) and X-Tally-Delivery: id. 0 on a 2xx answer. */
 int report_webhook_post(const char *url, const char *secret, int64_t id, const char *kind,
                         const char *body, struct tally_err *err);
+/* Delivers every due outbox row (up to 100) while !stopping(arg); returns
+ * how many were attempted. */
+int report_webhook_deliver_due(const struct tally_config *cfg, struct ledger *lg,
+                               bool (*stopping)(void *), void *arg);
 /* HMAC-SHA256 of body with key as 64 hex digits (out holds 65). */
 void report_hmac_hex(const char *key, const char *body, size_t len, char *out);
 
