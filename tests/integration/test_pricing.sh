@@ -152,6 +152,7 @@ cat >"$EV" <<EOF
 {"event_id":"eu",$B,"provider":"openai","model":"gpt-5.6","data_residency":"eu","usage":{"input_tokens":1000,"output_tokens":100}}
 {"event_id":"tier3",$B,"provider":"dashscope","model":"qwen3-coder-flash","usage":{"input_tokens":200000,"cache_read_tokens":50000,"output_tokens":1000}}
 {"event_id":"noaudio",$B,"provider":"openai","model":"gpt-4o-mini","provider_cost_usd":"0.00002","usage":{"prompt_tokens":100,"completion_tokens":10,"prompt_tokens_details":{"cached_tokens":0,"audio_tokens":60}}}
+{"event_id":"noaudio-now","ts":"$(date -u +%Y-%m-%dT%H:%M:%SZ)","team":"t","workflow":"w","task_type":"k","provider":"openai","model":"gpt-4o-mini","provider_cost_usd":"0.00002","usage":{"prompt_tokens":100,"completion_tokens":10,"prompt_tokens_details":{"cached_tokens":0,"audio_tokens":60}}}
 {"event_id":"dur",$B,"provider":"openai","model":"whisper-1","usage":{"type":"duration","seconds":9.3}}
 {"event_id":"tts",$B,"provider":"openai","model":"tts-1","units":{"input_chars":45},"usage":{"input_tokens":0,"output_tokens":0}}
 {"event_id":"live",$B,"provider":"xai","model":"grok-3","usage":{"prompt_tokens":199,"completion_tokens":1,"total_tokens":200,"prompt_tokens_details":{"text_tokens":199,"audio_tokens":0,"image_tokens":0,"cached_tokens":0},"completion_tokens_details":{"reasoning_tokens":0},"num_sources_used":3}}
@@ -165,13 +166,13 @@ EOF
 "$BIN" produce "$EV" >"$T/produce.log" 2>&1
 assert_eq "events produced" 0 $?
 collector_start
-wait_calls 21 60
+wait_calls 22 60
 sleep 1
-assert_eq "every provider shape stored, none quarantined" "21|0" \
+assert_eq "every provider shape stored, none quarantined" "22|0" \
 	"$(q "select (select count(*) from calls) || '|' || (select count(*) from quarantine)")"
 # Hand-worked in tests/unit/test_pricing.c (rule_cases), pico-USD.
 assert_eq "each call at its provider's rule" \
-	"bed|4281000000 ds|120400000 dsb|35000000 dur|1000000000 eu|8800000000 flex|3012500000 gem|73323600000 img|67020000000 live|75612000000 noaudio| noimg| now|2800000000 pix|119991173120 rt|6965600000 search|130580650000 tier3|134000000000 ttl|15384000000 tts|675000000 vtx|2250000000 wsc|55409200000 xai|57000000" \
+	"bed|4281000000 ds|120400000 dsb|35000000 dur|1000000000 eu|8800000000 flex|3012500000 gem|73323600000 img|67020000000 live|75612000000 noaudio| noaudio-now| noimg| now|2800000000 pix|119991173120 rt|6965600000 search|130580650000 tier3|134000000000 ttl|15384000000 tts|675000000 vtx|2250000000 wsc|55409200000 xai|57000000" \
 	"$(q "select string_agg(event_id || '|' || coalesce(cost_pusd::text, ''), ' ' order by event_id) from calls")"
 # Per-unit quantities and costs stored in their own columns (0015).
 assert_eq "per-unit components stored with their quantities" \
@@ -198,7 +199,8 @@ assert_eq "web searches stored with their fee" "2|70000000000 1|10000000000 2|55
 assert_match "a call needing a rate the book lacks is flagged with the reason" \
 	"has no audio_input price for 60 tokens" \
 	"$(q "select unpriced_reason from calls where event_id = 'noaudio'")"
-assert_eq "flagged calls counted as unpriced" 2 "$(status_field unpriced)"
+# (noaudio-now: the same call made now, inside tally status' 30 days)
+assert_eq "flagged calls counted as unpriced" 3 "$(status_field unpriced)"
 ST=$("$BIN" status 2>/dev/null)
 assert_match "tally status lists mismatches per provider and model" \
 	"openai +gpt-4.1 +1 +1 +0 +1.000000000000 +0.002800000000 +0.997200000000" "$ST"
