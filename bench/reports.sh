@@ -52,7 +52,9 @@ INSERT INTO teams (team, cost_center) SELECT 'team-' || t, CASE WHEN t < 15 THEN
 VACUUM ANALYZE calls_2026_11;
 SQL
 "$BIN" rollups rebuild --from 2026-11-01 --to 2026-12-01 >/dev/null || exit 1
-for t in rollup_hourly rollup_daily rollup_charges; do q "VACUUM ANALYZE $t" >/dev/null; done
+for t in rollup_hourly rollup_daily rollup_charges rollup_tags_hourly; do
+	q "VACUUM ANALYZE ${t}_merged, ${t}_pending" >/dev/null
+done
 t1=$(date +%s%3N)
 echo "generated in $(((t1 - t0) / 1000)) s"
 

@@ -103,16 +103,17 @@ t0=$(now_ms)
 ROLLUP_MS=$(($(now_ms) - t0))
 t0=$(now_ms)
 q "VACUUM ANALYZE calls" >/dev/null
-q "VACUUM ANALYZE rollup_hourly" >/dev/null
-q "VACUUM ANALYZE rollup_daily" >/dev/null
-q "VACUUM ANALYZE rollup_charges" >/dev/null
+# the rollups are views over merged rows and pending deltas (migrations/0017)
+for t in rollup_hourly rollup_daily rollup_charges rollup_tags_hourly; do
+	q "VACUUM ANALYZE ${t}_merged, ${t}_pending" >/dev/null
+done
 # Write the bulk load out now, not while the queries are timed.
 q "CHECKPOINT" >/dev/null
 VACUUM_MS=$(($(now_ms) - t0))
 ROLLUP_ROWS=$(q "SELECT count(*) FROM rollup_hourly")
 DAILY_ROWS=$(q "SELECT count(*) FROM rollup_daily")
 CALLS_SIZE=$(q "SELECT pg_size_pretty(sum(pg_total_relation_size(c.oid))) FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid WHERE i.inhparent = 'calls'::regclass")
-ROLLUP_SIZE=$(q "SELECT pg_size_pretty(pg_total_relation_size('rollup_hourly'))")
+ROLLUP_SIZE=$(q "SELECT pg_size_pretty(pg_total_relation_size('rollup_hourly_merged') + pg_total_relation_size('rollup_hourly_pending'))")
 echo "generated $N calls in $GEN_MS ms, rollups ($ROLLUP_ROWS hourly, $DAILY_ROWS daily, charges) in $ROLLUP_MS ms, vacuum analyze + checkpoint $VACUUM_MS ms"
 
 # ---- the server ------------------------------------------------------------------
