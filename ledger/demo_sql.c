@@ -22,3 +22,20 @@ int ledger_calls_before(struct ledger *lg, int64_t ts_us, bool *any, struct tall
 	PQclear(res);
 	return 0;
 }
+
+/* Refreshes the planner's statistics of calls and outcomes: after a bulk
+ * load into a fresh ledger, without them the batch path's event_id probe
+ * scans instead of using the primary key. */
+int ledger_analyze_calls(struct ledger *lg, struct tally_err *err)
+{
+	return ledger_exec(lg, "ANALYZE calls, outcomes", err);
+}
+
+/* For a connection about to write many large batches: plans every statement
+ * for its own parameters, so that the event_id probe of a 20,000-call batch
+ * uses the primary keys instead of a generic plan made when calls was
+ * empty. */
+int ledger_bulk_load_begin(struct ledger *lg, struct tally_err *err)
+{
+	return ledger_exec(lg, "SET plan_cache_mode = force_custom_plan", err);
+}

@@ -695,6 +695,10 @@ TALLY_MUST_USE int ledger_budget_evaluate(struct ledger *lg, int64_t at_us, int 
 /* Whether the ledger holds any call older than ts_us (ledger/demo_sql.c). */
 TALLY_MUST_USE int ledger_calls_before(struct ledger *lg, int64_t ts_us, bool *any,
                                        struct tally_err *err);
+/* ANALYZE calls and outcomes, after a bulk load (ledger/demo_sql.c). */
+TALLY_MUST_USE int ledger_analyze_calls(struct ledger *lg, struct tally_err *err);
+/* This connection plans each statement for its parameters (bulk loads). */
+TALLY_MUST_USE int ledger_bulk_load_begin(struct ledger *lg, struct tally_err *err);
 /* Whether a team (workflow false) or workflow name is known: mapped, given
  * a budget or seen in the daily rollups (ledger/names.c). */
 TALLY_MUST_USE int ledger_name_known(struct ledger *lg, bool workflow, const char *name,
