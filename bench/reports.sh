@@ -23,8 +23,7 @@ ALTER TABLE calls_2026_11 SET (autovacuum_enabled = off);
 INSERT INTO calls (event_id, ts, team, workflow, task_type, provider, model, tier,
 	input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, reasoning_tokens,
 	usage_shape, batch, cache_hit, local, status, cost_pusd, price_version,
-	input_qty, cache_read_qty, output_qty, input_cost_pusd, cache_read_cost_pusd, output_cost_pusd,
-	input_list_pusd, cache_read_list_pusd, output_list_pusd, tags)
+	components, tags)
 SELECT 'b-' || i, timestamptz '2026-11-01T00:00:00Z' + (i % 2592000) * interval '1 second',
 	'team-' || (i % 20), 'wf-' || (i % 50), 'task-' || (i % 12), 'bench',
 	CASE WHEN i % 4 = 0 THEN 'm-large' ELSE 'm-small' END,
@@ -35,15 +34,12 @@ SELECT 'b-' || i, timestamptz '2026-11-01T00:00:00Z' + (i % 2592000) * interval 
 		THEN (1000 + i % 500 - (i % 3) * 100) * 3000000 + (i % 3) * 100 * 300000 + (100 + i % 50) * 15000000
 		ELSE (1000 + i % 500 - (i % 3) * 100) * 150000 + (i % 3) * 100 * 75000 + (100 + i % 50) * 600000 END,
 	(SELECT price_version FROM price_book WHERE model = CASE WHEN i % 4 = 0 THEN 'm-large' ELSE 'm-small' END),
-	-- the per-component quantities and charges the pricer stores (what the
-	-- FOCUS export sums), and a tag of 8 values on a third of the calls
-	1000 + i % 500 - (i % 3) * 100, nullif((i % 3) * 100, 0), 100 + i % 50,
-	(1000 + i % 500 - (i % 3) * 100) * CASE WHEN i % 4 = 0 THEN 3000000 ELSE 150000 END,
-	nullif((i % 3) * 100 * CASE WHEN i % 4 = 0 THEN 300000 ELSE 75000 END, 0),
-	(100 + i % 50) * CASE WHEN i % 4 = 0 THEN 15000000 ELSE 600000 END,
-	(1000 + i % 500 - (i % 3) * 100) * CASE WHEN i % 4 = 0 THEN 3000000 ELSE 150000 END,
-	nullif((i % 3) * 100 * CASE WHEN i % 4 = 0 THEN 300000 ELSE 75000 END, 0),
-	(100 + i % 50) * CASE WHEN i % 4 = 0 THEN 15000000 ELSE 600000 END,
+	-- the components the pricer stores (calls.components, migration 0018: what
+	-- the FOCUS export sums), and a tag of 8 values on a third of the calls
+	concat_ws(' ',
+		'input:' || (1000 + i % 500 - (i % 3) * 100) || ':' || ((1000 + i % 500 - (i % 3) * 100) * CASE WHEN i % 4 = 0 THEN 3000000 ELSE 150000 END) || ':' || ((1000 + i % 500 - (i % 3) * 100) * CASE WHEN i % 4 = 0 THEN 3000000 ELSE 150000 END),
+		CASE WHEN i % 3 <> 0 THEN 'cache_read:' || ((i % 3) * 100) || ':' || ((i % 3) * 100 * CASE WHEN i % 4 = 0 THEN 300000 ELSE 75000 END) || ':' || ((i % 3) * 100 * CASE WHEN i % 4 = 0 THEN 300000 ELSE 75000 END) END,
+		'output:' || (100 + i % 50) || ':' || ((100 + i % 50) * CASE WHEN i % 4 = 0 THEN 15000000 ELSE 600000 END) || ':' || ((100 + i % 50) * CASE WHEN i % 4 = 0 THEN 15000000 ELSE 600000 END)),
 	CASE WHEN i % 3 = 0 THEN jsonb_build_object('env', 'env-' || (i % 8)) END
 FROM generate_series(1::bigint, $N) i;
 INSERT INTO cost_centers (cost_center) SELECT 'CC-' || c FROM generate_series(0, 3) c;
@@ -52,7 +48,7 @@ INSERT INTO teams (team, cost_center) SELECT 'team-' || t, CASE WHEN t < 15 THEN
 VACUUM ANALYZE calls_2026_11;
 SQL
 "$BIN" rollups rebuild --from 2026-11-01 --to 2026-12-01 >/dev/null || exit 1
-for t in rollup_hourly rollup_daily rollup_charges rollup_tags_hourly; do
+for t in rollup_hourly rollup_daily rollup_tags_hourly; do
 	q "VACUUM ANALYZE ${t}_merged, ${t}_pending" >/dev/null
 done
 t1=$(date +%s%3N)

@@ -104,7 +104,7 @@ ROLLUP_MS=$(($(now_ms) - t0))
 t0=$(now_ms)
 q "VACUUM ANALYZE calls" >/dev/null
 # the rollups are views over merged rows and pending deltas (migrations/0017)
-for t in rollup_hourly rollup_daily rollup_charges rollup_tags_hourly; do
+for t in rollup_hourly rollup_daily rollup_tags_hourly; do
 	q "VACUUM ANALYZE ${t}_merged, ${t}_pending" >/dev/null
 done
 # Write the bulk load out now, not while the queries are timed.

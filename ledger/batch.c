@@ -497,11 +497,9 @@ void ledger_copy_call(struct sbuf *s, const struct call_row *r)
 		sbuf_putc(s, '\t');
 		copy_opt_text(s, opts[i]);
 	}
-	/* PC_CALL_COLS: quantities, billed costs, list costs. */
-	const int64_t *parts[3] = {r->parts.qty, r->parts.cost, r->parts.list};
-	for (int p = 0; p < 3; p++)
-		for (int k = 0; k < PC_COUNT; k++)
-			copy_opt_i64(s, parts[p][k] != 0, parts[p][k]); /* 0 is stored as NULL */
+	sbuf_putc(s, '\t');
+	if (!ledger_components_format(s, &r->parts))
+		sbuf_append(s, "\\N", 2);
 	sbuf_putc(s, '\n');
 }
 

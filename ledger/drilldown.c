@@ -57,36 +57,22 @@ int ledger_calls_json(struct ledger *lg, const struct calls_filter *f, struct sb
 	return 0;
 }
 
-/* A call's cost by component (alias c), from the stored quantities and
- * costs (ledger/price_components.h): the components it incurred, in the
- * list's order, each with its quantity, unit, cost and cost at list rates. */
+/* A call's cost by component (alias c), from its stored components
+ * (ledger/components.c): the components it incurred, in the list's order
+ * (ledger/price_components.h), each with its quantity, unit, cost and cost
+ * at list rates. */
 #define PC_NAME_(ID, name, key, unit) ", '" #name "'"
 #define PC_UNIT_(ID, name, key, unit) ", '" unit "'"
-#define PC_QTY_(ID, name, key, unit)  ", c." #name "_qty::numeric"
-#define PC_COST_(ID, name, key, unit) ", c." #name "_cost_pusd::numeric"
-#define PC_LIST_(ID, name, key, unit) ", c." #name "_list_pusd::numeric"
-#define CALL_COMPONENTS_JSON                                                                                                                   \
-	"(SELECT coalesce(json_agg(json_build_object('component', x.k, 'quantity', x.q,"                                                       \
-	" 'unit', x.u, 'cost_usd', " USD("coalesce(x.p, 0)") ", 'list_cost_usd', " USD(                                                        \
-	    "coalesce(x.l, 0)") ") ORDER BY x.o), '[]'::json)"                                                                                 \
-	                        " FROM unnest(ARRAY[NULL::text" PRICE_COMPONENTS(                                                              \
-	                            PC_NAME_) "],"                                                                                             \
-	                                      " ARRAY[NULL::numeric" PRICE_COMPONENTS(                                                         \
-	                                          PC_QTY_) "],"                                                                                \
-	                                                   " ARRAY[NULL::"                                                                     \
-	                                                   "numeric" PRICE_COMPONENTS(                                                         \
-	                                                       PC_COST_) "],"                                                                  \
-	                                                                 " ARRAY[NULL::"                                                       \
-	                                                                 "numeri"                                                              \
-	                                                                 "c" PRICE_COMPONENTS(                                                 \
-	                                                                     PC_LIST_) "],"                                                    \
-	                                                                               " ARRAY["                                               \
-	                                                                               "NULL::"                                                \
-	                                                                               "tex"                                                   \
-	                                                                               "t" PRICE_COMPONENTS(                                   \
-	                                                                                   PC_UNIT_) "])"                                      \
-	                                                                                             " WITH ORDINALITY AS x(k, q, p, l, u, o)" \
-	                                                                                             " WHERE x.k IS NOT NULL AND (coalesce(x.q, 0) <> 0 OR coalesce(x.p, 0) <> 0))"
+/* clang-format off */
+#define CALL_COMPONENTS_JSON                                                                       \
+	"(SELECT coalesce(json_agg(json_build_object('component', x.component, 'quantity', x.qty,"  \
+	" 'unit', m.u, 'cost_usd', " USD("x.cost_pusd") ", 'list_cost_usd', " USD("x.list_pusd")   \
+	") ORDER BY m.o), '[]'::json)"                                                             \
+	" FROM tally_call_components(c.components) x"                                              \
+	" JOIN unnest(ARRAY[NULL::text" PRICE_COMPONENTS(PC_NAME_) "],"                             \
+	" ARRAY[NULL::text" PRICE_COMPONENTS(PC_UNIT_) "]) WITH ORDINALITY AS m(k, u, o)"           \
+	" ON m.k = x.component WHERE x.qty <> 0 OR x.cost_pusd <> 0)"
+/* clang-format on */
 
 /* The call's price version's rates (alias pb), every component and variant
  * of ledger/price_components.h that the version sets: token rates in USD per

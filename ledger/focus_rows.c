@@ -1,11 +1,13 @@
 /* focus_rows.c - the FOCUS export's charges (docs/focus.md), read from the
  * calls: one row per charge period, route, model, attribution, tag set,
  * price version, pricing mode and price component, each with one unit price.
+ * The components are the calls' stored ones (ledger/components.c), one row
+ * each through tally_call_components().
  *
- * Why the calls and not rollup_charges: the rollup keeps neither the price
- * version, the pricing mode nor the calls' tags, and a row of a FOCUS file
- * needs all three (one unit price per row; Tags). docs/focus.md has the
- * measurement behind the choice. */
+ * Why the calls and not a rollup: a row of a FOCUS file needs the price
+ * version, the pricing mode and the calls' tags (one unit price per row;
+ * Tags), which no rollup keeps. docs/focus.md has the measurement behind the
+ * choice. */
 #include "ledger_int.h"
 
 #include <stdlib.h>
@@ -29,12 +31,6 @@
 	" WHERE " FOCUS_OVER("(t ->> 'from')::numeric") ") END"
 /* clang-format on */
 
-/* Per component: the sums of quantity and charge (the stored list figure,
- * the standard tier's rate, is not a FOCUS list cost: not read), and the
- * VALUES rows that turn them into one row per component of a group g. */
-#define FOCUS_SUMS                         PRICE_COMPONENTS(PC_SUM_QTY_) PRICE_COMPONENTS(PC_SUM_COST_)
-#define FOCUS_VALUES_(ID, name, key, unit) "('" #name "', g." #name "_qty, g." #name "_cost_pusd),"
-
 /* $1 from, $2 to, $3 'day' or 'hour', $4 FOCUS_TAG_PREFIX (the calls' tags
  * under it are left out; nested values become their JSON text). Cache hits
  * (answered by the application's or the gateway's cache) are no provider
@@ -51,11 +47,12 @@ static const char focus_sql[] =
     " CASE WHEN c.batch OR c.service_tier = 'batch' THEN 'batch'"
     "  WHEN c.service_tier IN ('flex', 'priority') THEN c.service_tier ELSE 'standard' END AS svc,"
     " coalesce(c.data_residency, '') AS dr, coalesce(c.inference_geo, '') AS ig,"
-    " coalesce(c.speed, '') AS sp, " FOCUS_LEVEL " AS lvl,"
-    " count(*) AS n" FOCUS_SUMS
+    " coalesce(c.speed, '') AS sp, " FOCUS_LEVEL " AS lvl, x.component AS kind,"
+    " count(*) AS n, sum(x.qty) AS qty, sum(x.cost_pusd) AS billed"
     " FROM calls c LEFT JOIN price_book pb ON pb.price_version = c.price_version"
-    " WHERE c.ts >= $1 AND c.ts < $2 AND NOT c.cache_hit"
-    " GROUP BY 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15)"
+    " CROSS JOIN LATERAL tally_call_components(c.components) x"
+    " WHERE c.ts >= $1 AND c.ts < $2 AND NOT c.cache_hit AND (x.qty <> 0 OR x.cost_pusd <> 0)"
+    " GROUP BY 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16)"
     " SELECT " ISO("greatest(g.p, $1::timestamptz)") ","
     " " ISO("least(g.p + ('1 ' || $3)::interval, $2::timestamptz)") ","
     " " ISO("date_trunc('month', g.p, 'UTC')") ","
@@ -64,18 +61,16 @@ static const char focus_sql[] =
     " (SELECT coalesce(jsonb_object_agg(e.key, CASE WHEN jsonb_typeof(e.value)"
     "  IN ('object', 'array') THEN to_jsonb(e.value::text) ELSE e.value END), '{}'::jsonb)"
     "  FROM jsonb_each(g.tags) e WHERE left(e.key, length($4)) <> $4)::text,"
-    " g.price_version, g.unpriced, g.svc, g.dr, g.ig, g.sp, g.lvl, x.kind,"
-    " x.qty, (x.billed * 0.000000000001)::numeric(40,12), u.unit * 0.000000000001,"
-    " u.unit * x.qty * 0.000000000001, g.n"
-    " FROM g CROSS JOIN LATERAL (VALUES " PRICE_COMPONENTS(FOCUS_VALUES_)
-    " (NULL, 0, 0)) x(kind, qty, billed)"
-    " CROSS JOIN LATERAL (SELECT CASE WHEN x.qty = 0 THEN 0"
-    "  WHEN mod(x.billed, x.qty) = 0 THEN div(x.billed, x.qty)"
-    "  ELSE round(x.billed / x.qty, 6) END AS unit) u"
+    " g.price_version, g.unpriced, g.svc, g.dr, g.ig, g.sp, g.lvl, g.kind,"
+    " g.qty, (g.billed * 0.000000000001)::numeric(40,12), u.unit * 0.000000000001,"
+    " u.unit * g.qty * 0.000000000001, g.n"
+    " FROM g CROSS JOIN LATERAL (SELECT CASE WHEN g.qty = 0 THEN 0"
+    "  WHEN mod(g.billed, g.qty) = 0 THEN div(g.billed, g.qty)"
+    "  ELSE round(g.billed / g.qty, 6) END AS unit) u"
     " LEFT JOIN teams tm ON tm.team = g.team"
-    " WHERE x.kind IS NOT NULL AND (x.qty <> 0 OR x.billed <> 0)"
+    " WHERE g.qty <> 0 OR g.billed <> 0"
     " ORDER BY g.p, g.provider, g.model, g.team, g.workflow, g.task_type, g.tags::text,"
-    " g.price_version NULLS LAST, g.svc, g.dr, g.ig, g.sp, g.lvl, x.kind";
+    " g.price_version NULLS LAST, g.svc, g.dr, g.ig, g.sp, g.lvl, g.kind";
 /* clang-format on */
 
 /* The statement's columns. */

@@ -97,6 +97,14 @@ struct call_price {
 	int64_t total, list_total; /* sums of cost[] and list[] */
 };
 
+/* A call's components as calls.components stores them (ledger/components.c):
+ * appends the text to s and returns true, or appends nothing and returns
+ * false when the call used no component (stored as NULL). */
+bool ledger_components_format(struct sbuf *s, const struct call_price *p);
+/* Reads a stored components text (NULL: none) back into p, totals included.
+ * -1 with TALLY_EINVAL on a text the format does not allow. */
+int ledger_components_parse(const char *text, struct call_price *p, struct tally_err *err);
+
 /* Splits c's usage into the disjoint quantities of the components. -1 with
  * TALLY_EINVAL when the parts exceed their whole. Pure. */
 int price_quantities(const struct call_event *c, int64_t qty[PC_COUNT], struct tally_err *err);
@@ -209,8 +217,8 @@ struct quarantine_row {
 	size_t raw_len;
 };
 
-/* hourly, daily, charges, tags (ledger/rollups_write.c) */
-#define LEDGER_ROLLUP_KINDS 4
+/* hourly, daily, tags (ledger/rollups_write.c) */
+#define LEDGER_ROLLUP_KINDS 3
 
 struct ledger_batch {
 	struct call_row *calls;
@@ -342,7 +350,7 @@ TALLY_MUST_USE int ledger_reprice(struct ledger *lg, const struct pricebook *pb,
                                   int64_t to_us, const char *actor, struct reprice_result *res,
                                   struct tally_err *err);
 
-/* Rebuilds every rollup (hourly, daily, charges) of the whole hours covering
+/* Rebuilds every rollup (hourly, daily, tags) of the whole hours covering
  * [from, to) from the calls table, in one transaction, audit-logged. For an
  * operator who loaded or fixed calls outside the collector. */
 /* Folds the rollups' pending deltas into their merged rows, in one

@@ -55,7 +55,7 @@ int ledger_json_quote_numbers(const char *json, size_t len, struct sbuf *out,
 	"reasoning_tokens, usage_shape, batch, cache_hit, local, status, latency_ms, "             \
 	"prompt_hash, quality, provider_cost_pusd, cost_pusd, price_version, tags, "               \
 	"kafka_topic, kafka_partition, kafka_offset, service_tier, data_residency, "               \
-	"inference_geo, speed, unpriced_reason" PC_CALL_COLS
+	"inference_geo, speed, unpriced_reason, components"
 
 /* True when pos is below the offset already stored for its partition
  * (stored[i] belongs to b->marks[i]). */
@@ -66,7 +66,7 @@ void ledger_array_elem(struct sbuf *s, const char *v);
 /* Appends one call as a COPY text line of LEDGER_CALL_COLS. */
 void ledger_copy_call(struct sbuf *s, const struct call_row *r);
 /* The rollups (ledger/rollups_write.c). */
-enum rollup_kind { ROLLUP_HOURLY, ROLLUP_DAILY, ROLLUP_CHARGES, ROLLUP_TAGS };
+enum rollup_kind { ROLLUP_HOURLY, ROLLUP_DAILY, ROLLUP_TAGS };
 /* Staging tables and statements of this session (from ledger_prepare). */
 int ledger_rollups_prepare(struct ledger *lg, struct tally_err *err);
 /* Inside the batch transaction: the rollups of the kept calls (keep[i],
@@ -81,13 +81,6 @@ int ledger_run_prepared(struct ledger *lg, const char *name, struct tally_err *e
 /* Inside the batch transaction: the batch's new calls and their rollups. */
 int ledger_write_calls(struct ledger *lg, const struct ledger_batch *b, const int64_t *stored,
                        struct ledger_batch_result *res, struct tally_err *err);
-
-/* rollup_charges' rows (migrations/0010_price_components.sql, same columns
- * and order) summed from the calls in [$1, $2): for rebuilding the rollup. */
-#define LEDGER_CHARGES_FROM_CALLS                                                                  \
-	"SELECT date_trunc('hour', c.ts) AS hour, c.team, c.workflow, c.task_type, c.provider,"    \
-	" c.model, count(*) AS calls" PC_CALL_SUMS ", coalesce(sum(c.cost_pusd), 0) AS cost_pusd"  \
-	" FROM calls c WHERE c.ts >= $1 AND c.ts < $2 GROUP BY 1, 2, 3, 4, 5, 6"
 
 /* rollup_tags_hourly's rows (migrations/0014_tag_rollups.sql) summed from
  * the calls in [$1, $2): one per tag key and value the calls carry, the

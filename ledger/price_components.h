@@ -1,16 +1,17 @@
 /* price_components.h - the one list of what a call can be billed for.
  *
  * Every price component is declared once, here. The price struct, the price
- * book's columns, the LiteLLM importer's keys, the CSV columns, the calls'
- * per-component cost and quantity columns, the rollups and the FOCUS rows are
- * all derived from these tables. Adding a component: a line here, its rule in
- * ledger/pricing.c (price_quantities), and a migration adding its columns
- * (docs/hacking.md).
+ * book's columns, the LiteLLM importer's keys, the CSV columns, the names in
+ * the calls' components text, the audit export's columns and the FOCUS rows
+ * are all derived from these tables. Adding a component: a line here, its
+ * rule in ledger/pricing.c (price_quantities), and a migration adding its
+ * price_book rate columns (docs/hacking.md); calls need no new column.
  *
  * PRICE_COMPONENTS(X): X(ID, name, litellm_key, unit). The components of a
  * call are disjoint quantities: their costs add up to the call's cost.
- *   name        - price_book column <variant><name>_pusd, calls columns
- *                 <name>_qty and <name>_cost_pusd, CSV column <variant><name>
+ *   name        - price_book column <variant><name>_pusd, the name in a
+ *                 call's components text (migration 0018), CSV column
+ *                 <variant><name>
  *   litellm_key - the key of LiteLLM's map holding the standard price (USD per
  *                 unit); variants append _batches, _flex, _priority,
  *                 _above_<N>k_tokens[_priority]
@@ -104,43 +105,19 @@ extern const char *const price_variant_prefix[PV_COUNT];
  * per-unit charges (queries, requests, images, seconds, ...). */
 bool price_component_is_token(int k);
 
-/* ---- SQL column lists, spelled by the preprocessor from the tables -------- */
+/* ---- SQL, spelled by the preprocessor from the tables ---------------------- */
 
-#define PC_SQL_QTY_(ID, name, key, unit)  ", " #name "_qty"
-#define PC_SQL_COST_(ID, name, key, unit) ", " #name "_cost_pusd"
-#define PC_SQL_LIST_(ID, name, key, unit) ", " #name "_list_pusd"
-/* ", input_qty, cache_read_qty, ..." and so on: each starts with a comma. */
-#define PC_QTY_COLS  PRICE_COMPONENTS(PC_SQL_QTY_)
-#define PC_COST_COLS PRICE_COMPONENTS(PC_SQL_COST_)
-#define PC_LIST_COLS PRICE_COMPONENTS(PC_SQL_LIST_)
-/* The per-component columns of calls and rollup_charges, in COPY order. On
- * calls they are NULL where 0 (no room taken in the row); sum or coalesce. */
-#define PC_CALL_COLS PC_QTY_COLS PC_COST_COLS PC_LIST_COLS
+/* A call stores the components it used in one text column, `components`
+ * (migrations/0018_call_components.sql): "<name>:<qty>:<cost>:<list> ..." in
+ * the list's order, NULL when none (ledger_components_format). SQL reads it
+ * through tally_call_components(components) (one row per component) or
+ * tally_call_component(components, name, field) (1 qty, 2 cost, 3 list;
+ * NULL when unused). */
 
-#define PC_SUM_QTY_(ID, name, key, unit) ", coalesce(sum(" #name "_qty), 0) AS " #name "_qty"
-#define PC_SUM_COST_(ID, name, key, unit)                                                          \
-	", coalesce(sum(" #name "_cost_pusd), 0) AS " #name "_cost_pusd"
-#define PC_SUM_LIST_(ID, name, key, unit)                                                          \
-	", coalesce(sum(" #name "_list_pusd), 0) AS " #name "_list_pusd"
-/* Sums of PC_CALL_COLS, same order and names (calls store NULL for 0). */
-#define PC_CALL_SUMS                                                                               \
-	PRICE_COMPONENTS(PC_SUM_QTY_) PRICE_COMPONENTS(PC_SUM_COST_) PRICE_COMPONENTS(PC_SUM_LIST_)
-
-/* "name = r.name + excluded.name" for every PC_CALL_COLS column of an upsert
- * whose target is aliased r. */
-#define PC_UPSERT_QTY_(ID, name, key, unit)                                                        \
-	", " #name "_qty = r." #name "_qty + excluded." #name "_qty"
-#define PC_UPSERT_COST_(ID, name, key, unit)                                                       \
-	", " #name "_cost_pusd = r." #name "_cost_pusd + excluded." #name "_cost_pusd"
-#define PC_UPSERT_LIST_(ID, name, key, unit)                                                       \
-	", " #name "_list_pusd = r." #name "_list_pusd + excluded." #name "_list_pusd"
-#define PC_UPSERT_SUMS                                                                             \
-	PRICE_COMPONENTS(PC_UPSERT_QTY_)                                                           \
-	PRICE_COMPONENTS(PC_UPSERT_COST_) PRICE_COMPONENTS(PC_UPSERT_LIST_)
-
-/* "0 + input_list_pusd + cache_read_list_pusd ...": a call's list cost. */
-#define PC_LIST_TERM_(ID, name, key, unit) " + coalesce(" #name "_list_pusd, 0)"
-#define PC_LIST_TOTAL                      "(0" PRICE_COMPONENTS(PC_LIST_TERM_) ")"
+/* "(... sum of the list costs ...)": a call's cost at list rates, for a
+ * statement whose FROM has one table with a components column. */
+#define PC_LIST_TOTAL                                                                              \
+	"(SELECT coalesce(sum(pcx.list_pusd), 0) FROM tally_call_components(components) pcx)"
 
 /* The price-book rate and scalar columns, comma-first and without blanks so
  * that the same text is an SQL column list and a CSV header:
@@ -160,11 +137,19 @@ bool price_component_is_token(int k);
 	PRICE_COMPONENTS(PB_ABOVE_)                                                                \
 	PRICE_COMPONENTS(PB_ABPR_) PRICE_SCALARS(PB_SCALAR_) ",extra_tiers"
 
-/* The calls' component columns the same way: ",input_qty,...,request_list_pusd". */
+/* The calls CSV of the audit export keeps one column per component and
+ * figure: PC_CALL_CSV_HEADER ",input_qty,...,live_search_list_pusd" and
+ * PC_CALL_CSV_COLS, the same columns as SQL select items read from the
+ * calls' components (NULL where the call did not use the component). */
 #define PC_CSV_QTY_(ID, name, key, unit)  "," #name "_qty"
 #define PC_CSV_COST_(ID, name, key, unit) "," #name "_cost_pusd"
 #define PC_CSV_LIST_(ID, name, key, unit) "," #name "_list_pusd"
-#define PC_CALL_CSV_COLS                                                                           \
+#define PC_CALL_CSV_HEADER                                                                         \
 	PRICE_COMPONENTS(PC_CSV_QTY_) PRICE_COMPONENTS(PC_CSV_COST_) PRICE_COMPONENTS(PC_CSV_LIST_)
+#define PC_SEL_QTY_(ID, name, key, unit)  ", tally_call_component(components, '" #name "', 1)"
+#define PC_SEL_COST_(ID, name, key, unit) ", tally_call_component(components, '" #name "', 2)"
+#define PC_SEL_LIST_(ID, name, key, unit) ", tally_call_component(components, '" #name "', 3)"
+#define PC_CALL_CSV_COLS                                                                           \
+	PRICE_COMPONENTS(PC_SEL_QTY_) PRICE_COMPONENTS(PC_SEL_COST_) PRICE_COMPONENTS(PC_SEL_LIST_)
 
 #endif

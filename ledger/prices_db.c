@@ -315,13 +315,9 @@ out:
 
 /* The cursor's columns: 0 event_id, 1 ts, 2 provider, 3 model, 4 ts_us,
  * 5..9 tokens, 10 batch, 11 cache_hit, 12 cost, 13 version, 14 tier,
- * 15..18 service_tier, data_residency, inference_geo, speed, then the
- * components' quantities and costs. */
-#define RP_QTY                            19
-#define RP_SET_QTY_(ID, name, key, unit)  ", " #name "_qty = s." #name "_qty"
-#define RP_SET_COST_(ID, name, key, unit) ", " #name "_cost_pusd = s." #name "_cost_pusd"
-#define RP_SET_LIST_(ID, name, key, unit) ", " #name "_list_pusd = s." #name "_list_pusd"
-#define RP_COST                           (RP_QTY + PC_COUNT)
+ * 15..18 service_tier, data_residency, inference_geo, speed, 19 the stored
+ * components (ledger/components.c). */
+#define RP_COMPONENTS 19
 
 static int64_t cell(PGresult *res, int r, int c)
 {
@@ -355,17 +351,24 @@ static int reprice_fetch(struct ledger *lg, const struct pricebook *pb, struct s
 		str_copy(c->inference_geo, sizeof c->inference_geo, PQgetvalue(res, r, 17));
 		str_copy(c->speed, sizeof c->speed, PQgetvalue(res, r, 18));
 		/* The billable details, back from the quantities stored. */
-		c->cache_write_1h_tokens = cell(res, r, RP_QTY + PC_CACHE_WRITE_1H);
-		c->audio_cache_read_tokens = cell(res, r, RP_QTY + PC_AUDIO_CACHE_READ);
-		c->audio_input_tokens =
-		    cell(res, r, RP_QTY + PC_AUDIO_INPUT) + c->audio_cache_read_tokens;
-		c->image_input_tokens = cell(res, r, RP_QTY + PC_IMAGE_INPUT);
-		c->audio_output_tokens = cell(res, r, RP_QTY + PC_AUDIO_OUTPUT);
-		c->image_output_tokens = cell(res, r, RP_QTY + PC_IMAGE_OUTPUT);
-		c->web_search_calls = cell(res, r, RP_QTY + PC_WEB_SEARCH);
+		struct call_price old;
+		if (ledger_components_parse(PQgetisnull(res, r, RP_COMPONENTS)
+		                                ? NULL
+		                                : PQgetvalue(res, r, RP_COMPONENTS),
+		                            &old, err) < 0) {
+			PQclear(res);
+			return -1;
+		}
+		c->cache_write_1h_tokens = old.qty[PC_CACHE_WRITE_1H];
+		c->audio_cache_read_tokens = old.qty[PC_AUDIO_CACHE_READ];
+		c->audio_input_tokens = old.qty[PC_AUDIO_INPUT] + c->audio_cache_read_tokens;
+		c->image_input_tokens = old.qty[PC_IMAGE_INPUT];
+		c->audio_output_tokens = old.qty[PC_AUDIO_OUTPUT];
+		c->image_output_tokens = old.qty[PC_IMAGE_OUTPUT];
+		c->web_search_calls = old.qty[PC_WEB_SEARCH];
 		for (int k = 0; k < PC_COUNT; k++)
 			if (!price_component_is_token(k) && k != PC_WEB_SEARCH && k != PC_REQUEST)
-				c->units[k] = cell(res, r, RP_QTY + k);
+				c->units[k] = old.qty[k];
 		bool was_priced = !PQgetisnull(res, r, 12);
 		int64_t old_cost = was_priced ? cell(res, r, 12) : 0;
 		int64_t old_version = PQgetisnull(res, r, 13) ? 0 : cell(res, r, 13);
@@ -380,7 +383,7 @@ static int reprice_fetch(struct ledger *lg, const struct pricebook *pb, struct s
 			continue;
 		}
 		for (int k = 0; k < PC_COUNT; k++)
-			same_parts &= row.parts.cost[k] == cell(res, r, RP_COST + k);
+			same_parts &= row.parts.cost[k] == old.cost[k];
 		if (was_priced && row.cost_pusd == old_cost && row.price_version == old_version &&
 		    same_parts)
 			continue;
@@ -396,14 +399,9 @@ static int reprice_fetch(struct ledger *lg, const struct pricebook *pb, struct s
 		else
 			sbuf_puts(s, "\\N\t");
 		sbuf_copy_text(s, strcmp(tier, "unknown") == 0 ? row.tier : tier);
-		const int64_t *parts[3] = {row.parts.qty, row.parts.cost, row.parts.list};
-		for (int p = 0; p < 3; p++)
-			for (int k = 0; k < PC_COUNT; k++) {
-				if (parts[p][k] == 0)
-					sbuf_puts(s, "\t\\N"); /* 0 is stored as NULL */
-				else
-					sbuf_printf(s, "\t%lld", (long long)parts[p][k]);
-			}
+		sbuf_putc(s, '\t');
+		if (!ledger_components_format(s, &row.parts))
+			sbuf_puts(s, "\\N");
 		sbuf_putc(s, '\n');
 	}
 	PQclear(res);
@@ -429,9 +427,9 @@ static int audit_and_commit(struct ledger *lg, const char *actor, const char *ac
  * increment is lost between the aggregate and the commit. The order is the
  * one the collector writes and merges them in (ledger/rollups_write.c). */
 #define ROLLUP_LOCK                                                                                \
-	"LOCK TABLE rollup_daily_pending, rollup_daily_merged, rollup_charges_pending,"            \
-	" rollup_charges_merged, rollup_tags_hourly_pending, rollup_tags_hourly_merged,"           \
-	" rollup_hourly_pending, rollup_hourly_merged IN SHARE ROW EXCLUSIVE MODE"
+	"LOCK TABLE rollup_daily_pending, rollup_daily_merged, rollup_tags_hourly_pending,"        \
+	" rollup_tags_hourly_merged, rollup_hourly_pending, rollup_hourly_merged"                  \
+	" IN SHARE ROW EXCLUSIVE MODE"
 
 /* Rebuilds the rollups of the whole hours [hf, ht) from the calls, and the
  * days that overlap them from the hourly rollups. The caller holds the
@@ -455,8 +453,6 @@ static int rebuild_rollups(struct ledger *lg, int64_t hf, int64_t ht, struct tal
 	    " sum(cache_write_tokens), sum(reasoning_tokens), coalesce(sum(cost_pusd), 0),"
 	    " count(*) FILTER (WHERE cost_pusd IS NULL), count(*) FILTER (WHERE cache_hit)"
 	    " FROM calls WHERE ts >= $1 AND ts < $2 GROUP BY 1, 2, 3, 4, 5, 6, 7, 8",
-	    REBUILD_DELETE("rollup_charges", "hour", "$1", "$2"),
-	    "INSERT INTO rollup_charges_merged " LEDGER_CHARGES_FROM_CALLS,
 	    REBUILD_DELETE("rollup_tags_hourly", "hour", "$1", "$2"),
 	    "INSERT INTO rollup_tags_hourly_merged " LEDGER_TAGS_FROM_CALLS,
 	    /* the days overlapping [$1, $2), whole, from the hourly rollup
@@ -531,7 +527,7 @@ int ledger_reprice(struct ledger *lg, const struct pricebook *pb, int64_t from_u
 	if (ledger_exec(lg, ROLLUP_LOCK, err) < 0 ||
 	    ledger_exec(lg,
 	                "CREATE TEMP TABLE stage_reprice ON COMMIT DROP AS SELECT event_id, ts,"
-	                " cost_pusd, price_version, tier" PC_CALL_COLS " FROM calls WITH NO DATA",
+	                " cost_pusd, price_version, tier, components FROM calls WITH NO DATA",
 	                err) < 0)
 		goto fail;
 	const char *params[2] = {from, to};
@@ -541,8 +537,8 @@ int ledger_reprice(struct ledger *lg, const struct pricebook *pb, int64_t from_u
 	    " model, (extract(epoch FROM ts) * 1000000)::bigint, input_tokens,"
 	    " output_tokens, cache_read_tokens, cache_write_tokens, reasoning_tokens,"
 	    " batch, cache_hit, cost_pusd, price_version, tier, coalesce(service_tier, ''),"
-	    " coalesce(data_residency, ''), coalesce(inference_geo, ''), coalesce(speed, "
-	    "'')" PC_QTY_COLS PC_COST_COLS " FROM calls WHERE ts >= $1 AND ts < $2",
+	    " coalesce(data_residency, ''), coalesce(inference_geo, ''), coalesce(speed, ''),"
+	    " components FROM calls WHERE ts >= $1 AND ts < $2",
 	    2, NULL, params, NULL, NULL, 0);
 	if (PQresultStatus(res) != PGRES_COMMAND_OK) {
 		ledger_fail(lg, res, "reprice", err);
@@ -564,10 +560,8 @@ int ledger_reprice(struct ledger *lg, const struct pricebook *pb, int64_t from_u
 	    ledger_exec(
 	        lg,
 	        "UPDATE calls c SET cost_pusd = s.cost_pusd, price_version = s.price_version,"
-	        " tier = s.tier, unpriced_reason = NULL" PRICE_COMPONENTS(RP_SET_QTY_)
-	            PRICE_COMPONENTS(RP_SET_COST_) PRICE_COMPONENTS(
-	                RP_SET_LIST_) " FROM stage_reprice s"
-	                              " WHERE c.event_id = s.event_id AND c.ts = s.ts",
+	        " tier = s.tier, unpriced_reason = NULL, components = s.components"
+	        " FROM stage_reprice s WHERE c.event_id = s.event_id AND c.ts = s.ts",
 	        err) < 0)
 		goto fail;
 	if (rebuild_rollups(lg, hf, ht, err) < 0)

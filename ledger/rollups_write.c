@@ -2,8 +2,6 @@
  * transaction, and their merge behind the batches.
  *
  *   rollup_daily        day, attribution, tier
- *   rollup_charges      hour, attribution; quantity, cost and list cost of
- *                       every price component as the pricer stored them
  *   rollup_tags_hourly  tag key, hour, team, workflow, tag value
  *   rollup_hourly       hour, attribution, tier, status
  *
@@ -32,7 +30,6 @@
 struct kind_def {
 	int64_t bucket_us;                   /* an hour or a day */
 	bool tier, status;                   /* in the key */
-	bool parts;                          /* per-component sums (charges) instead of tokens */
 	const char *copy;                    /* into its staging table */
 	const char *copy_pending;            /* into _pending (NULL: through the stage) */
 	const char *upsert, *append, *merge; /* prepared statement names */
@@ -68,35 +65,29 @@ static const struct rollup_sql {
 } kind_sql[] = {
     [ROLLUP_DAILY] = {ROLLUP_STMTS("rollup_daily", "day, " ATTRIBUTION ", tier", TOKEN_SUMS HIT_SUM,
                                    TOKEN_ADD HIT_ADD)},
-    [ROLLUP_CHARGES] = {ROLLUP_STMTS("rollup_charges", "hour, " ATTRIBUTION,
-                                     "sum(calls)" PC_CALL_SUMS ", sum(cost_pusd)",
-                                     "calls = r.calls + excluded.calls" PC_UPSERT_SUMS
-                                     ", cost_pusd = r.cost_pusd + excluded.cost_pusd")},
     [ROLLUP_TAGS] = {ROLLUP_STMTS("rollup_tags_hourly", "tag_key, hour, team, workflow, tag_value",
                                   TOKEN_SUMS, TOKEN_ADD)},
     [ROLLUP_HOURLY] = {ROLLUP_STMTS("rollup_hourly", "hour, " ATTRIBUTION ", tier, status",
                                     TOKEN_SUMS HIT_SUM, TOKEN_ADD HIT_ADD)},
 };
 
-#define KIND(BUCKET, TIER, STATUS, PARTS, T, PENDING, NAME)                                        \
+#define KIND(BUCKET, TIER, STATUS, T, PENDING, NAME)                                               \
 	{                                                                                          \
-		.bucket_us = BUCKET, .tier = TIER, .status = STATUS, .parts = PARTS,               \
+		.bucket_us = BUCKET, .tier = TIER, .status = STATUS,                               \
 		.copy = "COPY stage_" T " FROM STDIN",                                             \
 		.copy_pending = PENDING ? "COPY " T "_pending FROM STDIN" : NULL,                  \
 		.upsert = "ru_" NAME, .append = "ra_" NAME, .merge = "rm_" NAME                    \
 	}
 static const struct kind_def kinds[] = {
-    [ROLLUP_DAILY] = KIND(DAY_US, true, false, false, "rollup_daily", true, "daily"),
-    [ROLLUP_CHARGES] = KIND(HOUR_US, false, false, true, "rollup_charges", true, "charges"),
-    [ROLLUP_TAGS] = KIND(HOUR_US, false, false, false, "rollup_tags_hourly", true, "tags"),
+    [ROLLUP_DAILY] = KIND(DAY_US, true, false, "rollup_daily", true, "daily"),
+    [ROLLUP_TAGS] = KIND(HOUR_US, false, false, "rollup_tags_hourly", true, "tags"),
     /* through the stage either way: the owners statement reads it */
-    [ROLLUP_HOURLY] = KIND(HOUR_US, true, true, false, "rollup_hourly", false, "hourly"),
+    [ROLLUP_HOURLY] = KIND(HOUR_US, true, true, "rollup_hourly", false, "hourly"),
 };
 #undef KIND
 
 /* The kinds in lock order. */
-static const enum rollup_kind kind_order[] = {ROLLUP_DAILY, ROLLUP_CHARGES, ROLLUP_TAGS,
-                                              ROLLUP_HOURLY};
+static const enum rollup_kind kind_order[] = {ROLLUP_DAILY, ROLLUP_TAGS, ROLLUP_HOURLY};
 #define N_KINDS (sizeof kind_order / sizeof *kind_order)
 _Static_assert(N_KINDS == LEDGER_ROLLUP_KINDS, "one buffer per rollup kind");
 
@@ -107,8 +98,6 @@ struct group {
 	int64_t calls, unpriced, cache_hits;
 	int64_t tokens[5];
 	__int128 cost;
-	int64_t qty[PC_COUNT];
-	__int128 part_cost[PC_COUNT], part_list[PC_COUNT];
 };
 
 /* Open-addressing table of groups, sized by the caller for the most groups
@@ -194,25 +183,17 @@ static void sbuf_i128(struct sbuf *s, __int128 v)
 	sbuf_append(s, buf + i, sizeof buf - (size_t)i);
 }
 
-/* The sums every kind keeps; parts only for charges. */
-static void group_add(struct group *g, const struct call_row *r, bool parts)
+/* The sums every kind keeps. */
+static void group_add(struct group *g, const struct call_row *r)
 {
 	const struct call_event *c = &r->ev;
 
 	g->calls++;
-	if (parts) {
-		for (int k = 0; k < PC_COUNT; k++) {
-			g->qty[k] += r->parts.qty[k];
-			g->part_cost[k] += r->parts.cost[k];
-			g->part_list[k] += r->parts.list[k];
-		}
-	} else {
-		g->tokens[0] += c->input_tokens;
-		g->tokens[1] += c->output_tokens;
-		g->tokens[2] += c->cache_read_tokens;
-		g->tokens[3] += c->cache_write_tokens;
-		g->tokens[4] += c->reasoning_tokens;
-	}
+	g->tokens[0] += c->input_tokens;
+	g->tokens[1] += c->output_tokens;
+	g->tokens[2] += c->cache_read_tokens;
+	g->tokens[3] += c->cache_write_tokens;
+	g->tokens[4] += c->reasoning_tokens;
 	if (r->priced)
 		g->cost += r->cost_pusd;
 	else
@@ -251,30 +232,13 @@ static void group_copy_text(const struct kind_def *k, const struct group *g, str
 	}
 	sbuf_putc(s, '\t');
 	sbuf_i64(s, g->calls);
-	if (k->parts) {
-		for (int p = 0; p < PC_COUNT; p++) {
-			sbuf_putc(s, '\t');
-			sbuf_i64(s, g->qty[p]);
-		}
-		for (int p = 0; p < PC_COUNT; p++) {
-			sbuf_putc(s, '\t');
-			sbuf_i128(s, g->part_cost[p]);
-		}
-		for (int p = 0; p < PC_COUNT; p++) {
-			sbuf_putc(s, '\t');
-			sbuf_i128(s, g->part_list[p]);
-		}
-	} else {
-		put_tokens(s, g);
-	}
+	put_tokens(s, g);
 	sbuf_putc(s, '\t');
 	sbuf_i128(s, g->cost);
-	if (!k->parts) {
-		sbuf_putc(s, '\t');
-		sbuf_i64(s, g->unpriced);
-		sbuf_putc(s, '\t');
-		sbuf_i64(s, g->cache_hits);
-	}
+	sbuf_putc(s, '\t');
+	sbuf_i64(s, g->unpriced);
+	sbuf_putc(s, '\t');
+	sbuf_i64(s, g->cache_hits);
 	sbuf_putc(s, '\n');
 }
 
@@ -313,7 +277,7 @@ static int rollup_rows(enum rollup_kind kind, const struct ledger_batch *b, cons
 				break;
 			}
 		}
-		group_add(g, r, k->parts);
+		group_add(g, r);
 	}
 	struct sbuf *s = t.n * 2 <= n_keep ? append : direct;
 	for (size_t i = 0; i < t.n; i++)
@@ -361,7 +325,7 @@ static int tag_add(const char *key, const char *value, void *arg)
 			if (t->arena.oom)
 				return -1;
 			t->slots[h] = (int32_t)t->n++;
-			group_add(g, w->r, false);
+			group_add(g, w->r);
 			return 0;
 		}
 		struct group *g = &t->g[t->slots[h]];
@@ -369,7 +333,7 @@ static int tag_add(const char *key, const char *value, void *arg)
 		if (g->bucket_us == w->hour && strcmp(arena_str(t, g->tag_key), key) == 0 &&
 		    strcmp(arena_str(t, g->tag_value), value) == 0 &&
 		    strcmp(a->team, c->team) == 0 && strcmp(a->workflow, c->workflow) == 0) {
-			group_add(g, w->r, false);
+			group_add(g, w->r);
 			return 0;
 		}
 	}
@@ -478,8 +442,6 @@ int ledger_rollups_prepare(struct ledger *lg, struct tally_err *err)
 {
 	static const char stage_sql[] =
 	    "CREATE TEMP TABLE IF NOT EXISTS stage_rollup_daily (LIKE rollup_daily_merged)"
-	    " ON COMMIT DELETE ROWS;"
-	    "CREATE TEMP TABLE IF NOT EXISTS stage_rollup_charges (LIKE rollup_charges_merged)"
 	    " ON COMMIT DELETE ROWS;"
 	    "CREATE TEMP TABLE IF NOT EXISTS stage_rollup_tags_hourly"
 	    " (LIKE rollup_tags_hourly_merged) ON COMMIT DELETE ROWS;"

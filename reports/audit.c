@@ -35,7 +35,7 @@ static const struct audit_file {
      "event_id,ts,team,workflow,task_type,outcome_id,provider,model,tier,input_tokens,"
      "output_tokens,cache_read_tokens,cache_write_tokens,reasoning_tokens,batch,cache_hit,"
      "local,status,latency_ms,prompt_hash,cost_pusd,price_version,provider_cost_pusd,"
-     "service_tier,data_residency,inference_geo,speed,unpriced_reason" PC_CALL_CSV_COLS},
+     "service_tier,data_residency,inference_geo,speed,unpriced_reason" PC_CALL_CSV_HEADER},
     {"price_book.csv", LRS_AUDIT_PRICES,
      "price_version,provider,model,tier,effective_from" PB_RATE_COLS ",source,imported_at"},
     {"price_changes.csv", LRS_AUDIT_PRICE_CHANGES,

@@ -91,9 +91,9 @@ q() {
 	psql "$TALLY_DATABASE_URL" -XAtq -c "$1"
 }
 
-# rollups_mismatch - rows of rollup_hourly, rollup_daily, rollup_charges and
-# rollup_tags_hourly that differ from the same aggregate recomputed from the calls (0: all agree
-# to the last token and pico-dollar).
+# rollups_mismatch - rows of rollup_hourly, rollup_daily and rollup_tags_hourly that differ
+# from the same aggregate recomputed from the calls (0: all agree to the last token and
+# pico-dollar).
 # rollup_sums ROLLUP NKEYS - a query of the rollup's rows summed per key (its
 # first NKEYS columns): the view adds merged rows and pending deltas.
 rollup_sums() {
@@ -103,15 +103,8 @@ rollup_sums() {
 		WHERE table_name = '$1_merged'") FROM $1 GROUP BY $(seq -s, 1 "$2")"
 }
 rollups_mismatch() {
-	# rollup_charges' component columns as they are (migrations 0010, 0015; a view since 0017):
-	# "coalesce(sum(input_qty), 0), ..." in column order.
-	sums=$(q "SELECT string_agg('coalesce(sum(' || column_name || '), 0)', ', '
-		ORDER BY ordinal_position) FROM information_schema.columns
-		WHERE table_name = 'rollup_charges' AND table_schema = current_schema()
-		AND (column_name LIKE '%\\_qty' OR column_name LIKE '%\\_cost\\_pusd'
-			OR column_name LIKE '%\\_list\\_pusd')")
 	RH=$(rollup_sums rollup_hourly 8) RD=$(rollup_sums rollup_daily 7)
-	RC=$(rollup_sums rollup_charges 6) RT=$(rollup_sums rollup_tags_hourly 5)
+	RT=$(rollup_sums rollup_tags_hourly 5)
 	q "WITH h AS (SELECT date_trunc('hour', ts) AS hour, team, workflow, task_type, provider,
 		model, tier, status, count(*) AS calls, sum(input_tokens) AS i, sum(output_tokens) AS o,
 		sum(cache_read_tokens) AS cr, sum(cache_write_tokens) AS cw, sum(reasoning_tokens) AS r,
@@ -122,9 +115,6 @@ rollups_mismatch() {
 		sum(cache_read_tokens) AS cr, sum(cache_write_tokens) AS cw, sum(reasoning_tokens) AS r,
 		coalesce(sum(cost_pusd), 0) AS cost, count(*) FILTER (WHERE cost_pusd IS NULL) AS u,
 		count(*) FILTER (WHERE cache_hit) AS ch FROM calls GROUP BY 1, 2, 3, 4, 5, 6, 7),
-	c AS (SELECT date_trunc('hour', ts) AS hour, team, workflow, task_type, provider, model,
-		count(*) AS calls, $sums,
-		coalesce(sum(cost_pusd), 0) AS cost FROM calls GROUP BY 1, 2, 3, 4, 5, 6),
 	t AS (SELECT t.key, date_trunc('hour', c.ts), c.team, c.workflow, t.value, count(*),
 		sum(c.input_tokens), sum(c.output_tokens), sum(c.cache_read_tokens),
 		sum(c.cache_write_tokens), sum(c.reasoning_tokens), coalesce(sum(c.cost_pusd), 0),
@@ -135,10 +125,15 @@ rollups_mismatch() {
 		UNION ALL (($RH) EXCEPT ALL SELECT * FROM h)) x)
 	     + (SELECT count(*) FROM ((SELECT * FROM d EXCEPT ALL ($RD))
 		UNION ALL (($RD) EXCEPT ALL SELECT * FROM d)) x)
-	     + (SELECT count(*) FROM ((SELECT * FROM c EXCEPT ALL ($RC))
-		UNION ALL (($RC) EXCEPT ALL SELECT * FROM c)) x)
 	     + (SELECT count(*) FROM ((SELECT * FROM t EXCEPT ALL ($RT))
 		UNION ALL (($RT) EXCEPT ALL SELECT * FROM t)) x)"
+}
+
+# components_mismatch - calls whose stored components (calls.components, migration 0018) do
+# not add up to their cost (0: every call's components sum to it to the pico-dollar).
+components_mismatch() {
+	q "SELECT count(*) FROM calls c WHERE coalesce(c.cost_pusd, 0) <>
+		(SELECT coalesce(sum(x.cost_pusd), 0) FROM tally_call_components(c.components) x)"
 }
 
 # kafka_start [PARTITIONS] - `tally dev-kafka` in the background.

@@ -31,7 +31,8 @@ sleep 1
 assert_eq "kill -9 x4: every event stored once" "$N" "$(q 'select count(*) from calls')"
 assert_eq "kill -9 x4: no event counted twice" "0" "$(status_field duplicates)"
 assert_eq "kill -9 x4: exact cost" "$(sh $E 0 $N)" "$(q 'select sum(cost_pusd) from calls')"
-assert_eq "kill -9 x4: hourly, daily and charge rollups agree with the calls row by row" 0 "$(rollups_mismatch)"
+assert_eq "kill -9 x4: hourly, daily and tag rollups agree with the calls row by row" 0 "$(rollups_mismatch)"
+assert_eq "kill -9 x4: every call's stored components sum to its cost" 0 "$(components_mismatch)"
 assert_eq "kill -9 x4: stored offsets cover every message" "$N" "$(q "select sum(next_offset) from kafka_offsets where topic='llm.calls'")"
 
 # Phase 2: PostgreSQL stops hard while events wait for the collector, and

@@ -103,13 +103,13 @@ done
 # The rollups are merged rows plus pending deltas (migrations/0017): a merge
 # folds the deltas and changes no figure.
 P=$(q "select (select count(*) from rollup_hourly_pending) + (select count(*) from rollup_daily_pending)
-	+ (select count(*) from rollup_charges_pending) + (select count(*) from rollup_tags_hourly_pending)")
+	+ (select count(*) from rollup_tags_hourly_pending)")
 B=$("$BIN" report spend --from 2026-11-01 --to 2026-11-02 --group-by workflow --format csv)
 BH=$("$BIN" report spend --from 2026-11-01T09:00:00Z --to 2026-11-01T14:00:00Z --group-by model --format csv)
 assert_match "tally rollups merge folds the pending deltas" "^rollups merged: [0-9]+ rows" "$("$BIN" rollups merge)"
 assert_eq "no pending rollup rows after the merge (there were some, or the collector merged them)" \
 	"0" "$(q "select (select count(*) from rollup_hourly_pending) + (select count(*) from rollup_daily_pending)
-	+ (select count(*) from rollup_charges_pending) + (select count(*) from rollup_tags_hourly_pending)")"
+	+ (select count(*) from rollup_tags_hourly_pending)")"
 echo "# pending rollup rows before the merge: $P"
 assert_eq "a merge changes no daily figure" "$B" \
 	"$("$BIN" report spend --from 2026-11-01 --to 2026-11-02 --group-by workflow --format csv)"
@@ -154,12 +154,13 @@ assert_match "reprice prices the formerly unpriced" "10 changed \(10 newly price
 assert_eq "no unpriced calls left" 0 "$(status_field unpriced)"
 J=$("$BIN" report spend --from 2026-11-01 --to 2026-11-02 --group-by team --format json)
 assert_match "research now costs 10 x 120,000,000 pico-USD" '"team":"research","calls":10,[^}]*"cost_usd":"0.001200000000"' "$J"
-assert_eq "rollups (hourly, daily, charges) agree with the calls row by row after reprice" 0 "$(rollups_mismatch)"
+assert_eq "rollups (hourly, daily, tags) agree with the calls row by row after reprice" 0 "$(rollups_mismatch)"
+assert_eq "every call's stored components sum to its cost after reprice" 0 "$(components_mismatch)"
 assert_eq "reprice recorded in the audit log" 1 "$(q "select count(*) from audit_log where action='prices.reprice'")"
 # An operator's repair: damaged rollups are found, and rebuilt from the calls.
 "$BIN" rollups merge >/dev/null
 q "update rollup_daily_merged set cost_pusd = cost_pusd + 1 where ctid = (select min(ctid) from rollup_daily_merged);
-   delete from rollup_charges_merged where ctid = (select min(ctid) from rollup_charges_merged)" >/dev/null
+   delete from rollup_hourly_merged where ctid = (select min(ctid) from rollup_hourly_merged)" >/dev/null
 # (the changed daily row counts twice: its old value is missing, its new one extra)
 assert_eq "the rollup check notices a changed and a missing row" 3 "$(rollups_mismatch)"
 R=$("$BIN" rollups rebuild --from 2026-11-01T00:30:00Z --to 2026-11-02)

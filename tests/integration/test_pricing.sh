@@ -8,14 +8,9 @@
 
 pg_start || exit 1
 
-# The components (ledger/price_components.h: the one list), and the sum of a
-# call's component costs (NULL where 0).
-COMPONENTS=$(sed -n 's/^[[:space:]]*X([A-Z0-9_]*, \([a-z0-9_]*\), .*/\1/p' ledger/price_components.h |
-	grep -v '^$' | tr '\n' ' ')
-PARTS="0"
-for c in $COMPONENTS; do
-	PARTS="$PARTS + coalesce(${c}_cost_pusd, 0)"
-done
+# The sum of a call's component costs, from its stored components
+# (calls.components, migration 0018).
+PARTS="(select coalesce(sum(x.cost_pusd), 0) from tally_call_components(components) x)"
 
 # ---- migration 0010 over a ledger written by the old rule ------------------------
 OLD="postgresql:///old?host=$T/sock&user=tally"
@@ -63,63 +58,58 @@ assert_eq "no stored cost changes" "8521000123" "$(QO "select sum(cost_pusd) fro
 assert_eq "components sum to each call's cost" "0" \
 	"$(QO "select count(*) from calls where coalesce(cost_pusd, 0) <> $PARTS")"
 assert_eq "long-context call split by the rule that priced it" "4000000000|1600000000|400000000" \
-	"$(QO "select input_cost_pusd || '|' || output_cost_pusd || '|' || reasoning_cost_pusd
+	"$(QO "select tally_call_component(components, 'input', 2) || '|' || tally_call_component(components, 'output', 2) || '|' || tally_call_component(components, 'reasoning', 2)
 		from calls where event_id = 'c'")"
 assert_eq "a cache hit keeps its list cost (the realised saving)" "0|1200000000" \
-	"$(QO "select cost_pusd || '|' || (input_list_pusd + output_list_pusd) from calls
+	"$(QO "select cost_pusd || '|' || (tally_call_component(components, 'input', 3) + tally_call_component(components, 'output', 3)) from calls
 		where event_id = 'd'")"
 assert_eq "an odd stored cost: the remainder stays in output" "1000000|123" \
-	"$(QO "select input_cost_pusd || '|' || output_cost_pusd from calls where event_id = 'f'")"
-assert_eq "rollup_charges rebuilt from the components" "8521000123|8521000123" \
-	"$(QO "select sum(cost_pusd) || '|' || sum(input_cost_pusd + cache_read_cost_pusd
-		+ cache_write_cost_pusd + output_cost_pusd + reasoning_cost_pusd) from rollup_charges")"
-assert_eq "zero components take no room (NULL)" "0" \
-	"$(QO "select count(*) from calls where audio_input_cost_pusd is not null
-		or web_search_qty is not null or cache_write_cost_pusd = 0")"
+	"$(QO "select tally_call_component(components, 'input', 2) || '|' || tally_call_component(components, 'output', 2) from calls where event_id = 'f'")"
+assert_eq "0018 keeps every component: the stored components still sum to the costs" \
+	"8521000123|8521000123" \
+	"$(QO "select sum(cost_pusd) || '|' || sum($PARTS) from calls")"
+assert_eq "0018: no per-component column and no rollup_charges left" "0|" \
+	"$(QO "select (select count(*) from information_schema.columns where table_name = 'calls'
+		and (column_name like '%\\_qty' or column_name like '%\\_list\\_pusd'))
+		|| '|' || coalesce(to_regclass('rollup_charges')::text, '')")"
+assert_eq "zero components take no room (left out of the text)" "0" \
+	"$(QO "select count(*) from calls where components ~ '(audio_input|web_search|cache_write):'
+		or components ~ ':0:0:0( |$)'")"
 assert_eq "the SQL copy of the pricing rule is gone" "" \
 	"$(QO "select proname from pg_proc where proname = 'tally_price_mode'")"
 
-# ---- migration 0015 on a ledger already at 0017 (rollup_charges a view) ------------
+# ---- migrations 0015 and 0018 on a ledger already at 0017 (rollup_charges a view) -----
 LATE="postgresql:///late?host=$T/sock&user=tally"
 "$PGBIN/createdb" -h "$T/sock" -U tally late
 for f in migrations/00*.sql; do
-	case "$f" in *0015_*) continue ;; esac
+	case "$f" in *0015_* | *0018_*) continue ;; esac
 	psql "$LATE" -XAtq -v ON_ERROR_STOP=1 -1 -f "$f" >/dev/null || not_ok "migration $f"
 done
-# recorded as applied, as `tally migrate` records them: every one but 0015
+# recorded as applied, as `tally migrate` records them: every one but 0015 and 0018
 psql "$LATE" -XAtq -v ON_ERROR_STOP=1 -c "CREATE TABLE schema_migrations (version integer
 	PRIMARY KEY, name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())" >/dev/null
 for f in migrations/00*.sql; do
 	n=${f#migrations/}
-	case "$n" in 0015_*) continue ;; esac
+	case "$n" in 0015_* | 0018_*) continue ;; esac
 	psql "$LATE" -XAtq -c "INSERT INTO schema_migrations (version, name) VALUES (${n%%_*}, '$n')" >/dev/null
 done
 psql "$LATE" -XAtq -v ON_ERROR_STOP=1 >/dev/null <<'SQL'
-INSERT INTO rollup_charges_merged (hour, team, workflow, task_type, provider, model, calls,
-	input_qty, cache_read_qty, cache_write_qty, cache_write_1h_qty, audio_input_qty,
-	audio_cache_read_qty, image_input_qty, output_qty, reasoning_qty, audio_output_qty,
-	image_output_qty, web_search_qty, request_qty, input_cost_pusd, cache_read_cost_pusd,
-	cache_write_cost_pusd, cache_write_1h_cost_pusd, audio_input_cost_pusd,
-	audio_cache_read_cost_pusd, image_input_cost_pusd, output_cost_pusd, reasoning_cost_pusd,
-	audio_output_cost_pusd, image_output_cost_pusd, web_search_cost_pusd, request_cost_pusd,
-	input_list_pusd, cache_read_list_pusd, cache_write_list_pusd, cache_write_1h_list_pusd,
-	audio_input_list_pusd, audio_cache_read_list_pusd, image_input_list_pusd, output_list_pusd,
-	reasoning_list_pusd, audio_output_list_pusd, image_output_list_pusd, web_search_list_pusd,
-	request_list_pusd, cost_pusd)
-VALUES ('2026-11-01T10:00Z', 't', 'w', 'k', 'p', 'm', 2, 1000, 0, 0, 0, 0, 0, 0, 100, 0, 0, 0, 0,
-	0, 1000000000, 0, 0, 0, 0, 0, 0, 200000000, 0, 0, 0, 0, 0, 1000000000, 0, 0, 0, 0, 0, 0,
-	200000000, 0, 0, 0, 0, 0, 1200000000);
+SELECT tally_ensure_month('2026-11-01');
+INSERT INTO calls (event_id, ts, team, workflow, task_type, provider, model, tier, input_tokens,
+	output_tokens, cache_read_tokens, cache_write_tokens, reasoning_tokens, usage_shape, batch,
+	cache_hit, local, status, cost_pusd, price_version, input_qty, output_qty, input_cost_pusd,
+	output_cost_pusd, input_list_pusd, output_list_pusd)
+VALUES ('late', '2026-11-01T10:00Z', 't', 'w', 'k', 'p', 'm', 'small', 1000, 100, 0, 0, 0,
+	'tally', false, false, false, 'ok', 1200000000, NULL, 1000, 100, 1000000000, 200000000,
+	1000000000, 200000000);
 SQL
 TALLY_DATABASE_URL="$LATE" "$BIN" migrate >"$T/migrate-late.log" 2>&1
-assert_eq "0015 migrates a ledger already at 0017" 0 $?
+assert_eq "0015 and 0018 migrate a ledger already at 0017" 0 $?
 QL() { psql "$LATE" -XAtq -c "$1"; }
-assert_eq "rollup_charges is a view again, its rows kept, the new columns 0" "v|1|1200000000|0" \
-	"$(QL "select (select relkind::text from pg_class where relname = 'rollup_charges') || '|' ||
-		count(*) || '|' || sum(cost_pusd) || '|' || sum(live_search_cost_pusd) from rollup_charges")"
-assert_eq "merged and pending tables in PC_CALL_COLS order" "cost_pusd|cost_pusd" \
-	"$(QL "select string_agg(column_name, '|' order by table_name) from information_schema.columns c
-		where table_name in ('rollup_charges_merged', 'rollup_charges_pending') and ordinal_position =
-		(select max(ordinal_position) from information_schema.columns d where d.table_name = c.table_name)")"
+assert_eq "the call's components in one column, rollup_charges gone" \
+	"input:1000:1000000000:1000000000 output:100:200000000:200000000|" \
+	"$(QL "select components || '|' || coalesce(to_regclass('rollup_charges')::text, '')
+		from calls where event_id = 'late'")"
 
 # ---- provider usage objects through Kafka -------------------------------------------
 kafka_start 4 || exit 1
@@ -178,24 +168,24 @@ assert_eq "each call at its provider's rule" \
 assert_eq "per-unit components stored with their quantities" \
 	"dur:input_seconds 10 1000000000|img:output_images 1 67000000000|live:live_search 3 75000000000|pix:input_pixels 1835008 119991173120|tts:input_chars 45 675000000|wsc:web_search 2 55000000000" \
 	"$(q "select string_agg(x, '|' order by x) from (
-		select event_id || ':input_seconds ' || input_seconds_qty || ' ' || input_seconds_cost_pusd x from calls where input_seconds_qty > 0
-		union all select event_id || ':output_images ' || output_images_qty || ' ' || output_images_cost_pusd from calls where output_images_qty > 0
-		union all select event_id || ':live_search ' || live_search_qty || ' ' || live_search_cost_pusd from calls where live_search_qty > 0
-		union all select event_id || ':input_pixels ' || input_pixels_qty || ' ' || input_pixels_cost_pusd from calls where input_pixels_qty > 0
-		union all select event_id || ':input_chars ' || input_chars_qty || ' ' || input_chars_cost_pusd from calls where input_chars_qty > 0
-		union all select event_id || ':web_search ' || web_search_qty || ' ' || web_search_cost_pusd from calls where event_id = 'wsc') s")"
+		select event_id || ':input_seconds ' || tally_call_component(components, 'input_seconds', 1) || ' ' || tally_call_component(components, 'input_seconds', 2) x from calls where tally_call_component(components, 'input_seconds', 1) > 0
+		union all select event_id || ':output_images ' || tally_call_component(components, 'output_images', 1) || ' ' || tally_call_component(components, 'output_images', 2) from calls where tally_call_component(components, 'output_images', 1) > 0
+		union all select event_id || ':live_search ' || tally_call_component(components, 'live_search', 1) || ' ' || tally_call_component(components, 'live_search', 2) from calls where tally_call_component(components, 'live_search', 1) > 0
+		union all select event_id || ':input_pixels ' || tally_call_component(components, 'input_pixels', 1) || ' ' || tally_call_component(components, 'input_pixels', 2) from calls where tally_call_component(components, 'input_pixels', 1) > 0
+		union all select event_id || ':input_chars ' || tally_call_component(components, 'input_chars', 1) || ' ' || tally_call_component(components, 'input_chars', 2) from calls where tally_call_component(components, 'input_chars', 1) > 0
+		union all select event_id || ':web_search ' || tally_call_component(components, 'web_search', 1) || ' ' || tally_call_component(components, 'web_search', 2) from calls where event_id = 'wsc') s")"
 assert_match "a per-unit quantity without its price is flagged, not priced at \$0" \
 	"has no input_images price for 2 images" \
 	"$(q "select unpriced_reason from calls where event_id = 'noimg'")"
 assert_eq "the flagged call keeps its quantity" "2" \
-	"$(q "select input_images_qty from calls where event_id = 'noimg'")"
+	"$(q "select tally_call_component(components, 'input_images', 1) from calls where event_id = 'noimg'")"
 assert_eq "components sum exactly to every call" "0" \
 	"$(q "select count(*) from calls where coalesce(cost_pusd, 0) <> $PARTS")"
 assert_eq "1-hour cache writes stored apart" "100|600000000" \
-	"$(q "select cache_write_1h_qty || '|' || cache_write_1h_cost_pusd from calls where event_id = 'ttl'")"
+	"$(q "select tally_call_component(components, 'cache_write_1h', 1) || '|' || tally_call_component(components, 'cache_write_1h', 2) from calls where event_id = 'ttl'")"
 assert_eq "web searches stored with their fee" "2|70000000000 1|10000000000 2|55000000000" \
-	"$(q "select string_agg(web_search_qty || '|' || web_search_cost_pusd, ' ' order by event_id)
-		from calls where web_search_qty > 0")"
+	"$(q "select string_agg(tally_call_component(components, 'web_search', 1) || '|' || tally_call_component(components, 'web_search', 2), ' ' order by event_id)
+		from calls where tally_call_component(components, 'web_search', 1) > 0")"
 assert_match "a call needing a rate the book lacks is flagged with the reason" \
 	"has no audio_input price for 60 tokens" \
 	"$(q "select unpriced_reason from calls where event_id = 'noaudio'")"

@@ -1325,6 +1325,68 @@ static void test_csv_errors(void **state)
 
 /* ---- tiers --------------------------------------------------------------- */
 
+/* calls.components (migration 0018): the stored text of a call's components,
+ * written once and read back exactly. */
+static void test_components_text(void **state)
+{
+	(void)state;
+	struct call_price p, back;
+	struct tally_err err = {0};
+	struct sbuf s;
+
+	memset(&p, 0, sizeof p);
+	p.qty[PC_INPUT] = 1200;
+	p.cost[PC_INPUT] = 180000000;
+	p.list[PC_INPUT] = 180000000;
+	p.qty[PC_CACHE_READ] = 512;
+	p.cost[PC_CACHE_READ] = 0; /* a cache hit: billed 0, list kept */
+	p.list[PC_CACHE_READ] = 38400000;
+	p.qty[PC_LIVE_SEARCH] = 3;
+	p.cost[PC_LIVE_SEARCH] = 75000000000;
+	p.list[PC_LIVE_SEARCH] = 75000000000;
+	sbuf_init(&s);
+	assert_true(ledger_components_format(&s, &p));
+	assert_string_equal(s.p, "input:1200:180000000:180000000 cache_read:512:0:38400000 "
+	                         "live_search:3:75000000000:75000000000");
+	assert_int_equal(ledger_components_parse(s.p, &back, &err), 0);
+	assert_memory_equal(back.qty, p.qty, sizeof p.qty);
+	assert_memory_equal(back.cost, p.cost, sizeof p.cost);
+	assert_memory_equal(back.list, p.list, sizeof p.list);
+	assert_int_equal(back.total, 75180000000);
+	assert_int_equal(back.list_total, 75218400000);
+
+	/* none used: nothing written (stored as NULL), read back as zeros */
+	memset(&p, 0, sizeof p);
+	sbuf_reset(&s);
+	assert_false(ledger_components_format(&s, &p));
+	assert_int_equal(s.len, 0);
+	back.qty[PC_OUTPUT] = 9;
+	assert_int_equal(ledger_components_parse(NULL, &back, &err), 0);
+	assert_int_equal(back.qty[PC_OUTPUT], 0);
+	assert_int_equal(ledger_components_parse("", &back, &err), 0);
+
+	/* a name that is a prefix of another is told apart */
+	assert_int_equal(ledger_components_parse("input_images:2:10:10 input:5:1:1", &back, &err),
+	                 0);
+	assert_int_equal(back.qty[PC_INPUT_IMAGES], 2);
+	assert_int_equal(back.qty[PC_INPUT], 5);
+
+	static const char *const bad[] = {
+	    "bogus:1:2:3",                    /* no such component */
+	    "input:1:2",                      /* a figure missing */
+	    "input:1:2:3x",                   /* trailing garbage */
+	    "input:1:2:3  output:1:1:1",      /* an empty item */
+	    "input",                          /* no figures */
+	    "input:99999999999999999999:0:0", /* out of range */
+	};
+	for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+		err.code = 0;
+		assert_int_equal(ledger_components_parse(bad[i], &back, &err), -1);
+		assert_int_equal(err.code, TALLY_EINVAL);
+	}
+	sbuf_cleanup(&s);
+}
+
 static void test_default_tier(void **state)
 {
 	static const struct {
@@ -1384,6 +1446,7 @@ int main(void)
 	    cmocka_unit_test(test_csv_repo_file),
 	    cmocka_unit_test(test_csv_errors),
 	    cmocka_unit_test(test_default_tier),
+	    cmocka_unit_test(test_components_text),
 	};
 
 	return cmocka_run_group_tests(tests, load_litellm, free_litellm);
