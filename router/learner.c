@@ -867,9 +867,10 @@ static void wait_for_peer(const struct router_learner *l, const struct task *t,
  * o's upper bound counts, as for any tier that could still be better. A
  * climb to a tier CLIMB_MEAN_RATIO times the price or more is paid for on
  * every call it serves, so its optimism does not count: only what it has
- * shown, its mean. In between, the z of o's bound falls from z to 0 with the
- * logarithm of the price ratio (at 4x: z / 2). A cheaper or equally priced
- * o (or one whose cost is unknown) counts with its upper bound. */
+ * shown, its mean (nothing, 0, while it has no sample of these cells: it is
+ * then explored in proportion to its cost, plan_cells). In between, the z of o's bound falls from z
+ * to 0 with the logarithm of the price ratio (at 4x: z / 2). A cheaper or equally priced o (or one
+ * whose cost is unknown) counts with its upper bound. */
 #define CLIMB_MEAN_RATIO 8.0
 static double climb_bound(const struct router_learner *l, const struct arm *o, int64_t cost)
 {
