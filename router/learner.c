@@ -861,6 +861,33 @@ static void wait_for_peer(const struct router_learner *l, const struct task *t,
 	         (long long)l->p.min_samples);
 }
 
+/* The cost-aware climb: how high arm o's quality may be taken to be when it
+ * argues against a cheaper tier that costs cost per call (the ladder, in
+ * decide). Climbing to a tier at most twice the price is cheap to undo, so
+ * o's upper bound counts, as for any tier that could still be better. A
+ * climb to a tier CLIMB_MEAN_RATIO times the price or more is paid for on
+ * every call it serves, so its optimism does not count: only what it has
+ * shown, its mean (nothing, 0, while it has no sample of these cells: it is
+ * then explored in proportion to its cost, plan_cells). In between, the z of o's bound falls from z
+ * to 0 with the logarithm of the price ratio (at 4x: z / 2). A cheaper or equally priced o (or one
+ * whose cost is unknown) counts with its upper bound. */
+#define CLIMB_MEAN_RATIO 8.0
+static double climb_bound(const struct router_learner *l, const struct arm *o, int64_t cost)
+{
+	double zc = l->p.z;
+	if (o->cost > 0 && o->cost > cost) {
+		/* a free tier against a priced one: the ratio is unbounded */
+		double ratio = cost > 0 ? (double)o->cost / (double)cost : CLIMB_MEAN_RATIO;
+		if (ratio >= CLIMB_MEAN_RATIO)
+			return o->mean;
+		if (ratio > 2)
+			zc *= 1 - log2(ratio / 2) / log2(CLIMB_MEAN_RATIO / 2);
+	}
+	double lo, hi;
+	router_wilson(o->mean, o->n, zc, &lo, &hi);
+	return hi;
+}
+
 static void decide(const struct router_learner *l, const struct task *t, const struct cell *cells,
                    int incumbent, struct decision *d, char *reason, size_t rn)
 {
@@ -964,25 +991,30 @@ static void decide(const struct router_learner *l, const struct task *t, const s
 			return;
 		}
 		/* the ladder: the cheapest tier not eliminated whose upper bound
-		 * still reaches (1 - tol) x the highest upper bound, so that the
-		 * router climbs from cheap to dear only as far as the evidence
-		 * makes it */
-		double ucb_max = 0;
-		for (size_t i = 0; i < l->n_tiers; i++) {
-			if (!usable(l, t, i, warming))
-				continue;
-			arm_of(l, cells, i, d->z_elim, &a);
-			if (!arm_eliminated(&a, d) && a.ucb > ucb_max)
-				ucb_max = a.ucb;
-		}
+		 * still reaches (1 - tol) x what every other tier could reach, so
+		 * that the router climbs from cheap to dear only as far as the
+		 * evidence makes it. What a dearer tier could reach is weighed by
+		 * what the climb costs (climb_bound): a peer's upper bound, a
+		 * flagship's lower bound; so a few lucky samples of a tier ten times
+		 * the price do not push the router onto it */
 		int64_t rc = -1;
 		for (size_t i = 0; i < l->n_tiers; i++) {
 			if (!usable(l, t, i, warming))
 				continue;
 			arm_of(l, cells, i, d->z_elim, &a);
-			if (arm_eliminated(&a, d) || a.ucb < (1 - d->tol) * ucb_max)
+			if (arm_eliminated(&a, d) || (d->rec >= 0 && a.cost >= rc))
 				continue;
-			if (d->rec < 0 || a.cost < rc) {
+			bool on = true;
+			struct arm o;
+			for (size_t j = 0; j < l->n_tiers && on; j++) {
+				if (j == i || !usable(l, t, j, warming))
+					continue;
+				arm_of(l, cells, j, d->z_elim, &o);
+				if (!arm_eliminated(&o, d) &&
+				    a.ucb < (1 - d->tol) * climb_bound(l, &o, a.cost))
+					on = false;
+			}
+			if (on) {
 				d->rec = (int)i;
 				rc = a.cost;
 			}
@@ -1061,6 +1093,39 @@ static void decide(const struct router_learner *l, const struct task *t, const s
 	}
 	d->rec = rec;
 	if (rec == best) {
+		/* none qualifies, and the best measured tier could still be out of
+		 * tolerance of a dearer tier not measured yet: climb to it as the
+		 * ladder would (the cheapest such, weighed by climb_bound), so that
+		 * the answer is not left on a poor tier because only the cheap ones
+		 * happened to be measured first; not settled until it is measured.
+		 * Only to a tier less than CLIMB_MEAN_RATIO times the price: a
+		 * dearer one is measured by exploration, in proportion to its cost */
+		int up = -1;
+		int64_t up_cost = 0;
+		for (size_t i = 0; i < l->n_tiers; i++) {
+			if (!usable(l, t, i, warming))
+				continue;
+			arm_of(l, cells, i, d->z_elim, &a);
+			if (a.n >= l->p.min_samples || arm_eliminated(&a, d) || a.cost <= ab.cost ||
+			    (double)a.cost >= CLIMB_MEAN_RATIO * (double)ab.cost ||
+			    ab.ucb >= (1 - d->tol) * climb_bound(l, &a, ab.cost))
+				continue;
+			if (up < 0 || a.cost < up_cost) {
+				up = (int)i;
+				up_cost = a.cost;
+			}
+		}
+		if (up >= 0) {
+			d->rec = up;
+			d->settled = false;
+			snprintf(
+			    reason, rn,
+			    "learning: %s (n %lld) could still be more than %.0f%% better than "
+			    "the best measured tier %s (quality %.3f, n %lld)",
+			    l->tiers[up], (long long)cells[up].n, d->tol * 100, l->tiers[best], bm,
+			    (long long)cells[best].n);
+			return;
+		}
 		char open_why[sizeof ref_what + 16] = "";
 		if (d->open >= 0)
 			snprintf(open_why, sizeof open_why, " (%.0f%% of %s)", (1 - d->tol) * 100,

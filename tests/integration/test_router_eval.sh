@@ -14,25 +14,29 @@
 #   b2 sonnet .010, b3 none succeeds -> haiku .001 (q 0), b4 opus .300: 0.424, 6/7.
 # router: 7 items never reach 30 samples. It tries each tier once, in file
 #   order (a tier's cost is unknown until it is called): a1 haiku, a2 sonnet,
-#   a3 opus. Then b climbs the ladder from the cheapest tier whose upper bound
-#   could still reach the bar: b1 haiku (fails: its bound drops below 98% of
-#   the untried tiers'), b2 sonnet (succeeds), and with the warm-up share the
-#   cheaper haiku is explored for b3 and b4 (draws 0.002 and 0.126 < 0.25 with seed 1):
-#   = .001 + .010 + .200 + .001 + .010 + .001 + .003 = 0.226, quality 3.5/7 = 0.5.
+#   a3 opus. Then b starts the ladder at the cheapest tier: b1 haiku (fails).
+#   The climb is cost-aware (docs/router.md): sonnet and opus, 10x and 200x
+#   haiku's price, count with their mean for b, and with no sample of b they
+#   have shown nothing that haiku's upper bound (0.73 after one failure) falls
+#   short of: b2 haiku again (fails). They are explored in proportion to their
+#   cost instead, the least spent first: sonnet at the warm-up share x 0.001 /
+#   0.010 = 0.025, so b3 (draw 0.002 with seed 1) explores sonnet (none
+#   succeeds on b3) and b4 (draw 0.126) answers haiku (0.5):
+#   = .001 + .010 + .200 + .001 + .001 + .010 + .003 = 0.226, quality 2.5/7.
 cd "$(dirname "$0")/../.." || exit 1
 . tests/lib.sh
 F=tests/fixtures/router_eval_small.jsonl
 
 out=$("$BIN" router eval --data "$F" --format json --trace "$T/trace.tsv")
 assert_eq "eval exits 0" 0 $?
-assert_match "router line" '"router":{"cost_usd":"0.226","quality":0.500000,"items":7}' "$out"
-assert_match "router against the static oracle" '"ratio_to_static_oracle":{"cost":0.353125,"quality":0.583333}' "$out"
+assert_match "router line" '"router":{"cost_usd":"0.226","quality":0.357143,"items":7}' "$out"
+assert_match "router against the static oracle" '"ratio_to_static_oracle":{"cost":0.353125,"quality":0.416667}' "$out"
 assert_match "always_best line" '"always_best":{"cost_usd":"1.00","quality":0.714286,"items":7}' "$out"
 assert_match "always_cheapest line" '"always_cheapest":{"cost_usd":"0.01","quality":0.357143,"items":7}' "$out"
 assert_match "static_oracle line" '"static_oracle":{"cost_usd":"0.64","quality":0.857143,"items":7}' "$out"
 assert_match "item_oracle line" '"item_oracle":{"cost_usd":"0.424","quality":0.857143,"items":7}' "$out"
 assert_match "ratio of static oracle cost" '"static_oracle":{"cost":0.640000,"quality":1.200000}' "$out"
-assert_eq "trace" "a1	haiku|a2	sonnet|a3	opus|b1	haiku|b2	sonnet|b3	haiku|b4	haiku" \
+assert_eq "trace" "a1	haiku|a2	sonnet|a3	opus|b1	haiku|b2	haiku|b3	sonnet|b4	haiku" \
 	"$(paste -sd'|' "$T/trace.tsv")"
 
 out=$("$BIN" router eval --data "$F" --format json --tolerance 0.5)

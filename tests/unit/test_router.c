@@ -908,6 +908,86 @@ static void test_open_reach_and_peers(void **state)
 	router_learner_free(l);
 }
 
+/* The cost-aware climb of the ladder (RouterBench MBPP in small): every tier
+ * is weak; mid (0.64 of 25, like gpt-3.5) is within tolerance of a flagship
+ * 28x its price whose 8 samples show 0.75. The old ladder took the
+ * flagship's upper bound (0.913) as what could be reached, so mid (upper
+ * bound 0.777 < 0.9 x 0.913) fell off and the router climbed to the
+ * flagship. Against a tier 8x cheaper or more only the flagship's mean
+ * counts (0.9 x 0.75 = 0.675): mid stays. A peer (1.5x mid's price) with
+ * the same samples still counts with its upper bound: a climb to it is cheap. */
+static void test_cost_aware_climb(void **state)
+{
+	(void)state;
+	struct tally_err err = {0};
+	struct router_params p;
+	router_params_init(&p);
+	p.tolerance = 0.10;
+	struct router_cell_sums cs;
+	struct router_decision d;
+	struct router_learner *l = router_learner_new(&p, &err);
+	assert_non_null(l);
+	qsums(&cs, 20, 6, 50);
+	assert_int_equal(router_learner_add_sums(l, "mbpp", "cheap", &cs, &err), 0);
+	qsums(&cs, 25, 16, 335);
+	assert_int_equal(router_learner_add_sums(l, "mbpp", "mid", &cs, &err), 0);
+	qsums(&cs, 8, 6, 9400);
+	assert_int_equal(router_learner_add_sums(l, "mbpp", "flagship", &cs, &err), 0);
+	router_learner_decide(l, "mbpp", &d);
+	assert_string_equal(d.tier, "mid");
+	assert_false(d.settled);
+	assert_non_null(strstr(d.reason, "learning: mid is the cheapest tier"));
+
+	/* the same evidence from a tier 1.5x mid's price: the ladder climbs */
+	qsums(&cs, 8, 6, 500);
+	assert_int_equal(router_learner_add_sums(l, "mbpp", "peer", &cs, &err), 0);
+	router_learner_decide(l, "mbpp", &d);
+	assert_string_equal(d.tier, "peer");
+	router_learner_free(l);
+}
+
+/* None qualifies and only cheap tiers happen to be measured (RouterBench
+ * Winogrande, open-weight models): the best measured one (mistral, 0.55) is
+ * not settled on while a tier 4x its price (yi, 6 of 8) could still be more
+ * than the tolerance better; the router climbs to yi, as the ladder would,
+ * until it is measured. A flagship 10x the price with 3 of 3 is no such
+ * reason: it is explored in proportion to its cost instead. */
+static void test_open_climb(void **state)
+{
+	(void)state;
+	struct tally_err err = {0};
+	struct router_params p;
+	router_params_init(&p);
+	p.tolerance = 0.10;
+	struct router_cell_sums cs;
+	struct router_decision d;
+	for (int with_yi = 0; with_yi < 2; with_yi++) {
+		struct router_learner *l = router_learner_new(&p, &err);
+		assert_non_null(l);
+		qsums(&cs, 60, 33, 70);
+		assert_int_equal(router_learner_add_sums(l, "wino", "mistral", &cs, &err), 0);
+		qsums(&cs, 200, 108, 105);
+		assert_int_equal(router_learner_add_sums(l, "wino", "wizard", &cs, &err), 0);
+		qsums(&cs, 3, 3, 700);
+		assert_int_equal(router_learner_add_sums(l, "wino", "flagship", &cs, &err), 0);
+		if (with_yi) {
+			qsums(&cs, 8, 6, 280);
+			assert_int_equal(router_learner_add_sums(l, "wino", "yi", &cs, &err), 0);
+		}
+		router_learner_decide(l, "wino", &d);
+		if (with_yi) {
+			assert_string_equal(d.tier, "yi");
+			assert_false(d.settled);
+			assert_non_null(strstr(d.reason, "than the best measured tier mistral"));
+		} else {
+			assert_string_equal(d.tier, "mistral");
+			assert_true(d.settled);
+			assert_non_null(strstr(d.reason, "best tier mistral"));
+		}
+		router_learner_free(l);
+	}
+}
+
 /* A workflow whose cheaper tier is written off by its task type (small is
  * bad for the task type as a whole) still gets that tier explored on its
  * own answers, so that it can come to decide for itself; a workflow whose
@@ -1082,6 +1162,8 @@ int main(void)
 	    cmocka_unit_test(test_hysteresis),
 	    cmocka_unit_test(test_cost_aware_exploration),
 	    cmocka_unit_test(test_open_reach_and_peers),
+	    cmocka_unit_test(test_cost_aware_climb),
+	    cmocka_unit_test(test_open_climb),
 	    cmocka_unit_test(test_workflow_explore),
 	    cmocka_unit_test(test_eval_extreme),
 	};
