@@ -64,6 +64,11 @@ int ledger_exec_params(struct ledger *lg, const char *sql, int n, const char *co
 	return 0;
 }
 
+int64_t ledger_i64(const PGresult *res, int r, int c)
+{
+	return PQgetisnull(res, r, c) ? 0 : strtoll(PQgetvalue(res, r, c), NULL, 10);
+}
+
 int ledger_tx_end(struct ledger *lg, int rc, struct tally_err *err)
 {
 	if (rc == 0 && ledger_exec(lg, "COMMIT", err) == 0)

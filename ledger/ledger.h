@@ -1,7 +1,9 @@
 /* ledger.h - the PostgreSQL ledger: schema, batch writes, prices, reads.
  *
- * Every SQL statement that touches a ledger table lives in ledger/. Money is
- * integer pico-USD (1e-12 USD) in C and bigint/numeric in SQL.
+ * Every SQL statement that touches a ledger table lives in ledger/, in the
+ * file of what it reads or writes (each section below names it), beside the
+ * function that decodes its rows. Money is integer pico-USD (1e-12 USD) in C
+ * and bigint/numeric in SQL.
  */
 #ifndef TALLY_LEDGER_H
 #define TALLY_LEDGER_H
@@ -315,7 +317,7 @@ TALLY_MUST_USE int ledger_offset_reset(struct ledger *lg, const struct ledger_so
                                        const struct ledger_offset_reset *r, bool *applied,
                                        struct tally_err *err);
 
-/* ---- prices in the ledger ------------------------------------------------------ */
+/* ---- prices in the ledger (prices_db.c, price_list.c) ------------------------------- */
 
 /* Loads the whole price book. Returns NULL with err set. */
 struct pricebook *ledger_load_pricebook(struct ledger *lg, struct tally_err *err);
@@ -353,7 +355,24 @@ TALLY_MUST_USE int ledger_merge_rollups(struct ledger *lg, int64_t *merged, stru
 TALLY_MUST_USE int ledger_rebuild_rollups(struct ledger *lg, int64_t from_us, int64_t to_us,
                                           const char *actor, struct tally_err *err);
 
-/* ---- reads ------------------------------------------------------------------------ */
+/* Price book rows (every version), filtered by exact provider / model when
+ * not NULL, ordered by provider, model, newest first. */
+struct price_row {
+	struct price p;
+	char effective_from[40];
+	char source[256];
+};
+struct price_page {
+	int64_t total;
+	struct price_row *rows; /* malloc'd */
+	size_t n;
+};
+TALLY_MUST_USE int ledger_price_list(struct ledger *lg, const char *provider, const char *model,
+                                     int64_t limit, int64_t offset, struct price_page *out,
+                                     struct tally_err *err);
+void price_page_cleanup(struct price_page *p); /* NULL is fine */
+
+/* ---- what the ledger holds (status.c) ----------------------------------------------- */
 
 struct ledger_status {
 	int64_t calls, outcomes, feedback, duplicates, quarantined, unpriced;
@@ -370,6 +389,11 @@ struct ledger_status {
 TALLY_MUST_USE int ledger_status(struct ledger *lg, const char *group, struct ledger_status *st,
                                  struct tally_err *err);
 void ledger_status_cleanup(struct ledger_status *st);
+
+/* A cheap round trip: is the ledger answering? */
+TALLY_MUST_USE int ledger_ping(struct ledger *lg, struct tally_err *err);
+
+/* ---- spend: calls and their rollups (spend.c) --------------------------------------- */
 
 enum spend_dim {
 	DIM_TEAM,
@@ -418,7 +442,118 @@ TALLY_MUST_USE int ledger_spend(struct ledger *lg, const struct spend_query *q,
                                 struct spend_result *out, struct tally_err *err);
 void spend_result_cleanup(struct spend_result *r);
 
-/* ---- web: keys, sessions, quarantine, prices (web_sql.c) ---- */
+/* Spend per time bucket and dimension: the query of ledger_spend (same
+ * sources, same dimension whitelist) with a time bucket in front. */
+enum spend_bucket { BUCKET_HOUR = 0, BUCKET_DAY };
+struct spend_series_row {
+	char bucket[40]; /* "2026-11-01" or "2026-11-01T12:00:00Z" */
+	struct spend_row r;
+};
+struct spend_series {
+	struct spend_series_row *rows; /* malloc'd, by bucket then cost descending */
+	size_t n;
+	struct spend_row total;
+};
+TALLY_MUST_USE int ledger_spend_series(struct ledger *lg, const struct spend_query *q, int bucket,
+                                       struct spend_series *out, struct tally_err *err);
+void spend_series_cleanup(struct spend_series *s); /* NULL is fine */
+
+/* ---- teams, cost centres, chargeback (chargeback.c) --------------------------------- */
+
+/* Chargeback for [from, to) from the hourly rollups. share: "none",
+ * "proportional" or "even"; how unassigned spend (teams without a cost
+ * centre) is shared among the assigned teams. Money as exact decimal integer
+ * strings of pico-USD; share_pct as integer millionths of the whole (so
+ * 1000000 = 100%), rounded down with the remainders handed out largest first
+ * (ties by cost centre, team) so that the column sums to exactly 1000000. */
+struct chargeback_row {
+	char cost_center[EVENT_NAME_MAX + 1]; /* "" when unassigned */
+	bool unassigned;
+	char team[EVENT_NAME_MAX + 1];
+	int64_t calls, input_tokens, output_tokens;
+	char direct_pusd[48]; /* the team's own spend */
+	char shared_pusd[48]; /* + share received (or - spend shared away) */
+	char cost_pusd[48];   /* direct + shared */
+	int64_t share_ppm;
+};
+struct chargeback_result {
+	struct chargeback_row *rows; /* malloc'd */
+	size_t n;
+	int64_t calls, input_tokens, output_tokens;
+	char total_pusd[48], unassigned_pusd[48];
+	char method[16]; /* the method applied: none|proportional|even */
+};
+TALLY_MUST_USE int ledger_chargeback(struct ledger *lg, int64_t from_us, int64_t to_us,
+                                     const char *share, struct chargeback_result *out,
+                                     struct tally_err *err);
+void chargeback_result_cleanup(struct chargeback_result *r); /* NULL is fine */
+
+/* Maps team to cost centre cc (created when new; NULL or "" unmaps) and
+ * records it in the audit log, in one transaction. */
+TALLY_MUST_USE int ledger_team_set_cost_center(struct ledger *lg, const char *team, const char *cc,
+                                               const char *actor, struct tally_err *err);
+
+/* ---- waste and provider cost mismatches over the calls (waste.c) -------------------- */
+
+/* provider_cost_usd and tally's cost agree when within this much (1e-6 USD):
+ * providers round what they report. */
+#define LEDGER_MISMATCH_TOLERANCE_PUSD INT64_C(1000000)
+
+/* ---- outcomes (outcomes.c) ---------------------------------------------------------- */
+
+enum outcome_value_level { OUTCOME_VALUE_ROW, OUTCOME_VALUE_TEAM, OUTCOME_VALUE_TOTAL };
+
+struct outcome_value {
+	enum outcome_value_level
+	    level; /* a (team, workflow, kind) row, a team's subtotal, the total */
+	char kind[EVENT_NAME_MAX + 1], team[EVENT_NAME_MAX + 1], workflow[EVENT_NAME_MAX + 1];
+	int64_t outcomes, successes;
+	char value_pusd[48]; /* value of the successes, exact pico-USD digits */
+	char spend_pusd[48]; /* cost of the calls that name the outcomes */
+};
+
+/* Outcomes of [from, to) by team, workflow and kind (team NULL: every team),
+ * with what the successful ones were worth and what their calls cost; each
+ * team's subtotal follows its rows, the total comes last. *rows is malloc'd
+ * (free it). */
+TALLY_MUST_USE int ledger_outcome_value(struct ledger *lg, int64_t from_us, int64_t to_us,
+                                        const char *team, struct outcome_value **rows, size_t *n,
+                                        struct tally_err *err);
+
+/* ---- budgets, their alerts, the webhook outbox (budgets.c) -------------------------- */
+
+/* Budgets: scope "team" or "workflow"; amount in pico-USD as a decimal
+ * integer string. Set inserts or updates, for every month when from_month is
+ * NULL, else from that month ("YYYY-MM-01") on, earlier months keeping their
+ * amounts; set and delete are audited. */
+TALLY_MUST_USE int ledger_budget_set(struct ledger *lg, const char *scope, const char *name,
+                                     const char *amount_pusd, const char *from_month,
+                                     const char *actor, struct tally_err *err);
+TALLY_MUST_USE int ledger_budget_delete(struct ledger *lg, const char *scope, const char *name,
+                                        const char *actor, bool *found, struct tally_err *err);
+/* Evaluates every budget for the month holding at_us (forecast by run rate)
+ * and stores the alerts newly crossed, each with its webhook in the outbox,
+ * in one transaction. *fired (may be NULL) receives how many. */
+TALLY_MUST_USE int ledger_budget_evaluate(struct ledger *lg, int64_t at_us, int *fired,
+                                          struct tally_err *err);
+
+/* The webhook outbox: claims the oldest due delivery (row lock held in an
+ * open transaction until ledger_outbox_done); *found false when none is due.
+ * payload is malloc'd (free it). */
+struct outbox_item {
+	int64_t id;
+	int attempts;
+	char kind[64];
+	char *payload;
+};
+TALLY_MUST_USE int ledger_outbox_claim(struct ledger *lg, struct outbox_item *it, bool *found,
+                                       struct tally_err *err);
+/* Records the outcome of a claimed delivery and ends its transaction:
+ * delivered, or retried after retry_s seconds with error noted. */
+TALLY_MUST_USE int ledger_outbox_done(struct ledger *lg, int64_t id, bool delivered, int retry_s,
+                                      const char *error, struct tally_err *err);
+
+/* ---- API keys and sessions (keys.c) ------------------------------------------------- */
 
 enum api_role { ROLE_ADMIN = 0, ROLE_FINANCE, ROLE_VIEWER };
 /* "admin" -> ROLE_ADMIN ...; -1 when unknown. */
@@ -477,6 +612,8 @@ TALLY_MUST_USE int ledger_session_lookup(struct ledger *lg, const char *id_sha25
 TALLY_MUST_USE int ledger_session_delete(struct ledger *lg, const char *id_sha256,
                                          struct tally_err *err);
 
+/* ---- quarantine (quarantine.c; grouped: drilldown.c) -------------------------------- */
+
 /* One quarantined message for the list: raw holds the first bytes only. */
 struct quarantine_item {
 	int64_t id;
@@ -500,43 +637,13 @@ TALLY_MUST_USE int ledger_quarantine_list(struct ledger *lg, int64_t limit, int6
                                           struct tally_err *err);
 void quarantine_page_cleanup(struct quarantine_page *p); /* NULL is fine */
 
-/* Price book rows (every version), filtered by exact provider / model when
- * not NULL, ordered by provider, model, newest first. */
-struct price_row {
-	struct price p;
-	char effective_from[40];
-	char source[256];
-};
-struct price_page {
-	int64_t total;
-	struct price_row *rows; /* malloc'd */
-	size_t n;
-};
-TALLY_MUST_USE int ledger_price_list(struct ledger *lg, const char *provider, const char *model,
-                                     int64_t limit, int64_t offset, struct price_page *out,
+/* ---- the audit log and its export (audit.c) ----------------------------------------- */
+
+/* The head of the audit log's hash chain: *seq 0 and hash of zeros when empty. */
+TALLY_MUST_USE int ledger_audit_head(struct ledger *lg, int64_t *seq, char hash[65],
                                      struct tally_err *err);
-void price_page_cleanup(struct price_page *p); /* NULL is fine */
 
-/* Spend per time bucket and dimension: the query of ledger_spend (same
- * sources, same dimension whitelist) with a time bucket in front. */
-enum spend_bucket { BUCKET_HOUR = 0, BUCKET_DAY };
-struct spend_series_row {
-	char bucket[40]; /* "2026-11-01" or "2026-11-01T12:00:00Z" */
-	struct spend_row r;
-};
-struct spend_series {
-	struct spend_series_row *rows; /* malloc'd, by bucket then cost descending */
-	size_t n;
-	struct spend_row total;
-};
-TALLY_MUST_USE int ledger_spend_series(struct ledger *lg, const struct spend_query *q, int bucket,
-                                       struct spend_series *out, struct tally_err *err);
-void spend_series_cleanup(struct spend_series *s); /* NULL is fine */
-
-/* A cheap round trip: is the ledger answering? */
-TALLY_MUST_USE int ledger_ping(struct ledger *lg, struct tally_err *err);
-
-/* ---- reports (report_sql.c) ---- */
+/* ---- query answers, streams and snapshots (query.c) --------------------------------- */
 
 /* A small query answer copied out of libpq: rows x cols cells, NULL for SQL
  * NULL. Free with ledger_table_cleanup. */
@@ -583,12 +690,24 @@ enum ledger_report_sql {
 	                            largest difference first */
 	LRS_COUNT
 };
-/* provider_cost_usd and tally's cost agree when within this much (1e-6 USD):
- * providers round what they report. */
-#define LEDGER_MISMATCH_TOLERANCE_PUSD INT64_C(1000000)
 /* Runs one of the statements and copies its answer into *out. */
 TALLY_MUST_USE int ledger_report_query(struct ledger *lg, int which, const char *const *params,
                                        int n, struct ledger_table *out, struct tally_err *err);
+
+/* Called once per row of a stream; vals[i] NULL for SQL NULL. Non-zero stops
+ * the stream (and fails it with err set by the callback). */
+typedef int (*ledger_row_fn)(void *ctx, int ncols, const char *const *vals, struct tally_err *err);
+/* Streams one of the statements through a server-side cursor (constant
+ * memory whatever the size of the answer). Runs in the caller's transaction
+ * when one is open (ledger_snapshot_begin), else in its own read-only one. */
+TALLY_MUST_USE int ledger_report_stream(struct ledger *lg, int which, const char *const *params,
+                                        int n, ledger_row_fn fn, void *ctx, struct tally_err *err);
+/* A repeatable-read, read-only transaction so that several reads see one
+ * snapshot; end it with ledger_snapshot_end (always, also after an error). */
+TALLY_MUST_USE int ledger_snapshot_begin(struct ledger *lg, struct tally_err *err);
+void ledger_snapshot_end(struct ledger *lg);
+
+/* ---- FOCUS rows (focus_rows.c) ------------------------------------------------------ */
 
 /* One row of the FOCUS export (ledger/focus_rows.c, docs/focus.md): the
  * provider charges (cache hits left out) of one charge period, route
@@ -627,70 +746,7 @@ TALLY_MUST_USE int ledger_focus_stream(struct ledger *lg, int64_t from_us, int64
                                        bool hourly, ledger_focus_fn fn, void *ctx,
                                        struct tally_err *err) __attribute__((warn_unused_result));
 
-/* Called once per row of a stream; vals[i] NULL for SQL NULL. Non-zero stops
- * the stream (and fails it with err set by the callback). */
-typedef int (*ledger_row_fn)(void *ctx, int ncols, const char *const *vals, struct tally_err *err);
-/* Streams one of the statements through a server-side cursor (constant
- * memory whatever the size of the answer). Runs in the caller's transaction
- * when one is open (ledger_snapshot_begin), else in its own read-only one. */
-TALLY_MUST_USE int ledger_report_stream(struct ledger *lg, int which, const char *const *params,
-                                        int n, ledger_row_fn fn, void *ctx, struct tally_err *err);
-/* A repeatable-read, read-only transaction so that several reads see one
- * snapshot; end it with ledger_snapshot_end (always, also after an error). */
-TALLY_MUST_USE int ledger_snapshot_begin(struct ledger *lg, struct tally_err *err);
-void ledger_snapshot_end(struct ledger *lg);
-
-/* Chargeback for [from, to) from the hourly rollups. share: "none",
- * "proportional" or "even"; how unassigned spend (teams without a cost
- * centre) is shared among the assigned teams. Money as exact decimal integer
- * strings of pico-USD; share_pct as integer millionths of the whole (so
- * 1000000 = 100%), rounded down with the remainders handed out largest first
- * (ties by cost centre, team) so that the column sums to exactly 1000000. */
-struct chargeback_row {
-	char cost_center[EVENT_NAME_MAX + 1]; /* "" when unassigned */
-	bool unassigned;
-	char team[EVENT_NAME_MAX + 1];
-	int64_t calls, input_tokens, output_tokens;
-	char direct_pusd[48]; /* the team's own spend */
-	char shared_pusd[48]; /* + share received (or - spend shared away) */
-	char cost_pusd[48];   /* direct + shared */
-	int64_t share_ppm;
-};
-struct chargeback_result {
-	struct chargeback_row *rows; /* malloc'd */
-	size_t n;
-	int64_t calls, input_tokens, output_tokens;
-	char total_pusd[48], unassigned_pusd[48];
-	char method[16]; /* the method applied: none|proportional|even */
-};
-TALLY_MUST_USE int ledger_chargeback(struct ledger *lg, int64_t from_us, int64_t to_us,
-                                     const char *share, struct chargeback_result *out,
-                                     struct tally_err *err);
-void chargeback_result_cleanup(struct chargeback_result *r); /* NULL is fine */
-
-/* Maps team to cost centre cc (created when new; NULL or "" unmaps) and
- * records it in the audit log, in one transaction. */
-TALLY_MUST_USE int ledger_team_set_cost_center(struct ledger *lg, const char *team, const char *cc,
-                                               const char *actor, struct tally_err *err);
-
-/* The head of the audit log's hash chain: *seq 0 and hash of zeros when empty. */
-TALLY_MUST_USE int ledger_audit_head(struct ledger *lg, int64_t *seq, char hash[65],
-                                     struct tally_err *err);
-
-/* Budgets: scope "team" or "workflow"; amount in pico-USD as a decimal
- * integer string. Set inserts or updates, for every month when from_month is
- * NULL, else from that month ("YYYY-MM-01") on, earlier months keeping their
- * amounts; set and delete are audited. */
-TALLY_MUST_USE int ledger_budget_set(struct ledger *lg, const char *scope, const char *name,
-                                     const char *amount_pusd, const char *from_month,
-                                     const char *actor, struct tally_err *err);
-TALLY_MUST_USE int ledger_budget_delete(struct ledger *lg, const char *scope, const char *name,
-                                        const char *actor, bool *found, struct tally_err *err);
-/* Evaluates every budget for the month holding at_us (forecast by run rate)
- * and stores the alerts newly crossed, each with its webhook in the outbox,
- * in one transaction. *fired (may be NULL) receives how many. */
-TALLY_MUST_USE int ledger_budget_evaluate(struct ledger *lg, int64_t at_us, int *fired,
-                                          struct tally_err *err);
+/* ---- bulk loads and names (demo_sql.c, names.c) ------------------------------------- */
 
 /* Whether the ledger holds any call older than ts_us (ledger/demo_sql.c). */
 TALLY_MUST_USE int ledger_calls_before(struct ledger *lg, int64_t ts_us, bool *any,
@@ -703,27 +759,6 @@ TALLY_MUST_USE int ledger_bulk_load_begin(struct ledger *lg, struct tally_err *e
  * a budget or seen in the daily rollups (ledger/names.c). */
 TALLY_MUST_USE int ledger_name_known(struct ledger *lg, bool workflow, const char *name,
                                      bool *known, struct tally_err *err);
-
-/* ---- outcome value (ledger/outcome_value.c) ---------------------------------- */
-
-enum outcome_value_level { OUTCOME_VALUE_ROW, OUTCOME_VALUE_TEAM, OUTCOME_VALUE_TOTAL };
-
-struct outcome_value {
-	enum outcome_value_level
-	    level; /* a (team, workflow, kind) row, a team's subtotal, the total */
-	char kind[EVENT_NAME_MAX + 1], team[EVENT_NAME_MAX + 1], workflow[EVENT_NAME_MAX + 1];
-	int64_t outcomes, successes;
-	char value_pusd[48]; /* value of the successes, exact pico-USD digits */
-	char spend_pusd[48]; /* cost of the calls that name the outcomes */
-};
-
-/* Outcomes of [from, to) by team, workflow and kind (team NULL: every team),
- * with what the successful ones were worth and what their calls cost; each
- * team's subtotal follows its rows, the total comes last. *rows is malloc'd
- * (free it). */
-TALLY_MUST_USE int ledger_outcome_value(struct ledger *lg, int64_t from_us, int64_t to_us,
-                                        const char *team, struct outcome_value **rows, size_t *n,
-                                        struct tally_err *err);
 
 /* ---- drill-down (ledger/drilldown.c): JSON documents built by PostgreSQL ---- */
 
@@ -749,22 +784,6 @@ TALLY_MUST_USE int ledger_call_json(struct ledger *lg, const char *event_id, con
 TALLY_MUST_USE int ledger_quarantine_groups_json(struct ledger *lg, const char *reason,
                                                  int examples, struct sbuf *out,
                                                  struct tally_err *err);
-
-/* The webhook outbox: claims the oldest due delivery (row lock held in an
- * open transaction until ledger_outbox_done); *found false when none is due.
- * payload is malloc'd (free it). */
-struct outbox_item {
-	int64_t id;
-	int attempts;
-	char kind[64];
-	char *payload;
-};
-TALLY_MUST_USE int ledger_outbox_claim(struct ledger *lg, struct outbox_item *it, bool *found,
-                                       struct tally_err *err);
-/* Records the outcome of a claimed delivery and ends its transaction:
- * delivered, or retried after retry_s seconds with error noted. */
-TALLY_MUST_USE int ledger_outbox_done(struct ledger *lg, int64_t id, bool delivered, int retry_s,
-                                      const char *error, struct tally_err *err);
 
 /* ---- router (router_sql.c) ---- */
 

@@ -20,6 +20,27 @@ struct ledger {
 	struct sbuf roll_append[LEDGER_ROLLUP_KINDS], roll_direct[LEDGER_ROLLUP_KINDS];
 };
 
+/* A timestamp column as ISO 8601 UTC text, to the second or the microsecond;
+ * SQL_TS_TEXT gives "" for NULL. */
+#define SQL_ISO(col)     "to_char(" col ", 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')"
+#define SQL_ISO_US(col)  "to_char(" col ", 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')"
+#define SQL_TS_TEXT(col) "coalesce(" SQL_ISO(col) ", '')"
+
+/* Cell (r, c) of res as an integer; 0 for SQL NULL. */
+int64_t ledger_i64(const PGresult *res, int r, int c);
+
+/* The fixed statements run through ledger_report_query and
+ * ledger_report_stream (query.c), each defined beside what it reads. */
+extern const char ledger_sql_teams[], ledger_sql_finance_set_up[]; /* chargeback.c */
+extern const char ledger_sql_audit_calls[], ledger_sql_audit_prices[],
+    ledger_sql_audit_price_changes[], ledger_sql_audit_reprices[], ledger_sql_audit_budgets[],
+    ledger_sql_audit_alerts[], ledger_sql_audit_log[]; /* audit.c */
+extern const char ledger_sql_outcomes[], ledger_sql_outcomes_tiers[], ledger_sql_outcomes_weeks[],
+    ledger_sql_outcomes_apart[];                                  /* outcomes.c */
+extern const char ledger_sql_waste[], ledger_sql_cost_mismatch[]; /* waste.c */
+extern const char ledger_sql_budgets[], ledger_sql_alerts[];      /* budgets.c */
+extern const char ledger_sql_metrics_spend[];                     /* spend.c */
+
 /* Sets err from a failed result or connection; clears res. Returns -1. */
 int ledger_fail(struct ledger *lg, PGresult *res, const char *what, struct tally_err *err);
 /* Runs a statement without results. */

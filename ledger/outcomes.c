@@ -1,10 +1,47 @@
-/* outcome_value.c - what outcomes are worth against what they cost: per
- * outcome kind, team and workflow, with team subtotals and a total. */
+/* outcomes.c - outcomes against the calls that name them: cost per outcome
+ * by workflow, tier and week (the outcomes report), and what outcomes are
+ * worth against what they cost per kind, team and workflow. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "ledger_int.h"
+
+/* A call works towards an outcome when it names it and is of the outcome's
+ * team (or the outcome names none): outcome ids are guessable, so a call of
+ * another team naming it never touches that team's cost per outcome (it is a
+ * call without a known outcome instead). */
+#define OUTCOME_OF_CALL(o, c)                                                                      \
+	o ".outcome_id = " c ".outcome_id AND (" o ".team IS NULL OR " o ".team = " c ".team)"
+/* Cost per outcome: calls in [from, to) that name an outcome, joined to it. */
+#define OUTCOME_CALLS                                                                              \
+	"oc AS (SELECT c.outcome_id, coalesce(o.workflow, c.workflow) AS workflow, c.tier,"        \
+	" c.cost_pusd, o.success, o.outcome_id IS NOT NULL AS known, o.ts AS ots"                  \
+	" FROM calls c LEFT JOIN outcomes o ON " OUTCOME_OF_CALL(                                  \
+	    "o", "c") " WHERE c.ts >= $1 AND c.ts < $2 AND c.outcome_id IS NOT NULL)"
+
+/* workflow, outcomes, successes, calls, spend (failed attempts included). */
+const char ledger_sql_outcomes[] =
+    "WITH " OUTCOME_CALLS " SELECT workflow, count(DISTINCT outcome_id),"
+    " count(DISTINCT outcome_id) FILTER (WHERE success), count(*),"
+    " coalesce(sum(cost_pusd), 0)::numeric(40,0)"
+    " FROM oc WHERE known GROUP BY workflow ORDER BY workflow";
+
+const char ledger_sql_outcomes_tiers[] =
+    "WITH " OUTCOME_CALLS " SELECT workflow, tier, count(*), count(DISTINCT outcome_id)"
+    " FROM oc WHERE known GROUP BY workflow, tier ORDER BY 1, 2";
+
+const char ledger_sql_outcomes_weeks[] =
+    "WITH " OUTCOME_CALLS ", w AS (SELECT * FROM oc WHERE known)"
+    " SELECT workflow, to_char(date_trunc('week', ots), 'YYYY-MM-DD'),"
+    " count(DISTINCT outcome_id), count(DISTINCT outcome_id) FILTER (WHERE success),"
+    " coalesce(sum(cost_pusd), 0)::numeric(40,0) FROM w GROUP BY 1, 2 ORDER BY 1, 2";
+
+const char ledger_sql_outcomes_apart[] =
+    "WITH " OUTCOME_CALLS " SELECT (SELECT count(*) FROM oc WHERE NOT known),"
+    " (SELECT coalesce(sum(cost_pusd), 0)::numeric(40,0) FROM oc WHERE NOT known),"
+    " (SELECT count(*) FROM outcomes o WHERE o.ts >= $1 AND o.ts < $2"
+    "  AND NOT EXISTS (SELECT 1 FROM calls c WHERE " OUTCOME_OF_CALL("o", "c") "))";
 
 /* Outcomes are counted by their own time; their cost is the cost of the
  * calls that name them, from a day before the period (an outcome's calls

@@ -1,6 +1,6 @@
-/* web_sql.c - the ledger statements of the web API and `tally keys`: API
- * keys, sessions, the quarantine list, the price list, spend series. Every
- * value from a request travels as a parameter ($n), never inside SQL text. */
+/* keys.c - API keys (stored as the SHA-256 of their token, never the token)
+ * and their roles, the sessions opened with them, and the notification that
+ * tells other servers a key was revoked. Values travel as $n parameters. */
 #include "ledger_int.h"
 
 #include <errno.h>
@@ -9,8 +9,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-#define TS_TEXT(col) "coalesce(to_char(" col ", 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), '')"
 
 static const char *const role_names[] = {"admin", "finance", "viewer"};
 
@@ -27,21 +25,16 @@ const char *api_role_name(int role)
 	return role >= 0 && role < 3 ? role_names[role] : "?";
 }
 
-static int64_t cell_i64(PGresult *res, int r, int c)
-{
-	return PQgetisnull(res, r, c) ? 0 : strtoll(PQgetvalue(res, r, c), NULL, 10);
-}
-
 /* ---- keys ----------------------------------------------------------------- */
 
 #define KEY_COLS                                                                                   \
-	"k.id, k.role, coalesce(k.team, ''), k.name, k.token_sha256, " TS_TEXT(                    \
-	    "k.created_at") ", " TS_TEXT("k.last_used_at") ", " TS_TEXT("k.revoked_at")
+	"k.id, k.role, coalesce(k.team, ''), k.name, k.token_sha256, " SQL_TS_TEXT(                \
+	    "k.created_at") ", " SQL_TS_TEXT("k.last_used_at") ", " SQL_TS_TEXT("k.revoked_at")
 
 static void key_from_row(PGresult *res, int r, int c, struct api_key *k)
 {
 	memset(k, 0, sizeof *k);
-	k->id = cell_i64(res, r, c);
+	k->id = ledger_i64(res, r, c);
 	k->role = api_role_parse(PQgetvalue(res, r, c + 1));
 	str_copy(k->team, sizeof k->team, PQgetvalue(res, r, c + 2));
 	str_copy(k->name, sizeof k->name, PQgetvalue(res, r, c + 3));
@@ -73,7 +66,7 @@ int ledger_key_create(struct ledger *lg, const char *token_sha256, int role, con
 	                   5, NULL, params, NULL, NULL, 0);
 	if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1)
 		return ledger_fail(lg, res, "storing the API key", err);
-	*id = cell_i64(res, 0, 0);
+	*id = ledger_i64(res, 0, 0);
 	PQclear(res);
 	return 0;
 }
@@ -117,7 +110,7 @@ int ledger_key_revoke(struct ledger *lg, int64_t id, const char *actor, bool *fo
 	                   2, NULL, params, NULL, NULL, 0);
 	if (PQresultStatus(res) != PGRES_TUPLES_OK)
 		return ledger_fail(lg, res, "revoking the API key", err);
-	*found = cell_i64(res, 0, 0) > 0;
+	*found = ledger_i64(res, 0, 0) > 0;
 	PQclear(res);
 	/* Servers that remember checked keys forget them now (web_auth.c). */
 	return *found ? ledger_exec(lg, "NOTIFY " LEDGER_KEYS_CHANNEL, err) : 0;
@@ -278,228 +271,6 @@ int ledger_session_delete(struct ledger *lg, const char *id_sha256, struct tally
 
 	if (PQresultStatus(res) != PGRES_COMMAND_OK)
 		return ledger_fail(lg, res, "ending the session", err);
-	PQclear(res);
-	return 0;
-}
-
-/* ---- quarantine ----------------------------------------------------------- */
-
-int ledger_quarantine_list(struct ledger *lg, int64_t limit, int64_t offset, size_t max_raw,
-                           struct quarantine_page *out, struct tally_err *err)
-{
-	char lim[24], off[24], maxr[24];
-	const char *params[3] = {lim, off, maxr};
-	PGresult *res;
-	int n;
-
-	memset(out, 0, sizeof *out);
-	snprintf(lim, sizeof lim, "%lld", (long long)limit);
-	snprintf(off, sizeof off, "%lld", (long long)offset);
-	snprintf(maxr, sizeof maxr, "%zu", max_raw);
-	res = PQexec(lg->conn, "SELECT count(*) FROM quarantine");
-	if (PQresultStatus(res) != PGRES_TUPLES_OK)
-		return ledger_fail(lg, res, "counting the quarantine", err);
-	out->total = cell_i64(res, 0, 0);
-	PQclear(res);
-	res = PQexecParams(
-	    lg->conn,
-	    "SELECT id, " TS_TEXT(
-	        "received_at") ", topic, kafka_partition,"
-	                       " coalesce(kafka_offset, -1), reason, substring(raw FROM 1 FOR "
-	                       "$3::int),"
-	                       " octet_length(raw) FROM quarantine"
-	                       " ORDER BY received_at DESC, id DESC LIMIT $1 OFFSET $2",
-	    3, NULL, params, NULL, NULL, 0);
-	if (PQresultStatus(res) != PGRES_TUPLES_OK)
-		return ledger_fail(lg, res, "reading the quarantine", err);
-	n = PQntuples(res);
-	if (n > 0 && !(out->items = calloc((size_t)n, sizeof *out->items))) {
-		PQclear(res);
-		return tally_err_set(err, TALLY_ENOMEM, false, "out of memory");
-	}
-	for (int r = 0; r < n; r++) {
-		struct quarantine_item *q = &out->items[out->n++];
-		size_t len = 0;
-		q->id = cell_i64(res, r, 0);
-		str_copy(q->received_at, sizeof q->received_at, PQgetvalue(res, r, 1));
-		str_copy(q->topic, sizeof q->topic, PQgetvalue(res, r, 2));
-		q->partition = (int32_t)cell_i64(res, r, 3);
-		q->offset = cell_i64(res, r, 4);
-		str_copy(q->reason, sizeof q->reason, PQgetvalue(res, r, 5));
-		q->raw_total = cell_i64(res, r, 7);
-		q->raw = PQunescapeBytea((const unsigned char *)PQgetvalue(res, r, 6), &len);
-		if (!q->raw) {
-			PQclear(res);
-			quarantine_page_cleanup(out);
-			return tally_err_set(err, TALLY_ENOMEM, false, "out of memory");
-		}
-		q->raw_len = len;
-	}
-	PQclear(res);
-	return 0;
-}
-
-void quarantine_page_cleanup(struct quarantine_page *p)
-{
-	if (!p)
-		return;
-	for (size_t i = 0; i < p->n; i++)
-		PQfreemem(p->items[i].raw);
-	free(p->items);
-	p->items = NULL;
-	p->n = 0;
-}
-
-/* ---- prices ------------------------------------------------------------- */
-
-int ledger_price_list(struct ledger *lg, const char *provider, const char *model, int64_t limit,
-                      int64_t offset, struct price_page *out, struct tally_err *err)
-{
-	char lim[24], off[24];
-	const char *params[4] = {provider, model, lim, off};
-	PGresult *res;
-	int n;
-
-	memset(out, 0, sizeof *out);
-	snprintf(lim, sizeof lim, "%lld", (long long)limit);
-	snprintf(off, sizeof off, "%lld", (long long)offset);
-	struct sbuf q;
-	sbuf_init(&q);
-	sbuf_puts(&q, "SELECT count(*) OVER (), price_version, provider, model, tier, " TS_TEXT(
-	                  "effective_from") ", source, ");
-	ledger_price_cols(&q, "");
-	sbuf_puts(&q, " FROM price_book WHERE ($1::text IS NULL OR provider = $1)"
-	              " AND ($2::text IS NULL OR model = $2)"
-	              " ORDER BY provider, model, effective_from DESC LIMIT $3 OFFSET $4");
-	if (q.oom) {
-		sbuf_cleanup(&q);
-		return tally_err_set(err, TALLY_ENOMEM, false, "out of memory");
-	}
-	res = PQexecParams(lg->conn, q.p, 4, NULL, params, NULL, NULL, 0);
-	sbuf_cleanup(&q);
-	if (PQresultStatus(res) != PGRES_TUPLES_OK)
-		return ledger_fail(lg, res, "reading the price book", err);
-	n = PQntuples(res);
-	if (n > 0 && !(out->rows = calloc((size_t)n, sizeof *out->rows))) {
-		PQclear(res);
-		return tally_err_set(err, TALLY_ENOMEM, false, "out of memory");
-	}
-	for (int r = 0; r < n; r++) {
-		struct price_row *row = &out->rows[out->n++];
-		struct price *p = &row->p;
-		out->total = cell_i64(res, r, 0);
-		p->version = cell_i64(res, r, 1);
-		str_copy(p->provider, sizeof p->provider, PQgetvalue(res, r, 2));
-		str_copy(p->model, sizeof p->model, PQgetvalue(res, r, 3));
-		str_copy(p->tier, sizeof p->tier, PQgetvalue(res, r, 4));
-		str_copy(row->effective_from, sizeof row->effective_from, PQgetvalue(res, r, 5));
-		str_copy(row->source, sizeof row->source, PQgetvalue(res, r, 6));
-		ledger_price_from_row(res, r, 7, p);
-	}
-	PQclear(res);
-	if (n == 0 && offset > 0) { /* past the end: the total still counts */
-		res = PQexecParams(lg->conn,
-		                   "SELECT count(*) FROM price_book WHERE ($1::text IS NULL OR"
-		                   " provider = $1) AND ($2::text IS NULL OR model = $2)",
-		                   2, NULL, params, NULL, NULL, 0);
-		if (PQresultStatus(res) != PGRES_TUPLES_OK)
-			return ledger_fail(lg, res, "reading the price book", err);
-		out->total = cell_i64(res, 0, 0);
-		PQclear(res);
-	}
-	return 0;
-}
-
-void price_page_cleanup(struct price_page *p)
-{
-	if (!p)
-		return;
-	free(p->rows);
-	p->rows = NULL;
-	p->n = 0;
-}
-
-/* ---- spend series ------------------------------------------------------------ */
-
-static void spend_from_row(PGresult *res, int r, int c, struct spend_row *row)
-{
-	row->key_null = PQgetisnull(res, r, c);
-	str_copy(row->key, sizeof row->key, PQgetvalue(res, r, c));
-	row->calls = cell_i64(res, r, c + 1);
-	row->input_tokens = cell_i64(res, r, c + 2);
-	row->output_tokens = cell_i64(res, r, c + 3);
-	row->cache_read_tokens = cell_i64(res, r, c + 4);
-	row->cache_write_tokens = cell_i64(res, r, c + 5);
-	row->reasoning_tokens = cell_i64(res, r, c + 6);
-	str_copy(row->cost_pusd, sizeof row->cost_pusd, PQgetvalue(res, r, c + 7));
-	row->unpriced_calls = cell_i64(res, r, c + 8);
-}
-
-int ledger_spend_series(struct ledger *lg, const struct spend_query *q, int bucket,
-                        struct spend_series *out, struct tally_err *err)
-{
-	/* Bucket expressions: fixed text chosen by enum, never user input. */
-	const char *bexpr =
-	    bucket == BUCKET_DAY
-	        ? "to_char(date_trunc('day', x.t), 'YYYY-MM-DD')"
-	        : "to_char(date_trunc('hour', x.t), 'YYYY-MM-DD\"T\"HH24:00:00\"Z\"')";
-	const char *dim = ledger_spend_dim_sql(q->dim);
-	struct spend_source src;
-	char sql[6144];
-	PGresult *res;
-	int n;
-
-	memset(out, 0, sizeof *out);
-	if (q->dim < 0 || q->dim >= DIM_COUNT || (bucket != BUCKET_HOUR && bucket != BUCKET_DAY))
-		return tally_err_set(err, TALLY_EINVAL, false, "unknown group-by or bucket");
-	ledger_spend_source(q, bucket == BUCKET_HOUR, &src);
-	snprintf(sql, sizeof sql,
-	         "SELECT %s AS b, GROUPING(%s) AS g, %s AS k, sum(x.calls), sum(x.input_tokens),"
-	         " sum(x.output_tokens), sum(x.cache_read_tokens), sum(x.cache_write_tokens),"
-	         " sum(x.reasoning_tokens), coalesce(sum(x.cost_pusd), 0)::numeric(40,0),"
-	         " sum(x.unpriced_calls)"
-	         " FROM %s x LEFT JOIN teams tm ON tm.team = x.team"
-	         " GROUP BY GROUPING SETS ((%s, %s), ())"
-	         " ORDER BY g, b, coalesce(sum(x.cost_pusd), 0) DESC, k NULLS LAST",
-	         bexpr, bexpr, dim, src.sql, bexpr, dim);
-	res = PQexecParams(lg->conn, sql, src.n_params, NULL, src.params, NULL, NULL, 0);
-	if (PQresultStatus(res) != PGRES_TUPLES_OK)
-		return ledger_fail(lg, res, "spend series", err);
-	n = PQntuples(res);
-	if (n > 0 && !(out->rows = calloc((size_t)n, sizeof *out->rows))) {
-		PQclear(res);
-		return tally_err_set(err, TALLY_ENOMEM, false, "out of memory");
-	}
-	for (int r = 0; r < n; r++) {
-		if (strcmp(PQgetvalue(res, r, 1), "0") != 0) {
-			spend_from_row(res, r, 2, &out->total);
-			continue;
-		}
-		struct spend_series_row *row = &out->rows[out->n++];
-		str_copy(row->bucket, sizeof row->bucket, PQgetvalue(res, r, 0));
-		spend_from_row(res, r, 2, &row->r);
-	}
-	if (out->total.cost_pusd[0] == '\0')
-		str_copy(out->total.cost_pusd, sizeof out->total.cost_pusd, "0");
-	PQclear(res);
-	return 0;
-}
-
-void spend_series_cleanup(struct spend_series *s)
-{
-	if (!s)
-		return;
-	free(s->rows);
-	s->rows = NULL;
-	s->n = 0;
-}
-
-int ledger_ping(struct ledger *lg, struct tally_err *err)
-{
-	PGresult *res = PQexec(lg->conn, "SELECT 1");
-
-	if (PQresultStatus(res) != PGRES_TUPLES_OK)
-		return ledger_fail(lg, res, "ledger", err);
 	PQclear(res);
 	return 0;
 }
