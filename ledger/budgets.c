@@ -15,10 +15,23 @@
 	" AND " r                                                                                  \
 	".team = (SELECT wo.team FROM workflow_owners wo WHERE wo.workflow = bb.name) END"
 
-/* id, scope, name, amount, month, spend, forecast, elapsed_s, month_s,
- * basis_days, forecast_low, forecast_high; $1 at: the month holding it,
- * spend up to it. */
-const char ledger_sql_budgets[] =
+/* The columns of budgets_sql; $1 at: the month holding it, spend up to it.
+ * basis_days 0: run rate of the month so far, no band (low, high NULL). */
+enum budget_col {
+	BG_ID,
+	BG_SCOPE,
+	BG_NAME,
+	BG_AMOUNT,
+	BG_MONTH,
+	BG_SPEND,
+	BG_FORECAST,
+	BG_ELAPSED_S,
+	BG_MONTH_S,
+	BG_BASIS_DAYS,
+	BG_FORECAST_LOW,
+	BG_FORECAST_HIGH
+};
+static const char budgets_sql[] =
     "WITH m0 AS (SELECT date_trunc('month', $1::timestamptz) AS m0,"
     " date_trunc('month', $1::timestamptz) + interval '1 month' AS m1,"
     " $1::timestamptz AS at),"
@@ -78,12 +91,81 @@ const char ledger_sql_budgets[] =
                                "END::numeric(40,0)"
                                " FROM f b ORDER BY b.scope, b.name";
 
-const char ledger_sql_alerts[] =
+enum alert_col {
+	AL_ID,
+	AL_SCOPE,
+	AL_NAME,
+	AL_PERIOD,
+	AL_BASIS,
+	AL_THRESHOLD_PCT,
+	AL_AMOUNT,
+	AL_SPEND,
+	AL_FORECAST,
+	AL_FIRED_AT
+};
+static const char alerts_sql[] =
     "SELECT id, scope, name, to_char(period, 'YYYY-MM'), basis, threshold_pct,"
     " amount_pusd, spend_pusd, forecast_pusd, " SQL_ISO(
         "fired_at") " FROM budget_alerts"
                     " WHERE $2::text IS NULL OR (scope = 'team' AND name = $2)"
                     " ORDER BY id DESC LIMIT $1 OFFSET $3";
+
+static void budget_row(const PGresult *res, int r, void *row)
+{
+	struct budget_state *b = row;
+	b->id = ledger_i64(res, r, BG_ID);
+	ledger_str(res, r, BG_SCOPE, b->scope, sizeof b->scope);
+	ledger_str(res, r, BG_NAME, b->name, sizeof b->name);
+	ledger_str(res, r, BG_AMOUNT, b->amount_pusd, sizeof b->amount_pusd);
+	ledger_str(res, r, BG_MONTH, b->month, sizeof b->month);
+	ledger_str(res, r, BG_SPEND, b->spend_pusd, sizeof b->spend_pusd);
+	ledger_str(res, r, BG_FORECAST, b->forecast_pusd, sizeof b->forecast_pusd);
+	b->elapsed_s = ledger_i64(res, r, BG_ELAPSED_S);
+	b->month_s = ledger_i64(res, r, BG_MONTH_S);
+	b->basis_days = ledger_i64(res, r, BG_BASIS_DAYS);
+	b->band = !PQgetisnull(res, r, BG_FORECAST_LOW) && !PQgetisnull(res, r, BG_FORECAST_HIGH);
+	ledger_str(res, r, BG_FORECAST_LOW, b->forecast_low_pusd, sizeof b->forecast_low_pusd);
+	ledger_str(res, r, BG_FORECAST_HIGH, b->forecast_high_pusd, sizeof b->forecast_high_pusd);
+}
+
+int ledger_budget_states(struct ledger *lg, int64_t at_us, struct budget_state **rows, size_t *n,
+                         struct tally_err *err)
+{
+	char at[40];
+	const char *p[1] = {at};
+
+	time_format(at_us, at);
+	return ledger_load_rows(lg, budgets_sql, 1, p, "budgets", sizeof **rows, budget_row, rows,
+	                        n, err);
+}
+
+static void alert_row(const PGresult *res, int r, void *row)
+{
+	struct budget_alert_row *a = row;
+	a->id = ledger_i64(res, r, AL_ID);
+	ledger_str(res, r, AL_SCOPE, a->scope, sizeof a->scope);
+	ledger_str(res, r, AL_NAME, a->name, sizeof a->name);
+	ledger_str(res, r, AL_PERIOD, a->period, sizeof a->period);
+	ledger_str(res, r, AL_BASIS, a->basis, sizeof a->basis);
+	a->threshold_pct = ledger_i64(res, r, AL_THRESHOLD_PCT);
+	ledger_str(res, r, AL_AMOUNT, a->amount_pusd, sizeof a->amount_pusd);
+	ledger_str(res, r, AL_SPEND, a->spend_pusd, sizeof a->spend_pusd);
+	ledger_str(res, r, AL_FORECAST, a->forecast_pusd, sizeof a->forecast_pusd);
+	ledger_str(res, r, AL_FIRED_AT, a->fired_at, sizeof a->fired_at);
+}
+
+int ledger_budget_alerts(struct ledger *lg, int limit, int64_t offset, const char *team,
+                         struct budget_alert_row **rows, size_t *n, struct tally_err *err)
+{
+	char lim[16], off[24];
+	const char *p[3] = {lim, team, off};
+
+	snprintf(lim, sizeof lim, "%d", limit);
+	snprintf(off, sizeof off, "%lld", (long long)offset);
+	/* A team's view is filtered before the limit, not after. */
+	return ledger_load_rows(lg, alerts_sql, 3, p, "budget alerts", sizeof **rows, alert_row,
+	                        rows, n, err);
+}
 
 int ledger_budget_set(struct ledger *lg, const char *scope, const char *name,
                       const char *amount_pusd, const char *from_month, const char *actor,
@@ -206,7 +288,7 @@ int ledger_budget_evaluate(struct ledger *lg, int64_t at_us, int *fired, struct 
 	    inner, sizeof inner,
 	    "SELECT z.id, z.scope, z.name, z.amount, z.month, z.spend, z.forecast, z.elapsed_s"
 	    " FROM (%s) z(id, scope, name, amount, month, spend, forecast, elapsed_s, month_s)",
-	    ledger_sql_budgets);
+	    budgets_sql);
 	if (snprintf(sql, sizeof sql, evaluate_sql, inner) >= (int)sizeof sql)
 		return tally_err_set(err, TALLY_EINVAL, false, "budget statement too long");
 	PGresult *res = PQexecParams(lg->conn, sql, 1, NULL, p, NULL, NULL, 0);

@@ -6,12 +6,41 @@
 #include <stdlib.h>
 #include <string.h>
 
-const char ledger_sql_teams[] = "SELECT t.team, t.cost_center, " SQL_ISO(
+/* ---- teams ------------------------------------------------------------------------ */
+
+enum team_col { TEAM_NAME, TEAM_COST_CENTER, TEAM_FIRST_SEEN };
+static const char teams_sql[] = "SELECT t.team, t.cost_center, " SQL_ISO(
     "t.first_seen") " FROM teams t ORDER BY t.cost_center NULLS LAST, t.team";
 
-const char ledger_sql_finance_set_up[] =
-    "SELECT EXISTS (SELECT 1 FROM teams WHERE cost_center IS NOT NULL)"
-    " OR EXISTS (SELECT 1 FROM budgets)";
+static void team_row(const PGresult *res, int r, void *row)
+{
+	struct team_row *t = row;
+	ledger_str(res, r, TEAM_NAME, t->team, sizeof t->team);
+	ledger_str(res, r, TEAM_COST_CENTER, t->cost_center, sizeof t->cost_center);
+	t->unassigned = PQgetisnull(res, r, TEAM_COST_CENTER);
+	ledger_str(res, r, TEAM_FIRST_SEEN, t->first_seen, sizeof t->first_seen);
+}
+
+int ledger_teams(struct ledger *lg, struct team_row **rows, size_t *n, struct tally_err *err)
+{
+	return ledger_load_rows(lg, teams_sql, 0, NULL, "teams", sizeof **rows, team_row, rows, n,
+	                        err);
+}
+
+int ledger_finance_set_up(struct ledger *lg, bool *set_up, struct tally_err *err)
+{
+	PGresult *res = NULL;
+
+	*set_up = false;
+	if (ledger_exec_params(lg,
+	                       "SELECT EXISTS (SELECT 1 FROM teams WHERE cost_center IS NOT NULL)"
+	                       " OR EXISTS (SELECT 1 FROM budgets)",
+	                       0, NULL, "finance set-up", &res, err) < 0)
+		return -1;
+	*set_up = PQntuples(res) == 1 && ledger_bool(res, 0, 0);
+	PQclear(res);
+	return 0;
+}
 
 /* ---- chargeback ------------------------------------------------------------------- */
 
@@ -56,6 +85,23 @@ static const char chargeback_sql[] =
     " (SELECT how FROM m), (SELECT u FROM a)::numeric(40,0), (SELECT total FROM a)::numeric(40,0)"
     " FROM h ORDER BY h.cost_center NULLS LAST, h.team";
 
+/* The columns of chargeback_sql: one row per team; the last three repeat
+ * the period's method, unassigned spend and total on every row. */
+enum cb_col {
+	CB_COST_CENTER,
+	CB_TEAM,
+	CB_CALLS,
+	CB_INPUT,
+	CB_OUTPUT,
+	CB_DIRECT,
+	CB_SHARED,
+	CB_COST,
+	CB_SHARE_PPM,
+	CB_METHOD,
+	CB_UNASSIGNED,
+	CB_TOTAL
+};
+
 int ledger_chargeback(struct ledger *lg, int64_t from_us, int64_t to_us, const char *share,
                       struct chargeback_result *out, struct tally_err *err)
 {
@@ -82,22 +128,24 @@ int ledger_chargeback(struct ledger *lg, int64_t from_us, int64_t to_us, const c
 	}
 	for (int r = 0; r < n; r++) {
 		struct chargeback_row *row = &out->rows[out->n++];
-		row->unassigned = PQgetisnull(res, r, 0);
-		str_copy(row->cost_center, sizeof row->cost_center, PQgetvalue(res, r, 0));
-		str_copy(row->team, sizeof row->team, PQgetvalue(res, r, 1));
-		row->calls = ledger_i64(res, r, 2);
-		row->input_tokens = ledger_i64(res, r, 3);
-		row->output_tokens = ledger_i64(res, r, 4);
-		str_copy(row->direct_pusd, sizeof row->direct_pusd, PQgetvalue(res, r, 5));
-		str_copy(row->shared_pusd, sizeof row->shared_pusd, PQgetvalue(res, r, 6));
-		str_copy(row->cost_pusd, sizeof row->cost_pusd, PQgetvalue(res, r, 7));
-		row->share_ppm = ledger_i64(res, r, 8);
+		row->unassigned = PQgetisnull(res, r, CB_COST_CENTER);
+		str_copy(row->cost_center, sizeof row->cost_center,
+		         PQgetvalue(res, r, CB_COST_CENTER));
+		str_copy(row->team, sizeof row->team, PQgetvalue(res, r, CB_TEAM));
+		row->calls = ledger_i64(res, r, CB_CALLS);
+		row->input_tokens = ledger_i64(res, r, CB_INPUT);
+		row->output_tokens = ledger_i64(res, r, CB_OUTPUT);
+		str_copy(row->direct_pusd, sizeof row->direct_pusd, PQgetvalue(res, r, CB_DIRECT));
+		str_copy(row->shared_pusd, sizeof row->shared_pusd, PQgetvalue(res, r, CB_SHARED));
+		str_copy(row->cost_pusd, sizeof row->cost_pusd, PQgetvalue(res, r, CB_COST));
+		row->share_ppm = ledger_i64(res, r, CB_SHARE_PPM);
 		out->calls += row->calls;
 		out->input_tokens += row->input_tokens;
 		out->output_tokens += row->output_tokens;
-		str_copy(out->method, sizeof out->method, PQgetvalue(res, r, 9));
-		str_copy(out->unassigned_pusd, sizeof out->unassigned_pusd, PQgetvalue(res, r, 10));
-		str_copy(out->total_pusd, sizeof out->total_pusd, PQgetvalue(res, r, 11));
+		str_copy(out->method, sizeof out->method, PQgetvalue(res, r, CB_METHOD));
+		str_copy(out->unassigned_pusd, sizeof out->unassigned_pusd,
+		         PQgetvalue(res, r, CB_UNASSIGNED));
+		str_copy(out->total_pusd, sizeof out->total_pusd, PQgetvalue(res, r, CB_TOTAL));
 	}
 	PQclear(res);
 	return 0;

@@ -31,17 +31,30 @@ const char *api_role_name(int role)
 	"k.id, k.role, coalesce(k.team, ''), k.name, k.token_sha256, " SQL_TS_TEXT(                \
 	    "k.created_at") ", " SQL_TS_TEXT("k.last_used_at") ", " SQL_TS_TEXT("k.revoked_at")
 
-static void key_from_row(PGresult *res, int r, int c, struct api_key *k)
+/* The columns of KEY_COLS; statements that add a column add it after them. */
+enum key_col {
+	KEY_ID,
+	KEY_ROLE,
+	KEY_TEAM,
+	KEY_NAME,
+	KEY_TOKEN_SHA256,
+	KEY_CREATED_AT,
+	KEY_LAST_USED_AT,
+	KEY_REVOKED_AT,
+	KEY_NCOLS
+};
+
+static void key_from_row(const PGresult *res, int r, struct api_key *k)
 {
 	memset(k, 0, sizeof *k);
-	k->id = ledger_i64(res, r, c);
-	k->role = api_role_parse(PQgetvalue(res, r, c + 1));
-	str_copy(k->team, sizeof k->team, PQgetvalue(res, r, c + 2));
-	str_copy(k->name, sizeof k->name, PQgetvalue(res, r, c + 3));
-	str_copy(k->token_sha256, sizeof k->token_sha256, PQgetvalue(res, r, c + 4));
-	str_copy(k->created_at, sizeof k->created_at, PQgetvalue(res, r, c + 5));
-	str_copy(k->last_used_at, sizeof k->last_used_at, PQgetvalue(res, r, c + 6));
-	str_copy(k->revoked_at, sizeof k->revoked_at, PQgetvalue(res, r, c + 7));
+	k->id = ledger_i64(res, r, KEY_ID);
+	k->role = api_role_parse(PQgetvalue(res, r, KEY_ROLE));
+	ledger_str(res, r, KEY_TEAM, k->team, sizeof k->team);
+	ledger_str(res, r, KEY_NAME, k->name, sizeof k->name);
+	ledger_str(res, r, KEY_TOKEN_SHA256, k->token_sha256, sizeof k->token_sha256);
+	ledger_str(res, r, KEY_CREATED_AT, k->created_at, sizeof k->created_at);
+	ledger_str(res, r, KEY_LAST_USED_AT, k->last_used_at, sizeof k->last_used_at);
+	ledger_str(res, r, KEY_REVOKED_AT, k->revoked_at, sizeof k->revoked_at);
 }
 
 int ledger_key_create(struct ledger *lg, const char *token_sha256, int role, const char *team,
@@ -71,25 +84,15 @@ int ledger_key_create(struct ledger *lg, const char *token_sha256, int role, con
 	return 0;
 }
 
+static void key_row(const PGresult *res, int r, void *row)
+{
+	key_from_row(res, r, row);
+}
+
 int ledger_key_list(struct ledger *lg, struct api_key **keys, size_t *n, struct tally_err *err)
 {
-	PGresult *res = PQexec(lg->conn, "SELECT " KEY_COLS " FROM api_keys k ORDER BY k.id");
-	int rows;
-
-	*keys = NULL;
-	*n = 0;
-	if (PQresultStatus(res) != PGRES_TUPLES_OK)
-		return ledger_fail(lg, res, "listing API keys", err);
-	rows = PQntuples(res);
-	if (rows > 0 && !(*keys = calloc((size_t)rows, sizeof **keys))) {
-		PQclear(res);
-		return tally_err_set(err, TALLY_ENOMEM, false, "out of memory");
-	}
-	for (int r = 0; r < rows; r++)
-		key_from_row(res, r, 0, &(*keys)[r]);
-	*n = (size_t)rows;
-	PQclear(res);
-	return 0;
+	return ledger_load_rows(lg, "SELECT " KEY_COLS " FROM api_keys k ORDER BY k.id", 0, NULL,
+	                        "listing API keys", sizeof **keys, key_row, keys, n, err);
 }
 
 int ledger_key_revoke(struct ledger *lg, int64_t id, const char *actor, bool *found,
@@ -197,9 +200,9 @@ int ledger_key_lookup(struct ledger *lg, const char *token_sha256, struct api_ke
 		PQclear(res);
 		return 0;
 	}
-	key_from_row(res, 0, 0, key);
+	key_from_row(res, 0, key);
 	*found = key->role >= 0;
-	stale = PQgetvalue(res, 0, 8)[0] == 't';
+	stale = ledger_bool(res, 0, KEY_NCOLS);
 	PQclear(res);
 	if (!*found || !stale)
 		return 0;
@@ -255,8 +258,8 @@ int ledger_session_lookup(struct ledger *lg, const char *id_sha256, struct api_k
 	if (PQresultStatus(res) != PGRES_TUPLES_OK)
 		return ledger_fail(lg, res, "looking up the session", err);
 	if (PQntuples(res) == 1) {
-		key_from_row(res, 0, 0, key);
-		str_copy(csrf, 65, PQgetvalue(res, 0, 8));
+		key_from_row(res, 0, key);
+		ledger_str(res, 0, KEY_NCOLS, csrf, 65);
 		*found = key->role >= 0;
 	}
 	PQclear(res);

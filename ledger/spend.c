@@ -376,7 +376,17 @@ void spend_series_cleanup(struct spend_series *s)
 
 /* ---- all time, for /metrics ------------------------------------------------------------ */
 
-const char ledger_sql_metrics_spend[] =
+/* The columns of labels_sql. */
+enum label_col {
+	LBL_TEAM,
+	LBL_PROVIDER,
+	LBL_MODEL,
+	LBL_TIER,
+	LBL_CALLS,
+	LBL_TOKENS, /* 5 columns: input, output, cache read, cache write, reasoning */
+	LBL_COST = LBL_TOKENS + 5
+};
+static const char labels_sql[] =
     "WITH s AS (SELECT team, provider, model, tier, sum(calls) AS calls,"
     " sum(input_tokens) AS i, sum(output_tokens) AS o, sum(cache_read_tokens) AS cr,"
     " sum(cache_write_tokens) AS cw, sum(reasoning_tokens) AS r, sum(cost_pusd) AS cost"
@@ -390,3 +400,27 @@ const char ledger_sql_metrics_spend[] =
     " sum(calls)::numeric(40,0), sum(i)::numeric(40,0), sum(o)::numeric(40,0),"
     " sum(cr)::numeric(40,0), sum(cw)::numeric(40,0), sum(r)::numeric(40,0),"
     " sum(cost)::numeric(40,0) FROM k GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4";
+
+static void label_row(const PGresult *res, int r, void *row)
+{
+	struct spend_label_row *l = row;
+	ledger_str(res, r, LBL_TEAM, l->team, sizeof l->team);
+	ledger_str(res, r, LBL_PROVIDER, l->provider, sizeof l->provider);
+	ledger_str(res, r, LBL_MODEL, l->model, sizeof l->model);
+	ledger_str(res, r, LBL_TIER, l->tier, sizeof l->tier);
+	ledger_str(res, r, LBL_CALLS, l->calls, sizeof l->calls);
+	for (int k = 0; k < 5; k++)
+		ledger_str(res, r, LBL_TOKENS + k, l->tokens[k], sizeof l->tokens[k]);
+	ledger_str(res, r, LBL_COST, l->cost_pusd, sizeof l->cost_pusd);
+}
+
+int ledger_spend_labels(struct ledger *lg, int series, struct spend_label_row **rows, size_t *n,
+                        struct tally_err *err)
+{
+	char s[16];
+	const char *p[1] = {s};
+
+	snprintf(s, sizeof s, "%d", series);
+	return ledger_load_rows(lg, labels_sql, 1, p, "spend by label", sizeof **rows, label_row,
+	                        rows, n, err);
+}

@@ -34,6 +34,11 @@ int report_month(const char *s, int64_t *from_us, int64_t *to_us);
  * is not NULL only that team's row is shown (a viewer), totals of it. */
 void report_chargeback_format(const struct chargeback_result *r, const char *month,
                               const char *team, enum report_format fmt, struct sbuf *sb);
+/* Teams and their cost centres (CSV header team,cost_center,first_seen; JSON
+ * {"teams":[...]} with cost_center null when unassigned). When team is not
+ * NULL only that team is shown (a viewer). */
+void report_teams_format(const struct team_row *rows, size_t n, const char *team,
+                         enum report_format fmt, struct sbuf *sb);
 /* The sentence describing r->method, for stderr and JSON. */
 const char *report_share_method(const char *method);
 
