@@ -12,6 +12,9 @@ enum report_format { REPORT_CSV, REPORT_JSON };
  * string with 12 fraction digits. */
 void report_spend_format(const struct spend_result *r, int dim, enum report_format fmt,
                          struct sbuf *sb);
+/* Writes a spend series (JSON: a row per bucket and key, and the total) to
+ * sb; bucket is BUCKET_HOUR or BUCKET_DAY. */
+void report_spend_series_format(const struct spend_series *s, int dim, int bucket, struct sbuf *sb);
 
 /* ---- finance reports (chargeback.c, focus.c, audit.c, outcomes.c, waste.c,
  * budget.c, util.c) ---- */
