@@ -178,9 +178,18 @@ static void usd_value(struct sbuf *b, const char *pusd)
 	sbuf_puts(b, usd);
 }
 
-static void spend_labels(struct sbuf *b, const char *name, const struct spend_label_row *l)
+/* name{team=...,provider=...,model=...,tier=...}, after kind=... when kind
+ * is not NULL. */
+static void spend_labels(struct sbuf *b, const char *name, const char *kind,
+                         const struct spend_label_row *l)
 {
-	sbuf_printf(b, "%s{team=", name);
+	sbuf_printf(b, "%s{", name);
+	if (kind) {
+		sbuf_puts(b, "kind=");
+		label_value(b, kind);
+		sbuf_putc(b, ',');
+	}
+	sbuf_puts(b, "team=");
 	label_value(b, l->team);
 	sbuf_puts(b, ",provider=");
 	label_value(b, l->provider);
@@ -213,14 +222,14 @@ static int ledger_metrics(struct ledger *lg, struct sbuf *b, struct tally_err *e
 	       "Spend in USD (tally's own price) by team, provider, model and tier; at most 200 "
 	       "label sets, the rest summed under \"_other\".");
 	for (size_t r = 0; r < n_sp; r++) {
-		spend_labels(b, "tally_spend_usd_total", &sp[r]);
+		spend_labels(b, "tally_spend_usd_total", NULL, &sp[r]);
 		usd_value(b, sp[r].cost_pusd);
 		sbuf_putc(b, '\n');
 	}
 	header(b, "tally_calls_total", "counter",
 	       "Calls stored by team, provider, model and tier (same label sets).");
 	for (size_t r = 0; r < n_sp; r++) {
-		spend_labels(b, "tally_calls_total", &sp[r]);
+		spend_labels(b, "tally_calls_total", NULL, &sp[r]);
 		sbuf_printf(b, "%s\n", sp[r].calls);
 	}
 	header(b, "tally_tokens_total", "counter",
@@ -228,17 +237,8 @@ static int ledger_metrics(struct ledger *lg, struct sbuf *b, struct tally_err *e
 	       "team, provider, model and tier.");
 	for (size_t k = 0; k < 5; k++)
 		for (size_t r = 0; r < n_sp; r++) {
-			sbuf_puts(b, "tally_tokens_total{kind=");
-			label_value(b, token_kinds[k]);
-			sbuf_puts(b, ",team=");
-			label_value(b, sp[r].team);
-			sbuf_puts(b, ",provider=");
-			label_value(b, sp[r].provider);
-			sbuf_puts(b, ",model=");
-			label_value(b, sp[r].model);
-			sbuf_puts(b, ",tier=");
-			label_value(b, sp[r].tier);
-			sbuf_printf(b, "} %s\n", sp[r].tokens[k]);
+			spend_labels(b, "tally_tokens_total", token_kinds[k], &sp[r]);
+			sbuf_printf(b, "%s\n", sp[r].tokens[k]);
 		}
 	static const struct {
 		const char *name, *help;
