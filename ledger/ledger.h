@@ -803,7 +803,7 @@ TALLY_MUST_USE int ledger_export_stream(struct ledger *lg, int which, int64_t fr
                                         int64_t to_us, ledger_row_fn fn, void *ctx,
                                         struct tally_err *err);
 
-/* ---- streams and snapshots (query.c) --------------------------------- */
+/* ---- snapshots and streams (query.c) ------------------------------------------------ */
 
 /* A repeatable-read, read-only transaction so that several reads see one
  * snapshot; end it with ledger_snapshot_end (always, also after an error). */
