@@ -69,27 +69,25 @@ int cmd_collect(int argc, char **argv)
 /* provider_cost_usd against tally's cost over the last STATUS_MISMATCH_DAYS,
  * per provider and model (the query of `tally report mismatches`,
  * docs/prices.md), largest difference first. */
-static int status_mismatches(struct ledger *lg, struct ledger_table *t, struct tally_err *err)
+static int status_mismatches(struct ledger *lg, struct cost_mismatch_row **rows, size_t *n,
+                             struct tally_err *err)
 {
 	int64_t now = time_now_us();
-	char from[40], to[40], tol[24];
-	const char *p[3] = {from, to, tol};
 
-	time_format(now - (int64_t)STATUS_MISMATCH_DAYS * 86400 * 1000000, from);
-	time_format(now + 1, to);
-	snprintf(tol, sizeof tol, "%lld", (long long)LEDGER_MISMATCH_TOLERANCE_PUSD);
-	return ledger_report_query(lg, LRS_COST_MISMATCH, p, 3, t, err);
+	return ledger_cost_mismatches(lg, now - (int64_t)STATUS_MISMATCH_DAYS * 86400 * 1000000,
+	                              now + 1, rows, n, err);
 }
 
 /* The providers and models whose provider_cost_usd disagrees with tally's
  * cost beyond rounding (or that tally could not price); "none" otherwise. */
-static void status_print_mismatches(const struct ledger_table *t)
+static void status_print_mismatches(const struct cost_mismatch_row *rows, size_t n)
 {
 	int shown = 0;
 
-	for (int r = 0; r < t->rows; r++) {
+	for (size_t r = 0; r < n; r++) {
+		const struct cost_mismatch_row *m = &rows[r];
 		char usd[3][64];
-		if (strtoll(ledger_cell(t, r, 3), NULL, 10) == 0)
+		if (m->mismatched == 0)
 			continue;
 		if (!shown++)
 			printf("provider_cost_usd mismatches, last %d days (beyond $0.000001, or "
@@ -97,11 +95,12 @@ static void status_print_mismatches(const struct ledger_table *t)
 			       "%-16s %-32s %7s %10s %8s %18s %18s %18s\n",
 			       STATUS_MISMATCH_DAYS, "provider", "model", "calls", "mismatched",
 			       "unpriced", "provider usd", "tally usd", "difference usd");
-		for (int i = 0; i < 3; i++)
-			report_usd(ledger_cell(t, r, 5 + i), usd[i], sizeof usd[i]);
-		printf("%-16s %-32s %7s %10s %8s %18s %18s %18s\n", ledger_cell(t, r, 0),
-		       ledger_cell(t, r, 1), ledger_cell(t, r, 2), ledger_cell(t, r, 3),
-		       ledger_cell(t, r, 4), usd[0], usd[1], usd[2]);
+		report_usd(m->provider_pusd, usd[0], sizeof usd[0]);
+		report_usd(m->tally_pusd, usd[1], sizeof usd[1]);
+		report_usd(m->diff_pusd, usd[2], sizeof usd[2]);
+		printf("%-16s %-32s %7lld %10lld %8lld %18s %18s %18s\n", m->provider, m->model,
+		       (long long)m->calls, (long long)m->mismatched, (long long)m->unpriced,
+		       usd[0], usd[1], usd[2]);
 	}
 	if (!shown)
 		printf("provider_cost_usd mismatches, last %d days: none\n", STATUS_MISMATCH_DAYS);
@@ -130,11 +129,12 @@ int cmd_status(int argc, char **argv)
 	struct ledger *lg = cmd_open_ledger(&cfg);
 	if (!lg)
 		return 1;
-	struct ledger_table mm = {0};
+	struct cost_mismatch_row *mm = NULL;
+	size_t n_mm = 0;
 	if (tally_status_read(&cfg, lg, 3000, &st, &err) < 0 ||
-	    (!json && status_mismatches(lg, &mm, &err) < 0)) {
+	    (!json && status_mismatches(lg, &mm, &n_mm, &err) < 0)) {
 		fprintf(stderr, "tally: %s\n", err.msg);
-		ledger_table_cleanup(&mm);
+		free(mm);
 		tally_status_cleanup(&st);
 		ledger_close(lg);
 		return 1;
@@ -153,7 +153,7 @@ int cmd_status(int argc, char **argv)
 		       "duplicates   %lld\nquarantined  %lld\nunpriced     %lld\n\n",
 		       (long long)st.calls, (long long)st.outcomes, (long long)st.feedback,
 		       (long long)st.duplicates, (long long)st.quarantined, (long long)st.unpriced);
-		status_print_mismatches(&mm);
+		status_print_mismatches(mm, n_mm);
 		if (st.kafka_ok)
 			printf("kafka cluster  %s\n", st.cluster_id[0] ? st.cluster_id : "?");
 		printf("offset resets  %lld%s%s\n", (long long)st.offset_resets,
@@ -185,7 +185,7 @@ int cmd_status(int argc, char **argv)
 			        " them again; see its log\n",
 			        st.out_of_range);
 	}
-	ledger_table_cleanup(&mm);
+	free(mm);
 	tally_status_cleanup(&st);
 	return 0;
 }

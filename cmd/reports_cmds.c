@@ -272,39 +272,19 @@ int cmd_teams(int argc, char **argv)
 		ledger_close(lg);
 		return 0;
 	}
-	struct ledger_table t;
+	struct team_row *rows = NULL;
+	size_t n = 0;
 	enum report_format fmt;
 	if (parse_format(o.format, &fmt) < 0) {
 		ledger_close(lg);
 		return 2;
 	}
-	if (ledger_report_query(lg, LRS_TEAMS, NULL, 0, &t, &err) < 0)
+	if (ledger_teams(lg, &rows, &n, &err) < 0)
 		return fail(lg, &err);
 	struct sbuf sb;
 	sbuf_init(&sb);
-	sbuf_puts(&sb, fmt == REPORT_CSV ? "team,cost_center,first_seen\n" : "{\"teams\":[");
-	for (int r = 0; r < t.rows; r++) {
-		const char *cc =
-		    ledger_cell_null(&t, r, 1) ? "(unassigned)" : ledger_cell(&t, r, 1);
-		if (fmt == REPORT_CSV) {
-			report_csv_field(&sb, ledger_cell(&t, r, 0));
-			sbuf_putc(&sb, ',');
-			report_csv_field(&sb, cc);
-			sbuf_printf(&sb, ",%s\n", ledger_cell(&t, r, 2));
-			continue;
-		}
-		sbuf_puts(&sb, r ? ",{\"team\":" : "{\"team\":");
-		sbuf_json_str(&sb, ledger_cell(&t, r, 0));
-		sbuf_puts(&sb, ",\"cost_center\":");
-		if (ledger_cell_null(&t, r, 1))
-			sbuf_puts(&sb, "null");
-		else
-			sbuf_json_str(&sb, cc);
-		sbuf_printf(&sb, ",\"first_seen\":\"%s\"}", ledger_cell(&t, r, 2));
-	}
-	if (fmt == REPORT_JSON)
-		sbuf_puts(&sb, "]}\n");
-	ledger_table_cleanup(&t);
+	report_teams_format(rows, n, NULL, fmt, &sb);
+	free(rows);
 	ledger_close(lg);
 	return print_sbuf(&sb);
 }

@@ -79,18 +79,15 @@ static void seed_demo_finance(struct ledger *lg, const struct demo_history_resul
 	    {"workflow", "contract-review", 92}, /* forecast over: at risk */
 	    {"team", "marketing", 3},            /* spent already: over */
 	};
-	struct ledger_table t = {0};
 	struct tally_err err = {0};
 	char amount[32], summary[512];
 	size_t used = 0;
 	bool set_up;
 
-	if (ledger_report_query(lg, LRS_FINANCE_SET_UP, NULL, 0, &t, &err) < 0) {
+	if (ledger_finance_set_up(lg, &set_up, &err) < 0) {
 		log_warn("demo: %s", err.msg);
 		return;
 	}
-	set_up = t.rows == 1 && strcmp(ledger_cell(&t, 0, 0), "t") == 0;
-	ledger_table_cleanup(&t);
 	if (set_up)
 		return;
 	for (size_t i = 0; i < sizeof centres / sizeof centres[0]; i++)

@@ -64,6 +64,47 @@ int ledger_exec_params(struct ledger *lg, const char *sql, int n, const char *co
 	return 0;
 }
 
+int64_t ledger_i64(const PGresult *res, int r, int c)
+{
+	return PQgetisnull(res, r, c) ? 0 : strtoll(PQgetvalue(res, r, c), NULL, 10);
+}
+
+bool ledger_bool(const PGresult *res, int r, int c)
+{
+	return !PQgetisnull(res, r, c) && PQgetvalue(res, r, c)[0] == 't';
+}
+
+void ledger_str(const PGresult *res, int r, int c, char *out, size_t n)
+{
+	str_copy(out, n, PQgetisnull(res, r, c) ? "" : PQgetvalue(res, r, c));
+}
+
+int ledger_load_rows(struct ledger *lg, const char *sql, int n, const char *const *p,
+                     const char *what, size_t size, ledger_decode_fn decode, void *rows,
+                     size_t *n_rows, struct tally_err *err)
+{
+	PGresult *res = NULL;
+	char *out = NULL;
+
+	/* rows is the address of the caller's pointer to its row type: set as
+	 * bytes, so that no pointer is written through another's type */
+	memcpy(rows, &out, sizeof out);
+	*n_rows = 0;
+	if (ledger_exec_params(lg, sql, n, p, what, &res, err) < 0)
+		return -1;
+	int nr = PQntuples(res);
+	if (nr > 0 && !(out = calloc((size_t)nr, size))) {
+		PQclear(res);
+		return tally_err_set(err, TALLY_ENOMEM, false, "out of memory");
+	}
+	for (int r = 0; r < nr; r++)
+		decode(res, r, out + (size_t)r * size);
+	PQclear(res);
+	memcpy(rows, &out, sizeof out);
+	*n_rows = (size_t)nr;
+	return 0;
+}
+
 int ledger_tx_end(struct ledger *lg, int rc, struct tally_err *err)
 {
 	if (rc == 0 && ledger_exec(lg, "COMMIT", err) == 0)

@@ -1,7 +1,9 @@
 /* ledger.h - the PostgreSQL ledger: schema, batch writes, prices, reads.
  *
- * Every SQL statement that touches a ledger table lives in ledger/. Money is
- * integer pico-USD (1e-12 USD) in C and bigint/numeric in SQL.
+ * Every SQL statement that touches a ledger table lives in ledger/, in the
+ * file of what it reads or writes (each section below names it), beside the
+ * function that decodes its rows. Money is integer pico-USD (1e-12 USD) in C
+ * and bigint/numeric in SQL.
  */
 #ifndef TALLY_LEDGER_H
 #define TALLY_LEDGER_H
@@ -323,7 +325,7 @@ TALLY_MUST_USE int ledger_offset_reset(struct ledger *lg, const struct ledger_so
                                        const struct ledger_offset_reset *r, bool *applied,
                                        struct tally_err *err);
 
-/* ---- prices in the ledger ------------------------------------------------------ */
+/* ---- prices in the ledger (prices_db.c, price_list.c) ------------------------------- */
 
 /* Loads the whole price book. Returns NULL with err set. */
 struct pricebook *ledger_load_pricebook(struct ledger *lg, struct tally_err *err);
@@ -361,7 +363,24 @@ TALLY_MUST_USE int ledger_merge_rollups(struct ledger *lg, int64_t *merged, stru
 TALLY_MUST_USE int ledger_rebuild_rollups(struct ledger *lg, int64_t from_us, int64_t to_us,
                                           const char *actor, struct tally_err *err);
 
-/* ---- reads ------------------------------------------------------------------------ */
+/* Price book rows (every version), filtered by exact provider / model when
+ * not NULL, ordered by provider, model, newest first. */
+struct price_row {
+	struct price p;
+	char effective_from[40];
+	char source[256];
+};
+struct price_page {
+	int64_t total;
+	struct price_row *rows; /* malloc'd */
+	size_t n;
+};
+TALLY_MUST_USE int ledger_price_list(struct ledger *lg, const char *provider, const char *model,
+                                     int64_t limit, int64_t offset, struct price_page *out,
+                                     struct tally_err *err);
+void price_page_cleanup(struct price_page *p); /* NULL is fine */
+
+/* ---- what the ledger holds (status.c) ----------------------------------------------- */
 
 struct ledger_status {
 	int64_t calls, outcomes, feedback, duplicates, quarantined, unpriced;
@@ -378,6 +397,11 @@ struct ledger_status {
 TALLY_MUST_USE int ledger_status(struct ledger *lg, const char *group, struct ledger_status *st,
                                  struct tally_err *err);
 void ledger_status_cleanup(struct ledger_status *st);
+
+/* A cheap round trip: is the ledger answering? */
+TALLY_MUST_USE int ledger_ping(struct ledger *lg, struct tally_err *err);
+
+/* ---- spend: calls and their rollups (spend.c) --------------------------------------- */
 
 enum spend_dim {
 	DIM_TEAM,
@@ -426,7 +450,255 @@ TALLY_MUST_USE int ledger_spend(struct ledger *lg, const struct spend_query *q,
                                 struct spend_result *out, struct tally_err *err);
 void spend_result_cleanup(struct spend_result *r);
 
-/* ---- web: keys, sessions, quarantine, prices (web_sql.c) ---- */
+/* Spend per time bucket and dimension: the query of ledger_spend (same
+ * sources, same dimension whitelist) with a time bucket in front. */
+enum spend_bucket { BUCKET_HOUR = 0, BUCKET_DAY };
+struct spend_series_row {
+	char bucket[40]; /* "2026-11-01" or "2026-11-01T12:00:00Z" */
+	struct spend_row r;
+};
+struct spend_series {
+	struct spend_series_row *rows; /* malloc'd, by bucket then cost descending */
+	size_t n;
+	struct spend_row total;
+};
+TALLY_MUST_USE int ledger_spend_series(struct ledger *lg, const struct spend_query *q, int bucket,
+                                       struct spend_series *out, struct tally_err *err);
+void spend_series_cleanup(struct spend_series *s); /* NULL is fine */
+
+/* All-time spend and tokens by team, provider, model and tier, from the
+ * daily rollups: the series - 1 largest by cost, the rest summed into one
+ * row labelled "_other". Counts and money as exact decimal integers. */
+struct spend_label_row {
+	char team[EVENT_NAME_MAX + 1], provider[EVENT_NAME_MAX + 1];
+	char model[EVENT_MODEL_MAX + 1], tier[EVENT_TIER_MAX + 1];
+	char calls[48];
+	char tokens[5][48]; /* input, output, cache read, cache write, reasoning */
+	char cost_pusd[48];
+};
+/* *rows is malloc'd (free it). */
+TALLY_MUST_USE int ledger_spend_labels(struct ledger *lg, int series, struct spend_label_row **rows,
+                                       size_t *n, struct tally_err *err);
+
+/* ---- teams, cost centres, chargeback (chargeback.c) --------------------------------- */
+
+/* Chargeback for [from, to) from the hourly rollups. share: "none",
+ * "proportional" or "even"; how unassigned spend (teams without a cost
+ * centre) is shared among the assigned teams. Money as exact decimal integer
+ * strings of pico-USD; share_pct as integer millionths of the whole (so
+ * 1000000 = 100%), rounded down with the remainders handed out largest first
+ * (ties by cost centre, team) so that the column sums to exactly 1000000. */
+struct chargeback_row {
+	char cost_center[EVENT_NAME_MAX + 1]; /* "" when unassigned */
+	bool unassigned;
+	char team[EVENT_NAME_MAX + 1];
+	int64_t calls, input_tokens, output_tokens;
+	char direct_pusd[48]; /* the team's own spend */
+	char shared_pusd[48]; /* + share received (or - spend shared away) */
+	char cost_pusd[48];   /* direct + shared */
+	int64_t share_ppm;
+};
+struct chargeback_result {
+	struct chargeback_row *rows; /* malloc'd */
+	size_t n;
+	int64_t calls, input_tokens, output_tokens;
+	char total_pusd[48], unassigned_pusd[48];
+	char method[16]; /* the method applied: none|proportional|even */
+};
+TALLY_MUST_USE int ledger_chargeback(struct ledger *lg, int64_t from_us, int64_t to_us,
+                                     const char *share, struct chargeback_result *out,
+                                     struct tally_err *err);
+void chargeback_result_cleanup(struct chargeback_result *r); /* NULL is fine */
+
+/* A team as mapped: its cost centre ("" and unassigned when none) and when
+ * it was first seen. */
+struct team_row {
+	char team[EVENT_NAME_MAX + 1];
+	char cost_center[EVENT_NAME_MAX + 1];
+	bool unassigned;
+	char first_seen[40];
+};
+/* Every team, by cost centre (unassigned last) and name; *rows is malloc'd
+ * (free it). */
+TALLY_MUST_USE int ledger_teams(struct ledger *lg, struct team_row **rows, size_t *n,
+                                struct tally_err *err);
+/* *set_up: some team has a cost centre or some budget exists. */
+TALLY_MUST_USE int ledger_finance_set_up(struct ledger *lg, bool *set_up, struct tally_err *err);
+/* Maps team to cost centre cc (created when new; NULL or "" unmaps) and
+ * records it in the audit log, in one transaction. */
+TALLY_MUST_USE int ledger_team_set_cost_center(struct ledger *lg, const char *team, const char *cc,
+                                               const char *actor, struct tally_err *err);
+
+/* ---- waste and provider cost mismatches over the calls (waste.c) -------------------- */
+
+/* provider_cost_usd and tally's cost agree when within this much (1e-6 USD):
+ * providers round what they report. */
+#define LEDGER_MISMATCH_TOLERANCE_PUSD INT64_C(1000000)
+
+/* The waste of one team and workflow (or of all: the total). Counts as
+ * integers, money as exact decimal integers of pico-USD. */
+struct waste_row {
+	char team[EVENT_NAME_MAX + 1], workflow[EVENT_NAME_MAX + 1];
+	int64_t failed_calls, repeated_calls, cache_hit_calls;
+	char failed_pusd[48], repeated_pusd[48];
+	char savings_pusd[48]; /* what the cache hits would have cost at list rates */
+	char spend_pusd[48];
+	char over_tier_pusd[48]; /* meaningful when waste_result.policy */
+};
+struct waste_result {
+	struct waste_row *rows; /* malloc'd, by team and workflow */
+	size_t n;
+	struct waste_row total;
+	bool policy;        /* a policy version judged the over-tier column */
+	char versions[512]; /* the versions that judged calls of the period ("1,2"; "" none) */
+};
+/* Waste of [from, to) per team and workflow (team NULL: every team): failed
+ * calls, prompts repeated within window_s of an identical successful one,
+ * cache hits, and over-tier spend judged by policy version policy_version
+ * (0: the version in force at each call). */
+TALLY_MUST_USE int ledger_waste(struct ledger *lg, int64_t from_us, int64_t to_us, int64_t window_s,
+                                const char *team, int64_t policy_version, struct waste_result *out,
+                                struct tally_err *err);
+void waste_result_cleanup(struct waste_result *r); /* NULL is fine */
+
+/* Calls of one provider and model that carried provider_cost_usd. */
+struct cost_mismatch_row {
+	char provider[EVENT_NAME_MAX + 1], model[EVENT_MODEL_MAX + 1];
+	int64_t calls;
+	int64_t mismatched; /* beyond LEDGER_MISMATCH_TOLERANCE_PUSD, or unpriced */
+	int64_t unpriced;
+	char provider_pusd[48], tally_pusd[48], diff_pusd[48]; /* diff = provider - tally */
+};
+/* The calls of [from, to) (cache hits aside) with provider_cost_usd, per
+ * provider and model, largest difference first; *rows is malloc'd (free it). */
+TALLY_MUST_USE int ledger_cost_mismatches(struct ledger *lg, int64_t from_us, int64_t to_us,
+                                          struct cost_mismatch_row **rows, size_t *n,
+                                          struct tally_err *err);
+
+/* ---- outcomes (outcomes.c) ---------------------------------------------------------- */
+
+enum outcome_value_level { OUTCOME_VALUE_ROW, OUTCOME_VALUE_TEAM, OUTCOME_VALUE_TOTAL };
+
+struct outcome_value {
+	enum outcome_value_level
+	    level; /* a (team, workflow, kind) row, a team's subtotal, the total */
+	char kind[EVENT_NAME_MAX + 1], team[EVENT_NAME_MAX + 1], workflow[EVENT_NAME_MAX + 1];
+	int64_t outcomes, successes;
+	char value_pusd[48]; /* value of the successes, exact pico-USD digits */
+	char spend_pusd[48]; /* cost of the calls that name the outcomes */
+};
+
+/* Outcomes of [from, to) by team, workflow and kind (team NULL: every team),
+ * with what the successful ones were worth and what their calls cost; each
+ * team's subtotal follows its rows, the total comes last. *rows is malloc'd
+ * (free it). */
+TALLY_MUST_USE int ledger_outcome_value(struct ledger *lg, int64_t from_us, int64_t to_us,
+                                        const char *team, struct outcome_value **rows, size_t *n,
+                                        struct tally_err *err);
+
+/* Cost per outcome of [from, to): the calls that name an outcome of their
+ * team, with the outcome's workflow. Money as exact decimal integers of
+ * pico-USD. */
+struct outcome_workflow_row {
+	char workflow[EVENT_NAME_MAX + 1];
+	int64_t outcomes, successes, calls;
+	char spend_pusd[48]; /* failed attempts included */
+};
+struct outcome_tier_row { /* calls per outcome by tier */
+	char workflow[EVENT_NAME_MAX + 1], tier[EVENT_TIER_MAX + 1];
+	int64_t calls, outcomes;
+};
+struct outcome_week_row {
+	char workflow[EVENT_NAME_MAX + 1];
+	char week[11]; /* the week's Monday, YYYY-MM-DD */
+	int64_t outcomes, successes;
+	char spend_pusd[48];
+};
+struct outcomes_result {
+	struct outcome_workflow_row *workflows; /* malloc'd, by workflow */
+	size_t n_workflows;
+	struct outcome_tier_row *tiers; /* by workflow, tier */
+	size_t n_tiers;
+	struct outcome_week_row *weeks; /* by workflow, week */
+	size_t n_weeks;
+	int64_t orphan_calls; /* calls naming an outcome that never arrived */
+	char orphan_pusd[48]; /* and their spend */
+	int64_t outcomes_without_calls;
+};
+TALLY_MUST_USE int ledger_outcomes(struct ledger *lg, int64_t from_us, int64_t to_us,
+                                   struct outcomes_result *out, struct tally_err *err);
+void outcomes_result_cleanup(struct outcomes_result *r); /* NULL is fine */
+
+/* ---- budgets, their alerts, the webhook outbox (budgets.c) -------------------------- */
+
+/* Budgets: scope "team" or "workflow"; amount in pico-USD as a decimal
+ * integer string. Set inserts or updates, for every month when from_month is
+ * NULL, else from that month ("YYYY-MM-01") on, earlier months keeping their
+ * amounts; set and delete are audited. */
+TALLY_MUST_USE int ledger_budget_set(struct ledger *lg, const char *scope, const char *name,
+                                     const char *amount_pusd, const char *from_month,
+                                     const char *actor, struct tally_err *err);
+TALLY_MUST_USE int ledger_budget_delete(struct ledger *lg, const char *scope, const char *name,
+                                        const char *actor, bool *found, struct tally_err *err);
+/* Evaluates every budget for the month holding at_us (forecast by run rate)
+ * and stores the alerts newly crossed, each with its webhook in the outbox,
+ * in one transaction. *fired (may be NULL) receives how many. */
+TALLY_MUST_USE int ledger_budget_evaluate(struct ledger *lg, int64_t at_us, int *fired,
+                                          struct tally_err *err);
+
+/* A budget's state in the month holding a moment: spend up to it and the
+ * forecast to the month's end (docs/reports.md). Money as exact decimal
+ * integers of pico-USD. */
+struct budget_state {
+	int64_t id;
+	char scope[16]; /* team or workflow */
+	char name[EVENT_NAME_MAX + 1];
+	char amount_pusd[48]; /* the amount that applies to the month */
+	char month[8];        /* YYYY-MM */
+	char spend_pusd[48], forecast_pusd[48];
+	int64_t elapsed_s, month_s;
+	int64_t basis_days; /* whole days the forecast's mean is of (0: run rate, no band) */
+	bool band;          /* forecast_low/high set */
+	char forecast_low_pusd[48], forecast_high_pusd[48];
+};
+/* Every budget with an amount for the month holding at_us, by scope and
+ * name; *rows is malloc'd (free it). */
+TALLY_MUST_USE int ledger_budget_states(struct ledger *lg, int64_t at_us,
+                                        struct budget_state **rows, size_t *n,
+                                        struct tally_err *err);
+/* A budget alert as fired. */
+struct budget_alert_row {
+	int64_t id;
+	char scope[16], name[EVENT_NAME_MAX + 1];
+	char period[8]; /* YYYY-MM */
+	char basis[16]; /* actual or forecast */
+	int64_t threshold_pct;
+	char amount_pusd[48], spend_pusd[48], forecast_pusd[48];
+	char fired_at[40];
+};
+/* The newest alerts first, limit from offset; team not NULL: that team's
+ * budget's only. *rows is malloc'd (free it). */
+TALLY_MUST_USE int ledger_budget_alerts(struct ledger *lg, int limit, int64_t offset,
+                                        const char *team, struct budget_alert_row **rows, size_t *n,
+                                        struct tally_err *err);
+
+/* The webhook outbox: claims the oldest due delivery (row lock held in an
+ * open transaction until ledger_outbox_done); *found false when none is due.
+ * payload is malloc'd (free it). */
+struct outbox_item {
+	int64_t id;
+	int attempts;
+	char kind[64];
+	char *payload;
+};
+TALLY_MUST_USE int ledger_outbox_claim(struct ledger *lg, struct outbox_item *it, bool *found,
+                                       struct tally_err *err);
+/* Records the outcome of a claimed delivery and ends its transaction:
+ * delivered, or retried after retry_s seconds with error noted. */
+TALLY_MUST_USE int ledger_outbox_done(struct ledger *lg, int64_t id, bool delivered, int retry_s,
+                                      const char *error, struct tally_err *err);
+
+/* ---- API keys and sessions (keys.c) ------------------------------------------------- */
 
 enum api_role { ROLE_ADMIN = 0, ROLE_FINANCE, ROLE_VIEWER };
 /* "admin" -> ROLE_ADMIN ...; -1 when unknown. */
@@ -485,6 +757,8 @@ TALLY_MUST_USE int ledger_session_lookup(struct ledger *lg, const char *id_sha25
 TALLY_MUST_USE int ledger_session_delete(struct ledger *lg, const char *id_sha256,
                                          struct tally_err *err);
 
+/* ---- quarantine (quarantine.c; grouped: drilldown.c) -------------------------------- */
+
 /* One quarantined message for the list: raw holds the first bytes only. */
 struct quarantine_item {
 	int64_t id;
@@ -508,95 +782,43 @@ TALLY_MUST_USE int ledger_quarantine_list(struct ledger *lg, int64_t limit, int6
                                           struct tally_err *err);
 void quarantine_page_cleanup(struct quarantine_page *p); /* NULL is fine */
 
-/* Price book rows (every version), filtered by exact provider / model when
- * not NULL, ordered by provider, model, newest first. */
-struct price_row {
-	struct price p;
-	char effective_from[40];
-	char source[256];
-};
-struct price_page {
-	int64_t total;
-	struct price_row *rows; /* malloc'd */
-	size_t n;
-};
-TALLY_MUST_USE int ledger_price_list(struct ledger *lg, const char *provider, const char *model,
-                                     int64_t limit, int64_t offset, struct price_page *out,
+/* ---- the audit log and its export (audit.c) ----------------------------------------- */
+
+/* The head of the audit log's hash chain: *seq 0 and hash of zeros when empty. */
+TALLY_MUST_USE int ledger_audit_head(struct ledger *lg, int64_t *seq, char hash[65],
                                      struct tally_err *err);
-void price_page_cleanup(struct price_page *p); /* NULL is fine */
 
-/* Spend per time bucket and dimension: the query of ledger_spend (same
- * sources, same dimension whitelist) with a time bucket in front. */
-enum spend_bucket { BUCKET_HOUR = 0, BUCKET_DAY };
-struct spend_series_row {
-	char bucket[40]; /* "2026-11-01" or "2026-11-01T12:00:00Z" */
-	struct spend_row r;
+/* The files of the audit export, rows as stored (docs/reports.md). */
+enum ledger_export {
+	LEDGER_EXPORT_CALLS,         /* the calls of the period, by ts, event_id */
+	LEDGER_EXPORT_PRICES,        /* every price version in force before the period's end */
+	LEDGER_EXPORT_PRICE_CHANGES, /* versions effective or imported in the period */
+	LEDGER_EXPORT_REPRICES,      /* audit_log prices.reprice rows of the period */
+	LEDGER_EXPORT_BUDGETS,       /* every budget */
+	LEDGER_EXPORT_ALERTS,        /* budget alerts fired in the period */
+	LEDGER_EXPORT_LOG,           /* chain_seq, id, ts_us, ts, actor, action, details,
+	                                prev_hash, hash of the period, by chain_seq */
+	LEDGER_EXPORT_COUNT
 };
-struct spend_series {
-	struct spend_series_row *rows; /* malloc'd, by bucket then cost descending */
-	size_t n;
-	struct spend_row total;
-};
-TALLY_MUST_USE int ledger_spend_series(struct ledger *lg, const struct spend_query *q, int bucket,
-                                       struct spend_series *out, struct tally_err *err);
-void spend_series_cleanup(struct spend_series *s); /* NULL is fine */
+/* Called once per row of a stream; vals[i] NULL for SQL NULL. Non-zero stops
+ * the stream (and fails it with err set by the callback). */
+typedef int (*ledger_row_fn)(void *ctx, int ncols, const char *const *vals, struct tally_err *err);
+/* Streams the rows of one export file for [from, to) through a server-side
+ * cursor (constant memory whatever the size of the answer). Runs in the
+ * caller's transaction when one is open (ledger_snapshot_begin), else in its
+ * own read-only one. */
+TALLY_MUST_USE int ledger_export_stream(struct ledger *lg, int which, int64_t from_us,
+                                        int64_t to_us, ledger_row_fn fn, void *ctx,
+                                        struct tally_err *err);
 
-/* A cheap round trip: is the ledger answering? */
-TALLY_MUST_USE int ledger_ping(struct ledger *lg, struct tally_err *err);
+/* ---- snapshots and streams (query.c) ------------------------------------------------ */
 
-/* ---- reports (report_sql.c) ---- */
+/* A repeatable-read, read-only transaction so that several reads see one
+ * snapshot; end it with ledger_snapshot_end (always, also after an error). */
+TALLY_MUST_USE int ledger_snapshot_begin(struct ledger *lg, struct tally_err *err);
+void ledger_snapshot_end(struct ledger *lg);
 
-/* A small query answer copied out of libpq: rows x cols cells, NULL for SQL
- * NULL. Free with ledger_table_cleanup. */
-struct ledger_table {
-	int rows, cols;
-	char **cells; /* malloc'd, rows * cols, each malloc'd or NULL */
-};
-/* Cell (r, c) or "" for NULL. */
-const char *ledger_cell(const struct ledger_table *t, int r, int c);
-bool ledger_cell_null(const struct ledger_table *t, int r, int c);
-void ledger_table_cleanup(struct ledger_table *t); /* NULL is fine */
-
-/* The fixed report statements (SQL text chosen by enum, values as $n). The
- * comment says the parameters and the columns. */
-enum ledger_report_sql {
-	LRS_TEAMS,               /* -> team, cost_center, first_seen */
-	LRS_AUDIT_CALLS,         /* $1 from, $2 to -> the calls of the period, by ts, event_id */
-	LRS_AUDIT_PRICES,        /* $2 to -> every price version in force before to */
-	LRS_AUDIT_PRICE_CHANGES, /* $1, $2 -> versions effective or imported in the period */
-	LRS_AUDIT_REPRICES,      /* $1, $2 -> audit_log prices.reprice rows of the period */
-	LRS_AUDIT_BUDGETS,       /* -> every budget */
-	LRS_AUDIT_ALERTS,        /* $1, $2 -> alerts fired in the period */
-	LRS_AUDIT_LOG,           /* $1, $2 -> chain_seq, id, ts_us, ts, actor, action, details,
-	                            prev_hash, hash, by chain_seq */
-	LRS_OUTCOMES,            /* $1, $2 -> see reports/outcomes.c */
-	LRS_OUTCOMES_TIERS,      /* $1, $2 -> workflow, tier, calls, outcomes */
-	LRS_OUTCOMES_WEEKS,      /* $1, $2 -> workflow, week, outcomes, successes, spend */
-	LRS_OUTCOMES_APART,      /* $1, $2 -> orphan calls, their spend, outcomes without calls */
-	LRS_WASTE,               /* $1, $2, $3 window seconds, $4 team or NULL -> team, workflow,
-	                            failed calls, failed spend, repeated calls, repeated spend,
-	                            cache hits, realised savings, total spend, over-tier
-	                            spend (NULL without a policy version), totals row
-	                            flag, whether a policy version exists */
-	LRS_FINANCE_SET_UP,      /* -> whether any team has a cost centre or any budget exists */
-	LRS_BUDGETS,             /* $1 at -> see reports/budget.c */
-	LRS_ALERTS,              /* $1 limit, $2 team or NULL, $3 offset -> newest alerts first */
-	LRS_METRICS_SPEND,       /* $1 series -> team, provider, model, tier, calls, input, output,
-	                            cache read, cache write, reasoning tokens, cost_pusd, all time
-	                            from the rollups: the $1 - 1 largest by cost, the rest as
-	                            one row of "_other" */
-	LRS_COST_MISMATCH,       /* $1, $2, $3 tolerance pico-USD -> provider, model, calls with
-	                            provider_cost_usd, mismatched (beyond $3 or unpriced), of
-	                            them unpriced, provider's sum, tally's sum, difference;
-	                            largest difference first */
-	LRS_COUNT
-};
-/* provider_cost_usd and tally's cost agree when within this much (1e-6 USD):
- * providers round what they report. */
-#define LEDGER_MISMATCH_TOLERANCE_PUSD INT64_C(1000000)
-/* Runs one of the statements and copies its answer into *out. */
-TALLY_MUST_USE int ledger_report_query(struct ledger *lg, int which, const char *const *params,
-                                       int n, struct ledger_table *out, struct tally_err *err);
+/* ---- FOCUS rows (focus_rows.c) ------------------------------------------------------ */
 
 /* One row of the FOCUS export (ledger/focus_rows.c, docs/focus.md): the
  * provider charges (cache hits left out) of one charge period, route
@@ -635,70 +857,7 @@ TALLY_MUST_USE int ledger_focus_stream(struct ledger *lg, int64_t from_us, int64
                                        bool hourly, ledger_focus_fn fn, void *ctx,
                                        struct tally_err *err) __attribute__((warn_unused_result));
 
-/* Called once per row of a stream; vals[i] NULL for SQL NULL. Non-zero stops
- * the stream (and fails it with err set by the callback). */
-typedef int (*ledger_row_fn)(void *ctx, int ncols, const char *const *vals, struct tally_err *err);
-/* Streams one of the statements through a server-side cursor (constant
- * memory whatever the size of the answer). Runs in the caller's transaction
- * when one is open (ledger_snapshot_begin), else in its own read-only one. */
-TALLY_MUST_USE int ledger_report_stream(struct ledger *lg, int which, const char *const *params,
-                                        int n, ledger_row_fn fn, void *ctx, struct tally_err *err);
-/* A repeatable-read, read-only transaction so that several reads see one
- * snapshot; end it with ledger_snapshot_end (always, also after an error). */
-TALLY_MUST_USE int ledger_snapshot_begin(struct ledger *lg, struct tally_err *err);
-void ledger_snapshot_end(struct ledger *lg);
-
-/* Chargeback for [from, to) from the hourly rollups. share: "none",
- * "proportional" or "even"; how unassigned spend (teams without a cost
- * centre) is shared among the assigned teams. Money as exact decimal integer
- * strings of pico-USD; share_pct as integer millionths of the whole (so
- * 1000000 = 100%), rounded down with the remainders handed out largest first
- * (ties by cost centre, team) so that the column sums to exactly 1000000. */
-struct chargeback_row {
-	char cost_center[EVENT_NAME_MAX + 1]; /* "" when unassigned */
-	bool unassigned;
-	char team[EVENT_NAME_MAX + 1];
-	int64_t calls, input_tokens, output_tokens;
-	char direct_pusd[48]; /* the team's own spend */
-	char shared_pusd[48]; /* + share received (or - spend shared away) */
-	char cost_pusd[48];   /* direct + shared */
-	int64_t share_ppm;
-};
-struct chargeback_result {
-	struct chargeback_row *rows; /* malloc'd */
-	size_t n;
-	int64_t calls, input_tokens, output_tokens;
-	char total_pusd[48], unassigned_pusd[48];
-	char method[16]; /* the method applied: none|proportional|even */
-};
-TALLY_MUST_USE int ledger_chargeback(struct ledger *lg, int64_t from_us, int64_t to_us,
-                                     const char *share, struct chargeback_result *out,
-                                     struct tally_err *err);
-void chargeback_result_cleanup(struct chargeback_result *r); /* NULL is fine */
-
-/* Maps team to cost centre cc (created when new; NULL or "" unmaps) and
- * records it in the audit log, in one transaction. */
-TALLY_MUST_USE int ledger_team_set_cost_center(struct ledger *lg, const char *team, const char *cc,
-                                               const char *actor, struct tally_err *err);
-
-/* The head of the audit log's hash chain: *seq 0 and hash of zeros when empty. */
-TALLY_MUST_USE int ledger_audit_head(struct ledger *lg, int64_t *seq, char hash[65],
-                                     struct tally_err *err);
-
-/* Budgets: scope "team" or "workflow"; amount in pico-USD as a decimal
- * integer string. Set inserts or updates, for every month when from_month is
- * NULL, else from that month ("YYYY-MM-01") on, earlier months keeping their
- * amounts; set and delete are audited. */
-TALLY_MUST_USE int ledger_budget_set(struct ledger *lg, const char *scope, const char *name,
-                                     const char *amount_pusd, const char *from_month,
-                                     const char *actor, struct tally_err *err);
-TALLY_MUST_USE int ledger_budget_delete(struct ledger *lg, const char *scope, const char *name,
-                                        const char *actor, bool *found, struct tally_err *err);
-/* Evaluates every budget for the month holding at_us (forecast by run rate)
- * and stores the alerts newly crossed, each with its webhook in the outbox,
- * in one transaction. *fired (may be NULL) receives how many. */
-TALLY_MUST_USE int ledger_budget_evaluate(struct ledger *lg, int64_t at_us, int *fired,
-                                          struct tally_err *err);
+/* ---- bulk loads and names (demo_sql.c, names.c) ------------------------------------- */
 
 /* Whether the ledger holds any call older than ts_us (ledger/demo_sql.c). */
 TALLY_MUST_USE int ledger_calls_before(struct ledger *lg, int64_t ts_us, bool *any,
@@ -711,27 +870,6 @@ TALLY_MUST_USE int ledger_bulk_load_begin(struct ledger *lg, struct tally_err *e
  * a budget or seen in the daily rollups (ledger/names.c). */
 TALLY_MUST_USE int ledger_name_known(struct ledger *lg, bool workflow, const char *name,
                                      bool *known, struct tally_err *err);
-
-/* ---- outcome value (ledger/outcome_value.c) ---------------------------------- */
-
-enum outcome_value_level { OUTCOME_VALUE_ROW, OUTCOME_VALUE_TEAM, OUTCOME_VALUE_TOTAL };
-
-struct outcome_value {
-	enum outcome_value_level
-	    level; /* a (team, workflow, kind) row, a team's subtotal, the total */
-	char kind[EVENT_NAME_MAX + 1], team[EVENT_NAME_MAX + 1], workflow[EVENT_NAME_MAX + 1];
-	int64_t outcomes, successes;
-	char value_pusd[48]; /* value of the successes, exact pico-USD digits */
-	char spend_pusd[48]; /* cost of the calls that name the outcomes */
-};
-
-/* Outcomes of [from, to) by team, workflow and kind (team NULL: every team),
- * with what the successful ones were worth and what their calls cost; each
- * team's subtotal follows its rows, the total comes last. *rows is malloc'd
- * (free it). */
-TALLY_MUST_USE int ledger_outcome_value(struct ledger *lg, int64_t from_us, int64_t to_us,
-                                        const char *team, struct outcome_value **rows, size_t *n,
-                                        struct tally_err *err);
 
 /* ---- drill-down (ledger/drilldown.c): JSON documents built by PostgreSQL ---- */
 
@@ -757,22 +895,6 @@ TALLY_MUST_USE int ledger_call_json(struct ledger *lg, const char *event_id, con
 TALLY_MUST_USE int ledger_quarantine_groups_json(struct ledger *lg, const char *reason,
                                                  int examples, struct sbuf *out,
                                                  struct tally_err *err);
-
-/* The webhook outbox: claims the oldest due delivery (row lock held in an
- * open transaction until ledger_outbox_done); *found false when none is due.
- * payload is malloc'd (free it). */
-struct outbox_item {
-	int64_t id;
-	int attempts;
-	char kind[64];
-	char *payload;
-};
-TALLY_MUST_USE int ledger_outbox_claim(struct ledger *lg, struct outbox_item *it, bool *found,
-                                       struct tally_err *err);
-/* Records the outcome of a claimed delivery and ends its transaction:
- * delivered, or retried after retry_s seconds with error noted. */
-TALLY_MUST_USE int ledger_outbox_done(struct ledger *lg, int64_t id, bool delivered, int retry_s,
-                                      const char *error, struct tally_err *err);
 
 /* ---- router (router_sql.c) ---- */
 

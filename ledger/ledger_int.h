@@ -20,6 +20,35 @@ struct ledger {
 	struct sbuf roll_append[LEDGER_ROLLUP_KINDS], roll_direct[LEDGER_ROLLUP_KINDS];
 };
 
+/* A timestamp column as ISO 8601 UTC text, to the second or the microsecond;
+ * SQL_TS_TEXT gives "" for NULL. */
+#define SQL_ISO(col)     "to_char(" col ", 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')"
+#define SQL_ISO_US(col)  "to_char(" col ", 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')"
+#define SQL_TS_TEXT(col) "coalesce(" SQL_ISO(col) ", '')"
+
+/* Cell (r, c) of res as an integer (0 for SQL NULL), as a flag (true for
+ * 't'), or copied into out as text ("" for SQL NULL). */
+int64_t ledger_i64(const PGresult *res, int r, int c);
+bool ledger_bool(const PGresult *res, int r, int c);
+void ledger_str(const PGresult *res, int r, int c, char *out, size_t n);
+
+/* Decodes row r of res into *row (an element of the caller's row type). */
+typedef void (*ledger_decode_fn)(const PGresult *res, int r, void *row);
+/* Runs sql with text parameters $1..$n and decodes every row of its answer
+ * with decode into a malloc'd array of *n_rows elements of size bytes each,
+ * stored in the caller's pointer whose address is rows (NULL when none; the
+ * caller frees it); what names the statement in errors. A typed reader is
+ * its statement, an enum of the statement's columns and a decode function. */
+int ledger_load_rows(struct ledger *lg, const char *sql, int n, const char *const *p,
+                     const char *what, size_t size, ledger_decode_fn decode, void *rows,
+                     size_t *n_rows, struct tally_err *err);
+
+/* Streams the rows of stmt ($1..$n: params) to fn through a server-side
+ * cursor (query.c): in the caller's transaction when one is open
+ * (ledger_snapshot_begin), else in a read-only one of its own. */
+int ledger_stream(struct ledger *lg, const char *stmt, const char *const *params, int n,
+                  ledger_row_fn fn, void *ctx, struct tally_err *err);
+
 /* Sets err from a failed result or connection; clears res. Returns -1. */
 int ledger_fail(struct ledger *lg, PGresult *res, const char *what, struct tally_err *err);
 /* Runs a statement without results. */

@@ -16,7 +16,7 @@
  * some project of that provider is mapped to it, the other teams' calls meet
  * the unmapped bill lines. Unmatched bill lines (model NULL) never join the
  * ledger. versions: the price versions that priced the model's calls that day
- * (rollup_charges); price_changed: a price of the model took effect that day.
+ * (from the price book); price_changed: a price of the model took effect that day.
  * pct = (billed - ledger) / billed x 100 rounded half away from zero
  * to 2 decimals, in integer arithmetic; NULL when billed is 0. */
 #define RC_ROWS                                                                                    \
@@ -391,34 +391,26 @@ int ledger_reconcile_map_set(struct ledger *lg, const char *provider, const char
 	return ledger_tx_end(lg, rc, err);
 }
 
+/* The columns of map_list_sql. */
+enum map_col { MAP_PROVIDER, MAP_PROJECT, MAP_TEAM, MAP_UPDATED_AT };
+static const char map_list_sql[] = "SELECT provider, project, team,"
+                                   " to_char(updated_at, 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')"
+                                   " FROM reconcile_map ORDER BY provider, project";
+
+static void map_row(const PGresult *r, int i, void *row)
+{
+	struct reconcile_map_row *m = row;
+	ledger_str(r, i, MAP_PROVIDER, m->provider, sizeof m->provider);
+	ledger_str(r, i, MAP_PROJECT, m->project, sizeof m->project);
+	ledger_str(r, i, MAP_TEAM, m->team, sizeof m->team);
+	ledger_str(r, i, MAP_UPDATED_AT, m->updated_at, sizeof m->updated_at);
+}
+
 int ledger_reconcile_map_list(struct ledger *lg, struct reconcile_map_row **rows, size_t *n,
                               struct tally_err *err)
 {
-	PGresult *r = NULL;
-
-	*rows = NULL;
-	*n = 0;
-	if (ledger_exec_params(lg,
-	                       "SELECT provider, project, team,"
-	                       " to_char(updated_at, 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')"
-	                       " FROM reconcile_map ORDER BY provider, project",
-	                       0, NULL, "reconcile map", &r, err) < 0)
-		return -1;
-	int nr = PQntuples(r);
-	if (nr > 0 && !(*rows = calloc((size_t)nr, sizeof **rows))) {
-		PQclear(r);
-		return tally_err_set(err, TALLY_ENOMEM, false, "out of memory");
-	}
-	for (int i = 0; i < nr; i++) {
-		struct reconcile_map_row *m = &(*rows)[i];
-		str_copy(m->provider, sizeof m->provider, PQgetvalue(r, i, 0));
-		str_copy(m->project, sizeof m->project, PQgetvalue(r, i, 1));
-		str_copy(m->team, sizeof m->team, PQgetvalue(r, i, 2));
-		str_copy(m->updated_at, sizeof m->updated_at, PQgetvalue(r, i, 3));
-	}
-	*n = (size_t)nr;
-	PQclear(r);
-	return 0;
+	return ledger_load_rows(lg, map_list_sql, 0, NULL, "reconcile map", sizeof **rows, map_row,
+	                        rows, n, err);
 }
 
 int ledger_reconcile_threshold_set(struct ledger *lg, const char *pct, const char *actor,
@@ -450,14 +442,34 @@ int ledger_reconcile_threshold_set(struct ledger *lg, const char *pct, const cha
 
 /* ---- the comparison ---------------------------------------------------------------- */
 
-static void cell(PGresult *r, int row, int col, char *out, size_t n)
+static void reconcile_row(const PGresult *r, int i, void *dst)
 {
-	str_copy(out, n, PQgetisnull(r, row, col) ? "" : PQgetvalue(r, row, col));
-}
-
-static bool flag(PGresult *r, int row, int col)
-{
-	return !PQgetisnull(r, row, col) && PQgetvalue(r, row, col)[0] == 't';
+	struct reconcile_row *row = dst;
+	ledger_str(r, i, RC_DAY, row->day, sizeof row->day);
+	ledger_str(r, i, RC_PROVIDER, row->provider, sizeof row->provider);
+	ledger_str(r, i, RC_MODEL, row->model, sizeof row->model);
+	row->unmatched = PQgetisnull(r, i, RC_MODEL);
+	ledger_str(r, i, RC_TEAM, row->team, sizeof row->team);
+	row->unmapped = PQgetisnull(r, i, RC_TEAM);
+	ledger_str(r, i, RC_PROJECTS, row->projects, sizeof row->projects);
+	ledger_str(r, i, RC_UNMATCHED, row->unmatched_lines, sizeof row->unmatched_lines);
+	row->billed = ledger_bool(r, i, RC_BILLED_P);
+	row->in_ledger = ledger_bool(r, i, RC_LEDGER_P);
+	ledger_str(r, i, RC_BILLED, row->billed_pusd, sizeof row->billed_pusd);
+	ledger_str(r, i, RC_LEDGER, row->ledger_pusd, sizeof row->ledger_pusd);
+	ledger_str(r, i, RC_DIFF, row->diff_pusd, sizeof row->diff_pusd);
+	ledger_str(r, i, RC_PCT, row->diff_pct, sizeof row->diff_pct);
+	row->calls = ledger_i64(r, i, RC_CALLS);
+	row->unpriced_calls = ledger_i64(r, i, RC_UNPRICED);
+	row->price_versions = ledger_i64(r, i, RC_VERSIONS);
+	row->price_changed = ledger_bool(r, i, RC_PRICE_CHANGED);
+	row->usage = ledger_bool(r, i, RC_USAGE_P);
+	row->usage_requests =
+	    PQgetisnull(r, i, RC_USAGE_REQUESTS) ? -1 : ledger_i64(r, i, RC_USAGE_REQUESTS);
+	ledger_str(r, i, RC_USAGE_INPUT, row->usage_input, sizeof row->usage_input);
+	ledger_str(r, i, RC_USAGE_OUTPUT, row->usage_output, sizeof row->usage_output);
+	ledger_str(r, i, RC_LEDGER_INPUT, row->ledger_input, sizeof row->ledger_input);
+	ledger_str(r, i, RC_LEDGER_OUTPUT, row->ledger_output, sizeof row->ledger_output);
 }
 
 int ledger_reconcile(struct ledger *lg, int64_t from_us, int64_t to_us,
@@ -479,62 +491,22 @@ int ledger_reconcile(struct ledger *lg, int64_t from_us, int64_t to_us,
 	        " + interval '1 day', 'YYYY-MM-DD')",
 	        2, p, "reconcile", &r, err) < 0)
 		return -1;
-	cell(r, 0, 0, fday, sizeof fday);
-	cell(r, 0, 1, tday, sizeof tday);
+	ledger_str(r, 0, 0, fday, sizeof fday);
+	ledger_str(r, 0, 1, tday, sizeof tday);
 	PQclear(r);
 	r = NULL;
 	const char *pd[2] = {fday, tday};
-	if (ledger_exec_params(lg, report_sql, 2, pd, "reconcile", &r, err) < 0)
+	if (ledger_load_rows(lg, report_sql, 2, pd, "reconcile", sizeof *out->rows, reconcile_row,
+	                     &out->rows, &out->n, err) < 0)
 		return -1;
-	if (PQnfields(r) != RC_NCOLS) {
-		PQclear(r);
-		return tally_err_set(err, TALLY_EINVAL, false, "reconcile: unexpected columns");
-	}
-	int n = PQntuples(r);
-	if (n > 0 && !(out->rows = calloc((size_t)n, sizeof *out->rows))) {
-		PQclear(r);
-		return tally_err_set(err, TALLY_ENOMEM, false, "out of memory");
-	}
-	for (int i = 0; i < n; i++) {
-		struct reconcile_row *row = &out->rows[i];
-		cell(r, i, RC_DAY, row->day, sizeof row->day);
-		cell(r, i, RC_PROVIDER, row->provider, sizeof row->provider);
-		cell(r, i, RC_MODEL, row->model, sizeof row->model);
-		row->unmatched = PQgetisnull(r, i, RC_MODEL);
-		cell(r, i, RC_TEAM, row->team, sizeof row->team);
-		row->unmapped = PQgetisnull(r, i, RC_TEAM);
-		cell(r, i, RC_PROJECTS, row->projects, sizeof row->projects);
-		cell(r, i, RC_UNMATCHED, row->unmatched_lines, sizeof row->unmatched_lines);
-		row->billed = flag(r, i, RC_BILLED_P);
-		row->in_ledger = flag(r, i, RC_LEDGER_P);
-		cell(r, i, RC_BILLED, row->billed_pusd, sizeof row->billed_pusd);
-		cell(r, i, RC_LEDGER, row->ledger_pusd, sizeof row->ledger_pusd);
-		cell(r, i, RC_DIFF, row->diff_pusd, sizeof row->diff_pusd);
-		cell(r, i, RC_PCT, row->diff_pct, sizeof row->diff_pct);
-		row->calls = strtoll(PQgetvalue(r, i, RC_CALLS), NULL, 10);
-		row->unpriced_calls = strtoll(PQgetvalue(r, i, RC_UNPRICED), NULL, 10);
-		row->price_versions = strtoll(PQgetvalue(r, i, RC_VERSIONS), NULL, 10);
-		row->price_changed = flag(r, i, RC_PRICE_CHANGED);
-		row->usage = flag(r, i, RC_USAGE_P);
-		row->usage_requests = PQgetisnull(r, i, RC_USAGE_REQUESTS)
-		                          ? -1
-		                          : strtoll(PQgetvalue(r, i, RC_USAGE_REQUESTS), NULL, 10);
-		cell(r, i, RC_USAGE_INPUT, row->usage_input, sizeof row->usage_input);
-		cell(r, i, RC_USAGE_OUTPUT, row->usage_output, sizeof row->usage_output);
-		cell(r, i, RC_LEDGER_INPUT, row->ledger_input, sizeof row->ledger_input);
-		cell(r, i, RC_LEDGER_OUTPUT, row->ledger_output, sizeof row->ledger_output);
-	}
-	out->n = (size_t)n;
-	PQclear(r);
-	r = NULL;
 	if (ledger_exec_params(lg, totals_sql, 2, pd, "reconcile", &r, err) < 0) {
 		reconcile_result_cleanup(out);
 		return -1;
 	}
-	cell(r, 0, 0, out->billed_pusd, sizeof out->billed_pusd);
-	cell(r, 0, 1, out->ledger_pusd, sizeof out->ledger_pusd);
-	cell(r, 0, 2, out->diff_pusd, sizeof out->diff_pusd);
-	cell(r, 0, 3, out->diff_pct, sizeof out->diff_pct);
+	ledger_str(r, 0, 0, out->billed_pusd, sizeof out->billed_pusd);
+	ledger_str(r, 0, 1, out->ledger_pusd, sizeof out->ledger_pusd);
+	ledger_str(r, 0, 2, out->diff_pusd, sizeof out->diff_pusd);
+	ledger_str(r, 0, 3, out->diff_pct, sizeof out->diff_pct);
 	PQclear(r);
 	return 0;
 }
@@ -548,42 +520,45 @@ void reconcile_result_cleanup(struct reconcile_result *r)
 	r->n = 0;
 }
 
+/* The columns of alerts_sql. */
+enum alert_col {
+	AL_ID,
+	AL_IMPORT_ID,
+	AL_DAY,
+	AL_PROVIDER,
+	AL_THRESHOLD_PCT,
+	AL_DIFF_PCT,
+	AL_BILLED,
+	AL_LEDGER,
+	AL_FIRED_AT
+};
+static const char alerts_sql[] =
+    "SELECT id, import_id, to_char(day, 'YYYY-MM-DD'), provider, threshold_pct,"
+    " coalesce(diff_pct::text, ''), billed_pusd, ledger_pusd,"
+    " to_char(fired_at, 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')"
+    " FROM reconcile_alerts ORDER BY id DESC LIMIT $1";
+
+static void alert_row(const PGresult *r, int i, void *row)
+{
+	struct reconcile_alert_row *a = row;
+	a->id = ledger_i64(r, i, AL_ID);
+	a->import_id = ledger_i64(r, i, AL_IMPORT_ID);
+	ledger_str(r, i, AL_DAY, a->day, sizeof a->day);
+	ledger_str(r, i, AL_PROVIDER, a->provider, sizeof a->provider);
+	ledger_str(r, i, AL_THRESHOLD_PCT, a->threshold_pct, sizeof a->threshold_pct);
+	ledger_str(r, i, AL_DIFF_PCT, a->diff_pct, sizeof a->diff_pct);
+	ledger_str(r, i, AL_BILLED, a->billed_pusd, sizeof a->billed_pusd);
+	ledger_str(r, i, AL_LEDGER, a->ledger_pusd, sizeof a->ledger_pusd);
+	ledger_str(r, i, AL_FIRED_AT, a->fired_at, sizeof a->fired_at);
+}
+
 int ledger_reconcile_alerts(struct ledger *lg, int limit, struct reconcile_alert_row **rows,
                             size_t *n, struct tally_err *err)
 {
 	char lim[16];
 	const char *p[1] = {lim};
-	PGresult *r = NULL;
 
-	*rows = NULL;
-	*n = 0;
 	snprintf(lim, sizeof lim, "%d", limit);
-	if (ledger_exec_params(
-	        lg,
-	        "SELECT id, import_id, to_char(day, 'YYYY-MM-DD'), provider, threshold_pct,"
-	        " coalesce(diff_pct::text, ''), billed_pusd, ledger_pusd,"
-	        " to_char(fired_at, 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')"
-	        " FROM reconcile_alerts ORDER BY id DESC LIMIT $1",
-	        1, p, "reconcile alerts", &r, err) < 0)
-		return -1;
-	int nr = PQntuples(r);
-	if (nr > 0 && !(*rows = calloc((size_t)nr, sizeof **rows))) {
-		PQclear(r);
-		return tally_err_set(err, TALLY_ENOMEM, false, "out of memory");
-	}
-	for (int i = 0; i < nr; i++) {
-		struct reconcile_alert_row *a = &(*rows)[i];
-		a->id = strtoll(PQgetvalue(r, i, 0), NULL, 10);
-		a->import_id = strtoll(PQgetvalue(r, i, 1), NULL, 10);
-		cell(r, i, 2, a->day, sizeof a->day);
-		cell(r, i, 3, a->provider, sizeof a->provider);
-		cell(r, i, 4, a->threshold_pct, sizeof a->threshold_pct);
-		cell(r, i, 5, a->diff_pct, sizeof a->diff_pct);
-		cell(r, i, 6, a->billed_pusd, sizeof a->billed_pusd);
-		cell(r, i, 7, a->ledger_pusd, sizeof a->ledger_pusd);
-		cell(r, i, 8, a->fired_at, sizeof a->fired_at);
-	}
-	*n = (size_t)nr;
-	PQclear(r);
-	return 0;
+	return ledger_load_rows(lg, alerts_sql, 1, p, "reconcile alerts", sizeof **rows, alert_row,
+	                        rows, n, err);
 }

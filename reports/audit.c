@@ -31,21 +31,22 @@ static const struct audit_file {
 	int which;
 	const char *columns;
 } audit_files[] = {
-    {"calls.csv", LRS_AUDIT_CALLS,
+    {"calls.csv", LEDGER_EXPORT_CALLS,
      "event_id,ts,team,workflow,task_type,outcome_id,provider,model,tier,input_tokens,"
      "output_tokens,cache_read_tokens,cache_write_tokens,reasoning_tokens,batch,cache_hit,"
      "local,status,latency_ms,prompt_hash,cost_pusd,price_version,provider_cost_pusd,"
      "service_tier,data_residency,inference_geo,speed,unpriced_reason" PC_CALL_CSV_HEADER},
-    {"price_book.csv", LRS_AUDIT_PRICES,
+    {"price_book.csv", LEDGER_EXPORT_PRICES,
      "price_version,provider,model,tier,effective_from" PB_RATE_COLS ",source,imported_at"},
-    {"price_changes.csv", LRS_AUDIT_PRICE_CHANGES,
+    {"price_changes.csv", LEDGER_EXPORT_PRICE_CHANGES,
      "price_version,provider,model,tier,effective_from" PB_RATE_COLS ",source,imported_at"},
-    {"reprices.csv", LRS_AUDIT_REPRICES, "id,ts,actor,details"},
-    {"budgets.csv", LRS_AUDIT_BUDGETS, "id,scope,name,amount_pusd,created_at,updated_at"},
-    {"budget_alerts.csv", LRS_AUDIT_ALERTS,
+    {"reprices.csv", LEDGER_EXPORT_REPRICES, "id,ts,actor,details"},
+    {"budgets.csv", LEDGER_EXPORT_BUDGETS, "id,scope,name,amount_pusd,created_at,updated_at"},
+    {"budget_alerts.csv", LEDGER_EXPORT_ALERTS,
      "id,budget_id,scope,name,period,basis,threshold_pct,amount_pusd,spend_pusd,"
      "forecast_pusd,fired_at"},
-    {"audit_log.csv", LRS_AUDIT_LOG, "chain_seq,id,ts_us,ts,actor,action,details,prev_hash,hash"},
+    {"audit_log.csv", LEDGER_EXPORT_LOG,
+     "chain_seq,id,ts_us,ts,actor,action,details,prev_hash,hash"},
 };
 #define N_AUDIT_FILES (sizeof audit_files / sizeof audit_files[0])
 
@@ -180,7 +181,7 @@ struct file_sum {
 };
 
 static int export_file(struct ledger *lg, const char *dir, const struct audit_file *f,
-                       const char *const *params, struct file_sum *sum, struct tally_err *err)
+                       int64_t from_us, int64_t to_us, struct file_sum *sum, struct tally_err *err)
 {
 	char path[PATH_MAX], tmp[PATH_MAX + 16], header[1024];
 	struct audit_writer w = {0};
@@ -197,7 +198,7 @@ static int export_file(struct ledger *lg, const char *dir, const struct audit_fi
 	chain_start(f->name, header, w.chain);
 	memcpy(sum->start, w.chain, 65);
 	fprintf(w.fp, "%s\n", header);
-	if (ledger_report_stream(lg, f->which, params, 2, audit_row, &w, err) < 0) {
+	if (ledger_export_stream(lg, f->which, from_us, to_us, audit_row, &w, err) < 0) {
 		fclose(w.fp);
 		unlink(tmp);
 		goto out;
@@ -234,7 +235,7 @@ int report_audit_export(struct ledger *lg, int64_t from_us, int64_t to_us, const
                         struct sbuf *summary, struct tally_err *err)
 {
 	char from[40], to[40], gen[40], head[65], seal[65], path[PATH_MAX], tmp[PATH_MAX + 16];
-	const char *params[2] = {from, to}, *names[N_AUDIT_FILES];
+	const char *names[N_AUDIT_FILES];
 	struct file_sum sums[N_AUDIT_FILES];
 	int64_t seq = 0;
 	FILE *fp;
@@ -253,7 +254,7 @@ int report_audit_export(struct ledger *lg, int64_t from_us, int64_t to_us, const
 		goto fail;
 	for (size_t i = 0; i < N_AUDIT_FILES; i++) {
 		names[i] = audit_files[i].name;
-		if (export_file(lg, dir, &audit_files[i], params, &sums[i], err) < 0)
+		if (export_file(lg, dir, &audit_files[i], from_us, to_us, &sums[i], err) < 0)
 			goto fail;
 	}
 	ledger_snapshot_end(lg);

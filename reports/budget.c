@@ -19,11 +19,6 @@ static const char forecast_method[] =
     " there were); with no such day, the run rate of the month so far, without a band"
     " (forecast alerts from the second day of the month)";
 
-static int64_t num(const struct ledger_table *t, int r, int c)
-{
-	return strtoll(ledger_cell(t, r, c), NULL, 10);
-}
-
 /* spend * 100 / amount as a percentage with 2 decimals (digits strings). */
 static void burn_pct(const char *spend, const char *amount, char *out, size_t n)
 {
@@ -40,12 +35,12 @@ int report_budgets(struct ledger *lg, int64_t at_us, const char *team, enum repo
                    struct sbuf *sb, struct tally_err *err)
 {
 	char at[40], usd[5][64], pct[2][32];
-	const char *p[1] = {at};
-	struct ledger_table t = {0};
+	struct budget_state *rows = NULL;
+	size_t n = 0;
 	bool first = true;
 
 	time_format(at_us, at);
-	if (ledger_report_query(lg, LRS_BUDGETS, p, 1, &t, err) < 0)
+	if (ledger_budget_states(lg, at_us, &rows, &n, err) < 0)
 		return -1;
 	if (fmt == REPORT_CSV)
 		sbuf_puts(sb, "scope,name,month,budget_usd,spend_usd,forecast_usd,spend_pct,"
@@ -55,37 +50,37 @@ int report_budgets(struct ledger *lg, int64_t at_us, const char *team, enum repo
 		sbuf_json_str(sb, forecast_method);
 		sbuf_puts(sb, ",\"budgets\":[");
 	}
-	for (int r = 0; r < t.rows; r++) {
+	for (size_t i = 0; i < n; i++) {
+		const struct budget_state *b = &rows[i];
 		/* A viewer sees its own team's budget only. */
-		if (team && (strcmp(ledger_cell(&t, r, 1), "team") != 0 ||
-		             strcmp(ledger_cell(&t, r, 2), team) != 0))
+		if (team && (strcmp(b->scope, "team") != 0 || strcmp(b->name, team) != 0))
 			continue;
-		report_usd(ledger_cell(&t, r, 3), usd[0], sizeof usd[0]);
-		report_usd(ledger_cell(&t, r, 5), usd[1], sizeof usd[1]);
-		report_usd(ledger_cell(&t, r, 6), usd[2], sizeof usd[2]);
-		burn_pct(ledger_cell(&t, r, 5), ledger_cell(&t, r, 3), pct[0], sizeof pct[0]);
-		burn_pct(ledger_cell(&t, r, 6), ledger_cell(&t, r, 3), pct[1], sizeof pct[1]);
+		report_usd(b->amount_pusd, usd[0], sizeof usd[0]);
+		report_usd(b->spend_pusd, usd[1], sizeof usd[1]);
+		report_usd(b->forecast_pusd, usd[2], sizeof usd[2]);
+		burn_pct(b->spend_pusd, b->amount_pusd, pct[0], sizeof pct[0]);
+		burn_pct(b->forecast_pusd, b->amount_pusd, pct[1], sizeof pct[1]);
 		if (fmt == REPORT_CSV) {
-			sbuf_printf(sb, "%s,", ledger_cell(&t, r, 1));
-			report_csv_field(sb, ledger_cell(&t, r, 2));
-			sbuf_printf(sb, ",%s,%s,%s,%s,%s,%s\n", ledger_cell(&t, r, 4), usd[0],
-			            usd[1], usd[2], pct[0], pct[1]);
+			sbuf_printf(sb, "%s,", b->scope);
+			report_csv_field(sb, b->name);
+			sbuf_printf(sb, ",%s,%s,%s,%s,%s,%s\n", b->month, usd[0], usd[1], usd[2],
+			            pct[0], pct[1]);
 			continue;
 		}
 		sbuf_printf(sb, "%s{\"id\":%lld,\"scope\":\"%s\",\"name\":", first ? "" : ",",
-		            (long long)num(&t, r, 0), ledger_cell(&t, r, 1));
-		sbuf_json_str(sb, ledger_cell(&t, r, 2));
+		            (long long)b->id, b->scope);
+		sbuf_json_str(sb, b->name);
 		sbuf_printf(sb,
 		            ",\"month\":\"%s\",\"budget_usd\":\"%s\",\"spend_usd\":\"%s\","
 		            "\"forecast_usd\":\"%s\",\"spend_pct\":\"%s\",\"forecast_pct\":\"%s\","
 		            "\"elapsed_s\":%lld,\"month_s\":%lld",
-		            ledger_cell(&t, r, 4), usd[0], usd[1], usd[2], pct[0], pct[1],
-		            (long long)num(&t, r, 7), (long long)num(&t, r, 8));
+		            b->month, usd[0], usd[1], usd[2], pct[0], pct[1],
+		            (long long)b->elapsed_s, (long long)b->month_s);
 		/* The band: null when the forecast is a run rate over the month so far. */
-		sbuf_printf(sb, ",\"basis_days\":%lld", (long long)num(&t, r, 9));
-		if (ledger_cell(&t, r, 10)[0] && ledger_cell(&t, r, 11)[0]) {
-			report_usd(ledger_cell(&t, r, 10), usd[3], sizeof usd[3]);
-			report_usd(ledger_cell(&t, r, 11), usd[4], sizeof usd[4]);
+		sbuf_printf(sb, ",\"basis_days\":%lld", (long long)b->basis_days);
+		if (b->band) {
+			report_usd(b->forecast_low_pusd, usd[3], sizeof usd[3]);
+			report_usd(b->forecast_high_pusd, usd[4], sizeof usd[4]);
 			sbuf_printf(sb,
 			            ",\"forecast_low_usd\":\"%s\",\"forecast_high_usd\":\"%s\"}",
 			            usd[3], usd[4]);
@@ -96,40 +91,37 @@ int report_budgets(struct ledger *lg, int64_t at_us, const char *team, enum repo
 	}
 	if (fmt == REPORT_JSON)
 		sbuf_puts(sb, "]}\n");
-	ledger_table_cleanup(&t);
+	free(rows);
 	return sb->oom ? tally_err_set(err, TALLY_ENOMEM, false, "out of memory") : 0;
 }
 
 int report_alerts(struct ledger *lg, int limit, int64_t offset, const char *team, struct sbuf *sb,
                   struct tally_err *err)
 {
-	char lim[16], off[24], usd[3][64];
-	const char *p[3] = {lim, team, off};
-	struct ledger_table t = {0};
-	bool first = true;
+	char usd[3][64];
+	struct budget_alert_row *rows = NULL;
+	size_t n = 0;
 
-	snprintf(lim, sizeof lim, "%d", limit);
-	snprintf(off, sizeof off, "%lld", (long long)offset);
-	/* A team's view is filtered before the limit, not after. */
-	if (ledger_report_query(lg, LRS_ALERTS, p, 3, &t, err) < 0)
+	if (ledger_budget_alerts(lg, limit, offset, team, &rows, &n, err) < 0)
 		return -1;
 	sbuf_puts(sb, "{\"alerts\":[");
-	for (int r = 0; r < t.rows; r++) {
-		for (int k = 0; k < 3; k++)
-			report_usd(ledger_cell(&t, r, 6 + k), usd[k], sizeof usd[k]);
-		sbuf_printf(sb, "%s{\"id\":%lld,\"scope\":\"%s\",\"name\":", first ? "" : ",",
-		            (long long)num(&t, r, 0), ledger_cell(&t, r, 1));
-		sbuf_json_str(sb, ledger_cell(&t, r, 2));
+	for (size_t i = 0; i < n; i++) {
+		const struct budget_alert_row *a = &rows[i];
+		report_usd(a->amount_pusd, usd[0], sizeof usd[0]);
+		report_usd(a->spend_pusd, usd[1], sizeof usd[1]);
+		report_usd(a->forecast_pusd, usd[2], sizeof usd[2]);
+		sbuf_printf(sb, "%s{\"id\":%lld,\"scope\":\"%s\",\"name\":", i ? "," : "",
+		            (long long)a->id, a->scope);
+		sbuf_json_str(sb, a->name);
 		sbuf_printf(sb,
 		            ",\"period\":\"%s\",\"basis\":\"%s\",\"threshold_pct\":%lld,"
 		            "\"budget_usd\":\"%s\",\"spend_usd\":\"%s\",\"forecast_usd\":\"%s\","
 		            "\"fired_at\":\"%s\"}",
-		            ledger_cell(&t, r, 3), ledger_cell(&t, r, 4), (long long)num(&t, r, 5),
-		            usd[0], usd[1], usd[2], ledger_cell(&t, r, 9));
-		first = false;
+		            a->period, a->basis, (long long)a->threshold_pct, usd[0], usd[1],
+		            usd[2], a->fired_at);
 	}
 	sbuf_puts(sb, "]}\n");
-	ledger_table_cleanup(&t);
+	free(rows);
 	return sb->oom ? tally_err_set(err, TALLY_ENOMEM, false, "out of memory") : 0;
 }
 

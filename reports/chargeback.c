@@ -113,3 +113,34 @@ void report_chargeback_format(const struct chargeback_result *r, const char *mon
 	report_usd(r->unassigned_pusd, usd, sizeof usd);
 	sbuf_printf(sb, ",\"unassigned_cost_usd\":\"%s\"}\n", team ? "0.000000000000" : usd);
 }
+
+void report_teams_format(const struct team_row *rows, size_t n, const char *team,
+                         enum report_format fmt, struct sbuf *sb)
+{
+	bool first = true;
+
+	sbuf_puts(sb, fmt == REPORT_CSV ? "team,cost_center,first_seen\n" : "{\"teams\":[");
+	for (size_t r = 0; r < n; r++) {
+		const struct team_row *t = &rows[r];
+		if (team && strcmp(team, t->team) != 0)
+			continue;
+		if (fmt == REPORT_CSV) {
+			report_csv_field(sb, t->team);
+			sbuf_putc(sb, ',');
+			report_csv_field(sb, t->unassigned ? "(unassigned)" : t->cost_center);
+			sbuf_printf(sb, ",%s\n", t->first_seen);
+			continue;
+		}
+		sbuf_puts(sb, first ? "{\"team\":" : ",{\"team\":");
+		sbuf_json_str(sb, t->team);
+		sbuf_puts(sb, ",\"cost_center\":");
+		if (t->unassigned)
+			sbuf_puts(sb, "null");
+		else
+			sbuf_json_str(sb, t->cost_center);
+		sbuf_printf(sb, ",\"first_seen\":\"%s\"}", t->first_seen);
+		first = false;
+	}
+	if (fmt == REPORT_JSON)
+		sbuf_puts(sb, "]}\n");
+}

@@ -13,15 +13,14 @@
 int report_cost_mismatch(struct ledger *lg, int64_t from_us, int64_t to_us, enum report_format fmt,
                          struct sbuf *sb, struct tally_err *err)
 {
-	char from[40], to[40], tol[24], usd[3][64];
-	const char *p[3] = {from, to, tol};
-	struct ledger_table t = {0};
+	char from[40], to[40], usd[3][64];
+	struct cost_mismatch_row *rows = NULL;
+	size_t n = 0;
 	int64_t mismatched = 0;
 
 	time_format(from_us, from);
 	time_format(to_us, to);
-	snprintf(tol, sizeof tol, "%lld", (long long)LEDGER_MISMATCH_TOLERANCE_PUSD);
-	if (ledger_report_query(lg, LRS_COST_MISMATCH, p, 3, &t, err) < 0)
+	if (ledger_cost_mismatches(lg, from_us, to_us, &rows, &n, err) < 0)
 		return -1;
 	if (fmt == REPORT_CSV)
 		sbuf_puts(sb, "provider,model,calls,mismatched_calls,unpriced_calls,"
@@ -30,33 +29,35 @@ int report_cost_mismatch(struct ledger *lg, int64_t from_us, int64_t to_us, enum
 		sbuf_printf(
 		    sb, "{\"from\":\"%s\",\"to\":\"%s\",\"tolerance_usd\":\"0.000001\",\"rows\":[",
 		    from, to);
-	for (int r = 0; r < t.rows; r++) {
-		for (int i = 0; i < 3; i++)
-			report_usd(ledger_cell(&t, r, 5 + i), usd[i], sizeof usd[i]);
-		mismatched += strtoll(ledger_cell(&t, r, 3), NULL, 10);
+	for (size_t r = 0; r < n; r++) {
+		const struct cost_mismatch_row *m = &rows[r];
+		report_usd(m->provider_pusd, usd[0], sizeof usd[0]);
+		report_usd(m->tally_pusd, usd[1], sizeof usd[1]);
+		report_usd(m->diff_pusd, usd[2], sizeof usd[2]);
+		mismatched += m->mismatched;
 		if (fmt == REPORT_CSV) {
-			report_csv_field(sb, ledger_cell(&t, r, 0));
+			report_csv_field(sb, m->provider);
 			sbuf_putc(sb, ',');
-			report_csv_field(sb, ledger_cell(&t, r, 1));
-			sbuf_printf(sb, ",%s,%s,%s,%s,%s,%s\n", ledger_cell(&t, r, 2),
-			            ledger_cell(&t, r, 3), ledger_cell(&t, r, 4), usd[0], usd[1],
-			            usd[2]);
+			report_csv_field(sb, m->model);
+			sbuf_printf(sb, ",%lld,%lld,%lld,%s,%s,%s\n", (long long)m->calls,
+			            (long long)m->mismatched, (long long)m->unpriced, usd[0],
+			            usd[1], usd[2]);
 			continue;
 		}
 		sbuf_puts(sb, r ? ",{\"provider\":" : "{\"provider\":");
-		sbuf_json_str(sb, ledger_cell(&t, r, 0));
+		sbuf_json_str(sb, m->provider);
 		sbuf_puts(sb, ",\"model\":");
-		sbuf_json_str(sb, ledger_cell(&t, r, 1));
+		sbuf_json_str(sb, m->model);
 		sbuf_printf(sb,
-		            ",\"calls\":%s,\"mismatched_calls\":%s,\"unpriced_calls\":%s,"
+		            ",\"calls\":%lld,\"mismatched_calls\":%lld,\"unpriced_calls\":%lld,"
 		            "\"provider_cost_usd\":\"%s\",\"tally_cost_usd\":\"%s\","
 		            "\"difference_usd\":\"%s\"}",
-		            ledger_cell(&t, r, 2), ledger_cell(&t, r, 3), ledger_cell(&t, r, 4),
+		            (long long)m->calls, (long long)m->mismatched, (long long)m->unpriced,
 		            usd[0], usd[1], usd[2]);
 	}
 	if (fmt == REPORT_JSON)
 		sbuf_printf(sb, "],\"mismatched_calls\":%lld}\n", (long long)mismatched);
-	ledger_table_cleanup(&t);
+	free(rows);
 	if (sb->oom)
 		return tally_err_set(err, TALLY_ENOMEM, false, "out of memory");
 	return 0;

@@ -36,108 +36,88 @@ static void usd_per(const char *pusd, int64_t n, char *out, size_t len)
 	report_usd(d, out, len);
 }
 
-static int64_t num(const struct ledger_table *t, int r, int c)
-{
-	return strtoll(ledger_cell(t, r, c), NULL, 10);
-}
-
 int report_outcomes(struct ledger *lg, int64_t from_us, int64_t to_us, enum report_format fmt,
                     struct sbuf *sb, struct tally_err *err)
 {
 	char from[40], to[40], usd[64], cps[64], rate[32], per[32];
-	const char *p[2] = {from, to};
-	struct ledger_table w = {0}, tiers = {0}, weeks = {0}, apart = {0};
-	int rc = -1;
+	struct outcomes_result o;
 
 	time_format(from_us, from);
 	time_format(to_us, to);
-	if (ledger_report_query(lg, LRS_OUTCOMES, p, 2, &w, err) < 0 ||
-	    ledger_report_query(lg, LRS_OUTCOMES_TIERS, p, 2, &tiers, err) < 0 ||
-	    ledger_report_query(lg, LRS_OUTCOMES_WEEKS, p, 2, &weeks, err) < 0 ||
-	    ledger_report_query(lg, LRS_OUTCOMES_APART, p, 2, &apart, err) < 0)
-		goto out;
+	if (ledger_outcomes(lg, from_us, to_us, &o, err) < 0)
+		return -1;
 	if (fmt == REPORT_CSV)
 		sbuf_puts(sb, "workflow,outcomes,successes,success_rate,calls,spend_usd,"
 		              "cost_per_success_usd,calls_per_outcome_by_tier\n");
 	else {
 		sbuf_printf(sb, "{\"from\":\"%s\",\"to\":\"%s\",\"workflows\":[", from, to);
 	}
-	for (int r = 0; r < w.rows; r++) {
-		const char *wf = ledger_cell(&w, r, 0);
-		int64_t outcomes = num(&w, r, 1), succ = num(&w, r, 2), calls = num(&w, r, 3);
-		report_usd(ledger_cell(&w, r, 4), usd, sizeof usd);
-		usd_per(ledger_cell(&w, r, 4), succ, cps, sizeof cps);
-		ratio(succ, outcomes, 4, rate, sizeof rate);
+	for (size_t r = 0; r < o.n_workflows; r++) {
+		const struct outcome_workflow_row *w = &o.workflows[r];
+		report_usd(w->spend_pusd, usd, sizeof usd);
+		usd_per(w->spend_pusd, w->successes, cps, sizeof cps);
+		ratio(w->successes, w->outcomes, 4, rate, sizeof rate);
 		struct sbuf tb;
 		sbuf_init(&tb);
-		for (int t = 0; t < tiers.rows; t++) {
-			if (strcmp(ledger_cell(&tiers, t, 0), wf) != 0)
+		for (size_t t = 0; t < o.n_tiers; t++) {
+			if (strcmp(o.tiers[t].workflow, w->workflow) != 0)
 				continue;
-			ratio(num(&tiers, t, 2), outcomes, 2, per, sizeof per);
+			ratio(o.tiers[t].calls, w->outcomes, 2, per, sizeof per);
 			if (fmt == REPORT_CSV)
-				sbuf_printf(&tb, "%s%s:%s", tb.len ? ";" : "",
-				            ledger_cell(&tiers, t, 1), per);
+				sbuf_printf(&tb, "%s%s:%s", tb.len ? ";" : "", o.tiers[t].tier,
+				            per);
 			else {
 				sbuf_puts(&tb, tb.len ? "," : "");
-				sbuf_json_str(&tb, ledger_cell(&tiers, t, 1));
+				sbuf_json_str(&tb, o.tiers[t].tier);
 				sbuf_printf(&tb, ":\"%s\"", per);
 			}
 		}
 		sbuf_putc(&tb, '\0');
 		if (fmt == REPORT_CSV) {
-			report_csv_field(sb, wf);
-			sbuf_printf(sb, ",%lld,%lld,%s,%lld,%s,%s,", (long long)outcomes,
-			            (long long)succ, rate, (long long)calls, usd, cps);
+			report_csv_field(sb, w->workflow);
+			sbuf_printf(sb, ",%lld,%lld,%s,%lld,%s,%s,", (long long)w->outcomes,
+			            (long long)w->successes, rate, (long long)w->calls, usd, cps);
 			report_csv_field(sb, tb.p ? tb.p : "");
 			sbuf_putc(sb, '\n');
 			sbuf_cleanup(&tb);
 			continue;
 		}
 		sbuf_puts(sb, r ? ",{\"workflow\":" : "{\"workflow\":");
-		sbuf_json_str(sb, wf);
+		sbuf_json_str(sb, w->workflow);
 		sbuf_printf(sb,
 		            ",\"outcomes\":%lld,\"successes\":%lld,\"success_rate\":\"%s\","
 		            "\"calls\":%lld,\"spend_usd\":\"%s\",\"cost_per_success_usd\":%s%s%s,"
 		            "\"calls_per_outcome_by_tier\":{%s},\"weeks\":[",
-		            (long long)outcomes, (long long)succ, rate, (long long)calls, usd,
-		            *cps ? "\"" : "", *cps ? cps : "null", *cps ? "\"" : "",
-		            tb.p ? tb.p : "");
+		            (long long)w->outcomes, (long long)w->successes, rate,
+		            (long long)w->calls, usd, *cps ? "\"" : "", *cps ? cps : "null",
+		            *cps ? "\"" : "", tb.p ? tb.p : "");
 		sbuf_cleanup(&tb);
 		bool first = true;
-		for (int k = 0; k < weeks.rows; k++) {
-			if (strcmp(ledger_cell(&weeks, k, 0), wf) != 0)
+		for (size_t k = 0; k < o.n_weeks; k++) {
+			const struct outcome_week_row *wk = &o.weeks[k];
+			if (strcmp(wk->workflow, w->workflow) != 0)
 				continue;
-			report_usd(ledger_cell(&weeks, k, 4), usd, sizeof usd);
+			report_usd(wk->spend_pusd, usd, sizeof usd);
 			sbuf_printf(sb,
 			            "%s{\"week\":\"%s\",\"outcomes\":%lld,\"successes\":%lld,"
 			            "\"spend_usd\":\"%s\"}",
-			            first ? "" : ",", ledger_cell(&weeks, k, 1),
-			            (long long)num(&weeks, k, 2), (long long)num(&weeks, k, 3),
-			            usd);
+			            first ? "" : ",", wk->week, (long long)wk->outcomes,
+			            (long long)wk->successes, usd);
 			first = false;
 		}
 		sbuf_puts(sb, "]}");
 	}
-	if (apart.rows == 1) {
-		report_usd(ledger_cell(&apart, 0, 1), usd, sizeof usd);
-		if (fmt == REPORT_CSV)
-			sbuf_printf(sb,
-			            "(outcome never arrived),,,,%lld,%s,,\n"
-			            "(outcomes without calls),%lld,,,0,0.000000000000,,\n",
-			            (long long)num(&apart, 0, 0), usd,
-			            (long long)num(&apart, 0, 2));
-		else
-			sbuf_printf(
-			    sb,
-			    "],\"calls_without_outcome\":{\"calls\":%lld,\"spend_usd\":\"%s\"},"
-			    "\"outcomes_without_calls\":%lld}\n",
-			    (long long)num(&apart, 0, 0), usd, (long long)num(&apart, 0, 2));
-	}
-	rc = sb->oom ? tally_err_set(err, TALLY_ENOMEM, false, "out of memory") : 0;
-out:
-	ledger_table_cleanup(&w);
-	ledger_table_cleanup(&tiers);
-	ledger_table_cleanup(&weeks);
-	ledger_table_cleanup(&apart);
-	return rc;
+	report_usd(o.orphan_pusd, usd, sizeof usd);
+	if (fmt == REPORT_CSV)
+		sbuf_printf(sb,
+		            "(outcome never arrived),,,,%lld,%s,,\n"
+		            "(outcomes without calls),%lld,,,0,0.000000000000,,\n",
+		            (long long)o.orphan_calls, usd, (long long)o.outcomes_without_calls);
+	else
+		sbuf_printf(sb,
+		            "],\"calls_without_outcome\":{\"calls\":%lld,\"spend_usd\":\"%s\"},"
+		            "\"outcomes_without_calls\":%lld}\n",
+		            (long long)o.orphan_calls, usd, (long long)o.outcomes_without_calls);
+	outcomes_result_cleanup(&o);
+	return sb->oom ? tally_err_set(err, TALLY_ENOMEM, false, "out of memory") : 0;
 }

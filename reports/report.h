@@ -12,6 +12,9 @@ enum report_format { REPORT_CSV, REPORT_JSON };
  * string with 12 fraction digits. */
 void report_spend_format(const struct spend_result *r, int dim, enum report_format fmt,
                          struct sbuf *sb);
+/* Writes a spend series (JSON: a row per bucket and key, and the total) to
+ * sb; bucket is BUCKET_HOUR or BUCKET_DAY. */
+void report_spend_series_format(const struct spend_series *s, int dim, int bucket, struct sbuf *sb);
 
 /* ---- finance reports (chargeback.c, focus.c, audit.c, outcomes.c, waste.c,
  * budget.c, util.c) ---- */
@@ -34,6 +37,11 @@ int report_month(const char *s, int64_t *from_us, int64_t *to_us);
  * is not NULL only that team's row is shown (a viewer), totals of it. */
 void report_chargeback_format(const struct chargeback_result *r, const char *month,
                               const char *team, enum report_format fmt, struct sbuf *sb);
+/* Teams and their cost centres (CSV header team,cost_center,first_seen; JSON
+ * {"teams":[...]} with cost_center null when unassigned). When team is not
+ * NULL only that team is shown (a viewer). */
+void report_teams_format(const struct team_row *rows, size_t n, const char *team,
+                         enum report_format fmt, struct sbuf *sb);
 /* The sentence describing r->method, for stderr and JSON. */
 const char *report_share_method(const char *method);
 

@@ -1,4 +1,5 @@
-/* spend.c - the spend report: calls, tokens and exact cost by one dimension. */
+/* spend.c - the spend report: calls, tokens and exact cost by one dimension,
+ * as totals or as a time series; the CLI and the API both format it here. */
 #include <string.h>
 
 #include "report.h"
@@ -75,4 +76,28 @@ void report_spend_format(const struct spend_result *r, int dim, enum report_form
 	sbuf_puts(sb, "],\"total\":{");
 	json_counters(sb, &r->total);
 	sbuf_printf(sb, "},\"unpriced_calls\":%lld}\n", (long long)r->total.unpriced_calls);
+}
+
+void report_spend_series_format(const struct spend_series *s, int dim, int bucket, struct sbuf *sb)
+{
+	const char *name = spend_dim_name(dim);
+
+	sbuf_puts(sb, "{\"group_by\":");
+	sbuf_json_str(sb, name);
+	sbuf_printf(sb, ",\"bucket\":\"%s\",\"series\":[", bucket == BUCKET_DAY ? "day" : "hour");
+	for (size_t i = 0; i < s->n; i++) {
+		const struct spend_series_row *row = &s->rows[i];
+		sbuf_puts(sb, i ? ",{\"bucket\":" : "{\"bucket\":");
+		sbuf_json_str(sb, row->bucket);
+		sbuf_putc(sb, ',');
+		sbuf_json_str(sb, name);
+		sbuf_putc(sb, ':');
+		sbuf_json_str(sb, row->r.key_null ? no_key(dim) : row->r.key);
+		sbuf_putc(sb, ',');
+		json_counters(sb, &row->r);
+		sbuf_putc(sb, '}');
+	}
+	sbuf_puts(sb, "],\"total\":{");
+	json_counters(sb, &s->total);
+	sbuf_puts(sb, "}}\n");
 }

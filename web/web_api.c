@@ -58,26 +58,6 @@ static int name_arg(struct web_req *rq, struct web_resp *rs, const char *name, s
 
 /* ---- spend ----------------------------------------------------------------------- */
 
-static const char *no_key(int dim)
-{
-	return dim == DIM_COST_CENTER ? "(unassigned)" : dim == DIM_OUTCOME ? "(none)" : "";
-}
-
-static void counters_json(struct sbuf *b, const struct spend_row *r)
-{
-	char usd[64];
-
-	if (money_format_digits(r->cost_pusd, 12, usd, sizeof usd) < 0)
-		str_copy(usd, sizeof usd, "0.000000000000");
-	sbuf_printf(b,
-	            "\"calls\":%lld,\"input_tokens\":%lld,\"output_tokens\":%lld,"
-	            "\"cache_read_tokens\":%lld,\"cache_write_tokens\":%lld,"
-	            "\"reasoning_tokens\":%lld,\"cost_usd\":\"%s\",\"unpriced_calls\":%lld",
-	            (long long)r->calls, (long long)r->input_tokens, (long long)r->output_tokens,
-	            (long long)r->cache_read_tokens, (long long)r->cache_write_tokens,
-	            (long long)r->reasoning_tokens, usd, (long long)r->unpriced_calls);
-}
-
 /* Answers one spend question from the ledger. */
 static void spend_answer(struct web_req *rq, struct web_resp *rs, struct ledger *lg,
                          const struct spend_query *q, int bucket)
@@ -96,30 +76,11 @@ static void spend_answer(struct web_req *rq, struct web_resp *rs, struct ledger 
 		return;
 	}
 	struct spend_series s;
-	const char *name = spend_dim_name(q->dim);
 	if (ledger_spend_series(lg, q, bucket, &s, &err) < 0) {
 		web_db_error(rq, rs, &err);
 		return;
 	}
-	sbuf_puts(&rs->body, "{\"group_by\":");
-	sbuf_json_str(&rs->body, name);
-	sbuf_printf(&rs->body, ",\"bucket\":\"%s\",\"series\":[",
-	            bucket == BUCKET_DAY ? "day" : "hour");
-	for (size_t i = 0; i < s.n; i++) {
-		const struct spend_series_row *row = &s.rows[i];
-		sbuf_puts(&rs->body, i ? ",{\"bucket\":" : "{\"bucket\":");
-		sbuf_json_str(&rs->body, row->bucket);
-		sbuf_putc(&rs->body, ',');
-		sbuf_json_str(&rs->body, name);
-		sbuf_putc(&rs->body, ':');
-		sbuf_json_str(&rs->body, row->r.key_null ? no_key(q->dim) : row->r.key);
-		sbuf_putc(&rs->body, ',');
-		counters_json(&rs->body, &row->r);
-		sbuf_putc(&rs->body, '}');
-	}
-	sbuf_puts(&rs->body, "],\"total\":{");
-	counters_json(&rs->body, &s.total);
-	sbuf_puts(&rs->body, "}}\n");
+	report_spend_series_format(&s, q->dim, bucket, &rs->body);
 	spend_series_cleanup(&s);
 	rs->status = 200;
 }

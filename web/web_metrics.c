@@ -2,6 +2,7 @@
  * collector's counters and batch histograms (when a collector runs in this
  * process), stored offset and lag per partition, HTTP requests, build info. */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "../ingest/ingest.h"
@@ -177,14 +178,25 @@ static void usd_value(struct sbuf *b, const char *pusd)
 	sbuf_puts(b, usd);
 }
 
-static void spend_labels(struct sbuf *b, const char *name, const struct ledger_table *t, int r)
+/* name{team=...,provider=...,model=...,tier=...}, after kind=... when kind
+ * is not NULL. */
+static void spend_labels(struct sbuf *b, const char *name, const char *kind,
+                         const struct spend_label_row *l)
 {
-	static const char *const labels[4] = {"team", "provider", "model", "tier"};
 	sbuf_printf(b, "%s{", name);
-	for (int c = 0; c < 4; c++) {
-		sbuf_printf(b, "%s%s=", c ? "," : "", labels[c]);
-		label_value(b, ledger_cell(t, r, c));
+	if (kind) {
+		sbuf_puts(b, "kind=");
+		label_value(b, kind);
+		sbuf_putc(b, ',');
 	}
+	sbuf_puts(b, "team=");
+	label_value(b, l->team);
+	sbuf_puts(b, ",provider=");
+	label_value(b, l->provider);
+	sbuf_puts(b, ",model=");
+	label_value(b, l->model);
+	sbuf_puts(b, ",tier=");
+	label_value(b, l->tier);
 	sbuf_puts(b, "} ");
 }
 
@@ -193,75 +205,65 @@ static void spend_labels(struct sbuf *b, const char *name, const struct ledger_t
  * fails (nothing written then). */
 static int ledger_metrics(struct ledger *lg, struct sbuf *b, struct tally_err *err)
 {
-	static const struct {
-		const char *name;
-		int col;
-	} token_kinds[] = {
-	    {"input", 5}, {"output", 6}, {"cache_read", 7}, {"cache_write", 8}, {"reasoning", 9}};
-	struct ledger_table t = {0}, bt = {0};
-	char series[16], at[40];
-	const char *p[1] = {series};
+	/* in the order of spend_label_row.tokens */
+	static const char *const token_kinds[5] = {"input", "output", "cache_read", "cache_write",
+	                                           "reasoning"};
+	struct spend_label_row *sp = NULL;
+	struct budget_state *bs = NULL;
+	size_t n_sp = 0, n_bs = 0;
 
-	snprintf(series, sizeof series, "%d", METRICS_SPEND_SERIES);
-	if (ledger_report_query(lg, LRS_METRICS_SPEND, p, 1, &t, err) < 0)
+	if (ledger_spend_labels(lg, METRICS_SPEND_SERIES, &sp, &n_sp, err) < 0)
 		return -1;
-	time_format(time_now_us(), at);
-	p[0] = at;
-	if (ledger_report_query(lg, LRS_BUDGETS, p, 1, &bt, err) < 0) {
-		ledger_table_cleanup(&t);
+	if (ledger_budget_states(lg, time_now_us(), &bs, &n_bs, err) < 0) {
+		free(sp);
 		return -1;
 	}
 	header(b, "tally_spend_usd_total", "counter",
 	       "Spend in USD (tally's own price) by team, provider, model and tier; at most 200 "
 	       "label sets, the rest summed under \"_other\".");
-	for (int r = 0; r < t.rows; r++) {
-		spend_labels(b, "tally_spend_usd_total", &t, r);
-		usd_value(b, ledger_cell(&t, r, 10));
+	for (size_t r = 0; r < n_sp; r++) {
+		spend_labels(b, "tally_spend_usd_total", NULL, &sp[r]);
+		usd_value(b, sp[r].cost_pusd);
 		sbuf_putc(b, '\n');
 	}
 	header(b, "tally_calls_total", "counter",
 	       "Calls stored by team, provider, model and tier (same label sets).");
-	for (int r = 0; r < t.rows; r++) {
-		spend_labels(b, "tally_calls_total", &t, r);
-		sbuf_printf(b, "%s\n", ledger_cell(&t, r, 4));
+	for (size_t r = 0; r < n_sp; r++) {
+		spend_labels(b, "tally_calls_total", NULL, &sp[r]);
+		sbuf_printf(b, "%s\n", sp[r].calls);
 	}
 	header(b, "tally_tokens_total", "counter",
 	       "Tokens by kind (input counts cache reads and writes, output counts reasoning), "
 	       "team, provider, model and tier.");
-	for (size_t k = 0; k < sizeof token_kinds / sizeof token_kinds[0]; k++)
-		for (int r = 0; r < t.rows; r++) {
-			sbuf_puts(b, "tally_tokens_total{kind=");
-			label_value(b, token_kinds[k].name);
-			static const char *const labels[4] = {"team", "provider", "model", "tier"};
-			for (int c = 0; c < 4; c++) {
-				sbuf_printf(b, ",%s=", labels[c]);
-				label_value(b, ledger_cell(&t, r, c));
-			}
-			sbuf_printf(b, "} %s\n", ledger_cell(&t, r, token_kinds[k].col));
+	for (size_t k = 0; k < 5; k++)
+		for (size_t r = 0; r < n_sp; r++) {
+			spend_labels(b, "tally_tokens_total", token_kinds[k], &sp[r]);
+			sbuf_printf(b, "%s\n", sp[r].tokens[k]);
 		}
 	static const struct {
 		const char *name, *help;
-		int col;
 	} budget_gauges[] = {
-	    {"tally_budget_usd", "Each budget's amount for this month (USD).", 3},
-	    {"tally_budget_spend_usd", "Each budget's spend this month so far (USD).", 5},
-	    {"tally_budget_forecast_usd", "Each budget's month-end forecast by run rate (USD).", 6},
+	    {"tally_budget_usd", "Each budget's amount for this month (USD)."},
+	    {"tally_budget_spend_usd", "Each budget's spend this month so far (USD)."},
+	    {"tally_budget_forecast_usd", "Each budget's month-end forecast by run rate (USD)."},
 	};
 	for (size_t g = 0; g < sizeof budget_gauges / sizeof budget_gauges[0]; g++) {
 		header(b, budget_gauges[g].name, "gauge", budget_gauges[g].help);
-		for (int r = 0; r < bt.rows; r++) {
+		for (size_t r = 0; r < n_bs; r++) {
 			sbuf_printf(b, "%s{scope=", budget_gauges[g].name);
-			label_value(b, ledger_cell(&bt, r, 1));
+			label_value(b, bs[r].scope);
 			sbuf_puts(b, ",name=");
-			label_value(b, ledger_cell(&bt, r, 2));
+			label_value(b, bs[r].name);
 			sbuf_putc(b, '}');
 			sbuf_putc(b, ' ');
-			usd_value(b, ledger_cell(&bt, r, budget_gauges[g].col));
+			usd_value(b, g == 0   ? bs[r].amount_pusd
+			             : g == 1 ? bs[r].spend_pusd
+			                      : bs[r].forecast_pusd);
 			sbuf_putc(b, '\n');
 		}
 	}
-	ledger_table_cleanup(&t);
-	ledger_table_cleanup(&bt);
+	free(sp);
+	free(bs);
 	return 0;
 }
 

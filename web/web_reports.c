@@ -404,32 +404,18 @@ void web_export_focus_metadata(struct web_req *rq, struct web_resp *rs)
 void web_teams_get(struct web_req *rq, struct web_resp *rs)
 {
 	struct tally_err err = {0};
-	struct ledger_table t;
+	struct team_row *rows = NULL;
+	size_t n = 0;
 	struct ledger *lg;
-	bool first = true;
 
 	if (!(lg = web_ledger(rq, rs)))
 		return;
-	if (ledger_report_query(lg, LRS_TEAMS, NULL, 0, &t, &err) < 0) {
+	if (ledger_teams(lg, &rows, &n, &err) < 0) {
 		web_db_error(rq, rs, &err);
 		return;
 	}
-	sbuf_puts(&rs->body, "{\"teams\":[");
-	for (int r = 0; r < t.rows; r++) {
-		if (viewer_team(rq) && strcmp(viewer_team(rq), ledger_cell(&t, r, 0)) != 0)
-			continue;
-		sbuf_puts(&rs->body, first ? "{\"team\":" : ",{\"team\":");
-		sbuf_json_str(&rs->body, ledger_cell(&t, r, 0));
-		sbuf_puts(&rs->body, ",\"cost_center\":");
-		if (ledger_cell_null(&t, r, 1))
-			sbuf_puts(&rs->body, "null");
-		else
-			sbuf_json_str(&rs->body, ledger_cell(&t, r, 1));
-		sbuf_printf(&rs->body, ",\"first_seen\":\"%s\"}", ledger_cell(&t, r, 2));
-		first = false;
-	}
-	sbuf_puts(&rs->body, "]}\n");
-	ledger_table_cleanup(&t);
+	report_teams_format(rows, n, viewer_team(rq), REPORT_JSON, &rs->body);
+	free(rows);
 	json_ok(rs);
 }
 

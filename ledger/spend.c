@@ -1,88 +1,11 @@
-/* reads.c - status counts and spend by dimension. */
+/* spend.c - spend by dimension from the calls and their rollups: totals
+ * (ledger_spend), time series (ledger_spend_series) and the all-time figures
+ * of the metrics endpoint. */
 #include "ledger_int.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-static int64_t cell_i64(PGresult *res, int r, int c)
-{
-	return PQgetisnull(res, r, c) ? 0 : strtoll(PQgetvalue(res, r, c), NULL, 10);
-}
-
-int ledger_status(struct ledger *lg, const char *group, struct ledger_status *st,
-                  struct tally_err *err)
-{
-	PGresult *res;
-
-	memset(st, 0, sizeof *st);
-	res = PQexec(lg->conn, "SELECT coalesce(sum(d.calls), 0),"
-	                       " (SELECT count(*) FROM outcomes), (SELECT count(*) FROM feedback),"
-	                       " (SELECT value FROM ledger_counters WHERE name = 'duplicates'),"
-	                       " (SELECT count(*) FROM quarantine),"
-	                       " coalesce(sum(d.unpriced_calls), 0) FROM rollup_daily d");
-	if (PQresultStatus(res) != PGRES_TUPLES_OK)
-		return ledger_fail(lg, res, "reading status", err);
-	st->calls = cell_i64(res, 0, 0);
-	st->outcomes = cell_i64(res, 0, 1);
-	st->feedback = cell_i64(res, 0, 2);
-	st->duplicates = cell_i64(res, 0, 3);
-	st->quarantined = cell_i64(res, 0, 4);
-	st->unpriced = cell_i64(res, 0, 5);
-	PQclear(res);
-
-	res =
-	    PQexecParams(lg->conn,
-	                 "SELECT cluster_id, topic, kafka_partition, next_offset FROM kafka_offsets"
-	                 " WHERE consumer_group = $1 ORDER BY cluster_id, topic, kafka_partition",
-	                 1, NULL, &group, NULL, NULL, 0);
-	if (PQresultStatus(res) != PGRES_TUPLES_OK)
-		return ledger_fail(lg, res, "reading stored offsets", err);
-	int n = PQntuples(res);
-	if (n > 0 && !(st->partitions = calloc((size_t)n, sizeof *st->partitions))) {
-		PQclear(res);
-		return tally_err_set(err, TALLY_ENOMEM, false, "out of memory");
-	}
-	for (int r = 0; r < n; r++) {
-		str_copy(st->partitions[r].cluster_id, sizeof st->partitions[r].cluster_id,
-		         PQgetvalue(res, r, 0));
-		str_copy(st->partitions[r].topic, sizeof st->partitions[r].topic,
-		         PQgetvalue(res, r, 1));
-		st->partitions[r].partition = (int32_t)cell_i64(res, r, 2);
-		st->partitions[r].offset = cell_i64(res, r, 3);
-	}
-	st->n_partitions = (size_t)n;
-	PQclear(res);
-
-	res = PQexecParams(
-	    lg->conn,
-	    "SELECT (SELECT count(*) FROM kafka_offset_resets WHERE consumer_group = $1),"
-	    " (SELECT to_char(at, 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"') || ' '"
-	    "  || topic || '[' || kafka_partition || ']: stored offset '"
-	    "  || stored_offset || ', broker offsets ' || low_watermark || '..'"
-	    "  || high_watermark || ' (cluster ' || cluster_id || '): ' || reason"
-	    "  FROM kafka_offset_resets WHERE consumer_group = $1"
-	    "  ORDER BY id DESC LIMIT 1)",
-	    1, NULL, &group, NULL, NULL, 0);
-	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
-		ledger_status_cleanup(st);
-		return ledger_fail(lg, res, "reading offset resets", err);
-	}
-	st->offset_resets = cell_i64(res, 0, 0);
-	if (!PQgetisnull(res, 0, 1))
-		str_copy(st->last_reset, sizeof st->last_reset, PQgetvalue(res, 0, 1));
-	PQclear(res);
-	return 0;
-}
-
-void ledger_status_cleanup(struct ledger_status *st)
-{
-	if (!st)
-		return;
-	free(st->partitions);
-	st->partitions = NULL;
-	st->n_partitions = 0;
-}
 
 static const char *const dim_names[DIM_COUNT] = {
     "team", "cost_center", "workflow", "task_type", "model",
@@ -226,14 +149,14 @@ static int spend_rows(PGresult *res, const struct spend_query *q, struct spend_r
 		struct spend_row *row = total ? &out->total : &out->rows[out->n++];
 		row->key_null = PQgetisnull(res, r, 0);
 		str_copy(row->key, sizeof row->key, PQgetvalue(res, r, 0));
-		row->calls = cell_i64(res, r, 2);
-		row->input_tokens = cell_i64(res, r, 3);
-		row->output_tokens = cell_i64(res, r, 4);
-		row->cache_read_tokens = cell_i64(res, r, 5);
-		row->cache_write_tokens = cell_i64(res, r, 6);
-		row->reasoning_tokens = cell_i64(res, r, 7);
+		row->calls = ledger_i64(res, r, 2);
+		row->input_tokens = ledger_i64(res, r, 3);
+		row->output_tokens = ledger_i64(res, r, 4);
+		row->cache_read_tokens = ledger_i64(res, r, 5);
+		row->cache_write_tokens = ledger_i64(res, r, 6);
+		row->reasoning_tokens = ledger_i64(res, r, 7);
 		str_copy(row->cost_pusd, sizeof row->cost_pusd, PQgetvalue(res, r, 8));
-		row->unpriced_calls = cell_i64(res, r, 9);
+		row->unpriced_calls = ledger_i64(res, r, 9);
 	}
 	if (out->total.cost_pusd[0] == '\0')
 		str_copy(out->total.cost_pusd, sizeof out->total.cost_pusd, "0");
@@ -374,4 +297,130 @@ void spend_result_cleanup(struct spend_result *r)
 	free(r->rows);
 	r->rows = NULL;
 	r->n = 0;
+}
+
+/* ---- spend series ------------------------------------------------------------ */
+
+static void spend_from_row(PGresult *res, int r, int c, struct spend_row *row)
+{
+	row->key_null = PQgetisnull(res, r, c);
+	str_copy(row->key, sizeof row->key, PQgetvalue(res, r, c));
+	row->calls = ledger_i64(res, r, c + 1);
+	row->input_tokens = ledger_i64(res, r, c + 2);
+	row->output_tokens = ledger_i64(res, r, c + 3);
+	row->cache_read_tokens = ledger_i64(res, r, c + 4);
+	row->cache_write_tokens = ledger_i64(res, r, c + 5);
+	row->reasoning_tokens = ledger_i64(res, r, c + 6);
+	str_copy(row->cost_pusd, sizeof row->cost_pusd, PQgetvalue(res, r, c + 7));
+	row->unpriced_calls = ledger_i64(res, r, c + 8);
+}
+
+int ledger_spend_series(struct ledger *lg, const struct spend_query *q, int bucket,
+                        struct spend_series *out, struct tally_err *err)
+{
+	/* Bucket expressions: fixed text chosen by enum, never user input. */
+	const char *bexpr =
+	    bucket == BUCKET_DAY
+	        ? "to_char(date_trunc('day', x.t), 'YYYY-MM-DD')"
+	        : "to_char(date_trunc('hour', x.t), 'YYYY-MM-DD\"T\"HH24:00:00\"Z\"')";
+	const char *dim = ledger_spend_dim_sql(q->dim);
+	struct spend_source src;
+	char sql[6144];
+	PGresult *res;
+	int n;
+
+	memset(out, 0, sizeof *out);
+	if (q->dim < 0 || q->dim >= DIM_COUNT || (bucket != BUCKET_HOUR && bucket != BUCKET_DAY))
+		return tally_err_set(err, TALLY_EINVAL, false, "unknown group-by or bucket");
+	ledger_spend_source(q, bucket == BUCKET_HOUR, &src);
+	snprintf(sql, sizeof sql,
+	         "SELECT %s AS b, GROUPING(%s) AS g, %s AS k, sum(x.calls), sum(x.input_tokens),"
+	         " sum(x.output_tokens), sum(x.cache_read_tokens), sum(x.cache_write_tokens),"
+	         " sum(x.reasoning_tokens), coalesce(sum(x.cost_pusd), 0)::numeric(40,0),"
+	         " sum(x.unpriced_calls)"
+	         " FROM %s x LEFT JOIN teams tm ON tm.team = x.team"
+	         " GROUP BY GROUPING SETS ((%s, %s), ())"
+	         " ORDER BY g, b, coalesce(sum(x.cost_pusd), 0) DESC, k NULLS LAST",
+	         bexpr, bexpr, dim, src.sql, bexpr, dim);
+	res = PQexecParams(lg->conn, sql, src.n_params, NULL, src.params, NULL, NULL, 0);
+	if (PQresultStatus(res) != PGRES_TUPLES_OK)
+		return ledger_fail(lg, res, "spend series", err);
+	n = PQntuples(res);
+	if (n > 0 && !(out->rows = calloc((size_t)n, sizeof *out->rows))) {
+		PQclear(res);
+		return tally_err_set(err, TALLY_ENOMEM, false, "out of memory");
+	}
+	for (int r = 0; r < n; r++) {
+		if (strcmp(PQgetvalue(res, r, 1), "0") != 0) {
+			spend_from_row(res, r, 2, &out->total);
+			continue;
+		}
+		struct spend_series_row *row = &out->rows[out->n++];
+		str_copy(row->bucket, sizeof row->bucket, PQgetvalue(res, r, 0));
+		spend_from_row(res, r, 2, &row->r);
+	}
+	if (out->total.cost_pusd[0] == '\0')
+		str_copy(out->total.cost_pusd, sizeof out->total.cost_pusd, "0");
+	PQclear(res);
+	return 0;
+}
+
+void spend_series_cleanup(struct spend_series *s)
+{
+	if (!s)
+		return;
+	free(s->rows);
+	s->rows = NULL;
+	s->n = 0;
+}
+
+/* ---- all time, for /metrics ------------------------------------------------------------ */
+
+/* The columns of labels_sql. */
+enum label_col {
+	LBL_TEAM,
+	LBL_PROVIDER,
+	LBL_MODEL,
+	LBL_TIER,
+	LBL_CALLS,
+	LBL_TOKENS, /* 5 columns: input, output, cache read, cache write, reasoning */
+	LBL_COST = LBL_TOKENS + 5
+};
+static const char labels_sql[] =
+    "WITH s AS (SELECT team, provider, model, tier, sum(calls) AS calls,"
+    " sum(input_tokens) AS i, sum(output_tokens) AS o, sum(cache_read_tokens) AS cr,"
+    " sum(cache_write_tokens) AS cw, sum(reasoning_tokens) AS r, sum(cost_pusd) AS cost"
+    " FROM rollup_daily GROUP BY 1, 2, 3, 4),"
+    " k AS (SELECT s.*, row_number() OVER (ORDER BY cost DESC, calls DESC, team, provider,"
+    "  model, tier) < $1::int AS keep FROM s)"
+    " SELECT CASE WHEN keep THEN team ELSE '_other' END,"
+    " CASE WHEN keep THEN provider ELSE '_other' END,"
+    " CASE WHEN keep THEN model ELSE '_other' END,"
+    " CASE WHEN keep THEN tier ELSE '_other' END,"
+    " sum(calls)::numeric(40,0), sum(i)::numeric(40,0), sum(o)::numeric(40,0),"
+    " sum(cr)::numeric(40,0), sum(cw)::numeric(40,0), sum(r)::numeric(40,0),"
+    " sum(cost)::numeric(40,0) FROM k GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4";
+
+static void label_row(const PGresult *res, int r, void *row)
+{
+	struct spend_label_row *l = row;
+	ledger_str(res, r, LBL_TEAM, l->team, sizeof l->team);
+	ledger_str(res, r, LBL_PROVIDER, l->provider, sizeof l->provider);
+	ledger_str(res, r, LBL_MODEL, l->model, sizeof l->model);
+	ledger_str(res, r, LBL_TIER, l->tier, sizeof l->tier);
+	ledger_str(res, r, LBL_CALLS, l->calls, sizeof l->calls);
+	for (int k = 0; k < 5; k++)
+		ledger_str(res, r, LBL_TOKENS + k, l->tokens[k], sizeof l->tokens[k]);
+	ledger_str(res, r, LBL_COST, l->cost_pusd, sizeof l->cost_pusd);
+}
+
+int ledger_spend_labels(struct ledger *lg, int series, struct spend_label_row **rows, size_t *n,
+                        struct tally_err *err)
+{
+	char s[16];
+	const char *p[1] = {s};
+
+	snprintf(s, sizeof s, "%d", series);
+	return ledger_load_rows(lg, labels_sql, 1, p, "spend by label", sizeof **rows, label_row,
+	                        rows, n, err);
 }
