@@ -995,7 +995,7 @@ static void decide(const struct router_learner *l, const struct task *t, const s
 		 * that the router climbs from cheap to dear only as far as the
 		 * evidence makes it. What a dearer tier could reach is weighed by
 		 * what the climb costs (climb_bound): a peer's upper bound, a
-		 * flagship's lower bound; so a few lucky samples of a tier ten times
+		 * flagship's mean; so a few lucky samples of a tier ten times
 		 * the price do not push the router onto it */
 		int64_t rc = -1;
 		for (size_t i = 0; i < l->n_tiers; i++) {
