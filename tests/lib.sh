@@ -138,11 +138,15 @@ components_mismatch() {
 
 # kafka_start [PARTITIONS] - `tally dev-kafka` in the background.
 kafka_start() {
-	"$BIN" dev-kafka --partitions "${1:-16}" >"$T/kafka.out" 2>"$T/kafka.log" &
+	# A restarted cluster must not be read from the previous one's file: the
+	# background shell truncates it only when it gets to run.
+	rm -f "$T/kafka.out"
+	"$BIN" dev-kafka --partitions "${1:-16}" >"$T/kafka.out.new" 2>"$T/kafka.log" &
 	KAFKA_PID=$!
 	PIDS="$PIDS $KAFKA_PID"
-	wait_until 20 grep -q '^TALLY_KAFKA_BROKERS=' "$T/kafka.out" ||
+	wait_until 20 grep -q '^TALLY_KAFKA_BROKERS=.' "$T/kafka.out.new" ||
 		{ echo "dev-kafka did not start"; cat "$T/kafka.log"; return 1; }
+	mv "$T/kafka.out.new" "$T/kafka.out"
 	export TALLY_KAFKA_BROKERS="$(sed -n 's/^TALLY_KAFKA_BROKERS=//p' "$T/kafka.out" | head -n 1)"
 }
 
