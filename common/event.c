@@ -392,12 +392,13 @@ static int usage_check(struct call_event *c, struct tally_err *err)
 	    part_of(c->audio_cache_read_tokens, "cached audio tokens", c->cache_read_tokens,
 	            "cache read tokens", "cached audio is part of the cache reads", err) < 0 ||
 	    part_of(c->cache_read_tokens + c->cache_write_tokens + c->audio_input_tokens -
-	                c->audio_cache_read_tokens + c->image_input_tokens,
-	            "cached + audio + image input tokens", c->input_tokens, "input tokens",
-	            "they are parts of the input", err) < 0 ||
-	    part_of(c->reasoning_tokens + c->audio_output_tokens + c->image_output_tokens,
-	            "reasoning + audio + image output tokens", c->output_tokens, "output tokens",
-	            "they are parts of the output", err) < 0)
+	                c->audio_cache_read_tokens + c->image_input_tokens + c->citation_tokens,
+	            "cached + audio + image + citation input tokens", c->input_tokens,
+	            "input tokens", "they are parts of the input", err) < 0 ||
+	    part_of(c->reasoning_tokens + c->audio_output_tokens + c->image_output_tokens +
+	                c->video_output_tokens,
+	            "reasoning + audio + image + video output tokens", c->output_tokens,
+	            "output tokens", "they are parts of the output", err) < 0)
 		return -1;
 	return 0;
 }
@@ -614,6 +615,8 @@ static int usage_gemini(const cJSON *u, struct call_event *c, struct tally_err *
 	    gemini_modality(u, "candidatesTokensDetails", "AUDIO", &c->audio_output_tokens, err) <
 	        0 ||
 	    gemini_modality(u, "candidatesTokensDetails", "IMAGE", &c->image_output_tokens, err) <
+	        0 ||
+	    gemini_modality(u, "candidatesTokensDetails", "VIDEO", &c->video_output_tokens, err) <
 	        0)
 		return -1;
 	c->reasoning_tokens = thoughts;
@@ -633,7 +636,8 @@ static int usage_tally(const cJSON *u, struct call_event *c, struct tally_err *e
 	        0 ||
 	    opt_tokens(u, "usage.", "image_input_tokens", &c->image_input_tokens, err) < 0 ||
 	    opt_tokens(u, "usage.", "audio_output_tokens", &c->audio_output_tokens, err) < 0 ||
-	    opt_tokens(u, "usage.", "image_output_tokens", &c->image_output_tokens, err) < 0)
+	    opt_tokens(u, "usage.", "image_output_tokens", &c->image_output_tokens, err) < 0 ||
+	    opt_tokens(u, "usage.", "video_output_tokens", &c->video_output_tokens, err) < 0)
 		return -1;
 	if (c->cache_read_tokens + c->cache_write_tokens > c->input_tokens)
 		return tally_err_set(err, TALLY_EINVAL, false,
@@ -648,6 +652,34 @@ static int usage_tally(const cJSON *u, struct call_event *c, struct tally_err *e
 		                     "usage.output_tokens (%lld): reasoning tokens are part of the "
 		                     "output",
 		                     (long long)c->reasoning_tokens, (long long)c->output_tokens);
+	return usage_check(c, err);
+}
+
+/* Perplexity (docs/events.md): OpenAI's chat shape, with citation tokens
+ * beside the prompt and reasoning tokens beside the completion (each billed
+ * at its own rate, the response's usage.cost lists them apart), and the
+ * searches a deep-research call ran. input = prompt_tokens +
+ * citation_tokens, output = completion_tokens + reasoning_tokens. */
+static int usage_perplexity(const cJSON *u, struct call_event *c, struct tally_err *err)
+{
+	int64_t reasoning = 0, searches = 0;
+	bool has_searches = false;
+
+	if (usage_openai(u, &openai_chat, false, c, err) < 0 ||
+	    opt_tokens(u, "usage.", "citation_tokens", &c->citation_tokens, err) < 0 ||
+	    opt_tokens(u, "usage.", "reasoning_tokens", &reasoning, err) < 0 ||
+	    get_int(u, "usage.", "num_search_queries", EVENT_TOKENS_MAX, false, &has_searches,
+	            &searches, err) < 0)
+		return -1;
+	if (sum_tokens(c->input_tokens, c->citation_tokens, "usage.prompt_tokens + citation_tokens",
+	               &c->input_tokens, err) < 0 ||
+	    sum_tokens(c->output_tokens, reasoning, "usage.completion_tokens + reasoning_tokens",
+	               &c->output_tokens, err) < 0 ||
+	    sum_tokens(c->reasoning_tokens, reasoning, "usage.reasoning_tokens",
+	               &c->reasoning_tokens, err) < 0)
+		return -1;
+	if (has_searches)
+		c->web_search_calls = searches;
 	return usage_check(c, err);
 }
 
@@ -738,6 +770,10 @@ static int parse_usage(const cJSON *root, struct call_event *c, struct tally_err
 		if (has_member(u, "prompt_cache_hit_tokens")) {
 			c->usage_shape = USAGE_DEEPSEEK;
 			return usage_deepseek(u, c, err);
+		}
+		if (has_member(u, "citation_tokens") || has_member(u, "num_search_queries")) {
+			c->usage_shape = USAGE_PERPLEXITY;
+			return usage_perplexity(u, c, err);
 		}
 		if (is_xai(c->provider) || reasoning_beside(u)) {
 			c->usage_shape = USAGE_XAI;
@@ -1211,6 +1247,7 @@ const char *usage_shape_name(enum usage_shape s)
 	case USAGE_DEEPSEEK: return "deepseek";
 	case USAGE_XAI: return "xai";
 	case USAGE_DURATION: return "duration";
+	case USAGE_PERPLEXITY: return "perplexity";
 	}
 	return "unknown";
 }

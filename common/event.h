@@ -33,6 +33,7 @@ enum usage_shape {
 	USAGE_DEEPSEEK,
 	USAGE_XAI,
 	USAGE_DURATION, /* OpenAI transcription {"type":"duration","seconds":n} */
+	USAGE_PERPLEXITY,
 };
 
 #define EVENT_OPTION_MAX 32 /* service_tier, data_residency, inference_geo, speed */
@@ -67,7 +68,9 @@ struct call_event {
 	int64_t image_input_tokens;      /* of input_tokens (uncached) */
 	int64_t audio_output_tokens;     /* of output_tokens */
 	int64_t image_output_tokens;     /* of output_tokens */
+	int64_t video_output_tokens;     /* of output_tokens (Gemini VIDEO candidates) */
 	int64_t web_search_calls;        /* billable web searches (tool_use.web_search) */
+	int64_t citation_tokens;         /* of input_tokens: Perplexity's citation tokens */
 	/* Per-unit quantities by price component (images, pixels, seconds,
 	 * characters, live-search sources: every component whose unit is not
 	 * "tokens", web_search and request aside); 0 for the others. */

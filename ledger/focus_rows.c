@@ -40,18 +40,24 @@
  * fraction digits of a pico-dollar); USD = pico-USD x 10^-12, exact. */
 /* clang-format off */
 static const char focus_sql[] =
-    "WITH g AS MATERIALIZED (SELECT date_trunc($3, c.ts, 'UTC') AS p, c.provider, c.model,"
+    "WITH g AS MATERIALIZED (SELECT k.p, k.provider, k.model, k.local, k.team, k.workflow,"
+    " k.task_type, k.tags, k.price_version, k.unpriced, k.svc, k.dr, k.ig, k.sp, k.lvl,"
+    " x.component AS kind, count(*) AS n, sum(x.qty) AS qty, sum(x.cost_pusd) AS billed"
+    /* each call's keys once (OFFSET 0 keeps them from being computed again
+     * for each of its components) */
+    " FROM (SELECT date_trunc($3, c.ts, 'UTC') AS p, c.provider, c.model,"
     " c.local, c.team, c.workflow, c.task_type,"
     " CASE jsonb_typeof(c.tags) WHEN 'object' THEN c.tags ELSE '{}'::jsonb END AS tags,"
     " c.price_version, c.cost_pusd IS NULL AS unpriced,"
     " CASE WHEN c.batch OR c.service_tier = 'batch' THEN 'batch'"
     "  WHEN c.service_tier IN ('flex', 'priority') THEN c.service_tier ELSE 'standard' END AS svc,"
     " coalesce(c.data_residency, '') AS dr, coalesce(c.inference_geo, '') AS ig,"
-    " coalesce(c.speed, '') AS sp, " FOCUS_LEVEL " AS lvl, x.component AS kind,"
-    " count(*) AS n, sum(x.qty) AS qty, sum(x.cost_pusd) AS billed"
+    " coalesce(c.speed, '') AS sp, " FOCUS_LEVEL " AS lvl, c.components"
     " FROM calls c LEFT JOIN price_book pb ON pb.price_version = c.price_version"
-    " CROSS JOIN LATERAL tally_call_components(c.components) x"
-    " WHERE c.ts >= $1 AND c.ts < $2 AND NOT c.cache_hit AND (x.qty <> 0 OR x.cost_pusd <> 0)"
+    " WHERE c.ts >= $1 AND c.ts < $2 AND NOT c.cache_hit OFFSET 0) k"
+    /* a stored component is never all zero (ledger/components.c): the
+     * rows with neither quantity nor charge are left out below, once */
+    " CROSS JOIN LATERAL tally_call_components(k.components) x"
     " GROUP BY 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16)"
     " SELECT " ISO("greatest(g.p, $1::timestamptz)") ","
     " " ISO("least(g.p + ('1 ' || $3)::interval, $2::timestamptz)") ","

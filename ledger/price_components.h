@@ -55,7 +55,9 @@
 	  "seconds")                                                                               \
 	X(INPUT_CHARS, input_chars, "input_cost_per_character", "characters")                      \
 	X(OUTPUT_CHARS, output_chars, "output_cost_per_character", "characters")                   \
-	X(LIVE_SEARCH, live_search, "live_search_cost_per_source", "sources")
+	X(LIVE_SEARCH, live_search, "live_search_cost_per_source", "sources")                      \
+	X(CITATION, citation, "citation_cost_per_token", "tokens")                                 \
+	X(VIDEO_OUTPUT, video_output, "output_cost_per_video_token", "tokens")
 
 #define PC_ENUM_(ID, name, key, unit) PC_##ID,
 enum price_component { PRICE_COMPONENTS(PC_ENUM_) PC_COUNT };

@@ -366,6 +366,8 @@ static int reprice_fetch(struct ledger *lg, const struct pricebook *pb, struct s
 		c->audio_output_tokens = old.qty[PC_AUDIO_OUTPUT];
 		c->image_output_tokens = old.qty[PC_IMAGE_OUTPUT];
 		c->web_search_calls = old.qty[PC_WEB_SEARCH];
+		c->citation_tokens = old.qty[PC_CITATION];
+		c->video_output_tokens = old.qty[PC_VIDEO_OUTPUT];
 		for (int k = 0; k < PC_COUNT; k++)
 			if (!price_component_is_token(k) && k != PC_WEB_SEARCH && k != PC_REQUEST)
 				c->units[k] = old.qty[k];

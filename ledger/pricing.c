@@ -369,7 +369,8 @@ int price_quantities(const struct call_event *c, int64_t q[PC_COUNT], struct tal
 	    c->input_tokens,        c->output_tokens,           c->cache_read_tokens,
 	    c->cache_write_tokens,  c->reasoning_tokens,        c->cache_write_1h_tokens,
 	    c->audio_input_tokens,  c->audio_cache_read_tokens, c->image_input_tokens,
-	    c->audio_output_tokens, c->image_output_tokens,     c->web_search_calls};
+	    c->audio_output_tokens, c->image_output_tokens,     c->web_search_calls,
+	    c->citation_tokens,     c->video_output_tokens};
 
 	for (size_t i = 0; i < sizeof in / sizeof *in; i++)
 		if (in[i] < 0 || in[i] > INT64_C(1) << 40)
@@ -391,13 +392,15 @@ int price_quantities(const struct call_event *c, int64_t q[PC_COUNT], struct tal
 	q[PC_CACHE_READ] = c->cache_read_tokens - c->audio_cache_read_tokens;
 	q[PC_AUDIO_INPUT] = c->audio_input_tokens - c->audio_cache_read_tokens;
 	q[PC_IMAGE_INPUT] = c->image_input_tokens;
+	q[PC_CITATION] = c->citation_tokens;
 	q[PC_INPUT] = c->input_tokens - c->cache_read_tokens - c->cache_write_tokens -
-	              q[PC_AUDIO_INPUT] - q[PC_IMAGE_INPUT];
+	              q[PC_AUDIO_INPUT] - q[PC_IMAGE_INPUT] - q[PC_CITATION];
 	q[PC_REASONING] = c->reasoning_tokens;
 	q[PC_AUDIO_OUTPUT] = c->audio_output_tokens;
 	q[PC_IMAGE_OUTPUT] = c->image_output_tokens;
+	q[PC_VIDEO_OUTPUT] = c->video_output_tokens;
 	q[PC_OUTPUT] = c->output_tokens - c->reasoning_tokens - c->audio_output_tokens -
-	               c->image_output_tokens;
+	               c->image_output_tokens - c->video_output_tokens;
 	q[PC_WEB_SEARCH] = c->web_search_calls;
 	/* OpenAI's search-preview models search on every request. */
 	if (q[PC_WEB_SEARCH] == 0 && strstr(c->model, "search-preview"))
@@ -413,16 +416,18 @@ int price_quantities(const struct call_event *c, int64_t q[PC_COUNT], struct tal
 		    (long long)c->audio_cache_read_tokens, (long long)c->cache_read_tokens,
 		    (long long)c->audio_input_tokens);
 	if (q[PC_INPUT] < 0)
-		return tally_err_set(err, TALLY_EINVAL, false,
-		                     "price_call: cache tokens (%lld read + %lld write) and "
-		                     "uncached audio/image tokens exceed input tokens (%lld)",
-		                     (long long)c->cache_read_tokens,
-		                     (long long)c->cache_write_tokens, (long long)c->input_tokens);
+		return tally_err_set(
+		    err, TALLY_EINVAL, false,
+		    "price_call: cache tokens (%lld read + %lld write) and "
+		    "uncached audio/image/citation tokens exceed input tokens (%lld)",
+		    (long long)c->cache_read_tokens, (long long)c->cache_write_tokens,
+		    (long long)c->input_tokens);
 	if (q[PC_OUTPUT] < 0)
-		return tally_err_set(err, TALLY_EINVAL, false,
-		                     "price_call: reasoning tokens (%lld) and audio/image output "
-		                     "exceed output tokens (%lld)",
-		                     (long long)c->reasoning_tokens, (long long)c->output_tokens);
+		return tally_err_set(
+		    err, TALLY_EINVAL, false,
+		    "price_call: reasoning tokens (%lld) and audio/image/video output "
+		    "exceed output tokens (%lld)",
+		    (long long)c->reasoning_tokens, (long long)c->output_tokens);
 	return 0;
 }
 

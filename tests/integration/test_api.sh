@@ -247,7 +247,7 @@ assert_eq "quarantine limit too big: 400" 400 "$(http -H "$A" "$U/api/v1/quarant
 # ---- prices -------------------------------------------------------------------
 assert_eq "prices 200 for a viewer" 200 "$(http -H "$V" "$U/api/v1/prices?provider=openai&model=gpt-4o-mini")"
 assert_match "gpt-4o-mini per-million prices as decimal strings" '"provider":"openai","model":"gpt-4o-mini",[^}]*"usd_per_million_tokens":\{"input":"0.150000","cache_read":"0.075000",[^}]*"output":"0.600000"' "$(body)"
-assert_match "every component and variant, from the component list" '"batch_output":"0.300000",[^}]*"above_priority_image_output":null\},"usd_per_unit":\{"web_search":' "$(body)"
+assert_match "every component and variant, from the component list" '"batch_output":"0.300000",[^}]*"above_priority_[a-z0-9_]+":null\},"usd_per_unit":\{"web_search":' "$(body)"
 http -H "$A" "$U/api/v1/prices?limit=5&offset=5" >/dev/null
 assert_eq "prices paging" 5 "$(grep -o '"price_version":' "$B" | wc -l)"
 printf 'provider,model,tier,input,output,cache_read,cache_write,reasoning,batch_input,batch_output,threshold_tokens,above_input,above_output,above_cache_read,above_cache_write\nacme,acme-llm-1,small,1.00,2.00,,,,,,,,,,\n' >"$T/acme.csv"

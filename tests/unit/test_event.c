@@ -772,6 +772,12 @@ static void test_call_provider_shapes(void **state)
 	     "{\"prompt_tokens\":32,\"completion_tokens\":9,\"total_tokens\":135,"
 	     "\"completion_tokens_details\":{\"reasoning_tokens\":94}}",
 	     USAGE_XAI, 32, 103, 0, 0, 94, 0, 0, 0, 0, 0, 0, 0, ""},
+	    /* Perplexity deep research (the API's UsageInfo): citation tokens
+	     * beside the prompt, reasoning beside the completion, searches run */
+	    {"perplexity", "perplexity",
+	     "{\"prompt_tokens\":19,\"completion_tokens\":4532,\"total_tokens\":4551,"
+	     "\"citation_tokens\":7143,\"num_search_queries\":18,\"reasoning_tokens\":81340}",
+	     USAGE_PERPLEXITY, 7162, 85872, 0, 0, 81340, 0, 0, 0, 0, 0, 0, 18, ""},
 	    /* tally's own shape with every detail */
 	    {"tally details", "acme",
 	     "{\"input_tokens\":100,\"output_tokens\":50,\"cache_write_tokens\":20,"

@@ -694,6 +694,31 @@ static const struct rule_case rule_cases[] = {
      "\"audio_tokens\":0,\"accepted_prediction_tokens\":0,\"rejected_prediction_tokens\":0},"
      "\"num_sources_used\":0}",
      INT64_C(57000000), NULL, PC_REASONING, INT64_C(47000000)},
+    /* Perplexity deep research: each kind of token at its own rate, the
+     * searches at $5 per 1,000 (LiteLLM's search_context_cost_per_query,
+     * 0.005 per query; Perplexity's usage.cost lists citation, reasoning and
+     * search costs apart). sonar-deep-research: input 2e-6, citation 2e-6,
+     * output 8e-6, reasoning 3e-6:
+     * 19*2e6 + 7143*2e6 + 4532*8e6 + 81340*3e6 + 18*5e9
+     * = 38000000 + 14286000000 + 36256000000 + 244020000000 + 90000000000 */
+    {"perplexity deep research", "perplexity", "sonar-deep-research", "",
+     "{\"prompt_tokens\":19,\"completion_tokens\":4532,\"total_tokens\":4551,"
+     "\"citation_tokens\":7143,\"num_search_queries\":18,\"reasoning_tokens\":81340}",
+     INT64_C(384600000000), NULL, PC_CITATION, INT64_C(14286000000)},
+    /* Gemini video output tokens (usageMetadata.candidatesTokensDetails,
+     * modality VIDEO) at their own rate. gemini-omni-flash-preview: input
+     * 1.5e-6, output 9e-6, video output 1.75e-5:
+     * 100*1.5e6 + 200*9e6 + 800*1.75e7 = 150000000 + 1800000000 + 14000000000 */
+    {"gemini video output", "gemini", "gemini-omni-flash-preview", "",
+     "{\"promptTokenCount\":100,\"candidatesTokenCount\":1000,\"totalTokenCount\":1100,"
+     "\"candidatesTokensDetails\":[{\"modality\":\"TEXT\",\"tokenCount\":200},"
+     "{\"modality\":\"VIDEO\",\"tokenCount\":800}]}",
+     INT64_C(15950000000), NULL, PC_VIDEO_OUTPUT, INT64_C(14000000000)},
+    /* ... and flagged where the price lists no video output rate (gemini-2.5-flash) */
+    {"gemini video output unpriced", "gemini", "gemini-2.5-flash", "",
+     "{\"promptTokenCount\":100,\"candidatesTokenCount\":1000,"
+     "\"candidatesTokensDetails\":[{\"modality\":\"VIDEO\",\"tokenCount\":800}]}",
+     -1, "video_output", -1, 0},
     /* xAI charges the higher rates from the threshold itself: 128000 input
      * is above. 128000*4e5 + 10*1e6 */
     {"xai at threshold", "xai", "grok-4-fast-reasoning", "",
