@@ -146,6 +146,8 @@ cat >"$EV" <<EOF
 {"event_id":"dur",$B,"provider":"openai","model":"whisper-1","usage":{"type":"duration","seconds":9.3}}
 {"event_id":"tts",$B,"provider":"openai","model":"tts-1","units":{"input_chars":45},"usage":{"input_tokens":0,"output_tokens":0}}
 {"event_id":"live",$B,"provider":"xai","model":"grok-3","usage":{"prompt_tokens":199,"completion_tokens":1,"total_tokens":200,"prompt_tokens_details":{"text_tokens":199,"audio_tokens":0,"image_tokens":0,"cached_tokens":0},"completion_tokens_details":{"reasoning_tokens":0},"num_sources_used":3}}
+{"event_id":"pplx",$B,"provider":"perplexity","model":"sonar-deep-research","usage":{"prompt_tokens":19,"completion_tokens":4532,"total_tokens":4551,"citation_tokens":7143,"num_search_queries":18,"reasoning_tokens":81340}}
+{"event_id":"vid",$B,"provider":"gemini","model":"gemini-omni-flash-preview","usage":{"promptTokenCount":100,"candidatesTokenCount":1000,"totalTokenCount":1100,"candidatesTokensDetails":[{"modality":"TEXT","tokenCount":200},{"modality":"VIDEO","tokenCount":800}]}}
 {"event_id":"wsc",$B,"provider":"openai","model":"gpt-4o-mini-2024-07-18","output":[{"type":"web_search_call","id":"ws_1","status":"completed","action":{"type":"search","query":"news"}},{"type":"web_search_call","id":"ws_2","status":"completed"},{"type":"message","id":"msg_1","role":"assistant","content":[]}],"usage":{"input_tokens":5000,"input_tokens_details":{"cached_tokens":4864},"output_tokens":40,"output_tokens_details":{"reasoning_tokens":0},"total_tokens":5040}}
 {"event_id":"img",$B,"provider":"gemini","model":"gemini-3-pro-image-preview","batch":true,"units":{"output_images":1},"usage":{"input_tokens":20,"output_tokens":0}}
 {"event_id":"pix",$B,"provider":"openai","model":"hd/1024-x-1792/dall-e-3","units":{"input_pixels":1835008},"usage":{"input_tokens":0,"output_tokens":0}}
@@ -156,14 +158,19 @@ EOF
 "$BIN" produce "$EV" >"$T/produce.log" 2>&1
 assert_eq "events produced" 0 $?
 collector_start
-wait_calls 22 60
+wait_calls 24 60
 sleep 1
-assert_eq "every provider shape stored, none quarantined" "22|0" \
+assert_eq "every provider shape stored, none quarantined" "24|0" \
 	"$(q "select (select count(*) from calls) || '|' || (select count(*) from quarantine)")"
 # Hand-worked in tests/unit/test_pricing.c (rule_cases), pico-USD.
 assert_eq "each call at its provider's rule" \
-	"bed|4281000000 ds|120400000 dsb|35000000 dur|1000000000 eu|8800000000 flex|3012500000 gem|73323600000 img|67020000000 live|75612000000 noaudio| noaudio-now| noimg| now|2800000000 pix|119991173120 rt|6965600000 search|130580650000 tier3|134000000000 ttl|15384000000 tts|675000000 vtx|2250000000 wsc|55409200000 xai|57000000" \
+	"bed|4281000000 ds|120400000 dsb|35000000 dur|1000000000 eu|8800000000 flex|3012500000 gem|73323600000 img|67020000000 live|75612000000 noaudio| noaudio-now| noimg| now|2800000000 pix|119991173120 pplx|384600000000 rt|6965600000 search|130580650000 tier3|134000000000 ttl|15384000000 tts|675000000 vid|15950000000 vtx|2250000000 wsc|55409200000 xai|57000000" \
 	"$(q "select string_agg(event_id || '|' || coalesce(cost_pusd::text, ''), ' ' order by event_id) from calls")"
+assert_eq "Perplexity citation and Gemini video output tokens stored as their own components" \
+	"pplx:citation:7143:14286000000:14286000000|vid:video_output:800:14000000000:14000000000" \
+	"$(q "select string_agg(c.event_id || ':' || x.component || ':' || x.qty || ':' || x.cost_pusd
+		|| ':' || x.list_pusd, '|' order by c.event_id) from calls c,
+		tally_call_components(c.components) x where x.component in ('citation', 'video_output')")"
 # Per-unit quantities and costs stored in their own columns (0015).
 assert_eq "per-unit components stored with their quantities" \
 	"dur:input_seconds 10 1000000000|img:output_images 1 67000000000|live:live_search 3 75000000000|pix:input_pixels 1835008 119991173120|tts:input_chars 45 675000000|wsc:web_search 2 55000000000" \
@@ -183,7 +190,7 @@ assert_eq "components sum exactly to every call" "0" \
 	"$(q "select count(*) from calls where coalesce(cost_pusd, 0) <> $PARTS")"
 assert_eq "1-hour cache writes stored apart" "100|600000000" \
 	"$(q "select tally_call_component(components, 'cache_write_1h', 1) || '|' || tally_call_component(components, 'cache_write_1h', 2) from calls where event_id = 'ttl'")"
-assert_eq "web searches stored with their fee" "2|70000000000 1|10000000000 2|55000000000" \
+assert_eq "web searches stored with their fee" "2|70000000000 18|90000000000 1|10000000000 2|55000000000" \
 	"$(q "select string_agg(tally_call_component(components, 'web_search', 1) || '|' || tally_call_component(components, 'web_search', 2), ' ' order by event_id)
 		from calls where tally_call_component(components, 'web_search', 1) > 0")"
 assert_match "a call needing a rate the book lacks is flagged with the reason" \
@@ -262,7 +269,7 @@ kill -TERM "$SERVE_PID"
 "$BIN" prices reprice --from 2026-11-01 --to 2026-12-01 >"$T/reprice.log" 2>&1
 assert_eq "reprice runs" 0 $?
 assert_eq "reprice with the same book changes nothing" "$TOTAL" "$(q "select sum(cost_pusd) from calls")"
-assert_match "reprice examined every call" "20 calls examined, 0 changed" "$(cat "$T/reprice.log")"
+assert_match "reprice examined every call" "22 calls examined, 0 changed" "$(cat "$T/reprice.log")"
 assert_eq "rollups still agree after reprice" 0 "$(rollups_mismatch)"
 
 kill -TERM "$COLLECTOR_PID"
