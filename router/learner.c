@@ -1160,6 +1160,7 @@ static void decision_out(const struct router_learner *l, const struct task *t,
 	if (d->best >= 0)
 		snprintf(out->best, sizeof out->best, "%s", l->tiers[d->best]);
 	out->settled = d->settled;
+	out->pinned = d->pinned;
 	out->tolerance = d->tol;
 }
 

@@ -708,7 +708,7 @@ static int diff_policy(const struct snapshot *s, const cJSON *old, const cJSON *
 		struct router_decision d;
 		router_learner_decide(l, task, &d);
 		const char *was = old_tier_of(old, task);
-		bool pinned = strncmp(d.reason, "pinned", 6) == 0, was_default = false;
+		bool pinned = d.pinned, was_default = false;
 		/* a task type enters the policy once it is decided (or pinned);
 		 * until then it gets the default, which is no change */
 		if (!d.tier[0] || (!d.settled && !pinned && !was))

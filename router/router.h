@@ -93,6 +93,7 @@ struct router_decision {
 	char best[ROUTER_TIER_MAX + 1]; /* best mean quality among measured tiers; "" if none */
 	bool settled;                   /* the rule applied (not a default/warm-up/pin answer);
 	                                   for a workflow: its own statistics decided */
+	bool pinned;                    /* an override pins the task type to tier */
 	bool workflow_policy;           /* workflow only: its own decision applies (it is
 	                                   settled and differs from the task type's) */
 	bool workflow_agrees;           /* workflow only: settled, and the same as the task

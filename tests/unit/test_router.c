@@ -228,6 +228,7 @@ static void test_overrides(void **state)
 	}
 	router_learner_decide(l, "pinned", &d);
 	assert_string_equal(d.tier, "small");
+	assert_true(d.pinned); /* said by the decision, not left to its reason's text */
 	assert_non_null(strstr(d.reason, "pinned"));
 
 	/* sensitive: only local, though large and small are better */
