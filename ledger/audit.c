@@ -18,7 +18,7 @@ static const char export_calls_sql[] = "SELECT event_id, " SQL_ISO_US(
           " model, tier, input_tokens, output_tokens, cache_read_tokens, cache_write_tokens,"
           " reasoning_tokens, batch, cache_hit, local, status, latency_ms, prompt_hash,"
           " cost_pusd, price_version, provider_cost_pusd, service_tier, data_residency,"
-          " inference_geo, speed, unpriced_reason" PC_CALL_CSV_COLS
+          " inference_geo, speed, unpriced_reason, components"
           " FROM calls WHERE ts >= $1 AND ts < $2 ORDER BY ts, event_id";
 
 static const char export_prices_sql[] = "SELECT " PRICE_COLS " FROM price_book"

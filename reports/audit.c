@@ -30,23 +30,37 @@ static const struct audit_file {
 	const char *name;
 	int which;
 	const char *columns;
+	/* the statement's last column is a call's components text, written
+	 * out as the PC_CALL_CSV_HEADER columns */
+	bool components;
 } audit_files[] = {
-    {"calls.csv", LEDGER_EXPORT_CALLS,
-     "event_id,ts,team,workflow,task_type,outcome_id,provider,model,tier,input_tokens,"
-     "output_tokens,cache_read_tokens,cache_write_tokens,reasoning_tokens,batch,cache_hit,"
-     "local,status,latency_ms,prompt_hash,cost_pusd,price_version,provider_cost_pusd,"
-     "service_tier,data_residency,inference_geo,speed,unpriced_reason" PC_CALL_CSV_HEADER},
-    {"price_book.csv", LEDGER_EXPORT_PRICES,
-     "price_version,provider,model,tier,effective_from" PB_RATE_COLS ",source,imported_at"},
-    {"price_changes.csv", LEDGER_EXPORT_PRICE_CHANGES,
-     "price_version,provider,model,tier,effective_from" PB_RATE_COLS ",source,imported_at"},
-    {"reprices.csv", LEDGER_EXPORT_REPRICES, "id,ts,actor,details"},
-    {"budgets.csv", LEDGER_EXPORT_BUDGETS, "id,scope,name,amount_pusd,created_at,updated_at"},
-    {"budget_alerts.csv", LEDGER_EXPORT_ALERTS,
-     "id,budget_id,scope,name,period,basis,threshold_pct,amount_pusd,spend_pusd,"
-     "forecast_pusd,fired_at"},
-    {"audit_log.csv", LEDGER_EXPORT_LOG,
-     "chain_seq,id,ts_us,ts,actor,action,details,prev_hash,hash"},
+    {.name = "calls.csv",
+     .which = LEDGER_EXPORT_CALLS,
+     .columns = "event_id,ts,team,workflow,task_type,outcome_id,provider,model,tier,input_tokens,"
+                "output_tokens,cache_read_tokens,cache_write_tokens,reasoning_tokens,batch,"
+                "cache_hit,local,status,latency_ms,prompt_hash,cost_pusd,price_version,"
+                "provider_cost_pusd,service_tier,data_residency,inference_geo,speed,"
+                "unpriced_reason" PC_CALL_CSV_HEADER,
+     .components = true},
+    {.name = "price_book.csv",
+     .which = LEDGER_EXPORT_PRICES,
+     .columns =
+         "price_version,provider,model,tier,effective_from" PB_RATE_COLS ",source,imported_at"},
+    {.name = "price_changes.csv",
+     .which = LEDGER_EXPORT_PRICE_CHANGES,
+     .columns =
+         "price_version,provider,model,tier,effective_from" PB_RATE_COLS ",source,imported_at"},
+    {.name = "reprices.csv", .which = LEDGER_EXPORT_REPRICES, .columns = "id,ts,actor,details"},
+    {.name = "budgets.csv",
+     .which = LEDGER_EXPORT_BUDGETS,
+     .columns = "id,scope,name,amount_pusd,created_at,updated_at"},
+    {.name = "budget_alerts.csv",
+     .which = LEDGER_EXPORT_ALERTS,
+     .columns = "id,budget_id,scope,name,period,basis,threshold_pct,amount_pusd,spend_pusd,"
+                "forecast_pusd,fired_at"},
+    {.name = "audit_log.csv",
+     .which = LEDGER_EXPORT_LOG,
+     .columns = "chain_seq,id,ts_us,ts,actor,action,details,prev_hash,hash"},
 };
 #define N_AUDIT_FILES (sizeof audit_files / sizeof audit_files[0])
 
@@ -139,18 +153,40 @@ struct audit_writer {
 	struct sbuf line;
 	char chain[65];
 	int64_t rows;
+	bool components; /* the last column is a components text */
 };
+
+/* A call's components text as one cell per component and figure
+ * (quantities, then billed, then list), empty where 0. */
+static int components_cells(struct sbuf *b, const char *text, struct tally_err *err)
+{
+	struct call_price p;
+
+	if (ledger_components_parse(text, &p, err) < 0)
+		return -1;
+	const int64_t *figures[3] = {p.qty, p.cost, p.list};
+	for (int f = 0; f < 3; f++)
+		for (int k = 0; k < PC_COUNT; k++) {
+			sbuf_putc(b, ',');
+			if (figures[f][k] != 0)
+				sbuf_i64(b, figures[f][k]);
+		}
+	return 0;
+}
 
 static int audit_row(void *ctx, int ncols, const char *const *v, struct tally_err *err)
 {
 	struct audit_writer *w = ctx;
+	int plain = w->components ? ncols - 1 : ncols;
 
 	sbuf_reset(&w->line);
 	sbuf_printf(&w->line, "%lld", (long long)(w->rows + 1));
-	for (int i = 0; i < ncols; i++) {
+	for (int i = 0; i < plain; i++) {
 		sbuf_putc(&w->line, ',');
 		audit_field(&w->line, v[i]);
 	}
+	if (w->components && components_cells(&w->line, v[plain], err) < 0)
+		return -1;
 	if (w->line.oom)
 		return tally_err_set(err, TALLY_ENOMEM, false, "out of memory");
 	sha_join(w->chain, w->line.p, w->line.len, w->chain);
@@ -184,7 +220,7 @@ static int export_file(struct ledger *lg, const char *dir, const struct audit_fi
                        int64_t from_us, int64_t to_us, struct file_sum *sum, struct tally_err *err)
 {
 	char path[PATH_MAX], tmp[PATH_MAX + 16], header[1024];
-	struct audit_writer w = {0};
+	struct audit_writer w = {.components = f->components};
 	int rc = -1;
 
 	snprintf(header, sizeof header, "seq,%s,chain", f->columns);
