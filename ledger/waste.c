@@ -28,7 +28,9 @@ enum waste_col {
 static const char waste_sql[] =
     "WITH c AS (SELECT c.team, c.workflow, c.status, c.cost_pusd, c.cache_hit,"
     " c.input_tokens, c.output_tokens, c.cache_read_tokens, c.cache_write_tokens,"
-    " c.reasoning_tokens, c.price_version, " PC_LIST_TOTAL "::numeric AS list"
+    " c.reasoning_tokens, c.price_version,"
+    /* read from the components only where it is used: cache hits */
+    " CASE WHEN c.cache_hit THEN " PC_LIST_TOTAL " END::numeric AS list"
     " FROM calls c"
     " WHERE c.ts >= $1 AND c.ts < $2 AND ($4::text IS NULL OR c.team = $4)),"
     /* The last successful identical prompt before each call, looking back
