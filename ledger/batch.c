@@ -498,8 +498,7 @@ void ledger_copy_call(struct sbuf *s, const struct call_row *r)
 		copy_opt_text(s, opts[i]);
 	}
 	sbuf_putc(s, '\t');
-	if (!ledger_components_format(s, &r->parts))
-		sbuf_append(s, "\\N", 2);
+	ledger_copy_components(s, &r->parts);
 	sbuf_putc(s, '\n');
 }
 

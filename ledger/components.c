@@ -34,6 +34,12 @@ bool ledger_components_format(struct sbuf *s, const struct call_price *p)
 	return any;
 }
 
+void ledger_copy_components(struct sbuf *s, const struct call_price *p)
+{
+	if (!ledger_components_format(s, p))
+		sbuf_append(s, "\\N", 2); /* none: NULL */
+}
+
 static int component_named(const char *name, size_t len)
 {
 	for (int k = 0; k < PC_COUNT; k++)

@@ -92,6 +92,9 @@ bool ledger_batch_already_stored(const struct ledger_batch *b, const int64_t *st
                                  const struct kafka_pos *pos);
 /* Appends v as a double-quoted element of a PostgreSQL array literal. */
 void ledger_array_elem(struct sbuf *s, const char *v);
+/* Appends a call's components as the COPY text field of calls.components:
+ * the text, or \N when the call used none (ledger/components.c). */
+void ledger_copy_components(struct sbuf *s, const struct call_price *p);
 /* Appends one call as a COPY text line of LEDGER_CALL_COLS. */
 void ledger_copy_call(struct sbuf *s, const struct call_row *r);
 /* The rollups (ledger/rollups_write.c). */

@@ -122,6 +122,17 @@ void outcomes_result_cleanup(struct outcomes_result *r)
 /* Outcomes are counted by their own time; their cost is the cost of the
  * calls that name them, from a day before the period (an outcome's calls
  * come before it) to its end. */
+enum ov_col {
+	OV_KIND,
+	OV_TEAM,
+	OV_WORKFLOW,
+	OV_SUB,
+	OV_TOTAL,
+	OV_OUTCOMES,
+	OV_SUCCESSES,
+	OV_VALUE,
+	OV_SPEND
+};
 static const char outcome_value_sql[] =
     "WITH o AS (SELECT outcome_id, coalesce(kind, '') AS kind, coalesce(team, '') AS team,"
     "  coalesce(workflow, '') AS workflow, success, value_pusd FROM outcomes"
@@ -140,38 +151,29 @@ static const char outcome_value_sql[] =
     " ORDER BY GROUPING(o.team), o.team, GROUPING(o.kind, o.workflow),"
     "  coalesce(sum(c.cost), 0) DESC, o.kind, o.workflow";
 
+static void outcome_value_row(const PGresult *res, int r, void *row)
+{
+	struct outcome_value *v = row;
+	ledger_str(res, r, OV_KIND, v->kind, sizeof v->kind);
+	ledger_str(res, r, OV_TEAM, v->team, sizeof v->team);
+	ledger_str(res, r, OV_WORKFLOW, v->workflow, sizeof v->workflow);
+	v->level = ledger_bool(res, r, OV_TOTAL) ? OUTCOME_VALUE_TOTAL
+	           : ledger_bool(res, r, OV_SUB) ? OUTCOME_VALUE_TEAM
+	                                         : OUTCOME_VALUE_ROW;
+	v->outcomes = ledger_i64(res, r, OV_OUTCOMES);
+	v->successes = ledger_i64(res, r, OV_SUCCESSES);
+	ledger_str(res, r, OV_VALUE, v->value_pusd, sizeof v->value_pusd);
+	ledger_str(res, r, OV_SPEND, v->spend_pusd, sizeof v->spend_pusd);
+}
+
 int ledger_outcome_value(struct ledger *lg, int64_t from_us, int64_t to_us, const char *team,
                          struct outcome_value **rows, size_t *n, struct tally_err *err)
 {
 	char from[40], to[40];
 	const char *p[3] = {from, to, team};
 
-	*rows = NULL;
-	*n = 0;
 	time_format(from_us, from);
 	time_format(to_us, to);
-	PGresult *res = PQexecParams(lg->conn, outcome_value_sql, 3, NULL, p, NULL, NULL, 0);
-	if (PQresultStatus(res) != PGRES_TUPLES_OK)
-		return ledger_fail(lg, res, "outcome value", err);
-	int m = PQntuples(res);
-	if (m > 0 && !(*rows = calloc((size_t)m, sizeof **rows))) {
-		PQclear(res);
-		return tally_err_set(err, TALLY_ENOMEM, false, "out of memory");
-	}
-	for (int r = 0; r < m; r++) {
-		struct outcome_value *v = &(*rows)[r];
-		str_copy(v->kind, sizeof v->kind, PQgetvalue(res, r, 0));
-		str_copy(v->team, sizeof v->team, PQgetvalue(res, r, 1));
-		str_copy(v->workflow, sizeof v->workflow, PQgetvalue(res, r, 2));
-		v->level = strcmp(PQgetvalue(res, r, 4), "t") == 0   ? OUTCOME_VALUE_TOTAL
-		           : strcmp(PQgetvalue(res, r, 3), "t") == 0 ? OUTCOME_VALUE_TEAM
-		                                                     : OUTCOME_VALUE_ROW;
-		v->outcomes = strtoll(PQgetvalue(res, r, 5), NULL, 10);
-		v->successes = strtoll(PQgetvalue(res, r, 6), NULL, 10);
-		str_copy(v->value_pusd, sizeof v->value_pusd, PQgetvalue(res, r, 7));
-		str_copy(v->spend_pusd, sizeof v->spend_pusd, PQgetvalue(res, r, 8));
-	}
-	*n = (size_t)m;
-	PQclear(res);
-	return 0;
+	return ledger_load_rows(lg, outcome_value_sql, 3, p, "outcome value", sizeof **rows,
+	                        outcome_value_row, rows, n, err);
 }

@@ -313,16 +313,30 @@ out:
 
 /* ---- reprice ------------------------------------------------------------ */
 
-/* The cursor's columns: 0 event_id, 1 ts, 2 provider, 3 model, 4 ts_us,
- * 5..9 tokens, 10 batch, 11 cache_hit, 12 cost, 13 version, 14 tier,
- * 15..18 service_tier, data_residency, inference_geo, speed, 19 the stored
- * components (ledger/components.c). */
-#define RP_COMPONENTS 19
-
-static int64_t cell(PGresult *res, int r, int c)
-{
-	return strtoll(PQgetvalue(res, r, c), NULL, 10);
-}
+/* The reprice cursor's columns (its DECLARE in ledger_reprice); components:
+ * the stored text (ledger/components.c). */
+enum rp_col {
+	RP_EVENT_ID,
+	RP_TS,
+	RP_PROVIDER,
+	RP_MODEL,
+	RP_TS_US,
+	RP_INPUT,
+	RP_OUTPUT,
+	RP_CACHE_READ,
+	RP_CACHE_WRITE,
+	RP_REASONING,
+	RP_BATCH,
+	RP_CACHE_HIT,
+	RP_COST,
+	RP_VERSION,
+	RP_TIER,
+	RP_SERVICE_TIER,
+	RP_DATA_RESIDENCY,
+	RP_INFERENCE_GEO,
+	RP_SPEED,
+	RP_COMPONENTS
+};
 
 static int reprice_fetch(struct ledger *lg, const struct pricebook *pb, struct sbuf *s,
                          struct reprice_result *out, bool *more, struct tally_err *err)
@@ -336,26 +350,24 @@ static int reprice_fetch(struct ledger *lg, const struct pricebook *pb, struct s
 		struct call_row row;
 		struct call_event *c = &row.ev;
 		memset(&row, 0, sizeof row);
-		str_copy(c->provider, sizeof c->provider, PQgetvalue(res, r, 2));
-		str_copy(c->model, sizeof c->model, PQgetvalue(res, r, 3));
-		c->ts_us = cell(res, r, 4);
-		c->input_tokens = cell(res, r, 5);
-		c->output_tokens = cell(res, r, 6);
-		c->cache_read_tokens = cell(res, r, 7);
-		c->cache_write_tokens = cell(res, r, 8);
-		c->reasoning_tokens = cell(res, r, 9);
-		c->batch = PQgetvalue(res, r, 10)[0] == 't';
-		c->cache_hit = PQgetvalue(res, r, 11)[0] == 't';
-		str_copy(c->service_tier, sizeof c->service_tier, PQgetvalue(res, r, 15));
-		str_copy(c->data_residency, sizeof c->data_residency, PQgetvalue(res, r, 16));
-		str_copy(c->inference_geo, sizeof c->inference_geo, PQgetvalue(res, r, 17));
-		str_copy(c->speed, sizeof c->speed, PQgetvalue(res, r, 18));
+		ledger_str(res, r, RP_PROVIDER, c->provider, sizeof c->provider);
+		ledger_str(res, r, RP_MODEL, c->model, sizeof c->model);
+		c->ts_us = ledger_i64(res, r, RP_TS_US);
+		c->input_tokens = ledger_i64(res, r, RP_INPUT);
+		c->output_tokens = ledger_i64(res, r, RP_OUTPUT);
+		c->cache_read_tokens = ledger_i64(res, r, RP_CACHE_READ);
+		c->cache_write_tokens = ledger_i64(res, r, RP_CACHE_WRITE);
+		c->reasoning_tokens = ledger_i64(res, r, RP_REASONING);
+		c->batch = ledger_bool(res, r, RP_BATCH);
+		c->cache_hit = ledger_bool(res, r, RP_CACHE_HIT);
+		ledger_str(res, r, RP_SERVICE_TIER, c->service_tier, sizeof c->service_tier);
+		ledger_str(res, r, RP_DATA_RESIDENCY, c->data_residency, sizeof c->data_residency);
+		ledger_str(res, r, RP_INFERENCE_GEO, c->inference_geo, sizeof c->inference_geo);
+		ledger_str(res, r, RP_SPEED, c->speed, sizeof c->speed);
 		/* The billable details, back from the quantities stored. */
 		struct call_price old;
-		if (ledger_components_parse(PQgetisnull(res, r, RP_COMPONENTS)
-		                                ? NULL
-		                                : PQgetvalue(res, r, RP_COMPONENTS),
-		                            &old, err) < 0) {
+		/* (NULL reads as "": no component) */
+		if (ledger_components_parse(PQgetvalue(res, r, RP_COMPONENTS), &old, err) < 0) {
 			PQclear(res);
 			return -1;
 		}
@@ -371,10 +383,10 @@ static int reprice_fetch(struct ledger *lg, const struct pricebook *pb, struct s
 		for (int k = 0; k < PC_COUNT; k++)
 			if (!price_component_is_token(k) && k != PC_WEB_SEARCH && k != PC_REQUEST)
 				c->units[k] = old.qty[k];
-		bool was_priced = !PQgetisnull(res, r, 12);
-		int64_t old_cost = was_priced ? cell(res, r, 12) : 0;
-		int64_t old_version = PQgetisnull(res, r, 13) ? 0 : cell(res, r, 13);
-		const char *tier = PQgetvalue(res, r, 14);
+		bool was_priced = !PQgetisnull(res, r, RP_COST);
+		int64_t old_cost = ledger_i64(res, r, RP_COST); /* 0 when NULL */
+		int64_t old_version = ledger_i64(res, r, RP_VERSION);
+		const char *tier = PQgetvalue(res, r, RP_TIER);
 		bool same_parts = true;
 
 		out->examined++;
@@ -392,9 +404,9 @@ static int reprice_fetch(struct ledger *lg, const struct pricebook *pb, struct s
 		out->changed++;
 		if (!was_priced)
 			out->newly_priced++;
-		sbuf_copy_text(s, PQgetvalue(res, r, 0));
+		sbuf_copy_text(s, PQgetvalue(res, r, RP_EVENT_ID));
 		sbuf_putc(s, '\t');
-		sbuf_copy_text(s, PQgetvalue(res, r, 1));
+		sbuf_copy_text(s, PQgetvalue(res, r, RP_TS));
 		sbuf_printf(s, "\t%lld\t", (long long)row.cost_pusd);
 		if (row.price_version)
 			sbuf_printf(s, "%lld\t", (long long)row.price_version);
@@ -402,8 +414,7 @@ static int reprice_fetch(struct ledger *lg, const struct pricebook *pb, struct s
 			sbuf_puts(s, "\\N\t");
 		sbuf_copy_text(s, strcmp(tier, "unknown") == 0 ? row.tier : tier);
 		sbuf_putc(s, '\t');
-		if (!ledger_components_format(s, &row.parts))
-			sbuf_puts(s, "\\N");
+		ledger_copy_components(s, &row.parts);
 		sbuf_putc(s, '\n');
 	}
 	PQclear(res);

@@ -772,7 +772,7 @@ static void test_call_provider_shapes(void **state)
 	     "{\"prompt_tokens\":32,\"completion_tokens\":9,\"total_tokens\":135,"
 	     "\"completion_tokens_details\":{\"reasoning_tokens\":94}}",
 	     USAGE_XAI, 32, 103, 0, 0, 94, 0, 0, 0, 0, 0, 0, 0, ""},
-	    /* Perplexity deep research (the API's UsageInfo): citation tokens
+	    /* Perplexity deep research (the API's UsageInfo fields, our counts): citation tokens
 	     * beside the prompt, reasoning beside the completion, searches run */
 	    {"perplexity", "perplexity",
 	     "{\"prompt_tokens\":19,\"completion_tokens\":4532,\"total_tokens\":4551,"

@@ -697,7 +697,9 @@ static const struct rule_case rule_cases[] = {
     /* Perplexity deep research: each kind of token at its own rate, the
      * searches at $5 per 1,000 (LiteLLM's search_context_cost_per_query,
      * 0.005 per query; Perplexity's usage.cost lists citation, reasoning and
-     * search costs apart). sonar-deep-research: input 2e-6, citation 2e-6,
+     * search costs apart). The fields are those of the API's UsageInfo; the
+     * counts are ours, not a documented response. sonar-deep-research: input
+     * 2e-6, citation 2e-6,
      * output 8e-6, reasoning 3e-6:
      * 19*2e6 + 7143*2e6 + 4532*8e6 + 81340*3e6 + 18*5e9
      * = 38000000 + 14286000000 + 36256000000 + 244020000000 + 90000000000 */
@@ -706,7 +708,8 @@ static const struct rule_case rule_cases[] = {
      "\"citation_tokens\":7143,\"num_search_queries\":18,\"reasoning_tokens\":81340}",
      INT64_C(384600000000), NULL, PC_CITATION, INT64_C(14286000000)},
     /* Gemini video output tokens (usageMetadata.candidatesTokensDetails,
-     * modality VIDEO) at their own rate. gemini-omni-flash-preview: input
+     * modality VIDEO) at their own rate; the counts are ours. The map's
+     * gemini-omni-flash-preview: input
      * 1.5e-6, output 9e-6, video output 1.75e-5:
      * 100*1.5e6 + 200*9e6 + 800*1.75e7 = 150000000 + 1800000000 + 14000000000 */
     {"gemini video output", "gemini", "gemini-omni-flash-preview", "",

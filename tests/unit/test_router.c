@@ -847,6 +847,30 @@ static void qsums(struct router_cell_sums *s, int64_t n, double qsum, int64_t co
 	s->cost_pusd = n * cost_per_call;
 }
 
+/* A learner with the default parameters but the tolerance, and no tier yet. */
+static struct router_learner *learner_at(double tol)
+{
+	struct router_params p;
+	struct tally_err err = {0};
+
+	router_params_init(&p);
+	p.tolerance = tol;
+	struct router_learner *l = router_learner_new(&p, &err);
+	assert_non_null(l);
+	return l;
+}
+
+/* Adds n calls of tier for task: qsum of them good, cost_per_call each. */
+static void add_qsums(struct router_learner *l, const char *task, const char *tier, int64_t n,
+                      double qsum, int64_t cost_per_call)
+{
+	struct router_cell_sums cs;
+	struct tally_err err = {0};
+
+	qsums(&cs, n, qsum, cost_per_call);
+	assert_int_equal(router_learner_add_sums(l, task, tier, &cs, &err), 0);
+}
+
 /* RouterBench ARC in small: a mid-priced tier just under the true bar
  * (mixtral, 0.85), a peer a third dearer and better (yi, 0.90), a flagship
  * 17x dearer that sets the bar (0.95). With yi and the flagship barely
@@ -856,23 +880,15 @@ static void qsums(struct router_cell_sums *s, int64_t n, double qsum, int64_t co
 static void test_open_reach_and_peers(void **state)
 {
 	(void)state;
-	struct tally_err err = {0};
-	struct router_params p;
+	struct router_params p; /* the defaults learner_at keeps */
 	router_params_init(&p);
-	p.tolerance = 0.10;
-	struct router_learner *l = router_learner_new(&p, &err);
-	assert_non_null(l);
-	struct router_cell_sums cs;
+	struct router_learner *l = learner_at(0.10);
 	struct router_decision d;
 	struct router_plan plan;
-	qsums(&cs, 60, 40, 100);
-	assert_int_equal(router_learner_add_sums(l, "arc", "mistral", &cs, &err), 0);
-	qsums(&cs, 300, 255, 300);
-	assert_int_equal(router_learner_add_sums(l, "arc", "mixtral", &cs, &err), 0);
-	qsums(&cs, 20, 18, 400);
-	assert_int_equal(router_learner_add_sums(l, "arc", "yi", &cs, &err), 0);
-	qsums(&cs, 2, 2, 5000);
-	assert_int_equal(router_learner_add_sums(l, "arc", "flagship", &cs, &err), 0);
+	add_qsums(l, "arc", "mistral", 60, 40, 100);
+	add_qsums(l, "arc", "mixtral", 300, 255, 300);
+	add_qsums(l, "arc", "yi", 20, 18, 400);
+	add_qsums(l, "arc", "flagship", 2, 2, 5000);
 
 	router_learner_decide(l, "arc", &d);
 	assert_string_equal(d.tier, "mixtral");
@@ -886,8 +902,7 @@ static void test_open_reach_and_peers(void **state)
 
 	/* yi measured (400 samples, 0.90): the best measured; but the flagship's
 	 * 2 of 2 could still mean 1.0, so nothing cheaper qualifies against it */
-	qsums(&cs, 380, 342, 400);
-	assert_int_equal(router_learner_add_sums(l, "arc", "yi", &cs, &err), 0);
+	add_qsums(l, "arc", "yi", 380, 342, 400);
 	router_learner_decide(l, "arc", &d);
 	assert_string_equal(d.tier, "yi");
 	assert_true(d.settled);
@@ -900,8 +915,7 @@ static void test_open_reach_and_peers(void **state)
 
 	/* the flagship measured at 0.95: the bar is 0.855; yi (lower bound
 	 * 0.873) qualifies and mixtral (0.815) does not */
-	qsums(&cs, 38, 36, 5000);
-	assert_int_equal(router_learner_add_sums(l, "arc", "flagship", &cs, &err), 0);
+	add_qsums(l, "arc", "flagship", 38, 36, 5000);
 	router_learner_decide(l, "arc", &d);
 	assert_string_equal(d.tier, "yi");
 	assert_true(d.settled);
@@ -920,28 +934,18 @@ static void test_open_reach_and_peers(void **state)
 static void test_cost_aware_climb(void **state)
 {
 	(void)state;
-	struct tally_err err = {0};
-	struct router_params p;
-	router_params_init(&p);
-	p.tolerance = 0.10;
-	struct router_cell_sums cs;
 	struct router_decision d;
-	struct router_learner *l = router_learner_new(&p, &err);
-	assert_non_null(l);
-	qsums(&cs, 20, 6, 50);
-	assert_int_equal(router_learner_add_sums(l, "mbpp", "cheap", &cs, &err), 0);
-	qsums(&cs, 25, 16, 335);
-	assert_int_equal(router_learner_add_sums(l, "mbpp", "mid", &cs, &err), 0);
-	qsums(&cs, 8, 6, 9400);
-	assert_int_equal(router_learner_add_sums(l, "mbpp", "flagship", &cs, &err), 0);
+	struct router_learner *l = learner_at(0.10);
+	add_qsums(l, "mbpp", "cheap", 20, 6, 50);
+	add_qsums(l, "mbpp", "mid", 25, 16, 335);
+	add_qsums(l, "mbpp", "flagship", 8, 6, 9400);
 	router_learner_decide(l, "mbpp", &d);
 	assert_string_equal(d.tier, "mid");
 	assert_false(d.settled);
 	assert_non_null(strstr(d.reason, "learning: mid is the cheapest tier"));
 
 	/* the same evidence from a tier 1.5x mid's price: the ladder climbs */
-	qsums(&cs, 8, 6, 500);
-	assert_int_equal(router_learner_add_sums(l, "mbpp", "peer", &cs, &err), 0);
+	add_qsums(l, "mbpp", "peer", 8, 6, 500);
 	router_learner_decide(l, "mbpp", &d);
 	assert_string_equal(d.tier, "peer");
 	router_learner_free(l);
@@ -956,24 +960,14 @@ static void test_cost_aware_climb(void **state)
 static void test_open_climb(void **state)
 {
 	(void)state;
-	struct tally_err err = {0};
-	struct router_params p;
-	router_params_init(&p);
-	p.tolerance = 0.10;
-	struct router_cell_sums cs;
 	struct router_decision d;
 	for (int with_yi = 0; with_yi < 2; with_yi++) {
-		struct router_learner *l = router_learner_new(&p, &err);
-		assert_non_null(l);
-		qsums(&cs, 60, 33, 70);
-		assert_int_equal(router_learner_add_sums(l, "wino", "mistral", &cs, &err), 0);
-		qsums(&cs, 200, 108, 105);
-		assert_int_equal(router_learner_add_sums(l, "wino", "wizard", &cs, &err), 0);
-		qsums(&cs, 3, 3, 700);
-		assert_int_equal(router_learner_add_sums(l, "wino", "flagship", &cs, &err), 0);
+		struct router_learner *l = learner_at(0.10);
+		add_qsums(l, "wino", "mistral", 60, 33, 70);
+		add_qsums(l, "wino", "wizard", 200, 108, 105);
+		add_qsums(l, "wino", "flagship", 3, 3, 700);
 		if (with_yi) {
-			qsums(&cs, 8, 6, 280);
-			assert_int_equal(router_learner_add_sums(l, "wino", "yi", &cs, &err), 0);
+			add_qsums(l, "wino", "yi", 8, 6, 280);
 		}
 		router_learner_decide(l, "wino", &d);
 		if (with_yi) {
@@ -1001,10 +995,8 @@ static void test_workflow_explore(void **state)
 	struct router_cell_sums cs;
 	struct router_plan plan;
 	struct router_decision d;
-	qsums(&cs, 300, 300, cost_of("large"));
-	assert_int_equal(router_learner_add_sums(l, "support", "large", &cs, &err), 0);
-	qsums(&cs, 60, 22, cost_of("small"));
-	assert_int_equal(router_learner_add_sums(l, "support", "small", &cs, &err), 0);
+	add_qsums(l, "support", "large", 300, 300, cost_of("large"));
+	add_qsums(l, "support", "small", 60, 22, cost_of("small"));
 	router_learner_plan(l, "support", &plan);
 	assert_string_equal(plan.tier, "large");
 	assert_string_equal(plan.explore_tier, "small");
