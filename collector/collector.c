@@ -80,7 +80,8 @@ struct collector {
 	struct otlp_map otlp_map;
 	struct event scratch; /* the message being parsed */
 	struct pending slots[2];
-	struct pending *filling; /* the consumer thread's */
+	struct pending *filling;           /* the consumer thread's */
+	struct rollup_memory *rollup_keys; /* the consumer thread's */
 
 	/* Hand-off to the writer, under mu. */
 	pthread_t writer;
@@ -681,7 +682,7 @@ static void hand_off(struct collector *c, bool retry)
 
 	if (ledger_batch_size(&p->batch) == 0 && p->batch.n_marks == 0)
 		return;
-	ledger_batch_seal_rollups(&p->batch); /* summed here, off the writer */
+	ledger_batch_seal_rollups(&p->batch, c->rollup_keys); /* summed here, off the writer */
 	int64_t t0 = time_mono_us();
 	pthread_mutex_lock(&c->mu);
 	while (c->handed)
@@ -1064,6 +1065,7 @@ int collector_run(const struct tally_config *cfg, volatile sig_atomic_t *stop,
 	ledger_batch_init(&c->slots[0].batch);
 	ledger_batch_init(&c->slots[1].batch);
 	c->filling = &c->slots[0];
+	c->rollup_keys = rollup_memory_new(); /* NULL: every group upserted, still exact */
 	pthread_mutex_init(&c->mu, NULL);
 	pthread_cond_init(&c->cv, NULL);
 
@@ -1110,6 +1112,7 @@ out:
 	}
 	pending_cleanup(&c->slots[0]);
 	pending_cleanup(&c->slots[1]);
+	rollup_memory_free(c->rollup_keys);
 	pthread_mutex_destroy(&c->mu);
 	pthread_cond_destroy(&c->cv);
 	pricebook_free(c->pb);

@@ -249,9 +249,17 @@ struct ledger_batch {
 	size_t rollups_for; /* 0: not sealed */
 };
 
+/* Which rollup keys recent batches had (a few MB, bounded): a group seen
+ * lately is appended to its rollup's pending deltas, where a merge folds it
+ * with the others of its key, a new one is upserted at once. Belongs to the
+ * thread that seals batches; NULL counts every group as new. */
+struct rollup_memory;
+struct rollup_memory *rollup_memory_new(void);
+void rollup_memory_free(struct rollup_memory *m);
+
 /* Sums the rollups of the batch's calls ahead of ledger_write_batch, on the
  * filling thread, so that the writer only sends them (ledger/rollups_write.c). */
-void ledger_batch_seal_rollups(struct ledger_batch *b);
+void ledger_batch_seal_rollups(struct ledger_batch *b, struct rollup_memory *mem);
 
 struct ledger_batch_result {
 	size_t calls_inserted;

@@ -93,6 +93,7 @@ _Static_assert(N_KINDS == LEDGER_ROLLUP_KINDS, "one buffer per rollup kind");
 
 struct group {
 	const struct call_row *first; /* the group's key fields */
+	uint64_t hash;                /* of the kind and the whole key */
 	int64_t bucket_us;
 	size_t tag_key, tag_value; /* tags: offsets of the strings in the arena */
 	int64_t calls, unpriced, cache_hits;
@@ -137,6 +138,76 @@ static void groups_cleanup(struct groups *t)
 static int64_t bucket_of(int64_t us, int64_t width)
 {
 	return us - ((us % width) + width) % width;
+}
+
+/* ---- what recent batches keyed on -------------------------------------------- */
+
+/* Two generations of key hashes (0 = empty slot): a key is "seen" when
+ * either holds it; when the current one is half full it becomes the
+ * previous one and the oldest is forgotten. A collision only sends a new
+ * key to _pending instead of upserting it: both are exact. */
+#define MEMORY_SLOTS (1u << 18)
+
+struct rollup_memory {
+	uint64_t *gen[2]; /* [0] current, [1] previous */
+	size_t used;      /* in gen[0] */
+};
+
+struct rollup_memory *rollup_memory_new(void)
+{
+	struct rollup_memory *m = calloc(1, sizeof *m);
+	if (!m)
+		return NULL;
+	m->gen[0] = calloc(MEMORY_SLOTS, sizeof *m->gen[0]);
+	m->gen[1] = calloc(MEMORY_SLOTS, sizeof *m->gen[1]);
+	if (!m->gen[0] || !m->gen[1]) {
+		rollup_memory_free(m);
+		return NULL;
+	}
+	return m;
+}
+
+void rollup_memory_free(struct rollup_memory *m)
+{
+	if (!m)
+		return;
+	free(m->gen[0]);
+	free(m->gen[1]);
+	free(m);
+}
+
+static bool gen_has(const uint64_t *gen, uint64_t h)
+{
+	for (size_t i = h & (MEMORY_SLOTS - 1);; i = (i + 1) & (MEMORY_SLOTS - 1)) {
+		if (gen[i] == h)
+			return true;
+		if (gen[i] == 0)
+			return false;
+	}
+}
+
+/* Whether h was seen lately; remembers it either way. */
+static bool memory_seen(struct rollup_memory *m, uint64_t h)
+{
+	if (!m)
+		return false;
+	h = h ? h : 1;
+	for (size_t i = h & (MEMORY_SLOTS - 1);; i = (i + 1) & (MEMORY_SLOTS - 1)) {
+		if (m->gen[0][i] == h)
+			return true;
+		if (m->gen[0][i] == 0) {
+			bool seen = gen_has(m->gen[1], h);
+			m->gen[0][i] = h;
+			if (++m->used >= MEMORY_SLOTS / 2) {
+				uint64_t *old = m->gen[1];
+				memset(old, 0, MEMORY_SLOTS * sizeof *old);
+				m->gen[1] = m->gen[0];
+				m->gen[0] = old;
+				m->used = 0;
+			}
+			return seen;
+		}
+	}
 }
 
 static uint64_t key_hash(const struct kind_def *k, const struct call_row *r, int64_t bucket)
@@ -243,12 +314,13 @@ static void group_copy_text(const struct kind_def *k, const struct group *g, str
 }
 
 /* The kind's groups of the kept calls as COPY text: into append when they
- * average two calls a group or more (the same groups will come again in the
- * next batches, and a merge folds them into one row each), else into
- * direct (to be upserted now: merging later would not fold them). */
+ * average two calls a group or more, counting a group that recent batches
+ * had as one call more (the same groups will come again, and a merge folds
+ * them into one row each), else into direct (to be upserted now: merging
+ * later would not fold them). mem: NULL counts no group as seen. */
 static int rollup_rows(enum rollup_kind kind, const struct ledger_batch *b, const bool *keep,
-                       size_t n_keep, struct sbuf *append, struct sbuf *direct,
-                       struct tally_err *err)
+                       size_t n_keep, struct rollup_memory *mem, struct sbuf *append,
+                       struct sbuf *direct, struct tally_err *err)
 {
 	const struct kind_def *k = &kinds[kind];
 	struct groups t;
@@ -263,12 +335,15 @@ static int rollup_rows(enum rollup_kind kind, const struct ledger_batch *b, cons
 		const struct call_row *r = &b->calls[i];
 		int64_t bucket = bucket_of(r->ev.ts_us, k->bucket_us);
 		struct group *g = NULL;
-		for (size_t h = key_hash(k, r, bucket) & t.mask;; h = (h + 1) & t.mask) {
+		uint64_t hv =
+		    key_hash(k, r, bucket) ^ ((uint64_t)kind + 1) * UINT64_C(0x9e3779b97f4a7c15);
+		for (size_t h = hv & t.mask;; h = (h + 1) & t.mask) {
 			if (t.slots[h] < 0) {
 				t.slots[h] = (int32_t)t.n;
 				g = &t.g[t.n++];
 				memset(g, 0, sizeof *g);
 				g->first = r;
+				g->hash = hv;
 				g->bucket_us = bucket;
 				break;
 			}
@@ -279,7 +354,10 @@ static int rollup_rows(enum rollup_kind kind, const struct ledger_batch *b, cons
 		}
 		group_add(g, r);
 	}
-	struct sbuf *s = t.n * 2 <= n_keep ? append : direct;
+	size_t seen = 0;
+	for (size_t i = 0; i < t.n; i++)
+		seen += memory_seen(mem, t.g[i].hash);
+	struct sbuf *s = t.n * 2 <= n_keep + seen ? append : direct;
 	for (size_t i = 0; i < t.n; i++)
 		group_copy_text(k, &t.g[i], s);
 	groups_cleanup(&t);
@@ -319,6 +397,7 @@ static int tag_add(const char *key, const char *value, void *arg)
 			struct group *g = &t->g[t->n];
 			memset(g, 0, sizeof *g);
 			g->first = w->r;
+			g->hash = hv;
 			g->bucket_us = w->hour;
 			g->tag_key = arena_put(t, key);
 			g->tag_value = arena_put(t, value);
@@ -339,30 +418,13 @@ static int tag_add(const char *key, const char *value, void *arg)
 	}
 }
 
-/* A tag key's share of the batch: its groups and the calls carrying it. */
-struct key_share {
-	size_t key; /* in the arena */
-	int64_t groups, calls;
-};
-
-/* The index of g's tag key in shares, or n when it has none. */
-static size_t share_of(const struct groups *t, const struct key_share *shares, size_t n,
-                       const struct group *g)
-{
-	size_t k = 0;
-	while (k < n && strcmp(arena_str(t, shares[k].key), arena_str(t, g->tag_key)) != 0)
-		k++;
-	return k;
-}
-
 /* The tag groups of the kept calls as COPY text, into append or direct as
- * in rollup_rows but decided per tag key: an environment or a region
- * repeats every batch, a customer or request id hardly ever. */
-static int tag_rows(const struct ledger_batch *b, const bool *keep, struct sbuf *append,
-                    struct sbuf *direct, struct tally_err *err)
+ * in rollup_rows but decided per group: an environment or a region repeats
+ * in every batch, a customer id hardly ever, a feature of a workflow in
+ * every few batches (mem remembers those). */
+static int tag_rows(const struct ledger_batch *b, const bool *keep, struct rollup_memory *mem,
+                    struct sbuf *append, struct sbuf *direct, struct tally_err *err)
 {
-	struct key_share shares[64];
-	size_t n_shares = 0;
 	struct groups t;
 	size_t n_tags = 0;
 	int rc = -1;
@@ -395,21 +457,8 @@ static int tag_rows(const struct ledger_batch *b, const bool *keep, struct sbuf 
 	}
 	for (size_t i = 0; i < t.n; i++) {
 		const struct group *g = &t.g[i];
-		size_t k = share_of(&t, shares, n_shares, g);
-		if (k == n_shares && n_shares < sizeof shares / sizeof *shares)
-			shares[n_shares++] = (struct key_share){g->tag_key, 0, 0};
-		if (k < n_shares) {
-			shares[k].groups++;
-			shares[k].calls += g->calls;
-		}
-	}
-	for (size_t i = 0; i < t.n; i++) {
-		const struct group *g = &t.g[i];
 		const char *key = arena_str(&t, g->tag_key);
-		size_t k = share_of(&t, shares, n_shares, g);
-		/* keys beyond the first 64 of a batch: upserted */
-		struct sbuf *s =
-		    k < n_shares && shares[k].groups * 2 <= shares[k].calls ? append : direct;
+		struct sbuf *s = g->calls + memory_seen(mem, g->hash) >= 2 ? append : direct;
 		char ts[40];
 		sbuf_copy_text(s, key);
 		sbuf_putc(s, '\t');
@@ -472,14 +521,15 @@ int ledger_rollups_prepare(struct ledger *lg, struct tally_err *err)
 
 /* Each kind's rows of the kept calls into append[kind] and direct[kind]. */
 static int build_all(const struct ledger_batch *b, const bool *keep, size_t n_keep,
-                     struct sbuf *append, struct sbuf *direct, struct tally_err *err)
+                     struct rollup_memory *mem, struct sbuf *append, struct sbuf *direct,
+                     struct tally_err *err)
 {
 	for (size_t i = 0; i < N_KINDS; i++) {
 		enum rollup_kind kind = kind_order[i];
 		sbuf_reset(&direct[kind]);
 		sbuf_reset(&append[kind]);
-		if ((kind == ROLLUP_TAGS ? tag_rows(b, keep, &append[kind], &direct[kind], err)
-		                         : rollup_rows(kind, b, keep, n_keep, &append[kind],
+		if ((kind == ROLLUP_TAGS ? tag_rows(b, keep, mem, &append[kind], &direct[kind], err)
+		                         : rollup_rows(kind, b, keep, n_keep, mem, &append[kind],
 		                                       &direct[kind], err)) < 0)
 			return -1;
 		if (direct[kind].oom || append[kind].oom)
@@ -489,7 +539,7 @@ static int build_all(const struct ledger_batch *b, const bool *keep, size_t n_ke
 	return 0;
 }
 
-void ledger_batch_seal_rollups(struct ledger_batch *b)
+void ledger_batch_seal_rollups(struct ledger_batch *b, struct rollup_memory *mem)
 {
 	struct tally_err err = {0};
 	bool *all = malloc((b->n_calls ? b->n_calls : 1) * sizeof *all);
@@ -501,7 +551,7 @@ void ledger_batch_seal_rollups(struct ledger_batch *b)
 	}
 	for (size_t i = 0; i < b->n_calls; i++)
 		all[i] = true;
-	if (build_all(b, all, b->n_calls, b->roll_append, b->roll_direct, &err) == 0)
+	if (build_all(b, all, b->n_calls, mem, b->roll_append, b->roll_direct, &err) == 0)
 		b->rollups_for = b->n_calls;
 	free(all);
 }
@@ -515,7 +565,7 @@ int ledger_rollups_write(struct ledger *lg, const struct ledger_batch *b, const 
 	/* Summed ahead for every call; else (duplicates, redeliveries) now,
 	 * for the kept ones. */
 	if (b->rollups_for != b->n_calls || n_keep != b->n_calls) {
-		if (build_all(b, keep, n_keep, lg->roll_append, lg->roll_direct, err) < 0)
+		if (build_all(b, keep, n_keep, NULL, lg->roll_append, lg->roll_direct, err) < 0)
 			return -1;
 		append = lg->roll_append;
 		direct = lg->roll_direct;

@@ -1453,6 +1453,72 @@ static void test_default_tier(void **state)
 	}
 }
 
+/* The rollup rows of a batch of three calls of one hour, team and workflow,
+ * tagged env=prod and each with its own customer. */
+static void seal_three(struct ledger_batch *b, struct rollup_memory *mem)
+{
+	ledger_batch_reset(b);
+	for (int i = 0; i < 3; i++) {
+		struct call_row *r = ledger_batch_add_call(b);
+		assert_non_null(r);
+		snprintf(r->ev.event_id, sizeof r->ev.event_id, "e%d", i);
+		r->ev.ts_us = INT64_C(1764583200000000) + i; /* 2025-12-01T10:00:00Z */
+		strcpy(r->ev.team, "support");
+		strcpy(r->ev.workflow, "triage");
+		strcpy(r->ev.task_type, "classify");
+		strcpy(r->ev.provider, "openai");
+		strcpy(r->ev.model, "gpt-4o-mini");
+		strcpy(r->ev.tier, "small");
+		strcpy(r->tier, "small");
+		r->ev.input_tokens = 100;
+		snprintf(r->ev.tags, sizeof r->ev.tags, "{\"env\":\"prod\",\"customer\":\"c%d\"}",
+		         i);
+		r->priced = true;
+		r->cost_pusd = 1000;
+	}
+	ledger_batch_seal_rollups(b, mem);
+	assert_int_equal(b->rollups_for, 3);
+}
+
+/* Whether any rollup kind's rows in bufs mention s. */
+static bool rows_have(const struct sbuf *bufs, const char *s)
+{
+	for (int k = 0; k < LEDGER_ROLLUP_KINDS; k++)
+		if (bufs[k].len && memmem(bufs[k].p, bufs[k].len, s, strlen(s)))
+			return true;
+	return false;
+}
+
+/* A group that repeats within the batch is appended to _pending; one that
+ * does not is upserted, unless a recent batch had it (then a merge will fold
+ * it with that one); without the memory, every single call's group is
+ * upserted. Both ways are exact: only the cost differs. */
+static void test_rollup_memory(void **state)
+{
+	(void)state;
+	struct ledger_batch b;
+	struct rollup_memory *mem = rollup_memory_new();
+	assert_non_null(mem);
+	ledger_batch_init(&b);
+
+	seal_three(&b, mem);
+	assert_true(rows_have(b.roll_append, "env\t")); /* 3 calls, one group */
+	assert_true(rows_have(b.roll_append, "\tsupport\ttriage\tclassify")); /* hourly, daily */
+	assert_true(rows_have(b.roll_direct, "customer\t")); /* one call each, new */
+	assert_false(rows_have(b.roll_append, "customer\t"));
+
+	seal_three(&b, mem); /* the same customers again */
+	assert_true(rows_have(b.roll_append, "customer\t"));
+	assert_false(rows_have(b.roll_direct, "customer\t"));
+
+	seal_three(&b, NULL); /* no memory: new each time */
+	assert_true(rows_have(b.roll_direct, "customer\t"));
+	assert_false(rows_have(b.roll_append, "customer\t"));
+
+	ledger_batch_cleanup(&b);
+	rollup_memory_free(mem);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1475,6 +1541,7 @@ int main(void)
 	    cmocka_unit_test(test_csv_errors),
 	    cmocka_unit_test(test_default_tier),
 	    cmocka_unit_test(test_components_text),
+	    cmocka_unit_test(test_rollup_memory),
 	};
 
 	return cmocka_run_group_tests(tests, load_litellm, free_litellm);
