@@ -1110,7 +1110,7 @@ static int check_unique_keys(const cJSON *v, struct tally_err *err)
 {
 	const cJSON *c;
 	size_t n = 0, i = 0;
-	const char *small[32], **keys;
+	const char **keys;
 	int rc = 0;
 
 	if (!cJSON_IsObject(v) && !cJSON_IsArray(v))
@@ -1122,23 +1122,35 @@ static int check_unique_keys(const cJSON *v, struct tally_err *err)
 	}
 	if (!cJSON_IsObject(v) || n < 2)
 		return 0;
-	/* an event's objects are small: no allocation for them */
-	if (n > sizeof small / sizeof *small ? !(keys = malloc(n * sizeof *keys)) : !(keys = small))
-		return tally_err_set(err, TALLY_ENOMEM, true, "out of memory");
-	for (c = v->child; c; c = c->next)
-		keys[i++] = c->string ? c->string : "";
-	qsort(keys, n, sizeof *keys, key_cmp);
-	for (i = 1; i < n && rc == 0; i++)
-		if (strcmp(keys[i - 1], keys[i]) == 0) {
-			char k[EXCERPT_MAX + 1];
-			excerpt(keys[i], k, sizeof k);
-			rc = tally_err_set(err, TALLY_EINVAL, false,
-			                   "key \"%s\" appears twice in one object: send each key"
-			                   " once",
-			                   k);
-		}
-	if (keys != small)
+	const char *dup = NULL;
+	if (n <= 32) {
+		/* an event's objects: pairwise, no allocation (first bytes first) */
+		for (c = v->child; c && !dup; c = c->next)
+			for (const cJSON *d = v->child; d != c; d = d->next) {
+				const char *a = c->string ? c->string : "",
+				           *b = d->string ? d->string : "";
+				if (a[0] == b[0] && strcmp(a, b) == 0) {
+					dup = a;
+					break;
+				}
+			}
+	} else {
+		if (!(keys = malloc(n * sizeof *keys)))
+			return tally_err_set(err, TALLY_ENOMEM, true, "out of memory");
+		for (c = v->child; c; c = c->next)
+			keys[i++] = c->string ? c->string : "";
+		qsort(keys, n, sizeof *keys, key_cmp);
+		for (i = 1; i < n && !dup; i++)
+			if (strcmp(keys[i - 1], keys[i]) == 0)
+				dup = keys[i];
 		free(keys);
+	}
+	if (dup) {
+		char k[EXCERPT_MAX + 1];
+		excerpt(dup, k, sizeof k);
+		rc = tally_err_set(err, TALLY_EINVAL, false,
+		                   "key \"%s\" appears twice in one object: send each key once", k);
+	}
 	return rc;
 }
 

@@ -124,23 +124,20 @@ void sbuf_score(struct sbuf *b, double v)
 
 void sbuf_copy_text(struct sbuf *b, const char *s)
 {
-	const char *run = s;
-
 	if (!s) {
 		sbuf_append(b, "\\N", 2);
 		return;
 	}
 	/* Copy runs of plain bytes at once; escape the four that COPY needs. */
-	for (const char *p = s;; p++) {
-		char c = *p;
-		if (c != '\0' && c != '\\' && c != '\t' && c != '\n' && c != '\r')
-			continue;
-		sbuf_append(b, run, (size_t)(p - run));
-		if (c == '\0')
+	for (;;) {
+		size_t n = strcspn(s, "\\\t\n\r");
+		sbuf_append(b, s, n);
+		s += n;
+		if (*s == '\0')
 			break;
-		char esc[2] = {'\\', c == '\\' ? '\\' : c == '\t' ? 't' : c == '\n' ? 'n' : 'r'};
+		char esc[2] = {'\\', *s == '\\' ? '\\' : *s == '\t' ? 't' : *s == '\n' ? 'n' : 'r'};
 		sbuf_append(b, esc, 2);
-		run = p + 1;
+		s++;
 	}
 }
 
