@@ -405,84 +405,21 @@ static void account_batch(struct collector *c, const struct pending *p, int64_t 
  * value PostgreSQL rejects): write its messages one at a time, and
  * quarantine the ones refused alone, raw, with PostgreSQL's reason. Slow,
  * but only for a poisoned batch. */
-/* One message of a batch, for writing them one by one. */
-struct batch_item {
-	const struct kafka_pos *pos;
-	size_t index; /* over calls, then outcomes, feedback, quarantine */
-};
-
-static int item_cmp(const void *a, const void *b)
-{
-	const struct kafka_pos *x = ((const struct batch_item *)a)->pos;
-	const struct kafka_pos *y = ((const struct batch_item *)b)->pos;
-	int t = strcmp(x->topic ? x->topic : "", y->topic ? y->topic : "");
-
-	if (t)
-		return t;
-	if (x->partition != y->partition)
-		return x->partition < y->partition ? -1 : 1;
-	return x->offset < y->offset ? -1 : x->offset > y->offset;
-}
-
-static const struct kafka_pos *item_pos(const struct ledger_batch *b, size_t j)
-{
-	if (j < b->n_calls)
-		return &b->calls[j].pos;
-	if ((j -= b->n_calls) < b->n_outcomes)
-		return &b->outcomes[j].pos;
-	if ((j -= b->n_outcomes) < b->n_feedback)
-		return &b->feedback[j].pos;
-	return &b->quarantine[j - b->n_feedback].pos;
-}
-
 static int write_one_by_one(struct collector *c, const struct pending *p)
 {
-	const struct ledger_batch *b = &p->batch;
-	size_t n = b->n_calls + b->n_outcomes + b->n_feedback + b->n_quarantine;
-	struct batch_item *items = calloc(n ? n : 1, sizeof *items);
+	struct ledger_batch_walk w;
 	struct ledger_batch one;
-	int rc = 0;
+	struct kafka_pos pos;
+	int rc = 0, more;
 
-	if (!items)
+	if (ledger_batch_walk_init(&w, &p->batch) < 0)
 		return -1;
-	/* In offset order per partition: each write stores its message's offset,
-	 * and anything below a stored offset counts as stored already. */
-	for (size_t i = 0; i < n; i++)
-		items[i] = (struct batch_item){item_pos(b, i), i};
-	qsort(items, n, sizeof *items, item_cmp);
 	ledger_batch_init(&one);
-	for (size_t k = 0; k < n && rc == 0; k++) {
+	while (rc == 0 && (more = ledger_batch_walk_next(&w, &one, &pos)) != 0) {
 		struct ledger_batch_result r;
 		struct tally_err err = {0};
-		const struct kafka_pos *pos;
-		size_t j = items[k].index;
 
-		ledger_batch_reset(&one);
-		pos = items[k].pos;
-		void *slot = &one;
-		/* An OTLP message may hold several rows: they are one message, written
-		 * together (storing its offset alone would skip the others). */
-		for (size_t g = k; slot && g < n && (g == k || item_cmp(&items[k], &items[g]) == 0);
-		     k = g++) {
-			j = items[g].index;
-			if (j < b->n_calls) {
-				if ((slot = ledger_batch_add_call(&one)))
-					*(struct call_row *)slot = b->calls[j];
-			} else if ((j -= b->n_calls) < b->n_outcomes) {
-				if ((slot = ledger_batch_add_outcome(&one)))
-					*(struct outcome_row *)slot = b->outcomes[j];
-			} else if ((j -= b->n_outcomes) < b->n_feedback) {
-				if ((slot = ledger_batch_add_feedback(&one)))
-					*(struct feedback_row *)slot = b->feedback[j];
-			} else {
-				const struct quarantine_row *q = &b->quarantine[j - b->n_feedback];
-				slot = ledger_batch_add_quarantine(&one, &q->pos, q->reason, q->raw,
-				                                   q->raw_len) == 0
-				           ? &one
-				           : NULL;
-			}
-		}
-		if (!slot || ledger_batch_mark(&one, pos) < 0) {
+		if (more < 0) {
 			rc = -1; /* out of memory: retry the whole batch later */
 			break;
 		}
@@ -496,13 +433,13 @@ static int write_one_by_one(struct collector *c, const struct pending *p)
 		}
 		char reason[256];
 		snprintf(reason, sizeof reason, "the ledger refused this event: %.200s", err.msg);
-		log_warn("collector: %s[%d]@%lld: %s", pos->topic, pos->partition,
-		         (long long)pos->offset, reason);
+		log_warn("collector: %s[%d]@%lld: %s", pos.topic, pos.partition,
+		         (long long)pos.offset, reason);
 		size_t raw_len = 0;
-		const char *raw = find_raw(p, pos, &raw_len);
+		const char *raw = find_raw(p, &pos, &raw_len);
 		ledger_batch_reset(&one);
-		if (ledger_batch_add_quarantine(&one, pos, reason, raw ? raw : "", raw_len) < 0 ||
-		    ledger_batch_mark(&one, pos) < 0) {
+		if (ledger_batch_add_quarantine(&one, &pos, reason, raw ? raw : "", raw_len) < 0 ||
+		    ledger_batch_mark(&one, &pos) < 0) {
 			rc = -1; /* never store the offset without the message */
 			break;
 		}
@@ -513,7 +450,7 @@ static int write_one_by_one(struct collector *c, const struct pending *p)
 			account(c, &r);
 	}
 	ledger_batch_cleanup(&one);
-	free(items);
+	ledger_batch_walk_cleanup(&w);
 	return rc;
 }
 

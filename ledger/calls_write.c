@@ -1,13 +1,113 @@
 /* calls_write.c - the hot path: new calls of a batch into the ledger.
  *
- * One probe for the batch's event_ids already in the ledger, one COPY of the
- * rest straight into the calls table, and the rollups of exactly those rows
+ * A call as a line of COPY text (formatted ahead on the thread that fills
+ * the batch, ledger_batch_seal_call, or here). One probe for the batch's event_ids already in the
+ * ledger, one COPY of the rest straight into the calls table, and the rollups of exactly those rows
  * (ledger/rollups_write.c).
  * Duplicates within the batch are dropped here (the first by position wins). */
 #include "ledger_int.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+/* The batch's event_ids that the ledger already holds (any month). */
+static const char probe_calls_sql[] = "SELECT event_id FROM calls WHERE event_id = ANY($1::text[])";
+
+static const char count_dups_sql[] =
+    "UPDATE ledger_counters SET value = value + $1 WHERE name = 'duplicates'";
+
+int ledger_calls_prepare(struct ledger *lg, struct tally_err *err)
+{
+	if (ledger_prepare_one(lg, "probe_calls", probe_calls_sql, err) < 0 ||
+	    ledger_prepare_one(lg, "count_dups", count_dups_sql, err) < 0)
+		return -1;
+	return 0;
+}
+
+/* ---- a call as a COPY line ---------------------------------------------- */
+
+static void copy_pos(struct sbuf *s, const struct kafka_pos *pos)
+{
+	if (pos->partition < 0) {
+		sbuf_puts(s, "\t\\N\t\\N\t\\N");
+		return;
+	}
+	sbuf_putc(s, '\t');
+	sbuf_copy_text(s, pos->topic);
+	sbuf_putc(s, '\t');
+	sbuf_i64(s, pos->partition);
+	sbuf_putc(s, '\t');
+	sbuf_i64(s, pos->offset);
+}
+
+/* A tab, then v or \N when absent. */
+static void copy_opt_i64(struct sbuf *s, bool present, int64_t v)
+{
+	sbuf_putc(s, '\t');
+	if (present)
+		sbuf_i64(s, v);
+	else
+		sbuf_append(s, "\\N", 2);
+}
+
+void ledger_copy_call(struct sbuf *s, const struct call_row *r)
+{
+	const struct call_event *c = &r->ev;
+
+	sbuf_copy_text(s, c->event_id);
+	sbuf_putc(s, '\t');
+	ledger_copy_ts(s, c->ts_us);
+	sbuf_putc(s, '\t');
+	sbuf_copy_text(s, c->team);
+	sbuf_putc(s, '\t');
+	sbuf_copy_text(s, c->workflow);
+	sbuf_putc(s, '\t');
+	sbuf_copy_text(s, c->task_type);
+	sbuf_putc(s, '\t');
+	ledger_copy_opt_text(s, c->outcome_id);
+	sbuf_putc(s, '\t');
+	sbuf_copy_text(s, c->provider);
+	sbuf_putc(s, '\t');
+	sbuf_copy_text(s, c->model);
+	sbuf_putc(s, '\t');
+	sbuf_copy_text(s, r->tier);
+	const int64_t tokens[5] = {c->input_tokens, c->output_tokens, c->cache_read_tokens,
+	                           c->cache_write_tokens, c->reasoning_tokens};
+	for (int i = 0; i < 5; i++)
+		copy_opt_i64(s, true, tokens[i]);
+	sbuf_putc(s, '\t');
+	sbuf_puts(s, usage_shape_name(c->usage_shape));
+	sbuf_puts(s, c->batch ? "\tt" : "\tf");
+	sbuf_puts(s, c->cache_hit ? "\tt" : "\tf");
+	sbuf_puts(s, c->local ? "\tt\t" : "\tf\t");
+	sbuf_puts(s, call_status_name(c->status));
+	copy_opt_i64(s, c->latency_ms >= 0, c->latency_ms);
+	sbuf_putc(s, '\t');
+	ledger_copy_opt_text(s, c->prompt_hash);
+	sbuf_putc(s, '\t');
+	if (c->has_quality)
+		sbuf_score(s, c->quality);
+	else
+		sbuf_append(s, "\\N", 2);
+	copy_opt_i64(s, c->has_provider_cost, c->provider_cost_pusd);
+	copy_opt_i64(s, r->priced, r->cost_pusd);
+	copy_opt_i64(s, r->price_version > 0, r->price_version);
+	sbuf_putc(s, '\t');
+	ledger_copy_opt_text(s, c->tags);
+	copy_pos(s, &r->pos);
+	const char *opts[] = {c->service_tier, c->data_residency, c->inference_geo, c->speed,
+	                      r->unpriced_reason};
+	for (size_t i = 0; i < sizeof opts / sizeof *opts; i++) {
+		sbuf_putc(s, '\t');
+		ledger_copy_opt_text(s, opts[i]);
+	}
+	sbuf_putc(s, '\t');
+	ledger_copy_components(s, &r->parts);
+	sbuf_putc(s, '\n');
+}
+
+/* ---- within-batch duplicates and the probe ---------------------------- */
 
 /* Open-addressing set of row indexes keyed by a hash of the row. */
 struct rowset {
@@ -26,8 +126,6 @@ static int rowset_init(struct rowset *rs, size_t n)
 	rs->mask = cap - 1;
 	return 0;
 }
-
-/* ---- within-batch duplicates and the probe ---------------------------- */
 
 static uint64_t id_hash(const char *id)
 {
@@ -158,6 +256,13 @@ int ledger_write_calls(struct ledger *lg, const struct ledger_batch *b, const in
 	}
 	res->calls_inserted = n_keep;
 	res->duplicates = staged - n_keep;
+	if (res->duplicates) {
+		char n[32];
+		const char *params[1] = {n};
+		snprintf(n, sizeof n, "%zu", res->duplicates);
+		if (ledger_exec_prepared(lg, "count_dups", 1, params, NULL, err) < 0)
+			goto out;
+	}
 	if (n_keep == 0) {
 		rc = 0;
 		goto out;

@@ -282,3 +282,67 @@ fail:
 	ledger_exec(lg, "SELECT pg_advisory_unlock(hashtext('tally_migrate'))", NULL);
 	return -1;
 }
+
+/* ---- prepared statements and COPY text --------------------------------------- */
+
+int ledger_prepare_one(struct ledger *lg, const char *name, const char *sql, struct tally_err *err)
+{
+	PGresult *res = PQprepare(lg->conn, name, sql, 0, NULL);
+	if (PQresultStatus(res) != PGRES_COMMAND_OK)
+		return ledger_fail(lg, res, name, err);
+	PQclear(res);
+	return 0;
+}
+
+int ledger_exec_prepared(struct ledger *lg, const char *name, int n, const char *const *params,
+                         PGresult **out, struct tally_err *err)
+{
+	PGresult *res = PQexecPrepared(lg->conn, name, n, params, NULL, NULL, 0);
+	ExecStatusType st = PQresultStatus(res);
+
+	if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK)
+		return ledger_fail(lg, res, name, err);
+	if (out)
+		*out = res;
+	else
+		PQclear(res);
+	return 0;
+}
+
+int ledger_run_prepared(struct ledger *lg, const char *name, struct tally_err *err)
+{
+	return ledger_exec_prepared(lg, name, 0, NULL, NULL, err);
+}
+
+int ledger_stage_run(struct ledger *lg, const char *copy_sql, const struct sbuf *s,
+                     const char *stmt, struct tally_err *err)
+{
+	if (s->oom)
+		return tally_err_set(err, TALLY_ENOMEM, true, "out of memory building the batch");
+	if (ledger_copy(lg, copy_sql, s->p ? s->p : "", s->len, err) < 0)
+		return -1;
+	return ledger_exec_prepared(lg, stmt, 0, NULL, NULL, err);
+}
+
+void ledger_array_elem(struct sbuf *s, const char *v)
+{
+	sbuf_putc(s, '"');
+	for (const char *p = v; *p; p++) {
+		if (*p == '"' || *p == '\\')
+			sbuf_putc(s, '\\');
+		sbuf_putc(s, *p);
+	}
+	sbuf_putc(s, '"');
+}
+
+void ledger_copy_ts(struct sbuf *s, int64_t us)
+{
+	char buf[40];
+	time_format(us, buf);
+	sbuf_puts(s, buf);
+}
+
+void ledger_copy_opt_text(struct sbuf *s, const char *v)
+{
+	sbuf_copy_text(s, *v ? v : NULL);
+}

@@ -270,6 +270,22 @@ struct ledger_batch_result {
 	size_t rollups_pending; /* rollup rows appended for ledger_merge_rollups */
 };
 
+/* A batch message by message, for one the ledger refused as a whole: each
+ * message's rows (an OTLP message's several calls together) and its offset,
+ * as a batch of their own, in offset order per partition. */
+struct ledger_batch_walk {
+	const struct ledger_batch *b;
+	struct ledger_batch_item *items;
+	size_t n, next;
+};
+TALLY_MUST_USE int ledger_batch_walk_init(struct ledger_batch_walk *w,
+                                          const struct ledger_batch *b);
+/* Resets one and fills it with the next message, whose position goes to
+ * *pos. Returns 1, 0 when there is none left, -1 when out of memory. */
+TALLY_MUST_USE int ledger_batch_walk_next(struct ledger_batch_walk *w, struct ledger_batch *one,
+                                          struct kafka_pos *pos);
+void ledger_batch_walk_cleanup(struct ledger_batch_walk *w);
+
 void ledger_batch_init(struct ledger_batch *b);
 void ledger_batch_cleanup(struct ledger_batch *b);
 void ledger_batch_reset(struct ledger_batch *b); /* keeps the memory */

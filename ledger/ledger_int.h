@@ -64,12 +64,32 @@ int ledger_tx_end(struct ledger *lg, int rc, struct tally_err *err);
 /* Runs COPY ... FROM STDIN with data. */
 int ledger_copy(struct ledger *lg, const char *copy_sql, const char *data, size_t len,
                 struct tally_err *err);
+/* Runs the prepared statement name with text parameters $1..$n; with out,
+ * the result is handed over (the caller PQclears it), else cleared. */
+int ledger_exec_prepared(struct ledger *lg, const char *name, int n, const char *const *params,
+                         PGresult **out, struct tally_err *err);
 /* COPYs the rows in s into a staging table, then runs the prepared statement
  * stmt (without parameters) that moves them on. */
 int ledger_stage_run(struct ledger *lg, const char *copy_sql, const struct sbuf *s,
                      const char *stmt, struct tally_err *err);
-/* Prepares the hot-path statements and staging tables of this session. */
+/* Prepares the hot-path statements and staging tables of this session
+ * (ledger/batch_write.c): each writer's own, below. */
 int ledger_prepare(struct ledger *lg, struct tally_err *err);
+/* The statements of the calls' writer (calls_write.c) and of the offsets
+ * (offsets.c). */
+int ledger_calls_prepare(struct ledger *lg, struct tally_err *err);
+int ledger_offsets_prepare(struct ledger *lg, struct tally_err *err);
+/* Inside the batch transaction (offsets.c): the stored next offsets of the
+ * batch's partitions into stored[i] (of b->marks[i]; -1 when none), locked
+ * until commit so that a second collector cannot store the same messages
+ * at the same time; then the batch's new next offsets. */
+int ledger_offsets_fence(struct ledger *lg, const struct ledger_source *src,
+                         const struct ledger_batch *b, int64_t *stored, struct tally_err *err);
+int ledger_offsets_store(struct ledger *lg, const struct ledger_source *src,
+                         const struct ledger_batch *b, struct tally_err *err);
+/* COPY text fields: a timestamp; a text or \N when empty. */
+void ledger_copy_ts(struct sbuf *s, int64_t us);
+void ledger_copy_opt_text(struct sbuf *s, const char *v);
 
 /* Copies JSON text into out with every number outside a string quoted, so
  * that cJSON hands back the original digits instead of a double (exact
