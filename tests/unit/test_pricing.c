@@ -1519,6 +1519,59 @@ static void test_rollup_memory(void **state)
 	rollup_memory_free(mem);
 }
 
+/* A refused batch is written message by message: in offset order per
+ * partition, an OTLP message's several calls together, each with its own
+ * offset mark. */
+static void test_batch_walk(void **state)
+{
+	(void)state;
+	static const char topic[] = "llm.calls", other[] = "llm.outcomes";
+	struct ledger_batch b, one;
+	struct ledger_batch_walk w;
+	struct kafka_pos pos;
+	const int64_t call_offsets[] = {7, 5, 5, 6}; /* offset 5: one message, two spans */
+
+	ledger_batch_init(&b);
+	ledger_batch_init(&one);
+	for (size_t i = 0; i < 4; i++) {
+		struct call_row *r = ledger_batch_add_call(&b);
+		assert_non_null(r);
+		snprintf(r->ev.event_id, sizeof r->ev.event_id, "c%zu", i);
+		r->pos = (struct kafka_pos){topic, 0, call_offsets[i]};
+	}
+	struct outcome_row *o = ledger_batch_add_outcome(&b);
+	assert_non_null(o);
+	o->pos = (struct kafka_pos){other, 2, 40};
+
+	assert_int_equal(ledger_batch_walk_init(&w, &b), 0);
+	const struct {
+		const char *topic;
+		int64_t offset;
+		size_t calls, outcomes;
+		const char *first;
+	} want[] = {
+	    {"llm.calls", 5, 2, 0, "c1"},
+	    {"llm.calls", 6, 1, 0, "c3"},
+	    {"llm.calls", 7, 1, 0, "c0"},
+	    {"llm.outcomes", 40, 0, 1, NULL},
+	};
+	for (size_t k = 0; k < sizeof want / sizeof *want; k++) {
+		assert_int_equal(ledger_batch_walk_next(&w, &one, &pos), 1);
+		assert_string_equal(pos.topic, want[k].topic);
+		assert_int_equal(pos.offset, want[k].offset);
+		assert_int_equal(one.n_calls, want[k].calls);
+		assert_int_equal(one.n_outcomes, want[k].outcomes);
+		if (want[k].first)
+			assert_string_equal(one.calls[0].ev.event_id, want[k].first);
+		assert_int_equal(one.n_marks, 1);
+		assert_int_equal(one.marks[0].offset, want[k].offset);
+	}
+	assert_int_equal(ledger_batch_walk_next(&w, &one, &pos), 0);
+	ledger_batch_walk_cleanup(&w);
+	ledger_batch_cleanup(&one);
+	ledger_batch_cleanup(&b);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1542,6 +1595,7 @@ int main(void)
 	    cmocka_unit_test(test_default_tier),
 	    cmocka_unit_test(test_components_text),
 	    cmocka_unit_test(test_rollup_memory),
+	    cmocka_unit_test(test_batch_walk),
 	};
 
 	return cmocka_run_group_tests(tests, load_litellm, free_litellm);
