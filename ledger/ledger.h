@@ -253,6 +253,12 @@ struct ledger_batch {
  * lately is appended to its rollup's pending deltas, where a merge folds it
  * with the others of its key, a new one is upserted at once. Belongs to the
  * thread that seals batches; NULL counts every group as new. */
+/* A call whose event_id the ledger holds is a duplicate, skipped and
+ * counted, when the stored call's ts lies within this of its own (a retry
+ * or replay resends the same event; a producer that stamps ts again on a
+ * retry does so within seconds). Wider apart, both are stored. */
+#define LEDGER_DEDUPE_WINDOW_US (INT64_C(7) * 24 * 3600 * 1000000)
+
 struct rollup_memory;
 struct rollup_memory *rollup_memory_new(void);
 void rollup_memory_free(struct rollup_memory *m);

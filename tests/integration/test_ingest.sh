@@ -199,6 +199,26 @@ x|12|1|10' \
 assert_eq "a tag value with control characters is kept whole" 1 \
 	"$(q "select count(*) from rollup_tags_hourly where tag_key = 'line' and tag_value = E'a\nb\tc\\\\d'")"
 
+# Duplicates arriving in a later batch (a retry, a replay): by event_id among
+# the calls within 7 days of their ts (LEDGER_DEDUPE_WINDOW_US; docs/events.md),
+# the same ts or a ts stamped again on the retry. 30 days apart is another call.
+D0=$(status_field duplicates)
+cat >"$T/again.jsonl" <<'AGAIN'
+{"event_id":"sup-40","ts":"2026-11-01T10:40:40Z","team":"support","workflow":"ticket-triage","task_type":"classify","provider":"openai","model":"gpt-4o-mini","usage":{"input_tokens":7,"output_tokens":7}}
+{"event_id":"sup-41","ts":"2026-11-05T09:00:00Z","team":"support","workflow":"ticket-triage","task_type":"classify","provider":"openai","model":"gpt-4o-mini","usage":{"input_tokens":7,"output_tokens":7}}
+{"event_id":"sup-42","ts":"2026-10-27T23:00:00Z","team":"support","workflow":"ticket-triage","task_type":"classify","provider":"openai","model":"gpt-4o-mini","usage":{"input_tokens":7,"output_tokens":7}}
+{"event_id":"sup-43","ts":"2026-12-01T10:43:43Z","team":"support","workflow":"ticket-triage","task_type":"classify","provider":"openai","model":"gpt-4o-mini","usage":{"input_tokens":7,"output_tokens":7}}
+AGAIN
+"$BIN" produce "$T/again.jsonl" >>"$T/produce.log" 2>&1
+wait_until 30 sh -c "[ \"\$(psql \"$TALLY_DATABASE_URL\" -XAtq -c \"select count(*) from calls where event_id = 'sup-43'\")\" -ge 2 ]"
+sleep 1
+assert_eq "later duplicates within the window (same ts, 4 days later, 4 days earlier across a month) skipped and counted" \
+	"$((D0 + 3))" "$(status_field duplicates)"
+assert_eq "the first copy stays the only one within the window" "1|1|1" \
+	"$(q "select string_agg(n::text, '|' order by e) from (select event_id e, count(*) n from calls where event_id in ('sup-40', 'sup-41', 'sup-42') group by 1) x")"
+assert_eq "the same event_id 30 days apart is another call" 2 "$(q "select count(*) from calls where event_id = 'sup-43'")"
+assert_eq "rollups agree with the calls after the duplicates" 0 "$(rollups_mismatch)"
+
 M=$(q "select count(*) from schema_migrations")
 assert_match "migrate reports nothing to do the second time" "0 applied" "$("$BIN" migrate 2>&1)"
 assert_eq "migrations are idempotent" "$M" "$(q "select count(*) from schema_migrations")"
