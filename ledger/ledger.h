@@ -800,6 +800,18 @@ enum ledger_export {
 	                                prev_hash, hash of the period, by chain_seq */
 	LEDGER_EXPORT_COUNT
 };
+/* One file of the audit export: its name in the bundle, its CSV header (the
+ * names of its statement's columns in order, declared beside the statement
+ * in ledger/audit.c) and whether the statement's last column is a call's
+ * components text, written out as the PC_CALL_CSV_HEADER columns (already
+ * at the end of the header). */
+struct ledger_export_file {
+	const char *name;
+	const char *columns;
+	bool components;
+};
+/* The file of one export (LEDGER_EXPORT_*), static; NULL when out of range. */
+const struct ledger_export_file *ledger_export_file(int which);
 /* Called once per row of a stream; vals[i] NULL for SQL NULL. Non-zero stops
  * the stream (and fails it with err set by the callback). */
 typedef int (*ledger_row_fn)(void *ctx, int ncols, const char *const *vals, struct tally_err *err);
