@@ -1280,13 +1280,13 @@ int router_policy_json(struct router *r, struct sbuf *b, struct tally_err *err)
 int router_over_tier_json(struct ledger *lg, int64_t from_us, int64_t to_us, int64_t version,
                           struct sbuf *b, struct tally_err *err)
 {
-	struct router_over_tier_row *rows = NULL;
-	struct router_over_tier_basis basis;
+	struct over_tier_row *rows = NULL;
+	struct over_tier_basis basis;
 	size_t n = 0;
 	char c[64], u[64], v[64], from[40], to[40];
 	int64_t tot_actual = 0, tot_under = 0;
 
-	if (ledger_router_over_tier(lg, from_us, to_us, version, &rows, &n, &basis, err) < 0)
+	if (ledger_over_tier_by_task(lg, from_us, to_us, version, &rows, &n, &basis, err) < 0)
 		return -1;
 	time_format(from_us, from);
 	time_format(to_us, to);
