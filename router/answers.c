@@ -1,7 +1,8 @@
-/* answers.c - what the live router answers from its published snapshot:
- * a route (a hash lookup of a precomputed plan plus one draw of a per-thread
- * PRNG, never waiting for a cycle), the policy JSON of /api/v1/routing/policy,
- * and the savings JSON of /api/v1/routing/savings. */
+/* answers.c - what the live router answers: from its published snapshot, a
+ * route (a hash lookup of a precomputed plan plus one draw of a per-thread
+ * PRNG, never waiting for a cycle) and the policy JSON of
+ * /api/v1/routing/policy; from the ledger, the savings JSON of
+ * /api/v1/routing/savings (ledger_over_tier_by_task). */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
