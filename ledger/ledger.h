@@ -529,7 +529,7 @@ TALLY_MUST_USE int ledger_finance_set_up(struct ledger *lg, bool *set_up, struct
 TALLY_MUST_USE int ledger_team_set_cost_center(struct ledger *lg, const char *team, const char *cc,
                                                const char *actor, struct tally_err *err);
 
-/* ---- waste and provider cost mismatches over the calls (waste.c) -------------------- */
+/* ---- waste, over-tier spend, provider cost mismatches over the calls (waste.c) ------ */
 
 /* provider_cost_usd and tally's cost agree when within this much (1e-6 USD):
  * providers round what they report. */
