@@ -19,14 +19,25 @@ int cmd_teams(int argc, char **argv);
 int cmd_export(int argc, char **argv);
 int cmd_audit(int argc, char **argv);
 int cmd_budgets(int argc, char **argv);
-int cmd_report_chargeback(int argc, char **argv);
-int cmd_report_outcomes(int argc, char **argv);
-int cmd_report_waste(int argc, char **argv);
-int cmd_report_mismatches(int argc, char **argv);
 int cmd_router(int argc, char **argv);
 /* reconcile.c: provider bills against the ledger */
 int cmd_reconcile(int argc, char **argv);
-int cmd_report_reconcile(int argc, char **argv);
+
+/* The reports of `tally report`, declared once: X(word, function), in the
+ * order `tally report --help` lists them. Their prototypes below, and the
+ * dispatch and usage of cmd_report (report.c), come from this list. The
+ * functions live in report.c (spend), reconcile.c (reconcile) and
+ * reports_cmds.c (the others). */
+#define CMD_REPORTS(X)                                                                             \
+	X(spend, cmd_report_spend)                                                                 \
+	X(chargeback, cmd_report_chargeback)                                                       \
+	X(outcomes, cmd_report_outcomes)                                                           \
+	X(waste, cmd_report_waste)                                                                 \
+	X(reconcile, cmd_report_reconcile)                                                         \
+	X(mismatches, cmd_report_mismatches)
+#define CMD_REPORT_PROTO_(word, fn) int fn(int argc, char **argv);
+CMD_REPORTS(CMD_REPORT_PROTO_)
+#undef CMD_REPORT_PROTO_
 
 #include <signal.h>
 #include <stdbool.h>

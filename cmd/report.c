@@ -1,4 +1,5 @@
-/* report.c - `tally report spend`. */
+/* report.c - `tally report`: the dispatch over CMD_REPORTS (cmd.h), and the
+ * spend report. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -72,7 +73,7 @@ static int spend_table(const struct spend_result *r, int dim, FILE *fp)
 	return rc;
 }
 
-static int report_spend(int argc, char **argv)
+int cmd_report_spend(int argc, char **argv)
 {
 	const char *from = NULL, *to = NULL, *group = NULL, *team = NULL, *workflow = NULL;
 	const char *format = NULL, *last = NULL;
@@ -184,28 +185,32 @@ static int report_spend(int argc, char **argv)
 	return fflush(stdout) == 0 ? 0 : 1;
 }
 
+/* The words of CMD_REPORTS, "spend|chargeback|...". */
+#define REPORT_WORD_(word, fn) "|" #word
+static const char report_words[] = CMD_REPORTS(REPORT_WORD_);
+#undef REPORT_WORD_
+
+static const struct {
+	const char *word;
+	int (*fn)(int argc, char **argv);
+} reports[] = {
+#define REPORT_ROW_(word, fn) {#word, fn},
+    CMD_REPORTS(REPORT_ROW_)
+#undef REPORT_ROW_
+};
+
 int cmd_report(int argc, char **argv)
 {
-	if (argc >= 2 && strcmp(argv[1], "spend") == 0)
-		return report_spend(argc - 1, argv + 1);
-	if (argc >= 2 && strcmp(argv[1], "chargeback") == 0)
-		return cmd_report_chargeback(argc - 1, argv + 1);
-	if (argc >= 2 && strcmp(argv[1], "outcomes") == 0)
-		return cmd_report_outcomes(argc - 1, argv + 1);
-	if (argc >= 2 && strcmp(argv[1], "waste") == 0)
-		return cmd_report_waste(argc - 1, argv + 1);
-	if (argc >= 2 && strcmp(argv[1], "reconcile") == 0)
-		return cmd_report_reconcile(argc - 1, argv + 1);
-	if (argc >= 2 && strcmp(argv[1], "mismatches") == 0)
-		return cmd_report_mismatches(argc - 1, argv + 1);
+	for (size_t i = 0; argc >= 2 && i < sizeof reports / sizeof reports[0]; i++)
+		if (strcmp(argv[1], reports[i].word) == 0)
+			return reports[i].fn(argc - 1, argv + 1);
 	if (argc >= 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
-		printf("usage: tally report spend|chargeback|outcomes|waste|reconcile|mismatches "
-		       "[OPTIONS]\n"
-		       "       tally report REPORT --help: that report's options\n");
+		printf("usage: tally report %s [OPTIONS]\n"
+		       "       tally report REPORT --help: that report's options\n",
+		       report_words + 1);
 		return 0;
 	}
-	fprintf(stderr,
-	        "usage: tally report spend|chargeback|outcomes|waste|reconcile|mismatches [OPTIONS]"
-	        " (tally report REPORT --help)\n");
+	fprintf(stderr, "usage: tally report %s [OPTIONS] (tally report REPORT --help)\n",
+	        report_words + 1);
 	return 2;
 }

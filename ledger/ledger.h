@@ -559,7 +559,7 @@ TALLY_MUST_USE int ledger_finance_set_up(struct ledger *lg, bool *set_up, struct
 TALLY_MUST_USE int ledger_team_set_cost_center(struct ledger *lg, const char *team, const char *cc,
                                                const char *actor, struct tally_err *err);
 
-/* ---- waste and provider cost mismatches over the calls (waste.c) -------------------- */
+/* ---- waste, over-tier spend, provider cost mismatches over the calls (waste.c) ------ */
 
 /* provider_cost_usd and tally's cost agree when within this much (1e-6 USD):
  * providers round what they report. */
@@ -604,6 +604,32 @@ struct cost_mismatch_row {
 TALLY_MUST_USE int ledger_cost_mismatches(struct ledger *lg, int64_t from_us, int64_t to_us,
                                           struct cost_mismatch_row **rows, size_t *n,
                                           struct tally_err *err);
+
+/* Over-tier spend per task type (the routing savings; the waste report's
+ * column is the same arithmetic by team and workflow, LEDGER_OVER_TIER_CTES):
+ * the calls of [from, to) on tiers dearer per call than their policy
+ * version's tier for the task type, what they cost, and what they would have
+ * cost at the policy tier's mean cost per call. Amounts are exact decimal
+ * integers of pico-USD. */
+struct over_tier_row {
+	char task_type[EVENT_NAME_MAX + 1];
+	char policy_tier[EVENT_TIER_MAX + 1];
+	int64_t calls;
+	char cost_pusd[48], under_policy_pusd[48], saving_pusd[48];
+};
+/* Which policy judged an over-tier figure: whether any version did, and
+ * the versions that judged calls of the period ("1,2,5"; "" none). */
+struct over_tier_basis {
+	bool judged;
+	char versions[512];
+};
+/* Over-tier spend of [from, to) per task type and policy tier: each call is
+ * judged by the policy version in force when it was made (version 0), or by
+ * the version given. *rows (free) has *n rows, none when no version judges
+ * the period; basis says which versions did. */
+TALLY_MUST_USE int ledger_over_tier_by_task(struct ledger *lg, int64_t from_us, int64_t to_us,
+                                            int64_t version, struct over_tier_row **rows, size_t *n,
+                                            struct over_tier_basis *basis, struct tally_err *err);
 
 /* ---- outcomes (outcomes.c) ---------------------------------------------------------- */
 
@@ -830,6 +856,18 @@ enum ledger_export {
 	                                prev_hash, hash of the period, by chain_seq */
 	LEDGER_EXPORT_COUNT
 };
+/* One file of the audit export: its name in the bundle, its CSV header (the
+ * names of its statement's columns in order, declared beside the statement
+ * in ledger/audit.c) and whether the statement's last column is a call's
+ * components text, written out as the PC_CALL_CSV_HEADER columns (already
+ * at the end of the header). */
+struct ledger_export_file {
+	const char *name;
+	const char *columns;
+	bool components;
+};
+/* The file of one export (LEDGER_EXPORT_*), static; NULL when out of range. */
+const struct ledger_export_file *ledger_export_file(int which);
 /* Called once per row of a stream; vals[i] NULL for SQL NULL. Non-zero stops
  * the stream (and fails it with err set by the callback). */
 typedef int (*ledger_row_fn)(void *ctx, int ncols, const char *const *vals, struct tally_err *err);
@@ -926,10 +964,9 @@ TALLY_MUST_USE int ledger_quarantine_groups_json(struct ledger *lg, const char *
                                                  int examples, struct sbuf *out,
                                                  struct tally_err *err);
 
-/* ---- router (router_sql.c) ---- */
+/* ---- router statistics per day, task type, workflow and tier (router_stats.c) ------- */
 
 #define LEDGER_ROUTER_LAT_BUCKETS 20 /* = ROUTER_LAT_BUCKETS of router.h */
-#define LEDGER_ROUTER_MAX_ALLOWED 16 /* = ROUTER_MAX_ALLOWED of router.h */
 
 /* Reads the calls ingested since router_state.stats_through and up to
  * settle_s seconds ago (so that feedback and outcomes have time to arrive)
@@ -973,6 +1010,10 @@ TALLY_MUST_USE int ledger_router_load_workflow_stats(struct ledger *lg, int64_t 
                                                      int64_t min_samples,
                                                      struct router_workflow_stat_row **rows,
                                                      size_t *n, struct tally_err *err);
+
+/* ---- router overrides and policy versions (router_policy.c) ------------------------ */
+
+#define LEDGER_ROUTER_MAX_ALLOWED 16 /* = ROUTER_MAX_ALLOWED of router.h */
 
 /* A per task type override as stored. */
 struct router_override_row {
@@ -1019,32 +1060,6 @@ TALLY_MUST_USE int ledger_router_store_version(struct ledger *lg, const char *tr
  * "projected_monthly_saving_usd"}. */
 TALLY_MUST_USE int ledger_router_history(struct ledger *lg, int64_t limit, char **json,
                                          struct tally_err *err);
-
-/* Over-tier spend (the waste report's column, docs/reports.md): per task type of
- * the newest policy version, the calls on tiers dearer per call than the
- * policy's tier in the UTC days of router_stats that overlap [from, to), what
- * they cost, and what they would have cost at the policy tier's cost per
- * call. Amounts are exact decimal integers of pico-USD. *rows is malloc'd;
- * empty when there is no policy version yet. */
-struct router_over_tier_row {
-	char task_type[EVENT_NAME_MAX + 1];
-	char policy_tier[EVENT_TIER_MAX + 1];
-	int64_t calls;
-	char cost_pusd[48], under_policy_pusd[48], saving_pusd[48];
-};
-/* Which policy judged an over-tier figure: whether any version did, and
- * the versions that judged calls of the period ("1,2,5"; "" none). */
-struct router_over_tier_basis {
-	bool judged;
-	char versions[512];
-};
-/* Over-tier spend of [from, to) per task type and policy tier: each call is
- * judged by the policy version in force when it was made (version 0), or by
- * the version given. *rows (free) has *n rows; basis says which versions. */
-TALLY_MUST_USE int ledger_router_over_tier(struct ledger *lg, int64_t from_us, int64_t to_us,
-                                           int64_t version, struct router_over_tier_row **rows,
-                                           size_t *n, struct router_over_tier_basis *basis,
-                                           struct tally_err *err);
 
 /* ---- reconciliation with the providers' own bills (reconcile_import.c,
  * reconcile.c; docs/reconcile.md) ---- */

@@ -1,6 +1,7 @@
 /* waste.c - reads that judge the stored calls: the waste report (failed,
- * repeated, cache savings, over-tier spend) and provider_cost_usd against
- * tally's own cost. Money is numeric pico-USD, never float. */
+ * repeated, cache savings, over-tier spend), over-tier spend per task type
+ * (the routing savings) and provider_cost_usd against tally's own cost.
+ * Money is numeric pico-USD, never float. */
 #include "ledger_int.h"
 
 #include <stdio.h>
@@ -56,7 +57,7 @@ static const char waste_sql[] =
      * them (the one in force when each was made, or $5), less
      * what they would have cost at that tier's mean cost per
      * call; as /api/v1/routing/savings computes it per task type
-     * (ledger_router_over_tier), here by team and workflow. */
+     * (ledger_over_tier_by_task), here by team and workflow. */
     LEDGER_OVER_TIER_CTES(
         "$1", "$2",
         "$5") ","
@@ -190,4 +191,75 @@ int ledger_cost_mismatches(struct ledger *lg, int64_t from_us, int64_t to_us,
 	snprintf(tol, sizeof tol, "%lld", (long long)LEDGER_MISMATCH_TOLERANCE_PUSD);
 	return ledger_load_rows(lg, mismatch_sql, 3, p, "cost mismatches", sizeof **rows,
 	                        mismatch_row, rows, n, err);
+}
+
+/* The columns of over_tier_sql: first a row with the basis only (task type
+ * NULL: which versions judged the period), then one per task type and
+ * policy tier, largest saving first. */
+enum over_tier_col {
+	OT_TASK_TYPE,
+	OT_POLICY_TIER,
+	OT_CALLS,
+	OT_COST,
+	OT_UNDER_POLICY,
+	OT_SAVING,
+	OT_JUDGED,
+	OT_VERSIONS
+};
+static const char over_tier_sql[] = "WITH" LEDGER_OVER_TIER_CTES(
+    "$1", "$2",
+    "$3") ","
+          " o AS (SELECT task_type, policy_tier AS tier, sum(n) AS calls, sum(cost) AS cost,"
+          "  sum(n * per_call) AS under FROM dear GROUP BY 1, 2)"
+          " SELECT o.task_type, o.tier, o.calls, o.cost::text, o.under::text,"
+          " (o.cost - o.under)::text, j.judges, j.versions"
+          " FROM judged j LEFT JOIN o ON true"
+          " ORDER BY o.task_type IS NOT NULL, o.cost - o.under DESC, o.task_type, o.tier";
+
+static void over_tier_row(const PGresult *res, int i, void *row)
+{
+	struct over_tier_row *r = row;
+	ledger_str(res, i, OT_TASK_TYPE, r->task_type, sizeof r->task_type);
+	ledger_str(res, i, OT_POLICY_TIER, r->policy_tier, sizeof r->policy_tier);
+	r->calls = ledger_i64(res, i, OT_CALLS);
+	ledger_str(res, i, OT_COST, r->cost_pusd, sizeof r->cost_pusd);
+	ledger_str(res, i, OT_UNDER_POLICY, r->under_policy_pusd, sizeof r->under_policy_pusd);
+	ledger_str(res, i, OT_SAVING, r->saving_pusd, sizeof r->saving_pusd);
+}
+
+int ledger_over_tier_by_task(struct ledger *lg, int64_t from_us, int64_t to_us, int64_t version,
+                             struct over_tier_row **rows, size_t *n, struct over_tier_basis *basis,
+                             struct tally_err *err)
+{
+	char from[40], to[40], ver[24];
+	const char *p[3] = {from, to, version > 0 ? ver : NULL};
+	PGresult *res = NULL;
+
+	*rows = NULL;
+	*n = 0;
+	memset(basis, 0, sizeof *basis);
+	time_format(from_us, from);
+	time_format(to_us, to);
+	snprintf(ver, sizeof ver, "%lld", (long long)version);
+	if (ledger_exec_params(lg, over_tier_sql, 3, p, "over-tier spend", &res, err) < 0)
+		return -1;
+	int nt = PQntuples(res);
+	struct over_tier_row *out = calloc(nt ? (size_t)nt : 1, sizeof *out);
+	if (!out) {
+		PQclear(res);
+		return tally_err_set(err, TALLY_ENOMEM, false, "out of memory");
+	}
+	size_t k = 0;
+	for (int i = 0; i < nt; i++) {
+		if (i == 0) {
+			basis->judged = ledger_bool(res, 0, OT_JUDGED);
+			ledger_str(res, 0, OT_VERSIONS, basis->versions, sizeof basis->versions);
+		}
+		if (!PQgetisnull(res, i, OT_TASK_TYPE))
+			over_tier_row(res, i, &out[k++]);
+	}
+	PQclear(res);
+	*rows = out;
+	*n = k;
+	return 0;
 }

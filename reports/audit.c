@@ -26,43 +26,9 @@
 
 #define AUDIT_FORMAT "tally-audit-1"
 
-static const struct audit_file {
-	const char *name;
-	int which;
-	const char *columns;
-	/* the statement's last column is a call's components text, written
-	 * out as the PC_CALL_CSV_HEADER columns */
-	bool components;
-} audit_files[] = {
-    {.name = "calls.csv",
-     .which = LEDGER_EXPORT_CALLS,
-     .columns = "event_id,ts,team,workflow,task_type,outcome_id,provider,model,tier,input_tokens,"
-                "output_tokens,cache_read_tokens,cache_write_tokens,reasoning_tokens,batch,"
-                "cache_hit,local,status,latency_ms,prompt_hash,cost_pusd,price_version,"
-                "provider_cost_pusd,service_tier,data_residency,inference_geo,speed,"
-                "unpriced_reason" PC_CALL_CSV_HEADER,
-     .components = true},
-    {.name = "price_book.csv",
-     .which = LEDGER_EXPORT_PRICES,
-     .columns =
-         "price_version,provider,model,tier,effective_from" PB_RATE_COLS ",source,imported_at"},
-    {.name = "price_changes.csv",
-     .which = LEDGER_EXPORT_PRICE_CHANGES,
-     .columns =
-         "price_version,provider,model,tier,effective_from" PB_RATE_COLS ",source,imported_at"},
-    {.name = "reprices.csv", .which = LEDGER_EXPORT_REPRICES, .columns = "id,ts,actor,details"},
-    {.name = "budgets.csv",
-     .which = LEDGER_EXPORT_BUDGETS,
-     .columns = "id,scope,name,amount_pusd,created_at,updated_at"},
-    {.name = "budget_alerts.csv",
-     .which = LEDGER_EXPORT_ALERTS,
-     .columns = "id,budget_id,scope,name,period,basis,threshold_pct,amount_pusd,spend_pusd,"
-                "forecast_pusd,fired_at"},
-    {.name = "audit_log.csv",
-     .which = LEDGER_EXPORT_LOG,
-     .columns = "chain_seq,id,ts_us,ts,actor,action,details,prev_hash,hash"},
-};
-#define N_AUDIT_FILES (sizeof audit_files / sizeof audit_files[0])
+/* The bundle's files, in the order of enum ledger_export: each one's name,
+ * CSV header and statement are declared together in ledger/audit.c. */
+#define N_AUDIT_FILES LEDGER_EXPORT_COUNT
 
 /* ---- hashing ----------------------------------------------------------------- */
 
@@ -216,9 +182,10 @@ struct file_sum {
 	char sha[65], start[65], head[65];
 };
 
-static int export_file(struct ledger *lg, const char *dir, const struct audit_file *f,
-                       int64_t from_us, int64_t to_us, struct file_sum *sum, struct tally_err *err)
+static int export_file(struct ledger *lg, const char *dir, int which, int64_t from_us,
+                       int64_t to_us, struct file_sum *sum, struct tally_err *err)
 {
+	const struct ledger_export_file *f = ledger_export_file(which);
 	char path[PATH_MAX], tmp[PATH_MAX + 16], header[1024];
 	struct audit_writer w = {.components = f->components};
 	int rc = -1;
@@ -234,7 +201,7 @@ static int export_file(struct ledger *lg, const char *dir, const struct audit_fi
 	chain_start(f->name, header, w.chain);
 	memcpy(sum->start, w.chain, 65);
 	fprintf(w.fp, "%s\n", header);
-	if (ledger_export_stream(lg, f->which, from_us, to_us, audit_row, &w, err) < 0) {
+	if (ledger_export_stream(lg, which, from_us, to_us, audit_row, &w, err) < 0) {
 		fclose(w.fp);
 		unlink(tmp);
 		goto out;
@@ -288,9 +255,9 @@ int report_audit_export(struct ledger *lg, int64_t from_us, int64_t to_us, const
 		return -1;
 	if (ledger_audit_head(lg, &seq, head, err) < 0)
 		goto fail;
-	for (size_t i = 0; i < N_AUDIT_FILES; i++) {
-		names[i] = audit_files[i].name;
-		if (export_file(lg, dir, &audit_files[i], from_us, to_us, &sums[i], err) < 0)
+	for (int i = 0; i < N_AUDIT_FILES; i++) {
+		names[i] = ledger_export_file(i)->name;
+		if (export_file(lg, dir, i, from_us, to_us, &sums[i], err) < 0)
 			goto fail;
 	}
 	ledger_snapshot_end(lg);

@@ -281,7 +281,7 @@ struct router_eval_result {
 int router_eval(const char *text, size_t len, const struct router_params *p, bool shuffle,
                 FILE *trace, struct router_eval_result *out, struct tally_err *err);
 
-/* ---- the live router (router/live.c) ------------------------------------- */
+/* ---- the live router (live.c, refresh.c, snapshot.c, policy_diff.c, answers.c) */
 
 struct router; /* the running loop and its published snapshot */
 

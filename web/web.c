@@ -19,9 +19,7 @@
 
 #define CSP "default-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
 
-/* Authorization a route needs. */
-enum { NEED_NONE, NEED_ANY, NEED_STAFF, NEED_ADMIN };
-
+/* The dispatch table: WEB_ENDPOINTS (web_int.h). */
 static const struct route {
 	const char *path;
 	int id;
@@ -30,56 +28,9 @@ static const struct route {
 	web_handler fn;
 	const char *params; /* the query parameters it takes, space-separated */
 } routes[] = {
-    {"/healthz", ROUTE_HEALTHZ, "GET", NEED_NONE, NULL, ""},
-    {"/readyz", ROUTE_READYZ, "GET", NEED_NONE, web_readyz, ""},
-    {"/metrics", ROUTE_METRICS, "GET", NEED_NONE, web_metrics, ""},
-    {"/api/v1/session", ROUTE_SESSION, "POST", NEED_NONE, web_session_post, ""},
-    {"/api/v1/session", ROUTE_SESSION, "DELETE", NEED_ANY, web_session_delete, ""},
-    {"/api/v1/me", ROUTE_ME, "GET", NEED_ANY, web_me, ""},
-    {"/api/v1/spend", ROUTE_SPEND, "GET", NEED_ANY, web_spend,
-     "from to group_by team workflow bucket"},
-    {"/api/v1/status", ROUTE_STATUS, "GET", NEED_STAFF, web_status, ""},
-    {"/api/v1/quarantine", ROUTE_QUARANTINE, "GET", NEED_STAFF, web_quarantine, "limit offset"},
-    {"/api/v1/prices", ROUTE_PRICES, "GET", NEED_ANY, web_prices_get,
-     "provider model limit offset"},
-    {"/api/v1/prices", ROUTE_PRICES, "POST", NEED_ADMIN, web_prices_post, "format effective_from"},
-    {"/api/v1/events", ROUTE_EVENTS, "POST", NEED_ANY, web_events_post, ""},
-    {"/v1/traces", ROUTE_OTLP, "POST", NEED_ANY, web_otlp_traces, ""},
-    {"/api/v1/litellm", ROUTE_LITELLM, "POST", NEED_ANY, web_litellm_post, "team"},
-    {"/api/v1/chargeback", ROUTE_CHARGEBACK, "GET", NEED_ANY, web_chargeback,
-     "month share_unassigned format"},
-    {"/api/v1/outcomes", ROUTE_OUTCOMES, "GET", NEED_STAFF, web_outcomes, "from to format"},
-    {"/api/v1/outcomes/value", ROUTE_OUTCOMES, "GET", NEED_ANY, web_outcome_value, "from to team"},
-    {"/api/v1/calls", ROUTE_CALLS, "GET", NEED_ANY, web_calls,
-     "from to team workflow task_type model tier provider status outcome_id limit offset"},
-    {"/api/v1/call", ROUTE_CALLS, "GET", NEED_ANY, web_call, "event_id"},
-    {"/api/v1/quarantine/reasons", ROUTE_QUARANTINE, "GET", NEED_STAFF, web_quarantine_reasons,
-     "reason examples"},
-    {"/api/v1/waste", ROUTE_WASTE, "GET", NEED_ANY, web_waste,
-     "from to team window_s format policy_version"},
-    {"/api/v1/mismatches", ROUTE_MISMATCHES, "GET", NEED_STAFF, web_mismatches, "from to format"},
-    {"/api/v1/budgets", ROUTE_BUDGETS, "GET", NEED_ANY, web_budgets_get, "at format"},
-    {"/api/v1/budgets", ROUTE_BUDGETS, "POST", NEED_STAFF, web_budgets_post, ""},
-    {"/api/v1/budgets", ROUTE_BUDGETS, "DELETE", NEED_STAFF, web_budgets_delete, "scope name"},
-    {"/api/v1/alerts", ROUTE_ALERTS, "GET", NEED_ANY, web_alerts, "limit offset"},
-    {"/api/v1/export/focus", ROUTE_EXPORT_FOCUS, "GET", NEED_STAFF, web_export_focus,
-     "from to granularity"},
-    {"/api/v1/export/focus/metadata", ROUTE_EXPORT_FOCUS, "GET", NEED_STAFF,
-     web_export_focus_metadata, ""},
-    {"/api/v1/teams", ROUTE_TEAMS, "GET", NEED_ANY, web_teams_get, ""},
-    {"/api/v1/teams", ROUTE_TEAMS, "POST", NEED_ADMIN, web_teams_post, ""},
-    {"/api/v1/reconcile", ROUTE_RECONCILE, "GET", NEED_STAFF, web_reconcile_get, "from to format"},
-    {"/api/v1/reconcile/mappings", ROUTE_RECONCILE, "GET", NEED_ADMIN, web_reconcile_map_get, ""},
-    {"/api/v1/reconcile/mappings", ROUTE_RECONCILE, "POST", NEED_ADMIN, web_reconcile_map_post, ""},
-    {"/api/v1/route", ROUTE_ROUTE, "GET", NEED_ANY, web_route_get, "task_type workflow"},
-    {"/api/v1/routing/policy", ROUTE_ROUTING, "GET", NEED_STAFF, web_routing_policy, ""},
-    {"/api/v1/routing/history", ROUTE_ROUTING, "GET", NEED_STAFF, web_routing_history, "limit"},
-    {"/api/v1/routing/savings", ROUTE_ROUTING, "GET", NEED_STAFF, web_routing_savings,
-     "policy_version"},
-    {"/api/v1/routing/overrides", ROUTE_ROUTING, "POST", NEED_ADMIN, web_routing_override_post, ""},
-    {"/api/v1/routing/overrides", ROUTE_ROUTING, "DELETE", NEED_ADMIN, web_routing_override_delete,
-     "task_type"},
-    {"/api/v1/routing/evaluate", ROUTE_ROUTING, "POST", NEED_ADMIN, web_routing_evaluate, ""},
+#define ROUTE_ROW_(ID, method, path, need, fn, params) {path, ROUTE_##ID, method, need, fn, params},
+    WEB_ENDPOINTS(WEB_NO_SERIES_, ROUTE_ROW_)
+#undef ROUTE_ROW_
 };
 #define N_ROUTES (sizeof routes / sizeof routes[0])
 
@@ -532,8 +483,9 @@ static void serve_static(struct web_req *rq, struct web_resp *rs)
 	rs->cache_control = "no-cache";
 }
 
-static void healthz(struct web_resp *rs)
+void web_healthz(struct web_req *rq, struct web_resp *rs)
 {
+	(void)rq;
 	rs->status = 200;
 	rs->content_type = "text/plain; charset=utf-8";
 	sbuf_puts(&rs->body, "ok\n");
@@ -680,8 +632,6 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 		web_error(&rs, 500, "out of memory");
 	else if (rq->route == ROUTE_STATIC)
 		serve_static(rq, &rs);
-	else if (rt && rt->id == ROUTE_HEALTHZ)
-		healthz(&rs);
 	else if (rt && rt->fn)
 		rt->fn(rq, &rs);
 	else

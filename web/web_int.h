@@ -33,39 +33,105 @@
 #define WEB_CACHE_KEY_MAX     640
 #define WEB_CACHE_HIT         (-2)
 
-/* The routes as /metrics counts them (tally_http_requests_total{route=...}),
- * each with its label; web.c's endpoint table maps paths to them. */
-#define WEB_ROUTES(X)                                                                              \
-	X(HEALTHZ, "/healthz")                                                                     \
-	X(READYZ, "/readyz")                                                                       \
-	X(METRICS, "/metrics")                                                                     \
-	X(SESSION, "/api/v1/session")                                                              \
-	X(ME, "/api/v1/me")                                                                        \
-	X(SPEND, "/api/v1/spend")                                                                  \
-	X(STATUS, "/api/v1/status")                                                                \
-	X(QUARANTINE, "/api/v1/quarantine")                                                        \
-	X(PRICES, "/api/v1/prices")                                                                \
-	X(EVENTS, "/api/v1/events")                                                                \
-	X(STATIC, "static")                                                                        \
-	X(UNKNOWN, "unknown")                                                                      \
-	X(ROUTE, "/api/v1/route")                                                                  \
-	X(ROUTING, "/api/v1/routing")                                                              \
-	X(CHARGEBACK, "/api/v1/chargeback")                                                        \
-	X(OUTCOMES, "/api/v1/outcomes")                                                            \
-	X(WASTE, "/api/v1/waste")                                                                  \
-	X(BUDGETS, "/api/v1/budgets")                                                              \
-	X(ALERTS, "/api/v1/alerts")                                                                \
-	X(EXPORT_FOCUS, "/api/v1/export/focus")                                                    \
-	X(TEAMS, "/api/v1/teams")                                                                  \
-	X(RECONCILE, "/api/v1/reconcile")                                                          \
-	X(OTLP, "/v1/traces")                                                                      \
-	X(LITELLM, "/api/v1/litellm")                                                              \
-	X(MISMATCHES, "/api/v1/mismatches")                                                        \
-	X(CALLS, "/api/v1/calls")
+/* What an endpoint needs: nothing, any key, an admin or finance key, an
+ * admin key. The dispatcher authenticates and checks before the handler
+ * runs (a viewer's team scoping is the handler's, through rq->auth). */
+enum web_need { NEED_NONE, NEED_ANY, NEED_STAFF, NEED_ADMIN };
 
-#define WEB_ROUTE_ENUM_(ID, label) ROUTE_##ID,
-enum web_route { WEB_ROUTES(WEB_ROUTE_ENUM_) ROUTE_COUNT };
-#undef WEB_ROUTE_ENUM_
+/* Every endpoint, declared once. S(ID, label) opens the series
+ * tally_http_requests_total{route=label} of /metrics (ROUTE_ID); each
+ * E(ID, method, path, need, handler, params) after it is an endpoint counted
+ * in that series: the method and exact path it answers, what it needs, its
+ * handler (in the web_*.c of its area) and the query parameters it takes,
+ * space-separated (any other is a 400). enum web_route, /metrics' labels,
+ * the handlers' prototypes and web.c's dispatch table all come from it.
+ * Handlers by file: web.c healthz; web_auth.c session, me; web_api.c spend,
+ * status, quarantine, prices, events, readyz; web_router.c route, routing;
+ * web_reports.c chargeback, outcomes, waste, mismatches, budgets, alerts,
+ * FOCUS, teams; web_value.c outcome value, calls, call, quarantine reasons;
+ * web_reconcile.c; web_ingest.c OTLP, LiteLLM; web_metrics.c. */
+#define WEB_ENDPOINTS(S, E)                                                                        \
+	S(HEALTHZ, "/healthz")                                                                     \
+	E(HEALTHZ, "GET", "/healthz", NEED_NONE, web_healthz, "")                                  \
+	S(READYZ, "/readyz")                                                                       \
+	E(READYZ, "GET", "/readyz", NEED_NONE, web_readyz, "")                                     \
+	S(METRICS, "/metrics")                                                                     \
+	E(METRICS, "GET", "/metrics", NEED_NONE, web_metrics, "")                                  \
+	S(SESSION, "/api/v1/session")                                                              \
+	E(SESSION, "POST", "/api/v1/session", NEED_NONE, web_session_post, "")                     \
+	E(SESSION, "DELETE", "/api/v1/session", NEED_ANY, web_session_delete, "")                  \
+	S(ME, "/api/v1/me")                                                                        \
+	E(ME, "GET", "/api/v1/me", NEED_ANY, web_me, "")                                           \
+	S(SPEND, "/api/v1/spend")                                                                  \
+	E(SPEND, "GET", "/api/v1/spend", NEED_ANY, web_spend,                                      \
+	  "from to group_by team workflow bucket")                                                 \
+	S(STATUS, "/api/v1/status")                                                                \
+	E(STATUS, "GET", "/api/v1/status", NEED_STAFF, web_status, "")                             \
+	S(QUARANTINE, "/api/v1/quarantine")                                                        \
+	E(QUARANTINE, "GET", "/api/v1/quarantine", NEED_STAFF, web_quarantine, "limit offset")     \
+	E(QUARANTINE, "GET", "/api/v1/quarantine/reasons", NEED_STAFF, web_quarantine_reasons,     \
+	  "reason examples")                                                                       \
+	S(PRICES, "/api/v1/prices")                                                                \
+	E(PRICES, "GET", "/api/v1/prices", NEED_ANY, web_prices_get,                               \
+	  "provider model limit offset")                                                           \
+	E(PRICES, "POST", "/api/v1/prices", NEED_ADMIN, web_prices_post, "format effective_from")  \
+	S(EVENTS, "/api/v1/events")                                                                \
+	E(EVENTS, "POST", "/api/v1/events", NEED_ANY, web_events_post, "")                         \
+	S(STATIC, "static")   /* the dashboard's files */                                          \
+	S(UNKNOWN, "unknown") /* no such endpoint */                                               \
+	S(ROUTE, "/api/v1/route")                                                                  \
+	E(ROUTE, "GET", "/api/v1/route", NEED_ANY, web_route_get, "task_type workflow")            \
+	S(ROUTING, "/api/v1/routing")                                                              \
+	E(ROUTING, "GET", "/api/v1/routing/policy", NEED_STAFF, web_routing_policy, "")            \
+	E(ROUTING, "GET", "/api/v1/routing/history", NEED_STAFF, web_routing_history, "limit")     \
+	E(ROUTING, "GET", "/api/v1/routing/savings", NEED_STAFF, web_routing_savings,              \
+	  "policy_version")                                                                        \
+	E(ROUTING, "POST", "/api/v1/routing/overrides", NEED_ADMIN, web_routing_override_post, "") \
+	E(ROUTING, "DELETE", "/api/v1/routing/overrides", NEED_ADMIN, web_routing_override_delete, \
+	  "task_type")                                                                             \
+	E(ROUTING, "POST", "/api/v1/routing/evaluate", NEED_ADMIN, web_routing_evaluate, "")       \
+	S(CHARGEBACK, "/api/v1/chargeback")                                                        \
+	E(CHARGEBACK, "GET", "/api/v1/chargeback", NEED_ANY, web_chargeback,                       \
+	  "month share_unassigned format")                                                         \
+	S(OUTCOMES, "/api/v1/outcomes")                                                            \
+	E(OUTCOMES, "GET", "/api/v1/outcomes", NEED_STAFF, web_outcomes, "from to format")         \
+	E(OUTCOMES, "GET", "/api/v1/outcomes/value", NEED_ANY, web_outcome_value, "from to team")  \
+	S(WASTE, "/api/v1/waste")                                                                  \
+	E(WASTE, "GET", "/api/v1/waste", NEED_ANY, web_waste,                                      \
+	  "from to team window_s format policy_version")                                           \
+	S(BUDGETS, "/api/v1/budgets")                                                              \
+	E(BUDGETS, "GET", "/api/v1/budgets", NEED_ANY, web_budgets_get, "at format")               \
+	E(BUDGETS, "POST", "/api/v1/budgets", NEED_STAFF, web_budgets_post, "")                    \
+	E(BUDGETS, "DELETE", "/api/v1/budgets", NEED_STAFF, web_budgets_delete, "scope name")      \
+	S(ALERTS, "/api/v1/alerts")                                                                \
+	E(ALERTS, "GET", "/api/v1/alerts", NEED_ANY, web_alerts, "limit offset")                   \
+	S(EXPORT_FOCUS, "/api/v1/export/focus")                                                    \
+	E(EXPORT_FOCUS, "GET", "/api/v1/export/focus", NEED_STAFF, web_export_focus,               \
+	  "from to granularity")                                                                   \
+	E(EXPORT_FOCUS, "GET", "/api/v1/export/focus/metadata", NEED_STAFF,                        \
+	  web_export_focus_metadata, "")                                                           \
+	S(TEAMS, "/api/v1/teams")                                                                  \
+	E(TEAMS, "GET", "/api/v1/teams", NEED_ANY, web_teams_get, "")                              \
+	E(TEAMS, "POST", "/api/v1/teams", NEED_ADMIN, web_teams_post, "")                          \
+	S(RECONCILE, "/api/v1/reconcile")                                                          \
+	E(RECONCILE, "GET", "/api/v1/reconcile", NEED_STAFF, web_reconcile_get, "from to format")  \
+	E(RECONCILE, "GET", "/api/v1/reconcile/mappings", NEED_ADMIN, web_reconcile_map_get, "")   \
+	E(RECONCILE, "POST", "/api/v1/reconcile/mappings", NEED_ADMIN, web_reconcile_map_post, "") \
+	S(OTLP, "/v1/traces")                                                                      \
+	E(OTLP, "POST", "/v1/traces", NEED_ANY, web_otlp_traces, "")                               \
+	S(LITELLM, "/api/v1/litellm")                                                              \
+	E(LITELLM, "POST", "/api/v1/litellm", NEED_ANY, web_litellm_post, "team")                  \
+	S(MISMATCHES, "/api/v1/mismatches")                                                        \
+	E(MISMATCHES, "GET", "/api/v1/mismatches", NEED_STAFF, web_mismatches, "from to format")   \
+	S(CALLS, "/api/v1/calls")                                                                  \
+	E(CALLS, "GET", "/api/v1/calls", NEED_ANY, web_calls,                                      \
+	  "from to team workflow task_type model tier provider status outcome_id limit offset")    \
+	E(CALLS, "GET", "/api/v1/call", NEED_ANY, web_call, "event_id")
+
+#define WEB_SERIES_ENUM_(ID, label) ROUTE_##ID,
+#define WEB_NO_ENDPOINT_(ID, method, path, need, fn, params)
+enum web_route { WEB_ENDPOINTS(WEB_SERIES_ENUM_, WEB_NO_ENDPOINT_) ROUTE_COUNT };
+#undef WEB_SERIES_ENUM_
 
 /* Status codes counted on /metrics; anything else is counted as "other". */
 #define WEB_CODES                                                                                  \
@@ -151,6 +217,13 @@ struct web_resp {
 
 typedef void (*web_handler)(struct web_req *rq, struct web_resp *rs);
 
+/* The handlers of WEB_ENDPOINTS. */
+#define WEB_NO_SERIES_(ID, label)
+#define WEB_HANDLER_PROTO_(ID, method, path, need, fn, params)                                     \
+	void fn(struct web_req *rq, struct web_resp *rs);
+WEB_ENDPOINTS(WEB_NO_SERIES_, WEB_HANDLER_PROTO_)
+#undef WEB_HANDLER_PROTO_
+
 /* ---- web.c ---- */
 /* Sets a JSON error answer {"error": "..."}. */
 void web_error(struct web_resp *rs, unsigned status, const char *fmt, ...)
@@ -185,19 +258,10 @@ void web_keys_watch_stop(void);
 /* Authenticates rq (Bearer token or session cookie, CSRF for cookie requests
  * that change state). Returns 0, or -1 with the 401/403/503 answer set. */
 int web_authenticate(struct web_req *rq, struct web_resp *rs);
-void web_session_post(struct web_req *rq, struct web_resp *rs);
-void web_session_delete(struct web_req *rq, struct web_resp *rs);
-void web_me(struct web_req *rq, struct web_resp *rs);
 /* For a viewer: 0 when team is its own (or NULL), else -1 with a 403 set. */
 int web_team_allowed(struct web_req *rq, struct web_resp *rs, const char *team);
 
 /* ---- web_api.c ---- */
-void web_spend(struct web_req *rq, struct web_resp *rs);
-void web_status(struct web_req *rq, struct web_resp *rs);
-void web_quarantine(struct web_req *rq, struct web_resp *rs);
-void web_prices_get(struct web_req *rq, struct web_resp *rs);
-void web_prices_post(struct web_req *rq, struct web_resp *rs);
-void web_events_post(struct web_req *rq, struct web_resp *rs);
 /* One event of a request, as its JSON text. The parsed event is not kept:
  * one is parsed at a time, so a request costs its body plus these. */
 struct ev_item {
@@ -235,7 +299,6 @@ const char *web_ev_reason(const struct ev_batch *b, const struct ev_item *it);
 int web_events_accept(struct web_req *rq, struct web_resp *rs, struct ev_batch *b);
 /* The 202 answer of an accepted batch: counts and one result per item. */
 void web_events_answer(struct web_resp *rs, const struct ev_batch *b);
-void web_readyz(struct web_req *rq, struct web_resp *rs);
 
 /* ---- web_cache.c ---- */
 /* Recent answers to read-only queries, by key. NULL (ttl_us <= 0) disables. */
@@ -249,46 +312,7 @@ int web_cache_get(struct web_cache *c, const char *key, struct web_resp *rs);
  * ends the fill) and wakes the requests waiting for it. */
 void web_cache_done(struct web_cache *c, int slot, const struct web_resp *rs);
 
-/* ---- web_router.c ---- */
-void web_route_get(struct web_req *rq, struct web_resp *rs);
-void web_routing_policy(struct web_req *rq, struct web_resp *rs);
-void web_routing_history(struct web_req *rq, struct web_resp *rs);
-void web_routing_savings(struct web_req *rq, struct web_resp *rs);
-void web_routing_override_post(struct web_req *rq, struct web_resp *rs);
-void web_routing_override_delete(struct web_req *rq, struct web_resp *rs);
-void web_routing_evaluate(struct web_req *rq, struct web_resp *rs);
-
-/* ---- web_reports.c ---- */
-void web_chargeback(struct web_req *rq, struct web_resp *rs);
-void web_outcomes(struct web_req *rq, struct web_resp *rs);
-/* web_value.c: outcome value and return on spend by team, workflow and kind */
-void web_outcome_value(struct web_req *rq, struct web_resp *rs);
-/* web_value.c: the calls behind the charts, one call's record, the quarantine by reason */
-void web_calls(struct web_req *rq, struct web_resp *rs);
-void web_call(struct web_req *rq, struct web_resp *rs);
-void web_quarantine_reasons(struct web_req *rq, struct web_resp *rs);
-void web_waste(struct web_req *rq, struct web_resp *rs);
-void web_mismatches(struct web_req *rq, struct web_resp *rs);
-void web_budgets_get(struct web_req *rq, struct web_resp *rs);
-void web_budgets_post(struct web_req *rq, struct web_resp *rs);
-void web_budgets_delete(struct web_req *rq, struct web_resp *rs);
-void web_alerts(struct web_req *rq, struct web_resp *rs);
-void web_export_focus(struct web_req *rq, struct web_resp *rs);
-void web_export_focus_metadata(struct web_req *rq, struct web_resp *rs);
-void web_teams_get(struct web_req *rq, struct web_resp *rs);
-void web_teams_post(struct web_req *rq, struct web_resp *rs);
-
-/* ---- web_reconcile.c ---- */
-void web_reconcile_get(struct web_req *rq, struct web_resp *rs);
-void web_reconcile_map_get(struct web_req *rq, struct web_resp *rs);
-void web_reconcile_map_post(struct web_req *rq, struct web_resp *rs);
-
-/* ---- web_ingest.c ---- */
-void web_otlp_traces(struct web_req *rq, struct web_resp *rs);
-void web_litellm_post(struct web_req *rq, struct web_resp *rs);
-
 /* ---- web_metrics.c ---- */
-void web_metrics(struct web_req *rq, struct web_resp *rs);
 /* Counts one answered request on /metrics. Thread-safe. */
 void web_count_request(struct web *w, int route, unsigned status);
 const char *web_route_name(int route);

@@ -14,7 +14,7 @@
 #endif
 
 #define ROUTE_NAME_(ID, label) [ROUTE_##ID] = label,
-static const char *const route_names[ROUTE_COUNT] = {WEB_ROUTES(ROUTE_NAME_)};
+static const char *const route_names[ROUTE_COUNT] = {WEB_ENDPOINTS(ROUTE_NAME_, WEB_NO_ENDPOINT_)};
 #undef ROUTE_NAME_
 
 const char *web_route_name(int route)

@@ -27,7 +27,7 @@ void web_route_get(struct web_req *rq, struct web_resp *rs)
 	struct tally_err err = {0};
 	struct router *r;
 
-	/* Any role may route (NEED_ANY in web.c's table; checked keys are
+	/* Any role may route (NEED_ANY in WEB_ENDPOINTS; checked keys are
 	 * remembered, web_auth.c, so the answer needs no ledger round trip). */
 	if (!task || !task[0]) {
 		web_error(rs, 400, "task_type is required: /api/v1/route?task_type=classify");
