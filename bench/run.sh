@@ -13,13 +13,20 @@
 # (pg_stat_statements per statement, the collector's own parse/write split);
 # the collector's peak RSS. Prints figures and ratios; asserts nothing.
 #
+# The ledger is not new: before the clock starts it holds BENCH_HISTORY_MONTHS
+# months of older calls (BENCH_HISTORY_CALLS a month, with their rollups), as
+# a ledger in use does; what a batch costs must not grow with them.
+#
 # env: BENCH_EVENTS (calls per workload, default 400,000), BENCH_NAIVE_EVENTS
-#      (default 20,000), BENCH_WORKLOADS (default "live backfill")
+#      (default 20,000), BENCH_WORKLOADS (default "live backfill"),
+#      BENCH_HISTORY_MONTHS (default 12), BENCH_HISTORY_CALLS (default 50,000)
 cd "$(dirname "$0")/.." || exit 1
 . tests/lib.sh
 N=${BENCH_EVENTS:-400000}
 NAIVE=${BENCH_NAIVE_EVENTS:-20000}
 WORKLOADS=${BENCH_WORKLOADS:-live backfill}
+HISTORY_MONTHS=${BENCH_HISTORY_MONTHS:-12}
+HISTORY_CALLS=${BENCH_HISTORY_CALLS:-50000}
 export PG_FSYNC=on PG_EXTRA="-c shared_buffers=512MB -c max_wal_size=4GB -c shared_preload_libraries=pg_stat_statements -c pg_stat_statements.track=all"
 
 now_ms() { date +%s%3N; }
@@ -48,6 +55,25 @@ run_workload() {
 	# The ledger's month partitions exist before the clock starts, as they do
 	# on a ledger in use.
 	q "SELECT tally_ensure_month(now() - make_interval(days => d)) FROM generate_series(0, 31) d" >/dev/null
+	# History: months 2 .. HISTORY_MONTHS + 1 before this one, older than
+	# both workloads' calls, with their rollups.
+	if [ "$HISTORY_MONTHS" -gt 0 ]; then
+		q "SELECT tally_ensure_month(date_trunc('month', now()) - make_interval(months => m))
+			FROM generate_series(2, $HISTORY_MONTHS + 1) m" >/dev/null
+		q "INSERT INTO calls (event_id, ts, team, workflow, task_type, provider, model, tier,
+			input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, reasoning_tokens,
+			usage_shape, batch, cache_hit, local, status, cost_pusd, tags)
+			SELECT 'hist-' || m || '-' || g, date_trunc('month', now()) - make_interval(months => m)
+				+ make_interval(secs => (g::bigint * 2591 % 2419200)),
+				'team-' || (g % 36), 'wf-' || (g % 140), 'task-' || (g % 12), 'openai',
+				'gpt-4o-mini', 'small', 1000 + g % 5000, 100 + g % 900, 0, 0, 0, 'openai',
+				false, false, false, 'ok', 150000000 + g % 1000000,
+				jsonb_build_object('env', CASE WHEN g % 10 = 0 THEN 'staging' ELSE 'prod' END)
+			FROM generate_series(2, $HISTORY_MONTHS + 1) m, generate_series(1, $HISTORY_CALLS) g" >/dev/null || exit 1
+		"$BIN" rollups rebuild --from "$(q "SELECT to_char(date_trunc('month', now()) - make_interval(months => $HISTORY_MONTHS + 1), 'YYYY-MM-DD')")" \
+			--to "$(q "SELECT to_char(date_trunc('month', now()) - interval '1 month', 'YYYY-MM-DD')")" >/dev/null || exit 1
+		q "ANALYZE" >/dev/null
+	fi
 
 	TALLY_LOG_LEVEL=debug collector_start "$name"
 	wait_until 60 grep -q "assigned" "$T/collector-$name.log" || { echo "collector did not join"; exit 1; }
@@ -91,7 +117,7 @@ run_workload() {
 		ORDER BY total_exec_time DESC LIMIT 8")
 	DB_MS=$(q "SELECT round(sum(total_exec_time)) FROM pg_stat_statements
 		WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database())")
-	STORED=$(q "SELECT count(*) FROM calls")
+	STORED=$(q "SELECT count(*) FROM calls WHERE event_id NOT LIKE 'hist-%'")
 	[ "$STORED" = "$N" ] || echo "warning: the ledger holds $STORED calls, not $N"
 	MISMATCH=$(rollups_mismatch)
 	[ "$MISMATCH" = 0 ] || echo "warning: $MISMATCH rollup rows differ from the calls"
@@ -104,14 +130,14 @@ run_workload() {
 		/batch stored:/ { for (i = 1; i <= NF; i++) if ($i == "in" && $(i+2) == "us") write += $(i+1); nw++ }
 		END { printf "%d batches; filling (fetch, parse, price) %d ms; waiting for the writer %d ms; writing %d ms (%.1f ms a batch)",
 			nb, fill / 1000, wait / 1000, write / 1000, nw ? write / nw / 1000 : 0 }' "$T/collector-$name.log")
-	HOURS=$(q "SELECT count(DISTINCT hour) FROM rollup_hourly")
-	HROWS=$(q "SELECT count(*) FROM rollup_hourly")
+	HOURS=$(q "SELECT count(DISTINCT hour) FROM rollup_hourly WHERE hour >= date_trunc('month', now()) - interval '1 month'")
+	HROWS=$(q "SELECT count(*) FROM rollup_hourly WHERE hour >= date_trunc('month', now()) - interval '1 month'")
 
 	# The ceiling: the same rows, COPYed straight into an identical table.
-	psql "$TALLY_DATABASE_URL" -XAtq -c "\\copy (SELECT * FROM calls) TO '$T/rows.copy'"
+	psql "$TALLY_DATABASE_URL" -XAtq -c "\\copy (SELECT * FROM calls WHERE event_id NOT LIKE 'hist-%') TO '$T/rows.copy'"
 	q "CREATE TABLE bench_copy (LIKE calls INCLUDING ALL) PARTITION BY RANGE (ts)" >/dev/null
 	q "DO \$\$ DECLARE m timestamptz; BEGIN
-		FOR m IN SELECT generate_series(date_trunc('month', min(ts)), max(ts), '1 month') FROM calls LOOP
+		FOR m IN SELECT generate_series(date_trunc('month', min(ts)), max(ts), '1 month') FROM calls WHERE event_id NOT LIKE 'hist-%' LOOP
 			EXECUTE format('CREATE TABLE %I PARTITION OF bench_copy FOR VALUES FROM (%L) TO (%L)',
 				'bench_copy_' || to_char(m, 'YYYYMM'), m, m + interval '1 month');
 		END LOOP; END \$\$" >/dev/null
@@ -124,7 +150,7 @@ run_workload() {
 
 	# The naive loop: one INSERT per event, each its own transaction.
 	q "CREATE TABLE bench_naive (LIKE calls INCLUDING ALL)" >/dev/null
-	psql "$TALLY_DATABASE_URL" -XAtq -c "\\copy (SELECT format('INSERT INTO bench_naive SELECT * FROM json_populate_record(NULL::bench_naive, %L);', row_to_json(c)) FROM calls c LIMIT $NAIVE) TO '$T/naive.sql'"
+	psql "$TALLY_DATABASE_URL" -XAtq -c "\\copy (SELECT format('INSERT INTO bench_naive SELECT * FROM json_populate_record(NULL::bench_naive, %L);', row_to_json(c)) FROM calls c WHERE event_id NOT LIKE 'hist-%' LIMIT $NAIVE) TO '$T/naive.sql'"
 	t0=$(now_ms)
 	psql "$TALLY_DATABASE_URL" -XAtq -f "$T/naive.sql" >/dev/null
 	t1=$(now_ms)
@@ -132,7 +158,7 @@ run_workload() {
 	NAIVE_RATE=$(rate "$NAIVE" "$NAIVE_MS")
 
 	echo
-	echo "[$name] $N calls ($((BYTES / SIZE)) bytes each) over $HOURS hours ($HROWS hourly rollup rows), one collector, $(nproc) cores:"
+	echo "[$name] $N calls ($((BYTES / SIZE)) bytes each) over $HOURS hours ($HROWS hourly rollup rows), one collector, $(nproc) cores, a ledger holding $HISTORY_MONTHS months of $HISTORY_CALLS older calls:"
 	printf "  %-52s %10s events/s  (%d ms)\n" "produced -> Kafka -> parse -> price -> ledger" "$INGEST" "$INGEST_MS"
 	printf "  %-52s %10s events/s  (%d ms)\n" "  the same, from the first batch stored" "$STEADY" "$STEADY_MS"
 	printf "  %-52s %10s rows/s    (%d ms)\n" "ceiling: plain COPY of the same rows" "$COPY" "$COPY_MS"

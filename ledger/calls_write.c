@@ -13,13 +13,11 @@
 
 /* The stored calls (event_id, ts in microseconds) that share an event_id
  * with the batch's and lie within LEDGER_DEDUPE_WINDOW_US of its earliest
- * and latest ts ($2, $3); the caller keeps those within the window of each
- * call. Only the month partitions of that
+ * and latest ts ($2, $3), read by migrations/0020's tally_probe_calls; the
+ * caller keeps those within the window of each call. Only the month partitions of that
  * window are read, so a batch costs the same with 2 months of history as
  * with 24 (bench/README.md, "Duplicates within a window"). */
-static const char probe_calls_sql[] =
-    "SELECT u.id, (extract(epoch FROM c.ts) * 1000000)::bigint FROM unnest($1::text[]) u(id)"
-    " JOIN calls c ON c.event_id = u.id AND c.ts >= $2 AND c.ts < $3";
+static const char probe_calls_sql[] = "SELECT event_id, ts_us FROM tally_probe_calls($1, $2, $3)";
 
 static const char count_dups_sql[] =
     "UPDATE ledger_counters SET value = value + $1 WHERE name = 'duplicates'";
@@ -191,16 +189,6 @@ static int probe(struct ledger *lg, const struct ledger_batch *b, const struct r
 		tally_err_set(err, TALLY_ENOMEM, true, "out of memory");
 		goto out;
 	}
-	/* One lookup of the primary key's index per id in each month partition
-	 * of the window, always. Left to itself the planner may scan the
-	 * window's calls by ts and hash them (a month partition that filled
-	 * since it was last analysed looks empty to it): a cost that grows with
-	 * the traffic instead of the batch (bench/README.md). */
-	if (ledger_exec(lg,
-	                "SET LOCAL enable_seqscan = off; SET LOCAL enable_hashjoin = off;"
-	                " SET LOCAL enable_mergejoin = off",
-	                err) < 0)
-		goto out;
 	char from[40], to[40];
 	time_format(lo - LEDGER_DEDUPE_WINDOW_US, from);
 	time_format(hi + LEDGER_DEDUPE_WINDOW_US + 1, to);
@@ -208,13 +196,6 @@ static int probe(struct ledger *lg, const struct ledger_batch *b, const struct r
 	PGresult *res = PQexecPrepared(lg->conn, "probe_calls", 3, params, NULL, NULL, 0);
 	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
 		ledger_fail(lg, res, "looking up duplicates", err);
-		goto out;
-	}
-	if (ledger_exec(lg,
-	                "SET LOCAL enable_seqscan = on; SET LOCAL enable_hashjoin = on;"
-	                " SET LOCAL enable_mergejoin = on",
-	                err) < 0) {
-		PQclear(res);
 		goto out;
 	}
 	/* the window of each call, not of the batch */
