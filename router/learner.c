@@ -842,10 +842,6 @@ static double exact_ucb(double k, int64_t n, double z)
 	return hi;
 }
 
-/* The information budget (plan_cells): the spend on measuring dearer
- * tiers not measured yet, as a share of the task type's spend so far. */
-#define INFO_BUDGET 0.05
-
 /* What the rule knows of one allowed arm of a set of cells. */
 struct arm {
 	int64_t n;
@@ -1439,15 +1435,20 @@ static void plan_cells(const struct router_learner *l, const struct task *t,
 	if (ad.cost > 0 && r.cost < ad.cost)
 		share *= (double)r.cost / (double)ad.cost;
 	bool budget = d.settled && d.peer < 0;
+	bool banked = false;
 	if (budget) {
-		/* settled: the information budget. While what the dearer tiers not
-		 * measured yet have cost is under INFO_BUDGET of the task type's
-		 * spend, the one worth most per dollar is measured at the warm-up
-		 * share, at most the policy's own spend per call (cost ratio); then
-		 * not at all until the spend has caught up */
-		share = (double)spend_info < INFO_BUDGET * (double)spend ? warm : 0;
-		if (ad.cost > 0 && (double)r.cost / (double)ad.cost < share)
-			share = (double)r.cost / (double)ad.cost;
+		/* settled: the information budget, explore_share of the spend. Paid
+		 * per call: the tier is answered with explore_share x the cost ratio
+		 * (its expected spend is explore_share of the policy's); and while
+		 * what the dearer tiers not measured yet have cost so far is under
+		 * explore_share of the task type's spend, the rest is caught up at
+		 * the warm-up share, at most the policy's own spend per call */
+		double ratio = ad.cost > 0 ? (double)r.cost / (double)ad.cost : 1;
+		share = l->p.explore_share * ratio;
+		if ((double)spend_info < l->p.explore_share * (double)spend) {
+			banked = true;
+			share = warm < ratio ? warm : ratio;
+		}
 		if (share <= 0)
 			return;
 	}
@@ -1456,10 +1457,11 @@ static void plan_cells(const struct router_learner *l, const struct task *t,
 	if (budget)
 		snprintf(out->explore2_reason, sizeof out->explore2_reason,
 		         "measuring %s: dearer, %lld of %lld samples, could still lift the bar "
-		         "above %s's lower bound; information budget %.1f%% of %.0f%%",
+		         "above %s's lower bound (information spent: %.1f%% of the task type's "
+		         "spend%s)",
 		         l->tiers[dear], (long long)ad.n, (long long)l->p.min_samples,
 		         l->tiers[d.rec], spend > 0 ? 100.0 * (double)spend_info / (double)spend : 0.0,
-		         INFO_BUDGET * 100);
+		         banked ? ", catching up" : "");
 	else
 		snprintf(out->explore2_reason, sizeof out->explore2_reason,
 		         "exploring %s: dearer, %lld samples, could raise the bar", l->tiers[dear],
