@@ -1460,7 +1460,8 @@ static void plan_cells(const struct router_learner *l, const struct task *t,
 		         "above %s's lower bound (information spent: %.1f%% of the task type's "
 		         "spend%s)",
 		         l->tiers[dear], (long long)ad.n, (long long)l->p.min_samples,
-		         l->tiers[d.rec], spend > 0 ? 100.0 * (double)spend_info / (double)spend : 0.0,
+		         l->tiers[d.rec],
+		         spend > 0 ? 100.0 * (double)spend_info / (double)spend : 0.0,
 		         banked ? ", catching up" : "");
 	else
 		snprintf(out->explore2_reason, sizeof out->explore2_reason,
