@@ -1332,12 +1332,16 @@ void router_learner_decide_workflow(const struct router_learner *l, const char *
  *    is not settled, else explore_share). An eliminated cheaper tier is
  *    re-checked at a tenth of explore_share, so that one that got better
  *    is noticed; a dearer eliminated one never is.
- *  - dearer than the policy's, when its upper bound could still lift the
- *    reference above what the policy's lower bound reaches (so it could
- *    show that the policy is not good enough): the one with the least
- *    spend so far, with the share scaled by the cost ratio, so that the
- *    expected exploration spend is a share of the policy's spend (a
- *    flagship 12x dearer is tried 12x less often than a peer).
+ *  - dearer than the policy's, not measured yet, when its exact upper
+ *    bound could still lift the bar above the policy's lower bound (so it
+ *    could show that the policy is not good enough): the one that could
+ *    lift it most per dollar of a call. Before the policy is settled, at
+ *    the warm-up share scaled by the cost ratio; once settled, out of the
+ *    information budget (explore_share of the spend): explore_share x the
+ *    cost ratio (its expected spend is explore_share of the policy's: a
+ *    flagship 12x dearer is tried 12x less often than a peer), or, while
+ *    what such tiers have cost the task type so far is under explore_share
+ *    of its spend, up to the policy's own spend per call to catch up.
  * A tier that can change nothing is settled and no longer explored. */
 static void plan_cells(const struct router_learner *l, const struct task *t,
                        const struct cell *cells, int incumbent, struct router_plan *out)
