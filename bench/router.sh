@@ -13,7 +13,11 @@
 # always-best, so no policy without per-item foresight meets 0.95 x there at
 # the cost target (docs/router.md). Then the held-out RouterBench sets that
 # bench/routerbench_sets.sh wrote into bench/data (ROUTER_BENCH_HELDOUT=0 skips
-# them): the same figures, the cost target alone. Exit 1 when a target is missed.
+# them): the same figures, as information (their static oracles differ: on
+# Winogrande it is the flagship itself), each median said against the cost
+# target (<= 1.10 x static oracle) and the quality the tolerance promises
+# (>= 1 - tolerance of always-best); they do not change the exit status.
+# Exit 1 when a target of a shared set is missed.
 cd "$(dirname "$0")/.." || exit 1
 BIN=${BIN:-bin/tally}
 TOL=${ROUTER_BENCH_TOLERANCE:-0.10}
@@ -26,7 +30,7 @@ data_path() {
 }
 
 fail=0
-# bench_set FILE MAX_COST_RATIO MIN_QUALITY_RATIO
+# bench_set FILE MAX_COST_RATIO MIN_QUALITY_RATIO [info]
 bench_set() {
 	DATA=$(data_path "$1")
 	[ -n "$DATA" ] || { echo "router bench: no data set $1"; fail=1; return; }
@@ -49,7 +53,7 @@ bench_set() {
 		printf '%s\n' "$line" >>"${TMPDIR:-/tmp}/router-bench.$$"
 		seed=$((seed + 1))
 	done
-	res=$(awk -v maxc="$2" -v minq="$3" '
+	res=$(awk -v maxc="$2" -v minq="$3" -v info="${4:-}" '
 		{ c[NR] = $7; q[NR] = $8; sq = $9 }
 		function median(a, n,   i, j, t) {
 			for (i = 2; i <= n; i++) for (j = i; j > 1 && a[j - 1] > a[j]; j--) {
@@ -58,6 +62,11 @@ bench_set() {
 		}
 		END {
 			mc = median(c, NR); mq = median(q, NR)
+			if (info != "") {
+				printf "median: cost %.4f x static oracle (<= %s: %s), quality %.4f x always-best (>= %s: %s); static oracle'"'"'s own quality / best %.4f (figures, not a target)",
+					mc, maxc, (mc <= maxc) ? "yes" : "no", mq, minq, (mq >= minq) ? "yes" : "no", sq
+				exit
+			}
 			printf "median: cost %.4f x static oracle (target <= %s), quality %.4f x always-best (target >= %s); static oracle'"'"'s own quality / best %.4f: %s",
 				mc, maxc, mq, minq, sq, (mc <= maxc && mq >= minq) ? "met" : "MISSED"
 		}' "${TMPDIR:-/tmp}/router-bench.$$")
@@ -68,12 +77,15 @@ bench_set() {
 bench_set router-eval-routerbench-arc.jsonl 1.10 0.95
 bench_set router-eval-mmlu-gsm8k.jsonl 1.10 0.97
 # the held-out RouterBench sets (task types and models the defaults were never
-# tuned on), when bench/routerbench_sets.sh has written them: figures only,
-# the cost target alone (their static oracles' quality varies)
+# tuned on), when bench/routerbench_sets.sh has written them: figures, said
+# against the cost target and the tolerance's promise, not targets; the -x8
+# sets replay a set 8 times (a task type whose traffic lasts)
 if [ "${ROUTER_BENCH_HELDOUT:-1}" != 0 ]; then
+	minq=$(awk -v t="$TOL" 'BEGIN { printf "%.2f", 1 - t }')
 	for f in routerbench-mbpp routerbench-winograde routerbench-mixed routerbench-mbpp-open \
-		routerbench-winograde-open routerbench-gsm8k routerbench-hellaswag routerbench-mmlu; do
-		[ -f "bench/data/$f.jsonl" ] && bench_set "$f.jsonl" 1.10 0
+		routerbench-winograde-open routerbench-gsm8k routerbench-hellaswag routerbench-mmlu \
+		routerbench-winograde-x8 routerbench-arc-challenge-x8; do
+		[ -f "bench/data/$f.jsonl" ] && bench_set "$f.jsonl" 1.10 "$minq" info
 	done
 fi
 [ "${BENCH_ROUTER_API:-1}" = 0 ] && exit $fail

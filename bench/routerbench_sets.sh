@@ -19,6 +19,9 @@
 #                              (several task types sharing the 11 arms)
 #   routerbench-<task>-open.jsonl  the same tasks with only the 6 open-weight
 #                              models (no gpt/claude arm: other models, another best)
+#   routerbench-<task>-x8.jsonl    ARC-Challenge and Winogrande replayed 8 times
+#                              (items "<id>#0".."<id>#7"): a task type whose
+#                              traffic lasts, for what exploration does in the long run
 # Costs are copied as exact decimals (never through a binary float).
 # Files too large for the snapshot at hand (the stored RouterDC snapshot lacks
 # MMLU, GSM8K and Hellaswag) are skipped with a message.
@@ -116,4 +119,9 @@ if held:
 for task in sets:
     if task != "arc_challenge":
         write("routerbench-%s-open.jsonl" % task.replace("_", "-"), sets[task], OPEN)
+for task in ["arc_challenge", "winograde"]:
+    if task in sets:
+        write("routerbench-%s-x8.jsonl" % task.replace("_", "-"),
+              [dict(it, item="%s#%d" % (it["item"], r)) for r in range(8) for it in sets[task]],
+              models)
 PY

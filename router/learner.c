@@ -765,6 +765,83 @@ static double elim_z(const struct router_learner *l, const struct task *t)
 	return z_upper(0.5 * erfc(l->p.z / sqrt(2.0)) / (double)k);
 }
 
+/* The regularized incomplete beta function I_x(a, b), a, b > 0, x in
+ * [0,1]: the continued fraction of Numerical Recipes (modified Lentz), on
+ * the side where it converges fast. */
+static double beta_cf(double a, double b, double x)
+{
+	const double tiny = 1e-300;
+	double c = 1, dd = 1 - (a + b) * x / (a + 1);
+	if (fabs(dd) < tiny)
+		dd = tiny;
+	dd = 1 / dd;
+	double h = dd;
+	for (int m = 1; m <= 300; m++) {
+		double m2 = 2.0 * m;
+		double aa = m * (b - m) * x / ((a - 1 + m2) * (a + m2));
+		dd = 1 + aa * dd;
+		if (fabs(dd) < tiny)
+			dd = tiny;
+		c = 1 + aa / c;
+		if (fabs(c) < tiny)
+			c = tiny;
+		dd = 1 / dd;
+		h *= dd * c;
+		aa = -(a + m) * (a + b + m) * x / ((a + m2) * (a + 1 + m2));
+		dd = 1 + aa * dd;
+		if (fabs(dd) < tiny)
+			dd = tiny;
+		c = 1 + aa / c;
+		if (fabs(c) < tiny)
+			c = tiny;
+		dd = 1 / dd;
+		double del = dd * c;
+		h *= del;
+		if (fabs(del - 1) < 1e-12)
+			break;
+	}
+	return h;
+}
+
+static double beta_inc(double a, double b, double x)
+{
+	if (x <= 0)
+		return 0;
+	if (x >= 1)
+		return 1;
+	double lbt = lgamma(a + b) - lgamma(a) - lgamma(b) + a * log(x) + b * log1p(-x);
+	if (x < (a + 1) / (a + b + 2))
+		return exp(lbt) * beta_cf(a, b, x) / a;
+	return 1 - exp(lbt) * beta_cf(b, a, 1 - x) / b;
+}
+
+/* The exact (Clopper-Pearson) one-sided upper bound of a mean from n
+ * samples in [0,1] summing to k, at the one-sided error of z: the p at
+ * which a binomial(n, p) count is <= k with that probability, i.e.
+ * I_p(k + 1, n - k) = 1 - error (k need not be whole: the beta form). For
+ * 0/1 quality it is the exact binomial bound; for scores in [0,1] it is
+ * conservative (a [0,1] variable is dominated in convex order by the 0/1
+ * one of the same mean, Hoeffding 1963). Unlike Wilson's it holds at its
+ * level at any n: after one failure Wilson's bound at z 1.645 is 0.730,
+ * this one 0.950. 1 when n is 0 or every sample is a success. */
+static double exact_ucb(double k, int64_t n, double z)
+{
+	if (n <= 0 || k >= (double)n)
+		return 1;
+	if (k < 0)
+		k = 0;
+	double err = 0.5 * erfc(z / sqrt(2.0)), lo = k / (double)n, hi = 1;
+	for (int i = 0; i < 34; i++) { /* to 6e-11 */
+		double mid = (lo + hi) / 2;
+		/* P(count <= k | p = mid) = 1 - I_mid(k + 1, n - k) */
+		if (1 - beta_inc(k + 1, (double)n - k, mid) > err)
+			lo = mid;
+		else
+			hi = mid;
+	}
+	return hi;
+}
+
 /* What the rule knows of one allowed arm of a set of cells. */
 struct arm {
 	int64_t n;
@@ -956,8 +1033,11 @@ static void decide(const struct router_learner *l, const struct task *t, const s
 		if (!usable(l, t, i, warming))
 			continue;
 		arm_of(l, cells, i, d->z_elim, &a);
-		if (a.n < l->p.min_samples && !arm_eliminated(&a, d) && a.ucb > open_ucb) {
-			open_ucb = a.ucb;
+		if (a.n >= l->p.min_samples || arm_eliminated(&a, d))
+			continue;
+		double ou = exact_ucb(a.mean * (double)a.n, a.n, l->p.z);
+		if (ou > open_ucb) {
+			open_ucb = ou;
 			d->open = (int)i;
 		}
 	}
@@ -1252,12 +1332,16 @@ void router_learner_decide_workflow(const struct router_learner *l, const char *
  *    is not settled, else explore_share). An eliminated cheaper tier is
  *    re-checked at a tenth of explore_share, so that one that got better
  *    is noticed; a dearer eliminated one never is.
- *  - dearer than the policy's, when its upper bound could still lift the
- *    reference above what the policy's lower bound reaches (so it could
- *    show that the policy is not good enough): the one with the least
- *    spend so far, with the share scaled by the cost ratio, so that the
- *    expected exploration spend is a share of the policy's spend (a
- *    flagship 12x dearer is tried 12x less often than a peer).
+ *  - dearer than the policy's, not measured yet, when its exact upper
+ *    bound could still lift the bar above the policy's lower bound (so it
+ *    could show that the policy is not good enough): the one that could
+ *    lift it most per dollar of a call. Before the policy is settled, at
+ *    the warm-up share scaled by the cost ratio; once settled, out of the
+ *    information budget (explore_share of the spend): explore_share x the
+ *    cost ratio (its expected spend is explore_share of the policy's: a
+ *    flagship 12x dearer is tried 12x less often than a peer), or, while
+ *    what such tiers have cost the task type so far is under explore_share
+ *    of its spend, up to the policy's own spend per call to catch up.
  * A tier that can change nothing is settled and no longer explored. */
 static void plan_cells(const struct router_learner *l, const struct task *t,
                        const struct cell *cells, int incumbent, struct router_plan *out)
@@ -1276,7 +1360,20 @@ static void plan_cells(const struct router_learner *l, const struct task *t,
 	struct arm r, a;
 	arm_of(l, cells, (size_t)d.rec, d.z_elim, &r);
 	int cheap = -1, stale = -1, dear = -1;
+	double dear_value = 0;
 	struct arm ac = {0}, ad = {0};
+	/* the information budget: what the task type has spent so far (its
+	 * cells' lifetime cost: in the live router the last 30 days), and
+	 * what of it went to dearer tiers not measured yet */
+	int64_t spend = 0, spend_info = 0;
+	for (size_t i = 0; cells && i < l->n_tiers; i++) {
+		if (!tier_allowed(t, l->tiers[i]))
+			continue;
+		arm_of(l, cells, i, d.z_elim, &a);
+		spend += cells[i].cost_total;
+		if ((int)i != d.rec && a.cost > r.cost && a.n < l->p.min_samples)
+			spend_info += cells[i].cost_total;
+	}
 	for (size_t i = 0; i < l->n_tiers; i++) {
 		if ((int)i == d.rec || !tier_allowed(t, l->tiers[i]))
 			continue;
@@ -1297,15 +1394,23 @@ static void plan_cells(const struct router_learner *l, const struct task *t,
 			}
 			continue;
 		}
-		if (arm_eliminated(&a, &d))
+		/* a dearer tier measured has told what it can (its mean is in the
+		 * reference); an eliminated one cannot qualify */
+		if (a.n >= l->p.min_samples || arm_eliminated(&a, &d))
 			continue;
-		/* could it lift the reference so far that the policy no longer
-		 * qualifies? Before the policy is settled, every dearer tier could */
-		if (d.settled && (1 - d.tol) * a.ucb <= r.lcb)
+		/* what measuring it could change: how far above the policy's lower
+		 * bound it could still lift the bar, by its exact upper bound (the
+		 * sequential test: it is no longer measured once that is <= 0).
+		 * Before the policy is settled, every dearer tier could */
+		double lift = (1 - d.tol) * exact_ucb(a.mean * (double)a.n, a.n, l->p.z) - r.lcb;
+		if (d.settled && lift <= 0)
 			continue;
-		if (dear < 0 || (double)a.n * (double)a.cost < (double)ad.n * (double)ad.cost) {
+		/* the most that a dollar of measurement could change */
+		double value = lift / (double)(a.cost > 0 ? a.cost : 1);
+		if (dear < 0 || value > dear_value) {
 			dear = (int)i;
 			ad = a;
+			dear_value = value;
 		}
 	}
 	if (d.peer >= 0) {
@@ -1328,16 +1433,44 @@ static void plan_cells(const struct router_learner *l, const struct task *t,
 		         "re-checking %s: cheaper, eliminated at %lld samples", l->tiers[stale],
 		         (long long)cells[stale].n);
 	}
-	if (dear >= 0) {
-		double share = d.settled ? l->p.explore_share : warm;
-		if (ad.cost > 0 && r.cost < ad.cost)
-			share *= (double)r.cost / (double)ad.cost;
-		out->explore2_share = share;
-		snprintf(out->explore2_tier, sizeof out->explore2_tier, "%s", l->tiers[dear]);
+	if (dear < 0)
+		return;
+	double share = d.settled ? l->p.explore_share : warm;
+	if (ad.cost > 0 && r.cost < ad.cost)
+		share *= (double)r.cost / (double)ad.cost;
+	bool budget = d.settled && d.peer < 0;
+	bool banked = false;
+	if (budget) {
+		/* settled: the information budget, explore_share of the spend. Paid
+		 * per call: the tier is answered with explore_share x the cost ratio
+		 * (its expected spend is explore_share of the policy's); and while
+		 * what the dearer tiers not measured yet have cost so far is under
+		 * explore_share of the task type's spend, the rest is caught up at
+		 * the warm-up share, at most the policy's own spend per call */
+		double ratio = ad.cost > 0 ? (double)r.cost / (double)ad.cost : 1;
+		share = l->p.explore_share * ratio;
+		if ((double)spend_info < l->p.explore_share * (double)spend) {
+			banked = true;
+			share = warm < ratio ? warm : ratio;
+		}
+		if (share <= 0)
+			return;
+	}
+	out->explore2_share = share;
+	snprintf(out->explore2_tier, sizeof out->explore2_tier, "%s", l->tiers[dear]);
+	if (budget)
+		snprintf(out->explore2_reason, sizeof out->explore2_reason,
+		         "measuring %s: dearer, %lld of %lld samples, could still lift the bar "
+		         "above %s's lower bound (information spent: %.1f%% of the task type's "
+		         "spend%s)",
+		         l->tiers[dear], (long long)ad.n, (long long)l->p.min_samples,
+		         l->tiers[d.rec],
+		         spend > 0 ? 100.0 * (double)spend_info / (double)spend : 0.0,
+		         banked ? ", catching up" : "");
+	else
 		snprintf(out->explore2_reason, sizeof out->explore2_reason,
 		         "exploring %s: dearer, %lld samples, could raise the bar", l->tiers[dear],
 		         (long long)ad.n);
-	}
 }
 
 /* A workflow that does not decide for itself yet answers its task type's

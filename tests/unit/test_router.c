@@ -1138,6 +1138,105 @@ static void test_eval_extreme(void **state)
 	assert_int_equal(r.n_groups, 2);
 }
 
+/* The information budget (RouterBench Winogrande in small): yi (0.75 of
+ * 400) is the best measured tier, mixtral (0.675 of 400) cheaper; a
+ * flagship 12.5x yi's price is the only tier that could be more than the
+ * tolerance better. Hand-worked at z 1.645 (one-sided error 0.04998):
+ * yi's Wilson lower bound is 0.71278. */
+static void test_information_budget(void **state)
+{
+	(void)state;
+	struct router_params p; /* the defaults learner_at keeps */
+	router_params_init(&p);
+	struct router_learner *l = learner_at(0.10);
+	struct router_decision d;
+	struct router_plan plan;
+	add_qsums(l, "wino", "mixtral", 400, 270, 210);
+	add_qsums(l, "wino", "yi", 400, 300, 280);
+	add_qsums(l, "wino", "flagship", 1, 0, 3500);
+
+	/* one failure of the flagship. Its exact upper bound is 1 - 0.04998 =
+	 * 0.950 (Wilson's would be 2.706 / 3.706 = 0.730: with it the bar fell
+	 * to 0.9 x 0.75 = 0.675 and yi, lower bound 0.713, "qualified" after a
+	 * single call of the flagship). The bar is 0.9 x 0.950 = 0.855: nothing
+	 * qualifies, yi is the best measured tier */
+	router_learner_decide(l, "wino", &d);
+	assert_string_equal(d.tier, "yi");
+	assert_true(d.settled);
+	assert_non_null(strstr(d.reason, "best tier yi"));
+	assert_non_null(strstr(d.reason, "the 0.950 that flagship (n 1) could still reach"));
+	/* the flagship could lift the bar to 0.855 > 0.713: it is measured.
+	 * Spent so far: 400 x 210 + 400 x 280 + 3500 = 199,500, of it 3,500
+	 * (1.8%) on the flagship, under the budget of 5% (9,975): catching up
+	 * at the policy's own spend per call, 280 / 3500 = 0.08 of the calls
+	 * (under the warm-up share 0.25) */
+	router_learner_plan(l, "wino", &plan);
+	assert_string_equal(plan.explore2_tier, "flagship");
+	assert_true(fabs(plan.explore2_share - 0.08) < 1e-12);
+	assert_non_null(
+	    strstr(plan.explore2_reason, "measuring flagship: dearer, 1 of 30 samples"));
+	assert_non_null(strstr(plan.explore2_reason, "1.8% of the task type's spend, catching up"));
+
+	/* two more calls, both right (2 of 3): 10,500 of 206,500 (5.08%) went
+	 * to the flagship, over the 5% (10,325): no more catching up, the
+	 * budget is paid per call, 0.05 x 0.08 = 0.004 of the calls (its
+	 * expected spend 5% of the policy's). Its exact upper bound
+	 * 0.95^(1/3) = 0.983 still lifts the bar to 0.885 > 0.713 */
+	add_qsums(l, "wino", "flagship", 2, 2, 3500);
+	router_learner_plan(l, "wino", &plan);
+	assert_string_equal(plan.explore2_tier, "flagship");
+	assert_true(fabs(plan.explore2_share - p.explore_share * 0.08) < 1e-12);
+	assert_non_null(strstr(plan.explore2_reason, "5.1% of the task type's spend)"));
+	assert_null(strstr(plan.explore2_reason, "catching up"));
+
+	/* measured (26 of 30, 0.867): the bar is 0.9 x 0.867 = 0.780, yi's
+	 * 0.713 is short of it: the flagship is the best measured tier and the
+	 * policy, what the static oracle answers on Winogrande */
+	add_qsums(l, "wino", "flagship", 27, 24, 3500);
+	router_learner_decide(l, "wino", &d);
+	assert_string_equal(d.tier, "flagship");
+	assert_true(d.settled);
+	assert_non_null(strstr(d.reason, "best tier flagship"));
+	router_learner_free(l);
+
+	/* the sequential test: 4 of 10 right. The exact upper bound of 4 / 10
+	 * is 0.6965; 0.9 x 0.6965 = 0.627 < yi's 0.713: whatever the rest of
+	 * its 30 samples, it cannot lift the bar above yi's lower bound, so it
+	 * is no longer measured. Nor does it raise the bar any more (0.6965 <
+	 * yi's 0.75): the bar is 0.9 x 0.75 = 0.675 */
+	l = learner_at(0.10);
+	add_qsums(l, "wino", "mixtral", 400, 270, 210);
+	add_qsums(l, "wino", "yi", 400, 300, 280);
+	add_qsums(l, "wino", "flagship", 10, 4, 3500);
+	router_learner_decide(l, "wino", &d);
+	assert_string_equal(d.tier, "yi");
+	assert_non_null(strstr(d.reason, "best tier yi (quality 0.750, n 400)"));
+	assert_non_null(strstr(d.reason, "reaches 0.675"));
+	router_learner_plan(l, "wino", &plan);
+	assert_true(plan.explore2_tier[0] == '\0');
+	assert_true(plan.explore2_share == 0);
+	router_learner_free(l);
+
+	/* the most that a dollar of measurement could change: claude (2 of 5,
+	 * 2800 a call) could lift the bar by 0.9 x 0.8108 - 0.7128 = 0.0169,
+	 * 6.0e-6 per pico-dollar of a call; the flagship (5 of 5, 3500) by
+	 * 0.9 x 1 - 0.7128 = 0.1872, 5.3e-5: the flagship is measured though
+	 * it has cost more so far (17,500 against 14,000: the least spent, the
+	 * rule before, took claude) */
+	l = learner_at(0.10);
+	add_qsums(l, "wino", "mixtral", 400, 270, 210);
+	add_qsums(l, "wino", "yi", 400, 300, 280);
+	add_qsums(l, "wino", "claude", 5, 2, 2800);
+	add_qsums(l, "wino", "flagship", 5, 5, 3500);
+	router_learner_plan(l, "wino", &plan);
+	assert_string_equal(plan.tier, "yi");
+	assert_string_equal(plan.explore2_tier, "flagship");
+	/* 31,500 of 227,500 (13.8%): over the budget, paid per call */
+	assert_true(fabs(plan.explore2_share - p.explore_share * 280 / 3500) < 1e-12);
+	assert_non_null(strstr(plan.explore2_reason, "13.8% of the task type's spend)"));
+	router_learner_free(l);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1157,6 +1256,7 @@ int main(void)
 	    cmocka_unit_test(test_open_reach_and_peers),
 	    cmocka_unit_test(test_cost_aware_climb),
 	    cmocka_unit_test(test_open_climb),
+	    cmocka_unit_test(test_information_budget),
 	    cmocka_unit_test(test_workflow_explore),
 	    cmocka_unit_test(test_eval_extreme),
 	};
