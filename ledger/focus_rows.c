@@ -349,7 +349,8 @@ static long group_of(struct focus_sum *s)
 		s->groups = ng;
 		s->cap_groups = cap;
 	}
-	s->groups[s->n_groups] = (struct focus_group){.key = s->keys.len, .len = s->key.len, .hash = h};
+	s->groups[s->n_groups] =
+	    (struct focus_group){.key = s->keys.len, .len = s->key.len, .hash = h};
 	sbuf_append(&s->keys, s->key.p, s->key.len);
 	if (s->keys.oom)
 		return -1;
@@ -601,11 +602,10 @@ static PGresult *run_array(struct ledger *lg, const char *sql, bool prefix, stru
 
 /* The text keys that order the rows (K_ index - K_PROVIDER), in the order
  * of the old ORDER BY; then price version, lvl and the component. */
-static const int text_keys[] = {K_PROVIDER - K_PROVIDER, K_MODEL - K_PROVIDER,
-                                K_TEAM - K_PROVIDER,     K_WORKFLOW - K_PROVIDER,
-                                K_TASK - K_PROVIDER,     K_TAGS - K_PROVIDER,
-                                K_SVC - K_PROVIDER,      K_DR - K_PROVIDER,
-                                K_IG - K_PROVIDER,       K_SP - K_PROVIDER};
+static const int text_keys[] = {K_PROVIDER - K_PROVIDER, K_MODEL - K_PROVIDER, K_TEAM - K_PROVIDER,
+                                K_WORKFLOW - K_PROVIDER, K_TASK - K_PROVIDER,  K_TAGS - K_PROVIDER,
+                                K_SVC - K_PROVIDER,      K_DR - K_PROVIDER,    K_IG - K_PROVIDER,
+                                K_SP - K_PROVIDER};
 
 static int cmp_i64(int64_t a, int64_t b)
 {
@@ -689,7 +689,8 @@ static int flush_period(struct ledger *lg, struct focus_sum *s, int64_t unit_s, 
 		}
 		for (size_t i = 0; i < sizeof text_keys / sizeof *text_keys; i++) {
 			const char *t = v->f[text_keys[i]];
-			if (t && strmap_find(&s->ranks, t) < 0 && strmap_add(&s->ranks, t, NULL) < 0)
+			if (t && strmap_find(&s->ranks, t) < 0 &&
+			    strmap_add(&s->ranks, t, NULL) < 0)
 				goto nomem;
 		}
 		const char *tags = v->f[K_TAGS - K_PROVIDER], *ver = v->f[K_VERSION - K_PROVIDER];
@@ -750,7 +751,8 @@ static int flush_period(struct ledger *lg, struct focus_sum *s, int64_t unit_s, 
 	for (size_t g = 0; g < s->n_groups; g++)
 		for (size_t i = 0; i < sizeof text_keys / sizeof *text_keys; i++) {
 			const char *t = s->views[g].f[text_keys[i]];
-			s->views[g].rank[text_keys[i]] = t ? s->ranks.ents[strmap_find(&s->ranks, t)].rank : 0;
+			s->views[g].rank[text_keys[i]] =
+			    t ? s->ranks.ents[strmap_find(&s->ranks, t)].rank : 0;
 		}
 	/* the rows with a quantity or a charge, in order */
 	for (size_t i = 0; i < s->n_cells; i++)
@@ -769,7 +771,8 @@ static int flush_period(struct ledger *lg, struct focus_sum *s, int64_t unit_s, 
 		const struct focus_view *v = &s->views[c->group];
 		char qty[48], billed[64], unit[64], list[64];
 		if (unit_and_list(c->billed, c->qty, unit, list) < 0) {
-			tally_err_set(err, TALLY_EINVAL, false, "FOCUS export: amount out of range");
+			tally_err_set(err, TALLY_EINVAL, false,
+			              "FOCUS export: amount out of range");
 			goto out;
 		}
 		scaled_text(c->billed, 12, billed);
@@ -784,7 +787,8 @@ static int flush_period(struct ledger *lg, struct focus_sum *s, int64_t unit_s, 
 		    .team = v->f[K_TEAM - K_PROVIDER],
 		    .workflow = v->f[K_WORKFLOW - K_PROVIDER],
 		    .task_type = v->f[K_TASK - K_PROVIDER],
-		    .cost_center = v->cost_center < 0 ? NULL : strmap_val(&s->teams, (size_t)v->cost_center),
+		    .cost_center =
+		        v->cost_center < 0 ? NULL : strmap_val(&s->teams, (size_t)v->cost_center),
 		    .tags = strmap_val(&s->shown, (size_t)v->tags),
 		    .price_version = v->f[K_VERSION - K_PROVIDER],
 		    .unpriced = v->f[K_UNPRICED - K_PROVIDER][0] == 't',
@@ -826,7 +830,8 @@ static int load_teams(struct ledger *lg, struct strmap *teams, struct tally_err 
 		if (strmap_add(teams, PQgetvalue(res, r, 0),
 		               PQgetisnull(res, r, 1) ? NULL : PQgetvalue(res, r, 1)) < 0) {
 			PQclear(res);
-			return tally_err_set(err, TALLY_ENOMEM, false, "FOCUS export: out of memory");
+			return tally_err_set(err, TALLY_ENOMEM, false,
+			                     "FOCUS export: out of memory");
 		}
 	PQclear(res);
 	return 0;
@@ -886,7 +891,8 @@ int ledger_focus_stream(struct ledger *lg, int64_t from_us, int64_t to_us, bool 
 			}
 			period = secs / unit_s - (secs % unit_s < 0);
 			if (!sum.open || period != sum.period) {
-				if (flush_period(lg, &sum, unit_s, from_us, to_us, fn, ctx, err) < 0)
+				if (flush_period(lg, &sum, unit_s, from_us, to_us, fn, ctx, err) <
+				    0)
 					goto out;
 				sum.open = true;
 				sum.period = period;
