@@ -262,8 +262,14 @@ struct focus_sum {
 	size_t cap_views;
 	uint32_t *order; /* the cells written, in the export's order */
 	size_t cap_order;
-	struct strmap ranks, teams, shown; /* shown: tags as shown, all periods */
 	int64_t kind_rank[PC_COUNT];
+};
+
+/* What every period's end uses: a period's distinct strings and their
+ * order, the teams' cost centres, the tags as shown (kept across periods),
+ * two array literals. */
+struct focus_shared {
+	struct strmap ranks, teams, shown;
 	struct sbuf arr, arr2;
 };
 
@@ -277,11 +283,26 @@ static void focus_sum_cleanup(struct focus_sum *s)
 	free(s->cslot);
 	free(s->views);
 	free(s->order);
-	strmap_cleanup(&s->ranks);
-	strmap_cleanup(&s->teams);
-	strmap_cleanup(&s->shown);
-	sbuf_cleanup(&s->arr);
-	sbuf_cleanup(&s->arr2);
+}
+
+/* A new period's sums (focus_sum_free frees them); NULL: no memory. */
+static struct focus_sum *focus_sum_new(void)
+{
+	struct focus_sum *s = calloc(1, sizeof *s);
+
+	if (s) {
+		sbuf_init(&s->keys);
+		sbuf_init(&s->key);
+	}
+	return s;
+}
+
+static void focus_sum_free(struct focus_sum *s)
+{
+	if (s) {
+		focus_sum_cleanup(s);
+		free(s);
+	}
 }
 
 static void focus_sum_reset(struct focus_sum *s)
@@ -645,8 +666,9 @@ static int cell_cmp(const void *pa, const void *pb, void *ctx)
 /* Ends the period being summed: its rows, in the export's order, to fn;
  * then resets. from_us, to_us: the requested range (it clamps the charge
  * period). */
-static int flush_period(struct ledger *lg, struct focus_sum *s, int64_t unit_s, int64_t from_us,
-                        int64_t to_us, ledger_focus_fn fn, void *ctx, struct tally_err *err)
+static int flush_period(struct ledger *lg, struct focus_shared *sh, struct focus_sum *s,
+                        int64_t unit_s, int64_t from_us, int64_t to_us, ledger_focus_fn fn,
+                        void *ctx, struct tally_err *err)
 {
 	char dates[4][24];
 	PGresult *res = NULL;
@@ -672,13 +694,13 @@ static int flush_period(struct ledger *lg, struct focus_sum *s, int64_t unit_s, 
 		s->cap_order = s->n_cells;
 	}
 	/* the groups' keys; the distinct strings, and the tags not shown yet */
-	strmap_reset(&s->ranks);
-	sbuf_reset(&s->arr);
-	sbuf_reset(&s->arr2);
-	if (s->shown.n > 100000) /* bounded: free-form tags */
-		strmap_reset(&s->shown);
+	strmap_reset(&sh->ranks);
+	sbuf_reset(&sh->arr);
+	sbuf_reset(&sh->arr2);
+	if (sh->shown.n > 100000) /* bounded: free-form tags */
+		strmap_reset(&sh->shown);
 	for (int k = 0; k < PC_COUNT; k++)
-		if (strmap_add(&s->ranks, price_component_names[k], NULL) < 0)
+		if (strmap_add(&sh->ranks, price_component_names[k], NULL) < 0)
 			goto nomem;
 	for (size_t g = 0; g < s->n_groups; g++) {
 		struct focus_view *v = &s->views[g];
@@ -689,8 +711,8 @@ static int flush_period(struct ledger *lg, struct focus_sum *s, int64_t unit_s, 
 		}
 		for (size_t i = 0; i < sizeof text_keys / sizeof *text_keys; i++) {
 			const char *t = v->f[text_keys[i]];
-			if (t && strmap_find(&s->ranks, t) < 0 &&
-			    strmap_add(&s->ranks, t, NULL) < 0)
+			if (t && strmap_find(&sh->ranks, t) < 0 &&
+			    strmap_add(&sh->ranks, t, NULL) < 0)
 				goto nomem;
 		}
 		const char *tags = v->f[K_TAGS - K_PROVIDER], *ver = v->f[K_VERSION - K_PROVIDER];
@@ -700,59 +722,59 @@ static int flush_period(struct ledger *lg, struct focus_sum *s, int64_t unit_s, 
 			goto out;
 		}
 		const char *team = v->f[K_TEAM - K_PROVIDER];
-		v->cost_center = team ? strmap_find(&s->teams, team) : -1;
-		v->tags = strmap_find(&s->shown, tags);
+		v->cost_center = team ? strmap_find(&sh->teams, team) : -1;
+		v->tags = strmap_find(&sh->shown, tags);
 		if (v->tags < 0) {
-			if ((v->tags = strmap_add(&s->shown, tags, NULL)) < 0)
+			if ((v->tags = strmap_add(&sh->shown, tags, NULL)) < 0)
 				goto nomem;
-			s->shown.ents[v->tags].rank = -1; /* not rendered yet */
-			array_elem(&s->arr2, tags);
+			sh->shown.ents[v->tags].rank = -1; /* not rendered yet */
+			array_elem(&sh->arr2, tags);
 		}
 	}
-	for (size_t i = 0; i < s->ranks.n; i++)
-		array_elem(&s->arr, strmap_key(&s->ranks, i));
-	if (!(res = run_array(lg, focus_order_sql, false, &s->arr, err)))
+	for (size_t i = 0; i < sh->ranks.n; i++)
+		array_elem(&sh->arr, strmap_key(&sh->ranks, i));
+	if (!(res = run_array(lg, focus_order_sql, false, &sh->arr, err)))
 		goto out;
 	for (int r = 0; r < PQntuples(res); r++) {
-		long e = strmap_find(&s->ranks, PQgetvalue(res, r, 0));
+		long e = strmap_find(&sh->ranks, PQgetvalue(res, r, 0));
 		if (e < 0) {
 			tally_err_set(err, TALLY_EINVAL, false, "FOCUS export: unexpected order");
 			goto out;
 		}
-		s->ranks.ents[e].rank = r;
+		sh->ranks.ents[e].rank = r;
 	}
 	PQclear(res);
 	res = NULL;
-	if (s->arr2.len) {
-		if (!(res = run_array(lg, focus_tags_sql, true, &s->arr2, err)))
+	if (sh->arr2.len) {
+		if (!(res = run_array(lg, focus_tags_sql, true, &sh->arr2, err)))
 			goto out;
 		int r = 0;
-		for (size_t i = 0; i < s->shown.n; i++) {
-			if (s->shown.ents[i].rank != -1)
+		for (size_t i = 0; i < sh->shown.n; i++) {
+			if (sh->shown.ents[i].rank != -1)
 				continue;
 			if (r >= PQntuples(res)) {
 				tally_err_set(err, TALLY_EINVAL, false, "FOCUS export: tags lost");
 				goto out;
 			}
 			/* the shown text, kept beside the key */
-			s->shown.ents[i].val = s->shown.text.len;
-			sbuf_append(&s->shown.text, PQgetvalue(res, r, 0),
+			sh->shown.ents[i].val = sh->shown.text.len;
+			sbuf_append(&sh->shown.text, PQgetvalue(res, r, 0),
 			            (size_t)PQgetlength(res, r, 0) + 1);
-			s->shown.ents[i].rank = 0;
+			sh->shown.ents[i].rank = 0;
 			r++;
 		}
 		PQclear(res);
 		res = NULL;
-		if (s->shown.text.oom)
+		if (sh->shown.text.oom)
 			goto nomem;
 	}
 	for (int k = 0; k < PC_COUNT; k++)
-		s->kind_rank[k] = s->ranks.ents[k].rank; /* added first, in this order */
+		s->kind_rank[k] = sh->ranks.ents[k].rank; /* added first, in this order */
 	for (size_t g = 0; g < s->n_groups; g++)
 		for (size_t i = 0; i < sizeof text_keys / sizeof *text_keys; i++) {
 			const char *t = s->views[g].f[text_keys[i]];
 			s->views[g].rank[text_keys[i]] =
-			    t ? s->ranks.ents[strmap_find(&s->ranks, t)].rank : 0;
+			    t ? sh->ranks.ents[strmap_find(&sh->ranks, t)].rank : 0;
 		}
 	/* the rows with a quantity or a charge, in order */
 	for (size_t i = 0; i < s->n_cells; i++)
@@ -788,8 +810,8 @@ static int flush_period(struct ledger *lg, struct focus_sum *s, int64_t unit_s, 
 		    .workflow = v->f[K_WORKFLOW - K_PROVIDER],
 		    .task_type = v->f[K_TASK - K_PROVIDER],
 		    .cost_center =
-		        v->cost_center < 0 ? NULL : strmap_val(&s->teams, (size_t)v->cost_center),
-		    .tags = strmap_val(&s->shown, (size_t)v->tags),
+		        v->cost_center < 0 ? NULL : strmap_val(&sh->teams, (size_t)v->cost_center),
+		    .tags = strmap_val(&sh->shown, (size_t)v->tags),
 		    .price_version = v->f[K_VERSION - K_PROVIDER],
 		    .unpriced = v->f[K_UNPRICED - K_PROVIDER][0] == 't',
 		    .service = v->f[K_SVC - K_PROVIDER],
@@ -837,31 +859,71 @@ static int load_teams(struct ledger *lg, struct strmap *teams, struct tally_err 
 	return 0;
 }
 
+/* The answer to the statement sent last (PQsendQuery), all of it read:
+ * its last result, or NULL. */
+static PGresult *sent_result(PGconn *conn)
+{
+	PGresult *last = NULL, *r;
+
+	while ((r = PQgetResult(conn))) {
+		PQclear(last);
+		last = r;
+	}
+	return last;
+}
+
+/* The periods ended in a batch of calls, written once the next batch has
+ * been asked for and read (no statement runs while a FETCH is on its way);
+ * spare: sums to reuse. */
+struct focus_queue {
+	struct focus_sum **done, **spare;
+	size_t n_done, n_spare, cap;
+};
+
+static int queue_grow(struct focus_queue *q)
+{
+	if (q->n_done < q->cap && q->n_spare < q->cap)
+		return 0;
+	size_t cap = q->cap ? q->cap * 2 : 16;
+	struct focus_sum **d = realloc(q->done, cap * sizeof *d);
+	if (!d)
+		return -1;
+	q->done = d;
+	struct focus_sum **sp = realloc(q->spare, cap * sizeof *sp);
+	if (!sp)
+		return -1;
+	q->spare = sp;
+	q->cap = cap;
+	return 0;
+}
+
 int ledger_focus_stream(struct ledger *lg, int64_t from_us, int64_t to_us, bool hourly,
                         ledger_focus_fn fn, void *ctx, struct tally_err *err)
 {
-	bool own = PQtransactionStatus(lg->conn) == PQTRANS_IDLE;
+	bool own = PQtransactionStatus(lg->conn) == PQTRANS_IDLE, sent = false;
 	char from[40], to[40];
 	const char *params[2] = {from, to};
 	char sql[sizeof focus_calls_sql + 64];
-	struct focus_sum sum = {0};
+	struct focus_shared sh = {0};
+	struct focus_queue q = {0};
+	struct focus_sum *sum = focus_sum_new();
 	int64_t unit_s = hourly ? 3600 : 86400;
 	PGresult *res = NULL;
 	int rc = -1;
 
-	sbuf_init(&sum.keys);
-	sbuf_init(&sum.key);
-	sbuf_init(&sum.arr);
-	sbuf_init(&sum.arr2);
-	sbuf_init(&sum.ranks.text);
-	sbuf_init(&sum.teams.text);
-	sbuf_init(&sum.shown.text);
+	sbuf_init(&sh.arr);
+	sbuf_init(&sh.arr2);
+	sbuf_init(&sh.ranks.text);
+	sbuf_init(&sh.teams.text);
+	sbuf_init(&sh.shown.text);
 	time_format(from_us, from);
 	time_format(to_us, to);
+	if (!sum)
+		return tally_err_set(err, TALLY_ENOMEM, false, "FOCUS export: out of memory");
 	if (own && ledger_snapshot_begin(lg, err) < 0)
 		goto out;
 	/* JIT compiles the calls' statement for longer than it saves */
-	if (ledger_exec(lg, "SET LOCAL jit = off", err) < 0 || load_teams(lg, &sum.teams, err) < 0)
+	if (ledger_exec(lg, "SET LOCAL jit = off", err) < 0 || load_teams(lg, &sh.teams, err) < 0)
 		goto out;
 	snprintf(sql, sizeof sql, "DECLARE tally_focus NO SCROLL CURSOR FOR %s", focus_calls_sql);
 	res = PQexecParams(lg->conn, sql, 2, NULL, params, NULL, NULL, 0);
@@ -871,18 +933,27 @@ int ledger_focus_stream(struct ledger *lg, int64_t from_us, int64_t to_us, bool 
 		goto out;
 	}
 	PQclear(res);
+	res = PQexec(lg->conn, FETCH_SQL);
 	for (;;) {
-		res = PQexec(lg->conn, FETCH_SQL);
 		if (PQresultStatus(res) != PGRES_TUPLES_OK) {
 			ledger_fail(lg, res, "FOCUS export", err);
 			res = NULL;
 			goto out;
 		}
 		int rows = PQntuples(res);
-		if (rows > 0 && PQnfields(res) != K_NCOLS) {
+		if (rows == 0)
+			break;
+		if (PQnfields(res) != K_NCOLS) {
 			tally_err_set(err, TALLY_EINVAL, false, "FOCUS export: unexpected columns");
 			goto out;
 		}
+		/* the server reads the next batch while this one is summed */
+		if (!PQsendQuery(lg->conn, FETCH_SQL)) {
+			tally_err_set(err, TALLY_EIO, true, "FOCUS export: %s",
+			              PQerrorMessage(lg->conn));
+			goto out;
+		}
+		sent = true;
 		for (int r = 0; r < rows; r++) {
 			int64_t secs = 0, period;
 			if (parse_i64(PQgetvalue(res, r, K_SECONDS), &secs) < 0) {
@@ -890,28 +961,68 @@ int ledger_focus_stream(struct ledger *lg, int64_t from_us, int64_t to_us, bool 
 				goto out;
 			}
 			period = secs / unit_s - (secs % unit_s < 0);
-			if (!sum.open || period != sum.period) {
-				if (flush_period(lg, &sum, unit_s, from_us, to_us, fn, ctx, err) <
-				    0)
-					goto out;
-				sum.open = true;
-				sum.period = period;
+			if (!sum->open || period != sum->period) {
+				if (sum->n_cells > 0) {
+					if (queue_grow(&q) < 0)
+						goto nomem;
+					q.done[q.n_done++] = sum;
+					sum = q.n_spare ? q.spare[--q.n_spare] : focus_sum_new();
+					if (!sum)
+						goto nomem;
+				}
+				focus_sum_reset(sum);
+				sum->open = true;
+				sum->period = period;
 			}
-			if (add_call(&sum, res, r, err) < 0)
+			if (add_call(sum, res, r, err) < 0)
 				goto out;
+			/* take in what the server has sent so far: it stops when its
+			 * socket buffer is full */
+			if ((r & 255) == 255 && !PQconsumeInput(lg->conn)) {
+				tally_err_set(err, TALLY_EIO, true, "FOCUS export: %s",
+				              PQerrorMessage(lg->conn));
+				goto out;
+			}
 		}
 		PQclear(res);
-		res = NULL;
-		if (rows == 0)
-			break;
+		res = sent_result(lg->conn);
+		sent = false;
+		int frc = 0;
+		for (size_t i = 0; i < q.n_done; i++) {
+			if (frc == 0)
+				frc = flush_period(lg, &sh, q.done[i], unit_s, from_us, to_us, fn,
+				                   ctx, err);
+			q.spare[q.n_spare++] = q.done[i];
+		}
+		q.n_done = 0;
+		if (frc < 0)
+			goto out;
 	}
-	if (flush_period(lg, &sum, unit_s, from_us, to_us, fn, ctx, err) < 0)
+	if (flush_period(lg, &sh, sum, unit_s, from_us, to_us, fn, ctx, err) < 0)
 		goto out;
+	PQclear(res);
+	res = NULL;
 	PQclear(PQexec(lg->conn, "CLOSE tally_focus"));
 	rc = 0;
+	goto out;
+nomem:
+	tally_err_set(err, TALLY_ENOMEM, false, "FOCUS export: out of memory");
 out:
 	PQclear(res);
-	focus_sum_cleanup(&sum);
+	if (sent)
+		PQclear(sent_result(lg->conn));
+	for (size_t i = 0; i < q.n_done; i++)
+		focus_sum_free(q.done[i]);
+	for (size_t i = 0; i < q.n_spare; i++)
+		focus_sum_free(q.spare[i]);
+	free(q.done);
+	free(q.spare);
+	focus_sum_free(sum);
+	strmap_cleanup(&sh.ranks);
+	strmap_cleanup(&sh.teams);
+	strmap_cleanup(&sh.shown);
+	sbuf_cleanup(&sh.arr);
+	sbuf_cleanup(&sh.arr2);
 	if (own)
 		ledger_snapshot_end(lg);
 	return rc;
