@@ -1,8 +1,13 @@
 /* focus_rows.c - the FOCUS export's charges (docs/focus.md), read from the
  * calls: one row per charge period, route, model, attribution, tag set,
  * price version, pricing mode and price component, each with one unit price.
- * The components are the calls' stored ones (ledger/components.c), one row
- * each through tally_call_components().
+ *
+ * The calls come in time order, one row each with its keys and its
+ * components text (ledger/components.c); C sums each charge period in exact
+ * integers and writes its rows, in the order, with the values and in the
+ * text one SQL statement grouping the whole range gave before (docs/focus.md,
+ * "Source and speed"): SQL still orders the period's distinct strings (the
+ * database's collation) and shows new tag sets.
  *
  * Why the calls and not a rollup: a row of a FOCUS file needs the price
  * version, the pricing mode and the calls' tags (one unit price per row;
