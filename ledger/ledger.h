@@ -925,6 +925,13 @@ TALLY_MUST_USE int ledger_focus_stream(struct ledger *lg, int64_t from_us, int64
                                        bool hourly, ledger_focus_fn fn, void *ctx,
                                        struct tally_err *err) __attribute__((warn_unused_result));
 
+/* round(a / b, 6) x 10^6 of the integers a and b (b not 0, a not a multiple
+ * of b) exactly as PostgreSQL's numeric computes it (the division rounds
+ * half away from zero to its own scale first, then round() does to 6
+ * digits): the FOCUS rows' unit prices (ledger/focus_rows.c). -1 on
+ * overflow. */
+TALLY_MUST_USE int ledger_focus_round6(__int128 a, __int128 b, __int128 *out);
+
 /* ---- bulk loads and names (demo_sql.c, names.c) ------------------------------------- */
 
 /* Whether the ledger holds any call older than ts_us (ledger/demo_sql.c). */

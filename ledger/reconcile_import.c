@@ -678,7 +678,14 @@ int reconcile_parse(int source, const char *text, size_t len, struct reconcile_d
 		rc = parse_focus(text, len, doc, err);
 	else
 		rc = tally_err_set(err, TALLY_EINVAL, false, "unknown format");
-	if (rc == 0 && !doc->period_start[0])
+	/* A cloud's FOCUS file of a month without LLM charges (tests/fixtures/
+	 * reconcile: the FinOps Foundation's sample) says so, not "no rows". */
+	if (rc == 0 && !doc->period_start[0] && doc->skipped > 0)
+		rc = tally_err_set(err, TALLY_EINVAL, false,
+		                   "the document has no charge tally reconciles: its %zu rows are"
+		                   " other services (%s)",
+		                   doc->skipped, doc->first_skip);
+	else if (rc == 0 && !doc->period_start[0])
 		rc = tally_err_set(err, TALLY_EINVAL, false,
 		                   "the document covers no day (no buckets or rows)");
 	return rc;

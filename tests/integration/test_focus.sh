@@ -8,8 +8,10 @@
 # range, empty range). tests/focus_check.py checks every file against the
 # MUST rules of the FOCUS 1.2 specification that apply to the columns tally
 # writes (each check cites its column or attribute section); this script
-# asserts the exact per-row figures worked out below, then re-prices the
-# month and exports it again.
+# asserts the exact per-row figures worked out below, compares the rows the
+# export sums in C with one SQL statement's over 3,000 irregular calls
+# (daily and hourly, ranges inside days, hours and seconds), then re-prices
+# the month and exports it again.
 . tests/lib.sh
 
 pg_start || exit 1
@@ -201,6 +203,93 @@ E="$T/empty.csv"
 assert_eq "export focus (empty range)" 0 $?
 check "empty range" "$E" 2026-10-01T00:00:00Z 2026-10-02T00:00:00Z
 assert_eq "empty range: the header only" 1 "$(wc -l <"$E")"
+
+# ---- the sums per charge period against SQL's own -------------------------------------------
+# The export sums each period's calls in C (ledger/focus_rows.c). 3,000 calls written straight
+# into September with irregular amounts (unit prices that do not divide, rounded as
+# round(billed / qty, 6)), nested and tally/ tags, cache hits, batch, unpriced calls; each
+# export is compared row by row, in order, with one SQL statement that groups and sorts the
+# same calls (the statement the export ran before).
+q "SELECT tally_ensure_month('2026-09-01T00:00:00Z');
+INSERT INTO calls (event_id, ts, team, workflow, task_type, provider, model, tier,
+	input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, reasoning_tokens,
+	usage_shape, batch, cache_hit, local, status, cost_pusd, price_version, components, tags)
+SELECT 's-' || i, timestamptz '2026-09-01T00:00:00Z' + (i * 677 % 1728000) * interval '1 second'
+		+ (i % 1000) * interval '1 microsecond',
+	'team-' || (i % 5), 'wf-' || (i % 3), 'task-' || (i % 2), p, m, 'small',
+	100 + i % 900, 10 + i % 90, 0, 0, 0, 'tally', i % 11 = 0, i % 13 = 0, false, 'ok',
+	CASE WHEN i % 17 = 0 THEN NULL ELSE (100 + i % 900) * (1000 + i % 7) + (10 + i % 90) * 3001 END,
+	CASE WHEN i % 17 = 0 THEN NULL ELSE (SELECT min(price_version) FROM price_book) END,
+	'input:' || (100 + i % 900) || ':' || CASE WHEN i % 17 = 0 THEN 0 ELSE (100 + i % 900) * (1000 + i % 7) END
+		|| ':0 output:' || (10 + i % 90) || ':' || CASE WHEN i % 17 = 0 THEN 0 ELSE (10 + i % 90) * 3001 END || ':0',
+	CASE i % 4 WHEN 0 THEN NULL WHEN 1 THEN jsonb_build_object('env', 'e' || (i % 3))
+		WHEN 2 THEN jsonb_build_object('env', 'e' || (i % 3), 'tally/team', 'x', 'cfg', jsonb_build_object('k', i % 2))
+		ELSE jsonb_build_object('n', i % 2, 'l', jsonb_build_array(1, 'a\"b')) END
+FROM generate_series(1, 3000) i,
+	LATERAL (SELECT (ARRAY['openai', 'anthropic', 'bedrock'])[1 + i % 3] AS p,
+		(ARRAY['m-a', 'M-b', 'm_c', 'ä-d'])[1 + i % 4] AS m) pm" >/dev/null
+assert_eq "3,000 calls in September" 3000 "$(q "select count(*) from calls where ts >= '2026-09-01' and ts < '2026-10-01'")"
+# sqlsums FROM TO UNIT - the rows as one SQL statement groups and orders them
+sqlsums() {
+	q "SELECT concat_ws('|', to_char(greatest(g.p, '$1'::timestamptz), 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'),
+		to_char(least(g.p + interval '1 $3', '$2'::timestamptz), 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'),
+		g.provider, g.model, g.team, g.workflow, g.task_type,
+		(SELECT coalesce(jsonb_object_agg(e.key, CASE WHEN jsonb_typeof(e.value) IN ('object', 'array')
+			THEN to_jsonb(e.value::text) ELSE e.value END), '{}') FROM jsonb_each(g.tags) e
+			WHERE e.key NOT LIKE 'tally/%')::text,
+		coalesce(g.price_version::text, ''), g.svc, g.kind, g.qty,
+		g.billed * 0.000000000001::numeric(40,12),
+		CASE WHEN g.qty = 0 THEN 0 WHEN mod(g.billed, g.qty) = 0 THEN div(g.billed, g.qty)
+			ELSE round(g.billed / g.qty, 6) END * 0.000000000001,
+		CASE WHEN g.qty = 0 THEN 0 WHEN mod(g.billed, g.qty) = 0 THEN div(g.billed, g.qty)
+			ELSE round(g.billed / g.qty, 6) END * g.qty * 0.000000000001, g.n)
+	FROM (SELECT date_trunc('$3', c.ts, 'UTC') AS p, c.provider, c.model, c.team, c.workflow,
+		c.task_type, coalesce(c.tags, '{}') AS tags, c.price_version,
+		CASE WHEN c.batch THEN 'batch' ELSE 'standard' END AS svc, x.kind,
+		count(*) AS n, sum(x.qty) AS qty, sum(x.cost) AS billed
+		FROM calls c CROSS JOIN LATERAL (SELECT split_part(e, ':', 1) AS kind,
+			split_part(e, ':', 2)::numeric AS qty, split_part(e, ':', 3)::numeric AS cost
+			FROM unnest(string_to_array(c.components, ' ')) e) x
+		WHERE c.ts >= '$1' AND c.ts < '$2' AND NOT c.cache_hit
+		GROUP BY 1, 2, 3, 4, 5, 6, 7, 8, 9, 10) g
+	WHERE g.qty <> 0 OR g.billed <> 0
+	ORDER BY g.p, g.provider, g.model, g.team, g.workflow, g.task_type, g.tags::text,
+		g.price_version NULLS LAST, g.svc, g.kind"
+}
+# exportsums FILE - the same fields from the export's rows, in the file's order
+exportsums() {
+	python3 - "$1" <<'PY'
+import csv, json, sys
+for r in csv.DictReader(open(sys.argv[1], newline="")):
+    t = json.loads(r["Tags"])
+    own = {k: v for k, v in t.items() if not k.startswith("tally/")}
+    print("|".join([r["ChargePeriodStart"], r["ChargePeriodEnd"], r["x_Route"], r["x_Model"],
+        t["tally/team"], t["tally/workflow"], t["tally/task_type"],
+        json.dumps(own, sort_keys=True), r["x_PriceVersion"], r["x_PricingMode"], r["x_TokenKind"],
+        r["PricingQuantity"], r["BilledCost"], r["ListUnitPrice"], r["ListCost"], r["x_CallCount"]]))
+PY
+}
+# canonical TEXT - SQL's rows with the tags as sorted JSON, as exportsums writes them
+canonical() {
+	python3 -c 'import json, sys
+for l in sys.stdin.read().splitlines():
+    f = l.split("|")
+    f[7] = json.dumps(json.loads(f[7]), sort_keys=True)
+    print("|".join(f))'
+}
+rounded=0
+for r in "2026-09-01 2026-10-01 day" "2026-09-03T05:30:00Z 2026-09-17T13:45:30.5Z day" \
+	"2026-09-10T03:20:00Z 2026-09-12T07:10:00Z hour" "2026-09-01T00:00:00.000001Z 2026-09-21T00:00:00Z hour"; do
+	set -- $r
+	S="$T/sums.csv"
+	if [ "$3" = hour ]; then g="--granularity hour"; else g=""; fi
+	"$BIN" export focus --from "$1" --to "$2" $g -o "$S" 2>/dev/null
+	want=$(sqlsums "$1" "$2" "$3" | canonical)
+	got=$(exportsums "$S")
+	assert_eq "$1 .. $2 by $3: each row's sums = SQL's, in SQL's order ($(printf '%s\n' "$want" | wc -l) rows)" "$want" "$got"
+	rounded=$((rounded + $(printf '%s\n' "$got" | awk -F'|' 'length($14) == 20' | wc -l)))
+done
+assert_eq "some of those unit prices are rounded (18 fraction digits)" true "$([ "$rounded" -gt 0 ] && echo true)"
 
 # ---- the API: the same CSV, with its schema metadata linked ----------------------------------
 FIN=$("$BIN" keys create --role finance --name cfo 2>/dev/null | tail -n 1)

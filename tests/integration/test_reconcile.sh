@@ -244,4 +244,35 @@ reconcile.alert sig-ok 4 azure 2024-11-01
 reconcile.alert sig-ok 5 vertex_ai 2024-11-01" "$(sort -k3n "$T/received.log" 2>/dev/null)"
 assert_eq "API: a bad mapping body" 400 "$(http -X POST -H "Authorization: Bearer $ADMIN" -d '{"provider":"openai"}' "$U/api/v1/reconcile/mappings")"
 
+# ---- the providers' own documented examples, imported as published -------------------------
+# tests/fixtures/reconcile/README.md says where each comes from. The OpenAI ones fall on
+# 2024-11-01 and replace that day's OpenAI lines (a re-import of the day): checked apart.
+"$BIN" reconcile import "$F/anthropic_cost_report_api_reference_example.json" --format anthropic >"$T/d1.out" 2>&1
+assert_eq "Anthropic's documented cost report imports" 0 $?
+assert_eq "its one line: 123.78912 cents = \$1.2378912, the workspace, the model" \
+	"2025-08-01|anthropic|wrkspc_01JwQvzr7rXLA5AGx3HKfFUJ|claude-sonnet-4|1237891200000" \
+	"$(q "select day, provider, project, model, amount_pusd from reconcile_lines where day = '2025-08-01'")"
+# (the workspace was mapped to support above)
+assert_eq "billed against an empty ledger day" \
+	"2025-08-01,anthropic,claude-sonnet-4,support,wrkspc_01JwQvzr7rXLA5AGx3HKfFUJ,1.237891200000,0.000000000000,1.237891200000,100.00,0,0,no calls in the ledger (calls not sent to tally)" \
+	"$("$BIN" report reconcile --from 2025-08-01 --to 2025-08-02 | grep '^2025-08-01')"
+"$BIN" reconcile import "$F/anthropic_usage_report_messages_api_reference_example.json" --format anthropic >"$T/d2.out" 2>&1
+assert_eq "Anthropic's documented usage report imports" 0 $?
+assert_eq "its counts: input 1500 + 1000 + 500 + 200, output 500, no request count" \
+	"claude-sonnet-4|wrkspc_01JwQvzr7rXLA5AGx3HKfFUJ||3200|500" \
+	"$(q "select model, project, requests, input_tokens, output_tokens from reconcile_usage where day = '2025-08-01'")"
+"$BIN" reconcile import "$F/openai_costs_api_reference_example.json" --format openai >"$T/d3.out" 2>&1
+assert_eq "OpenAI's documented Costs answer imports" 0 $?
+assert_eq "its one line: \$0.06, no line item, no project, no model" \
+	"2024-11-01|openai||(all line items)||60000000000" \
+	"$(q "select day, provider, project, line_item, model, amount_pusd from reconcile_lines where source = 'openai' and day = '2024-11-01'")"
+"$BIN" reconcile import "$F/openai_usage_completions_api_reference_example.json" --format openai >"$T/d4.out" 2>&1
+assert_eq "OpenAI's documented Usage (completions) answer imports" 0 $?
+assert_eq "its counts: 5 requests, 1000 input, 500 output, not grouped by model" \
+	"||5|1000|500" \
+	"$(q "select model, project, requests, input_tokens, output_tokens from reconcile_usage where provider = 'openai' and day = '2024-11-01'")"
+"$BIN" reconcile import "$F/finops_focus_sample_1.0_excerpt.csv" --format focus >"$T/d5.out" 2>&1
+assert_eq "the FinOps Foundation's real FOCUS rows (no LLM charge) are refused" 1 $?
+assert_match "... saying they are other services" 'no charge tally reconciles: its 8 rows are other services' "$(cat "$T/d5.out")"
+
 t_done

@@ -7,6 +7,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <cmocka.h>
@@ -201,12 +202,171 @@ static void test_refused(void **state)
 	}
 }
 
+/* A fixture file (tests/fixtures/reconcile/, README.md there says where
+ * each comes from), read whole; the caller frees it. */
+static char *fixture(const char *name, size_t *len)
+{
+	char path[512];
+	const char *slash = strrchr(__FILE__, '/');
+	int dir = slash ? (int)(slash - __FILE__) : 0;
+	FILE *f;
+	char *buf;
+	long n;
+
+	/* __FILE__ is tests/unit/test_reconcile.c: its ../fixtures */
+	snprintf(path, sizeof path, "%.*s%s../fixtures/reconcile/%s", dir, __FILE__, dir ? "/" : "",
+	         name);
+	f = fopen(path, "rb");
+	if (!f)
+		fail_msg("cannot open %s", path);
+	fseek(f, 0, SEEK_END);
+	n = ftell(f);
+	rewind(f);
+	buf = malloc((size_t)n + 1);
+	assert_non_null(buf);
+	assert_int_equal(fread(buf, 1, (size_t)n, f), (size_t)n);
+	buf[n] = '\0';
+	fclose(f);
+	*len = (size_t)n;
+	return buf;
+}
+
+static void parse_fixture(int source, const char *name, struct reconcile_doc *d)
+{
+	struct tally_err err = {0};
+	size_t len;
+	char *text = fixture(name, &len);
+	int rc = reconcile_parse(source, text, len, d, &err);
+	free(text);
+	if (rc != 0)
+		fail_msg("%s: %s", name, err.msg);
+}
+
+/* The providers' own documented example answers, as published (the
+ * fixtures' README): each read exactly. */
+static void test_documented_openai_costs(void **state)
+{
+	struct reconcile_doc d;
+
+	(void)state;
+	/* one bucket, 2024-11-01; amount 0.06 USD, no line item, no project */
+	parse_fixture(RECONCILE_OPENAI, "openai_costs_api_reference_example.json", &d);
+	assert_false(d.usage);
+	assert_int_equal(d.n, 1);
+	assert_string_equal(d.period_start, "2024-11-01");
+	assert_string_equal(d.period_end, "2024-11-02");
+	assert_string_equal(d.lines[0].day, "2024-11-01");
+	assert_string_equal(d.lines[0].provider, "openai");
+	assert_true(d.lines[0].amount_pusd == INT64_C(60000000000));
+	assert_string_equal(d.lines[0].model, "");
+	assert_string_equal(d.lines[0].project, "");
+	assert_string_equal(d.lines[0].line_item, "(all line items)");
+	assert_int_equal(d.rounded, 0);
+	reconcile_doc_cleanup(&d);
+}
+
+static void test_documented_openai_usage(void **state)
+{
+	struct reconcile_doc d;
+
+	(void)state;
+	/* 5 requests, 1000 input tokens (800 of them cached), 500 output; not
+	 * grouped: no model, no project */
+	parse_fixture(RECONCILE_OPENAI, "openai_usage_completions_api_reference_example.json", &d);
+	assert_true(d.usage);
+	assert_int_equal(d.n, 1);
+	assert_string_equal(d.period_start, "2024-11-01");
+	assert_string_equal(d.period_end, "2024-11-02");
+	assert_string_equal(d.lines[0].day, "2024-11-01");
+	assert_true(d.lines[0].requests == 5);
+	assert_true(d.lines[0].input_tokens == 1000);
+	assert_true(d.lines[0].output_tokens == 500);
+	assert_true(d.lines[0].amount_pusd == 0);
+	assert_string_equal(d.lines[0].model, "");
+	assert_string_equal(d.lines[0].project, "");
+	reconcile_doc_cleanup(&d);
+}
+
+static void test_documented_anthropic_cost(void **state)
+{
+	struct reconcile_doc d;
+
+	(void)state;
+	/* "123.78912" cents = $1.2378912 = 1,237,891,200,000 pico-USD */
+	parse_fixture(RECONCILE_ANTHROPIC, "anthropic_cost_report_api_reference_example.json", &d);
+	assert_false(d.usage);
+	assert_int_equal(d.n, 1);
+	assert_string_equal(d.period_start, "2025-08-01");
+	assert_string_equal(d.period_end, "2025-08-02");
+	assert_string_equal(d.lines[0].day, "2025-08-01");
+	assert_string_equal(d.lines[0].provider, "anthropic");
+	assert_true(d.lines[0].amount_pusd == INT64_C(1237891200000));
+	assert_string_equal(d.lines[0].model, "claude-sonnet-4-20250514");
+	assert_string_equal(d.lines[0].project, "wrkspc_01JwQvzr7rXLA5AGx3HKfFUJ");
+	assert_non_null(strstr(d.lines[0].line_item, "Claude Sonnet 4 Usage - Input Tokens"));
+	assert_int_equal(d.rounded, 0);
+	reconcile_doc_cleanup(&d);
+}
+
+static void test_documented_anthropic_usage(void **state)
+{
+	struct reconcile_doc d;
+
+	(void)state;
+	/* input: 1500 uncached + 1000 (1h) + 500 (5m) cache writes + 200 cache
+	 * reads = 3200, as tally counts input_tokens; 500 output; no request
+	 * count in this report */
+	parse_fixture(RECONCILE_ANTHROPIC,
+	              "anthropic_usage_report_messages_api_reference_example.json", &d);
+	assert_true(d.usage);
+	assert_int_equal(d.n, 1);
+	assert_string_equal(d.period_start, "2025-08-01");
+	assert_string_equal(d.period_end, "2025-08-02");
+	assert_string_equal(d.lines[0].day, "2025-08-01");
+	assert_true(d.lines[0].requests == -1);
+	assert_true(d.lines[0].input_tokens == 3200);
+	assert_true(d.lines[0].output_tokens == 500);
+	assert_string_equal(d.lines[0].model, "claude-sonnet-4-20250514");
+	assert_string_equal(d.lines[0].project, "wrkspc_01JwQvzr7rXLA5AGx3HKfFUJ");
+	reconcile_doc_cleanup(&d);
+}
+
+/* Real FOCUS rows: the FinOps Foundation's anonymised sample (AWS, Microsoft,
+ * Oracle; FOCUS 1.0, every field quoted) has no LLM charge. The file is read
+ * through (44 columns, "2024-09-23 19:00:00" times, negative amounts) and
+ * refused for what it is: only other services. */
+static void test_documented_focus_sample(void **state)
+{
+	struct reconcile_doc d;
+	struct tally_err err = {0};
+	size_t len;
+	char *text = fixture("finops_focus_sample_1.0_excerpt.csv", &len);
+
+	(void)state;
+	assert_int_equal(reconcile_parse(RECONCILE_FOCUS, text, len, &d, &err), -1);
+	free(text);
+	assert_int_equal(d.n, 0);
+	assert_int_equal(d.skipped, 8);
+	assert_string_equal(err.msg,
+	                    "the document has no charge tally reconciles: its 8 rows are other"
+	                    " services (record 2: service \"Amazon Elastic Compute Cloud\" of AWS"
+	                    " is not an LLM service tally reconciles)");
+	reconcile_doc_cleanup(&d);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_openai),       cmocka_unit_test(test_anthropic),
-	    cmocka_unit_test(test_focus_models), cmocka_unit_test(test_usage),
+	    cmocka_unit_test(test_openai),
+	    cmocka_unit_test(test_anthropic),
+	    cmocka_unit_test(test_focus_models),
+	    cmocka_unit_test(test_usage),
 	    cmocka_unit_test(test_refused),
+	    cmocka_unit_test(test_documented_openai_costs),
+	    cmocka_unit_test(test_documented_openai_usage),
+	    cmocka_unit_test(test_documented_anthropic_cost),
+	    cmocka_unit_test(test_documented_anthropic_usage),
+	    cmocka_unit_test(test_documented_focus_sample),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
