@@ -591,17 +591,11 @@ static void month_start(int32_t index, char out[24])
 	iso_second(us, out);
 }
 
-/* Appends one element of an array literal: the text quoted. */
+/* Appends one element of an array literal (opening it when empty). */
 static void array_elem(struct sbuf *a, const char *v)
 {
 	sbuf_putc(a, a->len > 0 ? ',' : '{');
-	sbuf_putc(a, '"');
-	for (; *v; v++) {
-		if (*v == '"' || *v == '\\')
-			sbuf_putc(a, '\\');
-		sbuf_putc(a, *v);
-	}
-	sbuf_putc(a, '"');
+	ledger_array_elem(a, v);
 }
 
 /* Runs sql with $1 = FOCUS_TAG_PREFIX (when two parameters) and an array
