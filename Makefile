@@ -90,7 +90,8 @@ build-fuzz/fuzz_event: tests/fuzz/fuzz_event.c $(FUZZ_SRCS)
 		-I/usr/include/postgresql $(shell pkg-config --cflags libcjson) \
 		-o $@ $^ $(shell pkg-config --libs libcjson) -lpthread
 
-bench: deps
+bench:
+	@./scripts/deps.sh bench
 	@$(MAKE) --no-print-directory all
 	@# every bench runs; a missed target (bench/router.sh) says so and fails at the end
 	@rc=0; for b in run router reports web; do BIN=$(BIN) sh bench/$$b.sh || rc=1; done; exit $$rc

@@ -1,10 +1,13 @@
 #!/bin/sh
 # Installs the Debian bookworm packages tally needs to build, test and run,
-# with apt-get when any is missing (sudo when not root).
+# with apt-get when any is missing (sudo when not root). `deps.sh bench`: and
+# what `make bench` needs.
 set -e
 PKGS="gcc make pkg-config xxd libpq-dev postgresql librdkafka-dev libcjson-dev \
 libmicrohttpd-dev libcurl4-openssl-dev libssl-dev libcmocka-dev clang libclang-rt-14-dev \
 clang-format kcat curl python3 libprotobuf-c-dev protobuf-c-compiler zlib1g-dev prometheus"
+# `make bench` also loads the HTTP API (bench/router.sh, bench/web.sh)
+[ "${1:-}" = bench ] && PKGS="$PKGS wrk"
 missing=""
 for p in $PKGS; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" ||
