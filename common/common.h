@@ -126,6 +126,10 @@ void sbuf_putc(struct sbuf *b, char c);
 void sbuf_printf(struct sbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Appends v in decimal (no printf: this is on the ingestion hot path). */
 void sbuf_i64(struct sbuf *b, int64_t v);
+/* v in decimal (exact sums of money in pico-USD): a pointer into buf,
+ * NUL-terminated; sbuf_i128 appends it. */
+const char *i128_text(__int128 v, char buf[48]);
+void sbuf_i128(struct sbuf *b, __int128 v);
 /* Appends a score in [0,1] with 6 fraction digits ("0.920000"); not money. */
 void sbuf_score(struct sbuf *b, double v);
 /* Appends s escaped for PostgreSQL's COPY text format (NULL -> \N). */

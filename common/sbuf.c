@@ -108,6 +108,27 @@ void sbuf_i64(struct sbuf *b, int64_t v)
 	sbuf_append(b, buf + i, sizeof buf - (size_t)i);
 }
 
+const char *i128_text(__int128 v, char buf[48])
+{
+	char *q = buf + 47;
+	unsigned __int128 u = v < 0 ? -(unsigned __int128)v : (unsigned __int128)v;
+
+	*q = '\0';
+	do {
+		*--q = (char)('0' + (int)(u % 10));
+		u /= 10;
+	} while (u);
+	if (v < 0)
+		*--q = '-';
+	return q;
+}
+
+void sbuf_i128(struct sbuf *b, __int128 v)
+{
+	char buf[48];
+	sbuf_puts(b, i128_text(v, buf));
+}
+
 void sbuf_score(struct sbuf *b, double v)
 {
 	int64_t micro = (int64_t)(v * 1000000.0 + 0.5);

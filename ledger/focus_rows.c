@@ -154,6 +154,8 @@ static void strmap_reset(struct strmap *m)
 		memset(m->slot, 0, m->slots * sizeof *m->slot);
 }
 
+/* FNV-1a of n bytes (a group's key holds its fields NUL-separated; strings
+ * go through hash_str). */
 static uint64_t bytes_hash(const char *p, size_t n)
 {
 	uint64_t h = HASH_SEED;
@@ -176,8 +178,7 @@ static const char *strmap_val(const struct strmap *m, size_t i)
 /* The entry of key s: its index, or -1 when absent. */
 static long strmap_find(const struct strmap *m, const char *s)
 {
-	size_t n = strlen(s);
-	uint64_t h = bytes_hash(s, n);
+	uint64_t h = hash_str(HASH_SEED, s);
 
 	if (!m->slots)
 		return -1;
@@ -193,8 +194,7 @@ static long strmap_find(const struct strmap *m, const char *s)
  * out of memory. */
 static long strmap_add(struct strmap *m, const char *s, const char *val)
 {
-	size_t n = strlen(s);
-	uint64_t h = bytes_hash(s, n);
+	uint64_t h = hash_str(HASH_SEED, s);
 
 	if ((m->n + 1) * 2 > m->slots) {
 		size_t slots = m->slots ? m->slots * 2 : 256;
@@ -223,7 +223,7 @@ static long strmap_add(struct strmap *m, const char *s, const char *val)
 	e->hash = h;
 	e->rank = 0;
 	e->key = m->text.len;
-	sbuf_append(&m->text, s, n + 1);
+	sbuf_append(&m->text, s, strlen(s) + 1);
 	e->val = (size_t)-1;
 	if (val) {
 		e->val = m->text.len;
@@ -440,22 +440,6 @@ static int add_call(struct focus_sum *s, const PGresult *res, int r, struct tall
 		c->n++;
 	}
 	return 0;
-}
-
-/* v in decimal: a pointer into buf (48 bytes), NUL-terminated. */
-static const char *i128_text(__int128 v, char buf[48])
-{
-	char *q = buf + 47;
-	unsigned __int128 u = v < 0 ? -(unsigned __int128)v : (unsigned __int128)v;
-
-	*q = '\0';
-	do {
-		*--q = (char)('0' + (int)(u % 10));
-		u /= 10;
-	} while (u);
-	if (v < 0)
-		*--q = '-';
-	return q;
 }
 
 /* v x 10^-scale with scale fraction digits, as PostgreSQL writes a numeric

@@ -239,21 +239,6 @@ static bool key_eq(const struct kind_def *k, const struct group *g, const struct
 	return !k->status || a->status == c->status;
 }
 
-static void sbuf_i128(struct sbuf *s, __int128 v)
-{
-	char buf[48];
-	int i = sizeof buf;
-	unsigned __int128 mag = v < 0 ? -(unsigned __int128)v : (unsigned __int128)v;
-
-	do {
-		buf[--i] = (char)('0' + (int)(mag % 10));
-		mag /= 10;
-	} while (mag);
-	if (v < 0)
-		buf[--i] = '-';
-	sbuf_append(s, buf + i, sizeof buf - (size_t)i);
-}
-
 /* The sums every kind keeps. */
 static void group_add(struct group *g, const struct call_row *r)
 {

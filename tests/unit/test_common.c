@@ -128,12 +128,33 @@ static void test_utf8_and_copy(void **state)
 	sbuf_cleanup(&b);
 }
 
+/* 128-bit sums in decimal, both ends of the range: exact rollup and FOCUS
+ * sums of pico-USD outgrow int64 at $9.2 million. */
+static void test_i128_text(void **state)
+{
+	char buf[48];
+	struct sbuf b;
+	__int128 max = (__int128)(((unsigned __int128)1 << 127) - 1);
+	(void)state;
+	assert_string_equal(i128_text(0, buf), "0");
+	assert_string_equal(i128_text(-1, buf), "-1");
+	assert_string_equal(i128_text((__int128)INT64_MAX * 10, buf), "92233720368547758070");
+	assert_string_equal(i128_text(max, buf), "170141183460469231731687303715884105727");
+	assert_string_equal(i128_text(-max - 1, buf), "-170141183460469231731687303715884105728");
+	sbuf_init(&b);
+	sbuf_i128(&b, -42);
+	sbuf_i128(&b, 7);
+	assert_int_equal(b.len, 4);
+	assert_memory_equal(b.p, "-427", 4);
+	sbuf_cleanup(&b);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_money_parse),   cmocka_unit_test(test_money_parse_rejects),
 	    cmocka_unit_test(test_money_format),  cmocka_unit_test(test_time),
-	    cmocka_unit_test(test_utf8_and_copy),
+	    cmocka_unit_test(test_utf8_and_copy), cmocka_unit_test(test_i128_text),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
