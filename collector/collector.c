@@ -1002,7 +1002,9 @@ int collector_run(const struct tally_config *cfg, volatile sig_atomic_t *stop,
 	ledger_batch_init(&c->slots[0].batch);
 	ledger_batch_init(&c->slots[1].batch);
 	c->filling = &c->slots[0];
-	c->rollup_keys = rollup_memory_new(); /* NULL: every group upserted, still exact */
+	if (!(c->rollup_keys = rollup_memory_new()))
+		log_warn("collector: no memory for the rollup keys of recent batches: every rollup"
+		         " group is upserted at once (exact, slower)");
 	pthread_mutex_init(&c->mu, NULL);
 	pthread_cond_init(&c->cv, NULL);
 
