@@ -60,16 +60,21 @@ run_workload() {
 	if [ "$HISTORY_MONTHS" -gt 0 ]; then
 		q "SELECT tally_ensure_month(date_trunc('month', now()) - make_interval(months => m))
 			FROM generate_series(2, $HISTORY_MONTHS + 1) m" >/dev/null
+		# gpt-4o-mini's list rates ($0.15 / $0.60 per million tokens), the
+		# components summing to the cost as the collector stores them
 		q "INSERT INTO calls (event_id, ts, team, workflow, task_type, provider, model, tier,
 			input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, reasoning_tokens,
-			usage_shape, batch, cache_hit, local, status, cost_pusd, tags)
+			usage_shape, batch, cache_hit, local, status, cost_pusd, tags, components)
 			SELECT 'hist-' || m || '-' || g, date_trunc('month', now()) - make_interval(months => m)
 				+ make_interval(secs => (g::bigint * 2591 % 2419200)),
 				'team-' || (g % 36), 'wf-' || (g % 140), 'task-' || (g % 12), 'openai',
-				'gpt-4o-mini', 'small', 1000 + g % 5000, 100 + g % 900, 0, 0, 0, 'openai',
-				false, false, false, 'ok', 150000000 + g % 1000000,
-				jsonb_build_object('env', CASE WHEN g % 10 = 0 THEN 'staging' ELSE 'prod' END)
-			FROM generate_series(2, $HISTORY_MONTHS + 1) m, generate_series(1, $HISTORY_CALLS) g" >/dev/null || exit 1
+				'gpt-4o-mini', 'small', i, o, 0, 0, 0, 'openai', false, false, false, 'ok',
+				i * 150000 + o * 600000,
+				jsonb_build_object('env', CASE WHEN g % 10 = 0 THEN 'staging' ELSE 'prod' END),
+				format('input:%s:%s:%s output:%s:%s:%s', i, i * 150000, i * 150000,
+					o, o * 600000, o * 600000)
+			FROM generate_series(2, $HISTORY_MONTHS + 1) m, generate_series(1, $HISTORY_CALLS) g,
+				LATERAL (SELECT 1000 + g % 5000 AS i, 100 + g % 900 AS o) t" >/dev/null || exit 1
 		"$BIN" rollups rebuild --from "$(q "SELECT to_char(date_trunc('month', now()) - make_interval(months => $HISTORY_MONTHS + 1), 'YYYY-MM-DD')")" \
 			--to "$(q "SELECT to_char(date_trunc('month', now()) - interval '1 month', 'YYYY-MM-DD')")" >/dev/null || exit 1
 		q "ANALYZE" >/dev/null
