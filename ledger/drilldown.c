@@ -13,17 +13,17 @@
 #define PER_M(x) "round((" x ") / 1000000::numeric, 6)::text"
 
 /* One call as JSON (alias c). */
+/* clang-format off */
 #define CALL_JSON                                                                                  \
-	"json_build_object('event_id', c.event_id, 'ts', to_char(c.ts AT TIME ZONE 'UTC',"         \
-	" 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"'), 'team', c.team, 'workflow', c.workflow,"           \
+	"json_build_object('event_id', c.event_id, 'ts', " SQL_ISO_US("c.ts") ","                  \
+	" 'team', c.team, 'workflow', c.workflow,"                                                 \
 	" 'task_type', c.task_type, 'outcome_id', c.outcome_id, 'provider', c.provider,"           \
 	" 'model', c.model, 'tier', c.tier, 'status', c.status, 'input_tokens', c.input_tokens,"   \
 	" 'output_tokens', c.output_tokens, 'cache_read_tokens', c.cache_read_tokens,"             \
 	" 'cache_write_tokens', c.cache_write_tokens, 'reasoning_tokens', c.reasoning_tokens,"     \
-	" 'batch', c.batch, 'cache_hit', c.cache_hit, 'local', c.local, 'latency_ms', "            \
-	"c.latency_ms,"                                                                            \
-	" 'quality', c.quality, 'cost_usd', " USD(                                                 \
-	    "c.cost_pusd") ", 'price_version', c.price_version)"
+	" 'batch', c.batch, 'cache_hit', c.cache_hit, 'local', c.local, 'latency_ms', c.latency_ms,"\
+	" 'quality', c.quality, 'cost_usd', " USD("c.cost_pusd") ", 'price_version', c.price_version)"
+/* clang-format on */
 
 /* $1 from, $2 to, $3 team, $4 workflow, $5 task_type, $6 model, $7 tier,
  * $8 provider, $9 status, $10 outcome_id, $11 limit, $12 offset. */
@@ -118,13 +118,12 @@ static const char call_sql[] =
     " 'provider_cost_usd', " USD("c.provider_cost_pusd") ", 'tags', c.tags,"
     " 'kafka', json_build_object('topic', c.kafka_topic, 'partition', c.kafka_partition,"
     "  'offset', c.kafka_offset),"
-    " 'ingested_at', to_char(c.ingested_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'),"
+    " 'ingested_at', " SQL_ISO("c.ingested_at") ","
     " 'unpriced_reason', nullif(c.unpriced_reason, ''),"
     " 'components', " CALL_COMPONENTS_JSON ","
     " 'price', (SELECT json_build_object('price_version', pb.price_version,"
     "  'provider', pb.provider, 'model', pb.model, 'tier', pb.tier,"
-    "  'effective_from', to_char(pb.effective_from AT TIME ZONE 'UTC',"
-    "   'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), 'source', pb.source,"
+    "  'effective_from', " SQL_ISO("pb.effective_from") ", 'source', pb.source,"
     "  'usd_per_million_tokens', coalesce(" PB_TOKEN_RATES_JSON ", '{}'::json),"
     "  'usd_per_unit', coalesce(" PB_UNIT_RATES_JSON ", '{}'::json),"
     "  'long_context_threshold_tokens', nullif(pb.threshold_tokens, 0))"
@@ -164,15 +163,27 @@ static const char quarantine_groups_sql[] =
     "  WHERE $1::text IS NULL OR reason = $1 GROUP BY reason)"
     " SELECT json_build_object('total', (SELECT coalesce(sum(n), 0) FROM g),"
     " 'groups', coalesce(json_agg(json_build_object('reason', g.reason, 'count', g.n,"
-    "  'first_at', to_char(g.first_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'),"
-    "  'last_at', to_char(g.last_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'),"
-    "  'items', (SELECT json_agg(json_build_object('id', q.id, 'received_at',"
-    "   to_char(q.received_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'),"
-    "   'topic', q.topic, 'partition', q.kafka_partition, 'offset', q.kafka_offset,"
-    "   'raw', encode(substring(q.raw FROM 1 FOR 300), 'escape'),"
-    "   'raw_bytes', length(q.raw)) ORDER BY q.id DESC)"
-    "   FROM (SELECT * FROM quarantine q WHERE q.reason = g.reason ORDER BY q.id DESC"
-    "   LIMIT $2::int) q)) ORDER BY g.n DESC, g.reason), '[]'::json))::text FROM g";
+    "  'first_at', " SQL_ISO(
+        "g.first_at") ","
+                      "  'last_at', " SQL_ISO(
+                          "g.last_at") ","
+                                       "  'items', (SELECT json_agg(json_build_object('id', q.id, "
+                                       "'received_at',"
+                                       "   " SQL_ISO(
+                                           "q.received_at") ","
+                                                            "   'topic', q.topic, 'partition', "
+                                                            "q.kafka_partition, 'offset', "
+                                                            "q.kafka_offset,"
+                                                            "   'raw', encode(substring(q.raw FROM "
+                                                            "1 FOR 300), 'escape'),"
+                                                            "   'raw_bytes', length(q.raw)) ORDER "
+                                                            "BY q.id DESC)"
+                                                            "   FROM (SELECT * FROM quarantine q "
+                                                            "WHERE q.reason = g.reason ORDER BY "
+                                                            "q.id DESC"
+                                                            "   LIMIT $2::int) q)) ORDER BY g.n "
+                                                            "DESC, g.reason), '[]'::json))::text "
+                                                            "FROM g";
 
 int ledger_quarantine_groups_json(struct ledger *lg, const char *reason, int examples,
                                   struct sbuf *out, struct tally_err *err)

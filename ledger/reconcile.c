@@ -158,13 +158,15 @@ static const char alert_sql[] =
     "   'diff_usd', round((i.billed_pusd - i.ledger_pusd) / 1000000000000::numeric, 12)::text,"
     "   'diff_pct', i.diff_pct::text, 'threshold_pct', i.threshold_pct::text,"
     "   'import_id', i.import_id,"
-    "   'fired_at', to_char(i.fired_at, 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'))::text"
-    "  FROM ins i ORDER BY i.id RETURNING id),"
-    " au AS (INSERT INTO audit_log (actor, action, details)"
-    "  SELECT 'tally', 'reconcile.alert', jsonb_build_object('alert_id', i.id,"
-    "   'day', to_char(i.day, 'YYYY-MM-DD'), 'provider', i.provider,"
-    "   'diff_pct', i.diff_pct::text, 'threshold_pct', i.threshold_pct::text) FROM ins i)"
-    " SELECT (SELECT count(*) FROM ob)";
+    "   'fired_at', " SQL_ISO(
+        "i.fired_at") ")::text"
+                      "  FROM ins i ORDER BY i.id RETURNING id),"
+                      " au AS (INSERT INTO audit_log (actor, action, details)"
+                      "  SELECT 'tally', 'reconcile.alert', jsonb_build_object('alert_id', i.id,"
+                      "   'day', to_char(i.day, 'YYYY-MM-DD'), 'provider', i.provider,"
+                      "   'diff_pct', i.diff_pct::text, 'threshold_pct', i.threshold_pct::text) "
+                      "FROM ins i)"
+                      " SELECT (SELECT count(*) FROM ob)";
 
 /* An import replaces the rows of its source and providers on its days; a
  * usage document's in reconcile_usage, a cost document's in reconcile_lines.
@@ -393,9 +395,9 @@ int ledger_reconcile_map_set(struct ledger *lg, const char *provider, const char
 
 /* The columns of map_list_sql. */
 enum map_col { MAP_PROVIDER, MAP_PROJECT, MAP_TEAM, MAP_UPDATED_AT };
-static const char map_list_sql[] = "SELECT provider, project, team,"
-                                   " to_char(updated_at, 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')"
-                                   " FROM reconcile_map ORDER BY provider, project";
+static const char map_list_sql[] =
+    "SELECT provider, project, team,"
+    " " SQL_ISO("updated_at") " FROM reconcile_map ORDER BY provider, project";
 
 static void map_row(const PGresult *r, int i, void *row)
 {
@@ -535,8 +537,7 @@ enum alert_col {
 static const char alerts_sql[] =
     "SELECT id, import_id, to_char(day, 'YYYY-MM-DD'), provider, threshold_pct,"
     " coalesce(diff_pct::text, ''), billed_pusd, ledger_pusd,"
-    " to_char(fired_at, 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')"
-    " FROM reconcile_alerts ORDER BY id DESC LIMIT $1";
+    " " SQL_ISO("fired_at") " FROM reconcile_alerts ORDER BY id DESC LIMIT $1";
 
 static void alert_row(const PGresult *r, int i, void *row)
 {

@@ -53,12 +53,13 @@ int ledger_status(struct ledger *lg, const char *group, struct ledger_status *st
 	res = PQexecParams(
 	    lg->conn,
 	    "SELECT (SELECT count(*) FROM kafka_offset_resets WHERE consumer_group = $1),"
-	    " (SELECT to_char(at, 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"') || ' '"
-	    "  || topic || '[' || kafka_partition || ']: stored offset '"
-	    "  || stored_offset || ', broker offsets ' || low_watermark || '..'"
-	    "  || high_watermark || ' (cluster ' || cluster_id || '): ' || reason"
-	    "  FROM kafka_offset_resets WHERE consumer_group = $1"
-	    "  ORDER BY id DESC LIMIT 1)",
+	    " (SELECT " SQL_ISO(
+	        "at") " || ' '"
+	              "  || topic || '[' || kafka_partition || ']: stored offset '"
+	              "  || stored_offset || ', broker offsets ' || low_watermark || '..'"
+	              "  || high_watermark || ' (cluster ' || cluster_id || '): ' || reason"
+	              "  FROM kafka_offset_resets WHERE consumer_group = $1"
+	              "  ORDER BY id DESC LIMIT 1)",
 	    1, NULL, &group, NULL, NULL, 0);
 	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
 		ledger_status_cleanup(st);
