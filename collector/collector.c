@@ -14,7 +14,17 @@
  * while a writer thread stores the previous batch. Batches are written one
  * at a time, in order, so offsets only move forward. While the writer cannot
  * store a batch (database away) the consumer waits for it: at most two
- * batches are ever held, and nothing is consumed that could not be stored. */
+ * batches are ever held, and nothing is consumed that could not be stored.
+ *
+ * The writer stores consecutive batches in one transaction, a window
+ * (ledger_window_add), and commits it after WINDOW_US, when no batch came
+ * for WINDOW_IDLE_US, when its rollups reach WINDOW_MAX_GROUPS keys, or when
+ * the consumer thread needs the ledger's offsets to be what was consumed
+ * (a rebalance, a stop): one upsert of the rollups per window instead of
+ * per batch. A batch is released to be refilled once it is in the window;
+ * when the window is lost before its commit (the database went away), its
+ * batches are read again: the consumer thread seeks every assigned
+ * partition back to the ledger's offsets (rewind_to_ledger). */
 #include "collector.h"
 
 #include <errno.h>
@@ -36,12 +46,10 @@
 #define BATCH_LINGER_US    200000
 #define PRICEBOOK_CHECK_US 5000000
 #define BACKOFF_MAX_MS     10000
-/* The rollups' pending deltas are merged (ledger_merge_rollups) when this
- * many rows wait, this long after the last merge, or when the writer has
- * had nothing to do for MERGE_IDLE_MS. */
-#define MERGE_ROWS     50000
-#define MERGE_EVERY_US 10000000
-#define MERGE_IDLE_MS  250
+/* When a window commits (see above). */
+#define WINDOW_US         1000000
+#define WINDOW_IDLE_US    300000
+#define WINDOW_MAX_GROUPS 50000
 
 /* Where a message's raw bytes are kept in its batch. */
 struct raw_ref {
@@ -80,8 +88,7 @@ struct collector {
 	struct otlp_map otlp_map;
 	struct event scratch; /* the message being parsed */
 	struct pending slots[2];
-	struct pending *filling;           /* the consumer thread's */
-	struct rollup_memory *rollup_keys; /* the consumer thread's */
+	struct pending *filling; /* the consumer thread's */
 
 	/* Hand-off to the writer, under mu. */
 	pthread_t writer;
@@ -91,10 +98,17 @@ struct collector {
 	struct pending *handed; /* the writer's until it is NULL again */
 	bool handed_retry;      /* retry until stored (false: one try, else abandon) */
 	bool quit;
-	/* The writer's: rollup rows appended since the last merge (1 at start:
-	 * a previous run may have left some), and when it merged last. */
-	size_t rollups_pending;
-	int64_t merged_us;
+	bool window_open; /* the writer has a window open */
+	bool flush;       /* the consumer thread waits for the window's commit */
+	bool rewind;      /* a window was lost: read again from the ledger's offsets */
+
+	/* The writer's: what the open window stored, accounted when it commits;
+	 * when its last batch came in. */
+	struct ledger_batch_result win_res;
+	int64_t win_quarantined[EVENT_KINDS];
+	struct kafka_pos *win_marks;
+	size_t n_win_marks, cap_win_marks;
+	int64_t win_last_us;
 	/* Set by the writer when a batch had messages below a stored offset:
 	 * the consumer thread then checks the stored offsets against the
 	 * broker's watermarks (recheck_offsets). */
@@ -369,13 +383,12 @@ static void add_message(struct collector *c, const rd_kafka_message_t *m)
 	}
 }
 
-/* ---- the writer thread ------------------------------------------------------ */
+/* ---- what was stored, counted --------------------------------------------------- */
 
 static void account(struct collector *c, const struct ledger_batch_result *r)
 {
 	if (r->redelivered)
 		__atomic_store_n(&c->recheck, 1, __ATOMIC_RELAXED);
-	c->rollups_pending += r->rollups_pending;
 	if (!c->stats)
 		return;
 	c->stats->inserted += (int64_t)r->calls_inserted;
@@ -387,24 +400,164 @@ static void account(struct collector *c, const struct ledger_batch_result *r)
 	c->stats->redelivered += (int64_t)r->redelivered;
 }
 
-/* Histograms and per-topic quarantine counts of a stored batch. */
-static void account_batch(struct collector *c, const struct pending *p, int64_t us)
+/* ---- the window: what it stored, accounted when it commits -------------------- */
+
+static void win_add_result(struct collector *c, const struct ledger_batch_result *r)
 {
-	if (!c->stats)
-		return;
-	c->stats->batches++;
-	c->stats->batch_us_total += us;
-	collector_stats_observe_batch(c->stats, (int64_t)ledger_batch_size(&p->batch), us);
-	for (size_t i = 0; i < p->batch.n_quarantine; i++)
+	struct ledger_batch_result *w = &c->win_res;
+	w->calls_inserted += r->calls_inserted;
+	w->duplicates += r->duplicates;
+	w->redelivered += r->redelivered;
+	w->unpriced += r->unpriced;
+	w->outcomes += r->outcomes;
+	w->feedback += r->feedback;
+	w->quarantined += r->quarantined;
+}
+
+/* The batch's per-topic quarantine counts and highest offsets. */
+static void win_add_batch(struct collector *c, const struct ledger_batch *b)
+{
+	for (size_t i = 0; i < b->n_quarantine; i++)
 		for (int k = 0; k < EVENT_KINDS; k++)
-			if (p->batch.quarantine[i].pos.topic == c->topics[k])
-				c->stats->quarantined_by_topic[k]++;
+			if (b->quarantine[i].pos.topic == c->topics[k])
+				c->win_quarantined[k]++;
+	for (size_t i = 0; i < b->n_marks; i++) {
+		const struct kafka_pos *m = &b->marks[i];
+		size_t j = 0;
+		while (j < c->n_win_marks && (c->win_marks[j].partition != m->partition ||
+		                              strcmp(c->win_marks[j].topic, m->topic) != 0))
+			j++;
+		if (j < c->n_win_marks) {
+			if (m->offset > c->win_marks[j].offset)
+				c->win_marks[j].offset = m->offset;
+			continue;
+		}
+		if (c->n_win_marks == c->cap_win_marks) {
+			size_t ncap = c->cap_win_marks ? c->cap_win_marks * 2 : 64;
+			struct kafka_pos *nm = realloc(c->win_marks, ncap * sizeof *nm);
+			if (!nm)
+				continue; /* informational only (commit_to_kafka) */
+			c->win_marks = nm;
+			c->cap_win_marks = ncap;
+		}
+		c->win_marks[c->n_win_marks++] = *m;
+	}
+}
+
+static void win_forget(struct collector *c)
+{
+	memset(&c->win_res, 0, sizeof c->win_res);
+	memset(c->win_quarantined, 0, sizeof c->win_quarantined);
+	c->n_win_marks = 0;
+}
+
+/* Tells Kafka what the ledger now holds, so that the group's lag shows in
+ * the usual tools (kafka-consumer-groups, Burrow, Kafka UIs). Only after the
+ * ledger's commit and only informational: the collector never reads these
+ * back, it seeks to the ledger's offsets. Asynchronous; a failure is
+ * harmless (the next window commits again). */
+static void commit_to_kafka(struct collector *c)
+{
+	if (!c->rk || c->n_win_marks == 0)
+		return;
+	rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new((int)c->n_win_marks);
+	for (size_t i = 0; i < c->n_win_marks; i++)
+		rd_kafka_topic_partition_list_add(l, c->win_marks[i].topic,
+		                                  c->win_marks[i].partition)
+		    ->offset = c->win_marks[i].offset + 1;
+	rd_kafka_resp_err_t e = rd_kafka_commit(c->rk, l, 1);
+	if (e)
+		log_debug("collector: Kafka offset commit: %s", rd_kafka_err2str(e));
+	rd_kafka_topic_partition_list_destroy(l);
+}
+
+/* The open window and everything it stored are gone (rolled back): the
+ * consumer thread reads its messages again from the ledger's offsets, and
+ * nothing is handed to the writer until it has. */
+static void window_lost(struct collector *c, size_t batches, const char *why)
+{
+	log_warn("collector: the transaction of the last %zu batches was lost (%s); nothing of"
+	         " them is stored: reading them again from the ledger's offsets",
+	         batches, why);
+	win_forget(c);
+	pthread_mutex_lock(&c->mu);
+	c->rewind = true;
+	c->window_open = false;
+	pthread_cond_broadcast(&c->cv);
+	pthread_mutex_unlock(&c->mu);
+}
+
+/* Commits the open window: its counts, metrics and Kafka offsets then. */
+static void window_end(struct collector *c)
+{
+	struct ledger_window_result wr;
+	struct tally_err err = {0};
+	size_t batches = ledger_window_batches(c->lg_write);
+
+	if (ledger_window_commit(c->lg_write, &wr, &err) == 0) {
+		account(c, &c->win_res);
+		if (c->stats)
+			for (int k = 0; k < EVENT_KINDS; k++)
+				c->stats->quarantined_by_topic[k] += c->win_quarantined[k];
+		commit_to_kafka(c);
+		if (wr.batches)
+			log_debug(
+			    "collector: window committed: %zu batches, %zu rollup rows in %lld us",
+			    wr.batches, wr.rollup_rows, (long long)wr.write_us);
+		win_forget(c);
+	} else {
+		if (c->stats)
+			c->stats->db_errors++;
+		if (batches)
+			window_lost(c, batches, err.msg);
+		else
+			win_forget(c);
+	}
+	pthread_mutex_lock(&c->mu);
+	c->window_open = false;
+	pthread_cond_broadcast(&c->cv);
+	pthread_mutex_unlock(&c->mu);
+}
+
+/* Whether the open window should commit now. */
+static bool window_due(struct collector *c, int64_t now)
+{
+	return ledger_window_age_us(c->lg_write) >= WINDOW_US ||
+	       now - c->win_last_us >= WINDOW_IDLE_US ||
+	       ledger_window_groups(c->lg_write) >= WINDOW_MAX_GROUPS;
+}
+
+/* ---- the writer thread ------------------------------------------------------ */
+
+/* Adds one batch to the window; 0 when added, 1 when the window (with the
+ * batches before this one) was lost, -1 on another failure (err). */
+static int window_add(struct collector *c, const struct ledger_batch *b,
+                      struct ledger_batch_result *r, struct tally_err *err)
+{
+	size_t had = ledger_window_batches(c->lg_write);
+
+	if (ledger_window_add(c->lg_write, &c->src, b, r, err) == 0) {
+		win_add_result(c, r);
+		c->win_last_us = time_mono_us();
+		pthread_mutex_lock(&c->mu);
+		c->window_open = true;
+		pthread_mutex_unlock(&c->mu);
+		return 0;
+	}
+	if (c->stats)
+		c->stats->db_errors++;
+	if (had && ledger_window_batches(c->lg_write) == 0) {
+		window_lost(c, had, err->msg);
+		return 1;
+	}
+	return -1;
 }
 
 /* The ledger refused the batch for a reason that retrying will not fix (a
  * value PostgreSQL rejects): write its messages one at a time, and
  * quarantine the ones refused alone, raw, with PostgreSQL's reason. Slow,
- * but only for a poisoned batch. */
+ * but only for a poisoned batch. 0 when done, 1 when the window was lost,
+ * -1 to retry the whole batch later. */
 static int write_one_by_one(struct collector *c, const struct pending *p)
 {
 	struct ledger_batch_walk w;
@@ -423,14 +576,10 @@ static int write_one_by_one(struct collector *c, const struct pending *p)
 			rc = -1; /* out of memory: retry the whole batch later */
 			break;
 		}
-		if (ledger_write_batch(c->lg_write, &c->src, &one, &r, &err) == 0) {
-			account(c, &r);
+		if ((rc = window_add(c, &one, &r, &err)) >= 0)
 			continue;
-		}
-		if (err.retriable || err.code != TALLY_EINVAL) {
-			rc = -1; /* not this message's fault: retry the whole batch later */
-			break;
-		}
+		if (err.retriable || err.code != TALLY_EINVAL)
+			break; /* not this message's fault: retry the whole batch later */
 		char reason[256];
 		snprintf(reason, sizeof reason, "the ledger refused this event: %.200s", err.msg);
 		log_warn("collector: %s[%d]@%lld: %s", pos.topic, pos.partition,
@@ -444,37 +593,17 @@ static int write_one_by_one(struct collector *c, const struct pending *p)
 			break;
 		}
 		tally_err_clear(&err);
-		if (ledger_write_batch(c->lg_write, &c->src, &one, &r, &err) < 0)
-			rc = -1;
-		else
-			account(c, &r);
+		rc = window_add(c, &one, &r, &err);
 	}
 	ledger_batch_cleanup(&one);
 	ledger_batch_walk_cleanup(&w);
 	return rc;
 }
 
-/* Tells Kafka what the ledger now holds, so that the group's lag shows in
- * the usual tools (kafka-consumer-groups, Burrow, Kafka UIs). Only after the
- * ledger's commit and only informational: the collector never reads these
- * back, it seeks to the ledger's offsets. Asynchronous; a failure is
- * harmless (the next batch commits again). */
-static void commit_to_kafka(struct collector *c, const struct ledger_batch *b)
-{
-	if (!c->rk || b->n_marks == 0)
-		return;
-	rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new((int)b->n_marks);
-	for (size_t i = 0; i < b->n_marks; i++)
-		rd_kafka_topic_partition_list_add(l, b->marks[i].topic, b->marks[i].partition)
-		    ->offset = b->marks[i].offset + 1;
-	rd_kafka_resp_err_t e = rd_kafka_commit(c->rk, l, 1);
-	if (e)
-		log_debug("collector: Kafka offset commit: %s", rd_kafka_err2str(e));
-	rd_kafka_topic_partition_list_destroy(l);
-}
-
-/* Stores p. With retry, keeps trying (backoff, reconnect) until it is stored
- * or a stop is requested; without, tries once. Returns 0 when stored. */
+/* Stores p in the window. With retry, keeps trying (backoff, reconnect)
+ * until it is stored, a stop is requested or the window is lost (then p is
+ * read again with the window's batches); without, tries once. Returns 0
+ * when stored. */
 static int store(struct collector *c, struct pending *p, bool retry)
 {
 	int backoff = 200;
@@ -488,11 +617,16 @@ static int store(struct collector *c, struct pending *p, bool retry)
 
 		if (ensure_ledger(c, &c->lg_write) < 0)
 			return -1;
-		if (ledger_write_batch(c->lg_write, &c->src, &p->batch, &r, &err) == 0) {
+		int rc = window_add(c, &p->batch, &r, &err);
+		if (rc == 0) {
 			int64_t us = time_mono_us() - t0;
-			account(c, &r);
-			account_batch(c, p, us);
-			commit_to_kafka(c, &p->batch);
+			win_add_batch(c, &p->batch);
+			if (c->stats) {
+				c->stats->batches++;
+				c->stats->batch_us_total += us;
+				collector_stats_observe_batch(
+				    c->stats, (int64_t)ledger_batch_size(&p->batch), us);
+			}
 			log_debug(
 			    "collector: batch stored: %zu calls (%zu duplicates), %zu outcomes,"
 			    " %zu feedback, %zu quarantined in %lld us",
@@ -500,13 +634,18 @@ static int store(struct collector *c, struct pending *p, bool retry)
 			    (long long)us);
 			return 0;
 		}
-		if (c->stats)
-			c->stats->db_errors++;
+		if (rc > 0)
+			return -1; /* read again */
 		if (!err.retriable && err.code == TALLY_EINVAL) {
 			log_error("collector: batch refused: %s; storing its messages one by one",
 			          err.msg);
-			if (write_one_by_one(c, p) == 0)
+			rc = write_one_by_one(c, p);
+			if (rc == 0) {
+				win_add_batch(c, &p->batch);
 				return 0;
+			}
+			if (rc > 0)
+				return -1;
 		} else if (!err.retriable) {
 			/* Not the data's fault (e.g. a schema that is not migrated): hold
 			 * everything, say so loudly, and keep trying. */
@@ -524,106 +663,106 @@ static int store(struct collector *c, struct pending *p, bool retry)
 	}
 }
 
-/* Folds the rollups' pending deltas into their merged rows when enough
- * wait, when it has been a while, or (idle) whenever some wait. Readers
- * see the same sums before and after; a failure only leaves them pending. */
-static void merge_rollups(struct collector *c, bool idle)
+/* Folds the rollup deltas that collectors before the window appended to
+ * _pending into their merged rows, once at start. Readers see the same
+ * sums before and after; a failure only leaves them pending. */
+static void merge_leftovers(struct collector *c)
 {
-	int64_t now = time_mono_us(), rows = 0;
+	int64_t t0 = time_mono_us(), rows = 0;
 	struct tally_err err = {0};
 
-	if (c->rollups_pending == 0 ||
-	    (!idle && c->rollups_pending < MERGE_ROWS && now - c->merged_us < MERGE_EVERY_US))
-		return;
 	if (ensure_ledger(c, &c->lg_write) < 0)
 		return;
-	if (ledger_merge_rollups(c->lg_write, &rows, &err) < 0) {
+	if (ledger_merge_rollups(c->lg_write, &rows, &err) < 0)
 		log_warn("collector: merging the rollups' pending rows: %s; they stay pending (the"
-		         " rollups read the same), retrying later",
+		         " rollups read the same; `tally rollups merge` folds them)",
 		         err.msg);
-		c->merged_us = now;
-		return;
-	}
-	log_debug("collector: %zu pending rollup rows merged into %lld rows in %lld us",
-	          c->rollups_pending, (long long)rows, (long long)(time_mono_us() - now));
-	c->rollups_pending = 0;
-	c->merged_us = time_mono_us();
+	else if (rows)
+		log_info("collector: %lld pending rollup rows merged in %lld us", (long long)rows,
+		         (long long)(time_mono_us() - t0));
 }
 
 static void *writer_main(void *arg)
 {
 	struct collector *c = arg;
 
-	c->rollups_pending = 1;
-	c->merged_us = time_mono_us();
+	merge_leftovers(c);
 	pthread_mutex_lock(&c->mu);
 	for (;;) {
-		while (!c->handed && !c->quit) {
-			if (c->rollups_pending == 0) {
-				pthread_cond_wait(&c->cv, &c->mu);
+		if (c->handed) {
+			struct pending *p = c->handed;
+			bool retry = c->handed_retry;
+			pthread_mutex_unlock(&c->mu);
+			if (store(c, p, retry) < 0 && ledger_batch_size(&p->batch))
+				log_info("collector: abandoning %zu unstored messages (they will be"
+				         " read again)",
+				         ledger_batch_size(&p->batch));
+			pending_reset(p);
+			pthread_mutex_lock(&c->mu);
+			c->handed = NULL;
+			pthread_cond_broadcast(&c->cv);
+			continue;
+		}
+		if (c->window_open) {
+			int64_t now = time_mono_us();
+			if (c->flush || c->quit || window_due(c, now)) {
+				pthread_mutex_unlock(&c->mu);
+				window_end(c);
+				pthread_mutex_lock(&c->mu);
 				continue;
 			}
+			/* until the window is due, or a batch or a flush comes */
+			int64_t due = WINDOW_US - ledger_window_age_us(c->lg_write);
+			int64_t idle = WINDOW_IDLE_US - (now - c->win_last_us);
+			int64_t wait_us = (due < idle ? due : idle) + 1000;
 			struct timespec until;
 			clock_gettime(CLOCK_REALTIME, &until);
-			until.tv_nsec += MERGE_IDLE_MS * 1000000L;
-			until.tv_sec += until.tv_nsec / 1000000000L;
+			until.tv_nsec += (long)(wait_us % 1000000) * 1000;
+			until.tv_sec += (time_t)(wait_us / 1000000) + until.tv_nsec / 1000000000L;
 			until.tv_nsec %= 1000000000L;
-			if (pthread_cond_timedwait(&c->cv, &c->mu, &until) == ETIMEDOUT &&
-			    !c->handed && !c->quit) {
-				pthread_mutex_unlock(&c->mu);
-				merge_rollups(c, true);
-				pthread_mutex_lock(&c->mu);
-			}
+			pthread_cond_timedwait(&c->cv, &c->mu, &until);
+			continue;
 		}
-		if (!c->handed) {
-			pthread_mutex_unlock(&c->mu);
-			merge_rollups(c, true); /* nothing left pending at exit */
-			pthread_mutex_lock(&c->mu);
+		if (c->quit)
 			break;
-		}
-		struct pending *p = c->handed;
-		bool retry = c->handed_retry;
-		pthread_mutex_unlock(&c->mu);
-
-		if (store(c, p, retry) < 0 && ledger_batch_size(&p->batch))
-			log_info("collector: abandoning %zu unstored messages (they will be read"
-			         " again)",
-			         ledger_batch_size(&p->batch));
-		pending_reset(p);
-
-		pthread_mutex_lock(&c->mu);
-		c->handed = NULL;
-		pthread_cond_broadcast(&c->cv);
-		pthread_mutex_unlock(&c->mu);
-		merge_rollups(c, false);
-		pthread_mutex_lock(&c->mu);
+		pthread_cond_wait(&c->cv, &c->mu);
 	}
 	pthread_mutex_unlock(&c->mu);
 	return NULL;
 }
 
-/* Waits until the writer has no batch. */
+/* Waits until the writer has no batch and no open window: what was handed
+ * is committed (or given up), so the ledger's offsets are what it stored. */
 static void wait_writer(struct collector *c)
 {
 	pthread_mutex_lock(&c->mu);
-	while (c->handed)
+	c->flush = true;
+	pthread_cond_broadcast(&c->cv);
+	while (c->handed || c->window_open)
 		pthread_cond_wait(&c->cv, &c->mu);
+	c->flush = false;
 	pthread_mutex_unlock(&c->mu);
 }
 
 /* Gives the batch being filled to the writer (after the previous one is
- * done) and starts filling the other slot. */
+ * done) and starts filling the other slot. While a lost window waits to be
+ * read again, the batch is dropped instead: it follows the lost messages
+ * and is read again with them. */
 static void hand_off(struct collector *c, bool retry)
 {
 	struct pending *p = c->filling;
 
 	if (ledger_batch_size(&p->batch) == 0 && p->batch.n_marks == 0)
 		return;
-	ledger_batch_seal_rollups(&p->batch, c->rollup_keys); /* summed here, off the writer */
 	int64_t t0 = time_mono_us();
 	pthread_mutex_lock(&c->mu);
 	while (c->handed)
 		pthread_cond_wait(&c->cv, &c->mu);
+	if (c->rewind) {
+		pthread_mutex_unlock(&c->mu);
+		pending_reset(p);
+		return;
+	}
 	log_debug("collector: %zu messages parsed in %lld us; waited %lld us for the writer",
 	          ledger_batch_size(&p->batch), (long long)(t0 - p->started_us),
 	          (long long)(time_mono_us() - t0));
@@ -942,11 +1081,62 @@ static rd_kafka_t *consumer_new(struct collector *c, struct tally_err *err)
 	return rk;
 }
 
+/* A window was lost (window_lost): drops the batch being filled and seeks
+ * every assigned partition back to the ledger's offset (judged against the
+ * broker's watermarks as on assignment), so that the lost messages, and
+ * those after them, are read again. */
+static void rewind_to_ledger(struct collector *c)
+{
+	rd_kafka_topic_partition_list_t *as = NULL;
+
+	pending_reset(c->filling);
+	wait_writer(c);
+	if (rd_kafka_assignment(c->rk, &as) == 0 && as) {
+		const char **topics = calloc((size_t)as->cnt + 1, sizeof *topics);
+		int32_t *ps = calloc((size_t)as->cnt + 1, sizeof *ps);
+		int64_t *offs = calloc((size_t)as->cnt + 1, sizeof *offs);
+		bool ok = topics && ps && offs;
+		for (int i = 0; ok && i < as->cnt; i++) {
+			topics[i] = as->elems[i].topic;
+			ps[i] = as->elems[i].partition;
+		}
+		while (ok) {
+			struct tally_err err = {0};
+			if (ensure_ledger(c, &c->lg_main) < 0) {
+				ok = false;
+				break;
+			}
+			if (ledger_stored_offsets(c->lg_main, &c->src, topics, ps, (size_t)as->cnt,
+			                          offs, &err) == 0)
+				break;
+			log_warn("collector: %s; retrying", err.msg);
+			nap(c, 500);
+		}
+		for (int i = 0; ok && i < as->cnt; i++)
+			seek_partition(c, topics[i], ps[i],
+			               resume_offset(c, topics[i], ps[i], offs[i], -1));
+		if (ok)
+			log_info("collector: %d partitions read again from the ledger's offsets",
+			         as->cnt);
+		free(topics);
+		free(ps);
+		free(offs);
+		rd_kafka_topic_partition_list_destroy(as);
+		if (!ok)
+			return; /* stopping: nothing more is stored; the flag stays */
+	}
+	pthread_mutex_lock(&c->mu);
+	c->rewind = false;
+	pthread_mutex_unlock(&c->mu);
+}
+
 static void consume(struct collector *c)
 {
 	int64_t last_err_log = 0;
 
 	while (!*c->stop) {
+		if (__atomic_load_n(&c->rewind, __ATOMIC_RELAXED))
+			rewind_to_ledger(c);
 		rd_kafka_message_t *m = rd_kafka_consumer_poll(c->rk, 50);
 		struct pending *p = c->filling;
 		if (m) {
@@ -1002,9 +1192,6 @@ int collector_run(const struct tally_config *cfg, volatile sig_atomic_t *stop,
 	ledger_batch_init(&c->slots[0].batch);
 	ledger_batch_init(&c->slots[1].batch);
 	c->filling = &c->slots[0];
-	if (!(c->rollup_keys = rollup_memory_new()))
-		log_warn("collector: no memory for the rollup keys of recent batches: every rollup"
-		         " group is upserted at once (exact, slower)");
 	pthread_mutex_init(&c->mu, NULL);
 	pthread_cond_init(&c->cv, NULL);
 
@@ -1051,7 +1238,7 @@ out:
 	}
 	pending_cleanup(&c->slots[0]);
 	pending_cleanup(&c->slots[1]);
-	rollup_memory_free(c->rollup_keys);
+	free(c->win_marks);
 	pthread_mutex_destroy(&c->mu);
 	pthread_cond_destroy(&c->cv);
 	pricebook_free(c->pb);

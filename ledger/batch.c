@@ -22,7 +22,6 @@ void ledger_batch_reset(struct ledger_batch *b)
 	b->n_calls = b->n_outcomes = b->n_feedback = b->n_quarantine = b->n_marks = 0;
 	b->n_call_text = 0;
 	sbuf_reset(&b->call_text);
-	b->rollups_for = 0;
 }
 
 void ledger_batch_cleanup(struct ledger_batch *b)
@@ -37,10 +36,6 @@ void ledger_batch_cleanup(struct ledger_batch *b)
 	free(b->marks);
 	free(b->call_text_end);
 	sbuf_cleanup(&b->call_text);
-	for (size_t k = 0; k < sizeof b->roll_append / sizeof *b->roll_append; k++) {
-		sbuf_cleanup(&b->roll_append[k]);
-		sbuf_cleanup(&b->roll_direct[k]);
-	}
 	ledger_batch_init(b);
 }
 

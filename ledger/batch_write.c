@@ -1,9 +1,10 @@
-/* batch_write.c - one batch of consumed messages into the ledger, in one
- * transaction with the Kafka offsets it covers: the offsets fenced
- * (ledger/offsets.c), the new calls and their rollups (ledger/calls_write.c,
- * ledger/rollups_write.c), the outcomes, feedback and quarantined messages
- * (here), the offsets stored. The batch itself, in memory, is
- * ledger/batch.c. */
+/* batch_write.c - batches of consumed messages into the ledger, in one
+ * transaction with the Kafka offsets they cover: a window of batches, each
+ * under a savepoint: the offsets fenced (ledger/offsets.c), the new calls
+ * (ledger/calls_write.c), the outcomes, feedback and quarantined messages
+ * (here), the offsets stored; the rollups of the window's calls summed
+ * across its batches and upserted when it commits (ledger/rollups_write.c).
+ * The batch itself, in memory, is ledger/batch.c. */
 #include "ledger_int.h"
 
 #include <stdio.h>
@@ -105,7 +106,22 @@ fail:
 
 /* ---- writing ----------------------------------------------------------------- */
 
-/* Creates month partitions for the months of the batch not seen before. */
+/* COPYs s into the staging table, runs stmt over it and empties it: the
+ * stage is the batch's, and the window's transaction goes on after it
+ * (ON COMMIT DELETE ROWS would keep it until the window commits). */
+static int stage_once(struct ledger *lg, const char *table, const struct sbuf *s,
+                      const char *stmt, struct tally_err *err)
+{
+	char copy[96], empty[96];
+	snprintf(copy, sizeof copy, "COPY %s FROM STDIN", table);
+	snprintf(empty, sizeof empty, "DELETE FROM %s", table);
+	if (ledger_stage_run(lg, copy, s, stmt, err) < 0)
+		return -1;
+	return ledger_exec(lg, empty, err);
+}
+
+/* Creates month partitions for the months of the batch not seen before (in
+ * the open window: undone with it, when the cache forgets them too). */
 static int ensure_months(struct ledger *lg, const struct ledger_batch *b, struct tally_err *err)
 {
 	for (size_t i = 0; i < b->n_calls; i++) {
@@ -139,7 +155,7 @@ static int write_batch_txn(struct ledger *lg, const struct ledger_source *src,
 	if (ledger_offsets_fence(lg, src, b, stored, err) < 0)
 		return -1;
 
-	if (ledger_write_calls(lg, b, stored, res, err) < 0)
+	if (ledger_write_calls(lg, b, stored, lg->keep, res, err) < 0)
 		return -1;
 
 	sbuf_reset(s);
@@ -169,7 +185,7 @@ static int write_batch_txn(struct ledger *lg, const struct ledger_source *src,
 		res->outcomes++;
 	}
 	if (res->outcomes &&
-	    ledger_stage_run(lg, "COPY stage_outcomes FROM STDIN", s, "ups_outcomes", err) < 0)
+	    stage_once(lg, "stage_outcomes", s, "ups_outcomes", err) < 0)
 		return -1;
 
 	sbuf_reset(s);
@@ -188,7 +204,7 @@ static int write_batch_txn(struct ledger *lg, const struct ledger_source *src,
 		res->feedback++;
 	}
 	if (res->feedback &&
-	    ledger_stage_run(lg, "COPY stage_feedback FROM STDIN", s, "ins_feedback", err) < 0)
+	    stage_once(lg, "stage_feedback", s, "ins_feedback", err) < 0)
 		return -1;
 
 	sbuf_reset(s);
@@ -210,45 +226,153 @@ static int write_batch_txn(struct ledger *lg, const struct ledger_source *src,
 		res->quarantined++;
 	}
 	if (res->quarantined &&
-	    ledger_stage_run(lg, "COPY stage_quarantine FROM STDIN", s, "ins_quarantine", err) < 0)
+	    stage_once(lg, "stage_quarantine", s, "ins_quarantine", err) < 0)
 		return -1;
 
 	return ledger_offsets_store(lg, src, b, err);
+}
+
+/* ---- the window -------------------------------------------------------------- */
+
+/* Ends the open window without storing anything of it. */
+void ledger_window_abort(struct ledger *lg)
+{
+	if (lg->window_open && ledger_ok(lg))
+		PQclear(PQexec(lg->conn, "ROLLBACK"));
+	lg->window_open = false;
+	lg->window_batches = 0;
+	lg->n_months = 0; /* partitions it created are gone with it */
+	rollup_window_reset(lg->window);
+}
+
+size_t ledger_window_batches(const struct ledger *lg)
+{
+	return lg->window_open ? lg->window_batches : 0;
+}
+
+int64_t ledger_window_age_us(const struct ledger *lg)
+{
+	return lg->window_open ? time_mono_us() - lg->window_began_us : 0;
+}
+
+size_t ledger_window_groups(const struct ledger *lg)
+{
+	return lg->window_open ? rollup_window_groups(lg->window) : 0;
+}
+
+/* Undoes the batch alone (its savepoint); the window stays open. */
+static int batch_undo(struct ledger *lg)
+{
+	lg->n_months = 0;
+	if (!ledger_ok(lg))
+		return -1;
+	PGresult *r = PQexec(lg->conn, "ROLLBACK TO SAVEPOINT batch");
+	int ok = PQresultStatus(r) == PGRES_COMMAND_OK;
+	PQclear(r);
+	return ok ? 0 : -1;
+}
+
+int ledger_window_add(struct ledger *lg, const struct ledger_source *src,
+                      const struct ledger_batch *b, struct ledger_batch_result *res,
+                      struct tally_err *err)
+{
+	int64_t stored_small[64], *stored = stored_small;
+	int rc = -1;
+
+	memset(res, 0, sizeof *res);
+	if (!ledger_ok(lg)) {
+		ledger_window_abort(lg);
+		return tally_err_set(err, TALLY_EDB, true, "the ledger connection is down");
+	}
+	if (b->n_marks && (!src || !src->cluster_id || !src->cluster_id[0]))
+		/* An offset that names no cluster could be mistaken for another's
+		 * (not the data's fault: nothing is quarantined, the batch is held). */
+		return tally_err_set(
+		    err, TALLY_EKAFKA, false,
+		    "offsets to store but no Kafka cluster id to store them under");
+	if (!lg->window && !(lg->window = rollup_window_new()))
+		return tally_err_set(err, TALLY_ENOMEM, true, "out of memory");
+	if (b->n_calls > lg->cap_keep) {
+		bool *k = realloc(lg->keep, b->n_calls * sizeof *k);
+		if (!k)
+			return tally_err_set(err, TALLY_ENOMEM, true, "out of memory");
+		lg->keep = k;
+		lg->cap_keep = b->n_calls;
+	}
+	if (b->n_marks > 64 && !(stored = malloc(b->n_marks * sizeof *stored)))
+		return tally_err_set(err, TALLY_ENOMEM, true, "out of memory");
+	if (ledger_prepare(lg, err) < 0)
+		goto lost;
+	if (!lg->window_open) {
+		if (ledger_exec(lg, "BEGIN", err) < 0)
+			goto lost;
+		lg->window_open = true;
+		lg->window_batches = 0;
+		lg->window_began_us = time_mono_us();
+		rollup_window_reset(lg->window);
+	}
+	if (ledger_exec(lg, "SAVEPOINT batch", err) < 0)
+		goto lost;
+	if (ensure_months(lg, b, err) < 0 || write_batch_txn(lg, src, b, stored, res, err) < 0) {
+		/* the data's fault: this batch alone; else the window */
+		if (!err->retriable && err->code == TALLY_EINVAL && batch_undo(lg) == 0) {
+			memset(res, 0, sizeof *res);
+			goto out;
+		}
+		goto lost;
+	}
+	if (b->n_calls && rollup_window_fold(lg->window, b, lg->keep, err) < 0)
+		goto lost; /* the sums may be half done: nothing of the window is kept */
+	if (ledger_exec(lg, "RELEASE SAVEPOINT batch", err) < 0)
+		goto lost;
+	lg->window_batches++;
+	rc = 0;
+	goto out;
+lost:
+	memset(res, 0, sizeof *res);
+	ledger_window_abort(lg);
+out:
+	if (stored != stored_small)
+		free(stored);
+	return rc;
+}
+
+int ledger_window_commit(struct ledger *lg, struct ledger_window_result *res, struct tally_err *err)
+{
+	int64_t t0 = time_mono_us();
+
+	memset(res, 0, sizeof *res);
+	if (!lg->window_open)
+		return 0;
+	res->batches = lg->window_batches;
+	if (ledger_rollups_write(lg, lg->window, &res->rollup_rows, err) < 0 ||
+	    ledger_exec(lg, "COMMIT", err) < 0) {
+		ledger_window_abort(lg);
+		return -1;
+	}
+	lg->window_open = false;
+	lg->window_batches = 0;
+	rollup_window_reset(lg->window);
+	res->write_us = time_mono_us() - t0;
+	return 0;
 }
 
 int ledger_write_batch(struct ledger *lg, const struct ledger_source *src,
                        const struct ledger_batch *b, struct ledger_batch_result *res,
                        struct tally_err *err)
 {
-	int64_t stored_small[64], *stored = stored_small;
-	int rc = -1;
+	struct ledger_window_result wr;
 
-	memset(res, 0, sizeof *res);
-	if (!ledger_ok(lg))
-		return tally_err_set(err, TALLY_EDB, true, "the ledger connection is down");
-	if (b->n_marks > 64 && !(stored = malloc(b->n_marks * sizeof *stored)))
-		return tally_err_set(err, TALLY_ENOMEM, true, "out of memory");
-	if (ledger_prepare(lg, err) < 0 || ensure_months(lg, b, err) < 0)
-		goto out;
-	if (ledger_exec(lg, "BEGIN", err) < 0)
-		goto out;
-	if (b->n_marks && (!src || !src->cluster_id || !src->cluster_id[0])) {
-		/* An offset that names no cluster could be mistaken for another's
-		 * (not the data's fault: nothing is quarantined, the batch is held). */
-		tally_err_set(err, TALLY_EKAFKA, false,
-		              "offsets to store but no Kafka cluster id to store them under");
-		goto out;
+	if (lg->window_open)
+		return tally_err_set(err, TALLY_EINVAL, false,
+		                     "a window is open on this connection (a bug)");
+	if (ledger_window_add(lg, src, b, res, err) < 0) {
+		ledger_window_abort(lg);
+		return -1;
 	}
-	if (write_batch_txn(lg, src, b, stored, res, err) < 0 ||
-	    ledger_exec(lg, "COMMIT", err) < 0) {
-		if (PQstatus(lg->conn) == CONNECTION_OK)
-			PQclear(PQexec(lg->conn, "ROLLBACK"));
+	if (ledger_window_commit(lg, &wr, err) < 0) {
 		memset(res, 0, sizeof *res);
-		goto out;
+		return -1;
 	}
-	rc = 0;
-out:
-	if (stored != stored_small)
-		free(stored);
-	return rc;
+	return 0;
 }

@@ -1,10 +1,11 @@
 /* calls_write.c - the hot path: new calls of a batch into the ledger.
  *
  * A call as a line of COPY text (formatted ahead on the thread that fills
- * the batch, ledger_batch_seal_call, or here). One probe for the batch's event_ids already in the
- * ledger, one COPY of the rest straight into the calls table, and the rollups of exactly those rows
- * (ledger/rollups_write.c).
- * Duplicates within the batch are dropped here (the first by position wins). */
+ * the batch, ledger_batch_seal_call, or here). One probe for the batch's
+ * event_ids already in the ledger, one COPY of the rest straight into the
+ * calls table; which rows those are (keep) goes to the rollups of the
+ * window (ledger/rollups_write.c). Duplicates within the batch are dropped
+ * here (the first by position wins). */
 #include "ledger_int.h"
 
 #include <stdio.h>
@@ -216,17 +217,17 @@ out:
 /* ---- the whole step ------------------------------------------------------- */
 
 int ledger_write_calls(struct ledger *lg, const struct ledger_batch *b, const int64_t *stored,
-                       struct ledger_batch_result *res, struct tally_err *err)
+                       bool *keep, struct ledger_batch_result *res, struct tally_err *err)
 {
 	struct sbuf *s = &lg->copybuf;
 	struct rowset ids = {NULL, 0};
-	bool *keep = NULL;
 	size_t staged = 0, n_keep = 0;
 	int rc = -1;
 
 	if (b->n_calls == 0)
 		return 0;
-	if (!(keep = calloc(b->n_calls, sizeof *keep)) || rowset_init(&ids, b->n_calls) < 0) {
+	memset(keep, 0, b->n_calls * sizeof *keep);
+	if (rowset_init(&ids, b->n_calls) < 0) {
 		tally_err_set(err, TALLY_ENOMEM, true, "out of memory");
 		goto out;
 	}
@@ -277,14 +278,10 @@ int ledger_write_calls(struct ledger *lg, const struct ledger_batch *b, const in
 	}
 	if (ledger_copy(lg, "COPY calls (" LEDGER_CALL_COLS ") FROM STDIN", s->p, s->len, err) < 0)
 		goto out;
-	if (ledger_rollups_write(lg, b, keep, n_keep, &res->rollups_pending, err) < 0)
-		goto out;
 	rc = 0;
 out:
-	if (rc < 0) {
-		res->calls_inserted = res->duplicates = res->unpriced = res->rollups_pending = 0;
-	}
-	free(keep);
+	if (rc < 0)
+		res->calls_inserted = res->duplicates = res->unpriced = 0;
 	free(ids.slots);
 	return rc;
 }

@@ -162,6 +162,9 @@ static int ledger_connect(struct ledger *lg, struct tally_err *err)
 	PQsetNoticeProcessor(lg->conn, ledger_notice, NULL);
 	lg->prepared = false;
 	lg->n_months = 0;
+	lg->window_open = false; /* a new session: any open window was lost */
+	lg->window_batches = 0;
+	rollup_window_reset(lg->window);
 	if (ledger_exec(lg, "SET TIME ZONE 'UTC'", err) < 0)
 		return -1;
 	return lg->async_commit ? ledger_exec(lg, "SET synchronous_commit = off", err) : 0;
@@ -191,10 +194,8 @@ void ledger_close(struct ledger *lg)
 	if (lg->conn)
 		PQfinish(lg->conn);
 	sbuf_cleanup(&lg->copybuf);
-	for (size_t k = 0; k < sizeof lg->roll_append / sizeof *lg->roll_append; k++) {
-		sbuf_cleanup(&lg->roll_append[k]);
-		sbuf_cleanup(&lg->roll_direct[k]);
-	}
+	rollup_window_free(lg->window);
+	free(lg->keep);
 	free(lg->conninfo);
 	free(lg);
 }

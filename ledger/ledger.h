@@ -241,31 +241,13 @@ struct ledger_batch {
 	struct sbuf call_text;
 	size_t *call_text_end;
 	size_t n_call_text, cap_call_text;
-	/* The rollups of all calls[0..rollups_for), summed ahead by
-	 * ledger_batch_seal_rollups on the thread that fills the batch: used
-	 * when every call turns out new (else summed again for those that
-	 * are). Per rollup kind, rows to append and rows to upsert. */
-	struct sbuf roll_append[LEDGER_ROLLUP_KINDS], roll_direct[LEDGER_ROLLUP_KINDS];
-	size_t rollups_for; /* 0: not sealed */
 };
 
-/* Which rollup keys recent batches had (a few MB, bounded): a group seen
- * lately is appended to its rollup's pending deltas, where a merge folds it
- * with the others of its key, a new one is upserted at once. Belongs to the
- * thread that seals batches; NULL counts every group as new. */
 /* A call whose event_id the ledger holds is a duplicate, skipped and
  * counted, when the stored call's ts lies within this of its own (a retry
  * or replay resends the same event; a producer that stamps ts again on a
  * retry does so within seconds). Wider apart, both are stored. */
 #define LEDGER_DEDUPE_WINDOW_US (INT64_C(7) * 24 * 3600 * 1000000)
-
-struct rollup_memory;
-struct rollup_memory *rollup_memory_new(void);
-void rollup_memory_free(struct rollup_memory *m);
-
-/* Sums the rollups of the batch's calls ahead of ledger_write_batch, on the
- * filling thread, so that the writer only sends them (ledger/rollups_write.c). */
-void ledger_batch_seal_rollups(struct ledger_batch *b, struct rollup_memory *mem);
 
 struct ledger_batch_result {
 	size_t calls_inserted;
@@ -273,7 +255,6 @@ struct ledger_batch_result {
 	size_t redelivered; /* messages below the stored offset, skipped */
 	size_t unpriced;
 	size_t outcomes, feedback, quarantined;
-	size_t rollups_pending; /* rollup rows appended for ledger_merge_rollups */
 };
 
 /* A batch message by message, for one the ledger refused as a whole: each
@@ -322,15 +303,47 @@ struct ledger_source {
 };
 
 /* Writes the whole batch in ONE transaction: calls (duplicates by event_id
- * skipped), hourly rollups for the rows actually inserted, outcomes,
- * feedback, quarantine and the consumed offsets of src. Messages below
- * an already stored offset of src are skipped (another collector or an
- * earlier run stored them). A batch with offsets needs src->cluster_id. On
- * error nothing is written; err->retriable tells whether the same batch may
- * be retried. */
+ * skipped), the rollups of the rows actually inserted, outcomes, feedback,
+ * quarantine and the consumed offsets of src. Messages below an already
+ * stored offset of src are skipped (another collector or an earlier run
+ * stored them). A batch with offsets needs src->cluster_id. On error
+ * nothing is written; err->retriable tells whether the same batch may be
+ * retried. No window may be open. */
 TALLY_MUST_USE int ledger_write_batch(struct ledger *lg, const struct ledger_source *src,
                                       const struct ledger_batch *b, struct ledger_batch_result *res,
                                       struct tally_err *err);
+
+/* A window: consecutive batches in ONE transaction, their rollups summed
+ * across them in memory and upserted once when it commits (the collector's
+ * way: live traffic repeats its rollup keys batch after batch). Each batch
+ * is written as ledger_write_batch writes it, under a savepoint; nothing of
+ * a window is visible, or stored, before ledger_window_commit.
+ *
+ * ledger_window_add opens the window if none is. On error: when the ledger
+ * refused the batch's data (err->code TALLY_EINVAL, not retriable) only the
+ * batch is undone and the window stays open; on any other error the whole
+ * window is rolled back and ledger_window_batches() is 0 again: the
+ * batches it held are lost, to be read again. ledger_window_commit ends it
+ * (nothing to do when none is open); on error the window is lost. *res
+ * counts are the batch's, true once the window commits. */
+TALLY_MUST_USE int ledger_window_add(struct ledger *lg, const struct ledger_source *src,
+                                     const struct ledger_batch *b, struct ledger_batch_result *res,
+                                     struct tally_err *err);
+struct ledger_window_result {
+	size_t batches;     /* in the window */
+	size_t rollup_rows; /* upserted: the window's groups */
+	int64_t write_us;   /* writing the rollups and committing */
+};
+TALLY_MUST_USE int ledger_window_commit(struct ledger *lg, struct ledger_window_result *res,
+                                        struct tally_err *err);
+/* Rolls the open window back (nothing of it is stored). */
+void ledger_window_abort(struct ledger *lg);
+/* Batches stored in the open window (0 when none is open). */
+size_t ledger_window_batches(const struct ledger *lg);
+/* Microseconds since the open window began (0 when none is open), and its
+ * rollup groups so far. */
+int64_t ledger_window_age_us(const struct ledger *lg);
+size_t ledger_window_groups(const struct ledger *lg);
 
 /* Next offsets stored for src, one per (topic, partition) asked: offsets[i]
  * = stored next offset or -1 when none. Offsets stored for another cluster
@@ -385,10 +398,11 @@ TALLY_MUST_USE int ledger_reprice(struct ledger *lg, const struct pricebook *pb,
 /* Rebuilds every rollup (hourly, daily, tags) of the whole hours covering
  * [from, to) from the calls table, in one transaction, audit-logged. For an
  * operator who loaded or fixed calls outside the collector. */
-/* Folds the rollups' pending deltas into their merged rows, in one
- * transaction (ledger/rollups_write.c); *merged: the rows written. Readers
- * see the same sums before and after. The collector does it every few
- * seconds and when idle; `tally rollups merge` by hand. */
+/* Folds the rollups' pending deltas (which collectors before the window
+ * appended) into their merged rows, in one transaction
+ * (ledger/rollups_write.c); *merged: the rows written. Readers see the same
+ * sums before and after. The collector does it once when it starts; `tally
+ * rollups merge` by hand. */
 TALLY_MUST_USE int ledger_merge_rollups(struct ledger *lg, int64_t *merged, struct tally_err *err);
 TALLY_MUST_USE int ledger_rebuild_rollups(struct ledger *lg, int64_t from_us, int64_t to_us,
                                           const char *actor, struct tally_err *err);

@@ -16,8 +16,15 @@ struct ledger {
 	int32_t months[LEDGER_MONTHS_CACHED]; /* month partitions known to exist */
 	size_t n_months;
 	struct sbuf copybuf;
-	/* a batch's rollup rows when not summed ahead, per kind */
-	struct sbuf roll_append[LEDGER_ROLLUP_KINDS], roll_direct[LEDGER_ROLLUP_KINDS];
+	/* The window (ledger/batch_write.c): its transaction is open while
+	 * window_open; batches stored in it so far, their rollups, when it
+	 * began (monotonic). */
+	bool window_open;
+	size_t window_batches;
+	int64_t window_began_us;
+	struct rollup_window *window;
+	bool *keep; /* per call of the batch being written */
+	size_t cap_keep;
 };
 
 /* A timestamp column as ISO 8601 UTC text, to the second or the microsecond;
@@ -121,18 +128,32 @@ void ledger_copy_call(struct sbuf *s, const struct call_row *r);
 enum rollup_kind { ROLLUP_HOURLY, ROLLUP_DAILY, ROLLUP_TAGS };
 /* Staging tables and statements of this session (from ledger_prepare). */
 int ledger_rollups_prepare(struct ledger *lg, struct tally_err *err);
-/* Inside the batch transaction: the rollups of the kept calls (keep[i],
- * n_keep of them), upserted or appended to the pending deltas; *pending is
- * the rows appended. Teams and workflow owners on first use too. */
-int ledger_rollups_write(struct ledger *lg, const struct ledger_batch *b, const bool *keep,
-                         size_t n_keep, size_t *pending, struct tally_err *err);
+/* A window's rollups: the groups of the calls its batches stored, summed
+ * across them. fold adds the calls keep[i] of b (all or nothing when it
+ * fails for memory before starting; a failure halfway leaves the sums
+ * wrong: the window must be rolled back). */
+struct rollup_window;
+struct rollup_window *rollup_window_new(void);
+void rollup_window_free(struct rollup_window *w);
+void rollup_window_reset(struct rollup_window *w);
+size_t rollup_window_groups(const struct rollup_window *w);
+int rollup_window_fold(struct rollup_window *w, const struct ledger_batch *b, const bool *keep,
+                       struct tally_err *err);
+/* Appends the window's rows of one kind as COPY text, in the column order
+ * of its table. */
+void rollup_window_text(const struct rollup_window *w, enum rollup_kind kind, struct sbuf *s);
+/* Inside the window's transaction, at its end: every group upserted into
+ * its rollup (*rows of them); teams and workflow owners on first use. */
+int ledger_rollups_write(struct ledger *lg, const struct rollup_window *w, size_t *rows,
+                         struct tally_err *err);
 /* Prepares one statement of this session. */
 int ledger_prepare_one(struct ledger *lg, const char *name, const char *sql, struct tally_err *err);
 /* Runs a prepared statement without parameters or rows. */
 int ledger_run_prepared(struct ledger *lg, const char *name, struct tally_err *err);
-/* Inside the batch transaction: the batch's new calls and their rollups. */
+/* Inside the window's transaction: the batch's new calls; keep[i] (b->n_calls
+ * of them, set here) tells which were stored. */
 int ledger_write_calls(struct ledger *lg, const struct ledger_batch *b, const int64_t *stored,
-                       struct ledger_batch_result *res, struct tally_err *err);
+                       bool *keep, struct ledger_batch_result *res, struct tally_err *err);
 
 /* rollup_tags_hourly's rows (migrations/0014_tag_rollups.sql) summed from
  * the calls in [$1, $2): one per tag key and value the calls carry, the

@@ -1,24 +1,28 @@
-/* rollups_write.c - the rollups of a batch's new calls, in the batch's
- * transaction, and their merge behind the batches.
+/* rollups_write.c - the rollups of the calls a window of batches stores,
+ * summed in C across the window and upserted once, in the window's
+ * transaction (ledger/batch_write.c); and the merge of pending deltas an
+ * earlier version left.
  *
  *   rollup_daily        day, attribution, tier
  *   rollup_tags_hourly  tag key, hour, team, workflow, tag value
  *   rollup_hourly       hour, attribution, tier, status
  *
- * Each is summed here, in C, from the same rows the COPY of the calls
- * writes, and staged; the rebuild from the calls (ledger/prices_db.c) gives
- * the same sums in SQL. Costs are summed in 128 bits: no group of a batch
- * can overflow.
+ * Each is summed here from the same rows the COPY of the calls writes; the
+ * rebuild from the calls (ledger/prices_db.c) gives the same sums in SQL.
+ * Costs are summed in 128 bits: no group of a window can overflow.
+ *
+ * A window's groups live in one table keyed by kind, bucket and the key's
+ * strings, each string stored once (interned): a key is compared by its
+ * offsets. Live traffic repeats its keys call after call, so a window of a
+ * second folds tens of thousands of calls into a few thousand rows; a
+ * backfill over many hours folds little, and the window ends at
+ * WINDOW_MAX_GROUPS.
  *
  * Each rollup is a view over <rollup>_merged (one row per key) and
- * <rollup>_pending (deltas not merged yet): migrations/0017. A batch whose
- * groups repeat (live traffic: 2 calls a group or more) appends its deltas
- * to _pending, a heap insert per row; one whose groups barely repeat (a
- * backfill over many hours) upserts them into _merged, since merging later
- * would not fold them. ledger_merge_rollups folds _pending into _merged,
- * many batches at a time. Readers sum the view: exact at every instant.
- * Tables are touched in the order of `kinds` below, _pending before _merged,
- * the order every writer of the rollups locks them in. */
+ * <rollup>_pending (deltas, migrations/0017): the collector now upserts
+ * into _merged only; ledger_merge_rollups folds deltas that an earlier
+ * version appended. Tables are touched in the order of `kind_order`, the
+ * order every writer of the rollups locks them in. */
 #include "ledger_int.h"
 
 #include <stdlib.h>
@@ -26,21 +30,12 @@
 
 #define DAY_US (24 * HOUR_US)
 
-/* What each kind keys on and sums, and its SQL. */
-struct kind_def {
-	int64_t bucket_us;                   /* an hour or a day */
-	bool tier, status;                   /* in the key */
-	const char *copy;                    /* into its staging table */
-	const char *copy_pending;            /* into _pending (NULL: through the stage) */
-	const char *upsert, *append, *merge; /* prepared statement names */
-};
+/* ---- statements ------------------------------------------------------------- */
 
-/* The statements of a kind: staged rows upserted into _merged, or appended
- * to _pending; _pending folded into _merged. */
+/* Staged rows upserted into _merged; _pending folded into _merged. */
 #define ROLLUP_STMTS(T, KEYS, SUMS, ADD)                                                           \
 	"INSERT INTO " T "_merged AS r SELECT * FROM stage_" T " ORDER BY " KEYS                   \
 	" ON CONFLICT (" KEYS ") DO UPDATE SET " ADD,                                              \
-	    "INSERT INTO " T "_pending SELECT * FROM stage_" T,                                    \
 	    "WITH p AS (DELETE FROM " T "_pending RETURNING *) INSERT INTO " T "_merged AS r"      \
 	    " SELECT " KEYS ", " SUMS " FROM p GROUP BY " KEYS " ORDER BY " KEYS                   \
 	    " ON CONFLICT (" KEYS ") DO UPDATE SET " ADD
@@ -60,183 +55,222 @@ struct kind_def {
 #define HIT_ADD     ", cache_hit_calls = r.cache_hit_calls + excluded.cache_hit_calls"
 #define ATTRIBUTION "team, workflow, task_type, provider, model"
 
-static const struct rollup_sql {
-	const char *upsert, *append, *merge;
-} kind_sql[] = {
-    [ROLLUP_DAILY] = {ROLLUP_STMTS("rollup_daily", "day, " ATTRIBUTION ", tier", TOKEN_SUMS HIT_SUM,
-                                   TOKEN_ADD HIT_ADD)},
-    [ROLLUP_TAGS] = {ROLLUP_STMTS("rollup_tags_hourly", "tag_key, hour, team, workflow, tag_value",
-                                  TOKEN_SUMS, TOKEN_ADD)},
-    [ROLLUP_HOURLY] = {ROLLUP_STMTS("rollup_hourly", "hour, " ATTRIBUTION ", tier, status",
-                                    TOKEN_SUMS HIT_SUM, TOKEN_ADD HIT_ADD)},
-};
-
-#define KIND(BUCKET, TIER, STATUS, T, PENDING, NAME)                                               \
+/* What each kind keys on, and its SQL. */
+static const struct kind_def {
+	int64_t bucket_us; /* an hour or a day */
+	bool status;       /* in the key */
+	const char *copy;  /* into its staging table */
+	const char *upsert, *merge;
+	const char *upsert_name, *merge_name;
+} kinds[] = {
+#define KIND(BUCKET, STATUS, T, NAME, KEYS, SUMS, ADD)                                             \
 	{                                                                                          \
-		.bucket_us = BUCKET, .tier = TIER, .status = STATUS,                               \
-		.copy = "COPY stage_" T " FROM STDIN",                                             \
-		.copy_pending = PENDING ? "COPY " T "_pending FROM STDIN" : NULL,                  \
-		.upsert = "ru_" NAME, .append = "ra_" NAME, .merge = "rm_" NAME                    \
+		BUCKET, STATUS, "COPY stage_" T " FROM STDIN", ROLLUP_STMTS(T, KEYS, SUMS, ADD),   \
+		    "ru_" NAME, "rm_" NAME                                                         \
 	}
-static const struct kind_def kinds[] = {
-    [ROLLUP_DAILY] = KIND(DAY_US, true, false, "rollup_daily", true, "daily"),
-    [ROLLUP_TAGS] = KIND(HOUR_US, false, false, "rollup_tags_hourly", true, "tags"),
-    /* through the stage either way: the owners statement reads it */
-    [ROLLUP_HOURLY] = KIND(HOUR_US, true, true, "rollup_hourly", false, "hourly"),
-};
+    [ROLLUP_DAILY] = KIND(DAY_US, false, "rollup_daily", "daily", "day, " ATTRIBUTION ", tier",
+                          TOKEN_SUMS HIT_SUM, TOKEN_ADD HIT_ADD),
+    [ROLLUP_TAGS] = KIND(HOUR_US, false, "rollup_tags_hourly", "tags",
+                         "tag_key, hour, team, workflow, tag_value", TOKEN_SUMS, TOKEN_ADD),
+    [ROLLUP_HOURLY] =
+        KIND(HOUR_US, true, "rollup_hourly", "hourly", "hour, " ATTRIBUTION ", tier, status",
+             TOKEN_SUMS HIT_SUM, TOKEN_ADD HIT_ADD),
 #undef KIND
+};
 
 /* The kinds in lock order. */
 static const enum rollup_kind kind_order[] = {ROLLUP_DAILY, ROLLUP_TAGS, ROLLUP_HOURLY};
 #define N_KINDS (sizeof kind_order / sizeof *kind_order)
-_Static_assert(N_KINDS == LEDGER_ROLLUP_KINDS, "one buffer per rollup kind");
+_Static_assert(N_KINDS == sizeof kinds / sizeof *kinds, "every kind in the lock order");
+
+/* ---- a window's groups ------------------------------------------------------- */
+
+/* The strings of a key, as offsets of interned strings in the arena. */
+enum key_field { K_TEAM, K_WORKFLOW, K_TASK, K_PROVIDER, K_MODEL, K_TIER, K_TAG, K_VALUE, K_N };
+
+struct key {
+	int64_t bucket_us;
+	uint32_t s[K_N]; /* unused fields 0 */
+	uint32_t kind_status;
+	uint32_t zero; /* no padding: keys compare with memcmp */
+};
 
 struct group {
-	const struct call_row *first; /* the group's key fields */
-	uint64_t hash;                /* of the kind and the whole key */
-	int64_t bucket_us;
-	size_t tag_key, tag_value; /* tags: offsets of the strings in the arena */
+	struct key key;
+	uint64_t hash;
 	int64_t calls, unpriced, cache_hits;
 	int64_t tokens[5];
 	__int128 cost;
 };
 
-/* Open-addressing table of groups, sized by the caller for the most groups
- * the batch can make (it never grows). */
-struct groups {
+/* The window's groups summed so far, and its interned strings. */
+struct rollup_window {
 	struct group *g;
 	size_t n, cap;
-	int32_t *slots; /* -1 = empty */
+	uint32_t *slots; /* group index + 1; 0 = empty */
 	size_t mask;
-	struct sbuf arena; /* tag keys and values, NUL-terminated */
+	struct sbuf arena; /* NUL-terminated strings; offset 0 is "" */
+	uint32_t *strs;    /* interned: arena offset + 1; 0 = empty */
+	size_t n_strs, str_mask;
 };
 
-static int groups_init(struct groups *t, size_t n)
+struct rollup_window *rollup_window_new(void)
 {
-	size_t cap = 64;
-	while (cap < n * 2)
-		cap *= 2;
-	memset(t, 0, sizeof *t);
-	sbuf_init(&t->arena);
-	t->cap = n ? n : 1;
-	t->g = malloc(t->cap * sizeof *t->g);
-	t->slots = malloc(cap * sizeof *t->slots);
-	if (!t->g || !t->slots)
+	struct rollup_window *w = calloc(1, sizeof *w);
+	if (!w)
+		return NULL;
+	sbuf_init(&w->arena);
+	return w;
+}
+
+void rollup_window_free(struct rollup_window *w)
+{
+	if (!w)
+		return;
+	free(w->g);
+	free(w->slots);
+	free(w->strs);
+	sbuf_cleanup(&w->arena);
+	free(w);
+}
+
+void rollup_window_reset(struct rollup_window *w)
+{
+	if (!w)
+		return;
+	if (w->n)
+		memset(w->slots, 0, (w->mask + 1) * sizeof *w->slots);
+	if (w->n_strs)
+		memset(w->strs, 0, (w->str_mask + 1) * sizeof *w->strs);
+	w->n = w->n_strs = 0;
+	sbuf_reset(&w->arena);
+}
+
+size_t rollup_window_groups(const struct rollup_window *w)
+{
+	return w ? w->n : 0;
+}
+
+static const char *str_at(const struct rollup_window *w, uint32_t off)
+{
+	return off ? w->arena.p + off : "";
+}
+
+/* Grows an open-addressing index of u32 slots to hold `want` entries at
+ * half load; rehash() re-inserts the entries. */
+static int index_grow(uint32_t **slots, size_t *mask, size_t want)
+{
+	size_t cap = *slots ? *mask + 1 : 0, ncap = cap ? cap : 1024;
+	while (ncap < want * 2)
+		ncap *= 2;
+	if (ncap == cap)
+		return 0;
+	uint32_t *ns = calloc(ncap, sizeof *ns);
+	if (!ns)
 		return -1;
-	memset(t->slots, 0xff, cap * sizeof *t->slots);
-	t->mask = cap - 1;
+	free(*slots);
+	*slots = ns;
+	*mask = ncap - 1;
+	return 1;
+}
+
+/* Room for `more` new strings and groups without failing halfway: called
+ * before a batch is folded, so that a fold either happens whole or not. */
+static int window_reserve(struct rollup_window *w, size_t more)
+{
+	if (w->arena.len == 0) {
+		sbuf_putc(&w->arena, '\0'); /* offset 0: "" */
+		if (w->arena.oom)
+			return -1;
+	}
+	int r = index_grow(&w->strs, &w->str_mask, w->n_strs + more);
+	if (r < 0)
+		return -1;
+	if (r > 0) { /* re-intern: each string starts after a NUL */
+		for (size_t off = 1; off < w->arena.len; off += strlen(w->arena.p + off) + 1) {
+			uint64_t h = hash_str(HASH_SEED, w->arena.p + off);
+			size_t i = h & w->str_mask;
+			while (w->strs[i])
+				i = (i + 1) & w->str_mask;
+			w->strs[i] = (uint32_t)off + 1;
+		}
+	}
+	if (w->n + more > w->cap) {
+		size_t ncap = w->cap ? w->cap : 4096;
+		while (ncap < w->n + more)
+			ncap *= 2;
+		struct group *ng = realloc(w->g, ncap * sizeof *ng);
+		if (!ng)
+			return -1;
+		w->g = ng;
+		w->cap = ncap;
+	}
+	r = index_grow(&w->slots, &w->mask, w->n + more);
+	if (r < 0)
+		return -1;
+	if (r > 0)
+		for (size_t gi = 0; gi < w->n; gi++) {
+			size_t i = w->g[gi].hash & w->mask;
+			while (w->slots[i])
+				i = (i + 1) & w->mask;
+			w->slots[i] = (uint32_t)gi + 1;
+		}
 	return 0;
 }
 
-static void groups_cleanup(struct groups *t)
+/* The offset of s in the arena, added when new; room reserved. UINT32_MAX
+ * when the arena cannot grow. */
+static uint32_t intern(struct rollup_window *w, const char *s)
 {
-	free(t->g);
-	free(t->slots);
-	sbuf_cleanup(&t->arena);
+	if (!*s)
+		return 0;
+	uint64_t h = hash_str(HASH_SEED, s);
+	for (size_t i = h & w->str_mask;; i = (i + 1) & w->str_mask) {
+		if (!w->strs[i]) {
+			size_t off = w->arena.len;
+			sbuf_append(&w->arena, s, strlen(s) + 1);
+			if (w->arena.oom || off >= UINT32_MAX - 1)
+				return UINT32_MAX;
+			w->strs[i] = (uint32_t)off + 1;
+			w->n_strs++;
+			return (uint32_t)off;
+		}
+		if (strcmp(w->arena.p + w->strs[i] - 1, s) == 0)
+			return w->strs[i] - 1;
+	}
+}
+
+static uint64_t key_hash(const struct key *k)
+{
+	uint64_t h = HASH_SEED ^ (uint64_t)k->bucket_us;
+	h = (h ^ k->kind_status) * UINT64_C(0x100000001b3);
+	for (int f = 0; f < K_N; f++)
+		h = (h ^ k->s[f]) * UINT64_C(0x100000001b3);
+	return h ^ (h >> 29);
+}
+
+/* The group of key k (created empty when new); room reserved. */
+static struct group *group_of(struct rollup_window *w, const struct key *k)
+{
+	uint64_t h = key_hash(k);
+	for (size_t i = h & w->mask;; i = (i + 1) & w->mask) {
+		if (!w->slots[i]) {
+			struct group *g = &w->g[w->n];
+			memset(g, 0, sizeof *g);
+			g->key = *k;
+			g->hash = h;
+			w->slots[i] = (uint32_t)++w->n;
+			return g;
+		}
+		struct group *g = &w->g[w->slots[i] - 1];
+		if (g->hash == h && memcmp(&g->key, k, sizeof *k) == 0)
+			return g;
+	}
 }
 
 static int64_t bucket_of(int64_t us, int64_t width)
 {
 	return us - ((us % width) + width) % width;
-}
-
-/* ---- what recent batches keyed on -------------------------------------------- */
-
-/* Two generations of key hashes (0 = empty slot): a key is "seen" when
- * either holds it; when the current one is half full it becomes the
- * previous one and the oldest is forgotten. A collision only sends a new
- * key to _pending instead of upserting it: both are exact. */
-#define MEMORY_SLOTS (1u << 18)
-
-struct rollup_memory {
-	uint64_t *gen[2]; /* [0] current, [1] previous */
-	size_t used;      /* in gen[0] */
-};
-
-struct rollup_memory *rollup_memory_new(void)
-{
-	struct rollup_memory *m = calloc(1, sizeof *m);
-	if (!m)
-		return NULL;
-	m->gen[0] = calloc(MEMORY_SLOTS, sizeof *m->gen[0]);
-	m->gen[1] = calloc(MEMORY_SLOTS, sizeof *m->gen[1]);
-	if (!m->gen[0] || !m->gen[1]) {
-		rollup_memory_free(m);
-		return NULL;
-	}
-	return m;
-}
-
-void rollup_memory_free(struct rollup_memory *m)
-{
-	if (!m)
-		return;
-	free(m->gen[0]);
-	free(m->gen[1]);
-	free(m);
-}
-
-static bool gen_has(const uint64_t *gen, uint64_t h)
-{
-	for (size_t i = h & (MEMORY_SLOTS - 1);; i = (i + 1) & (MEMORY_SLOTS - 1)) {
-		if (gen[i] == h)
-			return true;
-		if (gen[i] == 0)
-			return false;
-	}
-}
-
-/* Whether h was seen lately; remembers it either way. */
-static bool memory_seen(struct rollup_memory *m, uint64_t h)
-{
-	if (!m)
-		return false;
-	h = h ? h : 1;
-	for (size_t i = h & (MEMORY_SLOTS - 1);; i = (i + 1) & (MEMORY_SLOTS - 1)) {
-		if (m->gen[0][i] == h)
-			return true;
-		if (m->gen[0][i] == 0) {
-			bool seen = gen_has(m->gen[1], h);
-			m->gen[0][i] = h;
-			if (++m->used >= MEMORY_SLOTS / 2) {
-				uint64_t *old = m->gen[1];
-				memset(old, 0, MEMORY_SLOTS * sizeof *old);
-				m->gen[1] = m->gen[0];
-				m->gen[0] = old;
-				m->used = 0;
-			}
-			return seen;
-		}
-	}
-}
-
-static uint64_t key_hash(const struct kind_def *k, const struct call_row *r, int64_t bucket)
-{
-	const struct call_event *c = &r->ev;
-	uint64_t h = HASH_SEED ^ (uint64_t)bucket;
-	h = hash_str(h, c->team);
-	h = hash_str(h, c->workflow);
-	h = hash_str(h, c->task_type);
-	h = hash_str(h, c->provider);
-	h = hash_str(h, c->model);
-	if (k->tier)
-		h = hash_str(h, r->tier);
-	if (k->status)
-		h ^= (uint64_t)c->status * UINT64_C(0x9e3779b97f4a7c15);
-	return h;
-}
-
-static bool key_eq(const struct kind_def *k, const struct group *g, const struct call_row *r,
-                   int64_t bucket)
-{
-	const struct call_event *a = &g->first->ev, *c = &r->ev;
-	if (g->bucket_us != bucket || strcmp(a->team, c->team) != 0 ||
-	    strcmp(a->workflow, c->workflow) != 0 || strcmp(a->task_type, c->task_type) != 0 ||
-	    strcmp(a->provider, c->provider) != 0 || strcmp(a->model, c->model) != 0)
-		return false;
-	if (k->tier && strcmp(g->first->tier, r->tier) != 0)
-		return false;
-	return !k->status || a->status == c->status;
 }
 
 /* The sums every kind keeps. */
@@ -257,220 +291,142 @@ static void group_add(struct group *g, const struct call_row *r)
 	g->cache_hits += c->cache_hit;
 }
 
-static void put_tokens(struct sbuf *s, const struct group *g)
+struct tag_fold {
+	struct rollup_window *w;
+	const struct call_row *r;
+	struct key k;
+	bool oom;
+};
+
+static int tag_add(const char *key, const char *value, void *arg)
 {
-	for (int t = 0; t < 5; t++) {
-		sbuf_putc(s, '\t');
-		sbuf_i64(s, g->tokens[t]);
+	struct tag_fold *f = arg;
+	f->k.s[K_TAG] = intern(f->w, key);
+	f->k.s[K_VALUE] = intern(f->w, value);
+	if (f->k.s[K_TAG] == UINT32_MAX || f->k.s[K_VALUE] == UINT32_MAX) {
+		f->oom = true;
+		return -1;
 	}
+	group_add(group_of(f->w, &f->k), f->r);
+	return 0;
 }
 
-/* One COPY line in the column order of the kind's table. */
-static void group_copy_text(const struct kind_def *k, const struct group *g, struct sbuf *s)
+/* A call's tags, counted as event_tags_each will give them (at most). */
+static size_t tags_of(const struct call_row *r)
 {
-	const struct call_event *c = &g->first->ev;
-	const char *keys[] = {c->team, c->workflow, c->task_type, c->provider, c->model};
-	char ts[40];
-
-	time_format(g->bucket_us, ts);
-	sbuf_puts(s, ts);
-	for (size_t f = 0; f < sizeof keys / sizeof *keys; f++) {
-		sbuf_putc(s, '\t');
-		sbuf_copy_text(s, keys[f]);
-	}
-	if (k->tier) {
-		sbuf_putc(s, '\t');
-		sbuf_copy_text(s, g->first->tier);
-	}
-	if (k->status) {
-		sbuf_putc(s, '\t');
-		sbuf_puts(s, call_status_name(c->status));
-	}
-	sbuf_putc(s, '\t');
-	sbuf_i64(s, g->calls);
-	put_tokens(s, g);
-	sbuf_putc(s, '\t');
-	sbuf_i128(s, g->cost);
-	sbuf_putc(s, '\t');
-	sbuf_i64(s, g->unpriced);
-	sbuf_putc(s, '\t');
-	sbuf_i64(s, g->cache_hits);
-	sbuf_putc(s, '\n');
+	size_t n = 0;
+	for (const char *p = r->ev.tags; *p; p++)
+		n += *p == ':';
+	return n;
 }
 
-/* The kind's groups of the kept calls as COPY text: into append when they
- * average two calls a group or more, counting a group that recent batches
- * had as one call more (the same groups will come again, and a merge folds
- * them into one row each), else into direct (to be upserted now: merging
- * later would not fold them). mem: NULL counts no group as seen. */
-static int rollup_rows(enum rollup_kind kind, const struct ledger_batch *b, const bool *keep,
-                       size_t n_keep, struct rollup_memory *mem, struct sbuf *append,
-                       struct sbuf *direct, struct tally_err *err)
+int rollup_window_fold(struct rollup_window *w, const struct ledger_batch *b, const bool *keep,
+                       struct tally_err *err)
 {
-	const struct kind_def *k = &kinds[kind];
-	struct groups t;
-
-	if (groups_init(&t, n_keep) < 0) {
-		groups_cleanup(&t);
-		return tally_err_set(err, TALLY_ENOMEM, true, "out of memory");
-	}
+	size_t more = 0;
+	for (size_t i = 0; i < b->n_calls; i++)
+		if (keep[i])
+			more += N_KINDS + tags_of(&b->calls[i]);
+	/* strings: six per call and two per tag at most, within `more` * 2 */
+	if (more == 0)
+		return 0;
+	if (window_reserve(w, more * 2) < 0)
+		return tally_err_set(err, TALLY_ENOMEM, true, "out of memory summing the rollups");
 	for (size_t i = 0; i < b->n_calls; i++) {
 		if (!keep[i])
 			continue;
 		const struct call_row *r = &b->calls[i];
-		int64_t bucket = bucket_of(r->ev.ts_us, k->bucket_us);
-		struct group *g = NULL;
-		uint64_t hv =
-		    key_hash(k, r, bucket) ^ ((uint64_t)kind + 1) * UINT64_C(0x9e3779b97f4a7c15);
-		for (size_t h = hv & t.mask;; h = (h + 1) & t.mask) {
-			if (t.slots[h] < 0) {
-				t.slots[h] = (int32_t)t.n;
-				g = &t.g[t.n++];
-				memset(g, 0, sizeof *g);
-				g->first = r;
-				g->hash = hv;
-				g->bucket_us = bucket;
-				break;
-			}
-			if (key_eq(k, &t.g[t.slots[h]], r, bucket)) {
-				g = &t.g[t.slots[h]];
-				break;
-			}
-		}
-		group_add(g, r);
-	}
-	size_t seen = 0;
-	for (size_t i = 0; i < t.n; i++)
-		seen += memory_seen(mem, t.g[i].hash);
-	struct sbuf *s = t.n * 2 <= n_keep + seen ? append : direct;
-	for (size_t i = 0; i < t.n; i++)
-		group_copy_text(k, &t.g[i], s);
-	groups_cleanup(&t);
-	return 0;
-}
-
-/* ---- tags ------------------------------------------------------------------ */
-
-struct tag_walk {
-	struct groups *t;
-	const struct call_row *r;
-	int64_t hour;
-};
-
-static const char *arena_str(const struct groups *t, size_t off)
-{
-	return t->arena.p + off;
-}
-
-static size_t arena_put(struct groups *t, const char *s)
-{
-	size_t off = t->arena.len;
-	sbuf_append(&t->arena, s, strlen(s) + 1);
-	return off;
-}
-
-static int tag_add(const char *key, const char *value, void *arg)
-{
-	struct tag_walk *w = arg;
-	struct groups *t = w->t;
-	const struct call_event *c = &w->r->ev;
-	uint64_t hv = hash_str(hash_str(HASH_SEED ^ (uint64_t)w->hour, key), value);
-	hv = hash_str(hash_str(hv, c->team), c->workflow);
-
-	for (size_t h = hv & t->mask;; h = (h + 1) & t->mask) {
-		if (t->slots[h] < 0) {
-			struct group *g = &t->g[t->n];
-			memset(g, 0, sizeof *g);
-			g->first = w->r;
-			g->hash = hv;
-			g->bucket_us = w->hour;
-			g->tag_key = arena_put(t, key);
-			g->tag_value = arena_put(t, value);
-			if (t->arena.oom)
-				return -1;
-			t->slots[h] = (int32_t)t->n++;
-			group_add(g, w->r);
-			return 0;
-		}
-		struct group *g = &t->g[t->slots[h]];
-		const struct call_event *a = &g->first->ev;
-		if (g->bucket_us == w->hour && strcmp(arena_str(t, g->tag_key), key) == 0 &&
-		    strcmp(arena_str(t, g->tag_value), value) == 0 &&
-		    strcmp(a->team, c->team) == 0 && strcmp(a->workflow, c->workflow) == 0) {
-			group_add(g, w->r);
-			return 0;
-		}
-	}
-}
-
-/* The tag groups of the kept calls as COPY text, into append or direct as
- * in rollup_rows but decided per group: an environment or a region repeats
- * in every batch, a customer id hardly ever, a feature of a workflow in
- * every few batches (mem remembers those). */
-static int tag_rows(const struct ledger_batch *b, const bool *keep, struct rollup_memory *mem,
-                    struct sbuf *append, struct sbuf *direct, struct tally_err *err)
-{
-	struct groups t;
-	size_t n_tags = 0;
-	int rc = -1;
-
-	/* Sized for every tag of every kept call: the table never rehashes. */
-	for (size_t i = 0; i < b->n_calls; i++)
-		if (keep[i] && b->calls[i].ev.tags[0])
-			for (const char *p = b->calls[i].ev.tags; *p; p++)
-				n_tags += *p == ':';
-	if (groups_init(&t, n_tags + 1) < 0) {
-		tally_err_set(err, TALLY_ENOMEM, true, "out of memory");
-		goto out;
-	}
-	for (size_t i = 0; i < b->n_calls; i++) {
-		if (!keep[i] || !b->calls[i].ev.tags[0])
+		const struct call_event *c = &r->ev;
+		struct key k;
+		memset(&k, 0, sizeof k);
+		const char *f[] = {c->team,     c->workflow, c->task_type,
+		                   c->provider, c->model,    r->tier};
+		for (int j = 0; j < 6; j++)
+			if ((k.s[j] = intern(w, f[j])) == UINT32_MAX)
+				return tally_err_set(err, TALLY_ENOMEM, false,
+				                     "out of memory summing the rollups");
+		k.bucket_us = bucket_of(c->ts_us, HOUR_US);
+		k.kind_status = ROLLUP_HOURLY | (uint32_t)c->status << 8;
+		group_add(group_of(w, &k), r);
+		k.bucket_us = bucket_of(c->ts_us, DAY_US);
+		k.kind_status = ROLLUP_DAILY;
+		group_add(group_of(w, &k), r);
+		if (!c->tags[0])
 			continue;
-		struct tag_walk w = {&t, &b->calls[i], bucket_of(b->calls[i].ev.ts_us, HOUR_US)};
-		if (event_tags_each(b->calls[i].ev.tags, tag_add, &w) < 0) {
-			if (t.arena.oom) {
-				tally_err_set(err, TALLY_ENOMEM, true, "out of memory");
-				goto out;
-			}
+		struct tag_fold tf = {w, r, {0}, false};
+		tf.k.bucket_us = bucket_of(c->ts_us, HOUR_US);
+		tf.k.kind_status = ROLLUP_TAGS;
+		tf.k.s[K_TEAM] = k.s[K_TEAM];
+		tf.k.s[K_WORKFLOW] = k.s[K_WORKFLOW];
+		if (event_tags_each(c->tags, tag_add, &tf) < 0) {
+			if (tf.oom)
+				return tally_err_set(err, TALLY_ENOMEM, false,
+				                     "out of memory summing the rollups");
 			/* event_parse stores nothing else: a bug, said loudly; the
 			 * call is stored with its tags, and `tally rollups rebuild`
 			 * sums them from the calls. */
 			log_error("call %s: its tags are not a flat JSON object, left out of "
 			          "the tag rollup (tally rollups rebuild restores it): %.60s",
-			          b->calls[i].ev.event_id, b->calls[i].ev.tags);
+			          c->event_id, c->tags);
 		}
 	}
-	for (size_t i = 0; i < t.n; i++) {
-		const struct group *g = &t.g[i];
-		const char *key = arena_str(&t, g->tag_key);
-		struct sbuf *s = g->calls + memory_seen(mem, g->hash) >= 2 ? append : direct;
-		char ts[40];
-		sbuf_copy_text(s, key);
-		sbuf_putc(s, '\t');
-		time_format(g->bucket_us, ts);
-		sbuf_puts(s, ts);
-		sbuf_putc(s, '\t');
-		sbuf_copy_text(s, g->first->ev.team);
-		sbuf_putc(s, '\t');
-		sbuf_copy_text(s, g->first->ev.workflow);
-		sbuf_putc(s, '\t');
-		sbuf_copy_text(s, arena_str(&t, g->tag_value));
-		sbuf_putc(s, '\t');
-		sbuf_i64(s, g->calls);
-		put_tokens(s, g);
-		sbuf_putc(s, '\t');
-		sbuf_i128(s, g->cost);
-		sbuf_putc(s, '\t');
-		sbuf_i64(s, g->unpriced);
-		sbuf_putc(s, '\n');
-	}
-	rc = 0;
-out:
-	groups_cleanup(&t);
-	return rc;
+	return 0;
 }
 
-/* ---- statements, the batch's rollups, the merge ------------------------------ */
+/* ---- the window's rows, written -------------------------------------------- */
+
+static void put_sums(struct sbuf *s, const struct group *g, bool hits)
+{
+	sbuf_putc(s, '\t');
+	sbuf_i64(s, g->calls);
+	for (int t = 0; t < 5; t++) {
+		sbuf_putc(s, '\t');
+		sbuf_i64(s, g->tokens[t]);
+	}
+	sbuf_putc(s, '\t');
+	sbuf_i128(s, g->cost);
+	sbuf_putc(s, '\t');
+	sbuf_i64(s, g->unpriced);
+	if (hits) {
+		sbuf_putc(s, '\t');
+		sbuf_i64(s, g->cache_hits);
+	}
+	sbuf_putc(s, '\n');
+}
+
+static void put_field(const struct rollup_window *w, struct sbuf *s, uint32_t off, bool first)
+{
+	if (!first)
+		sbuf_putc(s, '\t');
+	sbuf_copy_text(s, str_at(w, off));
+}
+
+/* One COPY line in the column order of the kind's table. */
+static void group_copy_text(const struct rollup_window *w, const struct group *g, struct sbuf *s)
+{
+	enum rollup_kind kind = (enum rollup_kind)(g->key.kind_status & 0xff);
+	char ts[40];
+
+	time_format(g->key.bucket_us, ts);
+	if (kind == ROLLUP_TAGS) {
+		put_field(w, s, g->key.s[K_TAG], true);
+		sbuf_putc(s, '\t');
+		sbuf_puts(s, ts);
+		put_field(w, s, g->key.s[K_TEAM], false);
+		put_field(w, s, g->key.s[K_WORKFLOW], false);
+		put_field(w, s, g->key.s[K_VALUE], false);
+		put_sums(s, g, false);
+		return;
+	}
+	sbuf_puts(s, ts);
+	for (int f = K_TEAM; f <= K_TIER; f++)
+		put_field(w, s, g->key.s[f], false);
+	if (kinds[kind].status) {
+		sbuf_putc(s, '\t');
+		sbuf_puts(s, call_status_name((enum call_status)(g->key.kind_status >> 8)));
+	}
+	put_sums(s, g, true);
+}
 
 int ledger_rollups_prepare(struct ledger *lg, struct tally_err *err)
 {
@@ -495,84 +451,40 @@ int ledger_rollups_prepare(struct ledger *lg, struct tally_err *err)
 		return -1;
 	for (size_t i = 0; i < N_KINDS; i++) {
 		const struct kind_def *k = &kinds[kind_order[i]];
-		const struct rollup_sql *q = &kind_sql[kind_order[i]];
-		if (ledger_prepare_one(lg, k->upsert, q->upsert, err) < 0 ||
-		    ledger_prepare_one(lg, k->append, q->append, err) < 0 ||
-		    ledger_prepare_one(lg, k->merge, q->merge, err) < 0)
+		if (ledger_prepare_one(lg, k->upsert_name, k->upsert, err) < 0 ||
+		    ledger_prepare_one(lg, k->merge_name, k->merge, err) < 0)
 			return -1;
 	}
 	return 0;
 }
 
-/* Each kind's rows of the kept calls into append[kind] and direct[kind]. */
-static int build_all(const struct ledger_batch *b, const bool *keep, size_t n_keep,
-                     struct rollup_memory *mem, struct sbuf *append, struct sbuf *direct,
-                     struct tally_err *err)
+void rollup_window_text(const struct rollup_window *w, enum rollup_kind kind, struct sbuf *s)
 {
+	for (size_t gi = 0; gi < w->n; gi++)
+		if ((enum rollup_kind)(w->g[gi].key.kind_status & 0xff) == kind)
+			group_copy_text(w, &w->g[gi], s);
+}
+
+int ledger_rollups_write(struct ledger *lg, const struct rollup_window *w, size_t *rows,
+                         struct tally_err *err)
+{
+	struct sbuf *s = &lg->copybuf;
+
+	*rows = 0;
+	if (!w || w->n == 0)
+		return 0;
 	for (size_t i = 0; i < N_KINDS; i++) {
 		enum rollup_kind kind = kind_order[i];
-		sbuf_reset(&direct[kind]);
-		sbuf_reset(&append[kind]);
-		if ((kind == ROLLUP_TAGS ? tag_rows(b, keep, mem, &append[kind], &direct[kind], err)
-		                         : rollup_rows(kind, b, keep, n_keep, mem, &append[kind],
-		                                       &direct[kind], err)) < 0)
-			return -1;
-		if (direct[kind].oom || append[kind].oom)
+		sbuf_reset(s);
+		rollup_window_text(w, kind, s);
+		if (s->oom)
 			return tally_err_set(err, TALLY_ENOMEM, true,
-			                     "out of memory building the rollups");
-	}
-	return 0;
-}
-
-void ledger_batch_seal_rollups(struct ledger_batch *b, struct rollup_memory *mem)
-{
-	struct tally_err err = {0};
-	bool *all = malloc((b->n_calls ? b->n_calls : 1) * sizeof *all);
-
-	b->rollups_for = 0;
-	if (!all || b->n_calls == 0) {
-		free(all);
-		return;
-	}
-	for (size_t i = 0; i < b->n_calls; i++)
-		all[i] = true;
-	if (build_all(b, all, b->n_calls, mem, b->roll_append, b->roll_direct, &err) == 0)
-		b->rollups_for = b->n_calls;
-	free(all);
-}
-
-int ledger_rollups_write(struct ledger *lg, const struct ledger_batch *b, const bool *keep,
-                         size_t n_keep, size_t *appended, struct tally_err *err)
-{
-	const struct sbuf *append = b->roll_append, *direct = b->roll_direct;
-
-	*appended = 0;
-	/* Summed ahead for every call; else (duplicates, redeliveries) now,
-	 * for the kept ones. */
-	if (b->rollups_for != b->n_calls || n_keep != b->n_calls) {
-		if (build_all(b, keep, n_keep, NULL, lg->roll_append, lg->roll_direct, err) < 0)
-			return -1;
-		append = lg->roll_append;
-		direct = lg->roll_direct;
-	}
-	for (size_t i = 0; i < N_KINDS; i++) {
-		enum rollup_kind kind = kind_order[i];
-		const struct kind_def *k = &kinds[kind];
-		const struct sbuf *a = &append[kind], *d = &direct[kind];
-
-		/* _pending before _merged, the lock order */
-		if (a->len) {
-			int rc = k->copy_pending
-			             ? ledger_copy(lg, k->copy_pending, a->p, a->len, err)
-			             : ledger_stage_run(lg, k->copy, a, k->append, err);
-			if (rc < 0)
-				return -1;
-			for (size_t j = 0; j < a->len; j++)
-				*appended += a->p[j] == '\n';
-		}
-		if (d->len && ledger_stage_run(lg, k->copy, d, k->upsert, err) < 0)
+			                     "out of memory writing the rollups");
+		if (s->len &&
+		    ledger_stage_run(lg, kinds[kind].copy, s, kinds[kind].upsert_name, err) < 0)
 			return -1;
 	}
+	*rows = w->n;
 	return ledger_run_prepared(lg, "rollup_owners", err);
 }
 
@@ -584,8 +496,8 @@ int ledger_merge_rollups(struct ledger *lg, int64_t *merged, struct tally_err *e
 	if (ledger_prepare(lg, err) < 0 || ledger_exec(lg, "BEGIN", err) < 0)
 		return -1;
 	for (size_t i = 0; i < N_KINDS && rc == 0; i++) {
-		PGresult *res =
-		    PQexecPrepared(lg->conn, kinds[kind_order[i]].merge, 0, NULL, NULL, NULL, 0);
+		PGresult *res = PQexecPrepared(lg->conn, kinds[kind_order[i]].merge_name, 0, NULL,
+		                               NULL, NULL, 0);
 		if (PQresultStatus(res) != PGRES_COMMAND_OK) {
 			rc = ledger_fail(lg, res, "merging the rollups", err);
 			break;

@@ -35,6 +35,31 @@ assert_eq "kill -9 x4: hourly, daily and tag rollups agree with the calls row by
 assert_eq "kill -9 x4: every call's stored components sum to its cost" 0 "$(components_mismatch)"
 assert_eq "kill -9 x4: stored offsets cover every message" "$N" "$(q "select sum(next_offset) from kafka_offsets where topic='llm.calls'")"
 
+# Phase 1b: the ledger drops the collector's sessions mid-stream, again and
+# again. The writer stores consecutive batches in one transaction (a
+# window) and releases each batch once it is in it: a window lost before
+# its commit is read again from the ledger's offsets, and nothing of it was
+# stored.
+kill -STOP "$COLLECTOR_PID"
+sh $G $N 60000 | "$BIN" produce >>"$T/produce.log" 2>&1
+kill -CONT "$COLLECTOR_PID"
+for round in 1 2 3 4 5; do
+	before=$(q 'select count(*) from calls')
+	wait_until 60 sh -c "[ \"\$(psql \"$TALLY_DATABASE_URL\" -XAtq -c 'select count(*) from calls')\" -gt $before ]"
+	sleep 0.$((round * 17 % 10))
+	q "select count(pg_terminate_backend(pid)) from pg_stat_activity
+		where backend_type = 'client backend' and pid <> pg_backend_pid()" >/dev/null
+done
+N=$((N + 60000))
+wait_calls $N 120
+sleep 1
+assert_match "sessions dropped: windows were lost and read again" "read again from the ledger's offsets" "$(cat "$T/collector-crash.log")"
+assert_eq "sessions dropped x5: every event stored once" "$N" "$(q 'select count(*) from calls')"
+assert_eq "sessions dropped x5: exact cost" "$(sh $E 0 $N)" "$(q 'select sum(cost_pusd) from calls')"
+assert_eq "sessions dropped x5: no event counted twice" "0" "$(status_field duplicates)"
+assert_eq "sessions dropped x5: rollups agree with the calls row by row" 0 "$(rollups_mismatch)"
+assert_eq "sessions dropped x5: stored offsets cover every message" "$N" "$(q "select sum(next_offset) from kafka_offsets where topic='llm.calls'")"
+
 # Phase 2: PostgreSQL stops hard while events wait for the collector, and
 # comes back.
 kill -STOP "$COLLECTOR_PID"
