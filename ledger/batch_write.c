@@ -109,8 +109,8 @@ fail:
 /* COPYs s into the staging table, runs stmt over it and empties it: the
  * stage is the batch's, and the window's transaction goes on after it
  * (ON COMMIT DELETE ROWS would keep it until the window commits). */
-static int stage_once(struct ledger *lg, const char *table, const struct sbuf *s,
-                      const char *stmt, struct tally_err *err)
+static int stage_once(struct ledger *lg, const char *table, const struct sbuf *s, const char *stmt,
+                      struct tally_err *err)
 {
 	char copy[96], empty[96];
 	snprintf(copy, sizeof copy, "COPY %s FROM STDIN", table);
@@ -184,8 +184,7 @@ static int write_batch_txn(struct ledger *lg, const struct ledger_source *src,
 		sbuf_puts(s, o->ev.correction ? "\tt\n" : "\tf\n");
 		res->outcomes++;
 	}
-	if (res->outcomes &&
-	    stage_once(lg, "stage_outcomes", s, "ups_outcomes", err) < 0)
+	if (res->outcomes && stage_once(lg, "stage_outcomes", s, "ups_outcomes", err) < 0)
 		return -1;
 
 	sbuf_reset(s);
@@ -203,8 +202,7 @@ static int write_batch_txn(struct ledger *lg, const struct ledger_source *src,
 		sbuf_putc(s, '\n');
 		res->feedback++;
 	}
-	if (res->feedback &&
-	    stage_once(lg, "stage_feedback", s, "ins_feedback", err) < 0)
+	if (res->feedback && stage_once(lg, "stage_feedback", s, "ins_feedback", err) < 0)
 		return -1;
 
 	sbuf_reset(s);
@@ -225,11 +223,10 @@ static int write_batch_txn(struct ledger *lg, const struct ledger_source *src,
 		sbuf_putc(s, '\n');
 		res->quarantined++;
 	}
-	if (res->quarantined &&
-	    stage_once(lg, "stage_quarantine", s, "ins_quarantine", err) < 0)
+	if (res->quarantined && stage_once(lg, "stage_quarantine", s, "ins_quarantine", err) < 0)
 		return -1;
 
-	return ledger_offsets_store(lg, src, b, err);
+	return 0;
 }
 
 /* ---- the window -------------------------------------------------------------- */
@@ -243,6 +240,7 @@ void ledger_window_abort(struct ledger *lg)
 	lg->window_batches = 0;
 	lg->n_months = 0; /* partitions it created are gone with it */
 	rollup_window_reset(lg->window);
+	ledger_offsets_window_reset(lg);
 }
 
 size_t ledger_window_batches(const struct ledger *lg)
@@ -264,6 +262,7 @@ size_t ledger_window_groups(const struct ledger *lg)
 static int batch_undo(struct ledger *lg)
 {
 	lg->n_months = 0;
+	ledger_offsets_unfence(lg);
 	if (!ledger_ok(lg))
 		return -1;
 	PGresult *r = PQexec(lg->conn, "ROLLBACK TO SAVEPOINT batch");
@@ -310,7 +309,9 @@ int ledger_window_add(struct ledger *lg, const struct ledger_source *src,
 		lg->window_batches = 0;
 		lg->window_began_us = time_mono_us();
 		rollup_window_reset(lg->window);
+		ledger_offsets_window_reset(lg);
 	}
+	lg->win_src = src;
 	if (ledger_exec(lg, "SAVEPOINT batch", err) < 0)
 		goto lost;
 	if (ensure_months(lg, b, err) < 0 || write_batch_txn(lg, src, b, stored, res, err) < 0) {
@@ -323,6 +324,8 @@ int ledger_window_add(struct ledger *lg, const struct ledger_source *src,
 	}
 	if (b->n_calls && rollup_window_fold(lg->window, b, lg->keep, err) < 0)
 		goto lost; /* the sums may be half done: nothing of the window is kept */
+	if (ledger_offsets_note(lg, b, err) < 0)
+		goto lost;
 	if (ledger_exec(lg, "RELEASE SAVEPOINT batch", err) < 0)
 		goto lost;
 	lg->window_batches++;
@@ -345,7 +348,8 @@ int ledger_window_commit(struct ledger *lg, struct ledger_window_result *res, st
 	if (!lg->window_open)
 		return 0;
 	res->batches = lg->window_batches;
-	if (ledger_rollups_write(lg, lg->window, &res->rollup_rows, err) < 0 ||
+	if (ledger_offsets_store(lg, lg->win_src, err) < 0 ||
+	    ledger_rollups_write(lg, lg->window, &res->rollup_rows, err) < 0 ||
 	    ledger_exec(lg, "COMMIT", err) < 0) {
 		ledger_window_abort(lg);
 		return -1;
@@ -353,6 +357,7 @@ int ledger_window_commit(struct ledger *lg, struct ledger_window_result *res, st
 	lg->window_open = false;
 	lg->window_batches = 0;
 	rollup_window_reset(lg->window);
+	ledger_offsets_window_reset(lg);
 	res->write_us = time_mono_us() - t0;
 	return 0;
 }

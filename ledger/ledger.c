@@ -165,6 +165,7 @@ static int ledger_connect(struct ledger *lg, struct tally_err *err)
 	lg->window_open = false; /* a new session: any open window was lost */
 	lg->window_batches = 0;
 	rollup_window_reset(lg->window);
+	lg->n_win_off = 0;
 	if (ledger_exec(lg, "SET TIME ZONE 'UTC'", err) < 0)
 		return -1;
 	return lg->async_commit ? ledger_exec(lg, "SET synchronous_commit = off", err) : 0;
@@ -196,6 +197,7 @@ void ledger_close(struct ledger *lg)
 	sbuf_cleanup(&lg->copybuf);
 	rollup_window_free(lg->window);
 	free(lg->keep);
+	free(lg->win_off);
 	free(lg->conninfo);
 	free(lg);
 }

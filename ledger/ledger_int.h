@@ -25,6 +25,19 @@ struct ledger {
 	struct rollup_window *window;
 	bool *keep; /* per call of the batch being written */
 	size_t cap_keep;
+	struct win_offset *win_off; /* the window's partitions (offsets.c) */
+	size_t n_win_off, cap_win_off;
+	const struct ledger_source *win_src; /* whose offsets the window stores */
+};
+
+/* A partition in the open window: fenced (its row read and locked) with the
+ * stored next offset then (-1: none), and the next offset after the
+ * window's stored batches (-1: none yet). */
+struct win_offset {
+	char topic[256];
+	int32_t partition;
+	bool fenced;
+	int64_t stored, next;
 };
 
 /* A timestamp column as ISO 8601 UTC text, to the second or the microsecond;
@@ -86,14 +99,20 @@ int ledger_prepare(struct ledger *lg, struct tally_err *err);
  * (offsets.c). */
 int ledger_calls_prepare(struct ledger *lg, struct tally_err *err);
 int ledger_offsets_prepare(struct ledger *lg, struct tally_err *err);
-/* Inside the batch transaction (offsets.c): the stored next offsets of the
- * batch's partitions into stored[i] (of b->marks[i]; -1 when none), locked
- * until commit so that a second collector cannot store the same messages
- * at the same time; then the batch's new next offsets. */
+/* Inside the window's transaction (offsets.c): the stored next offsets of
+ * the batch's partitions into stored[i] (of b->marks[i]; -1 when none), as
+ * stored or as the window's earlier batches moved them, locked until commit
+ * so that a second collector cannot store the same messages at the same
+ * time (read once per partition and window). note: the batch is stored, its
+ * new next offsets are the window's. store: the window's next offsets, at
+ * its commit. unfence: a batch was undone, and the locks its savepoint
+ * took with it; reset: the window ended. */
 int ledger_offsets_fence(struct ledger *lg, const struct ledger_source *src,
                          const struct ledger_batch *b, int64_t *stored, struct tally_err *err);
-int ledger_offsets_store(struct ledger *lg, const struct ledger_source *src,
-                         const struct ledger_batch *b, struct tally_err *err);
+int ledger_offsets_note(struct ledger *lg, const struct ledger_batch *b, struct tally_err *err);
+int ledger_offsets_store(struct ledger *lg, const struct ledger_source *src, struct tally_err *err);
+void ledger_offsets_unfence(struct ledger *lg);
+void ledger_offsets_window_reset(struct ledger *lg);
 /* COPY text fields: a timestamp; a text or \N when empty. */
 void ledger_copy_ts(struct sbuf *s, int64_t us);
 void ledger_copy_opt_text(struct sbuf *s, const char *v);

@@ -1,8 +1,13 @@
 /* offsets.c - the Kafka offsets the ledger holds (kafka_offsets): per
  * consumer group, cluster, topic and partition, the next offset to read,
- * stored in the transaction of the batch that covers it; and the resets the
- * collector records when a stored offset is gone from Kafka
- * (kafka_offset_resets). */
+ * stored in the transaction of the window that covers it; and the resets
+ * the collector records when a stored offset is gone from Kafka
+ * (kafka_offset_resets).
+ *
+ * In a window (ledger/batch_write.c) a partition's row is read and locked
+ * (the fence) by the first batch that has it; the next batches know it from
+ * the window's list, where each stored batch's new next offset is noted
+ * too, and the window stores them all once, when it commits. */
 #include "ledger_int.h"
 
 #include <stdlib.h>
@@ -38,6 +43,83 @@ static void array_text(struct sbuf *s, const char *v, bool first)
 	ledger_array_elem(s, v);
 }
 
+/* ---- the window's list ---------------------------------------------------- */
+
+static struct win_offset *win_find(struct ledger *lg, const struct kafka_pos *m)
+{
+	for (size_t i = 0; i < lg->n_win_off; i++)
+		if (lg->win_off[i].partition == m->partition &&
+		    strcmp(lg->win_off[i].topic, m->topic) == 0)
+			return &lg->win_off[i];
+	return NULL;
+}
+
+static struct win_offset *win_add(struct ledger *lg, const struct kafka_pos *m)
+{
+	struct win_offset *w = win_find(lg, m);
+	if (w)
+		return w;
+	if (lg->n_win_off == lg->cap_win_off) {
+		size_t ncap = lg->cap_win_off ? lg->cap_win_off * 2 : 64;
+		struct win_offset *nw = realloc(lg->win_off, ncap * sizeof *nw);
+		if (!nw)
+			return NULL;
+		lg->win_off = nw;
+		lg->cap_win_off = ncap;
+	}
+	w = &lg->win_off[lg->n_win_off++];
+	str_copy(w->topic, sizeof w->topic, m->topic);
+	w->partition = m->partition;
+	w->fenced = false;
+	w->stored = w->next = -1;
+	return w;
+}
+
+void ledger_offsets_window_reset(struct ledger *lg)
+{
+	lg->n_win_off = 0;
+}
+
+void ledger_offsets_unfence(struct ledger *lg)
+{
+	for (size_t i = 0; i < lg->n_win_off; i++)
+		lg->win_off[i].fenced = false;
+}
+
+/* What the window knows of the batch's partitions: stored[i] as the fence
+ * read it or the window's own progress, the larger; true when every one
+ * was fenced already. */
+static bool win_known(struct ledger *lg, const struct ledger_batch *b, int64_t *stored)
+{
+	bool all = true;
+	for (size_t i = 0; i < b->n_marks; i++) {
+		struct win_offset *w = win_find(lg, &b->marks[i]);
+		stored[i] = -1;
+		if (!w || !w->fenced) {
+			all = false;
+			if (w)
+				stored[i] = w->next;
+			continue;
+		}
+		stored[i] = w->stored > w->next ? w->stored : w->next;
+	}
+	return all;
+}
+
+int ledger_offsets_note(struct ledger *lg, const struct ledger_batch *b, struct tally_err *err)
+{
+	for (size_t i = 0; i < b->n_marks; i++) {
+		struct win_offset *w = win_add(lg, &b->marks[i]);
+		if (!w)
+			return tally_err_set(err, TALLY_ENOMEM, false, "out of memory");
+		if (b->marks[i].offset + 1 > w->next)
+			w->next = b->marks[i].offset + 1;
+	}
+	return 0;
+}
+
+/* ---- the fence, the store ------------------------------------------------ */
+
 /* Stored next offsets of the batch's partitions, locked until commit so that
  * a second collector cannot store the same messages at the same time. */
 int ledger_offsets_fence(struct ledger *lg, const struct ledger_source *src,
@@ -46,9 +128,7 @@ int ledger_offsets_fence(struct ledger *lg, const struct ledger_source *src,
 	struct sbuf topics, parts;
 	int rc = -1;
 
-	for (size_t i = 0; i < b->n_marks; i++)
-		stored[i] = -1;
-	if (b->n_marks == 0)
+	if (b->n_marks == 0 || win_known(lg, b, stored))
 		return 0;
 	sbuf_init(&topics);
 	sbuf_init(&parts);
@@ -70,14 +150,24 @@ int ledger_offsets_fence(struct ledger *lg, const struct ledger_source *src,
 		ledger_fail(lg, res, "reading stored offsets", err);
 		goto out;
 	}
-	for (int r = 0; r < PQntuples(res); r++) {
-		const char *t = PQgetvalue(res, r, 0);
-		int32_t p = atoi(PQgetvalue(res, r, 1));
-		int64_t off = strtoll(PQgetvalue(res, r, 2), NULL, 10);
-		for (size_t i = 0; i < b->n_marks; i++)
-			if (b->marks[i].partition == p && strcmp(b->marks[i].topic, t) == 0)
-				stored[i] = off;
+	for (size_t i = 0; i < b->n_marks; i++) {
+		struct win_offset *w = win_add(lg, &b->marks[i]);
+		if (!w) {
+			PQclear(res);
+			tally_err_set(err, TALLY_ENOMEM, false, "out of memory");
+			goto out;
+		}
+		w->fenced = true;
+		w->stored = -1;
 	}
+	for (int r = 0; r < PQntuples(res); r++) {
+		struct kafka_pos m = {.topic = PQgetvalue(res, r, 0),
+		                      .partition = atoi(PQgetvalue(res, r, 1))};
+		struct win_offset *w = win_find(lg, &m);
+		if (w)
+			w->stored = strtoll(PQgetvalue(res, r, 2), NULL, 10);
+	}
+	win_known(lg, b, stored);
 	PQclear(res);
 	rc = 0;
 out:
@@ -99,30 +189,35 @@ bool ledger_batch_already_stored(const struct ledger_batch *b, const int64_t *st
 	return false;
 }
 
-int ledger_offsets_store(struct ledger *lg, const struct ledger_source *src,
-                         const struct ledger_batch *b, struct tally_err *err)
+int ledger_offsets_store(struct ledger *lg, const struct ledger_source *src, struct tally_err *err)
 {
 	struct sbuf t, p, o;
+	size_t n = 0;
 	int rc;
 
-	if (b->n_marks == 0)
-		return 0;
 	sbuf_init(&t);
 	sbuf_init(&p);
 	sbuf_init(&o);
 	sbuf_putc(&t, '{');
 	sbuf_putc(&p, '{');
 	sbuf_putc(&o, '{');
-	for (size_t i = 0; i < b->n_marks; i++) {
-		array_text(&t, b->marks[i].topic, i == 0);
-		sbuf_printf(&p, "%s%d", i ? "," : "", b->marks[i].partition);
-		sbuf_printf(&o, "%s%lld", i ? "," : "", (long long)b->marks[i].offset + 1);
+	for (size_t i = 0; i < lg->n_win_off; i++) {
+		const struct win_offset *w = &lg->win_off[i];
+		if (w->next < 0)
+			continue;
+		array_text(&t, w->topic, n == 0);
+		sbuf_printf(&p, "%s%d", n ? "," : "", w->partition);
+		sbuf_printf(&o, "%s%lld", n ? "," : "", (long long)w->next);
+		n++;
 	}
 	sbuf_putc(&t, '}');
 	sbuf_putc(&p, '}');
 	sbuf_putc(&o, '}');
-	const char *params[5] = {src->group, src->cluster_id, t.p, p.p, o.p};
-	rc = ledger_exec_prepared(lg, "store_offsets", 5, params, NULL, err);
+	const char *params[5] = {src ? src->group : "", src ? src->cluster_id : "", t.p, p.p, o.p};
+	if (t.oom || p.oom || o.oom)
+		rc = tally_err_set(err, TALLY_ENOMEM, true, "out of memory");
+	else
+		rc = n ? ledger_exec_prepared(lg, "store_offsets", 5, params, NULL, err) : 0;
 	sbuf_cleanup(&t);
 	sbuf_cleanup(&p);
 	sbuf_cleanup(&o);
