@@ -49,7 +49,7 @@ static bool sbuf_grow(struct sbuf *b, size_t extra)
 	return true;
 }
 
-void sbuf_append(struct sbuf *b, const void *data, size_t n)
+void sbuf_append_grow(struct sbuf *b, const void *data, size_t n)
 {
 	if (!sbuf_grow(b, n))
 		return;
@@ -58,12 +58,7 @@ void sbuf_append(struct sbuf *b, const void *data, size_t n)
 	b->p[b->len] = '\0';
 }
 
-void sbuf_puts(struct sbuf *b, const char *s)
-{
-	sbuf_append(b, s, strlen(s));
-}
-
-void sbuf_putc(struct sbuf *b, char c)
+void sbuf_putc_grow(struct sbuf *b, char c)
 {
 	if (!sbuf_grow(b, 1))
 		return;
@@ -95,14 +90,27 @@ void sbuf_printf(struct sbuf *b, const char *fmt, ...)
 
 void sbuf_i64(struct sbuf *b, int64_t v)
 {
+	static const char pairs[] = "00010203040506070809101112131415161718192021222324"
+	                            "25262728293031323334353637383940414243444546474849"
+	                            "50515253545556575859606162636465666768697071727374"
+	                            "75767778798081828384858687888990919293949596979899";
 	char buf[24];
 	int i = sizeof buf;
 	uint64_t mag = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
 
-	do {
-		buf[--i] = (char)('0' + mag % 10);
-		mag /= 10;
-	} while (mag);
+	/* two digits a step: a COPY line holds a dozen integers */
+	while (mag >= 100) {
+		unsigned d = (unsigned)(mag % 100) * 2;
+		mag /= 100;
+		buf[--i] = pairs[d + 1];
+		buf[--i] = pairs[d];
+	}
+	if (mag >= 10) {
+		buf[--i] = pairs[mag * 2 + 1];
+		buf[--i] = pairs[mag * 2];
+	} else {
+		buf[--i] = (char)('0' + mag);
+	}
 	if (v < 0)
 		buf[--i] = '-';
 	sbuf_append(b, buf + i, sizeof buf - (size_t)i);
