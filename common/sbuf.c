@@ -94,26 +94,33 @@ void sbuf_i64(struct sbuf *b, int64_t v)
 	                            "25262728293031323334353637383940414243444546474849"
 	                            "50515253545556575859606162636465666768697071727374"
 	                            "75767778798081828384858687888990919293949596979899";
-	char buf[24];
-	int i = sizeof buf;
 	uint64_t mag = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
+	size_t n = (size_t)(v < 0) + 1;
+	char *q;
 
-	/* two digits a step: a COPY line holds a dozen integers */
+	for (uint64_t t = mag; t >= 10; t /= 10)
+		n++;
+	if (!sbuf_grow(b, n))
+		return;
+	/* Written in place from the last digit, two a step: a COPY line holds
+	 * some twenty integers. */
+	q = b->p + b->len + n;
+	*q = '\0';
 	while (mag >= 100) {
 		unsigned d = (unsigned)(mag % 100) * 2;
 		mag /= 100;
-		buf[--i] = pairs[d + 1];
-		buf[--i] = pairs[d];
+		*--q = pairs[d + 1];
+		*--q = pairs[d];
 	}
 	if (mag >= 10) {
-		buf[--i] = pairs[mag * 2 + 1];
-		buf[--i] = pairs[mag * 2];
+		*--q = pairs[mag * 2 + 1];
+		*--q = pairs[mag * 2];
 	} else {
-		buf[--i] = (char)('0' + mag);
+		*--q = (char)('0' + mag);
 	}
 	if (v < 0)
-		buf[--i] = '-';
-	sbuf_append(b, buf + i, sizeof buf - (size_t)i);
+		*--q = '-';
+	b->len += n;
 }
 
 const char *i128_text(__int128 v, char buf[48])
