@@ -20,6 +20,8 @@
 #ifndef TALLY_JREAD_H
 #define TALLY_JREAD_H
 
+#include "common.h" /* TALLY_MUST_USE */
+
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -76,7 +78,7 @@ struct jread_doc {
  * it is not looked at: see d->end). Returns 0; -1 on a syntax error
  * (d->error_at set; an empty buffer is one, at offset 0); -2 when out of
  * memory. Either way call jread_cleanup. Never keeps a pointer into buf. */
-int jread_parse(struct jread_doc *d, const char *buf, size_t len);
+TALLY_MUST_USE int jread_parse(struct jread_doc *d, const char *buf, size_t len);
 void jread_cleanup(struct jread_doc *d); /* NULL is fine */
 
 /* Writes the object obj, whose members must be strings, numbers or
