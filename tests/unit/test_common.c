@@ -202,13 +202,49 @@ static void test_sbuf_i64(void **state)
 	sbuf_cleanup(&b);
 }
 
+/* sbuf_copy_text escapes exactly backslash, tab, newline and carriage
+ * return, whatever surrounds them: every byte value, alone and in runs. */
+static void test_copy_text_bytes(void **state)
+{
+	char in[64], want[128];
+	struct sbuf b;
+	(void)state;
+	sbuf_init(&b);
+	for (int c = 1; c < 256; c++) {
+		for (int len = 1; len < 20; len += 6) {
+			size_t w = 0;
+			for (int i = 0; i < len; i++) {
+				in[i] = i % 3 == 1 ? (char)c : (char)('a' + i);
+				const char *esc = in[i] == '\\'   ? "\\\\"
+				                  : in[i] == '\t' ? "\\t"
+				                  : in[i] == '\n' ? "\\n"
+				                  : in[i] == '\r' ? "\\r"
+				                                  : NULL;
+				if (esc) {
+					memcpy(want + w, esc, 2);
+					w += 2;
+				} else {
+					want[w++] = in[i];
+				}
+			}
+			in[len] = '\0';
+			want[w] = '\0';
+			sbuf_reset(&b);
+			sbuf_copy_text(&b, in);
+			assert_string_equal(b.p, want);
+			assert_int_equal(b.len, w);
+		}
+	}
+	sbuf_cleanup(&b);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_money_parse),   cmocka_unit_test(test_money_parse_rejects),
 	    cmocka_unit_test(test_money_format),  cmocka_unit_test(test_time),
 	    cmocka_unit_test(test_utf8_and_copy), cmocka_unit_test(test_i128_text),
-	    cmocka_unit_test(test_sbuf_i64),
+	    cmocka_unit_test(test_sbuf_i64),      cmocka_unit_test(test_copy_text_bytes),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
