@@ -158,26 +158,15 @@ void sbuf_score(struct sbuf *b, double v)
 	sbuf_append(b, frac, 7);
 }
 
-/* A byte COPY's text format takes as it is: not NUL (the end), a backslash,
- * tab, newline or carriage return. */
-static inline bool copy_plain(unsigned char c)
-{
-	return c > '\r' ? c != '\\' : c != '\0' && c != '\t' && c != '\n' && c != '\r';
-}
-
 void sbuf_copy_text(struct sbuf *b, const char *s)
 {
 	if (!s) {
 		sbuf_append(b, "\\N", 2);
 		return;
 	}
-	/* Copy runs of plain bytes at once; escape the four that COPY needs.
-	 * The run is found byte by byte: names are short, and strcspn costs
-	 * more to set up than such a loop takes (a COPY line has 14 texts). */
+	/* Copy runs of plain bytes at once; escape the four that COPY needs. */
 	for (;;) {
-		size_t n = 0;
-		while (copy_plain((unsigned char)s[n]))
-			n++;
+		size_t n = strcspn(s, "\\\t\n\r");
 		sbuf_append(b, s, n);
 		s += n;
 		if (*s == '\0')
