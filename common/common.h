@@ -10,6 +10,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 /* ---- errors ---------------------------------------------------------- */
 
@@ -120,9 +121,37 @@ struct sbuf {
 void sbuf_init(struct sbuf *b);
 void sbuf_cleanup(struct sbuf *b);
 void sbuf_reset(struct sbuf *b);
-void sbuf_append(struct sbuf *b, const void *data, size_t n);
-void sbuf_puts(struct sbuf *b, const char *s);
-void sbuf_putc(struct sbuf *b, char c);
+/* sbuf_append and sbuf_putc when the buffer must grow first (or is oom). */
+void sbuf_append_grow(struct sbuf *b, const void *data, size_t n);
+void sbuf_putc_grow(struct sbuf *b, char c);
+
+/* Appends n bytes (the buffer stays NUL-terminated). Inline while there is
+ * room: a COPY line is some fifty appends (ledger_copy_call). */
+static inline void sbuf_append(struct sbuf *b, const void *data, size_t n)
+{
+	if (!b->oom && b->len + n + 1 <= b->cap) {
+		memcpy(b->p + b->len, data, n);
+		b->len += n;
+		b->p[b->len] = '\0';
+		return;
+	}
+	sbuf_append_grow(b, data, n);
+}
+
+static inline void sbuf_puts(struct sbuf *b, const char *s)
+{
+	sbuf_append(b, s, strlen(s));
+}
+
+static inline void sbuf_putc(struct sbuf *b, char c)
+{
+	if (!b->oom && b->len + 2 <= b->cap) {
+		b->p[b->len++] = c;
+		b->p[b->len] = '\0';
+		return;
+	}
+	sbuf_putc_grow(b, c);
+}
 void sbuf_printf(struct sbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Appends v in decimal (no printf: this is on the ingestion hot path). */
 void sbuf_i64(struct sbuf *b, int64_t v);

@@ -1,9 +1,11 @@
 /* event.c - parsing and validating the JSON events of docs/events.md.
  *
- * Each message is parsed with cJSON into a tree that lives only for the call;
- * every string is copied into the fixed-size fields of struct event, so
- * nothing points into the caller's buffer afterwards. There is no static
- * mutable state here: event_parse may run on many threads at once.
+ * Each message is read by common/jread.c into a flat array of values on the
+ * stack (no allocation for a message of ordinary size), which reads JSON
+ * exactly as cJSON did here before, syntax errors included; every string is
+ * copied into the fixed-size fields of struct event, so nothing points into
+ * the caller's buffer afterwards. There is no static mutable state here:
+ * event_parse may run on many threads at once.
  *
  * JSON null is treated as "absent" for optional fields (SDKs like to send
  * "tier": null) and as missing for required ones. Unknown fields are ignored.
@@ -33,8 +35,8 @@
  *     usage without cache fields means the same thing in this shape.)
  */
 #include "event.h"
+#include "jread.h"
 
-#include <cjson/cJSON.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -47,6 +49,44 @@
 /* Earliest and latest accepted timestamps: 2000-01-01 and 2100-01-01 UTC. */
 #define TS_MIN_US (INT64_C(946684800) * 1000000)
 #define TS_END_US (INT64_C(4102444800) * 1000000)
+
+/* The types of a value; false for NULL (an absent member). */
+static inline bool is_type(const struct jread_val *v, int type)
+{
+	return v && v->type == type;
+}
+static inline bool is_null(const struct jread_val *v)
+{
+	return is_type(v, JREAD_NULL);
+}
+static inline bool is_true(const struct jread_val *v)
+{
+	return is_type(v, JREAD_TRUE);
+}
+static inline bool is_false(const struct jread_val *v)
+{
+	return is_type(v, JREAD_FALSE);
+}
+static inline bool is_bool(const struct jread_val *v)
+{
+	return is_true(v) || is_false(v);
+}
+static inline bool is_number(const struct jread_val *v)
+{
+	return is_type(v, JREAD_NUMBER);
+}
+static inline bool is_string(const struct jread_val *v)
+{
+	return is_type(v, JREAD_STRING);
+}
+static inline bool is_array(const struct jread_val *v)
+{
+	return is_type(v, JREAD_ARRAY);
+}
+static inline bool is_object(const struct jread_val *v)
+{
+	return is_type(v, JREAD_OBJECT);
+}
 
 /* Copies at most EXCERPT_MAX bytes of s into out, cut on a character boundary
  * and made printable, so that a bad value can be quoted in a one-line message
@@ -72,24 +112,24 @@ static void excerpt(const char *s, char *out, size_t n)
 }
 
 /* Describes a JSON value for "got ..." in an error message. */
-static void describe(const cJSON *v, char *out, size_t n)
+static void describe(const struct jread_val *v, char *out, size_t n)
 {
 	char ex[EXCERPT_MAX + 8];
 
 	if (!v) {
 		snprintf(out, n, "nothing");
-	} else if (cJSON_IsNull(v)) {
+	} else if (is_null(v)) {
 		snprintf(out, n, "null");
-	} else if (cJSON_IsTrue(v)) {
+	} else if (is_true(v)) {
 		snprintf(out, n, "true");
-	} else if (cJSON_IsFalse(v)) {
+	} else if (is_false(v)) {
 		snprintf(out, n, "false");
-	} else if (cJSON_IsNumber(v)) {
-		snprintf(out, n, "%.15g", v->valuedouble);
-	} else if (cJSON_IsString(v)) {
-		excerpt(v->valuestring, ex, sizeof ex);
+	} else if (is_number(v)) {
+		snprintf(out, n, "%.15g", v->num);
+	} else if (is_string(v)) {
+		excerpt(v->str, ex, sizeof ex);
 		snprintf(out, n, "a string \"%s\"", ex);
-	} else if (cJSON_IsArray(v)) {
+	} else if (is_array(v)) {
 		snprintf(out, n, "an array");
 	} else {
 		snprintf(out, n, "an object");
@@ -97,38 +137,55 @@ static void describe(const cJSON *v, char *out, size_t n)
 }
 
 /* The member `key` of obj, the first of that name (check_unique_keys refuses
- * a second), or NULL; as cJSON_GetObjectItemCaseSensitive, but a key's first
- * byte is compared before calling strcmp: an event is read by some forty
- * lookups in objects of twenty members, the collector's hottest loop. */
-static const cJSON *lookup(const cJSON *obj, const char *key)
+ * a second), or NULL. An event is read by some forty lookups in objects of
+ * twenty members, the collector's hottest loop: jread_member compares two
+ * bytes before a key and skips at once most keys an object lacks. */
+static const struct jread_val *lookup(const struct jread_val *obj, const char *key)
 {
-	if (!cJSON_IsObject(obj))
-		return NULL;
-	for (const cJSON *c = obj->child; c; c = c->next)
-		if (c->string && c->string[0] == key[0] && strcmp(c->string, key) == 0)
-			return c;
-	return NULL;
+	return jread_member(obj, key);
 }
 
 /* Returns the member `key` of obj, or NULL when it is absent or null. */
-static const cJSON *member(const cJSON *obj, const char *key)
+static const struct jread_val *member(const struct jread_val *obj, const char *key)
 {
-	const cJSON *v = lookup(obj, key);
+	const struct jread_val *v = lookup(obj, key);
 
-	return cJSON_IsNull(v) ? NULL : v;
+	return is_null(v) ? NULL : v;
 }
 
-static bool has_member(const cJSON *obj, const char *key)
+static bool has_member(const struct jread_val *obj, const char *key)
 {
 	return lookup(obj, key) != NULL;
 }
 
+/* True when the n bytes at s are all printable ASCII (0x20 to 0x7e), as
+ * nearly every name is: valid UTF-8 without a control character. Eight bytes
+ * at a time: a byte from 0x80 up has its high bit set, one below 0x20 gets it
+ * from the subtraction, 0x7f from the addition (a borrow or carry can only
+ * flag a byte next to one already flagged). */
+static bool printable_ascii(const char *s, size_t n)
+{
+	const uint64_t ones = UINT64_C(0x0101010101010101), highs = UINT64_C(0x8080808080808080);
+	size_t i = 0;
+
+	for (; i + 8 <= n; i += 8) {
+		uint64_t w;
+		memcpy(&w, s + i, 8);
+		if ((w | (w - ones * 0x20) | (w + ones)) & highs)
+			return false;
+	}
+	for (; i < n; i++)
+		if ((unsigned char)s[i] < 0x20 || (unsigned char)s[i] > 0x7e)
+			return false;
+	return true;
+}
+
 /* Copies the string member `key` into dst (room for max bytes and a NUL).
  * An absent optional string leaves dst empty. */
-static int get_string(const cJSON *obj, const char *key, size_t max, bool required, char *dst,
-                      struct tally_err *err)
+static int get_string(const struct jread_val *obj, const char *key, size_t max, bool required,
+                      char *dst, struct tally_err *err)
 {
-	const cJSON *v = member(obj, key);
+	const struct jread_val *v = member(obj, key);
 	char got[EXCERPT_MAX + 32];
 	size_t len;
 
@@ -142,12 +199,12 @@ static int get_string(const cJSON *obj, const char *key, size_t max, bool requir
 		return tally_err_set(err, TALLY_EINVAL, false,
 		                     "missing required field \"%s\" (string)", key);
 	}
-	if (!cJSON_IsString(v)) {
+	if (!is_string(v)) {
 		describe(v, got, sizeof got);
 		return tally_err_set(err, TALLY_EINVAL, false, "%s must be a string, got %s", key,
 		                     got);
 	}
-	len = strlen(v->valuestring);
+	len = v->str_len;
 	if (len == 0 && required)
 		return tally_err_set(err, TALLY_EINVAL, false,
 		                     "%s must be a non-empty string, got \"\"", key);
@@ -155,26 +212,29 @@ static int get_string(const cJSON *obj, const char *key, size_t max, bool requir
 		return tally_err_set(err, TALLY_EINVAL, false,
 		                     "%s is too long: %zu bytes, at most %zu allowed", key, len,
 		                     max);
-	if (!utf8_valid(v->valuestring, len))
-		return tally_err_set(err, TALLY_EINVAL, false, "%s is not valid UTF-8", key);
-	/* Names end up in logs, CSV cells and dashboards: no control characters. */
-	ptrdiff_t ctl = text_control_at(v->valuestring, len);
-	if (ctl >= 0)
-		return tally_err_set(err, TALLY_EINVAL, false,
-		                     "%s holds a control character (byte %td): names are printable"
-		                     " text",
-		                     key, ctl + 1);
-	memcpy(dst, v->valuestring, len + 1);
+	if (!printable_ascii(v->str, len)) {
+		if (!utf8_valid(v->str, len))
+			return tally_err_set(err, TALLY_EINVAL, false, "%s is not valid UTF-8",
+			                     key);
+		/* Names end up in logs, CSV cells and dashboards: no control characters. */
+		ptrdiff_t ctl = text_control_at(v->str, len);
+		if (ctl >= 0)
+			return tally_err_set(err, TALLY_EINVAL, false,
+			                     "%s holds a control character (byte %td): names are "
+			                     "printable text",
+			                     key, ctl + 1);
+	}
+	memcpy(dst, v->str, len + 1);
 	return 0;
 }
 
 /* Reads an integral number 0..max from obj[key]; `path` is the prefix used in
  * messages ("usage."). Sets *found (may be NULL) when the member was there;
  * an absent optional member leaves *out at 0. */
-static int get_int(const cJSON *obj, const char *path, const char *key, int64_t max, bool required,
-                   bool *found, int64_t *out, struct tally_err *err)
+static int get_int(const struct jread_val *obj, const char *path, const char *key, int64_t max,
+                   bool required, bool *found, int64_t *out, struct tally_err *err)
 {
-	const cJSON *v = member(obj, key);
+	const struct jread_val *v = member(obj, key);
 	char got[EXCERPT_MAX + 32];
 
 	if (found)
@@ -187,22 +247,22 @@ static int get_int(const cJSON *obj, const char *path, const char *key, int64_t 
 		                     "missing required field \"%s%s\" (integer 0..%lld)", path, key,
 		                     (long long)max);
 	}
-	if (!cJSON_IsNumber(v) || !isfinite(v->valuedouble) || v->valuedouble < 0 ||
-	    v->valuedouble > (double)max || v->valuedouble != (double)(int64_t)v->valuedouble) {
+	if (!is_number(v) || !isfinite(v->num) || v->num < 0 || v->num > (double)max ||
+	    v->num != (double)(int64_t)v->num) {
 		describe(v, got, sizeof got);
 		return tally_err_set(err, TALLY_EINVAL, false,
 		                     "%s%s must be an integer 0..%lld, got %s", path, key,
 		                     (long long)max, got);
 	}
-	*out = (int64_t)v->valuedouble;
+	*out = (int64_t)v->num;
 	return 0;
 }
 
 /* Reads an optional boolean; absent leaves *out false. */
-static int get_bool(const cJSON *obj, const char *key, bool required, bool *out,
+static int get_bool(const struct jread_val *obj, const char *key, bool required, bool *out,
                     struct tally_err *err)
 {
-	const cJSON *v = member(obj, key);
+	const struct jread_val *v = member(obj, key);
 	char got[EXCERPT_MAX + 32];
 
 	*out = false;
@@ -212,20 +272,20 @@ static int get_bool(const cJSON *obj, const char *key, bool required, bool *out,
 		return tally_err_set(err, TALLY_EINVAL, false,
 		                     "missing required field \"%s\" (true or false)", key);
 	}
-	if (!cJSON_IsBool(v)) {
+	if (!is_bool(v)) {
 		describe(v, got, sizeof got);
 		return tally_err_set(err, TALLY_EINVAL, false, "%s must be true or false, got %s",
 		                     key, got);
 	}
-	*out = cJSON_IsTrue(v);
+	*out = is_true(v);
 	return 0;
 }
 
 /* Reads a score in [0,1]. */
-static int get_unit(const cJSON *obj, const char *key, bool required, bool *found, double *out,
-                    struct tally_err *err)
+static int get_unit(const struct jread_val *obj, const char *key, bool required, bool *found,
+                    double *out, struct tally_err *err)
 {
-	const cJSON *v = member(obj, key);
+	const struct jread_val *v = member(obj, key);
 	char got[EXCERPT_MAX + 32];
 
 	*found = v != NULL;
@@ -236,20 +296,20 @@ static int get_unit(const cJSON *obj, const char *key, bool required, bool *foun
 		return tally_err_set(err, TALLY_EINVAL, false,
 		                     "missing required field \"%s\" (number 0..1)", key);
 	}
-	if (!cJSON_IsNumber(v) || !(v->valuedouble >= 0 && v->valuedouble <= 1)) {
+	if (!is_number(v) || !(v->num >= 0 && v->num <= 1)) {
 		describe(v, got, sizeof got);
 		return tally_err_set(err, TALLY_EINVAL, false, "%s must be a number 0..1, got %s",
 		                     key, got);
 	}
-	*out = v->valuedouble;
+	*out = v->num;
 	return 0;
 }
 
 /* Reads an optional amount of USD, 0..USD_MAX, into pico-USD. */
-static int get_usd(const cJSON *obj, const char *key, bool *found, int64_t *out,
+static int get_usd(const struct jread_val *obj, const char *key, bool *found, int64_t *out,
                    struct tally_err *err)
 {
-	const cJSON *v = member(obj, key);
+	const struct jread_val *v = member(obj, key);
 	char got[EXCERPT_MAX + 32], num[64];
 	const char *text;
 
@@ -257,67 +317,72 @@ static int get_usd(const cJSON *obj, const char *key, bool *found, int64_t *out,
 	*out = 0;
 	if (!v)
 		return 0;
-	describe(v, got, sizeof got); /* rare: providers' costs are seldom sent */
-	if (cJSON_IsString(v)) {
-		text = v->valuestring;
-	} else if (cJSON_IsNumber(v)) {
-		snprintf(num, sizeof num, "%.15g", v->valuedouble);
+	if (is_string(v)) {
+		text = v->str;
+	} else if (is_number(v)) {
+		snprintf(num, sizeof num, "%.15g", v->num);
 		text = num;
 	} else {
+		describe(v, got, sizeof got);
 		return tally_err_set(err, TALLY_EINVAL, false,
 		                     "%s must be a decimal string such as \"0.000183\", got %s",
 		                     key, got);
 	}
 	/* One message for syntax and range: either way the fix is the same. */
-	if (money_parse(text, 12, out, NULL) < 0 || *out < 0 || *out > USD_MAX * PUSD_PER_USD)
+	if (money_parse(text, 12, out, NULL) < 0 || *out < 0 || *out > USD_MAX * PUSD_PER_USD) {
+		describe(v, got, sizeof got);
 		return tally_err_set(err, TALLY_EINVAL, false,
 		                     "%s must be a decimal amount of USD between 0 and %d such as "
 		                     "\"0.000183\", got %s",
 		                     key, USD_MAX, got);
+	}
 	return 0;
 }
 
 /* Reads the required "ts" member. */
-static int get_ts(const cJSON *obj, int64_t *out, struct tally_err *err)
+static int get_ts(const struct jread_val *obj, int64_t *out, struct tally_err *err)
 {
-	const cJSON *v = member(obj, "ts");
+	const struct jread_val *v = member(obj, "ts");
 	char got[EXCERPT_MAX + 32], ex[EXCERPT_MAX + 8];
 
 	if (!v)
 		return tally_err_set(err, TALLY_EINVAL, false,
 		                     "missing required field \"ts\" (RFC 3339 timestamp, e.g. "
 		                     "2026-11-01T12:00:00Z)");
-	if (!cJSON_IsString(v)) {
+	if (!is_string(v)) {
 		describe(v, got, sizeof got);
 		return tally_err_set(err, TALLY_EINVAL, false,
 		                     "ts must be an RFC 3339 timestamp string (e.g. "
 		                     "2026-11-01T12:00:00Z), got %s",
 		                     got);
 	}
-	excerpt(v->valuestring, ex, sizeof ex);
-	if (time_parse(v->valuestring, false, out) < 0)
+	if (time_parse(v->str, false, out) < 0) {
+		excerpt(v->str, ex, sizeof ex);
 		return tally_err_set(err, TALLY_EINVAL, false,
 		                     "ts \"%s\" is not an RFC 3339 timestamp (e.g. "
 		                     "2026-11-01T12:00:00Z)",
 		                     ex);
-	if (*out < TS_MIN_US || *out >= TS_END_US)
+	}
+	if (*out < TS_MIN_US || *out >= TS_END_US) {
+		excerpt(v->str, ex, sizeof ex);
 		return tally_err_set(err, TALLY_EINVAL, false,
 		                     "ts \"%s\" is outside the years 2000..2099 (UTC)", ex);
+	}
 	return 0;
 }
 
 /* Finds an optional nested object such as usage.prompt_tokens_details;
  * *out is NULL when it is absent or null. */
-static int get_object(const cJSON *obj, const char *path, const char *key, const cJSON **out,
-                      struct tally_err *err)
+static int get_object(const struct jread_val *obj, const char *path, const char *key,
+                      const struct jread_val **out, struct tally_err *err)
 {
-	const cJSON *v = member(obj, key);
+	const struct jread_val *v = member(obj, key);
 	char got[EXCERPT_MAX + 32];
 
 	*out = NULL;
 	if (!v)
 		return 0;
-	if (!cJSON_IsObject(v)) {
+	if (!is_object(v)) {
 		describe(v, got, sizeof got);
 		return tally_err_set(err, TALLY_EINVAL, false, "%s%s must be an object, got %s",
 		                     path, key, got);
@@ -327,13 +392,13 @@ static int get_object(const cJSON *obj, const char *path, const char *key, const
 }
 
 /* An optional integer 0..EVENT_TOKENS_MAX member; absent leaves *out 0. */
-static int opt_tokens(const cJSON *obj, const char *path, const char *key, int64_t *out,
+static int opt_tokens(const struct jread_val *obj, const char *path, const char *key, int64_t *out,
                       struct tally_err *err)
 {
 	return get_int(obj, path, key, EVENT_TOKENS_MAX, false, NULL, out, err);
 }
 
-static int req_tokens(const cJSON *obj, const char *path, const char *key, int64_t *out,
+static int req_tokens(const struct jread_val *obj, const char *path, const char *key, int64_t *out,
                       struct tally_err *err)
 {
 	return get_int(obj, path, key, EVENT_TOKENS_MAX, true, NULL, out, err);
@@ -421,10 +486,10 @@ static int usage_check(struct call_event *c, struct tally_err *err)
 /* The OpenAI shapes: input includes the cached tokens, output the reasoning
  * tokens; only the names differ. xAI reports reasoning beside the
  * completion: reasoning_beside adds it to the output. */
-static int usage_openai(const cJSON *u, const struct openai_usage_names *n, bool reasoning_beside,
-                        struct call_event *c, struct tally_err *err)
+static int usage_openai(const struct jread_val *u, const struct openai_usage_names *n,
+                        bool reasoning_beside, struct call_event *c, struct tally_err *err)
 {
-	const cJSON *id, *od, *cd = NULL;
+	const struct jread_val *id, *od, *cd = NULL;
 	int64_t x = 0;
 
 	if (req_tokens(u, "usage.", n->input, &c->input_tokens, err) < 0 ||
@@ -471,21 +536,23 @@ static int usage_openai(const cJSON *u, const struct openai_usage_names *n, bool
 	                                   &c->output_tokens, err) < 0)
 		return -1;
 	char pn[96], wn[96];
-	snprintf(pn, sizeof pn, "%scached_tokens", n->input_path);
-	snprintf(wn, sizeof wn, "usage.%s", n->input);
-	if (part_of(c->cache_read_tokens, pn, c->input_tokens, wn,
-	            "cached tokens are part of the input", err) < 0)
-		return -1;
-	snprintf(pn, sizeof pn, "%sreasoning_tokens", n->output_path);
-	snprintf(wn, sizeof wn, "usage.%s", n->output);
-	if (part_of(c->reasoning_tokens, pn, c->output_tokens, wn,
-	            "reasoning tokens are part of the output", err) < 0)
-		return -1;
+	if (c->cache_read_tokens > c->input_tokens) { /* names spelled only for the message */
+		snprintf(pn, sizeof pn, "%scached_tokens", n->input_path);
+		snprintf(wn, sizeof wn, "usage.%s", n->input);
+		return part_of(c->cache_read_tokens, pn, c->input_tokens, wn,
+		               "cached tokens are part of the input", err);
+	}
+	if (c->reasoning_tokens > c->output_tokens) {
+		snprintf(pn, sizeof pn, "%sreasoning_tokens", n->output_path);
+		snprintf(wn, sizeof wn, "usage.%s", n->output);
+		return part_of(c->reasoning_tokens, pn, c->output_tokens, wn,
+		               "reasoning tokens are part of the output", err);
+	}
 	return usage_check(c, err);
 }
 
 /* DeepSeek: OpenAI's chat shape with the cache split into hit and miss. */
-static int usage_deepseek(const cJSON *u, struct call_event *c, struct tally_err *err)
+static int usage_deepseek(const struct jread_val *u, struct call_event *c, struct tally_err *err)
 {
 	int64_t miss = 0;
 	bool has_miss = false;
@@ -505,16 +572,17 @@ static int usage_deepseek(const cJSON *u, struct call_event *c, struct tally_err
 }
 
 /* An optional string of a usage object or the event (first found wins). */
-static int opt_option(const cJSON *obj, const char *key, char *dst, struct tally_err *err)
+static int opt_option(const struct jread_val *obj, const char *key, char *dst,
+                      struct tally_err *err)
 {
 	if (dst[0] || !obj)
 		return 0;
 	return get_string(obj, key, EVENT_OPTION_MAX, false, dst, err);
 }
 
-static int usage_anthropic(const cJSON *u, struct call_event *c, struct tally_err *err)
+static int usage_anthropic(const struct jread_val *u, struct call_event *c, struct tally_err *err)
 {
-	const cJSON *cc, *stu;
+	const struct jread_val *cc, *stu;
 	int64_t uncached, cw = 0, m5 = 0, h1 = 0;
 	bool has_cw;
 
@@ -559,7 +627,7 @@ static int usage_anthropic(const cJSON *u, struct call_event *c, struct tally_er
 }
 
 /* Bedrock Converse: inputTokens leaves the cache out, as Anthropic's does. */
-static int usage_bedrock(const cJSON *u, struct call_event *c, struct tally_err *err)
+static int usage_bedrock(const struct jread_val *u, struct call_event *c, struct tally_err *err)
 {
 	int64_t uncached;
 
@@ -576,28 +644,27 @@ static int usage_bedrock(const cJSON *u, struct call_event *c, struct tally_err 
 
 /* Sums the tokenCount of the entries of a Gemini modality list whose
  * modality is `modality`. */
-static int gemini_modality(const cJSON *u, const char *list, const char *modality, int64_t *out,
-                           struct tally_err *err)
+static int gemini_modality(const struct jread_val *u, const char *list, const char *modality,
+                           int64_t *out, struct tally_err *err)
 {
-	const cJSON *arr = member(u, list), *e;
+	const struct jread_val *arr = member(u, list), *e;
 	char path[96];
 
 	*out = 0;
 	if (!arr)
 		return 0;
-	if (!cJSON_IsArray(arr))
+	if (!is_array(arr))
 		return tally_err_set(err, TALLY_EINVAL, false,
 		                     "usage.%s must be an array of {modality, tokenCount}", list);
 	snprintf(path, sizeof path, "usage.%s[].", list);
-	cJSON_ArrayForEach(e, arr)
-	{
-		const cJSON *m = cJSON_IsObject(e) ? member(e, "modality") : NULL;
+	for (e = jread_first(arr); e; e = jread_next(e)) {
+		const struct jread_val *m = is_object(e) ? member(e, "modality") : NULL;
 		int64_t n;
-		if (!m || !cJSON_IsString(m))
+		if (!m || !is_string(m))
 			return tally_err_set(
 			    err, TALLY_EINVAL, false,
 			    "usage.%s entries must be objects with a modality string", list);
-		if (strcmp(m->valuestring, modality) != 0)
+		if (strcmp(m->str, modality) != 0)
 			continue;
 		if (opt_tokens(e, path, "tokenCount", &n, err) < 0 ||
 		    sum_tokens(*out, n, path, out, err) < 0)
@@ -608,7 +675,7 @@ static int gemini_modality(const cJSON *u, const char *list, const char *modalit
 
 /* Gemini usageMetadata: promptTokenCount includes the cached content;
  * thoughts are billed as output beside the candidates. */
-static int usage_gemini(const cJSON *u, struct call_event *c, struct tally_err *err)
+static int usage_gemini(const struct jread_val *u, struct call_event *c, struct tally_err *err)
 {
 	int64_t prompt, tool = 0, cand = 0, thoughts = 0, x;
 
@@ -638,7 +705,7 @@ static int usage_gemini(const cJSON *u, struct call_event *c, struct tally_err *
 	return usage_check(c, err);
 }
 
-static int usage_tally(const cJSON *u, struct call_event *c, struct tally_err *err)
+static int usage_tally(const struct jread_val *u, struct call_event *c, struct tally_err *err)
 {
 	if (req_tokens(u, "usage.", "input_tokens", &c->input_tokens, err) < 0 ||
 	    req_tokens(u, "usage.", "output_tokens", &c->output_tokens, err) < 0 ||
@@ -675,7 +742,7 @@ static int usage_tally(const cJSON *u, struct call_event *c, struct tally_err *e
  * at its own rate, the response's usage.cost lists them apart), and the
  * searches a deep-research call ran. input = prompt_tokens +
  * citation_tokens, output = completion_tokens + reasoning_tokens. */
-static int usage_perplexity(const cJSON *u, struct call_event *c, struct tally_err *err)
+static int usage_perplexity(const struct jread_val *u, struct call_event *c, struct tally_err *err)
 {
 	int64_t reasoning = 0, searches = 0;
 	bool has_searches = false;
@@ -706,61 +773,59 @@ static bool is_xai(const char *provider)
 
 /* True when an OpenAI-chat-shaped usage reports reasoning beside the
  * completion (xAI): total_tokens = prompt + completion + reasoning. */
-static bool reasoning_beside(const cJSON *u)
+static bool reasoning_beside(const struct jread_val *u)
 {
-	const cJSON *t = member(u, "total_tokens"), *p = member(u, "prompt_tokens"),
-	            *o = member(u, "completion_tokens"),
-	            *d = member(u, "completion_tokens_details");
-	const cJSON *r = d && cJSON_IsObject(d) ? member(d, "reasoning_tokens") : NULL;
+	const struct jread_val *t = member(u, "total_tokens"), *p = member(u, "prompt_tokens"),
+	                       *o = member(u, "completion_tokens"),
+	                       *d = member(u, "completion_tokens_details");
+	const struct jread_val *r = d && is_object(d) ? member(d, "reasoning_tokens") : NULL;
 
-	if (!t || !p || !o || !r || !cJSON_IsNumber(t) || !cJSON_IsNumber(p) ||
-	    !cJSON_IsNumber(o) || !cJSON_IsNumber(r) || r->valuedouble <= 0)
+	if (!t || !p || !o || !r || !is_number(t) || !is_number(p) || !is_number(o) ||
+	    !is_number(r) || r->num <= 0)
 		return false;
-	return t->valuedouble == p->valuedouble + o->valuedouble + r->valuedouble &&
-	       t->valuedouble != p->valuedouble + o->valuedouble;
+	return t->num == p->num + o->num + r->num && t->num != p->num + o->num;
 }
 
 /* OpenAI's transcription usage billed by duration:
  * {"type": "duration", "seconds": 9}. */
-static bool is_duration(const cJSON *u)
+static bool is_duration(const struct jread_val *u)
 {
-	const cJSON *t = member(u, "type");
+	const struct jread_val *t = member(u, "type");
 
-	return t && cJSON_IsString(t) && strcmp(t->valuestring, "duration") == 0 &&
-	       has_member(u, "seconds") && !has_member(u, "input_tokens");
+	return t && is_string(t) && strcmp(t->str, "duration") == 0 && has_member(u, "seconds") &&
+	       !has_member(u, "input_tokens");
 }
 
 /* seconds (a number, fractions allowed) -> input_seconds, rounded up to the
  * whole second: the per-second rate prices whole seconds (docs/prices.md). */
-static int usage_duration(const cJSON *u, struct call_event *c, struct tally_err *err)
+static int usage_duration(const struct jread_val *u, struct call_event *c, struct tally_err *err)
 {
-	const cJSON *v = member(u, "seconds");
+	const struct jread_val *v = member(u, "seconds");
 	char got[EXCERPT_MAX + 32];
 	double sec;
 
 	describe(v, got, sizeof got);
-	if (!cJSON_IsNumber(v) || !isfinite(v->valuedouble) || v->valuedouble < 0 ||
-	    v->valuedouble > (double)EVENT_TOKENS_MAX)
+	if (!is_number(v) || !isfinite(v->num) || v->num < 0 || v->num > (double)EVENT_TOKENS_MAX)
 		return tally_err_set(err, TALLY_EINVAL, false,
 		                     "usage.seconds must be a number 0..%lld, got %s",
 		                     (long long)EVENT_TOKENS_MAX, got);
-	sec = v->valuedouble;
+	sec = v->num;
 	c->units[PC_INPUT_SECONDS] = (int64_t)sec;
 	if ((double)c->units[PC_INPUT_SECONDS] < sec)
 		c->units[PC_INPUT_SECONDS]++;
 	return 0;
 }
 
-static int parse_usage(const cJSON *root, struct call_event *c, struct tally_err *err)
+static int parse_usage(const struct jread_val *root, struct call_event *c, struct tally_err *err)
 {
-	const cJSON *u = member(root, "usage");
+	const struct jread_val *u = member(root, "usage");
 	char got[EXCERPT_MAX + 32];
 
 	if (!u)
 		return tally_err_set(err, TALLY_EINVAL, false,
 		                     "missing required field \"usage\" (object with input_tokens "
 		                     "and output_tokens)");
-	if (!cJSON_IsObject(u)) {
+	if (!is_object(u)) {
 		describe(u, got, sizeof got);
 		return tally_err_set(err, TALLY_EINVAL, false, "usage must be an object, got %s",
 		                     got);
@@ -833,19 +898,18 @@ static bool per_unit(int k)
 /* "units": {"<component>": n, ...} - per-unit quantities of the call (images,
  * pixels, seconds, characters, sources; docs/events.md). A name that is not
  * a per-unit component is refused: a typo must not make a charge vanish. */
-static int parse_units(const cJSON *root, struct call_event *c, struct tally_err *err)
+static int parse_units(const struct jread_val *root, struct call_event *c, struct tally_err *err)
 {
-	const cJSON *uo, *m;
+	const struct jread_val *uo, *m;
 
 	if (get_object(root, "", "units", &uo, err) < 0)
 		return -1;
 	if (!uo)
 		return 0;
-	cJSON_ArrayForEach(m, uo)
-	{
+	for (m = jread_first(uo); m; m = jread_next(m)) {
 		int k;
 		for (k = 0; k < PC_COUNT; k++)
-			if (per_unit(k) && strcmp(m->string, unit_names[k]) == 0)
+			if (per_unit(k) && strcmp(m->key, unit_names[k]) == 0)
 				break;
 		if (k == PC_COUNT) {
 			char names[512] = "";
@@ -857,10 +921,10 @@ static int parse_units(const cJSON *root, struct call_event *c, struct tally_err
 					                     at ? ", " : "", unit_names[j]);
 			return tally_err_set(
 			    err, TALLY_EINVAL, false,
-			    "units.%.64s is not a per-unit price component (one of %s)", m->string,
+			    "units.%.64s is not a per-unit price component (one of %s)", m->key,
 			    names);
 		}
-		if (get_int(uo, "units.", m->string, EVENT_TOKENS_MAX, false, NULL,
+		if (get_int(uo, "units.", m->key, EVENT_TOKENS_MAX, false, NULL,
 		            k == PC_WEB_SEARCH ? &c->web_search_calls : &c->units[k], err) < 0)
 			return -1;
 	}
@@ -870,18 +934,18 @@ static int parse_units(const cJSON *root, struct call_event *c, struct tally_err
 /* OpenAI Responses: the response's "output" items, when the gateway forwards
  * them, count one web search per "web_search_call" item (docs/events.md).
  * Anything else in "output" is not looked at. */
-static int parse_output_items(const cJSON *root, struct call_event *c, struct tally_err *err)
+static int parse_output_items(const struct jread_val *root, struct call_event *c,
+                              struct tally_err *err)
 {
-	const cJSON *out = member(root, "output"), *it;
+	const struct jread_val *out = member(root, "output"), *it;
 	int64_t n = 0;
 
 	(void)err;
-	if (!out || !cJSON_IsArray(out))
+	if (!out || !is_array(out))
 		return 0;
-	cJSON_ArrayForEach(it, out)
-	{
-		const cJSON *t = cJSON_IsObject(it) ? member(it, "type") : NULL;
-		if (t && cJSON_IsString(t) && strcmp(t->valuestring, "web_search_call") == 0)
+	for (it = jread_first(out); it; it = jread_next(it)) {
+		const struct jread_val *t = is_object(it) ? member(it, "type") : NULL;
+		if (t && is_string(t) && strcmp(t->str, "web_search_call") == 0)
 			n++;
 	}
 	if (n > 0)
@@ -892,11 +956,12 @@ static int parse_output_items(const cJSON *root, struct call_event *c, struct ta
 /* The optional pricing fields of a call (docs/events.md): service_tier,
  * data_residency, tool_use, and Anthropic's inference_geo and speed when the
  * usage object did not carry them. The event's own fields win. */
-static int parse_pricing_fields(const cJSON *root, struct call_event *c, struct tally_err *err)
+static int parse_pricing_fields(const struct jread_val *root, struct call_event *c,
+                                struct tally_err *err)
 {
 	char tier[EVENT_OPTION_MAX + 1] = "", geo[EVENT_OPTION_MAX + 1] = "",
 	                             speed[EVENT_OPTION_MAX + 1] = "";
-	const cJSON *tu;
+	const struct jread_val *tu;
 	int64_t searches = 0;
 	bool found = false;
 
@@ -923,18 +988,18 @@ static int parse_pricing_fields(const cJSON *root, struct call_event *c, struct 
 	return parse_units(root, c, err);
 }
 
-static int parse_status(const cJSON *root, enum call_status *out, struct tally_err *err)
+static int parse_status(const struct jread_val *root, enum call_status *out, struct tally_err *err)
 {
 	static const char *const names[] = {"ok", "error", "timeout", "cancelled"};
-	const cJSON *v = member(root, "status");
+	const struct jread_val *v = member(root, "status");
 	char got[EXCERPT_MAX + 32];
 
 	*out = CALL_OK;
 	if (!v)
 		return 0;
-	if (cJSON_IsString(v))
+	if (is_string(v))
 		for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
-			if (strcmp(v->valuestring, names[i]) == 0) {
+			if (strcmp(v->str, names[i]) == 0) {
 				*out = (enum call_status)i;
 				return 0;
 			}
@@ -943,54 +1008,45 @@ static int parse_status(const cJSON *root, enum call_status *out, struct tally_e
 	                     "status must be one of ok, error, timeout, cancelled, got %s", got);
 }
 
-static int parse_tags(const cJSON *root, char *dst, struct tally_err *err)
+static int parse_tags(const struct jread_val *root, char *dst, struct tally_err *err)
 {
-	const cJSON *t = member(root, "tags"), *v;
+	const struct jread_val *t = member(root, "tags"), *v;
 	char got[EXCERPT_MAX + 32], key[EXCERPT_MAX + 8];
-	char *text;
+	char text[EVENT_TAGS_MAX + 1];
 	size_t len;
 
 	dst[0] = '\0';
 	if (!t)
 		return 0;
-	if (!cJSON_IsObject(t)) {
+	if (!is_object(t)) {
 		describe(t, got, sizeof got);
 		return tally_err_set(err, TALLY_EINVAL, false,
 		                     "tags must be an object of strings, numbers or booleans, "
 		                     "got %s",
 		                     got);
 	}
-	cJSON_ArrayForEach(v, t)
-	{
-		if (cJSON_IsString(v) || cJSON_IsNumber(v) || cJSON_IsBool(v))
+	for (v = jread_first(t); v; v = jread_next(v)) {
+		if (is_string(v) || is_number(v) || is_bool(v))
 			continue;
-		excerpt(v->string ? v->string : "", key, sizeof key);
+		excerpt(v->key ? v->key : "", key, sizeof key);
 		describe(v, got, sizeof got);
 		return tally_err_set(err, TALLY_EINVAL, false,
 		                     "tags.%s must be a string, number or boolean, got %s", key,
 		                     got);
 	}
-	text = cJSON_PrintUnformatted(t);
-	if (!text)
-		return tally_err_set(err, TALLY_ENOMEM, true, "out of memory printing tags");
-	len = strlen(text);
-	if (len > EVENT_TAGS_MAX) {
-		cJSON_free(text);
+	len = jread_print_scalars(t, text, sizeof text);
+	if (len > EVENT_TAGS_MAX)
 		return tally_err_set(err, TALLY_EINVAL, false,
 		                     "tags is too long: %zu bytes as compact JSON, at most %d "
 		                     "allowed",
 		                     len, EVENT_TAGS_MAX);
-	}
-	if (!utf8_valid(text, len)) {
-		cJSON_free(text);
+	if (!utf8_valid(text, len))
 		return tally_err_set(err, TALLY_EINVAL, false, "tags is not valid UTF-8");
-	}
 	memcpy(dst, text, len + 1);
-	cJSON_free(text);
 	return 0;
 }
 
-static int parse_call(const cJSON *root, struct call_event *c, struct tally_err *err)
+static int parse_call(const struct jread_val *root, struct call_event *c, struct tally_err *err)
 {
 	bool found;
 
@@ -1024,7 +1080,8 @@ static int parse_call(const cJSON *root, struct call_event *c, struct tally_err 
 	return 0;
 }
 
-static int parse_outcome(const cJSON *root, struct outcome_event *o, struct tally_err *err)
+static int parse_outcome(const struct jread_val *root, struct outcome_event *o,
+                         struct tally_err *err)
 {
 	memset(o, 0, sizeof *o);
 	if (get_string(root, "outcome_id", EVENT_ID_MAX, true, o->outcome_id, err) < 0 ||
@@ -1039,7 +1096,8 @@ static int parse_outcome(const cJSON *root, struct outcome_event *o, struct tall
 	return 0;
 }
 
-static int parse_feedback(const cJSON *root, struct feedback_event *f, struct tally_err *err)
+static int parse_feedback(const struct jread_val *root, struct feedback_event *f,
+                          struct tally_err *err)
 {
 	bool found;
 
@@ -1053,7 +1111,7 @@ static int parse_feedback(const cJSON *root, struct feedback_event *f, struct ta
 }
 
 /* The kind an object's top-level keys suggest, or -1. */
-static int shape_kind(const cJSON *root)
+static int shape_kind(const struct jread_val *root)
 {
 	if (has_member(root, "model") || has_member(root, "usage"))
 		return EVENT_CALL;
@@ -1065,37 +1123,22 @@ static int shape_kind(const cJSON *root)
 }
 
 /* Bytes that JSON text must not carry for tally: a raw NUL anywhere in the
- * value and a \u0000 escape in a string. C strings end at a NUL, so another
- * consumer of the same message would read a different text than tally did.
- * Returns 0, or -1 with err set. */
-static int check_no_nul(const char *buf, const char *end, struct tally_err *err)
+ * value and a \u0000 escape in a string (the reader notes the first of
+ * them). C strings end at a NUL, so another consumer of the same message
+ * would read a different text than tally did. Returns 0, or -1 with err set. */
+static int check_no_nul(const struct jread_doc *d, struct tally_err *err)
 {
-	bool in_str = false;
-
-	for (const char *p = buf; p < end; p++) {
-		if (*p == '\0')
-			return tally_err_set(
-			    err, TALLY_EINVAL, false,
-			    "message holds a NUL byte at byte %zu: send text without"
-			    " NUL",
-			    (size_t)(p - buf) + 1);
-		if (!in_str) {
-			in_str = *p == '"';
-			continue;
-		}
-		if (*p == '"') {
-			in_str = false;
-		} else if (*p == '\\' && p + 1 < end) {
-			if (p[1] == 'u' && end - p >= 6 && memcmp(p + 2, "0000", 4) == 0)
-				return tally_err_set(
-				    err, TALLY_EINVAL, false,
-				    "message holds \\u0000 (NUL) in a string at byte"
-				    " %zu: send text without NUL",
-				    (size_t)(p - buf) + 1);
-			p++;
-		}
-	}
-	return 0;
+	if (d->nul_at == SIZE_MAX)
+		return 0;
+	if (d->nul_escape)
+		return tally_err_set(err, TALLY_EINVAL, false,
+		                     "message holds \\u0000 (NUL) in a string at byte"
+		                     " %zu: send text without NUL",
+		                     d->nul_at + 1);
+	return tally_err_set(err, TALLY_EINVAL, false,
+	                     "message holds a NUL byte at byte %zu: send text without"
+	                     " NUL",
+	                     d->nul_at + 1);
 }
 
 static int key_cmp(const void *a, const void *b)
@@ -1105,40 +1148,44 @@ static int key_cmp(const void *a, const void *b)
 
 /* Refuses an object (at any depth) that names a key twice: tally reads the
  * first, other consumers often the last, so the message has no one meaning.
- * Returns 0, or -1 with err set. */
-static int check_unique_keys(const cJSON *v, struct tally_err *err)
+ * The objects inside a value are checked before the value itself, and the
+ * key named is the first to repeat an earlier one (in an object of more
+ * than 32 members, the smallest repeated). Only a member the reader flagged
+ * key_seen can repeat an earlier key. Returns 0, or -1 with err set. */
+static int check_unique_keys(const struct jread_val *v, struct tally_err *err)
 {
-	const cJSON *c;
+	const struct jread_val *c;
 	size_t n = 0, i = 0;
 	const char **keys;
+	bool seen = false;
 	int rc = 0;
 
-	if (!cJSON_IsObject(v) && !cJSON_IsArray(v))
+	if (!is_object(v) && !is_array(v))
 		return 0;
-	for (c = v->child; c; c = c->next) {
+	for (c = jread_first(v); c; c = jread_next(c)) {
 		n++;
-		if (check_unique_keys(c, err) < 0)
+		seen |= c->key_seen;
+		if (c->n && check_unique_keys(c, err) < 0)
 			return -1;
 	}
-	if (!cJSON_IsObject(v) || n < 2)
+	if (!is_object(v) || !seen)
 		return 0;
 	const char *dup = NULL;
 	if (n <= 32) {
-		/* an event's objects: pairwise, no allocation (first bytes first) */
-		for (c = v->child; c && !dup; c = c->next)
-			for (const cJSON *d = v->child; d != c; d = d->next) {
-				const char *a = c->string ? c->string : "",
-				           *b = d->string ? d->string : "";
-				if (a[0] == b[0] && strcmp(a, b) == 0) {
-					dup = a;
+		/* an event's objects: pairwise, no allocation */
+		for (c = jread_first(v); c && !dup; c = jread_next(c))
+			for (const struct jread_val *d = jread_first(v); c->key_seen && d != c;
+			     d = jread_next(d))
+				if (c->key2 == d->key2 && c->key_len == d->key_len &&
+				    memcmp(c->key, d->key, c->key_len) == 0) {
+					dup = c->key;
 					break;
 				}
-			}
 	} else {
 		if (!(keys = malloc(n * sizeof *keys)))
 			return tally_err_set(err, TALLY_ENOMEM, true, "out of memory");
-		for (c = v->child; c; c = c->next)
-			keys[i++] = c->string ? c->string : "";
+		for (c = jread_first(v); c; c = jread_next(c))
+			keys[i++] = c->key;
 		qsort(keys, n, sizeof *keys, key_cmp);
 		for (i = 1; i < n && !dup; i++)
 			if (strcmp(keys[i - 1], keys[i]) == 0)
@@ -1154,13 +1201,15 @@ static int check_unique_keys(const cJSON *v, struct tally_err *err)
 	return rc;
 }
 
-/* Parses buf as one JSON object with nothing but whitespace (or NUL padding)
- * after it. Returns the tree (free with cJSON_Delete) or NULL with err set. */
-static cJSON *parse_object(const char *buf, size_t len, struct tally_err *err)
+/* Reads buf as one JSON object with nothing but whitespace (or NUL padding)
+ * after it, into d. Returns its root, or NULL with err set (d cleaned up
+ * then); after a root, the caller calls jread_cleanup(d). */
+static const struct jread_val *parse_object(struct jread_doc *d, const char *buf, size_t len,
+                                            struct tally_err *err)
 {
-	const char *end = NULL;
-	cJSON *root;
+	const struct jread_val *root;
 	char got[EXCERPT_MAX + 32];
+	int rc;
 
 	if (len > EVENT_MAX_BYTES) {
 		tally_err_set(err, TALLY_EINVAL, false,
@@ -1172,48 +1221,54 @@ static cJSON *parse_object(const char *buf, size_t len, struct tally_err *err)
 		tally_err_set(err, TALLY_EINVAL, false, "message is empty, expected a JSON object");
 		return NULL;
 	}
-	root = cJSON_ParseWithLengthOpts(buf, len, &end, false);
-	if (!root) {
-		/* Counted from 1, as editors and `cut -b` do. */
-		size_t at = end && end >= buf && end < buf + len ? (size_t)(end - buf) + 1 : len;
-		tally_err_set(err, TALLY_EINVAL, false,
-		              "message is not JSON (syntax error near byte %zu)", at);
+	rc = jread_parse(d, buf, len);
+	if (rc < 0) {
+		if (rc == -2)
+			tally_err_set(err, TALLY_ENOMEM, true, "out of memory reading the message");
+		else /* counted from 1, as editors and `cut -b` do */
+			tally_err_set(err, TALLY_EINVAL, false,
+			              "message is not JSON (syntax error near byte %zu)",
+			              d->error_at + 1);
+		jread_cleanup(d);
 		return NULL;
 	}
-	for (const char *p = end; p && p < buf + len; p++) {
+	root = &d->vals[0];
+	for (const char *p = buf + d->end; p < buf + len; p++) {
 		if (*p == ' ' || *p == '\t' || *p == '\r' || *p == '\n' || *p == '\0')
 			continue;
 		tally_err_set(err, TALLY_EINVAL, false,
 		              "message is not JSON (unexpected data after the value at byte %zu)",
 		              (size_t)(p - buf) + 1);
-		cJSON_Delete(root);
+		jread_cleanup(d);
 		return NULL;
 	}
-	if (check_no_nul(buf, end, err) < 0 || check_unique_keys(root, err) < 0) {
-		cJSON_Delete(root);
+	if (check_no_nul(d, err) < 0 || (d->key_seen && check_unique_keys(root, err) < 0)) {
+		jread_cleanup(d);
 		return NULL;
 	}
-	if (!cJSON_IsObject(root)) {
+	if (!is_object(root)) {
 		describe(root, got, sizeof got);
 		tally_err_set(err, TALLY_EINVAL, false, "message must be a JSON object, got %s",
 		              got);
-		cJSON_Delete(root);
+		jread_cleanup(d);
 		return NULL;
 	}
 	return root;
 }
 
 /* Parses and validates one event message; see event.h. Fills *ev; on error
- * *ev is unspecified and err holds one actionable line. Allocates only
- * temporarily (all freed before returning); thread-safe. */
+ * *ev is unspecified and err holds one actionable line. Allocates only for a
+ * message too large for the reader's own storage (freed before returning);
+ * thread-safe. */
 int event_parse(const char *buf, size_t len, int expect, struct event *ev, struct tally_err *err)
 {
-	cJSON *root;
+	struct jread_doc doc;
+	const struct jread_val *root;
 	int kind, rc = -1;
 
 	if (expect >= EVENT_KINDS)
 		return tally_err_set(err, TALLY_EINVAL, false, "unknown event kind %d", expect);
-	root = parse_object(buf, len, err);
+	root = parse_object(&doc, buf, len, err);
 	if (!root)
 		return -1;
 	kind = expect >= 0 ? expect : shape_kind(root);
@@ -1230,7 +1285,7 @@ int event_parse(const char *buf, size_t len, int expect, struct event *ev, struc
 	}
 	if (rc == 0)
 		ev->kind = (enum event_kind)kind;
-	cJSON_Delete(root);
+	jread_cleanup(&doc);
 	return rc;
 }
 
@@ -1239,13 +1294,14 @@ int event_parse(const char *buf, size_t len, int expect, struct event *ev, struc
  * larger than EVENT_MAX_BYTES. Does not validate fields; thread-safe. */
 int event_detect_kind(const char *buf, size_t len)
 {
-	cJSON *root = parse_object(buf, len, NULL);
+	struct jread_doc doc;
+	const struct jread_val *root = parse_object(&doc, buf, len, NULL);
 	int kind;
 
 	if (!root)
 		return -1;
 	kind = shape_kind(root);
-	cJSON_Delete(root);
+	jread_cleanup(&doc);
 	return kind;
 }
 

@@ -49,7 +49,7 @@ static bool sbuf_grow(struct sbuf *b, size_t extra)
 	return true;
 }
 
-void sbuf_append(struct sbuf *b, const void *data, size_t n)
+void sbuf_append_grow(struct sbuf *b, const void *data, size_t n)
 {
 	if (!sbuf_grow(b, n))
 		return;
@@ -58,12 +58,7 @@ void sbuf_append(struct sbuf *b, const void *data, size_t n)
 	b->p[b->len] = '\0';
 }
 
-void sbuf_puts(struct sbuf *b, const char *s)
-{
-	sbuf_append(b, s, strlen(s));
-}
-
-void sbuf_putc(struct sbuf *b, char c)
+void sbuf_putc_grow(struct sbuf *b, char c)
 {
 	if (!sbuf_grow(b, 1))
 		return;
@@ -95,17 +90,37 @@ void sbuf_printf(struct sbuf *b, const char *fmt, ...)
 
 void sbuf_i64(struct sbuf *b, int64_t v)
 {
-	char buf[24];
-	int i = sizeof buf;
+	static const char pairs[] = "00010203040506070809101112131415161718192021222324"
+	                            "25262728293031323334353637383940414243444546474849"
+	                            "50515253545556575859606162636465666768697071727374"
+	                            "75767778798081828384858687888990919293949596979899";
 	uint64_t mag = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
+	size_t n = (size_t)(v < 0) + 1;
+	char *q;
 
-	do {
-		buf[--i] = (char)('0' + mag % 10);
-		mag /= 10;
-	} while (mag);
+	for (uint64_t t = mag; t >= 10; t /= 10)
+		n++;
+	if (!sbuf_grow(b, n))
+		return;
+	/* Written in place from the last digit, two a step: a COPY line holds
+	 * some twenty integers. */
+	q = b->p + b->len + n;
+	*q = '\0';
+	while (mag >= 100) {
+		unsigned d = (unsigned)(mag % 100) * 2;
+		mag /= 100;
+		*--q = pairs[d + 1];
+		*--q = pairs[d];
+	}
+	if (mag >= 10) {
+		*--q = pairs[mag * 2 + 1];
+		*--q = pairs[mag * 2];
+	} else {
+		*--q = (char)('0' + mag);
+	}
 	if (v < 0)
-		buf[--i] = '-';
-	sbuf_append(b, buf + i, sizeof buf - (size_t)i);
+		*--q = '-';
+	b->len += n;
 }
 
 const char *i128_text(__int128 v, char buf[48])

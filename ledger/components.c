@@ -13,6 +13,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* The length of each component's name, known to the compiler. */
+#define PC_NAME_LEN_(ID, name, key, unit) sizeof #name - 1,
+static const size_t name_len[PC_COUNT] = {PRICE_COMPONENTS(PC_NAME_LEN_)};
+#undef PC_NAME_LEN_
+
 bool ledger_components_format(struct sbuf *s, const struct call_price *p)
 {
 	bool any = false;
@@ -22,7 +27,7 @@ bool ledger_components_format(struct sbuf *s, const struct call_price *p)
 			continue;
 		if (any)
 			sbuf_putc(s, ' ');
-		sbuf_puts(s, price_component_names[k]);
+		sbuf_append(s, price_component_names[k], name_len[k]);
 		sbuf_putc(s, ':');
 		sbuf_i64(s, p->qty[k]);
 		sbuf_putc(s, ':');

@@ -8,6 +8,7 @@
  */
 #include "ledger.h"
 
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -353,9 +354,49 @@ const char *const price_component_units[PC_COUNT] = {PRICE_COMPONENTS(PC_UNIT_)}
 const char *const price_component_litellm[PC_COUNT] = {PRICE_COMPONENTS(PC_KEY_)};
 const char *const price_variant_prefix[PV_COUNT] = {PRICE_VARIANTS(PV_PREFIX_)};
 
+/* Each component's kind of unit, read once from price_component_units: the
+ * pricer asks for every component of every call. */
+static bool pc_token[PC_COUNT], pc_fee[PC_COUNT];
+static pthread_once_t pc_kinds_once = PTHREAD_ONCE_INIT;
+
+static void pc_kinds_read(void)
+{
+	for (int k = 0; k < PC_COUNT; k++) {
+		const char *u = price_component_units[k];
+		pc_token[k] = strcmp(u, "tokens") == 0;
+		/* A per-call fee (a search, a request, a live-search source): the
+		 * same in every service tier, neither discounted for batch nor
+		 * multiplied by region or speed. Tokens and the media units
+		 * (images, pixels, seconds, characters) are what batch discounts
+		 * and multipliers apply to. */
+		pc_fee[k] = strcmp(u, "queries") == 0 || strcmp(u, "requests") == 0 ||
+		            strcmp(u, "sources") == 0;
+	}
+}
+
+/* Reads the kinds on first use; every function below that uses is_token or
+ * is_fee calls it first. */
+static void pc_kinds(void)
+{
+	pthread_once(&pc_kinds_once, pc_kinds_read);
+}
+
+static inline bool is_token(int k)
+{
+	return pc_token[k];
+}
+
+static inline bool is_fee(int k)
+{
+	return pc_fee[k];
+}
+
 bool price_component_is_token(int k)
 {
-	return k >= 0 && k < PC_COUNT && strcmp(price_component_units[k], "tokens") == 0;
+	if (k < 0 || k >= PC_COUNT)
+		return false;
+	pc_kinds();
+	return is_token(k);
 }
 
 /* ---- pricing ------------------------------------------------------------- */
@@ -382,9 +423,10 @@ int price_quantities(const struct call_event *c, int64_t q[PC_COUNT], struct tal
 			                     "price_call: negative or absurd %s count",
 			                     price_component_names[k]);
 	memset(q, 0, PC_COUNT * sizeof *q);
+	pc_kinds();
 	/* The per-unit quantities as the event counted them. */
 	for (int k = 0; k < PC_COUNT; k++)
-		if (!price_component_is_token(k) && k != PC_WEB_SEARCH && k != PC_REQUEST)
+		if (!is_token(k) && k != PC_WEB_SEARCH && k != PC_REQUEST)
 			q[k] = c->units[k];
 	q[PC_CACHE_WRITE_1H] = c->cache_write_1h_tokens;
 	q[PC_CACHE_WRITE] = c->cache_write_tokens - c->cache_write_1h_tokens;
@@ -441,6 +483,8 @@ static int service_of(const struct call_event *c)
 	                                       "scale", "on_demand", "standard_only", "on-demand"};
 	const char *t = c->service_tier;
 
+	if (!c->batch && t[0] == '\0')
+		return SVC_STD; /* most calls: standard[0] */
 	if (c->batch || strcmp(t, "batch") == 0)
 		return SVC_BATCH;
 	if (strcmp(t, "flex") == 0)
@@ -517,21 +561,10 @@ static int64_t rate_at(const struct price *p, int level, bool prio, int k)
 		return PRICE_UNSET;
 	default:
 		/* Per-unit charges are the same in every service tier. */
-		if (!price_component_is_token(k) && prio)
+		if (!is_token(k) && prio)
 			return listed(p, level, false, k);
 		return PRICE_UNSET;
 	}
-}
-
-/* A per-call fee (a search, a request, a live-search source): the same in
- * every service tier, neither discounted for batch nor multiplied by region
- * or speed. Tokens and the media units (images, pixels, seconds,
- * characters) are what batch discounts and multipliers apply to. */
-static bool is_fee(int k)
-{
-	const char *u = price_component_units[k];
-
-	return strcmp(u, "queries") == 0 || strcmp(u, "requests") == 0 || strcmp(u, "sources") == 0;
 }
 
 /* One component's rate and discount for the call's service tier. */
@@ -543,7 +576,7 @@ struct pick {
 static struct pick pick_rate(const struct price *p, int level, int svc, int k)
 {
 	struct pick r = {PRICE_UNSET, 0};
-	bool token = price_component_is_token(k);
+	bool token = is_token(k);
 
 	switch (svc) {
 	case SVC_STD: r.rate = rate_at(p, level, false, k); break;
@@ -647,6 +680,7 @@ int price_call_parts(const struct price *p, const struct call_event *c, struct c
 	if (!p || !c || !out)
 		return tally_err_set(err, TALLY_EINVAL, false, "price_call: missing argument");
 	memset(out, 0, sizeof *out);
+	pc_kinds();
 	if (price_quantities(c, out->qty, err) < 0)
 		return -1;
 	if (p->rate[PV_STD][PC_REQUEST] == PRICE_UNSET)

@@ -7,13 +7,17 @@
  *
  * Every input is parsed as each kind and with detection. A success must
  * satisfy the invariants of event.h; a failure must leave one line of valid
- * UTF-8 in err.msg (it becomes a quarantine reason).
+ * UTF-8 in err.msg (it becomes a quarantine reason). Either way the result
+ * must be the reference parser's (tests/unit/event_ref.c: cJSON's tree),
+ * byte for byte.
  */
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "../../common/event.h"
+#include "../unit/event_ref.c"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -103,6 +107,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	for (int expect = -1; expect < EVENT_KINDS; expect++) {
 		struct event ev;
 		struct tally_err err;
+		char why[800];
+
+		if (event_same(buf, size, expect, why, sizeof why)) {
+			fprintf(stderr, "differs from the reference: %s\n", why);
+			abort();
+		}
 
 		/* Garbage everywhere, so a missing NUL is caught. */
 		memset(&ev, 0xA5, sizeof ev);

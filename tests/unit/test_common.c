@@ -3,6 +3,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 
 #include <cmocka.h>
@@ -149,12 +150,101 @@ static void test_i128_text(void **state)
 	sbuf_cleanup(&b);
 }
 
+/* sbuf_i64 (two digits a step) prints what printf does, at every length and
+ * both ends; the inline appends grow the buffer and stop at out of memory. */
+static void test_sbuf_i64(void **state)
+{
+	char want[32];
+	struct sbuf b;
+	int64_t v = 1;
+	uint64_t x = UINT64_C(88172645463325252);
+	(void)state;
+	sbuf_init(&b);
+	for (int i = 0; i < 20000; i++) {
+		static const int64_t edges[] = {0,         -1,         9,       10,    99,
+		                                100,       -10,        -99,     -100,  INT64_MAX,
+		                                INT64_MIN, -INT64_MAX, 1000000, 999999};
+		if (i < (int)(sizeof edges / sizeof *edges)) {
+			v = edges[i];
+		} else if (i < 200) { /* each power of ten, either sign, and one below */
+			int p = (i - 14) % 19, which = (i - 14) / 19 % 4;
+			int64_t t = 1;
+			while (p--)
+				t *= 10;
+			v = which == 0 ? t : which == 1 ? -t : which == 2 ? t - 1 : 1 - t;
+		} else { /* xorshift: every length */
+			x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+			v = (int64_t)(x >> (x % 64));
+			if ((x & 1) && v != INT64_MIN)
+				v = -v;
+		}
+		sbuf_reset(&b);
+		sbuf_putc(&b, '[');
+		sbuf_i64(&b, v);
+		sbuf_puts(&b, "]");
+		snprintf(want, sizeof want, "[%lld]", (long long)v);
+		assert_string_equal(b.p, want);
+		assert_int_equal(b.len, strlen(want));
+	}
+	sbuf_cleanup(&b);
+	/* appends past the first allocation, one byte and many at a time */
+	sbuf_init(&b);
+	for (int i = 0; i < 1000; i++) {
+		sbuf_putc(&b, (char)('a' + i % 26));
+		sbuf_append(&b, "0123456789", (size_t)(i % 11));
+	}
+	assert_int_equal(b.len, 1000 + 90 * 55 + 45); /* 1000 bytes, sum of i % 11 */
+	assert_int_equal(b.p[b.len], '\0');
+	b.oom = true; /* after a failed append, later appends change nothing */
+	sbuf_putc(&b, 'x');
+	sbuf_puts(&b, "yz");
+	assert_int_equal(b.len, 1000 + 90 * 55 + 45);
+	sbuf_cleanup(&b);
+}
+
+/* sbuf_copy_text escapes exactly backslash, tab, newline and carriage
+ * return, whatever surrounds them: every byte value, alone and in runs. */
+static void test_copy_text_bytes(void **state)
+{
+	char in[64], want[128];
+	struct sbuf b;
+	(void)state;
+	sbuf_init(&b);
+	for (int c = 1; c < 256; c++) {
+		for (int len = 1; len < 20; len += 6) {
+			size_t w = 0;
+			for (int i = 0; i < len; i++) {
+				in[i] = i % 3 == 1 ? (char)c : (char)('a' + i);
+				const char *esc = in[i] == '\\'   ? "\\\\"
+				                  : in[i] == '\t' ? "\\t"
+				                  : in[i] == '\n' ? "\\n"
+				                  : in[i] == '\r' ? "\\r"
+				                                  : NULL;
+				if (esc) {
+					memcpy(want + w, esc, 2);
+					w += 2;
+				} else {
+					want[w++] = in[i];
+				}
+			}
+			in[len] = '\0';
+			want[w] = '\0';
+			sbuf_reset(&b);
+			sbuf_copy_text(&b, in);
+			assert_string_equal(b.p, want);
+			assert_int_equal(b.len, w);
+		}
+	}
+	sbuf_cleanup(&b);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_money_parse),   cmocka_unit_test(test_money_parse_rejects),
 	    cmocka_unit_test(test_money_format),  cmocka_unit_test(test_time),
 	    cmocka_unit_test(test_utf8_and_copy), cmocka_unit_test(test_i128_text),
+	    cmocka_unit_test(test_sbuf_i64),      cmocka_unit_test(test_copy_text_bytes),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -12,6 +12,7 @@
 #include <pthread.h>
 
 #include "../../common/event.h"
+#include "event_ref.c" /* the parser before common/jread.c, to compare with */
 
 /* The call of docs/events.md (prompt_hash shortened to plain ASCII). */
 static const char base_call[] =
@@ -43,10 +44,31 @@ static const char base_feedback[] =
 #define TS_NOON   INT64_C(1793534400000000) /* 2026-11-01T12:00:00Z */
 #define PUSD(usd) ((int64_t)(usd)*PUSD_PER_USD)
 
+/* event_parse, after checking that it reads buf as the reference parser
+ * (event_ref.c) does: every case of this file is a case of the comparison. */
+static int parse_checked(const char *buf, size_t len, int expect, struct event *ev,
+                         struct tally_err *err)
+{
+	char why[800];
+	const char *diff = event_same(buf, len, expect, why, sizeof why);
+
+	if (diff)
+		print_error("%s\n", diff);
+	assert_null(diff);
+	return event_parse(buf, len, expect, ev, err);
+}
+
+/* event_detect_kind, checked likewise */
+static int detect_checked(const char *buf, size_t len)
+{
+	assert_int_equal(event_detect_kind(buf, len), ref_event_detect_kind(buf, len));
+	return event_detect_kind(buf, len);
+}
+
 static int parse_str(const char *json, int expect, struct event *ev, struct tally_err *err)
 {
 	tally_err_clear(err);
-	return event_parse(json, strlen(json), expect, ev, err);
+	return parse_checked(json, strlen(json), expect, ev, err);
 }
 
 /* Returns base with the member at a dotted path replaced by the JSON text raw,
@@ -1000,15 +1022,15 @@ static void test_message_edges(void **state)
 	memcpy(buf, min_call, sizeof min_call - 1);
 	memcpy(buf + sizeof min_call - 1, " \r\n", 3);
 	tally_err_clear(&err);
-	assert_int_equal(event_parse(buf, sizeof buf, -1, &ev, &err), 0);
+	assert_int_equal(parse_checked(buf, sizeof buf, -1, &ev, &err), 0);
 
 	/* Only len bytes are read: the same buffer cut short is not JSON. */
 	tally_err_clear(&err);
-	assert_int_equal(event_parse(buf, 20, -1, &ev, &err), -1);
+	assert_int_equal(parse_checked(buf, 20, -1, &ev, &err), -1);
 	assert_string_equal(err.msg, "message is not JSON (syntax error near byte 19)");
 
 	/* A NULL err is allowed. */
-	assert_int_equal(event_parse("nope", 4, -1, &ev, NULL), -1);
+	assert_int_equal(parse_checked("nope", 4, -1, &ev, NULL), -1);
 
 	/* Control characters and invalid UTF-8 never reach the message. */
 	char *json = with_member(base_call, "status", "\"d\\u0001ne\"");
@@ -1030,7 +1052,7 @@ static void test_message_edges(void **state)
 	/* The first error wins: an error already set is not overwritten. */
 	tally_err_clear(&err);
 	tally_err_set(&err, TALLY_EIO, true, "earlier");
-	assert_int_equal(event_parse("nope", 4, -1, &ev, &err), -1);
+	assert_int_equal(parse_checked("nope", 4, -1, &ev, &err), -1);
 	assert_string_equal(err.msg, "earlier");
 }
 
@@ -1047,13 +1069,13 @@ static void test_oversized(void **state)
 	memset(buf, ' ', n);
 	memcpy(buf, min_call, strlen(min_call));
 	tally_err_clear(&err);
-	assert_int_equal(event_parse(buf, EVENT_MAX_BYTES, -1, &ev, &err), 0);
+	assert_int_equal(parse_checked(buf, EVENT_MAX_BYTES, -1, &ev, &err), 0);
 	tally_err_clear(&err);
-	assert_int_equal(event_parse(buf, n, -1, &ev, &err), -1);
+	assert_int_equal(parse_checked(buf, n, -1, &ev, &err), -1);
 	assert_string_equal(err.msg,
 	                    "message is 1048577 bytes, larger than the limit of 1048576 bytes");
-	assert_int_equal(event_detect_kind(buf, n), -1);
-	assert_int_equal(event_detect_kind(buf, EVENT_MAX_BYTES), EVENT_CALL);
+	assert_int_equal(detect_checked(buf, n), -1);
+	assert_int_equal(detect_checked(buf, EVENT_MAX_BYTES), EVENT_CALL);
 	free(buf);
 }
 
@@ -1069,7 +1091,7 @@ static void test_no_pointers_into_buf(void **state)
 	assert_non_null(buf);
 	memcpy(buf, base_call, n); /* not NUL-terminated */
 	tally_err_clear(&err);
-	assert_int_equal(event_parse(buf, n, -1, &ev, &err), 0);
+	assert_int_equal(parse_checked(buf, n, -1, &ev, &err), 0);
 	memset(buf, 'x', n);
 	free(buf);
 	assert_string_equal(ev.u.call.event_id, "c0a8012e-7f3b-4d1a-9a51-2b1f0e6d9c11");
@@ -1283,12 +1305,12 @@ static void test_detect_kind(void **state)
 	};
 	(void)state;
 	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-		int got = event_detect_kind(cases[i].raw, strlen(cases[i].raw));
+		int got = detect_checked(cases[i].raw, strlen(cases[i].raw));
 		if (got != cases[i].want)
 			print_error("case %zu: %s\n", i, cases[i].raw);
 		assert_int_equal(got, cases[i].want);
 	}
-	assert_int_equal(event_detect_kind(NULL, 0), -1);
+	assert_int_equal(detect_checked(NULL, 0), -1);
 }
 
 static void test_names(void **state)
@@ -1419,9 +1441,230 @@ static void test_tags_round_trip(void **state)
 	struct tally_err err = {0};
 	struct tag_list l = {{0}};
 
-	assert_int_equal(event_parse(msg, strlen(msg), EVENT_CALL, &ev, &err), 0);
+	assert_int_equal(parse_checked(msg, strlen(msg), EVENT_CALL, &ev, &err), 0);
 	assert_int_equal(event_tags_each(ev.u.call.tags, tag_collect, &l), 5);
 	assert_string_equal(l.text, "customer=ACME \"EU\";n=1000;x=0.125;ok=true;line=a\nb;");
+}
+
+/* ---- the reader against the reference parser ------------------------------ */
+
+/* Asserts that buf reads the same with the reader and the reference, as
+ * each kind and with detection; returns how many of the four parses
+ * succeeded. */
+static int assert_same(const char *buf, size_t len, const char *what)
+{
+	char why[800];
+	int ok = 0;
+
+	for (int expect = -1; expect < EVENT_KINDS; expect++) {
+		struct event ev;
+		struct tally_err err = {0};
+		const char *diff = event_same(buf, len, expect, why, sizeof why);
+		if (diff)
+			fail_msg("%s: %s\n  input: %.*s", what, diff, (int)(len < 600 ? len : 600),
+			         buf);
+		ok += event_parse(buf, len, expect, &ev, &err) == 0;
+	}
+	return ok;
+}
+
+/* Inputs at the edges of JSON as cJSON reads it: numbers strtod reads in
+ * part, escapes, whitespace below 0x20, a BOM, nesting, printing of tags. */
+static void test_same_edges(void **state)
+{
+	static const char *const cases[] = {
+	    "",
+	    " ",
+	    "{",
+	    "{ ",
+	    "}",
+	    "[",
+	    "[1 ",
+	    "[1,",
+	    "[1,]",
+	    "{\"a\":1,}",
+	    "{\"a\" 1}",
+	    "{\"a\":}",
+	    "{1:2}",
+	    "{\"a\":1 \"b\":2}",
+	    "nul",
+	    "nullx",
+	    "tru",
+	    "[true,fals]",
+	    "\"abc",
+	    "\"a\\",
+	    "\"\\ud800\\udc00\"",
+	    "\"\\udc00\"",
+	    "\"\\ud800x\"",
+	    "\"\\u12\"",
+	    "\xef\xbb\xbf{}",
+	    "\xef\xbb\xbf{",
+	    "\xef\xbb\xbf",
+	    "\xef\xbb\xbf{}  ",
+	    "\x01{}\x01",
+	    "{}\x7f",
+	    "{}\r\n\t \0",
+	    "{\"a\":[-]}",
+	    "{\"a\":-.5}",
+	    "{\"a\":1.}",
+	    "{\"a\":00012}",
+	    "{\"a\":1e5.5}",
+	    "{\"a\":1..2}",
+	    "{\"a\":1e}",
+	    "{\"a\":--1}",
+	    "{\"a\":1-2}",
+	    "{\"a\":0x10}",
+	    "{\"a\":.5}",
+	    "{\"a\":-e5}",
+	    "{\"a\":1E+2}",
+	    "{\"a\":+1}",
+	    "{\"a\":\"\\/\\b\\f\\n\\r\\t\\\"\\\\\"}",
+	    "{\"a\":\"\\x\"}",
+	    "{\"a\":\"\\uZZZZb\"}",
+	    "{\"a\\u0000b\":1}",
+	    "{\"a\\uzzzzb\":1,\"a\":2}",
+	    "{\"\\u0061\":1,\"a\":2}",
+	    "{\"a\":\"\\u00e9\\u20ac\\ud83d\\ude00\"}",
+	    "{\"a\":\"\\uD83D\\uDE00\"}",
+	    "{\"a\":\"\\ud83d\\u0041\"}",
+	    "{\"a\":\"\\ud83d\"}",
+	    /* calls with the numbers and strings of the tags and the usage at their edges */
+	    "{\"event_id\":\"e\",\"ts\":\"2026-11-01T12:00:00Z\",\"team\":\"t\",\"workflow\":\"w\","
+	    "\"task_type\":\"k\",\"provider\":\"p\",\"model\":\"m\",\"usage\":{\"input_tokens\":"
+	    "1e3,\"output_tokens\":2.0E0,\"cache_read_tokens\":-0,\"reasoning_tokens\":0.0},"
+	    "\"tags\":{\"a\":0.1,\"b\":1e22,\"c\":-0,\"d\":123456789012,\"e\":1.5e300,\"f\":1e400,"
+	    "\"g\":0.30000000000000004,\"h\":-1e-7,\"i\":2.5,\"j\":true,\"k\":false,"
+	    "\"l\":\"q\\\"\\\\\\/\\b\\f\\n\\r\\t\\u0001\\u001f\\u007f\\u00e9\",\"\\n\":1,"
+	    "\"m\":12345678901234567890123}}",
+	    "{\"event_id\":\"e\",\"ts\":\"2026-11-01T12:00:00Z\",\"team\":\"t\",\"workflow\":\"w\","
+	    "\"task_type\":\"k\",\"provider\":\"p\",\"model\":\"m\",\"usage\":{\"input_tokens\":"
+	    "999999999.99999999,\"output_tokens\":1000000000.0000001,\"cache_read_tokens\":"
+	    "0.000000000000000000000000001e27},\"quality\":0.1e1,\"latency_ms\":86400000e0}",
+	    "{\"event_id\":\"e\",\"ts\":\"2026-11-01T12:00:00Z\",\"team\":\"t\\uzzzz\","
+	    "\"workflow\":\"w\",\"task_type\":\"k\",\"provider\":\"p\",\"model\":\"m\","
+	    "\"usage\":{\"input_tokens\":1,\"output_tokens\":1},\"provider_cost_usd\":1e-7}",
+	    "{\"outcome_id\":\"o\",\"ts\":\"2026-11-01T12:00:00Z\",\"success\":true,"
+	    "\"value_usd\":12.345678901234567}",
+	    "{\"event_id\":\"e\",\"ts\":\"2026-11-01T12:00:00Z\",\"score\":4.9e-324,\"source\":"
+	    "\"a\\u0000\"}",
+	};
+	char big[4200];
+	size_t n = 0;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+		assert_same(cases[i], strlen(cases[i]), "edge case");
+	assert_same("{}\0\0", 4, "NUL padding");
+	assert_same("{\"a\":\"x\0y\"}", 11, "a NUL in a string");
+	assert_same("{\"a\":1\0}", 8, "a NUL between tokens");
+	/* nesting: 1000 levels are read, 1001 are not */
+	for (int depth = 999; depth <= 1001; depth++) {
+		n = 0;
+		for (int i = 0; i < depth; i++)
+			big[n++] = '[';
+		for (int i = 0; i < depth; i++)
+			big[n++] = ']';
+		assert_same(big, n, "nesting");
+	}
+	/* more than 32 members, a key twice: the smallest repeated is named */
+	n = (size_t)snprintf(big, sizeof big, "{\"z\":1,\"b\":2,\"y\":3,");
+	for (int i = 0; i < 40; i++)
+		n += (size_t)snprintf(big + n, sizeof big - n, "\"k%02d\":%d,", i, i);
+	n += (size_t)snprintf(big + n, sizeof big - n, "\"y\":4,\"b\":5}");
+	assert_same(big, n, "40 members");
+	/* a number longer than cJSON 1.7.15's old 63-byte buffer */
+	n = (size_t)snprintf(big, sizeof big,
+	                     "{\"outcome_id\":\"o\",\"success\":true,\"ts\":"
+	                     "\"2026-11-01T12:00:00Z\",\"value_usd\":");
+	for (int i = 0; i < 80; i++)
+		big[n++] = (char)('1' + i % 9);
+	big[n++] = '}';
+	assert_same(big, n, "a long number");
+}
+
+/* xorshift64: the same mutations on every run */
+static uint64_t next_rand(uint64_t *s)
+{
+	*s ^= *s << 13;
+	*s ^= *s >> 7;
+	*s ^= *s << 17;
+	return *s;
+}
+
+/* One line of generated traffic and variants of it: cut short, a byte
+ * changed, dropped or put in, a piece of JSON put in. */
+static void same_line_and_variants(const char *line, size_t len, uint64_t *rng)
+{
+	static const char bytes[] = "\"\\{}[],:0-+.eE \x01\x7f\xff\x80u";
+	static const char *const pieces[] = {
+	    "\\u0000", "\\ud800",  "\\uZZZZ", "\"a\":1,", "1e400", "-0",  "null",        "[",
+	    "{",       "\xef\xbb", " ",       ",",        "\"\"",  "1.5", "\"team\":1,", "\\",
+	};
+	char buf[8192];
+	size_t at, n;
+
+	assert_same(line, len, "traffic");
+	if (len == 0 || len + 16 > sizeof buf)
+		return;
+	for (int v = 0; v < 6; v++) {
+		at = (size_t)(next_rand(rng) % len);
+		memcpy(buf, line, len);
+		n = len;
+		switch (v) {
+		case 0: n = at; break;
+		case 1: buf[at] = bytes[next_rand(rng) % (sizeof bytes - 1)]; break;
+		case 2:
+			memmove(buf + at, buf + at + 1, len - at - 1);
+			n = len - 1;
+			break;
+		case 3:
+		case 4: {
+			const char *p = pieces[next_rand(rng) % (sizeof pieces / sizeof *pieces)];
+			size_t pl = strlen(p);
+			memcpy(buf + at, p, pl);
+			memcpy(buf + at + pl, line + at, len - at);
+			n = len + pl;
+			break;
+		}
+		default: buf[at] = '\0'; break;
+		}
+		assert_same(buf, n, "traffic variant");
+	}
+}
+
+/* Generated traffic (bench/gen_traffic.sh: every usage shape it makes,
+ * outcomes and feedback), line by line and mutated, reads the same with the
+ * reader as with the reference parser. Run from the repository root. */
+static void test_same_traffic(void **state)
+{
+	static const char *const commands[] = {
+	    "sh bench/gen_traffic.sh live 3000 11",
+	    "sh bench/gen_traffic.sh backfill 3000 5",
+	};
+	uint64_t rng = UINT64_C(0x9e3779b97f4a7c15);
+	size_t lines = 0, parsed = 0;
+
+	(void)state;
+	for (size_t c = 0; c < sizeof commands / sizeof *commands; c++) {
+		FILE *fp = popen(commands[c], "r");
+		char *line = NULL;
+		size_t cap = 0;
+		ssize_t n;
+		assert_non_null(fp);
+		while ((n = getline(&line, &cap, fp)) > 0) {
+			if (line[n - 1] == '\n')
+				n--;
+			lines++;
+			parsed += assert_same(line, (size_t)n, "traffic") > 0;
+			same_line_and_variants(line, (size_t)n, &rng);
+		}
+		free(line);
+		assert_int_equal(pclose(fp), 0);
+	}
+	print_message("%zu lines of traffic, %zu of them events, each with 6 variants\n", lines,
+	              parsed);
+	assert_true(lines >= 6000);
+	assert_int_equal(parsed, lines);
 }
 
 int main(void)
@@ -1458,6 +1701,8 @@ int main(void)
 	    cmocka_unit_test(test_detect_kind),
 	    cmocka_unit_test(test_names),
 	    cmocka_unit_test(test_threads),
+	    cmocka_unit_test(test_same_edges),
+	    cmocka_unit_test(test_same_traffic),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
