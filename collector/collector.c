@@ -47,7 +47,7 @@
 #define PRICEBOOK_CHECK_US 5000000
 #define BACKOFF_MAX_MS     10000
 /* When a window commits (see above). */
-#define WINDOW_US         1000000
+#define WINDOW_US         2000000
 #define WINDOW_IDLE_US    300000
 #define WINDOW_MAX_GROUPS 50000
 
