@@ -893,14 +893,10 @@ static void seek_partition(struct collector *c, const char *topic, int32_t parti
 	rd_kafka_topic_partition_list_destroy(l);
 }
 
-/* Assigns parts, each partition at the offset stored in the ledger for the
- * brokers' cluster as judged by resume_offset (the beginning when none).
- * The partition refused_topic[refused_partition], when not NULL, is the one
- * the broker refused to fetch at `refused`. A stop takes nothing, so that
- * nothing is consumed unstored. The writer must be idle. */
-static void assign_from_ledger(struct collector *c, rd_kafka_topic_partition_list_t *parts,
-                               const char *refused_topic, int32_t refused_partition,
-                               int64_t refused)
+/* The next offsets the ledger stores for the partitions of parts, in the
+ * order of parts (-1: none), retrying while the ledger is away; a malloc'd
+ * array, or NULL when a stop was requested (or out of memory). */
+static int64_t *stored_offsets_of(struct collector *c, const rd_kafka_topic_partition_list_t *parts)
 {
 	const char **topics = calloc((size_t)parts->cnt + 1, sizeof *topics);
 	int32_t *ps = calloc((size_t)parts->cnt + 1, sizeof *ps);
@@ -910,12 +906,6 @@ static void assign_from_ledger(struct collector *c, rd_kafka_topic_partition_lis
 	for (int i = 0; ok && i < parts->cnt; i++) {
 		topics[i] = parts->elems[i].topic;
 		ps[i] = parts->elems[i].partition;
-	}
-	/* Offsets belong to the cluster they were read from: which one is this? */
-	while (ok && read_cluster_id(c) < 0) {
-		log_warn("collector: Kafka does not tell its cluster id yet; retrying");
-		nap(c, 500);
-		ok = !*c->stop;
 	}
 	while (ok) {
 		struct tally_err err = {0};
@@ -929,14 +919,43 @@ static void assign_from_ledger(struct collector *c, rd_kafka_topic_partition_lis
 		log_warn("collector: %s; retrying", err.msg);
 		nap(c, 500);
 	}
-	for (int i = 0; ok && i < parts->cnt; i++) {
-		bool was_refused = refused_topic && ps[i] == refused_partition &&
-		                   strcmp(topics[i], refused_topic) == 0;
-		parts->elems[i].offset =
-		    resume_offset(c, topics[i], ps[i], offs[i], was_refused ? refused : -1);
-	}
 	free(topics);
 	free(ps);
+	if (!ok) {
+		free(offs);
+		return NULL;
+	}
+	return offs;
+}
+
+/* Assigns parts, each partition at the offset stored in the ledger for the
+ * brokers' cluster as judged by resume_offset (the beginning when none).
+ * The partition refused_topic[refused_partition], when not NULL, is the one
+ * the broker refused to fetch at `refused`. A stop takes nothing, so that
+ * nothing is consumed unstored. The writer must be idle. */
+static void assign_from_ledger(struct collector *c, rd_kafka_topic_partition_list_t *parts,
+                               const char *refused_topic, int32_t refused_partition,
+                               int64_t refused)
+{
+	int64_t *offs = NULL;
+	bool ok = true;
+
+	/* Offsets belong to the cluster they were read from: which one is this? */
+	while (ok && read_cluster_id(c) < 0) {
+		log_warn("collector: Kafka does not tell its cluster id yet; retrying");
+		nap(c, 500);
+		ok = !*c->stop;
+	}
+	if (ok && !(offs = stored_offsets_of(c, parts)))
+		ok = false;
+	for (int i = 0; ok && i < parts->cnt; i++) {
+		const char *t = parts->elems[i].topic;
+		int32_t p = parts->elems[i].partition;
+		bool was_refused =
+		    refused_topic && p == refused_partition && strcmp(t, refused_topic) == 0;
+		parts->elems[i].offset =
+		    resume_offset(c, t, p, offs[i], was_refused ? refused : -1);
+	}
 	free(offs);
 	if (!ok) {
 		rd_kafka_assign(c->rk, NULL);
@@ -1092,38 +1111,19 @@ static void rewind_to_ledger(struct collector *c)
 	pending_reset(c->filling);
 	wait_writer(c);
 	if (rd_kafka_assignment(c->rk, &as) == 0 && as) {
-		const char **topics = calloc((size_t)as->cnt + 1, sizeof *topics);
-		int32_t *ps = calloc((size_t)as->cnt + 1, sizeof *ps);
-		int64_t *offs = calloc((size_t)as->cnt + 1, sizeof *offs);
-		bool ok = topics && ps && offs;
-		for (int i = 0; ok && i < as->cnt; i++) {
-			topics[i] = as->elems[i].topic;
-			ps[i] = as->elems[i].partition;
+		int64_t *offs = stored_offsets_of(c, as);
+		for (int i = 0; offs && i < as->cnt; i++) {
+			const char *t = as->elems[i].topic;
+			int32_t p = as->elems[i].partition;
+			seek_partition(c, t, p, resume_offset(c, t, p, offs[i], -1));
 		}
-		while (ok) {
-			struct tally_err err = {0};
-			if (ensure_ledger(c, &c->lg_main) < 0) {
-				ok = false;
-				break;
-			}
-			if (ledger_stored_offsets(c->lg_main, &c->src, topics, ps, (size_t)as->cnt,
-			                          offs, &err) == 0)
-				break;
-			log_warn("collector: %s; retrying", err.msg);
-			nap(c, 500);
-		}
-		for (int i = 0; ok && i < as->cnt; i++)
-			seek_partition(c, topics[i], ps[i],
-			               resume_offset(c, topics[i], ps[i], offs[i], -1));
-		if (ok)
+		if (offs)
 			log_info("collector: %d partitions read again from the ledger's offsets",
 			         as->cnt);
-		free(topics);
-		free(ps);
-		free(offs);
 		rd_kafka_topic_partition_list_destroy(as);
-		if (!ok)
+		if (!offs)
 			return; /* stopping: nothing more is stored; the flag stays */
+		free(offs);
 	}
 	pthread_mutex_lock(&c->mu);
 	c->rewind = false;
