@@ -18,7 +18,8 @@
  *
  * The writer stores consecutive batches in one transaction, a window
  * (ledger_window_add), and commits it after WINDOW_US, when no batch came
- * for WINDOW_IDLE_US, when its rollups reach WINDOW_MAX_GROUPS keys, or when
+ * for WINDOW_IDLE_US or Kafka has nothing more (drained), when its rollups
+ * reach WINDOW_MAX_GROUPS keys, or when
  * the consumer thread needs the ledger's offsets to be what was consumed
  * (a rebalance, a stop): one upsert of the rollups per window instead of
  * per batch. A batch is released to be refilled once it is in the window;
@@ -101,6 +102,7 @@ struct collector {
 	bool window_open; /* the writer has a window open */
 	bool flush;       /* the consumer thread waits for the window's commit */
 	bool rewind;      /* a window was lost: read again from the ledger's offsets */
+	bool drained;     /* Kafka had nothing more and everything was handed over */
 
 	/* The writer's: what the open window stored, accounted when it commits;
 	 * when its last batch came in. */
@@ -515,6 +517,7 @@ static void window_end(struct collector *c)
 	}
 	pthread_mutex_lock(&c->mu);
 	c->window_open = false;
+	c->drained = false;
 	pthread_cond_broadcast(&c->cv);
 	pthread_mutex_unlock(&c->mu);
 }
@@ -705,7 +708,7 @@ static void *writer_main(void *arg)
 		}
 		if (c->window_open) {
 			int64_t now = time_mono_us();
-			if (c->flush || c->quit || window_due(c, now)) {
+			if (c->flush || c->quit || c->drained || window_due(c, now)) {
 				pthread_mutex_unlock(&c->mu);
 				window_end(c);
 				pthread_mutex_lock(&c->mu);
@@ -1100,6 +1103,19 @@ static rd_kafka_t *consumer_new(struct collector *c, struct tally_err *err)
 	return rk;
 }
 
+/* Kafka had nothing for a poll and nothing waits to be handed over: the
+ * writer commits its window now instead of after WINDOW_IDLE_US (under a
+ * backlog this never happens; at a trickle each batch commits at once). */
+static void drained(struct collector *c)
+{
+	pthread_mutex_lock(&c->mu);
+	if (c->window_open && !c->drained) {
+		c->drained = true;
+		pthread_cond_broadcast(&c->cv);
+	}
+	pthread_mutex_unlock(&c->mu);
+}
+
 /* A window was lost (window_lost): drops the batch being filled and seeks
  * every assigned partition back to the ledger's offset (judged against the
  * broker's watermarks as on assignment), so that the lost messages, and
@@ -1139,6 +1155,8 @@ static void consume(struct collector *c)
 			rewind_to_ledger(c);
 		rd_kafka_message_t *m = rd_kafka_consumer_poll(c->rk, 50);
 		struct pending *p = c->filling;
+		if (!m && ledger_batch_size(&p->batch) == 0)
+			drained(c);
 		if (m) {
 			if (m->err == RD_KAFKA_RESP_ERR__AUTO_OFFSET_RESET && m->rkt) {
 				out_of_range(c, rd_kafka_topic_name(m->rkt), m->partition,
