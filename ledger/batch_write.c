@@ -231,16 +231,21 @@ static int write_batch_txn(struct ledger *lg, const struct ledger_source *src,
 
 /* ---- the window -------------------------------------------------------------- */
 
+void ledger_window_forget(struct ledger *lg)
+{
+	lg->window_open = false;
+	lg->window_batches = 0;
+	rollup_window_reset(lg->window);
+	ledger_offsets_window_reset(lg);
+}
+
 /* Ends the open window without storing anything of it. */
 void ledger_window_abort(struct ledger *lg)
 {
 	if (lg->window_open && ledger_ok(lg))
 		PQclear(PQexec(lg->conn, "ROLLBACK"));
-	lg->window_open = false;
-	lg->window_batches = 0;
 	lg->n_months = 0; /* partitions it created are gone with it */
-	rollup_window_reset(lg->window);
-	ledger_offsets_window_reset(lg);
+	ledger_window_forget(lg);
 }
 
 size_t ledger_window_batches(const struct ledger *lg)
@@ -305,11 +310,8 @@ int ledger_window_add(struct ledger *lg, const struct ledger_source *src,
 	if (!lg->window_open) {
 		if (ledger_exec(lg, "BEGIN", err) < 0)
 			goto lost;
-		lg->window_open = true;
-		lg->window_batches = 0;
+		lg->window_open = true; /* its state was forgotten when the last one ended */
 		lg->window_began_us = time_mono_us();
-		rollup_window_reset(lg->window);
-		ledger_offsets_window_reset(lg);
 	}
 	lg->win_src = src;
 	if (ledger_exec(lg, "SAVEPOINT batch", err) < 0)
@@ -354,10 +356,7 @@ int ledger_window_commit(struct ledger *lg, struct ledger_window_result *res, st
 		ledger_window_abort(lg);
 		return -1;
 	}
-	lg->window_open = false;
-	lg->window_batches = 0;
-	rollup_window_reset(lg->window);
-	ledger_offsets_window_reset(lg);
+	ledger_window_forget(lg);
 	res->write_us = time_mono_us() - t0;
 	return 0;
 }

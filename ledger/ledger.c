@@ -162,10 +162,7 @@ static int ledger_connect(struct ledger *lg, struct tally_err *err)
 	PQsetNoticeProcessor(lg->conn, ledger_notice, NULL);
 	lg->prepared = false;
 	lg->n_months = 0;
-	lg->window_open = false; /* a new session: any open window was lost */
-	lg->window_batches = 0;
-	rollup_window_reset(lg->window);
-	lg->n_win_off = 0;
+	ledger_window_forget(lg); /* a new session: any open window was lost */
 	if (ledger_exec(lg, "SET TIME ZONE 'UTC'", err) < 0)
 		return -1;
 	return lg->async_commit ? ledger_exec(lg, "SET synchronous_commit = off", err) : 0;

@@ -113,6 +113,9 @@ int ledger_offsets_note(struct ledger *lg, const struct ledger_batch *b, struct 
 int ledger_offsets_store(struct ledger *lg, const struct ledger_source *src, struct tally_err *err);
 void ledger_offsets_unfence(struct ledger *lg);
 void ledger_offsets_window_reset(struct ledger *lg);
+/* The window's state in memory (batches, rollup sums, offsets) cleared: it
+ * ended, committed or not (batch_write.c; every end of a window calls it). */
+void ledger_window_forget(struct ledger *lg);
 /* COPY text fields: a timestamp; a text or \N when empty. */
 void ledger_copy_ts(struct sbuf *s, int64_t us);
 void ledger_copy_opt_text(struct sbuf *s, const char *v);

@@ -57,24 +57,22 @@
 
 /* What each kind keys on, and its SQL. */
 static const struct kind_def {
-	int64_t bucket_us; /* an hour or a day */
-	bool status;       /* in the key */
-	const char *copy;  /* into its staging table */
+	bool status;      /* in the key */
+	const char *copy; /* into its staging table */
 	const char *upsert, *merge;
 	const char *upsert_name, *merge_name;
 } kinds[] = {
-#define KIND(BUCKET, STATUS, T, NAME, KEYS, SUMS, ADD)                                             \
+#define KIND(STATUS, T, NAME, KEYS, SUMS, ADD)                                                     \
 	{                                                                                          \
-		BUCKET, STATUS, "COPY stage_" T " FROM STDIN", ROLLUP_STMTS(T, KEYS, SUMS, ADD),   \
+		STATUS, "COPY stage_" T " FROM STDIN", ROLLUP_STMTS(T, KEYS, SUMS, ADD),           \
 		    "ru_" NAME, "rm_" NAME                                                         \
 	}
-    [ROLLUP_DAILY] = KIND(DAY_US, false, "rollup_daily", "daily", "day, " ATTRIBUTION ", tier",
+    [ROLLUP_DAILY] = KIND(false, "rollup_daily", "daily", "day, " ATTRIBUTION ", tier",
                           TOKEN_SUMS HIT_SUM, TOKEN_ADD HIT_ADD),
-    [ROLLUP_TAGS] = KIND(HOUR_US, false, "rollup_tags_hourly", "tags",
+    [ROLLUP_TAGS] = KIND(false, "rollup_tags_hourly", "tags",
                          "tag_key, hour, team, workflow, tag_value", TOKEN_SUMS, TOKEN_ADD),
-    [ROLLUP_HOURLY] =
-        KIND(HOUR_US, true, "rollup_hourly", "hourly", "hour, " ATTRIBUTION ", tier, status",
-             TOKEN_SUMS HIT_SUM, TOKEN_ADD HIT_ADD),
+    [ROLLUP_HOURLY] = KIND(true, "rollup_hourly", "hourly", "hour, " ATTRIBUTION ", tier, status",
+                           TOKEN_SUMS HIT_SUM, TOKEN_ADD HIT_ADD),
 #undef KIND
 };
 
