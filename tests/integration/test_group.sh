@@ -16,7 +16,7 @@ wait_until 30 grep -q "assigned" "$T/collector-b.log"
 N=80000
 sh $G 0 $N g | "$BIN" produce >"$T/produce.log" 2>&1 &
 PROD=$!
-wait_until 30 sh -c "grep -q 'assigned [0-9]' '$T/collector-a.log' && grep -q 'assigned [0-9]' '$T/collector-b.log'"
+wait_until 60 sh -c "grep -q 'assigned [0-9]' '$T/collector-a.log' && grep -q 'assigned [0-9]' '$T/collector-b.log'"
 assert_eq "both collectors got partitions" 0 $?
 sleep 1
 kill -9 "$A"
