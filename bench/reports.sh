@@ -2,7 +2,7 @@
 # bench/reports.sh - chargeback and the FOCUS export over a month of
 # BENCH_REPORT_CALLS (default 10,000,000) calls generated straight into
 # PostgreSQL with generate_series, then their rollups by `tally rollups
-# rebuild` (what the collector keeps batch by batch). Prints seconds and peak memory of each
+# merge` (what the collector does when it catches up). Prints seconds and peak memory of each
 # command. Targets (issue 4, 2 cores): chargeback <= 1 s from the rollups;
 # the month's FOCUS export <= 10 s in < 100 MB.
 cd "$(dirname "$0")/.." || exit 1
@@ -47,9 +47,9 @@ INSERT INTO teams (team, cost_center) SELECT 'team-' || t, CASE WHEN t < 15 THEN
 	FROM generate_series(0, 19) t ON CONFLICT (team) DO UPDATE SET cost_center = EXCLUDED.cost_center;
 VACUUM ANALYZE calls_2026_11;
 SQL
-"$BIN" rollups rebuild --from 2026-11-01 --to 2026-12-01 >/dev/null || exit 1
+"$BIN" rollups merge >/dev/null || exit 1
 for t in rollup_hourly rollup_daily rollup_tags_hourly; do
-	q "VACUUM ANALYZE ${t}_merged, ${t}_pending" >/dev/null
+	q "VACUUM ANALYZE ${t}_merged" >/dev/null
 done
 t1=$(date +%s%3N)
 echo "generated in $(((t1 - t0) / 1000)) s"

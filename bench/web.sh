@@ -3,8 +3,8 @@
 # BENCH_WEB_CALLS (default 10,000,000) calls over the last 30 days are
 # generated straight into PostgreSQL (INSERT ... SELECT generate_series: 8
 # teams, 40 workflows, 6 task types, 10 models in 3 tiers, skewed like real
-# traffic), then their rollups (hourly, daily, charges) are built by `tally
-# rollups rebuild`, the aggregates the collector maintains batch by batch. `tally
+# traffic), then their rollups (hourly, daily, tags) are summed by `tally
+# rollups merge`, as the collector sums what it stores when it catches up. `tally
 # serve` then answers the overview's queries (spend by team per day over 30
 # days, by model, by tier, by workflow, status) to wrk, rotating through them;
 # in the same run the same aggregate is computed from the raw calls table
@@ -98,14 +98,14 @@ done
 GEN_MS=$(($(now_ms) - t0))
 
 t0=$(now_ms)
-"$BIN" rollups rebuild --from "$FROM" --to "$TOMORROW" >"$T/rollups.log" 2>&1 ||
+"$BIN" rollups merge >"$T/rollups.log" 2>&1 ||
 	{ cat "$T/rollups.log"; echo "rollups failed"; exit 1; }
 ROLLUP_MS=$(($(now_ms) - t0))
 t0=$(now_ms)
 q "VACUUM ANALYZE calls" >/dev/null
-# the rollups are views over merged rows and pending deltas (migrations/0017)
+# the rollups are views over their rows and the queued calls (migrations/0021)
 for t in rollup_hourly rollup_daily rollup_tags_hourly; do
-	q "VACUUM ANALYZE ${t}_merged, ${t}_pending" >/dev/null
+	q "VACUUM ANALYZE ${t}_merged" >/dev/null
 done
 # Write the bulk load out now, not while the queries are timed.
 q "CHECKPOINT" >/dev/null
@@ -113,7 +113,7 @@ VACUUM_MS=$(($(now_ms) - t0))
 ROLLUP_ROWS=$(q "SELECT count(*) FROM rollup_hourly")
 DAILY_ROWS=$(q "SELECT count(*) FROM rollup_daily")
 CALLS_SIZE=$(q "SELECT pg_size_pretty(sum(pg_total_relation_size(c.oid))) FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid WHERE i.inhparent = 'calls'::regclass")
-ROLLUP_SIZE=$(q "SELECT pg_size_pretty(pg_total_relation_size('rollup_hourly_merged') + pg_total_relation_size('rollup_hourly_pending'))")
+ROLLUP_SIZE=$(q "SELECT pg_size_pretty(pg_total_relation_size('rollup_hourly_merged'))")
 echo "generated $N calls in $GEN_MS ms, rollups ($ROLLUP_ROWS hourly, $DAILY_ROWS daily, charges) in $ROLLUP_MS ms, vacuum analyze + checkpoint $VACUUM_MS ms"
 
 # ---- the server ------------------------------------------------------------------
@@ -270,7 +270,7 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.0fx", a / b; els
 echo
 echo "tally web, $N calls over 30 days ($CALLS_SIZE), $ROLLUP_ROWS hourly rollups ($ROLLUP_SIZE), $DAILY_ROWS daily, $(nproc) cores:"
 printf "  %-52s %s\n" "generation: INSERT ... SELECT generate_series" "$GEN_MS ms"
-printf "  %-52s %s\n" "rollups: tally rollups rebuild (all three)" "$ROLLUP_MS ms"
+printf "  %-52s %s\n" "rollups: tally rollups merge (all three)" "$ROLLUP_MS ms"
 echo "  overview under load (wrk -t$THREADS -c$CONNS -d${SECS}s, 5 queries in rotation, rollups):"
 printf "  %-52s p50 %7s ms  p99 %7s ms  max %s ms\n" "  answer cache on (default)" "$MIX_P50" "$MIX_P99" "$MIX_MAX"
 printf "  %-52s %s req/s, %s requests, %s errors\n" "    throughput" "$MIX_RPS" "$MIX_REQS" "$MIX_ERRS"

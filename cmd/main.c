@@ -21,8 +21,8 @@ static const struct {
     {"produce", cmd_produce, "JSON events (one per line) to the right topics [FILE]"},
     {"prices", cmd_prices, "prices import FILE --format litellm|csv | prices reprice"},
     {"rollups", cmd_rollups,
-     "rollups rebuild --from TS --to TS: from the calls table; rollups merge: fold the"
-     " pending deltas"},
+     "rollups rebuild --from TS --to TS: from the calls table; rollups merge: sum the"
+     " queued calls"},
     {"router", cmd_router, "router eval --data FILE: replay a routing data set (docs/router.md)"},
     {"keys", cmd_keys, "keys create --role admin|finance|viewer [--team T] | list | revoke ID"},
     {"teams", cmd_teams, "teams set-cost-center TEAM CC | teams list"},

@@ -153,6 +153,13 @@ int cmd_status(int argc, char **argv)
 		       "duplicates   %lld\nquarantined  %lld\nunpriced     %lld\n\n",
 		       (long long)st.calls, (long long)st.outcomes, (long long)st.feedback,
 		       (long long)st.duplicates, (long long)st.quarantined, (long long)st.unpriced);
+		printf("rollups      %s", st.rollup_queue ? "" : "up to date\n");
+		if (st.rollup_queue)
+			printf("%lld transactions not summed yet, the oldest %lld s ago (reports"
+			       " read them exactly)\n\n",
+			       (long long)st.rollup_queue, (long long)st.rollup_queue_age_s);
+		else
+			putchar('\n');
 		status_print_mismatches(mm, n_mm);
 		if (st.kafka_ok)
 			printf("kafka cluster  %s\n", st.cluster_id[0] ? st.cluster_id : "?");
@@ -352,21 +359,21 @@ int cmd_rollups(int argc, char **argv)
 	int64_t f, t;
 
 	if (argc == 2 && strcmp(argv[1], "merge") == 0) {
-		/* What the collector does every few seconds: the figures read the
-		 * same before and after. */
+		/* What the collector does when it has caught up: the figures read
+		 * the same before and after. */
 		int64_t rows = 0;
 		if (cmd_config(&cfg, true) < 0)
 			return 2;
 		struct ledger *lg = cmd_open_ledger(&cfg);
 		if (!lg)
 			return 1;
-		int rc = ledger_merge_rollups(lg, &rows, &err);
+		int rc = ledger_rollups_roll(lg, true, &rows, &err);
 		ledger_close(lg);
 		if (rc < 0) {
 			fprintf(stderr, "tally: %s\n", err.msg);
 			return 1;
 		}
-		printf("rollups merged: %lld rows written from the pending deltas\n",
+		printf("rollups merged: the calls of %lld queued transactions summed into them\n",
 		       (long long)rows);
 		return 0;
 	}

@@ -18,11 +18,15 @@
  *
  * The writer stores consecutive batches in one transaction, a window
  * (ledger_window_add), and commits it after WINDOW_US, when no batch came
- * for WINDOW_IDLE_US or Kafka has nothing more (drained), when its rollups
- * reach WINDOW_MAX_GROUPS keys, or when
- * the consumer thread needs the ledger's offsets to be what was consumed
- * (a rebalance, a stop): one upsert of the rollups per window instead of
- * per batch. A batch is released to be refilled once it is in the window;
+ * for WINDOW_IDLE_US or Kafka has nothing more (drained), once it holds
+ * WINDOW_MAX_CALLS calls (what a crash makes read again), or when the
+ * consumer thread needs the ledger's offsets to be what was consumed (a
+ * rebalance, a stop): one commit and one store of the offsets per window
+ * instead of per batch. The rollups are summed from the stored calls
+ * afterwards, set-based (ledger_rollups_roll): when Kafka has nothing more,
+ * and while a backlog is read every ROLL_MAX_CALLS calls or ROLL_MAX_AGE_US;
+ * until then reports sum the queued calls themselves (exact, slower). A
+ * batch is released to be refilled once it is in the window;
  * when the window is lost before its commit (the database went away), its
  * batches are read again: the consumer thread seeks every assigned
  * partition back to the ledger's offsets (rewind_to_ledger). */
@@ -48,9 +52,13 @@
 #define PRICEBOOK_CHECK_US 5000000
 #define BACKOFF_MAX_MS     10000
 /* When a window commits (see above). */
-#define WINDOW_US         2000000
-#define WINDOW_IDLE_US    300000
-#define WINDOW_MAX_GROUPS 50000
+#define WINDOW_US        2000000
+#define WINDOW_IDLE_US   300000
+#define WINDOW_MAX_CALLS 50000
+/* When the rollups are brought up to date while a backlog is read (see
+ * above): it bounds what a report sums from the calls themselves. */
+#define ROLL_MAX_CALLS  1000000
+#define ROLL_MAX_AGE_US 60000000
 
 /* Where a message's raw bytes are kept in its batch. */
 struct raw_ref {
@@ -111,6 +119,9 @@ struct collector {
 	struct kafka_pos *win_marks;
 	size_t n_win_marks, cap_win_marks;
 	int64_t win_last_us;
+	/* The writer's: calls stored since its last roll of the rollups, and
+	 * when the first of them was committed. */
+	int64_t unrolled_calls, unrolled_since_us;
 	/* Set by the writer when a batch had messages below a stored offset:
 	 * the consumer thread then checks the stored offsets against the
 	 * broker's watermarks (recheck_offsets). */
@@ -489,7 +500,50 @@ static void window_lost(struct collector *c, size_t batches, const char *why)
 	pthread_mutex_unlock(&c->mu);
 }
 
-/* Commits the open window: its counts, metrics and Kafka offsets then. */
+/* Sums the queued calls into the rollups (ledger_rollups_roll). A failure
+ * leaves them queued: the reports read them exactly, the next roll sums
+ * them. */
+static void roll(struct collector *c, const char *why)
+{
+	int64_t t0 = time_mono_us(), rolled = 0;
+	struct tally_err err = {0};
+
+	if (ensure_ledger(c, &c->lg_write) < 0)
+		return;
+	if (ledger_rollups_roll(c->lg_write, true, &rolled, &err) < 0) {
+		if (c->stats)
+			c->stats->db_errors++;
+		log_warn("collector: summing the rollups: %s; the calls stay queued (reports read"
+		         " them exactly) and are summed at the next roll",
+		         err.msg);
+		return;
+	}
+	int64_t us = time_mono_us() - t0;
+	if (rolled)
+		log_debug("collector: rollups summed (%s): %lld transactions, %lld calls of this"
+		          " collector, in %lld us",
+		          why, (long long)rolled, (long long)c->unrolled_calls, (long long)us);
+	c->unrolled_calls = 0;
+}
+
+/* Whether the rollups are due after a window's commit. */
+static const char *roll_due(struct collector *c, int64_t now)
+{
+	if (c->unrolled_calls == 0)
+		return NULL;
+	if (c->quit)
+		return "stopping";
+	if (c->drained)
+		return "caught up";
+	if (c->unrolled_calls >= ROLL_MAX_CALLS)
+		return "calls behind";
+	if (now - c->unrolled_since_us >= ROLL_MAX_AGE_US)
+		return "time behind";
+	return NULL;
+}
+
+/* Commits the open window: its counts, metrics and Kafka offsets then; the
+ * rollups when due. */
 static void window_end(struct collector *c)
 {
 	struct ledger_window_result wr;
@@ -503,10 +557,15 @@ static void window_end(struct collector *c)
 				c->stats->quarantined_by_topic[k] += c->win_quarantined[k];
 		commit_to_kafka(c);
 		if (wr.batches)
-			log_debug(
-			    "collector: window committed: %zu batches, %zu rollup rows in %lld us",
-			    wr.batches, wr.rollup_rows, (long long)wr.write_us);
+			log_debug("collector: window committed: %zu batches in %lld us",
+			          wr.batches, (long long)wr.write_us);
+		if (c->win_res.calls_inserted && c->unrolled_calls == 0)
+			c->unrolled_since_us = time_mono_us();
+		c->unrolled_calls += (int64_t)c->win_res.calls_inserted;
 		win_forget(c);
+		const char *why = roll_due(c, time_mono_us());
+		if (why)
+			roll(c, why);
 	} else {
 		if (c->stats)
 			c->stats->db_errors++;
@@ -527,7 +586,7 @@ static bool window_due(struct collector *c, int64_t now)
 {
 	return ledger_window_age_us(c->lg_write) >= WINDOW_US ||
 	       now - c->win_last_us >= WINDOW_IDLE_US ||
-	       ledger_window_groups(c->lg_write) >= WINDOW_MAX_GROUPS;
+	       c->win_res.calls_inserted >= WINDOW_MAX_CALLS;
 }
 
 /* ---- the writer thread ------------------------------------------------------ */
@@ -666,30 +725,11 @@ static int store(struct collector *c, struct pending *p, bool retry)
 	}
 }
 
-/* Folds the rollup deltas that collectors before the window appended to
- * _pending into their merged rows, once at start. Readers see the same
- * sums before and after; a failure only leaves them pending. */
-static void merge_leftovers(struct collector *c)
-{
-	int64_t t0 = time_mono_us(), rows = 0;
-	struct tally_err err = {0};
-
-	if (ensure_ledger(c, &c->lg_write) < 0)
-		return;
-	if (ledger_merge_rollups(c->lg_write, &rows, &err) < 0)
-		log_warn("collector: merging the rollups' pending rows: %s; they stay pending (the"
-		         " rollups read the same; `tally rollups merge` folds them)",
-		         err.msg);
-	else if (rows)
-		log_info("collector: %lld pending rollup rows merged in %lld us", (long long)rows,
-		         (long long)(time_mono_us() - t0));
-}
-
 static void *writer_main(void *arg)
 {
 	struct collector *c = arg;
 
-	merge_leftovers(c);
+	roll(c, "what an earlier run left queued");
 	pthread_mutex_lock(&c->mu);
 	for (;;) {
 		if (c->handed) {
@@ -726,8 +766,14 @@ static void *writer_main(void *arg)
 			pthread_cond_timedwait(&c->cv, &c->mu, &until);
 			continue;
 		}
-		if (c->quit)
+		if (c->quit) {
+			if (c->unrolled_calls) {
+				pthread_mutex_unlock(&c->mu);
+				roll(c, "stopping");
+				pthread_mutex_lock(&c->mu);
+			}
 			break;
+		}
 		pthread_cond_wait(&c->cv, &c->mu);
 	}
 	pthread_mutex_unlock(&c->mu);

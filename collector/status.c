@@ -44,6 +44,8 @@ int tally_status_read(const struct tally_config *cfg, struct ledger *lg, int tim
 	st->duplicates = ls.duplicates;
 	st->quarantined = ls.quarantined;
 	st->unpriced = ls.unpriced;
+	st->rollup_queue = ls.rollup_queue;
+	st->rollup_queue_age_s = ls.rollup_queue_age_s;
 	st->offset_resets = ls.offset_resets;
 	str_copy(st->last_reset, sizeof st->last_reset, ls.last_reset);
 
@@ -125,7 +127,9 @@ void tally_status_json(const struct tally_status *st, struct sbuf *sb)
 		else
 			sbuf_puts(sb, "null}");
 	}
-	sbuf_puts(sb, "],\"kafka_cluster_id\":");
+	sbuf_printf(sb, "],\"rollup_queue\":{\"transactions\":%lld,\"oldest_age_s\":%lld}",
+	            (long long)st->rollup_queue, (long long)st->rollup_queue_age_s);
+	sbuf_puts(sb, ",\"kafka_cluster_id\":");
 	if (st->kafka_ok && st->cluster_id[0])
 		sbuf_json_str(sb, st->cluster_id);
 	else

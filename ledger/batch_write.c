@@ -2,8 +2,8 @@
  * transaction with the Kafka offsets they cover: a window of batches, each
  * under a savepoint: the offsets fenced (ledger/offsets.c), the new calls
  * (ledger/calls_write.c), the outcomes, feedback and quarantined messages
- * (here), the offsets stored; the rollups of the window's calls summed
- * across its batches and upserted when it commits (ledger/rollups_write.c).
+ * (here), the offsets stored. The calls' transaction is queued for the
+ * rollups by the ledger itself (ledger/rollups_write.c).
  * The batch itself, in memory, is ledger/batch.c. */
 #include "ledger_int.h"
 
@@ -92,8 +92,7 @@ int ledger_prepare(struct ledger *lg, struct tally_err *err)
 	for (size_t i = 0; i < sizeof stmts / sizeof stmts[0]; i++)
 		if (ledger_prepare_one(lg, stmts[i].name, stmts[i].sql, err) < 0)
 			goto fail;
-	if (ledger_calls_prepare(lg, err) < 0 || ledger_offsets_prepare(lg, err) < 0 ||
-	    ledger_rollups_prepare(lg, err) < 0)
+	if (ledger_calls_prepare(lg, err) < 0 || ledger_offsets_prepare(lg, err) < 0)
 		goto fail;
 	lg->prepared = true;
 	return 0;
@@ -235,7 +234,6 @@ void ledger_window_forget(struct ledger *lg)
 {
 	lg->window_open = false;
 	lg->window_batches = 0;
-	rollup_window_reset(lg->window);
 	ledger_offsets_window_reset(lg);
 }
 
@@ -256,11 +254,6 @@ size_t ledger_window_batches(const struct ledger *lg)
 int64_t ledger_window_age_us(const struct ledger *lg)
 {
 	return lg->window_open ? time_mono_us() - lg->window_began_us : 0;
-}
-
-size_t ledger_window_groups(const struct ledger *lg)
-{
-	return lg->window_open ? rollup_window_groups(lg->window) : 0;
 }
 
 /* Undoes the batch alone (its savepoint); the window stays open. */
@@ -294,8 +287,6 @@ int ledger_window_add(struct ledger *lg, const struct ledger_source *src,
 		return tally_err_set(
 		    err, TALLY_EKAFKA, false,
 		    "offsets to store but no Kafka cluster id to store them under");
-	if (!lg->window && !(lg->window = rollup_window_new()))
-		return tally_err_set(err, TALLY_ENOMEM, true, "out of memory");
 	if (b->n_calls > lg->cap_keep) {
 		bool *k = realloc(lg->keep, b->n_calls * sizeof *k);
 		if (!k)
@@ -324,8 +315,6 @@ int ledger_window_add(struct ledger *lg, const struct ledger_source *src,
 		}
 		goto lost;
 	}
-	if (b->n_calls && rollup_window_fold(lg->window, b, lg->keep, err) < 0)
-		goto lost; /* the sums may be half done: nothing of the window is kept */
 	if (ledger_offsets_note(lg, b, err) < 0)
 		goto lost;
 	if (ledger_exec(lg, "RELEASE SAVEPOINT batch", err) < 0)
@@ -350,9 +339,7 @@ int ledger_window_commit(struct ledger *lg, struct ledger_window_result *res, st
 	if (!lg->window_open)
 		return 0;
 	res->batches = lg->window_batches;
-	if (ledger_offsets_store(lg, lg->win_src, err) < 0 ||
-	    ledger_rollups_write(lg, lg->window, &res->rollup_rows, err) < 0 ||
-	    ledger_exec(lg, "COMMIT", err) < 0) {
+	if (ledger_offsets_store(lg, lg->win_src, err) < 0 || ledger_exec(lg, "COMMIT", err) < 0) {
 		ledger_window_abort(lg);
 		return -1;
 	}
@@ -378,5 +365,13 @@ int ledger_write_batch(struct ledger *lg, const struct ledger_source *src,
 		memset(res, 0, sizeof *res);
 		return -1;
 	}
+	/* Stored. The rollups: now, unless another roll is at it (then it
+	 * sums these calls too); a failure leaves them queued, read exact. */
+	int64_t rolled;
+	struct tally_err rerr = {0};
+	if (res->calls_inserted && ledger_rollups_roll(lg, false, &rolled, &rerr) < 0)
+		log_warn("ledger: the rollups were not brought up to date: %s (the calls stay"
+		         " queued; reports read them exactly; the next roll sums them)",
+		         rerr.msg);
 	return 0;
 }

@@ -192,7 +192,6 @@ void ledger_close(struct ledger *lg)
 	if (lg->conn)
 		PQfinish(lg->conn);
 	sbuf_cleanup(&lg->copybuf);
-	rollup_window_free(lg->window);
 	free(lg->keep);
 	free(lg->win_off);
 	free(lg->conninfo);

@@ -219,9 +219,6 @@ struct quarantine_row {
 	size_t raw_len;
 };
 
-/* hourly, daily, tags (ledger/rollups_write.c) */
-#define LEDGER_ROLLUP_KINDS 3
-
 struct ledger_batch {
 	struct call_row *calls;
 	size_t n_calls, cap_calls;
@@ -303,7 +300,7 @@ struct ledger_source {
 };
 
 /* Writes the whole batch in ONE transaction: calls (duplicates by event_id
- * skipped), the rollups of the rows actually inserted, outcomes, feedback,
+ * skipped; their transaction queued for the rollups), outcomes, feedback,
  * quarantine and the consumed offsets of src. Messages below an already
  * stored offset of src are skipped (another collector or an earlier run
  * stored them). A batch with offsets needs src->cluster_id. On error
@@ -313,9 +310,9 @@ TALLY_MUST_USE int ledger_write_batch(struct ledger *lg, const struct ledger_sou
                                       const struct ledger_batch *b, struct ledger_batch_result *res,
                                       struct tally_err *err);
 
-/* A window: consecutive batches in ONE transaction, their rollups summed
- * across them in memory and upserted once when it commits (the collector's
- * way: live traffic repeats its rollup keys batch after batch). Each batch
+/* A window: consecutive batches in ONE transaction (the collector's way:
+ * one commit, one fence and one store of the offsets for many batches; the
+ * rollups are summed later, ledger_rollups_roll). Each batch
  * is written as ledger_write_batch writes it, under a savepoint; nothing of
  * a window is visible, or stored, before ledger_window_commit.
  *
@@ -330,9 +327,8 @@ TALLY_MUST_USE int ledger_window_add(struct ledger *lg, const struct ledger_sour
                                      const struct ledger_batch *b, struct ledger_batch_result *res,
                                      struct tally_err *err);
 struct ledger_window_result {
-	size_t batches;     /* in the window */
-	size_t rollup_rows; /* upserted: the window's groups */
-	int64_t write_us;   /* writing the rollups and committing */
+	size_t batches;   /* in the window */
+	int64_t write_us; /* storing the offsets and committing */
 };
 TALLY_MUST_USE int ledger_window_commit(struct ledger *lg, struct ledger_window_result *res,
                                         struct tally_err *err);
@@ -340,10 +336,8 @@ TALLY_MUST_USE int ledger_window_commit(struct ledger *lg, struct ledger_window_
 void ledger_window_abort(struct ledger *lg);
 /* Batches stored in the open window (0 when none is open). */
 size_t ledger_window_batches(const struct ledger *lg);
-/* Microseconds since the open window began (0 when none is open), and its
- * rollup groups so far. */
+/* Microseconds since the open window began (0 when none is open). */
 int64_t ledger_window_age_us(const struct ledger *lg);
-size_t ledger_window_groups(const struct ledger *lg);
 
 /* Next offsets stored for src, one per (topic, partition) asked: offsets[i]
  * = stored next offset or -1 when none. Offsets stored for another cluster
@@ -398,12 +392,19 @@ TALLY_MUST_USE int ledger_reprice(struct ledger *lg, const struct pricebook *pb,
 /* Rebuilds every rollup (hourly, daily, tags) of the whole hours covering
  * [from, to) from the calls table, in one transaction, audit-logged. For an
  * operator who loaded or fixed calls outside the collector. */
-/* Folds the rollups' pending deltas (which collectors before the window
- * appended) into their merged rows, in one transaction
- * (ledger/rollups_write.c); *merged: the rows written. Readers see the same
- * sums before and after. The collector does it once when it starts; `tally
- * rollups merge` by hand. */
-TALLY_MUST_USE int ledger_merge_rollups(struct ledger *lg, int64_t *merged, struct tally_err *err);
+/* The calls of the transactions queued for the rollups (every transaction
+ * that stored calls) summed into the rollups' rows, and the queue emptied
+ * of them, in one transaction (ledger/rollups_write.c); *rolled: the
+ * transactions summed. Readers see the same figures before and after. With
+ * wait false, returns 0 at once (nothing rolled) when another roll or a
+ * rebuild holds the queue. The collector rolls when it has caught up, and
+ * while it catches up every ROLL_MAX_CALLS calls or ROLL_MAX_AGE_US; the
+ * HTTP ingestion after each batch; `tally rollups merge` by hand. */
+TALLY_MUST_USE int ledger_rollups_roll(struct ledger *lg, bool wait, int64_t *rolled,
+                                       struct tally_err *err);
+/* Rebuilds every rollup (hourly, daily, tags) of the whole hours covering
+ * [from, to) from the calls table, in one transaction, audit-logged. For an
+ * operator who loaded or fixed calls outside the collector. */
 TALLY_MUST_USE int ledger_rebuild_rollups(struct ledger *lg, int64_t from_us, int64_t to_us,
                                           const char *actor, struct tally_err *err);
 
@@ -428,6 +429,9 @@ void price_page_cleanup(struct price_page *p); /* NULL is fine */
 
 struct ledger_status {
 	int64_t calls, outcomes, feedback, duplicates, quarantined, unpriced;
+	/* transactions whose calls are not summed into the rollups yet, and the
+	 * age of the oldest (ledger/rollups_write.c) */
+	int64_t rollup_queue, rollup_queue_age_s;
 	struct {
 		char cluster_id[128]; /* "" for offsets stored before 0008 */
 		char topic[128];

@@ -22,7 +22,6 @@ struct ledger {
 	bool window_open;
 	size_t window_batches;
 	int64_t window_began_us;
-	struct rollup_window *window;
 	bool *keep; /* per call of the batch being written */
 	size_t cap_keep;
 	struct win_offset *win_off; /* the window's partitions (offsets.c) */
@@ -146,28 +145,10 @@ void ledger_array_elem(struct sbuf *s, const char *v);
 void ledger_copy_components(struct sbuf *s, const struct call_price *p);
 /* Appends one call as a COPY text line of LEDGER_CALL_COLS. */
 void ledger_copy_call(struct sbuf *s, const struct call_row *r);
-/* The rollups (ledger/rollups_write.c). */
-enum rollup_kind { ROLLUP_HOURLY, ROLLUP_DAILY, ROLLUP_TAGS };
-/* Staging tables and statements of this session (from ledger_prepare). */
-int ledger_rollups_prepare(struct ledger *lg, struct tally_err *err);
-/* A window's rollups: the groups of the calls its batches stored, summed
- * across them. fold adds the calls keep[i] of b (all or nothing when it
- * fails for memory before starting; a failure halfway leaves the sums
- * wrong: the window must be rolled back). */
-struct rollup_window;
-struct rollup_window *rollup_window_new(void);
-void rollup_window_free(struct rollup_window *w);
-void rollup_window_reset(struct rollup_window *w);
-size_t rollup_window_groups(const struct rollup_window *w);
-int rollup_window_fold(struct rollup_window *w, const struct ledger_batch *b, const bool *keep,
-                       struct tally_err *err);
-/* Appends the window's rows of one kind as COPY text, in the column order
- * of its table. */
-void rollup_window_text(const struct rollup_window *w, enum rollup_kind kind, struct sbuf *s);
-/* Inside the window's transaction, at its end: every group upserted into
- * its rollup (*rows of them); teams and workflow owners on first use. */
-int ledger_rollups_write(struct ledger *lg, const struct rollup_window *w, size_t *rows,
-                         struct tally_err *err);
+/* Inside an open transaction that holds rollup_queue locked: the queued
+ * calls summed into the rollups' rows and the queue emptied of them
+ * (ledger/rollups_write.c); *rolled: the transactions summed. */
+int ledger_rollups_roll_in_tx(struct ledger *lg, int64_t *rolled, struct tally_err *err);
 /* Prepares one statement of this session. */
 int ledger_prepare_one(struct ledger *lg, const char *name, const char *sql, struct tally_err *err);
 /* Runs a prepared statement without parameters or rows. */

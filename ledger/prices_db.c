@@ -436,49 +436,35 @@ static int audit_and_commit(struct ledger *lg, const char *actor, const char *ac
 	return ledger_exec(lg, "COMMIT", err);
 }
 
-/* Collectors wait on the rollups while they are rebuilt, so that no
- * increment is lost between the aggregate and the commit. The order is the
- * one the collector writes and merges them in (ledger/rollups_write.c). */
-#define ROLLUP_LOCK                                                                                \
-	"LOCK TABLE rollup_daily_pending, rollup_daily_merged, rollup_tags_hourly_pending,"        \
-	" rollup_tags_hourly_merged, rollup_hourly_pending, rollup_hourly_merged"                  \
-	" IN SHARE ROW EXCLUSIVE MODE"
+/* Nothing is queued for the rollups, and nothing rolled, while they are
+ * rebuilt (collectors wait to queue their windows; readers go on): the
+ * queued calls are summed first, in the same transaction, so that every
+ * call is then in the rows and in none of the queue
+ * (ledger/rollups_write.c). */
+static int rollups_hold(struct ledger *lg, struct tally_err *err)
+{
+	int64_t rolled;
+	if (ledger_exec(lg, "LOCK TABLE rollup_queue IN EXCLUSIVE MODE", err) < 0)
+		return -1;
+	return ledger_rollups_roll_in_tx(lg, &rolled, err);
+}
 
-/* Rebuilds the rollups of the whole hours [hf, ht) from the calls, and the
- * days that overlap them from the hourly rollups. The caller holds the
- * rollup tables locked. Each DELETE is its own statement: an INSERT does not
+/* Rebuilds the rollups of the whole hours [hf, ht) from the calls, and of
+ * the days that overlap them, by the rules of the rollups
+ * (tally_rollup_*, migrations/0021_rollup_queue.sql). The caller holds
+ * them (rollups_hold). Each DELETE is its own statement: an INSERT does not
  * see a DELETE of its own statement. */
-#define DAY_END "(date_trunc('day', $2::timestamptz - interval '1 microsecond') + interval '1 day')"
+#define DAY_FROM "date_trunc('day', $1::timestamptz, 'UTC')"
+#define DAY_END  "(date_trunc('day', $2::timestamptz - interval '1 microsecond', 'UTC') + interval '1 day')"
 static int rebuild_rollups(struct ledger *lg, int64_t hf, int64_t ht, struct tally_err *err)
 {
-	/* The pending deltas of the range go with the merged rows: the calls
-	 * they summed are summed again. */
-#define REBUILD_DELETE(T, COL, FROM, TO)                                                           \
-	"DELETE FROM " T "_pending WHERE " COL " >= " FROM " AND " COL " < " TO,                   \
-	    "DELETE FROM " T "_merged WHERE " COL " >= " FROM " AND " COL " < " TO
+#define REBUILD(T, COL, FROM, TO)                                                                  	"DELETE FROM " T "_merged WHERE " COL " >= " FROM " AND " COL " < " TO,                    	    "INSERT INTO " T "_merged SELECT * FROM tally_" T "(" FROM ", " TO ", false)"
 	static const char *const sql[] = {
-	    REBUILD_DELETE("rollup_hourly", "hour", "$1", "$2"),
-	    "INSERT INTO rollup_hourly_merged (hour, team, workflow, task_type, provider, model,"
-	    " tier, status, calls, input_tokens, output_tokens, cache_read_tokens,"
-	    " cache_write_tokens, reasoning_tokens, cost_pusd, unpriced_calls, cache_hit_calls)"
-	    " SELECT date_trunc('hour', ts), team, workflow, task_type, provider, model, tier,"
-	    " status, count(*), sum(input_tokens), sum(output_tokens), sum(cache_read_tokens),"
-	    " sum(cache_write_tokens), sum(reasoning_tokens), coalesce(sum(cost_pusd), 0),"
-	    " count(*) FILTER (WHERE cost_pusd IS NULL), count(*) FILTER (WHERE cache_hit)"
-	    " FROM calls WHERE ts >= $1 AND ts < $2 GROUP BY 1, 2, 3, 4, 5, 6, 7, 8",
-	    REBUILD_DELETE("rollup_tags_hourly", "hour", "$1", "$2"),
-	    "INSERT INTO rollup_tags_hourly_merged " LEDGER_TAGS_FROM_CALLS,
-	    /* the days overlapping [$1, $2), whole, from the hourly rollup
-	     * (merged and pending: the view) */
-	    REBUILD_DELETE("rollup_daily", "day", "date_trunc('day', $1::timestamptz)", DAY_END),
-	    "INSERT INTO rollup_daily_merged SELECT date_trunc('day', hour), team, workflow,"
-	    " task_type, provider, model, tier, sum(calls), sum(input_tokens), sum(output_tokens),"
-	    " sum(cache_read_tokens), sum(cache_write_tokens), sum(reasoning_tokens),"
-	    " sum(cost_pusd), sum(unpriced_calls), sum(cache_hit_calls) FROM rollup_hourly"
-	    " WHERE hour >= date_trunc('day', $1::timestamptz) AND hour < " DAY_END
-	    " GROUP BY 1, 2, 3, 4, 5, 6, 7",
+	    REBUILD("rollup_hourly", "hour", "$1::timestamptz", "$2::timestamptz"),
+	    REBUILD("rollup_tags_hourly", "hour", "$1::timestamptz", "$2::timestamptz"),
+	    REBUILD("rollup_daily", "day", DAY_FROM, DAY_END),
 	};
-#undef REBUILD_DELETE
+#undef REBUILD
 	char hfrom[40], hto[40];
 	const char *hp[2] = {hfrom, hto};
 
@@ -506,7 +492,7 @@ int ledger_rebuild_rollups(struct ledger *lg, int64_t from_us, int64_t to_us, co
 	snprintf(details, sizeof details, "{\"from\":\"%s\",\"to\":\"%s\"}", from, to);
 	if (ledger_exec(lg, "BEGIN", err) < 0)
 		return -1;
-	if (ledger_exec(lg, ROLLUP_LOCK, err) < 0 || rebuild_rollups(lg, hf, ht, err) < 0)
+	if (rollups_hold(lg, err) < 0 || rebuild_rollups(lg, hf, ht, err) < 0)
 		goto fail;
 	if (audit_and_commit(lg, actor, "rollups.rebuild", details, err) < 0)
 		goto fail;
@@ -535,9 +521,9 @@ int ledger_reprice(struct ledger *lg, const struct pricebook *pb, int64_t from_u
 
 	if (ledger_exec(lg, "BEGIN", err) < 0)
 		goto fail;
-	/* Collectors wait on rollups while we rebuild them, so no increment is
-	 * lost between our aggregate and our commit. */
-	if (ledger_exec(lg, ROLLUP_LOCK, err) < 0 ||
+	/* Collectors wait to queue their calls while we reprice and rebuild,
+	 * so that each call is summed once, at its new price. */
+	if (rollups_hold(lg, err) < 0 ||
 	    ledger_exec(lg,
 	                "CREATE TEMP TABLE stage_reprice ON COMMIT DROP AS SELECT event_id, ts,"
 	                " cost_pusd, price_version, tier, components FROM calls WITH NO DATA",

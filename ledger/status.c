@@ -16,7 +16,10 @@ int ledger_status(struct ledger *lg, const char *group, struct ledger_status *st
 	                       " (SELECT count(*) FROM outcomes), (SELECT count(*) FROM feedback),"
 	                       " (SELECT value FROM ledger_counters WHERE name = 'duplicates'),"
 	                       " (SELECT count(*) FROM quarantine),"
-	                       " coalesce(sum(d.unpriced_calls), 0) FROM rollup_daily d");
+	                       " coalesce(sum(d.unpriced_calls), 0),"
+	                       " (SELECT count(*) FROM rollup_queue),"
+	                       " (SELECT coalesce(extract(epoch FROM now() - min(queued_at)), 0)::bigint"
+	                       "  FROM rollup_queue) FROM rollup_daily d");
 	if (PQresultStatus(res) != PGRES_TUPLES_OK)
 		return ledger_fail(lg, res, "reading status", err);
 	st->calls = ledger_i64(res, 0, 0);
@@ -25,6 +28,8 @@ int ledger_status(struct ledger *lg, const char *group, struct ledger_status *st
 	st->duplicates = ledger_i64(res, 0, 3);
 	st->quarantined = ledger_i64(res, 0, 4);
 	st->unpriced = ledger_i64(res, 0, 5);
+	st->rollup_queue = ledger_i64(res, 0, 6);
+	st->rollup_queue_age_s = ledger_i64(res, 0, 7);
 	PQclear(res);
 
 	res =

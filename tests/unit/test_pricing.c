@@ -1454,102 +1454,6 @@ static void test_default_tier(void **state)
 	}
 }
 
-/* A batch of three calls of one hour, team and workflow, tagged env=prod
- * and each with its own customer (c<first>, c<first+1>, c<first+2>); the
- * last is unpriced. */
-static void three_calls(struct ledger_batch *b, int first)
-{
-	ledger_batch_reset(b);
-	for (int i = 0; i < 3; i++) {
-		struct call_row *r = ledger_batch_add_call(b);
-		assert_non_null(r);
-		snprintf(r->ev.event_id, sizeof r->ev.event_id, "e%d", first + i);
-		r->ev.ts_us = INT64_C(1764583200000000) + i; /* 2025-12-01T10:00:00Z */
-		strcpy(r->ev.team, "support");
-		strcpy(r->ev.workflow, "triage");
-		strcpy(r->ev.task_type, "classify");
-		strcpy(r->ev.provider, "openai");
-		strcpy(r->ev.model, "gpt-4o-mini");
-		strcpy(r->ev.tier, "small");
-		strcpy(r->tier, "small");
-		r->ev.input_tokens = 100;
-		r->ev.output_tokens = 10 * (i + 1);
-		snprintf(r->ev.tags, sizeof r->ev.tags, "{\"env\":\"prod\",\"customer\":\"c%d\"}",
-		         first + i);
-		r->priced = i < 2;
-		r->cost_pusd = r->priced ? 1000 : 0;
-	}
-}
-
-/* The window's rows of one kind as text. */
-static char *window_rows(const struct rollup_window *w, enum rollup_kind kind)
-{
-	static char out[4096];
-	struct sbuf s;
-	sbuf_init(&s);
-	rollup_window_text(w, kind, &s);
-	assert_false(s.oom);
-	snprintf(out, sizeof out, "%.*s", (int)s.len, s.len ? s.p : "");
-	sbuf_cleanup(&s);
-	return out;
-}
-
-/* A window sums its batches' calls by rollup key across the batches: a key
- * that comes again is one row with the sums of all its calls; only the kept
- * calls count; a reset window is empty. The rows are the COPY text of each
- * rollup's table. */
-static void test_rollup_window(void **state)
-{
-	(void)state;
-	struct ledger_batch b;
-	struct tally_err err = {0};
-	struct rollup_window *w = rollup_window_new();
-	bool keep[3] = {true, true, true};
-	assert_non_null(w);
-	ledger_batch_init(&b);
-
-	three_calls(&b, 0);
-	assert_int_equal(rollup_window_fold(w, &b, keep, &err), 0);
-	/* hourly (ok) + daily + env + 3 customers */
-	assert_int_equal(rollup_window_groups(w), 6);
-	three_calls(&b, 1); /* c1, c2 again, c3 new; the second batch keeps two */
-	keep[2] = false;
-	assert_int_equal(rollup_window_fold(w, &b, keep, &err), 0);
-	assert_int_equal(rollup_window_groups(w), 6);
-
-	/* 5 calls: 500 input, 10+20+30+10+20 output, 4 priced (4000), 1 unpriced */
-	assert_string_equal(
-	    window_rows(w, ROLLUP_HOURLY),
-	    "2025-12-01T10:00:00.000000Z\tsupport\ttriage\tclassify\topenai\tgpt-4o-mini"
-	    "\tsmall\tok\t5\t500\t90\t0\t0\t0\t4000\t1\t0\n");
-	assert_string_equal(
-	    window_rows(w, ROLLUP_DAILY),
-	    "2025-12-01T00:00:00.000000Z\tsupport\ttriage\tclassify\topenai\tgpt-4o-mini"
-	    "\tsmall\t5\t500\t90\t0\t0\t0\t4000\t1\t0\n");
-	assert_string_equal(
-	    window_rows(w, ROLLUP_TAGS),
-	    "env\t2025-12-01T10:00:00.000000Z\tsupport\ttriage\tprod\t5\t500\t90\t0\t0\t0"
-	    "\t4000\t1\n"
-	    "customer\t2025-12-01T10:00:00.000000Z\tsupport\ttriage\tc0\t1\t100\t10\t0\t0"
-	    "\t0\t1000\t0\n"
-	    "customer\t2025-12-01T10:00:00.000000Z\tsupport\ttriage\tc1\t2\t200\t30\t0\t0"
-	    "\t0\t2000\t0\n"
-	    "customer\t2025-12-01T10:00:00.000000Z\tsupport\ttriage\tc2\t2\t200\t50\t0\t0"
-	    "\t0\t1000\t1\n");
-
-	rollup_window_reset(w);
-	assert_int_equal(rollup_window_groups(w), 0);
-	assert_string_equal(window_rows(w, ROLLUP_TAGS), "");
-	keep[2] = true;
-	three_calls(&b, 7);
-	assert_int_equal(rollup_window_fold(w, &b, keep, &err), 0);
-	assert_int_equal(rollup_window_groups(w), 6);
-	assert_non_null(strstr(window_rows(w, ROLLUP_TAGS), "\tc9\t1\t100\t30\t"));
-
-	ledger_batch_cleanup(&b);
-	rollup_window_free(w);
-}
-
 /* A refused batch is written message by message: in offset order per
  * partition, an OTLP message's several calls together, each with its own
  * offset mark. */
@@ -1625,7 +1529,6 @@ int main(void)
 	    cmocka_unit_test(test_csv_errors),
 	    cmocka_unit_test(test_default_tier),
 	    cmocka_unit_test(test_components_text),
-	    cmocka_unit_test(test_rollup_window),
 	    cmocka_unit_test(test_batch_walk),
 	};
 
