@@ -557,8 +557,8 @@ static void window_end(struct collector *c)
 				c->stats->quarantined_by_topic[k] += c->win_quarantined[k];
 		commit_to_kafka(c);
 		if (wr.batches)
-			log_debug("collector: window committed: %zu batches in %lld us",
-			          wr.batches, (long long)wr.write_us);
+			log_debug("collector: window committed: %zu batches in %lld us", wr.batches,
+			          (long long)wr.write_us);
 		if (c->win_res.calls_inserted && c->unrolled_calls == 0)
 			c->unrolled_since_us = time_mono_us();
 		c->unrolled_calls += (int64_t)c->win_res.calls_inserted;

@@ -127,7 +127,7 @@ struct status_partition {
 struct tally_status {
 	int64_t calls, outcomes, feedback, duplicates, quarantined, unpriced;
 	int64_t rollup_queue, rollup_queue_age_s; /* as struct ledger_status */
-	struct status_partition *partitions; /* malloc'd */
+	struct status_partition *partitions;      /* malloc'd */
 	size_t n_partitions;
 	bool kafka_ok;         /* the watermarks were read */
 	char kafka_error[256]; /* why not, when !kafka_ok and brokers are set */

@@ -455,10 +455,14 @@ static int rollups_hold(struct ledger *lg, struct tally_err *err)
  * them (rollups_hold). Each DELETE is its own statement: an INSERT does not
  * see a DELETE of its own statement. */
 #define DAY_FROM "date_trunc('day', $1::timestamptz, 'UTC')"
-#define DAY_END  "(date_trunc('day', $2::timestamptz - interval '1 microsecond', 'UTC') + interval '1 day')"
+#define DAY_END                                                                                    \
+	"(date_trunc('day', $2::timestamptz - interval '1 microsecond', 'UTC') + interval '1 "     \
+	"day')"
 static int rebuild_rollups(struct ledger *lg, int64_t hf, int64_t ht, struct tally_err *err)
 {
-#define REBUILD(T, COL, FROM, TO)                                                                  	"DELETE FROM " T "_merged WHERE " COL " >= " FROM " AND " COL " < " TO,                    	    "INSERT INTO " T "_merged SELECT * FROM tally_" T "(" FROM ", " TO ", false)"
+#define REBUILD(T, COL, FROM, TO)                                                                  \
+	"DELETE FROM " T "_merged WHERE " COL " >= " FROM " AND " COL " < " TO,                    \
+	    "INSERT INTO " T "_merged SELECT * FROM tally_" T "(" FROM ", " TO ", false)"
 	static const char *const sql[] = {
 	    REBUILD("rollup_hourly", "hour", "$1::timestamptz", "$2::timestamptz"),
 	    REBUILD("rollup_tags_hourly", "hour", "$1::timestamptz", "$2::timestamptz"),

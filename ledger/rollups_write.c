@@ -41,23 +41,35 @@
 	"INSERT INTO " T "_merged AS r SELECT * FROM tally_" T "('-infinity', 'infinity', true)"   \
 	" ORDER BY " KEYS " ON CONFLICT (" KEYS ") DO UPDATE SET " ADD
 
-static const char roll_sql[] =
-    "WITH h AS (" ROLL_INTO("rollup_hourly", "hour, " ATTRIBUTION ", tier, status",
-                            TOKEN_ADD HIT_ADD) " RETURNING team, workflow, hour),"
-    " d AS (" ROLL_INTO("rollup_daily", "day, " ATTRIBUTION ", tier", TOKEN_ADD HIT_ADD) "),"
-    " t AS (" ROLL_INTO("rollup_tags_hourly", "tag_key, hour, team, workflow, tag_value",
-                        TOKEN_ADD) "),"
-    /* teams on first use; a workflow belongs to the team that used it
-     * first (budgets by workflow) */
-    " tm AS (INSERT INTO teams (team) SELECT DISTINCT team FROM h ORDER BY 1"
-    "  ON CONFLICT DO NOTHING),"
-    " wo AS (INSERT INTO workflow_owners (workflow, team, first_seen)"
-    "  SELECT DISTINCT ON (workflow) workflow, team, hour FROM h"
-    "  ORDER BY workflow, hour, team ON CONFLICT DO NOTHING),"
-    /* exactly the transactions the functions summed: the same snapshot */
-    " q AS (DELETE FROM rollup_queue"
-    "  WHERE xid = ANY ((SELECT array_agg(xid) FROM rollup_queue)::bigint[]) RETURNING xid)"
-    " SELECT count(*) FROM q";
+static const char roll_sql[] = "WITH h AS (" ROLL_INTO(
+    "rollup_hourly", "hour, " ATTRIBUTION ", tier, status",
+    TOKEN_ADD
+        HIT_ADD) " RETURNING team, workflow, hour),"
+                 " d AS (" ROLL_INTO(
+                     "rollup_daily", "day, " ATTRIBUTION ", tier",
+                     TOKEN_ADD
+                         HIT_ADD) "),"
+                                  " t AS (" ROLL_INTO(
+                                      "rollup_tags_hourly",
+                                      "tag_key, hour, team, workflow, tag_value",
+                                      TOKEN_ADD) "),"
+                                                 /* teams on first use; a workflow belongs to the
+                                                  * team that used it first (budgets by workflow) */
+                                                 " tm AS (INSERT INTO teams (team) SELECT DISTINCT "
+                                                 "team FROM h ORDER BY 1"
+                                                 "  ON CONFLICT DO NOTHING),"
+                                                 " wo AS (INSERT INTO workflow_owners (workflow, "
+                                                 "team, first_seen)"
+                                                 "  SELECT DISTINCT ON (workflow) workflow, team, "
+                                                 "hour FROM h"
+                                                 "  ORDER BY workflow, hour, team ON CONFLICT DO "
+                                                 "NOTHING),"
+                                                 /* exactly the transactions the functions summed:
+                                                    the same snapshot */
+                                                 " q AS (DELETE FROM rollup_queue"
+                                                 "  WHERE xid = ANY ((SELECT array_agg(xid) FROM "
+                                                 "rollup_queue)::bigint[]) RETURNING xid)"
+                                                 " SELECT count(*) FROM q";
 
 int ledger_rollups_roll_in_tx(struct ledger *lg, int64_t *rolled, struct tally_err *err)
 {

@@ -12,14 +12,15 @@ int ledger_status(struct ledger *lg, const char *group, struct ledger_status *st
 	PGresult *res;
 
 	memset(st, 0, sizeof *st);
-	res = PQexec(lg->conn, "SELECT coalesce(sum(d.calls), 0),"
-	                       " (SELECT count(*) FROM outcomes), (SELECT count(*) FROM feedback),"
-	                       " (SELECT value FROM ledger_counters WHERE name = 'duplicates'),"
-	                       " (SELECT count(*) FROM quarantine),"
-	                       " coalesce(sum(d.unpriced_calls), 0),"
-	                       " (SELECT count(*) FROM rollup_queue),"
-	                       " (SELECT coalesce(extract(epoch FROM now() - min(queued_at)), 0)::bigint"
-	                       "  FROM rollup_queue) FROM rollup_daily d");
+	res = PQexec(lg->conn,
+	             "SELECT coalesce(sum(d.calls), 0),"
+	             " (SELECT count(*) FROM outcomes), (SELECT count(*) FROM feedback),"
+	             " (SELECT value FROM ledger_counters WHERE name = 'duplicates'),"
+	             " (SELECT count(*) FROM quarantine),"
+	             " coalesce(sum(d.unpriced_calls), 0),"
+	             " (SELECT count(*) FROM rollup_queue),"
+	             " (SELECT coalesce(extract(epoch FROM now() - min(queued_at)), 0)::bigint"
+	             "  FROM rollup_queue) FROM rollup_daily d");
 	if (PQresultStatus(res) != PGRES_TUPLES_OK)
 		return ledger_fail(lg, res, "reading status", err);
 	st->calls = ledger_i64(res, 0, 0);
