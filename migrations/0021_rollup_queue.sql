@@ -72,6 +72,38 @@ DROP TABLE rollup_hourly_pending, rollup_daily_pending, rollup_tags_hourly_pendi
 ALTER TABLE calls ADD COLUMN ingest_xid bigint;
 ALTER TABLE calls ALTER COLUMN ingest_xid SET DEFAULT txid_current();
 CREATE INDEX calls_ingest_xid ON calls (ingest_xid) WHERE ingest_xid IS NOT NULL;
+-- The planner is told that a transaction stored few calls of a month: a
+-- reader's sum over the queued calls (the views below), usually none, is then
+-- planned as the few index probes it is, not as a scan of the month (the
+-- statistics alone would say a month holds a few hundred transactions, and
+-- estimate a thousandth of it per transaction: a plan fit for a backlog, and
+-- JIT-compiled at every read). Set on each month, and by tally_ensure_month
+-- on the months to come.
+DO $$
+DECLARE
+	p regclass;
+BEGIN
+	FOR p IN SELECT inhrelid::regclass FROM pg_inherits WHERE inhparent = 'calls'::regclass LOOP
+		EXECUTE format('ALTER TABLE %s ALTER COLUMN ingest_xid SET (n_distinct = -1)', p);
+	END LOOP;
+END $$;
+CREATE OR REPLACE FUNCTION tally_ensure_month(t timestamptz) RETURNS void
+LANGUAGE plpgsql AS $$
+DECLARE
+	m date := date_trunc('month', t AT TIME ZONE 'UTC')::date;
+	name text := format('calls_%s', to_char(m, 'YYYY_MM'));
+BEGIN
+	IF to_regclass(name) IS NOT NULL THEN
+		RETURN;
+	END IF;
+	PERFORM pg_advisory_xact_lock(hashtext('tally_ensure_month'));
+	IF to_regclass(name) IS NULL THEN
+		EXECUTE format('CREATE TABLE %I PARTITION OF calls FOR VALUES FROM (%L) TO (%L)',
+			name, (m::timestamp AT TIME ZONE 'UTC'),
+			((m + interval '1 month')::timestamp AT TIME ZONE 'UTC'));
+		EXECUTE format('ALTER TABLE %I ALTER COLUMN ingest_xid SET (n_distinct = -1)', name);
+	END IF;
+END $$;
 
 CREATE TABLE rollup_queue (
 	xid       bigint PRIMARY KEY,            -- txid_current() of the storing transaction
