@@ -23,8 +23,9 @@
  * consumer thread needs the ledger's offsets to be what was consumed (a
  * rebalance, a stop): one commit and one store of the offsets per window
  * instead of per batch. The rollups are summed from the stored calls
- * afterwards, set-based (ledger_rollups_roll): when Kafka has nothing more,
- * and while a backlog is read every ROLL_MAX_CALLS calls or ROLL_MAX_AGE_US;
+ * afterwards, set-based (ledger_rollups_roll): once caught up (Kafka had
+ * nothing more and no batch came for ROLL_IDLE_US), and while a backlog is
+ * read every ROLL_MAX_CALLS calls or ROLL_MAX_AGE_US;
  * until then reports sum the queued calls themselves (exact, slower). A
  * batch is released to be refilled once it is in the window;
  * when the window is lost before its commit (the database went away), its
@@ -59,6 +60,9 @@
  * above): it bounds what a report sums from the calls themselves. */
 #define ROLL_MAX_CALLS  1000000
 #define ROLL_MAX_AGE_US 60000000
+/* Caught up: Kafka had nothing more, and no batch came for this long (a
+ * backlog hands the writer a batch every few tens of ms). */
+#define ROLL_IDLE_US 150000
 
 /* Where a message's raw bytes are kept in its batch. */
 struct raw_ref {
@@ -122,6 +126,7 @@ struct collector {
 	/* The writer's: calls stored since its last roll of the rollups, and
 	 * when the first of them was committed. */
 	int64_t unrolled_calls, unrolled_since_us;
+	int64_t roll_idle_at; /* caught up: roll if no batch comes by then (0: no) */
 	/* Set by the writer when a batch had messages below a stored offset:
 	 * the consumer thread then checks the stored offsets against the
 	 * broker's watermarks (recheck_offsets). */
@@ -533,8 +538,6 @@ static const char *roll_due(struct collector *c, int64_t now)
 		return NULL;
 	if (c->quit)
 		return "stopping";
-	if (c->drained)
-		return "caught up";
 	if (c->unrolled_calls >= ROLL_MAX_CALLS)
 		return "calls behind";
 	if (now - c->unrolled_since_us >= ROLL_MAX_AGE_US)
@@ -563,9 +566,12 @@ static void window_end(struct collector *c)
 			c->unrolled_since_us = time_mono_us();
 		c->unrolled_calls += (int64_t)c->win_res.calls_inserted;
 		win_forget(c);
-		const char *why = roll_due(c, time_mono_us());
+		int64_t now = time_mono_us();
+		const char *why = roll_due(c, now);
 		if (why)
 			roll(c, why);
+		else if (c->unrolled_calls && c->drained)
+			c->roll_idle_at = now + ROLL_IDLE_US;
 	} else {
 		if (c->stats)
 			c->stats->db_errors++;
@@ -725,6 +731,17 @@ static int store(struct collector *c, struct pending *p, bool retry)
 	}
 }
 
+/* Waits on the writer's condition (c->mu held) for at most wait_us. */
+static void wait_until_us(struct collector *c, int64_t wait_us)
+{
+	struct timespec until;
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_nsec += (long)(wait_us % 1000000) * 1000;
+	until.tv_sec += (time_t)(wait_us / 1000000) + until.tv_nsec / 1000000000L;
+	until.tv_nsec %= 1000000000L;
+	pthread_cond_timedwait(&c->cv, &c->mu, &until);
+}
+
 static void *writer_main(void *arg)
 {
 	struct collector *c = arg;
@@ -743,6 +760,7 @@ static void *writer_main(void *arg)
 			pending_reset(p);
 			pthread_mutex_lock(&c->mu);
 			c->handed = NULL;
+			c->roll_idle_at = 0; /* not idle */
 			pthread_cond_broadcast(&c->cv);
 			continue;
 		}
@@ -757,13 +775,19 @@ static void *writer_main(void *arg)
 			/* until the window is due, or a batch or a flush comes */
 			int64_t due = WINDOW_US - ledger_window_age_us(c->lg_write);
 			int64_t idle = WINDOW_IDLE_US - (now - c->win_last_us);
-			int64_t wait_us = (due < idle ? due : idle) + 1000;
-			struct timespec until;
-			clock_gettime(CLOCK_REALTIME, &until);
-			until.tv_nsec += (long)(wait_us % 1000000) * 1000;
-			until.tv_sec += (time_t)(wait_us / 1000000) + until.tv_nsec / 1000000000L;
-			until.tv_nsec %= 1000000000L;
-			pthread_cond_timedwait(&c->cv, &c->mu, &until);
+			wait_until_us(c, (due < idle ? due : idle) + 1000);
+			continue;
+		}
+		if (c->roll_idle_at && !c->quit) {
+			if (time_mono_us() >= c->roll_idle_at) {
+				c->roll_idle_at = 0;
+				pthread_mutex_unlock(&c->mu);
+				if (c->unrolled_calls)
+					roll(c, "caught up");
+				pthread_mutex_lock(&c->mu);
+			} else {
+				wait_until_us(c, c->roll_idle_at - time_mono_us());
+			}
 			continue;
 		}
 		if (c->quit) {

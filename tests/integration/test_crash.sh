@@ -34,6 +34,11 @@ assert_eq "kill -9 x4: every event stored once" "$N" "$(q 'select count(*) from 
 assert_eq "kill -9 x4: no event counted twice" "0" "$(status_field duplicates)"
 assert_eq "kill -9 x4: exact cost" "$(sh $E 0 $N)" "$(q 'select sum(cost_pusd) from calls')"
 assert_eq "kill -9 x4: hourly, daily and tag rollups agree with the calls row by row" 0 "$(rollups_mismatch)"
+# ... and the rollups' own rows, once the collector has summed what the
+# killed ones left queued (the views read queued calls from the calls)
+wait_until 60 sh -c "[ \"\$(psql \"$TALLY_DATABASE_URL\" -XAtq -c 'select count(*) from rollup_queue')\" = 0 ]"
+assert_eq "kill -9 x4: nothing left queued for the rollups once caught up" 0 "$(q 'select count(*) from rollup_queue')"
+assert_eq "kill -9 x4: the rollups' own rows agree with the calls" 0 "$(rollups_mismatch)"
 assert_eq "kill -9 x4: every call's stored components sum to its cost" 0 "$(components_mismatch)"
 assert_eq "kill -9 x4: stored offsets cover every message" "$N" "$(q "select sum(next_offset) from kafka_offsets where topic='llm.calls'")"
 
