@@ -36,10 +36,13 @@
 #define ATTRIBUTION "team, workflow, task_type, provider, model"
 
 /* The queued calls' sums of rollup T (its rule: tally_<T>) added to its
- * rows. No order is needed: one roll at a time writes them (the lock). */
+ * rows: summed by hashing (the fence keeps the planner from sorting the
+ * calls), then written in key order, so that the rows of a backlog's hours
+ * lie together as a reader's range scan wants them. */
 #define ROLL_INTO(T, KEYS, ADD)                                                                    \
-	"INSERT INTO " T "_merged AS r SELECT * FROM tally_" T "('-infinity', 'infinity', true)"   \
-	" ON CONFLICT (" KEYS ") DO UPDATE SET " ADD
+	"INSERT INTO " T "_merged AS r SELECT * FROM (SELECT * FROM tally_" T                      \
+	"('-infinity', 'infinity', true) OFFSET 0) s ORDER BY " KEYS " ON CONFLICT (" KEYS         \
+	") DO UPDATE SET " ADD
 
 #define ROLL_HOURLY                                                                                \
 	ROLL_INTO("rollup_hourly", "hour, " ATTRIBUTION ", tier, status", TOKEN_ADD HIT_ADD)
