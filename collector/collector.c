@@ -63,6 +63,9 @@
 /* Caught up: Kafka had nothing more, and no batch came for this long (a
  * backlog hands the writer a batch every few tens of ms). */
 #define ROLL_IDLE_US 150000
+/* After this long without a batch, and as often while idle, the queue is
+ * summed (what others queued and left). */
+#define ROLL_IDLE_CHECK_US 5000000
 
 /* Where a message's raw bytes are kept in its batch. */
 struct raw_ref {
@@ -127,6 +130,7 @@ struct collector {
 	 * when the first of them was committed. */
 	int64_t unrolled_calls, unrolled_since_us;
 	int64_t roll_idle_at; /* caught up: roll if no batch comes by then (0: no) */
+	int64_t idle_roll_us; /* the last roll while idle */
 	/* Set by the writer when a batch had messages below a stored offset:
 	 * the consumer thread then checks the stored offsets against the
 	 * broker's watermarks (recheck_offsets). */
@@ -747,6 +751,7 @@ static void *writer_main(void *arg)
 	struct collector *c = arg;
 
 	roll(c, "what an earlier run left queued");
+	c->idle_roll_us = time_mono_us();
 	pthread_mutex_lock(&c->mu);
 	for (;;) {
 		if (c->handed) {
@@ -761,6 +766,7 @@ static void *writer_main(void *arg)
 			pthread_mutex_lock(&c->mu);
 			c->handed = NULL;
 			c->roll_idle_at = 0; /* not idle */
+			c->idle_roll_us = time_mono_us();
 			pthread_cond_broadcast(&c->cv);
 			continue;
 		}
@@ -798,7 +804,16 @@ static void *writer_main(void *arg)
 			}
 			break;
 		}
-		pthread_cond_wait(&c->cv, &c->mu);
+		/* Idle: what others queued and could not sum (the HTTP ingestion
+		 * skips its roll while one is under way) is summed here. */
+		if (time_mono_us() - c->idle_roll_us >= ROLL_IDLE_CHECK_US) {
+			c->idle_roll_us = time_mono_us();
+			pthread_mutex_unlock(&c->mu);
+			roll(c, "idle");
+			pthread_mutex_lock(&c->mu);
+			continue;
+		}
+		wait_until_us(c, ROLL_IDLE_CHECK_US - (time_mono_us() - c->idle_roll_us) + 1000);
 	}
 	pthread_mutex_unlock(&c->mu);
 	return NULL;

@@ -106,6 +106,9 @@ done
 # ledger itself, read exactly at once, and a merge sums them into the rows
 # without changing a figure.
 assert_eq "the collector summed what it stored: nothing queued" 0 "$(q "select count(*) from rollup_queue")"
+# (the collector is held still meanwhile: idle, it sums what others queued
+# every 5 s)
+kill -STOP "$COLLECTOR_PID"
 B=$("$BIN" report spend --from 2026-11-01 --to 2026-11-02 --group-by workflow --format csv)
 BH=$("$BIN" report spend --from 2026-11-01T09:00:00Z --to 2026-11-01T14:00:00Z --group-by model --format csv)
 q "insert into calls (event_id, ts, team, workflow, task_type, provider, model, tier, input_tokens,
@@ -136,6 +139,15 @@ assert_eq "a merge changes no hourly figure" "$BH2" \
 	"$("$BIN" report spend --from 2026-11-01T09:00:00Z --to 2026-11-01T14:00:00Z --group-by model --format csv)"
 assert_eq "rollups agree with the calls after the merge" 0 "$(rollups_mismatch)"
 assert_match "a second merge has nothing to sum" "^rollups merged: the calls of 0 queued" "$("$BIN" rollups merge)"
+kill -CONT "$COLLECTOR_PID"
+q "insert into calls (event_id, ts, team, workflow, task_type, provider, model, tier, input_tokens,
+     output_tokens, cache_read_tokens, cache_write_tokens, reasoning_tokens, usage_shape, batch,
+     cache_hit, local, status, cost_pusd)
+   values ('by-hand-idle', '2026-11-01T11:20:00Z', 'support', 'triage', 'idle-check', 'openai', 'gpt-4o-mini',
+     'small', 1, 1, 0, 0, 0, 'openai', false, false, false, 'ok', 1)" >/dev/null
+wait_until 20 sh -c "[ \"\$(psql \"$TALLY_DATABASE_URL\" -XAtq -c 'select count(*) from rollup_queue')\" = 0 ]"
+assert_eq "an idle collector sums what others queued (within 5 s)" "0|1" \
+	"$(q "select (select count(*) from rollup_queue)||'|'||(select sum(calls) from rollup_hourly_merged where task_type = 'idle-check')")"
 q "delete from calls where event_id like 'by-hand-%'" >/dev/null
 "$BIN" rollups rebuild --from 2026-11-01 --to 2026-11-02 >/dev/null
 assert_eq "a rebuild after a delete by hand: the figures as before" "$B" \
