@@ -126,7 +126,7 @@ void sbuf_append_grow(struct sbuf *b, const void *data, size_t n);
 void sbuf_putc_grow(struct sbuf *b, char c);
 
 /* Appends n bytes (the buffer stays NUL-terminated). Inline while there is
- * room: a COPY line is some fifty appends (ledger_copy_call). */
+ * room: a COPY row is some fifty appends (ledger_copy_call). */
 static inline void sbuf_append(struct sbuf *b, const void *data, size_t n)
 {
 	if (!b->oom && b->len + n + 1 <= b->cap) {
@@ -159,7 +159,9 @@ void sbuf_i64(struct sbuf *b, int64_t v);
  * NUL-terminated; sbuf_i128 appends it. */
 const char *i128_text(__int128 v, char buf[48]);
 void sbuf_i128(struct sbuf *b, __int128 v);
-/* Appends a score in [0,1] with 6 fraction digits ("0.920000"); not money. */
+/* A score in [0,1] with 6 fraction digits ("0.920000"; not money): a
+ * pointer into buf, NUL-terminated; sbuf_score appends it. */
+const char *score_text(double v, char buf[32]);
 void sbuf_score(struct sbuf *b, double v);
 /* Appends s escaped for PostgreSQL's COPY text format (NULL -> \N). */
 void sbuf_copy_text(struct sbuf *b, const char *s);

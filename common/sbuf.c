@@ -144,18 +144,28 @@ void sbuf_i128(struct sbuf *b, __int128 v)
 	sbuf_puts(b, i128_text(v, buf));
 }
 
-void sbuf_score(struct sbuf *b, double v)
+const char *score_text(double v, char buf[32])
 {
 	int64_t micro = (int64_t)(v * 1000000.0 + 0.5);
-	char frac[8];
+	char *p = buf + 31;
 
 	if (micro < 0)
 		micro = 0;
-	sbuf_i64(b, micro / 1000000);
-	for (int i = 6; i > 0; i--, micro /= 10)
-		frac[i] = (char)('0' + micro % 10);
-	frac[0] = '.';
-	sbuf_append(b, frac, 7);
+	*p = '\0';
+	for (int i = 0; i < 6; i++, micro /= 10)
+		*--p = (char)('0' + micro % 10);
+	*--p = '.';
+	do {
+		*--p = (char)('0' + micro % 10);
+		micro /= 10;
+	} while (micro > 0);
+	return p;
+}
+
+void sbuf_score(struct sbuf *b, double v)
+{
+	char buf[32];
+	sbuf_puts(b, score_text(v, buf));
 }
 
 void sbuf_copy_text(struct sbuf *b, const char *s)

@@ -29,10 +29,13 @@ static const char stage_sql[] =
  * that a guessed id cannot take over or rewrite another team's outcome. An
  * event of its team (or naming none) with a ts not earlier than the stored
  * one updates it, and so does a correction ("correction": true, which HTTP
- * ingestion lets only admin keys send) whatever its ts. */
+ * ingestion lets only admin keys send) whatever its ts. The stored owner is
+ * read by each staged outcome's key, an index probe each (below): as a
+ * join, the planner hashed every outcome of the ledger once a batch. */
 #define OUTCOME_OWNER                                                                              \
-	"own AS (SELECT DISTINCT ON (s.outcome_id) s.outcome_id, coalesce(o.team, s.team) AS team" \
-	"  FROM stage_outcomes s LEFT JOIN outcomes o ON o.outcome_id = s.outcome_id"              \
+	"own AS (SELECT DISTINCT ON (s.outcome_id) s.outcome_id,"                                  \
+	"  coalesce((SELECT o.team FROM outcomes o WHERE o.outcome_id = s.outcome_id), s.team)"    \
+	"  AS team FROM stage_outcomes s"                                                          \
 	"  ORDER BY s.outcome_id, s.team IS NULL, s.kafka_partition, s.kafka_offset),"             \
 	" st AS (SELECT s.*, own.team AS owner,"                                                   \
 	"  (s.team IS NOT NULL AND own.team IS NOT NULL AND s.team <> own.team) AS foreign_team"   \
@@ -183,7 +186,12 @@ static int write_batch_txn(struct ledger *lg, const struct ledger_source *src,
 		sbuf_puts(s, o->ev.correction ? "\tt\n" : "\tf\n");
 		res->outcomes++;
 	}
-	if (res->outcomes && stage_once(lg, "stage_outcomes", s, "ups_outcomes", err) < 0)
+	/* The stored owners by key, whatever the statistics say of an outcomes
+	 * table that may have grown from nothing since they were taken: with
+	 * none, the planner scanned it whole for every staged outcome. */
+	if (res->outcomes && (ledger_exec(lg, "SET LOCAL enable_seqscan = off", err) < 0 ||
+	                      stage_once(lg, "stage_outcomes", s, "ups_outcomes", err) < 0 ||
+	                      ledger_exec(lg, "SET LOCAL enable_seqscan TO DEFAULT", err) < 0))
 		return -1;
 
 	sbuf_reset(s);

@@ -1,7 +1,7 @@
 /* calls_write.c - the hot path: new calls of a batch into the ledger.
  *
- * A call as a line of COPY text (formatted ahead on the thread that fills
- * the batch, ledger_batch_seal_call, or here). One probe for the batch's
+ * A call as a row of COPY's binary format (formatted ahead on the thread
+ * that fills the batch, ledger_batch_seal_call, or here; copy_binary.c). One probe for the batch's
  * event_ids already in the ledger, one COPY of the rest straight into the
  * calls table; which rows those are (keep) goes to the rollups of the
  * window (ledger/rollups_write.c). Duplicates within the batch are dropped
@@ -31,86 +31,72 @@ int ledger_calls_prepare(struct ledger *lg, struct tally_err *err)
 	return 0;
 }
 
-/* ---- a call as a COPY line ---------------------------------------------- */
+/* ---- a call as a COPY row ---------------------------------------------- */
 
-static void copy_pos(struct sbuf *s, const struct kafka_pos *pos)
-{
-	if (pos->partition < 0) {
-		sbuf_puts(s, "\t\\N\t\\N\t\\N");
-		return;
-	}
-	sbuf_putc(s, '\t');
-	sbuf_copy_text(s, pos->topic);
-	sbuf_putc(s, '\t');
-	sbuf_i64(s, pos->partition);
-	sbuf_putc(s, '\t');
-	sbuf_i64(s, pos->offset);
-}
+/* The 35 fields of LEDGER_CALL_COLS, in COPY's binary format. */
+#define CALL_FIELDS 35
 
-/* A tab, then v or \N when absent. */
 static void copy_opt_i64(struct sbuf *s, bool present, int64_t v)
 {
-	sbuf_putc(s, '\t');
 	if (present)
-		sbuf_i64(s, v);
+		copyb_i64(s, v);
 	else
-		sbuf_append(s, "\\N", 2);
+		copyb_null(s);
 }
 
 void ledger_copy_call(struct sbuf *s, const struct call_row *r)
 {
 	const struct call_event *c = &r->ev;
 
-	sbuf_copy_text(s, c->event_id);
-	sbuf_putc(s, '\t');
-	ledger_copy_ts(s, c->ts_us);
-	sbuf_putc(s, '\t');
-	sbuf_copy_text(s, c->team);
-	sbuf_putc(s, '\t');
-	sbuf_copy_text(s, c->workflow);
-	sbuf_putc(s, '\t');
-	sbuf_copy_text(s, c->task_type);
-	sbuf_putc(s, '\t');
-	ledger_copy_opt_text(s, c->outcome_id);
-	sbuf_putc(s, '\t');
-	sbuf_copy_text(s, c->provider);
-	sbuf_putc(s, '\t');
-	sbuf_copy_text(s, c->model);
-	sbuf_putc(s, '\t');
-	sbuf_copy_text(s, r->tier);
-	const int64_t tokens[5] = {c->input_tokens, c->output_tokens, c->cache_read_tokens,
-	                           c->cache_write_tokens, c->reasoning_tokens};
-	for (int i = 0; i < 5; i++)
-		copy_opt_i64(s, true, tokens[i]);
-	sbuf_putc(s, '\t');
-	sbuf_puts(s, usage_shape_name(c->usage_shape));
-	sbuf_puts(s, c->batch ? "\tt" : "\tf");
-	sbuf_puts(s, c->cache_hit ? "\tt" : "\tf");
-	sbuf_puts(s, c->local ? "\tt\t" : "\tf\t");
-	sbuf_puts(s, call_status_name(c->status));
-	copy_opt_i64(s, c->latency_ms >= 0, c->latency_ms);
-	sbuf_putc(s, '\t');
-	ledger_copy_opt_text(s, c->prompt_hash);
-	sbuf_putc(s, '\t');
-	if (c->has_quality)
-		sbuf_score(s, c->quality);
+	copyb_row(s, CALL_FIELDS);
+	copyb_text(s, c->event_id);
+	copyb_ts(s, c->ts_us);
+	copyb_text(s, c->team);
+	copyb_text(s, c->workflow);
+	copyb_text(s, c->task_type);
+	copyb_opt_text(s, c->outcome_id);
+	copyb_text(s, c->provider);
+	copyb_text(s, c->model);
+	copyb_text(s, r->tier);
+	copyb_i64(s, c->input_tokens);
+	copyb_i64(s, c->output_tokens);
+	copyb_i64(s, c->cache_read_tokens);
+	copyb_i64(s, c->cache_write_tokens);
+	copyb_i64(s, c->reasoning_tokens);
+	copyb_text(s, usage_shape_name(c->usage_shape));
+	copyb_bool(s, c->batch);
+	copyb_bool(s, c->cache_hit);
+	copyb_bool(s, c->local);
+	copyb_text(s, call_status_name(c->status));
+	if (c->latency_ms >= 0) /* at most a day (common/event.c): an integer */
+		copyb_i32(s, (int32_t)c->latency_ms);
 	else
-		sbuf_append(s, "\\N", 2);
+		copyb_null(s);
+	copyb_opt_text(s, c->prompt_hash);
+	if (c->has_quality)
+		copyb_score(s, c->quality);
+	else
+		copyb_null(s);
 	copy_opt_i64(s, c->has_provider_cost, c->provider_cost_pusd);
 	copy_opt_i64(s, r->priced, r->cost_pusd);
 	copy_opt_i64(s, r->price_version > 0, r->price_version);
-	sbuf_putc(s, '\t');
-	ledger_copy_opt_text(s, c->tags);
-	copy_pos(s, &r->pos);
-	const char *opts[] = {c->service_tier, c->data_residency, c->inference_geo, c->speed,
-	                      r->unpriced_reason};
-	for (size_t i = 0; i < sizeof opts / sizeof *opts; i++) {
-		sbuf_putc(s, '\t');
-		ledger_copy_opt_text(s, opts[i]);
+	copyb_jsonb(s, c->tags);
+	if (r->pos.partition >= 0) {
+		copyb_text(s, r->pos.topic);
+		copyb_i32(s, r->pos.partition);
+		copyb_i64(s, r->pos.offset);
+	} else {
+		copyb_null(s);
+		copyb_null(s);
+		copyb_null(s);
 	}
-	sbuf_putc(s, '\t');
-	ledger_copy_components(s, &r->parts);
-	sbuf_putc(s, '\n');
+	copyb_opt_text(s, c->service_tier);
+	copyb_opt_text(s, c->data_residency);
+	copyb_opt_text(s, c->inference_geo);
+	copyb_opt_text(s, c->speed);
+	copyb_opt_text(s, r->unpriced_reason);
+	size_t at = copyb_var_begin(s);
+	copyb_var_end(s, at, !ledger_components_format(s, &r->parts));
 }
 
 /* ---- within-batch duplicates and the probe ---------------------------- */
@@ -246,6 +232,7 @@ int ledger_write_calls(struct ledger *lg, const struct ledger_batch *b, const in
 		goto out;
 	n_keep = 0;
 	sbuf_reset(s);
+	copyb_header(s);
 	bool sealed = b->n_call_text == b->n_calls && !b->call_text.oom;
 	for (size_t i = 0; i < b->n_calls; i++) {
 		if (!keep[i])
@@ -272,11 +259,13 @@ int ledger_write_calls(struct ledger *lg, const struct ledger_batch *b, const in
 		rc = 0;
 		goto out;
 	}
+	copyb_trailer(s);
 	if (s->oom) {
 		tally_err_set(err, TALLY_ENOMEM, true, "out of memory building the batch");
 		goto out;
 	}
-	if (ledger_copy(lg, "COPY calls (" LEDGER_CALL_COLS ") FROM STDIN", s->p, s->len, err) < 0)
+	if (ledger_copy(lg, "COPY calls (" LEDGER_CALL_COLS ") FROM STDIN (FORMAT binary)", s->p,
+	                s->len, err) < 0)
 		goto out;
 	rc = 0;
 out:

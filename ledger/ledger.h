@@ -232,7 +232,7 @@ struct ledger_batch {
 	 * quarantined messages: stored as next offset = highest + 1. */
 	struct kafka_pos *marks;
 	size_t n_marks, cap_marks, last_mark;
-	/* COPY text of calls[0..n_call_text), formatted ahead by
+	/* COPY rows (binary format) of calls[0..n_call_text), formatted ahead by
 	 * ledger_batch_seal_call on the thread that fills the batch; row i ends at
 	 * call_text_end[i]. */
 	struct sbuf call_text;
@@ -282,7 +282,7 @@ struct call_row *ledger_batch_add_call_from(struct ledger_batch *b, const struct
 struct outcome_row *ledger_batch_add_outcome(struct ledger_batch *b);
 struct feedback_row *ledger_batch_add_feedback(struct ledger_batch *b);
 /* Formats the last call added (complete: priced, tier and position set) as
- * COPY text now, so that the writer does not have to. Optional: a batch
+ * a COPY row now, so that the writer does not have to. Optional: a batch
  * whose calls are not all sealed is formatted when written. */
 int ledger_batch_seal_call(struct ledger_batch *b); /* best effort: see above */
 /* Copies raw. */

@@ -119,6 +119,28 @@ void ledger_window_forget(struct ledger *lg);
 void ledger_copy_ts(struct sbuf *s, int64_t us);
 void ledger_copy_opt_text(struct sbuf *s, const char *v);
 
+/* COPY's binary format (copy_binary.c): the header before the rows and the
+ * trailer after them; a row of so many fields, then each field: NULL; a
+ * text (NULL: NULL; opt: "" is NULL too); a jsonb ("" is NULL); bigint,
+ * integer, boolean; a timestamptz of microseconds since the Unix epoch; a
+ * real as PostgreSQL parses the score's text. A field whose bytes are
+ * written after it begins: copyb_var_begin, the bytes, copyb_var_end (null:
+ * the field becomes NULL, its bytes dropped). */
+void copyb_header(struct sbuf *s);
+void copyb_trailer(struct sbuf *s);
+void copyb_row(struct sbuf *s, int fields);
+void copyb_null(struct sbuf *s);
+void copyb_text(struct sbuf *s, const char *v);
+void copyb_opt_text(struct sbuf *s, const char *v);
+void copyb_jsonb(struct sbuf *s, const char *json);
+void copyb_i64(struct sbuf *s, int64_t v);
+void copyb_i32(struct sbuf *s, int32_t v);
+void copyb_bool(struct sbuf *s, bool v);
+void copyb_ts(struct sbuf *s, int64_t unix_us);
+void copyb_score(struct sbuf *s, double v);
+size_t copyb_var_begin(struct sbuf *s);
+void copyb_var_end(struct sbuf *s, size_t at, bool null);
+
 /* Copies JSON text into out with every number outside a string quoted, so
  * that cJSON hands back the original digits instead of a double (exact
  * money). Newlines are kept. priceimport.c; used by reconcile_import.c. */
@@ -143,7 +165,7 @@ void ledger_array_elem(struct sbuf *s, const char *v);
 /* Appends a call's components as the COPY text field of calls.components:
  * the text, or \N when the call used none (ledger/components.c). */
 void ledger_copy_components(struct sbuf *s, const struct call_price *p);
-/* Appends one call as a COPY text line of LEDGER_CALL_COLS. */
+/* Appends one call as a row of LEDGER_CALL_COLS in COPY's binary format. */
 void ledger_copy_call(struct sbuf *s, const struct call_row *r);
 /* Inside an open transaction that holds rollup_queue locked: the queued
  * calls summed into the rollups' rows and the queue emptied of them
