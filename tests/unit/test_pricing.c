@@ -1356,6 +1356,169 @@ static void test_csv_errors(void **state)
 
 /* calls.components (migration 0018): the stored text of a call's components,
  * written once and read back exactly. */
+/* ---- a call as a row of COPY's binary format --------------------------------------
+ * The layout is PostgreSQL's ("COPY", "Binary Format"): an 11-byte signature,
+ * a 32-bit flags field and a 32-bit header extension length; per row a 16-bit
+ * field count, per field a 32-bit length (-1: NULL) and its bytes, integers
+ * in network byte order; a timestamp is int64 microseconds since 2000-01-01
+ * UTC, a real the IEEE bits, a jsonb a version byte 1 and the text. */
+
+struct field_reader {
+	const unsigned char *p, *end;
+};
+
+static uint64_t be(const unsigned char *p, int n)
+{
+	uint64_t v = 0;
+	for (int i = 0; i < n; i++)
+		v = v << 8 | p[i];
+	return v;
+}
+
+/* The next field: its length (-1 NULL) and bytes. */
+static int32_t next_field(struct field_reader *r, const unsigned char **bytes)
+{
+	assert_true(r->p + 4 <= r->end);
+	int32_t n = (int32_t)be(r->p, 4);
+	r->p += 4;
+	*bytes = r->p;
+	if (n > 0) {
+		assert_true(r->p + n <= r->end);
+		r->p += n;
+	}
+	return n;
+}
+
+static void expect_text(struct field_reader *r, const char *want)
+{
+	const unsigned char *b;
+	int32_t n = next_field(r, &b);
+	if (!want) {
+		assert_int_equal(n, -1);
+		return;
+	}
+	assert_int_equal(n, (int32_t)strlen(want));
+	assert_memory_equal(b, want, (size_t)n);
+}
+
+static void expect_int(struct field_reader *r, int width, int64_t want)
+{
+	const unsigned char *b;
+	assert_int_equal(next_field(r, &b), width);
+	assert_int_equal((int64_t)(width == 8 ? be(b, 8) : (uint64_t)(int32_t)be(b, 4)), want);
+}
+
+static void test_copy_binary_row(void **state)
+{
+	(void)state;
+	struct call_row r;
+	struct sbuf s, comp;
+	const unsigned char *b;
+
+	memset(&r, 0, sizeof r);
+	strcpy(r.ev.event_id, "evt-1\t2"); /* bytes as they are: no COPY text escapes */
+	r.ev.ts_us = INT64_C(946684800000000) + 1500000; /* 2000-01-01T00:00:01.5Z */
+	strcpy(r.ev.team, "search");
+	strcpy(r.ev.workflow, "rank");
+	strcpy(r.ev.task_type, "classify");
+	strcpy(r.ev.provider, "openai");
+	strcpy(r.ev.model, "gpt-4o-mini");
+	strcpy(r.tier, "small");
+	r.ev.input_tokens = 1200;
+	r.ev.output_tokens = 300;
+	r.ev.cache_read_tokens = 512;
+	r.ev.usage_shape = USAGE_OPENAI;
+	r.ev.cache_hit = true;
+	r.ev.status = CALL_OK;
+	r.ev.latency_ms = 842;
+	r.ev.has_quality = true;
+	r.ev.quality = 0.92;
+	strcpy(r.ev.tags, "{\"env\":\"prod\"}");
+	r.priced = true;
+	r.cost_pusd = 218400000;
+	r.price_version = 7;
+	r.pos = (struct kafka_pos){"llm.calls", 3, 41};
+	r.parts.qty[PC_INPUT] = 688;
+	r.parts.cost[PC_INPUT] = r.parts.list[PC_INPUT] = 103200000;
+	sbuf_init(&s);
+	sbuf_init(&comp);
+	copyb_header(&s);
+	ledger_copy_call(&s, &r);
+	copyb_trailer(&s);
+	assert_false(s.oom);
+
+	const unsigned char *p = (const unsigned char *)s.p;
+	assert_memory_equal(p, "PGCOPY\n\377\r\n\0", 11);
+	assert_int_equal(be(p + 11, 4), 0); /* flags */
+	assert_int_equal(be(p + 15, 4), 0); /* no extension */
+	assert_int_equal(be(p + 19, 2), 35);
+	struct field_reader rd = {p + 21, p + s.len - 2};
+	expect_text(&rd, "evt-1\t2");
+	expect_int(&rd, 8, 1500000); /* microseconds after 2000-01-01 */
+	expect_text(&rd, "search");
+	expect_text(&rd, "rank");
+	expect_text(&rd, "classify");
+	expect_text(&rd, NULL); /* outcome_id "" */
+	expect_text(&rd, "openai");
+	expect_text(&rd, "gpt-4o-mini");
+	expect_text(&rd, "small");
+	expect_int(&rd, 8, 1200);
+	expect_int(&rd, 8, 300);
+	expect_int(&rd, 8, 512);
+	expect_int(&rd, 8, 0);
+	expect_int(&rd, 8, 0);
+	expect_text(&rd, "openai");   /* usage_shape */
+	for (int i = 0; i < 3; i++) { /* batch, cache_hit, local */
+		assert_int_equal(next_field(&rd, &b), 1);
+		assert_int_equal(b[0], i == 1);
+	}
+	expect_text(&rd, "ok");
+	expect_int(&rd, 4, 842);
+	expect_text(&rd, NULL); /* prompt_hash */
+	/* quality: the float4 PostgreSQL makes of "0.920000" */
+	float f = strtof("0.920000", NULL);
+	uint32_t bits;
+	memcpy(&bits, &f, sizeof bits);
+	assert_int_equal(next_field(&rd, &b), 4);
+	assert_int_equal(be(b, 4), bits);
+	expect_text(&rd, NULL); /* provider_cost_pusd */
+	expect_int(&rd, 8, 218400000);
+	expect_int(&rd, 8, 7);
+	assert_int_equal(next_field(&rd, &b), 1 + 14); /* jsonb: version 1, then the text */
+	assert_int_equal(b[0], 1);
+	assert_memory_equal(b + 1, "{\"env\":\"prod\"}", 14);
+	expect_text(&rd, "llm.calls");
+	expect_int(&rd, 4, 3);
+	expect_int(&rd, 8, 41);
+	for (int i = 0; i < 5; i++) /* service_tier .. unpriced_reason: "" */
+		expect_text(&rd, NULL);
+	assert_true(ledger_components_format(&comp, &r.parts));
+	expect_text(&rd, comp.p);
+	assert_true(rd.p == rd.end);
+	assert_int_equal(be(rd.end, 2), 0xffff); /* the trailer */
+
+	/* a call without components, unpriced, not from Kafka: NULLs */
+	memset(&r.parts, 0, sizeof r.parts);
+	r.priced = false;
+	r.price_version = 0;
+	r.pos = (struct kafka_pos){NULL, -1, -1};
+	r.ev.has_quality = false;
+	r.ev.latency_ms = -1;
+	r.ev.tags[0] = '\0';
+	sbuf_reset(&s);
+	ledger_copy_call(&s, &r);
+	p = (const unsigned char *)s.p;
+	rd = (struct field_reader){p + 2, p + s.len};
+	for (int i = 0; i < 35; i++) {
+		int32_t n = next_field(&rd, &b);
+		if (i == 5 || i >= 19) /* outcome_id; latency_ms .. components */
+			assert_int_equal(n, -1);
+	}
+	assert_true(rd.p == rd.end);
+	sbuf_cleanup(&s);
+	sbuf_cleanup(&comp);
+}
+
 static void test_components_text(void **state)
 {
 	(void)state;
@@ -1529,6 +1692,7 @@ int main(void)
 	    cmocka_unit_test(test_csv_errors),
 	    cmocka_unit_test(test_default_tier),
 	    cmocka_unit_test(test_components_text),
+	    cmocka_unit_test(test_copy_binary_row),
 	    cmocka_unit_test(test_batch_walk),
 	};
 
