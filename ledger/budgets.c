@@ -9,11 +9,11 @@
 
 /* Whether a call or rollup row r counts towards budget bb: a team budget,
  * the team's rows; a workflow budget, the workflow's rows of the team that
- * owns it (used it first), never another team's calls naming it. */
+ * owns it (used it first, migrations/0022: also while its first calls are
+ * queued), never another team's calls naming it. */
 #define BUDGET_COVERS(r)                                                                           \
 	"CASE bb.scope WHEN 'team' THEN " r ".team = bb.name ELSE " r ".workflow = bb.name"        \
-	" AND " r                                                                                  \
-	".team = (SELECT wo.team FROM workflow_owners wo WHERE wo.workflow = bb.name) END"
+	" AND " r ".team = tally_workflow_owner(bb.name) END"
 
 /* The columns of budgets_sql; $1 at: the month holding it, spend up to it.
  * basis_days 0: run rate of the month so far, no band (low, high NULL). */

@@ -115,7 +115,7 @@ q "insert into calls (event_id, ts, team, workflow, task_type, provider, model, 
      output_tokens, cache_read_tokens, cache_write_tokens, reasoning_tokens, usage_shape, batch,
      cache_hit, local, status, cost_pusd, tags)
    select 'by-hand-' || g, '2026-11-01T11:10:00Z'::timestamptz + make_interval(secs => g), 'support',
-     'triage', 'classify', 'openai', 'gpt-4o-mini', 'small', 1000, 100, 0, 0, 0, 'openai', false,
+     CASE WHEN g = 7 THEN 'wf-by-hand' ELSE 'triage' END, 'classify', 'openai', 'gpt-4o-mini', 'small', 1000, 100, 0, 0, 0, 'openai', false,
      false, false, 'ok', 210000000, '{\"env\":\"prod\",\"customer\":\"c-9\"}'
    from generate_series(1, 7) g" >/dev/null
 assert_eq "an INSERT by hand is queued, once per statement" 1 "$(q "select count(*) from rollup_queue")"
@@ -124,6 +124,10 @@ assert_eq "the rows themselves do not have them yet" 0 \
 assert_match "reports read the queued calls exactly (daily)" "triage,[0-9]+," \
 	"$("$BIN" report spend --from 2026-11-01 --to 2026-11-02 --group-by workflow --format csv)"
 assert_eq "rollups agree with the calls with calls queued" 0 "$(rollups_mismatch)"
+assert_eq "a workflow first used in queued calls has no owner row yet" 0 \
+	"$(q "select count(*) from workflow_owners where workflow = 'wf-by-hand'")"
+assert_eq "its owner is read from the queued calls (workflow budgets)" support \
+	"$(q "select tally_workflow_owner('wf-by-hand')")"
 assert_eq "the tag rollup reads them too" "7|1470000000" \
 	"$(q "select sum(calls)||'|'||sum(cost_pusd) from rollup_tags_hourly where tag_key = 'customer' and tag_value = 'c-9'")"
 B2=$("$BIN" report spend --from 2026-11-01 --to 2026-11-02 --group-by workflow --format csv)
@@ -131,6 +135,8 @@ BH2=$("$BIN" report spend --from 2026-11-01T09:00:00Z --to 2026-11-01T14:00:00Z 
 [ "$B2" != "$B" ] || fail "the calls inserted by hand changed the daily figures"
 assert_match "tally rollups merge sums the queued calls" "^rollups merged: the calls of 1 queued" "$("$BIN" rollups merge)"
 assert_eq "nothing queued after the merge" 0 "$(q "select count(*) from rollup_queue")"
+assert_eq "the merge records the owner it read" "support|support" \
+	"$(q "select team || '|' || tally_workflow_owner('wf-by-hand') from workflow_owners where workflow = 'wf-by-hand'")"
 assert_eq "the rows have them now" "7|1470000000" \
 	"$(q "select sum(calls)||'|'||sum(cost_pusd) from rollup_tags_hourly_merged where tag_key = 'customer' and tag_value = 'c-9'")"
 assert_eq "a merge changes no daily figure" "$B2" \
