@@ -157,11 +157,10 @@ static int ensure_ledger(struct collector *c, struct ledger **lg)
 		if (*lg && ledger_ok(*lg))
 			return 0;
 		if (!*lg) {
-			struct ledger *n = ledger_open(c->cfg->database_url, &err);
+			*lg = ledger_open(c->cfg->database_url, &err);
 			/* The writer's batches carry their offsets: see ledger.h. */
-			if (n && lg == &c->lg_write && ledger_use_async_commit(n, &err) < 0)
+			if (*lg && lg == &c->lg_write && ledger_use_async_commit(*lg, &err) < 0)
 				log_warn("collector: %s; commits wait for the disk", err.msg);
-			__atomic_store_n(lg, n, __ATOMIC_RELEASE); /* probe_ahead reads the writer's */
 		} else if (ledger_reset(*lg, &err) < 0) {
 			log_debug("collector: reconnecting to the ledger: %s", err.msg);
 		}
@@ -862,21 +861,6 @@ static void hand_off(struct collector *c, bool retry)
 	c->filling = p == &c->slots[0] ? &c->slots[1] : &c->slots[0];
 }
 
-/* Probes the batch's event_ids against the committed calls on the consumer
- * thread's connection, which would otherwise wait for the writer: the writer
- * then checks in memory only what it stored since (ledger_probe_batch). A
- * failure leaves the probe to the writer. */
-static void probe_ahead(struct collector *c, struct pending *p)
-{
-	struct ledger *w = __atomic_load_n(&c->lg_write, __ATOMIC_ACQUIRE);
-	struct tally_err err = {0};
-
-	if (p->batch.n_calls == 0 || !w || !c->lg_main || !ledger_ok(c->lg_main))
-		return;
-	if (ledger_probe_batch(c->lg_main, &p->batch, ledger_windows_committed(w), &err) < 0)
-		log_debug("collector: probing ahead: %s (the writer probes the batch)", err.msg);
-}
-
 /* ---- Kafka ------------------------------------------------------------------- */
 
 /* Reads the cluster id the brokers report into c->cluster_id. */
@@ -1283,7 +1267,6 @@ static void consume(struct collector *c)
 		if (n && (n >= BATCH_MAX_MESSAGES || p->bytes >= BATCH_MAX_BYTES ||
 		          time_mono_us() - p->started_us >= BATCH_LINGER_US)) {
 			refresh_pricebook(c);
-			probe_ahead(c, p);
 			hand_off(c, true);
 		}
 	}

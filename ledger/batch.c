@@ -22,7 +22,6 @@ void ledger_batch_reset(struct ledger_batch *b)
 	b->n_calls = b->n_outcomes = b->n_feedback = b->n_quarantine = b->n_marks = 0;
 	b->n_call_text = 0;
 	sbuf_reset(&b->call_text);
-	b->probed = false;
 }
 
 void ledger_batch_cleanup(struct ledger_batch *b)
@@ -89,7 +88,6 @@ struct call_row *ledger_batch_add_call_from(struct ledger_batch *b, const struct
 	row->tier[0] = '\0';
 	memset(&row->parts, 0, sizeof row->parts);
 	row->unpriced_reason[0] = '\0';
-	row->known = false;
 	return row;
 }
 

@@ -103,7 +103,6 @@ fail:
 	/* so that the next try prepares them all again */
 	if (lg->conn && PQstatus(lg->conn) == CONNECTION_OK)
 		PQclear(PQexec(lg->conn, "DEALLOCATE ALL"));
-	lg->probe_prepared = false;
 	return -1;
 }
 
@@ -252,7 +251,6 @@ void ledger_window_abort(struct ledger *lg)
 	if (lg->window_open && ledger_ok(lg))
 		PQclear(PQexec(lg->conn, "ROLLBACK"));
 	lg->n_months = 0; /* partitions it created are gone with it */
-	ledger_window_ids_lost(lg);
 	ledger_window_forget(lg);
 }
 
@@ -330,7 +328,6 @@ int ledger_window_add(struct ledger *lg, const struct ledger_source *src,
 	if (ledger_exec(lg, "RELEASE SAVEPOINT batch", err) < 0)
 		goto lost;
 	lg->window_batches++;
-	ledger_window_ids_add(lg, b, lg->keep);
 	rc = 0;
 	goto out;
 lost:
@@ -354,7 +351,6 @@ int ledger_window_commit(struct ledger *lg, struct ledger_window_result *res, st
 		ledger_window_abort(lg);
 		return -1;
 	}
-	ledger_window_ids_committed(lg);
 	ledger_window_forget(lg);
 	res->write_us = time_mono_us() - t0;
 	return 0;

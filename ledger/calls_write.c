@@ -1,11 +1,9 @@
 /* calls_write.c - the hot path: new calls of a batch into the ledger.
  *
  * A call as a row of COPY's binary format (formatted ahead on the thread
- * that fills the batch, ledger_batch_seal_call, or here; copy_binary.c). One
- * probe for the batch's event_ids already in the ledger (or, for a batch
- * probed ahead on another connection, ledger_probe_batch, a check in memory
- * of what this connection stored since: window_ids.c), one COPY of the rest
- * straight into the calls table; which rows those are (keep) goes to the rollups of the
+ * that fills the batch, ledger_batch_seal_call, or here; copy_binary.c). One probe for the batch's
+ * event_ids already in the ledger, one COPY of the rest straight into the
+ * calls table; which rows those are (keep) goes to the rollups of the
  * window (ledger/rollups_write.c). Duplicates within the batch are dropped
  * here (the first by position wins). */
 #include "ledger_int.h"
@@ -25,19 +23,10 @@ static const char probe_calls_sql[] = "SELECT event_id, ts_us FROM tally_probe_c
 static const char count_dups_sql[] =
     "UPDATE ledger_counters SET value = value + $1 WHERE name = 'duplicates'";
 
-static int prepare_probe(struct ledger *lg, struct tally_err *err)
-{
-	if (lg->probe_prepared)
-		return 0;
-	if (ledger_prepare_one(lg, "probe_calls", probe_calls_sql, err) < 0)
-		return -1;
-	lg->probe_prepared = true;
-	return 0;
-}
-
 int ledger_calls_prepare(struct ledger *lg, struct tally_err *err)
 {
-	if (prepare_probe(lg, err) < 0 || ledger_prepare_one(lg, "count_dups", count_dups_sql, err) < 0)
+	if (ledger_prepare_one(lg, "probe_calls", probe_calls_sql, err) < 0 ||
+	    ledger_prepare_one(lg, "count_dups", count_dups_sql, err) < 0)
 		return -1;
 	return 0;
 }
@@ -211,43 +200,6 @@ out:
 	return rc;
 }
 
-/* ---- a batch probed ahead, on another connection ------------------------ */
-
-int ledger_probe_batch(struct ledger *lg, struct ledger_batch *b, int64_t since,
-                       struct tally_err *err)
-{
-	struct rowset ids = {NULL, 0};
-	bool *keep = NULL;
-	size_t n_keep = 0;
-	int rc = -1;
-
-	b->probed = false;
-	if (b->n_calls == 0)
-		return 0;
-	if (prepare_probe(lg, err) < 0)
-		return -1;
-	if (rowset_init(&ids, b->n_calls) < 0 || !(keep = calloc(b->n_calls, sizeof *keep))) {
-		tally_err_set(err, TALLY_ENOMEM, true, "out of memory");
-		goto out;
-	}
-	for (size_t i = 0; i < b->n_calls; i++)
-		if (ids_add(&ids, b, (int32_t)i) < 0) { /* the first of its event_id */
-			keep[i] = true;
-			n_keep++;
-		}
-	if (probe(lg, b, &ids, keep, n_keep, err) < 0)
-		goto out;
-	for (size_t i = 0; i < b->n_calls; i++)
-		b->calls[i].known = !keep[i];
-	b->probed = true;
-	b->probed_since = since;
-	rc = 0;
-out:
-	free(keep);
-	free(ids.slots);
-	return rc;
-}
-
 /* ---- the whole step ------------------------------------------------------- */
 
 int ledger_write_calls(struct ledger *lg, const struct ledger_batch *b, const int64_t *stored,
@@ -276,16 +228,8 @@ int ledger_write_calls(struct ledger *lg, const struct ledger_batch *b, const in
 		keep[i] = true;
 		n_keep++;
 	}
-	if (b->probed && ledger_window_ids_cover(lg, b->probed_since)) {
-		/* probed ahead: what this connection stored since, in memory */
-		for (size_t i = 0; i < b->n_calls; i++)
-			if (keep[i] && (b->calls[i].known ||
-			                ledger_window_ids_has(lg, b->probed_since, b->calls[i].ev.event_id,
-			                                      b->calls[i].ev.ts_us)))
-				keep[i] = false;
-	} else if (probe(lg, b, &ids, keep, n_keep, err) < 0) {
+	if (probe(lg, b, &ids, keep, n_keep, err) < 0)
 		goto out;
-	}
 	n_keep = 0;
 	sbuf_reset(s);
 	copyb_header(s);

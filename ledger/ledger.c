@@ -161,9 +161,7 @@ static int ledger_connect(struct ledger *lg, struct tally_err *err)
 	}
 	PQsetNoticeProcessor(lg->conn, ledger_notice, NULL);
 	lg->prepared = false;
-	lg->probe_prepared = false;
 	lg->n_months = 0;
-	ledger_window_ids_lost(lg);
 	ledger_window_forget(lg); /* a new session: any open window was lost */
 	if (ledger_exec(lg, "SET TIME ZONE 'UTC'", err) < 0)
 		return -1;
@@ -196,7 +194,6 @@ void ledger_close(struct ledger *lg)
 	sbuf_cleanup(&lg->copybuf);
 	free(lg->keep);
 	free(lg->win_off);
-	ledger_window_ids_free(lg);
 	free(lg->conninfo);
 	free(lg);
 }

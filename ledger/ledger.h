@@ -195,7 +195,6 @@ struct call_row {
 	    tier[EVENT_TIER_MAX + 1]; /* resolved: event's, else the price book's, else "unknown" */
 	struct call_price parts;      /* per component; cost[] zero when unpriced */
 	char unpriced_reason[160];    /* "" when priced or no price version at all */
-	bool known; /* probed (ledger_probe_batch): the ledger already holds its event_id */
 };
 
 /* Prices row->ev with pb (may be NULL) into the row: tier, price version,
@@ -239,10 +238,6 @@ struct ledger_batch {
 	struct sbuf call_text;
 	size_t *call_text_end;
 	size_t n_call_text, cap_call_text;
-	/* Probed by ledger_probe_batch (calls[i].known) when the writer's
-	 * ledger had committed probed_since windows. */
-	bool probed;
-	int64_t probed_since;
 };
 
 /* A call whose event_id the ledger holds is a duplicate, skipped and
@@ -290,17 +285,6 @@ struct feedback_row *ledger_batch_add_feedback(struct ledger_batch *b);
  * a COPY row now, so that the writer does not have to. Optional: a batch
  * whose calls are not all sealed is formatted when written. */
 int ledger_batch_seal_call(struct ledger_batch *b); /* best effort: see above */
-/* Marks the calls of b whose event_id lg (another connection than the
- * writer's: the consumer thread's) finds among the committed calls, within
- * the duplicate window of each, so that the writer need not probe them in
- * SQL (ledger/calls_write.c); since: ledger_windows_committed(writer's
- * ledger), read before. The writer checks in memory the windows it committed
- * after that and its open one (ledger/window_ids.c), or probes in SQL when
- * it no longer holds them. Best effort: on failure b is left unprobed. */
-int ledger_probe_batch(struct ledger *lg, struct ledger_batch *b, int64_t since,
-                       struct tally_err *err);
-/* The windows lg has committed so far (any thread may ask). */
-int64_t ledger_windows_committed(const struct ledger *lg);
 /* Copies raw. */
 TALLY_MUST_USE int ledger_batch_add_quarantine(struct ledger_batch *b, const struct kafka_pos *pos,
                                                const char *reason, const void *raw, size_t raw_len);

@@ -12,7 +12,6 @@ struct ledger {
 	PGconn *conn;
 	char *conninfo;
 	bool prepared;
-	bool probe_prepared; /* the duplicate probe (calls_write.c), also off the writer */
 	bool async_commit;
 	int32_t months[LEDGER_MONTHS_CACHED]; /* month partitions known to exist */
 	size_t n_months;
@@ -28,13 +27,7 @@ struct ledger {
 	struct win_offset *win_off; /* the window's partitions (offsets.c) */
 	size_t n_win_off, cap_win_off;
 	const struct ledger_source *win_src; /* whose offsets the window stores */
-	/* The event_ids of the open window and of the last LEDGER_WINDOW_IDS
-	 * committed ones (window_ids.c); the windows committed so far. */
-	struct ledger_window_ids *win_ids;
-	int64_t windows_committed;
 };
-
-#define LEDGER_WINDOW_IDS 2
 
 /* A partition in the open window: fenced (its row read and locked) with the
  * stored next offset then (-1: none), and the next offset after the
@@ -172,17 +165,6 @@ void ledger_array_elem(struct sbuf *s, const char *v);
 /* Appends a call's components as the COPY text field of calls.components:
  * the text, or \N when the call used none (ledger/components.c). */
 void ledger_copy_components(struct sbuf *s, const struct call_price *p);
-/* The event_ids this connection's windows stored (window_ids.c): the kept
- * calls of a stored batch added to the open window's; the open window
- * committed (numbered) or lost; whether the windows committed after the
- * since'th are all still held; whether id (within the duplicate window of
- * ts_us) is in the open window or one committed after the since'th. */
-void ledger_window_ids_add(struct ledger *lg, const struct ledger_batch *b, const bool *keep);
-void ledger_window_ids_committed(struct ledger *lg);
-void ledger_window_ids_lost(struct ledger *lg);
-bool ledger_window_ids_cover(const struct ledger *lg, int64_t since);
-bool ledger_window_ids_has(const struct ledger *lg, int64_t since, const char *id, int64_t ts_us);
-void ledger_window_ids_free(struct ledger *lg);
 /* Appends one call as a row of LEDGER_CALL_COLS in COPY's binary format. */
 void ledger_copy_call(struct sbuf *s, const struct call_row *r);
 /* Inside an open transaction that holds rollup_queue locked: the queued
