@@ -250,14 +250,15 @@ const char *ledger_spend_dim_sql(int dim);
  * parameters: $1 team or NULL, $2 workflow or NULL, then the bounds of each
  * part. Whole days come from rollup_daily, whole hours around them from
  * rollup_hourly, and only the partial hours at the edges (less than an hour
- * each) from the calls, so any range reads about as much as its whole-hour
- * neighbour. Grouping by outcome (not in the rollups) reads the calls;
- * hour_buckets keeps to hourly rows. */
+ * each) from the calls — or, when less of an edge's hour lies outside the
+ * range, that hour's rollup row less the calls outside it — so any range
+ * reads about as much as its whole-hour neighbour. Grouping by outcome (not
+ * in the rollups) reads the calls; hour_buckets keeps to hourly rows. */
 struct spend_source {
 	const char *sql; /* points into buf */
-	char buf[3072];
-	char p[12][40];
-	const char *params[12];
+	char buf[4096];
+	char p[16][40];
+	const char *params[16];
 	int n_params;
 };
 void ledger_spend_source(const struct spend_query *q, bool hour_buckets, struct spend_source *s);

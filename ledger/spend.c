@@ -66,6 +66,15 @@ const char *ledger_spend_dim_sql(int dim)
 	" team, workflow, task_type, provider, model, tier, outcome_id, 1 AS calls, input_tokens," \
 	" output_tokens, cache_read_tokens, cache_write_tokens, reasoning_tokens, cost_pusd,"      \
 	" (cost_pusd IS NULL)::int AS unpriced_calls"
+/* The same calls taken away (an hour's rollup row less the calls outside the range). */
+#define CALLS_LESS_COLS                                                                            \
+	" team, workflow, task_type, provider, model, tier, outcome_id, -1 AS calls,"              \
+	" -input_tokens, -output_tokens, -cache_read_tokens, -cache_write_tokens,"                 \
+	" -reasoning_tokens, -cost_pusd, -(cost_pusd IS NULL)::int AS unpriced_calls"
+
+/* A group is shown when it has calls (an edge's hour less the calls outside
+ * the range may leave one with none); the total always. GROUPING of %s. */
+#define SPEND_SHOWN "(GROUPING(%s) = 1 OR sum(x.calls) <> 0)"
 
 static int64_t floor_to(int64_t t, int64_t unit)
 {
@@ -73,8 +82,10 @@ static int64_t floor_to(int64_t t, int64_t unit)
 }
 
 /* Appends "UNION ALL SELECT <time> AS t, <cols> FROM <table> WHERE <time> in
- * [from, to) AND the filters", with from and to as new parameters. */
-static void spend_part(struct spend_source *s, const char *table, int64_t from, int64_t to)
+ * [from, to) AND the filters", with from and to as new parameters; less:
+ * the calls' figures negated. */
+static void spend_part_of(struct spend_source *s, const char *table, int64_t from, int64_t to,
+                          bool less)
 {
 	bool calls = strcmp(table, "calls") == 0;
 	const char *t = calls ? "ts" : strcmp(table, "rollup_daily") == 0 ? "day" : "hour";
@@ -88,8 +99,34 @@ static void spend_part(struct spend_source *s, const char *table, int64_t from, 
 	s->n_params += 2;
 	snprintf(s->buf + len, sizeof s->buf - len,
 	         "%sSELECT %s AS t,%s FROM %s WHERE %s >= $%d AND %s < $%d" SPEND_FILTER,
-	         len > 1 ? " UNION ALL " : "", t, calls ? CALLS_COLS : ROLLUP_COLS, table, t, a, t,
-	         a + 1);
+	         len > 1 ? " UNION ALL " : "", t,
+	         !calls ? ROLLUP_COLS : less ? CALLS_LESS_COLS : CALLS_COLS, table, t, a, t, a + 1);
+}
+
+static void spend_part(struct spend_source *s, const char *table, int64_t from, int64_t to)
+{
+	spend_part_of(s, table, from, to, false);
+}
+
+/* The partial hour [a, b) at an edge of the range, inside the hour [h, h +
+ * 1 h): from its calls, or, when less of the hour lies outside the range
+ * than inside it (none of it after now: a range to now), as the hour's
+ * rollup row less the calls of the rest of the hour. Either is exact; the
+ * second reads fewer calls ("last 24 hours to now", "from 00:00:01"). */
+static void spend_edge(struct spend_source *s, int64_t a, int64_t b, int64_t h, int64_t now)
+{
+	int64_t end = h + HOUR_US, last = end < now ? end : now;
+	int64_t outside = (a - h) + (last > b ? last - b : 0);
+
+	if (outside >= b - a) {
+		spend_part(s, "calls", a, b);
+		return;
+	}
+	spend_part(s, "rollup_hourly", h, end);
+	if (h < a)
+		spend_part_of(s, "calls", h, a, true);
+	if (b < end)
+		spend_part_of(s, "calls", b, end, true);
 }
 
 void ledger_spend_source(const struct spend_query *q, bool hour_buckets, struct spend_source *s)
@@ -108,13 +145,14 @@ void ledger_spend_source(const struct spend_query *q, bool hour_buckets, struct 
 	if (q->dim == DIM_OUTCOME || h1 >= h2) {
 		spend_part(s, "calls", q->from_us, q->to_us);
 	} else {
-		/* The partial hours at the edges, less than an hour each, from the
-		 * calls; whole days from rollup_daily, whole hours around them from
-		 * rollup_hourly. */
+		/* The partial hours at the edges, less than an hour each (from the
+		 * calls or as their hour less the rest: spend_edge); whole days from
+		 * rollup_daily, whole hours around them from rollup_hourly. */
+		int64_t now = time_now_us();
 		if (q->from_us < h1)
-			spend_part(s, "calls", q->from_us, h1);
+			spend_edge(s, q->from_us, h1, h1 - hour, now);
 		if (h2 < q->to_us)
-			spend_part(s, "calls", h2, q->to_us);
+			spend_edge(s, h2, q->to_us, h2, now);
 		if (hour_buckets || d1 >= d2) {
 			spend_part(s, "rollup_hourly", h1, h2);
 		} else {
@@ -280,10 +318,10 @@ int ledger_spend(struct ledger *lg, const struct spend_query *q, struct spend_re
 	         " sum(x.reasoning_tokens), coalesce(sum(x.cost_pusd), 0)::numeric(40,0),"
 	         " sum(x.unpriced_calls)"
 	         " FROM %s x LEFT JOIN teams tm ON tm.team = x.team"
-	         " GROUP BY GROUPING SETS ((%s), ())"
+	         " GROUP BY GROUPING SETS ((%s), ()) HAVING " SPEND_SHOWN
 	         " ORDER BY g, coalesce(sum(x.cost_pusd), 0) DESC, k NULLS LAST",
 	         ledger_spend_dim_sql(q->dim), ledger_spend_dim_sql(q->dim), src.sql,
-	         ledger_spend_dim_sql(q->dim));
+	         ledger_spend_dim_sql(q->dim), ledger_spend_dim_sql(q->dim));
 	PGresult *res = PQexecParams(lg->conn, sql, src.n_params, NULL, src.params, NULL, NULL, 0);
 	if (PQresultStatus(res) != PGRES_TUPLES_OK)
 		return ledger_fail(lg, res, "spend report", err);
@@ -339,9 +377,9 @@ int ledger_spend_series(struct ledger *lg, const struct spend_query *q, int buck
 	         " sum(x.reasoning_tokens), coalesce(sum(x.cost_pusd), 0)::numeric(40,0),"
 	         " sum(x.unpriced_calls)"
 	         " FROM %s x LEFT JOIN teams tm ON tm.team = x.team"
-	         " GROUP BY GROUPING SETS ((%s, %s), ())"
+	         " GROUP BY GROUPING SETS ((%s, %s), ()) HAVING " SPEND_SHOWN
 	         " ORDER BY g, b, coalesce(sum(x.cost_pusd), 0) DESC, k NULLS LAST",
-	         bexpr, bexpr, dim, src.sql, bexpr, dim);
+	         bexpr, bexpr, dim, src.sql, bexpr, dim, bexpr);
 	res = PQexecParams(lg->conn, sql, src.n_params, NULL, src.params, NULL, NULL, 0);
 	if (PQresultStatus(res) != PGRES_TUPLES_OK)
 		return ledger_fail(lg, res, "spend series", err);

@@ -129,6 +129,14 @@ assert_match "series: legal on Nov 2" '\{"bucket":"2026-11-02","team":"legal","c
 assert_match "series total" '"total":\{"calls":150,' "$(body)"
 http -H "$A" "$U/api/v1/spend?$R&group_by=team&bucket=hour" >/dev/null
 assert_match "series by hour" '"bucket":"2026-11-01T10:00:00Z","team":"support","calls":100' "$(body)"
+# from 10:10: the 10:00 hour is mostly inside, read as its rollup less the calls before 10:10
+http -H "$A" "$U/api/v1/spend?from=2026-11-01T10:10:00Z&to=2026-11-03&group_by=team&bucket=hour" >/dev/null
+N=$(q "select count(*) from calls where team = 'support' and ts >= '2026-11-01T10:10:00Z' and ts < '2026-11-01T11:00:00Z'")
+assert_match "series by hour from 10:10: support's hour less its calls before 10:10 ($N)" \
+	"\"bucket\":\"2026-11-01T10:00:00Z\",\"team\":\"support\",\"calls\":$N," "$(body)"
+assert_match "... the total is the calls' own count" \
+	"\"total\":{\"calls\":$(q "select count(*) from calls where ts >= '2026-11-01T10:10:00Z' and ts < '2026-11-03'")," "$(body)"
+case "$(body)" in *'"calls":0,'*) not_ok "no series row without calls" ;; *) ok "no series row without calls" ;; esac
 # workflow filter: the CLI's --workflow, on both sources and in series
 http -H "$A" "$U/api/v1/spend?$R&group_by=task_type&workflow=ticket-triage" >/dev/null
 assert_match "workflow filter: its task types only" '^\{"group_by":"task_type","rows":\[\{"task_type":"classify","calls":100,[^]]*\],"total":\{"calls":100,' "$(body)"
