@@ -100,7 +100,10 @@ static void spend_part_of(struct spend_source *s, const char *table, int64_t fro
 	snprintf(s->buf + len, sizeof s->buf - len,
 	         "%sSELECT %s AS t,%s FROM %s WHERE %s >= $%d AND %s < $%d" SPEND_FILTER,
 	         len > 1 ? " UNION ALL " : "", t,
-	         !calls ? ROLLUP_COLS : less ? CALLS_LESS_COLS : CALLS_COLS, table, t, a, t, a + 1);
+	         !calls ? ROLLUP_COLS
+	         : less ? CALLS_LESS_COLS
+	                : CALLS_COLS,
+	         table, t, a, t, a + 1);
 }
 
 static void spend_part(struct spend_source *s, const char *table, int64_t from, int64_t to)
