@@ -1,9 +1,9 @@
 /* calls_write.c - the hot path: new calls of a batch into the ledger.
  *
  * A call as a row of COPY's binary format (formatted ahead on the thread
- * that fills the batch, ledger_batch_seal_call, or here; copy_binary.c). One probe for the batch's
- * event_ids already in the ledger, one COPY of the rest straight into the
- * calls table; which rows those are (keep) goes to the rollups of the
+ * that fills the batch, ledger_batch_seal_call, or here; copy_binary.c).
+ * One probe for the batch's event_ids already in the ledger, one COPY of the
+ * rest straight into the calls table; which rows those are (keep) goes to the rollups of the
  * window (ledger/rollups_write.c). Duplicates within the batch are dropped
  * here (the first by position wins). */
 #include "ledger_int.h"
@@ -35,14 +35,6 @@ int ledger_calls_prepare(struct ledger *lg, struct tally_err *err)
 
 /* The 35 fields of LEDGER_CALL_COLS, in COPY's binary format. */
 #define CALL_FIELDS 35
-
-static void copy_opt_i64(struct sbuf *s, bool present, int64_t v)
-{
-	if (present)
-		copyb_i64(s, v);
-	else
-		copyb_null(s);
-}
 
 void ledger_copy_call(struct sbuf *s, const struct call_row *r)
 {
@@ -77,9 +69,9 @@ void ledger_copy_call(struct sbuf *s, const struct call_row *r)
 		copyb_score(s, c->quality);
 	else
 		copyb_null(s);
-	copy_opt_i64(s, c->has_provider_cost, c->provider_cost_pusd);
-	copy_opt_i64(s, r->priced, r->cost_pusd);
-	copy_opt_i64(s, r->price_version > 0, r->price_version);
+	copyb_opt_i64(s, c->has_provider_cost, c->provider_cost_pusd);
+	copyb_opt_i64(s, r->priced, r->cost_pusd);
+	copyb_opt_i64(s, r->price_version > 0, r->price_version);
 	copyb_jsonb(s, c->tags);
 	if (r->pos.partition >= 0) {
 		copyb_text(s, r->pos.topic);

@@ -94,6 +94,14 @@ void copyb_i64(struct sbuf *s, int64_t v)
 	put_be64(s, (uint64_t)v);
 }
 
+void copyb_opt_i64(struct sbuf *s, bool present, int64_t v)
+{
+	if (present)
+		copyb_i64(s, v);
+	else
+		copyb_null(s);
+}
+
 void copyb_i32(struct sbuf *s, int32_t v)
 {
 	put_be32(s, 4);

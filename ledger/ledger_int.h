@@ -134,6 +134,7 @@ void copyb_text(struct sbuf *s, const char *v);
 void copyb_opt_text(struct sbuf *s, const char *v);
 void copyb_jsonb(struct sbuf *s, const char *json);
 void copyb_i64(struct sbuf *s, int64_t v);
+void copyb_opt_i64(struct sbuf *s, bool present, int64_t v); /* NULL unless present */
 void copyb_i32(struct sbuf *s, int32_t v);
 void copyb_bool(struct sbuf *s, bool v);
 void copyb_ts(struct sbuf *s, int64_t unix_us);

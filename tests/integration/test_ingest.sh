@@ -89,7 +89,14 @@ assert_eq "half-open sub-hour interval reads the calls" "day,calls,input_tokens,
 # and the calls only for the partial hours at the edges (or, when most of an
 # edge's hour is inside the range, that hour's rollup less the calls outside
 # it: 07:07:07, 10:05, 11:55, 11:50): same figures as the calls themselves,
-# row by row, across hour and day boundaries, no team shown without calls.
+# row by row, across hour and day boundaries, no team shown without calls
+# (edge-team's one call, at 11:57, is in the 11:00 hour's rollup and taken
+# away again for ranges ending at 11:55 and 11:50).
+q "insert into calls (event_id, ts, team, workflow, task_type, provider, model, tier, input_tokens,
+     output_tokens, cache_read_tokens, cache_write_tokens, reasoning_tokens, usage_shape, batch,
+     cache_hit, local, status, cost_pusd)
+   values ('edge-1', '2026-11-01T11:57:00Z', 'edge-team', 'edge', 'classify', 'openai', 'gpt-4o-mini',
+     'small', 10, 1, 0, 0, 0, 'openai', false, false, false, 'ok', 2100000)" >/dev/null
 for R in 2026-11-01T10:30:00Z,2026-11-01T11:30:00Z 2026-10-31T23:30:00Z,2026-11-02T00:15:00Z \
 	2026-11-01T10:59:59.5Z,2026-11-01T12:00:00.000001Z 2026-11-01T09:00:00Z,2026-11-01T11:20:00Z \
 	2026-10-30T07:07:07Z,2026-11-01T11:00:00Z 2026-11-01T10:15:00Z,2026-11-01T10:45:00Z \
@@ -103,6 +110,8 @@ for R in 2026-11-01T10:30:00Z,2026-11-01T11:30:00Z 2026-10-31T23:30:00Z,2026-11-
 		order by coalesce(sum(cost_pusd), 0) desc, team")
 	assert_eq "spend over [$F, $TO) equals the calls' own sums" "$E" "$C"
 done
+q "delete from calls where event_id = 'edge-1'" >/dev/null
+"$BIN" rollups rebuild --from 2026-11-01 --to 2026-11-02 >/dev/null
 # The rollups are their rows plus the sums of the calls whose transactions
 # are still queued (migrations/0021): the collector summed what it stored
 # when it caught up; calls an operator inserts by hand are queued by the

@@ -1354,8 +1354,6 @@ static void test_csv_errors(void **state)
 
 /* ---- tiers --------------------------------------------------------------- */
 
-/* calls.components (migration 0018): the stored text of a call's components,
- * written once and read back exactly. */
 /* ---- a call as a row of COPY's binary format --------------------------------------
  * The layout is PostgreSQL's ("COPY", "Binary Format"): an 11-byte signature,
  * a 32-bit flags field and a 32-bit header extension length; per row a 16-bit
@@ -1519,6 +1517,8 @@ static void test_copy_binary_row(void **state)
 	sbuf_cleanup(&comp);
 }
 
+/* calls.components (migration 0018): the stored text of a call's components,
+ * written once and read back exactly. */
 static void test_components_text(void **state)
 {
 	(void)state;
