@@ -9,7 +9,7 @@
 # their outcome and feedback events) and consumed by one `tally collect` into
 # its own database of one real PostgreSQL. In the same run, for each
 # workload: the ceiling (a plain COPY of the same rows into an identical
-# table) and the naive baseline (one INSERT per event); where the time goes
+# table, the faster of two) and the naive baseline (one INSERT per event); where the time goes
 # (pg_stat_statements per statement, the collector's own parse/write split);
 # the collector's peak RSS. Prints figures and ratios; asserts nothing.
 #
@@ -171,11 +171,18 @@ run_workload() {
 			EXECUTE format('CREATE TABLE %I PARTITION OF bench_copy FOR VALUES FROM (%L) TO (%L)',
 				'bench_copy_' || to_char(m, 'YYYYMM'), m, m + interval '1 month');
 		END LOOP; END \$\$" >/dev/null
-	q "CHECKPOINT" >/dev/null
-	t0=$(now_ms)
-	psql "$TALLY_DATABASE_URL" -XAtq -c "\\copy bench_copy FROM '$T/rows.copy'" >/dev/null
-	t1=$(now_ms)
-	COPY_MS=$((t1 - t0))
+	# The faster of two: on a shared machine one COPY alone can be slowed by
+	# a quarter by a neighbour, and the ratio with it (the collector's run
+	# is seconds long too; a slow ceiling would flatter it).
+	COPY_MS=""
+	for k in 1 2; do
+		q "TRUNCATE bench_copy" >/dev/null
+		q "CHECKPOINT" >/dev/null
+		t0=$(now_ms)
+		psql "$TALLY_DATABASE_URL" -XAtq -c "\\copy bench_copy FROM '$T/rows.copy'" >/dev/null
+		t1=$(now_ms)
+		[ -z "$COPY_MS" ] || [ $((t1 - t0)) -lt "$COPY_MS" ] && COPY_MS=$((t1 - t0))
+	done
 	COPY=$(rate "$N" "$COPY_MS")
 
 	# The naive loop: one INSERT per event, each its own transaction.

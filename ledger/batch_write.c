@@ -14,14 +14,33 @@
 /* ---- statements ----------------------------------------------------------- */
 
 static const char stage_sql[] =
-    "CREATE TEMP TABLE IF NOT EXISTS stage_outcomes (outcome_id text, ts timestamptz,"
-    " team text, workflow text, kind text, success boolean, value_pusd bigint,"
-    " kafka_partition int, kafka_offset bigint, topic text, correction boolean)"
-    " ON COMMIT DELETE ROWS;"
-    "CREATE TEMP TABLE IF NOT EXISTS stage_feedback (event_id text, ts timestamptz,"
-    " score real, source text) ON COMMIT DELETE ROWS;"
     "CREATE TEMP TABLE IF NOT EXISTS stage_quarantine (topic text, kafka_partition int,"
     " kafka_offset bigint, reason text, raw bytea) ON COMMIT DELETE ROWS;";
+
+/* The batch's outcomes, each column an array parameter in this order (the
+ * element types in outcome_param_types, written by write_outcomes). */
+#define OUTCOME_ROWS                                                                               \
+	"unnest($1::text[], $2::timestamptz[], $3::text[], $4::text[], $5::text[],"                \
+	" $6::boolean[], $7::bigint[], $8::int[], $9::bigint[], $10::text[], $11::boolean[])"      \
+	" AS s(outcome_id, ts, team, workflow, kind, success, value_pusd, kafka_partition,"        \
+	" kafka_offset, topic, correction)"
+enum {
+	O_ID,
+	O_TS,
+	O_TEAM,
+	O_WORKFLOW,
+	O_KIND,
+	O_SUCCESS,
+	O_VALUE,
+	O_PARTITION,
+	O_OFFSET,
+	O_TOPIC,
+	O_CORRECTION,
+	OUTCOME_PARAMS
+};
+static const enum pg_type_oid outcome_param_types[OUTCOME_PARAMS] = {
+    PG_TEXT, PG_TIMESTAMPTZ, PG_TEXT, PG_TEXT, PG_TEXT, PG_BOOL,
+    PG_INT8, PG_INT4,        PG_INT8, PG_TEXT, PG_BOOL};
 
 /* An outcome belongs to the team of its first event (the stored one, else
  * the earliest of the batch that names a team) and never moves: an event of
@@ -30,41 +49,71 @@ static const char stage_sql[] =
  * event of its team (or naming none) with a ts not earlier than the stored
  * one updates it, and so does a correction ("correction": true, which HTTP
  * ingestion lets only admin keys send) whatever its ts. The stored owner is
- * read by each staged outcome's key, an index probe each (below): as a
- * join, the planner hashed every outcome of the ledger once a batch. */
-#define OUTCOME_OWNER                                                                              \
-	"own AS (SELECT DISTINCT ON (s.outcome_id) s.outcome_id,"                                  \
-	"  coalesce((SELECT o.team FROM outcomes o WHERE o.outcome_id = s.outcome_id), s.team)"    \
-	"  AS team FROM stage_outcomes s"                                                          \
-	"  ORDER BY s.outcome_id, s.team IS NULL, s.kafka_partition, s.kafka_offset),"             \
-	" st AS (SELECT s.*, own.team AS owner,"                                                   \
-	"  (s.team IS NOT NULL AND own.team IS NOT NULL AND s.team <> own.team) AS foreign_team"   \
-	"  FROM stage_outcomes s JOIN own ON own.outcome_id = s.outcome_id)"
+ * read by each outcome's key, an index probe each (the window's
+ * transaction has sequential scans off: as a join, the planner hashed every
+ * outcome of the ledger once a batch). */
+#define OUTCOME_FOREIGN_QUARANTINE                                                                 \
+	" INSERT INTO quarantine (topic, kafka_partition, kafka_offset, reason, raw)"              \
+	"  SELECT topic, kafka_partition, kafka_offset,"                                           \
+	"  format('outcome %s belongs to team %s: an event of team %s may not change it (an"       \
+	" outcome never moves to another team; use an outcome_id of your own)',"                   \
+	"  outcome_id, owner, team),"                                                              \
+	"  convert_to(json_build_object('outcome_id', outcome_id, 'ts', ts, 'team', team,"         \
+	"  'workflow', workflow, 'kind', kind, 'success', success)::text, 'UTF8')"
+#define OUTCOME_UPDATE                                                                             \
+	" ON CONFLICT (outcome_id) DO UPDATE SET ts = excluded.ts,"                                \
+	"  team = coalesce(o.team, excluded.team),"                                                \
+	"  workflow = coalesce(excluded.workflow, o.workflow),"                                    \
+	"  kind = coalesce(excluded.kind, o.kind), success = excluded.success,"                    \
+	"  value_pusd = coalesce(excluded.value_pusd, o.value_pusd), updated_at = now()"
+/* Any batch: the owner of each outcome_id, then its last event, and for a
+ * field that event leaves out the latest value its other events sent (as
+ * when they come in batches of their own). */
+#define OUTCOME_LATEST_FIRST "correction DESC, ts DESC, kafka_partition DESC, kafka_offset DESC"
 static const char upsert_outcomes_sql[] =
-    "WITH " OUTCOME_OWNER ","
-    " q AS (INSERT INTO quarantine (topic, kafka_partition, kafka_offset, reason, raw)"
-    "  SELECT topic, kafka_partition, kafka_offset,"
-    "  format('outcome %s belongs to team %s: an event of team %s may not change it (an"
-    " outcome never moves to another team; use an outcome_id of your own)',"
-    "  outcome_id, owner, team),"
-    "  convert_to(json_build_object('outcome_id', outcome_id, 'ts', ts, 'team', team,"
-    "  'workflow', workflow, 'kind', kind, 'success', success)::text, 'UTF8')"
-    "  FROM st WHERE foreign_team ON CONFLICT DO NOTHING)"
+    "WITH b AS (SELECT * FROM " OUTCOME_ROWS "),"
+    " own AS (SELECT DISTINCT ON (b.outcome_id) b.outcome_id,"
+    "  coalesce((SELECT o.team FROM outcomes o WHERE o.outcome_id = b.outcome_id), b.team)"
+    "  AS team FROM b ORDER BY b.outcome_id, b.team IS NULL, b.kafka_partition, b.kafka_offset),"
+    " st AS (SELECT b.*, own.team AS owner,"
+    "  (b.team IS NOT NULL AND own.team IS NOT NULL AND b.team <> own.team) AS foreign_team"
+    "  FROM b JOIN own ON own.outcome_id = b.outcome_id),"
+    " q AS (" OUTCOME_FOREIGN_QUARANTINE " FROM st WHERE foreign_team ON CONFLICT DO NOTHING)"
     " INSERT INTO outcomes AS o (outcome_id, ts, team, workflow, kind, success, value_pusd)"
-    " SELECT DISTINCT ON (outcome_id) outcome_id, ts, owner, workflow, kind, success,"
-    "  value_pusd FROM st WHERE NOT foreign_team"
-    " ORDER BY outcome_id, correction DESC, ts DESC, kafka_partition DESC, kafka_offset DESC"
-    " ON CONFLICT (outcome_id) DO UPDATE SET ts = excluded.ts,"
-    "  team = coalesce(o.team, excluded.team),"
-    "  workflow = coalesce(excluded.workflow, o.workflow),"
-    "  kind = coalesce(excluded.kind, o.kind), success = excluded.success,"
-    "  value_pusd = coalesce(excluded.value_pusd, o.value_pusd), updated_at = now()"
+    " SELECT DISTINCT ON (outcome_id) outcome_id, ts, owner,"
+    "  (array_agg(workflow) FILTER (WHERE workflow IS NOT NULL) OVER w)[1],"
+    "  (array_agg(kind) FILTER (WHERE kind IS NOT NULL) OVER w)[1], success,"
+    "  (array_agg(value_pusd) FILTER (WHERE value_pusd IS NOT NULL) OVER w)[1]"
+    " FROM st WHERE NOT foreign_team"
+    " WINDOW w AS (PARTITION BY outcome_id ORDER BY " OUTCOME_LATEST_FIRST
+    "  ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING)"
+    " ORDER BY outcome_id, " OUTCOME_LATEST_FIRST OUTCOME_UPDATE
     " WHERE excluded.ts >= o.ts OR EXISTS (SELECT 1 FROM st c"
     "  WHERE c.outcome_id = excluded.outcome_id AND c.correction AND NOT c.foreign_team)";
+/* A batch whose outcome_ids differ and that corrects none (nearly all): the
+ * insert itself finds the stored owner, and only the events it neither
+ * inserted nor applied (another team's, or older than the stored one) are
+ * looked up, to quarantine another team's. Same rule, without the two
+ * sorts and a lookup per event (bench/README.md, "Outcomes and feedback as
+ * array parameters"). */
+static const char upsert_outcomes_distinct_sql[] =
+    "WITH b AS (SELECT * FROM " OUTCOME_ROWS "),"
+    " ins AS (INSERT INTO outcomes AS o (outcome_id, ts, team, workflow, kind, success,"
+    "  value_pusd) SELECT outcome_id, ts, team, workflow, kind, success, value_pusd"
+    "  FROM b" OUTCOME_UPDATE
+    "  WHERE (excluded.team IS NULL OR o.team IS NULL OR excluded.team = o.team)"
+    "  AND excluded.ts >= o.ts RETURNING o.outcome_id),"
+    " st AS (SELECT b.*,"
+    "  (SELECT o.team FROM outcomes o WHERE o.outcome_id = b.outcome_id) AS owner FROM b"
+    "  WHERE b.team IS NOT NULL"
+    "  AND b.outcome_id NOT IN (SELECT outcome_id FROM ins))" OUTCOME_FOREIGN_QUARANTINE
+    " FROM st WHERE owner <> team ON CONFLICT DO NOTHING";
 
+/* The batch's feedback, as array parameters. */
 static const char insert_feedback_sql[] =
     "INSERT INTO feedback (event_id, ts, score, source)"
-    " SELECT event_id, ts, score, source FROM stage_feedback ON CONFLICT DO NOTHING";
+    " SELECT * FROM unnest($1::text[], $2::timestamptz[], $3::real[], $4::text[])"
+    " ON CONFLICT DO NOTHING";
 
 static const char insert_quarantine_sql[] =
     "INSERT INTO quarantine (topic, kafka_partition, kafka_offset, reason, raw)"
@@ -77,6 +126,7 @@ struct stmt {
 
 static const struct stmt stmts[] = {
     {"ups_outcomes", upsert_outcomes_sql},
+    {"ups_outcomes_distinct", upsert_outcomes_distinct_sql},
     {"ins_feedback", insert_feedback_sql},
     {"ins_quarantine", insert_quarantine_sql},
 };
@@ -148,6 +198,104 @@ static int ensure_months(struct ledger *lg, const struct ledger_batch *b, struct
 	return 0;
 }
 
+static int cmp_str_ptr(const void *a, const void *b)
+{
+	return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* Whether the outcomes of ids[0..n) differ (sorts ids). */
+static bool ids_distinct(const char **ids, size_t n)
+{
+	qsort(ids, n, sizeof *ids, cmp_str_ptr);
+	for (size_t i = 1; i < n; i++)
+		if (strcmp(ids[i - 1], ids[i]) == 0)
+			return false;
+	return true;
+}
+
+/* The batch's outcomes not stored yet, in one statement of array
+ * parameters: ups_outcomes_distinct when their ids differ and none is a
+ * correction, else ups_outcomes. */
+static int write_outcomes(struct ledger *lg, const struct ledger_batch *b, const int64_t *stored,
+                          struct ledger_batch_result *res, struct tally_err *err)
+{
+	struct sbuf *a = lg->params;
+	const char **ids = NULL;
+	bool corrects = false;
+	size_t n = 0;
+
+	if (b->n_outcomes == 0)
+		return 0;
+	if (!(ids = malloc(b->n_outcomes * sizeof *ids)))
+		return tally_err_set(err, TALLY_ENOMEM, true, "out of memory");
+	for (int k = 0; k < OUTCOME_PARAMS; k++)
+		copyb_array_begin(&a[k], outcome_param_types[k]);
+	for (size_t i = 0; i < b->n_outcomes; i++) {
+		const struct outcome_row *o = &b->outcomes[i];
+		if (ledger_batch_already_stored(b, stored, &o->pos)) {
+			res->redelivered++;
+			continue;
+		}
+		copyb_text(&a[O_ID], o->ev.outcome_id);
+		copyb_ts(&a[O_TS], o->ev.ts_us);
+		copyb_opt_text(&a[O_TEAM], o->ev.team);
+		copyb_opt_text(&a[O_WORKFLOW], o->ev.workflow);
+		copyb_opt_text(&a[O_KIND], o->ev.kind);
+		copyb_bool(&a[O_SUCCESS], o->ev.success);
+		copyb_opt_i64(&a[O_VALUE], o->ev.has_value, o->ev.value_pusd);
+		copyb_i32(&a[O_PARTITION], o->pos.partition);
+		copyb_i64(&a[O_OFFSET], o->pos.offset);
+		copyb_text(&a[O_TOPIC], o->pos.topic ? o->pos.topic : "http");
+		copyb_bool(&a[O_CORRECTION], o->ev.correction);
+		corrects |= o->ev.correction;
+		ids[n++] = o->ev.outcome_id;
+	}
+	int rc = 0;
+	if (n) {
+		for (int k = 0; k < OUTCOME_PARAMS; k++)
+			copyb_array_end(&a[k], n);
+		bool distinct = !corrects && ids_distinct(ids, n);
+		rc = ledger_exec_prepared_binary(
+		    lg, distinct ? "ups_outcomes_distinct" : "ups_outcomes", OUTCOME_PARAMS, a,
+		    NULL, err);
+		res->outcomes = rc == 0 ? n : 0;
+	}
+	free(ids);
+	return rc;
+}
+
+/* The batch's feedback not stored yet, in one statement of array parameters. */
+static int write_feedback(struct ledger *lg, const struct ledger_batch *b, const int64_t *stored,
+                          struct ledger_batch_result *res, struct tally_err *err)
+{
+	static const enum pg_type_oid types[4] = {PG_TEXT, PG_TIMESTAMPTZ, PG_FLOAT4, PG_TEXT};
+	struct sbuf *a = lg->params;
+	size_t n = 0;
+
+	for (int k = 0; k < 4; k++)
+		copyb_array_begin(&a[k], types[k]);
+	for (size_t i = 0; i < b->n_feedback; i++) {
+		const struct feedback_row *f = &b->feedback[i];
+		if (ledger_batch_already_stored(b, stored, &f->pos)) {
+			res->redelivered++;
+			continue;
+		}
+		copyb_text(&a[0], f->ev.event_id);
+		copyb_ts(&a[1], f->ev.ts_us);
+		copyb_score(&a[2], f->ev.score);
+		copyb_text(&a[3], f->ev.source);
+		n++;
+	}
+	if (n == 0)
+		return 0;
+	for (int k = 0; k < 4; k++)
+		copyb_array_end(&a[k], n);
+	if (ledger_exec_prepared_binary(lg, "ins_feedback", 4, a, NULL, err) < 0)
+		return -1;
+	res->feedback = n;
+	return 0;
+}
+
 /* The transaction body; the caller begins and ends the transaction. */
 static int write_batch_txn(struct ledger *lg, const struct ledger_source *src,
                            const struct ledger_batch *b, int64_t *stored,
@@ -160,56 +308,8 @@ static int write_batch_txn(struct ledger *lg, const struct ledger_source *src,
 	if (ledger_write_calls(lg, b, stored, lg->keep, res, err) < 0)
 		return -1;
 
-	sbuf_reset(s);
-	for (size_t i = 0; i < b->n_outcomes; i++) {
-		const struct outcome_row *o = &b->outcomes[i];
-		if (ledger_batch_already_stored(b, stored, &o->pos)) {
-			res->redelivered++;
-			continue;
-		}
-		sbuf_copy_text(s, o->ev.outcome_id);
-		sbuf_putc(s, '\t');
-		ledger_copy_ts(s, o->ev.ts_us);
-		sbuf_putc(s, '\t');
-		ledger_copy_opt_text(s, o->ev.team);
-		sbuf_putc(s, '\t');
-		ledger_copy_opt_text(s, o->ev.workflow);
-		sbuf_putc(s, '\t');
-		ledger_copy_opt_text(s, o->ev.kind);
-		sbuf_printf(s, "\t%c\t", o->ev.success ? 't' : 'f');
-		if (o->ev.has_value)
-			sbuf_printf(s, "%lld", (long long)o->ev.value_pusd);
-		else
-			sbuf_puts(s, "\\N");
-		sbuf_printf(s, "\t%d\t%lld\t", o->pos.partition, (long long)o->pos.offset);
-		sbuf_copy_text(s, o->pos.topic ? o->pos.topic : "http");
-		sbuf_puts(s, o->ev.correction ? "\tt\n" : "\tf\n");
-		res->outcomes++;
-	}
-	/* The stored owners by key, whatever the statistics say of an outcomes
-	 * table that may have grown from nothing since they were taken: with
-	 * none, the planner scanned it whole for every staged outcome. */
-	if (res->outcomes && (ledger_exec(lg, "SET LOCAL enable_seqscan = off", err) < 0 ||
-	                      stage_once(lg, "stage_outcomes", s, "ups_outcomes", err) < 0 ||
-	                      ledger_exec(lg, "SET LOCAL enable_seqscan TO DEFAULT", err) < 0))
-		return -1;
-
-	sbuf_reset(s);
-	for (size_t i = 0; i < b->n_feedback; i++) {
-		const struct feedback_row *f = &b->feedback[i];
-		if (ledger_batch_already_stored(b, stored, &f->pos)) {
-			res->redelivered++;
-			continue;
-		}
-		sbuf_copy_text(s, f->ev.event_id);
-		sbuf_putc(s, '\t');
-		ledger_copy_ts(s, f->ev.ts_us);
-		sbuf_printf(s, "\t%.6f\t", f->ev.score);
-		sbuf_copy_text(s, f->ev.source);
-		sbuf_putc(s, '\n');
-		res->feedback++;
-	}
-	if (res->feedback && stage_once(lg, "stage_feedback", s, "ins_feedback", err) < 0)
+	if (write_outcomes(lg, b, stored, res, err) < 0 ||
+	    write_feedback(lg, b, stored, res, err) < 0)
 		return -1;
 
 	sbuf_reset(s);
@@ -241,6 +341,7 @@ static int write_batch_txn(struct ledger *lg, const struct ledger_source *src,
 void ledger_window_forget(struct ledger *lg)
 {
 	lg->window_open = false;
+	lg->savepoint_set = false;
 	lg->window_batches = 0;
 	ledger_offsets_window_reset(lg);
 }
@@ -307,14 +408,22 @@ int ledger_window_add(struct ledger *lg, const struct ledger_source *src,
 	if (ledger_prepare(lg, err) < 0)
 		goto lost;
 	if (!lg->window_open) {
-		if (ledger_exec(lg, "BEGIN", err) < 0)
+		/* With sequential scans off: the window's statements read by key
+		 * (offsets, the probe, outcomes' owners), whatever the statistics
+		 * say of tables that may have grown from nothing since they were
+		 * taken (with none, the planner scanned the outcomes whole for each
+		 * staged outcome). The batch's savepoint in the same round trip. */
+		if (ledger_exec(lg, "BEGIN; SET LOCAL enable_seqscan = off; SAVEPOINT batch", err) <
+		    0)
 			goto lost;
 		lg->window_open = true; /* its state was forgotten when the last one ended */
+		lg->savepoint_set = true;
 		lg->window_began_us = time_mono_us();
 	}
 	lg->win_src = src;
-	if (ledger_exec(lg, "SAVEPOINT batch", err) < 0)
+	if (!lg->savepoint_set && ledger_exec(lg, "SAVEPOINT batch", err) < 0)
 		goto lost;
+	lg->savepoint_set = true;
 	if (ensure_months(lg, b, err) < 0 || write_batch_txn(lg, src, b, stored, res, err) < 0) {
 		/* the data's fault: this batch alone; else the window */
 		if (!err->retriable && err->code == TALLY_EINVAL && batch_undo(lg) == 0) {
@@ -325,7 +434,8 @@ int ledger_window_add(struct ledger *lg, const struct ledger_source *src,
 	}
 	if (ledger_offsets_note(lg, b, err) < 0)
 		goto lost;
-	if (ledger_exec(lg, "RELEASE SAVEPOINT batch", err) < 0)
+	/* and the next batch's savepoint (kept when a batch is undone) */
+	if (ledger_exec(lg, "RELEASE SAVEPOINT batch; SAVEPOINT batch", err) < 0)
 		goto lost;
 	lg->window_batches++;
 	rc = 0;

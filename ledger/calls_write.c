@@ -140,43 +140,31 @@ static int32_t ids_find(const struct rowset *rs, const struct ledger_batch *b, c
 	}
 }
 
-/* Marks (keep[i] = false) the rows whose event_id the ledger already has. */
+/* Marks (keep[i] = false) the rows whose event_id the ledger already has.
+ * The ids go as a binary array, the bounds as binary timestamps: nothing
+ * for the server to parse. */
 static int probe(struct ledger *lg, const struct ledger_batch *b, const struct rowset *ids,
                  bool *keep, size_t n_keep, struct tally_err *err)
 {
-	struct sbuf arr;
-	bool first = true;
-	int rc = -1;
+	struct sbuf *a = lg->params;
 
 	if (n_keep == 0)
 		return 0;
 	int64_t lo = INT64_MAX, hi = INT64_MIN;
-	sbuf_init(&arr);
-	sbuf_putc(&arr, '{');
+	copyb_array_begin(&a[0], PG_TEXT);
 	for (size_t i = 0; i < b->n_calls; i++) {
 		if (!keep[i])
 			continue;
 		lo = b->calls[i].ev.ts_us < lo ? b->calls[i].ev.ts_us : lo;
 		hi = b->calls[i].ev.ts_us > hi ? b->calls[i].ev.ts_us : hi;
-		if (!first)
-			sbuf_putc(&arr, ',');
-		ledger_array_elem(&arr, b->calls[i].ev.event_id);
-		first = false;
+		copyb_text(&a[0], b->calls[i].ev.event_id);
 	}
-	sbuf_putc(&arr, '}');
-	if (arr.oom) {
-		tally_err_set(err, TALLY_ENOMEM, true, "out of memory");
-		goto out;
-	}
-	char from[40], to[40];
-	time_format(lo - LEDGER_DEDUPE_WINDOW_US, from);
-	time_format(hi + LEDGER_DEDUPE_WINDOW_US + 1, to);
-	const char *params[3] = {arr.p, from, to};
-	PGresult *res = PQexecPrepared(lg->conn, "probe_calls", 3, params, NULL, NULL, 0);
-	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
-		ledger_fail(lg, res, "looking up duplicates", err);
-		goto out;
-	}
+	copyb_array_end(&a[0], n_keep);
+	copyb_param_ts(&a[1], lo - LEDGER_DEDUPE_WINDOW_US);
+	copyb_param_ts(&a[2], hi + LEDGER_DEDUPE_WINDOW_US + 1);
+	PGresult *res;
+	if (ledger_exec_prepared_binary(lg, "probe_calls", 3, a, &res, err) < 0)
+		return -1;
 	/* the window of each call, not of the batch */
 	for (int r = 0; r < PQntuples(res); r++) {
 		int32_t i = ids_find(ids, b, PQgetvalue(res, r, 0));
@@ -186,10 +174,7 @@ static int probe(struct ledger *lg, const struct ledger_batch *b, const struct r
 			keep[i] = false;
 	}
 	PQclear(res);
-	rc = 0;
-out:
-	sbuf_cleanup(&arr);
-	return rc;
+	return 0;
 }
 
 /* ---- the whole step ------------------------------------------------------- */

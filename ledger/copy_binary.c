@@ -8,7 +8,10 @@
  * server (bench/README.md, "The calls in COPY's binary format"). Layout
  * (PostgreSQL's "COPY" reference, "Binary Format"): a header, per row a
  * 16-bit field count and per field a 32-bit length (-1: NULL) and the
- * bytes, all integers in network order; a 16-bit -1 ends the data. */
+ * bytes, all integers in network order; a 16-bit -1 ends the data.
+ * An array parameter (array_recv) is a header of 32-bit integers (one
+ * dimension, a has-nulls flag, the element type, the count, the lower
+ * bound) and its elements encoded as fields are. */
 #include "ledger_int.h"
 
 #include <endian.h>
@@ -119,6 +122,12 @@ void copyb_ts(struct sbuf *s, int64_t unix_us)
 	copyb_i64(s, unix_us - PG_EPOCH_US);
 }
 
+void copyb_param_ts(struct sbuf *s, int64_t unix_us)
+{
+	sbuf_reset(s);
+	put_be64(s, (uint64_t)(unix_us - PG_EPOCH_US));
+}
+
 void copyb_score(struct sbuf *s, double v)
 {
 	/* The float4 that PostgreSQL makes of the score's text (float4in is
@@ -130,6 +139,26 @@ void copyb_score(struct sbuf *s, double v)
 	memcpy(&bits, &f, sizeof bits);
 	put_be32(s, 4);
 	put_be32(s, bits);
+}
+
+/* Where an array's count goes: after ndim, the flag and the type. */
+#define ARRAY_COUNT_AT 12
+
+void copyb_array_begin(struct sbuf *s, enum pg_type_oid elem)
+{
+	sbuf_reset(s);
+	put_be32(s, 1); /* one dimension */
+	put_be32(s, 1); /* may hold NULLs (array_recv reads each element's length) */
+	put_be32(s, (uint32_t)elem);
+	put_be32(s, 0); /* the count, set by copyb_array_end */
+	put_be32(s, 1); /* lower bound */
+}
+
+void copyb_array_end(struct sbuf *s, size_t n)
+{
+	uint32_t v = htobe32((uint32_t)n);
+	if (!s->oom && s->len >= ARRAY_COUNT_AT + sizeof v)
+		memcpy(s->p + ARRAY_COUNT_AT, &v, sizeof v);
 }
 
 size_t copyb_var_begin(struct sbuf *s)

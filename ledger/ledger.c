@@ -178,6 +178,8 @@ struct ledger *ledger_open(const char *conninfo, struct tally_err *err)
 		return NULL;
 	}
 	sbuf_init(&lg->copybuf);
+	for (size_t i = 0; i < LEDGER_BINARY_PARAMS_MAX; i++)
+		sbuf_init(&lg->params[i]);
 	if (ledger_connect(lg, err) < 0) {
 		ledger_close(lg);
 		return NULL;
@@ -192,6 +194,8 @@ void ledger_close(struct ledger *lg)
 	if (lg->conn)
 		PQfinish(lg->conn);
 	sbuf_cleanup(&lg->copybuf);
+	for (size_t i = 0; i < LEDGER_BINARY_PARAMS_MAX; i++)
+		sbuf_cleanup(&lg->params[i]);
 	free(lg->keep);
 	free(lg->win_off);
 	free(lg->conninfo);
@@ -299,6 +303,33 @@ int ledger_exec_prepared(struct ledger *lg, const char *name, int n, const char 
 	PGresult *res = PQexecPrepared(lg->conn, name, n, params, NULL, NULL, 0);
 	ExecStatusType st = PQresultStatus(res);
 
+	if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK)
+		return ledger_fail(lg, res, name, err);
+	if (out)
+		*out = res;
+	else
+		PQclear(res);
+	return 0;
+}
+
+int ledger_exec_prepared_binary(struct ledger *lg, const char *name, int n,
+                                const struct sbuf *params, PGresult **out, struct tally_err *err)
+{
+	const char *values[LEDGER_BINARY_PARAMS_MAX];
+	int lengths[LEDGER_BINARY_PARAMS_MAX], formats[LEDGER_BINARY_PARAMS_MAX];
+
+	if (n > LEDGER_BINARY_PARAMS_MAX)
+		return tally_err_set(err, TALLY_EINVAL, false, "%s: too many parameters (a bug)",
+		                     name);
+	for (int i = 0; i < n; i++) {
+		if (params[i].oom)
+			return tally_err_set(err, TALLY_ENOMEM, true, "out of memory");
+		values[i] = params[i].p;
+		lengths[i] = (int)params[i].len;
+		formats[i] = 1;
+	}
+	PGresult *res = PQexecPrepared(lg->conn, name, n, values, lengths, formats, 0);
+	ExecStatusType st = PQresultStatus(res);
 	if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK)
 		return ledger_fail(lg, res, name, err);
 	if (out)

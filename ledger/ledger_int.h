@@ -6,7 +6,8 @@
 
 #include "ledger.h"
 
-#define LEDGER_MONTHS_CACHED 64
+#define LEDGER_MONTHS_CACHED     64
+#define LEDGER_BINARY_PARAMS_MAX 16 /* ledger_exec_prepared_binary */
 
 struct ledger {
 	PGconn *conn;
@@ -16,10 +17,12 @@ struct ledger {
 	int32_t months[LEDGER_MONTHS_CACHED]; /* month partitions known to exist */
 	size_t n_months;
 	struct sbuf copybuf;
+	struct sbuf params[LEDGER_BINARY_PARAMS_MAX]; /* a batch's array parameters */
 	/* The window (ledger/batch_write.c): its transaction is open while
 	 * window_open; batches stored in it so far, their rollups, when it
 	 * began (monotonic). */
 	bool window_open;
+	bool savepoint_set; /* "batch" set for the next batch (a window's open) */
 	size_t window_batches;
 	int64_t window_began_us;
 	bool *keep; /* per call of the batch being written */
@@ -89,6 +92,10 @@ int ledger_exec_prepared(struct ledger *lg, const char *name, int n, const char 
                          PGresult **out, struct tally_err *err);
 /* COPYs the rows in s into a staging table, then runs the prepared statement
  * stmt (without parameters) that moves them on. */
+/* A prepared statement whose n parameters are binary (copyb_array_*,
+ * copyb_param_*); its rows into *out when out (the caller clears it). */
+int ledger_exec_prepared_binary(struct ledger *lg, const char *name, int n,
+                                const struct sbuf *params, PGresult **out, struct tally_err *err);
 int ledger_stage_run(struct ledger *lg, const char *copy_sql, const struct sbuf *s,
                      const char *stmt, struct tally_err *err);
 /* Prepares the hot-path statements and staging tables of this session
@@ -141,6 +148,23 @@ void copyb_ts(struct sbuf *s, int64_t unix_us);
 void copyb_score(struct sbuf *s, double v);
 size_t copyb_var_begin(struct sbuf *s);
 void copyb_var_end(struct sbuf *s, size_t at, bool null);
+/* An array parameter in the binary format (PostgreSQL's array_recv), its
+ * elements written with the field encoders above (an element is encoded as
+ * a field is): copyb_array_begin with the element type, the elements,
+ * copyb_array_end with their count (at least one). Sent with
+ * ledger_exec_prepared_binary. */
+enum pg_type_oid {
+	PG_BOOL = 16,
+	PG_INT8 = 20,
+	PG_INT4 = 23,
+	PG_TEXT = 25,
+	PG_FLOAT4 = 700,
+	PG_TIMESTAMPTZ = 1184
+};
+void copyb_array_begin(struct sbuf *s, enum pg_type_oid elem);
+void copyb_array_end(struct sbuf *s, size_t n);
+/* A timestamptz parameter in the binary format (s holds it alone). */
+void copyb_param_ts(struct sbuf *s, int64_t unix_us);
 
 /* Copies JSON text into out with every number outside a string quoted, so
  * that cJSON hands back the original digits instead of a double (exact

@@ -256,6 +256,42 @@ assert_eq "the first copy stays the only one within the window" "1|1|1" \
 assert_eq "the same event_id 30 days apart is another call" 2 "$(q "select count(*) from calls where event_id = 'sup-43'")"
 assert_eq "rollups agree with the calls after the duplicates" 0 "$(rollups_mismatch)"
 
+# Outcomes told by several events: the first team to name one owns it, another
+# team's event is quarantined with the reason, the latest event of its team
+# (or naming none) wins and an older one changes nothing. The same whether
+# the events share a batch (one statement orders them) or come later, one
+# per outcome (the insert decides each): both ways below.
+cat >"$T/outcomes2.jsonl" <<'OUT'
+{"outcome_id":"O-A","ts":"2026-11-02T10:00:00Z","team":"support","workflow":"ticket-triage","kind":"k1","success":false,"value_usd":"1.00"}
+{"outcome_id":"O-A","ts":"2026-11-02T11:00:00Z","team":"sales","workflow":"steal","success":true}
+{"outcome_id":"O-A","ts":"2026-11-02T12:00:00Z","success":true,"value_usd":"2.00"}
+{"outcome_id":"O-B","ts":"2026-11-02T12:00:00Z","team":"support","success":true}
+{"outcome_id":"O-B","ts":"2026-11-02T11:00:00Z","team":"support","success":false}
+OUT
+"$BIN" produce "$T/outcomes2.jsonl" >>"$T/produce.log" 2>&1
+wait_until 30 sh -c "[ \"\$(psql \"$TALLY_DATABASE_URL\" -XAtq -c \"select count(*) from outcomes where outcome_id in ('O-A', 'O-B')\")\" = 2 ]"
+cat >"$T/outcomes3.jsonl" <<'OUT'
+{"outcome_id":"T-0","ts":"2026-11-01T14:00:00Z","team":"sales","success":false}
+{"outcome_id":"O-B","ts":"2026-11-02T10:00:00Z","team":"support","success":false}
+{"outcome_id":"O-C","ts":"2026-11-02T10:00:00Z","team":"legal","kind":"k3","success":true}
+OUT
+"$BIN" produce "$T/outcomes3.jsonl" >>"$T/produce.log" 2>&1
+wait_until 30 sh -c "[ \"\$(psql \"$TALLY_DATABASE_URL\" -XAtq -c \"select count(*) from outcomes where outcome_id = 'O-C'\")\" = 1 ] && [ \"\$(psql \"$TALLY_DATABASE_URL\" -XAtq -c \"select count(*) from quarantine where reason like 'outcome T-0 belongs%'\")\" = 1 ]"
+sleep 1
+assert_eq "an outcome's owner, its latest event, a value kept from the event that carried one" \
+	"support|ticket-triage|k1|t|2026-11-02 12:00:00+00|2000000000000" \
+	"$(q "select team, workflow, kind, success, ts, value_pusd from outcomes where outcome_id = 'O-A'")"
+assert_eq "an older event changes nothing (in its batch or later)" "support|t|2026-11-02 12:00:00+00" \
+	"$(q "select team, success, ts from outcomes where outcome_id = 'O-B'")"
+assert_eq "another team's events are quarantined (in the batch and later), an older one of its team is not" \
+	"O-A sales|T-0 sales" \
+	"$(q "select string_agg(substring(reason from 'outcome (\S+) belongs') || ' ' || substring(reason from 'event of team (\S+)'), '|' order by reason) from quarantine where reason like 'outcome % belongs%'")"
+assert_eq "a stored outcome is unchanged by another team's later event" "support|t|2026-11-01 13:00:00+00" \
+	"$(q "select team, success, ts from outcomes where outcome_id = 'T-0'")"
+assert_eq "a new outcome of its own" "legal|k3|t" "$(q "select team, kind, success from outcomes where outcome_id = 'O-C'")"
+assert_eq "feedback scores stored as sent" "0|0.1|0.2|0.3|0.4" \
+	"$(q "select string_agg(score::text, '|' order by event_id) from feedback where event_id like 'sup-_'")"
+
 M=$(q "select count(*) from schema_migrations")
 assert_match "migrate reports nothing to do the second time" "0 applied" "$("$BIN" migrate 2>&1)"
 assert_eq "migrations are idempotent" "$M" "$(q "select count(*) from schema_migrations")"

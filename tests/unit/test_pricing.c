@@ -1517,6 +1517,43 @@ static void test_copy_binary_row(void **state)
 	sbuf_cleanup(&comp);
 }
 
+/* An array parameter in PostgreSQL's binary array format (array_recv): one
+ * dimension, the has-nulls flag, the element type's OID, the count, lower
+ * bound 1, then each element as a COPY field is (a 32-bit length, -1 for
+ * NULL, and the bytes). The buffer is reused: a second array replaces the
+ * first. */
+static void test_copy_binary_array(void **state)
+{
+	(void)state;
+	struct sbuf s;
+	const unsigned char *b;
+
+	sbuf_init(&s);
+	copyb_array_begin(&s, PG_TEXT);
+	copyb_text(&s, "stale");
+	copyb_array_end(&s, 1);
+	copyb_array_begin(&s, PG_TIMESTAMPTZ);
+	copyb_ts(&s, INT64_C(946684800000000) + 2);
+	copyb_null(&s);
+	copyb_ts(&s, INT64_C(946684800000000) - 1);
+	copyb_array_end(&s, 3);
+	assert_false(s.oom);
+
+	const unsigned char *p = (const unsigned char *)s.p;
+	assert_int_equal(be(p, 4), 1);     /* one dimension */
+	assert_int_equal(be(p + 4, 4), 1); /* may hold NULLs */
+	assert_int_equal(be(p + 8, 4), 1184);
+	assert_int_equal(be(p + 12, 4), 3);
+	assert_int_equal(be(p + 16, 4), 1); /* lower bound */
+	struct field_reader rd = {p + 20, p + s.len};
+	expect_int(&rd, 8, 2); /* microseconds after 2000-01-01 */
+	assert_int_equal(next_field(&rd, &b), -1);
+	assert_int_equal(next_field(&rd, &b), 8);
+	assert_true(be(b, 8) == UINT64_MAX); /* -1: before 2000 */
+	assert_true(rd.p == rd.end);
+	sbuf_cleanup(&s);
+}
+
 /* calls.components (migration 0018): the stored text of a call's components,
  * written once and read back exactly. */
 static void test_components_text(void **state)
@@ -1693,6 +1730,7 @@ int main(void)
 	    cmocka_unit_test(test_default_tier),
 	    cmocka_unit_test(test_components_text),
 	    cmocka_unit_test(test_copy_binary_row),
+	    cmocka_unit_test(test_copy_binary_array),
 	    cmocka_unit_test(test_batch_walk),
 	};
 
