@@ -12,14 +12,13 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* The stored calls that share an event_id with a call of the batch and lie
- * within LEDGER_DEDUPE_WINDOW_US of its ts: the calls' ids and windows as
- * arrays, read by migrations/0023's tally_probe_calls, which looks each id
- * up only in the month partitions its window reaches (a batch costs the same
- * with 2 months of history as with 24, and a batch spread over a month does
- * not look every id up in three; bench/README.md, "Duplicates within a
- * window"). */
-static const char probe_calls_sql[] = "SELECT event_id FROM tally_probe_calls($1, $2, $3)";
+/* The stored calls (event_id, ts in microseconds) that share an event_id
+ * with the batch's and lie within LEDGER_DEDUPE_WINDOW_US of its earliest
+ * and latest ts ($2, $3), read by migrations/0020's tally_probe_calls; the
+ * caller keeps those within the window of each call. Only the month partitions of that
+ * window are read, so a batch costs the same with 2 months of history as
+ * with 24 (bench/README.md, "Duplicates within a window"). */
+static const char probe_calls_sql[] = "SELECT event_id, ts_us FROM tally_probe_calls($1, $2, $3)";
 
 static const char count_dups_sql[] =
     "UPDATE ledger_counters SET value = value + $1 WHERE name = 'duplicates'";
@@ -141,9 +140,9 @@ static int32_t ids_find(const struct rowset *rs, const struct ledger_batch *b, c
 	}
 }
 
-/* Marks (keep[i] = false) the rows whose event_id the ledger already has
- * within the row's window. Ids and windows go as binary arrays: nothing for
- * the server to parse. */
+/* Marks (keep[i] = false) the rows whose event_id the ledger already has.
+ * The ids go as a binary array, the bounds as binary timestamps: nothing
+ * for the server to parse. */
 static int probe(struct ledger *lg, const struct ledger_batch *b, const struct rowset *ids,
                  bool *keep, size_t n_keep, struct tally_err *err)
 {
@@ -151,24 +150,27 @@ static int probe(struct ledger *lg, const struct ledger_batch *b, const struct r
 
 	if (n_keep == 0)
 		return 0;
+	int64_t lo = INT64_MAX, hi = INT64_MIN;
 	copyb_array_begin(&a[0], PG_TEXT);
-	copyb_array_begin(&a[1], PG_TIMESTAMPTZ);
-	copyb_array_begin(&a[2], PG_TIMESTAMPTZ);
 	for (size_t i = 0; i < b->n_calls; i++) {
 		if (!keep[i])
 			continue;
+		lo = b->calls[i].ev.ts_us < lo ? b->calls[i].ev.ts_us : lo;
+		hi = b->calls[i].ev.ts_us > hi ? b->calls[i].ev.ts_us : hi;
 		copyb_text(&a[0], b->calls[i].ev.event_id);
-		copyb_ts(&a[1], b->calls[i].ev.ts_us - LEDGER_DEDUPE_WINDOW_US);
-		copyb_ts(&a[2], b->calls[i].ev.ts_us + LEDGER_DEDUPE_WINDOW_US);
 	}
-	for (int k = 0; k < 3; k++)
-		copyb_array_end(&a[k], n_keep);
+	copyb_array_end(&a[0], n_keep);
+	copyb_param_ts(&a[1], lo - LEDGER_DEDUPE_WINDOW_US);
+	copyb_param_ts(&a[2], hi + LEDGER_DEDUPE_WINDOW_US + 1);
 	PGresult *res;
 	if (ledger_exec_prepared_binary(lg, "probe_calls", 3, a, &res, err) < 0)
 		return -1;
+	/* the window of each call, not of the batch */
 	for (int r = 0; r < PQntuples(res); r++) {
 		int32_t i = ids_find(ids, b, PQgetvalue(res, r, 0));
-		if (i >= 0)
+		int64_t ts = strtoll(PQgetvalue(res, r, 1), NULL, 10);
+		if (i >= 0 && ts >= b->calls[i].ev.ts_us - LEDGER_DEDUPE_WINDOW_US &&
+		    ts <= b->calls[i].ev.ts_us + LEDGER_DEDUPE_WINDOW_US)
 			keep[i] = false;
 	}
 	PQclear(res);
