@@ -87,6 +87,8 @@ int time_parse(const char *s, bool allow_date, int64_t *us_out);
 void time_format(int64_t us, char out[40]);
 /* year * 12 + month - 1 of a time (UTC): which calendar month it falls in. */
 int32_t time_month_index(int64_t us);
+/* The first microsecond (UTC) of a month given as time_month_index does. */
+int64_t time_month_start_us(int32_t month_index);
 int64_t time_now_us(void);
 /* Microseconds since an arbitrary fixed point (CLOCK_MONOTONIC). */
 int64_t time_mono_us(void);

@@ -167,6 +167,12 @@ int32_t time_month_index(int64_t us)
 	return (int32_t)y * 12 + (int32_t)m - 1;
 }
 
+int64_t time_month_start_us(int32_t month_index)
+{
+	int32_t y = month_index / 12 - (month_index % 12 < 0), m = month_index - y * 12;
+	return days_from_civil(y, (unsigned)m + 1, 1) * 86400 * INT64_C(1000000);
+}
+
 int64_t time_now_us(void)
 {
 	struct timespec ts;

@@ -13,12 +13,15 @@
 #include <string.h>
 
 /* The stored calls (event_id, ts in microseconds) that share an event_id
- * with the batch's and lie within LEDGER_DEDUPE_WINDOW_US of its earliest
- * and latest ts ($2, $3), read by migrations/0020's tally_probe_calls; the
- * caller keeps those within the window of each call. Only the month partitions of that
- * window are read, so a batch costs the same with 2 months of history as
- * with 24 (bench/README.md, "Duplicates within a window"). */
-static const char probe_calls_sql[] = "SELECT event_id, ts_us FROM tally_probe_calls($1, $2, $3)";
+ * with the batch's, read by migrations/0023's tally_probe_calls: each month
+ * partition for the slice of the ids (sorted by ts) whose calls lie within
+ * LEDGER_DEDUPE_WINDOW_US of it; the caller keeps those within the window
+ * of each call. Only those partitions are read, so a batch costs the same
+ * with 2 months of history as with 24, and a batch spread over a month looks
+ * an id up in one or two of them, not in all three (bench/README.md,
+ * "Duplicates within a window"). */
+static const char probe_calls_sql[] =
+    "SELECT event_id, ts_us FROM tally_probe_calls($1, $2, $3, $4)";
 
 static const char count_dups_sql[] =
     "UPDATE ledger_counters SET value = value + $1 WHERE name = 'duplicates'";
@@ -140,30 +143,72 @@ static int32_t ids_find(const struct rowset *rs, const struct ledger_batch *b, c
 	}
 }
 
+struct by_ts {
+	int64_t ts;
+	int32_t row;
+};
+
+static int cmp_by_ts(const void *a, const void *b)
+{
+	const struct by_ts *x = a, *y = b;
+	return (x->ts > y->ts) - (x->ts < y->ts);
+}
+
+/* The probe's parameters: the kept rows' ids sorted by ts (a[0]), and for
+ * each month partition that some call's window reaches, its index (a[1])
+ * and its slice of the ids, 1-based and inclusive (a[2], a[3]). */
+static int probe_params(struct ledger *lg, const struct ledger_batch *b, const bool *keep,
+                        size_t n_keep)
+{
+	const int64_t w = LEDGER_DEDUPE_WINDOW_US;
+	struct sbuf *a = lg->params;
+	struct by_ts *t = malloc(n_keep * sizeof *t);
+	size_t n = 0, months = 0;
+
+	if (!t)
+		return -1;
+	for (size_t i = 0; i < b->n_calls; i++)
+		if (keep[i])
+			t[n++] = (struct by_ts){b->calls[i].ev.ts_us, (int32_t)i};
+	qsort(t, n, sizeof *t, cmp_by_ts);
+	copyb_array_begin(&a[0], PG_TEXT);
+	for (size_t k = 0; k < n; k++)
+		copyb_text(&a[0], b->calls[t[k].row].ev.event_id);
+	copyb_array_end(&a[0], n);
+	for (int k = 1; k < 4; k++)
+		copyb_array_begin(&a[k], PG_INT4);
+	size_t first = 0, last = 0; /* the month's slice: [first, last) */
+	int32_t m_end = time_month_index(t[n - 1].ts + w);
+	for (int32_t m = time_month_index(t[0].ts - w); m <= m_end; m++) {
+		int64_t from = time_month_start_us(m), to = time_month_start_us(m + 1);
+		while (first < n && t[first].ts + w < from)
+			first++;
+		while (last < n && t[last].ts - w < to)
+			last++;
+		if (first >= last)
+			continue;
+		copyb_i32(&a[1], m);
+		copyb_i32(&a[2], (int32_t)first + 1);
+		copyb_i32(&a[3], (int32_t)last);
+		months++;
+	}
+	for (int k = 1; k < 4; k++)
+		copyb_array_end(&a[k], months);
+	free(t);
+	return 0;
+}
+
 /* Marks (keep[i] = false) the rows whose event_id the ledger already has.
- * The ids go as a binary array, the bounds as binary timestamps: nothing
- * for the server to parse. */
+ * All parameters binary: nothing for the server to parse. */
 static int probe(struct ledger *lg, const struct ledger_batch *b, const struct rowset *ids,
                  bool *keep, size_t n_keep, struct tally_err *err)
 {
-	struct sbuf *a = lg->params;
-
 	if (n_keep == 0)
 		return 0;
-	int64_t lo = INT64_MAX, hi = INT64_MIN;
-	copyb_array_begin(&a[0], PG_TEXT);
-	for (size_t i = 0; i < b->n_calls; i++) {
-		if (!keep[i])
-			continue;
-		lo = b->calls[i].ev.ts_us < lo ? b->calls[i].ev.ts_us : lo;
-		hi = b->calls[i].ev.ts_us > hi ? b->calls[i].ev.ts_us : hi;
-		copyb_text(&a[0], b->calls[i].ev.event_id);
-	}
-	copyb_array_end(&a[0], n_keep);
-	copyb_param_ts(&a[1], lo - LEDGER_DEDUPE_WINDOW_US);
-	copyb_param_ts(&a[2], hi + LEDGER_DEDUPE_WINDOW_US + 1);
+	if (probe_params(lg, b, keep, n_keep) < 0)
+		return tally_err_set(err, TALLY_ENOMEM, true, "out of memory");
 	PGresult *res;
-	if (ledger_exec_prepared_binary(lg, "probe_calls", 3, a, &res, err) < 0)
+	if (ledger_exec_prepared_binary(lg, "probe_calls", 4, lg->params, &res, err) < 0)
 		return -1;
 	/* the window of each call, not of the batch */
 	for (int r = 0; r < PQntuples(res); r++) {

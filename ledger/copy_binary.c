@@ -122,12 +122,6 @@ void copyb_ts(struct sbuf *s, int64_t unix_us)
 	copyb_i64(s, unix_us - PG_EPOCH_US);
 }
 
-void copyb_param_ts(struct sbuf *s, int64_t unix_us)
-{
-	sbuf_reset(s);
-	put_be64(s, (uint64_t)(unix_us - PG_EPOCH_US));
-}
-
 void copyb_score(struct sbuf *s, double v)
 {
 	/* The float4 that PostgreSQL makes of the score's text (float4in is

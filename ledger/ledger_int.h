@@ -92,8 +92,8 @@ int ledger_exec_prepared(struct ledger *lg, const char *name, int n, const char 
                          PGresult **out, struct tally_err *err);
 /* COPYs the rows in s into a staging table, then runs the prepared statement
  * stmt (without parameters) that moves them on. */
-/* A prepared statement whose n parameters are binary (copyb_array_*,
- * copyb_param_*); its rows into *out when out (the caller clears it). */
+/* A prepared statement whose n parameters are binary arrays
+ * (copyb_array_*); its rows into *out when out (the caller clears it). */
 int ledger_exec_prepared_binary(struct ledger *lg, const char *name, int n,
                                 const struct sbuf *params, PGresult **out, struct tally_err *err);
 int ledger_stage_run(struct ledger *lg, const char *copy_sql, const struct sbuf *s,
@@ -163,8 +163,6 @@ enum pg_type_oid {
 };
 void copyb_array_begin(struct sbuf *s, enum pg_type_oid elem);
 void copyb_array_end(struct sbuf *s, size_t n);
-/* A timestamptz parameter in the binary format (s holds it alone). */
-void copyb_param_ts(struct sbuf *s, int64_t unix_us);
 
 /* Copies JSON text into out with every number outside a string quoted, so
  * that cJSON hands back the original digits instead of a double (exact

@@ -103,6 +103,15 @@ static void test_time(void **state)
 	assert_int_equal(time_month_index(INT64_C(1793534400123000)), 2026 * 12 + 10);
 	assert_int_equal(time_month_index(-1), 1969 * 12 + 11);
 	assert_int_equal(time_month_index(0), 1970 * 12);
+	/* a month's first microsecond, the inverse at each month's start */
+	assert_int_equal(time_month_start_us(1970 * 12), 0);
+	assert_int_equal(time_parse("2026-12-01T00:00:00Z", false, &us), 0);
+	assert_int_equal(time_month_start_us(2026 * 12 + 11), us);
+	assert_int_equal(time_parse("2027-01-01T00:00:00Z", false, &us), 0);
+	assert_int_equal(time_month_start_us(2026 * 12 + 12), us);
+	assert_int_equal(time_parse("2024-03-01T00:00:00Z", false, &us), 0);
+	assert_int_equal(time_month_start_us(2024 * 12 + 2), us);
+	assert_int_equal(time_month_index(us - 1), 2024 * 12 + 1); /* 29 February */
 	time_format(-1, out);
 	assert_string_equal(out, "1969-12-31T23:59:59.999999Z");
 }
