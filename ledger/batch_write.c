@@ -38,6 +38,7 @@ enum {
 	O_CORRECTION,
 	OUTCOME_PARAMS
 };
+_Static_assert(OUTCOME_PARAMS <= LEDGER_BINARY_PARAMS_MAX, "lg->params holds the outcomes' arrays");
 static const enum pg_type_oid outcome_param_types[OUTCOME_PARAMS] = {
     PG_TEXT, PG_TIMESTAMPTZ, PG_TEXT, PG_TEXT, PG_TEXT, PG_BOOL,
     PG_INT8, PG_INT4,        PG_INT8, PG_TEXT, PG_BOOL};
@@ -268,11 +269,13 @@ static int write_outcomes(struct ledger *lg, const struct ledger_batch *b, const
 static int write_feedback(struct ledger *lg, const struct ledger_batch *b, const int64_t *stored,
                           struct ledger_batch_result *res, struct tally_err *err)
 {
-	static const enum pg_type_oid types[4] = {PG_TEXT, PG_TIMESTAMPTZ, PG_FLOAT4, PG_TEXT};
+	/* event_id, ts, score, source: insert_feedback_sql's arrays */
+	static const enum pg_type_oid types[] = {PG_TEXT, PG_TIMESTAMPTZ, PG_FLOAT4, PG_TEXT};
+	const int k_n = (int)(sizeof types / sizeof types[0]);
 	struct sbuf *a = lg->params;
 	size_t n = 0;
 
-	for (int k = 0; k < 4; k++)
+	for (int k = 0; k < k_n; k++)
 		copyb_array_begin(&a[k], types[k]);
 	for (size_t i = 0; i < b->n_feedback; i++) {
 		const struct feedback_row *f = &b->feedback[i];
@@ -288,9 +291,9 @@ static int write_feedback(struct ledger *lg, const struct ledger_batch *b, const
 	}
 	if (n == 0)
 		return 0;
-	for (int k = 0; k < 4; k++)
+	for (int k = 0; k < k_n; k++)
 		copyb_array_end(&a[k], n);
-	if (ledger_exec_prepared_binary(lg, "ins_feedback", 4, a, NULL, err) < 0)
+	if (ledger_exec_prepared_binary(lg, "ins_feedback", k_n, a, NULL, err) < 0)
 		return -1;
 	res->feedback = n;
 	return 0;
@@ -341,7 +344,6 @@ static int write_batch_txn(struct ledger *lg, const struct ledger_source *src,
 void ledger_window_forget(struct ledger *lg)
 {
 	lg->window_open = false;
-	lg->savepoint_set = false;
 	lg->window_batches = 0;
 	ledger_offsets_window_reset(lg);
 }
@@ -417,13 +419,11 @@ int ledger_window_add(struct ledger *lg, const struct ledger_source *src,
 		    0)
 			goto lost;
 		lg->window_open = true; /* its state was forgotten when the last one ended */
-		lg->savepoint_set = true;
 		lg->window_began_us = time_mono_us();
 	}
+	/* An open window always has the savepoint "batch" set for the next
+	 * batch: at BEGIN, after each batch (below), and kept by batch_undo. */
 	lg->win_src = src;
-	if (!lg->savepoint_set && ledger_exec(lg, "SAVEPOINT batch", err) < 0)
-		goto lost;
-	lg->savepoint_set = true;
 	if (ensure_months(lg, b, err) < 0 || write_batch_txn(lg, src, b, stored, res, err) < 0) {
 		/* the data's fault: this batch alone; else the window */
 		if (!err->retriable && err->code == TALLY_EINVAL && batch_undo(lg) == 0) {

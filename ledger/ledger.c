@@ -297,10 +297,13 @@ int ledger_prepare_one(struct ledger *lg, const char *name, const char *sql, str
 	return 0;
 }
 
-int ledger_exec_prepared(struct ledger *lg, const char *name, int n, const char *const *params,
-                         PGresult **out, struct tally_err *err)
+/* A prepared statement, its parameters as given (lengths and formats NULL:
+ * text); the one way both kinds of parameters are sent and answered. */
+static int exec_prepared(struct ledger *lg, const char *name, int n, const char *const *values,
+                         const int *lengths, const int *formats, PGresult **out,
+                         struct tally_err *err)
 {
-	PGresult *res = PQexecPrepared(lg->conn, name, n, params, NULL, NULL, 0);
+	PGresult *res = PQexecPrepared(lg->conn, name, n, values, lengths, formats, 0);
 	ExecStatusType st = PQresultStatus(res);
 
 	if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK)
@@ -312,15 +315,18 @@ int ledger_exec_prepared(struct ledger *lg, const char *name, int n, const char 
 	return 0;
 }
 
+int ledger_exec_prepared(struct ledger *lg, const char *name, int n, const char *const *params,
+                         PGresult **out, struct tally_err *err)
+{
+	return exec_prepared(lg, name, n, params, NULL, NULL, out, err);
+}
+
 int ledger_exec_prepared_binary(struct ledger *lg, const char *name, int n,
                                 const struct sbuf *params, PGresult **out, struct tally_err *err)
 {
 	const char *values[LEDGER_BINARY_PARAMS_MAX];
 	int lengths[LEDGER_BINARY_PARAMS_MAX], formats[LEDGER_BINARY_PARAMS_MAX];
 
-	if (n > LEDGER_BINARY_PARAMS_MAX)
-		return tally_err_set(err, TALLY_EINVAL, false, "%s: too many parameters (a bug)",
-		                     name);
 	for (int i = 0; i < n; i++) {
 		if (params[i].oom)
 			return tally_err_set(err, TALLY_ENOMEM, true, "out of memory");
@@ -328,15 +334,7 @@ int ledger_exec_prepared_binary(struct ledger *lg, const char *name, int n,
 		lengths[i] = (int)params[i].len;
 		formats[i] = 1;
 	}
-	PGresult *res = PQexecPrepared(lg->conn, name, n, values, lengths, formats, 0);
-	ExecStatusType st = PQresultStatus(res);
-	if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK)
-		return ledger_fail(lg, res, name, err);
-	if (out)
-		*out = res;
-	else
-		PQclear(res);
-	return 0;
+	return exec_prepared(lg, name, n, values, lengths, formats, out, err);
 }
 
 int ledger_run_prepared(struct ledger *lg, const char *name, struct tally_err *err)

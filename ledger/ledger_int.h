@@ -21,8 +21,7 @@ struct ledger {
 	/* The window (ledger/batch_write.c): its transaction is open while
 	 * window_open; batches stored in it so far, their rollups, when it
 	 * began (monotonic). */
-	bool window_open;
-	bool savepoint_set; /* "batch" set for the next batch (a window's open) */
+	bool window_open; /* and the savepoint "batch" set for the next batch */
 	size_t window_batches;
 	int64_t window_began_us;
 	bool *keep; /* per call of the batch being written */
@@ -90,12 +89,13 @@ int ledger_copy(struct ledger *lg, const char *copy_sql, const char *data, size_
  * the result is handed over (the caller PQclears it), else cleared. */
 int ledger_exec_prepared(struct ledger *lg, const char *name, int n, const char *const *params,
                          PGresult **out, struct tally_err *err);
-/* COPYs the rows in s into a staging table, then runs the prepared statement
- * stmt (without parameters) that moves them on. */
-/* A prepared statement whose n parameters are binary arrays
- * (copyb_array_*); its rows into *out when out (the caller clears it). */
+/* A prepared statement whose n parameters (at most LEDGER_BINARY_PARAMS_MAX:
+ * lg->params) are binary arrays (copyb_array_*); its rows into *out when
+ * out (the caller clears it). */
 int ledger_exec_prepared_binary(struct ledger *lg, const char *name, int n,
                                 const struct sbuf *params, PGresult **out, struct tally_err *err);
+/* COPYs the rows in s into a staging table, then runs the prepared statement
+ * stmt (without parameters) that moves them on. */
 int ledger_stage_run(struct ledger *lg, const char *copy_sql, const struct sbuf *s,
                      const char *stmt, struct tally_err *err);
 /* Prepares the hot-path statements and staging tables of this session
