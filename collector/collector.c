@@ -842,7 +842,25 @@ static void hand_off(struct collector *c, bool retry)
 
 	if (ledger_batch_size(&p->batch) == 0 && p->batch.n_marks == 0)
 		return;
-	int64_t t0 = time_mono_us();
+	int64_t t0 = time_mono_us(), ahead_us = 0;
+	pthread_mutex_lock(&c->mu);
+	bool busy = c->handed != NULL;
+	pthread_mutex_unlock(&c->mu);
+	if (busy && p->batch.n_calls) {
+		/* The writer stores the batch before: look this one's event_ids
+		 * up meanwhile, on this thread's connection, so that the writer
+		 * looks up only what its own windows stored since
+		 * (ledger_probe_ahead). Failing costs only that: the writer looks
+		 * the batch up itself. */
+		struct tally_err err = {0};
+		uint64_t gen = ledger_seen_generation(c->lg_write);
+		if (ledger_ok(c->lg_main) &&
+		    ledger_probe_ahead(c->lg_main, &p->batch, gen, &err) < 0)
+			log_debug(
+			    "collector: looking a batch up ahead: %s (the writer looks it up)",
+			    err.msg);
+		ahead_us = time_mono_us() - t0;
+	}
 	pthread_mutex_lock(&c->mu);
 	while (c->handed)
 		pthread_cond_wait(&c->cv, &c->mu);
@@ -851,9 +869,10 @@ static void hand_off(struct collector *c, bool retry)
 		pending_reset(p);
 		return;
 	}
-	log_debug("collector: %zu messages parsed in %lld us; waited %lld us for the writer",
+	log_debug("collector: %zu messages parsed in %lld us; looked up ahead in %lld us;"
+	          " waited %lld us for the writer",
 	          ledger_batch_size(&p->batch), (long long)(t0 - p->started_us),
-	          (long long)(time_mono_us() - t0));
+	          (long long)ahead_us, (long long)(time_mono_us() - t0 - ahead_us));
 	c->handed = p;
 	c->handed_retry = retry;
 	pthread_cond_broadcast(&c->cv);
@@ -1311,6 +1330,16 @@ int collector_run(const struct tally_config *cfg, volatile sig_atomic_t *stop,
 		goto out;
 	}
 	refresh_pricebook(c);
+	/* The writer's ledger before its thread: the consumer thread reads its
+	 * generation (hand_off), so the pointer never changes while both run. */
+	if (ensure_ledger(c, &c->lg_write) < 0) {
+		rc = 0;
+		goto out;
+	}
+	if (ledger_track_seen(c->lg_write) < 0) {
+		tally_err_set(err, TALLY_ENOMEM, false, "out of memory");
+		goto out;
+	}
 	if (pthread_create(&c->writer, NULL, writer_main, c) != 0) {
 		tally_err_set(err, TALLY_EIO, false, "cannot start the writer thread");
 		goto out;

@@ -22,6 +22,7 @@ void ledger_batch_reset(struct ledger_batch *b)
 	b->n_calls = b->n_outcomes = b->n_feedback = b->n_quarantine = b->n_marks = 0;
 	b->n_call_text = 0;
 	sbuf_reset(&b->call_text);
+	b->probed_ahead = false;
 }
 
 void ledger_batch_cleanup(struct ledger_batch *b)
@@ -35,6 +36,7 @@ void ledger_batch_cleanup(struct ledger_batch *b)
 	free(b->quarantine);
 	free(b->marks);
 	free(b->call_text_end);
+	free(b->stored);
 	sbuf_cleanup(&b->call_text);
 	ledger_batch_init(b);
 }

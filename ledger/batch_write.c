@@ -354,6 +354,7 @@ void ledger_window_abort(struct ledger *lg)
 	if (lg->window_open && ledger_ok(lg))
 		PQclear(PQexec(lg->conn, "ROLLBACK"));
 	lg->n_months = 0; /* partitions it created are gone with it */
+	ledger_seen_aborted(lg);
 	ledger_window_forget(lg);
 }
 
@@ -437,6 +438,8 @@ int ledger_window_add(struct ledger *lg, const struct ledger_source *src,
 	/* and the next batch's savepoint (kept when a batch is undone) */
 	if (ledger_exec(lg, "RELEASE SAVEPOINT batch; SAVEPOINT batch", err) < 0)
 		goto lost;
+	if (b->n_calls)
+		ledger_seen_stored(lg, b, lg->keep);
 	lg->window_batches++;
 	rc = 0;
 	goto out;
@@ -461,6 +464,7 @@ int ledger_window_commit(struct ledger *lg, struct ledger_window_result *res, st
 		ledger_window_abort(lg);
 		return -1;
 	}
+	ledger_seen_committed(lg);
 	ledger_window_forget(lg);
 	res->write_us = time_mono_us() - t0;
 	return 0;

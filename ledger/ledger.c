@@ -161,7 +161,9 @@ static int ledger_connect(struct ledger *lg, struct tally_err *err)
 	}
 	PQsetNoticeProcessor(lg->conn, ledger_notice, NULL);
 	lg->prepared = false;
+	lg->ahead_prepared = false;
 	lg->n_months = 0;
+	ledger_seen_reset(lg);    /* what was seen may be lost with an old session */
 	ledger_window_forget(lg); /* a new session: any open window was lost */
 	if (ledger_exec(lg, "SET TIME ZONE 'UTC'", err) < 0)
 		return -1;
@@ -198,6 +200,7 @@ void ledger_close(struct ledger *lg)
 		sbuf_cleanup(&lg->params[i]);
 	free(lg->keep);
 	free(lg->win_off);
+	ledger_seen_free(lg);
 	free(lg->conninfo);
 	free(lg);
 }

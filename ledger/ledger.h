@@ -238,6 +238,13 @@ struct ledger_batch {
 	struct sbuf call_text;
 	size_t *call_text_end;
 	size_t n_call_text, cap_call_text;
+	/* Looked up ahead (ledger_probe_ahead): stored[i] when the ledger had
+	 * calls[i]'s event_id within the window of its ts, as committed when
+	 * the writer's windows were at generation probe_gen. */
+	bool probed_ahead;
+	uint64_t probe_gen;
+	bool *stored;
+	size_t cap_stored;
 };
 
 /* A call whose event_id the ledger holds is a duplicate, skipped and
@@ -338,6 +345,20 @@ void ledger_window_abort(struct ledger *lg);
 size_t ledger_window_batches(const struct ledger *lg);
 /* Microseconds since the open window began (0 when none is open). */
 int64_t ledger_window_age_us(const struct ledger *lg);
+
+/* Lookups ahead: a batch's event_ids looked up in the ledger on another
+ * connection (lg, not the writer's; outside any transaction) while the
+ * writer stores the batch before it, so that the writer looks up only what
+ * its own windows stored since (ledger/calls_probe.c). The writer's ledger
+ * remembers what its windows store once ledger_track_seen is called (-1:
+ * out of memory); gen is ledger_seen_generation(writer) read before the
+ * lookup began, the one call on the writer's ledger any thread may make.
+ * A batch not looked up ahead, or whose lookup failed, is looked up whole
+ * by the writer. */
+TALLY_MUST_USE int ledger_track_seen(struct ledger *lg);
+uint64_t ledger_seen_generation(const struct ledger *lg);
+TALLY_MUST_USE int ledger_probe_ahead(struct ledger *lg, struct ledger_batch *b, uint64_t gen,
+                                      struct tally_err *err);
 
 /* Next offsets stored for src, one per (topic, partition) asked: offsets[i]
  * = stored next offset or -1 when none. Offsets stored for another cluster

@@ -29,6 +29,11 @@ struct ledger {
 	struct win_offset *win_off; /* the window's partitions (offsets.c) */
 	size_t n_win_off, cap_win_off;
 	const struct ledger_source *win_src; /* whose offsets the window stores */
+	/* What the recent windows stored, for batches looked up ahead
+	 * (calls_probe.c; NULL unless ledger_track_seen); the lookup ahead's
+	 * statement prepared on this session. */
+	struct seen *seen;
+	bool ahead_prepared;
 };
 
 /* A partition in the open window: fenced (its row read and locked) with the
@@ -198,6 +203,35 @@ int ledger_rollups_roll_in_tx(struct ledger *lg, int64_t *rolled, struct tally_e
 int ledger_prepare_one(struct ledger *lg, const char *name, const char *sql, struct tally_err *err);
 /* Runs a prepared statement without parameters or rows. */
 int ledger_run_prepared(struct ledger *lg, const char *name, struct tally_err *err);
+/* A batch's rows by event_id (calls_probe.c): the rows of an event_id
+ * after the first one added are chained to it (next). add adds row i,
+ * unless dedupe and a row of its event_id already added lies within
+ * LEDGER_DEDUPE_WINDOW_US of its ts: then that row is returned (else -1). */
+struct ledger_rowset {
+	int32_t *slots, *next; /* slots: -1 = empty */
+	size_t mask;
+};
+int ledger_rowset_init(struct ledger_rowset *rs, size_t n);
+void ledger_rowset_free(struct ledger_rowset *rs);
+int32_t ledger_rowset_add(struct ledger_rowset *rs, const struct ledger_batch *b, int32_t i,
+                          bool dedupe);
+/* Inside the window's transaction (calls_probe.c): clears keep[i] for the
+ * n_keep kept rows (found through ids) whose event_ids the ledger has
+ * within the window of their ts; looked up here, or only what a lookup
+ * ahead may not have seen. prepare: its statement. */
+int ledger_calls_probe(struct ledger *lg, const struct ledger_batch *b,
+                       const struct ledger_rowset *ids, bool *keep, size_t n_keep,
+                       struct tally_err *err);
+int ledger_calls_probe_prepare(struct ledger *lg, struct tally_err *err);
+/* What the writer's windows stored, remembered for lookups ahead
+ * (calls_probe.c): a batch's kept calls once it is in the window; the
+ * window committed, or rolled back; the session reconnected; freed. Each
+ * does nothing unless ledger_track_seen was called. */
+void ledger_seen_stored(struct ledger *lg, const struct ledger_batch *b, const bool *keep);
+void ledger_seen_committed(struct ledger *lg);
+void ledger_seen_aborted(struct ledger *lg);
+void ledger_seen_reset(struct ledger *lg);
+void ledger_seen_free(struct ledger *lg);
 /* Inside the window's transaction: the batch's new calls; keep[i] (b->n_calls
  * of them, set here) tells which were stored. */
 int ledger_write_calls(struct ledger *lg, const struct ledger_batch *b, const int64_t *stored,

@@ -298,4 +298,53 @@ assert_eq "migrations are idempotent" "$M" "$(q "select count(*) from schema_mig
 kill -TERM "$COLLECTOR_PID"
 wait "$COLLECTOR_PID"
 assert_eq "collector exits 0 on SIGTERM" 0 $?
+
+# Duplicates across batches of a backlog. While the writer stores one batch,
+# the next one's event_ids are looked up on the consumer's own connection
+# (ledger/calls_probe.c): that lookup sees only what is committed, so a copy
+# of a call stored by an earlier batch of the writer's still open window
+# must be found by what the writer remembers of its windows, a copy of a
+# committed call by the lookup itself. 12,000 calls in order, and after the
+# first 3,000 every 100th message a copy (same ts, other tokens) of a call
+# 3,000 messages earlier, every 100th a copy of a call stored long before,
+# and every 100th a copy 30 days later (another call).
+awk 'BEGIN {
+	for (i = 0; i < 12000; i++) {
+		printf "{\"event_id\":\"bulk-%d\",\"ts\":\"2026-11-03T%02d:%02d:%02dZ\",\"team\":\"bulk\",\"workflow\":\"w%d\",\"task_type\":\"classify\",\"provider\":\"openai\",\"model\":\"gpt-4o-mini\",\"usage\":{\"input_tokens\":100,\"output_tokens\":10}}\n", i, i / 3600, i / 60 % 60, i % 60, i % 7
+		if (i < 3000)
+			continue
+		j = i - 3000
+		if (i % 100 == 0)
+			printf "{\"event_id\":\"bulk-%d\",\"ts\":\"2026-11-03T%02d:%02d:%02dZ\",\"team\":\"bulk\",\"workflow\":\"w%d\",\"task_type\":\"classify\",\"provider\":\"openai\",\"model\":\"gpt-4o-mini\",\"usage\":{\"input_tokens\":7,\"output_tokens\":7}}\n", j, j / 3600, j / 60 % 60, j % 60, j % 7
+		if (i % 100 == 25)
+			printf "{\"event_id\":\"bulk-%d\",\"ts\":\"2026-12-03T%02d:%02d:%02dZ\",\"team\":\"bulk\",\"workflow\":\"w%d\",\"task_type\":\"classify\",\"provider\":\"openai\",\"model\":\"gpt-4o-mini\",\"usage\":{\"input_tokens\":7,\"output_tokens\":7}}\n", j, j / 3600, j / 60 % 60, j % 60, j % 7
+		if (i % 100 == 50) {
+			k = 50 + int(i / 100) % 50
+			printf "{\"event_id\":\"sup-%d\",\"ts\":\"2026-11-01T10:%02d:%02dZ\",\"team\":\"support\",\"workflow\":\"ticket-triage\",\"task_type\":\"classify\",\"provider\":\"openai\",\"model\":\"gpt-4o-mini\",\"usage\":{\"input_tokens\":7,\"output_tokens\":7}}\n", k, k % 60, k % 60
+		}
+	}
+}' >"$T/bulk.jsonl"
+D0=$(status_field duplicates)
+"$BIN" produce "$T/bulk.jsonl" >>"$T/produce.log" 2>&1
+assert_eq "tally produce delivers the backlog" 0 $?
+TALLY_LOG_LEVEL=debug collector_start bulk
+wait_until 90 sh -c "[ \"\$(psql \"$TALLY_DATABASE_URL\" -XAtq -c \"select count(*) from calls where team = 'bulk'\")\" -ge 12090 ]"
+wait_until 30 sh -c "[ \"\$(psql \"$TALLY_DATABASE_URL\" -XAtq -c \"select value from ledger_counters where name = 'duplicates'\")\" -ge $((D0 + 180)) ]"
+sleep 2
+assert_eq "a backlog's copies of earlier calls skipped and counted, across batches" \
+	"$((D0 + 180))" "$(status_field duplicates)"
+assert_eq "each call of the backlog stored once, the copy 30 days later too" "12090|90|0" \
+	"$(q "select count(*), count(*) filter (where ts >= '2026-12-01'),
+	     (select count(*) from (select event_id from calls where team = 'bulk' and ts < '2026-12-01'
+	      group by 1 having count(*) > 1) x) from calls where team = 'bulk'")"
+assert_eq "the first copy wins" "$((12000 * 100 + 90 * 7))" \
+	"$(q "select sum(input_tokens) from calls where team = 'bulk'")"
+assert_eq "copies of calls committed long before skipped" "1000" \
+	"$(q "select string_agg(distinct input_tokens::text, '|') from calls where event_id like 'sup-%' and ts < '2026-11-02'")"
+assert_match "batches were looked up ahead while the writer stored the one before" \
+	"looked up ahead in [1-9]" "$(grep -m1 'looked up ahead in [1-9]' "$T/collector-bulk.log")"
+assert_eq "rollups agree with the calls after the backlog" 0 "$(rollups_mismatch)"
+kill -TERM "$COLLECTOR_PID"
+wait "$COLLECTOR_PID"
+assert_eq "the second collector exits 0 on SIGTERM" 0 $?
 t_done
