@@ -737,8 +737,7 @@ struct embedded_pg *embedded_pg_start(const char *data_dir, struct tally_err *er
 	snprintf(postgres, sizeof postgres, "%s/postgres", pg->bin_dir);
 	char sock_opt[PATH_MAX + 32];
 	snprintf(sock_opt, sizeof sock_opt, "unix_socket_directories=%s", pg->sock_dir);
-	/* jit=off: JIT compiles the dashboard's few-second queries for longer than
-	 * they run (16 s for the budgets over the demo's history). */
+	/* (tally's own sessions turn JIT off: ledger/ledger.c) */
 	char *argv[] = {postgres,
 	                "-D",
 	                pg->pgdata,
@@ -752,8 +751,6 @@ struct embedded_pg *embedded_pg_start(const char *data_dir, struct tally_err *er
 	                "unix_socket_permissions=0700",
 	                "-c",
 	                "logging_collector=off",
-	                "-c",
-	                "jit=off",
 	                NULL};
 	if ((pg->pid = spawn(pg, argv, err)) < 0) {
 		pg->pid = 0;

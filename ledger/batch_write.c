@@ -138,11 +138,6 @@ int ledger_prepare(struct ledger *lg, struct tally_err *err)
 		return 0;
 	if (ledger_exec(lg, stage_sql, err) < 0)
 		return -1;
-	/* The batch's statements are small and run once a batch: compiling
-	 * them (JIT, which a stale row estimate can trigger) costs more than
-	 * running them. */
-	if (ledger_exec(lg, "SET jit = off", err) < 0)
-		return -1;
 	for (size_t i = 0; i < sizeof stmts / sizeof stmts[0]; i++)
 		if (ledger_prepare_one(lg, stmts[i].name, stmts[i].sql, err) < 0)
 			goto fail;

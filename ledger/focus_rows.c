@@ -905,8 +905,7 @@ int ledger_focus_stream(struct ledger *lg, int64_t from_us, int64_t to_us, bool 
 		return tally_err_set(err, TALLY_ENOMEM, false, "FOCUS export: out of memory");
 	if (own && ledger_snapshot_begin(lg, err) < 0)
 		goto out;
-	/* JIT compiles the calls' statement for longer than it saves */
-	if (ledger_exec(lg, "SET LOCAL jit = off", err) < 0 || load_teams(lg, &sh.teams, err) < 0)
+	if (load_teams(lg, &sh.teams, err) < 0)
 		goto out;
 	snprintf(sql, sizeof sql, "DECLARE tally_focus NO SCROLL CURSOR FOR %s", focus_calls_sql);
 	res = PQexecParams(lg->conn, sql, 2, NULL, params, NULL, NULL, 0);

@@ -165,7 +165,12 @@ static int ledger_connect(struct ledger *lg, struct tally_err *err)
 	lg->n_months = 0;
 	ledger_seen_reset(lg);    /* what was seen may be lost with an old session */
 	ledger_window_forget(lg); /* a new session: any open window was lost */
-	if (ledger_exec(lg, "SET TIME ZONE 'UTC'", err) < 0)
+	/* No JIT for any statement of tally's: they read by key or sum rollups,
+	 * and run in milliseconds, but a server's default JIT compiles whatever
+	 * the planner costs high (a correlated subquery, a stale estimate) for
+	 * longer than it runs: the budgets' check, with no budget at all, took
+	 * 1.9 s, and 13 s on a busy machine (bench/README.md). */
+	if (ledger_exec(lg, "SET TIME ZONE 'UTC'; SET jit = off", err) < 0)
 		return -1;
 	return lg->async_commit ? ledger_exec(lg, "SET synchronous_commit = off", err) : 0;
 }

@@ -69,12 +69,8 @@ static const char roll_sql[] =
 int ledger_rollups_roll_in_tx(struct ledger *lg, int64_t *rolled, struct tally_err *err)
 {
 	/* The planner expects few queued calls (0021: it usually is so) and
-	 * would sort them; a backlog's are many: hash them, in memory. One
-	 * statement: compiling it (JIT) costs more than running it. */
-	if (ledger_exec(lg,
-	                "SET LOCAL jit = off; SET LOCAL enable_sort = off;"
-	                " SET LOCAL work_mem = '64MB'",
-	                err) < 0)
+	 * would sort them; a backlog's are many: hash them, in memory. */
+	if (ledger_exec(lg, "SET LOCAL enable_sort = off; SET LOCAL work_mem = '64MB'", err) < 0)
 		return -1;
 	PGresult *res = PQexec(lg->conn, roll_sql);
 
