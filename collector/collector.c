@@ -11,7 +11,10 @@
  * watermark (README, "Offsets belong to one cluster").
  *
  * Two threads: the consumer thread polls Kafka and parses into one batch
- * while a writer thread stores the previous batch. Batches are written one
+ * while a writer thread stores the previous batch; when the batch is full
+ * and the writer still busy, the consumer thread looks its event_ids up in
+ * the ledger on its own connection (ledger_probe_ahead), so that the writer
+ * looks up only what its own recent windows stored. Batches are written one
  * at a time, in order, so offsets only move forward. While the writer cannot
  * store a batch (database away) the consumer waits for it: at most two
  * batches are ever held, and nothing is consumed that could not be stored.
