@@ -157,6 +157,19 @@ collector_start() {
 	PIDS="$PIDS $COLLECTOR_PID"
 }
 
+# serve_start - `tally serve` in the background on a free loopback port, with
+# the caller's TALLY_* environment; sets PORT, U (its URL) and SERVE_PID.
+# Fails when it does not answer /healthz within 20 s.
+serve_start() {
+	PORT=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+	export TALLY_HTTP_ADDR="127.0.0.1:$PORT"
+	"$BIN" serve >>"$T/serve.log" 2>&1 &
+	SERVE_PID=$!
+	PIDS="$PIDS $SERVE_PID"
+	U="http://127.0.0.1:$PORT"
+	wait_until 20 curl -sf "$U/healthz"
+}
+
 status_field() {
 	"$BIN" status --format json 2>/dev/null | sed -n "s/.*\"$1\":\([0-9]*\).*/\1/p"
 }

@@ -19,14 +19,8 @@ V="Authorization: Bearer $VIEW"
 S="Authorization: Bearer $SALES"
 collector_start
 
-PORT=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-export TALLY_HTTP_ADDR="127.0.0.1:$PORT" TALLY_ROUTER_SETTLE_S=0 TALLY_ROUTER_INTERVAL_S=2 \
-	TALLY_ROUTER_EXPLORE=0 TALLY_ROUTER_WARMUP=0
-"$BIN" serve >"$T/serve.log" 2>&1 &
-SERVE_PID=$!
-PIDS="$PIDS $SERVE_PID"
-U="http://127.0.0.1:$PORT"
-wait_until 20 curl -sf "$U/healthz" || { not_ok "tally serve answers"; t_done; }
+export TALLY_ROUTER_SETTLE_S=0 TALLY_ROUTER_INTERVAL_S=2 TALLY_ROUTER_EXPLORE=0 TALLY_ROUTER_WARMUP=0
+serve_start || { not_ok "tally serve answers"; t_done; }
 B="$T/body"
 H="$T/headers"
 http() { curl -s -o "$B" -D "$H" -w '%{http_code}' "$@"; }

@@ -48,13 +48,7 @@ wait_until 60 sh -c "[ \"\$(psql \"$TALLY_DATABASE_URL\" -XAtq -c 'select count(
 assert_eq "ledger filled through Kafka" 150 "$(q "select count(*) from calls")"
 
 # ---- the server -------------------------------------------------------------
-PORT=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-export TALLY_HTTP_ADDR="127.0.0.1:$PORT"
-"$BIN" serve >"$T/serve.log" 2>&1 &
-SERVE_PID=$!
-PIDS="$PIDS $SERVE_PID"
-U="http://127.0.0.1:$PORT"
-wait_until 20 curl -sf "$U/healthz" || { not_ok "tally serve answers"; t_done; }
+serve_start || { not_ok "tally serve answers"; t_done; }
 
 B="$T/body"
 H="$T/headers"

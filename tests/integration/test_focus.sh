@@ -293,12 +293,7 @@ assert_eq "some of those unit prices are rounded (18 fraction digits)" true "$([
 
 # ---- the API: the same CSV, with its schema metadata linked ----------------------------------
 FIN=$("$BIN" keys create --role finance --name cfo 2>/dev/null | tail -n 1)
-PORT=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-export TALLY_HTTP_ADDR="127.0.0.1:$PORT"
-"$BIN" serve >"$T/serve.log" 2>&1 &
-PIDS="$PIDS $!"
-U="http://127.0.0.1:$PORT"
-wait_until 20 curl -sf "$U/healthz" || not_ok "tally serve answers"
+serve_start || not_ok "tally serve answers"
 curl -s -D "$T/h" -o "$T/api.csv" -H "Authorization: Bearer $FIN" "$U/api/v1/export/focus?from=2026-11-01&to=2026-12-01"
 assert_eq "API FOCUS = CLI FOCUS" "$(cat "$M")" "$(cat "$T/api.csv")"
 assert_match "the answer links its schema metadata" '^Link: </api/v1/export/focus/metadata>; rel="describedby"' "$(tr -d '\r' <"$T/h")"

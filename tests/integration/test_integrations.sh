@@ -23,12 +23,7 @@ ADMIN=$(key --role admin --name ops)
 VIEW=$(key --role viewer --team support --name support-lead)
 LEGAL=$(key --role viewer --team legal --name legal-lead)
 collector_start
-PORT=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-export TALLY_HTTP_ADDR="127.0.0.1:$PORT"
-"$BIN" serve >"$T/serve.log" 2>&1 &
-PIDS="$PIDS $!"
-U="http://127.0.0.1:$PORT"
-wait_until 20 curl -sf "$U/healthz" || { not_ok "tally serve answers"; t_done; }
+serve_start || { not_ok "tally serve answers"; t_done; }
 B="$T/body"
 http() { curl -s -o "$B" -w '%{http_code}' "$@"; }
 # doc_block NAME - the fenced block after "<!-- test: NAME -->" in docs/integrations.md

@@ -43,13 +43,7 @@ assert_eq "tally report spend (edges not on whole hours)" 0 $?
 assert_eq "tally report chargeback" 0 $?
 
 ADMIN=$("$BIN" keys create --role admin --name ops 2>/dev/null | tail -n 1)
-PORT=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-export TALLY_HTTP_ADDR="127.0.0.1:$PORT"
-"$BIN" serve >"$T/serve.log" 2>&1 &
-SERVE_PID=$!
-PIDS="$PIDS $SERVE_PID"
-U="http://127.0.0.1:$PORT"
-wait_until 20 curl -sf "$U/healthz" || not_ok "tally serve answers"
+serve_start || not_ok "tally serve answers"
 for p in "spend?from=2026-11-01&to=2026-12-01&group_by=team&bucket=day" \
 	"spend?from=2026-11-02T00:30:00Z&to=2026-11-02T01:10:00Z&group_by=model" \
 	"status" "budgets" "waste?from=2026-11-01&to=2026-12-01"; do

@@ -134,16 +134,12 @@ assert_eq "out-of-range answer: every partition is read on (no lag)" 0 \
 	"$("$BIN" status --format json | grep -o '"lag":[1-9][0-9]*' | wc -l)"
 
 # /metrics of a server on the same ledger and Kafka
-export TALLY_HTTP_ADDR="127.0.0.1:$((20000 + $$ % 20000))"
-"$BIN" serve >"$T/serve.log" 2>&1 &
-SV=$!
-PIDS="$PIDS $SV"
-wait_until 30 curl -sf "http://$TALLY_HTTP_ADDR/healthz"
-MET=$(curl -s "http://$TALLY_HTTP_ADDR/metrics")
+serve_start || not_ok "tally serve answers"
+MET=$(curl -s "$U/metrics")
 assert_match "/metrics counts the resets" "tally_offset_resets_total $((P * 3))" "$MET"
 assert_match "/metrics: per-partition out-of-range gauge" 'tally_partition_offset_out_of_range\{topic="llm.calls",partition="0"\} 0' "$MET"
-kill -TERM "$SV"
-wait "$SV"
+kill -TERM "$SERVE_PID"
+wait "$SERVE_PID"
 
 # ---- 4. retention deleted messages before they were stored ----------------------
 kill -TERM "$COLLECTOR_PID"

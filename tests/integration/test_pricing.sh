@@ -235,12 +235,7 @@ assert_match "agreeing calls are no mismatch" "deepseek,deepseek-chat,1,0,0," "$
 # ... and through the API (finance and admin; a viewer is refused)
 FIN=$("$BIN" keys create --role finance --name cfo 2>/dev/null | tail -n 1)
 VIEW=$("$BIN" keys create --role viewer --team t 2>/dev/null | tail -n 1)
-PORT=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-TALLY_HTTP_ADDR="127.0.0.1:$PORT" "$BIN" serve >"$T/serve.log" 2>&1 &
-SERVE_PID=$!
-PIDS="$PIDS $SERVE_PID"
-U="http://127.0.0.1:$PORT"
-if wait_until 20 curl -sf "$U/healthz"; then
+if serve_start; then
 	J=$(curl -s -H "Authorization: Bearer $FIN" "$U/api/v1/mismatches?from=2026-11-01&to=2026-12-01&format=json")
 	assert_match "GET /api/v1/mismatches per provider and model" \
 		'"provider":"anthropic","model":"claude-sonnet-4-5","calls":2,"mismatched_calls":1' "$J"

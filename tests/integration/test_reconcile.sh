@@ -212,12 +212,7 @@ python3 "$T/receiver.py" s3cret "$T/received.log" "$T/port" 2>"$T/receiver.log" 
 PIDS="$PIDS $!"
 wait_until 10 test -s "$T/port" || not_ok "receiver started"
 export TALLY_WEBHOOK_URL="http://127.0.0.1:$(cat "$T/port")/hook" TALLY_WEBHOOK_SECRET=s3cret
-PORT=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-export TALLY_HTTP_ADDR="127.0.0.1:$PORT"
-"$BIN" serve >"$T/serve.log" 2>&1 &
-PIDS="$PIDS $!"
-U="http://127.0.0.1:$PORT"
-wait_until 20 curl -sf "$U/healthz" || { not_ok "tally serve answers"; t_done; }
+serve_start || { not_ok "tally serve answers"; t_done; }
 B="$T/body"
 http() { curl -s -o "$B" -w '%{http_code}' "$@"; }
 assert_eq "API: finance reads the report" 200 "$(http -H "Authorization: Bearer $FIN" "$U/api/v1/reconcile?from=2024-11-01&to=2024-11-05")"

@@ -195,13 +195,7 @@ key() { "$BIN" keys create "$@" 2>>"$T/keys.log" | tail -n 1; }
 ADMIN=$(key --role admin --name ops)
 FIN=$(key --role finance --name cfo)
 VIEW=$(key --role viewer --team a --name a-lead)
-PORT=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-export TALLY_HTTP_ADDR="127.0.0.1:$PORT"
-"$BIN" serve >"$T/serve.log" 2>&1 &
-SERVE_PID=$!
-PIDS="$PIDS $SERVE_PID"
-U="http://127.0.0.1:$PORT"
-wait_until 20 curl -sf "$U/healthz" || not_ok "tally serve answers"
+serve_start || not_ok "tally serve answers"
 B="$T/body"
 http() { curl -s -o "$B" -w '%{http_code}' "$@"; }
 assert_eq "GET /api/v1/chargeback (finance)" 200 "$(http -H "Authorization: Bearer $FIN" "$U/api/v1/chargeback?month=2026-11&share_unassigned=proportional")"

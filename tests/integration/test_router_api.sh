@@ -62,15 +62,10 @@ wait_until 10 test -s "$T/port" || not_ok "receiver started"
 export TALLY_WEBHOOK_URL="http://127.0.0.1:$(cat "$T/port")/hook" TALLY_WEBHOOK_SECRET=s3cret
 
 # ---- the server --------------------------------------------------------------------------
-PORT=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-export TALLY_HTTP_ADDR="127.0.0.1:$PORT" TALLY_ROUTER_SETTLE_S=0 TALLY_ROUTER_INTERVAL_S=2 \
-	TALLY_ROUTER_DEFAULT_TIER=large TALLY_ROUTER_EXPLORE=0 TALLY_ROUTER_WARMUP=0
-"$BIN" serve >"$T/serve.log" 2>&1 &
-SERVE_PID=$!
-PIDS="$PIDS $SERVE_PID"
-U="http://127.0.0.1:$PORT"
+export TALLY_ROUTER_SETTLE_S=0 TALLY_ROUTER_INTERVAL_S=2 TALLY_ROUTER_DEFAULT_TIER=large \
+	TALLY_ROUTER_EXPLORE=0 TALLY_ROUTER_WARMUP=0
 A="Authorization: Bearer $ADMIN"
-wait_until 20 curl -sf "$U/healthz" || { not_ok "tally serve answers"; t_done; }
+serve_start || { not_ok "tally serve answers"; t_done; }
 B="$T/body"
 http() { curl -s -o "$B" -w '%{http_code}' "$@"; }
 
