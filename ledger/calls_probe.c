@@ -378,9 +378,7 @@ void ledger_seen_free(struct ledger *lg)
 }
 
 /* Whether a window that a lookup ahead begun at generation gen may not have
- * seen stored a call with hash h near ts; forgets the windows every later
- * lookup sees (lookups ahead begin in the order their batches are
- * written). */
+ * seen stored a call with hash h near ts. */
 static bool seen_since(struct seen *s, uint64_t gen, uint64_t h, int64_t ts)
 {
 	if (set_has(&s->open, h, ts))
@@ -391,6 +389,9 @@ static bool seen_since(struct seen *s, uint64_t gen, uint64_t h, int64_t ts)
 	return false;
 }
 
+/* Forgets the committed windows a lookup begun at generation gen saw: every
+ * later lookup sees them too (lookups ahead begin in the order their
+ * batches are written). */
 static void seen_forget_before(struct seen *s, uint64_t gen)
 {
 	size_t k = 0;
