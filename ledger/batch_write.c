@@ -394,13 +394,8 @@ int ledger_window_add(struct ledger *lg, const struct ledger_source *src,
 		return tally_err_set(
 		    err, TALLY_EKAFKA, false,
 		    "offsets to store but no Kafka cluster id to store them under");
-	if (b->n_calls > lg->cap_keep) {
-		bool *k = realloc(lg->keep, b->n_calls * sizeof *k);
-		if (!k)
-			return tally_err_set(err, TALLY_ENOMEM, true, "out of memory");
-		lg->keep = k;
-		lg->cap_keep = b->n_calls;
-	}
+	if (ledger_grow_flags(&lg->keep, &lg->cap_keep, b->n_calls) < 0)
+		return tally_err_set(err, TALLY_ENOMEM, true, "out of memory");
 	if (b->n_marks > 64 && !(stored = malloc(b->n_marks * sizeof *stored)))
 		return tally_err_set(err, TALLY_ENOMEM, true, "out of memory");
 	if (ledger_prepare(lg, err) < 0)

@@ -127,7 +127,8 @@ static int cmp_by_ts(const void *a, const void *b)
 	return (x->ts > y->ts) - (x->ts < y->ts);
 }
 
-/* The lookup's parameters: the wanted rows' ids sorted by ts (a[0]), and for
+/* The lookup's parameters: the wanted rows' ids (want NULL: every row's)
+ * sorted by ts (a[0]), and for
  * each month partition that some call's window reaches, its index (a[1])
  * and its slice of the ids, 1-based and inclusive (a[2], a[3]). */
 static int probe_params(struct ledger *lg, const struct ledger_batch *b, const bool *want,
@@ -141,7 +142,7 @@ static int probe_params(struct ledger *lg, const struct ledger_batch *b, const b
 	if (!t)
 		return -1;
 	for (size_t i = 0; i < b->n_calls; i++)
-		if (want[i])
+		if (!want || want[i])
 			t[n++] = (struct by_ts){b->calls[i].ev.ts_us, (int32_t)i};
 	qsort(t, n, sizeof *t, cmp_by_ts);
 	copyb_array_begin(&a[0], PG_TEXT);
@@ -171,9 +172,9 @@ static int probe_params(struct ledger *lg, const struct ledger_batch *b, const b
 	return 0;
 }
 
-/* Looks up the n_want rows with want[i] with the prepared statement stmt:
- * the stored calls sharing their event_ids (event_id, ts_us), into *res.
- * All parameters binary. */
+/* Looks up the n_want rows with want[i] (want NULL: all) with the prepared
+ * statement stmt: the stored calls sharing their event_ids (event_id,
+ * ts_us), into *res. All parameters binary. */
 static int probe_exec(struct ledger *lg, const char *stmt, const struct ledger_batch *b,
                       const bool *want, size_t n_want, PGresult **res, struct tally_err *err)
 {
@@ -199,7 +200,7 @@ static int probe(struct ledger *lg, const char *stmt, const struct ledger_batch 
 		int64_t ts = strtoll(PQgetvalue(res, r, 1), NULL, 10);
 		for (int32_t i = rowset_find(ids, b, PQgetvalue(res, r, 0)); i >= 0;
 		     i = ids->next[i])
-			if (want[i] && within_window(ts, b->calls[i].ev.ts_us))
+			if ((!want || want[i]) && within_window(ts, b->calls[i].ev.ts_us))
 				found[i] = true;
 	}
 	PQclear(res);
@@ -407,44 +408,35 @@ int ledger_probe_ahead(struct ledger *lg, struct ledger_batch *b, uint64_t gen,
                        struct tally_err *err)
 {
 	struct ledger_rowset ids = {NULL, NULL, 0};
-	bool *want = NULL;
 	int rc = -1;
 
 	b->probed_ahead = false;
 	if (b->n_calls == 0)
 		return 0;
-	if (b->n_calls > b->cap_stored) {
-		bool *f = realloc(b->stored, b->n_calls * sizeof *f);
-		if (!f)
-			return tally_err_set(err, TALLY_ENOMEM, true, "out of memory");
-		b->stored = f;
-		b->cap_stored = b->n_calls;
-	}
+	if (ledger_grow_flags(&b->stored, &b->cap_stored, b->n_calls) < 0)
+		return tally_err_set(err, TALLY_ENOMEM, true, "out of memory");
 	memset(b->stored, 0, b->n_calls * sizeof *b->stored);
 	if (!lg->ahead_prepared) {
 		if (ledger_prepare_one(lg, "probe_calls_ahead", probe_calls_sql, err) < 0)
 			return -1;
 		lg->ahead_prepared = true;
 	}
-	if (ledger_rowset_init(&ids, b->n_calls) < 0 || !(want = malloc(b->n_calls))) {
+	if (ledger_rowset_init(&ids, b->n_calls) < 0) {
 		tally_err_set(err, TALLY_ENOMEM, true, "out of memory");
 		goto out;
 	}
 	/* Every row, by its own ts: which of them the writer keeps is its to
 	 * say (one below the stored offset is skipped, a copy within the
 	 * batch is not). */
-	for (size_t i = 0; i < b->n_calls; i++) {
+	for (size_t i = 0; i < b->n_calls; i++)
 		(void)ledger_rowset_add(&ids, b, (int32_t)i, false);
-		want[i] = true;
-	}
-	if (probe(lg, "probe_calls_ahead", b, &ids, want, b->n_calls, b->stored, err) < 0)
+	if (probe(lg, "probe_calls_ahead", b, &ids, NULL, b->n_calls, b->stored, err) < 0)
 		goto out;
 	b->probed_ahead = true;
 	b->probe_gen = gen;
 	rc = 0;
 out:
 	ledger_rowset_free(&ids);
-	free(want);
 	return rc;
 }
 

@@ -305,6 +305,18 @@ int ledger_prepare_one(struct ledger *lg, const char *name, const char *sql, str
 	return 0;
 }
 
+int ledger_grow_flags(bool **p, size_t *cap, size_t n)
+{
+	if (n <= *cap)
+		return 0;
+	bool *f = realloc(*p, n * sizeof *f);
+	if (!f)
+		return -1;
+	*p = f;
+	*cap = n;
+	return 0;
+}
+
 /* A prepared statement, its parameters as given (lengths and formats NULL:
  * text); the one way both kinds of parameters are sent and answered. */
 static int exec_prepared(struct ledger *lg, const char *name, int n, const char *const *values,

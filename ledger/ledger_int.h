@@ -203,6 +203,8 @@ int ledger_rollups_roll_in_tx(struct ledger *lg, int64_t *rolled, struct tally_e
 int ledger_prepare_one(struct ledger *lg, const char *name, const char *sql, struct tally_err *err);
 /* Runs a prepared statement without parameters or rows. */
 int ledger_run_prepared(struct ledger *lg, const char *name, struct tally_err *err);
+/* Grows the flags *p (capacity *cap) to hold n; -1: out of memory, *p kept. */
+int ledger_grow_flags(bool **p, size_t *cap, size_t n);
 /* A batch's rows by event_id (calls_probe.c): the rows of an event_id
  * after the first one added are chained to it (next). add adds row i,
  * unless dedupe and a row of its event_id already added lies within
