@@ -1,5 +1,7 @@
-/* dev_kafka.c - `tally dev-kafka [--partitions N] [--brokers N]`: the
- * embedded Kafka cluster as a process of its own, for tests and development.
+/* dev_kafka.c - `tally dev-kafka [--partitions N] [--brokers N] [--rtt MS]`:
+ * the embedded Kafka cluster as a process of its own, for tests and
+ * development; --rtt makes each broker answer every request MS milliseconds
+ * late, as across a network.
  * SIGUSR1 takes every broker down, SIGUSR2 brings them back; SIGHUP answers
  * the next fetches "offset out of range", as for a recreated topic. */
 #include <signal.h>
@@ -11,7 +13,7 @@
 #include "../embedded/embedded.h"
 #include "cmd.h"
 
-#define DEV_KAFKA_USAGE "usage: tally dev-kafka [--partitions N] [--brokers N]\n"
+#define DEV_KAFKA_USAGE "usage: tally dev-kafka [--partitions N] [--brokers N] [--rtt MS]\n"
 
 static volatile sig_atomic_t want_down, want_up, want_oor;
 
@@ -69,7 +71,7 @@ int cmd_dev_kafka(int argc, char **argv)
 	struct tally_config cfg;
 	struct tally_err err = {0};
 	struct sigaction sa;
-	int partitions = 16, brokers = 1;
+	int partitions = 16, brokers = 1, rtt_ms = 0;
 
 	for (int i = 1; i < argc; i++) {
 		bool missing = false;
@@ -79,6 +81,9 @@ int cmd_dev_kafka(int argc, char **argv)
 				return 2;
 		} else if ((v = cmd_opt(argc, argv, &i, "--brokers", &missing))) {
 			if (int_option("--brokers", v, 1, 64, &brokers) < 0)
+				return 2;
+		} else if ((v = cmd_opt(argc, argv, &i, "--rtt", &missing))) {
+			if (int_option("--rtt", v, 0, 60000, &rtt_ms) < 0)
 				return 2;
 		} else if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
 			fputs(DEV_KAFKA_USAGE, stdout);
@@ -110,11 +115,17 @@ int cmd_dev_kafka(int argc, char **argv)
 		fprintf(stderr, "tally dev-kafka: %s\n", err.msg);
 		return 1;
 	}
+	if (rtt_ms && embedded_kafka_set_rtt(k, rtt_ms) < 0) {
+		fprintf(stderr, "tally dev-kafka: the mock cluster refused --rtt %d\n", rtt_ms);
+		embedded_kafka_stop(k);
+		return 1;
+	}
 	printf("TALLY_KAFKA_BROKERS=%s\n", embedded_kafka_brokers(k));
 	fflush(stdout);
-	log_info("dev-kafka: %d broker(s); topics %s, %s, %s, %s with %d partitions each", brokers,
-	         cfg.topic_calls, cfg.topic_outcomes, cfg.topic_feedback, cfg.topic_otlp,
-	         partitions);
+	log_info("dev-kafka: %d broker(s); topics %s, %s, %s, %s with %d partitions each; each"
+	         " request answered after %d ms",
+	         brokers, cfg.topic_calls, cfg.topic_outcomes, cfg.topic_feedback, cfg.topic_otlp,
+	         partitions, rtt_ms);
 	log_warn("dev-kafka: librdkafka's in-memory mock cluster keeps only the newest ~5 MB of"
 	         " each partition and nothing across restarts: for development and tests only");
 	while (!cmd_stop) {

@@ -133,6 +133,7 @@ struct collector {
 	 * when the first of them was committed. */
 	int64_t unrolled_calls, unrolled_since_us;
 	int64_t roll_idle_at; /* caught up: roll if no batch comes by then (0: no) */
+	int64_t behind_logged_us; /* when a poll brought nothing with a backlog known */
 	int64_t idle_roll_us; /* the last roll while idle */
 	/* Set by the writer when a batch had messages below a stored offset:
 	 * the consumer thread then checks the stored offsets against the
@@ -1210,11 +1211,57 @@ static rd_kafka_t *consumer_new(struct collector *c, struct tally_err *err)
 	return rk;
 }
 
-/* Kafka had nothing for a poll and nothing waits to be handed over: the
- * writer commits its window now instead of after WINDOW_IDLE_US (under a
- * backlog this never happens; at a trickle each batch commits at once). */
+/* How many messages librdkafka knows of that were not read yet: each
+ * assigned partition's position against the high watermark its last fetch
+ * brought (cached: no request to the broker). A poll can come back empty in
+ * the middle of a backlog (a fetch still on its way, the fetcher thread slow
+ * to get the CPU); taken for "caught up", that would sum the rollups there,
+ * seconds in which nothing is stored. A partition nothing was read from yet
+ * (no position) counts as read: the next poll brings its messages. */
+static int64_t backlog_known(struct collector *c)
+{
+	rd_kafka_topic_partition_list_t *as = NULL;
+	int64_t behind = 0;
+
+	if (rd_kafka_assignment(c->rk, &as) || !as)
+		return 0;
+	if (rd_kafka_position(c->rk, as) == RD_KAFKA_RESP_ERR_NO_ERROR) {
+		for (int i = 0; i < as->cnt; i++) {
+			int64_t lo, hi, pos = as->elems[i].offset;
+			if (pos >= 0 &&
+			    rd_kafka_get_watermark_offsets(c->rk, as->elems[i].topic,
+			                                   as->elems[i].partition, &lo,
+			                                   &hi) == RD_KAFKA_RESP_ERR_NO_ERROR &&
+			    hi > pos)
+				behind += hi - pos;
+		}
+	}
+	rd_kafka_topic_partition_list_destroy(as);
+	return behind;
+}
+
+/* Kafka had nothing for a poll and nothing waits to be handed over, and
+ * knows of nothing more to fetch (backlog_known): the writer commits its
+ * window now instead of after WINDOW_IDLE_US (under a backlog this never
+ * happens; at a trickle each batch commits at once). */
 static void drained(struct collector *c)
 {
+	pthread_mutex_lock(&c->mu);
+	bool open = c->window_open && !c->drained;
+	pthread_mutex_unlock(&c->mu);
+	if (!open)
+		return;
+	int64_t behind = backlog_known(c);
+	if (behind > 0) {
+		int64_t now = time_mono_us();
+		if (now - c->behind_logged_us >= 1000000) {
+			log_debug("collector: a poll brought nothing, %lld messages still to fetch:"
+			          " not caught up",
+			          (long long)behind);
+			c->behind_logged_us = now;
+		}
+		return;
+	}
 	pthread_mutex_lock(&c->mu);
 	if (c->window_open && !c->drained) {
 		c->drained = true;

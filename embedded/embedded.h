@@ -36,6 +36,9 @@ int embedded_kafka_set_down(struct embedded_kafka *k, bool down);
  * partition, as a broker answers a consumer whose topic was deleted and
  * created again (the 2.0.2 mock cannot delete a topic). For tests. */
 void embedded_kafka_fail_fetches(struct embedded_kafka *k, size_t n);
+/* Every broker answers each request after `ms` milliseconds, as one across a
+ * network does (0: at once); -1 when the mock refused one of them. */
+int embedded_kafka_set_rtt(struct embedded_kafka *k, int ms);
 void embedded_kafka_stop(struct embedded_kafka *k); /* NULL is fine */
 
 struct demo;

@@ -105,6 +105,16 @@ void embedded_kafka_fail_fetches(struct embedded_kafka *k, size_t n)
 		                                  RD_KAFKA_RESP_ERR_OFFSET_OUT_OF_RANGE);
 }
 
+int embedded_kafka_set_rtt(struct embedded_kafka *k, int ms)
+{
+	int rc = 0;
+
+	for (int32_t id = 1; id <= k->brokers; id++)
+		if (rd_kafka_mock_broker_set_rtt(k->mcluster, id, ms))
+			rc = -1;
+	return rc;
+}
+
 /* Destroys the cluster, then its handle; NULL is fine. */
 void embedded_kafka_stop(struct embedded_kafka *k)
 {

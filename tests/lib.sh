@@ -136,12 +136,15 @@ components_mismatch() {
 		(SELECT coalesce(sum(x.cost_pusd), 0) FROM tally_call_components(c.components) x)"
 }
 
-# kafka_start [PARTITIONS] - `tally dev-kafka` in the background.
+# kafka_start [PARTITIONS [OPTION...]] - `tally dev-kafka` in the background
+# (options such as --rtt MS passed on).
 kafka_start() {
+	parts=${1:-16}
+	[ $# -gt 0 ] && shift
 	# A restarted cluster must not be read from the previous one's file: the
 	# background shell truncates it only when it gets to run.
 	rm -f "$T/kafka.out"
-	"$BIN" dev-kafka --partitions "${1:-16}" >"$T/kafka.out.new" 2>"$T/kafka.log" &
+	"$BIN" dev-kafka --partitions "$parts" "$@" >"$T/kafka.out.new" 2>"$T/kafka.log" &
 	KAFKA_PID=$!
 	PIDS="$PIDS $KAFKA_PID"
 	wait_until 20 grep -q '^TALLY_KAFKA_BROKERS=.' "$T/kafka.out.new" ||
