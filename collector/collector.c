@@ -132,9 +132,9 @@ struct collector {
 	/* The writer's: calls stored since its last roll of the rollups, and
 	 * when the first of them was committed. */
 	int64_t unrolled_calls, unrolled_since_us;
-	int64_t roll_idle_at; /* caught up: roll if no batch comes by then (0: no) */
+	int64_t roll_idle_at;     /* caught up: roll if no batch comes by then (0: no) */
 	int64_t behind_logged_us; /* when a poll brought nothing with a backlog known */
-	int64_t idle_roll_us; /* the last roll while idle */
+	int64_t idle_roll_us;     /* the last roll while idle */
 	/* Set by the writer when a batch had messages below a stored offset:
 	 * the consumer thread then checks the stored offsets against the
 	 * broker's watermarks (recheck_offsets). */
