@@ -153,13 +153,16 @@ run_workload() {
 
 	# The collector's own split: filling a batch (Kafka fetch + parse +
 	# price) and the writer's time per batch (one transaction).
-	SPLIT=$(awk '/messages parsed in/ { for (i = 1; i <= NF; i++) { if ($i == "in" && $(i+2) == "us;") { if ($(i-1) == "ahead") ahead += $(i+1); else fill += $(i+1) } if ($i == "waited") wait += $(i+1) } nb++ }
+	# A batch that took the whole linger (200 ms) to fill waited for Kafka:
+	# the last one of the backlog, else a pause in the fetching.
+	SPLIT=$(awk '/messages parsed in/ { for (i = 1; i <= NF; i++) { if ($i == "in" && $(i+2) == "us;") { if ($(i-1) == "ahead") ahead += $(i+1); else { fill += $(i+1); if ($(i+1) >= 190000) { nl++; linger += $(i+1) } } } if ($i == "waited") wait += $(i+1) } nb++ }
+		/woke the fetchers/ { for (i = 1; i <= NF; i++) if ($i == "times") woken = $(i-1) }
 		/batch stored:/ { for (i = 1; i <= NF; i++) if ($i == "in" && $(i+2) == "us") write += $(i+1); nw++ }
 		/window committed:/ { for (i = 1; i <= NF; i++) if ($i == "in" && $(i+2) == "us") commit += $(i+1); nc++ }
 		/rollups summed/ { for (i = 1; i <= NF; i++) if ($i == "in" && $(i+2) == "us") { rolls += $(i+1); us = $(i+1) }
 			match($0, /\(([^)]*)\)/); why = why sprintf("%s%s %d ms", nr ? ", " : "", substr($0, RSTART + 1, RLENGTH - 2), us / 1000); nr++ }
-		END { printf "%d batches; filling (fetch, parse, price) %d ms; looking up ahead %d ms; waiting for the writer %d ms; writing %d ms (%.1f ms a batch); %d window commits %d ms; %d rollup sums %d ms (%s)",
-			nb, fill / 1000, ahead / 1000, wait / 1000, write / 1000, nw ? write / nw / 1000 : 0, nc, commit / 1000, nr, rolls / 1000, why }' "$T/collector-$name.log")
+		END { printf "%d batches; filling (fetch, parse, price) %d ms, of which %d batches waited the whole linger for Kafka %d ms (fetchers woken %d times); looking up ahead %d ms; waiting for the writer %d ms; writing %d ms (%.1f ms a batch); %d window commits %d ms; %d rollup sums %d ms (%s)",
+			nb, fill / 1000, nl, linger / 1000, woken, ahead / 1000, wait / 1000, write / 1000, nw ? write / nw / 1000 : 0, nc, commit / 1000, nr, rolls / 1000, why }' "$T/collector-$name.log")
 	HOURS=$(q "SELECT count(DISTINCT hour) FROM rollup_hourly WHERE hour >= date_trunc('month', now()) - interval '1 month'")
 	HROWS=$(q "SELECT count(*) FROM rollup_hourly WHERE hour >= date_trunc('month', now()) - interval '1 month'")
 

@@ -66,6 +66,10 @@
 /* Caught up: Kafka had nothing more, and no batch came for this long (a
  * backlog hands the writer a batch every few tens of ms). */
 #define ROLL_IDLE_US 150000
+/* wake_fetchers: how often at most, and below how many queued messages. */
+#define WAKE_FETCHERS_US      20000
+#define WAKE_FETCHERS_BELOW   1000
+#define WAKE_FETCHERS_SLOW_US 1000000 /* after brokers took over 50 ms to answer */
 /* After this long without a batch, and as often while idle, the queue is
  * summed (what others queued and left). */
 #define ROLL_IDLE_CHECK_US 5000000
@@ -134,6 +138,9 @@ struct collector {
 	int64_t unrolled_calls, unrolled_since_us;
 	int64_t roll_idle_at;     /* caught up: roll if no batch comes by then (0: no) */
 	int64_t behind_logged_us; /* when a poll brought nothing with a backlog known */
+	rd_kafka_queue_t *cq;     /* the consumer's queue (its length: wake_fetchers) */
+	int64_t woke_fetchers_us; /* the last check of wake_fetchers */
+	int64_t fetchers_woken;   /* how often it woke them */
 	int64_t idle_roll_us;     /* the last roll while idle */
 	/* Set by the writer when a batch had messages below a stored offset:
 	 * the consumer thread then checks the stored offsets against the
@@ -1185,6 +1192,13 @@ static rd_kafka_t *consumer_new(struct collector *c, struct tally_err *err)
 			return NULL;
 		}
 	}
+	/* librdkafka 2.2 and later: look again at a full prefetch queue after
+	 * 10 ms, not 1 s (wake_fetchers does it for the older ones, which do
+	 * not know the setting). */
+	if (rd_kafka_conf_set(conf, "fetch.queue.backoff.ms", "10", errstr, sizeof errstr) !=
+	    RD_KAFKA_CONF_OK)
+		log_debug("collector: librdkafka %s has no fetch.queue.backoff.ms",
+		          rd_kafka_version_str());
 	rd_kafka_conf_set_opaque(conf, c);
 	rd_kafka_conf_set_rebalance_cb(conf, rebalance_cb);
 	rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, sizeof errstr);
@@ -1217,27 +1231,67 @@ static rd_kafka_t *consumer_new(struct collector *c, struct tally_err *err)
  * the middle of a backlog (a fetch still on its way, the fetcher thread slow
  * to get the CPU); taken for "caught up", that would sum the rollups there,
  * seconds in which nothing is stored. A partition nothing was read from yet
- * (no position) counts as read: the next poll brings its messages. */
-static int64_t backlog_known(struct collector *c)
+ * (no position) counts as read: the next poll brings its messages. The
+ * partitions behind are added to `behind` unless it is NULL. */
+static int64_t backlog_known(struct collector *c, rd_kafka_topic_partition_list_t *behind)
 {
 	rd_kafka_topic_partition_list_t *as = NULL;
-	int64_t behind = 0;
+	int64_t n = 0;
 
 	if (rd_kafka_assignment(c->rk, &as) || !as)
 		return 0;
 	if (rd_kafka_position(c->rk, as) == RD_KAFKA_RESP_ERR_NO_ERROR) {
 		for (int i = 0; i < as->cnt; i++) {
-			int64_t lo, hi, pos = as->elems[i].offset;
-			if (pos >= 0 &&
-			    rd_kafka_get_watermark_offsets(c->rk, as->elems[i].topic,
-			                                   as->elems[i].partition, &lo,
-			                                   &hi) == RD_KAFKA_RESP_ERR_NO_ERROR &&
-			    hi > pos)
-				behind += hi - pos;
+			const rd_kafka_topic_partition_t *tp = &as->elems[i];
+			int64_t lo, hi;
+			if (tp->offset < 0 ||
+			    rd_kafka_get_watermark_offsets(c->rk, tp->topic, tp->partition, &lo,
+			                                   &hi) != RD_KAFKA_RESP_ERR_NO_ERROR ||
+			    hi <= tp->offset)
+				continue;
+			n += hi - tp->offset;
+			if (behind)
+				rd_kafka_topic_partition_list_add(behind, tp->topic, tp->partition)
+				    ->offset = -1; /* for offsets_for_times: the latest */
 		}
 	}
 	rd_kafka_topic_partition_list_destroy(as);
-	return behind;
+	return n;
+}
+
+/* librdkafka 2.0 (Debian bookworm's) stops fetching while its prefetch
+ * queue is over queued.max.messages.kbytes and decides again only when its
+ * broker thread next wakes, up to a second later (confluentinc/librdkafka
+ * issue 2879; 2.2 added fetch.queue.backoff.ms, set in consumer_new). A
+ * collector reading a backlog empties the queue sooner and then waits, idle:
+ * six pauses of about 200 ms in a 6 s run of bench/run.sh. So when the queue
+ * runs low while the brokers hold more, one request to the leaders of the
+ * partitions behind (the latest offsets: nothing changes) wakes their broker
+ * threads, which then fetch at once (the wake is the request being queued:
+ * the answer is waited for 50 ms at most, and not needed). Checked at most
+ * every WAKE_FETCHERS_US, or WAKE_FETCHERS_SLOW_US after brokers took longer
+ * than that to answer. */
+static void wake_fetchers(struct collector *c)
+{
+	int64_t now = time_mono_us();
+
+	if (now - c->woke_fetchers_us < WAKE_FETCHERS_US || !c->cq ||
+	    rd_kafka_queue_length(c->cq) >= WAKE_FETCHERS_BELOW)
+		return;
+	c->woke_fetchers_us = now;
+	rd_kafka_topic_partition_list_t *behind = rd_kafka_topic_partition_list_new(16);
+	if (behind && backlog_known(c, behind) > 0) {
+		rd_kafka_resp_err_t e = rd_kafka_offsets_for_times(c->rk, behind, 50);
+		c->fetchers_woken++;
+		/* Brokers that take longer to answer are far away: a fetch on its
+		 * way takes as long, and more requests would only queue before it. */
+		if (e == RD_KAFKA_RESP_ERR__TIMED_OUT)
+			c->woke_fetchers_us = time_mono_us() + WAKE_FETCHERS_SLOW_US;
+		else if (e)
+			log_debug("collector: waking the fetchers: %s", rd_kafka_err2str(e));
+	}
+	if (behind)
+		rd_kafka_topic_partition_list_destroy(behind);
 }
 
 /* Kafka had nothing for a poll and nothing waits to be handed over, and
@@ -1251,7 +1305,7 @@ static void drained(struct collector *c)
 	pthread_mutex_unlock(&c->mu);
 	if (!open)
 		return;
-	int64_t behind = backlog_known(c);
+	int64_t behind = backlog_known(c, NULL);
 	if (behind > 0) {
 		int64_t now = time_mono_us();
 		if (now - c->behind_logged_us >= 1000000) {
@@ -1309,6 +1363,7 @@ static void consume(struct collector *c)
 			rewind_to_ledger(c);
 		rd_kafka_message_t *m = rd_kafka_consumer_poll(c->rk, 50);
 		struct pending *p = c->filling;
+		wake_fetchers(c);
 		if (!m && ledger_batch_size(&p->batch) == 0)
 			drained(c);
 		if (m) {
@@ -1397,6 +1452,7 @@ int collector_run(const struct tally_config *cfg, volatile sig_atomic_t *stop,
 	c->writer_started = true;
 	if (!(c->rk = consumer_new(c, err)))
 		goto out;
+	c->cq = rd_kafka_queue_get_consumer(c->rk);
 	log_info("collector: consuming %s, %s, %s, %s from %s as group %s", cfg->topic_calls,
 	         cfg->topic_outcomes, cfg->topic_feedback, cfg->topic_otlp, cfg->kafka_brokers,
 	         cfg->kafka_group);
@@ -1408,6 +1464,11 @@ int collector_run(const struct tally_config *cfg, volatile sig_atomic_t *stop,
 	rc = 0;
 out:
 	if (c->rk) {
+		if (c->cq)
+			rd_kafka_queue_destroy(c->cq);
+		if (c->fetchers_woken)
+			log_debug("collector: woke the fetchers %lld times",
+			          (long long)c->fetchers_woken);
 		rd_kafka_consumer_close(c->rk); /* revokes: the rebalance callback runs */
 		rd_kafka_destroy(c->rk);
 	}
