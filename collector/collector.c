@@ -139,7 +139,7 @@ struct collector {
 	int64_t roll_idle_at;     /* caught up: roll if no batch comes by then (0: no) */
 	int64_t behind_logged_us; /* when a poll brought nothing with a backlog known */
 	rd_kafka_queue_t *cq;     /* the consumer's queue (its length: wake_fetchers) */
-	int64_t woke_fetchers_us; /* the last check of wake_fetchers */
+	int64_t wake_fetchers_at; /* wake_fetchers looks again from then */
 	int64_t fetchers_woken;   /* how often it woke them */
 	int64_t idle_roll_us;     /* the last roll while idle */
 	/* Set by the writer when a batch had messages below a stored offset:
@@ -1278,10 +1278,10 @@ static void wake_fetchers(struct collector *c)
 {
 	int64_t now = time_mono_us();
 
-	if (now - c->woke_fetchers_us < WAKE_FETCHERS_US || !c->cq ||
+	if (now < c->wake_fetchers_at || !c->cq ||
 	    rd_kafka_queue_length(c->cq) >= WAKE_FETCHERS_BELOW)
 		return;
-	c->woke_fetchers_us = now;
+	c->wake_fetchers_at = now + WAKE_FETCHERS_US;
 	rd_kafka_topic_partition_list_t *behind = rd_kafka_topic_partition_list_new(16);
 	if (behind && backlog_known(c, behind) > 0) {
 		rd_kafka_resp_err_t e = rd_kafka_offsets_for_times(c->rk, behind, 50);
@@ -1289,7 +1289,7 @@ static void wake_fetchers(struct collector *c)
 		/* Brokers that take longer to answer are far away: a fetch on its
 		 * way takes as long, and more requests would only queue before it. */
 		if (e == RD_KAFKA_RESP_ERR__TIMED_OUT)
-			c->woke_fetchers_us = time_mono_us() + WAKE_FETCHERS_SLOW_US;
+			c->wake_fetchers_at = time_mono_us() + WAKE_FETCHERS_SLOW_US;
 		else if (e)
 			log_debug("collector: waking the fetchers: %s", rd_kafka_err2str(e));
 	}
