@@ -104,7 +104,7 @@ ROLLUP_MS=$(($(now_ms) - t0))
 t0=$(now_ms)
 q "VACUUM ANALYZE calls" >/dev/null
 # the rollups are views over their rows and the queued calls (migrations/0021)
-for t in rollup_hourly rollup_daily rollup_tags_hourly; do
+for t in rollup_hourly rollup_quarter rollup_daily rollup_tags_hourly; do
 	q "VACUUM ANALYZE ${t}_merged" >/dev/null
 done
 # Write the bulk load out now, not while the queries are timed.
@@ -246,7 +246,8 @@ PSQL_ROLLUP=$(psql_ms "$SQL_ROLLUP")
 PSQL_CALLS=$(psql_ms "$SQL_CALLS")
 
 # Ranges whose edges are not whole hours: the API reads the rollups for the
-# whole hours and the calls only for the partial hours at the edges.
+# whole hours and quarter hours, and the calls only for the partial quarter
+# hours at the edges.
 # api_ms PATH - the best of 5 requests, in ms
 api_ms() {
 	for i in 1 2 3 4 5; do
@@ -263,14 +264,21 @@ API_EDGES=$(api_ms "/api/v1/spend?from=${FROM}T00:00:01Z&to=${TOMORROW}T00:00:00
 API_24H=$(api_ms "/api/v1/spend?from=$DAY_AGO_S&to=$NOW_S&group_by=team&bucket=hour")
 API_24H_ALIGNED=$(api_ms "/api/v1/spend?from=$DAY_AGO_H&to=$NOW_H&group_by=team&bucket=hour")
 API_30_NOW=$(api_ms "/api/v1/spend?from=${FROM}T10:30:00Z&to=$NOW_S&group_by=model")
+API_30_ALIGNED=$(api_ms "/api/v1/spend?from=${FROM}T11:00:00Z&to=$NOW_H&group_by=model")
+# the worst case: each edge 7.5 minutes from a quarter hour, the partial
+# quarters about as much inside the range as outside
+API_MID=$(api_ms "/api/v1/spend?from=${FROM}T10:07:30Z&to=${TOMORROW}T00:00:00Z&group_by=team")
+API_MID_ALIGNED=$(api_ms "/api/v1/spend?from=${FROM}T11:00:00Z&to=${TOMORROW}T00:00:00Z&group_by=team")
 
 serve_stop
 
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.0fx", a / b; else print "-" }'; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf (a / b < 10 ? "%.1fx" : "%.0fx"), a / b; else print "-" }'; }
+# beside A B - A's time over B's: "+3.1 ms (1.4x)"
+beside() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%+.1f ms (%.1fx)", a - b, (b > 0 ? a / b : 0) }'; }
 echo
 echo "tally web, $N calls over 30 days ($CALLS_SIZE), $ROLLUP_ROWS hourly rollups ($ROLLUP_SIZE), $DAILY_ROWS daily, $(nproc) cores:"
 printf "  %-52s %s\n" "generation: INSERT ... SELECT generate_series" "$GEN_MS ms"
-printf "  %-52s %s\n" "rollups: tally rollups merge (all three)" "$ROLLUP_MS ms"
+printf "  %-52s %s\n" "rollups: tally rollups merge (all four)" "$ROLLUP_MS ms"
 echo "  overview under load (wrk -t$THREADS -c$CONNS -d${SECS}s, 5 queries in rotation, rollups):"
 printf "  %-52s p50 %7s ms  p99 %7s ms  max %s ms\n" "  answer cache on (default)" "$MIX_P50" "$MIX_P99" "$MIX_MAX"
 printf "  %-52s %s req/s, %s requests, %s errors\n" "    throughput" "$MIX_RPS" "$MIX_REQS" "$MIX_ERRS"
@@ -291,9 +299,14 @@ printf "  %-52s %10s\n" "  raw calls / daily rollups (psql)" "$(ratio "$PSQL_CAL
 printf "  %-52s %10s\n" "  raw calls / hourly rollups (psql)" "$(ratio "$PSQL_CALLS" "$PSQL_ROLLUP")"
 printf "  %-52s %10s\n" "  API partial-hour edge / whole days" "$(ratio "$API_EDGES" "$API_ROLLUP")"
 echo "  ranges not on whole hours, one request at a time (best of 5):"
-printf "  %-52s %10s ms\n" "  last 24 h to now, by hour (edges from calls)" "$API_24H"
+printf "  %-52s %10s ms\n" "  last 24 h to now, by hour" "$API_24H"
 printf "  %-52s %10s ms\n" "  the same on whole hours" "$API_24H_ALIGNED"
 printf "  %-52s %10s ms\n" "  30 days from 10:30 to now, by model" "$API_30_NOW"
-printf "  %-52s %10s\n" "  last 24 h to now / whole-hour neighbour" "$(ratio "$API_24H" "$API_24H_ALIGNED")"
+printf "  %-52s %10s ms\n" "  the same from 11:00 to this hour" "$API_30_ALIGNED"
+printf "  %-52s %10s ms\n" "  a month from 10:07:30, by team" "$API_MID"
+printf "  %-52s %10s ms\n" "  the same from 11:00" "$API_MID_ALIGNED"
+printf "  %-52s %s\n" "  last 24 h to now beside its whole-hour neighbour" "$(beside "$API_24H" "$API_24H_ALIGNED")"
+printf "  %-52s %s\n" "  30 days from 10:30 to now beside its whole-hour neighbour" "$(beside "$API_30_NOW" "$API_30_ALIGNED")"
+printf "  %-52s %s\n" "  a month from 10:07:30 beside its whole-hour neighbour" "$(beside "$API_MID" "$API_MID_ALIGNED")"
 [ "$SERVE_RC" = 0 ] || echo "  (tally serve exited $SERVE_RC on SIGTERM)"
 t_done

@@ -200,8 +200,9 @@ int parse_i64(const char *s, int64_t *out);
 
 #define HASH_SEED UINT64_C(14695981039346656037)
 
-/* An hour in microseconds, the unit of every timestamp here. */
-#define HOUR_US INT64_C(3600000000)
+/* An hour and a quarter hour in microseconds, the unit of every timestamp here. */
+#define HOUR_US    INT64_C(3600000000)
+#define QUARTER_US (HOUR_US / 4)
 uint64_t hash_str(uint64_t h, const char *s);
 
 #endif

@@ -308,17 +308,21 @@ const char *ledger_spend_dim_sql(int dim);
 /* The row source of a spend query, aliased x by the caller, and its
  * parameters: $1 team or NULL, $2 workflow or NULL, then the bounds of each
  * part. Whole days come from rollup_daily, whole hours around them from
- * rollup_hourly, and only the partial hours at the edges (less than an hour
- * each) from the calls — or, when less of an edge's hour lies outside the
- * range, that hour's rollup row less the calls outside it — so any range
+ * rollup_hourly, whole quarter hours at the edges from rollup_quarter, and
+ * only the partial quarters at the two edges (less than 15 minutes each)
+ * from the calls — or, when less of an edge's quarter lies outside the
+ * range, that quarter's rollup row less the calls outside it — so any range
  * reads about as much as its whole-hour neighbour. Grouping by outcome (not
- * in the rollups) reads the calls; hour_buckets keeps to hourly rows. */
+ * in the rollups) reads the calls; hour_buckets keeps to hourly rows and
+ * finer. At most 9 parts (3 per edge, 3 between): 20 parameters. */
+#define SPEND_SOURCE_PARAMS 24
 struct spend_source {
 	const char *sql; /* points into buf */
-	char buf[4096];
-	char p[16][40];
-	const char *params[16];
+	char buf[8192];
+	char p[SPEND_SOURCE_PARAMS][40];
+	const char *params[SPEND_SOURCE_PARAMS];
 	int n_params;
+	bool overflow; /* a bug: more parts than the buffers hold */
 };
 void ledger_spend_source(const struct spend_query *q, bool hour_buckets, struct spend_source *s);
 

@@ -465,6 +465,7 @@ static int rebuild_rollups(struct ledger *lg, int64_t hf, int64_t ht, struct tal
 	    "INSERT INTO " T "_merged SELECT * FROM tally_" T "(" FROM ", " TO ", false)"
 	static const char *const sql[] = {
 	    REBUILD("rollup_hourly", "hour", "$1::timestamptz", "$2::timestamptz"),
+	    REBUILD("rollup_quarter", "quarter", "$1::timestamptz", "$2::timestamptz"),
 	    REBUILD("rollup_tags_hourly", "hour", "$1::timestamptz", "$2::timestamptz"),
 	    REBUILD("rollup_daily", "day", DAY_FROM, DAY_END),
 	};

@@ -4,6 +4,8 @@
  * (migrations/0021_rollup_queue.sql).
  *
  *   rollup_hourly       hour, attribution, tier, status
+ *   rollup_quarter      quarter hour, attribution, tier (the edges of a
+ *                       spend range: ledger/spend.c)
  *   rollup_daily        day, attribution, tier
  *   rollup_tags_hourly  tag key, hour, team, workflow, tag value
  *
@@ -46,7 +48,8 @@
 
 #define ROLL_HOURLY                                                                                \
 	ROLL_INTO("rollup_hourly", "hour, " ATTRIBUTION ", tier, status", TOKEN_ADD HIT_ADD)
-#define ROLL_DAILY ROLL_INTO("rollup_daily", "day, " ATTRIBUTION ", tier", TOKEN_ADD HIT_ADD)
+#define ROLL_QUARTER ROLL_INTO("rollup_quarter", "quarter, " ATTRIBUTION ", tier", TOKEN_ADD)
+#define ROLL_DAILY   ROLL_INTO("rollup_daily", "day, " ATTRIBUTION ", tier", TOKEN_ADD HIT_ADD)
 #define ROLL_TAGS                                                                                  \
 	ROLL_INTO("rollup_tags_hourly", "tag_key, hour, team, workflow, tag_value", TOKEN_ADD)
 
@@ -55,6 +58,7 @@
  * functions summed: the statement has one snapshot. */
 static const char roll_sql[] =
     "WITH h AS (" ROLL_HOURLY " RETURNING team, workflow, hour),"
+    " qh AS (" ROLL_QUARTER "),"
     " d AS (" ROLL_DAILY "),"
     " t AS (" ROLL_TAGS "),"
     " tm AS (INSERT INTO teams (team) SELECT DISTINCT team FROM h ORDER BY 1"

@@ -81,6 +81,15 @@ static int64_t floor_to(int64_t t, int64_t unit)
 	return t - ((t % unit) + unit) % unit;
 }
 
+/* The time column of each source of spend rows. */
+static const char *time_col(const char *table)
+{
+	return strcmp(table, "calls") == 0            ? "ts"
+	       : strcmp(table, "rollup_daily") == 0   ? "day"
+	       : strcmp(table, "rollup_quarter") == 0 ? "quarter"
+	                                              : "hour";
+}
+
 /* Appends "UNION ALL SELECT <time> AS t, <cols> FROM <table> WHERE <time> in
  * [from, to) AND the filters", with from and to as new parameters; less:
  * the calls' figures negated. */
@@ -88,22 +97,28 @@ static void spend_part_of(struct spend_source *s, const char *table, int64_t fro
                           bool less)
 {
 	bool calls = strcmp(table, "calls") == 0;
-	const char *t = calls ? "ts" : strcmp(table, "rollup_daily") == 0 ? "day" : "hour";
+	const char *t = time_col(table);
 	size_t len = strlen(s->buf);
 	int a = s->n_params + 1;
 
+	if (s->n_params + 2 > SPEND_SOURCE_PARAMS) {
+		s->overflow = true;
+		return;
+	}
 	time_format(from, s->p[s->n_params]);
 	s->params[s->n_params] = s->p[s->n_params];
 	time_format(to, s->p[s->n_params + 1]);
 	s->params[s->n_params + 1] = s->p[s->n_params + 1];
 	s->n_params += 2;
-	snprintf(s->buf + len, sizeof s->buf - len,
-	         "%sSELECT %s AS t,%s FROM %s WHERE %s >= $%d AND %s < $%d" SPEND_FILTER,
-	         len > 1 ? " UNION ALL " : "", t,
-	         !calls ? ROLLUP_COLS
-	         : less ? CALLS_LESS_COLS
-	                : CALLS_COLS,
-	         table, t, a, t, a + 1);
+	int n = snprintf(s->buf + len, sizeof s->buf - len,
+	                 "%sSELECT %s AS t,%s FROM %s WHERE %s >= $%d AND %s < $%d" SPEND_FILTER,
+	                 len > 1 ? " UNION ALL " : "", t,
+	                 !calls ? ROLLUP_COLS
+	                 : less ? CALLS_LESS_COLS
+	                        : CALLS_COLS,
+	                 table, t, a, t, a + 1);
+	if (n < 0 || (size_t)n >= sizeof s->buf - len)
+		s->overflow = true;
 }
 
 static void spend_part(struct spend_source *s, const char *table, int64_t from, int64_t to)
@@ -111,25 +126,55 @@ static void spend_part(struct spend_source *s, const char *table, int64_t from, 
 	spend_part_of(s, table, from, to, false);
 }
 
-/* The partial hour [a, b) at an edge of the range, inside the hour [h, h +
- * 1 h): from its calls, or, when less of the hour lies outside the range
- * than inside it (none of it after now: a range to now), as the hour's
- * rollup row less the calls of the rest of the hour. Either is exact; the
- * second reads fewer calls ("last 24 hours to now", "from 00:00:01"). */
-static void spend_edge(struct spend_source *s, int64_t a, int64_t b, int64_t h, int64_t now)
+/* Whether a statement of n characters built around src fitted its buffer
+ * of size (snprintf's answer); never false unless the parts outgrew it. */
+static int spend_fits(const struct spend_source *src, int n, size_t size, struct tally_err *err)
 {
-	int64_t end = h + HOUR_US, last = end < now ? end : now;
-	int64_t outside = (a - h) + (last > b ? last - b : 0);
+	if (src->overflow || n < 0 || (size_t)n >= size)
+		return tally_err_set(err, TALLY_EINVAL, false,
+		                     "the spend query outgrew its buffer (a bug)");
+	return 0;
+}
+
+/* The partial quarter hour [a, b) inside the quarter [q, q + 15 min): from
+ * its calls, or, when fewer calls lie in the rest of the quarter than in
+ * [a, b), as the quarter's rollup row less the calls of the rest of it.
+ * Either is exact (a call stamped after now, a producer's clock ahead, is
+ * taken away too); the second reads fewer calls where the rest is short or
+ * after now ("last 24 hours" to now). At most seven and a half minutes of
+ * calls, and what lies after now. */
+static void spend_sliver(struct spend_source *s, int64_t a, int64_t b, int64_t q, int64_t now)
+{
+	int64_t end = q + QUARTER_US, last = end < now ? end : now;
+	int64_t outside = (a - q) + (last > b ? last - b : 0);
 
 	if (outside >= b - a) {
 		spend_part(s, "calls", a, b);
 		return;
 	}
-	spend_part(s, "rollup_hourly", h, end);
-	if (h < a)
-		spend_part_of(s, "calls", h, a, true);
+	spend_part(s, "rollup_quarter", q, end);
+	if (q < a)
+		spend_part_of(s, "calls", q, a, true);
 	if (b < end)
 		spend_part_of(s, "calls", b, end, true);
+}
+
+/* [a, b), less than an hour not on whole hours: its whole quarter hours
+ * from rollup_quarter, the partial quarters as spend_sliver reads them. */
+static void spend_edge(struct spend_source *s, int64_t a, int64_t b, int64_t now)
+{
+	int64_t q1 = floor_to(a + QUARTER_US - 1, QUARTER_US), q2 = floor_to(b, QUARTER_US);
+
+	if (q1 > q2) { /* inside one quarter */
+		spend_sliver(s, a, b, q2, now);
+		return;
+	}
+	if (a < q1)
+		spend_sliver(s, a, q1, q1 - QUARTER_US, now);
+	if (q1 < q2)
+		spend_part(s, "rollup_quarter", q1, q2);
+	if (q2 < b)
+		spend_sliver(s, q2, b, q2, now);
 }
 
 void ledger_spend_source(const struct spend_query *q, bool hour_buckets, struct spend_source *s)
@@ -143,20 +188,26 @@ void ledger_spend_source(const struct spend_query *q, bool hour_buckets, struct 
 	s->params[0] = q->team;
 	s->params[1] = q->workflow;
 	s->n_params = 2;
+	s->overflow = false;
 	s->sql = s->buf;
 	str_copy(s->buf, sizeof s->buf, "(");
-	if (q->dim == DIM_OUTCOME || h1 >= h2) {
+	if (q->dim == DIM_OUTCOME) {
 		spend_part(s, "calls", q->from_us, q->to_us);
+	} else if (h1 > h2) {
+		/* inside one hour, not on its edges */
+		spend_edge(s, q->from_us, q->to_us, time_now_us());
 	} else {
-		/* The partial hours at the edges, less than an hour each (from the
-		 * calls or as their hour less the rest: spend_edge); whole days from
+		/* The partial hours at the edges, less than an hour each (whole
+		 * quarter hours and a partial one: spend_edge); whole days from
 		 * rollup_daily, whole hours around them from rollup_hourly. */
 		int64_t now = time_now_us();
 		if (q->from_us < h1)
-			spend_edge(s, q->from_us, h1, h1 - hour, now);
+			spend_edge(s, q->from_us, h1, now);
 		if (h2 < q->to_us)
-			spend_edge(s, h2, q->to_us, h2, now);
-		if (hour_buckets || d1 >= d2) {
+			spend_edge(s, h2, q->to_us, now);
+		if (h1 == h2) {
+			/* two partial hours, nothing between */
+		} else if (hour_buckets || d1 >= d2) {
 			spend_part(s, "rollup_hourly", h1, h2);
 		} else {
 			spend_part(s, "rollup_daily", d1, d2);
@@ -167,7 +218,10 @@ void ledger_spend_source(const struct spend_query *q, bool hour_buckets, struct 
 		}
 	}
 	len = strlen(s->buf);
-	snprintf(s->buf + len, sizeof s->buf - len, ")");
+	if (len + 2 > sizeof s->buf)
+		s->overflow = true;
+	else
+		memcpy(s->buf + len, ")", 2);
 }
 
 /* Reads a spend answer (key, total flag, counters) into *out; clears res. */
@@ -216,8 +270,8 @@ static int spend_by_tag(struct ledger *lg, const struct spend_query *q, struct s
 	int64_t h1 = floor_to(q->from_us + hour - 1, hour), h2 = floor_to(q->to_us, hour);
 	struct spend_query all = *q;
 	struct spend_source src;
-	const char *params[32];
-	char tp[6][40], tagged[2048], sql[8192];
+	const char *params[SPEND_SOURCE_PARAMS + 8];
+	char tp[6][40], tagged[2048], sql[16384];
 	int n;
 
 	all.dim = DIM_TEAM;
@@ -271,7 +325,7 @@ static int spend_by_tag(struct ledger *lg, const struct spend_query *q, struct s
 		                     len ? " UNION ALL " : "", k, n + 1, n + 2);
 		n += 2;
 	}
-	snprintf(
+	int len_sql = snprintf(
 	    sql, sizeof sql,
 	    "WITH a AS (SELECT coalesce(sum(calls), 0) AS c, coalesce(sum(input_tokens), 0) AS i,"
 	    " coalesce(sum(output_tokens), 0) AS o, coalesce(sum(cache_read_tokens), 0) AS cr,"
@@ -296,6 +350,8 @@ static int spend_by_tag(struct ledger *lg, const struct spend_query *q, struct s
 #undef TAG_COLS
 #undef TAG_CALL_COLS
 #undef TAG_FILTER
+	if (spend_fits(&src, len_sql, sizeof sql, err) < 0)
+		return -1;
 	PGresult *res = PQexecParams(lg->conn, sql, n, NULL, params, NULL, NULL, 0);
 	if (PQresultStatus(res) != PGRES_TUPLES_OK)
 		return ledger_fail(lg, res, "spend report by tag", err);
@@ -306,7 +362,8 @@ int ledger_spend(struct ledger *lg, const struct spend_query *q, struct spend_re
                  struct tally_err *err)
 {
 	struct spend_source src;
-	char sql[6144];
+	char sql[12288];
+	int len;
 
 	memset(out, 0, sizeof *out);
 	if (q->dim < 0 || q->dim >= DIM_COUNT)
@@ -315,16 +372,18 @@ int ledger_spend(struct ledger *lg, const struct spend_query *q, struct spend_re
 		return q->tag_key ? spend_by_tag(lg, q, out, err)
 		                  : tally_err_set(err, TALLY_EINVAL, false, "group by tag: no key");
 	ledger_spend_source(q, false, &src);
-	snprintf(sql, sizeof sql,
-	         "SELECT %s AS k, GROUPING(%s) AS g, sum(x.calls), sum(x.input_tokens),"
-	         " sum(x.output_tokens), sum(x.cache_read_tokens), sum(x.cache_write_tokens),"
-	         " sum(x.reasoning_tokens), coalesce(sum(x.cost_pusd), 0)::numeric(40,0),"
-	         " sum(x.unpriced_calls)"
-	         " FROM %s x LEFT JOIN teams tm ON tm.team = x.team"
-	         " GROUP BY GROUPING SETS ((%s), ()) HAVING " SPEND_SHOWN
-	         " ORDER BY g, coalesce(sum(x.cost_pusd), 0) DESC, k NULLS LAST",
-	         ledger_spend_dim_sql(q->dim), ledger_spend_dim_sql(q->dim), src.sql,
-	         ledger_spend_dim_sql(q->dim), ledger_spend_dim_sql(q->dim));
+	len = snprintf(sql, sizeof sql,
+	               "SELECT %s AS k, GROUPING(%s) AS g, sum(x.calls), sum(x.input_tokens),"
+	               " sum(x.output_tokens), sum(x.cache_read_tokens), sum(x.cache_write_tokens),"
+	               " sum(x.reasoning_tokens), coalesce(sum(x.cost_pusd), 0)::numeric(40,0),"
+	               " sum(x.unpriced_calls)"
+	               " FROM %s x LEFT JOIN teams tm ON tm.team = x.team"
+	               " GROUP BY GROUPING SETS ((%s), ()) HAVING " SPEND_SHOWN
+	               " ORDER BY g, coalesce(sum(x.cost_pusd), 0) DESC, k NULLS LAST",
+	               ledger_spend_dim_sql(q->dim), ledger_spend_dim_sql(q->dim), src.sql,
+	               ledger_spend_dim_sql(q->dim), ledger_spend_dim_sql(q->dim));
+	if (spend_fits(&src, len, sizeof sql, err) < 0)
+		return -1;
 	PGresult *res = PQexecParams(lg->conn, sql, src.n_params, NULL, src.params, NULL, NULL, 0);
 	if (PQresultStatus(res) != PGRES_TUPLES_OK)
 		return ledger_fail(lg, res, "spend report", err);
@@ -366,7 +425,7 @@ int ledger_spend_series(struct ledger *lg, const struct spend_query *q, int buck
 	        : "to_char(date_trunc('hour', x.t), 'YYYY-MM-DD\"T\"HH24:00:00\"Z\"')";
 	const char *dim = ledger_spend_dim_sql(q->dim);
 	struct spend_source src;
-	char sql[6144];
+	char sql[12288];
 	PGresult *res;
 	int n;
 
@@ -374,15 +433,18 @@ int ledger_spend_series(struct ledger *lg, const struct spend_query *q, int buck
 	if (q->dim < 0 || q->dim >= DIM_COUNT || (bucket != BUCKET_HOUR && bucket != BUCKET_DAY))
 		return tally_err_set(err, TALLY_EINVAL, false, "unknown group-by or bucket");
 	ledger_spend_source(q, bucket == BUCKET_HOUR, &src);
-	snprintf(sql, sizeof sql,
-	         "SELECT %s AS b, GROUPING(%s) AS g, %s AS k, sum(x.calls), sum(x.input_tokens),"
-	         " sum(x.output_tokens), sum(x.cache_read_tokens), sum(x.cache_write_tokens),"
-	         " sum(x.reasoning_tokens), coalesce(sum(x.cost_pusd), 0)::numeric(40,0),"
-	         " sum(x.unpriced_calls)"
-	         " FROM %s x LEFT JOIN teams tm ON tm.team = x.team"
-	         " GROUP BY GROUPING SETS ((%s, %s), ()) HAVING " SPEND_SHOWN
-	         " ORDER BY g, b, coalesce(sum(x.cost_pusd), 0) DESC, k NULLS LAST",
-	         bexpr, bexpr, dim, src.sql, bexpr, dim, bexpr);
+	n = snprintf(
+	    sql, sizeof sql,
+	    "SELECT %s AS b, GROUPING(%s) AS g, %s AS k, sum(x.calls), sum(x.input_tokens),"
+	    " sum(x.output_tokens), sum(x.cache_read_tokens), sum(x.cache_write_tokens),"
+	    " sum(x.reasoning_tokens), coalesce(sum(x.cost_pusd), 0)::numeric(40,0),"
+	    " sum(x.unpriced_calls)"
+	    " FROM %s x LEFT JOIN teams tm ON tm.team = x.team"
+	    " GROUP BY GROUPING SETS ((%s, %s), ()) HAVING " SPEND_SHOWN
+	    " ORDER BY g, b, coalesce(sum(x.cost_pusd), 0) DESC, k NULLS LAST",
+	    bexpr, bexpr, dim, src.sql, bexpr, dim, bexpr);
+	if (spend_fits(&src, n, sizeof sql, err) < 0)
+		return -1;
 	res = PQexecParams(lg->conn, sql, src.n_params, NULL, src.params, NULL, NULL, 0);
 	if (PQresultStatus(res) != PGRES_TUPLES_OK)
 		return ledger_fail(lg, res, "spend series", err);

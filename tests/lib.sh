@@ -91,7 +91,7 @@ q() {
 	psql "$TALLY_DATABASE_URL" -XAtq -c "$1"
 }
 
-# rollups_mismatch - rows of rollup_hourly, rollup_daily and rollup_tags_hourly that differ
+# rollups_mismatch - rows of rollup_hourly, rollup_quarter, rollup_daily and rollup_tags_hourly that differ
 # from the same aggregate recomputed from the calls (0: all agree to the last token and
 # pico-dollar).
 # rollup_sums ROLLUP NKEYS - a query of the rollup's rows summed per key (its
@@ -104,7 +104,7 @@ rollup_sums() {
 }
 rollups_mismatch() {
 	RH=$(rollup_sums rollup_hourly 8) RD=$(rollup_sums rollup_daily 7)
-	RT=$(rollup_sums rollup_tags_hourly 5)
+	RT=$(rollup_sums rollup_tags_hourly 5) RQ=$(rollup_sums rollup_quarter 7)
 	q "WITH h AS (SELECT date_trunc('hour', ts) AS hour, team, workflow, task_type, provider,
 		model, tier, status, count(*) AS calls, sum(input_tokens) AS i, sum(output_tokens) AS o,
 		sum(cache_read_tokens) AS cr, sum(cache_write_tokens) AS cw, sum(reasoning_tokens) AS r,
@@ -115,6 +115,11 @@ rollups_mismatch() {
 		sum(cache_read_tokens) AS cr, sum(cache_write_tokens) AS cw, sum(reasoning_tokens) AS r,
 		coalesce(sum(cost_pusd), 0) AS cost, count(*) FILTER (WHERE cost_pusd IS NULL) AS u,
 		count(*) FILTER (WHERE cache_hit) AS ch FROM calls GROUP BY 1, 2, 3, 4, 5, 6, 7),
+	qh AS (SELECT to_timestamp(floor(extract(epoch FROM ts) / 900) * 900) AS quarter, team,
+		workflow, task_type, provider, model, tier, count(*) AS calls, sum(input_tokens) AS i,
+		sum(output_tokens) AS o, sum(cache_read_tokens) AS cr, sum(cache_write_tokens) AS cw,
+		sum(reasoning_tokens) AS r, coalesce(sum(cost_pusd), 0) AS cost,
+		count(*) FILTER (WHERE cost_pusd IS NULL) AS u FROM calls GROUP BY 1, 2, 3, 4, 5, 6, 7),
 	t AS (SELECT t.key, date_trunc('hour', c.ts), c.team, c.workflow, t.value, count(*),
 		sum(c.input_tokens), sum(c.output_tokens), sum(c.cache_read_tokens),
 		sum(c.cache_write_tokens), sum(c.reasoning_tokens), coalesce(sum(c.cost_pusd), 0),
@@ -126,7 +131,9 @@ rollups_mismatch() {
 	     + (SELECT count(*) FROM ((SELECT * FROM d EXCEPT ALL ($RD))
 		UNION ALL (($RD) EXCEPT ALL SELECT * FROM d)) x)
 	     + (SELECT count(*) FROM ((SELECT * FROM t EXCEPT ALL ($RT))
-		UNION ALL (($RT) EXCEPT ALL SELECT * FROM t)) x)"
+		UNION ALL (($RT) EXCEPT ALL SELECT * FROM t)) x)
+	     + (SELECT count(*) FROM ((SELECT * FROM qh EXCEPT ALL ($RQ))
+		UNION ALL (($RQ) EXCEPT ALL SELECT * FROM qh)) x)"
 }
 
 # components_mismatch - calls whose stored components (calls.components, migration 0018) do

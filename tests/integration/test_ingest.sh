@@ -85,13 +85,15 @@ assert_eq "report total equals the ledger's rows" "598500000000" "$(q "select su
 C=$("$BIN" report spend --from 2026-11-01T10:00:00Z --to 2026-11-01T10:30:00Z --group-by day --format csv)
 assert_eq "half-open sub-hour interval reads the calls" "day,calls,input_tokens,output_tokens,cache_read_tokens,cache_write_tokens,reasoning_tokens,cost_usd,unpriced_calls
 2026-11-01,60,60000,12000,24000,0,0,0.014400000000,0" "$C"
-# Ranges whose edges are not whole hours read the rollups for the whole hours
-# and the calls only for the partial hours at the edges (or, when most of an
-# edge's hour is inside the range, that hour's rollup less the calls outside
-# it: 07:07:07, 10:05, 11:55, 11:50): same figures as the calls themselves,
-# row by row, across hour and day boundaries, no team shown without calls
-# (edge-team's one call, at 11:57, is in the 11:00 hour's rollup and taken
-# away again for ranges ending at 11:55 and 11:50).
+# Ranges whose edges are not whole hours read the rollups for the whole hours,
+# the quarter-hour rollup for the whole quarters at the edges and the calls
+# only for the partial quarters (or, when most of an edge's quarter is inside
+# the range, that quarter's rollup less the calls outside it: 07:07:07,
+# 10:05, 11:55, 11:50, 10:07, 11:53, 11:16-11:29): same figures as the calls
+# themselves, row by row, across quarter, hour and day boundaries, inside one
+# hour and one quarter, no team shown without calls (edge-team's one call, at
+# 11:57, is in the 11:45 quarter's rollup and taken away again for ranges
+# ending at 11:55, 11:53 and 11:50).
 q "insert into calls (event_id, ts, team, workflow, task_type, provider, model, tier, input_tokens,
      output_tokens, cache_read_tokens, cache_write_tokens, reasoning_tokens, usage_shape, batch,
      cache_hit, local, status, cost_pusd)
@@ -100,7 +102,10 @@ q "insert into calls (event_id, ts, team, workflow, task_type, provider, model, 
 for R in 2026-11-01T10:30:00Z,2026-11-01T11:30:00Z 2026-10-31T23:30:00Z,2026-11-02T00:15:00Z \
 	2026-11-01T10:59:59.5Z,2026-11-01T12:00:00.000001Z 2026-11-01T09:00:00Z,2026-11-01T11:20:00Z \
 	2026-10-30T07:07:07Z,2026-11-01T11:00:00Z 2026-11-01T10:15:00Z,2026-11-01T10:45:00Z \
-	2026-11-01T10:05:00Z,2026-11-01T11:55:00Z 2026-11-01T09:00:00Z,2026-11-01T11:50:00Z; do
+	2026-11-01T10:05:00Z,2026-11-01T11:55:00Z 2026-11-01T09:00:00Z,2026-11-01T11:50:00Z \
+	2026-11-01T10:07:00Z,2026-11-01T11:53:00Z 2026-11-01T11:03:00Z,2026-11-01T11:52:30Z \
+	2026-11-01T11:16:00Z,2026-11-01T11:29:00Z 2026-11-01T10:40:00Z,2026-11-01T11:20:00Z \
+	2026-11-01T10:22:30Z,2026-11-01T12:00:05Z; do
 	F=${R%,*} TO=${R#*,}
 	C=$("$BIN" report spend --from "$F" --to "$TO" --group-by team --format csv | tail -n +2)
 	E=$(q "select team||','||count(*)||','||sum(input_tokens)||','||sum(output_tokens)||','||
@@ -178,6 +183,14 @@ q "update rollup_hourly_merged set calls = calls + 1000 where hour = '2026-11-01
 J=$("$BIN" report spend --from 2026-11-01T10:30:00Z --to 2026-11-01T12:00:00.5Z --group-by team --format json)
 q "update rollup_hourly_merged set calls = calls - 1000 where hour = '2026-11-01T11:00:00Z'" >/dev/null
 assert_match "a range not on whole hours reads the rollups for its whole hours" '"total":\{"calls":1091,' "$J"
+# ... and the quarter-hour rollup for an edge's quarter mostly inside it
+N=$(q "select count(*) + 1000 from calls where ts >= '2026-11-01T10:31:00Z' and ts < '2026-11-01T12:00:00Z'")
+q "update rollup_quarter_merged set calls = calls + 1000 where ctid = (select min(ctid)
+     from rollup_quarter_merged where quarter = '2026-11-01T10:30:00Z')" >/dev/null
+J=$("$BIN" report spend --from 2026-11-01T10:31:00Z --to 2026-11-01T12:00:00Z --group-by team --format json)
+q "update rollup_quarter_merged set calls = calls - 1000 where ctid = (select min(ctid)
+     from rollup_quarter_merged where quarter = '2026-11-01T10:30:00Z' and calls > 1000)" >/dev/null
+assert_match "an edge's quarter mostly inside the range is read from the quarter rollup" "\"total\":\\{\"calls\":$N," "$J"
 C=$("$BIN" report spend --from 2026-11-01 --to 2026-11-02 --group-by cost_center --format csv | tail -n +2)
 assert_eq "unassigned spend shown as such" "(unassigned),160,201000,45100,80000,10000,0,0.598500000000,10" "$C"
 
