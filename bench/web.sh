@@ -269,6 +269,23 @@ API_30_ALIGNED=$(api_ms "/api/v1/spend?from=${FROM}T11:00:00Z&to=$NOW_H&group_by
 # quarters about as much inside the range as outside
 API_MID=$(api_ms "/api/v1/spend?from=${FROM}T10:07:30Z&to=${TOMORROW}T00:00:00Z&group_by=team")
 API_MID_ALIGNED=$(api_ms "/api/v1/spend?from=${FROM}T11:00:00Z&to=${TOMORROW}T00:00:00Z&group_by=team")
+# ... and exact: the API's total over such ranges against the calls' own sums
+# (calls and dollars), read straight from the calls table.
+EDGE_FROM=$(date -u -d "$NOW_H - 2 days" +%Y-%m-%dT%H):07:30Z
+EXACT=""
+for r in "$DAY_AGO_S,$NOW_S" "$EDGE_FROM,$NOW_S"; do
+	a=$(curl -s -H "Authorization: Bearer $ADMIN" "$U/api/v1/spend?from=${r%,*}&to=${r#*,}&group_by=team" |
+		sed -n 's/.*"total":{"calls":\([0-9]*\),.*"cost_usd":"\([0-9.]*\)".*/\1 \2/p')
+	c=$(q "SELECT count(*) || ' ' || (coalesce(sum(cost_pusd), 0) / 1000000000000)::numeric(40,12)
+		FROM calls WHERE ts >= '${r%,*}' AND ts < '${r#*,}'")
+	if [ "$a" = "$c" ]; then
+		EXACT="$EXACT    [${r%,*}, ${r#*,}): $a, as the calls
+"
+	else
+		EXACT="$EXACT    [${r%,*}, ${r#*,}): API $a, the calls $c: NOT EXACT
+"
+	fi
+done
 
 serve_stop
 
@@ -308,5 +325,7 @@ printf "  %-52s %10s ms\n" "  the same from 11:00" "$API_MID_ALIGNED"
 printf "  %-52s %s\n" "  last 24 h to now beside its whole-hour neighbour" "$(beside "$API_24H" "$API_24H_ALIGNED")"
 printf "  %-52s %s\n" "  30 days from 10:30 to now beside its whole-hour neighbour" "$(beside "$API_30_NOW" "$API_30_ALIGNED")"
 printf "  %-52s %s\n" "  a month from 10:07:30 beside its whole-hour neighbour" "$(beside "$API_MID" "$API_MID_ALIGNED")"
+echo "  the totals of two such ranges (calls, dollars) against the calls:"
+printf '%s' "$EXACT"
 [ "$SERVE_RC" = 0 ] || echo "  (tally serve exited $SERVE_RC on SIGTERM)"
 t_done
