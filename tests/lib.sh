@@ -91,6 +91,17 @@ q() {
 	psql "$TALLY_DATABASE_URL" -XAtq -c "$1"
 }
 
+# test_port - a port for a server of the test's own, fixed by its pid, below
+# the kernel's ephemeral range: a client socket (a browser's, a driver's,
+# lingering after the test before) takes its port from that range and, even
+# closing, can hold one a listener then cannot bind.
+test_port() {
+	lo=$(cut -f1 /proc/sys/net/ipv4/ip_local_port_range 2>/dev/null)
+	case "$lo" in '' | *[!0-9]*) lo=32768 ;; esac
+	[ "$lo" -gt 12000 ] || lo=32768
+	echo $((10000 + $$ % (lo - 10000)))
+}
+
 # rollups_mismatch - rows of rollup_hourly, rollup_quarter, rollup_daily and rollup_tags_hourly that differ
 # from the same aggregate recomputed from the calls (0: all agree to the last token and
 # pico-dollar).

@@ -5,7 +5,7 @@
 
 # Bind a port of our own so that parallel runs do not collide; live demo
 # traffic fast enough to see every kind of message within seconds.
-export TALLY_HTTP_ADDR="127.0.0.1:$((20000 + $$ % 20000))"
+export TALLY_HTTP_ADDR="127.0.0.1:$(test_port)"
 export TALLY_DEMO_RATE=200
 
 # The licence: the standard Apache 2.0 text, named by the README and the package files.

@@ -7,7 +7,7 @@
 . tests/lib.sh
 G=tests/integration/gen_calls.sh
 
-export TALLY_HTTP_ADDR="127.0.0.1:$((20000 + $$ % 20000))"
+export TALLY_HTTP_ADDR="127.0.0.1:$(test_port)"
 
 # up_start NAME - `tally up` in the background; loads its endpoints.
 up_start() {
