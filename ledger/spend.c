@@ -126,14 +126,26 @@ static void spend_part(struct spend_source *s, const char *table, int64_t from, 
 	spend_part_of(s, table, from, to, false);
 }
 
-/* Whether a statement of n characters built around src fitted its buffer
- * of size (snprintf's answer); never false unless the parts outgrew it. */
-static int spend_fits(const struct spend_source *src, int n, size_t size, struct tally_err *err)
+/* Whether a statement of n characters (snprintf's answer) fitted its buffer
+ * of size, and its parts theirs (overflow: they did not); never false unless
+ * the parts outgrew the buffers. */
+static int spend_fits(bool overflow, int n, size_t size, struct tally_err *err)
 {
-	if (src->overflow || n < 0 || (size_t)n >= size)
+	if (overflow || n < 0 || (size_t)n >= size)
 		return tally_err_set(err, TALLY_EINVAL, false,
 		                     "the spend query outgrew its buffer (a bug)");
 	return 0;
+}
+
+/* Whether [a, b), part of the rollup unit [u, u + unit), reads fewer calls
+ * as the unit's rollup row less the calls of the rest of it than as its own
+ * calls: fewer lie in the rest (none after now is counted: a range to now
+ * reads the quarter or hour it ends in from its row). Either is exact. */
+static bool unit_less_rest(int64_t a, int64_t b, int64_t u, int64_t unit, int64_t now)
+{
+	int64_t end = u + unit, last = end < now ? end : now;
+
+	return (a - u) + (last > b ? last - b : 0) < b - a;
 }
 
 /* The partial quarter hour [a, b) inside the quarter [q, q + 15 min): from
@@ -145,10 +157,9 @@ static int spend_fits(const struct spend_source *src, int n, size_t size, struct
  * calls, and what lies after now. */
 static void spend_sliver(struct spend_source *s, int64_t a, int64_t b, int64_t q, int64_t now)
 {
-	int64_t end = q + QUARTER_US, last = end < now ? end : now;
-	int64_t outside = (a - q) + (last > b ? last - b : 0);
+	int64_t end = q + QUARTER_US;
 
-	if (outside >= b - a) {
+	if (!unit_less_rest(a, b, q, QUARTER_US, now)) {
 		spend_part(s, "calls", a, b);
 		return;
 	}
@@ -259,10 +270,85 @@ static int spend_rows(PGresult *res, const struct spend_query *q, struct spend_r
 	return 0;
 }
 
+/* The tagged rows of a spend by tag, built part by part: each part's bounds
+ * are new parameters after the source's and the tag key ($k). */
+#define TAG_SOURCE_PARTS 7 /* 3 per edge, the whole hours */
+struct tag_source {
+	char buf[4096];
+	size_t len;
+	const char **params;
+	char p[2 * TAG_SOURCE_PARTS][40];
+	int np, n, k;
+	bool overflow;
+};
+
+/* Appends a part: [from, to) of rollup_tags_hourly (whole hours), or of the
+ * calls carrying the tag, their figures negated when less. */
+static void tag_part(struct tag_source *t, bool rollup, bool less, int64_t from, int64_t to)
+{
+#define TAG_COLS                                                                                   \
+	" calls, input_tokens, output_tokens, cache_read_tokens, cache_write_tokens,"              \
+	" reasoning_tokens, cost_pusd, unpriced_calls"
+#define TAG_CALL_COLS                                                                              \
+	" 1 AS calls, input_tokens, output_tokens, cache_read_tokens, cache_write_tokens,"         \
+	" reasoning_tokens, cost_pusd, (cost_pusd IS NULL)::int AS unpriced_calls"
+#define TAG_CALL_LESS_COLS                                                                         \
+	" -1 AS calls, -input_tokens, -output_tokens, -cache_read_tokens, -cache_write_tokens,"    \
+	" -reasoning_tokens, -cost_pusd, -(cost_pusd IS NULL)::int AS unpriced_calls"
+	int n;
+
+	if (t->np + 2 > (int)(sizeof t->p / sizeof t->p[0])) {
+		t->overflow = true;
+		return;
+	}
+	time_format(from, t->p[t->np]);
+	time_format(to, t->p[t->np + 1]);
+	t->params[t->n] = t->p[t->np];
+	t->params[t->n + 1] = t->p[t->np + 1];
+	t->np += 2;
+	if (rollup)
+		n = snprintf(t->buf + t->len, sizeof t->buf - t->len,
+		             "%sSELECT tag_value AS v," TAG_COLS
+		             " FROM rollup_tags_hourly WHERE tag_key = $%d AND hour >= $%d"
+		             " AND hour < $%d" SPEND_FILTER,
+		             t->len ? " UNION ALL " : "", t->k, t->n + 1, t->n + 2);
+	else
+		n = snprintf(t->buf + t->len, sizeof t->buf - t->len,
+		             "%sSELECT tags->>$%d AS v,%s FROM calls WHERE ts >= $%d AND ts < $%d"
+		             " AND tags ? $%d" SPEND_FILTER,
+		             t->len ? " UNION ALL " : "", t->k,
+		             less ? TAG_CALL_LESS_COLS : TAG_CALL_COLS, t->n + 1, t->n + 2, t->k);
+	t->n += 2;
+	if (n < 0 || (size_t)n >= sizeof t->buf - t->len)
+		t->overflow = true;
+	else
+		t->len += (size_t)n;
+#undef TAG_COLS
+#undef TAG_CALL_COLS
+#undef TAG_CALL_LESS_COLS
+}
+
+/* The partial hour [a, b) inside the hour [h, h + 1 h): its tagged calls,
+ * or the hour's tag rows less the tagged calls of the rest of it
+ * (unit_less_rest). */
+static void tag_edge(struct tag_source *t, int64_t a, int64_t b, int64_t h, int64_t now)
+{
+	if (!unit_less_rest(a, b, h, HOUR_US, now)) {
+		tag_part(t, false, false, a, b);
+		return;
+	}
+	tag_part(t, true, false, h, h + HOUR_US);
+	if (h < a)
+		tag_part(t, false, true, h, a);
+	if (b < h + HOUR_US)
+		tag_part(t, false, true, b, h + HOUR_US);
+}
+
 /* Spend by one tag's value: whole hours from rollup_tags_hourly, the partial
- * hours at the edges from the calls; calls without the tag in one row of
- * their own (key NULL: the whole spend less the tagged), so that nothing is
- * dropped; the total is the whole spend. */
+ * hours at the edges from their calls or as their hour's rows less the rest
+ * (tag_edge); calls without the tag in one row of their own (key NULL: the
+ * whole spend less the tagged), so that nothing is dropped; the total is the
+ * whole spend. */
 static int spend_by_tag(struct ledger *lg, const struct spend_query *q, struct spend_result *out,
                         struct tally_err *err)
 {
@@ -270,60 +356,27 @@ static int spend_by_tag(struct ledger *lg, const struct spend_query *q, struct s
 	int64_t h1 = floor_to(q->from_us + hour - 1, hour), h2 = floor_to(q->to_us, hour);
 	struct spend_query all = *q;
 	struct spend_source src;
-	const char *params[SPEND_SOURCE_PARAMS + 8];
-	char tp[6][40], tagged[2048], sql[16384];
-	int n;
+	const char *params[SPEND_SOURCE_PARAMS + 1 + 2 * TAG_SOURCE_PARTS];
+	struct tag_source tg = {.params = params};
+	char sql[16384];
 
 	all.dim = DIM_TEAM;
 	ledger_spend_source(&all, false, &src);
-	n = src.n_params;
-	for (int i = 0; i < n; i++)
+	for (int i = 0; i < src.n_params; i++)
 		params[i] = src.params[i];
-	params[n] = q->tag_key;
-	int k = ++n;
-#define TAG_COLS                                                                                   \
-	" calls, input_tokens, output_tokens, cache_read_tokens, cache_write_tokens,"              \
-	" reasoning_tokens, cost_pusd, unpriced_calls"
-#define TAG_CALL_COLS                                                                              \
-	" 1 AS calls, input_tokens, output_tokens, cache_read_tokens, cache_write_tokens,"         \
-	" reasoning_tokens, cost_pusd, (cost_pusd IS NULL)::int AS unpriced_calls"
-#define TAG_FILTER " AND ($1::text IS NULL OR team = $1) AND ($2::text IS NULL OR workflow = $2)"
-	/* [from, to) as calls only, or edges from the calls and whole hours from the rollup. */
-	int64_t parts[3][2] = {{q->from_us, q->to_us}, {0, 0}, {0, 0}};
-	int np = 1;
-	if (h1 < h2) {
-		np = 0;
+	params[src.n_params] = q->tag_key;
+	tg.k = tg.n = src.n_params + 1;
+	if (h1 > h2) {
+		/* inside one hour */
+		tag_part(&tg, false, false, q->from_us, q->to_us);
+	} else {
+		int64_t now = time_now_us();
 		if (q->from_us < h1)
-			parts[np][0] = q->from_us, parts[np++][1] = h1;
+			tag_edge(&tg, q->from_us, h1, h1 - hour, now);
 		if (h2 < q->to_us)
-			parts[np][0] = h2, parts[np++][1] = q->to_us;
-	}
-	size_t len = 0;
-	tagged[0] = '\0';
-	for (int i = 0; i < np; i++) {
-		time_format(parts[i][0], tp[2 * i]);
-		time_format(parts[i][1], tp[2 * i + 1]);
-		params[n] = tp[2 * i];
-		params[n + 1] = tp[2 * i + 1];
-		len += (size_t)snprintf(
-		    tagged + len, sizeof tagged - len,
-		    "%sSELECT tags->>$%d AS v," TAG_CALL_COLS
-		    " FROM calls WHERE ts >= $%d AND ts < $%d AND tags ? $%d" TAG_FILTER,
-		    len ? " UNION ALL " : "", k, n + 1, n + 2, k);
-		n += 2;
-	}
-	if (h1 < h2) {
-		time_format(h1, tp[4]);
-		time_format(h2, tp[5]);
-		params[n] = tp[4];
-		params[n + 1] = tp[5];
-		len +=
-		    (size_t)snprintf(tagged + len, sizeof tagged - len,
-		                     "%sSELECT tag_value AS v," TAG_COLS
-		                     " FROM rollup_tags_hourly WHERE tag_key = $%d AND hour >= $%d"
-		                     " AND hour < $%d" TAG_FILTER,
-		                     len ? " UNION ALL " : "", k, n + 1, n + 2);
-		n += 2;
+			tag_edge(&tg, h2, q->to_us, h2, now);
+		if (h1 < h2)
+			tag_part(&tg, true, false, h1, h2);
 	}
 	int len_sql = snprintf(
 	    sql, sizeof sql,
@@ -346,13 +399,10 @@ static int spend_by_tag(struct ledger *lg, const struct spend_query *q, struct s
 	    " UNION ALL SELECT NULL, 1, c, i, o, cr, cw, r, cost, u FROM a)"
 	    " SELECT v, g, c, i, o, cr, cw, r, cost::numeric(40,0), u FROM rows"
 	    " ORDER BY g, cost DESC, v NULLS LAST",
-	    src.sql, tagged);
-#undef TAG_COLS
-#undef TAG_CALL_COLS
-#undef TAG_FILTER
-	if (spend_fits(&src, len_sql, sizeof sql, err) < 0)
+	    src.sql, tg.buf);
+	if (spend_fits(src.overflow || tg.overflow, len_sql, sizeof sql, err) < 0)
 		return -1;
-	PGresult *res = PQexecParams(lg->conn, sql, n, NULL, params, NULL, NULL, 0);
+	PGresult *res = PQexecParams(lg->conn, sql, tg.n, NULL, params, NULL, NULL, 0);
 	if (PQresultStatus(res) != PGRES_TUPLES_OK)
 		return ledger_fail(lg, res, "spend report by tag", err);
 	return spend_rows(res, q, out, err);
@@ -382,7 +432,7 @@ int ledger_spend(struct ledger *lg, const struct spend_query *q, struct spend_re
 	               " ORDER BY g, coalesce(sum(x.cost_pusd), 0) DESC, k NULLS LAST",
 	               ledger_spend_dim_sql(q->dim), ledger_spend_dim_sql(q->dim), src.sql,
 	               ledger_spend_dim_sql(q->dim), ledger_spend_dim_sql(q->dim));
-	if (spend_fits(&src, len, sizeof sql, err) < 0)
+	if (spend_fits(src.overflow, len, sizeof sql, err) < 0)
 		return -1;
 	PGresult *res = PQexecParams(lg->conn, sql, src.n_params, NULL, src.params, NULL, NULL, 0);
 	if (PQresultStatus(res) != PGRES_TUPLES_OK)
@@ -443,7 +493,7 @@ int ledger_spend_series(struct ledger *lg, const struct spend_query *q, int buck
 	    " GROUP BY GROUPING SETS ((%s, %s), ()) HAVING " SPEND_SHOWN
 	    " ORDER BY g, b, coalesce(sum(x.cost_pusd), 0) DESC, k NULLS LAST",
 	    bexpr, bexpr, dim, src.sql, bexpr, dim, bexpr);
-	if (spend_fits(&src, n, sizeof sql, err) < 0)
+	if (spend_fits(src.overflow, n, sizeof sql, err) < 0)
 		return -1;
 	res = PQexecParams(lg->conn, sql, src.n_params, NULL, src.params, NULL, NULL, 0);
 	if (PQresultStatus(res) != PGRES_TUPLES_OK)

@@ -151,6 +151,25 @@ for g in api_key user tag:env tag:gen_ai.response.finish_reasons; do
 	assert_eq "report spend --group-by $g (within one hour: the calls)" \
 		"$(exp_tag "$k" 2026-11-05T09:00:01Z 2026-11-05T09:30:00Z)" "$(got_tag "$g" 2026-11-05T09:00:01Z 2026-11-05T09:30:00Z)"
 done
+# An edge hour mostly inside the range is read as its hour's tag rows less the
+# tagged calls outside the range: three calls by hand at 08:05, 09:15 and
+# 10:55, in edge hours whose rest the ranges below leave out or keep in.
+q "insert into calls (event_id, ts, team, workflow, task_type, provider, model, tier, input_tokens,
+     output_tokens, cache_read_tokens, cache_write_tokens, reasoning_tokens, usage_shape, batch,
+     cache_hit, local, status, cost_pusd, tags)
+   select 'tag-edge-' || m, '2026-11-05T08:00:00Z'::timestamptz + make_interval(mins => m), 'support',
+     'ticket-triage', 'classify', 'openai', 'gpt-4o-mini', 'small', 100 + m, 10, 0, 0, 0, 'openai',
+     false, false, false, 'ok', 1000000 * m, '{\"env\":\"edge\",\"user\":\"u-edge\"}'
+   from unnest(array[5, 75, 175]) m" >/dev/null
+for R in 2026-11-05T08:10:00Z,2026-11-05T10:50:00Z 2026-11-05T08:03:00Z,2026-11-05T10:57:00Z \
+	2026-11-05T08:45:00Z,2026-11-05T10:05:00Z 2026-11-05T08:10:00Z,2026-11-05T09:20:00Z; do
+	for g in user tag:env; do
+		assert_eq "report spend --group-by $g over [${R%,*}, ${R#*,}) equals the calls' own sums" \
+			"$(exp_tag "${g#tag:}" "${R%,*}" "${R#*,}")" "$(got_tag "$g" "${R%,*}" "${R#*,}")"
+	done
+done
+q "delete from calls where event_id like 'tag-edge-%'" >/dev/null
+"$BIN" rollups rebuild --from 2026-11-05T00:00:00Z --to 2026-11-06T00:00:00Z >/dev/null 2>&1
 R=$(doc_block attribution | sed "s|^tally |\"\$BIN\" |" | sh)
 assert_match "docs: the attribution example names the tag" '^api_key,calls,' "$R"
 assert_match "docs: the attribution example has the key's row" '^checkout-svc,1,1200,80,1024,' "$R"
