@@ -58,19 +58,21 @@ const char *ledger_spend_dim_sql(int dim)
 }
 
 #define SPEND_FILTER " AND ($1::text IS NULL OR team = $1) AND ($2::text IS NULL OR workflow = $2)"
-#define ROLLUP_COLS                                                                                \
-	" team, workflow, task_type, provider, model, tier, NULL::text AS outcome_id, calls,"      \
-	" input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, reasoning_tokens,"   \
-	" cost_pusd, unpriced_calls"
-#define CALLS_COLS                                                                                 \
-	" team, workflow, task_type, provider, model, tier, outcome_id, 1 AS calls, input_tokens," \
-	" output_tokens, cache_read_tokens, cache_write_tokens, reasoning_tokens, cost_pusd,"      \
-	" (cost_pusd IS NULL)::int AS unpriced_calls"
-/* The same calls taken away (an hour's rollup row less the calls outside the range). */
-#define CALLS_LESS_COLS                                                                            \
-	" team, workflow, task_type, provider, model, tier, outcome_id, -1 AS calls,"              \
-	" -input_tokens, -output_tokens, -cache_read_tokens, -cache_write_tokens,"                 \
+/* The figures of a row: a rollup's sums, a call's own, a call's taken away
+ * (a unit's rollup row less the calls outside the range: read_partial). */
+#define ROLLUP_FIGURES                                                                             \
+	" calls, input_tokens, output_tokens, cache_read_tokens, cache_write_tokens,"              \
+	" reasoning_tokens, cost_pusd, unpriced_calls"
+#define CALL_FIGURES                                                                               \
+	" 1 AS calls, input_tokens, output_tokens, cache_read_tokens, cache_write_tokens,"         \
+	" reasoning_tokens, cost_pusd, (cost_pusd IS NULL)::int AS unpriced_calls"
+#define CALL_FIGURES_LESS                                                                          \
+	" -1 AS calls, -input_tokens, -output_tokens, -cache_read_tokens, -cache_write_tokens,"    \
 	" -reasoning_tokens, -cost_pusd, -(cost_pusd IS NULL)::int AS unpriced_calls"
+#define SPEND_KEYS      " team, workflow, task_type, provider, model, tier,"
+#define ROLLUP_COLS     SPEND_KEYS " NULL::text AS outcome_id," ROLLUP_FIGURES
+#define CALLS_COLS      SPEND_KEYS " outcome_id," CALL_FIGURES
+#define CALLS_LESS_COLS SPEND_KEYS " outcome_id," CALL_FIGURES_LESS
 
 /* A group is shown when it has calls (an edge's hour less the calls outside
  * the range may leave one with none); the total always. GROUPING of %s. */
@@ -137,55 +139,55 @@ static int spend_fits(bool overflow, int n, size_t size, struct tally_err *err)
 	return 0;
 }
 
-/* Whether [a, b), part of the rollup unit [u, u + unit), reads fewer calls
- * as the unit's rollup row less the calls of the rest of it than as its own
- * calls: fewer lie in the rest (none after now is counted: a range to now
- * reads the quarter or hour it ends in from its row). Either is exact. */
-static bool unit_less_rest(int64_t a, int64_t b, int64_t u, int64_t unit, int64_t now)
+/* Appends a part of a spend source: [from, to) of a rollup (whole units)
+ * or of the calls, their figures negated when less. */
+typedef void (*part_fn)(void *src, bool rollup, bool less, int64_t from, int64_t to);
+
+/* [a, b), part of the rollup unit [u, u + unit) (a quarter, an hour): read
+ * from its calls, or, when fewer calls lie in the rest of the unit than in
+ * [a, b), as the unit's rollup row less the calls of the rest of it. Either
+ * is exact (a call stamped after now, a producer's clock ahead, is taken
+ * away too); the second reads fewer calls where the rest is short or after
+ * now ("last 24 hours" to now: none after now is counted). At most half a
+ * unit of calls, and what lies after now. */
+static void read_partial(part_fn part, void *src, int64_t a, int64_t b, int64_t u, int64_t unit,
+                         int64_t now)
 {
 	int64_t end = u + unit, last = end < now ? end : now;
 
-	return (a - u) + (last > b ? last - b : 0) < b - a;
-}
-
-/* The partial quarter hour [a, b) inside the quarter [q, q + 15 min): from
- * its calls, or, when fewer calls lie in the rest of the quarter than in
- * [a, b), as the quarter's rollup row less the calls of the rest of it.
- * Either is exact (a call stamped after now, a producer's clock ahead, is
- * taken away too); the second reads fewer calls where the rest is short or
- * after now ("last 24 hours" to now). At most seven and a half minutes of
- * calls, and what lies after now. */
-static void spend_sliver(struct spend_source *s, int64_t a, int64_t b, int64_t q, int64_t now)
-{
-	int64_t end = q + QUARTER_US;
-
-	if (!unit_less_rest(a, b, q, QUARTER_US, now)) {
-		spend_part(s, "calls", a, b);
+	if ((a - u) + (last > b ? last - b : 0) >= b - a) {
+		part(src, false, false, a, b);
 		return;
 	}
-	spend_part(s, "rollup_quarter", q, end);
-	if (q < a)
-		spend_part_of(s, "calls", q, a, true);
+	part(src, true, false, u, end);
+	if (u < a)
+		part(src, false, true, u, a);
 	if (b < end)
-		spend_part_of(s, "calls", b, end, true);
+		part(src, false, true, b, end);
+}
+
+/* part_fn of a spend source whose partial units are quarter hours. */
+static void quarter_part(void *s, bool rollup, bool less, int64_t from, int64_t to)
+{
+	spend_part_of(s, rollup ? "rollup_quarter" : "calls", from, to, less);
 }
 
 /* [a, b), less than an hour not on whole hours: its whole quarter hours
- * from rollup_quarter, the partial quarters as spend_sliver reads them. */
+ * from rollup_quarter, the partial quarters as read_partial reads them. */
 static void spend_edge(struct spend_source *s, int64_t a, int64_t b, int64_t now)
 {
 	int64_t q1 = floor_to(a + QUARTER_US - 1, QUARTER_US), q2 = floor_to(b, QUARTER_US);
 
 	if (q1 > q2) { /* inside one quarter */
-		spend_sliver(s, a, b, q2, now);
+		read_partial(quarter_part, s, a, b, q2, QUARTER_US, now);
 		return;
 	}
 	if (a < q1)
-		spend_sliver(s, a, q1, q1 - QUARTER_US, now);
+		read_partial(quarter_part, s, a, q1, q1 - QUARTER_US, QUARTER_US, now);
 	if (q1 < q2)
 		spend_part(s, "rollup_quarter", q1, q2);
 	if (q2 < b)
-		spend_sliver(s, q2, b, q2, now);
+		read_partial(quarter_part, s, q2, b, q2, QUARTER_US, now);
 }
 
 void ledger_spend_source(const struct spend_query *q, bool hour_buckets, struct spend_source *s)
@@ -194,6 +196,7 @@ void ledger_spend_source(const struct spend_query *q, bool hour_buckets, struct 
 	/* [h1, h2): the whole hours inside the range; [d1, d2): the whole days. */
 	int64_t h1 = floor_to(q->from_us + hour - 1, hour), h2 = floor_to(q->to_us, hour);
 	int64_t d1 = floor_to(h1 + day - 1, day), d2 = floor_to(h2, day);
+	int64_t now = time_now_us();
 	size_t len;
 
 	s->params[0] = q->team;
@@ -206,12 +209,11 @@ void ledger_spend_source(const struct spend_query *q, bool hour_buckets, struct 
 		spend_part(s, "calls", q->from_us, q->to_us);
 	} else if (h1 > h2) {
 		/* inside one hour, not on its edges */
-		spend_edge(s, q->from_us, q->to_us, time_now_us());
+		spend_edge(s, q->from_us, q->to_us, now);
 	} else {
 		/* The partial hours at the edges, less than an hour each (whole
 		 * quarter hours and a partial one: spend_edge); whole days from
 		 * rollup_daily, whole hours around them from rollup_hourly. */
-		int64_t now = time_now_us();
 		if (q->from_us < h1)
 			spend_edge(s, q->from_us, h1, now);
 		if (h2 < q->to_us)
@@ -282,19 +284,11 @@ struct tag_source {
 	bool overflow;
 };
 
-/* Appends a part: [from, to) of rollup_tags_hourly (whole hours), or of the
- * calls carrying the tag, their figures negated when less. */
-static void tag_part(struct tag_source *t, bool rollup, bool less, int64_t from, int64_t to)
+/* part_fn of the tagged rows: [from, to) of rollup_tags_hourly (whole
+ * hours), or of the calls carrying the tag. */
+static void tag_part(void *src, bool rollup, bool less, int64_t from, int64_t to)
 {
-#define TAG_COLS                                                                                   \
-	" calls, input_tokens, output_tokens, cache_read_tokens, cache_write_tokens,"              \
-	" reasoning_tokens, cost_pusd, unpriced_calls"
-#define TAG_CALL_COLS                                                                              \
-	" 1 AS calls, input_tokens, output_tokens, cache_read_tokens, cache_write_tokens,"         \
-	" reasoning_tokens, cost_pusd, (cost_pusd IS NULL)::int AS unpriced_calls"
-#define TAG_CALL_LESS_COLS                                                                         \
-	" -1 AS calls, -input_tokens, -output_tokens, -cache_read_tokens, -cache_write_tokens,"    \
-	" -reasoning_tokens, -cost_pusd, -(cost_pusd IS NULL)::int AS unpriced_calls"
+	struct tag_source *t = src;
 	int n;
 
 	if (t->np + 2 > (int)(sizeof t->p / sizeof t->p[0])) {
@@ -308,7 +302,7 @@ static void tag_part(struct tag_source *t, bool rollup, bool less, int64_t from,
 	t->np += 2;
 	if (rollup)
 		n = snprintf(t->buf + t->len, sizeof t->buf - t->len,
-		             "%sSELECT tag_value AS v," TAG_COLS
+		             "%sSELECT tag_value AS v," ROLLUP_FIGURES
 		             " FROM rollup_tags_hourly WHERE tag_key = $%d AND hour >= $%d"
 		             " AND hour < $%d" SPEND_FILTER,
 		             t->len ? " UNION ALL " : "", t->k, t->n + 1, t->n + 2);
@@ -317,36 +311,17 @@ static void tag_part(struct tag_source *t, bool rollup, bool less, int64_t from,
 		             "%sSELECT tags->>$%d AS v,%s FROM calls WHERE ts >= $%d AND ts < $%d"
 		             " AND tags ? $%d" SPEND_FILTER,
 		             t->len ? " UNION ALL " : "", t->k,
-		             less ? TAG_CALL_LESS_COLS : TAG_CALL_COLS, t->n + 1, t->n + 2, t->k);
+		             less ? CALL_FIGURES_LESS : CALL_FIGURES, t->n + 1, t->n + 2, t->k);
 	t->n += 2;
 	if (n < 0 || (size_t)n >= sizeof t->buf - t->len)
 		t->overflow = true;
 	else
 		t->len += (size_t)n;
-#undef TAG_COLS
-#undef TAG_CALL_COLS
-#undef TAG_CALL_LESS_COLS
-}
-
-/* The partial hour [a, b) inside the hour [h, h + 1 h): its tagged calls,
- * or the hour's tag rows less the tagged calls of the rest of it
- * (unit_less_rest). */
-static void tag_edge(struct tag_source *t, int64_t a, int64_t b, int64_t h, int64_t now)
-{
-	if (!unit_less_rest(a, b, h, HOUR_US, now)) {
-		tag_part(t, false, false, a, b);
-		return;
-	}
-	tag_part(t, true, false, h, h + HOUR_US);
-	if (h < a)
-		tag_part(t, false, true, h, a);
-	if (b < h + HOUR_US)
-		tag_part(t, false, true, b, h + HOUR_US);
 }
 
 /* Spend by one tag's value: whole hours from rollup_tags_hourly, the partial
  * hours at the edges from their calls or as their hour's rows less the rest
- * (tag_edge); calls without the tag in one row of their own (key NULL: the
+ * (read_partial); calls without the tag in one row of their own (key NULL: the
  * whole spend less the tagged), so that nothing is dropped; the total is the
  * whole spend. */
 static int spend_by_tag(struct ledger *lg, const struct spend_query *q, struct spend_result *out,
@@ -372,9 +347,9 @@ static int spend_by_tag(struct ledger *lg, const struct spend_query *q, struct s
 	} else {
 		int64_t now = time_now_us();
 		if (q->from_us < h1)
-			tag_edge(&tg, q->from_us, h1, h1 - hour, now);
+			read_partial(tag_part, &tg, q->from_us, h1, h1 - hour, hour, now);
 		if (h2 < q->to_us)
-			tag_edge(&tg, h2, q->to_us, h2, now);
+			read_partial(tag_part, &tg, h2, q->to_us, h2, hour, now);
 		if (h1 < h2)
 			tag_part(&tg, true, false, h1, h2);
 	}
